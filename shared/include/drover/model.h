@@ -1,0 +1,75 @@
+/* The resource model: Node, Pod, Deployment, DaemonSet, ConfigMap, Secret, Service, Event,
+ * in their Kubernetes JSON shape (apiVersion v1 / apps/v1). An object is held as a cJSON
+ * tree; drv_model_normalize() is the single gate every object passes, from a file, the API
+ * or MQTT: it validates against the subset Drover supports, applies Kubernetes' defaults and
+ * puts it in canonical form (keys sorted, quantities canonical, stringData folded into data).
+ * After it succeeds, code may read the tree without re-checking types. */
+#ifndef DROVER_MODEL_H
+#define DROVER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "drover/error.h"
+
+typedef enum {
+    DRV_KIND_UNKNOWN = 0,
+    DRV_KIND_POD,
+    DRV_KIND_DEPLOYMENT,
+    DRV_KIND_DAEMONSET,
+    DRV_KIND_CONFIGMAP,
+    DRV_KIND_SECRET,
+    DRV_KIND_SERVICE,
+    DRV_KIND_NODE,
+    DRV_KIND_EVENT,
+    DRV_KIND__COUNT
+} drv_kind_t;
+
+/* "Pod", "Deployment", ...; "" for UNKNOWN. */
+DRV_API const char *drv_kind_name(drv_kind_t kind);
+/* "v1" or "apps/v1". */
+DRV_API const char *drv_kind_api_version(drv_kind_t kind);
+/* Lower-case plural used in API paths: "pods", "deployments", ... */
+DRV_API const char *drv_kind_plural(drv_kind_t kind);
+/* Accepts the kind name, plural, singular and kubectl short names ("deploy", "ds", "cm", "po",
+ * "svc", "no", "ev"), case-insensitively. */
+DRV_API drv_kind_t drv_kind_parse(const char *s);
+/* The kind an object declares (kind and apiVersion must agree), or UNKNOWN. */
+DRV_API drv_kind_t drv_model_kind(const cJSON *obj);
+
+/* One validation problem: the field path and what is wrong with it. */
+typedef struct drv_diag {
+    char *path; /* "spec.template.spec.containers[0].image"; "" for the document itself */
+    char *msg;  /* "required" */
+} drv_diag_t;
+
+#define DRV_DIAGS_MAX 200
+
+/* Every problem found, up to DRV_DIAGS_MAX (more are counted in dropped). */
+typedef struct drv_diags {
+    drv_diag_t *items;
+    size_t count;
+    size_t cap;
+    size_t dropped;
+} drv_diags_t;
+
+DRV_API void drv_diags_free(drv_diags_t *d);
+/* Formats all problems as "path: msg" lines, each prefixed with prefix (may be NULL), into a
+ * malloc'd string (caller frees); NULL on allocation failure. */
+DRV_API char *drv_diags_format(const drv_diags_t *d, const char *prefix);
+
+/* Validates obj in place, applies defaults and canonicalizes it. Every problem in the
+ * document is added to diags (may be NULL); returns DRV_OK, DRV_ERR_INVALID if there were
+ * problems (obj is then left in an unspecified but freeable state), or DRV_ERR_NOMEM.
+ * Informational fields (status, metadata.uid/creationTimestamp/managedFields/...) are
+ * dropped; a field Kubernetes has but Drover does not support is a problem that names it. */
+DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags);
+
+/* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
+ * frees; NULL on allocation failure. pretty: two-space indented, else compact. */
+DRV_API char *drv_model_to_json(const cJSON *obj, bool pretty);
+
+/* Sorts the keys of every object in the tree, recursively (canonical order). */
+DRV_API void drv_json_sort_keys(cJSON *node);
+
+#endif
