@@ -1,0 +1,134 @@
+/* Error codes and error contexts: the one way Drover reports a failure with enough detail for
+ * the user to act on it. Messages are bounded by DRV_ERROR_MSG_MAX and always NUL-terminated. */
+#include "drover/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const drv_err_names[DRV_ERR__COUNT] = {
+    [DRV_OK] = "success",
+    [DRV_ERR_INVALID] = "invalid input",
+    [DRV_ERR_NOMEM] = "out of memory",
+    [DRV_ERR_IO] = "input/output error",
+    [DRV_ERR_PROTO] = "protocol error",
+    [DRV_ERR_NOTFOUND] = "not found",
+    [DRV_ERR_EXISTS] = "already exists",
+    [DRV_ERR_RANGE] = "out of range",
+    [DRV_ERR_TOOBIG] = "too big",
+    [DRV_ERR_PERM] = "permission denied",
+    [DRV_ERR_CONFLICT] = "conflict",
+    [DRV_ERR_UNSUPPORTED] = "not supported",
+    [DRV_ERR_AGAIN] = "temporarily unavailable",
+    [DRV_ERR_TIMEOUT] = "timed out",
+    [DRV_ERR_INTEGRITY] = "integrity check failed",
+};
+
+const char *drv_strerror(drv_err_t code)
+{
+    if ((int)code < 0 || code >= DRV_ERR__COUNT || drv_err_names[code] == NULL)
+        return "unknown error";
+    return drv_err_names[code];
+}
+
+/* Appends src to the NUL-terminated string in dst (capacity dstsz), cutting it to fit. */
+static void append_bounded(char *dst, size_t dstsz, const char *src)
+{
+    size_t used = strnlen(dst, dstsz);
+    if (used + 1 >= dstsz)
+        return;
+    size_t room = dstsz - used - 1;
+    size_t n = strlen(src);
+    if (n > room)
+        n = room;
+    memcpy(dst + used, src, n);
+    dst[used + n] = '\0';
+}
+
+drv_err_t drv_error_vset(drv_error_t *err, drv_err_t code, int errnum, const char *fmt, va_list ap)
+{
+    if (err == NULL)
+        return code;
+    err->code = code;
+    err->sys_errno = errnum;
+    err->msg[0] = '\0';
+    if (fmt != NULL) {
+        int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        if (n < 0)
+            err->msg[0] = '\0';
+    }
+    if (errnum != 0) {
+        char ebuf[256];
+        /* GNU strerror_r returns a pointer that may or may not be ebuf. */
+        const char *etext = strerror_r(errnum, ebuf, sizeof(ebuf));
+        if (err->msg[0] != '\0')
+            append_bounded(err->msg, sizeof(err->msg), ": ");
+        append_bounded(err->msg, sizeof(err->msg), etext ? etext : "unknown errno");
+    }
+    return code;
+}
+
+drv_err_t drv_error_set(drv_error_t *err, drv_err_t code, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    drv_err_t rc = drv_error_vset(err, code, errnum, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+drv_err_t drv_error_wrap(drv_error_t *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return DRV_ERR_INVALID;
+    if (err->code == DRV_OK)
+        err->code = DRV_ERR_INVALID;
+
+    char prefix[DRV_ERROR_MSG_MAX];
+    prefix[0] = '\0';
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            prefix[0] = '\0';
+    }
+    if (prefix[0] == '\0')
+        return err->code;
+
+    /* The old message may be empty (only a code was recorded): keep its meaning visible. */
+    char old[DRV_ERROR_MSG_MAX];
+    size_t oldlen = strnlen(err->msg, sizeof(err->msg) - 1);
+    if (oldlen == 0) {
+        const char *name = drv_strerror(err->code);
+        oldlen = strnlen(name, sizeof(old) - 1);
+        memcpy(old, name, oldlen);
+    } else {
+        memcpy(old, err->msg, oldlen);
+    }
+    old[oldlen] = '\0';
+
+    err->msg[0] = '\0';
+    append_bounded(err->msg, sizeof(err->msg), prefix);
+    append_bounded(err->msg, sizeof(err->msg), ": ");
+    append_bounded(err->msg, sizeof(err->msg), old);
+    return err->code;
+}
+
+const char *drv_error_msg(const drv_error_t *err)
+{
+    if (err == NULL)
+        return drv_strerror(DRV_OK);
+    if (err->msg[0] == '\0')
+        return drv_strerror(err->code);
+    return err->msg;
+}
+
+void drv_error_clear(drv_error_t *err)
+{
+    if (err == NULL)
+        return;
+    err->code = DRV_OK;
+    err->sys_errno = 0;
+    err->msg[0] = '\0';
+}
