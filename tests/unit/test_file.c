@@ -148,16 +148,37 @@ static void test_write_missing_dir(void **state)
     assert_int_equal(err.sys_errno, ENOENT);
 }
 
+/* Calls drv_file_write_atomic(path, "new") as an unprivileged user when we are root (root
+ * ignores directory permissions), in a child; returns its result code. */
+static drv_err_t write_new_unprivileged(const char *path)
+{
+    if (geteuid() != 0) {
+        drv_error_t err = DRV_ERROR_INIT;
+        return drv_file_write_atomic(path, "new", 3, 0644, &err);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(100);
+        drv_error_t err = DRV_ERROR_INIT;
+        _exit((int)drv_file_write_atomic(path, "new", 3, 0644, &err));
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_not_equal(WEXITSTATUS(status), 100);
+    return (drv_err_t)WEXITSTATUS(status);
+}
+
 static void test_write_readonly_dir_keeps_old(void **state)
 {
     struct fixture *f = *state;
-    if (geteuid() == 0)
-        skip(); /* root ignores directory permissions */
     write_plain(f->path, "old", 3);
-    assert_int_equal(chmod(f->dir, 0500), 0);
-    drv_error_t err = DRV_ERROR_INIT;
-    assert_int_equal(drv_file_write_atomic(f->path, "new", 3, 0644, &err), DRV_ERR_PERM);
+    assert_int_equal(chmod(f->dir, 0555), 0);
+    drv_err_t rc = write_new_unprivileged(f->path);
     assert_int_equal(chmod(f->dir, 0700), 0);
+    assert_int_equal(rc, DRV_ERR_PERM);
     char *s = slurp(f->path);
     assert_string_equal(s, "old");
     free(s);
