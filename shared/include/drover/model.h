@@ -66,7 +66,7 @@ DRV_API char *drv_diags_format(const drv_diags_t *d, const char *prefix);
 DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags);
 
 /* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
- * frees; NULL on allocation failure. pretty: two-space indented, else compact. */
+ * frees; NULL on allocation failure. pretty: indented by two spaces, else compact. */
 DRV_API char *drv_model_to_json(const cJSON *obj, bool pretty);
 
 /* Sorts the keys of every object in the tree, recursively (canonical order). */

@@ -1,0 +1,1067 @@
+/* The resource model: kinds, the validation helpers, object metadata, and the kinds without
+ * pod templates (ConfigMap, Secret, Service, Node, Event). Pods and workloads are in
+ * model_pod.c. Every problem is recorded with its field path; validation goes on after a
+ * problem so that one run reports all of them. */
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "drover/base64.h"
+#include "drover/names.h"
+#include "model_int.h"
+
+/* Kubernetes' object size limit, applied to ConfigMap and Secret data. */
+#define DATA_MAX_BYTES (1024 * 1024)
+#define ANNOTATIONS_MAX_BYTES (256 * 1024)
+
+static const struct kind_info {
+    drv_kind_t kind;
+    const char *name, *api, *plural, *singular, *short1, *short2;
+    bool namespaced;
+} kinds[] = {
+    {DRV_KIND_POD, "Pod", "v1", "pods", "pod", "po", NULL, true},
+    {DRV_KIND_DEPLOYMENT, "Deployment", "apps/v1", "deployments", "deployment", "deploy", NULL,
+     true},
+    {DRV_KIND_DAEMONSET, "DaemonSet", "apps/v1", "daemonsets", "daemonset", "ds", NULL, true},
+    {DRV_KIND_CONFIGMAP, "ConfigMap", "v1", "configmaps", "configmap", "cm", NULL, true},
+    {DRV_KIND_SECRET, "Secret", "v1", "secrets", "secret", NULL, NULL, true},
+    {DRV_KIND_SERVICE, "Service", "v1", "services", "service", "svc", NULL, true},
+    {DRV_KIND_NODE, "Node", "v1", "nodes", "node", "no", NULL, false},
+    {DRV_KIND_EVENT, "Event", "v1", "events", "event", "ev", NULL, true},
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const struct kind_info *info_of(drv_kind_t k)
+{
+    for (size_t i = 0; i < NKINDS; i++)
+        if (kinds[i].kind == k)
+            return &kinds[i];
+    return NULL;
+}
+
+const char *drv_kind_name(drv_kind_t k)
+{
+    const struct kind_info *i = info_of(k);
+    return i ? i->name : "";
+}
+
+const char *drv_kind_api_version(drv_kind_t k)
+{
+    const struct kind_info *i = info_of(k);
+    return i ? i->api : "";
+}
+
+const char *drv_kind_plural(drv_kind_t k)
+{
+    const struct kind_info *i = info_of(k);
+    return i ? i->plural : "";
+}
+
+drv_kind_t drv_kind_parse(const char *s)
+{
+    if (!s)
+        return DRV_KIND_UNKNOWN;
+    for (size_t i = 0; i < NKINDS; i++) {
+        const struct kind_info *k = &kinds[i];
+        if (!strcasecmp(s, k->name) || !strcasecmp(s, k->plural) || !strcasecmp(s, k->singular) ||
+            (k->short1 && !strcasecmp(s, k->short1)) || (k->short2 && !strcasecmp(s, k->short2)))
+            return k->kind;
+    }
+    return DRV_KIND_UNKNOWN;
+}
+
+drv_kind_t drv_model_kind(const cJSON *obj)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
+    if (!cJSON_IsString(k) || !cJSON_IsString(a))
+        return DRV_KIND_UNKNOWN;
+    for (size_t i = 0; i < NKINDS; i++)
+        if (!strcmp(k->valuestring, kinds[i].name) && !strcmp(a->valuestring, kinds[i].api))
+            return kinds[i].kind;
+    return DRV_KIND_UNKNOWN;
+}
+
+/* ---- diagnostics ---- */
+
+void drv_diags_free(drv_diags_t *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->count; i++) {
+        free(d->items[i].path);
+        free(d->items[i].msg);
+    }
+    free(d->items);
+    memset(d, 0, sizeof(*d));
+}
+
+char *drv_diags_format(const drv_diags_t *d, const char *prefix)
+{
+    size_t n = 1;
+    const char *pre = prefix ? prefix : "";
+    for (size_t i = 0; i < d->count; i++)
+        n += strlen(pre) + strlen(d->items[i].path) + strlen(d->items[i].msg) + 4;
+    n += 64;
+    char *out = malloc(n);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < d->count; i++) {
+        const drv_diag_t *g = &d->items[i];
+        int w = snprintf(out + o, n - o, "%s%s%s%s\n", pre, g->path, *g->path ? ": " : "", g->msg);
+        if (w > 0)
+            o += (size_t)w;
+    }
+    if (d->dropped)
+        snprintf(out + o, n - o, "%s... and %zu more problems\n", pre, d->dropped);
+    return out;
+}
+
+static void diag_add(vctx_t *c, const char *msg)
+{
+    c->problems++;
+    drv_diags_t *d = c->diags;
+    if (!d)
+        return;
+    if (d->count >= DRV_DIAGS_MAX) {
+        d->dropped++;
+        return;
+    }
+    if (d->count == d->cap) {
+        size_t ncap = d->cap ? d->cap * 2 : 8;
+        drv_diag_t *n = realloc(d->items, ncap * sizeof(*n));
+        if (!n) {
+            c->nomem = true;
+            return;
+        }
+        d->items = n;
+        d->cap = ncap;
+    }
+    char *p = strdup(c->path), *m = strdup(msg);
+    if (!p || !m) {
+        free(p);
+        free(m);
+        c->nomem = true;
+        return;
+    }
+    d->items[d->count].path = p;
+    d->items[d->count].msg = m;
+    d->count++;
+}
+
+/* ---- paths ---- */
+
+/* Appends text to the path; a path that would overflow is cut (deep paths are rare and a
+ * cut one still points the way). Returns the old length for v_pop. */
+static size_t push_text(vctx_t *c, const char *a, const char *b, const char *z)
+{
+    size_t old = c->plen;
+    int w = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s%s", a, b, z);
+    if (w < 0 || (size_t)w >= sizeof(c->path) - c->plen)
+        c->plen = sizeof(c->path) - 1;
+    else
+        c->plen += (size_t)w;
+    c->path[c->plen] = '\0';
+    return old;
+}
+
+size_t v_push_key(vctx_t *c, const char *key)
+{
+    return push_text(c, c->plen ? "." : "", key, "");
+}
+
+size_t v_push_index(vctx_t *c, size_t i)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%zu", i);
+    return push_text(c, "[", num, "]");
+}
+
+size_t v_push_mapkey(vctx_t *c, const char *key)
+{
+    return push_text(c, "[", key, "]");
+}
+
+void v_pop(vctx_t *c, size_t old)
+{
+    c->plen = old;
+    c->path[old] = '\0';
+}
+
+static void vfail(vctx_t *c, const char *fmt, va_list ap)
+{
+    char msg[768];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    diag_add(c, msg);
+}
+
+void v_fail(vctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, fmt, ap);
+    va_end(ap);
+}
+
+void v_failk(vctx_t *c, const char *key, const char *fmt, ...)
+{
+    size_t old = v_push_key(c, key);
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, fmt, ap);
+    va_end(ap);
+    v_pop(c, old);
+}
+
+/* ---- field helpers ---- */
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; list && *list; list++)
+        if (!strcmp(*list, s))
+            return true;
+    return false;
+}
+
+static const char *type_name(const cJSON *n)
+{
+    if (cJSON_IsString(n))
+        return "string";
+    if (cJSON_IsNumber(n))
+        return "number";
+    if (cJSON_IsBool(n))
+        return "boolean";
+    if (cJSON_IsNull(n))
+        return "null";
+    if (cJSON_IsArray(n))
+        return "array";
+    if (cJSON_IsObject(n))
+        return "object";
+    return "unknown";
+}
+
+void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f)
+{
+    cJSON *it = obj ? obj->child : NULL;
+    while (it) {
+        cJSON *next = it->next;
+        const char *k = it->string ? it->string : "";
+        if (in_list(f->known, k)) {
+            /* An explicit null means "not set", as in Kubernetes. */
+            if (cJSON_IsNull(it))
+                cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
+        } else if (in_list(f->ignored, k)) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
+        } else if (in_list(f->unsupported, k)) {
+            v_failk(c, k, "not supported by Drover");
+        } else {
+            v_failk(c, k, "unknown field");
+        }
+        it = next;
+    }
+}
+
+static cJSON *member(cJSON *parent, const char *key)
+{
+    return parent ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
+}
+
+static cJSON *typed(vctx_t *c, cJSON *parent, const char *key, bool required,
+                    cJSON_bool (*is)(const cJSON *), const char *want)
+{
+    cJSON *m = member(parent, key);
+    if (!m || cJSON_IsNull(m)) {
+        if (required)
+            v_failk(c, key, "required");
+        return NULL;
+    }
+    if (!is(m)) {
+        v_failk(c, key, "must be %s %s, not %s", strchr("aeiou", want[0]) ? "an" : "a", want,
+                type_name(m));
+        return NULL;
+    }
+    return m;
+}
+
+cJSON *v_obj(vctx_t *c, cJSON *parent, const char *key, bool required)
+{
+    return typed(c, parent, key, required, cJSON_IsObject, "object");
+}
+
+cJSON *v_arr(vctx_t *c, cJSON *parent, const char *key, bool required)
+{
+    return typed(c, parent, key, required, cJSON_IsArray, "array");
+}
+
+const char *v_str(vctx_t *c, cJSON *parent, const char *key, bool required)
+{
+    cJSON *m = typed(c, parent, key, required, cJSON_IsString, "string");
+    if (m && required && !*m->valuestring) {
+        v_failk(c, key, "required");
+        return NULL;
+    }
+    return m ? m->valuestring : NULL;
+}
+
+bool v_int(vctx_t *c, cJSON *parent, const char *key, bool required, int64_t min, int64_t max,
+           int64_t *out)
+{
+    cJSON *m = typed(c, parent, key, required, cJSON_IsNumber, "integer");
+    if (!m)
+        return false;
+    double d = m->valuedouble;
+    if (!isfinite(d) || d != floor(d)) {
+        v_failk(c, key, "must be an integer");
+        return false;
+    }
+    if (d < (double)min || d > (double)max) {
+        v_failk(c, key, "must be between %lld and %lld, not %.0f", (long long)min, (long long)max,
+                d);
+        return false;
+    }
+    if (out)
+        *out = (int64_t)d;
+    return true;
+}
+
+bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out)
+{
+    cJSON *m = typed(c, parent, key, false, cJSON_IsBool, "boolean");
+    if (m && out)
+        *out = cJSON_IsTrue(m);
+    return m != NULL;
+}
+
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
+                   const char *const *values)
+{
+    const char *s = v_str(c, parent, key, required);
+    if (!s)
+        return NULL;
+    if (in_list(values, s))
+        return s;
+    char allowed[256] = "";
+    size_t o = 0;
+    for (const char *const *v = values; *v && o < sizeof(allowed); v++) {
+        int w =
+            snprintf(allowed + o, sizeof(allowed) - o, "%s\"%s\"", o ? ", " : "", **v ? *v : "");
+        if (w > 0)
+            o += (size_t)w;
+    }
+    v_failk(c, key, "unsupported value \"%s\": must be one of %s", s, allowed);
+    return NULL;
+}
+
+void v_str_list(vctx_t *c, cJSON *parent, const char *key, bool nonempty)
+{
+    cJSON *a = v_arr(c, parent, key, nonempty);
+    if (!a)
+        return;
+    size_t old = v_push_key(c, key);
+    if (nonempty && cJSON_GetArraySize(a) == 0)
+        v_fail(c, "must have at least one element");
+    size_t i = 0;
+    for (cJSON *e = a->child; e; e = e->next, i++) {
+        if (!cJSON_IsString(e)) {
+            size_t o2 = v_push_index(c, i);
+            v_fail(c, "must be a string, not %s", type_name(e));
+            v_pop(c, o2);
+        }
+    }
+    v_pop(c, old);
+}
+
+void v_str_map(vctx_t *c, cJSON *parent, const char *key, vname_fn keyrule, vname_fn valrule)
+{
+    cJSON *m = v_obj(c, parent, key, false);
+    if (!m)
+        return;
+    size_t old = v_push_key(c, key);
+    for (cJSON *e = m->child; e; e = e->next) {
+        size_t o2 = v_push_mapkey(c, e->string);
+        char why[256];
+        if (keyrule && !keyrule(e->string, why, sizeof(why)))
+            v_fail(c, "invalid key: %s", why);
+        if (!cJSON_IsString(e))
+            v_fail(c, "must be a string, not %s", type_name(e));
+        else if (valrule && !valrule(e->valuestring, why, sizeof(why)))
+            v_fail(c, "invalid value \"%.64s\": %s", e->valuestring, why);
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+void v_name(vctx_t *c, cJSON *parent, const char *key, bool required, vname_fn rule)
+{
+    const char *s = v_str(c, parent, key, required);
+    char why[256];
+    if (s && !rule(s, why, sizeof(why)))
+        v_failk(c, key, "invalid value \"%.64s\": %s", s, why);
+}
+
+const char *v_abspath(vctx_t *c, cJSON *parent, const char *key, bool required)
+{
+    const char *s = v_str(c, parent, key, required);
+    if (s && s[0] != '/') {
+        v_failk(c, key, "must be an absolute path");
+        return NULL;
+    }
+    return s;
+}
+
+static void add_or_fail(vctx_t *c, cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item || !cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        c->nomem = true;
+    }
+}
+
+void v_default_str(vctx_t *c, cJSON *obj, const char *key, const char *value)
+{
+    if (obj && !member(obj, key))
+        add_or_fail(c, obj, key, cJSON_CreateString(value));
+}
+
+void v_default_int(vctx_t *c, cJSON *obj, const char *key, int64_t value)
+{
+    if (obj && !member(obj, key))
+        add_or_fail(c, obj, key, cJSON_CreateNumber((double)value));
+}
+
+void v_default_bool(vctx_t *c, cJSON *obj, const char *key, bool value)
+{
+    if (obj && !member(obj, key))
+        add_or_fail(c, obj, key, cJSON_CreateBool(value));
+}
+
+void v_set_str(vctx_t *c, cJSON *obj, const char *key, const char *value)
+{
+    cJSON *n = cJSON_CreateString(value);
+    if (!n || !cJSON_ReplaceItemInObjectCaseSensitive(obj, key, n)) {
+        cJSON_Delete(n);
+        c->nomem = true;
+    }
+}
+
+bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, vios_kind_t kind)
+{
+    cJSON *m = member(parent, key);
+    if (!m || cJSON_IsNull(m)) {
+        if (required)
+            v_failk(c, key, "required");
+        return false;
+    }
+    if (cJSON_IsNumber(m)) {
+        int64_t max = kind == VIOS_PORT ? 65535 : INT32_MAX;
+        return v_int(c, parent, key, true, kind == VIOS_PORT ? 1 : 0, max, NULL);
+    }
+    if (!cJSON_IsString(m)) {
+        v_failk(c, key, "must be an integer or a string, not %s", type_name(m));
+        return false;
+    }
+    const char *s = m->valuestring;
+    char why[256];
+    if (kind == VIOS_PORT) {
+        if (!drv_name_port_name(s, why, sizeof(why))) {
+            v_failk(c, key, "invalid port name \"%.32s\": %s", s, why);
+            return false;
+        }
+        return true;
+    }
+    /* "25%": digits then a percent sign; the value is checked by the caller's context. */
+    size_t n = strlen(s);
+    bool ok = n >= 2 && n <= 4 && s[n - 1] == '%';
+    for (size_t i = 0; ok && i + 1 < n; i++)
+        ok = isdigit((unsigned char)s[i]);
+    if (!ok || strtol(s, NULL, 10) > 100) {
+        v_failk(c, key,
+                "invalid value \"%.32s\": must be an integer or a percentage from 0%% to 100%%", s);
+        return false;
+    }
+    return true;
+}
+
+/* ---- metadata ---- */
+
+static const char *const meta_known[] = {
+    "name",        "generateName",      "namespace", "labels",
+    "annotations", "ownerReferences",   "uid",       "resourceVersion",
+    "generation",  "creationTimestamp", NULL};
+static const char *const meta_ignored[] = {"managedFields", "selfLink", "deletionTimestamp",
+                                           "deletionGracePeriodSeconds", NULL};
+static const char *const meta_unsupported[] = {"finalizers", NULL};
+static const vfields_t meta_fields = {meta_known, meta_ignored, meta_unsupported};
+
+static void v_owner_refs(vctx_t *c, cJSON *meta)
+{
+    static const char *const known[] = {"apiVersion",         "kind", "name", "uid", "controller",
+                                        "blockOwnerDeletion", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    cJSON *a = v_arr(c, meta, "ownerReferences", false);
+    if (!a)
+        return;
+    size_t old = v_push_key(c, "ownerReferences"), i = 0;
+    for (cJSON *e = a->child; e; e = e->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(e)) {
+            v_fail(c, "must be an object");
+        } else {
+            v_fields(c, e, &f);
+            v_str(c, e, "apiVersion", true);
+            v_str(c, e, "kind", true);
+            v_str(c, e, "name", true);
+            v_str(c, e, "uid", true);
+            v_bool(c, e, "controller", NULL);
+            v_bool(c, e, "blockOwnerDeletion", NULL);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
+{
+    v_fields(c, meta, &meta_fields);
+    const struct kind_info *ki = info_of(kind);
+    vname_fn rule = kind == DRV_KIND_SERVICE ? drv_name_dns1035_label : drv_name_dns_subdomain;
+    if (!is_template) {
+        bool has_generate = member(meta, "generateName") != NULL;
+        v_name(c, meta, "name", !has_generate, rule);
+        const char *g = v_str(c, meta, "generateName", false);
+        char why[256];
+        /* generateName gets a 5-character suffix; the prefix must be valid on its own. */
+        if (g && *g && !rule(g, why, sizeof(why)) && !(g[strlen(g) - 1] == '-'))
+            v_failk(c, "generateName", "invalid value \"%.64s\": %s", g, why);
+        if (ki && ki->namespaced) {
+            v_name(c, meta, "namespace", false, drv_name_dns_label);
+            v_default_str(c, meta, "namespace", "default");
+        } else {
+            cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+        }
+    } else {
+        /* A template's name and namespace come from its owner; Kubernetes ignores them. */
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+    }
+    v_str_map(c, meta, "labels", drv_name_label_key, drv_name_label_value);
+    v_str_map(c, meta, "annotations", drv_name_label_key, NULL);
+    cJSON *ann = member(meta, "annotations");
+    if (cJSON_IsObject(ann)) {
+        size_t total = 0;
+        for (cJSON *e = ann->child; e; e = e->next)
+            total += strlen(e->string) + (cJSON_IsString(e) ? strlen(e->valuestring) : 0);
+        if (total > ANNOTATIONS_MAX_BYTES)
+            v_failk(c, "annotations", "may not have more than %d bytes in total, has %zu",
+                    ANNOTATIONS_MAX_BYTES, total);
+    }
+    v_owner_refs(c, meta);
+    v_str(c, meta, "uid", false);
+    v_str(c, meta, "resourceVersion", false);
+    v_int(c, meta, "generation", false, 0, INT64_MAX / 2, NULL);
+    v_str(c, meta, "creationTimestamp", false);
+}
+
+/* ---- ConfigMap and Secret ---- */
+
+static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJSON *other)
+{
+    cJSON *m = v_obj(c, obj, key, false);
+    size_t total = 0;
+    if (!m)
+        return 0;
+    size_t old = v_push_key(c, key);
+    for (cJSON *e = m->child; e; e = e->next) {
+        size_t o2 = v_push_mapkey(c, e->string);
+        char why[256];
+        if (!drv_name_config_key(e->string, why, sizeof(why)))
+            v_fail(c, "invalid key: %s", why);
+        if (other && member(other, e->string))
+            v_fail(c, "duplicate of key \"%s\" in %s", e->string,
+                   other->string ? other->string : "");
+        if (!cJSON_IsString(e)) {
+            v_fail(c, "must be a string, not %s", type_name(e));
+        } else if (base64) {
+            unsigned char *raw = NULL;
+            size_t rawlen = 0;
+            drv_err_t r = drv_base64_decode(e->valuestring, strlen(e->valuestring), &raw, &rawlen);
+            if (r == DRV_ERR_NOMEM)
+                c->nomem = true;
+            else if (r != DRV_OK)
+                v_fail(c, "illegal base64 data");
+            free(raw);
+            total += rawlen;
+        } else {
+            total += strlen(e->valuestring);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+    return total;
+}
+
+static const char *const cm_known[] = {"apiVersion", "kind",      "metadata", "data",
+                                       "binaryData", "immutable", NULL};
+
+static void v_configmap(vctx_t *c, cJSON *obj)
+{
+    static const vfields_t f = {cm_known, NULL, NULL};
+    v_fields(c, obj, &f);
+    size_t total = v_data_map(c, obj, "data", false, NULL);
+    total += v_data_map(c, obj, "binaryData", true, member(obj, "data"));
+    v_bool(c, obj, "immutable", NULL);
+    if (total > DATA_MAX_BYTES)
+        v_fail(c, "data: too long: must have at most %d bytes, has %zu", DATA_MAX_BYTES, total);
+}
+
+/* Folds stringData into data (base64), stringData winning, as the API server does. */
+static void fold_string_data(vctx_t *c, cJSON *obj)
+{
+    cJSON *sd = member(obj, "stringData");
+    if (!cJSON_IsObject(sd))
+        return;
+    cJSON *data = member(obj, "data");
+    if (!data) {
+        data = cJSON_AddObjectToObject(obj, "data");
+        if (!data) {
+            c->nomem = true;
+            return;
+        }
+    }
+    for (cJSON *e = sd->child; e; e = e->next) {
+        if (!cJSON_IsString(e))
+            continue;
+        char *enc = drv_base64_encode(e->valuestring, strlen(e->valuestring));
+        cJSON *n = enc ? cJSON_CreateString(enc) : NULL;
+        free(enc);
+        if (!n) {
+            c->nomem = true;
+            return;
+        }
+        if (member(data, e->string))
+            cJSON_ReplaceItemInObjectCaseSensitive(data, e->string, n);
+        else if (!cJSON_AddItemToObject(data, e->string, n)) {
+            cJSON_Delete(n);
+            c->nomem = true;
+            return;
+        }
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "stringData");
+}
+
+static void v_secret(vctx_t *c, cJSON *obj)
+{
+    static const char *const known[] = {"apiVersion", "kind", "metadata",  "data",
+                                        "stringData", "type", "immutable", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, obj, &f);
+    size_t total = v_data_map(c, obj, "data", true, NULL);
+    total += v_data_map(c, obj, "stringData", false, NULL);
+    v_bool(c, obj, "immutable", NULL);
+    if (total > DATA_MAX_BYTES)
+        v_fail(c, "data: too long: must have at most %d bytes, has %zu", DATA_MAX_BYTES, total);
+    const char *type = v_str(c, obj, "type", false);
+    if (!type || !*type) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "type");
+        v_default_str(c, obj, "type", "Opaque");
+        type = "Opaque";
+    }
+    if (c->problems)
+        return;
+    fold_string_data(c, obj);
+    cJSON *data = member(obj, "data");
+    static const struct {
+        const char *type;
+        const char *need[2];
+    } reqs[] = {
+        {"kubernetes.io/tls", {"tls.crt", "tls.key"}},
+        {"kubernetes.io/dockerconfigjson", {".dockerconfigjson", NULL}},
+        {"kubernetes.io/dockercfg", {".dockercfg", NULL}},
+        {"kubernetes.io/ssh-auth", {"ssh-privatekey", NULL}},
+    };
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        if (strcmp(type, reqs[i].type))
+            continue;
+        for (int j = 0; j < 2 && reqs[i].need[j]; j++)
+            if (!member(data, reqs[i].need[j]))
+                v_fail(c, "data[%s]: required for a Secret of type %s", reqs[i].need[j], type);
+    }
+    if (!strcmp(type, "kubernetes.io/basic-auth") && !member(data, "username") &&
+        !member(data, "password"))
+        v_fail(
+            c,
+            "data: a Secret of type kubernetes.io/basic-auth needs \"username\" or \"password\"");
+    if (!strcmp(type, "kubernetes.io/service-account-token"))
+        v_failk(c, "type", "unsupported value \"%s\": Drover has no service accounts", type);
+}
+
+/* ---- Service ---- */
+
+static void v_service_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"type",      "selector",        "ports",
+                                        "clusterIP", "sessionAffinity", NULL};
+    static const char *const ignored[] = {"clusterIPs",
+                                          "ipFamilies",
+                                          "ipFamilyPolicy",
+                                          "internalTrafficPolicy",
+                                          "externalTrafficPolicy",
+                                          "allocateLoadBalancerNodePorts",
+                                          NULL};
+    static const char *const unsupported[] = {"externalName",
+                                              "externalIPs",
+                                              "loadBalancerIP",
+                                              "loadBalancerSourceRanges",
+                                              "loadBalancerClass",
+                                              "healthCheckNodePort",
+                                              "publishNotReadyAddresses",
+                                              "sessionAffinityConfig",
+                                              "topologyKeys",
+                                              "trafficDistribution",
+                                              NULL};
+    static const vfields_t f = {known, ignored, unsupported};
+    static const char *const types[] = {"ClusterIP", "NodePort", NULL};
+    static const char *const affinities[] = {"None", "ClientIP", NULL};
+    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+    v_fields(c, spec, &f);
+    cJSON *t = member(spec, "type");
+    if (cJSON_IsString(t) &&
+        (!strcmp(t->valuestring, "LoadBalancer") || !strcmp(t->valuestring, "ExternalName")))
+        v_failk(c, "type", "unsupported value \"%s\": Drover supports ClusterIP and NodePort",
+                t->valuestring);
+    else
+        v_enum(c, spec, "type", false, types);
+    v_default_str(c, spec, "type", "ClusterIP");
+    v_enum(c, spec, "sessionAffinity", false, affinities);
+    v_default_str(c, spec, "sessionAffinity", "None");
+    v_str_map(c, spec, "selector", drv_name_label_key, drv_name_label_value);
+    const char *cip = v_str(c, spec, "clusterIP", false);
+    bool headless = cip && !strcmp(cip, "None");
+    const char *type =
+        cJSON_IsString(member(spec, "type")) ? member(spec, "type")->valuestring : "";
+    if (headless && !strcmp(type, "NodePort"))
+        v_failk(c, "clusterIP", "may not be \"None\" for a NodePort Service");
+    cJSON *ports = v_arr(c, spec, "ports", !headless);
+    if (!ports)
+        return;
+    int nports = cJSON_GetArraySize(ports);
+    if (nports == 0 && !headless)
+        v_failk(c, "ports", "required");
+    size_t old = v_push_key(c, "ports"), i = 0;
+    for (cJSON *p = ports->child; p; p = p->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        static const char *const pknown[] = {"name",     "protocol",    "port", "targetPort",
+                                             "nodePort", "appProtocol", NULL};
+        static const vfields_t pf = {pknown, NULL, NULL};
+        if (!cJSON_IsObject(p)) {
+            v_fail(c, "must be an object");
+            v_pop(c, o2);
+            continue;
+        }
+        v_fields(c, p, &pf);
+        v_name(c, p, "name", nports > 1, drv_name_dns_label);
+        const char *name =
+            cJSON_IsString(member(p, "name")) ? member(p, "name")->valuestring : NULL;
+        size_t j = 0;
+        for (cJSON *q = ports->child; name && q != p; q = q->next, j++) {
+            cJSON *qn = member(q, "name");
+            if (cJSON_IsString(qn) && !strcmp(qn->valuestring, name))
+                v_failk(c, "name", "duplicate value \"%s\" (also in ports[%zu])", name, j);
+        }
+        v_enum(c, p, "protocol", false, protocols);
+        v_default_str(c, p, "protocol", "TCP");
+        v_str(c, p, "appProtocol", false);
+        int64_t port = 0;
+        if (v_int(c, p, "port", true, 1, 65535, &port) && !member(p, "targetPort"))
+            v_default_int(c, p, "targetPort", port);
+        else
+            v_int_or_string(c, p, "targetPort", false, VIOS_PORT);
+        if (member(p, "nodePort")) {
+            if (strcmp(type, "NodePort"))
+                v_failk(c, "nodePort", "may only be set for a NodePort Service");
+            else
+                v_int(c, p, "nodePort", false, 30000, 32767, NULL);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+/* ---- Node ---- */
+
+static void v_node_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"unschedulable", "taints", NULL};
+    static const char *const ignored[] = {"podCIDR", "podCIDRs", "providerID", "externalID", NULL};
+    static const char *const unsupported[] = {"configSource", NULL};
+    static const vfields_t f = {known, ignored, unsupported};
+    static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+    v_fields(c, spec, &f);
+    v_bool(c, spec, "unschedulable", NULL);
+    cJSON *taints = v_arr(c, spec, "taints", false);
+    if (!taints)
+        return;
+    size_t old = v_push_key(c, "taints"), i = 0;
+    for (cJSON *t = taints->child; t; t = t->next, i++) {
+        static const char *const tknown[] = {"key", "value", "effect", "timeAdded", NULL};
+        static const vfields_t tf = {tknown, NULL, NULL};
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(t)) {
+            v_fail(c, "must be an object");
+        } else {
+            v_fields(c, t, &tf);
+            v_name(c, t, "key", true, drv_name_label_key);
+            v_name(c, t, "value", false, drv_name_label_value);
+            v_enum(c, t, "effect", true, effects);
+            v_str(c, t, "timeAdded", false);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+/* ---- Event ---- */
+
+static void v_event(vctx_t *c, cJSON *obj)
+{
+    static const char *const known[] = {"apiVersion",
+                                        "kind",
+                                        "metadata",
+                                        "involvedObject",
+                                        "reason",
+                                        "message",
+                                        "type",
+                                        "count",
+                                        "firstTimestamp",
+                                        "lastTimestamp",
+                                        "eventTime",
+                                        "source",
+                                        "reportingComponent",
+                                        "reportingInstance",
+                                        "action",
+                                        NULL};
+    static const char *const ignored[] = {"series", "related", NULL};
+    static const vfields_t f = {known, ignored, NULL};
+    static const char *const types[] = {"Normal", "Warning", NULL};
+    v_fields(c, obj, &f);
+    cJSON *io = v_obj(c, obj, "involvedObject", true);
+    if (io) {
+        static const char *const ioknown[] = {
+            "apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "fieldPath", NULL};
+        static const vfields_t iof = {ioknown, NULL, NULL};
+        size_t old = v_push_key(c, "involvedObject");
+        v_fields(c, io, &iof);
+        v_str(c, io, "kind", true);
+        v_str(c, io, "name", true);
+        for (const char *const *k = ioknown; *k; k++)
+            if (strcmp(*k, "kind") && strcmp(*k, "name"))
+                v_str(c, io, *k, false);
+        v_pop(c, old);
+    }
+    v_str(c, obj, "reason", false);
+    v_str(c, obj, "message", false);
+    v_enum(c, obj, "type", false, types);
+    v_default_str(c, obj, "type", "Normal");
+    v_int(c, obj, "count", false, 0, INT32_MAX, NULL);
+    v_str(c, obj, "firstTimestamp", false);
+    v_str(c, obj, "lastTimestamp", false);
+    v_str(c, obj, "eventTime", false);
+    v_str(c, obj, "reportingComponent", false);
+    v_str(c, obj, "reportingInstance", false);
+    v_str(c, obj, "action", false);
+    cJSON *src = v_obj(c, obj, "source", false);
+    if (src) {
+        static const char *const sknown[] = {"component", "host", NULL};
+        static const vfields_t sf = {sknown, NULL, NULL};
+        size_t old = v_push_key(c, "source");
+        v_fields(c, src, &sf);
+        v_str(c, src, "component", false);
+        v_str(c, src, "host", false);
+        v_pop(c, old);
+    }
+}
+
+/* ---- objects ---- */
+
+static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
+{
+    static const char *const known[] = {"apiVersion", "kind", "metadata", "spec", NULL};
+    static const char *const ignored[] = {"status", NULL};
+    static const vfields_t f = {known, ignored, NULL};
+    v_fields(c, obj, &f);
+    bool required = kind != DRV_KIND_NODE;
+    cJSON *spec = v_obj(c, obj, "spec", required);
+    if (!spec) {
+        if (!required && !member(obj, "spec"))
+            add_or_fail(c, obj, "spec", cJSON_CreateObject());
+        return;
+    }
+    size_t old = v_push_key(c, "spec");
+    switch (kind) {
+    case DRV_KIND_POD:
+        v_pod_spec(c, spec, PODCTX_POD);
+        break;
+    case DRV_KIND_DEPLOYMENT:
+        v_deployment_spec(c, spec);
+        break;
+    case DRV_KIND_DAEMONSET:
+        v_daemonset_spec(c, spec);
+        break;
+    case DRV_KIND_SERVICE:
+        v_service_spec(c, spec);
+        break;
+    case DRV_KIND_NODE:
+        v_node_spec(c, spec);
+        break;
+    default:
+        break;
+    }
+    v_pop(c, old);
+}
+
+drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
+{
+    vctx_t c = {.diags = diags};
+    if (!cJSON_IsObject(obj)) {
+        v_fail(&c, "a manifest must be a mapping (an object), not %s",
+               obj ? type_name(obj) : "nothing");
+        return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
+    }
+    const char *kind_s = v_str(&c, obj, "kind", true);
+    const char *api = v_str(&c, obj, "apiVersion", true);
+    if (!kind_s || !api)
+        return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
+    drv_kind_t kind = DRV_KIND_UNKNOWN;
+    for (size_t i = 0; i < NKINDS; i++)
+        if (!strcmp(kind_s, kinds[i].name))
+            kind = kinds[i].kind;
+    if (kind == DRV_KIND_UNKNOWN) {
+        v_failk(&c, "kind",
+                "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
+                "ConfigMap, Secret, Service, Node and Event",
+                kind_s);
+        return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
+    }
+    if (strcmp(api, drv_kind_api_version(kind))) {
+        v_failk(&c, "apiVersion", "\"%.64s\" is not supported for %s: use %s", api, kind_s,
+                drv_kind_api_version(kind));
+    }
+    cJSON *meta = v_obj(&c, obj, "metadata", true);
+    if (meta) {
+        size_t old = v_push_key(&c, "metadata");
+        v_object_meta(&c, meta, kind, false);
+        v_pop(&c, old);
+    }
+    switch (kind) {
+    case DRV_KIND_CONFIGMAP:
+        v_configmap(&c, obj);
+        break;
+    case DRV_KIND_SECRET:
+        v_secret(&c, obj);
+        break;
+    case DRV_KIND_EVENT:
+        v_event(&c, obj);
+        break;
+    default:
+        v_spec_object(&c, obj, kind);
+        break;
+    }
+    if (c.nomem)
+        return DRV_ERR_NOMEM;
+    if (c.problems)
+        return DRV_ERR_INVALID;
+    drv_json_sort_keys(obj);
+    return DRV_OK;
+}
+
+/* ---- canonical form ---- */
+
+static int key_cmp(const cJSON *a, const cJSON *b)
+{
+    return strcmp(a->string ? a->string : "", b->string ? b->string : "");
+}
+
+/* Stable merge sort of a cJSON child list (keeps prev/next links valid). */
+static cJSON *sort_list(cJSON *head, size_t n)
+{
+    if (n < 2)
+        return head;
+    size_t half = n / 2;
+    cJSON *mid = head;
+    for (size_t i = 0; i < half; i++)
+        mid = mid->next;
+    mid->prev->next = NULL;
+    cJSON *a = sort_list(head, half), *b = sort_list(mid, n - half);
+    cJSON dummy = {0};
+    cJSON *tail = &dummy;
+    while (a && b) {
+        cJSON **pick = key_cmp(a, b) <= 0 ? &a : &b;
+        tail->next = *pick;
+        (*pick)->prev = tail;
+        tail = *pick;
+        *pick = (*pick)->next;
+    }
+    for (cJSON *rest = a ? a : b; rest; rest = rest->next) {
+        tail->next = rest;
+        rest->prev = tail;
+        tail = rest;
+    }
+    cJSON *first = dummy.next;
+    /* cJSON keeps the last element in first->prev. */
+    first->prev = tail;
+    tail->next = NULL;
+    return first;
+}
+
+void drv_json_sort_keys(cJSON *node)
+{
+    if (!node)
+        return;
+    size_t n = 0;
+    for (cJSON *c = node->child; c; c = c->next) {
+        drv_json_sort_keys(c);
+        n++;
+    }
+    if (cJSON_IsObject(node) && n > 1)
+        node->child = sort_list(node->child, n);
+}
+
+char *drv_model_to_json(const cJSON *obj, bool pretty)
+{
+    cJSON *copy = cJSON_Duplicate(obj, 1);
+    if (!copy)
+        return NULL;
+    drv_json_sort_keys(copy);
+    char *s = pretty ? cJSON_Print(copy) : cJSON_PrintUnformatted(copy);
+    cJSON_Delete(copy);
+    if (!s || !pretty)
+        return s;
+    /* cJSON indents with tabs (strings never hold a raw tab: it escapes them); use two
+     * spaces, as kubectl does. */
+    size_t tabs = 0, n = 0;
+    for (const char *p = s; *p; p++, n++)
+        tabs += *p == '\t';
+    char *out = malloc(n + tabs + 1);
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    char *o = out;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\t') {
+            *o++ = ' ';
+            *o++ = ' ';
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    free(s);
+    return out;
+}

@@ -1,0 +1,85 @@
+/* Private to the model module: the validation context and field helpers shared by model.c
+ * (objects, metadata, the simple kinds) and model_pod.c (pods and workloads). */
+#ifndef DROVER_MODEL_INT_H
+#define DROVER_MODEL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "drover/model.h"
+
+#define VPATH_MAX 512
+
+typedef struct vctx {
+    drv_diags_t *diags;
+    char path[VPATH_MAX];
+    size_t plen;
+    size_t problems; /* counted even when diags is NULL or full */
+    bool nomem;
+} vctx_t;
+
+/* Path handling: push returns the old length, to hand back to pop. */
+size_t v_push_key(vctx_t *c, const char *key);
+size_t v_push_index(vctx_t *c, size_t i);
+size_t v_push_mapkey(vctx_t *c, const char *key); /* "[key]", for map entries */
+void v_pop(vctx_t *c, size_t old);
+
+/* Records a problem at the current path (or at path.key with v_failk). */
+void v_fail(vctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void v_failk(vctx_t *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Field table for v_fields: names allowed in an object; names Kubernetes has that Drover
+ * ignores (dropped); names Kubernetes has that Drover does not support (a problem). Anything
+ * else is an unknown field. Lists end with NULL. */
+typedef struct vfields {
+    const char *const *known;
+    const char *const *ignored;
+    const char *const *unsupported;
+} vfields_t;
+void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f);
+
+/* Typed getters: return the member (NULL if absent or of the wrong type, which is recorded
+ * as a problem); required members that are absent are recorded as "required". */
+cJSON *v_obj(vctx_t *c, cJSON *parent, const char *key, bool required);
+cJSON *v_arr(vctx_t *c, cJSON *parent, const char *key, bool required);
+const char *v_str(vctx_t *c, cJSON *parent, const char *key, bool required);
+/* Integer in [min, max]; *present says whether it was there and valid. */
+bool v_int(vctx_t *c, cJSON *parent, const char *key, bool required, int64_t min, int64_t max,
+           int64_t *out);
+bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out);
+/* A string that must be one of the NULL-terminated values; NULL if absent or bad. */
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
+                   const char *const *values);
+/* Array of strings (may be empty unless nonempty). */
+void v_str_list(vctx_t *c, cJSON *parent, const char *key, bool nonempty);
+/* Object of string values; keys and values checked by the given name rules (may be NULL). */
+typedef bool (*vname_fn)(const char *s, char *why, size_t whysz);
+void v_str_map(vctx_t *c, cJSON *parent, const char *key, vname_fn keyrule, vname_fn valrule);
+/* A name checked with a rule, recording the rule's reason. */
+void v_name(vctx_t *c, cJSON *parent, const char *key, bool required, vname_fn rule);
+/* A path that must be absolute. */
+const char *v_abspath(vctx_t *c, cJSON *parent, const char *key, bool required);
+
+/* Defaults: added only when the member is absent. */
+void v_default_str(vctx_t *c, cJSON *obj, const char *key, const char *value);
+void v_default_int(vctx_t *c, cJSON *obj, const char *key, int64_t value);
+void v_default_bool(vctx_t *c, cJSON *obj, const char *key, bool value);
+
+/* Replaces obj[key] with a string value (used by canonicalisation). */
+void v_set_str(vctx_t *c, cJSON *obj, const char *key, const char *value);
+
+/* An int-or-string field (ports, maxSurge): returns true when present and valid. */
+typedef enum { VIOS_PORT, VIOS_PERCENT } vios_kind_t;
+bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, vios_kind_t kind);
+
+/* Pods and workloads (model_pod.c). */
+typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
+void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);
+void v_deployment_spec(vctx_t *c, cJSON *spec);
+void v_daemonset_spec(vctx_t *c, cJSON *spec);
+/* Metadata of an object or template (model.c). */
+void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
+
+#endif

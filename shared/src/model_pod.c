@@ -1,0 +1,1137 @@
+/* Pods and the workloads that template them (Deployment, DaemonSet): validation against the
+ * subset Drover runs, Kubernetes' defaults, and canonical quantities. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/names.h"
+#include "drover/quantity.h"
+#include "drover/selector.h"
+#include "model_int.h"
+
+static cJSON *member(cJSON *parent, const char *key)
+{
+    return parent ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
+}
+
+/* True if the relative path has no ".." element (Kubernetes' rule for subPath and items). */
+static bool no_dotdot(const char *p)
+{
+    for (const char *s = p; *s;) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 2 && s[0] == '.' && s[1] == '.')
+            return false;
+        s += n;
+        while (*s == '/')
+            s++;
+    }
+    return true;
+}
+
+static const char *str_of(cJSON *parent, const char *key)
+{
+    cJSON *m = member(parent, key);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+/* Runs fn on each element of parent[key] (an array of objects), with the path set. */
+typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
+static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
+{
+    cJSON *a = v_arr(c, parent, key, required);
+    if (!a)
+        return;
+    size_t old = v_push_key(c, key), i = 0;
+    if (required && !a->child)
+        v_fail(c, "must have at least one element");
+    for (cJSON *e = a->child; e; e = e->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (cJSON_IsObject(e))
+            fn(c, e, i, arg);
+        else
+            v_fail(c, "must be an object");
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+/* ---- resources ---- */
+
+static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
+{
+    cJSON *m = member(map, res);
+    if (!m)
+        return false;
+    size_t old = v_push_mapkey(c, res);
+    char text[64];
+    bool ok = false;
+    if (cJSON_IsNumber(m)) {
+        snprintf(text, sizeof(text), "%.17g", m->valuedouble);
+    } else if (cJSON_IsString(m)) {
+        snprintf(text, sizeof(text), "%.63s", m->valuestring);
+        if (strlen(m->valuestring) >= sizeof(text)) {
+            v_fail(c, "invalid quantity: too long");
+            v_pop(c, old);
+            return false;
+        }
+    } else {
+        v_fail(c, "must be a quantity string such as \"250m\" or \"64Mi\"");
+        v_pop(c, old);
+        return false;
+    }
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_qty_format_t fmt = DRV_QTY_DECIMAL;
+    char canon[64];
+    drv_err_t r = !strcmp(res, "cpu") ? drv_qty_parse_cpu(text, value, &fmt, &err)
+                                      : drv_qty_parse_memory(text, value, &fmt, &err);
+    if (r != DRV_OK) {
+        v_fail(c, "invalid quantity \"%.32s\": %s", text, drv_error_msg(&err));
+    } else {
+        r = !strcmp(res, "cpu") ? drv_qty_format_cpu(*value, canon, sizeof(canon))
+                                : drv_qty_format_memory(*value, fmt, canon, sizeof(canon));
+        if (r == DRV_OK) {
+            v_set_str(c, map, res, canon);
+            ok = true;
+        } else {
+            v_fail(c, "invalid quantity \"%.32s\": cannot be represented", text);
+        }
+    }
+    v_pop(c, old);
+    return ok;
+}
+
+static void v_resource_map(vctx_t *c, cJSON *res, const char *key, int64_t vals[2], bool have[2])
+{
+    cJSON *m = v_obj(c, res, key, false);
+    if (!m)
+        return;
+    size_t old = v_push_key(c, key);
+    for (cJSON *e = m->child; e; e = e->next) {
+        if (strcmp(e->string, "cpu") && strcmp(e->string, "memory")) {
+            size_t o2 = v_push_mapkey(c, e->string);
+            v_fail(c, "unsupported resource: Drover schedules and limits cpu and memory");
+            v_pop(c, o2);
+        }
+    }
+    have[0] = qty_field(c, m, "cpu", &vals[0]);
+    have[1] = qty_field(c, m, "memory", &vals[1]);
+    v_pop(c, old);
+}
+
+static void v_resources(vctx_t *c, cJSON *ctr)
+{
+    static const char *const known[] = {"requests", "limits", NULL};
+    static const char *const unsupported[] = {"claims", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *res = v_obj(c, ctr, "resources", false);
+    if (!res)
+        return;
+    size_t old = v_push_key(c, "resources");
+    v_fields(c, res, &f);
+    int64_t req[2] = {0}, lim[2] = {0};
+    bool hreq[2] = {false}, hlim[2] = {false};
+    v_resource_map(c, res, "requests", req, hreq);
+    v_resource_map(c, res, "limits", lim, hlim);
+    static const char *const names[2] = {"cpu", "memory"};
+    for (int i = 0; i < 2; i++) {
+        if (hreq[i] && hlim[i] && req[i] > lim[i]) {
+            const char *ls = str_of(member(res, "limits"), names[i]);
+            v_fail(c, "requests[%s]: must be less than or equal to %s limit of %s", names[i],
+                   names[i], ls ? ls : "?");
+        }
+        /* Kubernetes: a limit without a request makes the request equal to the limit. */
+        if (hlim[i] && !hreq[i] && !member(member(res, "requests"), names[i])) {
+            cJSON *r = member(res, "requests");
+            if (!r)
+                r = cJSON_AddObjectToObject(res, "requests");
+            if (!r ||
+                !cJSON_AddStringToObject(r, names[i], str_of(member(res, "limits"), names[i])))
+                c->nomem = true;
+        }
+    }
+    v_pop(c, old);
+}
+
+/* ---- env ---- */
+
+static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
+{
+    static const char *const known[] = {"name", "key", "optional", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    cJSON *r = member(parent, key);
+    if (!cJSON_IsObject(r))
+        return;
+    size_t old = v_push_key(c, key);
+    v_fields(c, r, &f);
+    v_name(c, r, "name", true, drv_name_dns_subdomain);
+    v_name(c, r, "key", true, drv_name_config_key);
+    v_bool(c, r, "optional", NULL);
+    v_pop(c, old);
+}
+
+static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
+{
+    static const char *const known[] = {"name", "value", "valueFrom", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, e, &f);
+    v_name(c, e, "name", true, drv_name_env_var);
+    v_str(c, e, "value", false);
+    cJSON *vf = v_obj(c, e, "valueFrom", false);
+    if (!vf)
+        return;
+    if (member(e, "value") && str_of(e, "value") && *str_of(e, "value"))
+        v_failk(c, "valueFrom", "may not be specified when `value` is not empty");
+    size_t old = v_push_key(c, "valueFrom");
+    static const char *const vknown[] = {"configMapKeyRef", "secretKeyRef", "fieldRef", NULL};
+    static const char *const vunsupported[] = {"resourceFieldRef", "fileKeyRef", NULL};
+    static const vfields_t vf_fields = {vknown, NULL, vunsupported};
+    v_fields(c, vf, &vf_fields);
+    int n = 0;
+    for (const char *const *k = vknown; *k; k++)
+        if (v_obj(c, vf, *k, false))
+            n++;
+    if (n != 1)
+        v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef");
+    v_key_ref(c, vf, "configMapKeyRef");
+    v_key_ref(c, vf, "secretKeyRef");
+    cJSON *fr = member(vf, "fieldRef");
+    if (cJSON_IsObject(fr)) {
+        static const char *const fknown[] = {"fieldPath", "apiVersion", NULL};
+        static const vfields_t ff = {fknown, NULL, NULL};
+        static const char *const paths[] = {"metadata.name",
+                                            "metadata.namespace",
+                                            "metadata.uid",
+                                            "spec.nodeName",
+                                            "status.podIP",
+                                            "status.hostIP",
+                                            NULL};
+        size_t o2 = v_push_key(c, "fieldRef");
+        v_fields(c, fr, &ff);
+        v_enum(c, fr, "fieldPath", true, paths);
+        v_str(c, fr, "apiVersion", false);
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+static void v_env_from(vctx_t *c, cJSON *e, size_t i, void *arg)
+{
+    static const char *const known[] = {"prefix", "configMapRef", "secretRef", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const rknown[] = {"name", "optional", NULL};
+    static const vfields_t rf = {rknown, NULL, NULL};
+    v_fields(c, e, &f);
+    v_str(c, e, "prefix", false);
+    int n = 0;
+    for (const char *k = "configMapRef"; k; k = strcmp(k, "configMapRef") ? NULL : "secretRef") {
+        cJSON *r = v_obj(c, e, k, false);
+        if (!r)
+            continue;
+        n++;
+        size_t old = v_push_key(c, k);
+        v_fields(c, r, &rf);
+        v_name(c, r, "name", true, drv_name_dns_subdomain);
+        v_bool(c, r, "optional", NULL);
+        v_pop(c, old);
+    }
+    if (n != 1)
+        v_fail(c, "must specify exactly one of configMapRef, secretRef");
+}
+
+/* ---- ports ---- */
+
+struct port_seen {
+    cJSON *ctrs[2]; /* containers, initContainers: for hostPort uniqueness across the pod */
+};
+
+static void v_port(vctx_t *c, cJSON *p, size_t i, void *arg)
+{
+    static const char *const known[] = {"name",     "containerPort", "hostPort",
+                                        "protocol", "hostIP",        NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+    v_fields(c, p, &f);
+    v_name(c, p, "name", false, drv_name_port_name);
+    v_int(c, p, "containerPort", true, 1, 65535, NULL);
+    v_int(c, p, "hostPort", false, 0, 65535, NULL);
+    v_enum(c, p, "protocol", false, protocols);
+    v_default_str(c, p, "protocol", "TCP");
+    v_str(c, p, "hostIP", false);
+}
+
+/* ---- probes ---- */
+
+static void v_probe_port(vctx_t *c, cJSON *h, cJSON *ctr)
+{
+    if (!v_int_or_string(c, h, "port", true, VIOS_PORT))
+        return;
+    const char *name = str_of(h, "port");
+    if (!name)
+        return;
+    /* A named port must be one the container declares. */
+    cJSON *ports = member(ctr, "ports");
+    for (cJSON *p = ports ? ports->child : NULL; p; p = p->next)
+        if (str_of(p, "name") && !strcmp(str_of(p, "name"), name))
+            return;
+    v_failk(c, "port", "no container port named \"%s\"", name);
+}
+
+static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
+{
+    static const char *const known[] = {"exec",
+                                        "httpGet",
+                                        "tcpSocket",
+                                        "initialDelaySeconds",
+                                        "timeoutSeconds",
+                                        "periodSeconds",
+                                        "successThreshold",
+                                        "failureThreshold",
+                                        "terminationGracePeriodSeconds",
+                                        NULL};
+    static const char *const unsupported[] = {"grpc", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *p = v_obj(c, ctr, key, false);
+    if (!p)
+        return;
+    size_t old = v_push_key(c, key);
+    v_fields(c, p, &f);
+    int handlers = 0;
+    cJSON *ex = v_obj(c, p, "exec", false);
+    if (ex) {
+        static const char *const eknown[] = {"command", NULL};
+        static const vfields_t ef = {eknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "exec");
+        v_fields(c, ex, &ef);
+        v_str_list(c, ex, "command", true);
+        v_pop(c, o2);
+    }
+    cJSON *hg = v_obj(c, p, "httpGet", false);
+    if (hg) {
+        static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
+        static const vfields_t hf = {hknown, NULL, NULL};
+        static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "httpGet");
+        v_fields(c, hg, &hf);
+        const char *path = v_str(c, hg, "path", false);
+        if (path && *path && path[0] != '/')
+            v_failk(c, "path", "must start with '/'");
+        v_default_str(c, hg, "path", "/");
+        v_probe_port(c, hg, ctr);
+        v_str(c, hg, "host", false);
+        v_enum(c, hg, "scheme", false, schemes);
+        v_default_str(c, hg, "scheme", "HTTP");
+        cJSON *hh = v_arr(c, hg, "httpHeaders", false);
+        size_t i = 0;
+        for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
+            static const char *const hhknown[] = {"name", "value", NULL};
+            static const vfields_t hhf = {hhknown, NULL, NULL};
+            size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
+            if (!cJSON_IsObject(h)) {
+                v_fail(c, "must be an object");
+            } else {
+                v_fields(c, h, &hhf);
+                const char *n = v_str(c, h, "name", true);
+                if (n && strpbrk(n, " :\r\n\t"))
+                    v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
+                const char *v = v_str(c, h, "value", false);
+                if (v && strpbrk(v, "\r\n"))
+                    v_failk(c, "value", "may not contain line breaks");
+            }
+            v_pop(c, o4);
+            v_pop(c, o3);
+        }
+        v_pop(c, o2);
+    }
+    cJSON *ts = v_obj(c, p, "tcpSocket", false);
+    if (ts) {
+        static const char *const tknown[] = {"port", "host", NULL};
+        static const vfields_t tf = {tknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "tcpSocket");
+        v_fields(c, ts, &tf);
+        v_probe_port(c, ts, ctr);
+        v_str(c, ts, "host", false);
+        v_pop(c, o2);
+    }
+    if (handlers != 1)
+        v_fail(c, "must specify exactly one handler: exec, httpGet or tcpSocket");
+    int64_t success = 1;
+    v_int(c, p, "initialDelaySeconds", false, 0, INT32_MAX, NULL);
+    v_int(c, p, "timeoutSeconds", false, 1, INT32_MAX, NULL);
+    v_int(c, p, "periodSeconds", false, 1, INT32_MAX, NULL);
+    if (v_int(c, p, "successThreshold", false, 1, INT32_MAX, &success) && liveness_like &&
+        success != 1)
+        v_failk(c, "successThreshold", "must be 1");
+    v_int(c, p, "failureThreshold", false, 1, INT32_MAX, NULL);
+    v_int(c, p, "terminationGracePeriodSeconds", false, 1, INT32_MAX, NULL);
+    v_default_int(c, p, "timeoutSeconds", 1);
+    v_default_int(c, p, "periodSeconds", 10);
+    v_default_int(c, p, "successThreshold", 1);
+    v_default_int(c, p, "failureThreshold", 3);
+    v_pop(c, old);
+}
+
+/* ---- security context ---- */
+
+static bool cap_name_ok(const char *s)
+{
+    const char *p = !strncmp(s, "CAP_", 4) ? s + 4 : s;
+    if (!*p || strlen(p) > 32)
+        return false;
+    for (; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || *p == '_' || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+static void v_caps(vctx_t *c, cJSON *caps, const char *key)
+{
+    v_str_list(c, caps, key, false);
+    cJSON *a = member(caps, key);
+    size_t i = 0;
+    for (cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++) {
+        if (!cJSON_IsString(e) || cap_name_ok(e->valuestring))
+            continue;
+        size_t old = v_push_key(c, key), o2 = v_push_index(c, i);
+        v_fail(c, "invalid capability \"%.32s\"", e->valuestring);
+        v_pop(c, o2);
+        v_pop(c, old);
+    }
+}
+
+static void v_seccomp_profile(vctx_t *c, cJSON *sc)
+{
+    static const char *const known[] = {"type", NULL};
+    static const char *const unsupported[] = {"localhostProfile", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    static const char *const types[] = {"RuntimeDefault", "Unconfined", NULL};
+    cJSON *sp = v_obj(c, sc, "seccompProfile", false);
+    if (!sp)
+        return;
+    size_t old = v_push_key(c, "seccompProfile");
+    v_fields(c, sp, &f);
+    cJSON *t = member(sp, "type");
+    if (cJSON_IsString(t) && !strcmp(t->valuestring, "Localhost"))
+        v_failk(c, "type",
+                "unsupported value \"Localhost\": Drover applies RuntimeDefault or Unconfined");
+    else
+        v_enum(c, sp, "type", true, types);
+    v_pop(c, old);
+}
+
+static void v_container_security(vctx_t *c, cJSON *ctr)
+{
+    static const char *const known[] = {"runAsUser",
+                                        "runAsGroup",
+                                        "runAsNonRoot",
+                                        "readOnlyRootFilesystem",
+                                        "privileged",
+                                        "allowPrivilegeEscalation",
+                                        "capabilities",
+                                        "seccompProfile",
+                                        NULL};
+    static const char *const unsupported[] = {"seLinuxOptions", "windowsOptions", "procMount",
+                                              "appArmorProfile", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *sc = v_obj(c, ctr, "securityContext", false);
+    if (!sc)
+        return;
+    size_t old = v_push_key(c, "securityContext");
+    v_fields(c, sc, &f);
+    v_int(c, sc, "runAsUser", false, 0, INT32_MAX, NULL);
+    v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
+    v_bool(c, sc, "runAsNonRoot", NULL);
+    v_bool(c, sc, "readOnlyRootFilesystem", NULL);
+    bool priv = false, escalate = true;
+    v_bool(c, sc, "privileged", &priv);
+    if (v_bool(c, sc, "allowPrivilegeEscalation", &escalate) && priv && !escalate)
+        v_failk(c, "allowPrivilegeEscalation", "cannot be false when privileged is true");
+    cJSON *caps = v_obj(c, sc, "capabilities", false);
+    if (caps) {
+        static const char *const cknown[] = {"add", "drop", NULL};
+        static const vfields_t cf = {cknown, NULL, NULL};
+        size_t o2 = v_push_key(c, "capabilities");
+        v_fields(c, caps, &cf);
+        v_caps(c, caps, "add");
+        v_caps(c, caps, "drop");
+        v_pop(c, o2);
+    }
+    v_seccomp_profile(c, sc);
+    v_pop(c, old);
+}
+
+/* ---- containers ---- */
+
+struct pod_ctx {
+    cJSON *spec;
+    bool init;
+};
+
+static bool volume_exists(cJSON *spec, const char *name)
+{
+    cJSON *vols = member(spec, "volumes");
+    for (cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
+        if (str_of(v, "name") && !strcmp(str_of(v, "name"), name))
+            return true;
+    return false;
+}
+
+static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
+{
+    static const char *const known[] = {"name", "mountPath", "readOnly", "subPath", NULL};
+    static const char *const unsupported[] = {"mountPropagation", "subPathExpr",
+                                              "recursiveReadOnly", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    struct pod_ctx *pc = arg;
+    v_fields(c, m, &f);
+    const char *name = v_str(c, m, "name", true);
+    if (name && !volume_exists(pc->spec, name))
+        v_failk(c, "name", "volume \"%.64s\" not found in spec.volumes", name);
+    v_abspath(c, m, "mountPath", true);
+    v_bool(c, m, "readOnly", NULL);
+    const char *sub = v_str(c, m, "subPath", false);
+    if (sub && (sub[0] == '/' || !no_dotdot(sub))) {
+        v_failk(c, "subPath", "must be a relative path without '..'");
+    }
+}
+
+static void v_unique_mounts(vctx_t *c, cJSON *ctr)
+{
+    cJSON *ms = member(ctr, "volumeMounts");
+    size_t i = 0;
+    for (cJSON *m = cJSON_IsArray(ms) ? ms->child : NULL; m; m = m->next, i++) {
+        const char *p = str_of(m, "mountPath");
+        size_t j = 0;
+        for (cJSON *n = ms->child; p && n != m; n = n->next, j++) {
+            if (str_of(n, "mountPath") && !strcmp(str_of(n, "mountPath"), p)) {
+                size_t old = v_push_key(c, "volumeMounts"), o2 = v_push_index(c, i);
+                v_failk(c, "mountPath", "duplicate value \"%.64s\" (also in volumeMounts[%zu])", p,
+                        j);
+                v_pop(c, o2);
+                v_pop(c, old);
+            }
+        }
+    }
+}
+
+static const char *image_tag(const char *image)
+{
+    /* The tag is after the last ':' that follows the last '/'; a digest pins the image. */
+    if (strchr(image, '@'))
+        return "@digest";
+    const char *slash = strrchr(image, '/');
+    const char *colon = strrchr(slash ? slash : image, ':');
+    return colon ? colon + 1 : "";
+}
+
+static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
+{
+    static const char *const known[] = {"name",
+                                        "image",
+                                        "imagePullPolicy",
+                                        "command",
+                                        "args",
+                                        "workingDir",
+                                        "env",
+                                        "envFrom",
+                                        "ports",
+                                        "resources",
+                                        "volumeMounts",
+                                        "livenessProbe",
+                                        "readinessProbe",
+                                        "startupProbe",
+                                        "securityContext",
+                                        NULL};
+    /* Kubernetes fills these in; at their defaults they change nothing here. */
+    static const char *const ignored[] = {"terminationMessagePath", "terminationMessagePolicy",
+                                          NULL};
+    static const char *const unsupported[] = {
+        "lifecycle",     "stdin",        "stdinOnce",     "tty",
+        "volumeDevices", "resizePolicy", "restartPolicy", NULL};
+    static const vfields_t f = {known, ignored, unsupported};
+    static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
+    struct pod_ctx *pc = arg;
+    /* stdin/tty false is what Kubernetes writes back; only true would change behaviour. */
+    for (const char *k = "stdin"; k; k = !strcmp(k, "stdin") ? "tty"
+                                         : !strcmp(k, "tty") ? "stdinOnce"
+                                                             : NULL)
+        if (cJSON_IsFalse(member(ctr, k)))
+            cJSON_DeleteItemFromObjectCaseSensitive(ctr, k);
+    v_fields(c, ctr, &f);
+    v_name(c, ctr, "name", true, drv_name_dns_label);
+    const char *image = v_str(c, ctr, "image", true);
+    if (image && (strpbrk(image, " \t\r\n") || strlen(image) > 512))
+        v_failk(c, "image", "invalid image reference \"%.64s\"", image);
+    v_enum(c, ctr, "imagePullPolicy", false, policies);
+    if (image) {
+        const char *tag = image_tag(image);
+        v_default_str(c, ctr, "imagePullPolicy",
+                      (!*tag || !strcmp(tag, "latest")) ? "Always" : "IfNotPresent");
+    }
+    v_str_list(c, ctr, "command", false);
+    v_str_list(c, ctr, "args", false);
+    v_abspath(c, ctr, "workingDir", false);
+    v_each(c, ctr, "env", false, v_env, pc);
+    v_each(c, ctr, "envFrom", false, v_env_from, pc);
+    v_each(c, ctr, "ports", false, v_port, pc);
+    v_resources(c, ctr);
+    v_each(c, ctr, "volumeMounts", false, v_mount, pc);
+    v_unique_mounts(c, ctr);
+    if (pc->init) {
+        for (const char *k = "livenessProbe"; k; k = !strcmp(k, "livenessProbe") ? "readinessProbe"
+                                                     : !strcmp(k, "readinessProbe") ? "startupProbe"
+                                                                                    : NULL)
+            if (member(ctr, k))
+                v_failk(c, k, "may not be set for init containers");
+    } else {
+        v_probe(c, ctr, "livenessProbe", true);
+        v_probe(c, ctr, "readinessProbe", false);
+        v_probe(c, ctr, "startupProbe", true);
+    }
+    v_container_security(c, ctr);
+}
+
+/* Container names are unique across containers and initContainers; so are named ports in a
+ * container, and hostPort/protocol pairs in the pod. */
+static void v_pod_uniques(vctx_t *c, cJSON *spec)
+{
+    const char *lists[2] = {"initContainers", "containers"};
+    for (int l = 0; l < 2; l++) {
+        cJSON *a = member(spec, lists[l]);
+        size_t i = 0;
+        for (cJSON *ctr = cJSON_IsArray(a) ? a->child : NULL; ctr; ctr = ctr->next, i++) {
+            const char *name = str_of(ctr, "name");
+            bool dup = false;
+            for (int m = 0; m <= l && name && !dup; m++) {
+                cJSON *b = member(spec, lists[m]);
+                for (cJSON *o = cJSON_IsArray(b) ? b->child : NULL; o && o != ctr && !dup;
+                     o = o->next)
+                    dup = str_of(o, "name") && !strcmp(str_of(o, "name"), name);
+            }
+            size_t old = v_push_key(c, lists[l]), o2 = v_push_index(c, i);
+            if (dup)
+                v_failk(c, "name", "duplicate container name \"%s\"", name);
+            cJSON *ports = member(ctr, "ports");
+            size_t pi = 0;
+            for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next, pi++) {
+                size_t o3 = v_push_key(c, "ports"), o4 = v_push_index(c, pi);
+                const char *pn = str_of(p, "name");
+                for (cJSON *q = ports->child; pn && q != p; q = q->next)
+                    if (str_of(q, "name") && !strcmp(str_of(q, "name"), pn))
+                        v_failk(c, "name", "duplicate port name \"%s\"", pn);
+                cJSON *hp = member(p, "hostPort");
+                if (l == 1 && cJSON_IsNumber(hp) && hp->valuedouble > 0) {
+                    /* Earlier ports in this container and all ports of earlier containers. */
+                    for (cJSON *o = a->child; o; o = o->next) {
+                        cJSON *op = member(o, "ports");
+                        for (cJSON *q = cJSON_IsArray(op) ? op->child : NULL; q; q = q->next) {
+                            if (q == p)
+                                goto next_port;
+                            cJSON *qh = member(q, "hostPort");
+                            const char *p1 = str_of(p, "protocol"), *p2 = str_of(q, "protocol");
+                            if (cJSON_IsNumber(qh) && qh->valuedouble == hp->valuedouble && p1 &&
+                                p2 && !strcmp(p1, p2))
+                                v_failk(c, "hostPort", "duplicate hostPort %.0f/%s in this pod",
+                                        hp->valuedouble, p1);
+                        }
+                    }
+                }
+            next_port:
+                v_pop(c, o4);
+                v_pop(c, o3);
+            }
+            v_pop(c, o2);
+            v_pop(c, old);
+        }
+    }
+}
+
+/* ---- volumes ---- */
+
+static void v_key_items(vctx_t *c, cJSON *src)
+{
+    cJSON *items = v_arr(c, src, "items", false);
+    size_t old = v_push_key(c, "items"), i = 0;
+    for (cJSON *it = items ? items->child : NULL; it; it = it->next, i++) {
+        static const char *const known[] = {"key", "path", "mode", NULL};
+        static const vfields_t f = {known, NULL, NULL};
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(it)) {
+            v_fail(c, "must be an object");
+        } else {
+            v_fields(c, it, &f);
+            v_name(c, it, "key", true, drv_name_config_key);
+            const char *p = v_str(c, it, "path", true);
+            if (p && (p[0] == '/' || !no_dotdot(p)))
+                v_failk(c, "path", "must be a relative path without '..'");
+            v_int(c, it, "mode", false, 0, 0777, NULL);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
+{
+    static const char *const known[] = {"name",      "emptyDir", "hostPath",
+                                        "configMap", "secret",   NULL};
+    static const char *const unsupported[] = {"persistentVolumeClaim",
+                                              "projected",
+                                              "downwardAPI",
+                                              "nfs",
+                                              "csi",
+                                              "ephemeral",
+                                              "iscsi",
+                                              "awsElasticBlockStore",
+                                              "gcePersistentDisk",
+                                              "azureDisk",
+                                              "azureFile",
+                                              "cephfs",
+                                              "rbd",
+                                              "glusterfs",
+                                              "local",
+                                              "gitRepo",
+                                              "fc",
+                                              "flexVolume",
+                                              "image",
+                                              NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *spec = arg;
+    v_fields(c, v, &f);
+    v_name(c, v, "name", true, drv_name_dns_label);
+    const char *name = str_of(v, "name");
+    cJSON *vols = member(spec, "volumes");
+    for (cJSON *o = vols->child; name && o != v; o = o->next)
+        if (str_of(o, "name") && !strcmp(str_of(o, "name"), name))
+            v_failk(c, "name", "duplicate volume name \"%s\"", name);
+    int sources = 0;
+    cJSON *ed = v_obj(c, v, "emptyDir", false);
+    if (ed) {
+        static const char *const eknown[] = {"medium", "sizeLimit", NULL};
+        static const vfields_t ef = {eknown, NULL, NULL};
+        static const char *const media[] = {"", "Memory", NULL};
+        sources++;
+        size_t old = v_push_key(c, "emptyDir");
+        v_fields(c, ed, &ef);
+        v_enum(c, ed, "medium", false, media);
+        if (member(ed, "sizeLimit")) {
+            /* Reuse the memory quantity rules under the field's own name. */
+            cJSON *tmp = cJSON_CreateObject();
+            cJSON *sl = cJSON_DetachItemFromObjectCaseSensitive(ed, "sizeLimit");
+            int64_t bytes;
+            if (!tmp || !sl) {
+                c->nomem = true;
+                cJSON_Delete(sl);
+            } else {
+                cJSON_AddItemToObject(tmp, "memory", sl);
+                size_t o2 = c->plen;
+                if (qty_field(c, tmp, "memory", &bytes))
+                    cJSON_AddItemToObject(ed, "sizeLimit",
+                                          cJSON_DetachItemFromObjectCaseSensitive(tmp, "memory"));
+                v_pop(c, o2);
+            }
+            cJSON_Delete(tmp);
+        }
+        v_pop(c, old);
+    }
+    cJSON *hp = v_obj(c, v, "hostPath", false);
+    if (hp) {
+        static const char *const hknown[] = {"path", "type", NULL};
+        static const vfields_t hf = {hknown, NULL, NULL};
+        static const char *const types[] = {
+            "",           "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+            "CharDevice", "BlockDevice",       NULL};
+        sources++;
+        size_t old = v_push_key(c, "hostPath");
+        v_fields(c, hp, &hf);
+        v_abspath(c, hp, "path", true);
+        v_enum(c, hp, "type", false, types);
+        v_pop(c, old);
+    }
+    for (const char *k = "configMap"; k; k = !strcmp(k, "configMap") ? "secret" : NULL) {
+        cJSON *src = v_obj(c, v, k, false);
+        if (!src)
+            continue;
+        static const char *const cknown[] = {"name", "items", "defaultMode", "optional", NULL};
+        static const char *const sknown[] = {"secretName", "items", "defaultMode", "optional",
+                                             NULL};
+        static const vfields_t cf = {cknown, NULL, NULL}, sf = {sknown, NULL, NULL};
+        bool secret = !strcmp(k, "secret");
+        sources++;
+        size_t old = v_push_key(c, k);
+        v_fields(c, src, secret ? &sf : &cf);
+        v_name(c, src, secret ? "secretName" : "name", true, drv_name_dns_subdomain);
+        v_key_items(c, src);
+        v_int(c, src, "defaultMode", false, 0, 0777, NULL);
+        v_default_int(c, src, "defaultMode", 0644);
+        v_bool(c, src, "optional", NULL);
+        v_pop(c, old);
+    }
+    if (sources != 1)
+        v_fail(c,
+               "must specify exactly one volume source: emptyDir, hostPath, configMap or secret");
+}
+
+/* ---- pod spec ---- */
+
+static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
+{
+    static const char *const known[] = {"key",    "operator",          "value",
+                                        "effect", "tolerationSeconds", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const ops[] = {"Exists", "Equal", NULL};
+    static const char *const effects[] = {"", "NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+    v_fields(c, t, &f);
+    const char *key = v_str(c, t, "key", false);
+    char why[256];
+    if (key && *key && !drv_name_label_key(key, why, sizeof(why)))
+        v_failk(c, "key", "invalid value \"%.64s\": %s", key, why);
+    const char *op = v_enum(c, t, "operator", false, ops);
+    v_default_str(c, t, "operator", "Equal");
+    const char *value = v_str(c, t, "value", false);
+    if (op && !strcmp(op, "Exists") && value && *value)
+        v_failk(c, "value", "must be empty when operator is Exists");
+    if ((!key || !*key) && !(op && !strcmp(op, "Exists")))
+        v_failk(c, "operator", "must be Exists when key is empty");
+    const char *effect = v_enum(c, t, "effect", false, effects);
+    if (member(t, "tolerationSeconds")) {
+        if (!effect || strcmp(effect, "NoExecute"))
+            v_failk(c, "tolerationSeconds", "may only be set when effect is NoExecute");
+        else
+            v_int(c, t, "tolerationSeconds", false, INT64_MIN / 2, INT64_MAX / 2, NULL);
+    }
+}
+
+static void v_pod_security(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile",
+                                        NULL};
+    static const char *const unsupported[] = {"fsGroup",
+                                              "fsGroupChangePolicy",
+                                              "supplementalGroups",
+                                              "supplementalGroupsPolicy",
+                                              "sysctls",
+                                              "seLinuxOptions",
+                                              "windowsOptions",
+                                              "appArmorProfile",
+                                              "seLinuxChangePolicy",
+                                              NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *sc = v_obj(c, spec, "securityContext", false);
+    if (!sc)
+        return;
+    size_t old = v_push_key(c, "securityContext");
+    v_fields(c, sc, &f);
+    v_int(c, sc, "runAsUser", false, 0, INT32_MAX, NULL);
+    v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
+    v_bool(c, sc, "runAsNonRoot", NULL);
+    v_seccomp_profile(c, sc);
+    v_pop(c, old);
+}
+
+/* A field Kubernetes writes at a value that means what Drover does anyway: accepted at
+ * those values and dropped; any other value is a problem that names it. */
+static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *const *values,
+                          const char *why)
+{
+    cJSON *m = member(obj, key);
+    if (!m)
+        return;
+    bool ok = false;
+    for (const char *const *v = values; *v && !ok; v++) {
+        if (!strcmp(*v, "false"))
+            ok = cJSON_IsFalse(m);
+        else if (!strcmp(*v, "true"))
+            ok = cJSON_IsTrue(m);
+        else
+            ok = cJSON_IsString(m) && !strcmp(m->valuestring, *v);
+    }
+    if (ok)
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    else
+        v_failk(c, key, "%s", why);
+}
+
+void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
+{
+    static const char *const known[] = {
+        "containers",      "initContainers", "volumes",     "restartPolicy",
+        "nodeSelector",    "nodeName",       "tolerations", "hostNetwork",
+        "hostPID",         "hostIPC",        "hostname",    "terminationGracePeriodSeconds",
+        "securityContext", "dnsPolicy",      NULL};
+    static const char *const ignored[] = {"priority", NULL};
+    static const char *const unsupported[] = {"affinity",
+                                              "imagePullSecrets",
+                                              "activeDeadlineSeconds",
+                                              "serviceAccount",
+                                              "serviceAccountName",
+                                              "automountServiceAccountToken",
+                                              "shareProcessNamespace",
+                                              "subdomain",
+                                              "hostAliases",
+                                              "priorityClassName",
+                                              "dnsConfig",
+                                              "readinessGates",
+                                              "runtimeClassName",
+                                              "overhead",
+                                              "topologySpreadConstraints",
+                                              "setHostnameAsFQDN",
+                                              "os",
+                                              "hostUsers",
+                                              "schedulingGates",
+                                              "resourceClaims",
+                                              "ephemeralContainers",
+                                              "preemptionPolicy",
+                                              "enableServiceLinks",
+                                              "schedulerName",
+                                              "resources",
+                                              NULL};
+    static const vfields_t f = {known, ignored, unsupported};
+    static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
+    static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
+    static const char *const default_sa[] = {"default", NULL};
+    static const char *const sched[] = {"default-scheduler", NULL};
+    static const char *const falsy[] = {"false", NULL};
+    static const char *const links[] = {"true", "false", NULL};
+
+    v_accept_only(c, spec, "serviceAccountName", default_sa,
+                  "not supported by Drover: pods run without service account credentials");
+    v_accept_only(c, spec, "serviceAccount", default_sa,
+                  "not supported by Drover: pods run without service account credentials");
+    v_accept_only(c, spec, "automountServiceAccountToken", falsy,
+                  "not supported by Drover: pods run without service account credentials");
+    v_accept_only(c, spec, "schedulerName", sched,
+                  "not supported by Drover: the hub schedules every pod");
+    v_accept_only(c, spec, "enableServiceLinks", links, "must be a boolean");
+    v_fields(c, spec, &f);
+    struct pod_ctx pc = {spec, false};
+    v_each(c, spec, "volumes", false, v_volume, spec);
+    v_each(c, spec, "containers", true, v_container, &pc);
+    pc.init = true;
+    v_each(c, spec, "initContainers", false, v_container, &pc);
+    v_pod_uniques(c, spec);
+    const char *rp = v_enum(c, spec, "restartPolicy", false, policies);
+    if (where == PODCTX_TEMPLATE && rp && strcmp(rp, "Always"))
+        v_failk(c, "restartPolicy",
+                "unsupported value \"%s\": only \"Always\" is supported for workloads", rp);
+    v_default_str(c, spec, "restartPolicy", "Always");
+    v_str_map(c, spec, "nodeSelector", drv_name_label_key, drv_name_label_value);
+    v_name(c, spec, "nodeName", false, drv_name_dns_subdomain);
+    v_each(c, spec, "tolerations", false, v_toleration, NULL);
+    bool hostnet = false;
+    v_bool(c, spec, "hostNetwork", &hostnet);
+    v_bool(c, spec, "hostPID", NULL);
+    v_bool(c, spec, "hostIPC", NULL);
+    v_name(c, spec, "hostname", false, drv_name_dns_label);
+    v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
+    v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
+    v_pod_security(c, spec);
+    v_enum(c, spec, "dnsPolicy", false, dns);
+    v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
+    /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */
+    if (hostnet) {
+        cJSON *ctrs = member(spec, "containers");
+        size_t i = 0;
+        for (cJSON *ctr = cJSON_IsArray(ctrs) ? ctrs->child : NULL; ctr; ctr = ctr->next, i++) {
+            cJSON *ports = member(ctr, "ports");
+            size_t j = 0;
+            for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next, j++) {
+                cJSON *hp = member(p, "hostPort"), *cp = member(p, "containerPort");
+                if (cJSON_IsNumber(hp) && cJSON_IsNumber(cp) && hp->valuedouble != 0 &&
+                    hp->valuedouble != cp->valuedouble)
+                    v_fail(c,
+                           "containers[%zu].ports[%zu].hostPort: must match containerPort when "
+                           "hostNetwork is true",
+                           i, j);
+            }
+        }
+    }
+}
+
+/* ---- workloads ---- */
+
+static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
+{
+    cJSON *sel = v_obj(c, spec, sel_key, selector_required);
+    drv_selector_t selector = {0};
+    bool have_sel = false;
+    if (sel) {
+        static const char *const known[] = {"matchLabels", "matchExpressions", NULL};
+        static const vfields_t f = {known, NULL, NULL};
+        size_t old = v_push_key(c, sel_key);
+        v_fields(c, sel, &f);
+        drv_error_t err = DRV_ERROR_INIT;
+        if (drv_selector_from_json(sel, &selector, &err) != DRV_OK)
+            v_fail(c, "%s", drv_error_msg(&err));
+        else if (drv_selector_empty(&selector))
+            v_fail(c, "empty selector is invalid for a workload");
+        else
+            have_sel = true;
+        v_pop(c, old);
+    }
+    cJSON *tpl = v_obj(c, spec, "template", true);
+    if (tpl) {
+        static const char *const known[] = {"metadata", "spec", NULL};
+        static const vfields_t f = {known, NULL, NULL};
+        size_t old = v_push_key(c, "template");
+        v_fields(c, tpl, &f);
+        cJSON *meta = v_obj(c, tpl, "metadata", false);
+        if (meta) {
+            size_t o2 = v_push_key(c, "metadata");
+            v_object_meta(c, meta, DRV_KIND_POD, true);
+            v_pop(c, o2);
+        }
+        if (have_sel && !drv_selector_matches(&selector, member(meta, "labels")))
+            v_fail(c, "metadata.labels: `selector` does not match template `labels`");
+        cJSON *ps = v_obj(c, tpl, "spec", true);
+        if (ps) {
+            size_t o2 = v_push_key(c, "spec");
+            v_pod_spec(c, ps, PODCTX_TEMPLATE);
+            v_pop(c, o2);
+        }
+        v_pop(c, old);
+    }
+    drv_selector_free(&selector);
+}
+
+/* Resolves an int-or-percent against nothing: true if it is zero. */
+static bool ios_is_zero(cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble == 0;
+    return cJSON_IsString(v) && strtol(v->valuestring, NULL, 10) == 0;
+}
+
+static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const char *def_unavail,
+                      bool ds)
+{
+    cJSON *ru = v_obj(c, strategy, "rollingUpdate", false);
+    if (!ru) {
+        if (member(strategy, "rollingUpdate"))
+            return;
+        ru = cJSON_AddObjectToObject(strategy, "rollingUpdate");
+        if (!ru) {
+            c->nomem = true;
+            return;
+        }
+    }
+    static const char *const known[] = {"maxSurge", "maxUnavailable", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    size_t old = v_push_key(c, "rollingUpdate");
+    v_fields(c, ru, &f);
+    bool ok1 = v_int_or_string(c, ru, "maxSurge", false, VIOS_PERCENT);
+    bool ok2 = v_int_or_string(c, ru, "maxUnavailable", false, VIOS_PERCENT);
+    if (!member(ru, "maxSurge")) {
+        ok1 = true;
+        if (def_surge[strlen(def_surge) - 1] == '%')
+            v_default_str(c, ru, "maxSurge", def_surge);
+        else
+            v_default_int(c, ru, "maxSurge", strtol(def_surge, NULL, 10));
+    }
+    if (!member(ru, "maxUnavailable")) {
+        ok2 = true;
+        if (def_unavail[strlen(def_unavail) - 1] == '%')
+            v_default_str(c, ru, "maxUnavailable", def_unavail);
+        else
+            v_default_int(c, ru, "maxUnavailable", strtol(def_unavail, NULL, 10));
+    }
+    if (ok1 && ok2 && ios_is_zero(member(ru, "maxSurge")) &&
+        ios_is_zero(member(ru, "maxUnavailable")))
+        v_failk(c, "maxUnavailable", "may not be 0 when maxSurge is 0");
+    if (ds && ok1 && ok2 && !ios_is_zero(member(ru, "maxSurge")) &&
+        !ios_is_zero(member(ru, "maxUnavailable")))
+        v_failk(c, "maxUnavailable", "must be 0 when maxSurge is not 0");
+    v_pop(c, old);
+}
+
+void v_deployment_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"replicas",
+                                        "selector",
+                                        "template",
+                                        "strategy",
+                                        "revisionHistoryLimit",
+                                        "minReadySeconds",
+                                        "paused",
+                                        "progressDeadlineSeconds",
+                                        NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const types[] = {"RollingUpdate", "Recreate", NULL};
+    v_fields(c, spec, &f);
+    v_int(c, spec, "replicas", false, 0, 100000, NULL);
+    v_default_int(c, spec, "replicas", 1);
+    v_template(c, spec, "selector", true);
+    int64_t min_ready = 0, deadline = 600;
+    v_int(c, spec, "revisionHistoryLimit", false, 0, INT32_MAX, NULL);
+    v_default_int(c, spec, "revisionHistoryLimit", 10);
+    v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, &min_ready);
+    v_bool(c, spec, "paused", NULL);
+    if (v_int(c, spec, "progressDeadlineSeconds", false, 1, INT32_MAX, &deadline) &&
+        deadline <= min_ready)
+        v_failk(c, "progressDeadlineSeconds", "must be greater than minReadySeconds");
+    v_default_int(c, spec, "progressDeadlineSeconds", 600);
+    cJSON *st = v_obj(c, spec, "strategy", false);
+    if (!st && !member(spec, "strategy")) {
+        st = cJSON_AddObjectToObject(spec, "strategy");
+        if (!st) {
+            c->nomem = true;
+            return;
+        }
+    }
+    if (!st)
+        return;
+    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
+    static const vfields_t sf = {sknown, NULL, NULL};
+    size_t old = v_push_key(c, "strategy");
+    v_fields(c, st, &sf);
+    const char *type = v_enum(c, st, "type", false, types);
+    v_default_str(c, st, "type", "RollingUpdate");
+    if (type && !strcmp(type, "Recreate")) {
+        if (member(st, "rollingUpdate"))
+            v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'Recreate'");
+    } else if (!type && member(st, "type")) {
+        /* bad type already reported */
+    } else {
+        v_rolling(c, st, "25%", "25%", false);
+    }
+    v_pop(c, old);
+}
+
+void v_daemonset_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {
+        "selector", "template", "updateStrategy", "revisionHistoryLimit", "minReadySeconds", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const types[] = {"RollingUpdate", "OnDelete", NULL};
+    v_fields(c, spec, &f);
+    v_template(c, spec, "selector", true);
+    v_int(c, spec, "revisionHistoryLimit", false, 0, INT32_MAX, NULL);
+    v_default_int(c, spec, "revisionHistoryLimit", 10);
+    v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, NULL);
+    cJSON *st = v_obj(c, spec, "updateStrategy", false);
+    if (!st && !member(spec, "updateStrategy")) {
+        st = cJSON_AddObjectToObject(spec, "updateStrategy");
+        if (!st) {
+            c->nomem = true;
+            return;
+        }
+    }
+    if (!st)
+        return;
+    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
+    static const vfields_t sf = {sknown, NULL, NULL};
+    size_t old = v_push_key(c, "updateStrategy");
+    v_fields(c, st, &sf);
+    const char *type = v_enum(c, st, "type", false, types);
+    v_default_str(c, st, "type", "RollingUpdate");
+    if (type && !strcmp(type, "OnDelete")) {
+        if (member(st, "rollingUpdate"))
+            v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'OnDelete'");
+    } else if (type || !member(st, "type")) {
+        v_rolling(c, st, "0", "1", true);
+    }
+    v_pop(c, old);
+}
