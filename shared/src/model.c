@@ -385,7 +385,7 @@ void v_str_map(vctx_t *c, cJSON *parent, const char *key, vname_fn keyrule, vnam
     size_t old = v_push_key(c, key);
     for (cJSON *e = m->child; e; e = e->next) {
         size_t o2 = v_push_mapkey(c, e->string);
-        char why[256];
+        char why[512];
         if (keyrule && !keyrule(e->string, why, sizeof(why)))
             v_fail(c, "invalid key: %s", why);
         if (!cJSON_IsString(e))
@@ -400,7 +400,7 @@ void v_str_map(vctx_t *c, cJSON *parent, const char *key, vname_fn keyrule, vnam
 void v_name(vctx_t *c, cJSON *parent, const char *key, bool required, vname_fn rule)
 {
     const char *s = v_str(c, parent, key, required);
-    char why[256];
+    char why[512];
     if (s && !rule(s, why, sizeof(why)))
         v_failk(c, key, "invalid value \"%.64s\": %s", s, why);
 }
@@ -467,7 +467,7 @@ bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, v
         return false;
     }
     const char *s = m->valuestring;
-    char why[256];
+    char why[512];
     if (kind == VIOS_PORT) {
         if (!drv_name_port_name(s, why, sizeof(why))) {
             v_failk(c, key, "invalid port name \"%.32s\": %s", s, why);
@@ -535,7 +535,7 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
         bool has_generate = member(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
         const char *g = v_str(c, meta, "generateName", false);
-        char why[256];
+        char why[512];
         /* generateName gets a 5-character suffix; the prefix must be valid on its own. */
         if (g && *g && !rule(g, why, sizeof(why)) && !(g[strlen(g) - 1] == '-'))
             v_failk(c, "generateName", "invalid value \"%.64s\": %s", g, why);
@@ -579,7 +579,7 @@ static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJ
     size_t old = v_push_key(c, key);
     for (cJSON *e = m->child; e; e = e->next) {
         size_t o2 = v_push_mapkey(c, e->string);
-        char why[256];
+        char why[512];
         if (!drv_name_config_key(e->string, why, sizeof(why)))
             v_fail(c, "invalid key: %s", why);
         if (other && member(other, e->string))
@@ -1053,13 +1053,17 @@ char *drv_model_to_json(const cJSON *obj, bool pretty)
         return NULL;
     }
     char *o = out;
+    bool line_start = true;
     for (const char *p = s; *p; p++) {
-        if (*p == '\t') {
+        if (*p == '\t' && line_start) {
             *o++ = ' ';
             *o++ = ' ';
+        } else if (*p == '\t') {
+            *o++ = ' '; /* the tab cJSON puts after a colon */
         } else {
             *o++ = *p;
         }
+        line_start = *p == '\n' || (line_start && *p == '\t');
     }
     *o = '\0';
     free(s);

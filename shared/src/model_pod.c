@@ -137,8 +137,10 @@ static void v_resources(vctx_t *c, cJSON *ctr)
     for (int i = 0; i < 2; i++) {
         if (hreq[i] && hlim[i] && req[i] > lim[i]) {
             const char *ls = str_of(member(res, "limits"), names[i]);
-            v_fail(c, "requests[%s]: must be less than or equal to %s limit of %s", names[i],
-                   names[i], ls ? ls : "?");
+            size_t o1 = v_push_key(c, "requests"), o2 = v_push_mapkey(c, names[i]);
+            v_fail(c, "must be less than or equal to %s limit of %s", names[i], ls ? ls : "?");
+            v_pop(c, o2);
+            v_pop(c, o1);
         }
         /* Kubernetes: a limit without a request makes the request equal to the limit. */
         if (hlim[i] && !hreq[i] && !member(member(res, "requests"), names[i])) {
@@ -786,7 +788,7 @@ static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
     static const char *const effects[] = {"", "NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
     v_fields(c, t, &f);
     const char *key = v_str(c, t, "key", false);
-    char why[256];
+    char why[512];
     if (key && *key && !drv_name_label_key(key, why, sizeof(why)))
         v_failk(c, "key", "invalid value \"%.64s\": %s", key, why);
     const char *op = v_enum(c, t, "operator", false, ops);
@@ -941,11 +943,15 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
             for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next, j++) {
                 cJSON *hp = member(p, "hostPort"), *cp = member(p, "containerPort");
                 if (cJSON_IsNumber(hp) && cJSON_IsNumber(cp) && hp->valuedouble != 0 &&
-                    hp->valuedouble != cp->valuedouble)
-                    v_fail(c,
-                           "containers[%zu].ports[%zu].hostPort: must match containerPort when "
-                           "hostNetwork is true",
-                           i, j);
+                    hp->valuedouble != cp->valuedouble) {
+                    size_t o1 = v_push_key(c, "containers"), o2 = v_push_index(c, i);
+                    size_t o3 = v_push_key(c, "ports"), o4 = v_push_index(c, j);
+                    v_failk(c, "hostPort", "must match containerPort when hostNetwork is true");
+                    v_pop(c, o4);
+                    v_pop(c, o3);
+                    v_pop(c, o2);
+                    v_pop(c, o1);
+                }
             }
         }
     }
@@ -984,8 +990,12 @@ static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selecto
             v_object_meta(c, meta, DRV_KIND_POD, true);
             v_pop(c, o2);
         }
-        if (have_sel && !drv_selector_matches(&selector, member(meta, "labels")))
-            v_fail(c, "metadata.labels: `selector` does not match template `labels`");
+        if (have_sel && !drv_selector_matches(&selector, member(meta, "labels"))) {
+            size_t o1 = v_push_key(c, "metadata"), o2 = v_push_key(c, "labels");
+            v_fail(c, "`selector` does not match template `labels`");
+            v_pop(c, o2);
+            v_pop(c, o1);
+        }
         cJSON *ps = v_obj(c, tpl, "spec", true);
         if (ps) {
             size_t o2 = v_push_key(c, "spec");
@@ -1087,14 +1097,13 @@ void v_deployment_spec(vctx_t *c, cJSON *spec)
     static const vfields_t sf = {sknown, NULL, NULL};
     size_t old = v_push_key(c, "strategy");
     v_fields(c, st, &sf);
+    bool had_type = member(st, "type") != NULL;
     const char *type = v_enum(c, st, "type", false, types);
     v_default_str(c, st, "type", "RollingUpdate");
     if (type && !strcmp(type, "Recreate")) {
         if (member(st, "rollingUpdate"))
             v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'Recreate'");
-    } else if (!type && member(st, "type")) {
-        /* bad type already reported */
-    } else {
+    } else if (type || !had_type) {
         v_rolling(c, st, "25%", "25%", false);
     }
     v_pop(c, old);
@@ -1125,12 +1134,13 @@ void v_daemonset_spec(vctx_t *c, cJSON *spec)
     static const vfields_t sf = {sknown, NULL, NULL};
     size_t old = v_push_key(c, "updateStrategy");
     v_fields(c, st, &sf);
+    bool had_type = member(st, "type") != NULL;
     const char *type = v_enum(c, st, "type", false, types);
     v_default_str(c, st, "type", "RollingUpdate");
     if (type && !strcmp(type, "OnDelete")) {
         if (member(st, "rollingUpdate"))
             v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'OnDelete'");
-    } else if (type || !member(st, "type")) {
+    } else if (type || !had_type) {
         v_rolling(c, st, "0", "1", true);
     }
     v_pop(c, old);
