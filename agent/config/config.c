@@ -1,0 +1,309 @@
+/* The agent's configuration file: defaults, then the file's keys, each checked. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "drover/buf.h"
+#include "drover/cleanup.h"
+#include "drover/doc.h"
+#include "drover/file.h"
+#include "drover/names.h"
+#include "drover/quantity.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+void drv_agent_config_defaults(drv_agent_config_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1) != 0 || !cfg->node_name[0])
+        snprintf(cfg->node_name, sizeof(cfg->node_name), "localhost");
+    /* Node names follow DNS rules: lower-case what the host calls itself. */
+    for (char *p = cfg->node_name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/drover");
+    snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/run/drover");
+    snprintf(cfg->manifest_dir, sizeof(cfg->manifest_dir), "/etc/drover/manifests");
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
+    snprintf(cfg->crun_path, sizeof(cfg->crun_path), "crun");
+    snprintf(cfg->seccomp_profile, sizeof(cfg->seccomp_profile),
+             "/usr/share/containers/seccomp.json");
+    snprintf(cfg->pod_subnet, sizeof(cfg->pod_subnet), "10.88.0.0/16");
+    snprintf(cfg->bridge, sizeof(cfg->bridge), "drover0");
+    snprintf(cfg->cni_plugin_dir, sizeof(cfg->cni_plugin_dir), "/usr/lib/cni");
+    cfg->cgroups = DRV_CGROUPS_AUTO;
+    cfg->log_max_bytes = 10u * 1024 * 1024;
+    cfg->log_max_files = 2;
+    cfg->max_layer_bytes = 8ull * 1024 * 1024 * 1024;
+    cfg->gc_high_percent = 85;
+    cfg->gc_low_percent = 75;
+    cfg->default_pids_limit = 1024;
+}
+
+/* Problems are collected, one per line, into a bounded buffer. */
+struct cctx {
+    drv_buf_t problems;
+    const char *source;
+    unsigned count;
+};
+
+static void problem(struct cctx *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(struct cctx *c, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->count++;
+    /* A full buffer only loses later lines; the count still says the file is bad. */
+    (void)!drv_buf_printf(&c->problems, "%s%s: %s: %s", c->problems.len ? "\n" : "", c->source, key,
+                          msg);
+}
+
+static void get_string(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!m)
+        return;
+    if (!cJSON_IsString(m)) {
+        problem(c, key, "must be a string");
+        return;
+    }
+    if (strlen(m->valuestring) >= outsz) {
+        problem(c, key, "too long (at most %zu characters)", outsz - 1);
+        return;
+    }
+    snprintf(out, outsz, "%s", m->valuestring);
+}
+
+static void get_path(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+{
+    char tmp[256] = "";
+    get_string(c, o, key, tmp, sizeof(tmp) < outsz ? sizeof(tmp) : outsz);
+    if (!tmp[0])
+        return;
+    if (tmp[0] != '/')
+        problem(c, key, "must be an absolute path");
+    else
+        snprintf(out, outsz, "%s", tmp);
+}
+
+static void get_uint(struct cctx *c, const cJSON *o, const char *key, unsigned min, unsigned max,
+                     unsigned *out)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!m)
+        return;
+    if (!cJSON_IsNumber(m) || m->valuedouble != floor(m->valuedouble) || m->valuedouble < min ||
+        m->valuedouble > max) {
+        problem(c, key, "must be a whole number from %u to %u", min, max);
+        return;
+    }
+    *out = (unsigned)m->valuedouble;
+}
+
+static void get_bool(struct cctx *c, const cJSON *o, const char *key, bool *out)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!m)
+        return;
+    if (!cJSON_IsBool(m)) {
+        problem(c, key, "must be true or false");
+        return;
+    }
+    *out = cJSON_IsTrue(m);
+}
+
+static void get_bytes(struct cctx *c, const cJSON *o, const char *key, uint64_t *out)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!m)
+        return;
+    char text[64];
+    if (cJSON_IsNumber(m))
+        snprintf(text, sizeof(text), "%.0f", m->valuedouble);
+    else if (cJSON_IsString(m) && strlen(m->valuestring) < sizeof(text))
+        snprintf(text, sizeof(text), "%s", m->valuestring);
+    else {
+        problem(c, key, "must be a size such as \"10Mi\"");
+        return;
+    }
+    int64_t v;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_qty_parse_memory(text, &v, NULL, &err) != DRV_OK || v <= 0) {
+        problem(c, key, "must be a size such as \"10Mi\": %s",
+                err.code ? drv_error_msg(&err) : "must be positive");
+        return;
+    }
+    *out = (uint64_t)v;
+}
+
+static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const char *const *known)
+{
+    for (const cJSON *m = o->child; m; m = m->next) {
+        bool ok = false;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = !strcmp(*k, m->string);
+        if (!ok) {
+            char key[300];
+            snprintf(key, sizeof(key), "%s%s", prefix, m->string);
+            problem(c, key, "unknown key");
+        }
+    }
+}
+
+static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"host", "insecure", "username", "password", NULL};
+    if (!cJSON_IsArray(regs)) {
+        problem(c, "registries", "must be a list of {host, insecure, username, password}");
+        return;
+    }
+    size_t i = 0;
+    for (const cJSON *r = regs->child; r; r = r->next, i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "registries[%zu]", i);
+        if (i >= DRV_CONFIG_MAX_REGISTRIES) {
+            problem(c, key, "at most %d registries", DRV_CONFIG_MAX_REGISTRIES);
+            return;
+        }
+        if (!cJSON_IsObject(r)) {
+            problem(c, key, "must be a mapping");
+            continue;
+        }
+        char prefix[80];
+        snprintf(prefix, sizeof(prefix), "%s.", key);
+        check_keys(c, r, prefix, known);
+        drv_registry_conf_t *rc = &cfg->registries[cfg->n_registries];
+        memset(rc, 0, sizeof(*rc));
+        unsigned before = c->count;
+        get_string(c, r, "host", rc->host, sizeof(rc->host));
+        get_bool(c, r, "insecure", &rc->insecure);
+        get_string(c, r, "username", rc->username, sizeof(rc->username));
+        get_string(c, r, "password", rc->password, sizeof(rc->password));
+        if (!rc->host[0] || strpbrk(rc->host, "/ \t@"))
+            problem(c, key, "host: required, as \"host[:port]\"");
+        if (!rc->username[0] != !rc->password[0])
+            problem(c, key, "username and password go together");
+        if (c->count == before)
+            cfg->n_registries++;
+    }
+}
+
+drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t len,
+                                 drv_agent_config_t *cfg, drv_error_t *err)
+{
+    static const char *const known[] = {"nodeName",
+                                        "stateDir",
+                                        "runDir",
+                                        "manifestDir",
+                                        "platform",
+                                        "logLevel",
+                                        "cgroups",
+                                        "allowNoCgroups",
+                                        "crun",
+                                        "seccompProfile",
+                                        "podSubnet",
+                                        "bridge",
+                                        "cniPluginDir",
+                                        "containerLogMaxBytes",
+                                        "containerLogMaxFiles",
+                                        "maxLayerBytes",
+                                        "imageGCHighPercent",
+                                        "imageGCLowPercent",
+                                        "pidsLimit",
+                                        "registries",
+                                        NULL};
+    drv_doc_list_t docs = {0};
+    drv_error_t perr = DRV_ERROR_INIT;
+    if (drv_doc_parse(text, len, NULL, &docs, &perr) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s", source, drv_error_msg(&perr));
+    if (docs.count > 1 || (docs.count == 1 && !cJSON_IsObject(docs.docs[0].root))) {
+        drv_doc_list_free(&docs);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must hold one mapping of settings",
+                             source);
+    }
+    drv_agent_config_t tmp = *cfg;
+    struct cctx c = {.problems = DRV_BUF_INIT(16 * 1024), .source = source};
+    const cJSON *o = docs.count ? docs.docs[0].root : NULL;
+    if (o) {
+        check_keys(&c, o, "", known);
+        get_string(&c, o, "nodeName", tmp.node_name, sizeof(tmp.node_name));
+        char why[512];
+        if (!drv_name_dns_subdomain(tmp.node_name, why, sizeof(why)) || strlen(tmp.node_name) > 63)
+            problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", tmp.node_name,
+                    strlen(tmp.node_name) > 63 ? "at most 63 characters" : why);
+        get_path(&c, o, "stateDir", tmp.state_dir, sizeof(tmp.state_dir));
+        get_path(&c, o, "runDir", tmp.run_dir, sizeof(tmp.run_dir));
+        get_path(&c, o, "manifestDir", tmp.manifest_dir, sizeof(tmp.manifest_dir));
+        get_string(&c, o, "platform", tmp.platform, sizeof(tmp.platform));
+        get_string(&c, o, "logLevel", tmp.log_level, sizeof(tmp.log_level));
+        if (strcmp(tmp.log_level, "debug") && strcmp(tmp.log_level, "info") &&
+            strcmp(tmp.log_level, "warn") && strcmp(tmp.log_level, "error"))
+            problem(&c, "logLevel", "must be debug, info, warn or error");
+        char cg[16] = "";
+        get_string(&c, o, "cgroups", cg, sizeof(cg));
+        if (!strcmp(cg, "auto"))
+            tmp.cgroups = DRV_CGROUPS_AUTO;
+        else if (!strcmp(cg, "required"))
+            tmp.cgroups = DRV_CGROUPS_REQUIRED;
+        else if (!strcmp(cg, "disabled"))
+            tmp.cgroups = DRV_CGROUPS_DISABLED;
+        else if (cg[0])
+            problem(&c, "cgroups", "must be auto, required or disabled");
+        get_bool(&c, o, "allowNoCgroups", &tmp.allow_no_cgroups);
+        get_string(&c, o, "crun", tmp.crun_path, sizeof(tmp.crun_path));
+        get_path(&c, o, "seccompProfile", tmp.seccomp_profile, sizeof(tmp.seccomp_profile));
+        get_string(&c, o, "podSubnet", tmp.pod_subnet, sizeof(tmp.pod_subnet));
+        get_string(&c, o, "bridge", tmp.bridge, sizeof(tmp.bridge));
+        get_path(&c, o, "cniPluginDir", tmp.cni_plugin_dir, sizeof(tmp.cni_plugin_dir));
+        get_bytes(&c, o, "containerLogMaxBytes", &tmp.log_max_bytes);
+        get_uint(&c, o, "containerLogMaxFiles", 0, 100, &tmp.log_max_files);
+        get_bytes(&c, o, "maxLayerBytes", &tmp.max_layer_bytes);
+        get_uint(&c, o, "imageGCHighPercent", 1, 100, &tmp.gc_high_percent);
+        get_uint(&c, o, "imageGCLowPercent", 1, 100, &tmp.gc_low_percent);
+        if (tmp.gc_low_percent > tmp.gc_high_percent)
+            problem(&c, "imageGCLowPercent", "must not be above imageGCHighPercent");
+        get_uint(&c, o, "pidsLimit", 16, 4194304, &tmp.default_pids_limit);
+        const cJSON *regs = cJSON_GetObjectItemCaseSensitive(o, "registries");
+        if (regs) {
+            tmp.n_registries = 0;
+            parse_registries(&c, regs, &tmp);
+        }
+    }
+    drv_doc_list_free(&docs);
+    if (c.count) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "%s", drv_buf_str(&c.problems));
+        drv_buf_free(&c.problems);
+        return DRV_ERR_INVALID;
+    }
+    drv_buf_free(&c.problems);
+    *cfg = tmp;
+    return DRV_OK;
+}
+
+drv_err_t drv_agent_config_load(const char *path, drv_agent_config_t *cfg, drv_error_t *err)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    drv_err_t r = drv_file_read_capped(path, CONFIG_MAX_BYTES, &text, &len, err);
+    if (r != DRV_OK)
+        return r;
+    return drv_agent_config_parse(path, text, len, cfg, err);
+}
+
+const drv_registry_conf_t *drv_agent_config_registry(const drv_agent_config_t *cfg,
+                                                     const char *host)
+{
+    for (size_t i = 0; i < cfg->n_registries; i++)
+        if (!strcmp(cfg->registries[i].host, host))
+            return &cfg->registries[i];
+    return NULL;
+}

@@ -1,0 +1,115 @@
+/* The agent's configuration file: defaults, every key, and clear errors naming the key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "config/config.h"
+
+static drv_err_t parse(const char *text, drv_agent_config_t *cfg, drv_error_t *err)
+{
+    drv_agent_config_defaults(cfg);
+    return drv_agent_config_parse("agent.yaml", text, strlen(text), cfg, err);
+}
+
+static void test_defaults(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(parse("", &cfg, &err), DRV_OK);
+    assert_string_equal(cfg.state_dir, "/var/lib/drover");
+    assert_string_equal(cfg.manifest_dir, "/etc/drover/manifests");
+    assert_string_equal(cfg.pod_subnet, "10.88.0.0/16");
+    assert_int_equal(cfg.cgroups, DRV_CGROUPS_AUTO);
+    assert_false(cfg.allow_no_cgroups);
+    assert_int_equal(cfg.log_max_bytes, 10 * 1024 * 1024);
+    assert_true(cfg.node_name[0] != '\0');
+}
+
+static void test_all_keys(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    const char *text =
+        "nodeName: pi-07\nstateDir: /data/drover\nrunDir: /run/d\nmanifestDir: /etc/d/m\n"
+        "platform: linux/arm/v7\nlogLevel: debug\ncgroups: required\nallowNoCgroups: true\n"
+        "crun: /usr/local/bin/crun\nseccompProfile: /etc/seccomp.json\npodSubnet: 10.99.0.0/24\n"
+        "bridge: cni9\ncniPluginDir: /opt/cni/bin\ncontainerLogMaxBytes: 1Mi\n"
+        "containerLogMaxFiles: 5\nmaxLayerBytes: 2Gi\nimageGCHighPercent: 90\n"
+        "imageGCLowPercent: 80\npidsLimit: 512\n"
+        "registries:\n- {host: \"127.0.0.1:5000\", insecure: true}\n"
+        "- {host: ghcr.io, username: bot, password: hunter2}\n";
+    assert_int_equal(parse(text, &cfg, &err), DRV_OK);
+    assert_string_equal(cfg.node_name, "pi-07");
+    assert_string_equal(cfg.state_dir, "/data/drover");
+    assert_string_equal(cfg.platform, "linux/arm/v7");
+    assert_int_equal(cfg.cgroups, DRV_CGROUPS_REQUIRED);
+    assert_true(cfg.allow_no_cgroups);
+    assert_int_equal(cfg.log_max_bytes, 1024 * 1024);
+    assert_int_equal(cfg.log_max_files, 5);
+    assert_int_equal(cfg.max_layer_bytes, 2ull << 30);
+    assert_int_equal(cfg.default_pids_limit, 512);
+    assert_int_equal(cfg.n_registries, 2);
+    const drv_registry_conf_t *r = drv_agent_config_registry(&cfg, "127.0.0.1:5000");
+    assert_non_null(r);
+    assert_true(r->insecure);
+    r = drv_agent_config_registry(&cfg, "ghcr.io");
+    assert_non_null(r);
+    assert_string_equal(r->username, "bot");
+    assert_null(drv_agent_config_registry(&cfg, "docker.io"));
+}
+
+static void test_every_problem_named(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    const char *text = "nodeName: Bad/Name\nstateDir: relative\ncgroups: maybe\nlogLevel: loud\n"
+                       "containerLogMaxBytes: lots\nimageGCHighPercent: 101\nstatedir: /typo\n"
+                       "registries:\n- {host: \"a b\"}\n- {host: x, username: u}\n- 5\n";
+    assert_int_equal(parse(text, &cfg, &err), DRV_ERR_INVALID);
+    const char *m = drv_error_msg(&err);
+    const char *want[] = {"agent.yaml: nodeName: ",
+                          "agent.yaml: stateDir: must be an absolute path",
+                          "agent.yaml: cgroups: must be auto, required or disabled",
+                          "agent.yaml: logLevel: must be",
+                          "agent.yaml: containerLogMaxBytes: must be a size",
+                          "agent.yaml: imageGCHighPercent: must be a whole number from 1 to 100",
+                          "agent.yaml: statedir: unknown key",
+                          "agent.yaml: registries[0]: host: required",
+                          "agent.yaml: registries[1]: username and password go together",
+                          "agent.yaml: registries[2]: must be a mapping"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(m, want[i]))
+            fail_msg("missing \"%s\" in:\n%s", want[i], m);
+    /* A bad file changes nothing. */
+    assert_string_equal(cfg.state_dir, "/var/lib/drover");
+}
+
+static void test_malformed_files(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(parse("a: [1, 2\n", &cfg, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "agent.yaml: line"));
+    drv_error_clear(&err);
+    assert_int_equal(parse("- a list\n", &cfg, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "one mapping"));
+    drv_error_clear(&err);
+    assert_int_equal(parse("a: 1\n---\nb: 2\n", &cfg, &err), DRV_ERR_INVALID);
+    drv_error_clear(&err);
+    assert_int_equal(drv_agent_config_load("/nonexistent/agent.yaml", &cfg, &err),
+                     DRV_ERR_NOTFOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_all_keys),
+        cmocka_unit_test(test_every_problem_named),
+        cmocka_unit_test(test_malformed_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
