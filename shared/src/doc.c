@@ -781,7 +781,8 @@ static drv_err_t parse_json(const char *data, size_t len, size_t start, const dr
         size_t m = 0;
         while (off + m < len && m < 20 && data[off + m] != '\n' && data[off + m] != '\r')
             m++;
-        return jfail(&j, DRV_ERR_INVALID, off, "invalid JSON at \"%s\"",
+        return jfail(&j, DRV_ERR_INVALID, off,
+                     "invalid JSON at \"%s\" (text starting with '{' or '[' is read as JSON)",
                      show(data + off, m, sb, sizeof sb));
     }
     size_t off = (size_t)(end - data);
@@ -1575,7 +1576,13 @@ static void format_number(double d, char *buf, size_t cap)
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
-            return;
+            break;
+    }
+    /* An integral value beyond 2^53 printed as digits would read back as an integer out of
+     * range: keep it a float. */
+    if (strspn(buf, "-0123456789") == strlen(buf)) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, cap - l, ".0");
     }
 }
 

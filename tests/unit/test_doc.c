@@ -685,7 +685,9 @@ static void test_emit_round_trip_table(void **state)
                                      -9007199254740992.0,
                                      1e20,
                                      0.1 + 0.2,
-                                     5e-324};
+                                     5e-324,
+                                     9007199254740994.0,
+                                     -18014398509481984.0};
     cJSON *nums = cJSON_AddArrayToObject(o, "numbers");
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
         cJSON_AddItemToArray(nums, cJSON_CreateNumber(numbers[i]));
@@ -701,6 +703,79 @@ static void test_emit_round_trip_table(void **state)
     cJSON_AddItemToArray(seq, seq2);
     free(round_trip(o));
     cJSON_Delete(o);
+}
+
+/* Random trees of random strings built from the characters YAML treats specially. */
+static uint32_t rnd(uint32_t *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return *x >> 8;
+}
+
+static char *random_string(uint32_t *x)
+{
+    /* clang-format off */
+    static const char *const atoms[] = {
+        "a", "Z", "0", "9", " ", "  ", "\t", "\n", "\r", ":", ": ", "#", " #", "-", "- ", "?",
+        ",", "[", "]", "{", "}", "&", "*", "!", "|", ">", "'", "\"", "%", "@", "`", ".", "e",
+        "x", "o", "+", "~", "\\", "<<", "---", "...", "\xC2\x85", "\xE2\x80\xA8",
+        "\xEF\xBB\xBF", "\xC3\xA9", "\x01", "\x7F", "true", "null", "0x1F", ".inf", "1e3",
+    };
+    /* clang-format on */
+    size_t n = rnd(x) % 6, len = 0;
+    char *s = calloc(1, 6 * 8 + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++) {
+        const char *a = atoms[rnd(x) % (sizeof atoms / sizeof atoms[0])];
+        memcpy(s + len, a, strlen(a));
+        len += strlen(a);
+    }
+    return s;
+}
+
+static cJSON *random_tree(uint32_t *x, int depth)
+{
+    uint32_t kind = rnd(x) % (depth > 3 ? 5 : 7);
+    if (kind == 0)
+        return cJSON_CreateNull();
+    if (kind == 1)
+        return cJSON_CreateBool(rnd(x) % 2);
+    if (kind == 2)
+        return cJSON_CreateNumber((double)(int32_t)rnd(x) / (double)(1 + rnd(x) % 1000));
+    if (kind <= 4) {
+        char *s = random_string(x);
+        cJSON *n = cJSON_CreateString(s);
+        free(s);
+        return n;
+    }
+    cJSON *c = kind == 5 ? cJSON_CreateArray() : cJSON_CreateObject();
+    size_t n = rnd(x) % 5;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *child = random_tree(x, depth + 1);
+        if (kind == 5) {
+            cJSON_AddItemToArray(c, child);
+            continue;
+        }
+        char *k = random_string(x);
+        if (cJSON_GetObjectItemCaseSensitive(c, k) == NULL)
+            cJSON_AddItemToObject(c, k, child);
+        else
+            cJSON_Delete(child);
+        free(k);
+    }
+    return c;
+}
+
+static void test_emit_random_round_trip(void **state)
+{
+    (void)state;
+    uint32_t x = 2024;
+    for (int i = 0; i < 3000; i++) {
+        cJSON *t = random_tree(&x, 0);
+        if (!cJSON_IsNull(t))
+            free(round_trip(t));
+        cJSON_Delete(t);
+    }
 }
 
 static void test_emit_manifest_round_trip(void **state)
@@ -806,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_garbage_input),
         cmocka_unit_test(test_emit_quotes_what_would_change),
         cmocka_unit_test(test_emit_round_trip_table),
+        cmocka_unit_test(test_emit_random_round_trip),
         cmocka_unit_test(test_emit_manifest_round_trip),
         cmocka_unit_test(test_emit_errors),
     };
