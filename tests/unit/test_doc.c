@@ -592,6 +592,10 @@ static void test_emit_quotes_what_would_change(void **state)
     cJSON_Delete(o);
 }
 
+#define LONG_PLAIN                                                                                 \
+    ("very long plain string with many words that goes on and on and on past eighty columns "      \
+     "without any line break at all")
+
 static void test_emit_round_trip_table(void **state)
 {
     (void)state;
@@ -656,8 +660,7 @@ static void test_emit_round_trip_table(void **state)
         "\nlead break",
         "bom\xEF\xBB\xBFin",
         "x\x7F",
-        "very long plain string with many words that goes on and on "
-        "and on past eighty columns without any line break at all",
+        LONG_PLAIN,
     };
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "values");
@@ -691,6 +694,13 @@ static void test_emit_round_trip_table(void **state)
     cJSON *nums = cJSON_AddArrayToObject(o, "numbers");
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
         cJSON_AddItemToArray(nums, cJSON_CreateNumber(numbers[i]));
+    /* keys beyond libyaml's 128-character simple keys are written as "? key" */
+    char longkey[301];
+    memset(longkey, 'k', 300);
+    longkey[300] = '\0';
+    cJSON_AddStringToObject(o, longkey, "long key");
+    longkey[150] = '\n';
+    cJSON_AddItemToObject(o, longkey, cJSON_CreateStringArray((const char *[]){"x"}, 1));
     cJSON *deep = cJSON_AddObjectToObject(o, "nested");
     cJSON *seq = cJSON_AddArrayToObject(deep, "seq");
     cJSON *inner = cJSON_CreateObject();
