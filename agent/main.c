@@ -9,7 +9,13 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *help;
 } cmds[] = {
-    {"pull", drv_agent_cmd_pull, "pull IMAGE            fetch an image into the local store"},
+    {"run", drv_agent_cmd_run,
+     "run [--config FILE]                 run the agent (pods from the manifest directory)"},
+    {"status", drv_agent_cmd_status,
+     "status [--config FILE]              print the observed state as JSON"},
+    {"logs", drv_agent_cmd_logs, "logs [--config FILE] POD [CONTAINER] print a container's output"},
+    {"pull", drv_agent_cmd_pull,
+     "pull [OPTIONS] IMAGE                fetch an image into the local store"},
 };
 
 static int usage(FILE *f)

@@ -3,7 +3,19 @@
 #ifndef DROVER_AGENT_CMD_H
 #define DROVER_AGENT_CMD_H
 
+#include "config/config.h"
+
 /* pull IMAGE: fetch an image into the local store and print its digest. */
 int drv_agent_cmd_pull(int argc, char **argv);
+/* run [--config FILE]: the long-running agent. */
+int drv_agent_cmd_run(int argc, char **argv);
+/* status [--config FILE]: the observed state as JSON. */
+int drv_agent_cmd_status(int argc, char **argv);
+/* logs [--config FILE] POD [CONTAINER]: a container's output. */
+int drv_agent_cmd_logs(int argc, char **argv);
+
+/* Loads path (NULL: DRV_AGENT_CONFIG_PATH, which may be missing) over the defaults and sets
+ * the log level; prints the problem and returns 1 on failure. */
+int drv_agent_load_config(const char *path, drv_agent_config_t *cfg);
 
 #endif

@@ -1,0 +1,20 @@
+/* The agent's long-running mode: one event loop over signals, the static-pod manifest
+ * directory and the pod supervisor; the observed state written to <run_dir>/status.json
+ * whenever it changes (tmpfs: no SD-card wear). Stopping the agent never stops pods. */
+#ifndef DROVER_AGENT_DAEMON_H
+#define DROVER_AGENT_DAEMON_H
+
+#include <cjson/cJSON.h>
+#include "config/config.h"
+#include "drover/error.h"
+
+/* Runs until SIGTERM or SIGINT. */
+DRV_NODISCARD drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err);
+
+/* Reads the static pods, ConfigMaps and Secrets in dir into a desired-state object
+ * {"pods", "configMaps", "secrets"}; pods get a stable uid derived from their content and
+ * spec.nodeName = node. Invalid documents are skipped and described in *problems (a JSON
+ * array of strings, caller frees). Returns NULL only when out of memory. */
+cJSON *drv_daemon_load_manifests(const char *dir, const char *node, cJSON **problems);
+
+#endif

@@ -1,0 +1,497 @@
+/* The supervisor's use of the runtime modules and of the host (see glue.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "drover/cleanup.h"
+#include "drover/file.h"
+#include "drover/log.h"
+#include "pod/glue.h"
+#include "pod/volumes.h"
+#include "runtime/rootfs.h"
+#include "runtime/sandbox.h"
+#include "runtime/spec.h"
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+static bool bool_of(const cJSON *o, const char *k)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
+                    bool cgroups, drv_error_t *err)
+{
+    memset(g, 0, sizeof(*g));
+    g->sv = sv;
+    g->cfg = cfg;
+    g->cgroups = cgroups;
+    snprintf(g->cni_state, sizeof(g->cni_state), "%s/cni", cfg->state_dir);
+    g->cni.plugin_dir = cfg->cni_plugin_dir;
+    g->cni.state_dir = g->cni_state;
+    g->cni.subnet = cfg->pod_subnet;
+    g->cni.bridge = cfg->bridge;
+    drv_err_t r = drv_cni_config_validate(&g->cni, err);
+    if (r != DRV_OK)
+        return drv_error_wrap(err, "agent config");
+    if (drv_seccomp_load(cfg->seccomp_profile, &g->seccomp, err) != DRV_OK) {
+        /* Without the profile pods run unconfined by seccomp: say so, loudly, once. */
+        drv_log_warn(
+            "seccomp profile not loaded: containers run without the default seccomp filter",
+            "path=%s error=\"%s\"", cfg->seccomp_profile, drv_error_msg(err));
+        drv_error_clear(err);
+        g->seccomp = NULL;
+    }
+    return DRV_OK;
+}
+
+void glue_fini(glue_t *g)
+{
+    drv_seccomp_free(g->seccomp);
+    g->seccomp = NULL;
+}
+
+/* ---- volumes ---- */
+
+drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
+                               drv_error_t *err)
+{
+    drv_volume_sources_t src = {configmaps, secrets};
+    return drv_volumes_prepare(p->obj, p->dir, &src, err);
+}
+
+drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err)
+{
+    return drv_volumes_teardown(p->dir, err);
+}
+
+/* ---- sandbox ---- */
+
+static void sandbox_take(pod_t *p, drv_sandbox_t *sb)
+{
+    snprintf(p->netns, sizeof(p->netns), "%s", sb->net_ns ? sb->net_ns : "");
+    snprintf(p->ipcns, sizeof(p->ipcns), "%s", sb->ipc_ns ? sb->ipc_ns : "");
+    snprintf(p->utsns, sizeof(p->utsns), "%s", sb->uts_ns ? sb->uts_ns : "");
+    snprintf(p->pod_ip, sizeof(p->pod_ip), "%s", sb->pod_ip);
+}
+
+/* /etc/hosts, /etc/resolv.conf and /etc/hostname for the pod's containers. */
+static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
+{
+    char dir[600], path[700], text[1024];
+    snprintf(dir, sizeof(dir), "%s/etc", p->dir);
+    drv_err_t r = drv_file_mkdir_p(dir, 0755, err);
+    if (r != DRV_OK)
+        return r;
+    snprintf(path, sizeof(path), "%s/hosts", dir);
+    int n = snprintf(text, sizeof(text),
+                     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s%s%s%s",
+                     p->pod_ip, p->pod_ip[0] ? "\t" : "", p->pod_ip[0] ? hostname : "",
+                     p->pod_ip[0] ? "\n" : "");
+    r = drv_file_write_atomic(path, text, (size_t)n, 0644, err);
+    if (r != DRV_OK)
+        return r;
+    snprintf(path, sizeof(path), "%s/hostname", dir);
+    n = snprintf(text, sizeof(text), "%s\n", hostname);
+    r = drv_file_write_atomic(path, text, (size_t)n, 0644, err);
+    if (r != DRV_OK)
+        return r;
+    /* The host's resolver; behind systemd-resolved's stub (127.0.0.53, unreachable from a pod)
+     * the real upstream list. */
+    const char *src = "/etc/resolv.conf";
+    _cleanup_free_ char *rc = NULL;
+    size_t len = 0;
+    if (drv_file_read_capped(src, 64 * 1024, &rc, &len, NULL) != DRV_OK ||
+        strstr(rc, "127.0.0.53")) {
+        free(rc);
+        rc = NULL;
+        if (drv_file_read_capped("/run/systemd/resolve/resolv.conf", 64 * 1024, &rc, &len, NULL) !=
+            DRV_OK) {
+            rc = strdup("");
+            len = 0;
+        }
+    }
+    snprintf(path, sizeof(path), "%s/resolv.conf", dir);
+    return drv_file_write_atomic(path, rc ? rc : "", rc ? len : 0, 0644, err);
+}
+
+static const char *pod_hostname(const pod_t *p)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
+    const char *h = str_of(spec, "hostname");
+    return h && *h ? h : p->name;
+}
+
+drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
+    drv_cni_port_t ports[64];
+    size_t nports = 0;
+    const cJSON *ctrs = cJSON_GetObjectItemCaseSensitive(spec, "containers");
+    for (const cJSON *c = ctrs ? ctrs->child : NULL; c; c = c->next) {
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(c, "ports");
+        for (const cJSON *pt = ps ? ps->child : NULL; pt && nports < 64; pt = pt->next) {
+            const cJSON *hp = cJSON_GetObjectItemCaseSensitive(pt, "hostPort");
+            const cJSON *cp = cJSON_GetObjectItemCaseSensitive(pt, "containerPort");
+            if (!cJSON_IsNumber(hp) || hp->valuedouble <= 0 || !cJSON_IsNumber(cp))
+                continue;
+            ports[nports++] = (drv_cni_port_t){(uint16_t)cp->valuedouble, (uint16_t)hp->valuedouble,
+                                               str_of(pt, "protocol"), str_of(pt, "hostIP")};
+        }
+    }
+    drv_sandbox_opts_t o = {.run_dir = g->cfg->run_dir,
+                            .pod_uid = p->uid,
+                            .pod_name = p->name,
+                            .pod_namespace = p->ns,
+                            .hostname = str_of(spec, "hostname"),
+                            .host_network = bool_of(spec, "hostNetwork"),
+                            .host_ipc = bool_of(spec, "hostIPC"),
+                            .ports = ports,
+                            .nports = nports,
+                            .cni = &g->cni};
+    drv_sandbox_t sb = {0};
+    drv_err_t r = drv_sandbox_load(g->cfg->run_dir, p->uid, &sb, err);
+    if (r != DRV_OK) {
+        /* Missing, half made, or gone with a reboot: start clean. */
+        drv_error_clear(err);
+        r = drv_sandbox_destroy(g->cfg->run_dir, p->uid, &g->cni, err);
+        if (r == DRV_OK)
+            r = drv_sandbox_create(&o, &sb, err);
+    }
+    if (r != DRV_OK)
+        return r;
+    sandbox_take(p, &sb);
+    drv_sandbox_free(&sb);
+    return write_etc(p, pod_hostname(p), err);
+}
+
+drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err)
+{
+    drv_sandbox_t sb = {0};
+    drv_err_t r = drv_sandbox_load(g->cfg->run_dir, p->uid, &sb, err);
+    if (r == DRV_OK) {
+        sandbox_take(p, &sb);
+        drv_sandbox_free(&sb);
+    }
+    return r;
+}
+
+drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err)
+{
+    return drv_sandbox_destroy(g->cfg->run_dir, p->uid, &g->cni, err);
+}
+
+/* ---- containers ---- */
+
+drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
+                                 const char *bundle, bool cgroups, const cJSON *configmaps,
+                                 const cJSON *secrets, drv_error_t *err)
+{
+    drv_image_t *img = NULL;
+    drv_err_t r = drv_store_resolve(store, str_of(c->spec, "image"), &img, err);
+    if (r != DRV_OK)
+        return r;
+    bool adopted = false;
+    r = drv_rootfs_mount((const char *const *)img->layer_dirs, img->n_layers, bundle, &adopted,
+                         err);
+    if (r != DRV_OK) {
+        drv_image_free(img);
+        return r;
+    }
+    char rootfs[700], volumes[600], resolv[600], hosts[600], hostname[600], cgpath[300];
+    r = drv_rootfs_path(bundle, rootfs, sizeof(rootfs));
+    snprintf(volumes, sizeof(volumes), "%s/volumes", p->dir);
+    snprintf(resolv, sizeof(resolv), "%s/etc/resolv.conf", p->dir);
+    snprintf(hosts, sizeof(hosts), "%s/etc/hosts", p->dir);
+    snprintf(hostname, sizeof(hostname), "%s/etc/hostname", p->dir);
+    snprintf(cgpath, sizeof(cgpath), "/drover/pod-%s/%s", p->uid, c->name);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
+    bool hostnet = bool_of(spec, "hostNetwork");
+    drv_spec_input_t in = {
+        .pod = p->obj,
+        .container = c->spec,
+        .is_init = c->init,
+        .image = &img->config,
+        .rootfs = rootfs,
+        .netns_path = p->netns[0] ? p->netns : NULL,
+        .ipcns_path = p->ipcns[0] ? p->ipcns : NULL,
+        .utsns_path = p->utsns[0] ? p->utsns : NULL,
+        .configmaps = configmaps,
+        .secrets = secrets,
+        .fields = {.pod_name = p->name,
+                   .pod_namespace = p->ns,
+                   .pod_uid = p->uid,
+                   .node_name = g->cfg->node_name,
+                   .pod_ip = p->pod_ip,
+                   .host_ip = g->host_ip},
+        .volumes_dir = volumes,
+        .resolv_conf = resolv,
+        .hosts = hostnet ? NULL : hosts,
+        .hostname_file = hostnet ? NULL : hostname,
+        .cgroups_path = cgroups ? cgpath : NULL,
+        .pids_limit = g->cfg->default_pids_limit,
+        .seccomp = g->seccomp,
+        .seccomp_path = g->seccomp ? NULL : g->cfg->seccomp_profile,
+    };
+    cJSON *config = NULL;
+    if (r == DRV_OK)
+        r = drv_spec_build(&in, &config, err);
+    drv_image_free(img);
+    if (r != DRV_OK) {
+        drv_error_t e2 = DRV_ERROR_INIT;
+        (void)!drv_rootfs_unmount(bundle, true, &e2);
+        return r;
+    }
+    char *text = cJSON_Print(config);
+    cJSON_Delete(config);
+    char path[800];
+    snprintf(path, sizeof(path), "%s/config.json", bundle);
+    r = text ? drv_file_write_atomic(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
+    free(text);
+    return r;
+}
+
+drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
+{
+    char bundle[700];
+    snprintf(bundle, sizeof(bundle), "%s/containers/%s", p->dir, c->name);
+    return drv_rootfs_unmount(bundle, true, err);
+}
+
+/* ---- probes (until the prober lands: containers are ready once running) ---- */
+
+void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
+{
+    c->ready = !cJSON_GetObjectItemCaseSensitive(c->spec, "readinessProbe");
+}
+
+void glue_probes_cancel(glue_t *g, ctr_t *c)
+{
+}
+
+void glue_probes_free(ctr_t *c)
+{
+}
+
+void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
+{
+}
+
+bool glue_probe_child_exited(glue_t *g, pid_t pid, int status)
+{
+    return false;
+}
+
+void glue_probe_status(const ctr_t *c, cJSON *cs)
+{
+}
+
+int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
+{
+    struct pollfd pf[8];
+    if (nfds > 8)
+        nfds = 8;
+    for (unsigned i = 0; i < nfds; i++)
+        pf[i] = (struct pollfd){fds[i], POLLIN, 0};
+    int n = poll(pf, nfds, timeout_ms);
+    for (unsigned i = 0; i < nfds; i++)
+        revents[i] = n > 0 ? pf[i].revents : 0;
+    return n;
+}
+
+/* ---- host ---- */
+
+/* copytruncate: the container holds the log open with O_APPEND, so after the copy and the
+ * truncation its next write lands at the start of the fresh file. */
+void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || (uint64_t)st.st_size <= max_bytes)
+        return;
+    char from[800], to[800];
+    for (unsigned i = max_files; i > 1; i--) {
+        snprintf(from, sizeof(from), "%s.%u", path, i - 1);
+        snprintf(to, sizeof(to), "%s.%u", path, i);
+        rename(from, to);
+    }
+    if (max_files > 0) {
+        snprintf(to, sizeof(to), "%s.1", path);
+        _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        if (in < 0 || out < 0)
+            return;
+        char buf[65536];
+        ssize_t n;
+        uint64_t copied = 0;
+        while (copied < (uint64_t)st.st_size && (n = read(in, buf, sizeof(buf))) > 0) {
+            if (write(out, buf, (size_t)n) != n)
+                break;
+            copied += (uint64_t)n;
+        }
+    }
+    if (truncate(path, 0) != 0)
+        drv_log_warn("cannot truncate container log", "path=%s errno=%d", path, errno);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+void glue_remove_tree(const char *dir)
+{
+    /* FTW_PHYS: never follow a symlink; FTW_MOUNT: never cross into a mount left behind. */
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* Usage without cgroups: every process whose PID namespace is a container's is counted to
+ * that container's pod (resident memory, CPU time from /proc). */
+void glue_sample_usage(pod_t **pods, size_t n, long long now)
+{
+    long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+    struct map {
+        ino_t ns;
+        pod_t *pod;
+    } map[512];
+    size_t nm = 0;
+    for (size_t i = 0; i < n; i++) {
+        pods[i]->usage_mem = 0;
+        for (size_t j = 0; j < pods[i]->n_ctrs && nm < 512; j++) {
+            if (pods[i]->ctrs[j].state != CS_RUNNING || pods[i]->ctrs[j].pid <= 0)
+                continue;
+            char path[64];
+            struct stat st;
+            snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pods[i]->ctrs[j].pid);
+            if (stat(path, &st) == 0)
+                map[nm++] = (struct map){st.st_ino, pods[i]};
+        }
+    }
+    uint64_t ticks[256] = {0};
+    _cleanup_closedir_ DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && nm && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300];
+        struct stat st;
+        snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+        if (stat(path, &st) != 0)
+            continue;
+        pod_t *pod = NULL;
+        for (size_t k = 0; k < nm && !pod; k++)
+            if (map[k].ns == st.st_ino)
+                pod = map[k].pod;
+        if (!pod)
+            continue;
+        char buf[1024];
+        snprintf(path, sizeof(path), "/proc/%s/statm", e->d_name);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        unsigned long size = 0, resident = 0;
+        if (f && fscanf(f, "%lu %lu", &size, &resident) == 2)
+            pod->usage_mem += (int64_t)resident * page;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        _cleanup_fclose_ FILE *s = fopen(path, "re");
+        if (s && fgets(buf, sizeof(buf), s)) {
+            const char *rp = strrchr(buf, ')');
+            unsigned long ut = 0, stt = 0;
+            /* Fields after the command: state ppid pgrp session tty tpgid flags minflt cminflt
+             * majflt cmajflt utime stime. */
+            if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                             &stt) == 2) {
+                for (size_t i = 0; i < n && i < 256; i++)
+                    if (pods[i] == pod)
+                        ticks[i] += ut + stt;
+            }
+        }
+    }
+    for (size_t i = 0; i < n && i < 256; i++) {
+        pod_t *p = pods[i];
+        if (p->cpu_sampled_at && now > p->cpu_sampled_at && ticks[i] >= p->cpu_ticks_prev)
+            p->usage_cpu_m = (int64_t)((ticks[i] - p->cpu_ticks_prev) * 1000 * 1000 / (uint64_t)hz /
+                                       (uint64_t)(now - p->cpu_sampled_at));
+        p->cpu_ticks_prev = ticks[i];
+        p->cpu_sampled_at = now;
+    }
+}
+
+static const char *go_arch(const char *machine)
+{
+    if (!strcmp(machine, "aarch64") || !strcmp(machine, "arm64"))
+        return "arm64";
+    if (!strncmp(machine, "armv", 4) || !strcmp(machine, "arm"))
+        return "arm";
+    if (!strcmp(machine, "x86_64"))
+        return "amd64";
+    if (!strcmp(machine, "i686") || !strcmp(machine, "i386"))
+        return "386";
+    return machine;
+}
+
+cJSON *glue_node_status(const drv_agent_config_t *cfg)
+{
+    cJSON *n = cJSON_CreateObject();
+    cJSON_AddStringToObject(n, "name", cfg->node_name);
+    struct utsname u;
+    uname(&u);
+    struct sysinfo si;
+    sysinfo(&si);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t mem = (uint64_t)si.totalram * si.mem_unit;
+    char q[64];
+    cJSON *cap = cJSON_AddObjectToObject(n, "capacity");
+    snprintf(q, sizeof(q), "%ld", cpus);
+    cJSON_AddStringToObject(cap, "cpu", q);
+    snprintf(q, sizeof(q), "%lluKi", (unsigned long long)(mem / 1024));
+    cJSON_AddStringToObject(cap, "memory", q);
+    cJSON_AddStringToObject(cap, "pods", "110");
+    /* Allocatable keeps back what the system and the agent need: 100m CPU and 5% of memory
+     * (at least 64 MiB), like kubelet's system-reserved. */
+    cJSON *alloc = cJSON_AddObjectToObject(n, "allocatable");
+    snprintf(q, sizeof(q), "%ldm", cpus * 1000 - 100);
+    cJSON_AddStringToObject(alloc, "cpu", q);
+    uint64_t reserve = mem / 20 > (64u << 20) ? mem / 20 : (64u << 20);
+    snprintf(q, sizeof(q), "%lluKi",
+             (unsigned long long)((mem > reserve ? mem - reserve : 0) / 1024));
+    cJSON_AddStringToObject(alloc, "memory", q);
+    cJSON_AddStringToObject(alloc, "pods", "110");
+    cJSON *info = cJSON_AddObjectToObject(n, "nodeInfo");
+    cJSON_AddStringToObject(info, "architecture", go_arch(u.machine));
+    cJSON_AddStringToObject(info, "operatingSystem", "linux");
+    cJSON_AddStringToObject(info, "kernelVersion", u.release);
+    _cleanup_free_ char *osr = NULL;
+    char pretty[128] = "Linux";
+    if (drv_file_read_capped("/etc/os-release", 64 * 1024, &osr, NULL, NULL) == DRV_OK) {
+        const char *pn = strstr(osr, "PRETTY_NAME=\"");
+        if (pn) {
+            pn += 13;
+            size_t l = strcspn(pn, "\"\n");
+            snprintf(pretty, sizeof(pretty), "%.*s", (int)(l < 127 ? l : 127), pn);
+        }
+    }
+    cJSON_AddStringToObject(info, "osImage", pretty);
+    cJSON_AddStringToObject(info, "agentVersion", "drover-agent/0.1.0");
+    cJSON *conds = cJSON_AddArrayToObject(n, "conditions");
+    cJSON *ready = cJSON_CreateObject();
+    cJSON_AddStringToObject(ready, "type", "Ready");
+    cJSON_AddStringToObject(ready, "status", "True");
+    cJSON_AddItemToArray(conds, ready);
+    return n;
+}

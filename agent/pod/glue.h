@@ -1,0 +1,71 @@
+/* Private to the supervisor: how it uses the runtime modules (volumes, sandbox, rootfs,
+ * spec, probes) and the host (node facts, usage, log files). Kept apart so that
+ * supervisor.c reads as the pod life cycle and nothing else. */
+#ifndef DROVER_AGENT_GLUE_H
+#define DROVER_AGENT_GLUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "drover/error.h"
+#include "image/store.h"
+#include "pod/pod.h"
+#include "runtime/cni.h"
+#include "runtime/seccomp.h"
+
+struct drv_supervisor;
+struct drv_prober;
+
+typedef struct glue {
+    struct drv_supervisor *sv;
+    const drv_agent_config_t *cfg;
+    drv_cni_config_t cni;
+    char cni_state[300];
+    drv_seccomp_profile_t *seccomp; /* loaded once */
+    struct drv_prober *prober;
+    char host_ip[64];
+    bool cgroups;
+} glue_t;
+
+drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
+                    bool cgroups, drv_error_t *err);
+void glue_fini(glue_t *g);
+
+drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
+                               drv_error_t *err);
+drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err);
+
+drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err);
+drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err);
+drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err);
+
+/* Resolves the image, mounts the rootfs and writes <bundle>/config.json. */
+drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
+                                 const char *bundle, bool cgroups, const cJSON *configmaps,
+                                 const cJSON *secrets, drv_error_t *err);
+drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err);
+
+/* Probes. */
+void glue_probes_reset(glue_t *g, ctr_t *c, long long now);
+void glue_probes_cancel(glue_t *g, ctr_t *c);
+void glue_probes_free(ctr_t *c);
+void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now);
+bool glue_probe_child_exited(glue_t *g, pid_t pid, int status);
+void glue_probe_status(const ctr_t *c, cJSON *container_status);
+int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);
+
+/* Host. */
+void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files);
+void glue_remove_tree(const char *dir);
+void glue_sample_usage(pod_t **pods, size_t n, long long now);
+cJSON *glue_node_status(const drv_agent_config_t *cfg);
+
+/* supervisor.c */
+void drv_supervisor_mark_dirty(struct drv_supervisor *sv);
+/* Iterates pods for the probe glue. */
+size_t drv_supervisor_pods(struct drv_supervisor *sv, pod_t ***pods);
+
+#endif

@@ -1,0 +1,1195 @@
+/* The pod supervisor (see supervisor.h). One event loop drives it; nothing here blocks for
+ * long: image pulls run in a forked child, crun calls return once the container runs. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "drover/buf.h"
+#include "drover/cleanup.h"
+#include "drover/digest.h"
+#include "drover/file.h"
+#include "drover/log.h"
+#include "image/registry.h"
+#include "image/store.h"
+#include "pod/glue.h"
+#include "pod/pod.h"
+#include "pod/supervisor.h"
+#include "proc/proc.h"
+#include "runtime/crun.h"
+
+#define MAX_PODS 256
+#define BACKOFF_INITIAL_MS 10000
+#define BACKOFF_MAX_MS 300000
+#define BACKOFF_RESET_MS 600000
+#define DESIRED_MAX_BYTES (8u * 1024 * 1024)
+#define POD_STATE_MAX_BYTES (256u * 1024)
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+struct drv_supervisor {
+    const drv_agent_config_t *cfg;
+    drv_crun_t crun;
+    drv_store_t *store;
+    glue_t glue;
+    cJSON *desired;      /* owned: {"pods", "configMaps", "secrets"} */
+    cJSON *cm_by_ns;     /* owned: namespace -> name -> ConfigMap (references) */
+    cJSON *secret_by_ns; /* owned: namespace -> name -> Secret (references) */
+    pod_t *pods[MAX_PODS];
+    size_t n_pods;
+    bool dirty;
+    bool cgroups;
+    char cgroups_note[400];
+    long long last_rotate;
+    long long last_usage;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void rfc3339(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+static const cJSON *path_get(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, a);
+    return b ? cJSON_GetObjectItemCaseSensitive(m, b) : m;
+}
+
+/* ---- cgroups ---- */
+
+/* Limits are enforceable when /sys/fs/cgroup is cgroup2 with the cpu, memory and pids
+ * controllers available; on a hybrid v1/v2 host they are not. */
+static bool cgroups_usable(char *why, size_t whysz)
+{
+    struct statfs sfs;
+    if (statfs("/sys/fs/cgroup", &sfs) != 0 || (unsigned long)sfs.f_type != CGROUP2_SUPER_MAGIC) {
+        snprintf(why, whysz, "/sys/fs/cgroup is not a cgroup v2 file system (v1 or hybrid layout)");
+        return false;
+    }
+    _cleanup_free_ char *ctl = NULL;
+    if (drv_file_read_capped("/sys/fs/cgroup/cgroup.controllers", 4096, &ctl, NULL, NULL) !=
+        DRV_OK) {
+        snprintf(why, whysz, "cannot read /sys/fs/cgroup/cgroup.controllers");
+        return false;
+    }
+    const char *need[] = {"cpu", "memory", "pids"};
+    for (size_t i = 0; i < 3; i++) {
+        bool found = false;
+        for (char *s = ctl; s && *s && !found;) {
+            size_t n = strcspn(s, " \n");
+            found = n == strlen(need[i]) && !strncmp(s, need[i], n);
+            s += n;
+            s += strspn(s, " \n");
+        }
+        if (!found) {
+            snprintf(why, whysz,
+                     "the cgroup v2 %s controller is not available (bound to cgroup v1?)", need[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- pods: lookup and creation ---- */
+
+static pod_t *pod_find(drv_supervisor_t *sv, const char *uid)
+{
+    for (size_t i = 0; i < sv->n_pods; i++)
+        if (!strcmp(sv->pods[i]->uid, uid))
+            return sv->pods[i];
+    return NULL;
+}
+
+static void ctr_id(const pod_t *p, const char *name, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%.64s-%.63s", p->uid, name);
+}
+
+static void pod_free(pod_t *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        if (p->ctrs[i].pidfd >= 0)
+            close(p->ctrs[i].pidfd);
+        glue_probes_free(&p->ctrs[i]);
+    }
+    if (p->pull_fd >= 0)
+        close(p->pull_fd);
+    free(p->ctrs);
+    cJSON_Delete(p->obj);
+    free(p);
+}
+
+static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+    const char *uid = str_of(meta, "uid"), *name = str_of(meta, "name"),
+               *ns = str_of(meta, "namespace");
+    if (!uid || !name || strlen(uid) >= POD_UID_MAX || strpbrk(uid, "/."))
+        return NULL;
+    pod_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->pull_fd = -1;
+    snprintf(p->uid, sizeof(p->uid), "%s", uid);
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->ns, sizeof(p->ns), "%s", ns ? ns : "default");
+    snprintf(p->dir, sizeof(p->dir), "%s/pods/%s", sv->cfg->state_dir, uid);
+    p->obj = cJSON_Duplicate(obj, 1);
+    const cJSON *init = cJSON_GetObjectItemCaseSensitive(spec, "initContainers");
+    const cJSON *app = cJSON_GetObjectItemCaseSensitive(spec, "containers");
+    p->n_init = (size_t)cJSON_GetArraySize(init);
+    p->n_ctrs = p->n_init + (size_t)cJSON_GetArraySize(app);
+    p->ctrs = calloc(p->n_ctrs ? p->n_ctrs : 1, sizeof(*p->ctrs));
+    if (!p->obj || !p->ctrs) {
+        pod_free(p);
+        return NULL;
+    }
+    /* The containers point into our own copy. */
+    spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
+    init = cJSON_GetObjectItemCaseSensitive(spec, "initContainers");
+    app = cJSON_GetObjectItemCaseSensitive(spec, "containers");
+    size_t i = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *list = pass ? app : init;
+        for (const cJSON *c = list ? list->child : NULL; c; c = c->next, i++) {
+            ctr_t *ct = &p->ctrs[i];
+            ct->init = pass == 0;
+            ct->spec = c;
+            ct->pidfd = -1;
+            snprintf(ct->name, sizeof(ct->name), "%s", str_of(c, "name"));
+            ctr_id(p, ct->name, ct->id, sizeof(ct->id));
+            snprintf(ct->reason, sizeof(ct->reason),
+                     ct->init ? "PodInitializing" : "ContainerCreating");
+            ct->started = !cJSON_GetObjectItemCaseSensitive(c, "startupProbe");
+        }
+    }
+    p->start_time = wall_ms();
+    p->stage = STAGE_PULL;
+    return p;
+}
+
+/* ---- persistence of a pod's runtime record ---- */
+
+static void pod_save(drv_supervisor_t *sv, pod_t *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *cs = cJSON_AddObjectToObject(o, "containers");
+    cJSON_AddStringToObject(o, "uid", p->uid);
+    cJSON_AddNumberToObject(o, "startTime", (double)p->start_time);
+    cJSON_AddNumberToObject(o, "initNext", (double)p->init_next);
+    cJSON_AddStringToObject(o, "podIP", p->pod_ip);
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        cJSON *j = cJSON_AddObjectToObject(cs, c->name);
+        cJSON_AddStringToObject(j, "state",
+                                c->state == CS_RUNNING      ? "running"
+                                : c->state == CS_TERMINATED ? "terminated"
+                                                            : "waiting");
+        cJSON_AddNumberToObject(j, "pid", c->pid);
+        cJSON_AddNumberToObject(j, "startedAt", (double)c->started_at);
+        cJSON_AddNumberToObject(j, "restarts", c->restarts);
+        cJSON_AddNumberToObject(j, "backoffMs", (double)c->backoff_ms);
+        if (c->last.valid) {
+            cJSON *l = cJSON_AddObjectToObject(j, "last");
+            cJSON_AddNumberToObject(l, "exitCode", c->last.exit_code);
+            cJSON_AddNumberToObject(l, "signal", c->last.signal);
+            cJSON_AddStringToObject(l, "reason", c->last.reason);
+            cJSON_AddNumberToObject(l, "startedAt", (double)c->last.started_at);
+            cJSON_AddNumberToObject(l, "finishedAt", (double)c->last.finished_at);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/state.json", p->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (!text || drv_file_write_atomic(path, text, strlen(text), 0600, &err) != DRV_OK)
+        drv_log_warn("cannot save pod state", "pod=%s/%s error=\"%s\"", p->ns, p->name,
+                     text ? drv_error_msg(&err) : "out of memory");
+    free(text);
+    (void)sv;
+}
+
+static void pod_load_state(pod_t *p)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/state.json", p->dir);
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (drv_file_read_capped(path, POD_STATE_MAX_BYTES, &text, &len, NULL) != DRV_OK)
+        return;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(o)) {
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_log_warn("corrupt pod state moved aside", "pod=%s/%s path=%s", p->ns, p->name, path);
+        (void)!drv_file_quarantine(path, &err);
+        cJSON_Delete(o);
+        return;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "startTime");
+    if (cJSON_IsNumber(st))
+        p->start_time = (int64_t)st->valuedouble;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "initNext");
+    if (cJSON_IsNumber(in) && in->valuedouble >= 0 && in->valuedouble <= (double)p->n_init)
+        p->init_next = (size_t)in->valuedouble;
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "containers");
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        const cJSON *j = cJSON_GetObjectItemCaseSensitive(cs, c->name);
+        if (!cJSON_IsObject(j))
+            continue;
+        const cJSON *v;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "restarts")))
+            c->restarts = (unsigned)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "backoffMs")))
+            c->backoff_ms = (long long)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "pid")))
+            c->pid = (pid_t)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "startedAt")))
+            c->started_at = (int64_t)v->valuedouble;
+        const char *state = str_of(j, "state");
+        if (state && !strcmp(state, "running"))
+            c->state = CS_RUNNING; /* checked against crun by the caller */
+        else if (state && !strcmp(state, "terminated"))
+            c->state = CS_TERMINATED;
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "last");
+        if (cJSON_IsObject(l)) {
+            c->last.valid = true;
+            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "exitCode")))
+                c->last.exit_code = (int)v->valuedouble;
+            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "signal")))
+                c->last.signal = (int)v->valuedouble;
+            snprintf(c->last.reason, sizeof(c->last.reason), "%s",
+                     str_of(l, "reason") ? str_of(l, "reason") : "");
+            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "startedAt")))
+                c->last.started_at = (int64_t)v->valuedouble;
+            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "finishedAt")))
+                c->last.finished_at = (int64_t)v->valuedouble;
+        }
+    }
+    cJSON_Delete(o);
+}
+
+/* ---- images ---- */
+
+/* The pull child: applies each container's imagePullPolicy, pulling what is needed. A
+ * registry that cannot be reached is not an error when the image is in the store already,
+ * so that a device without network brings its pods back. Writes one line of error text to
+ * fd and exits 1 on failure. Runs in a forked child: it may block. */
+static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
+{
+    const drv_agent_config_t *cfg = sv->cfg;
+    const char *insecure[DRV_CONFIG_MAX_REGISTRIES];
+    drv_registry_cred_t creds[DRV_CONFIG_MAX_REGISTRIES];
+    size_t ni = 0, nc = 0;
+    for (size_t i = 0; i < cfg->n_registries; i++) {
+        const drv_registry_conf_t *r = &cfg->registries[i];
+        if (r->insecure)
+            insecure[ni++] = r->host;
+        if (r->username[0])
+            creds[nc++] = (drv_registry_cred_t){r->host, r->username, r->password};
+    }
+    drv_registry_opts_t opts = {
+        .insecure = insecure, .n_insecure = ni, .creds = creds, .n_creds = nc};
+    drv_platform_t plat, *platp = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (cfg->platform[0] && drv_platform_parse(cfg->platform, &plat, &err) == DRV_OK)
+        platp = &plat;
+    drv_registry_t *reg = NULL;
+    drv_err_t r = drv_registry_new(&opts, &reg, &err);
+    for (size_t i = 0; r == DRV_OK && i < p->n_ctrs; i++) {
+        const char *image = str_of(p->ctrs[i].spec, "image");
+        const char *policy = str_of(p->ctrs[i].spec, "imagePullPolicy");
+        drv_image_t *img = NULL;
+        drv_error_t lerr = DRV_ERROR_INIT;
+        bool local = drv_store_resolve(sv->store, image, &img, &lerr) == DRV_OK;
+        drv_image_free(img);
+        if (policy && !strcmp(policy, "Never")) {
+            if (!local)
+                r = drv_error_set(
+                    &err, DRV_ERR_NOTFOUND, 0,
+                    "ErrImageNeverPull: image %s is not present and imagePullPolicy is Never",
+                    image);
+            continue;
+        }
+        if (local && policy && !strcmp(policy, "IfNotPresent"))
+            continue;
+        drv_error_clear(&err);
+        r = drv_registry_pull(reg, sv->store, image, platp, NULL, &err);
+        if (r != DRV_OK && local &&
+            (r == DRV_ERR_AGAIN || r == DRV_ERR_TIMEOUT || r == DRV_ERR_IO)) {
+            /* Offline: run what we have. */
+            r = DRV_OK;
+        }
+    }
+    drv_registry_free(reg);
+    if (r != DRV_OK) {
+        char line[1024];
+        int n = snprintf(line, sizeof(line), "%s", drv_error_msg(&err));
+        ssize_t w = write(fd, line, n > 0 ? (size_t)n : 0);
+        (void)w;
+        return r == DRV_ERR_AGAIN ? 3 : 1;
+    }
+    return 0;
+}
+
+static void pull_start(drv_supervisor_t *sv, pod_t *p)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        _exit(pull_child(sv, p, pfd[1]));
+    }
+    close(pfd[1]);
+    p->pull_pid = pid;
+    p->pull_fd = pfd[0];
+    drv_log_debug("pulling images", "pod=%s/%s child=%d", p->ns, p->name, (int)pid);
+}
+
+static void set_pod_waiting(pod_t *p, const char *reason, const char *message)
+{
+    snprintf(p->reason, sizeof(p->reason), "%s", reason);
+    snprintf(p->message, sizeof(p->message), "%s", message);
+}
+
+static long long next_backoff(long long cur)
+{
+    if (cur <= 0)
+        return BACKOFF_INITIAL_MS;
+    return cur * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cur * 2;
+}
+
+static void pull_done(drv_supervisor_t *sv, pod_t *p, int status)
+{
+    char msg[1024] = "";
+    ssize_t n = read(p->pull_fd, msg, sizeof(msg) - 1);
+    msg[n > 0 ? n : 0] = '\0';
+    close(p->pull_fd);
+    p->pull_fd = -1;
+    p->pull_pid = 0;
+    sv->dirty = true;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        p->stage = STAGE_SETUP;
+        p->setup_backoff_ms = 0;
+        p->next_setup = 0;
+        set_pod_waiting(p, "", "");
+        return;
+    }
+    if (!msg[0])
+        drv_proc_describe(status, msg, sizeof(msg));
+    p->setup_backoff_ms = next_backoff(p->setup_backoff_ms);
+    p->next_setup = drv_now_ms() + p->setup_backoff_ms;
+    set_pod_waiting(p, strstr(msg, "ErrImageNeverPull") ? "ErrImageNeverPull" : "ImagePullBackOff",
+                    msg);
+    drv_log_warn("image pull failed", "pod=%s/%s retry_in_s=%lld error=\"%s\"", p->ns, p->name,
+                 p->setup_backoff_ms / 1000, msg);
+}
+
+/* ---- containers ---- */
+
+static void log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/logs/%s.log", p->dir, c->name);
+}
+
+static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t *err)
+{
+    char bundle[700], logp[700];
+    snprintf(bundle, sizeof(bundle), "%s/containers/%s", p->dir, c->name);
+    log_path(p, c, logp, sizeof(logp));
+    drv_err_t r = drv_file_mkdir_p(bundle, 0700, err);
+    if (r == DRV_OK) {
+        char logdir[640];
+        snprintf(logdir, sizeof(logdir), "%s/logs", p->dir);
+        r = drv_file_mkdir_p(logdir, 0700, err);
+    }
+    if (r != DRV_OK)
+        return r;
+    /* A stale container of the same id (from a crash) would make crun refuse. */
+    drv_error_t ignored = DRV_ERROR_INIT;
+    (void)!drv_crun_delete(&sv->crun, c->id, true, &ignored);
+    r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
+                               cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                               cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), err);
+    if (r != DRV_OK)
+        return r;
+    c->rootfs_mounted = true;
+    _cleanup_close_ int logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (logfd < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "open %s", logp);
+    pid_t pid = 0;
+    r = drv_crun_run(&sv->crun, c->id, bundle, logfd, &pid, err);
+    if (r != DRV_OK)
+        return r;
+    c->pid = pid;
+    c->state = CS_RUNNING;
+    c->started_at = wall_ms();
+    c->started_mono = drv_now_ms();
+    c->ready = false;
+    c->restart_requested = false;
+    c->started = !cJSON_GetObjectItemCaseSensitive(c->spec, "startupProbe");
+    c->reason[0] = c->message[0] = '\0';
+    glue_probes_reset(&sv->glue, c, c->started_mono);
+    drv_log_info("container started", "pod=%s/%s container=%s pid=%d restarts=%u", p->ns, p->name,
+                 c->name, (int)pid, c->restarts);
+    return DRV_OK;
+}
+
+/* Releases what a stopped container held: crun's record, the rootfs mount, its writable
+ * layer (a restarted container starts from the image again, as in Kubernetes). */
+static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_crun_delete(&sv->crun, c->id, true, &err) != DRV_OK)
+        drv_log_warn("crun delete failed", "container=%s error=\"%s\"", c->id, drv_error_msg(&err));
+    if (c->rootfs_mounted) {
+        drv_error_clear(&err);
+        if (glue_container_release(&sv->glue, p, c, &err) != DRV_OK)
+            drv_log_warn("cannot release rootfs", "container=%s error=\"%s\"", c->id,
+                         drv_error_msg(&err));
+        c->rootfs_mounted = false;
+    }
+    if (c->pidfd >= 0) {
+        close(c->pidfd);
+        c->pidfd = -1;
+    }
+    glue_probes_cancel(&sv->glue, c);
+}
+
+static bool should_restart(const pod_t *p, const ctr_t *c)
+{
+    const char *policy = str_of(path_get(p->obj, "spec", NULL), "restartPolicy");
+    if (!policy || !strcmp(policy, "Always"))
+        return true;
+    if (!strcmp(policy, "OnFailure"))
+        return c->last.exit_code != 0;
+    return false;
+}
+
+static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, int sig,
+                       const char *reason)
+{
+    long long now = drv_now_ms();
+    c->last.valid = true;
+    c->last.exit_code = exit_code;
+    c->last.signal = sig;
+    c->last.started_at = c->started_at;
+    c->last.finished_at = wall_ms();
+    snprintf(c->last.reason, sizeof(c->last.reason), "%s",
+             reason           ? reason
+             : exit_code == 0 ? "Completed"
+                              : "Error");
+    /* Back-off resets after ten minutes of running. */
+    if (c->started_mono && now - c->started_mono >= BACKOFF_RESET_MS)
+        c->backoff_ms = 0;
+    c->state = CS_TERMINATED;
+    c->pid = 0;
+    c->ready = false;
+    ctr_cleanup(sv, p, c);
+    drv_log_info("container exited", "pod=%s/%s container=%s exit_code=%d reason=%s", p->ns,
+                 p->name, c->name, exit_code, c->last.reason);
+    if (!p->terminating && should_restart(p, c)) {
+        c->backoff_ms = c->backoff_ms ? next_backoff(c->backoff_ms) : 0;
+        /* The first restart is immediate, like kubelet's; then 10 s doubling to 5 min. */
+        c->next_start = now + c->backoff_ms;
+        if (!c->backoff_ms)
+            c->backoff_ms = BACKOFF_INITIAL_MS / 2;
+        c->state = CS_WAITING;
+        c->restarts++;
+        snprintf(c->reason, sizeof(c->reason), "%s",
+                 c->next_start > now ? "CrashLoopBackOff" : "Restarting");
+        snprintf(c->message, sizeof(c->message), "back-off %llds restarting failed container",
+                 c->backoff_ms / 1000);
+    }
+    pod_save(sv, p);
+    sv->dirty = true;
+}
+
+/* ---- the per-pod state machine ---- */
+
+static void pod_fail_setup(drv_supervisor_t *sv, pod_t *p, const char *reason,
+                           const drv_error_t *err)
+{
+    p->setup_backoff_ms = next_backoff(p->setup_backoff_ms);
+    p->next_setup = drv_now_ms() + p->setup_backoff_ms;
+    set_pod_waiting(p, reason, drv_error_msg(err));
+    sv->dirty = true;
+    drv_log_warn("pod setup failed", "pod=%s/%s reason=%s retry_in_s=%lld error=\"%s\"", p->ns,
+                 p->name, reason, p->setup_backoff_ms / 1000, drv_error_msg(err));
+}
+
+static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
+{
+    if (c->state != CS_WAITING || now < c->next_start)
+        return;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (ctr_start(sv, p, c, &err) != DRV_OK) {
+        ctr_cleanup(sv, p, c);
+        c->backoff_ms = next_backoff(c->backoff_ms);
+        c->next_start = now + c->backoff_ms;
+        snprintf(c->reason, sizeof(c->reason), "CreateContainerError");
+        snprintf(c->message, sizeof(c->message), "%s", drv_error_msg(&err));
+        drv_log_warn("container start failed",
+                     "pod=%s/%s container=%s retry_in_s=%lld error=\"%s\"", p->ns, p->name, c->name,
+                     c->backoff_ms / 1000, drv_error_msg(&err));
+    }
+    pod_save(sv, p);
+    sv->dirty = true;
+}
+
+static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    if (p->stage == STAGE_PULL) {
+        if (!p->pull_pid && now >= p->next_setup)
+            pull_start(sv, p);
+        return;
+    }
+    if (p->stage == STAGE_SETUP) {
+        if (now < p->next_setup)
+            return;
+        drv_error_t err = DRV_ERROR_INIT;
+        if (!p->volumes_ready) {
+            if (glue_volumes_prepare(
+                    &sv->glue, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                    cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), &err) != DRV_OK) {
+                pod_fail_setup(sv, p, "CreateContainerConfigError", &err);
+                return;
+            }
+            p->volumes_ready = true;
+        }
+        if (!p->sandbox_ready) {
+            if (glue_sandbox_create(&sv->glue, p, &err) != DRV_OK) {
+                pod_fail_setup(sv, p, "SandboxCreateError", &err);
+                return;
+            }
+            p->sandbox_ready = true;
+            drv_log_info("pod sandbox ready", "pod=%s/%s ip=%s", p->ns, p->name,
+                         p->pod_ip[0] ? p->pod_ip : "host");
+        }
+        set_pod_waiting(p, "", "");
+        p->stage = p->init_next < p->n_init ? STAGE_INIT : STAGE_RUN;
+        sv->dirty = true;
+    }
+    if (p->stage == STAGE_INIT) {
+        ctr_t *c = &p->ctrs[p->init_next];
+        if (c->state == CS_TERMINATED && c->last.exit_code == 0) {
+            p->init_next++;
+            pod_save(sv, p);
+            sv->dirty = true;
+            if (p->init_next >= p->n_init)
+                p->stage = STAGE_RUN;
+            else
+                return;
+        } else if (c->state == CS_TERMINATED) {
+            p->stage = STAGE_DONE; /* an init container failed for good: the pod failed */
+            sv->dirty = true;
+            return;
+        } else {
+            try_start(sv, p, c, now);
+            return;
+        }
+    }
+    if (p->stage == STAGE_RUN) {
+        bool all_done = true;
+        for (size_t i = p->n_init; i < p->n_ctrs; i++) {
+            ctr_t *c = &p->ctrs[i];
+            if (c->state == CS_RUNNING && c->restart_requested) {
+                drv_error_t err = DRV_ERROR_INIT;
+                drv_log_info("restarting container",
+                             "pod=%s/%s container=%s reason=\"probe failed\"", p->ns, p->name,
+                             c->name);
+                c->restart_requested = false;
+                (void)!drv_crun_kill(&sv->crun, c->id, SIGKILL, true, &err);
+            }
+            try_start(sv, p, c, now);
+            if (c->state != CS_TERMINATED)
+                all_done = false;
+        }
+        if (all_done && p->n_ctrs > p->n_init) {
+            p->stage = STAGE_DONE;
+            sv->dirty = true;
+        }
+    }
+}
+
+/* Stopping: SIGTERM to every running container, SIGKILL after the grace period; when all
+ * have stopped, the sandbox, volumes and files go. Returns true when the pod is gone. */
+static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    bool running = false;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        running |= p->ctrs[i].state == CS_RUNNING;
+    if (p->pull_pid) {
+        kill(p->pull_pid, SIGKILL);
+        return false; /* reaped through child_exited */
+    }
+    if (running) {
+        drv_error_t err = DRV_ERROR_INIT;
+        if (!p->kill_sent) {
+            const cJSON *g = path_get(p->obj, "spec", "terminationGracePeriodSeconds");
+            long long grace = cJSON_IsNumber(g) ? (long long)g->valuedouble * 1000 : 30000;
+            p->kill_deadline = now + grace;
+            p->kill_sent = true;
+            for (size_t i = 0; i < p->n_ctrs; i++)
+                if (p->ctrs[i].state == CS_RUNNING)
+                    (void)!drv_crun_kill(&sv->crun, p->ctrs[i].id, SIGTERM, true, &err);
+            drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
+        } else if (now >= p->kill_deadline) {
+            for (size_t i = 0; i < p->n_ctrs; i++)
+                if (p->ctrs[i].state == CS_RUNNING)
+                    (void)!drv_crun_kill(&sv->crun, p->ctrs[i].id, SIGKILL, true, &err);
+            p->kill_deadline = now + 5000;
+        }
+        return false;
+    }
+    drv_error_t err = DRV_ERROR_INIT;
+    for (size_t i = 0; i < p->n_ctrs; i++)
+        ctr_cleanup(sv, p, &p->ctrs[i]);
+    if (glue_sandbox_destroy(&sv->glue, p, &err) != DRV_OK)
+        drv_log_warn("cannot remove pod sandbox", "pod=%s/%s error=\"%s\"", p->ns, p->name,
+                     drv_error_msg(&err));
+    drv_error_clear(&err);
+    if (glue_volumes_teardown(&sv->glue, p, &err) != DRV_OK)
+        drv_log_warn("cannot remove pod volumes", "pod=%s/%s error=\"%s\"", p->ns, p->name,
+                     drv_error_msg(&err));
+    glue_remove_tree(p->dir);
+    drv_log_info("pod removed", "pod=%s/%s", p->ns, p->name);
+    return true;
+}
+
+/* ---- desired state ---- */
+
+static cJSON *index_by_ns(const cJSON *list)
+{
+    cJSON *idx = cJSON_CreateObject();
+    for (const cJSON *o = list ? list->child : NULL; idx && o; o = o->next) {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+        const char *ns = str_of(meta, "namespace"), *name = str_of(meta, "name");
+        if (!name)
+            continue;
+        ns = ns ? ns : "default";
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(idx, ns);
+        if (!m)
+            m = cJSON_AddObjectToObject(idx, ns);
+        if (m && !cJSON_GetObjectItemCaseSensitive(m, name))
+            cJSON_AddItemToObject(m, name, cJSON_CreateObjectReference(o->child));
+    }
+    return idx;
+}
+
+static void apply_desired(drv_supervisor_t *sv)
+{
+    cJSON_Delete(sv->cm_by_ns);
+    cJSON_Delete(sv->secret_by_ns);
+    sv->cm_by_ns = index_by_ns(cJSON_GetObjectItemCaseSensitive(sv->desired, "configMaps"));
+    sv->secret_by_ns = index_by_ns(cJSON_GetObjectItemCaseSensitive(sv->desired, "secrets"));
+    for (size_t i = 0; i < sv->n_pods; i++)
+        sv->pods[i]->seen = false;
+    const cJSON *pods = cJSON_GetObjectItemCaseSensitive(sv->desired, "pods");
+    for (const cJSON *o = pods ? pods->child : NULL; o; o = o->next) {
+        const char *uid = str_of(path_get(o, "metadata", NULL), "uid");
+        if (!uid)
+            continue;
+        pod_t *p = pod_find(sv, uid);
+        if (p) {
+            p->seen = true;
+            continue;
+        }
+        if (sv->n_pods == MAX_PODS) {
+            drv_log_error("too many pods", "max=%d", MAX_PODS);
+            break;
+        }
+        p = pod_new(sv, o);
+        if (!p) {
+            drv_log_error("cannot track pod", "uid=%s", uid);
+            continue;
+        }
+        p->seen = true;
+        pod_load_state(p);
+        sv->pods[sv->n_pods++] = p;
+        drv_log_info("pod added", "pod=%s/%s uid=%s", p->ns, p->name, p->uid);
+    }
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        pod_t *p = sv->pods[i];
+        if (!p->seen && !p->terminating) {
+            p->terminating = true;
+            drv_log_info("pod no longer desired", "pod=%s/%s", p->ns, p->name);
+        }
+    }
+    sv->dirty = true;
+}
+
+drv_err_t drv_supervisor_set_desired(drv_supervisor_t *sv, cJSON *desired, drv_error_t *err)
+{
+    char *text = cJSON_PrintUnformatted(desired);
+    if (!text) {
+        cJSON_Delete(desired);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir);
+    /* Unchanged state is not rewritten: SD cards wear. */
+    _cleanup_free_ char *old = NULL;
+    drv_err_t r = DRV_OK;
+    if (drv_file_read_capped(path, DESIRED_MAX_BYTES, &old, NULL, NULL) != DRV_OK ||
+        strcmp(old, text))
+        r = drv_file_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    if (r != DRV_OK) {
+        cJSON_Delete(desired);
+        return drv_error_wrap(err, "save desired state");
+    }
+    cJSON_Delete(sv->desired);
+    sv->desired = desired;
+    apply_desired(sv);
+    return DRV_OK;
+}
+
+/* Adopts a container crun still runs (the agent was restarted): same pid, watched through a
+ * pidfd since it is no longer our child. */
+static void adopt(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
+{
+    char status[32] = "";
+    pid_t pid = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_crun_state(&sv->crun, c->id, status, sizeof(status), &pid, &err);
+    if (r == DRV_OK && !strcmp(status, "running") && pid > 1) {
+        int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd >= 0) {
+            c->pid = pid;
+            c->pidfd = fd;
+            c->state = CS_RUNNING;
+            c->rootfs_mounted = true;
+            c->started_mono = drv_now_ms();
+            glue_probes_reset(&sv->glue, c, c->started_mono);
+            c->started = true; /* it was serving before the agent restarted */
+            drv_log_info("container adopted", "pod=%s/%s container=%s pid=%d", p->ns, p->name,
+                         c->name, (int)pid);
+            return;
+        }
+    }
+    /* It stopped while we were away (or the device lost power): its exit code is gone. */
+    c->state = CS_RUNNING;
+    c->rootfs_mounted = true;
+    ctr_exited(sv, p, c, -1, 0, "Unknown");
+}
+
+drv_err_t drv_supervisor_restore(drv_supervisor_t *sv, drv_error_t *err)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir);
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    drv_err_t r = drv_file_read_capped(path, DESIRED_MAX_BYTES, &text, &len, err);
+    if (r == DRV_ERR_NOTFOUND) {
+        drv_error_clear(err);
+        return DRV_OK;
+    }
+    if (r != DRV_OK)
+        return r;
+    cJSON *d = cJSON_ParseWithLength(text, len);
+    if (!cJSON_IsObject(d)) {
+        cJSON_Delete(d);
+        drv_log_error("corrupt desired state moved aside", "path=%s", path);
+        return drv_file_quarantine(path, err);
+    }
+    cJSON_Delete(sv->desired);
+    sv->desired = d;
+    apply_desired(sv);
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        pod_t *p = sv->pods[i];
+        bool any = false;
+        for (size_t j = 0; j < p->n_ctrs; j++) {
+            if (p->ctrs[j].state == CS_RUNNING) {
+                adopt(sv, p, &p->ctrs[j]);
+                any = true;
+            }
+        }
+        if (any || p->init_next > 0) {
+            /* Images are in the store; the sandbox is found again or made anew. */
+            drv_error_t e = DRV_ERROR_INIT;
+            p->stage = STAGE_SETUP;
+            if (glue_sandbox_load(&sv->glue, p, &e) == DRV_OK)
+                p->sandbox_ready = true;
+            p->volumes_ready = false;
+        }
+    }
+    return DRV_OK;
+}
+
+/* ---- loop hooks ---- */
+
+static ctr_t *ctr_by_pid(drv_supervisor_t *sv, pid_t pid, pod_t **pod)
+{
+    for (size_t i = 0; i < sv->n_pods; i++)
+        for (size_t j = 0; j < sv->pods[i]->n_ctrs; j++)
+            if (sv->pods[i]->ctrs[j].state == CS_RUNNING && sv->pods[i]->ctrs[j].pid == pid) {
+                *pod = sv->pods[i];
+                return &sv->pods[i]->ctrs[j];
+            }
+    return NULL;
+}
+
+void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
+{
+    if (glue_probe_child_exited(&sv->glue, pid, status))
+        return;
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        if (sv->pods[i]->pull_pid == pid) {
+            pull_done(sv, sv->pods[i], status);
+            return;
+        }
+    }
+    pod_t *p = NULL;
+    ctr_t *c = ctr_by_pid(sv, pid, &p);
+    if (!c)
+        return; /* a grandchild reparented to us: nothing to track */
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    ctr_exited(sv, p, c, code, sig, NULL);
+}
+
+static void rotate_logs(drv_supervisor_t *sv)
+{
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        pod_t *p = sv->pods[i];
+        for (size_t j = 0; j < p->n_ctrs; j++) {
+            char path[700];
+            log_path(p, &p->ctrs[j], path, sizeof(path));
+            glue_rotate_log(path, sv->cfg->log_max_bytes, sv->cfg->log_max_files);
+        }
+    }
+}
+
+void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
+{
+    /* Adopted containers are watched through pidfds. */
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        pod_t *p = sv->pods[i];
+        for (size_t j = 0; j < p->n_ctrs; j++) {
+            ctr_t *c = &p->ctrs[j];
+            if (c->pidfd >= 0 && c->state == CS_RUNNING) {
+                struct pollfd pf = {c->pidfd, POLLIN, 0};
+                if (poll(&pf, 1, 0) == 1)
+                    ctr_exited(sv, p, c, -1, 0, "Unknown");
+            }
+        }
+    }
+    glue_probes_tick(&sv->glue, sv, now);
+    for (size_t i = 0; i < sv->n_pods;) {
+        pod_t *p = sv->pods[i];
+        if (p->terminating) {
+            if (pod_terminate_step(sv, p, now)) {
+                pod_free(p);
+                sv->pods[i] = sv->pods[--sv->n_pods];
+                sv->dirty = true;
+                continue;
+            }
+        } else {
+            pod_step(sv, p, now);
+        }
+        i++;
+    }
+    if (now - sv->last_rotate >= 10000) {
+        sv->last_rotate = now;
+        rotate_logs(sv);
+    }
+}
+
+int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
+{
+    long long next = now + 1000;
+    for (size_t i = 0; i < sv->n_pods; i++) {
+        pod_t *p = sv->pods[i];
+        if (p->stage == STAGE_PULL && !p->pull_pid && p->next_setup < next)
+            next = p->next_setup;
+        for (size_t j = 0; j < p->n_ctrs; j++)
+            if (p->ctrs[j].state == CS_WAITING && p->ctrs[j].next_start < next)
+                next = p->ctrs[j].next_start;
+    }
+    long long d = next - now;
+    return d < 0 ? 0 : d > 1000 ? 1000 : (int)d;
+}
+
+int drv_supervisor_wait(drv_supervisor_t *sv, int *fds, short *revents, unsigned nfds,
+                        int timeout_ms)
+{
+    return glue_wait(&sv->glue, fds, revents, nfds, timeout_ms);
+}
+
+bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
+{
+    bool d = sv->dirty;
+    sv->dirty = false;
+    return d;
+}
+
+/* Called by the probe glue when a probe changes a container's readiness or asks for a
+ * restart. */
+void drv_supervisor_mark_dirty(drv_supervisor_t *sv)
+{
+    sv->dirty = true;
+}
+
+/* ---- status ---- */
+
+static void add_state(cJSON *parent, const char *key, const ctr_t *c, bool last)
+{
+    cJSON *s = cJSON_AddObjectToObject(parent, key);
+    char t[40];
+    if (last) {
+        if (!c->last.valid)
+            return;
+        cJSON *term = cJSON_AddObjectToObject(s, "terminated");
+        cJSON_AddNumberToObject(term, "exitCode", c->last.exit_code);
+        if (c->last.signal)
+            cJSON_AddNumberToObject(term, "signal", c->last.signal);
+        cJSON_AddStringToObject(term, "reason", c->last.reason);
+        rfc3339(c->last.started_at, t, sizeof(t));
+        cJSON_AddStringToObject(term, "startedAt", t);
+        rfc3339(c->last.finished_at, t, sizeof(t));
+        cJSON_AddStringToObject(term, "finishedAt", t);
+        return;
+    }
+    if (c->state == CS_RUNNING) {
+        cJSON *run = cJSON_AddObjectToObject(s, "running");
+        rfc3339(c->started_at, t, sizeof(t));
+        cJSON_AddStringToObject(run, "startedAt", t);
+    } else if (c->state == CS_TERMINATED) {
+        add_state(s, "x", c, true); /* reuse the terminated writer below */
+        cJSON *x = cJSON_DetachItemFromObject(s, "x");
+        cJSON *term = cJSON_DetachItemFromObject(x, "terminated");
+        cJSON_Delete(x);
+        if (term)
+            cJSON_AddItemToObject(s, "terminated", term);
+    } else {
+        cJSON *w = cJSON_AddObjectToObject(s, "waiting");
+        cJSON_AddStringToObject(w, "reason", c->reason[0] ? c->reason : "ContainerCreating");
+        if (c->message[0])
+            cJSON_AddStringToObject(w, "message", c->message);
+    }
+}
+
+static const char *pod_phase(const pod_t *p)
+{
+    if (p->stage == STAGE_DONE) {
+        for (size_t i = 0; i < p->n_ctrs; i++)
+            if (p->ctrs[i].state == CS_TERMINATED && p->ctrs[i].last.exit_code != 0)
+                return "Failed";
+        return "Succeeded";
+    }
+    if (p->stage == STAGE_RUN)
+        for (size_t i = p->n_init; i < p->n_ctrs; i++)
+            if (p->ctrs[i].state == CS_RUNNING || p->ctrs[i].restarts > 0)
+                return "Running";
+    return "Pending";
+}
+
+static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", p->name);
+    cJSON_AddStringToObject(meta, "namespace", p->ns);
+    cJSON_AddStringToObject(meta, "uid", p->uid);
+    cJSON *st = cJSON_AddObjectToObject(o, "status");
+    const char *phase = pod_phase(p);
+    cJSON_AddStringToObject(st, "phase", p->terminating ? "Terminating" : phase);
+    char t[40];
+    rfc3339(p->start_time, t, sizeof(t));
+    cJSON_AddStringToObject(st, "startTime", t);
+    if (p->pod_ip[0])
+        cJSON_AddStringToObject(st, "podIP", p->pod_ip);
+    if (p->reason[0]) {
+        cJSON_AddStringToObject(st, "reason", p->reason);
+        cJSON_AddStringToObject(st, "message", p->message);
+    }
+    bool all_ready = p->n_ctrs > p->n_init;
+    cJSON *lists[2] = {cJSON_AddArrayToObject(st, "initContainerStatuses"),
+                       cJSON_AddArrayToObject(st, "containerStatuses")};
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const ctr_t *c = &p->ctrs[i];
+        cJSON *cs = cJSON_CreateObject();
+        cJSON_AddStringToObject(cs, "name", c->name);
+        cJSON_AddStringToObject(cs, "image", str_of(c->spec, "image"));
+        cJSON_AddStringToObject(cs, "containerID", c->state == CS_RUNNING ? c->id : "");
+        bool ready = c->init ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
+                             : (c->state == CS_RUNNING && c->ready);
+        cJSON_AddBoolToObject(cs, "ready", ready);
+        cJSON_AddBoolToObject(cs, "started", c->state == CS_RUNNING && c->started);
+        cJSON_AddNumberToObject(cs, "restartCount", c->restarts);
+        if (c->state == CS_WAITING && p->reason[0]) {
+            ctr_t tmp = *c;
+            snprintf(tmp.reason, sizeof(tmp.reason), "%s", p->reason);
+            snprintf(tmp.message, sizeof(tmp.message), "%s", p->message);
+            add_state(cs, "state", &tmp, false);
+        } else {
+            add_state(cs, "state", c, false);
+        }
+        if (c->last.valid && c->state != CS_TERMINATED)
+            add_state(cs, "lastState", c, true);
+        glue_probe_status(c, cs);
+        if (!c->init && !ready)
+            all_ready = false;
+        cJSON_AddItemToArray(lists[c->init ? 0 : 1], cs);
+    }
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    struct {
+        const char *type;
+        bool ok;
+    } cs[] = {{"Initialized", p->init_next >= p->n_init},
+              {"ContainersReady", all_ready},
+              {"Ready", all_ready && !p->terminating}};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "type", cs[i].type);
+        cJSON_AddStringToObject(c, "status", cs[i].ok ? "True" : "False");
+        cJSON_AddItemToArray(conds, c);
+    }
+    cJSON *usage = cJSON_AddObjectToObject(st, "usage");
+    char q[32];
+    snprintf(q, sizeof(q), "%lldm", (long long)p->usage_cpu_m);
+    cJSON_AddStringToObject(usage, "cpu", q);
+    snprintf(q, sizeof(q), "%lldKi", (long long)(p->usage_mem / 1024));
+    cJSON_AddStringToObject(usage, "memory", q);
+    (void)sv;
+    return o;
+}
+
+cJSON *drv_supervisor_status(drv_supervisor_t *sv)
+{
+    long long now = drv_now_ms();
+    if (now - sv->last_usage >= 5000) {
+        sv->last_usage = now;
+        glue_sample_usage(sv->pods, sv->n_pods, now);
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *node = glue_node_status(sv->cfg);
+    cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
+    cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
+    if (sv->cgroups_note[0])
+        cJSON_AddStringToObject(cg, "message", sv->cgroups_note);
+    cJSON_AddItemToObject(o, "node", node);
+    cJSON *pods = cJSON_AddArrayToObject(o, "pods");
+    for (size_t i = 0; i < sv->n_pods; i++)
+        cJSON_AddItemToArray(pods, pod_status(sv, sv->pods[i]));
+    return o;
+}
+
+/* ---- life cycle ---- */
+
+drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **out,
+                             drv_error_t *err)
+{
+    drv_supervisor_t *sv = calloc(1, sizeof(*sv));
+    if (!sv)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "supervisor");
+    sv->cfg = cfg;
+    snprintf(sv->crun.path, sizeof(sv->crun.path), "%s", cfg->crun_path);
+    if ((size_t)snprintf(sv->crun.root, sizeof(sv->crun.root), "%.280s/crun", cfg->run_dir) >=
+        sizeof(sv->crun.root)) {
+        free(sv);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "runDir too long");
+    }
+    char why[256] = "";
+    if (cfg->cgroups == DRV_CGROUPS_DISABLED) {
+        sv->cgroups = false;
+        snprintf(sv->cgroups_note, sizeof(sv->cgroups_note),
+                 "disabled by configuration: no resource limits");
+    } else if (cgroups_usable(why, sizeof(why))) {
+        sv->cgroups = true;
+    } else if (cfg->cgroups == DRV_CGROUPS_AUTO && cfg->allow_no_cgroups) {
+        sv->cgroups = false;
+        snprintf(sv->cgroups_note, sizeof(sv->cgroups_note),
+                 "%.300s: running pods WITHOUT resource limits", why);
+        drv_log_warn("cgroups cannot be used; pods run without resource limits (allowNoCgroups)",
+                     "reason=\"%s\"", why);
+    } else {
+        free(sv);
+        return drv_error_set(
+            err, DRV_ERR_UNSUPPORTED, 0,
+            "cgroups cannot be used: %s; set allowNoCgroups: true in the agent config to run pods "
+            "without resource limits",
+            why);
+    }
+    sv->crun.cgroups = sv->cgroups;
+    char dir[512];
+    drv_err_t r = drv_file_mkdir_p(cfg->state_dir, 0700, err);
+    if (r == DRV_OK)
+        r = drv_file_mkdir_p(sv->crun.root, 0700, err);
+    snprintf(dir, sizeof(dir), "%s/pods", cfg->state_dir);
+    if (r == DRV_OK)
+        r = drv_file_mkdir_p(dir, 0700, err);
+    snprintf(dir, sizeof(dir), "%s/images", cfg->state_dir);
+    if (r == DRV_OK)
+        r = drv_store_open(dir, &sv->store, err);
+    if (r == DRV_OK)
+        r = glue_init(&sv->glue, sv, cfg, sv->cgroups, err);
+    if (r != DRV_OK) {
+        drv_supervisor_free(sv);
+        return r;
+    }
+    sv->desired = cJSON_CreateObject();
+    *out = sv;
+    return DRV_OK;
+}
+
+void drv_supervisor_free(drv_supervisor_t *sv)
+{
+    if (!sv)
+        return;
+    for (size_t i = 0; i < sv->n_pods; i++)
+        pod_free(sv->pods[i]);
+    glue_fini(&sv->glue);
+    if (sv->store)
+        drv_store_close(sv->store);
+    cJSON_Delete(sv->desired);
+    cJSON_Delete(sv->cm_by_ns);
+    cJSON_Delete(sv->secret_by_ns);
+    free(sv);
+}
+
+size_t drv_supervisor_pods(drv_supervisor_t *sv, pod_t ***pods)
+{
+    *pods = sv->pods;
+    return sv->n_pods;
+}
