@@ -36,8 +36,11 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/${DROVER_TARGET_TRIPLET}/pkgconfig:/usr/shar
 set(ENV{PKG_CONFIG_PATH} "")
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
 
-# Run the target's test programs under qemu-user; -L gives it the cross libc's loader.
+# Run the target's test programs under qemu-user. -L gives them the cross libc's loader, and
+# LD_LIBRARY_PATH that same build's libc: otherwise the loader finds the multiarch libc6:<arch>
+# (another Debian revision; ld.so and libc.so must come from one build, or fork() crashes).
 find_program(DROVER_QEMU_PATH ${DROVER_QEMU})
 if(DROVER_QEMU_PATH)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${DROVER_QEMU_PATH} -L /usr/${DROVER_TARGET_TRIPLET})
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${DROVER_QEMU_PATH} -L /usr/${DROVER_TARGET_TRIPLET}
+    -E LD_LIBRARY_PATH=/usr/${DROVER_TARGET_TRIPLET}/lib)
 endif()
