@@ -3,7 +3,6 @@
  * the document is trusted for an allocation size beyond the counted caps in manifest.h. */
 #include "oci.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,8 +292,9 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
     if (size == NULL)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.size: required", path);
-    if (!cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > MAX_SAFE_SIZE ||
-        floor(size->valuedouble) != size->valuedouble)
+    /* written so that NaN fails the range test before the cast */
+    if (!cJSON_IsNumber(size) || !(size->valuedouble >= 0 && size->valuedouble <= MAX_SAFE_SIZE) ||
+        (double)(uint64_t)size->valuedouble != size->valuedouble)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.size: must be a non-negative integer",
                              path);
     d->size = (uint64_t)size->valuedouble;

@@ -222,8 +222,10 @@ drv_err_t drv_image_ref_parse(const char *s, drv_image_ref_t *out, drv_error_t *
             path_off = dlen + 1;
         }
     }
-    if (r.domain[0] == '\0' || strcmp(r.domain, "index.docker.io") == 0)
+    if (r.domain[0] == '\0' || strcmp(r.domain, "index.docker.io") == 0) {
+        memset(r.domain, 0, sizeof(r.domain));
         snprintf(r.domain, sizeof(r.domain), "%s", DRV_REF_DOCKER_DOMAIN);
+    }
 
     /* path */
     const char *path = name + path_off;

@@ -724,6 +724,7 @@ static int rm_contents(int rootfd, int dirfd, int depth, unsigned *seq, bool *ag
         close(dupfd);
         return -1;
     }
+    rewinddir(d); /* the dup shares its offset with dirfd, which an earlier pass moved */
     int ret = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
