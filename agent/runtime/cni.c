@@ -1,0 +1,1137 @@
+/* CNI for pods: the agent's network configuration list (bridge + host-local + portmap), the
+ * plugin protocol (environment, config on stdin, result or error object on stdout) and a
+ * bounded runner for plugin processes: fork/execve, a deadline, capped output. */
+#include "runtime/cni.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "drover/buf.h"
+#include "drover/cleanup.h"
+#include "drover/log.h"
+
+/* What the plugins search for iptables (and anything else they run). */
+#define PLUGIN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CNI_TIMEOUT_MAX_MS 600000u
+#define CNI_ID_MAX 128
+#define CNI_NAME_MAX 64
+#define CNI_IFNAME_MAX 15
+#define CNI_DIR_MAX 512
+
+/* cfg with the defaults filled in. */
+typedef struct cni_settings {
+    const char *plugin_dir;
+    const char *state_dir; /* NULL when not needed */
+    const char *subnet;
+    const char *bridge;
+    const char *name;
+    unsigned timeout_ms;
+} cni_settings_t;
+
+static void cjson_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
+
+/* Appends item to arr and returns it; on any failure (either NULL included) deletes item and
+ * returns NULL, so calls chain without leaks. */
+static cJSON *arr_add(cJSON *arr, cJSON *item)
+{
+    if (arr == NULL || item == NULL || !cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+    return item;
+}
+
+/* [A-Za-z0-9][A-Za-z0-9_.-]* of at most max characters: CNI's rule for container IDs and
+ * network names, which also keeps them safe as file names. */
+static bool valid_token(const char *s, size_t max)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > max)
+        return false;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (p == s || (c != '_' && c != '.' && c != '-')))
+            return false;
+    }
+    return true;
+}
+
+static bool valid_ifname(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > CNI_IFNAME_MAX || !strcmp(s, ".") ||
+        !strcmp(s, ".."))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p == '/' || *p == ':' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool valid_abs_dir(const char *s)
+{
+    return s != NULL && s[0] == '/' && strlen(s) <= CNI_DIR_MAX;
+}
+
+/* Parses "a.b.c.d/n" exactly. */
+static bool parse_cidr4(const char *s, struct in_addr *addr, unsigned *prefix)
+{
+    const char *slash = strchr(s, '/');
+    if (slash == NULL || slash == s || (size_t)(slash - s) >= INET_ADDRSTRLEN)
+        return false;
+    char ip[INET_ADDRSTRLEN];
+    memcpy(ip, s, (size_t)(slash - s));
+    ip[slash - s] = '\0';
+    if (inet_pton(AF_INET, ip, addr) != 1)
+        return false;
+    const char *p = slash + 1;
+    if (*p < '0' || *p > '9' || strlen(p) > 2)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul(p, &end, 10);
+    if (errno != 0 || *end != '\0' || n > 32)
+        return false;
+    *prefix = (unsigned)n;
+    return true;
+}
+
+static drv_err_t settings_of(const drv_cni_config_t *cfg, bool need_state, cni_settings_t *s,
+                             drv_error_t *err)
+{
+    if (cfg == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: no configuration");
+    s->plugin_dir = cfg->plugin_dir ? cfg->plugin_dir : DRV_CNI_DEFAULT_PLUGIN_DIR;
+    s->state_dir = cfg->state_dir;
+    s->subnet = cfg->subnet ? cfg->subnet : DRV_CNI_DEFAULT_SUBNET;
+    s->bridge = cfg->bridge ? cfg->bridge : DRV_CNI_DEFAULT_BRIDGE;
+    s->name = cfg->network_name ? cfg->network_name : DRV_CNI_DEFAULT_NETWORK;
+    s->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DRV_CNI_DEFAULT_TIMEOUT_MS;
+
+    if (!valid_abs_dir(s->plugin_dir))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.pluginDir: must be an absolute path of at most %d characters",
+                             CNI_DIR_MAX);
+    if (s->timeout_ms > CNI_TIMEOUT_MAX_MS)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni.timeout: %u ms is over the limit of %u",
+                             s->timeout_ms, CNI_TIMEOUT_MAX_MS);
+    if (!need_state)
+        return DRV_OK;
+    if (s->state_dir == NULL || s->state_dir[0] == '\0')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni.stateDir: required");
+    if (!valid_abs_dir(s->state_dir))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.stateDir: must be an absolute path of at most %d characters",
+                             CNI_DIR_MAX);
+    if (!valid_token(s->name, CNI_NAME_MAX))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.networkName: \"%.80s\" must be 1-%d letters, digits, '_', '.' "
+                             "or '-', starting with a letter or digit",
+                             s->name, CNI_NAME_MAX);
+    if (!valid_ifname(s->bridge))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.bridge: \"%.80s\" is not a valid interface name (1-15 "
+                             "characters, no '/', ':' or spaces)",
+                             s->bridge);
+    struct in_addr addr;
+    unsigned prefix = 0;
+    if (!parse_cidr4(s->subnet, &addr, &prefix))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.subnet: \"%.80s\" is not an IPv4 CIDR like 10.88.0.0/16",
+                             s->subnet);
+    if (prefix < 8 || prefix > 30)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.subnet: prefix /%u must be between /8 and /30", prefix);
+    uint32_t host = ntohl(addr.s_addr);
+    uint32_t mask = prefix == 0 ? 0 : ~(uint32_t)0 << (32 - prefix);
+    if ((host & ~mask) != 0) {
+        struct in_addr net = {htonl(host & mask)};
+        char nbuf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &net, nbuf, sizeof(nbuf));
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni.subnet: \"%s\" has host bits set (did you mean %s/%u?)",
+                             s->subnet, nbuf, prefix);
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_cni_config_validate(const drv_cni_config_t *cfg, drv_error_t *err)
+{
+    cni_settings_t s;
+    return settings_of(cfg, true, &s, err);
+}
+
+drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, cJSON **out, drv_error_t *err)
+{
+    cni_settings_t s;
+    drv_err_t rc = settings_of(cfg, true, &s, err);
+    if (rc != DRV_OK)
+        return rc;
+    char data_dir[CNI_DIR_MAX + 32];
+    int n = snprintf(data_dir, sizeof(data_dir), "%s/cni/networks", s.state_dir);
+    if (n < 0 || (size_t)n >= sizeof(data_dir))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni.stateDir: too long");
+
+    /* cJSON's Add* functions take a NULL parent (and then fail), so one check at the end
+     * covers every step. */
+    _cleanup_cjson_ cJSON *root = cJSON_CreateObject();
+    bool ok = cJSON_AddStringToObject(root, "cniVersion", DRV_CNI_VERSION) &&
+              cJSON_AddStringToObject(root, "name", s.name);
+    cJSON *plugins = cJSON_AddArrayToObject(root, "plugins");
+
+    cJSON *bridge = arr_add(plugins, cJSON_CreateObject());
+    ok = ok && cJSON_AddStringToObject(bridge, "type", "bridge") &&
+         cJSON_AddStringToObject(bridge, "bridge", s.bridge) &&
+         cJSON_AddTrueToObject(bridge, "isGateway") && cJSON_AddTrueToObject(bridge, "ipMasq") &&
+         cJSON_AddTrueToObject(bridge, "hairpinMode");
+    cJSON *ipam = cJSON_AddObjectToObject(bridge, "ipam");
+    ok = ok && cJSON_AddStringToObject(ipam, "type", "host-local");
+    cJSON *range = arr_add(arr_add(cJSON_AddArrayToObject(ipam, "ranges"), cJSON_CreateArray()),
+                           cJSON_CreateObject());
+    ok = ok && cJSON_AddStringToObject(range, "subnet", s.subnet);
+    cJSON *route = arr_add(cJSON_AddArrayToObject(ipam, "routes"), cJSON_CreateObject());
+    ok = ok && cJSON_AddStringToObject(route, "dst", "0.0.0.0/0") &&
+         cJSON_AddStringToObject(ipam, "dataDir", data_dir);
+
+    cJSON *portmap = arr_add(plugins, cJSON_CreateObject());
+    ok = ok && cJSON_AddStringToObject(portmap, "type", "portmap");
+    cJSON *caps = cJSON_AddObjectToObject(portmap, "capabilities");
+    ok =
+        ok && cJSON_AddTrueToObject(caps, "portMappings") && cJSON_AddTrueToObject(portmap, "snat");
+    if (!ok)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "cni: building the network configuration");
+    *out = TAKE_PTR(root);
+    return DRV_OK;
+}
+
+/* ---- pod and ports ---- */
+
+static const char *proto_name(const char *p)
+{
+    if (p == NULL || !strcasecmp(p, "tcp"))
+        return "tcp";
+    if (!strcasecmp(p, "udp"))
+        return "udp";
+    if (!strcasecmp(p, "sctp"))
+        return "sctp";
+    return NULL;
+}
+
+drv_err_t drv_cni_ports_validate(const drv_cni_port_t *ports, size_t n, drv_error_t *err)
+{
+    if (n > 0 && ports == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "ports: missing");
+    if (n > DRV_CNI_PORTS_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "ports: %zu mappings, at most %d allowed", n,
+                             DRV_CNI_PORTS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const drv_cni_port_t *p = &ports[i];
+        if (p->container_port == 0)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "ports[%zu].containerPort: must be between 1 and 65535", i);
+        if (p->host_port == 0)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "ports[%zu].hostPort: must be between 1 and 65535", i);
+        if (proto_name(p->protocol) == NULL)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "ports[%zu].protocol: must be TCP, UDP or SCTP, not \"%.20s\"", i,
+                                 p->protocol);
+        if (p->host_ip && p->host_ip[0]) {
+            unsigned char buf[sizeof(struct in6_addr)];
+            if (inet_pton(AF_INET, p->host_ip, buf) != 1 &&
+                inet_pton(AF_INET6, p->host_ip, buf) != 1)
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "ports[%zu].hostIP: \"%.60s\" is not an IP address", i,
+                                     p->host_ip);
+        }
+        for (size_t j = 0; j < i; j++) {
+            const drv_cni_port_t *q = &ports[j];
+            if (q->host_port == p->host_port && proto_name(q->protocol) == proto_name(p->protocol))
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "ports[%zu].hostPort: %u/%s is mapped twice (also ports[%zu])",
+                                     i, p->host_port, proto_name(p->protocol), j);
+        }
+    }
+    return DRV_OK;
+}
+
+/* A CNI_ARGS value: no ';' or '=' (the separators) and printable ASCII only. */
+static bool valid_arg_value(const char *s)
+{
+    if (strlen(s) > 253)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (*p == ';' || *p == '=' || (unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+static drv_err_t pod_validate(const drv_cni_pod_t *pod, bool need_netns, drv_error_t *err)
+{
+    if (pod == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: no pod");
+    if (!valid_token(pod->container_id, CNI_ID_MAX))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni: container id \"%.80s\" must be 1-%d letters, digits, '_', '.' "
+                             "or '-', starting with a letter or digit",
+                             pod->container_id ? pod->container_id : "", CNI_ID_MAX);
+    if (need_netns && (pod->netns == NULL || pod->netns[0] != '/'))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni: network namespace path required (absolute)");
+    if (pod->netns && pod->netns[0] && strlen(pod->netns) >= PATH_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: network namespace path too long");
+    if (pod->ifname && !valid_ifname(pod->ifname))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: \"%.40s\" is not an interface name",
+                             pod->ifname);
+    if ((pod->pod_name && !valid_arg_value(pod->pod_name)) ||
+        (pod->pod_namespace && !valid_arg_value(pod->pod_namespace)))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni: pod name and namespace must be printable, without ';' or '='");
+    return drv_cni_ports_validate(pod->ports, pod->nports, err);
+}
+
+/* ---- results and errors ---- */
+
+void drv_cni_result_free(drv_cni_result_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Copies s into out with control characters made spaces, cut to outsz. */
+static void clean_text(const char *s, size_t len, char *out, size_t outsz)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < len && s[i] && j + 1 < outsz; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[j++] = (c < ' ' || c == 0x7f) ? ' ' : (char)c;
+    }
+    while (j > 0 && out[j - 1] == ' ')
+        j--;
+    out[j] = '\0';
+}
+
+/* Parses text as exactly one JSON value (trailing white space allowed). */
+static cJSON *parse_json_exact(const char *data, size_t len)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(data, len, &end, false);
+    if (v == NULL)
+        return NULL;
+    for (const char *p = end; p < data + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0') {
+            cJSON_Delete(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* "a.b.c.d/n" or an IPv6 CIDR: fills ip (without prefix) and prefix; *v4 says which. */
+static bool parse_cidr_any(const char *s, char ip[DRV_CNI_IP_MAX], unsigned *prefix, bool *v4)
+{
+    const char *slash = strchr(s, '/');
+    if (slash == NULL || slash == s || (size_t)(slash - s) >= DRV_CNI_IP_MAX)
+        return false;
+    char tmp[DRV_CNI_IP_MAX];
+    memcpy(tmp, s, (size_t)(slash - s));
+    tmp[slash - s] = '\0';
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, tmp, buf) == 1)
+        *v4 = true;
+    else if (inet_pton(AF_INET6, tmp, buf) == 1)
+        *v4 = false;
+    else
+        return false;
+    const char *p = slash + 1;
+    if (*p < '0' || *p > '9' || strlen(p) > 3)
+        return false;
+    char *end = NULL;
+    unsigned long n = strtoul(p, &end, 10);
+    if (*end != '\0' || n > (*v4 ? 32u : 128u))
+        return false;
+    memcpy(ip, tmp, sizeof(tmp));
+    *prefix = (unsigned)n;
+    return true;
+}
+
+drv_err_t drv_cni_result_parse(const char *data, size_t len, drv_cni_result_t *out,
+                               drv_error_t *err)
+{
+    if (data == NULL || len == 0)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "empty result");
+    if (len > DRV_CNI_RESULT_MAX)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result of %zu bytes is over the %u byte limit",
+                             len, DRV_CNI_RESULT_MAX);
+    _cleanup_cjson_ cJSON *root = parse_json_exact(data, len);
+    if (root == NULL) {
+        char head[64];
+        clean_text(data, len < 40 ? len : 40, head, sizeof(head));
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result is not JSON (starts \"%s\")", head);
+    }
+    if (!cJSON_IsObject(root))
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result is not a JSON object");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "msg");
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "code")) && cJSON_IsString(msg))
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result is an error object: %.200s",
+                             msg->valuestring);
+    const cJSON *ips = cJSON_GetObjectItemCaseSensitive(root, "ips");
+    if (ips == NULL)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result has no \"ips\" (no IP address given)");
+    if (!cJSON_IsArray(ips))
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result \"ips\" is not an array");
+    const cJSON *ifaces = cJSON_GetObjectItemCaseSensitive(root, "interfaces");
+    if (ifaces && !cJSON_IsArray(ifaces))
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result \"interfaces\" is not an array");
+
+    int best = -1, best_rank = -1, i = 0;
+    char best_ip[DRV_CNI_IP_MAX] = "";
+    unsigned best_prefix = 0;
+    const cJSON *best_item = NULL;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, ips)
+    {
+        if (!cJSON_IsObject(item))
+            return drv_error_set(err, DRV_ERR_PROTO, 0, "result ips[%d] is not an object", i);
+        const cJSON *addr = cJSON_GetObjectItemCaseSensitive(item, "address");
+        if (!cJSON_IsString(addr))
+            return drv_error_set(err, DRV_ERR_PROTO, 0, "result ips[%d].address: missing", i);
+        char ip[DRV_CNI_IP_MAX];
+        unsigned prefix = 0;
+        bool v4 = false;
+        if (!parse_cidr_any(addr->valuestring, ip, &prefix, &v4))
+            return drv_error_set(err, DRV_ERR_PROTO, 0,
+                                 "result ips[%d].address: \"%.60s\" is not an IP address with a "
+                                 "prefix length",
+                                 i, addr->valuestring);
+        const cJSON *gw = cJSON_GetObjectItemCaseSensitive(item, "gateway");
+        if (gw) {
+            unsigned char buf[sizeof(struct in6_addr)];
+            if (!cJSON_IsString(gw) || (inet_pton(AF_INET, gw->valuestring, buf) != 1 &&
+                                        inet_pton(AF_INET6, gw->valuestring, buf) != 1))
+                return drv_error_set(err, DRV_ERR_PROTO, 0,
+                                     "result ips[%d].gateway: not an IP address", i);
+        }
+        /* Rank: an address on an interface inside the sandbox beats one without an interface
+         * index, which beats one on a host-side interface. */
+        int rank = 1;
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(item, "interface");
+        if (idx) {
+            if (!cJSON_IsNumber(idx) || idx->valuedouble < 0 ||
+                idx->valuedouble != (double)(int)idx->valuedouble)
+                return drv_error_set(err, DRV_ERR_PROTO, 0,
+                                     "result ips[%d].interface: not an index", i);
+            const cJSON *iface = ifaces ? cJSON_GetArrayItem(ifaces, idx->valueint) : NULL;
+            if (iface == NULL)
+                return drv_error_set(err, DRV_ERR_PROTO, 0,
+                                     "result ips[%d].interface: %d names no interface", i,
+                                     idx->valueint);
+            const cJSON *sb = cJSON_GetObjectItemCaseSensitive(iface, "sandbox");
+            rank = (cJSON_IsString(sb) && sb->valuestring[0]) ? 2 : 0;
+        }
+        if (v4 && rank > best_rank) {
+            best = i;
+            best_rank = rank;
+            memcpy(best_ip, ip, sizeof(best_ip));
+            best_prefix = prefix;
+            best_item = item;
+        }
+        i++;
+    }
+    if (best < 0)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result has no IPv4 address in \"ips\"");
+
+    char *json = cJSON_PrintUnformatted(root);
+    if (json == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "copying the result");
+    drv_cni_result_t r;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.ip, best_ip, sizeof(r.ip));
+    r.prefix_len = best_prefix;
+    const cJSON *gw = cJSON_GetObjectItemCaseSensitive(best_item, "gateway");
+    if (cJSON_IsString(gw))
+        snprintf(r.gateway, sizeof(r.gateway), "%s", gw->valuestring);
+    r.json = json;
+    *out = r;
+    return DRV_OK;
+}
+
+drv_err_t drv_cni_plugin_error(const char *plugin, const char *command, int wait_status,
+                               const char *stdout_data, size_t stdout_len, const char *stderr_text,
+                               drv_error_t *err)
+{
+    char why[160];
+    if (WIFEXITED(wait_status))
+        snprintf(why, sizeof(why), "exit status %d", WEXITSTATUS(wait_status));
+    else if (WIFSIGNALED(wait_status))
+        snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(wait_status));
+    else
+        snprintf(why, sizeof(why), "wait status %d", wait_status);
+
+    _cleanup_cjson_ cJSON *obj = NULL;
+    if (stdout_data && stdout_len > 0 && stdout_len <= DRV_CNI_RESULT_MAX)
+        obj = parse_json_exact(stdout_data, stdout_len);
+    const cJSON *msg = obj ? cJSON_GetObjectItemCaseSensitive(obj, "msg") : NULL;
+    const cJSON *code = obj ? cJSON_GetObjectItemCaseSensitive(obj, "code") : NULL;
+    if (cJSON_IsString(msg) || cJSON_IsNumber(code)) {
+        int c = cJSON_IsNumber(code) ? code->valueint : 0;
+        drv_err_t e = DRV_ERR_IO;
+        switch (c) {
+        case 1: /* incompatible CNI version */
+        case 2: /* unsupported field */
+            e = DRV_ERR_UNSUPPORTED;
+            break;
+        case 3: /* container unknown */
+            e = DRV_ERR_NOTFOUND;
+            break;
+        case 4: /* invalid environment */
+        case 6: /* decoding failure */
+        case 7: /* invalid network config */
+            e = DRV_ERR_INVALID;
+            break;
+        case 11: /* try again later */
+            e = DRV_ERR_AGAIN;
+            break;
+        default:
+            break;
+        }
+        char m[400], d[400];
+        clean_text(cJSON_IsString(msg) ? msg->valuestring : "", SIZE_MAX, m, sizeof(m));
+        const cJSON *det = cJSON_GetObjectItemCaseSensitive(obj, "details");
+        d[0] = '\0';
+        if (cJSON_IsString(det))
+            clean_text(det->valuestring, SIZE_MAX, d, sizeof(d));
+        return drv_error_set(err, e, 0, "cni %s %s: %s%s%s (code %d)", plugin, command,
+                             m[0] ? m : "error without a message", d[0] ? ": " : "", d, c);
+    }
+    char e[300];
+    clean_text(stderr_text ? stderr_text : "", SIZE_MAX, e, sizeof(e));
+    if (e[0])
+        return drv_error_set(err, DRV_ERR_IO, 0, "cni %s %s: %s: %s", plugin, command, why, e);
+    if (stdout_data && stdout_len > 0) {
+        char o[120];
+        clean_text(stdout_data, stdout_len, o, sizeof(o));
+        return drv_error_set(err, DRV_ERR_IO, 0, "cni %s %s: %s, output \"%s\"", plugin, command,
+                             why, o);
+    }
+    return drv_error_set(err, DRV_ERR_IO, 0, "cni %s %s: %s, no error message", plugin, command,
+                         why);
+}
+
+/* ---- running a plugin ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* In the child between fork and execve: only async-signal-safe calls. Never returns. */
+static void __attribute__((noreturn))
+child_exec(int in, int out, int errfd, int execfd, const char *path, char *const argv[],
+           char *const envp[])
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGPIPE, &dfl, NULL);
+    /* Its own process group, so that a timeout also kills what the plugin runs (iptables). */
+    setpgid(0, 0);
+    /* Move everything above the standard descriptors first, so no dup2 clobbers another. */
+    int hin = fcntl(in, F_DUPFD_CLOEXEC, 10);
+    int hout = fcntl(out, F_DUPFD_CLOEXEC, 10);
+    int herr = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
+    int hexec = fcntl(execfd, F_DUPFD_CLOEXEC, 10);
+    if (hexec < 0)
+        hexec = execfd;
+    if (hin < 0 || hout < 0 || herr < 0 || dup2(hin, 0) < 0 || dup2(hout, 1) < 0 ||
+        dup2(herr, 2) < 0)
+        goto fail;
+    /* The agent's other descriptors (MQTT socket, state files) are none of the plugin's
+     * business; they are close-on-exec already, this is the second belt. */
+    if (hexec > 3)
+        close_range(3, (unsigned)hexec - 1, 0);
+    close_range((unsigned)hexec + 1, ~0u, 0);
+    execve(path, argv, envp);
+fail:;
+    int e = errno;
+    ssize_t w = write(hexec, &e, sizeof(e));
+    (void)w;
+    _exit(127);
+}
+
+/* Runs plugin `type` from the plugin directory with command and input on stdin. On success
+ * (exit 0) *out gets its stdout (malloc'd, NUL-terminated). Errors read "cni TYPE COMMAND: ...". */
+static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const char *command,
+                            const drv_cni_pod_t *pod, const char *input, char **out, size_t *outlen,
+                            drv_error_t *err)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->plugin_dir, type);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni %s %s: plugin path too long", type,
+                             command);
+
+    char e_cmd[32], e_id[CNI_ID_MAX + 32], e_netns[PATH_MAX + 16], e_if[48],
+        e_path[CNI_DIR_MAX + 16], e_args[700];
+    char *envp[8];
+    int ne = 0;
+    snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
+    snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=%s", pod->container_id);
+    snprintf(e_if, sizeof(e_if), "CNI_IFNAME=%s", pod->ifname ? pod->ifname : "eth0");
+    snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", s->plugin_dir);
+    envp[ne++] = e_cmd;
+    envp[ne++] = e_id;
+    if (pod->netns && pod->netns[0]) {
+        snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=%s", pod->netns);
+        envp[ne++] = e_netns;
+    }
+    envp[ne++] = e_if;
+    envp[ne++] = e_path;
+    n = snprintf(e_args, sizeof(e_args), "CNI_ARGS=IgnoreUnknown=1%s%s%s%s",
+                 pod->pod_namespace ? ";K8S_POD_NAMESPACE=" : "",
+                 pod->pod_namespace ? pod->pod_namespace : "",
+                 pod->pod_name ? ";K8S_POD_NAME=" : "", pod->pod_name ? pod->pod_name : "");
+    if (n > 0 && (size_t)n < sizeof(e_args))
+        envp[ne++] = e_args;
+    static char e_syspath[] = "PATH=" PLUGIN_PATH;
+    envp[ne++] = e_syspath;
+    envp[ne] = NULL;
+    char *argv[] = {(char *)type, NULL};
+
+    int inpair[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, execp[2] = {-1, -1};
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inpair) < 0 ||
+        pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(execp, O_CLOEXEC) < 0) {
+        int e = errno;
+        for (int i = 0; i < 2; i++) {
+            close_fd(&inpair[i]);
+            close_fd(&outp[i]);
+            close_fd(&errp[i]);
+            close_fd(&execp[i]);
+        }
+        return drv_error_set(err, DRV_ERR_IO, e, "cni %s %s: pipes", type, command);
+    }
+    uint64_t start = now_ms();
+    uint64_t deadline = start + s->timeout_ms;
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(inpair[1], outp[1], errp[1], execp[1], path, argv, envp);
+    int fork_errno = errno;
+    close_fd(&inpair[1]);
+    close_fd(&outp[1]);
+    close_fd(&errp[1]);
+    close_fd(&execp[1]);
+    if (pid < 0) {
+        close_fd(&inpair[0]);
+        close_fd(&outp[0]);
+        close_fd(&errp[0]);
+        close_fd(&execp[0]);
+        return drv_error_set(err, DRV_ERR_IO, fork_errno, "cni %s %s: fork", type, command);
+    }
+
+    /* execve failed? The close-on-exec pipe gives EOF on success, errno otherwise. */
+    int exec_errno = 0;
+    ssize_t r;
+    do
+        r = read(execp[0], &exec_errno, sizeof(exec_errno));
+    while (r < 0 && errno == EINTR);
+    close_fd(&execp[0]);
+    if (r != (ssize_t)sizeof(exec_errno))
+        exec_errno = 0;
+
+    drv_err_t rc = DRV_OK;
+    _cleanup_buf_ drv_buf_t obuf = DRV_BUF_INIT(DRV_CNI_RESULT_MAX);
+    char ebuf[DRV_CNI_STDERR_MAX + 1];
+    size_t elen = 0;
+    bool timed_out = false, toobig = false;
+    size_t inlen = strlen(input), inoff = 0;
+    if (exec_errno == 0) {
+        fcntl(inpair[0], F_SETFL, O_NONBLOCK);
+        fcntl(outp[0], F_SETFL, O_NONBLOCK);
+        fcntl(errp[0], F_SETFL, O_NONBLOCK);
+        if (inlen == 0)
+            close_fd(&inpair[0]);
+        while (inpair[0] >= 0 || outp[0] >= 0 || errp[0] >= 0) {
+            uint64_t t = now_ms();
+            if (t >= deadline) {
+                timed_out = true;
+                break;
+            }
+            struct pollfd fds[3];
+            int nf = 0, iin = -1, iout = -1, ierr = -1;
+            if (inpair[0] >= 0) {
+                iin = nf;
+                fds[nf++] = (struct pollfd){inpair[0], POLLOUT, 0};
+            }
+            if (outp[0] >= 0) {
+                iout = nf;
+                fds[nf++] = (struct pollfd){outp[0], POLLIN, 0};
+            }
+            if (errp[0] >= 0) {
+                ierr = nf;
+                fds[nf++] = (struct pollfd){errp[0], POLLIN, 0};
+            }
+            uint64_t left = deadline - t;
+            int pr = poll(fds, (nfds_t)nf, left > INT_MAX ? INT_MAX : (int)left);
+            if (pr < 0) {
+                if (errno == EINTR)
+                    continue;
+                rc = drv_error_set(err, DRV_ERR_IO, errno, "cni %s %s: poll", type, command);
+                break;
+            }
+            if (iin >= 0 && fds[iin].revents) {
+                ssize_t w =
+                    send(inpair[0], input + inoff, inlen - inoff, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w > 0)
+                    inoff += (size_t)w;
+                /* A plugin that exits without reading all of stdin is its own business: its
+                 * exit status and output decide. */
+                if (inoff == inlen || (w < 0 && errno != EAGAIN && errno != EINTR))
+                    close_fd(&inpair[0]);
+            }
+            if (iout >= 0 && fds[iout].revents) {
+                char tmp[4096];
+                ssize_t got = read(outp[0], tmp, sizeof(tmp));
+                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+                    close_fd(&outp[0]);
+                } else if (got > 0 && drv_buf_append(&obuf, tmp, (size_t)got) != DRV_OK) {
+                    toobig = true;
+                    break;
+                }
+            }
+            if (ierr >= 0 && fds[ierr].revents) {
+                char tmp[4096];
+                ssize_t got = read(errp[0], tmp, sizeof(tmp));
+                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+                    close_fd(&errp[0]);
+                } else if (got > 0) {
+                    size_t room = DRV_CNI_STDERR_MAX - elen;
+                    size_t take = (size_t)got < room ? (size_t)got : room;
+                    memcpy(ebuf + elen, tmp, take);
+                    elen += take;
+                }
+            }
+        }
+    }
+    ebuf[elen] = '\0';
+    close_fd(&inpair[0]);
+    close_fd(&outp[0]);
+    close_fd(&errp[0]);
+
+    /* Reap it: what is left of the deadline, then SIGKILL to the whole group. */
+    int status = 0;
+    bool reaped = false;
+    while (!reaped && !timed_out && !toobig && rc == DRV_OK) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            reaped = true;
+        else if (w < 0 && errno != EINTR)
+            break;
+        else if (now_ms() >= deadline)
+            timed_out = true;
+        else
+            sleep_ms(5);
+    }
+    if (!reaped) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    drv_log_debug("cni plugin call", "plugin=%s command=%s container=%s ms=%llu status=%d", type,
+                  command, pod->container_id, (unsigned long long)(now_ms() - start), status);
+
+    if (exec_errno != 0)
+        return drv_error_set(err, DRV_ERR_IO, exec_errno, "cni %s %s: cannot run %s", type, command,
+                             path);
+    if (rc != DRV_OK)
+        return rc;
+    if (timed_out)
+        return drv_error_set(err, DRV_ERR_TIMEOUT, 0,
+                             "cni %s %s: no answer within %u ms, plugin killed", type, command,
+                             s->timeout_ms);
+    if (toobig)
+        return drv_error_set(err, DRV_ERR_PROTO, 0,
+                             "cni %s %s: output over the %u byte limit, plugin killed", type,
+                             command, DRV_CNI_RESULT_MAX);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return drv_cni_plugin_error(type, command, status, obuf.data, obuf.len, ebuf, err);
+    size_t len = 0;
+    char *data = drv_buf_steal(&obuf, &len);
+    if (data == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "cni %s %s: output", type, command);
+    *out = data;
+    if (outlen)
+        *outlen = len;
+    return DRV_OK;
+}
+
+/* ---- network configuration lists ---- */
+
+/* Checks a (possibly stored, so untrusted) list enough to run it: name, cniVersion and
+ * plugins with a plain "type". */
+static drv_err_t conflist_check(const cJSON *list, drv_error_t *err)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(list, "name");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(list, "cniVersion");
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(list, "plugins");
+    if (!cJSON_IsObject(list))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: network configuration: not an object");
+    if (!cJSON_IsString(name) || !valid_token(name->valuestring, CNI_NAME_MAX))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: network configuration: bad \"name\"");
+    if (!cJSON_IsString(ver) || strlen(ver->valuestring) > 16)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni: network configuration: bad \"cniVersion\"");
+    if (!cJSON_IsArray(plugins) || cJSON_GetArraySize(plugins) < 1 ||
+        cJSON_GetArraySize(plugins) > 16)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cni: network configuration: \"plugins\" must list 1 to 16 plugins");
+    int i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, plugins)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+        if (!cJSON_IsObject(p) || !cJSON_IsString(type) || !valid_token(type->valuestring, 64))
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "cni: network configuration: plugins[%d].type: must be a plain "
+                                 "plugin name",
+                                 i);
+        i++;
+    }
+    return DRV_OK;
+}
+
+static bool set_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return false;
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+    return cJSON_AddItemToObject(obj, key, item);
+}
+
+/* The stdin of one plugin of the list: the plugin's object plus name, cniVersion, prevResult
+ * and the runtimeConfig of the capabilities it declares. Compact JSON, caller frees. */
+static char *plugin_input(const cJSON *list, const cJSON *plugin, const cJSON *prev,
+                          const drv_cni_pod_t *pod)
+{
+    _cleanup_cjson_ cJSON *conf = cJSON_Duplicate(plugin, true);
+    if (conf == NULL)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(conf, "runtimeConfig");
+    cJSON_DeleteItemFromObjectCaseSensitive(conf, "prevResult");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(list, "name");
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(list, "cniVersion");
+    if (!set_item(conf, "name", cJSON_CreateString(name->valuestring)) ||
+        !set_item(conf, "cniVersion", cJSON_CreateString(ver->valuestring)))
+        return NULL;
+    if (prev && !set_item(conf, "prevResult", cJSON_Duplicate(prev, true)))
+        return NULL;
+    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(plugin, "capabilities");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(caps, "portMappings")) && pod->nports > 0) {
+        cJSON *rt = cJSON_AddObjectToObject(conf, "runtimeConfig");
+        cJSON *maps = rt ? cJSON_AddArrayToObject(rt, "portMappings") : NULL;
+        if (maps == NULL)
+            return NULL;
+        for (size_t i = 0; i < pod->nports; i++) {
+            const drv_cni_port_t *p = &pod->ports[i];
+            cJSON *m = arr_add(maps, cJSON_CreateObject());
+            if (!cJSON_AddNumberToObject(m, "hostPort", p->host_port) ||
+                !cJSON_AddNumberToObject(m, "containerPort", p->container_port) ||
+                !cJSON_AddStringToObject(m, "protocol", proto_name(p->protocol)))
+                return NULL;
+            if (p->host_ip && p->host_ip[0] && !cJSON_AddStringToObject(m, "hostIP", p->host_ip))
+                return NULL;
+        }
+    }
+    return cJSON_PrintUnformatted(conf);
+}
+
+static bool is_executable(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return n > 0 && (size_t)n < sizeof(path) && access(path, X_OK) == 0;
+}
+
+static drv_err_t iptables_check(drv_error_t *err)
+{
+    char dirs[] = PLUGIN_PATH;
+    for (char *d = dirs; d != NULL;) {
+        char *colon = strchr(d, ':');
+        if (colon)
+            *colon = '\0';
+        if (d[0] && is_executable(d, "iptables"))
+            return DRV_OK;
+        d = colon ? colon + 1 : NULL;
+    }
+    return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                         "cni: iptables not found in %s: install the Debian package iptables (the "
+                         "bridge plugin's ipMasq and portmap run it)",
+                         PLUGIN_PATH);
+}
+
+/* Does any plugin of the list run iptables? */
+static bool list_needs_iptables(const cJSON *list)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(list, "plugins"))
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+        if (!strcmp(type->valuestring, "portmap") ||
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ipMasq")))
+            return true;
+    }
+    return false;
+}
+
+drv_err_t drv_cni_preflight(const drv_cni_config_t *cfg, drv_error_t *err)
+{
+    cni_settings_t s;
+    drv_err_t rc = settings_of(cfg, false, &s, err);
+    if (rc != DRV_OK)
+        return rc;
+    static const char *const need[] = {"bridge", "host-local", "portmap"};
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+        if (!is_executable(s.plugin_dir, need[i]))
+            return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                                 "cni: plugin \"%s\" not found in %s: install the Debian package "
+                                 "containernetworking-plugins",
+                                 need[i], s.plugin_dir);
+    return iptables_check(err);
+}
+
+/* Settings and the list to run: conflist if given, else built from cfg into *owned. */
+static drv_err_t prepare(const drv_cni_config_t *cfg, const cJSON *conflist, cni_settings_t *s,
+                         cJSON **owned, const cJSON **list, drv_error_t *err)
+{
+    drv_err_t rc = settings_of(cfg, conflist == NULL, s, err);
+    if (rc != DRV_OK)
+        return rc;
+    if (conflist == NULL) {
+        rc = drv_cni_conflist_build(cfg, owned, err);
+        if (rc != DRV_OK)
+            return rc;
+        conflist = *owned;
+    }
+    *list = conflist;
+    return conflist_check(conflist, err);
+}
+
+/* Parses a stored prevResult; NULL (with a warning) if it is not a JSON object. */
+static cJSON *parse_prev(const char *prev_result)
+{
+    if (prev_result == NULL)
+        return NULL;
+    size_t len = strlen(prev_result);
+    cJSON *v = len <= DRV_CNI_RESULT_MAX ? parse_json_exact(prev_result, len) : NULL;
+    if (v == NULL || !cJSON_IsObject(v)) {
+        drv_log_warn("ignoring unreadable CNI prevResult", NULL);
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Runs command for one plugin, the list's position i. out may be NULL (output discarded). */
+static drv_err_t run_one(const cni_settings_t *s, const cJSON *list, const cJSON *plugin,
+                         const char *command, const cJSON *prev, const drv_cni_pod_t *pod,
+                         char **out, size_t *outlen, drv_error_t *err)
+{
+    const char *type = cJSON_GetObjectItemCaseSensitive(plugin, "type")->valuestring;
+    _cleanup_free_ char *input = plugin_input(list, plugin, prev, pod);
+    if (input == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "cni %s %s: building its input", type, command);
+    _cleanup_free_ char *output = NULL;
+    size_t len = 0;
+    drv_err_t rc = run_plugin(s, type, command, pod, input, &output, &len, err);
+    if (rc != DRV_OK)
+        return rc;
+    if (out) {
+        *out = TAKE_PTR(output);
+        *outlen = len;
+    }
+    return DRV_OK;
+}
+
+static drv_err_t del_list(const cni_settings_t *s, const cJSON *list, const drv_cni_pod_t *pod,
+                          const cJSON *prev, drv_error_t *err)
+{
+    drv_err_t first = DRV_OK;
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(list, "plugins");
+    for (int i = cJSON_GetArraySize(plugins) - 1; i >= 0; i--) {
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t rc =
+            run_one(s, list, cJSON_GetArrayItem(plugins, i), "DEL", prev, pod, NULL, NULL, &e);
+        if (rc != DRV_OK && first == DRV_OK) {
+            first = rc;
+            if (err)
+                *err = e;
+        }
+    }
+    return first;
+}
+
+drv_err_t drv_cni_add(const drv_cni_config_t *cfg, const cJSON *conflist, const drv_cni_pod_t *pod,
+                      drv_cni_result_t *out, drv_error_t *err)
+{
+    cni_settings_t s;
+    _cleanup_cjson_ cJSON *owned = NULL;
+    const cJSON *list = NULL;
+    drv_err_t rc = prepare(cfg, conflist, &s, &owned, &list, err);
+    if (rc == DRV_OK)
+        rc = pod_validate(pod, true, err);
+    if (rc == DRV_OK && list_needs_iptables(list))
+        rc = iptables_check(err);
+    if (rc != DRV_OK)
+        return rc;
+
+    _cleanup_cjson_ cJSON *prev = NULL;
+    _cleanup_free_ char *last = NULL;
+    size_t last_len = 0;
+    const char *last_type = "";
+    const cJSON *plugin;
+    cJSON_ArrayForEach(plugin, cJSON_GetObjectItemCaseSensitive(list, "plugins"))
+    {
+        last_type = cJSON_GetObjectItemCaseSensitive(plugin, "type")->valuestring;
+        char *output = NULL;
+        size_t len = 0;
+        rc = run_one(&s, list, plugin, "ADD", prev, pod, &output, &len, err);
+        if (rc != DRV_OK)
+            break;
+        free(last);
+        last = output;
+        last_len = len;
+        cJSON *next = len <= DRV_CNI_RESULT_MAX ? parse_json_exact(output, len) : NULL;
+        if (next == NULL || !cJSON_IsObject(next)) {
+            cJSON_Delete(next);
+            char head[64];
+            clean_text(output, len < 40 ? len : 40, head, sizeof(head));
+            rc = drv_error_set(err, DRV_ERR_PROTO, 0,
+                               "cni %s ADD: result is not a JSON object (starts \"%s\")", last_type,
+                               head);
+            break;
+        }
+        cJSON_Delete(prev);
+        prev = next;
+    }
+    drv_cni_result_t res;
+    memset(&res, 0, sizeof(res));
+    if (rc == DRV_OK) {
+        rc = drv_cni_result_parse(last, last_len, &res, err);
+        if (rc != DRV_OK)
+            rc = drv_error_wrap(err, "cni %s ADD", last_type);
+    }
+    if (rc != DRV_OK) {
+        /* All or nothing: undo what the plugins that ran may have done. */
+        drv_error_t derr = DRV_ERROR_INIT;
+        char q[DRV_ERROR_MSG_MAX + 64];
+        if (del_list(&s, list, pod, prev, &derr) != DRV_OK)
+            drv_log_warn("cni cleanup after failed ADD failed", "container=%s error=%s",
+                         pod->container_id, drv_log_quote(drv_error_msg(&derr), q, sizeof(q)));
+        return rc;
+    }
+    *out = res;
+    return DRV_OK;
+}
+
+drv_err_t drv_cni_del(const drv_cni_config_t *cfg, const cJSON *conflist, const drv_cni_pod_t *pod,
+                      const char *prev_result, drv_error_t *err)
+{
+    cni_settings_t s;
+    _cleanup_cjson_ cJSON *owned = NULL;
+    const cJSON *list = NULL;
+    drv_err_t rc = prepare(cfg, conflist, &s, &owned, &list, err);
+    if (rc == DRV_OK)
+        rc = pod_validate(pod, false, err);
+    if (rc != DRV_OK)
+        return rc;
+    _cleanup_cjson_ cJSON *prev = parse_prev(prev_result);
+    return del_list(&s, list, pod, prev, err);
+}
+
+/* portmap up to v1.1.1 (Debian 12) checks for ip6tables rules it never made when the pod has
+ * only IPv4 (containernetworking/plugins#819); its IPv4 check runs first, so this particular
+ * failure on an IPv4-only result means the IPv4 mappings are fine. */
+static bool portmap_v6_check_bug(const cJSON *plugin, const cJSON *prev, const drv_error_t *e)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(plugin, "type");
+    if (strcmp(type->valuestring, "portmap") != 0 || strstr(e->msg, "check ipv6") == NULL)
+        return false;
+    const cJSON *ip;
+    cJSON_ArrayForEach(ip, cJSON_GetObjectItemCaseSensitive(prev, "ips"))
+    {
+        const cJSON *addr = cJSON_GetObjectItemCaseSensitive(ip, "address");
+        if (!cJSON_IsString(addr) || strchr(addr->valuestring, ':') != NULL)
+            return false;
+    }
+    return true;
+}
+
+drv_err_t drv_cni_check(const drv_cni_config_t *cfg, const cJSON *conflist,
+                        const drv_cni_pod_t *pod, const char *prev_result, drv_error_t *err)
+{
+    cni_settings_t s;
+    _cleanup_cjson_ cJSON *owned = NULL;
+    const cJSON *list = NULL;
+    drv_err_t rc = prepare(cfg, conflist, &s, &owned, &list, err);
+    if (rc == DRV_OK)
+        rc = pod_validate(pod, true, err);
+    if (rc != DRV_OK)
+        return rc;
+    _cleanup_cjson_ cJSON *prev = parse_prev(prev_result);
+    if (prev == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni CHECK: the ADD result is needed");
+    const cJSON *plugin;
+    cJSON_ArrayForEach(plugin, cJSON_GetObjectItemCaseSensitive(list, "plugins"))
+    {
+        drv_error_t e = DRV_ERROR_INIT;
+        rc = run_one(&s, list, plugin, "CHECK", prev, pod, NULL, NULL, &e);
+        if (rc != DRV_OK && portmap_v6_check_bug(plugin, prev, &e)) {
+            drv_log_debug("ignoring portmap's IPv6 CHECK of an IPv4-only pod", "container=%s",
+                          pod->container_id);
+            rc = DRV_OK;
+        }
+        if (rc != DRV_OK) {
+            if (err)
+                *err = e;
+            return rc;
+        }
+    }
+    return DRV_OK;
+}
