@@ -336,6 +336,13 @@ static drv_err_t source_value(ctx_t *c, const cJSON *obj, bool secret, const cha
         if (drv_base64_decode(v, strlen(v), &dec, outlen) != DRV_OK)
             return fail(c, DRV_ERR_INVALID, 0, "%s: secret \"%s\": data[%s] is not valid base64",
                         field, jstr(jget(obj, "metadata"), "name"), key);
+        if (memchr(dec, '\0', *outlen)) {
+            free(dec);
+            return fail(c, DRV_ERR_INVALID, 0,
+                        "%s: secret \"%s\": data[%s] contains a NUL byte, which an environment "
+                        "variable cannot hold",
+                        field, jstr(jget(obj, "metadata"), "name"), key);
+        }
         *out = (char *)dec;
         return DRV_OK;
     }
@@ -492,14 +499,15 @@ static drv_err_t read_etc(ctx_t *c, int rootfd, const char *name, char **out)
 {
     char rel[32];
     snprintf(rel, sizeof(rel), "etc/%s", name);
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     _cleanup_close_ int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
     if (fd < 0 && errno == ENOSYS) {
         /* Before Linux 5.6: refuse symlinks instead of resolving them in the root. */
         _cleanup_close_ int etc =
             openat(rootfd, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        fd = etc < 0 ? -1 : openat(etc, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        fd = etc < 0 ? -1
+                     : openat(etc, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     }
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {

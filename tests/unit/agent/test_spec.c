@@ -1063,6 +1063,56 @@ static void test_bad_input(void **state)
     cJSON_Delete(p);
 }
 
+static void test_hostile_values(void **state)
+{
+    struct fx *f = *state;
+    /* Secrets as given (not normalized): a NUL byte, and broken base64. */
+    cJSON *sec = cJSON_Parse("{\"bin\":{\"metadata\":{\"name\":\"bin\"},\"data\":{\"nul\":"
+                             "\"YQBi\",\"bad\":\"@@@\"}}}");
+    cJSON *p = pod("", APP ",\"env\":[{\"name\":\"V\",\"valueFrom\":{\"secretKeyRef\":"
+                           "{\"name\":\"bin\",\"key\":\"nul\"}}}]}");
+    cJSON *bad = cJSON_Parse("{\"bin\":{\"metadata\":{\"name\":\"bin\"},\"data\":{\"bad\":"
+                             "\"@@@\"}}}");
+    drv_spec_input_t in = input(f, p);
+    in.secrets = sec;
+    build_err(&in, DRV_ERR_INVALID,
+              "spec.containers[0].env[0]: secret \"bin\": data[nul] contains a NUL byte");
+    cJSON_Delete(p);
+    p = pod("", APP ",\"envFrom\":[{\"secretRef\":{\"name\":\"bin\"}}]}");
+    in = input(f, p);
+    in.secrets = bad;
+    build_err(&in, DRV_ERR_INVALID, "spec.containers[0].envFrom[0]: secret \"bin\": data[bad]");
+    cJSON_Delete(p);
+    cJSON_Delete(sec);
+    cJSON_Delete(bad);
+
+    /* An image user name longer than any passwd entry. */
+    p = pod("", APP "}");
+    in = input(f, p);
+    char longuser[400];
+    memset(longuser, 'u', sizeof(longuser) - 1);
+    longuser[sizeof(longuser) - 1] = '\0';
+    f->img.user = longuser;
+    build_err(&in, DRV_ERR_INVALID, "is too long");
+    f->img.user = "";
+
+    /* A FIFO as /etc/group must not block, a huge /etc/passwd is refused. */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/etc/group", f->rootfs);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    cJSON *cfg = build_ok(&in);
+    assert_int_equal(cJSON_GetArraySize(at(cfg, "process.user.additionalGids")), 1);
+    cJSON_Delete(cfg);
+    snprintf(path, sizeof(path), "%s/etc/passwd", f->rootfs);
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), DRV_SPEC_ETC_FILE_MAX + 1), 0);
+    fclose(fp);
+    build_err(&in, DRV_ERR_TOOBIG, "image file /etc/passwd: larger than");
+    cJSON_Delete(p);
+}
+
 static void test_init_container(void **state)
 {
     struct fx *f = *state;
@@ -1111,6 +1161,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_namespaces_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_container, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
