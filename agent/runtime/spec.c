@@ -1551,18 +1551,25 @@ static drv_err_t build_linux(ctx_t *c, cJSON *root, const sec_t *s)
 
 /* ---- the whole ---- */
 
+/* Finds the container in the pod (the same object, else by name: a copy is fine) for the
+ * field paths of errors. */
 static bool locate(ctx_t *c)
 {
     static const char *const lists[] = {"containers", "initContainers"};
-    for (int l = 0; l < 2; l++) {
-        const cJSON *a = jget(c->spec, lists[l]);
-        size_t i = 0;
-        for (const cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++)
-            if (e == c->ctr) {
-                snprintf(c->where, sizeof(c->where), "spec.%s[%zu]", lists[l], i);
-                return true;
+    const char *name = jstr(c->ctr, "name");
+    for (int pass = 0; pass < 2; pass++)
+        for (int l = 0; l < 2; l++) {
+            const cJSON *a = jget(c->spec, lists[c->in->is_init ? 1 - l : l]);
+            size_t i = 0;
+            for (const cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++) {
+                const char *en = jstr(e, "name");
+                if (pass == 0 ? e == c->ctr : (name && en && !strcmp(name, en))) {
+                    snprintf(c->where, sizeof(c->where), "spec.%s[%zu]",
+                             lists[c->in->is_init ? 1 - l : l], i);
+                    return true;
+                }
             }
-    }
+        }
     return false;
 }
 

@@ -1057,6 +1057,12 @@ static void test_bad_input(void **state)
     in.container = stray;
     build_err(&in, DRV_ERR_INVALID, "container \"other\": not a container of the pod");
     cJSON_Delete(stray);
+    /* A copy of the pod's container is found by name. */
+    cJSON *copy = cJSON_Duplicate(container(p, "containers", 0), true);
+    in = input(f, p);
+    in.container = copy;
+    cJSON_Delete(build_ok(&in));
+    cJSON_Delete(copy);
     in = input(f, p);
     in.arch = "mips";
     build_err(&in, DRV_ERR_UNSUPPORTED, "mips");
