@@ -18,6 +18,8 @@
 #include "drover/log.h"
 #include "pod/glue.h"
 #include "pod/volumes.h"
+#include "probe/probe.h"
+#include "runtime/crun.h"
 #include "runtime/rootfs.h"
 #include "runtime/sandbox.h"
 #include "runtime/spec.h"
@@ -40,7 +42,7 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
     g->sv = sv;
     g->cfg = cfg;
     g->cgroups = cgroups;
-    snprintf(g->cni_state, sizeof(g->cni_state), "%s/cni", cfg->state_dir);
+    snprintf(g->cni_state, sizeof(g->cni_state), "%s", cfg->state_dir);
     g->cni.plugin_dir = cfg->cni_plugin_dir;
     g->cni.state_dir = g->cni_state;
     g->cni.subnet = cfg->pod_subnet;
@@ -48,6 +50,9 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
     drv_err_t r = drv_cni_config_validate(&g->cni, err);
     if (r != DRV_OK)
         return drv_error_wrap(err, "agent config");
+    r = drv_prober_new(NULL, &g->prober, err);
+    if (r != DRV_OK)
+        return r;
     if (drv_seccomp_load(cfg->seccomp_profile, &g->seccomp, err) != DRV_OK) {
         /* Without the profile pods run unconfined by seccomp: say so, loudly, once. */
         drv_log_warn(
@@ -61,6 +66,8 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
 
 void glue_fini(glue_t *g)
 {
+    drv_prober_free(g->prober);
+    g->prober = NULL;
     drv_seccomp_free(g->seccomp);
     g->seccomp = NULL;
 }
@@ -272,45 +279,143 @@ drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err
     return drv_rootfs_unmount(bundle, true, err);
 }
 
-/* ---- probes (until the prober lands: containers are ready once running) ---- */
+/* ---- probes ---- */
+
+void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups)
+{
+    snprintf(g->crun_path, sizeof(g->crun_path), "%s", path);
+    snprintf(g->crun_root, sizeof(g->crun_root), "%s", root);
+    g->crun_cgroups = cgroups;
+}
 
 void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
 {
-    c->ready = !cJSON_GetObjectItemCaseSensitive(c->spec, "readinessProbe");
+    if (!c->probes_loaded) {
+        drv_error_t err = DRV_ERROR_INIT;
+        /* The model validated the probes already; a failure here leaves the container
+         * without probes rather than without a chance to run. */
+        if (drv_probe_state_init(&c->probe, c->spec, &err) != DRV_OK) {
+            drv_log_warn("probes ignored", "container=%s error=\"%s\"", c->id, drv_error_msg(&err));
+            memset(&c->probe, 0, sizeof(c->probe));
+        }
+        c->probes_loaded = true;
+    }
+    drv_probe_state_container_started(&c->probe, now);
+    c->ready = drv_probe_state_ready(&c->probe);
+    c->started = drv_probe_state_started(&c->probe);
+    memset(c->probe_detail, 0, sizeof(c->probe_detail));
 }
 
 void glue_probes_cancel(glue_t *g, ctr_t *c)
 {
+    if (g->prober)
+        for (int k = 0; k < DRV_PROBE_KINDS; k++)
+            drv_prober_cancel(g->prober, &c->pctx[k]);
+    drv_probe_state_container_stopped(&c->probe);
+    c->ready = false;
 }
 
-void glue_probes_free(ctr_t *c)
+void glue_probes_free(glue_t *g, ctr_t *c)
 {
+    glue_probes_cancel(g, c);
+}
+
+static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
+{
+    probe_ctx_t *pc = ctx;
+    ctr_t *c = pc->ctr;
+    glue_t *g = pc->glue;
+    unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_probe_now_ms());
+    if (result == DRV_PROBE_FAILURE) {
+        snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
+        drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"", pc->pod->ns,
+                     pc->pod->name, c->name, drv_probe_kind_name(pc->kind), detail);
+    } else if (result == DRV_PROBE_SUCCESS) {
+        c->probe_detail[pc->kind][0] = '\0';
+    }
+    if (ev & DRV_PROBE_EV_READY)
+        c->ready = drv_probe_state_ready(&c->probe);
+    if (ev & DRV_PROBE_EV_STARTED)
+        c->started = true;
+    if (ev & DRV_PROBE_EV_RESTART)
+        c->restart_requested = true;
+    if (ev)
+        drv_supervisor_mark_dirty(g->sv);
 }
 
 void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
 {
+    if (!g->prober)
+        return;
+    drv_prober_process(g->prober, now);
+    pod_t **pods;
+    size_t n = drv_supervisor_pods(sv, &pods);
+    char *prefix[8];
+    drv_crun_t crun;
+    snprintf(crun.path, sizeof(crun.path), "%s", g->crun_path);
+    snprintf(crun.root, sizeof(crun.root), "%s", g->crun_root);
+    crun.cgroups = g->crun_cgroups;
+    size_t np = drv_crun_argv_prefix(&crun, prefix);
+    for (size_t i = 0; i < n; i++) {
+        pod_t *p = pods[i];
+        if (p->terminating)
+            continue;
+        const char *ip = p->pod_ip[0] ? p->pod_ip : "127.0.0.1";
+        for (size_t j = 0; j < p->n_ctrs; j++) {
+            ctr_t *c = &p->ctrs[j];
+            drv_probe_kind_t kind;
+            uint32_t token;
+            if (c->state != CS_RUNNING)
+                continue;
+            while (drv_probe_state_next(&c->probe, now, &kind, &token)) {
+                probe_ctx_t *pc = &c->pctx[kind];
+                *pc = (probe_ctx_t){p, c, kind, token, g};
+                drv_prober_exec_t ex = {.argv_prefix = (const char *const *)prefix,
+                                        .n_prefix = np,
+                                        .container_id = c->id};
+                drv_error_t err = DRV_ERROR_INIT;
+                if (drv_prober_start(g->prober, drv_probe_spec_json(c->spec, kind), c->spec, ip, &ex, on_probe, pc,
+                                     &err) != DRV_OK) {
+                    drv_log_warn("probe not run", "container=%s probe=%s error=\"%s\"", c->id,
+                                 drv_probe_kind_name(kind), drv_error_msg(&err));
+                    drv_probe_state_result(&c->probe, kind, token, DRV_PROBE_UNKNOWN, now);
+                }
+            }
+        }
+    }
 }
 
 bool glue_probe_child_exited(glue_t *g, pid_t pid, int status)
 {
-    return false;
+    return g->prober && drv_prober_child_exited(g->prober, pid, status);
 }
 
 void glue_probe_status(const ctr_t *c, cJSON *cs)
 {
+    cJSON *probes = NULL;
+    for (int k = 0; k < DRV_PROBE_KINDS; k++) {
+        if (!c->probe_detail[k][0])
+            continue;
+        if (!probes)
+            probes = cJSON_AddObjectToObject(cs, "probeFailures");
+        cJSON_AddStringToObject(probes, drv_probe_kind_name((drv_probe_kind_t)k), c->probe_detail[k]);
+    }
 }
 
 int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
 {
-    struct pollfd pf[8];
+    struct curl_waitfd w[8];
     if (nfds > 8)
         nfds = 8;
     for (unsigned i = 0; i < nfds; i++)
-        pf[i] = (struct pollfd){fds[i], POLLIN, 0};
-    int n = poll(pf, nfds, timeout_ms);
+        w[i] = (struct curl_waitfd){fds[i], CURL_WAIT_POLLIN, 0};
+    int nready = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_prober_wait(g->prober, w, nfds, timeout_ms, &nready, &err) != DRV_OK)
+        return -1;
     for (unsigned i = 0; i < nfds; i++)
-        revents[i] = n > 0 ? pf[i].revents : 0;
-    return n;
+        revents[i] = (w[i].revents & CURL_WAIT_POLLIN) ? POLLIN : 0;
+    return nready;
 }
 
 /* ---- host ---- */

@@ -26,6 +26,8 @@ typedef struct glue {
     char cni_state[300];
     drv_seccomp_profile_t *seccomp; /* loaded once */
     struct drv_prober *prober;
+    char crun_path[256], crun_root[300];
+    bool crun_cgroups;
     char host_ip[64];
     bool cgroups;
 } glue_t;
@@ -51,8 +53,10 @@ drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err
 /* Probes. */
 void glue_probes_reset(glue_t *g, ctr_t *c, long long now);
 void glue_probes_cancel(glue_t *g, ctr_t *c);
-void glue_probes_free(ctr_t *c);
+void glue_probes_free(glue_t *g, ctr_t *c);
 void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now);
+/* Lets probes' exec children run `crun exec` against the agent's crun root. */
+void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups);
 bool glue_probe_child_exited(glue_t *g, pid_t pid, int status);
 void glue_probe_status(const ctr_t *c, cJSON *container_status);
 int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 
+#include "probe/probe.h"
+
 #define POD_UID_MAX 64
 #define CTR_ID_MAX 160
 
@@ -28,7 +30,16 @@ typedef struct term_info {
     int64_t started_at, finished_at; /* unix ms */
 } term_info_t;
 
-typedef struct probe_rt probe_rt_t; /* probe.c */
+struct ctr;
+struct pod;
+/* Identifies one probe kind of one container to the prober's callback. */
+typedef struct probe_ctx {
+    struct pod *pod;
+    struct ctr *ctr;
+    drv_probe_kind_t kind;
+    uint32_t token;
+    void *glue;
+} probe_ctx_t;
 
 typedef struct ctr {
     char name[64];
@@ -50,7 +61,10 @@ typedef struct ctr {
     bool started; /* startup probe passed (or none) */
     bool rootfs_mounted;
     bool restart_requested; /* liveness or startup probe failed */
-    void *probes[3];        /* liveness, readiness, startup state (probe module) */
+    bool probes_loaded;
+    drv_probe_state_t probe;
+    probe_ctx_t pctx[DRV_PROBE_KINDS];
+    char probe_detail[DRV_PROBE_KINDS][160]; /* the last failure, for status */
 } ctr_t;
 
 typedef struct pod {

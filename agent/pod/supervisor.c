@@ -133,14 +133,14 @@ static void ctr_id(const pod_t *p, const char *name, char *out, size_t outsz)
     snprintf(out, outsz, "%.64s-%.63s", p->uid, name);
 }
 
-static void pod_free(pod_t *p)
+static void pod_free(glue_t *glue, pod_t *p)
 {
     if (!p)
         return;
     for (size_t i = 0; i < p->n_ctrs; i++) {
         if (p->ctrs[i].pidfd >= 0)
             close(p->ctrs[i].pidfd);
-        glue_probes_free(&p->ctrs[i]);
+        glue_probes_free(glue, &p->ctrs[i]);
     }
     if (p->pull_fd >= 0)
         close(p->pull_fd);
@@ -172,7 +172,9 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
     p->n_ctrs = p->n_init + (size_t)cJSON_GetArraySize(app);
     p->ctrs = calloc(p->n_ctrs ? p->n_ctrs : 1, sizeof(*p->ctrs));
     if (!p->obj || !p->ctrs) {
-        pod_free(p);
+        cJSON_Delete(p->obj);
+        free(p->ctrs);
+        free(p);
         return NULL;
     }
     /* The containers point into our own copy. */
@@ -461,6 +463,8 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     if (r != DRV_OK)
         return r;
     c->pid = pid;
+    if (c->last.valid)
+        c->restarts++; /* counted when it runs again, as Kubernetes does */
     c->state = CS_RUNNING;
     c->started_at = wall_ms();
     c->started_mono = drv_now_ms();
@@ -534,7 +538,6 @@ static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, 
         if (!c->backoff_ms)
             c->backoff_ms = BACKOFF_INITIAL_MS / 2;
         c->state = CS_WAITING;
-        c->restarts++;
         snprintf(c->reason, sizeof(c->reason), "%s",
                  c->next_start > now ? "CrashLoopBackOff" : "Restarting");
         snprintf(c->message, sizeof(c->message), "back-off %llds restarting failed container",
@@ -919,7 +922,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         pod_t *p = sv->pods[i];
         if (p->terminating) {
             if (pod_terminate_step(sv, p, now)) {
-                pod_free(p);
+                pod_free(&sv->glue, p);
                 sv->pods[i] = sv->pods[--sv->n_pods];
                 sv->dirty = true;
                 continue;
@@ -1057,6 +1060,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         cJSON_AddBoolToObject(cs, "ready", ready);
         cJSON_AddBoolToObject(cs, "started", c->state == CS_RUNNING && c->started);
         cJSON_AddNumberToObject(cs, "restartCount", c->restarts);
+        if (c->state == CS_RUNNING)
+            cJSON_AddNumberToObject(cs, "pid", c->pid); /* Drover: the init process on the device */
         if (c->state == CS_WAITING && p->reason[0]) {
             ctr_t tmp = *c;
             snprintf(tmp.reason, sizeof(tmp.reason), "%s", p->reason);
@@ -1164,6 +1169,7 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
         r = drv_store_open(dir, &sv->store, err);
     if (r == DRV_OK)
         r = glue_init(&sv->glue, sv, cfg, sv->cgroups, err);
+    glue_set_crun(&sv->glue, sv->crun.path, sv->crun.root, sv->crun.cgroups);
     if (r != DRV_OK) {
         drv_supervisor_free(sv);
         return r;
@@ -1178,7 +1184,7 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     if (!sv)
         return;
     for (size_t i = 0; i < sv->n_pods; i++)
-        pod_free(sv->pods[i]);
+        pod_free(&sv->glue, sv->pods[i]);
     glue_fini(&sv->glue);
     if (sv->store)
         drv_store_close(sv->store);

@@ -194,7 +194,7 @@ void v_pop(vctx_t *c, size_t old)
     c->path[old] = '\0';
 }
 
-static void vfail(vctx_t *c, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vfail(vctx_t *c, const char *fmt, va_list ap)
 {
     char msg[768];
     vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -2,7 +2,7 @@
 # Test fixture, sourced by integration tests: a "device" running drover-agent on this machine.
 #
 #   netns_enter "$0" "$@"        # first line of a test: re-runs the test inside a fresh network
-#                                # namespace (loopback + dummy0 10.255.0.1/24), deleted at exit,
+#                                # namespace (loopback + host0 10.255.0.1/24), deleted at exit,
 #                                # so pod bridges, CNI and iptables never touch the host's network
 #   device_start NAME [extra agent.yaml lines]   # a device: its own mount and PID namespaces,
 #                                # cgroup2 mounted, /run a fresh tmpfs; an init loop restarts
@@ -22,9 +22,14 @@ DROVER_AGENT_BIN="${DROVER_BUILD_DIR:?}/agent/drover-agent"
 netns_enter() {
   if [ -n "${DROVER_TEST_NETNS:-}" ]; then
     ip link set lo up
-    ip link add dummy0 type dummy 2>/dev/null || true
-    ip addr add 10.255.0.1/24 dev dummy0 2>/dev/null || true
-    ip link set dummy0 up
+    # The node's own address, for hostPort tests: on a dummy device, or (no dummy module) on
+    # one end of a veth pair whose both ends stay in this namespace.
+    if ! ip link add host0 type dummy 2>/dev/null; then
+      ip link add host0 type veth peer name host0p || return 1
+      ip link set host0p up
+    fi
+    ip addr add 10.255.0.1/24 dev host0 || return 1
+    ip link set host0 up
     return 0
   fi
   if [ "$(id -u)" -ne 0 ]; then
