@@ -499,6 +499,15 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
     glue_probes_cancel(&sv->glue, c);
 }
 
+static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    /* Without cgroups crun cannot find every process; the container's init is enough: its
+     * PID namespace dies with it. */
+    if (drv_crun_kill(&sv->crun, id, sig, sv->cgroups, &err) != DRV_OK)
+        drv_log_warn("cannot signal container", "container=%s signal=%d error=\"%s\"", id, sig, drv_error_msg(&err));
+}
+
 static bool should_restart(const pod_t *p, const ctr_t *c)
 {
     const char *policy = str_of(path_get(p->obj, "spec", NULL), "restartPolicy");
@@ -636,12 +645,11 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         for (size_t i = p->n_init; i < p->n_ctrs; i++) {
             ctr_t *c = &p->ctrs[i];
             if (c->state == CS_RUNNING && c->restart_requested) {
-                drv_error_t err = DRV_ERROR_INIT;
                 drv_log_info("restarting container",
                              "pod=%s/%s container=%s reason=\"probe failed\"", p->ns, p->name,
                              c->name);
                 c->restart_requested = false;
-                (void)!drv_crun_kill(&sv->crun, c->id, SIGKILL, true, &err);
+                ctr_kill(sv, c->id, SIGKILL);
             }
             try_start(sv, p, c, now);
             if (c->state != CS_TERMINATED)
@@ -666,7 +674,6 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
         return false; /* reaped through child_exited */
     }
     if (running) {
-        drv_error_t err = DRV_ERROR_INIT;
         if (!p->kill_sent) {
             const cJSON *g = path_get(p->obj, "spec", "terminationGracePeriodSeconds");
             long long grace = cJSON_IsNumber(g) ? (long long)g->valuedouble * 1000 : 30000;
@@ -674,12 +681,12 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->kill_sent = true;
             for (size_t i = 0; i < p->n_ctrs; i++)
                 if (p->ctrs[i].state == CS_RUNNING)
-                    (void)!drv_crun_kill(&sv->crun, p->ctrs[i].id, SIGTERM, true, &err);
+                    ctr_kill(sv, p->ctrs[i].id, SIGTERM);
             drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
         } else if (now >= p->kill_deadline) {
             for (size_t i = 0; i < p->n_ctrs; i++)
                 if (p->ctrs[i].state == CS_RUNNING)
-                    (void)!drv_crun_kill(&sv->crun, p->ctrs[i].id, SIGKILL, true, &err);
+                    ctr_kill(sv, p->ctrs[i].id, SIGKILL);
             p->kill_deadline = now + 5000;
         }
         return false;
