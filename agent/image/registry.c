@@ -70,6 +70,7 @@ typedef struct http_req {
     char content_range[128];
     char errbody[ERRBODY_MAX];
     size_t errlen;
+    bool count;   /* add 2xx body bytes to the client's counter (manifests, blobs) */
     bool started; /* a 2xx body (or its absence) was handled */
     uint64_t received;
     bool failed; /* the sink refused data: werr says why */
@@ -395,7 +396,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         }
     }
     r->received += n;
-    r->reg->bytes += n;
+    if (r->count)
+        r->reg->bytes += n;
     return n;
 }
 
@@ -794,7 +796,8 @@ drv_err_t drv_registry_get_manifest(drv_registry_t *reg, const drv_image_ref_t *
         return rc;
     drv_buf_reset(body);
     body->max = DRV_OCI_MANIFEST_MAX_BYTES;
-    http_req_t r = {.reg = reg, .url = url, .accept = ACCEPT_MANIFESTS, .body = body};
+    http_req_t r = {
+        .reg = reg, .url = url, .accept = ACCEPT_MANIFESTS, .body = body, .count = true};
     if ((rc = registry_request(reg, ref, &r, err)) != DRV_OK)
         return rc;
     if (r.status != 200)
@@ -836,7 +839,7 @@ drv_err_t drv_registry_fetch_blob(drv_registry_t *reg, const drv_image_ref_t *re
         return rc;
     bool restarted_416 = false;
     for (int attempt = 1;; attempt++) {
-        http_req_t r = {.reg = reg, .url = url, .blob = &w, .range_from = w.offset};
+        http_req_t r = {.reg = reg, .url = url, .blob = &w, .range_from = w.offset, .count = true};
         rc = registry_request(reg, ref, &r, err);
         if (rc == DRV_OK && r.status == 416 && r.range_from > 0 && !restarted_416) {
             /* the server does not like our range: fetch it all */

@@ -35,7 +35,8 @@ typedef struct drv_registry_opts {
 } drv_registry_opts_t;
 
 /* Creates a client; opts (may be NULL) is copied. *out is owned by the caller
- * (drv_registry_free). Tokens are cached per repository inside the client. */
+ * (drv_registry_free). Tokens are cached per repository inside the client. A client holds
+ * one libcurl handle (connections are reused): use it from one thread at a time. */
 DRV_API DRV_NODISCARD drv_err_t drv_registry_new(const drv_registry_opts_t *opts,
                                                  drv_registry_t **out, drv_error_t *err);
 DRV_API void drv_registry_free(drv_registry_t *reg);

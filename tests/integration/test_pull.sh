@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # drover-agent pull against a real docker-registry on 127.0.0.1: by tag and digest, multi-arch
-# index selection, basic auth, digest verification (wrong digest, corrupted blob, corrupted
+# index selection, basic and bearer-token auth, digest verification (wrong digest, corrupted blob, corrupted
 # partial download), resume with a Range request, shared layers stored once, registry down.
 set -euo pipefail
 
@@ -83,7 +83,8 @@ expect_eq "pull by digest prints the digest" "$app_digest" "$(cat "$work/out")"
 if pull "$S1" -v "$REG/other:1"; then pass "pull a second image"; else fail "pull other: $(cat "$work/err")"; fi
 expect_match "shared layer is neither fetched nor unpacked again" \
   "layers: 2 \(fetched 1, unpacked 1\)" "$(cat "$work/err")"
-expect_eq "three distinct layers unpacked for two images" 3 "$(ls "$S1/layers/sha256" | wc -l)"
+expect_eq "three distinct layers unpacked for two images" 3 \
+  "$(find "$S1/layers/sha256" -mindepth 1 -maxdepth 1 | wc -l)"
 
 # --- multi-arch index --------------------------------------------------------------------------
 image_push_multiarch multi:1
@@ -137,8 +138,8 @@ else
   expect_match "corrupted layer: integrity error" "integrity check failed" "$(cat "$work/err")"
 fi
 expect_eq "corrupted layer is not kept, not even as partial" "" \
-  "$(ls "$S4/blobs/sha256/" | grep "${top#sha256:}" || true)"
-expect_eq "no image record for a failed pull" "" "$(ls "$S4/refs/")"
+  "$(find "$S4/blobs/sha256/" -name "${top#sha256:}*")"
+expect_eq "no image record for a failed pull" "" "$(find "$S4/refs/" -mindepth 1)"
 
 # corrupted manifest (same length, still valid JSON): change the first digit of a size
 manifest_file="$(registry_blob_file "$(image_manifest_digest "$bad" 1)")"
@@ -209,6 +210,33 @@ else
   fail "pull with basic auth: $(cat "$work/err")"
 fi
 expect_eq "pull with basic auth prints the digest" "$app_digest" "$(cat "$work/out")"
+
+# --- bearer token auth (token service with basic auth, RS256 JWT trusted by the registry) ---
+registry_start --token drover:t0ken
+TREG="$REGISTRY_ADDR"
+REGISTRY_CREDS=drover:t0ken image_push "$app" 1 app:1
+S7="$work/s7"
+if "$AGENT" pull --store "$S7" --insecure "$TREG" "$TREG/app:1" >"$work/out" 2>"$work/err"; then
+  fail "bearer: pull without credentials must fail"
+else
+  expect_match "bearer: anonymous token refused" \
+    "manifest: token from http://$REGISTRY_TOKEN_ADDR/token: anonymous access refused" "$(cat "$work/err")"
+fi
+if "$AGENT" pull --store "$S7" --insecure "$TREG" --auth "$TREG=drover:nope" "$TREG/app:1" >"$work/out" 2>"$work/err"; then
+  fail "bearer: pull with a wrong password must fail"
+else
+  expect_match "bearer: wrong password refused" "token from .*: credentials refused" "$(cat "$work/err")"
+  expect_match "bearer: permission denied" "permission denied" "$(cat "$work/err")"
+fi
+if "$AGENT" pull -v --store "$S7" --insecure "$TREG" --auth "$TREG=drover:t0ken" "$TREG/app:1" >"$work/out" 2>"$work/err"; then
+  pass "pull with a bearer token"
+else
+  fail "pull with a bearer token: $(cat "$work/err")"
+fi
+expect_eq "bearer pull prints the digest" "$app_digest" "$(cat "$work/out")"
+expect_match "token bytes are not counted as downloaded" \
+  "downloaded: $(du -cb "$S7"/blobs/sha256/* | tail -1 | cut -f1) bytes" \
+  "$(cat "$work/err")"
 
 # --- TLS by default -------------------------------------------------------------------------------
 if "$AGENT" pull --store "$S6" "$plain_reg/app:1" >"$work/out" 2>"$work/err"; then

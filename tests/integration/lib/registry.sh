@@ -5,6 +5,9 @@
 #   registry_require_tools || exit 77    # says what is missing
 #   registry_start [--auth USER:PASS]    # sets REGISTRY_ADDR REGISTRY_DIR REGISTRY_DATA
 #                                        #      REGISTRY_PID REGISTRY_LOG; stopped on EXIT
+#   registry_start --token USER:PASS [--token-repos "app other"]
+#                                        # bearer-token auth: a token service (busybox httpd,
+#                                        # basic auth) at REGISTRY_TOKEN_ADDR
 #   registry_stop [PID]
 #   layout=$(image_build_busybox NAME TAG [CMD...])   # OCI layout dir holding tag TAG
 #   image_push LAYOUT TAG NAME:TAG [skopeo-args...]   # to $REGISTRY_ADDR
@@ -20,6 +23,7 @@
 # layer with /etc/drover-image ("NAME:TAG"), so images share a layer. Built layouts are cached
 # under ${DROVER_BUILD_DIR}/test-images keyed by a hash of everything that goes into them.
 
+# shellcheck disable=SC2034 # the variables set here are for the sourcing test
 REGISTRY_FIXTURE_VERSION=3
 REGISTRY_IMAGES_DIR="${DROVER_BUILD_DIR:-${TMPDIR:-/tmp}}/test-images"
 REGISTRY_BUSYBOX="${REGISTRY_BUSYBOX:-/bin/busybox}"
@@ -45,7 +49,7 @@ registry_on_exit() {
 
 registry_require_tools() {
   local missing="" t
-  for t in docker-registry umoci skopeo jq curl perl sha256sum; do
+  for t in docker-registry umoci skopeo jq curl perl sha256sum openssl base64; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
   done
   if [ ! -x "$REGISTRY_BUSYBOX" ] || ! file_is_static "$REGISTRY_BUSYBOX"; then
@@ -85,10 +89,12 @@ _registry_bcrypt() {
 }
 
 registry_start() {
-  local auth=""
+  local auth="" token="" token_repos="app other multi corrupt"
   while [ $# -gt 0 ]; do
     case "$1" in
       --auth) auth="$2"; shift 2 ;;
+      --token) token="$2"; shift 2 ;;
+      --token-repos) token_repos="$2"; shift 2 ;;
       *) echo "registry_start: unknown option $1" >&2; return 2 ;;
     esac
   done
@@ -104,6 +110,15 @@ registry_start() {
   htpasswd:
     realm: drover-test
     path: $REGISTRY_DIR/htpasswd"
+  fi
+  if [ -n "$token" ]; then
+    _registry_token_server "$token" "$token_repos" || return 1
+    auth_yaml="auth:
+  token:
+    realm: http://$REGISTRY_TOKEN_ADDR/token
+    service: drover-test
+    issuer: drover-test-issuer
+    rootcertbundle: $REGISTRY_DIR/token.crt"
   fi
   local try port
   for try in 1 2 3 4 5; do
@@ -147,6 +162,52 @@ EOF
     echo "registry_start: registry on port $port did not come up (try $try)" >&2
   done
   tail -20 "$REGISTRY_LOG" >&2
+  return 1
+}
+
+_registry_b64url() {
+  base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
+# A bearer-token service for "registry_start --token USER:PASS": busybox httpd answers
+# /token (behind basic auth) with one pre-signed RS256 JWT granting pull and push on the
+# repositories listed, which the registry trusts through the self-signed certificate in x5c.
+_registry_token_server() {
+  local user="${1%%:*}" pass="${1#*:}" repos="$2" d="$REGISTRY_DIR"
+  command -v openssl >/dev/null || { echo "registry fixture: --token needs openssl" >&2; return 1; }
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/token.key" -out "$d/token.crt" \
+    -days 2 -subj "/CN=drover-test-token" >/dev/null 2>&1 || return 1
+  local x5c header claims now sig access
+  x5c="$(openssl x509 -in "$d/token.crt" -outform DER | base64 -w0)"
+  header="$(printf '{"typ":"JWT","alg":"RS256","x5c":["%s"]}' "$x5c" | _registry_b64url)"
+  now="$(date +%s)"
+  # shellcheck disable=SC2086 # a space-separated list on purpose
+  access="$(printf '%s\n' $repos | jq -R '{type: "repository", name: ., actions: ["pull", "push"]}' | jq -cs .)"
+  claims="$(jq -cn --argjson now "$now" --argjson access "$access" \
+    '{iss: "drover-test-issuer", sub: "drover", aud: "drover-test", exp: ($now + 7200),
+      nbf: ($now - 60), iat: ($now - 60), jti: "drover-test-\($now)", access: $access}' |
+    _registry_b64url)"
+  sig="$(printf '%s.%s' "$header" "$claims" | openssl dgst -sha256 -sign "$d/token.key" | _registry_b64url)"
+  mkdir -p "$d/www"
+  printf '{"token":"%s.%s.%s","expires_in":3600}\n' "$header" "$claims" "$sig" >"$d/www/token"
+  printf '/:%s:%s\n' "$user" "$pass" >"$d/httpd.conf"
+  local port i code
+  for _ in 1 2 3 4 5; do
+    port="$(_registry_free_port)" || return 1
+    "$REGISTRY_BUSYBOX" httpd -f -p "127.0.0.1:$port" -h "$d/www" -c "$d/httpd.conf" \
+      >>"$d/token.log" 2>&1 &
+    REGISTRY_TOKEN_PID=$!
+    registry_on_exit "registry_stop $REGISTRY_TOKEN_PID"
+    REGISTRY_TOKEN_ADDR="127.0.0.1:$port"
+    for i in $(seq 1 50); do
+      kill -0 "$REGISTRY_TOKEN_PID" 2>/dev/null || break
+      code="$(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_TOKEN_ADDR/token" || true)"
+      [ "$code" = 401 ] && return 0
+      sleep 0.1
+    done
+    registry_stop "$REGISTRY_TOKEN_PID"
+  done
+  echo "registry fixture: token server did not come up" >&2
   return 1
 }
 
