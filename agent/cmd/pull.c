@@ -52,7 +52,7 @@ int drv_agent_cmd_pull(int argc, char **argv)
 
     optind = 0; /* glibc: full re-initialisation, argv[0] is "pull" */
     int c;
-    while ((c = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             store_dir = optarg;

@@ -24,8 +24,11 @@
 # under ${DROVER_BUILD_DIR}/test-images keyed by a hash of everything that goes into them.
 
 # shellcheck disable=SC2034 # the variables set here are for the sourcing test
-REGISTRY_FIXTURE_VERSION=3
-REGISTRY_IMAGES_DIR="${DROVER_BUILD_DIR:-${TMPDIR:-/tmp}}/test-images"
+# Cached layouts are keyed by this file's content too: change the fixture, get new images.
+REGISTRY_FIXTURE_VERSION="3-$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)"
+REGISTRY_IMAGES_ROOT="${DROVER_BUILD_DIR:-${TMPDIR:-/tmp}}/test-images"
+REGISTRY_IMAGES_DIR="$REGISTRY_IMAGES_ROOT/v$REGISTRY_FIXTURE_VERSION"
+
 REGISTRY_BUSYBOX="${REGISTRY_BUSYBOX:-/bin/busybox}"
 REGISTRY_APPLETS="sh ash echo cat sleep wget nc httpd ls ps kill mkdir rm cp mv touch env id
                   true false test [ grep sed head tail wc date hostname ip ping printf sync"
@@ -241,6 +244,11 @@ _registry_cached() {
   local dest="$1"; shift
   if [ -f "$dest/.complete" ]; then
     return 0
+  fi
+  if [ ! -d "$REGISTRY_IMAGES_DIR" ]; then
+    # images of older fixture versions are never used again
+    find "$REGISTRY_IMAGES_ROOT" -mindepth 1 -maxdepth 1 ! -name "v$REGISTRY_FIXTURE_VERSION" \
+      -exec rm -rf {} + 2>/dev/null || true
   fi
   mkdir -p "$(dirname "$dest")"
   local tmp
