@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
+#include "net/curl.h"
 #include <cjson/cJSON.h>
 
 #include "drover/base64.h"
@@ -118,6 +118,8 @@ drv_err_t drv_registry_new(const drv_registry_opts_t *opts, drv_registry_t **out
     static const drv_registry_opts_t none = {0};
     if (opts == NULL)
         opts = &none;
+    if (drv_curl_load(err) != DRV_OK)
+        return drv_error_wrap(err, "registry client");
     __attribute__((cleanup(registry_freep))) drv_registry_t *reg = calloc(1, sizeof(*reg));
     if (reg == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "registry client: out of memory");

@@ -50,9 +50,6 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
     drv_err_t r = drv_cni_config_validate(&g->cni, err);
     if (r != DRV_OK)
         return drv_error_wrap(err, "agent config");
-    r = drv_prober_new(NULL, &g->prober, err);
-    if (r != DRV_OK)
-        return r;
     if (drv_seccomp_load(cfg->seccomp_profile, &g->seccomp, err) != DRV_OK) {
         /* Without the profile pods run unconfined by seccomp: say so, loudly, once. */
         drv_log_warn(
@@ -343,10 +340,30 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
         drv_supervisor_mark_dirty(g->sv);
 }
 
+/* The prober (and with it libcurl and its TLS library) starts with the first probe: an agent
+ * whose pods have no probes never pays for them. */
+static bool any_probes(pod_t **pods, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < pods[i]->n_ctrs; j++)
+            if (pods[i]->ctrs[j].state == CS_RUNNING && drv_probe_state_next_due(&pods[i]->ctrs[j].probe) != INT64_MAX)
+                return true;
+    return false;
+}
+
 void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
 {
-    if (!g->prober)
-        return;
+    pod_t **pods0;
+    size_t n0 = drv_supervisor_pods(sv, &pods0);
+    if (!g->prober) {
+        drv_error_t err = DRV_ERROR_INIT;
+        if (!any_probes(pods0, n0))
+            return;
+        if (drv_prober_new(NULL, &g->prober, &err) != DRV_OK) {
+            drv_log_error("cannot start the prober", "error=\"%s\"", drv_error_msg(&err));
+            return;
+        }
+    }
     drv_prober_process(g->prober, now);
     pod_t **pods;
     size_t n = drv_supervisor_pods(sv, &pods);
@@ -404,9 +421,18 @@ void glue_probe_status(const ctr_t *c, cJSON *cs)
 
 int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
 {
-    struct curl_waitfd w[8];
     if (nfds > 8)
         nfds = 8;
+    if (!g->prober) {
+        struct pollfd pf[8];
+        for (unsigned i = 0; i < nfds; i++)
+            pf[i] = (struct pollfd){fds[i], POLLIN, 0};
+        int n = poll(pf, nfds, timeout_ms);
+        for (unsigned i = 0; i < nfds; i++)
+            revents[i] = n > 0 ? pf[i].revents : 0;
+        return n;
+    }
+    struct curl_waitfd w[8];
     for (unsigned i = 0; i < nfds; i++)
         w[i] = (struct curl_waitfd){fds[i], CURL_WAIT_POLLIN, 0};
     int nready = 0;

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
+#include "net/curl.h"
 #include "drover/error.h"
 
 /* ---- probe specifications ---- */

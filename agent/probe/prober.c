@@ -331,6 +331,8 @@ drv_err_t drv_prober_new(const drv_prober_opts_t *opts, drv_prober_t **out, drv_
     unsigned max = opts && opts->max_attempts ? opts->max_attempts : DRV_PROBER_MAX_ATTEMPTS;
     if (max > 65536)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "prober: max_attempts %u over 65536", max);
+    if (drv_curl_load(err) != DRV_OK)
+        return drv_error_wrap(err, "prober");
     drv_prober_t *pr = calloc(1, sizeof(*pr));
     if (!pr)
         return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "prober");

@@ -82,7 +82,7 @@ nodeName: $name
 stateDir: $DEV_DIR/state
 runDir: $DEV_DIR/run
 manifestDir: $DEV_DIR/manifests
-logLevel: debug
+logLevel: ${DEVICE_LOG_LEVEL:-debug}
 cgroups: auto
 allowNoCgroups: true
 podSubnet: 10.88.0.0/16
@@ -113,7 +113,7 @@ _device_init_pid() {
 }
 
 device_exec() {
-  nsenter -t "$(_device_init_pid)" -m -- "$@"
+  nsenter -t "$(_device_init_pid)" -m -p -- "$@"
 }
 
 device_agent_pid() {
