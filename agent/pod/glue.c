@@ -106,12 +106,12 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
                      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s%s%s%s",
                      p->pod_ip, p->pod_ip[0] ? "\t" : "", p->pod_ip[0] ? hostname : "",
                      p->pod_ip[0] ? "\n" : "");
-    r = drv_file_write_atomic(path, text, (size_t)n, 0644, err);
+    r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
     if (r != DRV_OK)
         return r;
     snprintf(path, sizeof(path), "%s/hostname", dir);
     n = snprintf(text, sizeof(text), "%s\n", hostname);
-    r = drv_file_write_atomic(path, text, (size_t)n, 0644, err);
+    r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
     if (r != DRV_OK)
         return r;
     /* The host's resolver; behind systemd-resolved's stub (127.0.0.53, unreachable from a pod)
@@ -130,7 +130,7 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
         }
     }
     snprintf(path, sizeof(path), "%s/resolv.conf", dir);
-    return drv_file_write_atomic(path, rc ? rc : "", rc ? len : 0, 0644, err);
+    return drv_file_write_replace(path, rc ? rc : "", rc ? len : 0, 0644, err);
 }
 
 static const char *pod_hostname(const pod_t *p)
@@ -264,7 +264,7 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     cJSON_Delete(config);
     char path[800];
     snprintf(path, sizeof(path), "%s/config.json", bundle);
-    r = text ? drv_file_write_atomic(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
+    r = text ? drv_file_write_replace(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
     free(text);
     return r;
 }

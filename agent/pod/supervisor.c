@@ -366,6 +366,23 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
     return 0;
 }
 
+/* True when every image is in the store and no imagePullPolicy asks for a pull: the pod
+ * can go on without a pull child. */
+static bool images_local(drv_supervisor_t *sv, pod_t *p)
+{
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        const char *policy = str_of(p->ctrs[i].spec, "imagePullPolicy");
+        if (!policy || !strcmp(policy, "Always"))
+            return false;
+        drv_image_t *img = NULL;
+        drv_error_t err = DRV_ERROR_INIT;
+        if (drv_store_resolve(sv->store, str_of(p->ctrs[i].spec, "image"), &img, &err) != DRV_OK)
+            return false;
+        drv_image_free(img);
+    }
+    return true;
+}
+
 static void pull_start(drv_supervisor_t *sv, pod_t *p)
 {
     int pfd[2];
@@ -446,9 +463,14 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     }
     if (r != DRV_OK)
         return r;
-    /* A stale container of the same id (from a crash) would make crun refuse. */
-    drv_error_t ignored = DRV_ERROR_INIT;
-    (void)!drv_crun_delete(&sv->crun, c->id, true, &ignored);
+    /* A stale container of the same id (from a crash) would make crun refuse; crun keeps
+     * its state in <root>/<id>. */
+    char stale[600];
+    snprintf(stale, sizeof(stale), "%s/%s", sv->crun.root, c->id);
+    if (access(stale, F_OK) == 0) {
+        drv_error_t ignored = DRV_ERROR_INIT;
+        (void)!drv_crun_delete(&sv->crun, c->id, true, &ignored);
+    }
     r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
                                cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
                                cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), err);
@@ -591,9 +613,13 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
 static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
 {
     if (p->stage == STAGE_PULL) {
-        if (!p->pull_pid && now >= p->next_setup)
+        if (p->pull_pid || now < p->next_setup)
+            return;
+        if (!images_local(sv, p)) {
             pull_start(sv, p);
-        return;
+            return;
+        }
+        p->stage = STAGE_SETUP;
     }
     if (p->stage == STAGE_SETUP) {
         if (now < p->next_setup)

@@ -3,6 +3,7 @@
 #include "drover/file.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -110,8 +111,8 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                                drv_error_t *err)
+static drv_err_t write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                               drv_error_t *err)
 {
     if (path == NULL || path[0] == '\0')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "write file: empty path");
@@ -139,7 +140,7 @@ drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, 
         step = "write";
         goto fail;
     }
-    if (fsync(fd) != 0) {
+    if (durable && fsync(fd) != 0) {
         step = "fsync";
         goto fail;
     }
@@ -152,6 +153,8 @@ drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, 
         step = "rename";
         goto fail;
     }
+    if (!durable)
+        return DRV_OK;
     /* The new contents are in place; a failed directory sync only weakens durability across
      * a power cut, but the caller asked for durability, so report it. */
     drv_err_t rc = drv_file_sync_dir_of(path, err);
@@ -165,6 +168,16 @@ fail:;
     int e = errno;
     (void)unlink(tmp);
     return drv_error_set(err, code_for_errno(e), e, "write %s: %s %s", path, step, tmp);
+}
+
+drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, drv_error_t *err)
+{
+    return write_replace(path, data, len, mode, true, err);
+}
+
+drv_err_t drv_file_write_replace(const char *path, const void *data, size_t len, mode_t mode, drv_error_t *err)
+{
+    return write_replace(path, data, len, mode, false, err);
 }
 
 drv_err_t drv_file_read_fd_capped(int fd, size_t max, char **out, size_t *len, drv_error_t *err)

@@ -84,24 +84,49 @@ YAML
   wait_for "pod gone" 60 none >/dev/null
 }
 
-# Bare crun: the same image's files as a plain rootfs, host network, no cgroups.
+# Bare crun: the config.json the agent generated for the same pod (seccomp, capabilities,
+# masked paths, mounts), on a plain copy of the image's files, host network, no cgroups.
 bundle="$DEV_DIR/bare"
 mkdir -p "$bundle/rootfs"
 for l in $(image_layers "$layout" 1); do
   tar -xzf "$layout/blobs/sha256/${l#sha256:}" -C "$bundle/rootfs" 2>/dev/null || tar -xf "$layout/blobs/sha256/${l#sha256:}" -C "$bundle/rootfs"
 done
-device_exec sh -c "cd '$bundle' && crun spec" || { echo "crun spec failed" >&2; exit 1; }
-jq --arg m "$DEV_DIR/mark" '.process.terminal = false
+capture_config() { # copies a running latency pod's config.json, then stops the pod
+  cat >"$DEV_MANIFESTS/.cap.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: capture}
+spec:
+  hostNetwork: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $IMG
+    command: ["sh", "-c", "touch /mark/capture; exec sleep 3600"]
+    volumeMounts: [{name: mark, mountPath: /mark}]
+  volumes: [{name: mark, hostPath: {path: $DEV_DIR/mark}}]
+YAML
+  mv "$DEV_MANIFESTS/.cap.yaml" "$DEV_MANIFESTS/cap.yaml"
+  wait_file "$DEV_DIR/mark/capture" || return 1
+  cp "$(ls "$DEV_DIR"/state/pods/*/containers/c/config.json | head -n 1)" "$bundle/agent-config.json"
+  rm -f "$DEV_MANIFESTS/cap.yaml"
+  wait_for "capture pod gone" 60 none >/dev/null
+}
+capture_config || exit 1
+# Same process and security settings; the pod's own files and namespaces are gone, so its
+# /etc binds and namespace paths are dropped (new namespaces instead).
+jq --arg r "$bundle/rootfs" --arg pd "$DEV_DIR/state/pods" '
+    .root.path = $r
   | .process.args = ["sh", "-c", "touch /mark/bare-$ID; exec sleep 3600"]
-  | .mounts += [{"destination": "/mark", "type": "bind", "source": $m, "options": ["rbind", "rw"]}]
-  | del(.linux.resources)
-  | .linux.namespaces |= map(select(.type != "network"))' "$bundle/config.json" >"$bundle/c.json"
+  | .mounts |= map(select((.source // "") | startswith($pd) | not))
+  | .linux.namespaces |= map(del(.path))' "$bundle/agent-config.json" >"$bundle/c.json"
 crun_run() { # I -> ms
   local i="$1" f="$DEV_DIR/mark/bare-$1"
   jq --arg i "$i" '.process.args[2] |= sub("\\$ID"; $i)' "$bundle/c.json" >"$bundle/config.json"
   local t0 t1
   t0="$(ms_now)"
-  device_exec crun --root "$DEV_DIR/bare-root" --cgroup-manager=disabled run -d --bundle "$bundle" "bare-$i" </dev/null >/dev/null 2>&1
+  device_exec crun --root "$DEV_DIR/bare-root" --cgroup-manager=disabled run -d --bundle "$bundle" "bare-$i" \
+    </dev/null >/dev/null 2>"$bundle/crun.err" || { cat "$bundle/crun.err" >&2; return 1; }
   wait_file "$f" || return 1
   t1="$(ms_now)"
   echo $((t1 - t0 - nsenter_ms))
