@@ -154,7 +154,7 @@ static void store_unlockp(drv_store_t **st)
     if (*st)
         drv_store_unlock(*st);
 }
-#define _cleanup_unlock_ __attribute__((cleanup(store_unlockp)))
+#define _cleanup_unlock_ __attribute__((cleanup(store_unlockp), unused))
 
 drv_err_t drv_store_blob_path(const drv_store_t *st, const drv_digest_t *d, char *out, size_t outsz)
 {
