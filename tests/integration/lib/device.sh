@@ -103,6 +103,7 @@ CFG
       sleep 0.2
     done' device-init "$DEV_DIR" "$DROVER_AGENT_BIN" "$DEV_CFG" >>"$DEV_LOG" 2>&1 &
   DEV_UNSHARE_PID=$!
+  disown "$DEV_UNSHARE_PID" # its death at cleanup is expected, not news
   echo "$DEV_UNSHARE_PID" >"$DEV_DIR/unshare.pid"
   wait_for "agent status" 10 device_status_ok
 }
@@ -131,8 +132,11 @@ device_status_ok() {
 
 device_power_cut() {
   kill -9 "$DEV_UNSHARE_PID" 2>/dev/null
-  wait "$DEV_UNSHARE_PID" 2>/dev/null || true
   local i
+  for i in $(seq 1 50); do
+    kill -0 "$DEV_UNSHARE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
   for i in $(seq 1 50); do
     pgrep -f "drover-agent run --config $DEV_CFG" >/dev/null || break
     sleep 0.1
