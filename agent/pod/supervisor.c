@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -924,6 +925,35 @@ void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
     ctr_exited(sv, p, c, code, sig, NULL);
 }
 
+/* Image garbage collection: when the disk holding the store is fuller than
+ * imageGCHighPercent, images no desired pod uses go (oldest first) until it is down to
+ * imageGCLowPercent. */
+static void image_gc(drv_supervisor_t *sv)
+{
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/images", sv->cfg->state_dir);
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0 || vfs.f_blocks == 0)
+        return;
+    uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize, avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    uint64_t used_pct = (total - avail) * 100 / total;
+    if (used_pct < sv->cfg->gc_high_percent)
+        return;
+    const char *keep[MAX_PODS * 4];
+    size_t nk = 0;
+    for (size_t i = 0; i < sv->n_pods && nk < MAX_PODS * 4; i++)
+        for (size_t j = 0; j < sv->pods[i]->n_ctrs && nk < MAX_PODS * 4; j++)
+            keep[nk++] = str_of(sv->pods[i]->ctrs[j].spec, "image");
+    uint64_t target_free = total / 100 * (100 - sv->cfg->gc_low_percent);
+    drv_gc_stats_t st = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_store_gc(sv->store, keep, nk, target_free, &st, &err) != DRV_OK)
+        drv_log_warn("image garbage collection failed", "error=\"%s\"", drv_error_msg(&err));
+    else
+        drv_log_info("image garbage collection", "disk_used_percent=%llu images_removed=%zu bytes_removed=%llu",
+                     (unsigned long long)used_pct, st.images_removed, (unsigned long long)st.bytes_removed);
+}
+
 static void rotate_logs(drv_supervisor_t *sv)
 {
     for (size_t i = 0; i < sv->n_pods; i++) {
@@ -968,6 +998,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
     if (now - sv->last_rotate >= 10000) {
         sv->last_rotate = now;
         rotate_logs(sv);
+        image_gc(sv);
     }
 }
 

@@ -187,5 +187,33 @@ check "after power cut, web ready again without the registry" wait_for "web Read
 check "after power cut, logs continue" wait_for "client log" 20 log_has "<h1>drover</h1>"
 check "hostPort answers after power cut" wait_for "hostPort after power cut" 20 hostport
 
+# 7. A full disk: a clear error in status, retried, and the agent keeps running.
+registry_start >/dev/null || exit 1
+image_push "$layout" 1 test/busybox:1 >/dev/null 2>&1 || exit 1
+DEV_DIR=""
+DEVICE_STATE_TMPFS=256k device_start full || tail -20 "$DEV_LOG"
+cat >"$DEV_MANIFESTS/big.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: big}
+spec:
+  containers: [{name: c, image: $REGISTRY_ADDR/test/busybox:1}]
+YAML
+nospace() { pod_field big '(.status.message // "")' | grep -qi "no space left"; }
+check "full disk: 'no space left' in the pod's status" wait_for "no space" 60 nospace
+check "full disk: reason ImagePullBackOff (retried)" test "$(pod_field big .status.reason)" = ImagePullBackOff
+check "full disk: agent still running" test -n "$(device_agent_pid)"
+
+# 8. cgroups: on this hybrid host crun cannot enforce limits; without allowNoCgroups the agent
+#    says so plainly and refuses to run pods.
+sed -i 's/^allowNoCgroups: true$/allowNoCgroups: false/' "$DEV_CFG"
+out="$(device_exec "$DROVER_AGENT_BIN" run --config "$DEV_CFG" 2>&1)"; rc=$?
+if device_exec grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+  echo "ok - (pure cgroup v2 host: limits enforceable, refusal not applicable)"
+else
+  check "no cgroups and not allowed: agent refuses (rc $rc)" test "$rc" -eq 1
+  check "no cgroups: the message says why and what to set" grep -q "cgroups cannot be used.*allowNoCgroups" <<<"$out"
+fi
+
 echo "agent tests: $fails failed"
 [ "$fails" -eq 0 ]

@@ -8,6 +8,7 @@
 #                                # cgroup2 mounted, /run a fresh tmpfs; an init loop restarts
 #                                # the agent like systemd would. Sets DEV_DIR DEV_CFG DEV_MANIFESTS
 #                                # DEV_UNSHARE_PID DEV_LOG
+#   (DEVICE_STATE_TMPFS=SIZE device_start: the state directory on a tmpfs of that size)
 #   device_agent_pid             # the agent's pid (host view)
 #   device_exec CMD...           # run CMD in the device's mount namespace (to read /run)
 #   device_status                # drover-agent status, JSON
@@ -95,6 +96,8 @@ CFG
   # The device's init: fresh /run (tmpfs) and cgroup2, then the agent, restarted on exit.
   unshare --mount --pid --fork --mount-proc --kill-child=SIGKILL --propagation private -- bash -c '
     mount -t tmpfs -o mode=755 tmpfs "$1/run" || exit 1
+    # DEVICE_STATE_TMPFS=SIZE: a small disk, to see what a full one does.
+    if [ -n "${DEVICE_STATE_TMPFS:-}" ]; then mount -t tmpfs -o "size=$DEVICE_STATE_TMPFS" tmpfs "$1/state" || exit 1; fi
     mount -t cgroup2 none /sys/fs/cgroup || exit 1
     while [ ! -e "$1/stop" ]; do
       "$2" run --config "$3" &
