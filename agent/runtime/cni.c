@@ -433,7 +433,8 @@ drv_err_t drv_cni_result_parse(const char *data, size_t len, drv_cni_result_t *o
         int rank = 1;
         const cJSON *idx = cJSON_GetObjectItemCaseSensitive(item, "interface");
         if (idx) {
-            if (!cJSON_IsNumber(idx) || idx->valuedouble < 0 ||
+            /* Range first: casting a double beyond int is undefined (found by fuzzing). */
+            if (!cJSON_IsNumber(idx) || !(idx->valuedouble >= 0 && idx->valuedouble <= 65535) ||
                 idx->valuedouble != (double)(int)idx->valuedouble)
                 return drv_error_set(err, DRV_ERR_PROTO, 0,
                                      "result ips[%d].interface: not an index", i);

@@ -1,0 +1,94 @@
+/* The hub's state: every object of the resource model in one SQLite database (WAL, versioned
+ * schema with migrations) in the hub's data directory, with Kubernetes' semantics:
+ *  - one resourceVersion counter for the whole store, bumped by every change and written into
+ *    metadata.resourceVersion (a decimal string) of the object changed;
+ *  - metadata.uid (a random UUID v4) and metadata.creationTimestamp (RFC 3339) set on create;
+ *  - metadata.generation starting at 1 and bumped when anything outside metadata and status
+ *    changes;
+ *  - status kept apart from the rest: update never changes it, update_status changes only it;
+ *  - an update that names a metadata.resourceVersion other than the stored one is a
+ *    DRV_ERR_CONFLICT (HTTP 409); one that names none overwrites;
+ *  - a change log (ADDED / MODIFIED / DELETED with the object as it then was) that a watch
+ *    reads from any resourceVersion still retained (the last DRV_HSTORE_LOG_KEEP changes);
+ *    older is DRV_ERR_RANGE (HTTP 410 Gone: list again).
+ * Objects go in normalized (drv_model_normalize) and come out as the caller's own cJSON trees.
+ * Not thread-safe: the hub calls it from its one event loop. */
+#ifndef DROVER_HUB_STORE_H
+#define DROVER_HUB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "drover/error.h"
+#include "drover/model.h"
+#include "drover/selector.h"
+
+#define DRV_HSTORE_LOG_KEEP 10000
+#define DRV_HSTORE_SCHEMA_VERSION 1
+
+typedef struct drv_hstore drv_hstore_t;
+
+/* Opens (creating, migrating) the database at path. *out is owned by the caller. A database
+ * from a newer Drover (schema version above ours) is refused with DRV_ERR_UNSUPPORTED. */
+DRV_NODISCARD drv_err_t drv_hstore_open(const char *path, drv_hstore_t **out, drv_error_t *err);
+void drv_hstore_close(drv_hstore_t *s);
+
+/* The current resourceVersion (0 for an empty store). */
+uint64_t drv_hstore_rv(const drv_hstore_t *s);
+
+/* Stores a new object; obj (normalized) gets uid, resourceVersion, creationTimestamp,
+ * generation filled in (in place). A namespaced kind without metadata.namespace uses
+ * "default". DRV_ERR_EXISTS if kind/namespace/name is taken. A metadata.generateName without
+ * a name gets a name made of it and five random characters. */
+DRV_NODISCARD drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err);
+
+/* The object as stored (with status), a new tree owned by the caller. ns is ignored for
+ * cluster-scoped kinds (Node). DRV_ERR_NOTFOUND if absent. */
+DRV_NODISCARD drv_err_t drv_hstore_get(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                                       cJSON **out, drv_error_t *err);
+
+/* Every object of kind in ns (NULL: all namespaces) whose labels match sel (NULL: all),
+ * ordered by namespace then name, as a new JSON array owned by the caller. *rv (may be NULL)
+ * gets the resourceVersion the list is consistent with. */
+DRV_NODISCARD drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                        const drv_selector_t *sel, cJSON **items, uint64_t *rv,
+                                        drv_error_t *err);
+
+/* Replaces an object's metadata (labels, annotations, ownerReferences) and spec/data from obj,
+ * keeping uid, creationTimestamp and status; obj is updated in place to what is stored.
+ * DRV_ERR_NOTFOUND, DRV_ERR_CONFLICT (stale resourceVersion). Storing what is already there
+ * changes nothing (no new resourceVersion, no log entry). */
+DRV_NODISCARD drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err);
+
+/* Replaces only the status of an object (takes ownership of status). rv_out (may be NULL)
+ * gets the new resourceVersion. An identical status changes nothing. */
+DRV_NODISCARD drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                                 const char *name, cJSON *status, uint64_t *rv_out,
+                                                 drv_error_t *err);
+
+/* Removes an object; *deleted (may be NULL) gets it as it was. DRV_ERR_NOTFOUND if absent. */
+DRV_NODISCARD drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                                          cJSON **deleted, drv_error_t *err);
+
+typedef enum { DRV_HSTORE_ADDED = 0, DRV_HSTORE_MODIFIED, DRV_HSTORE_DELETED } drv_hstore_change_t;
+
+typedef struct drv_hstore_event {
+    uint64_t rv;
+    drv_hstore_change_t type;
+    drv_kind_t kind;
+    cJSON *obj; /* owned by the array's owner */
+} drv_hstore_event_t;
+
+/* The changes after since_rv (exclusive) of kind (DRV_KIND_UNKNOWN: every kind), oldest
+ * first, at most max. *events is a malloc'd array (free with drv_hstore_events_free).
+ * DRV_ERR_RANGE if since_rv is older than the retained log (the client must list again). */
+DRV_NODISCARD drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind, size_t max,
+                                           drv_hstore_event_t **events, size_t *n, drv_error_t *err);
+void drv_hstore_events_free(drv_hstore_event_t *events, size_t n);
+
+/* "ADDED", "MODIFIED", "DELETED". */
+const char *drv_hstore_change_name(drv_hstore_change_t t);
+
+#endif
