@@ -19,7 +19,8 @@ layout="$(image_build_busybox busybox 1)" || exit 1
 image_push "$layout" 1 test/busybox:1 || exit 1
 IMG="$REGISTRY_ADDR/test/busybox:1"
 
-device_start dev1 || { cat "$DEV_LOG"; exit 1; }
+device_start dev1 "containerLogMaxBytes: 8Ki
+containerLogMaxFiles: 2" || { cat "$DEV_LOG"; exit 1; }
 
 # 1. A pod runs to completion with the expected output.
 cat >"$DEV_MANIFESTS/hello.yaml" <<YAML
@@ -112,6 +113,22 @@ waited=$((SECONDS - t0))
 check "back-off held the restart ~10s (waited ${waited}s)" test "$waited" -ge 7
 check "CrashLoopBackOff reported" test "$(pod_field crash '.status.containerStatuses[0].state.waiting.reason // .status.containerStatuses[0].lastState.terminated.reason')" != ""
 check "last exit code 3" test "$(pod_field crash '.status.containerStatuses[0].lastState.terminated.exitCode // .status.containerStatuses[0].state.terminated.exitCode')" = 3
+
+# 3a. Container logs are capped and rotated (8 KiB here), and `logs` still reads them whole.
+cat >"$DEV_MANIFESTS/chatty.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  containers:
+  - {name: c, image: $IMG, command: ["sh", "-c", "i=0; while [ \$i -lt 400 ]; do echo line-\$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=\$((i+1)); done; sleep 3600"]}
+YAML
+rotated() { ls "$DEV_DIR"/state/pods/*/logs/c.log.1 >/dev/null 2>&1 && [ "$(stat -c %s "$(ls "$DEV_DIR"/state/pods/*/logs/c.log.1 | head -n1)")" -gt 0 ]; }
+check "container log rotated past containerLogMaxBytes" wait_for "log rotation" 40 rotated
+cur_small() { local f; f="$(ls "$DEV_DIR"/state/pods/*/logs/c.log | head -n1)"; [ "$(stat -c %s "$f")" -le 16384 ]; }
+check "current log back under the cap" cur_small
+check "logs command reads rotated and current files" grep -q "line-399-" <<<"$(device_exec "$DROVER_AGENT_BIN" logs --config "$DEV_CFG" chatty)"
+rm -f "$DEV_MANIFESTS/chatty.yaml"
 
 # 3b. Probes: a failing liveness probe restarts the container; readiness follows a file.
 cat >"$DEV_MANIFESTS/probes.yaml" <<YAML
