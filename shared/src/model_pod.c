@@ -1057,6 +1057,38 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
     v_pop(c, old);
 }
 
+/* A workload's update strategy (Deployment.spec.strategy, DaemonSet.spec.updateStrategy):
+ * type defaults to RollingUpdate with the given surge/unavailable defaults; the other type
+ * (Recreate, OnDelete) takes no rollingUpdate. */
+static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *const *types,
+                       const char *other, const char *def_surge, const char *def_unavail, bool ds)
+{
+    cJSON *st = v_obj(c, spec, key, false);
+    if (!st && !member(spec, key)) {
+        st = cJSON_AddObjectToObject(spec, key);
+        if (!st) {
+            c->nomem = true;
+            return;
+        }
+    }
+    if (!st)
+        return;
+    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
+    static const vfields_t sf = {sknown, NULL, NULL};
+    size_t old = v_push_key(c, key);
+    v_fields(c, st, &sf);
+    bool had_type = member(st, "type") != NULL;
+    const char *type = v_enum(c, st, "type", false, types);
+    v_default_str(c, st, "type", "RollingUpdate");
+    if (type && !strcmp(type, other)) {
+        if (member(st, "rollingUpdate"))
+            v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is '%s'", other);
+    } else if (type || !had_type) {
+        v_rolling(c, st, def_surge, def_unavail, ds);
+    }
+    v_pop(c, old);
+}
+
 void v_deployment_spec(vctx_t *c, cJSON *spec)
 {
     static const char *const known[] = {"replicas",
@@ -1083,30 +1115,7 @@ void v_deployment_spec(vctx_t *c, cJSON *spec)
         deadline <= min_ready)
         v_failk(c, "progressDeadlineSeconds", "must be greater than minReadySeconds");
     v_default_int(c, spec, "progressDeadlineSeconds", 600);
-    cJSON *st = v_obj(c, spec, "strategy", false);
-    if (!st && !member(spec, "strategy")) {
-        st = cJSON_AddObjectToObject(spec, "strategy");
-        if (!st) {
-            c->nomem = true;
-            return;
-        }
-    }
-    if (!st)
-        return;
-    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
-    static const vfields_t sf = {sknown, NULL, NULL};
-    size_t old = v_push_key(c, "strategy");
-    v_fields(c, st, &sf);
-    bool had_type = member(st, "type") != NULL;
-    const char *type = v_enum(c, st, "type", false, types);
-    v_default_str(c, st, "type", "RollingUpdate");
-    if (type && !strcmp(type, "Recreate")) {
-        if (member(st, "rollingUpdate"))
-            v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'Recreate'");
-    } else if (type || !had_type) {
-        v_rolling(c, st, "25%", "25%", false);
-    }
-    v_pop(c, old);
+    v_strategy(c, spec, "strategy", types, "Recreate", "25%", "25%", false);
 }
 
 void v_daemonset_spec(vctx_t *c, cJSON *spec)
@@ -1120,28 +1129,5 @@ void v_daemonset_spec(vctx_t *c, cJSON *spec)
     v_int(c, spec, "revisionHistoryLimit", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "revisionHistoryLimit", 10);
     v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, NULL);
-    cJSON *st = v_obj(c, spec, "updateStrategy", false);
-    if (!st && !member(spec, "updateStrategy")) {
-        st = cJSON_AddObjectToObject(spec, "updateStrategy");
-        if (!st) {
-            c->nomem = true;
-            return;
-        }
-    }
-    if (!st)
-        return;
-    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
-    static const vfields_t sf = {sknown, NULL, NULL};
-    size_t old = v_push_key(c, "updateStrategy");
-    v_fields(c, st, &sf);
-    bool had_type = member(st, "type") != NULL;
-    const char *type = v_enum(c, st, "type", false, types);
-    v_default_str(c, st, "type", "RollingUpdate");
-    if (type && !strcmp(type, "OnDelete")) {
-        if (member(st, "rollingUpdate"))
-            v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is 'OnDelete'");
-    } else if (type || !had_type) {
-        v_rolling(c, st, "0", "1", true);
-    }
-    v_pop(c, old);
+    v_strategy(c, spec, "updateStrategy", types, "OnDelete", "0", "1", true);
 }
