@@ -1,0 +1,227 @@
+/* The hub <-> agent MQTT protocol, version 1 (docs/PROTOCOL.md): topic names and the JSON
+ * messages carried on them, built and parsed here without any network code, so that the hub,
+ * the agent and the fleet simulator speak exactly the same language. Parsers take untrusted
+ * (payload, len) pairs, enforce the size caps and refuse anything malformed with an error that
+ * names the field ("desired state: generation: must be a non-negative integer"). */
+#ifndef DROVER_PROTOCOL_H
+#define DROVER_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "drover/error.h"
+
+#define DRV_PROTO_API_VERSION "drover/v1"
+#define DRV_PROTO_PREFIX "drover/v1/"
+#define DRV_PROTO_NODE_MAX 63                 /* node name length, bytes */
+#define DRV_PROTO_ID_MAX 64                   /* logs request id length, bytes */
+#define DRV_PROTO_TOPIC_MAX 160               /* enough for every topic of this protocol */
+#define DRV_PROTO_TIME_MAX 40                 /* RFC 3339 time strings */
+#define DRV_PROTO_DESIRED_MAX (4u << 20)      /* desired-state payload cap */
+#define DRV_PROTO_MSG_MAX (1u << 20)          /* cap for every other payload */
+#define DRV_PROTO_GEN_MAX 9007199254740991ull /* 2^53 - 1: exact in JSON numbers everywhere */
+
+typedef enum {
+    DRV_PROTO_DESIRED,   /* hub -> agent, retained, QoS 1 */
+    DRV_PROTO_STATUS,    /* agent -> hub, QoS 1 */
+    DRV_PROTO_HEARTBEAT, /* agent -> hub, QoS 0 */
+    DRV_PROTO_ONLINE,    /* agent -> hub, retained, QoS 1; also the Last Will */
+    DRV_PROTO_EVENTS,    /* agent -> hub, QoS 1 */
+    DRV_PROTO_LOGS_REQ,  /* hub -> agent, QoS 1 */
+    DRV_PROTO_LOGS_RES,  /* agent -> hub, QoS 1, topic ends with the request id */
+    DRV_PROTO__COUNT
+} drv_proto_msg_t;
+
+/* Short name of a message kind ("desired", "logs/res"); "unknown" when out of range. */
+DRV_API const char *drv_proto_msg_name(drv_proto_msg_t kind);
+/* QoS and retain flag a message kind is published with. */
+DRV_API int drv_proto_qos(drv_proto_msg_t kind);
+DRV_API bool drv_proto_retained(drv_proto_msg_t kind);
+/* Payload cap of a message kind, bytes. */
+DRV_API size_t drv_proto_max_payload(drv_proto_msg_t kind);
+
+/* A node name usable in topics: a DNS subdomain of at most 63 characters (so no '+', '#'
+ * or '/'). */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_check_node(const char *node, drv_error_t *err);
+/* A logs request id: 1-64 characters of [A-Za-z0-9_-] (it becomes a topic level). */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_check_id(const char *id, drv_error_t *err);
+
+/* Writes the topic of message kind for node into out: "drover/v1/node/<node>/<kind>"; id is
+ * the request id for DRV_PROTO_LOGS_RES and ignored otherwise. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_topic(char *out, size_t outsz, const char *node,
+                                                drv_proto_msg_t kind, const char *id,
+                                                drv_error_t *err);
+/* Subscription filter: like drv_proto_topic, but node NULL means every node ("+") and for
+ * DRV_PROTO_LOGS_RES the id level is "+". */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_filter(char *out, size_t outsz, const char *node,
+                                                 drv_proto_msg_t kind, drv_error_t *err);
+/* Splits a received topic. node gets the node name (DRV_PROTO_NODE_MAX + 1 bytes), id (may be
+ * NULL; DRV_PROTO_ID_MAX + 1 bytes) the logs response id or "". DRV_ERR_NOTFOUND for a topic
+ * outside this protocol, DRV_ERR_INVALID for a bad node name or id. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_parse_topic(const char *topic, drv_proto_msg_t *kind,
+                                                      char *node, char *id, drv_error_t *err);
+
+/* Current UTC time as RFC 3339 ("2026-11-25T13:12:41Z") into out (>= DRV_PROTO_TIME_MAX). */
+DRV_API void drv_proto_now(char *out, size_t outsz);
+
+/* Serialises msg compactly into *out (malloc'd, NUL-terminated, caller frees), refusing a
+ * result over the cap of kind (DRV_ERR_TOOBIG). */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_encode(const cJSON *msg, drv_proto_msg_t kind, char **out,
+                                                 size_t *len, drv_error_t *err);
+
+/* Builders return trees meant for drv_proto_encode: their integer fields (generation, seq,
+ * ...) are cJSON raw nodes holding exact decimal text, since cJSON's own number printing rounds
+ * integers beyond 15 digits. Read integers back with the parsers, not from a built tree. */
+
+/* ---- desired state (hub -> agent) ---- */
+
+/* Builds {"apiVersion","kind":"NodeDesiredState","node","generation","pods","configMaps",
+ * "secrets"}. The arrays are deep-copied (NULL = empty). Returns a new tree the caller owns
+ * (cJSON_Delete), or NULL with err set (bad node, generation over DRV_PROTO_GEN_MAX, a
+ * non-array argument, no memory). */
+DRV_API cJSON *drv_proto_desired_build(const char *node, uint64_t generation, const cJSON *pods,
+                                       const cJSON *config_maps, const cJSON *secrets,
+                                       drv_error_t *err);
+
+typedef struct drv_proto_desired {
+    char node[DRV_PROTO_NODE_MAX + 1];
+    uint64_t generation;
+    cJSON *doc;        /* owned: the whole document */
+    const cJSON *pods; /* arrays inside doc: never NULL after a successful parse */
+    const cJSON *config_maps;
+    const cJSON *secrets;
+} drv_proto_desired_t;
+
+/* Parses a desired-state payload. expect_node (may be NULL) must equal the node field. The
+ * envelope is checked (every array element an object, node, generation); the objects are not
+ * validated here: the caller runs drv_model_normalize on each. On failure out is untouched. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_parse(const char *payload, size_t len,
+                                                        const char *expect_node,
+                                                        drv_proto_desired_t *out, drv_error_t *err);
+DRV_API void drv_proto_desired_free(drv_proto_desired_t *d);
+
+/* ---- status report (agent -> hub) ---- */
+
+/* Builds {"apiVersion","kind":"NodeStatusReport","node","observedGeneration","time",
+ * "nodeStatus":{capacity, allocatable, conditions, nodeInfo, labels, addresses},"pods":[
+ * {metadata:{name,namespace,uid},status:{...}}]}. node_status and pods are deep-copied (NULL =
+ * empty). The caller owns the result. */
+DRV_API cJSON *drv_proto_status_build(const char *node, uint64_t observed_generation,
+                                      const cJSON *node_status, const cJSON *pods,
+                                      drv_error_t *err);
+
+typedef struct drv_proto_status {
+    char node[DRV_PROTO_NODE_MAX + 1];
+    uint64_t observed_generation;
+    char time[DRV_PROTO_TIME_MAX + 1];
+    cJSON *doc;               /* owned */
+    const cJSON *node_status; /* object inside doc */
+    const cJSON *pods;        /* array inside doc; each element has metadata.name/namespace
+                                 (strings) and a status object */
+} drv_proto_status_t;
+
+DRV_API DRV_NODISCARD drv_err_t drv_proto_status_parse(const char *payload, size_t len,
+                                                       const char *expect_node,
+                                                       drv_proto_status_t *out, drv_error_t *err);
+DRV_API void drv_proto_status_free(drv_proto_status_t *s);
+
+/* ---- heartbeat (agent -> hub) ---- */
+
+typedef struct drv_proto_heartbeat {
+    char node[DRV_PROTO_NODE_MAX + 1];
+    uint64_t seq;
+    uint64_t observed_generation;
+    char time[DRV_PROTO_TIME_MAX + 1];
+} drv_proto_heartbeat_t;
+
+/* Writes the heartbeat as JSON text into out; time "" means now. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_heartbeat_format(const drv_proto_heartbeat_t *hb,
+                                                           char *out, size_t outsz,
+                                                           drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_proto_heartbeat_parse(const char *payload, size_t len,
+                                                          const char *expect_node,
+                                                          drv_proto_heartbeat_t *out,
+                                                          drv_error_t *err);
+
+/* ---- presence (agent -> hub, retained; the Last Will is {"online":false}) ---- */
+
+typedef struct drv_proto_online {
+    bool online;
+    char time[DRV_PROTO_TIME_MAX + 1]; /* "" when absent (the Will carries no time) */
+} drv_proto_online_t;
+
+/* {"online":true|false[,"time":...]}; time NULL or "" leaves it out. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_online_format(bool online, const char *time, char *out,
+                                                        size_t outsz, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_proto_online_parse(const char *payload, size_t len,
+                                                       drv_proto_online_t *out, drv_error_t *err);
+
+/* ---- events (agent -> hub) ---- */
+
+/* Builds a Kubernetes-like core/v1 Event about an object on node: type "Normal"/"Warning",
+ * reason CamelCase, message free text (truncated to 1 KiB). involved_namespace may be NULL.
+ * The caller owns the result. */
+DRV_API cJSON *drv_proto_event_build(const char *node, const char *involved_kind,
+                                     const char *involved_name, const char *involved_namespace,
+                                     const char *type, const char *reason, const char *message,
+                                     drv_error_t *err);
+/* Parses an event: an object with "kind":"Event", string reason and message, object
+ * involvedObject. Returns the tree in *out (caller owns) for drv_model_normalize. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_event_parse(const char *payload, size_t len, cJSON **out,
+                                                      drv_error_t *err);
+
+/* ---- logs (hub asks, agent answers in chunks) ---- */
+
+#define DRV_PROTO_LOGS_CHUNK_MAX (512u << 10) /* raw bytes in one response chunk */
+
+typedef struct drv_proto_logs_req {
+    char id[DRV_PROTO_ID_MAX + 1];
+    char pod[254];
+    char namespace_[254];
+    char container[64];  /* "" = the pod's only / first container */
+    uint64_t tail_bytes; /* 0 = whole log */
+    bool follow;
+} drv_proto_logs_req_t;
+
+DRV_API cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_proto_logs_req_parse(const char *payload, size_t len,
+                                                         drv_proto_logs_req_t *out,
+                                                         drv_error_t *err);
+
+/* A response chunk: data is base64 in the JSON ("data"), raw bytes here. */
+DRV_API cJSON *drv_proto_logs_chunk_build(const char *id, uint64_t seq, const void *data,
+                                          size_t len, bool eof, drv_error_t *err);
+
+typedef struct drv_proto_logs_chunk {
+    char id[DRV_PROTO_ID_MAX + 1];
+    uint64_t seq;
+    unsigned char *data; /* owned (free()), NULL when len == 0 */
+    size_t len;
+    bool eof;
+} drv_proto_logs_chunk_t;
+
+DRV_API DRV_NODISCARD drv_err_t drv_proto_logs_chunk_parse(const char *payload, size_t len,
+                                                           drv_proto_logs_chunk_t *out,
+                                                           drv_error_t *err);
+DRV_API void drv_proto_logs_chunk_free(drv_proto_logs_chunk_t *c);
+
+/* ---- reconnect back-off (exponential, full jitter) ---- */
+
+typedef struct drv_proto_backoff {
+    uint32_t min_ms; /* first ceiling, e.g. 500 */
+    uint32_t max_ms; /* ceiling cap, e.g. 30000 */
+    uint32_t cur_ms; /* current ceiling */
+    uint64_t rng;    /* xorshift state; never 0 */
+} drv_proto_backoff_t;
+
+/* seed 0 takes one from getrandom(). */
+DRV_API void drv_proto_backoff_init(drv_proto_backoff_t *b, uint32_t min_ms, uint32_t max_ms,
+                                    uint64_t seed);
+/* Delay before the next attempt: uniform in [0, ceiling]; then the ceiling doubles up to
+ * max_ms. */
+DRV_API uint32_t drv_proto_backoff_next(drv_proto_backoff_t *b);
+/* After a stable connection: the ceiling goes back to min_ms. */
+DRV_API void drv_proto_backoff_reset(drv_proto_backoff_t *b);
+
+#endif

@@ -1,0 +1,898 @@
+/* The hub <-> agent MQTT protocol v1: topics and JSON messages (docs/PROTOCOL.md). Pure code:
+ * no sockets, no threads. Parsers never trust a payload: size cap first, then the hardened
+ * JSON reader of doc.c (depth, duplicate keys, number range), then the envelope fields. */
+#include "drover/protocol.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "drover/base64.h"
+#include "drover/cleanup.h"
+#include "drover/doc.h"
+#include "drover/names.h"
+
+static const struct {
+    const char *name; /* also the topic suffix */
+    int qos;
+    bool retained;
+} msg_info[DRV_PROTO__COUNT] = {
+    [DRV_PROTO_DESIRED] = {"desired", 1, true},      [DRV_PROTO_STATUS] = {"status", 1, false},
+    [DRV_PROTO_HEARTBEAT] = {"heartbeat", 0, false}, [DRV_PROTO_ONLINE] = {"online", 1, true},
+    [DRV_PROTO_EVENTS] = {"events", 1, false},       [DRV_PROTO_LOGS_REQ] = {"logs/req", 1, false},
+    [DRV_PROTO_LOGS_RES] = {"logs/res", 1, false},
+};
+
+#define NODE_TOPIC_PREFIX DRV_PROTO_PREFIX "node/"
+
+const char *drv_proto_msg_name(drv_proto_msg_t kind)
+{
+    if ((unsigned)kind >= DRV_PROTO__COUNT)
+        return "unknown";
+    return msg_info[kind].name;
+}
+
+int drv_proto_qos(drv_proto_msg_t kind)
+{
+    return (unsigned)kind < DRV_PROTO__COUNT ? msg_info[kind].qos : 1;
+}
+
+bool drv_proto_retained(drv_proto_msg_t kind)
+{
+    return (unsigned)kind < DRV_PROTO__COUNT && msg_info[kind].retained;
+}
+
+size_t drv_proto_max_payload(drv_proto_msg_t kind)
+{
+    return kind == DRV_PROTO_DESIRED ? DRV_PROTO_DESIRED_MAX : DRV_PROTO_MSG_MAX;
+}
+
+drv_err_t drv_proto_check_node(const char *node, drv_error_t *err)
+{
+    char why[160];
+    if (node == NULL || node[0] == '\0')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "node name: required");
+    size_t n = strnlen(node, DRV_PROTO_NODE_MAX + 1);
+    if (n > DRV_PROTO_NODE_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "node name: must be no more than %d characters", DRV_PROTO_NODE_MAX);
+    if (!drv_name_dns_subdomain(node, why, sizeof why))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "node name \"%.63s\": %s", node, why);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_check_id(const char *id, drv_error_t *err)
+{
+    if (id == NULL || id[0] == '\0')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "id: required");
+    size_t n = strnlen(id, DRV_PROTO_ID_MAX + 1);
+    if (n > DRV_PROTO_ID_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "id: must be no more than %d characters",
+                             DRV_PROTO_ID_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "id: must consist of letters, digits, '-' and '_'");
+    }
+    return DRV_OK;
+}
+
+static drv_err_t put_topic(char *out, size_t outsz, const char *node, const char *suffix,
+                           const char *id, drv_error_t *err)
+{
+    int n = id ? snprintf(out, outsz, NODE_TOPIC_PREFIX "%s/%s/%s", node, suffix, id)
+               : snprintf(out, outsz, NODE_TOPIC_PREFIX "%s/%s", node, suffix);
+    if (n < 0 || (size_t)n >= outsz)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "topic: buffer of %zu bytes too small", outsz);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_topic(char *out, size_t outsz, const char *node, drv_proto_msg_t kind,
+                          const char *id, drv_error_t *err)
+{
+    if ((unsigned)kind >= DRV_PROTO__COUNT)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "topic: unknown message kind %d", (int)kind);
+    drv_err_t rc = drv_proto_check_node(node, err);
+    if (rc != DRV_OK)
+        return rc;
+    if (kind == DRV_PROTO_LOGS_RES) {
+        rc = drv_proto_check_id(id, err);
+        if (rc != DRV_OK)
+            return drv_error_wrap(err, "logs response");
+        return put_topic(out, outsz, node, msg_info[kind].name, id, err);
+    }
+    return put_topic(out, outsz, node, msg_info[kind].name, NULL, err);
+}
+
+drv_err_t drv_proto_filter(char *out, size_t outsz, const char *node, drv_proto_msg_t kind,
+                           drv_error_t *err)
+{
+    if ((unsigned)kind >= DRV_PROTO__COUNT)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "topic filter: unknown message kind %d",
+                             (int)kind);
+    if (node != NULL) {
+        drv_err_t rc = drv_proto_check_node(node, err);
+        if (rc != DRV_OK)
+            return rc;
+    }
+    return put_topic(out, outsz, node ? node : "+", msg_info[kind].name,
+                     kind == DRV_PROTO_LOGS_RES ? "+" : NULL, err);
+}
+
+drv_err_t drv_proto_parse_topic(const char *topic, drv_proto_msg_t *kind, char *node, char *id,
+                                drv_error_t *err)
+{
+    const size_t plen = strlen(NODE_TOPIC_PREFIX);
+    if (topic == NULL || strncmp(topic, NODE_TOPIC_PREFIX, plen) != 0)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "topic \"%.100s\": not a drover/v1 topic",
+                             topic ? topic : "");
+    const char *n = topic + plen;
+    const char *slash = strchr(n, '/');
+    if (slash == NULL)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "topic \"%.100s\": no message kind", topic);
+    size_t nlen = (size_t)(slash - n);
+    char nbuf[DRV_PROTO_NODE_MAX + 1];
+    if (nlen > DRV_PROTO_NODE_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "topic: node name: must be no more than %d characters",
+                             DRV_PROTO_NODE_MAX);
+    memcpy(nbuf, n, nlen);
+    nbuf[nlen] = '\0';
+    drv_err_t rc = drv_proto_check_node(nbuf, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "topic");
+    const char *rest = slash + 1;
+    const char *idp = NULL;
+    drv_proto_msg_t k = DRV_PROTO__COUNT;
+    for (unsigned i = 0; i < DRV_PROTO__COUNT; i++) {
+        size_t sl = strlen(msg_info[i].name);
+        if (i == DRV_PROTO_LOGS_RES) {
+            if (strncmp(rest, msg_info[i].name, sl) == 0 && rest[sl] == '/') {
+                k = (drv_proto_msg_t)i;
+                idp = rest + sl + 1;
+                break;
+            }
+        } else if (strcmp(rest, msg_info[i].name) == 0) {
+            k = (drv_proto_msg_t)i;
+            break;
+        }
+    }
+    if (k == DRV_PROTO__COUNT)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "topic \"%.100s\": unknown message kind",
+                             topic);
+    if (idp != NULL) {
+        rc = drv_proto_check_id(idp, err);
+        if (rc != DRV_OK)
+            return drv_error_wrap(err, "topic: logs response");
+    }
+    *kind = k;
+    memcpy(node, nbuf, nlen + 1);
+    if (id != NULL) {
+        if (idp != NULL)
+            memcpy(id, idp, strlen(idp) + 1);
+        else
+            id[0] = '\0';
+    }
+    return DRV_OK;
+}
+
+void drv_proto_now(char *out, size_t outsz)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    if (outsz > 0 && strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        out[0] = '\0';
+}
+
+drv_err_t drv_proto_encode(const cJSON *msg, drv_proto_msg_t kind, char **out, size_t *len,
+                           drv_error_t *err)
+{
+    if (msg == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: no message", drv_proto_msg_name(kind));
+    char *text = cJSON_PrintUnformatted(msg);
+    if (text == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: serialising", drv_proto_msg_name(kind));
+    size_t n = strlen(text);
+    size_t cap = drv_proto_max_payload(kind);
+    if (n > cap) {
+        free(text);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "%s: message of %zu bytes exceeds the %zu-byte limit",
+                             drv_proto_msg_name(kind), n, cap);
+    }
+    *out = text;
+    if (len)
+        *len = n;
+    return DRV_OK;
+}
+
+/* ---- parsing helpers ---- */
+
+/* Parses payload as one JSON object of at most cap bytes; what prefixes error messages. */
+static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const char *what,
+                              cJSON **out, drv_error_t *err)
+{
+    if (payload == NULL && len > 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: no payload", what);
+    if (len > cap)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "%s: payload of %zu bytes exceeds the %zu-byte limit", what, len, cap);
+    size_t i = 0;
+    while (i < len &&
+           (payload[i] == ' ' || payload[i] == '\t' || payload[i] == '\n' || payload[i] == '\r'))
+        i++;
+    if (i == len)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: empty payload", what);
+    if (payload[i] != '{')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a JSON object", what);
+    drv_doc_limits_t lim = {.max_input = cap,
+                            .max_scalar = DRV_PROTO_MSG_MAX,
+                            .max_depth = 64,
+                            .max_nodes = 1000000,
+                            .max_docs = 1};
+    drv_doc_list_t list = {0};
+    drv_err_t rc = drv_doc_parse(payload, len, &lim, &list, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    if (list.count != 1 || !cJSON_IsObject(list.docs[0].root)) {
+        drv_doc_list_free(&list);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a JSON object", what);
+    }
+    *out = list.docs[0].root;
+    list.docs[0].root = NULL;
+    drv_doc_list_free(&list);
+    return DRV_OK;
+}
+
+static drv_err_t get_u64(const cJSON *obj, const char *key, const char *what, bool required,
+                         uint64_t *out, drv_error_t *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (it == NULL) {
+        if (!required) {
+            *out = 0;
+            return DRV_OK;
+        }
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
+    }
+    double v = it->valuedouble;
+    if (!cJSON_IsNumber(it) || !(v >= 0) || v != floor(v) || v > (double)DRV_PROTO_GEN_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: %s: must be a non-negative integer (at most 2^53-1)", what, key);
+    *out = (uint64_t)v;
+    return DRV_OK;
+}
+
+/* A string field copied into buf; absent and optional gives "". */
+static drv_err_t get_str(const cJSON *obj, const char *key, const char *what, bool required,
+                         char *buf, size_t bufsz, drv_error_t *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (it == NULL || cJSON_IsNull(it)) {
+        if (!required) {
+            buf[0] = '\0';
+            return DRV_OK;
+        }
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
+    }
+    if (!cJSON_IsString(it))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be a string", what, key);
+    size_t n = strlen(it->valuestring);
+    if (n >= bufsz)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be no more than %zu characters",
+                             what, key, bufsz - 1);
+    if (required && n == 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
+    memcpy(buf, it->valuestring, n + 1);
+    return DRV_OK;
+}
+
+static drv_err_t get_bool(const cJSON *obj, const char *key, const char *what, bool required,
+                          bool *out, drv_error_t *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (it == NULL) {
+        if (!required) {
+            *out = false;
+            return DRV_OK;
+        }
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
+    }
+    if (!cJSON_IsBool(it))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be true or false", what, key);
+    *out = cJSON_IsTrue(it);
+    return DRV_OK;
+}
+
+/* RFC 3339 in UTC or with an offset: checks the shape "YYYY-MM-DDTHH:MM:SS" and a sane rest. */
+static drv_err_t get_time(const cJSON *obj, const char *what, bool required, char *buf,
+                          drv_error_t *err)
+{
+    drv_err_t rc = get_str(obj, "time", what, required, buf, DRV_PROTO_TIME_MAX + 1, err);
+    if (rc != DRV_OK || buf[0] == '\0')
+        return rc;
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    bool ok = strlen(buf) > strlen(shape);
+    for (size_t i = 0; ok && shape[i]; i++)
+        ok = shape[i] == 'd' ? (buf[i] >= '0' && buf[i] <= '9') : buf[i] == shape[i];
+    for (size_t i = strlen(shape); ok && buf[i]; i++)
+        ok = (buf[i] >= '0' && buf[i] <= '9') || buf[i] == '.' || buf[i] == 'Z' || buf[i] == '+' ||
+             buf[i] == '-' || buf[i] == ':';
+    if (!ok)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: time: must be an RFC 3339 time like 2026-01-02T15:04:05Z", what);
+    return DRV_OK;
+}
+
+static drv_err_t check_kind(const cJSON *obj, const char *what, const char *kind, drv_error_t *err)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    if (!cJSON_IsString(k) || strcmp(k->valuestring, kind) != 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: kind: must be \"%s\"", what, kind);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
+    if (v != NULL && (!cJSON_IsString(v) || strcmp(v->valuestring, DRV_PROTO_API_VERSION) != 0))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: apiVersion: must be \"" DRV_PROTO_API_VERSION "\"", what);
+    return DRV_OK;
+}
+
+static drv_err_t get_node(const cJSON *obj, const char *what, const char *expect, char *node,
+                          drv_error_t *err)
+{
+    drv_err_t rc = get_str(obj, "node", what, true, node, DRV_PROTO_NODE_MAX + 1, err);
+    if (rc != DRV_OK)
+        return rc;
+    rc = drv_proto_check_node(node, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    if (expect != NULL && strcmp(node, expect) != 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: node: \"%s\" does not match the topic's node \"%s\"", what, node,
+                             expect);
+    return DRV_OK;
+}
+
+/* An array of objects (absent = empty: an empty array is added to obj). */
+static drv_err_t get_object_array(cJSON *obj, const char *key, const char *what, const cJSON **out,
+                                  drv_error_t *err)
+{
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (a == NULL || cJSON_IsNull(a)) {
+        a = cJSON_CreateArray();
+        if (a == NULL)
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+        cJSON_AddItemToObject(obj, key, a);
+    }
+    if (!cJSON_IsArray(a))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be an array", what, key);
+    int i = 0;
+    for (const cJSON *c = a->child; c != NULL; c = c->next, i++)
+        if (!cJSON_IsObject(c))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s[%d]: must be an object", what,
+                                 key, i);
+    *out = a;
+    return DRV_OK;
+}
+
+/* cJSON prints numbers with 15 significant digits when that reads back "close enough", which
+ * would round large generations: integers are written as raw JSON text instead. */
+static bool add_u64(cJSON *obj, const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_AddRawToObject(obj, key, buf) != NULL;
+}
+
+static bool add_copy(cJSON *obj, const char *key, const cJSON *src, bool array)
+{
+    cJSON *c =
+        src ? cJSON_Duplicate(src, true) : (array ? cJSON_CreateArray() : cJSON_CreateObject());
+    if (c == NULL)
+        return false;
+    return cJSON_AddItemToObject(obj, key, c);
+}
+
+/* ---- desired state ---- */
+
+cJSON *drv_proto_desired_build(const char *node, uint64_t generation, const cJSON *pods,
+                               const cJSON *config_maps, const cJSON *secrets, drv_error_t *err)
+{
+    const char *what = "desired state";
+    if (drv_proto_check_node(node, err) != DRV_OK) {
+        drv_error_wrap(err, "%s", what);
+        return NULL;
+    }
+    if (generation > DRV_PROTO_GEN_MAX) {
+        drv_error_set(err, DRV_ERR_RANGE, 0, "%s: generation: must be at most 2^53-1", what);
+        return NULL;
+    }
+    const cJSON *arrs[3] = {pods, config_maps, secrets};
+    static const char *const names[3] = {"pods", "configMaps", "secrets"};
+    for (int i = 0; i < 3; i++)
+        if (arrs[i] != NULL && !cJSON_IsArray(arrs[i])) {
+            drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be an array", what, names[i]);
+            return NULL;
+        }
+    cJSON *d = cJSON_CreateObject();
+    bool ok = d && cJSON_AddStringToObject(d, "apiVersion", DRV_PROTO_API_VERSION) &&
+              cJSON_AddStringToObject(d, "kind", "NodeDesiredState") &&
+              cJSON_AddStringToObject(d, "node", node) && add_u64(d, "generation", generation);
+    for (int i = 0; ok && i < 3; i++)
+        ok = add_copy(d, names[i], arrs[i], true);
+    if (!ok) {
+        cJSON_Delete(d);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+        return NULL;
+    }
+    return d;
+}
+
+drv_err_t drv_proto_desired_parse(const char *payload, size_t len, const char *expect_node,
+                                  drv_proto_desired_t *out, drv_error_t *err)
+{
+    const char *what = "desired state";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_DESIRED_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_desired_t d = {0};
+    d.doc = doc;
+    if ((rc = check_kind(doc, what, "NodeDesiredState", err)) != DRV_OK ||
+        (rc = get_node(doc, what, expect_node, d.node, err)) != DRV_OK ||
+        (rc = get_u64(doc, "generation", what, true, &d.generation, err)) != DRV_OK ||
+        (rc = get_object_array(doc, "pods", what, &d.pods, err)) != DRV_OK ||
+        (rc = get_object_array(doc, "configMaps", what, &d.config_maps, err)) != DRV_OK ||
+        (rc = get_object_array(doc, "secrets", what, &d.secrets, err)) != DRV_OK) {
+        cJSON_Delete(doc);
+        return rc;
+    }
+    *out = d;
+    return DRV_OK;
+}
+
+void drv_proto_desired_free(drv_proto_desired_t *d)
+{
+    if (d == NULL)
+        return;
+    cJSON_Delete(d->doc);
+    memset(d, 0, sizeof *d);
+}
+
+/* ---- status ---- */
+
+cJSON *drv_proto_status_build(const char *node, uint64_t observed_generation,
+                              const cJSON *node_status, const cJSON *pods, drv_error_t *err)
+{
+    const char *what = "status report";
+    if (drv_proto_check_node(node, err) != DRV_OK) {
+        drv_error_wrap(err, "%s", what);
+        return NULL;
+    }
+    if (observed_generation > DRV_PROTO_GEN_MAX) {
+        drv_error_set(err, DRV_ERR_RANGE, 0, "%s: observedGeneration: must be at most 2^53-1",
+                      what);
+        return NULL;
+    }
+    if (node_status != NULL && !cJSON_IsObject(node_status)) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "%s: nodeStatus: must be an object", what);
+        return NULL;
+    }
+    if (pods != NULL && !cJSON_IsArray(pods)) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pods: must be an array", what);
+        return NULL;
+    }
+    char now[DRV_PROTO_TIME_MAX + 1];
+    drv_proto_now(now, sizeof now);
+    cJSON *d = cJSON_CreateObject();
+    bool ok = d && cJSON_AddStringToObject(d, "apiVersion", DRV_PROTO_API_VERSION) &&
+              cJSON_AddStringToObject(d, "kind", "NodeStatusReport") &&
+              cJSON_AddStringToObject(d, "node", node) &&
+              add_u64(d, "observedGeneration", observed_generation) &&
+              cJSON_AddStringToObject(d, "time", now) &&
+              add_copy(d, "nodeStatus", node_status, false) && add_copy(d, "pods", pods, true);
+    if (!ok) {
+        cJSON_Delete(d);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+        return NULL;
+    }
+    return d;
+}
+
+drv_err_t drv_proto_status_parse(const char *payload, size_t len, const char *expect_node,
+                                 drv_proto_status_t *out, drv_error_t *err)
+{
+    const char *what = "status report";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_status_t s = {0};
+    s.doc = doc;
+    if ((rc = check_kind(doc, what, "NodeStatusReport", err)) != DRV_OK ||
+        (rc = get_node(doc, what, expect_node, s.node, err)) != DRV_OK ||
+        (rc = get_u64(doc, "observedGeneration", what, true, &s.observed_generation, err)) !=
+            DRV_OK ||
+        (rc = get_time(doc, what, true, s.time, err)) != DRV_OK ||
+        (rc = get_object_array(doc, "pods", what, &s.pods, err)) != DRV_OK)
+        goto fail;
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "nodeStatus");
+    if (!cJSON_IsObject(ns)) {
+        rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: nodeStatus: must be an object", what);
+        goto fail;
+    }
+    s.node_status = ns;
+    int i = 0;
+    for (const cJSON *p = s.pods->child; p != NULL; p = p->next, i++) {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "status");
+        char buf[254];
+        if (!cJSON_IsObject(md)) {
+            rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pods[%d].metadata: must be an object",
+                               what, i);
+            goto fail;
+        }
+        if ((rc = get_str(md, "name", what, true, buf, sizeof buf, err)) != DRV_OK ||
+            (rc = get_str(md, "namespace", what, true, buf, sizeof buf, err)) != DRV_OK) {
+            drv_error_set(err, rc, 0,
+                          "%s: pods[%d].metadata: name and namespace: required "
+                          "strings of at most 253 characters",
+                          what, i);
+            goto fail;
+        }
+        if (!cJSON_IsObject(st)) {
+            rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pods[%d].status: must be an object",
+                               what, i);
+            goto fail;
+        }
+    }
+    *out = s;
+    return DRV_OK;
+fail:
+    cJSON_Delete(doc);
+    return rc;
+}
+
+void drv_proto_status_free(drv_proto_status_t *s)
+{
+    if (s == NULL)
+        return;
+    cJSON_Delete(s->doc);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- heartbeat ---- */
+
+drv_err_t drv_proto_heartbeat_format(const drv_proto_heartbeat_t *hb, char *out, size_t outsz,
+                                     drv_error_t *err)
+{
+    drv_err_t rc = drv_proto_check_node(hb->node, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "heartbeat");
+    if (hb->seq > DRV_PROTO_GEN_MAX || hb->observed_generation > DRV_PROTO_GEN_MAX)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "heartbeat: seq, observedGeneration: must be "
+                             "at most 2^53-1");
+    char now[DRV_PROTO_TIME_MAX + 1];
+    const char *t = hb->time;
+    if (t[0] == '\0') {
+        drv_proto_now(now, sizeof now);
+        t = now;
+    }
+    int n = snprintf(
+        out, outsz, "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"}",
+        hb->node, (unsigned long long)hb->seq, (unsigned long long)hb->observed_generation, t);
+    if (n < 0 || (size_t)n >= outsz)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "heartbeat: buffer of %zu bytes too small",
+                             outsz);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_heartbeat_parse(const char *payload, size_t len, const char *expect_node,
+                                    drv_proto_heartbeat_t *out, drv_error_t *err)
+{
+    const char *what = "heartbeat";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_heartbeat_t hb = {0};
+    if ((rc = get_node(doc, what, expect_node, hb.node, err)) == DRV_OK &&
+        (rc = get_u64(doc, "seq", what, true, &hb.seq, err)) == DRV_OK &&
+        (rc = get_u64(doc, "observedGeneration", what, true, &hb.observed_generation, err)) ==
+            DRV_OK &&
+        (rc = get_time(doc, what, false, hb.time, err)) == DRV_OK)
+        *out = hb;
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- presence ---- */
+
+drv_err_t drv_proto_online_format(bool online, const char *time, char *out, size_t outsz,
+                                  drv_error_t *err)
+{
+    int n = (time && time[0]) ? snprintf(out, outsz, "{\"online\":%s,\"time\":\"%.40s\"}",
+                                         online ? "true" : "false", time)
+                              : snprintf(out, outsz, "{\"online\":%s}", online ? "true" : "false");
+    if (n < 0 || (size_t)n >= outsz)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "online: buffer of %zu bytes too small", outsz);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_online_parse(const char *payload, size_t len, drv_proto_online_t *out,
+                                 drv_error_t *err)
+{
+    const char *what = "online";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_online_t o = {0};
+    if ((rc = get_bool(doc, "online", what, true, &o.online, err)) == DRV_OK &&
+        (rc = get_time(doc, what, false, o.time, err)) == DRV_OK)
+        *out = o;
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- events ---- */
+
+cJSON *drv_proto_event_build(const char *node, const char *involved_kind, const char *involved_name,
+                             const char *involved_namespace, const char *type, const char *reason,
+                             const char *message, drv_error_t *err)
+{
+    if (drv_proto_check_node(node, err) != DRV_OK) {
+        drv_error_wrap(err, "event");
+        return NULL;
+    }
+    if (!involved_kind || !involved_name || !type || !reason || !message) {
+        drv_error_set(err, DRV_ERR_INVALID, 0,
+                      "event: involvedObject kind and name, type, reason, message: required");
+        return NULL;
+    }
+    char now[DRV_PROTO_TIME_MAX + 1];
+    drv_proto_now(now, sizeof now);
+    /* Unique enough per node: the node name and the time in nanoseconds. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char name[128];
+    snprintf(name, sizeof name, "%.63s.%llx%09ld", node, (unsigned long long)ts.tv_sec, ts.tv_nsec);
+    char msg[1025];
+    snprintf(msg, sizeof msg, "%s", message);
+    cJSON *e = cJSON_CreateObject();
+    cJSON *md = cJSON_CreateObject();
+    cJSON *io = cJSON_CreateObject();
+    cJSON *src = cJSON_CreateObject();
+    bool ok = e && md && io && src;
+    if (ok) {
+        cJSON_AddItemToObject(e, "metadata", md);
+        cJSON_AddItemToObject(e, "involvedObject", io);
+        cJSON_AddItemToObject(e, "source", src);
+        const char *ns = involved_namespace ? involved_namespace : "default";
+        ok = cJSON_AddStringToObject(e, "apiVersion", "v1") &&
+             cJSON_AddStringToObject(e, "kind", "Event") &&
+             cJSON_AddStringToObject(md, "name", name) &&
+             cJSON_AddStringToObject(md, "namespace", ns) &&
+             cJSON_AddStringToObject(io, "kind", involved_kind) &&
+             cJSON_AddStringToObject(io, "name", involved_name) &&
+             (involved_namespace == NULL ||
+              cJSON_AddStringToObject(io, "namespace", involved_namespace)) &&
+             cJSON_AddStringToObject(e, "type", type) &&
+             cJSON_AddStringToObject(e, "reason", reason) &&
+             cJSON_AddStringToObject(e, "message", msg) &&
+             cJSON_AddStringToObject(src, "component", "drover-agent") &&
+             cJSON_AddStringToObject(src, "host", node) &&
+             cJSON_AddStringToObject(e, "firstTimestamp", now) &&
+             cJSON_AddStringToObject(e, "lastTimestamp", now) &&
+             cJSON_AddNumberToObject(e, "count", 1);
+    } else {
+        cJSON_Delete(md);
+        cJSON_Delete(io);
+        cJSON_Delete(src);
+    }
+    if (!ok) {
+        cJSON_Delete(e);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "event");
+        return NULL;
+    }
+    return e;
+}
+
+drv_err_t drv_proto_event_parse(const char *payload, size_t len, cJSON **out, drv_error_t *err)
+{
+    const char *what = "event";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+    const cJSON *io = cJSON_GetObjectItemCaseSensitive(doc, "involvedObject");
+    char buf[1025];
+    if (!cJSON_IsString(k) || strcmp(k->valuestring, "Event") != 0)
+        rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: kind: must be \"Event\"", what);
+    else if (!cJSON_IsObject(io))
+        rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: involvedObject: must be an object", what);
+    else if ((rc = get_str(doc, "reason", what, true, buf, 129, err)) == DRV_OK)
+        rc = get_str(doc, "message", what, false, buf, sizeof buf, err);
+    if (rc != DRV_OK) {
+        cJSON_Delete(doc);
+        return rc;
+    }
+    *out = doc;
+    return DRV_OK;
+}
+
+/* ---- logs ---- */
+
+cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *err)
+{
+    if (drv_proto_check_id(req->id, err) != DRV_OK) {
+        drv_error_wrap(err, "logs request");
+        return NULL;
+    }
+    if (req->pod[0] == '\0' || req->tail_bytes > DRV_PROTO_GEN_MAX) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "logs request: pod: required");
+        return NULL;
+    }
+    cJSON *r = cJSON_CreateObject();
+    bool ok =
+        r && cJSON_AddStringToObject(r, "id", req->id) &&
+        cJSON_AddStringToObject(r, "pod", req->pod) &&
+        cJSON_AddStringToObject(r, "namespace", req->namespace_[0] ? req->namespace_ : "default") &&
+        cJSON_AddStringToObject(r, "container", req->container) &&
+        add_u64(r, "tailBytes", req->tail_bytes) && cJSON_AddBoolToObject(r, "follow", req->follow);
+    if (!ok) {
+        cJSON_Delete(r);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "logs request");
+        return NULL;
+    }
+    return r;
+}
+
+drv_err_t drv_proto_logs_req_parse(const char *payload, size_t len, drv_proto_logs_req_t *out,
+                                   drv_error_t *err)
+{
+    const char *what = "logs request";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_logs_req_t r = {0};
+    if ((rc = get_str(doc, "id", what, true, r.id, sizeof r.id, err)) == DRV_OK &&
+        (rc = drv_proto_check_id(r.id, err)) != DRV_OK)
+        rc = drv_error_wrap(err, "%s", what);
+    if (rc == DRV_OK &&
+        (rc = get_str(doc, "pod", what, true, r.pod, sizeof r.pod, err)) == DRV_OK &&
+        (rc = get_str(doc, "namespace", what, false, r.namespace_, sizeof r.namespace_, err)) ==
+            DRV_OK &&
+        (rc = get_str(doc, "container", what, false, r.container, sizeof r.container, err)) ==
+            DRV_OK &&
+        (rc = get_u64(doc, "tailBytes", what, false, &r.tail_bytes, err)) == DRV_OK &&
+        (rc = get_bool(doc, "follow", what, false, &r.follow, err)) == DRV_OK) {
+        if (r.namespace_[0] == '\0')
+            snprintf(r.namespace_, sizeof r.namespace_, "default");
+        *out = r;
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+cJSON *drv_proto_logs_chunk_build(const char *id, uint64_t seq, const void *data, size_t len,
+                                  bool eof, drv_error_t *err)
+{
+    if (drv_proto_check_id(id, err) != DRV_OK) {
+        drv_error_wrap(err, "logs chunk");
+        return NULL;
+    }
+    if (len > DRV_PROTO_LOGS_CHUNK_MAX || seq > DRV_PROTO_GEN_MAX) {
+        drv_error_set(err, DRV_ERR_TOOBIG, 0, "logs chunk: data: more than %u bytes",
+                      DRV_PROTO_LOGS_CHUNK_MAX);
+        return NULL;
+    }
+    _cleanup_free_ char *b64 = drv_base64_encode(data ? data : "", data ? len : 0);
+    cJSON *c = cJSON_CreateObject();
+    bool ok = b64 && c && cJSON_AddStringToObject(c, "id", id) && add_u64(c, "seq", seq) &&
+              cJSON_AddStringToObject(c, "data", b64) && cJSON_AddBoolToObject(c, "eof", eof);
+    if (!ok) {
+        cJSON_Delete(c);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "logs chunk");
+        return NULL;
+    }
+    return c;
+}
+
+drv_err_t drv_proto_logs_chunk_parse(const char *payload, size_t len, drv_proto_logs_chunk_t *out,
+                                     drv_error_t *err)
+{
+    const char *what = "logs chunk";
+    cJSON *doc = NULL;
+    drv_err_t rc = parse_object(payload, len, DRV_PROTO_MSG_MAX, what, &doc, err);
+    if (rc != DRV_OK)
+        return rc;
+    drv_proto_logs_chunk_t c = {0};
+    if ((rc = get_str(doc, "id", what, true, c.id, sizeof c.id, err)) == DRV_OK &&
+        (rc = drv_proto_check_id(c.id, err)) != DRV_OK)
+        rc = drv_error_wrap(err, "%s", what);
+    if (rc == DRV_OK && (rc = get_u64(doc, "seq", what, true, &c.seq, err)) == DRV_OK &&
+        (rc = get_bool(doc, "eof", what, false, &c.eof, err)) == DRV_OK) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(doc, "data");
+        if (d != NULL && !cJSON_IsString(d)) {
+            rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: data: must be a base64 string", what);
+        } else if (d != NULL && d->valuestring[0] != '\0') {
+            if (drv_base64_decode(d->valuestring, strlen(d->valuestring), &c.data, &c.len) !=
+                DRV_OK)
+                rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: data: must be base64", what);
+        }
+    }
+    cJSON_Delete(doc);
+    if (rc != DRV_OK) {
+        free(c.data);
+        return rc;
+    }
+    *out = c;
+    return DRV_OK;
+}
+
+void drv_proto_logs_chunk_free(drv_proto_logs_chunk_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->data);
+    c->data = NULL;
+    c->len = 0;
+}
+
+/* ---- back-off ---- */
+
+static uint64_t xorshift64(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x;
+}
+
+void drv_proto_backoff_init(drv_proto_backoff_t *b, uint32_t min_ms, uint32_t max_ms, uint64_t seed)
+{
+    if (min_ms == 0)
+        min_ms = 1;
+    if (max_ms < min_ms)
+        max_ms = min_ms;
+    b->min_ms = min_ms;
+    b->max_ms = max_ms;
+    b->cur_ms = min_ms;
+    if (seed == 0 && getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    }
+    /* splitmix64 finaliser: close seeds give unrelated sequences. */
+    seed += 0x9e3779b97f4a7c15ull;
+    seed = (seed ^ (seed >> 30)) * 0xbf58476d1ce4e5b9ull;
+    seed = (seed ^ (seed >> 27)) * 0x94d049bb133111ebull;
+    seed ^= seed >> 31;
+    b->rng = seed ? seed : 0x2545f4914f6cdd1dull;
+}
+
+uint32_t drv_proto_backoff_next(drv_proto_backoff_t *b)
+{
+    uint32_t ceil = b->cur_ms;
+    uint32_t d = (uint32_t)(xorshift64(&b->rng) % ((uint64_t)ceil + 1));
+    b->cur_ms = ceil > b->max_ms / 2 ? b->max_ms : ceil * 2;
+    return d;
+}
+
+void drv_proto_backoff_reset(drv_proto_backoff_t *b)
+{
+    b->cur_ms = b->min_ms;
+}
