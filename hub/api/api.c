@@ -1,0 +1,576 @@
+/* The hub's REST API on libmicrohttpd in external epoll mode: request bodies are gathered
+ * under a cap, routed through one route table, validated by drv_model_normalize and applied
+ * to the store; errors answer with Kubernetes Status objects. Watches are SSE streams whose
+ * connections are suspended while there is nothing to send and resumed by drv_api_notify(). */
+#include "api/api.h"
+#include "api/api_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "drover/cleanup.h"
+#include "drover/doc.h"
+#include "drover/log.h"
+
+/* ---- route table ---- */
+
+#define M_ITEM (DRV_API_M_GET | DRV_API_M_PUT | DRV_API_M_PATCH | DRV_API_M_DELETE)
+#define M_STATUS (DRV_API_M_GET | DRV_API_M_PUT | DRV_API_M_PATCH)
+#define M_COLL (DRV_API_M_GET | DRV_API_M_POST)
+
+#define NAMESPACED(prefix, plural, kind)                                                           \
+    {prefix "/namespaces/{namespace}/" plural, M_COLL, kind, DRV_API_OP_COLLECTION},               \
+        {prefix "/namespaces/{namespace}/" plural "/{name}", M_ITEM, kind, DRV_API_OP_ITEM},       \
+        {prefix "/namespaces/{namespace}/" plural "/{name}/status", M_STATUS, kind,                \
+         DRV_API_OP_STATUS},                                                                       \
+    {                                                                                              \
+        prefix "/" plural, DRV_API_M_GET, kind, DRV_API_OP_COLLECTION                              \
+    }
+
+static const drv_api_route_t routes[] = {
+    {"/healthz", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_HEALTHZ},
+    {"/metrics", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_METRICS},
+    NAMESPACED("/api/v1", "pods", DRV_KIND_POD),
+    NAMESPACED("/api/v1", "configmaps", DRV_KIND_CONFIGMAP),
+    NAMESPACED("/api/v1", "secrets", DRV_KIND_SECRET),
+    NAMESPACED("/api/v1", "services", DRV_KIND_SERVICE),
+    NAMESPACED("/api/v1", "events", DRV_KIND_EVENT),
+    {"/api/v1/nodes", M_COLL, DRV_KIND_NODE, DRV_API_OP_COLLECTION},
+    {"/api/v1/nodes/{name}", M_ITEM, DRV_KIND_NODE, DRV_API_OP_ITEM},
+    {"/api/v1/nodes/{name}/status", M_STATUS, DRV_KIND_NODE, DRV_API_OP_STATUS},
+    NAMESPACED("/apis/apps/v1", "deployments", DRV_KIND_DEPLOYMENT),
+    NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
+};
+
+const drv_api_route_t *drv_api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}
+
+/* Matches path against pattern; captures {namespace} and {name} (pointers into path copies
+ * in m). */
+static bool route_match(const char *pattern, const char *path, drv_api_match_t *m)
+{
+    const char *p = pattern, *u = path;
+    m->ns[0] = m->name[0] = '\0';
+    while (*p && *u) {
+        if (*p != '/' || *u != '/')
+            return false;
+        p++, u++;
+        size_t pl = strcspn(p, "/"), ul = strcspn(u, "/");
+        if (*p == '{') {
+            if (ul == 0)
+                return false;
+            char *dst = NULL;
+            size_t cap = 0;
+            if (pl == strlen("{namespace}") && !strncmp(p, "{namespace}", pl))
+                dst = m->ns, cap = sizeof(m->ns);
+            else
+                dst = m->name, cap = sizeof(m->name);
+            if (ul >= cap)
+                return false;
+            memcpy(dst, u, ul);
+            dst[ul] = '\0';
+        } else if (pl != ul || strncmp(p, u, pl)) {
+            return false;
+        }
+        p += pl, u += ul;
+    }
+    return *p == '\0' && *u == '\0';
+}
+
+/* ---- the daemon ---- */
+
+static unsigned method_bit(const char *method)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } ms[] = {{"GET", DRV_API_M_GET}, {"HEAD", DRV_API_M_GET},    {"POST", DRV_API_M_POST},
+              {"PUT", DRV_API_M_PUT}, {"PATCH", DRV_API_M_PATCH}, {"DELETE", DRV_API_M_DELETE}};
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+        if (!strcmp(method, ms[i].name))
+            return ms[i].bit;
+    return 0;
+}
+
+int64_t drv_api_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count_request(drv_api_t *api, const char *method, unsigned code)
+{
+    for (size_t i = 0; i < api->nreqstats; i++) {
+        if (api->reqstats[i].code == code && !strcmp(api->reqstats[i].method, method)) {
+            api->reqstats[i].n++;
+            return;
+        }
+    }
+    if (api->nreqstats < DRV_API_MAX_REQSTATS) {
+        drv_api_reqstat_t *r = &api->reqstats[api->nreqstats++];
+        snprintf(r->method, sizeof(r->method), "%s", method_bit(method) ? method : "OTHER");
+        r->code = code;
+        r->n = 1;
+    }
+}
+
+enum MHD_Result drv_api_queue(drv_api_req_t *rq, unsigned code, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    rq->responded = true;
+    count_request(rq->api, rq->method, code);
+    enum MHD_Result r = MHD_queue_response(rq->conn, code, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result drv_api_reply_text(drv_api_req_t *rq, unsigned code, const char *ctype, char *body,
+                                   size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    return drv_api_queue(rq, code, resp);
+}
+
+enum MHD_Result drv_api_reply_json(drv_api_req_t *rq, unsigned code, const cJSON *obj)
+{
+    char *s = cJSON_PrintUnformatted(obj);
+    if (!s)
+        return drv_api_reply_status(rq, 500, "InternalError", "out of memory", NULL);
+    return drv_api_reply_text(rq, code, "application/json", s, strlen(s));
+}
+
+static const char *status_reason(unsigned code)
+{
+    switch (code) {
+    case 400:
+        return "BadRequest";
+    case 404:
+        return "NotFound";
+    case 405:
+        return "MethodNotAllowed";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Expired";
+    case 413:
+        return "RequestEntityTooLarge";
+    case 415:
+        return "UnsupportedMediaType";
+    case 429:
+        return "TooManyRequests";
+    case 503:
+        return "ServiceUnavailable";
+    default:
+        return "InternalError";
+    }
+}
+
+cJSON *drv_api_status_json(unsigned code, const char *reason, const char *msg,
+                           const drv_diags_t *diags)
+{
+    cJSON *st = cJSON_CreateObject();
+    if (!st)
+        return NULL;
+    cJSON_AddStringToObject(st, "kind", "Status");
+    cJSON_AddStringToObject(st, "apiVersion", "v1");
+    cJSON_AddObjectToObject(st, "metadata");
+    cJSON_AddStringToObject(st, "status", "Failure");
+    cJSON_AddStringToObject(st, "message", msg);
+    cJSON_AddStringToObject(st, "reason", reason ? reason : status_reason(code));
+    cJSON_AddNumberToObject(st, "code", code);
+    if (diags && diags->count) {
+        cJSON *det = cJSON_AddObjectToObject(st, "details");
+        cJSON *causes = det ? cJSON_AddArrayToObject(det, "causes") : NULL;
+        for (size_t i = 0; causes && i < diags->count; i++) {
+            cJSON *c = cJSON_CreateObject();
+            if (!c)
+                break;
+            cJSON_AddStringToObject(c, "reason", "FieldValueInvalid");
+            cJSON_AddStringToObject(c, "field", diags->items[i].path);
+            cJSON_AddStringToObject(c, "message", diags->items[i].msg);
+            cJSON_AddItemToArray(causes, c);
+        }
+    }
+    return st;
+}
+
+enum MHD_Result drv_api_reply_status(drv_api_req_t *rq, unsigned code, const char *reason,
+                                     const char *msg, const drv_diags_t *diags)
+{
+    cJSON *st = drv_api_status_json(code, reason, msg, diags);
+    char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+    cJSON_Delete(st);
+    if (!s) {
+        static const char fallback[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
+                                       "\"Failure\",\"message\":\"out of memory\",\"code\":500}";
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            sizeof(fallback) - 1, (void *)fallback, MHD_RESPMEM_PERSISTENT);
+        return drv_api_queue(rq, 500, resp);
+    }
+    if (code >= 500 || code == 413)
+        drv_log_warn("api request failed", "method=%s code=%u", rq->method, code);
+    return drv_api_reply_text(rq, code, "application/json", s, strlen(s));
+}
+
+enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *msg)
+{
+    switch (e) {
+    case DRV_ERR_NOTFOUND:
+        return drv_api_reply_status(rq, 404, "NotFound", msg, NULL);
+    case DRV_ERR_EXISTS:
+        return drv_api_reply_status(rq, 409, "AlreadyExists", msg, NULL);
+    case DRV_ERR_CONFLICT:
+        return drv_api_reply_status(rq, 409, "Conflict", msg, NULL);
+    case DRV_ERR_RANGE:
+        return drv_api_reply_status(rq, 410, "Expired", msg, NULL);
+    case DRV_ERR_INVALID:
+        return drv_api_reply_status(rq, 400, "BadRequest", msg, NULL);
+    case DRV_ERR_UNSUPPORTED:
+        return drv_api_reply_status(rq, 400, "BadRequest", msg, NULL);
+    case DRV_ERR_TOOBIG:
+        return drv_api_reply_status(rq, 413, NULL, msg, NULL);
+    case DRV_ERR_AGAIN:
+    case DRV_ERR_TIMEOUT:
+        return drv_api_reply_status(rq, 503, NULL, msg, NULL);
+    default:
+        return drv_api_reply_status(rq, 500, NULL, msg, NULL);
+    }
+}
+
+static enum MHD_Result dispatch(drv_api_req_t *rq)
+{
+    const char *url = rq->url;
+    unsigned bit = method_bit(rq->method);
+    bool path_known = false;
+    unsigned allowed = 0;
+    size_t n = sizeof(routes) / sizeof(routes[0]);
+    for (size_t i = 0; i < n; i++) {
+        drv_api_match_t m;
+        if (!route_match(routes[i].pattern, url, &m))
+            continue;
+        path_known = true;
+        allowed |= routes[i].methods;
+        if (!(bit & routes[i].methods))
+            continue;
+        m.route = &routes[i];
+        return drv_api_handle(rq, &m);
+    }
+    if (!path_known)
+        return drv_api_reply_status(rq, 404, "NotFound",
+                                    "the server could not find the requested resource", NULL);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "method %.16s is not allowed on this resource", rq->method);
+    cJSON *st = drv_api_status_json(405, "MethodNotAllowed", msg, NULL);
+    char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+    cJSON_Delete(st);
+    if (!s)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(s);
+        return MHD_NO;
+    }
+    char allow[64] = "";
+    static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    for (unsigned i = 0; i < 5; i++)
+        if (allowed & (1u << i)) {
+            size_t l = strlen(allow);
+            snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", names[i]);
+        }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return drv_api_queue(rq, 405, resp);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    drv_api_t *api = cls;
+    drv_api_req_t *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        rq->api = api;
+        rq->conn = conn;
+        snprintf(rq->method, sizeof(rq->method), "%s", method);
+        rq->url = url;
+        drv_buf_init(&rq->body, api->max_body);
+        *con_cls = rq;
+        /* A declared length over the cap is refused before any of the body is read. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || end == cl || v > api->max_body) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
+                         api->max_body);
+                return drv_api_reply_status(rq, 413, NULL, msg, NULL);
+            }
+        }
+        return MHD_YES;
+    }
+    rq->url = url;
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->too_big || rq->busy || rq->responded)
+            return MHD_YES;
+        if (api->inflight + n > DRV_API_MAX_INFLIGHT) {
+            rq->busy = true; /* all bodies together stay under a budget */
+        } else if (drv_buf_append(&rq->body, upload_data, n) != DRV_OK) {
+            rq->too_big = true;
+        } else {
+            api->inflight += n;
+            rq->held += n;
+            return MHD_YES;
+        }
+        api->inflight -= rq->held;
+        rq->held = 0;
+        drv_buf_free(&rq->body);
+        return MHD_YES;
+    }
+    if (rq->responded)
+        return MHD_YES;
+    if (rq->busy)
+        return drv_api_reply_status(rq, 503, NULL, "too many request bodies in flight; retry later",
+                                    NULL);
+    if (rq->too_big) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
+                 api->max_body);
+        return drv_api_reply_status(rq, 413, NULL, msg, NULL);
+    }
+    return dispatch(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    drv_api_req_t *rq = *con_cls;
+    if (!rq)
+        return;
+    rq->api->inflight -= rq->held;
+    drv_buf_free(&rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t l = strlen(line);
+    while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+        line[--l] = '\0';
+    char q[600];
+    drv_log_warn("http server", "detail=%s", drv_log_quote(line, q, sizeof(q)));
+}
+
+drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err)
+{
+    if (!opts || !opts->store)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "api: a store is required");
+    const char *bind = opts->bind_addr ? opts->bind_addr : DRV_API_DEFAULT_BIND;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, bind, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(opts->port);
+    } else if (inet_pton(AF_INET6, bind, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(opts->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "api: bind address \"%.64s\" is not an IPv4 or IPv6 address", bind);
+    }
+    drv_api_t *api = calloc(1, sizeof(*api));
+    if (!api)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "api: out of memory");
+    api->store = opts->store;
+    api->max_body = opts->max_body ? opts->max_body : DRV_API_DEFAULT_MAX_BODY;
+    api->max_watches = opts->max_watches ? opts->max_watches : DRV_API_DEFAULT_MAX_WATCHES;
+    unsigned max_conns = opts->max_conns ? opts->max_conns : DRV_API_DEFAULT_MAX_CONNS;
+    api->mhd = MHD_start_daemon(flags, opts->port, NULL, NULL, on_request, api,
+                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_SOCK_ADDR,
+                                (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+    if (!api->mhd) {
+        int e = errno;
+        free(api);
+        return drv_error_set(err, DRV_ERR_IO, e, "api: listen on %s port %u", bind,
+                             (unsigned)opts->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = di ? di->port : opts->port;
+    di = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    api->epoll_fd = di ? di->epoll_fd : -1;
+    *out = api;
+    return DRV_OK;
+}
+
+void drv_api_free(drv_api_t *api)
+{
+    if (!api)
+        return;
+    api->stopping = true;
+    drv_api_notify(api);
+    MHD_stop_daemon(api->mhd);
+    free(api);
+}
+
+uint16_t drv_api_port(const drv_api_t *api)
+{
+    return api->port;
+}
+
+int drv_api_fd(const drv_api_t *api)
+{
+    return api->epoll_fd;
+}
+
+int drv_api_timeout_ms(const drv_api_t *api)
+{
+    int64_t best = -1;
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (MHD_get_timeout(api->mhd, &t) == MHD_YES)
+        best = t > 3600000 ? 3600000 : (int64_t)t;
+    int64_t k = drv_api_watch_deadline_ms(api);
+    if (k >= 0 && (best < 0 || k < best))
+        best = k;
+    return (int)best;
+}
+
+void drv_api_run(drv_api_t *api)
+{
+    drv_api_watch_tick(api);
+    MHD_run(api->mhd);
+}
+
+static bool metric_name_ok(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+                  (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+drv_err_t drv_api_set_gauge(drv_api_t *api, const char *series, double value, drv_error_t *err)
+{
+    size_t len = series ? strlen(series) : 0;
+    size_t nl = series ? strcspn(series, "{") : 0;
+    if (len == 0 || len >= sizeof(api->gauges[0].series) || !metric_name_ok(series, nl) ||
+        (nl < len && (series[len - 1] != '}' || strchr(series, '\n'))))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "metrics: \"%.64s\" is not a metric series (name{labels})",
+                             series ? series : "");
+    for (size_t i = 0; i < api->ngauges; i++) {
+        if (!strcmp(api->gauges[i].series, series)) {
+            api->gauges[i].value = value;
+            return DRV_OK;
+        }
+    }
+    if (api->ngauges >= DRV_API_MAX_GAUGES)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "metrics: more than %d gauge series",
+                             DRV_API_MAX_GAUGES);
+    snprintf(api->gauges[api->ngauges].series, sizeof(api->gauges[0].series), "%s", series);
+    api->gauges[api->ngauges++].value = value;
+    return DRV_OK;
+}
+
+static int gauge_cmp(const void *a, const void *b)
+{
+    return strcmp(((const drv_api_gauge_t *)a)->series, ((const drv_api_gauge_t *)b)->series);
+}
+
+enum MHD_Result drv_api_metrics(drv_api_req_t *rq)
+{
+    drv_api_t *api = rq->api;
+    _cleanup_buf_ drv_buf_t b = DRV_BUF_INIT(4 * 1024 * 1024);
+    drv_err_t e = drv_buf_puts(&b, "# HELP drover_api_requests_total API requests answered.\n"
+                                   "# TYPE drover_api_requests_total counter\n");
+    for (size_t i = 0; e == DRV_OK && i < api->nreqstats; i++)
+        e = drv_buf_printf(&b, "drover_api_requests_total{method=\"%s\",code=\"%u\"} %llu\n",
+                           api->reqstats[i].method, api->reqstats[i].code,
+                           (unsigned long long)api->reqstats[i].n);
+    if (e == DRV_OK)
+        e = drv_buf_puts(&b, "# HELP drover_objects Objects in the store by kind.\n"
+                             "# TYPE drover_objects gauge\n");
+    for (int k = 1; e == DRV_OK && k < DRV_KIND__COUNT; k++) {
+        cJSON *items = NULL;
+        drv_error_t lerr = DRV_ERROR_INIT;
+        if (drv_hstore_list(api->store, (drv_kind_t)k, NULL, NULL, &items, NULL, &lerr) != DRV_OK)
+            continue;
+        e = drv_buf_printf(&b, "drover_objects{kind=\"%s\"} %d\n", drv_kind_name((drv_kind_t)k),
+                           cJSON_GetArraySize(items));
+        cJSON_Delete(items);
+    }
+    if (e == DRV_OK)
+        e = drv_buf_printf(&b,
+                           "# HELP drover_store_resource_version The store's resourceVersion.\n"
+                           "# TYPE drover_store_resource_version gauge\n"
+                           "drover_store_resource_version %llu\n"
+                           "# HELP drover_api_watches Open watch streams.\n"
+                           "# TYPE drover_api_watches gauge\n"
+                           "drover_api_watches %u\n",
+                           (unsigned long long)drv_hstore_rv(api->store), api->nwatches);
+    qsort(api->gauges, api->ngauges, sizeof(api->gauges[0]), gauge_cmp);
+    char last[128] = "";
+    for (size_t i = 0; e == DRV_OK && i < api->ngauges; i++) {
+        const char *s = api->gauges[i].series;
+        size_t nl = strcspn(s, "{");
+        if (nl >= sizeof(last))
+            nl = sizeof(last) - 1;
+        if (strlen(last) != nl || strncmp(last, s, nl)) {
+            memcpy(last, s, nl);
+            last[nl] = '\0';
+            e = drv_buf_printf(&b, "# TYPE %s gauge\n", last);
+        }
+        if (e == DRV_OK)
+            e = drv_buf_printf(&b, "%s %.17g\n", s, api->gauges[i].value);
+    }
+    if (e != DRV_OK)
+        return drv_api_reply_error(rq, e, "metrics: output too large");
+    size_t len = 0;
+    char *s = drv_buf_steal(&b, &len);
+    if (!s)
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    return drv_api_reply_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
+}

@@ -1,0 +1,91 @@
+/* The hub's REST API: Kubernetes paths and semantics over HTTP (libmicrohttpd), JSON bodies
+ * (YAML accepted too), Server-Sent-Event watches resumable by resourceVersion, /healthz and
+ * /metrics. Single-threaded: the daemon has no threads of its own; the hub's one event loop
+ * polls drv_api_fd() and calls drv_api_run(), so the store is only touched from that loop.
+ * Everything a client can make the hub hold is bounded (body size, connections, watches). */
+#ifndef DROVER_HUB_API_H
+#define DROVER_HUB_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover/error.h"
+#include "drover/model.h"
+#include "store/store.h"
+
+#define DRV_API_DEFAULT_BIND "127.0.0.1"
+#define DRV_API_DEFAULT_MAX_BODY (3u * 1024 * 1024)
+#define DRV_API_DEFAULT_MAX_CONNS 256u
+#define DRV_API_DEFAULT_MAX_WATCHES 128u
+#define DRV_API_KEEPALIVE_MS 15000
+#define DRV_API_MAX_GAUGES 256
+
+typedef struct drv_api drv_api_t;
+
+typedef struct drv_api_opts {
+    const char *bind_addr; /* IPv4 or IPv6 literal; NULL: DRV_API_DEFAULT_BIND */
+    uint16_t port;         /* 0: pick a free port (drv_api_port() tells) */
+    drv_hstore_t *store;   /* required; borrowed, must outlive the API */
+    size_t max_body;       /* request body cap in bytes (over it: 413); 0: default */
+    unsigned max_conns;    /* concurrent connections; 0: default */
+    unsigned max_watches;  /* concurrent watch streams (over it: 429); 0: default */
+} drv_api_opts_t;
+
+/* Binds and starts listening. *out is owned by the caller (drv_api_free). */
+DRV_NODISCARD drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err);
+/* Stops serving: open watch streams end, connections close. NULL is allowed. */
+void drv_api_free(drv_api_t *api);
+
+/* The port actually bound. */
+uint16_t drv_api_port(const drv_api_t *api);
+
+/* One file descriptor (an epoll set) that becomes readable when drv_api_run() has work; the
+ * caller polls it for POLLIN. Owned by the API. */
+int drv_api_fd(const drv_api_t *api);
+/* Milliseconds until drv_api_run() must be called even without activity on drv_api_fd()
+ * (connection timeouts, watch keep-alives); -1 for no deadline. */
+int drv_api_timeout_ms(const drv_api_t *api);
+/* One non-blocking round: accepts, reads, answers, streams. */
+void drv_api_run(drv_api_t *api);
+
+/* The store changed outside the API (controllers, MQTT): wake the watch streams so they send
+ * the new events. Cheap; call after every batch of writes. The API calls it itself after its
+ * own writes. */
+void drv_api_notify(drv_api_t *api);
+
+/* Sets a gauge shown by /metrics, the whole series given as Prometheus writes it, e.g.
+ * "drover_nodes{state=\"Ready\"}". A name that is not a valid metric name, or labels not in
+ * braces, is DRV_ERR_INVALID; more than DRV_API_MAX_GAUGES series is DRV_ERR_RANGE. */
+DRV_NODISCARD drv_err_t drv_api_set_gauge(drv_api_t *api, const char *series, double value,
+                                          drv_error_t *err);
+
+/* The route table, for documentation and for the authorization layer. */
+enum {
+    DRV_API_M_GET = 1u << 0,
+    DRV_API_M_POST = 1u << 1,
+    DRV_API_M_PUT = 1u << 2,
+    DRV_API_M_PATCH = 1u << 3,
+    DRV_API_M_DELETE = 1u << 4,
+};
+
+typedef enum {
+    DRV_API_OP_COLLECTION, /* list/watch (GET), create (POST) */
+    DRV_API_OP_ITEM,       /* get, update, patch, delete */
+    DRV_API_OP_STATUS,     /* the status subresource: get, update, patch */
+    DRV_API_OP_HEALTHZ,
+    DRV_API_OP_METRICS,
+} drv_api_op_t;
+
+typedef struct drv_api_route {
+    const char *pattern; /* "/api/v1/namespaces/{namespace}/pods/{name}"; "{...}" is one
+                            non-empty path segment */
+    unsigned methods;    /* DRV_API_M_* bits */
+    drv_kind_t kind;     /* DRV_KIND_UNKNOWN for /healthz and /metrics */
+    drv_api_op_t op;
+} drv_api_route_t;
+
+/* Every route the API serves (static storage); *n gets the count. */
+const drv_api_route_t *drv_api_routes(size_t *n);
+
+#endif

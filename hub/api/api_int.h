@@ -1,0 +1,93 @@
+/* Private to hub/api: the API's state shared by the daemon (api.c), the resource handlers
+ * (resource.c) and the watch streams (watch.c). */
+#ifndef DROVER_HUB_API_INT_H
+#define DROVER_HUB_API_INT_H
+
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "drover/buf.h"
+#include "drover/selector.h"
+
+#define DRV_API_MAX_REQSTATS 128
+#define DRV_API_MAX_INFLIGHT (64u * 1024 * 1024) /* request bodies held at once, all clients */
+
+typedef struct drv_api_reqstat {
+    char method[8];
+    unsigned code;
+    uint64_t n;
+} drv_api_reqstat_t;
+
+typedef struct drv_api_gauge {
+    char series[256];
+    double value;
+} drv_api_gauge_t;
+
+typedef struct drv_api_watch drv_api_watch_t;
+
+struct drv_api {
+    struct MHD_Daemon *mhd;
+    drv_hstore_t *store;
+    uint16_t port;
+    int epoll_fd;
+    size_t max_body;
+    size_t inflight; /* request body bytes held now */
+    unsigned max_watches;
+    unsigned nwatches;
+    bool stopping;
+    drv_api_watch_t *watches; /* open streams, doubly linked */
+    drv_api_reqstat_t reqstats[DRV_API_MAX_REQSTATS];
+    size_t nreqstats;
+    drv_api_gauge_t gauges[DRV_API_MAX_GAUGES];
+    size_t ngauges;
+};
+
+/* One request in progress (MHD's con_cls). */
+typedef struct drv_api_req {
+    drv_api_t *api;
+    struct MHD_Connection *conn;
+    char method[16];
+    const char *url; /* MHD's, valid during the request */
+    drv_buf_t body;
+    size_t held; /* of api->inflight */
+    bool too_big;
+    bool busy; /* refused: the in-flight budget was exhausted */
+    bool responded;
+} drv_api_req_t;
+
+typedef struct drv_api_match {
+    const drv_api_route_t *route;
+    char ns[256];
+    char name[256];
+} drv_api_match_t;
+
+int64_t drv_api_now_ms(void);
+
+/* Responses; each counts the request for /metrics. body/obj ownership: reply_text takes body
+ * (malloc'd), reply_json only reads obj. */
+enum MHD_Result drv_api_queue(drv_api_req_t *rq, unsigned code, struct MHD_Response *resp);
+enum MHD_Result drv_api_reply_text(drv_api_req_t *rq, unsigned code, const char *ctype, char *body,
+                                   size_t len);
+enum MHD_Result drv_api_reply_json(drv_api_req_t *rq, unsigned code, const cJSON *obj);
+/* A Kubernetes Status; reason NULL: derived from code; diags (may be NULL) become
+ * details.causes. */
+enum MHD_Result drv_api_reply_status(drv_api_req_t *rq, unsigned code, const char *reason,
+                                     const char *msg, const drv_diags_t *diags);
+enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *msg);
+cJSON *drv_api_status_json(unsigned code, const char *reason, const char *msg,
+                           const drv_diags_t *diags);
+
+/* resource.c: every route's handler. */
+enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
+enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
+
+/* watch.c */
+enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
+                                    drv_selector_t *sel);
+/* Resumes streams whose keep-alive is due. */
+void drv_api_watch_tick(drv_api_t *api);
+/* Milliseconds until the next keep-alive is due; -1 if no stream is open. */
+int64_t drv_api_watch_deadline_ms(const drv_api_t *api);
+
+#endif

@@ -1,0 +1,496 @@
+/* The API's resource handlers: get, list, create, update, merge patch, delete and the status
+ * subresource, with Kubernetes' status codes. Every write body passes drv_model_normalize;
+ * its name and namespace must agree with the URL (they are filled from it when absent). */
+#include "api/api_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "drover/cleanup.h"
+#include "drover/doc.h"
+#include "drover/log.h"
+
+static void cjson_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(cjson_deletep)))
+
+typedef enum { CT_JSON, CT_YAML, CT_MERGE, CT_OTHER } ctype_t;
+
+/* The media type of the request without parameters, lower-cased, into out. */
+static void media_type(drv_api_req_t *rq, char *out, size_t outsz)
+{
+    const char *ct =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    size_t o = 0;
+    if (ct) {
+        while (*ct == ' ' || *ct == '\t')
+            ct++;
+        for (; *ct && *ct != ';' && *ct != ' ' && o + 1 < outsz; ct++)
+            out[o++] = (char)tolower((unsigned char)*ct);
+    }
+    out[o] = '\0';
+}
+
+/* Parses the request body (JSON, or YAML when so declared) into one object. On failure the
+ * reply has been queued (*r) and NULL is returned. */
+static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
+{
+    char mt[128];
+    media_type(rq, mt, sizeof(mt));
+    bool yaml = false;
+    if (patch) {
+        if (!strcmp(mt, "application/strategic-merge-patch+json")) {
+            *r = drv_api_reply_status(rq, 415, NULL,
+                                      "strategic merge patch is not supported by Drover; send "
+                                      "the patch as application/merge-patch+json (RFC 7386)",
+                                      NULL);
+            return NULL;
+        }
+        if (!strcmp(mt, "application/json-patch+json") ||
+            !strcmp(mt, "application/apply-patch+yaml")) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "patch type %s is not supported by Drover; send the patch as "
+                     "application/merge-patch+json (RFC 7386)",
+                     mt);
+            *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
+            return NULL;
+        }
+        if (*mt && strcmp(mt, "application/merge-patch+json") && strcmp(mt, "application/json")) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "unsupported Content-Type \"%.64s\" for a patch; use "
+                     "application/merge-patch+json",
+                     mt);
+            *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
+            return NULL;
+        }
+    } else if (!strcmp(mt, "application/yaml") || !strcmp(mt, "application/x-yaml") ||
+               !strcmp(mt, "text/yaml")) {
+        yaml = true;
+    } else if (*mt && strcmp(mt, "application/json")) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "unsupported Content-Type \"%.64s\"; use application/json or application/yaml",
+                 mt);
+        *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
+        return NULL;
+    }
+    const char *body = drv_buf_str(&rq->body);
+    size_t len = rq->body.len, i = 0;
+    while (i < len && isspace((unsigned char)body[i]))
+        i++;
+    if (i == len) {
+        *r = drv_api_reply_status(rq, 400, NULL, "request body is empty", NULL);
+        return NULL;
+    }
+    if (!yaml && body[i] != '{') {
+        *r = drv_api_reply_status(rq, 400, NULL, "request body is not a JSON object", NULL);
+        return NULL;
+    }
+    drv_doc_limits_t lim = drv_doc_default_limits;
+    lim.max_input = rq->api->max_body;
+    drv_doc_list_t docs = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_doc_parse(body, len, &lim, &docs, &err) != DRV_OK) {
+        char msg[DRV_ERROR_MSG_MAX + 32];
+        snprintf(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
+        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        return NULL;
+    }
+    cJSON *obj = NULL;
+    if (docs.count != 1 || !cJSON_IsObject(docs.docs[0].root)) {
+        *r = drv_api_reply_status(rq, 400, NULL,
+                                  docs.count != 1 ? "request body must hold exactly one object"
+                                                  : "request body is not an object",
+                                  NULL);
+    } else {
+        obj = cJSON_Duplicate(docs.docs[0].root, true);
+        if (!obj)
+            *r = drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    }
+    drv_doc_list_free(&docs);
+    return obj;
+}
+
+/* RFC 7386 JSON merge patch: returns the patched target (target is consumed), NULL on
+ * allocation failure. */
+static cJSON *merge_patch(cJSON *target, const cJSON *patch)
+{
+    if (!cJSON_IsObject(patch)) {
+        cJSON_Delete(target);
+        return cJSON_Duplicate(patch, true);
+    }
+    if (!cJSON_IsObject(target)) {
+        cJSON_Delete(target);
+        target = cJSON_CreateObject();
+        if (!target)
+            return NULL;
+    }
+    for (const cJSON *p = patch->child; p; p = p->next) {
+        if (cJSON_IsNull(p)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
+            continue;
+        }
+        cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(target, p->string);
+        cJSON *n = merge_patch(cur, p);
+        if (!n || !cJSON_AddItemToObject(target, p->string, n)) {
+            cJSON_Delete(n);
+            cJSON_Delete(target);
+            return NULL;
+        }
+    }
+    return target;
+}
+
+static const char *url_ns(const drv_api_match_t *m)
+{
+    return m->ns[0] ? m->ns : NULL;
+}
+
+static bool namespaced(drv_kind_t k)
+{
+    return k != DRV_KIND_NODE;
+}
+
+static const char *str_member(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Makes a body agree with its URL: kind/apiVersion, metadata.namespace and (for item
+ * routes) metadata.name are filled in when absent and must match when present. On a
+ * mismatch the reply is queued and false returned. */
+static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj, bool item,
+                           enum MHD_Result *r)
+{
+    drv_kind_t k = m->route->kind;
+    char msg[768];
+    const char *kind = str_member(obj, "kind"), *av = str_member(obj, "apiVersion");
+    if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
+        cJSON_AddStringToObject(obj, "kind", drv_kind_name(k));
+    if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
+        cJSON_AddStringToObject(obj, "apiVersion", drv_kind_api_version(k));
+    if (drv_model_kind(obj) != k) {
+        snprintf(msg, sizeof(msg),
+                 "the body's kind \"%.64s\" (apiVersion \"%.64s\") does not match the resource "
+                 "%s, which holds %s %s",
+                 kind ? kind : "", av ? av : "", drv_kind_plural(k), drv_kind_api_version(k),
+                 drv_kind_name(k));
+        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        return false;
+    }
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (!meta)
+        meta = cJSON_AddObjectToObject(obj, "metadata");
+    if (!cJSON_IsObject(meta)) {
+        drv_diags_t d = {0};
+        drv_diag_t one = {(char *)"metadata", (char *)"must be an object"};
+        d.items = &one, d.count = 1;
+        *r = drv_api_reply_status(rq, 400, "Invalid", "metadata: must be an object", &d);
+        return false;
+    }
+    struct {
+        const char *key, *want;
+    } ids[2] = {{"namespace", namespaced(k) ? url_ns(m) : NULL}, {"name", item ? m->name : NULL}};
+    for (int i = 0; i < 2; i++) {
+        if (!ids[i].want)
+            continue;
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, ids[i].key);
+        if (!v || cJSON_IsNull(v)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(meta, ids[i].key);
+            cJSON_AddStringToObject(meta, ids[i].key, ids[i].want);
+        } else if (!cJSON_IsString(v) || strcmp(v->valuestring, ids[i].want)) {
+            snprintf(msg, sizeof(msg),
+                     "metadata.%s \"%.253s\" does not match the %s in the URL \"%.253s\"",
+                     ids[i].key, cJSON_IsString(v) ? v->valuestring : "?", ids[i].key, ids[i].want);
+            *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* drv_model_normalize, with problems answered as 400 Invalid naming every field. */
+static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
+{
+    drv_kind_t k = drv_model_kind(obj);
+    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    char namebuf[256];
+    snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
+    drv_diags_t d = {0};
+    drv_err_t e = drv_model_normalize(obj, &d);
+    if (e == DRV_OK) {
+        drv_diags_free(&d);
+        return true;
+    }
+    if (e == DRV_ERR_NOMEM) {
+        drv_diags_free(&d);
+        *r = drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        return false;
+    }
+    drv_buf_t msg = DRV_BUF_INIT(4096);
+    bool ok = drv_buf_printf(&msg, "%s \"%s\" is invalid: ", drv_kind_name(k), namebuf) == DRV_OK;
+    for (size_t i = 0; ok && i < d.count && i < 10; i++)
+        ok = drv_buf_printf(&msg, "%s%s: %s", i ? "; " : "",
+                            *d.items[i].path ? d.items[i].path : "(document)",
+                            d.items[i].msg) == DRV_OK;
+    if (ok && d.count > 10)
+        ok = drv_buf_printf(&msg, "; and %zu more", d.count - 10 + d.dropped) == DRV_OK;
+    *r = drv_api_reply_status(rq, 400, "Invalid", drv_buf_str(&msg), &d);
+    drv_buf_free(&msg);
+    drv_diags_free(&d);
+    return false;
+}
+
+static enum MHD_Result store_error(drv_api_req_t *rq, drv_kind_t k, const char *name, drv_err_t e,
+                                   const drv_error_t *err)
+{
+    char msg[DRV_ERROR_MSG_MAX + 512];
+    const char *plural = drv_kind_plural(k);
+    switch (e) {
+    case DRV_ERR_NOTFOUND:
+        snprintf(msg, sizeof(msg), "%s \"%.253s\" not found", plural, name);
+        break;
+    case DRV_ERR_EXISTS:
+        snprintf(msg, sizeof(msg), "%s \"%.253s\" already exists", plural, name);
+        break;
+    case DRV_ERR_CONFLICT:
+        snprintf(msg, sizeof(msg),
+                 "Operation cannot be fulfilled on %s \"%.253s\": the object has been modified; "
+                 "please apply your changes to the latest version and try again (%s)",
+                 plural, name, drv_error_msg(err));
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "%s", drv_error_msg(err));
+        drv_log_error("store operation failed", "kind=%s code=%s", drv_kind_name(k),
+                      drv_strerror(e));
+        break;
+    }
+    return drv_api_reply_error(rq, e, msg);
+}
+
+static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    drv_kind_t k = m->route->kind;
+    const char *ns = namespaced(k) ? url_ns(m) : NULL;
+    drv_selector_t sel = {0};
+    const char *ls = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "labelSelector");
+    drv_error_t err = DRV_ERROR_INIT;
+    if (ls && *ls && drv_selector_parse(ls, &sel, &err) != DRV_OK) {
+        char msg[DRV_ERROR_MSG_MAX + 32];
+        snprintf(msg, sizeof(msg), "labelSelector: %s", drv_error_msg(&err));
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
+    const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
+    if (w && (!strcmp(w, "1") || !strcasecmp(w, "true")))
+        return drv_api_watch_start(rq, k, ns, &sel); /* takes sel */
+    _cleanup_json_ cJSON *items = NULL;
+    uint64_t rv = 0;
+    drv_err_t e = drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
+    drv_selector_free(&sel);
+    if (e != DRV_OK)
+        return store_error(rq, k, "", e, &err);
+    _cleanup_json_ cJSON *list = cJSON_CreateObject();
+    char kindbuf[64], rvbuf[32];
+    snprintf(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k));
+    snprintf(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long)rv);
+    cJSON *meta = NULL;
+    if (!list || !cJSON_AddStringToObject(list, "apiVersion", drv_kind_api_version(k)) ||
+        !cJSON_AddStringToObject(list, "kind", kindbuf) ||
+        !(meta = cJSON_AddObjectToObject(list, "metadata")) ||
+        !cJSON_AddStringToObject(meta, "resourceVersion", rvbuf) ||
+        !cJSON_AddItemToObject(list, "items", items))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    items = NULL;
+    return drv_api_reply_json(rq, 200, list);
+}
+
+static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    drv_kind_t k = m->route->kind;
+    _cleanup_json_ cJSON *obj = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &obj, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    return drv_api_reply_json(rq, 200, obj);
+}
+
+static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    enum MHD_Result r = MHD_NO;
+    drv_kind_t k = m->route->kind;
+    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
+        return r;
+    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    char namebuf[256];
+    snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_create(rq->api->store, k, obj, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, namebuf, e, &err);
+    drv_api_notify(rq->api);
+    return drv_api_reply_json(rq, 201, obj);
+}
+
+/* Stores obj (already normalized) as the new version of the object at the URL. */
+static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
+{
+    drv_kind_t k = m->route->kind;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_update(rq->api->store, k, obj, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    drv_api_notify(rq->api);
+    return drv_api_reply_json(rq, 200, obj);
+}
+
+static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    enum MHD_Result r = MHD_NO;
+    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
+        return r;
+    return finish_update(rq, m, obj);
+}
+
+/* The stored object with the request's merge patch applied; NULL with the reply queued. */
+static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
+{
+    drv_kind_t k = m->route->kind;
+    _cleanup_json_ cJSON *patch = read_body(rq, true, r);
+    if (!patch)
+        return NULL;
+    cJSON *cur = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+    if (e != DRV_OK) {
+        *r = store_error(rq, k, m->name, e, &err);
+        return NULL;
+    }
+    cJSON *obj = merge_patch(cur, patch);
+    if (!obj)
+        *r = drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    return obj;
+}
+
+static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    enum MHD_Result r = MHD_NO;
+    _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+    if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
+        return r;
+    return finish_update(rq, m, obj);
+}
+
+static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    drv_kind_t k = m->route->kind;
+    _cleanup_json_ cJSON *old = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    drv_api_notify(rq->api);
+    return drv_api_reply_json(rq, 200, old);
+}
+
+/* Replaces the status of the object at the URL with obj's status; obj is the whole object
+ * as the client sent it (PUT) or as patched (PATCH). */
+static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
+{
+    drv_kind_t k = m->route->kind;
+    enum MHD_Result r = MHD_NO;
+    if (!check_identity(rq, m, obj, true, &r))
+        return r;
+    cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    if (!cJSON_IsObject(st)) {
+        drv_diags_t d = {0};
+        drv_diag_t one = {(char *)"status", (char *)"required (an object)"};
+        d.items = &one, d.count = 1;
+        return drv_api_reply_status(rq, 400, "Invalid", "status: required (an object)", &d);
+    }
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_json_ cJSON *cur = NULL;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    const char *want =
+        str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
+    const char *have =
+        str_member(cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "resourceVersion");
+    if (want && have && strcmp(want, have)) {
+        drv_error_set(&err, DRV_ERR_CONFLICT, 0, "resourceVersion %.32s is not the current %.32s",
+                      want, have);
+        return store_error(rq, k, m->name, DRV_ERR_CONFLICT, &err);
+    }
+    cJSON_DetachItemViaPointer(obj, st);
+    e = drv_hstore_update_status(rq->api->store, k, url_ns(m), m->name, st, NULL, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    drv_api_notify(rq->api);
+    cJSON_Delete(cur);
+    cur = NULL;
+    e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    return drv_api_reply_json(rq, 200, cur);
+}
+
+enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    unsigned bit = 0;
+    if (!strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"))
+        bit = DRV_API_M_GET;
+    else if (!strcmp(rq->method, "POST"))
+        bit = DRV_API_M_POST;
+    else if (!strcmp(rq->method, "PUT"))
+        bit = DRV_API_M_PUT;
+    else if (!strcmp(rq->method, "PATCH"))
+        bit = DRV_API_M_PATCH;
+    else if (!strcmp(rq->method, "DELETE"))
+        bit = DRV_API_M_DELETE;
+    enum MHD_Result r = MHD_NO;
+    switch (m->route->op) {
+    case DRV_API_OP_HEALTHZ: {
+        char *ok = strdup("ok");
+        if (!ok)
+            return MHD_NO;
+        return drv_api_reply_text(rq, 200, "text/plain; charset=utf-8", ok, 2);
+    }
+    case DRV_API_OP_METRICS:
+        return drv_api_metrics(rq);
+    case DRV_API_OP_COLLECTION:
+        return bit == DRV_API_M_POST ? do_create(rq, m) : do_list(rq, m);
+    case DRV_API_OP_ITEM:
+        switch (bit) {
+        case DRV_API_M_PUT:
+            return do_update(rq, m);
+        case DRV_API_M_PATCH:
+            return do_patch(rq, m);
+        case DRV_API_M_DELETE:
+            return do_delete(rq, m);
+        default:
+            return do_get(rq, m);
+        }
+    case DRV_API_OP_STATUS:
+        if (bit == DRV_API_M_GET)
+            return do_get(rq, m);
+        if (bit == DRV_API_M_PUT) {
+            _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+            return obj ? finish_status(rq, m, obj) : r;
+        } else {
+            _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+            return obj ? finish_status(rq, m, obj) : r;
+        }
+    }
+    return drv_api_reply_status(rq, 500, NULL, "unhandled route", NULL);
+}

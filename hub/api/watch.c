@@ -1,0 +1,295 @@
+/* Watch streams: `?watch=1` answers with Server-Sent Events read from the store's change log,
+ *   event: ADDED|MODIFIED|DELETED\nid: <resourceVersion>\ndata: <object JSON>\n\n
+ * resumable with resourceVersion=N or Last-Event-ID. A stream with nothing to send suspends
+ * its connection; drv_api_notify() resumes it, and a keep-alive comment goes out every 15 s.
+ * A stream that falls behind the retained log gets an ERROR event (410 Expired) and ends. */
+#include "api/api_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/log.h"
+
+#define WATCH_BATCH 64
+#define WATCH_HANGUP_CHECK_MS 1000      /* how often suspended streams are checked for hang-ups */
+#define WATCH_OUT_SOFT (256 * 1024)     /* stop fetching past this much pending output */
+#define WATCH_OUT_MAX (8 * 1024 * 1024) /* hard cap on one stream's pending output */
+
+struct drv_api_watch {
+    drv_api_watch_t *prev, *next;
+    drv_api_t *api;
+    struct MHD_Connection *conn;
+    drv_kind_t kind;
+    bool all_ns;
+    char ns[256];
+    drv_selector_t sel;
+    uint64_t rv; /* the last change consumed */
+    drv_buf_t out;
+    size_t off;
+    bool suspended, ended;
+    int64_t last_send;
+};
+
+static bool wants(const drv_api_watch_t *w, const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (!w->all_ns) {
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+        if (!cJSON_IsString(ns) || strcmp(ns->valuestring, w->ns))
+            return false;
+    }
+    return drv_selector_matches(&w->sel, cJSON_GetObjectItemCaseSensitive(meta, "labels"));
+}
+
+static void end_with_status(drv_api_watch_t *w, unsigned code, const char *reason, const char *msg)
+{
+    cJSON *st = drv_api_status_json(code, reason, msg, NULL);
+    char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+    cJSON_Delete(st);
+    if (s && drv_buf_printf(&w->out, "event: ERROR\ndata: %s\n\n", s) != DRV_OK)
+        drv_log_warn("watch: no room for the final error event", NULL);
+    free(s);
+    w->ended = true;
+}
+
+/* Appends the events after w->rv that the stream wants to w->out. */
+static void fill(drv_api_watch_t *w)
+{
+    for (int round = 0; round < 16 && w->out.len < WATCH_OUT_SOFT && !w->ended; round++) {
+        drv_hstore_event_t *ev = NULL;
+        size_t n = 0;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t e = drv_hstore_changes(w->api->store, w->rv, w->kind, WATCH_BATCH, &ev, &n, &err);
+        if (e == DRV_ERR_RANGE) {
+            char msg[128];
+            snprintf(msg, sizeof(msg),
+                     "too old resource version: %llu; the watch fell behind, list again",
+                     (unsigned long long)w->rv);
+            end_with_status(w, 410, "Expired", msg);
+            return;
+        }
+        if (e != DRV_OK) {
+            drv_log_error("watch: reading the change log failed", "err=%s", drv_strerror(e));
+            end_with_status(w, 500, "InternalError", drv_error_msg(&err));
+            return;
+        }
+        bool full = false;
+        for (size_t i = 0; i < n && !full; i++) {
+            if (wants(w, ev[i].obj)) {
+                char *s = cJSON_PrintUnformatted(ev[i].obj);
+                size_t mark = w->out.len;
+                drv_err_t pe = s ? drv_buf_printf(&w->out, "event: %s\nid: %llu\ndata: %s\n\n",
+                                                  drv_hstore_change_name(ev[i].type),
+                                                  (unsigned long long)ev[i].rv, s)
+                                 : DRV_ERR_NOMEM;
+                free(s);
+                if (pe != DRV_OK) {
+                    drv_buf_truncate(&w->out, mark);
+                    if (w->out.len > 0) {
+                        full = true; /* send what we have, retry this event next time */
+                        break;
+                    }
+                    drv_log_error("watch: event dropped, too large", "rv=%llu",
+                                  (unsigned long long)ev[i].rv);
+                }
+            }
+            w->rv = ev[i].rv;
+        }
+        drv_hstore_events_free(ev, n);
+        if (full || n < WATCH_BATCH)
+            return;
+    }
+}
+
+static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    drv_api_watch_t *w = cls;
+    if (w->off >= w->out.len) {
+        drv_buf_reset(&w->out);
+        w->off = 0;
+        if (w->ended || w->api->stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        fill(w);
+        if (w->out.len == 0) {
+            if (drv_api_now_ms() - w->last_send >= DRV_API_KEEPALIVE_MS) {
+                if (drv_buf_puts(&w->out, ": keep-alive\n\n") != DRV_OK)
+                    return MHD_CONTENT_READER_END_WITH_ERROR;
+            } else {
+                w->suspended = true;
+                MHD_suspend_connection(w->conn);
+                return 0;
+            }
+        }
+    }
+    size_t n = w->out.len - w->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, w->out.data + w->off, n);
+    w->off += n;
+    w->last_send = drv_api_now_ms();
+    return (ssize_t)n;
+}
+
+static void watch_free(void *cls)
+{
+    drv_api_watch_t *w = cls;
+    drv_api_t *api = w->api;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        api->watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    api->nwatches--;
+    drv_selector_free(&w->sel);
+    drv_buf_free(&w->out);
+    free(w);
+}
+
+static bool parse_rv(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s < '0' || *s > '9')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
+                                    drv_selector_t *sel)
+{
+    drv_api_t *api = rq->api;
+    if (api->nwatches >= api->max_watches) {
+        drv_selector_free(sel);
+        char msg[128];
+        snprintf(msg, sizeof(msg), "too many watch streams open (limit %u); retry later",
+                 api->max_watches);
+        return drv_api_reply_status(rq, 429, NULL, msg, NULL);
+    }
+    uint64_t rv = drv_hstore_rv(api->store);
+    const char *q = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "resourceVersion");
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *given = h && *h ? h : (q && *q ? q : NULL);
+    if (given && !parse_rv(given, &rv)) {
+        drv_selector_free(sel);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s \"%.32s\" is not a resourceVersion (a decimal number)",
+                 h && *h ? "Last-Event-ID" : "resourceVersion", given);
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_changes(api->store, rv, kind, 1, &ev, &n, &err);
+    drv_hstore_events_free(ev, n);
+    if (e != DRV_OK) {
+        drv_selector_free(sel);
+        char msg[DRV_ERROR_MSG_MAX + 64];
+        if (e == DRV_ERR_RANGE)
+            snprintf(msg, sizeof(msg), "too old resource version: %llu (%s); list again",
+                     (unsigned long long)rv, drv_error_msg(&err));
+        else
+            snprintf(msg, sizeof(msg), "%s", drv_error_msg(&err));
+        return drv_api_reply_error(rq, e, msg);
+    }
+    drv_api_watch_t *w = calloc(1, sizeof(*w));
+    if (!w) {
+        drv_selector_free(sel);
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    }
+    w->api = api;
+    w->conn = rq->conn;
+    w->kind = kind;
+    w->all_ns = ns == NULL;
+    snprintf(w->ns, sizeof(w->ns), "%s", ns ? ns : "");
+    w->sel = *sel;
+    memset(sel, 0, sizeof(*sel));
+    w->rv = rv;
+    w->last_send = drv_api_now_ms();
+    drv_buf_init(&w->out, WATCH_OUT_MAX);
+    /* A first comment so that the client sees the stream open at once. */
+    if (drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
+                       drv_kind_plural(kind), (unsigned long long)rv) != DRV_OK) {
+        drv_selector_free(&w->sel);
+        free(w);
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_read, w, watch_free);
+    if (!resp) {
+        drv_buf_free(&w->out);
+        drv_selector_free(&w->sel);
+        free(w);
+        return MHD_NO;
+    }
+    w->next = api->watches;
+    if (api->watches)
+        api->watches->prev = w;
+    api->watches = w;
+    api->nwatches++;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return drv_api_queue(rq, 200, resp);
+}
+
+void drv_api_notify(drv_api_t *api)
+{
+    for (drv_api_watch_t *w = api->watches; w; w = w->next) {
+        if (w->suspended) {
+            w->suspended = false;
+            MHD_resume_connection(w->conn);
+        }
+    }
+}
+
+/* MHD does not watch a suspended connection's socket, so a client that went away would hold
+ * its slot until the next keep-alive write fails; look for the hang-up ourselves. */
+static bool peer_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    struct pollfd p = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+void drv_api_watch_tick(drv_api_t *api)
+{
+    int64_t now = drv_api_now_ms();
+    for (drv_api_watch_t *w = api->watches; w; w = w->next) {
+        if (!w->suspended)
+            continue;
+        bool gone = peer_gone(w->conn);
+        if (gone || now - w->last_send >= DRV_API_KEEPALIVE_MS) {
+            w->ended |= gone;
+            w->suspended = false;
+            MHD_resume_connection(w->conn);
+        }
+    }
+}
+
+int64_t drv_api_watch_deadline_ms(const drv_api_t *api)
+{
+    int64_t now = drv_api_now_ms(), best = -1;
+    for (const drv_api_watch_t *w = api->watches; w; w = w->next) {
+        if (!w->suspended)
+            continue;
+        int64_t d = w->last_send + DRV_API_KEEPALIVE_MS - now;
+        if (d > WATCH_HANGUP_CHECK_MS)
+            d = WATCH_HANGUP_CHECK_MS;
+        if (d < 0)
+            d = 0;
+        if (best < 0 || d < best)
+            best = d;
+    }
+    return best;
+}

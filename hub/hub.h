@@ -1,0 +1,36 @@
+/* The hub process: its data directory, store and API driven by one poll() loop until SIGTERM
+ * or SIGINT. Later modules (broker, controllers) hang off this context. */
+#ifndef DROVER_HUB_H
+#define DROVER_HUB_H
+
+#include <stdint.h>
+
+#include "api/api.h"
+#include "drover/error.h"
+#include "store/store.h"
+
+#define DRV_HUB_DEFAULT_DATA "/var/lib/drover-hub"
+#define DRV_HUB_DEFAULT_LISTEN "127.0.0.1:8080"
+
+typedef struct drv_hub drv_hub_t;
+
+typedef struct drv_hub_opts {
+    const char *data_dir; /* created (0700) if missing; holds hub.db */
+    const char *listen;   /* "ADDR:PORT", "[V6ADDR]:PORT"; port 0 picks one */
+} drv_hub_opts_t;
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */
+DRV_NODISCARD drv_err_t drv_hub_parse_listen(const char *s, char *addr, size_t addrsz,
+                                             uint16_t *port, drv_error_t *err);
+
+/* Opens the data directory and the store and starts listening. *out owned by the caller. */
+DRV_NODISCARD drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *err);
+/* Serves until SIGTERM or SIGINT (blocked in the calling thread and read via signalfd). */
+DRV_NODISCARD drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err);
+void drv_hub_free(drv_hub_t *hub);
+
+/* Borrowed, valid until drv_hub_free. */
+drv_api_t *drv_hub_api(drv_hub_t *hub);
+drv_hstore_t *drv_hub_store(drv_hub_t *hub);
+
+#endif
