@@ -12,6 +12,10 @@
  *    reads from any resourceVersion still retained (the last DRV_HSTORE_LOG_KEEP changes);
  *    older is DRV_ERR_RANGE (HTTP 410 Gone: list again).
  * Objects go in normalized (drv_model_normalize) and come out as the caller's own cJSON trees.
+ * Durability: WAL with synchronous=NORMAL: a crash or power cut never corrupts the database, a
+ * power cut may lose the last transactions committed before it (a process crash loses none).
+ * A stored row that is not valid JSON is reported with its key (DRV_ERR_IO) by get and update,
+ * skipped with an error log line by list and changes, and can be deleted.
  * Not thread-safe: the hub calls it from its one event loop. */
 #ifndef DROVER_HUB_STORE_H
 #define DROVER_HUB_STORE_H
@@ -27,11 +31,14 @@
 
 #define DRV_HSTORE_LOG_KEEP 10000
 #define DRV_HSTORE_SCHEMA_VERSION 1
+/* The largest object (compact JSON, status included) stored: bigger is DRV_ERR_TOOBIG. */
+#define DRV_HSTORE_OBJECT_MAX (1536 * 1024)
 
 typedef struct drv_hstore drv_hstore_t;
 
 /* Opens (creating, migrating) the database at path. *out is owned by the caller. A database
- * from a newer Drover (schema version above ours) is refused with DRV_ERR_UNSUPPORTED. */
+ * from a newer Drover (schema version above ours) is refused with DRV_ERR_UNSUPPORTED; a file
+ * that is not a Drover store with DRV_ERR_INVALID. The file is created with mode 0600. */
 DRV_NODISCARD drv_err_t drv_hstore_open(const char *path, drv_hstore_t **out, drv_error_t *err);
 void drv_hstore_close(drv_hstore_t *s);
 
@@ -41,13 +48,15 @@ uint64_t drv_hstore_rv(const drv_hstore_t *s);
 /* Stores a new object; obj (normalized) gets uid, resourceVersion, creationTimestamp,
  * generation filled in (in place). A namespaced kind without metadata.namespace uses
  * "default". DRV_ERR_EXISTS if kind/namespace/name is taken. A metadata.generateName without
- * a name gets a name made of it and five random characters. */
-DRV_NODISCARD drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err);
+ * a name gets a name made of it and five random characters (retried on a clash). A status in
+ * obj is stored as the initial status. On failure obj is unchanged. */
+DRV_NODISCARD drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj,
+                                          drv_error_t *err);
 
 /* The object as stored (with status), a new tree owned by the caller. ns is ignored for
  * cluster-scoped kinds (Node). DRV_ERR_NOTFOUND if absent. */
-DRV_NODISCARD drv_err_t drv_hstore_get(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
-                                       cJSON **out, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_hstore_get(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                       const char *name, cJSON **out, drv_error_t *err);
 
 /* Every object of kind in ns (NULL: all namespaces) whose labels match sel (NULL: all),
  * ordered by namespace then name, as a new JSON array owned by the caller. *rv (may be NULL)
@@ -60,17 +69,21 @@ DRV_NODISCARD drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const 
  * keeping uid, creationTimestamp and status; obj is updated in place to what is stored.
  * DRV_ERR_NOTFOUND, DRV_ERR_CONFLICT (stale resourceVersion). Storing what is already there
  * changes nothing (no new resourceVersion, no log entry). */
-DRV_NODISCARD drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj,
+                                          drv_error_t *err);
 
-/* Replaces only the status of an object (takes ownership of status). rv_out (may be NULL)
- * gets the new resourceVersion. An identical status changes nothing. */
+/* Replaces only the status of an object (takes ownership of status, a JSON object, on success
+ * and failure). rv_out (may be NULL) gets the new resourceVersion. An identical status
+ * changes nothing (rv_out then gets the object's current one). */
 DRV_NODISCARD drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char *ns,
                                                  const char *name, cJSON *status, uint64_t *rv_out,
                                                  drv_error_t *err);
 
-/* Removes an object; *deleted (may be NULL) gets it as it was. DRV_ERR_NOTFOUND if absent. */
-DRV_NODISCARD drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
-                                          cJSON **deleted, drv_error_t *err);
+/* Removes an object; *deleted (may be NULL) gets it as it was, with the resourceVersion of the
+ * deletion (as the DELETED event carries it; NULL if the stored row was corrupt).
+ * DRV_ERR_NOTFOUND if absent. */
+DRV_NODISCARD drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                          const char *name, cJSON **deleted, drv_error_t *err);
 
 typedef enum { DRV_HSTORE_ADDED = 0, DRV_HSTORE_MODIFIED, DRV_HSTORE_DELETED } drv_hstore_change_t;
 
@@ -83,9 +96,11 @@ typedef struct drv_hstore_event {
 
 /* The changes after since_rv (exclusive) of kind (DRV_KIND_UNKNOWN: every kind), oldest
  * first, at most max. *events is a malloc'd array (free with drv_hstore_events_free).
- * DRV_ERR_RANGE if since_rv is older than the retained log (the client must list again). */
-DRV_NODISCARD drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind, size_t max,
-                                           drv_hstore_event_t **events, size_t *n, drv_error_t *err);
+ * DRV_ERR_RANGE if since_rv is older than the retained log or newer than the store (the
+ * client must list again). max 0 gives no events. *events is NULL when *n is 0. */
+DRV_NODISCARD drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind,
+                                           size_t max, drv_hstore_event_t **events, size_t *n,
+                                           drv_error_t *err);
 void drv_hstore_events_free(drv_hstore_event_t *events, size_t n);
 
 /* "ADDED", "MODIFIED", "DELETED". */

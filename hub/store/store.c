@@ -1,0 +1,1269 @@
+/* The hub's object store on SQLite: a versioned schema migrated on open, one transaction per
+ * change (counter bump, object row, change-log entry), Kubernetes' server-side fields.
+ *
+ * Durability: WAL with synchronous=NORMAL. The database file can never be corrupted by a crash
+ * or power loss, but a power loss may forget the last transactions committed before it (they
+ * were in the WAL, not yet synced); a process crash loses nothing. FULL would fsync on every
+ * commit, which wears SD cards and buys little here: the hub's state is re-derived from the
+ * agents' reports and the controllers' next pass. Watchers that saw a lost resourceVersion get
+ * DRV_ERR_RANGE (it is then ahead of the store) and list again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "drover/cleanup.h"
+#include "drover/log.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define GENERATE_TRIES 8
+#define NAME_MAX_LEN 253
+
+enum stmt_id {
+    ST_GET,
+    ST_INSERT,
+    ST_UPDATE,
+    ST_DELETE,
+    ST_SET_RV,
+    ST_LOG,
+    ST_PRUNE,
+    ST_LOG_FLOOR,
+    ST_LIST_ALL,
+    ST_LIST_NS,
+    ST_CHANGES_ALL,
+    ST_CHANGES_KIND,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_GET] = "SELECT uid, rv, generation, created, body, status FROM objects "
+               "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+    [ST_INSERT] = "INSERT INTO objects (kind, namespace, name, uid, rv, generation, created, body, "
+                  "status, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_UPDATE] =
+        "UPDATE objects SET rv = ?4, generation = ?5, body = ?6, status = ?7, labels = ?8 "
+        "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+    [ST_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+    [ST_SET_RV] = "UPDATE meta SET value = ?1 WHERE key = 'rv'",
+    [ST_LOG] = "INSERT INTO changes (rv, kind, namespace, name, type, body) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_PRUNE] = "DELETE FROM changes WHERE rv <= ?1",
+    [ST_LOG_FLOOR] = "SELECT MIN(rv) FROM changes",
+    [ST_LIST_ALL] = "SELECT namespace, name, body, status FROM objects WHERE kind = ?1 "
+                    "ORDER BY namespace, name",
+    [ST_LIST_NS] = "SELECT namespace, name, body, status FROM objects WHERE kind = ?1 AND "
+                   "namespace = ?2 ORDER BY name",
+    [ST_CHANGES_ALL] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
+                       "ORDER BY rv LIMIT ?2",
+    [ST_CHANGES_KIND] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
+                        "AND kind = ?3 ORDER BY rv LIMIT ?2",
+};
+
+/* The migrations, in order; migration i brings the schema to version i + 1. Each runs in one
+ * transaction together with the schema_version update. Never edit one that has shipped: add
+ * the next. */
+static const char *const migrations[] = {
+    /* 1: the objects, the change log and the counters. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta (key, value) VALUES ('rv', 0);"
+    "CREATE TABLE objects ("
+    " kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+    " uid TEXT NOT NULL, rv INTEGER NOT NULL, generation INTEGER NOT NULL,"
+    " created TEXT NOT NULL, body TEXT NOT NULL, status TEXT, labels TEXT,"
+    " PRIMARY KEY (kind, namespace, name));"
+    "CREATE TABLE changes ("
+    " rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+    " type TEXT NOT NULL, body TEXT NOT NULL);"
+    "CREATE INDEX changes_by_kind ON changes (kind, rv);",
+};
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DRV_HSTORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+struct drv_hstore {
+    sqlite3 *db;
+    char *path;
+    uint64_t rv;
+    uint64_t log_keep;
+    sqlite3_stmt *st[ST__COUNT];
+};
+
+/* A stored row, loaded by load_row(). */
+struct row {
+    char *uid;
+    uint64_t rv;
+    int64_t generation;
+    char *created;
+    char *body;
+    char *status; /* NULL: none */
+};
+
+static void row_free(struct row *r)
+{
+    free(r->uid);
+    free(r->created);
+    free(r->body);
+    free(r->status);
+    memset(r, 0, sizeof(*r));
+}
+
+static const char *const change_names[] = {"ADDED", "MODIFIED", "DELETED"};
+
+const char *drv_hstore_change_name(drv_hstore_change_t t)
+{
+    if ((unsigned)t < sizeof(change_names) / sizeof(change_names[0]))
+        return change_names[t];
+    return "";
+}
+
+static bool parse_change(const char *s, drv_hstore_change_t *out)
+{
+    for (size_t i = 0; i < sizeof(change_names) / sizeof(change_names[0]); i++)
+        if (strcmp(s, change_names[i]) == 0) {
+            *out = (drv_hstore_change_t)i;
+            return true;
+        }
+    return false;
+}
+
+static bool cluster_scoped(drv_kind_t kind)
+{
+    return kind == DRV_KIND_NODE;
+}
+
+/* The namespace a row is stored under: "" for cluster-scoped kinds, "default" when none. */
+static const char *row_ns(drv_kind_t kind, const char *ns)
+{
+    if (cluster_scoped(kind))
+        return "";
+    return ns && *ns ? ns : "default";
+}
+
+static drv_err_t db_error(drv_hstore_t *s, drv_error_t *err, const char *what)
+{
+    int rc = sqlite3_extended_errcode(s->db);
+    drv_err_t code = DRV_ERR_IO;
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        code = DRV_ERR_AGAIN;
+    else if ((rc & 0xff) == SQLITE_NOMEM)
+        code = DRV_ERR_NOMEM;
+    else if ((rc & 0xff) == SQLITE_FULL)
+        code = DRV_ERR_TOOBIG;
+    return drv_error_set(err, code, 0, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *stmt(drv_hstore_t *s, enum stmt_id id, drv_error_t *err)
+{
+    if (s->st[id] == NULL && sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                                &s->st[id], NULL) != SQLITE_OK) {
+        db_error(s, err, "prepare");
+        return NULL;
+    }
+    return s->st[id];
+}
+
+static drv_err_t begin(drv_hstore_t *s, drv_error_t *err)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "begin transaction");
+    return DRV_OK;
+}
+
+static drv_err_t commit(drv_hstore_t *s, drv_error_t *err)
+{
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        drv_err_t r = db_error(s, err, "commit");
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    return DRV_OK;
+}
+
+static void rollback(drv_hstore_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- random names, UUIDs and time ---- */
+
+static drv_err_t random_bytes(unsigned char *buf, size_t n, drv_error_t *err)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = getrandom(buf + got, n - got, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return drv_error_set(err, DRV_ERR_IO, errno, "getrandom");
+        }
+        got += (size_t)k;
+    }
+    return DRV_OK;
+}
+
+static drv_err_t make_uuid(char out[37], drv_error_t *err)
+{
+    unsigned char b[16];
+    drv_err_t r = random_bytes(b, sizeof(b), err);
+    if (r != DRV_OK)
+        return r;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return DRV_OK;
+}
+
+/* Kubernetes' generateName alphabet: no vowels (no words), no 0/1/3 (no look-alikes). */
+static const char name_alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+#define NAME_SUFFIX_LEN 5
+
+static drv_err_t random_suffix(char out[NAME_SUFFIX_LEN + 1], drv_error_t *err)
+{
+    const unsigned n = sizeof(name_alphabet) - 1;
+    const unsigned limit = 256 - 256 % n; /* rejection sampling: no modulo bias */
+    size_t have = 0;
+    while (have < NAME_SUFFIX_LEN) {
+        unsigned char b[16];
+        drv_err_t r = random_bytes(b, sizeof(b), err);
+        if (r != DRV_OK)
+            return r;
+        for (size_t i = 0; i < sizeof(b) && have < NAME_SUFFIX_LEN; i++)
+            if (b[i] < limit)
+                out[have++] = name_alphabet[b[i] % n];
+    }
+    out[NAME_SUFFIX_LEN] = '\0';
+    return DRV_OK;
+}
+
+static void now_rfc3339(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    if (strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+/* ---- JSON helpers ---- */
+
+static bool set_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return false;
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+    return cJSON_AddItemToObject(obj, key, item);
+}
+
+static bool set_str(cJSON *obj, const char *key, const char *v)
+{
+    return set_item(obj, key, cJSON_CreateString(v));
+}
+
+static bool set_rv(cJSON *meta, uint64_t rv)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRIu64, rv);
+    return set_str(meta, "resourceVersion", buf);
+}
+
+/* Adds item under key keeping the keys of obj sorted (status goes among canonical keys). */
+static void add_sorted(cJSON *obj, const char *key, cJSON *item)
+{
+    int i = 0;
+    for (cJSON *c = obj->child; c; c = c->next, i++)
+        if (c->string && strcmp(c->string, key) > 0) {
+            item->string = strdup(key);
+            if (item->string && cJSON_InsertItemInArray(obj, i, item))
+                return;
+            free(item->string);
+            item->string = NULL;
+            break;
+        }
+    if (!cJSON_AddItemToObject(obj, key, item))
+        cJSON_Delete(item);
+}
+
+/* Replaces the members of dst with those of src (consumed), so that a caller's pointer to
+ * dst sees the stored object. */
+static void swap_into(cJSON *dst, cJSON *src)
+{
+    cJSON *old = dst->child;
+    dst->child = src->child;
+    src->child = old;
+    cJSON_Delete(src);
+}
+
+/* Canonical text of obj without metadata and status: what generation tracks. */
+static char *spec_text(const cJSON *obj)
+{
+    cJSON *c = cJSON_Duplicate(obj, true);
+    if (!c)
+        return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "metadata");
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "status");
+    char *t = drv_model_to_json(c, false);
+    cJSON_Delete(c);
+    return t;
+}
+
+static const char *meta_str(const cJSON *obj, const char *key)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Builds the object from a row's body and status; a row that does not parse is reported
+ * with its key. */
+static drv_err_t assemble(drv_kind_t kind, const char *ns, const char *name, const char *body,
+                          const char *status, cJSON **out, drv_error_t *err)
+{
+    cJSON *o = body ? cJSON_Parse(body) : NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return drv_error_set(err, DRV_ERR_IO, 0,
+                             "stored %s %s%s%s is corrupt: body is not a JSON object",
+                             drv_kind_name(kind), ns, *ns ? "/" : "", name);
+    }
+    if (status) {
+        cJSON *st = cJSON_Parse(status);
+        if (!st) {
+            cJSON_Delete(o);
+            return drv_error_set(err, DRV_ERR_IO, 0,
+                                 "stored %s %s%s%s is corrupt: status is not JSON",
+                                 drv_kind_name(kind), ns, *ns ? "/" : "", name);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
+        add_sorted(o, "status", st);
+    }
+    *out = o;
+    return DRV_OK;
+}
+
+/* ---- rows ---- */
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* Loads a row: DRV_OK, DRV_ERR_NOTFOUND or an error. */
+static drv_err_t load_row(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                          struct row *row, drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_GET, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    drv_err_t r = DRV_OK;
+    if (rc == SQLITE_ROW) {
+        memset(row, 0, sizeof(*row));
+        row->uid = col_dup(st, 0);
+        row->rv = (uint64_t)sqlite3_column_int64(st, 1);
+        row->generation = sqlite3_column_int64(st, 2);
+        row->created = col_dup(st, 3);
+        row->body = col_dup(st, 4);
+        row->status = col_dup(st, 5);
+        if (!row->uid || !row->created || !row->body ||
+            (sqlite3_column_type(st, 5) != SQLITE_NULL && !row->status)) {
+            row_free(row);
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "loading %s %s", drv_kind_name(kind), name);
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = drv_error_set(err, DRV_ERR_NOTFOUND, 0, "%s \"%s\" not found%s%s", drv_kind_name(kind),
+                          name, *ns ? " in namespace " : "", ns);
+    } else {
+        r = db_error(s, err, "read");
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static drv_err_t step_done(drv_hstore_t *s, sqlite3_stmt *st, const char *what, drv_error_t *err)
+{
+    int rc = sqlite3_step(st);
+    drv_err_t r = rc == SQLITE_DONE ? DRV_OK : db_error(s, err, what);
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Inside a transaction: sets the counter to rv, logs the change and prunes the log. */
+static drv_err_t log_change(drv_hstore_t *s, uint64_t rv, drv_kind_t kind, const char *ns,
+                            const char *name, drv_hstore_change_t type, const char *body,
+                            drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_SET_RV, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)rv);
+    drv_err_t r = step_done(s, st, "bump resourceVersion", err);
+    if (r != DRV_OK)
+        return r;
+    st = stmt(s, ST_LOG, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)rv);
+    sqlite3_bind_text(st, 2, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, drv_hstore_change_name(type), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
+    r = step_done(s, st, "write change log", err);
+    if (r != DRV_OK || rv <= s->log_keep)
+        return r;
+    st = stmt(s, ST_PRUNE, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(rv - s->log_keep));
+    return step_done(s, st, "prune change log", err);
+}
+
+static drv_err_t check_size(drv_kind_t kind, const char *name, size_t body, size_t status,
+                            drv_error_t *err)
+{
+    if (body + status > DRV_HSTORE_OBJECT_MAX)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "%s \"%s\" is %zu bytes of JSON, over the maximum of %d",
+                             drv_kind_name(kind), name, body + status, DRV_HSTORE_OBJECT_MAX);
+    return DRV_OK;
+}
+
+/* Labels column text ("{}" when none); NULL on allocation failure. */
+static char *labels_text(const cJSON *obj)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+    if (!cJSON_IsObject(l))
+        return strdup("{}");
+    return drv_model_to_json(l, false);
+}
+
+/* Canonical text of body with status (either may be NULL text for status). */
+static char *full_text(const cJSON *body, const cJSON *status)
+{
+    if (!status)
+        return drv_model_to_json(body, false);
+    cJSON *c = cJSON_Duplicate(body, true);
+    cJSON *st = cJSON_Duplicate(status, true);
+    char *t = NULL;
+    if (c && st && cJSON_AddItemToObject(c, "status", st)) {
+        st = NULL;
+        t = drv_model_to_json(c, false);
+    }
+    cJSON_Delete(st);
+    cJSON_Delete(c);
+    return t;
+}
+
+/* ---- open and migrate ---- */
+
+static drv_err_t exec_sql(drv_hstore_t *s, const char *sql, const char *what, drv_error_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        drv_err_t r = drv_error_set(err, DRV_ERR_IO, 0, "%s: %s: %s", s->path, what,
+                                    msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return r;
+    }
+    return DRV_OK;
+}
+
+/* One integer from a query; *found false when it returned no row. */
+static drv_err_t query_int(drv_hstore_t *s, const char *sql, int64_t *out, bool *found,
+                           const char *what, drv_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, what);
+    int rc = sqlite3_step(st);
+    drv_err_t r = DRV_OK;
+    *found = false;
+    if (rc == SQLITE_ROW) {
+        *found = sqlite3_column_type(st, 0) != SQLITE_NULL;
+        *out = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        r = db_error(s, err, what);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* The schema version of the open database: 0 for an empty one. A database with tables but
+ * no Drover meta table is not ours. */
+static drv_err_t schema_version(drv_hstore_t *s, int64_t *version, drv_error_t *err)
+{
+    int64_t n = 0;
+    bool found = false;
+    drv_err_t r =
+        query_int(s, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                  &n, &found, "read schema", err);
+    if (r != DRV_OK)
+        return r;
+    if (n == 0) {
+        r = query_int(s, "SELECT COUNT(*) FROM sqlite_master", &n, &found, "read schema", err);
+        if (r != DRV_OK)
+            return r;
+        if (n != 0)
+            return drv_error_set(
+                err, DRV_ERR_INVALID, 0,
+                "%s: an SQLite database, but not a Drover hub store (no meta table)", s->path);
+        *version = 0;
+        return DRV_OK;
+    }
+    r = query_int(s, "SELECT value FROM meta WHERE key = 'schema_version'", version, &found,
+                  "read schema version", err);
+    if (r == DRV_OK && !found)
+        *version = 0;
+    return r;
+}
+
+static drv_err_t migrate(drv_hstore_t *s, drv_error_t *err)
+{
+    for (int64_t target = 1; target <= DRV_HSTORE_SCHEMA_VERSION; target++) {
+        drv_err_t r = begin(s, err);
+        if (r != DRV_OK)
+            return r;
+        int64_t v = 0;
+        r = schema_version(s, &v, err);
+        if (r == DRV_OK && v > DRV_HSTORE_SCHEMA_VERSION)
+            r = drv_error_set(
+                err, DRV_ERR_UNSUPPORTED, 0,
+                "%s: database schema version %" PRId64
+                " is newer than this drover-hub supports (%d): use a newer drover-hub",
+                s->path, v, DRV_HSTORE_SCHEMA_VERSION);
+        if (r == DRV_OK && v < target) {
+            char what[64];
+            snprintf(what, sizeof(what), "migration to schema version %" PRId64, target);
+            r = exec_sql(s, migrations[target - 1], what, err);
+            char sql[128];
+            snprintf(sql, sizeof(sql),
+                     "INSERT INTO meta (key, value) VALUES ('schema_version', %" PRId64 ") "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     target);
+            if (r == DRV_OK)
+                r = exec_sql(s, sql, what, err);
+            if (r == DRV_OK)
+                drv_log_info("hub store migrated", "path=%s schema_version=%" PRId64, s->path,
+                             target);
+        }
+        if (r != DRV_OK) {
+            rollback(s);
+            return r;
+        }
+        r = commit(s, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+void drv_hstore_close(drv_hstore_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+drv_err_t drv_hstore_open(const char *path, drv_hstore_t **out, drv_error_t *err)
+{
+    if (!path || !*path || !out)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hub store: no database path");
+    /* Create the file ourselves so that it (and the -wal and -shm files SQLite gives the same
+     * mode) is private: it holds Secrets. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "open %s", path);
+    close(fd);
+
+    drv_hstore_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "open %s", path);
+    }
+    s->log_keep = DRV_HSTORE_LOG_KEEP;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    drv_err_t r = DRV_OK;
+    if (rc != SQLITE_OK) {
+        r = drv_error_set(err, DRV_ERR_IO, 0, "open %s: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(s->db, 1);
+
+    /* The first read of the file: a file that is not a database fails here. */
+    char *mode = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        mode = t ? strdup((const char *)t) : NULL;
+    }
+    rc = sqlite3_extended_errcode(s->db);
+    sqlite3_finalize(st);
+    if (!mode) {
+        if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT)
+            r = drv_error_set(err, DRV_ERR_INVALID, 0,
+                              "%s: not a Drover hub store (%s); move it aside or choose another "
+                              "data directory",
+                              path, sqlite3_errstr(rc));
+        else
+            r = drv_error_set(err, DRV_ERR_IO, 0, "%s: enable WAL: %s", path,
+                              sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    bool wal = strcmp(mode, "wal") == 0;
+    free(mode);
+    if (!wal) {
+        r = drv_error_set(err, DRV_ERR_IO, 0,
+                          "%s: the file system does not support SQLite's WAL mode", path);
+        goto fail;
+    }
+    r = exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;", "pragmas", err);
+    if (r == DRV_OK)
+        r = migrate(s, err);
+    if (r != DRV_OK)
+        goto fail;
+    int64_t rv = 0;
+    bool found = false;
+    r = query_int(s, "SELECT value FROM meta WHERE key = 'rv'", &rv, &found, "read resourceVersion",
+                  err);
+    if (r == DRV_OK && (!found || rv < 0))
+        r = drv_error_set(err, DRV_ERR_IO, 0, "%s: corrupt store: no resourceVersion counter",
+                          path);
+    if (r != DRV_OK)
+        goto fail;
+    s->rv = (uint64_t)rv;
+    *out = s;
+    return DRV_OK;
+fail:
+    drv_hstore_close(s);
+    return r;
+}
+
+void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep)
+{
+    s->log_keep = keep ? keep : 1;
+}
+
+uint64_t drv_hstore_rv(const drv_hstore_t *s)
+{
+    return s->rv;
+}
+
+/* ---- mutations ---- */
+
+static drv_err_t check_obj(drv_kind_t kind, const cJSON *obj, const char *op, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: unknown kind", op);
+    if (!cJSON_IsObject(obj))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s %s: not a JSON object", op,
+                             drv_kind_name(kind));
+    drv_kind_t k = drv_model_kind(obj);
+    if (k != kind)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "kind: %s expected, not \"%s\"",
+                             drv_kind_name(kind), k ? drv_kind_name(k) : "unknown");
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(obj, "metadata")))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata: required");
+    return DRV_OK;
+}
+
+/* Writes a new object (inside a transaction). */
+static drv_err_t insert_new(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                            const char *uid, const char *created, const char *body,
+                            const char *status, const char *labels, const char *full,
+                            drv_error_t *err)
+{
+    uint64_t rv = s->rv + 1;
+    sqlite3_stmt *st = stmt(s, ST_INSERT, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)rv);
+    sqlite3_bind_int64(st, 6, 1);
+    sqlite3_bind_text(st, 7, created, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, body, -1, SQLITE_STATIC);
+    if (status)
+        sqlite3_bind_text(st, 9, status, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    sqlite3_bind_text(st, 10, labels, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    drv_err_t r = DRV_OK;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || (rc & 0xff) == SQLITE_CONSTRAINT)
+        r = drv_error_set(err, DRV_ERR_EXISTS, 0, "%s \"%s\" already exists%s%s",
+                          drv_kind_name(kind), name, *ns ? " in namespace " : "", ns);
+    else if (rc != SQLITE_DONE)
+        r = db_error(s, err, "insert");
+    sqlite3_reset(st);
+    if (r == DRV_OK)
+        r = log_change(s, rv, kind, ns, name, DRV_HSTORE_ADDED, full, err);
+    return r;
+}
+
+drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err)
+{
+    drv_err_t r = check_obj(kind, obj, "create", err);
+    if (r != DRV_OK)
+        return r;
+    const char *name = meta_str(obj, "name");
+    const char *gen_name = meta_str(obj, "generateName");
+    bool generate = (!name || !*name) && gen_name && *gen_name;
+    if (!generate && (!name || !*name))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
+    if (generate && strlen(gen_name) > NAME_MAX_LEN - NAME_SUFFIX_LEN)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.generateName: too long");
+    if (!generate && strlen(name) > NAME_MAX_LEN)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: too long");
+    const char *ns_in = meta_str(obj, "namespace");
+    if (ns_in && strlen(ns_in) > NAME_MAX_LEN)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.namespace: too long");
+
+    /* Work on a copy: obj changes only on success. */
+    cJSON *o = cJSON_Duplicate(obj, true);
+    if (!o)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
+    cJSON *status = cJSON_DetachItemFromObjectCaseSensitive(o, "status");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const char *ns = row_ns(kind, meta_str(o, "namespace"));
+    char nsbuf[NAME_MAX_LEN + 1];
+    snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
+    char uid[37], created[32];
+    now_rfc3339(created);
+    bool ok = true;
+    if (cluster_scoped(kind))
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+    else
+        ok = set_str(meta, "namespace", nsbuf);
+    r = make_uuid(uid, err);
+    ok = ok && set_str(meta, "uid", uid) && set_str(meta, "creationTimestamp", created) &&
+         set_item(meta, "generation", cJSON_CreateNumber(1)) && set_rv(meta, s->rv + 1);
+    if (r == DRV_OK && !ok)
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
+
+    for (int attempt = 0; r == DRV_OK; attempt++) {
+        char namebuf[NAME_MAX_LEN + 1];
+        if (generate) {
+            char suffix[NAME_SUFFIX_LEN + 1];
+            r = random_suffix(suffix, err);
+            if (r != DRV_OK)
+                break;
+            snprintf(namebuf, sizeof(namebuf), "%s%s", gen_name, suffix);
+            if (!set_str(meta, "name", namebuf)) {
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
+                break;
+            }
+        } else {
+            snprintf(namebuf, sizeof(namebuf), "%s", name);
+        }
+        _cleanup_free_ char *body = drv_model_to_json(o, false);
+        _cleanup_free_ char *st_text = status ? drv_model_to_json(status, false) : NULL;
+        _cleanup_free_ char *labels = labels_text(o);
+        _cleanup_free_ char *full = status ? full_text(o, status) : NULL;
+        if (!body || !labels || (status && (!st_text || !full))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
+            break;
+        }
+        r = check_size(kind, namebuf, strlen(body), st_text ? strlen(st_text) : 0, err);
+        if (r != DRV_OK)
+            break;
+        r = begin(s, err);
+        if (r != DRV_OK)
+            break;
+        r = insert_new(s, kind, nsbuf, namebuf, uid, created, body, st_text, labels,
+                       full ? full : body, err);
+        if (r == DRV_OK) {
+            r = commit(s, err);
+        } else {
+            rollback(s);
+            if (r == DRV_ERR_EXISTS && generate && attempt + 1 < GENERATE_TRIES) {
+                drv_error_clear(err);
+                r = DRV_OK;
+                continue;
+            }
+        }
+        break;
+    }
+    if (r != DRV_OK) {
+        cJSON_Delete(status);
+        cJSON_Delete(o);
+        return r;
+    }
+    s->rv++;
+    drv_json_sort_keys(o);
+    if (status)
+        add_sorted(o, "status", status);
+    swap_into(obj, o);
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_get(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                         cJSON **out, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !name || !out)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "get: unknown kind or no name");
+    ns = row_ns(kind, ns);
+    struct row row;
+    drv_err_t r = load_row(s, kind, ns, name, &row, err);
+    if (r != DRV_OK)
+        return r;
+    r = assemble(kind, ns, name, row.body, row.status, out, err);
+    row_free(&row);
+    return r;
+}
+
+drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                          const drv_selector_t *sel, cJSON **items, uint64_t *rv, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !items)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "list: unknown kind");
+    bool all = !ns || !*ns || cluster_scoped(kind);
+    sqlite3_stmt *st = stmt(s, all ? ST_LIST_ALL : ST_LIST_NS, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "list");
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    if (!all)
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    drv_err_t r = DRV_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rns = (const char *)sqlite3_column_text(st, 0);
+        const char *rname = (const char *)sqlite3_column_text(st, 1);
+        cJSON *o = NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t ar = assemble(kind, rns ? rns : "", rname ? rname : "",
+                                (const char *)sqlite3_column_text(st, 2),
+                                (const char *)sqlite3_column_text(st, 3), &o, &e);
+        if (ar != DRV_OK) {
+            /* One bad row must not hide every other object of its kind from the controllers. */
+            drv_log_error("hub store: skipping a corrupt row", "path=%s error=\"%s\"", s->path,
+                          drv_error_msg(&e));
+            continue;
+        }
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels");
+        if (sel && !drv_selector_matches(sel, labels)) {
+            cJSON_Delete(o);
+            continue;
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    if (rc != SQLITE_DONE)
+        r = db_error(s, err, "list");
+    sqlite3_reset(st);
+    if (r != DRV_OK) {
+        cJSON_Delete(arr);
+        return r;
+    }
+    *items = arr;
+    if (rv)
+        *rv = s->rv;
+    return DRV_OK;
+}
+
+static drv_err_t parse_rv(const char *text, uint64_t *out)
+{
+    if (!text || *text < '0' || *text > '9')
+        return DRV_ERR_INVALID;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end)
+        return DRV_ERR_INVALID;
+    *out = v;
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_error_t *err)
+{
+    drv_err_t r = check_obj(kind, obj, "update", err);
+    if (r != DRV_OK)
+        return r;
+    const char *name = meta_str(obj, "name");
+    if (!name || !*name)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
+    const char *ns = row_ns(kind, meta_str(obj, "namespace"));
+    struct row row;
+    r = load_row(s, kind, ns, name, &row, err);
+    if (r != DRV_OK)
+        return r;
+    cJSON *stored = NULL, *o = NULL, *status = NULL;
+    char *old_spec = NULL, *new_spec = NULL, *body = NULL, *full = NULL, *labels = NULL;
+    const char *want_rv = meta_str(obj, "resourceVersion");
+    const char *want_uid = meta_str(obj, "uid");
+    uint64_t want = 0;
+    if (want_rv && *want_rv && parse_rv(want_rv, &want) != DRV_OK) {
+        r = drv_error_set(err, DRV_ERR_INVALID, 0,
+                          "metadata.resourceVersion: invalid value \"%.32s\": must be a decimal "
+                          "number",
+                          want_rv);
+        goto out;
+    }
+    if ((want_rv && *want_rv && want != row.rv) ||
+        (want_uid && *want_uid && strcmp(want_uid, row.uid))) {
+        r = drv_error_set(err, DRV_ERR_CONFLICT, 0,
+                          "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                          "modified; please apply your changes to the latest version and try again",
+                          drv_kind_plural(kind), name);
+        goto out;
+    }
+    r = assemble(kind, ns, name, row.body, NULL, &stored, err);
+    if (r != DRV_OK)
+        goto out;
+    if (row.status) {
+        status = cJSON_Parse(row.status);
+        if (!status) {
+            r = drv_error_set(err, DRV_ERR_IO, 0, "stored %s %s is corrupt: status is not JSON",
+                              drv_kind_name(kind), name);
+            goto out;
+        }
+    }
+    o = cJSON_Duplicate(obj, true);
+    if (!o) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+        goto out;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    old_spec = spec_text(stored);
+    new_spec = spec_text(o);
+    if (!old_spec || !new_spec) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+        goto out;
+    }
+    int64_t gen = row.generation + (strcmp(old_spec, new_spec) != 0);
+    bool ok = true;
+    if (cluster_scoped(kind))
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+    else
+        ok = set_str(meta, "namespace", ns);
+    ok = ok && set_str(meta, "uid", row.uid) && set_str(meta, "creationTimestamp", row.created) &&
+         set_item(meta, "generation", cJSON_CreateNumber((double)gen)) && set_rv(meta, row.rv);
+    if (!ok || !(body = drv_model_to_json(o, false))) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+        goto out;
+    }
+    if (strcmp(body, row.body) != 0) {
+        free(body);
+        body = NULL;
+        uint64_t rv = s->rv + 1;
+        if (!set_rv(meta, rv) || !(body = drv_model_to_json(o, false)) ||
+            !(labels = labels_text(o)) || (status && !(full = full_text(o, status)))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        r = check_size(kind, name, strlen(body), row.status ? strlen(row.status) : 0, err);
+        if (r == DRV_OK)
+            r = begin(s, err);
+        if (r != DRV_OK)
+            goto out;
+        sqlite3_stmt *st = stmt(s, ST_UPDATE, err);
+        if (!st) {
+            r = err ? err->code : DRV_ERR_IO;
+        } else {
+            sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
+            sqlite3_bind_int64(st, 5, gen);
+            sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
+            if (row.status)
+                sqlite3_bind_text(st, 7, row.status, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(st, 7);
+            sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
+            r = step_done(s, st, "update", err);
+        }
+        if (r == DRV_OK)
+            r = log_change(s, rv, kind, ns, name, DRV_HSTORE_MODIFIED, full ? full : body, err);
+        if (r == DRV_OK)
+            r = commit(s, err);
+        else
+            rollback(s);
+        if (r != DRV_OK)
+            goto out;
+        s->rv = rv;
+        drv_json_sort_keys(o);
+    } else {
+        /* Nothing changed: hand back what is stored. */
+        cJSON_Delete(o);
+        o = TAKE_PTR(stored);
+    }
+    if (status)
+        add_sorted(o, "status", TAKE_PTR(status));
+    swap_into(obj, TAKE_PTR(o));
+out:
+    cJSON_Delete(stored);
+    cJSON_Delete(o);
+    cJSON_Delete(status);
+    free(old_spec);
+    free(new_spec);
+    free(body);
+    free(full);
+    free(labels);
+    row_free(&row);
+    return r;
+}
+
+drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                   const char *name, cJSON *status, uint64_t *rv_out,
+                                   drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !name) {
+        cJSON_Delete(status);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "update status: unknown kind or no name");
+    }
+    if (!cJSON_IsObject(status)) {
+        cJSON_Delete(status);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "status: must be an object");
+    }
+    ns = row_ns(kind, ns);
+    struct row row;
+    drv_err_t r = load_row(s, kind, ns, name, &row, err);
+    if (r != DRV_OK) {
+        cJSON_Delete(status);
+        return r;
+    }
+    cJSON *o = NULL;
+    char *st_text = drv_model_to_json(status, false), *body = NULL, *full = NULL, *labels = NULL;
+    if (!st_text) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
+        goto out;
+    }
+    if (row.status && strcmp(row.status, st_text) == 0) {
+        if (rv_out)
+            *rv_out = row.rv;
+        goto out;
+    }
+    r = assemble(kind, ns, name, row.body, NULL, &o, err);
+    if (r != DRV_OK)
+        goto out;
+    uint64_t rv = s->rv + 1;
+    if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
+        !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status))) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
+        goto out;
+    }
+    r = check_size(kind, name, strlen(body), strlen(st_text), err);
+    if (r == DRV_OK)
+        r = begin(s, err);
+    if (r != DRV_OK)
+        goto out;
+    /* The labels column is unchanged: rewrite it from the body, which is cheap. */
+    labels = labels_text(o);
+    sqlite3_stmt *st = labels ? stmt(s, ST_UPDATE, err) : NULL;
+    if (!labels) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
+    } else if (!st) {
+        r = err ? err->code : DRV_ERR_IO;
+    } else {
+        sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
+        sqlite3_bind_int64(st, 5, row.generation);
+        sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, st_text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
+        r = step_done(s, st, "update status", err);
+    }
+    if (r == DRV_OK)
+        r = log_change(s, rv, kind, ns, name, DRV_HSTORE_MODIFIED, full, err);
+    if (r == DRV_OK)
+        r = commit(s, err);
+    else
+        rollback(s);
+    if (r == DRV_OK) {
+        s->rv = rv;
+        if (rv_out)
+            *rv_out = rv;
+    }
+out:
+    cJSON_Delete(o);
+    cJSON_Delete(status);
+    free(st_text);
+    free(body);
+    free(full);
+    free(labels);
+    row_free(&row);
+    return r;
+}
+
+drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                            cJSON **deleted, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !name)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "delete: unknown kind or no name");
+    ns = row_ns(kind, ns);
+    struct row row;
+    drv_err_t r = load_row(s, kind, ns, name, &row, err);
+    if (r != DRV_OK)
+        return r;
+    uint64_t rv = s->rv + 1;
+    cJSON *o = NULL;
+    char *full = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    /* A corrupt row can still be deleted: that is how an operator gets rid of it. */
+    if (assemble(kind, ns, name, row.body, row.status, &o, &e) == DRV_OK) {
+        if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
+            !(full = drv_model_to_json(o, false))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "delete");
+            goto out;
+        }
+    } else {
+        full = strdup(row.body ? row.body : "");
+        if (!full) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "delete");
+            goto out;
+        }
+    }
+    r = begin(s, err);
+    if (r != DRV_OK)
+        goto out;
+    sqlite3_stmt *st = stmt(s, ST_DELETE, err);
+    if (!st) {
+        r = err ? err->code : DRV_ERR_IO;
+    } else {
+        sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        r = step_done(s, st, "delete", err);
+    }
+    if (r == DRV_OK)
+        r = log_change(s, rv, kind, ns, name, DRV_HSTORE_DELETED, full, err);
+    if (r == DRV_OK)
+        r = commit(s, err);
+    else
+        rollback(s);
+    if (r != DRV_OK)
+        goto out;
+    s->rv = rv;
+    if (deleted)
+        *deleted = TAKE_PTR(o);
+out:
+    cJSON_Delete(o);
+    free(full);
+    row_free(&row);
+    return r;
+}
+
+/* ---- the change log ---- */
+
+void drv_hstore_events_free(drv_hstore_event_t *events, size_t n)
+{
+    if (!events)
+        return;
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(events[i].obj);
+    free(events);
+}
+
+drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind, size_t max,
+                             drv_hstore_event_t **events, size_t *n, drv_error_t *err)
+{
+    if ((int)kind < 0 || kind >= DRV_KIND__COUNT || !events || !n)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "changes: bad arguments");
+    if (since_rv > s->rv)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "resourceVersion %" PRIu64 " is newer than the store's (%" PRIu64
+                             "): list again",
+                             since_rv, s->rv);
+    sqlite3_stmt *st = stmt(s, ST_LOG_FLOOR, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    int rc = sqlite3_step(st);
+    /* Every change has its own resourceVersion and log entry, so the log is contiguous: it
+     * covers everything after (its oldest entry - 1). An empty log covers nothing before now. */
+    uint64_t floor = s->rv;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        floor = (uint64_t)sqlite3_column_int64(st, 0) - 1;
+    drv_err_t r = rc == SQLITE_ROW ? DRV_OK : db_error(s, err, "read change log");
+    sqlite3_reset(st);
+    if (r != DRV_OK)
+        return r;
+    if (since_rv < floor)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "too old resource version: %" PRIu64
+                             " (the oldest retained is %" PRIu64 "): list again",
+                             since_rv, floor);
+    if (max == 0 || since_rv == s->rv) {
+        *events = NULL;
+        *n = 0;
+        return DRV_OK;
+    }
+    st = stmt(s, kind == DRV_KIND_UNKNOWN ? ST_CHANGES_ALL : ST_CHANGES_KIND, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    uint64_t avail = s->rv - since_rv;
+    size_t cap = max < avail ? max : (size_t)avail;
+    drv_hstore_event_t *ev = calloc(cap, sizeof(*ev));
+    if (!ev)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "changes");
+    size_t count = 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)since_rv);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)cap);
+    if (kind != DRV_KIND_UNKNOWN)
+        sqlite3_bind_text(st, 3, drv_kind_name(kind), -1, SQLITE_STATIC);
+    while (count < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        uint64_t rv = (uint64_t)sqlite3_column_int64(st, 0);
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        const char *rns = (const char *)sqlite3_column_text(st, 2);
+        const char *rname = (const char *)sqlite3_column_text(st, 3);
+        const char *type = (const char *)sqlite3_column_text(st, 4);
+        const char *body = (const char *)sqlite3_column_text(st, 5);
+        drv_kind_t ek = k ? drv_kind_parse(k) : DRV_KIND_UNKNOWN;
+        drv_hstore_change_t t;
+        cJSON *o = body ? cJSON_Parse(body) : NULL;
+        if (ek == DRV_KIND_UNKNOWN || !type || !parse_change(type, &t) || !cJSON_IsObject(o)) {
+            cJSON_Delete(o);
+            drv_log_error("hub store: skipping a corrupt change log entry",
+                          "path=%s rv=%" PRIu64 " kind=%s namespace=%s name=%s", s->path, rv,
+                          k ? k : "", rns ? rns : "", rname ? rname : "");
+            continue;
+        }
+        ev[count++] = (drv_hstore_event_t){.rv = rv, .type = t, .kind = ek, .obj = o};
+    }
+    if (count < cap && rc != SQLITE_DONE)
+        r = db_error(s, err, "read change log");
+    sqlite3_reset(st);
+    if (r != DRV_OK) {
+        drv_hstore_events_free(ev, count);
+        return r;
+    }
+    if (count == 0) {
+        free(ev);
+        ev = NULL;
+    }
+    *events = ev;
+    *n = count;
+    return DRV_OK;
+}

@@ -1,0 +1,1000 @@
+/* The hub store: server-set fields, resourceVersion and generation rules, conflicts, status
+ * kept apart, lists with selectors, the change log and its pruning, reopening, refusing newer
+ * or foreign database files, corrupt rows, size limits, WAL mode and throughput. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "drover/log.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    drv_hstore_t *s;
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/drv-hstore-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/hub.db", f->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_open(f->path, &f->s, &err) != DRV_OK) {
+        fprintf(stderr, "open: %s\n", drv_error_msg(&err));
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    drv_hstore_close(f->s);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static cJSON *json(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    if (j == NULL)
+        fail_msg("bad test JSON: %s", text);
+    return j;
+}
+
+static cJSON *normalized(const char *text)
+{
+    cJSON *j = json(text);
+    drv_diags_t d = {0};
+    if (drv_model_normalize(j, &d) != DRV_OK) {
+        char *m = drv_diags_format(&d, "  ");
+        fail_msg("invalid test object %s:\n%s", text, m ? m : "");
+    }
+    drv_diags_free(&d);
+    return j;
+}
+
+/* A normalized Pod; ns and labels (a JSON object text) may be NULL. */
+static cJSON *pod(const char *ns, const char *name, const char *labels, const char *image)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"%s%s%s%s%s},"
+             "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"%s\"}]}}",
+             name, ns ? ",\"namespace\":\"" : "", ns ? ns : "", ns ? "\"" : "",
+             labels ? ",\"labels\":" : "", labels ? labels : "", image);
+    return normalized(buf);
+}
+
+static cJSON *configmap(const char *name, const char *value)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\"},"
+             "\"data\":{\"k\":\"%s\"}}",
+             name, value);
+    return normalized(buf);
+}
+
+static cJSON *node(const char *name)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"}}", name);
+    return normalized(buf);
+}
+
+static const char *meta(const cJSON *o, const char *key)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static uint64_t rv_of(const cJSON *o)
+{
+    const char *s = meta(o, "resourceVersion");
+    assert_non_null(s);
+    return strtoull(s, NULL, 10);
+}
+
+static int64_t gen_of(const cJSON *o)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(o, "metadata"), "generation");
+    assert_true(cJSON_IsNumber(v));
+    return (int64_t)v->valuedouble;
+}
+
+static void assert_same(const cJSON *a, const cJSON *b)
+{
+    char *x = drv_model_to_json(a, false), *y = drv_model_to_json(b, false);
+    assert_string_equal(x, y);
+    free(x);
+    free(y);
+}
+
+static void create_ok(drv_hstore_t *s, drv_kind_t k, cJSON *o)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_create(s, k, o, &err) != DRV_OK)
+        fail_msg("create: %s", drv_error_msg(&err));
+}
+
+static void update_ok(drv_hstore_t *s, drv_kind_t k, cJSON *o)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update(s, k, o, &err) != DRV_OK)
+        fail_msg("update: %s", drv_error_msg(&err));
+}
+
+static cJSON *get_ok(drv_hstore_t *s, drv_kind_t k, const char *ns, const char *name)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *o = NULL;
+    if (drv_hstore_get(s, k, ns, name, &o, &err) != DRV_OK)
+        fail_msg("get %s: %s", name, drv_error_msg(&err));
+    return o;
+}
+
+static void set_image(cJSON *p, const char *image)
+{
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "spec"), "containers"),
+        0);
+    cJSON_ReplaceItemInObjectCaseSensitive(c, "image", cJSON_CreateString(image));
+}
+
+static void test_create_get_roundtrip(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(drv_hstore_rv(f->s), 0);
+    cJSON *p = pod(NULL, "web", "{\"app\":\"web\"}", "nginx:1.25");
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_string_equal(meta(p, "namespace"), "default");
+    assert_string_equal(meta(p, "resourceVersion"), "1");
+    assert_int_equal(gen_of(p), 1);
+    const char *uid = meta(p, "uid");
+    assert_non_null(uid);
+    assert_int_equal(strlen(uid), 36);
+    assert_int_equal(uid[8], '-');
+    assert_int_equal(uid[14], '4');           /* version 4 */
+    assert_non_null(strchr("89ab", uid[19])); /* RFC 4122 variant */
+    const char *ts = meta(p, "creationTimestamp");
+    assert_non_null(ts);
+    assert_int_equal(strlen(ts), 20); /* 2026-11-25T10:00:00Z */
+    assert_int_equal(ts[10], 'T');
+    assert_int_equal(ts[19], 'Z');
+    assert_int_equal(drv_hstore_rv(f->s), 1);
+
+    cJSON *g = get_ok(f->s, DRV_KIND_POD, "default", "web");
+    assert_same(p, g);
+    cJSON_Delete(g);
+    g = get_ok(f->s, DRV_KIND_POD, NULL, "web"); /* NULL namespace: "default" */
+    assert_same(p, g);
+    cJSON_Delete(g);
+
+    /* A second pod gets another uid. */
+    cJSON *q = pod(NULL, "web2", NULL, "nginx:1.25");
+    create_ok(f->s, DRV_KIND_POD, q);
+    assert_string_not_equal(meta(q, "uid"), uid);
+    cJSON_Delete(q);
+    cJSON_Delete(p);
+}
+
+static void test_exists_and_notfound(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod("a", "web", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, p);
+    cJSON *again = pod("a", "web", NULL, "other");
+    char *before = drv_model_to_json(again, false);
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_POD, again, &err), DRV_ERR_EXISTS);
+    assert_non_null(strstr(drv_error_msg(&err), "web"));
+    char *after = drv_model_to_json(again, false);
+    assert_string_equal(before, after); /* untouched on failure */
+    free(before);
+    free(after);
+    assert_int_equal(drv_hstore_rv(f->s), 1);
+    /* Same name in another namespace or of another kind is another object. */
+    cJSON *other = pod("b", "web", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, other);
+    cJSON *cm = configmap("web", "v");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm);
+
+    cJSON *out = NULL;
+    drv_error_clear(&err);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, "c", "web", &out, &err), DRV_ERR_NOTFOUND);
+    assert_null(out);
+    assert_non_null(strstr(drv_error_msg(&err), "web"));
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "a", "nope", NULL, &err),
+                     DRV_ERR_NOTFOUND);
+    cJSON *ghost = pod("a", "ghost", NULL, "nginx");
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, ghost, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, "a", "ghost",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_rv(f->s), 3);
+    cJSON_Delete(ghost);
+    cJSON_Delete(cm);
+    cJSON_Delete(other);
+    cJSON_Delete(again);
+    cJSON_Delete(p);
+}
+
+static void test_bad_input(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", NULL, "nginx");
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_CONFIGMAP, p, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "kind"));
+    cJSON *noname = json("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{}}");
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_POD, noname, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "metadata.name"));
+    cJSON *nometa = json("{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}");
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_POD, nometa, &err), DRV_ERR_INVALID);
+    cJSON *arr = json("[1]");
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_POD, arr, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_UNKNOWN, p, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_hstore_rv(f->s), 0);
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_int_equal(
+        drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web", json("[1]"), NULL, &err),
+        DRV_ERR_INVALID);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web", NULL, NULL, &err),
+                     DRV_ERR_INVALID);
+    cJSON *bad_rv = cJSON_Duplicate(p, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(bad_rv, "metadata"),
+                                           "resourceVersion", cJSON_CreateString("12abc"));
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, bad_rv, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "metadata.resourceVersion"));
+    cJSON_Delete(bad_rv);
+    cJSON_Delete(arr);
+    cJSON_Delete(nometa);
+    cJSON_Delete(noname);
+    cJSON_Delete(p);
+}
+
+static void test_generate_name(void **state)
+{
+    struct fx *f = *state;
+    const char *text =
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"generateName\":\"web-\"},"
+        "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"nginx\"}]}}";
+    cJSON *a = normalized(text), *b = normalized(text);
+    create_ok(f->s, DRV_KIND_POD, a);
+    create_ok(f->s, DRV_KIND_POD, b);
+    const char *na = meta(a, "name"), *nb = meta(b, "name");
+    assert_non_null(na);
+    assert_int_equal(strlen(na), 9);
+    assert_memory_equal(na, "web-", 4);
+    for (size_t i = 4; i < 9; i++)
+        assert_non_null(strchr("bcdfghjklmnpqrstvwxz2456789", na[i]));
+    assert_string_not_equal(na, nb);
+    cJSON *g = get_ok(f->s, DRV_KIND_POD, "default", na);
+    assert_same(a, g);
+    cJSON_Delete(g);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static void test_rv_strictly_increasing(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    uint64_t last = 0;
+    cJSON *p = pod(NULL, "p", NULL, "nginx");
+    cJSON *c = configmap("c", "1");
+    cJSON *n = node("n1");
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_true(rv_of(p) > last);
+    last = rv_of(p);
+    create_ok(f->s, DRV_KIND_CONFIGMAP, c);
+    assert_true(rv_of(c) > last);
+    last = rv_of(c);
+    create_ok(f->s, DRV_KIND_NODE, n);
+    assert_true(rv_of(n) > last);
+    last = rv_of(n);
+    uint64_t rv = 0;
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_NODE, NULL, "n1",
+                                              json("{\"phase\":\"x\"}"), &rv, &err),
+                     DRV_OK);
+    assert_true(rv > last);
+    last = rv;
+    cJSON *c2 = configmap("c", "2");
+    update_ok(f->s, DRV_KIND_CONFIGMAP, c2);
+    assert_true(rv_of(c2) > last);
+    last = rv_of(c2);
+    cJSON *gone = NULL;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "default", "p", &gone, &err), DRV_OK);
+    assert_true(rv_of(gone) > last);
+    assert_int_equal(drv_hstore_rv(f->s), rv_of(gone));
+    assert_int_equal(drv_hstore_rv(f->s), 6);
+    cJSON_Delete(gone);
+    cJSON_Delete(c2);
+    cJSON_Delete(n);
+    cJSON_Delete(c);
+    cJSON_Delete(p);
+}
+
+static void test_generation_only_on_spec_change(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", "{\"app\":\"web\"}", "nginx:1");
+    create_ok(f->s, DRV_KIND_POD, p);
+    uint64_t rv1 = rv_of(p);
+    /* Metadata only: a new resourceVersion, the same generation. */
+    cJSON *labels =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "metadata"), "labels");
+    cJSON_AddStringToObject(labels, "tier", "front");
+    update_ok(f->s, DRV_KIND_POD, p);
+    assert_true(rv_of(p) > rv1);
+    assert_int_equal(gen_of(p), 1);
+    /* Status only: same generation. */
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_int_equal(gen_of(g), 1);
+    cJSON_Delete(g);
+    /* The spec: generation 2; the client's generation is ignored. */
+    set_image(p, "nginx:2");
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "metadata"),
+                                           "generation", cJSON_CreateNumber(77));
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "metadata"),
+                                            "resourceVersion");
+    update_ok(f->s, DRV_KIND_POD, p);
+    assert_int_equal(gen_of(p), 2);
+    g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_int_equal(gen_of(g), 2);
+    assert_same(p, g);
+    cJSON_Delete(g);
+    cJSON_Delete(p);
+}
+
+static void test_conflict_and_overwrite(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", NULL, "nginx:1");
+    create_ok(f->s, DRV_KIND_POD, p);
+    cJSON *stale = cJSON_Duplicate(p, true);
+    set_image(p, "nginx:2");
+    update_ok(f->s, DRV_KIND_POD, p); /* carries the current rv: accepted */
+    uint64_t now = drv_hstore_rv(f->s);
+    set_image(stale, "nginx:3");
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, stale, &err), DRV_ERR_CONFLICT);
+    assert_non_null(strstr(drv_error_msg(&err), "modified"));
+    assert_int_equal(drv_hstore_rv(f->s), now);
+    cJSON *g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_same(p, g);
+    cJSON_Delete(g);
+    /* Another uid (deleted and recreated under the same name): a conflict too. */
+    cJSON *wrong_uid = cJSON_Duplicate(p, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(wrong_uid, "metadata"), "uid",
+        cJSON_CreateString("00000000-0000-4000-8000-000000000000"));
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, wrong_uid, &err), DRV_ERR_CONFLICT);
+    /* Without a resourceVersion: overwrite. */
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(stale, "metadata"),
+                                            "resourceVersion");
+    update_ok(f->s, DRV_KIND_POD, stale);
+    assert_true(rv_of(stale) > now);
+    g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_same(stale, g);
+    assert_string_equal(meta(g, "uid"), meta(p, "uid"));
+    assert_string_equal(meta(g, "creationTimestamp"), meta(p, "creationTimestamp"));
+    cJSON_Delete(g);
+    cJSON_Delete(wrong_uid);
+    cJSON_Delete(stale);
+    cJSON_Delete(p);
+}
+
+static void test_identical_update_no_new_rv(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", "{\"a\":\"b\"}", "nginx");
+    create_ok(f->s, DRV_KIND_POD, p);
+    uint64_t rv = drv_hstore_rv(f->s);
+    cJSON *same = pod(NULL, "web", "{\"a\":\"b\"}", "nginx"); /* no server fields at all */
+    update_ok(f->s, DRV_KIND_POD, same);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    assert_same(p, same); /* handed back as stored */
+    update_ok(f->s, DRV_KIND_POD, p);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 99;
+    assert_int_equal(drv_hstore_changes(f->s, rv, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 0);
+    drv_hstore_events_free(ev, n);
+    /* An identical status changes nothing either. */
+    uint64_t srv = 0;
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web",
+                                              json("{\"phase\":\"Running\"}"), &srv, &err),
+                     DRV_OK);
+    assert_int_equal(srv, rv + 1);
+    uint64_t srv2 = 0;
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web",
+                                              json("{\"phase\":\"Running\"}"), &srv2, &err),
+                     DRV_OK);
+    assert_int_equal(srv2, srv);
+    assert_int_equal(drv_hstore_rv(f->s), srv);
+    cJSON_Delete(same);
+    cJSON_Delete(p);
+}
+
+static void test_status_kept_apart(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", NULL, "nginx:1");
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_null(cJSON_GetObjectItemCaseSensitive(p, "status"));
+    assert_int_equal(drv_hstore_update_status(
+                         f->s, DRV_KIND_POD, "default", "web",
+                         json("{\"phase\":\"Running\",\"podIP\":\"10.0.0.2\"}"), NULL, &err),
+                     DRV_OK);
+    /* An update carrying another status changes the rest, not the status. */
+    cJSON_AddItemToObject(p, "status", json("{\"phase\":\"Failed\"}"));
+    set_image(p, "nginx:2");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "metadata"),
+                                            "resourceVersion");
+    update_ok(f->s, DRV_KIND_POD, p);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "status");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(st, "phase")->valuestring, "Running");
+    cJSON *g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_same(p, g);
+    st = cJSON_GetObjectItemCaseSensitive(g, "status");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(st, "podIP")->valuestring, "10.0.0.2");
+    const cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(g, "spec"), "containers"),
+        0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "image")->valuestring, "nginx:2");
+    cJSON_Delete(g);
+    /* update_status replaces the status whole and leaves the spec. */
+    uint64_t rv = 0;
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, "default", "web",
+                                              json("{\"phase\":\"Succeeded\"}"), &rv, &err),
+                     DRV_OK);
+    g = get_ok(f->s, DRV_KIND_POD, NULL, "web");
+    assert_int_equal(rv_of(g), rv);
+    st = cJSON_GetObjectItemCaseSensitive(g, "status");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(st, "phase")->valuestring, "Succeeded");
+    assert_null(cJSON_GetObjectItemCaseSensitive(st, "podIP"));
+    c = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(g, "spec"), "containers"),
+        0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "image")->valuestring, "nginx:2");
+    /* Keys stay in canonical order with the status among them. */
+    char *canon = drv_model_to_json(g, false), *plain = cJSON_PrintUnformatted(g);
+    assert_string_equal(canon, plain);
+    free(canon);
+    free(plain);
+    cJSON_Delete(g);
+    cJSON_Delete(p);
+}
+
+static void names_of(const cJSON *items, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    size_t len = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, items)
+    {
+        const char *ns = meta(o, "namespace");
+        len += (size_t)snprintf(out + len, outsz - len, "%s%s/%s", len ? " " : "", ns ? ns : "",
+                                meta(o, "name"));
+        assert_true(len < outsz);
+    }
+}
+
+static void test_list_namespaces_and_selectors(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    static const struct {
+        const char *ns, *name, *labels;
+    } pods[] = {
+        {"b", "web-1", "{\"app\":\"web\",\"env\":\"prod\"}"},
+        {"a", "web-2", "{\"app\":\"web\",\"env\":\"dev\"}"},
+        {"a", "db-1", "{\"app\":\"db\"}"},
+        {"a", "bare", NULL},
+    };
+    for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+        cJSON *p = pod(pods[i].ns, pods[i].name, pods[i].labels, "nginx");
+        create_ok(f->s, DRV_KIND_POD, p);
+        cJSON_Delete(p);
+    }
+    cJSON *cm = configmap("web-1", "x");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm);
+    cJSON_Delete(cm);
+    char names[512];
+    cJSON *items = NULL;
+    uint64_t rv = 0;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, NULL, &items, &rv, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "a/bare a/db-1 a/web-2 b/web-1");
+    assert_int_equal(rv, 5);
+    /* Items carry their status when they have one. */
+    cJSON_Delete(items);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, "a", NULL, &items, NULL, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "a/bare a/db-1 a/web-2");
+    cJSON_Delete(items);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, "zzz", NULL, &items, NULL, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 0);
+    cJSON_Delete(items);
+
+    drv_selector_t sel;
+    assert_int_equal(drv_selector_parse("app=web", &sel, &err), DRV_OK);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, &sel, &items, NULL, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "a/web-2 b/web-1");
+    cJSON_Delete(items);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, "a", &sel, &items, NULL, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "a/web-2");
+    cJSON_Delete(items);
+    drv_selector_free(&sel);
+    assert_int_equal(drv_selector_parse("!app", &sel, &err), DRV_OK);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, &sel, &items, NULL, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "a/bare");
+    cJSON_Delete(items);
+    drv_selector_free(&sel);
+    assert_int_equal(drv_selector_parse("env in (prod,staging)", &sel, &err), DRV_OK);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, &sel, &items, NULL, &err), DRV_OK);
+    names_of(items, names, sizeof(names));
+    assert_string_equal(names, "b/web-1");
+    cJSON_Delete(items);
+    drv_selector_free(&sel);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_SERVICE, NULL, NULL, &items, NULL, &err),
+                     DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 0);
+    cJSON_Delete(items);
+}
+
+static void test_cluster_scoped_node(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *n = node("pi-1");
+    create_ok(f->s, DRV_KIND_NODE, n);
+    assert_null(meta(n, "namespace"));
+    cJSON *g = get_ok(f->s, DRV_KIND_NODE, "ignored", "pi-1");
+    assert_same(n, g);
+    cJSON_Delete(g);
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_NODE, "some-ns", NULL, &items, NULL, &err),
+                     DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    cJSON_Delete(items);
+    /* The row's namespace really is "". */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT namespace FROM objects WHERE kind='Node'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    cJSON *again = node("pi-1");
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_NODE, again, &err), DRV_ERR_EXISTS);
+    cJSON_Delete(again);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_NODE, "x", "pi-1", NULL, &err), DRV_OK);
+    cJSON_Delete(n);
+}
+
+static void test_delete(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *gone = NULL;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, NULL, "web", &gone, &err), DRV_OK);
+    assert_non_null(gone);
+    assert_string_equal(meta(gone, "uid"), meta(p, "uid"));
+    assert_int_equal(rv_of(gone), 3);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(gone, "status"));
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, NULL, "web", &out, &err), DRV_ERR_NOTFOUND);
+    /* The name is free again; the new object is another one. */
+    cJSON *again = pod(NULL, "web", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, again);
+    assert_string_not_equal(meta(again, "uid"), meta(p, "uid"));
+    assert_int_equal(gen_of(again), 1);
+    assert_null(cJSON_GetObjectItemCaseSensitive(again, "status"));
+    cJSON_Delete(again);
+    cJSON_Delete(gone);
+    cJSON_Delete(p);
+}
+
+static void test_changes(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod(NULL, "web", NULL, "nginx:1");
+    create_ok(f->s, DRV_KIND_POD, p); /* 1 ADDED pod */
+    cJSON *c = configmap("conf", "1");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, c); /* 2 ADDED cm */
+    set_image(p, "nginx:2");
+    update_ok(f->s, DRV_KIND_POD, p); /* 3 MODIFIED pod */
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "web",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK); /* 4 MODIFIED pod (status) */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_CONFIGMAP, NULL, "conf", NULL, &err),
+                     DRV_OK); /* 5 DELETED cm */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, NULL, "web", NULL, &err),
+                     DRV_OK); /* 6 DELETED pod */
+
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 6);
+    static const drv_hstore_change_t types[] = {DRV_HSTORE_ADDED,    DRV_HSTORE_ADDED,
+                                                DRV_HSTORE_MODIFIED, DRV_HSTORE_MODIFIED,
+                                                DRV_HSTORE_DELETED,  DRV_HSTORE_DELETED};
+    static const drv_kind_t kinds[] = {DRV_KIND_POD, DRV_KIND_CONFIGMAP, DRV_KIND_POD,
+                                       DRV_KIND_POD, DRV_KIND_CONFIGMAP, DRV_KIND_POD};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ev[i].rv, i + 1);
+        assert_int_equal(ev[i].type, types[i]);
+        assert_int_equal(ev[i].kind, kinds[i]);
+        assert_int_equal(rv_of(ev[i].obj), i + 1); /* the object as it then was */
+    }
+    /* The status change carries the status; the spec change the new image. */
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(ev[3].obj, "status");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(st, "phase")->valuestring, "Running");
+    assert_null(cJSON_GetObjectItemCaseSensitive(ev[0].obj, "status"));
+    assert_int_equal(gen_of(ev[2].obj), 2);
+    assert_string_equal(drv_hstore_change_name(ev[4].type), "DELETED");
+    drv_hstore_events_free(ev, n);
+
+    assert_int_equal(drv_hstore_changes(f->s, 3, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ev[0].rv, 4);
+    drv_hstore_events_free(ev, n);
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_CONFIGMAP, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0].rv, 2);
+    assert_int_equal(ev[1].rv, 5);
+    assert_int_equal(ev[1].type, DRV_HSTORE_DELETED);
+    drv_hstore_events_free(ev, n);
+    assert_int_equal(drv_hstore_changes(f->s, 1, DRV_KIND_POD, 2, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 2); /* at most max */
+    assert_int_equal(ev[0].rv, 3);
+    assert_int_equal(ev[1].rv, 4);
+    drv_hstore_events_free(ev, n);
+    assert_int_equal(drv_hstore_changes(f->s, 6, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 0);
+    assert_null(ev);
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_SECRET, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 0);
+    drv_hstore_events_free(ev, n);
+    /* From the future (a store that lost its last transactions): list again. */
+    assert_int_equal(drv_hstore_changes(f->s, 7, DRV_KIND_UNKNOWN, 100, &ev, &n, &err),
+                     DRV_ERR_RANGE);
+    assert_string_equal(drv_hstore_change_name(DRV_HSTORE_ADDED), "ADDED");
+    assert_string_equal(drv_hstore_change_name(DRV_HSTORE_MODIFIED), "MODIFIED");
+    cJSON_Delete(c);
+    cJSON_Delete(p);
+}
+
+static void test_pruning(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_set_log_keep(f->s, 10);
+    for (int i = 0; i < 30; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        cJSON *c = configmap("c", v);
+        if (i == 0)
+            create_ok(f->s, DRV_KIND_CONFIGMAP, c);
+        else
+            update_ok(f->s, DRV_KIND_CONFIGMAP, c);
+        cJSON_Delete(c);
+    }
+    assert_int_equal(drv_hstore_rv(f->s), 30);
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_UNKNOWN, 100, &ev, &n, &err),
+                     DRV_ERR_RANGE);
+    assert_non_null(strstr(drv_error_msg(&err), "too old"));
+    assert_int_equal(drv_hstore_changes(f->s, 19, DRV_KIND_CONFIGMAP, 100, &ev, &n, &err),
+                     DRV_ERR_RANGE);
+    assert_int_equal(drv_hstore_changes(f->s, 20, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 10);
+    assert_int_equal(ev[0].rv, 21);
+    assert_int_equal(ev[9].rv, 30);
+    drv_hstore_events_free(ev, n);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM changes", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 10);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_reopen(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *p = pod("ns1", "web", "{\"app\":\"web\"}", "nginx");
+    create_ok(f->s, DRV_KIND_POD, p);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, "ns1", "web",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *before = get_ok(f->s, DRV_KIND_POD, "ns1", "web");
+    drv_hstore_close(f->s);
+    f->s = NULL;
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+    assert_int_equal(drv_hstore_rv(f->s), 2);
+    cJSON *after = get_ok(f->s, DRV_KIND_POD, "ns1", "web");
+    assert_same(before, after);
+    cJSON *c = configmap("c", "v");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, c);
+    assert_int_equal(rv_of(c), 3);
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_UNKNOWN, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 3);
+    drv_hstore_events_free(ev, n);
+    cJSON_Delete(c);
+    cJSON_Delete(after);
+    cJSON_Delete(before);
+    cJSON_Delete(p);
+}
+
+static void exec_on(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_close(f->s);
+    f->s = NULL;
+    exec_on(f->path, "UPDATE meta SET value = 99 WHERE key = 'schema_version'");
+    drv_hstore_t *s = NULL;
+    assert_int_equal(drv_hstore_open(f->path, &s, &err), DRV_ERR_UNSUPPORTED);
+    assert_null(s);
+    assert_non_null(strstr(drv_error_msg(&err), "99"));
+    assert_non_null(strstr(drv_error_msg(&err), "newer"));
+    /* Back to ours: it opens again (nothing was changed by the refusal). */
+    exec_on(f->path, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+}
+
+static void test_foreign_files_refused(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char path[160];
+    snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 512; i++)
+        fputs("this is not a database at all. ", fp);
+    fclose(fp);
+    drv_hstore_t *s = NULL;
+    assert_int_equal(drv_hstore_open(path, &s, &err), DRV_ERR_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(drv_error_msg(&err), "garbage.db"));
+    assert_non_null(strstr(drv_error_msg(&err), "not a Drover hub store"));
+    /* An SQLite database of something else. */
+    snprintf(path, sizeof(path), "%s/other.db", f->dir);
+    exec_on(path, "CREATE TABLE t (x)");
+    drv_error_clear(&err);
+    assert_int_equal(drv_hstore_open(path, &s, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "not a Drover hub store"));
+    /* A directory where the file should be. */
+    assert_int_equal(drv_hstore_open(f->dir, &s, &err), DRV_ERR_IO);
+    assert_int_equal(drv_hstore_open("", &s, &err), DRV_ERR_INVALID);
+}
+
+static void test_corrupt_row(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *a = pod(NULL, "a", NULL, "nginx"), *b = pod(NULL, "b", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, a);
+    create_ok(f->s, DRV_KIND_POD, b);
+    exec_on(f->path, "UPDATE objects SET body = '{\"oops' WHERE name = 'a';"
+                     "UPDATE objects SET status = 'nope' WHERE name = 'b'");
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, NULL, "a", &out, &err), DRV_ERR_IO);
+    assert_null(out);
+    assert_non_null(strstr(drv_error_msg(&err), "Pod default/a"));
+    assert_non_null(strstr(drv_error_msg(&err), "corrupt"));
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, NULL, "b", &out, &err), DRV_ERR_IO);
+    assert_non_null(strstr(drv_error_msg(&err), "status"));
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, a, &err), DRV_ERR_IO);
+    cJSON *c = pod(NULL, "c", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, c);
+    /* The list skips the bad rows and still answers. */
+    FILE *log = tmpfile();
+    drv_log_set_stream(log);
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, NULL, &items, NULL, &err), DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(meta(cJSON_GetArrayItem(items, 0), "name"), "c");
+    cJSON_Delete(items);
+    /* And the bad row can be deleted. */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, NULL, "a", &out, &err), DRV_OK);
+    assert_null(out);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, NULL, "a", &out, &err), DRV_ERR_NOTFOUND);
+    cJSON_Delete(c);
+    cJSON_Delete(b);
+    cJSON_Delete(a);
+}
+
+static void test_too_big(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    size_t big = DRV_HSTORE_OBJECT_MAX + 16;
+    char *v = malloc(big + 1);
+    memset(v, 'x', big);
+    v[big] = '\0';
+    cJSON *cm =
+        json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"big\"}}");
+    cJSON_AddItemToObject(cm, "data", cJSON_CreateObject());
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cm, "data"), "k", v);
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_CONFIGMAP, cm, &err), DRV_ERR_TOOBIG);
+    assert_non_null(strstr(drv_error_msg(&err), "big"));
+    assert_int_equal(drv_hstore_rv(f->s), 0);
+    cJSON *small = configmap("big", "y");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, small);
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_CONFIGMAP, cm, &err), DRV_ERR_TOOBIG);
+    cJSON *status = cJSON_CreateObject();
+    cJSON_AddStringToObject(status, "blob", v);
+    assert_int_equal(
+        drv_hstore_update_status(f->s, DRV_KIND_CONFIGMAP, NULL, "big", status, NULL, &err),
+        DRV_ERR_TOOBIG);
+    assert_int_equal(drv_hstore_rv(f->s), 1);
+    cJSON *g = get_ok(f->s, DRV_KIND_CONFIGMAP, NULL, "big");
+    assert_same(small, g);
+    cJSON_Delete(g);
+    cJSON_Delete(small);
+    cJSON_Delete(cm);
+    free(v);
+}
+
+static void test_wal_mode_and_permissions(void **state)
+{
+    struct fx *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), DRV_HSTORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    struct stat sb;
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600); /* it holds Secrets */
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_bulk_creates(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *tpl = pod(NULL, "x", "{\"app\":\"bulk\"}", "registry.local/app:1");
+    double t0 = now_s();
+    for (int i = 0; i < 2000; i++) {
+        cJSON *p = cJSON_Duplicate(tpl, true);
+        char name[32];
+        snprintf(name, sizeof(name), "pod-%04d", i);
+        cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "metadata"),
+                                               "name", cJSON_CreateString(name));
+        if (drv_hstore_create(f->s, DRV_KIND_POD, p, &err) != DRV_OK)
+            fail_msg("create %s: %s", name, drv_error_msg(&err));
+        cJSON_Delete(p);
+    }
+    double dt = now_s() - t0;
+    printf("hub store: 2000 creates (one transaction each) in %.3f s: %.0f/s\n", dt, 2000 / dt);
+    double factor = 1;
+    const char *tf = getenv("DROVER_TEST_TIME_FACTOR");
+    if (tf && atof(tf) >= 1)
+        factor = atof(tf);
+    assert_true(dt < 3.0 * factor);
+    cJSON *items = NULL;
+    t0 = now_s();
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, NULL, &items, NULL, &err), DRV_OK);
+    printf("hub store: list of 2000 pods in %.3f s\n", now_s() - t0);
+    assert_int_equal(cJSON_GetArraySize(items), 2000);
+    cJSON_Delete(items);
+    cJSON_Delete(tpl);
+}
+
+int main(void)
+{
+    drv_log_set_level(DRV_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_get_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exists_and_notfound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generate_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rv_strictly_increasing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation_only_on_spec_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_and_overwrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identical_update_no_new_rv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_kept_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_namespaces_and_selectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_scoped_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_mode_and_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_creates, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
