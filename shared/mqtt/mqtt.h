@@ -1,0 +1,92 @@
+/* drover-mqtt: the small MQTT client the hub, the agent and the fleet simulator share, over
+ * Eclipse Paho MQTT C's asynchronous API. Paho runs its callbacks on its own threads; this
+ * wrapper queues what they deliver (messages, connection changes) in a bounded queue and makes
+ * an eventfd readable, so that the owner handles everything from its single-threaded event loop
+ * with drv_mqtt_poll(). Reconnecting is done here, not by Paho's automaticReconnect: exponential
+ * back-off with full jitter (drv_proto_backoff_*), so that a fleet does not reconnect in
+ * lockstep after a broker restart; subscriptions are renewed after every reconnect. */
+#ifndef DROVER_MQTT_H
+#define DROVER_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover/error.h"
+
+typedef struct drv_mqtt drv_mqtt_t;
+
+typedef struct drv_mqtt_opts {
+    const char *server_uri; /* "tcp://127.0.0.1:1883" (ssl:// later); required */
+    const char *client_id;  /* required; unique per broker */
+    const char *username;   /* optional */
+    const char *password;   /* optional */
+    /* Last Will (optional: will_topic NULL = none). */
+    const char *will_topic;
+    const void *will_payload;
+    size_t will_len;
+    int will_qos;
+    bool will_retain;
+    unsigned keepalive_s;    /* 0 = 10 */
+    bool clean_session;      /* false for the agent: the broker keeps its QoS 1 messages */
+    size_t max_queued;       /* incoming events held for the owner; 0 = 256 */
+    size_t max_queued_bytes; /* their payload bytes; 0 = 16 MiB */
+    int max_buffered;        /* outgoing messages Paho keeps while disconnected; 0 = 1000 */
+    unsigned backoff_min_ms; /* 0 = 500 */
+    unsigned backoff_max_ms; /* 0 = 30000 */
+    unsigned stable_ms;      /* a connection up this long resets the back-off; 0 = 10000 */
+    uint64_t seed;           /* jitter seed; 0 = random */
+} drv_mqtt_opts_t;
+
+typedef enum {
+    DRV_MQTT_CONNECTED,    /* session up; subscriptions are being renewed */
+    DRV_MQTT_DISCONNECTED, /* lost or failed; a reconnect is scheduled */
+    DRV_MQTT_MESSAGE,
+} drv_mqtt_event_kind_t;
+
+/* Everything a callback receives (topic, payload, reason) is valid only during the callback. */
+typedef struct drv_mqtt_event {
+    drv_mqtt_event_kind_t kind;
+    const char *topic;   /* MESSAGE: NUL-terminated */
+    const void *payload; /* MESSAGE: len bytes, followed by a NUL not counted in len */
+    size_t len;
+    int qos;
+    bool retained;
+    bool session_present; /* CONNECTED: the broker still had our session */
+    const char *reason;   /* DISCONNECTED: why, for logs */
+} drv_mqtt_event_t;
+
+typedef void (*drv_mqtt_cb_t)(void *userdata, const drv_mqtt_event_t *ev);
+
+/* Creates the client (copies opts) and starts connecting at once; failures to connect are
+ * retried with back-off, not reported here. *out is owned by the caller (drv_mqtt_free). */
+DRV_API DRV_NODISCARD drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *opts, drv_mqtt_t **out,
+                                             drv_error_t *err);
+
+/* The eventfd to watch for readability (level: stays readable while events are queued). */
+DRV_API int drv_mqtt_fd(const drv_mqtt_t *c);
+
+/* Delivers the queued events, in arrival order, to cb; returns how many. Call when the fd is
+ * readable (calling at other times is harmless). cb may publish and subscribe. */
+DRV_API size_t drv_mqtt_poll(drv_mqtt_t *c, drv_mqtt_cb_t cb, void *userdata);
+
+/* Adds a subscription (kept and renewed after each reconnect; sent now if connected). */
+DRV_API DRV_NODISCARD drv_err_t drv_mqtt_subscribe(drv_mqtt_t *c, const char *filter, int qos,
+                                                   drv_error_t *err);
+
+/* Queues a message and returns at once. While disconnected Paho buffers up to max_buffered
+ * messages; beyond that DRV_ERR_AGAIN. */
+DRV_API DRV_NODISCARD drv_err_t drv_mqtt_publish(drv_mqtt_t *c, const char *topic,
+                                                 const void *payload, size_t len, int qos,
+                                                 bool retain, drv_error_t *err);
+
+DRV_API bool drv_mqtt_connected(const drv_mqtt_t *c);
+
+/* Delay chosen before the latest reconnect attempt, ms (for tests and metrics). */
+DRV_API unsigned drv_mqtt_last_backoff_ms(const drv_mqtt_t *c);
+
+/* Disconnects cleanly (waiting up to timeout_ms for Paho to flush; no Will is sent: publish an
+ * explicit offline message first if peers should know) and frees everything. NULL is fine. */
+DRV_API void drv_mqtt_free(drv_mqtt_t *c, unsigned timeout_ms);
+
+#endif
