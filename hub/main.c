@@ -1,0 +1,71 @@
+/* drover-hub: parses options and runs the hub's loop (hub/core/hub.c). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+#include "drover/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+               "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
+               "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
+               "; port 0 picks a free one)\n"
+               "  --log-level LEVEL   debug, info, warn, error (default info)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"listen", required_argument, NULL, 'l'},
+                                             {"log-level", required_argument, NULL, 'L'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    drv_hub_opts_t opts = {.data_dir = DRV_HUB_DEFAULT_DATA, .listen = DRV_HUB_DEFAULT_LISTEN};
+    drv_error_t err = DRV_ERROR_INIT;
+    int c;
+    while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            opts.data_dir = optarg;
+            break;
+        case 'l':
+            opts.listen = optarg;
+            break;
+        case 'L': {
+            drv_log_level_t lvl;
+            if (drv_log_parse_level(optarg, &lvl) != DRV_OK) {
+                fprintf(stderr, "drover-hub: --log-level \"%s\": unknown level\n", optarg);
+                return 2;
+            }
+            drv_log_set_level(lvl);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "drover-hub: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    drv_hub_t *hub = NULL;
+    if (drv_hub_new(&opts, &hub, &err) != DRV_OK) {
+        fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
+        return 1;
+    }
+    drv_err_t e = drv_hub_run(hub, &err);
+    drv_hub_free(hub);
+    if (e != DRV_OK) {
+        fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,524 @@
+/* hub/api: the REST API driven in-process over real sockets (the API's loop and the client
+ * share this thread): status codes, Status bodies naming fields, hostile bodies answered
+ * with errors, the watch limit, the route table and metrics gauges. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/api.h"
+#include "drover/buf.h"
+#include "hub.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    drv_hstore_t *store;
+    drv_api_t *api;
+} fx_t;
+
+static int setup_opts(void **state, unsigned max_watches)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/drv-api-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char db[128];
+    snprintf(db, sizeof(db), "%s/hub.db", f->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_open(db, &f->store, &err), DRV_OK);
+    drv_api_opts_t o = {.store = f->store, .max_body = 64 * 1024, .max_watches = max_watches};
+    assert_int_equal(drv_api_new(&o, &f->api, &err), DRV_OK);
+    assert_true(drv_api_port(f->api) > 0);
+    assert_true(drv_api_fd(f->api) >= 0);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_opts(state, 0);
+}
+
+static int setup_one_watch(void **state)
+{
+    return setup_opts(state, 1);
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    drv_api_free(f->api);
+    drv_hstore_close(f->store);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int connect_api(fx_t *f)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(drv_api_port(f->api))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+/* Pumps the API while sending raw and reading into out until the peer closes, until stop
+ * (if not NULL) appears in out, or 5 s pass. */
+static void pump(fx_t *f, int fd, const char *raw, size_t rawlen, drv_buf_t *out, const char *stop)
+{
+    size_t sent = 0;
+    int64_t end = now_ms() + 5000;
+    while (now_ms() < end) {
+        if (sent < rawlen) {
+            ssize_t w = send(fd, raw + sent, rawlen - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN)
+                sent = rawlen; /* the server closed early (413) */
+        }
+        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
+        poll(&p, 1, 5);
+        drv_api_run(f->api);
+        char buf[4096];
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r == 0)
+            return;
+        if (r > 0) {
+            assert_int_equal(drv_buf_append(out, buf, (size_t)r), DRV_OK);
+            if (stop && strstr(drv_buf_str(out), stop))
+                return;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return;
+        }
+    }
+}
+
+/* One request; returns the status code, the body in *body (caller frees). */
+static int http(fx_t *f, const char *method, const char *path, const char *ctype, const char *body,
+                char **resp_body)
+{
+    drv_buf_t raw = DRV_BUF_INIT(1 << 24);
+    size_t blen = body ? strlen(body) : 0;
+    assert_int_equal(drv_buf_printf(&raw,
+                                    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Length: %zu\r\n",
+                                    method, path, blen),
+                     DRV_OK);
+    if (ctype)
+        assert_int_equal(drv_buf_printf(&raw, "Content-Type: %s\r\n", ctype), DRV_OK);
+    assert_int_equal(drv_buf_puts(&raw, "\r\n"), DRV_OK);
+    if (body)
+        assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
+    int fd = connect_api(f);
+    drv_buf_t out = DRV_BUF_INIT(1 << 24);
+    pump(f, fd, raw.data, raw.len, &out, NULL);
+    close(fd);
+    drv_buf_free(&raw);
+    const char *s = drv_buf_str(&out);
+    int code = 0;
+    assert_int_equal(sscanf(s, "HTTP/1.%*d %d", &code), 1);
+    const char *b = strstr(s, "\r\n\r\n");
+    if (resp_body)
+        *resp_body = strdup(b ? b + 4 : "");
+    drv_buf_free(&out);
+    return code;
+}
+
+static const char *DEPLOY =
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+    "\"labels\":{\"app\":\"web\"}},\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":"
+    "{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":"
+    "{\"containers\":[{\"name\":\"c\",\"image\":\"nginx:1\"}]}}}}";
+
+#define DPATH "/apis/apps/v1/namespaces/default/deployments"
+
+static void test_crud(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", DPATH, "application/json", DEPLOY, &b), 201);
+    cJSON *o = cJSON_Parse(b);
+    free(b);
+    assert_non_null(o);
+    cJSON *meta = cJSON_GetObjectItem(o, "metadata");
+    assert_string_equal(cJSON_GetObjectItem(meta, "namespace")->valuestring, "default");
+    assert_non_null(cJSON_GetObjectItem(meta, "uid"));
+    cJSON_Delete(o);
+
+    assert_int_equal(http(f, "POST", DPATH, "application/json", DEPLOY, &b), 409);
+    assert_non_null(strstr(b, "\"reason\":\"AlreadyExists\""));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "?labelSelector=app%3Dweb", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"kind\":\"DeploymentList\""));
+    assert_non_null(strstr(b, "\"name\":\"web\""));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "?labelSelector=app%3Dnone", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"items\":[]"));
+    free(b);
+
+    /* Merge patch: null removes a label, a number changes replicas (generation 2). */
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/merge-patch+json",
+                          "{\"metadata\":{\"labels\":{\"app\":null,\"x\":\"y\"}},"
+                          "\"spec\":{\"replicas\":3}}",
+                          &b),
+                     200);
+    o = cJSON_Parse(b);
+    free(b);
+    meta = cJSON_GetObjectItem(o, "metadata");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "labels"), "app"));
+    assert_int_equal(cJSON_GetObjectItem(meta, "generation")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "replicas")->valueint, 3);
+    cJSON_Delete(o);
+
+    /* A patch that renames the object is refused. */
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/merge-patch+json",
+                          "{\"metadata\":{\"name\":\"other\"}}", &b),
+                     400);
+    assert_non_null(strstr(b, "does not match"));
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/json-patch+json", "[]", &b), 415);
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/nope", "application/merge-patch+json", "{}", &b),
+                     404);
+    free(b);
+
+    /* Status subresource. */
+    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json",
+                          "{\"status\":{\"readyReplicas\":1}}", &b),
+                     200);
+    assert_non_null(strstr(b, "\"readyReplicas\":1"));
+    free(b);
+    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json", "{}", &b), 400);
+    free(b);
+
+    assert_int_equal(http(f, "DELETE", DPATH "/web", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 404);
+    assert_non_null(strstr(b, "\"reason\":\"NotFound\""));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", NULL, NULL, &b), 404);
+    free(b);
+}
+
+static void test_invalid_names_fields(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", DPATH, "application/json",
+                          "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":"
+                          "{\"name\":\"x\"},\"spec\":{\"selector\":{\"matchLabels\":{\"a\":\"b\"}},"
+                          "\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":"
+                          "{\"containers\":[{\"name\":\"c\"}]}}}}",
+                          &b),
+                     400);
+    cJSON *o = cJSON_Parse(b);
+    free(b);
+    assert_string_equal(cJSON_GetObjectItem(o, "reason")->valuestring, "Invalid");
+    assert_int_equal(cJSON_GetObjectItem(o, "code")->valueint, 400);
+    cJSON *causes = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "details"), "causes");
+    bool found = false;
+    cJSON *c;
+    cJSON_ArrayForEach(c, causes)
+    {
+        if (!strcmp(cJSON_GetObjectItem(c, "field")->valuestring,
+                    "spec.template.spec.containers[0].image"))
+            found = true;
+    }
+    assert_true(found);
+    cJSON_Delete(o);
+
+    /* kind in the body other than the URL's. */
+    assert_int_equal(http(f, "POST", DPATH, "application/json",
+                          "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                          "\"a\"}}",
+                          &b),
+                     400);
+    assert_non_null(strstr(b, "does not match"));
+    free(b);
+    /* metadata not an object. */
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":7}", &b),
+                     400);
+    free(b);
+    /* name in the body other than the URL's on PUT. */
+    assert_int_equal(http(f, "PUT", "/api/v1/namespaces/default/configmaps/a", "application/json",
+                          "{\"metadata\":{\"name\":\"b\"}}", &b),
+                     400);
+    free(b);
+    /* Invalid namespace in the URL is a field problem, not a crash. */
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/Bad_NS/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"a\"}}", &b),
+                     400);
+    assert_non_null(strstr(b, "metadata.namespace"));
+    free(b);
+    /* Cluster-scoped kind. */
+    assert_int_equal(http(f, "POST", "/api/v1/nodes", "application/json",
+                          "{\"metadata\":{\"name\":\"n1\"}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/nodes/n1", NULL, NULL, &b), 200);
+    free(b);
+}
+
+static void test_hostile_bodies(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    const char *cm = "/api/v1/namespaces/default/configmaps";
+    assert_int_equal(http(f, "POST", cm, "application/json", "", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", cm, "application/json", "{\"a\":", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", cm, "application/json", "[1,2]", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", cm, "application/json", "{} {}", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", cm, "text/plain", "hi", &b), 415);
+    free(b);
+    /* Deep nesting. */
+    drv_buf_t deep = DRV_BUF_INIT(1 << 20);
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(drv_buf_puts(&deep, "{\"a\":"), DRV_OK);
+    assert_int_equal(http(f, "POST", cm, "application/json", drv_buf_str(&deep), &b), 400);
+    free(b);
+    drv_buf_free(&deep);
+    /* Over the body cap (64 KiB in this fixture): declared and actual. */
+    drv_buf_t big = DRV_BUF_INIT(1 << 20);
+    assert_int_equal(drv_buf_puts(&big, "{\"data\":{\"k\":\""), DRV_OK);
+    for (int i = 0; i < 70000; i++)
+        assert_int_equal(drv_buf_putc(&big, 'x'), DRV_OK);
+    assert_int_equal(drv_buf_puts(&big, "\"}}"), DRV_OK);
+    assert_int_equal(http(f, "POST", cm, "application/json", drv_buf_str(&big), &b), 413);
+    assert_non_null(strstr(b, "RequestEntityTooLarge"));
+    free(b);
+    drv_buf_free(&big);
+    /* Bad selector. */
+    assert_int_equal(http(f, "GET", "/api/v1/pods?labelSelector=%28%28", NULL, NULL, &b), 400);
+    free(b);
+    /* YAML alias bomb answered, not expanded forever. */
+    assert_int_equal(
+        http(f, "POST", cm, "application/yaml",
+             "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+             "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+             "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+             &b),
+        400);
+    free(b);
+}
+
+static void test_routes_and_methods(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "GET", "/healthz", NULL, NULL, &b), 200);
+    assert_string_equal(b, "ok");
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/default/widgets", NULL, NULL, &b), 404);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces//pods", NULL, NULL, &b), 404);
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/pods", NULL, NULL, &b), 405);
+    assert_non_null(strstr(b, "MethodNotAllowed"));
+    free(b);
+    assert_int_equal(http(f, "POST", "/healthz", "application/json", "{}", &b), 405);
+    free(b);
+    assert_int_equal(http(f, "OPTIONS", "/api/v1/pods", NULL, NULL, &b), 405);
+    free(b);
+
+    size_t n = 0;
+    const drv_api_route_t *r = drv_api_routes(&n);
+    assert_true(n >= 30);
+    for (int k = 1; k < DRV_KIND__COUNT; k++) {
+        bool coll = false, item = false, status = false;
+        for (size_t i = 0; i < n; i++) {
+            if (r[i].kind != (drv_kind_t)k)
+                continue;
+            assert_non_null(strstr(r[i].pattern, drv_kind_plural((drv_kind_t)k)));
+            coll |= r[i].op == DRV_API_OP_COLLECTION && (r[i].methods & DRV_API_M_POST);
+            item |= r[i].op == DRV_API_OP_ITEM && (r[i].methods & DRV_API_M_DELETE);
+            status |= r[i].op == DRV_API_OP_STATUS;
+        }
+        assert_true(coll && item && status);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            assert_string_not_equal(r[i].pattern, r[j].pattern);
+}
+
+static void test_metrics_gauges(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_api_set_gauge(f->api, "drover_nodes{state=\"Ready\"}", 3, &err), DRV_OK);
+    assert_int_equal(drv_api_set_gauge(f->api, "drover_nodes{state=\"Ready\"}", 4, &err), DRV_OK);
+    assert_int_equal(drv_api_set_gauge(f->api, "drover_nodes{state=\"NotReady\"}", 1, &err),
+                     DRV_OK);
+    assert_int_equal(drv_api_set_gauge(f->api, "9bad", 1, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_api_set_gauge(f->api, "a b", 1, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_api_set_gauge(f->api, "x{y=\"1\"", 1, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_api_set_gauge(f->api, "", 1, &err), DRV_ERR_INVALID);
+    char *b = NULL;
+    assert_int_equal(http(f, "GET", "/healthz", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", "/metrics", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "drover_nodes{state=\"Ready\"} 4\n"));
+    assert_non_null(strstr(b, "drover_nodes{state=\"NotReady\"} 1\n"));
+    assert_non_null(strstr(b, "# TYPE drover_nodes gauge\n"));
+    assert_non_null(strstr(b, "drover_api_requests_total{method=\"GET\",code=\"200\"} 1\n"));
+    assert_non_null(strstr(b, "drover_objects{kind=\"Pod\"} 0\n"));
+    assert_non_null(strstr(b, "drover_store_resource_version 0\n"));
+    free(b);
+}
+
+static void test_watch(void **state)
+{
+    fx_t *f = *state;
+    int w1 = connect_api(f);
+    const char *wreq = "GET /api/v1/namespaces/default/configmaps?watch=1 HTTP/1.1\r\n"
+                       "Host: x\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w1, wreq, strlen(wreq), &out, ": watching");
+    assert_non_null(strstr(drv_buf_str(&out), "text/event-stream"));
+    /* The limit in this fixture is one stream. */
+    char *b = NULL;
+    assert_int_equal(http(f, "GET", "/api/v1/configmaps?watch=true", NULL, NULL, &b), 429);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"c1\"}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/other/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"c2\"}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/namespaces/default/configmaps/c1", NULL, NULL, &b),
+                     200);
+    free(b);
+    pump(f, w1, NULL, 0, &out, "event: DELETED");
+    const char *s = drv_buf_str(&out);
+    const char *a = strstr(s, "event: ADDED\nid: 1\ndata: {");
+    const char *d = strstr(s, "event: DELETED\nid: 3\n");
+    assert_non_null(a);
+    assert_non_null(d);
+    assert_true(a < d);
+    assert_null(strstr(s, "\"c2\"")); /* another namespace */
+    close(w1);
+    drv_buf_free(&out);
+    /* The stream's slot is free again once the client has gone. */
+    int64_t end = now_ms() + 3000;
+    int code = 0;
+    while (now_ms() < end) {
+        int w2 = connect_api(f);
+        drv_buf_t o2 = DRV_BUF_INIT(1 << 20);
+        const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1 HTTP/1.1\r\n"
+                         "Host: x\r\n\r\n";
+        pump(f, w2, r2, strlen(r2), &o2, "\r\n\r\n");
+        code = 0;
+        if (sscanf(drv_buf_str(&o2), "HTTP/1.%*d %d", &code) != 1)
+            code = 0;
+        if (code == 200) {
+            pump(f, w2, NULL, 0, &o2, "event: DELETED");
+            assert_null(strstr(drv_buf_str(&o2), "id: 1\n"));
+            assert_non_null(strstr(drv_buf_str(&o2), "\"c2\""));
+        }
+        close(w2);
+        drv_buf_free(&o2);
+        if (code == 200)
+            break;
+    }
+    assert_int_equal(code, 200);
+    /* Bad resourceVersion. */
+    assert_int_equal(
+        http(f, "GET", "/api/v1/configmaps?watch=1&resourceVersion=-3", NULL, NULL, &b), 400);
+    free(b);
+}
+
+/* A watch from a resourceVersion older than the retained change log is 410 Gone. */
+static void test_watch_too_old(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"busy\"}}", &b),
+                     201);
+    free(b);
+    drv_error_t err = DRV_ERROR_INIT;
+    for (int i = 0; i <= DRV_HSTORE_LOG_KEEP; i++) {
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddNumberToObject(st, "i", i);
+        assert_int_equal(drv_hstore_update_status(f->store, DRV_KIND_CONFIGMAP, "default", "busy",
+                                                  st, NULL, &err),
+                         DRV_OK);
+    }
+    assert_int_equal(http(f, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1", NULL, NULL, &b),
+                     410);
+    assert_non_null(strstr(b, "\"reason\":\"Expired\""));
+    assert_non_null(strstr(b, "too old resource version"));
+    free(b);
+}
+
+static void test_parse_listen(void **state)
+{
+    (void)state;
+    char a[64];
+    uint16_t p = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hub_parse_listen("127.0.0.1:8080", a, sizeof(a), &p, &err), DRV_OK);
+    assert_string_equal(a, "127.0.0.1");
+    assert_int_equal(p, 8080);
+    assert_int_equal(drv_hub_parse_listen("[::1]:0", a, sizeof(a), &p, &err), DRV_OK);
+    assert_string_equal(a, "::1");
+    assert_int_equal(p, 0);
+    assert_int_equal(drv_hub_parse_listen("127.0.0.1", a, sizeof(a), &p, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_hub_parse_listen("127.0.0.1:99999", a, sizeof(a), &p, &err),
+                     DRV_ERR_INVALID);
+    assert_int_equal(drv_hub_parse_listen(":80", a, sizeof(a), &p, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_hub_parse_listen("[::1:80", a, sizeof(a), &p, &err), DRV_ERR_INVALID);
+    /* A bind address that is no IP is refused by the API. */
+    drv_api_t *api = NULL;
+    drv_api_opts_t o = {.bind_addr = "localhost", .store = (drv_hstore_t *)1};
+    assert_int_equal(drv_api_new(&o, &api, &err), DRV_ERR_INVALID);
+    assert_null(api);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_names_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_and_methods, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_gauges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_too_old, setup, teardown),
+        cmocka_unit_test(test_parse_listen),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
