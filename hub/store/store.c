@@ -155,8 +155,6 @@ static drv_err_t db_error(drv_hstore_t *s, drv_error_t *err, const char *what)
         code = DRV_ERR_AGAIN;
     else if ((rc & 0xff) == SQLITE_NOMEM)
         code = DRV_ERR_NOMEM;
-    else if ((rc & 0xff) == SQLITE_FULL)
-        code = DRV_ERR_TOOBIG;
     return drv_error_set(err, code, 0, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 

@@ -617,6 +617,37 @@ static void test_cluster_scoped_node(void **state)
     cJSON_Delete(n);
 }
 
+static void test_create_with_status(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    /* The hub registers a node with the status its agent reported. */
+    cJSON *n = node("pi-1");
+    cJSON_AddItemToObject(n, "status", json("{\"nodeInfo\":{\"architecture\":\"arm64\"}}"));
+    create_ok(f->s, DRV_KIND_NODE, n);
+    cJSON *g = get_ok(f->s, DRV_KIND_NODE, NULL, "pi-1");
+    assert_same(n, g);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(g, "status");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(st, "nodeInfo"));
+    cJSON_Delete(g);
+    /* An update without a status keeps it. */
+    cJSON *u = node("pi-1");
+    cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(u, "metadata"), "labels",
+                          json("{\"zone\":\"a\"}"));
+    update_ok(f->s, DRV_KIND_NODE, u);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(u, "status"));
+    drv_hstore_event_t *ev = NULL;
+    size_t cnt = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_NODE, 10, &ev, &cnt, &err), DRV_OK);
+    assert_int_equal(cnt, 2);
+    assert_int_equal(ev[0].type, DRV_HSTORE_ADDED);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(ev[0].obj, "status"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(ev[1].obj, "status"));
+    drv_hstore_events_free(ev, cnt);
+    cJSON_Delete(u);
+    cJSON_Delete(n);
+}
+
 static void test_delete(void **state)
 {
     struct fx *f = *state;
@@ -868,6 +899,19 @@ static void test_corrupt_row(void **state)
     assert_int_equal(cJSON_GetArraySize(items), 1);
     assert_string_equal(meta(cJSON_GetArrayItem(items, 0), "name"), "c");
     cJSON_Delete(items);
+    /* A bad change-log entry is skipped too; the watch goes on with the others. */
+    exec_on(f->path, "UPDATE changes SET body = 'x' WHERE rv = 1;"
+                     "UPDATE changes SET type = 'EXPLODED' WHERE rv = 2");
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    log = tmpfile();
+    drv_log_set_stream(log);
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_POD, 100, &ev, &n, &err), DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].rv, 3);
+    drv_hstore_events_free(ev, n);
     /* And the bad row can be deleted. */
     assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, NULL, "a", &out, &err), DRV_OK);
     assert_null(out);
@@ -985,6 +1029,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_kept_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_namespaces_and_selectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cluster_scoped_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_with_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
