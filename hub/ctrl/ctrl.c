@@ -1,0 +1,536 @@
+/* Controller plumbing shared by the Deployment, DaemonSet and node controllers (times,
+ * readiness, owned pods, pod creation), plus the scheduling pass and the whole round. */
+#include "ctrl/ctrl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+
+#include "drover/cleanup.h"
+#include "drover/log.h"
+
+const cJSON *ctrl_get(const cJSON *o, const char *key)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+}
+
+const char *ctrl_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = ctrl_get(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *ctrl_meta(const cJSON *o, const char *key)
+{
+    const char *v = ctrl_str(ctrl_get(o, "metadata"), key);
+    return v ? v : "";
+}
+
+int64_t ctrl_int(const cJSON *o, const char *key, int64_t def)
+{
+    const cJSON *v = ctrl_get(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+bool ctrl_set(cJSON *obj, const char *key, cJSON *item)
+{
+    if (!item || !cJSON_IsObject(obj)) {
+        cJSON_Delete(item);
+        return false;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+    return cJSON_AddItemToObject(obj, key, item);
+}
+
+const cJSON *ctrl_condition(const cJSON *obj, const char *type)
+{
+    const cJSON *conds = ctrl_get(ctrl_get(obj, "status"), "conditions"), *c;
+    cJSON_ArrayForEach(c, (cJSON_IsArray(conds) ? conds : NULL))
+    {
+        const char *t = ctrl_str(c, "type");
+        if (t && !strcmp(t, type))
+            return c;
+    }
+    return NULL;
+}
+
+int64_t drv_ctrl_time_parse(const char *s)
+{
+    if (!s)
+        return -1;
+    struct tm tm = {0};
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    int64_t ms = 0;
+    if (*p == '.') {
+        int64_t scale = 100;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            ms += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    int64_t off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+        off = (int64_t)(h * 60 + m) * 60 * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    return ((int64_t)t - off) * 1000 + ms;
+}
+
+void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!outsz)
+        return;
+    if (!gmtime_r(&t, &tm) || !strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        out[0] = '\0';
+}
+
+bool drv_ctrl_pod_ready(const cJSON *pod)
+{
+    const char *st = ctrl_str(ctrl_condition(pod, "Ready"), "status");
+    return st && !strcmp(st, "True");
+}
+
+bool drv_ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_ms)
+{
+    if (!drv_ctrl_pod_ready(pod))
+        return false;
+    if (min_ready_s <= 0)
+        return true;
+    int64_t since =
+        drv_ctrl_time_parse(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"));
+    return since >= 0 && now_ms - since >= min_ready_s * 1000;
+}
+
+const cJSON *drv_ctrl_controller_of(const cJSON *obj)
+{
+    const cJSON *refs = ctrl_get(ctrl_get(obj, "metadata"), "ownerReferences"), *r;
+    cJSON_ArrayForEach(r, (cJSON_IsArray(refs) ? refs : NULL))
+    {
+        if (cJSON_IsTrue(ctrl_get(r, "controller")))
+            return r;
+    }
+    return NULL;
+}
+
+int64_t drv_ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble < 0 ? 0 : (int64_t)v->valuedouble;
+    if (!cJSON_IsString(v))
+        return 0;
+    char *end = NULL;
+    long pct = strtol(v->valuestring, &end, 10);
+    if (end == v->valuestring || strcmp(end, "%") || pct < 0 || pct > 100)
+        return 0;
+    int64_t x = total * pct;
+    return round_up ? (x + 99) / 100 : x / 100;
+}
+
+static const char HASH_ALPHABET[] = "bcdfghjklmnpqrstvwxz2456789";
+
+void drv_ctrl_template_hash(const cJSON *tpl, char *out, size_t outsz)
+{
+    _cleanup_free_ char *text = drv_model_to_json(tpl, false);
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = text ? text : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    size_t i = 0;
+    for (; i < 10 && i + 1 < outsz; i++) {
+        out[i] = HASH_ALPHABET[h % (sizeof(HASH_ALPHABET) - 1)];
+        h /= sizeof(HASH_ALPHABET) - 1;
+    }
+    if (outsz)
+        out[i] = '\0';
+}
+
+static void random_suffix(char out[6])
+{
+    unsigned char b[5] = {0};
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        /* Without entropy, fall back to the clock: names only need to differ. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
+        for (int i = 0; i < 5; i++, x >>= 8)
+            b[i] = (unsigned char)(x ^ (uint64_t)i * 131);
+    }
+    for (int i = 0; i < 5; i++)
+        out[i] = HASH_ALPHABET[b[i] % (sizeof(HASH_ALPHABET) - 1)];
+    out[5] = '\0';
+}
+
+drv_err_t ctrl_owned_pods(drv_hstore_t *s, const char *ns, const char *uid, cJSON **out,
+                          drv_error_t *err)
+{
+    cJSON *all = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &all, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    cJSON *p = all ? all->child : NULL;
+    while (p) {
+        cJSON *next = p->next;
+        const char *puid = ctrl_str(drv_ctrl_controller_of(p), "uid");
+        if (!puid || strcmp(puid, uid))
+            cJSON_Delete(cJSON_DetachItemViaPointer(all, p));
+        p = next;
+    }
+    *out = all;
+    return DRV_OK;
+}
+
+static cJSON *owner_ref(const cJSON *owner, drv_kind_t kind)
+{
+    cJSON *ref = cJSON_CreateObject();
+    cJSON *refs = cJSON_CreateArray();
+    if (!ref || !refs || !cJSON_AddStringToObject(ref, "apiVersion", drv_kind_api_version(kind)) ||
+        !cJSON_AddStringToObject(ref, "kind", drv_kind_name(kind)) ||
+        !cJSON_AddStringToObject(ref, "name", ctrl_meta(owner, "name")) ||
+        !cJSON_AddStringToObject(ref, "uid", ctrl_meta(owner, "uid")) ||
+        !cJSON_AddBoolToObject(ref, "controller", true) ||
+        !cJSON_AddBoolToObject(ref, "blockOwnerDeletion", true)) {
+        cJSON_Delete(ref);
+        cJSON_Delete(refs);
+        return NULL;
+    }
+    cJSON_AddItemToArray(refs, ref);
+    return refs;
+}
+
+drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, const cJSON *tpl,
+                          const char *hash_label, const char *hash, const char *prefix,
+                          const char *node, drv_error_t *err)
+{
+    const cJSON *tmeta = ctrl_get(tpl, "metadata");
+    cJSON *pod = cJSON_CreateObject();
+    cJSON *meta = cJSON_CreateObject();
+    bool ok = pod && meta && cJSON_AddStringToObject(pod, "apiVersion", "v1") &&
+              cJSON_AddStringToObject(pod, "kind", "Pod");
+    if (!ok)
+        cJSON_Delete(meta);
+    else
+        ok = ctrl_set(pod, "metadata", meta); /* consumes meta */
+    const cJSON *labels = ctrl_get(tmeta, "labels"), *ann = ctrl_get(tmeta, "annotations");
+    cJSON *l = cJSON_IsObject(labels) ? cJSON_Duplicate(labels, true) : cJSON_CreateObject();
+    ok =
+        ok && l && ctrl_set(l, hash_label, cJSON_CreateString(hash)) && ctrl_set(meta, "labels", l);
+    if (ok && cJSON_IsObject(ann))
+        ok = ctrl_set(meta, "annotations", cJSON_Duplicate(ann, true));
+    ok = ok && cJSON_AddStringToObject(meta, "namespace", ctrl_meta(owner, "namespace")) &&
+         ctrl_set(meta, "ownerReferences", owner_ref(owner, kind));
+    cJSON *spec = ok ? cJSON_Duplicate(ctrl_get(tpl, "spec"), true) : NULL;
+    ok = ok && spec && ctrl_set(pod, "spec", spec);
+    if (ok && node)
+        ok = ctrl_set(spec, "nodeName", cJSON_CreateString(node));
+    else if (ok)
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "nodeName");
+    if (!ok) {
+        cJSON_Delete(pod);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "making a pod for %s",
+                             ctrl_meta(owner, "name"));
+    }
+    /* Names stay DNS labels (63 characters) like Kubernetes' generated names. */
+    char base[64];
+    snprintf(base, sizeof(base), "%.57s", prefix);
+    size_t bl = strlen(base);
+    while (bl && (base[bl - 1] == '.' || base[bl - 1] == '-'))
+        base[--bl] = '\0';
+    drv_err_t r = DRV_ERR_EXISTS;
+    for (int attempt = 0; attempt < 8 && r == DRV_ERR_EXISTS; attempt++) {
+        char name[80], sfx[6];
+        random_suffix(sfx);
+        snprintf(name, sizeof(name), "%s-%s", base, sfx);
+        cJSON *try = cJSON_Duplicate(pod, true);
+        if (!try ||
+            !ctrl_set((cJSON *)ctrl_get(try, "metadata"), "name", cJSON_CreateString(name))) {
+            cJSON_Delete(try);
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "making a pod");
+            break;
+        }
+        drv_diags_t d = {0};
+        r = drv_model_normalize(try, &d);
+        if (r != DRV_OK) {
+            _cleanup_free_ char *msg = drv_diags_format(&d, "  ");
+            drv_diags_free(&d);
+            cJSON_Delete(try);
+            r = drv_error_set(err, r, 0, "pod for %s %s/%s is invalid:\n%s", drv_kind_name(kind),
+                              ctrl_meta(owner, "namespace"), ctrl_meta(owner, "name"),
+                              msg ? msg : "");
+            break;
+        }
+        drv_diags_free(&d);
+        drv_error_t e = DRV_ERROR_INIT;
+        r = drv_hstore_create(s, DRV_KIND_POD, try, &e);
+        cJSON_Delete(try);
+        if (r != DRV_OK && r != DRV_ERR_EXISTS)
+            r = drv_error_set(err, r, e.sys_errno, "create pod %s: %s", name, drv_error_msg(&e));
+    }
+    cJSON_Delete(pod);
+    if (r == DRV_ERR_EXISTS)
+        return drv_error_set(err, r, 0, "no free pod name for prefix %s", base);
+    return r;
+}
+
+drv_err_t ctrl_delete_pod(drv_hstore_t *s, const cJSON *pod, drv_error_t *err)
+{
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_delete(s, DRV_KIND_POD, ctrl_meta(pod, "namespace"),
+                                    ctrl_meta(pod, "name"), NULL, &e);
+    if (r == DRV_ERR_NOTFOUND)
+        return DRV_OK;
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "delete pod %s/%s: %s",
+                             ctrl_meta(pod, "namespace"), ctrl_meta(pod, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
+cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *status,
+                           const char *reason, const char *message, int64_t now_ms)
+{
+    cJSON *c = cJSON_CreateObject();
+    char ts[32];
+    const char *ost = ctrl_str(old, "status"), *olt = ctrl_str(old, "lastTransitionTime");
+    if (ost && olt && !strcmp(ost, status))
+        snprintf(ts, sizeof(ts), "%s", olt);
+    else
+        drv_ctrl_time_format(now_ms, ts, sizeof(ts));
+    if (!c || !cJSON_AddStringToObject(c, "type", type) ||
+        !cJSON_AddStringToObject(c, "status", status) ||
+        !cJSON_AddStringToObject(c, "reason", reason) ||
+        !cJSON_AddStringToObject(c, "message", message ? message : "") ||
+        !cJSON_AddStringToObject(c, "lastTransitionTime", ts)) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *type,
+                const char *reason, const char *message, const char *component, int64_t now_ms)
+{
+    char name[256], ts[32];
+    /* Kubernetes names events <object>.<hex time>; a clash in the same millisecond is
+     * dropped, which loses nothing a user would miss. */
+    snprintf(name, sizeof(name), "%.200s.%llx", ctrl_meta(obj, "name"), (unsigned long long)now_ms);
+    drv_ctrl_time_format(now_ms, ts, sizeof(ts));
+    const char *ns = ctrl_meta(obj, "namespace");
+    cJSON *ev = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *io = cJSON_CreateObject(),
+          *src = cJSON_CreateObject();
+    bool ok = ev && meta && io && src;
+    if (ok) {
+        cJSON_AddItemToObject(ev, "metadata", meta);
+        cJSON_AddItemToObject(ev, "involvedObject", io);
+        cJSON_AddItemToObject(ev, "source", src);
+    } else {
+        cJSON_Delete(meta);
+        cJSON_Delete(io);
+        cJSON_Delete(src);
+    }
+    ok = ok && cJSON_AddStringToObject(ev, "apiVersion", "v1") &&
+         cJSON_AddStringToObject(ev, "kind", "Event") &&
+         cJSON_AddStringToObject(meta, "name", name) &&
+         cJSON_AddStringToObject(meta, "namespace", *ns ? ns : "default") &&
+         cJSON_AddStringToObject(io, "kind", drv_kind_name(kind)) &&
+         cJSON_AddStringToObject(io, "apiVersion", drv_kind_api_version(kind)) &&
+         cJSON_AddStringToObject(io, "name", ctrl_meta(obj, "name")) &&
+         cJSON_AddStringToObject(io, "uid", ctrl_meta(obj, "uid")) &&
+         (!*ns || cJSON_AddStringToObject(io, "namespace", ns)) &&
+         cJSON_AddStringToObject(ev, "reason", reason) &&
+         cJSON_AddStringToObject(ev, "message", message) &&
+         cJSON_AddStringToObject(ev, "type", type) &&
+         cJSON_AddStringToObject(src, "component", component) &&
+         cJSON_AddStringToObject(ev, "firstTimestamp", ts) &&
+         cJSON_AddStringToObject(ev, "lastTimestamp", ts) &&
+         cJSON_AddNumberToObject(ev, "count", 1);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = ok ? drv_model_normalize(ev, NULL) : DRV_ERR_NOMEM;
+    if (r == DRV_OK)
+        r = drv_hstore_create(s, DRV_KIND_EVENT, ev, &e);
+    if (r != DRV_OK && r != DRV_ERR_EXISTS) {
+        char q1[128], q2[300];
+        drv_log_warn("event not recorded", "reason=%s object=%s error=%s", reason,
+                     drv_log_quote(ctrl_meta(obj, "name"), q1, sizeof(q1)),
+                     drv_log_quote(e.code ? drv_error_msg(&e) : drv_strerror(r), q2, sizeof(q2)));
+    }
+    cJSON_Delete(ev);
+}
+
+static int deletion_cmp(const void *a, const void *b)
+{
+    const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
+    bool ra = drv_ctrl_pod_ready(pa), rb = drv_ctrl_pod_ready(pb);
+    if (ra != rb)
+        return ra ? 1 : -1;
+    int c = strcmp(ctrl_meta(pb, "creationTimestamp"), ctrl_meta(pa, "creationTimestamp"));
+    if (c)
+        return c;
+    return strcmp(ctrl_meta(pb, "name"), ctrl_meta(pa, "name"));
+}
+
+void ctrl_sort_for_deletion(const cJSON **pods, size_t n)
+{
+    if (n > 1)
+        qsort(pods, n, sizeof(*pods), deletion_cmp);
+}
+
+/* ---- scheduling ---- */
+
+static int pending_cmp(const void *a, const void *b)
+{
+    const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
+    int c = strcmp(ctrl_meta(pa, "creationTimestamp"), ctrl_meta(pb, "creationTimestamp"));
+    if (!c)
+        c = strcmp(ctrl_meta(pa, "namespace"), ctrl_meta(pb, "namespace"));
+    return c ? c : strcmp(ctrl_meta(pa, "name"), ctrl_meta(pb, "name"));
+}
+
+static drv_err_t mark_unschedulable(drv_hstore_t *s, const cJSON *pod, const char *why,
+                                    int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *old = ctrl_condition(pod, "PodScheduled");
+    const char *om = ctrl_str(old, "message");
+    if (om && !strcmp(om, why))
+        return DRV_OK; /* said already: no rewrite on every round */
+    const cJSON *ost = ctrl_get(pod, "status");
+    cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
+    cJSON *conds = cJSON_CreateArray();
+    cJSON *c = ctrl_make_condition(old, "PodScheduled", "False", "Unschedulable", why, now_ms);
+    if (!st || !conds || !c) {
+        cJSON_Delete(st);
+        cJSON_Delete(conds);
+        cJSON_Delete(c);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod status");
+    }
+    bool ok = true;
+    const cJSON *oc;
+    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    {
+        const char *t = ctrl_str(oc, "type");
+        if (!t || strcmp(t, "PodScheduled")) {
+            cJSON *dup = cJSON_Duplicate(oc, true);
+            ok = ok && dup && cJSON_AddItemToArray(conds, dup);
+        }
+    }
+    cJSON_AddItemToArray(conds, c);
+    ok = ctrl_set(st, "conditions", conds) && ok &&
+         (ctrl_get(st, "phase") || cJSON_AddStringToObject(st, "phase", "Pending"));
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod status");
+    }
+    ctrl_event(s, pod, DRV_KIND_POD, "Warning", "FailedScheduling", why, "drover-scheduler",
+               now_ms);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_update_status(s, DRV_KIND_POD, ctrl_meta(pod, "namespace"),
+                                           ctrl_meta(pod, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "pod %s status: %s", ctrl_meta(pod, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, void *ctx,
+                            int64_t now_ms, size_t *bound, drv_error_t *err)
+{
+    cJSON *nodes = NULL, *pods = NULL;
+    drv_sched_cache_t cache;
+    drv_sched_cache_init(&cache);
+    size_t nbound = 0, npending = 0;
+    const cJSON **pending = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r == DRV_OK)
+        r = drv_sched_cache_set_nodes(&cache, nodes, err);
+    if (r == DRV_OK) {
+        pending = calloc((size_t)cJSON_GetArraySize(pods) + 1, sizeof(*pending));
+        if (!pending)
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduling");
+    }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
+    {
+        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        if (nn && *nn) {
+            if (drv_sched_cache_add_pod(&cache, p, NULL) != DRV_OK)
+                continue; /* unreadable requests: counted as nothing */
+        } else {
+            pending[npending++] = p;
+        }
+    }
+    if (npending > 1)
+        qsort(pending, npending, sizeof(*pending), pending_cmp);
+    for (size_t i = 0; r == DRV_OK && i < npending; i++) {
+        cJSON *pod = (cJSON *)pending[i];
+        char node[256], why[DRV_SCHED_REASON_MAX];
+        const char *image =
+            ctrl_str(cJSON_GetArrayItem(ctrl_get(ctrl_get(pod, "spec"), "containers"), 0), "image");
+        const char *const *plats = platforms && image ? platforms(ctx, image) : NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t pr =
+            drv_sched_place_cached(&cache, pod, plats, node, sizeof(node), why, sizeof(why), &e);
+        if (pr == DRV_ERR_NOTFOUND) {
+            r = mark_unschedulable(s, pod, why, now_ms, err);
+            continue;
+        }
+        if (pr != DRV_OK) {
+            /* A pod the scheduler cannot read is reported on the pod, not fatal to the rest. */
+            r = mark_unschedulable(s, pod, drv_error_msg(&e), now_ms, err);
+            continue;
+        }
+        if (!ctrl_set((cJSON *)ctrl_get(pod, "spec"), "nodeName", cJSON_CreateString(node))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "binding");
+            break;
+        }
+        pr = drv_hstore_update(s, DRV_KIND_POD, pod, &e);
+        if (pr == DRV_ERR_NOTFOUND || pr == DRV_ERR_CONFLICT)
+            continue; /* deleted or changed since listed: the next round sees it */
+        if (pr != DRV_OK) {
+            r = drv_error_set(err, pr, e.sys_errno, "bind pod %s to %s: %s", ctrl_meta(pod, "name"),
+                              node, drv_error_msg(&e));
+            break;
+        }
+        r = drv_sched_cache_add_pod(&cache, pod, err);
+        nbound++;
+    }
+    free(pending);
+    drv_sched_cache_free(&cache);
+    cJSON_Delete(nodes);
+    cJSON_Delete(pods);
+    if (r == DRV_OK && bound)
+        *bound = nbound;
+    return r;
+}
+
+drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
+                                 drv_ctrl_platforms_fn platforms, void *ctx, int64_t now_ms,
+                                 drv_error_t *err)
+{
+    drv_err_t r = drv_ctrl_nodes_reconcile(s, o, now_ms, NULL, err);
+    if (r == DRV_OK)
+        r = drv_ctrl_deployments_reconcile(s, now_ms, err);
+    if (r == DRV_OK)
+        r = drv_ctrl_daemonsets_reconcile(s, now_ms, err);
+    if (r == DRV_OK)
+        r = drv_ctrl_schedule(s, platforms, ctx, now_ms, NULL, err);
+    return r;
+}

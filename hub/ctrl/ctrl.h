@@ -1,0 +1,149 @@
+/* The hub's controllers: reconcile functions that read the desired state from the store and
+ * write the pods that realise it, run by the hub loop on every change and on a timer. Each is
+ * idempotent (running it again on an unchanged store changes nothing) and takes the time as
+ * now_ms (milliseconds since the Unix epoch) so that tests need no clock.
+ *  - Deployment: pods owned directly (no ReplicaSet kind), labelled with the template's
+ *    labels plus "pod-template-hash"; RollingUpdate (maxSurge/maxUnavailable), Recreate,
+ *    revision history in the Deployment's annotations, rollback, pause;
+ *  - DaemonSet: one pod bound to each matching node, rolling update by maxUnavailable;
+ *  - node lifecycle: NotReady after the heartbeat grace period, pods replaced after their
+ *    toleration, cordon and drain;
+ *  - scheduling: binds pending pods with hub/sched and says why a pod cannot be placed.
+ * Not thread-safe, like the store. */
+#ifndef DROVER_HUB_CTRL_H
+#define DROVER_HUB_CTRL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "drover/error.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+#define DRV_CTRL_NODE_GRACE_MS_DEFAULT 10000
+#define DRV_CTRL_TOLERATION_MS_DEFAULT 10000
+
+/* Annotations kept on a Deployment: the current revision number, and the kept revisions as a
+ * JSON array of {"revision": n, "hash": "...", "template": {...}}, oldest first. */
+#define DRV_CTRL_ANN_REVISION "deployment.kubernetes.io/revision"
+#define DRV_CTRL_ANN_HISTORY "drover.io/history"
+#define DRV_CTRL_LABEL_HASH "pod-template-hash"
+#define DRV_CTRL_LABEL_DS_HASH "controller-revision-hash"
+
+/* ---- Deployment ---- */
+
+/* Brings the pods of Deployment ns/name towards its spec and writes its status. A Deployment
+ * that no longer exists has its pods deleted. DRV_ERR_CONFLICT when the Deployment changed
+ * under us (run again). */
+DRV_NODISCARD drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns,
+                                                      const char *name, int64_t now_ms,
+                                                      drv_error_t *err);
+
+/* Every Deployment, then pods whose owning Deployment is gone. */
+DRV_NODISCARD drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                       drv_error_t *err);
+
+/* Sets the Deployment's template back to kept revision `revision` (0: the one before the
+ * current). DRV_ERR_NOTFOUND names the revisions kept. The next reconcile rolls it out as a
+ * new revision, as `kubectl rollout undo` does. */
+DRV_NODISCARD drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns,
+                                                     const char *name, int64_t revision,
+                                                     drv_error_t *err);
+
+/* ---- DaemonSet ---- */
+
+DRV_NODISCARD drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns,
+                                                     const char *name, int64_t now_ms,
+                                                     drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                      drv_error_t *err);
+
+/* ---- Node lifecycle ---- */
+
+/* The hub's record of node's last heartbeat in ms since the epoch, or -1 if it has none (the
+ * hub restarted): the Ready condition's lastHeartbeatTime in the Node's status is used then. */
+typedef int64_t (*drv_ctrl_heartbeat_fn)(void *ctx, const char *node);
+
+typedef struct drv_ctrl_nodes_opts {
+    int64_t grace_ms;                /* <= 0: DRV_CTRL_NODE_GRACE_MS_DEFAULT */
+    int64_t default_toleration_ms;   /* <= 0: DRV_CTRL_TOLERATION_MS_DEFAULT */
+    drv_ctrl_heartbeat_fn heartbeat; /* may be NULL */
+    void *ctx;
+} drv_ctrl_nodes_opts_t;
+
+/* Marks nodes whose heartbeat is older than the grace period NotReady (Ready condition
+ * status Unknown, reason NodeStatusUnknown) and deletes the pods on NotReady nodes whose
+ * toleration has run out, so their owners replace them elsewhere and the node's desired
+ * state no longer holds them. The toleration is the pod's NoExecute toleration for
+ * node.kubernetes.io/unreachable (Ready Unknown) or node.kubernetes.io/not-ready (Ready
+ * False); a matching toleration without tolerationSeconds, or with 0, never moves the pod;
+ * no matching toleration means the default. Only pods with a controller owner other than a
+ * DaemonSet are moved. *evicted (may be NULL) gets how many pods were deleted. Events:
+ * NodeNotReady on the node, TaintManagerEviction on each pod deleted. */
+DRV_NODISCARD drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
+                                                 int64_t now_ms, size_t *evicted, drv_error_t *err);
+
+/* Marks node NotReady now (the node's MQTT Will fired). No-op if it already is. */
+DRV_NODISCARD drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *node,
+                                                       int64_t now_ms, drv_error_t *err);
+
+/* Sets or clears spec.unschedulable. */
+DRV_NODISCARD drv_err_t drv_ctrl_node_cordon(drv_hstore_t *s, const char *node, bool cordon,
+                                             drv_error_t *err);
+
+/* Cordons node and evicts (deletes) its pods that have a controller owner other than a
+ * DaemonSet; their controllers recreate them elsewhere. Pods without an owner are left, as
+ * `kubectl drain` refuses them without --force. *evicted (may be NULL) gets the count. An
+ * Event (reason Evicted) is recorded for each pod. */
+DRV_NODISCARD drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *node, int64_t now_ms,
+                                            size_t *evicted, drv_error_t *err);
+
+/* ---- Scheduling ---- */
+
+/* The platforms ("os/arch[/variant]", NULL-terminated) an image offers, or NULL if unknown
+ * (any node then). The array must stay valid until the next call. */
+typedef const char *const *(*drv_ctrl_platforms_fn)(void *ctx, const char *image);
+
+/* Binds every pending pod (no spec.nodeName) to a node chosen by hub/sched, oldest first.
+ * A pod that fits nowhere stays Pending with condition PodScheduled False, reason
+ * Unschedulable, and the scheduler's message, and a Warning Event FailedScheduling says the
+ * same (once per distinct message). platforms may be NULL. *bound (may be NULL)
+ * gets how many pods were bound. */
+DRV_NODISCARD drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms,
+                                          void *ctx, int64_t now_ms, size_t *bound,
+                                          drv_error_t *err);
+
+/* One round of everything, in order: nodes, Deployments, DaemonSets, scheduling. */
+DRV_NODISCARD drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
+                                               drv_ctrl_platforms_fn platforms, void *ctx,
+                                               int64_t now_ms, drv_error_t *err);
+
+/* ---- Helpers shared by the controllers and the API ---- */
+
+/* Pod readiness: status.conditions Ready is "True". */
+bool drv_ctrl_pod_ready(const cJSON *pod);
+
+/* Ready for at least min_ready_s seconds at now_ms (by the condition's lastTransitionTime). */
+bool drv_ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_ms);
+
+/* RFC 3339 "2026-01-02T03:04:05Z" (fraction and offset accepted) to ms since the epoch;
+ * -1 if malformed. */
+int64_t drv_ctrl_time_parse(const char *s);
+
+/* ms since the epoch to "2026-01-02T03:04:05Z" (out at least 21 bytes). */
+void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz);
+
+/* The controller ownerReference of obj (borrowed), or NULL. */
+const cJSON *drv_ctrl_controller_of(const cJSON *obj);
+
+/* Resolves an int-or-percent (maxSurge, maxUnavailable) against total, rounding up or down
+ * as Kubernetes does. NULL or malformed is 0. */
+int64_t drv_ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up);
+
+/* A short hash of a pod template's canonical JSON (10 characters of [bcdfghjklmnpqrstvwxz2-9]),
+ * as used in the pod-template-hash label. out at least 11 bytes. */
+void drv_ctrl_template_hash(const cJSON *tpl, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,45 @@
+/* Private to hub/ctrl: JSON accessors and the pod-making helpers the controllers share. */
+#ifndef DROVER_HUB_CTRL_INT_H
+#define DROVER_HUB_CTRL_INT_H
+
+#include "ctrl/ctrl.h"
+
+const cJSON *ctrl_get(const cJSON *o, const char *key);
+const char *ctrl_str(const cJSON *o, const char *key);
+/* metadata.<key> as a string, or "" */
+const char *ctrl_meta(const cJSON *o, const char *key);
+int64_t ctrl_int(const cJSON *o, const char *key, int64_t def);
+
+/* The status condition of type, or NULL (borrowed). */
+const cJSON *ctrl_condition(const cJSON *obj, const char *type);
+
+/* Sets obj's key to a new item, replacing any (item is consumed, even on failure). */
+bool ctrl_set(cJSON *obj, const char *key, cJSON *item);
+
+/* The pods of ns (NULL: all) whose controller ownerReference has uid; a new array. */
+DRV_NODISCARD drv_err_t ctrl_owned_pods(drv_hstore_t *s, const char *ns, const char *uid,
+                                        cJSON **out, drv_error_t *err);
+
+/* Makes, normalizes and stores a pod from owner's spec.template: labels plus
+ * hash_label=hash, controller ownerReference to owner (kind), name prefix + 5 random
+ * characters, spec.nodeName = node (may be NULL). */
+DRV_NODISCARD drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind,
+                                        const cJSON *tpl, const char *hash_label, const char *hash,
+                                        const char *prefix, const char *node, drv_error_t *err);
+
+DRV_NODISCARD drv_err_t ctrl_delete_pod(drv_hstore_t *s, const cJSON *pod, drv_error_t *err);
+
+/* A condition {type, status, reason, message, lastTransitionTime}, keeping the transition
+ * time of old (may be NULL) when its status is the same. */
+cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *status,
+                           const char *reason, const char *message, int64_t now_ms);
+
+/* Records an Event about obj (of kind) with reason and message, type "Normal" or "Warning",
+ * from component. Best effort: a failure is logged, never returned (events are advisory). */
+void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *type,
+                const char *reason, const char *message, const char *component, int64_t now_ms);
+
+/* Orders pods for scale-down: not ready first, then newest, then by name (descending). */
+void ctrl_sort_for_deletion(const cJSON **pods, size_t n);
+
+#endif

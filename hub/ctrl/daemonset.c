@@ -1,0 +1,294 @@
+/* The DaemonSet controller: one pod bound directly to each node that matches the template's
+ * nodeSelector and whose NoSchedule/NoExecute taints it tolerates (cordoned and NotReady
+ * nodes included, as in Kubernetes), nodes that join later included; pods on nodes that no
+ * longer match are deleted; a template change rolls out node by node within maxUnavailable. */
+#include "ctrl/ctrl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/cleanup.h"
+
+static void json_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
+
+static bool node_matches(const cJSON *node, const cJSON *podspec)
+{
+    const cJSON *sel = ctrl_get(podspec, "nodeSelector"), *kv;
+    const cJSON *labels = ctrl_get(ctrl_get(node, "metadata"), "labels");
+    cJSON_ArrayForEach(kv, (cJSON_IsObject(sel) ? sel : NULL))
+    {
+        const char *have = ctrl_str(labels, kv->string);
+        if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
+            return false;
+    }
+    return drv_sched_untolerated_taint(node, ctrl_get(podspec, "tolerations")) == NULL;
+}
+
+static int by_node_cmp(const void *a, const void *b)
+{
+    const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
+    const char *na = ctrl_str(ctrl_get(pa, "spec"), "nodeName");
+    const char *nb = ctrl_str(ctrl_get(pb, "spec"), "nodeName");
+    return strcmp(na ? na : "", nb ? nb : "");
+}
+
+static const char *hash_of(const cJSON *pod)
+{
+    return ctrl_str(ctrl_get(ctrl_get(pod, "metadata"), "labels"), DRV_CTRL_LABEL_DS_HASH);
+}
+
+static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *spec = ctrl_get(ds, "spec"), *tpl = ctrl_get(spec, "template");
+    if (!cJSON_IsObject(tpl))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "daemonset %s: spec.template: required",
+                             ctrl_meta(ds, "name"));
+    const cJSON *podspec = ctrl_get(tpl, "spec");
+    int64_t min_ready = ctrl_int(spec, "minReadySeconds", 0);
+    const cJSON *us = ctrl_get(spec, "updateStrategy");
+    const char *utype = ctrl_str(us, "type");
+    bool on_delete = utype && !strcmp(utype, "OnDelete");
+    char hash[16];
+    drv_ctrl_template_hash(tpl, hash, sizeof(hash));
+
+    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r == DRV_OK)
+        r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &pods, err);
+    if (r != DRV_OK)
+        return r;
+    size_t np = (size_t)cJSON_GetArraySize(pods);
+    _cleanup_free_ const cJSON **pv = calloc(np + 1, sizeof(*pv));
+    if (!pv)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset");
+    size_t i = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        pv[i++] = p;
+    }
+    qsort(pv, np, sizeof(*pv), by_node_cmp);
+
+    size_t desired = 0, misscheduled = 0;
+    const cJSON *n;
+    cJSON_ArrayForEach(n, nodes)
+    {
+        desired += node_matches(n, podspec);
+    }
+    int64_t max_unavail = drv_ctrl_int_or_percent(
+        ctrl_get(ctrl_get(us, "rollingUpdate"), "maxUnavailable"), (int64_t)desired, true);
+    if (max_unavail < 1)
+        max_unavail = 1; /* surge mode is not supported: one node at a time */
+
+    /* Pass 1: per node, keep at most one pod (prefer current and ready), drop misplaced. */
+    size_t unavailable = 0;
+    _cleanup_free_ const cJSON **keep =
+        calloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*keep));
+    if (!keep)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset");
+    /* Pods on nodes that are gone or no longer match. */
+    for (i = 0; i < np; i++) {
+        const char *nn = ctrl_str(ctrl_get(pv[i], "spec"), "nodeName");
+        bool ok = false;
+        cJSON_ArrayForEach(n, nodes)
+        {
+            if (nn && !strcmp(ctrl_meta(n, "name"), nn)) {
+                ok = node_matches(n, podspec);
+                break;
+            }
+        }
+        if (!ok) {
+            misscheduled++;
+            r = ctrl_delete_pod(s, pv[i], err);
+            if (r != DRV_OK)
+                return r;
+            pv[i] = NULL;
+        }
+    }
+    size_t k = 0, cursor = 0;
+    cJSON_ArrayForEach(n, nodes)
+    {
+        const char *name = ctrl_meta(n, "name");
+        const cJSON *best = NULL;
+        /* pv is sorted by node name, like the node list: one merge pass. */
+        while (cursor < np) {
+            const char *nn = pv[cursor] ? ctrl_str(ctrl_get(pv[cursor], "spec"), "nodeName") : "";
+            if (pv[cursor] && strcmp(nn ? nn : "", name) > 0)
+                break;
+            if (pv[cursor] && nn && !strcmp(nn, name)) {
+                const cJSON *c = pv[cursor];
+                int cs = (hash_of(c) && !strcmp(hash_of(c), hash)) * 2 + drv_ctrl_pod_ready(c);
+                int bs = best ? (hash_of(best) && !strcmp(hash_of(best), hash)) * 2 +
+                                    drv_ctrl_pod_ready(best)
+                              : -1;
+                if (cs > bs) {
+                    if (best) {
+                        r = ctrl_delete_pod(s, best, err);
+                        if (r != DRV_OK)
+                            return r;
+                    }
+                    best = c;
+                } else {
+                    r = ctrl_delete_pod(s, c, err);
+                    if (r != DRV_OK)
+                        return r;
+                }
+            }
+            cursor++;
+        }
+        if (!node_matches(n, podspec))
+            continue;
+        keep[k++] = best;
+        if (!best) {
+            r = ctrl_create_pod(s, ds, DRV_KIND_DAEMONSET, tpl, DRV_CTRL_LABEL_DS_HASH, hash,
+                                ctrl_meta(ds, "name"), name, err);
+            if (r != DRV_OK)
+                return r;
+        }
+        if (!best || !drv_ctrl_pod_available(best, min_ready, now_ms))
+            unavailable++;
+    }
+
+    /* Pass 2: rolling update. Old pods that are not available go at once; available ones
+     * while the number of unavailable nodes stays within maxUnavailable. */
+    if (!on_delete) {
+        int64_t budget = max_unavail - (int64_t)unavailable;
+        for (int pass = 0; pass < 2; pass++) {
+            k = 0;
+            cJSON_ArrayForEach(n, nodes)
+            {
+                if (!node_matches(n, podspec))
+                    continue;
+                const cJSON *pod = keep[k++];
+                if (!pod || (hash_of(pod) && !strcmp(hash_of(pod), hash)))
+                    continue;
+                bool avail = drv_ctrl_pod_available(pod, min_ready, now_ms);
+                if (pass == 0 ? avail : (!avail || budget <= 0))
+                    continue;
+                if (pass == 1)
+                    budget--;
+                r = ctrl_delete_pod(s, pod, err);
+                if (r == DRV_OK)
+                    r = ctrl_create_pod(s, ds, DRV_KIND_DAEMONSET, tpl, DRV_CTRL_LABEL_DS_HASH,
+                                        hash, ctrl_meta(ds, "name"), ctrl_meta(n, "name"), err);
+                if (r != DRV_OK)
+                    return r;
+                keep[k - 1] = NULL;
+            }
+        }
+    }
+
+    /* Status from the store as it now is. */
+    _cleanup_json_ cJSON *now_pods = NULL;
+    r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &now_pods, err);
+    if (r != DRV_OK)
+        return r;
+    size_t current = 0, ready = 0, updated = 0, available = 0;
+    cJSON_ArrayForEach(p, now_pods)
+    {
+        current++;
+        ready += drv_ctrl_pod_ready(p);
+        available += drv_ctrl_pod_available(p, min_ready, now_ms);
+        updated += hash_of(p) && !strcmp(hash_of(p), hash);
+    }
+    cJSON *st = cJSON_CreateObject();
+    bool ok = st && cJSON_AddNumberToObject(st, "desiredNumberScheduled", (double)desired) &&
+              cJSON_AddNumberToObject(st, "currentNumberScheduled", (double)current) &&
+              cJSON_AddNumberToObject(st, "numberMisscheduled", (double)misscheduled) &&
+              cJSON_AddNumberToObject(st, "numberReady", (double)ready) &&
+              cJSON_AddNumberToObject(st, "numberAvailable", (double)available) &&
+              cJSON_AddNumberToObject(st, "numberUnavailable",
+                                      (double)(desired > available ? desired - available : 0)) &&
+              cJSON_AddNumberToObject(st, "updatedNumberScheduled", (double)updated) &&
+              cJSON_AddNumberToObject(st, "observedGeneration",
+                                      (double)ctrl_int(ctrl_get(ds, "metadata"), "generation", 1));
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset status");
+    }
+    drv_json_sort_keys(st);
+    drv_error_t e = DRV_ERROR_INIT;
+    r = drv_hstore_update_status(s, DRV_KIND_DAEMONSET, ctrl_meta(ds, "namespace"),
+                                 ctrl_meta(ds, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "daemonset %s status: %s", ctrl_meta(ds, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const char *name,
+                                       int64_t now_ms, drv_error_t *err)
+{
+    _cleanup_json_ cJSON *ds = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_DAEMONSET, ns, name, &ds, &e);
+    if (r == DRV_ERR_NOTFOUND) {
+        _cleanup_json_ cJSON *pods = NULL;
+        r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
+        {
+            const cJSON *ref = drv_ctrl_controller_of(p);
+            const char *k = ctrl_str(ref, "kind"), *n = ctrl_str(ref, "name");
+            if (k && n && !strcmp(k, "DaemonSet") && !strcmp(n, name)) {
+                r = ctrl_delete_pod(s, p, err);
+                if (r != DRV_OK)
+                    break;
+            }
+        }
+        return r;
+    }
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "daemonset %s/%s: %s", ns, name,
+                             drv_error_msg(&e));
+    return reconcile(s, ds, now_ms, err);
+}
+
+drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
+{
+    _cleanup_json_ cJSON *all = NULL, *pods = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_DAEMONSET, NULL, NULL, &all, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    drv_err_t first = DRV_OK;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, all)
+    {
+        drv_error_t e = DRV_ERROR_INIT;
+        r = reconcile(s, d, now_ms, &e);
+        if (r != DRV_OK && first == DRV_OK) {
+            first = r;
+            drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
+        }
+    }
+    r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(p);
+        const char *k = ctrl_str(ref, "kind"), *uid = ctrl_str(ref, "uid");
+        if (!k || strcmp(k, "DaemonSet") || !uid)
+            continue;
+        bool found = false;
+        cJSON_ArrayForEach(d, all)
+        {
+            if (!strcmp(ctrl_meta(d, "uid"), uid)) {
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            r = ctrl_delete_pod(s, p, err);
+            if (r != DRV_OK)
+                return r;
+        }
+    }
+    return first;
+}

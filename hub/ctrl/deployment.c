@@ -1,0 +1,585 @@
+/* The Deployment controller. Drover has no ReplicaSet kind: a Deployment owns its pods, and
+ * the pod-template-hash label tells the current template's pods ("new") from the others
+ * ("old"). Revision history lives in the Deployment's annotations (see ctrl.h). */
+#include "ctrl/ctrl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/cleanup.h"
+
+/* Keeps the history annotation well under the model's 256 KiB for all annotations. */
+#define HISTORY_MAX_BYTES (128 * 1024)
+
+static void json_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
+
+/* The kept history, a new array (empty when absent or unreadable). */
+static cJSON *history_of(const cJSON *dep)
+{
+    const char *h =
+        ctrl_str(ctrl_get(ctrl_get(dep, "metadata"), "annotations"), DRV_CTRL_ANN_HISTORY);
+    cJSON *arr = h ? cJSON_Parse(h) : NULL;
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        arr = cJSON_CreateArray();
+    }
+    return arr;
+}
+
+static int64_t history_max(const cJSON *hist)
+{
+    int64_t max = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, hist)
+    {
+        int64_t r = ctrl_int(e, "revision", 0);
+        if (r > max)
+            max = r;
+    }
+    return max;
+}
+
+static cJSON *history_find(const cJSON *hist, const char *key, const char *hash, int64_t rev)
+{
+    cJSON *e;
+    cJSON_ArrayForEach(e, hist)
+    {
+        if (hash && !strcmp(key, "hash")) {
+            const char *h = ctrl_str(e, "hash");
+            if (h && !strcmp(h, hash))
+                return e;
+        } else if (ctrl_int(e, "revision", -1) == rev) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Records the current template as the newest revision (unless it is already) and trims the
+ * history to revisionHistoryLimit old revisions. Writes the Deployment (metadata only) when
+ * something changed; dep is updated in place. */
+static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, drv_error_t *err)
+{
+    const cJSON *spec = ctrl_get(dep, "spec");
+    _cleanup_json_ cJSON *hist = history_of(dep);
+    if (!hist)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+    int64_t max = history_max(hist);
+    cJSON *cur = history_find(hist, "hash", hash, 0);
+    const char *ann_rev =
+        ctrl_str(ctrl_get(ctrl_get(dep, "metadata"), "annotations"), DRV_CTRL_ANN_REVISION);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld", (long long)max);
+    if (cur && ctrl_int(cur, "revision", -1) == max && ann_rev && !strcmp(ann_rev, want))
+        return DRV_OK;
+    if (!cur || ctrl_int(cur, "revision", -1) != max) {
+        if (cur)
+            cJSON_Delete(cJSON_DetachItemViaPointer(hist, cur));
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddNumberToObject(e, "revision", (double)(max + 1)) ||
+            !cJSON_AddStringToObject(e, "hash", hash) ||
+            !ctrl_set(e, "template", cJSON_Duplicate(ctrl_get(spec, "template"), true))) {
+            cJSON_Delete(e);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+        }
+        cJSON_AddItemToArray(hist, e);
+        max++;
+    }
+    int64_t limit = ctrl_int(spec, "revisionHistoryLimit", 10);
+    while (cJSON_GetArraySize(hist) > limit + 1)
+        cJSON_DeleteItemFromArray(hist, 0);
+    char *text = NULL;
+    for (;;) {
+        text = cJSON_PrintUnformatted(hist);
+        if (!text)
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+        if (strlen(text) <= HISTORY_MAX_BYTES || cJSON_GetArraySize(hist) <= 1)
+            break;
+        free(text);
+        cJSON_DeleteItemFromArray(hist, 0);
+    }
+    snprintf(want, sizeof(want), "%lld", (long long)max);
+    cJSON *meta = (cJSON *)ctrl_get(dep, "metadata");
+    cJSON *ann = (cJSON *)ctrl_get(meta, "annotations");
+    if (!cJSON_IsObject(ann)) {
+        ann = cJSON_CreateObject();
+        if (!ctrl_set(meta, "annotations", ann)) {
+            free(text);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+        }
+    }
+    bool ok = ctrl_set(ann, DRV_CTRL_ANN_HISTORY, cJSON_CreateString(text)) &&
+              ctrl_set(ann, DRV_CTRL_ANN_REVISION, cJSON_CreateString(want));
+    free(text);
+    if (!ok)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+    drv_json_sort_keys(ann);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_update(s, DRV_KIND_DEPLOYMENT, dep, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s revision: %s",
+                             ctrl_meta(dep, "name"), drv_error_msg(&e));
+    return DRV_OK;
+}
+
+struct podset {
+    const cJSON **v;
+    size_t n;
+};
+
+static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, size_t updated,
+                              size_t ready, size_t available, int64_t replicas, int64_t max_unavail,
+                              bool paused, int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *oa = ctrl_condition(dep, "Available"), *op = ctrl_condition(dep, "Progressing");
+    bool avail_ok = (int64_t)available >= replicas - max_unavail;
+    bool complete = (int64_t)updated == replicas && (int64_t)total == replicas &&
+                    (int64_t)available == replicas;
+    cJSON *st = cJSON_CreateObject(), *conds = cJSON_CreateArray();
+    cJSON *ca =
+        ctrl_make_condition(oa, "Available", avail_ok ? "True" : "False",
+                            avail_ok ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+                            avail_ok ? "Deployment has minimum availability."
+                                     : "Deployment does not have minimum availability.",
+                            now_ms);
+    cJSON *cp = paused ? ctrl_make_condition(op, "Progressing", "Unknown", "DeploymentPaused",
+                                             "Deployment is paused", now_ms)
+                : complete
+                    ? ctrl_make_condition(op, "Progressing", "True", "NewReplicaSetAvailable",
+                                          "Deployment has successfully progressed.", now_ms)
+                    : ctrl_make_condition(op, "Progressing", "True", "ReplicaSetUpdated",
+                                          "Deployment is progressing.", now_ms);
+    if (!st || !conds || !ca || !cp) {
+        cJSON_Delete(st);
+        cJSON_Delete(conds);
+        cJSON_Delete(ca);
+        cJSON_Delete(cp);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment status");
+    }
+    cJSON_AddItemToArray(conds, ca);
+    cJSON_AddItemToArray(conds, cp);
+    int64_t unavail = replicas - (int64_t)available;
+    bool ok =
+        ctrl_set(st, "conditions", conds) &&
+        cJSON_AddNumberToObject(st, "observedGeneration",
+                                (double)ctrl_int(ctrl_get(dep, "metadata"), "generation", 1)) &&
+        cJSON_AddNumberToObject(st, "replicas", (double)total) &&
+        cJSON_AddNumberToObject(st, "updatedReplicas", (double)updated) &&
+        cJSON_AddNumberToObject(st, "readyReplicas", (double)ready) &&
+        cJSON_AddNumberToObject(st, "availableReplicas", (double)available) &&
+        cJSON_AddNumberToObject(st, "unavailableReplicas", (double)(unavail > 0 ? unavail : 0));
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment status");
+    }
+    drv_json_sort_keys(st);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_update_status(s, DRV_KIND_DEPLOYMENT, ctrl_meta(dep, "namespace"),
+                                           ctrl_meta(dep, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s status: %s",
+                             ctrl_meta(dep, "name"), drv_error_msg(&e));
+    return DRV_OK;
+}
+
+/* Creates n pods from tpl. */
+static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, const cJSON *tpl, const char *hash,
+                             int64_t n, drv_error_t *err)
+{
+    char prefix[300];
+    snprintf(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash);
+    for (int64_t i = 0; i < n; i++) {
+        drv_err_t r = ctrl_create_pod(s, dep, DRV_KIND_DEPLOYMENT, tpl, DRV_CTRL_LABEL_HASH, hash,
+                                      prefix, NULL, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+/* Deletes up to n pods of set, in deletion order; only those passing filter (may be NULL). */
+static drv_err_t delete_pods(drv_hstore_t *s, struct podset *set, int64_t n, bool only_unready,
+                             size_t *deleted, drv_error_t *err)
+{
+    ctrl_sort_for_deletion(set->v, set->n);
+    size_t w = 0, done = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const cJSON *p = set->v[i];
+        if ((int64_t)done < n && (!only_unready || !drv_ctrl_pod_ready(p))) {
+            drv_err_t r = ctrl_delete_pod(s, p, err);
+            if (r != DRV_OK)
+                return r;
+            done++;
+            continue;
+        }
+        set->v[w++] = p;
+    }
+    set->n = w;
+    if (deleted)
+        *deleted = done;
+    return DRV_OK;
+}
+
+static size_t count_if(const struct podset *set, int64_t min_ready, int64_t now_ms, bool avail)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < set->n; i++)
+        n += avail ? drv_ctrl_pod_available(set->v[i], min_ready, now_ms)
+                   : drv_ctrl_pod_ready(set->v[i]);
+    return n;
+}
+
+/* owned: the Deployment's pods as listed before this round (borrowed). */
+static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owned, size_t nowned,
+                           int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *spec = ctrl_get(dep, "spec");
+    const cJSON *tpl = ctrl_get(spec, "template");
+    if (!cJSON_IsObject(tpl))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %s: spec.template: required",
+                             ctrl_meta(dep, "name"));
+    int64_t replicas = ctrl_int(spec, "replicas", 1);
+    int64_t min_ready = ctrl_int(spec, "minReadySeconds", 0);
+    bool paused = cJSON_IsTrue(ctrl_get(spec, "paused"));
+    const cJSON *strategy = ctrl_get(spec, "strategy");
+    const char *stype = ctrl_str(strategy, "type");
+    bool recreate = stype && !strcmp(stype, "Recreate");
+    const cJSON *ru = ctrl_get(strategy, "rollingUpdate");
+    int64_t max_surge = 0, max_unavail = 0;
+    if (!recreate) {
+        max_surge = drv_ctrl_int_or_percent(ru ? ctrl_get(ru, "maxSurge") : NULL, replicas, true);
+        max_unavail =
+            drv_ctrl_int_or_percent(ru ? ctrl_get(ru, "maxUnavailable") : NULL, replicas, false);
+        if (!ru) {
+            max_surge = (replicas * 25 + 99) / 100;
+            max_unavail = replicas * 25 / 100;
+        }
+        if (max_surge == 0 && max_unavail == 0)
+            max_unavail = 1;
+    }
+    char hash[16];
+    drv_ctrl_template_hash(tpl, hash, sizeof(hash));
+    drv_err_t r = DRV_OK;
+    if (!paused) {
+        r = record_revision(s, dep, hash, err);
+        if (r != DRV_OK)
+            return r;
+        /* The store rewrote dep in place: pointers into it are stale. */
+        spec = ctrl_get(dep, "spec");
+        tpl = ctrl_get(spec, "template");
+        if (!cJSON_IsObject(tpl))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %s: spec.template: required",
+                                 ctrl_meta(dep, "name"));
+    }
+
+    _cleanup_free_ const cJSON **nv = calloc(nowned + 1, sizeof(*nv));
+    _cleanup_free_ const cJSON **ov = calloc(nowned + 1, sizeof(*ov));
+    if (!nv || !ov)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
+    struct podset nw = {nv, 0}, old = {ov, 0};
+    for (size_t i = 0; i < nowned; i++) {
+        const cJSON *p = owned[i];
+        const char *h = ctrl_str(ctrl_get(ctrl_get(p, "metadata"), "labels"), DRV_CTRL_LABEL_HASH);
+        if (h && !strcmp(h, hash))
+            nw.v[nw.n++] = p;
+        else
+            old.v[old.n++] = p;
+    }
+    /* Pods created in this round (not ready yet): of the current template, of another. */
+    int64_t created = 0, created_other = 0;
+
+    if (paused) {
+        /* No rollout while paused; only the number of pods follows spec.replicas, new pods
+         * taking the template of the newest revision that has pods. */
+        int64_t total = (int64_t)(nw.n + old.n);
+        if (total < replicas) {
+            const cJSON *use_tpl = tpl;
+            const char *use_hash = hash;
+            char hbuf[16];
+            if (!nw.n && old.n) {
+                _cleanup_json_ cJSON *hist = history_of(dep);
+                int64_t best = -1;
+                const cJSON *bt = NULL;
+                for (size_t i = 0; i < old.n; i++) {
+                    const char *h = ctrl_str(ctrl_get(ctrl_get(old.v[i], "metadata"), "labels"),
+                                             DRV_CTRL_LABEL_HASH);
+                    const cJSON *e = h ? history_find(hist, "hash", h, 0) : NULL;
+                    if (e && ctrl_int(e, "revision", 0) > best) {
+                        best = ctrl_int(e, "revision", 0);
+                        bt = ctrl_get(e, "template");
+                    }
+                }
+                if (bt) {
+                    drv_ctrl_template_hash(bt, hbuf, sizeof(hbuf));
+                    r = create_pods(s, dep, bt, hbuf, replicas - total, err);
+                    if (r != DRV_OK)
+                        return r;
+                    use_tpl = NULL;
+                    created_other = replicas - total;
+                }
+            }
+            if (use_tpl) {
+                r = create_pods(s, dep, use_tpl, use_hash, replicas - total, err);
+                if (r != DRV_OK)
+                    return r;
+                created = replicas - total;
+            }
+        } else if (total > replicas) {
+            size_t del = 0;
+            r = delete_pods(s, &old, total - replicas, false, &del, err);
+            if (r == DRV_OK && (int64_t)del < total - replicas)
+                r = delete_pods(s, &nw, total - replicas - (int64_t)del, false, NULL, err);
+            if (r != DRV_OK)
+                return r;
+        }
+    } else if (recreate) {
+        if (old.n) {
+            r = delete_pods(s, &old, (int64_t)old.n, false, NULL, err);
+            if (r != DRV_OK)
+                return r;
+            /* New pods come on the next round, once the old ones are gone. */
+        } else if ((int64_t)nw.n < replicas) {
+            created = replicas - (int64_t)nw.n;
+            r = create_pods(s, dep, tpl, hash, created, err);
+        } else if ((int64_t)nw.n > replicas) {
+            r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
+        }
+    } else if (!old.n) {
+        if ((int64_t)nw.n < replicas) {
+            created = replicas - (int64_t)nw.n;
+            r = create_pods(s, dep, tpl, hash, created, err);
+        } else if ((int64_t)nw.n > replicas) {
+            r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
+        }
+    } else {
+        /* Rolling update. Scale the new pods up within the surge... */
+        int64_t total = (int64_t)(nw.n + old.n);
+        int64_t room = replicas + max_surge - total;
+        int64_t want_new = (int64_t)nw.n + (room > 0 ? room : 0);
+        if (want_new > replicas)
+            want_new = replicas;
+        if (want_new > (int64_t)nw.n) {
+            created = want_new - (int64_t)nw.n;
+            r = create_pods(s, dep, tpl, hash, created, err);
+            if (r != DRV_OK)
+                return r;
+            total += created;
+        } else if ((int64_t)nw.n > replicas) {
+            r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
+            if (r != DRV_OK)
+                return r;
+            total = (int64_t)(nw.n + old.n);
+            want_new = (int64_t)nw.n;
+        }
+        /* ...and the old ones down while at least replicas - maxUnavailable stay available.
+         * Pods just created are not available, so they count as new unavailable ones. */
+        int64_t min_avail = replicas - max_unavail;
+        int64_t new_avail = (int64_t)count_if(&nw, min_ready, now_ms, true);
+        int64_t new_unavail = want_new - new_avail;
+        int64_t max_down = total - min_avail - new_unavail;
+        if (max_down > 0) {
+            size_t del = 0;
+            /* Unavailable old pods go first: removing them costs no availability. */
+            r = delete_pods(s, &old, max_down, true, &del, err);
+            if (r != DRV_OK)
+                return r;
+            total -= (int64_t)del;
+        }
+        int64_t old_avail = (int64_t)count_if(&old, min_ready, now_ms, true);
+        int64_t can = new_avail + old_avail - min_avail;
+        if (can > 0) {
+            r = delete_pods(s, &old, can, false, NULL, err);
+            if (r != DRV_OK)
+                return r;
+        }
+    }
+    if (r != DRV_OK)
+        return r;
+
+    /* Status: the pods left plus those just created (neither ready nor available). */
+    size_t total = nw.n + old.n + (size_t)(created + created_other);
+    size_t updated = nw.n + (size_t)created;
+    size_t ready = count_if(&nw, 0, now_ms, false) + count_if(&old, 0, now_ms, false);
+    size_t available =
+        count_if(&nw, min_ready, now_ms, true) + count_if(&old, min_ready, now_ms, true);
+    return write_status(s, dep, total, updated, ready, available, replicas, max_unavail, paused,
+                        now_ms, err);
+}
+
+drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
+                                        int64_t now_ms, drv_error_t *err)
+{
+    _cleanup_json_ cJSON *dep = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
+    if (r == DRV_ERR_NOTFOUND) {
+        /* Gone: delete the pods that named it as their controller. */
+        _cleanup_json_ cJSON *pods = NULL;
+        r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
+        {
+            const cJSON *ref = drv_ctrl_controller_of(p);
+            const char *k = ctrl_str(ref, "kind"), *n = ctrl_str(ref, "name");
+            if (k && n && !strcmp(k, "Deployment") && !strcmp(n, name)) {
+                r = ctrl_delete_pod(s, p, err);
+                if (r != DRV_OK)
+                    break;
+            }
+        }
+        return r;
+    }
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
+                             drv_error_msg(&e));
+    _cleanup_json_ cJSON *pods = NULL;
+    r = ctrl_owned_pods(s, ns, ctrl_meta(dep, "uid"), &pods, err);
+    if (r != DRV_OK)
+        return r;
+    size_t n = (size_t)cJSON_GetArraySize(pods), i = 0;
+    _cleanup_free_ const cJSON **owned = calloc(n + 1, sizeof(*owned));
+    if (!owned)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        owned[i++] = p;
+    }
+    return reconcile(s, dep, owned, n, now_ms, err);
+}
+
+struct owned {
+    const char *uid;
+    const cJSON *pod;
+};
+
+static int owned_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct owned *)a)->uid, ((const struct owned *)b)->uid);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
+{
+    /* One listing of the pods for every Deployment, indexed by their controller's uid, so
+     * that a round costs O(pods log pods), not O(deployments x pods). */
+    _cleanup_json_ cJSON *deps = NULL, *pods = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    size_t np = (size_t)cJSON_GetArraySize(pods), nd = (size_t)cJSON_GetArraySize(deps);
+    size_t n = 0;
+    _cleanup_free_ struct owned *idx = calloc(np + 1, sizeof(*idx));
+    _cleanup_free_ const cJSON **group = calloc(np + 1, sizeof(*group));
+    _cleanup_free_ const char **uids = calloc(nd + 1, sizeof(*uids));
+    if (!idx || !group || !uids)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployments");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(p);
+        const char *k = ctrl_str(ref, "kind"), *uid = ctrl_str(ref, "uid");
+        if (k && uid && !strcmp(k, "Deployment"))
+            idx[n++] = (struct owned){uid, p};
+    }
+    qsort(idx, n, sizeof(*idx), owned_cmp);
+    cJSON *d;
+    size_t k = 0;
+    drv_err_t first = DRV_OK;
+    cJSON_ArrayForEach(d, deps)
+    {
+        const char *uid = ctrl_meta(d, "uid");
+        size_t lo = 0, hi = n, ng = 0;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(idx[mid].uid, uid) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < n && !strcmp(idx[lo].uid, uid); lo++)
+            group[ng++] = idx[lo].pod;
+        /* One broken Deployment must not stop the others; the first error is returned. */
+        drv_error_t e = DRV_ERROR_INIT;
+        r = reconcile(s, d, group, ng, now_ms, &e);
+        uids[k++] = ctrl_meta(d, "uid"); /* d may have been rewritten in place */
+        if (r != DRV_OK && first == DRV_OK) {
+            first = r;
+            drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
+        }
+    }
+    /* Pods whose owning Deployment is gone (or was replaced: another uid). */
+    qsort(uids, k, sizeof(*uids), str_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (bsearch(&idx[i].uid, uids, k, sizeof(*uids), str_cmp))
+            continue;
+        r = ctrl_delete_pod(s, idx[i].pod, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    return first;
+}
+
+drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const char *name,
+                                       int64_t revision, drv_error_t *err)
+{
+    _cleanup_json_ cJSON *dep = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
+                             drv_error_msg(&e));
+    _cleanup_json_ cJSON *hist = history_of(dep);
+    if (!hist)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+    int64_t cur = history_max(hist);
+    if (revision <= 0) {
+        int64_t prev = 0;
+        const cJSON *h;
+        cJSON_ArrayForEach(h, hist)
+        {
+            int64_t v = ctrl_int(h, "revision", 0);
+            if (v < cur && v > prev)
+                prev = v;
+        }
+        if (!prev)
+            return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                                 "deployment %s/%s: no revision before %lld to roll back to", ns,
+                                 name, (long long)cur);
+        revision = prev;
+    }
+    const cJSON *entry = history_find(hist, "revision", NULL, revision);
+    const cJSON *tpl = ctrl_get(entry, "template");
+    if (!cJSON_IsObject(tpl)) {
+        char kept[256] = "";
+        size_t len = 0;
+        const cJSON *h;
+        cJSON_ArrayForEach(h, hist)
+        {
+            if (len < sizeof(kept))
+                len += (size_t)snprintf(kept + len, sizeof(kept) - len, "%s%lld", len ? ", " : "",
+                                        (long long)ctrl_int(h, "revision", 0));
+        }
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                             "deployment %s/%s: revision %lld not found (kept: %s)", ns, name,
+                             (long long)revision, len ? kept : "none");
+    }
+    if (!ctrl_set((cJSON *)ctrl_get(dep, "spec"), "template", cJSON_Duplicate(tpl, true)))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "rollback");
+    r = drv_hstore_update(s, DRV_KIND_DEPLOYMENT, dep, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s/%s rollback: %s", ns, name,
+                             drv_error_msg(&e));
+    return DRV_OK;
+}

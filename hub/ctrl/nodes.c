@@ -1,0 +1,274 @@
+/* Node lifecycle: a node that stops sending heartbeats becomes NotReady after the grace
+ * period, and its pods are deleted once their toleration runs out so their owners place
+ * replacements elsewhere (the node's desired state then no longer holds them, so a node that
+ * returns stops them: no workload runs twice). Also cordon and drain. */
+#include "ctrl/ctrl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/cleanup.h"
+
+#define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
+#define TAINT_NOT_READY "node.kubernetes.io/not-ready"
+
+static void json_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
+
+/* Writes node's status with its Ready condition set to Unknown since now_ms. */
+static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *message,
+                             int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *ost = ctrl_get(node, "status");
+    const cJSON *old = ctrl_condition(node, "Ready");
+    cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
+    cJSON *conds = cJSON_CreateArray();
+    cJSON *c = ctrl_make_condition(NULL, "Ready", "Unknown", "NodeStatusUnknown", message, now_ms);
+    if (!st || !conds || !c) {
+        cJSON_Delete(st);
+        cJSON_Delete(conds);
+        cJSON_Delete(c);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node status");
+    }
+    const char *hb = ctrl_str(old, "lastHeartbeatTime");
+    bool ok = !hb || cJSON_AddStringToObject(c, "lastHeartbeatTime", hb);
+    const cJSON *oc;
+    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    {
+        const char *t = ctrl_str(oc, "type");
+        if (!t || strcmp(t, "Ready")) {
+            cJSON *dup = cJSON_Duplicate(oc, true);
+            ok = ok && dup && cJSON_AddItemToArray(conds, dup);
+        }
+    }
+    cJSON_AddItemToArray(conds, c);
+    ok = ctrl_set(st, "conditions", conds) && ok;
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node status");
+    }
+    drv_json_sort_keys(st);
+    ctrl_event(s, node, DRV_KIND_NODE, "Normal", "NodeNotReady", message, "drover-node-controller",
+               now_ms);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r =
+        drv_hstore_update_status(s, DRV_KIND_NODE, NULL, ctrl_meta(node, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "node %s status: %s", ctrl_meta(node, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *name, int64_t now_ms,
+                                         drv_error_t *err)
+{
+    _cleanup_json_ cJSON *node = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "node %s: %s", name, drv_error_msg(&e));
+    const char *st = ctrl_str(ctrl_condition(node, "Ready"), "status");
+    if (st && strcmp(st, "True"))
+        return DRV_OK;
+    return set_unknown(s, node, "Node went offline (its connection's Will was delivered).", now_ms,
+                       err);
+}
+
+/* How long pod tolerates its node being NotReady with taint key: ms, or -1 for ever. */
+static int64_t toleration_ms(const cJSON *pod, const char *key, int64_t def_ms)
+{
+    cJSON *taint = cJSON_CreateObject();
+    if (!taint || !cJSON_AddStringToObject(taint, "key", key) ||
+        !cJSON_AddStringToObject(taint, "effect", "NoExecute")) {
+        cJSON_Delete(taint);
+        return def_ms;
+    }
+    const cJSON *tols = ctrl_get(ctrl_get(pod, "spec"), "tolerations"), *t;
+    int64_t best = -2;
+    cJSON_ArrayForEach(t, (cJSON_IsArray(tols) ? tols : NULL))
+    {
+        if (!drv_sched_tolerates(t, taint))
+            continue;
+        const cJSON *secs = ctrl_get(t, "tolerationSeconds");
+        /* Drover: absent or 0 means never move (pinned or stateful work); otherwise the
+         * shortest of the matching tolerations counts, as in Kubernetes. */
+        if (!cJSON_IsNumber(secs) || secs->valuedouble <= 0) {
+            best = -1;
+            break;
+        }
+        int64_t v = (int64_t)secs->valuedouble * 1000;
+        if (best == -2 || v < best)
+            best = v;
+    }
+    cJSON_Delete(taint);
+    return best == -2 ? def_ms : best;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool movable(const cJSON *pod)
+{
+    const char *k = ctrl_str(drv_ctrl_controller_of(pod), "kind");
+    return k && strcmp(k, "DaemonSet");
+}
+
+drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o, int64_t now_ms,
+                                   size_t *evicted, drv_error_t *err)
+{
+    int64_t grace = o && o->grace_ms > 0 ? o->grace_ms : DRV_CTRL_NODE_GRACE_MS_DEFAULT;
+    int64_t deftol = o && o->default_toleration_ms > 0 ? o->default_toleration_ms
+                                                       : DRV_CTRL_TOLERATION_MS_DEFAULT;
+    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    size_t n_evicted = 0;
+    cJSON *node;
+    cJSON_ArrayForEach(node, nodes)
+    {
+        const char *name = ctrl_meta(node, "name");
+        const cJSON *ready = ctrl_condition(node, "Ready");
+        const char *st = ctrl_str(ready, "status");
+        int64_t hb = o && o->heartbeat ? o->heartbeat(o->ctx, name) : -1;
+        if (hb < 0)
+            hb = drv_ctrl_time_parse(ctrl_str(ready, "lastHeartbeatTime"));
+        if (st && !strcmp(st, "True") && hb >= 0 && now_ms - hb > grace) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "Node stopped sending heartbeats for more than %lld s.",
+                     (long long)(grace / 1000));
+            r = set_unknown(s, node, msg, now_ms, err);
+            if (r != DRV_OK)
+                return r;
+        }
+    }
+    /* Read the nodes again: their conditions may have just changed. */
+    cJSON_Delete(nodes);
+    nodes = NULL;
+    r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    cJSON_ArrayForEach(node, nodes)
+    {
+        const cJSON *ready = ctrl_condition(node, "Ready");
+        const char *st = ctrl_str(ready, "status");
+        if (!st || !strcmp(st, "True"))
+            continue;
+        int64_t since = drv_ctrl_time_parse(ctrl_str(ready, "lastTransitionTime"));
+        if (since < 0)
+            since = now_ms;
+        const char *key = !strcmp(st, "False") ? TAINT_NOT_READY : TAINT_UNREACHABLE;
+        const char *name = ctrl_meta(node, "name");
+        const cJSON *p;
+        cJSON_ArrayForEach(p, pods)
+        {
+            const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+            if (!nn || strcmp(nn, name) || !movable(p))
+                continue;
+            int64_t tol = toleration_ms(p, key, deftol);
+            if (tol < 0 || now_ms < since + tol)
+                continue;
+            char msg[400];
+            snprintf(msg, sizeof(msg),
+                     "Node %.200s is %s: deleting the pod so that its owner "
+                     "replaces it elsewhere",
+                     name, !strcmp(st, "False") ? "not ready" : "unreachable");
+            ctrl_event(s, p, DRV_KIND_POD, "Normal", "TaintManagerEviction", msg,
+                       "drover-node-controller", now_ms);
+            r = ctrl_delete_pod(s, p, err);
+            if (r != DRV_OK)
+                return r;
+            n_evicted++;
+        }
+    }
+    /* Owned pods bound to a node that was deleted: their owners replace them. */
+    size_t nn_count = (size_t)cJSON_GetArraySize(nodes), k = 0;
+    _cleanup_free_ const char **names = calloc(nn_count + 1, sizeof(*names));
+    if (!names)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node lifecycle");
+    cJSON_ArrayForEach(node, nodes)
+    {
+        names[k++] = ctrl_meta(node, "name");
+    }
+    qsort(names, k, sizeof(*names), name_cmp);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        if (!nn || !*nn || !movable(p) || bsearch(&nn, names, k, sizeof(*names), name_cmp))
+            continue;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "Node %.200s no longer exists", nn);
+        ctrl_event(s, p, DRV_KIND_POD, "Normal", "NodeDeleted", msg, "drover-node-controller",
+                   now_ms);
+        r = ctrl_delete_pod(s, p, err);
+        if (r != DRV_OK)
+            return r;
+        n_evicted++;
+    }
+    if (evicted)
+        *evicted = n_evicted;
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_node_cordon(drv_hstore_t *s, const char *name, bool cordon, drv_error_t *err)
+{
+    _cleanup_json_ cJSON *node = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "node %s: %s", name, drv_error_msg(&e));
+    cJSON *spec = (cJSON *)ctrl_get(node, "spec");
+    if (!cJSON_IsObject(spec)) {
+        spec = cJSON_CreateObject();
+        if (!ctrl_set(node, "spec", spec))
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "cordon");
+    }
+    if (cJSON_IsTrue(ctrl_get(spec, "unschedulable")) == cordon)
+        return DRV_OK;
+    if (cordon ? !ctrl_set(spec, "unschedulable", cJSON_CreateTrue())
+               : (cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable"), false))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "cordon");
+    r = drv_hstore_update(s, DRV_KIND_NODE, node, &e);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "%s node %s: %s", cordon ? "cordon" : "uncordon",
+                             name, drv_error_msg(&e));
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *name, int64_t now_ms, size_t *evicted,
+                              drv_error_t *err)
+{
+    drv_err_t r = drv_ctrl_node_cordon(s, name, true, err);
+    if (r != DRV_OK)
+        return r;
+    _cleanup_json_ cJSON *pods = NULL;
+    r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    size_t n = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pods)
+    {
+        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        if (!nn || strcmp(nn, name) || !movable(p))
+            continue;
+        ctrl_event(s, p, DRV_KIND_POD, "Normal", "Evicted", "Evicted by drain of its node",
+                   "drover-node-controller", now_ms);
+        r = ctrl_delete_pod(s, p, err);
+        if (r != DRV_OK)
+            return r;
+        n++;
+    }
+    if (evicted)
+        *evicted = n;
+    return DRV_OK;
+}

@@ -1,0 +1,970 @@
+/* The hub's controllers over a real store in a temporary directory: Deployments (replicas,
+ * rolling update, Recreate, history, rollback, pause), DaemonSets, scheduling, and node
+ * lifecycle (heartbeats, NotReady, eviction after the toleration, cordon and drain). Time is
+ * passed in, so nothing sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ctrl/ctrl.h"
+
+#define T0 1800000000000LL /* a fixed "now" in ms: 2027-01-15 */
+
+struct fx {
+    char dir[64];
+    drv_hstore_t *s;
+};
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/drover-ctrl-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/hub.db", f->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_open(path, &f->s, &err) != DRV_OK) {
+        fprintf(stderr, "open store: %s\n", drv_error_msg(&err));
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    drv_hstore_close(f->s);
+    nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static cJSON *json(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    if (j == NULL)
+        fail_msg("bad test JSON: %s", text);
+    return j;
+}
+
+static void create(drv_hstore_t *s, const char *text)
+{
+    cJSON *o = json(text);
+    drv_diags_t d = {0};
+    if (drv_model_normalize(o, &d) != DRV_OK) {
+        char *m = drv_diags_format(&d, "");
+        fail_msg("invalid test object: %s", m);
+    }
+    drv_diags_free(&d);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_create(s, drv_model_kind(o), o, &err) != DRV_OK)
+        fail_msg("create: %s", drv_error_msg(&err));
+    cJSON_Delete(o);
+}
+
+static void set_status(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                       const char *status)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update_status(s, kind, ns, name, json(status), NULL, &err) != DRV_OK)
+        fail_msg("status of %s: %s", name, drv_error_msg(&err));
+}
+
+static void fmt_time(int64_t ms, char out[32])
+{
+    drv_ctrl_time_format(ms, out, 32);
+}
+
+/* A node as its agent reports it: Ready, 4 cpu / 4Gi, arm64, heartbeat at hb_ms. */
+static void add_node(drv_hstore_t *s, const char *name, const char *labels, const char *spec,
+                     int64_t hb_ms)
+{
+    char buf[2048], ts[32];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\","
+             "\"labels\":{%s}},\"spec\":{%s}}",
+             name, labels, spec);
+    create(s, buf);
+    fmt_time(hb_ms, ts);
+    snprintf(buf, sizeof(buf),
+             "{\"allocatable\":{\"cpu\":\"4\",\"memory\":\"4Gi\",\"pods\":\"110\"},"
+             "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\","
+             "\"lastHeartbeatTime\":\"%s\",\"lastTransitionTime\":\"%s\"}],"
+             "\"nodeInfo\":{\"architecture\":\"arm64\",\"operatingSystem\":\"linux\"}}",
+             ts, ts);
+    set_status(s, DRV_KIND_NODE, NULL, name, buf);
+}
+
+static void deployment(drv_hstore_t *s, const char *name, int replicas, const char *image,
+                       const char *spec_extra, const char *pod_extra)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\"},"
+             "\"spec\":{\"replicas\":%d,%s\"selector\":{\"matchLabels\":{\"app\":\"%s\"}},"
+             "\"template\":{\"metadata\":{\"labels\":{\"app\":\"%s\"}},\"spec\":{%s"
+             "\"containers\":[{\"name\":\"c\",\"image\":\"%s\"}]}}}}",
+             name, replicas, spec_extra, name, name, pod_extra, image);
+    create(s, buf);
+}
+
+static cJSON *get(drv_hstore_t *s, drv_kind_t kind, const char *name)
+{
+    cJSON *o = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_get(s, kind, "default", name, &o, &err) != DRV_OK)
+        fail_msg("get %s: %s", name, drv_error_msg(&err));
+    return o;
+}
+
+/* Replaces a Deployment's spec member (JSON text). */
+static void set_spec(drv_hstore_t *s, const char *name, const char *key, const char *value)
+{
+    cJSON *d = get(s, DRV_KIND_DEPLOYMENT, name);
+    cJSON *spec = cJSON_GetObjectItem(d, "spec");
+    cJSON_DeleteItemFromObject(spec, key);
+    cJSON_AddItemToObject(spec, key, json(value));
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update(s, DRV_KIND_DEPLOYMENT, d, &err) != DRV_OK)
+        fail_msg("update %s: %s", name, drv_error_msg(&err));
+    cJSON_Delete(d);
+}
+
+static void set_image(drv_hstore_t *s, const char *name, const char *image)
+{
+    cJSON *d = get(s, DRV_KIND_DEPLOYMENT, name);
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "template"),
+                                "spec"),
+            "containers"),
+        0);
+    cJSON_ReplaceItemInObject(c, "image", cJSON_CreateString(image));
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update(s, DRV_KIND_DEPLOYMENT, d, &err) != DRV_OK)
+        fail_msg("update %s: %s", name, drv_error_msg(&err));
+    cJSON_Delete(d);
+}
+
+static cJSON *pods(drv_hstore_t *s)
+{
+    cJSON *items = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &items, NULL, &err) != DRV_OK)
+        fail_msg("list: %s", drv_error_msg(&err));
+    return items;
+}
+
+static const char *meta(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static const char *spec_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static const char *image_of(const cJSON *pod)
+{
+    const cJSON *c =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"), 0);
+    return cJSON_GetObjectItem(c, "image")->valuestring;
+}
+
+/* Marks every pod that is not yet ready Ready since at_ms (as agents report). */
+static void mark_ready(drv_hstore_t *s, int64_t at_ms)
+{
+    cJSON *all = pods(s), *p;
+    char ts[32], buf[256];
+    fmt_time(at_ms, ts);
+    snprintf(buf, sizeof(buf),
+             "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\","
+             "\"lastTransitionTime\":\"%s\"}]}",
+             ts);
+    cJSON_ArrayForEach(p, all)
+    {
+        if (!drv_ctrl_pod_ready(p))
+            set_status(s, DRV_KIND_POD, meta(p, "namespace"), meta(p, "name"), buf);
+    }
+    cJSON_Delete(all);
+}
+
+static void count(drv_hstore_t *s, const char *image, size_t *total, size_t *with_image,
+                  size_t *ready)
+{
+    cJSON *all = pods(s), *p;
+    *total = *with_image = *ready = 0;
+    cJSON_ArrayForEach(p, all)
+    {
+        (*total)++;
+        *with_image += image && !strcmp(image_of(p), image);
+        *ready += drv_ctrl_pod_ready(p);
+    }
+    cJSON_Delete(all);
+}
+
+static void reconcile(drv_hstore_t *s, const char *name, int64_t now)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_ctrl_deployment_reconcile(s, "default", name, now, &err) != DRV_OK)
+        fail_msg("reconcile %s: %s", name, drv_error_msg(&err));
+}
+
+static int64_t status_int(drv_hstore_t *s, drv_kind_t kind, const char *name, const char *key)
+{
+    cJSON *o = get(s, kind, name);
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "status"), key);
+    int64_t r = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    cJSON_Delete(o);
+    return r;
+}
+
+/* ---- Deployment ---- */
+
+static void test_deployment_creates_owned_pods(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "web", 3, "nginx:1.25", "", "");
+    reconcile(f->s, "web", T0);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    cJSON *all = pods(f->s), *p;
+    assert_int_equal(cJSON_GetArraySize(all), 3);
+    char hash[16];
+    drv_ctrl_template_hash(cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "spec"), "template"), hash,
+                           sizeof(hash));
+    assert_int_equal(strlen(hash), 10);
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "web-%s-", hash);
+    cJSON_ArrayForEach(p, all)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(p);
+        assert_non_null(ref);
+        assert_string_equal(cJSON_GetObjectItem(ref, "kind")->valuestring, "Deployment");
+        assert_string_equal(cJSON_GetObjectItem(ref, "name")->valuestring, "web");
+        assert_string_equal(cJSON_GetObjectItem(ref, "uid")->valuestring, meta(dep, "uid"));
+        const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "labels");
+        assert_string_equal(cJSON_GetObjectItem(labels, "app")->valuestring, "web");
+        assert_string_equal(cJSON_GetObjectItem(labels, "pod-template-hash")->valuestring, hash);
+        assert_int_equal(strncmp(meta(p, "name"), prefix, strlen(prefix)), 0);
+        assert_int_equal(strlen(meta(p, "name")), strlen(prefix) + 5);
+        assert_string_equal(spec_str(p, "nodeName"), "");
+    }
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "1");
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "replicas"), 3);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "updatedReplicas"), 3);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "readyReplicas"), 0);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "observedGeneration"), 1);
+    /* Once agents report them ready, the status says so; a second run changes nothing. */
+    mark_ready(f->s, T0);
+    reconcile(f->s, "web", T0 + 1000);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "availableReplicas"), 3);
+    uint64_t rv = drv_hstore_rv(f->s);
+    reconcile(f->s, "web", T0 + 2000);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    cJSON_Delete(all);
+    cJSON_Delete(dep);
+}
+
+static void test_deployment_scales_up_and_down(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "web", 3, "nginx:1.25", "", "");
+    reconcile(f->s, "web", T0);
+    mark_ready(f->s, T0);
+    set_spec(f->s, "web", "replicas", "5");
+    reconcile(f->s, "web", T0);
+    size_t total, img, ready;
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 5);
+    assert_int_equal(ready, 3);
+    /* Scaling down removes the pods that are not ready first. */
+    set_spec(f->s, "web", "replicas", "3");
+    reconcile(f->s, "web", T0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(ready, 3);
+    set_spec(f->s, "web", "replicas", "1");
+    reconcile(f->s, "web", T0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 1);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "replicas"), 1);
+    set_spec(f->s, "web", "replicas", "0");
+    reconcile(f->s, "web", T0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 0);
+}
+
+static void test_rolling_update_keeps_availability(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "web", 3, "nginx:1.25",
+               "\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":{\"maxSurge\":1,"
+               "\"maxUnavailable\":1}},",
+               "");
+    reconcile(f->s, "web", T0);
+    mark_ready(f->s, T0);
+    set_image(f->s, "web", "nginx:1.26");
+    int steps = 0;
+    size_t total, img, ready;
+    for (; steps < 20; steps++) {
+        reconcile(f->s, "web", T0 + steps * 1000);
+        count(f->s, "nginx:1.26", &total, &img, &ready);
+        assert_true(ready >= 2); /* replicas - maxUnavailable */
+        assert_true(total <= 4); /* replicas + maxSurge */
+        if (img == 3 && total == 3 && ready == 3)
+            break;
+        mark_ready(f->s, T0 + steps * 1000); /* the agents start the new pods */
+    }
+    assert_true(steps > 1 && steps < 20);
+    reconcile(f->s, "web", T0 + 60000);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "updatedReplicas"), 3);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "2");
+    cJSON_Delete(dep);
+}
+
+static void test_rolling_update_percentages_round_like_kubernetes(void **state)
+{
+    (void)state;
+    cJSON *p25 = json("\"25%\""), *p50 = json("\"50%\""), *two = json("2"), *bad = json("\"x%\"");
+    assert_int_equal(drv_ctrl_int_or_percent(p25, 3, true), 1);  /* 0.75 up */
+    assert_int_equal(drv_ctrl_int_or_percent(p25, 3, false), 0); /* 0.75 down */
+    assert_int_equal(drv_ctrl_int_or_percent(p50, 5, true), 3);
+    assert_int_equal(drv_ctrl_int_or_percent(p50, 5, false), 2);
+    assert_int_equal(drv_ctrl_int_or_percent(two, 5, false), 2);
+    assert_int_equal(drv_ctrl_int_or_percent(bad, 5, false), 0);
+    assert_int_equal(drv_ctrl_int_or_percent(NULL, 5, true), 0);
+    cJSON_Delete(p25);
+    cJSON_Delete(p50);
+    cJSON_Delete(two);
+    cJSON_Delete(bad);
+}
+
+static void roll_to_end(drv_hstore_t *s, const char *name, int64_t *now)
+{
+    for (int i = 0; i < 30; i++) {
+        reconcile(s, name, *now);
+        mark_ready(s, *now);
+        *now += 1000;
+    }
+}
+
+static void test_rollback_restores_old_template(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    roll_to_end(f->s, "web", &now);
+    set_image(f->s, "web", "nginx:1.26");
+    roll_to_end(f->s, "web", &now);
+    size_t total, img, ready;
+    count(f->s, "nginx:1.26", &total, &img, &ready);
+    assert_int_equal(img, 2);
+    drv_error_t err = DRV_ERROR_INIT;
+    /* Unknown revision: a clear error listing what is kept. */
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 7, &err),
+                     DRV_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "revision 7 not found (kept: 1, 2)"));
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "nope", 0, &err),
+                     DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 0, &err), DRV_OK);
+    roll_to_end(f->s, "web", &now);
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    assert_int_equal(img, 2);
+    /* The old template became revision 3; 1 is no longer a separate entry. */
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "3");
+    cJSON *hist = json(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_HISTORY)->valuestring);
+    assert_int_equal(cJSON_GetArraySize(hist), 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(hist, 0), "revision")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(hist, 1), "revision")->valueint, 3);
+    cJSON_Delete(hist);
+    cJSON_Delete(dep);
+    /* Rolling back to an explicit revision works too. */
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 2, &err), DRV_OK);
+    roll_to_end(f->s, "web", &now);
+    count(f->s, "nginx:1.26", &total, &img, &ready);
+    assert_int_equal(img, 2);
+}
+
+static void test_revision_history_limit(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 1, "nginx:1.20", "\"revisionHistoryLimit\":1,", "");
+    roll_to_end(f->s, "web", &now);
+    set_image(f->s, "web", "nginx:1.21");
+    roll_to_end(f->s, "web", &now);
+    set_image(f->s, "web", "nginx:1.22");
+    roll_to_end(f->s, "web", &now);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    cJSON *hist = json(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_HISTORY)->valuestring);
+    assert_int_equal(cJSON_GetArraySize(hist), 2); /* current + 1 old */
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(hist, 0), "revision")->valueint, 2);
+    cJSON_Delete(hist);
+    cJSON_Delete(dep);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 1, &err),
+                     DRV_ERR_NOTFOUND);
+}
+
+static void test_pause_stops_progress(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    roll_to_end(f->s, "web", &now);
+    set_spec(f->s, "web", "paused", "true");
+    set_image(f->s, "web", "nginx:1.26");
+    roll_to_end(f->s, "web", &now);
+    size_t total, img, ready;
+    count(f->s, "nginx:1.26", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    assert_int_equal(img, 0);
+    /* Scaling still works while paused, with the running template. */
+    set_spec(f->s, "web", "replicas", "3");
+    roll_to_end(f->s, "web", &now);
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(img, 3);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "status"), "conditions"), 1);
+    assert_string_equal(cJSON_GetObjectItem(c, "reason")->valuestring, "DeploymentPaused");
+    cJSON_Delete(dep);
+    /* Resume: the rollout proceeds. */
+    set_spec(f->s, "web", "paused", "false");
+    roll_to_end(f->s, "web", &now);
+    count(f->s, "nginx:1.26", &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(img, 3);
+}
+
+static void test_recreate_deletes_all_then_creates(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "db", 3, "postgres:16", "\"strategy\":{\"type\":\"Recreate\"},", "");
+    reconcile(f->s, "db", T0);
+    mark_ready(f->s, T0);
+    set_image(f->s, "db", "postgres:17");
+    reconcile(f->s, "db", T0 + 1000);
+    size_t total, img, ready;
+    count(f->s, "postgres:17", &total, &img, &ready);
+    assert_int_equal(total, 0); /* old ones gone before any new one exists */
+    reconcile(f->s, "db", T0 + 2000);
+    count(f->s, "postgres:17", &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(img, 3);
+}
+
+static void test_min_ready_seconds(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "web", 2, "nginx:1.25", "\"minReadySeconds\":30,", "");
+    reconcile(f->s, "web", T0);
+    mark_ready(f->s, T0);
+    reconcile(f->s, "web", T0 + 10000);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "readyReplicas"), 2);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "availableReplicas"), 0);
+    reconcile(f->s, "web", T0 + 31000);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "availableReplicas"), 2);
+}
+
+static void test_deleted_deployment_pods_collected(void **state)
+{
+    struct fx *f = *state;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    deployment(f->s, "api", 1, "nginx:1.25", "", "");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, T0, &err), DRV_OK);
+    size_t total, img, ready;
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DEPLOYMENT, "default", "web", NULL, &err),
+                     DRV_OK);
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, T0, &err), DRV_OK);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 1);
+    /* Reconciling a missing one by name does the same, and is no error. */
+    assert_int_equal(drv_ctrl_deployment_reconcile(f->s, "default", "api", T0, &err), DRV_OK);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DEPLOYMENT, "default", "api", NULL, &err),
+                     DRV_OK);
+    assert_int_equal(drv_ctrl_deployment_reconcile(f->s, "default", "api", T0, &err), DRV_OK);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 0);
+}
+
+static void test_garbage_history_annotation_is_survived(void **state)
+{
+    struct fx *f = *state;
+    create(f->s, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+                 "\"web\",\"annotations\":{\"drover.io/history\":\"[{not json\","
+                 "\"deployment.kubernetes.io/revision\":\"x\"}},\"spec\":{\"replicas\":1,"
+                 "\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":"
+                 "{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+                 "\"image\":\"nginx:1\"}]}}}}");
+    reconcile(f->s, "web", T0);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "1");
+    cJSON_Delete(dep);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 0, &err),
+                     DRV_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "no revision before 1"));
+}
+
+/* How many Events have reason and a message containing text. */
+static int events(drv_hstore_t *s, const char *reason, const char *text)
+{
+    cJSON *items = NULL, *e;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_list(s, DRV_KIND_EVENT, NULL, NULL, &items, NULL, &err) != DRV_OK)
+        fail_msg("list events: %s", drv_error_msg(&err));
+    int n = 0;
+    cJSON_ArrayForEach(e, items)
+    {
+        const cJSON *r = cJSON_GetObjectItem(e, "reason"), *m = cJSON_GetObjectItem(e, "message");
+        n += cJSON_IsString(r) && !strcmp(r->valuestring, reason) && cJSON_IsString(m) &&
+             strstr(m->valuestring, text) != NULL;
+    }
+    cJSON_Delete(items);
+    return n;
+}
+
+/* ---- scheduling ---- */
+
+static void test_schedule_spreads_and_reports_unschedulable(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    add_node(f->s, "n3", "", "", T0);
+    deployment(f->s, "web", 3, "nginx:1.25", "", "");
+    deployment(f->s, "big", 1, "nginx:1.25", "", "\"nodeSelector\":{\"disk\":\"ssd\"},");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, T0, &err), DRV_OK);
+    size_t bound = 0;
+    assert_int_equal(drv_ctrl_schedule(f->s, NULL, NULL, T0, &bound, &err), DRV_OK);
+    assert_int_equal(bound, 3);
+    cJSON *all = pods(f->s), *p;
+    bool seen[3] = {false, false, false};
+    cJSON_ArrayForEach(p, all)
+    {
+        const char *n = spec_str(p, "nodeName");
+        if (!strncmp(meta(p, "name"), "web-", 4)) {
+            assert_int_equal(strlen(n), 2);
+            assert_false(seen[n[1] - '1']);
+            seen[n[1] - '1'] = true;
+        } else {
+            assert_string_equal(n, "");
+            const cJSON *c = cJSON_GetArrayItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(p, "status"), "conditions"), 0);
+            assert_string_equal(cJSON_GetObjectItem(c, "type")->valuestring, "PodScheduled");
+            assert_string_equal(cJSON_GetObjectItem(c, "reason")->valuestring, "Unschedulable");
+            assert_string_equal(
+                cJSON_GetObjectItem(c, "message")->valuestring,
+                "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
+        }
+    }
+    cJSON_Delete(all);
+    assert_int_equal(events(f->s, "FailedScheduling", "3 node(s) didn't match"), 1);
+    /* Nothing changes on the next round (no status rewrite every tick, no new event). */
+    uint64_t rv = drv_hstore_rv(f->s);
+    assert_int_equal(drv_ctrl_schedule(f->s, NULL, NULL, T0 + 5000, &bound, &err), DRV_OK);
+    assert_int_equal(bound, 0);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+}
+
+static const char *const *only_amd64(void *ctx, const char *image)
+{
+    (void)ctx;
+    (void)image;
+    static const char *const p[] = {"linux/amd64", NULL};
+    return p;
+}
+
+static void test_schedule_honours_image_platforms(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "", "", T0);
+    deployment(f->s, "web", 1, "nginx:1.25", "", "");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, T0, &err), DRV_OK);
+    size_t bound = 9;
+    assert_int_equal(drv_ctrl_schedule(f->s, only_amd64, NULL, T0, &bound, &err), DRV_OK);
+    assert_int_equal(bound, 0);
+    cJSON *all = pods(f->s);
+    const cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "status"),
+                            "conditions"),
+        0);
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "message")->valuestring, "platforms"));
+    cJSON_Delete(all);
+}
+
+/* ---- DaemonSet ---- */
+
+static void daemonset(drv_hstore_t *s, const char *image, const char *pod_extra)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":\"agent\"},"
+             "\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"mon\"}},\"template\":{"
+             "\"metadata\":{\"labels\":{\"app\":\"mon\"}},\"spec\":{%s\"containers\":[{\"name\":"
+             "\"c\",\"image\":\"%s\"}]}}}}",
+             pod_extra, image);
+    create(s, buf);
+}
+
+static size_t pods_on(drv_hstore_t *s, const char *node)
+{
+    cJSON *all = pods(s), *p;
+    size_t n = 0;
+    cJSON_ArrayForEach(p, all)
+    {
+        n += !strcmp(spec_str(p, "nodeName"), node);
+    }
+    cJSON_Delete(all);
+    return n;
+}
+
+static void ds_reconcile(drv_hstore_t *s, int64_t now)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_ctrl_daemonsets_reconcile(s, now, &err) != DRV_OK)
+        fail_msg("daemonsets: %s", drv_error_msg(&err));
+}
+
+static void test_daemonset_one_pod_per_matching_node(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "\"edge\":\"yes\"", "", T0);
+    add_node(f->s, "n2", "\"edge\":\"yes\"", "", T0);
+    add_node(f->s, "n3", "\"edge\":\"no\"", "", T0);
+    add_node(f->s, "n4", "\"edge\":\"yes\"",
+             "\"taints\":[{\"key\":\"dedicated\",\"value\":\"db\",\"effect\":\"NoSchedule\"}]", T0);
+    daemonset(f->s, "mon:1", "\"nodeSelector\":{\"edge\":\"yes\"},");
+    ds_reconcile(f->s, T0);
+    assert_int_equal(pods_on(f->s, "n1"), 1);
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    assert_int_equal(pods_on(f->s, "n3"), 0);
+    assert_int_equal(pods_on(f->s, "n4"), 0); /* tainted, not tolerated */
+    assert_int_equal(status_int(f->s, DRV_KIND_DAEMONSET, "agent", "desiredNumberScheduled"), 2);
+    /* Idempotent. */
+    uint64_t rv = drv_hstore_rv(f->s);
+    ds_reconcile(f->s, T0);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    /* A node that joins later gets one; one that stops matching loses it. */
+    add_node(f->s, "n5", "\"edge\":\"yes\"", "", T0);
+    cJSON *n1 = get(f->s, DRV_KIND_NODE, "n1");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(n1, "metadata"), "labels",
+                              json("{\"edge\":\"no\"}"));
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_NODE, n1, &err), DRV_OK);
+    cJSON_Delete(n1);
+    ds_reconcile(f->s, T0);
+    assert_int_equal(pods_on(f->s, "n5"), 1);
+    assert_int_equal(pods_on(f->s, "n1"), 0);
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    /* A DaemonSet pod is bound directly: the scheduler has nothing to do. */
+    size_t bound = 9;
+    assert_int_equal(drv_ctrl_schedule(f->s, NULL, NULL, T0, &bound, &err), DRV_OK);
+    assert_int_equal(bound, 0);
+}
+
+static void test_daemonset_toleration_and_rolling_update(void **state)
+{
+    struct fx *f = *state;
+    for (int i = 1; i <= 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        add_node(f->s, name, "",
+                 i == 4 ? "\"taints\":[{\"key\":\"dedicated\",\"effect\":\"NoExecute\"}]" : "", T0);
+    }
+    daemonset(f->s, "mon:1", "\"tolerations\":[{\"key\":\"dedicated\",\"operator\":\"Exists\"}],");
+    ds_reconcile(f->s, T0);
+    assert_int_equal(pods_on(f->s, "n4"), 1);
+    mark_ready(f->s, T0);
+    /* New image: at most one node (maxUnavailable 1) without a ready pod at any moment. */
+    cJSON *ds = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ds, "spec"), "template"),
+                                "spec"),
+            "containers"),
+        0);
+    cJSON_ReplaceItemInObject(c, "image", cJSON_CreateString("mon:2"));
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_DAEMONSET, ds, &err), DRV_OK);
+    cJSON_Delete(ds);
+    int step = 0;
+    for (; step < 10; step++) {
+        ds_reconcile(f->s, T0 + step * 1000);
+        size_t total, img, ready;
+        count(f->s, "mon:2", &total, &img, &ready);
+        assert_int_equal(total, 4);
+        assert_true(ready >= 3);
+        if (img == 4 && ready == 4)
+            break;
+        mark_ready(f->s, T0 + step * 1000);
+    }
+    assert_true(step >= 4 && step < 10);
+    assert_int_equal(status_int(f->s, DRV_KIND_DAEMONSET, "agent", "updatedNumberScheduled"), 4);
+}
+
+/* ---- node lifecycle ---- */
+
+struct hb {
+    const char *name[4];
+    int64_t at[4];
+};
+
+static int64_t heartbeat(void *ctx, const char *node)
+{
+    struct hb *h = ctx;
+    for (int i = 0; i < 4; i++)
+        if (h->name[i] && !strcmp(h->name[i], node))
+            return h->at[i];
+    return -1;
+}
+
+static const char *ready_status(drv_hstore_t *s, const char *node, char out[16])
+{
+    cJSON *n = get(s, DRV_KIND_NODE, node);
+    const cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(n, "status"), "conditions"), *c;
+    snprintf(out, 16, "none");
+    cJSON_ArrayForEach(c, conds)
+    {
+        if (!strcmp(cJSON_GetObjectItem(c, "type")->valuestring, "Ready"))
+            snprintf(out, 16, "%s", cJSON_GetObjectItem(c, "status")->valuestring);
+    }
+    cJSON_Delete(n);
+    return out;
+}
+
+static void all_round(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o, int64_t now)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_ctrl_reconcile_all(s, o, NULL, NULL, now, &err) != DRV_OK)
+        fail_msg("round: %s", drv_error_msg(&err));
+}
+
+static void test_node_lost_pods_replaced_after_toleration(void **state)
+{
+    struct fx *f = *state;
+    struct hb h = {{"n1", "n2", "n3", NULL}, {T0, T0, T0, 0}};
+    drv_ctrl_nodes_opts_t o = {.heartbeat = heartbeat, .ctx = &h};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    add_node(f->s, "n3", "", "", T0);
+    deployment(f->s, "web", 3, "nginx:1.25", "", "");
+    all_round(f->s, &o, T0);
+    mark_ready(f->s, T0);
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    /* n2 goes silent; the others keep beating. */
+    char st[16];
+    for (int64_t t = T0 + 1000; t <= T0 + 10000; t += 1000) {
+        h.at[0] = h.at[2] = t;
+        all_round(f->s, &o, t);
+    }
+    assert_string_equal(ready_status(f->s, "n2", st), "True"); /* 10 s: not yet */
+    h.at[0] = h.at[2] = T0 + 11000;
+    all_round(f->s, &o, T0 + 11000);
+    assert_string_equal(ready_status(f->s, "n2", st), "Unknown");
+    assert_int_equal(pods_on(f->s, "n2"), 1); /* tolerated for 10 s more */
+    h.at[0] = h.at[2] = T0 + 20000;
+    all_round(f->s, &o, T0 + 20000);
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    h.at[0] = h.at[2] = T0 + 21000;
+    size_t evicted = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_nodes_reconcile(f->s, &o, T0 + 21000, &evicted, &err), DRV_OK);
+    assert_int_equal(evicted, 1);
+    assert_int_equal(events(f->s, "NodeNotReady", "heartbeats"), 1);
+    assert_int_equal(events(f->s, "TaintManagerEviction", "Node n2 is unreachable"), 1);
+    all_round(f->s, &o, T0 + 21000);
+    /* Replaced elsewhere: 3 pods, none on n2. */
+    size_t total, img, ready;
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(pods_on(f->s, "n2"), 0);
+    assert_int_equal(pods_on(f->s, "n1") + pods_on(f->s, "n3"), 3);
+    /* n2 returns: Ready again from its own report; nothing of web is bound there. */
+    char ts[32], buf[512];
+    fmt_time(T0 + 30000, ts);
+    snprintf(buf, sizeof(buf),
+             "{\"allocatable\":{\"cpu\":\"4\",\"memory\":\"4Gi\"},\"conditions\":[{\"type\":"
+             "\"Ready\",\"status\":\"True\",\"lastHeartbeatTime\":\"%s\"}],\"nodeInfo\":"
+             "{\"architecture\":\"arm64\"}}",
+             ts);
+    set_status(f->s, DRV_KIND_NODE, NULL, "n2", buf);
+    h.at[0] = h.at[1] = h.at[2] = T0 + 30000;
+    all_round(f->s, &o, T0 + 30000);
+    assert_string_equal(ready_status(f->s, "n2", st), "True");
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+}
+
+static void test_toleration_seconds_zero_never_moves(void **state)
+{
+    struct fx *f = *state;
+    struct hb h = {{"n1", "n2", NULL, NULL}, {T0, T0, 0, 0}};
+    drv_ctrl_nodes_opts_t o = {.heartbeat = heartbeat, .ctx = &h};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    deployment(f->s, "pinned", 1, "db:1", "",
+               "\"tolerations\":[{\"key\":\"node.kubernetes.io/unreachable\",\"operator\":"
+               "\"Exists\",\"effect\":\"NoExecute\",\"tolerationSeconds\":0}],");
+    deployment(f->s, "slow", 1, "app:1", "",
+               "\"tolerations\":[{\"key\":\"node.kubernetes.io/unreachable\",\"operator\":"
+               "\"Exists\",\"effect\":\"NoExecute\",\"tolerationSeconds\":60}],");
+    /* Both land on n1: n2 is cordoned for now. */
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_node_cordon(f->s, "n2", true, &err), DRV_OK);
+    all_round(f->s, &o, T0);
+    assert_int_equal(pods_on(f->s, "n1"), 2);
+    assert_int_equal(drv_ctrl_node_cordon(f->s, "n2", false, &err), DRV_OK);
+    /* n1's Will fires. */
+    assert_int_equal(drv_ctrl_node_mark_unreachable(f->s, "n1", T0 + 1000, &err), DRV_OK);
+    char st[16];
+    assert_string_equal(ready_status(f->s, "n1", st), "Unknown");
+    h.at[1] = T0 + 30000;
+    all_round(f->s, &o, T0 + 30000);
+    assert_int_equal(pods_on(f->s, "n1"), 2);
+    h.at[1] = T0 + 62000;
+    all_round(f->s, &o, T0 + 62000);
+    all_round(f->s, &o, T0 + 62000);
+    assert_int_equal(pods_on(f->s, "n1"), 1); /* "slow" moved after 60 s */
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    h.at[1] = T0 + 3600000;
+    all_round(f->s, &o, T0 + 3600000);
+    assert_int_equal(pods_on(f->s, "n1"), 1); /* "pinned" never */
+    /* Marking an unknown node is a clear error. */
+    assert_int_equal(drv_ctrl_node_mark_unreachable(f->s, "ghost", T0, &err), DRV_ERR_NOTFOUND);
+    assert_non_null(strstr(err.msg, "ghost"));
+}
+
+static void test_cordon_and_drain(void **state)
+{
+    struct fx *f = *state;
+    drv_ctrl_nodes_opts_t o = {0};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    daemonset(f->s, "mon:1", "");
+    create(f->s, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bare\"},"
+                 "\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"c\",\"image\":"
+                 "\"busybox:1\"}]}}");
+    all_round(f->s, &o, T0);
+    assert_int_equal(pods_on(f->s, "n1"), 3); /* web, mon, bare */
+    drv_error_t err = DRV_ERROR_INIT;
+    size_t evicted = 0;
+    assert_int_equal(drv_ctrl_node_drain(f->s, "n1", T0 + 500, &evicted, &err), DRV_OK);
+    assert_int_equal(evicted, 1);
+    assert_int_equal(events(f->s, "Evicted", "drain"), 1);
+    cJSON *n1 = get(f->s, DRV_KIND_NODE, "n1");
+    assert_true(
+        cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(n1, "spec"), "unschedulable")));
+    cJSON_Delete(n1);
+    all_round(f->s, &o, T0 + 1000);
+    assert_int_equal(pods_on(f->s, "n1"), 2); /* the DaemonSet pod and the bare pod stay */
+    assert_int_equal(pods_on(f->s, "n2"), 3); /* both web replicas and mon */
+    /* Uncordon: new replicas may land there again. */
+    assert_int_equal(drv_ctrl_node_cordon(f->s, "n1", false, &err), DRV_OK);
+    set_spec(f->s, "web", "replicas", "3");
+    all_round(f->s, &o, T0 + 2000);
+    assert_int_equal(pods_on(f->s, "n1"), 3);
+    assert_int_equal(drv_ctrl_node_drain(f->s, "ghost", T0, NULL, &err), DRV_ERR_NOTFOUND);
+}
+
+static void test_deleted_node_pods_replaced(void **state)
+{
+    struct fx *f = *state;
+    drv_ctrl_nodes_opts_t o = {0};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    create(f->s, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"later\"},"
+                 "\"spec\":{\"nodeName\":\"n9\",\"containers\":[{\"name\":\"c\",\"image\":"
+                 "\"busybox:1\"}]}}");
+    all_round(f->s, &o, T0);
+    assert_int_equal(pods_on(f->s, "n1"), 1);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_NODE, NULL, "n1", NULL, &err), DRV_OK);
+    all_round(f->s, &o, T0 + 1000);
+    assert_int_equal(pods_on(f->s, "n1"), 0);
+    assert_int_equal(pods_on(f->s, "n2"), 2);
+    assert_int_equal(pods_on(f->s, "n9"), 1); /* a bare pod waits for its node to join */
+    assert_int_equal(events(f->s, "NodeDeleted", "n1"), 1);
+}
+
+static void test_time_helpers(void **state)
+{
+    (void)state;
+    assert_int_equal(drv_ctrl_time_parse("1970-01-01T00:00:01Z"), 1000);
+    assert_int_equal(drv_ctrl_time_parse("1970-01-01T00:00:01.250Z"), 1250);
+    assert_int_equal(drv_ctrl_time_parse("1970-01-01T01:00:00+01:00"), 0);
+    assert_int_equal(drv_ctrl_time_parse("yesterday"), -1);
+    assert_int_equal(drv_ctrl_time_parse("1970-01-01T00:00:01"), -1);
+    assert_int_equal(drv_ctrl_time_parse(NULL), -1);
+    char ts[32];
+    drv_ctrl_time_format(T0, ts, sizeof(ts));
+    assert_int_equal(drv_ctrl_time_parse(ts), T0);
+}
+
+#define FT(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FT(test_deployment_creates_owned_pods),
+        FT(test_deployment_scales_up_and_down),
+        FT(test_rolling_update_keeps_availability),
+        cmocka_unit_test(test_rolling_update_percentages_round_like_kubernetes),
+        FT(test_rollback_restores_old_template),
+        FT(test_revision_history_limit),
+        FT(test_pause_stops_progress),
+        FT(test_recreate_deletes_all_then_creates),
+        FT(test_min_ready_seconds),
+        FT(test_deleted_deployment_pods_collected),
+        FT(test_garbage_history_annotation_is_survived),
+        FT(test_schedule_spreads_and_reports_unschedulable),
+        FT(test_schedule_honours_image_platforms),
+        FT(test_daemonset_one_pod_per_matching_node),
+        FT(test_daemonset_toleration_and_rolling_update),
+        FT(test_node_lost_pods_replaced_after_toleration),
+        FT(test_toleration_seconds_zero_never_moves),
+        FT(test_cordon_and_drain),
+        FT(test_deleted_node_pods_replaced),
+        cmocka_unit_test(test_time_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
