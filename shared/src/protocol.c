@@ -809,6 +809,20 @@ cJSON *drv_proto_logs_chunk_build(const char *id, uint64_t seq, const void *data
     return c;
 }
 
+cJSON *drv_proto_logs_error_build(const char *id, uint64_t seq, const char *message,
+                                  drv_error_t *err)
+{
+    cJSON *c = drv_proto_logs_chunk_build(id, seq, NULL, 0, true, err);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", message ? message : "error");
+    if (c != NULL && !cJSON_AddStringToObject(c, "error", msg)) {
+        cJSON_Delete(c);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "logs chunk");
+        return NULL;
+    }
+    return c;
+}
+
 drv_err_t drv_proto_logs_chunk_parse(const char *payload, size_t len, drv_proto_logs_chunk_t *out,
                                      drv_error_t *err)
 {
@@ -822,7 +836,8 @@ drv_err_t drv_proto_logs_chunk_parse(const char *payload, size_t len, drv_proto_
         (rc = drv_proto_check_id(c.id, err)) != DRV_OK)
         rc = drv_error_wrap(err, "%s", what);
     if (rc == DRV_OK && (rc = get_u64(doc, "seq", what, true, &c.seq, err)) == DRV_OK &&
-        (rc = get_bool(doc, "eof", what, false, &c.eof, err)) == DRV_OK) {
+        (rc = get_bool(doc, "eof", what, false, &c.eof, err)) == DRV_OK &&
+        (rc = get_str(doc, "error", what, false, c.error, sizeof c.error, err)) == DRV_OK) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(doc, "data");
         if (d != NULL && !cJSON_IsString(d)) {
             rc = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: data: must be a base64 string", what);

@@ -469,8 +469,21 @@ static void test_logs(void **state)
     assert_int_equal(ch.len, 0);
     assert_null(ch.data);
     assert_true(ch.eof);
+    assert_string_equal(ch.error, "");
     free(text);
     cJSON_Delete(c);
+    /* An error answer. */
+    c = drv_proto_logs_error_build("q", 0, "pod default/web: not found", &err);
+    assert_non_null(c);
+    assert_int_equal(drv_proto_encode(c, DRV_PROTO_LOGS_RES, &text, &len, &err), DRV_OK);
+    assert_int_equal(drv_proto_logs_chunk_parse(text, len, &ch, &err), DRV_OK);
+    assert_true(ch.eof);
+    assert_string_equal(ch.error, "pod default/web: not found");
+    free(text);
+    cJSON_Delete(c);
+    bad = "{\"id\":\"q\",\"seq\":0,\"error\":[]}";
+    ASSERT_ERR(drv_proto_logs_chunk_parse(bad, strlen(bad), &ch, &err), DRV_ERR_INVALID,
+               "logs chunk: error: must be a string");
 }
 
 static void test_backoff(void **state)

@@ -193,12 +193,17 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_logs_req_parse(const char *payload, si
 DRV_API cJSON *drv_proto_logs_chunk_build(const char *id, uint64_t seq, const void *data,
                                           size_t len, bool eof, drv_error_t *err);
 
+/* The final chunk of a request that cannot be served ("pod default/web: not found"). */
+DRV_API cJSON *drv_proto_logs_error_build(const char *id, uint64_t seq, const char *message,
+                                          drv_error_t *err);
+
 typedef struct drv_proto_logs_chunk {
     char id[DRV_PROTO_ID_MAX + 1];
     uint64_t seq;
     unsigned char *data; /* owned (free()), NULL when len == 0 */
     size_t len;
     bool eof;
+    char error[256]; /* "" or why no (more) log can be sent; set only with eof */
 } drv_proto_logs_chunk_t;
 
 DRV_API DRV_NODISCARD drv_err_t drv_proto_logs_chunk_parse(const char *payload, size_t len,

@@ -1,0 +1,139 @@
+/* libFuzzer target for the hub <-> agent protocol: the first byte picks a parser (topic,
+ * desired state, status, heartbeat, online, event, logs request, logs chunk), the rest is the
+ * payload. Every input either parses or fails with a message naming the message kind, and a
+ * parsed desired state survives build -> encode -> parse unchanged. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/protocol.h"
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "fuzz_protocol: %s: %s\n", what, detail);
+    abort();
+}
+
+static void check_err(drv_err_t rc, const drv_error_t *err, const char *prefix)
+{
+    if (rc == DRV_OK)
+        return;
+    if (err->code != rc)
+        die("error code not recorded", drv_error_msg(err));
+    if (rc != DRV_ERR_NOMEM && strncmp(drv_error_msg(err), prefix, strlen(prefix)) != 0)
+        die("error does not name the message", drv_error_msg(err));
+}
+
+static void desired(const char *p, size_t n)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_proto_desired_t d;
+    drv_err_t rc = drv_proto_desired_parse(p, n, NULL, &d, &err);
+    check_err(rc, &err, "desired state");
+    if (rc != DRV_OK)
+        return;
+    cJSON *b =
+        drv_proto_desired_build(d.node, d.generation, d.pods, d.config_maps, d.secrets, &err);
+    if (b == NULL)
+        die("rebuild failed", drv_error_msg(&err));
+    char *text = NULL;
+    size_t len = 0;
+    if (drv_proto_encode(b, DRV_PROTO_DESIRED, &text, &len, &err) == DRV_OK) {
+        drv_proto_desired_t again;
+        if (drv_proto_desired_parse(text, len, d.node, &again, &err) != DRV_OK)
+            die("re-parse failed", drv_error_msg(&err));
+        if (again.generation != d.generation || !cJSON_Compare(again.pods, d.pods, 1) ||
+            !cJSON_Compare(again.config_maps, d.config_maps, 1) ||
+            !cJSON_Compare(again.secrets, d.secrets, 1))
+            die("round trip changed the document", text);
+        drv_proto_desired_free(&again);
+        free(text);
+    }
+    cJSON_Delete(b);
+    drv_proto_desired_free(&d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    const char *p = (const char *)data + 1;
+    size_t n = size - 1;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t rc;
+    switch (data[0] % 8) {
+    case 0: {
+        char *topic = malloc(n + 1);
+        if (topic == NULL)
+            return 0;
+        memcpy(topic, p, n);
+        topic[n] = '\0';
+        drv_proto_msg_t kind;
+        char node[DRV_PROTO_NODE_MAX + 1], id[DRV_PROTO_ID_MAX + 1];
+        rc = drv_proto_parse_topic(topic, &kind, node, id, &err);
+        check_err(rc, &err, "topic");
+        if (rc == DRV_OK) {
+            char again[DRV_PROTO_TOPIC_MAX];
+            if (drv_proto_topic(again, sizeof again, node, kind, id, &err) != DRV_OK ||
+                strcmp(again, topic) != 0)
+                die("topic does not round-trip", topic);
+        }
+        free(topic);
+        break;
+    }
+    case 1:
+        desired(p, n);
+        break;
+    case 2: {
+        drv_proto_status_t s;
+        rc = drv_proto_status_parse(p, n, NULL, &s, &err);
+        check_err(rc, &err, "status report");
+        if (rc == DRV_OK)
+            drv_proto_status_free(&s);
+        break;
+    }
+    case 3: {
+        drv_proto_heartbeat_t hb;
+        rc = drv_proto_heartbeat_parse(p, n, NULL, &hb, &err);
+        check_err(rc, &err, "heartbeat");
+        if (rc == DRV_OK) {
+            char buf[512];
+            drv_proto_heartbeat_t again;
+            if (drv_proto_heartbeat_format(&hb, buf, sizeof buf, &err) != DRV_OK ||
+                drv_proto_heartbeat_parse(buf, strlen(buf), hb.node, &again, &err) != DRV_OK ||
+                again.seq != hb.seq || again.observed_generation != hb.observed_generation)
+                die("heartbeat does not round-trip", drv_error_msg(&err));
+        }
+        break;
+    }
+    case 4: {
+        drv_proto_online_t o;
+        rc = drv_proto_online_parse(p, n, &o, &err);
+        check_err(rc, &err, "online");
+        break;
+    }
+    case 5: {
+        cJSON *e = NULL;
+        rc = drv_proto_event_parse(p, n, &e, &err);
+        check_err(rc, &err, "event");
+        cJSON_Delete(e);
+        break;
+    }
+    case 6: {
+        drv_proto_logs_req_t r;
+        rc = drv_proto_logs_req_parse(p, n, &r, &err);
+        check_err(rc, &err, "logs request");
+        break;
+    }
+    default: {
+        drv_proto_logs_chunk_t c;
+        rc = drv_proto_logs_chunk_parse(p, n, &c, &err);
+        check_err(rc, &err, "logs chunk");
+        if (rc == DRV_OK)
+            drv_proto_logs_chunk_free(&c);
+        break;
+    }
+    }
+    return 0;
+}
