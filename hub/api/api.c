@@ -132,6 +132,11 @@ enum MHD_Result drv_api_queue(drv_api_req_t *rq, unsigned code, struct MHD_Respo
         return MHD_NO;
     rq->responded = true;
     count_request(rq->api, rq->method, code);
+    if (drv_log_get_level() <= DRV_LOG_DEBUG) {
+        char q[300];
+        drv_log_debug("api request", "method=%s path=%s code=%u", rq->method,
+                      drv_log_quote(rq->url ? rq->url : "", q, sizeof(q)), code);
+    }
     enum MHD_Result r = MHD_queue_response(rq->conn, code, resp);
     MHD_destroy_response(resp);
     return r;

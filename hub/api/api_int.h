@@ -78,13 +78,29 @@ enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *
 cJSON *drv_api_status_json(unsigned code, const char *reason, const char *msg,
                            const drv_diags_t *diags);
 
+/* fieldsel.c: ?fieldSelector= (=, ==, != on dotted paths; missing fields read as ""). */
+#define DRV_API_FIELDSEL_MAX 8
+typedef struct drv_api_fieldreq {
+    char path[128];
+    char value[256];
+    bool neg;
+} drv_api_fieldreq_t;
+typedef struct drv_api_fieldsel {
+    drv_api_fieldreq_t reqs[DRV_API_FIELDSEL_MAX];
+    size_t n;
+} drv_api_fieldsel_t;
+/* false with the reason in why on a malformed selector. */
+bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz);
+bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
+
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
 
 /* watch.c */
+/* Takes sel's contents; fs is copied. */
 enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
-                                    drv_selector_t *sel);
+                                    drv_selector_t *sel, const drv_api_fieldsel_t *fs);
 /* Resumes streams whose keep-alive is due. */
 void drv_api_watch_tick(drv_api_t *api);
 /* Milliseconds until the next keep-alive is due; -1 if no stream is open. */

@@ -288,15 +288,29 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         snprintf(msg, sizeof(msg), "labelSelector: %s", drv_error_msg(&err));
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
+    drv_api_fieldsel_t fs;
+    const char *fsq = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "fieldSelector");
+    char why[256];
+    if (!drv_api_fieldsel_parse(fsq, &fs, why, sizeof(why))) {
+        drv_selector_free(&sel);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "fieldSelector: %s", why);
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
     const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
     if (w && (!strcmp(w, "1") || !strcasecmp(w, "true")))
-        return drv_api_watch_start(rq, k, ns, &sel); /* takes sel */
+        return drv_api_watch_start(rq, k, ns, &sel, &fs); /* takes sel */
     _cleanup_json_ cJSON *items = NULL;
     uint64_t rv = 0;
     drv_err_t e = drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
     drv_selector_free(&sel);
     if (e != DRV_OK)
         return store_error(rq, k, "", e, &err);
+    for (cJSON *it = items->child, *next = NULL; fs.n && it; it = next) {
+        next = it->next;
+        if (!drv_api_fieldsel_matches(&fs, it))
+            cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
+    }
     _cleanup_json_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
     snprintf(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k));
@@ -400,6 +414,11 @@ static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     drv_api_notify(rq->api);
+    if (!old) { /* the stored row was unreadable; it is gone now */
+        char *ok = strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                          "\"status\":\"Success\",\"code\":200}");
+        return ok ? drv_api_reply_text(rq, 200, "application/json", ok, strlen(ok)) : MHD_NO;
+    }
     return drv_api_reply_json(rq, 200, old);
 }
 

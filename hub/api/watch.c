@@ -26,6 +26,7 @@ struct drv_api_watch {
     bool all_ns;
     char ns[256];
     drv_selector_t sel;
+    drv_api_fieldsel_t fs;
     uint64_t rv; /* the last change consumed */
     drv_buf_t out;
     size_t off;
@@ -35,6 +36,8 @@ struct drv_api_watch {
 
 static bool wants(const drv_api_watch_t *w, const cJSON *obj)
 {
+    if (!obj || !drv_api_fieldsel_matches(&w->fs, obj))
+        return false;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     if (!w->all_ns) {
         const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
@@ -164,7 +167,7 @@ static bool parse_rv(const char *s, uint64_t *out)
 }
 
 enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
-                                    drv_selector_t *sel)
+                                    drv_selector_t *sel, const drv_api_fieldsel_t *fs)
 {
     drv_api_t *api = rq->api;
     if (api->nwatches >= api->max_watches) {
@@ -193,7 +196,10 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     if (e != DRV_OK) {
         drv_selector_free(sel);
         char msg[DRV_ERROR_MSG_MAX + 64];
-        if (e == DRV_ERR_RANGE)
+        if (e == DRV_ERR_RANGE && rv > drv_hstore_rv(api->store))
+            snprintf(msg, sizeof(msg), "resource version %llu is newer than the store's (%llu)",
+                     (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
+        else if (e == DRV_ERR_RANGE)
             snprintf(msg, sizeof(msg), "too old resource version: %llu (%s); list again",
                      (unsigned long long)rv, drv_error_msg(&err));
         else
@@ -212,6 +218,7 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     snprintf(w->ns, sizeof(w->ns), "%s", ns ? ns : "");
     w->sel = *sel;
     memset(sel, 0, sizeof(*sel));
+    w->fs = *fs;
     w->rv = rv;
     w->last_send = drv_api_now_ms();
     drv_buf_init(&w->out, WATCH_OUT_MAX);

@@ -182,6 +182,26 @@ static void test_crud(void **state)
     assert_int_equal(http(f, "GET", DPATH "?labelSelector=app%3Dnone", NULL, NULL, &b), 200);
     assert_non_null(strstr(b, "\"items\":[]"));
     free(b);
+    assert_int_equal(http(f, "GET", DPATH "?fieldSelector=metadata.name%3Dweb", NULL, NULL, &b),
+                     200);
+    assert_non_null(strstr(b, "\"name\":\"web\""));
+    free(b);
+    assert_int_equal(
+        http(f, "GET",
+             "/apis/apps/v1/deployments?fieldSelector=metadata.name!%3Dweb,spec.replicas%3D2", NULL,
+             NULL, &b),
+        200);
+    assert_non_null(strstr(b, "\"items\":[]"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "?fieldSelector=spec.replicas%3D%3D2", NULL, NULL, &b),
+                     200);
+    assert_non_null(strstr(b, "\"name\":\"web\""));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "?fieldSelector=%3Dx", NULL, NULL, &b), 400);
+    assert_non_null(strstr(b, "fieldSelector"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "?fieldSelector=a..b%3Dx", NULL, NULL, &b), 400);
+    free(b);
 
     /* Merge patch: null removes a label, a number changes replicas (generation 2). */
     assert_int_equal(http(f, "PATCH", DPATH "/web", "application/merge-patch+json",
@@ -437,16 +457,19 @@ static void test_watch(void **state)
     while (now_ms() < end) {
         int w2 = connect_api(f);
         drv_buf_t o2 = DRV_BUF_INIT(1 << 20);
-        const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1 HTTP/1.1\r\n"
+        const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1"
+                         "&fieldSelector=metadata.namespace%3Dother HTTP/1.1\r\n"
                          "Host: x\r\n\r\n";
         pump(f, w2, r2, strlen(r2), &o2, "\r\n\r\n");
         code = 0;
         if (sscanf(drv_buf_str(&o2), "HTTP/1.%*d %d", &code) != 1)
             code = 0;
         if (code == 200) {
-            pump(f, w2, NULL, 0, &o2, "event: DELETED");
+            pump(f, w2, NULL, 0, &o2, "\"c2\"");
             assert_null(strstr(drv_buf_str(&o2), "id: 1\n"));
-            assert_non_null(strstr(drv_buf_str(&o2), "\"c2\""));
+            assert_non_null(strstr(drv_buf_str(&o2), "event: ADDED\nid: 2\n"));
+            /* c1's deletion (rv 3, read in the same batch) is in namespace default. */
+            assert_null(strstr(drv_buf_str(&o2), "event: DELETED"));
         }
         close(w2);
         drv_buf_free(&o2);

@@ -1,0 +1,92 @@
+/* Field selectors as Kubernetes clients send them (?fieldSelector=metadata.name=web,
+ * spec.nodeName!=n1): equality on dotted paths into the object, a missing field reading as
+ * "". Used by list and watch to follow one object or the pods of one node. */
+#include "api/api_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = s;
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        if (out->n == DRV_API_FIELDSEL_MAX) {
+            snprintf(why, whysz, "more than %d requirements", DRV_API_FIELDSEL_MAX);
+            return false;
+        }
+        drv_api_fieldreq_t *r = &out->reqs[out->n];
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p || (eq == p + 1 && *p == '!')) {
+            snprintf(why, whysz, "\"%.*s\": expected FIELD=VALUE or FIELD!=VALUE",
+                     (int)(len > 64 ? 64 : len), p);
+            return false;
+        }
+        size_t klen = (size_t)(eq - p);
+        const char *v = eq + 1;
+        if (eq[-1] == '!') {
+            r->neg = true;
+            klen--;
+        } else if (*v == '=') {
+            v++;
+        }
+        size_t vlen = len - (size_t)(v - p);
+        if (klen >= sizeof(r->path) || vlen >= sizeof(r->value)) {
+            snprintf(why, whysz, "\"%.64s...\": field or value too long", p);
+            return false;
+        }
+        memcpy(r->path, p, klen);
+        r->path[klen] = '\0';
+        memcpy(r->value, v, vlen);
+        r->value[vlen] = '\0';
+        for (size_t i = 0; i < klen; i++) {
+            char c = r->path[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_') ||
+                (c == '.' && (i == 0 || i + 1 == klen || r->path[i + 1] == '.'))) {
+                snprintf(why, whysz, "\"%s\" is not a field path", r->path);
+                return false;
+            }
+        }
+        out->n++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static void field_value(const cJSON *obj, const char *path, char *out, size_t outsz)
+{
+    char key[128];
+    const cJSON *cur = obj;
+    const char *p = path;
+    out[0] = '\0';
+    while (cur && *p) {
+        size_t l = strcspn(p, ".");
+        memcpy(key, p, l);
+        key[l] = '\0';
+        cur = cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, key) : NULL;
+        p += l;
+        if (*p == '.')
+            p++;
+    }
+    if (cJSON_IsString(cur))
+        snprintf(out, outsz, "%s", cur->valuestring);
+    else if (cJSON_IsBool(cur))
+        snprintf(out, outsz, "%s", cJSON_IsTrue(cur) ? "true" : "false");
+    else if (cJSON_IsNumber(cur))
+        snprintf(out, outsz, "%.17g", cur->valuedouble);
+}
+
+bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj)
+{
+    for (size_t i = 0; i < fs->n; i++) {
+        char v[256];
+        field_value(obj, fs->reqs[i].path, v, sizeof(v));
+        if ((strcmp(v, fs->reqs[i].value) == 0) == fs->reqs[i].neg)
+            return false;
+    }
+    return true;
+}
