@@ -1,7 +1,8 @@
 /* The DaemonSet controller: one pod bound directly to each node that matches the template's
  * nodeSelector and whose NoSchedule/NoExecute taints it tolerates (cordoned and NotReady
  * nodes included, as in Kubernetes), nodes that join later included; pods on nodes that no
- * longer match are deleted; a template change rolls out node by node within maxUnavailable. */
+ * longer match are deleted; a template change rolls out node by node within maxUnavailable,
+ * or with maxSurge by starting the new pod beside the old one. */
 #include "ctrl/ctrl_int.h"
 
 #include <stdio.h>
@@ -80,17 +81,13 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     {
         desired += node_matches(n, podspec);
     }
-    int64_t max_unavail = drv_ctrl_int_or_percent(
-        ctrl_get(ctrl_get(us, "rollingUpdate"), "maxUnavailable"), (int64_t)desired, true);
-    if (max_unavail < 1)
-        max_unavail = 1; /* surge mode is not supported: one node at a time */
+    const cJSON *ru = ctrl_get(us, "rollingUpdate");
+    int64_t max_unavail =
+        drv_ctrl_int_or_percent(ctrl_get(ru, "maxUnavailable"), (int64_t)desired, true);
+    int64_t max_surge = drv_ctrl_int_or_percent(ctrl_get(ru, "maxSurge"), (int64_t)desired, true);
+    if (max_unavail == 0 && max_surge == 0)
+        max_unavail = 1;
 
-    /* Pass 1: per node, keep at most one pod (prefer current and ready), drop misplaced. */
-    size_t unavailable = 0;
-    _cleanup_free_ const cJSON **keep =
-        calloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*keep));
-    if (!keep)
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset");
     /* Pods on nodes that are gone or no longer match. */
     for (i = 0; i < np; i++) {
         const char *nn = ctrl_str(ctrl_get(pv[i], "spec"), "nodeName");
@@ -110,75 +107,100 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
             pv[i] = NULL;
         }
     }
-    size_t k = 0, cursor = 0;
+
+    /* Per matching node: the best pod of the current template and the best other one
+     * (ready preferred); extra pods are deleted. */
+    struct slot {
+        const cJSON *node, *cur, *old;
+    };
+    _cleanup_free_ struct slot *slots =
+        calloc((size_t)cJSON_GetArraySize(nodes) + 1, sizeof(*slots));
+    if (!slots)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset");
+    size_t ns = 0, cursor = 0;
     cJSON_ArrayForEach(n, nodes)
     {
         const char *name = ctrl_meta(n, "name");
-        const cJSON *best = NULL;
+        struct slot sl = {n, NULL, NULL};
         /* pv is sorted by node name, like the node list: one merge pass. */
-        while (cursor < np) {
-            const char *nn = pv[cursor] ? ctrl_str(ctrl_get(pv[cursor], "spec"), "nodeName") : "";
-            if (pv[cursor] && strcmp(nn ? nn : "", name) > 0)
+        for (; cursor < np; cursor++) {
+            const cJSON *c = pv[cursor];
+            const char *nn = c ? ctrl_str(ctrl_get(c, "spec"), "nodeName") : NULL;
+            if (c && strcmp(nn ? nn : "", name) > 0)
                 break;
-            if (pv[cursor] && nn && !strcmp(nn, name)) {
-                const cJSON *c = pv[cursor];
-                int cs = (hash_of(c) && !strcmp(hash_of(c), hash)) * 2 + drv_ctrl_pod_ready(c);
-                int bs = best ? (hash_of(best) && !strcmp(hash_of(best), hash)) * 2 +
-                                    drv_ctrl_pod_ready(best)
-                              : -1;
-                if (cs > bs) {
-                    if (best) {
-                        r = ctrl_delete_pod(s, best, err);
-                        if (r != DRV_OK)
-                            return r;
-                    }
-                    best = c;
-                } else {
-                    r = ctrl_delete_pod(s, c, err);
-                    if (r != DRV_OK)
-                        return r;
-                }
+            if (!c || !nn || strcmp(nn, name))
+                continue;
+            bool is_cur = hash_of(c) && !strcmp(hash_of(c), hash);
+            const cJSON **keep = is_cur ? &sl.cur : &sl.old;
+            const cJSON *drop = c;
+            if (!*keep || (drv_ctrl_pod_ready(c) && !drv_ctrl_pod_ready(*keep))) {
+                drop = *keep;
+                *keep = c;
             }
-            cursor++;
+            if (drop) {
+                r = ctrl_delete_pod(s, drop, err);
+                if (r != DRV_OK)
+                    return r;
+            }
         }
-        if (!node_matches(n, podspec))
-            continue;
-        keep[k++] = best;
-        if (!best) {
+        if (node_matches(n, podspec))
+            slots[ns++] = sl;
+    }
+
+    /* Nodes without a pod get one now; count the nodes without an available pod. */
+    size_t unavailable = 0, surging = 0;
+    for (size_t k = 0; k < ns; k++) {
+        struct slot *sl = &slots[k];
+        bool avail = (sl->cur && drv_ctrl_pod_available(sl->cur, min_ready, now_ms)) ||
+                     (sl->old && drv_ctrl_pod_available(sl->old, min_ready, now_ms));
+        unavailable += !avail;
+        surging += sl->cur && sl->old;
+        if (!sl->cur && !sl->old) {
             r = ctrl_create_pod(s, ds, DRV_KIND_DAEMONSET, tpl, DRV_CTRL_LABEL_DS_HASH, hash,
-                                ctrl_meta(ds, "name"), name, err);
+                                ctrl_meta(ds, "name"), ctrl_meta(sl->node, "name"), err);
             if (r != DRV_OK)
                 return r;
         }
-        if (!best || !drv_ctrl_pod_available(best, min_ready, now_ms))
-            unavailable++;
     }
 
-    /* Pass 2: rolling update. Old pods that are not available go at once; available ones
-     * while the number of unavailable nodes stays within maxUnavailable. */
-    if (!on_delete) {
-        int64_t budget = max_unavail - (int64_t)unavailable;
-        for (int pass = 0; pass < 2; pass++) {
-            k = 0;
-            cJSON_ArrayForEach(n, nodes)
-            {
-                if (!node_matches(n, podspec))
-                    continue;
-                const cJSON *pod = keep[k++];
-                if (!pod || (hash_of(pod) && !strcmp(hash_of(pod), hash)))
-                    continue;
-                bool avail = drv_ctrl_pod_available(pod, min_ready, now_ms);
-                if (pass == 0 ? avail : (!avail || budget <= 0))
-                    continue;
-                if (pass == 1)
-                    budget--;
-                r = ctrl_delete_pod(s, pod, err);
-                if (r == DRV_OK)
-                    r = ctrl_create_pod(s, ds, DRV_KIND_DAEMONSET, tpl, DRV_CTRL_LABEL_DS_HASH,
-                                        hash, ctrl_meta(ds, "name"), ctrl_meta(n, "name"), err);
+    /* Rolling update, node by node. Without surge: an old pod that is not available is
+     * replaced at once, an available one while at most maxUnavailable nodes lack an
+     * available pod. With surge: the new pod starts beside the old one (at most maxSurge
+     * nodes at a time) and the old one goes once the new one is available. */
+    int64_t budget = max_unavail - (int64_t)unavailable;
+    for (int pass = 0; pass < 2 && !on_delete; pass++) {
+        for (size_t k = 0; k < ns; k++) {
+            struct slot *sl = &slots[k];
+            if (!sl->old)
+                continue;
+            bool old_avail = drv_ctrl_pod_available(sl->old, min_ready, now_ms);
+            bool del = false, add = false;
+            if (sl->cur) {
+                /* Both: the old one goes when the new one can take over (or is pointless). */
+                del = pass == 0 && (max_surge == 0 || !old_avail ||
+                                    drv_ctrl_pod_available(sl->cur, min_ready, now_ms));
+            } else if (!old_avail) {
+                del = add = pass == 0;
+            } else if (pass == 1 && max_surge > 0) {
+                add = (int64_t)surging < max_surge;
+                surging += add;
+            } else if (pass == 1 && budget > 0) {
+                del = add = true;
+                budget--;
+            }
+            if (del) {
+                r = ctrl_delete_pod(s, sl->old, err);
                 if (r != DRV_OK)
                     return r;
-                keep[k - 1] = NULL;
+                if (sl->cur && surging)
+                    surging--; /* this node's surge is over */
+                sl->old = NULL;
+            }
+            if (add) {
+                r = ctrl_create_pod(s, ds, DRV_KIND_DAEMONSET, tpl, DRV_CTRL_LABEL_DS_HASH, hash,
+                                    ctrl_meta(ds, "name"), ctrl_meta(sl->node, "name"), err);
+                if (r != DRV_OK)
+                    return r;
             }
         }
     }

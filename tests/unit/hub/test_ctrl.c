@@ -740,6 +740,55 @@ static void test_daemonset_toleration_and_rolling_update(void **state)
     assert_int_equal(status_int(f->s, DRV_KIND_DAEMONSET, "agent", "updatedNumberScheduled"), 4);
 }
 
+static void test_daemonset_surge_update(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    add_node(f->s, "n3", "", "", T0);
+    create(f->s, "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":"
+                 "\"agent\"},\"spec\":{\"updateStrategy\":{\"rollingUpdate\":{\"maxSurge\":1,"
+                 "\"maxUnavailable\":0}},\"selector\":{\"matchLabels\":{\"app\":\"mon\"}},"
+                 "\"template\":{\"metadata\":{\"labels\":{\"app\":\"mon\"}},\"spec\":{"
+                 "\"containers\":[{\"name\":\"c\",\"image\":\"mon:1\"}]}}}}");
+    ds_reconcile(f->s, T0);
+    mark_ready(f->s, T0);
+    cJSON *ds = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ds, "spec"), "template"),
+                                "spec"),
+            "containers"),
+        0);
+    cJSON_ReplaceItemInObject(c, "image", cJSON_CreateString("mon:2"));
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_DAEMONSET, ds, &err), DRV_OK);
+    cJSON_Delete(ds);
+    int step = 0;
+    for (; step < 12; step++) {
+        ds_reconcile(f->s, T0 + step * 1000);
+        size_t total, img, ready;
+        count(f->s, "mon:2", &total, &img, &ready);
+        assert_true(total <= 4); /* one node at a time has two pods */
+        /* Every node keeps a ready pod throughout (maxUnavailable 0). */
+        const char *names[] = {"n1", "n2", "n3"};
+        for (int k = 0; k < 3; k++) {
+            cJSON *all = pods(f->s), *p;
+            bool ok = false;
+            cJSON_ArrayForEach(p, all)
+            {
+                ok = ok || (!strcmp(spec_str(p, "nodeName"), names[k]) && drv_ctrl_pod_ready(p));
+            }
+            cJSON_Delete(all);
+            assert_true(ok);
+        }
+        if (img == 3 && total == 3 && ready == 3)
+            break;
+        mark_ready(f->s, T0 + step * 1000);
+    }
+    assert_true(step >= 3 && step < 12);
+}
+
 /* ---- node lifecycle ---- */
 
 struct hb {
@@ -960,6 +1009,7 @@ int main(void)
         FT(test_schedule_honours_image_platforms),
         FT(test_daemonset_one_pod_per_matching_node),
         FT(test_daemonset_toleration_and_rolling_update),
+        FT(test_daemonset_surge_update),
         FT(test_node_lost_pods_replaced_after_toleration),
         FT(test_toleration_seconds_zero_never_moves),
         FT(test_cordon_and_drain),
