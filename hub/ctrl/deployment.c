@@ -147,13 +147,41 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
                             avail_ok ? "Deployment has minimum availability."
                                      : "Deployment does not have minimum availability.",
                             now_ms);
-    cJSON *cp = paused ? ctrl_make_condition(op, "Progressing", "Unknown", "DeploymentPaused",
-                                             "Deployment is paused", now_ms)
-                : complete
-                    ? ctrl_make_condition(op, "Progressing", "True", "NewReplicaSetAvailable",
-                                          "Deployment has successfully progressed.", now_ms)
-                    : ctrl_make_condition(op, "Progressing", "True", "ReplicaSetUpdated",
-                                          "Deployment is progressing.", now_ms);
+    /* Progress is any change in the counts or the spec; lastUpdateTime marks the last one,
+     * and a rollout without progress for progressDeadlineSeconds is reported as stuck. */
+    const cJSON *ost = ctrl_get(dep, "status");
+    int64_t gen = ctrl_int(ctrl_get(dep, "metadata"), "generation", 1);
+    bool progress = !op || ctrl_int(ost, "updatedReplicas", -1) != (int64_t)updated ||
+                    ctrl_int(ost, "availableReplicas", -1) != (int64_t)available ||
+                    ctrl_int(ost, "replicas", -1) != (int64_t)total ||
+                    ctrl_int(ost, "observedGeneration", -1) != gen;
+    int64_t last = progress ? -1 : drv_ctrl_time_parse(ctrl_str(op, "lastUpdateTime"));
+    if (last < 0)
+        last = now_ms;
+    int64_t deadline = ctrl_int(ctrl_get(dep, "spec"), "progressDeadlineSeconds", 600);
+    char msg[400];
+    cJSON *cp;
+    if (paused) {
+        cp = ctrl_make_condition(op, "Progressing", "Unknown", "DeploymentPaused",
+                                 "Deployment is paused", now_ms);
+    } else if (complete) {
+        cp = ctrl_make_condition(op, "Progressing", "True", "NewReplicaSetAvailable",
+                                 "Deployment has successfully progressed.", now_ms);
+    } else if (now_ms - last > deadline * 1000) {
+        snprintf(msg, sizeof(msg), "Deployment \"%.200s\" has timed out progressing.",
+                 ctrl_meta(dep, "name"));
+        cp = ctrl_make_condition(op, "Progressing", "False", "ProgressDeadlineExceeded", msg,
+                                 now_ms);
+    } else {
+        cp = ctrl_make_condition(op, "Progressing", "True", "ReplicaSetUpdated",
+                                 "Deployment is progressing.", now_ms);
+    }
+    char ts[32];
+    drv_ctrl_time_format(last, ts, sizeof(ts));
+    if (cp && !cJSON_AddStringToObject(cp, "lastUpdateTime", ts)) {
+        cJSON_Delete(cp);
+        cp = NULL;
+    }
     if (!st || !conds || !ca || !cp) {
         cJSON_Delete(st);
         cJSON_Delete(conds);

@@ -497,6 +497,38 @@ static void test_min_ready_seconds(void **state)
     assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "availableReplicas"), 2);
 }
 
+static const char *progressing_reason(drv_hstore_t *s, const char *name, char out[64])
+{
+    cJSON *d = get(s, DRV_KIND_DEPLOYMENT, name);
+    const cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "status"), "conditions"), *c;
+    snprintf(out, 64, "none");
+    cJSON_ArrayForEach(c, conds)
+    {
+        if (!strcmp(cJSON_GetObjectItem(c, "type")->valuestring, "Progressing"))
+            snprintf(out, 64, "%s", cJSON_GetObjectItem(c, "reason")->valuestring);
+    }
+    cJSON_Delete(d);
+    return out;
+}
+
+static void test_progress_deadline(void **state)
+{
+    struct fx *f = *state;
+    char why[64];
+    deployment(f->s, "web", 2, "nginx:1.25", "\"progressDeadlineSeconds\":60,", "");
+    reconcile(f->s, "web", T0);
+    assert_string_equal(progressing_reason(f->s, "web", why), "ReplicaSetUpdated");
+    reconcile(f->s, "web", T0 + 50000);
+    assert_string_equal(progressing_reason(f->s, "web", why), "ReplicaSetUpdated");
+    /* No pod became ready for over a minute: the rollout is reported stuck... */
+    reconcile(f->s, "web", T0 + 61000);
+    assert_string_equal(progressing_reason(f->s, "web", why), "ProgressDeadlineExceeded");
+    /* ...until it progresses again and completes. */
+    mark_ready(f->s, T0 + 62000);
+    reconcile(f->s, "web", T0 + 62000);
+    assert_string_equal(progressing_reason(f->s, "web", why), "NewReplicaSetAvailable");
+}
+
 static void test_deleted_deployment_pods_collected(void **state)
 {
     struct fx *f = *state;
@@ -1003,6 +1035,7 @@ int main(void)
         FT(test_pause_stops_progress),
         FT(test_recreate_deletes_all_then_creates),
         FT(test_min_ready_seconds),
+        FT(test_progress_deadline),
         FT(test_deleted_deployment_pods_collected),
         FT(test_garbage_history_annotation_is_survived),
         FT(test_schedule_spreads_and_reports_unschedulable),
