@@ -374,6 +374,12 @@ void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *
     cJSON_Delete(ev);
 }
 
+bool ctrl_pod_finished(const cJSON *pod)
+{
+    const char *ph = ctrl_str(ctrl_get(pod, "status"), "phase");
+    return ph && (!strcmp(ph, "Failed") || !strcmp(ph, "Succeeded"));
+}
+
 static int deletion_cmp(const void *a, const void *b)
 {
     const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;

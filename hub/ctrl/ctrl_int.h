@@ -39,6 +39,9 @@ cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *statu
 void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *type,
                 const char *reason, const char *message, const char *component, int64_t now_ms);
 
+/* status.phase is Failed or Succeeded: the pod will not run again and is replaced. */
+bool ctrl_pod_finished(const cJSON *pod);
+
 /* Orders pods for scale-down: not ready first, then newest, then by name (descending). */
 void ctrl_sort_for_deletion(const cJSON **pods, size_t n);
 

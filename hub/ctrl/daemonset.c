@@ -130,6 +130,12 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
                 break;
             if (!c || !nn || strcmp(nn, name))
                 continue;
+            if (ctrl_pod_finished(c)) {
+                r = ctrl_delete_pod(s, c, err);
+                if (r != DRV_OK)
+                    return r;
+                continue;
+            }
             bool is_cur = hash_of(c) && !strcmp(hash_of(c), hash);
             const cJSON **keep = is_cur ? &sl.cur : &sl.old;
             const cJSON *drop = c;

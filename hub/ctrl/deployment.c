@@ -312,6 +312,13 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
     struct podset nw = {nv, 0}, old = {ov, 0};
     for (size_t i = 0; i < nowned; i++) {
         const cJSON *p = owned[i];
+        if (ctrl_pod_finished(p)) {
+            /* Failed (evicted by its agent, say): replaced like a missing one. */
+            r = ctrl_delete_pod(s, p, err);
+            if (r != DRV_OK)
+                return r;
+            continue;
+        }
         const char *h = ctrl_str(ctrl_get(ctrl_get(p, "metadata"), "labels"), DRV_CTRL_LABEL_HASH);
         if (h && !strcmp(h, hash))
             nw.v[nw.n++] = p;

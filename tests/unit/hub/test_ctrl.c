@@ -311,6 +311,17 @@ static void test_deployment_scales_up_and_down(void **state)
     count(f->s, NULL, &total, &img, &ready);
     assert_int_equal(total, 1);
     assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "replicas"), 1);
+    /* A pod its agent reports Failed is replaced. */
+    cJSON *all = pods(f->s);
+    const char *victim = meta(cJSON_GetArrayItem(all, 0), "name");
+    set_status(f->s, DRV_KIND_POD, "default", victim,
+               "{\"phase\":\"Failed\",\"reason\":\"Evicted\"}");
+    reconcile(f->s, "web", T0);
+    cJSON *after = pods(f->s);
+    assert_int_equal(cJSON_GetArraySize(after), 1);
+    assert_string_not_equal(meta(cJSON_GetArrayItem(after, 0), "name"), victim);
+    cJSON_Delete(after);
+    cJSON_Delete(all);
     set_spec(f->s, "web", "replicas", "0");
     reconcile(f->s, "web", T0);
     count(f->s, NULL, &total, &img, &ready);
