@@ -29,6 +29,25 @@ DRV_NODISCARD drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out,
 DRV_NODISCARD drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err);
 void drv_hub_free(drv_hub_t *hub);
 
+/* Hooks for the hub's other modules (broker, MQTT, controllers), all called on the loop's
+ * thread. At most DRV_HUB_MAX_HOOKS of each. A hook that writes to the store calls
+ * drv_api_notify(drv_hub_api(hub)) so that watch streams see the change. */
+#define DRV_HUB_MAX_HOOKS 16
+/* fd is polled for events; cb gets the revents. The caller keeps owning fd. */
+typedef void (*drv_hub_fd_fn)(void *ctx, int fd, short revents);
+DRV_NODISCARD drv_err_t drv_hub_add_fd(drv_hub_t *hub, int fd, short events, drv_hub_fd_fn cb,
+                                       void *ctx, drv_error_t *err);
+/* Called once per loop round (after fds and the API); returns how many ms until it next
+ * needs calling without other activity (-1: no deadline). */
+typedef int64_t (*drv_hub_tick_fn)(void *ctx);
+DRV_NODISCARD drv_err_t drv_hub_add_tick(drv_hub_t *hub, drv_hub_tick_fn cb, void *ctx,
+                                         drv_error_t *err);
+/* Called after every write the API made to the store (see drv_api_opts_t.on_change). */
+DRV_NODISCARD drv_err_t drv_hub_on_change(drv_hub_t *hub, void (*cb)(void *ctx), void *ctx,
+                                          drv_error_t *err);
+/* Makes drv_hub_run return after the current round (from a hook, or a test). */
+void drv_hub_stop(drv_hub_t *hub);
+
 /* Borrowed, valid until drv_hub_free. */
 drv_api_t *drv_hub_api(drv_hub_t *hub);
 drv_hstore_t *drv_hub_store(drv_hub_t *hub);

@@ -110,6 +110,13 @@ int64_t drv_api_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void drv_api_changed(drv_api_t *api)
+{
+    if (api->on_change)
+        api->on_change(api->on_change_ctx);
+    drv_api_notify(api);
+}
+
 static void count_request(drv_api_t *api, const char *method, unsigned code)
 {
     for (size_t i = 0; i < api->nreqstats; i++) {
@@ -423,6 +430,8 @@ drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *
     if (!api)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "api: out of memory");
     api->store = opts->store;
+    api->on_change = opts->on_change;
+    api->on_change_ctx = opts->on_change_ctx;
     api->max_body = opts->max_body ? opts->max_body : DRV_API_DEFAULT_MAX_BODY;
     api->max_watches = opts->max_watches ? opts->max_watches : DRV_API_DEFAULT_MAX_WATCHES;
     unsigned max_conns = opts->max_conns ? opts->max_conns : DRV_API_DEFAULT_MAX_CONNS;

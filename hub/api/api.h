@@ -30,6 +30,10 @@ typedef struct drv_api_opts {
     size_t max_body;       /* request body cap in bytes (over it: 413); 0: default */
     unsigned max_conns;    /* concurrent connections; 0: default */
     unsigned max_watches;  /* concurrent watch streams (over it: 429); 0: default */
+    /* Called (may be NULL) after every write the API made to the store, on the loop's thread,
+     * so that controllers can react; it may write to the store itself. */
+    void (*on_change)(void *ctx);
+    void *on_change_ctx;
 } drv_api_opts_t;
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */

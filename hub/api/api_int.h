@@ -36,6 +36,8 @@ struct drv_api {
     unsigned max_watches;
     unsigned nwatches;
     bool stopping;
+    void (*on_change)(void *ctx);
+    void *on_change_ctx;
     drv_api_watch_t *watches; /* open streams, doubly linked */
     drv_api_reqstat_t reqstats[DRV_API_MAX_REQSTATS];
     size_t nreqstats;
@@ -63,6 +65,8 @@ typedef struct drv_api_match {
 } drv_api_match_t;
 
 int64_t drv_api_now_ms(void);
+/* The API wrote to the store: wake the watches, tell the owner. */
+void drv_api_changed(drv_api_t *api);
 
 /* Responses; each counts the request for /metrics. body/obj ownership: reply_text takes body
  * (malloc'd), reply_json only reads obj. */

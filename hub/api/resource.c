@@ -351,7 +351,7 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_err_t e = drv_hstore_create(rq->api->store, k, obj, &err);
     if (e != DRV_OK)
         return store_error(rq, k, namebuf, e, &err);
-    drv_api_notify(rq->api);
+    drv_api_changed(rq->api);
     return drv_api_reply_json(rq, 201, obj);
 }
 
@@ -363,7 +363,7 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
     drv_err_t e = drv_hstore_update(rq->api->store, k, obj, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
-    drv_api_notify(rq->api);
+    drv_api_changed(rq->api);
     return drv_api_reply_json(rq, 200, obj);
 }
 
@@ -413,7 +413,7 @@ static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_err_t e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
-    drv_api_notify(rq->api);
+    drv_api_changed(rq->api);
     if (!old) { /* the stored row was unreadable; it is gone now */
         char *ok = strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
                           "\"status\":\"Success\",\"code\":200}");
@@ -455,7 +455,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
     e = drv_hstore_update_status(rq->api->store, k, url_ns(m), m->name, st, NULL, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
-    drv_api_notify(rq->api);
+    drv_api_changed(rq->api);
     cJSON_Delete(cur);
     cur = NULL;
     e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);

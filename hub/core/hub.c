@@ -20,7 +20,74 @@ struct drv_hub {
     drv_hstore_t *store;
     drv_api_t *api;
     char addr[64];
+    bool stop;
+    struct {
+        int fd;
+        short events;
+        drv_hub_fd_fn cb;
+        void *ctx;
+    } fds[DRV_HUB_MAX_HOOKS];
+    size_t nfds;
+    struct {
+        drv_hub_tick_fn cb;
+        void *ctx;
+    } ticks[DRV_HUB_MAX_HOOKS];
+    size_t nticks;
+    struct {
+        void (*cb)(void *ctx);
+        void *ctx;
+    } changes[DRV_HUB_MAX_HOOKS];
+    size_t nchanges;
 };
+
+static void on_api_change(void *ctx)
+{
+    drv_hub_t *hub = ctx;
+    for (size_t i = 0; i < hub->nchanges; i++)
+        hub->changes[i].cb(hub->changes[i].ctx);
+}
+
+drv_err_t drv_hub_add_fd(drv_hub_t *hub, int fd, short events, drv_hub_fd_fn cb, void *ctx,
+                         drv_error_t *err)
+{
+    if (fd < 0 || !cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hub: add_fd needs an fd and a callback");
+    if (hub->nfds >= DRV_HUB_MAX_HOOKS)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "hub: more than %d fds", DRV_HUB_MAX_HOOKS);
+    hub->fds[hub->nfds].fd = fd;
+    hub->fds[hub->nfds].events = events;
+    hub->fds[hub->nfds].cb = cb;
+    hub->fds[hub->nfds++].ctx = ctx;
+    return DRV_OK;
+}
+
+drv_err_t drv_hub_add_tick(drv_hub_t *hub, drv_hub_tick_fn cb, void *ctx, drv_error_t *err)
+{
+    if (!cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hub: add_tick needs a callback");
+    if (hub->nticks >= DRV_HUB_MAX_HOOKS)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "hub: more than %d ticks", DRV_HUB_MAX_HOOKS);
+    hub->ticks[hub->nticks].cb = cb;
+    hub->ticks[hub->nticks++].ctx = ctx;
+    return DRV_OK;
+}
+
+drv_err_t drv_hub_on_change(drv_hub_t *hub, void (*cb)(void *ctx), void *ctx, drv_error_t *err)
+{
+    if (!cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hub: on_change needs a callback");
+    if (hub->nchanges >= DRV_HUB_MAX_HOOKS)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "hub: more than %d change hooks",
+                             DRV_HUB_MAX_HOOKS);
+    hub->changes[hub->nchanges].cb = cb;
+    hub->changes[hub->nchanges++].ctx = ctx;
+    return DRV_OK;
+}
+
+void drv_hub_stop(drv_hub_t *hub)
+{
+    hub->stop = true;
+}
 
 drv_err_t drv_hub_parse_listen(const char *s, char *addr, size_t addrsz, uint16_t *port,
                                drv_error_t *err)
@@ -75,7 +142,11 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         free(hub);
         return drv_error_wrap(err, "store %s", db);
     }
-    drv_api_opts_t ao = {.bind_addr = addr, .port = port, .store = hub->store};
+    drv_api_opts_t ao = {.bind_addr = addr,
+                         .port = port,
+                         .store = hub->store,
+                         .on_change = on_api_change,
+                         .on_change_ctx = hub};
     e = drv_api_new(&ao, &hub->api, err);
     if (e != DRV_OK) {
         drv_hstore_close(hub->store);
@@ -127,10 +198,18 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
     drv_log_info("hub serving", "addr=%s port=%u rv=%llu", a, (unsigned)drv_api_port(hub->api),
                  (unsigned long long)drv_hstore_rv(hub->store));
     drv_err_t ret = DRV_OK;
-    for (;;) {
-        struct pollfd pfd[2] = {{.fd = drv_api_fd(hub->api), .events = POLLIN},
-                                {.fd = sfd, .events = POLLIN}};
-        int r = poll(pfd, 2, drv_api_timeout_ms(hub->api));
+    int64_t tick_wait = 0;
+    hub->stop = false;
+    while (!hub->stop) {
+        struct pollfd pfd[2 + DRV_HUB_MAX_HOOKS];
+        pfd[0] = (struct pollfd){.fd = drv_api_fd(hub->api), .events = POLLIN};
+        pfd[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        for (size_t i = 0; i < hub->nfds; i++)
+            pfd[2 + i] = (struct pollfd){.fd = hub->fds[i].fd, .events = hub->fds[i].events};
+        int64_t wait = drv_api_timeout_ms(hub->api);
+        if (tick_wait >= 0 && (wait < 0 || tick_wait < wait))
+            wait = tick_wait;
+        int r = poll(pfd, 2 + hub->nfds, wait > INT_MAX ? INT_MAX : (int)wait);
         if (r < 0 && errno != EINTR) {
             ret = drv_error_set(err, DRV_ERR_IO, errno, "poll");
             break;
@@ -142,7 +221,16 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
                 break;
             }
         }
+        for (size_t i = 0; r > 0 && i < hub->nfds; i++)
+            if (pfd[2 + i].revents)
+                hub->fds[i].cb(hub->fds[i].ctx, hub->fds[i].fd, pfd[2 + i].revents);
         drv_api_run(hub->api);
+        tick_wait = -1;
+        for (size_t i = 0; i < hub->nticks; i++) {
+            int64_t t = hub->ticks[i].cb(hub->ticks[i].ctx);
+            if (t >= 0 && (tick_wait < 0 || t < tick_wait))
+                tick_wait = t;
+        }
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     return ret;
