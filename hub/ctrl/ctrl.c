@@ -462,11 +462,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     drv_sched_cache_init(&cache);
     size_t nbound = 0, npending = 0;
     const cJSON **pending = NULL;
-    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
-    if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
-    if (r == DRV_OK)
-        r = drv_sched_cache_set_nodes(&cache, nodes, err);
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r == DRV_OK) {
         pending = calloc((size_t)cJSON_GetArraySize(pods) + 1, sizeof(*pending));
         if (!pending)
@@ -476,12 +472,19 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
     {
         const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
-        if (nn && *nn) {
-            if (drv_sched_cache_add_pod(&cache, p, NULL) != DRV_OK)
-                continue; /* unreadable requests: counted as nothing */
-        } else {
+        if (!nn || !*nn)
             pending[npending++] = p;
-        }
+    }
+    /* The nodes and their usage only when there is something to place. */
+    if (r == DRV_OK && npending)
+        r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r == DRV_OK && npending)
+        r = drv_sched_cache_set_nodes(&cache, nodes, err);
+    cJSON_ArrayForEach(p, (r == DRV_OK && npending ? pods : NULL))
+    {
+        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        if (nn && *nn && drv_sched_cache_add_pod(&cache, p, NULL) != DRV_OK)
+            continue; /* unreadable requests: counted as nothing */
     }
     if (npending > 1)
         qsort(pending, npending, sizeof(*pending), pending_cmp);

@@ -129,7 +129,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r != DRV_OK)
         return r;
-    size_t n_evicted = 0;
+    size_t n_evicted = 0, marked = 0;
     cJSON *node;
     cJSON_ArrayForEach(node, nodes)
     {
@@ -146,12 +146,15 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             r = set_unknown(s, node, msg, now_ms, err);
             if (r != DRV_OK)
                 return r;
+            marked++;
         }
     }
-    /* Read the nodes again: their conditions may have just changed. */
-    cJSON_Delete(nodes);
-    nodes = NULL;
-    r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (marked) {
+        /* Read the nodes again: their conditions have just changed. */
+        cJSON_Delete(nodes);
+        nodes = NULL;
+        r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    }
     if (r == DRV_OK)
         r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r != DRV_OK)
