@@ -31,7 +31,10 @@ const char *ctrl_meta(const cJSON *o, const char *key)
 int64_t ctrl_int(const cJSON *o, const char *key, int64_t def)
 {
     const cJSON *v = ctrl_get(o, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+    /* Out of range (or NaN) is the default: converting it would be undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.0e15 && v->valuedouble < 9.0e15))
+        return def;
+    return (int64_t)v->valuedouble;
 }
 
 bool ctrl_set(cJSON *obj, const char *key, cJSON *item)
@@ -86,7 +89,7 @@ int64_t drv_ctrl_time_parse(const char *s)
     if (*p)
         return -1;
     time_t t = timegm(&tm);
-    if (t == (time_t)-1)
+    if (t == (time_t)-1 || t < 0 || t > (time_t)253402300799) /* up to year 9999 */
         return -1;
     return ((int64_t)t - off) * 1000 + ms;
 }
@@ -132,7 +135,9 @@ const cJSON *drv_ctrl_controller_of(const cJSON *obj)
 int64_t drv_ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up)
 {
     if (cJSON_IsNumber(v))
-        return v->valuedouble < 0 ? 0 : (int64_t)v->valuedouble;
+        return !(v->valuedouble > 0)  ? 0
+               : v->valuedouble > 1e9 ? 1000000000
+                                      : (int64_t)v->valuedouble;
     if (!cJSON_IsString(v))
         return 0;
     char *end = NULL;

@@ -612,6 +612,17 @@ drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const ch
     }
     if (!ctrl_set((cJSON *)ctrl_get(dep, "spec"), "template", cJSON_Duplicate(tpl, true)))
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "rollback");
+    /* The history is an annotation anyone may edit: the template must pass the model again. */
+    _cleanup_json_ cJSON *check = cJSON_Duplicate(dep, true);
+    drv_diags_t d = {0};
+    r = check ? drv_model_normalize(check, &d) : DRV_ERR_NOMEM;
+    if (r != DRV_OK) {
+        _cleanup_free_ char *msg = drv_diags_format(&d, NULL);
+        drv_diags_free(&d);
+        return drv_error_set(err, r, 0, "deployment %s/%s: revision %lld cannot be restored: %s",
+                             ns, name, (long long)revision, msg ? msg : drv_strerror(r));
+    }
+    drv_diags_free(&d);
     r = drv_hstore_update(s, DRV_KIND_DEPLOYMENT, dep, &e);
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s rollback: %s", ns, name,

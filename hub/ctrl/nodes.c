@@ -100,7 +100,9 @@ static int64_t toleration_ms(const cJSON *pod, const char *key, int64_t def_ms)
             best = -1;
             break;
         }
-        int64_t v = (int64_t)secs->valuedouble * 1000;
+        /* Beyond a thousand years counts as a thousand years (and stays in range). */
+        double sec = secs->valuedouble > 3.2e10 ? 3.2e10 : secs->valuedouble;
+        int64_t v = (int64_t)sec * 1000;
         if (best == -2 || v < best)
             best = v;
     }

@@ -602,6 +602,30 @@ static int events(drv_hstore_t *s, const char *reason, const char *text)
     return n;
 }
 
+static void test_hostile_history_annotation(void **state)
+{
+    struct fx *f = *state;
+    /* Revision numbers out of any range, a template that is not a valid pod template. */
+    create(f->s, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+                 "\"web\",\"annotations\":{\"drover.io/history\":\"[{\\\"revision\\\":1e300,"
+                 "\\\"hash\\\":\\\"x\\\",\\\"template\\\":{}},{\\\"revision\\\":2,\\\"hash\\\":"
+                 "\\\"y\\\",\\\"template\\\":{\\\"spec\\\":{\\\"containers\\\":[{\\\"name\\\":"
+                 "\\\"BAD NAME\\\"}]}}}]\"}},\"spec\":{\"replicas\":1,\"selector\":{"
+                 "\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{"
+                 "\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":"
+                 "\"nginx:1\"}]}}}}");
+    reconcile(f->s, "web", T0);
+    drv_error_t err = DRV_ERROR_INIT;
+    /* The current template became revision 3; revision 2 is refused with the field path. */
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 2, &err),
+                     DRV_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "revision 2 cannot be restored"));
+    assert_non_null(strstr(err.msg, "spec.template.metadata.labels"));
+    size_t total, img, ready;
+    count(f->s, "nginx:1", &total, &img, &ready);
+    assert_int_equal(img, 1); /* untouched */
+}
+
 /* ---- scheduling ---- */
 
 static void test_schedule_spreads_and_reports_unschedulable(void **state)
@@ -1049,6 +1073,7 @@ int main(void)
         FT(test_progress_deadline),
         FT(test_deleted_deployment_pods_collected),
         FT(test_garbage_history_annotation_is_survived),
+        FT(test_hostile_history_annotation),
         FT(test_schedule_spreads_and_reports_unschedulable),
         FT(test_schedule_honours_image_platforms),
         FT(test_daemonset_one_pod_per_matching_node),
