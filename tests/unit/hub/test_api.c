@@ -492,6 +492,11 @@ static void test_watch_too_old(void **state)
                           "{\"metadata\":{\"name\":\"busy\"}}", &b),
                      201);
     free(b);
+    /* A stream open from the start that cannot keep up ends with an ERROR event (410). */
+    int w = connect_api(f);
+    const char *wreq = "GET /api/v1/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w, wreq, strlen(wreq), &out, ": watching");
     drv_error_t err = DRV_ERROR_INIT;
     for (int i = 0; i <= DRV_HSTORE_LOG_KEEP; i++) {
         cJSON *st = cJSON_CreateObject();
@@ -500,6 +505,14 @@ static void test_watch_too_old(void **state)
                                                   st, NULL, &err),
                          DRV_OK);
     }
+    drv_api_notify(f->api);
+    pump(f, w, NULL, 0, &out, "0\r\n\r\n"); /* the stream's last chunk */
+    const char *s = drv_buf_str(&out);
+    assert_non_null(strstr(s, "event: ERROR\ndata: {"));
+    assert_non_null(strstr(s, "\"code\":410"));
+    assert_null(strstr(s, "event: MODIFIED"));
+    close(w);
+    drv_buf_free(&out);
     assert_int_equal(http(f, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1", NULL, NULL, &b),
                      410);
     assert_non_null(strstr(b, "\"reason\":\"Expired\""));
