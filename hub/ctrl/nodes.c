@@ -63,6 +63,56 @@ static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *mes
     return DRV_OK;
 }
 
+static int64_t since_of(const cJSON *cond)
+{
+    return drv_ctrl_time_parse(ctrl_str(cond, "lastTransitionTime"));
+}
+
+/* Writes node's status with its Ready condition True again, heartbeat at hb_ms. */
+static drv_err_t set_ready(drv_hstore_t *s, const cJSON *node, int64_t hb_ms, int64_t now_ms,
+                           drv_error_t *err)
+{
+    const cJSON *ost = ctrl_get(node, "status");
+    cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
+    cJSON *conds = cJSON_CreateArray();
+    cJSON *c = ctrl_make_condition(NULL, "Ready", "True", "NodeHeartbeatResumed",
+                                   "Node is sending heartbeats again.", now_ms);
+    char ts[32];
+    drv_ctrl_time_format(hb_ms, ts, sizeof(ts));
+    if (!st || !conds || !c || !cJSON_AddStringToObject(c, "lastHeartbeatTime", ts)) {
+        cJSON_Delete(st);
+        cJSON_Delete(conds);
+        cJSON_Delete(c);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node status");
+    }
+    bool ok = true;
+    const cJSON *oc;
+    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    {
+        const char *t = ctrl_str(oc, "type");
+        if (!t || strcmp(t, "Ready")) {
+            cJSON *dup = cJSON_Duplicate(oc, true);
+            ok = ok && dup && cJSON_AddItemToArray(conds, dup);
+        }
+    }
+    cJSON_AddItemToArray(conds, c);
+    ok = ctrl_set(st, "conditions", conds) && ok;
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node status");
+    }
+    drv_json_sort_keys(st);
+    ctrl_event(s, node, DRV_KIND_NODE, "Normal", "NodeReady", "Node is sending heartbeats again.",
+               "drover-node-controller", now_ms);
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r =
+        drv_hstore_update_status(s, DRV_KIND_NODE, NULL, ctrl_meta(node, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "node %s status: %s", ctrl_meta(node, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
 drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *name, int64_t now_ms,
                                          drv_error_t *err)
 {
@@ -146,6 +196,16 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             snprintf(msg, sizeof(msg), "Node stopped sending heartbeats for more than %lld s.",
                      (long long)(grace / 1000));
             r = set_unknown(s, node, msg, now_ms, err);
+            if (r != DRV_OK)
+                return r;
+            marked++;
+        } else if (st && strcmp(st, "True") && o && o->heartbeat && hb >= 0 &&
+                   now_ms - hb <= grace && hb > since_of(ready) &&
+                   !strcmp(ctrl_str(ready, "reason") ? ctrl_str(ready, "reason") : "",
+                           "NodeStatusUnknown")) {
+            /* We marked it, and it is beating again: Ready, even before its next full status
+             * report (an agent that never knew it was gone has nothing to report). */
+            r = set_ready(s, node, hb, now_ms, err);
             if (r != DRV_OK)
                 return r;
             marked++;

@@ -933,7 +933,12 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     assert_int_equal(total, 3);
     assert_int_equal(pods_on(f->s, "n2"), 0);
     assert_int_equal(pods_on(f->s, "n1") + pods_on(f->s, "n3"), 3);
-    /* n2 returns: Ready again from its own report; nothing of web is bound there. */
+    /* n2's heartbeats resume: Ready again, before any full status report. */
+    h.at[0] = h.at[1] = h.at[2] = T0 + 25000;
+    all_round(f->s, &o, T0 + 25000);
+    assert_string_equal(ready_status(f->s, "n2", st), "True");
+    assert_int_equal(events(f->s, "NodeReady", "heartbeats again"), 1);
+    /* Its own report keeps it Ready; nothing of web is bound there. */
     char ts[32], buf[512];
     fmt_time(T0 + 30000, ts);
     snprintf(buf, sizeof(buf),
