@@ -119,7 +119,9 @@ DRV_NODISCARD drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn
                                           void *ctx, int64_t now_ms, size_t *bound,
                                           drv_error_t *err);
 
-/* One round of everything, in order: nodes, Deployments, DaemonSets, scheduling. */
+/* One round of everything, in order: nodes, Deployments, DaemonSets, scheduling. Each runs
+ * even when one before it failed; the first error is returned. Run it on changes (debounced)
+ * and on a timer of about a second: it lists the pods and nodes it needs each time. */
 DRV_NODISCARD drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
                                                drv_ctrl_platforms_fn platforms, void *ctx,
                                                int64_t now_ms, drv_error_t *err);

@@ -565,6 +565,28 @@ static void test_deleted_deployment_pods_collected(void **state)
     assert_int_equal(total, 0);
 }
 
+static void test_broken_deployment_does_not_stop_others(void **state)
+{
+    struct fx *f = *state;
+    /* Stored without passing the model (as a corrupted or hand-edited row could be): its
+     * pods cannot be made, and the error names the field; the others still run. */
+    cJSON *bad = json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{"
+                      "\"name\":\"aaa\",\"namespace\":\"default\"},\"spec\":{\"replicas\":1,"
+                      "\"template\":{\"metadata\":{\"labels\":{\"app\":\"aaa\"}},\"spec\":{"
+                      "\"containers\":[{\"name\":\"c\",\"image\":42}]}}}}");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_DEPLOYMENT, bad, &err), DRV_OK);
+    cJSON_Delete(bad);
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    drv_ctrl_nodes_opts_t o = {0};
+    assert_int_equal(drv_ctrl_reconcile_all(f->s, &o, NULL, NULL, T0, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "spec.containers[0].image"));
+    size_t total, img, ready;
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    assert_int_equal(img, 2);
+}
+
 static void test_garbage_history_annotation_is_survived(void **state)
 {
     struct fx *f = *state;
@@ -1119,6 +1141,7 @@ int main(void)
         FT(test_min_ready_seconds),
         FT(test_progress_deadline),
         FT(test_deleted_deployment_pods_collected),
+        FT(test_broken_deployment_does_not_stop_others),
         FT(test_garbage_history_annotation_is_survived),
         FT(test_hostile_history_annotation),
         FT(test_schedule_spreads_and_reports_unschedulable),
