@@ -127,7 +127,7 @@ static void count_request(drv_api_t *api, const char *method, unsigned code)
     }
     if (api->nreqstats < DRV_API_MAX_REQSTATS) {
         drv_api_reqstat_t *r = &api->reqstats[api->nreqstats++];
-        snprintf(r->method, sizeof(r->method), "%s", method_bit(method) ? method : "OTHER");
+        snprintf(r->method, sizeof(r->method), "%.7s", method_bit(method) ? method : "OTHER");
         r->code = code;
         r->n = 1;
     }
