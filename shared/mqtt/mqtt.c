@@ -192,20 +192,12 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
     pthread_mutex_lock(&c->mu);
     cb_enter(c);
-    /* Full queue: hold Paho back a little (back-pressure); if still full, return 0 so that
-     * Paho keeps the message and offers it again, rather than dropping a QoS 1 message. */
-    if (!c->stop && (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes) &&
-        c->queued > 0) {
-        struct timespec ts;
-        abs_deadline(&ts, now_ms() + 100);
-        pthread_cond_timedwait(&c->space_cv, &c->mu, &ts);
-        if (!c->stop &&
-            (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes)) {
-            cb_leave(c);
-            pthread_mutex_unlock(&c->mu);
-            return 0;
-        }
-    }
+    /* Full queue: hold Paho's receive thread until the owner drains (back-pressure down to TCP
+     * and the broker). Returning 0 instead ("keep it, offer it again") would not do: Paho
+     * offers a kept message again only when another packet arrives for this client. */
+    while (!c->stop && c->queued > 0 &&
+           (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes))
+        pthread_cond_wait(&c->space_cv, &c->mu);
     if (!c->stop) {
         ev_item_t *it = calloc(1, sizeof *it);
         char *t = malloc(tlen + 1);

@@ -27,9 +27,11 @@ typedef struct drv_mqtt_opts {
     size_t will_len;
     int will_qos;
     bool will_retain;
-    unsigned keepalive_s;    /* 0 = 10 */
-    bool clean_session;      /* false for the agent: the broker keeps its QoS 1 messages */
-    size_t max_queued;       /* incoming events held for the owner; 0 = 256 */
+    unsigned keepalive_s; /* 0 = 10 */
+    bool clean_session;   /* false for the agent: the broker keeps its QoS 1 messages */
+    /* Incoming events held for the owner. When full, Paho's receive thread waits for
+     * drv_mqtt_poll (back-pressure: nothing is dropped, but a stalled owner stalls reading). */
+    size_t max_queued;       /* 0 = 256 */
     size_t max_queued_bytes; /* their payload bytes; 0 = 16 MiB */
     int max_buffered;        /* outgoing messages Paho keeps while disconnected; 0 = 1000 */
     unsigned backoff_min_ms; /* 0 = 500 */

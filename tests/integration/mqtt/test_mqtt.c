@@ -305,6 +305,36 @@ static int will_child(const char *uri, int fd)
         pause();
 }
 
+static void test_full_queue_holds_messages_back(void **state)
+{
+    (void)state;
+    rec_t r = {0}, rp = {0};
+    drv_mqtt_opts_t o = {
+        .server_uri = g_uri, .client_id = "t-slow", .clean_session = true, .max_queued = 2};
+    drv_mqtt_t *c = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_mqtt_new(&o, &c, &err), DRV_OK);
+    assert_true(wait_for(c, &r, &r.connected, 1, 5000));
+    subscribe(c, "slow/#");
+    drv_mqtt_t *p = client("t-slow-pub", true, 0);
+    assert_true(wait_for(p, &rp, &rp.connected, 1, 5000));
+    usleep(300000);
+    /* 20 QoS 1 messages while the owner does not poll: the queue holds 2, Paho keeps the rest
+     * (back-pressure), nothing is lost and the order is kept. */
+    for (int i = 0; i < 20; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "%d", i);
+        publish(p, "slow/x", b, 1, false);
+    }
+    usleep(scaled(1000) * 1000);
+    bool all = wait_for(c, &r, &r.messages, 20, 10000);
+    if (!all)
+        fail_msg("got %u messages, last %s", r.messages, r.payload);
+    assert_string_equal(r.payload, "19");
+    drv_mqtt_free(p, 1000);
+    drv_mqtt_free(c, 1000);
+}
+
 static void test_reconnect_after_broker_restart(void **state)
 {
     (void)state;
@@ -445,6 +475,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_retained_late_subscriber),
         cmocka_unit_test(test_will_of_killed_client),
         cmocka_unit_test(test_jitter_differs_between_clients),
+        cmocka_unit_test(test_full_queue_holds_messages_back),
         cmocka_unit_test(test_reconnect_after_broker_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
