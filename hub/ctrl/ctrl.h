@@ -82,6 +82,8 @@ typedef struct drv_ctrl_nodes_opts {
  * False); a matching toleration without tolerationSeconds, or with 0, never moves the pod;
  * no matching toleration means the default. Only pods with a controller owner other than a
  * DaemonSet are moved; owned pods bound to a node that no longer exists are deleted too.
+ * Every pod on a NotReady node has its Ready condition set False (reason NodeNotReady) at
+ * once, as its agent cannot report, so rollouts and status do not count it.
  * A node this controller marked (reason NodeStatusUnknown) whose heartbeat, as o->heartbeat
  * reports it, is again newer than the mark and within the grace period is set Ready again.
  * *evicted (may be NULL) gets how many pods were deleted. Events: NodeNotReady and NodeReady

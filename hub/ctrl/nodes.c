@@ -160,6 +160,42 @@ static int64_t toleration_ms(const cJSON *pod, const char *key, int64_t def_ms)
     return best == -2 ? def_ms : best;
 }
 
+/* Sets the pod's Ready (and ContainersReady) condition False, reason NodeNotReady. */
+static drv_err_t mark_pod_not_ready(drv_hstore_t *s, const cJSON *pod, int64_t now_ms,
+                                    drv_error_t *err)
+{
+    cJSON *st = cJSON_Duplicate(ctrl_get(pod, "status"), true);
+    cJSON *conds = cJSON_CreateArray();
+    if (!st || !conds) {
+        cJSON_Delete(st);
+        cJSON_Delete(conds);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod status");
+    }
+    bool ok = true;
+    const cJSON *oc;
+    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    {
+        const char *t = ctrl_str(oc, "type");
+        cJSON *c = t && (!strcmp(t, "Ready") || !strcmp(t, "ContainersReady"))
+                       ? ctrl_make_condition(oc, t, "False", "NodeNotReady",
+                                             "The pod's node is not ready.", now_ms)
+                       : cJSON_Duplicate(oc, true);
+        ok = ok && c && cJSON_AddItemToArray(conds, c);
+    }
+    ok = ctrl_set(st, "conditions", conds) && ok;
+    if (!ok) {
+        cJSON_Delete(st);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod status");
+    }
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_update_status(s, DRV_KIND_POD, ctrl_meta(pod, "namespace"),
+                                           ctrl_meta(pod, "name"), st, NULL, &e);
+    if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, e.sys_errno, "pod %s status: %s", ctrl_meta(pod, "name"),
+                             drv_error_msg(&e));
+    return DRV_OK;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -236,7 +272,15 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         cJSON_ArrayForEach(p, pods)
         {
             const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
-            if (!nn || strcmp(nn, name) || !movable(p))
+            if (!nn || strcmp(nn, name))
+                continue;
+            /* Its agent cannot say so: the pod is no longer known to be ready. */
+            if (drv_ctrl_pod_ready(p)) {
+                r = mark_pod_not_ready(s, p, now_ms, err);
+                if (r != DRV_OK)
+                    return r;
+            }
+            if (!movable(p))
                 continue;
             int64_t tol = toleration_ms(p, key, deftol);
             if (tol < 0 || now_ms < since + tol)

@@ -980,6 +980,11 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     all_round(f->s, &o, T0 + 11000);
     assert_string_equal(ready_status(f->s, "n2", st), "Unknown");
     assert_int_equal(pods_on(f->s, "n2"), 1); /* tolerated for 10 s more */
+    /* ...but no longer counted as ready: its agent cannot report. */
+    size_t total, img, ready;
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(ready, 2);
+    assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "readyReplicas"), 2);
     h.at[0] = h.at[2] = T0 + 20000;
     all_round(f->s, &o, T0 + 20000);
     assert_int_equal(pods_on(f->s, "n2"), 1);
@@ -992,7 +997,6 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     assert_int_equal(events(f->s, "TaintManagerEviction", "Node n2 is unreachable"), 1);
     all_round(f->s, &o, T0 + 21000);
     /* Replaced elsewhere: 3 pods, none on n2. */
-    size_t total, img, ready;
     count(f->s, NULL, &total, &img, &ready);
     assert_int_equal(total, 3);
     assert_int_equal(pods_on(f->s, "n2"), 0);
