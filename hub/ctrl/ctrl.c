@@ -88,20 +88,38 @@ int64_t drv_ctrl_time_parse(const char *s)
     }
     if (*p)
         return -1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || t < 0 || t > (time_t)253402300799) /* up to year 9999 */
+    /* Days from the civil date in 64 bits (no timegm: time_t is 32 bits on some targets). */
+    int64_t y = (int64_t)tm.tm_year + 1900, m = tm.tm_mon + 1, d = tm.tm_mday;
+    if (y < 1970 || y > 9999)
         return -1;
-    return ((int64_t)t - off) * 1000 + ms;
+    y -= m <= 2;
+    int64_t era = y / 400, yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    int64_t t = days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    if (t - off < 0)
+        return -1;
+    return (t - off) * 1000 + ms;
 }
 
 void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
     if (!outsz)
         return;
-    if (!gmtime_r(&t, &tm) || !strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    if (ms < 0 || ms > 253402300799999LL) {
         out[0] = '\0';
+        return;
+    }
+    /* Civil date from days, in 64 bits (time_t is 32 bits on some targets). */
+    int64_t secs = ms / 1000, days = secs / 86400, rem = secs % 86400;
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y, (long long)m,
+             (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
+             (long long)(rem % 60));
 }
 
 bool drv_ctrl_pod_ready(const cJSON *pod)

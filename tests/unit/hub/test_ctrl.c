@@ -1126,7 +1126,15 @@ static void test_time_helpers(void **state)
     assert_int_equal(drv_ctrl_time_parse(NULL), -1);
     char ts[32];
     drv_ctrl_time_format(T0, ts, sizeof(ts));
+    assert_string_equal(ts, "2027-01-15T08:00:00Z");
     assert_int_equal(drv_ctrl_time_parse(ts), T0);
+    /* Past 2038 and leap days, on every target. */
+    assert_int_equal(drv_ctrl_time_parse("2100-03-01T00:00:00Z"), 4107542400000LL);
+    drv_ctrl_time_format(4107542400000LL - 1000, ts, sizeof(ts));
+    assert_string_equal(ts, "2100-02-28T23:59:59Z");
+    drv_ctrl_time_format(951782400000LL, ts, sizeof(ts));
+    assert_string_equal(ts, "2000-02-29T00:00:00Z");
+    assert_int_equal(drv_ctrl_time_parse("99999-01-01T00:00:00Z"), -1);
 }
 
 #define FT(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
