@@ -27,7 +27,9 @@
 #define DRV_CTRL_TOLERATION_MS_DEFAULT 10000
 
 /* Annotations kept on a Deployment: the current revision number, and the kept revisions as a
- * JSON array of {"revision": n, "hash": "...", "template": {...}}, oldest first. */
+ * JSON array of {"revision": n, "hash": "...", "template": {...}}, oldest first. The same array
+ * is kept in status.history, which survives an update that replaces the annotations (an
+ * apply of the user's manifest); the annotations are then written again. */
 #define DRV_CTRL_ANN_REVISION "deployment.kubernetes.io/revision"
 #define DRV_CTRL_ANN_HISTORY "drover.io/history"
 #define DRV_CTRL_LABEL_HASH "pod-template-hash"

@@ -21,12 +21,16 @@ static void json_deletep(cJSON **p)
 /* The kept history, a new array (empty when absent or unreadable). */
 static cJSON *history_of(const cJSON *dep)
 {
+    /* The annotation is what users and tools see; an update that replaces the metadata (an
+     * apply of the manifest) drops it, so a copy lives in the status, which only the
+     * controllers write. */
     const char *h =
         ctrl_str(ctrl_get(ctrl_get(dep, "metadata"), "annotations"), DRV_CTRL_ANN_HISTORY);
     cJSON *arr = h ? cJSON_Parse(h) : NULL;
-    if (!cJSON_IsArray(arr)) {
+    if (!cJSON_IsArray(arr) || !cJSON_GetArraySize(arr)) {
         cJSON_Delete(arr);
-        arr = cJSON_CreateArray();
+        const cJSON *kept = ctrl_get(ctrl_get(dep, "status"), "history");
+        arr = cJSON_IsArray(kept) ? cJSON_Duplicate(kept, true) : cJSON_CreateArray();
     }
     return arr;
 }
@@ -200,7 +204,8 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
         cJSON_AddNumberToObject(st, "updatedReplicas", (double)updated) &&
         cJSON_AddNumberToObject(st, "readyReplicas", (double)ready) &&
         cJSON_AddNumberToObject(st, "availableReplicas", (double)available) &&
-        cJSON_AddNumberToObject(st, "unavailableReplicas", (double)(unavail > 0 ? unavail : 0));
+        cJSON_AddNumberToObject(st, "unavailableReplicas", (double)(unavail > 0 ? unavail : 0)) &&
+        ctrl_set(st, "history", history_of(dep));
     if (!ok) {
         cJSON_Delete(st);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment status");

@@ -425,6 +425,40 @@ static void test_rollback_restores_old_template(void **state)
     assert_int_equal(img, 2);
 }
 
+static void test_history_survives_apply_replacing_annotations(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    roll_to_end(f->s, "web", &now);
+    /* The user applies the manifest again with a new image: metadata comes from the
+     * manifest, without the controller's annotations. */
+    cJSON *d = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(d, "metadata"), "annotations");
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "template"),
+                                "spec"),
+            "containers"),
+        0);
+    cJSON_ReplaceItemInObject(c, "image", cJSON_CreateString("nginx:1.26"));
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_DEPLOYMENT, d, &err), DRV_OK);
+    cJSON_Delete(d);
+    roll_to_end(f->s, "web", &now);
+    d = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "2");
+    cJSON_Delete(d);
+    /* So `rollout undo` still finds the previous image. */
+    assert_int_equal(drv_ctrl_deployment_rollback(f->s, "default", "web", 0, &err), DRV_OK);
+    roll_to_end(f->s, "web", &now);
+    size_t total, img, ready;
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    assert_int_equal(img, 2);
+}
+
 static void test_revision_history_limit(void **state)
 {
     struct fx *f = *state;
@@ -1147,6 +1181,7 @@ int main(void)
         FT(test_rolling_update_keeps_availability),
         cmocka_unit_test(test_rolling_update_percentages_round_like_kubernetes),
         FT(test_rollback_restores_old_template),
+        FT(test_history_survives_apply_replacing_annotations),
         FT(test_revision_history_limit),
         FT(test_pause_stops_progress),
         FT(test_recreate_deletes_all_then_creates),
