@@ -1,0 +1,463 @@
+/* The hub's Mosquitto child: config generation, start with a readiness check, supervision with
+ * restart back-off, and an orderly stop. The broker's stderr goes to <data_dir>/broker/
+ * mosquitto.log, which the supervisor caps; its last lines explain a failed start. */
+#include "broker/broker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "drover/cleanup.h"
+#include "drover/file.h"
+#include "drover/log.h"
+
+#define LOG_CHECK_MS 10000
+#define TAIL_BYTES 1536
+
+struct drv_broker {
+    char dir[PATH_MAX];  /* <data_dir>/broker */
+    char conf[PATH_MAX]; /* <dir>/mosquitto.conf */
+    char log[PATH_MAX];  /* <dir>/mosquitto.log */
+    char mosq[PATH_MAX];
+    char addr[64];
+    uint16_t port;
+    int family;
+    char url[96];
+    int logfd;       /* O_APPEND, handed to the child as stdout/stderr */
+    off_t log_start; /* log size when the current child started: its lines come after */
+    pid_t pid;
+    bool stopped;
+    int64_t started_ms, restart_at_ms, backoff_ms, log_checked_ms;
+};
+
+int64_t drv_broker_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Fills a sockaddr for the broker's address and port. */
+static socklen_t make_addr(const drv_broker_t *b, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (b->family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        inet_pton(AF_INET6, b->addr, &s6->sin6_addr);
+        return sizeof(*s6);
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    inet_pton(AF_INET, b->addr, &s4->sin_addr);
+    return sizeof(*s4);
+}
+
+/* Binds the port once ourselves: a port in use gives an error naming it, rather than a broker
+ * that dies (or a readiness check that connects to somebody else's listener). Port 0 is
+ * resolved to a free one here. */
+static drv_err_t claim_port(drv_broker_t *b, drv_error_t *err)
+{
+    _cleanup_close_ int fd = socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: socket");
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(b, b->port, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+        if (errno == EADDRINUSE)
+            return drv_error_set(err, DRV_ERR_EXISTS, 0,
+                                 "broker: port %u on %s is in use (another MQTT broker? stop it, "
+                                 "choose another port, or pass --broker URL to use it)",
+                                 b->port, b->addr);
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: bind %s port %u", b->addr, b->port);
+    }
+    if (b->port == 0) {
+        len = sizeof(ss);
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+            return drv_error_set(err, DRV_ERR_IO, errno, "broker: getsockname");
+        b->port = ntohs(b->family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return DRV_OK;
+}
+
+static bool port_accepts(const drv_broker_t *b)
+{
+    _cleanup_close_ int fd = socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_storage ss;
+    socklen_t len = make_addr(b, b->port, &ss);
+    return connect(fd, (struct sockaddr *)&ss, len) == 0;
+}
+
+/* The current child's last few log lines, on one line ("a | b | c"), for error messages. */
+static void log_tail(const drv_broker_t *b, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    struct stat st;
+    if (b->logfd < 0 || fstat(b->logfd, &st) < 0 || st.st_size <= b->log_start)
+        return;
+    off_t from = st.st_size - TAIL_BYTES > b->log_start ? st.st_size - TAIL_BYTES : b->log_start;
+    char buf[TAIL_BYTES + 1];
+    ssize_t n = pread(b->logfd, buf, (size_t)(st.st_size - from), from);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    /* Keep the last 4 lines. */
+    char *start = buf;
+    int lines = 0;
+    for (char *p = buf + n - 1; p > buf; p--) {
+        if (*p == '\n' && p[1] != '\0' && ++lines == 4) {
+            start = p + 1;
+            break;
+        }
+    }
+    size_t o = 0;
+    for (char *p = start; *p && o + 4 < outsz; p++) {
+        if (*p == '\n') {
+            if (p[1] == '\0')
+                break;
+            out[o++] = ' ', out[o++] = '|', out[o++] = ' ';
+        } else {
+            out[o++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+        }
+    }
+    out[o] = '\0';
+}
+
+static drv_err_t write_conf(const drv_broker_t *b, const char *extra, drv_error_t *err)
+{
+    char buf[8192];
+    int n = snprintf(buf, sizeof(buf),
+                     "# Generated by drover-hub at every broker start: edits are lost.\n"
+                     "# Extra lines come from the hub's broker options.\n"
+                     "per_listener_settings false\n"
+                     "listener %u %s\n"
+                     "# FOR NOW any local client may connect: issue 5 replaces this with TLS\n"
+                     "# client certificates and per-node ACLs.\n"
+                     "allow_anonymous true\n"
+                     "# Retained desired-state messages survive a broker restart. Saved on\n"
+                     "# shutdown and after every 20 changes (not periodically: SD cards).\n"
+                     "persistence true\n"
+                     "persistence_location %s/\n"
+                     "autosave_on_changes true\n"
+                     "autosave_interval 20\n"
+                     "max_packet_size %u\n"
+                     "# stderr goes to mosquitto.log, capped by the hub.\n"
+                     "log_dest stderr\n"
+                     "log_type error\n"
+                     "log_type warning\n"
+                     "log_type notice\n"
+                     "log_type information\n"
+                     "log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n"
+                     "%s%s",
+                     b->port, b->addr, b->dir, DRV_BROKER_MAX_PACKET, extra ? extra : "",
+                     extra && *extra && extra[strlen(extra) - 1] != '\n' ? "\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "broker: extra config lines too long");
+    drv_err_t e = drv_file_write_atomic(b->conf, buf, (size_t)n, 0644, err);
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "broker: write %s", b->conf);
+    return DRV_OK;
+}
+
+/* Mosquitto started as root drops to user "mosquitto": hand it the broker directory (and its
+ * persistence file), and let its group traverse the data directory without listing it. */
+static drv_err_t hand_to_mosquitto(const drv_broker_t *b, const char *data_dir, drv_error_t *err)
+{
+    if (geteuid() != 0)
+        return DRV_OK;
+    struct passwd *pw = getpwnam("mosquitto");
+    if (!pw)
+        return DRV_OK; /* mosquitto then keeps running as root */
+    if (chown(b->dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(b->dir, 0700) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", b->dir);
+    char db[PATH_MAX];
+    if ((size_t)snprintf(db, sizeof(db), "%s/mosquitto.db", b->dir) < sizeof(db) &&
+        chown(db, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", db);
+    struct stat st;
+    if (stat(data_dir, &st) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: stat %s", data_dir);
+    if (st.st_mode & S_IXOTH)
+        return DRV_OK;
+    if (st.st_gid != pw->pw_gid && chown(data_dir, (uid_t)-1, pw->pw_gid) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: chgrp %s to mosquitto", data_dir);
+    if (chmod(data_dir, (st.st_mode & 07777 & ~(mode_t)(S_IRGRP | S_IWGRP)) | S_IXGRP) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: chmod %s", data_dir);
+    return DRV_OK;
+}
+
+static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
+{
+    if (access(b->mosq, X_OK) < 0)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, errno,
+                             "broker: %s cannot be run (install the Debian package mosquitto, or "
+                             "pass --broker URL for an external broker)",
+                             b->mosq);
+    struct stat st;
+    b->log_start = fstat(b->logfd, &st) == 0 ? st.st_size : 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: fork");
+    if (pid == 0) {
+        /* The hub blocks SIGTERM/SIGINT for its signalfd: the broker must not inherit that. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        setpgid(0, 0); /* a terminal's ^C goes to the hub, which stops the broker in order */
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        dup2(b->logfd, 1);
+        dup2(b->logfd, 2);
+        close_range(3, ~0U, 0);
+        char *argv[] = {b->mosq, (char *)"-c", b->conf, NULL};
+        execv(b->mosq, argv);
+        dprintf(2, "drover-hub: exec %s: %s\n", b->mosq, strerror(errno));
+        _exit(127);
+    }
+    b->pid = pid;
+    b->started_ms = drv_broker_now_ms();
+    drv_log_info("broker started", "pid=%d port=%u", (int)pid, b->port);
+    return DRV_OK;
+}
+
+static void describe_status(int status, char *out, size_t outsz)
+{
+    if (WIFSIGNALED(status))
+        snprintf(out, outsz, "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(out, outsz, "exited with status %d", WEXITSTATUS(status));
+}
+
+static drv_err_t wait_ready(drv_broker_t *b, drv_error_t *err)
+{
+    int64_t deadline = drv_broker_now_ms() + DRV_BROKER_START_TIMEOUT_MS;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(b->pid, &status, WNOHANG);
+        if (r == b->pid) {
+            b->pid = 0;
+            char how[64], tail[TAIL_BYTES];
+            describe_status(status, how, sizeof(how));
+            log_tail(b, tail, sizeof(tail));
+            return drv_error_set(err, DRV_ERR_IO, 0, "broker: %s %s at start%s%s (see %s)", b->mosq,
+                                 how, tail[0] ? ": " : "", tail, b->log);
+        }
+        if (port_accepts(b))
+            return DRV_OK;
+        if (drv_broker_now_ms() >= deadline)
+            break;
+        sleep_ms(50);
+    }
+    char tail[TAIL_BYTES];
+    log_tail(b, tail, sizeof(tail));
+    drv_broker_stop(b);
+    return drv_error_set(err, DRV_ERR_TIMEOUT, 0,
+                         "broker: port %u on %s not accepting connections after %d ms%s%s (see %s)",
+                         b->port, b->addr, DRV_BROKER_START_TIMEOUT_MS, tail[0] ? ": " : "", tail,
+                         b->log);
+}
+
+drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, drv_error_t *err)
+{
+    if (!opts || !opts->data_dir || !*opts->data_dir)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: data_dir: required");
+    const char *addr = opts->listen && *opts->listen ? opts->listen : DRV_BROKER_DEFAULT_ADDR;
+    const char *mosq =
+        opts->mosquitto && *opts->mosquitto ? opts->mosquitto : DRV_BROKER_DEFAULT_MOSQUITTO;
+    if (opts->extra && strpbrk(opts->extra, "\r"))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: extra: carriage return");
+    _cleanup_free_ drv_broker_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
+    b->logfd = -1;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a6) == 1)
+        b->family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &a6) == 1)
+        b->family = AF_INET6;
+    else
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "broker: listen address \"%.64s\": not an IPv4 or IPv6 address", addr);
+    snprintf(b->addr, sizeof(b->addr), "%s", addr);
+    if ((size_t)snprintf(b->dir, sizeof(b->dir), "%s/broker", opts->data_dir) >= sizeof(b->dir) ||
+        (size_t)snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir) >=
+            sizeof(b->conf) ||
+        (size_t)snprintf(b->log, sizeof(b->log), "%s/mosquitto.log", b->dir) >= sizeof(b->log) ||
+        (size_t)snprintf(b->mosq, sizeof(b->mosq), "%s", mosq) >= sizeof(b->mosq))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: data_dir: path too long");
+    b->port = opts->port;
+    drv_err_t e = claim_port(b, err);
+    if (e != DRV_OK)
+        return e;
+    if (b->family == AF_INET6)
+        snprintf(b->url, sizeof(b->url), "tcp://[%s]:%u", b->addr, b->port);
+    else
+        snprintf(b->url, sizeof(b->url), "tcp://%s:%u", b->addr, b->port);
+    e = drv_file_mkdir_p(b->dir, 0700, err);
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "broker: directory %s", b->dir);
+    e = write_conf(b, opts->extra, err);
+    if (e != DRV_OK)
+        return e;
+    e = hand_to_mosquitto(b, opts->data_dir, err);
+    if (e != DRV_OK)
+        return e;
+    b->logfd = open(b->log, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (b->logfd < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "broker: open %s", b->log);
+    b->backoff_ms = DRV_BROKER_BACKOFF_MIN_MS;
+    e = spawn(b, err);
+    if (e == DRV_OK)
+        e = wait_ready(b, err);
+    if (e != DRV_OK) {
+        close(b->logfd);
+        return e;
+    }
+    b->log_checked_ms = drv_broker_now_ms();
+    *out = TAKE_PTR(b);
+    return DRV_OK;
+}
+
+const char *drv_broker_url(const drv_broker_t *broker)
+{
+    return broker->url;
+}
+
+uint16_t drv_broker_port(const drv_broker_t *broker)
+{
+    return broker->port;
+}
+
+pid_t drv_broker_pid(const drv_broker_t *broker)
+{
+    return broker->pid;
+}
+
+bool drv_broker_child_exited(drv_broker_t *b, pid_t pid, int status)
+{
+    if (!b || pid <= 0 || pid != b->pid)
+        return false;
+    int64_t now = drv_broker_now_ms();
+    if (now - b->started_ms >= DRV_BROKER_STABLE_MS)
+        b->backoff_ms = DRV_BROKER_BACKOFF_MIN_MS;
+    char how[64], tail[TAIL_BYTES];
+    describe_status(status, how, sizeof(how));
+    log_tail(b, tail, sizeof(tail));
+    b->pid = 0;
+    b->restart_at_ms = now + b->backoff_ms;
+    drv_log_warn("broker died, restarting", "pid=%d how=\"%s\" in_ms=%lld log=\"%s\"", (int)pid,
+                 how, (long long)b->backoff_ms, tail);
+    b->backoff_ms = b->backoff_ms * 2 > DRV_BROKER_BACKOFF_MAX_MS ? DRV_BROKER_BACKOFF_MAX_MS
+                                                                  : b->backoff_ms * 2;
+    return true;
+}
+
+/* Past DRV_BROKER_LOG_MAX: the log moves to mosquitto.log.1 and the live file restarts empty
+ * (the child appends, so its next line lands at the new end). */
+static void cap_log(drv_broker_t *b)
+{
+    struct stat st;
+    if (fstat(b->logfd, &st) < 0 || st.st_size <= DRV_BROKER_LOG_MAX)
+        return;
+    char old[PATH_MAX];
+    if ((size_t)snprintf(old, sizeof(old), "%s.1", b->log) >= sizeof(old))
+        return;
+    _cleanup_free_ char *data = malloc((size_t)st.st_size);
+    ssize_t n = data ? pread(b->logfd, data, (size_t)st.st_size, 0) : -1;
+    drv_error_t e = DRV_ERROR_INIT;
+    if (n > 0 && drv_file_write_replace(old, data, (size_t)n, 0640, &e) != DRV_OK)
+        drv_log_warn("broker log rotation failed", "err=\"%s\"", drv_error_msg(&e));
+    if (ftruncate(b->logfd, 0) < 0)
+        drv_log_warn("broker log truncation failed", "errno=%d", errno);
+    b->log_start = 0;
+}
+
+int64_t drv_broker_tick(drv_broker_t *b, int64_t now_ms)
+{
+    if (!b || b->stopped)
+        return -1;
+    if (b->pid > 0) {
+        int status;
+        if (waitpid(b->pid, &status, WNOHANG) == b->pid)
+            (void)drv_broker_child_exited(b, b->pid, status);
+    }
+    if (b->pid == 0 && now_ms >= b->restart_at_ms) {
+        drv_error_t e = DRV_ERROR_INIT;
+        if (spawn(b, &e) != DRV_OK) {
+            drv_log_error("broker restart failed", "err=\"%s\"", drv_error_msg(&e));
+            b->restart_at_ms = now_ms + b->backoff_ms;
+            b->backoff_ms = b->backoff_ms * 2 > DRV_BROKER_BACKOFF_MAX_MS
+                                ? DRV_BROKER_BACKOFF_MAX_MS
+                                : b->backoff_ms * 2;
+        }
+    }
+    if (now_ms - b->log_checked_ms >= LOG_CHECK_MS) {
+        cap_log(b);
+        b->log_checked_ms = now_ms;
+    }
+    if (b->pid == 0) {
+        int64_t wait = b->restart_at_ms - now_ms;
+        return wait < 0 ? 0 : wait;
+    }
+    return 500;
+}
+
+void drv_broker_stop(drv_broker_t *b)
+{
+    if (!b)
+        return;
+    b->stopped = true;
+    if (b->pid <= 0)
+        return;
+    int status;
+    kill(b->pid, SIGTERM);
+    int64_t deadline = drv_broker_now_ms() + 5000;
+    while (waitpid(b->pid, &status, WNOHANG) == 0) {
+        if (drv_broker_now_ms() >= deadline) {
+            drv_log_warn("broker ignored SIGTERM, killing", "pid=%d", (int)b->pid);
+            kill(b->pid, SIGKILL);
+            (void)waitpid(b->pid, &status, 0);
+            break;
+        }
+        sleep_ms(20);
+    }
+    b->pid = 0;
+}
+
+void drv_broker_free(drv_broker_t *b)
+{
+    if (!b)
+        return;
+    drv_broker_stop(b);
+    if (b->logfd >= 0)
+        close(b->logfd);
+    free(b);
+}

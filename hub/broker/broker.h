@@ -1,0 +1,71 @@
+/* The hub's own MQTT broker: a Mosquitto child process with a generated config in the hub's
+ * data directory, started, watched and restarted with back-off, so that one command gives a
+ * working hub. A hub given an external broker (--broker URL) does not use this module. */
+#ifndef DROVER_HUB_BROKER_H
+#define DROVER_HUB_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "drover/error.h"
+
+#define DRV_BROKER_DEFAULT_ADDR "127.0.0.1"
+#define DRV_BROKER_DEFAULT_PORT 1883
+#define DRV_BROKER_DEFAULT_MOSQUITTO "/usr/sbin/mosquitto"
+/* Largest MQTT packet the broker accepts: 4 MiB of payload plus room for topic and headers. */
+#define DRV_BROKER_MAX_PACKET (4u * 1024 * 1024 + 64 * 1024)
+/* Start-up wait for the port to accept connections. */
+#define DRV_BROKER_START_TIMEOUT_MS 5000
+/* Restart back-off: 1 s doubling to 30 s; reset after the broker stayed up this long. */
+#define DRV_BROKER_BACKOFF_MIN_MS 1000
+#define DRV_BROKER_BACKOFF_MAX_MS 30000
+#define DRV_BROKER_STABLE_MS 60000
+/* mosquitto.log is rotated to mosquitto.log.1 past this size. */
+#define DRV_BROKER_LOG_MAX (1024 * 1024)
+
+typedef struct drv_broker drv_broker_t;
+
+typedef struct drv_broker_opts {
+    const char *data_dir;  /* required; the broker's files go to <data_dir>/broker/ */
+    const char *listen;    /* IPv4/IPv6 address to listen on; NULL: DRV_BROKER_DEFAULT_ADDR */
+    uint16_t port;         /* 0 picks a free port (kept across restarts); the hub passes
+                              DRV_BROKER_DEFAULT_PORT */
+    const char *mosquitto; /* path of the broker binary; NULL: DRV_BROKER_DEFAULT_MOSQUITTO */
+    const char *extra;     /* extra mosquitto.conf lines appended verbatim; may be NULL */
+} drv_broker_opts_t;
+
+/* Writes <data_dir>/broker/mosquitto.conf (listener, persistence in <data_dir>/broker/,
+ * anonymous access for now), starts Mosquitto as a child process (fork/exec, no shell) and
+ * waits up to DRV_BROKER_START_TIMEOUT_MS until the port accepts connections. Errors name the
+ * cause: the port in use, a missing binary, or the broker's last log lines. Running as root,
+ * the broker directory is handed to user "mosquitto" (Mosquitto drops to it). On success *out
+ * is owned by the caller (drv_broker_free). */
+DRV_NODISCARD drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out,
+                                         drv_error_t *err);
+
+/* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); borrowed, valid until drv_broker_free. */
+const char *drv_broker_url(const drv_broker_t *broker);
+uint16_t drv_broker_port(const drv_broker_t *broker);
+/* The running child's pid, or 0 while it is down. */
+pid_t drv_broker_pid(const drv_broker_t *broker);
+
+/* For a hub that reaps children itself: tells the broker that pid exited with status (as from
+ * waitpid). Returns true when pid was the broker (which then restarts from drv_broker_tick). */
+bool drv_broker_child_exited(drv_broker_t *broker, pid_t pid, int status);
+
+/* Supervision, called from the hub's loop with a monotonic time in ms: notices a dead broker
+ * (waitpid on its own child only), restarts it after the back-off (without blocking), caps
+ * its log. Returns the ms until it next wants calling. */
+int64_t drv_broker_tick(drv_broker_t *broker, int64_t now_ms);
+
+/* Monotonic clock in ms, as drv_broker_tick expects. */
+int64_t drv_broker_now_ms(void);
+
+/* SIGTERM, up to 5 s for the broker to save its persistence file and exit, then SIGKILL.
+ * Supervision stops; idempotent. */
+void drv_broker_stop(drv_broker_t *broker);
+/* Stops the broker if running and frees. NULL is allowed. */
+void drv_broker_free(drv_broker_t *broker);
+
+#endif
