@@ -3,7 +3,71 @@
 #ifndef DROVER_CLI_H
 #define DROVER_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "drover/buf.h"
+#include "drover/model.h"
+
 /* validate -f FILE|DIR|- [-f ...] [-R] [-o json|yaml] */
 int drv_cli_validate(int argc, char **argv);
+/* apply -f FILE|DIR|- [-f ...] [-R] [-n NS] */
+int drv_cli_apply(int argc, char **argv);
+/* get KIND [NAME] [-n NS | -A] [-l SELECTOR] [-o wide|json|yaml] [-w] */
+int drv_cli_get(int argc, char **argv);
+/* delete KIND NAME... [-n NS] | delete -f FILE */
+int drv_cli_delete(int argc, char **argv);
+/* describe KIND NAME [-n NS] */
+int drv_cli_describe(int argc, char **argv);
+/* scale deployment NAME --replicas N [-n NS] */
+int drv_cli_scale(int argc, char **argv);
+/* cordon NODE / uncordon NODE */
+int drv_cli_cordon(int argc, char **argv);
+int drv_cli_uncordon(int argc, char **argv);
+
+/* ---- The hub client (cli/hub.c), shared by the commands above. ---- */
+
+/* Largest response body accepted (bytes). */
+#define DRV_CLI_MAX_RESPONSE (64u * 1024 * 1024)
+/* Whole-request deadline for ordinary requests (seconds). */
+#define DRV_CLI_TIMEOUT_S 30L
+
+/* Sets the hub URL from a --hub flag (string borrowed; must outlive the command). */
+void drv_cli_hub_set(const char *url);
+/* The hub URL: --hub, else $DROVER_HUB, else hub: in ~/.config/drover/config, else
+ * http://127.0.0.1:8080. Static storage; no trailing slash. */
+const char *drv_cli_hub_url(void);
+
+typedef struct drv_cli_resp {
+    long status;    /* HTTP status */
+    drv_buf_t body; /* owned */
+    cJSON *json;    /* owned; the parsed body, NULL if it was not JSON */
+} drv_cli_resp_t;
+
+/* One request to the hub. path starts with '/' and is already escaped. ctype may be NULL
+ * (no body). Returns 0 when an HTTP answer arrived (whatever its status; *resp filled, free
+ * with drv_cli_resp_free), 1 after printing why the hub could not be reached. */
+int drv_cli_request(const char *method, const char *path, const char *ctype, const char *body,
+                    drv_cli_resp_t *resp);
+void drv_cli_resp_free(drv_cli_resp_t *resp);
+
+/* Prints an error answer as kubectl does ("Error from server (Invalid): message", then one
+ * "  field: message" line per details.causes entry) to stderr. */
+void drv_cli_print_status(const drv_cli_resp_t *resp);
+
+/* Streams a watch (SSE) at path; calls fn for every event until the stream ends or fn
+ * returns false. Returns 0 on a clean end, 1 after printing an error. */
+int drv_cli_watch(const char *path, bool (*fn)(const char *type, cJSON *obj, void *ctx), void *ctx);
+
+/* Percent-escapes s for a query string into out; false if it does not fit. */
+bool drv_cli_escape(const char *s, char *out, size_t outsz);
+
+/* API path of a kind's collection (name NULL) or item; ns NULL or "" for all namespaces of a
+ * namespaced kind. false if it does not fit. */
+bool drv_cli_path(drv_kind_t kind, const char *ns, const char *name, char *out, size_t outsz);
+/* "deployment.apps" / "pod" / "node": how kubectl names a kind in messages. */
+const char *drv_cli_kind_ref(drv_kind_t kind);
+bool drv_cli_namespaced(drv_kind_t kind);
 
 #endif

@@ -11,11 +11,20 @@ static const struct {
 } cmds[] = {
     {"validate", drv_cli_validate,
      "validate -f FILE|DIR|- [-R] [-o json|yaml]   check manifests, print them normalized"},
+    {"apply", drv_cli_apply,
+     "apply -f FILE|DIR|- [-R] [-n NS]   create or update objects on the hub"},
+    {"get", drv_cli_get,
+     "get KIND [NAME] [-n NS | -A] [-l SEL] [-o wide|json|yaml|name] [-w]   list objects"},
+    {"describe", drv_cli_describe, "describe KIND NAME [-n NS]   an object and its events"},
+    {"delete", drv_cli_delete, "delete KIND NAME... [-n NS] | delete -f FILE   delete objects"},
+    {"scale", drv_cli_scale, "scale deployment NAME --replicas N [-n NS]   set the replica count"},
+    {"cordon", drv_cli_cordon, "cordon NODE...   mark nodes unschedulable"},
+    {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
 };
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: drover COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: drover [--hub URL] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         fprintf(f, "  %s\n", cmds[i].help);
     return f == stderr ? 2 : 0;
@@ -23,6 +32,18 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* --hub URL before the command: the hub for every command (like $DROVER_HUB). */
+    while (argc >= 2 && !strncmp(argv[1], "--hub", 5)) {
+        if (argv[1][5] == '=') {
+            drv_cli_hub_set(argv[1] + 6);
+            argc--, argv++;
+        } else if (!argv[1][5] && argc >= 3) {
+            drv_cli_hub_set(argv[2]);
+            argc -= 2, argv += 2;
+        } else {
+            return usage(stderr);
+        }
+    }
     if (argc < 2)
         return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))

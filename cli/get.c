@@ -1,0 +1,585 @@
+/* drover get / describe: kubectl-like tables, JSON or YAML of the hub's objects, and watch
+ * streams printed row by row as events arrive. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "drover/doc.h"
+
+#define PATH_MAX_LEN 4096
+#define COLS_MAX 12
+#define CELL_MAX 256
+#define OUT_MAX (256u * 1024 * 1024)
+
+typedef enum { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML, OUT_NAME } out_t;
+
+static const char *str_at(const cJSON *o, const char *dotted)
+{
+    char key[128];
+    const cJSON *cur = o;
+    while (cur && *dotted) {
+        size_t l = strcspn(dotted, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)(l < sizeof(key) ? l : sizeof(key) - 1), dotted);
+        cur = cJSON_GetObjectItemCaseSensitive(cur, key);
+        dotted += l;
+        if (*dotted == '.')
+            dotted++;
+    }
+    return cJSON_IsString(cur) ? cur->valuestring : NULL;
+}
+
+static long num_at(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
+    return cJSON_IsNumber(x) ? (long)x->valuedouble : 0;
+}
+
+static void age(const char *ts, char *out, size_t outsz)
+{
+    struct tm tm = {0};
+    const char *end = ts ? strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end) {
+        snprintf(out, outsz, "<unknown>");
+        return;
+    }
+    long d = (long)(time(NULL) - timegm(&tm));
+    if (d < 0)
+        d = 0;
+    if (d < 120)
+        snprintf(out, outsz, "%lds", d);
+    else if (d < 600)
+        snprintf(out, outsz, "%ldm%lds", d / 60, d % 60);
+    else if (d < 3 * 3600)
+        snprintf(out, outsz, "%ldm", d / 60);
+    else if (d < 2 * 86400)
+        snprintf(out, outsz, "%ldh", d / 3600);
+    else
+        snprintf(out, outsz, "%ldd", d / 86400);
+}
+
+typedef struct table {
+    int ncols;
+    const char *head[COLS_MAX];
+    char (*cells)[COLS_MAX][CELL_MAX];
+    size_t rows, cap;
+} table_t;
+
+static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
+{
+    static const char *const pod[] = {"NAME", "READY", "STATUS", "RESTARTS",
+                                      "AGE",  "IP",    "NODE",   NULL};
+    static const char *const dep[] = {"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", NULL};
+    static const char *const ds[] = {"NAME",       "DESIRED",   "CURRENT", "READY",
+                                     "UP-TO-DATE", "AVAILABLE", "AGE",     NULL};
+    static const char *const node[] = {"NAME", "STATUS", "ROLES", "AGE", "VERSION", NULL};
+    static const char *const cm[] = {"NAME", "DATA", "AGE", NULL};
+    static const char *const sec[] = {"NAME", "TYPE", "DATA", "AGE", NULL};
+    static const char *const svc[] = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE", NULL};
+    static const char *const ev[] = {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", NULL};
+    const char *const *h = kind == DRV_KIND_POD          ? pod
+                           : kind == DRV_KIND_DEPLOYMENT ? dep
+                           : kind == DRV_KIND_DAEMONSET  ? ds
+                           : kind == DRV_KIND_NODE       ? node
+                           : kind == DRV_KIND_CONFIGMAP  ? cm
+                           : kind == DRV_KIND_SECRET     ? sec
+                           : kind == DRV_KIND_SERVICE    ? svc
+                                                         : ev;
+    t->ncols = 0;
+    if (allns && drv_cli_namespaced(kind))
+        t->head[t->ncols++] = "NAMESPACE";
+    for (int i = 0; h[i]; i++) {
+        if (kind == DRV_KIND_POD && !wide && i >= 5)
+            break;
+        t->head[t->ncols++] = h[i];
+    }
+}
+
+static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c)[CELL_MAX])
+{
+    int i = 0;
+    char a[64];
+    const char *ns = str_at(o, "metadata.namespace");
+    const char *name = str_at(o, "metadata.name");
+    if (allns && drv_cli_namespaced(kind))
+        snprintf(c[i++], CELL_MAX, "%s", ns ? ns : "");
+    age(str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
+    if (kind != DRV_KIND_EVENT)
+        snprintf(c[i++], CELL_MAX, "%s", name ? name : "");
+    switch (kind) {
+    case DRV_KIND_POD: {
+        int total = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "containers"));
+        int ready = 0;
+        long restarts = 0;
+        const cJSON *cs;
+        cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
+        {
+            ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"));
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
+            restarts += cJSON_IsNumber(r) ? (long)r->valuedouble : 0;
+        }
+        const char *phase = str_at(o, "status.phase");
+        const char *ip = str_at(o, "status.podIP");
+        const char *node = str_at(o, "spec.nodeName");
+        snprintf(c[i++], CELL_MAX, "%d/%d", ready, total);
+        snprintf(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
+        snprintf(c[i++], CELL_MAX, "%ld", restarts);
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        if (wide) {
+            snprintf(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
+            snprintf(c[i++], CELL_MAX, "%s", node ? node : "<none>");
+        }
+        break;
+    }
+    case DRV_KIND_DEPLOYMENT:
+        snprintf(c[i++], CELL_MAX, "%ld/%ld", num_at(o, "status", "readyReplicas"),
+                 num_at(o, "spec", "replicas"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "updatedReplicas"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "availableReplicas"));
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        break;
+    case DRV_KIND_DAEMONSET:
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "desiredNumberScheduled"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "currentNumberScheduled"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "numberReady"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "updatedNumberScheduled"));
+        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "numberAvailable"));
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        break;
+    case DRV_KIND_NODE: {
+        const char *st = "NotReady";
+        const cJSON *cond;
+        cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+        {
+            const char *t = str_at(cond, "type"), *s = str_at(cond, "status");
+            if (t && s && !strcmp(t, "Ready") && !strcmp(s, "True"))
+                st = "Ready";
+            else if (t && s && !strcmp(t, "Ready") && !strcmp(s, "Unknown"))
+                st = "Unknown";
+        }
+        bool unsched = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "unschedulable"));
+        snprintf(c[i++], CELL_MAX, "%s%s", st, unsched ? ",SchedulingDisabled" : "");
+        char roles[CELL_MAX] = "";
+        const cJSON *l;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"))
+        {
+            const char *pfx = "node-role.kubernetes.io/";
+            if (l->string && !strncmp(l->string, pfx, strlen(pfx))) {
+                size_t len = strlen(roles);
+                snprintf(roles + len, sizeof(roles) - len, "%s%s", len ? "," : "",
+                         l->string + strlen(pfx));
+            }
+        }
+        snprintf(c[i++], CELL_MAX, "%s", *roles ? roles : "<none>");
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        const char *v = str_at(o, "status.nodeInfo.kubeletVersion");
+        snprintf(c[i++], CELL_MAX, "%s", v ? v : "");
+        break;
+    }
+    case DRV_KIND_CONFIGMAP:
+        snprintf(c[i++], CELL_MAX, "%d",
+                 cJSON_GetArraySize(data) +
+                     cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "binaryData")));
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        break;
+    case DRV_KIND_SECRET: {
+        const char *t = str_at(o, "type");
+        snprintf(c[i++], CELL_MAX, "%s", t ? t : "Opaque");
+        snprintf(c[i++], CELL_MAX, "%d", cJSON_GetArraySize(data));
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_SERVICE: {
+        const char *t = str_at(o, "spec.type"), *ip = str_at(o, "spec.clusterIP");
+        snprintf(c[i++], CELL_MAX, "%s", t ? t : "ClusterIP");
+        snprintf(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
+        char ports[CELL_MAX] = "";
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
+        {
+            size_t len = strlen(ports);
+            const char *proto = str_at(p, "protocol");
+            const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
+            snprintf(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
+                     cJSON_IsNumber(port) ? (long)port->valuedouble : 0L, proto ? proto : "TCP");
+        }
+        snprintf(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    default: { /* Event */
+        const char *last = str_at(o, "lastTimestamp");
+        age(last ? last : str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
+        const char *t = str_at(o, "type"), *r = str_at(o, "reason"), *m = str_at(o, "message");
+        const char *ik = str_at(o, "involvedObject.kind"), *in = str_at(o, "involvedObject.name");
+        snprintf(c[i++], CELL_MAX, "%s", a);
+        snprintf(c[i++], CELL_MAX, "%s", t ? t : "Normal");
+        snprintf(c[i++], CELL_MAX, "%s", r ? r : "");
+        char ref[CELL_MAX];
+        snprintf(ref, sizeof(ref), "%s/%s", ik ? ik : "", in ? in : "");
+        for (char *p = ref; *p && *p != '/'; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        snprintf(c[i++], CELL_MAX, "%s", ref);
+        snprintf(c[i++], CELL_MAX, "%s", m ? m : "");
+        break;
+    }
+    }
+}
+
+static bool table_add(table_t *t, drv_kind_t kind, bool wide, bool allns, const cJSON *o)
+{
+    if (t->rows == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        void *p = realloc(t->cells, ncap * sizeof(*t->cells));
+        if (!p)
+            return false;
+        t->cells = p;
+        t->cap = ncap;
+    }
+    memset(t->cells[t->rows], 0, sizeof(t->cells[0]));
+    row(kind, wide, allns, o, t->cells[t->rows]);
+    t->rows++;
+    return true;
+}
+
+static void table_print(const table_t *t, bool head)
+{
+    size_t w[COLS_MAX];
+    for (int c = 0; c < t->ncols; c++) {
+        w[c] = strlen(t->head[c]);
+        for (size_t r = 0; r < t->rows; r++)
+            if (strlen(t->cells[r][c]) > w[c])
+                w[c] = strlen(t->cells[r][c]);
+    }
+    if (head)
+        for (int c = 0; c < t->ncols; c++)
+            printf("%-*s%s", c + 1 < t->ncols ? (int)w[c] : 0, t->head[c],
+                   c + 1 < t->ncols ? "   " : "\n");
+    for (size_t r = 0; r < t->rows; r++)
+        for (int c = 0; c < t->ncols; c++)
+            printf("%-*s%s", c + 1 < t->ncols ? (int)w[c] : 0, t->cells[r][c],
+                   c + 1 < t->ncols ? "   " : "\n");
+}
+
+static int print_doc(const cJSON *o, bool yaml)
+{
+    if (yaml) {
+        drv_buf_t out = DRV_BUF_INIT(OUT_MAX);
+        drv_error_t err = DRV_ERROR_INIT;
+        if (drv_doc_emit_yaml(o, &out, &err) != DRV_OK) {
+            fprintf(stderr, "drover: cannot print YAML: %s\n", drv_error_msg(&err));
+            drv_buf_free(&out);
+            return 1;
+        }
+        fwrite(out.data, 1, out.len, stdout);
+        drv_buf_free(&out);
+    } else {
+        char *s = cJSON_Print(o);
+        if (!s) {
+            fprintf(stderr, "drover: out of memory\n");
+            return 1;
+        }
+        puts(s);
+        free(s);
+    }
+    return 0;
+}
+
+typedef struct watch_ctx {
+    drv_kind_t kind;
+    bool wide, allns;
+    out_t out;
+    table_t t;
+    bool header_done;
+} watch_ctx_t;
+
+static bool on_event(const char *type, cJSON *obj, void *ctx)
+{
+    watch_ctx_t *w = ctx;
+    (void)type;
+    if (w->out == OUT_JSON || w->out == OUT_YAML) {
+        if (w->out == OUT_YAML)
+            puts("---");
+        print_doc(obj, w->out == OUT_YAML);
+    } else {
+        w->t.rows = 0;
+        if (!table_add(&w->t, w->kind, w->wide, w->allns, obj))
+            return false;
+        table_print(&w->t, !w->header_done);
+        w->header_done = true;
+    }
+    fflush(stdout);
+    return true;
+}
+
+static int get_usage(void)
+{
+    fprintf(stderr, "usage: drover get KIND [NAME] [-n NS | -A] [-l SELECTOR] "
+                    "[--field-selector SEL] [-o wide|json|yaml|name] [-w] [--hub URL]\n");
+    return 2;
+}
+
+static bool build_query(char *q, size_t qsz, const char *lsel, const char *fsel, bool watch,
+                        const char *rv)
+{
+    char e[1024];
+    size_t len = 0;
+    q[0] = '\0';
+    const char *keys[] = {"labelSelector", "fieldSelector", "resourceVersion"};
+    const char *vals[] = {lsel, fsel, rv};
+    for (int i = 0; i < 3; i++) {
+        if (!vals[i] || !*vals[i])
+            continue;
+        if (!drv_cli_escape(vals[i], e, sizeof(e)))
+            return false;
+        int n = snprintf(q + len, qsz - len, "%c%s=%s", len ? '&' : '?', keys[i], e);
+        if (n < 0 || (size_t)n >= qsz - len)
+            return false;
+        len += (size_t)n;
+    }
+    if (watch) {
+        int n = snprintf(q + len, qsz - len, "%cwatch=1", len ? '&' : '?');
+        if (n < 0 || (size_t)n >= qsz - len)
+            return false;
+    }
+    return true;
+}
+
+int drv_cli_get(int argc, char **argv)
+{
+    const char *ns = NULL, *lsel = NULL, *fsel = NULL;
+    bool allns = false, watch = false;
+    out_t out = OUT_TABLE;
+    static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
+                                         {"all-namespaces", no_argument, NULL, 'A'},
+                                         {"selector", required_argument, NULL, 'l'},
+                                         {"field-selector", required_argument, NULL, 'F'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"watch", no_argument, NULL, 'w'},
+                                         {"hub", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:Al:o:wh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            ns = optarg;
+            break;
+        case 'A':
+            allns = true;
+            break;
+        case 'l':
+            lsel = optarg;
+            break;
+        case 'F':
+            fsel = optarg;
+            break;
+        case 'w':
+            watch = true;
+            break;
+        case 'H':
+            drv_cli_hub_set(optarg);
+            break;
+        case 'o':
+            if (!strcmp(optarg, "wide"))
+                out = OUT_WIDE;
+            else if (!strcmp(optarg, "json"))
+                out = OUT_JSON;
+            else if (!strcmp(optarg, "yaml"))
+                out = OUT_YAML;
+            else if (!strcmp(optarg, "name"))
+                out = OUT_NAME;
+            else {
+                fprintf(stderr, "drover get: -o must be wide, json, yaml or name, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        default:
+            return get_usage();
+        }
+    }
+    if (argc - optind < 1 || argc - optind > 2)
+        return get_usage();
+    drv_kind_t kind = drv_kind_parse(argv[optind]);
+    if (kind == DRV_KIND_UNKNOWN) {
+        fprintf(stderr,
+                "drover: the server doesn't have a resource type \"%s\" (known: pods, "
+                "deployments, daemonsets, configmaps, secrets, services, nodes, events)\n",
+                argv[optind]);
+        return 1;
+    }
+    const char *name = argc - optind == 2 ? argv[optind + 1] : NULL;
+    if (allns && name) {
+        fprintf(stderr, "drover get: a name cannot be combined with --all-namespaces\n");
+        return 2;
+    }
+    const char *usens = allns ? NULL : ns ? ns : "default";
+    char path[PATH_MAX_LEN], q[2048];
+    if (!drv_cli_path(kind, usens, name, path, sizeof(path)) ||
+        !build_query(q, sizeof(q), lsel, fsel, false, NULL)) {
+        fprintf(stderr, "drover get: name, namespace or selector too long\n");
+        return 2;
+    }
+    size_t plen = strlen(path);
+    snprintf(path + plen, sizeof(path) - plen, "%s", name ? "" : q);
+    drv_cli_resp_t resp;
+    if (drv_cli_request("GET", path, NULL, NULL, &resp))
+        return 1;
+    if (resp.status != 200 || !cJSON_IsObject(resp.json)) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    int rc = 0;
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    bool wide = out == OUT_WIDE;
+    if (out == OUT_JSON || out == OUT_YAML) {
+        rc = print_doc(resp.json, out == OUT_YAML);
+    } else if (out == OUT_NAME) {
+        const cJSON *o;
+        if (name)
+            printf("%s/%s\n", drv_cli_kind_ref(kind), name);
+        else
+            cJSON_ArrayForEach(o, items)
+                printf("%s/%s\n", drv_cli_kind_ref(kind), str_at(o, "metadata.name"));
+    } else {
+        table_t t = {0};
+        headers(kind, wide, allns, &t);
+        if (name) {
+            rc = table_add(&t, kind, wide, allns, resp.json) ? 0 : 1;
+        } else {
+            const cJSON *o;
+            cJSON_ArrayForEach(o, items) if (!table_add(&t, kind, wide, allns, o)) rc = 1;
+        }
+        if (!t.rows && !watch) {
+            if (allns)
+                fprintf(stderr, "No resources found\n");
+            else if (drv_cli_namespaced(kind))
+                fprintf(stderr, "No resources found in %s namespace.\n", usens);
+            else
+                fprintf(stderr, "No resources found\n");
+        } else {
+            table_print(&t, true);
+        }
+        free(t.cells);
+    }
+    fflush(stdout);
+    if (!watch || rc) {
+        drv_cli_resp_free(&resp);
+        return rc;
+    }
+    /* Watch from the listed version: only later changes arrive. */
+    const char *rv = name ? str_at(resp.json, "metadata.resourceVersion")
+                          : str_at(resp.json, "metadata.resourceVersion");
+    char rvs[64] = "";
+    if (rv)
+        snprintf(rvs, sizeof(rvs), "%s", rv);
+    drv_cli_resp_free(&resp);
+    char fbuf[600];
+    if (name) {
+        snprintf(fbuf, sizeof(fbuf), "metadata.name=%s", name);
+        fsel = fbuf;
+    }
+    if (!drv_cli_path(kind, usens, NULL, path, sizeof(path)) ||
+        !build_query(q, sizeof(q), lsel, fsel, true, rvs)) {
+        fprintf(stderr, "drover get: selector too long\n");
+        return 2;
+    }
+    plen = strlen(path);
+    snprintf(path + plen, sizeof(path) - plen, "%s", q);
+    watch_ctx_t w = {.kind = kind, .wide = wide, .allns = allns, .out = out, .header_done = true};
+    headers(kind, wide, allns, &w.t);
+    rc = drv_cli_watch(path, on_event, &w);
+    free(w.t.cells);
+    return rc;
+}
+
+int drv_cli_describe(int argc, char **argv)
+{
+    const char *ns = NULL;
+    static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
+                                         {"hub", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            ns = optarg;
+            break;
+        case 'H':
+            drv_cli_hub_set(optarg);
+            break;
+        default:
+            fprintf(stderr, "usage: drover describe KIND NAME [-n NS] [--hub URL]\n");
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "usage: drover describe KIND NAME [-n NS] [--hub URL]\n");
+        return 2;
+    }
+    drv_kind_t kind = drv_kind_parse(argv[optind]);
+    if (kind == DRV_KIND_UNKNOWN) {
+        fprintf(stderr, "drover: the server doesn't have a resource type \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    const char *name = argv[optind + 1];
+    const char *usens = ns ? ns : "default";
+    char path[PATH_MAX_LEN];
+    if (!drv_cli_path(kind, usens, name, path, sizeof(path))) {
+        fprintf(stderr, "drover describe: name too long\n");
+        return 2;
+    }
+    drv_cli_resp_t resp;
+    if (drv_cli_request("GET", path, NULL, NULL, &resp))
+        return 1;
+    if (resp.status != 200 || !cJSON_IsObject(resp.json)) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    int rc = print_doc(resp.json, true);
+    drv_cli_resp_free(&resp);
+    /* Events about it: in its namespace (nodes: all namespaces). */
+    char fsel[700], q[2048];
+    snprintf(fsel, sizeof(fsel), "involvedObject.name=%s,involvedObject.kind=%s", name,
+             drv_kind_name(kind));
+    if (!drv_cli_path(DRV_KIND_EVENT, kind == DRV_KIND_NODE ? NULL : usens, NULL, path,
+                      sizeof(path)) ||
+        !build_query(q, sizeof(q), NULL, fsel, false, NULL))
+        return 1;
+    size_t plen = strlen(path);
+    snprintf(path + plen, sizeof(path) - plen, "%s", q);
+    if (drv_cli_request("GET", path, NULL, NULL, &resp))
+        return 1;
+    if (resp.status != 200) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    if (!cJSON_GetArraySize(items)) {
+        printf("Events: <none>\n");
+    } else {
+        printf("Events:\n");
+        table_t t = {0};
+        headers(DRV_KIND_EVENT, false, false, &t);
+        const cJSON *o;
+        cJSON_ArrayForEach(o, items) if (!table_add(&t, DRV_KIND_EVENT, false, false, o)) rc = 1;
+        table_print(&t, true);
+        free(t.cells);
+    }
+    drv_cli_resp_free(&resp);
+    return rc;
+}

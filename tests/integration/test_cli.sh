@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The drover CLI against a real drover-hub on a free 127.0.0.1 port with a temp data
+# directory: apply (created / unchanged / configured), get tables and -o json/yaml, label
+# selectors, field paths of broken manifests, delete, scale, cordon/uncordon, describe with
+# events, unknown kinds, an unreachable hub, and watch.
+set -uo pipefail
+hub="${DROVER_BUILD_DIR:?}/hub/drover-hub"
+drover="${DROVER_BUILD_DIR}/cli/drover"
+src="${DROVER_SOURCE_DIR:?}"
+tf=${DROVER_TEST_TIME_FACTOR:-1}
+for tool in curl jq; do
+  if ! command -v $tool >/dev/null; then
+    echo "$tool missing"
+    [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
+    exit 1
+  fi
+done
+[ -x "$hub" ] || { echo "no $hub"; exit 1; }
+[ -x "$drover" ] || { echo "no $drover"; exit 1; }
+tmp=$(mktemp -d)
+hubpid=
+watchpid=
+cleanup() {
+  [ -n "$watchpid" ] && kill "$watchpid" 2>/dev/null
+  [ -n "$hubpid" ] && kill -9 "$hubpid" 2>/dev/null && wait "$hubpid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+n=0
+check() { # name, condition...
+  local name=$1
+  shift
+  n=$((n + 1))
+  if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; fails=$((fails + 1)); fi
+}
+
+"$hub" --data "$tmp/data" --listen 127.0.0.1:0 >"$tmp/hub.out" 2>"$tmp/hub.err" &
+hubpid=$!
+url=
+for _ in $(seq 1 $((100 * tf))); do
+  url=$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$tmp/hub.out")
+  [ -n "$url" ] && break
+  sleep 0.05
+done
+[ -n "$url" ] || { echo "hub did not start:"; cat "$tmp/hub.err"; exit 1; }
+export DROVER_HUB=$url
+export HOME=$tmp # no user config file interferes
+# run ARGS...: stdout in $tmp/out, stderr in $tmp/err, exit status in $rc.
+run() {
+  "$drover" "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+}
+has() { grep -q -- "$1" "$tmp/$2"; }
+
+run apply -f "$src/examples"
+check "apply examples: exit 0 (rc $rc)" test $rc = 0
+check "apply examples: deployment.apps/nginx created" has '^deployment.apps/nginx created$' out
+check "apply examples: every object created" test "$(grep -c ' created$' "$tmp/out")" -ge 4
+run apply -f "$src/examples"
+check "apply again: all unchanged" \
+  test $rc = 0 -a "$(grep -c ' unchanged$' "$tmp/out")" = "$(wc -l <"$tmp/out")"
+
+sed 's/^  replicas: 3$/  replicas: 4/' "$src/examples/nginx-deployment.yaml" >"$tmp/nginx4.yaml"
+run apply -f - <"$tmp/nginx4.yaml"
+check "changed replicas from stdin: configured" has '^deployment.apps/nginx configured$' out
+check "the hub has replicas 4" \
+  test "$(curl -s "$url/apis/apps/v1/namespaces/default/deployments/nginx" | jq .spec.replicas)" = 4
+
+run get deployments
+check "get deployments: header" has '^NAME  *READY  *UP-TO-DATE  *AVAILABLE  *AGE$' out
+check "get deployments: nginx row 0/4" has '^nginx  *0/4 ' out
+run get deploy nginx -o json
+check "get -o json: the object" test "$(jq -r .metadata.name "$tmp/out")/$(jq .spec.replicas "$tmp/out")" = nginx/4
+run get deployment nginx -o yaml
+check "get -o yaml: kind line" has '^kind: Deployment$' out
+run get deploy -l app.kubernetes.io/name=nginx -o name
+check "get -l matching: nginx" test "$(cat "$tmp/out")" = deployment.apps/nginx
+run get deploy -l app.kubernetes.io/name=other
+check "get -l not matching: no resources" has 'No resources found' err
+run get ds -A
+check "get ds -A: namespace column" has '^monitoring  *node-exporter ' out
+
+sed 's/^\( *\)image: .*$/\1image: ""/' "$src/examples/nginx-deployment.yaml" |
+  sed 's/^  name: nginx$/  name: broken/' >"$tmp/broken.yaml"
+run apply -f "$tmp/broken.yaml"
+check "broken manifest: exit 1 (rc $rc)" test $rc = 1
+check "broken manifest: field path printed" has 'spec.template.spec.containers\[0\].image' err
+run apply -f "$tmp/does-not-exist.yaml"
+check "missing file: exit 1" test $rc = 1
+
+run scale deployment nginx --replicas 2
+check "scale: scaled" test $rc = 0 -a "$(cat "$tmp/out")" = "deployment.apps/nginx scaled"
+check "scale: replicas 2 on the hub" \
+  test "$(curl -s "$url/apis/apps/v1/namespaces/default/deployments/nginx" | jq .spec.replicas)" = 2
+run scale deployment nginx --replicas=-1
+check "scale with a negative count: usage error 2" test $rc = 2
+
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' "$url/api/v1/nodes" \
+  -d '{"apiVersion":"v1","kind":"Node","metadata":{"name":"pi-1"}}'
+run cordon pi-1
+check "cordon: cordoned" has '^node/pi-1 cordoned$' out
+run get nodes
+check "get nodes: SchedulingDisabled" has '^pi-1  *NotReady,SchedulingDisabled ' out
+run uncordon pi-1
+run get nodes
+check "uncordon: schedulable again" bash -c "grep -q '^pi-1 ' '$tmp/out' && ! grep -q SchedulingDisabled '$tmp/out'"
+
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+  "$url/api/v1/namespaces/default/events" -d '{"apiVersion":"v1","kind":"Event",
+  "metadata":{"name":"nginx.1","namespace":"default"},"type":"Normal","reason":"ScalingReplicaSet",
+  "message":"Scaled to 2","involvedObject":{"apiVersion":"apps/v1","kind":"Deployment","name":"nginx","namespace":"default"}}'
+run describe deployment nginx
+check "describe: the object as YAML" has '^  name: nginx$' out
+check "describe: its events" has 'ScalingReplicaSet.*Scaled to 2' out
+run describe configmap web-config
+check "describe without events: Events: <none>" has '^Events: <none>$' out
+
+run get widgets
+check "unknown kind: exit 1 and a clear error" \
+  bash -c "test $rc = 1 && grep -q 'resource type \"widgets\"' '$tmp/err'"
+run get deploy nosuch
+check "get a missing object: NotFound" bash -c "test $rc = 1 && grep -q NotFound '$tmp/err'"
+
+# Watch: a ConfigMap created meanwhile shows up as a row.
+"$drover" get configmaps -w >"$tmp/watch" 2>"$tmp/watch.err" &
+watchpid=$!
+sleep $((1 * tf))
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+  "$url/api/v1/namespaces/default/configmaps" -d '{"metadata":{"name":"made-meanwhile"},"data":{"a":"1"}}'
+for _ in $(seq 1 $((100 * tf))); do
+  grep -q '^made-meanwhile ' "$tmp/watch" && break
+  sleep 0.05
+done
+check "watch: a row for the object created meanwhile" grep -q '^made-meanwhile  *1 ' "$tmp/watch"
+kill $watchpid 2>/dev/null
+wait $watchpid 2>/dev/null
+watchpid=
+
+run delete deployment nginx
+check "delete: deleted" test $rc = 0 -a "$(cat "$tmp/out")" = 'deployment.apps "nginx" deleted'
+run delete deployment nginx
+check "delete again: NotFound, exit 1" bash -c "test $rc = 1 && grep -q NotFound '$tmp/err'"
+run delete -f "$src/examples/config-and-secrets.yaml"
+check "delete -f: the file's objects deleted" test $rc = 0 -a "$(grep -c ' deleted$' "$tmp/out")" -ge 2
+run get configmap web-config
+check "deleted object is gone" test $rc = 1
+
+run --hub http://127.0.0.1:1 get pods
+check "hub down: exit 1" test $rc = 1
+check "hub down: clear message" has 'cannot reach the hub at http://127.0.0.1:1: Connection refused' err
+mkdir -p "$tmp/.config/drover"
+echo "hub: $url" >"$tmp/.config/drover/config"
+DROVER_HUB= "$drover" get nodes >"$tmp/out" 2>"$tmp/err"
+check "hub address from ~/.config/drover/config" has '^pi-1 ' out
+run get
+check "get without a kind: usage error 2" test $rc = 2
+
+echo "$n checks, $fails failed"
+[ "$fails" -eq 0 ]
