@@ -25,6 +25,10 @@ int drv_cli_scale(int argc, char **argv);
 /* cordon NODE / uncordon NODE */
 int drv_cli_cordon(int argc, char **argv);
 int drv_cli_uncordon(int argc, char **argv);
+/* rollout status deployment NAME [-n NS] [--timeout S] (history/undo/pause/resume: not yet) */
+int drv_cli_rollout(int argc, char **argv);
+/* drain NODE [--ignore-daemonsets]: cordon, then delete the node's pods */
+int drv_cli_drain(int argc, char **argv);
 
 /* ---- The hub client (cli/hub.c), shared by the commands above. ---- */
 

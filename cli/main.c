@@ -20,6 +20,9 @@ static const struct {
     {"scale", drv_cli_scale, "scale deployment NAME --replicas N [-n NS]   set the replica count"},
     {"cordon", drv_cli_cordon, "cordon NODE...   mark nodes unschedulable"},
     {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
+    {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
+    {"rollout", drv_cli_rollout,
+     "rollout status deployment NAME [--timeout S]   wait for a rollout to finish"},
 };
 
 static int usage(FILE *f)

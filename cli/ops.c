@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -129,4 +130,248 @@ int drv_cli_cordon(int argc, char **argv)
 int drv_cli_uncordon(int argc, char **argv)
 {
     return cordon(argc, argv, false);
+}
+
+/* ---- rollout status ---- */
+
+static long field_num(const cJSON *o, const char *a, const char *b, long dflt)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
+    return cJSON_IsNumber(x) ? (long)x->valuedouble : dflt;
+}
+
+static int rollout_usage(void)
+{
+    fprintf(stderr, "usage: drover rollout status deployment NAME [-n NS] [--timeout SECONDS] "
+                    "[--hub URL]\n");
+    return 2;
+}
+
+/* Polls the Deployment until its status shows the current generation fully rolled out. */
+static int rollout_status(const char *ns, const char *name, long timeout_s)
+{
+    char path[PATH_MAX_LEN];
+    if (!drv_cli_path(DRV_KIND_DEPLOYMENT, ns, name, path, sizeof(path))) {
+        fprintf(stderr, "drover: name too long\n");
+        return 2;
+    }
+    char last[256] = "";
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        drv_cli_resp_t resp;
+        if (drv_cli_request("GET", path, NULL, NULL, &resp))
+            return 1;
+        if (resp.status != 200 || !cJSON_IsObject(resp.json)) {
+            drv_cli_print_status(&resp);
+            drv_cli_resp_free(&resp);
+            return 1;
+        }
+        const cJSON *o = resp.json;
+        long want = field_num(o, "spec", "replicas", 1);
+        long gen = field_num(o, "metadata", "generation", 0);
+        long seen = field_num(o, "status", "observedGeneration", 0);
+        long updated = field_num(o, "status", "updatedReplicas", 0);
+        long total = field_num(o, "status", "replicas", 0);
+        long avail = field_num(o, "status", "availableReplicas", 0);
+        drv_cli_resp_free(&resp);
+        char msg[256];
+        if (seen < gen)
+            snprintf(msg, sizeof(msg), "Waiting for deployment spec update to be observed...");
+        else if (updated < want)
+            snprintf(msg, sizeof(msg),
+                     "Waiting for deployment \"%s\" rollout to finish: %ld out of %ld new "
+                     "replicas have been updated...",
+                     name, updated, want);
+        else if (total > updated)
+            snprintf(msg, sizeof(msg),
+                     "Waiting for deployment \"%s\" rollout to finish: %ld old replicas are "
+                     "pending termination...",
+                     name, total - updated);
+        else if (avail < updated)
+            snprintf(msg, sizeof(msg),
+                     "Waiting for deployment \"%s\" rollout to finish: %ld of %ld updated "
+                     "replicas are available...",
+                     name, avail, updated);
+        else {
+            printf("deployment \"%s\" successfully rolled out\n", name);
+            return 0;
+        }
+        if (strcmp(msg, last)) {
+            printf("%s\n", msg);
+            fflush(stdout);
+            snprintf(last, sizeof(last), "%s", msg);
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (timeout_s > 0 && now.tv_sec - start.tv_sec >= timeout_s) {
+            fprintf(stderr, "drover: timed out waiting for the rollout of deployment \"%s\"\n",
+                    name);
+            return 1;
+        }
+        struct timespec nap = {0, 500 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
+}
+
+int drv_cli_rollout(int argc, char **argv)
+{
+    const char *ns = NULL;
+    long timeout_s = 0;
+    static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"hub", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            ns = optarg;
+            break;
+        case 't': {
+            char *end;
+            errno = 0;
+            timeout_s = strtol(optarg, &end, 10);
+            if (errno || end == optarg || (*end && strcmp(end, "s")) || timeout_s < 0) {
+                fprintf(stderr, "drover rollout: --timeout must be seconds, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'H':
+            drv_cli_hub_set(optarg);
+            break;
+        default:
+            return rollout_usage();
+        }
+    }
+    if (argc - optind < 1)
+        return rollout_usage();
+    const char *sub = argv[optind];
+    if (strcmp(sub, "status")) {
+        fprintf(stderr,
+                "drover rollout: '%s' is not supported yet (only 'status'; history, undo, "
+                "pause and resume need the hub's revision history)\n",
+                sub);
+        return 2;
+    }
+    const char *name = NULL;
+    if (argc - optind == 3 && drv_kind_parse(argv[optind + 1]) == DRV_KIND_DEPLOYMENT)
+        name = argv[optind + 2];
+    else if (argc - optind == 2 && !strncmp(argv[optind + 1], "deployment/", 11))
+        name = argv[optind + 1] + 11;
+    else if (argc - optind == 2 && !strncmp(argv[optind + 1], "deploy/", 7))
+        name = argv[optind + 1] + 7;
+    if (!name || !*name)
+        return rollout_usage();
+    return rollout_status(ns ? ns : "default", name, timeout_s);
+}
+
+/* ---- drain ---- */
+
+static bool owned_by_daemonset(const cJSON *pod)
+{
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "ownerReferences");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, refs)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(r, "kind");
+        if (cJSON_IsString(k) && !strcmp(k->valuestring, "DaemonSet"))
+            return true;
+    }
+    return false;
+}
+
+static const char *meta_str(const cJSON *o, const char *key)
+{
+    const cJSON *s =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), key);
+    return cJSON_IsString(s) ? s->valuestring : "";
+}
+
+int drv_cli_drain(int argc, char **argv)
+{
+    bool ignore_ds = false;
+    static const struct option opts[] = {{"ignore-daemonsets", no_argument, NULL, 'D'},
+                                         {"hub", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'D') {
+            ignore_ds = true;
+        } else if (c == 'H') {
+            drv_cli_hub_set(optarg);
+        } else {
+            fprintf(stderr, "usage: drover drain NODE [--ignore-daemonsets] [--hub URL]\n");
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "usage: drover drain NODE [--ignore-daemonsets] [--hub URL]\n");
+        return 2;
+    }
+    const char *node = argv[optind];
+    int rc = patch(DRV_KIND_NODE, NULL, node, "{\"spec\":{\"unschedulable\":true}}", "cordoned");
+    if (rc)
+        return rc;
+    char path[PATH_MAX_LEN], sel[600], esc[1800];
+    snprintf(sel, sizeof(sel), "spec.nodeName=%s", node);
+    if (!drv_cli_path(DRV_KIND_POD, NULL, NULL, path, sizeof(path)) ||
+        !drv_cli_escape(sel, esc, sizeof(esc)) || strlen(path) + strlen(esc) + 16 >= sizeof(path)) {
+        fprintf(stderr, "drover drain: node name too long\n");
+        return 2;
+    }
+    size_t plen = strlen(path);
+    snprintf(path + plen, sizeof(path) - plen, "?fieldSelector=%s", esc);
+    drv_cli_resp_t list;
+    if (drv_cli_request("GET", path, NULL, NULL, &list))
+        return 1;
+    if (list.status != 200) {
+        drv_cli_print_status(&list);
+        drv_cli_resp_free(&list);
+        return 1;
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(list.json, "items");
+    const cJSON *p;
+    size_t ds = 0;
+    cJSON_ArrayForEach(p, items) ds += owned_by_daemonset(p);
+    if (ds && !ignore_ds) {
+        fprintf(stderr,
+                "drover drain: cannot delete %zu DaemonSet-managed pod(s) on %s (use "
+                "--ignore-daemonsets)\n",
+                ds, node);
+        drv_cli_resp_free(&list);
+        return 1;
+    }
+    cJSON_ArrayForEach(p, items)
+    {
+        if (owned_by_daemonset(p))
+            continue;
+        const char *ns = meta_str(p, "namespace"), *name = meta_str(p, "name");
+        char item[PATH_MAX_LEN];
+        if (!drv_cli_path(DRV_KIND_POD, ns, name, item, sizeof(item)))
+            continue;
+        printf("evicting pod %s/%s\n", ns, name);
+        drv_cli_resp_t resp;
+        if (drv_cli_request("DELETE", item, NULL, NULL, &resp)) {
+            drv_cli_resp_free(&list);
+            return 1;
+        }
+        if (resp.status / 100 == 2 || resp.status == 404) {
+            printf("pod/%s evicted\n", name);
+        } else {
+            drv_cli_print_status(&resp);
+            rc = 1;
+        }
+        drv_cli_resp_free(&resp);
+    }
+    drv_cli_resp_free(&list);
+    if (!rc)
+        printf("node/%s drained\n", node);
+    return rc;
 }

@@ -137,6 +137,33 @@ kill $watchpid 2>/dev/null
 wait $watchpid 2>/dev/null
 watchpid=
 
+# rollout status: waits until the status shows the current generation rolled out.
+D=$url/apis/apps/v1/namespaces/default/deployments/nginx
+run rollout status deployment nginx --timeout 1
+check "rollout status before the rollout: times out, exit 1" \
+  bash -c "test $rc = 1 && grep -q 'timed out' '$tmp/err'"
+gen=$(curl -s "$D" | jq .metadata.generation)
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' "$D/status" -d "{\"status\":{\"observedGeneration\":$gen,\"replicas\":2,\"updatedReplicas\":2,\"readyReplicas\":2,\"availableReplicas\":2}}"
+run rollout status deploy/nginx --timeout 5
+check "rollout status after the rollout: success" \
+  bash -c "test $rc = 0 && grep -q 'successfully rolled out' '$tmp/out'"
+
+# drain: cordon, delete the node's pods (not other nodes').
+for p in a:pi-1 b:pi-1 c:pi-2; do
+  curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+    "$url/api/v1/namespaces/default/pods" -d "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",
+    \"metadata\":{\"name\":\"p-${p%%:*}\"},\"spec\":{\"nodeName\":\"${p#*:}\",
+    \"containers\":[{\"name\":\"c\",\"image\":\"alpine:3.19\"}]}}"
+done
+run get pods -o wide
+check "get pods -o wide: IP and NODE columns" has '^p-a  *0/1  *Pending  *0  *[0-9a-z]*  *<none>  *pi-1$' out
+run drain pi-1
+check "drain: exit 0 and drained" bash -c "test $rc = 0 && grep -q '^node/pi-1 drained$' '$tmp/out'"
+run get pods -o name
+check "drain: only the other node's pod is left" test "$(cat "$tmp/out")" = pod/p-c
+run get nodes
+check "drain: node cordoned" has '^pi-1  *NotReady,SchedulingDisabled ' out
+
 run delete deployment nginx
 check "delete: deleted" test $rc = 0 -a "$(cat "$tmp/out")" = 'deployment.apps "nginx" deleted'
 run delete deployment nginx
