@@ -410,10 +410,16 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     if (rc == MQTTASYNC_SUCCESS) {
         c->state = ST_WAITING;
         c->deadline_ms = 0; /* first attempt at once */
-        if (pthread_create(&c->thr, NULL, timer_main, c) == 0)
+        /* The timer thread only waits and calls MQTTAsync_connect: a small stack keeps a
+         * simulated fleet of thousands of clients in one process affordable. */
+        pthread_attr_t ta;
+        pthread_attr_init(&ta);
+        pthread_attr_setstacksize(&ta, 128u << 10);
+        if (pthread_create(&c->thr, &ta, timer_main, c) == 0)
             c->thr_started = true;
         else
             rc = MQTTASYNC_FAILURE;
+        pthread_attr_destroy(&ta);
     }
     if (rc != MQTTASYNC_SUCCESS) {
         MQTTAsync_destroy(&c->h);

@@ -197,7 +197,7 @@ static void test_pubsub(void **state)
     assert_true(drv_mqtt_connected(c));
     subscribe(c, "t/#");
     /* The SUBACK is not reported: publish until the first copy comes back. */
-    for (int i = 0; i < 50 && r.messages == 0; i++) {
+    for (int i = 0; i < 100 && r.messages == 0; i++) {
         publish(c, "t/a", "hello", 1, false);
         wait_for(c, &r, &r.messages, 1, 100);
     }
@@ -318,7 +318,14 @@ static void test_full_queue_holds_messages_back(void **state)
     subscribe(c, "slow/#");
     drv_mqtt_t *p = client("t-slow-pub", true, 0);
     assert_true(wait_for(p, &rp, &rp.connected, 1, 5000));
-    usleep(300000);
+    /* The SUBACK is not reported: probe until the subscription carries messages. */
+    for (int i = 0; i < 100 && r.messages == 0; i++) {
+        publish(p, "slow/probe", "probe", 1, false);
+        wait_for(c, &r, &r.messages, 1, 100);
+    }
+    assert_true(r.messages >= 1);
+    wait_for(c, &r, &r.messages, 1000, 300); /* drain extra probes */
+    r.messages = 0;
     /* 20 QoS 1 messages while the owner does not poll: the queue holds 2, Paho keeps the rest
      * (back-pressure), nothing is lost and the order is kept. */
     for (int i = 0; i < 20; i++) {
@@ -359,7 +366,7 @@ static void test_reconnect_after_broker_restart(void **state)
 
     drv_mqtt_t *p = client("t-reconnect-pub", true, 0);
     assert_true(wait_for(p, &rp, &rp.connected, 1, 5000));
-    for (int i = 0; i < 50 && r.messages == 0; i++) {
+    for (int i = 0; i < 100 && r.messages == 0; i++) {
         publish(p, "re/x", "back", 1, false);
         wait_for(c, &r, &r.messages, 1, 100);
     }
@@ -446,6 +453,15 @@ static int teardown(void **state)
     snprintf(path, sizeof path, "%s/mosquitto.conf", g_dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/mosquitto.log", g_dir);
+    /* The broker's side of the story, shown by ctest --output-on-failure. */
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        char line[512];
+        fprintf(stderr, "--- mosquitto log (%s) ---\n", path);
+        while (fgets(line, sizeof line, f))
+            fputs(line, stderr);
+        fclose(f);
+    }
     unlink(path);
     rmdir(g_dir);
     return 0;
