@@ -549,6 +549,21 @@ int drv_cli_describe(int argc, char **argv)
         drv_cli_resp_free(&resp);
         return 1;
     }
+    if (kind == DRV_KIND_SECRET) {
+        /* As kubectl describe does: sizes, not the secret values. */
+        cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(resp.json, "data"))
+        {
+            char sz[64];
+            snprintf(sz, sizeof(sz), "<%zu bytes, base64>",
+                     cJSON_IsString(d) ? strlen(d->valuestring) : (size_t)0);
+            if (cJSON_IsString(d) && !cJSON_SetValuestring(d, sz)) {
+                fprintf(stderr, "drover: out of memory\n");
+                drv_cli_resp_free(&resp);
+                return 1;
+            }
+        }
+    }
     int rc = print_doc(resp.json, true);
     drv_cli_resp_free(&resp);
     /* Events about it: in its namespace (nodes: all namespaces). */

@@ -164,6 +164,30 @@ check "drain: only the other node's pod is left" test "$(cat "$tmp/out")" = pod/
 run get nodes
 check "drain: node cordoned" has '^pi-1  *NotReady,SchedulingDisabled ' out
 
+run get deploy -l '==bad('
+check "bad label selector: the hub's message, exit 1" \
+  bash -c "test $rc = 1 && grep -q 'Error from server (BadRequest)' '$tmp/err'"
+run describe secret db-credentials
+check "describe secret: values hidden" \
+  bash -c "test $rc = 0 && grep -q 'bytes, base64>' '$tmp/out' && ! grep -q \"\$(curl -s $url/api/v1/namespaces/default/secrets/db-credentials | jq -r '.data|to_entries[0].value')\" '$tmp/out'"
+
+# get events -w: an event posted meanwhile is printed.
+"$drover" get events -w >"$tmp/evwatch" 2>"$tmp/evwatch.err" &
+watchpid=$!
+sleep $((1 * tf))
+curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+  "$url/api/v1/namespaces/default/events" -d '{"apiVersion":"v1","kind":"Event",
+  "metadata":{"name":"nginx.2","namespace":"default"},"type":"Warning","reason":"BackOff",
+  "message":"restarting failed container","involvedObject":{"kind":"Pod","name":"p-c","namespace":"default"}}'
+for _ in $(seq 1 $((100 * tf))); do
+  grep -q 'BackOff' "$tmp/evwatch" && break
+  sleep 0.05
+done
+check "get events -w: the new event as a row" grep -q 'Warning  *BackOff  *pod/p-c  *restarting failed container' "$tmp/evwatch"
+kill $watchpid 2>/dev/null
+wait $watchpid 2>/dev/null
+watchpid=
+
 run delete deployment nginx
 check "delete: deleted" test $rc = 0 -a "$(cat "$tmp/out")" = 'deployment.apps "nginx" deleted'
 run delete deployment nginx
