@@ -138,7 +138,7 @@ struct podset {
 
 static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, size_t updated,
                               size_t ready, size_t available, int64_t replicas, int64_t max_unavail,
-                              bool paused, int64_t now_ms, drv_error_t *err)
+                              bool paused, const char *failure, int64_t now_ms, drv_error_t *err)
 {
     const cJSON *oa = ctrl_condition(dep, "Available"), *op = ctrl_condition(dep, "Progressing");
     bool avail_ok = (int64_t)available >= replicas - max_unavail;
@@ -195,6 +195,16 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
     }
     cJSON_AddItemToArray(conds, ca);
     cJSON_AddItemToArray(conds, cp);
+    if (failure) {
+        cJSON *cf = ctrl_make_condition(ctrl_condition(dep, "ReplicaFailure"), "ReplicaFailure",
+                                        "True", "FailedCreate", failure, now_ms);
+        if (!cf) {
+            cJSON_Delete(st);
+            cJSON_Delete(conds);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment status");
+        }
+        cJSON_AddItemToArray(conds, cf);
+    }
     int64_t unavail = replicas - (int64_t)available;
     bool ok =
         ctrl_set(st, "conditions", conds) &&
@@ -220,22 +230,33 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
     return DRV_OK;
 }
 
-/* Creates n pods from tpl. */
+/* Creates up to n pods from tpl; *made gets how many. A pod the model refuses (a template
+ * stored without validation) stops the creation with its message in failure, not an error:
+ * the status then says why. */
 static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, const cJSON *tpl, const char *hash,
-                             int64_t n, drv_error_t *err)
+                             int64_t n, int64_t *made, char *failure, size_t failsz,
+                             drv_error_t *err)
 {
     char prefix[300];
     snprintf(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash);
+    *made = 0;
     for (int64_t i = 0; i < n; i++) {
+        drv_error_t e = DRV_ERROR_INIT;
         drv_err_t r = ctrl_create_pod(s, dep, DRV_KIND_DEPLOYMENT, tpl, DRV_CTRL_LABEL_HASH, hash,
-                                      prefix, NULL, err);
+                                      prefix, NULL, &e);
+        if (r == DRV_ERR_INVALID) {
+            snprintf(failure, failsz, "%s", drv_error_msg(&e));
+            return DRV_OK;
+        }
         if (r != DRV_OK)
-            return r;
+            return drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
+        (*made)++;
     }
     return DRV_OK;
 }
 
-/* Deletes up to n pods of set, in deletion order; only those passing filter (may be NULL). */
+/* Deletes up to n pods of set, in deletion order (only those not ready if only_unready); the
+ * deleted ones leave the set. */
 static drv_err_t delete_pods(drv_hstore_t *s, struct podset *set, int64_t n, bool only_unready,
                              size_t *deleted, drv_error_t *err)
 {
@@ -332,6 +353,7 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
     }
     /* Pods created in this round (not ready yet): of the current template, of another. */
     int64_t created = 0, created_other = 0;
+    char failure[DRV_ERROR_MSG_MAX] = "";
 
     if (paused) {
         /* No rollout while paused; only the number of pods follows spec.replicas, new pods
@@ -356,18 +378,18 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                 }
                 if (bt) {
                     drv_ctrl_template_hash(bt, hbuf, sizeof(hbuf));
-                    r = create_pods(s, dep, bt, hbuf, replicas - total, err);
+                    r = create_pods(s, dep, bt, hbuf, replicas - total, &created_other, failure,
+                                    sizeof(failure), err);
                     if (r != DRV_OK)
                         return r;
                     use_tpl = NULL;
-                    created_other = replicas - total;
                 }
             }
             if (use_tpl) {
-                r = create_pods(s, dep, use_tpl, use_hash, replicas - total, err);
+                r = create_pods(s, dep, use_tpl, use_hash, replicas - total, &created, failure,
+                                sizeof(failure), err);
                 if (r != DRV_OK)
                     return r;
-                created = replicas - total;
             }
         } else if (total > replicas) {
             size_t del = 0;
@@ -384,15 +406,15 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                 return r;
             /* New pods come on the next round, once the old ones are gone. */
         } else if ((int64_t)nw.n < replicas) {
-            created = replicas - (int64_t)nw.n;
-            r = create_pods(s, dep, tpl, hash, created, err);
+            r = create_pods(s, dep, tpl, hash, replicas - (int64_t)nw.n, &created, failure,
+                            sizeof(failure), err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
     } else if (!old.n) {
         if ((int64_t)nw.n < replicas) {
-            created = replicas - (int64_t)nw.n;
-            r = create_pods(s, dep, tpl, hash, created, err);
+            r = create_pods(s, dep, tpl, hash, replicas - (int64_t)nw.n, &created, failure,
+                            sizeof(failure), err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
@@ -404,11 +426,12 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
         if (want_new > replicas)
             want_new = replicas;
         if (want_new > (int64_t)nw.n) {
-            created = want_new - (int64_t)nw.n;
-            r = create_pods(s, dep, tpl, hash, created, err);
+            r = create_pods(s, dep, tpl, hash, want_new - (int64_t)nw.n, &created, failure,
+                            sizeof(failure), err);
             if (r != DRV_OK)
                 return r;
             total += created;
+            want_new = (int64_t)nw.n + created;
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
             if (r != DRV_OK)
@@ -447,8 +470,11 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
     size_t ready = count_if(&nw, 0, now_ms, false) + count_if(&old, 0, now_ms, false);
     size_t available =
         count_if(&nw, min_ready, now_ms, true) + count_if(&old, min_ready, now_ms, true);
-    return write_status(s, dep, total, updated, ready, available, replicas, max_unavail, paused,
-                        now_ms, err);
+    r = write_status(s, dep, total, updated, ready, available, replicas, max_unavail, paused,
+                     failure[0] ? failure : NULL, now_ms, err);
+    if (r == DRV_OK && failure[0])
+        r = drv_error_set(err, DRV_ERR_INVALID, 0, "%s", failure);
+    return r;
 }
 
 drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,

@@ -615,6 +615,21 @@ static void test_broken_deployment_does_not_stop_others(void **state)
     drv_ctrl_nodes_opts_t o = {0};
     assert_int_equal(drv_ctrl_reconcile_all(f->s, &o, NULL, NULL, T0, &err), DRV_ERR_INVALID);
     assert_non_null(strstr(err.msg, "spec.containers[0].image"));
+    /* The Deployment's status says why (condition ReplicaFailure, as in Kubernetes). */
+    cJSON *d = get(f->s, DRV_KIND_DEPLOYMENT, "aaa");
+    const cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(d, "status"), "conditions"), *c;
+    bool found = false;
+    cJSON_ArrayForEach(c, conds)
+    {
+        if (!strcmp(cJSON_GetObjectItem(c, "type")->valuestring, "ReplicaFailure")) {
+            found = true;
+            assert_string_equal(cJSON_GetObjectItem(c, "reason")->valuestring, "FailedCreate");
+            assert_non_null(
+                strstr(cJSON_GetObjectItem(c, "message")->valuestring, "spec.containers[0].image"));
+        }
+    }
+    assert_true(found);
+    cJSON_Delete(d);
     size_t total, img, ready;
     count(f->s, "nginx:1.25", &total, &img, &ready);
     assert_int_equal(total, 2);
