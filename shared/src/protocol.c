@@ -311,21 +311,27 @@ static drv_err_t get_bool(const cJSON *obj, const char *key, const char *what, b
     return DRV_OK;
 }
 
-/* RFC 3339 in UTC or with an offset: checks the shape "YYYY-MM-DDTHH:MM:SS" and a sane rest. */
+/* RFC 3339 in UTC or with an offset: the shape "YYYY-MM-DDTHH:MM:SS" and a sane rest. */
+static bool time_ok(const char *t)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    size_t n = strnlen(t, DRV_PROTO_TIME_MAX + 1);
+    bool ok = n > strlen(shape) && n <= DRV_PROTO_TIME_MAX;
+    for (size_t i = 0; ok && shape[i]; i++)
+        ok = shape[i] == 'd' ? (t[i] >= '0' && t[i] <= '9') : t[i] == shape[i];
+    for (size_t i = strlen(shape); ok && t[i]; i++)
+        ok = (t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == 'Z' || t[i] == '+' ||
+             t[i] == '-' || t[i] == ':';
+    return ok;
+}
+
 static drv_err_t get_time(const cJSON *obj, const char *what, bool required, char *buf,
                           drv_error_t *err)
 {
     drv_err_t rc = get_str(obj, "time", what, required, buf, DRV_PROTO_TIME_MAX + 1, err);
     if (rc != DRV_OK || buf[0] == '\0')
         return rc;
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    bool ok = strlen(buf) > strlen(shape);
-    for (size_t i = 0; ok && shape[i]; i++)
-        ok = shape[i] == 'd' ? (buf[i] >= '0' && buf[i] <= '9') : buf[i] == shape[i];
-    for (size_t i = strlen(shape); ok && buf[i]; i++)
-        ok = (buf[i] >= '0' && buf[i] <= '9') || buf[i] == '.' || buf[i] == 'Z' || buf[i] == '+' ||
-             buf[i] == '-' || buf[i] == ':';
-    if (!ok)
+    if (!time_ok(buf))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "%s: time: must be an RFC 3339 time like 2026-01-02T15:04:05Z", what);
     return DRV_OK;
@@ -585,6 +591,8 @@ drv_err_t drv_proto_heartbeat_format(const drv_proto_heartbeat_t *hb, char *out,
     if (t[0] == '\0') {
         drv_proto_now(now, sizeof now);
         t = now;
+    } else if (!time_ok(t)) {
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "heartbeat: time: must be an RFC 3339 time");
     }
     int n = snprintf(
         out, outsz, "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"}",
@@ -619,6 +627,8 @@ drv_err_t drv_proto_heartbeat_parse(const char *payload, size_t len, const char 
 drv_err_t drv_proto_online_format(bool online, const char *time, char *out, size_t outsz,
                                   drv_error_t *err)
 {
+    if (time && time[0] && !time_ok(time))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "online: time: must be an RFC 3339 time");
     int n = (time && time[0]) ? snprintf(out, outsz, "{\"online\":%s,\"time\":\"%.40s\"}",
                                          online ? "true" : "false", time)
                               : snprintf(out, outsz, "{\"online\":%s}", online ? "true" : "false");
@@ -738,8 +748,12 @@ cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *er
         drv_error_wrap(err, "logs request");
         return NULL;
     }
-    if (req->pod[0] == '\0' || req->tail_bytes > DRV_PROTO_GEN_MAX) {
+    if (req->pod[0] == '\0') {
         drv_error_set(err, DRV_ERR_INVALID, 0, "logs request: pod: required");
+        return NULL;
+    }
+    if (req->tail_bytes > DRV_PROTO_GEN_MAX) {
+        drv_error_set(err, DRV_ERR_RANGE, 0, "logs request: tailBytes: must be at most 2^53-1");
         return NULL;
     }
     cJSON *r = cJSON_CreateObject();

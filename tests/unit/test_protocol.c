@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,12 @@ static void test_heartbeat(void **state)
     char small[20];
     ASSERT_ERR(drv_proto_heartbeat_format(&hb, small, sizeof small, &err), DRV_ERR_RANGE,
                "too small");
+    /* A caller's time cannot smuggle JSON into the message. */
+    snprintf(hb.time, sizeof hb.time, "2026-01-01T00:00:00Z\",\"x\":\"");
+    ASSERT_ERR(drv_proto_heartbeat_format(&hb, buf, sizeof buf, &err), DRV_ERR_INVALID,
+               "heartbeat: time");
+    ASSERT_ERR(drv_proto_online_format(true, "now\"}", buf, sizeof buf, &err), DRV_ERR_INVALID,
+               "online: time");
 }
 
 static void test_online(void **state)
