@@ -3,6 +3,7 @@
 #ifndef DROVER_HUB_H
 #define DROVER_HUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -17,6 +18,13 @@ typedef struct drv_hub drv_hub_t;
 typedef struct drv_hub_opts {
     const char *data_dir; /* created (0700) if missing; holds hub.db */
     const char *listen;   /* "ADDR:PORT", "[V6ADDR]:PORT"; port 0 picks one */
+    /* MQTT: an external broker's URL (tcp://, ssl://, mqtt://, mqtts://, ws://, wss://), or
+     * with run_broker a Mosquitto child supervised by the hub (hub/broker). Neither: none. */
+    const char *broker;
+    bool run_broker;
+    const char *broker_listen; /* child's "ADDR:PORT"; NULL: 127.0.0.1:1883, or port 0
+                                  (a free one) when listen's port is 0 */
+    const char *mosquitto;     /* child's binary; NULL: /usr/sbin/mosquitto */
 } drv_hub_opts_t;
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */
@@ -50,6 +58,8 @@ void drv_hub_stop(drv_hub_t *hub);
 
 /* Borrowed, valid until drv_hub_free. */
 drv_api_t *drv_hub_api(drv_hub_t *hub);
+/* The MQTT broker's URL (external or the hub's child), NULL without one. */
+const char *drv_hub_broker_url(drv_hub_t *hub);
 drv_hstore_t *drv_hub_store(drv_hub_t *hub);
 
 #endif

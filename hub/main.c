@@ -10,10 +10,16 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+               "                  [--broker URL | --broker-listen ADDR:PORT] [--mosquitto PATH]\n"
                "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
                "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
                "; port 0 picks a free one)\n"
-               "  --log-level LEVEL   debug, info, warn, error (default info)\n");
+               "  --log-level LEVEL   debug, info, warn, error (default info)\n"
+               "  --broker URL        external MQTT 3.1.1/5 broker (tcp://HOST:PORT); without it\n"
+               "                      the hub runs and supervises its own Mosquitto\n"
+               "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
+               "                      a free port when --listen's port is 0)\n"
+               "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n");
 }
 
 int main(int argc, char **argv)
@@ -21,9 +27,13 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
                                              {"listen", required_argument, NULL, 'l'},
                                              {"log-level", required_argument, NULL, 'L'},
+                                             {"broker", required_argument, NULL, 'b'},
+                                             {"broker-listen", required_argument, NULL, 'B'},
+                                             {"mosquitto", required_argument, NULL, 'M'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    drv_hub_opts_t opts = {.data_dir = DRV_HUB_DEFAULT_DATA, .listen = DRV_HUB_DEFAULT_LISTEN};
+    drv_hub_opts_t opts = {
+        .data_dir = DRV_HUB_DEFAULT_DATA, .listen = DRV_HUB_DEFAULT_LISTEN, .run_broker = true};
     drv_error_t err = DRV_ERROR_INIT;
     int c;
     while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
@@ -33,6 +43,16 @@ int main(int argc, char **argv)
             break;
         case 'l':
             opts.listen = optarg;
+            break;
+        case 'b':
+            opts.broker = optarg;
+            opts.run_broker = false;
+            break;
+        case 'B':
+            opts.broker_listen = optarg;
+            break;
+        case 'M':
+            opts.mosquitto = optarg;
             break;
         case 'L': {
             drv_log_level_t lvl;

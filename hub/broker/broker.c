@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +27,7 @@
 
 #define LOG_CHECK_MS 10000
 #define TAIL_BYTES 1536
+#define PORT_RETRIES 20 /* x 100 ms */
 
 struct drv_broker {
     char dir[PATH_MAX];  /* <data_dir>/broker */
@@ -39,6 +42,9 @@ struct drv_broker {
     off_t log_start; /* log size when the current child started: its lines come after */
     pid_t pid;
     bool stopped;
+    bool drop; /* running as root: the child becomes run_uid/run_gid before exec */
+    uid_t run_uid;
+    gid_t run_gid;
     int64_t started_ms, restart_at_ms, backoff_ms, log_checked_ms;
 };
 
@@ -167,6 +173,7 @@ static drv_err_t write_conf(const drv_broker_t *b, const char *extra, drv_error_
                      "autosave_on_changes true\n"
                      "autosave_interval 20\n"
                      "max_packet_size %u\n"
+                     "%s"
                      "# stderr goes to mosquitto.log, capped by the hub.\n"
                      "log_dest stderr\n"
                      "log_type error\n"
@@ -175,7 +182,11 @@ static drv_err_t write_conf(const drv_broker_t *b, const char *extra, drv_error_
                      "log_type information\n"
                      "log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n"
                      "%s%s",
-                     b->port, b->addr, b->dir, DRV_BROKER_MAX_PACKET, extra ? extra : "",
+                     b->port, b->addr, b->dir, DRV_BROKER_MAX_PACKET,
+                     geteuid() == 0 && !b->drop
+                         ? "# The hub could not hand the broker to user mosquitto.\nuser root\n"
+                         : "",
+                     extra ? extra : "",
                      extra && *extra && extra[strlen(extra) - 1] != '\n' ? "\n" : "");
     if (n < 0 || (size_t)n >= sizeof(buf))
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "broker: extra config lines too long");
@@ -185,15 +196,56 @@ static drv_err_t write_conf(const drv_broker_t *b, const char *extra, drv_error_
     return DRV_OK;
 }
 
-/* Mosquitto started as root drops to user "mosquitto": hand it the broker directory (and its
- * persistence file), and let its group traverse the data directory without listing it. */
-static drv_err_t hand_to_mosquitto(const drv_broker_t *b, const char *data_dir, drv_error_t *err)
+/* Running as root, the broker runs as user "mosquitto" (as Mosquitto would drop to itself; the
+ * hub switches before exec so that the parent-death signal survives): hand it the broker
+ * directory (and its persistence file), and let its group traverse the data directory without
+ * listing it. */
+/* Whether uid/gid may traverse every directory above path (path itself excluded). */
+static bool ancestors_reachable(const char *path, uid_t uid, gid_t gid, char *blocker,
+                                size_t blockersz)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return false;
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+        if (slash == real)
+            slash[1] = '\0'; /* "/" itself */
+        else
+            *slash = '\0';
+        struct stat st;
+        if (stat(real, &st) < 0)
+            return false;
+        bool ok = st.st_uid == uid   ? (st.st_mode & S_IXUSR)
+                  : st.st_gid == gid ? (st.st_mode & S_IXGRP)
+                                     : (st.st_mode & S_IXOTH);
+        if (!ok) {
+            snprintf(blocker, blockersz, "%s", real);
+            return false;
+        }
+        if (real[1] == '\0')
+            break;
+    }
+    return true;
+}
+
+/* Running as root, the broker runs as user "mosquitto" (as Mosquitto would drop to itself; the
+ * hub switches before exec so that the parent-death signal survives): hand it the broker
+ * directory (and its persistence file), and let its group traverse the data directory without
+ * listing it. When a directory above the data directory shuts that user out, or there is no
+ * such user, the broker stays root ("user root" in its config). */
+static drv_err_t hand_to_mosquitto(drv_broker_t *b, const char *data_dir, drv_error_t *err)
 {
     if (geteuid() != 0)
         return DRV_OK;
     struct passwd *pw = getpwnam("mosquitto");
     if (!pw)
-        return DRV_OK; /* mosquitto then keeps running as root */
+        return DRV_OK;
+    char blocker[PATH_MAX] = "";
+    if (!ancestors_reachable(data_dir, pw->pw_uid, pw->pw_gid, blocker, sizeof(blocker))) {
+        drv_log_warn("broker runs as root: user mosquitto cannot reach the data directory",
+                     "data=\"%s\" blocked_by=\"%s\"", data_dir, blocker);
+        return DRV_OK;
+    }
     if (chown(b->dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(b->dir, 0700) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", b->dir);
     char db[PATH_MAX];
@@ -203,6 +255,9 @@ static drv_err_t hand_to_mosquitto(const drv_broker_t *b, const char *data_dir, 
     struct stat st;
     if (stat(data_dir, &st) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: stat %s", data_dir);
+    b->drop = true;
+    b->run_uid = pw->pw_uid;
+    b->run_gid = pw->pw_gid;
     if (st.st_mode & S_IXOTH)
         return DRV_OK;
     if (st.st_gid != pw->pw_gid && chown(data_dir, (uid_t)-1, pw->pw_gid) < 0)
@@ -221,6 +276,7 @@ static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
                              b->mosq);
     struct stat st;
     b->log_start = fstat(b->logfd, &st) == 0 ? st.st_size : 0;
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: fork");
@@ -237,6 +293,16 @@ static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
         dup2(b->logfd, 1);
         dup2(b->logfd, 2);
         close_range(3, ~0U, 0);
+        if (b->drop &&
+            (setgroups(0, NULL) < 0 || setgid(b->run_gid) < 0 || setuid(b->run_uid) < 0)) {
+            dprintf(2, "drover-hub: switch to user mosquitto: %s\n", strerror(errno));
+            _exit(126);
+        }
+        /* A hub killed outright takes its broker along (which saves its persistence file).
+         * Set after the user switch, which would clear it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);
         char *argv[] = {b->mosq, (char *)"-c", b->conf, NULL};
         execv(b->mosq, argv);
         dprintf(2, "drover-hub: exec %s: %s\n", b->mosq, strerror(errno));
@@ -314,7 +380,14 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
         (size_t)snprintf(b->mosq, sizeof(b->mosq), "%s", mosq) >= sizeof(b->mosq))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: data_dir: path too long");
     b->port = opts->port;
-    drv_err_t e = claim_port(b, err);
+    /* A broker of a hub that was just killed may still be saving and holding the port. */
+    drv_err_t e;
+    for (int tries = 0;; tries++) {
+        e = claim_port(b, err);
+        if (e != DRV_ERR_EXISTS || tries >= PORT_RETRIES)
+            break;
+        sleep_ms(100);
+    }
     if (e != DRV_OK)
         return e;
     if (b->family == AF_INET6)
@@ -324,10 +397,10 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
     e = drv_file_mkdir_p(b->dir, 0700, err);
     if (e != DRV_OK)
         return drv_error_wrap(err, "broker: directory %s", b->dir);
-    e = write_conf(b, opts->extra, err);
+    e = hand_to_mosquitto(b, opts->data_dir, err);
     if (e != DRV_OK)
         return e;
-    e = hand_to_mosquitto(b, opts->data_dir, err);
+    e = write_conf(b, opts->extra, err);
     if (e != DRV_OK)
         return e;
     b->logfd = open(b->log, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "broker/broker.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
@@ -21,6 +22,8 @@ struct drv_hub {
     drv_api_t *api;
     char addr[64];
     bool stop;
+    drv_broker_t *broker; /* the Mosquitto child, if the hub runs one */
+    char broker_url[256];
     struct {
         int fd;
         short events;
@@ -118,6 +121,50 @@ drv_err_t drv_hub_parse_listen(const char *s, char *addr, size_t addrsz, uint16_
     return DRV_OK;
 }
 
+static int64_t broker_tick(void *ctx)
+{
+    return drv_broker_tick(ctx, drv_broker_now_ms());
+}
+
+static drv_err_t check_broker_url(const char *url, drv_error_t *err)
+{
+    static const char *const schemes[] = {"tcp://",   "ssl://", "mqtt://",
+                                          "mqtts://", "ws://",  "wss://"};
+    if (strlen(url) >= 256)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "--broker: URL longer than 255 bytes");
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(url, schemes[i], n) == 0 && url[n] && url[n] != ':' && url[n] != '/')
+            return DRV_OK;
+    }
+    return drv_error_set(err, DRV_ERR_INVALID, 0,
+                         "--broker \"%.64s\": expected tcp://HOST:PORT (or ssl://, mqtt://, "
+                         "mqtts://, ws://, wss://)",
+                         url);
+}
+
+/* Starts the hub's own broker in <dir>/broker/ (see hub/broker/broker.h). */
+static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const char *dir,
+                              uint16_t api_port, drv_error_t *err)
+{
+    char baddr[64] = "127.0.0.1";
+    uint16_t bport = api_port == 0 ? 0 : 1883;
+    if (opts->broker_listen) {
+        drv_error_t pe = DRV_ERROR_INIT;
+        if (drv_hub_parse_listen(opts->broker_listen, baddr, sizeof(baddr), &bport, &pe) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "--broker-listen \"%.64s\": expected ADDR:PORT, port 0 to 65535",
+                                 opts->broker_listen);
+    }
+    drv_broker_opts_t bo = {
+        .data_dir = dir, .listen = baddr, .port = bport, .mosquitto = opts->mosquitto};
+    drv_err_t e = drv_broker_start(&bo, &hub->broker, err);
+    if (e != DRV_OK)
+        return e;
+    snprintf(hub->broker_url, sizeof(hub->broker_url), "%s", drv_broker_url(hub->broker));
+    return drv_hub_add_tick(hub, broker_tick, hub->broker, err);
+}
+
 drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *err)
 {
     char addr[64];
@@ -126,6 +173,11 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
                                        sizeof(addr), &port, err);
     if (e != DRV_OK)
         return e;
+    if (opts->broker) {
+        e = check_broker_url(opts->broker, err);
+        if (e != DRV_OK)
+            return e;
+    }
     const char *dir = opts->data_dir ? opts->data_dir : DRV_HUB_DEFAULT_DATA;
     e = drv_file_mkdir_p(dir, 0700, err);
     if (e != DRV_OK)
@@ -153,6 +205,12 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         free(hub);
         return e;
     }
+    if (opts->broker)
+        snprintf(hub->broker_url, sizeof(hub->broker_url), "%s", opts->broker);
+    else if (opts->run_broker && (e = start_broker(hub, opts, dir, port, err)) != DRV_OK) {
+        drv_hub_free(hub);
+        return e;
+    }
     *out = hub;
     return DRV_OK;
 }
@@ -161,6 +219,7 @@ void drv_hub_free(drv_hub_t *hub)
 {
     if (!hub)
         return;
+    drv_broker_free(hub->broker);
     drv_api_free(hub->api);
     drv_hstore_close(hub->store);
     free(hub);
@@ -169,6 +228,11 @@ void drv_hub_free(drv_hub_t *hub)
 drv_api_t *drv_hub_api(drv_hub_t *hub)
 {
     return hub->api;
+}
+
+const char *drv_hub_broker_url(drv_hub_t *hub)
+{
+    return hub->broker_url[0] ? hub->broker_url : NULL;
 }
 
 drv_hstore_t *drv_hub_store(drv_hub_t *hub)
@@ -190,6 +254,8 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
         sigprocmask(SIG_SETMASK, &old, NULL);
         return drv_error_set(err, DRV_ERR_IO, e, "signalfd");
     }
+    if (hub->broker_url[0])
+        printf("drover-hub: broker %s\n", hub->broker_url);
     const char *a = hub->addr;
     bool v6 = strchr(a, ':') != NULL;
     printf("drover-hub: serving http://%s%s%s:%u\n", v6 ? "[" : "", a, v6 ? "]" : "",

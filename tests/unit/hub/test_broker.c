@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -171,6 +172,58 @@ static void test_restarts_after_kill(void **state)
     remove_dir(dir);
 }
 
+/* A hub killed outright (kill -9) leaves no broker behind holding the port. */
+static void test_dies_with_hub(void **state)
+{
+    (void)state;
+    if (!have_tools())
+        skip();
+    char dir[64];
+    make_dir(dir);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t hub = fork();
+    assert_true(hub >= 0);
+    if (hub == 0) {
+        drv_broker_opts_t o = {.data_dir = dir};
+        drv_broker_t *b = NULL;
+        drv_error_t err = DRV_ERROR_INIT;
+        pid_t bp = drv_broker_start(&o, &b, &err) == DRV_OK ? drv_broker_pid(b) : 0;
+        if (write(pfd[1], &bp, sizeof(bp)) != (ssize_t)sizeof(bp))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(pfd[1]);
+    pid_t bp = 0;
+    assert_int_equal(read(pfd[0], &bp, sizeof(bp)), (ssize_t)sizeof(bp));
+    close(pfd[0]);
+    assert_true(bp > 0);
+    assert_int_equal(kill(hub, SIGKILL), 0);
+    assert_int_equal(waitpid(hub, NULL, 0), hub);
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        char path[64], st[256] = "";
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)bp);
+        FILE *f = fopen(path, "r");
+        if (!f) {
+            gone = true;
+            break;
+        }
+        if (!fgets(st, sizeof(st), f))
+            st[0] = '\0';
+        fclose(f);
+        char *rp = strrchr(st, ')');
+        gone = rp && (rp[2] == 'Z' || rp[2] == 'X'); /* exited, not yet reaped by init */
+        if (!gone)
+            usleep(50000);
+    }
+    if (!gone)
+        kill(bp, SIGKILL);
+    assert_true(gone);
+    remove_dir(dir);
+}
+
 static void test_port_in_use(void **state)
 {
     (void)state;
@@ -238,9 +291,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_serves_and_persists),
-        cmocka_unit_test(test_restarts_after_kill),
-        cmocka_unit_test(test_port_in_use),
+        cmocka_unit_test(test_serves_and_persists), cmocka_unit_test(test_restarts_after_kill),
+        cmocka_unit_test(test_dies_with_hub),       cmocka_unit_test(test_port_in_use),
         cmocka_unit_test(test_bad_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
