@@ -103,12 +103,70 @@ static void strip_server_fields(cJSON *obj)
         cJSON_DeleteItemFromObjectCaseSensitive(meta, meta_fields[i]);
 }
 
+/* Annotations the hub's controllers write (revision history): a manifest does not own them,
+ * so an apply keeps the hub's values unless the manifest sets them itself. */
+static bool hub_owned_annotation(const char *key)
+{
+    return !strncmp(key, "deployment.kubernetes.io/", 25) || !strncmp(key, "drover.io/", 10);
+}
+
+static bool keep_hub_annotations(const cJSON *server, cJSON *local)
+{
+    const cJSON *sann = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(server, "metadata"), "annotations");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(local, "metadata");
+    const cJSON *a;
+    cJSON_ArrayForEach(a, sann)
+    {
+        if (!a->string || !hub_owned_annotation(a->string))
+            continue;
+        cJSON *lann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+        if (!lann && !(lann = cJSON_AddObjectToObject(meta, "annotations")))
+            return false;
+        if (cJSON_GetObjectItemCaseSensitive(lann, a->string))
+            continue;
+        cJSON *dup = cJSON_Duplicate(a, true);
+        if (!dup || !cJSON_AddItemToObject(lann, a->string, dup)) {
+            cJSON_Delete(dup);
+            return false;
+        }
+    }
+    return true;
+}
+
+#define APPLY_CONFLICT 3
+
+static int apply_attempt(drv_manifest_t *m, drv_kind_t kind, const char *ns, const char *name);
+
 static int apply_one(drv_manifest_t *m, const char *ns_flag)
 {
     const char *ns, *name;
     drv_kind_t kind;
     if (!prepare(m, ns_flag, &ns, &name, &kind))
         return 1;
+    /* A controller may update the object between our GET and PUT: try again a few times. */
+    for (int i = 0;; i++) {
+        cJSON *copy = cJSON_Duplicate(m->obj, true);
+        if (!copy) {
+            fprintf(stderr, "drover apply: out of memory\n");
+            return 1;
+        }
+        drv_manifest_t attempt = *m;
+        attempt.obj = copy;
+        int r = apply_attempt(&attempt, kind, ns, name);
+        cJSON_Delete(copy);
+        if (r != APPLY_CONFLICT)
+            return r;
+        if (i == 4) {
+            fprintf(stderr, "drover apply: %s/%s keeps changing on the hub; try again\n",
+                    drv_cli_kind_ref(kind), name);
+            return 1;
+        }
+    }
+}
+
+static int apply_attempt(drv_manifest_t *m, drv_kind_t kind, const char *ns, const char *name)
+{
     char coll[PATH_MAX_LEN], item[PATH_MAX_LEN];
     if (!drv_cli_path(kind, ns, NULL, coll, sizeof(coll)) ||
         !drv_cli_path(kind, ns, name, item, sizeof(item))) {
@@ -132,6 +190,11 @@ static int apply_one(drv_manifest_t *m, const char *ns_flag)
         if (cJSON_IsString(rv))
             snprintf(rvs, sizeof(rvs), "%s", rv->valuestring);
         strip_server_fields(cur.json);
+        if (!keep_hub_annotations(cur.json, m->obj)) {
+            drv_cli_resp_free(&cur);
+            fprintf(stderr, "drover apply: out of memory\n");
+            return 1;
+        }
         drv_json_sort_keys(cur.json);
         drv_json_sort_keys(m->obj);
         if (cJSON_Compare(cur.json, m->obj, true)) {
@@ -164,6 +227,10 @@ static int apply_one(drv_manifest_t *m, const char *ns_flag)
     free(body);
     if (rc)
         return 2;
+    if (resp.status == 409 && !strcmp(method, "PUT")) {
+        drv_cli_resp_free(&resp);
+        return APPLY_CONFLICT;
+    }
     if (resp.status / 100 != 2) {
         char prefix[600];
         where_prefix(m, prefix, sizeof(prefix));

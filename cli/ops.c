@@ -142,8 +142,9 @@ static long field_num(const cJSON *o, const char *a, const char *b, long dflt)
 
 static int rollout_usage(void)
 {
-    fprintf(stderr, "usage: drover rollout status deployment NAME [-n NS] [--timeout SECONDS] "
-                    "[--hub URL]\n");
+    fprintf(stderr, "usage: drover rollout status deployment NAME [-n NS] [--timeout SECONDS]\n"
+                    "       drover rollout history deployment NAME [--revision N]\n"
+                    "       drover rollout undo deployment NAME [--to-revision N]\n");
     return 2;
 }
 
@@ -214,12 +215,181 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
     }
 }
 
+/* The Deployment and its kept revisions (the hub's controller keeps them in the
+ * drover.io/history annotation and in status.history). */
+static int load_history(const char *path, drv_cli_resp_t *resp, const cJSON **hist, cJSON **parsed)
+{
+    *parsed = NULL;
+    *hist = NULL;
+    if (drv_cli_request("GET", path, NULL, NULL, resp))
+        return 1;
+    if (resp->status != 200 || !cJSON_IsObject(resp->json)) {
+        drv_cli_print_status(resp);
+        drv_cli_resp_free(resp);
+        return 1;
+    }
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(resp->json, "metadata"), "annotations");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(ann, "drover.io/history");
+    if (cJSON_IsString(h))
+        *parsed = cJSON_Parse(h->valuestring);
+    if (cJSON_IsArray(*parsed) && cJSON_GetArraySize(*parsed)) {
+        *hist = *parsed;
+    } else {
+        cJSON_Delete(*parsed);
+        *parsed = NULL;
+        *hist = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(resp->json, "status"), "history");
+    }
+    return 0;
+}
+
+static int rollout_history(const char *ns, const char *name, long revision)
+{
+    char path[PATH_MAX_LEN];
+    if (!drv_cli_path(DRV_KIND_DEPLOYMENT, ns, name, path, sizeof(path))) {
+        fprintf(stderr, "drover: name too long\n");
+        return 2;
+    }
+    drv_cli_resp_t resp;
+    const cJSON *hist;
+    cJSON *parsed;
+    if (load_history(path, &resp, &hist, &parsed))
+        return 1;
+    int rc = 0;
+    const cJSON *e;
+    if (revision) {
+        const cJSON *found = NULL;
+        cJSON_ArrayForEach(e, hist)
+        {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
+            if (cJSON_IsNumber(r) && (long)r->valuedouble == revision)
+                found = e;
+        }
+        if (!found) {
+            fprintf(stderr, "drover rollout: deployment \"%s\" has no revision %ld\n", name,
+                    revision);
+            rc = 1;
+        } else {
+            char *t = cJSON_Print(cJSON_GetObjectItemCaseSensitive(found, "template"));
+            printf("deployment.apps/%s with revision #%ld\nPod Template:\n%s\n", name, revision,
+                   t ? t : "");
+            free(t);
+        }
+    } else {
+        printf("deployment.apps/%s\nREVISION  CHANGE-CAUSE\n", name);
+        cJSON_ArrayForEach(e, hist)
+        {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
+            const cJSON *cause = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(
+                        cJSON_GetObjectItemCaseSensitive(e, "template"), "metadata"),
+                    "annotations"),
+                "kubernetes.io/change-cause");
+            printf("%-9ld %s\n", cJSON_IsNumber(r) ? (long)r->valuedouble : 0L,
+                   cJSON_IsString(cause) ? cause->valuestring : "<none>");
+        }
+    }
+    cJSON_Delete(parsed);
+    drv_cli_resp_free(&resp);
+    return rc;
+}
+
+/* Puts a kept revision's template back (0: the one before the newest), as the hub's
+ * rollback does; the controller rolls it out as a new revision. */
+static int rollout_undo(const char *ns, const char *name, long revision)
+{
+    char path[PATH_MAX_LEN];
+    if (!drv_cli_path(DRV_KIND_DEPLOYMENT, ns, name, path, sizeof(path))) {
+        fprintf(stderr, "drover: name too long\n");
+        return 2;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        drv_cli_resp_t resp;
+        const cJSON *hist;
+        cJSON *parsed;
+        if (load_history(path, &resp, &hist, &parsed))
+            return 1;
+        const cJSON *e, *found = NULL, *newest = NULL;
+        long newest_rev = -1;
+        cJSON_ArrayForEach(e, hist)
+        {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
+            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            if (rv > newest_rev) {
+                newest_rev = rv;
+                newest = e;
+            }
+        }
+        long best = -1;
+        cJSON_ArrayForEach(e, hist)
+        {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
+            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            if (revision ? rv == revision : (e != newest && rv > best)) {
+                found = e;
+                best = rv;
+            }
+        }
+        const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(found, "template");
+        if (!cJSON_IsObject(tmpl)) {
+            if (revision)
+                fprintf(stderr, "drover rollout: deployment \"%s\" has no revision %ld\n", name,
+                        revision);
+            else
+                fprintf(stderr, "drover rollout: deployment \"%s\" has no previous revision\n",
+                        name);
+            cJSON_Delete(parsed);
+            drv_cli_resp_free(&resp);
+            return 1;
+        }
+        cJSON *obj = resp.json;
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+        cJSON *copy = cJSON_Duplicate(tmpl, true);
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+        bool ok = copy && cJSON_IsObject(spec) &&
+                  cJSON_ReplaceItemInObjectCaseSensitive(spec, "template", copy);
+        if (!ok)
+            cJSON_Delete(copy);
+        char *body = ok ? cJSON_PrintUnformatted(obj) : NULL;
+        cJSON_Delete(parsed);
+        drv_cli_resp_free(&resp);
+        if (!body) {
+            fprintf(stderr, "drover rollout: out of memory or a malformed Deployment\n");
+            return 1;
+        }
+        int rc = drv_cli_request("PUT", path, "application/json", body, &resp);
+        free(body);
+        if (rc)
+            return 1;
+        if (resp.status == 409) {
+            drv_cli_resp_free(&resp);
+            continue;
+        }
+        rc = 0;
+        if (resp.status / 100 == 2) {
+            printf("deployment.apps/%s rolled back\n", name);
+        } else {
+            drv_cli_print_status(&resp);
+            rc = 1;
+        }
+        drv_cli_resp_free(&resp);
+        return rc;
+    }
+    fprintf(stderr, "drover rollout: deployment \"%s\" keeps changing on the hub; try again\n",
+            name);
+    return 1;
+}
+
 int drv_cli_rollout(int argc, char **argv)
 {
     const char *ns = NULL;
-    long timeout_s = 0;
+    long timeout_s = 0, revision = 0;
     static const struct option opts[] = {{"namespace", required_argument, NULL, 'n'},
                                          {"timeout", required_argument, NULL, 't'},
+                                         {"revision", required_argument, NULL, 'r'},
+                                         {"to-revision", required_argument, NULL, 'r'},
                                          {"hub", required_argument, NULL, 'H'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -240,6 +410,17 @@ int drv_cli_rollout(int argc, char **argv)
             }
             break;
         }
+        case 'r': {
+            char *end;
+            errno = 0;
+            revision = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || revision < 0) {
+                fprintf(stderr, "drover rollout: --revision must be a revision number, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        }
         case 'H':
             drv_cli_hub_set(optarg);
             break;
@@ -250,10 +431,10 @@ int drv_cli_rollout(int argc, char **argv)
     if (argc - optind < 1)
         return rollout_usage();
     const char *sub = argv[optind];
-    if (strcmp(sub, "status")) {
+    if (strcmp(sub, "status") && strcmp(sub, "history") && strcmp(sub, "undo")) {
         fprintf(stderr,
-                "drover rollout: '%s' is not supported yet (only 'status'; history, undo, "
-                "pause and resume need the hub's revision history)\n",
+                "drover rollout: '%s' is not supported (status, history and undo are; "
+                "Drover's Deployments have no spec.paused yet)\n",
                 sub);
         return 2;
     }
@@ -266,6 +447,10 @@ int drv_cli_rollout(int argc, char **argv)
         name = argv[optind + 1] + 7;
     if (!name || !*name)
         return rollout_usage();
+    if (!strcmp(sub, "history"))
+        return rollout_history(ns ? ns : "default", name, revision);
+    if (!strcmp(sub, "undo"))
+        return rollout_undo(ns ? ns : "default", name, revision);
     return rollout_status(ns ? ns : "default", name, timeout_s);
 }
 

@@ -67,6 +67,36 @@ check "changed replicas from stdin: configured" has '^deployment.apps/nginx conf
 check "the hub has replicas 4" \
   test "$(curl -s "$url/apis/apps/v1/namespaces/default/deployments/nginx" | jq .spec.replicas)" = 4
 
+# Annotations the hub's controllers own (revision history) survive a re-apply.
+DEP=$url/apis/apps/v1/namespaces/default/deployments/nginx
+curl -s "$DEP" | jq -c '.spec.template as $t | [{revision: 1, hash: "a", template: ($t |
+  .spec.containers[0].image = "nginx:1.24-alpine" |
+  .metadata.annotations["kubernetes.io/change-cause"] = "image 1.24")},
+  {revision: 2, hash: "b", template: $t}] | tostring |
+  {metadata: {annotations: {"drover.io/history": ., "deployment.kubernetes.io/revision": "2"}}}' \
+  >"$tmp/hist.json"
+curl -s -o /dev/null -X PATCH -H 'Content-Type: application/merge-patch+json' "$DEP" \
+  --data-binary @"$tmp/hist.json"
+run apply -f "$tmp/nginx4.yaml"
+check "re-apply with hub-owned annotations: unchanged" has '^deployment.apps/nginx unchanged$' out
+check "hub-owned annotation kept" \
+  test "$(curl -s "$DEP" | jq -r '.metadata.annotations["deployment.kubernetes.io/revision"]')" = 2
+run rollout history deployment nginx
+check "rollout history: both revisions with the change cause" \
+  bash -c "grep -q '^1  *image 1.24$' '$tmp/out' && grep -q '^2 ' '$tmp/out'"
+run rollout undo deployment nginx
+check "rollout undo: rolled back" has '^deployment.apps/nginx rolled back$' out
+check "rollout undo: the previous template's image" \
+  test "$(curl -s "$DEP" | jq -r '.spec.template.spec.containers[0].image')" = nginx:1.24-alpine
+run rollout undo deployment nginx --to-revision 7
+check "rollout undo to a revision not kept: exit 1" \
+  bash -c "test $rc = 1 && grep -q 'no revision 7' '$tmp/err'"
+run rollout pause deployment nginx
+check "rollout pause: says it is unsupported, exit 2" \
+  bash -c "test $rc = 2 && grep -q 'not supported' '$tmp/err'"
+run apply -f "$tmp/nginx4.yaml"
+check "apply after undo: configured back to the manifest" has '^deployment.apps/nginx configured$' out
+
 run get deployments
 check "get deployments: header" has '^NAME  *READY  *UP-TO-DATE  *AVAILABLE  *AGE$' out
 check "get deployments: nginx row 0/4" has '^nginx  *0/4 ' out
