@@ -63,6 +63,7 @@ struct drv_mqtt {
     unsigned last_backoff_ms;
     unsigned in_cb; /* Paho callbacks currently running */
     bool stop, disconnected;
+    bool down_reported; /* a DISCONNECTED event was queued since the last CONNECTED */
     pthread_t thr;
     bool thr_started;
 };
@@ -137,6 +138,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
     cb_enter(c);
     c->state = ST_CONNECTED;
     c->connected_at_ms = now_ms();
+    c->down_reported = false;
     push_conn_locked(c, DRV_MQTT_CONNECTED, resp ? resp->alt.connect.sessionPresent != 0 : false,
                      NULL);
     /* Renew every subscription, outside our lock (Paho takes its own). */
@@ -161,11 +163,21 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 {
     drv_mqtt_t *c = ctx;
-    (void)resp;
     pthread_mutex_lock(&c->mu);
     cb_enter(c);
-    if (!c->stop)
+    if (!c->stop) {
         schedule_retry_locked(c);
+        /* Once per outage, so that the owner can say "broker unreachable" without a line
+         * per attempt. */
+        if (!c->down_reported) {
+            char why[160];
+            snprintf(why, sizeof why, "connect failed: %s",
+                     resp && resp->message ? resp->message
+                                           : MQTTAsync_strerror(resp ? resp->code : -1));
+            push_conn_locked(c, DRV_MQTT_DISCONNECTED, false, why);
+            c->down_reported = true;
+        }
+    }
     cb_leave(c);
     pthread_mutex_unlock(&c->mu);
 }
@@ -180,6 +192,7 @@ static void on_connection_lost(void *ctx, char *cause)
             drv_proto_backoff_reset(&c->bo);
         schedule_retry_locked(c);
         push_conn_locked(c, DRV_MQTT_DISCONNECTED, false, cause ? cause : "connection lost");
+        c->down_reported = true;
     }
     cb_leave(c);
     pthread_mutex_unlock(&c->mu);

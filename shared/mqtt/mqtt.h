@@ -42,7 +42,8 @@ typedef struct drv_mqtt_opts {
 
 typedef enum {
     DRV_MQTT_CONNECTED,    /* session up; subscriptions are being renewed */
-    DRV_MQTT_DISCONNECTED, /* lost or failed; a reconnect is scheduled */
+    DRV_MQTT_DISCONNECTED, /* lost, or the first failed attempt of an outage; a reconnect is
+                              scheduled (reported once per outage, not per attempt) */
     DRV_MQTT_MESSAGE,
 } drv_mqtt_event_kind_t;
 

@@ -419,6 +419,11 @@ static void test_jitter_differs_between_clients(void **state)
     }
     assert_true(same < n);
     assert_false(drv_mqtt_connected(a));
+    /* One DISCONNECTED event for the whole outage, not one per attempt. */
+    rec_t ra = {0};
+    drv_mqtt_poll(a, on_event, &ra);
+    assert_int_equal(ra.disconnected, 1);
+    assert_int_equal(ra.connected, 0);
     drv_mqtt_free(a, 100);
     drv_mqtt_free(b, 100);
 }
