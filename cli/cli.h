@@ -25,7 +25,8 @@ int drv_cli_scale(int argc, char **argv);
 /* cordon NODE / uncordon NODE */
 int drv_cli_cordon(int argc, char **argv);
 int drv_cli_uncordon(int argc, char **argv);
-/* rollout status deployment NAME [-n NS] [--timeout S] (history/undo/pause/resume: not yet) */
+/* rollout status|history|undo deployment NAME [-n NS] [--timeout S] [--revision N]
+ * (pause/resume: not supported, Drover's Deployments have no spec.paused) */
 int drv_cli_rollout(int argc, char **argv);
 /* drain NODE [--ignore-daemonsets]: cordon, then delete the node's pods */
 int drv_cli_drain(int argc, char **argv);

@@ -124,6 +124,20 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
             restarts += cJSON_IsNumber(r) ? (long)r->valuedouble : 0;
         }
         const char *phase = str_at(o, "status.phase");
+        /* As kubectl: a container's waiting or terminated reason says more than the phase. */
+        cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
+        {
+            const char *w = str_at(cs, "state.waiting.reason");
+            const char *t = str_at(cs, "state.terminated.reason");
+            if (w && *w) {
+                phase = w;
+                break;
+            }
+            if (t && *t && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready")))
+                phase = t;
+        }
+        if (str_at(o, "metadata.deletionTimestamp"))
+            phase = "Terminating";
         const char *ip = str_at(o, "status.podIP");
         const char *node = str_at(o, "spec.nodeName");
         snprintf(c[i++], CELL_MAX, "%d/%d", ready, total);

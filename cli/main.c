@@ -22,7 +22,7 @@ static const struct {
     {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
     {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
     {"rollout", drv_cli_rollout,
-     "rollout status deployment NAME [--timeout S]   wait for a rollout to finish"},
+     "rollout status|history|undo deployment NAME [--timeout S] [--revision N]   rollouts"},
 };
 
 static int usage(FILE *f)

@@ -194,6 +194,14 @@ check "drain: only the other node's pod is left" test "$(cat "$tmp/out")" = pod/
 run get nodes
 check "drain: node cordoned" has '^pi-1  *NotReady,SchedulingDisabled ' out
 
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' \
+  "$url/api/v1/namespaces/default/pods/p-c/status" -d '{"status":{"phase":"Running",
+  "podIP":"10.42.0.7","containerStatuses":[{"name":"c","ready":false,"restartCount":3,
+  "image":"alpine:3.19","imageID":"","state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}'
+run get pods -o wide
+check "get pods: waiting reason, restarts and IP shown" \
+  has '^p-c  *0/1  *CrashLoopBackOff  *3  *[0-9a-z]*  *10.42.0.7  *pi-2$' out
+
 run get deploy -l '==bad('
 check "bad label selector: the hub's message, exit 1" \
   bash -c "test $rc = 1 && grep -q 'Error from server (BadRequest)' '$tmp/err'"
