@@ -11,6 +11,7 @@ static const struct {
 } cmds[] = {
     {"validate", drv_cli_validate,
      "validate -f FILE|DIR|- [-R] [-o json|yaml]   check manifests, print them normalized"},
+#ifndef DROVER_CLI_NO_HUB
     {"apply", drv_cli_apply,
      "apply -f FILE|DIR|- [-R] [-n NS]   create or update objects on the hub"},
     {"get", drv_cli_get,
@@ -23,6 +24,7 @@ static const struct {
     {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
     {"rollout", drv_cli_rollout,
      "rollout status|history|undo deployment NAME [--timeout S] [--revision N]   rollouts"},
+#endif
 };
 
 static int usage(FILE *f)
@@ -35,6 +37,7 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+#ifndef DROVER_CLI_NO_HUB
     /* --hub URL before the command: the hub for every command (like $DROVER_HUB). */
     while (argc >= 2 && !strncmp(argv[1], "--hub", 5)) {
         if (argv[1][5] == '=') {
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
             return usage(stderr);
         }
     }
+#endif
     if (argc < 2)
         return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
