@@ -25,6 +25,7 @@ typedef struct drv_hub_opts {
     const char *broker_listen; /* child's "ADDR:PORT"; NULL: 127.0.0.1:1883, or port 0
                                   (a free one) when listen's port is 0 */
     const char *mosquitto;     /* child's binary; NULL: /usr/sbin/mosquitto */
+    bool run_controllers;      /* node lifecycle, Deployments, DaemonSets, scheduling */
 } drv_hub_opts_t;
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */
@@ -53,6 +54,11 @@ DRV_NODISCARD drv_err_t drv_hub_add_tick(drv_hub_t *hub, drv_hub_tick_fn cb, voi
 /* Called after every write the API made to the store (see drv_api_opts_t.on_change). */
 DRV_NODISCARD drv_err_t drv_hub_on_change(drv_hub_t *hub, void (*cb)(void *ctx), void *ctx,
                                           drv_error_t *err);
+/* Starts the controllers in the loop (core/controllers.c; drv_hub_new does it when
+ * opts.run_controllers is set). */
+DRV_NODISCARD drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err);
+/* Frees p with the hub (a hook's context). */
+void drv_hub_own(drv_hub_t *hub, void *p);
 /* Makes drv_hub_run return after the current round (from a hook, or a test). */
 void drv_hub_stop(drv_hub_t *hub);
 

@@ -19,7 +19,10 @@ static void usage(FILE *f)
                "                      the hub runs and supervises its own Mosquitto\n"
                "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
                "                      a free port when --listen's port is 0)\n"
-               "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n");
+               "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
+               "  --controllers       run the scheduler and the Deployment, DaemonSet and node\n"
+               "                      controllers (until agents connect over MQTT, nodes need\n"
+               "                      their status written through the API)\n");
 }
 
 int main(int argc, char **argv)
@@ -30,6 +33,7 @@ int main(int argc, char **argv)
                                              {"broker", required_argument, NULL, 'b'},
                                              {"broker-listen", required_argument, NULL, 'B'},
                                              {"mosquitto", required_argument, NULL, 'M'},
+                                             {"controllers", no_argument, NULL, 'C'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     drv_hub_opts_t opts = {
@@ -53,6 +57,9 @@ int main(int argc, char **argv)
             break;
         case 'M':
             opts.mosquitto = optarg;
+            break;
+        case 'C':
+            opts.run_controllers = true;
             break;
         case 'L': {
             drv_log_level_t lvl;

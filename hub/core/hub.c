@@ -23,6 +23,8 @@ struct drv_hub {
     char addr[64];
     bool stop;
     drv_broker_t *broker; /* the Mosquitto child, if the hub runs one */
+    void *owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
+    size_t nowned;
     char broker_url[256];
     struct {
         int fd;
@@ -211,6 +213,10 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         drv_hub_free(hub);
         return e;
     }
+    if (opts->run_controllers && (e = drv_hub_start_controllers(hub, err)) != DRV_OK) {
+        drv_hub_free(hub);
+        return e;
+    }
     *out = hub;
     return DRV_OK;
 }
@@ -220,9 +226,17 @@ void drv_hub_free(drv_hub_t *hub)
     if (!hub)
         return;
     drv_broker_free(hub->broker);
+    for (size_t i = 0; i < hub->nowned; i++)
+        free(hub->owned[i]);
     drv_api_free(hub->api);
     drv_hstore_close(hub->store);
     free(hub);
+}
+
+void drv_hub_own(drv_hub_t *hub, void *p)
+{
+    if (hub->nowned < DRV_HUB_MAX_HOOKS)
+        hub->owned[hub->nowned++] = p;
 }
 
 drv_api_t *drv_hub_api(drv_hub_t *hub)

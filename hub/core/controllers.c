@@ -1,0 +1,91 @@
+/* Runs the controllers (node lifecycle, Deployments, DaemonSets, the scheduling pass) from the
+ * hub's loop: soon after the API changed something (debounced, so that a burst of writes is
+ * one round) and every second (heartbeat grace periods and tolerations are about time). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctrl/ctrl.h"
+#include "drover/log.h"
+#include "hub.h"
+
+#define CTRL_PERIOD_MS 1000
+#define CTRL_DEBOUNCE_MS 50
+
+typedef struct ctrl_runner {
+    drv_hub_t *hub;
+    bool dirty;
+    int64_t dirty_since; /* monotonic ms */
+    int64_t last;        /* monotonic ms of the last round */
+    char last_error[256];
+} ctrl_runner_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_change(void *ctx)
+{
+    ctrl_runner_t *r = ctx;
+    if (!r->dirty) {
+        r->dirty = true;
+        r->dirty_since = mono_ms();
+    }
+}
+
+static int64_t tick(void *ctx)
+{
+    ctrl_runner_t *r = ctx;
+    int64_t now = mono_ms();
+    int64_t due = r->dirty ? r->dirty_since + CTRL_DEBOUNCE_MS : r->last + CTRL_PERIOD_MS;
+    if (now < due)
+        return due - now;
+    r->dirty = false;
+    r->last = now;
+    drv_error_t err = DRV_ERROR_INIT;
+    /* Heartbeats are read from the Nodes' Ready condition until the MQTT bridge keeps them. */
+    drv_ctrl_nodes_opts_t o = {0};
+    uint64_t before = drv_hstore_rv(drv_hub_store(r->hub));
+    if (drv_ctrl_reconcile_all(drv_hub_store(r->hub), &o, NULL, NULL, wall_ms(), &err) != DRV_OK) {
+        /* Say it once per distinct problem, not every second. */
+        if (strcmp(r->last_error, drv_error_msg(&err))) {
+            snprintf(r->last_error, sizeof(r->last_error), "%s", drv_error_msg(&err));
+            drv_log_warn("controllers", "error=\"%s\"", drv_error_msg(&err));
+        }
+    } else {
+        r->last_error[0] = '\0';
+    }
+    if (drv_hstore_rv(drv_hub_store(r->hub)) != before)
+        drv_api_notify(drv_hub_api(r->hub)); /* watchers see what the controllers wrote */
+    return CTRL_PERIOD_MS;
+}
+
+drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
+{
+    ctrl_runner_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "controllers");
+    r->hub = hub;
+    r->dirty = true; /* a first round at start-up */
+    r->dirty_since = mono_ms();
+    drv_err_t e = drv_hub_on_change(hub, on_change, r, err);
+    if (e == DRV_OK)
+        e = drv_hub_add_tick(hub, tick, r, err);
+    if (e != DRV_OK) {
+        free(r);
+        return e;
+    }
+    drv_hub_own(hub, r); /* freed with the hub */
+    return DRV_OK;
+}
