@@ -33,7 +33,8 @@ typedef struct drv_curl_api {
     CURLMcode (*multi_add_handle)(CURLM *m, CURL *h);
     CURLMcode (*multi_remove_handle)(CURLM *m, CURL *h);
     CURLMcode (*multi_perform)(CURLM *m, int *running);
-    CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd extra[], unsigned n, int timeout_ms, int *numfds);
+    CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd extra[], unsigned n, int timeout_ms,
+                            int *numfds);
     CURLMsg *(*multi_info_read)(CURLM *m, int *left);
     const char *(*multi_strerror)(CURLMcode c);
 } drv_curl_api_t;

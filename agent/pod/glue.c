@@ -322,11 +322,12 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
     probe_ctx_t *pc = ctx;
     ctr_t *c = pc->ctr;
     glue_t *g = pc->glue;
-    unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_probe_now_ms());
+    unsigned ev =
+        drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_probe_now_ms());
     if (result == DRV_PROBE_FAILURE) {
         snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
-        drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"", pc->pod->ns,
-                     pc->pod->name, c->name, drv_probe_kind_name(pc->kind), detail);
+        drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"",
+                     pc->pod->ns, pc->pod->name, c->name, drv_probe_kind_name(pc->kind), detail);
     } else if (result == DRV_PROBE_SUCCESS) {
         c->probe_detail[pc->kind][0] = '\0';
     }
@@ -346,7 +347,8 @@ static bool any_probes(pod_t **pods, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < pods[i]->n_ctrs; j++)
-            if (pods[i]->ctrs[j].state == CS_RUNNING && drv_probe_state_next_due(&pods[i]->ctrs[j].probe) != INT64_MAX)
+            if (pods[i]->ctrs[j].state == CS_RUNNING &&
+                drv_probe_state_next_due(&pods[i]->ctrs[j].probe) != INT64_MAX)
                 return true;
     return false;
 }
@@ -391,8 +393,8 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
                                         .n_prefix = np,
                                         .container_id = c->id};
                 drv_error_t err = DRV_ERROR_INIT;
-                if (drv_prober_start(g->prober, drv_probe_spec_json(c->spec, kind), c->spec, ip, &ex, on_probe, pc,
-                                     &err) != DRV_OK) {
+                if (drv_prober_start(g->prober, drv_probe_spec_json(c->spec, kind), c->spec, ip,
+                                     &ex, on_probe, pc, &err) != DRV_OK) {
                     drv_log_warn("probe not run", "container=%s probe=%s error=\"%s\"", c->id,
                                  drv_probe_kind_name(kind), drv_error_msg(&err));
                     drv_probe_state_result(&c->probe, kind, token, DRV_PROBE_UNKNOWN, now);
@@ -415,7 +417,8 @@ void glue_probe_status(const ctr_t *c, cJSON *cs)
             continue;
         if (!probes)
             probes = cJSON_AddObjectToObject(cs, "probeFailures");
-        cJSON_AddStringToObject(probes, drv_probe_kind_name((drv_probe_kind_t)k), c->probe_detail[k]);
+        cJSON_AddStringToObject(probes, drv_probe_kind_name((drv_probe_kind_t)k),
+                                c->probe_detail[k]);
     }
 }
 

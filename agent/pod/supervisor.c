@@ -528,7 +528,8 @@ static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
     /* Without cgroups crun cannot find every process; the container's init is enough: its
      * PID namespace dies with it. */
     if (drv_crun_kill(&sv->crun, id, sig, sv->cgroups, &err) != DRV_OK)
-        drv_log_warn("cannot signal container", "container=%s signal=%d error=\"%s\"", id, sig, drv_error_msg(&err));
+        drv_log_warn("cannot signal container", "container=%s signal=%d error=\"%s\"", id, sig,
+                     drv_error_msg(&err));
 }
 
 static bool should_restart(const pod_t *p, const ctr_t *c)
@@ -935,7 +936,8 @@ static void image_gc(drv_supervisor_t *sv)
     struct statvfs vfs;
     if (statvfs(dir, &vfs) != 0 || vfs.f_blocks == 0)
         return;
-    uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize, avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize,
+             avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     uint64_t used_pct = (total - avail) * 100 / total;
     if (used_pct < sv->cfg->gc_high_percent)
         return;
@@ -950,8 +952,10 @@ static void image_gc(drv_supervisor_t *sv)
     if (drv_store_gc(sv->store, keep, nk, target_free, &st, &err) != DRV_OK)
         drv_log_warn("image garbage collection failed", "error=\"%s\"", drv_error_msg(&err));
     else
-        drv_log_info("image garbage collection", "disk_used_percent=%llu images_removed=%zu bytes_removed=%llu",
-                     (unsigned long long)used_pct, st.images_removed, (unsigned long long)st.bytes_removed);
+        drv_log_info("image garbage collection",
+                     "disk_used_percent=%llu images_removed=%zu bytes_removed=%llu",
+                     (unsigned long long)used_pct, st.images_removed,
+                     (unsigned long long)st.bytes_removed);
 }
 
 static void rotate_logs(drv_supervisor_t *sv)

@@ -22,7 +22,7 @@ struct drv_hub {
     drv_api_t *api;
     char addr[64];
     bool stop;
-    drv_broker_t *broker; /* the Mosquitto child, if the hub runs one */
+    drv_broker_t *broker;           /* the Mosquitto child, if the hub runs one */
     void *owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
     size_t nowned;
     char broker_url[256];

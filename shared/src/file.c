@@ -111,8 +111,8 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-static drv_err_t write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
-                               drv_error_t *err)
+static drv_err_t write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                               bool durable, drv_error_t *err)
 {
     if (path == NULL || path[0] == '\0')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "write file: empty path");
@@ -170,12 +170,14 @@ fail:;
     return drv_error_set(err, code_for_errno(e), e, "write %s: %s %s", path, step, tmp);
 }
 
-drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, drv_error_t *err)
+drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                drv_error_t *err)
 {
     return write_replace(path, data, len, mode, true, err);
 }
 
-drv_err_t drv_file_write_replace(const char *path, const void *data, size_t len, mode_t mode, drv_error_t *err)
+drv_err_t drv_file_write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                                 drv_error_t *err)
 {
     return write_replace(path, data, len, mode, false, err);
 }

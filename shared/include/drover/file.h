@@ -10,14 +10,14 @@
 /* Replaces path with data atomically: after a crash at any point the file holds either the
  * old or the new contents, never a mix. The temporary is "<path>.tmp.<pid>" in the same
  * directory and is removed on failure. */
-DRV_API DRV_NODISCARD drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len,
-                                                      mode_t mode, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_file_write_atomic(const char *path, const void *data,
+                                                      size_t len, mode_t mode, drv_error_t *err);
 
 /* Replaces path with data by rename (readers never see a torn file) but without fsync: for
  * files that are regenerated whenever they are needed (an OCI bundle's config.json, a pod's
  * /etc/hosts), where durability would only wear the SD card and cost time. */
-DRV_API DRV_NODISCARD drv_err_t drv_file_write_replace(const char *path, const void *data, size_t len,
-                                                       mode_t mode, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_file_write_replace(const char *path, const void *data,
+                                                       size_t len, mode_t mode, drv_error_t *err);
 
 /* Reads the whole file into a malloc'd, NUL-terminated buffer (*out, caller frees; *len
  * without the NUL, len may be NULL). A file larger than max fails with DRV_ERR_TOOBIG before
