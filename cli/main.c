@@ -23,7 +23,8 @@ static const struct {
     {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
     {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
     {"rollout", drv_cli_rollout,
-     "rollout status|history|undo deployment NAME [--timeout S] [--revision N]   rollouts"},
+     "rollout status|history|undo|pause|resume deployment NAME [--timeout S] [--revision N]   "
+     "rollouts"},
 #endif
 };
 

@@ -144,7 +144,8 @@ static int rollout_usage(void)
 {
     fprintf(stderr, "usage: drover rollout status deployment NAME [-n NS] [--timeout SECONDS]\n"
                     "       drover rollout history deployment NAME [--revision N]\n"
-                    "       drover rollout undo deployment NAME [--to-revision N]\n");
+                    "       drover rollout undo deployment NAME [--to-revision N]\n"
+                    "       drover rollout pause|resume deployment NAME\n");
     return 2;
 }
 
@@ -431,10 +432,11 @@ int drv_cli_rollout(int argc, char **argv)
     if (argc - optind < 1)
         return rollout_usage();
     const char *sub = argv[optind];
-    if (strcmp(sub, "status") && strcmp(sub, "history") && strcmp(sub, "undo")) {
+    if (strcmp(sub, "status") && strcmp(sub, "history") && strcmp(sub, "undo") &&
+        strcmp(sub, "pause") && strcmp(sub, "resume")) {
         fprintf(stderr,
-                "drover rollout: '%s' is not supported (status, history and undo are; "
-                "Drover's Deployments have no spec.paused yet)\n",
+                "drover rollout: '%s' is not a rollout command (status, history, undo, pause, "
+                "resume)\n",
                 sub);
         return 2;
     }
@@ -451,6 +453,13 @@ int drv_cli_rollout(int argc, char **argv)
         return rollout_history(ns ? ns : "default", name, revision);
     if (!strcmp(sub, "undo"))
         return rollout_undo(ns ? ns : "default", name, revision);
+    /* spec.paused: the Deployment controller makes no rollout progress while it is set. */
+    if (!strcmp(sub, "pause"))
+        return patch(DRV_KIND_DEPLOYMENT, ns ? ns : "default", name, "{\"spec\":{\"paused\":true}}",
+                     "paused");
+    if (!strcmp(sub, "resume"))
+        return patch(DRV_KIND_DEPLOYMENT, ns ? ns : "default", name,
+                     "{\"spec\":{\"paused\":false}}", "resumed");
     return rollout_status(ns ? ns : "default", name, timeout_s);
 }
 

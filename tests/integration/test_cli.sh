@@ -92,8 +92,12 @@ run rollout undo deployment nginx --to-revision 7
 check "rollout undo to a revision not kept: exit 1" \
   bash -c "test $rc = 1 && grep -q 'no revision 7' '$tmp/err'"
 run rollout pause deployment nginx
-check "rollout pause: says it is unsupported, exit 2" \
-  bash -c "test $rc = 2 && grep -q 'not supported' '$tmp/err'"
+check "rollout pause: exit 0, deployment.apps/nginx paused" \
+  bash -c "test $rc = 0 && grep -q 'deployment.apps/nginx paused' '$tmp/out'"
+run rollout resume deployment nginx
+check "rollout resume: exit 0" test $rc = 0
+run rollout frobnicate deployment nginx
+check "rollout with an unknown command: usage error 2" test $rc = 2
 run apply -f "$tmp/nginx4.yaml"
 check "apply after undo: configured back to the manifest" has '^deployment.apps/nginx configured$' out
 

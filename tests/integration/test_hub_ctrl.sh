@@ -67,5 +67,11 @@ check "scaled to 1" wait_bound 1
 check "scaled to 4" wait_bound 4
 on1=$(curl -s "$url/api/v1/namespaces/default/pods?labelSelector=app%3Dweb" | jq '[.items[] | select(.spec.nodeName == "pi-1")] | length')
 check "cordoned node got no new pod ($on1 there)" test "$on1" -le 1
+# rollout pause/resume set spec.paused.
+"$drover" rollout pause deployment web >"$tmp/out" 2>&1
+check "rollout pause" grep -q "deployment.apps/web paused" "$tmp/out"
+check "spec.paused is true" test "$(curl -s "$url/apis/apps/v1/namespaces/default/deployments/web" | jq -r .spec.paused)" = true
+"$drover" rollout resume deployment web >/dev/null 2>&1
+check "rollout resume clears it" test "$(curl -s "$url/apis/apps/v1/namespaces/default/deployments/web" | jq -r .spec.paused)" = false
 echo "hub controller checks: $fails failed"
 [ "$fails" -eq 0 ]
