@@ -748,7 +748,7 @@ cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *er
         drv_error_wrap(err, "logs request");
         return NULL;
     }
-    if (req->pod[0] == '\0') {
+    if (req->pod[0] == '\0' && !req->cancel) {
         drv_error_set(err, DRV_ERR_INVALID, 0, "logs request: pod: required");
         return NULL;
     }
@@ -762,7 +762,9 @@ cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *er
         cJSON_AddStringToObject(r, "pod", req->pod) &&
         cJSON_AddStringToObject(r, "namespace", req->namespace_[0] ? req->namespace_ : "default") &&
         cJSON_AddStringToObject(r, "container", req->container) &&
-        add_u64(r, "tailBytes", req->tail_bytes) && cJSON_AddBoolToObject(r, "follow", req->follow);
+        add_u64(r, "tailBytes", req->tail_bytes) &&
+        cJSON_AddBoolToObject(r, "follow", req->follow) &&
+        (!req->cancel || cJSON_AddBoolToObject(r, "cancel", true));
     if (!ok) {
         cJSON_Delete(r);
         drv_error_set(err, DRV_ERR_NOMEM, 0, "logs request");
@@ -783,8 +785,10 @@ drv_err_t drv_proto_logs_req_parse(const char *payload, size_t len, drv_proto_lo
     if ((rc = get_str(doc, "id", what, true, r.id, sizeof r.id, err)) == DRV_OK &&
         (rc = drv_proto_check_id(r.id, err)) != DRV_OK)
         rc = drv_error_wrap(err, "%s", what);
+    if (rc == DRV_OK)
+        rc = get_bool(doc, "cancel", what, false, &r.cancel, err);
     if (rc == DRV_OK &&
-        (rc = get_str(doc, "pod", what, true, r.pod, sizeof r.pod, err)) == DRV_OK &&
+        (rc = get_str(doc, "pod", what, !r.cancel, r.pod, sizeof r.pod, err)) == DRV_OK &&
         (rc = get_str(doc, "namespace", what, false, r.namespace_, sizeof r.namespace_, err)) ==
             DRV_OK &&
         (rc = get_str(doc, "container", what, false, r.container, sizeof r.container, err)) ==

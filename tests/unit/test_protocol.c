@@ -443,6 +443,19 @@ static void test_logs(void **state)
     bad = "{\"id\":\"a\"}";
     ASSERT_ERR(drv_proto_logs_req_parse(bad, strlen(bad), &back, &err), DRV_ERR_INVALID,
                "pod: required");
+    /* A cancel names only the request it stops; unknown fields stay ignored. */
+    assert_false(back.cancel);
+    const char *cancel = "{\"id\":\"q1\",\"cancel\":true,\"later\":1}";
+    assert_int_equal(drv_proto_logs_req_parse(cancel, strlen(cancel), &back, &err), DRV_OK);
+    assert_true(back.cancel);
+    assert_string_equal(back.id, "q1");
+    bad = "{\"id\":\"a\",\"pod\":\"web\",\"cancel\":\"yes\"}";
+    ASSERT_ERR(drv_proto_logs_req_parse(bad, strlen(bad), &back, &err), DRV_ERR_INVALID, "cancel");
+    drv_proto_logs_req_t creq = {.id = "q2", .cancel = true};
+    cJSON *cr = drv_proto_logs_req_build(&creq, &err);
+    assert_non_null(cr);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cr, "cancel")));
+    cJSON_Delete(cr);
 
     /* Binary data survives a chunk. */
     unsigned char bin[300];

@@ -182,6 +182,7 @@ typedef struct drv_proto_logs_req {
     char container[64];  /* "" = the pod's only / first container */
     uint64_t tail_bytes; /* 0 = whole log */
     bool follow;
+    bool cancel; /* stops the follow with the same id (pod and the rest may be left out) */
 } drv_proto_logs_req_t;
 
 DRV_API cJSON *drv_proto_logs_req_build(const drv_proto_logs_req_t *req, drv_error_t *err);
