@@ -43,6 +43,8 @@ void drv_agent_config_defaults(drv_agent_config_t *cfg)
     cfg->gc_high_percent = 85;
     cfg->gc_low_percent = 75;
     cfg->default_pids_limit = 1024;
+    cfg->hub_heartbeat_s = 2;
+    cfg->hub_keepalive_s = 10;
 }
 
 /* Problems are collected, one per line, into a bounded buffer. */
@@ -197,6 +199,94 @@ static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config
     }
 }
 
+/* tcp://HOST:PORT (mqtt:// is the same): the agent speaks plain MQTT to its broker. */
+static bool broker_uri_ok(const char *uri)
+{
+    const char *hp = NULL;
+    if (!strncmp(uri, "tcp://", 6))
+        hp = uri + 6;
+    else if (!strncmp(uri, "mqtt://", 7))
+        hp = uri + 7;
+    if (!hp || !*hp || strpbrk(hp, "/ \t@?#"))
+        return false;
+    const char *colon = strrchr(hp, ':');
+    if (!colon || colon == hp || !colon[1] || strlen(colon + 1) > 5)
+        return false;
+    unsigned long port = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"broker", "heartbeatSeconds", "keepaliveSeconds", NULL};
+    if (!cJSON_IsObject(hub)) {
+        problem(c, "hub", "must be a mapping of broker, heartbeatSeconds, keepaliveSeconds");
+        return;
+    }
+    check_keys(c, hub, "hub.", known);
+    char broker[sizeof(cfg->hub_broker)] = "";
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(hub, "broker");
+    if (b && !cJSON_IsString(b))
+        problem(c, "hub.broker", "must be a string");
+    else if (b && strlen(b->valuestring) >= sizeof(broker))
+        problem(c, "hub.broker", "too long (at most %zu characters)", sizeof(broker) - 1);
+    else if (b && !broker_uri_ok(b->valuestring))
+        problem(c, "hub.broker", "\"%.200s\" must be tcp://HOST:PORT", b->valuestring);
+    else if (b)
+        snprintf(cfg->hub_broker, sizeof(cfg->hub_broker), "%s", b->valuestring);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(hub, "heartbeatSeconds");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(hub, "keepaliveSeconds");
+    if (h && (!cJSON_IsNumber(h) || h->valuedouble != floor(h->valuedouble) || h->valuedouble < 1 ||
+              h->valuedouble > 3600))
+        problem(c, "hub.heartbeatSeconds", "must be a whole number from 1 to 3600");
+    else if (h)
+        cfg->hub_heartbeat_s = (unsigned)h->valuedouble;
+    if (k && (!cJSON_IsNumber(k) || k->valuedouble != floor(k->valuedouble) || k->valuedouble < 2 ||
+              k->valuedouble > 3600))
+        problem(c, "hub.keepaliveSeconds", "must be a whole number from 2 to 3600");
+    else if (k)
+        cfg->hub_keepalive_s = (unsigned)k->valuedouble;
+}
+
+static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)
+{
+    if (!cJSON_IsObject(labels)) {
+        problem(c, "labels", "must be a mapping of label names to values");
+        return;
+    }
+    cfg->n_labels = 0;
+    for (const cJSON *l = labels->child; l; l = l->next) {
+        char key[360], why[512];
+        snprintf(key, sizeof(key), "labels.%.300s", l->string);
+        if (cfg->n_labels >= DRV_CONFIG_MAX_LABELS) {
+            problem(c, key, "at most %d labels", DRV_CONFIG_MAX_LABELS);
+            return;
+        }
+        if (!drv_name_label_key(l->string, why, sizeof(why)) ||
+            strlen(l->string) >= sizeof(cfg->labels[0].key)) {
+            problem(c, key, "not a valid label name: %s", why);
+            continue;
+        }
+        if (!cJSON_IsString(l)) {
+            problem(c, key, "must be a string (quote numbers and booleans)");
+            continue;
+        }
+        if (!drv_name_label_value(l->valuestring, why, sizeof(why)) ||
+            strlen(l->valuestring) >= sizeof(cfg->labels[0].value)) {
+            problem(c, key, "not a valid label value: %s", why);
+            continue;
+        }
+        drv_label_conf_t *lc = &cfg->labels[cfg->n_labels++];
+        snprintf(lc->key, sizeof(lc->key), "%s", l->string);
+        snprintf(lc->value, sizeof(lc->value), "%s", l->valuestring);
+    }
+}
+
 drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t len,
                                  drv_agent_config_t *cfg, drv_error_t *err)
 {
@@ -220,6 +310,8 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
                                         "imageGCLowPercent",
                                         "pidsLimit",
                                         "registries",
+                                        "hub",
+                                        "labels",
                                         NULL};
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
@@ -277,6 +369,12 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
             tmp.n_registries = 0;
             parse_registries(&c, regs, &tmp);
         }
+        const cJSON *hub = cJSON_GetObjectItemCaseSensitive(o, "hub");
+        if (hub)
+            parse_hub(&c, hub, &tmp);
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
+        if (labels)
+            parse_labels(&c, labels, &tmp);
     }
     drv_doc_list_free(&docs);
     if (c.count) {

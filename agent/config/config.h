@@ -12,6 +12,7 @@
 
 #define DRV_AGENT_CONFIG_PATH "/etc/drover/agent.yaml"
 #define DRV_CONFIG_MAX_REGISTRIES 32
+#define DRV_CONFIG_MAX_LABELS 32
 
 typedef enum {
     DRV_CGROUPS_AUTO = 0, /* use cgroup v2 when crun can; otherwise see allow_no_cgroups */
@@ -25,6 +26,11 @@ typedef struct drv_registry_conf {
     char username[256];
     char password[256];
 } drv_registry_conf_t;
+
+typedef struct drv_label_conf {
+    char key[320]; /* [prefix/]name, as in metadata.labels */
+    char value[64];
+} drv_label_conf_t;
 
 typedef struct drv_agent_config {
     char node_name[64];     /* default: the host name */
@@ -51,6 +57,12 @@ typedef struct drv_agent_config {
     unsigned default_pids_limit; /* per container; default 1024 */
     drv_registry_conf_t registries[DRV_CONFIG_MAX_REGISTRIES];
     size_t n_registries;
+    /* hub link (agent/link/): an empty broker means standalone, static manifests only */
+    char hub_broker[256];                           /* hub.broker: "tcp://HOST:PORT" */
+    unsigned hub_heartbeat_s;                       /* hub.heartbeatSeconds; default 2 */
+    unsigned hub_keepalive_s;                       /* hub.keepaliveSeconds; default 10 */
+    drv_label_conf_t labels[DRV_CONFIG_MAX_LABELS]; /* labels: extra node labels */
+    size_t n_labels;
 } drv_agent_config_t;
 
 /* Fills cfg with the defaults. */

@@ -87,6 +87,53 @@ static void test_every_problem_named(void **state)
     assert_string_equal(cfg.state_dir, "/var/lib/drover");
 }
 
+static void test_hub_and_labels(void **state)
+{
+    (void)state;
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(parse("", &cfg, &err), DRV_OK);
+    assert_string_equal(cfg.hub_broker, "");
+    assert_int_equal(cfg.hub_heartbeat_s, 2);
+    assert_int_equal(cfg.hub_keepalive_s, 10);
+    assert_int_equal(cfg.n_labels, 0);
+    const char *text = "hub:\n  broker: tcp://127.0.0.1:1883\n  heartbeatSeconds: 5\n"
+                       "  keepaliveSeconds: 30\nlabels: {site: north, example.com/rack: \"7\"}\n";
+    assert_int_equal(parse(text, &cfg, &err), DRV_OK);
+    assert_string_equal(cfg.hub_broker, "tcp://127.0.0.1:1883");
+    assert_int_equal(cfg.hub_heartbeat_s, 5);
+    assert_int_equal(cfg.hub_keepalive_s, 30);
+    assert_int_equal(cfg.n_labels, 2);
+    assert_string_equal(cfg.labels[0].key, "site");
+    assert_string_equal(cfg.labels[0].value, "north");
+    assert_string_equal(cfg.labels[1].key, "example.com/rack");
+    assert_string_equal(cfg.labels[1].value, "7");
+
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"hub: tcp://x:1\n", "agent.yaml: hub: must be a mapping"},
+        {"hub: {brokr: tcp://x:1}\n", "agent.yaml: hub.brokr: unknown key"},
+        {"hub: {broker: 1883}\n", "agent.yaml: hub.broker: must be a string"},
+        {"hub: {broker: \"http://x:1\"}\n", "hub.broker: \"http://x:1\" must be tcp://HOST:PORT"},
+        {"hub: {broker: \"tcp://x\"}\n", "hub.broker: \"tcp://x\" must be tcp://HOST:PORT"},
+        {"hub: {broker: \"tcp://x:99999\"}\n", "must be tcp://HOST:PORT"},
+        {"hub: {heartbeatSeconds: 0}\n", "hub.heartbeatSeconds: must be a whole number from 1"},
+        {"hub: {heartbeatSeconds: \"2\"}\n", "hub.heartbeatSeconds: must be a whole number"},
+        {"hub: {keepaliveSeconds: 1.5}\n", "hub.keepaliveSeconds: must be a whole number from 2"},
+        {"labels: [a, b]\n", "agent.yaml: labels: must be a mapping"},
+        {"labels: {site: 3}\n", "labels.site: must be a string"},
+        {"labels: {\"bad key!\": x}\n", "labels.bad key!: not a valid label name"},
+        {"labels: {site: \"no spaces\"}\n", "labels.site: not a valid label value"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        drv_error_clear(&err);
+        assert_int_equal(parse(bad[i].text, &cfg, &err), DRV_ERR_INVALID);
+        if (!strstr(drv_error_msg(&err), bad[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].text, drv_error_msg(&err), bad[i].want);
+    }
+}
+
 static void test_malformed_files(void **state)
 {
     drv_agent_config_t cfg;
@@ -110,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_all_keys),
         cmocka_unit_test(test_every_problem_named),
         cmocka_unit_test(test_malformed_files),
+        cmocka_unit_test(test_hub_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
