@@ -28,6 +28,8 @@ int drv_cli_uncordon(int argc, char **argv);
 /* rollout status|history|undo deployment NAME [-n NS] [--timeout S] [--revision N]
  * (pause/resume: not supported, Drover's Deployments have no spec.paused) */
 int drv_cli_rollout(int argc, char **argv);
+/* logs POD [-n NS] [-c CONTAINER] [-f] [--tail N]: a container's output via the hub */
+int drv_cli_logs(int argc, char **argv);
 /* drain NODE [--ignore-daemonsets]: cordon, then delete the node's pods */
 int drv_cli_drain(int argc, char **argv);
 

@@ -16,6 +16,8 @@ static const struct {
      "apply -f FILE|DIR|- [-R] [-n NS]   create or update objects on the hub"},
     {"get", drv_cli_get,
      "get KIND [NAME] [-n NS | -A] [-l SEL] [-o wide|json|yaml|name] [-w]   list objects"},
+    {"logs", drv_cli_logs,
+     "logs POD [-n NS] [-c CONTAINER] [-f] [--tail N]   a container's output (-f: keep streaming)"},
     {"describe", drv_cli_describe, "describe KIND NAME [-n NS]   an object and its events"},
     {"delete", drv_cli_delete, "delete KIND NAME... [-n NS] | delete -f FILE   delete objects"},
     {"scale", drv_cli_scale, "scale deployment NAME --replicas N [-n NS]   set the replica count"},
