@@ -26,13 +26,16 @@ typedef struct drv_hub_opts {
                                   (a free one) when listen's port is 0 */
     const char *mosquitto;     /* child's binary; NULL: /usr/sbin/mosquitto */
     bool run_controllers;      /* node lifecycle, Deployments, DaemonSets, scheduling */
+    int64_t node_grace_ms;     /* heartbeat grace period; <= 0: 10 s */
 } drv_hub_opts_t;
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */
 DRV_NODISCARD drv_err_t drv_hub_parse_listen(const char *s, char *addr, size_t addrsz,
                                              uint16_t *port, drv_error_t *err);
 
-/* Opens the data directory and the store and starts listening. *out owned by the caller. */
+/* Opens the data directory and the store and starts listening. *out owned by the caller.
+ * Blocks SIGTERM and SIGINT in the calling thread (before the MQTT client's threads start,
+ * which inherit it), so that drv_hub_run receives them. */
 DRV_NODISCARD drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *err);
 /* Serves until SIGTERM or SIGINT (blocked in the calling thread and read via signalfd). */
 DRV_NODISCARD drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err);
@@ -62,7 +65,12 @@ void drv_hub_own(drv_hub_t *hub, void *p);
 /* Makes drv_hub_run return after the current round (from a hook, or a test). */
 void drv_hub_stop(drv_hub_t *hub);
 
-/* Borrowed, valid until drv_hub_free. */
+/* Borrowed, valid until drv_hub_free. The MQTT bridge is NULL without a broker. */
+struct drv_bridge *drv_hub_bridge(drv_hub_t *hub);
+int64_t drv_hub_node_grace_ms(const drv_hub_t *hub);
+/* Something other than the API wrote to the store (controllers, the bridge): wakes the watch
+ * streams and runs the change hooks. */
+void drv_hub_changed(drv_hub_t *hub);
 drv_api_t *drv_hub_api(drv_hub_t *hub);
 /* The MQTT broker's URL (external or the hub's child), NULL without one. */
 const char *drv_hub_broker_url(drv_hub_t *hub);

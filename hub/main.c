@@ -1,4 +1,5 @@
 /* drover-hub: parses options and runs the hub's loop (hub/core/hub.c). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,10 @@ static void usage(FILE *f)
                "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
                "                      a free port when --listen's port is 0)\n"
                "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
-               "  --controllers       run the scheduler and the Deployment, DaemonSet and node\n"
-               "                      controllers (until agents connect over MQTT, nodes need\n"
-               "                      their status written through the API)\n");
+               "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
+               "                      node controllers (they run by default)\n"
+               "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
+               "                      (default 10)\n");
 }
 
 int main(int argc, char **argv)
@@ -34,10 +36,14 @@ int main(int argc, char **argv)
                                              {"broker-listen", required_argument, NULL, 'B'},
                                              {"mosquitto", required_argument, NULL, 'M'},
                                              {"controllers", no_argument, NULL, 'C'},
+                                             {"no-controllers", no_argument, NULL, 'N'},
+                                             {"node-grace", required_argument, NULL, 'G'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    drv_hub_opts_t opts = {
-        .data_dir = DRV_HUB_DEFAULT_DATA, .listen = DRV_HUB_DEFAULT_LISTEN, .run_broker = true};
+    drv_hub_opts_t opts = {.data_dir = DRV_HUB_DEFAULT_DATA,
+                           .listen = DRV_HUB_DEFAULT_LISTEN,
+                           .run_broker = true,
+                           .run_controllers = true};
     drv_error_t err = DRV_ERROR_INIT;
     int c;
     while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
@@ -61,6 +67,23 @@ int main(int argc, char **argv)
         case 'C':
             opts.run_controllers = true;
             break;
+        case 'N':
+            opts.run_controllers = false;
+            break;
+        case 'G': {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 86400) {
+                fprintf(stderr,
+                        "drover-hub: --node-grace \"%s\": must be whole seconds, 1 to "
+                        "86400\n",
+                        optarg);
+                return 2;
+            }
+            opts.node_grace_ms = (int64_t)v * 1000;
+            break;
+        }
         case 'L': {
             drv_log_level_t lvl;
             if (drv_log_parse_level(optarg, &lvl) != DRV_OK) {

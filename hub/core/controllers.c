@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bridge/bridge.h"
 #include "ctrl/ctrl.h"
 #include "drover/log.h"
 #include "hub.h"
@@ -18,6 +19,7 @@ typedef struct ctrl_runner {
     bool dirty;
     int64_t dirty_since; /* monotonic ms */
     int64_t last;        /* monotonic ms of the last round */
+    int64_t took;        /* how long the last round took, ms */
     char last_error[256];
 } ctrl_runner_t;
 
@@ -48,14 +50,22 @@ static int64_t tick(void *ctx)
 {
     ctrl_runner_t *r = ctx;
     int64_t now = mono_ms();
+    /* Rounds list every pod and node: on a big fleet under a stream of status reports, keep
+     * at least twice a round's duration between rounds so the loop also serves the rest. */
     int64_t due = r->dirty ? r->dirty_since + CTRL_DEBOUNCE_MS : r->last + CTRL_PERIOD_MS;
+    if (r->dirty && due < r->last + 2 * r->took)
+        due = r->last + 2 * r->took;
     if (now < due)
         return due - now;
     r->dirty = false;
     r->last = now;
     drv_error_t err = DRV_ERROR_INIT;
-    /* Heartbeats are read from the Nodes' Ready condition until the MQTT bridge keeps them. */
-    drv_ctrl_nodes_opts_t o = {0};
+    /* Heartbeats come from the MQTT bridge; without one, from the Nodes' Ready condition. */
+    drv_ctrl_nodes_opts_t o = {.grace_ms = drv_hub_node_grace_ms(r->hub)};
+    if (drv_hub_bridge(r->hub)) {
+        o.heartbeat = drv_bridge_heartbeat;
+        o.ctx = drv_hub_bridge(r->hub);
+    }
     uint64_t before = drv_hstore_rv(drv_hub_store(r->hub));
     if (drv_ctrl_reconcile_all(drv_hub_store(r->hub), &o, NULL, NULL, wall_ms(), &err) != DRV_OK) {
         /* Say it once per distinct problem, not every second. */
@@ -66,8 +76,9 @@ static int64_t tick(void *ctx)
     } else {
         r->last_error[0] = '\0';
     }
+    r->took = mono_ms() - now;
     if (drv_hstore_rv(drv_hub_store(r->hub)) != before)
-        drv_api_notify(drv_hub_api(r->hub)); /* watchers see what the controllers wrote */
+        drv_api_notify(drv_hub_api(r->hub)); /* watchers and the bridge see what we wrote */
     return CTRL_PERIOD_MS;
 }
 

@@ -5,13 +5,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "bridge/bridge.h"
 #include "broker/broker.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -26,6 +29,8 @@ struct drv_hub {
     void *owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
     size_t nowned;
     char broker_url[256];
+    drv_bridge_t *bridge; /* MQTT, when there is a broker */
+    int64_t node_grace_ms;
     struct {
         int fd;
         short events;
@@ -123,6 +128,64 @@ drv_err_t drv_hub_parse_listen(const char *s, char *addr, size_t addrsz, uint16_
     return DRV_OK;
 }
 
+void drv_hub_changed(drv_hub_t *hub)
+{
+    drv_api_notify(hub->api);
+    on_api_change(hub);
+}
+
+static void bridge_fd(void *ctx, int fd, short revents)
+{
+    (void)fd, (void)revents;
+    drv_bridge_poll(ctx);
+}
+
+static int64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The bridge's publishing, and its counters for /metrics. */
+static int64_t bridge_tick(void *ctx)
+{
+    drv_hub_t *hub = ctx;
+    int64_t next = drv_bridge_tick(hub->bridge, now_wall_ms());
+    drv_bridge_stats_t st;
+    drv_bridge_stats(hub->bridge, &st);
+    (void)!drv_api_set_gauge(hub->api, "drover_mqtt_messages_received_total", (double)st.received,
+                             NULL);
+    (void)!drv_api_set_gauge(hub->api, "drover_mqtt_messages_published_total", (double)st.published,
+                             NULL);
+    (void)!drv_api_set_gauge(hub->api, "drover_mqtt_messages_refused_total", (double)st.refused,
+                             NULL);
+    (void)!drv_api_set_gauge(hub->api, "drover_mqtt_desired_published_total",
+                             (double)st.desired_published, NULL);
+    (void)!drv_api_set_gauge(hub->api, "drover_mqtt_connected", st.connected ? 1 : 0, NULL);
+    (void)!drv_api_set_gauge(hub->api, "drover_nodes_online", (double)st.nodes_online, NULL);
+    return next;
+}
+
+static void bridge_changed(void *ctx)
+{
+    drv_hub_changed(ctx);
+}
+
+static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
+{
+    drv_bridge_opts_t bo = {.broker_url = hub->broker_url,
+                            .store = hub->store,
+                            .on_change = bridge_changed,
+                            .ctx = hub};
+    drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
+    if (e == DRV_OK)
+        e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
+    if (e == DRV_OK)
+        e = drv_hub_add_tick(hub, bridge_tick, hub, err);
+    return e;
+}
+
 static int64_t broker_tick(void *ctx)
 {
     return drv_broker_tick(ctx, drv_broker_now_ms());
@@ -169,6 +232,13 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
 
 drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *err)
 {
+    /* Before any thread exists (the MQTT client's): SIGTERM and SIGINT must reach the loop's
+     * signalfd, not kill the process in some other thread. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     char addr[64];
     uint16_t port = 0;
     drv_err_t e = drv_hub_parse_listen(opts->listen ? opts->listen : DRV_HUB_DEFAULT_LISTEN, addr,
@@ -213,6 +283,11 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         drv_hub_free(hub);
         return e;
     }
+    hub->node_grace_ms = opts->node_grace_ms;
+    if (hub->broker_url[0] && (e = start_bridge(hub, err)) != DRV_OK) {
+        drv_hub_free(hub);
+        return e;
+    }
     if (opts->run_controllers && (e = drv_hub_start_controllers(hub, err)) != DRV_OK) {
         drv_hub_free(hub);
         return e;
@@ -225,6 +300,7 @@ void drv_hub_free(drv_hub_t *hub)
 {
     if (!hub)
         return;
+    drv_bridge_free(hub->bridge);
     drv_broker_free(hub->broker);
     for (size_t i = 0; i < hub->nowned; i++)
         free(hub->owned[i]);
@@ -247,6 +323,16 @@ drv_api_t *drv_hub_api(drv_hub_t *hub)
 const char *drv_hub_broker_url(drv_hub_t *hub)
 {
     return hub->broker_url[0] ? hub->broker_url : NULL;
+}
+
+struct drv_bridge *drv_hub_bridge(drv_hub_t *hub)
+{
+    return hub->bridge;
+}
+
+int64_t drv_hub_node_grace_ms(const drv_hub_t *hub)
+{
+    return hub->node_grace_ms;
 }
 
 drv_hstore_t *drv_hub_store(drv_hub_t *hub)

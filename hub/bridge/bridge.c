@@ -1,0 +1,734 @@
+/* The hub's MQTT bridge (see bridge.h): publishing desired state, ingesting what agents say. */
+#include "bridge/bridge_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ctrl/ctrl.h"
+#include "drover/cleanup.h"
+#include "drover/log.h"
+#include "drover/model.h"
+#include "mqtt.h"
+
+#define PUBLISH_DEBOUNCE_MS 20 /* gather a burst of store changes into one document */
+#define PUBLISH_BATCH 2000     /* documents per tick, so the loop stays responsive */
+#define EVENTS_PER_NODE_PER_S 20
+#define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
+
+static void json_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
+
+typedef struct blogs {
+    bool used;
+    char id[DRV_PROTO_ID_MAX + 1];
+    char node[DRV_PROTO_NODE_MAX + 1];
+    drv_bridge_logs_fn cb;
+    void *ctx;
+    uint64_t next_seq;
+    bool answered;
+    int64_t deadline_ms;
+} blogs_t;
+
+struct drv_bridge {
+    drv_hstore_t *store;
+    drv_mqtt_t *mqtt;
+    void (*on_change)(void *ctx);
+    void *ctx;
+    bdesired_t desired;
+    int64_t started_ms;
+    int64_t dirty_since_ms;
+    bool store_changed;
+    drv_bridge_stats_t stats;
+    blogs_t logs[DRV_BRIDGE_LOGS_MAX];
+    uint64_t logs_counter;
+    char last_error[256];
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const cJSON *jget(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = jget(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void refused(drv_bridge_t *b, const char *topic, const char *why)
+{
+    b->stats.refused++;
+    char q[600];
+    drv_log_warn("bridge: message refused", "topic=%s error=%s", topic,
+                 drv_log_quote(why, q, sizeof(q)));
+}
+
+/* ---- nodes ---- */
+
+static const cJSON *find_condition(const cJSON *status, const char *type)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, jget(status, "conditions"))
+    {
+        const char *t = jstr(c, "type");
+        if (t && !strcmp(t, type))
+            return c;
+    }
+    return NULL;
+}
+
+/* Creates the Node on its first report and merges the labels the agent sets (a label the
+ * user set on the Node and the agent does not report is kept). */
+static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *labels,
+                             cJSON **node_out, drv_error_t *err)
+{
+    cJSON *node = NULL;
+    drv_error_t ge = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_get(b->store, DRV_KIND_NODE, NULL, name, &node, &ge);
+    if (e == DRV_ERR_NOTFOUND) {
+        _cleanup_json_ cJSON *obj = cJSON_CreateObject();
+        cJSON *meta = cJSON_CreateObject();
+        if (!obj || !meta || !cJSON_AddItemToObject(obj, "metadata", meta) ||
+            !cJSON_AddStringToObject(obj, "apiVersion", "v1") ||
+            !cJSON_AddStringToObject(obj, "kind", "Node") ||
+            !cJSON_AddStringToObject(meta, "name", name))
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
+        if (cJSON_IsObject(labels)) {
+            cJSON *l = cJSON_Duplicate(labels, true);
+            if (!l || !cJSON_AddItemToObject(meta, "labels", l))
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
+        }
+        drv_diags_t d = {0};
+        e = drv_model_normalize(obj, &d);
+        if (e != DRV_OK) {
+            char *t = drv_diags_format(&d, "");
+            drv_error_set(err, DRV_ERR_INVALID, 0, "status report: nodeStatus.labels: %s",
+                          t ? t : "invalid");
+            free(t);
+            drv_diags_free(&d);
+            return DRV_ERR_INVALID;
+        }
+        drv_diags_free(&d);
+        e = drv_hstore_create(b->store, DRV_KIND_NODE, obj, err);
+        if (e != DRV_OK)
+            return e;
+        drv_log_info("bridge: node registered", "node=%s", name);
+        *node_out = TAKE_PTR(obj);
+        return DRV_OK;
+    }
+    if (e != DRV_OK)
+        return drv_error_set(err, e, ge.sys_errno, "%s", drv_error_msg(&ge));
+    /* Labels the agent reports that differ from the Node's. */
+    cJSON *meta = (cJSON *)jget(node, "metadata");
+    cJSON *have = (cJSON *)jget(meta, "labels");
+    bool change = false;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, (cJSON_IsObject(labels) ? labels : NULL))
+    {
+        const char *cur = jstr(have, l->string);
+        if (cJSON_IsString(l) && (!cur || strcmp(cur, l->valuestring)))
+            change = true;
+    }
+    if (change) {
+        _cleanup_json_ cJSON *upd = cJSON_Duplicate(node, true);
+        cJSON *umeta = (cJSON *)jget(upd, "metadata");
+        cJSON *ul = (cJSON *)jget(umeta, "labels");
+        if (!ul)
+            ul = cJSON_AddObjectToObject(umeta, "labels");
+        cJSON_ArrayForEach(l, labels)
+        {
+            if (!cJSON_IsString(l) || !ul)
+                continue;
+            cJSON_DeleteItemFromObjectCaseSensitive(ul, l->string);
+            cJSON_AddStringToObject(ul, l->string, l->valuestring);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(umeta, "resourceVersion");
+        cJSON_DeleteItemFromObjectCaseSensitive(upd, "status");
+        drv_diags_t d = {0};
+        if (drv_model_normalize(upd, &d) == DRV_OK) {
+            drv_error_t ue = DRV_ERROR_INIT;
+            if (drv_hstore_update(b->store, DRV_KIND_NODE, upd, &ue) != DRV_OK)
+                drv_log_warn("bridge: cannot update node labels", "node=%s error=\"%s\"", name,
+                             drv_error_msg(&ue));
+        } else {
+            drv_log_warn("bridge: node labels refused", "node=%s", name);
+        }
+        drv_diags_free(&d);
+    }
+    *node_out = node;
+    return DRV_OK;
+}
+
+/* The Node's status from the report: the agent's fields, the Ready condition's heartbeat in
+ * the hub's clock (agents' clocks drift), and transition times kept while nothing changes. */
+static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, int64_t now_ms)
+{
+    cJSON *st = cJSON_CreateObject();
+    static const char *const keys[] = {"capacity",  "allocatable", "nodeInfo",
+                                       "addresses", "images",      "daemonEndpoints"};
+    for (size_t i = 0; st && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *v = jget(reported, keys[i]);
+        if (v && !cJSON_AddItemToObject(st, keys[i], cJSON_Duplicate(v, true))) {
+            cJSON_Delete(st);
+            return NULL;
+        }
+    }
+    char now[40];
+    drv_ctrl_time_format(now_ms, now, sizeof(now));
+    cJSON *conds = st ? cJSON_AddArrayToObject(st, "conditions") : NULL;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, (conds ? jget(reported, "conditions") : NULL))
+    {
+        const char *type = jstr(c, "type"), *status = jstr(c, "status");
+        if (!cJSON_IsObject(c) || !type || !status)
+            continue;
+        cJSON *nc = cJSON_Duplicate(c, true);
+        if (!nc)
+            continue;
+        const cJSON *oc = find_condition(old_status, type);
+        const char *ostatus = jstr(oc, "status"), *otrans = jstr(oc, "lastTransitionTime");
+        cJSON_DeleteItemFromObjectCaseSensitive(nc, "lastTransitionTime");
+        cJSON_AddStringToObject(nc, "lastTransitionTime",
+                                ostatus && otrans && !strcmp(ostatus, status) ? otrans : now);
+        if (!strcmp(type, "Ready")) {
+            cJSON_DeleteItemFromObjectCaseSensitive(nc, "lastHeartbeatTime");
+            cJSON_AddStringToObject(nc, "lastHeartbeatTime", now);
+        }
+        cJSON_AddItemToArray(conds, nc);
+    }
+    return st;
+}
+
+/* A pod's status from its agent; the hub's PodScheduled condition is kept. */
+static void ingest_pod(drv_bridge_t *b, const char *node, const cJSON *rp, bool *changed)
+{
+    const cJSON *meta = jget(rp, "metadata"), *status = jget(rp, "status");
+    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace"), *uid = jstr(meta, "uid");
+    if (!name || !cJSON_IsObject(status))
+        return;
+    _cleanup_json_ cJSON *pod = NULL;
+    if (drv_hstore_get(b->store, DRV_KIND_POD, ns ? ns : "default", name, &pod, NULL) != DRV_OK)
+        return; /* deleted here: the agent is stopping it */
+    const char *have_uid = jstr(jget(pod, "metadata"), "uid");
+    const char *bound = jstr(jget(pod, "spec"), "nodeName");
+    if (!uid || !have_uid || strcmp(uid, have_uid) || !bound || strcmp(bound, node))
+        return; /* an older pod of the same name, or one replaced elsewhere */
+    cJSON *st = cJSON_Duplicate(status, true);
+    if (!st)
+        return;
+    const cJSON *sched = find_condition(jget(pod, "status"), "PodScheduled");
+    if (sched && !find_condition(st, "PodScheduled")) {
+        cJSON *conds = (cJSON *)jget(st, "conditions");
+        if (!cJSON_IsArray(conds)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
+            conds = cJSON_AddArrayToObject(st, "conditions");
+        }
+        if (conds)
+            cJSON_AddItemToArray(conds, cJSON_Duplicate(sched, true));
+    }
+    uint64_t before = drv_hstore_rv(b->store), after = 0;
+    drv_error_t e = DRV_ERROR_INIT;
+    if (drv_hstore_update_status(b->store, DRV_KIND_POD, ns ? ns : "default", name, st, &after,
+                                 &e) != DRV_OK)
+        drv_log_warn("bridge: cannot store pod status", "pod=%s/%s error=\"%s\"",
+                     ns ? ns : "default", name, drv_error_msg(&e));
+    else if (after > before)
+        *changed = true;
+}
+
+static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
+{
+    drv_proto_status_t st = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_status_parse(ev->payload, ev->len, node, &st, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    bnode_t *bn = bdesired_node(&b->desired, node);
+    int64_t now = wall_ms();
+    if (bn) {
+        bn->last_seen_ms = now;
+        bn->observed_generation = st.observed_generation;
+    }
+    cJSON *nodeobj = NULL;
+    bool changed = false;
+    uint64_t before = drv_hstore_rv(b->store);
+    if (upsert_node(b, node, jget(st.node_status, "labels"), &nodeobj, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        drv_proto_status_free(&st);
+        return;
+    }
+    cJSON *nst = node_status_from(st.node_status, jget(nodeobj, "status"), now);
+    cJSON_Delete(nodeobj);
+    if (nst &&
+        drv_hstore_update_status(b->store, DRV_KIND_NODE, NULL, node, nst, NULL, &err) != DRV_OK)
+        drv_log_warn("bridge: cannot store node status", "node=%s error=\"%s\"", node,
+                     drv_error_msg(&err));
+    const cJSON *p;
+    cJSON_ArrayForEach(p, st.pods)
+    {
+        ingest_pod(b, node, p, &changed);
+    }
+    drv_proto_status_free(&st);
+    if ((changed || drv_hstore_rv(b->store) != before) && b->on_change)
+        b->store_changed = true;
+}
+
+static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
+{
+    drv_proto_heartbeat_t hb;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_heartbeat_parse(ev->payload, ev->len, node, &hb, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    bnode_t *bn = bdesired_node(&b->desired, node);
+    if (!bn)
+        return;
+    bn->last_seen_ms = wall_ms();
+    bn->observed_generation = hb.observed_generation;
+}
+
+static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
+{
+    drv_proto_online_t on;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (ev->len == 0)
+        return; /* a retained message being cleared */
+    if (drv_proto_online_parse(ev->payload, ev->len, &on, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    bnode_t *bn = bdesired_node(&b->desired, node);
+    if (!bn)
+        return;
+    if (on.online) {
+        if (!bn->online)
+            b->stats.nodes_online++;
+        bn->online = true;
+        bn->last_seen_ms = wall_ms();
+        drv_log_info("bridge: node online", "node=%s", node);
+        return;
+    }
+    if (bn->online && b->stats.nodes_online)
+        b->stats.nodes_online--;
+    bn->online = false;
+    drv_log_info("bridge: node offline", "node=%s will=%s", node, on.time[0] ? "no" : "yes");
+    if (drv_ctrl_node_mark_unreachable(b->store, node, wall_ms(), &err) != DRV_OK) {
+        if (err.code != DRV_ERR_NOTFOUND)
+            drv_log_warn("bridge: cannot mark node unreachable", "node=%s error=\"%s\"", node,
+                         drv_error_msg(&err));
+    } else {
+        b->store_changed = true;
+    }
+}
+
+static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
+{
+    bnode_t *bn = bdesired_node(&b->desired, node);
+    int64_t now = wall_ms();
+    if (!bn)
+        return;
+    if (now - bn->events_window_ms >= 1000) {
+        bn->events_window_ms = now;
+        bn->events_in_window = 0;
+    }
+    if (++bn->events_in_window > EVENTS_PER_NODE_PER_S) {
+        refused(b, ev->topic, "more than 20 events a second from this node");
+        return;
+    }
+    cJSON *obj = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_event_parse(ev->payload, ev->len, &obj, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    _cleanup_json_ cJSON *event = obj;
+    drv_diags_t d = {0};
+    if (drv_model_normalize(event, &d) != DRV_OK) {
+        char *t = drv_diags_format(&d, "event: ");
+        refused(b, ev->topic, t ? t : "event: invalid");
+        free(t);
+        drv_diags_free(&d);
+        return;
+    }
+    drv_diags_free(&d);
+    drv_err_t e = drv_hstore_create(b->store, DRV_KIND_EVENT, event, &err);
+    if (e == DRV_ERR_EXISTS) {
+        drv_error_clear(&err);
+        e = drv_hstore_update(b->store, DRV_KIND_EVENT, event, &err);
+    }
+    if (e != DRV_OK)
+        drv_log_warn("bridge: cannot store event", "node=%s error=\"%s\"", node,
+                     drv_error_msg(&err));
+    else
+        b->store_changed = true;
+}
+
+/* ---- logs ---- */
+
+static blogs_t *logs_find(drv_bridge_t *b, const char *id)
+{
+    for (size_t i = 0; i < DRV_BRIDGE_LOGS_MAX; i++)
+        if (b->logs[i].used && !strcmp(b->logs[i].id, id))
+            return &b->logs[i];
+    return NULL;
+}
+
+static void logs_end(blogs_t *l)
+{
+    l->used = false;
+}
+
+static void on_logs(drv_bridge_t *b, const char *node, const char *id, const drv_mqtt_event_t *ev)
+{
+    blogs_t *l = logs_find(b, id);
+    if (!l || strcmp(l->node, node))
+        return; /* cancelled, timed out, or not ours */
+    drv_proto_logs_chunk_t c = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_logs_chunk_parse(ev->payload, ev->len, &c, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        drv_bridge_logs_part_t part = {.eof = true, .error = drv_error_msg(&err)};
+        l->cb(l->ctx, &part);
+        logs_end(l);
+        return;
+    }
+    if (c.seq < l->next_seq) {
+        drv_proto_logs_chunk_free(&c); /* a QoS 1 redelivery */
+        return;
+    }
+    l->next_seq = c.seq + 1;
+    l->answered = true;
+    l->deadline_ms = wall_ms() + LOGS_IDLE_TIMEOUT_MS;
+    drv_bridge_logs_part_t part = {
+        .data = c.data, .len = c.len, .eof = c.eof, .error = c.error[0] ? c.error : NULL};
+    l->cb(l->ctx, &part);
+    if (c.eof)
+        logs_end(l);
+    drv_proto_logs_chunk_free(&c);
+}
+
+static drv_err_t publish_logs_req(drv_bridge_t *b, const char *node,
+                                  const drv_proto_logs_req_t *req, bool cancel, drv_error_t *err)
+{
+    char topic[DRV_PROTO_TOPIC_MAX];
+    drv_err_t e = drv_proto_topic(topic, sizeof(topic), node, DRV_PROTO_LOGS_REQ, NULL, err);
+    if (e != DRV_OK)
+        return e;
+    _cleanup_json_ cJSON *msg = drv_proto_logs_req_build(req, err);
+    if (!msg)
+        return err && err->code ? err->code : DRV_ERR_NOMEM;
+    if (cancel) {
+        cJSON_DeleteItemFromObjectCaseSensitive(msg, "cancel");
+        cJSON_AddBoolToObject(msg, "cancel", true);
+    }
+    _cleanup_free_ char *payload = NULL;
+    size_t len = 0;
+    e = drv_proto_encode(msg, DRV_PROTO_LOGS_REQ, &payload, &len, err);
+    if (e != DRV_OK)
+        return e;
+    e = drv_mqtt_publish(b->mqtt, topic, payload, len, drv_proto_qos(DRV_PROTO_LOGS_REQ), false,
+                         err);
+    if (e == DRV_OK)
+        b->stats.published++;
+    return e;
+}
+
+drv_err_t drv_bridge_logs_start(drv_bridge_t *b, const char *node, drv_proto_logs_req_t *req,
+                                drv_bridge_logs_fn cb, void *ctx, drv_error_t *err)
+{
+    if (!drv_mqtt_connected(b->mqtt))
+        return drv_error_set(err, DRV_ERR_AGAIN, 0, "the hub is not connected to the broker");
+    blogs_t *l = NULL;
+    for (size_t i = 0; i < DRV_BRIDGE_LOGS_MAX && !l; i++)
+        if (!b->logs[i].used)
+            l = &b->logs[i];
+    if (!l)
+        return drv_error_set(err, DRV_ERR_AGAIN, 0, "%d log requests in flight already",
+                             DRV_BRIDGE_LOGS_MAX);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+        rnd = (uint32_t)wall_ms();
+    snprintf(req->id, sizeof(req->id), "h%llx-%08x", (unsigned long long)++b->logs_counter, rnd);
+    *l = (blogs_t){.used = true,
+                   .cb = cb,
+                   .ctx = ctx,
+                   .deadline_ms = wall_ms() + DRV_BRIDGE_LOGS_FIRST_TIMEOUT_MS};
+    snprintf(l->id, sizeof(l->id), "%s", req->id);
+    snprintf(l->node, sizeof(l->node), "%s", node);
+    drv_err_t e = publish_logs_req(b, node, req, false, err);
+    if (e != DRV_OK)
+        l->used = false;
+    return e;
+}
+
+void drv_bridge_logs_cancel(drv_bridge_t *b, const char *id)
+{
+    blogs_t *l = logs_find(b, id);
+    if (!l)
+        return;
+    drv_proto_logs_req_t req = {0};
+    snprintf(req.id, sizeof(req.id), "%s", l->id);
+    snprintf(req.pod, sizeof(req.pod), "-");
+    snprintf(req.namespace_, sizeof(req.namespace_), "-");
+    drv_error_t err = DRV_ERROR_INIT;
+    if (publish_logs_req(b, l->node, &req, true, &err) != DRV_OK)
+        drv_log_debug("bridge: cannot cancel a log request", "id=%s error=\"%s\"", id,
+                      drv_error_msg(&err));
+    logs_end(l);
+}
+
+static void logs_expire(drv_bridge_t *b, int64_t now)
+{
+    for (size_t i = 0; i < DRV_BRIDGE_LOGS_MAX; i++) {
+        blogs_t *l = &b->logs[i];
+        if (!l->used || now < l->deadline_ms)
+            continue;
+        drv_bridge_logs_part_t part = {
+            .eof = true,
+            .timed_out = true,
+            .error = l->answered ? "the agent stopped sending the log"
+                                 : "the node's agent did not answer (is the node online?)"};
+        drv_bridge_logs_cancel(b, l->id); /* frees the slot; cb still ours to call */
+        l->cb(l->ctx, &part);
+    }
+}
+
+/* ---- MQTT ---- */
+
+static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
+{
+    drv_bridge_t *b = ud;
+    if (ev->kind == DRV_MQTT_CONNECTED) {
+        b->stats.connected = true;
+        drv_log_info("bridge: connected to the broker", "session_present=%d", ev->session_present);
+        return;
+    }
+    if (ev->kind == DRV_MQTT_DISCONNECTED) {
+        b->stats.connected = false;
+        drv_log_warn("bridge: broker connection lost", "reason=\"%s\"",
+                     ev->reason ? ev->reason : "");
+        return;
+    }
+    b->stats.received++;
+    drv_proto_msg_t kind;
+    char node[DRV_PROTO_NODE_MAX + 1], id[DRV_PROTO_ID_MAX + 1];
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_parse_topic(ev->topic, &kind, node, id, &err) != DRV_OK) {
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    if (ev->len > drv_proto_max_payload(kind)) {
+        refused(b, ev->topic, "payload over its size cap");
+        return;
+    }
+    switch (kind) {
+    case DRV_PROTO_STATUS:
+        on_status(b, node, ev);
+        break;
+    case DRV_PROTO_HEARTBEAT:
+        on_heartbeat(b, node, ev);
+        break;
+    case DRV_PROTO_ONLINE:
+        on_online(b, node, ev);
+        break;
+    case DRV_PROTO_EVENTS:
+        on_event(b, node, ev);
+        break;
+    case DRV_PROTO_LOGS_RES:
+        on_logs(b, node, id, ev);
+        break;
+    default:
+        break; /* our own topics (desired, logs/req) are not subscribed to */
+    }
+}
+
+void drv_bridge_poll(drv_bridge_t *b)
+{
+    drv_mqtt_poll(b->mqtt, on_mqtt, b);
+    if (b->store_changed) {
+        b->store_changed = false;
+        if (b->on_change)
+            b->on_change(b->ctx);
+    }
+}
+
+int drv_bridge_fd(const drv_bridge_t *b)
+{
+    return drv_mqtt_fd(b->mqtt);
+}
+
+/* ---- publishing ---- */
+
+static void publish_node(drv_bridge_t *b, bnode_t *n)
+{
+    uint64_t gen = drv_hstore_rv(b->store);
+    if (gen <= n->generation)
+        gen = n->generation + 1;
+    drv_digest_t sum;
+    size_t len = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_free_ char *payload = bdesired_build(&b->desired, n, gen, &sum, &len, &err);
+    if (!payload) {
+        drv_log_error("bridge: cannot build desired state", "node=%s error=\"%s\"", n->name,
+                      drv_error_msg(&err));
+        return; /* e.g. over 4 MiB: the agent keeps its last one; said once per change */
+    }
+    if (n->published && drv_digest_equal(&sum, &n->sum))
+        return; /* same content: agents already have it */
+    char topic[DRV_PROTO_TOPIC_MAX];
+    if (drv_proto_topic(topic, sizeof(topic), n->name, DRV_PROTO_DESIRED, NULL, &err) != DRV_OK)
+        return;
+    if (drv_mqtt_publish(b->mqtt, topic, payload, len, drv_proto_qos(DRV_PROTO_DESIRED), true,
+                         &err) != DRV_OK) {
+        n->dirty = true; /* retried on the next tick */
+        b->desired.ndirty++;
+        drv_log_warn("bridge: cannot publish desired state", "node=%s error=\"%s\"", n->name,
+                     drv_error_msg(&err));
+        return;
+    }
+    n->published = true;
+    n->sum = sum;
+    n->generation = gen;
+    b->stats.published++;
+    b->stats.desired_published++;
+    drv_log_debug("bridge: desired state published", "node=%s generation=%llu pods=%zu bytes=%zu",
+                  n->name, (unsigned long long)gen, n->npods, len);
+}
+
+int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
+{
+    logs_expire(b, now_ms);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (bdesired_follow(&b->desired, b->store, &err) != DRV_OK) {
+        if (strcmp(b->last_error, drv_error_msg(&err))) {
+            snprintf(b->last_error, sizeof(b->last_error), "%s", drv_error_msg(&err));
+            drv_log_error("bridge: following the store failed", "error=\"%s\"",
+                          drv_error_msg(&err));
+        }
+        return 1000;
+    }
+    if (!b->desired.ndirty)
+        return 1000;
+    if (!b->dirty_since_ms)
+        b->dirty_since_ms = now_ms;
+    if (now_ms - b->dirty_since_ms < PUBLISH_DEBOUNCE_MS)
+        return PUBLISH_DEBOUNCE_MS - (now_ms - b->dirty_since_ms);
+    if (!drv_mqtt_connected(b->mqtt))
+        return 200; /* publish once connected: Paho's offline buffer is for small bursts */
+    b->dirty_since_ms = 0;
+    size_t done = 0;
+    bmap_t *m = &b->desired.nodes;
+    for (size_t i = 0; i < m->cap && b->desired.ndirty && done < PUBLISH_BATCH; i++) {
+        if (!m->keys[i] || !m->keys[i][0])
+            continue;
+        bnode_t *n = m->vals[i];
+        if (!n->dirty)
+            continue;
+        n->dirty = false;
+        b->desired.ndirty--;
+        publish_node(b, n);
+        done++;
+    }
+    return b->desired.ndirty ? 0 : 1000;
+}
+
+/* ---- life cycle ---- */
+
+int64_t drv_bridge_heartbeat(void *bridge, const char *node)
+{
+    drv_bridge_t *b = bridge;
+    bnode_t *n = bmap_get(&b->desired.nodes, node);
+    if (n && n->last_seen_ms >= 0)
+        return n->last_seen_ms;
+    return -1;
+}
+
+void drv_bridge_stats(const drv_bridge_t *b, drv_bridge_stats_t *out)
+{
+    *out = b->stats;
+    out->connected = drv_mqtt_connected(b->mqtt);
+}
+
+/* After a hub restart every node gets a grace period to speak before it counts as lost:
+ * nodes the store had Ready are treated as just heard from. */
+static void seed_heartbeats(drv_bridge_t *b)
+{
+    cJSON *nodes = NULL;
+    if (drv_hstore_list(b->store, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, NULL) != DRV_OK)
+        return;
+    const cJSON *n;
+    cJSON_ArrayForEach(n, nodes)
+    {
+        const char *name = jstr(jget(n, "metadata"), "name");
+        const char *ready = jstr(find_condition(jget(n, "status"), "Ready"), "status");
+        bnode_t *bn =
+            name && ready && !strcmp(ready, "True") ? bdesired_node(&b->desired, name) : NULL;
+        if (bn)
+            bn->last_seen_ms = b->started_ms;
+    }
+    cJSON_Delete(nodes);
+}
+
+drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_error_t *err)
+{
+    if (!opts->broker_url || !opts->store)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "bridge: broker URL and store required");
+    drv_bridge_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "bridge");
+    b->store = opts->store;
+    b->on_change = opts->on_change;
+    b->ctx = opts->ctx;
+    b->started_ms = wall_ms();
+    drv_err_t e = bdesired_load(&b->desired, b->store, err);
+    if (e == DRV_OK) {
+        seed_heartbeats(b);
+        drv_mqtt_opts_t mo = {.server_uri = opts->broker_url,
+                              .client_id = opts->client_id ? opts->client_id : "drover-hub",
+                              .clean_session = false,
+                              .max_queued = 4096,
+                              .max_buffered = 10000,
+                              .seed = opts->seed};
+        e = drv_mqtt_new(&mo, &b->mqtt, err);
+    }
+    static const drv_proto_msg_t subs[] = {DRV_PROTO_STATUS, DRV_PROTO_HEARTBEAT, DRV_PROTO_ONLINE,
+                                           DRV_PROTO_EVENTS, DRV_PROTO_LOGS_RES};
+    for (size_t i = 0; e == DRV_OK && i < sizeof(subs) / sizeof(subs[0]); i++) {
+        char filter[DRV_PROTO_TOPIC_MAX];
+        e = drv_proto_filter(filter, sizeof(filter), NULL, subs[i], err);
+        if (e == DRV_OK)
+            e = drv_mqtt_subscribe(b->mqtt, filter, drv_proto_qos(subs[i]), err);
+    }
+    if (e != DRV_OK) {
+        drv_bridge_free(b);
+        return e;
+    }
+    drv_log_info("bridge: started", "broker=%s nodes=%zu pods=%zu", opts->broker_url,
+                 b->desired.nodes.n, b->desired.pods.n);
+    *out = b;
+    return DRV_OK;
+}
+
+void drv_bridge_free(drv_bridge_t *b)
+{
+    if (!b)
+        return;
+    drv_mqtt_free(b->mqtt, 2000);
+    bdesired_free(&b->desired);
+    free(b);
+}

@@ -1,0 +1,95 @@
+/* The hub's MQTT bridge (protocol v1, docs/PROTOCOL.md): the only place where the hub's store
+ * meets the broker.
+ *  - Out: for every node, a retained QoS 1 desired-state document with the pods bound to it
+ *    and the ConfigMaps and Secrets they use. It follows the store's change log, and a node's
+ *    document is published again only when its content changed; its generation is the
+ *    store's resourceVersion at that moment, so it only grows, across hub restarts too.
+ *  - In: status reports create the Node (labels from the agent) and write node and pod
+ *    statuses; heartbeats are kept in memory (drv_bridge_heartbeat, for the node lifecycle
+ *    controller); a Will ({"online":false}) marks the node NotReady at once; agent events
+ *    become Events; log chunks answer drv_bridge_logs_start.
+ * Everything runs on the hub's loop thread (the MQTT client queues what Paho's threads
+ * deliver behind an eventfd). A malformed or oversized message is refused, logged and counted,
+ * never fatal. */
+#ifndef DROVER_HUB_BRIDGE_H
+#define DROVER_HUB_BRIDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drover/error.h"
+#include "drover/protocol.h"
+#include "store/store.h"
+
+typedef struct drv_bridge drv_bridge_t;
+
+typedef struct drv_bridge_opts {
+    const char *broker_url; /* required */
+    const char *client_id;  /* NULL: "drover-hub" */
+    drv_hstore_t *store;    /* required; borrowed */
+    /* Called after the bridge wrote to the store (node and pod statuses, events), so that
+     * watches and controllers see it. May be NULL. */
+    void (*on_change)(void *ctx);
+    void *ctx;
+    uint64_t seed; /* reconnect jitter seed; 0 = random */
+} drv_bridge_opts_t;
+
+/* Loads the desired state of every node from the store and starts connecting. *out is owned
+ * by the caller. */
+DRV_NODISCARD drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out,
+                                       drv_error_t *err);
+/* Publishes nothing more and disconnects (the retained documents stay at the broker). */
+void drv_bridge_free(drv_bridge_t *b);
+
+/* The fd to poll for POLLIN; call drv_bridge_poll when it is readable. */
+int drv_bridge_fd(const drv_bridge_t *b);
+void drv_bridge_poll(drv_bridge_t *b);
+/* Follows the store's change log and publishes the documents that changed; expires log
+ * requests. Returns ms until it next needs calling without other activity. */
+int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms);
+
+/* The last sign of life of node in ms since the epoch (heartbeat, status report or online
+ * message), for drv_ctrl_nodes_opts_t.heartbeat (ctx is the bridge). A node not heard of
+ * since the bridge started counts from the bridge's start if the store had it Ready then
+ * (the hub restarted: give the node a grace period to speak), else -1. */
+int64_t drv_bridge_heartbeat(void *bridge, const char *node);
+
+typedef struct drv_bridge_stats {
+    uint64_t received;  /* MQTT messages in */
+    uint64_t published; /* MQTT messages out */
+    uint64_t refused;   /* messages refused (malformed, oversized, unknown node) */
+    uint64_t desired_published;
+    size_t nodes_online; /* nodes whose last presence message said online */
+    bool connected;
+} drv_bridge_stats_t;
+void drv_bridge_stats(const drv_bridge_t *b, drv_bridge_stats_t *out);
+
+/* ---- logs ---- */
+
+/* One answer to a log request: a chunk of data (len may be 0), then eof. error (non-NULL,
+ * with eof) says why there is no (more) log; timed_out: the agent did not answer in time. */
+typedef struct drv_bridge_logs_part {
+    const unsigned char *data;
+    size_t len;
+    bool eof;
+    const char *error;
+    bool timed_out;
+} drv_bridge_logs_part_t;
+/* Called on the loop's thread for each part; after the part with eof it is never called
+ * again for that request. */
+typedef void (*drv_bridge_logs_fn)(void *ctx, const drv_bridge_logs_part_t *part);
+
+#define DRV_BRIDGE_LOGS_MAX 64                 /* requests in flight */
+#define DRV_BRIDGE_LOGS_FIRST_TIMEOUT_MS 10000 /* no first chunk by then: timed_out */
+
+/* Asks node's agent for a container's log. req->id is set here (out). Fails with
+ * DRV_ERR_AGAIN if too many requests are in flight or the broker is unreachable. */
+DRV_NODISCARD drv_err_t drv_bridge_logs_start(drv_bridge_t *b, const char *node,
+                                              drv_proto_logs_req_t *req, drv_bridge_logs_fn cb,
+                                              void *ctx, drv_error_t *err);
+/* The reader went away: tells the agent to stop (for a follow) and forgets the request; cb is
+ * not called again. Unknown ids are ignored. */
+void drv_bridge_logs_cancel(drv_bridge_t *b, const char *id);
+
+#endif

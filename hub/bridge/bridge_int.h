@@ -1,0 +1,78 @@
+/* Private to hub/bridge: the per-node desired-state cache (desired.c) shared with the MQTT
+ * side (bridge.c). */
+#ifndef DROVER_HUB_BRIDGE_INT_H
+#define DROVER_HUB_BRIDGE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "bridge/bridge.h"
+#include "drover/digest.h"
+#include "drover/protocol.h"
+
+/* A string-keyed open-addressing table of pointers (nodes by name, pods and ConfigMaps by
+ * "namespace/name"). Keys are owned by the entries they point to. */
+typedef struct bmap {
+    const char **keys;
+    void **vals;
+    size_t cap, n, tombs;
+} bmap_t;
+
+void *bmap_get(const bmap_t *m, const char *key);
+/* Inserts or replaces; key must stay valid while present (use the value's own copy). */
+bool bmap_put(bmap_t *m, const char *key, void *val);
+void *bmap_del(bmap_t *m, const char *key);
+void bmap_free(bmap_t *m);
+
+typedef struct bpod bpod_t;
+
+typedef struct bnode {
+    char name[DRV_PROTO_NODE_MAX + 1];
+    bpod_t *pods; /* desired pods bound here, a list in no order */
+    size_t npods;
+    char *refs; /* "\nc:ns/name\ns:ns/name\n" of the last document built */
+    bool dirty;
+    bool published;
+    drv_digest_t sum; /* content of the last document published */
+    uint64_t generation;
+    int64_t last_seen_ms; /* -1: not heard of since the bridge started */
+    bool online;
+    uint64_t observed_generation;
+    int64_t events_window_ms; /* event rate limit: start of the current second */
+    unsigned events_in_window;
+} bnode_t;
+
+struct bpod {
+    char *key;  /* "namespace/name" */
+    char *text; /* the pod as the agent gets it, compact canonical JSON */
+    bnode_t *node;
+    bpod_t *prev, *next;
+};
+
+typedef struct bdesired {
+    bmap_t nodes; /* name -> bnode_t */
+    bmap_t pods;  /* key -> bpod_t */
+    bmap_t cms;   /* key -> char * (the object's text) */
+    bmap_t secrets;
+    uint64_t since_rv; /* change log consumed up to here */
+    size_t ndirty;
+} bdesired_t;
+
+/* The node's entry, created if absent (NULL only without memory or for a bad name). */
+bnode_t *bdesired_node(bdesired_t *d, const char *name);
+/* Loads everything from the store (used at start and when the change log was outrun). */
+drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
+/* Applies the store's changes since the last call; marks the nodes whose documents change. */
+drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
+/* Builds node's document with generation gen; *sum gets the content digest (generation
+ * excluded). Returns the encoded payload (malloc'd) or NULL with err set. */
+char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
+                     drv_error_t *err);
+void bdesired_free(bdesired_t *d);
+
+/* The pod as sent to agents: apiVersion, kind, metadata (name, namespace, uid, labels,
+ * annotations, ownerReferences) and spec; status and bookkeeping left out. New tree. */
+cJSON *bdesired_strip_pod(const cJSON *pod);
+
+#endif

@@ -1,0 +1,646 @@
+/* The desired state of every node, kept in memory from the store's change log: which pods are
+ * bound to each node (as the text the agent gets), the ConfigMaps and Secrets, and which of
+ * them each node's last document referenced, so that a change marks exactly the nodes whose
+ * document changes. */
+#include "bridge/bridge_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/buf.h"
+#include "drover/log.h"
+#include "drover/model.h"
+
+#define FOLLOW_BATCH 512
+
+/* ---- the table ---- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static const char TOMB[] = "";
+
+static bool bmap_grow(bmap_t *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64;
+    if (m->n * 2 < m->cap)
+        ncap = m->cap; /* mostly tombstones: rehash in place size */
+    const char **keys = calloc(ncap, sizeof(*keys));
+    void **vals = calloc(ncap, sizeof(*vals));
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return false;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i] || m->keys[i] == TOMB)
+            continue;
+        size_t j = hash_str(m->keys[i]) & (ncap - 1);
+        while (keys[j])
+            j = (j + 1) & (ncap - 1);
+        keys[j] = m->keys[i];
+        vals[j] = m->vals[i];
+    }
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = ncap;
+    m->tombs = 0;
+    return true;
+}
+
+static size_t bmap_find(const bmap_t *m, const char *key, bool *found)
+{
+    size_t j = hash_str(key) & (m->cap - 1), tomb = SIZE_MAX;
+    *found = false;
+    while (m->keys[j]) {
+        if (m->keys[j] == TOMB) {
+            if (tomb == SIZE_MAX)
+                tomb = j;
+        } else if (!strcmp(m->keys[j], key)) {
+            *found = true;
+            return j;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    return tomb != SIZE_MAX ? tomb : j;
+}
+
+void *bmap_get(const bmap_t *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    bool found;
+    size_t j = bmap_find(m, key, &found);
+    return found ? m->vals[j] : NULL;
+}
+
+bool bmap_put(bmap_t *m, const char *key, void *val)
+{
+    if ((m->n + m->tombs + 1) * 10 >= m->cap * 7 && !bmap_grow(m))
+        return false;
+    bool found;
+    size_t j = bmap_find(m, key, &found);
+    if (!found) {
+        if (m->keys[j] == TOMB)
+            m->tombs--;
+        m->n++;
+    }
+    m->keys[j] = key;
+    m->vals[j] = val;
+    return true;
+}
+
+void *bmap_del(bmap_t *m, const char *key)
+{
+    if (!m->cap)
+        return NULL;
+    bool found;
+    size_t j = bmap_find(m, key, &found);
+    if (!found)
+        return NULL;
+    void *v = m->vals[j];
+    m->keys[j] = TOMB;
+    m->vals[j] = NULL;
+    m->n--;
+    m->tombs++;
+    return v;
+}
+
+void bmap_free(bmap_t *m)
+{
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- objects ---- */
+
+static const cJSON *jget(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = jget(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool obj_key(const cJSON *obj, char *out, size_t outsz)
+{
+    const cJSON *meta = jget(obj, "metadata");
+    const char *ns = jstr(meta, "namespace"), *name = jstr(meta, "name");
+    if (!name)
+        return false;
+    return (size_t)snprintf(out, outsz, "%s/%s", ns ? ns : "default", name) < outsz;
+}
+
+static bool copy_item(cJSON *dst, const cJSON *src, const char *k)
+{
+    const cJSON *v = jget(src, k);
+    if (!v)
+        return true;
+    cJSON *dup = cJSON_Duplicate(v, true);
+    return dup && cJSON_AddItemToObject(dst, k, dup);
+}
+
+cJSON *bdesired_strip_pod(const cJSON *pod)
+{
+    cJSON *out = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    if (!out || !meta || !cJSON_AddItemToObject(out, "metadata", meta)) {
+        cJSON_Delete(out);
+        cJSON_Delete(meta);
+        return NULL;
+    }
+    static const char *const mkeys[] = {"name",   "namespace",   "uid",
+                                        "labels", "annotations", "ownerReferences"};
+    bool ok = copy_item(out, pod, "apiVersion") && copy_item(out, pod, "kind") &&
+              copy_item(out, pod, "spec");
+    for (size_t i = 0; ok && i < sizeof(mkeys) / sizeof(mkeys[0]); i++)
+        ok = copy_item(meta, jget(pod, "metadata"), mkeys[i]);
+    if (!ok) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    drv_json_sort_keys(out);
+    return out;
+}
+
+/* ConfigMaps and Secrets as agents get them: no status, no bookkeeping. */
+static cJSON *strip_data_object(const cJSON *obj)
+{
+    cJSON *out = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    if (!out || !meta || !cJSON_AddItemToObject(out, "metadata", meta)) {
+        cJSON_Delete(out);
+        cJSON_Delete(meta);
+        return NULL;
+    }
+    static const char *const keys[] = {"apiVersion", "kind", "data",
+                                       "binaryData", "type", "immutable"};
+    bool ok = copy_item(meta, jget(obj, "metadata"), "name") &&
+              copy_item(meta, jget(obj, "metadata"), "namespace") &&
+              copy_item(meta, jget(obj, "metadata"), "labels");
+    for (size_t i = 0; ok && i < sizeof(keys) / sizeof(keys[0]); i++)
+        ok = copy_item(out, obj, keys[i]);
+    if (!ok) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    drv_json_sort_keys(out);
+    return out;
+}
+
+/* ---- nodes and pods ---- */
+
+static void mark(bdesired_t *d, bnode_t *n)
+{
+    if (n && !n->dirty) {
+        n->dirty = true;
+        d->ndirty++;
+    }
+}
+
+bnode_t *bdesired_node(bdesired_t *d, const char *name)
+{
+    bnode_t *n = bmap_get(&d->nodes, name);
+    if (n)
+        return n;
+    if (drv_proto_check_node(name, NULL) != DRV_OK)
+        return NULL;
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    snprintf(n->name, sizeof(n->name), "%s", name);
+    n->last_seen_ms = -1;
+    if (!bmap_put(&d->nodes, n->name, n)) {
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+static void pod_unlink(bdesired_t *d, bpod_t *p)
+{
+    bnode_t *n = p->node;
+    if (!n)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        n->pods = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->node = NULL;
+    n->npods--;
+    mark(d, n);
+}
+
+static void pod_remove(bdesired_t *d, const char *key)
+{
+    bpod_t *p = bmap_del(&d->pods, key);
+    if (!p)
+        return;
+    pod_unlink(d, p);
+    free(p->key);
+    free(p->text);
+    free(p);
+}
+
+/* The pod as it now is in the store (NULL: deleted). */
+static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
+{
+    const char *node = pod ? jstr(jget(pod, "spec"), "nodeName") : NULL;
+    if (!node || !*node) {
+        pod_remove(d, key);
+        return;
+    }
+    cJSON *s = bdesired_strip_pod(pod);
+    char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+    cJSON_Delete(s);
+    bnode_t *n = bdesired_node(d, node);
+    if (!text || !n) {
+        free(text);
+        drv_log_error("bridge: cannot hold a pod's desired state", "pod=%s node=%s", key, node);
+        return;
+    }
+    bpod_t *p = bmap_get(&d->pods, key);
+    if (p && p->node == n && !strcmp(p->text, text)) {
+        free(text); /* a status change: the document stays as it is */
+        return;
+    }
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        char *k = strdup(key);
+        if (!p || !k || !bmap_put(&d->pods, k, p)) {
+            free(p);
+            free(k);
+            free(text);
+            return;
+        }
+        p->key = k;
+    }
+    if (p->node != n) {
+        pod_unlink(d, p);
+        p->node = n;
+        p->next = n->pods;
+        if (n->pods)
+            n->pods->prev = p;
+        n->pods = p;
+        n->npods++;
+    }
+    free(p->text);
+    p->text = text;
+    mark(d, n);
+}
+
+/* A ConfigMap or Secret as agents get it; the table's key is the entry's own. */
+typedef struct bdata {
+    char *key;
+    char *text;
+} bdata_t;
+
+static void bdata_free(bdata_t *e)
+{
+    if (e) {
+        free(e->key);
+        free(e->text);
+        free(e);
+    }
+}
+
+/* A ConfigMap or Secret changed: mark the nodes whose last document used it. */
+static void data_set(bdesired_t *d, bmap_t *m, char tag, const char *key, const cJSON *obj)
+{
+    bdata_t *old = bmap_get(m, key);
+    if (obj) {
+        cJSON *s = strip_data_object(obj);
+        char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+        cJSON_Delete(s);
+        if (!text)
+            return;
+        if (old && !strcmp(old->text, text)) {
+            free(text);
+            return;
+        }
+        if (old) {
+            free(old->text);
+            old->text = text;
+        } else {
+            bdata_t *e = calloc(1, sizeof(*e));
+            if (!e || !(e->key = strdup(key)) || !bmap_put(m, e->key, e)) {
+                if (e)
+                    free(e->key);
+                free(e);
+                free(text);
+                return;
+            }
+            e->text = text;
+        }
+    } else if (old) {
+        bmap_del(m, key);
+        bdata_free(old);
+    } else {
+        return;
+    }
+    char needle[600];
+    snprintf(needle, sizeof(needle), "\n%c:%s\n", tag, key);
+    for (size_t i = 0; i < d->nodes.cap; i++) {
+        const char *k = d->nodes.keys[i];
+        if (!k || k == TOMB)
+            continue;
+        bnode_t *n = d->nodes.vals[i];
+        if (n->refs && strstr(n->refs, needle))
+            mark(d, n);
+    }
+}
+
+static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool deleted)
+{
+    char key[520];
+    if (!obj || !obj_key(obj, key, sizeof(key)))
+        return;
+    switch (kind) {
+    case DRV_KIND_POD:
+        pod_set(d, key, deleted ? NULL : obj);
+        break;
+    case DRV_KIND_CONFIGMAP:
+        data_set(d, &d->cms, 'c', key, deleted ? NULL : obj);
+        break;
+    case DRV_KIND_SECRET:
+        data_set(d, &d->secrets, 's', key, deleted ? NULL : obj);
+        break;
+    case DRV_KIND_NODE: {
+        /* A node that appears gets a document at once (empty, or replacing a stale retained
+         * one); one that is deleted loses its pods through the controllers. */
+        const char *name = jstr(jget(obj, "metadata"), "name");
+        bnode_t *n = name ? bdesired_node(d, name) : NULL;
+        if (n && !deleted && !n->published)
+            mark(d, n);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void free_data_map(bmap_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->keys[i] && m->keys[i] != TOMB)
+            bdata_free(m->vals[i]);
+    }
+    bmap_free(m);
+}
+
+static void clear_objects(bdesired_t *d)
+{
+    for (size_t i = 0; i < d->pods.cap; i++) {
+        if (d->pods.keys[i] && d->pods.keys[i] != TOMB) {
+            bpod_t *p = d->pods.vals[i];
+            free(p->key);
+            free(p->text);
+            free(p);
+        }
+    }
+    bmap_free(&d->pods);
+    for (size_t i = 0; i < d->nodes.cap; i++) {
+        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB) {
+            bnode_t *n = d->nodes.vals[i];
+            n->pods = NULL;
+            n->npods = 0;
+        }
+    }
+    free_data_map(&d->cms);
+    free_data_map(&d->secrets);
+}
+
+drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
+{
+    clear_objects(d);
+    uint64_t rv = drv_hstore_rv(s);
+    static const drv_kind_t kinds[] = {DRV_KIND_NODE, DRV_KIND_CONFIGMAP, DRV_KIND_SECRET,
+                                       DRV_KIND_POD};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        cJSON *items = NULL;
+        drv_err_t e = drv_hstore_list(s, kinds[k], NULL, NULL, &items, NULL, err);
+        if (e != DRV_OK)
+            return drv_error_wrap(err, "bridge: list %s", drv_kind_plural(kinds[k]));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, items)
+        {
+            apply_object(d, kinds[k], it, false);
+        }
+        cJSON_Delete(items);
+    }
+    /* Every node's document is built again; unchanged ones are not republished. */
+    for (size_t i = 0; i < d->nodes.cap; i++)
+        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB)
+            mark(d, d->nodes.vals[i]);
+    d->since_rv = rv;
+    return DRV_OK;
+}
+
+drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
+{
+    for (int round = 0; round < 64 && d->since_rv < drv_hstore_rv(s); round++) {
+        drv_hstore_event_t *ev = NULL;
+        size_t n = 0;
+        drv_error_t e2 = DRV_ERROR_INIT;
+        drv_err_t e =
+            drv_hstore_changes(s, d->since_rv, DRV_KIND_UNKNOWN, FOLLOW_BATCH, &ev, &n, &e2);
+        if (e == DRV_ERR_RANGE) {
+            drv_log_warn("bridge: fell behind the change log; reloading", "rv=%llu",
+                         (unsigned long long)d->since_rv);
+            return bdesired_load(d, s, err);
+        }
+        if (e != DRV_OK)
+            return drv_error_set(err, e, e2.sys_errno, "bridge: change log: %s",
+                                 drv_error_msg(&e2));
+        for (size_t i = 0; i < n; i++) {
+            apply_object(d, ev[i].kind, ev[i].obj, ev[i].type == DRV_HSTORE_DELETED);
+            d->since_rv = ev[i].rv;
+        }
+        drv_hstore_events_free(ev, n);
+        if (n == 0) {
+            d->since_rv = drv_hstore_rv(s);
+            break;
+        }
+    }
+    return DRV_OK;
+}
+
+/* ---- documents ---- */
+
+static int cmp_pod(const void *a, const void *b)
+{
+    return strcmp((*(bpod_t *const *)a)->key, (*(bpod_t *const *)b)->key);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds "ns/name" of every ConfigMap (tag 'c') and Secret ('s') pod uses to refs (a list of
+ * "c:ns/name" strings, duplicates allowed). */
+static void collect_refs(const cJSON *pod, char ***refs, size_t *n, size_t *cap)
+{
+    const char *ns = jstr(jget(pod, "metadata"), "namespace");
+    const cJSON *spec = jget(pod, "spec");
+    struct {
+        char tag;
+        const char *name;
+    } found[256];
+    size_t nf = 0;
+#define ADD(t, nm)                                                                                 \
+    do {                                                                                           \
+        if ((nm) && nf < sizeof(found) / sizeof(found[0])) {                                       \
+            found[nf].tag = (t);                                                                   \
+            found[nf++].name = (nm);                                                               \
+        }                                                                                          \
+    } while (0)
+    const cJSON *v;
+    cJSON_ArrayForEach(v, jget(spec, "volumes"))
+    {
+        ADD('c', jstr(jget(v, "configMap"), "name"));
+        ADD('s', jstr(jget(v, "secret"), "secretName"));
+        const cJSON *src;
+        cJSON_ArrayForEach(src, jget(jget(v, "projected"), "sources"))
+        {
+            ADD('c', jstr(jget(src, "configMap"), "name"));
+            ADD('s', jstr(jget(src, "secret"), "name"));
+        }
+    }
+    static const char *const lists[] = {"initContainers", "containers"};
+    for (size_t l = 0; l < 2; l++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, jget(spec, lists[l]))
+        {
+            const cJSON *e;
+            cJSON_ArrayForEach(e, jget(c, "envFrom"))
+            {
+                ADD('c', jstr(jget(e, "configMapRef"), "name"));
+                ADD('s', jstr(jget(e, "secretRef"), "name"));
+            }
+            cJSON_ArrayForEach(e, jget(c, "env"))
+            {
+                const cJSON *vf = jget(e, "valueFrom");
+                ADD('c', jstr(jget(vf, "configMapKeyRef"), "name"));
+                ADD('s', jstr(jget(vf, "secretKeyRef"), "name"));
+            }
+        }
+    }
+    cJSON_ArrayForEach(v, jget(spec, "imagePullSecrets"))
+    {
+        ADD('s', jstr(v, "name"));
+    }
+#undef ADD
+    for (size_t i = 0; i < nf; i++) {
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 16;
+            char **r = realloc(*refs, nc * sizeof(*r));
+            if (!r)
+                return;
+            *refs = r;
+            *cap = nc;
+        }
+        char buf[600];
+        snprintf(buf, sizeof(buf), "%c:%s/%s", found[i].tag, ns ? ns : "default", found[i].name);
+        char *dup = strdup(buf);
+        if (dup)
+            (*refs)[(*n)++] = dup;
+    }
+}
+
+char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
+                     drv_error_t *err)
+{
+    bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
+    cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
+          *jsecrets = cJSON_CreateArray();
+    char **refs = NULL, *out = NULL;
+    size_t nrefs = 0, caprefs = 0;
+    drv_sha256_t h;
+    drv_sha256_init(&h);
+    if (!pods || !jpods || !jcms || !jsecrets) {
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+        goto done;
+    }
+    size_t np = 0;
+    for (bpod_t *p = n->pods; p && np < n->npods; p = p->next)
+        pods[np++] = p;
+    qsort(pods, np, sizeof(*pods), cmp_pod);
+    for (size_t i = 0; i < np; i++) {
+        cJSON *pod = cJSON_Parse(pods[i]->text);
+        if (!pod || !cJSON_AddItemToArray(jpods, pod)) {
+            cJSON_Delete(pod);
+            drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+            goto done;
+        }
+        drv_sha256_update(&h, "p", 1);
+        drv_sha256_update(&h, pods[i]->text, strlen(pods[i]->text) + 1);
+        collect_refs(pod, &refs, &nrefs, &caprefs);
+    }
+    if (nrefs)
+        qsort(refs, nrefs, sizeof(*refs), cmp_str);
+    drv_buf_t rb = DRV_BUF_INIT(1u << 20);
+    bool rok = drv_buf_putc(&rb, '\n') == DRV_OK;
+    for (size_t i = 0; i < nrefs; i++) {
+        if (i && !strcmp(refs[i], refs[i - 1]))
+            continue;
+        rok = rok && drv_buf_printf(&rb, "%s\n", refs[i]) == DRV_OK;
+        const bdata_t *ent = bmap_get(refs[i][0] == 'c' ? &d->cms : &d->secrets, refs[i] + 2);
+        const char *text = ent ? ent->text : NULL;
+        if (!text)
+            continue; /* not there (yet): the agent reports the pod waiting for it */
+        cJSON *obj = cJSON_Parse(text);
+        if (!obj || !cJSON_AddItemToArray(refs[i][0] == 'c' ? jcms : jsecrets, obj)) {
+            cJSON_Delete(obj);
+            drv_buf_free(&rb);
+            drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+            goto done;
+        }
+        drv_sha256_update(&h, refs[i], 1);
+        drv_sha256_update(&h, text, strlen(text) + 1);
+    }
+    free(n->refs);
+    n->refs = rok ? drv_buf_steal(&rb, NULL) : NULL;
+    drv_buf_free(&rb);
+    drv_sha256_final(&h, sum);
+    cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
+    if (doc) {
+        if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &out, len, err) != DRV_OK)
+            out = NULL;
+        cJSON_Delete(doc);
+    }
+done:
+    for (size_t i = 0; i < nrefs; i++)
+        free(refs[i]);
+    free(refs);
+    free(pods);
+    cJSON_Delete(jpods);
+    cJSON_Delete(jcms);
+    cJSON_Delete(jsecrets);
+    return out;
+}
+
+void bdesired_free(bdesired_t *d)
+{
+    clear_objects(d);
+    for (size_t i = 0; i < d->nodes.cap; i++) {
+        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB) {
+            bnode_t *n = d->nodes.vals[i];
+            free(n->refs);
+            free(n);
+        }
+    }
+    bmap_free(&d->nodes);
+}
