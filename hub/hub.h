@@ -60,6 +60,8 @@ DRV_NODISCARD drv_err_t drv_hub_on_change(drv_hub_t *hub, void (*cb)(void *ctx),
 /* Starts the controllers in the loop (core/controllers.c; drv_hub_new does it when
  * opts.run_controllers is set). */
 DRV_NODISCARD drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err);
+/* Serves the API's pod log route through the MQTT bridge (core/logs.c). */
+void drv_hub_serve_logs(drv_hub_t *hub);
 /* Frees p with the hub (a hook's context). */
 void drv_hub_own(drv_hub_t *hub, void *p);
 /* Makes drv_hub_run return after the current round (from a hook, or a test). */

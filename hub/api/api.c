@@ -39,6 +39,7 @@ static const drv_api_route_t routes[] = {
     {"/healthz", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_HEALTHZ},
     {"/metrics", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_METRICS},
     NAMESPACED("/api/v1", "pods", DRV_KIND_POD),
+    {"/api/v1/namespaces/{namespace}/pods/{name}/log", DRV_API_M_GET, DRV_KIND_POD, DRV_API_OP_LOG},
     NAMESPACED("/api/v1", "configmaps", DRV_KIND_CONFIGMAP),
     NAMESPACED("/api/v1", "secrets", DRV_KIND_SECRET),
     NAMESPACED("/api/v1", "services", DRV_KIND_SERVICE),
@@ -368,6 +369,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (rq->responded)
         return MHD_YES;
+    if (rq->log)
+        return drv_api_log_continue(rq);
     if (rq->busy)
         return drv_api_reply_status(rq, 503, NULL, "too many request bodies in flight; retry later",
                                     NULL);
@@ -388,6 +391,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!rq)
         return;
     rq->api->inflight -= rq->held;
+    drv_api_log_abandon(rq);
     drv_buf_free(&rq->body);
     free(rq);
     *con_cls = NULL;
@@ -460,6 +464,7 @@ void drv_api_free(drv_api_t *api)
         return;
     api->stopping = true;
     drv_api_notify(api);
+    drv_api_log_tick(api);
     MHD_stop_daemon(api->mhd);
     free(api);
 }
@@ -483,12 +488,16 @@ int drv_api_timeout_ms(const drv_api_t *api)
     int64_t k = drv_api_watch_deadline_ms(api);
     if (k >= 0 && (best < 0 || k < best))
         best = k;
+    k = drv_api_log_deadline_ms(api);
+    if (k >= 0 && (best < 0 || k < best))
+        best = k;
     return (int)best;
 }
 
 void drv_api_run(drv_api_t *api)
 {
     drv_api_watch_tick(api);
+    drv_api_log_tick(api);
     MHD_run(api->mhd);
 }
 

@@ -64,6 +64,33 @@ void drv_api_notify(drv_api_t *api);
 DRV_NODISCARD drv_err_t drv_api_set_gauge(drv_api_t *api, const char *series, double value,
                                           drv_error_t *err);
 
+/* ---- pod logs ----
+ * GET /api/v1/namespaces/NS/pods/NAME/log?container=C&tailLines=N&follow=true answers
+ * text/plain with the log, streamed; the bytes come from a provider (the hub's MQTT bridge
+ * asking the node's agent). The API checks the pod, its node and the container name first
+ * (404, 400), then waits for the provider's first bytes or its error. */
+typedef struct drv_api_log_sink drv_api_log_sink_t;
+
+typedef struct drv_api_log_provider {
+    /* Starts fetching; the provider then calls drv_api_log_write and finally drv_api_log_end
+     * on sink (never from inside start). handle (handlesz bytes) names the fetch for cancel.
+     * An error answers the request (DRV_ERR_AGAIN: 503). tail_bytes 0: the whole log. */
+    drv_err_t (*start)(void *ctx, const char *node, const char *ns, const char *pod,
+                       const char *container, uint64_t tail_bytes, bool follow,
+                       drv_api_log_sink_t *sink, char *handle, size_t handlesz, drv_error_t *err);
+    /* The reader went away before drv_api_log_end: stop, and never touch sink again. */
+    void (*cancel)(void *ctx, const char *handle);
+    void *ctx;
+} drv_api_log_provider_t;
+
+/* Without a provider the log route answers 503. p is copied. */
+void drv_api_set_log_provider(drv_api_t *api, const drv_api_log_provider_t *p);
+/* Log bytes for the reader (buffered up to a cap; beyond it the stream ends with a note). */
+void drv_api_log_write(drv_api_log_sink_t *sink, const void *data, size_t len);
+/* No more bytes. error non-NULL: why; if nothing was sent yet, the request is answered with
+ * HTTP code (e.g. 404, 400, 504) and error as its message. */
+void drv_api_log_end(drv_api_log_sink_t *sink, unsigned code, const char *error);
+
 /* The route table, for documentation and for the authorization layer. */
 enum {
     DRV_API_M_GET = 1u << 0,
@@ -79,6 +106,7 @@ typedef enum {
     DRV_API_OP_STATUS,     /* the status subresource: get, update, patch */
     DRV_API_OP_HEALTHZ,
     DRV_API_OP_METRICS,
+    DRV_API_OP_LOG, /* a pod's container log (GET), from its node's agent */
 } drv_api_op_t;
 
 typedef struct drv_api_route {

@@ -39,6 +39,9 @@ struct drv_api {
     void (*on_change)(void *ctx);
     void *on_change_ctx;
     drv_api_watch_t *watches; /* open streams, doubly linked */
+    drv_api_log_provider_t log_provider;
+    drv_api_log_sink_t *logs; /* open log streams, doubly linked */
+    unsigned nlogs;
     drv_api_reqstat_t reqstats[DRV_API_MAX_REQSTATS];
     size_t nreqstats;
     drv_api_gauge_t gauges[DRV_API_MAX_GAUGES];
@@ -56,6 +59,7 @@ typedef struct drv_api_req {
     bool too_big;
     bool busy; /* refused: the in-flight budget was exhausted */
     bool responded;
+    drv_api_log_sink_t *log; /* a log request waiting for its first bytes */
 } drv_api_req_t;
 
 typedef struct drv_api_match {
@@ -100,6 +104,18 @@ bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
+
+/* logs.c */
+enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);
+/* The access handler was called again for a request waiting in drv_api_log_start. */
+enum MHD_Result drv_api_log_continue(drv_api_req_t *rq);
+/* The request ended before its log response was queued. */
+void drv_api_log_abandon(drv_api_req_t *rq);
+/* Wakes streams whose reader hung up; frees nothing. */
+void drv_api_log_tick(drv_api_t *api);
+int64_t drv_api_log_deadline_ms(const drv_api_t *api);
+/* True when the peer of a (suspended) connection has hung up. */
+bool drv_api_peer_gone(struct MHD_Connection *conn);
 
 /* watch.c */
 /* Takes sel's contents; fs is copied. */

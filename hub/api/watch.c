@@ -259,7 +259,7 @@ void drv_api_notify(drv_api_t *api)
 
 /* MHD does not watch a suspended connection's socket, so a client that went away would hold
  * its slot until the next keep-alive write fails; look for the hang-up ourselves. */
-static bool peer_gone(struct MHD_Connection *conn)
+bool drv_api_peer_gone(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -275,7 +275,7 @@ void drv_api_watch_tick(drv_api_t *api)
     for (drv_api_watch_t *w = api->watches; w; w = w->next) {
         if (!w->suspended)
             continue;
-        bool gone = peer_gone(w->conn);
+        bool gone = drv_api_peer_gone(w->conn);
         if (gone || now - w->last_send >= DRV_API_KEEPALIVE_MS) {
             w->ended |= gone;
             w->suspended = false;

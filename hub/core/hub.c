@@ -183,6 +183,8 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_tick(hub, bridge_tick, hub, err);
+    if (e == DRV_OK)
+        drv_hub_serve_logs(hub);
     return e;
 }
 
@@ -300,11 +302,11 @@ void drv_hub_free(drv_hub_t *hub)
 {
     if (!hub)
         return;
+    drv_api_free(hub->api); /* first: open log streams cancel their requests in the bridge */
     drv_bridge_free(hub->bridge);
     drv_broker_free(hub->broker);
     for (size_t i = 0; i < hub->nowned; i++)
         free(hub->owned[i]);
-    drv_api_free(hub->api);
     drv_hstore_close(hub->store);
     free(hub);
 }
