@@ -18,6 +18,7 @@
 #include "drover/log.h"
 #include "drover/manifest.h"
 #include "drover/model.h"
+#include "link/link.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 
@@ -133,11 +134,29 @@ cJSON *drv_daemon_load_manifests(const char *dir, const char *node, cJSON **prob
 struct daemon {
     const drv_agent_config_t *cfg;
     drv_supervisor_t *sv;
-    cJSON *problems; /* the manifest problems, shown in status */
+    drv_link_t *link;      /* NULL when standalone */
+    cJSON *static_desired; /* the manifest directory's objects */
+    cJSON *problems;       /* the manifest problems, shown in status */
     char *last_manifests;
     char *last_status;
     long long last_status_at;
 };
+
+/* What runs: the static manifests and the hub's desired state, together. */
+static void apply(struct daemon *d)
+{
+    cJSON *desired = drv_link_merge(d->static_desired, drv_link_hub_desired(d->link));
+    if (!desired)
+        return;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_supervisor_set_desired(d->sv, desired, &err) != DRV_OK)
+        drv_log_error("cannot apply desired state", "error=\"%s\"", drv_error_msg(&err));
+}
+
+static void hub_desired_changed(void *userdata)
+{
+    apply(userdata);
+}
 
 static void rescan(struct daemon *d)
 {
@@ -155,9 +174,9 @@ static void rescan(struct daemon *d)
     }
     free(d->last_manifests);
     d->last_manifests = text;
-    drv_error_t err = DRV_ERROR_INIT;
-    if (drv_supervisor_set_desired(d->sv, desired, &err) != DRV_OK)
-        drv_log_error("cannot apply desired state", "error=\"%s\"", drv_error_msg(&err));
+    cJSON_Delete(d->static_desired);
+    d->static_desired = desired;
+    apply(d);
 }
 
 static void write_status(struct daemon *d, long long now)
@@ -169,6 +188,12 @@ static void write_status(struct daemon *d, long long now)
     cJSON *st = drv_supervisor_status(d->sv);
     if (!st)
         return;
+    drv_link_set_status(d->link, st, dirty);
+    if (d->link) {
+        cJSON *hub = cJSON_AddObjectToObject(st, "hub");
+        cJSON_AddStringToObject(hub, "broker", d->cfg->hub_broker);
+        cJSON_AddNumberToObject(hub, "generation", (double)drv_link_generation(d->link));
+    }
     cJSON_AddItemToObject(st, "manifestProblems", cJSON_Duplicate(d->problems, 1));
     char *text = cJSON_Print(st);
     cJSON_Delete(st);
@@ -229,17 +254,37 @@ drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
             close(ifd);
         return r;
     }
-    drv_log_info("agent started", "node=%s state_dir=%s manifests=%s", cfg->node_name,
-                 cfg->state_dir, cfg->manifest_dir);
+    /* The hub's saved desired state is loaded before the first apply, so that its pods keep
+     * running across a restart even with no broker. */
+    drv_link_hooks_t hooks = {.desired_changed = hub_desired_changed, .userdata = &d};
+    r = drv_link_new(cfg, &hooks, &d.link, err);
+    if (r != DRV_OK) {
+        drv_supervisor_free(d.sv);
+        cJSON_Delete(d.problems);
+        close(sfd);
+        if (ifd >= 0)
+            close(ifd);
+        return r;
+    }
+    drv_log_info("agent started", "node=%s state_dir=%s manifests=%s hub=%s", cfg->node_name,
+                 cfg->state_dir, cfg->manifest_dir, cfg->hub_broker[0] ? cfg->hub_broker : "none");
     rescan(&d);
+    write_status(&d, drv_now_ms());
     bool running = true;
     long long last_scan = drv_now_ms();
     while (running) {
         long long now = drv_now_ms();
-        int fds[2] = {sfd, ifd};
-        short rev[2] = {0, 0};
+        /* fds: the signals, then the manifest directory and the link when there are. */
+        int fds[3] = {sfd, ifd, drv_link_fd(d.link)};
+        short rev[3] = {0, 0, 0};
+        unsigned nfds = ifd >= 0 ? 2 : 1;
+        if (fds[2] >= 0)
+            fds[nfds++] = fds[2];
         int timeout = drv_supervisor_next_wakeup(d.sv, now);
-        if (drv_supervisor_wait(d.sv, fds, rev, ifd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+        int lt = drv_link_next_wakeup(d.link, now);
+        if (d.link && lt < timeout)
+            timeout = lt;
+        if (drv_supervisor_wait(d.sv, fds, rev, nfds, timeout) < 0 && errno != EINTR)
             drv_log_warn("wait failed", "errno=%d", errno);
         if (rev[0] & POLLIN) {
             struct signalfd_siginfo si;
@@ -268,9 +313,12 @@ drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
         }
         drv_supervisor_tick(d.sv, now);
         write_status(&d, now);
+        drv_link_tick(d.link, drv_now_ms());
     }
     drv_log_info("agent stopping; pods keep running", NULL);
+    drv_link_free(d.link);
     drv_supervisor_free(d.sv);
+    cJSON_Delete(d.static_desired);
     cJSON_Delete(d.problems);
     free(d.last_manifests);
     free(d.last_status);

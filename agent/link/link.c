@@ -1,0 +1,779 @@
+/* The agent's MQTT link to the hub (see link.h): desired state in, status, heartbeats,
+ * presence and events out. Logs are served by logs.c. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "drover/cleanup.h"
+#include "drover/file.h"
+#include "drover/log.h"
+#include "drover/model.h"
+#include "link/link.h"
+#include "link/link_int.h"
+#include "proc/proc.h"
+
+#ifdef DROVER_HAVE_MQTT
+#include "mqtt.h"
+#endif
+
+#define REPORT_MIN_MS 200 /* at most 5 status reports a second */
+#define HUB_DESIRED_FILE "hub-desired.json"
+
+/* ---- pure parts ---- */
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A pod uid becomes a directory name on the device: keep it to a safe alphabet. */
+static bool uid_ok(const char *uid)
+{
+    size_t n = strlen(uid);
+    if (n == 0 || n > 63 || uid[0] == '.' || uid[0] == '-')
+        return false;
+    for (const char *p = uid; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+static drv_err_t check_objects(cJSON *arr, const char *field, drv_kind_t kind, const char *node,
+                               drv_error_t *err)
+{
+    size_t i = 0;
+    for (cJSON *o = arr->child; o; o = o->next, i++) {
+        char where[64];
+        snprintf(where, sizeof(where), "%s[%zu]", field, i);
+        if (!cJSON_GetObjectItemCaseSensitive(o, "kind")) {
+            cJSON_AddStringToObject(o, "apiVersion", drv_kind_api_version(kind));
+            cJSON_AddStringToObject(o, "kind", drv_kind_name(kind));
+        }
+        if (drv_model_kind(o) != kind)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.kind: must be %s", where,
+                                 drv_kind_name(kind));
+        char uid[64] = "";
+        if (kind == DRV_KIND_POD) {
+            const char *u = str_at(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "uid");
+            if (!u || !*u)
+                return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.metadata.uid: required", where);
+            if (!uid_ok(u))
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "%s.metadata.uid: must be 1-63 characters of [A-Za-z0-9._-]",
+                                     where);
+            snprintf(uid, sizeof(uid), "%s", u);
+        }
+        drv_diags_t d = {0};
+        drv_err_t r = drv_model_normalize(o, &d);
+        if (r == DRV_ERR_NOMEM) {
+            drv_diags_free(&d);
+            return drv_error_set(err, r, 0, "%s", where);
+        }
+        if (r != DRV_OK) {
+            _cleanup_free_ char *text = drv_diags_format(&d, NULL);
+            drv_diags_free(&d);
+            for (char *p = text; p && *p; p++)
+                if (*p == '\n')
+                    *p = p[1] ? ';' : '\0';
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.%s", where, text ? text : "invalid");
+        }
+        drv_diags_free(&d);
+        if (kind == DRV_KIND_POD) {
+            cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+            cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
+            if (!cJSON_AddStringToObject(meta, "uid", uid))
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", where);
+            const char *nn = str_at(cJSON_GetObjectItemCaseSensitive(o, "spec"), "nodeName");
+            if (!nn || strcmp(nn, node))
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "%s.spec.nodeName: \"%.64s\" is not this node (%s)", where,
+                                     nn ? nn : "", node);
+        }
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *node,
+                                 uint64_t applied, drv_link_desired_t *out, drv_error_t *err)
+{
+    drv_proto_desired_t d;
+    drv_err_t r = drv_proto_desired_parse(payload, len, node, &d, err);
+    if (r != DRV_OK)
+        return r;
+    if (d.generation <= applied) {
+        *out = (drv_link_desired_t){.generation = d.generation, .stale = true};
+        drv_proto_desired_free(&d);
+        return DRV_OK;
+    }
+    cJSON *desired = cJSON_CreateObject();
+    cJSON *pods = cJSON_Duplicate(d.pods, 1), *cms = cJSON_Duplicate(d.config_maps, 1),
+          *secrets = cJSON_Duplicate(d.secrets, 1);
+    uint64_t gen = d.generation;
+    drv_proto_desired_free(&d);
+    if (!desired || !pods || !cms || !secrets) {
+        cJSON_Delete(desired);
+        cJSON_Delete(pods);
+        cJSON_Delete(cms);
+        cJSON_Delete(secrets);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
+    }
+    cJSON_AddItemToObject(desired, "pods", pods);
+    cJSON_AddItemToObject(desired, "configMaps", cms);
+    cJSON_AddItemToObject(desired, "secrets", secrets);
+    if ((r = check_objects(pods, "pods", DRV_KIND_POD, node, err)) != DRV_OK ||
+        (r = check_objects(cms, "configMaps", DRV_KIND_CONFIGMAP, node, err)) != DRV_OK ||
+        (r = check_objects(secrets, "secrets", DRV_KIND_SECRET, node, err)) != DRV_OK) {
+        cJSON_Delete(desired);
+        drv_error_wrap(err, "desired state generation %llu", (unsigned long long)gen);
+        return r;
+    }
+    *out = (drv_link_desired_t){.generation = gen, .desired = desired};
+    return DRV_OK;
+}
+
+void drv_link_desired_free(drv_link_desired_t *d)
+{
+    if (!d)
+        return;
+    cJSON_Delete(d->desired);
+    d->desired = NULL;
+}
+
+static bool same_object(const cJSON *a, const cJSON *b)
+{
+    const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
+    const char *na = str_at(ma, "name"), *nb = str_at(mb, "name");
+    const char *sa = str_at(ma, "namespace"), *sb = str_at(mb, "namespace");
+    return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
+}
+
+cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
+{
+    static const char *const keys[] = {"pods", "configMaps", "secrets"};
+    cJSON *out = cJSON_CreateObject();
+    if (!out)
+        return NULL;
+    for (size_t k = 0; k < 3; k++) {
+        cJSON *arr = cJSON_AddArrayToObject(out, keys[k]);
+        if (!arr) {
+            cJSON_Delete(out);
+            return NULL;
+        }
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(static_desired, keys[k]);
+        const cJSON *hub = cJSON_GetObjectItemCaseSensitive(hub_desired, keys[k]);
+        const cJSON *o;
+        cJSON_ArrayForEach(o, st) cJSON_AddItemToArray(arr, cJSON_Duplicate(o, 1));
+        cJSON_ArrayForEach(o, hub)
+        {
+            bool clash = false;
+            const cJSON *s;
+            cJSON_ArrayForEach(s, st) clash = clash || same_object(o, s);
+            if (clash) {
+                drv_log_warn("a hub object has the name of a static one; the static one wins",
+                             "kind=%s name=%s", keys[k],
+                             str_at(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "name"));
+                continue;
+            }
+            cJSON_AddItemToArray(arr, cJSON_Duplicate(o, 1));
+        }
+    }
+    return out;
+}
+
+void drv_link_internal_ip(const char *skip_if, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
+            !(i->ifa_flags & IFF_UP) || (skip_if && !strcmp(i->ifa_name, skip_if)))
+            continue;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)i->ifa_addr;
+        if (inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outsz))
+            break;
+        out[0] = '\0';
+    }
+    freeifaddrs(ifa);
+}
+
+static bool add_dup(cJSON *to, const char *key, const cJSON *from)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(from, key);
+    cJSON *c = v ? cJSON_Duplicate(v, 1) : cJSON_CreateObject();
+    return c && cJSON_AddItemToObject(to, key, c);
+}
+
+static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, const char *now,
+                          const char *ip)
+{
+    cJSON *ns = cJSON_CreateObject();
+    bool ok = ns && add_dup(ns, "capacity", node) && add_dup(ns, "allocatable", node) &&
+              add_dup(ns, "nodeInfo", node);
+    cJSON *conds = ok ? cJSON_AddArrayToObject(ns, "conditions") : NULL;
+    const cJSON *c;
+    bool ready = false;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "conditions"))
+    {
+        cJSON *d = cJSON_Duplicate(c, 1);
+        if (!d || !cJSON_AddItemToArray(conds, d)) {
+            cJSON_Delete(d);
+            ok = false;
+            break;
+        }
+        const char *type = str_at(d, "type");
+        if (type && !strcmp(type, "Ready")) {
+            ready = true;
+            cJSON_DeleteItemFromObjectCaseSensitive(d, "lastHeartbeatTime");
+            ok = ok && cJSON_AddStringToObject(d, "lastHeartbeatTime", now);
+        }
+    }
+    if (ok && !ready) {
+        cJSON *r = cJSON_CreateObject();
+        ok = r && cJSON_AddItemToArray(conds, r) && cJSON_AddStringToObject(r, "type", "Ready") &&
+             cJSON_AddStringToObject(r, "status", "True") &&
+             cJSON_AddStringToObject(r, "lastHeartbeatTime", now);
+    }
+    cJSON *labels = ok ? cJSON_AddObjectToObject(ns, "labels") : NULL;
+    const char *arch = str_at(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "architecture");
+    const char *os = str_at(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "operatingSystem");
+    ok = ok && labels && cJSON_AddStringToObject(labels, "kubernetes.io/arch", arch ? arch : "") &&
+         cJSON_AddStringToObject(labels, "kubernetes.io/os", os ? os : "linux") &&
+         cJSON_AddStringToObject(labels, "kubernetes.io/hostname", cfg->node_name);
+    for (size_t i = 0; ok && i < cfg->n_labels; i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(labels, cfg->labels[i].key);
+        ok = cJSON_AddStringToObject(labels, cfg->labels[i].key, cfg->labels[i].value) != NULL;
+    }
+    cJSON *addrs = ok ? cJSON_AddArrayToObject(ns, "addresses") : NULL;
+    ok = ok && addrs;
+    if (ok && ip && *ip) {
+        cJSON *a = cJSON_CreateObject();
+        ok = a && cJSON_AddItemToArray(addrs, a) &&
+             cJSON_AddStringToObject(a, "type", "InternalIP") &&
+             cJSON_AddStringToObject(a, "address", ip);
+    }
+    if (ok) {
+        cJSON *a = cJSON_CreateObject();
+        ok = a && cJSON_AddItemToArray(addrs, a) &&
+             cJSON_AddStringToObject(a, "type", "Hostname") &&
+             cJSON_AddStringToObject(a, "address", cfg->node_name);
+    }
+    if (!ok) {
+        cJSON_Delete(ns);
+        return NULL;
+    }
+    return ns;
+}
+
+cJSON *drv_link_status_report(const drv_agent_config_t *cfg, const cJSON *sv_status,
+                              uint64_t observed_generation, const char *now,
+                              const char *internal_ip, drv_error_t *err)
+{
+    cJSON *ns =
+        node_status(cfg, cJSON_GetObjectItemCaseSensitive(sv_status, "node"), now, internal_ip);
+    cJSON *pods = cJSON_CreateArray();
+    bool ok = ns && pods;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(sv_status, "pods"))
+    {
+        if (!ok)
+            break;
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(p, "metadata");
+        cJSON *o = cJSON_CreateObject();
+        cJSON *m = o ? cJSON_AddObjectToObject(o, "metadata") : NULL;
+        ok = m && cJSON_AddItemToArray(pods, o);
+        if (!ok) {
+            cJSON_Delete(o);
+            break;
+        }
+        static const char *const keys[] = {"name", "namespace", "uid"};
+        for (size_t k = 0; ok && k < 3; k++) {
+            const char *v = str_at(meta, keys[k]);
+            ok = cJSON_AddStringToObject(m, keys[k], v ? v : "") != NULL;
+        }
+        ok = ok && add_dup(o, "status", p);
+    }
+    cJSON *report = NULL;
+    if (ok)
+        report = drv_proto_status_build(cfg->node_name, observed_generation, ns, pods, err);
+    else
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "status report");
+    cJSON_Delete(ns);
+    cJSON_Delete(pods);
+    return report;
+}
+
+drv_err_t drv_link_logs_target(const cJSON *sv_status, const drv_proto_logs_req_t *req, char *uid,
+                               size_t uidsz, char *container, size_t ctrsz, drv_error_t *err)
+{
+    const char *ns = req->namespace_[0] ? req->namespace_ : "default";
+    const cJSON *p, *found = NULL;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(sv_status, "pods"))
+    {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(p, "metadata");
+        const char *n = str_at(meta, "name"), *s = str_at(meta, "namespace");
+        if (n && !strcmp(n, req->pod) && !strcmp(s ? s : "default", ns)) {
+            found = p;
+            break;
+        }
+    }
+    const char *node = str_at(cJSON_GetObjectItemCaseSensitive(sv_status, "node"), "name");
+    if (!found)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: not found on node %s", ns,
+                             req->pod, node ? node : "?");
+    const char *u = str_at(cJSON_GetObjectItemCaseSensitive(found, "metadata"), "uid");
+    if (!u || !uid_ok(u))
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no uid", ns, req->pod);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(found, "status");
+    const cJSON *lists[2] = {cJSON_GetObjectItemCaseSensitive(st, "containerStatuses"),
+                             cJSON_GetObjectItemCaseSensitive(st, "initContainerStatuses")};
+    char names[512] = "";
+    size_t nl = 0;
+    unsigned napp = 0;
+    const char *only = NULL, *match = NULL;
+    for (int l = 0; l < 2; l++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, lists[l])
+        {
+            const char *n = str_at(c, "name");
+            if (!n)
+                continue;
+            if (req->container[0] && !strcmp(n, req->container))
+                match = n;
+            if (l == 0) {
+                napp++;
+                only = n;
+            }
+            int w = snprintf(names + nl, sizeof(names) - nl, "%s%s", nl ? ", " : "", n);
+            if (w > 0 && (size_t)w < sizeof(names) - nl)
+                nl += (size_t)w;
+        }
+    }
+    if (req->container[0] && !match)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                             "container %s: not in pod %s/%s (containers: %s)", req->container, ns,
+                             req->pod, names);
+    if (!req->container[0] && napp != 1)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "pod %s/%s has %u containers (%s): name one",
+                             ns, req->pod, napp, names);
+    const char *c = match ? match : only;
+    if (strlen(u) >= uidsz || strlen(c) >= ctrsz)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "pod %s/%s: name too long", ns, req->pod);
+    snprintf(uid, uidsz, "%s", u);
+    snprintf(container, ctrsz, "%s", c);
+    return DRV_OK;
+}
+
+/* ---- the link ---- */
+
+struct drv_link {
+    const drv_agent_config_t *cfg;
+    drv_link_hooks_t hooks;
+    cJSON *hub;   /* applied hub desired state, or NULL */
+    uint64_t gen; /* its generation */
+    cJSON *status;
+#ifdef DROVER_HAVE_MQTT
+    drv_mqtt_t *mqtt;
+    bool connected;
+    bool report_due;
+    long long last_report_at;
+    long long next_heartbeat;
+    uint64_t hb_seq;
+    long long now;
+    drv_link_logs_t *logs;
+    char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
+        t_heartbeat[DRV_PROTO_TOPIC_MAX], t_online[DRV_PROTO_TOPIC_MAX],
+        t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX];
+#endif
+};
+
+static void hub_desired_path(const drv_agent_config_t *cfg, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/%s", cfg->state_dir, HUB_DESIRED_FILE);
+}
+
+/* The persisted document goes through the same checks as a received one. */
+static void load_persisted(drv_link_t *l)
+{
+    char path[512];
+    hub_desired_path(l->cfg, path, sizeof(path));
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
+    if (r == DRV_ERR_NOTFOUND)
+        return;
+    drv_link_desired_t d = {0};
+    if (r == DRV_OK)
+        r = drv_link_desired_check(text, len, l->cfg->node_name, 0, &d, &err);
+    if (r != DRV_OK || d.stale) {
+        drv_log_error("the saved hub desired state is unusable; moved aside",
+                      "path=%s error=\"%s\"", path, r != DRV_OK ? drv_error_msg(&err) : "stale");
+        drv_error_t qerr = DRV_ERROR_INIT;
+        if (drv_file_quarantine(path, &qerr) != DRV_OK)
+            drv_log_warn("cannot move it aside", "error=\"%s\"", drv_error_msg(&qerr));
+        return;
+    }
+    l->hub = d.desired;
+    l->gen = d.generation;
+    drv_log_info("hub desired state loaded", "generation=%llu", (unsigned long long)l->gen);
+}
+
+const cJSON *drv_link_hub_desired(const drv_link_t *l)
+{
+    return l ? l->hub : NULL;
+}
+
+uint64_t drv_link_generation(const drv_link_t *l)
+{
+    return l ? l->gen : 0;
+}
+
+void drv_link_set_status(drv_link_t *l, const cJSON *sv_status, bool changed)
+{
+    if (!l || !sv_status)
+        return;
+    cJSON *copy = cJSON_Duplicate(sv_status, 1);
+    if (!copy)
+        return;
+    cJSON_Delete(l->status);
+    l->status = copy;
+#ifdef DROVER_HAVE_MQTT
+    if (changed)
+        l->report_due = true;
+#else
+    (void)changed;
+#endif
+}
+
+#ifdef DROVER_HAVE_MQTT
+
+static void publish(drv_link_t *l, const char *topic, drv_proto_msg_t kind, const char *payload,
+                    size_t len)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_mqtt_publish(l->mqtt, topic, payload, len, drv_proto_qos(kind),
+                         drv_proto_retained(kind), &err) != DRV_OK)
+        drv_log_warn("cannot publish", "topic=%s error=\"%s\"", topic, drv_error_msg(&err));
+}
+
+static void publish_json(drv_link_t *l, const char *topic, drv_proto_msg_t kind, cJSON *msg,
+                         drv_error_t *err)
+{
+    if (!msg) {
+        drv_log_warn("cannot build message", "kind=%s error=\"%s\"", drv_proto_msg_name(kind),
+                     drv_error_msg(err));
+        return;
+    }
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (drv_proto_encode(msg, kind, &text, &len, err) != DRV_OK)
+        drv_log_warn("cannot encode message", "kind=%s error=\"%s\"", drv_proto_msg_name(kind),
+                     drv_error_msg(err));
+    else
+        publish(l, topic, kind, text, len);
+    cJSON_Delete(msg);
+}
+
+static void node_event(drv_link_t *l, const char *type, const char *reason, const char *message)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *ev = drv_proto_event_build(l->cfg->node_name, "Node", l->cfg->node_name, NULL, type,
+                                      reason, message, &err);
+    publish_json(l, l->t_events, DRV_PROTO_EVENTS, ev, &err);
+}
+
+static void publish_online(drv_link_t *l, bool online)
+{
+    char now[DRV_PROTO_TIME_MAX], text[128];
+    drv_proto_now(now, sizeof(now));
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_online_format(online, now, text, sizeof(text), &err) == DRV_OK)
+        publish(l, l->t_online, DRV_PROTO_ONLINE, text, strlen(text));
+}
+
+static void on_desired(drv_link_t *l, const char *payload, size_t len)
+{
+    if (len == 0) {
+        drv_log_info("the hub cleared this node's desired state; keeping what runs", NULL);
+        return;
+    }
+    drv_link_desired_t d = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_link_desired_check(payload, len, l->cfg->node_name, l->gen, &d, &err) != DRV_OK) {
+        drv_log_warn("desired state refused; keeping what runs", "error=\"%s\"",
+                     drv_error_msg(&err));
+        node_event(l, "Warning", "DesiredStateRefused", drv_error_msg(&err));
+        return;
+    }
+    if (d.stale) {
+        drv_log_debug("desired state ignored: generation not newer", "generation=%llu applied=%llu",
+                      (unsigned long long)d.generation, (unsigned long long)l->gen);
+        return;
+    }
+    char path[512];
+    hub_desired_path(l->cfg, path, sizeof(path));
+    if (drv_file_write_atomic(path, payload, len, 0600, &err) != DRV_OK)
+        drv_log_error("cannot save the hub desired state; applying it anyway", "error=\"%s\"",
+                      drv_error_msg(&err));
+    cJSON_Delete(l->hub);
+    l->hub = d.desired;
+    l->gen = d.generation;
+    drv_log_info("desired state applied", "generation=%llu pods=%d", (unsigned long long)l->gen,
+                 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l->hub, "pods")));
+    l->report_due = true;
+    if (l->hooks.desired_changed)
+        l->hooks.desired_changed(l->hooks.userdata);
+}
+
+static void on_logs_req(drv_link_t *l, const char *payload, size_t len)
+{
+    drv_proto_logs_req_t req;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_logs_req_parse(payload, len, &req, &err) != DRV_OK) {
+        drv_log_warn("logs request refused", "error=\"%s\"", drv_error_msg(&err));
+        node_event(l, "Warning", "LogsRequestRefused", drv_error_msg(&err));
+        return;
+    }
+    drv_link_logs_request(l->logs, l->status, &req, l->now);
+}
+
+static void on_event(void *userdata, const drv_mqtt_event_t *ev)
+{
+    drv_link_t *l = userdata;
+    switch (ev->kind) {
+    case DRV_MQTT_CONNECTED:
+        drv_log_info("connected to the hub's broker", "broker=%s session_present=%d",
+                     l->cfg->hub_broker, ev->session_present);
+        l->connected = true;
+        publish_online(l, true);
+        l->report_due = true;
+        l->last_report_at = 0;
+        l->next_heartbeat = l->now;
+        break;
+    case DRV_MQTT_DISCONNECTED:
+        if (l->connected || ev->reason)
+            drv_log_warn("hub broker unreachable; pods keep running, reconnecting",
+                         "broker=%s reason=\"%s\"", l->cfg->hub_broker,
+                         ev->reason ? ev->reason : "");
+        l->connected = false;
+        break;
+    case DRV_MQTT_MESSAGE:
+        if (!strcmp(ev->topic, l->t_desired))
+            on_desired(l, ev->payload, ev->len);
+        else if (!strcmp(ev->topic, l->t_logs_req))
+            on_logs_req(l, ev->payload, ev->len);
+        else
+            drv_log_debug("message on an unexpected topic ignored", "topic=%s", ev->topic);
+        break;
+    }
+}
+
+static drv_err_t send_chunk(void *userdata, const char *id, const cJSON *chunk)
+{
+    drv_link_t *l = userdata;
+    char topic[DRV_PROTO_TOPIC_MAX];
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_topic(topic, sizeof(topic), l->cfg->node_name, DRV_PROTO_LOGS_RES, id, &err) !=
+        DRV_OK)
+        return err.code;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (drv_proto_encode(chunk, DRV_PROTO_LOGS_RES, &text, &len, &err) != DRV_OK) {
+        drv_log_warn("cannot encode a logs chunk", "error=\"%s\"", drv_error_msg(&err));
+        return err.code;
+    }
+    drv_err_t r =
+        drv_mqtt_publish(l->mqtt, topic, text, len, drv_proto_qos(DRV_PROTO_LOGS_RES), false, &err);
+    return r;
+}
+
+static void send_report(drv_link_t *l, long long now)
+{
+    char ts[DRV_PROTO_TIME_MAX], ip[64];
+    drv_proto_now(ts, sizeof(ts));
+    drv_link_internal_ip(l->cfg->bridge, ip, sizeof(ip));
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *rep = drv_link_status_report(l->cfg, l->status, l->gen, ts, ip, &err);
+    publish_json(l, l->t_status, DRV_PROTO_STATUS, rep, &err);
+    l->report_due = false;
+    l->last_report_at = now;
+}
+
+static void send_heartbeat(drv_link_t *l)
+{
+    drv_proto_heartbeat_t hb = {.seq = l->hb_seq++, .observed_generation = l->gen};
+    snprintf(hb.node, sizeof(hb.node), "%s", l->cfg->node_name);
+    char text[512];
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_heartbeat_format(&hb, text, sizeof(text), &err) == DRV_OK)
+        publish(l, l->t_heartbeat, DRV_PROTO_HEARTBEAT, text, strlen(text));
+}
+
+static drv_err_t topics(drv_link_t *l, drv_error_t *err)
+{
+    const char *n = l->cfg->node_name;
+    drv_err_t r;
+    if ((r = drv_proto_topic(l->t_desired, sizeof(l->t_desired), n, DRV_PROTO_DESIRED, NULL,
+                             err)) != DRV_OK ||
+        (r = drv_proto_topic(l->t_status, sizeof(l->t_status), n, DRV_PROTO_STATUS, NULL, err)) !=
+            DRV_OK ||
+        (r = drv_proto_topic(l->t_heartbeat, sizeof(l->t_heartbeat), n, DRV_PROTO_HEARTBEAT, NULL,
+                             err)) != DRV_OK ||
+        (r = drv_proto_topic(l->t_online, sizeof(l->t_online), n, DRV_PROTO_ONLINE, NULL, err)) !=
+            DRV_OK ||
+        (r = drv_proto_topic(l->t_events, sizeof(l->t_events), n, DRV_PROTO_EVENTS, NULL, err)) !=
+            DRV_OK ||
+        (r = drv_proto_topic(l->t_logs_req, sizeof(l->t_logs_req), n, DRV_PROTO_LOGS_REQ, NULL,
+                             err)) != DRV_OK)
+        return r;
+    return DRV_OK;
+}
+
+static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
+{
+    drv_err_t r = topics(l, err);
+    if (r != DRV_OK)
+        return r;
+    char client_id[96], will[64];
+    snprintf(client_id, sizeof(client_id), "drover-agent-%s", l->cfg->node_name);
+    if ((r = drv_proto_online_format(false, NULL, will, sizeof(will), err)) != DRV_OK)
+        return r;
+    drv_mqtt_opts_t o = {
+        .server_uri = l->cfg->hub_broker,
+        .client_id = client_id,
+        .will_topic = l->t_online,
+        .will_payload = will,
+        .will_len = strlen(will),
+        .will_qos = drv_proto_qos(DRV_PROTO_ONLINE),
+        .will_retain = true,
+        .keepalive_s = l->cfg->hub_keepalive_s,
+        .clean_session = false,
+        .max_queued = 64,
+        .max_queued_bytes = 8u << 20,
+        .max_buffered = 200,
+    };
+    if ((r = drv_mqtt_new(&o, &l->mqtt, err)) != DRV_OK)
+        return drv_error_wrap(err, "hub.broker %s", l->cfg->hub_broker);
+    if ((r = drv_mqtt_subscribe(l->mqtt, l->t_desired, drv_proto_qos(DRV_PROTO_DESIRED), err)) !=
+            DRV_OK ||
+        (r = drv_mqtt_subscribe(l->mqtt, l->t_logs_req, drv_proto_qos(DRV_PROTO_LOGS_REQ), err)) !=
+            DRV_OK)
+        return r;
+    l->logs = drv_link_logs_new(l->cfg, send_chunk, l);
+    if (!l->logs)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "logs");
+    return DRV_OK;
+}
+
+#endif /* DROVER_HAVE_MQTT */
+
+drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *hooks,
+                       drv_link_t **out, drv_error_t *err)
+{
+    *out = NULL;
+    if (!cfg->hub_broker[0])
+        return DRV_OK;
+#ifndef DROVER_HAVE_MQTT
+    (void)hooks;
+    return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                         "hub.broker: this drover-agent was built without MQTT (Paho)");
+#else
+    drv_link_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "link");
+    l->cfg = cfg;
+    if (hooks)
+        l->hooks = *hooks;
+    l->now = drv_now_ms();
+    load_persisted(l);
+    drv_err_t r = connect_broker(l, err);
+    if (r != DRV_OK) {
+        drv_link_free(l);
+        return r;
+    }
+    *out = l;
+    return DRV_OK;
+#endif
+}
+
+int drv_link_fd(const drv_link_t *l)
+{
+#ifdef DROVER_HAVE_MQTT
+    return l && l->mqtt ? drv_mqtt_fd(l->mqtt) : -1;
+#else
+    (void)l;
+    return -1;
+#endif
+}
+
+void drv_link_tick(drv_link_t *l, long long now)
+{
+#ifdef DROVER_HAVE_MQTT
+    if (!l)
+        return;
+    l->now = now;
+    drv_mqtt_poll(l->mqtt, on_event, l);
+    if (l->connected && l->report_due && l->status && now - l->last_report_at >= REPORT_MIN_MS)
+        send_report(l, now);
+    if (l->connected && now >= l->next_heartbeat) {
+        send_heartbeat(l);
+        l->next_heartbeat = now + (long long)l->cfg->hub_heartbeat_s * 1000;
+    }
+    drv_link_logs_pump(l->logs, l->status, now);
+#else
+    (void)l;
+    (void)now;
+#endif
+}
+
+int drv_link_next_wakeup(const drv_link_t *l, long long now)
+{
+    long long t = 1000;
+#ifdef DROVER_HAVE_MQTT
+    if (!l)
+        return 1000;
+    if (l->connected && l->report_due && l->status) {
+        long long d = l->last_report_at + REPORT_MIN_MS - now;
+        if (d < t)
+            t = d;
+    }
+    if (l->connected && l->next_heartbeat - now < t)
+        t = l->next_heartbeat - now;
+    int lg = drv_link_logs_next_wakeup(l->logs, now);
+    if (lg < t)
+        t = lg;
+#else
+    (void)l;
+    (void)now;
+#endif
+    return t < 0 ? 0 : (int)t;
+}
+
+void drv_link_free(drv_link_t *l)
+{
+    if (!l)
+        return;
+#ifdef DROVER_HAVE_MQTT
+    if (l->logs)
+        drv_link_logs_free(l->logs, l->connected ? "the agent is stopping" : NULL);
+    if (l->mqtt) {
+        if (l->connected)
+            publish_online(l, false);
+        drv_mqtt_free(l->mqtt, 1000);
+    }
+#endif
+    cJSON_Delete(l->hub);
+    cJSON_Delete(l->status);
+    free(l);
+}
