@@ -240,7 +240,7 @@ static bool pump_one(drv_link_logs_t *lg, sess_t *s, const cJSON *sv_status, uns
         }
         s->waiting = false;
     }
-    for (unsigned n = 0; n < CHUNKS_PER_PUMP; n++) {
+    for (unsigned sent = 0; sent < CHUNKS_PER_PUMP;) {
         char p[720];
         file_path(s, s->file, p, sizeof(p));
         size_t got = read_at(p, s->off, buf, DRV_PROTO_LOGS_CHUNK_MAX);
@@ -275,6 +275,7 @@ static bool pump_one(drv_link_logs_t *lg, sess_t *s, const cJSON *sv_status, uns
             return false;
         s->seq++;
         s->off += got;
+        sent++;
     }
     s->next_at = now; /* more to send: next turn */
     return true;
