@@ -30,6 +30,7 @@
 #
 # Needs what device.sh and registry.sh need, plus mosquitto and iptables.
 
+# shellcheck disable=SC2034 # the variables set here are for the sourcing test
 _fleet_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=device.sh
 source "$_fleet_here/device.sh"
@@ -419,4 +420,14 @@ fleet_logs() {
 fleet_elapsed() {
   local ms=$(($(fleet_ms) - $1))
   printf '%d.%d' $((ms / 1000)) $(((ms % 1000) / 100))
+}
+
+# fleet_exec NODE POD CONTAINER CMD...: runs CMD inside the container, on its device (crun exec
+# in the device's mount namespace; the agent's crun state is under its runDir).
+fleet_exec() {
+  local node="$1" pod="$2" ctr="$3" uid
+  shift 3
+  uid="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
+  fleet_use "$node" || return 1
+  device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "$uid-$ctr" "$@"
 }

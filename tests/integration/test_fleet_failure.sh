@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Devices lost, as a user sees it (lib/fleet.sh: registry, hub, Mosquitto and three agents in
+# their own mount+PID namespaces): a device cut off from the broker by the network keeps its pods
+# running, the hub marks it NotReady and replaces its pods elsewhere, and when the network comes
+# back the device stops its duplicates, so no workload runs doubled; a device whose power is cut
+# (agent and containers gone) has its pods run elsewhere, and the time that took is printed; the
+# device coming back up does not run them again.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib/fleet.sh"
+netns_enter "$0" "$@"
+if ! fleet_require_tools; then
+  [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
+  exit 1
+fi
+fleet_setup || exit 1
+fleet_start 3 || { fleet_dump; exit 1; }
+echo "# fleet up: hub $FLEET_HUB, broker port $FLEET_BROKER_PORT"
+
+cat >"$FLEET_TMP/svc.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: svc}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: svc}}
+  template:
+    metadata: {labels: {app: svc}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: c
+        image: $FLEET_IMG1
+        command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.5; done"]
+YAML
+fleet_apply "$FLEET_TMP/svc.yaml" >/dev/null
+check "3 replicas Running" fleet_running app=svc 3 90
+check "the devices run them" fleet_wait_devices svc- 3 30
+svc_pods() { fleet_pods app=svc; }
+# 3 live pods, all Running and Ready, none on node $1.
+replaced_jq() {
+  printf '[.items[] | select(.metadata.deletionTimestamp == null)] as $p | ($p | length) == 3 and ($p | all(.spec.nodeName != "%s" and .status.phase == "Running" and ([.status.conditions[]? | select(.type == "Ready") | .status] == ["True"])))' "$1"
+}
+
+# 5. Partition: the node with a pod loses its broker connection; its pods keep running.
+victim="$(svc_pods | jq -r '.items[0].spec.nodeName')"
+vpods="$(fleet_device_pods "$victim" | grep '^svc-')"
+echo "# partitioning $victim (runs $vpods)"
+fleet_partition "$victim"
+t0="$(fleet_ms)"
+check "partitioned $victim: NotReady on the hub" wait_for "$victim NotReady" $((40 * FLEET_TF)) fleet_node_not_ready "$victim"
+echo "# NotReady after $(fleet_elapsed "$t0") s"
+check "its pods are replaced elsewhere: 3 Running off $victim" \
+  fleet_wait "replacement off $victim" 60 "$(fleet_pods_path app=svc)" "$(replaced_jq "$victim")"
+echo "# replaced after $(fleet_elapsed "$t0") s"
+still="$(fleet_device_pods "$victim" | grep '^svc-')"
+check "meanwhile $victim still runs its pod ($still) — pods never stop because the hub is away" \
+  test -n "$still" -a "$still" = "$vpods"
+fleet_heal "$victim"
+check "healed: $victim Ready again" wait_for "$victim Ready" $((40 * FLEET_TF)) fleet_node_ready "$victim"
+gone() { ! fleet_device_pods "$victim" | grep -qxF "$vpods"; }
+check "healed: $victim stopped its duplicate ($vpods gone from device_status)" \
+  wait_for "$vpods stopped on $victim" $((30 * FLEET_TF)) gone
+check "no workload runs doubled: the devices run exactly 3 svc pods" fleet_wait_devices svc- 3 30
+check "the hub still shows 3 Running" fleet_running app=svc 3 10
+
+# 4. Power cut: a device with a pod dies with its containers.
+victim="$(svc_pods | jq -r '.items[0].spec.nodeName')"
+echo "# power cut on $victim"
+t0="$(fleet_ms)"
+fleet_power_cut "$victim"
+check "after the power cut of $victim its pods run elsewhere: 3 Running" \
+  fleet_wait "replacement off $victim" 60 "$(fleet_pods_path app=svc)" "$(replaced_jq "$victim")"
+echo "replacement took $(fleet_elapsed "$t0") s (power cut of $victim to 3 replicas Running)"
+check "the node is NotReady" fleet_node_not_ready "$victim"
+check "the other devices run the 3 pods" fleet_wait_devices svc- 3 30
+# The device boots again: it must not bring back the pod that now runs elsewhere.
+fleet_power_on "$victim" >/dev/null
+check "$victim back: Ready" wait_for "$victim Ready" $((30 * FLEET_TF)) fleet_node_ready "$victim"
+sleep 2
+check "$victim back: still exactly 3 svc pods on the devices" fleet_wait_devices svc- 3 30
+check "the hub shows 3 Running" fleet_running app=svc 3 10
+
+fleet_finish
