@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,8 @@ int drv_cli_logs(int argc, char **argv)
         fprintf(stderr, "drover: request URL too long\n");
         return 2;
     }
+    /* A closed stdout shows as EPIPE from fwrite (ended quietly below), not a SIGPIPE death. */
+    signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "drover: cannot initialise libcurl\n");
         return 1;
@@ -230,8 +233,12 @@ int drv_cli_logs(int argc, char **argv)
     curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
     int ret = 0;
     if (o.write_failed) {
-        fprintf(stderr, "drover logs: writing the log to stdout: %s\n", strerror(o.write_errno));
-        ret = 1;
+        /* A reader that went away (drover logs -f | head) is not an error worth a word. */
+        if (o.write_errno != EPIPE) {
+            fprintf(stderr, "drover logs: writing the log to stdout: %s\n",
+                    strerror(o.write_errno));
+            ret = 1;
+        }
     } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                (rc == CURLE_OPERATION_TIMEDOUT && !status)) {
         fprintf(stderr, "drover: cannot reach the hub at %s: %s\n", base,
