@@ -1,5 +1,6 @@
 /* The agent's event loop (see daemon.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
@@ -257,6 +258,10 @@ drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
     /* The hub's saved desired state is loaded before the first apply, so that its pods keep
      * running across a restart even with no broker. */
     drv_link_hooks_t hooks = {.desired_changed = hub_desired_changed, .userdata = &d};
+    /* The MQTT client's threads allocate too; one malloc arena for all of them keeps each
+     * thread from dirtying an arena of its own (the loop is the only busy thread). */
+    if (cfg->hub_broker[0])
+        mallopt(M_ARENA_MAX, 1);
     r = drv_link_new(cfg, &hooks, &d.link, err);
     if (r != DRV_OK) {
         drv_supervisor_free(d.sv);

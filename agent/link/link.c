@@ -397,6 +397,7 @@ struct drv_link {
 #endif
 };
 
+#ifdef DROVER_HAVE_MQTT
 static void hub_desired_path(const drv_agent_config_t *cfg, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s/%s", cfg->state_dir, HUB_DESIRED_FILE);
@@ -428,6 +429,7 @@ static void load_persisted(drv_link_t *l)
     l->gen = d.generation;
     drv_log_info("hub desired state loaded", "generation=%llu", (unsigned long long)l->gen);
 }
+#endif
 
 const cJSON *drv_link_hub_desired(const drv_link_t *l)
 {

@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef DRV_MQTT_DLOPEN
+#include "paho_dl.h" /* Paho through a table loaded on first use (the agent) */
+#else
 #include <MQTTAsync.h>
+#endif
 
 #include "drover/protocol.h"
 
@@ -359,6 +363,11 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: server URI and client id: required");
     if (o->will_topic && (o->will_qos < 0 || o->will_qos > 2 || o->will_len > DRV_PROTO_MSG_MAX))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: will: bad qos or payload size");
+#ifdef DRV_MQTT_DLOPEN
+    drv_err_t lr = drv_paho_load(err);
+    if (lr != DRV_OK)
+        return lr;
+#endif
     drv_mqtt_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "mqtt");

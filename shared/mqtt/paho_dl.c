@@ -1,0 +1,56 @@
+/* Paho loaded on first use (see paho_dl.h); empty unless built with DRV_MQTT_DLOPEN. */
+#ifdef DRV_MQTT_DLOPEN
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stddef.h>
+
+#include "paho_dl.h"
+
+#define PAHO_SONAME "libpaho-mqtt3a.so.1"
+
+drv_paho_api_t drv_paho;
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+
+drv_err_t drv_paho_load(drv_error_t *err)
+{
+    pthread_mutex_lock(&load_mu);
+    if (drv_paho.strerror) {
+        pthread_mutex_unlock(&load_mu);
+        return DRV_OK;
+    }
+    drv_err_t r = DRV_OK;
+    void *h = dlopen(PAHO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                          "mqtt: cannot load Paho MQTT C (" PAHO_SONAME ", Debian package "
+                          "libpaho-mqtt1.3): %s",
+                          dlerror());
+        pthread_mutex_unlock(&load_mu);
+        return r;
+    }
+    static const struct {
+        const char *name;
+        size_t offset;
+    } syms[] = {
+#define SYM(field) {"MQTTAsync_" #field, offsetof(drv_paho_api_t, field)}
+        SYM(createWithOptions), SYM(setCallbacks), SYM(connect), SYM(subscribe), SYM(subscribeMany),
+        SYM(sendMessage),       SYM(disconnect),   SYM(destroy), SYM(free),      SYM(freeMessage),
+        SYM(strerror),
+#undef SYM
+    };
+    drv_paho_api_t api;
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        void *f = dlsym(h, syms[i].name);
+        if (!f) {
+            r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "mqtt: %s: %s", PAHO_SONAME, dlerror());
+            dlclose(h);
+            pthread_mutex_unlock(&load_mu);
+            return r;
+        }
+        *(void **)((char *)&api + syms[i].offset) = f;
+    }
+    drv_paho = api;
+    pthread_mutex_unlock(&load_mu);
+    return DRV_OK;
+}
+#endif
