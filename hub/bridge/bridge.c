@@ -17,6 +17,7 @@
 #define PUBLISH_BATCH 2000     /* documents per tick, so the loop stays responsive */
 #define EVENTS_PER_NODE_PER_S 20
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
+#define RESYNC_MS 10000
 
 static void json_deletep(cJSON **p)
 {
@@ -262,6 +263,7 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     if (bn) {
         bn->last_seen_ms = now;
         bn->observed_generation = st.observed_generation;
+        bn->reported = true;
     }
     cJSON *nodeobj = NULL;
     bool changed = false;
@@ -298,8 +300,21 @@ static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event
     bnode_t *bn = bdesired_node(&b->desired, node);
     if (!bn)
         return;
-    bn->last_seen_ms = wall_ms();
+    int64_t now = wall_ms();
+    bn->last_seen_ms = now;
     bn->observed_generation = hb.observed_generation;
+    /* Beating, but its full report never reached us (it was sent before the hub subscribed,
+     * on a first start): a new generation of its document makes the agent apply and report
+     * again. At most every RESYNC_MS. */
+    if (!bn->reported && now - bn->last_resync_ms >= RESYNC_MS) {
+        bn->last_resync_ms = now;
+        bn->force = true;
+        if (!bn->dirty) {
+            bn->dirty = true;
+            b->desired.ndirty++;
+        }
+        drv_log_info("bridge: asking a node for its status (resync)", "node=%s", node);
+    }
 }
 
 static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
@@ -588,8 +603,9 @@ static void publish_node(drv_bridge_t *b, bnode_t *n)
                       drv_error_msg(&err));
         return; /* e.g. over 4 MiB: the agent keeps its last one; said once per change */
     }
-    if (n->published && drv_digest_equal(&sum, &n->sum))
+    if (n->published && drv_digest_equal(&sum, &n->sum) && !n->force)
         return; /* same content: agents already have it */
+    n->force = false;
     char topic[DRV_PROTO_TOPIC_MAX];
     if (drv_proto_topic(topic, sizeof(topic), n->name, DRV_PROTO_DESIRED, NULL, &err) != DRV_OK)
         return;

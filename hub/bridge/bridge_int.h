@@ -39,6 +39,9 @@ typedef struct bnode {
     int64_t last_seen_ms; /* -1: not heard of since the bridge started */
     bool online;
     uint64_t observed_generation;
+    bool reported;            /* a status report arrived since the bridge started */
+    bool force;               /* publish even if the content is unchanged (a resync) */
+    int64_t last_resync_ms;   /* when a resync was last asked for */
     int64_t events_window_ms; /* event rate limit: start of the current second */
     unsigned events_in_window;
 } bnode_t;

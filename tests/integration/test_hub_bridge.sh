@@ -11,7 +11,7 @@ for t in jq curl mosquitto_pub mosquitto_sub; do
 done
 tmp=$(mktemp -d)
 hubpid=
-cleanup() { [ -n "$hubpid" ] && kill "$hubpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$hubpid" ] && kill "$hubpid" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 fails=0
 check() { local name=$1; shift; if "$@"; then echo "ok - $name"; else echo "not ok - $name"; fails=$((fails + 1)); fi; }
@@ -30,6 +30,11 @@ start_hub() {
   bport=${broker##*:}
   [ -n "$url" ] && [ -n "$bport" ] || { cat "$tmp/hub.err"; exit 1; }
   export DROVER_HUB=$url HOME=$tmp
+  # The hub subscribes once its MQTT client is connected: an agent's first report sent before
+  # that is lost (and repaired by a resync, tested below); wait for it here.
+  for _ in $(seq 1 100); do
+    curl -s "$url/metrics" | grep -q '^drover_mqtt_connected 1' && break; sleep 0.05
+  done
 }
 start_hub
 pub() { mosquitto_pub -h 127.0.0.1 -p "$bport" -q 1 "$@"; }
@@ -122,6 +127,29 @@ sleep 0.3
 check "a report about an older pod of the same name is ignored" test "$(phase)" = Running
 check "a status change does not republish the document" test "$(desired pi-1 | jq .generation)" = "$gen2"
 
+# 4b. Logs: the hub asks the node's agent on logs/req and streams the chunks it answers.
+answer_logs() { # CHUNK-JSON-TEMPLATE with @ID@ for the request id
+  local req id
+  req=$(timeout 5 mosquitto_sub -h 127.0.0.1 -p "$bport" -q 1 -t drover/v1/node/pi-1/logs/req -C 1) || return 1
+  id=$(jq -r .id <<<"$req")
+  echo "$req" >"$tmp/logreq"
+  pub -t "drover/v1/node/pi-1/logs/res/$id" -m "${1//@ID@/$id}"
+}
+data=$(printf 'one\ntwo\nthree\n' | base64 -w0)
+answer_logs "{\"id\":\"@ID@\",\"seq\":0,\"data\":\"$data\",\"eof\":true}" &
+answerer=$!
+sleep 0.3
+check "log lines from the agent, last 2" test "$(curl -s "$url/api/v1/namespaces/default/pods/p1/log?tailLines=2")" = "$(printf 'two\nthree')"
+wait "$answerer"
+check "log request names pod and container" test "$(jq -r '.pod + "/" + .container' "$tmp/logreq")" = p1/c
+answer_logs '{"id":"@ID@","seq":0,"data":"","eof":true,"error":"pod default/p1: not found on this node"}' &
+answerer=$!
+sleep 0.3
+code=$(curl -s -o "$tmp/logerr" -w '%{http_code}' "$url/api/v1/namespaces/default/pods/p1/log")
+wait "$answerer"
+check "agent's error becomes 404 with its message ($code)" test "$code" = 404 -a "$(jq -r .message "$tmp/logerr")" = "pod default/p1: not found on this node"
+check "unknown container: 400 before asking" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/namespaces/default/pods/p1/log?container=nope")" = 400
+
 # 5. Hostile messages: refused and counted, the hub carries on.
 pub -t drover/v1/node/pi-1/status -m '{"kind":"NodeStatusReport","node":"pi-1","observedGeneration":-1}'
 pub -t drover/v1/node/pi-1/status -m 'not json at all'
@@ -159,6 +187,12 @@ heartbeat pi-1 8
 sleep 1
 check "still Ready within the grace period" test "$(node_ready pi-1)" = True
 check "NotReady once heartbeats stop for the grace period" wait_until 50 ready_is pi-1 Unknown
+
+# 8b. A node that only beats (its first report was lost) is asked to resync: its document is
+#     published again with a greater generation even though nothing in it changed.
+heartbeat pi-9 1
+sleep 0.3
+check "a beating node never heard of gets a document (resync)" test "$(desired pi-9 | jq -r .node)" = pi-9
 
 # 9. Restart the hub: the document is the same and its generation did not go back.
 before=$(desired pi-1 | jq -c .pods)
