@@ -259,9 +259,13 @@ drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
      * running across a restart even with no broker. */
     drv_link_hooks_t hooks = {.desired_changed = hub_desired_changed, .userdata = &d};
     /* The MQTT client's threads allocate too; one malloc arena for all of them keeps each
-     * thread from dirtying an arena of its own (the loop is the only busy thread). */
-    if (cfg->hub_broker[0])
+     * thread from dirtying an arena of its own (the loop is the only busy thread). A fixed
+     * mmap threshold: log chunks (512 KiB and their base64) are mapped and given back, instead
+     * of glibc raising the threshold after the first one and keeping them in the heap. */
+    if (cfg->hub_broker[0]) {
         mallopt(M_ARENA_MAX, 1);
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
     r = drv_link_new(cfg, &hooks, &d.link, err);
     if (r != DRV_OK) {
         drv_supervisor_free(d.sv);

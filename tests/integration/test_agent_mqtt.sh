@@ -160,6 +160,9 @@ check "follow: nothing after the cancel" test "$(chunks f1 | wc -l)" -eq "$n1"
 fdata="$(chunks f1 | jq -r '.data' | base64 -d)"
 check "follow: the bytes are the log's, in order" bash -c 'grep -o "line-[0-9]*" <<<"$1" | tail -n +2 | awk -F- "NR > 1 && \$2 != p + 1 {exit 1} {p = \$2}"' _ "$fdata"
 
+priv="$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$(device_agent_pid)/smaps_rollup")"
+echo "# agent private memory, connected, after serving logs: ${priv} KiB"
+
 # 6. The broker goes away: pods keep running, the agent keeps working (a static pod starts).
 sub_stop
 broker_stop
