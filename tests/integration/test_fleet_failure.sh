@@ -66,12 +66,27 @@ check "the hub still shows 3 Running" fleet_running app=svc 3 10
 
 # 4. Power cut: a device with a pod dies with its containers.
 victim="$(svc_pods | jq -r '.items[0].spec.nodeName')"
-echo "# power cut on $victim"
+vpods="$(fleet_device_pods "$victim" | grep '^svc-' | tr '\n' ' ')"
+echo "# power cut on $victim (runs $vpods)"
+# The node's Ready condition, sampled every 0.1 s until the replacement runs.
+watch_ready() {
+  while [ ! -e "$FLEET_TMP/stop-watch" ]; do
+    fleet_api "/api/v1/nodes/$victim" | jq -r '[.status.conditions[]? | select(.type == "Ready") | .status][0]' >>"$FLEET_TMP/ready"
+    sleep 0.1
+  done
+}
+: >"$FLEET_TMP/ready"
 t0="$(fleet_ms)"
 fleet_power_cut "$victim"
+watch_ready &
+watcher=$!
 check "after the power cut of $victim its pods run elsewhere: 3 Running" \
   fleet_wait "replacement off $victim" 60 "$(fleet_pods_path app=svc)" "$(replaced_jq "$victim")"
 echo "replacement took $(fleet_elapsed "$t0") s (power cut of $victim to 3 replicas Running)"
+touch "$FLEET_TMP/stop-watch"
+wait "$watcher"
+flap="$(awk '$1 != "True" {gone = 1} $1 == "True" && gone {n++} END {print n + 0}' "$FLEET_TMP/ready")"
+check "once NotReady, the powered-off $victim never shows Ready again ($flap samples said Ready)" test "$flap" -eq 0
 check "the node is NotReady" fleet_node_not_ready "$victim"
 check "the other devices run the 3 pods" fleet_wait_devices svc- 3 30
 # The device boots again: it must not bring back the pod that now runs elsewhere.
@@ -79,6 +94,11 @@ fleet_power_on "$victim" >/dev/null
 check "$victim back: Ready" wait_for "$victim Ready" $((30 * FLEET_TF)) fleet_node_ready "$victim"
 sleep 2
 check "$victim back: still exactly 3 svc pods on the devices" fleet_wait_devices svc- 3 30
+# Before it hears from the hub, a rebooted device may start what it last had (it cannot tell a
+# reboot without network from one with): say whether it did.
+restarted="$(sed -n '/^=== power on/h; /^=== power on/!H; ${x; p}' "${FLEET_DEV_DIR[$victim]}/agent.log" |
+  grep -c 'msg="container started" pod=default/svc-')"
+echo "# after the reboot $victim started $restarted svc container(s) before/while resyncing with the hub"
 check "the hub shows 3 Running" fleet_running app=svc 3 10
 
 fleet_finish
