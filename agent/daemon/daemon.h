@@ -1,6 +1,8 @@
 /* The agent's long-running mode: one event loop over signals, the static-pod manifest
- * directory and the pod supervisor; the observed state written to <run_dir>/status.json
- * whenever it changes (tmpfs: no SD-card wear). Stopping the agent never stops pods. */
+ * directory, the pod supervisor and, with hub.broker set, the MQTT link to the hub (link/);
+ * what runs is the union of the static manifests and the hub's desired state. The observed
+ * state is written to <run_dir>/status.json whenever it changes (tmpfs: no SD-card wear) and
+ * reported to the hub. Stopping the agent never stops pods. */
 #ifndef DROVER_AGENT_DAEMON_H
 #define DROVER_AGENT_DAEMON_H
 
