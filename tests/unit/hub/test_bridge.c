@@ -699,6 +699,21 @@ static void test_follow_marks_exactly(void **state)
     doc_free(&again);
     clear_dirty(&f->d);
 
+    /* a pending pod bound by the scheduler: that node */
+    mkpod(f, "default", "later", NULL);
+    follow(f);
+    assert_string_equal(dirty_list(&f->d), "");
+    o = get(f, DRV_KIND_POD, "default", "later");
+    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(o, "spec"), "nodeName", "pi-3");
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, o, &err), DRV_OK);
+    cJSON_Delete(o);
+    follow(f);
+    assert_string_equal(dirty_list(&f->d), "pi-3");
+    build(f, "pi-3", 13, &again);
+    assert_string_equal(keys_of(again.p.pods), "default/c,default/later");
+    doc_free(&again);
+    clear_dirty(&f->d);
+
     /* a Node object registered: its (so far unpublished) node gets a document */
     cJSON *nd = normalized("{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{"
                            "\"name\":\"pi-7\"}}");
