@@ -76,7 +76,7 @@ fleet_wait_devices web- 3 30 >/dev/null
 sample() {
   local n
   while [ ! -e "$FLEET_TMP/stop-sampling" ]; do
-    n="$(web_pods | jq "$FLEET_JQ_READY_COUNT" 2>/dev/null)"
+    n="$(web_pods | jq -r "[($FLEET_JQ_READY_COUNT), ([.items[] | select(.metadata.deletionTimestamp == null)] | length)] | @tsv" 2>/dev/null)"
     [ -n "$n" ] && echo "$(fleet_ms) $n" >>"$FLEET_TMP/samples"
     sleep 0.2
   done
@@ -98,9 +98,11 @@ touch "$FLEET_TMP/stop-sampling"
 wait "$sampler"
 nsamples="$(wc -l <"$FLEET_TMP/samples")"
 minready="$(awk 'NR == 1 || $2 < m {m = $2} END {print m + 0}' "$FLEET_TMP/samples")"
-echo "# ready pods at each sample: $(awk '{printf "%s ", $2}' "$FLEET_TMP/samples")"
+maxpods="$(awk '$3 > m {m = $3} END {print m + 0}' "$FLEET_TMP/samples")"
+echo "# ready/live pods at each sample: $(awk '{printf "%s/%s ", $2, $3}' "$FLEET_TMP/samples")"
 check "sampled the rollout ($nsamples samples)" test "$nsamples" -ge 5
 check "ready pods >= 2 at every sample (min $minready)" test "$minready" -ge 2
+check "pods (not being deleted) <= 4 at every sample (max $maxpods)" test "$maxpods" -le 4
 check "the devices run 3 web pods after the rollout" fleet_wait_devices web- 3 30
 pod="$(web_pods | jq -r '.items[0].metadata.name')"
 logs_new() { fleet_logs "$pod" 2>/dev/null | grep -q "running app:2"; }
