@@ -4,6 +4,7 @@
  * document changes. */
 #include "bridge/bridge_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -489,34 +490,50 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Adds "ns/name" of every ConfigMap (tag 'c') and Secret ('s') pod uses to refs (a list of
- * "c:ns/name" strings, duplicates allowed). */
-static void collect_refs(const cJSON *pod, char ***refs, size_t *n, size_t *cap)
+typedef struct refs {
+    char **v;
+    size_t n, cap;
+    bool failed; /* out of memory: the caller must not trust the list */
+} refs_t;
+
+static void ref_add(refs_t *r, char tag, const char *ns, const char *name)
+{
+    if (!name || r->failed)
+        return;
+    if (r->n == r->cap) {
+        size_t nc = r->cap ? r->cap * 2 : 16;
+        char **v = realloc(r->v, nc * sizeof(*v));
+        if (!v) {
+            r->failed = true;
+            return;
+        }
+        r->v = v;
+        r->cap = nc;
+    }
+    char *s = NULL;
+    if (asprintf(&s, "%c:%s/%s", tag, ns ? ns : "default", name) < 0) {
+        r->failed = true;
+        return;
+    }
+    r->v[r->n++] = s;
+}
+
+/* Adds "c:ns/name" for every ConfigMap and "s:ns/name" for every Secret pod uses (duplicates
+ * allowed; the caller sorts and skips them). No cap: a pod is itself size-capped. */
+static void collect_refs(const cJSON *pod, refs_t *r)
 {
     const char *ns = jstr(jget(pod, "metadata"), "namespace");
     const cJSON *spec = jget(pod, "spec");
-    struct {
-        char tag;
-        const char *name;
-    } found[256];
-    size_t nf = 0;
-#define ADD(t, nm)                                                                                 \
-    do {                                                                                           \
-        if ((nm) && nf < sizeof(found) / sizeof(found[0])) {                                       \
-            found[nf].tag = (t);                                                                   \
-            found[nf++].name = (nm);                                                               \
-        }                                                                                          \
-    } while (0)
     const cJSON *v;
     cJSON_ArrayForEach(v, jget(spec, "volumes"))
     {
-        ADD('c', jstr(jget(v, "configMap"), "name"));
-        ADD('s', jstr(jget(v, "secret"), "secretName"));
+        ref_add(r, 'c', ns, jstr(jget(v, "configMap"), "name"));
+        ref_add(r, 's', ns, jstr(jget(v, "secret"), "secretName"));
         const cJSON *src;
         cJSON_ArrayForEach(src, jget(jget(v, "projected"), "sources"))
         {
-            ADD('c', jstr(jget(src, "configMap"), "name"));
-            ADD('s', jstr(jget(src, "secret"), "name"));
+            ref_add(r, 'c', ns, jstr(jget(src, "configMap"), "name"));
+            ref_add(r, 's', ns, jstr(jget(src, "secret"), "name"));
         }
     }
     static const char *const lists[] = {"initContainers", "containers"};
@@ -527,36 +544,20 @@ static void collect_refs(const cJSON *pod, char ***refs, size_t *n, size_t *cap)
             const cJSON *e;
             cJSON_ArrayForEach(e, jget(c, "envFrom"))
             {
-                ADD('c', jstr(jget(e, "configMapRef"), "name"));
-                ADD('s', jstr(jget(e, "secretRef"), "name"));
+                ref_add(r, 'c', ns, jstr(jget(e, "configMapRef"), "name"));
+                ref_add(r, 's', ns, jstr(jget(e, "secretRef"), "name"));
             }
             cJSON_ArrayForEach(e, jget(c, "env"))
             {
                 const cJSON *vf = jget(e, "valueFrom");
-                ADD('c', jstr(jget(vf, "configMapKeyRef"), "name"));
-                ADD('s', jstr(jget(vf, "secretKeyRef"), "name"));
+                ref_add(r, 'c', ns, jstr(jget(vf, "configMapKeyRef"), "name"));
+                ref_add(r, 's', ns, jstr(jget(vf, "secretKeyRef"), "name"));
             }
         }
     }
     cJSON_ArrayForEach(v, jget(spec, "imagePullSecrets"))
     {
-        ADD('s', jstr(v, "name"));
-    }
-#undef ADD
-    for (size_t i = 0; i < nf; i++) {
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 16;
-            char **r = realloc(*refs, nc * sizeof(*r));
-            if (!r)
-                return;
-            *refs = r;
-            *cap = nc;
-        }
-        char buf[600];
-        snprintf(buf, sizeof(buf), "%c:%s/%s", found[i].tag, ns ? ns : "default", found[i].name);
-        char *dup = strdup(buf);
-        if (dup)
-            (*refs)[(*n)++] = dup;
+        ref_add(r, 's', ns, jstr(v, "name"));
     }
 }
 
@@ -566,8 +567,8 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
           *jsecrets = cJSON_CreateArray();
-    char **refs = NULL, *out = NULL;
-    size_t nrefs = 0, caprefs = 0;
+    refs_t refs = {0};
+    char *out = NULL;
     drv_sha256_t h;
     drv_sha256_init(&h);
     if (!pods || !jpods || !jcms || !jsecrets) {
@@ -587,33 +588,43 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         }
         drv_sha256_update(&h, "p", 1);
         drv_sha256_update(&h, pods[i]->text, strlen(pods[i]->text) + 1);
-        collect_refs(pod, &refs, &nrefs, &caprefs);
+        collect_refs(pod, &refs);
     }
-    if (nrefs)
-        qsort(refs, nrefs, sizeof(*refs), cmp_str);
-    drv_buf_t rb = DRV_BUF_INIT(1u << 20);
+    if (refs.failed) {
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s: references", n->name);
+        goto done;
+    }
+    if (refs.n)
+        qsort(refs.v, refs.n, sizeof(*refs.v), cmp_str);
+    /* The list is at most a few times the pods' own size (each name comes from them). */
+    drv_buf_t rb = DRV_BUF_INIT(4 * (size_t)DRV_PROTO_DESIRED_MAX);
     bool rok = drv_buf_putc(&rb, '\n') == DRV_OK;
-    for (size_t i = 0; i < nrefs; i++) {
-        if (i && !strcmp(refs[i], refs[i - 1]))
+    char **rv = refs.v;
+    for (size_t i = 0; i < refs.n; i++) {
+        if (i && !strcmp(rv[i], rv[i - 1]))
             continue;
-        rok = rok && drv_buf_printf(&rb, "%s\n", refs[i]) == DRV_OK;
-        const bdata_t *ent = bmap_get(refs[i][0] == 'c' ? &d->cms : &d->secrets, refs[i] + 2);
+        rok = rok && drv_buf_printf(&rb, "%s\n", rv[i]) == DRV_OK;
+        const bdata_t *ent = bmap_get(rv[i][0] == 'c' ? &d->cms : &d->secrets, rv[i] + 2);
         const char *text = ent ? ent->text : NULL;
         if (!text)
             continue; /* not there (yet): the agent reports the pod waiting for it */
         cJSON *obj = cJSON_Parse(text);
-        if (!obj || !cJSON_AddItemToArray(refs[i][0] == 'c' ? jcms : jsecrets, obj)) {
+        if (!obj || !cJSON_AddItemToArray(rv[i][0] == 'c' ? jcms : jsecrets, obj)) {
             cJSON_Delete(obj);
             drv_buf_free(&rb);
             drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
             goto done;
         }
-        drv_sha256_update(&h, refs[i], 1);
+        drv_sha256_update(&h, rv[i], 1);
         drv_sha256_update(&h, text, strlen(text) + 1);
     }
+    if (!rok) {
+        drv_buf_free(&rb);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s: references", n->name);
+        goto done;
+    }
     free(n->refs);
-    n->refs = rok ? drv_buf_steal(&rb, NULL) : NULL;
-    drv_buf_free(&rb);
+    n->refs = drv_buf_steal(&rb, NULL);
     drv_sha256_final(&h, sum);
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
     if (doc) {
@@ -622,9 +633,9 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         cJSON_Delete(doc);
     }
 done:
-    for (size_t i = 0; i < nrefs; i++)
-        free(refs[i]);
-    free(refs);
+    for (size_t i = 0; i < refs.n; i++)
+        free(refs.v[i]);
+    free(refs.v);
     free(pods);
     cJSON_Delete(jpods);
     cJSON_Delete(jcms);

@@ -522,9 +522,6 @@ static void test_projected_and_pull_secrets(void **state)
  * after them must be in the document. */
 static void test_many_references(void **state)
 {
-#ifndef DROVER_TEST_KNOWN_BUGS
-    skip(); /* known bug: collect_refs keeps only the first 256 references of a pod */
-#endif
     struct fx *f = *state;
     size_t sz = 300 * 128 + 256;
     char *ctr = malloc(sz);
@@ -562,9 +559,6 @@ static void test_many_references(void **state)
  * one of them appearing must still mark the node. */
 static void test_many_distinct_references(void **state)
 {
-#ifndef DROVER_TEST_KNOWN_BUGS
-    skip(); /* known bug: refs over 1 MiB are dropped (n->refs = NULL), so nothing marks */
-#endif
     struct fx *f = *state;
     char base[249];
     memset(base, 'c', sizeof(base) - 1);
