@@ -100,7 +100,7 @@ drv_err_t drv_manifest_list_files(const char *path, bool recursive, char ***file
                              path);
     } else if (S_ISDIR(st.st_mode)) {
         r = walk(path, recursive, 0, &l, err);
-        if (r == DRV_OK)
+        if (r == DRV_OK && l.n)
             qsort(l.v, l.n, sizeof(*l.v), cmp_str);
     } else {
         r = list_add(&l, path);
