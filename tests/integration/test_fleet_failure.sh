@@ -57,7 +57,9 @@ still="$(fleet_device_pods "$victim" | grep '^svc-')"
 check "meanwhile $victim still runs its pod ($still) — pods never stop because the hub is away" \
   test -n "$still" -a "$still" = "$vpods"
 fleet_heal "$victim"
+t0="$(fleet_ms)"
 check "healed: $victim Ready again" wait_for "$victim Ready" $((40 * FLEET_TF)) fleet_node_ready "$victim"
+echo "# Ready again $(fleet_elapsed "$t0") s after the network came back"
 gone() { ! fleet_device_pods "$victim" | grep -qxF "$vpods"; }
 check "healed: $victim stopped its duplicate ($vpods gone from device_status)" \
   wait_for "$vpods stopped on $victim" $((30 * FLEET_TF)) gone
