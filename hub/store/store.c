@@ -41,6 +41,12 @@ enum stmt_id {
     ST_LIST_NS,
     ST_CHANGES_ALL,
     ST_CHANGES_KIND,
+    ST_TOKEN_COUNT,
+    ST_TOKEN_ADD,
+    ST_TOKEN_GET,
+    ST_TOKEN_LIST,
+    ST_TOKEN_REVOKE,
+    ST_TOKEN_USE,
     ST__COUNT
 };
 
@@ -66,6 +72,15 @@ static const char *const stmt_sql[ST__COUNT] = {
                        "ORDER BY rv LIMIT ?2",
     [ST_CHANGES_KIND] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
                         "AND kind = ?3 ORDER BY rv LIMIT ?2",
+    [ST_TOKEN_COUNT] = "SELECT COUNT(*) FROM tokens",
+    [ST_TOKEN_ADD] = "INSERT INTO tokens (id, kind, role, hash, description, created, expires, "
+                     "revoked, uses_left, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_TOKEN_GET] = "SELECT id, kind, role, hash, description, created, expires, revoked, "
+                     "uses_left, labels FROM tokens WHERE id = ?1",
+    [ST_TOKEN_LIST] = "SELECT id, kind, role, hash, description, created, expires, revoked, "
+                      "uses_left, labels FROM tokens ORDER BY created, id",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
+    [ST_TOKEN_USE] = "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1 AND uses_left > 0",
 };
 
 /* The migrations, in order; migration i brings the schema to version i + 1. Each runs in one
@@ -84,6 +99,13 @@ static const char *const migrations[] = {
     " rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
     " type TEXT NOT NULL, body TEXT NOT NULL);"
     "CREATE INDEX changes_by_kind ON changes (kind, rv);",
+    /* 2: API and bootstrap tokens (hub/auth): only a SHA-256 of each secret is kept. IF NOT
+     * EXISTS: a version-1 database that had the table put back by hand still migrates. */
+    "CREATE TABLE IF NOT EXISTS tokens ("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, role TEXT NOT NULL, hash BLOB NOT NULL,"
+    " description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0,"
+    " uses_left INTEGER NOT NULL DEFAULT -1, labels TEXT NOT NULL DEFAULT '{}');",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DRV_HSTORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -1264,4 +1286,174 @@ drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind
     *events = ev;
     *n = count;
     return DRV_OK;
+}
+
+/* ---- tokens ---- */
+
+static bool token_text_ok(const char *v, size_t cap)
+{
+    return v && strnlen(v, cap) < cap;
+}
+
+static drv_err_t token_check(const drv_hstore_token_t *t, drv_error_t *err)
+{
+    if (!token_text_ok(t->id, sizeof(t->id)) || !*t->id)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token: id: required");
+    if (!token_text_ok(t->kind, sizeof(t->kind)) || !*t->kind)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token %s: kind: required", t->id);
+    if (!token_text_ok(t->role, sizeof(t->role)))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token %s: role: too long", t->id);
+    if (!token_text_ok(t->description, sizeof(t->description)))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token %s: description: too long", t->id);
+    if (!token_text_ok(t->labels, sizeof(t->labels)))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token %s: labels: too long", t->id);
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_token_add(drv_hstore_t *s, const drv_hstore_token_t *t, drv_error_t *err)
+{
+    drv_err_t r = token_check(t, err);
+    if (r != DRV_OK)
+        return r;
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_COUNT, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    int rc = sqlite3_step(st);
+    int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    r = rc == SQLITE_ROW ? DRV_OK : db_error(s, err, "count tokens");
+    sqlite3_reset(st);
+    if (r != DRV_OK)
+        return r;
+    if (count >= DRV_HSTORE_TOKENS_MAX)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "token table full (%d tokens, revoked ones included)",
+                             DRV_HSTORE_TOKENS_MAX);
+    st = stmt(s, ST_TOKEN_ADD, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, t->role, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, t->hash, (int)sizeof(t->hash), SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t->description, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, t->created);
+    sqlite3_bind_int64(st, 7, t->expires);
+    sqlite3_bind_int(st, 8, t->revoked ? 1 : 0);
+    sqlite3_bind_int64(st, 9, t->uses_left);
+    sqlite3_bind_text(st, 10, *t->labels ? t->labels : "{}", -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        r = DRV_OK;
+    else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        r = drv_error_set(err, DRV_ERR_EXISTS, 0, "token %s exists already", t->id);
+    else
+        r = db_error(s, err, "add token");
+    sqlite3_reset(st);
+    return r;
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outsz)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+    snprintf(out, outsz, "%s", v ? (const char *)v : "");
+}
+
+static void token_row(sqlite3_stmt *st, drv_hstore_token_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    col_copy(st, 0, t->id, sizeof(t->id));
+    col_copy(st, 1, t->kind, sizeof(t->kind));
+    col_copy(st, 2, t->role, sizeof(t->role));
+    const void *h = sqlite3_column_blob(st, 3);
+    if (h && sqlite3_column_bytes(st, 3) == (int)sizeof(t->hash))
+        memcpy(t->hash, h, sizeof(t->hash)); /* otherwise all zero: matches no secret */
+    col_copy(st, 4, t->description, sizeof(t->description));
+    t->created = sqlite3_column_int64(st, 5);
+    t->expires = sqlite3_column_int64(st, 6);
+    t->revoked = sqlite3_column_int(st, 7) != 0;
+    t->uses_left = sqlite3_column_int64(st, 8);
+    col_copy(st, 9, t->labels, sizeof(t->labels));
+}
+
+drv_err_t drv_hstore_token_get(drv_hstore_t *s, const char *id, drv_hstore_token_t *out,
+                               drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_GET, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    drv_err_t r = DRV_OK;
+    if (rc == SQLITE_ROW)
+        token_row(st, out);
+    else if (rc == SQLITE_DONE)
+        r = drv_error_set(err, DRV_ERR_NOTFOUND, 0, "token \"%.32s\" not found", id);
+    else
+        r = db_error(s, err, "read token");
+    sqlite3_reset(st);
+    return r;
+}
+
+drv_err_t drv_hstore_token_list(drv_hstore_t *s, drv_hstore_token_t **out, size_t *n,
+                                drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    size_t count = 0, cap = 0;
+    drv_hstore_token_t *v = NULL;
+    drv_err_t r = DRV_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < DRV_HSTORE_TOKENS_MAX) {
+        if (count == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            drv_hstore_token_t *nv = realloc(v, nc * sizeof(*v));
+            if (!nv) {
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list tokens");
+                break;
+            }
+            v = nv, cap = nc;
+        }
+        token_row(st, &v[count++]);
+    }
+    if (r == DRV_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = db_error(s, err, "list tokens");
+    sqlite3_reset(st);
+    if (r != DRV_OK) {
+        free(v);
+        return r;
+    }
+    *out = v;
+    *n = count;
+    return DRV_OK;
+}
+
+/* Runs an UPDATE keyed by token id; DRV_ERR_NOTFOUND when no row changed. */
+static drv_err_t token_update(drv_hstore_t *s, enum stmt_id id_st, const char *id, const char *what,
+                              drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, id_st, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    drv_err_t r = step_done(s, st, what, err);
+    if (r == DRV_OK && sqlite3_changes(s->db) == 0)
+        r = DRV_ERR_NOTFOUND;
+    return r;
+}
+
+drv_err_t drv_hstore_token_revoke(drv_hstore_t *s, const char *id, drv_error_t *err)
+{
+    drv_err_t r = token_update(s, ST_TOKEN_REVOKE, id, "revoke token", err);
+    if (r == DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, 0, "token \"%.32s\" not found", id);
+    return r;
+}
+
+drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err)
+{
+    drv_err_t r = token_update(s, ST_TOKEN_USE, id, "use token", err);
+    if (r == DRV_ERR_NOTFOUND)
+        return drv_error_set(err, DRV_ERR_PERM, 0, "token \"%.32s\": no uses left", id);
+    return r;
 }

@@ -30,7 +30,7 @@
 #include "drover/selector.h"
 
 #define DRV_HSTORE_LOG_KEEP 10000
-#define DRV_HSTORE_SCHEMA_VERSION 1
+#define DRV_HSTORE_SCHEMA_VERSION 2
 /* The largest object (compact JSON, status included) stored: bigger is DRV_ERR_TOOBIG. */
 #define DRV_HSTORE_OBJECT_MAX (1536 * 1024)
 
@@ -105,5 +105,39 @@ void drv_hstore_events_free(drv_hstore_event_t *events, size_t n);
 
 /* "ADDED", "MODIFIED", "DELETED". */
 const char *drv_hstore_change_name(drv_hstore_change_t t);
+
+/* ---- tokens (schema version 2) ----
+ * The rows behind hub/auth's API and bootstrap tokens. Not objects: no resourceVersion, no
+ * change log, no watch. The secret itself is never stored, only its SHA-256. */
+#define DRV_HSTORE_TOKENS_MAX 1000 /* rows, revoked ones included */
+
+typedef struct drv_hstore_token {
+    char id[17];           /* the token's public part */
+    char kind[16];         /* "api", "bootstrap" */
+    char role[16];         /* api tokens: "admin", "operator", "viewer"; bootstrap: "" */
+    uint8_t hash[32];      /* sha256 of the secret part */
+    char description[257]; /* free text */
+    int64_t created;       /* Unix seconds */
+    int64_t expires;       /* Unix seconds; 0: never */
+    bool revoked;
+    int64_t uses_left; /* bootstrap tokens: enrolments left; -1: unlimited */
+    char labels[1025]; /* bootstrap tokens: a JSON object of node labels; "" or "{}": none */
+} drv_hstore_token_t;
+
+/* Adds a token. DRV_ERR_EXISTS if the id is taken, DRV_ERR_RANGE when the table holds
+ * DRV_HSTORE_TOKENS_MAX rows, DRV_ERR_INVALID for an empty id or kind. */
+DRV_NODISCARD drv_err_t drv_hstore_token_add(drv_hstore_t *s, const drv_hstore_token_t *t,
+                                             drv_error_t *err);
+/* The token with that id into *out; DRV_ERR_NOTFOUND if absent. */
+DRV_NODISCARD drv_err_t drv_hstore_token_get(drv_hstore_t *s, const char *id,
+                                             drv_hstore_token_t *out, drv_error_t *err);
+/* Every token, oldest first, as a malloc'd array (*out, caller frees; NULL when *n is 0). */
+DRV_NODISCARD drv_err_t drv_hstore_token_list(drv_hstore_t *s, drv_hstore_token_t **out, size_t *n,
+                                              drv_error_t *err);
+/* Marks a token revoked (revoking twice is fine); DRV_ERR_NOTFOUND if absent. */
+DRV_NODISCARD drv_err_t drv_hstore_token_revoke(drv_hstore_t *s, const char *id, drv_error_t *err);
+/* Takes one use of a token with uses left; DRV_ERR_PERM when none is left (or it is
+ * unlimited (-1): the caller checks that first) or the id is absent. */
+DRV_NODISCARD drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err);
 
 #endif

@@ -839,7 +839,10 @@ static void test_newer_schema_refused(void **state)
     assert_non_null(strstr(drv_error_msg(&err), "99"));
     assert_non_null(strstr(drv_error_msg(&err), "newer"));
     /* Back to ours: it opens again (nothing was changed by the refusal). */
-    exec_on(f->path, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE meta SET value = %d WHERE key = 'schema_version'",
+             DRV_HSTORE_SCHEMA_VERSION);
+    exec_on(f->path, sql);
     assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
 }
 
@@ -975,6 +978,115 @@ static void test_wal_mode_and_permissions(void **state)
     assert_int_equal(sb.st_mode & 0777, 0600); /* it holds Secrets */
 }
 
+/* A database written by a version-1 hub (objects, change log, no tokens table) opens: it is
+ * migrated to the current version in place, its objects and resourceVersion kept. */
+static void test_v1_database_migrates(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char path[160];
+    snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+    exec_on(path, "PRAGMA journal_mode = WAL;"
+                  "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                  "INSERT INTO meta (key, value) VALUES ('rv', 7);"
+                  "INSERT INTO meta (key, value) VALUES ('schema_version', 1);"
+                  "CREATE TABLE objects ("
+                  " kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+                  " uid TEXT NOT NULL, rv INTEGER NOT NULL, generation INTEGER NOT NULL,"
+                  " created TEXT NOT NULL, body TEXT NOT NULL, status TEXT, labels TEXT,"
+                  " PRIMARY KEY (kind, namespace, name));"
+                  "CREATE TABLE changes ("
+                  " rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL,"
+                  " name TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);"
+                  "CREATE INDEX changes_by_kind ON changes (kind, rv);"
+                  "INSERT INTO objects VALUES ('ConfigMap', 'default', 'old',"
+                  " '0b7c3c8e-1111-4222-8333-444455556666', 7, 1, '2026-01-01T00:00:00Z',"
+                  " '{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                  "{\"name\":\"old\",\"namespace\":\"default\"},\"data\":{\"k\":\"v\"}}',"
+                  " NULL, '{}');"
+                  "INSERT INTO changes VALUES (7, 'ConfigMap', 'default', 'old', 'ADDED',"
+                  " '{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                  "{\"name\":\"old\",\"namespace\":\"default\"}}');");
+    drv_hstore_t *s = NULL;
+    if (drv_hstore_open(path, &s, &err) != DRV_OK)
+        fail_msg("open v1: %s", drv_error_msg(&err));
+    assert_int_equal(drv_hstore_rv(s), 7);
+    cJSON *cm = get_ok(s, DRV_KIND_CONFIGMAP, "default", "old");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cm, "data"), "k")->valuestring,
+                        "v");
+    cJSON_Delete(cm);
+    /* The new table works, and the version is recorded. */
+    drv_hstore_token_t t = {.id = "abcd0123", .kind = "api", .role = "viewer", .created = 5};
+    assert_int_equal(drv_hstore_token_add(s, &t, &err), DRV_OK);
+    drv_hstore_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), DRV_HSTORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Reopened (no migration left to run), the token is still there. */
+    assert_int_equal(drv_hstore_open(path, &s, &err), DRV_OK);
+    drv_hstore_token_t g;
+    assert_int_equal(drv_hstore_token_get(s, "abcd0123", &g, &err), DRV_OK);
+    assert_string_equal(g.role, "viewer");
+    drv_hstore_close(s);
+}
+
+static void test_tokens(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_token_t t = {.id = "00aa11bb",
+                            .kind = "bootstrap",
+                            .description = "flash batch 3",
+                            .created = 100,
+                            .expires = 200,
+                            .uses_left = 2,
+                            .labels = "{\"site\":\"a\"}"};
+    memset(t.hash, 0x5a, sizeof(t.hash));
+    uint64_t rv = drv_hstore_rv(f->s);
+    assert_int_equal(drv_hstore_token_add(f->s, &t, &err), DRV_OK);
+    assert_int_equal(drv_hstore_rv(f->s), rv); /* not an object: no resourceVersion */
+    assert_int_equal(drv_hstore_token_add(f->s, &t, &err), DRV_ERR_EXISTS);
+    drv_hstore_token_t bad = t;
+    bad.id[0] = '\0';
+    assert_int_equal(drv_hstore_token_add(f->s, &bad, &err), DRV_ERR_INVALID);
+    drv_hstore_token_t g;
+    assert_int_equal(drv_hstore_token_get(f->s, "00aa11bb", &g, &err), DRV_OK);
+    assert_memory_equal(g.hash, t.hash, sizeof(t.hash));
+    assert_string_equal(g.kind, "bootstrap");
+    assert_string_equal(g.description, "flash batch 3");
+    assert_string_equal(g.labels, "{\"site\":\"a\"}");
+    assert_int_equal(g.expires, 200);
+    assert_false(g.revoked);
+    assert_int_equal(drv_hstore_token_get(f->s, "nope", &g, &err), DRV_ERR_NOTFOUND);
+    /* Uses run out. */
+    assert_int_equal(drv_hstore_token_use(f->s, "00aa11bb", &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_use(f->s, "00aa11bb", &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_use(f->s, "00aa11bb", &err), DRV_ERR_PERM);
+    assert_int_equal(drv_hstore_token_get(f->s, "00aa11bb", &g, &err), DRV_OK);
+    assert_int_equal(g.uses_left, 0);
+    /* Revoke, twice, and an unknown one. */
+    assert_int_equal(drv_hstore_token_revoke(f->s, "00aa11bb", &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_revoke(f->s, "00aa11bb", &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_revoke(f->s, "ffffffff", &err), DRV_ERR_NOTFOUND);
+    drv_hstore_token_t t2 = {.id = "22cc33dd", .kind = "api", .role = "admin", .created = 150};
+    assert_int_equal(drv_hstore_token_add(f->s, &t2, &err), DRV_OK);
+    drv_hstore_token_t *all = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_token_list(f->s, &all, &n, &err), DRV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(all[0].id, "00aa11bb");
+    assert_true(all[0].revoked);
+    assert_string_equal(all[1].role, "admin");
+    free(all);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -1039,6 +1151,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_mode_and_permissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_database_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_creates, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
