@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hub and its broker restarting under a running fleet (lib/fleet.sh: registry, hub,
-# Mosquitto, three agents in their own mount+PID namespaces): the hub stopped and started again
-# (same data directory) in the middle of a rolling update finishes the rollout; the broker
+# Mosquitto, three agents in their own mount+PID namespaces): the hub killed (kill -9, its
+# broker dies with it) and started again on the same data directory in the middle of a rolling
+# update finishes the rollout; the broker
 # killed (the hub restarts it) loses nothing: every agent reconnects, the nodes are Ready and
 # online, and the same pods (same uids) keep running on the devices.
 set -uo pipefail
@@ -58,8 +59,8 @@ fleet_apply "$FLEET_TMP/web.yaml" >/dev/null
 started() { web_pods | jq -e --arg i "$FLEET_IMG2" 'any(.items[]; .spec.containers[0].image == $i)' >/dev/null; }
 check "the rollout started (a pod on app:2)" wait_for "a pod on app:2" $((30 * FLEET_TF)) started
 mid="$(web_pods | jq -c --arg i "$FLEET_IMG2" '[.items[] | {new: (.spec.containers[0].image == $i), phase: .status.phase}]')"
-echo "# restarting the hub mid-rollout: $mid"
-fleet_hub_restart || { fleet_dump; exit 1; }
+echo "# killing and restarting the hub mid-rollout: $mid"
+fleet_hub_restart KILL || { fleet_dump; exit 1; }
 check "the hub came back" eval 'fleet_api /healthz >/dev/null'
 check "the rollout completes after the hub restart: 3 pods on app:2" \
   wait_for "rollout to app:2" $((120 * FLEET_TF)) on_image "$FLEET_IMG2"

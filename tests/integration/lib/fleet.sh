@@ -22,7 +22,7 @@
 #   fleet_node_ready NAME           # the node's Ready condition is True
 #   fleet_partition NAME / fleet_heal NAME   # cut / restore the device's broker connection
 #   fleet_power_cut NAME / fleet_power_on NAME
-#   fleet_hub_restart               # same data directory, same broker port
+#   fleet_hub_restart [SIGNAL]      # same data directory, same broker port (KILL: a crash)
 #   fleet_broker_kill               # SIGKILL the hub's Mosquitto (the hub restarts it)
 #   fleet_device_pods NAME          # names of the pods the device itself runs (device_status)
 #   fleet_dump                      # hub and device logs, for a failing test
@@ -148,12 +148,13 @@ fleet_hub_start() {
   export DROVER_HUB="$FLEET_HUB"
 }
 
-# Stops the hub (SIGTERM, then SIGKILL after 10 s); its Mosquitto dies with it.
+# fleet_hub_stop [SIGNAL]: stops the hub (SIGTERM, then SIGKILL after 10 s; KILL: a crash);
+# its Mosquitto dies with it.
 fleet_hub_stop() {
-  local pid="$FLEET_HUB_PID" bpid i
+  local pid="$FLEET_HUB_PID" sig="${1:-TERM}" bpid i
   [ -n "$pid" ] || return 0
   bpid="$(fleet_broker_pid)"
-  kill "$pid" 2>/dev/null
+  kill -s "$sig" "$pid" 2>/dev/null
   for i in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -172,7 +173,7 @@ fleet_hub_stop() {
 }
 
 fleet_hub_restart() {
-  fleet_hub_stop
+  fleet_hub_stop "${1:-TERM}"
   fleet_hub_start
 }
 
