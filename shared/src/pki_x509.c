@@ -1,0 +1,764 @@
+/* pki: X.509 with mbedTLS 2.28 — the self-signed CA, CSRs (made on the device, checked by the
+ * hub), certificates the CA issues (EKU and SANs are written by hand: 2.28 has no setters for
+ * them), chain and validity checks at a given time, and what a certificate says about itself.
+ * Dates are converted without time_t, which is 32-bit on armhf. */
+#include "drover/pki.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/asn1write.h>
+#include <mbedtls/bignum.h>
+#include <mbedtls/md.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_csr.h>
+
+#include "drover/digest.h"
+#include "drover/names.h"
+#include "drover/protocol.h"
+#include "pki_int.h"
+
+#define PEM_OUT_MAX (16 * 1024)
+#define TIME_STR 15 /* YYYYMMDDhhmmss + NUL */
+
+/* Only what Drover itself issues: ECDSA over P-256 with SHA-2. */
+static const mbedtls_x509_crt_profile strict_profile = {
+    MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) | MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+        MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+    MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA),
+    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1),
+    2048,
+};
+
+/* ---- Dates (proleptic Gregorian, H. Hinnant's algorithms) ---- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int64_t x509_time_unix(const mbedtls_x509_time *t)
+{
+    return days_from_civil(t->year, (unsigned)t->mon, (unsigned)t->day) * 86400 +
+           (int64_t)t->hour * 3600 + t->min * 60 + t->sec;
+}
+
+static void unix_time_str(int64_t t, char out[TIME_STR])
+{
+    int64_t days = t / 86400, secs = t % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, TIME_STR, "%04d%02u%02u%02d%02d%02d", (int)y, m, d, (int)(secs / 3600),
+             (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
+static int64_t now_unix(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static drv_err_t validity(mbedtls_x509write_cert *crt, int64_t not_before, uint32_t days,
+                          drv_error_t *err)
+{
+    if (days < 1 || days > DRV_PKI_DAYS_MAX)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: %u days: must be 1 to %d", days,
+                             DRV_PKI_DAYS_MAX);
+    if (not_before == 0)
+        not_before = now_unix() - DRV_PKI_SKEW;
+    /* 1970 .. 9999 stays within X.509's time formats. */
+    if (not_before < 0 || not_before > INT64_C(253000000000))
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: start %lld out of range",
+                             (long long)not_before);
+    char nb[TIME_STR], na[TIME_STR];
+    unix_time_str(not_before, nb);
+    unix_time_str(not_before + (int64_t)days * 86400, na);
+    int rc = mbedtls_x509write_crt_set_validity(crt, nb, na);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_RANGE, rc, "validity");
+    return DRV_OK;
+}
+
+/* ---- Names ---- */
+
+static drv_err_t check_ca_cn(const char *cn, drv_error_t *err)
+{
+    if (cn == NULL || cn[0] == '\0')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "CA CN: required");
+    size_t n = strnlen(cn, DRV_PKI_CN_MAX + 1);
+    if (n > DRV_PKI_CN_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "CA CN: must be no more than %d characters",
+                             DRV_PKI_CN_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)cn[i];
+        if (c < 0x20 || c > 0x7e || strchr(",=+\"\\<>#;", c) != NULL)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "CA CN: character %zu (0x%02x) is not allowed", i, c);
+    }
+    if (cn[0] == ' ' || cn[n - 1] == ' ')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "CA CN: must not start or end with a space");
+    return DRV_OK;
+}
+
+/* The CN of a subject into cn. strict: exactly one, and a valid node name. Otherwise the first
+ * CN, control characters shown as '?', cut to DRV_PKI_CN_MAX ("" without one). */
+static drv_err_t subject_cn(const mbedtls_x509_name *name, bool strict, const char *what,
+                            char cn[DRV_PKI_CN_MAX + 1], drv_error_t *err)
+{
+    const mbedtls_x509_name *found = NULL;
+    int count = 0;
+    for (const mbedtls_x509_name *n = name; n != NULL; n = n->next) {
+        if (n->oid.p != NULL && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
+            if (found == NULL)
+                found = n;
+            count++;
+        }
+    }
+    if (!strict) {
+        cn[0] = '\0';
+        if (found == NULL)
+            return DRV_OK;
+        size_t len = found->val.len < DRV_PKI_CN_MAX ? found->val.len : DRV_PKI_CN_MAX;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = found->val.p[i];
+            cn[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        }
+        cn[len] = '\0';
+        return DRV_OK;
+    }
+    if (count == 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: subject has no CN", what);
+    if (count > 1)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: subject has %d CNs, want one", what,
+                             count);
+    if (found->val.len > DRV_PKI_CN_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: CN: must be no more than %d characters (node name)", what,
+                             DRV_PKI_CN_MAX);
+    for (size_t i = 0; i < found->val.len; i++) {
+        unsigned char c = found->val.p[i];
+        if (c < 0x20 || c == 0x7f)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: CN: control character 0x%02x at %zu",
+                                 what, c, i);
+    }
+    char tmp[DRV_PKI_CN_MAX + 1];
+    memcpy(tmp, found->val.p, found->val.len);
+    tmp[found->val.len] = '\0';
+    if (drv_proto_check_node(tmp, err) != DRV_OK)
+        return drv_error_wrap(err, "%s: CN", what);
+    memcpy(cn, tmp, found->val.len + 1);
+    return DRV_OK;
+}
+
+/* ---- Shared pieces of certificate writing ---- */
+
+static drv_err_t set_serial(mbedtls_x509write_cert *crt, drv_error_t *err)
+{
+    unsigned char b[16];
+    int rc = drv_pki_int_rng(NULL, b, sizeof b);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_IO, rc, "serial");
+    b[0] = (unsigned char)((b[0] & 0x7f) | 0x40); /* positive, 16 bytes */
+    mbedtls_mpi s;
+    mbedtls_mpi_init(&s);
+    rc = mbedtls_mpi_read_binary(&s, b, sizeof b);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_serial(crt, &s);
+    mbedtls_mpi_free(&s);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_NOMEM, rc, "serial");
+    return DRV_OK;
+}
+
+static drv_err_t write_pem(mbedtls_x509write_cert *crt, char **out, drv_error_t *err)
+{
+    unsigned char *buf = malloc(PEM_OUT_MAX);
+    if (buf == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "certificate");
+    int rc = mbedtls_x509write_crt_pem(crt, buf, PEM_OUT_MAX, drv_pki_int_rng, NULL);
+    if (rc != 0) {
+        free(buf);
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "write certificate");
+    }
+    char *s = drv_pki_int_strndup(buf, strlen((const char *)buf));
+    free(buf);
+    if (s == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "certificate");
+    *out = s;
+    return DRV_OK;
+}
+
+/* ExtendedKeyUsage ::= SEQUENCE OF KeyPurposeId, written backwards from the end of buf. */
+static int eku_der(unsigned char *buf, size_t size, unsigned usage, unsigned char **start)
+{
+    int ret;
+    size_t len = 0;
+    unsigned char *p = buf + size;
+    if (usage & DRV_PKI_SERVER_AUTH)
+        MBEDTLS_ASN1_CHK_ADD(len,
+                             mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_SERVER_AUTH,
+                                                    MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)));
+    if (usage & DRV_PKI_CLIENT_AUTH)
+        MBEDTLS_ASN1_CHK_ADD(len,
+                             mbedtls_asn1_write_oid(&p, buf, MBEDTLS_OID_CLIENT_AUTH,
+                                                    MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
+    MBEDTLS_ASN1_CHK_ADD(
+        len, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    *start = p;
+    return (int)len;
+}
+
+typedef struct ip_bytes {
+    unsigned char b[16];
+    size_t len;
+} ip_bytes_t;
+
+/* SubjectAltName ::= SEQUENCE OF GeneralName: dNSName [2] IA5String, iPAddress [7] OCTET
+ * STRING, in the order given (DNS names first). */
+static int san_der(unsigned char *buf, size_t size, const drv_pki_issue_t *o, const ip_bytes_t *ips,
+                   unsigned char **start)
+{
+    int ret;
+    size_t len = 0;
+    unsigned char *p = buf + size;
+    for (size_t i = o->n_ips; i-- > 0;) {
+        size_t l = 0;
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_raw_buffer(&p, buf, ips[i].b, ips[i].len));
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_len(&p, buf, l));
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7));
+        len += l;
+    }
+    for (size_t i = o->n_dns; i-- > 0;) {
+        size_t l = 0;
+        const char *d = o->dns_names[i];
+        MBEDTLS_ASN1_CHK_ADD(
+            l, mbedtls_asn1_write_raw_buffer(&p, buf, (const unsigned char *)d, strlen(d)));
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_len(&p, buf, l));
+        MBEDTLS_ASN1_CHK_ADD(l, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2));
+        len += l;
+    }
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(&p, buf, len));
+    MBEDTLS_ASN1_CHK_ADD(
+        len, mbedtls_asn1_write_tag(&p, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    *start = p;
+    return (int)len;
+}
+
+/* Parses exactly one certificate. */
+static drv_err_t parse_cert(const char *pem, mbedtls_x509_crt *crt, const char *what,
+                            drv_error_t *err)
+{
+    size_t len = 0;
+    drv_err_t e = drv_pki_int_text(pem, DRV_PKI_PEM_MAX, what, &len, err);
+    if (e != DRV_OK)
+        return e;
+    int rc = mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, len + 1);
+    if (rc < 0)
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "%s: not a PEM certificate", what);
+    if (rc > 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %d certificates do not parse", what, rc);
+    if (crt->next != NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: more than one certificate", what);
+    return DRV_OK;
+}
+
+static unsigned cert_usage(const mbedtls_x509_crt *crt)
+{
+    unsigned u = 0;
+    if (!(crt->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE))
+        return 0;
+    for (const mbedtls_x509_sequence *s = &crt->ext_key_usage; s != NULL; s = s->next) {
+        if (s->buf.p == NULL)
+            continue;
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_CLIENT_AUTH, &s->buf) == 0)
+            u |= DRV_PKI_CLIENT_AUTH;
+        else if (MBEDTLS_OID_CMP(MBEDTLS_OID_SERVER_AUTH, &s->buf) == 0)
+            u |= DRV_PKI_SERVER_AUTH;
+        else if (MBEDTLS_OID_CMP(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE, &s->buf) == 0)
+            u |= DRV_PKI_CLIENT_AUTH | DRV_PKI_SERVER_AUTH;
+    }
+    return u;
+}
+
+/* ---- CA ---- */
+
+drv_err_t drv_pki_ca_create(const char *key_pem, const char *cn, int64_t not_before, uint32_t days,
+                            char **cert_pem, drv_error_t *err)
+{
+    drv_err_t e = check_ca_cn(cn, err);
+    if (e != DRV_OK)
+        return e;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    mbedtls_x509write_cert crt;
+    mbedtls_x509write_crt_init(&crt);
+    e = drv_pki_int_load_key(key_pem, &pk, "CA key", err);
+    if (e != DRV_OK)
+        goto out;
+    char subject[DRV_PKI_CN_MAX + 8];
+    snprintf(subject, sizeof subject, "CN=%s", cn);
+    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&crt, &pk);
+    mbedtls_x509write_crt_set_issuer_key(&crt, &pk);
+    e = validity(&crt, not_before, days, err);
+    if (e == DRV_OK)
+        e = set_serial(&crt, err);
+    if (e != DRV_OK)
+        goto out;
+    int rc = mbedtls_x509write_crt_set_subject_name(&crt, subject);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_issuer_name(&crt, subject);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_basic_constraints(&crt, 1, 0);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_subject_key_identifier(&crt);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_authority_key_identifier(&crt);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_KEY_CERT_SIGN |
+                                                           MBEDTLS_X509_KU_CRL_SIGN |
+                                                           MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "CA certificate");
+        goto out;
+    }
+    e = write_pem(&crt, cert_pem, err);
+out:
+    mbedtls_x509write_crt_free(&crt);
+    mbedtls_pk_free(&pk);
+    return e;
+}
+
+/* ---- CSR ---- */
+
+drv_err_t drv_pki_csr_create(const char *key_pem, const char *cn, char **csr_pem, drv_error_t *err)
+{
+    if (drv_proto_check_node(cn, err) != DRV_OK)
+        return drv_error_wrap(err, "CSR CN");
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    mbedtls_x509write_csr csr;
+    mbedtls_x509write_csr_init(&csr);
+    unsigned char buf[4096];
+    drv_err_t e = drv_pki_int_load_key(key_pem, &pk, "CSR key", err);
+    if (e != DRV_OK)
+        goto out;
+    char subject[DRV_PKI_CN_MAX + 8];
+    snprintf(subject, sizeof subject, "CN=%s", cn);
+    mbedtls_x509write_csr_set_key(&csr, &pk);
+    mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+    int rc = mbedtls_x509write_csr_set_subject_name(&csr, subject);
+    if (rc == 0)
+        rc = mbedtls_x509write_csr_pem(&csr, buf, sizeof buf, drv_pki_int_rng, NULL);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "write CSR");
+        goto out;
+    }
+    char *s = drv_pki_int_strndup(buf, strlen((const char *)buf));
+    if (s == NULL) {
+        e = drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "CSR");
+        goto out;
+    }
+    *csr_pem = s;
+out:
+    mbedtls_x509write_csr_free(&csr);
+    mbedtls_pk_free(&pk);
+    return e;
+}
+
+/* Parses and checks a CSR into csr (initialised by the caller): key, signature, CN. */
+static drv_err_t csr_load(const char *csr_pem, mbedtls_x509_csr *csr, char cn[DRV_PKI_CN_MAX + 1],
+                          drv_error_t *err)
+{
+    size_t len = 0;
+    drv_err_t e = drv_pki_int_text(csr_pem, DRV_PKI_PEM_MAX, "CSR", &len, err);
+    if (e != DRV_OK)
+        return e;
+    int rc = mbedtls_x509_csr_parse(csr, (const unsigned char *)csr_pem, len + 1);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "CSR: not a PEM certificate request");
+    e = drv_pki_int_check_p256(&csr->pk, "CSR key", err);
+    if (e != DRV_OK)
+        return e;
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(csr->sig_md);
+    if (md == NULL || (csr->sig_md != MBEDTLS_MD_SHA256 && csr->sig_md != MBEDTLS_MD_SHA384 &&
+                       csr->sig_md != MBEDTLS_MD_SHA512))
+        return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                             "CSR: signature hash is not SHA-256, SHA-384 or SHA-512");
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    rc = mbedtls_md(md, csr->cri.p, csr->cri.len, hash);
+    if (rc == 0)
+        rc = mbedtls_pk_verify_ext(csr->sig_pk, csr->sig_opts, &csr->pk, csr->sig_md, hash,
+                                   mbedtls_md_get_size(md), csr->sig.p, csr->sig.len);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_INTEGRITY, rc, "CSR: signature does not verify");
+    return subject_cn(&csr->subject, true, "CSR", cn, err);
+}
+
+drv_err_t drv_pki_csr_parse(const char *csr_pem, char cn[DRV_PKI_CN_MAX + 1], char **pub_pem,
+                            drv_error_t *err)
+{
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    char name[DRV_PKI_CN_MAX + 1];
+    drv_err_t e = csr_load(csr_pem, &csr, name, err);
+    char *pub = NULL;
+    if (e == DRV_OK && pub_pem != NULL)
+        e = drv_pki_int_pub_pem(&csr.pk, &pub, err);
+    if (e == DRV_OK) {
+        memcpy(cn, name, strlen(name) + 1);
+        if (pub_pem != NULL)
+            *pub_pem = pub;
+    }
+    mbedtls_x509_csr_free(&csr);
+    return e;
+}
+
+/* ---- Issue ---- */
+
+static drv_err_t check_issue(const drv_pki_issue_t *o, ip_bytes_t *ips, drv_error_t *err)
+{
+    char why[160];
+    if (o == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "issue: options required");
+    if (o->usage == 0 || (o->usage & ~(DRV_PKI_CLIENT_AUTH | DRV_PKI_SERVER_AUTH)) != 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "issue: usage: must be client auth, server auth or both");
+    if (o->n_dns > DRV_PKI_SAN_MAX || o->n_ips > DRV_PKI_SAN_MAX)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "issue: at most %d DNS names and %d IP addresses", DRV_PKI_SAN_MAX,
+                             DRV_PKI_SAN_MAX);
+    if ((o->n_dns > 0 && o->dns_names == NULL) || (o->n_ips > 0 && o->ip_addrs == NULL))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "issue: SAN list missing");
+    for (size_t i = 0; i < o->n_dns; i++) {
+        const char *d = o->dns_names[i];
+        if (d == NULL || !drv_name_dns_subdomain(d, why, sizeof why))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "issue: dnsNames[%zu] \"%.64s\": %s", i,
+                                 d ? d : "", d ? why : "required");
+    }
+    for (size_t i = 0; i < o->n_ips; i++) {
+        const char *a = o->ip_addrs[i];
+        if (a != NULL && inet_pton(AF_INET, a, ips[i].b) == 1)
+            ips[i].len = 4;
+        else if (a != NULL && inet_pton(AF_INET6, a, ips[i].b) == 1)
+            ips[i].len = 16;
+        else
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "issue: ipAddresses[%zu] \"%.64s\": not an IPv4 or IPv6 address",
+                                 i, a ? a : "");
+    }
+    return DRV_OK;
+}
+
+static drv_err_t issue(const char *ca_key_pem, const char *ca_cert_pem, mbedtls_pk_context *sub,
+                       const char *cn, const drv_pki_issue_t *o, char **cert_pem, drv_error_t *err)
+{
+    ip_bytes_t ips[DRV_PKI_SAN_MAX];
+    drv_err_t e = check_issue(o, ips, err);
+    if (e != DRV_OK)
+        return e;
+    if (drv_proto_check_node(cn, err) != DRV_OK)
+        return drv_error_wrap(err, "issue: CN");
+    mbedtls_pk_context ca_key;
+    mbedtls_pk_init(&ca_key);
+    mbedtls_x509_crt ca;
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_x509write_cert crt;
+    mbedtls_x509write_crt_init(&crt);
+    unsigned char *der = NULL;
+    e = drv_pki_int_load_key(ca_key_pem, &ca_key, "CA key", err);
+    if (e == DRV_OK)
+        e = parse_cert(ca_cert_pem, &ca, "CA certificate", err);
+    if (e != DRV_OK)
+        goto out;
+    if (!ca.ca_istrue) {
+        e = drv_error_set(err, DRV_ERR_INVALID, 0, "CA certificate: not a CA (basicConstraints)");
+        goto out;
+    }
+    int rc = mbedtls_pk_check_pair(&ca.pk, &ca_key);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "CA key does not match the CA certificate");
+        goto out;
+    }
+    char issuer[512], subject[DRV_PKI_CN_MAX + 8];
+    if (mbedtls_x509_dn_gets(issuer, sizeof issuer, &ca.subject) < 0) {
+        e = drv_error_set(err, DRV_ERR_INVALID, 0, "CA certificate: subject too long");
+        goto out;
+    }
+    snprintf(subject, sizeof subject, "CN=%s", cn);
+    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&crt, sub);
+    mbedtls_x509write_crt_set_issuer_key(&crt, &ca_key);
+    e = validity(&crt, o->not_before, o->days, err);
+    if (e == DRV_OK)
+        e = set_serial(&crt, err);
+    if (e != DRV_OK)
+        goto out;
+    rc = mbedtls_x509write_crt_set_subject_name(&crt, subject);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_issuer_name(&crt, issuer);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_basic_constraints(&crt, 0, -1);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_subject_key_identifier(&crt);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_authority_key_identifier(&crt);
+    if (rc == 0)
+        rc = mbedtls_x509write_crt_set_key_usage(&crt, MBEDTLS_X509_KU_DIGITAL_SIGNATURE);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "issue %s", cn);
+        goto out;
+    }
+    size_t dersz = 128 + DRV_PKI_SAN_MAX * (256 + 4) + DRV_PKI_SAN_MAX * (16 + 4);
+    der = malloc(dersz);
+    if (der == NULL) {
+        e = drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "issue %s", cn);
+        goto out;
+    }
+    unsigned char *p;
+    int n = eku_der(der, dersz, o->usage, &p);
+    if (n > 0)
+        rc = mbedtls_x509write_crt_set_extension(&crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                                                 MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE),
+                                                 0, p, (size_t)n);
+    else
+        rc = n;
+    if (rc == 0 && o->n_dns + o->n_ips > 0) {
+        n = san_der(der, dersz, o, ips, &p);
+        if (n > 0)
+            rc = mbedtls_x509write_crt_set_extension(&crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME),
+                                                     0, p, (size_t)n);
+        else
+            rc = n;
+    }
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "issue %s: extensions", cn);
+        goto out;
+    }
+    e = write_pem(&crt, cert_pem, err);
+out:
+    free(der);
+    mbedtls_x509write_crt_free(&crt);
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_pk_free(&ca_key);
+    return e;
+}
+
+drv_err_t drv_pki_issue_csr(const char *ca_key_pem, const char *ca_cert_pem, const char *csr_pem,
+                            const drv_pki_issue_t *opts, char **cert_pem, drv_error_t *err)
+{
+    if (opts == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "issue: options required");
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    char cn[DRV_PKI_CN_MAX + 1];
+    drv_err_t e = csr_load(csr_pem, &csr, cn, err);
+    if (e == DRV_OK && opts->cn != NULL && strcmp(opts->cn, cn) != 0)
+        e = drv_error_set(err, DRV_ERR_CONFLICT, 0, "CSR: CN \"%s\" is not the node name \"%.64s\"",
+                          cn, opts->cn);
+    if (e == DRV_OK)
+        e = issue(ca_key_pem, ca_cert_pem, &csr.pk, cn, opts, cert_pem, err);
+    mbedtls_x509_csr_free(&csr);
+    return e;
+}
+
+drv_err_t drv_pki_issue_key(const char *ca_key_pem, const char *ca_cert_pem, const char *pub_pem,
+                            const drv_pki_issue_t *opts, char **cert_pem, drv_error_t *err)
+{
+    if (opts == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "issue: options required");
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    drv_err_t e = drv_pki_int_load_pub(pub_pem, &pk, "issue: public key", err);
+    if (e == DRV_OK)
+        e = issue(ca_key_pem, ca_cert_pem, &pk, opts->cn, opts, cert_pem, err);
+    mbedtls_pk_free(&pk);
+    return e;
+}
+
+/* ---- Verify and inspect ---- */
+
+static drv_err_t check_time(const mbedtls_x509_crt *c, int64_t at, const char *what,
+                            drv_error_t *err)
+{
+    int64_t nb = x509_time_unix(&c->valid_from), na = x509_time_unix(&c->valid_to);
+    char ts[TIME_STR];
+    if (at < nb) {
+        unix_time_str(nb, ts);
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: not valid before %sZ", what, ts);
+    }
+    if (at > na) {
+        unix_time_str(na, ts);
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: expired at %sZ", what, ts);
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_pki_cert_verify(const char *cert_pem, const char *ca_pem, int64_t at, unsigned usage,
+                              drv_error_t *err)
+{
+    mbedtls_x509_crt leaf, ca;
+    mbedtls_x509_crt_init(&leaf);
+    mbedtls_x509_crt_init(&ca);
+    size_t calen = 0;
+    drv_err_t e = parse_cert(cert_pem, &leaf, "certificate", err);
+    if (e == DRV_OK)
+        e = drv_pki_int_text(ca_pem, DRV_PKI_PEM_MAX, "CA certificate", &calen, err);
+    if (e != DRV_OK)
+        goto out;
+    int rc = mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, calen + 1);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc < 0 ? rc : 0,
+                             "CA certificate: not a PEM certificate");
+        goto out;
+    }
+    if (at == 0)
+        at = now_unix();
+    char cn[DRV_PKI_CN_MAX + 1];
+    (void)subject_cn(&leaf.subject, false, "certificate", cn, NULL);
+    if (leaf.ca_istrue) {
+        e = drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                          "certificate \"%s\": a CA certificate, not an identity", cn);
+        goto out;
+    }
+    uint32_t flags = 0;
+    rc = mbedtls_x509_crt_verify_with_profile(&leaf, &ca, NULL, &strict_profile, NULL, &flags, NULL,
+                                              NULL);
+    /* mbedTLS judges validity by the clock; this function by at. */
+    flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE |
+                         MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE);
+    if (flags != 0) {
+        char info[512];
+        int n = mbedtls_x509_crt_verify_info(info, sizeof info, "", flags);
+        if (n > 0 && info[n - 1] == '\n')
+            info[n - 1] = '\0';
+        for (char *q = info; *q; q++)
+            if (*q == '\n')
+                *q = ';';
+        e = drv_error_set(err, DRV_ERR_INTEGRITY, 0, "certificate \"%s\": %s", cn,
+                          n > 0 ? info : "not trusted");
+        goto out;
+    }
+    if (rc != 0 && rc != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+        e = drv_pki_int_fail(err, DRV_ERR_INTEGRITY, rc, "certificate \"%s\"", cn);
+        goto out;
+    }
+    char what[DRV_PKI_CN_MAX + 32];
+    snprintf(what, sizeof what, "certificate \"%s\"", cn);
+    e = check_time(&leaf, at, what, err);
+    if (e != DRV_OK)
+        goto out;
+    for (const mbedtls_x509_crt *c = &ca; c != NULL; c = c->next) {
+        if (c->subject_raw.len == leaf.issuer_raw.len &&
+            memcmp(c->subject_raw.p, leaf.issuer_raw.p, c->subject_raw.len) == 0) {
+            e = check_time(c, at, "CA certificate", err);
+            if (e != DRV_OK)
+                goto out;
+        }
+    }
+    unsigned have = cert_usage(&leaf);
+    if ((usage & ~have) != 0)
+        e = drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: not valid for %s authentication", what,
+                          (usage & ~have & DRV_PKI_CLIENT_AUTH) ? "client" : "server");
+out:
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_x509_crt_free(&leaf);
+    return e;
+}
+
+void drv_pki_fingerprint_der(const void *der, size_t len, char out[DRV_PKI_FINGERPRINT_MAX])
+{
+    drv_digest_t d;
+    drv_digest_of(der, len, &d);
+    drv_digest_format(&d, out);
+}
+
+drv_err_t drv_pki_cert_info(const char *cert_pem, drv_pki_cert_info_t *out, drv_error_t *err)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    drv_err_t e = parse_cert(cert_pem, &crt, "certificate", err);
+    if (e == DRV_OK) {
+        drv_pki_cert_info_t info;
+        memset(&info, 0, sizeof info);
+        (void)subject_cn(&crt.subject, false, "certificate", info.cn, NULL);
+        size_t i = 0;
+        while (i + 1 < crt.serial.len && crt.serial.p[i] == 0)
+            i++;
+        size_t o = 0;
+        for (; i < crt.serial.len && o + 2 < sizeof info.serial; i++, o += 2)
+            snprintf(info.serial + o, 3, "%02x", crt.serial.p[i]);
+        drv_pki_fingerprint_der(crt.raw.p, crt.raw.len, info.fingerprint);
+        info.not_before = x509_time_unix(&crt.valid_from);
+        info.not_after = x509_time_unix(&crt.valid_to);
+        info.is_ca = crt.ca_istrue != 0;
+        info.usage = cert_usage(&crt);
+        *out = info;
+    }
+    mbedtls_x509_crt_free(&crt);
+    return e;
+}
+
+drv_err_t drv_pki_cert_pubkey(const char *cert_pem, char **pub_pem, drv_error_t *err)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    drv_err_t e = parse_cert(cert_pem, &crt, "certificate", err);
+    if (e == DRV_OK)
+        e = drv_pki_int_check_p256(&crt.pk, "certificate key", err);
+    if (e == DRV_OK)
+        e = drv_pki_int_pub_pem(&crt.pk, pub_pem, err);
+    mbedtls_x509_crt_free(&crt);
+    return e;
+}
+
+drv_err_t drv_pki_key_matches_cert(const char *key_pem, const char *cert_pem, drv_error_t *err)
+{
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    drv_err_t e = drv_pki_int_load_key(key_pem, &pk, "private key", err);
+    if (e == DRV_OK)
+        e = parse_cert(cert_pem, &crt, "certificate", err);
+    if (e == DRV_OK && mbedtls_pk_check_pair(&crt.pk, &pk) != 0)
+        e = drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                          "private key does not belong to the certificate");
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_pk_free(&pk);
+    return e;
+}
