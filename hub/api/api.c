@@ -49,12 +49,27 @@ static const drv_api_route_t routes[] = {
     {"/api/v1/nodes/{name}/status", M_STATUS, DRV_KIND_NODE, DRV_API_OP_STATUS},
     NAMESPACED("/apis/apps/v1", "deployments", DRV_KIND_DEPLOYMENT),
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
+    {"/api/v1/tokens", M_COLL, DRV_KIND_UNKNOWN, DRV_API_OP_TOKENS},
+    {"/api/v1/tokens/{name}", DRV_API_M_GET | DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_TOKEN},
 };
 
 const drv_api_route_t *drv_api_routes(size_t *n)
 {
     *n = sizeof(routes) / sizeof(routes[0]);
     return routes;
+}
+
+const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz)
+{
+    static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    if (outsz)
+        out[0] = '\0';
+    for (unsigned i = 0; i < 5; i++)
+        if (methods & (1u << i)) {
+            size_t l = strlen(out);
+            snprintf(out + l, outsz - l, "%s%s", l ? ", " : "", names[i]);
+        }
+    return out;
 }
 
 /* Matches path against pattern; captures {namespace} and {name} (pointers into path copies
@@ -177,6 +192,10 @@ static const char *status_reason(unsigned code)
         return "BadRequest";
     case 404:
         return "NotFound";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 405:
         return "MethodNotAllowed";
     case 409:
@@ -302,16 +321,65 @@ static enum MHD_Result dispatch(drv_api_req_t *rq)
         free(s);
         return MHD_NO;
     }
-    char allow[64] = "";
-    static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-    for (unsigned i = 0; i < 5; i++)
-        if (allowed & (1u << i)) {
-            size_t l = strlen(allow);
-            snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "", names[i]);
-        }
+    char allow[64];
+    drv_api_methods_str(allowed, allow, sizeof(allow));
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     return drv_api_queue(rq, 405, resp);
+}
+
+/* Puts a new request to the authorizer (when there is one), before its body is read. Returns
+ * true when it may go on; otherwise the refusal is queued in *r. */
+static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
+{
+    drv_api_t *api = rq->api;
+    if (!api->authorize)
+        return true;
+    unsigned bit = method_bit(rq->method);
+    drv_api_match_t m = {0}, found = {0};
+    size_t n = sizeof(routes) / sizeof(routes[0]);
+    for (size_t i = 0; i < n && !found.route; i++) {
+        if (route_match(routes[i].pattern, url, &m) && (bit & routes[i].methods)) {
+            found = m;
+            found.route = &routes[i];
+        }
+    }
+    if (found.route && found.route->op == DRV_API_OP_HEALTHZ)
+        return true; /* liveness probes carry no credentials */
+    const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
+    drv_api_authz_t az = {
+        .authorization =
+            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .method = bit,
+        .route = found.route,
+        .ns = found.ns,
+        .name = found.name,
+        .kind = found.route ? found.route->kind : DRV_KIND_UNKNOWN,
+        .watch = found.route && found.route->op == DRV_API_OP_COLLECTION && bit == DRV_API_M_GET &&
+                 w && (!strcmp(w, "true") || !strcmp(w, "1")),
+    };
+    char msg[256] = "";
+    unsigned code = api->authorize(api->authorize_ctx, &az, msg, sizeof(msg));
+    if (code == 0)
+        return true;
+    if (code == 401) {
+        cJSON *st = drv_api_status_json(401, "Unauthorized", *msg ? msg : "Unauthorized", NULL);
+        char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+        cJSON_Delete(st);
+        struct MHD_Response *resp =
+            s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!resp) {
+            free(s);
+            *r = MHD_NO;
+            return false;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"drover\"");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        *r = drv_api_queue(rq, 401, resp);
+        return false;
+    }
+    *r = drv_api_reply_status(rq, 403, "Forbidden", *msg ? msg : "Forbidden", NULL);
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -331,6 +399,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->url = url;
         drv_buf_init(&rq->body, api->max_body);
         *con_cls = rq;
+        enum MHD_Result ar = MHD_NO;
+        if (!authorized(rq, url, &ar))
+            return ar;
         /* A declared length over the cap is refused before any of the body is read. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -436,6 +507,10 @@ drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *
     api->store = opts->store;
     api->on_change = opts->on_change;
     api->on_change_ctx = opts->on_change_ctx;
+    api->authorize = opts->authorize;
+    api->authorize_ctx = opts->authorize_ctx;
+    api->tokens = opts->tokens;
+    api->tokens_ctx = opts->tokens_ctx;
     api->max_body = opts->max_body ? opts->max_body : DRV_API_DEFAULT_MAX_BODY;
     api->max_watches = opts->max_watches ? opts->max_watches : DRV_API_DEFAULT_MAX_WATCHES;
     unsigned max_conns = opts->max_conns ? opts->max_conns : DRV_API_DEFAULT_MAX_CONNS;

@@ -22,6 +22,38 @@
 #define DRV_API_MAX_GAUGES 256
 
 typedef struct drv_api drv_api_t;
+typedef struct drv_api_route drv_api_route_t;
+
+/* ---- access control ----
+ * With an authorizer set, every request except GET /healthz is put to it as soon as its
+ * headers have arrived, before any of its body is read; a request to an unknown path too
+ * (route NULL), so that an unauthenticated client learns nothing, not even which paths exist.
+ * The API answers a refusal with a Kubernetes Status: 401 Unauthorized (with
+ * WWW-Authenticate: Bearer) or 403 Forbidden. Watch streams are GETs on a collection and go
+ * through the same check. Without an authorizer every request is allowed. */
+typedef struct drv_api_authz {
+    const char *authorization;    /* the Authorization header as sent; NULL: none */
+    unsigned method;              /* one DRV_API_M_* bit (HEAD is GET); 0: another method */
+    const drv_api_route_t *route; /* NULL: no route serves this path with this method */
+    const char *ns;               /* {namespace} from the path; "" when none */
+    const char *name;             /* {name} from the path; "" when none */
+    drv_kind_t kind;              /* the route's kind; DRV_KIND_UNKNOWN without one */
+    bool watch;                   /* a GET on a collection with ?watch=true */
+} drv_api_authz_t;
+
+/* 0: let the request through; 401: no or bad credentials; 403: not allowed (any other value
+ * is taken as 403). msg (msgsz bytes) gets the reason shown in the Status. All pointers are
+ * valid only during the call. */
+typedef unsigned (*drv_api_authorize_fn)(void *ctx, const drv_api_authz_t *req, char *msg,
+                                         size_t msgsz);
+
+/* Token management behind /api/v1/tokens (routes DRV_API_OP_TOKENS / DRV_API_OP_TOKEN):
+ * method DRV_API_M_GET with id NULL lists, with an id gets one; DRV_API_M_POST creates from
+ * body (a JSON object); DRV_API_M_DELETE revokes id. On DRV_OK *out is the JSON answer (the
+ * API frees it; 201 for a create, 200 otherwise); errors map to Statuses as the store's do
+ * (DRV_ERR_INVALID 400, DRV_ERR_NOTFOUND 404, DRV_ERR_CONFLICT 409, ...). */
+typedef drv_err_t (*drv_api_tokens_fn)(void *ctx, unsigned method, const char *id,
+                                       const cJSON *body, cJSON **out, drv_error_t *err);
 
 typedef struct drv_api_opts {
     const char *bind_addr; /* IPv4 or IPv6 literal; NULL: DRV_API_DEFAULT_BIND */
@@ -34,6 +66,12 @@ typedef struct drv_api_opts {
      * so that controllers can react; it may write to the store itself. */
     void (*on_change)(void *ctx);
     void *on_change_ctx;
+    /* Access control (see above); NULL: none. */
+    drv_api_authorize_fn authorize;
+    void *authorize_ctx;
+    /* Token management; NULL: the token routes answer 404 with a message saying so. */
+    drv_api_tokens_fn tokens;
+    void *tokens_ctx;
 } drv_api_opts_t;
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */
@@ -106,18 +144,22 @@ typedef enum {
     DRV_API_OP_STATUS,     /* the status subresource: get, update, patch */
     DRV_API_OP_HEALTHZ,
     DRV_API_OP_METRICS,
-    DRV_API_OP_LOG, /* a pod's container log (GET), from its node's agent */
+    DRV_API_OP_LOG,    /* a pod's container log (GET), from its node's agent */
+    DRV_API_OP_TOKENS, /* the API tokens: list (GET), create (POST) */
+    DRV_API_OP_TOKEN,  /* one token: get (GET), revoke (DELETE) */
 } drv_api_op_t;
 
-typedef struct drv_api_route {
+struct drv_api_route {
     const char *pattern; /* "/api/v1/namespaces/{namespace}/pods/{name}"; "{...}" is one
                             non-empty path segment */
     unsigned methods;    /* DRV_API_M_* bits */
     drv_kind_t kind;     /* DRV_KIND_UNKNOWN for /healthz and /metrics */
     drv_api_op_t op;
-} drv_api_route_t;
+};
 
 /* Every route the API serves (static storage); *n gets the count. */
 const drv_api_route_t *drv_api_routes(size_t *n);
+/* "GET, POST" for DRV_API_M_* bits, into out (at least 40 bytes). Returns out. */
+const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz);
 
 #endif

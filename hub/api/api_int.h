@@ -46,6 +46,10 @@ struct drv_api {
     size_t nreqstats;
     drv_api_gauge_t gauges[DRV_API_MAX_GAUGES];
     size_t ngauges;
+    drv_api_authorize_fn authorize;
+    void *authorize_ctx;
+    drv_api_tokens_fn tokens;
+    void *tokens_ctx;
 };
 
 /* One request in progress (MHD's con_cls). */
@@ -104,6 +108,9 @@ bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
+
+/* tokens.c: /api/v1/tokens through the owner's drv_api_tokens_fn. */
+enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);
