@@ -1,0 +1,549 @@
+/* hub/auth: token format and verification (garbage, forged, revoked, expired), the secret
+ * never stored, spec validation naming fields, the role matrix over the API's whole route
+ * table, the first admin token file, and the API enforcing it all over real sockets (401 with
+ * a Status on every route without a token, 403 by role, the watch stream, 413 with a token). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "drover/buf.h"
+#include "drover/file.h"
+#include "drover/log.h"
+#include "store/store.h"
+
+typedef struct {
+    char dir[64];
+    char db[128];
+    drv_hstore_t *store;
+    drv_api_t *api;
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/drv-auth-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/hub.db", f->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_open(f->db, &f->store, &err), DRV_OK);
+    drv_api_opts_t o = {.store = f->store,
+                        .max_body = 64 * 1024,
+                        .authorize = drv_auth_api_authorize,
+                        .authorize_ctx = f->store,
+                        .tokens = drv_auth_api_tokens,
+                        .tokens_ctx = f->store};
+    assert_int_equal(drv_api_new(&o, &f->api, &err), DRV_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    drv_api_free(f->api);
+    drv_hstore_close(f->store);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One request over a real socket, the API pumped on this thread; the status code, the whole
+ * response (head and body) in *resp (caller frees; may be NULL). A watch answers headers and
+ * then streams: stop reading at the first event or keep-alive. */
+static int http(fx_t *f, const char *method, const char *path, const char *token, const char *body,
+                char **resp)
+{
+    drv_buf_t raw = DRV_BUF_INIT(1 << 20);
+    size_t blen = body ? strlen(body) : 0;
+    assert_int_equal(drv_buf_printf(&raw,
+                                    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Length: %zu\r\nContent-Type: application/json\r\n",
+                                    method, path, blen),
+                     DRV_OK);
+    if (token)
+        assert_int_equal(drv_buf_printf(&raw, "Authorization: Bearer %s\r\n", token), DRV_OK);
+    assert_int_equal(drv_buf_puts(&raw, "\r\n"), DRV_OK);
+    if (body)
+        assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(drv_api_port(f->api))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    drv_buf_t out = DRV_BUF_INIT(1 << 22);
+    size_t sent = 0;
+    int64_t end = now_ms() + 5000;
+    while (now_ms() < end) {
+        if (sent < raw.len) {
+            ssize_t w = send(fd, raw.data + sent, raw.len - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN)
+                sent = raw.len;
+        }
+        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
+        poll(&p, 1, 5);
+        drv_api_run(f->api);
+        char buf[4096];
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r == 0)
+            break;
+        if (r > 0) {
+            assert_int_equal(drv_buf_append(&out, buf, (size_t)r), DRV_OK);
+            if (strstr(drv_buf_str(&out), "text/event-stream") &&
+                strstr(drv_buf_str(&out), "\r\n\r\n"))
+                break;
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            break;
+        }
+    }
+    close(fd);
+    drv_buf_free(&raw);
+    int code = 0;
+    if (sscanf(drv_buf_str(&out), "HTTP/1.%*d %d", &code) != 1)
+        fail_msg("%s %s: no HTTP answer", method, path);
+    if (resp)
+        *resp = strdup(drv_buf_str(&out));
+    drv_buf_free(&out);
+    return code;
+}
+
+static void make(fx_t *f, const char *kind, drv_auth_role_t role, int64_t ttl, int64_t now,
+                 char tok[DRV_AUTH_TOKEN_MAX], drv_hstore_token_t *rec)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_auth_spec_t s = {.kind = kind, .role = role, .ttl_s = ttl};
+    if (drv_auth_create(f->store, &s, now, tok, rec, &err) != DRV_OK)
+        fail_msg("create: %s", drv_error_msg(&err));
+}
+
+static void test_ttl(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    int64_t s = 0;
+    assert_int_equal(drv_auth_parse_ttl("24h", &s, &err), DRV_OK);
+    assert_int_equal(s, 86400);
+    assert_int_equal(drv_auth_parse_ttl("1s", &s, &err), DRV_OK);
+    assert_int_equal(s, 1);
+    assert_int_equal(drv_auth_parse_ttl("30m", &s, &err), DRV_OK);
+    assert_int_equal(s, 1800);
+    assert_int_equal(drv_auth_parse_ttl("7d", &s, &err), DRV_OK);
+    assert_int_equal(drv_auth_parse_ttl("45", &s, &err), DRV_OK);
+    assert_int_equal(s, 45);
+    const char *bad[] = {"",      "h",  "0s", "-1h", "1x", "1hh", "1.5h", "99999999999999999999d",
+                         "4000d", " 1h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        drv_error_clear(&err);
+        assert_int_equal(drv_auth_parse_ttl(bad[i], &s, &err), DRV_ERR_INVALID);
+        assert_non_null(strstr(drv_error_msg(&err), "ttl"));
+    }
+}
+
+static void test_token_lifecycle(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    int64_t now = 1700000000;
+    char tok[DRV_AUTH_TOKEN_MAX];
+    drv_hstore_token_t rec, got;
+    make(f, "api", DRV_AUTH_ROLE_VIEWER, 3600, now, tok, &rec);
+    assert_int_equal(strlen(tok), DRV_AUTH_TOKEN_MAX - 1);
+    assert_memory_equal(tok, "drv1_", 5);
+    assert_memory_equal(tok + 5, rec.id, 8);
+    assert_int_equal(tok[13], '_');
+    assert_int_equal(rec.expires, now + 3600);
+
+    assert_int_equal(drv_auth_authenticate(f->store, tok, now, &got, &err), DRV_OK);
+    assert_string_equal(got.role, "viewer");
+    char hdr[128];
+    snprintf(hdr, sizeof(hdr), "Bearer  %s", tok);
+    assert_int_equal(drv_auth_authenticate(f->store, hdr, now, NULL, &err), DRV_OK);
+    snprintf(hdr, sizeof(hdr), "bearer %s", tok);
+    assert_int_equal(drv_auth_authenticate(f->store, hdr, now, NULL, &err), DRV_OK);
+
+    /* Forged: the right id with another secret; a flipped last character; truncated;
+     * garbage; another scheme; nothing. */
+    char forged[DRV_AUTH_TOKEN_MAX];
+    memcpy(forged, tok, sizeof(forged));
+    forged[20] = forged[20] == 'A' ? 'B' : 'A';
+    const char *refused[] = {forged,
+                             "drv1_00000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                             "drv1_zzzzzzzz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                             "garbage",
+                             "Basic dXNlcjpwYXNz",
+                             "Bearer ",
+                             "",
+                             NULL};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        drv_error_clear(&err);
+        assert_int_equal(drv_auth_authenticate(f->store, refused[i], now, NULL, &err),
+                         DRV_ERR_PERM);
+    }
+    char cut[DRV_AUTH_TOKEN_MAX];
+    snprintf(cut, sizeof(cut) - 1, "%s", tok);
+    assert_int_equal(drv_auth_authenticate(f->store, cut, now, NULL, &err), DRV_ERR_PERM);
+    char longer[DRV_AUTH_TOKEN_MAX + 2];
+    snprintf(longer, sizeof(longer), "%sA", tok);
+    assert_int_equal(drv_auth_authenticate(f->store, longer, now, NULL, &err), DRV_ERR_PERM);
+
+    /* Expired at its time, not before. */
+    assert_int_equal(drv_auth_authenticate(f->store, tok, now + 3599, NULL, &err), DRV_OK);
+    drv_error_clear(&err);
+    assert_int_equal(drv_auth_authenticate(f->store, tok, now + 3600, NULL, &err), DRV_ERR_PERM);
+    assert_non_null(strstr(drv_error_msg(&err), "expired"));
+    /* Revoked. */
+    assert_int_equal(drv_hstore_token_revoke(f->store, rec.id, &err), DRV_OK);
+    drv_error_clear(&err);
+    assert_int_equal(drv_auth_authenticate(f->store, tok, now, NULL, &err), DRV_ERR_PERM);
+    assert_non_null(strstr(drv_error_msg(&err), "revoked"));
+
+    /* Only the hash is stored: the secret appears nowhere in the database files. */
+    drv_hstore_close(f->store);
+    f->store = NULL;
+    const char *sfx[] = {"", "-wal"};
+    for (int i = 0; i < 2; i++) {
+        char p[160];
+        snprintf(p, sizeof(p), "%s%s", f->db, sfx[i]);
+        char *data = NULL;
+        size_t len = 0;
+        if (drv_file_read_capped(p, 64 << 20, &data, &len, &err) != DRV_OK)
+            continue;
+        assert_null(memmem(data, len, tok + 14, DRV_AUTH_SECRET_LEN));
+        free(data);
+    }
+    assert_int_equal(drv_hstore_open(f->db, &f->store, &err), DRV_OK);
+}
+
+static void test_spec_refused(void **state)
+{
+    fx_t *f = *state;
+    char tok[DRV_AUTH_TOKEN_MAX];
+    cJSON *labels = cJSON_Parse("{\"site\":\"a\"}");
+    cJSON *badlabels = cJSON_Parse("{\"bad key\":\"a\"}");
+    cJSON *numlabel = cJSON_Parse("{\"k\":1}");
+    const struct {
+        drv_auth_spec_t spec;
+        const char *field;
+    } cases[] = {
+        {{.kind = "api"}, "role"},
+        {{.kind = "root", .role = DRV_AUTH_ROLE_ADMIN}, "kind"},
+        {{.kind = NULL, .role = DRV_AUTH_ROLE_ADMIN}, "kind"},
+        {{.kind = "bootstrap", .role = DRV_AUTH_ROLE_VIEWER}, "role"},
+        {{.kind = "api", .role = DRV_AUTH_ROLE_VIEWER, .uses = 3}, "uses"},
+        {{.kind = "api", .role = DRV_AUTH_ROLE_VIEWER, .labels = labels}, "labels"},
+        {{.kind = "bootstrap", .uses = DRV_AUTH_USES_MAX + 1}, "uses"},
+        {{.kind = "bootstrap", .labels = badlabels}, "labels"},
+        {{.kind = "bootstrap", .labels = numlabel}, "labels.k"},
+        {{.kind = "api", .role = DRV_AUTH_ROLE_VIEWER, .description = "a\nb"}, "description"},
+        {{.kind = "api", .role = DRV_AUTH_ROLE_VIEWER, .ttl_s = -1}, "ttl"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        drv_error_t err = DRV_ERROR_INIT;
+        assert_int_equal(drv_auth_create(f->store, &cases[i].spec, 1, tok, NULL, &err),
+                         DRV_ERR_INVALID);
+        if (strncmp(drv_error_msg(&err), cases[i].field, strlen(cases[i].field)))
+            fail_msg("case %zu: \"%s\" does not name %s", i, drv_error_msg(&err), cases[i].field);
+    }
+    drv_hstore_token_t *all = NULL;
+    size_t n = 9;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_token_list(f->store, &all, &n, &err), DRV_OK);
+    assert_int_equal(n, 0); /* nothing half-made */
+    free(all);
+    /* A bootstrap token with uses and labels is fine. */
+    drv_auth_spec_t ok = {.kind = "bootstrap", .uses = 5, .labels = labels, .ttl_s = 60};
+    drv_hstore_token_t rec;
+    assert_int_equal(drv_auth_create(f->store, &ok, 1, tok, &rec, &err), DRV_OK);
+    assert_int_equal(rec.uses_left, 5);
+    assert_string_equal(rec.labels, "{\"site\":\"a\"}");
+    cJSON_Delete(labels);
+    cJSON_Delete(badlabels);
+    cJSON_Delete(numlabel);
+}
+
+/* The role matrix over every route and method of the API's own table. */
+static void test_role_matrix(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const drv_api_route_t *r = drv_api_routes(&n);
+    bool saw_tokens = false;
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned m = DRV_API_M_GET; m <= DRV_API_M_DELETE; m <<= 1) {
+            if (!(r[i].methods & m))
+                continue;
+            bool get = m == DRV_API_M_GET;
+            bool tokens = r[i].op == DRV_API_OP_TOKENS || r[i].op == DRV_API_OP_TOKEN;
+            bool secret = r[i].kind == DRV_KIND_SECRET;
+            bool log = r[i].op == DRV_API_OP_LOG;
+            bool node_write = r[i].kind == DRV_KIND_NODE && !get;
+            saw_tokens |= tokens;
+            assert_true(drv_auth_allows(DRV_AUTH_ROLE_ADMIN, m, &r[i]));
+            assert_false(drv_auth_allows(DRV_AUTH_ROLE_NONE, m, &r[i]));
+            bool viewer = get && !secret && !log && !tokens;
+            if (drv_auth_allows(DRV_AUTH_ROLE_VIEWER, m, &r[i]) != viewer)
+                fail_msg("viewer %u on %s", m, r[i].pattern);
+            bool op = !tokens && (!node_write || (r[i].op != DRV_API_OP_COLLECTION &&
+                                                  (m == DRV_API_M_PUT || m == DRV_API_M_PATCH)));
+            if (drv_auth_allows(DRV_AUTH_ROLE_OPERATOR, m, &r[i]) != op)
+                fail_msg("operator %u on %s", m, r[i].pattern);
+        }
+    }
+    assert_true(saw_tokens);
+}
+
+static void test_ensure_admin(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char path[256];
+    bool created = false;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(
+        drv_auth_ensure_admin(f->store, f->dir, now, path, sizeof(path), &created, &err), DRV_OK);
+    assert_true(created);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    char *tok = NULL;
+    size_t len = 0;
+    assert_int_equal(drv_file_read_capped(path, 256, &tok, &len, &err), DRV_OK);
+    assert_int_equal(tok[len - 1], '\n');
+    tok[len - 1] = '\0';
+    drv_hstore_token_t t;
+    assert_int_equal(drv_auth_authenticate(f->store, tok, now, &t, &err), DRV_OK);
+    assert_string_equal(t.role, "admin");
+    /* Again: there is one, nothing new, the file stays. */
+    assert_int_equal(
+        drv_auth_ensure_admin(f->store, f->dir, now, path, sizeof(path), &created, &err), DRV_OK);
+    assert_false(created);
+    /* Revoked (an admin locked out): the next start makes a new one. */
+    assert_int_equal(drv_hstore_token_revoke(f->store, t.id, &err), DRV_OK);
+    assert_int_equal(
+        drv_auth_ensure_admin(f->store, f->dir, now, path, sizeof(path), &created, &err), DRV_OK);
+    assert_true(created);
+    char *tok2 = NULL;
+    assert_int_equal(drv_file_read_capped(path, 256, &tok2, &len, &err), DRV_OK);
+    assert_string_not_equal(tok, tok2);
+    free(tok);
+    free(tok2);
+}
+
+/* Fills {namespace} and {name} in a route pattern. */
+static void fill(const char *pattern, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 16 < outsz;) {
+        if (!strncmp(p, "{namespace}", 11)) {
+            o += (size_t)snprintf(out + o, outsz - o, "default");
+            p += 11;
+        } else if (!strncmp(p, "{name}", 6)) {
+            o += (size_t)snprintf(out + o, outsz - o, "x");
+            p += 6;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+}
+
+static const char *method_name(unsigned m)
+{
+    return m == DRV_API_M_GET     ? "GET"
+           : m == DRV_API_M_POST  ? "POST"
+           : m == DRV_API_M_PUT   ? "PUT"
+           : m == DRV_API_M_PATCH ? "PATCH"
+                                  : "DELETE";
+}
+
+static void test_api_enforces(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = (int64_t)time(NULL);
+    char viewer[DRV_AUTH_TOKEN_MAX], op[DRV_AUTH_TOKEN_MAX], admin[DRV_AUTH_TOKEN_MAX],
+        boot[DRV_AUTH_TOKEN_MAX], old[DRV_AUTH_TOKEN_MAX];
+    drv_hstore_token_t rec;
+    make(f, "api", DRV_AUTH_ROLE_VIEWER, 0, now, viewer, &rec);
+    make(f, "api", DRV_AUTH_ROLE_OPERATOR, 0, now, op, &rec);
+    make(f, "api", DRV_AUTH_ROLE_ADMIN, 0, now, admin, &rec);
+    make(f, "bootstrap", DRV_AUTH_ROLE_NONE, 0, now, boot, &rec);
+    make(f, "api", DRV_AUTH_ROLE_ADMIN, 1, now - 10, old, &rec); /* expired */
+
+    char *b = NULL;
+    assert_int_equal(http(f, "GET", "/healthz", NULL, NULL, &b), 200);
+    free(b);
+    size_t n = 0;
+    const drv_api_route_t *r = drv_api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        char path[256];
+        fill(r[i].pattern, path, sizeof(path));
+        for (unsigned m = DRV_API_M_GET; m <= DRV_API_M_DELETE; m <<= 1) {
+            if (!(r[i].methods & m) || r[i].op == DRV_API_OP_HEALTHZ)
+                continue;
+            const char *meth = method_name(m);
+            const char *body = m == DRV_API_M_GET || m == DRV_API_M_DELETE ? NULL : "{}";
+            int c = http(f, meth, path, NULL, body, &b);
+            if (c != 401 || !strstr(b, "\"kind\":\"Status\"") || !strstr(b, "Unauthorized") ||
+                !strstr(b, "WWW-Authenticate: Bearer"))
+                fail_msg("%s %s without a token: %d %s", meth, path, c, b);
+            free(b);
+            c = http(f, meth, path, "drv1_garbage", body, &b);
+            free(b);
+            assert_int_equal(c, 401);
+            c = http(f, meth, path, old, body, &b);
+            if (c != 401 || !strstr(b, "expired"))
+                fail_msg("%s %s with an expired token: %d %s", meth, path, c, b);
+            free(b);
+            c = http(f, meth, path, boot, body, &b);
+            if (c != 403 || !strstr(b, "Forbidden"))
+                fail_msg("%s %s with a bootstrap token: %d %s", meth, path, c, b);
+            free(b);
+        }
+    }
+    /* Unknown paths: 401 without a token (nothing to learn), 404 with one. */
+    assert_int_equal(http(f, "GET", "/api/v1/widgets", NULL, NULL, &b), 401);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/widgets", viewer, NULL, &b), 404);
+    free(b);
+
+    static const char *DEPLOY =
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
+        "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":"
+        "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+        "\"image\":\"nginx:1\"}]}}}}";
+    static const char *SECRET = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":"
+                                "{\"name\":\"s\"},\"data\":{\"k\":\"aGlkZGVu\"}}";
+#define DEP "/apis/apps/v1/namespaces/default/deployments"
+#define SEC "/api/v1/namespaces/default/secrets"
+    /* viewer */
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/default/pods", viewer, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", "/metrics", viewer, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "POST", DEP, viewer, DEPLOY, &b), 403);
+    assert_non_null(strstr(b, "\"reason\":\"Forbidden\""));
+    assert_non_null(strstr(b, "may not create deployments"));
+    free(b);
+    assert_int_equal(http(f, "GET", SEC, viewer, NULL, &b), 403);
+    free(b);
+    assert_int_equal(http(f, "GET", SEC "?watch=true", viewer, NULL, &b), 403);
+    assert_non_null(strstr(b, "may not watch secrets"));
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/secrets?watch=1", viewer, NULL, &b), 403);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/tokens", viewer, NULL, &b), 403);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/pods?watch=true", viewer, NULL, &b), 200);
+    assert_non_null(strstr(b, "text/event-stream"));
+    free(b);
+    /* operator */
+    assert_int_equal(http(f, "POST", DEP, op, DEPLOY, &b), 201);
+    free(b);
+    assert_int_equal(http(f, "POST", SEC, op, SECRET, &b), 201);
+    free(b);
+    assert_int_equal(http(f, "GET", SEC "/s", op, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", SEC "/s", viewer, NULL, &b), 403);
+    assert_null(strstr(b, "aGlkZGVu"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DEP "/web", op, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", op, "{\"role\":\"viewer\"}", &b), 403);
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/nodes/n1", op, NULL, &b), 403);
+    free(b);
+    /* admin: tokens */
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", admin,
+                          "{\"role\":\"viewer\",\"ttl\":\"1h\",\"description\":\"ci\"}", &b),
+                     201);
+    char *j = strstr(b, "\r\n\r\n");
+    cJSON *o = cJSON_Parse(j ? j + 4 : "");
+    free(b);
+    assert_non_null(o);
+    const char *newtok = cJSON_GetObjectItem(o, "token")->valuestring;
+    const char *id = cJSON_GetObjectItem(o, "id")->valuestring;
+    assert_string_equal(cJSON_GetObjectItem(o, "role")->valuestring, "viewer");
+    assert_int_equal(http(f, "GET", "/api/v1/pods", newtok, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/tokens", admin, NULL, &b), 200);
+    assert_non_null(strstr(b, id));
+    assert_null(strstr(b, "\"token\""));
+    assert_null(strstr(b, newtok + 14));
+    free(b);
+    char tpath[64];
+    snprintf(tpath, sizeof(tpath), "/api/v1/tokens/%s", id);
+    assert_int_equal(http(f, "DELETE", tpath, admin, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"revoked\":true"));
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/pods", newtok, NULL, &b), 401);
+    assert_non_null(strstr(b, "revoked"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/tokens/ffffffff", admin, NULL, &b), 404);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", admin, "{\"role\":\"root\"}", &b), 400);
+    assert_non_null(strstr(b, "role"));
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", admin, "{\"rol\":\"viewer\"}", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", admin, "[1]", &b), 400);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/tokens", admin,
+                          "{\"kind\":\"bootstrap\",\"uses\":3,\"ttl\":\"24h\",\"labels\":"
+                          "{\"site\":\"north\"}}",
+                          &b),
+                     201);
+    assert_non_null(strstr(b, "\"usesLeft\":3"));
+    free(b);
+    /* A body over the cap is 413 with a valid token. */
+    char *big = malloc(70 * 1024);
+    memset(big, ' ', 70 * 1024 - 1);
+    big[70 * 1024 - 1] = '\0';
+    assert_int_equal(http(f, "POST", DEP, admin, big, &b), 413);
+    free(b);
+    assert_int_equal(http(f, "POST", DEP, NULL, big, &b), 401);
+    free(b);
+    free(big);
+    cJSON_Delete(o);
+}
+
+int main(void)
+{
+    drv_log_set_level(DRV_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ttl),
+        cmocka_unit_test_setup_teardown(test_token_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spec_refused, setup, teardown),
+        cmocka_unit_test(test_role_matrix),
+        cmocka_unit_test_setup_teardown(test_ensure_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_enforces, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
