@@ -12,6 +12,8 @@
 
 #define DRV_HUB_DEFAULT_DATA "/var/lib/drover-hub"
 #define DRV_HUB_DEFAULT_LISTEN "127.0.0.1:8080"
+/* Whether the API requires bearer tokens (hub/auth) unless --auth / --no-auth says. */
+#define DRV_HUB_DEFAULT_AUTH false
 
 typedef struct drv_hub drv_hub_t;
 
@@ -27,6 +29,10 @@ typedef struct drv_hub_opts {
     const char *mosquitto;     /* child's binary; NULL: /usr/sbin/mosquitto */
     bool run_controllers;      /* node lifecycle, Deployments, DaemonSets, scheduling */
     int64_t node_grace_ms;     /* heartbeat grace period; <= 0: 10 s */
+    /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
+     * first start without a usable admin token one is written to <data_dir>/admin.token. The
+     * token routes are served either way. */
+    bool auth;
 } drv_hub_opts_t;
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */

@@ -6,25 +6,48 @@
 #include <string.h>
 
 #include "hub.h"
+#include "api/api.h"
 #include "drover/log.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
-               "                  [--broker URL | --broker-listen ADDR:PORT] [--mosquitto PATH]\n"
-               "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
-               "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
-               "; port 0 picks a free one)\n"
-               "  --log-level LEVEL   debug, info, warn, error (default info)\n"
-               "  --broker URL        external MQTT 3.1.1/5 broker (tcp://HOST:PORT); without it\n"
-               "                      the hub runs and supervises its own Mosquitto\n"
-               "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
-               "                      a free port when --listen's port is 0)\n"
-               "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
-               "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
-               "                      node controllers (they run by default)\n"
-               "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
-               "                      (default 10)\n");
+    fprintf(f,
+            "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+            "                  [--broker URL | --broker-listen ADDR:PORT] [--mosquitto PATH]\n"
+            "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
+            "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
+            "; port 0 picks a free one)\n"
+            "  --log-level LEVEL   debug, info, warn, error (default info)\n"
+            "  --broker URL        external MQTT 3.1.1/5 broker (tcp://HOST:PORT); without it\n"
+            "                      the hub runs and supervises its own Mosquitto\n"
+            "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
+            "                      a free port when --listen's port is 0)\n"
+            "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
+            "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
+            "                      node controllers (they run by default)\n"
+            "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
+            "                      (default 10)\n"
+            "  --auth              every API route but /healthz needs a bearer token; the\n"
+            "                      first start writes an admin token to DIR/admin.token%s\n"
+            "  --no-auth           no access control on the API%s\n"
+            "  --print-routes      print the API's routes (pattern and methods) and exit\n",
+            DRV_HUB_DEFAULT_AUTH ? " (default)" : "", DRV_HUB_DEFAULT_AUTH ? "" : " (default)");
+}
+
+/* One route a line: "PATTERN METHOD,METHOD,...", from the API's own table. */
+static int print_routes(void)
+{
+    size_t n = 0;
+    const drv_api_route_t *r = drv_api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        char m[64];
+        drv_api_methods_str(r[i].methods, m, sizeof(m));
+        for (char *p = m; *p; p++)
+            if (*p == ' ')
+                memmove(p, p + 1, strlen(p));
+        printf("%s %s\n", r[i].pattern, m);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -38,12 +61,16 @@ int main(int argc, char **argv)
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
                                              {"node-grace", required_argument, NULL, 'G'},
+                                             {"auth", no_argument, NULL, 'A'},
+                                             {"no-auth", no_argument, NULL, 'U'},
+                                             {"print-routes", no_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     drv_hub_opts_t opts = {.data_dir = DRV_HUB_DEFAULT_DATA,
                            .listen = DRV_HUB_DEFAULT_LISTEN,
                            .run_broker = true,
-                           .run_controllers = true};
+                           .run_controllers = true,
+                           .auth = DRV_HUB_DEFAULT_AUTH};
     drv_error_t err = DRV_ERROR_INIT;
     int c;
     while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
@@ -70,6 +97,14 @@ int main(int argc, char **argv)
         case 'N':
             opts.run_controllers = false;
             break;
+        case 'A':
+            opts.auth = true;
+            break;
+        case 'U':
+            opts.auth = false;
+            break;
+        case 'R':
+            return print_routes();
         case 'G': {
             char *end = NULL;
             errno = 0;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "bridge/bridge.h"
 #include "broker/broker.h"
 #include "drover/cleanup.h"
@@ -31,6 +32,8 @@ struct drv_hub {
     char broker_url[256];
     drv_bridge_t *bridge; /* MQTT, when there is a broker */
     int64_t node_grace_ms;
+    bool auth;
+    char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
     struct {
         int fd;
         short events;
@@ -268,11 +271,29 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         free(hub);
         return drv_error_wrap(err, "store %s", db);
     }
+    hub->auth = opts->auth;
+    if (opts->auth) {
+        char path[PATH_MAX];
+        bool created = false;
+        e = drv_auth_ensure_admin(hub->store, dir, (int64_t)time(NULL), path, sizeof(path),
+                                  &created, err);
+        if (e != DRV_OK) {
+            drv_hstore_close(hub->store);
+            free(hub);
+            return drv_error_wrap(err, "admin token");
+        }
+        if (created)
+            snprintf(hub->admin_token_path, sizeof(hub->admin_token_path), "%s", path);
+    }
     drv_api_opts_t ao = {.bind_addr = addr,
                          .port = port,
                          .store = hub->store,
                          .on_change = on_api_change,
-                         .on_change_ctx = hub};
+                         .on_change_ctx = hub,
+                         .authorize = opts->auth ? drv_auth_api_authorize : NULL,
+                         .authorize_ctx = hub->store,
+                         .tokens = drv_auth_api_tokens,
+                         .tokens_ctx = hub->store};
     e = drv_api_new(&ao, &hub->api, err);
     if (e != DRV_OK) {
         drv_hstore_close(hub->store);
@@ -362,6 +383,10 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
     bool v6 = strchr(a, ':') != NULL;
     printf("drover-hub: serving http://%s%s%s:%u\n", v6 ? "[" : "", a, v6 ? "]" : "",
            (unsigned)drv_api_port(hub->api));
+    if (hub->auth)
+        printf("drover-hub: API access control on (bearer tokens)\n");
+    if (hub->admin_token_path[0])
+        printf("drover-hub: admin token written to %s\n", hub->admin_token_path);
     fflush(stdout);
     drv_log_info("hub serving", "addr=%s port=%u rv=%llu", a, (unsigned)drv_api_port(hub->api),
                  (unsigned long long)drv_hstore_rv(hub->store));
