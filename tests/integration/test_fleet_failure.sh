@@ -73,11 +73,16 @@ echo "# power cut on $victim (runs $vpods)"
 # The node's Ready condition, sampled every 0.1 s until the replacement runs.
 watch_ready() {
   while [ ! -e "$FLEET_TMP/stop-watch" ]; do
-    fleet_api "/api/v1/nodes/$victim" | jq -r '[.status.conditions[]? | select(.type == "Ready") | .status][0]' >>"$FLEET_TMP/ready"
+    echo "$(fleet_ms) $(fleet_api "/api/v1/nodes/$victim" | jq -r '[.status.conditions[]? | select(.type == "Ready") | .status][0]')" >>"$FLEET_TMP/ready"
     sleep 0.1
   done
 }
 : >"$FLEET_TMP/ready"
+# The cut lands just after one of its heartbeats (the worst moment for telling a late heartbeat
+# from a live node), when mosquitto_sub can show us one.
+if command -v mosquitto_sub >/dev/null; then
+  timeout 5 mosquitto_sub -h 127.0.0.1 -p "$FLEET_BROKER_PORT" -C 1 -t "drover/v1/node/$victim/heartbeat" >/dev/null 2>&1
+fi
 t0="$(fleet_ms)"
 fleet_power_cut "$victim"
 watch_ready &
@@ -87,8 +92,16 @@ check "after the power cut of $victim its pods run elsewhere: 3 Running" \
 echo "replacement took $(fleet_elapsed "$t0") s (power cut of $victim to 3 replicas Running)"
 touch "$FLEET_TMP/stop-watch"
 wait "$watcher"
-flap="$(awk '$1 != "True" {gone = 1} $1 == "True" && gone {n++} END {print n + 0}' "$FLEET_TMP/ready")"
+flap="$(awk '$2 != "True" {gone = 1} $2 == "True" && gone {n++} END {print n + 0}' "$FLEET_TMP/ready")"
 check "once NotReady, the powered-off $victim never shows Ready again ($flap samples said Ready)" test "$flap" -eq 0
+# Its Will arrives at once: NotReady well before the 10 s heartbeat grace, and for good.
+nr_ms="$(awk -v t0="$t0" '$2 != "True" && !s {s = $1} $2 == "True" {s = 0} END {print (s ? s - t0 : -1)}' "$FLEET_TMP/ready")"
+check "$victim NotReady (for good) within 5 s of the power cut (after $nr_ms ms)" \
+  test "$nr_ms" -ge 0 -a "$nr_ms" -le $((5000 * FLEET_TF))
+cut_iso="$(date -u -d "@$((t0 / 1000))" +%Y-%m-%dT%H:%M:%SZ)"
+ready_events="$(fleet_api /api/v1/namespaces/default/events | jq -r --arg n "$victim" --arg t "$cut_iso" \
+  '[.items[] | select(.involvedObject.kind == "Node" and .involvedObject.name == $n and .reason == "NodeReady" and ((.lastTimestamp // .firstTimestamp // .eventTime // "") >= $t)) | .message] | join("; ")')"
+check "no NodeReady event for $victim while its power is off (${ready_events:-none})" test -z "$ready_events"
 check "the node is NotReady" fleet_node_not_ready "$victim"
 check "the other devices run the 3 pods" fleet_wait_devices svc- 3 30
 # The device boots again: it must not bring back the pod that now runs elsewhere.
