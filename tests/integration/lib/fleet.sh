@@ -18,15 +18,23 @@
 #   fleet_api PATH                  # GET PATH on the hub, JSON to stdout
 #   fleet_pods SELECTOR [NS]        # pods matching a label selector, JSON list
 #   fleet_wait DESC SECS PATH JQ    # until GET PATH | jq -e JQ holds (SECS x time factor)
-#   fleet_running SELECTOR N        # exactly N pods, all Running and Ready (jq test)
-#   fleet_node_ready NAME           # the node's Ready condition is True
+#   fleet_running SELECTOR N [SECS] # waits for exactly N live pods, all Running and Ready
+#   fleet_pods_path SELECTOR [NS]   # the API path fleet_pods reads (for fleet_wait)
+#   fleet_node_ready NAME / fleet_node_not_ready NAME   # the node's Ready condition
+#   FLEET_JQ_READY, FLEET_JQ_READY_COUNT, fleet_jq_running N   # jq filters for the above
 #   fleet_partition NAME / fleet_heal NAME   # cut / restore the device's broker connection
 #   fleet_power_cut NAME / fleet_power_on NAME
 #   fleet_hub_restart [SIGNAL]      # same data directory, same broker port (KILL: a crash)
 #   fleet_broker_kill               # SIGKILL the hub's Mosquitto (the hub restarts it)
 #   fleet_device_pods NAME          # names of the pods the device itself runs (device_status)
+#   fleet_devices_running PREFIX    # Running pods PREFIX* over all live devices (their view)
+#   fleet_wait_devices PREFIX N [SECS]   # until that count is N
+#   fleet_logs POD [NS]             # drover logs POD
+#   fleet_exec NODE POD CTR CMD...  # CMD inside a container (crun exec on its device)
+#   fleet_ms / fleet_elapsed T0     # ms clock; seconds since T0 as N.N
 #   fleet_dump                      # hub and device logs, for a failing test
 #   check NAME CMD...               # TAP-like "ok N - NAME"; counts FLEET_FAILS
+#   fleet_finish                    # summary line, logs if a check failed, exit status
 #
 # Needs what device.sh and registry.sh need, plus mosquitto and iptables.
 
