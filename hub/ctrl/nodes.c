@@ -236,11 +236,13 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
                 return r;
             marked++;
         } else if (st && strcmp(st, "True") && o && o->heartbeat && hb >= 0 &&
-                   now_ms - hb <= grace && hb > since_of(ready) &&
+                   now_ms - hb <= grace && hb >= since_of(ready) + 1000 &&
                    !strcmp(ctrl_str(ready, "reason") ? ctrl_str(ready, "reason") : "",
                            "NodeStatusUnknown")) {
             /* We marked it, and it is beating again: Ready, even before its next full status
-             * report (an agent that never knew it was gone has nothing to report). */
+             * report (an agent that never knew it was gone has nothing to report). The mark's
+             * time has whole seconds: only a beat after that second is surely newer (a beat
+             * sent just before the mark, in the same second, is not). */
             r = set_ready(s, node, hb, now_ms, err);
             if (r != DRV_OK)
                 return r;
