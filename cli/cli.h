@@ -46,6 +46,26 @@ void drv_cli_hub_set(const char *url);
  * http://127.0.0.1:8080. Static storage; no trailing slash. */
 const char *drv_cli_hub_url(void);
 
+/* Sets the token from a --token flag (string borrowed). */
+void drv_cli_token_set(const char *token);
+/* The API token: --token, else $DROVER_TOKEN, else token: in the config file; NULL if none
+ * (or one with spaces or control characters, refused with a message). Static storage. */
+const char *drv_cli_token(void);
+/* Appends "Authorization: Bearer TOKEN" to hdrs when there is a token; returns the list. */
+struct curl_slist;
+struct curl_slist *drv_cli_auth_header(struct curl_slist *hdrs);
+/* The config file: $XDG_CONFIG_HOME/drover/config or ~/.config/drover/config (YAML or JSON,
+ * keys hub and token). false if neither variable is set or the path does not fit. */
+bool drv_cli_config_path(char *out, size_t outsz);
+/* Its contents as a new JSON object (caller frees); NULL if absent or unreadable (quiet:
+ * without a message). */
+cJSON *drv_cli_config_load(bool quiet);
+
+/* login --hub URL --token TOKEN|--token-file PATH */
+int drv_cli_login(int argc, char **argv);
+/* token create|list|revoke */
+int drv_cli_token_cmd(int argc, char **argv);
+
 typedef struct drv_cli_resp {
     long status;    /* HTTP status */
     drv_buf_t body; /* owned */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "drover/doc.h"
@@ -12,8 +13,10 @@
 #define URL_MAX 1024
 #define CONFIG_MAX (64u * 1024)
 #define SSE_LINE_MAX (8u * 1024 * 1024)
+#define TOKEN_MAX 512
 
 static const char *hub_flag;
+static const char *token_flag;
 static char hub_url[URL_MAX];
 
 void drv_cli_hub_set(const char *url)
@@ -21,39 +24,60 @@ void drv_cli_hub_set(const char *url)
     hub_flag = url;
 }
 
-/* hub: from the config file (YAML or JSON {hub: URL}); false if absent or unreadable. */
-static bool hub_from_config(char *out, size_t outsz)
+bool drv_cli_config_path(char *out, size_t outsz)
 {
     const char *home = getenv("HOME");
     const char *xdg = getenv("XDG_CONFIG_HOME");
-    char path[URL_MAX];
-    int n = xdg && *xdg
-                ? snprintf(path, sizeof(path), "%s/drover/config", xdg)
-                : snprintf(path, sizeof(path), "%s/.config/drover/config", home ? home : "");
-    if (n < 0 || (size_t)n >= sizeof(path) || (!home && !(xdg && *xdg)))
+    if (!(xdg && *xdg) && !(home && *home))
         return false;
+    int n = xdg && *xdg ? snprintf(out, outsz, "%s/drover/config", xdg)
+                        : snprintf(out, outsz, "%s/.config/drover/config", home);
+    return n > 0 && (size_t)n < outsz;
+}
+
+cJSON *drv_cli_config_load(bool quiet)
+{
+    char path[URL_MAX];
+    if (!drv_cli_config_path(path, sizeof(path)))
+        return NULL;
     FILE *f = fopen(path, "re");
     if (!f)
-        return false;
+        return NULL;
+    struct stat sb;
+    bool open_to_others = fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077);
     char *text = malloc(CONFIG_MAX + 1);
     size_t len = text ? fread(text, 1, CONFIG_MAX, f) : 0;
     fclose(f);
     if (!text)
-        return false;
+        return NULL;
     drv_doc_list_t docs = {0};
     drv_error_t err = DRV_ERROR_INIT;
-    bool ok = false;
-    if (drv_doc_parse(text, len, NULL, &docs, &err) == DRV_OK && docs.count) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(docs.docs[0].root, "hub");
-        if (cJSON_IsString(h) && *h->valuestring && strlen(h->valuestring) < outsz) {
-            snprintf(out, outsz, "%s", h->valuestring);
-            ok = true;
-        }
-    } else if (err.code != DRV_OK) {
+    cJSON *root = NULL;
+    if (drv_doc_parse(text, len, NULL, &docs, &err) == DRV_OK && docs.count &&
+        cJSON_IsObject(docs.docs[0].root)) {
+        root = cJSON_Duplicate(docs.docs[0].root, true);
+    } else if (err.code != DRV_OK && !quiet) {
         fprintf(stderr, "drover: ignoring %s: %s\n", path, drv_error_msg(&err));
     }
     drv_doc_list_free(&docs);
     free(text);
+    if (root && open_to_others && !quiet &&
+        cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "token")))
+        fprintf(stderr,
+                "drover: warning: %s holds a token and is readable by others (chmod 600 it)\n",
+                path);
+    return root;
+}
+
+/* A string key of the config file into out; false if absent. */
+static bool from_config(const char *key, char *out, size_t outsz)
+{
+    cJSON *root = drv_cli_config_load(false);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    bool ok = cJSON_IsString(v) && *v->valuestring && strlen(v->valuestring) < outsz;
+    if (ok)
+        snprintf(out, outsz, "%s", v->valuestring);
+    cJSON_Delete(root);
     return ok;
 }
 
@@ -64,12 +88,62 @@ const char *drv_cli_hub_url(void)
         snprintf(hub_url, sizeof(hub_url), "%s", hub_flag);
     else if (env && *env)
         snprintf(hub_url, sizeof(hub_url), "%s", env);
-    else if (!hub_from_config(hub_url, sizeof(hub_url)))
+    else if (!from_config("hub", hub_url, sizeof(hub_url)))
         snprintf(hub_url, sizeof(hub_url), "http://127.0.0.1:8080");
     size_t l = strlen(hub_url);
     while (l && hub_url[l - 1] == '/')
         hub_url[--l] = '\0';
     return hub_url;
+}
+
+void drv_cli_token_set(const char *token)
+{
+    token_flag = token;
+}
+
+const char *drv_cli_token(void)
+{
+    static bool done;
+    static char token[TOKEN_MAX];
+    if (done)
+        return *token ? token : NULL;
+    done = true;
+    const char *env = getenv("DROVER_TOKEN");
+    const char *from = "--token";
+    if (token_flag && *token_flag) {
+        snprintf(token, sizeof(token), "%s", token_flag);
+    } else if (env && *env) {
+        snprintf(token, sizeof(token), "%s", env);
+        from = "DROVER_TOKEN";
+    } else if (!from_config("token", token, sizeof(token))) {
+        token[0] = '\0';
+        return NULL;
+    } else {
+        from = "the config file";
+    }
+    for (const char *p = token; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            fprintf(stderr,
+                    "drover: the token from %s holds spaces or control characters; "
+                    "not sending it\n",
+                    from);
+            token[0] = '\0';
+            return NULL;
+        }
+    }
+    return *token ? token : NULL;
+}
+
+struct curl_slist *drv_cli_auth_header(struct curl_slist *hdrs)
+{
+    const char *t = drv_cli_token();
+    if (!t)
+        return hdrs;
+    char h[TOKEN_MAX + 32];
+    snprintf(h, sizeof(h), "Authorization: Bearer %s", t);
+    struct curl_slist *n = curl_slist_append(hdrs, h);
+    explicit_bzero(h, sizeof(h));
+    return n ? n : hdrs;
 }
 
 static bool curl_ready(void)
@@ -115,6 +189,7 @@ static CURL *make_handle(const char *method, const char *path, char *url, size_t
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DRV_CLI_MAX_RESPONSE);
     *hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+    *hdrs = drv_cli_auth_header(*hdrs);
     if (ctype) {
         char h[128];
         snprintf(h, sizeof(h), "Content-Type: %s", ctype);

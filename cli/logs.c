@@ -208,6 +208,7 @@ int drv_cli_logs(int argc, char **argv)
     logs_out_t o = {.curl = h, .err = DRV_BUF_INIT(ERROR_BODY_MAX + 1)};
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: text/plain, application/json");
+    hdrs = drv_cli_auth_header(hdrs);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

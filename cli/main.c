@@ -24,6 +24,11 @@ static const struct {
     {"cordon", drv_cli_cordon, "cordon NODE...   mark nodes unschedulable"},
     {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
     {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
+    {"login", drv_cli_login,
+     "login --hub URL --token TOKEN|--token-file PATH   save the hub and a token (0600 config)"},
+    {"token", drv_cli_token_cmd,
+     "token create [--role admin|operator|viewer] [--ttl 24h] [--description TEXT] [--uses N]\n"
+     "        [--labels k=v,...] | token list | token revoke ID...   API and bootstrap tokens"},
     {"rollout", drv_cli_rollout,
      "rollout status|history|undo|pause|resume deployment NAME [--timeout S] [--revision N]   "
      "rollouts"},
@@ -32,7 +37,7 @@ static const struct {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: drover [--hub URL] COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: drover [--hub URL] [--token TOKEN] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         fprintf(f, "  %s\n", cmds[i].help);
     return f == stderr ? 2 : 0;
@@ -42,8 +47,19 @@ int main(int argc, char **argv)
 {
 #ifndef DROVER_CLI_NO_HUB
     /* --hub URL before the command: the hub for every command (like $DROVER_HUB). */
-    while (argc >= 2 && !strncmp(argv[1], "--hub", 5)) {
-        if (argv[1][5] == '=') {
+    while (argc >= 2 && (!strncmp(argv[1], "--hub", 5) || !strncmp(argv[1], "--token", 7))) {
+        if (!strncmp(argv[1], "--token", 7)) {
+            /* --token TOKEN (like $DROVER_TOKEN) */
+            if (argv[1][7] == '=') {
+                drv_cli_token_set(argv[1] + 8);
+                argc--, argv++;
+            } else if (!argv[1][7] && argc >= 3) {
+                drv_cli_token_set(argv[2]);
+                argc -= 2, argv += 2;
+            } else {
+                return usage(stderr);
+            }
+        } else if (argv[1][5] == '=') {
             drv_cli_hub_set(argv[1] + 6);
             argc--, argv++;
         } else if (!argv[1][5] && argc >= 3) {

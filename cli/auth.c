@@ -1,0 +1,376 @@
+/* drover login (the hub and a token saved in the config file, mode 0600) and drover token
+ * create|list|revoke (the hub's /api/v1/tokens; admin only). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "drover/file.h"
+
+#define TOKEN_FILE_MAX 4096
+
+/* Reads a token from a file (admin.token): the first line, without surrounding blanks, into
+ * out. */
+static bool token_from_file(const char *path, char *out, size_t outsz)
+{
+    char *text = NULL;
+    size_t len = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_file_read_capped(path, TOKEN_FILE_MAX, &text, &len, &err) != DRV_OK) {
+        fprintf(stderr, "drover login: --token-file %s: %s\n", path, drv_error_msg(&err));
+        return false;
+    }
+    char *p = text;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    size_t n = strcspn(p, " \t\r\n");
+    bool ok = n > 0 && n < outsz;
+    if (ok) {
+        memcpy(out, p, n);
+        out[n] = '\0';
+    } else {
+        fprintf(stderr, "drover login: --token-file %s: no token in it\n", path);
+    }
+    explicit_bzero(text, len);
+    free(text);
+    return ok;
+}
+
+static int login_usage(void)
+{
+    fprintf(stderr, "usage: drover login --hub URL --token TOKEN | --token-file PATH\n"
+                    "  saves the hub and the token in the config file (mode 0600); later\n"
+                    "  commands send the token (--token and $DROVER_TOKEN override it)\n");
+    return 2;
+}
+
+int drv_cli_login(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"hub", required_argument, NULL, 'H'},
+                                             {"token", required_argument, NULL, 't'},
+                                             {"token-file", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *hub = NULL, *tok = NULL, *file = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            hub = optarg;
+            break;
+        case 't':
+            tok = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        default:
+            return login_usage();
+        }
+    }
+    if (optind < argc || (!tok && !file) || (tok && file))
+        return login_usage();
+    char token[512];
+    if (file) {
+        if (!token_from_file(file, token, sizeof(token)))
+            return 1;
+    } else if (strlen(tok) >= sizeof(token)) {
+        fprintf(stderr, "drover login: --token: too long\n");
+        return 1;
+    } else {
+        snprintf(token, sizeof(token), "%s", tok);
+    }
+    for (const char *p = token; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            fprintf(stderr, "drover login: --token: spaces or control characters in it\n");
+            return 1;
+        }
+    if (hub)
+        drv_cli_hub_set(hub);
+    drv_cli_token_set(token);
+    const char *url = drv_cli_hub_url();
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+        fprintf(stderr, "drover login: --hub \"%.200s\": expected http://HOST:PORT or https://\n",
+                url);
+        return 1;
+    }
+    /* Check it before saving: a token the hub refuses is not worth keeping. */
+    drv_cli_resp_t resp;
+    if (drv_cli_request("GET", "/api/v1/nodes", NULL, NULL, &resp))
+        return 1;
+    if (resp.status == 401) {
+        fprintf(stderr, "drover login: the hub at %s refused the token\n", url);
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    if (resp.status == 403)
+        fprintf(stderr, "drover login: warning: the token may not list nodes (a bootstrap token "
+                        "cannot use the API)\n");
+    drv_cli_resp_free(&resp);
+
+    char path[1024];
+    if (!drv_cli_config_path(path, sizeof(path))) {
+        fprintf(stderr, "drover login: neither HOME nor XDG_CONFIG_HOME is set\n");
+        return 1;
+    }
+    cJSON *cfg = drv_cli_config_load(true);
+    if (!cfg)
+        cfg = cJSON_CreateObject();
+    if (!cfg)
+        return 1;
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "hub");
+    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "token");
+    cJSON_AddStringToObject(cfg, "hub", url);
+    cJSON_AddStringToObject(cfg, "token", token);
+    explicit_bzero(token, sizeof(token));
+    char *text = cJSON_Print(cfg);
+    cJSON_Delete(cfg);
+    if (!text)
+        return 1;
+    size_t len = strlen(text);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_file_mkdir_p(dir, 0700, &err);
+    if (e == DRV_OK) {
+        char *t2 = realloc(text, len + 2);
+        if (!t2) {
+            free(text);
+            return 1;
+        }
+        text = t2;
+        text[len++] = '\n';
+        e = drv_file_write_atomic(path, text, len, 0600, &err);
+    }
+    explicit_bzero(text, len);
+    free(text);
+    if (e != DRV_OK) {
+        fprintf(stderr, "drover login: %s\n", drv_error_msg(&err));
+        return 1;
+    }
+    printf("Logged in to %s (saved in %s)\n", url, path);
+    return 0;
+}
+
+/* ---- token ---- */
+
+static int token_usage(void)
+{
+    fprintf(stderr, "usage: drover token create --role admin|operator|viewer [--ttl 24h] "
+                    "[--description TEXT]\n"
+                    "       drover token create [--ttl 24h] [--uses N] [--labels k=v,...] "
+                    "[--description TEXT]\n"
+                    "                           (without --role: a bootstrap token, for enrolling "
+                    "devices)\n"
+                    "       drover token list [-o json]\n"
+                    "       drover token revoke ID|TOKEN...\n");
+    return 2;
+}
+
+/* "k=v,k2=v2" into a JSON object; NULL after a message. */
+static cJSON *parse_labels(const char *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *copy = strdup(s);
+    if (!o || !copy) {
+        cJSON_Delete(o);
+        free(copy);
+        return NULL;
+    }
+    for (char *kv = copy; kv;) {
+        char *next = strchr(kv, ',');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            fprintf(stderr, "drover token create: --labels \"%.64s\": expected key=value\n", kv);
+            cJSON_Delete(o);
+            free(copy);
+            return NULL;
+        }
+        *eq = '\0';
+        cJSON_DeleteItemFromObjectCaseSensitive(o, kv);
+        cJSON_AddStringToObject(o, kv, eq + 1);
+        kv = next;
+    }
+    free(copy);
+    return o;
+}
+
+static const char *str_of(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static int token_create(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"role", required_argument, NULL, 'r'},        {"ttl", required_argument, NULL, 't'},
+        {"description", required_argument, NULL, 'd'}, {"uses", required_argument, NULL, 'u'},
+        {"labels", required_argument, NULL, 'l'},      {NULL, 0, NULL, 0}};
+    cJSON *req = cJSON_CreateObject();
+    if (!req)
+        return 1;
+    const char *role = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            role = optarg;
+            cJSON_AddStringToObject(req, "role", optarg);
+            break;
+        case 't':
+            cJSON_AddStringToObject(req, "ttl", optarg);
+            break;
+        case 'd':
+            cJSON_AddStringToObject(req, "description", optarg);
+            break;
+        case 'u': {
+            char *end = NULL;
+            long v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < 1 || v > 100000) {
+                fprintf(stderr, "drover token create: --uses \"%s\": a number, 1 to 100000\n",
+                        optarg);
+                cJSON_Delete(req);
+                return 2;
+            }
+            cJSON_AddNumberToObject(req, "uses", (double)v);
+            break;
+        }
+        case 'l': {
+            cJSON *l = parse_labels(optarg);
+            if (!l) {
+                cJSON_Delete(req);
+                return 2;
+            }
+            cJSON_DeleteItemFromObjectCaseSensitive(req, "labels");
+            cJSON_AddItemToObject(req, "labels", l);
+            break;
+        }
+        default:
+            cJSON_Delete(req);
+            return token_usage();
+        }
+    }
+    if (optind < argc) {
+        cJSON_Delete(req);
+        return token_usage();
+    }
+    cJSON_AddStringToObject(req, "kind", role ? "api" : "bootstrap");
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (!body)
+        return 1;
+    drv_cli_resp_t resp;
+    int rc = drv_cli_request("POST", "/api/v1/tokens", "application/json", body, &resp);
+    free(body);
+    if (rc)
+        return 1;
+    const char *tok = str_of(resp.json, "token", NULL);
+    if (resp.status != 201 || !tok) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    /* The token alone on stdout (T=$(drover token create ...)); the rest on stderr. */
+    printf("%s\n", tok);
+    fflush(stdout);
+    const char *r = str_of(resp.json, "role", NULL);
+    fprintf(stderr, "token %s created (%s%s%s, expires %s). It is shown only this once.\n",
+            str_of(resp.json, "id", "?"), r ? "role " : "bootstrap", r ? r : "",
+            r ? "" : " token: it can only enrol a device", str_of(resp.json, "expires", "never"));
+    drv_cli_resp_free(&resp);
+    return 0;
+}
+
+static int token_list(int argc, char **argv)
+{
+    bool json = false;
+    if (argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json"))
+        json = true;
+    else if (argc != 1)
+        return token_usage();
+    drv_cli_resp_t resp;
+    if (drv_cli_request("GET", "/api/v1/tokens", NULL, NULL, &resp))
+        return 1;
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    if (resp.status != 200 || !cJSON_IsArray(items)) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    if (json) {
+        char *s = cJSON_Print(resp.json);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        drv_cli_resp_free(&resp);
+        return 0;
+    }
+    printf("%-10s %-10s %-9s %-8s %-21s %-21s %s\n", "ID", "KIND", "ROLE", "STATE", "CREATED",
+           "EXPIRES", "DESCRIPTION");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, items)
+    {
+        printf("%-10s %-10s %-9s %-8s %-21s %-21s %s\n", str_of(t, "id", ""), str_of(t, "kind", ""),
+               str_of(t, "role", "-"), str_of(t, "state", ""), str_of(t, "created", ""),
+               str_of(t, "expires", "never"), str_of(t, "description", ""));
+    }
+    drv_cli_resp_free(&resp);
+    return 0;
+}
+
+static int token_revoke(int argc, char **argv)
+{
+    if (argc < 2)
+        return token_usage();
+    int ret = 0;
+    for (int i = 1; i < argc; i++) {
+        /* A whole token names its id in it: drv1_<id>_... */
+        char id[64];
+        const char *a = argv[i];
+        if (!strncmp(a, "drv1_", 5))
+            snprintf(id, sizeof(id), "%.*s", (int)strcspn(a + 5, "_"), a + 5);
+        else
+            snprintf(id, sizeof(id), "%s", a);
+        char path[128], esc[96];
+        if (!*id || !drv_cli_escape(id, esc, sizeof(esc))) {
+            fprintf(stderr, "drover token revoke: \"%.64s\" is not a token id\n", a);
+            ret = 1;
+            continue;
+        }
+        snprintf(path, sizeof(path), "/api/v1/tokens/%s", esc);
+        drv_cli_resp_t resp;
+        if (drv_cli_request("DELETE", path, NULL, NULL, &resp))
+            return 1;
+        if (resp.status == 200) {
+            printf("token %s revoked\n", id);
+        } else {
+            drv_cli_print_status(&resp);
+            ret = 1;
+        }
+        drv_cli_resp_free(&resp);
+    }
+    return ret;
+}
+
+int drv_cli_token_cmd(int argc, char **argv)
+{
+    if (argc < 2)
+        return token_usage();
+    if (!strcmp(argv[1], "create"))
+        return token_create(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list"))
+        return token_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "revoke"))
+        return token_revoke(argc - 1, argv + 1);
+    return token_usage();
+}
