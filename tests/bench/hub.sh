@@ -106,7 +106,7 @@ def check():
         done["running"] = t; out.write("running %.3f\n" % t)
     return b, r
 def relist():
-    with urllib.request.urlopen(hub + "/api/v1/namespaces/default/pods", timeout=120) as f:
+    with urllib.request.urlopen(hub + "/api/v1/namespaces/default/pods", timeout=60) as f:
         l = json.load(f)
     state.clear(); cnt[0] = cnt[1] = 0
     for p in l.get("items") or []:
@@ -137,7 +137,10 @@ while "running" not in done and time.time() < deadline:
     except Exception as e:  # a timeout with nothing to say, a dropped stream: resume
         out.write("# watch: %s\n" % e)
     if "running" not in done and time.time() < deadline:
-        rv = relist()
+        try:
+            rv = relist()
+        except Exception as e:  # the hub itself does not answer: stop here, the driver says why
+            out.write("# hub not answering: %s\n" % e); break
         check()
 b, r = check()
 out.write("final %.3f created=%d bound=%d running=%d\n" % (time.time(), len(state), b, r))
