@@ -237,7 +237,7 @@ drv_err_t drv_pki_open(const char *key_pem, const char *context, const char *blo
         e = drv_error_set(err, DRV_ERR_INTEGRITY, 0, "sealed data: unknown version %u", blob[0]);
         goto out;
     }
-    const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(pk);
+    mbedtls_ecp_keypair *kp = mbedtls_pk_ec(pk);
     const unsigned char *eph = blob + 1, *nonce = eph + POINT_LEN, *ct = nonce + NONCE_LEN;
     size_t ctlen = bloblen - DRV_PKI_SEAL_OVERHEAD;
     int rc = mbedtls_ecp_point_read_binary(&kp->grp, &q, eph, POINT_LEN);
