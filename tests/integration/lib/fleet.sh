@@ -122,6 +122,11 @@ _fleet_hub_args() {
   elif grep -q -- '--controllers' <<<"$help"; then
     echo "--controllers"
   fi
+  # These tests are about the fleet, not API access control (test_hub_auth.sh): an open API
+  # even when the hub's default becomes --auth.
+  if grep -q -- '--no-auth' <<<"$help"; then
+    echo "--no-auth"
+  fi
   if grep -q -- '--node-grace' <<<"$help"; then
     echo "--node-grace"
     echo "${FLEET_NODE_GRACE:-10}"
