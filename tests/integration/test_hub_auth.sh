@@ -176,6 +176,13 @@ code=$(req POST /api/v1/tokens "$OPER" -H 'Content-Type: application/json' -d '{
 check "operator cannot create tokens: 403 (got $code)" test "$code" = 403
 DROVER_TOKEN=$OPER "$cli" token create --role viewer >"$tmp/out" 2>&1
 check "drover token create as operator fails" test $? = 1
+DROVER_TOKEN=$OPER "$cli" logs nosuchpod >"$tmp/out" 2>&1
+check "drover logs sends the token (NotFound, not Unauthorized)" \
+  test -n "$(grep -i 'not found' "$tmp/out")" -a -z "$(grep -E 'Unauthorized|Forbidden|401|403' "$tmp/out")"
+DROVER_TOKEN=$VIEWER timeout $((5 * tf)) "$cli" get secrets -w >"$tmp/out" 2>&1
+check "drover get secrets -w as viewer: Forbidden" grep -q Forbidden "$tmp/out"
+DROVER_TOKEN=$VIEWER timeout 2 "$cli" get pods -w >"$tmp/out" 2>&1
+check "drover get pods -w as viewer streams until stopped" test $? = 124
 "$cli" --token "$OPER" delete deployment nginx >"$tmp/out" 2>&1
 check "operator deletes (drover --token)" grep -q deleted "$tmp/out"
 
