@@ -1,6 +1,12 @@
 /* drover-mqtt: Paho MQTT C (async) behind a queue and an eventfd, with our own reconnect timing.
- * Threads: Paho's (callbacks), one reconnect timer thread of ours, and the owner's loop, which
- * alone sees events (drv_mqtt_poll). Everything shared is under c->mu. */
+ * Threads: Paho's (callbacks), one worker thread of ours (reconnect timer and every call the
+ * owner asks of Paho: publish, subscribe), and the owner's loop, which alone sees events
+ * (drv_mqtt_poll). Everything shared is under c->mu.
+ * Why the owner never calls Paho itself: when the inbound queue is full, on_message waits
+ * inside Paho's receive callback for the owner to drain, holding Paho's client mutex; an owner
+ * blocked on that mutex (MQTTAsync_sendMessage) would never drain: a deadlock seen with
+ * thousands of nodes. The owner only queues; the worker may block on Paho while the owner
+ * keeps draining. */
 #include "mqtt.h"
 
 #include <errno.h>
@@ -37,6 +43,17 @@ typedef struct sub {
     int qos;
 } sub_t;
 
+/* A publish or subscribe the owner asked for, done by the worker. */
+typedef struct out_item {
+    struct out_item *next;
+    bool subscribe;
+    char *topic; /* or the filter */
+    void *payload;
+    size_t len;
+    int qos;
+    bool retain;
+} out_item_t;
+
 typedef enum { ST_WAITING, ST_CONNECTING, ST_CONNECTED } state_t;
 
 struct drv_mqtt {
@@ -68,6 +85,8 @@ struct drv_mqtt {
     unsigned in_cb; /* Paho callbacks currently running */
     bool stop, disconnected;
     bool down_reported; /* a DISCONNECTED event was queued since the last CONNECTED */
+    out_item_t *out_head, *out_tail;
+    size_t nout, max_out;
     pthread_t thr;
     bool thr_started;
 };
@@ -145,6 +164,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
     c->down_reported = false;
     push_conn_locked(c, DRV_MQTT_CONNECTED, resp ? resp->alt.connect.sessionPresent != 0 : false,
                      NULL);
+    pthread_cond_signal(&c->timer_cv); /* the worker may be holding messages for this */
     /* Renew every subscription, outside our lock (Paho takes its own). */
     size_t n = c->stop ? 0 : c->nsubs;
     char **filters = n ? calloc(n, sizeof *filters) : NULL;
@@ -292,31 +312,110 @@ static int start_connect(drv_mqtt_t *c)
     return MQTTAsync_connect(c->h, &co);
 }
 
+static void out_free(out_item_t *o)
+{
+    if (o) {
+        free(o->topic);
+        free(o->payload);
+        free(o);
+    }
+}
+
+/* Sends one queued item (c->mu not held). false: Paho cannot take it now (buffer full while
+ * disconnected): keep it and retry later. */
+static bool out_send(drv_mqtt_t *c, out_item_t *o)
+{
+    if (o->subscribe) {
+        (void)MQTTAsync_subscribe(c->h, o->topic, o->qos, NULL); /* renewed at each connect */
+        return true;
+    }
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    m.payload = o->payload;
+    m.payloadlen = (int)o->len;
+    m.qos = o->qos;
+    m.retained = o->retain;
+    int rc = MQTTAsync_sendMessage(c->h, o->topic, &m, NULL);
+    if (rc == MQTTASYNC_SUCCESS)
+        return true;
+    /* QoS 0 is best effort: a heartbeat that cannot go now is worth nothing later. */
+    if (o->qos > 0 && (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_DISCONNECTED ||
+                       rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT))
+        return false;
+    return true;
+}
+
 static void *timer_main(void *arg)
 {
     drv_mqtt_t *c = arg;
     pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        if (c->state != ST_WAITING) {
-            pthread_cond_wait(&c->timer_cv, &c->mu);
+    uint64_t out_retry_ms = 0; /* while Paho refuses the head item: when to try again */
+    for (;;) {
+        /* Queued publishes first (also at stop: the last words, such as "offline"). */
+        if (c->out_head && (c->stop || now_ms() >= out_retry_ms)) {
+            out_item_t *o = c->out_head;
+            pthread_mutex_unlock(&c->mu);
+            bool sent = out_send(c, o);
+            pthread_mutex_lock(&c->mu);
+            if (sent || c->stop) {
+                c->out_head = o->next;
+                if (!c->out_head)
+                    c->out_tail = NULL;
+                c->nout--;
+                out_free(o);
+                out_retry_ms = 0;
+            } else {
+                out_retry_ms = now_ms() + 200;
+            }
             continue;
         }
+        if (c->stop)
+            break;
         uint64_t now = now_ms();
-        if (now < c->deadline_ms) {
-            struct timespec ts;
-            abs_deadline(&ts, c->deadline_ms);
-            pthread_cond_timedwait(&c->timer_cv, &c->mu, &ts);
+        uint64_t wake = c->state == ST_WAITING ? c->deadline_ms : UINT64_MAX;
+        if (c->out_head && out_retry_ms < wake)
+            wake = out_retry_ms;
+        if (c->state == ST_WAITING && now >= c->deadline_ms) {
+            c->state = ST_CONNECTING;
+            pthread_mutex_unlock(&c->mu);
+            int rc = start_connect(c);
+            pthread_mutex_lock(&c->mu);
+            if (rc != MQTTASYNC_SUCCESS && !c->stop && c->state == ST_CONNECTING)
+                schedule_retry_locked(c);
             continue;
         }
-        c->state = ST_CONNECTING;
-        pthread_mutex_unlock(&c->mu);
-        int rc = start_connect(c);
-        pthread_mutex_lock(&c->mu);
-        if (rc != MQTTASYNC_SUCCESS && !c->stop && c->state == ST_CONNECTING)
-            schedule_retry_locked(c);
+        if (wake == UINT64_MAX) {
+            pthread_cond_wait(&c->timer_cv, &c->mu);
+        } else if (now < wake) {
+            struct timespec ts;
+            abs_deadline(&ts, wake);
+            pthread_cond_timedwait(&c->timer_cv, &c->mu, &ts);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* Hands an item to the worker; DRV_ERR_AGAIN when its queue is full. */
+static drv_err_t out_push(drv_mqtt_t *c, out_item_t *o, drv_error_t *err)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->nout >= c->max_out && !o->subscribe) {
+        pthread_mutex_unlock(&c->mu);
+        drv_error_set(err, DRV_ERR_AGAIN, 0, "mqtt: publish %s: %zu messages waiting already",
+                      o->topic, c->max_out);
+        out_free(o);
+        return DRV_ERR_AGAIN;
+    }
+    o->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->nout++;
+    pthread_cond_signal(&c->timer_cv);
+    pthread_mutex_unlock(&c->mu);
+    return DRV_OK;
 }
 
 /* ---- public API ---- */
@@ -342,6 +441,10 @@ static void destroy(drv_mqtt_t *c)
     for (size_t i = 0; i < c->nsubs; i++)
         free(c->subs[i].filter);
     free(c->subs);
+    for (out_item_t *o = c->out_head, *next; o; o = next) {
+        next = o->next;
+        out_free(o);
+    }
     free(c->uri);
     free(c->client_id);
     free(c->username);
@@ -405,6 +508,7 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     c->clean_session = o->clean_session;
     c->max_queued = o->max_queued ? o->max_queued : 256;
     c->max_queued_bytes = o->max_queued_bytes ? o->max_queued_bytes : (16u << 20);
+    c->max_out = o->max_buffered > 0 ? (size_t)o->max_buffered : 1000;
     c->stable_ms = o->stable_ms ? o->stable_ms : 10000;
     drv_proto_backoff_init(&c->bo, o->backoff_min_ms ? o->backoff_min_ms : 500,
                            o->backoff_max_ms ? o->backoff_max_ms : 30000, o->seed);
@@ -432,8 +536,8 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     if (rc == MQTTASYNC_SUCCESS) {
         c->state = ST_WAITING;
         c->deadline_ms = 0; /* first attempt at once */
-        /* The timer thread only waits and calls MQTTAsync_connect: a small stack keeps a
-         * simulated fleet of thousands of clients in one process affordable. */
+        /* The worker only waits and calls into Paho: a small stack keeps a simulated fleet of
+         * thousands of clients in one process affordable. */
         pthread_attr_t ta;
         pthread_attr_init(&ta);
         pthread_attr_setstacksize(&ta, 128u << 10);
@@ -531,9 +635,16 @@ drv_err_t drv_mqtt_subscribe(drv_mqtt_t *c, const char *filter, int qos, drv_err
     bool up = c->state == ST_CONNECTED;
     pthread_mutex_unlock(&c->mu);
     /* A failure now is repaired by the renewal at the next connect. */
-    if (up)
-        (void)MQTTAsync_subscribe(c->h, filter, qos, NULL);
-    return DRV_OK;
+    if (!up)
+        return DRV_OK;
+    out_item_t *o = calloc(1, sizeof *o);
+    if (o == NULL || (o->topic = strdup(filter)) == NULL) {
+        free(o);
+        return DRV_OK; /* renewed at the next connect */
+    }
+    o->subscribe = true;
+    o->qos = qos;
+    return out_push(c, o, err);
 }
 
 drv_err_t drv_mqtt_publish(drv_mqtt_t *c, const char *topic, const void *payload, size_t len,
@@ -541,19 +652,17 @@ drv_err_t drv_mqtt_publish(drv_mqtt_t *c, const char *topic, const void *payload
 {
     if (topic == NULL || topic[0] == '\0' || qos < 0 || qos > 2 || len > (256u << 20))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: publish: bad topic, qos or size");
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = (void *)(uintptr_t)payload;
-    m.payloadlen = (int)len;
-    m.qos = qos;
-    m.retained = retain;
-    int rc = MQTTAsync_sendMessage(c->h, topic, &m, NULL);
-    if (rc == MQTTASYNC_SUCCESS)
-        return DRV_OK;
-    if (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES || rc == MQTTASYNC_DISCONNECTED ||
-        rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT)
-        return drv_error_set(err, DRV_ERR_AGAIN, 0, "mqtt: publish %s: %s", topic,
-                             MQTTAsync_strerror(rc));
-    return drv_error_set(err, DRV_ERR_IO, 0, "mqtt: publish %s: %s", topic, MQTTAsync_strerror(rc));
+    out_item_t *o = calloc(1, sizeof *o);
+    if (o == NULL || (o->topic = strdup(topic)) == NULL || (o->payload = malloc(len + 1)) == NULL) {
+        out_free(o);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "mqtt: publish %s", topic);
+    }
+    if (len)
+        memcpy(o->payload, payload, len);
+    o->len = len;
+    o->qos = qos;
+    o->retain = retain;
+    return out_push(c, o, err);
 }
 
 bool drv_mqtt_connected(const drv_mqtt_t *c)

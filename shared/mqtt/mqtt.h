@@ -77,8 +77,10 @@ DRV_API size_t drv_mqtt_poll(drv_mqtt_t *c, drv_mqtt_cb_t cb, void *userdata);
 DRV_API DRV_NODISCARD drv_err_t drv_mqtt_subscribe(drv_mqtt_t *c, const char *filter, int qos,
                                                    drv_error_t *err);
 
-/* Queues a message and returns at once. While disconnected Paho buffers up to max_buffered
- * messages; beyond that DRV_ERR_AGAIN. */
+/* Copies the message to drover-mqtt's worker thread and returns at once (never blocks on
+ * Paho: see mqtt.c). The worker hands it to Paho, which buffers while disconnected; a QoS 1/2
+ * message Paho cannot take yet is retried, a QoS 0 one is dropped. At most max_buffered
+ * messages wait for the worker; beyond that DRV_ERR_AGAIN. */
 DRV_API DRV_NODISCARD drv_err_t drv_mqtt_publish(drv_mqtt_t *c, const char *topic,
                                                  const void *payload, size_t len, int qos,
                                                  bool retain, drv_error_t *err);
