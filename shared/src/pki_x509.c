@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <mbedtls/asn1write.h>
@@ -742,6 +743,50 @@ drv_err_t drv_pki_cert_pubkey(const char *cert_pem, char **pub_pem, drv_error_t 
         e = drv_pki_int_check_p256(&crt.pk, "certificate key", err);
     if (e == DRV_OK)
         e = drv_pki_int_pub_pem(&crt.pk, pub_pem, err);
+    mbedtls_x509_crt_free(&crt);
+    return e;
+}
+
+drv_err_t drv_pki_cert_check_host(const void *der, size_t len, const char *host, drv_error_t *err)
+{
+    if (host == NULL || host[0] == '\0')
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "host: required");
+    size_t hlen = strnlen(host, 254);
+    if (hlen > 253)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "host: longer than 253 characters");
+    if (der == NULL || len == 0 || len > DRV_PKI_PEM_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "certificate: no DER or too long");
+    unsigned char ip[16];
+    size_t iplen = 0;
+    if (inet_pton(AF_INET, host, ip) == 1)
+        iplen = 4;
+    else if (inet_pton(AF_INET6, host, ip) == 1)
+        iplen = 16;
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    drv_err_t e = DRV_OK;
+    int rc = mbedtls_x509_crt_parse_der(&crt, der, len);
+    if (rc != 0) {
+        e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "certificate: not DER");
+        goto out;
+    }
+    const unsigned char tag_dns = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2,
+                        tag_ip = MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7;
+    if (crt.ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) {
+        for (const mbedtls_x509_sequence *s = &crt.subject_alt_names; s != NULL; s = s->next) {
+            if (iplen > 0 && s->buf.tag == tag_ip && s->buf.len == iplen &&
+                memcmp(s->buf.p, ip, iplen) == 0)
+                goto out;
+            if (iplen == 0 && s->buf.tag == tag_dns && s->buf.len == hlen &&
+                strncasecmp((const char *)s->buf.p, host, hlen) == 0)
+                goto out;
+        }
+    }
+    char cn[DRV_PKI_CN_MAX + 1];
+    (void)subject_cn(&crt.subject, false, "certificate", cn, NULL);
+    e = drv_error_set(err, DRV_ERR_INTEGRITY, 0, "certificate \"%s\" is not for %s %.253s", cn,
+                      iplen > 0 ? "address" : "host", host);
+out:
     mbedtls_x509_crt_free(&crt);
     return e;
 }

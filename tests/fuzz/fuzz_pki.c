@@ -1,8 +1,8 @@
 /* libFuzzer target for what pki reads from the network or a store: the first byte picks a
- * parser (CSR, certificate, sealed blob, at-rest ciphertext, signature, public key), the rest is
- * the input text. Nothing crashes or leaks; a failure records its code and names what failed;
- * a CSR that parses has a valid node name and a usable P-256 key; blobs and signatures that
- * nobody with the keys made never open or verify. The keys below are fixed test keys. */
+ * parser (CSR, certificate, sealed blob, at-rest ciphertext, signature, keys, DER certificate
+ * host check), the rest is the input. Nothing crashes or leaks; a failure records its code and
+ * names what failed; a CSR that parses has a valid node name and a usable P-256 key; blobs and
+ * signatures nobody with the keys made never open or verify. The keys below are test keys. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +139,15 @@ static void keys(const char *text)
     check_err(rc, &err, "private key");
 }
 
+static void host(const uint8_t *der, size_t n)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t rc = drv_pki_cert_check_host(der, n, "127.0.0.1", &err);
+    check_err(rc, &err, "certificate");
+    rc = drv_pki_cert_check_host(der, n, "hub.local", &err);
+    check_err(rc, &err, "certificate");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0 || size > DRV_PKI_PEM_MAX + 2)
@@ -149,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data + 1, n);
     text[n] = '\0';
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0:
         csr(text);
         break;
@@ -167,6 +176,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 5:
         keys(text);
+        break;
+    case 6:
+        host(data + 1, n);
         break;
     }
     free(text);

@@ -135,6 +135,14 @@ DRV_API DRV_NODISCARD drv_err_t drv_pki_cert_pubkey(const char *cert_pem, char *
 DRV_API void drv_pki_fingerprint_der(const void *der, size_t len,
                                      char out[DRV_PKI_FINGERPRINT_MAX]);
 
+/* DRV_OK if the certificate (DER, as a TLS handshake presents it) names host in its
+ * subjectAltName: a DNS name (exact, case-insensitive, no wildcards) or an IP address (IPv4 or
+ * IPv6 text, compared as bytes). mbedTLS 2.28's own host check (mbedtls_ssl_set_hostname)
+ * matches DNS names only, so a client that reaches the hub by IP address verifies with this in
+ * its verify callback instead. Not named: DRV_ERR_INTEGRITY; malformed DER: DRV_ERR_INVALID. */
+DRV_API DRV_NODISCARD drv_err_t drv_pki_cert_check_host(const void *der, size_t len,
+                                                        const char *host, drv_error_t *err);
+
 /* ---- Signatures: ECDSA P-256 over SHA-256 of the bytes ---- */
 
 /* Signs len bytes at msg with key_pem; *sig_b64 is the DER signature in base64. */
