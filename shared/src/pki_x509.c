@@ -89,21 +89,28 @@ static int64_t now_unix(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* notBefore = not_before (0: now - skew), notAfter = days later but never past max_after (the
+ * issuing CA's own notAfter: a certificate cannot outlive its CA). */
 static drv_err_t validity(mbedtls_x509write_cert *crt, int64_t not_before, uint32_t days,
-                          drv_error_t *err)
+                          int64_t max_after, drv_error_t *err)
 {
     if (days < 1 || days > DRV_PKI_DAYS_MAX)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: %u days: must be 1 to %d", days,
                              DRV_PKI_DAYS_MAX);
     if (not_before == 0)
         not_before = now_unix() - DRV_PKI_SKEW;
-    /* 1970 .. 9999 stays within X.509's time formats. */
-    if (not_before < 0 || not_before > INT64_C(253000000000))
+    /* 1970 .. 9999 (with the longest validity) stays within X.509's time formats. */
+    if (not_before < 0 || not_before > INT64_C(252700000000))
         return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: start %lld out of range",
                              (long long)not_before);
+    int64_t not_after = not_before + (int64_t)days * 86400;
+    if (not_after > max_after)
+        not_after = max_after;
+    if (not_after <= not_before)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: starts after the CA expires");
     char nb[TIME_STR], na[TIME_STR];
     unix_time_str(not_before, nb);
-    unix_time_str(not_before + (int64_t)days * 86400, na);
+    unix_time_str(not_after, na);
     int rc = mbedtls_x509write_crt_set_validity(crt, nb, na);
     if (rc != 0)
         return drv_pki_int_fail(err, DRV_ERR_RANGE, rc, "validity");
@@ -333,7 +340,7 @@ drv_err_t drv_pki_ca_create(const char *key_pem, const char *cn, int64_t not_bef
     mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&crt, &pk);
     mbedtls_x509write_crt_set_issuer_key(&crt, &pk);
-    e = validity(&crt, not_before, days, err);
+    e = validity(&crt, not_before, days, INT64_MAX, err);
     if (e == DRV_OK)
         e = set_serial(&crt, err);
     if (e != DRV_OK)
@@ -523,7 +530,7 @@ static drv_err_t issue(const char *ca_key_pem, const char *ca_cert_pem, mbedtls_
     mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&crt, sub);
     mbedtls_x509write_crt_set_issuer_key(&crt, &ca_key);
-    e = validity(&crt, o->not_before, o->days, err);
+    e = validity(&crt, o->not_before, o->days, x509_time_unix(&ca.valid_to), err);
     if (e == DRV_OK)
         e = set_serial(&crt, err);
     if (e != DRV_OK)

@@ -636,11 +636,23 @@ static void test_verify_time(void **state)
     ASSERT_FAILS(DRV_ERR_INTEGRITY, "certificate \"node-3\": not valid before",
                  drv_pki_cert_verify(future, ca_cert, 0, 0, &err));
     assert_int_equal(drv_pki_cert_verify(future, ca_cert, t + 10 * 86400 + 60, 0, &err), DRV_OK);
-    /* The CA itself expires: a leaf outliving it is refused after. */
+    /* No certificate outlives its CA: 4000 days are cut at the CA's 3650. */
     char *cert = issue_client("node-3", 0, 4000);
+    drv_pki_cert_info_t ca_info, leaf_info;
+    assert_int_equal(drv_pki_cert_info(ca_cert, &ca_info, &err), DRV_OK);
+    assert_int_equal(drv_pki_cert_info(cert, &leaf_info, &err), DRV_OK);
+    assert_int_equal(leaf_info.not_after, ca_info.not_after);
     assert_int_equal(drv_pki_cert_verify(cert, ca_cert, t + 3000 * 86400, 0, &err), DRV_OK);
-    ASSERT_FAILS(DRV_ERR_INTEGRITY, "CA certificate: expired at",
+    ASSERT_FAILS(DRV_ERR_INTEGRITY, "certificate \"node-3\": expired at",
                  drv_pki_cert_verify(cert, ca_cert, t + 3700 * 86400, 0, &err));
+    /* Nor starts after it. */
+    char *csr = NULL, *late = NULL;
+    assert_int_equal(drv_pki_csr_create(node_key, "node-3", &csr, &err), DRV_OK);
+    drv_pki_issue_t o = {.usage = DRV_PKI_CLIENT_AUTH, .not_before = t + 3651 * 86400, .days = 1};
+    ASSERT_FAILS(DRV_ERR_RANGE, "validity: starts after the CA expires",
+                 drv_pki_issue_csr(ca_key, ca_cert, csr, &o, &late, &err));
+    assert_null(late);
+    free(csr);
     drv_pki_cert_info_t info;
     assert_int_equal(drv_pki_cert_info(old, &info, &err), DRV_OK);
     assert_int_equal(info.not_before, t - 10 * 86400);

@@ -93,7 +93,7 @@ typedef struct drv_pki_issue {
     const char *const *ip_addrs;  /* subjectAltName IP addresses, IPv4 or IPv6 text */
     size_t n_ips;                 /* <= DRV_PKI_SAN_MAX */
     int64_t not_before;           /* unix time; 0: now - DRV_PKI_SKEW */
-    uint32_t days;                /* 1..DRV_PKI_DAYS_MAX */
+    uint32_t days;                /* 1..DRV_PKI_DAYS_MAX; cut at the CA's own notAfter */
 } drv_pki_issue_t;
 
 /* Signs a certificate for the CSR's key with the CA (key and certificate must match): random
