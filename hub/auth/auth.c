@@ -261,12 +261,23 @@ static drv_err_t make_token(const drv_auth_spec_t *spec, int64_t now,
 drv_err_t drv_auth_create(drv_hstore_t *store, const drv_auth_spec_t *spec, int64_t now,
                           char token[DRV_AUTH_TOKEN_MAX], drv_hstore_token_t *rec, drv_error_t *err)
 {
+    bool purged_once = false;
     for (int i = 0; i < CREATE_TRIES; i++) {
         drv_hstore_token_t t;
         char tok[DRV_AUTH_TOKEN_MAX];
         drv_err_t e = make_token(spec, now, tok, &t, err);
         if (e == DRV_OK)
             e = drv_hstore_token_add(store, &t, err);
+        size_t purged = 0;
+        if (e == DRV_ERR_RANGE && !purged_once) {
+            /* The table is full: make room by dropping the tokens nobody can use any more. */
+            purged_once = true;
+            drv_error_t perr = DRV_ERROR_INIT;
+            if (drv_hstore_token_purge(store, now, &purged, &perr) == DRV_OK && purged) {
+                drv_log_info("api tokens purged", "count=%zu", purged);
+                e = drv_hstore_token_add(store, &t, err);
+            }
+        }
         if (e == DRV_ERR_EXISTS)
             continue; /* an id clash: draw again */
         if (e != DRV_OK)

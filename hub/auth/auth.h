@@ -59,9 +59,10 @@ typedef struct drv_auth_spec {
     const cJSON *labels;     /* bootstrap: node labels (object of strings) or NULL */
 } drv_auth_spec_t;
 
-/* Creates a token valid from now (Unix seconds): token (DRV_AUTH_TOKEN_MAX bytes) gets the
- * whole token, the only time it exists in clear; rec (may be NULL) the stored record. A bad
- * spec is DRV_ERR_INVALID naming the field. */
+/* Creates a token valid from now (Unix seconds); a full token table is first purged of the
+ * tokens nobody can use any more (DRV_ERR_RANGE if that frees nothing): token (DRV_AUTH_TOKEN_MAX
+ * bytes) gets the whole token, the only time it exists in clear; rec (may be NULL) the stored
+ * record. A bad spec is DRV_ERR_INVALID naming the field. */
 DRV_NODISCARD drv_err_t drv_auth_create(drv_hstore_t *store, const drv_auth_spec_t *spec,
                                         int64_t now, char token[DRV_AUTH_TOKEN_MAX],
                                         drv_hstore_token_t *rec, drv_error_t *err);

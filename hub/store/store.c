@@ -47,6 +47,7 @@ enum stmt_id {
     ST_TOKEN_LIST,
     ST_TOKEN_REVOKE,
     ST_TOKEN_USE,
+    ST_TOKEN_PURGE,
     ST__COUNT
 };
 
@@ -80,6 +81,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOKEN_LIST] = "SELECT id, kind, role, hash, description, created, expires, revoked, "
                       "uses_left, labels FROM tokens ORDER BY created, id",
     [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
+    [ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE revoked = 1 OR (expires != 0 AND expires <= ?1) "
+                       "OR (kind = 'bootstrap' AND uses_left = 0)",
     [ST_TOKEN_USE] = "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1 AND uses_left > 0",
 };
 
@@ -115,6 +118,7 @@ struct drv_hstore {
     char *path;
     uint64_t rv;
     uint64_t log_keep;
+    bool batch; /* inside drv_hstore_batch_begin: each write is a savepoint */
     sqlite3_stmt *st[ST__COUNT];
 };
 
@@ -192,16 +196,18 @@ static sqlite3_stmt *stmt(drv_hstore_t *s, enum stmt_id id, drv_error_t *err)
 
 static drv_err_t begin(drv_hstore_t *s, drv_error_t *err)
 {
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(s->db, s->batch ? "SAVEPOINT w" : "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+        SQLITE_OK)
         return db_error(s, err, "begin transaction");
     return DRV_OK;
 }
 
 static drv_err_t commit(drv_hstore_t *s, drv_error_t *err)
 {
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, s->batch ? "RELEASE w" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         drv_err_t r = db_error(s, err, "commit");
-        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        (void)sqlite3_exec(s->db, s->batch ? "ROLLBACK TO w; RELEASE w" : "ROLLBACK", NULL, NULL,
+                           NULL);
         return r;
     }
     return DRV_OK;
@@ -209,8 +215,35 @@ static drv_err_t commit(drv_hstore_t *s, drv_error_t *err)
 
 static void rollback(drv_hstore_t *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
+    if (s->batch)
+        (void)sqlite3_exec(s->db, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
+    else if (!sqlite3_get_autocommit(s->db))
         (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static drv_err_t load_rv(drv_hstore_t *s, drv_error_t *err);
+
+drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err)
+{
+    if (s->batch)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "store: a batch is open already");
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "begin batch");
+    s->batch = true;
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err)
+{
+    if (!s->batch)
+        return DRV_OK;
+    s->batch = false;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return DRV_OK;
+    drv_err_t r = db_error(s, err, "commit batch");
+    (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)load_rv(s, NULL); /* the counter as the database has it */
+    return r;
 }
 
 /* ---- random names, UUIDs and time ---- */
@@ -680,6 +713,17 @@ drv_err_t drv_hstore_open(const char *path, drv_hstore_t **out, drv_error_t *err
     return DRV_OK;
 fail:
     drv_hstore_close(s);
+    return r;
+}
+
+static drv_err_t load_rv(drv_hstore_t *s, drv_error_t *err)
+{
+    int64_t rv = 0;
+    bool found = false;
+    drv_err_t r = query_int(s, "SELECT value FROM meta WHERE key = 'rv'", &rv, &found,
+                            "read resourceVersion", err);
+    if (r == DRV_OK && found && rv >= 0)
+        s->rv = (uint64_t)rv;
     return r;
 }
 
@@ -1455,5 +1499,17 @@ drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err
     drv_err_t r = token_update(s, ST_TOKEN_USE, id, "use token", err);
     if (r == DRV_ERR_NOTFOUND)
         return drv_error_set(err, DRV_ERR_PERM, 0, "token \"%.32s\": no uses left", id);
+    return r;
+}
+
+drv_err_t drv_hstore_token_purge(drv_hstore_t *s, int64_t now, size_t *purged, drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_PURGE, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_int64(st, 1, now);
+    drv_err_t r = step_done(s, st, "purge tokens", err);
+    if (r == DRV_OK && purged)
+        *purged = (size_t)sqlite3_changes(s->db);
     return r;
 }

@@ -42,6 +42,14 @@ typedef struct drv_hstore drv_hstore_t;
 DRV_NODISCARD drv_err_t drv_hstore_open(const char *path, drv_hstore_t **out, drv_error_t *err);
 void drv_hstore_close(drv_hstore_t *s);
 
+/* Groups every write until drv_hstore_batch_end into one transaction: a controller round or
+ * a burst of status reports commits once instead of once per object (several times faster).
+ * Each write inside stays atomic on its own (a savepoint): one that fails leaves the others.
+ * Readers on this store see the writes at once. Not nestable (DRV_ERR_INVALID). If the final
+ * commit fails, every write of the batch is lost and the error says why. */
+DRV_NODISCARD drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err);
+
 /* The current resourceVersion (0 for an empty store). */
 uint64_t drv_hstore_rv(const drv_hstore_t *s);
 
@@ -136,6 +144,10 @@ DRV_NODISCARD drv_err_t drv_hstore_token_list(drv_hstore_t *s, drv_hstore_token_
                                               drv_error_t *err);
 /* Marks a token revoked (revoking twice is fine); DRV_ERR_NOTFOUND if absent. */
 DRV_NODISCARD drv_err_t drv_hstore_token_revoke(drv_hstore_t *s, const char *id, drv_error_t *err);
+/* Deletes the tokens that can never be used again: revoked, expired at now (Unix seconds) or
+ * bootstrap tokens without uses left. *purged (may be NULL) gets how many. */
+DRV_NODISCARD drv_err_t drv_hstore_token_purge(drv_hstore_t *s, int64_t now, size_t *purged,
+                                               drv_error_t *err);
 /* Takes one use of a token with uses left; DRV_ERR_PERM when none is left (or it is
  * unlimited (-1): the caller checks that first) or the id is absent. */
 DRV_NODISCARD drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err);

@@ -289,6 +289,32 @@ static void test_spec_refused(void **state)
     cJSON_Delete(numlabel);
 }
 
+/* A full token table: creating purges what can never be used again, and only when nothing
+ * can go is it refused. */
+static void test_table_full(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char tok[DRV_AUTH_TOKEN_MAX];
+    drv_hstore_token_t rec;
+    for (int i = 0; i < DRV_HSTORE_TOKENS_MAX; i++) {
+        drv_hstore_token_t t = {.kind = "api", .role = "viewer", .created = 1};
+        snprintf(t.id, sizeof(t.id), "%08x", (unsigned)i);
+        t.revoked = i < 10;
+        assert_int_equal(drv_hstore_token_add(f->store, &t, &err), DRV_OK);
+    }
+    drv_auth_spec_t s = {.kind = "api", .role = DRV_AUTH_ROLE_VIEWER};
+    assert_int_equal(drv_auth_create(f->store, &s, 2, tok, &rec, &err), DRV_OK);
+    drv_hstore_token_t g;
+    assert_int_equal(drv_hstore_token_get(f->store, "00000000", &g, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_token_get(f->store, "00000010", &g, &err), DRV_OK);
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(drv_auth_create(f->store, &s, 2, tok, &rec, &err), DRV_OK);
+    drv_error_clear(&err);
+    assert_int_equal(drv_auth_create(f->store, &s, 2, tok, &rec, &err), DRV_ERR_RANGE);
+    assert_non_null(strstr(drv_error_msg(&err), "full"));
+}
+
 /* The role matrix over every route and method of the API's own table. */
 static void test_role_matrix(void **state)
 {
@@ -542,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spec_refused, setup, teardown),
         cmocka_unit_test(test_role_matrix),
+        cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ensure_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_enforces, setup, teardown),
     };

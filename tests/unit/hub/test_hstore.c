@@ -1085,6 +1085,18 @@ static void test_tokens(void **state)
     assert_true(all[0].revoked);
     assert_string_equal(all[1].role, "admin");
     free(all);
+    /* Purge: the revoked one and an expired one go, the live ones stay. */
+    drv_hstore_token_t t3 = {.id = "44ee55ff", .kind = "api", .role = "viewer", .expires = 300};
+    drv_hstore_token_t t4 = {.id = "66aa77bb", .kind = "api", .role = "viewer", .expires = 900};
+    assert_int_equal(drv_hstore_token_add(f->s, &t3, &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_add(f->s, &t4, &err), DRV_OK);
+    size_t purged = 0;
+    assert_int_equal(drv_hstore_token_purge(f->s, 300, &purged, &err), DRV_OK);
+    assert_int_equal(purged, 2);
+    assert_int_equal(drv_hstore_token_get(f->s, "00aa11bb", &g, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_token_get(f->s, "44ee55ff", &g, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_token_get(f->s, "22cc33dd", &g, &err), DRV_OK);
+    assert_int_equal(drv_hstore_token_get(f->s, "66aa77bb", &g, &err), DRV_OK);
 }
 
 static double now_s(void)
