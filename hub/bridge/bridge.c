@@ -574,7 +574,13 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
 
 void drv_bridge_poll(drv_bridge_t *b)
 {
+    /* A burst of status reports is one transaction. */
+    bool batch = drv_hstore_batch_begin(b->store, NULL) == DRV_OK;
     drv_mqtt_poll(b->mqtt, on_mqtt, b);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (batch && drv_hstore_batch_end(b->store, &err) != DRV_OK)
+        drv_log_error("bridge: cannot store what agents reported", "error=\"%s\"",
+                      drv_error_msg(&err));
     if (b->store_changed) {
         b->store_changed = false;
         if (b->on_change)

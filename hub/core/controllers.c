@@ -67,7 +67,16 @@ static int64_t tick(void *ctx)
         o.ctx = drv_hub_bridge(r->hub);
     }
     uint64_t before = drv_hstore_rv(drv_hub_store(r->hub));
-    if (drv_ctrl_reconcile_all(drv_hub_store(r->hub), &o, NULL, NULL, wall_ms(), &err) != DRV_OK) {
+    /* One transaction for the whole round: thousands of pods created and bound commit once. */
+    drv_hstore_t *store = drv_hub_store(r->hub);
+    bool batch = drv_hstore_batch_begin(store, NULL) == DRV_OK;
+    drv_err_t rr = drv_ctrl_reconcile_all(store, &o, NULL, NULL, wall_ms(), &err);
+    drv_error_t berr = DRV_ERROR_INIT;
+    if (batch && drv_hstore_batch_end(store, &berr) != DRV_OK && rr == DRV_OK) {
+        rr = berr.code;
+        err = berr;
+    }
+    if (rr != DRV_OK) {
         /* Say it once per distinct problem, not every second. */
         if (strcmp(r->last_error, drv_error_msg(&err))) {
             snprintf(r->last_error, sizeof(r->last_error), "%s", drv_error_msg(&err));
