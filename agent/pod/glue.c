@@ -78,6 +78,14 @@ drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, con
     return drv_volumes_prepare(p->obj, p->dir, &src, err);
 }
 
+drv_err_t glue_volumes_update(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
+                              drv_error_t *err)
+{
+    (void)g;
+    drv_volume_sources_t src = {configmaps, secrets};
+    return drv_volumes_update(p->obj, p->dir, &src, NULL, err);
+}
+
 drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err)
 {
     return drv_volumes_teardown(p->dir, err);

@@ -38,6 +38,10 @@ void glue_fini(glue_t *g);
 
 drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
                                drv_error_t *err);
+/* Brings a running pod's configMap and secret volumes up to date (atomic swap, no-op when
+ * unchanged), as the kubelet does when the objects change. */
+drv_err_t glue_volumes_update(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
+                              drv_error_t *err);
 drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err);
 
 drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err);

@@ -770,6 +770,15 @@ static void apply_desired(drv_supervisor_t *sv)
         pod_t *p = pod_find(sv, uid);
         if (p) {
             p->seen = true;
+            /* ConfigMaps and Secrets may have changed: their volumes follow (env vars taken
+             * from them change only when a container restarts, as in Kubernetes). */
+            drv_error_t e = DRV_ERROR_INIT;
+            if (p->volumes_ready && !p->terminating &&
+                glue_volumes_update(
+                    &sv->glue, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                    cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), &e) != DRV_OK)
+                drv_log_warn("cannot refresh the pod's configMap/secret volumes",
+                             "pod=%s/%s error=\"%s\"", p->ns, p->name, drv_error_msg(&e));
             continue;
         }
         if (sv->n_pods == MAX_PODS) {
