@@ -289,6 +289,27 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
         b->store_changed = true;
 }
 
+static void record_resync(drv_bridge_t *b, const char *node)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_json_ cJSON *ev = drv_proto_event_build(
+        node, "Node", node, NULL, "Normal", "Resync",
+        "The node sends heartbeats but its status report never arrived: asking for one.", &err);
+    drv_diags_t d = {0};
+    if (ev) {
+        cJSON *meta = (cJSON *)jget(ev, "source");
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "component");
+        cJSON_AddStringToObject(meta, "component", "drover-hub");
+    }
+    if (!ev || drv_model_normalize(ev, &d) != DRV_OK ||
+        drv_hstore_create(b->store, DRV_KIND_EVENT, ev, &err) != DRV_OK)
+        drv_log_warn("bridge: cannot record a resync", "node=%s error=\"%s\"", node,
+                     drv_error_msg(&err));
+    else
+        b->store_changed = true;
+    drv_diags_free(&d);
+}
+
 static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
 {
     drv_proto_heartbeat_t hb;
@@ -308,6 +329,8 @@ static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event
      * again. At most every RESYNC_MS. */
     if (!bn->reported && now - bn->last_resync_ms >= RESYNC_MS) {
         bn->last_resync_ms = now;
+        /* The new generation must come from the store: an Event saying so moves it. */
+        record_resync(b, node);
         bn->force = true;
         if (!bn->dirty) {
             bn->dirty = true;
@@ -525,12 +548,32 @@ static void logs_expire(drv_bridge_t *b, int64_t now)
 
 /* ---- MQTT ---- */
 
+/* The broker has no session of ours: it may have lost its retained documents too (a crash
+ * between two saves, a new broker). Every document goes out again; agents ignore the ones
+ * whose generation they have applied. */
+static void republish_all(drv_bridge_t *b)
+{
+    bmap_t *m = &b->desired.nodes;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i] || !m->keys[i][0])
+            continue;
+        bnode_t *n = m->vals[i];
+        n->published = false;
+        if (!n->dirty) {
+            n->dirty = true;
+            b->desired.ndirty++;
+        }
+    }
+}
+
 static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
 {
     drv_bridge_t *b = ud;
     if (ev->kind == DRV_MQTT_CONNECTED) {
         b->stats.connected = true;
         drv_log_info("bridge: connected to the broker", "session_present=%d", ev->session_present);
+        if (!ev->session_present)
+            republish_all(b);
         return;
     }
     if (ev->kind == DRV_MQTT_DISCONNECTED) {
@@ -597,9 +640,12 @@ int drv_bridge_fd(const drv_bridge_t *b)
 
 static void publish_node(drv_bridge_t *b, bnode_t *n)
 {
+    /* Never above the store's resourceVersion, so that after a hub restart (which forgets
+     * n->generation) a new document still gets a greater generation than any before it. A
+     * changed document always has a greater one: its change moved the resourceVersion. */
     uint64_t gen = drv_hstore_rv(b->store);
-    if (gen <= n->generation)
-        gen = n->generation + 1;
+    if (gen < n->generation)
+        gen = n->generation;
     drv_digest_t sum;
     size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
