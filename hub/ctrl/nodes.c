@@ -3,6 +3,7 @@
  * replacements elsewhere (the node's desired state then no longer holds them, so a node that
  * returns stops them: no workload runs twice). Also cordon and drain. */
 #include "ctrl/ctrl_int.h"
+#include "drover/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,17 @@ drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *name, int6
         return DRV_OK;
     return set_unknown(s, node, "Node went offline (its connection's Will was delivered).", now_ms,
                        err);
+}
+
+struct bad_node {
+    const char *name;
+    bool not_ready; /* Ready False (else Unknown: unreachable) */
+    int64_t since;
+};
+
+static int bad_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct bad_node *)a)->name, ((const struct bad_node *)b)->name);
 }
 
 /* How long pod tolerates its node being NotReady with taint key: ms, or -1 for ever. */
@@ -259,6 +271,11 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r != DRV_OK)
         return r;
+    /* The NotReady nodes, sorted by name, so that one pass over the pods finds theirs. */
+    size_t nnodes = (size_t)cJSON_GetArraySize(nodes), nbad = 0;
+    _cleanup_free_ struct bad_node *bad = calloc(nnodes + 1, sizeof(*bad));
+    if (!bad)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node lifecycle");
     cJSON_ArrayForEach(node, nodes)
     {
         const cJSON *ready = ctrl_condition(node, "Ready");
@@ -266,39 +283,52 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         if (!st || !strcmp(st, "True"))
             continue;
         int64_t since = drv_ctrl_time_parse(ctrl_str(ready, "lastTransitionTime"));
-        if (since < 0)
-            since = now_ms;
-        const char *key = !strcmp(st, "False") ? TAINT_NOT_READY : TAINT_UNREACHABLE;
-        const char *name = ctrl_meta(node, "name");
-        const cJSON *p;
-        cJSON_ArrayForEach(p, pods)
-        {
-            const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
-            if (!nn || strcmp(nn, name))
-                continue;
-            /* Its agent cannot say so: the pod is no longer known to be ready. */
-            if (drv_ctrl_pod_ready(p)) {
-                r = mark_pod_not_ready(s, p, now_ms, err);
-                if (r != DRV_OK)
-                    return r;
-            }
-            if (!movable(p))
-                continue;
-            int64_t tol = toleration_ms(p, key, deftol);
-            if (tol < 0 || now_ms < since + tol)
-                continue;
-            char msg[400];
-            snprintf(msg, sizeof(msg),
-                     "Node %.200s is %s: deleting the pod so that its owner "
-                     "replaces it elsewhere",
-                     name, !strcmp(st, "False") ? "not ready" : "unreachable");
-            ctrl_event(s, p, DRV_KIND_POD, "Normal", "TaintManagerEviction", msg,
-                       "drover-node-controller", now_ms);
-            r = ctrl_delete_pod(s, p, err);
+        bad[nbad].name = ctrl_meta(node, "name");
+        bad[nbad].not_ready = !strcmp(st, "False");
+        bad[nbad].since = since < 0 ? now_ms : since;
+        if (bad[nbad].name)
+            nbad++;
+    }
+    qsort(bad, nbad, sizeof(*bad), bad_cmp);
+    /* Most of the fleet NotReady at once says more about the hub's view (its broker, its
+     * network, its own stall) than about the devices: as Kubernetes does for a disrupted zone
+     * (unhealthyZoneThreshold 0.55), pods are then not moved, only marked. */
+    bool disrupted = nnodes >= 3 && nbad * 100 > nnodes * 55;
+    if (disrupted && nbad)
+        drv_log_warn("node lifecycle: most nodes are NotReady; not evicting their pods",
+                     "not_ready=%zu nodes=%zu", nbad, nnodes);
+    cJSON *p;
+    cJSON_ArrayForEach(p, (nbad ? pods : NULL))
+    {
+        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        if (!nn || !*nn)
+            continue;
+        struct bad_node want = {.name = nn};
+        const struct bad_node *b = bsearch(&want, bad, nbad, sizeof(*bad), bad_cmp);
+        if (!b)
+            continue;
+        const char *key = b->not_ready ? TAINT_NOT_READY : TAINT_UNREACHABLE;
+        /* Its agent cannot say so: the pod is no longer known to be ready. */
+        if (drv_ctrl_pod_ready(p)) {
+            r = mark_pod_not_ready(s, p, now_ms, err);
             if (r != DRV_OK)
                 return r;
-            n_evicted++;
         }
+        if (disrupted || !movable(p))
+            continue;
+        int64_t tol = toleration_ms(p, key, deftol);
+        if (tol < 0 || now_ms < b->since + tol)
+            continue;
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "Node %.200s is %s: deleting the pod so that its owner replaces it elsewhere",
+                 b->name, b->not_ready ? "not ready" : "unreachable");
+        ctrl_event(s, p, DRV_KIND_POD, "Normal", "TaintManagerEviction", msg,
+                   "drover-node-controller", now_ms);
+        r = ctrl_delete_pod(s, p, err);
+        if (r != DRV_OK)
+            return r;
+        n_evicted++;
     }
     /* Owned pods bound to a node that was deleted: their owners replace them. */
     size_t nn_count = (size_t)cJSON_GetArraySize(nodes), k = 0;
@@ -310,7 +340,6 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         names[k++] = ctrl_meta(node, "name");
     }
     qsort(names, k, sizeof(*names), name_cmp);
-    const cJSON *p;
     cJSON_ArrayForEach(p, pods)
     {
         const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");

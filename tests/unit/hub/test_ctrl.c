@@ -1071,6 +1071,44 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     assert_int_equal(total, 3);
 }
 
+/* Two of three nodes silent at once (more than 55 %): the hub's view is suspect, as for a
+ * disrupted zone in Kubernetes: the nodes are marked NotReady and their pods not ready, but
+ * nothing is evicted; once one comes back (1 of 3 lost), eviction resumes. */
+static void test_most_nodes_lost_no_eviction(void **state)
+{
+    struct fx *f = *state;
+    struct hb h = {{"n1", "n2", "n3", NULL}, {T0, T0, T0, 0}};
+    drv_ctrl_nodes_opts_t o = {.heartbeat = heartbeat, .ctx = &h};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    add_node(f->s, "n3", "", "", T0);
+    deployment(f->s, "web", 3, "nginx:1.25", "", "");
+    all_round(f->s, &o, T0);
+    mark_ready(f->s, T0);
+    char st[16];
+    for (int64_t t = T0 + 1000; t <= T0 + 40000; t += 1000) {
+        h.at[0] = t; /* only n1 beats */
+        all_round(f->s, &o, t);
+    }
+    assert_string_equal(ready_status(f->s, "n2", st), "Unknown");
+    assert_string_equal(ready_status(f->s, "n3", st), "Unknown");
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    assert_int_equal(pods_on(f->s, "n3"), 1);
+    size_t total, img, ready;
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+    assert_int_equal(ready, 1);
+    /* n3 is back: 1 of 3 NotReady; n2's pod is moved. */
+    for (int64_t t = T0 + 41000; t <= T0 + 45000; t += 1000) {
+        h.at[0] = h.at[2] = t;
+        all_round(f->s, &o, t);
+    }
+    assert_string_equal(ready_status(f->s, "n3", st), "True");
+    assert_int_equal(pods_on(f->s, "n2"), 0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+}
+
 static void test_toleration_seconds_zero_never_moves(void **state)
 {
     struct fx *f = *state;
@@ -1213,6 +1251,7 @@ int main(void)
         FT(test_daemonset_toleration_and_rolling_update),
         FT(test_daemonset_surge_update),
         FT(test_node_lost_pods_replaced_after_toleration),
+        FT(test_most_nodes_lost_no_eviction),
         FT(test_toleration_seconds_zero_never_moves),
         FT(test_cordon_and_drain),
         FT(test_deleted_node_pods_replaced),
