@@ -14,6 +14,9 @@
 #define DRV_HUB_DEFAULT_LISTEN "127.0.0.1:8080"
 /* Whether the API requires bearer tokens (hub/auth) unless --auth / --no-auth says. */
 #define DRV_HUB_DEFAULT_AUTH false
+/* Whether the API serves HTTPS (with the hub's own server certificate, hub/identity) unless
+ * --tls / --no-tls says. */
+#define DRV_HUB_DEFAULT_TLS false
 
 typedef struct drv_hub drv_hub_t;
 
@@ -33,6 +36,12 @@ typedef struct drv_hub_opts {
      * first start without a usable admin token one is written to <data_dir>/admin.token. The
      * token routes are served either way. */
     bool auth;
+    /* HTTPS on the API with <data_dir>/pki/server.crt. The hub's identity (hub/identity: CA,
+     * server certificate, signing key) is created and checked on every start either way;
+     * sans (n_sans) are further DNS names or IP addresses for the server certificate. */
+    bool tls;
+    const char *const *sans;
+    size_t n_sans;
 } drv_hub_opts_t;
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into addr (NUL-terminated, at most addrsz) and port. */
@@ -83,5 +92,7 @@ drv_api_t *drv_hub_api(drv_hub_t *hub);
 /* The MQTT broker's URL (external or the hub's child), NULL without one. */
 const char *drv_hub_broker_url(drv_hub_t *hub);
 drv_hstore_t *drv_hub_store(drv_hub_t *hub);
+/* The hub's CA, server certificate and signing key (hub/identity). */
+struct drv_identity *drv_hub_identity(drv_hub_t *hub);
 
 #endif

@@ -1,6 +1,7 @@
 /* drover-hub: parses options and runs the hub's loop (hub/core/hub.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,11 +9,13 @@
 #include "hub.h"
 #include "api/api.h"
 #include "drover/log.h"
+#include "drover/pki.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+            "                  [--tls] [--san NAME|IP]... [--auth]\n"
             "                  [--broker URL | --broker-listen ADDR:PORT] [--mosquitto PATH]\n"
             "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
             "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
@@ -30,8 +33,17 @@ static void usage(FILE *f)
             "  --auth              every API route but /healthz needs a bearer token; the\n"
             "                      first start writes an admin token to DIR/admin.token%s\n"
             "  --no-auth           no access control on the API%s\n"
-            "  --print-routes      print the API's routes (pattern and methods) and exit\n",
-            DRV_HUB_DEFAULT_AUTH ? " (default)" : "", DRV_HUB_DEFAULT_AUTH ? "" : " (default)");
+            "  --tls               serve the API over HTTPS with DIR/pki/server.crt, issued by\n"
+            "                      the hub's own CA (DIR/pki/ca.crt; clients: drover --ca)%s\n"
+            "  --no-tls            serve the API over plain HTTP%s\n"
+            "  --san NAME|IP       a further DNS name or IP address for the server certificate\n"
+            "                      (repeatable; localhost, 127.0.0.1, ::1 and the --listen\n"
+            "                      address are always in it)\n"
+            "  --print-routes      print the API's routes (pattern and methods) and exit\n"
+            "  --rotate-secret-key with the hub stopped: add a new key to DIR/secret.keys,\n"
+            "                      re-encrypt every Secret with it, drop the old key, exit\n",
+            DRV_HUB_DEFAULT_AUTH ? " (default)" : "", DRV_HUB_DEFAULT_AUTH ? "" : " (default)",
+            DRV_HUB_DEFAULT_TLS ? " (default)" : "", DRV_HUB_DEFAULT_TLS ? "" : " (default)");
 }
 
 /* One route a line: "PATTERN METHOD,METHOD,...", from the API's own table. */
@@ -50,6 +62,27 @@ static int print_routes(void)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* --rotate-secret-key: re-encrypts every Secret in DIR/hub.db with a new key. */
+static int rotate_secret_key(const char *dir)
+{
+    char db[PATH_MAX], keys[PATH_MAX];
+    if ((size_t)snprintf(db, sizeof(db), "%s/hub.db", dir) >= sizeof(db) ||
+        (size_t)snprintf(keys, sizeof(keys), "%s/secret.keys", dir) >= sizeof(keys)) {
+        fprintf(stderr, "drover-hub: --data: path too long\n");
+        return 2;
+    }
+    drv_error_t err = DRV_ERROR_INIT;
+    char id[DRV_PKI_KEY_ID_MAX];
+    drv_hstore_reseal_t st;
+    if (drv_hstore_keys_rotate(db, keys, id, &st, &err) != DRV_OK) {
+        fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
+        return 1;
+    }
+    printf("secret key rotated: now %s; %zu Secret rows and change-log entries re-encrypted\n", id,
+           st.resealed);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
@@ -63,15 +96,22 @@ int main(int argc, char **argv)
                                              {"node-grace", required_argument, NULL, 'G'},
                                              {"auth", no_argument, NULL, 'A'},
                                              {"no-auth", no_argument, NULL, 'U'},
+                                             {"tls", no_argument, NULL, 'T'},
+                                             {"no-tls", no_argument, NULL, 'P'},
+                                             {"san", required_argument, NULL, 'S'},
                                              {"print-routes", no_argument, NULL, 'R'},
+                                             {"rotate-secret-key", no_argument, NULL, 'K'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     drv_hub_opts_t opts = {.data_dir = DRV_HUB_DEFAULT_DATA,
                            .listen = DRV_HUB_DEFAULT_LISTEN,
                            .run_broker = true,
                            .run_controllers = true,
-                           .auth = DRV_HUB_DEFAULT_AUTH};
+                           .auth = DRV_HUB_DEFAULT_AUTH,
+                           .tls = DRV_HUB_DEFAULT_TLS};
+    static const char *sans[DRV_PKI_SAN_MAX];
     drv_error_t err = DRV_ERROR_INIT;
+    bool rotate_key = false;
     int c;
     while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -103,8 +143,25 @@ int main(int argc, char **argv)
         case 'U':
             opts.auth = false;
             break;
+        case 'T':
+            opts.tls = true;
+            break;
+        case 'P':
+            opts.tls = false;
+            break;
+        case 'S':
+            if (opts.n_sans >= DRV_PKI_SAN_MAX) {
+                fprintf(stderr, "drover-hub: --san: at most %d names\n", DRV_PKI_SAN_MAX);
+                return 2;
+            }
+            sans[opts.n_sans++] = optarg;
+            opts.sans = sans;
+            break;
         case 'R':
             return print_routes();
+        case 'K':
+            rotate_key = true;
+            break;
         case 'G': {
             char *end = NULL;
             errno = 0;
@@ -141,6 +198,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (rotate_key)
+        return rotate_secret_key(opts.data_dir);
     drv_hub_t *hub = NULL;
     if (drv_hub_new(&opts, &hub, &err) != DRV_OK) {
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));

@@ -480,6 +480,40 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     drv_log_warn("http server", "detail=%s", drv_log_quote(line, q, sizeof(q)));
 }
 
+static void tls_free(drv_api_t *api)
+{
+    if (api->tls_key)
+        explicit_bzero(api->tls_key, strlen(api->tls_key));
+    free(api->tls_key);
+    free(api->tls_cert);
+    api->tls_key = api->tls_cert = NULL;
+}
+
+/* HTTPS options for MHD (into items, ended by MHD_OPTION_END), from copies api keeps. */
+static drv_err_t tls_options(drv_api_t *api, const drv_api_opts_t *opts, unsigned *flags,
+                             struct MHD_OptionItem items[3], drv_error_t *err)
+{
+    if (!opts->tls_key_pem && !opts->tls_cert_pem)
+        return DRV_OK;
+    if (!opts->tls_key_pem || !opts->tls_cert_pem || !*opts->tls_key_pem || !*opts->tls_cert_pem)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "api: TLS needs both a private key and a certificate");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                             "api: this libmicrohttpd was built without TLS support");
+    api->tls_key = strdup(opts->tls_key_pem);
+    api->tls_cert = strdup(opts->tls_cert_pem);
+    if (!api->tls_key || !api->tls_cert) {
+        tls_free(api);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "api: out of memory");
+    }
+    *flags |= MHD_USE_TLS;
+    items[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key};
+    items[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, api->tls_cert};
+    items[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return DRV_OK;
+}
+
 drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err)
 {
     if (!opts || !opts->store)
@@ -514,14 +548,26 @@ drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *
     api->max_body = opts->max_body ? opts->max_body : DRV_API_DEFAULT_MAX_BODY;
     api->max_watches = opts->max_watches ? opts->max_watches : DRV_API_DEFAULT_MAX_WATCHES;
     unsigned max_conns = opts->max_conns ? opts->max_conns : DRV_API_DEFAULT_MAX_CONNS;
-    api->mhd = MHD_start_daemon(flags, opts->port, NULL, NULL, on_request, api,
-                                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_SOCK_ADDR,
-                                (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conns,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_END);
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    drv_err_t te = tls_options(api, opts, &flags, tls, err);
+    if (te != DRV_OK) {
+        free(api);
+        return te;
+    }
+    api->mhd = MHD_start_daemon(
+        flags, opts->port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!api->mhd) {
         int e = errno;
+        tls_free(api);
         free(api);
+        if (opts->tls_key_pem)
+            return drv_error_set(err, DRV_ERR_IO, e,
+                                 "api: listen with TLS on %s port %u (is the key and "
+                                 "certificate pair usable?)",
+                                 bind, (unsigned)opts->port);
         return drv_error_set(err, DRV_ERR_IO, e, "api: listen on %s port %u", bind,
                              (unsigned)opts->port);
     }
@@ -541,12 +587,18 @@ void drv_api_free(drv_api_t *api)
     drv_api_notify(api);
     drv_api_log_tick(api);
     MHD_stop_daemon(api->mhd);
+    tls_free(api);
     free(api);
 }
 
 uint16_t drv_api_port(const drv_api_t *api)
 {
     return api->port;
+}
+
+bool drv_api_tls(const drv_api_t *api)
+{
+    return api->tls_key != NULL;
 }
 
 int drv_api_fd(const drv_api_t *api)

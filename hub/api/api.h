@@ -72,6 +72,10 @@ typedef struct drv_api_opts {
     /* Token management; NULL: the token routes answer 404 with a message saying so. */
     drv_api_tokens_fn tokens;
     void *tokens_ctx;
+    /* HTTPS: both PEM texts (the server's private key and its certificate, optionally followed
+     * by the chain) or neither (plain HTTP). Copied; the caller may wipe its key afterwards. */
+    const char *tls_key_pem;
+    const char *tls_cert_pem;
 } drv_api_opts_t;
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */
@@ -81,6 +85,8 @@ void drv_api_free(drv_api_t *api);
 
 /* The port actually bound. */
 uint16_t drv_api_port(const drv_api_t *api);
+/* Whether the API serves HTTPS. */
+bool drv_api_tls(const drv_api_t *api);
 
 /* One file descriptor (an epoll set) that becomes readable when drv_api_run() has work; the
  * caller polls it for POLLIN. Owned by the API. */

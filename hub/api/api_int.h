@@ -50,6 +50,7 @@ struct drv_api {
     void *authorize_ctx;
     drv_api_tokens_fn tokens;
     void *tokens_ctx;
+    char *tls_key, *tls_cert; /* HTTPS: copies MHD reads from; the key wiped on free */
 };
 
 /* One request in progress (MHD's con_cls). */

@@ -20,6 +20,7 @@
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "identity/identity.h"
 
 struct drv_hub {
     drv_hstore_t *store;
@@ -34,6 +35,8 @@ struct drv_hub {
     int64_t node_grace_ms;
     bool auth;
     char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
+    drv_identity_t *identity;        /* CA, server certificate, signing key (<data>/pki) */
+    bool tls;                        /* the API serves HTTPS */
     struct {
         int fd;
         short events;
@@ -235,6 +238,39 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
     return drv_hub_add_tick(hub, broker_tick, hub->broker, err);
 }
 
+/* Loads (or creates) DIR/secret.keys, gives the keys to the store and seals the Secrets that
+ * are not sealed with the current key yet (plain ones from an older hub). A key file that
+ * opens none of the encrypted Secrets is the wrong one: the hub refuses to start. */
+static drv_err_t use_secret_keys(drv_hstore_t *store, const char *dir, drv_error_t *err)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/secret.keys", dir) >= sizeof(path))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "data directory path too long");
+    drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX];
+    size_t n = 0;
+    bool created = false;
+    drv_err_t e = drv_hstore_keys_ensure(path, keys, &n, &created, err);
+    if (e == DRV_OK)
+        e = drv_hstore_set_keys(store, keys, n, err);
+    memset(keys, 0, sizeof(keys));
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "secret keys");
+    if (created)
+        drv_log_info("hub: created the key that encrypts Secrets", "path=%s", path);
+    drv_hstore_reseal_t st;
+    e = drv_hstore_reseal(store, false, &st, err);
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "secret keys");
+    if (st.failed > 0 && st.failed == st.checked)
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                             "%s opens none of the %zu encrypted Secrets in the store: the wrong "
+                             "key file? (%s)",
+                             path, st.failed, st.first_error);
+    if (st.resealed)
+        drv_log_info("hub: Secrets encrypted", "count=%zu", st.resealed);
+    return DRV_OK;
+}
+
 drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *err)
 {
     /* Before any thread exists (the MQTT client's): SIGTERM and SIGINT must reach the loop's
@@ -266,10 +302,26 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     if (!hub)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
     snprintf(hub->addr, sizeof(hub->addr), "%s", addr);
-    e = drv_hstore_open(db, &hub->store, err);
+    drv_identity_opts_t io = {
+        .data_dir = dir, .listen_addr = addr, .sans = opts->sans, .n_sans = opts->n_sans};
+    e = drv_identity_load(&io, &hub->identity, err);
     if (e != DRV_OK) {
         free(hub);
+        return e;
+    }
+    hub->tls = opts->tls;
+    e = drv_hstore_open(db, &hub->store, err);
+    if (e != DRV_OK) {
+        drv_identity_free(hub->identity);
+        free(hub);
         return drv_error_wrap(err, "store %s", db);
+    }
+    e = use_secret_keys(hub->store, dir, err);
+    if (e != DRV_OK) {
+        drv_hstore_close(hub->store);
+        drv_identity_free(hub->identity);
+        free(hub);
+        return e;
     }
     hub->auth = opts->auth;
     if (opts->auth) {
@@ -279,6 +331,7 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
                                   &created, err);
         if (e != DRV_OK) {
             drv_hstore_close(hub->store);
+            drv_identity_free(hub->identity);
             free(hub);
             return drv_error_wrap(err, "admin token");
         }
@@ -293,10 +346,14 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
                          .authorize = opts->auth ? drv_auth_api_authorize : NULL,
                          .authorize_ctx = hub->store,
                          .tokens = drv_auth_api_tokens,
-                         .tokens_ctx = hub->store};
+                         .tokens_ctx = hub->store,
+                         .tls_key_pem = opts->tls ? drv_identity_server_key(hub->identity) : NULL,
+                         .tls_cert_pem =
+                             opts->tls ? drv_identity_server_cert(hub->identity) : NULL};
     e = drv_api_new(&ao, &hub->api, err);
     if (e != DRV_OK) {
         drv_hstore_close(hub->store);
+        drv_identity_free(hub->identity);
         free(hub);
         return e;
     }
@@ -329,6 +386,7 @@ void drv_hub_free(drv_hub_t *hub)
     for (size_t i = 0; i < hub->nowned; i++)
         free(hub->owned[i]);
     drv_hstore_close(hub->store);
+    drv_identity_free(hub->identity);
     free(hub);
 }
 
@@ -363,6 +421,11 @@ drv_hstore_t *drv_hub_store(drv_hub_t *hub)
     return hub->store;
 }
 
+struct drv_identity *drv_hub_identity(drv_hub_t *hub)
+{
+    return hub->identity;
+}
+
 drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
 {
     sigset_t mask, old;
@@ -381,8 +444,11 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
         printf("drover-hub: broker %s\n", hub->broker_url);
     const char *a = hub->addr;
     bool v6 = strchr(a, ':') != NULL;
-    printf("drover-hub: serving http://%s%s%s:%u\n", v6 ? "[" : "", a, v6 ? "]" : "",
-           (unsigned)drv_api_port(hub->api));
+    printf("drover-hub: CA fingerprint %s\n", drv_identity_ca_fingerprint(hub->identity));
+    printf("drover-hub: serving %s://%s%s%s:%u\n", hub->tls ? "https" : "http", v6 ? "[" : "", a,
+           v6 ? "]" : "", (unsigned)drv_api_port(hub->api));
+    if (hub->tls)
+        printf("drover-hub: clients verify it with %s\n", drv_identity_ca_path(hub->identity));
     if (hub->auth)
         printf("drover-hub: API access control on (bearer tokens)\n");
     if (hub->admin_token_path[0])
