@@ -1,6 +1,7 @@
 /* drover login (the hub and a token saved in the config file, mode 0600) and drover token
  * create|list|revoke (the hub's /api/v1/tokens; admin only). */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +38,40 @@ static bool token_from_file(const char *path, char *out, size_t outsz)
     return ok;
 }
 
+/* --ca FILE: a readable PEM certificate; its absolute path (saved in the config) to out. */
+static bool ca_file_check(const char *path, char *out, size_t outsz)
+{
+    char *text = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_file_read_capped(path, 1024 * 1024, &text, NULL, &err) != DRV_OK) {
+        fprintf(stderr, "drover login: --ca %s: %s\n", path, drv_error_msg(&err));
+        return false;
+    }
+    bool pem = strstr(text, "-----BEGIN CERTIFICATE-----") != NULL;
+    free(text);
+    if (!pem) {
+        fprintf(stderr,
+                "drover login: --ca %s: no PEM certificate in it (expected the hub's "
+                "<data>/pki/ca.crt)\n",
+                path);
+        return false;
+    }
+    char abs[PATH_MAX];
+    if (!realpath(path, abs) || strlen(abs) >= outsz) {
+        fprintf(stderr, "drover login: --ca %s: cannot resolve its path\n", path);
+        return false;
+    }
+    snprintf(out, outsz, "%s", abs);
+    return true;
+}
+
 static int login_usage(void)
 {
-    fprintf(stderr, "usage: drover login --hub URL --token TOKEN | --token-file PATH\n"
-                    "  saves the hub and the token in the config file (mode 0600); later\n"
-                    "  commands send the token (--token and $DROVER_TOKEN override it)\n");
+    fprintf(stderr, "usage: drover login --hub URL [--ca FILE] --token TOKEN | --token-file PATH\n"
+                    "  saves the hub, its CA certificate (for an https:// hub) and the token in\n"
+                    "  the config file (mode 0600); later commands send the token (--token and\n"
+                    "  $DROVER_TOKEN override it) and verify the hub with the CA (--ca and\n"
+                    "  $DROVER_CA override it)\n");
     return 2;
 }
 
@@ -50,9 +80,10 @@ int drv_cli_login(int argc, char **argv)
     static const struct option longopts[] = {{"hub", required_argument, NULL, 'H'},
                                              {"token", required_argument, NULL, 't'},
                                              {"token-file", required_argument, NULL, 'f'},
+                                             {"ca", required_argument, NULL, 'c'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *hub = NULL, *tok = NULL, *file = NULL;
+    const char *hub = NULL, *tok = NULL, *file = NULL, *ca = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -65,6 +96,9 @@ int drv_cli_login(int argc, char **argv)
             break;
         case 'f':
             file = optarg;
+            break;
+        case 'c':
+            ca = optarg;
             break;
         default:
             return login_usage();
@@ -87,6 +121,11 @@ int drv_cli_login(int argc, char **argv)
             fprintf(stderr, "drover login: --token: spaces or control characters in it\n");
             return 1;
         }
+    char ca_abs[PATH_MAX];
+    if (ca && !ca_file_check(ca, ca_abs, sizeof(ca_abs)))
+        return 1;
+    if (ca)
+        drv_cli_ca_set(ca_abs);
     if (hub)
         drv_cli_hub_set(hub);
     drv_cli_token_set(token);
@@ -125,6 +164,10 @@ int drv_cli_login(int argc, char **argv)
     cJSON_DeleteItemFromObjectCaseSensitive(cfg, "token");
     cJSON_AddStringToObject(cfg, "hub", url);
     cJSON_AddStringToObject(cfg, "token", token);
+    if (ca) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "ca");
+        cJSON_AddStringToObject(cfg, "ca", ca_abs);
+    }
     explicit_bzero(token, sizeof(token));
     char *text = cJSON_Print(cfg);
     cJSON_Delete(cfg);

@@ -51,11 +51,22 @@ void drv_cli_token_set(const char *token);
 /* The API token: --token, else $DROVER_TOKEN, else token: in the config file; NULL if none
  * (or one with spaces or control characters, refused with a message). Static storage. */
 const char *drv_cli_token(void);
+/* Sets the hub's CA certificate file from a --ca flag (string borrowed). */
+void drv_cli_ca_set(const char *path);
+/* The CA file that verifies an https:// hub: --ca, else $DROVER_CA, else ca: in the config
+ * file; NULL: the system's trust store. Static storage. */
+const char *drv_cli_ca(void);
+/* Sets up a libcurl handle (CURL *) to verify the hub with drv_cli_ca(). */
+void drv_cli_tls_setup(void *curl);
+/* For a failed request (rc a CURLcode): if it failed over TLS (the hub's certificate could
+ * not be verified, the CA file is unusable, the hub speaks HTTPS to an http:// URL), prints
+ * what to do (naming --ca) and returns true; false otherwise, having printed nothing. */
+bool drv_cli_tls_error(int rc, const char *errbuf);
 /* Appends "Authorization: Bearer TOKEN" to hdrs when there is a token; returns the list. */
 struct curl_slist;
 struct curl_slist *drv_cli_auth_header(struct curl_slist *hdrs);
 /* The config file: $XDG_CONFIG_HOME/drover/config or ~/.config/drover/config (YAML or JSON,
- * keys hub and token). false if neither variable is set or the path does not fit. */
+ * keys hub, token and ca). false if neither variable is set or the path does not fit. */
 bool drv_cli_config_path(char *out, size_t outsz);
 /* Its contents as a new JSON object (caller frees); NULL if absent or unreadable (quiet:
  * without a message). */

@@ -17,6 +17,7 @@
 
 static const char *hub_flag;
 static const char *token_flag;
+static const char *ca_flag;
 static char hub_url[URL_MAX];
 
 void drv_cli_hub_set(const char *url)
@@ -134,6 +135,80 @@ const char *drv_cli_token(void)
     return *token ? token : NULL;
 }
 
+void drv_cli_ca_set(const char *path)
+{
+    ca_flag = path;
+}
+
+const char *drv_cli_ca(void)
+{
+    static bool done;
+    static char ca[URL_MAX];
+    if (!done) {
+        done = true;
+        const char *env = getenv("DROVER_CA");
+        if (ca_flag && *ca_flag)
+            snprintf(ca, sizeof(ca), "%s", ca_flag);
+        else if (env && *env)
+            snprintf(ca, sizeof(ca), "%s", env);
+        else if (!from_config("ca", ca, sizeof(ca)))
+            ca[0] = '\0';
+    }
+    return *ca ? ca : NULL;
+}
+
+void drv_cli_tls_setup(void *curl)
+{
+    const char *ca = drv_cli_ca();
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
+}
+
+bool drv_cli_tls_error(int rc, const char *errbuf)
+{
+    const char *url = drv_cli_hub_url();
+    const char *ca = drv_cli_ca();
+    const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror((CURLcode)rc);
+    switch ((CURLcode)rc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        if (ca)
+            fprintf(stderr,
+                    "drover: the hub at %s presented a certificate the CA in %s does not "
+                    "verify (%s); is --ca the hub's <data>/pki/ca.crt, and does the URL name "
+                    "the hub as its certificate does (drover-hub --san)?\n",
+                    url, ca, why);
+        else
+            fprintf(stderr,
+                    "drover: cannot verify the hub's certificate at %s (%s): pass the hub's CA "
+                    "with --ca FILE (the hub's <data>/pki/ca.crt), $DROVER_CA, or ca: in the "
+                    "config file\n",
+                    url, why);
+        return true;
+    case CURLE_SSL_CACERT_BADFILE:
+        fprintf(stderr, "drover: --ca %s: not a readable CA certificate file (%s)\n",
+                ca ? ca : "(none)", why);
+        return true;
+    case CURLE_SSL_CONNECT_ERROR:
+        fprintf(stderr,
+                "drover: TLS handshake with the hub at %s failed (%s); does the hub serve "
+                "HTTPS (drover-hub --tls)?\n",
+                url, why);
+        return true;
+    case CURLE_GOT_NOTHING:
+        if (strncmp(url, "http://", 7))
+            return false;
+        fprintf(stderr,
+                "drover: the hub at %s closed the connection without an answer (%s); if it "
+                "serves HTTPS, use an https:// URL and --ca FILE\n",
+                url, why);
+        return true;
+    default:
+        return false;
+    }
+}
+
 struct curl_slist *drv_cli_auth_header(struct curl_slist *hdrs)
 {
     const char *t = drv_cli_token();
@@ -197,6 +272,7 @@ static CURL *make_handle(const char *method, const char *path, char *url, size_t
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "drover-cli");
+    drv_cli_tls_setup(c);
     return c;
 }
 
@@ -211,6 +287,8 @@ static void print_curl_error(CURL *c, CURLcode rc, const char *errbuf)
          * server"; the system's reason is what a user needs. */
         fprintf(stderr, "drover: cannot reach the hub at %s: %s\n", hub_url,
                 rc == CURLE_COULDNT_CONNECT && oserr ? strerror((int)oserr) : why);
+    } else if (drv_cli_tls_error(rc, errbuf)) {
+        /* said */
     } else if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED) {
         fprintf(stderr, "drover: the hub at %s sent more than %u bytes\n", hub_url,
                 DRV_CLI_MAX_RESPONSE);

@@ -219,6 +219,7 @@ int drv_cli_logs(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &o);
+    drv_cli_tls_setup(h);
     /* No overall deadline: a log may be long, a followed one endless. A followed log may
      * also be quiet for hours, so only TCP keep-alive watches that stream; without -f the
      * hub answers within its own agent deadline, a minute of silence means it is gone. */
@@ -246,6 +247,8 @@ int drv_cli_logs(int argc, char **argv)
                 rc == CURLE_COULDNT_CONNECT && oserr ? strerror((int)oserr)
                 : *errbuf                            ? errbuf
                                                      : curl_easy_strerror(rc));
+        ret = 1;
+    } else if (!status && rc != CURLE_OK && drv_cli_tls_error(rc, errbuf)) {
         ret = 1;
     } else if (status && status / 100 != 2) {
         print_error(status, &o.err);

@@ -25,7 +25,8 @@ static const struct {
     {"uncordon", drv_cli_uncordon, "uncordon NODE...   mark nodes schedulable again"},
     {"drain", drv_cli_drain, "drain NODE [--ignore-daemonsets]   cordon a node, delete its pods"},
     {"login", drv_cli_login,
-     "login --hub URL --token TOKEN|--token-file PATH   save the hub and a token (0600 config)"},
+     "login --hub URL [--ca FILE] --token TOKEN|--token-file PATH   save the hub, its CA and a\n"
+     "        token (0600 config)"},
     {"token", drv_cli_token_cmd,
      "token create [--role admin|operator|viewer] [--ttl 24h] [--description TEXT] [--uses N]\n"
      "        [--labels k=v,...] | token list | token revoke ID...   API and bootstrap tokens"},
@@ -37,7 +38,8 @@ static const struct {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: drover [--hub URL] [--token TOKEN] COMMAND [ARGS]\n\ncommands:\n");
+    fprintf(f,
+            "usage: drover [--hub URL] [--token TOKEN] [--ca FILE] COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         fprintf(f, "  %s\n", cmds[i].help);
     return f == stderr ? 2 : 0;
@@ -47,8 +49,20 @@ int main(int argc, char **argv)
 {
 #ifndef DROVER_CLI_NO_HUB
     /* --hub URL before the command: the hub for every command (like $DROVER_HUB). */
-    while (argc >= 2 && (!strncmp(argv[1], "--hub", 5) || !strncmp(argv[1], "--token", 7))) {
-        if (!strncmp(argv[1], "--token", 7)) {
+    while (argc >= 2 && (!strncmp(argv[1], "--hub", 5) || !strncmp(argv[1], "--token", 7) ||
+                         !strncmp(argv[1], "--ca", 4))) {
+        if (!strncmp(argv[1], "--ca", 4)) {
+            /* --ca FILE: the hub's CA certificate (like $DROVER_CA) */
+            if (argv[1][4] == '=') {
+                drv_cli_ca_set(argv[1] + 5);
+                argc--, argv++;
+            } else if (!argv[1][4] && argc >= 3) {
+                drv_cli_ca_set(argv[2]);
+                argc -= 2, argv += 2;
+            } else {
+                return usage(stderr);
+            }
+        } else if (!strncmp(argv[1], "--token", 7)) {
             /* --token TOKEN (like $DROVER_TOKEN) */
             if (argv[1][7] == '=') {
                 drv_cli_token_set(argv[1] + 8);
