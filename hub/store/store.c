@@ -21,6 +21,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/pki.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -119,6 +120,8 @@ struct drv_hstore {
     uint64_t rv;
     uint64_t log_keep;
     bool batch; /* inside drv_hstore_batch_begin: each write is a savepoint */
+    drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
+    size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
 };
 
@@ -406,6 +409,150 @@ static drv_err_t assemble(drv_kind_t kind, const char *ns, const char *name, con
     return DRV_OK;
 }
 
+/* ---- Secrets at rest ----
+ * With keys, a Secret's "data" and "stringData" leave the stored body (row and change log) as
+ * one member SEALED_MEMBER: AES-256-GCM of {"data":...,"stringData":...} with keys[0], the
+ * object's "namespace/name" as associated data (a blob copied onto another Secret does not
+ * open). Everything else of the body stays plain JSON (metadata, type, labels column). */
+#define SEALED_MEMBER "drover.sealed"
+
+static void aad_text(const char *ns, const char *name, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/%s", ns, name);
+}
+
+static void wipe_free_str(char *t)
+{
+    if (t)
+        drv_pki_wipe_free(t, strlen(t) + 1);
+}
+
+/* The body to store for plain body text: *out is NULL when text goes in as it is (no keys,
+ * not a Secret, nothing to hide), else a malloc'd sealed body. */
+static drv_err_t seal_text(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                           const char *text, char **out, drv_error_t *err)
+{
+    *out = NULL;
+    if (s->nkeys == 0 || kind != DRV_KIND_SECRET || !text)
+        return DRV_OK;
+    cJSON *o = cJSON_Parse(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return DRV_OK; /* a corrupt row being deleted: logged as it was */
+    }
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(o, "data");
+    cJSON *sdata = cJSON_DetachItemFromObjectCaseSensitive(o, "stringData");
+    drv_err_t r = DRV_OK;
+    if (!data && !sdata)
+        goto out;
+    cJSON *payload = cJSON_CreateObject();
+    if (!payload) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "seal Secret");
+        goto out;
+    }
+    if (data)
+        cJSON_AddItemToObject(payload, "data", TAKE_PTR(data));
+    if (sdata)
+        cJSON_AddItemToObject(payload, "stringData", TAKE_PTR(sdata));
+    char *plain = drv_model_to_json(payload, false);
+    cJSON_Delete(payload);
+    char aad[2 * NAME_MAX_LEN + 2], *blob = NULL;
+    aad_text(ns, name, aad, sizeof(aad));
+    if (!plain) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "seal Secret");
+        goto out;
+    }
+    r = drv_pki_aead_seal(s->keys[0].id, s->keys[0].key, aad, strlen(aad), plain, strlen(plain),
+                          &blob, err);
+    wipe_free_str(plain);
+    if (r != DRV_OK) {
+        drv_error_wrap(err, "Secret %s", aad);
+        goto out;
+    }
+    if (!set_str(o, SEALED_MEMBER, blob) || !(*out = drv_model_to_json(o, false)))
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "seal Secret");
+    free(blob);
+out:
+    cJSON_Delete(data);
+    cJSON_Delete(sdata);
+    cJSON_Delete(o);
+    return r;
+}
+
+/* The key id a stored body is sealed with; false for a plain (or unparsable) body. */
+static bool sealed_key_id(const cJSON *o, char id[DRV_PKI_KEY_ID_MAX])
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, SEALED_MEMBER);
+    if (!cJSON_IsString(b))
+        return false;
+    if (drv_pki_aead_key_id(b->valuestring, id, NULL) != DRV_OK)
+        snprintf(id, DRV_PKI_KEY_ID_MAX, "?");
+    return true;
+}
+
+/* The plain body of stored body text: *out NULL when text is plain already, else malloc'd
+ * (free with wipe_free_str). A key that is missing or a blob that does not open is
+ * DRV_ERR_INTEGRITY naming the object and the key. */
+static drv_err_t open_text(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                           const char *text, char **out, drv_error_t *err)
+{
+    *out = NULL;
+    if (kind != DRV_KIND_SECRET || !text || !strstr(text, "\"" SEALED_MEMBER "\""))
+        return DRV_OK;
+    cJSON *o = cJSON_Parse(text);
+    char id[DRV_PKI_KEY_ID_MAX];
+    if (!cJSON_IsObject(o) || !sealed_key_id(o, id)) {
+        cJSON_Delete(o);
+        return DRV_OK; /* assemble reports a body that is not JSON */
+    }
+    char aad[2 * NAME_MAX_LEN + 2];
+    aad_text(ns, name, aad, sizeof(aad));
+    const drv_hstore_key_t *k = NULL;
+    for (size_t i = 0; i < s->nkeys && !k; i++)
+        if (strcmp(s->keys[i].id, id) == 0)
+            k = &s->keys[i];
+    drv_err_t r = DRV_OK;
+    if (!k) {
+        r = drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                          "stored Secret %s is encrypted with key \"%s\", which %s", aad, id,
+                          s->nkeys ? "is not in the key file" : "cannot be read: no keys loaded");
+        cJSON_Delete(o);
+        return r;
+    }
+    unsigned char *plain = NULL;
+    size_t plen = 0;
+    drv_error_t e = DRV_ERROR_INIT;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, SEALED_MEMBER);
+    if (drv_pki_aead_open(k->id, k->key, aad, strlen(aad), b->valuestring, &plain, &plen, &e) !=
+        DRV_OK) {
+        r = drv_error_set(err, e.code == DRV_ERR_NOMEM ? DRV_ERR_NOMEM : DRV_ERR_INTEGRITY, 0,
+                          "stored Secret %s (key \"%s\"): %s", aad, id, drv_error_msg(&e));
+        cJSON_Delete(o);
+        return r;
+    }
+    cJSON *payload = cJSON_ParseWithLength((const char *)plain, plen);
+    drv_pki_wipe_free(plain, plen);
+    if (!cJSON_IsObject(payload)) {
+        cJSON_Delete(payload);
+        cJSON_Delete(o);
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                             "stored Secret %s (key \"%s\"): decrypted data is not a JSON object",
+                             aad, id);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, SEALED_MEMBER);
+    cJSON *d = cJSON_DetachItemFromObjectCaseSensitive(payload, "data");
+    cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(payload, "stringData");
+    cJSON_Delete(payload);
+    if (d)
+        cJSON_AddItemToObject(o, "data", d);
+    if (sd)
+        cJSON_AddItemToObject(o, "stringData", sd);
+    if (!(*out = drv_model_to_json(o, false)))
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "open Secret %s", aad);
+    cJSON_Delete(o);
+    return r;
+}
+
 /* ---- rows ---- */
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -449,6 +596,35 @@ static drv_err_t load_row(drv_hstore_t *s, drv_kind_t kind, const char *ns, cons
     return r;
 }
 
+/* Replaces a loaded Secret row's sealed body with its plain text. */
+static drv_err_t row_open(drv_hstore_t *s, drv_kind_t kind, const char *ns, const char *name,
+                          struct row *row, drv_error_t *err)
+{
+    char *plain = NULL;
+    drv_err_t r = open_text(s, kind, ns, name, row->body, &plain, err);
+    if (r == DRV_OK && plain) {
+        free(row->body);
+        row->body = plain;
+    }
+    return r;
+}
+
+/* Binds body text to parameter i, sealed when it is a Secret's and the store has keys. */
+static drv_err_t bind_body(drv_hstore_t *s, sqlite3_stmt *st, int i, drv_kind_t kind,
+                           const char *ns, const char *name, const char *body, drv_error_t *err)
+{
+    char *sealed = NULL;
+    drv_err_t r = seal_text(s, kind, ns, name, body, &sealed, err);
+    if (r != DRV_OK)
+        return r;
+    if (sealed) {
+        sqlite3_bind_text(st, i, sealed, -1, free);
+    } else {
+        sqlite3_bind_text(st, i, body, -1, SQLITE_STATIC);
+    }
+    return DRV_OK;
+}
+
 static drv_err_t step_done(drv_hstore_t *s, sqlite3_stmt *st, const char *what, drv_error_t *err)
 {
     int rc = sqlite3_step(st);
@@ -477,7 +653,12 @@ static drv_err_t log_change(drv_hstore_t *s, uint64_t rv, drv_kind_t kind, const
     sqlite3_bind_text(st, 3, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, drv_hstore_change_name(type), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
+    r = bind_body(s, st, 6, kind, ns, name, body, err);
+    if (r != DRV_OK) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+    }
     r = step_done(s, st, "write change log", err);
     if (r != DRV_OK || rv <= s->log_keep)
         return r;
@@ -727,6 +908,180 @@ static drv_err_t load_rv(drv_hstore_t *s, drv_error_t *err)
     return r;
 }
 
+drv_err_t drv_hstore_set_keys(drv_hstore_t *s, const drv_hstore_key_t *keys, size_t n,
+                              drv_error_t *err)
+{
+    if (n > DRV_HSTORE_KEYS_MAX || (n && !keys))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "secret keys: at most %d",
+                             DRV_HSTORE_KEYS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strnlen(keys[i].id, sizeof(keys[i].id));
+        if (len == 0 || len == sizeof(keys[i].id))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "secret keys: key %zu: no id", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(keys[i].id, keys[j].id) == 0)
+                return drv_error_set(err, DRV_ERR_INVALID, 0, "secret keys: key \"%s\" twice",
+                                     keys[i].id);
+    }
+    /* Freed pages are zeroed: a Secret deleted or rewritten leaves no old bytes behind. */
+    if (n && sqlite3_exec(s->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, err, "secure_delete");
+    memset(s->keys, 0, sizeof(s->keys));
+    if (n)
+        memcpy(s->keys, keys, n * sizeof(*keys));
+    s->nkeys = n;
+    return DRV_OK;
+}
+
+/* One row to rewrite by drv_hstore_reseal. */
+struct reseal_item {
+    int64_t rv; /* change log entry; -1: objects row */
+    char *ns, *name, *body;
+};
+
+static void reseal_items_free(struct reseal_item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].ns);
+        free(v[i].name);
+        wipe_free_str(v[i].body);
+    }
+    free(v);
+}
+
+/* Collects the Secret rows of one query (namespace, name, body[, rv]) that are not sealed
+ * with keys[0], as plain text; checks that every sealed one opens. */
+static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, struct reseal_item **v,
+                                size_t *n, size_t *cap, drv_hstore_reseal_t *stats, bool strict,
+                                drv_error_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "read Secrets");
+    drv_err_t r = DRV_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ns = (const char *)sqlite3_column_text(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *body = (const char *)sqlite3_column_text(st, 2);
+        if (!ns || !name || !body)
+            continue;
+        stats->checked++;
+        char *plain = NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t o = open_text(s, DRV_KIND_SECRET, ns, name, body, &plain, &e);
+        if (o != DRV_OK) {
+            stats->failed++;
+            if (!stats->first_error[0])
+                snprintf(stats->first_error, sizeof(stats->first_error), "%s%s",
+                         log ? "change log: " : "", drv_error_msg(&e));
+            if (strict) {
+                r = drv_error_set(err, o, 0, "%s%s", log ? "change log: " : "", drv_error_msg(&e));
+                break;
+            }
+            drv_log_error("hub store: a Secret does not decrypt", "path=%s error=\"%s\"", s->path,
+                          drv_error_msg(&e));
+            continue;
+        }
+        cJSON *parsed = cJSON_Parse(body);
+        char id[DRV_PKI_KEY_ID_MAX];
+        bool current = plain && cJSON_IsObject(parsed) && sealed_key_id(parsed, id) &&
+                       strcmp(id, s->keys[0].id) == 0;
+        bool hides = plain || (cJSON_IsObject(parsed) &&
+                               (cJSON_GetObjectItemCaseSensitive(parsed, "data") ||
+                                cJSON_GetObjectItemCaseSensitive(parsed, "stringData")));
+        cJSON_Delete(parsed);
+        if (current || !hides) {
+            wipe_free_str(plain);
+            continue;
+        }
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 16;
+            struct reseal_item *nv = realloc(*v, nc * sizeof(**v));
+            if (!nv) {
+                wipe_free_str(plain);
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "re-encrypt Secrets");
+                break;
+            }
+            *v = nv, *cap = nc;
+        }
+        struct reseal_item *it = &(*v)[*n];
+        it->rv = log ? sqlite3_column_int64(st, 3) : -1;
+        it->ns = strdup(ns);
+        it->name = strdup(name);
+        it->body = plain ? plain : strdup(body);
+        (*n)++;
+        if (!it->ns || !it->name || !it->body) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "re-encrypt Secrets");
+            break;
+        }
+    }
+    if (r == DRV_OK && rc != SQLITE_DONE)
+        r = db_error(s, err, "read Secrets");
+    sqlite3_finalize(st);
+    return r;
+}
+
+drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *stats,
+                            drv_error_t *err)
+{
+    drv_hstore_reseal_t local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof(*stats));
+    if (s->nkeys == 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "re-encrypt Secrets: the store has no keys");
+    if (s->batch)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "re-encrypt Secrets: inside a batch");
+    struct reseal_item *v = NULL;
+    size_t n = 0, cap = 0;
+    drv_err_t r = begin(s, err); /* one transaction: the rows are read and rewritten at once */
+    if (r != DRV_OK)
+        return r;
+    r = reseal_collect(s,
+                       "SELECT namespace, name, body FROM objects WHERE kind = 'Secret' "
+                       "ORDER BY namespace, name",
+                       false, &v, &n, &cap, stats, strict, err);
+    if (r == DRV_OK)
+        r = reseal_collect(s,
+                           "SELECT namespace, name, body, rv FROM changes WHERE kind = 'Secret' "
+                           "ORDER BY rv",
+                           true, &v, &n, &cap, stats, strict, err);
+    sqlite3_stmt *obj_st = NULL, *log_st = NULL;
+    if (r == DRV_OK && (sqlite3_prepare_v2(s->db,
+                                           "UPDATE objects SET body = ?3 WHERE kind = 'Secret' AND "
+                                           "namespace = ?1 AND name = ?2",
+                                           -1, &obj_st, NULL) != SQLITE_OK ||
+                        sqlite3_prepare_v2(s->db, "UPDATE changes SET body = ?3 WHERE rv = ?4", -1,
+                                           &log_st, NULL) != SQLITE_OK))
+        r = db_error(s, err, "re-encrypt Secrets");
+    for (size_t i = 0; r == DRV_OK && i < n; i++) {
+        sqlite3_stmt *st = v[i].rv < 0 ? obj_st : log_st;
+        sqlite3_bind_text(st, 1, v[i].ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, v[i].name, -1, SQLITE_STATIC);
+        if (v[i].rv >= 0)
+            sqlite3_bind_int64(st, 4, v[i].rv);
+        r = bind_body(s, st, 3, DRV_KIND_SECRET, v[i].ns, v[i].name, v[i].body, err);
+        if (r == DRV_OK)
+            r = step_done(s, st, "re-encrypt Secrets", err);
+        sqlite3_clear_bindings(st);
+    }
+    sqlite3_finalize(obj_st);
+    sqlite3_finalize(log_st);
+    if (r == DRV_OK)
+        r = commit(s, err);
+    else
+        rollback(s);
+    if (r == DRV_OK) {
+        stats->resealed = n;
+        /* Old ciphertexts (or plain text from before there were keys) out of the WAL. */
+        if (n)
+            (void)sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    }
+    reseal_items_free(v, n);
+    return r;
+}
+
 void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep)
 {
     s->log_keep = keep ? keep : 1;
@@ -772,14 +1127,18 @@ static drv_err_t insert_new(drv_hstore_t *s, drv_kind_t kind, const char *ns, co
     sqlite3_bind_int64(st, 5, (sqlite3_int64)rv);
     sqlite3_bind_int64(st, 6, 1);
     sqlite3_bind_text(st, 7, created, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, body, -1, SQLITE_STATIC);
+    drv_err_t r = bind_body(s, st, 8, kind, ns, name, body, err);
+    if (r != DRV_OK) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+    }
     if (status)
         sqlite3_bind_text(st, 9, status, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 9);
     sqlite3_bind_text(st, 10, labels, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    drv_err_t r = DRV_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || (rc & 0xff) == SQLITE_CONSTRAINT)
         r = drv_error_set(err, DRV_ERR_EXISTS, 0, "%s \"%s\" already exists%s%s",
                           drv_kind_name(kind), name, *ns ? " in namespace " : "", ns);
@@ -897,7 +1256,9 @@ drv_err_t drv_hstore_get(drv_hstore_t *s, drv_kind_t kind, const char *ns, const
     drv_err_t r = load_row(s, kind, ns, name, &row, err);
     if (r != DRV_OK)
         return r;
-    r = assemble(kind, ns, name, row.body, row.status, out, err);
+    r = row_open(s, kind, ns, name, &row, err);
+    if (r == DRV_OK)
+        r = assemble(kind, ns, name, row.body, row.status, out, err);
     row_free(&row);
     return r;
 }
@@ -924,9 +1285,13 @@ drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
         const char *rname = (const char *)sqlite3_column_text(st, 1);
         cJSON *o = NULL;
         drv_error_t e = DRV_ERROR_INIT;
-        drv_err_t ar = assemble(kind, rns ? rns : "", rname ? rname : "",
-                                (const char *)sqlite3_column_text(st, 2),
-                                (const char *)sqlite3_column_text(st, 3), &o, &e);
+        char *plain = NULL;
+        const char *body = (const char *)sqlite3_column_text(st, 2);
+        drv_err_t ar = open_text(s, kind, rns ? rns : "", rname ? rname : "", body, &plain, &e);
+        if (ar == DRV_OK)
+            ar = assemble(kind, rns ? rns : "", rname ? rname : "", plain ? plain : body,
+                          (const char *)sqlite3_column_text(st, 3), &o, &e);
+        wipe_free_str(plain);
         if (ar != DRV_OK) {
             /* One bad row must not hide every other object of its kind from the controllers. */
             drv_log_error("hub store: skipping a corrupt row", "path=%s error=\"%s\"", s->path,
@@ -978,6 +1343,8 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     const char *ns = row_ns(kind, meta_str(obj, "namespace"));
     struct row row;
     r = load_row(s, kind, ns, name, &row, err);
+    if (r == DRV_OK && (r = row_open(s, kind, ns, name, &row, err)) != DRV_OK)
+        row_free(&row);
     if (r != DRV_OK)
         return r;
     cJSON *stored = NULL, *o = NULL, *status = NULL;
@@ -1059,13 +1426,16 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
             sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
             sqlite3_bind_int64(st, 5, gen);
-            sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
             if (row.status)
                 sqlite3_bind_text(st, 7, row.status, -1, SQLITE_STATIC);
             else
                 sqlite3_bind_null(st, 7);
             sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
-            r = step_done(s, st, "update", err);
+            r = bind_body(s, st, 6, kind, ns, name, body, err);
+            if (r == DRV_OK)
+                r = step_done(s, st, "update", err);
+            else
+                sqlite3_reset(st);
         }
         if (r == DRV_OK)
             r = log_change(s, rv, kind, ns, name, DRV_HSTORE_MODIFIED, full ? full : body, err);
@@ -1113,6 +1483,8 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
     ns = row_ns(kind, ns);
     struct row row;
     drv_err_t r = load_row(s, kind, ns, name, &row, err);
+    if (r == DRV_OK && (r = row_open(s, kind, ns, name, &row, err)) != DRV_OK)
+        row_free(&row);
     if (r != DRV_OK) {
         cJSON_Delete(status);
         return r;
@@ -1155,10 +1527,13 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
         sqlite3_bind_int64(st, 5, row.generation);
-        sqlite3_bind_text(st, 6, body, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, st_text, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
-        r = step_done(s, st, "update status", err);
+        r = bind_body(s, st, 6, kind, ns, name, body, err);
+        if (r == DRV_OK)
+            r = step_done(s, st, "update status", err);
+        else
+            sqlite3_reset(st);
     }
     if (r == DRV_OK)
         r = log_change(s, rv, kind, ns, name, DRV_HSTORE_MODIFIED, full, err);
@@ -1196,8 +1571,10 @@ drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns, co
     cJSON *o = NULL;
     char *full = NULL;
     drv_error_t e = DRV_ERROR_INIT;
-    /* A corrupt row can still be deleted: that is how an operator gets rid of it. */
-    if (assemble(kind, ns, name, row.body, row.status, &o, &e) == DRV_OK) {
+    /* A corrupt row can still be deleted: that is how an operator gets rid of it. A Secret
+     * that does not open is logged sealed as it was. */
+    if (row_open(s, kind, ns, name, &row, &e) == DRV_OK &&
+        assemble(kind, ns, name, row.body, row.status, &o, &e) == DRV_OK) {
         if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
             !(full = drv_model_to_json(o, false))) {
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "delete");
@@ -1306,7 +1683,15 @@ drv_err_t drv_hstore_changes(drv_hstore_t *s, uint64_t since_rv, drv_kind_t kind
         const char *body = (const char *)sqlite3_column_text(st, 5);
         drv_kind_t ek = k ? drv_kind_parse(k) : DRV_KIND_UNKNOWN;
         drv_hstore_change_t t;
-        cJSON *o = body ? cJSON_Parse(body) : NULL;
+        char *plain = NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        if (open_text(s, ek, rns ? rns : "", rname ? rname : "", body, &plain, &e) != DRV_OK) {
+            drv_log_error("hub store: skipping a change log entry that does not decrypt",
+                          "path=%s rv=%" PRIu64 " error=\"%s\"", s->path, rv, drv_error_msg(&e));
+            continue;
+        }
+        cJSON *o = plain ? cJSON_Parse(plain) : body ? cJSON_Parse(body) : NULL;
+        wipe_free_str(plain);
         if (ek == DRV_KIND_UNKNOWN || !type || !parse_change(type, &t) || !cJSON_IsObject(o)) {
             cJSON_Delete(o);
             drv_log_error("hub store: skipping a corrupt change log entry",

@@ -27,6 +27,7 @@
 
 #include "drover/error.h"
 #include "drover/model.h"
+#include "drover/pki.h"
 #include "drover/selector.h"
 
 #define DRV_HSTORE_LOG_KEEP 10000
@@ -151,5 +152,69 @@ DRV_NODISCARD drv_err_t drv_hstore_token_purge(drv_hstore_t *s, int64_t now, siz
 /* Takes one use of a token with uses left; DRV_ERR_PERM when none is left (or it is
  * unlimited (-1): the caller checks that first) or the id is absent. */
 DRV_NODISCARD drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err);
+
+/* ---- Secrets at rest ----
+ * With keys set, the "data" and "stringData" of every Secret written are stored (object row
+ * and change log) as one AES-256-GCM blob ("<key id>:<base64>", drover/pki.h) sealed with
+ * keys[0] and the object's "namespace/name" as associated data, so a blob moved onto another
+ * Secret does not open; the rest of the object stays plain JSON. get, list and changes decrypt
+ * transparently with whichever key the blob names. A Secret whose key is missing or whose
+ * blob does not open is DRV_ERR_INTEGRITY (naming it and the key) for get, update and
+ * update_status, skipped with an error log line by list and changes, and can be deleted.
+ * A store without keys (the unit tests') stores Secrets as plain JSON, as before; plain rows
+ * stay readable with keys and are sealed by the next write or drv_hstore_reseal. */
+#define DRV_HSTORE_KEYS_MAX 8
+
+typedef struct drv_hstore_key {
+    char id[DRV_PKI_KEY_ID_MAX]; /* 1-16 of [A-Za-z0-9_-] */
+    unsigned char key[DRV_PKI_AEAD_KEY_LEN];
+} drv_hstore_key_t;
+
+/* Sets the keys (copied; n 0: none): keys[0] seals, every one opens. Also turns on SQLite's
+ * secure_delete, so that freed pages keep no old bytes. DRV_ERR_INVALID for more than
+ * DRV_HSTORE_KEYS_MAX keys, an empty or repeated id. */
+DRV_NODISCARD drv_err_t drv_hstore_set_keys(drv_hstore_t *s, const drv_hstore_key_t *keys, size_t n,
+                                            drv_error_t *err);
+
+typedef struct drv_hstore_reseal {
+    size_t checked;        /* Secret rows and change-log entries looked at */
+    size_t resealed;       /* rewritten with keys[0] (other key or plain before) */
+    size_t failed;         /* that did not open (key missing, tampered) */
+    char first_error[256]; /* the first of those, "" if none */
+} drv_hstore_reseal_t;
+
+/* Re-encrypts, in one transaction, every Secret row and change-log entry not sealed with
+ * keys[0] (plain ones included), and checks that every sealed one opens. strict: the first
+ * row that does not open fails the whole (nothing rewritten, DRV_ERR_INTEGRITY naming it);
+ * otherwise such rows are logged, counted in stats (may be NULL) and left as they are.
+ * DRV_ERR_INVALID without keys or inside a batch. */
+DRV_NODISCARD drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *stats,
+                                          drv_error_t *err);
+
+/* The key file (hub/store/keys.c): one key a line, "<id> <base64 of 32 bytes>", the first
+ * line the sealing key; '#' comment lines and blank lines are ignored. Mode 0600. */
+#define DRV_HSTORE_KEY_FILE_MAX 4096
+
+/* Reads a key file into keys (up to DRV_HSTORE_KEYS_MAX). DRV_ERR_NOTFOUND if it does not
+ * exist; DRV_ERR_INVALID naming the line for a malformed one; a file readable by group or
+ * others is DRV_ERR_PERM. */
+DRV_NODISCARD drv_err_t drv_hstore_keys_load(const char *path, drv_hstore_key_t *keys, size_t *n,
+                                             drv_error_t *err);
+/* Writes a key file crash-safely (drv_file_write_atomic, mode 0600). */
+DRV_NODISCARD drv_err_t drv_hstore_keys_save(const char *path, const drv_hstore_key_t *keys,
+                                             size_t n, drv_error_t *err);
+/* Loads the key file, or creates it with one new key ("k1") when it does not exist
+ * (*created true). */
+DRV_NODISCARD drv_err_t drv_hstore_keys_ensure(const char *path, drv_hstore_key_t *keys, size_t *n,
+                                               bool *created, drv_error_t *err);
+/* Key rotation for the store at db_path and the key file at key_path (which must exist): adds
+ * a new key first in the file (the old ones kept for reading), re-encrypts every Secret with
+ * it (strict drv_hstore_reseal: one row that does not open stops the rotation with the old
+ * keys in place), then rewrites the file with the new key alone. new_id gets its id, stats
+ * (may be NULL) what was re-encrypted. A crash in between leaves a key file that still opens
+ * every row. The store must not be open elsewhere (the hub stopped). */
+DRV_NODISCARD drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
+                                               char new_id[DRV_PKI_KEY_ID_MAX],
+                                               drv_hstore_reseal_t *stats, drv_error_t *err);
 
 #endif

@@ -1173,6 +1173,430 @@ static void test_batch(void **state)
     cJSON_Delete(tpl);
 }
 
+/* ---- Secrets encrypted at rest ---- */
+
+#define SECRET_PLAIN "hunter2-QZX-7731-distinct"
+#define SECRET_B64 "aHVudGVyMi1RWlgtNzczMS1kaXN0aW5jdA==" /* base64 of SECRET_PLAIN */
+#define SECRET_PLAIN2 "swordfish-KJH-4402-other"
+
+static cJSON *secret(const char *name, const char *plain)
+{
+    char buf[512];
+    snprintf(
+        buf, sizeof(buf),
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+        "\"labels\":{\"app\":\"web\"}},\"type\":\"Opaque\",\"stringData\":{\"password\":\"%s\"}}",
+        name, plain);
+    return normalized(buf);
+}
+
+static drv_hstore_key_t test_key(const char *id, unsigned char fill)
+{
+    drv_hstore_key_t k;
+    memset(&k, 0, sizeof(k));
+    snprintf(k.id, sizeof(k.id), "%s", id);
+    memset(k.key, fill, sizeof(k.key));
+    return k;
+}
+
+static void set_keys_ok(drv_hstore_t *s, const drv_hstore_key_t *keys, size_t n)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_set_keys(s, keys, n, &err) != DRV_OK)
+        fail_msg("set keys: %s", drv_error_msg(&err));
+}
+
+/* The password of a Secret as the store hands it back (base64 under data). */
+static const char *password(const cJSON *o)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "data"), "password");
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* true if the bytes of the file at path contain needle; a missing file contains nothing. */
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return false;
+    size_t cap = 1 << 20, len = 0, k;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    while ((k = fread(buf + len, 1, cap - len, fp)) > 0) {
+        len += k;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(fp);
+    bool found = memmem(buf, len, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+static void assert_nowhere_on_disk(const struct fx *f, const char *needle)
+{
+    char p[160];
+    assert_false(file_has(f->path, needle));
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    assert_false(file_has(p, needle));
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    assert_false(file_has(p, needle));
+}
+
+/* Counts rows of a query's single text column containing needle (NULL: all rows). */
+static int count_rows(const char *path, const char *sql, const char *needle)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    int n = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (!needle || (t && strstr(t, needle)))
+            n++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_secret_sealed_round_trip(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_key_t k1 = test_key("k1", 0x11);
+    set_keys_ok(f->s, &k1, 1);
+    cJSON *a = secret("db-pass", SECRET_PLAIN);
+    create_ok(f->s, DRV_KIND_SECRET, a);
+    assert_string_equal(password(a), SECRET_B64);
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "db-pass", &out, &err), DRV_OK);
+    assert_same(out, a);
+    cJSON_Delete(out);
+    /* Storing the same object again changes nothing (no new resourceVersion). */
+    uint64_t rv = drv_hstore_rv(f->s);
+    update_ok(f->s, DRV_KIND_SECRET, a);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    assert_string_equal(password(a), SECRET_B64);
+    /* A real change; a status write keeps the data. */
+    cJSON *b = secret("db-pass", SECRET_PLAIN2);
+    update_ok(f->s, DRV_KIND_SECRET, b);
+    assert_int_equal(gen_of(b), 2);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_SECRET, NULL, "db-pass",
+                                              json("{\"note\":\"x\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_SECRET, NULL, NULL, &items, NULL, &err),
+                     DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(password(cJSON_GetArrayItem(items, 0)), password(b));
+    cJSON_Delete(items);
+    /* The watch sees plain objects: ADDED with the first value, MODIFIED with the second. */
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_SECRET, 100, &ev, &n, &err), DRV_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(password(ev[0].obj), SECRET_B64);
+    assert_string_equal(password(ev[1].obj), password(b));
+    assert_string_equal(password(ev[2].obj), password(b));
+    drv_hstore_events_free(ev, n);
+    /* On disk: sealed in the row and in every change-log entry; the rest stays readable. */
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", "\"drover.sealed\":\"k1:"), 1);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM changes", "\"drover.sealed\":\"k1:"), 3);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", "\"db-pass\""), 1);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM changes", "\"data\""), 0);
+    assert_nowhere_on_disk(f, SECRET_PLAIN);
+    assert_nowhere_on_disk(f, SECRET_B64);
+    assert_nowhere_on_disk(f, password(b));
+    /* After a checkpoint too, and after a delete (whose log entry is sealed as well). */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_SECRET, NULL, "db-pass", &out, &err), DRV_OK);
+    assert_string_equal(password(out), password(b));
+    cJSON_Delete(out);
+    exec_on(f->path, "PRAGMA wal_checkpoint(TRUNCATE)");
+    assert_nowhere_on_disk(f, SECRET_B64);
+    assert_nowhere_on_disk(f, password(b));
+    assert_int_equal(count_rows(f->path, "SELECT body FROM changes", "\"drover.sealed\":\"k1:"), 4);
+    /* Other kinds are not touched. */
+    cJSON *cm = configmap("plain", "visible-value");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", "visible-value"), 1);
+    cJSON_Delete(cm);
+    cJSON_Delete(b);
+    cJSON_Delete(a);
+}
+
+static void test_secret_without_keys_plain(void **state)
+{
+    struct fx *f = *state;
+    cJSON *a = secret("a", SECRET_PLAIN);
+    create_ok(f->s, DRV_KIND_SECRET, a);
+    /* No keys: stored as plain JSON, as before encryption existed. */
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", SECRET_B64), 1);
+    /* Keys set later: the plain row still reads, and drv_hstore_reseal seals it. */
+    drv_hstore_key_t k1 = test_key("k1", 0x11);
+    set_keys_ok(f->s, &k1, 1);
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err), DRV_OK);
+    assert_string_equal(password(out), SECRET_B64);
+    cJSON_Delete(out);
+    drv_hstore_reseal_t st;
+    assert_int_equal(drv_hstore_reseal(f->s, true, &st, &err), DRV_OK);
+    assert_int_equal(st.checked, 2); /* the row and its ADDED entry */
+    assert_int_equal(st.resealed, 2);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", SECRET_B64), 0);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM changes", SECRET_B64), 0);
+    assert_nowhere_on_disk(f, SECRET_B64);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err), DRV_OK);
+    assert_string_equal(password(out), SECRET_B64);
+    cJSON_Delete(out);
+    /* Nothing left to do the second time. */
+    assert_int_equal(drv_hstore_reseal(f->s, true, &st, &err), DRV_OK);
+    assert_int_equal(st.resealed, 0);
+    cJSON_Delete(a);
+}
+
+static void test_secret_swapped_refused(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_key_t k1 = test_key("k1", 0x11);
+    set_keys_ok(f->s, &k1, 1);
+    cJSON *a = secret("a", SECRET_PLAIN), *b = secret("b", SECRET_PLAIN2);
+    create_ok(f->s, DRV_KIND_SECRET, a);
+    create_ok(f->s, DRV_KIND_SECRET, b);
+    /* Someone with the database file moves a's ciphertext onto b. */
+    exec_on(f->path, "UPDATE objects SET body = json_set(body, '$.\"drover.sealed\"', "
+                     "(SELECT json_extract(body, '$.\"drover.sealed\"') FROM objects WHERE name = "
+                     "'a')) WHERE name = 'b'");
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "b", &out, &err),
+                     DRV_ERR_INTEGRITY);
+    assert_null(out);
+    assert_non_null(strstr(drv_error_msg(&err), "Secret default/b"));
+    assert_non_null(strstr(drv_error_msg(&err), "k1"));
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_SECRET, b, &err), DRV_ERR_INTEGRITY);
+    /* a is untouched; the list skips b (logged) and still answers. */
+    FILE *log = tmpfile();
+    drv_log_set_stream(log);
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_SECRET, NULL, NULL, &items, NULL, &err),
+                     DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(password(cJSON_GetArrayItem(items, 0)), SECRET_B64);
+    cJSON_Delete(items);
+    /* A strict re-encryption stops at b and changes nothing; a lenient one counts it. */
+    drv_hstore_reseal_t st;
+    assert_int_equal(drv_hstore_reseal(f->s, true, &st, &err), DRV_ERR_INTEGRITY);
+    assert_non_null(strstr(drv_error_msg(&err), "default/b"));
+    log = tmpfile();
+    drv_log_set_stream(log);
+    assert_int_equal(drv_hstore_reseal(f->s, false, &st, &err), DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(st.failed, 1);
+    assert_non_null(strstr(st.first_error, "default/b"));
+    /* And b can be deleted. */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_SECRET, NULL, "b", &out, &err), DRV_OK);
+    assert_null(out);
+    cJSON_Delete(b);
+    cJSON_Delete(a);
+}
+
+static void test_secret_wrong_or_missing_key(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_key_t k1 = test_key("k1", 0x11);
+    set_keys_ok(f->s, &k1, 1);
+    cJSON *a = secret("a", SECRET_PLAIN);
+    create_ok(f->s, DRV_KIND_SECRET, a);
+    cJSON *out = NULL;
+    /* Another key under the same id: does not decrypt. */
+    drv_hstore_key_t wrong = test_key("k1", 0x22);
+    set_keys_ok(f->s, &wrong, 1);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err),
+                     DRV_ERR_INTEGRITY);
+    assert_non_null(strstr(drv_error_msg(&err), "does not decrypt"));
+    drv_hstore_reseal_t st;
+    FILE *log = tmpfile();
+    drv_log_set_stream(log);
+    assert_int_equal(drv_hstore_reseal(f->s, false, &st, &err), DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(st.failed, st.checked); /* what the hub refuses to start with */
+    /* A key file without k1. */
+    drv_hstore_key_t k9 = test_key("k9", 0x11);
+    set_keys_ok(f->s, &k9, 1);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err),
+                     DRV_ERR_INTEGRITY);
+    assert_non_null(strstr(drv_error_msg(&err), "key \"k1\", which is not in the key file"));
+    /* No keys at all. */
+    set_keys_ok(f->s, NULL, 0);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err),
+                     DRV_ERR_INTEGRITY);
+    assert_non_null(strstr(drv_error_msg(&err), "no keys loaded"));
+    /* The watch skips the entry and says why. */
+    drv_hstore_event_t *ev = NULL;
+    size_t n = 0;
+    log = tmpfile();
+    drv_log_set_stream(log);
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_SECRET, 100, &ev, &n, &err), DRV_OK);
+    drv_log_set_stream(NULL);
+    fclose(log);
+    assert_int_equal(n, 0);
+    /* Bad key sets. */
+    drv_hstore_key_t two[2] = {test_key("k1", 1), test_key("k1", 2)};
+    assert_int_equal(drv_hstore_set_keys(f->s, two, 2, &err), DRV_ERR_INVALID);
+    two[1].id[0] = '\0';
+    assert_int_equal(drv_hstore_set_keys(f->s, two, 2, &err), DRV_ERR_INVALID);
+    cJSON_Delete(a);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    chmod(path, mode);
+}
+
+static void test_secret_key_file(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char kp[160];
+    snprintf(kp, sizeof(kp), "%s/secret.keys", f->dir);
+    drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX], again[DRV_HSTORE_KEYS_MAX];
+    size_t n = 0, m = 0;
+    bool created = false;
+    assert_int_equal(drv_hstore_keys_load(kp, keys, &n, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_keys_ensure(kp, keys, &n, &created, &err), DRV_OK);
+    assert_true(created);
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0].id, "k1");
+    struct stat sb;
+    assert_int_equal(stat(kp, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(drv_hstore_keys_ensure(kp, again, &m, &created, &err), DRV_OK);
+    assert_false(created);
+    assert_int_equal(m, 1);
+    assert_memory_equal(again[0].key, keys[0].key, sizeof(keys[0].key));
+    /* Readable by others: refused. */
+    chmod(kp, 0644);
+    assert_int_equal(drv_hstore_keys_load(kp, keys, &n, &err), DRV_ERR_PERM);
+    assert_non_null(strstr(drv_error_msg(&err), "chmod 600"));
+    /* Malformed files: the line is named. */
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"", "no key"},
+        {"# only a comment\n", "no key"},
+        {"k1\n", "line 1"},
+        {"k1 bm90IDMyIGJ5dGVz\n", "not the base64 of 32 bytes"},
+        {"# c\nk/1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "line 2: key id"},
+        {"k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+         "k1 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+         "given twice"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_file(kp, bad[i].text, 0600);
+        assert_int_equal(drv_hstore_keys_load(kp, keys, &n, &err), DRV_ERR_INVALID);
+        if (!strstr(drv_error_msg(&err), bad[i].want))
+            fail_msg("%zu: \"%s\" lacks \"%s\"", i, drv_error_msg(&err), bad[i].want);
+    }
+    write_file(kp, "# c\r\n\r\nmain AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n", 0600);
+    assert_int_equal(drv_hstore_keys_load(kp, keys, &n, &err), DRV_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0].id, "main");
+}
+
+static void test_secret_rotation(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char kp[160];
+    snprintf(kp, sizeof(kp), "%s/secret.keys", f->dir);
+    drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX];
+    size_t n = 0;
+    bool created = false;
+    assert_int_equal(drv_hstore_keys_ensure(kp, keys, &n, &created, &err), DRV_OK);
+    set_keys_ok(f->s, keys, n);
+    cJSON *a = secret("a", SECRET_PLAIN), *b = secret("b", SECRET_PLAIN2);
+    create_ok(f->s, DRV_KIND_SECRET, a);
+    create_ok(f->s, DRV_KIND_SECRET, b);
+    drv_hstore_close(f->s);
+    f->s = NULL;
+    char id[DRV_PKI_KEY_ID_MAX];
+    drv_hstore_reseal_t st;
+    assert_int_equal(drv_hstore_keys_rotate(f->path, kp, id, &st, &err), DRV_OK);
+    assert_string_equal(id, "k2");
+    assert_int_equal(st.resealed, 4); /* two rows, two ADDED entries */
+    /* The old key is gone from the file; every row opens with the new one alone. */
+    drv_hstore_key_t now[DRV_HSTORE_KEYS_MAX];
+    size_t m = 0;
+    assert_int_equal(drv_hstore_keys_load(kp, now, &m, &err), DRV_OK);
+    assert_int_equal(m, 1);
+    assert_string_equal(now[0].id, "k2");
+    assert_memory_not_equal(now[0].key, keys[0].key, sizeof(keys[0].key));
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+    set_keys_ok(f->s, now, m);
+    cJSON *out = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err), DRV_OK);
+    assert_string_equal(password(out), SECRET_B64);
+    cJSON_Delete(out);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "b", &out, &err), DRV_OK);
+    assert_string_equal(password(out), password(b));
+    cJSON_Delete(out);
+    drv_hstore_event_t *ev = NULL;
+    size_t ne = 0;
+    assert_int_equal(drv_hstore_changes(f->s, 0, DRV_KIND_SECRET, 100, &ev, &ne, &err), DRV_OK);
+    assert_int_equal(ne, 2);
+    drv_hstore_events_free(ev, ne);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM objects", "\"k1:"), 0);
+    assert_int_equal(count_rows(f->path, "SELECT body FROM changes", "\"k1:"), 0);
+    assert_nowhere_on_disk(f, SECRET_B64);
+    /* The old key no longer opens anything: it really is dropped. */
+    set_keys_ok(f->s, keys, 1);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err),
+                     DRV_ERR_INTEGRITY);
+    /* A rotation that meets a row it cannot open stops, and keeps the old key for reading. */
+    set_keys_ok(f->s, now, m);
+    exec_on(f->path, "UPDATE objects SET body = json_set(body, '$.\"drover.sealed\"', "
+                     "(SELECT json_extract(body, '$.\"drover.sealed\"') FROM objects WHERE name = "
+                     "'a')) WHERE name = 'b'");
+    drv_hstore_close(f->s);
+    f->s = NULL;
+    assert_int_equal(drv_hstore_keys_rotate(f->path, kp, id, &st, &err), DRV_ERR_INTEGRITY);
+    assert_non_null(strstr(drv_error_msg(&err), "default/b"));
+    assert_int_equal(drv_hstore_keys_load(kp, keys, &n, &err), DRV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(keys[0].id, "k3");
+    assert_string_equal(keys[1].id, "k2");
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+    set_keys_ok(f->s, keys, n);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SECRET, NULL, "a", &out, &err), DRV_OK);
+    cJSON_Delete(out);
+    /* A missing key file: a clear error, nothing created. */
+    drv_hstore_close(f->s);
+    f->s = NULL;
+    assert_int_equal(unlink(kp), 0);
+    assert_int_equal(drv_hstore_keys_rotate(f->path, kp, id, &st, &err), DRV_ERR_NOTFOUND);
+    assert_non_null(strstr(drv_error_msg(&err), "secret.keys"));
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+    cJSON_Delete(b);
+    cJSON_Delete(a);
+}
+
 int main(void)
 {
     drv_log_set_level(DRV_LOG_WARN);
@@ -1202,6 +1626,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulk_creates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_sealed_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_without_keys_plain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_swapped_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_wrong_or_missing_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_key_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
