@@ -12,6 +12,7 @@
 #include "drover/log.h"
 #include "drover/pki.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 static drv_err_t parse_line(const char *path, int lineno, char *line, drv_hstore_key_t *k,
                             drv_error_t *err)
@@ -195,13 +196,15 @@ drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
     next_id(keys + 1, n, keys[0].id);
     drv_hstore_t *s = NULL;
     r = drv_pki_aead_key_generate(keys[0].key, err);
-    /* The new key first, the old ones kept: every row opens whatever happens next. */
-    if (r == DRV_OK)
-        r = drv_hstore_keys_save(key_path, keys, n + 1, err);
     if (r == DRV_OK)
         r = drv_hstore_open(db_path, &s, err);
     if (r == DRV_OK)
+        r = drv_hstore_lock_exclusive(s, err);
+    if (r == DRV_OK)
         r = drv_hstore_set_keys(s, keys, n + 1, err);
+    /* The new key first, the old ones kept: every row opens whatever happens next. */
+    if (r == DRV_OK)
+        r = drv_hstore_keys_save(key_path, keys, n + 1, err);
     if (r == DRV_OK)
         r = drv_hstore_reseal(s, true, stats, err);
     drv_hstore_close(s);

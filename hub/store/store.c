@@ -1082,6 +1082,26 @@ drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *s
     return r;
 }
 
+drv_err_t drv_hstore_lock_exclusive(drv_hstore_t *s, drv_error_t *err)
+{
+    sqlite3_busy_timeout(s->db, 200);
+    drv_err_t r = DRV_OK;
+    if (sqlite3_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        int rc = sqlite3_extended_errcode(s->db) & 0xff;
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            r = drv_error_set(err, DRV_ERR_AGAIN, 0,
+                              "%s is in use by another process (a running drover-hub?): stop it "
+                              "first",
+                              s->path);
+        else
+            r = db_error(s, err, "lock");
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    return r;
+}
+
 void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep)
 {
     s->log_keep = keep ? keep : 1;

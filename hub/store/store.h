@@ -212,7 +212,7 @@ DRV_NODISCARD drv_err_t drv_hstore_keys_ensure(const char *path, drv_hstore_key_
  * it (strict drv_hstore_reseal: one row that does not open stops the rotation with the old
  * keys in place), then rewrites the file with the new key alone. new_id gets its id, stats
  * (may be NULL) what was re-encrypted. A crash in between leaves a key file that still opens
- * every row. The store must not be open elsewhere (the hub stopped). */
+ * every row. A store open elsewhere (a running hub) is DRV_ERR_AGAIN, nothing changed. */
 DRV_NODISCARD drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
                                                char new_id[DRV_PKI_KEY_ID_MAX],
                                                drv_hstore_reseal_t *stats, drv_error_t *err);

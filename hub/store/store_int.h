@@ -10,4 +10,9 @@
  * exercise pruning. Takes effect at the next change. keep 0 is raised to 1. */
 void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep);
 
+/* Takes the database for this connection alone until it is closed (SQLite's exclusive locking
+ * mode); DRV_ERR_AGAIN naming the file when another connection (a running hub) has it open.
+ * Key rotation uses it so that no hub keeps writing with a key it is about to drop. */
+DRV_NODISCARD drv_err_t drv_hstore_lock_exclusive(drv_hstore_t *s, drv_error_t *err);
+
 #endif

@@ -118,6 +118,13 @@ check "nothing about it in the hub's output" \
 
 start_hub
 check "after a restart: still readable" test "$(get_password)" = "$value-v2"
+sum0=$(sha256sum <"$data/secret.keys")
+"$hub" --data "$data" --rotate-secret-key >"$tmp/rotate.out" 2>&1
+rc=$?
+check "--rotate-secret-key while the hub runs: refused (rc $rc)" test "$rc" != 0
+check "it says to stop the hub" grep -q "stop it first" "$tmp/rotate.out"
+check "the key file is unchanged" test "$(sha256sum <"$data/secret.keys")" = "$sum0"
+check "the running hub still reads it" test "$(get_password)" = "$value-v2"
 stop_hub
 
 sum1=$(sha256sum <"$data/secret.keys")

@@ -1534,10 +1534,18 @@ static void test_secret_rotation(void **state)
     cJSON *a = secret("a", SECRET_PLAIN), *b = secret("b", SECRET_PLAIN2);
     create_ok(f->s, DRV_KIND_SECRET, a);
     create_ok(f->s, DRV_KIND_SECRET, b);
-    drv_hstore_close(f->s);
-    f->s = NULL;
     char id[DRV_PKI_KEY_ID_MAX];
     drv_hstore_reseal_t st;
+    /* Not while the store is open elsewhere (a running hub would go on with the old key). */
+    assert_int_equal(drv_hstore_keys_rotate(f->path, kp, id, &st, &err), DRV_ERR_AGAIN);
+    assert_non_null(strstr(drv_error_msg(&err), "stop it first"));
+    drv_hstore_key_t same[DRV_HSTORE_KEYS_MAX];
+    size_t ns = 0;
+    assert_int_equal(drv_hstore_keys_load(kp, same, &ns, &err), DRV_OK);
+    assert_int_equal(ns, 1);
+    assert_memory_equal(same[0].key, keys[0].key, sizeof(keys[0].key));
+    drv_hstore_close(f->s);
+    f->s = NULL;
     assert_int_equal(drv_hstore_keys_rotate(f->path, kp, id, &st, &err), DRV_OK);
     assert_string_equal(id, "k2");
     assert_int_equal(st.resealed, 4); /* two rows, two ADDED entries */
