@@ -59,6 +59,7 @@ typedef enum { ST_WAITING, ST_CONNECTING, ST_CONNECTED } state_t;
 struct drv_mqtt {
     MQTTAsync h;
     char *uri, *client_id, *username, *password, *will_topic;
+    char *ca_file, *cert_file, *key_file; /* TLS, or NULL */
     void *will_payload;
     size_t will_len;
     int will_qos;
@@ -297,6 +298,17 @@ static int start_connect(drv_mqtt_t *c)
     co.MQTTVersion = MQTTVERSION_3_1_1;
     co.username = c->username;
     co.password = c->password;
+#ifndef DRV_MQTT_DLOPEN
+    MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
+    if (c->ca_file || c->cert_file) {
+        so.trustStore = c->ca_file;
+        so.keyStore = c->cert_file;
+        so.privateKey = c->key_file;
+        so.enableServerCertAuth = c->ca_file != NULL;
+        so.verify = c->ca_file != NULL; /* the certificate must name the host */
+        co.ssl = &so;
+    }
+#endif
     co.onSuccess = on_connect_ok;
     co.onFailure = on_connect_fail;
     co.context = c;
@@ -450,6 +462,9 @@ static void destroy(drv_mqtt_t *c)
     free(c->username);
     free(c->password);
     free(c->will_topic);
+    free(c->ca_file);
+    free(c->cert_file);
+    free(c->key_file);
     free(c->will_payload);
     if (c->efd >= 0)
         close(c->efd);
@@ -466,7 +481,14 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: server URI and client id: required");
     if (o->will_topic && (o->will_qos < 0 || o->will_qos > 2 || o->will_len > DRV_PROTO_MSG_MAX))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: will: bad qos or payload size");
+    if ((o->cert_file == NULL) != (o->key_file == NULL))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "mqtt: cert_file and key_file: give both or neither");
 #ifdef DRV_MQTT_DLOPEN
+    if (o->ca_file || o->cert_file || o->key_file)
+        return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                             "mqtt: TLS (ca_file, cert_file, key_file): this build loads Paho "
+                             "without TLS (libpaho-mqtt3a)");
     drv_err_t lr = drv_paho_load(err);
     if (lr != DRV_OK)
         return lr;
@@ -490,6 +512,9 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     c->username = dup_opt(o->username, &ok);
     c->password = dup_opt(o->password, &ok);
     c->will_topic = dup_opt(o->will_topic, &ok);
+    c->ca_file = dup_opt(o->ca_file, &ok);
+    c->cert_file = dup_opt(o->cert_file, &ok);
+    c->key_file = dup_opt(o->key_file, &ok);
     if (o->will_topic) {
         c->will_payload = malloc(o->will_len + 1);
         if (c->will_payload == NULL)

@@ -17,7 +17,7 @@
 typedef struct drv_mqtt drv_mqtt_t;
 
 typedef struct drv_mqtt_opts {
-    const char *server_uri; /* "tcp://127.0.0.1:1883" (ssl:// later); required */
+    const char *server_uri; /* "tcp://127.0.0.1:1883" or "ssl://HOST:PORT"; required */
     const char *client_id;  /* required; unique per broker */
     const char *username;   /* optional */
     const char *password;   /* optional */
@@ -38,6 +38,12 @@ typedef struct drv_mqtt_opts {
     unsigned backoff_max_ms; /* 0 = 30000 */
     unsigned stable_ms;      /* a connection up this long resets the back-off; 0 = 10000 */
     uint64_t seed;           /* jitter seed; 0 = random */
+    /* TLS (optional; with an ssl:// server_uri): ca_file is the PEM CA the broker's certificate
+     * must chain to (and name the host); cert_file/key_file a client certificate and its key.
+     * The agent's dlopen build has no TLS: any of them is DRV_ERR_UNSUPPORTED there. */
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
 } drv_mqtt_opts_t;
 
 typedef enum {
