@@ -30,6 +30,9 @@ typedef struct drv_hub_opts {
     const char *broker_listen; /* child's "ADDR:PORT"; NULL: 127.0.0.1:1883, or port 0
                                   (a free one) when listen's port is 0 */
     const char *mosquitto;     /* child's binary; NULL: /usr/sbin/mosquitto */
+    /* The child broker only over TLS with client certificates and per-node ACLs
+     * (hub/broker); the hub connects with <data_dir>/pki/hub-client.{crt,key}. */
+    bool broker_tls;
     bool run_controllers;      /* node lifecycle, Deployments, DaemonSets, scheduling */
     int64_t node_grace_ms;     /* heartbeat grace period; <= 0: 10 s */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the

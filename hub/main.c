@@ -16,7 +16,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
             "                  [--tls] [--san NAME|IP]... [--auth]\n"
-            "                  [--broker URL | --broker-listen ADDR:PORT] [--mosquitto PATH]\n"
+            "                  [--broker URL | --broker-listen ADDR:PORT [--broker-tls]]\n"
+            "                  [--mosquitto PATH]\n"
             "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
             "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
             "; port 0 picks a free one)\n"
@@ -25,6 +26,9 @@ static void usage(FILE *f)
             "                      the hub runs and supervises its own Mosquitto\n"
             "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
             "                      a free port when --listen's port is 0)\n"
+            "  --broker-tls        that Mosquitto only over TLS: clients present a certificate\n"
+            "                      of the hub's CA, whose CN is their node name, and may use\n"
+            "                      only their own node's topics (docs/PROTOCOL.md)\n"
             "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
             "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
             "                      node controllers (they run by default)\n"
@@ -90,6 +94,7 @@ int main(int argc, char **argv)
                                              {"log-level", required_argument, NULL, 'L'},
                                              {"broker", required_argument, NULL, 'b'},
                                              {"broker-listen", required_argument, NULL, 'B'},
+                                             {"broker-tls", no_argument, NULL, 'Y'},
                                              {"mosquitto", required_argument, NULL, 'M'},
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
@@ -127,6 +132,9 @@ int main(int argc, char **argv)
             break;
         case 'B':
             opts.broker_listen = optarg;
+            break;
+        case 'Y':
+            opts.broker_tls = true;
             break;
         case 'M':
             opts.mosquitto = optarg;
@@ -192,6 +200,11 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (opts.broker_tls && !opts.run_broker) {
+        fprintf(stderr, "drover-hub: --broker-tls: only for the hub's own Mosquitto (an external "
+                        "broker is configured as docs/PROTOCOL.md \"Broker security\" says)\n");
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "drover-hub: unexpected argument \"%s\"\n", argv[optind]);

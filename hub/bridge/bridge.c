@@ -771,7 +771,10 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
                               .clean_session = false,
                               .max_queued = 4096,
                               .max_buffered = 10000,
-                              .seed = opts->seed};
+                              .seed = opts->seed,
+                              .ca_file = opts->ca_file,
+                              .cert_file = opts->cert_file,
+                              .key_file = opts->key_file};
         e = drv_mqtt_new(&mo, &b->mqtt, err);
     }
     static const drv_proto_msg_t subs[] = {DRV_PROTO_STATUS, DRV_PROTO_HEARTBEAT, DRV_PROTO_ONLINE,

@@ -33,6 +33,9 @@ typedef struct drv_bridge_opts {
     void (*on_change)(void *ctx);
     void *ctx;
     uint64_t seed; /* reconnect jitter seed; 0 = random */
+    /* TLS to the broker (ssl:// URL), as drv_mqtt_opts_t: CA file, client certificate and key
+     * files; NULL: none. */
+    const char *ca_file, *cert_file, *key_file;
 } drv_bridge_opts_t;
 
 /* Loads the desired state of every node from the store and starts connecting. *out is owned

@@ -24,6 +24,10 @@
 /* mosquitto.log is rotated to mosquitto.log.1 past this size. */
 #define DRV_BROKER_LOG_MAX (1024 * 1024)
 
+/* The CN of the hub's own client certificate, its username at a TLS broker. Enrollment must
+ * refuse it as a node name. */
+#define DRV_BROKER_HUB_USER "drover-hub"
+
 typedef struct drv_broker drv_broker_t;
 
 typedef struct drv_broker_opts {
@@ -33,18 +37,34 @@ typedef struct drv_broker_opts {
                               DRV_BROKER_DEFAULT_PORT */
     const char *mosquitto; /* path of the broker binary; NULL: DRV_BROKER_DEFAULT_MOSQUITTO */
     const char *extra;     /* extra mosquitto.conf lines appended verbatim; may be NULL */
+    /* TLS (--broker-tls): all three PEM texts, or none (plain tcp, anonymous). With them the
+     * only listener is TLS with the server certificate/key, clients must present a certificate
+     * issued by tls_ca_pem, its CN is their username, and the ACL lets DRV_BROKER_HUB_USER
+     * read and write drover/v1/# and every other client only its own node's topics. */
+    const char *tls_ca_pem;
+    const char *tls_cert_pem;
+    const char *tls_key_pem; /* secret */
 } drv_broker_opts_t;
 
 /* Writes <data_dir>/broker/mosquitto.conf (listener, persistence in <data_dir>/broker/,
- * anonymous access for now), starts Mosquitto as a child process (fork/exec, no shell) and
- * waits up to DRV_BROKER_START_TIMEOUT_MS until the port accepts connections. Errors name the
+ * anonymous access without TLS; with TLS also ca.crt, server.crt, server.key 0600 and acl in
+ * that directory), starts Mosquitto as a child process (fork/exec, no shell) and waits up to DRV_BROKER_START_TIMEOUT_MS until the port accepts connections. Errors name the
  * cause: the port in use, a missing binary, or the broker's last log lines. Running as root,
  * the broker directory is handed to user "mosquitto" (Mosquitto drops to it). On success *out
  * is owned by the caller (drv_broker_free). */
 DRV_NODISCARD drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out,
                                          drv_error_t *err);
 
-/* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); borrowed, valid until drv_broker_free. */
+/* The hub's own client certificate for a TLS broker: <pki_dir>/hub-client.key and
+ * hub-client.crt (0600, CN DRV_BROKER_HUB_USER, client usage, issued by the CA given). An
+ * existing pair is kept while the key matches, the CA verifies it and it is more than 30 days
+ * from expiry; otherwise a new one is issued (a new key only when the key is unusable). Their
+ * paths go to cert_path and key_path (pathsz bytes each). */
+DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *ca_key_pem,
+                                              const char *ca_cert_pem, char *cert_path,
+                                              char *key_path, size_t pathsz, drv_error_t *err);
+
+/* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"), "ssl://..." with TLS; borrowed, valid until drv_broker_free. */
 const char *drv_broker_url(const drv_broker_t *broker);
 uint16_t drv_broker_port(const drv_broker_t *broker);
 /* The running child's pid, or 0 while it is down. */

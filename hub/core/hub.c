@@ -31,6 +31,7 @@ struct drv_hub {
     void *owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
     size_t nowned;
     char broker_url[256];
+    char broker_ca[PATH_MAX], broker_cert[PATH_MAX], broker_key[PATH_MAX]; /* TLS, or "" */
     drv_bridge_t *bridge; /* MQTT, when there is a broker */
     int64_t node_grace_ms;
     bool auth;
@@ -183,7 +184,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
     drv_bridge_opts_t bo = {.broker_url = hub->broker_url,
                             .store = hub->store,
                             .on_change = bridge_changed,
-                            .ctx = hub};
+                            .ctx = hub,
+                            .ca_file = hub->broker_ca[0] ? hub->broker_ca : NULL,
+                            .cert_file = hub->broker_cert[0] ? hub->broker_cert : NULL,
+                            .key_file = hub->broker_key[0] ? hub->broker_key : NULL};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
@@ -231,6 +235,18 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
     }
     drv_broker_opts_t bo = {
         .data_dir = dir, .listen = baddr, .port = bport, .mosquitto = opts->mosquitto};
+    if (opts->broker_tls) {
+        const drv_identity_t *id = hub->identity;
+        drv_err_t ce = drv_broker_hub_client(drv_identity_dir(id), drv_identity_ca_key(id),
+                                             drv_identity_ca_cert(id), hub->broker_cert,
+                                             hub->broker_key, sizeof(hub->broker_cert), err);
+        if (ce != DRV_OK)
+            return ce;
+        snprintf(hub->broker_ca, sizeof(hub->broker_ca), "%s", drv_identity_ca_path(id));
+        bo.tls_ca_pem = drv_identity_ca_cert(id);
+        bo.tls_cert_pem = drv_identity_server_cert(id);
+        bo.tls_key_pem = drv_identity_server_key(id);
+    }
     drv_err_t e = drv_broker_start(&bo, &hub->broker, err);
     if (e != DRV_OK)
         return e;
