@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# drover-hub --broker-tls against the real Mosquitto: TLS only, a client certificate of the
+# hub's CA required, its CN is the username, and the ACL keeps a device to its own node's
+# topics. The devices are mosquitto_pub/mosquitto_sub with certificates made here with openssl
+# and signed by the hub's CA (<data>/pki/ca.key), as enrollment will issue them.
+set -uo pipefail
+hub="${DROVER_BUILD_DIR:?}/hub/drover-hub"
+for t in jq curl openssl mosquitto_pub mosquitto_sub; do
+  command -v "$t" >/dev/null || { echo "$t missing"; exit 77; }
+done
+[ -x /usr/sbin/mosquitto ] || { echo "mosquitto missing"; exit 77; }
+tmp=$(mktemp -d)
+hubpid=
+cleanup() { [ -n "$hubpid" ] && kill "$hubpid" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+check() { local name=$1; shift; if "$@"; then echo "ok - $name"; else echo "not ok - $name"; fails=$((fails + 1)); fi; }
+wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
+
+data=$tmp/data
+"$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen 127.0.0.1:0 --broker-tls \
+  --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
+hubpid=$!
+url=
+for _ in $(seq 1 100); do
+  url=$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$tmp/hub.out"); [ -n "$url" ] && break; sleep 0.05
+done
+broker=$(sed -n 's/^drover-hub: broker ssl:\/\/\(.*\)$/\1/p' "$tmp/hub.out")
+bport=${broker##*:}
+[ -n "$url" ] && [ -n "$bport" ] || { echo "hub did not start with an ssl:// broker"; cat "$tmp/hub.out" "$tmp/hub.err"; exit 1; }
+for _ in $(seq 1 100); do
+  curl -s "$url/metrics" | grep -q '^drover_mqtt_connected 1' && break; sleep 0.05
+done
+check "the hub's own client is connected over TLS" bash -c "curl -s '$url/metrics' | grep -q '^drover_mqtt_connected 1'"
+
+conf=$data/broker/mosquitto.conf
+check "config: one listener" test "$(grep -c '^listener ' "$conf")" = 1
+for l in 'require_certificate true' 'use_identity_as_username true' 'allow_anonymous false'; do
+  check "config: $l" grep -qx "$l" "$conf"
+done
+check "config: no anonymous access" bash -c "! grep -qx 'allow_anonymous true' '$conf'"
+mode() { stat -c %a "$1"; }
+check "hub client key 0600" test "$(mode "$data/pki/hub-client.key")" = 600
+check "hub client certificate 0600" test "$(mode "$data/pki/hub-client.crt")" = 600
+check "broker server key 0600" test "$(mode "$data/broker/server.key")" = 600
+check "hub client certificate CN drover-hub" bash -c "openssl x509 -in '$data/pki/hub-client.crt' -noout -subject | grep -q 'CN *= *drover-hub'"
+
+# Device certificates: dev-a and dev-b from the hub's CA, evil from another CA.
+mkdev() { # NAME CAKEY CACERT
+  openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/$1.key" 2>/dev/null
+  chmod 600 "$tmp/$1.key"
+  openssl req -new -key "$tmp/$1.key" -subj "/CN=$1" -out "$tmp/$1.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' >"$tmp/$1.ext"
+  openssl x509 -req -in "$tmp/$1.csr" -CA "$3" -CAkey "$2" -CAcreateserial -days 2 \
+    -extfile "$tmp/$1.ext" -out "$tmp/$1.crt" 2>/dev/null
+}
+mkdev dev-a "$data/pki/ca.key" "$data/pki/ca.crt"
+mkdev dev-b "$data/pki/ca.key" "$data/pki/ca.crt"
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/evilca.key" 2>/dev/null
+openssl req -new -x509 -key "$tmp/evilca.key" -subj "/CN=evil-ca" -days 2 -out "$tmp/evilca.crt" 2>/dev/null
+mkdev dev-a-forged "$tmp/evilca.key" "$tmp/evilca.crt"
+# The forged one claims to be dev-a.
+openssl req -new -key "$tmp/dev-a-forged.key" -subj "/CN=dev-a" -out "$tmp/f.csr" 2>/dev/null
+openssl x509 -req -in "$tmp/f.csr" -CA "$tmp/evilca.crt" -CAkey "$tmp/evilca.key" -CAcreateserial \
+  -days 2 -extfile "$tmp/dev-a-forged.ext" -out "$tmp/dev-a-forged.crt" 2>/dev/null
+check "device certificates made" test -s "$tmp/dev-a.crt" -a -s "$tmp/dev-b.crt" -a -s "$tmp/dev-a-forged.crt"
+
+tls=(-h 127.0.0.1 -p "$bport" --cafile "$data/pki/ca.crt")
+as() { local who=$1; shift; # WHO: dev-a, dev-b, hub, forged
+  case $who in
+    hub) echo --cert "$data/pki/hub-client.crt" --key "$data/pki/hub-client.key" ;;
+    forged) echo --cert "$tmp/dev-a-forged.crt" --key "$tmp/dev-a-forged.key" ;;
+    *) echo --cert "$tmp/$who.crt" --key "$tmp/$who.key" ;;
+  esac
+}
+# pub WHO TOPIC MSG [ARGS]: exit status of mosquitto_pub (QoS 1: the broker answered).
+pub() { local who=$1 t=$2 m=$3; shift 3; timeout 5 mosquitto_pub "${tls[@]}" $(as "$who") -q 1 -t "$t" -m "$m" "$@" 2>>"$tmp/clients.err"; }
+# sub WHO SECONDS TOPIC...: what WHO receives within SECONDS (one line per message).
+sub() { local who=$1 s=$2; shift 2; local a=(); for t in "$@"; do a+=(-t "$t"); done
+  timeout "$s" mosquitto_sub "${tls[@]}" $(as "$who") -q 1 -v "${a[@]}" 2>>"$tmp/clients.err"; true; }
+
+# 1. Who may connect at all.
+check "plain tcp connect refused" bash -c "! timeout 5 mosquitto_pub -h 127.0.0.1 -p $bport -t x -m y 2>/dev/null"
+check "TLS without a client certificate refused" bash -c "! timeout 5 mosquitto_pub ${tls[*]} -q 1 -t drover/v1/node/dev-a/status -m y 2>/dev/null"
+if pub forged drover/v1/node/dev-a/status '{}'; then
+  echo "not ok - a certificate of another CA (CN dev-a) refused"; fails=$((fails + 1))
+else echo "ok - a certificate of another CA (CN dev-a) refused"; fi
+check "dev-a with its certificate connects" pub dev-a drover/v1/node/dev-a/heartbeat '{"node":"dev-a","seq":1,"observedGeneration":0,"time":"2026-01-01T00:00:00Z"}'
+
+# 2. dev-b cannot read dev-a's desired state, directly or by wildcard.
+doc='{"secret-ish":"for dev-a only"}'
+check "the hub identity publishes dev-a's retained desired doc" pub hub drover/v1/node/dev-a/desired "$doc" -r
+# (dev-b's certificate works: it reads its own desired doc, so the refusals below are the ACL's.)
+pub hub drover/v1/node/dev-b/desired '{"for":"dev-b"}' -r
+got=$(sub dev-b 2 drover/v1/node/dev-b/desired)
+check "dev-b reads its own retained desired doc" test "$got" = 'drover/v1/node/dev-b/desired {"for":"dev-b"}'
+got=$(sub dev-b 2 drover/v1/node/dev-a/desired)
+check "dev-b subscribing to dev-a/desired gets nothing" test -z "$got"
+got=$(sub dev-b 2 '#')
+check "dev-b subscribing to # gets nothing" test -z "$got"
+got=$(sub dev-b 2 'drover/v1/#')
+check "dev-b subscribing to drover/v1/# gets nothing" test -z "$got"
+got=$(sub dev-b 2 'drover/v1/node/+/desired')
+check "dev-b subscribing to drover/v1/node/+/desired gets nothing" test -z "$got"
+got=$(sub dev-a 2 drover/v1/node/dev-a/desired)
+check "dev-a reads its own retained desired doc" test "$got" = "drover/v1/node/dev-a/desired $doc"
+
+# 3. dev-b cannot write on dev-a's topics (nor read its own reports back: write-only).
+sub hub 4 drover/v1/node/dev-a/status drover/v1/node/dev-a/events >"$tmp/seen" &
+spid=$!
+sleep 1
+pub dev-b drover/v1/node/dev-a/status '{"forged":"by dev-b"}'
+pub dev-b drover/v1/node/dev-a/events '{"forged":"by dev-b"}'
+pub dev-b drover/v1/node/dev-a/desired '{"forged":"by dev-b"}' -r
+wait "$spid"
+check "dev-b's messages on dev-a's topics never arrive" bash -c "! grep -q forged '$tmp/seen'"
+got=$(sub dev-a 2 drover/v1/node/dev-a/desired)
+check "dev-a's desired doc is still the hub's" test "$got" = "drover/v1/node/dev-a/desired $doc"
+
+# 4. dev-a writes its own status: the hub registers it.
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+report="{\"apiVersion\":\"drover/v1\",\"kind\":\"NodeStatusReport\",
+    \"node\":\"dev-a\",\"observedGeneration\":0,\"time\":\"$(now)\",
+    \"nodeStatus\":{\"capacity\":{\"cpu\":\"4\",\"memory\":\"4Gi\",\"pods\":\"110\"},
+      \"allocatable\":{\"cpu\":\"4\",\"memory\":\"4Gi\",\"pods\":\"110\"},
+      \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],
+      \"nodeInfo\":{\"architecture\":\"arm64\",\"operatingSystem\":\"linux\",\"kernelVersion\":\"6.1.0\"},
+      \"labels\":{\"site\":\"north\"},
+      \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"192.168.1.20\"}]},
+    \"pods\":[]}"
+check "dev-a publishes its status report" pub dev-a drover/v1/node/dev-a/status "$report"
+registered() { test "$(curl -s "$url/api/v1/nodes/dev-a" | jq -r .metadata.name)" = dev-a; }
+check "the hub registered node dev-a" wait_until 50 registered
+# dev-b cannot pass itself off as dev-a through dev-a's topic: no node appears for its report.
+pub dev-b drover/v1/node/dev-c/status "${report//dev-a/dev-c}"
+sleep 1
+check "dev-b cannot register node dev-c" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/nodes/dev-c")" = 404
+
+check "the hub is still running" kill -0 "$hubpid"
+kill "$hubpid"; wait "$hubpid"; hubpid=
+[ "$fails" -eq 0 ] || { echo "--- hub.err"; tail -20 "$tmp/hub.err"; echo "--- mosquitto.log"; tail -20 "$data/broker/mosquitto.log"; }
+echo "$fails failures"
+[ "$fails" -eq 0 ]
