@@ -174,16 +174,69 @@ static const char acl_text[] =
     "user " DRV_BROKER_HUB_USER "\n"
     "topic readwrite drover/v1/#\n";
 
+#define BROKER_CERT_DAYS 397u
+
+static bool is_wildcard(const char *addr)
+{
+    return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+}
+
+/* The broker's server certificate for key o->tls_key_pem, issued by the CA now. */
+static drv_err_t issue_server_cert(const drv_broker_t *b, const drv_broker_opts_t *o, char **cert,
+                                   drv_error_t *err)
+{
+    const char *dns[DRV_PKI_SAN_MAX], *ips[DRV_PKI_SAN_MAX];
+    size_t nd = 0, ni = 0;
+    dns[nd++] = "localhost";
+    ips[ni++] = "127.0.0.1";
+    ips[ni++] = "::1";
+    if (!is_wildcard(b->addr) && strcmp(b->addr, "127.0.0.1") != 0 && strcmp(b->addr, "::1") != 0)
+        ips[ni++] = b->addr;
+    for (size_t i = 0; i < o->n_tls_sans; i++) {
+        const char *n = o->tls_sans[i];
+        unsigned char a6[16];
+        bool ip = inet_pton(AF_INET, n, a6) == 1 || inet_pton(AF_INET6, n, a6) == 1;
+        if (strcmp(n, "localhost") == 0 || strcmp(n, "127.0.0.1") == 0 || strcmp(n, "::1") == 0 ||
+            (ni > 3 && strcmp(n, ips[3]) == 0))
+            continue;
+        if ((ip ? ni : nd) >= DRV_PKI_SAN_MAX)
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "broker: tls_sans: more than %d names",
+                                 DRV_PKI_SAN_MAX);
+        if (ip)
+            ips[ni++] = n;
+        else
+            dns[nd++] = n;
+    }
+    _cleanup_free_ char *pub = NULL;
+    drv_pki_issue_t io = {.cn = DRV_BROKER_HUB_USER,
+                          .usage = DRV_PKI_SERVER_AUTH,
+                          .dns_names = dns,
+                          .n_dns = nd,
+                          .ip_addrs = ips,
+                          .n_ips = ni,
+                          .days = BROKER_CERT_DAYS};
+    drv_err_t e = drv_pki_key_public(o->tls_key_pem, &pub, err);
+    if (e == DRV_OK)
+        e = drv_pki_issue_key(o->tls_ca_key_pem, o->tls_ca_pem, pub, &io, cert, err);
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "broker: server certificate");
+    return DRV_OK;
+}
+
 /* With TLS: ca.crt, server.crt, server.key (0600) and acl in the broker directory, owned by
  * the user the broker runs as. */
 static drv_err_t write_tls_files(const drv_broker_t *b, const drv_broker_opts_t *o,
                                  drv_error_t *err)
 {
+    _cleanup_free_ char *server_cert = NULL;
+    drv_err_t ie = issue_server_cert(b, o, &server_cert, err);
+    if (ie != DRV_OK)
+        return ie;
     const struct {
         const char *name, *text;
         mode_t mode;
     } files[] = {{"ca.crt", o->tls_ca_pem, 0644},
-                 {"server.crt", o->tls_cert_pem, 0644},
+                 {"server.crt", server_cert, 0644},
                  {"server.key", o->tls_key_pem, 0600},
                  {"acl", acl_text, 0600}};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -434,10 +487,10 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
         opts->mosquitto && *opts->mosquitto ? opts->mosquitto : DRV_BROKER_DEFAULT_MOSQUITTO;
     if (opts->extra && strpbrk(opts->extra, "\r"))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: extra: carriage return");
-    if ((opts->tls_ca_pem != NULL) != (opts->tls_cert_pem != NULL) ||
+    if ((opts->tls_ca_pem != NULL) != (opts->tls_ca_key_pem != NULL) ||
         (opts->tls_ca_pem != NULL) != (opts->tls_key_pem != NULL))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "broker: tls_ca_pem, tls_cert_pem, tls_key_pem: give all or none");
+                             "broker: tls_ca_pem, tls_ca_key_pem, tls_key_pem: give all or none");
     _cleanup_free_ drv_broker_t *b = calloc(1, sizeof(*b));
     if (!b)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
@@ -470,10 +523,13 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
         return e;
     b->tls = opts->tls_ca_pem != NULL;
     const char *scheme = b->tls ? "ssl" : "tcp";
+    const char *host = b->addr;
+    if (b->tls && is_wildcard(b->addr)) /* the hub connects where the certificate names */
+        host = b->family == AF_INET6 ? "::1" : "127.0.0.1";
     if (b->family == AF_INET6)
-        snprintf(b->url, sizeof(b->url), "%s://[%s]:%u", scheme, b->addr, b->port);
+        snprintf(b->url, sizeof(b->url), "%s://[%s]:%u", scheme, host, b->port);
     else
-        snprintf(b->url, sizeof(b->url), "%s://%s:%u", scheme, b->addr, b->port);
+        snprintf(b->url, sizeof(b->url), "%s://%s:%u", scheme, host, b->port);
     e = drv_file_mkdir_p(b->dir, 0700, err);
     if (e != DRV_OK)
         return drv_error_wrap(err, "broker: directory %s", b->dir);

@@ -37,13 +37,17 @@ typedef struct drv_broker_opts {
                               DRV_BROKER_DEFAULT_PORT */
     const char *mosquitto; /* path of the broker binary; NULL: DRV_BROKER_DEFAULT_MOSQUITTO */
     const char *extra;     /* extra mosquitto.conf lines appended verbatim; may be NULL */
-    /* TLS (--broker-tls): all three PEM texts, or none (plain tcp, anonymous). With them the
-     * only listener is TLS with the server certificate/key, clients must present a certificate
-     * issued by tls_ca_pem, its CN is their username, and the ACL lets DRV_BROKER_HUB_USER
-     * read and write drover/v1/# and every other client only its own node's topics. */
+    /* TLS (--broker-tls): the three PEM texts, or none (plain tcp, anonymous). With them the
+     * only listener is TLS, clients must present a certificate issued by tls_ca_pem, its CN is
+     * their username, and the ACL lets DRV_BROKER_HUB_USER read and write drover/v1/# and every
+     * other client only its own node's topics. The broker's server certificate (CN
+     * DRV_BROKER_HUB_USER, key tls_key_pem) is issued by the CA at every start with the SANs
+     * localhost, 127.0.0.1, ::1, the listen address unless it is a wildcard, and tls_sans. */
     const char *tls_ca_pem;
-    const char *tls_cert_pem;
-    const char *tls_key_pem; /* secret */
+    const char *tls_ca_key_pem; /* secret */
+    const char *tls_key_pem;    /* secret */
+    const char *const *tls_sans; /* DNS names or IP addresses; may be NULL */
+    size_t n_tls_sans;
 } drv_broker_opts_t;
 
 /* Writes <data_dir>/broker/mosquitto.conf (listener, persistence in <data_dir>/broker/,
@@ -64,7 +68,8 @@ DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *c
                                               const char *ca_cert_pem, char *cert_path,
                                               char *key_path, size_t pathsz, drv_error_t *err);
 
-/* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"), "ssl://..." with TLS; borrowed, valid until drv_broker_free. */
+/* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); with TLS "ssl://..." and a wildcard address
+ * replaced by 127.0.0.1 (::1), which the certificate names; borrowed, valid until drv_broker_free. */
 const char *drv_broker_url(const drv_broker_t *broker);
 uint16_t drv_broker_port(const drv_broker_t *broker);
 /* The running child's pid, or 0 while it is down. */

@@ -244,8 +244,10 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
             return ce;
         snprintf(hub->broker_ca, sizeof(hub->broker_ca), "%s", drv_identity_ca_path(id));
         bo.tls_ca_pem = drv_identity_ca_cert(id);
-        bo.tls_cert_pem = drv_identity_server_cert(id);
+        bo.tls_ca_key_pem = drv_identity_ca_key(id);
         bo.tls_key_pem = drv_identity_server_key(id);
+        bo.tls_sans = opts->sans;
+        bo.n_tls_sans = opts->n_sans;
     }
     drv_err_t e = drv_broker_start(&bo, &hub->broker, err);
     if (e != DRV_OK)

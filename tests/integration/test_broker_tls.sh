@@ -43,6 +43,8 @@ mode() { stat -c %a "$1"; }
 check "hub client key 0600" test "$(mode "$data/pki/hub-client.key")" = 600
 check "hub client certificate 0600" test "$(mode "$data/pki/hub-client.crt")" = 600
 check "broker server key 0600" test "$(mode "$data/broker/server.key")" = 600
+check "broker server certificate issued by the hub CA" bash -c "openssl verify -CAfile '$data/pki/ca.crt' -purpose sslserver '$data/broker/server.crt' >/dev/null"
+check "broker server certificate names 127.0.0.1" bash -c "openssl x509 -in '$data/broker/server.crt' -noout -ext subjectAltName | grep -q 'IP Address:127.0.0.1'"
 check "hub client certificate CN drover-hub" bash -c "openssl x509 -in '$data/pki/hub-client.crt' -noout -subject | grep -q 'CN *= *drover-hub'"
 
 # Device certificates: dev-a and dev-b from the hub's CA, evil from another CA.
