@@ -43,6 +43,8 @@ struct drv_bridge {
     void *ctx;
     bdesired_t desired;
     int64_t started_ms;
+    int64_t grace_ms;
+    int64_t connected_ms; /* when the bridge last connected to the broker */
     int64_t dirty_since_ms;
     bool store_changed;
     drv_bridge_stats_t stats;
@@ -364,6 +366,12 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     if (bn->online && b->stats.nodes_online)
         b->stats.nodes_online--;
     bn->online = false;
+    if (wall_ms() - b->connected_ms < b->grace_ms) {
+        drv_log_info("bridge: node offline (Will delivered as the hub connected; the grace "
+                     "period decides)",
+                     "node=%s", node);
+        return;
+    }
     drv_log_info("bridge: node offline", "node=%s will=%s", node, on.time[0] ? "no" : "yes");
     if (drv_ctrl_node_mark_unreachable(b->store, node, wall_ms(), &err) != DRV_OK) {
         if (err.code != DRV_ERR_NOTFOUND)
@@ -574,6 +582,17 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
         drv_log_info("bridge: connected to the broker", "session_present=%d", ev->session_present);
         if (!ev->session_present)
             republish_all(b);
+        /* Every node heard of before counts as heard now: the outage was ours (or the
+         * broker's), and the agents are reconnecting with back-off. */
+        b->connected_ms = wall_ms();
+        bmap_t *m = &b->desired.nodes;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i] || !m->keys[i][0])
+                continue;
+            bnode_t *n = m->vals[i];
+            if (n->last_seen_ms >= 0 && n->last_seen_ms < b->connected_ms)
+                n->last_seen_ms = b->connected_ms;
+        }
         return;
     }
     if (ev->kind == DRV_MQTT_DISCONNECTED) {
@@ -763,6 +782,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->on_change = opts->on_change;
     b->ctx = opts->ctx;
     b->started_ms = wall_ms();
+    b->grace_ms = opts->grace_ms > 0 ? opts->grace_ms : 10000;
     drv_err_t e = bdesired_load(&b->desired, b->store, err);
     if (e == DRV_OK) {
         seed_heartbeats(b);

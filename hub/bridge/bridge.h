@@ -36,6 +36,11 @@ typedef struct drv_bridge_opts {
     /* TLS to the broker (ssl:// URL), as drv_mqtt_opts_t: CA file, client certificate and key
      * files; NULL: none. */
     const char *ca_file, *cert_file, *key_file;
+    /* The node grace period (<= 0: 10 s). For this long after the bridge (re)connects to the
+     * broker, Wills are not taken at their word (a restarted broker delivers the Wills of
+     * every session it had, and the agents are still reconnecting with back-off): every node
+     * heard of before counts as heard at the connect, and the grace period decides. */
+    int64_t grace_ms;
 } drv_bridge_opts_t;
 
 /* Loads the desired state of every node from the store and starts connecting. *out is owned

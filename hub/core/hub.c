@@ -184,6 +184,7 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
     drv_bridge_opts_t bo = {.broker_url = hub->broker_url,
                             .store = hub->store,
                             .on_change = bridge_changed,
+                            .grace_ms = hub->node_grace_ms,
                             .ctx = hub,
                             .ca_file = hub->broker_ca[0] ? hub->broker_ca : NULL,
                             .cert_file = hub->broker_cert[0] ? hub->broker_cert : NULL,
