@@ -18,19 +18,22 @@ check() { local name=$1; shift; if "$@"; then echo "ok - $name"; else echo "not 
 wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
 
 data=$tmp/data
-"$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen 127.0.0.1:0 --broker-tls \
-  --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
-hubpid=$!
-url=
-for _ in $(seq 1 100); do
-  url=$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$tmp/hub.out"); [ -n "$url" ] && break; sleep 0.05
-done
-broker=$(sed -n 's/^drover-hub: broker ssl:\/\/\(.*\)$/\1/p' "$tmp/hub.out")
-bport=${broker##*:}
-[ -n "$url" ] && [ -n "$bport" ] || { echo "hub did not start with an ssl:// broker"; cat "$tmp/hub.out" "$tmp/hub.err"; exit 1; }
-for _ in $(seq 1 100); do
-  curl -s "$url/metrics" | grep -q '^drover_mqtt_connected 1' && break; sleep 0.05
-done
+start_hub() { # [BROKER-PORT]
+  "$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:${1:-0}" --broker-tls \
+    --no-controllers >"$tmp/hub.out" 2>>"$tmp/hub.err" &
+  hubpid=$!
+  url=
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$tmp/hub.out"); [ -n "$url" ] && break; sleep 0.05
+  done
+  broker=$(sed -n 's/^drover-hub: broker ssl:\/\/\(.*\)$/\1/p' "$tmp/hub.out")
+  bport=${broker##*:}
+  [ -n "$url" ] && [ -n "$bport" ] || { echo "hub did not start with an ssl:// broker"; cat "$tmp/hub.out" "$tmp/hub.err"; exit 1; }
+  for _ in $(seq 1 100); do
+    curl -s "$url/metrics" | grep -q '^drover_mqtt_connected 1' && break; sleep 0.05
+  done
+}
+start_hub
 check "the hub's own client is connected over TLS" bash -c "curl -s '$url/metrics' | grep -q '^drover_mqtt_connected 1'"
 
 conf=$data/broker/mosquitto.conf
@@ -141,6 +144,21 @@ sleep 1
 check "dev-b cannot register node dev-c" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/nodes/dev-c")" = 404
 
 check "the hub is still running" kill -0 "$hubpid"
+kill "$hubpid"; wait "$hubpid"; hubpid=
+
+# 5. A restart keeps the hub's client certificate, and the broker still holds dev-a's doc.
+before=$(sha256sum <"$data/pki/hub-client.crt")
+start_hub "$bport"
+check "restart: hub client certificate kept" test "$(sha256sum <"$data/pki/hub-client.crt")" = "$before"
+check "restart: the hub reconnects over TLS" bash -c "curl -s '$url/metrics' | grep -q '^drover_mqtt_connected 1'"
+got=$(sub dev-a 2 drover/v1/node/dev-a/desired)
+check "restart: dev-a still reads its desired doc" grep -q '^drover/v1/node/dev-a/desired ' <<<"$got"
+kill "$hubpid"; wait "$hubpid"; hubpid=
+# A hub client certificate that is not the CA's (here: dev-b's) is replaced at the next start.
+cp "$tmp/dev-b.crt" "$data/pki/hub-client.crt"
+start_hub "$bport"
+check "a foreign hub client certificate is re-issued" bash -c "openssl x509 -in '$data/pki/hub-client.crt' -noout -subject | grep -q 'CN *= *drover-hub'"
+check "... and the hub connects with it" bash -c "curl -s '$url/metrics' | grep -q '^drover_mqtt_connected 1'"
 kill "$hubpid"; wait "$hubpid"; hubpid=
 [ "$fails" -eq 0 ] || { echo "--- hub.err"; tail -20 "$tmp/hub.err"; echo "--- mosquitto.log"; tail -20 "$data/broker/mosquitto.log"; }
 echo "$fails failures"
