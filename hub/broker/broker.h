@@ -44,18 +44,19 @@ typedef struct drv_broker_opts {
      * DRV_BROKER_HUB_USER, key tls_key_pem) is issued by the CA at every start with the SANs
      * localhost, 127.0.0.1, ::1, the listen address unless it is a wildcard, and tls_sans. */
     const char *tls_ca_pem;
-    const char *tls_ca_key_pem; /* secret */
-    const char *tls_key_pem;    /* secret */
+    const char *tls_ca_key_pem;  /* secret */
+    const char *tls_key_pem;     /* secret */
     const char *const *tls_sans; /* DNS names or IP addresses; may be NULL */
     size_t n_tls_sans;
 } drv_broker_opts_t;
 
 /* Writes <data_dir>/broker/mosquitto.conf (listener, persistence in <data_dir>/broker/,
  * anonymous access without TLS; with TLS also ca.crt, server.crt, server.key 0600 and acl in
- * that directory), starts Mosquitto as a child process (fork/exec, no shell) and waits up to DRV_BROKER_START_TIMEOUT_MS until the port accepts connections. Errors name the
- * cause: the port in use, a missing binary, or the broker's last log lines. Running as root,
- * the broker directory is handed to user "mosquitto" (Mosquitto drops to it). On success *out
- * is owned by the caller (drv_broker_free). */
+ * that directory), starts Mosquitto as a child process (fork/exec, no shell) and waits up to
+ * DRV_BROKER_START_TIMEOUT_MS until the port accepts connections. Errors name the cause: the port
+ * in use, a missing binary, or the broker's last log lines. Running as root, the broker directory
+ * is handed to user "mosquitto" (Mosquitto drops to it). On success *out is owned by the caller
+ * (drv_broker_free). */
 DRV_NODISCARD drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out,
                                          drv_error_t *err);
 
@@ -69,7 +70,8 @@ DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *c
                                               char *key_path, size_t pathsz, drv_error_t *err);
 
 /* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); with TLS "ssl://..." and a wildcard address
- * replaced by 127.0.0.1 (::1), which the certificate names; borrowed, valid until drv_broker_free. */
+ * replaced by 127.0.0.1 (::1), which the certificate names; borrowed, valid until drv_broker_free.
+ */
 const char *drv_broker_url(const drv_broker_t *broker);
 uint16_t drv_broker_port(const drv_broker_t *broker);
 /* The running child's pid, or 0 while it is down. */
