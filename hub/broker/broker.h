@@ -70,8 +70,7 @@ DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *c
                                               char *key_path, size_t pathsz, drv_error_t *err);
 
 /* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); with TLS "ssl://..." and a wildcard address
- * replaced by 127.0.0.1 (::1), which the certificate names; borrowed, valid until drv_broker_free.
- */
+ * replaced by 127.0.0.1 (::1), which the certificate names; valid until drv_broker_free. */
 const char *drv_broker_url(const drv_broker_t *broker);
 uint16_t drv_broker_port(const drv_broker_t *broker);
 /* The running child's pid, or 0 while it is down. */
