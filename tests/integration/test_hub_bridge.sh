@@ -148,6 +148,8 @@ sleep 0.3
 code=$(curl -s -o "$tmp/logerr" -w '%{http_code}' "$url/api/v1/namespaces/default/pods/p1/log")
 wait "$answerer"
 check "agent's error becomes 404 with its message ($code)" test "$code" = 404 -a "$(jq -r .message "$tmp/logerr")" = "pod default/p1: not found on this node"
+check "negative tailLines: 400" test "$(curl -s "$url/api/v1/namespaces/default/pods/p1/log?tailLines=-3" | jq -r .code)" = 400
+check "tailLines error names the field" bash -c "curl -s '$url/api/v1/namespaces/default/pods/p1/log?tailLines=abc' | jq -r .message | grep -q '^tailLines:'"
 check "unknown container: 400 before asking" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/namespaces/default/pods/p1/log?container=nope")" = 400
 
 # 5. Hostile messages: refused and counted, the hub carries on.
