@@ -49,6 +49,12 @@ enum stmt_id {
     ST_TOKEN_REVOKE,
     ST_TOKEN_USE,
     ST_TOKEN_PURGE,
+    ST_ID_COUNT,
+    ST_ID_GET,
+    ST_ID_PUT,
+    ST_ID_LIST,
+    ST_ID_REVOKE,
+    ST_ID_DELETE,
     ST__COUNT
 };
 
@@ -85,6 +91,17 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE revoked = 1 OR (expires != 0 AND expires <= ?1) "
                        "OR (kind = 'bootstrap' AND uses_left = 0)",
     [ST_TOKEN_USE] = "UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?1 AND uses_left > 0",
+    [ST_ID_COUNT] = "SELECT COUNT(*), SUM(node = ?1) FROM identities",
+    [ST_ID_GET] = "SELECT node, pubkey, serial, not_after, created, revoked FROM identities "
+                  "WHERE node = ?1",
+    [ST_ID_PUT] = "INSERT INTO identities (node, pubkey, serial, not_after, created, revoked) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (node) DO UPDATE SET "
+                  "pubkey = excluded.pubkey, serial = excluded.serial, "
+                  "not_after = excluded.not_after, revoked = excluded.revoked",
+    [ST_ID_LIST] = "SELECT node, pubkey, serial, not_after, created, revoked FROM identities "
+                   "ORDER BY node",
+    [ST_ID_REVOKE] = "UPDATE identities SET revoked = 1 WHERE node = ?1",
+    [ST_ID_DELETE] = "DELETE FROM identities WHERE node = ?1",
 };
 
 /* The migrations, in order; migration i brings the schema to version i + 1. Each runs in one
@@ -110,6 +127,11 @@ static const char *const migrations[] = {
     " description TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
     " expires INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0,"
     " uses_left INTEGER NOT NULL DEFAULT -1, labels TEXT NOT NULL DEFAULT '{}');",
+    /* 3: enrolled node identities (hub/core/enroll.c): public key, last certificate, revoked. */
+    "CREATE TABLE IF NOT EXISTS identities ("
+    " node TEXT PRIMARY KEY, pubkey TEXT NOT NULL, serial TEXT NOT NULL,"
+    " not_after INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == DRV_HSTORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -1916,5 +1938,131 @@ drv_err_t drv_hstore_token_purge(drv_hstore_t *s, int64_t now, size_t *purged, d
     drv_err_t r = step_done(s, st, "purge tokens", err);
     if (r == DRV_OK && purged)
         *purged = (size_t)sqlite3_changes(s->db);
+    return r;
+}
+
+/* ---- node identities ---- */
+
+static drv_err_t identity_check(const drv_hstore_identity_t *id, drv_error_t *err)
+{
+    if (!token_text_ok(id->node, sizeof(id->node)) || !*id->node)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "identity: node: required");
+    if (!token_text_ok(id->pubkey, sizeof(id->pubkey)) || !*id->pubkey)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "identity %s: pubkey: required", id->node);
+    if (!token_text_ok(id->serial, sizeof(id->serial)) || !*id->serial)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "identity %s: serial: required", id->node);
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_identity_put(drv_hstore_t *s, const drv_hstore_identity_t *id,
+                                  drv_error_t *err)
+{
+    drv_err_t r = identity_check(id, err);
+    if (r != DRV_OK)
+        return r;
+    sqlite3_stmt *st = stmt(s, ST_ID_COUNT, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, id->node, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    bool exists = rc == SQLITE_ROW && sqlite3_column_int64(st, 1) > 0;
+    r = rc == SQLITE_ROW ? DRV_OK : db_error(s, err, "count identities");
+    sqlite3_reset(st);
+    if (r != DRV_OK)
+        return r;
+    if (!exists && count >= DRV_HSTORE_IDENTITIES_MAX)
+        return drv_error_set(err, DRV_ERR_RANGE, 0,
+                             "identity table full (%d nodes, revoked ones included)",
+                             DRV_HSTORE_IDENTITIES_MAX);
+    st = stmt(s, ST_ID_PUT, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, id->node, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id->pubkey, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id->serial, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, id->not_after);
+    sqlite3_bind_int64(st, 5, id->created);
+    sqlite3_bind_int(st, 6, id->revoked ? 1 : 0);
+    return step_done(s, st, "store identity", err);
+}
+
+static void identity_row(sqlite3_stmt *st, drv_hstore_identity_t *id)
+{
+    memset(id, 0, sizeof(*id));
+    col_copy(st, 0, id->node, sizeof(id->node));
+    col_copy(st, 1, id->pubkey, sizeof(id->pubkey));
+    col_copy(st, 2, id->serial, sizeof(id->serial));
+    id->not_after = sqlite3_column_int64(st, 3);
+    id->created = sqlite3_column_int64(st, 4);
+    id->revoked = sqlite3_column_int(st, 5) != 0;
+}
+
+drv_err_t drv_hstore_identity_get(drv_hstore_t *s, const char *node, drv_hstore_identity_t *out,
+                                  drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_ID_GET, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    drv_err_t r = DRV_OK;
+    if (rc == SQLITE_ROW)
+        identity_row(st, out);
+    else if (rc == SQLITE_DONE)
+        r = drv_error_set(err, DRV_ERR_NOTFOUND, 0, "node \"%.64s\" is not enrolled", node);
+    else
+        r = db_error(s, err, "read identity");
+    sqlite3_reset(st);
+    return r;
+}
+
+drv_err_t drv_hstore_identity_list(drv_hstore_t *s, drv_hstore_identity_t **out, size_t *n,
+                                   drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, ST_ID_LIST, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    size_t count = 0, cap = 0;
+    drv_hstore_identity_t *v = NULL;
+    drv_err_t r = DRV_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < DRV_HSTORE_IDENTITIES_MAX) {
+        if (count == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            drv_hstore_identity_t *nv = realloc(v, nc * sizeof(*v));
+            if (!nv) {
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list identities");
+                break;
+            }
+            v = nv, cap = nc;
+        }
+        identity_row(st, &v[count++]);
+    }
+    if (r == DRV_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = db_error(s, err, "list identities");
+    sqlite3_reset(st);
+    if (r != DRV_OK) {
+        free(v);
+        return r;
+    }
+    *out = v;
+    *n = count;
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_identity_revoke(drv_hstore_t *s, const char *node, drv_error_t *err)
+{
+    drv_err_t r = token_update(s, ST_ID_REVOKE, node, "revoke identity", err);
+    if (r == DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, 0, "node \"%.64s\" is not enrolled", node);
+    return r;
+}
+
+drv_err_t drv_hstore_identity_delete(drv_hstore_t *s, const char *node, drv_error_t *err)
+{
+    drv_err_t r = token_update(s, ST_ID_DELETE, node, "delete identity", err);
+    if (r == DRV_ERR_NOTFOUND)
+        return drv_error_set(err, r, 0, "node \"%.64s\" is not enrolled", node);
     return r;
 }

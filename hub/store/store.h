@@ -28,10 +28,11 @@
 #include "drover/error.h"
 #include "drover/model.h"
 #include "drover/pki.h"
+#include "drover/protocol.h"
 #include "drover/selector.h"
 
 #define DRV_HSTORE_LOG_KEEP 10000
-#define DRV_HSTORE_SCHEMA_VERSION 2
+#define DRV_HSTORE_SCHEMA_VERSION 3
 /* The largest object (compact JSON, status included) stored: bigger is DRV_ERR_TOOBIG. */
 #define DRV_HSTORE_OBJECT_MAX (1536 * 1024)
 
@@ -152,6 +153,40 @@ DRV_NODISCARD drv_err_t drv_hstore_token_purge(drv_hstore_t *s, int64_t now, siz
 /* Takes one use of a token with uses left; DRV_ERR_PERM when none is left (or it is
  * unlimited (-1): the caller checks that first) or the id is absent. */
 DRV_NODISCARD drv_err_t drv_hstore_token_use(drv_hstore_t *s, const char *id, drv_error_t *err);
+
+/* ---- node identities (schema version 3) ----
+ * One row per enrolled node (hub/core/enroll.c): the public key its certificate was issued
+ * for, the last certificate's serial and expiry, and whether it is revoked. A revoked row is
+ * kept so that its name stays taken until deleted. Not objects: no resourceVersion, no watch. */
+#define DRV_HSTORE_IDENTITIES_MAX 50000 /* rows, revoked ones included */
+
+typedef struct drv_hstore_identity {
+    char node[DRV_PROTO_NODE_MAX + 1]; /* drover/protocol.h */
+    char pubkey[512];                  /* PEM SubjectPublicKeyInfo of the node's P-256 key */
+    char serial[41];                   /* hex */
+    int64_t not_after, created;        /* unix s */
+    bool revoked;
+} drv_hstore_identity_t;
+
+/* The identity of node into *out; DRV_ERR_NOTFOUND if none. */
+DRV_NODISCARD drv_err_t drv_hstore_identity_get(drv_hstore_t *s, const char *node,
+                                                drv_hstore_identity_t *out, drv_error_t *err);
+/* Stores id, replacing the row of the same node (a re-issued certificate). created is kept
+ * from an existing row. DRV_ERR_INVALID naming the field for an empty node, pubkey or serial
+ * or a text too long for its field; DRV_ERR_RANGE when a new row would exceed
+ * DRV_HSTORE_IDENTITIES_MAX. */
+DRV_NODISCARD drv_err_t drv_hstore_identity_put(drv_hstore_t *s, const drv_hstore_identity_t *id,
+                                                drv_error_t *err);
+/* Every identity ordered by node name, as a malloc'd array (*out, caller frees; NULL when *n
+ * is 0). */
+DRV_NODISCARD drv_err_t drv_hstore_identity_list(drv_hstore_t *s, drv_hstore_identity_t **out,
+                                                 size_t *n, drv_error_t *err);
+/* Marks node's identity revoked (twice is fine); DRV_ERR_NOTFOUND if none. */
+DRV_NODISCARD drv_err_t drv_hstore_identity_revoke(drv_hstore_t *s, const char *node,
+                                                   drv_error_t *err);
+/* Deletes node's identity (the name becomes free); DRV_ERR_NOTFOUND if none. */
+DRV_NODISCARD drv_err_t drv_hstore_identity_delete(drv_hstore_t *s, const char *node,
+                                                   drv_error_t *err);
 
 /* ---- Secrets at rest ----
  * With keys set, the "data" and "stringData" of every Secret written are stored (object row

@@ -1099,6 +1099,139 @@ static void test_tokens(void **state)
     assert_int_equal(drv_hstore_token_get(f->s, "66aa77bb", &g, &err), DRV_OK);
 }
 
+/* Node identities (schema 3): put/get round trip, re-issue replaces the certificate but keeps
+ * created, revoke keeps the row (the name stays taken), delete frees it, invalid rows refused,
+ * and a version-2 database (tokens, no identities) migrates and gets the table. */
+static void test_identities(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_hstore_identity_t id = {.node = "dev-a",
+                                .pubkey = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC "
+                                          "KEY-----\n",
+                                .serial = "0a1b2c",
+                                .not_after = 5000,
+                                .created = 1000};
+    uint64_t rv = drv_hstore_rv(f->s);
+    drv_hstore_identity_t g;
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_identity_put(f->s, &id, &err), DRV_OK);
+    assert_int_equal(drv_hstore_rv(f->s), rv); /* not an object */
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_OK);
+    assert_string_equal(g.node, "dev-a");
+    assert_string_equal(g.pubkey, id.pubkey);
+    assert_string_equal(g.serial, "0a1b2c");
+    assert_int_equal(g.not_after, 5000);
+    assert_int_equal(g.created, 1000);
+    assert_false(g.revoked);
+    /* Re-issued: new serial and expiry, created kept. */
+    drv_hstore_identity_t re = id;
+    snprintf(re.serial, sizeof(re.serial), "ffee");
+    re.not_after = 9000;
+    re.created = 8000;
+    assert_int_equal(drv_hstore_identity_put(f->s, &re, &err), DRV_OK);
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_OK);
+    assert_string_equal(g.serial, "ffee");
+    assert_int_equal(g.not_after, 9000);
+    assert_int_equal(g.created, 1000);
+    /* Invalid rows name the field. */
+    drv_hstore_identity_t bad = id;
+    bad.node[0] = '\0';
+    assert_int_equal(drv_hstore_identity_put(f->s, &bad, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "node"));
+    bad = id;
+    bad.pubkey[0] = '\0';
+    assert_int_equal(drv_hstore_identity_put(f->s, &bad, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "pubkey"));
+    bad = id;
+    bad.serial[0] = '\0';
+    assert_int_equal(drv_hstore_identity_put(f->s, &bad, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "serial"));
+    bad = id;
+    memset(bad.serial, 'a', sizeof(bad.serial)); /* no terminator */
+    assert_int_equal(drv_hstore_identity_put(f->s, &bad, &err), DRV_ERR_INVALID);
+    /* A second node; the list is ordered by name. */
+    drv_hstore_identity_t b = id;
+    snprintf(b.node, sizeof(b.node), "dev-0");
+    assert_int_equal(drv_hstore_identity_put(f->s, &b, &err), DRV_OK);
+    drv_hstore_identity_t *all = NULL;
+    size_t n = 0;
+    assert_int_equal(drv_hstore_identity_list(f->s, &all, &n, &err), DRV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(all[0].node, "dev-0");
+    assert_string_equal(all[1].node, "dev-a");
+    free(all);
+    /* Revoke: kept, marked; twice is fine; unknown is NOTFOUND. */
+    assert_int_equal(drv_hstore_identity_revoke(f->s, "dev-a", &err), DRV_OK);
+    assert_int_equal(drv_hstore_identity_revoke(f->s, "dev-a", &err), DRV_OK);
+    assert_int_equal(drv_hstore_identity_revoke(f->s, "dev-z", &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_OK);
+    assert_true(g.revoked);
+    /* Survives a reopen. */
+    drv_hstore_close(f->s);
+    assert_int_equal(drv_hstore_open(f->path, &f->s, &err), DRV_OK);
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_OK);
+    assert_true(g.revoked);
+    assert_string_equal(g.serial, "ffee");
+    /* Delete frees the name. */
+    assert_int_equal(drv_hstore_identity_delete(f->s, "dev-a", &err), DRV_OK);
+    assert_int_equal(drv_hstore_identity_delete(f->s, "dev-a", &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_identity_get(f->s, "dev-a", &g, &err), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_identity_list(f->s, &all, &n, &err), DRV_OK);
+    assert_int_equal(n, 1);
+    free(all);
+}
+
+/* A version-2 database (tokens, no identities table) migrates to 3 and keeps its tokens. */
+static void test_v2_database_migrates(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char path[160];
+    snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+    exec_on(path, "PRAGMA journal_mode = WAL;"
+                  "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+                  "INSERT INTO meta (key, value) VALUES ('rv', 3);"
+                  "INSERT INTO meta (key, value) VALUES ('schema_version', 2);"
+                  "CREATE TABLE objects ("
+                  " kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,"
+                  " uid TEXT NOT NULL, rv INTEGER NOT NULL, generation INTEGER NOT NULL,"
+                  " created TEXT NOT NULL, body TEXT NOT NULL, status TEXT, labels TEXT,"
+                  " PRIMARY KEY (kind, namespace, name));"
+                  "CREATE TABLE changes ("
+                  " rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL,"
+                  " name TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL);"
+                  "CREATE INDEX changes_by_kind ON changes (kind, rv);"
+                  "CREATE TABLE tokens ("
+                  " id TEXT PRIMARY KEY, kind TEXT NOT NULL, role TEXT NOT NULL,"
+                  " hash BLOB NOT NULL, description TEXT NOT NULL DEFAULT '',"
+                  " created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0,"
+                  " revoked INTEGER NOT NULL DEFAULT 0, uses_left INTEGER NOT NULL DEFAULT -1,"
+                  " labels TEXT NOT NULL DEFAULT '{}');"
+                  "INSERT INTO tokens (id, kind, role, hash, created) VALUES"
+                  " ('abcd0123', 'bootstrap', '', x'00', 5);");
+    drv_hstore_t *s = NULL;
+    if (drv_hstore_open(path, &s, &err) != DRV_OK)
+        fail_msg("open v2: %s", drv_error_msg(&err));
+    assert_int_equal(drv_hstore_rv(s), 3);
+    drv_hstore_token_t t;
+    assert_int_equal(drv_hstore_token_get(s, "abcd0123", &t, &err), DRV_OK);
+    assert_string_equal(t.kind, "bootstrap");
+    drv_hstore_identity_t id = {.node = "n1", .pubkey = "k", .serial = "01", .created = 1};
+    assert_int_equal(drv_hstore_identity_put(s, &id, &err), DRV_OK);
+    drv_hstore_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -1625,6 +1758,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identities, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_database_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_row, setup, teardown),
