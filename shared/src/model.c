@@ -657,10 +657,24 @@ static void fold_string_data(vctx_t *c, cJSON *obj)
 
 static void v_secret(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata",  "data",
-                                        "stringData", "type", "immutable", NULL};
+    static const char *const known[] = {"apiVersion", "kind",       "metadata",
+                                        "data",       "stringData", "type",
+                                        "immutable",  "sealedData", NULL};
     static const vfields_t f = {known, NULL, NULL};
     v_fields(c, obj, &f);
+    /* The form a node receives (docs/PROTOCOL.md): the data sealed to its key, checked once
+     * opened (drv_proto_secret_unseal). */
+    const char *sealed = v_str(c, obj, "sealedData", false);
+    if (sealed) {
+        if (member(obj, "data") || member(obj, "stringData"))
+            v_failk(c, "sealedData", "cannot be combined with data or stringData");
+        else if (!*sealed || strlen(sealed) > (size_t)DATA_MAX_BYTES * 2)
+            v_failk(c, "sealedData", "must be a sealed blob of at most %d bytes",
+                    DATA_MAX_BYTES * 2);
+        if (!v_str(c, obj, "type", false))
+            v_default_str(c, obj, "type", "Opaque");
+        return;
+    }
     size_t total = v_data_map(c, obj, "data", true, NULL);
     total += v_data_map(c, obj, "stringData", false, NULL);
     v_bool(c, obj, "immutable", NULL);

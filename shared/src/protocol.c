@@ -14,6 +14,13 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/names.h"
+#include "drover/pki.h"
+
+static void json_deletep(cJSON **p)
+{
+    cJSON_Delete(*p);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
 
 static const struct {
     const char *name; /* also the topic suffix */
@@ -215,9 +222,10 @@ drv_err_t drv_proto_encode(const cJSON *msg, drv_proto_msg_t kind, char **out, s
 
 /* ---- parsing helpers ---- */
 
-/* Parses payload as one JSON object of at most cap bytes; what prefixes error messages. */
-static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const char *what,
-                              cJSON **out, drv_error_t *err)
+/* Parses payload as one JSON object of at most cap bytes, strings of at most max_scalar;
+ * what prefixes error messages. */
+static drv_err_t parse_object_scalar(const char *payload, size_t len, size_t cap, size_t max_scalar,
+                                     const char *what, cJSON **out, drv_error_t *err)
 {
     if (payload == NULL && len > 0)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: no payload", what);
@@ -233,7 +241,7 @@ static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const
     if (payload[i] != '{')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a JSON object", what);
     drv_doc_limits_t lim = {.max_input = cap,
-                            .max_scalar = DRV_PROTO_MSG_MAX,
+                            .max_scalar = max_scalar,
                             .max_depth = 64,
                             .max_nodes = 1000000,
                             .max_docs = 1};
@@ -249,6 +257,12 @@ static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const
     list.docs[0].root = NULL;
     drv_doc_list_free(&list);
     return DRV_OK;
+}
+
+static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const char *what,
+                              cJSON **out, drv_error_t *err)
+{
+    return parse_object_scalar(payload, len, cap, DRV_PROTO_MSG_MAX, what, out, err);
 }
 
 static drv_err_t get_u64(const cJSON *obj, const char *key, const char *what, bool required,
@@ -470,6 +484,221 @@ void drv_proto_desired_free(drv_proto_desired_t *d)
         return;
     cJSON_Delete(d->doc);
     memset(d, 0, sizeof *d);
+}
+
+/* ---- signed desired state ---- */
+
+#define SIGNED_KIND "SignedNodeDesiredState"
+#define SIGNED_ALG "ES256"
+
+drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pem, char **out,
+                                 size_t *outlen, drv_error_t *err)
+{
+    const char *what = "signed desired state";
+    if (doc == NULL || len == 0 || memchr(doc, '\0', len) != NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: payload: must be a non-empty text",
+                             what);
+    if (len > DRV_PROTO_DESIRED_MAX)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "%s: payload of %zu bytes exceeds the %u-byte limit", what, len,
+                             DRV_PROTO_DESIRED_MAX);
+    _cleanup_free_ char *sig = NULL;
+    drv_err_t rc = drv_pki_sign(key_pem, doc, len, &sig, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    _cleanup_free_ char *text = malloc(len + 1);
+    if (text == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    memcpy(text, doc, len);
+    text[len] = '\0';
+    _cleanup_json_ cJSON *env = cJSON_CreateObject();
+    if (!env || !cJSON_AddStringToObject(env, "apiVersion", DRV_PROTO_API_VERSION) ||
+        !cJSON_AddStringToObject(env, "kind", SIGNED_KIND) ||
+        !cJSON_AddStringToObject(env, "alg", SIGNED_ALG) ||
+        !cJSON_AddStringToObject(env, "signature", sig) ||
+        !cJSON_AddStringToObject(env, "payload", text))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    char *res = cJSON_PrintUnformatted(env);
+    if (res == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: serialising", what);
+    size_t n = strlen(res);
+    if (n > DRV_PROTO_DESIRED_MAX) {
+        free(res);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "%s: message of %zu bytes exceeds the %u-byte limit", what, n,
+                             DRV_PROTO_DESIRED_MAX);
+    }
+    *out = res;
+    if (outlen)
+        *outlen = n;
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_desired_open(const char *payload, size_t len, const char *pub_pem, char **doc,
+                                 size_t *doclen, drv_error_t *err)
+{
+    const char *what = "desired state";
+    _cleanup_json_ cJSON *env = NULL;
+    drv_err_t rc = parse_object_scalar(payload, len, DRV_PROTO_DESIRED_MAX, DRV_PROTO_DESIRED_MAX,
+                                       what, &env, err);
+    if (rc != DRV_OK)
+        return rc;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(env, "kind");
+    if (cJSON_IsString(kind) && !strcmp(kind->valuestring, "NodeDesiredState"))
+        return drv_error_set(err, DRV_ERR_PERM, 0, "%s: not signed", what);
+    if ((rc = check_kind(env, what, SIGNED_KIND, err)) != DRV_OK)
+        return rc;
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(env, "alg");
+    if (!cJSON_IsString(alg) || strcmp(alg->valuestring, SIGNED_ALG))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: alg: must be \"" SIGNED_ALG "\"", what);
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(env, "signature");
+    if (!cJSON_IsString(sig) || !sig->valuestring[0])
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: signature: required (a string)", what);
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(env, "payload");
+    if (!cJSON_IsString(pl) || !pl->valuestring[0])
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: payload: required (a string)", what);
+    size_t n = strlen(pl->valuestring);
+    rc = drv_pki_verify(pub_pem, pl->valuestring, n, sig->valuestring, err);
+    if (rc == DRV_ERR_INTEGRITY)
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                             "%s: signature: does not verify with the hub's signing key", what);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s: signature", what);
+    char *copy = malloc(n + 1);
+    if (copy == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    memcpy(copy, pl->valuestring, n + 1);
+    *doc = copy;
+    if (doclen)
+        *doclen = n;
+    return DRV_OK;
+}
+
+/* ---- Secrets sealed to a node ---- */
+
+#define SEALED_KEY "sealedData"
+
+/* "drover/v1 secret <node>/<ns>/<name>" into ctx; what (whatsz) gets "Secret ns/name". */
+static drv_err_t secret_context(const cJSON *secret, const char *node, char *ctx, size_t ctxsz,
+                                char *what, size_t whatsz, drv_error_t *err)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(secret, "metadata");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+    if (!cJSON_IsString(name) || !name->valuestring[0])
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "Secret: metadata.name: required");
+    const char *nsv = cJSON_IsString(ns) && ns->valuestring[0] ? ns->valuestring : "default";
+    snprintf(what, whatsz, "Secret %.63s/%.253s", nsv, name->valuestring);
+    drv_err_t rc = drv_proto_check_node(node, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    int w = snprintf(ctx, ctxsz, "drover/v1 secret %s/%s/%s", node, nsv, name->valuestring);
+    if (w < 0 || (size_t)w >= ctxsz)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "%s: name too long", what);
+    return DRV_OK;
+}
+
+bool drv_proto_secret_is_sealed(const cJSON *secret)
+{
+    return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(secret, SEALED_KEY));
+}
+
+/* Frees a cJSON text after wiping it (it holds secret values). */
+static void wipe_text(char *t)
+{
+    if (t)
+        drv_pki_wipe_free(t, strlen(t));
+}
+
+drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node, const char *pub_pem,
+                                drv_error_t *err)
+{
+    char ctx[400], what[340];
+    drv_err_t rc = secret_context(secret, node, ctx, sizeof ctx, what, sizeof what, err);
+    if (rc != DRV_OK)
+        return rc;
+    if (drv_proto_secret_is_sealed(secret))
+        return DRV_OK;
+    _cleanup_json_ cJSON *inner = cJSON_CreateObject();
+    if (inner == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    static const char *const keys[] = {"data", "stringData"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(secret, keys[i]);
+        if (m == NULL)
+            continue;
+        if (!cJSON_IsObject(m))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be an object", what,
+                                 keys[i]);
+        cJSON *c = cJSON_Duplicate(m, 1);
+        if (c == NULL || !cJSON_AddItemToObject(inner, keys[i], c)) {
+            cJSON_Delete(c);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(inner);
+    if (text == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: serialising", what);
+    _cleanup_free_ char *blob = NULL;
+    rc = drv_pki_seal(pub_pem, ctx, text, strlen(text), &blob, err);
+    wipe_text(text);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s: sealing to node %s", what, node);
+    cJSON *b = cJSON_CreateString(blob);
+    if (b == NULL || !cJSON_AddItemToObject(secret, SEALED_KEY, b)) {
+        cJSON_Delete(b);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    }
+    for (size_t i = 0; i < 2; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(secret, keys[i]);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_secret_unseal(cJSON *secret, const char *node, const char *key_pem,
+                                  drv_error_t *err)
+{
+    if (!drv_proto_secret_is_sealed(secret))
+        return DRV_OK;
+    char ctx[400], what[340];
+    drv_err_t rc = secret_context(secret, node, ctx, sizeof ctx, what, sizeof what, err);
+    if (rc != DRV_OK)
+        return rc;
+    const cJSON *blob = cJSON_GetObjectItemCaseSensitive(secret, SEALED_KEY);
+    unsigned char *plain = NULL;
+    size_t plen = 0;
+    rc = drv_pki_open(key_pem, ctx, blob->valuestring, &plain, &plen, err);
+    if (rc == DRV_ERR_INTEGRITY)
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0,
+                             "%s: sealedData: does not open with this node's key (sealed for "
+                             "another node or Secret, or altered)",
+                             what);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s: sealedData", what);
+    cJSON *inner = cJSON_ParseWithLength((const char *)plain, plen);
+    drv_pki_wipe_free(plain, plen);
+    if (!cJSON_IsObject(inner)) {
+        cJSON_Delete(inner);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: sealedData: not a sealed Secret", what);
+    }
+    static const char *const keys[] = {"data", "stringData"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(inner, keys[i]);
+        if (m != NULL && !cJSON_IsObject(m)) {
+            cJSON_Delete(inner);
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: sealedData: %s: must be an object",
+                                 what, keys[i]);
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(inner, keys[i]);
+        if (m == NULL)
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(secret, keys[i]);
+        cJSON_AddItemToObject(secret, keys[i], m);
+    }
+    cJSON_Delete(inner);
+    cJSON_DeleteItemFromObjectCaseSensitive(secret, SEALED_KEY);
+    return DRV_OK;
 }
 
 /* ---- status ---- */

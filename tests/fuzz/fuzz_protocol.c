@@ -1,5 +1,6 @@
 /* libFuzzer target for the hub <-> agent protocol: the first byte picks a parser (topic,
- * desired state, status, heartbeat, online, event, logs request, logs chunk), the rest is the
+ * desired state, status, heartbeat, online, event, logs request, logs chunk, signed desired state,
+ * sealed Secret), the rest is the
  * payload. Every input either parses or fails with a message naming the message kind, and a
  * parsed desired state survives build -> encode -> parse unchanged. */
 #include <stdint.h>
@@ -7,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/doc.h"
+#include "drover/pki.h"
 #include "drover/protocol.h"
 
 static void die(const char *what, const char *detail)
@@ -54,6 +57,65 @@ static void desired(const char *p, size_t n)
     drv_proto_desired_free(&d);
 }
 
+/* One key pair for the whole run (the signed and sealed paths). */
+static char *key_pem, *pub_pem;
+
+static void keys(void)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    if (key_pem == NULL && (drv_pki_key_generate(&key_pem, &err) != DRV_OK ||
+                            drv_pki_key_public(key_pem, &pub_pem, &err) != DRV_OK))
+        die("key", drv_error_msg(&err));
+}
+
+/* A signed envelope: opens only with the right signature; what opens is parsed as usual. */
+static void signed_desired(const char *p, size_t n)
+{
+    keys();
+    drv_error_t err = DRV_ERROR_INIT;
+    char *doc = NULL;
+    size_t len = 0;
+    drv_err_t rc = drv_proto_desired_open(p, n, pub_pem, &doc, &len, &err);
+    check_err(rc, &err, "desired state");
+    if (rc == DRV_OK) {
+        desired(doc, len);
+        free(doc);
+    }
+}
+
+/* A Secret object: unsealing fails cleanly or opens; sealing what opened round-trips. */
+static void sealed_secret(const char *p, size_t n)
+{
+    keys();
+    drv_error_t err = DRV_ERROR_INIT;
+    /* The hardened reader the agent uses (no duplicate keys). */
+    drv_doc_limits_t lim = {.max_input = 1u << 20,
+                            .max_scalar = 1u << 20,
+                            .max_depth = 16,
+                            .max_nodes = 10000,
+                            .max_docs = 1};
+    drv_doc_list_t list = {0};
+    if (drv_doc_parse(p, n, &lim, &list, &err) != DRV_OK || list.count != 1 ||
+        !cJSON_IsObject(list.docs[0].root)) {
+        drv_doc_list_free(&list);
+        return;
+    }
+    cJSON *s = list.docs[0].root;
+    list.docs[0].root = NULL;
+    drv_doc_list_free(&list);
+    if (drv_proto_secret_unseal(s, "pi-1", key_pem, &err) == DRV_OK) {
+        cJSON *copy = cJSON_Duplicate(s, 1);
+        if (drv_proto_secret_seal(s, "pi-1", pub_pem, &err) == DRV_OK) {
+            if (drv_proto_secret_unseal(s, "pi-1", key_pem, &err) != DRV_OK)
+                die("sealed Secret does not open", drv_error_msg(&err));
+            if (!cJSON_Compare(s, copy, 1))
+                die("seal round trip changed the Secret", "");
+        }
+        cJSON_Delete(copy);
+    }
+    cJSON_Delete(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -62,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 1;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t rc;
-    switch (data[0] % 8) {
+    switch (data[0] % 10) {
     case 0: {
         char *topic = malloc(n + 1);
         if (topic == NULL)
@@ -126,6 +188,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_err(rc, &err, "logs request");
         break;
     }
+    case 8:
+        signed_desired(p, n);
+        break;
+    case 9:
+        sealed_secret(p, n);
+        break;
     default: {
         drv_proto_logs_chunk_t c;
         rc = drv_proto_logs_chunk_parse(p, n, &c, &err);

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "drover/pki.h"
 #include "drover/protocol.h"
 
 #define ASSERT_ERR(call, code, part)                                                               \
@@ -548,6 +549,133 @@ static void test_backoff(void **state)
     assert_true(a.rng != 0);
 }
 
+/* Signed desired state: the exact bytes round-trip; a changed byte, another key, no signature
+ * and a mangled envelope are each refused with their own error. */
+static void test_desired_signed(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char *key = NULL, *pub = NULL, *key2 = NULL, *pub2 = NULL;
+    assert_int_equal(drv_pki_key_generate(&key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key, &pub, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_generate(&key2, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key2, &pub2, &err), DRV_OK);
+    const char *doc =
+        "{\"apiVersion\":\"drover/v1\",\"kind\":\"NodeDesiredState\",\"node\":\"pi-1\","
+        "\"generation\":7,\"pods\":[{\"a\":\"q\\\"uote \\u00e9\"}]}";
+    char *env = NULL;
+    size_t envlen = 0;
+    assert_int_equal(drv_proto_desired_sign(doc, strlen(doc), key, &env, &envlen, &err), DRV_OK);
+    assert_int_equal(envlen, strlen(env));
+    assert_non_null(strstr(env, "\"kind\":\"SignedNodeDesiredState\""));
+    char *got = NULL;
+    size_t gotlen = 0;
+    assert_int_equal(drv_proto_desired_open(env, envlen, pub, &got, &gotlen, &err), DRV_OK);
+    assert_int_equal(gotlen, strlen(doc));
+    assert_string_equal(got, doc);
+    drv_proto_desired_t d;
+    assert_int_equal(drv_proto_desired_parse(got, gotlen, "pi-1", &d, &err), DRV_OK);
+    assert_int_equal(d.generation, 7);
+    drv_proto_desired_free(&d);
+    free(got);
+    /* Another key. */
+    ASSERT_ERR(drv_proto_desired_open(env, envlen, pub2, &got, &gotlen, &err), DRV_ERR_INTEGRITY,
+               "signature: does not verify");
+    /* The generation changed inside the signed text. */
+    char *t = strdup(env);
+    char *g = strstr(t, "generation\\\":7");
+    assert_non_null(g);
+    g[strlen("generation\\\":")] = '9';
+    ASSERT_ERR(drv_proto_desired_open(t, strlen(t), pub, &got, &gotlen, &err), DRV_ERR_INTEGRITY,
+               "signature");
+    free(t);
+    /* The node moved. */
+    t = strdup(env);
+    g = strstr(t, "pi-1");
+    g[3] = '2';
+    ASSERT_ERR(drv_proto_desired_open(t, strlen(t), pub, &got, &gotlen, &err), DRV_ERR_INTEGRITY,
+               "signature");
+    free(t);
+    /* Unsigned, and envelopes missing their parts. */
+    ASSERT_ERR(drv_proto_desired_open(doc, strlen(doc), pub, &got, &gotlen, &err), DRV_ERR_PERM,
+               "desired state: not signed");
+    const char *bad[][2] = {
+        {"{\"kind\":\"SignedNodeDesiredState\",\"alg\":\"ES256\",\"payload\":\"{}\"}", "signature"},
+        {"{\"kind\":\"SignedNodeDesiredState\",\"alg\":\"none\",\"signature\":\"AA\",\"payload\":"
+         "\"{}\"}",
+         "alg"},
+        {"{\"kind\":\"SignedNodeDesiredState\",\"alg\":\"ES256\",\"signature\":\"AA\"}", "payload"},
+        {"{\"kind\":\"SignedNodeDesiredState\",\"alg\":\"ES256\",\"signature\":\"!!\",\"payload\":"
+         "\"{}\"}",
+         "signature"},
+        {"{\"kind\":\"Other\"}", "kind"},
+        {"[1]", "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        drv_err_t rc =
+            drv_proto_desired_open(bad[i][0], strlen(bad[i][0]), pub, &got, &gotlen, &err);
+        if (rc == DRV_OK || !strstr(drv_error_msg(&err), bad[i][1]))
+            fail_msg("%s: got %d \"%s\"", bad[i][0], rc, drv_error_msg(&err));
+        drv_error_clear(&err);
+    }
+    free(env);
+    drv_pki_secret_free(key);
+    drv_pki_secret_free(key2);
+    free(pub);
+    free(pub2);
+}
+
+/* A sealed Secret opens only for its node and name, and only unaltered. */
+static void test_secret_sealed(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char *key = NULL, *pub = NULL, *key2 = NULL;
+    assert_int_equal(drv_pki_key_generate(&key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key, &pub, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_generate(&key2, &err), DRV_OK);
+    const char *src = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"db\","
+                      "\"namespace\":\"prod\"},\"type\":\"Opaque\",\"data\":{\"pw\":"
+                      "\"aHVudGVyMg==\"},\"stringData\":{\"user\":\"root\"}}";
+    cJSON *s = cJSON_Parse(src);
+    assert_false(drv_proto_secret_is_sealed(s));
+    assert_int_equal(drv_proto_secret_seal(s, "pi-1", pub, &err), DRV_OK);
+    assert_true(drv_proto_secret_is_sealed(s));
+    char *text = cJSON_PrintUnformatted(s);
+    assert_null(strstr(text, "aHVudGVyMg"));
+    assert_null(strstr(text, "root"));
+    assert_null(cJSON_GetObjectItem(s, "data"));
+    free(text);
+    /* Other node, other key, other name, a flipped character: each refused, s unchanged. */
+    ASSERT_ERR(drv_proto_secret_unseal(s, "pi-2", key, &err), DRV_ERR_INTEGRITY,
+               "Secret prod/db: sealedData: does not open");
+    ASSERT_ERR(drv_proto_secret_unseal(s, "pi-1", key2, &err), DRV_ERR_INTEGRITY, "sealedData");
+    cJSON *other = cJSON_Duplicate(s, 1);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(other, "metadata"), "name",
+                              cJSON_CreateString("db2"));
+    ASSERT_ERR(drv_proto_secret_unseal(other, "pi-1", key, &err), DRV_ERR_INTEGRITY, "db2");
+    cJSON_Delete(other);
+    other = cJSON_Duplicate(s, 1);
+    char *blob = cJSON_GetObjectItem(other, "sealedData")->valuestring;
+    blob[10] = blob[10] == 'A' ? 'B' : 'A';
+    ASSERT_ERR(drv_proto_secret_unseal(other, "pi-1", key, &err), DRV_ERR_INTEGRITY, "sealedData");
+    cJSON_Delete(other);
+    assert_true(drv_proto_secret_is_sealed(s));
+    /* The right key. */
+    assert_int_equal(drv_proto_secret_unseal(s, "pi-1", key, &err), DRV_OK);
+    assert_false(drv_proto_secret_is_sealed(s));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "data"), "pw")->valuestring,
+                        "aHVudGVyMg==");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(s, "stringData"), "user")->valuestring, "root");
+    /* Unsealing a clear Secret is a no-op. */
+    assert_int_equal(drv_proto_secret_unseal(s, "pi-1", key, &err), DRV_OK);
+    cJSON_Delete(s);
+    drv_pki_secret_free(key);
+    drv_pki_secret_free(key2);
+    free(pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_logs),
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_desired_signed),
+        cmocka_unit_test(test_secret_sealed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

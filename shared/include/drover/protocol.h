@@ -101,6 +101,44 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_parse(const char *payload, siz
                                                         drv_proto_desired_t *out, drv_error_t *err);
 DRV_API void drv_proto_desired_free(drv_proto_desired_t *d);
 
+/* ---- signed desired state (docs/PROTOCOL.md "Signatures") ----
+ * What goes on the desired topic: {"apiVersion","kind":"SignedNodeDesiredState","alg":"ES256",
+ * "signature": base64 DER ECDSA P-256 over SHA-256 of the payload's exact bytes, "payload": the
+ * NodeDesiredState text as a JSON string}. The node name and generation are inside the signed
+ * bytes, so a document cannot be moved to another node or replayed as newer. */
+
+/* Signs the len bytes of doc (a NodeDesiredState text) with key_pem: *out (malloc'd,
+ * NUL-terminated, caller frees) gets the envelope, *outlen its length. DRV_ERR_TOOBIG when
+ * the envelope would exceed DRV_PROTO_DESIRED_MAX. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_sign(const char *doc, size_t len,
+                                                       const char *key_pem, char **out,
+                                                       size_t *outlen, drv_error_t *err);
+/* Checks a desired-topic payload against pub_pem and gives the signed bytes: *doc (malloc'd,
+ * NUL-terminated, caller frees; *doclen) for drv_proto_desired_parse. An unsigned
+ * NodeDesiredState is DRV_ERR_PERM ("desired state: not signed"); a signature that does not
+ * verify (tampered payload, other key) DRV_ERR_INTEGRITY; a malformed envelope DRV_ERR_INVALID
+ * naming the field; over the cap DRV_ERR_TOOBIG. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_open(const char *payload, size_t len,
+                                                       const char *pub_pem, char **doc,
+                                                       size_t *doclen, drv_error_t *err);
+
+/* ---- Secrets sealed to a node (docs/PROTOCOL.md "Secrets") ----
+ * A Secret in a node's desired state carries "sealedData" instead of "data"/"stringData": the
+ * drv_pki_seal blob of the text {"data": {...}, "stringData": {...}} (the members it had),
+ * sealed to the node's public key under the context "drover/v1 secret <node>/<ns>/<name>". */
+
+/* Replaces secret's data and stringData by sealedData, in place. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node,
+                                                      const char *pub_pem, drv_error_t *err);
+/* Replaces secret's sealedData by the data it seals, in place (with the node's private key).
+ * A Secret without sealedData is left as it is (DRV_OK). A blob that does not open (other
+ * node, other Secret, tampered, wrong key) is DRV_ERR_INTEGRITY naming the Secret, never a
+ * value; on failure the Secret is unchanged. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_secret_unseal(cJSON *secret, const char *node,
+                                                        const char *key_pem, drv_error_t *err);
+/* Whether a Secret object is sealed (has a sealedData string). */
+DRV_API bool drv_proto_secret_is_sealed(const cJSON *secret);
+
 /* ---- status report (agent -> hub) ---- */
 
 /* Builds {"apiVersion","kind":"NodeStatusReport","node","observedGeneration","time",
