@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -69,32 +70,45 @@ static void problem(struct cctx *c, const char *key, const char *fmt, ...)
                           msg);
 }
 
-static void get_string(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+/* key of o, named name in problems (a nested key's full path: "hub.url"). */
+static void get_string_as(struct cctx *c, const cJSON *o, const char *key, const char *name,
+                          char *out, size_t outsz)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!m)
         return;
     if (!cJSON_IsString(m)) {
-        problem(c, key, "must be a string");
+        problem(c, name, "must be a string");
         return;
     }
     if (strlen(m->valuestring) >= outsz) {
-        problem(c, key, "too long (at most %zu characters)", outsz - 1);
+        problem(c, name, "too long (at most %zu characters)", outsz - 1);
         return;
     }
     snprintf(out, outsz, "%s", m->valuestring);
 }
 
-static void get_path(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+static void get_string(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+{
+    get_string_as(c, o, key, key, out, outsz);
+}
+
+static void get_path_as(struct cctx *c, const cJSON *o, const char *key, const char *name,
+                        char *out, size_t outsz)
 {
     char tmp[256] = "";
-    get_string(c, o, key, tmp, sizeof(tmp) < outsz ? sizeof(tmp) : outsz);
+    get_string_as(c, o, key, name, tmp, sizeof(tmp) < outsz ? sizeof(tmp) : outsz);
     if (!tmp[0])
         return;
     if (tmp[0] != '/')
-        problem(c, key, "must be an absolute path");
+        problem(c, name, "must be an absolute path");
     else
         snprintf(out, outsz, "%s", tmp);
+}
+
+static void get_path(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
+{
+    get_path_as(c, o, key, key, out, outsz);
 }
 
 static void get_uint(struct cctx *c, const cJSON *o, const char *key, unsigned min, unsigned max,
@@ -199,18 +213,18 @@ static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config
     }
 }
 
-/* tcp://HOST:PORT (mqtt:// is the same): the agent speaks plain MQTT to its broker. */
-static bool broker_uri_ok(const char *uri)
+/* HOST:PORT with nothing after it (no user, path, query); port 1-65535, required unless
+ * port_optional. */
+static bool host_port_ok(const char *hp, bool port_optional)
 {
-    const char *hp = NULL;
-    if (!strncmp(uri, "tcp://", 6))
-        hp = uri + 6;
-    else if (!strncmp(uri, "mqtt://", 7))
-        hp = uri + 7;
-    if (!hp || !*hp || strpbrk(hp, "/ \t@?#"))
+    if (!*hp || strpbrk(hp, "/ \t@?#"))
         return false;
     const char *colon = strrchr(hp, ':');
-    if (!colon || colon == hp || !colon[1] || strlen(colon + 1) > 5)
+    if (colon && strchr(hp, ']') > colon)
+        colon = NULL; /* the colons of a bracketed IPv6 address */
+    if (!colon)
+        return port_optional;
+    if (colon == hp || !colon[1] || strlen(colon + 1) > 5)
         return false;
     unsigned long port = 0;
     for (const char *p = colon + 1; *p; p++) {
@@ -221,11 +235,83 @@ static bool broker_uri_ok(const char *uri)
     return port >= 1 && port <= 65535;
 }
 
+/* tcp://HOST:PORT (mqtt:// is the same) for plain MQTT; ssl:// or mqtts:// for MQTT over TLS
+ * with the node's certificate (agent/enroll/). */
+static bool broker_uri_ok(const char *uri)
+{
+    static const char *const schemes[] = {"tcp://", "mqtt://", "ssl://", "mqtts://"};
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (!strncmp(uri, schemes[i], strlen(schemes[i])))
+            return host_port_ok(uri + strlen(schemes[i]), false);
+    return false;
+}
+
+/* https://HOST[:PORT], an optional trailing "/" dropped. */
+static bool hub_url_ok(char *url)
+{
+    if (strncmp(url, "https://", 8))
+        return false;
+    size_t n = strlen(url);
+    if (n > 8 && url[n - 1] == '/')
+        url[n - 1] = '\0';
+    return host_port_ok(url + 8, true);
+}
+
+/* "sha256:" and 64 hex digits (either case; stored lower-case, as drover-hub prints it). */
+static bool fingerprint_ok(char *fp)
+{
+    if (strncasecmp(fp, "sha256:", 7) || strlen(fp) != 7 + 64)
+        return false;
+    for (char *p = fp + 7; *p; p++) {
+        if (!isxdigit((unsigned char)*p))
+            return false;
+        *p = (char)tolower((unsigned char)*p);
+    }
+    memcpy(fp, "sha256:", 7);
+    return true;
+}
+
+static void parse_hub_identity(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
+{
+    get_string_as(c, hub, "url", "hub.url", cfg->hub_url, sizeof(cfg->hub_url));
+    if (cfg->hub_url[0] && !hub_url_ok(cfg->hub_url))
+        problem(c, "hub.url", "\"%.200s\" must be https://HOST[:PORT]", cfg->hub_url);
+    /* Read wider than the field, so that a digit too many is "must be", not "too long". */
+    char fp[128] = "";
+    get_string_as(c, hub, "caFingerprint", "hub.caFingerprint", fp, sizeof(fp));
+    bool fp_given = cJSON_GetObjectItemCaseSensitive(hub, "caFingerprint") != NULL;
+    if (fp[0] && !fingerprint_ok(fp))
+        problem(c, "hub.caFingerprint",
+                "must be \"sha256:\" and 64 hex digits, as drover-hub prints it");
+    else if (fp[0])
+        memcpy(cfg->hub_ca_fingerprint, fp, 7 + 64 + 1); /* checked: exactly that long */
+    get_string_as(c, hub, "token", "hub.token", cfg->hub_token, sizeof(cfg->hub_token));
+    if (cfg->hub_token[0] &&
+        (strncmp(cfg->hub_token, "drv1_", 5) || strpbrk(cfg->hub_token, " \t\r\n\"\\")))
+        problem(c, "hub.token",
+                "must be a bootstrap token \"drv1_...\" (from drover token create)");
+    get_path_as(c, hub, "tokenFile", "hub.tokenFile", cfg->hub_token_file,
+                sizeof(cfg->hub_token_file));
+    if (cfg->hub_token[0] && cfg->hub_token_file[0])
+        problem(c, "hub.tokenFile", "give hub.token or hub.tokenFile, not both");
+    if (cfg->hub_url[0] && !cfg->hub_ca_fingerprint[0] && !fp_given)
+        problem(c, "hub.caFingerprint", "required with hub.url (what drover-hub prints at start)");
+    if (!cfg->hub_url[0] &&
+        (cfg->hub_ca_fingerprint[0] || cfg->hub_token[0] || cfg->hub_token_file[0]))
+        problem(c, "hub.url",
+                "required with hub.caFingerprint, hub.token and hub.tokenFile (the hub's API)");
+}
+
 static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"broker", "heartbeatSeconds", "keepaliveSeconds", NULL};
+    static const char *const known[] = {"broker",           "heartbeatSeconds",
+                                        "keepaliveSeconds", "url",
+                                        "caFingerprint",    "token",
+                                        "tokenFile",        NULL};
     if (!cJSON_IsObject(hub)) {
-        problem(c, "hub", "must be a mapping of broker, heartbeatSeconds, keepaliveSeconds");
+        problem(c, "hub",
+                "must be a mapping of broker, heartbeatSeconds, keepaliveSeconds, url, "
+                "caFingerprint, token, tokenFile");
         return;
     }
     check_keys(c, hub, "hub.", known);
@@ -236,7 +322,8 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
     else if (b && strlen(b->valuestring) >= sizeof(broker))
         problem(c, "hub.broker", "too long (at most %zu characters)", sizeof(broker) - 1);
     else if (b && !broker_uri_ok(b->valuestring))
-        problem(c, "hub.broker", "\"%.200s\" must be tcp://HOST:PORT", b->valuestring);
+        problem(c, "hub.broker", "\"%.200s\" must be tcp://HOST:PORT or ssl://HOST:PORT",
+                b->valuestring);
     else if (b)
         snprintf(cfg->hub_broker, sizeof(cfg->hub_broker), "%s", b->valuestring);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(hub, "heartbeatSeconds");
@@ -251,6 +338,7 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
         problem(c, "hub.keepaliveSeconds", "must be a whole number from 2 to 3600");
     else if (k)
         cfg->hub_keepalive_s = (unsigned)k->valuedouble;
+    parse_hub_identity(c, hub, cfg);
 }
 
 static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)
