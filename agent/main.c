@@ -14,6 +14,8 @@ static const struct {
     {"status", drv_agent_cmd_status,
      "status [--config FILE]              print the observed state as JSON"},
     {"logs", drv_agent_cmd_logs, "logs [--config FILE] POD [CONTAINER] print a container's output"},
+    {"enroll", drv_agent_cmd_enroll,
+     "enroll [--config FILE]              get the node's certificate from the hub (hub.url)"},
     {"pull", drv_agent_cmd_pull,
      "pull [OPTIONS] IMAGE                fetch an image into the local store"},
 };

@@ -13,6 +13,8 @@ int drv_agent_cmd_run(int argc, char **argv);
 int drv_agent_cmd_status(int argc, char **argv);
 /* logs [--config FILE] POD [CONTAINER]: a container's output. */
 int drv_agent_cmd_logs(int argc, char **argv);
+/* enroll [--config FILE]: get (or check) the node's certificate from the hub. */
+int drv_agent_cmd_enroll(int argc, char **argv);
 
 /* Loads path (NULL: DRV_AGENT_CONFIG_PATH, which may be missing) over the defaults and sets
  * the log level; prints the problem and returns 1 on failure. */
