@@ -298,7 +298,6 @@ static int start_connect(drv_mqtt_t *c)
     co.MQTTVersion = MQTTVERSION_3_1_1;
     co.username = c->username;
     co.password = c->password;
-#ifndef DRV_MQTT_DLOPEN
     MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
     if (c->ca_file || c->cert_file) {
         so.trustStore = c->ca_file;
@@ -308,7 +307,6 @@ static int start_connect(drv_mqtt_t *c)
         so.verify = c->ca_file != NULL; /* the certificate must name the host */
         co.ssl = &so;
     }
-#endif
     co.onSuccess = on_connect_ok;
     co.onFailure = on_connect_fail;
     co.context = c;
@@ -485,11 +483,10 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "mqtt: cert_file and key_file: give both or neither");
 #ifdef DRV_MQTT_DLOPEN
-    if (o->ca_file || o->cert_file || o->key_file)
-        return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
-                             "mqtt: TLS (ca_file, cert_file, key_file): this build loads Paho "
-                             "without TLS (libpaho-mqtt3a)");
-    drv_err_t lr = drv_paho_load(err);
+    drv_err_t lr = drv_paho_load(o->ca_file || o->cert_file || o->key_file ||
+                                     !strncmp(o->server_uri, "ssl://", 6) ||
+                                     !strncmp(o->server_uri, "mqtts://", 8),
+                                 err);
     if (lr != DRV_OK)
         return lr;
 #endif

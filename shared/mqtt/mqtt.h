@@ -40,7 +40,9 @@ typedef struct drv_mqtt_opts {
     uint64_t seed;           /* jitter seed; 0 = random */
     /* TLS (optional; with an ssl:// server_uri): ca_file is the PEM CA the broker's certificate
      * must chain to (and name the host); cert_file/key_file a client certificate and its key.
-     * The agent's dlopen build has no TLS: any of them is DRV_ERR_UNSUPPORTED there. */
+     * The agent's dlopen build loads Paho with TLS (libpaho-mqtt3as) only for a client that
+     * gives any of them or an ssl:// / mqtts:// URI, and without TLS (3a) otherwise; one
+     * flavour per process, so a TLS client after a plain one is DRV_ERR_UNSUPPORTED there. */
     const char *ca_file;
     const char *cert_file;
     const char *key_file;

@@ -2,29 +2,38 @@
 #ifdef DRV_MQTT_DLOPEN
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "paho_dl.h"
 
 #define PAHO_SONAME "libpaho-mqtt3a.so.1"
+#define PAHO_TLS_SONAME "libpaho-mqtt3as.so.1"
 
 drv_paho_api_t drv_paho;
+static bool loaded_tls; /* which of the two drv_paho points into; under load_mu */
 static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
 
-drv_err_t drv_paho_load(drv_error_t *err)
+drv_err_t drv_paho_load(bool tls, drv_error_t *err)
 {
     pthread_mutex_lock(&load_mu);
     if (drv_paho.strerror) {
+        /* 3as speaks plain MQTT too; 3a cannot be swapped for it under live clients. */
+        drv_err_t r = !tls || loaded_tls
+                          ? DRV_OK
+                          : drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                                          "mqtt: TLS asked for after Paho without TLS (" PAHO_SONAME
+                                          ") was loaded in this process");
         pthread_mutex_unlock(&load_mu);
-        return DRV_OK;
+        return r;
     }
+    const char *soname = tls ? PAHO_TLS_SONAME : PAHO_SONAME;
     drv_err_t r = DRV_OK;
-    void *h = dlopen(PAHO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
-                          "mqtt: cannot load Paho MQTT C (" PAHO_SONAME ", Debian package "
-                          "libpaho-mqtt1.3): %s",
-                          dlerror());
+                          "mqtt: cannot load Paho MQTT C (%s, Debian package libpaho-mqtt1.3): %s",
+                          soname, dlerror());
         pthread_mutex_unlock(&load_mu);
         return r;
     }
@@ -42,7 +51,7 @@ drv_err_t drv_paho_load(drv_error_t *err)
     for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
         void *f = dlsym(h, syms[i].name);
         if (!f) {
-            r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "mqtt: %s: %s", PAHO_SONAME, dlerror());
+            r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "mqtt: %s: %s", soname, dlerror());
             dlclose(h);
             pthread_mutex_unlock(&load_mu);
             return r;
@@ -50,6 +59,7 @@ drv_err_t drv_paho_load(drv_error_t *err)
         *(void **)((char *)&api + syms[i].offset) = f;
     }
     drv_paho = api;
+    loaded_tls = tls;
     pthread_mutex_unlock(&load_mu);
     return DRV_OK;
 }

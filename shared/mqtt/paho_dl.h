@@ -1,9 +1,12 @@
-/* Paho MQTT C (async, no TLS) loaded with dlopen on first use, for the agent: a device that
- * runs standalone never maps it, and one that talks to a hub maps libpaho-mqtt3a (not the TLS
- * flavour, which drags in OpenSSL). mqtt.c compiled with DRV_MQTT_DLOPEN calls Paho through
- * this table; the hub links Paho normally. Private to shared/mqtt/. */
+/* Paho MQTT C (async) loaded with dlopen on first use, for the agent: a device that runs
+ * standalone never maps it; one that talks to a plain broker maps libpaho-mqtt3a, and only one
+ * whose broker is ssl:// maps the TLS flavour libpaho-mqtt3as (and with it OpenSSL). mqtt.c
+ * compiled with DRV_MQTT_DLOPEN calls Paho through this table; the hub links Paho normally.
+ * Private to shared/mqtt/. */
 #ifndef DROVER_MQTT_PAHO_DL_H
 #define DROVER_MQTT_PAHO_DL_H
+
+#include <stdbool.h>
 
 #include <MQTTAsync.h>
 
@@ -28,9 +31,11 @@ typedef struct drv_paho_api {
 
 extern drv_paho_api_t drv_paho;
 
-/* Loads the library once (later calls return at once); DRV_ERR_UNSUPPORTED naming what is
- * missing. The library stays loaded for the life of the process. */
-drv_err_t drv_paho_load(drv_error_t *err);
+/* Loads the library once (later calls return at once): libpaho-mqtt3as with tls, else
+ * libpaho-mqtt3a; DRV_ERR_UNSUPPORTED naming what is missing, or when tls is asked for after
+ * 3a was loaded (one flavour per process: clients made earlier hold its handles). The library
+ * stays loaded for the life of the process. */
+drv_err_t drv_paho_load(bool tls, drv_error_t *err);
 
 #define MQTTAsync_createWithOptions drv_paho.createWithOptions
 #define MQTTAsync_setCallbacks drv_paho.setCallbacks
