@@ -14,6 +14,7 @@
 #include "drover/file.h"
 #include "drover/log.h"
 #include "drover/model.h"
+#include "drover/pki.h"
 #include "link/link.h"
 #include "link/link_int.h"
 #include "proc/proc.h"
@@ -137,6 +138,22 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
     }
     *out = (drv_link_desired_t){.generation = gen, .desired = desired};
     return DRV_OK;
+}
+
+drv_err_t drv_link_desired_verify(const char *payload, size_t len, const char *node,
+                                  const char *verify_key, uint64_t applied, drv_link_desired_t *out,
+                                  drv_error_t *err)
+{
+    if (!verify_key)
+        return drv_error_set(err, DRV_ERR_PERM, 0,
+                             "desired state: no key to verify it with: enrol this node "
+                             "(hub.url) or provision <stateDir>/" DRV_LINK_SIGNING_PUB);
+    _cleanup_free_ char *doc = NULL;
+    size_t dlen = 0;
+    drv_err_t r = drv_proto_desired_open(payload, len, verify_key, &doc, &dlen, err);
+    if (r != DRV_OK)
+        return r;
+    return drv_link_desired_check(doc, dlen, node, applied, out, err);
 }
 
 void drv_link_desired_free(drv_link_desired_t *d)
@@ -382,6 +399,7 @@ struct drv_link {
     cJSON *hub;   /* applied hub desired state, or NULL */
     uint64_t gen; /* its generation */
     cJSON *status;
+    char *verify_key; /* the hub's signing.pub (PEM), or NULL: nothing is accepted */
 #ifdef DROVER_HAVE_MQTT
     drv_mqtt_t *mqtt;
     bool connected;
@@ -403,6 +421,31 @@ static void hub_desired_path(const drv_agent_config_t *cfg, char *out, size_t ou
     snprintf(out, outsz, "%s/%s", cfg->state_dir, HUB_DESIRED_FILE);
 }
 
+/* (Re)reads the hub's signing key: enrollment may have written it since. */
+static void load_verify_key(drv_link_t *l)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", l->cfg->state_dir, DRV_LINK_SIGNING_PUB);
+    char *pem = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_file_read_capped(path, 4096, &pem, NULL, &err);
+    if (r == DRV_OK && drv_pki_pubkey_check(pem, &err) != DRV_OK) {
+        drv_log_error("the hub's signing key is unusable: desired state will be refused",
+                      "path=%s error=\"%s\"", path, drv_error_msg(&err));
+        free(pem);
+        return;
+    }
+    if (r != DRV_OK) {
+        if (!l->verify_key)
+            drv_log_warn("no hub signing key: desired state will be refused until this node "
+                         "is enrolled",
+                         "path=%s error=\"%s\"", path, drv_error_msg(&err));
+        return;
+    }
+    free(l->verify_key);
+    l->verify_key = pem;
+}
+
 /* The persisted document goes through the same checks as a received one. */
 static void load_persisted(drv_link_t *l)
 {
@@ -416,7 +459,7 @@ static void load_persisted(drv_link_t *l)
         return;
     drv_link_desired_t d = {0};
     if (r == DRV_OK)
-        r = drv_link_desired_check(text, len, l->cfg->node_name, 0, &d, &err);
+        r = drv_link_desired_verify(text, len, l->cfg->node_name, l->verify_key, 0, &d, &err);
     if (r != DRV_OK || d.stale) {
         drv_log_error("the saved hub desired state is unusable; moved aside",
                       "path=%s error=\"%s\"", path, r != DRV_OK ? drv_error_msg(&err) : "stale");
@@ -512,10 +555,24 @@ static void on_desired(drv_link_t *l, const char *payload, size_t len)
     }
     drv_link_desired_t d = {0};
     drv_error_t err = DRV_ERROR_INIT;
-    if (drv_link_desired_check(payload, len, l->cfg->node_name, l->gen, &d, &err) != DRV_OK) {
+    if (!l->verify_key)
+        load_verify_key(l);
+    if (drv_link_desired_verify(payload, len, l->cfg->node_name, l->verify_key, l->gen, &d, &err) !=
+        DRV_OK) {
         drv_log_warn("desired state refused; keeping what runs", "error=\"%s\"",
                      drv_error_msg(&err));
         node_event(l, "Warning", "DesiredStateRefused", drv_error_msg(&err));
+        return;
+    }
+    if (d.stale && d.generation < l->gen) {
+        /* A signed document, but older than the applied one: a replay (the retained copy
+         * of the applied one comes back with the same generation on every reconnect). */
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "desired state: generation %llu is older than the applied %llu (replayed?)",
+                 (unsigned long long)d.generation, (unsigned long long)l->gen);
+        drv_log_warn("desired state refused; keeping what runs", "error=\"%s\"", msg);
+        node_event(l, "Warning", "DesiredStateRefused", msg);
         return;
     }
     if (d.stale) {
@@ -698,6 +755,7 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
     if (hooks)
         l->hooks = *hooks;
     l->now = drv_now_ms();
+    load_verify_key(l);
     load_persisted(l);
     drv_err_t r = connect_broker(l, err);
     if (r != DRV_OK) {
@@ -777,5 +835,6 @@ void drv_link_free(drv_link_t *l)
 #endif
     cJSON_Delete(l->hub);
     cJSON_Delete(l->status);
+    free(l->verify_key);
     free(l);
 }

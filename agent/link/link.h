@@ -41,6 +41,15 @@ DRV_NODISCARD drv_err_t drv_link_desired_check(const char *payload, size_t len, 
                                                drv_error_t *err);
 void drv_link_desired_free(drv_link_desired_t *d);
 
+/* What the desired topic carries: a signed envelope (drv_proto_desired_open) verified with
+ * verify_key (the hub's signing.pub, PEM), then drv_link_desired_check on the signed bytes.
+ * No key (NULL) refuses every document (DRV_ERR_PERM naming the file it should be in);
+ * unsigned, tampered or foreign-key documents are refused (DRV_ERR_PERM/INTEGRITY), and so is
+ * one for another node, since the node name is inside the signed bytes. */
+DRV_NODISCARD drv_err_t drv_link_desired_verify(const char *payload, size_t len, const char *node,
+                                                const char *verify_key, uint64_t applied,
+                                                drv_link_desired_t *out, drv_error_t *err);
+
 /* The union of the static manifests and the hub's desired state (either may be NULL): a hub
  * object whose kind, namespace and name a static one already has is left out. New tree, the
  * caller owns it; NULL when out of memory. */
@@ -75,6 +84,10 @@ typedef struct drv_link_hooks {
     void (*desired_changed)(void *userdata);
     void *userdata;
 } drv_link_hooks_t;
+
+/* Where the key that verifies the hub's desired state is kept on the device: written by
+ * enrollment (agent/enroll) or provisioned with the image. */
+#define DRV_LINK_SIGNING_PUB "identity/signing.pub"
 
 /* Loads <stateDir>/hub-desired.json (a corrupt one is moved aside and reported) and, when
  * cfg->hub_broker is set, starts connecting. cfg must outlive the link. With no broker

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # drover-agent over MQTT, against a real Mosquitto this test starts on 127.0.0.1 and talks to
 # with mosquitto_pub/mosquitto_sub in the hub's place: a retained desired state runs its pod
-# and is reported; older, malformed and other-node documents change nothing (refused with an
-# event); the broker going away stops no pod; the agent reconnects and reports again; its
+# and is reported; unsigned, tampered, foreign-signed, older (replayed), malformed and
+# other-node documents change nothing (refused with an event); the broker going away stops no
+# pod; the agent reconnects and reports again; its
 # Will fires when it is killed; logs requests are answered in chunks, follow and cancel.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -71,6 +72,15 @@ last_status() { msgs status | tail -n 1; }
 broker_start || { cat "$MQ_DIR/broker.log"; exit 1; }
 sub_start 1
 
+# The hub's signing key (and a stranger's), as the hub keeps them in <data>/pki.
+SEAL="$DROVER_BUILD_DIR/tests/tools/drover-test-seal"
+[ -x "$SEAL" ] || { echo "build drover-test-seal first" >&2; exit 1; }
+for k in hub other; do
+  openssl ecparam -name prime256v1 -genkey -noout -out "$MQ_DIR/$k.key" 2>/dev/null &&
+    openssl ec -in "$MQ_DIR/$k.key" -pubout -out "$MQ_DIR/$k.pub" 2>/dev/null || exit 1
+done
+export DEVICE_SIGNING_PUB="$MQ_DIR/hub.pub"
+
 device_start dev1 "hub:
   broker: tcp://127.0.0.1:$MQ_PORT
   heartbeatSeconds: 1
@@ -89,9 +99,10 @@ check "report: Ready with lastHeartbeatTime" test "$(jq -r '.nodeStatus.conditio
 check "report: capacity" test "$(jq -r '.nodeStatus.capacity.cpu | length > 0' <<<"$st")" = true
 
 # 2. A retained desired state runs its pod.
-desired() { # GEN NODE PODS-JSON
+unsigned() { # GEN NODE PODS-JSON
   printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"%s","generation":%s,"pods":%s,"configMaps":[],"secrets":[]}' "$2" "$1" "$3"
 }
+desired() { unsigned "$@" | "$SEAL" sign "${SIGN_KEY:-$MQ_DIR/hub.key}"; } # signed by the hub
 WEB='[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default","uid":"uid-web-1"},"spec":{"nodeName":"dev1","containers":[{"name":"main","image":"'"$IMG"'","command":["sh","-c","i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.2; done"]}]}}]'
 pub -r -t "$T/desired" -m "$(desired 5 dev1 "$WEB")"
 phase_is() { [ "$(pod_field "$1" .status.phase)" = "$2" ]; }
@@ -105,14 +116,27 @@ check "status report: observedGeneration 5, web Running" wait_for "report" $((10
 check "hub-desired.json saved, mode 0600" test "$(stat -c %a "$DEV_DIR/state/hub-desired.json" 2>/dev/null)" = 600
 cid="$(pod_field web '.status.containerStatuses[0].containerID')"
 
-# 3. An older generation changes nothing.
+# 3. An older generation (a replayed, properly signed document) changes nothing, and is
+# reported.
+refused() { msgs events | grep DesiredStateRefused | grep -q -- "$1"; }
 pub -r -t "$T/desired" -m "$(desired 3 dev1 '[]')"
-sleep 1.5
+check "replayed older generation refused with an event" wait_for "event" $((5 * tf)) refused "generation 3 is older than the applied 5"
 check "older generation ignored: web still Running" phase_is web Running
 check "older generation ignored: generation still 5" test "$(device_status | jq .hub.generation)" = 5
 
-# 4. Refused documents: malformed, another node's, an invalid pod. Nothing changes.
-refused() { msgs events | grep DesiredStateRefused | grep -q -- "$1"; }
+# 4. Refused documents: unsigned, signed by another key, tampered, malformed, another node's,
+# an invalid pod. Nothing changes.
+pub -t "$T/desired" -m "$(unsigned 6 dev1 '[]')"
+check "unsigned document refused with an event" wait_for "event" $((5 * tf)) refused "desired state: not signed"
+pub -t "$T/desired" -m "$(SIGN_KEY="$MQ_DIR/other.key" desired 7 dev1 '[]')"
+check "document signed by another key refused" wait_for "event" $((5 * tf)) refused "does not verify with the hub's signing key"
+tampered="$(desired 8 dev1 "$WEB" | sed 's/sleep 0.2/sleep 9.9/')"
+check "tampering changed the payload" grep -q 'sleep 9.9' <<<"$tampered"
+before=$(msgs events | grep -c 'does not verify')
+pub -t "$T/desired" -m "$tampered"
+tamper_refused() { [ "$(msgs events | grep -c 'does not verify')" -gt "$before" ]; }
+check "tampered document (pod command changed) refused" wait_for "event" $((5 * tf)) tamper_refused
+check "unsigned/foreign/tampered: generation still 5" test "$(device_status | jq .hub.generation)" = 5
 pub -t "$T/desired" -m '{"apiVersion":"drover/v1","kind":"NodeDesiredState", oops'
 check "malformed document refused with an event" wait_for "event" $((5 * tf)) refused "desired state"
 pub -t "$T/desired" -m "$(desired 9 dev2 "$WEB")"

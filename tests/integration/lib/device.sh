@@ -75,6 +75,11 @@ device_start() {
       trap _device_cleanup EXIT
     fi
     mkdir -p "$DEV_DIR/state" "$DEV_DIR/run" "$DEV_DIR/manifests"
+    # DEVICE_SIGNING_PUB=FILE: the hub's signing key, provisioned as a flashing tool would.
+    if [ -n "${DEVICE_SIGNING_PUB:-}" ]; then
+      mkdir -p -m 700 "$DEV_DIR/state/identity"
+      cp "$DEVICE_SIGNING_PUB" "$DEV_DIR/state/identity/signing.pub"
+    fi
     DEV_CFG="$DEV_DIR/agent.yaml"
     DEV_MANIFESTS="$DEV_DIR/manifests"
     DEV_LOG="$DEV_DIR/agent.log"

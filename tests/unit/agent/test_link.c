@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/pki.h"
 #include "drover/protocol.h"
 #include "link/link.h"
 
@@ -126,6 +127,41 @@ static void test_desired_refused(void **state)
     ASSERT_ERR(drv_link_desired_check(huge, big, "n1", 0, &d, &err), DRV_ERR_TOOBIG, "limit");
     free(huge);
     assert_int_equal(d.generation, 77);
+}
+
+/* The desired topic carries signed documents: a signed one for this node is taken; no key,
+ * unsigned, another key and another node's (signed) document are refused, naming why. */
+static void test_desired_verified(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char *key = NULL, *pub = NULL, *key2 = NULL, *pub2 = NULL, *env = NULL;
+    size_t len = 0;
+    assert_int_equal(drv_pki_key_generate(&key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key, &pub, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_generate(&key2, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key2, &pub2, &err), DRV_OK);
+    drv_link_desired_t d = {0};
+    char *text = doc("n1", 5, "[" POD("web", "uid-1", "n1", "busybox:1") "]", NULL);
+    assert_int_equal(drv_proto_desired_sign(text, strlen(text), key, &env, &len, &err), DRV_OK);
+    assert_int_equal(drv_link_desired_verify(env, len, "n1", pub, 0, &d, &err), DRV_OK);
+    assert_int_equal(d.generation, 5);
+    drv_link_desired_free(&d);
+    ASSERT_ERR(drv_link_desired_verify(env, len, "n1", NULL, 0, &d, &err), DRV_ERR_PERM,
+               "no key to verify it with");
+    ASSERT_ERR(drv_link_desired_verify(env, len, "n1", pub2, 0, &d, &err), DRV_ERR_INTEGRITY,
+               "does not verify");
+    ASSERT_ERR(drv_link_desired_verify(env, len, "n2", pub, 0, &d, &err), DRV_ERR_INVALID, "n1");
+    ASSERT_ERR(drv_link_desired_verify(text, strlen(text), "n1", pub, 0, &d, &err), DRV_ERR_PERM,
+               "not signed");
+    /* A replay of an applied generation is stale, not applied again. */
+    assert_int_equal(drv_link_desired_verify(env, len, "n1", pub, 5, &d, &err), DRV_OK);
+    assert_true(d.stale);
+    free(env);
+    free(pub);
+    free(pub2);
+    drv_pki_secret_free(key);
+    drv_pki_secret_free(key2);
 }
 
 static void test_merge(void **state)
@@ -278,9 +314,13 @@ static void test_logs_target(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_desired_accepted), cmocka_unit_test(test_desired_stale),
-        cmocka_unit_test(test_desired_refused),  cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_status_report),    cmocka_unit_test(test_logs_target),
+        cmocka_unit_test(test_desired_accepted),
+        cmocka_unit_test(test_desired_stale),
+        cmocka_unit_test(test_desired_refused),
+        cmocka_unit_test(test_desired_verified),
+        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_status_report),
+        cmocka_unit_test(test_logs_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
