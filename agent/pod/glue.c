@@ -16,7 +16,9 @@
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "drover/pki.h"
 #include "pod/glue.h"
+#include "pod/secrets.h"
 #include "pod/volumes.h"
 #include "probe/probe.h"
 #include "runtime/crun.h"
@@ -209,6 +211,23 @@ drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err)
 
 /* ---- containers ---- */
 
+void glue_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%.511s/containers/%.63s", p->dir, c->name);
+}
+
+void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%.255s/bundles/%.63s/%.63s", g->cfg->run_dir, p->uid, c->name);
+}
+
+void glue_bundles_remove(const glue_t *g, const pod_t *p)
+{
+    char dir[400];
+    snprintf(dir, sizeof(dir), "%.255s/bundles/%.63s", g->cfg->run_dir, p->uid);
+    glue_remove_tree(dir);
+}
+
 drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
                                  const char *bundle, bool cgroups, const cJSON *configmaps,
                                  const cJSON *secrets, drv_error_t *err)
@@ -218,14 +237,16 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     if (r != DRV_OK)
         return r;
     bool adopted = false;
-    r = drv_rootfs_mount((const char *const *)img->layer_dirs, img->n_layers, bundle, &adopted,
+    char rootdir[600];
+    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    r = drv_rootfs_mount((const char *const *)img->layer_dirs, img->n_layers, rootdir, &adopted,
                          err);
     if (r != DRV_OK) {
         drv_image_free(img);
         return r;
     }
     char rootfs[700], volumes[600], resolv[600], hosts[600], hostname[600], cgpath[300];
-    r = drv_rootfs_path(bundle, rootfs, sizeof(rootfs));
+    r = drv_rootfs_path(rootdir, rootfs, sizeof(rootfs));
     snprintf(volumes, sizeof(volumes), "%s/volumes", p->dir);
     snprintf(resolv, sizeof(resolv), "%s/etc/resolv.conf", p->dir);
     snprintf(hosts, sizeof(hosts), "%s/etc/hosts", p->dir);
@@ -265,23 +286,29 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     drv_image_free(img);
     if (r != DRV_OK) {
         drv_error_t e2 = DRV_ERROR_INIT;
-        (void)!drv_rootfs_unmount(bundle, true, &e2);
+        (void)!drv_rootfs_unmount(rootdir, true, &e2);
         return r;
     }
+    /* The config holds the env, Secret values included: wiped from memory once written. */
     char *text = cJSON_Print(config);
-    cJSON_Delete(config);
+    pod_secret_wipe_delete(config);
     char path[800];
     snprintf(path, sizeof(path), "%s/config.json", bundle);
     r = text ? drv_file_write_replace(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
-    free(text);
+    if (text)
+        drv_pki_wipe_free(text, strlen(text));
+    /* Older agents kept config.json next to the rootfs, on disk: it goes. */
+    snprintf(path, sizeof(path), "%s/config.json", rootdir);
+    if (unlink(path) != 0 && errno != ENOENT)
+        drv_log_warn("cannot remove an old bundle config", "path=%s errno=%d", path, errno);
     return r;
 }
 
 drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
 {
-    char bundle[700];
-    snprintf(bundle, sizeof(bundle), "%s/containers/%s", p->dir, c->name);
-    return drv_rootfs_unmount(bundle, true, err);
+    char rootdir[600];
+    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    return drv_rootfs_unmount(rootdir, true, err);
 }
 
 /* ---- probes ---- */

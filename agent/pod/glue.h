@@ -48,7 +48,17 @@ drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err);
 drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err);
 drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err);
 
-/* Resolves the image, mounts the rootfs and writes <bundle>/config.json. */
+/* Where a container's files live: its rootfs overlay (image layers, writable layer) on disk
+ * under the pod's directory, <state_dir>/pods/<uid>/containers/<name>; its crun bundle
+ * (config.json, which holds env values taken from Secrets, and crun.log) on tmpfs,
+ * <run_dir>/bundles/<uid>/<name>: rebuilt at every start, so a power cut loses nothing. */
+void glue_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz);
+void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out, size_t outsz);
+/* Removes <run_dir>/bundles/<uid>. */
+void glue_bundles_remove(const glue_t *g, const pod_t *p);
+
+/* Resolves the image, mounts the rootfs (in glue_rootfs_dir) and writes
+ * <bundle>/config.json (0600; bundle is glue_bundle_dir, on tmpfs). */
 drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
                                  const char *bundle, bool cgroups, const cJSON *configmaps,
                                  const cJSON *secrets, drv_error_t *err);

@@ -22,10 +22,12 @@
 #include "drover/digest.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "drover/pki.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/glue.h"
 #include "pod/pod.h"
+#include "pod/secrets.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
@@ -446,6 +448,16 @@ static void pull_done(drv_supervisor_t *sv, pod_t *p, int status)
 
 /* ---- containers ---- */
 
+/* The Secrets of the pod's namespace as the pod may use them, sealed ones opened in memory
+ * (pod/secrets.h); release with pod_secrets_release right after use. */
+static drv_err_t pod_secrets(drv_supervisor_t *sv, pod_t *p, cJSON **out, drv_error_t *err)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%.500s/%s", sv->cfg->state_dir, POD_NODE_KEY);
+    return pod_secrets_open(cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), p->obj,
+                            sv->cfg->node_name, key, out, err);
+}
+
 static void log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s/logs/%s.log", p->dir, c->name);
@@ -453,10 +465,13 @@ static void log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
 
 static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t *err)
 {
-    char bundle[700], logp[700];
-    snprintf(bundle, sizeof(bundle), "%s/containers/%s", p->dir, c->name);
+    char bundle[700], rootdir[700], logp[700];
+    glue_bundle_dir(&sv->glue, p, c, bundle, sizeof(bundle));
+    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
     log_path(p, c, logp, sizeof(logp));
     drv_err_t r = drv_file_mkdir_p(bundle, 0700, err);
+    if (r == DRV_OK)
+        r = drv_file_mkdir_p(rootdir, 0700, err);
     if (r == DRV_OK) {
         char logdir[640];
         snprintf(logdir, sizeof(logdir), "%s/logs", p->dir);
@@ -472,9 +487,13 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
         drv_error_t ignored = DRV_ERROR_INIT;
         (void)!drv_crun_delete(&sv->crun, c->id, true, &ignored);
     }
-    r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
-                               cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                               cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), err);
+    cJSON *secrets = NULL;
+    r = pod_secrets(sv, p, &secrets, err);
+    if (r == DRV_OK)
+        r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
+                                   cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns), secrets,
+                                   err);
+    pod_secrets_release(secrets);
     if (r != DRV_OK)
         return r;
     c->rootfs_mounted = true;
@@ -628,9 +647,14 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             return;
         drv_error_t err = DRV_ERROR_INIT;
         if (!p->volumes_ready) {
-            if (glue_volumes_prepare(
-                    &sv->glue, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                    cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), &err) != DRV_OK) {
+            cJSON *secrets = NULL;
+            drv_err_t r = pod_secrets(sv, p, &secrets, &err);
+            if (r == DRV_OK)
+                r = glue_volumes_prepare(&sv->glue, p,
+                                         cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                         secrets, &err);
+            pod_secrets_release(secrets);
+            if (r != DRV_OK) {
                 pod_fail_setup(sv, p, "CreateContainerConfigError", &err);
                 return;
             }
@@ -730,6 +754,7 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
         drv_log_warn("cannot remove pod volumes", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
     glue_remove_tree(p->dir);
+    glue_bundles_remove(&sv->glue, p);
     drv_log_info("pod removed", "pod=%s/%s", p->ns, p->name);
     return true;
 }
@@ -773,12 +798,18 @@ static void apply_desired(drv_supervisor_t *sv)
             /* ConfigMaps and Secrets may have changed: their volumes follow (env vars taken
              * from them change only when a container restarts, as in Kubernetes). */
             drv_error_t e = DRV_ERROR_INIT;
-            if (p->volumes_ready && !p->terminating &&
-                glue_volumes_update(
-                    &sv->glue, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                    cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), &e) != DRV_OK)
-                drv_log_warn("cannot refresh the pod's configMap/secret volumes",
-                             "pod=%s/%s error=\"%s\"", p->ns, p->name, drv_error_msg(&e));
+            if (p->volumes_ready && !p->terminating) {
+                cJSON *secrets = NULL;
+                drv_err_t r = pod_secrets(sv, p, &secrets, &e);
+                if (r == DRV_OK)
+                    r = glue_volumes_update(&sv->glue, p,
+                                            cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                            secrets, &e);
+                pod_secrets_release(secrets);
+                if (r != DRV_OK)
+                    drv_log_warn("cannot refresh the pod's configMap/secret volumes",
+                                 "pod=%s/%s error=\"%s\"", p->ns, p->name, drv_error_msg(&e));
+            }
             continue;
         }
         if (sv->n_pods == MAX_PODS) {
@@ -805,30 +836,138 @@ static void apply_desired(drv_supervisor_t *sv)
     sv->dirty = true;
 }
 
+/* Writes text to path unless it holds that already (SD cards wear). */
+static drv_err_t write_if_changed(const char *path, const char *text, size_t max, drv_error_t *err)
+{
+    char *old = NULL;
+    size_t oldlen = 0;
+    bool same = drv_file_read_capped(path, max, &old, &oldlen, NULL) == DRV_OK &&
+                oldlen == strlen(text) && !memcmp(old, text, oldlen);
+    if (old)
+        drv_pki_wipe_free(old, oldlen);
+    return same ? DRV_OK : drv_file_write_atomic(path, text, strlen(text), 0600, err);
+}
+
+static void secrets_file(const drv_supervisor_t *sv, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%.400s/%s/%s", sv->cfg->run_dir, POD_SECRETS_DIR, POD_SECRETS_FILE);
+}
+
+/* Persists desired crash-safely: everything but clear Secrets in <state_dir>/desired.json;
+ * the clear Secrets (static manifests, a hub that does not seal) only on tmpfs, in
+ * <run_dir>/secrets/desired-secrets.json (0600), so that no Secret value reaches the disk.
+ * Sealed Secrets stay in desired.json, sealed. */
+static drv_err_t save_desired(drv_supervisor_t *sv, const cJSON *desired, drv_error_t *err)
+{
+    cJSON *disk = cJSON_CreateObject(), *clear = cJSON_CreateObject();
+    cJSON *clear_list = cJSON_AddArrayToObject(clear, "secrets");
+    bool ok = disk && clear_list;
+    for (cJSON *item = desired ? desired->child : NULL; ok && item; item = item->next) {
+        if (!item->string)
+            continue;
+        if (strcmp(item->string, "secrets") || !cJSON_IsArray(item)) {
+            ok = cJSON_AddItemReferenceToObject(disk, item->string, item);
+            continue;
+        }
+        cJSON *sealed = cJSON_AddArrayToObject(disk, "secrets");
+        ok = sealed != NULL;
+        for (cJSON *sec = item->child; ok && sec; sec = sec->next)
+            ok =
+                cJSON_AddItemReferenceToArray(pod_secret_is_sealed(sec) ? sealed : clear_list, sec);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(disk) : NULL;
+    char *ctext = ok && cJSON_GetArraySize(clear_list) > 0 ? cJSON_PrintUnformatted(clear) : NULL;
+    bool has_clear = cJSON_GetArraySize(clear_list) > 0;
+    cJSON_Delete(disk);
+    cJSON_Delete(clear);
+    drv_err_t r = DRV_OK;
+    char path[600];
+    if (!text || (has_clear && !ctext))
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
+    /* The clear Secrets first: desired.json never points to Secrets that are nowhere. */
+    secrets_file(sv, path, sizeof(path));
+    if (r == DRV_OK && has_clear) {
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%.400s/%s", sv->cfg->run_dir, POD_SECRETS_DIR);
+        r = drv_file_mkdir_p(dir, 0700, err);
+        if (r == DRV_OK)
+            r = write_if_changed(path, ctext, DESIRED_MAX_BYTES, err);
+    } else if (r == DRV_OK && unlink(path) != 0 && errno != ENOENT) {
+        r = drv_error_set(err, DRV_ERR_IO, errno, "remove %s", path);
+    }
+    if (ctext)
+        drv_pki_wipe_free(ctext, strlen(ctext));
+    snprintf(path, sizeof(path), "%.500s/desired.json", sv->cfg->state_dir);
+    if (r == DRV_OK)
+        r = write_if_changed(path, text, DESIRED_MAX_BYTES, err);
+    free(text);
+    return r;
+}
+
 drv_err_t drv_supervisor_set_desired(drv_supervisor_t *sv, cJSON *desired, drv_error_t *err)
 {
-    char *text = cJSON_PrintUnformatted(desired);
-    if (!text) {
-        cJSON_Delete(desired);
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
-    }
-    char path[512];
-    snprintf(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir);
-    /* Unchanged state is not rewritten: SD cards wear. */
-    _cleanup_free_ char *old = NULL;
-    drv_err_t r = DRV_OK;
-    if (drv_file_read_capped(path, DESIRED_MAX_BYTES, &old, NULL, NULL) != DRV_OK ||
-        strcmp(old, text))
-        r = drv_file_write_atomic(path, text, strlen(text), 0600, err);
-    free(text);
+    drv_err_t r = save_desired(sv, desired, err);
     if (r != DRV_OK) {
-        cJSON_Delete(desired);
+        pod_secret_wipe_delete(desired);
         return drv_error_wrap(err, "save desired state");
     }
-    cJSON_Delete(sv->desired);
+    pod_secret_wipe_delete(sv->desired);
     sv->desired = desired;
     apply_desired(sv);
     return DRV_OK;
+}
+
+static bool same_object(const cJSON *a, const cJSON *b)
+{
+    const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
+    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
+    const char *na = str_of(ma, "name"), *nb = str_of(mb, "name");
+    const char *sa = str_of(ma, "namespace"), *sb = str_of(mb, "namespace");
+    return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
+}
+
+/* Merges the clear Secrets kept on tmpfs back into d (a restart of the agent; after a reboot
+ * the file is gone and the static manifests bring their Secrets back at the first rescan).
+ * Returns true when d held clear Secrets itself (a desired.json written by an older agent),
+ * which must then be saved again without them. */
+static bool restore_clear_secrets(drv_supervisor_t *sv, cJSON *d)
+{
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "secrets");
+    if (!cJSON_IsArray(list)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "secrets");
+        list = cJSON_AddArrayToObject(d, "secrets");
+    }
+    if (!list)
+        return false;
+    bool legacy = false;
+    for (const cJSON *s = list->child; s; s = s->next)
+        legacy |= !pod_secret_is_sealed(s);
+    char path[600];
+    secrets_file(sv, path, sizeof(path));
+    char *text = NULL;
+    size_t len = 0;
+    if (drv_file_read_capped(path, DESIRED_MAX_BYTES, &text, &len, NULL) != DRV_OK)
+        return legacy;
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    drv_pki_wipe_free(text, len);
+    cJSON *clear = cJSON_GetObjectItemCaseSensitive(o, "secrets");
+    if (!cJSON_IsArray(clear)) {
+        drv_log_warn("corrupt clear Secrets file ignored", "path=%s", path);
+        pod_secret_wipe_delete(o);
+        return legacy;
+    }
+    while (clear->child) {
+        cJSON *s = cJSON_DetachItemViaPointer(clear, clear->child);
+        bool dup = false;
+        for (const cJSON *t = list->child; t && !dup; t = t->next)
+            dup = same_object(s, t);
+        if (dup)
+            pod_secret_wipe_delete(s);
+        else
+            cJSON_AddItemToArray(list, s);
+    }
+    pod_secret_wipe_delete(o);
+    return legacy;
 }
 
 /* Adopts a container crun still runs (the agent was restarted): same pid, watched through a
@@ -879,7 +1018,16 @@ drv_err_t drv_supervisor_restore(drv_supervisor_t *sv, drv_error_t *err)
         drv_log_error("corrupt desired state moved aside", "path=%s", path);
         return drv_file_quarantine(path, err);
     }
-    cJSON_Delete(sv->desired);
+    if (restore_clear_secrets(sv, d)) {
+        drv_error_t e = DRV_ERROR_INIT;
+        if (save_desired(sv, d, &e) != DRV_OK)
+            drv_log_warn("cannot move clear Secrets out of the state directory",
+                         "path=%s error=\"%s\"", path, drv_error_msg(&e));
+        else
+            drv_log_info("clear Secrets moved out of the state directory to tmpfs", "path=%s",
+                         path);
+    }
+    pod_secret_wipe_delete(sv->desired);
     sv->desired = d;
     apply_desired(sv);
     for (size_t i = 0; i < sv->n_pods; i++) {
@@ -1265,7 +1413,7 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     glue_fini(&sv->glue);
     if (sv->store)
         drv_store_close(sv->store);
-    cJSON_Delete(sv->desired);
+    pod_secret_wipe_delete(sv->desired);
     cJSON_Delete(sv->cm_by_ns);
     cJSON_Delete(sv->secret_by_ns);
     free(sv);

@@ -353,6 +353,16 @@ static drv_err_t source_value(ctx_t *c, const cJSON *obj, bool secret, const cha
     return DRV_OK;
 }
 
+/* A Secret still sealed (sealedData) reaches the spec only through a caller's mistake: it
+ * says so rather than "no key". */
+static drv_err_t check_opened(ctx_t *c, const cJSON *obj, const char *field, const char *name)
+{
+    if (jget(obj, "sealedData") && !jget(obj, "data"))
+        return fail(c, DRV_ERR_INVALID, 0, "%s: secret \"%s\" is sealed (sealedData not opened)",
+                    field, name ? name : "");
+    return DRV_OK;
+}
+
 static const char *pod_namespace(ctx_t *c)
 {
     const char *ns = jstr(jget(c->in->pod, "metadata"), "namespace");
@@ -380,7 +390,10 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
             return fail(c, DRV_ERR_NOTFOUND, 0, "%s.valueFrom.%s: %s \"%s\" not found", field, kind,
                         s ? "secret" : "configmap", name ? name : "");
         }
-        drv_err_t rc = source_value(c, obj, s, key ? key : "", out, outlen, field);
+        drv_err_t rc = s ? check_opened(c, obj, field, name) : DRV_OK;
+        if (rc != DRV_OK)
+            return rc;
+        rc = source_value(c, obj, s, key ? key : "", out, outlen, field);
         if (rc == DRV_ERR_NOTFOUND) {
             if (optional) {
                 *skip = true;
@@ -445,6 +458,9 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
                         secret ? "secretRef" : "configMapRef", secret ? "secret" : "configmap",
                         name ? name : "");
         }
+        drv_err_t orc = secret ? check_opened(c, obj, field, name) : DRV_OK;
+        if (orc != DRV_OK)
+            return orc;
         const cJSON *data = jget(obj, "data");
         for (const cJSON *kv = cJSON_IsObject(data) ? data->child : NULL; kv; kv = kv->next) {
             char key[512];

@@ -1,0 +1,187 @@
+/* Secrets at rest and in use on the device (see secrets.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drover/file.h"
+#include "drover/pki.h"
+#include "pod/secrets.h"
+
+#define NODE_KEY_MAX (16u * 1024)
+
+static const cJSON *member(const cJSON *o, const char *k)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *m = member(o, k);
+    return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+bool pod_secret_is_sealed(const cJSON *secret)
+{
+    return str_of(secret, "sealedData") != NULL;
+}
+
+static void wipe_strings(cJSON *item)
+{
+    for (cJSON *c = item; c; c = c->next) {
+        if (c->valuestring)
+            explicit_bzero(c->valuestring, strlen(c->valuestring));
+        if (c->child && !(c->type & cJSON_IsReference))
+            wipe_strings(c->child);
+    }
+}
+
+void pod_secret_wipe_delete(cJSON *item)
+{
+    if (!item)
+        return;
+    if (item->valuestring)
+        explicit_bzero(item->valuestring, strlen(item->valuestring));
+    if (!(item->type & cJSON_IsReference))
+        wipe_strings(item->child);
+    cJSON_Delete(item);
+}
+
+static bool ref_names(const cJSON *ref, const char *field, const char *name)
+{
+    const char *n = str_of(ref, field);
+    return n && !strcmp(n, name);
+}
+
+static bool container_uses(const cJSON *list, const char *name)
+{
+    for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) {
+        const cJSON *env = member(c, "env");
+        for (const cJSON *e = cJSON_IsArray(env) ? env->child : NULL; e; e = e->next)
+            if (ref_names(member(member(e, "valueFrom"), "secretKeyRef"), "name", name))
+                return true;
+        const cJSON *from = member(c, "envFrom");
+        for (const cJSON *e = cJSON_IsArray(from) ? from->child : NULL; e; e = e->next)
+            if (ref_names(member(e, "secretRef"), "name", name))
+                return true;
+    }
+    return false;
+}
+
+bool pod_uses_secret(const cJSON *pod, const char *name)
+{
+    const cJSON *spec = member(pod, "spec");
+    const cJSON *vols = member(spec, "volumes");
+    for (const cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
+        if (ref_names(member(v, "secret"), "secretName", name))
+            return true;
+    return container_uses(member(spec, "initContainers"), name) ||
+           container_uses(member(spec, "containers"), name);
+}
+
+drv_err_t pod_secret_unseal(cJSON *secret, const char *node, const char *key_pem, drv_error_t *err)
+{
+    const cJSON *meta = member(secret, "metadata");
+    const char *name = str_of(meta, "name"), *ns = str_of(meta, "namespace");
+    const char *sealed = str_of(secret, "sealedData");
+    if (!sealed)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "sealedData: required");
+    if (!name || !node)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
+    char context[600];
+    if ((size_t)snprintf(context, sizeof(context), "drover/v1 secret %s/%s/%s", node,
+                         ns ? ns : "default", name) >= sizeof(context))
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "metadata.name: too long");
+    unsigned char *plain = NULL;
+    size_t plen = 0;
+    drv_err_t r = drv_pki_open(key_pem, context, sealed, &plain, &plen, err);
+    if (r == DRV_ERR_INTEGRITY)
+        return drv_error_wrap(err, "sealedData cannot be opened with this node's key");
+    if (r != DRV_OK)
+        return drv_error_wrap(err, "sealedData");
+    cJSON *doc = cJSON_ParseWithLength((const char *)plain, plen);
+    drv_pki_wipe_free(plain, plen);
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(doc, "data");
+    pod_secret_wipe_delete(doc);
+    bool ok = cJSON_IsObject(data);
+    for (const cJSON *e = ok ? data->child : NULL; e && ok; e = e->next)
+        ok = cJSON_IsString(e) && e->string;
+    if (!ok) {
+        pod_secret_wipe_delete(data);
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "sealedData: the opened content is not {\"data\": {KEY: base64}}");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(secret, "sealedData");
+    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(secret, "data");
+    pod_secret_wipe_delete(old);
+    cJSON_AddItemToObject(secret, "data", data);
+    return DRV_OK;
+}
+
+/* The node's key, read only when a sealed Secret is to be opened (wipe with
+ * drv_pki_wipe_free(*key, *len)). */
+static drv_err_t read_key(const char *path, char **key, size_t *len, drv_error_t *err)
+{
+    if (!path || !path[0])
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "this node has no key (not enrolled)");
+    drv_err_t r = drv_file_read_capped(path, NODE_KEY_MAX, key, len, err);
+    if (r != DRV_OK)
+        return drv_error_wrap(err, "this node's key (not enrolled?)");
+    return DRV_OK;
+}
+
+drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *pod, const char *node,
+                           const char *key_path, cJSON **out, drv_error_t *err)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "secrets");
+    char *key = NULL;
+    size_t keylen = 0;
+    drv_err_t r = DRV_OK;
+    for (const cJSON *s = cJSON_IsObject(secrets_ns) ? secrets_ns->child : NULL; s && r == DRV_OK;
+         s = s->next) {
+        if (!s->string)
+            continue;
+        if (!pod_secret_is_sealed(s)) {
+            cJSON *ref = cJSON_CreateObjectReference(s->child);
+            if (!ref || !cJSON_AddItemToObject(o, s->string, ref)) {
+                cJSON_Delete(ref);
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "secret \"%s\"", s->string);
+            }
+            continue;
+        }
+        if (!pod_uses_secret(pod, s->string))
+            continue;
+        if (!key)
+            r = read_key(key_path, &key, &keylen, err);
+        cJSON *copy = r == DRV_OK ? cJSON_Duplicate(s, 1) : NULL;
+        if (r == DRV_OK && !copy)
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "secret");
+        if (r == DRV_OK)
+            r = pod_secret_unseal(copy, node, key, err);
+        if (r != DRV_OK) {
+            pod_secret_wipe_delete(copy);
+            (void)drv_error_wrap(err, "secret \"%s\"", s->string);
+            break;
+        }
+        cJSON_AddItemToObject(o, s->string, copy);
+    }
+    if (key)
+        drv_pki_wipe_free(key, keylen);
+    if (r != DRV_OK) {
+        pod_secrets_release(o);
+        return r;
+    }
+    *out = o;
+    return DRV_OK;
+}
+
+void pod_secrets_release(cJSON *opened)
+{
+    if (!opened)
+        return;
+    for (cJSON *c = opened->child; c; c = c->next)
+        if (!(c->type & cJSON_IsReference))
+            wipe_strings(c->child);
+    cJSON_Delete(opened);
+}
