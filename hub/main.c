@@ -8,6 +8,7 @@
 
 #include "hub.h"
 #include "api/api.h"
+#include "enroll/enroll.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 
@@ -216,6 +217,11 @@ int main(int argc, char **argv)
     drv_hub_t *hub = NULL;
     if (drv_hub_new(&opts, &hub, &err) != DRV_OK) {
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
+        return 1;
+    }
+    if (drv_enroll_attach(hub, opts.data_dir, opts.broker_tls, &err) != DRV_OK) {
+        fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
+        drv_hub_free(hub);
         return 1;
     }
     drv_err_t e = drv_hub_run(hub, &err);

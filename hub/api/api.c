@@ -47,10 +47,15 @@ static const drv_api_route_t routes[] = {
     {"/api/v1/nodes", M_COLL, DRV_KIND_NODE, DRV_API_OP_COLLECTION},
     {"/api/v1/nodes/{name}", M_ITEM, DRV_KIND_NODE, DRV_API_OP_ITEM},
     {"/api/v1/nodes/{name}/status", M_STATUS, DRV_KIND_NODE, DRV_API_OP_STATUS},
+    {"/api/v1/nodes/{name}/revoke", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_NODE_REVOKE},
     NAMESPACED("/apis/apps/v1", "deployments", DRV_KIND_DEPLOYMENT),
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
     {"/api/v1/tokens", M_COLL, DRV_KIND_UNKNOWN, DRV_API_OP_TOKENS},
     {"/api/v1/tokens/{name}", DRV_API_M_GET | DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_TOKEN},
+    {"/api/v1/enroll", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_ENROLL},
+    {"/api/v1/enroll/renew", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_ENROLL_RENEW},
+    {"/api/v1/identities", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_IDENTITIES},
+    {"/api/v1/identities/{name}", DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_IDENTITY},
 };
 
 const drv_api_route_t *drv_api_routes(size_t *n)
@@ -545,6 +550,8 @@ drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *
     api->authorize_ctx = opts->authorize_ctx;
     api->tokens = opts->tokens;
     api->tokens_ctx = opts->tokens_ctx;
+    api->enroll = opts->enroll;
+    api->enroll_ctx = opts->enroll_ctx;
     api->max_body = opts->max_body ? opts->max_body : DRV_API_DEFAULT_MAX_BODY;
     api->max_watches = opts->max_watches ? opts->max_watches : DRV_API_DEFAULT_MAX_WATCHES;
     unsigned max_conns = opts->max_conns ? opts->max_conns : DRV_API_DEFAULT_MAX_CONNS;

@@ -55,6 +55,17 @@ typedef unsigned (*drv_api_authorize_fn)(void *ctx, const drv_api_authz_t *req, 
 typedef drv_err_t (*drv_api_tokens_fn)(void *ctx, unsigned method, const char *id,
                                        const cJSON *body, cJSON **out, drv_error_t *err);
 
+/* Enrollment behind the DRV_API_OP_ENROLL... routes: op is the route's, name its {name} (NULL
+ * if none), authorization the request's Authorization header (NULL if none), body the request
+ * body (a JSON object; NULL for GET and DELETE). On DRV_OK *out is the JSON answer (the API
+ * frees it) and *code its HTTP status (0: 200). On failure *code may name the status (401,
+ * 403, ...); 0 maps err's code as the store's errors are. Bodies over DRV_API_ENROLL_MAX_BODY
+ * are refused (413) before the call. */
+#define DRV_API_ENROLL_MAX_BODY (64u * 1024)
+typedef drv_err_t (*drv_api_enroll_fn)(void *ctx, unsigned op /* drv_api_op_t */, const char *name,
+                                       const char *authorization, const cJSON *body, cJSON **out,
+                                       unsigned *code, drv_error_t *err);
+
 typedef struct drv_api_opts {
     const char *bind_addr; /* IPv4 or IPv6 literal; NULL: DRV_API_DEFAULT_BIND */
     uint16_t port;         /* 0: pick a free port (drv_api_port() tells) */
@@ -72,11 +83,19 @@ typedef struct drv_api_opts {
     /* Token management; NULL: the token routes answer 404 with a message saying so. */
     drv_api_tokens_fn tokens;
     void *tokens_ctx;
+    /* Enrollment; NULL: those routes answer 404 with a message saying so (see also
+     * drv_api_set_enroll). */
+    drv_api_enroll_fn enroll;
+    void *enroll_ctx;
     /* HTTPS: both PEM texts (the server's private key and its certificate, optionally followed
      * by the chain) or neither (plain HTTP). Copied; the caller may wipe its key afterwards. */
     const char *tls_key_pem;
     const char *tls_cert_pem;
 } drv_api_opts_t;
+
+/* Sets (or replaces) the enrollment handler after drv_api_new, for an owner that is created
+ * after the API. */
+void drv_api_set_enroll(drv_api_t *api, drv_api_enroll_fn fn, void *ctx);
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */
 DRV_NODISCARD drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err);
@@ -153,6 +172,13 @@ typedef enum {
     DRV_API_OP_LOG,    /* a pod's container log (GET), from its node's agent */
     DRV_API_OP_TOKENS, /* the API tokens: list (GET), create (POST) */
     DRV_API_OP_TOKEN,  /* one token: get (GET), revoke (DELETE) */
+    /* Enrollment (through drv_api_opts_t.enroll). The first two need no API token: the
+     * authorizer lets them through and the owner checks a bootstrap token / the CSR. */
+    DRV_API_OP_ENROLL,       /* a device enrols (POST) */
+    DRV_API_OP_ENROLL_RENEW, /* an enrolled device renews its certificate (POST) */
+    DRV_API_OP_NODE_REVOKE,  /* /api/v1/nodes/{name}/revoke (POST) */
+    DRV_API_OP_IDENTITIES,   /* the enrolled identities: list (GET) */
+    DRV_API_OP_IDENTITY,     /* one identity: forget (DELETE) */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -50,6 +50,8 @@ struct drv_api {
     void *authorize_ctx;
     drv_api_tokens_fn tokens;
     void *tokens_ctx;
+    drv_api_enroll_fn enroll;
+    void *enroll_ctx;
     char *tls_key, *tls_cert; /* HTTPS: copies MHD reads from; the key wiped on free */
 };
 
@@ -112,6 +114,9 @@ enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
 
 /* tokens.c: /api/v1/tokens through the owner's drv_api_tokens_fn. */
 enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
+
+/* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
+enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);

@@ -492,6 +492,12 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return drv_api_tokens(rq, m);
+    case DRV_API_OP_ENROLL:
+    case DRV_API_OP_ENROLL_RENEW:
+    case DRV_API_OP_NODE_REVOKE:
+    case DRV_API_OP_IDENTITIES:
+    case DRV_API_OP_IDENTITY:
+        return drv_api_enroll(rq, m);
     case DRV_API_OP_COLLECTION:
         return bit == DRV_API_M_POST ? do_create(rq, m) : do_list(rq, m);
     case DRV_API_OP_ITEM:

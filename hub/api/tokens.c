@@ -1,11 +1,93 @@
-/* The token routes (/api/v1/tokens, /api/v1/tokens/{name}): the API only parses and answers;
- * what a token is and who may hold one is the owner's business (hub/auth, through
- * drv_api_opts_t.tokens), so that the API stays free of credentials. */
+/* The token routes (/api/v1/tokens, /api/v1/tokens/{name}) and the enrollment routes
+ * (/api/v1/enroll, /api/v1/enroll/renew, /api/v1/nodes/{name}/revoke, /api/v1/identities): the
+ * API only parses and answers; what a token or an identity is and who may hold one is the
+ * owner's business (hub/auth and hub/enroll, through drv_api_opts_t), so that the API stays
+ * free of credentials. */
 #include "api/api_int.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The request body as a JSON object into *body; false when the reply (400) is queued in *r. */
+static bool body_object(drv_api_req_t *rq, cJSON **body, enum MHD_Result *r)
+{
+    const char *text = drv_buf_str(&rq->body);
+    size_t i = 0;
+    while (i < rq->body.len && isspace((unsigned char)text[i]))
+        i++;
+    if (i == rq->body.len) {
+        *r = drv_api_reply_status(rq, 400, NULL, "request body is empty", NULL);
+        return false;
+    }
+    *body = cJSON_ParseWithLength(text, rq->body.len);
+    if (!cJSON_IsObject(*body)) {
+        cJSON_Delete(*body);
+        *body = NULL;
+        *r = drv_api_reply_status(rq, 400, NULL, "request body is not a JSON object", NULL);
+        return false;
+    }
+    return true;
+}
+
+void drv_api_set_enroll(drv_api_t *api, drv_api_enroll_fn fn, void *ctx)
+{
+    api->enroll = fn;
+    api->enroll_ctx = ctx;
+}
+
+enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    drv_api_t *api = rq->api;
+    if (!api->enroll)
+        return drv_api_reply_status(rq, 404, "NotFound", "enrollment is not enabled on this hub",
+                                    NULL);
+    drv_api_op_t op = m->route->op;
+    if (rq->body.len > DRV_API_ENROLL_MAX_BODY) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body is larger than the limit of %u bytes",
+                 DRV_API_ENROLL_MAX_BODY);
+        return drv_api_reply_status(rq, 413, NULL, msg, NULL);
+    }
+    cJSON *body = NULL;
+    enum MHD_Result r = MHD_NO;
+    if (!strcmp(rq->method, "POST") && op != DRV_API_OP_NODE_REVOKE && !body_object(rq, &body, &r))
+        return r;
+    const char *authz =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    cJSON *out = NULL;
+    unsigned code = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e =
+        api->enroll(api->enroll_ctx, op, *m->name ? m->name : NULL, authz, body, &out, &code, &err);
+    cJSON_Delete(body);
+    if (e != DRV_OK) {
+        cJSON_Delete(out);
+        if (code == 401) {
+            /* As the authorizer answers a refused token. */
+            cJSON *st = drv_api_status_json(401, "Unauthorized", drv_error_msg(&err), NULL);
+            char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+            cJSON_Delete(st);
+            struct MHD_Response *resp =
+                s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
+            if (!resp) {
+                free(s);
+                return MHD_NO;
+            }
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                    "Bearer realm=\"drover\"");
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+            return drv_api_queue(rq, 401, resp);
+        }
+        if (code >= 400 && code < 600)
+            return drv_api_reply_status(rq, code, NULL, drv_error_msg(&err), NULL);
+        return drv_api_reply_error(rq, e, drv_error_msg(&err));
+    }
+    r = drv_api_reply_json(rq, code ? code : 200, out);
+    cJSON_Delete(out);
+    return r;
+}
 
 enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m)
 {

@@ -352,7 +352,13 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
         return method == DRV_API_M_GET;
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
+    case DRV_API_OP_NODE_REVOKE:
+    case DRV_API_OP_IDENTITIES:
+    case DRV_API_OP_IDENTITY:
         return false; /* admin only */
+    case DRV_API_OP_ENROLL:
+    case DRV_API_OP_ENROLL_RENEW:
+        return true; /* no API token needed: the enrollment handler checks its own */
     case DRV_API_OP_LOG:
         return role >= DRV_AUTH_ROLE_OPERATOR && method == DRV_API_M_GET;
     case DRV_API_OP_COLLECTION:
@@ -400,6 +406,11 @@ static const char *resource(const drv_api_route_t *r)
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return "tokens";
+    case DRV_API_OP_NODE_REVOKE:
+        return "nodes/revoke";
+    case DRV_API_OP_IDENTITIES:
+    case DRV_API_OP_IDENTITY:
+        return "identities";
     case DRV_API_OP_STATUS:
         return r->kind == DRV_KIND_NODE ? "nodes/status" : "status";
     default:
@@ -410,6 +421,11 @@ static const char *resource(const drv_api_route_t *r)
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz)
 {
     drv_hstore_t *store = ctx;
+    /* Enrollment needs no API token (a device has none): its handler checks the bootstrap
+     * token, or for a renewal the enrolled key. */
+    if (req->route &&
+        (req->route->op == DRV_API_OP_ENROLL || req->route->op == DRV_API_OP_ENROLL_RENEW))
+        return 0;
     drv_hstore_token_t t;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_auth_authenticate(store, req->authorization, (int64_t)time(NULL), &t, &err);

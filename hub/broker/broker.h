@@ -5,6 +5,7 @@
 #define DROVER_HUB_BROKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -39,10 +40,11 @@ typedef struct drv_broker_opts {
     const char *extra;     /* extra mosquitto.conf lines appended verbatim; may be NULL */
     /* TLS (--broker-tls): the three PEM texts, or none (plain tcp, anonymous). With them the
      * only listener is TLS, clients must present a certificate issued by tls_ca_pem, its CN is
-     * their username, and the ACL lets DRV_BROKER_HUB_USER read and write drover/v1/# and every
-     * other client only its own node's topics. The broker's server certificate (CN
-     * DRV_BROKER_HUB_USER, key tls_key_pem) is issued by the CA at every start with the SANs
-     * localhost, 127.0.0.1, ::1, the listen address unless it is a wildcard, and tls_sans. */
+     * their username, and the ACL (drv_broker_acl_write) lets DRV_BROKER_HUB_USER read and write
+     * drover/v1/# and each enrolled node only its own node's topics. The broker's server
+     * certificate (CN DRV_BROKER_HUB_USER, key tls_key_pem) is issued by the CA at every start with
+     * the SANs localhost, 127.0.0.1, ::1, the listen address unless it is a wildcard, and tls_sans.
+     */
     const char *tls_ca_pem;
     const char *tls_ca_key_pem;  /* secret */
     const char *tls_key_pem;     /* secret */
@@ -68,6 +70,17 @@ DRV_NODISCARD drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_brok
 DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *ca_key_pem,
                                               const char *ca_cert_pem, char *cert_path,
                                               char *key_path, size_t pathsz, drv_error_t *err);
+
+/* The ACL file of a TLS broker: the hub's own user (DRV_BROKER_HUB_USER, drover/v1/#) and one
+ * block per user in users (n): read drover/v1/node/NAME/{desired,logs/req}, write
+ * .../{status,heartbeat,online,events,logs/res/#}. Any other certificate of the CA connects but
+ * may read and write nothing. Written crash-safely to <data_dir>/broker/acl (owned like that
+ * directory); a running broker (drv_broker_tick) sees the new file and makes Mosquitto reread
+ * it (SIGHUP). A broker start keeps a file written by this function. A user that is not a node
+ * name (drv_proto_check_node) or is DRV_BROKER_HUB_USER is DRV_ERR_INVALID. */
+#define DRV_BROKER_ACL_MAX (64u * 1024 * 1024)
+DRV_NODISCARD drv_err_t drv_broker_acl_write(const char *data_dir, const char *const *users,
+                                             size_t n, drv_error_t *err);
 
 /* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); with TLS "ssl://..." and a wildcard address
  * replaced by 127.0.0.1 (::1), which the certificate names; valid until drv_broker_free. */

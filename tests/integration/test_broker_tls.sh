@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # drover-hub --broker-tls against the real Mosquitto: TLS only, a client certificate of the
 # hub's CA required, its CN is the username, and the ACL keeps a device to its own node's
-# topics. The devices are mosquitto_pub/mosquitto_sub with certificates made here with openssl
-# and signed by the hub's CA (<data>/pki/ca.key), as enrollment will issue them.
+# topics. The devices are mosquitto_pub/mosquitto_sub with keys and CSRs made here with openssl
+# and certificates from the hub's enrollment (POST /api/v1/enroll with a bootstrap token): the
+# ACL has a block only for enrolled nodes.
 set -uo pipefail
 hub="${DROVER_BUILD_DIR:?}/hub/drover-hub"
 for t in jq curl openssl mosquitto_pub mosquitto_sub; do
@@ -59,8 +60,16 @@ mkdev() { # NAME CAKEY CACERT
   openssl x509 -req -in "$tmp/$1.csr" -CA "$3" -CAkey "$2" -CAcreateserial -days 2 \
     -extfile "$tmp/$1.ext" -out "$tmp/$1.crt" 2>/dev/null
 }
-mkdev dev-a "$data/pki/ca.key" "$data/pki/ca.crt"
-mkdev dev-b "$data/pki/ca.key" "$data/pki/ca.crt"
+# enrol NAME: key and CSR here, certificate from the hub.
+boot=$(curl -s -X POST "$url/api/v1/tokens" -d '{"kind":"bootstrap","uses":2}' | jq -r .token)
+enrol() {
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    -keyout "$tmp/$1.key" -out "$tmp/$1.csr" 2>/dev/null
+  jq -n --arg t "$boot" --rawfile c "$tmp/$1.csr" '{token: $t, csr: $c}' |
+    curl -s -X POST "$url/api/v1/enroll" -d @- | jq -r .certificate >"$tmp/$1.crt"
+}
+enrol dev-a
+enrol dev-b
 openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/evilca.key" 2>/dev/null
 openssl req -new -x509 -key "$tmp/evilca.key" -subj "/CN=evil-ca" -days 2 -out "$tmp/evilca.crt" 2>/dev/null
 mkdev dev-a-forged "$tmp/evilca.key" "$tmp/evilca.crt"
@@ -113,6 +122,11 @@ got=$(sub dev-b 2 'drover/v1/node/+/desired')
 check "dev-b subscribing to drover/v1/node/+/desired gets nothing of dev-a's" bash -c "! grep -q dev-a <<<'$got'"
 got=$(sub dev-a 2 drover/v1/node/dev-a/desired)
 check "dev-a reads its own retained desired doc" test "$got" = "drover/v1/node/dev-a/desired $doc"
+# A certificate of the hub's CA for a node that never enrolled has no ACL block: nothing.
+mkdev dev-x "$data/pki/ca.key" "$data/pki/ca.crt"
+pub hub drover/v1/node/dev-x/desired '{"for":"dev-x"}' -r
+got=$(sub dev-x 2 drover/v1/node/dev-x/desired)
+check "a CA certificate of a node never enrolled reads nothing" test -z "$got"
 
 # 3. dev-b cannot write on dev-a's topics (nor read its own reports back: write-only).
 sub hub 4 drover/v1/node/dev-a/status drover/v1/node/dev-a/events >"$tmp/seen" &
