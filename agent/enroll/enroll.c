@@ -535,7 +535,7 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
             return DRV_OK;
         }
         drv_log_info("certificate renewed", "node=%s", cfg->node_name);
-        return drv_enroll_check_identity(p, cfg->node_name, now, &info, err);
+        return drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, err);
     }
     if (cr != DRV_ERR_NOTFOUND)
         drv_log_warn("identity not valid", "error=\"%s\"", drv_error_msg(&cerr));
@@ -548,7 +548,8 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
         strcmp(info.cn, cfg->node_name) == 0 && access(p->ca, R_OK) == 0) {
         drv_error_t rerr = DRV_ERROR_INIT;
         if (renew(cfg, p, &rerr) == DRV_OK &&
-            drv_enroll_check_identity(p, cfg->node_name, now, &info, &rerr) == DRV_OK) {
+            drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, &rerr) ==
+                DRV_OK) {
             drv_log_info("certificate renewed", "node=%s", cfg->node_name);
             return DRV_OK;
         }
@@ -556,7 +557,8 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
     }
     if ((r = enroll(cfg, p, err)) != DRV_OK)
         return r;
-    if ((r = drv_enroll_check_identity(p, cfg->node_name, now, &info, err)) != DRV_OK)
+    if ((r = drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, err)) !=
+        DRV_OK)
         return drv_error_wrap(err, "after enrolling");
     drv_log_info("enrolled", "node=%s fingerprint=%s", cfg->node_name, info.fingerprint);
     return DRV_OK;
