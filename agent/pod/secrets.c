@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "drover/file.h"
+#include "drover/model.h"
 #include "drover/pki.h"
+#include "drover/protocol.h"
 #include "pod/secrets.h"
 
 #define NODE_KEY_MAX (16u * 1024)
@@ -80,40 +82,29 @@ bool pod_uses_secret(const cJSON *pod, const char *name)
 
 drv_err_t pod_secret_unseal(cJSON *secret, const char *node, const char *key_pem, drv_error_t *err)
 {
-    const cJSON *meta = member(secret, "metadata");
-    const char *name = str_of(meta, "name"), *ns = str_of(meta, "namespace");
-    const char *sealed = str_of(secret, "sealedData");
-    if (!sealed)
+    if (!pod_secret_is_sealed(secret))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "sealedData: required");
-    if (!name || !node)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
-    char context[600];
-    if ((size_t)snprintf(context, sizeof(context), "drover/v1 secret %s/%s/%s", node,
-                         ns ? ns : "default", name) >= sizeof(context))
-        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "metadata.name: too long");
-    unsigned char *plain = NULL;
-    size_t plen = 0;
-    drv_err_t r = drv_pki_open(key_pem, context, sealed, &plain, &plen, err);
-    if (r == DRV_ERR_INTEGRITY)
-        return drv_error_wrap(err, "sealedData cannot be opened with this node's key");
-    if (r != DRV_OK)
-        return drv_error_wrap(err, "sealedData");
-    cJSON *doc = cJSON_ParseWithLength((const char *)plain, plen);
-    drv_pki_wipe_free(plain, plen);
-    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(doc, "data");
-    pod_secret_wipe_delete(doc);
-    bool ok = cJSON_IsObject(data);
-    for (const cJSON *e = ok ? data->child : NULL; e && ok; e = e->next)
-        ok = cJSON_IsString(e) && e->string;
-    if (!ok) {
-        pod_secret_wipe_delete(data);
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "sealedData: the opened content is not {\"data\": {KEY: base64}}");
+    cJSON *copy = cJSON_Duplicate(secret, 1);
+    if (!copy)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "secret");
+    drv_err_t r = drv_proto_secret_unseal(copy, node, key_pem, err);
+    /* The hub may seal stringData as well: folded into data (base64) like any Secret. */
+    drv_diags_t d = {0};
+    if (r == DRV_OK && drv_model_normalize(copy, &d) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_INVALID, 0,
+                          "sealedData: the opened content is not a valid Secret's data");
+    drv_diags_free(&d);
+    if (r != DRV_OK) {
+        pod_secret_wipe_delete(copy);
+        return r;
     }
+    /* In place: the opened members replace the sealed one. */
     cJSON_DeleteItemFromObjectCaseSensitive(secret, "sealedData");
-    cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(secret, "data");
-    pod_secret_wipe_delete(old);
-    cJSON_AddItemToObject(secret, "data", data);
+    pod_secret_wipe_delete(cJSON_DetachItemFromObjectCaseSensitive(secret, "data"));
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(copy, "data");
+    if (data)
+        cJSON_AddItemToObject(secret, "data", data);
+    pod_secret_wipe_delete(copy);
     return DRV_OK;
 }
 
@@ -152,8 +143,11 @@ drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *pod, const char
         }
         if (!pod_uses_secret(pod, s->string))
             continue;
-        if (!key)
-            r = read_key(key_path, &key, &keylen, err);
+        if (!key && (r = read_key(key_path, &key, &keylen, err)) != DRV_OK) {
+            const char *ns = cJSON_GetStringValue(member(member(s, "metadata"), "namespace"));
+            (void)drv_error_wrap(err, "Secret %s/%s: sealedData", ns ? ns : "default", s->string);
+            break;
+        }
         cJSON *copy = r == DRV_OK ? cJSON_Duplicate(s, 1) : NULL;
         if (r == DRV_OK && !copy)
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "secret");
@@ -161,7 +155,6 @@ drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *pod, const char
             r = pod_secret_unseal(copy, node, key, err);
         if (r != DRV_OK) {
             pod_secret_wipe_delete(copy);
-            (void)drv_error_wrap(err, "secret \"%s\"", s->string);
             break;
         }
         cJSON_AddItemToObject(o, s->string, copy);

@@ -26,13 +26,12 @@ bool pod_secret_is_sealed(const cJSON *secret);
 bool pod_uses_secret(const cJSON *pod, const char *name);
 
 /* The Secrets a pod may use, opened: a new object mapping name -> Secret where every sealed
- * Secret the pod uses is a copy opened with the key at key_path for node (the sealing
- * context is "drover/v1 secret <node>/<namespace>/<name>"), and every clear one a reference
- * into secrets_ns (name -> Secret, as the supervisor indexes them; NULL = none). Sealed
- * Secrets the pod does not use are left out. A sealed Secret that cannot be opened (no key,
- * another node's key, tampered) fails the whole call with an error naming it, never its
- * data: 'secret "db": sealedData cannot be opened with this node's key: ...'. Free *out
- * with pod_secrets_release. */
+ * Secret the pod uses is a copy opened (pod_secret_unseal) with the key at key_path, and every
+ * clear one a reference into secrets_ns (name -> Secret, as the supervisor indexes them; NULL =
+ * none). Sealed Secrets the pod does not use are left out, and then the key is not read. A
+ * sealed Secret that cannot be opened (no key, another node's key, tampered) fails the whole
+ * call with an error naming it, never its data: "Secret default/db: sealedData: does not open
+ * with this node's key (...)". Free *out with pod_secrets_release. */
 DRV_NODISCARD drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *pod,
                                          const char *node, const char *key_path, cJSON **out,
                                          drv_error_t *err);
@@ -40,8 +39,9 @@ DRV_NODISCARD drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *p
 /* Wipes the opened copies in opened (references are left alone) and frees it. NULL is fine. */
 void pod_secrets_release(cJSON *opened);
 
-/* Opens one sealed Secret in place (sealedData replaced by data), as drv_proto_secret_unseal
- * does. On failure secret is untouched. */
+/* Opens one sealed Secret in place for node with key_pem (drv_proto_secret_unseal: context
+ * "drover/v1 secret <node>/<namespace>/<name>"): sealedData is replaced by data (base64; sealed
+ * stringData folded in). On failure secret is untouched. */
 DRV_NODISCARD drv_err_t pod_secret_unseal(cJSON *secret, const char *node, const char *key_pem,
                                           drv_error_t *err);
 

@@ -161,7 +161,7 @@ spec:
   - {name: w, secret: {secretName: wrong-secret}}
 YAML
 broken_msg() { device_status | jq -r '.pods[] | select(.metadata.name=="broken") | [.status.reason, .status.message, (.status.containerStatuses[]?.state.waiting.message // "")] | join(" ")'; }
-broken_named() { broken_msg | grep -q 'secret "wrong-secret".*this node.s key'; }
+broken_named() { broken_msg | grep -q 'Secret default/wrong-secret: sealedData.*this node.s key'; }
 check "a Secret sealed for another key: the pod's status names it" wait_for "broken pod error" 30 broken_named
 echo "# broken pod: $(broken_msg)"
 check "... with reason CreateContainerConfigError" grep -q CreateContainerConfigError <<<"$(broken_msg)"

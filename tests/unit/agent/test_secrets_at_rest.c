@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "drover/file.h"
 #include "drover/pki.h"
+#include "drover/protocol.h"
 #include "pod/secrets.h"
 #include "pod/supervisor.h"
 
@@ -175,6 +176,26 @@ static void test_unseal_right_key_and_context_only(void **state)
     cJSON_Delete(s);
 }
 
+/* As the hub seals (drv_proto_secret_seal), stringData included: opened into data, base64. */
+static void test_unseal_what_the_hub_seals(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *s = cJSON_Parse(
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+        "\"db\",\"namespace\":\"default\"},\"stringData\":{\"token\":\"" SEALED_VALUE "\"}}");
+    assert_non_null(s);
+    assert_int_equal(drv_proto_secret_seal(s, "n1", f->pub, &err), DRV_OK);
+    char *text = cJSON_PrintUnformatted(s);
+    assert_null(strstr(text, SEALED_VALUE));
+    free(text);
+    assert_int_equal(pod_secret_unseal(s, "n1", f->key, &err), DRV_OK);
+    assert_string_equal(data_of(s, "token"), SEALED_B64);
+    assert_null(cJSON_GetObjectItemCaseSensitive(s, "stringData"));
+    assert_false(pod_secret_is_sealed(s));
+    pod_secret_wipe_delete(s);
+}
+
 static void test_open_for_pod(void **state)
 {
     struct fx *f = *state;
@@ -202,7 +223,7 @@ static void test_open_for_pod(void **state)
     open = NULL;
     assert_int_equal(pod_secrets_open(ns, pod, "n1", f->key_path, &open, &err), DRV_ERR_INTEGRITY);
     assert_null(open);
-    assert_non_null(strstr(drv_error_msg(&err), "secret \"theirs\""));
+    assert_non_null(strstr(drv_error_msg(&err), "Secret default/theirs"));
     assert_non_null(strstr(drv_error_msg(&err), "this node's key"));
     assert_null(strstr(drv_error_msg(&err), SEALED_B64));
     cJSON_Delete(pod);
@@ -213,7 +234,7 @@ static void test_open_for_pod(void **state)
     snprintf(missing, sizeof(missing), "%s/none.key", f->dir);
     drv_error_clear(&err);
     assert_int_not_equal(pod_secrets_open(ns, pod, "n1", missing, &open, &err), DRV_OK);
-    assert_non_null(strstr(drv_error_msg(&err), "secret \"db\""));
+    assert_non_null(strstr(drv_error_msg(&err), "Secret default/db"));
     assert_non_null(strstr(drv_error_msg(&err), "not enrolled"));
     /* A pod that uses no sealed Secret does not need the key. */
     cJSON_Delete(pod);
@@ -345,6 +366,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unseal_right_key_and_context_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unseal_what_the_hub_seals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_for_pod, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_uses_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_supervisor_keeps_clear_secrets_off_disk, setup,
