@@ -9,6 +9,7 @@
 #include "hub.h"
 #include "api/api.h"
 #include "enroll/enroll.h"
+#include "identity/identity.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 
@@ -86,6 +87,29 @@ static int rotate_secret_key(const char *dir)
     printf("secret key rotated: now %s; %zu Secret rows and change-log entries re-encrypted\n", id,
            st.resealed);
     return 0;
+}
+
+/* With HTTPS: the API serves server.crt followed by ca.crt, so that a device finds the CA in
+ * the chain and pins it by its fingerprint (docs/PROTOCOL.md "Enrollment"). */
+static drv_err_t serve_chain(drv_hub_t *hub, drv_error_t *err)
+{
+    drv_api_t *api = drv_hub_api(hub);
+    if (!drv_api_tls(api))
+        return DRV_OK;
+    const struct drv_identity *id = drv_hub_identity(hub);
+    const char *srv = drv_identity_server_cert(id), *ca = drv_identity_ca_cert(id);
+    size_t ls = strlen(srv), lc = strlen(ca);
+    char *chain = malloc(ls + 1 + lc + 1);
+    if (!chain)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
+    memcpy(chain, srv, ls);
+    size_t n = ls;
+    if (ls && srv[ls - 1] != '\n')
+        chain[n++] = '\n';
+    memcpy(chain + n, ca, lc + 1);
+    drv_err_t e = drv_api_set_tls_cert(api, chain, err);
+    free(chain);
+    return e == DRV_OK ? DRV_OK : drv_error_wrap(err, "serve the certificate chain");
 }
 
 int main(int argc, char **argv)
@@ -219,7 +243,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         return 1;
     }
-    if (drv_enroll_attach(hub, opts.data_dir, opts.broker_tls, &err) != DRV_OK) {
+    if (drv_enroll_attach(hub, opts.data_dir, opts.broker_tls, &err) != DRV_OK ||
+        serve_chain(hub, &err) != DRV_OK) {
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         drv_hub_free(hub);
         return 1;

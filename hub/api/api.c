@@ -519,6 +519,68 @@ static drv_err_t tls_options(drv_api_t *api, const drv_api_opts_t *opts, unsigne
     return DRV_OK;
 }
 
+/* Starts MHD on a new socket bound to api->addr, or on listen_fd (>= 0) taken over from a
+ * quiesced daemon. */
+static struct MHD_Daemon *start_mhd(drv_api_t *api, int listen_fd, struct MHD_OptionItem tls[3])
+{
+    uint16_t port =
+        ntohs(api->addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&api->addr)->sin6_port
+                                              : ((struct sockaddr_in *)&api->addr)->sin_port);
+    if (listen_fd >= 0)
+        return MHD_start_daemon(
+            api->flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+            api, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT, api->max_conns,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            api, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    return MHD_start_daemon(
+        api->flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&api->addr, MHD_OPTION_CONNECTION_LIMIT,
+        api->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, api, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
+drv_err_t drv_api_set_tls_cert(drv_api_t *api, const char *cert_pem, drv_error_t *err)
+{
+    if (!api->tls_key)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "api: not serving HTTPS");
+    if (!cert_pem || !*cert_pem)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "api: certificate: required");
+    if (api->watches || api->logs)
+        return drv_error_set(err, DRV_ERR_AGAIN, 0, "api: requests in progress");
+    char *cert = strdup(cert_pem);
+    if (!cert)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "api: out of memory");
+    MHD_socket fd = MHD_quiesce_daemon(api->mhd);
+    if (fd == MHD_INVALID_SOCKET) {
+        free(cert);
+        return drv_error_set(err, DRV_ERR_IO, 0, "api: cannot take over the listening socket");
+    }
+    MHD_stop_daemon(api->mhd);
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, api->tls_key},
+                                    {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+                                    {MHD_OPTION_END, 0, NULL}};
+    api->mhd = start_mhd(api, fd, tls);
+    drv_err_t r = DRV_OK;
+    if (api->mhd) {
+        free(api->tls_cert);
+        api->tls_cert = cert;
+    } else {
+        int e = errno;
+        free(cert);
+        tls[1].value = (intptr_t)0;
+        tls[1].ptr_value = api->tls_cert;
+        api->mhd = start_mhd(api, fd, tls); /* back to the old certificate */
+        r = drv_error_set(err, DRV_ERR_INVALID, e, "api: the new certificate is not usable");
+        if (!api->mhd) {
+            close(fd);
+            return drv_error_set(err, DRV_ERR_IO, e, "api: cannot restart the HTTPS server");
+        }
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    api->epoll_fd = di ? di->epoll_fd : -1;
+    return r;
+}
+
 drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err)
 {
     if (!opts || !opts->store)
@@ -561,11 +623,10 @@ drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *
         free(api);
         return te;
     }
-    api->mhd = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, max_conns,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    api->flags = flags;
+    api->max_conns = max_conns;
+    memcpy(&api->addr, &ss, sizeof(ss));
+    api->mhd = start_mhd(api, -1, tls);
     if (!api->mhd) {
         int e = errno;
         tls_free(api);

@@ -102,6 +102,14 @@ DRV_NODISCARD drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out,
 /* Stops serving: open watch streams end, connections close. NULL is allowed. */
 void drv_api_free(drv_api_t *api);
 
+/* Serves another certificate (PEM, optionally followed by its chain) with the same private
+ * key: the HTTPS server restarts on the same listening socket. For the owner, right after
+ * drv_api_new (open watch or log streams: DRV_ERR_AGAIN); connections in progress are
+ * dropped. A certificate that does not load is DRV_ERR_INVALID and the old one stays.
+ * Without HTTPS: DRV_ERR_INVALID. */
+DRV_NODISCARD drv_err_t drv_api_set_tls_cert(drv_api_t *api, const char *cert_pem,
+                                             drv_error_t *err);
+
 /* The port actually bound. */
 uint16_t drv_api_port(const drv_api_t *api);
 /* Whether the API serves HTTPS. */

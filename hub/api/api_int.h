@@ -4,6 +4,7 @@
 #define DROVER_HUB_API_INT_H
 
 #include <microhttpd.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 #include "api/api.h"
@@ -52,7 +53,9 @@ struct drv_api {
     void *tokens_ctx;
     drv_api_enroll_fn enroll;
     void *enroll_ctx;
-    char *tls_key, *tls_cert; /* HTTPS: copies MHD reads from; the key wiped on free */
+    char *tls_key, *tls_cert;  /* HTTPS: copies MHD reads from; the key wiped on free */
+    unsigned flags, max_conns; /* how MHD was started (drv_api_set_tls_cert restarts it) */
+    struct sockaddr_storage addr;
 };
 
 /* One request in progress (MHD's con_cls). */
