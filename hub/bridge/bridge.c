@@ -668,14 +668,16 @@ static void publish_node(drv_bridge_t *b, bnode_t *n)
     drv_digest_t sum;
     size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_free_ char *payload = bdesired_build(&b->desired, n, gen, &sum, &len, &err);
+    bool unchanged = false;
+    _cleanup_free_ char *payload =
+        bdesired_build(&b->desired, n, gen, &sum, &len, &unchanged, &err);
+    if (unchanged)
+        return; /* same content: agents already have it */
     if (!payload) {
         drv_log_error("bridge: cannot build desired state", "node=%s error=\"%s\"", n->name,
                       drv_error_msg(&err));
         return; /* e.g. over 4 MiB: the agent keeps its last one; said once per change */
     }
-    if (n->published && drv_digest_equal(&sum, &n->sum) && !n->force)
-        return; /* same content: agents already have it */
     n->force = false;
     char topic[DRV_PROTO_TOPIC_MAX];
     if (drv_proto_topic(topic, sizeof(topic), n->name, DRV_PROTO_DESIRED, NULL, &err) != DRV_OK)
@@ -783,6 +785,10 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->ctx = opts->ctx;
     b->started_ms = wall_ms();
     b->grace_ms = opts->grace_ms > 0 ? opts->grace_ms : 10000;
+    b->desired.signing_key = opts->signing_key;
+    b->desired.node_key = opts->node_key;
+    b->desired.node_key_ctx = opts->node_key_ctx;
+    b->desired.clear_secrets = opts->clear_secrets;
     drv_err_t e = bdesired_load(&b->desired, b->store, err);
     if (e == DRV_OK) {
         seed_heartbeats(b);

@@ -24,6 +24,11 @@
 
 typedef struct drv_bridge drv_bridge_t;
 
+/* A node's public key (PEM) into *pub_pem (malloc'd, caller frees); DRV_ERR_NOTFOUND when the
+ * node has none (not enrolled, or revoked). */
+typedef drv_err_t (*drv_bridge_node_key_fn)(void *ctx, const char *node, char **pub_pem,
+                                            drv_error_t *err);
+
 typedef struct drv_bridge_opts {
     const char *broker_url; /* required */
     const char *client_id;  /* NULL: "drover-hub" */
@@ -41,6 +46,15 @@ typedef struct drv_bridge_opts {
      * every session it had, and the agents are still reconnecting with back-off): every node
      * heard of before counts as heard at the connect, and the grace period decides. */
     int64_t grace_ms;
+    /* Desired state is signed with this key (PEM; the hub's signing.key). NULL: unsigned,
+     * which agents refuse (unit tests only). */
+    const char *signing_key;
+    /* Where a node's Secrets are sealed to: its enrolled key. A node without one gets its
+     * Secrets in clear only with clear_secrets (a broker without TLS, where devices are not
+     * enrolled); otherwise they are left out of its document (and its pods wait for them). */
+    drv_bridge_node_key_fn node_key;
+    void *node_key_ctx;
+    bool clear_secrets;
 } drv_bridge_opts_t;
 
 /* Loads the desired state of every node from the store and starts connecting. *out is owned

@@ -60,6 +60,13 @@ typedef struct bdesired {
     bmap_t secrets;
     uint64_t since_rv; /* change log consumed up to here */
     size_t ndirty;
+    /* Set by the bridge (drv_bridge_opts_t): the key documents are signed with (NULL: sent
+     * unsigned, only in unit tests), a node's public key for sealing its Secrets, and whether
+     * a node without one gets them in clear. */
+    const char *signing_key;
+    drv_bridge_node_key_fn node_key;
+    void *node_key_ctx;
+    bool clear_secrets;
 } bdesired_t;
 
 /* The node's entry, created if absent (NULL only without memory or for a bad name). */
@@ -69,9 +76,12 @@ drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
 /* Applies the store's changes since the last call; marks the nodes whose documents change. */
 drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
 /* Builds node's document with generation gen; *sum gets the content digest (generation
- * excluded). Returns the encoded payload (malloc'd) or NULL with err set. */
+ * excluded). When n was published with that digest and is not forced, *unchanged (may be
+ * NULL: always build) is set and NULL returned without building. Otherwise its Secrets are
+ * sealed to the node's key and the document signed. Returns the payload (malloc'd) or NULL
+ * with err set. */
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
-                     drv_error_t *err);
+                     bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
 
 /* The pod as sent to agents: apiVersion, kind, metadata (name, namespace, uid, labels,

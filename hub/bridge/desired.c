@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "drover/buf.h"
+#include "drover/cleanup.h"
 #include "drover/log.h"
 #include "drover/model.h"
 
@@ -561,8 +562,60 @@ static void collect_refs(const cJSON *pod, refs_t *r)
     }
 }
 
+/* Seals every Secret of the document to the node's key; without a key, keeps them in clear
+ * if allowed, else drops them (the pods wait, as for a missing Secret). */
+static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, cJSON *secrets, drv_error_t *err)
+{
+    if (cJSON_GetArraySize(secrets) == 0)
+        return DRV_OK;
+    _cleanup_free_ char *pub = NULL;
+    drv_err_t e = d->node_key ? d->node_key(d->node_key_ctx, n->name, &pub, err)
+                              : drv_error_set(err, DRV_ERR_NOTFOUND, 0, "no node keys");
+    if (e == DRV_ERR_NOTFOUND) {
+        drv_error_clear(err);
+        if (d->clear_secrets)
+            return DRV_OK;
+        drv_log_warn("bridge: node has no enrolled key: its Secrets are left out of its "
+                     "desired state",
+                     "node=%s secrets=%d", n->name, cJSON_GetArraySize(secrets));
+        while (cJSON_GetArraySize(secrets) > 0)
+            cJSON_DeleteItemFromArray(secrets, 0);
+        return DRV_OK;
+    }
+    if (e != DRV_OK)
+        return drv_error_wrap(err, "desired state of %s: node key", n->name);
+    cJSON *s;
+    cJSON_ArrayForEach(s, secrets)
+    {
+        if ((e = drv_proto_secret_seal(s, n->name, pub, err)) != DRV_OK)
+            return drv_error_wrap(err, "desired state of %s", n->name);
+    }
+    return DRV_OK;
+}
+
+/* The encoded document, signed when the bridge has a key. */
+static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len, drv_error_t *err)
+{
+    char *text = NULL;
+    size_t tlen = 0;
+    if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &text, &tlen, err) != DRV_OK)
+        return NULL;
+    if (!d->signing_key) {
+        *len = tlen;
+        return text;
+    }
+    char *env = NULL;
+    drv_err_t e = drv_proto_desired_sign(text, tlen, d->signing_key, &env, len, err);
+    free(text);
+    if (e != DRV_OK) {
+        drv_error_wrap(err, "desired state of %s", n->name);
+        return NULL;
+    }
+    return env;
+}
+
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
-                     drv_error_t *err)
+                     bool *unchanged, drv_error_t *err)
 {
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
@@ -626,10 +679,15 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     free(n->refs);
     n->refs = drv_buf_steal(&rb, NULL);
     drv_sha256_final(&h, sum);
+    if (unchanged && n->published && drv_digest_equal(sum, &n->sum) && !n->force) {
+        *unchanged = true;
+        goto done;
+    }
+    if (seal_secrets(d, n, jsecrets, err) != DRV_OK)
+        goto done;
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
     if (doc) {
-        if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &out, len, err) != DRV_OK)
-            out = NULL;
+        out = finish_doc(d, n, doc, len, err);
         cJSON_Delete(doc);
     }
 done:

@@ -179,6 +179,20 @@ static void bridge_changed(void *ctx)
     drv_hub_changed(ctx);
 }
 
+/* The bridge's drv_bridge_node_key_fn: a node's enrolled, unrevoked public key. */
+static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error_t *err)
+{
+    drv_hub_t *hub = ctx;
+    drv_hstore_identity_t id;
+    drv_err_t e = drv_hstore_identity_get(hub->store, node, &id, err);
+    if (e != DRV_OK)
+        return e;
+    if (id.revoked)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "node %s: revoked", node);
+    *pub_pem = strdup(id.pubkey);
+    return *pub_pem ? DRV_OK : drv_error_set(err, DRV_ERR_NOMEM, 0, "node key");
+}
+
 static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
 {
     drv_bridge_opts_t bo = {.broker_url = hub->broker_url,
@@ -188,7 +202,13 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             .ctx = hub,
                             .ca_file = hub->broker_ca[0] ? hub->broker_ca : NULL,
                             .cert_file = hub->broker_cert[0] ? hub->broker_cert : NULL,
-                            .key_file = hub->broker_key[0] ? hub->broker_key : NULL};
+                            .key_file = hub->broker_key[0] ? hub->broker_key : NULL,
+                            .signing_key = drv_identity_signing_key(hub->identity),
+                            .node_key = node_key,
+                            .node_key_ctx = hub,
+                            /* Devices reach a broker without TLS unenrolled: nothing to seal
+                             * to (and nothing keeps the broker's clients apart either). */
+                            .clear_secrets = !hub->broker_ca[0]};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);

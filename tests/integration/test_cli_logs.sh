@@ -45,7 +45,7 @@ done
 [ -n "$url" ] && [ -n "$broker" ] || { echo "hub did not start"; cat "$tmp/hub.out" "$tmp/hub.err"; exit 1; }
 export DROVER_HUB=$url HOME=$tmp
 
-device_start dev1 "hub: {broker: \"$broker\", heartbeatSeconds: 1}" || { cat "$DEV_LOG"; exit 1; }
+DEVICE_SIGNING_PUB="$tmp/data/pki/signing.pub" device_start dev1 "hub: {broker: \"$broker\", heartbeatSeconds: 1}" || { cat "$DEV_LOG"; exit 1; }
 node_ready() {
   [ "$(curl -s "$url/api/v1/nodes/dev1" | jq -r '.status.conditions[]? | select(.type=="Ready") | .status')" = True ]
 }

@@ -38,8 +38,15 @@ start_hub() {
 }
 start_hub
 pub() { mosquitto_pub -h 127.0.0.1 -p "$bport" -q 1 "$@"; }
-# The retained desired document of NODE (waits up to 3 s for one).
-desired() { timeout 3 mosquitto_sub -h 127.0.0.1 -p "$bport" -t "drover/v1/node/$1/desired" -C 1 2>/dev/null; }
+# The retained desired envelope of NODE (waits up to 3 s for one), and the document it signs.
+envelope() { timeout 3 mosquitto_sub -h 127.0.0.1 -p "$bport" -t "drover/v1/node/$1/desired" -C 1 2>/dev/null; }
+desired() { envelope "$1" | jq -r .payload; }
+# Whether NODE's envelope verifies with the hub's signing.pub, checked by openssl, not by Drover.
+signed_ok() {
+  local env; env="$(envelope "$1")" || return 1
+  jq -r .signature <<<"$env" | base64 -d >"$tmp/sig" && jq -j .payload <<<"$env" >"$tmp/msg" &&
+    openssl dgst -sha256 -verify "$tmp/data/pki/signing.pub" -signature "$tmp/sig" "$tmp/msg" >/dev/null 2>&1
+}
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 status_report() { # NODE GEN PODS-JSON
   pub -t "drover/v1/node/$1/status" -m "{\"apiVersion\":\"drover/v1\",\"kind\":\"NodeStatusReport\",
@@ -91,6 +98,9 @@ YAML
 "$drover" apply -f "$tmp/pod.yaml" >/dev/null
 sleep 0.3
 doc=$(desired pi-1)
+check "desired state is a SignedNodeDesiredState, ES256" test "$(envelope pi-1 | jq -r '.kind + " " + .alg')" = "SignedNodeDesiredState ES256"
+check "its signature verifies with pki/signing.pub (openssl)" signed_ok pi-1
+check "the signed document names the node" test "$(jq -r .node <<<"$doc")" = pi-1
 check "desired state holds the pod" test "$(jq -r '.pods[0].metadata.name' <<<"$doc")" = p1
 check "desired state: pod uid as stored" test "$(jq -r '.pods[0].metadata.uid' <<<"$doc")" = "$(curl -s "$url/api/v1/namespaces/default/pods/p1" | jq -r .metadata.uid)"
 check "desired state holds the ConfigMap the pod uses, only that one" test "$(jq -c '[.configMaps[].metadata.name]' <<<"$doc")" = '["used"]'

@@ -235,6 +235,12 @@ labels: {fleet: test, device: \"d$k\"}"
   _device_dirs+=("$dir")
   if [ "${#_device_dirs[@]}" -eq 1 ]; then registry_on_exit _device_cleanup; fi
   mkdir -p "$dir/state" "$dir/run" "$dir/manifests"
+  # The hub's signing key, provisioned as a flashing tool would (these devices use the plain
+  # broker, unenrolled): the agent takes only desired state the hub signed.
+  if [ -z "${FLEET_STANDALONE:-}" ]; then
+    mkdir -p -m 700 "$dir/state/identity"
+    cp "$FLEET_TMP/hub/pki/signing.pub" "$dir/state/identity/signing.pub" || return 1
+  fi
   cat >"$dir/agent.yaml" <<CFG
 nodeName: $name
 stateDir: $dir/state

@@ -20,6 +20,8 @@
 #include "bridge/bridge_int.h"
 #include "drover/log.h"
 #include "drover/model.h"
+#include "drover/pki.h"
+#include "drover/protocol.h"
 #include "store/store.h"
 
 struct fx {
@@ -55,6 +57,9 @@ static int setup(void **state)
         free(f);
         return -1;
     }
+    /* Unenrolled nodes on a plain broker: Secrets in clear (test_sealed_and_signed below
+     * covers keys and signatures). */
+    f->d.clear_secrets = true;
     *state = f;
     return 0;
 }
@@ -270,7 +275,7 @@ static void build(struct fx *f, const char *node, uint64_t gen, doc_t *out)
     bnode_t *n = bdesired_node(&f->d, node);
     assert_non_null(n);
     drv_error_t err = DRV_ERROR_INIT;
-    out->payload = bdesired_build(&f->d, n, gen, &out->sum, &out->len, &err);
+    out->payload = bdesired_build(&f->d, n, gen, &out->sum, &out->len, NULL, &err);
     if (!out->payload)
         fail_msg("build %s: %s", node, drv_error_msg(&err));
     assert_int_equal(out->len, strlen(out->payload));
@@ -554,6 +559,82 @@ static void test_many_references(void **state)
     doc_free(&d);
 }
 
+/* The node key callback of test_sealed_and_signed: pi-1 is enrolled, nobody else. */
+static const char *enrolled_pub;
+static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error_t *err)
+{
+    (void)ctx;
+    if (strcmp(node, "pi-1"))
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "node %s: not enrolled", node);
+    *pub_pem = strdup(enrolled_pub);
+    return DRV_OK;
+}
+
+/* With a signing key and node keys: the document is signed (and opens only with the hub's
+ * public key), an enrolled node's Secrets are sealed to its key (no clear value in the
+ * payload), and an unenrolled node on a TLS broker gets no Secret at all. */
+static void test_sealed_and_signed(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char *hub_key = NULL, *hub_pub = NULL, *node_priv = NULL, *node_pub = NULL;
+    assert_int_equal(drv_pki_key_generate(&hub_key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(hub_key, &hub_pub, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_generate(&node_priv, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(node_priv, &node_pub, &err), DRV_OK);
+    enrolled_pub = node_pub;
+    f->d.signing_key = hub_key;
+    f->d.node_key = node_key;
+    f->d.clear_secrets = false;
+    static const char *const nodes[] = {"pi-1", "pi-2"};
+    for (size_t i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "web-%zu", i);
+        create(f, DRV_KIND_POD,
+               pod_obj("default", name, nodes[i], "",
+                       ",\"envFrom\":[{\"secretRef\":{\"name\":\"creds\"}}]"));
+    }
+    mksecret(f, "default", "creds");
+    load(f);
+    for (size_t i = 0; i < 2; i++) {
+        bnode_t *n = bdesired_node(&f->d, nodes[i]);
+        drv_digest_t sum;
+        size_t len = 0;
+        char *env = bdesired_build(&f->d, n, 7, &sum, &len, NULL, &err);
+        if (!env)
+            fail_msg("build: %s", drv_error_msg(&err));
+        assert_null(strstr(env, "c2VjcmV0")); /* the value, base64 */
+        char *doc = NULL;
+        size_t dlen = 0;
+        assert_int_equal(drv_proto_desired_open(env, len, hub_pub, &doc, &dlen, &err), DRV_OK);
+        assert_int_equal(drv_proto_desired_open(env, len, node_pub, &doc, &dlen, &err),
+                         DRV_ERR_INTEGRITY);
+        drv_error_clear(&err);
+        drv_proto_desired_t p;
+        assert_int_equal(drv_proto_desired_parse(doc, dlen, nodes[i], &p, &err), DRV_OK);
+        if (i == 0) {
+            assert_int_equal(cJSON_GetArraySize(p.secrets), 1);
+            cJSON *sec = cJSON_Duplicate(cJSON_GetArrayItem(p.secrets, 0), 1);
+            assert_true(drv_proto_secret_is_sealed(sec));
+            assert_int_equal(drv_proto_secret_unseal(sec, "pi-1", node_priv, &err), DRV_OK);
+            assert_string_equal(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(sec, "data"), "password")->valuestring,
+                "c2VjcmV0");
+            cJSON_Delete(sec);
+        } else {
+            assert_int_equal(cJSON_GetArraySize(p.secrets), 0);
+        }
+        drv_proto_desired_free(&p);
+        free(doc);
+        free(env);
+    }
+    f->d.signing_key = NULL;
+    drv_pki_secret_free(hub_key);
+    drv_pki_secret_free(node_priv);
+    free(hub_pub);
+    free(node_pub);
+}
+
 /* A node whose pods name ConfigMaps by more than 1 MiB of "c:namespace/name" text in all
  * (4200 distinct names of 253 bytes, none there yet; the document is ~1.3 MiB, under the cap):
  * one of them appearing must still mark the node. */
@@ -814,7 +895,8 @@ static void test_digest(void **state)
     assert_int_equal(bdesired_load(&other, f->s, &err), DRV_OK);
     drv_digest_t sum;
     size_t len = 0;
-    char *payload = bdesired_build(&other, bdesired_node(&other, "pi-1"), 1, &sum, &len, &err);
+    char *payload =
+        bdesired_build(&other, bdesired_node(&other, "pi-1"), 1, &sum, &len, NULL, &err);
     assert_non_null(payload);
     assert_true(drv_digest_equal(&sum, &g1.sum));
     assert_string_equal(payload, g1.payload);
@@ -965,7 +1047,7 @@ static void test_document_over_cap(void **state)
     drv_digest_t sum;
     size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    char *payload = bdesired_build(&f->d, n, 5, &sum, &len, &err);
+    char *payload = bdesired_build(&f->d, n, 5, &sum, &len, NULL, &err);
     assert_null(payload);
     assert_int_equal(err.code, DRV_ERR_TOOBIG);
     print_message("    over the cap: %s\n", drv_error_msg(&err));
@@ -1085,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_only_referenced_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projected_and_pull_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_references, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_and_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_distinct_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_marks_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refs_follow_last_document, setup, teardown),
