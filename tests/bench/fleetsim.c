@@ -28,6 +28,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/error.h"
+#include "drover/file.h"
 #include "drover/protocol.h"
 
 #define SIM_NODES_MAX 100000
@@ -71,6 +72,7 @@ typedef struct sim_opts {
     uint32_t inflight;     /* connections between connect() and CONNACK */
     uint32_t keepalive_s;
     uint32_t stats_ms;
+    char *verify_key; /* --verify-key: the hub's signing.pub (PEM); NULL: payload taken unchecked */
 } sim_opts_t;
 
 typedef struct sim_stats {
@@ -636,8 +638,27 @@ static void on_desired(sim_t *s, uint32_t i, const char *payload, size_t len)
     char name[DRV_PROTO_NODE_MAX + 1];
     node_name(s, i, name, sizeof name);
     drv_error_t err = DRV_ERROR_INIT;
+    /* The signed envelope: verified as an agent does with --verify-key; otherwise only
+     * unwrapped, so that the simulator's own CPU does not limit the hub's figures. */
+    char *doc = NULL;
+    size_t dlen = 0;
+    drv_err_t rc = DRV_OK;
+    if (s->o.verify_key) {
+        rc = drv_proto_desired_open(payload, len, s->o.verify_key, &doc, &dlen, &err);
+    } else {
+        cJSON *env = cJSON_ParseWithLength(payload, len);
+        const cJSON *pl = cJSON_GetObjectItemCaseSensitive(env, "payload");
+        if (cJSON_IsString(pl) && (doc = strdup(pl->valuestring)) != NULL)
+            dlen = strlen(doc);
+        else
+            rc = drv_error_set(&err, DRV_ERR_INVALID, 0, "desired state: not a signed envelope");
+        cJSON_Delete(env);
+    }
     drv_proto_desired_t d;
-    if (drv_proto_desired_parse(payload, len, name, &d, &err) != DRV_OK) {
+    if (rc == DRV_OK)
+        rc = drv_proto_desired_parse(doc, dlen, name, &d, &err);
+    free(doc);
+    if (rc != DRV_OK) {
         if (s->st.desired_bad++ < 20)
             fprintf(stderr, "fleetsim: %s: refused: %s\n", name, drv_error_msg(&err));
         return;
@@ -1034,12 +1055,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: fleetsim --broker tcp://HOST:PORT [--nodes N] [--prefix P] [--duration S]\n"
                "                [--heartbeat-ms MS] [--connect-rate PER_S] [--inflight N]\n"
-               "                [--keepalive S] [--stats-ms MS]\n"
+               "                [--keepalive S] [--stats-ms MS] [--verify-key SIGNING.PUB]\n"
                "Simulates N Drover nodes (names P00000, P00001, ...), each its own MQTT\n"
                "connection speaking protocol v1: Will and retained presence, a status report,\n"
                "heartbeats, and every pod of a desired state reported Running and Ready.\n"
                "Counters go to stderr every --stats-ms (default 1000), a summary line at the end.\n"
-               "--duration 0 (default) runs until SIGINT or SIGTERM.\n");
+               "--duration 0 (default) runs until SIGINT or SIGTERM. --verify-key checks every\n"
+               "desired state's signature as an agent does (otherwise it is only unwrapped).\n");
 }
 
 static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *err)
@@ -1070,6 +1092,10 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
         else if (strcmp(opt, "--prefix") == 0) {
             o->prefix = v;
             rc = DRV_OK;
+        } else if (strcmp(opt, "--verify-key") == 0) {
+            free(o->verify_key);
+            o->verify_key = NULL;
+            rc = drv_file_read_capped(v, 4096, &o->verify_key, NULL, err);
         } else if (strcmp(opt, "--duration") == 0)
             rc = parse_u32(opt, v, 0, 86400 * 30, &o->duration_s, err);
         else if (strcmp(opt, "--heartbeat-ms") == 0)

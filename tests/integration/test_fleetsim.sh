@@ -44,7 +44,7 @@ for _ in $(seq 1 200); do
 done
 [ -n "$url" ] && [ -n "$broker" ] || { echo "hub did not start"; cat "$tmp/hub.err"; exit 1; }
 
-"$sim" --broker "$broker" --nodes $NODES --prefix sim- --connect-rate 200 --stats-ms 0 >"$tmp/sim.out" 2>"$tmp/sim.err" &
+"$sim" --broker "$broker" --verify-key "$tmp/data/pki/signing.pub" --nodes $NODES --prefix sim- --connect-rate 200 --stats-ms 0 >"$tmp/sim.out" 2>"$tmp/sim.err" &
 simpid=$!
 ready_count() {
   curl -sf "$url/api/v1/nodes" | jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length'
