@@ -3,11 +3,14 @@
  * HTTP goes through the agent's dlopen'd libcurl (net/curl.h). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #define CONNECT_TIMEOUT_S 10L  /* per HTTPS request */
 #define REQUEST_TIMEOUT_S 30L  /* whole request */
 #define CHAIN_MAX 8            /* certificates taken from the hub's chain */
+#define CHILD_TIMEOUT_S 120    /* the enrollment child process, at most */
 #define ENROLL_PATH "/api/v1/enroll"
 #define RENEW_PATH "/api/v1/enroll/renew"
 
@@ -504,6 +508,74 @@ out:
     return r;
 }
 
+/* ---- in a child process ---- */
+
+typedef drv_err_t (*net_fn)(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
+                            drv_error_t *err);
+
+/* Runs fn in a forked child and waits for it: libcurl, and the TLS library it brings, are then
+ * mapped only by the child, never by the long-running agent (the reason net/curl.h exists; a
+ * pull child does the same). The child's drv_error_t comes back whole over a pipe. */
+static drv_err_t in_child(net_fn fn, const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
+                          drv_error_t *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "enroll: pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return drv_error_set(err, DRV_ERR_IO, e, "enroll: fork");
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL); /* the agent blocks signals for its signalfd */
+        signal(SIGPIPE, SIG_IGN);
+        signal(SIGALRM, SIG_DFL);
+        alarm(CHILD_TIMEOUT_S); /* backstop over curl's own time limits */
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t r = fn(cfg, p, &e);
+        if (r != DRV_OK) {
+            e.code = r;
+            (void)!write(fds[1], &e, sizeof(e));
+        }
+        _exit(r == DRV_OK ? 0 : 1);
+    }
+    close(fds[1]);
+    drv_error_t e = DRV_ERROR_INIT;
+    size_t got = 0;
+    while (got < sizeof(e)) {
+        ssize_t n = read(fds[0], (char *)&e + got, sizeof(e) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return DRV_OK;
+    if (got == sizeof(e) && e.code > DRV_OK && e.code < DRV_ERR__COUNT) {
+        e.msg[sizeof(e.msg) - 1] = '\0';
+        *err = e;
+        return e.code;
+    }
+    if (WIFSIGNALED(st))
+        return drv_error_set(err, WTERMSIG(st) == SIGALRM ? DRV_ERR_TIMEOUT : DRV_ERR_IO, 0,
+                             "hub.url: %s: the enrollment process %s (signal %d)", cfg->hub_url,
+                             WTERMSIG(st) == SIGALRM ? "timed out" : "died", WTERMSIG(st));
+    return drv_error_set(err, DRV_ERR_IO, 0, "hub.url: %s: the enrollment process failed",
+                         cfg->hub_url);
+}
+
 drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *out,
                             drv_error_t *err)
 {
@@ -525,7 +597,7 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
         if (now < drv_enroll_renew_at(&info) || !cfg->hub_url[0])
             return DRV_OK;
         drv_error_t rerr = DRV_ERROR_INIT;
-        if (renew(cfg, p, &rerr) != DRV_OK) {
+        if (in_child(renew, cfg, p, &rerr) != DRV_OK) {
             char when[32];
             time_t na = (time_t)info.not_after;
             struct tm tm;
@@ -547,7 +619,7 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
     if ((cr == DRV_ERR_RANGE || (cr == DRV_ERR_INTEGRITY && info.not_after > now)) &&
         strcmp(info.cn, cfg->node_name) == 0 && access(p->ca, R_OK) == 0) {
         drv_error_t rerr = DRV_ERROR_INIT;
-        if (renew(cfg, p, &rerr) == DRV_OK &&
+        if (in_child(renew, cfg, p, &rerr) == DRV_OK &&
             drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, &rerr) ==
                 DRV_OK) {
             drv_log_info("certificate renewed", "node=%s", cfg->node_name);
@@ -555,7 +627,7 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
         }
         drv_log_warn("renewal failed; enrolling again", "error=\"%s\"", drv_error_msg(&rerr));
     }
-    if ((r = enroll(cfg, p, err)) != DRV_OK)
+    if ((r = in_child(enroll, cfg, p, err)) != DRV_OK)
         return r;
     if ((r = drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, err)) !=
         DRV_OK)

@@ -23,7 +23,8 @@ void drv_enroll_paths(const drv_agent_config_t *cfg, drv_enroll_paths_t *out);
  * expired) — renewing it first when due and the hub is reachable (a failed renewal of a
  * still-valid cert is only a warning) — or after enrolling with hub.url, hub.caFingerprint and
  * the token. Errors name the config field (hub.caFingerprint: no certificate in the hub's
- * chain has it, ...). Fills *out with the paths in every case. Blocks (network, up to ~40 s). */
+ * chain has it, ...). Fills *out with the paths in every case. Blocks while a forked child does
+ * the HTTPS part (at most 2 minutes), so that the calling process never maps libcurl. */
 DRV_NODISCARD drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *out,
                                           drv_error_t *err);
 

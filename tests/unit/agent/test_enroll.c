@@ -3,6 +3,7 @@
  * network half (enrolling against a real hub) is tests/integration/test_agent_enroll.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -426,6 +427,18 @@ static void config_in(const char *sub, drv_agent_config_t *cfg)
     snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/%s", tmpdir, sub);
 }
 
+static bool maps_has(const char *lib)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, lib) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
 static void test_ensure_offline(void **state)
 {
     (void)state;
@@ -469,6 +482,8 @@ static void test_ensure_offline(void **state)
     assert_non_null(strstr(drv_error_msg(&err), "hub.url: https://127.0.0.1:1/healthz"));
     assert_int_equal(access(p.key, F_OK), -1);
     assert_int_equal(access(p.ca, F_OK), -1);
+    /* The network half ran in a child: this process never mapped libcurl. */
+    assert_false(maps_has("libcurl"));
 
     /* A valid identity is enough without any hub; one due for renewal with the hub
      * unreachable stays in use (a warning). */
