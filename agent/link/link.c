@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
 #include "drover/model.h"
 #include "drover/pki.h"
+#include "enroll/enroll.h"
 #include "link/link.h"
 #include "link/link_int.h"
 #include "proc/proc.h"
@@ -409,6 +411,11 @@ struct drv_link {
     uint64_t hb_seq;
     long long now;
     drv_link_logs_t *logs;
+    /* Enrollment (hub.url): the identity files, whether they are usable, and when to look
+     * again (enrol while not enrolled, renew when due). */
+    drv_enroll_paths_t id;
+    bool enrolled;
+    long long next_enroll_at;
     char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
         t_heartbeat[DRV_PROTO_TOPIC_MAX], t_online[DRV_PROTO_TOPIC_MAX],
         t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX];
@@ -699,6 +706,29 @@ static drv_err_t topics(drv_link_t *l, drv_error_t *err)
     return DRV_OK;
 }
 
+#define ENROLL_RETRY_MS 30000
+
+/* Enrols (or renews when due) with hub.url; blocks while it talks to the hub (a child process
+ * does the HTTPS, see agent/enroll). A failure is logged and retried later: pods keep running. */
+static void enroll(drv_link_t *l, long long now)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_enroll_ensure(l->cfg, &l->id, &err);
+    if (r != DRV_OK) {
+        drv_log_error(l->enrolled ? "certificate renewal failed; retrying"
+                                  : "enrollment failed; retrying",
+                      "hub=%s retry_s=%d error=\"%s\"", l->cfg->hub_url, ENROLL_RETRY_MS / 1000,
+                      drv_error_msg(&err));
+        l->next_enroll_at = now + ENROLL_RETRY_MS;
+        return;
+    }
+    if (!l->enrolled)
+        drv_log_info("enrolled with the hub", "hub=%s identity=%s", l->cfg->hub_url, l->id.dir);
+    l->enrolled = true;
+    load_verify_key(l);
+    l->next_enroll_at = now + drv_enroll_next_check_ms(&l->id, (int64_t)time(NULL));
+}
+
 static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
 {
     drv_err_t r = topics(l, err);
@@ -722,6 +752,12 @@ static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
         .max_queued_bytes = 8u << 20,
         .max_buffered = 200,
     };
+    if (l->cfg->hub_url[0]) {
+        /* Mutual TLS with the enrolled identity (Paho's TLS flavour is loaded for it). */
+        o.ca_file = l->id.ca;
+        o.cert_file = l->id.cert;
+        o.key_file = l->id.key;
+    }
     if ((r = drv_mqtt_new(&o, &l->mqtt, err)) != DRV_OK)
         return drv_error_wrap(err, "hub.broker %s", l->cfg->hub_broker);
     if ((r = drv_mqtt_subscribe(l->mqtt, l->t_desired, drv_proto_qos(DRV_PROTO_DESIRED), err)) !=
@@ -755,8 +791,17 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
     if (hooks)
         l->hooks = *hooks;
     l->now = drv_now_ms();
+    if (cfg->hub_url[0]) {
+        drv_enroll_paths(cfg, &l->id);
+        enroll(l, l->now);
+    }
     load_verify_key(l);
     load_persisted(l);
+    if (cfg->hub_url[0] && !l->enrolled) {
+        /* Nothing to connect with yet: drv_link_tick retries the enrollment. */
+        *out = l;
+        return DRV_OK;
+    }
     drv_err_t r = connect_broker(l, err);
     if (r != DRV_OK) {
         drv_link_free(l);
@@ -783,6 +828,20 @@ void drv_link_tick(drv_link_t *l, long long now)
     if (!l)
         return;
     l->now = now;
+    if (l->cfg->hub_url[0] && now >= l->next_enroll_at) {
+        bool was = l->enrolled;
+        enroll(l, now);
+        if (!was && l->enrolled) {
+            drv_error_t err = DRV_ERROR_INIT;
+            if (connect_broker(l, &err) != DRV_OK) {
+                drv_log_error("cannot start the hub link", "error=\"%s\"", drv_error_msg(&err));
+                l->enrolled = false;
+                l->next_enroll_at = now + ENROLL_RETRY_MS;
+            }
+        }
+    }
+    if (!l->mqtt)
+        return;
     drv_mqtt_poll(l->mqtt, on_event, l);
     if (l->connected && l->report_due && l->status && now - l->last_report_at >= REPORT_MIN_MS)
         send_report(l, now);
