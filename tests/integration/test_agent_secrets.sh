@@ -37,6 +37,7 @@ int main(int argc, char **argv)
         if (drv_pki_key_generate(&key, &err) != DRV_OK ||
             drv_file_write_atomic(argv[2], key, strlen(key), 0600, &err) != DRV_OK)
             goto fail;
+        drv_pki_secret_free(key);
         return 0;
     }
     if (argc != 8 || strcmp(argv[1], "seal"))
@@ -49,14 +50,21 @@ int main(int argc, char **argv)
         drv_pki_seal(pub, ctx, plain, strlen(plain), &blob, &err) != DRV_OK)
         goto fail;
     printf("%s\n", blob);
+    drv_pki_secret_free(key);
+    free(pub);
+    free(blob);
     return 0;
 fail:
     fprintf(stderr, "seal: %s\n", drv_error_msg(&err));
     return 1;
 }
 C
-if ! cc -o "$work/seal" "$work/seal.c" -I"$SRC/shared/include" \
-    "$DROVER_BUILD_DIR/shared/libdrover-shared.a" -lmbedx509 -lmbedcrypto -lcjson -lyaml -lm; then
+seal_cc() {
+  cc "$@" -o "$work/seal" "$work/seal.c" -I"$SRC/shared/include" \
+    "$DROVER_BUILD_DIR/shared/libdrover-shared.a" -lmbedx509 -lmbedcrypto -lcjson -lyaml -lm
+}
+# (A DROVER_SANITIZE build's library needs the sanitizers' runtime.)
+if ! seal_cc 2>/dev/null && ! seal_cc -fsanitize=address,undefined; then
   echo "cannot build the sealing helper" >&2
   exit 1
 fi
