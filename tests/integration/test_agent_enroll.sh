@@ -17,8 +17,9 @@ done
 [ -x /usr/sbin/mosquitto ] || { echo "mosquitto missing"; [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77; exit 1; }
 for b in "$hub" "$cli" "$agent"; do [ -x "$b" ] || { echo "no $b"; exit 1; }; done
 tmp=$(mktemp -d)
-hubpid=
+hubpid= agentpid=
 cleanup() {
+  [ -n "$agentpid" ] && kill "$agentpid" 2>/dev/null && wait "$agentpid" 2>/dev/null
   [ -n "$hubpid" ] && kill "$hubpid" 2>/dev/null && wait "$hubpid" 2>/dev/null
   [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
@@ -212,7 +213,30 @@ check "without the certificate it does not" \
 # ---- the agent itself over TLS, once agent/link uses agent/enroll ----
 src=${DROVER_SOURCE_DIR:-$(dirname "$0")/../..}
 if grep -q drv_enroll "$src/agent/link/link.c" 2>/dev/null; then
-  echo "# the link uses agent/enroll: not exercised here yet (see test_agent_mqtt.sh)"
+  # dev-f enrols at start (no drover-agent enroll first) and connects with its certificate.
+  # No pods: nothing here needs crun or a pod network.
+  ONE=$("$cli" token create --uses 1 --labels zone=south 2>/dev/null)
+  printf '%s\n' "$ONE" >"$tmp/one.token"
+  config dev-f "$tmp/one.token"
+  printf 'allowNoCgroups: true\nlogLevel: info\n' >>"$tmp/dev-f.yaml"
+  sed -i "s|^hub:|hub:\n  broker: $broker|" "$tmp/dev-f.yaml"
+  mkdir -p "$tmp/dev-f/manifests"
+  "$agent" run --config "$tmp/dev-f.yaml" >"$tmp/dev-f.log" 2>&1 &
+  agentpid=$!
+  ready() {
+    curl -sS -m 5 --cacert "$DROVER_CA" -H "Authorization: Bearer $DROVER_TOKEN" "$url/api/v1/nodes/dev-f" |
+      jq -e '.status.conditions[]? | select(.type == "Ready" and .status == "True")' >/dev/null 2>&1
+  }
+  for _ in $(seq 1 $((300 * tf))); do ready && break; kill -0 "$agentpid" 2>/dev/null || break; sleep 0.1; done
+  check "drover-agent run enrols and its Node dev-f is Ready over the TLS broker" ready
+  check "dev-f has its certificate" test -s "$tmp/dev-f/identity/node.crt"
+  check "the agent maps Paho with TLS" grep -q libpaho-mqtt3as "/proc/$agentpid/maps"
+  check "and no libcurl (enrollment ran in a child)" bash -c "! grep -q libcurl /proc/$agentpid/maps"
+  priv=$(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$agentpid/smaps_rollup" 2>/dev/null)
+  echo "# drover-agent over TLS, no pods: ${priv:-?} KiB private"
+  kill "$agentpid" 2>/dev/null
+  wait "$agentpid" 2>/dev/null
+  agentpid=
 else
   echo "# agent/link does not use agent/enroll yet: the agent's own TLS connection is not tested"
 fi
