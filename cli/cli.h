@@ -76,6 +76,8 @@ cJSON *drv_cli_config_load(bool quiet);
 int drv_cli_login(int argc, char **argv);
 /* token create|list|revoke */
 int drv_cli_token_cmd(int argc, char **argv);
+/* node revoke NAME... | node forget NAME... | node list-identities [-o json] */
+int drv_cli_node_cmd(int argc, char **argv);
 
 typedef struct drv_cli_resp {
     long status;    /* HTTP status */

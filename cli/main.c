@@ -30,6 +30,9 @@ static const struct {
     {"token", drv_cli_token_cmd,
      "token create [--role admin|operator|viewer] [--ttl 24h] [--description TEXT] [--uses N]\n"
      "        [--labels k=v,...] | token list | token revoke ID...   API and bootstrap tokens"},
+    {"node", drv_cli_node_cmd,
+     "node revoke NAME... | node forget NAME... | node list-identities [-o json]   enrolled\n"
+     "        device identities (revoke: the device loses the broker and cannot renew)"},
     {"rollout", drv_cli_rollout,
      "rollout status|history|undo|pause|resume deployment NAME [--timeout S] [--revision N]   "
      "rollouts"},

@@ -1,0 +1,105 @@
+/* drover node: the enrolled device identities on the hub (docs/PROTOCOL.md "Enrollment"):
+ * revoke a node, forget a revoked one (its name becomes free), list them. Admin only. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int node_usage(void)
+{
+    fprintf(stderr, "usage: drover node revoke NAME... | node forget NAME... |\n"
+                    "       node list-identities [-o json]\n");
+    return 2;
+}
+
+static const char *str_of(const cJSON *o, const char *key, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+/* POST .../nodes/NAME/revoke or DELETE .../identities/NAME for each name. */
+static int each_node(int argc, char **argv, bool revoke)
+{
+    if (argc < 2)
+        return node_usage();
+    int ret = 0;
+    for (int i = 1; i < argc; i++) {
+        char esc[256], path[384];
+        if (!*argv[i] || !drv_cli_escape(argv[i], esc, sizeof(esc))) {
+            fprintf(stderr, "drover node %s: \"%.64s\" is not a node name\n",
+                    revoke ? "revoke" : "forget", argv[i]);
+            ret = 1;
+            continue;
+        }
+        if (revoke)
+            snprintf(path, sizeof(path), "/api/v1/nodes/%s/revoke", esc);
+        else
+            snprintf(path, sizeof(path), "/api/v1/identities/%s", esc);
+        drv_cli_resp_t resp;
+        if (drv_cli_request(revoke ? "POST" : "DELETE", path, revoke ? "application/json" : NULL,
+                            revoke ? "{}" : NULL, &resp))
+            return 1;
+        if (resp.status == 200) {
+            printf(revoke ? "node/%s revoked\n" : "node/%s identity forgotten\n", argv[i]);
+        } else {
+            drv_cli_print_status(&resp);
+            ret = 1;
+        }
+        drv_cli_resp_free(&resp);
+    }
+    return ret;
+}
+
+static int list_identities(int argc, char **argv)
+{
+    bool json = false;
+    if (argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json"))
+        json = true;
+    else if (argc != 1)
+        return node_usage();
+    drv_cli_resp_t resp;
+    if (drv_cli_request("GET", "/api/v1/identities", NULL, NULL, &resp))
+        return 1;
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
+    if (resp.status != 200 || !cJSON_IsArray(items)) {
+        drv_cli_print_status(&resp);
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
+    if (json) {
+        char *s = cJSON_Print(resp.json);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        drv_cli_resp_free(&resp);
+        return 0;
+    }
+    printf("%-24s %-8s %-21s %-21s %-33s %s\n", "NODE", "STATE", "CREATED", "NOT AFTER", "SERIAL",
+           "KEY FINGERPRINT");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, items)
+    {
+        const cJSON *rv = cJSON_GetObjectItemCaseSensitive(t, "revoked");
+        printf("%-24s %-8s %-21s %-21s %-33s %s\n", str_of(t, "node", ""),
+               cJSON_IsTrue(rv) ? "revoked" : "active", str_of(t, "created", ""),
+               str_of(t, "notAfter", ""), str_of(t, "serial", ""), str_of(t, "fingerprint", ""));
+    }
+    drv_cli_resp_free(&resp);
+    return 0;
+}
+
+int drv_cli_node_cmd(int argc, char **argv)
+{
+    if (argc < 2)
+        return node_usage();
+    if (!strcmp(argv[1], "revoke"))
+        return each_node(argc - 1, argv + 1, true);
+    if (!strcmp(argv[1], "forget"))
+        return each_node(argc - 1, argv + 1, false);
+    if (!strcmp(argv[1], "list-identities"))
+        return list_identities(argc - 1, argv + 1);
+    return node_usage();
+}
