@@ -12,11 +12,16 @@
 
 #define DRV_HUB_DEFAULT_DATA "/var/lib/drover-hub"
 #define DRV_HUB_DEFAULT_LISTEN "127.0.0.1:8080"
-/* Whether the API requires bearer tokens (hub/auth) unless --auth / --no-auth says. */
-#define DRV_HUB_DEFAULT_AUTH false
+/* Secure by default: nothing is reachable without authentication unless the operator turns
+ * it off explicitly (tests of other features do, with --no-auth --no-tls --no-broker-tls).
+ * Whether the API requires bearer tokens (hub/auth) unless --auth / --no-auth says. */
+#define DRV_HUB_DEFAULT_AUTH true
 /* Whether the API serves HTTPS (with the hub's own server certificate, hub/identity) unless
  * --tls / --no-tls says. */
-#define DRV_HUB_DEFAULT_TLS false
+#define DRV_HUB_DEFAULT_TLS true
+/* Whether the hub's own Mosquitto is TLS-only with client certificates and per-node ACLs
+ * (hub/broker) unless --broker-tls / --no-broker-tls says. */
+#define DRV_HUB_DEFAULT_BROKER_TLS true
 
 typedef struct drv_hub drv_hub_t;
 

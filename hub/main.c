@@ -17,8 +17,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
-            "                  [--tls] [--san NAME|IP]... [--auth]\n"
-            "                  [--broker URL | --broker-listen ADDR:PORT [--broker-tls]]\n"
+            "                  [--no-tls] [--san NAME|IP]... [--no-auth]\n"
+            "                  [--broker URL | --broker-listen ADDR:PORT [--no-broker-tls]]\n"
             "                  [--mosquitto PATH]\n"
             "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
             "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "                      a free port when --listen's port is 0)\n"
             "  --broker-tls        that Mosquitto only over TLS: clients present a certificate\n"
             "                      of the hub's CA, whose CN is their node name, and may use\n"
-            "                      only their own node's topics (docs/PROTOCOL.md)\n"
+            "                      only their own node's topics (docs/PROTOCOL.md)%s\n"
+            "  --no-broker-tls     that Mosquitto over plain TCP, any client, any topic%s\n"
             "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
             "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
             "                      node controllers (they run by default)\n"
@@ -48,6 +49,8 @@ static void usage(FILE *f)
             "  --print-routes      print the API's routes (pattern and methods) and exit\n"
             "  --rotate-secret-key with the hub stopped: add a new key to DIR/secret.keys,\n"
             "                      re-encrypt every Secret with it, drop the old key, exit\n",
+            DRV_HUB_DEFAULT_BROKER_TLS ? " (default)" : "",
+            DRV_HUB_DEFAULT_BROKER_TLS ? "" : " (default)",
             DRV_HUB_DEFAULT_AUTH ? " (default)" : "", DRV_HUB_DEFAULT_AUTH ? "" : " (default)",
             DRV_HUB_DEFAULT_TLS ? " (default)" : "", DRV_HUB_DEFAULT_TLS ? "" : " (default)");
 }
@@ -120,6 +123,7 @@ int main(int argc, char **argv)
                                              {"broker", required_argument, NULL, 'b'},
                                              {"broker-listen", required_argument, NULL, 'B'},
                                              {"broker-tls", no_argument, NULL, 'Y'},
+                                             {"no-broker-tls", no_argument, NULL, 'W'},
                                              {"mosquitto", required_argument, NULL, 'M'},
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
     static const char *sans[DRV_PKI_SAN_MAX];
     drv_error_t err = DRV_ERROR_INIT;
     bool rotate_key = false;
+    int broker_tls = -1; /* --broker-tls 1, --no-broker-tls 0, neither: the default */
     int c;
     while ((c = getopt_long(argc, argv, "d:l:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -159,7 +164,10 @@ int main(int argc, char **argv)
             opts.broker_listen = optarg;
             break;
         case 'Y':
-            opts.broker_tls = true;
+            broker_tls = 1;
+            break;
+        case 'W':
+            broker_tls = 0;
             break;
         case 'M':
             opts.mosquitto = optarg;
@@ -226,7 +234,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (opts.broker_tls && !opts.run_broker) {
+    if (broker_tls < 0) /* the default applies to the hub's own broker */
+        opts.broker_tls = opts.run_broker && DRV_HUB_DEFAULT_BROKER_TLS;
+    else
+        opts.broker_tls = broker_tls == 1;
+    if (broker_tls == 1 && !opts.run_broker) {
         fprintf(stderr, "drover-hub: --broker-tls: only for the hub's own Mosquitto (an external "
                         "broker is configured as docs/PROTOCOL.md \"Broker security\" says)\n");
         return 2;

@@ -177,7 +177,7 @@ run_size() { # NODES PODS
     sleep 0.5
     broker_args=(--broker "tcp://127.0.0.1:$port")
   fi
-  "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --log-level warn $controllers_flag "${broker_args[@]}" \
+  "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --log-level warn $controllers_flag "${broker_args[@]}" \
     >"$d/hub.out" 2>"$d/hub.err" &
   hubpid=$!
   HUB= BROKER=

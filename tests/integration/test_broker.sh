@@ -33,7 +33,7 @@ check() { # name, condition...
 # start_hub ARGS...: sets hubpid and broker (tcp://ADDR:PORT), or fails the test.
 start_hub() {
   : >"$tmp/hub.out"
-  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 "$@" >"$tmp/hub.out" 2>>"$tmp/hub.err" &
+  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls "$@" >"$tmp/hub.out" 2>>"$tmp/hub.err" &
   hubpid=$!
   for _ in $(seq 1 $((200 * tf))); do
     if grep -q '^drover-hub: serving' "$tmp/hub.out"; then
@@ -88,19 +88,19 @@ done
 check "a killed broker is restarted and serves again" [ -n "$ok" ]
 
 # A second hub on the same broker port: refused, naming the port.
-"$hub" --data "$tmp/data2" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:$port" \
+"$hub" --data "$tmp/data2" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --broker-listen "127.0.0.1:$port" \
   >/dev/null 2>"$tmp/busy.err"
 rc=$?
 check "busy broker port refused" [ $rc -ne 0 ]
 check "error names the port" grep -q "port $port on 127.0.0.1 is in use" "$tmp/busy.err"
 
-"$hub" --data "$tmp/data3" --listen 127.0.0.1:0 --mosquitto /nonexistent/mosquitto \
+"$hub" --data "$tmp/data3" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --mosquitto /nonexistent/mosquitto \
   >/dev/null 2>"$tmp/nobin.err"
 rc=$?
 check "missing mosquitto refused" [ $rc -ne 0 ]
 check "error names the binary" grep -q "/nonexistent/mosquitto" "$tmp/nobin.err"
 
-"$hub" --data "$tmp/data4" --listen 127.0.0.1:0 --broker "localhost:1883" >/dev/null \
+"$hub" --data "$tmp/data4" --listen 127.0.0.1:0 --no-auth --no-tls --broker "localhost:1883" >/dev/null \
   2>"$tmp/url.err"
 rc=$?
 check "bad --broker URL refused" [ $rc -ne 0 ]

@@ -20,7 +20,7 @@ wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0
 
 data=$tmp/data
 start_hub() { # [BROKER-PORT]
-  "$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:${1:-0}" --broker-tls \
+  "$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:${1:-0}" --broker-tls --no-auth --no-tls \
     --no-controllers >"$tmp/hub.out" 2>>"$tmp/hub.err" &
   hubpid=$!
   url=

@@ -36,7 +36,7 @@ check() { # name, condition...
   if "$@"; then echo "ok $n - $name"; else echo "not ok $n - $name"; fails=$((fails + 1)); fi
 }
 
-"$hub" --data "$tmp/data" --auth --listen 127.0.0.1:0 --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
+"$hub" --data "$tmp/data" --auth --no-tls --no-broker-tls --listen 127.0.0.1:0 --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
 hubpid=$!
 url=
 for _ in $(seq 1 $((200 * tf))); do
@@ -110,6 +110,8 @@ while read -r pattern methods; do
       [ "$c" = 200 ] || { echo "  $m $path without a token: $c (want 200)"; bad=$((bad + 1)); }
       continue
     fi
+    # Enrollment needs no API token: a device has none (checked below instead).
+    [ "$pattern" = /api/v1/enroll ] || [ "$pattern" = /api/v1/enroll/renew ] && continue
     c=$(req "$m" "$path" "" "${data[@]}")
     if [ "$c" != 401 ] || [ "$(body .kind)" != Status ] || [ "$(body .code)" != 401 ]; then
       echo "  $m $path without a token: $c $(head -c 200 "$tmp/body")"
@@ -125,6 +127,33 @@ while read -r pattern methods; do
 done <"$tmp/routes"
 check "every route and method ($total) refuses no/garbage/revoked/expired/bootstrap tokens ($bad wrong)" \
   test "$bad" = 0 -a "$total" -ge 60
+# ---- enrollment: reachable without an API token, but it checks its own ----
+check "the enroll routes are listed" grep -q '^/api/v1/enroll POST$' "$tmp/routes"
+check "... both" grep -q '^/api/v1/enroll/renew POST$' "$tmp/routes"
+csr=$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=auth-dev \
+  -keyout "$tmp/auth-dev.key" 2>/dev/null)
+enrol_body() { jq -n --arg t "$1" --arg c "$csr" 'if $t == "" then {csr: $c} else {token: $t, csr: $c} end'; }
+code=$(req POST /api/v1/enroll "" -d "$(enrol_body "")")
+check "enroll without a bootstrap token: 401 (got $code)" test "$code" = 401 -a "$(body .code)" = 401
+check "... the message asks for a bootstrap token" grep -q 'bootstrap token' <<<"$(body .message)"
+FORGED="drv1_$(cut -d_ -f2 <<<"$BOOT")_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+code=$(req POST /api/v1/enroll "" -d "$(enrol_body "$FORGED")")
+check "enroll with a forged bootstrap token (right id): 401 (got $code)" test "$code" = 401
+code=$(req POST /api/v1/enroll "$FORGED" -d "$(enrol_body "")")
+check "... also as Authorization: Bearer: 401 (got $code)" test "$code" = 401
+code=$(req POST /api/v1/enroll "" -d "$(enrol_body "$GARBAGE")")
+check "enroll with an unknown token: 401 (got $code)" test "$code" = 401
+code=$(req POST /api/v1/enroll "" -d "$(enrol_body "$ADMIN")")
+check "enroll with an API token: 401 (got $code)" test "$code" = 401
+code=$(req POST /api/v1/enroll "" -d "$(enrol_body "$BOOT")")
+check "enroll with the bootstrap token: 201 (got $code)" test "$code" = 201
+code=$(req POST /api/v1/enroll/renew "" -d "$(enrol_body "")")
+check "renew needs no token: 201 for the enrolled key (got $code)" test "$code" = 201
+code=$(req POST /api/v1/nodes/auth-dev/revoke "$VIEWER")
+check "revoke as a viewer: 403 (got $code)" test "$code" = 403
+code=$(req GET /api/v1/identities "$OPER")
+check "identities as an operator: 403 (got $code)" test "$code" = 403
+
 code=$(req GET /api/v1/pods "$EXPIRED")
 check "an expired token is told so" test "$code" = 401 -a -n "$(body .message | grep expired)"
 code=$(req GET /api/v1/nodes "" -H "Authorization: Basic YWRtaW46YWRtaW4=")

@@ -19,7 +19,7 @@ wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0
 
 start_hub() {
   : >"$tmp/hub.out"
-  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:${bport:-0}" \
+  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --broker-listen "127.0.0.1:${bport:-0}" \
     --node-grace 2 "$@" >"$tmp/hub.out" 2>>"$tmp/hub.err" &
   hubpid=$!
   url=

@@ -37,7 +37,7 @@ check() { # name, condition...
 start_hub() {
   : >"$tmp/hub.out"
   : >"$tmp/hub.err"
-  "$hub" --data "$data" --listen 127.0.0.1:0 --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
+  "$hub" --data "$data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
   hubpid=$!
   for _ in $(seq 1 $((200 * tf))); do
     url=$(sed -n 's/^drover-hub: serving \(https\?:[^ ]*\)$/\1/p' "$tmp/hub.out")
@@ -146,14 +146,14 @@ stop_hub
 cp "$data/secret.keys" "$tmp/keys.good"
 printf 'k2 %s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$data/secret.keys"
 chmod 600 "$data/secret.keys"
-timeout $((20 * tf)) "$hub" --data "$data" --listen 127.0.0.1:0 --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err"
+timeout $((20 * tf)) "$hub" --data "$data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err"
 rc=$?
 check "a wrong key file: the hub exits non-zero (rc $rc)" test "$rc" != 0 -a "$rc" != 124
 check "and says the key file is wrong" grep -q "secret.keys opens none of the" "$tmp/hub.err"
 sed 's/^/# /' "$tmp/hub.err"
 cp "$tmp/keys.good" "$data/secret.keys"
 chmod 644 "$data/secret.keys"
-timeout $((20 * tf)) "$hub" --data "$data" --listen 127.0.0.1:0 --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err"
+timeout $((20 * tf)) "$hub" --data "$data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err"
 check "a key file readable by others is refused" grep -q "chmod 600" "$tmp/hub.err"
 chmod 600 "$data/secret.keys"
 start_hub

@@ -39,7 +39,7 @@ check() { # name, condition...
 url=
 start_hub() { # extra args...
   : >"$tmp/hub.out"
-  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 --no-controllers "$@" \
+  "$hub" --data "$tmp/data" --listen 127.0.0.1:0 --no-auth --no-broker-tls --no-controllers "$@" \
     >"$tmp/hub.out" 2>"$tmp/hub.err" &
   hubpid=$!
   url=
@@ -175,9 +175,14 @@ check "... and is served" \
     "https://other.example:$port/healthz")" = ok
 stop_hub
 
-# ---- without --tls: plain HTTP, identity created all the same ----
+# ---- the default, with neither flag: HTTPS ----
 start_hub
-check "without --tls the hub serves http" grep -q "^drover-hub: serving http://" "$tmp/hub.out"
+check "by default the hub serves https" grep -q "^drover-hub: serving https://" "$tmp/hub.out"
+stop_hub
+
+# ---- with --no-tls: plain HTTP, identity created all the same ----
+start_hub --no-tls
+check "with --no-tls the hub serves http" grep -q "^drover-hub: serving http://" "$tmp/hub.out"
 check "... and prints the CA fingerprint" grep -q "CA fingerprint $fp" "$tmp/hub.out"
 check "... plain curl works" test "$(curl -sS -m 10 "$url/healthz")" = ok
 stop_hub

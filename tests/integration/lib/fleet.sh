@@ -127,6 +127,12 @@ _fleet_hub_args() {
   if grep -q -- '--no-auth' <<<"$help"; then
     echo "--no-auth"
   fi
+  # Nor about TLS (test_hub_tls.sh, test_broker_tls.sh, test_fleet_secure.sh): plain HTTP and
+  # MQTT, the devices provisioned with the hub's signing key (fleet_device_start).
+  if grep -q -- '--no-broker-tls' <<<"$help"; then
+    echo "--no-tls"
+    echo "--no-broker-tls"
+  fi
   if grep -q -- '--node-grace' <<<"$help"; then
     echo "--node-grace"
     echo "${FLEET_NODE_GRACE:-10}"
