@@ -4,6 +4,8 @@
 # state directory (desired.json, bundles' config.json, ...) nor in the agent's log, in clear or
 # base64. A Secret sealed for another key fails only its pod, with an error naming it. After a
 # power cut the pod comes back with both (the manifests are still in the manifest directory).
+# Then a Secret sealed by the "hub" in a signed desired state over MQTT: the same, and without
+# the node's key the pod's status says why.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/device.sh"
@@ -133,9 +135,10 @@ check "the pod sees both values, as env and as files" wait_for "values in the po
 
 # Nowhere on disk under the state directory, nor in the agent's log (the secret volumes are
 # tmpfs mounts in the device's mount namespace: this host view is the disk).
-nowhere() {
+nowhere() { # [VALUE...], default: both values of part 1, clear and base64
   local v
-  for v in "$CLEAR" "$CLEAR_B64" "$SEALED" "$SEALED_B64"; do
+  [ $# -gt 0 ] || set -- "$CLEAR" "$CLEAR_B64" "$SEALED" "$SEALED_B64"
+  for v in "$@"; do
     if grep -rlaF -- "$v" "$STATE" "$DEV_LOG"; then return 1; fi
   done
   return 0
@@ -191,6 +194,64 @@ run_clean() { ! device_exec test -e "$DEV_DIR/run/secrets/desired-secrets.json";
 check "no clear Secret left on tmpfs" run_clean
 check "no bundle left on tmpfs" test -z "$(device_exec sh -c "ls $DEV_DIR/run/bundles 2>/dev/null")"
 check "still no secret value on disk or in the log" nowhere
+
+# Part 2: a Secret from the hub, sealed to the node's key in a signed desired state (what the
+# hub's bridge publishes), as the link hands it to the supervisor: opened only in memory; the
+# hub's document saved by the link (hub-desired.json) and desired.json hold it sealed.
+SEAL_TOOL="$DROVER_BUILD_DIR/tests/tools/drover-test-seal"
+hub_part() {
+  local t
+  for t in /usr/sbin/mosquitto mosquitto_pub openssl "$SEAL_TOOL"; do
+    command -v "$t" >/dev/null || { echo "# SKIP hub part: $t missing"; return 0; }
+  done
+  device_power_cut # dev1 is done
+  MQ_PORT="$(_registry_free_port)" || return 1
+  mkdir -p "$work/mq" && chmod 755 "$work" "$work/mq"
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$MQ_PORT" >"$work/mq/mosquitto.conf"
+  chmod 644 "$work/mq/mosquitto.conf"
+  /usr/sbin/mosquitto -c "$work/mq/mosquitto.conf" >"$work/mq/broker.log" 2>&1 &
+  MQ_PID=$!
+  registry_on_exit "kill $MQ_PID 2>/dev/null"
+  port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$MQ_PORT") 2>/dev/null; }
+  wait_for "broker listening" 10 port_open || return 1
+  openssl ecparam -name prime256v1 -genkey -noout -out "$work/hub.key" 2>/dev/null &&
+    openssl ec -in "$work/hub.key" -pubout -out "$work/hub.pub" 2>/dev/null || return 1
+
+  DEV_DIR="" # a new device (a prefix assignment would not outlive the call)
+  DEVICE_SIGNING_PUB="$work/hub.pub" device_start dev2 "hub:
+  broker: tcp://127.0.0.1:$MQ_PORT
+  heartbeatSeconds: 1" || { tail -20 "$DEV_LOG"; return 1; }
+  STATE="$DEV_DIR/state"
+  "$work/seal" genkey "$STATE/identity/node.key" || return 1
+  openssl ec -in "$STATE/identity/node.key" -pubout -out "$work/node2.pub" 2>/dev/null || return 1
+
+  HUB="hub-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  HUB_B64="$(printf %s "$HUB" | base64 -w0)"
+  local secret pod doc
+  secret="$(printf '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"hub-secret","namespace":"default"},"data":{"token":"%s"}}' "$HUB_B64" |
+    "$SEAL_TOOL" seal dev2 "$work/node2.pub")" || return 1
+  check "the hub's Secret is sealed (no value in the document)" nowhere_in "$secret"
+  pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"hubapp","namespace":"default","uid":"uid-hubapp-1"},"spec":{"nodeName":"dev2","containers":[{"name":"main","image":"'"$IMG"'","imagePullPolicy":"IfNotPresent","env":[{"name":"HTOKEN","valueFrom":{"secretKeyRef":{"name":"hub-secret","key":"token"}}}],"command":["sh","-c","h() { printf %s \"$1\" | busybox sha256sum | cut -c1-64; }; echo \"henv=$(h \"$HTOKEN\") hfile=$(h \"$(cat /hs/token)\")\"; while true; do sleep 5; done"],"volumeMounts":[{"name":"hs","mountPath":"/hs","readOnly":true}]}],"volumes":[{"name":"hs","secret":{"secretName":"hub-secret"}}]}}'
+  doc="$(printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"dev2","generation":1,"pods":[%s],"configMaps":[],"secrets":[%s]}' "$pod" "$secret" |
+    "$SEAL_TOOL" sign "$work/hub.key")" || return 1
+  mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -q 1 -r -t drover/v1/node/dev2/desired -m "$doc" || return 1
+
+  local hexpect="henv=$(sha "$HUB") hfile=$(sha "$HUB")"
+  hub_log() { device_exec "$DROVER_AGENT_BIN" logs --config "$DEV_CFG" hubapp 2>/dev/null | grep -qF "$hexpect"; }
+  if wait_for "hubapp Ready" 60 ready_is hubapp; then ok "hub pod with a sealed Secret ready"; else bad "hub pod with a sealed Secret ready"; device_status | jq '.pods[]'; tail -20 "$DEV_LOG"; fi
+  check "the hub pod sees the value, as env and as a file" wait_for "hub value" 20 hub_log
+  check "hub-desired.json and desired.json keep it sealed" grep -q sealedData "$STATE/hub-desired.json" "$STATE/desired.json"
+  check "the hub's value nowhere under the state directory or in the log" nowhere "$HUB" "$HUB_B64"
+  # Without the node's key (a device that lost its identity), the container cannot start
+  # again and the pod says why; the agent lives.
+  rm -f "$STATE/identity/node.key"
+  device_exec kill -9 "$(pod_field hubapp '.status.containerStatuses[0].pid')"
+  nokey() { pod_field hubapp '[.status.message, (.status.containerStatuses[0].state.waiting.message // "")] | join(" ")' | grep -q 'Secret default/hub-secret: sealedData: .*not enrolled'; }
+  check "no node key: the pod's status names the Secret and says why" wait_for "no key" 60 nokey
+  check "... and the agent still running" test -n "$(device_agent_pid)"
+}
+nowhere_in() { ! grep -qF -e "$HUB" -e "$HUB_B64" <<<"$1"; }
+hub_part || bad "hub part set-up"
 
 echo "agent secrets tests: $fails failed"
 [ "$fails" -eq 0 ]
