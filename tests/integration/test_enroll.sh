@@ -19,6 +19,7 @@ trap cleanup EXIT
 fails=0
 check() { local name=$1; shift; if "$@"; then echo "ok - $name"; else echo "not ok - $name"; fails=$((fails + 1)); fi; }
 wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
+tf=${DROVER_TEST_TIME_FACTOR:-1}
 
 data=$tmp/data
 "$hub" --data "$data" --listen 127.0.0.1:0 --tls --auth --broker-listen 127.0.0.1:0 --broker-tls \
@@ -32,7 +33,7 @@ bport=$(sed -n 's/^drover-hub: broker ssl:\/\/.*:\([0-9]*\)$/\1/p' "$tmp/hub.out
 [ -n "$url" ] && [ -n "$bport" ] || { echo "hub did not start"; cat "$tmp/hub.out" "$tmp/hub.err"; exit 1; }
 ca=$data/pki/ca.crt
 admin=$(cat "$data/admin.token")
-api() { curl -sS --max-time 10 --cacert "$ca" -H "Authorization: Bearer $admin" "$@"; }
+api() { curl -sS --max-time $((10 * tf)) --cacert "$ca" -H "Authorization: Bearer $admin" "$@"; }
 
 # 0. The HTTPS chain: server.crt, then ca.crt, whose fingerprint the hub printed.
 printed=$(sed -n 's/^drover-hub: CA fingerprint sha256:\([0-9a-f]*\)$/\1/p' "$tmp/hub.out")
@@ -60,12 +61,12 @@ enrol() {
   local t=$1; shift
   if [ "$t" = - ]; then jq -n --rawfile c "$tmp/req.csr" '{csr: $c}'
   else jq -n --arg t "$t" --rawfile c "$tmp/req.csr" '{token: $t, csr: $c}'; fi >"$tmp/body"
-  curl -sS --max-time 10 --cacert "$ca" -o "$tmp/resp" -w '%{http_code}' -X POST \
+  curl -sS --max-time $((10 * tf)) --cacert "$ca" -o "$tmp/resp" -w '%{http_code}' -X POST \
     "$url/api/v1/enroll" --data-binary @"$tmp/body" "$@"
 }
 renew() {
   jq -n --rawfile c "$tmp/req.csr" '{csr: $c}' >"$tmp/body"
-  curl -sS --max-time 10 --cacert "$ca" -o "$tmp/resp" -w '%{http_code}' -X POST \
+  curl -sS --max-time $((10 * tf)) --cacert "$ca" -o "$tmp/resp" -w '%{http_code}' -X POST \
     "$url/api/v1/enroll/renew" --data-binary @"$tmp/body"
 }
 msg() { jq -r .message "$tmp/resp" 2>/dev/null; }
@@ -170,13 +171,13 @@ check "... a viewer may not (403)" test "$(curl -sS --cacert "$ca" -o /dev/null 
 tls=(-h 127.0.0.1 -p "$bport" --cafile "$ca")
 hubc=(--cert "$data/pki/hub-client.crt" --key "$data/pki/hub-client.key")
 devc=(--cert "$tmp/a.crt" --key "$tmp/a.key")
-timeout 5 mosquitto_pub "${tls[@]}" "${hubc[@]}" -q 1 -r -t drover/v1/node/dev-a/desired -m '{"doc":"for dev-a"}'
-got=$(timeout 2 mosquitto_sub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/desired -v 2>>"$tmp/clients.err")
+timeout $((5 * tf)) mosquitto_pub "${tls[@]}" "${hubc[@]}" -q 1 -r -t drover/v1/node/dev-a/desired -m '{"doc":"for dev-a"}'
+got=$(timeout $((2 * tf)) mosquitto_sub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/desired -v 2>>"$tmp/clients.err")
 check "before revocation dev-a receives its retained desired doc" grep -q '^drover/v1/node/dev-a/desired ' <<<"$got"
-timeout 4 mosquitto_sub "${tls[@]}" "${hubc[@]}" -q 1 -t drover/v1/node/dev-a/status -v >"$tmp/seen1" 2>>"$tmp/clients.err" &
+timeout $((4 * tf)) mosquitto_sub "${tls[@]}" "${hubc[@]}" -q 1 -t drover/v1/node/dev-a/status -v >"$tmp/seen1" 2>>"$tmp/clients.err" &
 spid=$!
 sleep 1
-timeout 5 mosquitto_pub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/status -m before-revoke 2>>"$tmp/clients.err"
+timeout $((5 * tf)) mosquitto_pub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/status -m before-revoke 2>>"$tmp/clients.err"
 wait "$spid"
 check "before revocation dev-a's status reaches the hub" grep -q before-revoke "$tmp/seen1"
 
@@ -196,10 +197,10 @@ check "the Node is NotReady, reason Revoked ($ready)" test "$ready" = "False Rev
 check "identities: dev-a revoked" bash -c "'$cli' --hub '$url' --ca '$ca' --token '$admin' node list-identities | grep -E '^dev-a +revoked'"
 got=$(timeout 3 mosquitto_sub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/desired -v 2>>"$tmp/clients.err")
 check "after revocation a fresh subscription of dev-a receives nothing" test -z "$got"
-timeout 4 mosquitto_sub "${tls[@]}" "${hubc[@]}" -q 1 -t drover/v1/node/dev-a/status -v >"$tmp/seen2" 2>>"$tmp/clients.err" &
+timeout $((4 * tf)) mosquitto_sub "${tls[@]}" "${hubc[@]}" -q 1 -t drover/v1/node/dev-a/status -v >"$tmp/seen2" 2>>"$tmp/clients.err" &
 spid=$!
 sleep 1
-timeout 5 mosquitto_pub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/status -m after-revoke 2>>"$tmp/clients.err"
+timeout $((5 * tf)) mosquitto_pub "${tls[@]}" "${devc[@]}" -q 1 -t drover/v1/node/dev-a/status -m after-revoke 2>>"$tmp/clients.err"
 wait "$spid"
 check "after revocation dev-a's status is not delivered" bash -c "! grep -q after-revoke '$tmp/seen2'"
 check "revoking an unknown node: 404" test "$(api -o /dev/null -w '%{http_code}' -X POST "$url/api/v1/nodes/dev-q/revoke")" = 404
