@@ -478,7 +478,31 @@ static drv_err_t do_list(drv_enroll_t *e, cJSON **out, drv_error_t *err)
 static drv_err_t do_forget(drv_enroll_t *e, const char *name, cJSON **out, unsigned *code,
                            drv_error_t *err)
 {
-    drv_err_t r = drv_hstore_identity_delete(e->store, name, err);
+    /* The broker knows a device by its certificate's CN only: while a certificate issued for
+     * the name is valid, a freed name enrolled again would let its holder back in. */
+    drv_hstore_identity_t id;
+    drv_err_t r = drv_hstore_identity_get(e->store, name, &id, err);
+    if (r != DRV_OK) {
+        *code = r == DRV_ERR_NOTFOUND ? 404 : 0;
+        return r;
+    }
+    if (!id.revoked) {
+        *code = 409;
+        return drv_error_set(err, DRV_ERR_CONFLICT, 0,
+                             "node %s is not revoked: revoke it first (drover node revoke %s)",
+                             name, name);
+    }
+    if (id.not_after > now_s(e)) {
+        char na[32];
+        rfc3339(id.not_after, na);
+        *code = 409;
+        return drv_error_set(err, DRV_ERR_CONFLICT, 0,
+                             "node %s: its last certificate stays valid until %s; until then the "
+                             "name cannot be freed (a device holding that certificate would "
+                             "reach the broker again if the name were enrolled anew)",
+                             name, na);
+    }
+    r = drv_hstore_identity_delete(e->store, name, err);
     if (r != DRV_OK) {
         *code = r == DRV_ERR_NOTFOUND ? 404 : 0;
         return r;

@@ -51,7 +51,9 @@ void drv_enroll_free(drv_enroll_t *e);
  *                key 409, bad CSR or field 400 naming it.
  *  ENROLL_RENEW  {"csr"}: 201 Enrollment (no labels); unknown 404, other key 409, revoked 403.
  *  NODE_REVOKE   name: 200 the identity; unknown 404.
- *  IDENTITIES    200 {"items": [...]}; IDENTITY (DELETE) name: forgets it, 200 Status. */
+ *  IDENTITIES    200 {"items": [...]}.
+ *  IDENTITY      (DELETE) name: forgets a revoked identity whose last certificate has expired
+ *                (the name is free again), 200 Status; not revoked or still valid 409. */
 drv_err_t drv_enroll_api(void *ctx, unsigned op, const char *name, const char *authorization,
                          const cJSON *body, cJSON **out, unsigned *code, drv_error_t *err);
 

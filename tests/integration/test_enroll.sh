@@ -205,10 +205,13 @@ wait "$spid"
 check "after revocation dev-a's status is not delivered" bash -c "! grep -q after-revoke '$tmp/seen2'"
 check "revoking an unknown node: 404" test "$(api -o /dev/null -w '%{http_code}' -X POST "$url/api/v1/nodes/dev-q/revoke")" = 404
 
-# 8. Forget: the name is free again.
-check "drover node forget dev-a" "$cli" --hub "$url" --ca "$ca" --token "$admin" node forget dev-a
+# 8. Forget is refused while dev-a's certificate is valid (the old device would be let in
+# again under a re-enrolled name): the name stays taken.
+check "drover node forget dev-a while its certificate is valid: refused" \
+  bash -c "! '$cli' --hub '$url' --ca '$ca' --token '$admin' node forget dev-a 2>'$tmp/forget.err'"
+check "... saying until when" grep -q 'stays valid until' "$tmp/forget.err"
 csr dev-a b
-check "dev-a enrols again with a new key: 201" test "$(enrol "$(tok again)")" = 201
+check "... and dev-a cannot be enrolled with a new key (403)" test "$(enrol "$(tok again)")" = 403
 
 check "the hub is still running" kill -0 "$hubpid"
 [ "$fails" -eq 0 ] || { echo "--- hub.err"; tail -20 "$tmp/hub.err"; echo "--- mosquitto.log"; tail -20 "$data/broker/mosquitto.log"; }

@@ -30,6 +30,13 @@ typedef struct {
     int changes;
 } fx_t;
 
+static int64_t fake_now; /* 0: the real time */
+
+static int64_t now_fn(void)
+{
+    return fake_now ? fake_now : (int64_t)time(NULL);
+}
+
 static void changed(void *ctx)
 {
     ((fx_t *)ctx)->changes++;
@@ -52,7 +59,9 @@ static int setup(void **state)
                             .identity = f->id,
                             .broker_data_dir = f->dir,
                             .on_change = changed,
-                            .ctx = f};
+                            .ctx = f,
+                            .now = now_fn};
+    fake_now = 0;
     assert_int_equal(drv_enroll_new(&eo, &f->e, &err), DRV_OK);
     *state = f;
     return 0;
@@ -269,6 +278,13 @@ static void test_enroll_flow(void **state)
     assert_int_equal(strncmp(cJSON_GetObjectItem(it, "fingerprint")->valuestring, "sha256:", 7), 0);
     assert_int_equal(strlen(cJSON_GetObjectItem(it, "fingerprint")->valuestring), 7 + 64);
     cJSON_Delete(o);
+    /* Forget: only once the last certificate has expired (else the old device's certificate
+     * would be let in again under a re-enrolled name). */
+    assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
+                     409);
+    assert_non_null(strstr(msg, "stays valid until"));
+    assert_int_equal(drv_hstore_identity_get(f->store, "dev-a", &id, &err), DRV_OK);
+    fake_now = id.not_after + 1;
     assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
                      200);
     assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
@@ -277,6 +293,9 @@ static void test_enroll_flow(void **state)
         call(f, DRV_API_OP_ENROLL, NULL, NULL, body(many, kb, "dev-a"), NULL, msg, sizeof(msg)),
         201);
     assert_non_null(strstr(acl(f), "user dev-a\n"));
+    assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
+                     409);
+    assert_non_null(strstr(msg, "not revoked"));
     drv_pki_secret_free(ka);
     drv_pki_secret_free(kb);
 }
