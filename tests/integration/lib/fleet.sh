@@ -36,6 +36,12 @@
 #   check NAME CMD...               # TAP-like "ok N - NAME"; counts FLEET_FAILS
 #   fleet_finish                    # summary line, logs if a check failed, exit status
 #
+# FLEET_SECURE=1 (set before fleet_hub_start): the hub in its default configuration — HTTPS API
+# with the admin token (DROVER_HUB/DROVER_CA/DROVER_TOKEN exported for the CLI, fleet_api uses
+# them), TLS-only broker; each device enrols with a bootstrap token of its own (labels
+# fleet=test, device=dK) and connects with its certificate. Otherwise the hub runs with
+# --no-auth --no-tls --no-broker-tls and the devices get the hub's signing key provisioned.
+#
 # Needs what device.sh and registry.sh need, plus mosquitto and iptables.
 
 # shellcheck disable=SC2034 # the variables set here are for the sourcing test
@@ -122,14 +128,15 @@ _fleet_hub_args() {
   elif grep -q -- '--controllers' <<<"$help"; then
     echo "--controllers"
   fi
-  # These tests are about the fleet, not API access control (test_hub_auth.sh): an open API
-  # even when the hub's default becomes --auth.
-  if grep -q -- '--no-auth' <<<"$help"; then
+  if [ -n "${FLEET_SECURE:-}" ]; then
+    # Devices reach the broker at 127.0.0.(10+K): the broker's certificate must name them.
+    local k
+    for k in $(seq 1 8); do echo "--san"; echo "127.0.0.$((10 + k))"; done
+  else
+    # These tests are about the fleet, not access control or TLS (test_hub_auth.sh,
+    # test_hub_tls.sh, test_broker_tls.sh, test_fleet_secure.sh): open API, plain MQTT, the
+    # devices provisioned with the hub's signing key (fleet_device_start).
     echo "--no-auth"
-  fi
-  # Nor about TLS (test_hub_tls.sh, test_broker_tls.sh, test_fleet_secure.sh): plain HTTP and
-  # MQTT, the devices provisioned with the hub's signing key (fleet_device_start).
-  if grep -q -- '--no-broker-tls' <<<"$help"; then
     echo "--no-tls"
     echo "--no-broker-tls"
   fi
@@ -153,7 +160,7 @@ fleet_hub_start() {
   FLEET_HUB_PID=$!
   local i
   for i in $(seq 1 $((300 * FLEET_TF))); do
-    FLEET_HUB="$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$FLEET_TMP/hub.out")"
+    FLEET_HUB="$(sed -n 's/^drover-hub: serving \(https\{0,1\}:[^ ]*\)$/\1/p' "$FLEET_TMP/hub.out")"
     [ -n "$FLEET_HUB" ] && break
     kill -0 "$FLEET_HUB_PID" 2>/dev/null || break
     sleep 0.05
@@ -165,6 +172,14 @@ fleet_hub_start() {
   fi
   FLEET_BROKER="$(sed -n 's/^drover-hub: broker \(.*\)$/\1/p' "$FLEET_TMP/hub.out")"
   export DROVER_HUB="$FLEET_HUB"
+  FLEET_CURL=(curl -sS)
+  if [ -n "${FLEET_SECURE:-}" ]; then
+    FLEET_CA="$FLEET_TMP/hub/pki/ca.crt"
+    FLEET_FINGERPRINT="$(grep -o 'sha256:[0-9a-f]\{64\}' "$FLEET_TMP/hub.out" | head -n 1)"
+    export DROVER_CA="$FLEET_CA" DROVER_TOKEN
+    DROVER_TOKEN="$(cat "$FLEET_TMP/hub/admin.token")" || return 1
+    FLEET_CURL=(curl -sS --cacert "$FLEET_CA" -H "Authorization: Bearer $DROVER_TOKEN")
+  fi
 }
 
 # fleet_hub_stop [SIGNAL]: stops the hub (SIGTERM, then SIGKILL after 10 s; KILL: a crash);
@@ -235,6 +250,20 @@ fleet_device_start() {
   heartbeatSeconds: ${FLEET_HEARTBEAT:-2}
   keepaliveSeconds: ${FLEET_KEEPALIVE:-10}
 labels: {fleet: test, device: \"d$k\"}"
+    if [ -n "${FLEET_SECURE:-}" ]; then
+      # A bootstrap token of its own, its labels given to the Node at enrollment.
+      local tok="$FLEET_TMP/boot-$name.token"
+      install -m 600 /dev/null "$tok"
+      "$FLEET_CLI" token create --uses 1 --ttl 1h --labels "fleet=test,device=d$k" \
+        --description "device $name" >"$tok" 2>/dev/null || return 1
+      hub="hub:
+  url: $FLEET_HUB
+  caFingerprint: \"$FLEET_FINGERPRINT\"
+  tokenFile: $tok
+  broker: ssl://127.0.0.$((10 + k)):$FLEET_BROKER_PORT
+  heartbeatSeconds: ${FLEET_HEARTBEAT:-2}
+  keepaliveSeconds: ${FLEET_KEEPALIVE:-10}"
+    fi
   fi
   dir="$(mktemp -d "${TMPDIR:-/tmp}/drover-dev-$name.XXXXXX")"
   # device.sh's own bookkeeping: removed and killed at exit like its devices.
@@ -243,7 +272,7 @@ labels: {fleet: test, device: \"d$k\"}"
   mkdir -p "$dir/state" "$dir/run" "$dir/manifests"
   # The hub's signing key, provisioned as a flashing tool would (these devices use the plain
   # broker, unenrolled): the agent takes only desired state the hub signed.
-  if [ -z "${FLEET_STANDALONE:-}" ]; then
+  if [ -z "${FLEET_STANDALONE:-}" ] && [ -z "${FLEET_SECURE:-}" ]; then
     mkdir -p -m 700 "$dir/state/identity"
     cp "$FLEET_TMP/hub/pki/signing.pub" "$dir/state/identity/signing.pub" || return 1
   fi
@@ -302,7 +331,7 @@ fleet_start() {
 fleet_drover() { "$FLEET_CLI" --hub "$FLEET_HUB" "$@"; }
 fleet_apply() { fleet_drover apply -f "$1"; }
 
-fleet_api() { curl -sS --max-time 10 "$FLEET_HUB$1"; }
+fleet_api() { "${FLEET_CURL[@]}" --max-time 10 "$FLEET_HUB$1"; }
 
 fleet_pods() {
   local sel="$1" ns="${2:-default}"
@@ -438,7 +467,7 @@ fleet_logs() {
   if "$FLEET_CLI" --help 2>&1 | grep -q '^ *logs'; then
     fleet_drover logs "$1" ${2:+-n "$2"}
   else
-    curl -sS --max-time 20 -f "$FLEET_HUB/api/v1/namespaces/${2:-default}/pods/$1/log"
+    "${FLEET_CURL[@]}" --max-time 20 -f "$FLEET_HUB/api/v1/namespaces/${2:-default}/pods/$1/log"
   fi
 }
 
