@@ -416,6 +416,7 @@ struct drv_link {
     drv_enroll_paths_t id;
     bool enrolled;
     long long next_enroll_at;
+    long long renew_backoff_ms;
     char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
         t_heartbeat[DRV_PROTO_TOPIC_MAX], t_online[DRV_PROTO_TOPIC_MAX],
         t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX];
@@ -715,13 +716,23 @@ static void enroll(drv_link_t *l, long long now)
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t r = drv_enroll_ensure(l->cfg, &l->id, &err);
     if (r != DRV_OK) {
-        drv_log_error(l->enrolled ? "certificate renewal failed; retrying"
-                                  : "enrollment failed; retrying",
-                      "hub=%s retry_s=%d error=\"%s\"", l->cfg->hub_url, ENROLL_RETRY_MS / 1000,
-                      drv_error_msg(&err));
-        l->next_enroll_at = now + ENROLL_RETRY_MS;
+        /* Not enrolled: nothing works without it, try again soon. A renewal is due long
+         * before the certificate expires: back off (5 min doubling to 1 h), since each try
+         * holds up the agent's loop while the hub is unreachable. */
+        long long retry = ENROLL_RETRY_MS;
+        if (l->enrolled) {
+            l->renew_backoff_ms = l->renew_backoff_ms ? l->renew_backoff_ms * 2 : 5 * 60 * 1000;
+            if (l->renew_backoff_ms > 60 * 60 * 1000)
+                l->renew_backoff_ms = 60 * 60 * 1000;
+            retry = l->renew_backoff_ms;
+        }
+        drv_log_error(
+            l->enrolled ? "certificate renewal failed; retrying" : "enrollment failed; retrying",
+            "hub=%s retry_s=%lld error=\"%s\"", l->cfg->hub_url, retry / 1000, drv_error_msg(&err));
+        l->next_enroll_at = now + retry;
         return;
     }
+    l->renew_backoff_ms = 0;
     if (!l->enrolled)
         drv_log_info("enrolled with the hub", "hub=%s identity=%s", l->cfg->hub_url, l->id.dir);
     l->enrolled = true;
