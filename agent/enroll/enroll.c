@@ -28,8 +28,13 @@
 #define TOKEN_FILE_MAX 4096    /* hub.tokenFile */
 #define CONNECT_TIMEOUT_S 10L  /* per HTTPS request */
 #define REQUEST_TIMEOUT_S 30L  /* whole request */
-#define CHAIN_MAX 8            /* certificates taken from the hub's chain */
-#define CHILD_TIMEOUT_S 120    /* the enrollment child process, at most */
+/* Renewing a certificate that is still valid blocks the agent's loop (heartbeats included) for
+ * as long as the request takes, and is retried every minute: kept below the hub's default
+ * node grace period (10 s). */
+#define QUICK_CONNECT_TIMEOUT_S 3L
+#define QUICK_REQUEST_TIMEOUT_S 6L
+#define CHAIN_MAX 8         /* certificates taken from the hub's chain */
+#define CHILD_TIMEOUT_S 120 /* the enrollment child process, at most */
 #define ENROLL_PATH "/api/v1/enroll"
 #define RENEW_PATH "/api/v1/enroll/renew"
 
@@ -198,7 +203,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 }
 
 /* Options every request sets: https only, no redirects, bounded time, no signals. */
-static bool common_opts(CURL *c, const char *url, char *errbuf, drv_buf_t *body)
+static bool common_opts(CURL *c, const char *url, bool quick, char *errbuf, drv_buf_t *body)
 {
     return curl_easy_setopt(c, CURLOPT_URL, url) == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -207,8 +212,10 @@ static bool common_opts(CURL *c, const char *url, char *errbuf, drv_buf_t *body)
            curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS) == CURLE_OK &&
 #endif
            curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-           curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S) == CURLE_OK &&
-           curl_easy_setopt(c, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                            quick ? QUICK_CONNECT_TIMEOUT_S : CONNECT_TIMEOUT_S) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_TIMEOUT,
+                            quick ? QUICK_REQUEST_TIMEOUT_S : REQUEST_TIMEOUT_S) == CURLE_OK &&
            curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
            curl_easy_setopt(c, CURLOPT_USERAGENT, "drover-agent") == CURLE_OK &&
            curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
@@ -233,7 +240,7 @@ static drv_err_t fetch_pinned_ca(const drv_agent_config_t *cfg, char **ca_pem, d
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "hub.url: curl_easy_init");
     char errbuf[CURL_ERROR_SIZE] = "";
     drv_buf_t body = DRV_BUF_INIT(ANSWER_MAX);
-    bool ok = common_opts(c, url, errbuf, &body) &&
+    bool ok = common_opts(c, url, false, errbuf, &body) &&
               curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK &&
@@ -267,10 +274,10 @@ static drv_err_t fetch_pinned_ca(const drv_agent_config_t *cfg, char **ca_pem, d
 }
 
 /* POSTs json to <hub.url><path> over HTTPS verified against ca_file only (host checked); the
- * status in *status and the answer in *answer (caller frees). */
+ * status in *status and the answer in *answer (caller frees). quick: the short time limits. */
 static drv_err_t post_verified(const drv_agent_config_t *cfg, const char *path, const char *ca_file,
-                               const char *json, long *status, char **answer, size_t *answer_len,
-                               drv_error_t *err)
+                               bool quick, const char *json, long *status, char **answer,
+                               size_t *answer_len, drv_error_t *err)
 {
     char url[320];
     snprintf(url, sizeof(url), "%s%s", cfg->hub_url, path);
@@ -282,7 +289,7 @@ static drv_err_t post_verified(const drv_agent_config_t *cfg, const char *path, 
     drv_buf_t body = DRV_BUF_INIT(ANSWER_MAX);
     /* Only ca.crt is trusted: CAINFO replaces the default bundle, and CAPATH NULL drops the
      * system's certificate directory. */
-    bool ok = hdrs && common_opts(c, url, errbuf, &body) &&
+    bool ok = hdrs && common_opts(c, url, quick, errbuf, &body) &&
               curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_POSTFIELDS, json) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json)) == CURLE_OK &&
@@ -446,7 +453,7 @@ static char *request_json(const char *csr, const char *token)
  * against ca_pem and writes signing.pub, then node.crt (the last write completes the
  * identity). */
 static drv_err_t request_cert(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
-                              const char *key, const char *ca_pem, const char *token,
+                              const char *key, const char *ca_pem, const char *token, bool quick,
                               drv_error_t *err)
 {
     const bool renew = token == NULL;
@@ -459,8 +466,8 @@ static drv_err_t request_cert(const drv_agent_config_t *cfg, const drv_enroll_pa
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "enrollment request");
     long status = 0;
     size_t len = 0;
-    r = post_verified(cfg, renew ? RENEW_PATH : ENROLL_PATH, p->ca, json, &status, &answer, &len,
-                      err);
+    r = post_verified(cfg, renew ? RENEW_PATH : ENROLL_PATH, p->ca, quick, json, &status, &answer,
+                      &len, err);
     size_t jl = strlen(json);
     memset(json, 0, jl); /* it held the token */
     free(json);
@@ -477,7 +484,8 @@ static drv_err_t request_cert(const drv_agent_config_t *cfg, const drv_enroll_pa
     return DRV_OK;
 }
 
-static drv_err_t renew(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p, drv_error_t *err)
+static drv_err_t renew_as(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p, bool quick,
+                          drv_error_t *err)
 {
     _cleanup_secret_ char *key = NULL;
     _cleanup_free_ char *ca = NULL;
@@ -486,7 +494,20 @@ static drv_err_t renew(const drv_agent_config_t *cfg, const drv_enroll_paths_t *
         return r;
     if ((r = drv_curl_load(err)) != DRV_OK)
         return r;
-    return request_cert(cfg, p, key, ca, NULL, err);
+    return request_cert(cfg, p, key, ca, NULL, quick, err);
+}
+
+/* Renewal of an expired certificate: nothing runs on it meanwhile, take the time it takes. */
+static drv_err_t renew(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p, drv_error_t *err)
+{
+    return renew_as(cfg, p, false, err);
+}
+
+/* Renewal of a certificate still in use: the short time limits. */
+static drv_err_t renew_quick(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
+                             drv_error_t *err)
+{
+    return renew_as(cfg, p, true, err);
 }
 
 static drv_err_t enroll(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
@@ -502,7 +523,7 @@ static drv_err_t enroll(const drv_agent_config_t *cfg, const drv_enroll_paths_t 
         (r = write_file(p->ca, ca, 0644, err)) != DRV_OK ||
         (r = load_or_make_key(p, &key, err)) != DRV_OK)
         goto out;
-    r = request_cert(cfg, p, key, ca, token, err);
+    r = request_cert(cfg, p, key, ca, token, false, err);
 out:
     memset(token, 0, sizeof(token));
     return r;
@@ -597,7 +618,7 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
         if (now < drv_enroll_renew_at(&info) || !cfg->hub_url[0])
             return DRV_OK;
         drv_error_t rerr = DRV_ERROR_INIT;
-        if (in_child(renew, cfg, p, &rerr) != DRV_OK) {
+        if (in_child(renew_quick, cfg, p, &rerr) != DRV_OK) {
             char when[32];
             time_t na = (time_t)info.not_after;
             struct tm tm;
