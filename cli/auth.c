@@ -336,28 +336,12 @@ static int token_create(int argc, char **argv)
 
 static int token_list(int argc, char **argv)
 {
-    bool json = false;
-    if (argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json"))
-        json = true;
-    else if (argc != 1)
-        return token_usage();
     drv_cli_resp_t resp;
-    if (drv_cli_request("GET", "/api/v1/tokens", NULL, NULL, &resp))
-        return 1;
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
-    if (resp.status != 200 || !cJSON_IsArray(items)) {
-        drv_cli_print_status(&resp);
-        drv_cli_resp_free(&resp);
-        return 1;
-    }
-    if (json) {
-        char *s = cJSON_Print(resp.json);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        drv_cli_resp_free(&resp);
-        return 0;
-    }
+    const cJSON *items = NULL;
+    bool done = false;
+    int rc = drv_cli_list("/api/v1/tokens", argc, argv, token_usage, &resp, &items, &done);
+    if (done)
+        return rc;
     printf("%-10s %-10s %-9s %-8s %-21s %-21s %s\n", "ID", "KIND", "ROLE", "STATE", "CREATED",
            "EXPIRES", "DESCRIPTION");
     const cJSON *t;

@@ -95,6 +95,12 @@ void drv_cli_resp_free(drv_cli_resp_t *resp);
 /* Prints an error answer as kubectl does ("Error from server (Invalid): message", then one
  * "  field: message" line per details.causes entry) to stderr. */
 void drv_cli_print_status(const drv_cli_resp_t *resp);
+/* A "list [-o json]" subcommand's request: GET path, expecting {"items": [...]}. Sets *done
+ * and returns the exit status when nothing is left to do (bad arguments: usage(); the hub
+ * unreachable or refusing: 1 after saying why; -o json: 0 after printing the answer).
+ * Otherwise returns 0 with *resp (the caller frees it) and *items for the caller's table. */
+int drv_cli_list(const char *path, int argc, char **argv, int (*usage)(void), drv_cli_resp_t *resp,
+                 const cJSON **items, bool *done);
 
 /* Streams a watch (SSE) at path; calls fn for every event until the stream ends or fn
  * returns false. Returns 0 on a clean end, 1 after printing an error. */

@@ -552,3 +552,32 @@ const char *drv_cli_kind_ref(drv_kind_t kind)
         return "object";
     }
 }
+
+int drv_cli_list(const char *path, int argc, char **argv, int (*usage)(void), drv_cli_resp_t *resp,
+                 const cJSON **items, bool *done)
+{
+    *done = true;
+    bool json = false;
+    if (argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json"))
+        json = true;
+    else if (argc != 1)
+        return usage();
+    if (drv_cli_request("GET", path, NULL, NULL, resp))
+        return 1;
+    *items = cJSON_GetObjectItemCaseSensitive(resp->json, "items");
+    if (resp->status != 200 || !cJSON_IsArray(*items)) {
+        drv_cli_print_status(resp);
+        drv_cli_resp_free(resp);
+        return 1;
+    }
+    if (json) {
+        char *s = cJSON_Print(resp->json);
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        drv_cli_resp_free(resp);
+        return 0;
+    }
+    *done = false;
+    return 0;
+}

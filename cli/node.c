@@ -55,28 +55,12 @@ static int each_node(int argc, char **argv, bool revoke)
 
 static int list_identities(int argc, char **argv)
 {
-    bool json = false;
-    if (argc == 3 && !strcmp(argv[1], "-o") && !strcmp(argv[2], "json"))
-        json = true;
-    else if (argc != 1)
-        return node_usage();
     drv_cli_resp_t resp;
-    if (drv_cli_request("GET", "/api/v1/identities", NULL, NULL, &resp))
-        return 1;
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(resp.json, "items");
-    if (resp.status != 200 || !cJSON_IsArray(items)) {
-        drv_cli_print_status(&resp);
-        drv_cli_resp_free(&resp);
-        return 1;
-    }
-    if (json) {
-        char *s = cJSON_Print(resp.json);
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        drv_cli_resp_free(&resp);
-        return 0;
-    }
+    const cJSON *items = NULL;
+    bool done = false;
+    int rc = drv_cli_list("/api/v1/identities", argc, argv, node_usage, &resp, &items, &done);
+    if (done)
+        return rc;
     printf("%-24s %-8s %-21s %-21s %-33s %s\n", "NODE", "STATE", "CREATED", "NOT AFTER", "SERIAL",
            "KEY FINGERPRINT");
     const cJSON *t;

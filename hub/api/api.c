@@ -267,6 +267,22 @@ enum MHD_Result drv_api_reply_status(drv_api_req_t *rq, unsigned code, const cha
     return drv_api_reply_text(rq, code, "application/json", s, strlen(s));
 }
 
+enum MHD_Result drv_api_reply_unauthorized(drv_api_req_t *rq, const char *msg)
+{
+    cJSON *st = drv_api_status_json(401, "Unauthorized", msg, NULL);
+    char *s = st ? cJSON_PrintUnformatted(st) : NULL;
+    cJSON_Delete(st);
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"drover\"");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return drv_api_queue(rq, 401, resp);
+}
+
 enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *msg)
 {
     switch (e) {
@@ -368,19 +384,7 @@ static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
     if (code == 0)
         return true;
     if (code == 401) {
-        cJSON *st = drv_api_status_json(401, "Unauthorized", *msg ? msg : "Unauthorized", NULL);
-        char *s = st ? cJSON_PrintUnformatted(st) : NULL;
-        cJSON_Delete(st);
-        struct MHD_Response *resp =
-            s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
-        if (!resp) {
-            free(s);
-            *r = MHD_NO;
-            return false;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"drover\"");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        *r = drv_api_queue(rq, 401, resp);
+        *r = drv_api_reply_unauthorized(rq, *msg ? msg : "Unauthorized");
         return false;
     }
     *r = drv_api_reply_status(rq, 403, "Forbidden", *msg ? msg : "Forbidden", NULL);

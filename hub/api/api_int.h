@@ -92,6 +92,8 @@ enum MHD_Result drv_api_reply_json(drv_api_req_t *rq, unsigned code, const cJSON
  * details.causes. */
 enum MHD_Result drv_api_reply_status(drv_api_req_t *rq, unsigned code, const char *reason,
                                      const char *msg, const drv_diags_t *diags);
+/* 401 with a Kubernetes Status and WWW-Authenticate: Bearer (a missing or refused token). */
+enum MHD_Result drv_api_reply_unauthorized(drv_api_req_t *rq, const char *msg);
 enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *msg);
 cJSON *drv_api_status_json(unsigned code, const char *reason, const char *msg,
                            const drv_diags_t *diags);

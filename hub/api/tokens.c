@@ -64,22 +64,8 @@ enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m)
     cJSON_Delete(body);
     if (e != DRV_OK) {
         cJSON_Delete(out);
-        if (code == 401) {
-            /* As the authorizer answers a refused token. */
-            cJSON *st = drv_api_status_json(401, "Unauthorized", drv_error_msg(&err), NULL);
-            char *s = st ? cJSON_PrintUnformatted(st) : NULL;
-            cJSON_Delete(st);
-            struct MHD_Response *resp =
-                s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE) : NULL;
-            if (!resp) {
-                free(s);
-                return MHD_NO;
-            }
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                    "Bearer realm=\"drover\"");
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-            return drv_api_queue(rq, 401, resp);
-        }
+        if (code == 401) /* as the authorizer answers a refused token */
+            return drv_api_reply_unauthorized(rq, drv_error_msg(&err));
         if (code >= 400 && code < 600)
             return drv_api_reply_status(rq, code, NULL, drv_error_msg(&err), NULL);
         return drv_api_reply_error(rq, e, drv_error_msg(&err));
