@@ -657,6 +657,16 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
     return DRV_OK;
 }
 
+bool drv_enroll_current(const drv_agent_config_t *cfg, drv_enroll_paths_t *out, int64_t now_unix_s)
+{
+    drv_enroll_paths(cfg, out);
+    drv_pki_cert_info_t info;
+    memset(&info, 0, sizeof(info));
+    drv_error_t err = DRV_ERROR_INIT;
+    return drv_enroll_check_identity(out, cfg->node_name, now_unix_s, &info, &err) == DRV_OK &&
+           now_unix_s < drv_enroll_renew_at(&info);
+}
+
 int64_t drv_enroll_next_check_ms(const drv_enroll_paths_t *p, int64_t now_unix_s)
 {
     const int64_t min_ms = 60000;

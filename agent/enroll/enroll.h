@@ -7,6 +7,7 @@
 #ifndef DROVER_AGENT_ENROLL_H
 #define DROVER_AGENT_ENROLL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/config.h"
@@ -27,6 +28,10 @@ void drv_enroll_paths(const drv_agent_config_t *cfg, drv_enroll_paths_t *out);
  * the HTTPS part (at most 2 minutes), so that the calling process never maps libcurl. */
 DRV_NODISCARD drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *out,
                                           drv_error_t *err);
+
+/* Whether a valid identity is present and not yet due for renewal: no network, no files
+ * written (the link then connects at once and runs drv_enroll_ensure only when it is not). */
+bool drv_enroll_current(const drv_agent_config_t *cfg, drv_enroll_paths_t *out, int64_t now_unix_s);
 
 /* Milliseconds until the next renewal check is due (for the link's timer), >= 60000: the
  * renewal time of node.crt, at most 12 h away; 60000 when it is due or unreadable. */

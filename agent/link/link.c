@@ -2,6 +2,8 @@
  * presence and events out. Logs are served by logs.c. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -417,6 +419,9 @@ struct drv_link {
     bool enrolled;
     long long next_enroll_at;
     long long renew_backoff_ms;
+    int enroll_fd; /* the enrollment child's pipe, or -1 */
+    drv_error_t enroll_res;
+    size_t enroll_got;
     char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
         t_heartbeat[DRV_PROTO_TOPIC_MAX], t_online[DRV_PROTO_TOPIC_MAX],
         t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX];
@@ -709,16 +714,76 @@ static drv_err_t topics(drv_link_t *l, drv_error_t *err)
 
 #define ENROLL_RETRY_MS 30000
 
-/* Enrols (or renews when due) with hub.url; blocks while it talks to the hub (a child process
- * does the HTTPS, see agent/enroll). A failure is logged and retried later: pods keep running. */
-static void enroll(drv_link_t *l, long long now)
+static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err);
+
+/* The enrollment work (drv_enroll_ensure: HTTPS to the hub, which can take tens of seconds
+ * when the network is bad) runs in a child process so that the agent's loop never waits for
+ * it; the child sends its drv_error_t back over a pipe, which drv_link_tick reads. The daemon
+ * reaps the child with the others (an unknown pid is ignored there). */
+static void enroll_start(drv_link_t *l, long long now)
 {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        drv_log_error("enrollment: pipe failed; retrying", "errno=%d", errno);
+        l->next_enroll_at = now + ENROLL_RETRY_MS;
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        drv_log_error("enrollment: fork failed; retrying", "errno=%d", errno);
+        close(fds[0]);
+        close(fds[1]);
+        l->next_enroll_at = now + ENROLL_RETRY_MS;
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_enroll_paths_t paths;
+        e.code = drv_enroll_ensure(l->cfg, &paths, &e);
+        int fl = fcntl(fds[1], F_GETFL);
+        if (fl >= 0)
+            (void)fcntl(fds[1], F_SETFL, fl & ~O_NONBLOCK);
+        (void)!write(fds[1], &e, sizeof(e));
+        _exit(e.code == DRV_OK ? 0 : 1);
+    }
+    close(fds[1]);
+    l->enroll_fd = fds[0];
+    l->enroll_got = 0;
+}
+
+/* The child's answer, once it is complete; then what follows from it. */
+static void enroll_poll(drv_link_t *l, long long now)
+{
+    for (;;) {
+        ssize_t n = read(l->enroll_fd, (char *)&l->enroll_res + l->enroll_got,
+                         sizeof(l->enroll_res) - l->enroll_got);
+        if (n > 0) {
+            l->enroll_got += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return; /* still working */
+        break;      /* EOF or error: the child is done */
+    }
+    close(l->enroll_fd);
+    l->enroll_fd = -1;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t r = drv_enroll_ensure(l->cfg, &l->id, &err);
+    drv_err_t r;
+    if (l->enroll_got == sizeof(l->enroll_res) && l->enroll_res.code >= DRV_OK &&
+        l->enroll_res.code < DRV_ERR__COUNT) {
+        err = l->enroll_res;
+        err.msg[sizeof(err.msg) - 1] = '\0';
+        r = err.code;
+    } else {
+        r = drv_error_set(&err, DRV_ERR_IO, 0, "hub.url: the enrollment process died");
+    }
     if (r != DRV_OK) {
         /* Not enrolled: nothing works without it, try again soon. A renewal is due long
-         * before the certificate expires: back off (5 min doubling to 1 h), since each try
-         * holds up the agent's loop while the hub is unreachable. */
+         * before the certificate expires: back off (5 min doubling to 1 h). */
         long long retry = ENROLL_RETRY_MS;
         if (l->enrolled) {
             l->renew_backoff_ms = l->renew_backoff_ms ? l->renew_backoff_ms * 2 : 5 * 60 * 1000;
@@ -733,11 +798,17 @@ static void enroll(drv_link_t *l, long long now)
         return;
     }
     l->renew_backoff_ms = 0;
-    if (!l->enrolled)
-        drv_log_info("enrolled with the hub", "hub=%s identity=%s", l->cfg->hub_url, l->id.dir);
+    l->next_enroll_at = now + drv_enroll_next_check_ms(&l->id, (int64_t)time(NULL));
+    if (l->enrolled)
+        return; /* renewed: the next reconnect presents the new certificate */
+    drv_log_info("enrolled with the hub", "hub=%s identity=%s", l->cfg->hub_url, l->id.dir);
     l->enrolled = true;
     load_verify_key(l);
-    l->next_enroll_at = now + drv_enroll_next_check_ms(&l->id, (int64_t)time(NULL));
+    if (connect_broker(l, &err) != DRV_OK) {
+        drv_log_error("cannot start the hub link", "error=\"%s\"", drv_error_msg(&err));
+        l->enrolled = false;
+        l->next_enroll_at = now + ENROLL_RETRY_MS;
+    }
 }
 
 static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
@@ -802,14 +873,17 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
     if (hooks)
         l->hooks = *hooks;
     l->now = drv_now_ms();
+    l->enroll_fd = -1;
     if (cfg->hub_url[0]) {
-        drv_enroll_paths(cfg, &l->id);
-        enroll(l, l->now);
+        /* A current identity: connect now, renewal comes later. Otherwise the first tick
+         * starts the enrollment (in the background) and connects when it is done. */
+        l->enrolled = drv_enroll_current(cfg, &l->id, (int64_t)time(NULL));
+        l->next_enroll_at =
+            l->enrolled ? l->now + drv_enroll_next_check_ms(&l->id, (int64_t)time(NULL)) : 0;
     }
     load_verify_key(l);
     load_persisted(l);
     if (cfg->hub_url[0] && !l->enrolled) {
-        /* Nothing to connect with yet: drv_link_tick retries the enrollment. */
         *out = l;
         return DRV_OK;
     }
@@ -839,18 +913,10 @@ void drv_link_tick(drv_link_t *l, long long now)
     if (!l)
         return;
     l->now = now;
-    if (l->cfg->hub_url[0] && now >= l->next_enroll_at) {
-        bool was = l->enrolled;
-        enroll(l, now);
-        if (!was && l->enrolled) {
-            drv_error_t err = DRV_ERROR_INIT;
-            if (connect_broker(l, &err) != DRV_OK) {
-                drv_log_error("cannot start the hub link", "error=\"%s\"", drv_error_msg(&err));
-                l->enrolled = false;
-                l->next_enroll_at = now + ENROLL_RETRY_MS;
-            }
-        }
-    }
+    if (l->enroll_fd >= 0)
+        enroll_poll(l, now);
+    else if (l->cfg->hub_url[0] && now >= l->next_enroll_at)
+        enroll_start(l, now);
     if (!l->mqtt)
         return;
     drv_mqtt_poll(l->mqtt, on_event, l);
@@ -902,6 +968,10 @@ void drv_link_free(drv_link_t *l)
             publish_online(l, false);
         drv_mqtt_free(l->mqtt, 1000);
     }
+#endif
+#ifdef DROVER_HAVE_MQTT
+    if (l->enroll_fd >= 0)
+        close(l->enroll_fd);
 #endif
     cJSON_Delete(l->hub);
     cJSON_Delete(l->status);

@@ -8,7 +8,8 @@
 # compromised broker (with the hub's own broker identity), a replayed older document, a
 # tampered one, another node's and one signed by another key are each refused by the agent and
 # reported (Events through the API), and its pods keep running. `drover node revoke` shuts a
-# device out: NotReady, its pods replaced on the other device, renewal refused.
+# device out: NotReady, its pods replaced on the other device. A device started while the hub
+# is down retries its enrollment and joins once the hub is back.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -170,6 +171,18 @@ sleep 3
 check "dev2 stays NotReady (its agent still runs, shut out at the broker)" fleet_node_not_ready dev2
 check "the identity is listed revoked" \
   test "$("$FLEET_CLI" node list-identities -o json | jq -r '.items[] | select(.node == "dev2") | .revoked')" = true
+
+# ---- a device flashed while the hub is down: its agent runs, enrols once the hub is back ----
+install -m 600 /dev/null "$FLEET_TMP/dev3.token"
+"$FLEET_CLI" token create --uses 1 --ttl 1h --labels fleet=test,device=d3 >"$FLEET_TMP/dev3.token" 2>/dev/null
+fleet_hub_stop
+FLEET_TOKEN_FILE="$FLEET_TMP/dev3.token" fleet_device_start dev3 3 || true
+fleet_use dev3
+enrol_failed() { grep -q "enrollment failed; retrying" "$DEV_LOG"; }
+check "dev3 cannot reach the hub: enrollment failed, retrying" wait_for "dev3 retry" $((15 * FLEET_TF)) enrol_failed
+fleet_hub_start || { fleet_dump; exit 1; }
+check "the hub is back on the same port" test "${FLEET_HUB##*:}" = "$(sed -n 's/^drover-hub: serving https:\/\/[^:]*:\([0-9]*\)$/\1/p' "$FLEET_TMP/hub.out")"
+check "dev3 enrols on its next try and is Ready" wait_for "dev3 Ready" $((60 * FLEET_TF)) fleet_node_ready dev3
 
 # The broker's persistence file (written when the broker stops) and the hub's data.
 fleet_hub_stop

@@ -154,7 +154,10 @@ fleet_hub_start() {
   mapfile -t args < <(_fleet_hub_args)
   : >"$FLEET_TMP/hub.out"
   echo "=== hub start $(date -u +%T.%N)" >>"$FLEET_TMP/hub.err"
-  "$FLEET_HUB_BIN" --data "$FLEET_TMP/hub" --listen 127.0.0.1:0 --log-level "${FLEET_HUB_LOG_LEVEL:-debug}" \
+  # A restarted hub keeps its API port, as a real one would (devices have its URL).
+  local listen="127.0.0.1:0"
+  [ -n "$FLEET_HUB" ] && listen="127.0.0.1:${FLEET_HUB##*:}"
+  "$FLEET_HUB_BIN" --data "$FLEET_TMP/hub" --listen "$listen" --log-level "${FLEET_HUB_LOG_LEVEL:-debug}" \
     --broker-listen "0.0.0.0:$FLEET_BROKER_PORT" "${args[@]}" \
     >"$FLEET_TMP/hub.out" 2>>"$FLEET_TMP/hub.err" &
   FLEET_HUB_PID=$!
@@ -252,10 +255,13 @@ fleet_device_start() {
 labels: {fleet: test, device: \"d$k\"}"
     if [ -n "${FLEET_SECURE:-}" ]; then
       # A bootstrap token of its own, its labels given to the Node at enrollment.
-      local tok="$FLEET_TMP/boot-$name.token"
-      install -m 600 /dev/null "$tok"
-      "$FLEET_CLI" token create --uses 1 --ttl 1h --labels "fleet=test,device=d$k" \
-        --description "device $name" >"$tok" 2>/dev/null || return 1
+      # FLEET_TOKEN_FILE: a token made beforehand (to start a device while the hub is down).
+      local tok="${FLEET_TOKEN_FILE:-$FLEET_TMP/boot-$name.token}"
+      if [ -z "${FLEET_TOKEN_FILE:-}" ]; then
+        install -m 600 /dev/null "$tok"
+        "$FLEET_CLI" token create --uses 1 --ttl 1h --labels "fleet=test,device=d$k" \
+          --description "device $name" >"$tok" 2>/dev/null || return 1
+      fi
       hub="hub:
   url: $FLEET_HUB
   caFingerprint: \"$FLEET_FINGERPRINT\"
