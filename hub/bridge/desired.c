@@ -562,17 +562,29 @@ static void collect_refs(const cJSON *pod, refs_t *r)
     }
 }
 
-/* Seals every Secret of the document to the node's key; without a key, keeps them in clear
- * if allowed, else drops them (the pods wait, as for a missing Secret). */
-static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, cJSON *secrets, drv_error_t *err)
+/* The node's enrolled key into *pub (NULL: none). */
+static drv_err_t node_pub(bdesired_t *d, bnode_t *n, char **pub, drv_error_t *err)
+{
+    *pub = NULL;
+    if (!d->node_key)
+        return DRV_OK;
+    drv_err_t e = d->node_key(d->node_key_ctx, n->name, pub, err);
+    if (e == DRV_ERR_NOTFOUND) {
+        drv_error_clear(err);
+        *pub = NULL;
+        return DRV_OK;
+    }
+    return e == DRV_OK ? DRV_OK : drv_error_wrap(err, "desired state of %s: node key", n->name);
+}
+
+/* Seals every Secret of the document to the node's key pub; without a key, keeps them in
+ * clear if allowed, else drops them (the pods wait, as for a missing Secret). */
+static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, const char *pub, cJSON *secrets,
+                              drv_error_t *err)
 {
     if (cJSON_GetArraySize(secrets) == 0)
         return DRV_OK;
-    _cleanup_free_ char *pub = NULL;
-    drv_err_t e = d->node_key ? d->node_key(d->node_key_ctx, n->name, &pub, err)
-                              : drv_error_set(err, DRV_ERR_NOTFOUND, 0, "no node keys");
-    if (e == DRV_ERR_NOTFOUND) {
-        drv_error_clear(err);
+    if (!pub) {
         if (d->clear_secrets)
             return DRV_OK;
         drv_log_warn("bridge: node has no enrolled key: its Secrets are left out of its "
@@ -582,12 +594,11 @@ static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, cJSON *secrets, drv_err
             cJSON_DeleteItemFromArray(secrets, 0);
         return DRV_OK;
     }
-    if (e != DRV_OK)
-        return drv_error_wrap(err, "desired state of %s: node key", n->name);
     cJSON *s;
     cJSON_ArrayForEach(s, secrets)
     {
-        if ((e = drv_proto_secret_seal(s, n->name, pub, err)) != DRV_OK)
+        drv_err_t e = drv_proto_secret_seal(s, n->name, pub, err);
+        if (e != DRV_OK)
             return drv_error_wrap(err, "desired state of %s", n->name);
     }
     return DRV_OK;
@@ -622,6 +633,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
           *jsecrets = cJSON_CreateArray();
     refs_t refs = {0};
     char *out = NULL;
+    char *pub = NULL; /* the node's key, when it has Secrets */
     drv_sha256_t h;
     drv_sha256_init(&h);
     if (!pods || !jpods || !jcms || !jsecrets) {
@@ -678,12 +690,21 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     }
     free(n->refs);
     n->refs = drv_buf_steal(&rb, NULL);
+    /* Secrets are sealed to the node's key: a new key (the name enrolled again after a
+     * forget, or enrolled at last) is new content. */
+    if (cJSON_GetArraySize(jsecrets) > 0) {
+        if (node_pub(d, n, &pub, err) != DRV_OK)
+            goto done;
+        drv_sha256_update(&h, "k", 1);
+        if (pub)
+            drv_sha256_update(&h, pub, strlen(pub) + 1);
+    }
     drv_sha256_final(&h, sum);
     if (unchanged && n->published && drv_digest_equal(sum, &n->sum) && !n->force) {
         *unchanged = true;
         goto done;
     }
-    if (seal_secrets(d, n, jsecrets, err) != DRV_OK)
+    if (seal_secrets(d, n, pub, jsecrets, err) != DRV_OK)
         goto done;
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
     if (doc) {
@@ -691,6 +712,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         cJSON_Delete(doc);
     }
 done:
+    free(pub);
     for (size_t i = 0; i < refs.n; i++)
         free(refs.v[i]);
     free(refs.v);

@@ -628,6 +628,21 @@ static void test_sealed_and_signed(void **state)
         free(doc);
         free(env);
     }
+    /* The same content sealed to a new key of the node (enrolled again) is a new document. */
+    bnode_t *n1 = bdesired_node(&f->d, "pi-1");
+    drv_digest_t s1, s2, s3;
+    size_t l1 = 0;
+    free(bdesired_build(&f->d, n1, 8, &s1, &l1, NULL, &err));
+    free(bdesired_build(&f->d, n1, 8, &s2, &l1, NULL, &err));
+    char *k3 = NULL, *p3 = NULL;
+    assert_int_equal(drv_pki_key_generate(&k3, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(k3, &p3, &err), DRV_OK);
+    enrolled_pub = p3;
+    free(bdesired_build(&f->d, n1, 8, &s3, &l1, NULL, &err));
+    assert_true(drv_digest_equal(&s1, &s2));
+    assert_false(drv_digest_equal(&s1, &s3));
+    drv_pki_secret_free(k3);
+    free(p3);
     f->d.signing_key = NULL;
     drv_pki_secret_free(hub_key);
     drv_pki_secret_free(node_priv);
