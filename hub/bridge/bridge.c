@@ -650,6 +650,13 @@ void drv_bridge_poll(drv_bridge_t *b)
     }
 }
 
+void drv_bridge_node_rekeyed(drv_bridge_t *b, const char *node)
+{
+    bnode_t *n = bdesired_node(&b->desired, node);
+    if (n)
+        bdesired_mark(&b->desired, n);
+}
+
 int drv_bridge_fd(const drv_bridge_t *b)
 {
     return drv_mqtt_fd(b->mqtt);

@@ -64,6 +64,10 @@ DRV_NODISCARD drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge
 /* Publishes nothing more and disconnects (the retained documents stay at the broker). */
 void drv_bridge_free(drv_bridge_t *b);
 
+/* node has a new enrolled key: its document is built again (and, when it carries Secrets,
+ * published sealed to that key) on the next tick. */
+void drv_bridge_node_rekeyed(drv_bridge_t *b, const char *node);
+
 /* The fd to poll for POLLIN; call drv_bridge_poll when it is readable. */
 int drv_bridge_fd(const drv_bridge_t *b);
 void drv_bridge_poll(drv_bridge_t *b);

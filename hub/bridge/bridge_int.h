@@ -71,6 +71,8 @@ typedef struct bdesired {
 
 /* The node's entry, created if absent (NULL only without memory or for a bad name). */
 bnode_t *bdesired_node(bdesired_t *d, const char *name);
+/* Marks n's document to be built again. */
+void bdesired_mark(bdesired_t *d, bnode_t *n);
 /* Loads everything from the store (used at start and when the change log was outrun). */
 drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
 /* Applies the store's changes since the last call; marks the nodes whose documents change. */

@@ -209,6 +209,11 @@ static void mark(bdesired_t *d, bnode_t *n)
     }
 }
 
+void bdesired_mark(bdesired_t *d, bnode_t *n)
+{
+    mark(d, n);
+}
+
 bnode_t *bdesired_node(bdesired_t *d, const char *name)
 {
     bnode_t *n = bmap_get(&d->nodes, name);

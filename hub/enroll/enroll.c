@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "bridge/bridge.h"
 #include "broker/broker.h"
 #include "drover/base64.h"
 #include "drover/cleanup.h"
@@ -25,6 +26,7 @@ struct drv_enroll {
     const drv_identity_t *identity;
     char broker_dir[PATH_MAX]; /* "" without a broker ACL */
     void (*on_change)(void *ctx);
+    void (*on_new_key)(void *ctx, const char *node);
     void *ctx;
     int64_t (*now)(void);
 };
@@ -381,6 +383,8 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
     if (node_upsert(e, cn, t.labels, &ne) != DRV_OK)
         drv_log_error("enroll: cannot create or label the Node", "node=%s error=\"%s\"", cn,
                       drv_error_msg(&ne));
+    if (!have && e->on_new_key)
+        e->on_new_key(e->ctx, cn);
     if (!have) {
         drv_error_t se = DRV_ERROR_INIT;
         if (sync_acl(e, &se) != DRV_OK)
@@ -556,6 +560,7 @@ drv_err_t drv_enroll_new(const drv_enroll_opts_t *opts, drv_enroll_t **out, drv_
     e->store = opts->store;
     e->identity = opts->identity;
     e->on_change = opts->on_change;
+    e->on_new_key = opts->on_new_key;
     e->ctx = opts->ctx;
     e->now = opts->now;
     if (opts->broker_data_dir && (size_t)snprintf(e->broker_dir, sizeof(e->broker_dir), "%s",
@@ -582,6 +587,13 @@ static void hub_changed(void *ctx)
     drv_hub_changed(ctx);
 }
 
+static void hub_new_key(void *ctx, const char *node)
+{
+    drv_bridge_t *b = drv_hub_bridge(ctx);
+    if (b)
+        drv_bridge_node_rekeyed(b, node);
+}
+
 drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir, bool broker_tls,
                             drv_error_t *err)
 {
@@ -589,6 +601,7 @@ drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir, bool brok
                            .identity = drv_hub_identity(hub),
                            .broker_data_dir = broker_tls ? data_dir : NULL,
                            .on_change = hub_changed,
+                           .on_new_key = hub_new_key,
                            .ctx = hub};
     drv_enroll_t *e = NULL;
     drv_err_t r = drv_enroll_new(&o, &e, err);

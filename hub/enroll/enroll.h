@@ -35,6 +35,10 @@ typedef struct drv_enroll_opts {
     /* Called after the store's objects changed (a Node created, labelled or marked revoked),
      * so that watches and controllers see it; may be NULL. */
     void (*on_change)(void *ctx);
+    /* Called when node got a certificate for a key it did not have (a first enrollment, or
+     * the name enrolled again after a forget): what is sealed to its old key must be sealed
+     * again (the bridge). May be NULL. */
+    void (*on_new_key)(void *ctx, const char *node);
     void *ctx;
     int64_t (*now)(void); /* unix seconds; NULL: time(NULL) (tests move it) */
 } drv_enroll_opts_t;
