@@ -429,9 +429,24 @@ struct drv_link {
 };
 
 #ifdef DROVER_HAVE_MQTT
-static void hub_desired_path(const drv_agent_config_t *cfg, char *out, size_t outsz)
+/* Where the applied document is kept: the state directory, or the run directory (tmpfs)
+ * when it holds a Secret in clear (a hub whose broker has no TLS sends them so: they must not
+ * reach the disk; after a reboot such a device gets its document from the broker again). */
+static void hub_desired_path(const drv_agent_config_t *cfg, bool volatile_copy, char *out,
+                             size_t outsz)
 {
-    snprintf(out, outsz, "%s/%s", cfg->state_dir, HUB_DESIRED_FILE);
+    snprintf(out, outsz, "%s/%s", volatile_copy ? cfg->run_dir : cfg->state_dir, HUB_DESIRED_FILE);
+}
+
+static bool has_clear_secret(const cJSON *desired)
+{
+    const cJSON *s;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(desired, "secrets"))
+    {
+        if (!drv_proto_secret_is_sealed(s))
+            return true;
+    }
+    return false;
 }
 
 /* (Re)reads the hub's signing key: enrollment may have written it since. */
@@ -463,11 +478,15 @@ static void load_verify_key(drv_link_t *l)
 static void load_persisted(drv_link_t *l)
 {
     char path[512];
-    hub_desired_path(l->cfg, path, sizeof(path));
+    hub_desired_path(l->cfg, true, path, sizeof(path));
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
+    if (r == DRV_ERR_NOTFOUND) {
+        hub_desired_path(l->cfg, false, path, sizeof(path));
+        r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
+    }
     if (r == DRV_ERR_NOTFOUND)
         return;
     drv_link_desired_t d = {0};
@@ -593,11 +612,16 @@ static void on_desired(drv_link_t *l, const char *payload, size_t len)
                       (unsigned long long)d.generation, (unsigned long long)l->gen);
         return;
     }
-    char path[512];
-    hub_desired_path(l->cfg, path, sizeof(path));
+    char path[512], other[512];
+    bool clear = has_clear_secret(d.desired);
+    hub_desired_path(l->cfg, clear, path, sizeof(path));
+    hub_desired_path(l->cfg, !clear, other, sizeof(other));
     if (drv_file_write_atomic(path, payload, len, 0600, &err) != DRV_OK)
         drv_log_error("cannot save the hub desired state; applying it anyway", "error=\"%s\"",
                       drv_error_msg(&err));
+    else if (unlink(other) != 0 && errno != ENOENT)
+        drv_log_warn("cannot remove the previous hub desired state", "path=%s errno=%d", other,
+                     errno);
     cJSON_Delete(l->hub);
     l->hub = d.desired;
     l->gen = d.generation;

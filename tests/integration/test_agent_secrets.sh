@@ -242,6 +242,27 @@ hub_part() {
   check "the hub pod sees the value, as env and as a file" wait_for "hub value" 20 hub_log
   check "hub-desired.json and desired.json keep it sealed" grep -q sealedData "$STATE/hub-desired.json" "$STATE/desired.json"
   check "the hub's value nowhere under the state directory or in the log" nowhere "$HUB" "$HUB_B64"
+  # A hub whose broker has no TLS sends Secrets in clear: the link then keeps its document on
+  # tmpfs (<runDir>/hub-desired.json), never in the state directory.
+  local CL CL_B64
+  CL="plainhub-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  CL_B64="$(printf %s "$CL" | base64 -w0)"
+  doc="$(printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"dev2","generation":2,"pods":[%s],"configMaps":[],"secrets":[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"hub-secret","namespace":"default"},"data":{"token":"%s"}}]}' "$pod" "$CL_B64" |
+    "$SEAL_TOOL" sign "$work/hub.key")" || return 1
+  mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -q 1 -r -t drover/v1/node/dev2/desired -m "$doc" || return 1
+  gen2() { [ "$(device_status | jq -r '.hub.generation')" = 2 ]; }
+  check "a document with a clear Secret is applied" wait_for "generation 2" 20 gen2
+  check "... and kept on tmpfs, not in the state directory" \
+    device_exec sh -c "test -s '$DEV_DIR/run/hub-desired.json' && ! test -e '$STATE/hub-desired.json'"
+  check "... the clear value nowhere under the state directory or in the log" nowhere "$CL" "$CL_B64"
+  # Sealed again (generation 3): back in the state directory, the tmpfs copy gone.
+  doc="$(printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"dev2","generation":3,"pods":[%s],"configMaps":[],"secrets":[%s]}' "$pod" "$secret" |
+    "$SEAL_TOOL" sign "$work/hub.key")" || return 1
+  mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -q 1 -r -t drover/v1/node/dev2/desired -m "$doc" || return 1
+  gen3() { [ "$(device_status | jq -r '.hub.generation')" = 3 ]; }
+  check "sealed again: applied" wait_for "generation 3" 20 gen3
+  check "... kept in the state directory, the tmpfs copy removed" \
+    device_exec sh -c "test -s '$STATE/hub-desired.json' && ! test -e '$DEV_DIR/run/hub-desired.json'"
   # Without the node's key (a device that lost its identity), the container cannot start
   # again and the pod says why; the agent lives.
   rm -f "$STATE/identity/node.key"
