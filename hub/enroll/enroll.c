@@ -358,19 +358,27 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
         return drv_error_set(err, DRV_ERR_CONFLICT, 0, "node name %s is enrolled with another key",
                              cn);
     }
-    if (t.uses_left > 0) {
+    /* The certificate first, then the token's use, in one transaction: a certificate that
+     * cannot be issued costs no use, and a use is never taken without an identity. */
+    _cleanup_json_ cJSON *o = NULL;
+    if ((r = drv_hstore_batch_begin(e->store, err)) != DRV_OK)
+        return r;
+    r = issue(e, csr, cn, pub, have ? &old : NULL, &o, err);
+    if (r == DRV_OK && t.uses_left > 0) {
         r = drv_hstore_token_use(e->store, t.id, &ae);
         if (r == DRV_ERR_PERM) {
             *code = 401;
-            return drv_error_set(err, r, 0, "bootstrap token refused: no uses left");
+            drv_error_set(err, r, 0, "bootstrap token refused: no uses left");
+        } else if (r != DRV_OK) {
+            drv_error_set(err, r, ae.sys_errno, "%s", drv_error_msg(&ae));
         }
-        if (r != DRV_OK)
-            return drv_error_set(err, r, ae.sys_errno, "%s", drv_error_msg(&ae));
     }
-    _cleanup_json_ cJSON *o = NULL;
-    r = issue(e, csr, cn, pub, have ? &old : NULL, &o, err);
+    drv_error_t be = DRV_ERROR_INIT;
+    drv_err_t br = drv_hstore_batch_end(e->store, &be);
     if (r != DRV_OK)
         return r;
+    if (br != DRV_OK)
+        return drv_error_set(err, br, be.sys_errno, "%s", drv_error_msg(&be));
     _cleanup_json_ cJSON *labels = cJSON_Parse(*t.labels ? t.labels : "{}");
     if (!cJSON_IsObject(labels)) {
         cJSON_Delete(labels);
