@@ -8,7 +8,9 @@
 #    cut (agent and containers die), timed until the API shows 3 Running and Ready pods on the
 #    other devices; the device boots again between runs. p50 and max over LOSS-RUNS (default 5).
 # Everything (registry, hub with its Mosquitto, agents) runs in a network namespace made for the
-# run (tests/integration/lib/fleet.sh); the hub and agents use their defaults.
+# run (tests/integration/lib/fleet.sh). FLEET_SECURE=1: the hub's default, secure configuration
+# (HTTPS + tokens, TLS broker, devices enrolled); otherwise plain HTTP/MQTT (signed documents
+# either way).
 set -uo pipefail
 here="$(cd "$(dirname "$0")/../integration" && pwd)"
 DROVER_BUILD_DIR="$(cd "${DROVER_BUILD_DIR:-build}" && pwd)"
