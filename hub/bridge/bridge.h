@@ -25,7 +25,7 @@
 typedef struct drv_bridge drv_bridge_t;
 
 /* A node's public key (PEM) into *pub_pem (malloc'd, caller frees); DRV_ERR_NOTFOUND when the
- * node has none (not enrolled, or revoked). */
+ * node has none (not enrolled), DRV_ERR_PERM when it is revoked (it gets no Secret at all). */
 typedef drv_err_t (*drv_bridge_node_key_fn)(void *ctx, const char *node, char **pub_pem,
                                             drv_error_t *err);
 

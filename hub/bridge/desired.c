@@ -567,33 +567,38 @@ static void collect_refs(const cJSON *pod, refs_t *r)
     }
 }
 
-/* The node's enrolled key into *pub (NULL: none). */
-static drv_err_t node_pub(bdesired_t *d, bnode_t *n, char **pub, drv_error_t *err)
+/* The node's enrolled key into *pub (NULL: none); *revoked when its identity is revoked. */
+static drv_err_t node_pub(bdesired_t *d, bnode_t *n, char **pub, bool *revoked, drv_error_t *err)
 {
     *pub = NULL;
+    *revoked = false;
     if (!d->node_key)
         return DRV_OK;
     drv_err_t e = d->node_key(d->node_key_ctx, n->name, pub, err);
-    if (e == DRV_ERR_NOTFOUND) {
+    if (e == DRV_ERR_NOTFOUND || e == DRV_ERR_PERM) {
         drv_error_clear(err);
         *pub = NULL;
+        *revoked = e == DRV_ERR_PERM;
         return DRV_OK;
     }
     return e == DRV_OK ? DRV_OK : drv_error_wrap(err, "desired state of %s: node key", n->name);
 }
 
 /* Seals every Secret of the document to the node's key pub; without a key, keeps them in
- * clear if allowed, else drops them (the pods wait, as for a missing Secret). */
-static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, const char *pub, cJSON *secrets,
-                              drv_error_t *err)
+ * clear if allowed (never for a revoked node), else drops them (the pods wait, as for a
+ * missing Secret). */
+static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, const char *pub, bool revoked,
+                              cJSON *secrets, drv_error_t *err)
 {
     if (cJSON_GetArraySize(secrets) == 0)
         return DRV_OK;
     if (!pub) {
-        if (d->clear_secrets)
+        if (d->clear_secrets && !revoked)
             return DRV_OK;
-        drv_log_warn("bridge: node has no enrolled key: its Secrets are left out of its "
-                     "desired state",
+        drv_log_warn(revoked ? "bridge: node is revoked: its Secrets are left out of its "
+                               "desired state"
+                             : "bridge: node has no enrolled key: its Secrets are left out of "
+                               "its desired state",
                      "node=%s secrets=%d", n->name, cJSON_GetArraySize(secrets));
         while (cJSON_GetArraySize(secrets) > 0)
             cJSON_DeleteItemFromArray(secrets, 0);
@@ -639,6 +644,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     refs_t refs = {0};
     char *out = NULL;
     char *pub = NULL; /* the node's key, when it has Secrets */
+    bool revoked = false;
     drv_sha256_t h;
     drv_sha256_init(&h);
     if (!pods || !jpods || !jcms || !jsecrets) {
@@ -698,9 +704,9 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     /* Secrets are sealed to the node's key: a new key (the name enrolled again after a
      * forget, or enrolled at last) is new content. */
     if (cJSON_GetArraySize(jsecrets) > 0) {
-        if (node_pub(d, n, &pub, err) != DRV_OK)
+        if (node_pub(d, n, &pub, &revoked, err) != DRV_OK)
             goto done;
-        drv_sha256_update(&h, "k", 1);
+        drv_sha256_update(&h, revoked ? "r" : "k", 1);
         if (pub)
             drv_sha256_update(&h, pub, strlen(pub) + 1);
     }
@@ -709,7 +715,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         *unchanged = true;
         goto done;
     }
-    if (seal_secrets(d, n, pub, jsecrets, err) != DRV_OK)
+    if (seal_secrets(d, n, pub, revoked, jsecrets, err) != DRV_OK)
         goto done;
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
     if (doc) {

@@ -289,9 +289,11 @@ drv_err_t drv_broker_acl_write(const char *data_dir, const char *const *users, s
     drv_buf_free(&buf);
     if (e != DRV_OK)
         return drv_error_wrap(err, "broker ACL");
-    /* Owned like its directory: Mosquitto (dropped to user mosquitto) rereads it. */
+    /* Owned like its directory: Mosquitto (dropped to user mosquitto) rereads it. lchown, not
+     * chown: that user owns the directory and could swap the file for a link to a file of
+     * root's in between (here and wherever the hub hands a file there to Mosquitto). */
     if (geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
-        chown(path, st.st_uid, st.st_gid) < 0)
+        lchown(path, st.st_uid, st.st_gid) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "broker ACL: chown %s", path);
     return DRV_OK;
 }
@@ -318,7 +320,7 @@ static drv_err_t write_tls_files(const drv_broker_t *b, const drv_broker_opts_t 
             return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: data_dir: path too long");
         if (files[i].text == acl_head && acl_is_ours(path)) {
             /* The enrolled nodes' blocks from the last run (hub/enroll rewrites it anyway). */
-            if (b->drop && chown(path, b->run_uid, b->run_gid) < 0)
+            if (b->drop && lchown(path, b->run_uid, b->run_gid) < 0)
                 return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", path);
             continue;
         }
@@ -326,7 +328,7 @@ static drv_err_t write_tls_files(const drv_broker_t *b, const drv_broker_opts_t 
             drv_file_write_atomic(path, files[i].text, strlen(files[i].text), files[i].mode, err);
         if (e != DRV_OK)
             return drv_error_wrap(err, "broker: write %s", path);
-        if (b->drop && chown(path, b->run_uid, b->run_gid) < 0)
+        if (b->drop && lchown(path, b->run_uid, b->run_gid) < 0)
             return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", path);
     }
     return DRV_OK;
@@ -456,7 +458,7 @@ static drv_err_t hand_to_mosquitto(drv_broker_t *b, const char *data_dir, drv_er
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", b->dir);
     char db[PATH_MAX];
     if ((size_t)snprintf(db, sizeof(db), "%s/mosquitto.db", b->dir) < sizeof(db) &&
-        chown(db, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+        lchown(db, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: chown %s to mosquitto", db);
     struct stat st;
     if (stat(data_dir, &st) < 0)

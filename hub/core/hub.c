@@ -188,7 +188,7 @@ static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error
     if (e != DRV_OK)
         return e;
     if (id.revoked)
-        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "node %s: revoked", node);
+        return drv_error_set(err, DRV_ERR_PERM, 0, "node %s: revoked", node);
     *pub_pem = strdup(id.pubkey);
     return *pub_pem ? DRV_OK : drv_error_set(err, DRV_ERR_NOMEM, 0, "node key");
 }

@@ -561,9 +561,12 @@ static void test_many_references(void **state)
 
 /* The node key callback of test_sealed_and_signed: pi-1 is enrolled, nobody else. */
 static const char *enrolled_pub;
+static bool pi2_revoked;
 static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error_t *err)
 {
     (void)ctx;
+    if (pi2_revoked && !strcmp(node, "pi-2"))
+        return drv_error_set(err, DRV_ERR_PERM, 0, "node %s: revoked", node);
     if (strcmp(node, "pi-1"))
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "node %s: not enrolled", node);
     *pub_pem = strdup(enrolled_pub);
@@ -628,6 +631,26 @@ static void test_sealed_and_signed(void **state)
         free(doc);
         free(env);
     }
+    /* On a plain broker an unenrolled node gets its Secrets in clear; a revoked one never. */
+    f->d.clear_secrets = true;
+    for (int rv = 0; rv < 2; rv++) {
+        pi2_revoked = rv == 1;
+        drv_digest_t sum;
+        size_t len = 0;
+        char *env = bdesired_build(&f->d, bdesired_node(&f->d, "pi-2"), 9, &sum, &len, NULL, &err);
+        assert_non_null(env);
+        char *doc = NULL;
+        size_t dlen = 0;
+        assert_int_equal(drv_proto_desired_open(env, len, hub_pub, &doc, &dlen, &err), DRV_OK);
+        drv_proto_desired_t p;
+        assert_int_equal(drv_proto_desired_parse(doc, dlen, "pi-2", &p, &err), DRV_OK);
+        assert_int_equal(cJSON_GetArraySize(p.secrets), rv == 1 ? 0 : 1);
+        drv_proto_desired_free(&p);
+        free(doc);
+        free(env);
+    }
+    pi2_revoked = false;
+    f->d.clear_secrets = false;
     /* The same content sealed to a new key of the node (enrolled again) is a new document. */
     bnode_t *n1 = bdesired_node(&f->d, "pi-1");
     drv_digest_t s1, s2, s3;
