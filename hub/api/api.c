@@ -351,6 +351,17 @@ static enum MHD_Result dispatch(drv_api_req_t *rq)
 
 /* Puts a new request to the authorizer (when there is one), before its body is read. Returns
  * true when it may go on; otherwise the refusal is queued in *r. */
+/* Whether url is one of the enrollment routes (reachable without an API token). */
+static bool enroll_route(const char *url)
+{
+    drv_api_match_t m = {0};
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if ((routes[i].op == DRV_API_OP_ENROLL || routes[i].op == DRV_API_OP_ENROLL_RENEW) &&
+            route_match(routes[i].pattern, url, &m))
+            return true;
+    return false;
+}
+
 static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
 {
     drv_api_t *api = rq->api;
@@ -406,12 +417,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->conn = conn;
         snprintf(rq->method, sizeof(rq->method), "%s", method);
         rq->url = url;
-        drv_buf_init(&rq->body, api->max_body);
+        /* The enrollment routes answer callers without an API token: their small cap holds
+         * from the first byte, so that anonymous bodies cannot take the shared budget. */
+        size_t cap = enroll_route(url) ? DRV_API_ENROLL_MAX_BODY : api->max_body;
+        drv_buf_init(&rq->body, cap);
         *con_cls = rq;
         enum MHD_Result ar = MHD_NO;
         if (!authorized(rq, url, &ar))
             return ar;
-        /* A declared length over the cap is refused before any of the body is read. */
+        /* A declared length over the general cap is refused before any of the body is read;
+         * a body over the enrollment cap is read and dropped (answering early makes clients
+         * see a reset instead of the 413), never kept. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
@@ -421,7 +437,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (errno || end == cl || v > api->max_body) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
-                         api->max_body);
+                         cap);
                 return drv_api_reply_status(rq, 413, NULL, msg, NULL);
             }
         }
@@ -457,7 +473,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_big) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
-                 api->max_body);
+                 rq->body.max);
         return drv_api_reply_status(rq, 413, NULL, msg, NULL);
     }
     return dispatch(rq);

@@ -285,6 +285,15 @@ drv_err_t drv_broker_acl_write(const char *data_dir, const char *const *users, s
         drv_buf_free(&buf);
         return drv_error_set(err, DRV_ERR_IO, errno, "broker ACL: stat %s", dir);
     }
+    /* The same blocks (a renewal, a repeated enrollment): nothing to write or reload. */
+    _cleanup_free_ char *cur = NULL;
+    size_t curlen = 0;
+    drv_error_t rerr = DRV_ERROR_INIT;
+    if (drv_file_read_capped(path, DRV_BROKER_ACL_MAX, &cur, &curlen, &rerr) == DRV_OK &&
+        curlen == buf.len && memcmp(cur, drv_buf_str(&buf), curlen) == 0) {
+        drv_buf_free(&buf);
+        return DRV_OK;
+    }
     e = drv_file_write_atomic(path, drv_buf_str(&buf), buf.len, 0600, err);
     drv_buf_free(&buf);
     if (e != DRV_OK)
@@ -474,6 +483,8 @@ static drv_err_t hand_to_mosquitto(drv_broker_t *b, const char *data_dir, drv_er
         return drv_error_set(err, DRV_ERR_IO, errno, "broker: chmod %s", data_dir);
     return DRV_OK;
 }
+
+#define ACL_HUP_GRACE_MS 1000
 
 /* With TLS: whether the acl file differs from the one last seen (and remembers it). */
 static bool acl_changed(drv_broker_t *b)
@@ -797,7 +808,9 @@ int64_t drv_broker_tick(drv_broker_t *b, int64_t now_ms)
                                 : b->backoff_ms * 2;
         }
     }
-    if (b->pid > 0 && acl_changed(b)) {
+    /* Not in a new child's first second: SIGHUP before Mosquitto installs its handler kills
+     * it (seen with 2.0.11 at 5 ms); the change is still seen on a later tick. */
+    if (b->pid > 0 && now_ms - b->started_ms >= ACL_HUP_GRACE_MS && acl_changed(b)) {
         /* drv_broker_acl_write replaced it: Mosquitto rereads its ACL on SIGHUP. */
         if (kill(b->pid, SIGHUP) == 0)
             drv_log_info("broker ACL reloaded", "pid=%d", (int)b->pid);

@@ -364,6 +364,8 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
     if ((r = drv_hstore_batch_begin(e->store, err)) != DRV_OK)
         return r;
     r = issue(e, csr, cn, pub, have ? &old : NULL, &o, err);
+    if (r != DRV_OK && !*code)
+        *code = 503; /* the hub's own trouble (CA expired, identity table full, store) */
     if (r == DRV_OK && t.uses_left > 0) {
         r = drv_hstore_token_use(e->store, t.id, &ae);
         if (r == DRV_ERR_PERM) {
@@ -373,10 +375,12 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
             drv_error_set(err, r, ae.sys_errno, "%s", drv_error_msg(&ae));
         }
     }
+    if (r != DRV_OK) {
+        drv_hstore_batch_abort(e->store); /* neither the identity nor the use */
+        return r;
+    }
     drv_error_t be = DRV_ERROR_INIT;
     drv_err_t br = drv_hstore_batch_end(e->store, &be);
-    if (r != DRV_OK)
-        return r;
     if (br != DRV_OK)
         return drv_error_set(err, br, be.sys_errno, "%s", drv_error_msg(&be));
     _cleanup_json_ cJSON *labels = cJSON_Parse(*t.labels ? t.labels : "{}");
@@ -393,12 +397,12 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
                       drv_error_msg(&ne));
     if (!have && e->on_new_key)
         e->on_new_key(e->ctx, cn);
-    if (!have) {
-        drv_error_t se = DRV_ERROR_INIT;
-        if (sync_acl(e, &se) != DRV_OK)
-            drv_log_error("enroll: cannot rewrite the broker ACL", "node=%s error=\"%s\"", cn,
-                          drv_error_msg(&se));
-    }
+    /* Every time, not only for a new name: a failed rewrite is repaired by the device's retry
+     * or its next renewal. */
+    drv_error_t se = DRV_ERROR_INIT;
+    if (sync_acl(e, &se) != DRV_OK)
+        drv_log_error("enroll: cannot rewrite the broker ACL", "node=%s error=\"%s\"", cn,
+                      drv_error_msg(&se));
     drv_log_info("node enrolled", "node=%s token=%s again=%s", cn, t.id, have ? "yes" : "no");
     *out = TAKE_PTR(o);
     *code = 201;
@@ -432,8 +436,14 @@ static drv_err_t do_renew(drv_enroll_t *e, const cJSON *body, cJSON **out, unsig
                              cn);
     }
     r = issue(e, csr, cn, pub, &old, out, err);
-    if (r != DRV_OK)
+    if (r != DRV_OK) {
+        *code = 503; /* the hub's own trouble (CA expired, store) */
         return r;
+    }
+    drv_error_t se = DRV_ERROR_INIT;
+    if (sync_acl(e, &se) != DRV_OK)
+        drv_log_error("enroll: cannot rewrite the broker ACL", "node=%s error=\"%s\"", cn,
+                      drv_error_msg(&se));
     drv_log_info("node certificate renewed", "node=%s", cn);
     *code = 201;
     return DRV_OK;

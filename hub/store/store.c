@@ -271,6 +271,15 @@ drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err)
     return r;
 }
 
+void drv_hstore_batch_abort(drv_hstore_t *s)
+{
+    if (!s->batch)
+        return;
+    s->batch = false;
+    (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    (void)load_rv(s, NULL); /* the counter as the database has it */
+}
+
 /* ---- random names, UUIDs and time ---- */
 
 static drv_err_t random_bytes(unsigned char *buf, size_t n, drv_error_t *err)

@@ -51,6 +51,10 @@ void drv_hstore_close(drv_hstore_t *s);
  * commit fails, every write of the batch is lost and the error says why. */
 DRV_NODISCARD drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err);
 DRV_NODISCARD drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err);
+/* Ends the batch dropping every write made in it (for a group of writes that must all happen
+ * or none). Watches are not told of dropped writes: use only for writes nobody watches yet
+ * (tokens, identities). No batch: a no-op. */
+void drv_hstore_batch_abort(drv_hstore_t *s);
 
 /* The current resourceVersion (0 for an empty store). */
 uint64_t drv_hstore_rv(const drv_hstore_t *s);
