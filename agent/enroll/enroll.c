@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -597,6 +598,9 @@ static drv_err_t in_child(net_fn fn, const drv_agent_config_t *cfg, const drv_en
                          cfg->hub_url);
 }
 
+static drv_err_t ensure_locked(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
+                               drv_error_t *err);
+
 drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *out,
                             drv_error_t *err)
 {
@@ -607,6 +611,29 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
         return drv_error_wrap(err, "stateDir");
     if (chmod(p->dir, 0700) != 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "%s", p->dir);
+    /* One enrollment at a time per identity (the daemon's and `drover-agent enroll`, or an
+     * agent restarted mid-way): two would each make a key, and the hub would keep the other. */
+    char lock[340];
+    snprintf(lock, sizeof(lock), "%s/.lock", p->dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "%s", lock);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return drv_error_set(err, DRV_ERR_IO, e, "lock %s", lock);
+        }
+    }
+    r = ensure_locked(cfg, p, err);
+    close(fd); /* unlocks */
+    return r;
+}
+
+static drv_err_t ensure_locked(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
+                               drv_error_t *err)
+{
+    drv_err_t r;
 
     int64_t now = (int64_t)time(NULL);
     drv_pki_cert_info_t info;
@@ -635,10 +662,14 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
     if (!cfg->hub_url[0])
         return drv_error_set(err, cr == DRV_ERR_NOTFOUND ? DRV_ERR_NOTFOUND : DRV_ERR_INTEGRITY, 0,
                              "hub.url: required to enrol this node (%s)", drv_error_msg(&cerr));
-    /* An expired certificate of ours, or one whose signing.pub was lost: renewing needs no
-     * token, only the key the hub knows. */
-    if ((cr == DRV_ERR_RANGE || (cr == DRV_ERR_INTEGRITY && info.not_after > now)) &&
-        strcmp(info.cn, cfg->node_name) == 0 && access(p->ca, R_OK) == 0) {
+    /* An expired certificate of ours, one whose signing.pub was lost, or none at all while
+     * our key and the CA are there (the hub answered but the certificate was never saved: a
+     * crash, a cut connection): renewing needs no token, only the key the hub knows. A hub
+     * that does not know the key answers 404 and enrolling follows. */
+    bool unsaved = cr == DRV_ERR_NOTFOUND && access(p->key, R_OK) == 0;
+    if ((unsaved || ((cr == DRV_ERR_RANGE || (cr == DRV_ERR_INTEGRITY && info.not_after > now)) &&
+                     strcmp(info.cn, cfg->node_name) == 0)) &&
+        access(p->ca, R_OK) == 0) {
         drv_error_t rerr = DRV_ERROR_INIT;
         if (in_child(renew, cfg, p, &rerr) == DRV_OK &&
             drv_enroll_check_identity(p, cfg->node_name, (int64_t)time(NULL), &info, &rerr) ==

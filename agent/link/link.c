@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,7 +420,8 @@ struct drv_link {
     bool enrolled;
     long long next_enroll_at;
     long long renew_backoff_ms;
-    int enroll_fd; /* the enrollment child's pipe, or -1 */
+    int enroll_fd;    /* the enrollment child's pipe, or -1 */
+    pid_t enroll_pid; /* that child, while it runs */
     drv_error_t enroll_res;
     size_t enroll_got;
     char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
@@ -474,35 +476,87 @@ static void load_verify_key(drv_link_t *l)
     l->verify_key = pem;
 }
 
-/* The persisted document goes through the same checks as a received one. */
-static void load_persisted(drv_link_t *l)
+/* The generation last applied, kept apart from the document (<stateDir>/hub-generation): a
+ * document on tmpfs is gone after a reboot, and one that no longer verifies is dropped, but an
+ * older document must never be taken again after either. */
+#define HUB_GENERATION_FILE "hub-generation"
+
+static uint64_t load_generation(const drv_agent_config_t *cfg)
 {
     char path[512];
-    hub_desired_path(l->cfg, true, path, sizeof(path));
+    snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE);
     _cleanup_free_ char *text = NULL;
-    size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
-    if (r == DRV_ERR_NOTFOUND) {
-        hub_desired_path(l->cfg, false, path, sizeof(path));
-        r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
+    if (drv_file_read_capped(path, 64, &text, NULL, &err) != DRV_OK)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || v > DRV_PROTO_GEN_MAX) {
+        drv_log_warn("ignoring a malformed applied-generation file", "path=%s", path);
+        return 0;
     }
-    if (r == DRV_ERR_NOTFOUND)
-        return;
-    drv_link_desired_t d = {0};
-    if (r == DRV_OK)
-        r = drv_link_desired_verify(text, len, l->cfg->node_name, l->verify_key, 0, &d, &err);
-    if (r != DRV_OK || d.stale) {
-        drv_log_error("the saved hub desired state is unusable; moved aside",
-                      "path=%s error=\"%s\"", path, r != DRV_OK ? drv_error_msg(&err) : "stale");
-        drv_error_t qerr = DRV_ERROR_INIT;
-        if (drv_file_quarantine(path, &qerr) != DRV_OK)
-            drv_log_warn("cannot move it aside", "error=\"%s\"", drv_error_msg(&qerr));
-        return;
+    return v;
+}
+
+static void save_generation(const drv_agent_config_t *cfg, uint64_t gen)
+{
+    char path[512], text[32];
+    snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE);
+    int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)gen);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_file_write_atomic(path, text, (size_t)n, 0600, &err) != DRV_OK)
+        drv_log_error("cannot save the applied generation", "error=\"%s\"", drv_error_msg(&err));
+}
+
+/* Both saved copies (state directory, tmpfs) go through the same checks as a received
+ * document; the newer one is taken. One that does not verify is removed (it may hold clear
+ * Secrets from an older agent; the hub sends the document again). */
+static void load_persisted(drv_link_t *l)
+{
+    for (int v = 0; v < 2; v++) {
+        char path[512];
+        hub_desired_path(l->cfg, v == 1, path, sizeof(path));
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t r = drv_file_read_capped(path, DRV_PROTO_DESIRED_MAX, &text, &len, &err);
+        if (r == DRV_ERR_NOTFOUND)
+            continue;
+        drv_link_desired_t d = {0};
+        if (r == DRV_OK)
+            r = drv_link_desired_verify(text, len, l->cfg->node_name, l->verify_key, 0, &d, &err);
+        if (r != DRV_OK) {
+            drv_log_error("the saved hub desired state is unusable; removed",
+                          "path=%s error=\"%s\"", path, drv_error_msg(&err));
+            if (unlink(path) != 0 && errno != ENOENT)
+                drv_log_warn("cannot remove it", "path=%s errno=%d", path, errno);
+            continue;
+        }
+        if (l->hub && d.generation <= l->gen) {
+            drv_link_desired_free(&d);
+            continue;
+        }
+        cJSON_Delete(l->hub);
+        l->hub = d.desired;
+        l->gen = d.generation;
     }
-    l->hub = d.desired;
-    l->gen = d.generation;
-    drv_log_info("hub desired state loaded", "generation=%llu", (unsigned long long)l->gen);
+    uint64_t applied = load_generation(l->cfg);
+    if (applied > l->gen) {
+        /* The document that had it is gone (tmpfs after a reboot, or removed above): keep
+         * running nothing from the hub rather than an older document; the next one the hub
+         * sends is newer. */
+        if (l->hub)
+            drv_log_warn("the saved hub desired state is older than the last applied one; not "
+                         "using it",
+                         "saved=%llu applied=%llu", (unsigned long long)l->gen,
+                         (unsigned long long)applied);
+        cJSON_Delete(l->hub);
+        l->hub = NULL;
+        l->gen = applied;
+    }
+    if (l->hub)
+        drv_log_info("hub desired state loaded", "generation=%llu", (unsigned long long)l->gen);
 }
 #endif
 
@@ -622,6 +676,7 @@ static void on_desired(drv_link_t *l, const char *payload, size_t len)
     else if (unlink(other) != 0 && errno != ENOENT)
         drv_log_warn("cannot remove the previous hub desired state", "path=%s errno=%d", other,
                      errno);
+    save_generation(l->cfg, d.generation);
     cJSON_Delete(l->hub);
     l->hub = d.desired;
     l->gen = d.generation;
@@ -763,6 +818,9 @@ static void enroll_start(drv_link_t *l, long long now)
     }
     if (pid == 0) {
         close(fds[0]);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL); /* the agent blocks them for its signalfd */
         drv_error_t e = DRV_ERROR_INIT;
         drv_enroll_paths_t paths;
         e.code = drv_enroll_ensure(l->cfg, &paths, &e);
@@ -774,6 +832,7 @@ static void enroll_start(drv_link_t *l, long long now)
     }
     close(fds[1]);
     l->enroll_fd = fds[0];
+    l->enroll_pid = pid;
     l->enroll_got = 0;
 }
 
@@ -795,6 +854,7 @@ static void enroll_poll(drv_link_t *l, long long now)
     }
     close(l->enroll_fd);
     l->enroll_fd = -1;
+    l->enroll_pid = 0; /* done; the daemon reaps it */
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t r;
     if (l->enroll_got == sizeof(l->enroll_res) && l->enroll_res.code >= DRV_OK &&
@@ -805,6 +865,11 @@ static void enroll_poll(drv_link_t *l, long long now)
     } else {
         r = drv_error_set(&err, DRV_ERR_IO, 0, "hub.url: the enrollment process died");
     }
+    /* The child says OK also when a renewal failed while the certificate is still valid:
+     * that is a failure here, to back off on. */
+    if (r == DRV_OK && l->enrolled && !drv_enroll_current(l->cfg, &l->id, (int64_t)time(NULL)))
+        r = drv_error_set(&err, DRV_ERR_AGAIN, 0,
+                          "hub.url: the certificate is due for renewal and was not renewed");
     if (r != DRV_OK) {
         /* Not enrolled: nothing works without it, try again soon. A renewal is due long
          * before the certificate expires: back off (5 min doubling to 1 h). */
@@ -830,6 +895,10 @@ static void enroll_poll(drv_link_t *l, long long now)
     load_verify_key(l);
     if (connect_broker(l, &err) != DRV_OK) {
         drv_log_error("cannot start the hub link", "error=\"%s\"", drv_error_msg(&err));
+        drv_mqtt_free(l->mqtt, 0);
+        l->mqtt = NULL;
+        drv_link_logs_free(l->logs, NULL);
+        l->logs = NULL;
         l->enrolled = false;
         l->next_enroll_at = now + ENROLL_RETRY_MS;
     }
@@ -996,6 +1065,8 @@ void drv_link_free(drv_link_t *l)
 #ifdef DROVER_HAVE_MQTT
     if (l->enroll_fd >= 0)
         close(l->enroll_fd);
+    if (l->enroll_pid > 0)
+        kill(l->enroll_pid, SIGTERM); /* not left running past the agent (it holds the lock) */
 #endif
     cJSON_Delete(l->hub);
     cJSON_Delete(l->status);

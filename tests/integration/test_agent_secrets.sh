@@ -255,6 +255,18 @@ hub_part() {
   check "... and kept on tmpfs, not in the state directory" \
     device_exec sh -c "test -s '$DEV_DIR/run/hub-desired.json' && ! test -e '$STATE/hub-desired.json'"
   check "... the clear value nowhere under the state directory or in the log" nowhere "$CL" "$CL_B64"
+  # A power cut wipes that tmpfs copy; the applied generation is kept on disk, so the older
+  # generation-1 document, replayed, is still refused after the reboot.
+  local gen1doc
+  gen1doc="$(printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"dev2","generation":1,"pods":[%s],"configMaps":[],"secrets":[%s]}' "$pod" "$secret" |
+    "$SEAL_TOOL" sign "$work/hub.key")" || return 1
+  mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -q 1 -r -t drover/v1/node/dev2/desired -m "$gen1doc" || return 1
+  device_power_cut
+  device_start dev2 || { tail -20 "$DEV_LOG"; return 1; }
+  replay_refused() { grep -q "generation 1 is older than the applied 2" "$DEV_LOG"; }
+  check "after a reboot an older document is still refused (the applied generation is on disk)" \
+    wait_for "replay refused" 20 replay_refused
+  check "... and not applied" test "$(device_status | jq -r '.hub.generation')" = 2
   # Sealed again (generation 3): back in the state directory, the tmpfs copy gone.
   doc="$(printf '{"apiVersion":"drover/v1","kind":"NodeDesiredState","node":"dev2","generation":3,"pods":[%s],"configMaps":[],"secrets":[%s]}' "$pod" "$secret" |
     "$SEAL_TOOL" sign "$work/hub.key")" || return 1
@@ -265,6 +277,7 @@ hub_part() {
     device_exec sh -c "test -s '$STATE/hub-desired.json' && ! test -e '$DEV_DIR/run/hub-desired.json'"
   # Without the node's key (a device that lost its identity), the container cannot start
   # again and the pod says why; the agent lives.
+  check "hubapp ready again" wait_for "hubapp Ready again" 60 ready_is hubapp
   rm -f "$STATE/identity/node.key"
   device_exec kill -9 "$(pod_field hubapp '.status.containerStatuses[0].pid')"
   nokey() { pod_field hubapp '[.status.message, (.status.containerStatuses[0].state.waiting.message // "")] | join(" ")' | grep -q 'Secret default/hub-secret: sealedData: .*not enrolled'; }
