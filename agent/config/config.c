@@ -339,6 +339,13 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
     else if (k)
         cfg->hub_keepalive_s = (unsigned)k->valuedouble;
     parse_hub_identity(c, hub, cfg);
+    /* An enrolled node speaks TLS with its certificate; a plain URL would silently not. */
+    if (cfg->hub_url[0] && cfg->hub_broker[0] && strncmp(cfg->hub_broker, "ssl://", 6) &&
+        strncmp(cfg->hub_broker, "mqtts://", 8))
+        problem(c, "hub.broker",
+                "\"%.200s\": must be ssl://HOST:PORT (or mqtts://) with hub.url: an enrolled node "
+                "connects with its certificate",
+                cfg->hub_broker);
 }
 
 static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)

@@ -144,6 +144,9 @@ static void test_config_errors(void **state)
                                          "ssl://HOST:PORT"},
         {"hub: {broker: \"tls://h:1\"}\n", "hub.broker: \"tls://h:1\" must be"},
         {"hub: {tokenfile: /t}\n", "hub.tokenfile: unknown key"},
+        {"hub: {url: \"https://h\", caFingerprint: \"sha256:" FP64
+         "\", tokenFile: /t, broker: \"tcp://h:1883\"}\n",
+         "hub.broker: \"tcp://h:1883\": must be ssl://HOST:PORT (or mqtts://) with hub.url"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         drv_agent_config_t cfg;
