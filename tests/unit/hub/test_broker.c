@@ -162,7 +162,9 @@ static void test_restarts_after_kill(void **state)
     usleep(200000);
     int64_t wait = drv_broker_tick(b, drv_broker_now_ms());
     assert_int_equal(drv_broker_pid(b), 0);
-    assert_true(wait > 1000 && wait <= 2000);
+    /* 2 s from when the death was handled, which reads its own clock a little after the
+     * now given to the tick (more so under the sanitizers: it reads the child's log). */
+    assert_true(wait > 1000 && wait <= 2300);
     assert_false(drv_broker_child_exited(b, 1, 0)); /* not the broker */
 
     drv_broker_stop(b);
