@@ -291,12 +291,34 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
         b->store_changed = true;
 }
 
-static void record_resync(drv_bridge_t *b, const char *node)
+static void mark_stale(bnode_t *bn, bstale_t why)
 {
+    bn->reported = false;
+    bn->stale_why = (uint8_t)why;
+}
+
+void drv_bridge_report_stale(void *bridge, const char *node)
+{
+    drv_bridge_t *b = bridge;
+    bnode_t *bn = b && node ? bdesired_node(&b->desired, node) : NULL;
+    if (bn)
+        mark_stale(bn, BSTALE_OVERRIDDEN);
+}
+
+static void record_resync(drv_bridge_t *b, const char *node, bstale_t why)
+{
+    static const char *const msgs[] = {
+        [BSTALE_NEVER] = "The node sends heartbeats but its status report never arrived: asking "
+                         "for one.",
+        [BSTALE_OVERRIDDEN] = "The hub marked the node and its pods while it was away: asking for "
+                              "its full status report.",
+        [BSTALE_SESSION] = "The broker lost the hub's session (status reports may have been "
+                           "dropped): asking for a full status report.",
+    };
     drv_error_t err = DRV_ERROR_INIT;
     _cleanup_json_ cJSON *ev = drv_proto_event_build(
         node, "Node", node, NULL, "Normal", "Resync",
-        "The node sends heartbeats but its status report never arrived: asking for one.", &err);
+        msgs[why <= BSTALE_SESSION ? why : BSTALE_NEVER], &err);
     drv_diags_t d = {0};
     if (ev) {
         cJSON *meta = (cJSON *)jget(ev, "source");
@@ -326,13 +348,15 @@ static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event
     int64_t now = wall_ms();
     bn->last_seen_ms = now;
     bn->observed_generation = hb.observed_generation;
-    /* Beating, but its full report never reached us (it was sent before the hub subscribed,
-     * on a first start): a new generation of its document makes the agent apply and report
-     * again. At most every RESYNC_MS. */
+    /* Beating, but the store does not hold its latest full report (it was sent before the
+     * hub subscribed, on a first start; the broker lost the hub's session; or the hub wrote
+     * over it, marking the node and its pods while it was away — an agent whose connection
+     * outlived a short cut never knew and has nothing new to say): a new generation of its
+     * document makes the agent apply and report again. At most every RESYNC_MS. */
     if (!bn->reported && now - bn->last_resync_ms >= RESYNC_MS) {
         bn->last_resync_ms = now;
         /* The new generation must come from the store: an Event saying so moves it. */
-        record_resync(b, node);
+        record_resync(b, node, (bstale_t)bn->stale_why);
         bn->force = true;
         if (!bn->dirty) {
             bn->dirty = true;
@@ -366,6 +390,8 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     if (bn->online && b->stats.nodes_online)
         b->stats.nodes_online--;
     bn->online = false;
+    /* Whatever marks it now is the hub's word, not the agent's: its next beat asks again. */
+    mark_stale(bn, BSTALE_OVERRIDDEN);
     if (wall_ms() - b->connected_ms < b->grace_ms) {
         drv_log_info("bridge: node offline (Will delivered as the hub connected; the grace "
                      "period decides)",
@@ -580,8 +606,11 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
     if (ev->kind == DRV_MQTT_CONNECTED) {
         b->stats.connected = true;
         drv_log_info("bridge: connected to the broker", "session_present=%d", ev->session_present);
-        if (!ev->session_present)
-            republish_all(b);
+        /* Every document goes out again, even with our session kept: a broker restarted
+         * from an older save of its persistence file holds older retained documents (agents
+         * would refuse them as replays, and a device starting afresh would get one). The
+         * same generation is ignored by agents that have it. */
+        republish_all(b);
         /* Every node heard of before counts as heard now: the outage was ours (or the
          * broker's), and the agents are reconnecting with back-off. */
         b->connected_ms = wall_ms();
@@ -592,6 +621,9 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
             bnode_t *n = m->vals[i];
             if (n->last_seen_ms >= 0 && n->last_seen_ms < b->connected_ms)
                 n->last_seen_ms = b->connected_ms;
+            /* Without our session, what agents reported meanwhile was dropped. */
+            if (!ev->session_present && n->reported)
+                mark_stale(n, BSTALE_SESSION);
         }
         return;
     }

@@ -81,6 +81,12 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms);
  * (the hub restarted: give the node a grace period to speak), else -1. */
 int64_t drv_bridge_heartbeat(void *bridge, const char *node);
 
+/* The hub wrote status on node's behalf that only its agent knows for sure (the node
+ * controller marked it NotReady and its pods not Ready; its Will was delivered): the node's
+ * next heartbeat asks it for a full status report (a resync, at most every 10 s), which puts
+ * its truth back. For drv_ctrl_nodes_opts_t.overrode (ctx is the bridge). */
+void drv_bridge_report_stale(void *bridge, const char *node);
+
 typedef struct drv_bridge_stats {
     uint64_t received;  /* MQTT messages in */
     uint64_t published; /* MQTT messages out */

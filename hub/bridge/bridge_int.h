@@ -27,6 +27,13 @@ void bmap_free(bmap_t *m);
 
 typedef struct bpod bpod_t;
 
+/* Why the hub wants a node's full status report again. */
+typedef enum bstale {
+    BSTALE_NEVER = 0,  /* none since the bridge started (a hub restart) */
+    BSTALE_OVERRIDDEN, /* the hub wrote status on its behalf (NotReady, pods not Ready) */
+    BSTALE_SESSION,    /* the broker lost the hub's session: reports may have been dropped */
+} bstale_t;
+
 typedef struct bnode {
     char name[DRV_PROTO_NODE_MAX + 1];
     bpod_t *pods; /* desired pods bound here, a list in no order */
@@ -39,7 +46,11 @@ typedef struct bnode {
     int64_t last_seen_ms; /* -1: not heard of since the bridge started */
     bool online;
     uint64_t observed_generation;
-    bool reported;            /* a status report arrived since the bridge started */
+    /* The store holds the node's own latest full report: one arrived since the bridge
+     * started (or the broker lost the hub's session), and the hub wrote nothing over it since
+     * (drv_bridge_report_stale). While false, the node's heartbeats ask for a resync. */
+    bool reported;
+    uint8_t stale_why;        /* why not reported: a bstale_t */
     bool force;               /* publish even if the content is unchanged (a resync) */
     int64_t last_resync_ms;   /* when a resync was last asked for */
     int64_t events_window_ms; /* event rate limit: start of the current second */

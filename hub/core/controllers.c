@@ -64,6 +64,7 @@ static int64_t tick(void *ctx)
     drv_ctrl_nodes_opts_t o = {.grace_ms = drv_hub_node_grace_ms(r->hub)};
     if (drv_hub_bridge(r->hub)) {
         o.heartbeat = drv_bridge_heartbeat;
+        o.overrode = drv_bridge_report_stale;
         o.ctx = drv_hub_bridge(r->hub);
     }
     uint64_t before = drv_hstore_rv(drv_hub_store(r->hub));

@@ -68,12 +68,17 @@ DRV_NODISCARD drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t n
 /* The hub's record of node's last heartbeat in ms since the epoch, or -1 if it has none (the
  * hub restarted): the Ready condition's lastHeartbeatTime in the Node's status is used then. */
 typedef int64_t (*drv_ctrl_heartbeat_fn)(void *ctx, const char *node);
+/* Told that the controller wrote, on node's behalf, status only its agent knows for sure (the
+ * Node's Ready condition, its pods' readiness): the node's next sign of life must bring a full
+ * status report that puts its truth back (drv_bridge_report_stale). */
+typedef void (*drv_ctrl_overrode_fn)(void *ctx, const char *node);
 
 typedef struct drv_ctrl_nodes_opts {
     int64_t grace_ms;                /* <= 0: DRV_CTRL_NODE_GRACE_MS_DEFAULT */
     int64_t default_toleration_ms;   /* <= 0: DRV_CTRL_TOLERATION_MS_DEFAULT */
     drv_ctrl_heartbeat_fn heartbeat; /* may be NULL */
-    void *ctx;
+    drv_ctrl_overrode_fn overrode;   /* may be NULL */
+    void *ctx;                       /* for heartbeat and overrode */
 } drv_ctrl_nodes_opts_t;
 
 /* Marks nodes whose heartbeat is older than the grace period NotReady (Ready condition
@@ -88,6 +93,7 @@ typedef struct drv_ctrl_nodes_opts {
  * once, as its agent cannot report, so rollouts and status do not count it.
  * A node this controller marked (reason NodeStatusUnknown) whose heartbeat, as o->heartbeat
  * reports it, is again newer than the mark and within the grace period is set Ready again.
+ * Every node whose Ready condition or pods this writes is passed to o->overrode.
  * *evicted (may be NULL) gets how many pods were deleted. Events: NodeNotReady and NodeReady
  * on the node, TaintManagerEviction or NodeDeleted on each pod deleted. */
 DRV_NODISCARD drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,

@@ -219,6 +219,12 @@ static bool movable(const cJSON *pod)
     return k && strcmp(k, "DaemonSet");
 }
 
+static void overrode(const drv_ctrl_nodes_opts_t *o, const char *node)
+{
+    if (o && o->overrode && node)
+        o->overrode(o->ctx, node);
+}
+
 drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o, int64_t now_ms,
                                    size_t *evicted, drv_error_t *err)
 {
@@ -246,6 +252,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             r = set_unknown(s, node, msg, now_ms, err);
             if (r != DRV_OK)
                 return r;
+            overrode(o, name);
             marked++;
         } else if (st && strcmp(st, "True") && o && o->heartbeat && hb >= 0 &&
                    now_ms - hb <= grace && hb >= since_of(ready) + 1000 &&
@@ -258,6 +265,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             r = set_ready(s, node, hb, now_ms, err);
             if (r != DRV_OK)
                 return r;
+            overrode(o, name); /* its pods were marked not Ready meanwhile */
             marked++;
         }
     }
@@ -313,6 +321,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             r = mark_pod_not_ready(s, p, now_ms, err);
             if (r != DRV_OK)
                 return r;
+            overrode(o, nn);
         }
         if (disrupted || !movable(p))
             continue;

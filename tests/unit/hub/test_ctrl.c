@@ -1071,6 +1071,64 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     assert_int_equal(total, 3);
 }
 
+/* What the hub writes on a node's behalf is handed to o->overrode (the bridge then asks the
+ * node for a full report): the mark, its pods' readiness, the return; nothing for nodes that
+ * keep beating, nothing in the steady state. */
+struct overrides {
+    struct hb hb;
+    char seen[256];
+    int calls;
+};
+
+static int64_t ov_heartbeat(void *ctx, const char *node)
+{
+    return heartbeat(&((struct overrides *)ctx)->hb, node);
+}
+
+static void ov_overrode(void *ctx, const char *node)
+{
+    struct overrides *v = ctx;
+    v->calls++;
+    size_t n = strlen(v->seen);
+    if (!strstr(v->seen, node))
+        snprintf(v->seen + n, sizeof(v->seen) - n, "%s ", node);
+}
+
+static void test_node_overrides_reported(void **state)
+{
+    struct fx *f = *state;
+    struct overrides v = {.hb = {{"n1", "n2", NULL, NULL}, {T0, T0, 0, 0}}};
+    drv_ctrl_nodes_opts_t o = {.heartbeat = ov_heartbeat, .overrode = ov_overrode, .ctx = &v};
+    add_node(f->s, "n1", "", "", T0);
+    add_node(f->s, "n2", "", "", T0);
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    all_round(f->s, &o, T0);
+    mark_ready(f->s, T0);
+    all_round(f->s, &o, T0 + 1000);
+    assert_int_equal(v.calls, 0); /* all beating: the hub writes nothing over them */
+    assert_int_equal(pods_on(f->s, "n2"), 1);
+    /* n2 silent past the grace period: marked, and its pod marked not Ready. */
+    v.hb.at[0] = T0 + 11000;
+    all_round(f->s, &o, T0 + 11000);
+    char st[16];
+    assert_string_equal(ready_status(f->s, "n2", st), "Unknown");
+    assert_string_equal(v.seen, "n2 ");
+    assert_true(v.calls >= 2); /* the node, then its pod */
+    /* Back before its toleration ran out: Ready again, and told once more. */
+    int before = v.calls;
+    v.hb.at[0] = v.hb.at[1] = T0 + 14000;
+    all_round(f->s, &o, T0 + 14000);
+    assert_string_equal(ready_status(f->s, "n2", st), "True");
+    assert_int_equal(v.calls, before + 1);
+    assert_int_equal(pods_on(f->s, "n2"), 1); /* not evicted */
+    /* Steady again: nothing more. */
+    before = v.calls;
+    v.hb.at[0] = v.hb.at[1] = T0 + 15000;
+    all_round(f->s, &o, T0 + 15000);
+    assert_int_equal(v.calls, before);
+    assert_string_equal(v.seen, "n2 ");
+}
+
 /* Two of three nodes silent at once (more than 55 %): the hub's view is suspect, as for a
  * disrupted zone in Kubernetes: the nodes are marked NotReady and their pods not ready, but
  * nothing is evicted; once one comes back (1 of 3 lost), eviction resumes. */
@@ -1251,6 +1309,7 @@ int main(void)
         FT(test_daemonset_toleration_and_rolling_update),
         FT(test_daemonset_surge_update),
         FT(test_node_lost_pods_replaced_after_toleration),
+        FT(test_node_overrides_reported),
         FT(test_most_nodes_lost_no_eviction),
         FT(test_toleration_seconds_zero_never_moves),
         FT(test_cordon_and_drain),
