@@ -812,3 +812,9 @@ enum MHD_Result drv_api_metrics(drv_api_req_t *rq)
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     return drv_api_reply_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
 }
+
+void drv_api_set_status_written(drv_api_t *api, drv_api_status_written_fn fn, void *ctx)
+{
+    api->status_written = fn;
+    api->status_written_ctx = ctx;
+}

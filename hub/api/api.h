@@ -154,6 +154,12 @@ typedef struct drv_api_log_provider {
     void *ctx;
 } drv_api_log_provider_t;
 
+/* Called after a client wrote the status of a Node, or of a Pod bound to a node (the status
+ * subresource), with that node's name: what only its agent knows for sure was overwritten
+ * (the hub then asks the node for a full report: drv_bridge_report_stale). */
+typedef void (*drv_api_status_written_fn)(void *ctx, const char *node);
+void drv_api_set_status_written(drv_api_t *api, drv_api_status_written_fn fn, void *ctx);
+
 /* Without a provider the log route answers 503. p is copied. */
 void drv_api_set_log_provider(drv_api_t *api, const drv_api_log_provider_t *p);
 /* Log bytes for the reader (buffered up to a cap; beyond it the stream ends with a note). */

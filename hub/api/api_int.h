@@ -53,6 +53,8 @@ struct drv_api {
     void *tokens_ctx;
     drv_api_enroll_fn enroll;
     void *enroll_ctx;
+    drv_api_status_written_fn status_written;
+    void *status_written_ctx;
     char *tls_key, *tls_cert;  /* HTTPS: copies MHD reads from; the key wiped on free */
     unsigned flags, max_conns; /* how MHD was started (drv_api_set_tls_cert restarts it) */
     struct sockaddr_storage addr;

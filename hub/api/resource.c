@@ -461,6 +461,14 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
     e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
+    /* Over what an agent reported: its node is asked for a full report, as a kubelet's
+     * status sync would put its own view back. */
+    const char *node = k == DRV_KIND_NODE ? m->name
+                       : k == DRV_KIND_POD
+                           ? str_member(cJSON_GetObjectItemCaseSensitive(cur, "spec"), "nodeName")
+                           : NULL;
+    if (node && *node && rq->api->status_written)
+        rq->api->status_written(rq->api->status_written_ctx, node);
     return drv_api_reply_json(rq, 200, cur);
 }
 

@@ -214,8 +214,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_tick(hub, bridge_tick, hub, err);
-    if (e == DRV_OK)
+    if (e == DRV_OK) {
         drv_hub_serve_logs(hub);
+        drv_api_set_status_written(hub->api, drv_bridge_report_stale, hub->bridge);
+    }
     return e;
 }
 

@@ -118,4 +118,15 @@ cycle "partition" 5
 cycle "partition + hub kill -9" 4 crash_hub
 cycle "partition + broker kill -9" 3 crash_broker
 
+# A client overwriting a pod's status (the status subresource, as `kubectl patch
+# --subresource=status` would): the device's truth comes back, as a kubelet's status sync would.
+pod="$(fleet_pods app=web | jq -r '.items[0].metadata.name')"
+fleet_api "/api/v1/namespaces/default/pods/$pod" |
+  jq '.status.conditions |= map(if .type == "Ready" then .status = "False" | .reason = "Overwritten" else . end)' |
+  "${FLEET_CURL[@]}" --max-time 10 -X PUT -H 'Content-Type: application/json' --data-binary @- \
+    "$FLEET_HUB/api/v1/namespaces/default/pods/$pod/status" >/dev/null
+check "a pod's status overwritten through the API reads not Ready" \
+  test "$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r '.status.conditions[] | select(.type == "Ready") | .reason')" = Overwritten
+check "...and its device's truth is back within the resync bound" fleet_running app=web 3 15
+
 fleet_finish
