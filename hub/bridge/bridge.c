@@ -42,6 +42,7 @@ struct drv_bridge {
     void (*on_change)(void *ctx);
     void *ctx;
     bdesired_t desired;
+    bool restrict_labels;
     int64_t started_ms;
     int64_t grace_ms;
     int64_t connected_ms; /* when the bridge last connected to the broker */
@@ -93,11 +94,109 @@ static const cJSON *find_condition(const cJSON *status, const char *type)
     return NULL;
 }
 
-/* Creates the Node on its first report and merges the labels the agent sets (a label the
- * user set on the Node and the agent does not report is kept). */
-static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *labels,
+bool drv_bridge_device_label_ok(const char *node, const char *key, const char *value)
+{
+    if (!node || !key || !value)
+        return false;
+    if (!strcmp(key, "kubernetes.io/arch") || !strcmp(key, "kubernetes.io/os"))
+        return true;
+    if (!strcmp(key, "kubernetes.io/hostname"))
+        return !strcmp(value, node);
+    return !strncmp(key, DRV_BRIDGE_AGENT_LABEL_PREFIX, strlen(DRV_BRIDGE_AGENT_LABEL_PREFIX)) &&
+           key[strlen(DRV_BRIDGE_AGENT_LABEL_PREFIX)] != '\0';
+}
+
+static bool agent_prefixed(const char *key)
+{
+    return !strncmp(key, DRV_BRIDGE_AGENT_LABEL_PREFIX, strlen(DRV_BRIDGE_AGENT_LABEL_PREFIX));
+}
+
+/* Records a Warning or Normal event about node, from the hub. */
+static void node_event(drv_bridge_t *b, const char *node, const char *type, const char *reason,
+                       const char *message)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_json_ cJSON *ev =
+        drv_proto_event_build(node, "Node", node, NULL, type, reason, message, &err);
+    drv_diags_t d = {0};
+    if (ev) {
+        cJSON *src = (cJSON *)jget(ev, "source");
+        cJSON_DeleteItemFromObjectCaseSensitive(src, "component");
+        cJSON_AddStringToObject(src, "component", "drover-hub");
+    }
+    if (!ev || drv_model_normalize(ev, &d) != DRV_OK ||
+        drv_hstore_create(b->store, DRV_KIND_EVENT, ev, &err) != DRV_OK)
+        drv_log_warn("bridge: cannot record an event", "node=%s reason=%s error=\"%s\"", node,
+                     reason, drv_error_msg(&err));
+    else
+        b->store_changed = true;
+    drv_diags_free(&d);
+}
+
+/* The labels of a report the hub takes: with restrict_labels, only what a device may say
+ * about itself; the refused keys are listed in *refused (", "-separated, cut at its size). */
+static cJSON *allowed_labels(const drv_bridge_t *b, const char *node, const cJSON *labels,
+                             char *refused, size_t refsz, uint32_t *refused_hash)
+{
+    cJSON *out = cJSON_CreateObject();
+    size_t used = 0;
+    uint32_t h = 2166136261u;
+    refused[0] = '\0';
+    *refused_hash = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, (cJSON_IsObject(labels) && out ? labels : NULL))
+    {
+        if (!cJSON_IsString(l) || !l->string)
+            continue;
+        if (!b->restrict_labels || drv_bridge_device_label_ok(node, l->string, l->valuestring)) {
+            if (!cJSON_AddStringToObject(out, l->string, l->valuestring)) {
+                cJSON_Delete(out);
+                return NULL;
+            }
+            continue;
+        }
+        for (const char *p = l->string; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        h = (h ^ '=') * 16777619u;
+        for (const char *p = l->valuestring; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        *refused_hash = h | 1u;
+        if (used < refsz) {
+            int n = snprintf(refused + used, refsz - used, "%s%.100s", used ? ", " : "", l->string);
+            used = n < 0 ? refsz : used + (size_t)n;
+        }
+    }
+    return out;
+}
+
+/* Creates the Node on its first report and merges the labels the agent may set (a label the
+ * user set on the Node and the agent does not report is kept; with restrict_labels only
+ * device facts are taken, and agent.drover.io/ labels the report no longer has are removed).
+ * A refused label is reported once per change as a Warning event LabelsRefused. */
+static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *reported,
                              cJSON **node_out, drv_error_t *err)
 {
+    char refused[512];
+    uint32_t refused_hash = 0;
+    _cleanup_json_ cJSON *labels =
+        allowed_labels(b, name, reported, refused, sizeof(refused), &refused_hash);
+    if (!labels)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
+    bnode_t *bn = bdesired_node(&b->desired, name);
+    if (bn && bn->labels_refused != refused_hash) {
+        bn->labels_refused = refused_hash;
+        if (refused_hash) {
+            char msg[800];
+            snprintf(msg, sizeof(msg),
+                     "status report: labels refused: %s (a device may set only kubernetes.io/arch, "
+                     "kubernetes.io/os, kubernetes.io/hostname equal to its name and "
+                     DRV_BRIDGE_AGENT_LABEL_PREFIX "* labels; the others are the hub's: the "
+                     "bootstrap token's or set through the API)",
+                     refused);
+            drv_log_warn("bridge: node labels refused", "node=%s labels=\"%s\"", name, refused);
+            node_event(b, name, "Warning", "LabelsRefused", msg);
+        }
+    }
     cJSON *node = NULL;
     drv_error_t ge = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(b->store, DRV_KIND_NODE, NULL, name, &node, &ge);
@@ -109,7 +208,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *lab
             !cJSON_AddStringToObject(obj, "kind", "Node") ||
             !cJSON_AddStringToObject(meta, "name", name))
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
-        if (cJSON_IsObject(labels)) {
+        if (labels->child) {
             cJSON *l = cJSON_Duplicate(labels, true);
             if (!l || !cJSON_AddItemToObject(meta, "labels", l))
                 return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
@@ -134,15 +233,20 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *lab
     }
     if (e != DRV_OK)
         return drv_error_set(err, e, ge.sys_errno, "%s", drv_error_msg(&ge));
-    /* Labels the agent reports that differ from the Node's. */
+    /* Labels the agent reports that differ from the Node's, and agent-owned ones it dropped. */
     cJSON *meta = (cJSON *)jget(node, "metadata");
     cJSON *have = (cJSON *)jget(meta, "labels");
     bool change = false;
     const cJSON *l;
-    cJSON_ArrayForEach(l, (cJSON_IsObject(labels) ? labels : NULL))
+    cJSON_ArrayForEach(l, labels)
     {
         const char *cur = jstr(have, l->string);
-        if (cJSON_IsString(l) && (!cur || strcmp(cur, l->valuestring)))
+        if (!cur || strcmp(cur, l->valuestring))
+            change = true;
+    }
+    cJSON_ArrayForEach(l, (b->restrict_labels && cJSON_IsObject(have) ? have : NULL))
+    {
+        if (agent_prefixed(l->string) && !jget(labels, l->string))
             change = true;
     }
     if (change) {
@@ -151,9 +255,14 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *lab
         cJSON *ul = (cJSON *)jget(umeta, "labels");
         if (!ul)
             ul = cJSON_AddObjectToObject(umeta, "labels");
+        for (cJSON *x = ul ? ul->child : NULL, *next; b->restrict_labels && x; x = next) {
+            next = x->next;
+            if (agent_prefixed(x->string) && !jget(labels, x->string))
+                cJSON_DeleteItemFromObjectCaseSensitive(ul, x->string);
+        }
         cJSON_ArrayForEach(l, labels)
         {
-            if (!cJSON_IsString(l) || !ul)
+            if (!ul)
                 continue;
             cJSON_DeleteItemFromObjectCaseSensitive(ul, l->string);
             cJSON_AddStringToObject(ul, l->string, l->valuestring);
@@ -315,23 +424,7 @@ static void record_resync(drv_bridge_t *b, const char *node, bstale_t why)
         [BSTALE_SESSION] = "The broker lost the hub's session (status reports may have been "
                            "dropped): asking for a full status report.",
     };
-    drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_json_ cJSON *ev = drv_proto_event_build(
-        node, "Node", node, NULL, "Normal", "Resync",
-        msgs[why <= BSTALE_SESSION ? why : BSTALE_NEVER], &err);
-    drv_diags_t d = {0};
-    if (ev) {
-        cJSON *meta = (cJSON *)jget(ev, "source");
-        cJSON_DeleteItemFromObjectCaseSensitive(meta, "component");
-        cJSON_AddStringToObject(meta, "component", "drover-hub");
-    }
-    if (!ev || drv_model_normalize(ev, &d) != DRV_OK ||
-        drv_hstore_create(b->store, DRV_KIND_EVENT, ev, &err) != DRV_OK)
-        drv_log_warn("bridge: cannot record a resync", "node=%s error=\"%s\"", node,
-                     drv_error_msg(&err));
-    else
-        b->store_changed = true;
-    drv_diags_free(&d);
+    node_event(b, node, "Normal", "Resync", msgs[why <= BSTALE_SESSION ? why : BSTALE_NEVER]);
 }
 
 static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
@@ -408,6 +501,56 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     }
 }
 
+/* A device speaks only about itself: an event it sends must be about its own Node or a pod
+ * bound to it, in that object's namespace, named "<node>.<suffix>" (so it can neither
+ * overwrite the hub's events nor another node's), and its source is set to say who sent it. */
+static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *why, size_t whysz)
+{
+    const cJSON *meta = jget(event, "metadata"), *io = jget(event, "involvedObject");
+    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
+    const char *kind = jstr(io, "kind"), *oname = jstr(io, "name"), *ons = jstr(io, "namespace");
+    size_t nl = strlen(node);
+    if (!name || strncmp(name, node, nl) || name[nl] != '.' || !name[nl + 1]) {
+        snprintf(why, whysz, "event: metadata.name: must be \"%s.<suffix>\"", node);
+        return false;
+    }
+    if (!ns)
+        ns = "default";
+    if (kind && !strcmp(kind, "Node")) {
+        if (!oname || strcmp(oname, node)) {
+            snprintf(why, whysz, "event: involvedObject: a node speaks only of itself (%s)", node);
+            return false;
+        }
+    } else if (kind && !strcmp(kind, "Pod") && oname) {
+        if (ons && strcmp(ons, ns)) {
+            snprintf(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
+            return false;
+        }
+        _cleanup_json_ cJSON *pod = NULL;
+        const char *bound = NULL;
+        if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &pod, NULL) == DRV_OK)
+            bound = jstr(jget(pod, "spec"), "nodeName");
+        if (!bound || strcmp(bound, node)) {
+            snprintf(why, whysz, "event: involvedObject: pod %.63s/%.63s is not bound to %s", ns,
+                     oname, node);
+            return false;
+        }
+    } else {
+        snprintf(why, whysz, "event: involvedObject.kind: must be Node or Pod");
+        return false;
+    }
+    cJSON *src = cJSON_CreateObject();
+    if (!src || !cJSON_AddStringToObject(src, "component", "drover-agent") ||
+        !cJSON_AddStringToObject(src, "host", node)) {
+        cJSON_Delete(src);
+        snprintf(why, whysz, "event: out of memory");
+        return false;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(event, "source");
+    cJSON_AddItemToObject(event, "source", src);
+    return true;
+}
+
 static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
 {
     bnode_t *bn = bdesired_node(&b->desired, node);
@@ -438,6 +581,11 @@ static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *
         return;
     }
     drv_diags_free(&d);
+    char why[300];
+    if (!event_is_own(b, node, event, why, sizeof(why))) {
+        refused(b, ev->topic, why);
+        return;
+    }
     drv_err_t e = drv_hstore_create(b->store, DRV_KIND_EVENT, event, &err);
     if (e == DRV_ERR_EXISTS) {
         drv_error_clear(&err);
@@ -828,6 +976,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->desired.node_key = opts->node_key;
     b->desired.node_key_ctx = opts->node_key_ctx;
     b->desired.clear_secrets = opts->clear_secrets;
+    b->restrict_labels = opts->restrict_labels;
     drv_err_t e = bdesired_load(&b->desired, b->store, err);
     if (e == DRV_OK) {
         seed_heartbeats(b);

@@ -55,7 +55,19 @@ typedef struct drv_bridge_opts {
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
+    /* Devices are authenticated (a TLS broker with client certificates): a status report may
+     * set only facts about the device on its Node (DRV_BRIDGE_DEVICE_LABELS); other labels
+     * belong to the hub (the bootstrap token's, the API's) and are refused with a Warning
+     * event LabelsRefused. Without it (a plain broker, where nothing tells devices apart)
+     * every reported label is merged. */
+    bool restrict_labels;
 } drv_bridge_opts_t;
+
+/* What a device may say about itself in its Node's labels (Kubernetes' NodeRestriction in
+ * spirit): kubernetes.io/arch and kubernetes.io/os, kubernetes.io/hostname equal to its node
+ * name, and any label under this agent-owned prefix (which its reports may also remove). */
+#define DRV_BRIDGE_AGENT_LABEL_PREFIX "agent.drover.io/"
+bool drv_bridge_device_label_ok(const char *node, const char *key, const char *value);
 
 /* Loads the desired state of every node from the store and starts connecting. *out is owned
  * by the caller. */

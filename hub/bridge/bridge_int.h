@@ -51,6 +51,7 @@ typedef struct bnode {
      * (drv_bridge_report_stale). While false, the node's heartbeats ask for a resync. */
     bool reported;
     uint8_t stale_why;        /* why not reported: a bstale_t */
+    uint32_t labels_refused;  /* hash of the label keys last refused (an event per change) */
     bool force;               /* publish even if the content is unchanged (a resync) */
     int64_t last_resync_ms;   /* when a resync was last asked for */
     int64_t events_window_ms; /* event rate limit: start of the current second */

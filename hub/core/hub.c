@@ -208,7 +208,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             .node_key_ctx = hub,
                             /* Devices reach a broker without TLS unenrolled: nothing to seal
                              * to (and nothing keeps the broker's clients apart either). */
-                            .clear_secrets = !hub->broker_ca[0]};
+                            .clear_secrets = !hub->broker_ca[0],
+                            /* With client certificates a device is known: it may set only
+                             * facts about itself on its Node. */
+                            .restrict_labels = hub->broker_ca[0] != '\0'};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
