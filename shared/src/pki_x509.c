@@ -1,7 +1,8 @@
 /* pki: X.509 with mbedTLS 2.28 — the self-signed CA, CSRs (made on the device, checked by the
  * hub), certificates the CA issues (EKU and SANs are written by hand: 2.28 has no setters for
- * them), chain and validity checks at a given time, and what a certificate says about itself.
- * Dates are converted without time_t, which is 32-bit on armhf. */
+ * them; the ECDSA signature algorithm is re-encoded without the NULL 2.28 adds), chain and
+ * validity checks at a given time, and what a certificate says about itself. Dates are
+ * converted without time_t, which is 32-bit on armhf. */
 #include "drover/pki.h"
 
 #include <arpa/inet.h>
@@ -12,21 +13,25 @@
 #include <strings.h>
 #include <time.h>
 
+#include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
+#include "drover/cleanup.h"
 #include "drover/digest.h"
 #include "drover/names.h"
 #include "drover/protocol.h"
 #include "pki_int.h"
 
 #define PEM_OUT_MAX (16 * 1024)
-#define TIME_STR 15 /* YYYYMMDDhhmmss + NUL */
+#define DER_OUT_MAX (11 * 1024) /* a certificate or CSR; its PEM still fits PEM_OUT_MAX */
+#define TIME_STR 15             /* YYYYMMDDhhmmss + NUL */
 
 /* Only what Drover itself issues: ECDSA over P-256 with SHA-2. */
 static const mbedtls_x509_crt_profile strict_profile = {
@@ -208,22 +213,182 @@ static drv_err_t set_serial(mbedtls_x509write_cert *crt, drv_error_t *err)
     return DRV_OK;
 }
 
-static drv_err_t write_pem(mbedtls_x509write_cert *crt, char **out, drv_error_t *err)
+/* ---- ECDSA AlgorithmIdentifiers without parameters ----
+ * mbedTLS up to 2.28.3 (Debian 12's) writes every signature AlgorithmIdentifier as SEQUENCE {
+ * OID, NULL } with no way to ask otherwise (Mbed-TLS issue #2924, fixed upstream by PR #7788 and
+ * its 2.28 backport #8010). RFC 5758 section 3.2 says the parameters MUST be absent for
+ * ecdsa-with-SHA*, and strict parsers (Go, Python's cryptography) refuse or warn. So mbedTLS
+ * writes the DER and it is rewritten here (a fixed mbedTLS's DER goes through unchanged but for
+ * a fresh signature). A certificate carries the identifier twice, in its TBS (the signed
+ * `signature` field) and after it, so its TBS is corrected and signed again; a CSR carries it
+ * once, after the CertificationRequestInfo, which is unchanged and keeps its signature. */
+
+/* SEQUENCE { oid }, written backwards before *p. */
+static int ecdsa_alg_write(unsigned char **p, unsigned char *start, const mbedtls_asn1_buf *oid)
 {
-    unsigned char *buf = malloc(PEM_OUT_MAX);
-    if (buf == NULL)
-        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "certificate");
-    int rc = mbedtls_x509write_crt_pem(crt, buf, PEM_OUT_MAX, drv_pki_int_rng, NULL);
-    if (rc != 0) {
-        free(buf);
-        return drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "write certificate");
+    int ret;
+    size_t len = 0;
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(p, start, (const char *)oid->p, oid->len));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(p, start, len));
+    MBEDTLS_ASN1_CHK_ADD(
+        len, mbedtls_asn1_write_tag(p, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    return (int)len;
+}
+
+/* Reads the AlgorithmIdentifier at *p (parameters absent or NULL), which must be an ECDSA one:
+ * its OID into oid, its hash into md. */
+static int ecdsa_alg_read(unsigned char **p, const unsigned char *end, mbedtls_asn1_buf *oid,
+                          mbedtls_md_type_t *md)
+{
+    int rc = mbedtls_asn1_get_alg_null(p, end, oid);
+    mbedtls_pk_type_t pk = MBEDTLS_PK_NONE;
+    if (rc == 0)
+        rc = mbedtls_oid_get_sig_alg(oid, md, &pk);
+    if (rc == 0 && pk != MBEDTLS_PK_ECDSA)
+        rc = MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG;
+    return rc;
+}
+
+/* der (len bytes) is a Certificate (cert) or CertificationRequest as mbedTLS wrote it:
+ * SEQUENCE { signed part, signatureAlgorithm, signature BIT STRING }. Writes it with both (or
+ * the one) AlgorithmIdentifiers without parameters at the end of out[size], setting *start;
+ * key: the issuer's, to sign a certificate's corrected TBS again (unused for a CSR). Returns
+ * the length written or an mbedTLS error. */
+static int ecdsa_der_rewrite(unsigned char *der, size_t len, bool cert, mbedtls_pk_context *key,
+                             unsigned char *out, size_t size, unsigned char **start)
+{
+    int ret;
+    size_t n;
+    unsigned char *p = der, *end = der + len;
+    ret = mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    if (ret != 0)
+        return ret;
+    if (n != (size_t)(end - p))
+        return MBEDTLS_ERR_ASN1_LENGTH_MISMATCH;
+    unsigned char *tbs = p;
+    ret = mbedtls_asn1_get_tag(&p, end, &n, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    if (ret != 0)
+        return ret;
+    unsigned char *body = p, *tbs_end = p + n, *alg = NULL, *alg_end = NULL;
+    mbedtls_asn1_buf oid, tbs_oid;
+    mbedtls_md_type_t md = MBEDTLS_MD_NONE;
+    if (cert) {
+        /* TBSCertificate: [0] EXPLICIT version (optional), serialNumber, signature, ... */
+        ret = mbedtls_asn1_get_tag(&p, tbs_end, &n,
+                                   MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0);
+        if (ret == 0)
+            p += n;
+        else if (ret != MBEDTLS_ERR_ASN1_UNEXPECTED_TAG)
+            return ret;
+        ret = mbedtls_asn1_get_tag(&p, tbs_end, &n, MBEDTLS_ASN1_INTEGER);
+        if (ret != 0)
+            return ret;
+        p += n;
+        alg = p;
+        ret = ecdsa_alg_read(&p, tbs_end, &tbs_oid, &md);
+        if (ret != 0)
+            return ret;
+        alg_end = p;
     }
-    char *s = drv_pki_int_strndup(buf, strlen((const char *)buf));
-    free(buf);
+    p = tbs_end;
+    ret = ecdsa_alg_read(&p, end, &oid, &md);
+    if (ret != 0)
+        return ret;
+    mbedtls_asn1_bitstring bits;
+    ret = mbedtls_asn1_get_bitstring(&p, end, &bits);
+    if (ret != 0)
+        return ret;
+    if (p != end || bits.unused_bits != 0)
+        return MBEDTLS_ERR_ASN1_INVALID_DATA;
+
+    const unsigned char *signed_p = tbs, *sig = bits.p;
+    size_t signed_len = (size_t)(tbs_end - tbs), sig_len = bits.len;
+    _cleanup_free_ unsigned char *scratch = NULL;
+    unsigned char new_sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    if (cert) {
+        if (tbs_oid.len != oid.len || memcmp(tbs_oid.p, oid.p, oid.len) != 0)
+            return MBEDTLS_ERR_X509_SIG_MISMATCH;
+        /* The corrected TBS is shorter than the old one: len bytes hold it. */
+        scratch = malloc(len);
+        if (scratch == NULL)
+            return MBEDTLS_ERR_ASN1_ALLOC_FAILED;
+        unsigned char *t = scratch + len;
+        size_t tl = 0;
+        MBEDTLS_ASN1_CHK_ADD(
+            tl, mbedtls_asn1_write_raw_buffer(&t, scratch, alg_end, (size_t)(tbs_end - alg_end)));
+        MBEDTLS_ASN1_CHK_ADD(tl, ecdsa_alg_write(&t, scratch, &oid));
+        MBEDTLS_ASN1_CHK_ADD(
+            tl, mbedtls_asn1_write_raw_buffer(&t, scratch, body, (size_t)(alg - body)));
+        MBEDTLS_ASN1_CHK_ADD(tl, mbedtls_asn1_write_len(&t, scratch, tl));
+        MBEDTLS_ASN1_CHK_ADD(
+            tl,
+            mbedtls_asn1_write_tag(&t, scratch, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+        const mbedtls_md_info_t *info = mbedtls_md_info_from_type(md);
+        if (info == NULL)
+            return MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG;
+        unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+        ret = mbedtls_md(info, t, tl, hash);
+        if (ret == 0)
+            ret = mbedtls_pk_sign(key, md, hash, mbedtls_md_get_size(info), new_sig, &sig_len,
+                                  drv_pki_int_rng, NULL);
+        if (ret != 0)
+            return ret;
+        signed_p = t;
+        signed_len = tl;
+        sig = new_sig;
+    }
+
+    unsigned char *o = out + size;
+    size_t total = 0;
+    MBEDTLS_ASN1_CHK_ADD(total, mbedtls_asn1_write_bitstring(&o, out, sig, sig_len * 8));
+    MBEDTLS_ASN1_CHK_ADD(total, ecdsa_alg_write(&o, out, &oid));
+    MBEDTLS_ASN1_CHK_ADD(total, mbedtls_asn1_write_raw_buffer(&o, out, signed_p, signed_len));
+    MBEDTLS_ASN1_CHK_ADD(total, mbedtls_asn1_write_len(&o, out, total));
+    MBEDTLS_ASN1_CHK_ADD(
+        total, mbedtls_asn1_write_tag(&o, out, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    *start = o;
+    return (int)total;
+}
+
+/* mbedTLS's DER of a certificate (cert) or CSR, rewritten as above, as PEM in a new string *out
+ * (the caller's to free). key: as for ecdsa_der_rewrite. */
+static drv_err_t der_write_pem(unsigned char *der, size_t len, bool cert, mbedtls_pk_context *key,
+                               char **out, drv_error_t *err)
+{
+    const char *what = cert ? "certificate" : "CSR";
+    _cleanup_free_ unsigned char *fixed = malloc(DER_OUT_MAX);
+    _cleanup_free_ unsigned char *pem = malloc(PEM_OUT_MAX);
+    if (fixed == NULL || pem == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "%s", what);
+    unsigned char *start = NULL;
+    int n = ecdsa_der_rewrite(der, len, cert, key, fixed, DER_OUT_MAX, &start);
+    if (n < 0)
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, n, "write %s: signature algorithm", what);
+    size_t olen = 0;
+    int rc = mbedtls_pem_write_buffer(
+        cert ? "-----BEGIN CERTIFICATE-----\n" : "-----BEGIN CERTIFICATE REQUEST-----\n",
+        cert ? "-----END CERTIFICATE-----\n" : "-----END CERTIFICATE REQUEST-----\n", start,
+        (size_t)n, pem, PEM_OUT_MAX, &olen);
+    if (rc != 0)
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "write %s", what);
+    char *s = drv_pki_int_strndup(pem, strnlen((const char *)pem, PEM_OUT_MAX));
     if (s == NULL)
-        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "certificate");
+        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "%s", what);
     *out = s;
     return DRV_OK;
+}
+
+/* crt signed by issuer_key (the key set with mbedtls_x509write_crt_set_issuer_key), as PEM. */
+static drv_err_t write_pem(mbedtls_x509write_cert *crt, mbedtls_pk_context *issuer_key, char **out,
+                           drv_error_t *err)
+{
+    _cleanup_free_ unsigned char *buf = malloc(DER_OUT_MAX);
+    if (buf == NULL)
+        return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "certificate");
+    int n = mbedtls_x509write_crt_der(crt, buf, DER_OUT_MAX, drv_pki_int_rng, NULL);
+    if (n < 0)
+        return drv_pki_int_fail(err, DRV_ERR_INVALID, n, "write certificate");
+    return der_write_pem(buf + DER_OUT_MAX - n, (size_t)n, true, issuer_key, out, err);
 }
 
 /* ExtendedKeyUsage ::= SEQUENCE OF KeyPurposeId, written backwards from the end of buf. */
@@ -362,7 +527,7 @@ drv_err_t drv_pki_ca_create(const char *key_pem, const char *cn, int64_t not_bef
         e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "CA certificate");
         goto out;
     }
-    e = write_pem(&crt, cert_pem, err);
+    e = write_pem(&crt, &pk, cert_pem, err);
 out:
     mbedtls_x509write_crt_free(&crt);
     mbedtls_pk_free(&pk);
@@ -389,17 +554,12 @@ drv_err_t drv_pki_csr_create(const char *key_pem, const char *cn, char **csr_pem
     mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
     int rc = mbedtls_x509write_csr_set_subject_name(&csr, subject);
     if (rc == 0)
-        rc = mbedtls_x509write_csr_pem(&csr, buf, sizeof buf, drv_pki_int_rng, NULL);
-    if (rc != 0) {
+        rc = mbedtls_x509write_csr_der(&csr, buf, sizeof buf, drv_pki_int_rng, NULL);
+    if (rc < 0) {
         e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "write CSR");
         goto out;
     }
-    char *s = drv_pki_int_strndup(buf, strlen((const char *)buf));
-    if (s == NULL) {
-        e = drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "CSR");
-        goto out;
-    }
-    *csr_pem = s;
+    e = der_write_pem(buf + sizeof buf - rc, (size_t)rc, false, NULL, csr_pem, err);
 out:
     mbedtls_x509write_csr_free(&csr);
     mbedtls_pk_free(&pk);
@@ -577,7 +737,7 @@ static drv_err_t issue(const char *ca_key_pem, const char *ca_cert_pem, mbedtls_
         e = drv_pki_int_fail(err, DRV_ERR_INVALID, rc, "issue %s: extensions", cn);
         goto out;
     }
-    e = write_pem(&crt, cert_pem, err);
+    e = write_pem(&crt, &ca_key, cert_pem, err);
 out:
     free(der);
     mbedtls_x509write_crt_free(&crt);

@@ -20,6 +20,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/ecp.h>
+#include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
@@ -575,6 +576,227 @@ static void test_issue_server_sans(void **state)
     free(pub);
 }
 
+/* ---- ECDSA signature algorithm encoding (RFC 5758 section 3.2) ---- */
+
+/* ecdsa-with-SHA256 (1.2.840.10045.4.3.2) as a DER OBJECT IDENTIFIER. */
+static const unsigned char ecdsa_sha256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                                 0xce, 0x3d, 0x04, 0x03, 0x02};
+
+/* der holds ecdsa-with-SHA256 exactly want times, each time as the only member of its
+ * AlgorithmIdentifier (30 0A before it) and never followed by a NULL parameter (05 00). */
+static void assert_ecdsa_alg_bare(const char *what, const unsigned char *der, size_t len, int want)
+{
+    int found = 0;
+    for (size_t i = 0; i + sizeof ecdsa_sha256_oid <= len; i++) {
+        if (memcmp(der + i, ecdsa_sha256_oid, sizeof ecdsa_sha256_oid) != 0)
+            continue;
+        found++;
+        if (i < 2 || der[i - 2] != 0x30 || der[i - 1] != 0x0a)
+            fail_msg("%s: ecdsa-with-SHA256 at %zu: not in a SEQUENCE of 10 bytes (%02x %02x)",
+                     what, i, i >= 2 ? der[i - 2] : 0, i >= 1 ? der[i - 1] : 0);
+        size_t after = i + sizeof ecdsa_sha256_oid;
+        if (after + 2 <= len && der[after] == 0x05 && der[after + 1] == 0x00)
+            fail_msg("%s: ecdsa-with-SHA256 at %zu: followed by a NULL parameter", what, i);
+    }
+    if (found != want)
+        fail_msg("%s: ecdsa-with-SHA256 found %d times, want %d", what, found, want);
+}
+
+/* The certificate's signature is over its TBS, by signer (a parsed certificate's key). */
+static void assert_cert_signed(const char *what, const mbedtls_x509_crt *crt,
+                               mbedtls_x509_crt *signer)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(crt->sig_md);
+    assert_non_null(md);
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    assert_int_equal(mbedtls_md(md, crt->tbs.p, crt->tbs.len, hash), 0);
+    int rc = mbedtls_pk_verify_ext(crt->sig_pk, crt->sig_opts, &signer->pk, crt->sig_md, hash,
+                                   mbedtls_md_get_size(md), crt->sig.p, crt->sig.len);
+    if (rc != 0)
+        fail_msg("%s: signature over the TBS does not verify (-0x%04x)", what, (unsigned)-rc);
+}
+
+static void parse_crt(mbedtls_x509_crt *crt, const char *pem)
+{
+    mbedtls_x509_crt_init(crt);
+    assert_int_equal(mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1), 0);
+}
+
+static void test_ecdsa_alg_no_null(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    /* The CA, a server certificate (from a public key), a client one (from a CSR), the CSR. */
+    const char *dns[] = {"hub.fleet.local"};
+    const char *ips[] = {"127.0.0.1"};
+    drv_pki_issue_t o = {.cn = "drover-hub",
+                         .usage = DRV_PKI_SERVER_AUTH,
+                         .dns_names = dns,
+                         .n_dns = 1,
+                         .ip_addrs = ips,
+                         .n_ips = 1,
+                         .days = 30};
+    char *server = NULL, *csr_pem = NULL;
+    assert_int_equal(drv_pki_issue_key(ca_key, ca_cert, node_pub, &o, &server, &err), DRV_OK);
+    char *client = issue_client("node-9", 0, 30);
+    assert_int_equal(drv_pki_csr_create(node_key, "node-9", &csr_pem, &err), DRV_OK);
+
+    mbedtls_x509_crt ca, srv, cli;
+    parse_crt(&ca, ca_cert);
+    parse_crt(&srv, server);
+    parse_crt(&cli, client);
+    assert_ecdsa_alg_bare("CA certificate", ca.raw.p, ca.raw.len, 2);
+    assert_ecdsa_alg_bare("server certificate", srv.raw.p, srv.raw.len, 2);
+    assert_ecdsa_alg_bare("client certificate", cli.raw.p, cli.raw.len, 2);
+    /* The TBS's own identifier (signature field) is the bare one too: it is inside tbs. */
+    assert_ecdsa_alg_bare("CA TBS", ca.tbs.p, ca.tbs.len, 1);
+    assert_ecdsa_alg_bare("server TBS", srv.tbs.p, srv.tbs.len, 1);
+    /* Signed over the corrected TBS: the CA by itself, the leaves by the CA. */
+    assert_cert_signed("CA certificate", &ca, &ca);
+    assert_cert_signed("server certificate", &srv, &ca);
+    assert_cert_signed("client certificate", &cli, &ca);
+    /* And the chains verify in mbedTLS, as a TLS peer checks them. */
+    uint32_t flags = 0;
+    assert_int_equal(
+        mbedtls_x509_crt_verify(&srv, &ca, NULL, "hub.fleet.local", &flags, NULL, NULL), 0);
+    assert_int_equal(mbedtls_x509_crt_verify(&cli, &ca, NULL, NULL, &flags, NULL, NULL), 0);
+    assert_int_equal(drv_pki_cert_verify(server, ca_cert, 0, DRV_PKI_SERVER_AUTH, &err), DRV_OK);
+    assert_int_equal(drv_pki_cert_verify(client, ca_cert, 0, DRV_PKI_CLIENT_AUTH, &err), DRV_OK);
+
+    /* The CSR: one identifier, bare; its signature over the request info still verifies. */
+    mbedtls_x509_csr csr;
+    mbedtls_x509_csr_init(&csr);
+    assert_int_equal(
+        mbedtls_x509_csr_parse(&csr, (const unsigned char *)csr_pem, strlen(csr_pem) + 1), 0);
+    assert_ecdsa_alg_bare("CSR", csr.raw.p, csr.raw.len, 1);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(csr.sig_md);
+    assert_non_null(md);
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+    assert_int_equal(mbedtls_md(md, csr.cri.p, csr.cri.len, hash), 0);
+    assert_int_equal(mbedtls_pk_verify_ext(csr.sig_pk, csr.sig_opts, &csr.pk, csr.sig_md, hash,
+                                           mbedtls_md_get_size(md), csr.sig.p, csr.sig.len),
+                     0);
+    char cn[DRV_PKI_CN_MAX + 1];
+    assert_int_equal(drv_pki_csr_parse(csr_pem, cn, NULL, &err), DRV_OK);
+    assert_string_equal(cn, "node-9");
+    mbedtls_x509_csr_free(&csr);
+
+    /* A CSR in mbedTLS's own encoding (an older agent's, NULL included) is still accepted, and
+     * what is issued from it is bare. */
+    char *old_csr = raw_csr(node_key, "node-9", 6, 0);
+    char *from_old = NULL;
+    drv_pki_issue_t oc = {.usage = DRV_PKI_CLIENT_AUTH, .days = 1};
+    assert_int_equal(drv_pki_issue_csr(ca_key, ca_cert, old_csr, &oc, &from_old, &err), DRV_OK);
+    mbedtls_x509_crt fo;
+    parse_crt(&fo, from_old);
+    assert_ecdsa_alg_bare("certificate from an old CSR", fo.raw.p, fo.raw.len, 2);
+    mbedtls_x509_crt_free(&fo);
+    free(from_old);
+    free(old_csr);
+
+    mbedtls_x509_crt_free(&ca);
+    mbedtls_x509_crt_free(&srv);
+    mbedtls_x509_crt_free(&cli);
+    free(server);
+    free(client);
+    free(csr_pem);
+}
+
+/* A CA certificate written as earlier releases did (mbedTLS's encoding, NULL parameters), as
+ * hubs keep on disk: it still issues, and what it issues is bare and verifies against it. */
+static void test_ecdsa_alg_old_ca(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    assert_int_equal(
+        mbedtls_pk_parse_key(&pk, (const unsigned char *)ca_key, strlen(ca_key) + 1, NULL, 0), 0);
+    mbedtls_x509write_cert w;
+    mbedtls_x509write_crt_init(&w);
+    mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&w, &pk);
+    mbedtls_x509write_crt_set_issuer_key(&w, &pk);
+    mbedtls_mpi serial;
+    mbedtls_mpi_init(&serial);
+    assert_int_equal(mbedtls_mpi_lset(&serial, 7), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_serial(&w, &serial), 0);
+    mbedtls_mpi_free(&serial);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(&w, "20200101000000", "20991231000000"), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&w, "CN=Old CA"), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&w, "CN=Old CA"), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&w, 1, 0), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_KEY_CERT_SIGN), 0);
+    unsigned char buf[4096];
+    assert_int_equal(mbedtls_x509write_crt_pem(&w, buf, sizeof buf, test_rng, NULL), 0);
+    mbedtls_x509write_crt_free(&w);
+    mbedtls_pk_free(&pk);
+    const char *old_ca = (const char *)buf;
+    mbedtls_x509_crt ca;
+    parse_crt(&ca, old_ca);
+    /* Really the old encoding: SEQUENCE (12) { OID, NULL }. */
+    unsigned char with_null[2 + sizeof ecdsa_sha256_oid + 2] = {0x30, 0x0c};
+    memcpy(with_null + 2, ecdsa_sha256_oid, sizeof ecdsa_sha256_oid);
+    with_null[sizeof with_null - 2] = 0x05;
+    with_null[sizeof with_null - 1] = 0x00;
+    assert_non_null(memmem(ca.raw.p, ca.raw.len, with_null, sizeof with_null));
+
+    char *leaf = NULL;
+    drv_pki_issue_t o = {.cn = "node-3", .usage = DRV_PKI_CLIENT_AUTH, .days = 10};
+    assert_int_equal(drv_pki_issue_key(ca_key, old_ca, node_pub, &o, &leaf, &err), DRV_OK);
+    assert_int_equal(drv_pki_cert_verify(leaf, old_ca, 0, DRV_PKI_CLIENT_AUTH, &err), DRV_OK);
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, leaf);
+    assert_ecdsa_alg_bare("certificate from an old CA", crt.raw.p, crt.raw.len, 2);
+    assert_cert_signed("certificate from an old CA", &crt, &ca);
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_x509_crt_free(&ca);
+    free(leaf);
+}
+
+/* The most a certificate can carry (DRV_PKI_SAN_MAX DNS names of 253 characters and as many
+ * addresses) is written, fits a PEM pki reads back, and is bare too. */
+static void test_ecdsa_alg_largest(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    static char names[DRV_PKI_SAN_MAX][254];
+    static char addrs[DRV_PKI_SAN_MAX][40];
+    const char *dns[DRV_PKI_SAN_MAX], *ips[DRV_PKI_SAN_MAX];
+    for (int i = 0; i < DRV_PKI_SAN_MAX; i++) {
+        /* 3 labels of 63 and one of 61 with the dots: 253 characters. */
+        memset(names[i], 'a', 253);
+        names[i][63] = names[i][127] = names[i][191] = '.';
+        names[i][0] = (char)('a' + i % 26);
+        names[i][1] = (char)('a' + i / 26);
+        names[i][253] = '\0';
+        snprintf(addrs[i], sizeof addrs[i], "fd00::%x", i + 1);
+        dns[i] = names[i];
+        ips[i] = addrs[i];
+    }
+    drv_pki_issue_t o = {.cn = "drover-hub",
+                         .usage = DRV_PKI_SERVER_AUTH,
+                         .dns_names = dns,
+                         .n_dns = DRV_PKI_SAN_MAX,
+                         .ip_addrs = ips,
+                         .n_ips = DRV_PKI_SAN_MAX,
+                         .days = 30};
+    char *cert = NULL;
+    if (drv_pki_issue_key(ca_key, ca_cert, node_pub, &o, &cert, &err) != DRV_OK)
+        fail_msg("%s", err.msg);
+    assert_true(strlen(cert) <= DRV_PKI_PEM_MAX);
+    assert_int_equal(drv_pki_cert_verify(cert, ca_cert, 0, DRV_PKI_SERVER_AUTH, &err), DRV_OK);
+    mbedtls_x509_crt crt;
+    parse_crt(&crt, cert);
+    assert_true(crt.raw.len > 8192);
+    assert_ecdsa_alg_bare("largest certificate", crt.raw.p, crt.raw.len, 2);
+    assert_int_equal(
+        drv_pki_cert_check_host(crt.raw.p, crt.raw.len, names[DRV_PKI_SAN_MAX - 1], &err), DRV_OK);
+    mbedtls_x509_crt_free(&crt);
+    free(cert);
+}
+
 static void test_verify_other_ca(void **state)
 {
     (void)state;
@@ -998,6 +1220,9 @@ int main(void)
         cmocka_unit_test(test_csr_bad_names),
         cmocka_unit_test(test_issue_client),
         cmocka_unit_test(test_issue_server_sans),
+        cmocka_unit_test(test_ecdsa_alg_no_null),
+        cmocka_unit_test(test_ecdsa_alg_old_ca),
+        cmocka_unit_test(test_ecdsa_alg_largest),
         cmocka_unit_test(test_verify_other_ca),
         cmocka_unit_test(test_verify_time),
         cmocka_unit_test(test_sign_verify),
