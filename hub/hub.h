@@ -38,6 +38,7 @@ typedef struct drv_hub_opts {
     /* The child broker only over TLS with client certificates and per-node ACLs
      * (hub/broker); the hub connects with <data_dir>/pki/hub-client.{crt,key}. */
     bool broker_tls;
+    const char *broker_plugin; /* the drover-auth Mosquitto plugin; NULL: found (broker.h) */
     bool run_controllers;  /* node lifecycle, Deployments, DaemonSets, scheduling */
     int64_t node_grace_ms; /* heartbeat grace period; <= 0: 10 s */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the

@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "                      only their own node's topics (docs/PROTOCOL.md)%s\n"
             "  --no-broker-tls     that Mosquitto over plain TCP, any client, any topic%s\n"
             "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
+            "  --broker-plugin PATH  its drover-auth plugin (default: ../lib/drover/drover-auth.so\n"
+            "                      beside drover-hub, or the build tree's)\n"
             "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
             "                      node controllers (they run by default)\n"
             "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
                                              {"broker-tls", no_argument, NULL, 'Y'},
                                              {"no-broker-tls", no_argument, NULL, 'W'},
                                              {"mosquitto", required_argument, NULL, 'M'},
+                                             {"broker-plugin", required_argument, NULL, 'Q'},
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
                                              {"node-grace", required_argument, NULL, 'G'},
@@ -171,6 +174,9 @@ int main(int argc, char **argv)
             break;
         case 'M':
             opts.mosquitto = optarg;
+            break;
+        case 'Q':
+            opts.broker_plugin = optarg;
             break;
         case 'C':
             opts.run_controllers = true;

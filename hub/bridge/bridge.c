@@ -189,8 +189,8 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
             char msg[800];
             snprintf(msg, sizeof(msg),
                      "status report: labels refused: %s (a device may set only kubernetes.io/arch, "
-                     "kubernetes.io/os, kubernetes.io/hostname equal to its name and "
-                     DRV_BRIDGE_AGENT_LABEL_PREFIX "* labels; the others are the hub's: the "
+                     "kubernetes.io/os, kubernetes.io/hostname equal to its name "
+                     "and " DRV_BRIDGE_AGENT_LABEL_PREFIX "* labels; the others are the hub's: the "
                      "bootstrap token's or set through the API)",
                      refused);
             drv_log_warn("bridge: node labels refused", "node=%s labels=\"%s\"", name, refused);
@@ -835,6 +835,21 @@ void drv_bridge_node_rekeyed(drv_bridge_t *b, const char *node)
     bnode_t *n = bdesired_node(&b->desired, node);
     if (n)
         bdesired_mark(&b->desired, n);
+}
+
+void drv_bridge_kick(drv_bridge_t *b, const char *node)
+{
+    char cmd[DRV_PROTO_NODE_MAX + 8];
+    drv_error_t err = DRV_ERROR_INIT;
+    if (!b || drv_proto_check_node(node, &err) != DRV_OK)
+        return;
+    int n = snprintf(cmd, sizeof(cmd), "kick %s", node);
+    if (n < 0 || (size_t)n >= sizeof(cmd) ||
+        drv_mqtt_publish(b->mqtt, "$CONTROL/drover/v1", cmd, (size_t)n, 1, false, &err) != DRV_OK)
+        drv_log_warn("bridge: cannot ask the broker to disconnect a node", "node=%s error=\"%s\"",
+                     node, drv_error_msg(&err));
+    else
+        drv_log_info("bridge: asked the broker to disconnect a node", "node=%s", node);
 }
 
 int drv_bridge_fd(const drv_bridge_t *b)

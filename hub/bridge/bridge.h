@@ -80,6 +80,11 @@ void drv_bridge_free(drv_bridge_t *b);
  * published sealed to that key) on the next tick. */
 void drv_bridge_node_rekeyed(drv_bridge_t *b, const char *node);
 
+/* Asks the hub's broker (its drover-auth plugin, "$CONTROL/drover/v1") to close node's
+ * connections now: it was revoked or forgotten, and its next CONNECT is refused. Best effort:
+ * a broker that restarts drops every connection anyway. */
+void drv_bridge_kick(drv_bridge_t *b, const char *node);
+
 /* The fd to poll for POLLIN; call drv_bridge_poll when it is readable. */
 int drv_bridge_fd(const drv_bridge_t *b);
 void drv_bridge_poll(drv_bridge_t *b);

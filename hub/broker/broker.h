@@ -31,6 +31,12 @@
 
 typedef struct drv_broker drv_broker_t;
 
+/* Whether node may connect now with the public key spki_b64 (its certificate's
+ * SubjectPublicKeyInfo DER in base64): enrolled, not revoked, not expired, that very key.
+ * false with a short reason in why. Called from the hub's loop. */
+typedef bool (*drv_broker_identity_fn)(void *ctx, const char *node, const char *spki_b64, char *why,
+                                       size_t whysz);
+
 typedef struct drv_broker_opts {
     const char *data_dir;  /* required; the broker's files go to <data_dir>/broker/ */
     const char *listen;    /* IPv4/IPv6 address to listen on; NULL: DRV_BROKER_DEFAULT_ADDR */
@@ -39,9 +45,10 @@ typedef struct drv_broker_opts {
     const char *mosquitto; /* path of the broker binary; NULL: DRV_BROKER_DEFAULT_MOSQUITTO */
     const char *extra;     /* extra mosquitto.conf lines appended verbatim; may be NULL */
     /* TLS (--broker-tls): the three PEM texts, or none (plain tcp, anonymous). With them the
-     * only listener is TLS, clients must present a certificate issued by tls_ca_pem, its CN is
-     * their username, and the ACL (drv_broker_acl_write) lets DRV_BROKER_HUB_USER read and write
-     * drover/v1/# and each enrolled node only its own node's topics. The broker's server
+     * only listener is TLS, clients must present a certificate issued by tls_ca_pem, and the
+     * drover-auth plugin makes its CN their username, binds client ids to it, lets
+     * DRV_BROKER_HUB_USER read and write drover/v1/# and each enrolled node only its own
+     * node's topics, and asks identity (below) at each device CONNECT. The broker's server
      * certificate (CN DRV_BROKER_HUB_USER, key tls_key_pem) is issued by the CA at every start with
      * the SANs localhost, 127.0.0.1, ::1, the listen address unless it is a wildcard, and tls_sans.
      */
@@ -50,7 +57,16 @@ typedef struct drv_broker_opts {
     const char *tls_key_pem;     /* secret */
     const char *const *tls_sans; /* DNS names or IP addresses; may be NULL */
     size_t n_tls_sans;
+    /* With TLS, required: the hub's answer to the plugin's question at each device CONNECT
+     * (drv_broker_identity_fn below), served on <data_dir>/broker/auth.sock. */
+    drv_broker_identity_fn identity;
+    void *identity_ctx;
+    /* The drover-auth plugin (DRV_BROKER_PLUGIN_NAME); NULL: beside the binary
+     * (../lib/drover/) or the build tree's. */
+    const char *plugin;
 } drv_broker_opts_t;
+
+#define DRV_BROKER_PLUGIN_NAME "drover-auth.so"
 
 /* Writes <data_dir>/broker/mosquitto.conf (listener, persistence in <data_dir>/broker/,
  * anonymous access without TLS; with TLS also ca.crt, server.crt, server.key 0600 and acl in
@@ -71,17 +87,6 @@ DRV_NODISCARD drv_err_t drv_broker_hub_client(const char *pki_dir, const char *c
                                               const char *ca_cert_pem, char *cert_path,
                                               char *key_path, size_t pathsz, drv_error_t *err);
 
-/* The ACL file of a TLS broker: the hub's own user (DRV_BROKER_HUB_USER, drover/v1/#) and one
- * block per user in users (n): read drover/v1/node/NAME/{desired,logs/req}, write
- * .../{status,heartbeat,online,events,logs/res/#}. Any other certificate of the CA connects but
- * may read and write nothing. Written crash-safely to <data_dir>/broker/acl (owned like that
- * directory); a running broker (drv_broker_tick) sees the new file and makes Mosquitto reread
- * it (SIGHUP). A broker start keeps a file written by this function. A user that is not a node
- * name (drv_proto_check_node) or is DRV_BROKER_HUB_USER is DRV_ERR_INVALID. */
-#define DRV_BROKER_ACL_MAX (64u * 1024 * 1024)
-DRV_NODISCARD drv_err_t drv_broker_acl_write(const char *data_dir, const char *const *users,
-                                             size_t n, drv_error_t *err);
-
 /* "tcp://ADDR:PORT" ("tcp://[V6]:PORT"); with TLS "ssl://..." and a wildcard address
  * replaced by 127.0.0.1 (::1), which the certificate names; valid until drv_broker_free. */
 const char *drv_broker_url(const drv_broker_t *broker);
@@ -100,6 +105,24 @@ int64_t drv_broker_tick(drv_broker_t *broker, int64_t now_ms);
 
 /* Monotonic clock in ms, as drv_broker_tick expects. */
 int64_t drv_broker_now_ms(void);
+
+/* ---- device identities for the drover-auth plugin (plugin/drover_auth.c) ---- */
+
+/* The unix socket the plugin asks at each device CONNECT ("drover-auth v1 NODE SPKI\n",
+ * answered "ok\n" or "no REASON\n"; one question per connection, read within 500 ms).
+ * Created at path (0600, owned by peer_uid:peer_gid when the hub runs as root; a stale one is
+ * replaced); questions from other users than peer_uid, root or the hub's own are ignored. */
+typedef struct drv_broker_auth drv_broker_auth_t;
+DRV_NODISCARD drv_err_t drv_broker_auth_listen(const char *path, uid_t peer_uid, gid_t peer_gid,
+                                               drv_broker_identity_fn fn, void *ctx,
+                                               drv_broker_auth_t **out, drv_error_t *err);
+/* The listening fd to poll for POLLIN; then drv_broker_auth_serve answers what is pending. */
+int drv_broker_auth_fd(const drv_broker_auth_t *a);
+void drv_broker_auth_serve(drv_broker_auth_t *a);
+/* Closes and removes the socket. NULL is allowed. */
+void drv_broker_auth_free(drv_broker_auth_t *a);
+/* The running broker's socket (NULL without TLS), for the hub's loop to poll. */
+drv_broker_auth_t *drv_broker_auth(drv_broker_t *broker);
 
 /* SIGTERM, up to 5 s for the broker to save its persistence file and exit, then SIGKILL.
  * Supervision stops; idempotent. */

@@ -246,6 +246,60 @@ static drv_err_t check_broker_url(const char *url, drv_error_t *err)
                          url);
 }
 
+/* Whether the base64 body of a PEM text (every line but the -----BEGIN/END----- ones, without
+ * whitespace) is b64. */
+static bool pem_body_is(const char *pem, const char *b64)
+{
+    const char *p = pem;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (strncmp(p, "-----", 5)) {
+            for (size_t i = 0; i < n; i++) {
+                if (p[i] == '\r' || p[i] == ' ' || p[i] == '\t')
+                    continue;
+                if (*b64++ != p[i])
+                    return false;
+            }
+        }
+        p += n + (eol ? 1 : 0);
+    }
+    return *b64 == '\0';
+}
+
+/* The drover-auth plugin's question at a device's CONNECT (drv_broker_identity_fn): the node
+ * is enrolled with this very key (a name enrolled anew after a forget has another), not
+ * revoked, and its last certificate has not expired. Read from the store at each question, so
+ * a revocation or a forget applies to the next CONNECT without anything rewritten. */
+static bool broker_identity(void *ctx, const char *node, const char *spki_b64, char *why,
+                            size_t whysz)
+{
+    drv_hub_t *hub = ctx;
+    drv_hstore_identity_t id;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_identity_get(hub->store, node, &id, &err);
+    if (r == DRV_ERR_NOTFOUND)
+        snprintf(why, whysz, "node %s is not enrolled", node);
+    else if (r != DRV_OK)
+        snprintf(why, whysz, "node %s: the hub cannot read its identity: %s", node,
+                 drv_error_msg(&err));
+    else if (id.revoked)
+        snprintf(why, whysz, "node %s is revoked", node);
+    else if (id.not_after <= (int64_t)time(NULL))
+        snprintf(why, whysz, "node %s: its certificate has expired", node);
+    else if (!pem_body_is(id.pubkey, spki_b64))
+        snprintf(why, whysz, "node %s is enrolled with another key", node);
+    else
+        return true;
+    return false;
+}
+
+static void broker_auth_fd(void *ctx, int fd, short revents)
+{
+    (void)fd, (void)revents;
+    drv_broker_auth_serve(ctx);
+}
+
 /* Starts the hub's own broker in <dir>/broker/ (see hub/broker/broker.h). */
 static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const char *dir,
                               uint16_t api_port, drv_error_t *err)
@@ -274,11 +328,18 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
         bo.tls_key_pem = drv_identity_server_key(id);
         bo.tls_sans = opts->sans;
         bo.n_tls_sans = opts->n_sans;
+        bo.identity = broker_identity;
+        bo.identity_ctx = hub;
+        bo.plugin = opts->broker_plugin;
     }
     drv_err_t e = drv_broker_start(&bo, &hub->broker, err);
     if (e != DRV_OK)
         return e;
     snprintf(hub->broker_url, sizeof(hub->broker_url), "%s", drv_broker_url(hub->broker));
+    drv_broker_auth_t *auth = drv_broker_auth(hub->broker);
+    if (auth && (e = drv_hub_add_fd(hub, drv_broker_auth_fd(auth), POLLIN, broker_auth_fd, auth,
+                                    err)) != DRV_OK)
+        return e;
     return drv_hub_add_tick(hub, broker_tick, hub->broker, err);
 }
 

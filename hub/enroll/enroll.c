@@ -24,9 +24,9 @@
 struct drv_enroll {
     drv_hstore_t *store;
     const drv_identity_t *identity;
-    char broker_dir[PATH_MAX]; /* "" without a broker ACL */
     void (*on_change)(void *ctx);
     void (*on_new_key)(void *ctx, const char *node);
+    void (*on_shut_out)(void *ctx, const char *node);
     void *ctx;
     int64_t (*now)(void);
 };
@@ -91,26 +91,6 @@ cJSON *drv_enroll_identity_json(const drv_hstore_identity_t *id)
         return NULL;
     }
     return o;
-}
-
-/* Rewrites the broker ACL from the identities that are not revoked. */
-static drv_err_t sync_acl(drv_enroll_t *e, drv_error_t *err)
-{
-    if (!e->broker_dir[0])
-        return DRV_OK;
-    _cleanup_free_ drv_hstore_identity_t *ids = NULL;
-    size_t n = 0;
-    drv_err_t r = drv_hstore_identity_list(e->store, &ids, &n, err);
-    if (r != DRV_OK)
-        return drv_error_wrap(err, "broker ACL");
-    _cleanup_free_ const char **users = calloc(n ? n : 1, sizeof(*users));
-    if (!users)
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "broker ACL: out of memory");
-    size_t nu = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!ids[i].revoked)
-            users[nu++] = ids[i].node;
-    return drv_broker_acl_write(e->broker_dir, users, nu, err);
 }
 
 /* The Node object of an enrolled device: created with the token's labels, or those labels
@@ -397,12 +377,6 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
                       drv_error_msg(&ne));
     if (!have && e->on_new_key)
         e->on_new_key(e->ctx, cn);
-    /* Every time, not only for a new name: a failed rewrite is repaired by the device's retry
-     * or its next renewal. */
-    drv_error_t se = DRV_ERROR_INIT;
-    if (sync_acl(e, &se) != DRV_OK)
-        drv_log_error("enroll: cannot rewrite the broker ACL", "node=%s error=\"%s\"", cn,
-                      drv_error_msg(&se));
     drv_log_info("node enrolled", "node=%s token=%s again=%s", cn, t.id, have ? "yes" : "no");
     *out = TAKE_PTR(o);
     *code = 201;
@@ -440,10 +414,6 @@ static drv_err_t do_renew(drv_enroll_t *e, const cJSON *body, cJSON **out, unsig
         *code = 503; /* the hub's own trouble (CA expired, store) */
         return r;
     }
-    drv_error_t se = DRV_ERROR_INIT;
-    if (sync_acl(e, &se) != DRV_OK)
-        drv_log_error("enroll: cannot rewrite the broker ACL", "node=%s error=\"%s\"", cn,
-                      drv_error_msg(&se));
     drv_log_info("node certificate renewed", "node=%s", cn);
     *code = 201;
     return DRV_OK;
@@ -457,11 +427,8 @@ static drv_err_t do_revoke(drv_enroll_t *e, const char *name, cJSON **out, unsig
         *code = r == DRV_ERR_NOTFOUND ? 404 : 0;
         return r;
     }
-    drv_error_t se = DRV_ERROR_INIT;
-    if (sync_acl(e, &se) != DRV_OK)
-        return drv_error_set(err, se.code, se.sys_errno,
-                             "node %s revoked, but the broker ACL could not be rewritten: %s", name,
-                             drv_error_msg(&se));
+    if (e->on_shut_out)
+        e->on_shut_out(e->ctx, name);
     drv_error_t ne = DRV_ERROR_INIT;
     if (node_mark_revoked(e, name, &ne) != DRV_OK)
         drv_log_error("revoke: cannot mark the Node NotReady", "node=%s error=\"%s\"", name,
@@ -529,9 +496,8 @@ static drv_err_t do_forget(drv_enroll_t *e, const char *name, cJSON **out, unsig
         *code = r == DRV_ERR_NOTFOUND ? 404 : 0;
         return r;
     }
-    r = sync_acl(e, err);
-    if (r != DRV_OK)
-        return r;
+    if (e->on_shut_out)
+        e->on_shut_out(e->ctx, name);
     drv_log_info("node identity forgotten", "node=%s", name);
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddStringToObject(o, "kind", "Status") ||
@@ -579,18 +545,9 @@ drv_err_t drv_enroll_new(const drv_enroll_opts_t *opts, drv_enroll_t **out, drv_
     e->identity = opts->identity;
     e->on_change = opts->on_change;
     e->on_new_key = opts->on_new_key;
+    e->on_shut_out = opts->on_shut_out;
     e->ctx = opts->ctx;
     e->now = opts->now;
-    if (opts->broker_data_dir && (size_t)snprintf(e->broker_dir, sizeof(e->broker_dir), "%s",
-                                                  opts->broker_data_dir) >= sizeof(e->broker_dir)) {
-        free(e);
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "enroll: data directory path too long");
-    }
-    drv_err_t r = sync_acl(e, err);
-    if (r != DRV_OK) {
-        free(e);
-        return r;
-    }
     *out = e;
     return DRV_OK;
 }
@@ -612,14 +569,22 @@ static void hub_new_key(void *ctx, const char *node)
         drv_bridge_node_rekeyed(b, node);
 }
 
+static void hub_shut_out(void *ctx, const char *node)
+{
+    drv_bridge_t *b = drv_hub_bridge(ctx);
+    if (b)
+        drv_bridge_kick(b, node);
+}
+
 drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir, bool broker_tls,
                             drv_error_t *err)
 {
+    (void)data_dir;
     drv_enroll_opts_t o = {.store = drv_hub_store(hub),
                            .identity = drv_hub_identity(hub),
-                           .broker_data_dir = broker_tls ? data_dir : NULL,
                            .on_change = hub_changed,
                            .on_new_key = hub_new_key,
+                           .on_shut_out = broker_tls ? hub_shut_out : NULL,
                            .ctx = hub};
     drv_enroll_t *e = NULL;
     drv_err_t r = drv_enroll_new(&o, &e, err);

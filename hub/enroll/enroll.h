@@ -28,10 +28,10 @@ typedef struct drv_enroll drv_enroll_t;
 typedef struct drv_enroll_opts {
     drv_hstore_t *store;                 /* required, borrowed */
     const struct drv_identity *identity; /* required, borrowed: CA, signing key */
-    /* With the hub's TLS broker: its data directory, whose broker/acl is rewritten from the
-     * identities at drv_enroll_new and on every enrollment, revocation and forget (the broker
-     * module reloads Mosquitto when it sees the new file). NULL: no broker ACL. */
-    const char *broker_data_dir;
+    /* Called when node may no longer reach the broker (revoked, or its identity forgotten):
+     * with the hub's TLS broker, its connections are closed at once (drv_bridge_kick); its
+     * next CONNECT asks the hub (drv_broker_identity_fn), which refuses it. May be NULL. */
+    void (*on_shut_out)(void *ctx, const char *node);
     /* Called after the store's objects changed (a Node created, labelled or marked revoked),
      * so that watches and controllers see it; may be NULL. */
     void (*on_change)(void *ctx);
@@ -43,8 +43,7 @@ typedef struct drv_enroll_opts {
     int64_t (*now)(void); /* unix seconds; NULL: time(NULL) (tests move it) */
 } drv_enroll_opts_t;
 
-/* Checks opts and, with a broker, writes its ACL once (a crash after a store write and
- * before the ACL write is repaired here). *out is owned by the caller (drv_enroll_free). */
+/* Checks opts. *out is owned by the caller (drv_enroll_free). */
 DRV_NODISCARD drv_err_t drv_enroll_new(const drv_enroll_opts_t *opts, drv_enroll_t **out,
                                        drv_error_t *err);
 void drv_enroll_free(drv_enroll_t *e);

@@ -206,7 +206,9 @@ check "an unknown token: enroll fails the same way" grep -q "the hub refused the
 # ---- the certificate on the hub's TLS broker ----
 tls=(-h 127.0.0.1 -p "$bport" --cafile "$id/ca.crt" --cert "$id/node.crt" --key "$id/node.key")
 check "mosquitto_pub with dev-a's identity connects to the TLS broker" \
-  timeout 10 mosquitto_pub "${tls[@]}" -i dev-a-test -q 1 -t drover/v1/node/dev-a/status -m '{}'
+  timeout 10 mosquitto_pub "${tls[@]}" -i drover-agent-dev-a -q 1 -t drover/v1/node/dev-a/status -m '{}'
+check "...but only with its own client id (drover-agent-dev-a)" \
+  bash -c "! timeout 10 mosquitto_pub $(printf '%q ' "${tls[@]}") -i dev-a-test -q 1 -t drover/v1/node/dev-a/status -m '{}' 2>/dev/null"
 check "without the certificate it does not" \
   bash -c "! timeout 10 mosquitto_pub -h 127.0.0.1 -p $bport --cafile '$id/ca.crt' -q 1 -t x -m y 2>/dev/null"
 

@@ -37,6 +37,36 @@ events_of() { # REASON NODE: the events with that reason about node NODE
     jq -c --arg r "$1" --arg n "$2" '[.items[] | select(.reason == $r and .involvedObject.name == $n)]'
 }
 
+BLOG="$FLEET_TMP/hub/broker/mosquitto.log"
+count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
+
+# ---- client-id takeover ----
+# Five tries each at dev2's and at the hub's client id over about 12 s (a takeover used to
+# close the victim's live connection each time: dev2 went Unknown within 11 s).
+taken_before=$(count 'already connected, closing old connection' "$BLOG")
+lost_before=$(count 'bridge: broker connection lost' "$FLEET_TMP/hub.err")
+ok_dev2=0
+ok_hub=0
+for i in 1 2 3 4 5; do
+  as_dev1 mosquitto_pub -q 1 -i drover-agent-dev2 -t drover/v1/node/dev1/heartbeat -m '{}' 2>/dev/null && ok_dev2=$((ok_dev2 + 1))
+  as_dev1 mosquitto_pub -q 1 -i drover-hub -t drover/v1/node/dev1/heartbeat -m '{}' 2>/dev/null && ok_hub=$((ok_hub + 1))
+  sleep 2.4
+done
+check "dev1's certificate with dev2's client id is refused at CONNECT (0 of 5 accepted: $ok_dev2)" test "$ok_dev2" -eq 0
+check "dev1's certificate with the hub's client id is refused at CONNECT (0 of 5: $ok_hub)" test "$ok_hub" -eq 0
+check "the broker says why" grep -q 'drover-auth: refused client id "drover-agent-dev2" (certificate dev1)' "$BLOG"
+check "nobody's connection was closed for them" test "$(count 'already connected, closing old connection' "$BLOG")" = "$taken_before"
+check "the hub never lost its broker connection" test "$(count 'bridge: broker connection lost' "$FLEET_TMP/hub.err")" = "$lost_before"
+check "dev2 stayed Ready" fleet_node_ready dev2
+# refused_as_dev1 [ARGS]: dev1's certificate, its own client id, one message: refused?
+refused_as_dev1() {
+  ! as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1 "$@" -t drover/v1/node/dev1/heartbeat -m '{}' 2>/dev/null
+}
+check "a username of its own choosing is refused too" refused_as_dev1 -u dev2
+got="$(as_dev1 mosquitto_sub -q 1 -i drover-agent-dev1 -t '#' -W 2 2>/dev/null)"
+check "dev1 subscribing to # gets nothing" test -z "$got"
+wait_for "dev1 back" $((20 * FLEET_TF)) fleet_node_ready dev1
+
 # ---- label spoofing ----
 check "dev1 carries the token's label device=d1" test "$(label_of dev1 device)" = d1
 spoof="$(jq -cn --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{apiVersion: "drover/v1", kind: "NodeStatusReport",
@@ -44,7 +74,7 @@ spoof="$(jq -cn --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '{apiVersion: "drover/v
   nodeStatus: {labels: {device: "d2", "kubernetes.io/hostname": "dev2", "kubernetes.io/arch": "amd64",
     "agent.drover.io/board": "spoof-test"},
     conditions: [{type: "Ready", status: "True"}]}, pods: []}')"
-as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1-spoof -t drover/v1/node/dev1/status -m "$spoof" 2>/dev/null
+as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1 -t drover/v1/node/dev1/status -m "$spoof" 2>/dev/null
 agent_label() { test "$(label_of dev1 agent.drover.io/board)" = spoof-test; }
 check "the report was taken (its own agent.drover.io/ label is set)" wait_for "agent label" $((10 * FLEET_TF)) agent_label
 check "a report cannot change the token's label device=d1" test "$(label_of dev1 device)" = d1
@@ -81,13 +111,26 @@ ev() { # NAME KIND OBJ: an event as dev1 would send it
     metadata: {name: $n, namespace: "default"}, involvedObject: {kind: $k, name: $o},
     type: "Warning", reason: "Spoofed", message: "spoofed by dev1", source: {component: "drover-hub"}}'
 }
-as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1-ev -t drover/v1/node/dev1/events -m "$(ev dev2.x1 Node dev2)" 2>/dev/null
-as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1-ev -t drover/v1/node/dev1/events -m "$(ev dev1.x2 Node dev2)" 2>/dev/null
-as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1-ev -t drover/v1/node/dev1/events -m "$(ev dev1.x3 Node dev1)" 2>/dev/null
+as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1 -t drover/v1/node/dev1/events -m "$(ev dev2.x1 Node dev2)" 2>/dev/null
+as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1 -t drover/v1/node/dev1/events -m "$(ev dev1.x2 Node dev2)" 2>/dev/null
+as_dev1 mosquitto_pub -q 1 -i drover-agent-dev1 -t drover/v1/node/dev1/events -m "$(ev dev1.x3 Node dev1)" 2>/dev/null
 own_ev() { [ "$(events_of Spoofed dev1 | jq length)" -eq 1 ]; }
 check "an event about dev1 itself is taken" wait_for "own event" $((10 * FLEET_TF)) own_ev
 check "...with its source set by the hub (drover-agent on dev1)" \
   test "$(events_of Spoofed dev1 | jq -r '.[0].source | "\(.component)@\(.host)"')" = drover-agent@dev1
 check "events about dev2 (or named as dev2's) are refused" test "$(events_of Spoofed dev2 | jq length)" -eq 0
+
+# ---- revocation: the next CONNECT is refused, without any broker file rewritten ----
+files_before=$(find "$FLEET_TMP/hub/broker" -maxdepth 1 -type f ! -name 'mosquitto.log*' ! -name 'mosquitto.db*' -printf '%P %T@\n' | sort)
+reloads=$(count 'Reloading config' "$BLOG")
+revoke_dev1() { fleet_drover node revoke dev1 >/dev/null; }
+check "drover node revoke dev1" revoke_dev1
+kicked() { grep -q 'drover-auth: disconnecting dev1' "$BLOG"; }
+check "the broker disconnects dev1 at once" wait_for "kick" $((5 * FLEET_TF)) kicked
+check "dev1's next CONNECT is refused (revoked)" refused_as_dev1
+check "...the broker says so" grep -q 'refused client id "drover-agent-dev1" (certificate dev1): node dev1 is revoked' "$BLOG"
+check "...with no broker file rewritten" test "$(find "$FLEET_TMP/hub/broker" -maxdepth 1 -type f ! -name 'mosquitto.log*' ! -name 'mosquitto.db*' -printf '%P %T@\n' | sort)" = "$files_before"
+check "...and no configuration reload" test "$(count 'Reloading config' "$BLOG")" = "$reloads"
+check "dev2 is still Ready" fleet_node_ready dev2
 
 fleet_finish

@@ -89,7 +89,7 @@ fi
 # What the broker holds for dev1 (read with the hub's own identity, which may read anything).
 PKI="$FLEET_TMP/hub/pki"
 as_hub() { "$1" --cafile "$PKI/ca.crt" --cert "$PKI/hub-client.crt" --key "$PKI/hub-client.key" \
-  -h 127.0.0.1 -p "$FLEET_BROKER_PORT" "${@:2}"; }
+  -i "drover-hub-test-$BASHPID" -h 127.0.0.1 -p "$FLEET_BROKER_PORT" "${@:2}"; }
 envelope() { as_hub mosquitto_sub -t "drover/v1/node/$1/desired" -C 1 -W 5 2>/dev/null; }
 doc_of() { envelope "$1" | jq -r .payload; }
 check "dev1's retained document carries the Secret sealed (sealedData, no data)" \

@@ -1,7 +1,7 @@
 /* hub/enroll through its API handler (drv_enroll_api) on a real store and a real hub
  * identity: the token, CSR and name checks with their HTTP codes, the issued certificate, the
- * Node and its labels, renewal, revocation (Node NotReady, ACL without the node), forget, and
- * the broker ACL file. */
+ * Node and its labels, renewal, revocation (Node NotReady, the node shut out of the broker),
+ * forget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +28,7 @@ typedef struct {
     drv_identity_t *id;
     drv_enroll_t *e;
     int changes;
+    char shut_out[256]; /* nodes passed to on_shut_out, each followed by a space */
 } fx_t;
 
 static int64_t fake_now; /* 0: the real time */
@@ -40,6 +41,13 @@ static int64_t now_fn(void)
 static void changed(void *ctx)
 {
     ((fx_t *)ctx)->changes++;
+}
+
+static void shut_out(void *ctx, const char *node)
+{
+    fx_t *f = ctx;
+    size_t n = strlen(f->shut_out);
+    snprintf(f->shut_out + n, sizeof(f->shut_out) - n, "%s ", node);
 }
 
 static int setup(void **state)
@@ -57,8 +65,8 @@ static int setup(void **state)
     assert_int_equal(drv_identity_load(&io, &f->id, &err), DRV_OK);
     drv_enroll_opts_t eo = {.store = f->store,
                             .identity = f->id,
-                            .broker_data_dir = f->dir,
                             .on_change = changed,
+                            .on_shut_out = shut_out,
                             .ctx = f,
                             .now = now_fn};
     fake_now = 0;
@@ -130,19 +138,6 @@ static unsigned call(fx_t *f, unsigned op, const char *name, const char *authz, 
     return code ? code : 200;
 }
 
-static char *acl(fx_t *f)
-{
-    char p[128];
-    snprintf(p, sizeof(p), "%s/broker/acl", f->dir);
-    FILE *fp = fopen(p, "r");
-    assert_non_null(fp);
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return buf;
-}
-
 static void test_enroll_flow(void **state)
 {
     fx_t *f = *state;
@@ -155,8 +150,7 @@ static void test_enroll_flow(void **state)
     token(f, "api", 0, NULL, api);
     token(f, "bootstrap", 0, NULL, many);
     char msg[256];
-    assert_non_null(strstr(acl(f), "user drover-hub\n")); /* written at start */
-    assert_null(strstr(acl(f), "dev-a"));
+    assert_string_equal(f->shut_out, "");
 
     /* Success: a client certificate of the hub CA for dev-a, the Node with the labels. */
     cJSON *o = NULL;
@@ -191,7 +185,7 @@ static void test_enroll_flow(void **state)
     assert_int_equal(drv_hstore_identity_get(f->store, "dev-a", &id, &err), DRV_OK);
     assert_string_equal(id.serial, info.serial);
     assert_false(id.revoked);
-    assert_non_null(strstr(acl(f), "user dev-a\ntopic read drover/v1/node/dev-a/desired\n"));
+    assert_string_equal(f->shut_out, ""); /* enrolling shuts nobody out */
 
     /* The same key again, the token in the Authorization header; then the token is used up. */
     char bearer[DRV_AUTH_TOKEN_MAX + 8];
@@ -243,12 +237,13 @@ static void test_enroll_flow(void **state)
                           msg, sizeof(msg)),
                      404);
 
-    /* Revocation: kept and marked, out of the ACL, Node NotReady, renew and enrol refused. */
+    /* Revocation: kept and marked, shut out of the broker, Node NotReady, renew and enrol
+     * refused. */
     assert_int_equal(call(f, DRV_API_OP_NODE_REVOKE, "dev-a", NULL, NULL, &o, msg, sizeof(msg)),
                      200);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "revoked")));
     cJSON_Delete(o);
-    assert_null(strstr(acl(f), "dev-a"));
+    assert_string_equal(f->shut_out, "dev-a ");
     assert_int_equal(drv_hstore_get(f->store, DRV_KIND_NODE, NULL, "dev-a", &node, &err), DRV_OK);
     const cJSON *c;
     bool revoked = false;
@@ -287,12 +282,13 @@ static void test_enroll_flow(void **state)
     fake_now = id.not_after + 1;
     assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
                      200);
+    assert_string_equal(f->shut_out, "dev-a dev-a ");
     assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
                      404);
     assert_int_equal(
         call(f, DRV_API_OP_ENROLL, NULL, NULL, body(many, kb, "dev-a"), NULL, msg, sizeof(msg)),
         201);
-    assert_non_null(strstr(acl(f), "user dev-a\n"));
+    assert_string_equal(f->shut_out, "dev-a dev-a ");
     assert_int_equal(call(f, DRV_API_OP_IDENTITY, "dev-a", NULL, NULL, NULL, msg, sizeof(msg)),
                      409);
     assert_non_null(strstr(msg, "not revoked"));
@@ -300,27 +296,10 @@ static void test_enroll_flow(void **state)
     drv_pki_secret_free(kb);
 }
 
-/* The ACL writer refuses a user name that could add a line or widen a topic. */
-static void test_acl_names(void **state)
-{
-    fx_t *f = *state;
-    drv_error_t err = DRV_ERROR_INIT;
-    const char *bad[] = {"a\nuser x", "a/b", "a+b", "a#b", "drover-hub", ""};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *u[] = {bad[i]};
-        assert_int_equal(drv_broker_acl_write(f->dir, u, 1, &err), DRV_ERR_INVALID);
-    }
-    const char *ok[] = {"n1", "n2"};
-    assert_int_equal(drv_broker_acl_write(f->dir, ok, 2, &err), DRV_OK);
-    assert_non_null(strstr(acl(f), "user n1\n"));
-    assert_non_null(strstr(acl(f), "topic write drover/v1/node/n2/logs/res/#\n"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_enroll_flow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_acl_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
