@@ -167,6 +167,7 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         break;
     case DRV_KIND_NODE: {
         const char *st = "NotReady";
+        bool dup = false;
         const cJSON *cond;
         cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
         {
@@ -175,9 +176,12 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
                 st = "Ready";
             else if (t && s && !strcmp(t, "Ready") && !strcmp(s, "Unknown"))
                 st = "Unknown";
+            else if (t && s && !strcmp(t, "DuplicateIdentity") && !strcmp(s, "True"))
+                dup = true; /* two devices with one identity: the hub's finding */
         }
         bool unsched = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "unschedulable"));
-        snprintf(c[i++], CELL_MAX, "%s%s", st, unsched ? ",SchedulingDisabled" : "");
+        snprintf(c[i++], CELL_MAX, "%s%s%s", st, unsched ? ",SchedulingDisabled" : "",
+                 dup ? ",DuplicateIdentity" : "");
         char roles[CELL_MAX] = "";
         const cJSON *l;
         cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(

@@ -414,6 +414,10 @@ struct drv_link {
     uint64_t hb_seq;
     long long now;
     drv_link_logs_t *logs;
+    /* This run's instance id (random at start), in the Will, presence and heartbeats: the hub
+     * tells a restart (one id after another) from two devices with one identity (ids that
+     * alternate). */
+    char instance[DRV_PROTO_INSTANCE_MAX + 1];
     /* Enrollment (hub.url): the identity files, whether they are usable, and when to look
      * again (enrol while not enrolled, renew when due). */
     drv_enroll_paths_t id;
@@ -629,7 +633,7 @@ static void publish_online(drv_link_t *l, bool online)
     char now[DRV_PROTO_TIME_MAX], text[128];
     drv_proto_now(now, sizeof(now));
     drv_error_t err = DRV_ERROR_INIT;
-    if (drv_proto_online_format(online, now, text, sizeof(text), &err) == DRV_OK)
+    if (drv_proto_online_format(online, now, l->instance, text, sizeof(text), &err) == DRV_OK)
         publish(l, l->t_online, DRV_PROTO_ONLINE, text, strlen(text));
 }
 
@@ -765,6 +769,7 @@ static void send_heartbeat(drv_link_t *l)
 {
     drv_proto_heartbeat_t hb = {.seq = l->hb_seq++, .observed_generation = l->gen};
     snprintf(hb.node, sizeof(hb.node), "%s", l->cfg->node_name);
+    snprintf(hb.instance, sizeof(hb.instance), "%s", l->instance);
     char text[512];
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_proto_heartbeat_format(&hb, text, sizeof(text), &err) == DRV_OK)
@@ -909,9 +914,9 @@ static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
     drv_err_t r = topics(l, err);
     if (r != DRV_OK)
         return r;
-    char client_id[96], will[64];
+    char client_id[96], will[128];
     snprintf(client_id, sizeof(client_id), "drover-agent-%s", l->cfg->node_name);
-    if ((r = drv_proto_online_format(false, NULL, will, sizeof(will), err)) != DRV_OK)
+    if ((r = drv_proto_online_format(false, NULL, l->instance, will, sizeof(will), err)) != DRV_OK)
         return r;
     drv_mqtt_opts_t o = {
         .server_uri = l->cfg->hub_broker,
@@ -963,6 +968,13 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
     if (!l)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "link");
     l->cfg = cfg;
+    unsigned char rnd[12];
+    if (drv_pki_random(rnd, sizeof(rnd), err) != DRV_OK) {
+        free(l);
+        return drv_error_wrap(err, "link: instance id");
+    }
+    for (size_t k = 0; k < sizeof(rnd); k++)
+        snprintf(l->instance + 2 * k, sizeof(l->instance) - 2 * k, "%02x", rnd[k]);
     if (hooks)
         l->hooks = *hooks;
     l->now = drv_now_ms();

@@ -305,8 +305,8 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
     cJSON_ArrayForEach(c, (conds ? jget(reported, "conditions") : NULL))
     {
         const char *type = jstr(c, "type"), *status = jstr(c, "status");
-        if (!cJSON_IsObject(c) || !type || !status)
-            continue;
+        if (!cJSON_IsObject(c) || !type || !status || !strcmp(type, "DuplicateIdentity"))
+            continue; /* (that one is the hub's, kept below) */
         cJSON *nc = cJSON_Duplicate(c, true);
         if (!nc)
             continue;
@@ -321,6 +321,10 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
         }
         cJSON_AddItemToArray(conds, nc);
     }
+    /* Conditions only the hub writes survive the agent's report. */
+    const cJSON *dup = find_condition(old_status, "DuplicateIdentity");
+    if (conds && dup)
+        cJSON_AddItemToArray(conds, cJSON_Duplicate(dup, true));
     return st;
 }
 
@@ -427,6 +431,102 @@ static void record_resync(drv_bridge_t *b, const char *node, bstale_t why)
     node_event(b, node, "Normal", "Resync", msgs[why <= BSTALE_SESSION ? why : BSTALE_NEVER]);
 }
 
+/* Sets (or replaces) the Node's condition of this type, written by the hub. */
+static void set_node_condition(drv_bridge_t *b, const char *node, const char *type,
+                               const char *status, const char *reason, const char *message)
+{
+    _cleanup_json_ cJSON *obj = NULL;
+    if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
+        return;
+    const cJSON *ost = jget(obj, "status");
+    _cleanup_json_ cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
+    cJSON *conds = st ? (cJSON *)jget(st, "conditions") : NULL;
+    if (st && !cJSON_IsArray(conds)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
+        conds = cJSON_AddArrayToObject(st, "conditions");
+    }
+    if (!conds)
+        return;
+    const cJSON *old = find_condition(st, type);
+    const char *otrans = jstr(old, "lastTransitionTime"), *ostatus = jstr(old, "status");
+    char now[40];
+    drv_ctrl_time_format(wall_ms(), now, sizeof(now));
+    cJSON *c = cJSON_CreateObject();
+    if (!c || !cJSON_AddStringToObject(c, "type", type) ||
+        !cJSON_AddStringToObject(c, "status", status) ||
+        !cJSON_AddStringToObject(c, "reason", reason) ||
+        !cJSON_AddStringToObject(c, "message", message) ||
+        !cJSON_AddStringToObject(c, "lastHeartbeatTime", now) ||
+        !cJSON_AddStringToObject(c, "lastTransitionTime",
+                                 ostatus && otrans && !strcmp(ostatus, status) ? otrans : now)) {
+        cJSON_Delete(c);
+        return;
+    }
+    for (int i = cJSON_GetArraySize(conds) - 1; i >= 0; i--) {
+        const char *t = jstr(cJSON_GetArrayItem(conds, i), "type");
+        if (t && !strcmp(t, type))
+            cJSON_DeleteItemFromArray(conds, i);
+    }
+    cJSON_AddItemToArray(conds, c);
+    drv_error_t err = DRV_ERROR_INIT;
+    /* (drv_hstore_update_status takes st, on success and failure.) */
+    if (drv_hstore_update_status(b->store, DRV_KIND_NODE, NULL, node, TAKE_PTR(st), NULL, &err) !=
+        DRV_OK)
+        drv_log_warn("bridge: cannot set a node condition", "node=%s type=%s error=\"%s\"", node,
+                     type, drv_error_msg(&err));
+    else
+        b->store_changed = true;
+}
+
+/* A message from agent run inst of node (heartbeat or presence). A run replacing another is a
+ * restart; the replaced run speaking again soon after means two devices present this node's
+ * identity at once (a card copied after enrollment: both connect as drover-agent-NODE and take
+ * the connection from each other): a Warning event and the Node condition DuplicateIdentity,
+ * cleared once one run alone has spoken for DUP_CLEAR_GRACES grace periods. */
+#define DUP_WINDOW_GRACES 6
+#define DUP_CLEAR_GRACES 12
+static void seen_instance(drv_bridge_t *b, bnode_t *bn, const char *node, const char *inst)
+{
+    if (!inst || !inst[0])
+        return; /* an older agent */
+    int64_t now = wall_ms();
+    if (!bn->instance[0] || !strcmp(inst, bn->instance)) {
+        if (!bn->instance[0]) {
+            snprintf(bn->instance, sizeof(bn->instance), "%s", inst);
+            bn->instance_since_ms = now;
+        }
+        if (bn->duplicate && now - bn->duplicate_ms > DUP_CLEAR_GRACES * b->grace_ms) {
+            bn->duplicate = false;
+            set_node_condition(b, node, "DuplicateIdentity", "False", "OneDevice",
+                               "One device presents this node's identity.");
+            drv_log_info("bridge: one device again for this node's identity", "node=%s", node);
+        }
+        return;
+    }
+    bool alternating = bn->prev_instance[0] && !strcmp(inst, bn->prev_instance) &&
+                       now - bn->instance_since_ms < DUP_WINDOW_GRACES * b->grace_ms;
+    if (alternating) {
+        bn->duplicate_ms = now;
+        if (!bn->duplicate) {
+            bn->duplicate = true;
+            char msg[512];
+            snprintf(msg, sizeof(msg),
+                     "Two devices present the identity of node %s at once (agent runs %s and %s "
+                     "keep taking the connection from each other): a card copied after "
+                     "enrollment? Revoke the node (drover node revoke %s) and enrol each device "
+                     "with a token of its own.",
+                     node, bn->instance, inst, node);
+            drv_log_warn("bridge: duplicate identity", "node=%s runs=\"%s %s\"", node,
+                         bn->instance, inst);
+            node_event(b, node, "Warning", "DuplicateIdentity", msg);
+            set_node_condition(b, node, "DuplicateIdentity", "True", "TwoDevicesOneIdentity", msg);
+        }
+    }
+    snprintf(bn->prev_instance, sizeof(bn->prev_instance), "%s", bn->instance);
+    snprintf(bn->instance, sizeof(bn->instance), "%s", inst);
+    bn->instance_since_ms = now;
+}
+
 static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
 {
     drv_proto_heartbeat_t hb;
@@ -441,6 +541,7 @@ static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event
     int64_t now = wall_ms();
     bn->last_seen_ms = now;
     bn->observed_generation = hb.observed_generation;
+    seen_instance(b, bn, node, hb.instance);
     /* Beating, but the store does not hold its latest full report (it was sent before the
      * hub subscribed, on a first start; the broker lost the hub's session; or the hub wrote
      * over it, marking the node and its pods while it was away — an agent whose connection
@@ -473,11 +574,18 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     if (!bn)
         return;
     if (on.online) {
+        seen_instance(b, bn, node, on.instance);
         if (!bn->online)
             b->stats.nodes_online++;
         bn->online = true;
         bn->last_seen_ms = wall_ms();
         drv_log_info("bridge: node online", "node=%s", node);
+        return;
+    }
+    if (on.instance[0] && bn->instance[0] && strcmp(on.instance, bn->instance)) {
+        /* The Will of a run another has replaced (a restart took its connection over). */
+        drv_log_info("bridge: a replaced agent run's Will ignored", "node=%s run=%s", node,
+                     on.instance);
         return;
     }
     if (bn->online && b->stats.nodes_online)

@@ -339,6 +339,30 @@ static bool time_ok(const char *t)
     return ok;
 }
 
+static bool instance_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > DRV_PROTO_INSTANCE_MAX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-'))
+            return false;
+    return true;
+}
+
+/* The optional "instance" member into buf (DRV_PROTO_INSTANCE_MAX + 1 bytes; "" when absent). */
+static drv_err_t get_instance(const cJSON *obj, const char *what, char *buf, drv_error_t *err)
+{
+    drv_err_t rc = get_str(obj, "instance", what, false, buf, DRV_PROTO_INSTANCE_MAX + 1, err);
+    if (rc != DRV_OK || buf[0] == '\0')
+        return rc;
+    if (!instance_ok(buf))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: instance: must be 1-40 characters of [A-Za-z0-9-]", what);
+    return DRV_OK;
+}
+
 static drv_err_t get_time(const cJSON *obj, const char *what, bool required, char *buf,
                           drv_error_t *err)
 {
@@ -823,9 +847,15 @@ drv_err_t drv_proto_heartbeat_format(const drv_proto_heartbeat_t *hb, char *out,
     } else if (!time_ok(t)) {
         return drv_error_set(err, DRV_ERR_INVALID, 0, "heartbeat: time: must be an RFC 3339 time");
     }
-    int n = snprintf(
-        out, outsz, "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"}",
-        hb->node, (unsigned long long)hb->seq, (unsigned long long)hb->observed_generation, t);
+    if (hb->instance[0] && !instance_ok(hb->instance))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "heartbeat: instance: must be 1-40 characters of [A-Za-z0-9-]");
+    int n = snprintf(out, outsz,
+                     "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"%s%s%s}",
+                     hb->node, (unsigned long long)hb->seq,
+                     (unsigned long long)hb->observed_generation, t,
+                     hb->instance[0] ? ",\"instance\":\"" : "", hb->instance,
+                     hb->instance[0] ? "\"" : "");
     if (n < 0 || (size_t)n >= outsz)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "heartbeat: buffer of %zu bytes too small",
                              outsz);
@@ -845,7 +875,8 @@ drv_err_t drv_proto_heartbeat_parse(const char *payload, size_t len, const char 
         (rc = get_u64(doc, "seq", what, true, &hb.seq, err)) == DRV_OK &&
         (rc = get_u64(doc, "observedGeneration", what, true, &hb.observed_generation, err)) ==
             DRV_OK &&
-        (rc = get_time(doc, what, false, hb.time, err)) == DRV_OK)
+        (rc = get_time(doc, what, false, hb.time, err)) == DRV_OK &&
+        (rc = get_instance(doc, what, hb.instance, err)) == DRV_OK)
         *out = hb;
     cJSON_Delete(doc);
     return rc;
@@ -853,14 +884,18 @@ drv_err_t drv_proto_heartbeat_parse(const char *payload, size_t len, const char 
 
 /* ---- presence ---- */
 
-drv_err_t drv_proto_online_format(bool online, const char *time, char *out, size_t outsz,
-                                  drv_error_t *err)
+drv_err_t drv_proto_online_format(bool online, const char *time, const char *instance, char *out,
+                                  size_t outsz, drv_error_t *err)
 {
     if (time && time[0] && !time_ok(time))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "online: time: must be an RFC 3339 time");
-    int n = (time && time[0]) ? snprintf(out, outsz, "{\"online\":%s,\"time\":\"%.40s\"}",
-                                         online ? "true" : "false", time)
-                              : snprintf(out, outsz, "{\"online\":%s}", online ? "true" : "false");
+    if (instance && instance[0] && !instance_ok(instance))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "online: instance: must be 1-40 characters of [A-Za-z0-9-]");
+    bool t = time && time[0], i = instance && instance[0];
+    int n = snprintf(out, outsz, "{\"online\":%s%s%.40s%s%s%.40s%s}", online ? "true" : "false",
+                     t ? ",\"time\":\"" : "", t ? time : "", t ? "\"" : "",
+                     i ? ",\"instance\":\"" : "", i ? instance : "", i ? "\"" : "");
     if (n < 0 || (size_t)n >= outsz)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "online: buffer of %zu bytes too small", outsz);
     return DRV_OK;
@@ -876,7 +911,8 @@ drv_err_t drv_proto_online_parse(const char *payload, size_t len, drv_proto_onli
         return rc;
     drv_proto_online_t o = {0};
     if ((rc = get_bool(doc, "online", what, true, &o.online, err)) == DRV_OK &&
-        (rc = get_time(doc, what, false, o.time, err)) == DRV_OK)
+        (rc = get_time(doc, what, false, o.time, err)) == DRV_OK &&
+        (rc = get_instance(doc, what, o.instance, err)) == DRV_OK)
         *out = o;
     cJSON_Delete(doc);
     return rc;

@@ -569,7 +569,7 @@ static bool send_connect(sim_t *s, uint32_t i)
     snprintf(client_id, sizeof client_id, "drover-agent-%s", name);
     if (drv_proto_topic(will_topic, sizeof will_topic, name, DRV_PROTO_ONLINE, NULL, &err) !=
             DRV_OK ||
-        drv_proto_online_format(false, NULL, will, sizeof will, &err) != DRV_OK) {
+        drv_proto_online_format(false, NULL, NULL, will, sizeof will, &err) != DRV_OK) {
         fprintf(stderr, "fleetsim: %s\n", drv_error_msg(&err));
         return false;
     }
@@ -619,7 +619,7 @@ static bool on_connack(sim_t *s, uint32_t i)
     if (!ok || !node_send(s, i, &k))
         return false;
     drv_proto_now(now, sizeof now);
-    if (drv_proto_online_format(true, now, online, sizeof online, &err) != DRV_OK) {
+    if (drv_proto_online_format(true, now, NULL, online, sizeof online, &err) != DRV_OK) {
         fprintf(stderr, "fleetsim: %s\n", drv_error_msg(&err));
         return false;
     }
@@ -964,7 +964,7 @@ static void shutdown_fleet(sim_t *s)
     char off[128], now[48];
     drv_error_t err = DRV_ERROR_INIT;
     drv_proto_now(now, sizeof now);
-    if (drv_proto_online_format(false, now, off, sizeof off, &err) != DRV_OK)
+    if (drv_proto_online_format(false, now, NULL, off, sizeof off, &err) != DRV_OK)
         off[0] = 0;
     for (uint32_t i = 0; i < s->o.nodes; i++) {
         if (s->nodes[i].state != ST_UP)

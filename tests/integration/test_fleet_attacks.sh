@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What one compromised device can do to a secure fleet (issue 11), tried with that device's own
+# What one compromised device can do to a secure fleet (issues 11 and 12), tried with that device's own
 # certificate and Debian's mosquitto_pub/mosquitto_sub against the hub's real broker
 # (lib/fleet.sh, FLEET_SECURE=1, devices dev1 and dev2 enrolled with bootstrap tokens that
 # label them device=d1 / device=d2):
@@ -8,6 +8,8 @@
 #  - a status report claiming another device's labels leaves the admin's labels in place (and
 #    says so in a LabelsRefused event), and a pod pinned to dev2 never lands on the liar;
 #  - events about another node, or named to overwrite someone else's, are refused;
+#  - a card copied after enrollment (two devices, one identity) is caught: a DuplicateIdentity
+#    event and Node condition, shown by `drover get nodes`; a plain restart is not;
 #  - a revoked device is refused at its next CONNECT, without the broker's files rewritten.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -119,6 +121,27 @@ check "an event about dev1 itself is taken" wait_for "own event" $((10 * FLEET_T
 check "...with its source set by the hub (drover-agent on dev1)" \
   test "$(events_of Spoofed dev1 | jq -r '.[0].source | "\(.component)@\(.host)"')" = drover-agent@dev1
 check "events about dev2 (or named as dev2's) are refused" test "$(events_of Spoofed dev2 | jq length)" -eq 0
+
+# ---- a cloned card: a third device with a copy of dev1's identity (its key and certificate) ----
+node_cond() { fleet_api "/api/v1/nodes/$1" | jq -r --arg t "$2" '[.status.conditions[]? | select(.type == $t) | .status][0] // ""'; }
+mkdir -p "$FLEET_TMP/clone-seed"
+cp -a "${FLEET_DEV_DIR[dev1]}/state/identity" "$FLEET_TMP/clone-seed/"
+FLEET_DEV_SEED_STATE="$FLEET_TMP/clone-seed" FLEET_DEV_NODE=dev1 fleet_device_start clone1 3 >/dev/null
+dup_seen() { [ "$(events_of DuplicateIdentity dev1 | jq length)" -gt 0 ]; }
+check "two devices with dev1's identity: a DuplicateIdentity event" \
+  wait_for "DuplicateIdentity event" $((40 * FLEET_TF)) dup_seen
+check "...naming what to do" bash -c "[[ \"\$1\" == *'drover node revoke dev1'* ]]" _ "$(events_of DuplicateIdentity dev1 | jq -r '.[0].message')"
+check "...and the Node condition DuplicateIdentity=True" test "$(node_cond dev1 DuplicateIdentity)" = True
+nodes_out="$(fleet_drover get nodes 2>&1)"
+check "drover get nodes: dev1 ...,DuplicateIdentity ($(grep '^dev1 ' <<<"$nodes_out" | awk '{print $2}'))" \
+  grep -qE '^dev1 +[A-Za-z,]*DuplicateIdentity' <<<"$nodes_out"
+fleet_power_cut clone1
+# A restart is not a duplicate: dev1's own agent restarting (a new run) raises nothing new.
+dups_before="$(events_of DuplicateIdentity dev1 | jq length)"
+fleet_power_cut dev1 && fleet_power_on dev1 >/dev/null
+wait_for "dev1 back" $((30 * FLEET_TF)) fleet_node_ready dev1
+sleep 3
+check "a plain restart of dev1 is not taken for a duplicate" test "$(events_of DuplicateIdentity dev1 | jq length)" = "$dups_before"
 
 # ---- revocation: the next CONNECT is refused, without any broker file rewritten ----
 files_before=$(find "$FLEET_TMP/hub/broker" -maxdepth 1 -type f ! -name 'mosquitto.log*' ! -name 'mosquitto.db*' -printf '%P %T@\n' | sort)

@@ -166,11 +166,18 @@ DRV_API void drv_proto_status_free(drv_proto_status_t *s);
 
 /* ---- heartbeat (agent -> hub) ---- */
 
+/* An agent run's instance id: made at every agent start (random), carried in heartbeats,
+ * presence messages and the Will, so that the hub can tell two devices presenting one
+ * identity (a card copied after enrollment) from one device restarting. 1-40 characters of
+ * [A-Za-z0-9-]; optional (older agents send none). */
+#define DRV_PROTO_INSTANCE_MAX 40
+
 typedef struct drv_proto_heartbeat {
     char node[DRV_PROTO_NODE_MAX + 1];
     uint64_t seq;
     uint64_t observed_generation;
     char time[DRV_PROTO_TIME_MAX + 1];
+    char instance[DRV_PROTO_INSTANCE_MAX + 1]; /* "" when absent */
 } drv_proto_heartbeat_t;
 
 /* Writes the heartbeat as JSON text into out; time "" means now. */
@@ -186,11 +193,14 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_heartbeat_parse(const char *payload, s
 
 typedef struct drv_proto_online {
     bool online;
-    char time[DRV_PROTO_TIME_MAX + 1]; /* "" when absent (the Will carries no time) */
+    char time[DRV_PROTO_TIME_MAX + 1];         /* "" when absent (the Will carries no time) */
+    char instance[DRV_PROTO_INSTANCE_MAX + 1]; /* "" when absent */
 } drv_proto_online_t;
 
-/* {"online":true|false[,"time":...]}; time NULL or "" leaves it out. */
-DRV_API DRV_NODISCARD drv_err_t drv_proto_online_format(bool online, const char *time, char *out,
+/* {"online":true|false[,"time":...][,"instance":...]}; time or instance NULL or "" leaves it
+ * out. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_online_format(bool online, const char *time,
+                                                        const char *instance, char *out,
                                                         size_t outsz, drv_error_t *err);
 DRV_API DRV_NODISCARD drv_err_t drv_proto_online_parse(const char *payload, size_t len,
                                                        drv_proto_online_t *out, drv_error_t *err);

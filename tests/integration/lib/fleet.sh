@@ -10,7 +10,8 @@
 #   fleet_hub_start                 # FLEET_HUB (http://...), FLEET_BROKER_PORT, FLEET_HUB_PID
 #   fleet_device_start NAME K       # device K: node NAME, bridge drvK, podSubnet 10.(88+K).0.0/16,
 #                                   # broker tcp://127.0.0.(10+K):PORT (its own address, so one
-#                                   # iptables rule partitions it), labels fleet=test
+#                                   # iptables rule partitions it), labels fleet=test; FLEET_DEV_NODE
+#                                   # names the node otherwise, FLEET_DEV_SEED_STATE seeds its state
 #   fleet_start K                   # hub + devices dev1..devK, all nodes Ready
 #   fleet_use NAME                  # point device.sh's DEV_* at device NAME (device_status ...)
 #   fleet_drover ARGS...            # the CLI against the hub
@@ -282,8 +283,13 @@ labels: {fleet: test, device: \"d$k\"}"
     mkdir -p -m 700 "$dir/state/identity"
     cp "$FLEET_TMP/hub/pki/signing.pub" "$dir/state/identity/signing.pub" || return 1
   fi
+  # FLEET_DEV_SEED_STATE=DIR: DIR's files are copied into the state directory first (a card
+  # copied from another device); FLEET_DEV_NODE: its node name (default NAME).
+  if [ -n "${FLEET_DEV_SEED_STATE:-}" ]; then
+    cp -a "$FLEET_DEV_SEED_STATE/." "$dir/state/" || return 1
+  fi
   cat >"$dir/agent.yaml" <<CFG
-nodeName: $name
+nodeName: ${FLEET_DEV_NODE:-$name}
 stateDir: $dir/state
 runDir: $dir/run
 manifestDir: $dir/manifests

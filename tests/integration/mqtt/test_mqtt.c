@@ -280,8 +280,8 @@ static int will_child(const char *uri, int fd)
     drv_error_t err = DRV_ERROR_INIT;
     drv_proto_now(now, sizeof now);
     if (drv_proto_topic(topic, sizeof topic, "will-1", DRV_PROTO_ONLINE, NULL, &err) != DRV_OK ||
-        drv_proto_online_format(false, NULL, will, sizeof will, &err) != DRV_OK ||
-        drv_proto_online_format(true, now, online, sizeof online, &err) != DRV_OK)
+        drv_proto_online_format(false, NULL, NULL, will, sizeof will, &err) != DRV_OK ||
+        drv_proto_online_format(true, now, NULL, online, sizeof online, &err) != DRV_OK)
         return 2;
     drv_mqtt_opts_t o = {.server_uri = uri,
                          .client_id = "t-will-child",
