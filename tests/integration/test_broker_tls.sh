@@ -20,6 +20,9 @@ wait_until() { local i; for i in $(seq 1 "$1"); do "${@:2}" && return 0; sleep 0
 
 data=$tmp/data
 start_hub() { # [BROKER-PORT]
+  # Emptied here, not only by the child's redirection, which may come after the first read
+  # below: that read would find the previous hub's lines (its URL, then no broker line).
+  : >"$tmp/hub.out"
   "$hub" --data "$data" --listen 127.0.0.1:0 --broker-listen "127.0.0.1:${1:-0}" --broker-tls --no-auth --no-tls \
     --no-controllers >"$tmp/hub.out" 2>>"$tmp/hub.err" &
   hubpid=$!
