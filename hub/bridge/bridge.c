@@ -13,9 +13,10 @@
 #include "drover/model.h"
 #include "mqtt.h"
 
-#define PUBLISH_DEBOUNCE_MS 20 /* gather a burst of store changes into one document */
-#define PUBLISH_BATCH 2000     /* documents per tick, so the loop stays responsive */
-#define EVENTS_PER_NODE_PER_S 20
+#define PUBLISH_DEBOUNCE_MS 20  /* gather a burst of store changes into one document */
+#define PUBLISH_BATCH 2000      /* documents per tick, so the loop stays responsive */
+#define EVENTS_PER_NODE_PER_S 1 /* on average, after a burst of EVENTS_BURST */
+#define EVENTS_BURST 20
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
 #define RESYNC_MS 10000
 
@@ -439,7 +440,8 @@ static void set_node_condition(drv_bridge_t *b, const char *node, const char *ty
     if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
         return;
     const cJSON *ost = jget(obj, "status");
-    _cleanup_json_ cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
+    _cleanup_json_ cJSON *st =
+        cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
     cJSON *conds = st ? (cJSON *)jget(st, "conditions") : NULL;
     if (st && !cJSON_IsArray(conds)) {
         cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
@@ -516,8 +518,8 @@ static void seen_instance(drv_bridge_t *b, bnode_t *bn, const char *node, const 
                      "enrollment? Revoke the node (drover node revoke %s) and enrol each device "
                      "with a token of its own.",
                      node, bn->instance, inst, node);
-            drv_log_warn("bridge: duplicate identity", "node=%s runs=\"%s %s\"", node,
-                         bn->instance, inst);
+            drv_log_warn("bridge: duplicate identity", "node=%s runs=\"%s %s\"", node, bn->instance,
+                         inst);
             node_event(b, node, "Warning", "DuplicateIdentity", msg);
             set_node_condition(b, node, "DuplicateIdentity", "True", "TwoDevicesOneIdentity", msg);
         }
@@ -665,14 +667,24 @@ static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *
     int64_t now = wall_ms();
     if (!bn)
         return;
-    if (now - bn->events_window_ms >= 1000) {
-        bn->events_window_ms = now;
-        bn->events_in_window = 0;
+    /* A token bucket: bursts of EVENTS_BURST, EVENTS_PER_NODE_PER_S on average (what a
+     * device records is kept until the event TTL: a steady stream would grow the store). */
+    if (bn->events_refill_ms == 0)
+        bn->events_tokens = EVENTS_BURST;
+    else if (now > bn->events_refill_ms) {
+        int64_t add = (now - bn->events_refill_ms) * EVENTS_PER_NODE_PER_S / 1000;
+        if (add > 0)
+            bn->events_tokens = (unsigned)(bn->events_tokens + add > EVENTS_BURST
+                                               ? EVENTS_BURST
+                                               : bn->events_tokens + (unsigned)add);
     }
-    if (++bn->events_in_window > EVENTS_PER_NODE_PER_S) {
-        refused(b, ev->topic, "more than 20 events a second from this node");
+    if (bn->events_refill_ms == 0 || now - bn->events_refill_ms >= 1000 / EVENTS_PER_NODE_PER_S)
+        bn->events_refill_ms = now;
+    if (bn->events_tokens == 0) {
+        refused(b, ev->topic, "too many events from this node (a burst of 20, then 1 a second)");
         return;
     }
+    bn->events_tokens--;
     cJSON *obj = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_proto_event_parse(ev->payload, ev->len, &obj, &err) != DRV_OK) {

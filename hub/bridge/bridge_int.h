@@ -61,8 +61,8 @@ typedef struct bnode {
     bool duplicate;       /* the Node's DuplicateIdentity condition is True */
     bool force;               /* publish even if the content is unchanged (a resync) */
     int64_t last_resync_ms;   /* when a resync was last asked for */
-    int64_t events_window_ms; /* event rate limit: start of the current second */
-    unsigned events_in_window;
+    int64_t events_refill_ms; /* event rate limit (a token bucket): last refill */
+    unsigned events_tokens;   /* events it may still send now */
 } bnode_t;
 
 struct bpod {

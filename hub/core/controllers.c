@@ -13,13 +13,15 @@
 
 #define CTRL_PERIOD_MS 1000
 #define CTRL_DEBOUNCE_MS 50
+#define EVENTS_EXPIRE_MS 60000 /* how often old Events are looked for */
 
 typedef struct ctrl_runner {
     drv_hub_t *hub;
     bool dirty;
-    int64_t dirty_since; /* monotonic ms */
-    int64_t last;        /* monotonic ms of the last round */
-    int64_t took;        /* how long the last round took, ms */
+    int64_t dirty_since;    /* monotonic ms */
+    int64_t last;           /* monotonic ms of the last round */
+    int64_t took;           /* how long the last round took, ms */
+    int64_t events_expired; /* monotonic ms of the last event expiry */
     char last_error[256];
 } ctrl_runner_t;
 
@@ -72,6 +74,14 @@ static int64_t tick(void *ctx)
     drv_hstore_t *store = drv_hub_store(r->hub);
     bool batch = drv_hstore_batch_begin(store, NULL) == DRV_OK;
     drv_err_t rr = drv_ctrl_reconcile_all(store, &o, NULL, NULL, wall_ms(), &err);
+    if (rr == DRV_OK && now - r->events_expired >= EVENTS_EXPIRE_MS) {
+        r->events_expired = now;
+        size_t gone = 0;
+        rr = drv_ctrl_events_expire(store, wall_ms(), 0, &gone, &err);
+        if (rr == DRV_OK && gone)
+            drv_log_info("events expired", "deleted=%zu ttl_s=%d", gone,
+                         DRV_CTRL_EVENT_TTL_MS_DEFAULT / 1000);
+    }
     drv_error_t berr = DRV_ERROR_INIT;
     if (batch && drv_hstore_batch_end(store, &berr) != DRV_OK && rr == DRV_OK) {
         rr = berr.code;

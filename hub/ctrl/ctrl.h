@@ -148,6 +148,15 @@ bool drv_ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_m
  * -1 if malformed. */
 int64_t drv_ctrl_time_parse(const char *s);
 
+/* ---- Event retention ---- */
+
+#define DRV_CTRL_EVENT_TTL_MS_DEFAULT (3600 * 1000) /* as Kubernetes' --event-ttl */
+/* Deletes the Events that last happened (lastTimestamp, eventTime, firstTimestamp or
+ * creation) more than ttl_ms ago (<= 0: DRV_CTRL_EVENT_TTL_MS_DEFAULT), or carry no time at
+ * all. *deleted (may be NULL) gets how many. */
+DRV_NODISCARD drv_err_t drv_ctrl_events_expire(drv_hstore_t *s, int64_t now_ms, int64_t ttl_ms,
+                                               size_t *deleted, drv_error_t *err);
+
 /* ms since the epoch to "2026-01-02T03:04:05Z" (out at least 21 bytes). */
 void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz);
 

@@ -1071,6 +1071,57 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     assert_int_equal(total, 3);
 }
 
+/* Events older than the TTL go (what devices record cannot grow the store for ever); the
+ * time is lastTimestamp, else the first one there; one without any time goes too. */
+static void put_event(drv_hstore_t *s, const char *name, const char *field, int64_t at_ms)
+{
+    char ts[40];
+    drv_ctrl_time_format(at_ms, ts, sizeof(ts));
+    cJSON *ev = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(ev, "metadata"),
+          *io = cJSON_AddObjectToObject(ev, "involvedObject");
+    cJSON_AddStringToObject(ev, "apiVersion", "v1");
+    cJSON_AddStringToObject(ev, "kind", "Event");
+    cJSON_AddStringToObject(md, "name", name);
+    cJSON_AddStringToObject(md, "namespace", "default");
+    cJSON_AddStringToObject(io, "kind", "Node");
+    cJSON_AddStringToObject(io, "name", "n1");
+    cJSON_AddStringToObject(ev, "reason", "Aged");
+    cJSON_AddStringToObject(ev, "message", name);
+    cJSON_AddStringToObject(ev, "type", "Normal");
+    cJSON_AddStringToObject(ev, field, ts);
+    drv_diags_t d = {0};
+    if (drv_model_normalize(ev, &d) != DRV_OK) {
+        char *t = drv_diags_format(&d, "");
+        fail_msg("event %s: %s", name, t);
+    }
+    drv_diags_free(&d);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_create(s, DRV_KIND_EVENT, ev, &err) != DRV_OK)
+        fail_msg("create event %s: %s", name, drv_error_msg(&err));
+    cJSON_Delete(ev);
+}
+
+static void test_events_expire(void **state)
+{
+    struct fx *f = *state;
+    const int64_t ttl = DRV_CTRL_EVENT_TTL_MS_DEFAULT;
+    put_event(f->s, "old-last", "lastTimestamp", T0 - ttl - 1000);
+    put_event(f->s, "new-last", "lastTimestamp", T0 - ttl + 1000);
+    put_event(f->s, "old-first", "firstTimestamp", T0 - 2 * ttl);
+    put_event(f->s, "new-event-time", "eventTime", T0 - 5000);
+    size_t gone = 99;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_events_expire(f->s, T0, 0, &gone, &err), DRV_OK);
+    assert_int_equal(gone, 2);
+    assert_int_equal(events(f->s, "Aged", "old-"), 0);
+    assert_int_equal(events(f->s, "Aged", "new-"), 2);
+    /* A shorter TTL of its own. */
+    assert_int_equal(drv_ctrl_events_expire(f->s, T0, 10000, &gone, &err), DRV_OK);
+    assert_int_equal(gone, 1);
+    assert_int_equal(events(f->s, "Aged", "new-event-time"), 1);
+    assert_int_equal(events(f->s, "Aged", "new-last"), 0);
+}
+
 /* What the hub writes on a node's behalf is handed to o->overrode (the bridge then asks the
  * node for a full report): the mark, its pods' readiness, the return; nothing for nodes that
  * keep beating, nothing in the steady state. */
@@ -1310,6 +1361,7 @@ int main(void)
         FT(test_daemonset_surge_update),
         FT(test_node_lost_pods_replaced_after_toleration),
         FT(test_node_overrides_reported),
+        FT(test_events_expire),
         FT(test_most_nodes_lost_no_eviction),
         FT(test_toleration_seconds_zero_never_moves),
         FT(test_cordon_and_drain),
