@@ -216,9 +216,11 @@ check "SIGTERM: online false with a time" wait_for "offline" $((5 * tf)) seen on
 ready_again() { seen online '"online":true' && [ "$(msgs online | tail -n 1 | jq .online)" = true ]; }
 wait_for "agent back" $((15 * tf)) ready_again
 apid="$(device_agent_pid)"
-before="$(msgs online | grep -c '^{"online":false}$')"
+# The Will: online false, no time (fixed at connect), the run's instance id.
+wills() { msgs online | grep -c '^{"online":false,"instance":"[0-9a-f]\{24\}"}$'; }
+before="$(wills)"
 kill -9 "$apid"
-will() { [ "$(msgs online | grep -c '^{"online":false}$')" -gt "$before" ]; }
+will() { [ "$(wills)" -gt "$before" ]; }
 check "kill -9: the Will arrives" wait_for "will" $((10 * tf)) will
 check "kill -9: web keeps running" test "$(pod_field web '.status.containerStatuses[0].containerID')" = "$cid"
 
