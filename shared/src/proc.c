@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
-#include "proc/proc.h"
+#include "drover/proc.h"
 
 long long drv_now_ms(void)
 {
