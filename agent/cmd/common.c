@@ -1,8 +1,10 @@
-/* What the agent's subcommands share: loading the configuration. */
+/* What the agent's subcommands share: loading the configuration (and filling a node name
+ * pattern, so every subcommand sees the same name). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "config/nodename.h"
 #include "drover/log.h"
 
 int drv_agent_load_config(const char *path, drv_agent_config_t *cfg)
@@ -19,5 +21,9 @@ int drv_agent_load_config(const char *path, drv_agent_config_t *cfg)
     drv_log_level_t lvl;
     if (drv_log_parse_level(cfg->log_level, &lvl) == DRV_OK)
         drv_log_set_level(lvl);
+    if (drv_nodename_resolve(cfg, "", &err) != DRV_OK) {
+        fprintf(stderr, "drover-agent: %s\n", drv_error_msg(&err));
+        return 1;
+    }
     return 0;
 }

@@ -424,9 +424,20 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         check_keys(&c, o, "", known);
         get_string(&c, o, "nodeName", tmp.node_name, sizeof(tmp.node_name));
         char why[512];
-        if (!drv_name_dns_subdomain(tmp.node_name, why, sizeof(why)) || strlen(tmp.node_name) > 63)
-            problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", tmp.node_name,
-                    strlen(tmp.node_name) > 63 ? "at most 63 characters" : why);
+        if (drv_name_node_is_pattern(tmp.node_name)) {
+            /* Filled from the device at the first start (config/nodename.h). */
+            if (!drv_name_node_pattern(tmp.node_name, why, sizeof(why)))
+                problem(&c, "nodeName", "\"%s\" is not a valid node name pattern: %s",
+                        tmp.node_name, why);
+            snprintf(tmp.node_name_pattern, sizeof(tmp.node_name_pattern), "%s", tmp.node_name);
+            tmp.node_name[0] = '\0';
+        } else {
+            tmp.node_name_pattern[0] = '\0';
+            if (!drv_name_dns_subdomain(tmp.node_name, why, sizeof(why)) ||
+                strlen(tmp.node_name) > DRV_NAME_NODE_MAX)
+                problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", tmp.node_name,
+                        strlen(tmp.node_name) > DRV_NAME_NODE_MAX ? "at most 63 characters" : why);
+        }
         get_path(&c, o, "stateDir", tmp.state_dir, sizeof(tmp.state_dir));
         get_path(&c, o, "runDir", tmp.run_dir, sizeof(tmp.run_dir));
         get_path(&c, o, "manifestDir", tmp.manifest_dir, sizeof(tmp.manifest_dir));

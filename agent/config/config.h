@@ -33,12 +33,14 @@ typedef struct drv_label_conf {
 } drv_label_conf_t;
 
 typedef struct drv_agent_config {
-    char node_name[64];     /* default: the host name */
-    char state_dir[256];    /* default /var/lib/drover: images, pods, desired state */
-    char run_dir[256];      /* default /run/drover: namespaces, sockets (tmpfs) */
-    char manifest_dir[256]; /* default /etc/drover/manifests: static pods */
-    char platform[64];      /* default: this machine's ("linux/arm64/v8") */
-    char log_level[16];     /* default info */
+    char node_name[64];         /* default: the host name; "" until a pattern is filled */
+    char node_name_pattern[64]; /* nodeName with {serial}/{hostname}/{mac}: config/nodename.h
+                                 * fills node_name from it; "" for a literal name */
+    char state_dir[256];        /* default /var/lib/drover: images, pods, desired state */
+    char run_dir[256];          /* default /run/drover: namespaces, sockets (tmpfs) */
+    char manifest_dir[256];     /* default /etc/drover/manifests: static pods */
+    char platform[64];          /* default: this machine's ("linux/arm64/v8") */
+    char log_level[16];         /* default info */
     drv_cgroups_mode_t cgroups;
     bool allow_no_cgroups;     /* run without limits where cgroups cannot be used */
     char crun_path[256];       /* default "crun" (looked up in PATH) */

@@ -294,3 +294,61 @@ bool drv_name_env_var(const char *s, char *why, size_t whysz)
     }
     return !w.any;
 }
+
+bool drv_name_node_is_pattern(const char *s)
+{
+    return s != NULL && strchr(s, '{') != NULL;
+}
+
+bool drv_name_node_pattern(const char *s, char *why, size_t whysz)
+{
+    static const char *const placeholders[] = {"{serial}", "{hostname}", "{mac}"};
+    why_t w;
+    why_init(&w, why, whysz);
+    if (s == NULL)
+        s = "";
+    /* The name with every placeholder one character long: the shortest it can be. */
+    char sample[DNS1123_SUBDOMAIN_MAX + 2];
+    size_t n = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (n + 1 >= sizeof(sample)) {
+            why_maxlen(&w, "", DRV_NAME_NODE_MAX);
+            return false;
+        }
+        if (*p == '}') {
+            why_add(&w, "", "'}' without its '{'");
+            return false;
+        }
+        if (*p != '{') {
+            sample[n++] = *p;
+            continue;
+        }
+        const char *end = strchr(p, '}');
+        if (end == NULL) {
+            why_add(&w, "", "'{' without its '}'");
+            return false;
+        }
+        bool known = false;
+        for (size_t i = 0; i < sizeof(placeholders) / sizeof(placeholders[0]); i++)
+            known = known || ((size_t)(end - p + 1) == strlen(placeholders[i]) &&
+                              strncmp(p, placeholders[i], strlen(placeholders[i])) == 0);
+        if (!known) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "unknown placeholder '%.*s': a pattern may use %s",
+                     (int)(end - p + 1 < 32 ? end - p + 1 : 32), p, DRV_NAME_NODE_PLACEHOLDERS);
+            why_add(&w, "", msg);
+            return false;
+        }
+        sample[n++] = '0';
+        p = end;
+    }
+    sample[n] = '\0';
+    if (n > DRV_NAME_NODE_MAX) {
+        why_maxlen(&w, "", DRV_NAME_NODE_MAX);
+        return false;
+    }
+    char sub[512];
+    if (!drv_name_dns_subdomain(sample, sub, sizeof(sub)))
+        why_add(&w, "", sub);
+    return !w.any;
+}

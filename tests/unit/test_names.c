@@ -222,6 +222,36 @@ static void test_short_why_buffer(void **state)
     assert_int_equal(one[0], '\0');
 }
 
+static void test_node_pattern(void **state)
+{
+    (void)state;
+    char why[512];
+    assert_true(drv_name_node_pattern("pi-07", why, sizeof(why)));
+    assert_true(drv_name_node_pattern("pi-{serial}", why, sizeof(why)));
+    assert_true(drv_name_node_pattern("{hostname}-{mac}.site", why, sizeof(why)));
+    assert_true(drv_name_node_pattern("{serial}", why, sizeof(why)));
+    assert_true(drv_name_node_is_pattern("pi-{serial}"));
+    assert_false(drv_name_node_is_pattern("pi-07"));
+    assert_false(drv_name_node_pattern("pi-{uuid}", why, sizeof(why)));
+    assert_non_null(strstr(why, "unknown placeholder '{uuid}'"));
+    assert_non_null(strstr(why, "{serial}, {hostname}, {mac}"));
+    assert_false(drv_name_node_pattern("pi-{serial", why, sizeof(why)));
+    assert_non_null(strstr(why, "'{' without its '}'"));
+    assert_false(drv_name_node_pattern("pi-serial}", why, sizeof(why)));
+    assert_false(drv_name_node_pattern("Pi-{serial}", why, sizeof(why)));
+    assert_non_null(strstr(why, "RFC 1123 subdomain"));
+    assert_false(drv_name_node_pattern("-{serial}", why, sizeof(why)));
+    assert_false(drv_name_node_pattern("pi_{serial}", why, sizeof(why)));
+    assert_false(drv_name_node_pattern("", why, sizeof(why)));
+    char longname[80];
+    memset(longname, 'a', 64);
+    longname[64] = '\0';
+    assert_false(drv_name_node_pattern(longname, why, sizeof(why)));
+    assert_non_null(strstr(why, "no more than 63"));
+    memcpy(longname + 55, "{serial}", 9);
+    assert_true(drv_name_node_pattern(longname, why, sizeof(why)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_label_key),     cmocka_unit_test(test_label_value),
         cmocka_unit_test(test_port_name),     cmocka_unit_test(test_config_key),
         cmocka_unit_test(test_env_var),       cmocka_unit_test(test_short_why_buffer),
+        cmocka_unit_test(test_node_pattern),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

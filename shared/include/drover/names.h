@@ -28,4 +28,16 @@ DRV_API bool drv_name_config_key(const char *s, char *why, size_t whysz);
 /* Environment variable name: printable ASCII except '=', not empty (Kubernetes >= 1.30 rule). */
 DRV_API bool drv_name_env_var(const char *s, char *why, size_t whysz);
 
+/* Node names: a DNS subdomain of at most 63 characters (a certificate's CN, an MQTT client id). */
+#define DRV_NAME_NODE_MAX 63
+/* The placeholders of a node name pattern, as messages list them. */
+#define DRV_NAME_NODE_PLACEHOLDERS "{serial}, {hostname}, {mac}"
+/* Whether s is a node name pattern (holds a '{'), to be filled on the device. */
+DRV_API bool drv_name_node_is_pattern(const char *s);
+/* A node name, or a node name pattern: a name in which {serial}, {hostname} and {mac} stand
+ * for values the agent fills from the device at its first start (each a DNS label). A pattern
+ * is checked as the name it gives with every placeholder one character long; the filled
+ * name's length is checked where it is filled. */
+DRV_API bool drv_name_node_pattern(const char *s, char *why, size_t whysz);
+
 #endif
