@@ -53,7 +53,8 @@ struct drv_supervisor {
     pod_t *pods[MAX_PODS];
     size_t n_pods;
     bool dirty;
-    bool cgroups;
+    bool cgroups;            /* pods get cgroup limits */
+    drv_cgroup_verdict_t cg; /* !cg.ready: the node is NotReady, no pod starts */
     char cgroups_note[400];
     long long last_rotate;
     long long last_usage;
@@ -88,37 +89,111 @@ static const cJSON *path_get(const cJSON *o, const char *a, const char *b)
 
 /* ---- cgroups ---- */
 
-/* Limits are enforceable when /sys/fs/cgroup is cgroup2 with the cpu, memory and pids
- * controllers available; on a hybrid v1/v2 host they are not. */
-static bool cgroups_usable(char *why, size_t whysz)
+/* Whether name is one of the blank-separated words of list. */
+static bool has_word(const char *list, const char *name)
+{
+    size_t want = strlen(name);
+    for (const char *s = list; s && *s;) {
+        s += strspn(s, " \t\n");
+        size_t n = strcspn(s, " \t\n");
+        if (n == want && !strncmp(s, name, n))
+            return true;
+        s += n;
+    }
+    return false;
+}
+
+/* What /proc/cgroups says of a controller ("memory 0 85 0": hierarchy, cgroups, enabled):
+ * 'a' absent (or no table), 'd' disabled on the kernel command line, '1' bound to a cgroup v1
+ * hierarchy, 'u' enabled and unbound. */
+static char proc_cgroups_state(const char *table, const char *name)
+{
+    size_t want = strlen(name);
+    for (const char *line = table; line && *line;) {
+        const char *next = strchr(line, '\n');
+        unsigned long hier = 0, num = 0, enabled = 0;
+        if (!strncmp(line, name, want) && (line[want] == ' ' || line[want] == '\t') &&
+            sscanf(line + want, "%lu %lu %lu", &hier, &num, &enabled) == 3)
+            return !enabled ? 'd' : hier ? '1' : 'u';
+        line = next ? next + 1 : NULL;
+    }
+    return 'a';
+}
+
+void drv_supervisor_cgroup_decide(drv_cgroups_mode_t mode, bool allow_no_cgroups, bool v2,
+                                  const char *controllers, const char *proc_cgroups,
+                                  drv_cgroup_verdict_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ready = true;
+    if (mode == DRV_CGROUPS_DISABLED) {
+        snprintf(out->message, sizeof(out->message),
+                 "disabled by configuration: no resource limits");
+        return;
+    }
+    char why[300] = "";
+    if (!v2) {
+        snprintf(why, sizeof(why),
+                 "/sys/fs/cgroup is not a cgroup v2 file system (v1 or hybrid layout): boot with "
+                 "systemd.unified_cgroup_hierarchy=1");
+    } else if (!controllers) {
+        snprintf(why, sizeof(why), "cannot read /sys/fs/cgroup/cgroup.controllers");
+    } else {
+        static const char *const need[] = {"memory", "cpu", "pids"};
+        for (size_t i = 0; i < 3 && !why[0]; i++) {
+            if (has_word(controllers, need[i]))
+                continue;
+            char st = proc_cgroups_state(proc_cgroups, need[i]);
+            if (!strcmp(need[i], "memory") && (st == 'd' || st == 'a'))
+                /* Raspberry Pi kernels leave it off unless the command line turns it on. */
+                snprintf(why, sizeof(why),
+                         "the memory cgroup controller is not enabled: add cgroup_enable=memory "
+                         "cgroup_memory=1 to cmdline.txt");
+            else if (st == 'd')
+                snprintf(why, sizeof(why),
+                         "the %s cgroup controller is disabled on the kernel command line "
+                         "(cgroup_disable=%s)",
+                         need[i], need[i]);
+            else if (st == '1')
+                snprintf(why, sizeof(why),
+                         "the %s cgroup controller is bound to cgroup v1 (hybrid layout): boot "
+                         "with systemd.unified_cgroup_hierarchy=1",
+                         need[i]);
+            else
+                snprintf(why, sizeof(why),
+                         "the %s cgroup controller is not available in /sys/fs/cgroup "
+                         "(cgroup.controllers)",
+                         need[i]);
+        }
+    }
+    if (!why[0]) {
+        out->limits = true;
+        return;
+    }
+    if (mode == DRV_CGROUPS_AUTO && allow_no_cgroups) {
+        /* Today's behaviour where asked for: pods run, without limits, and the status says so. */
+        snprintf(out->message, sizeof(out->message), "%.300s: running pods WITHOUT resource limits",
+                 why);
+        return;
+    }
+    out->ready = false;
+    snprintf(out->reason, sizeof(out->reason), "CgroupControllersMissing");
+    snprintf(out->message, sizeof(out->message), "%s", why);
+}
+
+/* The host's facts for drv_supervisor_cgroup_decide. */
+static void cgroups_probe(const drv_agent_config_t *cfg, drv_cgroup_verdict_t *out)
 {
     struct statfs sfs;
-    if (statfs("/sys/fs/cgroup", &sfs) != 0 || (unsigned long)sfs.f_type != CGROUP2_SUPER_MAGIC) {
-        snprintf(why, whysz, "/sys/fs/cgroup is not a cgroup v2 file system (v1 or hybrid layout)");
-        return false;
-    }
-    _cleanup_free_ char *ctl = NULL;
-    if (drv_file_read_capped("/sys/fs/cgroup/cgroup.controllers", 4096, &ctl, NULL, NULL) !=
-        DRV_OK) {
-        snprintf(why, whysz, "cannot read /sys/fs/cgroup/cgroup.controllers");
-        return false;
-    }
-    const char *need[] = {"cpu", "memory", "pids"};
-    for (size_t i = 0; i < 3; i++) {
-        bool found = false;
-        for (char *s = ctl; s && *s && !found;) {
-            size_t n = strcspn(s, " \n");
-            found = n == strlen(need[i]) && !strncmp(s, need[i], n);
-            s += n;
-            s += strspn(s, " \n");
-        }
-        if (!found) {
-            snprintf(why, whysz,
-                     "the cgroup v2 %s controller is not available (bound to cgroup v1?)", need[i]);
-            return false;
-        }
-    }
-    return true;
+    bool v2 =
+        statfs("/sys/fs/cgroup", &sfs) == 0 && (unsigned long)sfs.f_type == CGROUP2_SUPER_MAGIC;
+    _cleanup_free_ char *ctl = NULL, *table = NULL;
+    if (v2 &&
+        drv_file_read_capped("/sys/fs/cgroup/cgroup.controllers", 4096, &ctl, NULL, NULL) != DRV_OK)
+        ctl = NULL;
+    if (drv_file_read_capped("/proc/cgroups", 64 * 1024, &table, NULL, NULL) != DRV_OK)
+        table = NULL;
+    drv_supervisor_cgroup_decide(cfg->cgroups, cfg->allow_no_cgroups, v2, ctl, table, out);
 }
 
 /* ---- pods: lookup and creation ---- */
@@ -633,6 +708,14 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
 
 static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
 {
+    if (!sv->cg.ready && (p->stage == STAGE_PULL || p->stage == STAGE_SETUP)) {
+        /* No pod starts on a node that cannot bound it (drv_supervisor_cgroup_decide). */
+        if (strcmp(p->reason, sv->cg.reason)) {
+            set_pod_waiting(p, sv->cg.reason, sv->cg.message);
+            sv->dirty = true;
+        }
+        return;
+    }
     if (p->stage == STAGE_PULL) {
         if (p->pull_pid || now < p->next_setup)
             return;
@@ -1334,6 +1417,19 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *node = glue_node_status(sv->cfg);
+    if (!sv->cg.ready) {
+        cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "conditions"))
+        {
+            const char *type = str_of(c, "type");
+            if (!type || strcmp(type, "Ready"))
+                continue;
+            cJSON_DeleteItemFromObjectCaseSensitive(c, "status");
+            cJSON_AddStringToObject(c, "status", "False");
+            cJSON_AddStringToObject(c, "reason", sv->cg.reason);
+            cJSON_AddStringToObject(c, "message", sv->cg.message);
+        }
+    }
     cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
     cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
     if (sv->cgroups_note[0])
@@ -1360,27 +1456,19 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
         free(sv);
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "runDir too long");
     }
-    char why[256] = "";
-    if (cfg->cgroups == DRV_CGROUPS_DISABLED) {
-        sv->cgroups = false;
-        snprintf(sv->cgroups_note, sizeof(sv->cgroups_note),
-                 "disabled by configuration: no resource limits");
-    } else if (cgroups_usable(why, sizeof(why))) {
-        sv->cgroups = true;
-    } else if (cfg->cgroups == DRV_CGROUPS_AUTO && cfg->allow_no_cgroups) {
-        sv->cgroups = false;
-        snprintf(sv->cgroups_note, sizeof(sv->cgroups_note),
-                 "%.300s: running pods WITHOUT resource limits", why);
+    /* Without enforceable limits the node is NotReady and runs no pods (unless
+     * allowNoCgroups), rather than silently running them unbounded; it still starts, so the
+     * hub and `drover-agent status` say why. */
+    cgroups_probe(cfg, &sv->cg);
+    sv->cgroups = sv->cg.limits;
+    snprintf(sv->cgroups_note, sizeof(sv->cgroups_note), "%s", sv->cg.message);
+    if (!sv->cg.ready)
+        drv_log_error("cgroups cannot be used: the node is NotReady and runs no pods (set "
+                      "allowNoCgroups: true in the agent config to run them without limits)",
+                      "reason=%s message=\"%s\"", sv->cg.reason, sv->cg.message);
+    else if (!sv->cgroups && cfg->cgroups != DRV_CGROUPS_DISABLED)
         drv_log_warn("cgroups cannot be used; pods run without resource limits (allowNoCgroups)",
-                     "reason=\"%s\"", why);
-    } else {
-        free(sv);
-        return drv_error_set(
-            err, DRV_ERR_UNSUPPORTED, 0,
-            "cgroups cannot be used: %s; set allowNoCgroups: true in the agent config to run pods "
-            "without resource limits",
-            why);
-    }
+                     "reason=\"%s\"", sv->cg.message);
     sv->crun.cgroups = sv->cgroups;
     char dir[512];
     drv_err_t r = drv_file_mkdir_p(cfg->state_dir, 0700, err);

@@ -17,6 +17,25 @@
 
 typedef struct drv_supervisor drv_supervisor_t;
 
+/* What the supervisor makes of the host's cgroups at start. */
+typedef struct drv_cgroup_verdict {
+    bool limits;       /* pods run with cgroup v2 limits */
+    bool ready;        /* false: the node reports Ready=False (reason, message), no pod starts */
+    char reason[48];   /* "CgroupControllersMissing" when !ready */
+    char message[400]; /* why, and what to change ("... add cgroup_enable=memory ... to
+                        * cmdline.txt"); with limits off but ready, the note for the status */
+} drv_cgroup_verdict_t;
+
+/* The decision, from what the host shows: v2 (/sys/fs/cgroup is cgroup2), controllers (its
+ * cgroup.controllers, NULL if unreadable) and proc_cgroups (/proc/cgroups, NULL if
+ * unreadable). Limits need the memory, cpu and pids controllers; without them the node is
+ * NotReady with reason CgroupControllersMissing (cgroups auto or required), unless cgroups is
+ * auto and allowNoCgroups is set (pods then run without limits). cgroups disabled: no limits,
+ * ready. */
+void drv_supervisor_cgroup_decide(drv_cgroups_mode_t mode, bool allow_no_cgroups, bool v2,
+                                  const char *controllers, const char *proc_cgroups,
+                                  drv_cgroup_verdict_t *out);
+
 /* cfg must outlive the supervisor. */
 DRV_NODISCARD drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **out,
                                            drv_error_t *err);
