@@ -32,6 +32,8 @@ int drv_cli_rollout(int argc, char **argv);
 int drv_cli_logs(int argc, char **argv);
 /* drain NODE [--ignore-daemonsets]: cordon, then delete the node's pods */
 int drv_cli_drain(int argc, char **argv);
+/* flash [options] IMAGE|DIR...: prepare Raspberry Pi OS-style disk images (cli/flash.c) */
+int drv_cli_flash(int argc, char **argv);
 
 /* ---- The hub client (cli/hub.c), shared by the commands above. ---- */
 
@@ -45,6 +47,9 @@ void drv_cli_hub_set(const char *url);
 /* The hub URL: --hub, else $DROVER_HUB, else hub: in ~/.config/drover/config, else
  * http://127.0.0.1:8080. Static storage; no trailing slash. */
 const char *drv_cli_hub_url(void);
+
+/* Whether a hub was named: --hub, $DROVER_HUB or hub: in the config file (not the default). */
+bool drv_cli_hub_configured(void);
 
 /* Sets the token from a --token flag (string borrowed). */
 void drv_cli_token_set(const char *token);

@@ -82,6 +82,13 @@ static bool from_config(const char *key, char *out, size_t outsz)
     return ok;
 }
 
+bool drv_cli_hub_configured(void)
+{
+    const char *env = getenv("DROVER_HUB");
+    char url[URL_MAX];
+    return hub_flag || (env && *env) || from_config("hub", url, sizeof(url));
+}
+
 const char *drv_cli_hub_url(void)
 {
     const char *env = getenv("DROVER_HUB");

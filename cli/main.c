@@ -33,6 +33,10 @@ static const struct {
     {"node", drv_cli_node_cmd,
      "node revoke NAME... | node forget NAME... | node list-identities [-o json]   enrolled\n"
      "        device identities (revoke: the device loses the broker and cannot renew)"},
+    {"flash", drv_cli_flash,
+     "flash (--agent PATH | --agent-dir DIR) --hub-url URL --broker ssl://HOST:PORT\n"
+     "        (--token-file PATH | --token TOKEN) [--node-name pi-{serial}] IMAGE|DIR...\n"
+     "        write the agent, its config and unit into Raspberry Pi OS disk images"},
     {"rollout", drv_cli_rollout,
      "rollout status|history|undo|pause|resume deployment NAME [--timeout S] [--revision N]   "
      "rollouts"},
