@@ -107,10 +107,13 @@ static drv_err_t list_boot(drv_flash_img_t *img, drv_error_t *err)
     char *argv[] = {img->tools.mdir, "-b", "-i", img->fat, "::/", NULL};
     _cleanup_buf_ drv_buf_t out = DRV_BUF_INIT(TOOL_OUTPUT_MAX);
     drv_err_t r = run(argv, &out, err);
-    if (r != DRV_OK)
+    if (r != DRV_OK) {
+        char why[DRV_ERROR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
         return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "no FAT boot partition (mtools cannot read partition %d: %s)",
-                             img->boot + 1, drv_error_msg(err));
+                             "no FAT boot partition (mtools cannot read partition %d: %.300s)",
+                             img->boot + 1, why);
+    }
     img->n_boot_names = 0;
     for (char *line = out.data; line && *line;) {
         char *next = strchr(line, '\n');
@@ -173,17 +176,22 @@ drv_err_t drv_flash_img_open(drv_flash_img_t *img, const drv_flash_tools_t *tool
     r = read_at(fd, boot->offset, sector, sizeof(sector), err);
     if (r == DRV_OK)
         r = drv_flash_fat_check(sector, sizeof(sector), err);
-    if (r != DRV_OK)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "no FAT boot partition (partition %d: %s)",
-                             img->boot + 1, drv_error_msg(err));
+    char why[DRV_ERROR_MSG_MAX];
+    if (r != DRV_OK) {
+        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "no FAT boot partition (partition %d: %.300s)", img->boot + 1, why);
+    }
     uint8_t sb_ext[1024];
     r = root->size >= 2048 ? read_at(fd, root->offset + 1024, sb_ext, sizeof(sb_ext), err)
                            : drv_error_set(err, DRV_ERR_INVALID, 0, "too small");
     if (r == DRV_OK)
         r = drv_flash_ext_check(sb_ext, sizeof(sb_ext), NULL, err);
-    if (r != DRV_OK)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "no ext4 root partition (partition %d: %s)",
-                             img->root + 1, drv_error_msg(err));
+    if (r != DRV_OK) {
+        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "no ext4 root partition (partition %d: %.300s)", img->root + 1, why);
+    }
 
     /* The tools get a link of our own to the image: its name holds no '?' or '@@'. */
     char abs[PATH_MAX];

@@ -178,15 +178,22 @@ drv_err_t drv_flash_elf_arch(const uint8_t *d, size_t len, drv_flash_arch_t *out
     return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "ELF machine %u", machine);
 }
 
-/* Whether the blank-separated word w (wl bytes) is on line (ll bytes). */
+/* What separates options on the kernel command line here: the kernel splits at any space
+ * (a carriage return included); text has no other control characters (checked first). */
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Whether the blank-separated word w is on line (ll bytes). */
 static bool has_opt(const char *line, size_t ll, const char *w)
 {
     size_t wl = strlen(w);
     for (size_t i = 0; i < ll;) {
-        while (i < ll && (line[i] == ' ' || line[i] == '\t'))
+        while (i < ll && blank(line[i]))
             i++;
         size_t j = i;
-        while (j < ll && line[j] != ' ' && line[j] != '\t')
+        while (j < ll && !blank(line[j]))
             j++;
         if (j - i == wl && !memcmp(line + i, w, wl))
             return true;
@@ -206,17 +213,18 @@ drv_err_t drv_flash_cmdline_merge(const char *text, size_t len, drv_buf_t *out, 
     }
     const char *nl = memchr(text, '\n', len);
     size_t line_len = nl ? (size_t)(nl - text) : len;
-    size_t rest = line_len; /* where the line ending (and what follows) starts */
-    if (rest && text[rest - 1] == '\r')
-        rest--;
     if (line_len > CMDLINE_LINE_MAX)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cmdline.txt: its line is longer than %d bytes", CMDLINE_LINE_MAX);
-    size_t end = rest; /* the options, without trailing blanks */
-    while (end && (text[end - 1] == ' ' || text[end - 1] == '\t'))
+    /* Kept after the options: a CRLF's carriage return, the newline and what follows. */
+    size_t rest = line_len && text[line_len - 1] == '\r' ? line_len - 1 : line_len;
+    size_t end = line_len; /* the options, without trailing blanks */
+    while (end && blank(text[end - 1]))
         end--;
+    if (rest < end)
+        rest = end;
     size_t begin = 0;
-    while (begin < end && (text[begin] == ' ' || text[begin] == '\t'))
+    while (begin < end && blank(text[begin]))
         begin++;
     if (begin == end)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
@@ -226,20 +234,35 @@ drv_err_t drv_flash_cmdline_merge(const char *text, size_t len, drv_buf_t *out, 
     /* The line with each cgroup_disable=memory taken out together with the blanks before it. */
     for (size_t i = 0; i < end && r == DRV_OK;) {
         size_t b = i;
-        while (b < end && (text[b] == ' ' || text[b] == '\t'))
+        while (b < end && blank(text[b]))
             b++;
         size_t e = b;
-        while (e < end && text[e] != ' ' && text[e] != '\t')
+        while (e < end && !blank(text[e]))
             e++;
         static const char off[] = "cgroup_disable=memory";
         if (!(e - b == sizeof(off) - 1 && !memcmp(text + b, off, e - b)))
             r = drv_buf_append(&tmp, text + i, e - i);
         i = e;
     }
+    /* A line that started with the option taken out starts with the next one. */
+    size_t lead = 0;
+    while (r == DRV_OK && begin == 0 && lead < tmp.len && blank(tmp.data[lead]))
+        lead++;
+    if (lead) {
+        memmove(tmp.data, tmp.data + lead, tmp.len - lead);
+        drv_buf_truncate(&tmp, tmp.len - lead);
+    }
     static const char *const need[] = {"cgroup_enable=memory", "cgroup_memory=1"};
     for (size_t k = 0; k < 2 && r == DRV_OK; k++)
         if (!has_opt(text, end, need[k]))
             r = drv_buf_printf(&tmp, "%s%s", tmp.len ? " " : "", need[k]);
+    if (r == DRV_OK && tmp.len > CMDLINE_LINE_MAX) {
+        drv_buf_free(&tmp);
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "cmdline.txt: with the cgroup options its line would be longer than "
+                             "%d bytes",
+                             CMDLINE_LINE_MAX);
+    }
     if (r == DRV_OK)
         r = drv_buf_append(&tmp, text + rest, len - rest);
     if (r != DRV_OK) {
