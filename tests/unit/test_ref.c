@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "image/ref.h"
+#include "drover/ref.h"
 
 #define HEX "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 

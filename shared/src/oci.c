@@ -1,7 +1,7 @@
 /* Manifest, index and image config parsing. The bytes come from a registry, so every field
  * is checked for type and range before it is copied into fixed-size structs; nothing from
  * the document is trusted for an allocation size beyond the counted caps in manifest.h. */
-#include "oci.h"
+#include "drover/oci.h"
 
 #include <stdio.h>
 #include <stdlib.h>

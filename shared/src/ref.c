@@ -3,7 +3,7 @@
  *   name      := [domain "/"] path-component ("/" path-component)*
  * The first component is a domain when it holds "." or ":", is "localhost", or has upper case
  * letters (which a path component never may). */
-#include "ref.h"
+#include "drover/ref.h"
 
 #include <stdbool.h>
 #include <stdio.h>
