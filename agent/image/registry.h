@@ -13,6 +13,7 @@
 #include "drover/error.h"
 #include "image/oci.h"
 #include "image/ref.h"
+#include "drover/challenge.h"
 #include "image/store.h"
 
 typedef struct drv_registry drv_registry_t;
@@ -44,20 +45,13 @@ DRV_API void drv_registry_free(drv_registry_t *reg);
 /* Body bytes received in successful responses (manifests and blobs) since creation. */
 DRV_API uint64_t drv_registry_bytes_received(const drv_registry_t *reg);
 
-/* A parsed WWW-Authenticate challenge. */
-typedef struct drv_auth_challenge {
-    char scheme[16]; /* "Bearer" or "Basic" as sent (compare case-insensitively) */
-    char realm[1024];
-    char service[256];
-    char scope[512];
-} drv_auth_challenge_t;
-
-/* Parses the first challenge of a WWW-Authenticate value: scheme, then comma-separated
- * key=value or key="quoted \"value\"" parameters (unknown keys ignored). Too-long values,
- * unterminated quotes and a missing scheme are DRV_ERR_PROTO. */
-DRV_API DRV_NODISCARD drv_err_t drv_registry_parse_challenge(const char *header,
-                                                             drv_auth_challenge_t *out,
-                                                             drv_error_t *err);
+/* WWW-Authenticate challenges (drover/challenge.h): the parser lives in libdrover-shared,
+ * where the hub reads registries too. */
+static inline drv_err_t drv_registry_parse_challenge(const char *header, drv_auth_challenge_t *out,
+                                                     drv_error_t *err)
+{
+    return drv_challenge_parse(header, out, err);
+}
 
 /* Fetches the manifest ref names by reference (a tag or "sha256:..."), at most
  * DRV_OCI_MANIFEST_MAX_BYTES, into body (reset first; body->max is raised to the cap).
