@@ -40,6 +40,10 @@ typedef struct drv_hub_opts {
     bool broker_tls;
     const char *broker_plugin; /* the drover-auth Mosquitto plugin; NULL: found (broker.h) */
     bool run_controllers;  /* node lifecycle, Deployments, DaemonSets, scheduling */
+    /* Registries the scheduler's image platform lookups (hub/images) reach over plain HTTP
+     * (host[:port], as in image references); others over HTTPS. */
+    const char *const *insecure_registries;
+    size_t n_insecure_registries;
     int64_t node_grace_ms; /* heartbeat grace period; <= 0: 10 s */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
      * first start without a usable admin token one is written to <data_dir>/admin.token. The
@@ -103,5 +107,7 @@ const char *drv_hub_broker_url(drv_hub_t *hub);
 drv_hstore_t *drv_hub_store(drv_hub_t *hub);
 /* The hub's CA, server certificate and signing key (hub/identity). */
 struct drv_identity *drv_hub_identity(drv_hub_t *hub);
+/* The image platform lookups the scheduler uses (hub/images), NULL without controllers. */
+struct drv_images *drv_hub_images(drv_hub_t *hub);
 
 #endif

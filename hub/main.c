@@ -15,46 +15,49 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
-            "                  [--no-tls] [--san NAME|IP]... [--no-auth]\n"
-            "                  [--broker URL | --broker-listen ADDR:PORT [--no-broker-tls]]\n"
-            "                  [--mosquitto PATH]\n"
-            "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
-            "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
-            "; port 0 picks a free one)\n"
-            "  --log-level LEVEL   debug, info, warn, error (default info)\n"
-            "  --broker URL        external MQTT 3.1.1/5 broker (tcp://HOST:PORT); without it\n"
-            "                      the hub runs and supervises its own Mosquitto\n"
-            "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
-            "                      a free port when --listen's port is 0)\n"
-            "  --broker-tls        that Mosquitto only over TLS: clients present a certificate\n"
-            "                      of the hub's CA, whose CN is their node name, and may use\n"
-            "                      only their own node's topics (docs/PROTOCOL.md)%s\n"
-            "  --no-broker-tls     that Mosquitto over plain TCP, any client, any topic%s\n"
-            "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
-            "  --broker-plugin PATH  its drover-auth plugin (default: ../lib/drover/drover-auth.so\n"
-            "                      beside drover-hub, or the build tree's)\n"
-            "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
-            "                      node controllers (they run by default)\n"
-            "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
-            "                      (default 10)\n"
-            "  --auth              every API route but /healthz needs a bearer token; the\n"
-            "                      first start writes an admin token to DIR/admin.token%s\n"
-            "  --no-auth           no access control on the API%s\n"
-            "  --tls               serve the API over HTTPS with DIR/pki/server.crt, issued by\n"
-            "                      the hub's own CA (DIR/pki/ca.crt; clients: drover --ca)%s\n"
-            "  --no-tls            serve the API over plain HTTP%s\n"
-            "  --san NAME|IP       a further DNS name or IP address for the server certificate\n"
-            "                      (repeatable; localhost, 127.0.0.1, ::1 and the --listen\n"
-            "                      address are always in it)\n"
-            "  --print-routes      print the API's routes (pattern and methods) and exit\n"
-            "  --rotate-secret-key with the hub stopped: add a new key to DIR/secret.keys,\n"
-            "                      re-encrypt every Secret with it, drop the old key, exit\n",
-            DRV_HUB_DEFAULT_BROKER_TLS ? " (default)" : "",
-            DRV_HUB_DEFAULT_BROKER_TLS ? "" : " (default)",
-            DRV_HUB_DEFAULT_AUTH ? " (default)" : "", DRV_HUB_DEFAULT_AUTH ? "" : " (default)",
-            DRV_HUB_DEFAULT_TLS ? " (default)" : "", DRV_HUB_DEFAULT_TLS ? "" : " (default)");
+    fprintf(
+        f,
+        "usage: drover-hub [--data DIR] [--listen ADDR:PORT] [--log-level LEVEL]\n"
+        "                  [--no-tls] [--san NAME|IP]... [--no-auth]\n"
+        "                  [--broker URL | --broker-listen ADDR:PORT [--no-broker-tls]]\n"
+        "                  [--mosquitto PATH]\n"
+        "  --data DIR          state directory (default " DRV_HUB_DEFAULT_DATA ")\n"
+        "  --listen ADDR:PORT  API address (default " DRV_HUB_DEFAULT_LISTEN
+        "; port 0 picks a free one)\n"
+        "  --log-level LEVEL   debug, info, warn, error (default info)\n"
+        "  --broker URL        external MQTT 3.1.1/5 broker (tcp://HOST:PORT); without it\n"
+        "                      the hub runs and supervises its own Mosquitto\n"
+        "  --broker-listen ADDR:PORT  that Mosquitto's address (default 127.0.0.1:1883;\n"
+        "                      a free port when --listen's port is 0)\n"
+        "  --broker-tls        that Mosquitto only over TLS: clients present a certificate\n"
+        "                      of the hub's CA, whose CN is their node name, and may use\n"
+        "                      only their own node's topics (docs/PROTOCOL.md)%s\n"
+        "  --no-broker-tls     that Mosquitto over plain TCP, any client, any topic%s\n"
+        "  --mosquitto PATH    Mosquitto binary (default /usr/sbin/mosquitto)\n"
+        "  --broker-plugin PATH  its drover-auth plugin (default: ../lib/drover/drover-auth.so\n"
+        "                      beside drover-hub, or the build tree's)\n"
+        "  --insecure-registry HOST[:PORT]  a registry the scheduler reads image platforms\n"
+        "                      from over plain HTTP (repeatable; others over HTTPS)\n"
+        "  --no-controllers    do not run the scheduler and the Deployment, DaemonSet and\n"
+        "                      node controllers (they run by default)\n"
+        "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
+        "                      (default 10)\n"
+        "  --auth              every API route but /healthz needs a bearer token; the\n"
+        "                      first start writes an admin token to DIR/admin.token%s\n"
+        "  --no-auth           no access control on the API%s\n"
+        "  --tls               serve the API over HTTPS with DIR/pki/server.crt, issued by\n"
+        "                      the hub's own CA (DIR/pki/ca.crt; clients: drover --ca)%s\n"
+        "  --no-tls            serve the API over plain HTTP%s\n"
+        "  --san NAME|IP       a further DNS name or IP address for the server certificate\n"
+        "                      (repeatable; localhost, 127.0.0.1, ::1 and the --listen\n"
+        "                      address are always in it)\n"
+        "  --print-routes      print the API's routes (pattern and methods) and exit\n"
+        "  --rotate-secret-key with the hub stopped: add a new key to DIR/secret.keys,\n"
+        "                      re-encrypt every Secret with it, drop the old key, exit\n",
+        DRV_HUB_DEFAULT_BROKER_TLS ? " (default)" : "",
+        DRV_HUB_DEFAULT_BROKER_TLS ? "" : " (default)", DRV_HUB_DEFAULT_AUTH ? " (default)" : "",
+        DRV_HUB_DEFAULT_AUTH ? "" : " (default)", DRV_HUB_DEFAULT_TLS ? " (default)" : "",
+        DRV_HUB_DEFAULT_TLS ? "" : " (default)");
 }
 
 /* One route a line: "PATTERN METHOD,METHOD,...", from the API's own table. */
@@ -128,6 +131,7 @@ int main(int argc, char **argv)
                                              {"no-broker-tls", no_argument, NULL, 'W'},
                                              {"mosquitto", required_argument, NULL, 'M'},
                                              {"broker-plugin", required_argument, NULL, 'Q'},
+                                             {"insecure-registry", required_argument, NULL, 'E'},
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
                                              {"node-grace", required_argument, NULL, 'G'},
@@ -146,7 +150,7 @@ int main(int argc, char **argv)
                            .run_controllers = true,
                            .auth = DRV_HUB_DEFAULT_AUTH,
                            .tls = DRV_HUB_DEFAULT_TLS};
-    static const char *sans[DRV_PKI_SAN_MAX];
+    static const char *sans[DRV_PKI_SAN_MAX], *insecure[DRV_PKI_SAN_MAX];
     drv_error_t err = DRV_ERROR_INIT;
     bool rotate_key = false;
     int broker_tls = -1; /* --broker-tls 1, --no-broker-tls 0, neither: the default */
@@ -177,6 +181,14 @@ int main(int argc, char **argv)
             break;
         case 'Q':
             opts.broker_plugin = optarg;
+            break;
+        case 'E':
+            if (opts.n_insecure_registries >= DRV_PKI_SAN_MAX) {
+                fprintf(stderr, "drover-hub: --insecure-registry: at most %d\n", DRV_PKI_SAN_MAX);
+                return 2;
+            }
+            insecure[opts.n_insecure_registries++] = optarg;
+            opts.insecure_registries = insecure;
             break;
         case 'C':
             opts.run_controllers = true;

@@ -1,6 +1,7 @@
 /* Runs the controllers (node lifecycle, Deployments, DaemonSets, the scheduling pass) from the
  * hub's loop: soon after the API changed something (debounced, so that a burst of writes is
  * one round) and every second (heartbeat grace periods and tolerations are about time). */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "ctrl/ctrl.h"
 #include "drover/log.h"
 #include "hub.h"
+#include "images/images.h"
 
 #define CTRL_PERIOD_MS 1000
 #define CTRL_DEBOUNCE_MS 50
@@ -73,7 +75,9 @@ static int64_t tick(void *ctx)
     /* One transaction for the whole round: thousands of pods created and bound commit once. */
     drv_hstore_t *store = drv_hub_store(r->hub);
     bool batch = drv_hstore_batch_begin(store, NULL) == DRV_OK;
-    drv_err_t rr = drv_ctrl_reconcile_all(store, &o, NULL, NULL, wall_ms(), &err);
+    drv_images_t *images = drv_hub_images(r->hub);
+    drv_err_t rr = drv_ctrl_reconcile_all(store, &o, images ? drv_images_platforms : NULL, images,
+                                          wall_ms(), &err);
     if (rr == DRV_OK && now - r->events_expired >= EVENTS_EXPIRE_MS) {
         r->events_expired = now;
         size_t gone = 0;
@@ -102,6 +106,15 @@ static int64_t tick(void *ctx)
     return CTRL_PERIOD_MS;
 }
 
+/* An image's platforms arrived: pods held back for them can be placed now. */
+static void images_ready(void *ctx, int fd, short revents)
+{
+    (void)fd, (void)revents;
+    ctrl_runner_t *r = ctx;
+    drv_images_drain(drv_hub_images(r->hub));
+    on_change(r);
+}
+
 drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
 {
     ctrl_runner_t *r = calloc(1, sizeof(*r));
@@ -113,6 +126,8 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
     drv_err_t e = drv_hub_on_change(hub, on_change, r, err);
     if (e == DRV_OK)
         e = drv_hub_add_tick(hub, tick, r, err);
+    if (e == DRV_OK && drv_hub_images(hub))
+        e = drv_hub_add_fd(hub, drv_images_fd(drv_hub_images(hub)), POLLIN, images_ready, r, err);
     if (e != DRV_OK) {
         free(r);
         return e;

@@ -21,6 +21,7 @@
 #include "drover/file.h"
 #include "drover/log.h"
 #include "identity/identity.h"
+#include "images/images.h"
 
 struct drv_hub {
     drv_hstore_t *store;
@@ -33,6 +34,7 @@ struct drv_hub {
     char broker_url[256];
     char broker_ca[PATH_MAX], broker_cert[PATH_MAX], broker_key[PATH_MAX]; /* TLS, or "" */
     drv_bridge_t *bridge; /* MQTT, when there is a broker */
+    drv_images_t *images; /* image platform lookups, with the controllers */
     int64_t node_grace_ms;
     bool auth;
     char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
@@ -473,6 +475,12 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         drv_hub_free(hub);
         return e;
     }
+    drv_images_opts_t imo = {.insecure = opts->insecure_registries,
+                             .n_insecure = opts->n_insecure_registries};
+    if (opts->run_controllers && (e = drv_images_new(&imo, &hub->images, err)) != DRV_OK) {
+        drv_hub_free(hub);
+        return e;
+    }
     if (opts->run_controllers && (e = drv_hub_start_controllers(hub, err)) != DRV_OK) {
         drv_hub_free(hub);
         return e;
@@ -488,6 +496,7 @@ void drv_hub_free(drv_hub_t *hub)
     drv_api_free(hub->api); /* first: open log streams cancel their requests in the bridge */
     drv_bridge_free(hub->bridge);
     drv_broker_free(hub->broker);
+    drv_images_free(hub->images);
     for (size_t i = 0; i < hub->nowned; i++)
         free(hub->owned[i]);
     drv_hstore_close(hub->store);
@@ -499,6 +508,11 @@ void drv_hub_own(drv_hub_t *hub, void *p)
 {
     if (hub->nowned < DRV_HUB_MAX_HOOKS)
         hub->owned[hub->nowned++] = p;
+}
+
+drv_images_t *drv_hub_images(drv_hub_t *hub)
+{
+    return hub->images;
 }
 
 drv_api_t *drv_hub_api(drv_hub_t *hub)

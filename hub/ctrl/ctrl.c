@@ -477,6 +477,8 @@ static drv_err_t mark_unschedulable(drv_hstore_t *s, const cJSON *pod, const cha
     return DRV_OK;
 }
 
+const char *const DRV_CTRL_PLATFORMS_PENDING[] = {"(pending)", NULL};
+
 drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, void *ctx,
                             int64_t now_ms, size_t *bound, drv_error_t *err)
 {
@@ -517,10 +519,24 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
         const char *image =
             ctrl_str(cJSON_GetArrayItem(ctrl_get(ctrl_get(pod, "spec"), "containers"), 0), "image");
         const char *const *plats = platforms && image ? platforms(ctx, image) : NULL;
+        if (plats == DRV_CTRL_PLATFORMS_PENDING)
+            continue; /* its image's platforms are being looked up: a later round */
         drv_error_t e = DRV_ERROR_INIT;
         drv_err_t pr =
             drv_sched_place_cached(&cache, pod, plats, node, sizeof(node), why, sizeof(why), &e);
         if (pr == DRV_ERR_NOTFOUND) {
+            /* Say which platforms the image has when that is what kept it off the nodes. */
+            size_t wl = strlen(why);
+            if (plats && strstr(why, "image's platforms") && wl + 16 < sizeof(why)) {
+                int n = snprintf(why + wl, sizeof(why) - wl, " The image %.200s offers", image);
+                for (size_t k = 0; n > 0 && plats[k]; k++) {
+                    wl = strlen(why);
+                    n = snprintf(why + wl, sizeof(why) - wl, "%s %s", k ? "," : "", plats[k]);
+                }
+                wl = strlen(why);
+                if (wl + 1 < sizeof(why))
+                    snprintf(why + wl, sizeof(why) - wl, ".");
+            }
             r = mark_unschedulable(s, pod, why, now_ms, err);
             continue;
         }

@@ -119,6 +119,9 @@ DRV_NODISCARD drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *node, i
 /* The platforms ("os/arch[/variant]", NULL-terminated) an image offers, or NULL if unknown
  * (any node then). The array must stay valid until the next call. */
 typedef const char *const *(*drv_ctrl_platforms_fn)(void *ctx, const char *image);
+/* What a drv_ctrl_platforms_fn returns while it is still finding out: the pod waits (stays
+ * Pending, unmarked) for a later round. */
+extern const char *const DRV_CTRL_PLATFORMS_PENDING[];
 
 /* Binds every pending pod (no spec.nodeName) to a node chosen by hub/sched, oldest first.
  * A pod that fits nowhere stays Pending with condition PodScheduled False, reason

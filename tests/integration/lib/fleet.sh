@@ -141,6 +141,11 @@ _fleet_hub_args() {
     echo "--no-tls"
     echo "--no-broker-tls"
   fi
+  # The scheduler reads image platforms from the test registry, which speaks plain HTTP.
+  if grep -q -- '--insecure-registry' <<<"$help" && [ -n "${REGISTRY_ADDR:-}" ]; then
+    echo "--insecure-registry"
+    echo "$REGISTRY_ADDR"
+  fi
   if grep -q -- '--node-grace' <<<"$help"; then
     echo "--node-grace"
     echo "${FLEET_NODE_GRACE:-10}"

@@ -807,7 +807,40 @@ static void test_schedule_honours_image_platforms(void **state)
                             "conditions"),
         0);
     assert_non_null(strstr(cJSON_GetObjectItem(c, "message")->valuestring, "platforms"));
+    /* The message names what the image offers. */
+    assert_non_null(strstr(cJSON_GetObjectItem(c, "message")->valuestring,
+                           "The image nginx:1.25 offers linux/amd64."));
     cJSON_Delete(all);
+}
+
+static const char *const *still_looking(void *ctx, const char *image)
+{
+    (void)image;
+    (*(int *)ctx)++;
+    return DRV_CTRL_PLATFORMS_PENDING;
+}
+
+/* While the image's platforms are being looked up the pod waits, unbound and unmarked. */
+static void test_schedule_waits_for_platforms(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "", "", T0);
+    deployment(f->s, "web", 1, "nginx:1.25", "", "");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, T0, &err), DRV_OK);
+    size_t bound = 9;
+    int asked = 0;
+    assert_int_equal(drv_ctrl_schedule(f->s, still_looking, &asked, T0, &bound, &err), DRV_OK);
+    assert_int_equal(asked, 1);
+    assert_int_equal(bound, 0);
+    cJSON *all = pods(f->s);
+    const cJSON *st = cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "status");
+    assert_null(cJSON_GetObjectItem(st, "conditions")); /* not marked unschedulable */
+    cJSON_Delete(all);
+    assert_int_equal(events(f->s, "FailedScheduling", ""), 0);
+    /* Known at last (any node): bound. */
+    assert_int_equal(drv_ctrl_schedule(f->s, NULL, NULL, T0, &bound, &err), DRV_OK);
+    assert_int_equal(bound, 1);
 }
 
 /* ---- DaemonSet ---- */
@@ -1355,6 +1388,7 @@ int main(void)
         FT(test_hostile_history_annotation),
         FT(test_schedule_spreads_and_reports_unschedulable),
         FT(test_schedule_honours_image_platforms),
+        FT(test_schedule_waits_for_platforms),
         FT(test_schedule_throughput_through_the_store),
         FT(test_daemonset_one_pod_per_matching_node),
         FT(test_daemonset_toleration_and_rolling_update),
