@@ -11,6 +11,8 @@ static const struct {
 } cmds[] = {
     {"run", drv_agent_cmd_run,
      "run [--config FILE]                 run the agent (pods from the manifest directory)"},
+    {"stop-pods", drv_agent_cmd_stop_pods,
+     "stop-pods [--config FILE]           stop every pod gracefully (with the agent stopped)"},
     {"status", drv_agent_cmd_status,
      "status [--config FILE]              print the observed state as JSON"},
     {"logs", drv_agent_cmd_logs, "logs [--config FILE] POD [CONTAINER] print a container's output"},

@@ -9,6 +9,8 @@
 int drv_agent_cmd_pull(int argc, char **argv);
 /* run [--config FILE]: the long-running agent. */
 int drv_agent_cmd_run(int argc, char **argv);
+/* stop-pods [--config FILE]: stop every pod gracefully, with the agent stopped. */
+int drv_agent_cmd_stop_pods(int argc, char **argv);
 /* status [--config FILE]: the observed state as JSON. */
 int drv_agent_cmd_status(int argc, char **argv);
 /* logs [--config FILE] POD [CONTAINER]: a container's output. */

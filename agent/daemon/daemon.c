@@ -211,6 +211,48 @@ static void write_status(struct daemon *d, long long now)
     d->last_status = text;
 }
 
+drv_err_t drv_daemon_stop_pods(const drv_agent_config_t *cfg, drv_error_t *err)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/desired.json", cfg->state_dir);
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        drv_log_info("no pods to stop", "state_dir=%s", cfg->state_dir);
+        return DRV_OK; /* the agent never ran here */
+    }
+    drv_err_t r = drv_file_mkdir_p(cfg->run_dir, 0755, err);
+    drv_supervisor_t *sv = NULL;
+    if (r == DRV_OK)
+        r = drv_supervisor_new(cfg, &sv, err);
+    if (r == DRV_OK)
+        r = drv_supervisor_restore(sv, err);
+    if (r == DRV_OK) {
+        cJSON *none = cJSON_CreateObject();
+        r = none ? drv_supervisor_set_desired(sv, none, err)
+                 : drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
+    }
+    if (r == DRV_OK)
+        drv_log_info("stopping pods", "pods=%zu", drv_supervisor_pod_count(sv));
+    /* Adopted containers are watched through pidfds; crun's runs are waited for by pid. */
+    while (r == DRV_OK && drv_supervisor_pod_count(sv) > 0) {
+        long long now = drv_now_ms();
+        drv_supervisor_tick(sv, now);
+        if (drv_supervisor_pod_count(sv) == 0)
+            break;
+        int timeout = drv_supervisor_next_wakeup(sv, now);
+        if (drv_supervisor_wait(sv, NULL, NULL, 0, timeout < 200 ? timeout : 200) < 0 &&
+            errno != EINTR)
+            drv_log_warn("wait failed", "errno=%d", errno);
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+            drv_supervisor_child_exited(sv, pid, st);
+    }
+    if (r == DRV_OK)
+        drv_log_info("pods stopped", NULL);
+    drv_supervisor_free(sv);
+    return r;
+}
+
 drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
 {
     /* Containers run detached; as their subreaper we are told when they exit. */

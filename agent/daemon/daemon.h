@@ -13,6 +13,14 @@
 /* Runs until SIGTERM or SIGINT. */
 DRV_NODISCARD drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err);
 
+/* Stops every pod the agent left running, gracefully (SIGTERM, SIGKILL after the pod's
+ * terminationGracePeriodSeconds; then its sandbox, volumes and files), and returns when none
+ * is left. Only while no agent runs on the same directories: drover-agent stop-pods, which
+ * drover-agent.service runs when the unit is stopped for good. The saved desired state is
+ * emptied; the static manifests and the hub's saved document (hub-desired.json) bring the pods
+ * back when the agent starts again. */
+DRV_NODISCARD drv_err_t drv_daemon_stop_pods(const drv_agent_config_t *cfg, drv_error_t *err);
+
 /* Reads the static pods, ConfigMaps and Secrets in dir into a desired-state object
  * {"pods", "configMaps", "secrets"}; pods get a stable uid derived from their content and
  * spec.nodeName = node. Invalid documents are skipped and described in *problems (a JSON

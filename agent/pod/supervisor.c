@@ -1507,6 +1507,11 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     free(sv);
 }
 
+size_t drv_supervisor_pod_count(const drv_supervisor_t *sv)
+{
+    return sv->n_pods;
+}
+
 size_t drv_supervisor_pods(drv_supervisor_t *sv, pod_t ***pods)
 {
     *pods = sv->pods;
