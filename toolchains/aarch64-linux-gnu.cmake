@@ -1,10 +1,13 @@
 # Cross build for 64-bit ARM (Debian arm64: Raspberry Pi 3/4/5 with a 64-bit OS), with Debian's
 # cross compiler and multiarch -dev packages (ports/debian/install-deps --cross installs both).
-#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake \
-#         -DDROVER_BUILD_AGENT=OFF -DDROVER_BUILD_HUB=OFF
+#   cmake -S . -B build-arm64 -DCMAKE_BUILD_TYPE=MinSizeRel \
+#         -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake   # MinSizeRel: a device build
 # Tests run under qemu-user (CMAKE_CROSSCOMPILING_EMULATOR), so plain `ctest` works.
 set(DROVER_TARGET_TRIPLET aarch64-linux-gnu)
 set(DROVER_QEMU qemu-aarch64-static)
+
+# The Debian architecture of the packages (cmake/DroverPackaging.cmake).
+set(DROVER_DEBIAN_ARCH arm64)
 
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)

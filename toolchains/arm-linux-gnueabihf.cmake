@@ -1,11 +1,14 @@
 # Cross build for 32-bit ARM (Debian armhf: ARMv7 with hard float, e.g. Raspberry Pi 2/3 with a
 # 32-bit OS), with Debian's cross compiler and multiarch -dev packages (ports/debian/install-deps
 # --cross installs both).
-#   cmake -S . -B build-armhf -DCMAKE_TOOLCHAIN_FILE=toolchains/arm-linux-gnueabihf.cmake \
-#         -DDROVER_BUILD_AGENT=OFF -DDROVER_BUILD_HUB=OFF
+#   cmake -S . -B build-armhf -DCMAKE_BUILD_TYPE=MinSizeRel \
+#         -DCMAKE_TOOLCHAIN_FILE=toolchains/arm-linux-gnueabihf.cmake # MinSizeRel: a device build
 # Tests run under qemu-user (CMAKE_CROSSCOMPILING_EMULATOR), so plain `ctest` works.
 set(DROVER_TARGET_TRIPLET arm-linux-gnueabihf)
 set(DROVER_QEMU qemu-arm-static)
+
+# The Debian architecture of the packages (cmake/DroverPackaging.cmake).
+set(DROVER_DEBIAN_ARCH armhf)
 
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR arm)
