@@ -97,7 +97,9 @@ if(TARGET drover)
   set(CPACK_COMPONENT_CLI_DESCRIPTION "Drover command-line client
 drover validates Kubernetes manifests against what Drover runs, and talks to a Drover hub:
 apply, get, describe, delete, scale, rollout, logs, cordon and drain, tokens and device
-identities.")
+identities; drover flash prepares Raspberry Pi OS images for a fleet.")
+  # drover flash writes into disk images with mcopy, mdir (mtools) and debugfs (e2fsprogs).
+  set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS "mtools, e2fsprogs")
   set(CPACK_DEBIAN_CLI_PACKAGE_SECTION admin)
 endif()
 
