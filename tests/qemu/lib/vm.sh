@@ -17,10 +17,13 @@
 #   vm_push_arm_images              # VM_IMG_MULTI (arm64 + arm/v7), VM_IMG_ARM64 (arm64 only),
 #                                   # VM_IMG_AMD64 (amd64 only): busybox images whose
 #                                   # /etc/drover-arch says which variant they are
-#   vm_device_start NAME ARCH [DISK]  # a device enrolled with a bootstrap token of its own
-#                                   # (labels fleet=test, device=NAME), booted; DISK: boot that
-#                                   # image (a raw disk whose root is /dev/vda2) instead of a
-#                                   # copy of the guest's root.img
+#   vm_device_start NAME ARCH [--flash]  # a device that enrols with a bootstrap token of its
+#                                   # own (labels fleet=test, device=NAME), booted; its disk a
+#                                   # copy of the guest's root.img with agent.yaml and the token
+#                                   # written in, or (--flash) a Raspberry Pi OS-style image
+#                                   # (vm_pi_image) that `drover flash` prepared
+#   vm_flash_cli                    # the drover with a flash command (DROVER_QEMU_FLASH_CLI or
+#                                   # the build's), or nothing
 #   vm_boot NAME                    # (re)boots a device whose disk exists (after vm_kill)
 #   vm_kill NAME                    # kill -9 its QEMU: a power cut
 #   vm_wait_console NAME DESC SECS ERE   # until its console log has a line matching ERE;
@@ -45,7 +48,7 @@ source "$_vm_src/tests/integration/lib/fleet.sh"
 
 VM_DIR_ROOT="${DROVER_QEMU_DIR:-$_vm_src/build-qemu}"
 VM_MEM="${VM_MEM:-192}"
-declare -A VM_GUEST_DIR VM_ARCH VM_PID VM_T0 VM_DISK VM_SHELL_PORT VM_ROOTDEV
+declare -A VM_GUEST_DIR VM_AGENT VM_ARCH VM_PID VM_T0 VM_DISK VM_SHELL_PORT VM_ROOTDEV
 VM_TMP=""
 VM_WAIT_MS=0
 
@@ -87,6 +90,7 @@ vm_guest() {
     ) || { echo "vm_guest: building drover-agent for $arch failed ($b.log)" >&2; return 1; }
     agent="$b/agent/drover-agent"
   fi
+  VM_AGENT[$arch]="$agent"
   "$_vm_src/tests/qemu/mkguest" --arch "$arch" --agent "$agent" --out "$VM_DIR_ROOT/guest-$arch" \
     --cache "$VM_DIR_ROOT/cache" || return 1
   VM_GUEST_DIR[$arch]="$VM_DIR_ROOT/guest-$arch"
@@ -231,33 +235,88 @@ _vm_write_file() {
     { echo "vm: could not write $to into $img" >&2; return 1; }
 }
 
-# vm_device_start NAME ARCH [DISK]
+# vm_device_start NAME ARCH [--flash]
 vm_device_start() {
-  local name="$1" arch="$2" disk="${3:-}" d
+  local name="$1" arch="$2" how="${3:-}" d
   _vm_tmp
   [ -n "${VM_GUEST_DIR[$arch]:-}" ] || vm_guest "$arch" || return 1
   d="$VM_TMP/$name"
   mkdir -p "$d"
   VM_ARCH[$name]="$arch"
-  if [ -n "$disk" ]; then
-    VM_DISK[$name]="$disk"
-    VM_ROOTDEV[$name]=/dev/vda2
+  VM_DISK[$name]="$d/disk.img"
+  # A bootstrap token of its own.
+  install -m 600 /dev/null "$d/bootstrap.token"
+  "$FLEET_CLI" token create --uses 1 --ttl 1h --labels "fleet=test,device=$name" \
+    --description "qemu device $name" >"$d/bootstrap.token" || return 1
+  printf '%s\n' "$name" >"$d/hostname"
+  if [ "$how" = --flash ]; then
+    _vm_flashed_disk "$name" || return 1
   else
-    VM_DISK[$name]="$d/disk.img"
     VM_ROOTDEV[$name]=/dev/vda
     cp --sparse=always "${VM_GUEST_DIR[$arch]}/root.img" "${VM_DISK[$name]}" || return 1
-    # Its configuration, as a flashing tool would write it: a bootstrap token of its own.
-    install -m 600 /dev/null "$d/bootstrap.token"
-    "$FLEET_CLI" token create --uses 1 --ttl 1h --labels "fleet=test,device=$name" \
-      --description "qemu device $name" >"$d/bootstrap.token" || return 1
+    # Its configuration, as a flashing tool would write it.
     vm_agent_config "$name" >"$d/agent.yaml"
-    printf '%s\n' "$name" >"$d/hostname"
     _vm_write_file "${VM_DISK[$name]}" 0 "$d/agent.yaml" /etc/drover/agent.yaml &&
       _vm_write_file "${VM_DISK[$name]}" 0 "$d/bootstrap.token" /etc/drover/bootstrap.token &&
       _vm_write_file "${VM_DISK[$name]}" 0 "$d/hostname" /etc/hostname || return 1
   fi
   VM_SHELL_PORT[$name]="$(_vm_free_port)" || return 1
   vm_boot "$name"
+}
+
+# ---- drover flash ----
+
+# The drover that has `flash` (DROVER_QEMU_FLASH_CLI, else the build's), or nothing.
+vm_flash_cli() {
+  local c="${DROVER_QEMU_FLASH_CLI:-$FLEET_CLI}"
+  case "$("$c" flash --help 2>&1)" in
+    *"usage: drover flash"*) echo "$c" ;;
+  esac
+}
+
+# A Raspberry Pi OS-style disk image: MBR, partition 1 FAT (config.txt, cmdline.txt; 16 MiB
+# from 1 MiB), partition 2 ext4 with the guest's root tree (384 MiB). QEMU boots it with the
+# kernel and initramfs of the host (-kernel, drover.root=/dev/vda2), not with the Pi's firmware.
+VM_PI_BOOT_OFF=$((1024 * 1024))
+VM_PI_ROOT_OFF=$((17 * 1024 * 1024))
+vm_pi_image() {
+  local arch="$1" img="$2" tmp
+  tmp="$(dirname "$img")"
+  rm -f "$img"
+  truncate -s $((401 * 1024 * 1024)) "$img" || return 1
+  printf 'label: dos\nlabel-id: 0x4e639091\nstart=2048, size=32768, type=c\nstart=34816, type=83\n' |
+    sfdisk -q "$img" || return 1
+  mformat -i "$img@@$VM_PI_BOOT_OFF" -T 32768 -v BOOT :: || return 1
+  printf '[all]\narm_64bit=1\n' >"$tmp/config.txt"
+  printf 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 rootwait\n' \
+    >"$tmp/cmdline.txt"
+  mcopy -i "$img@@$VM_PI_BOOT_OFF" "$tmp/config.txt" "$tmp/cmdline.txt" ::/ || return 1
+  mkfs.ext4 -q -F -L rootfs -d "${VM_GUEST_DIR[$arch]}/root" -E "offset=$VM_PI_ROOT_OFF" \
+    "$img" 384M >/dev/null || return 1
+}
+
+# Device NAME's disk: a Pi OS-style image that drover flash prepared (the agent for its
+# architecture, agent.yaml, the token, the systemd unit, cmdline.txt). drover flash has no
+# setting for registries: the test registry's (plain HTTP) entry is added to agent.yaml after.
+_vm_flashed_disk() {
+  local name="$1" arch="${VM_ARCH[$1]}" d="$VM_TMP/$1" cli img
+  img="${VM_DISK[$name]}"
+  cli="$(vm_flash_cli)"
+  [ -n "$cli" ] || { echo "vm: this drover has no flash command" >&2; return 1; }
+  vm_pi_image "$arch" "$img" || { echo "vm: cannot make a Pi OS-style image" >&2; return 1; }
+  "$cli" flash --agent "${VM_AGENT[$arch]}" --hub-url "https://10.0.2.2:${FLEET_HUB##*:}" \
+    --broker "ssl://10.0.2.2:$FLEET_BROKER_PORT" --token-file "$d/bootstrap.token" \
+    --ca-fingerprint "$FLEET_FINGERPRINT" --node-name "$name" "$img" >"$d/flash.out" 2>&1
+  local rc=$?
+  cat "$d/flash.out" >&2
+  [ "$rc" -eq 0 ] || return 1
+  local ext="$img?offset=$VM_PI_ROOT_OFF"
+  debugfs -R "dump /etc/drover/agent.yaml $d/agent.yaml" "$ext" >/dev/null 2>&1 &&
+    [ -s "$d/agent.yaml" ] || { echo "vm: no agent.yaml in the flashed image" >&2; return 1; }
+  printf 'registries:\n- {host: "%s", insecure: true}\n' "$VM_REGISTRY" >>"$d/agent.yaml"
+  _vm_write_file "$img" "$VM_PI_ROOT_OFF" "$d/agent.yaml" /etc/drover/agent.yaml &&
+    _vm_write_file "$img" "$VM_PI_ROOT_OFF" "$d/hostname" /etc/hostname || return 1
+  VM_ROOTDEV[$name]=/dev/vda2
 }
 
 # The agent.yaml of device NAME: the hub, broker and registry at 10.0.2.2 (the host).
