@@ -54,7 +54,7 @@ check "the multi-arch pod is Running and Ready" \
   fleet_wait "multi Running" 180 /api/v1/namespaces/default/pods/multi \
   '.status.phase == "Running" and ([.status.conditions[]? | select(.type == "Ready") | .status] == ["True"])'
 check "... on a64" test "$(fleet_api /api/v1/namespaces/default/pods/multi | jq -r .spec.nodeName)" = a64
-logs_say() { fleet_logs "$1" 2>/dev/null | grep -qx "$2"; }
+logs_say() { fleet_logs "$1" 2>/dev/null | grep -x "$2" >/dev/null; }
 check "it runs the arm64 variant: its log says uname=aarch64 variant=arm64" \
   wait_for "multi's log" $((30 * FLEET_TF)) logs_say multi "uname=aarch64 variant=arm64"
 uid="$(fleet_api /api/v1/namespaces/default/pods/multi | jq -r .metadata.uid)"

@@ -107,7 +107,7 @@ check "3 replicas Running and Ready" fleet_running app=spread 3 240
 echo "# apply -> 3 Running and Ready: $(fleet_elapsed "$t0") s (first pull on each device)"
 spread_pods() { fleet_pods app=spread | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | "\(.metadata.name) \(.spec.nodeName) \(.metadata.uid)"'; }
 check "one on each device" test "$(spread_pods | awk '{print $2}' | sort -u | tr '\n' ' ')" = "arm64-a arm64-b armhf-a "
-logs_say() { fleet_logs "$1" 2>/dev/null | grep -qx "$2"; }
+logs_say() { fleet_logs "$1" 2>/dev/null | grep -x "$2" >/dev/null; }
 # Each pod: its device's variant, and its limits in that guest's cgroup.
 pods_check() {
   local pod node uid a cg
@@ -149,7 +149,7 @@ check "... with its identity: no enrollment this boot (its token was for one use
 check "... it ran its stale pod $vpod again from its disk before the hub's new state came" \
   grep -q "msg=\"container started\" pod=default/$vpod " "$(vm_console "$victim")"
 device_runs() { vm_agent_status "$1" | jq -r '.pods[]? | select(.status.phase == "Running") | .metadata.name'; }
-stale_gone() { ! device_runs "$victim" | grep -qx "$vpod"; }
+stale_gone() { ! device_runs "$victim" | grep -x "$vpod" >/dev/null; }
 check "... and stops it once the hub's desired state arrives" \
   wait_for "$vpod stopped on $victim" $((60 * FLEET_TF)) stale_gone
 devices_running() {

@@ -231,7 +231,7 @@ _vm_write_file() {
   [ "$off" = 0 ] || spec="$img?offset=$off"
   debugfs -w -R "rm $to" "$spec" >/dev/null 2>&1
   debugfs -w -R "write $from $to" "$spec" 2>&1 | grep -v '^debugfs\|^Allocated inode' >&2
-  debugfs -R "stat $to" "$spec" 2>/dev/null | grep -q "Type: regular" ||
+  debugfs -R "stat $to" "$spec" 2>/dev/null | grep "Type: regular" >/dev/null ||
     { echo "vm: could not write $to into $img" >&2; return 1; }
 }
 
