@@ -256,7 +256,9 @@ drv_err_t drv_flash_cmdline_merge(const char *text, size_t len, drv_buf_t *out, 
     for (size_t k = 0; k < 2 && r == DRV_OK; k++)
         if (!has_opt(text, end, need[k]))
             r = drv_buf_printf(&tmp, "%s%s", tmp.len ? " " : "", need[k]);
-    if (r == DRV_OK && tmp.len > CMDLINE_LINE_MAX) {
+    /* (What stays of the line after the options — blanks before a CRLF's carriage return —
+     * counts too: the line written must be readable again.) */
+    if (r == DRV_OK && tmp.len + (line_len - rest) > CMDLINE_LINE_MAX) {
         drv_buf_free(&tmp);
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cmdline.txt: with the cgroup options its line would be longer than "
