@@ -77,6 +77,7 @@ vm_guest() {
   agent="${!var:-}"
   if [ -z "$agent" ]; then
     local b="$VM_DIR_ROOT/agent-$arch"
+    mkdir -p "$VM_DIR_ROOT" || return 1 # (a fresh clone has no build-qemu/ yet)
     (
       exec 8>"$b.lock"
       flock 8
