@@ -23,11 +23,11 @@ vm_fleet_setup || { vm_dump; exit 1; }
 echo "# hub $FLEET_HUB, broker port $FLEET_BROKER_PORT, registry $REGISTRY_ADDR (guests: $VM_REGISTRY)"
 
 vm_device_start a64 arm64 || { vm_dump; exit 1; }
-check "the guest boots (rc reports up)" vm_wait_console a64 "guest up" 60 '^drover-guest: up '
+vm_need "the guest boots (rc reports up)" vm_wait_console a64 "guest up" 60 '^drover-guest: up '
 t_up=$VM_WAIT_MS
-check "drover-agent starts" vm_wait_console a64 "the agent's first log line" 60 'ts=[^ ]+ level='
+vm_need "drover-agent starts" vm_wait_console a64 "the agent's first log line" 60 'ts=[^ ]+ level='
 t_agent=$VM_WAIT_MS
-check "it enrols and its Node is Ready" fleet_wait "a64 Ready" 120 /api/v1/nodes/a64 "$FLEET_JQ_READY"
+vm_need "it enrols and its Node is Ready" fleet_wait "a64 Ready" 120 /api/v1/nodes/a64 "$FLEET_JQ_READY"
 t_ready=$(($(fleet_ms) - ${VM_T0[a64]}))
 echo "# QEMU start -> guest up: $t_up ms, -> agent's first log line: $t_agent ms, -> Node Ready: $t_ready ms"
 label_is() { fleet_api "/api/v1/nodes/$1" | jq -e --arg k "$2" --arg v "$3" '.metadata.labels[$k] == $v' >/dev/null; }
@@ -50,7 +50,7 @@ spec:
       limits: {memory: 24Mi, cpu: 200m}
 YAML
 fleet_apply "$VM_TMP/multi.yaml" >/dev/null
-check "the multi-arch pod is Running and Ready" \
+vm_need "the multi-arch pod is Running and Ready" \
   fleet_wait "multi Running" 180 /api/v1/namespaces/default/pods/multi \
   '.status.phase == "Running" and ([.status.conditions[]? | select(.type == "Ready") | .status] == ["True"])'
 check "... on a64" test "$(fleet_api /api/v1/namespaces/default/pods/multi | jq -r .spec.nodeName)" = a64

@@ -67,9 +67,9 @@ else
   echo "ok $FLEET_CHECKS - arm64-a boots from an image of drover flash # SKIP this drover has no flash command (DROVER_QEMU_FLASH_CLI)"
 fi
 for n in $nodes; do
-  check "$n: drover-agent starts" vm_wait_console "$n" "the agent's first log line" 120 'ts=[^ ]+ level='
+  vm_need "$n: drover-agent starts" vm_wait_console "$n" "the agent's first log line" 120 'ts=[^ ]+ level='
   t_agent=$VM_WAIT_MS
-  check "$n: enrols, Node Ready" fleet_wait "$n Ready" 180 "/api/v1/nodes/$n" "$FLEET_JQ_READY"
+  vm_need "$n: enrols, Node Ready" fleet_wait "$n Ready" 180 "/api/v1/nodes/$n" "$FLEET_JQ_READY"
   echo "# $n (${arch_of[$n]}): QEMU start -> agent's first log line $t_agent ms, -> Node Ready $(($(fleet_ms) - ${VM_T0[$n]})) ms (three booting at once)"
 done
 arch_label() { fleet_api "/api/v1/nodes/$1" | jq -r '.metadata.labels["kubernetes.io/arch"]'; }
@@ -103,7 +103,7 @@ spec:
 YAML
 fleet_apply "$VM_TMP/spread.yaml" >/dev/null
 t0="$(fleet_ms)"
-check "3 replicas Running and Ready" fleet_running app=spread 3 240
+vm_need "3 replicas Running and Ready" fleet_running app=spread 3 240
 echo "# apply -> 3 Running and Ready: $(fleet_elapsed "$t0") s (first pull on each device)"
 spread_pods() { fleet_pods app=spread | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | "\(.metadata.name) \(.spec.nodeName) \(.metadata.uid)"'; }
 check "one on each device" test "$(spread_pods | awk '{print $2}' | sort -u | tr '\n' ' ')" = "arm64-a arm64-b armhf-a "
@@ -128,12 +128,12 @@ vpod="$(spread_pods | awk -v n="$victim" '$2 == n {print $1}')"
 echo "# killing $victim's QEMU (runs $vpod)"
 vm_kill "$victim"
 t0="$(fleet_ms)"
-check "$victim NotReady" wait_for "$victim NotReady" $((60 * FLEET_TF)) fleet_node_not_ready "$victim"
+vm_need "$victim NotReady" wait_for "$victim NotReady" $((60 * FLEET_TF)) fleet_node_not_ready "$victim"
 echo "# kill -9 -> NotReady: $(fleet_elapsed "$t0") s"
 replaced_jq() {
   printf '[.items[] | select(.metadata.deletionTimestamp == null)] as $p | ($p | length) == 3 and ($p | all(.spec.nodeName != "%s" and .status.phase == "Running" and ([.status.conditions[]? | select(.type == "Ready") | .status] == ["True"])))' "$1"
 }
-check "its pod comes back on the others: 3 Running off $victim" \
+vm_need "its pod comes back on the others: 3 Running off $victim" \
   fleet_wait "replacement off $victim" 120 "$(fleet_pods_path app=spread)" "$(replaced_jq "$victim")"
 echo "# kill -9 -> replacement Running: $(fleet_elapsed "$t0") s"
 pods_check
@@ -141,8 +141,8 @@ pods_check
 # ---- it boots again from its disk ----
 vm_boot "$victim"
 t0="$(fleet_ms)"
-check "$victim: the agent starts again" vm_wait_console "$victim" "the agent's first log line" 120 'ts=[^ ]+ level='
-check "$victim rejoins: Ready" wait_for "$victim Ready" $((120 * FLEET_TF)) fleet_node_ready "$victim"
+vm_need "$victim: the agent starts again" vm_wait_console "$victim" "the agent's first log line" 120 'ts=[^ ]+ level='
+vm_need "$victim rejoins: Ready" wait_for "$victim Ready" $((120 * FLEET_TF)) fleet_node_ready "$victim"
 echo "# reboot -> Ready: $(fleet_elapsed "$t0") s"
 check "... with its identity: no enrollment this boot (its token was for one use)" \
   eval "! grep -q 'msg=\"enrolled with the hub\"' '$(vm_console "$victim")'"

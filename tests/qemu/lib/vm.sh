@@ -32,6 +32,8 @@
 #   vm_agent_status NAME            # drover-agent status in the guest, JSON
 #   vm_console NAME                 # the console log's path
 #   vm_dump                         # fleet_dump plus every console's last lines
+#   vm_finish                       # fleet_finish with the consoles
+#   vm_need NAME CMD...             # check, ending the test (vm_finish) when it fails
 #
 # VM_MEM (default 192), VM_LOG_LEVEL (the agents' logLevel, default info),
 # DROVER_QEMU_DIR (default build-qemu: caches, cross builds, guests). Every QEMU is killed and
@@ -127,6 +129,7 @@ _fleet_hub_args() {
 vm_fleet_setup() {
   _vm_tmp
   FLEET_SECURE="${FLEET_SECURE-1}"
+  FLEET_HUB_LOG_LEVEL="${FLEET_HUB_LOG_LEVEL:-info}" # the API requests of the waits drown the rest
   fleet_setup || return 1
   fleet_hub_start || return 1
   vm_push_arm_images
@@ -429,4 +432,14 @@ vm_finish() {
   echo "$FLEET_CHECKS checks, $FLEET_FAILS failed"
   [ "$FLEET_FAILS" -eq 0 ] || vm_dump "${FLEET_DUMP_LINES:-80}"
   [ "$FLEET_FAILS" -eq 0 ]
+}
+
+# vm_need NAME CMD...: a check the rest of the test depends on: when it fails, the test ends
+# there (vm_finish's dump, exit 1) instead of waiting out every later check's bound.
+vm_need() {
+  local fails="$FLEET_FAILS"
+  check "$@" # (its status is always 0)
+  [ "$FLEET_FAILS" -eq "$fails" ] && return 0
+  vm_finish
+  exit 1
 }
