@@ -7,7 +7,8 @@
 # image's /etc/drover-arch), with its limits in the guest's cgroup v2, and reports Ready through
 # an exec readiness probe. One arm64 device is killed hard (kill -9 of its QEMU): it goes
 # NotReady, its pod comes back on the others; it boots again from its disk, rejoins with its
-# identity (its token was good for one use) and stops the stale pod it brought back up.
+# identity (its token was good for one use) and removes the stale pod it took back from its
+# saved desired state.
 # A Deployment whose image has no armhf variant must never land on the armhf device, and a pod
 # whose image has no ARM variant at all must say why it does not run. When this build's drover
 # has a flash command, arm64-a boots from a Raspberry Pi OS-style image that it prepared.
@@ -146,12 +147,21 @@ vm_need "$victim rejoins: Ready" wait_for "$victim Ready" $((120 * FLEET_TF)) fl
 echo "# reboot -> Ready: $(fleet_elapsed "$t0") s"
 check "... with its identity: no enrollment this boot (its token was for one use)" \
   eval "! grep -q 'msg=\"enrolled with the hub\"' '$(vm_console "$victim")'"
-check "... it ran its stale pod $vpod again from its disk before the hub's new state came" \
-  grep -q "msg=\"container started\" pod=default/$vpod " "$(vm_console "$victim")"
+check "... it took its stale pod $vpod back from its saved desired state" \
+  grep -q "msg=\"pod added\" pod=default/$vpod " "$(vm_console "$victim")"
 device_runs() { vm_agent_status "$1" | jq -r '.pods[]? | select(.status.phase == "Running") | .metadata.name'; }
-stale_gone() { ! device_runs "$victim" | grep -x "$vpod" >/dev/null; }
-check "... and stops it once the hub's desired state arrives" \
-  wait_for "$vpod stopped on $victim" $((60 * FLEET_TF)) stale_gone
+stale_removed() {
+  grep -Eq "msg=\"pod removed\" pod=default/$vpod([^a-z0-9-]|\$)" "$(vm_console "$victim")" &&
+    ! device_runs "$victim" | grep -x "$vpod" >/dev/null
+}
+check "... and removes it once the hub's desired state arrives" \
+  wait_for "$vpod removed on $victim" $((60 * FLEET_TF)) stale_removed
+# Whether its container ran again before that depends on which came first after the boot.
+if grep -q "msg=\"container started\" pod=default/$vpod " "$(vm_console "$victim")"; then
+  echo "# (its container had started again from the local image store in the meantime)"
+else
+  echo "# (the hub's desired state came before its container started again)"
+fi
 devices_running() {
   local n total=0 c
   for n in $nodes; do
