@@ -18,7 +18,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib/vm.sh
 source "$here/lib/vm.sh"
-netns_enter "$0" "$@"
+vm_netns_enter "$0" "$@"
 if ! vm_require_tools; then
   [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
   exit 1

@@ -7,7 +7,7 @@
 # emulated CPU with VM_MEM MiB.
 #
 #   source "$here/lib/vm.sh"        # sources fleet.sh (and with it device.sh, registry.sh)
-#   netns_enter "$0" "$@"           # as fleet tests do: hub, broker, registry and every QEMU
+#   vm_netns_enter "$0" "$@"        # as fleet tests do: hub, broker, registry and every QEMU
 #                                   # live in a network namespace of the test's own
 #   vm_require_tools                # says what is missing (the caller decides: fail or 77)
 #   vm_guest ARCH                   # builds (or finds up to date) the agent for ARCH and the
@@ -442,4 +442,12 @@ vm_need() {
   [ "$FLEET_FAILS" -eq "$fails" ] && return 0
   vm_finish
   exit 1
+}
+
+# vm_netns_enter "$0" "$@": netns_enter, whose outer shell outlives a SIGTERM or SIGINT sent to
+# the whole process group (tests/qemu/run's timeout): it waits for the test, which cleans up on
+# its own, then deletes the namespace, instead of dying first and leaving it behind.
+vm_netns_enter() {
+  [ -n "${DROVER_TEST_NETNS:-}" ] || trap 'echo "qemu test: terminated" >&2' TERM INT
+  netns_enter "$@"
 }
