@@ -13,7 +13,9 @@
 #   vm_guest ARCH                   # builds (or finds up to date) the agent for ARCH and the
 #                                   # guest: VM_GUEST_DIR[ARCH] (vmlinuz, initrd.img, root.img)
 #   vm_fleet_setup                  # fleet_setup + the hub (FLEET_SECURE=1 unless set to ""),
-#                                   # its certificate also for 10.0.2.2, and the ARM images
+#                                   # its certificate also for 10.0.2.2, and the ARM images;
+#                                   # 10.0.2.2 is this namespace's loopback too, so the hub reads
+#                                   # image platforms under the name the guests pull from
 #   vm_push_arm_images              # VM_IMG_MULTI (arm64 + arm/v7), VM_IMG_ARM64 (arm64 only),
 #                                   # VM_IMG_AMD64 (amd64 only): busybox images whose
 #                                   # /etc/drover-arch says which variant they are
@@ -117,17 +119,32 @@ _vm_tmp() {
   fi
 }
 
-# The hub's certificate must also name 10.0.2.2, the host as the guests see it: fleet.sh's
-# options, plus one.
+# fleet.sh's hub options, plus: its certificate also names 10.0.2.2, the host as the guests
+# see it, and its scheduler reads image platforms from the registry under the name the guests
+# pull from (10.0.2.2:PORT, plain HTTP; vm_fleet_setup makes that name reach the registry here).
 eval "_vm_fleet_hub_args_orig() $(declare -f _fleet_hub_args | tail -n +2)"
 _fleet_hub_args() {
   _vm_fleet_hub_args_orig
   echo "--san"
   echo "10.0.2.2"
+  if [ -n "${REGISTRY_ADDR:-}" ] && "$FLEET_HUB_BIN" --help 2>&1 | grep -- --insecure-registry >/dev/null; then
+    echo "--insecure-registry"
+    echo "10.0.2.2:${REGISTRY_ADDR##*:}"
+  fi
+}
+
+# In the test's network namespace, 10.0.2.2 is the loopback too (an address of lo, TCP to it
+# DNATed to 127.0.0.1), as QEMU's user network makes it for the guests: the one name of the
+# registry (and hub, broker) works from both sides.
+_vm_host_alias() {
+  [ -n "${DROVER_TEST_NETNS:-}" ] || { echo "vm: not in the test's network namespace (vm_netns_enter)" >&2; return 1; }
+  ip addr add 10.0.2.2/32 dev lo &&
+    iptables -t nat -A OUTPUT -d 10.0.2.2/32 -p tcp -j DNAT --to-destination 127.0.0.1
 }
 
 vm_fleet_setup() {
   _vm_tmp
+  _vm_host_alias || return 1
   FLEET_SECURE="${FLEET_SECURE-1}"
   FLEET_HUB_LOG_LEVEL="${FLEET_HUB_LOG_LEVEL:-info}" # the API requests of the waits drown the rest
   fleet_setup || return 1
