@@ -39,7 +39,7 @@ typedef struct drv_hub_opts {
      * (hub/broker); the hub connects with <data_dir>/pki/hub-client.{crt,key}. */
     bool broker_tls;
     const char *broker_plugin; /* the drover-auth Mosquitto plugin; NULL: found (broker.h) */
-    bool run_controllers;  /* node lifecycle, Deployments, DaemonSets, scheduling */
+    bool run_controllers;      /* node lifecycle, Deployments, DaemonSets, scheduling */
     /* Registries the scheduler's image platform lookups (hub/images) reach over plain HTTP
      * (host[:port], as in image references); others over HTTPS. */
     const char *const *insecure_registries;

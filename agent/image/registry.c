@@ -197,7 +197,6 @@ static const cred_t *find_cred(const drv_registry_t *reg, const drv_image_ref_t 
     return NULL;
 }
 
-
 /* ---- HTTP ---- */
 
 static bool header_is(const char *line, size_t n, const char *name, const char **val, size_t *vlen)

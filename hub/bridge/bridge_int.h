@@ -50,15 +50,15 @@ typedef struct bnode {
      * started (or the broker lost the hub's session), and the hub wrote nothing over it since
      * (drv_bridge_report_stale). While false, the node's heartbeats ask for a resync. */
     bool reported;
-    uint8_t stale_why;        /* why not reported: a bstale_t */
-    uint32_t labels_refused;  /* hash of the label keys last refused (an event per change) */
+    uint8_t stale_why;       /* why not reported: a bstale_t */
+    uint32_t labels_refused; /* hash of the label keys last refused (an event per change) */
     /* Agent runs (drv_proto instance ids): the current one, the one it replaced and when. Two
      * ids that keep alternating are two devices with one identity (a copied card). */
     char instance[DRV_PROTO_INSTANCE_MAX + 1];
     char prev_instance[DRV_PROTO_INSTANCE_MAX + 1];
     int64_t instance_since_ms;
-    int64_t duplicate_ms; /* when two runs last alternated */
-    bool duplicate;       /* the Node's DuplicateIdentity condition is True */
+    int64_t duplicate_ms;     /* when two runs last alternated */
+    bool duplicate;           /* the Node's DuplicateIdentity condition is True */
     bool force;               /* publish even if the content is unchanged (a resync) */
     int64_t last_resync_ms;   /* when a resync was last asked for */
     int64_t events_refill_ms; /* event rate limit (a token bucket): last refill */

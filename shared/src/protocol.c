@@ -850,12 +850,11 @@ drv_err_t drv_proto_heartbeat_format(const drv_proto_heartbeat_t *hb, char *out,
     if (hb->instance[0] && !instance_ok(hb->instance))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "heartbeat: instance: must be 1-40 characters of [A-Za-z0-9-]");
-    int n = snprintf(out, outsz,
-                     "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"%s%s%s}",
-                     hb->node, (unsigned long long)hb->seq,
-                     (unsigned long long)hb->observed_generation, t,
-                     hb->instance[0] ? ",\"instance\":\"" : "", hb->instance,
-                     hb->instance[0] ? "\"" : "");
+    int n = snprintf(
+        out, outsz,
+        "{\"node\":\"%s\",\"seq\":%llu,\"observedGeneration\":%llu,\"time\":\"%.40s\"%s%s%s}",
+        hb->node, (unsigned long long)hb->seq, (unsigned long long)hb->observed_generation, t,
+        hb->instance[0] ? ",\"instance\":\"" : "", hb->instance, hb->instance[0] ? "\"" : "");
     if (n < 0 || (size_t)n >= outsz)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "heartbeat: buffer of %zu bytes too small",
                              outsz);

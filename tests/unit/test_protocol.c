@@ -362,8 +362,8 @@ static void test_heartbeat(void **state)
     snprintf(hb.time, sizeof hb.time, "2026-01-01T00:00:00Z\",\"x\":\"");
     ASSERT_ERR(drv_proto_heartbeat_format(&hb, buf, sizeof buf, &err), DRV_ERR_INVALID,
                "heartbeat: time");
-    ASSERT_ERR(drv_proto_online_format(true, "now\"}", NULL, buf, sizeof buf, &err), DRV_ERR_INVALID,
-               "online: time");
+    ASSERT_ERR(drv_proto_online_format(true, "now\"}", NULL, buf, sizeof buf, &err),
+               DRV_ERR_INVALID, "online: time");
 }
 
 static void test_online(void **state)
@@ -372,8 +372,8 @@ static void test_online(void **state)
     drv_error_t err = DRV_ERROR_INIT;
     char buf[128];
     drv_proto_online_t o;
-    assert_int_equal(drv_proto_online_format(true, "2026-11-25T13:12:41Z", NULL, buf, sizeof buf, &err),
-                     DRV_OK);
+    assert_int_equal(
+        drv_proto_online_format(true, "2026-11-25T13:12:41Z", NULL, buf, sizeof buf, &err), DRV_OK);
     assert_int_equal(drv_proto_online_parse(buf, strlen(buf), &o, &err), DRV_OK);
     assert_true(o.online);
     assert_string_equal(o.time, "2026-11-25T13:12:41Z");
@@ -386,13 +386,13 @@ static void test_online(void **state)
                "online: online: must be true or false");
     ASSERT_ERR(drv_proto_online_parse("{}", 2, &o, &err), DRV_ERR_INVALID, "online: required");
     /* The agent run's instance id, in presence messages and the Will. */
-    assert_int_equal(drv_proto_online_format(false, NULL, "3f9a-b7", buf, sizeof buf, &err), DRV_OK);
+    assert_int_equal(drv_proto_online_format(false, NULL, "3f9a-b7", buf, sizeof buf, &err),
+                     DRV_OK);
     assert_string_equal(buf, "{\"online\":false,\"instance\":\"3f9a-b7\"}");
     assert_int_equal(drv_proto_online_parse(buf, strlen(buf), &o, &err), DRV_OK);
     assert_string_equal(o.instance, "3f9a-b7");
-    assert_int_equal(drv_proto_online_format(true, "2026-11-25T13:12:41Z", "a1", buf, sizeof buf,
-                                             &err),
-                     DRV_OK);
+    assert_int_equal(
+        drv_proto_online_format(true, "2026-11-25T13:12:41Z", "a1", buf, sizeof buf, &err), DRV_OK);
     assert_int_equal(drv_proto_online_parse(buf, strlen(buf), &o, &err), DRV_OK);
     assert_true(o.online);
     assert_string_equal(o.time, "2026-11-25T13:12:41Z");
@@ -402,7 +402,8 @@ static void test_online(void **state)
     const char *bad = "{\"online\":true,\"instance\":\"a b\"}";
     ASSERT_ERR(drv_proto_online_parse(bad, strlen(bad), &o, &err), DRV_ERR_INVALID,
                "online: instance: must be 1-40 characters");
-    const char *longer = "{\"online\":true,\"instance\":\"0123456789012345678901234567890123456789x\"}";
+    const char *longer =
+        "{\"online\":true,\"instance\":\"0123456789012345678901234567890123456789x\"}";
     ASSERT_ERR(drv_proto_online_parse(longer, strlen(longer), &o, &err), DRV_ERR_INVALID,
                "online: instance");
     /* And in heartbeats; absent reads as "". */
