@@ -48,6 +48,15 @@ for l in 'require_certificate true' 'allow_anonymous false' "plugin_opt_socket $
 done
 check "config: the drover-auth plugin" grep -qE '^plugin /.*/drover-auth\.so$' "$conf"
 check "config: no ACL file (the plugin decides)" bash -c "! grep -q '^acl_file' '$conf'"
+# The hub's side of the plugin's socket: garbage gets a clear refusal, never an "ok".
+ask() { python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode("latin-1"))
+print(s.recv(256).decode("latin-1").strip())' "$data/broker/auth.sock" "$1" 2>&1; }
+check "auth socket: garbage is refused as malformed" test "$(ask $'hello\n')" = "no malformed question"
+check "auth socket: a bad node name is refused" test "$(ask $'drover-auth v1 a/b+ QUJD\n')" = "no malformed question"
+check "auth socket: no key is refused" test "$(ask $'drover-auth v1 dev-a\n')" = "no malformed question"
+check "auth socket: an unknown node is refused" test "$(ask $'drover-auth v1 dev-q QUJD\n')" = "no node dev-q is not enrolled"
+check "auth socket: two lines at once are refused" test "$(ask $'drover-auth v1 dev-q QUJD\nx\n')" = "no malformed question"
 check "config: no anonymous access" bash -c "! grep -qx 'allow_anonymous true' '$conf'"
 mode() { stat -c %a "$1"; }
 check "hub client key 0600" test "$(mode "$data/pki/hub-client.key")" = 600
