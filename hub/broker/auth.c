@@ -16,6 +16,7 @@
 #include "broker/broker.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/proc.h"
 #include "drover/protocol.h"
 
 #define AUTH_REQ_MAX 2048
@@ -83,20 +84,13 @@ int drv_broker_auth_fd(const drv_broker_auth_t *a)
     return a ? a->fd : -1;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads one line (without its newline) within AUTH_READ_MS; false on anything else. */
 static bool read_line(int fd, char *buf, size_t bufsz)
 {
     size_t got = 0;
-    long long deadline = mono_ms() + AUTH_READ_MS;
+    long long deadline = drv_now_ms() + AUTH_READ_MS;
     while (got + 1 < bufsz) {
-        long long left = deadline - mono_ms();
+        long long left = deadline - drv_now_ms();
         if (left <= 0)
             return false;
         struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -19,6 +19,7 @@
 #include "drover/challenge.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/proc.h"
 #include "drover/oci.h"
 #include "drover/ref.h"
 
@@ -52,13 +53,6 @@ struct drv_images {
     const char *ret[DRV_IMAGES_PLATFORMS_MAX + 1];
     char ret_buf[DRV_IMAGES_PLATFORMS_MAX][DRV_PLATFORM_STR_MAX];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- one lookup ---- */
 
@@ -349,7 +343,7 @@ static void *worker(void *arg)
     drv_images_t *im = arg;
     pthread_mutex_lock(&im->mu);
     while (!im->stop) {
-        entry_t *e = due(im, mono_ms());
+        entry_t *e = due(im, drv_now_ms());
         if (!e) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -368,7 +362,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&im->mu);
         e = find(im, image); /* (the table may have been reused meanwhile) */
         if (e) {
-            e->done_ms = mono_ms();
+            e->done_ms = drv_now_ms();
             if (r == DRV_OK) {
                 e->state = ENT_KNOWN;
                 e->had_answer = true;
@@ -398,7 +392,7 @@ const char *const *drv_images_platforms(void *ctx, const char *image)
     drv_images_t *im = ctx;
     if (!im || !image || strlen(image) >= IMAGE_KEY_MAX)
         return NULL;
-    int64_t now = mono_ms(), wait = im->o.wait_ms > 0 ? im->o.wait_ms : 10000;
+    int64_t now = drv_now_ms(), wait = im->o.wait_ms > 0 ? im->o.wait_ms : 10000;
     const char *const *ans = NULL;
     pthread_mutex_lock(&im->mu);
     entry_t *e = find(im, image);
