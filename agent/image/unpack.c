@@ -4,8 +4,6 @@
  * can touch anything outside it. Byte and entry counts are capped against decompression bombs. */
 #include "image/unpack.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +22,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "image/tar.h"
 
 #define UNPACK_DEFAULT_MAX_BYTES (8ULL << 30)
 #define UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
@@ -31,7 +30,6 @@
 #define UNPACK_MAX_DEPTH 256    /* deepest entry accepted, in components */
 #define UNPACK_RM_MAX_DEPTH 320 /* recursive removal gives up below this (fds held per level) */
 #define UNPACK_QUOTE_MAX 256    /* entry names in messages are cut to this */
-#define UNPACK_READ_BLOCK 65536
 
 #define WH_PREFIX ".wh."
 #define WH_PREFIX_LEN 4
@@ -71,7 +69,7 @@ struct unpack_ctx {
     bool is_root;
     bool no_openat2;
     int rootfd;
-    struct archive *a;
+    drv_tar_t *tar;
     const char *entry; /* raw name of the entry being processed, for messages; NULL between */
     uint64_t entries;
     uint64_t consumed; /* all entry data read, against max_bytes */
@@ -148,17 +146,12 @@ static drv_err_t entry_fail(struct unpack_ctx *c, drv_err_t code, int errnum, co
                          quote_name(c->entry, q, sizeof q), detail);
 }
 
-/* Reports the archive reader's own error (corrupt, truncated, not a tar). */
-static drv_err_t archive_fail(struct unpack_ctx *c, const char *doing)
+/* Reports the tar reader's own error (corrupt, truncated, not a tar) from terr. */
+static drv_err_t tar_fail(struct unpack_ctx *c, const char *doing, const drv_error_t *terr)
 {
-    const char *msg = archive_error_string(c->a);
-    int e = archive_errno(c->a);
-    drv_err_t code = DRV_ERR_INVALID;
-    if (e == ENOMEM)
-        code = DRV_ERR_NOMEM;
-    else if (e == EIO)
-        code = DRV_ERR_IO;
-    return entry_fail(c, code, 0, "%s: %s", doing, msg ? msg : "unknown archive error");
+    drv_err_t code = terr->code != DRV_OK ? terr->code : DRV_ERR_INVALID;
+    return entry_fail(c, code, terr->sys_errno, "%s: %s", doing,
+                      terr->msg[0] ? terr->msg : "unknown archive error");
 }
 
 /* ---- names ------------------------------------------------------------------------------- */
@@ -501,48 +494,37 @@ static drv_err_t clear_slot(struct unpack_ctx *c, int atfd, const char *name, bo
 
 /* ---- entry metadata ---------------------------------------------------------------------- */
 
-static drv_err_t entry_owner(struct unpack_ctx *c, struct archive_entry *e, uid_t *uid, gid_t *gid)
+static drv_err_t entry_owner(struct unpack_ctx *c, const drv_tar_entry_t *e, uid_t *uid, gid_t *gid)
 {
-    la_int64_t u = archive_entry_uid(e);
-    la_int64_t g = archive_entry_gid(e);
-    if (u < 0 || u >= (la_int64_t)UINT32_MAX)
+    int64_t u = e->uid;
+    int64_t g = e->gid;
+    if (u < 0 || u >= (int64_t)UINT32_MAX)
         return entry_fail(c, DRV_ERR_INVALID, 0, "uid %lld out of range", (long long)u);
-    if (g < 0 || g >= (la_int64_t)UINT32_MAX)
+    if (g < 0 || g >= (int64_t)UINT32_MAX)
         return entry_fail(c, DRV_ERR_INVALID, 0, "gid %lld out of range", (long long)g);
     *uid = (uid_t)u;
     *gid = (gid_t)g;
     return DRV_OK;
 }
 
-static void entry_times(struct archive_entry *e, struct timespec ts[2])
+static void entry_times(const drv_tar_entry_t *e, struct timespec ts[2])
 {
-    ts[1].tv_sec = archive_entry_mtime_is_set(e) ? archive_entry_mtime(e) : 0;
-    ts[1].tv_nsec = archive_entry_mtime_is_set(e) ? archive_entry_mtime_nsec(e) : 0;
-    if (ts[1].tv_nsec < 0 || ts[1].tv_nsec > 999999999)
-        ts[1].tv_nsec = 0;
-    if (archive_entry_atime_is_set(e)) {
-        ts[0].tv_sec = archive_entry_atime(e);
-        ts[0].tv_nsec = archive_entry_atime_nsec(e);
-        if (ts[0].tv_nsec < 0 || ts[0].tv_nsec > 999999999)
-            ts[0].tv_nsec = 0;
-    } else {
-        ts[0] = ts[1];
-    }
+    ts[1] = e->mtime;
+    ts[0] = e->atime;
+    for (int i = 0; i < 2; i++)
+        if (ts[i].tv_nsec < 0 || ts[i].tv_nsec > 999999999)
+            ts[i].tv_nsec = 0;
 }
 
 /* Applies user.* and security.capability; other namespaces (trusted.*, security.selinux, ...)
  * in a layer are not the image's to set on the host and are skipped. */
-static drv_err_t apply_xattrs(struct unpack_ctx *c, int fd, struct archive_entry *e)
+static drv_err_t apply_xattrs(struct unpack_ctx *c, int fd, const drv_tar_entry_t *e)
 {
-    if (archive_entry_xattr_reset(e) == 0)
-        return DRV_OK;
-    const char *name;
-    const void *value;
-    size_t size;
     char q[UNPACK_QUOTE_MAX];
-    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-        if (name == NULL)
-            continue;
+    for (size_t i = 0; i < e->nxattrs; i++) {
+        const char *name = e->xattrs[i].name;
+        const void *value = e->xattrs[i].value;
+        size_t size = e->xattrs[i].size;
         if (strncmp(name, "user.", 5) != 0 && strcmp(name, "security.capability") != 0) {
             drv_log_debug("unpack: skipping extended attribute", "layer=%s xattr=%s", c->what_q,
                           drv_log_quote(name, q, sizeof q));
@@ -564,11 +546,11 @@ static drv_err_t apply_xattrs(struct unpack_ctx *c, int fd, struct archive_entry
 
 /* Owner (per preserve_owner), then mode (after chown, which clears setuid bits), then xattrs
  * (after chown, which clears security.capability). */
-static drv_err_t apply_fd_meta(struct unpack_ctx *c, int fd, struct archive_entry *e, mode_t mode)
+static drv_err_t apply_fd_meta(struct unpack_ctx *c, int fd, const drv_tar_entry_t *e, mode_t mode)
 {
     if (c->preserve_owner) {
-        uid_t uid;
-        gid_t gid;
+        uid_t uid = 0;
+        gid_t gid = 0;
         drv_err_t rc = entry_owner(c, e, &uid, &gid);
         if (rc != DRV_OK)
             return rc;
@@ -583,11 +565,11 @@ static drv_err_t apply_fd_meta(struct unpack_ctx *c, int fd, struct archive_entr
 
 /* Owner, mode and times of a node that cannot be opened (symlink, device, fifo), by name. */
 static drv_err_t apply_name_meta(struct unpack_ctx *c, int atfd, const char *name,
-                                 struct archive_entry *e, bool is_symlink)
+                                 const drv_tar_entry_t *e, bool is_symlink)
 {
     if (c->preserve_owner) {
-        uid_t uid;
-        gid_t gid;
+        uid_t uid = 0;
+        gid_t gid = 0;
         drv_err_t rc = entry_owner(c, e, &uid, &gid);
         if (rc != DRV_OK)
             return rc;
@@ -596,7 +578,7 @@ static drv_err_t apply_name_meta(struct unpack_ctx *c, int atfd, const char *nam
                               "chown to %u:%u", (unsigned)uid, (unsigned)gid);
     }
     /* fchmodat follows symlinks, so only for the device or fifo just made here. */
-    if (!is_symlink && fchmodat(atfd, name, archive_entry_perm(e) & 07777, 0) < 0)
+    if (!is_symlink && fchmodat(atfd, name, e->perm, 0) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "chmod");
     struct timespec ts[2];
     entry_times(e, ts);
@@ -614,34 +596,32 @@ static drv_err_t toobig(struct unpack_ctx *c)
                       (unsigned long long)c->max_bytes);
 }
 
-/* Reads the entry's data through the byte cap, writing it at its offsets into fd (or dropping
- * it with fd -1); no block may reach past limit, the declared size. Sets *end to the end of the
- * last block. */
+/* Reads the entry's data through the byte cap, writing it into fd (or dropping it with fd -1);
+ * no byte may reach past limit, the declared size. Sets *end to the end of the data. */
 static drv_err_t copy_data(struct unpack_ctx *c, int fd, uint64_t limit, uint64_t *end)
 {
+    uint64_t pos = 0;
     if (end)
         *end = 0;
     for (;;) {
         const void *buf;
         size_t len;
-        la_int64_t off;
-        int r = archive_read_data_block(c->a, &buf, &len, &off);
-        if (r == ARCHIVE_EOF)
+        drv_error_t terr = DRV_ERROR_INIT;
+        if (drv_tar_read(c->tar, &buf, &len, &terr) != DRV_OK)
+            return tar_fail(c, "corrupt or truncated layer", &terr);
+        if (len == 0)
             return DRV_OK;
-        if (r < ARCHIVE_WARN)
-            return archive_fail(c, "corrupt or truncated layer");
         if (len > c->max_bytes - c->consumed)
             return toobig(c);
         c->consumed += len;
-        if (fd < 0 || len == 0)
+        if (fd < 0)
             continue;
-        if (off < 0 || (uint64_t)off > limit || len > limit - (uint64_t)off)
+        if (pos > limit || len > limit - pos)
             return entry_fail(c, DRV_ERR_INVALID, 0, "data beyond the declared size");
         const char *p = buf;
         size_t left = len;
-        off_t pos = (off_t)off;
         while (left > 0) {
-            ssize_t w = pwrite(fd, p, left, pos);
+            ssize_t w = pwrite(fd, p, left, (off_t)pos);
             if (w < 0) {
                 if (errno == EINTR)
                     continue;
@@ -649,23 +629,21 @@ static drv_err_t copy_data(struct unpack_ctx *c, int fd, uint64_t limit, uint64_
             }
             p += w;
             left -= (size_t)w;
-            pos += w;
+            pos += (uint64_t)w;
         }
         c->written += len;
-        if (end && (uint64_t)pos > *end)
-            *end = (uint64_t)pos;
+        if (end)
+            *end = pos;
     }
 }
 
 static drv_err_t write_file(struct unpack_ctx *c, int pfd, const char *name,
-                            struct archive_entry *e)
+                            const drv_tar_entry_t *e)
 {
-    la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-    if (size < 0)
-        return entry_fail(c, DRV_ERR_INVALID, 0, "negative size");
-    /* The declared size (a sparse file's apparent size too) is checked before any byte is read,
-     * so a bomb stops at its first header. */
-    if ((uint64_t)size > c->max_bytes - c->consumed)
+    uint64_t size = e->size;
+    /* The declared size is checked before any byte is read, so a bomb stops at its first
+     * header. */
+    if (size > c->max_bytes - c->consumed)
         return toobig(c);
     drv_err_t rc = clear_slot(c, pfd, name, false, NULL);
     if (rc != DRV_OK)
@@ -675,12 +653,12 @@ static drv_err_t write_file(struct unpack_ctx *c, int pfd, const char *name,
     if (fd < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "create file");
     uint64_t end;
-    rc = copy_data(c, fd, (uint64_t)size, &end);
+    rc = copy_data(c, fd, size, &end);
     if (rc != DRV_OK)
         return rc;
-    if (end < (uint64_t)size && ftruncate(fd, (off_t)size) < 0)
+    if (end < size && ftruncate(fd, (off_t)size) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "set size");
-    rc = apply_fd_meta(c, fd, e, archive_entry_perm(e) & 07777);
+    rc = apply_fd_meta(c, fd, e, e->perm);
     if (rc != DRV_OK)
         return rc;
     struct timespec ts[2];
@@ -690,7 +668,7 @@ static drv_err_t write_file(struct unpack_ctx *c, int pfd, const char *name,
     return DRV_OK;
 }
 
-static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, struct archive_entry *e)
+static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, const drv_tar_entry_t *e)
 {
     if (c->ndirs == c->capdirs) {
         size_t ncap = c->capdirs ? c->capdirs * 2 : 64;
@@ -704,7 +682,7 @@ static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, struct archiv
     d->path = strdup(rel);
     if (d->path == NULL)
         return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
-    d->mode = archive_entry_perm(e) & 07777;
+    d->mode = e->perm;
     entry_times(e, d->ts);
     c->ndirs++;
     return DRV_OK;
@@ -713,7 +691,7 @@ static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, struct archiv
 /* Directories are made owner-writable while the layer is extracted; the exact mode and times
  * come from record_dir() at the end. */
 static drv_err_t make_dir(struct unpack_ctx *c, int pfd, const char *name, const upath_t *p,
-                          struct archive_entry *e)
+                          const drv_tar_entry_t *e)
 {
     bool kept;
     drv_err_t rc = clear_slot(c, pfd, name, true, &kept);
@@ -724,7 +702,7 @@ static drv_err_t make_dir(struct unpack_ctx *c, int pfd, const char *name, const
     _cleanup_close_ int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "open directory");
-    rc = apply_fd_meta(c, fd, e, (archive_entry_perm(e) & 07777) | S_IRWXU);
+    rc = apply_fd_meta(c, fd, e, (e->perm) | S_IRWXU);
     if (rc != DRV_OK)
         return rc;
     char rel[UNPACK_PATH_MAX];
@@ -733,12 +711,10 @@ static drv_err_t make_dir(struct unpack_ctx *c, int pfd, const char *name, const
 }
 
 static drv_err_t make_symlink(struct unpack_ctx *c, int pfd, const char *name,
-                              struct archive_entry *e)
+                              const drv_tar_entry_t *e)
 {
-    const char *target = archive_entry_symlink(e);
-    if (target == NULL)
-        target = archive_entry_symlink_utf8(e);
-    if (target == NULL || target[0] == '\0')
+    const char *target = e->link;
+    if (target[0] == '\0')
         return entry_fail(c, DRV_ERR_INVALID, 0, "symbolic link without a target");
     drv_err_t rc = clear_slot(c, pfd, name, false, NULL);
     if (rc != DRV_OK)
@@ -749,8 +725,8 @@ static drv_err_t make_symlink(struct unpack_ctx *c, int pfd, const char *name,
     return apply_name_meta(c, pfd, name, e, true);
 }
 
-static drv_err_t make_node(struct unpack_ctx *c, int pfd, const char *name, struct archive_entry *e,
-                           mode_t type)
+static drv_err_t make_node(struct unpack_ctx *c, int pfd, const char *name,
+                           const drv_tar_entry_t *e, mode_t type)
 {
     if (type != S_IFIFO && !c->is_root) {
         drv_log_debug("unpack: skipping device node (not root)", "layer=%s", c->what_q);
@@ -759,8 +735,7 @@ static drv_err_t make_node(struct unpack_ctx *c, int pfd, const char *name, stru
     drv_err_t rc = clear_slot(c, pfd, name, false, NULL);
     if (rc != DRV_OK)
         return rc;
-    dev_t dev =
-        type == S_IFIFO ? 0 : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+    dev_t dev = type == S_IFIFO ? 0 : makedev(e->devmajor, e->devminor);
     if (mknodat(pfd, name, type | 0600, dev) < 0) {
         if (errno == EPERM && type != S_IFIFO) {
             drv_log_debug("unpack: skipping device node (not permitted)", "layer=%s", c->what_q);
@@ -941,21 +916,18 @@ static drv_err_t whiteout(struct unpack_ctx *c, const upath_t *p, const char *wn
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
-static drv_err_t process_entry(struct unpack_ctx *c, struct archive_entry *e)
+static drv_err_t process_entry(struct unpack_ctx *c, const drv_tar_entry_t *e)
 {
     upath_t *p = &c->path;
     drv_err_t rc = path_parse(c, c->entry, NULL, p);
     if (rc != DRV_OK)
         return rc;
-    const char *hl = archive_entry_hardlink(e);
-    if (hl == NULL)
-        hl = archive_entry_hardlink_utf8(e);
-    mode_t type = archive_entry_filetype(e);
+    const char *hl = e->type == DRV_TAR_HARDLINK ? e->link : NULL;
 
     if (p->n == 0) {
-        if (hl != NULL || type != AE_IFDIR)
+        if (hl != NULL || e->type != DRV_TAR_DIR)
             return entry_fail(c, DRV_ERR_INVALID, 0, "names the layer root but is not a directory");
-        rc = apply_fd_meta(c, c->rootfd, e, (archive_entry_perm(e) & 07777) | S_IRWXU);
+        rc = apply_fd_meta(c, c->rootfd, e, (e->perm) | S_IRWXU);
         if (rc == DRV_OK)
             rc = record_dir(c, "", e);
         return rc != DRV_OK ? rc : copy_data(c, -1, UINT64_MAX, NULL);
@@ -974,29 +946,27 @@ static drv_err_t process_entry(struct unpack_ctx *c, struct archive_entry *e)
     if (hl != NULL) {
         rc = make_hardlink(c, pfd, base, hl);
     } else {
-        switch (type) {
-        case AE_IFREG:
+        switch (e->type) {
+        case DRV_TAR_FILE:
             rc = write_file(c, pfd, base, e);
             break;
-        case AE_IFDIR:
+        case DRV_TAR_DIR:
             rc = make_dir(c, pfd, base, p, e);
             break;
-        case AE_IFLNK:
+        case DRV_TAR_SYMLINK:
             rc = make_symlink(c, pfd, base, e);
             break;
-        case AE_IFCHR:
+        case DRV_TAR_CHAR:
             rc = make_node(c, pfd, base, e, S_IFCHR);
             break;
-        case AE_IFBLK:
+        case DRV_TAR_BLOCK:
             rc = make_node(c, pfd, base, e, S_IFBLK);
             break;
-        case AE_IFIFO:
+        case DRV_TAR_FIFO:
             rc = make_node(c, pfd, base, e, S_IFIFO);
             break;
-        default:
-            drv_log_debug("unpack: skipping entry of unsupported type", "layer=%s type=0%o",
-                          c->what_q, (unsigned)type);
-            break;
+        case DRV_TAR_HARDLINK:
+            break; /* handled above */
         }
     }
     if (rc != DRV_OK)
@@ -1051,39 +1021,26 @@ static drv_err_t finish_dirs(struct unpack_ctx *c)
 
 static drv_err_t run(struct unpack_ctx *c, int blobfd)
 {
-    c->a = archive_read_new();
-    if (c->a == NULL)
-        return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
-    archive_read_support_filter_gzip(c->a);
-    archive_read_support_filter_zstd(c->a);
-    archive_read_support_filter_none(c->a);
-    archive_read_support_format_tar(c->a); /* ustar, pax, gnu */
-    if (archive_read_open_fd(c->a, blobfd, UNPACK_READ_BLOCK) != ARCHIVE_OK)
-        return archive_fail(c, "not a readable tar archive (plain, gzip or zstd)");
+    drv_error_t terr = DRV_ERROR_INIT;
+    if (drv_tar_open(blobfd, &c->tar, &terr) != DRV_OK)
+        return tar_fail(c, "not a readable tar archive (plain, gzip or zstd)", &terr);
     for (;;) {
         c->entry = NULL;
-        struct archive_entry *e;
-        int r = archive_read_next_header(c->a, &e);
-        if (r == ARCHIVE_EOF)
+        const drv_tar_entry_t *e;
+        if (drv_tar_next(c->tar, &e, &terr) != DRV_OK)
+            return tar_fail(c,
+                            drv_tar_offset(c->tar) <= 512 ? "not a readable tar archive"
+                                                          : "corrupt or truncated layer",
+                            &terr);
+        if (e == NULL)
             break;
-        if (r < ARCHIVE_WARN)
-            return archive_fail(c, "corrupt or truncated layer");
         if (++c->entries > c->max_entries)
             return entry_fail(c, DRV_ERR_TOOBIG, 0, "layer has more than %llu entries",
                               (unsigned long long)c->max_entries);
-        const char *name = archive_entry_pathname(e);
-        if (name == NULL)
-            name = archive_entry_pathname_utf8(e);
-        if (name == NULL || name[0] == '\0')
+        if (e->name[0] == '\0')
             return entry_fail(c, DRV_ERR_INVALID, 0, "entry %llu has no name",
                               (unsigned long long)c->entries);
-        c->entry = name;
-        if (r == ARCHIVE_WARN) {
-            const char *w = archive_error_string(c->a);
-            char wq[UNPACK_QUOTE_MAX];
-            drv_log_debug("unpack: archive warning", "layer=%s warning=%s", c->what_q,
-                          drv_log_quote(w ? w : "?", wq, sizeof wq));
-        }
+        c->entry = e->name;
         drv_err_t rc = process_entry(c, e);
         if (rc != DRV_OK)
             return rc;
@@ -1094,9 +1051,8 @@ static drv_err_t run(struct unpack_ctx *c, int blobfd)
 
 static void ctx_free(struct unpack_ctx *c)
 {
-    if (c->a)
-        archive_read_free(c->a);
-    c->a = NULL;
+    drv_tar_free(c->tar);
+    c->tar = NULL;
     for (size_t i = 0; i < c->ndirs; i++)
         free(c->dirs[i].path);
     free(c->dirs);
