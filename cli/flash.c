@@ -1,8 +1,9 @@
 /* drover flash: prepares Raspberry Pi OS-style disk images for the fleet, offline and without
  * root: the agent binary of the image's architecture, /etc/drover/agent.yaml, the bootstrap
- * token, the systemd unit (ports/raspberrypi/drover-agent.service, built in) and its
- * multi-user.target.wants link, and the cgroup options on cmdline.txt. Never a private key:
- * the device makes its own when it enrols. Idempotent: what is there is compared first. */
+ * token, the systemd unit (ports/raspberrypi/drover-agent.service, built in), its stop helper
+ * (ports/debian/agent-stop-post, built in) and its multi-user.target.wants link, and the cgroup
+ * options on cmdline.txt. Never a private key: the device makes its own when it enrols. Idempotent:
+ * what is there is compared first. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -23,7 +24,7 @@
 #include "drover/pki.h"
 #include "drover/proc.h"
 #include "flash/flash.h"
-#include "flash_unit.h" /* generated from ports/raspberrypi/drover-agent.service */
+#include "flash_unit.h" /* generated from ports/raspberrypi and ports/debian */
 
 #define AGENT_MAX (128u * 1024 * 1024)
 #define CMDLINE_MAX (64u * 1024)
@@ -35,6 +36,7 @@
 #define CONFIG_PATH "/etc/drover/agent.yaml"
 #define TOKEN_PATH "/etc/drover/bootstrap.token"
 #define UNIT_PATH "/etc/systemd/system/drover-agent.service"
+#define STOP_POST_PATH "/usr/local/lib/drover/agent-stop-post"
 #define WANTS_PATH "/etc/systemd/system/multi-user.target.wants/drover-agent.service"
 
 /* Where the image's userland architecture is read from: the first that is an ELF file. */
@@ -55,6 +57,8 @@ static const char *const identity_paths[] = {"/var/lib/drover/identity/node.key"
 static const char *const dirs[] = {"/usr",
                                    "/usr/local",
                                    "/usr/local/bin",
+                                   "/usr/local/lib",
+                                   "/usr/local/lib/drover",
                                    "/etc",
                                    "/etc/drover",
                                    "/etc/systemd",
@@ -95,7 +99,9 @@ static int usage(void)
             "  config.txt and cmdline.txt, then an ext4 root), offline and without root:\n"
             "  " AGENT_PATH " (the --agent, or --agent-dir's drover-agent-<arch>, matching the\n"
             "  image's architecture), " CONFIG_PATH ", " TOKEN_PATH ",\n"
-            "  " UNIT_PATH " enabled for multi-user.target, and\n"
+            "  " UNIT_PATH " enabled for multi-user.target (with\n"
+            "  " STOP_POST_PATH ", which stops the pods when the unit\n"
+            "  is stopped for good), and\n"
             "  " DRV_FLASH_CMDLINE_OPTS " on cmdline.txt. A DIR means its *.img files.\n"
             "  --node-name      a name, or a pattern the device fills at its first start:\n"
             "                   {serial}, {hostname}, {mac} (default pi-{serial})\n"
@@ -645,6 +651,8 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
         {AGENT_PATH, "agent", DRV_FLASH_FT_REG, agent->data, agent->len, 0755},
         {CONFIG_PATH, "agent.yaml", DRV_FLASH_FT_REG, o->config, o->config_len, 0644},
         {TOKEN_PATH, "bootstrap.token", DRV_FLASH_FT_REG, tok_line, tok_len + 1, 0600},
+        {STOP_POST_PATH, "agent-stop-post", DRV_FLASH_FT_REG, drv_flash_stop_post_text,
+         sizeof(drv_flash_stop_post_text) - 1, 0755},
         {UNIT_PATH, "drover-agent.service", DRV_FLASH_FT_REG, drv_flash_unit_text,
          sizeof(drv_flash_unit_text) - 1, 0644},
         /* Last: a half-done image never starts an agent that is not all there. */

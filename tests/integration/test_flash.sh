@@ -174,7 +174,7 @@ flash --agent "$AGENT_ARM64" --token-file "$tmp/token" "$img"
 rc=$?
 check "one image: exit 0" test $rc -eq 0
 check "one image: 'flashed (arm64, node pi-{serial}: ...)'" \
-  grep -Eq "^$img: flashed \(arm64, node pi-\{serial\}: agent, agent.yaml, bootstrap.token, drover-agent.service, multi-user.target.wants, cmdline.txt\) in [0-9.]+ s$" "$tmp/out"
+  grep -Eq "^$img: flashed \(arm64, node pi-\{serial\}: agent, agent.yaml, bootstrap.token, agent-stop-post, drover-agent.service, multi-user.target.wants, cmdline.txt\) in [0-9.]+ s$" "$tmp/out"
 check "no hub configured: the token is said to be unchecked" out_has "bootstrap token 0123abcd not checked: no hub configured"
 check "agent: regular, 0755, root" test "$(stat_of "$img" /usr/local/bin/drover-agent)" = "regular 0755 0 0 $(stat -c %s "$AGENT_ARM64")"
 ext_cat "$img" /usr/local/bin/drover-agent >"$tmp/agent.back"
@@ -196,6 +196,19 @@ for want in KillMode=process Delegate=yes Restart=always WantedBy=multi-user.tar
   'ExecStart=/usr/local/bin/drover-agent run --config /etc/drover/agent.yaml'; do
   check "unit: $want" grep -qx -- "$want" "$tmp/unit"
 done
+check "unit: ExecStopPost runs the stop helper with the agent in /usr/local/bin" grep -qx -- \
+  'ExecStopPost=/usr/local/lib/drover/agent-stop-post %n /etc/drover/agent.yaml /usr/local/bin/drover-agent' "$tmp/unit"
+check "agent-stop-post: regular, 0755, root" test "$(stat_of "$img" /usr/local/lib/drover/agent-stop-post | cut -d' ' -f1-4)" = "regular 0755 0 0"
+ext_cat "$img" /usr/local/lib/drover/agent-stop-post >"$tmp/stop-post"
+check "agent-stop-post: ports/debian/agent-stop-post" cmp -s "$tmp/stop-post" "$src/ports/debian/agent-stop-post"
+# systemd-analyze verify, with the flashed files where the unit names them (a private /usr/local).
+mkdir -p "$tmp/unitdir" && cp "$tmp/unit" "$tmp/unitdir/drover-agent.service"
+verify="$(unshare --mount --propagation private -- sh -c '
+  mount -t tmpfs tmpfs /usr/local && mkdir -p /usr/local/bin /usr/local/lib/drover &&
+  install -m 755 "$1" /usr/local/bin/drover-agent &&
+  install -m 755 "$2" /usr/local/lib/drover/agent-stop-post &&
+  systemd-analyze verify "$3" 2>&1' _ "$tmp/agent.back" "$tmp/stop-post" "$tmp/unitdir/drover-agent.service" 2>&1)"
+check "systemd-analyze verify: the flashed unit is clean ($verify)" test -z "$verify"
 check "enabled: multi-user.target.wants link" test "$(link_of "$img" /etc/systemd/system/multi-user.target.wants/drover-agent.service)" = /etc/systemd/system/drover-agent.service
 check "/etc/drover: directory, 0755" test "$(stat_of "$img" /etc/drover | cut -d' ' -f1-4)" = "directory 0755 0 0"
 check "cmdline.txt: the options appended, the rest kept" test "$(fat_cat "$img" cmdline.txt)" = "$CMDLINE cgroup_enable=memory cgroup_memory=1"
