@@ -511,6 +511,23 @@ static drv_err_t renew_quick(const drv_agent_config_t *cfg, const drv_enroll_pat
     return renew_as(cfg, p, true, err);
 }
 
+/* Removes hub.tokenFile once this node holds its certificate, as balena's supervisor drops its
+ * provisioning key: the token is usually one for a whole batch of cards (--uses 50), and a card
+ * taken from a device must not enrol anything more. A node that loses its identity later is
+ * flashed again. Failing to remove it (a read-only /etc) is said, not fatal. */
+static void forget_token(const drv_agent_config_t *cfg)
+{
+    if (!cfg->hub_token_file[0])
+        return; /* hub.token in agent.yaml: the operator's file to edit */
+    char q[512];
+    if (unlink(cfg->hub_token_file) == 0)
+        drv_log_info("bootstrap token removed: this node is enrolled", "path=%s",
+                     drv_log_quote(cfg->hub_token_file, q, sizeof q));
+    else if (errno != ENOENT)
+        drv_log_warn("cannot remove the bootstrap token after enrolling; remove it by hand",
+                     "path=%s errno=%d", drv_log_quote(cfg->hub_token_file, q, sizeof q), errno);
+}
+
 static drv_err_t enroll(const drv_agent_config_t *cfg, const drv_enroll_paths_t *p,
                         drv_error_t *err)
 {
@@ -525,6 +542,8 @@ static drv_err_t enroll(const drv_agent_config_t *cfg, const drv_enroll_paths_t 
         (r = load_or_make_key(p, &key, err)) != DRV_OK)
         goto out;
     r = request_cert(cfg, p, key, ca, token, false, err);
+    if (r == DRV_OK)
+        forget_token(cfg);
 out:
     memset(token, 0, sizeof(token));
     return r;

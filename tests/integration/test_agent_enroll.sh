@@ -95,6 +95,7 @@ enroll dev-a
 check "wrong caFingerprint: enroll fails" test $? = 1
 check "the error names hub.caFingerprint" grep -q "hub.caFingerprint: no certificate in the hub's chain has" "$tmp/dev-a.err"
 check "the token still has its 2 uses" test "$(uses_left "$boot_id")" = 2
+check "and the token file is kept" test -s "$tmp/boot.token"
 check "no certificate and no key written" test ! -e "$id/node.crt" -a ! -e "$id/node.key"
 check "nor a ca.crt" test ! -e "$id/ca.crt"
 
@@ -125,6 +126,8 @@ check "node.crt is valid for about 90 days ($days)" test "$days" -ge 88 -a "$day
 check "ca.crt is the hub's CA" cmp -s "$id/ca.crt" "$data/pki/ca.crt"
 check "signing.pub is the hub's pki/signing.pub" cmp -s "$id/signing.pub" "$data/pki/signing.pub"
 check "the token has 1 use left" test "$(uses_left "$boot_id")" = 1
+check "the bootstrap token file is removed once the node is enrolled" test ! -e "$tmp/boot.token"
+check "saying so" grep -q "bootstrap token removed" "$tmp/dev-a.err"
 # The private key never leaves the device: no line of its base64 anywhere on the hub's side.
 keyline=$(sed -n 2p "$id/node.key")
 check "node.key has a body to look for" test ${#keyline} -ge 40
@@ -183,11 +186,13 @@ check "still no token used (1 use left)" test "$(uses_left "$boot_id")" = 1
 
 # ---- used-up and expired tokens ----
 ONCE=$("$cli" token create --uses 1 2>/dev/null)
-printf '%s\n' "$ONCE" >"$tmp/once.token"
-config dev-b "$tmp/once.token"
+# Each device its own copy of the token (enrolling removes the device's copy).
+printf '%s\n' "$ONCE" >"$tmp/once-b.token"
+printf '%s\n' "$ONCE" >"$tmp/once-c.token"
+config dev-b "$tmp/once-b.token"
 enroll dev-b
 check "a one-use token enrols dev-b" test $? = 0
-config dev-c "$tmp/once.token"
+config dev-c "$tmp/once-c.token"
 enroll dev-c
 check "the used-up token: enroll fails" test $? = 1
 check "saying the bootstrap token was refused ($(head -c 300 "$tmp/dev-c.err"))" \
