@@ -313,6 +313,23 @@ drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err
 
 /* ---- probes ---- */
 
+bool glue_container_oom_killed(const pod_t *p, const ctr_t *c)
+{
+    char path[512];
+    int n = snprintf(path, sizeof(path), "/sys/fs/cgroup/drover/pod-%s/%s/memory.events", p->uid,
+                     c->name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return false;
+    _cleanup_free_ char *text = NULL;
+    if (drv_file_read_capped(path, 4096, &text, NULL, NULL) != DRV_OK)
+        return false;
+    for (const char *l = text; l != NULL && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        if (strncmp(l, "oom_kill ", 9) == 0)
+            return l[9] >= '1' && l[9] <= '9';
+    }
+    return false;
+}
+
 void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups)
 {
     snprintf(g->crun_path, sizeof(g->crun_path), "%s", path);

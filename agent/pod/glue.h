@@ -71,6 +71,9 @@ void glue_probes_free(glue_t *g, ctr_t *c);
 void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now);
 /* Lets probes' exec children run `crun exec` against the agent's crun root. */
 void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups);
+/* Whether the kernel's OOM killer killed a process of container c since its cgroup was made
+ * (oom_kill in its memory.events); read after it exited, before it is deleted. */
+bool glue_container_oom_killed(const pod_t *p, const ctr_t *c);
 bool glue_probe_child_exited(glue_t *g, pid_t pid, int status);
 void glue_probe_status(const ctr_t *c, cJSON *container_status);
 int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);

@@ -1163,7 +1163,10 @@ void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
         return; /* a grandchild reparented to us: nothing to track */
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    ctr_exited(sv, p, c, code, sig, NULL);
+    /* Like kubelet: a container whose cgroup saw an OOM kill is OOMKilled, whatever its code
+     * (crun's exit code is its init's, which may be a shell that outlived the victim). */
+    bool oom = code != 0 && sv->cgroups && glue_container_oom_killed(p, c);
+    ctr_exited(sv, p, c, code, sig, oom ? "OOMKilled" : NULL);
 }
 
 /* Image garbage collection: when the disk holding the store is fuller than

@@ -6,7 +6,8 @@
 # guest sees the host), the device enrols with a bootstrap token of its own, its Node becomes
 # Ready with kubernetes.io/arch=arm64, and a pod of a multi-arch image (arm64 + arm/v7 busybox)
 # runs the arm64 variant with its memory limit in the guest's cgroup v2 (memory.max), CPU limit
-# (cpu.max), and a pod over its memory limit is killed by the guest kernel's OOM killer.
+# (cpu.max), and a pod over its memory limit is killed by the guest kernel's OOM killer and
+# reported OOMKilled.
 # Prints the times from QEMU's start to the agent's first log line and to the Node Ready.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -88,6 +89,9 @@ check "a pod over its memory limit fails" \
 check "... its container killed by SIGKILL (exit code 137)" \
   fleet_wait "hog's exit code" 10 /api/v1/namespaces/default/pods/hog \
   '.status.containerStatuses[0].state.terminated.exitCode == 137'
+check "... with the reason OOMKilled, as Kubernetes reports it" \
+  fleet_wait "hog's reason" 10 /api/v1/namespaces/default/pods/hog \
+  '.status.containerStatuses[0].state.terminated.reason == "OOMKilled"'
 check "... as its log says" logs_say hog "exit 137"
 oom_kills() { vm_exec a64 "dmesg | grep -c 'Memory cgroup out of memory: Killed process [0-9]* (tail)'"; }
 check "the guest kernel's memory cgroup OOM killer did it (dmesg)" test "$(oom_kills)" -ge 1
