@@ -1,7 +1,6 @@
 /* drover-hub: parses options and runs the hub's loop (hub/core/hub.c). */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +8,7 @@
 #include "hub.h"
 #include "api/api.h"
 #include "enroll/enroll.h"
-#include "identity/identity.h"
+#include "store/store.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 
@@ -60,64 +59,19 @@ static void usage(FILE *f)
         DRV_HUB_DEFAULT_TLS ? "" : " (default)");
 }
 
-/* One route a line: "PATTERN METHOD,METHOD,...", from the API's own table. */
-static int print_routes(void)
-{
-    size_t n = 0;
-    const drv_api_route_t *r = drv_api_routes(&n);
-    for (size_t i = 0; i < n; i++) {
-        char m[64];
-        drv_api_methods_str(r[i].methods, m, sizeof(m));
-        for (char *p = m; *p; p++)
-            if (*p == ' ')
-                memmove(p, p + 1, strlen(p));
-        printf("%s %s\n", r[i].pattern, m);
-    }
-    return fflush(stdout) == 0 ? 0 : 1;
-}
-
 /* --rotate-secret-key: re-encrypts every Secret in DIR/hub.db with a new key. */
 static int rotate_secret_key(const char *dir)
 {
-    char db[PATH_MAX], keys[PATH_MAX];
-    if ((size_t)snprintf(db, sizeof(db), "%s/hub.db", dir) >= sizeof(db) ||
-        (size_t)snprintf(keys, sizeof(keys), "%s/secret.keys", dir) >= sizeof(keys)) {
-        fprintf(stderr, "drover-hub: --data: path too long\n");
-        return 2;
-    }
     drv_error_t err = DRV_ERROR_INIT;
     char id[DRV_PKI_KEY_ID_MAX];
     drv_hstore_reseal_t st;
-    if (drv_hstore_keys_rotate(db, keys, id, &st, &err) != DRV_OK) {
+    if (drv_hstore_keys_rotate_dir(dir, id, &st, &err) != DRV_OK) {
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         return 1;
     }
     printf("secret key rotated: now %s; %zu Secret rows and change-log entries re-encrypted\n", id,
            st.resealed);
     return 0;
-}
-
-/* With HTTPS: the API serves server.crt followed by ca.crt, so that a device finds the CA in
- * the chain and pins it by its fingerprint (docs/PROTOCOL.md "Enrollment"). */
-static drv_err_t serve_chain(drv_hub_t *hub, drv_error_t *err)
-{
-    drv_api_t *api = drv_hub_api(hub);
-    if (!drv_api_tls(api))
-        return DRV_OK;
-    const struct drv_identity *id = drv_hub_identity(hub);
-    const char *srv = drv_identity_server_cert(id), *ca = drv_identity_ca_cert(id);
-    size_t ls = strlen(srv), lc = strlen(ca);
-    char *chain = malloc(ls + 1 + lc + 1);
-    if (!chain)
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
-    memcpy(chain, srv, ls);
-    size_t n = ls;
-    if (ls && srv[ls - 1] != '\n')
-        chain[n++] = '\n';
-    memcpy(chain + n, ca, lc + 1);
-    drv_err_t e = drv_api_set_tls_cert(api, chain, err);
-    free(chain);
-    return e == DRV_OK ? DRV_OK : drv_error_wrap(err, "serve the certificate chain");
 }
 
 int main(int argc, char **argv)
@@ -217,7 +171,7 @@ int main(int argc, char **argv)
             opts.sans = sans;
             break;
         case 'R':
-            return print_routes();
+            return drv_api_print_routes(stdout) == 0 ? 0 : 1;
         case 'K':
             rotate_key = true;
             break;
@@ -273,8 +227,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         return 1;
     }
-    if (drv_enroll_attach(hub, opts.data_dir, opts.broker_tls, &err) != DRV_OK ||
-        serve_chain(hub, &err) != DRV_OK) {
+    if (drv_enroll_attach(hub, opts.data_dir, opts.broker_tls, &err) != DRV_OK) {
         fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         drv_hub_free(hub);
         return 1;

@@ -77,6 +77,24 @@ const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz)
     return out;
 }
 
+int drv_api_print_routes(FILE *out)
+{
+    size_t n = 0;
+    const drv_api_route_t *r = drv_api_routes(&n);
+    for (size_t i = 0; i < n; i++) {
+        char m[64];
+        drv_api_methods_str(r[i].methods, m, sizeof(m));
+        size_t k = 0;
+        for (const char *p = m; *p; p++) /* "GET, POST" -> "GET,POST" */
+            if (*p != ' ')
+                m[k++] = *p;
+        m[k] = '\0';
+        if (fprintf(out, "%s %s\n", r[i].pattern, m) < 0)
+            return -1;
+    }
+    return fflush(out) == 0 ? 0 : -1;
+}
+
 /* Matches path against pattern; captures {namespace} and {name} (pointers into path copies
  * in m). */
 static bool route_match(const char *pattern, const char *path, drv_api_match_t *m)

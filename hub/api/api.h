@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "drover/error.h"
@@ -207,5 +208,8 @@ struct drv_api_route {
 const drv_api_route_t *drv_api_routes(size_t *n);
 /* "GET, POST" for DRV_API_M_* bits, into out (at least 40 bytes). Returns out. */
 const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz);
+/* Writes every route to out, one a line: "PATTERN METHOD,METHOD,..." (drover-hub
+ * --print-routes). Returns 0, or -1 when out could not be written. */
+int drv_api_print_routes(FILE *out);
 
 #endif

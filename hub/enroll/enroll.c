@@ -20,6 +20,7 @@
 #include "drover/pki.h"
 #include "drover/protocol.h"
 #include "hub.h"
+#include "identity/identity.h"
 
 struct drv_enroll {
     drv_hstore_t *store;
@@ -576,6 +577,29 @@ static void hub_shut_out(void *ctx, const char *node)
         drv_bridge_kick(b, node);
 }
 
+/* With HTTPS: the API serves server.crt followed by ca.crt, so that a device finds the CA in
+ * the chain and pins it by its fingerprint (docs/PROTOCOL.md "Enrollment"). */
+static drv_err_t serve_chain(struct drv_hub *hub, drv_error_t *err)
+{
+    drv_api_t *api = drv_hub_api(hub);
+    if (!drv_api_tls(api))
+        return DRV_OK;
+    const struct drv_identity *id = drv_hub_identity(hub);
+    const char *srv = drv_identity_server_cert(id), *ca = drv_identity_ca_cert(id);
+    size_t ls = strlen(srv), lc = strlen(ca);
+    _cleanup_free_ char *chain = malloc(ls + 1 + lc + 1);
+    if (!chain)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
+    memcpy(chain, srv, ls);
+    size_t n = ls;
+    if (ls && srv[ls - 1] != '\n')
+        chain[n++] = '\n';
+    memcpy(chain + n, ca, lc + 1);
+    if (drv_api_set_tls_cert(api, chain, err) != DRV_OK)
+        return drv_error_wrap(err, "serve the certificate chain");
+    return DRV_OK;
+}
+
 drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir, bool broker_tls,
                             drv_error_t *err)
 {
@@ -592,5 +616,5 @@ drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir, bool brok
         return drv_error_wrap(err, "enrollment");
     drv_hub_own(hub, e);
     drv_api_set_enroll(drv_hub_api(hub), drv_enroll_api, e);
-    return DRV_OK;
+    return serve_chain(hub, err);
 }

@@ -64,8 +64,9 @@ drv_err_t drv_enroll_api(void *ctx, unsigned op, const char *name, const char *a
 cJSON *drv_enroll_identity_json(const drv_hstore_identity_t *id);
 
 /* Creates the enrollment for a running hub (store, identity, change hooks from hub.h) and
- * serves it on the hub's API. broker_tls: the hub runs its own TLS broker in data_dir. The
- * module is freed with the hub. */
+ * serves it on the hub's API; with HTTPS, the API then serves its certificate followed by the
+ * CA's, the chain a device pins the CA in. broker_tls: the hub runs its own TLS broker in data_dir.
+ * The module is freed with the hub. */
 DRV_NODISCARD drv_err_t drv_enroll_attach(struct drv_hub *hub, const char *data_dir,
                                           bool broker_tls, drv_error_t *err);
 

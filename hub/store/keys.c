@@ -1,6 +1,7 @@
 /* The hub's at-rest keys for Secrets: the key file in the data directory (secret.keys) and
  * key rotation with re-encryption of every Secret in the store. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +219,15 @@ drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
     }
     memset(keys, 0, sizeof(keys));
     return r;
+}
+
+drv_err_t drv_hstore_keys_rotate_dir(const char *data_dir, char new_id[DRV_PKI_KEY_ID_MAX],
+                                     drv_hstore_reseal_t *stats, drv_error_t *err)
+{
+    char db[PATH_MAX], keys[PATH_MAX];
+    int n1 = snprintf(db, sizeof(db), "%s/hub.db", data_dir);
+    int n2 = snprintf(keys, sizeof(keys), "%s/secret.keys", data_dir);
+    if (n1 < 0 || (size_t)n1 >= sizeof(db) || n2 < 0 || (size_t)n2 >= sizeof(keys))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "--data: path too long");
+    return drv_hstore_keys_rotate(db, keys, new_id, stats, err);
 }

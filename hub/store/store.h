@@ -255,5 +255,9 @@ DRV_NODISCARD drv_err_t drv_hstore_keys_ensure(const char *path, drv_hstore_key_
 DRV_NODISCARD drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
                                                char new_id[DRV_PKI_KEY_ID_MAX],
                                                drv_hstore_reseal_t *stats, drv_error_t *err);
+/* drv_hstore_keys_rotate on a hub's data directory: its hub.db and secret.keys. */
+DRV_NODISCARD drv_err_t drv_hstore_keys_rotate_dir(const char *data_dir,
+                                                   char new_id[DRV_PKI_KEY_ID_MAX],
+                                                   drv_hstore_reseal_t *stats, drv_error_t *err);
 
 #endif
