@@ -32,13 +32,6 @@ struct drv_store {
     bool lock_exclusive;
 };
 
-static void cjson_deletep(cJSON **p)
-{
-    if (*p)
-        cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
-
 static drv_err_t errno_code(int e)
 {
     switch (e) {

@@ -58,12 +58,6 @@ static void record_free(record_t *r)
 }
 #define _cleanup_record_ __attribute__((cleanup(record_free)))
 
-static void cjson_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
-
 /* ---- names and paths ---- */
 
 static bool valid_uid(const char *s)

@@ -13,12 +13,6 @@
 #include "drover/doc.h"
 #include "drover/log.h"
 
-static void cjson_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(cjson_deletep)))
-
 typedef enum { CT_JSON, CT_YAML, CT_MERGE, CT_OTHER } ctype_t;
 
 /* The media type of the request without parameters, lower-cased, into out. */
@@ -300,7 +294,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
     if (w && (!strcmp(w, "1") || !strcasecmp(w, "true")))
         return drv_api_watch_start(rq, k, ns, &sel, &fs); /* takes sel */
-    _cleanup_json_ cJSON *items = NULL;
+    _cleanup_cjson_ cJSON *items = NULL;
     uint64_t rv = 0;
     drv_err_t e = drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
     drv_selector_free(&sel);
@@ -311,7 +305,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         if (!drv_api_fieldsel_matches(&fs, it))
             cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
     }
-    _cleanup_json_ cJSON *list = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
     snprintf(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k));
     snprintf(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long)rv);
@@ -329,7 +323,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
 static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &obj, &err);
     if (e != DRV_OK)
@@ -341,7 +335,7 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
     if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
         return r;
     const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
@@ -370,7 +364,7 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
 static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
-    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
@@ -380,7 +374,7 @@ static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
 static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *patch = read_body(rq, true, r);
+    _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
     if (!patch)
         return NULL;
     cJSON *cur = NULL;
@@ -399,7 +393,7 @@ static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Resu
 static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
-    _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+    _cleanup_cjson_ cJSON *obj = patched(rq, m, &r);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
@@ -408,7 +402,7 @@ static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
 static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *old = NULL;
+    _cleanup_cjson_ cJSON *old = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
     if (e != DRV_OK)
@@ -438,7 +432,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
         return drv_api_reply_status(rq, 400, "Invalid", "status: required (an object)", &d);
     }
     drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_json_ cJSON *cur = NULL;
+    _cleanup_cjson_ cJSON *cur = NULL;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
@@ -523,10 +517,10 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         if (bit == DRV_API_M_GET)
             return do_get(rq, m);
         if (bit == DRV_API_M_PUT) {
-            _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+            _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
             return obj ? finish_status(rq, m, obj) : r;
         } else {
-            _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+            _cleanup_cjson_ cJSON *obj = patched(rq, m, &r);
             return obj ? finish_status(rq, m, obj) : r;
         }
     }

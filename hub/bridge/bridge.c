@@ -20,12 +20,6 @@
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
 #define RESYNC_MS 10000
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 typedef struct blogs {
     bool used;
     char id[DRV_PROTO_ID_MAX + 1];
@@ -117,7 +111,7 @@ static void node_event(drv_bridge_t *b, const char *node, const char *type, cons
                        const char *message)
 {
     drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_json_ cJSON *ev =
+    _cleanup_cjson_ cJSON *ev =
         drv_proto_event_build(node, "Node", node, NULL, type, reason, message, &err);
     drv_diags_t d = {0};
     if (ev) {
@@ -179,7 +173,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
 {
     char refused[512];
     uint32_t refused_hash = 0;
-    _cleanup_json_ cJSON *labels =
+    _cleanup_cjson_ cJSON *labels =
         allowed_labels(b, name, reported, refused, sizeof(refused), &refused_hash);
     if (!labels)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
@@ -202,7 +196,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
     drv_error_t ge = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(b->store, DRV_KIND_NODE, NULL, name, &node, &ge);
     if (e == DRV_ERR_NOTFOUND) {
-        _cleanup_json_ cJSON *obj = cJSON_CreateObject();
+        _cleanup_cjson_ cJSON *obj = cJSON_CreateObject();
         cJSON *meta = cJSON_CreateObject();
         if (!obj || !meta || !cJSON_AddItemToObject(obj, "metadata", meta) ||
             !cJSON_AddStringToObject(obj, "apiVersion", "v1") ||
@@ -251,7 +245,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
             change = true;
     }
     if (change) {
-        _cleanup_json_ cJSON *upd = cJSON_Duplicate(node, true);
+        _cleanup_cjson_ cJSON *upd = cJSON_Duplicate(node, true);
         cJSON *umeta = (cJSON *)jget(upd, "metadata");
         cJSON *ul = (cJSON *)jget(umeta, "labels");
         if (!ul)
@@ -336,7 +330,7 @@ static void ingest_pod(drv_bridge_t *b, const char *node, const cJSON *rp, bool 
     const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace"), *uid = jstr(meta, "uid");
     if (!name || !cJSON_IsObject(status))
         return;
-    _cleanup_json_ cJSON *pod = NULL;
+    _cleanup_cjson_ cJSON *pod = NULL;
     if (drv_hstore_get(b->store, DRV_KIND_POD, ns ? ns : "default", name, &pod, NULL) != DRV_OK)
         return; /* deleted here: the agent is stopping it */
     const char *have_uid = jstr(jget(pod, "metadata"), "uid");
@@ -436,11 +430,11 @@ static void record_resync(drv_bridge_t *b, const char *node, bstale_t why)
 static void set_node_condition(drv_bridge_t *b, const char *node, const char *type,
                                const char *status, const char *reason, const char *message)
 {
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
         return;
     const cJSON *ost = jget(obj, "status");
-    _cleanup_json_ cJSON *st =
+    _cleanup_cjson_ cJSON *st =
         cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
     cJSON *conds = st ? (cJSON *)jget(st, "conditions") : NULL;
     if (st && !cJSON_IsArray(conds)) {
@@ -636,7 +630,7 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
             snprintf(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
             return false;
         }
-        _cleanup_json_ cJSON *pod = NULL;
+        _cleanup_cjson_ cJSON *pod = NULL;
         const char *bound = NULL;
         if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &pod, NULL) == DRV_OK)
             bound = jstr(jget(pod, "spec"), "nodeName");
@@ -691,7 +685,7 @@ static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *
         refused(b, ev->topic, drv_error_msg(&err));
         return;
     }
-    _cleanup_json_ cJSON *event = obj;
+    _cleanup_cjson_ cJSON *event = obj;
     drv_diags_t d = {0};
     if (drv_model_normalize(event, &d) != DRV_OK) {
         char *t = drv_diags_format(&d, "event: ");
@@ -769,7 +763,7 @@ static drv_err_t publish_logs_req(drv_bridge_t *b, const char *node,
     drv_err_t e = drv_proto_topic(topic, sizeof(topic), node, DRV_PROTO_LOGS_REQ, NULL, err);
     if (e != DRV_OK)
         return e;
-    _cleanup_json_ cJSON *msg = drv_proto_logs_req_build(req, err);
+    _cleanup_cjson_ cJSON *msg = drv_proto_logs_req_build(req, err);
     if (!msg)
         return err && err->code ? err->code : DRV_ERR_NOMEM;
     if (cancel) {

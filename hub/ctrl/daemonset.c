@@ -11,12 +11,6 @@
 
 #include "drover/cleanup.h"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 static bool node_matches(const cJSON *node, const cJSON *podspec)
 {
     const cJSON *sel = ctrl_get(podspec, "nodeSelector"), *kv;
@@ -57,7 +51,7 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     char hash[16];
     drv_ctrl_template_hash(tpl, hash, sizeof(hash));
 
-    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r == DRV_OK)
         r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &pods, err);
@@ -212,7 +206,7 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     }
 
     /* Status from the store as it now is. */
-    _cleanup_json_ cJSON *now_pods = NULL;
+    _cleanup_cjson_ cJSON *now_pods = NULL;
     r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &now_pods, err);
     if (r != DRV_OK)
         return r;
@@ -252,11 +246,11 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
 drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const char *name,
                                        int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *ds = NULL;
+    _cleanup_cjson_ cJSON *ds = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DAEMONSET, ns, name, &ds, &e);
     if (r == DRV_ERR_NOTFOUND) {
-        _cleanup_json_ cJSON *pods = NULL;
+        _cleanup_cjson_ cJSON *pods = NULL;
         r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
         const cJSON *p;
         cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
@@ -279,7 +273,7 @@ drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const ch
 
 drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *all = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *all = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DAEMONSET, NULL, NULL, &all, NULL, err);
     if (r != DRV_OK)
         return r;

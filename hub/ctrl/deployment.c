@@ -12,12 +12,6 @@
 /* Keeps the history annotation well under the model's 256 KiB for all annotations. */
 #define HISTORY_MAX_BYTES (128 * 1024)
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 /* The kept history, a new array (empty when absent or unreadable). */
 static cJSON *history_of(const cJSON *dep)
 {
@@ -70,7 +64,7 @@ static cJSON *history_find(const cJSON *hist, const char *key, const char *hash,
 static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, drv_error_t *err)
 {
     const cJSON *spec = ctrl_get(dep, "spec");
-    _cleanup_json_ cJSON *hist = history_of(dep);
+    _cleanup_cjson_ cJSON *hist = history_of(dep);
     if (!hist)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
     int64_t max = history_max(hist);
@@ -364,7 +358,7 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             const char *use_hash = hash;
             char hbuf[16];
             if (!nw.n && old.n) {
-                _cleanup_json_ cJSON *hist = history_of(dep);
+                _cleanup_cjson_ cJSON *hist = history_of(dep);
                 int64_t best = -1;
                 const cJSON *bt = NULL;
                 for (size_t i = 0; i < old.n; i++) {
@@ -480,12 +474,12 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
 drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
                                         int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *dep = NULL;
+    _cleanup_cjson_ cJSON *dep = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
     if (r == DRV_ERR_NOTFOUND) {
         /* Gone: delete the pods that named it as their controller. */
-        _cleanup_json_ cJSON *pods = NULL;
+        _cleanup_cjson_ cJSON *pods = NULL;
         r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
         const cJSON *p;
         cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
@@ -503,7 +497,7 @@ drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const c
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
                              drv_error_msg(&e));
-    _cleanup_json_ cJSON *pods = NULL;
+    _cleanup_cjson_ cJSON *pods = NULL;
     r = ctrl_owned_pods(s, ns, ctrl_meta(dep, "uid"), &pods, err);
     if (r != DRV_OK)
         return r;
@@ -538,7 +532,7 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
 {
     /* One listing of the pods for every Deployment, indexed by their controller's uid, so
      * that a round costs O(pods log pods), not O(deployments x pods). */
-    _cleanup_json_ cJSON *deps = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
     if (r == DRV_OK)
         r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
@@ -600,13 +594,13 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
 drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const char *name,
                                        int64_t revision, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *dep = NULL;
+    _cleanup_cjson_ cJSON *dep = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
                              drv_error_msg(&e));
-    _cleanup_json_ cJSON *hist = history_of(dep);
+    _cleanup_cjson_ cJSON *hist = history_of(dep);
     if (!hist)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
     int64_t cur = history_max(hist);
@@ -644,7 +638,7 @@ drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const ch
     if (!ctrl_set((cJSON *)ctrl_get(dep, "spec"), "template", cJSON_Duplicate(tpl, true)))
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "rollback");
     /* The history is an annotation anyone may edit: the template must pass the model again. */
-    _cleanup_json_ cJSON *check = cJSON_Duplicate(dep, true);
+    _cleanup_cjson_ cJSON *check = cJSON_Duplicate(dep, true);
     drv_diags_t d = {0};
     r = check ? drv_model_normalize(check, &d) : DRV_ERR_NOMEM;
     if (r != DRV_OK) {

@@ -14,12 +14,6 @@
 #define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
 #define TAINT_NOT_READY "node.kubernetes.io/not-ready"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 /* Writes node's status with its Ready condition set to Unknown since now_ms. */
 static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *message,
                              int64_t now_ms, drv_error_t *err)
@@ -117,7 +111,7 @@ static drv_err_t set_ready(drv_hstore_t *s, const cJSON *node, int64_t hb_ms, in
 drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *name, int64_t now_ms,
                                          drv_error_t *err)
 {
-    _cleanup_json_ cJSON *node = NULL;
+    _cleanup_cjson_ cJSON *node = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
     if (r != DRV_OK)
@@ -231,7 +225,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     int64_t grace = o && o->grace_ms > 0 ? o->grace_ms : DRV_CTRL_NODE_GRACE_MS_DEFAULT;
     int64_t deftol = o && o->default_toleration_ms > 0 ? o->default_toleration_ms
                                                        : DRV_CTRL_TOLERATION_MS_DEFAULT;
-    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -370,7 +364,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
 
 drv_err_t drv_ctrl_node_cordon(drv_hstore_t *s, const char *name, bool cordon, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *node = NULL;
+    _cleanup_cjson_ cJSON *node = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
     if (r != DRV_OK)
@@ -399,7 +393,7 @@ drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *name, int64_t now_ms,
     drv_err_t r = drv_ctrl_node_cordon(s, name, true, err);
     if (r != DRV_OK)
         return r;
-    _cleanup_json_ cJSON *pods = NULL;
+    _cleanup_cjson_ cJSON *pods = NULL;
     r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r != DRV_OK)
         return r;

@@ -13,13 +13,6 @@
 #define MAX_SAFE_SIZE 9007199254740991.0 /* 2^53 - 1: exact in a double */
 #define CONFIG_MAX_STRINGS 4096          /* Env/Cmd/Entrypoint entries */
 
-static void cjson_deletep(cJSON **p)
-{
-    if (*p)
-        cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
-
 /* ---- platform ---- */
 
 static drv_err_t copy_field(char *dst, size_t dstsz, const char *src, const char *field,

@@ -16,12 +16,6 @@
 #include "drover/names.h"
 #include "drover/pki.h"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 static const struct {
     const char *name; /* also the topic suffix */
     int qos;
@@ -535,7 +529,7 @@ drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pe
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
     memcpy(text, doc, len);
     text[len] = '\0';
-    _cleanup_json_ cJSON *env = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *env = cJSON_CreateObject();
     if (!env || !cJSON_AddStringToObject(env, "apiVersion", DRV_PROTO_API_VERSION) ||
         !cJSON_AddStringToObject(env, "kind", SIGNED_KIND) ||
         !cJSON_AddStringToObject(env, "alg", SIGNED_ALG) ||
@@ -562,7 +556,7 @@ drv_err_t drv_proto_desired_open(const char *payload, size_t len, const char *pu
                                  size_t *doclen, drv_error_t *err)
 {
     const char *what = "desired state";
-    _cleanup_json_ cJSON *env = NULL;
+    _cleanup_cjson_ cJSON *env = NULL;
     drv_err_t rc = parse_object_scalar(payload, len, DRV_PROTO_DESIRED_MAX, DRV_PROTO_DESIRED_MAX,
                                        what, &env, err);
     if (rc != DRV_OK)
@@ -643,7 +637,7 @@ drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node, const char *pub
         return rc;
     if (drv_proto_secret_is_sealed(secret))
         return DRV_OK;
-    _cleanup_json_ cJSON *inner = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *inner = cJSON_CreateObject();
     if (inner == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
     static const char *const keys[] = {"data", "stringData"};
