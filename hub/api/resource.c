@@ -12,6 +12,7 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/log.h"
+#include "drover/json.h"
 
 typedef enum { CT_JSON, CT_YAML, CT_MERGE, CT_OTHER } ctype_t;
 
@@ -152,12 +153,6 @@ static bool namespaced(drv_kind_t k)
     return k != DRV_KIND_NODE;
 }
 
-static const char *str_member(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Makes a body agree with its URL: kind/apiVersion, metadata.namespace and (for item
  * routes) metadata.name are filled in when absent and must match when present. On a
  * mismatch the reply is queued and false returned. */
@@ -166,7 +161,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
 {
     drv_kind_t k = m->route->kind;
     char msg[768];
-    const char *kind = str_member(obj, "kind"), *av = str_member(obj, "apiVersion");
+    const char *kind = drv_json_str(obj, "kind"), *av = drv_json_str(obj, "apiVersion");
     if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
         cJSON_AddStringToObject(obj, "kind", drv_kind_name(k));
     if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
@@ -215,7 +210,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
 static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
 {
     drv_kind_t k = drv_model_kind(obj);
-    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
     snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_diags_t d = {0};
@@ -338,7 +333,7 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
     _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
     if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
         return r;
-    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
     snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_error_t err = DRV_ERROR_INIT;
@@ -437,9 +432,9 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     const char *want =
-        str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
     const char *have =
-        str_member(cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "resourceVersion");
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "resourceVersion");
     if (want && have && strcmp(want, have)) {
         drv_error_set(&err, DRV_ERR_CONFLICT, 0, "resourceVersion %.32s is not the current %.32s",
                       want, have);
@@ -459,7 +454,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
      * status sync would put its own view back. */
     const char *node = k == DRV_KIND_NODE ? m->name
                        : k == DRV_KIND_POD
-                           ? str_member(cJSON_GetObjectItemCaseSensitive(cur, "spec"), "nodeName")
+                           ? drv_json_str(cJSON_GetObjectItemCaseSensitive(cur, "spec"), "nodeName")
                            : NULL;
     if (node && *node && rq->api->status_written)
         rq->api->status_written(rq->api->status_written_ctx, node);

@@ -13,7 +13,7 @@ static int64_t event_time(const cJSON *ev)
 {
     static const char *const keys[] = {"lastTimestamp", "eventTime", "firstTimestamp"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        int64_t t = drv_ctrl_time_parse(ctrl_str(ev, keys[i]));
+        int64_t t = drv_ctrl_time_parse(drv_json_str(ev, keys[i]));
         if (t >= 0)
             return t;
     }

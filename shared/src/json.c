@@ -32,6 +32,28 @@ bool drv_json_true(const cJSON *obj, const char *key)
     return cJSON_IsTrue(drv_json_get(obj, key));
 }
 
+bool drv_json_bool(const cJSON *obj, const char *key, bool *out)
+{
+    const cJSON *m = drv_json_get(obj, key);
+    if (!cJSON_IsBool(m))
+        return false;
+    *out = cJSON_IsTrue(m);
+    return true;
+}
+
+bool drv_json_int(const cJSON *obj, const char *key, int64_t *out)
+{
+    const cJSON *m = drv_json_get(obj, key);
+    return cJSON_IsNumber(m) && drv_json_to_int(m->valuedouble, INT64_MIN, INT64_MAX, out);
+}
+
+int64_t drv_json_int_or(const cJSON *obj, const char *key, int64_t dflt)
+{
+    int64_t v = dflt;
+    (void)drv_json_int(obj, key, &v);
+    return v;
+}
+
 cJSON *drv_json_at(const cJSON *obj, const char *dotted)
 {
     char key[128];

@@ -24,6 +24,14 @@ DRV_API const char *drv_json_str(const cJSON *obj, const char *key);
 DRV_API const char *drv_json_str_or(const cJSON *obj, const char *key, const char *dflt);
 /* True only when member key of obj is JSON true. */
 DRV_API bool drv_json_true(const cJSON *obj, const char *key);
+/* When member key of obj is a boolean: *out set, true returned; else false, *out untouched. */
+DRV_API bool drv_json_bool(const cJSON *obj, const char *key, bool *out);
+/* When member key of obj is a whole number within int64: *out set, true returned; else false
+ * (absent, another type, fractional, beyond int64, not finite), *out untouched. */
+DRV_API bool drv_json_int(const cJSON *obj, const char *key, int64_t *out);
+/* The whole number member key of obj, or dflt when it is absent, not a number, fractional or
+ * beyond int64 (never a cast of an unchecked double). */
+DRV_API int64_t drv_json_int_or(const cJSON *obj, const char *key, int64_t dflt);
 /* The member at a dotted path of plain keys ("metadata.name", "status.replicas"), or NULL. Keys
  * containing '.' cannot be reached this way (use drv_json_get). */
 DRV_API cJSON *drv_json_at(const cJSON *obj, const char *dotted);
