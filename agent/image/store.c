@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "drover/cleanup.h"
+#include "drover/json.h"
 #include "drover/file.h"
 #include "image/unpack.h"
 
@@ -484,14 +485,12 @@ drv_err_t drv_store_put_record(drv_store_t *st, const drv_store_record_t *rec, d
 static drv_err_t record_digest(const cJSON *o, const char *key, bool required, drv_digest_t *out,
                                bool *present, drv_error_t *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (present)
-        *present = v != NULL;
-    if (v == NULL)
-        return required ? drv_error_set(err, DRV_ERR_INVALID, 0, "%s: required", key) : DRV_OK;
-    if (!cJSON_IsString(v))
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a string", key);
-    drv_err_t rc = drv_digest_parse(v->valuestring, out, err);
+    const char *s = NULL;
+    drv_err_t rc = drv_json_read_string(
+        o, NULL, key, required ? DRV_JSON_REQUIRED : DRV_JSON_OPTIONAL, &s, present, err);
+    if (rc != DRV_OK || s == NULL)
+        return rc;
+    rc = drv_digest_parse(s, out, err);
     return rc == DRV_OK ? rc : drv_error_wrap(err, "%s", key);
 }
 

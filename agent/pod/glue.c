@@ -149,13 +149,14 @@ drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
     for (const cJSON *c = ctrs ? ctrs->child : NULL; c; c = c->next) {
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(c, "ports");
         for (const cJSON *pt = ps ? ps->child : NULL; pt && nports < 64; pt = pt->next) {
-            const cJSON *hp = cJSON_GetObjectItemCaseSensitive(pt, "hostPort");
-            const cJSON *cp = cJSON_GetObjectItemCaseSensitive(pt, "containerPort");
-            if (!cJSON_IsNumber(hp) || hp->valuedouble <= 0 || !cJSON_IsNumber(cp))
+            int64_t hp = 0, cp = 0;
+            /* Not a port number (the model refused it already): skipped, never cast. */
+            if (!drv_json_int(pt, "hostPort", &hp) || hp <= 0 || hp > 65535 ||
+                !drv_json_int(pt, "containerPort", &cp) || cp <= 0 || cp > 65535)
                 continue;
             ports[nports++] =
-                (drv_cni_port_t){(uint16_t)cp->valuedouble, (uint16_t)hp->valuedouble,
-                                 drv_json_str(pt, "protocol"), drv_json_str(pt, "hostIP")};
+                (drv_cni_port_t){(uint16_t)cp, (uint16_t)hp, drv_json_str(pt, "protocol"),
+                                 drv_json_str(pt, "hostIP")};
         }
     }
     drv_sandbox_opts_t o = {.run_dir = g->cfg->run_dir,
