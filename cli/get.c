@@ -101,8 +101,7 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
         {
             ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"));
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
-            restarts += cJSON_IsNumber(r) ? (long)r->valuedouble : 0;
+            restarts += (long)drv_json_int_at(cs, "restartCount", 0, INT32_MAX, 0);
         }
         const char *phase = drv_json_str_at(o, "status.phase");
         /* As kubectl: a container's waiting or terminated reason says more than the phase. */
@@ -212,9 +211,8 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         {
             size_t len = strlen(ports);
             const char *proto = drv_json_str_at(p, "protocol");
-            const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
             snprintf(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
-                     cJSON_IsNumber(port) ? (long)port->valuedouble : 0L, proto ? proto : "TCP");
+                     (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
         }
         snprintf(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
         snprintf(c[i++], CELL_MAX, "%s", a);

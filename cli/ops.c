@@ -259,8 +259,7 @@ static int rollout_history(const char *ns, const char *name, long revision)
         const cJSON *found = NULL;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            if (cJSON_IsNumber(r) && (long)r->valuedouble == revision)
+            if (drv_json_int_at(e, "revision", 1, LONG_MAX, 0) == revision)
                 found = e;
         }
         if (!found) {
@@ -277,14 +276,13 @@ static int rollout_history(const char *ns, const char *name, long revision)
         printf("deployment.apps/%s\nREVISION  CHANGE-CAUSE\n", name);
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
             const cJSON *cause = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(
                     cJSON_GetObjectItemCaseSensitive(
                         cJSON_GetObjectItemCaseSensitive(e, "template"), "metadata"),
                     "annotations"),
                 "kubernetes.io/change-cause");
-            printf("%-9ld %s\n", cJSON_IsNumber(r) ? (long)r->valuedouble : 0L,
+            printf("%-9ld %s\n", (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, 0),
                    cJSON_IsString(cause) ? cause->valuestring : "<none>");
         }
     }
@@ -312,8 +310,7 @@ static int rollout_undo(const char *ns, const char *name, long revision)
         long newest_rev = -1;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            long rv = (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, -1);
             if (rv > newest_rev) {
                 newest_rev = rv;
                 newest = e;
@@ -322,8 +319,7 @@ static int rollout_undo(const char *ns, const char *name, long revision)
         long best = -1;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            long rv = (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, -1);
             if (revision ? rv == revision : (e != newest && rv > best)) {
                 found = e;
                 best = rv;

@@ -517,8 +517,7 @@ static drv_err_t parse_record(const char *text, size_t len, drv_store_record_t *
         return drv_error_set(err, DRV_ERR_INVALID, 0, "platform: must be a string");
     if ((rc = drv_platform_parse(plat->valuestring, &r.platform, err)) != DRV_OK)
         return rc;
-    const cJSON *pulled = cJSON_GetObjectItemCaseSensitive(o, "pulled");
-    r.pulled = cJSON_IsNumber(pulled) ? (int64_t)pulled->valuedouble : 0;
+    r.pulled = drv_json_int_or(o, "pulled", 0);
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers");
     if (!cJSON_IsArray(layers))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "layers: must be an array");
