@@ -144,46 +144,45 @@ static const cJSON *member(const cJSON *obj, const char *path, const char *key,
     return m;
 }
 
-drv_err_t drv_json_read_object(const cJSON *obj, const char *path, const char *key,
-                               drv_json_need_t need, const cJSON **out, bool *present,
-                               drv_error_t *err)
+/* A member of one cJSON type (cJSON_Object, cJSON_Array, cJSON_String) into *out. */
+static drv_err_t read_node(const cJSON *obj, const char *path, const char *key,
+                           drv_json_need_t need, int type, const char *what, const cJSON **out,
+                           bool *present, drv_error_t *err)
 {
     drv_err_t rc;
     const cJSON *m = member(obj, path, key, need, present, &rc, err);
     if (m == NULL)
         return rc;
-    if (!cJSON_IsObject(m))
-        return bad(err, path, key, "must be an object");
+    if ((m->type & 0xFF) != type || (type == cJSON_String && m->valuestring == NULL))
+        return bad(err, path, key, what);
     *out = m;
     return DRV_OK;
+}
+
+drv_err_t drv_json_read_object(const cJSON *obj, const char *path, const char *key,
+                               drv_json_need_t need, const cJSON **out, bool *present,
+                               drv_error_t *err)
+{
+    return read_node(obj, path, key, need, cJSON_Object, "must be an object", out, present, err);
 }
 
 drv_err_t drv_json_read_array(const cJSON *obj, const char *path, const char *key,
                               drv_json_need_t need, const cJSON **out, bool *present,
                               drv_error_t *err)
 {
-    drv_err_t rc;
-    const cJSON *m = member(obj, path, key, need, present, &rc, err);
-    if (m == NULL)
-        return rc;
-    if (!cJSON_IsArray(m))
-        return bad(err, path, key, "must be an array");
-    *out = m;
-    return DRV_OK;
+    return read_node(obj, path, key, need, cJSON_Array, "must be an array", out, present, err);
 }
 
 drv_err_t drv_json_read_string(const cJSON *obj, const char *path, const char *key,
                                drv_json_need_t need, const char **out, bool *present,
                                drv_error_t *err)
 {
-    drv_err_t rc;
-    const cJSON *m = member(obj, path, key, need, present, &rc, err);
-    if (m == NULL)
-        return rc;
-    if (!cJSON_IsString(m) || m->valuestring == NULL)
-        return bad(err, path, key, "must be a string");
-    *out = m->valuestring;
-    return DRV_OK;
+    const cJSON *m = NULL;
+    drv_err_t rc =
+        read_node(obj, path, key, need, cJSON_String, "must be a string", &m, present, err);
+    if (m != NULL)
+        *out = m->valuestring;
+    return rc;
 }
 
 drv_err_t drv_json_read_strbuf(const cJSON *obj, const char *path, const char *key,
