@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "drover/file.h"
+#include "drover/json.h"
 
 #define TOKEN_FILE_MAX 4096
 
@@ -246,12 +247,6 @@ static cJSON *parse_labels(const char *s)
     return o;
 }
 
-static const char *str_of(const cJSON *o, const char *key, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
 static int token_create(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -317,7 +312,7 @@ static int token_create(int argc, char **argv)
     free(body);
     if (rc)
         return 1;
-    const char *tok = str_of(resp.json, "token", NULL);
+    const char *tok = drv_json_str_or(resp.json, "token", NULL);
     if (resp.status != 201 || !tok) {
         drv_cli_print_status(&resp);
         drv_cli_resp_free(&resp);
@@ -326,10 +321,11 @@ static int token_create(int argc, char **argv)
     /* The token alone on stdout (T=$(drover token create ...)); the rest on stderr. */
     printf("%s\n", tok);
     fflush(stdout);
-    const char *r = str_of(resp.json, "role", NULL);
+    const char *r = drv_json_str_or(resp.json, "role", NULL);
     fprintf(stderr, "token %s created (%s%s%s, expires %s). It is shown only this once.\n",
-            str_of(resp.json, "id", "?"), r ? "role " : "bootstrap", r ? r : "",
-            r ? "" : " token: it can only enrol a device", str_of(resp.json, "expires", "never"));
+            drv_json_str_or(resp.json, "id", "?"), r ? "role " : "bootstrap", r ? r : "",
+            r ? "" : " token: it can only enrol a device",
+            drv_json_str_or(resp.json, "expires", "never"));
     drv_cli_resp_free(&resp);
     return 0;
 }
@@ -347,9 +343,10 @@ static int token_list(int argc, char **argv)
     const cJSON *t;
     cJSON_ArrayForEach(t, items)
     {
-        printf("%-10s %-10s %-9s %-8s %-21s %-21s %s\n", str_of(t, "id", ""), str_of(t, "kind", ""),
-               str_of(t, "role", "-"), str_of(t, "state", ""), str_of(t, "created", ""),
-               str_of(t, "expires", "never"), str_of(t, "description", ""));
+        printf("%-10s %-10s %-9s %-8s %-21s %-21s %s\n", drv_json_str_or(t, "id", ""),
+               drv_json_str_or(t, "kind", ""), drv_json_str_or(t, "role", "-"),
+               drv_json_str_or(t, "state", ""), drv_json_str_or(t, "created", ""),
+               drv_json_str_or(t, "expires", "never"), drv_json_str_or(t, "description", ""));
     }
     drv_cli_resp_free(&resp);
     return 0;

@@ -19,6 +19,7 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
 #include "drover/pki.h"
@@ -192,12 +193,6 @@ static bool read_token(flash_opts_t *o, const char *tok_arg)
     return true;
 }
 
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Asks the CLI's hub about the bootstrap token (GET /api/v1/tokens/ID, an admin's right):
  * true when it can enrol devices. n_images: to warn when it has fewer uses left. */
 static bool check_token(const flash_opts_t *o, size_t n_images)
@@ -242,8 +237,9 @@ static bool check_token(const flash_opts_t *o, size_t n_images)
     } else if (resp.status != 200 || !cJSON_IsObject(resp.json)) {
         drv_cli_print_status(&resp);
     } else {
-        const char *kind = jstr(resp.json, "kind"), *state = jstr(resp.json, "state");
-        const char *expires = jstr(resp.json, "expires");
+        const char *kind = drv_json_str(resp.json, "kind"),
+                   *state = drv_json_str(resp.json, "state");
+        const char *expires = drv_json_str(resp.json, "expires");
         const cJSON *left = cJSON_GetObjectItemCaseSensitive(resp.json, "usesLeft");
         if (!kind || strcmp(kind, "bootstrap")) {
             fprintf(stderr,

@@ -1,11 +1,13 @@
 /* drover get / describe: kubectl-like tables, JSON or YAML of the hub's objects, and watch
  * streams printed row by row as events arrive. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "drover/json.h"
 #include "cli.h"
 #include "drover/doc.h"
 
@@ -15,27 +17,6 @@
 #define OUT_MAX (256u * 1024 * 1024)
 
 typedef enum { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML, OUT_NAME } out_t;
-
-static const char *str_at(const cJSON *o, const char *dotted)
-{
-    char key[128];
-    const cJSON *cur = o;
-    while (cur && *dotted) {
-        size_t l = strcspn(dotted, ".");
-        snprintf(key, sizeof(key), "%.*s", (int)(l < sizeof(key) ? l : sizeof(key) - 1), dotted);
-        cur = cJSON_GetObjectItemCaseSensitive(cur, key);
-        dotted += l;
-        if (*dotted == '.')
-            dotted++;
-    }
-    return cJSON_IsString(cur) ? cur->valuestring : NULL;
-}
-
-static long num_at(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
-    return cJSON_IsNumber(x) ? (long)x->valuedouble : 0;
-}
 
 static void age(const char *ts, char *out, size_t outsz)
 {
@@ -101,11 +82,11 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
 {
     int i = 0;
     char a[64];
-    const char *ns = str_at(o, "metadata.namespace");
-    const char *name = str_at(o, "metadata.name");
+    const char *ns = drv_json_str_at(o, "metadata.namespace");
+    const char *name = drv_json_str_at(o, "metadata.name");
     if (allns && drv_cli_namespaced(kind))
         snprintf(c[i++], CELL_MAX, "%s", ns ? ns : "");
-    age(str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
+    age(drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
@@ -120,15 +101,14 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
         {
             ready += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"));
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cs, "restartCount");
-            restarts += cJSON_IsNumber(r) ? (long)r->valuedouble : 0;
+            restarts += (long)drv_json_int_at(cs, "restartCount", 0, INT32_MAX, 0);
         }
-        const char *phase = str_at(o, "status.phase");
+        const char *phase = drv_json_str_at(o, "status.phase");
         /* As kubectl: a container's waiting or terminated reason says more than the phase. */
         cJSON_ArrayForEach(cs, cJSON_GetObjectItemCaseSensitive(status, "containerStatuses"))
         {
-            const char *w = str_at(cs, "state.waiting.reason");
-            const char *t = str_at(cs, "state.terminated.reason");
+            const char *w = drv_json_str_at(cs, "state.waiting.reason");
+            const char *t = drv_json_str_at(cs, "state.terminated.reason");
             if (w && *w) {
                 phase = w;
                 break;
@@ -136,10 +116,10 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
             if (t && *t && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready")))
                 phase = t;
         }
-        if (str_at(o, "metadata.deletionTimestamp"))
+        if (drv_json_str_at(o, "metadata.deletionTimestamp"))
             phase = "Terminating";
-        const char *ip = str_at(o, "status.podIP");
-        const char *node = str_at(o, "spec.nodeName");
+        const char *ip = drv_json_str_at(o, "status.podIP");
+        const char *node = drv_json_str_at(o, "spec.nodeName");
         snprintf(c[i++], CELL_MAX, "%d/%d", ready, total);
         snprintf(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
         snprintf(c[i++], CELL_MAX, "%ld", restarts);
@@ -151,18 +131,26 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         break;
     }
     case DRV_KIND_DEPLOYMENT:
-        snprintf(c[i++], CELL_MAX, "%ld/%ld", num_at(o, "status", "readyReplicas"),
-                 num_at(o, "spec", "replicas"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "updatedReplicas"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "availableReplicas"));
+        snprintf(c[i++], CELL_MAX, "%ld/%ld",
+                 (long)drv_json_int_at(o, "status.readyReplicas", LONG_MIN, LONG_MAX, 0),
+                 (long)drv_json_int_at(o, "spec.replicas", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.updatedReplicas", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.availableReplicas", LONG_MIN, LONG_MAX, 0));
         snprintf(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_DAEMONSET:
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "desiredNumberScheduled"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "currentNumberScheduled"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "numberReady"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "updatedNumberScheduled"));
-        snprintf(c[i++], CELL_MAX, "%ld", num_at(o, "status", "numberAvailable"));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.desiredNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.currentNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.numberReady", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.updatedNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        snprintf(c[i++], CELL_MAX, "%ld",
+                 (long)drv_json_int_at(o, "status.numberAvailable", LONG_MIN, LONG_MAX, 0));
         snprintf(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_NODE: {
@@ -171,7 +159,7 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         const cJSON *cond;
         cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
         {
-            const char *t = str_at(cond, "type"), *s = str_at(cond, "status");
+            const char *t = drv_json_str_at(cond, "type"), *s = drv_json_str_at(cond, "status");
             if (t && s && !strcmp(t, "Ready") && !strcmp(s, "True"))
                 st = "Ready";
             else if (t && s && !strcmp(t, "Ready") && !strcmp(s, "Unknown"))
@@ -196,7 +184,7 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         }
         snprintf(c[i++], CELL_MAX, "%s", *roles ? roles : "<none>");
         snprintf(c[i++], CELL_MAX, "%s", a);
-        const char *v = str_at(o, "status.nodeInfo.kubeletVersion");
+        const char *v = drv_json_str_at(o, "status.nodeInfo.kubeletVersion");
         snprintf(c[i++], CELL_MAX, "%s", v ? v : "");
         break;
     }
@@ -207,14 +195,14 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         snprintf(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_SECRET: {
-        const char *t = str_at(o, "type");
+        const char *t = drv_json_str_at(o, "type");
         snprintf(c[i++], CELL_MAX, "%s", t ? t : "Opaque");
         snprintf(c[i++], CELL_MAX, "%d", cJSON_GetArraySize(data));
         snprintf(c[i++], CELL_MAX, "%s", a);
         break;
     }
     case DRV_KIND_SERVICE: {
-        const char *t = str_at(o, "spec.type"), *ip = str_at(o, "spec.clusterIP");
+        const char *t = drv_json_str_at(o, "spec.type"), *ip = drv_json_str_at(o, "spec.clusterIP");
         snprintf(c[i++], CELL_MAX, "%s", t ? t : "ClusterIP");
         snprintf(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
         char ports[CELL_MAX] = "";
@@ -222,20 +210,21 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
         {
             size_t len = strlen(ports);
-            const char *proto = str_at(p, "protocol");
-            const cJSON *port = cJSON_GetObjectItemCaseSensitive(p, "port");
+            const char *proto = drv_json_str_at(p, "protocol");
             snprintf(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
-                     cJSON_IsNumber(port) ? (long)port->valuedouble : 0L, proto ? proto : "TCP");
+                     (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
         }
         snprintf(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
         snprintf(c[i++], CELL_MAX, "%s", a);
         break;
     }
     default: { /* Event */
-        const char *last = str_at(o, "lastTimestamp");
-        age(last ? last : str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
-        const char *t = str_at(o, "type"), *r = str_at(o, "reason"), *m = str_at(o, "message");
-        const char *ik = str_at(o, "involvedObject.kind"), *in = str_at(o, "involvedObject.name");
+        const char *last = drv_json_str_at(o, "lastTimestamp");
+        age(last ? last : drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
+        const char *t = drv_json_str_at(o, "type"), *r = drv_json_str_at(o, "reason"),
+                   *m = drv_json_str_at(o, "message");
+        const char *ik = drv_json_str_at(o, "involvedObject.kind"),
+                   *in = drv_json_str_at(o, "involvedObject.name");
         snprintf(c[i++], CELL_MAX, "%s", a);
         snprintf(c[i++], CELL_MAX, "%s", t ? t : "Normal");
         snprintf(c[i++], CELL_MAX, "%s", r ? r : "");
@@ -468,7 +457,7 @@ int drv_cli_get(int argc, char **argv)
             printf("%s/%s\n", drv_cli_kind_ref(kind), name);
         else
             cJSON_ArrayForEach(o, items)
-                printf("%s/%s\n", drv_cli_kind_ref(kind), str_at(o, "metadata.name"));
+                printf("%s/%s\n", drv_cli_kind_ref(kind), drv_json_str_at(o, "metadata.name"));
     } else {
         table_t t = {0};
         headers(kind, wide, allns, &t);
@@ -496,8 +485,8 @@ int drv_cli_get(int argc, char **argv)
         return rc;
     }
     /* Watch from the listed version: only later changes arrive. */
-    const char *rv = name ? str_at(resp.json, "metadata.resourceVersion")
-                          : str_at(resp.json, "metadata.resourceVersion");
+    const char *rv = name ? drv_json_str_at(resp.json, "metadata.resourceVersion")
+                          : drv_json_str_at(resp.json, "metadata.resourceVersion");
     char rvs[64] = "";
     if (rv)
         snprintf(rvs, sizeof(rvs), "%s", rv);

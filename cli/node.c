@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/json.h"
 #include "cli.h"
 
 static int node_usage(void)
@@ -12,12 +13,6 @@ static int node_usage(void)
     fprintf(stderr, "usage: drover node revoke NAME... | node forget NAME... |\n"
                     "       node list-identities [-o json]\n");
     return 2;
-}
-
-static const char *str_of(const cJSON *o, const char *key, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
 /* POST .../nodes/NAME/revoke or DELETE .../identities/NAME for each name. */
@@ -67,9 +62,10 @@ static int list_identities(int argc, char **argv)
     cJSON_ArrayForEach(t, items)
     {
         const cJSON *rv = cJSON_GetObjectItemCaseSensitive(t, "revoked");
-        printf("%-24s %-8s %-21s %-21s %-33s %s\n", str_of(t, "node", ""),
-               cJSON_IsTrue(rv) ? "revoked" : "active", str_of(t, "created", ""),
-               str_of(t, "notAfter", ""), str_of(t, "serial", ""), str_of(t, "fingerprint", ""));
+        printf("%-24s %-8s %-21s %-21s %-33s %s\n", drv_json_str_or(t, "node", ""),
+               cJSON_IsTrue(rv) ? "revoked" : "active", drv_json_str_or(t, "created", ""),
+               drv_json_str_or(t, "notAfter", ""), drv_json_str_or(t, "serial", ""),
+               drv_json_str_or(t, "fingerprint", ""));
     }
     drv_cli_resp_free(&resp);
     return 0;

@@ -1,11 +1,13 @@
 /* drover scale / cordon / uncordon: small merge patches on the hub's objects. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "drover/json.h"
 #include "cli.h"
 
 #define PATH_MAX_LEN 2048
@@ -134,12 +136,6 @@ int drv_cli_uncordon(int argc, char **argv)
 
 /* ---- rollout status ---- */
 
-static long field_num(const cJSON *o, const char *a, const char *b, long dflt)
-{
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
-    return cJSON_IsNumber(x) ? (long)x->valuedouble : dflt;
-}
-
 static int rollout_usage(void)
 {
     fprintf(stderr, "usage: drover rollout status deployment NAME [-n NS] [--timeout SECONDS]\n"
@@ -170,12 +166,12 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
             return 1;
         }
         const cJSON *o = resp.json;
-        long want = field_num(o, "spec", "replicas", 1);
-        long gen = field_num(o, "metadata", "generation", 0);
-        long seen = field_num(o, "status", "observedGeneration", 0);
-        long updated = field_num(o, "status", "updatedReplicas", 0);
-        long total = field_num(o, "status", "replicas", 0);
-        long avail = field_num(o, "status", "availableReplicas", 0);
+        long want = (long)drv_json_int_at(o, "spec.replicas", LONG_MIN, LONG_MAX, 1);
+        long gen = (long)drv_json_int_at(o, "metadata.generation", LONG_MIN, LONG_MAX, 0);
+        long seen = (long)drv_json_int_at(o, "status.observedGeneration", LONG_MIN, LONG_MAX, 0);
+        long updated = (long)drv_json_int_at(o, "status.updatedReplicas", LONG_MIN, LONG_MAX, 0);
+        long total = (long)drv_json_int_at(o, "status.replicas", LONG_MIN, LONG_MAX, 0);
+        long avail = (long)drv_json_int_at(o, "status.availableReplicas", LONG_MIN, LONG_MAX, 0);
         drv_cli_resp_free(&resp);
         char msg[256];
         if (seen < gen)
@@ -263,8 +259,7 @@ static int rollout_history(const char *ns, const char *name, long revision)
         const cJSON *found = NULL;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            if (cJSON_IsNumber(r) && (long)r->valuedouble == revision)
+            if (drv_json_int_at(e, "revision", 1, LONG_MAX, 0) == revision)
                 found = e;
         }
         if (!found) {
@@ -281,14 +276,13 @@ static int rollout_history(const char *ns, const char *name, long revision)
         printf("deployment.apps/%s\nREVISION  CHANGE-CAUSE\n", name);
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
             const cJSON *cause = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(
                     cJSON_GetObjectItemCaseSensitive(
                         cJSON_GetObjectItemCaseSensitive(e, "template"), "metadata"),
                     "annotations"),
                 "kubernetes.io/change-cause");
-            printf("%-9ld %s\n", cJSON_IsNumber(r) ? (long)r->valuedouble : 0L,
+            printf("%-9ld %s\n", (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, 0),
                    cJSON_IsString(cause) ? cause->valuestring : "<none>");
         }
     }
@@ -316,8 +310,7 @@ static int rollout_undo(const char *ns, const char *name, long revision)
         long newest_rev = -1;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            long rv = (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, -1);
             if (rv > newest_rev) {
                 newest_rev = rv;
                 newest = e;
@@ -326,8 +319,7 @@ static int rollout_undo(const char *ns, const char *name, long revision)
         long best = -1;
         cJSON_ArrayForEach(e, hist)
         {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "revision");
-            long rv = cJSON_IsNumber(r) ? (long)r->valuedouble : -1;
+            long rv = (long)drv_json_int_at(e, "revision", LONG_MIN, LONG_MAX, -1);
             if (revision ? rv == revision : (e != newest && rv > best)) {
                 found = e;
                 best = rv;
@@ -479,13 +471,6 @@ static bool owned_by_daemonset(const cJSON *pod)
     return false;
 }
 
-static const char *meta_str(const cJSON *o, const char *key)
-{
-    const cJSON *s =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), key);
-    return cJSON_IsString(s) ? s->valuestring : "";
-}
-
 int drv_cli_drain(int argc, char **argv)
 {
     bool ignore_ds = false;
@@ -546,7 +531,8 @@ int drv_cli_drain(int argc, char **argv)
     {
         if (owned_by_daemonset(p))
             continue;
-        const char *ns = meta_str(p, "namespace"), *name = meta_str(p, "name");
+        const char *ns = drv_json_str_or(drv_json_get(p, "metadata"), "namespace", ""),
+                   *name = drv_json_str_or(drv_json_get(p, "metadata"), "name", "");
         char item[PATH_MAX_LEN];
         if (!drv_cli_path(DRV_KIND_POD, ns, name, item, sizeof(item)))
             continue;

@@ -21,6 +21,7 @@
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "enroll/enroll_int.h"
 #include "net/curl.h"
 
@@ -144,12 +145,6 @@ drv_err_t drv_enroll_check_identity(const drv_enroll_paths_t *p, const char *nod
     return DRV_OK;
 }
 
-static const char *json_str(const cJSON *o, const char *key)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
 drv_err_t drv_enroll_parse_answer(const char *text, size_t len, const char *node,
                                   const char *key_pem, const char *ca_pem, int64_t now,
                                   char **cert_pem, char **signing_pub, drv_error_t *err)
@@ -160,8 +155,8 @@ drv_err_t drv_enroll_parse_answer(const char *text, size_t len, const char *node
         return drv_error_set(err, DRV_ERR_PROTO, 0, "hub's answer: not a JSON object");
     }
     drv_err_t r = DRV_OK;
-    const char *kind = json_str(doc, "kind"), *name = json_str(doc, "node");
-    const char *cert = json_str(doc, "certificate"), *pub = json_str(doc, "signingKey");
+    const char *kind = drv_json_str(doc, "kind"), *name = drv_json_str(doc, "node");
+    const char *cert = drv_json_str(doc, "certificate"), *pub = drv_json_str(doc, "signingKey");
     drv_pki_cert_info_t ci;
     if (!kind || strcmp(kind, "Enrollment") != 0)
         r = drv_error_set(err, DRV_ERR_PROTO, 0, "hub's answer: kind: not Enrollment");
@@ -328,7 +323,7 @@ static drv_err_t post_verified(const drv_agent_config_t *cfg, const char *path, 
 static void status_message(const char *answer, size_t len, char *out, size_t outsz)
 {
     cJSON *doc = cJSON_ParseWithLength(answer ? answer : "", answer ? len : 0);
-    const char *m = doc ? json_str(doc, "message") : NULL;
+    const char *m = doc ? drv_json_str(doc, "message") : NULL;
     snprintf(out, outsz, "%s", m ? m : "(no message)");
     cJSON_Delete(doc);
 }

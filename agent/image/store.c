@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "drover/cleanup.h"
+#include "drover/json.h"
 #include "drover/file.h"
 #include "image/unpack.h"
 
@@ -31,13 +32,6 @@ struct drv_store {
     int lock_depth;
     bool lock_exclusive;
 };
-
-static void cjson_deletep(cJSON **p)
-{
-    if (*p)
-        cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
 
 static drv_err_t errno_code(int e)
 {
@@ -491,14 +485,12 @@ drv_err_t drv_store_put_record(drv_store_t *st, const drv_store_record_t *rec, d
 static drv_err_t record_digest(const cJSON *o, const char *key, bool required, drv_digest_t *out,
                                bool *present, drv_error_t *err)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (present)
-        *present = v != NULL;
-    if (v == NULL)
-        return required ? drv_error_set(err, DRV_ERR_INVALID, 0, "%s: required", key) : DRV_OK;
-    if (!cJSON_IsString(v))
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a string", key);
-    drv_err_t rc = drv_digest_parse(v->valuestring, out, err);
+    const char *s = NULL;
+    drv_err_t rc = drv_json_read_string(
+        o, NULL, key, required ? DRV_JSON_REQUIRED : DRV_JSON_OPTIONAL, &s, present, err);
+    if (rc != DRV_OK || s == NULL)
+        return rc;
+    rc = drv_digest_parse(s, out, err);
     return rc == DRV_OK ? rc : drv_error_wrap(err, "%s", key);
 }
 
@@ -525,8 +517,7 @@ static drv_err_t parse_record(const char *text, size_t len, drv_store_record_t *
         return drv_error_set(err, DRV_ERR_INVALID, 0, "platform: must be a string");
     if ((rc = drv_platform_parse(plat->valuestring, &r.platform, err)) != DRV_OK)
         return rc;
-    const cJSON *pulled = cJSON_GetObjectItemCaseSensitive(o, "pulled");
-    r.pulled = cJSON_IsNumber(pulled) ? (int64_t)pulled->valuedouble : 0;
+    r.pulled = drv_json_int_or(o, "pulled", 0);
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(o, "layers");
     if (!cJSON_IsArray(layers))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "layers: must be an array");

@@ -17,6 +17,7 @@
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "drover/model.h"
 #include "drover/pki.h"
 #include "enroll/enroll.h"
@@ -32,12 +33,6 @@
 #define HUB_DESIRED_FILE "hub-desired.json"
 
 /* ---- pure parts ---- */
-
-static const char *str_at(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* A pod uid becomes a directory name on the device: keep it to a safe alphabet. */
 static bool uid_ok(const char *uid)
@@ -68,7 +63,7 @@ static drv_err_t check_objects(cJSON *arr, const char *field, drv_kind_t kind, c
                                  drv_kind_name(kind));
         char uid[64] = "";
         if (kind == DRV_KIND_POD) {
-            const char *u = str_at(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "uid");
+            const char *u = drv_json_str(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "uid");
             if (!u || !*u)
                 return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.metadata.uid: required", where);
             if (!uid_ok(u))
@@ -97,7 +92,7 @@ static drv_err_t check_objects(cJSON *arr, const char *field, drv_kind_t kind, c
             cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
             if (!cJSON_AddStringToObject(meta, "uid", uid))
                 return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", where);
-            const char *nn = str_at(cJSON_GetObjectItemCaseSensitive(o, "spec"), "nodeName");
+            const char *nn = drv_json_str(cJSON_GetObjectItemCaseSensitive(o, "spec"), "nodeName");
             if (!nn || strcmp(nn, node))
                 return drv_error_set(err, DRV_ERR_INVALID, 0,
                                      "%s.spec.nodeName: \"%.64s\" is not this node (%s)", where,
@@ -173,8 +168,8 @@ static bool same_object(const cJSON *a, const cJSON *b)
 {
     const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
     const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
-    const char *na = str_at(ma, "name"), *nb = str_at(mb, "name");
-    const char *sa = str_at(ma, "namespace"), *sb = str_at(mb, "namespace");
+    const char *na = drv_json_str(ma, "name"), *nb = drv_json_str(mb, "name");
+    const char *sa = drv_json_str(ma, "namespace"), *sb = drv_json_str(mb, "namespace");
     return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
 }
 
@@ -202,7 +197,7 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
             if (clash) {
                 drv_log_warn("a hub object has the name of a static one; the static one wins",
                              "kind=%s name=%s", keys[k],
-                             str_at(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "name"));
+                             drv_json_str(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "name"));
                 continue;
             }
             cJSON_AddItemToArray(arr, cJSON_Duplicate(o, 1));
@@ -253,7 +248,7 @@ static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, cons
             ok = false;
             break;
         }
-        const char *type = str_at(d, "type");
+        const char *type = drv_json_str(d, "type");
         if (type && !strcmp(type, "Ready")) {
             ready = true;
             cJSON_DeleteItemFromObjectCaseSensitive(d, "lastHeartbeatTime");
@@ -267,8 +262,10 @@ static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, cons
              cJSON_AddStringToObject(r, "lastHeartbeatTime", now);
     }
     cJSON *labels = ok ? cJSON_AddObjectToObject(ns, "labels") : NULL;
-    const char *arch = str_at(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "architecture");
-    const char *os = str_at(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "operatingSystem");
+    const char *arch =
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "architecture");
+    const char *os =
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(node, "nodeInfo"), "operatingSystem");
     ok = ok && labels && cJSON_AddStringToObject(labels, "kubernetes.io/arch", arch ? arch : "") &&
          cJSON_AddStringToObject(labels, "kubernetes.io/os", os ? os : "linux") &&
          cJSON_AddStringToObject(labels, "kubernetes.io/hostname", cfg->node_name);
@@ -320,7 +317,7 @@ cJSON *drv_link_status_report(const drv_agent_config_t *cfg, const cJSON *sv_sta
         }
         static const char *const keys[] = {"name", "namespace", "uid"};
         for (size_t k = 0; ok && k < 3; k++) {
-            const char *v = str_at(meta, keys[k]);
+            const char *v = drv_json_str(meta, keys[k]);
             ok = cJSON_AddStringToObject(m, keys[k], v ? v : "") != NULL;
         }
         ok = ok && add_dup(o, "status", p);
@@ -343,17 +340,17 @@ drv_err_t drv_link_logs_target(const cJSON *sv_status, const drv_proto_logs_req_
     cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(sv_status, "pods"))
     {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(p, "metadata");
-        const char *n = str_at(meta, "name"), *s = str_at(meta, "namespace");
+        const char *n = drv_json_str(meta, "name"), *s = drv_json_str(meta, "namespace");
         if (n && !strcmp(n, req->pod) && !strcmp(s ? s : "default", ns)) {
             found = p;
             break;
         }
     }
-    const char *node = str_at(cJSON_GetObjectItemCaseSensitive(sv_status, "node"), "name");
+    const char *node = drv_json_str(cJSON_GetObjectItemCaseSensitive(sv_status, "node"), "name");
     if (!found)
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: not found on node %s", ns,
                              req->pod, node ? node : "?");
-    const char *u = str_at(cJSON_GetObjectItemCaseSensitive(found, "metadata"), "uid");
+    const char *u = drv_json_str(cJSON_GetObjectItemCaseSensitive(found, "metadata"), "uid");
     if (!u || !uid_ok(u))
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no uid", ns, req->pod);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(found, "status");
@@ -367,7 +364,7 @@ drv_err_t drv_link_logs_target(const cJSON *sv_status, const drv_proto_logs_req_
         const cJSON *c;
         cJSON_ArrayForEach(c, lists[l])
         {
-            const char *n = str_at(c, "name");
+            const char *n = drv_json_str(c, "name");
             if (!n)
                 continue;
             if (req->container[0] && !strcmp(n, req->container))

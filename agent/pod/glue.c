@@ -16,6 +16,7 @@
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "drover/pki.h"
 #include "pod/glue.h"
 #include "pod/secrets.h"
@@ -25,17 +26,6 @@
 #include "runtime/rootfs.h"
 #include "runtime/sandbox.h"
 #include "runtime/spec.h"
-
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
-static bool bool_of(const cJSON *o, const char *k)
-{
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
-}
 
 drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
                     bool cgroups, drv_error_t *err)
@@ -146,7 +136,7 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
 static const char *pod_hostname(const pod_t *p)
 {
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
-    const char *h = str_of(spec, "hostname");
+    const char *h = drv_json_str(spec, "hostname");
     return h && *h ? h : p->name;
 }
 
@@ -159,21 +149,23 @@ drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
     for (const cJSON *c = ctrs ? ctrs->child : NULL; c; c = c->next) {
         const cJSON *ps = cJSON_GetObjectItemCaseSensitive(c, "ports");
         for (const cJSON *pt = ps ? ps->child : NULL; pt && nports < 64; pt = pt->next) {
-            const cJSON *hp = cJSON_GetObjectItemCaseSensitive(pt, "hostPort");
-            const cJSON *cp = cJSON_GetObjectItemCaseSensitive(pt, "containerPort");
-            if (!cJSON_IsNumber(hp) || hp->valuedouble <= 0 || !cJSON_IsNumber(cp))
+            int64_t hp = 0, cp = 0;
+            /* Not a port number (the model refused it already): skipped, never cast. */
+            if (!drv_json_int(pt, "hostPort", &hp) || hp <= 0 || hp > 65535 ||
+                !drv_json_int(pt, "containerPort", &cp) || cp <= 0 || cp > 65535)
                 continue;
-            ports[nports++] = (drv_cni_port_t){(uint16_t)cp->valuedouble, (uint16_t)hp->valuedouble,
-                                               str_of(pt, "protocol"), str_of(pt, "hostIP")};
+            ports[nports++] =
+                (drv_cni_port_t){(uint16_t)cp, (uint16_t)hp, drv_json_str(pt, "protocol"),
+                                 drv_json_str(pt, "hostIP")};
         }
     }
     drv_sandbox_opts_t o = {.run_dir = g->cfg->run_dir,
                             .pod_uid = p->uid,
                             .pod_name = p->name,
                             .pod_namespace = p->ns,
-                            .hostname = str_of(spec, "hostname"),
-                            .host_network = bool_of(spec, "hostNetwork"),
-                            .host_ipc = bool_of(spec, "hostIPC"),
+                            .hostname = drv_json_str(spec, "hostname"),
+                            .host_network = drv_json_true(spec, "hostNetwork"),
+                            .host_ipc = drv_json_true(spec, "hostIPC"),
                             .ports = ports,
                             .nports = nports,
                             .cni = &g->cni};
@@ -233,7 +225,7 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
                                  const cJSON *secrets, drv_error_t *err)
 {
     drv_image_t *img = NULL;
-    drv_err_t r = drv_store_resolve(store, str_of(c->spec, "image"), &img, err);
+    drv_err_t r = drv_store_resolve(store, drv_json_str(c->spec, "image"), &img, err);
     if (r != DRV_OK)
         return r;
     bool adopted = false;
@@ -253,7 +245,7 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     snprintf(hostname, sizeof(hostname), "%s/etc/hostname", p->dir);
     snprintf(cgpath, sizeof(cgpath), "/drover/pod-%s/%s", p->uid, c->name);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
-    bool hostnet = bool_of(spec, "hostNetwork");
+    bool hostnet = drv_json_true(spec, "hostNetwork");
     drv_spec_input_t in = {
         .pod = p->obj,
         .container = c->spec,

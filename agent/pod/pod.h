@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 
+#include "drover/error.h"
 #include "probe/probe.h"
 
 #define POD_UID_MAX 64
@@ -97,5 +98,49 @@ typedef struct pod {
     int64_t usage_cpu_m, usage_mem;
     bool seen; /* mark for reconciling against the desired set */
 } pod_t;
+
+/* ---- the pod record: <pod dir>/state.json (pod/state.c) ----
+ *
+ * What the agent needs to take a pod back after it restarted (adoption after an upgrade or a
+ * crash): one JSON object, written whole (temp file, fsync, rename) whenever a container
+ * starts or stops, read once when the pod is first seen. At most POD_STATE_MAX_BYTES.
+ *
+ *   version     format version, a whole number; this agent writes POD_STATE_VERSION (1).
+ *               Absent: a file from an agent before versioning, whose fields are those of
+ *               version 1 (read as version 0, the same layout).
+ *   uid         the pod's metadata.uid (string; informative, not read back)
+ *   startTime   unix ms when the agent first saw the pod, 0 to 2^53-1
+ *   initNext    index of the next init container to run, 0 to the pod's init container count
+ *   podIP       the sandbox's address (string; informative, the sandbox record is the truth)
+ *   containers  an object keyed by container name (names the pod no longer has are ignored):
+ *     state       "waiting", "running" (then checked against crun) or "terminated"
+ *     pid         0 to 2^31-1 (replaced by crun's answer when adopted)
+ *     startedAt   unix ms, 0 to 2^53-1
+ *     restarts    0 to 2^32-1
+ *     backoffMs   the crash-loop back-off, 0 to POD_BACKOFF_MAX_MS
+ *     last        the last termination, optional: exitCode and signal (whole numbers in the
+ *                 range of an int), reason (string, under 32 bytes), startedAt and finishedAt
+ *                 (unix ms, 0 to 2^53-1)
+ *   Members not listed are ignored, so that a later version 1 writer may add some.
+ *
+ * An unreadable file, one that is not JSON, or one with any field of the wrong type or out of
+ * its range is corrupt: it is moved aside to state.json.bad, reported in the log, and the pod
+ * starts from no record (nothing of it applied). A version newer than POD_STATE_VERSION (an
+ * agent downgraded) is refused the same way, with the version named: its layout is unknown. */
+#define POD_STATE_VERSION 1
+#define POD_STATE_MAX_BYTES (256u * 1024)
+#define POD_BACKOFF_MAX_MS 300000
+
+/* The record of p as JSON text (malloc'd, caller frees), NULL when out of memory. */
+char *pod_state_format(const pod_t *p);
+/* Applies the record text to p's start time, init progress and containers, all or nothing:
+ * DRV_ERR_INVALID naming the field of a corrupt record, DRV_ERR_UNSUPPORTED for a newer version
+ * (p untouched either way). */
+DRV_NODISCARD drv_err_t pod_state_parse(const char *text, size_t len, pod_t *p, drv_error_t *err);
+/* Writes <p->dir>/state.json (a failure is logged: the next change writes it again). */
+void pod_state_save(const pod_t *p);
+/* Reads <p->dir>/state.json into p when there is one; a corrupt or newer one is moved aside to
+ * state.json.bad and logged. */
+void pod_state_load(pod_t *p);
 
 #endif

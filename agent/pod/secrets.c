@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/model.h"
 #include "drover/pki.h"
 #include "drover/protocol.h"
@@ -11,20 +12,9 @@
 
 #define NODE_KEY_MAX (16u * 1024)
 
-static const cJSON *member(const cJSON *o, const char *k)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *m = member(o, k);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
 bool pod_secret_is_sealed(const cJSON *secret)
 {
-    return str_of(secret, "sealedData") != NULL;
+    return drv_json_str(secret, "sealedData") != NULL;
 }
 
 static void wipe_strings(cJSON *item)
@@ -50,20 +40,20 @@ void pod_secret_wipe_delete(cJSON *item)
 
 static bool ref_names(const cJSON *ref, const char *field, const char *name)
 {
-    const char *n = str_of(ref, field);
+    const char *n = drv_json_str(ref, field);
     return n && !strcmp(n, name);
 }
 
 static bool container_uses(const cJSON *list, const char *name)
 {
     for (const cJSON *c = cJSON_IsArray(list) ? list->child : NULL; c; c = c->next) {
-        const cJSON *env = member(c, "env");
+        const cJSON *env = drv_json_get(c, "env");
         for (const cJSON *e = cJSON_IsArray(env) ? env->child : NULL; e; e = e->next)
-            if (ref_names(member(member(e, "valueFrom"), "secretKeyRef"), "name", name))
+            if (ref_names(drv_json_get(drv_json_get(e, "valueFrom"), "secretKeyRef"), "name", name))
                 return true;
-        const cJSON *from = member(c, "envFrom");
+        const cJSON *from = drv_json_get(c, "envFrom");
         for (const cJSON *e = cJSON_IsArray(from) ? from->child : NULL; e; e = e->next)
-            if (ref_names(member(e, "secretRef"), "name", name))
+            if (ref_names(drv_json_get(e, "secretRef"), "name", name))
                 return true;
     }
     return false;
@@ -71,13 +61,13 @@ static bool container_uses(const cJSON *list, const char *name)
 
 bool pod_uses_secret(const cJSON *pod, const char *name)
 {
-    const cJSON *spec = member(pod, "spec");
-    const cJSON *vols = member(spec, "volumes");
+    const cJSON *spec = drv_json_get(pod, "spec");
+    const cJSON *vols = drv_json_get(spec, "volumes");
     for (const cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
-        if (ref_names(member(v, "secret"), "secretName", name))
+        if (ref_names(drv_json_get(v, "secret"), "secretName", name))
             return true;
-    return container_uses(member(spec, "initContainers"), name) ||
-           container_uses(member(spec, "containers"), name);
+    return container_uses(drv_json_get(spec, "initContainers"), name) ||
+           container_uses(drv_json_get(spec, "containers"), name);
 }
 
 drv_err_t pod_secret_unseal(cJSON *secret, const char *node, const char *key_pem, drv_error_t *err)
@@ -144,7 +134,8 @@ drv_err_t pod_secrets_open(const cJSON *secrets_ns, const cJSON *pod, const char
         if (!pod_uses_secret(pod, s->string))
             continue;
         if (!key && (r = read_key(key_path, &key, &keylen, err)) != DRV_OK) {
-            const char *ns = cJSON_GetStringValue(member(member(s, "metadata"), "namespace"));
+            const char *ns =
+                cJSON_GetStringValue(drv_json_get(drv_json_get(s, "metadata"), "namespace"));
             (void)drv_error_wrap(err, "Secret %s/%s: sealedData", ns ? ns : "default", s->string);
             break;
         }

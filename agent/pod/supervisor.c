@@ -21,6 +21,7 @@
 #include "drover/cleanup.h"
 #include "drover/digest.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 #include "image/registry.h"
@@ -34,10 +35,9 @@
 
 #define MAX_PODS 256
 #define BACKOFF_INITIAL_MS 10000
-#define BACKOFF_MAX_MS 300000
+#define BACKOFF_MAX_MS POD_BACKOFF_MAX_MS
 #define BACKOFF_RESET_MS 600000
 #define DESIRED_MAX_BYTES (8u * 1024 * 1024)
-#define POD_STATE_MAX_BYTES (256u * 1024)
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
@@ -73,18 +73,6 @@ static void rfc3339(int64_t ms, char *out, size_t outsz)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
-static const cJSON *path_get(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, a);
-    return b ? cJSON_GetObjectItemCaseSensitive(m, b) : m;
 }
 
 /* ---- cgroups ---- */
@@ -231,8 +219,8 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-    const char *uid = str_of(meta, "uid"), *name = str_of(meta, "name"),
-               *ns = str_of(meta, "namespace");
+    const char *uid = drv_json_str(meta, "uid"), *name = drv_json_str(meta, "name"),
+               *ns = drv_json_str(meta, "namespace");
     if (!uid || !name || strlen(uid) >= POD_UID_MAX || strpbrk(uid, "/."))
         return NULL;
     pod_t *p = calloc(1, sizeof(*p));
@@ -267,7 +255,7 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
             ct->init = pass == 0;
             ct->spec = c;
             ct->pidfd = -1;
-            snprintf(ct->name, sizeof(ct->name), "%s", str_of(c, "name"));
+            snprintf(ct->name, sizeof(ct->name), "%s", drv_json_str(c, "name"));
             ctr_id(p, ct->name, ct->id, sizeof(ct->id));
             snprintf(ct->reason, sizeof(ct->reason),
                      ct->init ? "PodInitializing" : "ContainerCreating");
@@ -277,108 +265,6 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
     p->start_time = wall_ms();
     p->stage = STAGE_PULL;
     return p;
-}
-
-/* ---- persistence of a pod's runtime record ---- */
-
-static void pod_save(drv_supervisor_t *sv, pod_t *p)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *cs = cJSON_AddObjectToObject(o, "containers");
-    cJSON_AddStringToObject(o, "uid", p->uid);
-    cJSON_AddNumberToObject(o, "startTime", (double)p->start_time);
-    cJSON_AddNumberToObject(o, "initNext", (double)p->init_next);
-    cJSON_AddStringToObject(o, "podIP", p->pod_ip);
-    for (size_t i = 0; i < p->n_ctrs; i++) {
-        ctr_t *c = &p->ctrs[i];
-        cJSON *j = cJSON_AddObjectToObject(cs, c->name);
-        cJSON_AddStringToObject(j, "state",
-                                c->state == CS_RUNNING      ? "running"
-                                : c->state == CS_TERMINATED ? "terminated"
-                                                            : "waiting");
-        cJSON_AddNumberToObject(j, "pid", c->pid);
-        cJSON_AddNumberToObject(j, "startedAt", (double)c->started_at);
-        cJSON_AddNumberToObject(j, "restarts", c->restarts);
-        cJSON_AddNumberToObject(j, "backoffMs", (double)c->backoff_ms);
-        if (c->last.valid) {
-            cJSON *l = cJSON_AddObjectToObject(j, "last");
-            cJSON_AddNumberToObject(l, "exitCode", c->last.exit_code);
-            cJSON_AddNumberToObject(l, "signal", c->last.signal);
-            cJSON_AddStringToObject(l, "reason", c->last.reason);
-            cJSON_AddNumberToObject(l, "startedAt", (double)c->last.started_at);
-            cJSON_AddNumberToObject(l, "finishedAt", (double)c->last.finished_at);
-        }
-    }
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    char path[600];
-    snprintf(path, sizeof(path), "%s/state.json", p->dir);
-    drv_error_t err = DRV_ERROR_INIT;
-    if (!text || drv_file_write_atomic(path, text, strlen(text), 0600, &err) != DRV_OK)
-        drv_log_warn("cannot save pod state", "pod=%s/%s error=\"%s\"", p->ns, p->name,
-                     text ? drv_error_msg(&err) : "out of memory");
-    free(text);
-    (void)sv;
-}
-
-static void pod_load_state(pod_t *p)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/state.json", p->dir);
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    if (drv_file_read_capped(path, POD_STATE_MAX_BYTES, &text, &len, NULL) != DRV_OK)
-        return;
-    cJSON *o = cJSON_ParseWithLength(text, len);
-    if (!cJSON_IsObject(o)) {
-        drv_error_t err = DRV_ERROR_INIT;
-        drv_log_warn("corrupt pod state moved aside", "pod=%s/%s path=%s", p->ns, p->name, path);
-        (void)!drv_file_quarantine(path, &err);
-        cJSON_Delete(o);
-        return;
-    }
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "startTime");
-    if (cJSON_IsNumber(st))
-        p->start_time = (int64_t)st->valuedouble;
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "initNext");
-    if (cJSON_IsNumber(in) && in->valuedouble >= 0 && in->valuedouble <= (double)p->n_init)
-        p->init_next = (size_t)in->valuedouble;
-    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "containers");
-    for (size_t i = 0; i < p->n_ctrs; i++) {
-        ctr_t *c = &p->ctrs[i];
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(cs, c->name);
-        if (!cJSON_IsObject(j))
-            continue;
-        const cJSON *v;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "restarts")))
-            c->restarts = (unsigned)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "backoffMs")))
-            c->backoff_ms = (long long)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "pid")))
-            c->pid = (pid_t)v->valuedouble;
-        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "startedAt")))
-            c->started_at = (int64_t)v->valuedouble;
-        const char *state = str_of(j, "state");
-        if (state && !strcmp(state, "running"))
-            c->state = CS_RUNNING; /* checked against crun by the caller */
-        else if (state && !strcmp(state, "terminated"))
-            c->state = CS_TERMINATED;
-        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "last");
-        if (cJSON_IsObject(l)) {
-            c->last.valid = true;
-            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "exitCode")))
-                c->last.exit_code = (int)v->valuedouble;
-            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "signal")))
-                c->last.signal = (int)v->valuedouble;
-            snprintf(c->last.reason, sizeof(c->last.reason), "%s",
-                     str_of(l, "reason") ? str_of(l, "reason") : "");
-            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "startedAt")))
-                c->last.started_at = (int64_t)v->valuedouble;
-            if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(l, "finishedAt")))
-                c->last.finished_at = (int64_t)v->valuedouble;
-        }
-    }
-    cJSON_Delete(o);
 }
 
 /* ---- images ---- */
@@ -409,8 +295,8 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
     drv_registry_t *reg = NULL;
     drv_err_t r = drv_registry_new(&opts, &reg, &err);
     for (size_t i = 0; r == DRV_OK && i < p->n_ctrs; i++) {
-        const char *image = str_of(p->ctrs[i].spec, "image");
-        const char *policy = str_of(p->ctrs[i].spec, "imagePullPolicy");
+        const char *image = drv_json_str(p->ctrs[i].spec, "image");
+        const char *policy = drv_json_str(p->ctrs[i].spec, "imagePullPolicy");
         drv_image_t *img = NULL;
         drv_error_t lerr = DRV_ERROR_INIT;
         bool local = drv_store_resolve(sv->store, image, &img, &lerr) == DRV_OK;
@@ -449,12 +335,13 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
 static bool images_local(drv_supervisor_t *sv, pod_t *p)
 {
     for (size_t i = 0; i < p->n_ctrs; i++) {
-        const char *policy = str_of(p->ctrs[i].spec, "imagePullPolicy");
+        const char *policy = drv_json_str(p->ctrs[i].spec, "imagePullPolicy");
         if (!policy || !strcmp(policy, "Always"))
             return false;
         drv_image_t *img = NULL;
         drv_error_t err = DRV_ERROR_INIT;
-        if (drv_store_resolve(sv->store, str_of(p->ctrs[i].spec, "image"), &img, &err) != DRV_OK)
+        if (drv_store_resolve(sv->store, drv_json_str(p->ctrs[i].spec, "image"), &img, &err) !=
+            DRV_OK)
             return false;
         drv_image_free(img);
     }
@@ -628,7 +515,7 @@ static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
 
 static bool should_restart(const pod_t *p, const ctr_t *c)
 {
-    const char *policy = str_of(path_get(p->obj, "spec", NULL), "restartPolicy");
+    const char *policy = drv_json_str(drv_json_get(p->obj, "spec"), "restartPolicy");
     if (!policy || !strcmp(policy, "Always"))
         return true;
     if (!strcmp(policy, "OnFailure"))
@@ -670,7 +557,7 @@ static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, 
         snprintf(c->message, sizeof(c->message), "back-off %llds restarting failed container",
                  c->backoff_ms / 1000);
     }
-    pod_save(sv, p);
+    pod_state_save(p);
     sv->dirty = true;
 }
 
@@ -702,7 +589,7 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
                      "pod=%s/%s container=%s retry_in_s=%lld error=\"%s\"", p->ns, p->name, c->name,
                      c->backoff_ms / 1000, drv_error_msg(&err));
     }
-    pod_save(sv, p);
+    pod_state_save(p);
     sv->dirty = true;
 }
 
@@ -760,7 +647,7 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         ctr_t *c = &p->ctrs[p->init_next];
         if (c->state == CS_TERMINATED && c->last.exit_code == 0) {
             p->init_next++;
-            pod_save(sv, p);
+            pod_state_save(p);
             sv->dirty = true;
             if (p->init_next >= p->n_init)
                 p->stage = STAGE_RUN;
@@ -810,8 +697,9 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
     }
     if (running) {
         if (!p->kill_sent) {
-            const cJSON *g = path_get(p->obj, "spec", "terminationGracePeriodSeconds");
-            long long grace = cJSON_IsNumber(g) ? (long long)g->valuedouble * 1000 : 30000;
+            long long grace = drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0,
+                                              INT64_MAX / 1000, 30) *
+                              1000;
             p->kill_deadline = now + grace;
             p->kill_sent = true;
             for (size_t i = 0; i < p->n_ctrs; i++)
@@ -849,7 +737,7 @@ static cJSON *index_by_ns(const cJSON *list)
     cJSON *idx = cJSON_CreateObject();
     for (const cJSON *o = list ? list->child : NULL; idx && o; o = o->next) {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-        const char *ns = str_of(meta, "namespace"), *name = str_of(meta, "name");
+        const char *ns = drv_json_str(meta, "namespace"), *name = drv_json_str(meta, "name");
         if (!name)
             continue;
         ns = ns ? ns : "default";
@@ -872,7 +760,7 @@ static void apply_desired(drv_supervisor_t *sv)
         sv->pods[i]->seen = false;
     const cJSON *pods = cJSON_GetObjectItemCaseSensitive(sv->desired, "pods");
     for (const cJSON *o = pods ? pods->child : NULL; o; o = o->next) {
-        const char *uid = str_of(path_get(o, "metadata", NULL), "uid");
+        const char *uid = drv_json_str(drv_json_get(o, "metadata"), "uid");
         if (!uid)
             continue;
         pod_t *p = pod_find(sv, uid);
@@ -905,7 +793,7 @@ static void apply_desired(drv_supervisor_t *sv)
             continue;
         }
         p->seen = true;
-        pod_load_state(p);
+        pod_state_load(p);
         sv->pods[sv->n_pods++] = p;
         drv_log_info("pod added", "pod=%s/%s uid=%s", p->ns, p->name, p->uid);
     }
@@ -1004,8 +892,8 @@ static bool same_object(const cJSON *a, const cJSON *b)
 {
     const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
     const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
-    const char *na = str_of(ma, "name"), *nb = str_of(mb, "name");
-    const char *sa = str_of(ma, "namespace"), *sb = str_of(mb, "namespace");
+    const char *na = drv_json_str(ma, "name"), *nb = drv_json_str(mb, "name");
+    const char *sa = drv_json_str(ma, "namespace"), *sb = drv_json_str(mb, "namespace");
     return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
 }
 
@@ -1188,7 +1076,7 @@ static void image_gc(drv_supervisor_t *sv)
     size_t nk = 0;
     for (size_t i = 0; i < sv->n_pods && nk < MAX_PODS * 4; i++)
         for (size_t j = 0; j < sv->pods[i]->n_ctrs && nk < MAX_PODS * 4; j++)
-            keep[nk++] = str_of(sv->pods[i]->ctrs[j].spec, "image");
+            keep[nk++] = drv_json_str(sv->pods[i]->ctrs[j].spec, "image");
     uint64_t target_free = total / 100 * (100 - sv->cfg->gc_low_percent);
     drv_gc_stats_t st = {0};
     drv_error_t err = DRV_ERROR_INIT;
@@ -1364,7 +1252,7 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         const ctr_t *c = &p->ctrs[i];
         cJSON *cs = cJSON_CreateObject();
         cJSON_AddStringToObject(cs, "name", c->name);
-        cJSON_AddStringToObject(cs, "image", str_of(c->spec, "image"));
+        cJSON_AddStringToObject(cs, "image", drv_json_str(c->spec, "image"));
         cJSON_AddStringToObject(cs, "containerID", c->state == CS_RUNNING ? c->id : "");
         bool ready = c->init ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
                              : (c->state == CS_RUNNING && c->ready);
@@ -1424,7 +1312,7 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
         cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "conditions"))
         {
-            const char *type = str_of(c, "type");
+            const char *type = drv_json_str(c, "type");
             if (!type || strcmp(type, "Ready"))
                 continue;
             cJSON_DeleteItemFromObjectCaseSensitive(c, "status");

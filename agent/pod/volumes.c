@@ -22,6 +22,7 @@
 #include "drover/base64.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
 #include "drover/quantity.h"
@@ -64,17 +65,6 @@ typedef struct payload {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static const cJSON *member(const cJSON *parent, const char *key)
-{
-    return parent ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
-}
-
-static const char *str_of(const cJSON *parent, const char *key)
-{
-    const cJSON *m = member(parent, key);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
 static drv_err_t code_for_errno(int e)
 {
     switch (e) {
@@ -108,7 +98,7 @@ static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
                  {"configMap", VOL_CONFIGMAP},
                  {"secret", VOL_SECRET}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        const cJSON *s = member(v, kinds[i].key);
+        const cJSON *s = drv_json_get(v, kinds[i].key);
         if (cJSON_IsObject(s)) {
             *src = s;
             return kinds[i].kind;
@@ -120,7 +110,7 @@ static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
 
 static const cJSON *pod_volumes(const cJSON *pod)
 {
-    const cJSON *vols = member(member(pod, "spec"), "volumes");
+    const cJSON *vols = drv_json_get(drv_json_get(pod, "spec"), "volumes");
     return cJSON_IsArray(vols) ? vols : NULL;
 }
 
@@ -383,8 +373,8 @@ static drv_err_t payload_add(payload_t *p, const char *what, const char *path, u
 static drv_err_t lookup_key(const cJSON *obj, bool secret, const char *key, const char *what,
                             unsigned char **out, size_t *len, drv_error_t *err)
 {
-    const cJSON *text = secret ? NULL : member(member(obj, "data"), key);
-    const cJSON *b64 = member(member(obj, secret ? "data" : "binaryData"), key);
+    const cJSON *text = secret ? NULL : drv_json_get(drv_json_get(obj, "data"), key);
+    const cJSON *b64 = drv_json_get(drv_json_get(obj, secret ? "data" : "binaryData"), key);
     if (cJSON_IsString(text)) {
         size_t n = strlen(text->valuestring);
         unsigned char *d = malloc(n + 1);
@@ -431,13 +421,13 @@ static drv_err_t payload_tops(payload_t *p, const char *what, drv_error_t *err)
     return DRV_OK;
 }
 
-static int64_t int_of(const cJSON *parent, const char *key, int64_t dflt)
+/* A file mode member (defaultMode, mode): dflt when absent or not a number; out of range (or
+ * fractional) reads as -1, which every caller refuses. */
+static int64_t mode_of(const cJSON *parent, const char *key, int64_t dflt)
 {
-    const cJSON *m = member(parent, key);
-    if (!cJSON_IsNumber(m))
+    if (!cJSON_IsNumber(drv_json_get(parent, key)))
         return dflt;
-    /* Out of range (or NaN) reads as -1, which every caller refuses. */
-    return m->valuedouble >= 0 && m->valuedouble <= 07777 ? (int64_t)m->valuedouble : -1;
+    return drv_json_int_at(parent, key, 0, 07777, -1);
 }
 
 /* Builds the files of a configMap (secret = false) or secret volume from its source. */
@@ -445,9 +435,9 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
                                const drv_volume_sources_t *sources, payload_t *p, drv_error_t *err)
 {
     const char *kind = secret ? "secret" : "configMap";
-    const char *oname = str_of(vsrc, secret ? "secretName" : "name");
-    bool optional = cJSON_IsTrue(member(vsrc, "optional"));
-    int64_t defmode = int_of(vsrc, "defaultMode", 0644);
+    const char *oname = drv_json_str(vsrc, secret ? "secretName" : "name");
+    bool optional = cJSON_IsTrue(drv_json_get(vsrc, "optional"));
+    int64_t defmode = mode_of(vsrc, "defaultMode", 0644);
     char what[256];
     memset(p, 0, sizeof(*p));
     p->secret = secret;
@@ -460,18 +450,18 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
                              kind);
     snprintf(what, sizeof(what), "volume \"%s\": %s \"%s\"", vname, kind, oname);
     const cJSON *map = sources ? (secret ? sources->secrets : sources->configmaps) : NULL;
-    const cJSON *obj = cJSON_IsObject(map) ? member(map, oname) : NULL;
+    const cJSON *obj = cJSON_IsObject(map) ? drv_json_get(map, oname) : NULL;
     if (!cJSON_IsObject(obj)) {
         if (optional)
             return DRV_OK;
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "%s not found", what);
     }
-    const cJSON *items = member(vsrc, "items");
+    const cJSON *items = drv_json_get(vsrc, "items");
     drv_err_t r = DRV_OK;
     if (cJSON_IsArray(items) && cJSON_GetArraySize(items) > 0) {
         size_t i = 0;
         for (const cJSON *it = items->child; it; it = it->next, i++) {
-            const char *key = str_of(it, "key"), *path = str_of(it, "path");
+            const char *key = drv_json_str(it, "key"), *path = drv_json_str(it, "path");
             char clean[PATH_MAX];
             if (!key || !path)
                 r = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: items[%zu]: key and path required",
@@ -481,7 +471,7 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
                                   "%s: items[%zu].path \"%.200s\": must be a relative path "
                                   "without '..'",
                                   what, i, path);
-            int64_t mode = int_of(it, "mode", defmode);
+            int64_t mode = mode_of(it, "mode", defmode);
             if (r == DRV_OK && (mode < 0 || mode > 0777))
                 r = drv_error_set(err, DRV_ERR_INVALID, 0,
                                   "%s: items[%zu].mode: must be between 0 and 0777", what, i);
@@ -504,7 +494,7 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
     } else {
         const char *maps[2] = {secret ? NULL : "data", secret ? "data" : "binaryData"};
         for (int m = 0; m < 2 && r == DRV_OK; m++) {
-            const cJSON *dm = maps[m] ? member(obj, maps[m]) : NULL;
+            const cJSON *dm = maps[m] ? drv_json_get(obj, maps[m]) : NULL;
             for (const cJSON *e = dm ? dm->child : NULL; e && r == DRV_OK; e = e->next) {
                 char why[256] = "";
                 if (!e->string || !drv_name_config_key(e->string, why, sizeof(why))) {
@@ -923,14 +913,15 @@ static drv_err_t ensure_tmpfs(int vfd, const char *vdir, const char *name, const
 static int64_t memory_size(const cJSON *pod, const cJSON *ed)
 {
     int64_t b = 0;
-    const char *sl = str_of(ed, "sizeLimit");
+    const char *sl = drv_json_str(ed, "sizeLimit");
     if (sl && drv_qty_parse_memory(sl, &b, NULL, NULL) == DRV_OK && b > 0)
         return b;
-    const cJSON *ctrs = member(member(pod, "spec"), "containers");
+    const cJSON *ctrs = drv_json_get(drv_json_get(pod, "spec"), "containers");
     int64_t sum = 0;
     bool all = cJSON_IsArray(ctrs) && ctrs->child;
     for (const cJSON *c = cJSON_IsArray(ctrs) ? ctrs->child : NULL; c && all; c = c->next) {
-        const char *m = str_of(member(member(c, "resources"), "limits"), "memory");
+        const char *m =
+            drv_json_str(drv_json_get(drv_json_get(c, "resources"), "limits"), "memory");
         all = m && drv_qty_parse_memory(m, &b, NULL, NULL) == DRV_OK && b > 0 &&
               b <= DRV_QTY_MAX - sum;
         if (all)
@@ -941,8 +932,8 @@ static int64_t memory_size(const cJSON *pod, const cJSON *ed)
 
 static drv_err_t prepare_hostpath(const cJSON *hp, const char *vname, drv_error_t *err)
 {
-    const char *path = str_of(hp, "path");
-    const char *type = str_of(hp, "type");
+    const char *path = drv_json_str(hp, "path");
+    const char *type = drv_json_str(hp, "type");
     if (!path || path[0] != '/')
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "volume \"%s\": hostPath.path: must be an absolute path", vname);
@@ -1088,7 +1079,7 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
     size_t n = vols ? (size_t)cJSON_GetArraySize(vols) : 0;
     size_t i = 0;
     for (const cJSON *v = vols ? vols->child : NULL; v; v = v->next, i++) {
-        drv_err_t r = check_volume_name(str_of(v, "name"), i, err);
+        drv_err_t r = check_volume_name(drv_json_str(v, "name"), i, err);
         if (r != DRV_OK)
             return r;
     }
@@ -1103,14 +1094,15 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
 
     i = 0;
     for (const cJSON *v = vols ? vols->child : NULL; v && r == DRV_OK; v = v->next, i++) {
-        const char *name = str_of(v, "name");
+        const char *name = drv_json_str(v, "name");
         const cJSON *src;
         char what[128];
         snprintf(what, sizeof(what), "volume \"%s\"", name);
         vol_kind_t kind = vol_kind(v, &src);
         switch (kind) {
         case VOL_EMPTYDIR: {
-            bool memory = str_of(src, "medium") && !strcmp(str_of(src, "medium"), "Memory");
+            bool memory =
+                drv_json_str(src, "medium") && !strcmp(drv_json_str(src, "medium"), "Memory");
             int fd = -1;
             r = open_volume_dir(vfd, name, 0777, &created[i], &fd, what, err);
             if (r == DRV_OK && memory) {
@@ -1142,7 +1134,7 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
         i = 0;
         for (const cJSON *v = vols->child; v; v = v->next, i++)
             if (created[i])
-                undo_volume(vfd, vdir, str_of(v, "name"));
+                undo_volume(vfd, vdir, drv_json_str(v, "name"));
     }
     return r;
 }
@@ -1154,7 +1146,7 @@ drv_err_t drv_volumes_host_path(const cJSON *pod, const char *pod_dir, const cha
         return DRV_ERR_INVALID;
     const cJSON *vols = pod_volumes(pod);
     for (const cJSON *v = vols ? vols->child : NULL; v; v = v->next) {
-        const char *name = str_of(v, "name");
+        const char *name = drv_json_str(v, "name");
         if (!name || strcmp(name, volume_name))
             continue;
         const cJSON *src;
@@ -1164,7 +1156,7 @@ drv_err_t drv_volumes_host_path(const cJSON *pod, const char *pod_dir, const cha
         char buf[PATH_MAX];
         int n;
         if (k == VOL_HOSTPATH) {
-            const char *hp = str_of(src, "path");
+            const char *hp = drv_json_str(src, "path");
             if (!hp)
                 return DRV_ERR_INVALID;
             n = snprintf(buf, sizeof(buf), "%s", hp);
@@ -1192,7 +1184,7 @@ drv_err_t drv_volumes_update(const cJSON *pod, const char *pod_dir,
     const cJSON *vols = pod_volumes(pod);
     size_t i = 0;
     for (const cJSON *v = vols ? vols->child : NULL; v; v = v->next, i++) {
-        drv_err_t r = check_volume_name(str_of(v, "name"), i, err);
+        drv_err_t r = check_volume_name(drv_json_str(v, "name"), i, err);
         if (r != DRV_OK)
             return r;
     }
@@ -1217,8 +1209,8 @@ drv_err_t drv_volumes_update(const cJSON *pod, const char *pod_dir,
             continue;
         drv_error_t e1 = DRV_ERROR_INIT;
         bool created = false, ch = false;
-        r = write_keyed(vfd, vdir, str_of(v, "name"), src, k == VOL_SECRET, sources, true, &created,
-                        &ch, &e1);
+        r = write_keyed(vfd, vdir, drv_json_str(v, "name"), src, k == VOL_SECRET, sources, true,
+                        &created, &ch, &e1);
         any = any || ch;
         if (r != DRV_OK && first == DRV_OK) {
             first = r;

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "drover/json.h"
+
 static const char *const kind_names[DRV_PROBE_KINDS] = {"liveness", "readiness", "startup"};
 static const char *const kind_keys[DRV_PROBE_KINDS] = {"livenessProbe", "readinessProbe",
                                                        "startupProbe"};
@@ -31,12 +33,9 @@ static drv_err_t int_field(const cJSON *obj, const char *key, int64_t min, int64
         *out = def;
         return DRV_OK;
     }
-    double d = cJSON_IsNumber(v) ? v->valuedouble : -1.0;
-    if (!cJSON_IsNumber(v) || d != d || d < (double)min || d > (double)INT32_MAX ||
-        d != (double)(int64_t)d)
+    if (!cJSON_IsNumber(v) || !drv_json_to_int(v->valuedouble, min, INT32_MAX, out))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be an integer from %lld to %d", key,
                              (long long)min, INT32_MAX);
-    *out = (int64_t)d;
     return DRV_OK;
 }
 

@@ -39,12 +39,6 @@ typedef struct cni_settings {
     unsigned timeout_ms;
 } cni_settings_t;
 
-static void cjson_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
-
 /* Appends item to arr and returns it; on any failure (either NULL included) deletes item and
  * returns NULL, so calls chain without leaks. */
 static cJSON *arr_add(cJSON *arr, cJSON *item)

@@ -14,6 +14,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
 
@@ -193,8 +194,10 @@ drv_err_t drv_crun_state(const drv_crun_t *c, const char *id, char *status, size
         return drv_error_set(err, DRV_ERR_PROTO, 0, "crun state %s: unexpected output", id);
     }
     snprintf(status, statussz, "%s", s->valuestring);
+    int64_t v = 0;
     if (pid)
-        *pid = cJSON_IsNumber(p) ? (pid_t)p->valuedouble : 0;
+        *pid =
+            cJSON_IsNumber(p) && drv_json_to_int(p->valuedouble, 0, INT32_MAX, &v) ? (pid_t)v : 0;
     cJSON_Delete(j);
     drv_buf_free(&out);
     return DRV_OK;

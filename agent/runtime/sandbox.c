@@ -20,6 +20,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/log.h"
 #include "drover/names.h"
 
@@ -57,12 +58,6 @@ static void record_free(record_t *r)
     r->root = NULL;
 }
 #define _cleanup_record_ __attribute__((cleanup(record_free)))
-
-static void cjson_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
 
 /* ---- names and paths ---- */
 
@@ -197,16 +192,6 @@ static drv_err_t write_record(const sb_paths_t *p, const drv_sandbox_opts_t *o,
     return drv_file_write_atomic(p->state, text, strlen(text), 0600, err);
 }
 
-static const char *opt_string(const cJSON *obj, const char *key, bool *ok)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL)
-        return NULL;
-    if (!cJSON_IsString(v))
-        *ok = false;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Reads and checks sandbox.json. uid may be NULL (not compared). DRV_ERR_NOTFOUND if there is
  * none, DRV_ERR_INVALID if it is corrupt (with what is wrong). */
 static drv_err_t read_record(const sb_paths_t *p, const char *uid, record_t *rec, drv_error_t *err)
@@ -224,20 +209,41 @@ static drv_err_t read_record(const sb_paths_t *p, const char *uid, record_t *rec
     cJSON *root = rec->root;
     if (root == NULL || !cJSON_IsObject(root))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: not a JSON object", p->state);
-    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
-    if (!cJSON_IsNumber(ver) || ver->valuedouble != RECORD_VERSION)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: version: must be %d", p->state,
-                             RECORD_VERSION);
-    bool ok = true;
-    const char *state = opt_string(root, "state", &ok);
-    const char *puid = opt_string(root, "podUID", &ok);
-    rec->pod_name = opt_string(root, "podName", &ok);
-    rec->pod_namespace = opt_string(root, "podNamespace", &ok);
-    rec->hostname = opt_string(root, "hostname", &ok);
-    if (!ok || state == NULL || puid == NULL || rec->pod_name == NULL || rec->pod_namespace == NULL)
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "%s: state, podUID, podName and podNamespace must be strings",
-                             p->state);
+    int64_t version = 0;
+    const char *state = NULL, *puid = NULL;
+    const cJSON *maps = NULL;
+    const drv_json_field_t fields[] = {
+        {.key = "version",
+         .type = DRV_JSON_T_INT,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &version,
+         .min = RECORD_VERSION,
+         .max = RECORD_VERSION},
+        {.key = "state", .type = DRV_JSON_T_STRING, .need = DRV_JSON_REQUIRED, .dest = &state},
+        {.key = "podUID", .type = DRV_JSON_T_STRING, .need = DRV_JSON_REQUIRED, .dest = &puid},
+        {.key = "podName",
+         .type = DRV_JSON_T_STRING,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &rec->pod_name},
+        {.key = "podNamespace",
+         .type = DRV_JSON_T_STRING,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &rec->pod_namespace},
+        {.key = "hostname", .type = DRV_JSON_T_STRING, .dest = &rec->hostname},
+        {.key = "hostNetwork",
+         .type = DRV_JSON_T_BOOL,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &rec->host_network},
+        {.key = "hostIPC",
+         .type = DRV_JSON_T_BOOL,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &rec->host_ipc},
+        {.key = "portMappings", .type = DRV_JSON_T_ARRAY, .dest = &maps},
+        {.key = "cniConfList", .type = DRV_JSON_T_OBJECT, .dest = &rec->conflist},
+        {.key = "cniResult", .type = DRV_JSON_T_OBJECT, .dest = &rec->cni_result},
+    };
+    if (drv_json_read_table(root, NULL, fields, DRV_JSON_TABLE_LEN(fields), 0, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", p->state);
     if (strcmp(state, "ready") && strcmp(state, "creating"))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: state: unknown \"%.40s\"", p->state,
                              state);
@@ -245,45 +251,44 @@ static drv_err_t read_record(const sb_paths_t *p, const char *uid, record_t *rec
     if (uid && strcmp(puid, uid))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: podUID \"%.80s\" is another pod's",
                              p->state, puid);
-    const cJSON *hn = cJSON_GetObjectItemCaseSensitive(root, "hostNetwork");
-    const cJSON *hi = cJSON_GetObjectItemCaseSensitive(root, "hostIPC");
-    if (!cJSON_IsBool(hn) || !cJSON_IsBool(hi))
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "%s: hostNetwork and hostIPC must be booleans", p->state);
-    rec->host_network = cJSON_IsTrue(hn);
-    rec->host_ipc = cJSON_IsTrue(hi);
 
-    const cJSON *maps = cJSON_GetObjectItemCaseSensitive(root, "portMappings");
-    if (maps && (!cJSON_IsArray(maps) || cJSON_GetArraySize(maps) > DRV_CNI_PORTS_MAX))
+    if (cJSON_GetArraySize(maps) > DRV_CNI_PORTS_MAX)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "%s: portMappings: must be an array of at most %d", p->state,
                              DRV_CNI_PORTS_MAX);
     const cJSON *m;
     cJSON_ArrayForEach(m, maps)
     {
-        const cJSON *cp = cJSON_GetObjectItemCaseSensitive(m, "containerPort");
-        const cJSON *hp = cJSON_GetObjectItemCaseSensitive(m, "hostPort");
         drv_cni_port_t *port = &rec->ports[rec->nports];
-        port->protocol = opt_string(m, "protocol", &ok);
-        port->host_ip = opt_string(m, "hostIP", &ok);
-        if (!ok || !cJSON_IsNumber(cp) || !cJSON_IsNumber(hp) || cp->valuedouble < 1 ||
-            cp->valuedouble > 65535 || hp->valuedouble < 1 || hp->valuedouble > 65535)
-            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: portMappings[%zu]: malformed",
-                                 p->state, rec->nports);
-        port->container_port = (uint16_t)cp->valueint;
-        port->host_port = (uint16_t)hp->valueint;
+        int64_t cp = 0, hp = 0;
+        const drv_json_field_t pf[] = {
+            {.key = "containerPort",
+             .type = DRV_JSON_T_INT,
+             .need = DRV_JSON_REQUIRED,
+             .dest = &cp,
+             .min = 1,
+             .max = 65535},
+            {.key = "hostPort",
+             .type = DRV_JSON_T_INT,
+             .need = DRV_JSON_REQUIRED,
+             .dest = &hp,
+             .min = 1,
+             .max = 65535},
+            {.key = "protocol", .type = DRV_JSON_T_STRING, .dest = &port->protocol},
+            {.key = "hostIP", .type = DRV_JSON_T_STRING, .dest = &port->host_ip},
+        };
+        char path[64];
+        snprintf(path, sizeof(path), "portMappings[%zu]", rec->nports);
+        if (drv_json_read_table(m, path, pf, DRV_JSON_TABLE_LEN(pf), 0, err) != DRV_OK)
+            return drv_error_wrap(err, "%s", p->state);
+        port->container_port = (uint16_t)cp;
+        port->host_port = (uint16_t)hp;
         rec->nports++;
     }
     drv_error_t perr = DRV_ERROR_INIT;
     if (drv_cni_ports_validate(rec->ports, rec->nports, &perr) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s", p->state, drv_error_msg(&perr));
 
-    rec->conflist = cJSON_GetObjectItemCaseSensitive(root, "cniConfList");
-    rec->cni_result = cJSON_GetObjectItemCaseSensitive(root, "cniResult");
-    if ((rec->conflist && !cJSON_IsObject(rec->conflist)) ||
-        (rec->cni_result && !cJSON_IsObject(rec->cni_result)))
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "%s: cniConfList and cniResult must be objects", p->state);
     if (!rec->host_network && rec->ready && (!rec->conflist || !rec->cni_result))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "%s: a ready pod network needs cniConfList and cniResult", p->state);

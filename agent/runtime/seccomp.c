@@ -12,6 +12,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/json.h"
 
 struct drv_seccomp_profile {
     cJSON *root; /* validated: every field below is known to have its documented type */
@@ -55,8 +56,8 @@ static bool name_ok(const char *s)
 /* A whole number 0..max held exactly by a double. */
 static bool uint_ok(const cJSON *n, double max)
 {
-    return cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble <= max &&
-           n->valuedouble == (double)(uint64_t)n->valuedouble;
+    uint64_t u;
+    return cJSON_IsNumber(n) && drv_json_to_uint(n->valuedouble, (uint64_t)max, &u);
 }
 
 static drv_err_t bad(drv_error_t *err, const char *what, const char *path, const char *msg)

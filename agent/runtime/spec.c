@@ -22,6 +22,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
 #include "drover/quantity.h"
@@ -77,41 +78,6 @@ static DRV_PRINTF(4, 5) drv_err_t fail(ctx_t *c, drv_err_t code, int errnum, con
 static drv_err_t nomem(ctx_t *c)
 {
     return fail(c, DRV_ERR_NOMEM, 0, ": out of memory building the runtime config");
-}
-
-static const cJSON *jget(const cJSON *o, const char *k)
-{
-    return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *m = jget(o, k);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
-}
-
-static bool jint(const cJSON *o, const char *k, int64_t *v)
-{
-    const cJSON *m = jget(o, k);
-    if (!cJSON_IsNumber(m))
-        return false;
-    *v = (int64_t)m->valuedouble;
-    return true;
-}
-
-/* A boolean field that is present: *v set and true returned. */
-static bool jbool(const cJSON *o, const char *k, bool *v)
-{
-    const cJSON *m = jget(o, k);
-    if (!cJSON_IsBool(m))
-        return false;
-    *v = cJSON_IsTrue(m);
-    return true;
-}
-
-static size_t jlen(const cJSON *a)
-{
-    return cJSON_IsArray(a) ? (size_t)cJSON_GetArraySize(a) : 0;
 }
 
 static cJSON *add_obj(ctx_t *c, cJSON *o, const char *k)
@@ -328,20 +294,20 @@ static char *expand_env(ctx_t *c, const char *s, const envlist_t *e)
 static drv_err_t source_value(ctx_t *c, const cJSON *obj, bool secret, const char *key, char **out,
                               size_t *outlen, const char *field)
 {
-    const char *v = jstr(jget(obj, "data"), key);
+    const char *v = drv_json_str(drv_json_get(obj, "data"), key);
     if (!v)
         return DRV_ERR_NOTFOUND;
     if (secret) {
         unsigned char *dec = NULL;
         if (drv_base64_decode(v, strlen(v), &dec, outlen) != DRV_OK)
             return fail(c, DRV_ERR_INVALID, 0, "%s: secret \"%s\": data[%s] is not valid base64",
-                        field, jstr(jget(obj, "metadata"), "name"), key);
+                        field, drv_json_str(drv_json_get(obj, "metadata"), "name"), key);
         if (memchr(dec, '\0', *outlen)) {
             free(dec);
             return fail(c, DRV_ERR_INVALID, 0,
                         "%s: secret \"%s\": data[%s] contains a NUL byte, which an environment "
                         "variable cannot hold",
-                        field, jstr(jget(obj, "metadata"), "name"), key);
+                        field, drv_json_str(drv_json_get(obj, "metadata"), "name"), key);
         }
         *out = (char *)dec;
         return DRV_OK;
@@ -357,7 +323,7 @@ static drv_err_t source_value(ctx_t *c, const cJSON *obj, bool secret, const cha
  * says so rather than "no key". */
 static drv_err_t check_opened(ctx_t *c, const cJSON *obj, const char *field, const char *name)
 {
-    if (jget(obj, "sealedData") && !jget(obj, "data"))
+    if (drv_json_get(obj, "sealedData") && !drv_json_get(obj, "data"))
         return fail(c, DRV_ERR_INVALID, 0, "%s: secret \"%s\" is sealed (sealedData not opened)",
                     field, name ? name : "");
     return DRV_OK;
@@ -365,7 +331,7 @@ static drv_err_t check_opened(ctx_t *c, const cJSON *obj, const char *field, con
 
 static const char *pod_namespace(ctx_t *c)
 {
-    const char *ns = jstr(jget(c->in->pod, "metadata"), "namespace");
+    const char *ns = drv_json_str(drv_json_get(c->in->pod, "metadata"), "namespace");
     return ns ? ns : "default";
 }
 
@@ -376,12 +342,12 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
     const cJSON *ref;
     for (int s = 0; s < 2; s++) {
         const char *kind = s ? "secretKeyRef" : "configMapKeyRef";
-        if (!(ref = jget(vf, kind)))
+        if (!(ref = drv_json_get(vf, kind)))
             continue;
-        const char *name = jstr(ref, "name"), *key = jstr(ref, "key");
+        const char *name = drv_json_str(ref, "name"), *key = drv_json_str(ref, "key");
         bool optional = false;
-        jbool(ref, "optional", &optional);
-        const cJSON *obj = name ? jget(s ? in->secrets : in->configmaps, name) : NULL;
+        drv_json_bool(ref, "optional", &optional);
+        const cJSON *obj = name ? drv_json_get(s ? in->secrets : in->configmaps, name) : NULL;
         if (!obj) {
             if (optional) {
                 *skip = true;
@@ -405,10 +371,10 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
         }
         return rc;
     }
-    if ((ref = jget(vf, "fieldRef"))) {
-        const char *path = jstr(ref, "fieldPath");
+    if ((ref = drv_json_get(vf, "fieldRef"))) {
+        const char *path = drv_json_str(ref, "fieldPath");
         const drv_spec_fields_t *f = &in->fields;
-        const char *meta_name = jstr(jget(in->pod, "metadata"), "name");
+        const char *meta_name = drv_json_str(drv_json_get(in->pod, "metadata"), "name");
         const char *v = NULL;
         if (!path)
             path = "";
@@ -419,7 +385,7 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
         else if (!strcmp(path, "metadata.uid"))
             v = f->pod_uid;
         else if (!strcmp(path, "spec.nodeName"))
-            v = f->node_name ? f->node_name : jstr(c->spec, "nodeName");
+            v = f->node_name ? f->node_name : drv_json_str(c->spec, "nodeName");
         else if (!strcmp(path, "status.podIP"))
             v = f->pod_ip;
         else if (!strcmp(path, "status.hostIP"))
@@ -440,17 +406,18 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
  * what is defined so far). */
 static drv_err_t kube_env(ctx_t *c, envlist_t *e)
 {
-    const cJSON *ef = jget(c->ctr, "envFrom");
+    const cJSON *ef = drv_json_get(c->ctr, "envFrom");
     size_t i = 0;
     for (const cJSON *src = cJSON_IsArray(ef) ? ef->child : NULL; src; src = src->next, i++) {
         char field[64];
         snprintf(field, sizeof(field), ".envFrom[%zu]", i);
-        bool secret = jget(src, "secretRef") != NULL;
-        const cJSON *ref = jget(src, secret ? "secretRef" : "configMapRef");
-        const char *name = jstr(ref, "name"), *prefix = jstr(src, "prefix");
+        bool secret = drv_json_get(src, "secretRef") != NULL;
+        const cJSON *ref = drv_json_get(src, secret ? "secretRef" : "configMapRef");
+        const char *name = drv_json_str(ref, "name"), *prefix = drv_json_str(src, "prefix");
         bool optional = false;
-        jbool(ref, "optional", &optional);
-        const cJSON *obj = name ? jget(secret ? c->in->secrets : c->in->configmaps, name) : NULL;
+        drv_json_bool(ref, "optional", &optional);
+        const cJSON *obj =
+            name ? drv_json_get(secret ? c->in->secrets : c->in->configmaps, name) : NULL;
         if (!obj) {
             if (optional)
                 continue;
@@ -461,7 +428,7 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
         drv_err_t orc = secret ? check_opened(c, obj, field, name) : DRV_OK;
         if (orc != DRV_OK)
             return orc;
-        const cJSON *data = jget(obj, "data");
+        const cJSON *data = drv_json_get(obj, "data");
         for (const cJSON *kv = cJSON_IsObject(data) ? data->child : NULL; kv; kv = kv->next) {
             char key[512];
             if ((size_t)snprintf(key, sizeof(key), "%s%s", prefix ? prefix : "", kv->string) >=
@@ -477,15 +444,15 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
                 return rc;
         }
     }
-    const cJSON *env = jget(c->ctr, "env");
+    const cJSON *env = drv_json_get(c->ctr, "env");
     i = 0;
     for (const cJSON *v = cJSON_IsArray(env) ? env->child : NULL; v; v = v->next, i++) {
         char field[64];
         snprintf(field, sizeof(field), ".env[%zu]", i);
-        const char *name = jstr(v, "name");
+        const char *name = drv_json_str(v, "name");
         if (!name || !drv_name_env_var(name, NULL, 0))
             return fail(c, DRV_ERR_INVALID, 0, "%s.name: invalid environment variable name", field);
-        const cJSON *vf = jget(v, "valueFrom");
+        const cJSON *vf = drv_json_get(v, "valueFrom");
         drv_err_t rc;
         if (vf) {
             _cleanup_free_ char *val = NULL;
@@ -495,7 +462,7 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
             if (rc == DRV_OK && !skip)
                 rc = env_set(c, e, name, val, vlen);
         } else {
-            const char *raw = jstr(v, "value");
+            const char *raw = drv_json_str(v, "value");
             _cleanup_free_ char *val = expand_env(c, raw ? raw : "", e);
             if (!val)
                 return nomem(c);
@@ -677,11 +644,11 @@ static drv_err_t resolve_user(ctx_t *c, sec_t *s)
     int64_t v;
     bool have_uid = false, have_gid = false;
     uint64_t uid = 0, gid = 0;
-    if (jint(c->csc, "runAsUser", &v) || jint(c->psc, "runAsUser", &v)) {
+    if (drv_json_int(c->csc, "runAsUser", &v) || drv_json_int(c->psc, "runAsUser", &v)) {
         have_uid = true;
         uid = (uint64_t)v;
     }
-    if (jint(c->csc, "runAsGroup", &v) || jint(c->psc, "runAsGroup", &v)) {
+    if (drv_json_int(c->csc, "runAsGroup", &v) || drv_json_int(c->psc, "runAsGroup", &v)) {
         have_gid = true;
         gid = (uint64_t)v;
     }
@@ -744,8 +711,8 @@ static drv_err_t resolve_user(ctx_t *c, sec_t *s)
     s->gid = (uint32_t)gid;
 
     bool nonroot = false;
-    if (!jbool(c->csc, "runAsNonRoot", &nonroot))
-        jbool(c->psc, "runAsNonRoot", &nonroot);
+    if (!drv_json_bool(c->csc, "runAsNonRoot", &nonroot))
+        drv_json_bool(c->psc, "runAsNonRoot", &nonroot);
     if (nonroot && uid == 0)
         return fail(c, DRV_ERR_PERM, 0,
                     have_uid ? ".securityContext.runAsNonRoot: container's runAsUser breaks "
@@ -882,8 +849,8 @@ static drv_err_t resolve_caps(ctx_t *c, sec_t *s)
     s->caps = 0;
     for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
         s->caps |= (uint64_t)1 << default_caps[i];
-    const cJSON *caps = jget(c->csc, "capabilities");
-    const cJSON *add = jget(caps, "add"), *drop = jget(caps, "drop");
+    const cJSON *caps = drv_json_get(c->csc, "capabilities");
+    const cJSON *add = drv_json_get(caps, "add"), *drop = drv_json_get(caps, "drop");
     if (list_has_all(add))
         s->caps = all;
     if (list_has_all(drop))
@@ -926,16 +893,16 @@ static cJSON *caps_array(ctx_t *c, uint64_t caps)
 static drv_err_t resolve_security(ctx_t *c, sec_t *s)
 {
     bool v = false;
-    s->privileged = jbool(c->csc, "privileged", &v) && v;
+    s->privileged = drv_json_bool(c->csc, "privileged", &v) && v;
     v = false;
-    s->ro_rootfs = jbool(c->csc, "readOnlyRootFilesystem", &v) && v;
+    s->ro_rootfs = drv_json_bool(c->csc, "readOnlyRootFilesystem", &v) && v;
     /* Drover's default is no_new_privs on, unless escalation is asked for or privileged. */
     bool escalate = false;
-    jbool(c->csc, "allowPrivilegeEscalation", &escalate);
+    drv_json_bool(c->csc, "allowPrivilegeEscalation", &escalate);
     s->no_new_privs = !(s->privileged || escalate);
-    const char *prof = jstr(jget(c->csc, "seccompProfile"), "type");
+    const char *prof = drv_json_str(drv_json_get(c->csc, "seccompProfile"), "type");
     if (!prof)
-        prof = jstr(jget(c->psc, "seccompProfile"), "type");
+        prof = drv_json_str(drv_json_get(c->psc, "seccompProfile"), "type");
     s->seccomp = !s->privileged && !(prof && !strcmp(prof, "Unconfined"));
     drv_err_t rc = resolve_caps(c, s);
     if (rc == DRV_OK)
@@ -957,13 +924,13 @@ static void push_expanded(ctx_t *c, cJSON *arr, const char *s, const envlist_t *
 
 static drv_err_t build_args(ctx_t *c, cJSON *proc, const envlist_t *kenv)
 {
-    const cJSON *cmd = jget(c->ctr, "command"), *args = jget(c->ctr, "args");
+    const cJSON *cmd = drv_json_get(c->ctr, "command"), *args = drv_json_get(c->ctr, "args");
     const drv_oci_config_t *img = c->in->image;
     cJSON *out = add_arr(c, proc, "args");
     if (!out)
         return nomem(c);
     size_t bytes = 0;
-    if (jlen(cmd) > 0) {
+    if (drv_json_array_len(cmd) > 0) {
         for (const cJSON *e = cmd->child; e; e = e->next)
             push_expanded(c, out, e->valuestring, kenv, &bytes);
     } else if (img) {
@@ -972,10 +939,10 @@ static drv_err_t build_args(ctx_t *c, cJSON *proc, const envlist_t *kenv)
             push_str(c, out, img->entrypoint[i]);
         }
     }
-    if (jlen(args) > 0) {
+    if (drv_json_array_len(args) > 0) {
         for (const cJSON *e = args->child; e; e = e->next)
             push_expanded(c, out, e->valuestring, kenv, &bytes);
-    } else if (jlen(cmd) == 0 && img) {
+    } else if (drv_json_array_len(cmd) == 0 && img) {
         for (size_t i = 0; i < img->n_cmd; i++) {
             bytes += strlen(img->cmd[i]) + 1;
             push_str(c, out, img->cmd[i]);
@@ -996,7 +963,7 @@ static drv_err_t build_args(ctx_t *c, cJSON *proc, const envlist_t *kenv)
 static const char *pod_hostname(ctx_t *c, char *buf, size_t bufsz)
 {
     bool hostnet = false;
-    jbool(c->spec, "hostNetwork", &hostnet);
+    drv_json_bool(c->spec, "hostNetwork", &hostnet);
     if (c->in->hostname)
         return c->in->hostname;
     if (hostnet) {
@@ -1006,10 +973,10 @@ static const char *pod_hostname(ctx_t *c, char *buf, size_t bufsz)
         }
         return "localhost";
     }
-    const char *h = jstr(c->spec, "hostname");
+    const char *h = drv_json_str(c->spec, "hostname");
     if (h && *h)
         return h;
-    h = jstr(jget(c->in->pod, "metadata"), "name");
+    h = drv_json_str(drv_json_get(c->in->pod, "metadata"), "name");
     return h ? h : "localhost";
 }
 
@@ -1044,7 +1011,7 @@ static drv_err_t build_process(ctx_t *c, cJSON *root, const sec_t *s, const char
     for (size_t i = 0; i < env.n; i++)
         push_str(c, ea, env.v[i]);
 
-    const char *cwd = jstr(c->ctr, "workingDir");
+    const char *cwd = drv_json_str(c->ctr, "workingDir");
     char cwdbuf[PATH_MAX];
     if (!cwd || !*cwd) {
         cwd = img && img->working_dir && *img->working_dir ? img->working_dir : "/";
@@ -1202,24 +1169,24 @@ static drv_err_t subpath_prepare(ctx_t *c, const char *base, const char *sub, co
 
 static const cJSON *find_volume(ctx_t *c, const char *name)
 {
-    const cJSON *vols = jget(c->spec, "volumes");
+    const cJSON *vols = drv_json_get(c->spec, "volumes");
     for (const cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
-        if (jstr(v, "name") && !strcmp(jstr(v, "name"), name))
+        if (drv_json_str(v, "name") && !strcmp(drv_json_str(v, "name"), name))
             return v;
     return NULL;
 }
 
 static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
 {
-    const cJSON *vms = jget(c->ctr, "volumeMounts");
+    const cJSON *vms = drv_json_get(c->ctr, "volumeMounts");
     size_t i = 0;
     for (const cJSON *vm = cJSON_IsArray(vms) ? vms->child : NULL; vm; vm = vm->next, i++) {
         char field[64];
         snprintf(field, sizeof(field), ".volumeMounts[%zu]", i);
-        const char *name = jstr(vm, "name"), *dest = jstr(vm, "mountPath");
-        const char *sub = jstr(vm, "subPath");
+        const char *name = drv_json_str(vm, "name"), *dest = drv_json_str(vm, "mountPath");
+        const char *sub = drv_json_str(vm, "subPath");
         bool ro = false;
-        jbool(vm, "readOnly", &ro);
+        drv_json_bool(vm, "readOnly", &ro);
         const cJSON *vol = name ? find_volume(c, name) : NULL;
         if (!vol)
             return fail(c, DRV_ERR_INVALID, 0, "%s.name: volume \"%s\" not found", field,
@@ -1228,15 +1195,16 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
             return fail(c, DRV_ERR_INVALID, 0, "%s.mountPath: must be an absolute path", field);
         char base[PATH_MAX];
         bool rbind = false;
-        const cJSON *hp = jget(vol, "hostPath");
+        const cJSON *hp = drv_json_get(vol, "hostPath");
         if (hp) {
-            const char *p = jstr(hp, "path");
+            const char *p = drv_json_str(hp, "path");
             if (!p || p[0] != '/')
                 return fail(c, DRV_ERR_INVALID, 0, "%s: hostPath of volume \"%s\" is not absolute",
                             field, name);
             snprintf(base, sizeof(base), "%s", p);
             rbind = true;
-        } else if (jget(vol, "emptyDir") || jget(vol, "configMap") || jget(vol, "secret")) {
+        } else if (drv_json_get(vol, "emptyDir") || drv_json_get(vol, "configMap") ||
+                   drv_json_get(vol, "secret")) {
             if (!c->in->volumes_dir)
                 return fail(c, DRV_ERR_INVALID, 0, "%s: no volumes directory for volume \"%s\"",
                             field, name);
@@ -1316,7 +1284,7 @@ static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
     }
 
     bool hostipc = false;
-    jbool(c->spec, "hostIPC", &hostipc);
+    drv_json_bool(c->spec, "hostIPC", &hostipc);
     cJSON *mounts = add_arr(c, root, "mounts");
     static const char *const o_proc[] = {"nosuid", "noexec", "nodev", NULL};
     static const char *const o_dev[] = {"nosuid", "strictatime", "mode=755", "size=65536k", NULL};
@@ -1373,13 +1341,13 @@ static void add_namespace(ctx_t *c, cJSON *ns, const char *type, const char *pat
 
 static drv_err_t build_resources(ctx_t *c, cJSON *lnx)
 {
-    const cJSON *res = jget(c->ctr, "resources");
-    const cJSON *lim = jget(res, "limits"), *req = jget(res, "requests");
+    const cJSON *res = drv_json_get(c->ctr, "resources");
+    const cJSON *lim = drv_json_get(res, "limits"), *req = drv_json_get(res, "requests");
     cJSON *r = add_obj(c, lnx, "resources");
     drv_error_t qe = DRV_ERROR_INIT;
     int64_t v;
     const char *q;
-    if ((q = jstr(lim, "memory"))) {
+    if ((q = drv_json_str(lim, "memory"))) {
         if (drv_qty_parse_memory(q, &v, NULL, &qe) != DRV_OK)
             return fail(c, DRV_ERR_INVALID, 0, ".resources.limits.memory: %s", drv_error_msg(&qe));
         cJSON *m = add_obj(c, r, "memory");
@@ -1387,7 +1355,7 @@ static drv_err_t build_resources(ctx_t *c, cJSON *lnx)
     }
     cJSON *cpu = add_obj(c, r, "cpu");
     int64_t shares = MIN_CPU_SHARES;
-    if ((q = jstr(req, "cpu"))) {
+    if ((q = drv_json_str(req, "cpu"))) {
         if (drv_qty_parse_cpu(q, &v, NULL, &qe) != DRV_OK)
             return fail(c, DRV_ERR_INVALID, 0, ".resources.requests.cpu: %s", drv_error_msg(&qe));
         if (v > (int64_t)MAX_CPU_SHARES * 1000 / 1024 + 1)
@@ -1400,7 +1368,7 @@ static drv_err_t build_resources(ctx_t *c, cJSON *lnx)
             shares = MAX_CPU_SHARES;
     }
     add_num(c, cpu, "shares", (double)shares);
-    if ((q = jstr(lim, "cpu"))) {
+    if ((q = drv_json_str(lim, "cpu"))) {
         if (drv_qty_parse_cpu(q, &v, NULL, &qe) != DRV_OK)
             return fail(c, DRV_ERR_INVALID, 0, ".resources.limits.cpu: %s", drv_error_msg(&qe));
         if (v > 0) {
@@ -1504,9 +1472,9 @@ static drv_err_t build_linux(ctx_t *c, cJSON *root, const sec_t *s)
 {
     const drv_spec_input_t *in = c->in;
     bool hostnet = false, hostpid = false, hostipc = false;
-    jbool(c->spec, "hostNetwork", &hostnet);
-    jbool(c->spec, "hostPID", &hostpid);
-    jbool(c->spec, "hostIPC", &hostipc);
+    drv_json_bool(c->spec, "hostNetwork", &hostnet);
+    drv_json_bool(c->spec, "hostPID", &hostpid);
+    drv_json_bool(c->spec, "hostIPC", &hostipc);
     cJSON *lnx = add_obj(c, root, "linux");
     if (!lnx)
         return nomem(c);
@@ -1572,13 +1540,13 @@ static drv_err_t build_linux(ctx_t *c, cJSON *root, const sec_t *s)
 static bool locate(ctx_t *c)
 {
     static const char *const lists[] = {"containers", "initContainers"};
-    const char *name = jstr(c->ctr, "name");
+    const char *name = drv_json_str(c->ctr, "name");
     for (int pass = 0; pass < 2; pass++)
         for (int l = 0; l < 2; l++) {
-            const cJSON *a = jget(c->spec, lists[c->in->is_init ? 1 - l : l]);
+            const cJSON *a = drv_json_get(c->spec, lists[c->in->is_init ? 1 - l : l]);
             size_t i = 0;
             for (const cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++) {
-                const char *en = jstr(e, "name");
+                const char *en = drv_json_str(e, "name");
                 if (pass == 0 ? e == c->ctr : (name && en && !strcmp(name, en))) {
                     snprintf(c->where, sizeof(c->where), "spec.%s[%zu]",
                              lists[c->in->is_init ? 1 - l : l], i);
@@ -1593,11 +1561,11 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
 {
     if (!in || !config_json || !cJSON_IsObject(in->pod) || !cJSON_IsObject(in->container))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "runtime spec: pod and container required");
-    ctx_t c = {.in = in, .spec = jget(in->pod, "spec"), .ctr = in->container, .err = err};
-    c.psc = jget(c.spec, "securityContext");
-    c.csc = jget(c.ctr, "securityContext");
+    ctx_t c = {.in = in, .spec = drv_json_get(in->pod, "spec"), .ctr = in->container, .err = err};
+    c.psc = drv_json_get(c.spec, "securityContext");
+    c.csc = drv_json_get(c.ctr, "securityContext");
     if (!locate(&c)) {
-        const char *name = jstr(in->container, "name");
+        const char *name = drv_json_str(in->container, "name");
         snprintf(c.where, sizeof(c.where), "container \"%.60s\"", name ? name : "?");
         return fail(&c, DRV_ERR_INVALID, 0, ": not a container of the pod");
     }
@@ -1618,7 +1586,7 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
         add_str(&c, r, "path", in->rootfs);
         add_bool(&c, r, "readonly", s.ro_rootfs);
         bool hostnet = false;
-        jbool(c.spec, "hostNetwork", &hostnet);
+        drv_json_bool(c.spec, "hostNetwork", &hostnet);
         if (!hostnet)
             add_str(&c, root, "hostname", hostname);
         rc = build_mounts(&c, root, &s);
@@ -1627,8 +1595,8 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
         rc = build_linux(&c, root, &s);
     if (rc == DRV_OK) {
         cJSON *an = add_obj(&c, root, "annotations");
-        const cJSON *meta = jget(in->pod, "metadata");
-        const char *pn = jstr(meta, "name"), *cn = jstr(in->container, "name");
+        const cJSON *meta = drv_json_get(in->pod, "metadata");
+        const char *pn = drv_json_str(meta, "name"), *cn = drv_json_str(in->container, "name");
         add_str(&c, an, "io.kubernetes.pod.name", pn ? pn : "");
         add_str(&c, an, "io.kubernetes.pod.namespace", pod_namespace(&c));
         add_str(&c, an, "io.kubernetes.container.name", cn ? cn : "");

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drover/json.h"
+
 bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz)
 {
     memset(out, 0, sizeof(*out));
@@ -59,19 +61,8 @@ bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, s
 
 static void field_value(const cJSON *obj, const char *path, char *out, size_t outsz)
 {
-    char key[128];
-    const cJSON *cur = obj;
-    const char *p = path;
+    const cJSON *cur = drv_json_at(obj, path);
     out[0] = '\0';
-    while (cur && *p) {
-        size_t l = strcspn(p, ".");
-        memcpy(key, p, l);
-        key[l] = '\0';
-        cur = cJSON_IsObject(cur) ? cJSON_GetObjectItemCaseSensitive(cur, key) : NULL;
-        p += l;
-        if (*p == '.')
-            p++;
-    }
     if (cJSON_IsString(cur))
         snprintf(out, outsz, "%s", cur->valuestring);
     else if (cJSON_IsBool(cur))

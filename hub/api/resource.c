@@ -12,12 +12,7 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/log.h"
-
-static void cjson_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(cjson_deletep)))
+#include "drover/json.h"
 
 typedef enum { CT_JSON, CT_YAML, CT_MERGE, CT_OTHER } ctype_t;
 
@@ -158,12 +153,6 @@ static bool namespaced(drv_kind_t k)
     return k != DRV_KIND_NODE;
 }
 
-static const char *str_member(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Makes a body agree with its URL: kind/apiVersion, metadata.namespace and (for item
  * routes) metadata.name are filled in when absent and must match when present. On a
  * mismatch the reply is queued and false returned. */
@@ -172,7 +161,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
 {
     drv_kind_t k = m->route->kind;
     char msg[768];
-    const char *kind = str_member(obj, "kind"), *av = str_member(obj, "apiVersion");
+    const char *kind = drv_json_str(obj, "kind"), *av = drv_json_str(obj, "apiVersion");
     if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
         cJSON_AddStringToObject(obj, "kind", drv_kind_name(k));
     if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
@@ -221,7 +210,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
 static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
 {
     drv_kind_t k = drv_model_kind(obj);
-    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
     snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_diags_t d = {0};
@@ -300,7 +289,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
     if (w && (!strcmp(w, "1") || !strcasecmp(w, "true")))
         return drv_api_watch_start(rq, k, ns, &sel, &fs); /* takes sel */
-    _cleanup_json_ cJSON *items = NULL;
+    _cleanup_cjson_ cJSON *items = NULL;
     uint64_t rv = 0;
     drv_err_t e = drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
     drv_selector_free(&sel);
@@ -311,7 +300,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         if (!drv_api_fieldsel_matches(&fs, it))
             cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
     }
-    _cleanup_json_ cJSON *list = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
     snprintf(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k));
     snprintf(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long)rv);
@@ -329,7 +318,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
 static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &obj, &err);
     if (e != DRV_OK)
@@ -341,10 +330,10 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
     if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
         return r;
-    const char *name = str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
+    const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
     snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_error_t err = DRV_ERROR_INIT;
@@ -370,7 +359,7 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
 static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
-    _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+    _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
@@ -380,7 +369,7 @@ static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
 static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *patch = read_body(rq, true, r);
+    _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
     if (!patch)
         return NULL;
     cJSON *cur = NULL;
@@ -399,7 +388,7 @@ static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Resu
 static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
-    _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+    _cleanup_cjson_ cJSON *obj = patched(rq, m, &r);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
@@ -408,7 +397,7 @@ static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
 static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_json_ cJSON *old = NULL;
+    _cleanup_cjson_ cJSON *old = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
     if (e != DRV_OK)
@@ -438,14 +427,14 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
         return drv_api_reply_status(rq, 400, "Invalid", "status: required (an object)", &d);
     }
     drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_json_ cJSON *cur = NULL;
+    _cleanup_cjson_ cJSON *cur = NULL;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     const char *want =
-        str_member(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
     const char *have =
-        str_member(cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "resourceVersion");
+        drv_json_str(cJSON_GetObjectItemCaseSensitive(cur, "metadata"), "resourceVersion");
     if (want && have && strcmp(want, have)) {
         drv_error_set(&err, DRV_ERR_CONFLICT, 0, "resourceVersion %.32s is not the current %.32s",
                       want, have);
@@ -465,7 +454,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
      * status sync would put its own view back. */
     const char *node = k == DRV_KIND_NODE ? m->name
                        : k == DRV_KIND_POD
-                           ? str_member(cJSON_GetObjectItemCaseSensitive(cur, "spec"), "nodeName")
+                           ? drv_json_str(cJSON_GetObjectItemCaseSensitive(cur, "spec"), "nodeName")
                            : NULL;
     if (node && *node && rq->api->status_written)
         rq->api->status_written(rq->api->status_written_ctx, node);
@@ -523,10 +512,10 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         if (bit == DRV_API_M_GET)
             return do_get(rq, m);
         if (bit == DRV_API_M_PUT) {
-            _cleanup_json_ cJSON *obj = read_body(rq, false, &r);
+            _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
             return obj ? finish_status(rq, m, obj) : r;
         } else {
-            _cleanup_json_ cJSON *obj = patched(rq, m, &r);
+            _cleanup_cjson_ cJSON *obj = patched(rq, m, &r);
             return obj ? finish_status(rq, m, obj) : r;
         }
     }

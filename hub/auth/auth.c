@@ -15,6 +15,7 @@
 
 #include "drover/base64.h"
 #include "drover/file.h"
+#include "drover/json.h"
 #include "drover/log.h"
 
 #define CREATE_TRIES 8
@@ -504,52 +505,41 @@ cJSON *drv_auth_token_json(const drv_hstore_token_t *t, int64_t now)
     return o;
 }
 
-static drv_err_t int_field(const cJSON *v, const char *name, int64_t min, int64_t max, int64_t *out,
-                           drv_error_t *err)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble < (double)min || v->valuedouble > (double)max)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a whole number, %lld to %lld",
-                             name, (long long)min, (long long)max);
-    *out = (int64_t)v->valuedouble;
-    return DRV_OK;
-}
-
 static drv_err_t create_from(drv_hstore_t *store, const cJSON *body, cJSON **out, drv_error_t *err)
 {
     drv_auth_spec_t spec = {.kind = "api"};
-    const cJSON *f;
-    drv_err_t e = DRV_OK;
-    cJSON_ArrayForEach(f, body)
-    {
-        const char *k = f->string;
-        if (!strcmp(k, "kind") || !strcmp(k, "role") || !strcmp(k, "ttl") ||
-            !strcmp(k, "description")) {
-            if (!cJSON_IsString(f))
-                return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a string", k);
-            if (!strcmp(k, "kind"))
-                spec.kind = f->valuestring;
-            else if (!strcmp(k, "role"))
-                e = drv_auth_role_parse(f->valuestring, &spec.role, err);
-            else if (!strcmp(k, "ttl"))
-                e = drv_auth_parse_ttl(f->valuestring, &spec.ttl_s, err);
-            else
-                spec.description = f->valuestring;
-        } else if (!strcmp(k, "ttlSeconds")) {
-            e = int_field(f, k, 1, DRV_AUTH_TTL_MAX_S, &spec.ttl_s, err);
-        } else if (!strcmp(k, "uses")) {
-            e = int_field(f, k, 1, DRV_AUTH_USES_MAX, &spec.uses, err);
-        } else if (!strcmp(k, "labels")) {
-            spec.labels = f;
-        } else {
-            return drv_error_set(err, DRV_ERR_INVALID, 0,
-                                 "%.64s: unknown field (kind, role, ttl, ttlSeconds, uses, labels, "
-                                 "description)",
-                                 k);
-        }
-        if (e != DRV_OK)
-            return e;
-    }
+    const char *role = NULL, *ttl = NULL;
+    bool have_ttl_s = false;
+    int64_t ttl_s = 0;
+    /* The order names the fields in the "unknown field" message. */
+    const drv_json_field_t fields[] = {
+        {.key = "kind", .type = DRV_JSON_T_STRING, .dest = &spec.kind},
+        {.key = "role", .type = DRV_JSON_T_STRING, .dest = &role},
+        {.key = "ttl", .type = DRV_JSON_T_STRING, .dest = &ttl},
+        {.key = "ttlSeconds",
+         .type = DRV_JSON_T_INT,
+         .dest = &ttl_s,
+         .min = 1,
+         .max = DRV_AUTH_TTL_MAX_S,
+         .present = &have_ttl_s},
+        {.key = "uses",
+         .type = DRV_JSON_T_INT,
+         .dest = &spec.uses,
+         .min = 1,
+         .max = DRV_AUTH_USES_MAX},
+        {.key = "labels", .type = DRV_JSON_T_ANY, .dest = &spec.labels},
+        {.key = "description", .type = DRV_JSON_T_STRING, .dest = &spec.description},
+    };
+    drv_err_t e =
+        drv_json_read_table(body, NULL, fields, DRV_JSON_TABLE_LEN(fields), DRV_JSON_STRICT, err);
+    if (e == DRV_OK && role)
+        e = drv_auth_role_parse(role, &spec.role, err);
+    if (e == DRV_OK && ttl)
+        e = drv_auth_parse_ttl(ttl, &spec.ttl_s, err);
+    if (e != DRV_OK)
+        return e;
+    if (have_ttl_s)
+        spec.ttl_s = ttl_s;
     int64_t now = (int64_t)time(NULL);
     char token[DRV_AUTH_TOKEN_MAX];
     drv_hstore_token_t rec;

@@ -10,6 +10,7 @@
 #include "ctrl/ctrl.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "drover/model.h"
 #include "mqtt.h"
 
@@ -19,12 +20,6 @@
 #define EVENTS_BURST 20
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
 #define RESYNC_MS 10000
-
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
 
 typedef struct blogs {
     bool used;
@@ -62,17 +57,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const cJSON *jget(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = jget(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void refused(drv_bridge_t *b, const char *topic, const char *why)
 {
     b->stats.refused++;
@@ -86,9 +70,9 @@ static void refused(drv_bridge_t *b, const char *topic, const char *why)
 static const cJSON *find_condition(const cJSON *status, const char *type)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, jget(status, "conditions"))
+    cJSON_ArrayForEach(c, drv_json_get(status, "conditions"))
     {
-        const char *t = jstr(c, "type");
+        const char *t = drv_json_str(c, "type");
         if (t && !strcmp(t, type))
             return c;
     }
@@ -117,11 +101,11 @@ static void node_event(drv_bridge_t *b, const char *node, const char *type, cons
                        const char *message)
 {
     drv_error_t err = DRV_ERROR_INIT;
-    _cleanup_json_ cJSON *ev =
+    _cleanup_cjson_ cJSON *ev =
         drv_proto_event_build(node, "Node", node, NULL, type, reason, message, &err);
     drv_diags_t d = {0};
     if (ev) {
-        cJSON *src = (cJSON *)jget(ev, "source");
+        cJSON *src = (cJSON *)drv_json_get(ev, "source");
         cJSON_DeleteItemFromObjectCaseSensitive(src, "component");
         cJSON_AddStringToObject(src, "component", "drover-hub");
     }
@@ -179,7 +163,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
 {
     char refused[512];
     uint32_t refused_hash = 0;
-    _cleanup_json_ cJSON *labels =
+    _cleanup_cjson_ cJSON *labels =
         allowed_labels(b, name, reported, refused, sizeof(refused), &refused_hash);
     if (!labels)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "node %s", name);
@@ -202,7 +186,7 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
     drv_error_t ge = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(b->store, DRV_KIND_NODE, NULL, name, &node, &ge);
     if (e == DRV_ERR_NOTFOUND) {
-        _cleanup_json_ cJSON *obj = cJSON_CreateObject();
+        _cleanup_cjson_ cJSON *obj = cJSON_CreateObject();
         cJSON *meta = cJSON_CreateObject();
         if (!obj || !meta || !cJSON_AddItemToObject(obj, "metadata", meta) ||
             !cJSON_AddStringToObject(obj, "apiVersion", "v1") ||
@@ -235,30 +219,30 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
     if (e != DRV_OK)
         return drv_error_set(err, e, ge.sys_errno, "%s", drv_error_msg(&ge));
     /* Labels the agent reports that differ from the Node's, and agent-owned ones it dropped. */
-    cJSON *meta = (cJSON *)jget(node, "metadata");
-    cJSON *have = (cJSON *)jget(meta, "labels");
+    cJSON *meta = (cJSON *)drv_json_get(node, "metadata");
+    cJSON *have = (cJSON *)drv_json_get(meta, "labels");
     bool change = false;
     const cJSON *l;
     cJSON_ArrayForEach(l, labels)
     {
-        const char *cur = jstr(have, l->string);
+        const char *cur = drv_json_str(have, l->string);
         if (!cur || strcmp(cur, l->valuestring))
             change = true;
     }
     cJSON_ArrayForEach(l, (b->restrict_labels && cJSON_IsObject(have) ? have : NULL))
     {
-        if (agent_prefixed(l->string) && !jget(labels, l->string))
+        if (agent_prefixed(l->string) && !drv_json_get(labels, l->string))
             change = true;
     }
     if (change) {
-        _cleanup_json_ cJSON *upd = cJSON_Duplicate(node, true);
-        cJSON *umeta = (cJSON *)jget(upd, "metadata");
-        cJSON *ul = (cJSON *)jget(umeta, "labels");
+        _cleanup_cjson_ cJSON *upd = cJSON_Duplicate(node, true);
+        cJSON *umeta = (cJSON *)drv_json_get(upd, "metadata");
+        cJSON *ul = (cJSON *)drv_json_get(umeta, "labels");
         if (!ul)
             ul = cJSON_AddObjectToObject(umeta, "labels");
         for (cJSON *x = ul ? ul->child : NULL, *next; b->restrict_labels && x; x = next) {
             next = x->next;
-            if (agent_prefixed(x->string) && !jget(labels, x->string))
+            if (agent_prefixed(x->string) && !drv_json_get(labels, x->string))
                 cJSON_DeleteItemFromObjectCaseSensitive(ul, x->string);
         }
         cJSON_ArrayForEach(l, labels)
@@ -293,7 +277,7 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
     static const char *const keys[] = {"capacity",  "allocatable", "nodeInfo",
                                        "addresses", "images",      "daemonEndpoints"};
     for (size_t i = 0; st && i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const cJSON *v = jget(reported, keys[i]);
+        const cJSON *v = drv_json_get(reported, keys[i]);
         if (v && !cJSON_AddItemToObject(st, keys[i], cJSON_Duplicate(v, true))) {
             cJSON_Delete(st);
             return NULL;
@@ -303,16 +287,17 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
     drv_ctrl_time_format(now_ms, now, sizeof(now));
     cJSON *conds = st ? cJSON_AddArrayToObject(st, "conditions") : NULL;
     const cJSON *c;
-    cJSON_ArrayForEach(c, (conds ? jget(reported, "conditions") : NULL))
+    cJSON_ArrayForEach(c, (conds ? drv_json_get(reported, "conditions") : NULL))
     {
-        const char *type = jstr(c, "type"), *status = jstr(c, "status");
+        const char *type = drv_json_str(c, "type"), *status = drv_json_str(c, "status");
         if (!cJSON_IsObject(c) || !type || !status || !strcmp(type, "DuplicateIdentity"))
             continue; /* (that one is the hub's, kept below) */
         cJSON *nc = cJSON_Duplicate(c, true);
         if (!nc)
             continue;
         const cJSON *oc = find_condition(old_status, type);
-        const char *ostatus = jstr(oc, "status"), *otrans = jstr(oc, "lastTransitionTime");
+        const char *ostatus = drv_json_str(oc, "status"),
+                   *otrans = drv_json_str(oc, "lastTransitionTime");
         cJSON_DeleteItemFromObjectCaseSensitive(nc, "lastTransitionTime");
         cJSON_AddStringToObject(nc, "lastTransitionTime",
                                 ostatus && otrans && !strcmp(ostatus, status) ? otrans : now);
@@ -332,23 +317,24 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
 /* A pod's status from its agent; the hub's PodScheduled condition is kept. */
 static void ingest_pod(drv_bridge_t *b, const char *node, const cJSON *rp, bool *changed)
 {
-    const cJSON *meta = jget(rp, "metadata"), *status = jget(rp, "status");
-    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace"), *uid = jstr(meta, "uid");
+    const cJSON *meta = drv_json_get(rp, "metadata"), *status = drv_json_get(rp, "status");
+    const char *name = drv_json_str(meta, "name"), *ns = drv_json_str(meta, "namespace"),
+               *uid = drv_json_str(meta, "uid");
     if (!name || !cJSON_IsObject(status))
         return;
-    _cleanup_json_ cJSON *pod = NULL;
+    _cleanup_cjson_ cJSON *pod = NULL;
     if (drv_hstore_get(b->store, DRV_KIND_POD, ns ? ns : "default", name, &pod, NULL) != DRV_OK)
         return; /* deleted here: the agent is stopping it */
-    const char *have_uid = jstr(jget(pod, "metadata"), "uid");
-    const char *bound = jstr(jget(pod, "spec"), "nodeName");
+    const char *have_uid = drv_json_str(drv_json_get(pod, "metadata"), "uid");
+    const char *bound = drv_json_str(drv_json_get(pod, "spec"), "nodeName");
     if (!uid || !have_uid || strcmp(uid, have_uid) || !bound || strcmp(bound, node))
         return; /* an older pod of the same name, or one replaced elsewhere */
     cJSON *st = cJSON_Duplicate(status, true);
     if (!st)
         return;
-    const cJSON *sched = find_condition(jget(pod, "status"), "PodScheduled");
+    const cJSON *sched = find_condition(drv_json_get(pod, "status"), "PodScheduled");
     if (sched && !find_condition(st, "PodScheduled")) {
-        cJSON *conds = (cJSON *)jget(st, "conditions");
+        cJSON *conds = (cJSON *)drv_json_get(st, "conditions");
         if (!cJSON_IsArray(conds)) {
             cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
             conds = cJSON_AddArrayToObject(st, "conditions");
@@ -384,12 +370,12 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     cJSON *nodeobj = NULL;
     bool changed = false;
     uint64_t before = drv_hstore_rv(b->store);
-    if (upsert_node(b, node, jget(st.node_status, "labels"), &nodeobj, &err) != DRV_OK) {
+    if (upsert_node(b, node, drv_json_get(st.node_status, "labels"), &nodeobj, &err) != DRV_OK) {
         refused(b, ev->topic, drv_error_msg(&err));
         drv_proto_status_free(&st);
         return;
     }
-    cJSON *nst = node_status_from(st.node_status, jget(nodeobj, "status"), now);
+    cJSON *nst = node_status_from(st.node_status, drv_json_get(nodeobj, "status"), now);
     cJSON_Delete(nodeobj);
     if (nst &&
         drv_hstore_update_status(b->store, DRV_KIND_NODE, NULL, node, nst, NULL, &err) != DRV_OK)
@@ -436,13 +422,13 @@ static void record_resync(drv_bridge_t *b, const char *node, bstale_t why)
 static void set_node_condition(drv_bridge_t *b, const char *node, const char *type,
                                const char *status, const char *reason, const char *message)
 {
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
         return;
-    const cJSON *ost = jget(obj, "status");
-    _cleanup_json_ cJSON *st =
+    const cJSON *ost = drv_json_get(obj, "status");
+    _cleanup_cjson_ cJSON *st =
         cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
-    cJSON *conds = st ? (cJSON *)jget(st, "conditions") : NULL;
+    cJSON *conds = st ? (cJSON *)drv_json_get(st, "conditions") : NULL;
     if (st && !cJSON_IsArray(conds)) {
         cJSON_DeleteItemFromObjectCaseSensitive(st, "conditions");
         conds = cJSON_AddArrayToObject(st, "conditions");
@@ -450,7 +436,8 @@ static void set_node_condition(drv_bridge_t *b, const char *node, const char *ty
     if (!conds)
         return;
     const cJSON *old = find_condition(st, type);
-    const char *otrans = jstr(old, "lastTransitionTime"), *ostatus = jstr(old, "status");
+    const char *otrans = drv_json_str(old, "lastTransitionTime"),
+               *ostatus = drv_json_str(old, "status");
     char now[40];
     drv_ctrl_time_format(wall_ms(), now, sizeof(now));
     cJSON *c = cJSON_CreateObject();
@@ -465,7 +452,7 @@ static void set_node_condition(drv_bridge_t *b, const char *node, const char *ty
         return;
     }
     for (int i = cJSON_GetArraySize(conds) - 1; i >= 0; i--) {
-        const char *t = jstr(cJSON_GetArrayItem(conds, i), "type");
+        const char *t = drv_json_str(cJSON_GetArrayItem(conds, i), "type");
         if (t && !strcmp(t, type))
             cJSON_DeleteItemFromArray(conds, i);
     }
@@ -616,9 +603,11 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
  * overwrite the hub's events nor another node's), and its source is set to say who sent it. */
 static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *why, size_t whysz)
 {
-    const cJSON *meta = jget(event, "metadata"), *io = jget(event, "involvedObject");
-    const char *name = jstr(meta, "name"), *ns = jstr(meta, "namespace");
-    const char *kind = jstr(io, "kind"), *oname = jstr(io, "name"), *ons = jstr(io, "namespace");
+    const cJSON *meta = drv_json_get(event, "metadata"),
+                *io = drv_json_get(event, "involvedObject");
+    const char *name = drv_json_str(meta, "name"), *ns = drv_json_str(meta, "namespace");
+    const char *kind = drv_json_str(io, "kind"), *oname = drv_json_str(io, "name"),
+               *ons = drv_json_str(io, "namespace");
     size_t nl = strlen(node);
     if (!name || strncmp(name, node, nl) || name[nl] != '.' || !name[nl + 1]) {
         snprintf(why, whysz, "event: metadata.name: must be \"%s.<suffix>\"", node);
@@ -636,10 +625,10 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
             snprintf(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
             return false;
         }
-        _cleanup_json_ cJSON *pod = NULL;
+        _cleanup_cjson_ cJSON *pod = NULL;
         const char *bound = NULL;
         if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &pod, NULL) == DRV_OK)
-            bound = jstr(jget(pod, "spec"), "nodeName");
+            bound = drv_json_str(drv_json_get(pod, "spec"), "nodeName");
         if (!bound || strcmp(bound, node)) {
             snprintf(why, whysz, "event: involvedObject: pod %.63s/%.63s is not bound to %s", ns,
                      oname, node);
@@ -691,7 +680,7 @@ static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *
         refused(b, ev->topic, drv_error_msg(&err));
         return;
     }
-    _cleanup_json_ cJSON *event = obj;
+    _cleanup_cjson_ cJSON *event = obj;
     drv_diags_t d = {0};
     if (drv_model_normalize(event, &d) != DRV_OK) {
         char *t = drv_diags_format(&d, "event: ");
@@ -769,7 +758,7 @@ static drv_err_t publish_logs_req(drv_bridge_t *b, const char *node,
     drv_err_t e = drv_proto_topic(topic, sizeof(topic), node, DRV_PROTO_LOGS_REQ, NULL, err);
     if (e != DRV_OK)
         return e;
-    _cleanup_json_ cJSON *msg = drv_proto_logs_req_build(req, err);
+    _cleanup_cjson_ cJSON *msg = drv_proto_logs_req_build(req, err);
     if (!msg)
         return err && err->code ? err->code : DRV_ERR_NOMEM;
     if (cancel) {
@@ -1085,8 +1074,9 @@ static void seed_heartbeats(drv_bridge_t *b)
     const cJSON *n;
     cJSON_ArrayForEach(n, nodes)
     {
-        const char *name = jstr(jget(n, "metadata"), "name");
-        const char *ready = jstr(find_condition(jget(n, "status"), "Ready"), "status");
+        const char *name = drv_json_str(drv_json_get(n, "metadata"), "name");
+        const char *ready =
+            drv_json_str(find_condition(drv_json_get(n, "status"), "Ready"), "status");
         bnode_t *bn =
             name && ready && !strcmp(ready, "True") ? bdesired_node(&b->desired, name) : NULL;
         if (bn)

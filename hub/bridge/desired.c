@@ -11,6 +11,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "drover/model.h"
 
 #define FOLLOW_BATCH 512
@@ -124,21 +125,10 @@ void bmap_free(bmap_t *m)
 
 /* ---- objects ---- */
 
-static const cJSON *jget(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-    const cJSON *v = jget(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static bool obj_key(const cJSON *obj, char *out, size_t outsz)
 {
-    const cJSON *meta = jget(obj, "metadata");
-    const char *ns = jstr(meta, "namespace"), *name = jstr(meta, "name");
+    const cJSON *meta = drv_json_get(obj, "metadata");
+    const char *ns = drv_json_str(meta, "namespace"), *name = drv_json_str(meta, "name");
     if (!name)
         return false;
     return (size_t)snprintf(out, outsz, "%s/%s", ns ? ns : "default", name) < outsz;
@@ -146,7 +136,7 @@ static bool obj_key(const cJSON *obj, char *out, size_t outsz)
 
 static bool copy_item(cJSON *dst, const cJSON *src, const char *k)
 {
-    const cJSON *v = jget(src, k);
+    const cJSON *v = drv_json_get(src, k);
     if (!v)
         return true;
     cJSON *dup = cJSON_Duplicate(v, true);
@@ -166,7 +156,7 @@ cJSON *bdesired_strip_pod(const cJSON *pod)
     bool ok = copy_item(out, pod, "apiVersion") && copy_item(out, pod, "kind") &&
               copy_item(out, pod, "spec");
     for (size_t i = 0; ok && i < sizeof(mkeys) / sizeof(mkeys[0]); i++)
-        ok = copy_item(meta, jget(pod, "metadata"), mkeys[i]);
+        ok = copy_item(meta, drv_json_get(pod, "metadata"), mkeys[i]);
     if (!ok) {
         cJSON_Delete(out);
         return NULL;
@@ -186,9 +176,9 @@ static cJSON *strip_data_object(const cJSON *obj)
     }
     static const char *const keys[] = {"apiVersion", "kind", "data",
                                        "binaryData", "type", "immutable"};
-    bool ok = copy_item(meta, jget(obj, "metadata"), "name") &&
-              copy_item(meta, jget(obj, "metadata"), "namespace") &&
-              copy_item(meta, jget(obj, "metadata"), "labels");
+    bool ok = copy_item(meta, drv_json_get(obj, "metadata"), "name") &&
+              copy_item(meta, drv_json_get(obj, "metadata"), "namespace") &&
+              copy_item(meta, drv_json_get(obj, "metadata"), "labels");
     for (size_t i = 0; ok && i < sizeof(keys) / sizeof(keys[0]); i++)
         ok = copy_item(out, obj, keys[i]);
     if (!ok) {
@@ -264,7 +254,7 @@ static void pod_remove(bdesired_t *d, const char *key)
 /* The pod as it now is in the store (NULL: deleted). */
 static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
 {
-    const char *node = pod ? jstr(jget(pod, "spec"), "nodeName") : NULL;
+    const char *node = pod ? drv_json_str(drv_json_get(pod, "spec"), "nodeName") : NULL;
     if (!node || !*node) {
         pod_remove(d, key);
         return;
@@ -387,7 +377,7 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
     case DRV_KIND_NODE: {
         /* A node that appears gets a document at once (empty, or replacing a stale retained
          * one); one that is deleted loses its pods through the controllers. */
-        const char *name = jstr(jget(obj, "metadata"), "name");
+        const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
         bnode_t *n = name ? bdesired_node(d, name) : NULL;
         if (n && !deleted && !n->published)
             mark(d, n);
@@ -528,42 +518,42 @@ static void ref_add(refs_t *r, char tag, const char *ns, const char *name)
  * allowed; the caller sorts and skips them). No cap: a pod is itself size-capped. */
 static void collect_refs(const cJSON *pod, refs_t *r)
 {
-    const char *ns = jstr(jget(pod, "metadata"), "namespace");
-    const cJSON *spec = jget(pod, "spec");
+    const char *ns = drv_json_str(drv_json_get(pod, "metadata"), "namespace");
+    const cJSON *spec = drv_json_get(pod, "spec");
     const cJSON *v;
-    cJSON_ArrayForEach(v, jget(spec, "volumes"))
+    cJSON_ArrayForEach(v, drv_json_get(spec, "volumes"))
     {
-        ref_add(r, 'c', ns, jstr(jget(v, "configMap"), "name"));
-        ref_add(r, 's', ns, jstr(jget(v, "secret"), "secretName"));
+        ref_add(r, 'c', ns, drv_json_str(drv_json_get(v, "configMap"), "name"));
+        ref_add(r, 's', ns, drv_json_str(drv_json_get(v, "secret"), "secretName"));
         const cJSON *src;
-        cJSON_ArrayForEach(src, jget(jget(v, "projected"), "sources"))
+        cJSON_ArrayForEach(src, drv_json_get(drv_json_get(v, "projected"), "sources"))
         {
-            ref_add(r, 'c', ns, jstr(jget(src, "configMap"), "name"));
-            ref_add(r, 's', ns, jstr(jget(src, "secret"), "name"));
+            ref_add(r, 'c', ns, drv_json_str(drv_json_get(src, "configMap"), "name"));
+            ref_add(r, 's', ns, drv_json_str(drv_json_get(src, "secret"), "name"));
         }
     }
     static const char *const lists[] = {"initContainers", "containers"};
     for (size_t l = 0; l < 2; l++) {
         const cJSON *c;
-        cJSON_ArrayForEach(c, jget(spec, lists[l]))
+        cJSON_ArrayForEach(c, drv_json_get(spec, lists[l]))
         {
             const cJSON *e;
-            cJSON_ArrayForEach(e, jget(c, "envFrom"))
+            cJSON_ArrayForEach(e, drv_json_get(c, "envFrom"))
             {
-                ref_add(r, 'c', ns, jstr(jget(e, "configMapRef"), "name"));
-                ref_add(r, 's', ns, jstr(jget(e, "secretRef"), "name"));
+                ref_add(r, 'c', ns, drv_json_str(drv_json_get(e, "configMapRef"), "name"));
+                ref_add(r, 's', ns, drv_json_str(drv_json_get(e, "secretRef"), "name"));
             }
-            cJSON_ArrayForEach(e, jget(c, "env"))
+            cJSON_ArrayForEach(e, drv_json_get(c, "env"))
             {
-                const cJSON *vf = jget(e, "valueFrom");
-                ref_add(r, 'c', ns, jstr(jget(vf, "configMapKeyRef"), "name"));
-                ref_add(r, 's', ns, jstr(jget(vf, "secretKeyRef"), "name"));
+                const cJSON *vf = drv_json_get(e, "valueFrom");
+                ref_add(r, 'c', ns, drv_json_str(drv_json_get(vf, "configMapKeyRef"), "name"));
+                ref_add(r, 's', ns, drv_json_str(drv_json_get(vf, "secretKeyRef"), "name"));
             }
         }
     }
-    cJSON_ArrayForEach(v, jget(spec, "imagePullSecrets"))
+    cJSON_ArrayForEach(v, drv_json_get(spec, "imagePullSecrets"))
     {
-        ref_add(r, 's', ns, jstr(v, "name"));
+        ref_add(r, 's', ns, drv_json_str(v, "name"));
     }
 }
 

@@ -11,30 +11,16 @@
 #include "drover/cleanup.h"
 #include "drover/log.h"
 
-const cJSON *ctrl_get(const cJSON *o, const char *key)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-}
-
-const char *ctrl_str(const cJSON *o, const char *key)
-{
-    const cJSON *v = ctrl_get(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 const char *ctrl_meta(const cJSON *o, const char *key)
 {
-    const char *v = ctrl_str(ctrl_get(o, "metadata"), key);
+    const char *v = drv_json_str(drv_json_get(o, "metadata"), key);
     return v ? v : "";
 }
 
 int64_t ctrl_int(const cJSON *o, const char *key, int64_t def)
 {
-    const cJSON *v = ctrl_get(o, key);
-    /* Out of range (or NaN) is the default: converting it would be undefined. */
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > -9.0e15 && v->valuedouble < 9.0e15))
-        return def;
-    return (int64_t)v->valuedouble;
+    /* Bounded well inside int64, so that seconds * 1000 cannot overflow. */
+    return drv_json_int_at(o, key, -CTRL_INT_LIMIT, CTRL_INT_LIMIT, def);
 }
 
 bool ctrl_set(cJSON *obj, const char *key, cJSON *item)
@@ -50,10 +36,10 @@ bool ctrl_set(cJSON *obj, const char *key, cJSON *item)
 
 const cJSON *ctrl_condition(const cJSON *obj, const char *type)
 {
-    const cJSON *conds = ctrl_get(ctrl_get(obj, "status"), "conditions"), *c;
+    const cJSON *conds = drv_json_get(drv_json_get(obj, "status"), "conditions"), *c;
     cJSON_ArrayForEach(c, (cJSON_IsArray(conds) ? conds : NULL))
     {
-        const char *t = ctrl_str(c, "type");
+        const char *t = drv_json_str(c, "type");
         if (t && !strcmp(t, type))
             return c;
     }
@@ -124,7 +110,7 @@ void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz)
 
 bool drv_ctrl_pod_ready(const cJSON *pod)
 {
-    const char *st = ctrl_str(ctrl_condition(pod, "Ready"), "status");
+    const char *st = drv_json_str(ctrl_condition(pod, "Ready"), "status");
     return st && !strcmp(st, "True");
 }
 
@@ -135,16 +121,16 @@ bool drv_ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_m
     if (min_ready_s <= 0)
         return true;
     int64_t since =
-        drv_ctrl_time_parse(ctrl_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"));
+        drv_ctrl_time_parse(drv_json_str(ctrl_condition(pod, "Ready"), "lastTransitionTime"));
     return since >= 0 && now_ms - since >= min_ready_s * 1000;
 }
 
 const cJSON *drv_ctrl_controller_of(const cJSON *obj)
 {
-    const cJSON *refs = ctrl_get(ctrl_get(obj, "metadata"), "ownerReferences"), *r;
+    const cJSON *refs = drv_json_get(drv_json_get(obj, "metadata"), "ownerReferences"), *r;
     cJSON_ArrayForEach(r, (cJSON_IsArray(refs) ? refs : NULL))
     {
-        if (cJSON_IsTrue(ctrl_get(r, "controller")))
+        if (cJSON_IsTrue(drv_json_get(r, "controller")))
             return r;
     }
     return NULL;
@@ -211,7 +197,7 @@ drv_err_t ctrl_owned_pods(drv_hstore_t *s, const char *ns, const char *uid, cJSO
     cJSON *p = all ? all->child : NULL;
     while (p) {
         cJSON *next = p->next;
-        const char *puid = ctrl_str(drv_ctrl_controller_of(p), "uid");
+        const char *puid = drv_json_str(drv_ctrl_controller_of(p), "uid");
         if (!puid || strcmp(puid, uid))
             cJSON_Delete(cJSON_DetachItemViaPointer(all, p));
         p = next;
@@ -242,7 +228,7 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
                           const char *hash_label, const char *hash, const char *prefix,
                           const char *node, drv_error_t *err)
 {
-    const cJSON *tmeta = ctrl_get(tpl, "metadata");
+    const cJSON *tmeta = drv_json_get(tpl, "metadata");
     cJSON *pod = cJSON_CreateObject();
     cJSON *meta = cJSON_CreateObject();
     bool ok = pod && meta && cJSON_AddStringToObject(pod, "apiVersion", "v1") &&
@@ -251,7 +237,7 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
         cJSON_Delete(meta);
     else
         ok = ctrl_set(pod, "metadata", meta); /* consumes meta */
-    const cJSON *labels = ctrl_get(tmeta, "labels"), *ann = ctrl_get(tmeta, "annotations");
+    const cJSON *labels = drv_json_get(tmeta, "labels"), *ann = drv_json_get(tmeta, "annotations");
     cJSON *l = cJSON_IsObject(labels) ? cJSON_Duplicate(labels, true) : cJSON_CreateObject();
     ok =
         ok && l && ctrl_set(l, hash_label, cJSON_CreateString(hash)) && ctrl_set(meta, "labels", l);
@@ -259,7 +245,7 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
         ok = ctrl_set(meta, "annotations", cJSON_Duplicate(ann, true));
     ok = ok && cJSON_AddStringToObject(meta, "namespace", ctrl_meta(owner, "namespace")) &&
          ctrl_set(meta, "ownerReferences", owner_ref(owner, kind));
-    cJSON *spec = ok ? cJSON_Duplicate(ctrl_get(tpl, "spec"), true) : NULL;
+    cJSON *spec = ok ? cJSON_Duplicate(drv_json_get(tpl, "spec"), true) : NULL;
     ok = ok && spec && ctrl_set(pod, "spec", spec);
     if (ok && node)
         ok = ctrl_set(spec, "nodeName", cJSON_CreateString(node));
@@ -283,7 +269,7 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
         snprintf(name, sizeof(name), "%s-%s", base, sfx);
         cJSON *try = cJSON_Duplicate(pod, true);
         if (!try ||
-            !ctrl_set((cJSON *)ctrl_get(try, "metadata"), "name", cJSON_CreateString(name))) {
+            !ctrl_set((cJSON *)drv_json_get(try, "metadata"), "name", cJSON_CreateString(name))) {
             cJSON_Delete(try);
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "making a pod");
             break;
@@ -331,7 +317,7 @@ cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *statu
 {
     cJSON *c = cJSON_CreateObject();
     char ts[32];
-    const char *ost = ctrl_str(old, "status"), *olt = ctrl_str(old, "lastTransitionTime");
+    const char *ost = drv_json_str(old, "status"), *olt = drv_json_str(old, "lastTransitionTime");
     if (ost && olt && !strcmp(ost, status))
         snprintf(ts, sizeof(ts), "%s", olt);
     else
@@ -399,7 +385,7 @@ void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *
 
 bool ctrl_pod_finished(const cJSON *pod)
 {
-    const char *ph = ctrl_str(ctrl_get(pod, "status"), "phase");
+    const char *ph = drv_json_str(drv_json_get(pod, "status"), "phase");
     return ph && (!strcmp(ph, "Failed") || !strcmp(ph, "Succeeded"));
 }
 
@@ -436,10 +422,10 @@ static drv_err_t mark_unschedulable(drv_hstore_t *s, const cJSON *pod, const cha
                                     int64_t now_ms, drv_error_t *err)
 {
     const cJSON *old = ctrl_condition(pod, "PodScheduled");
-    const char *om = ctrl_str(old, "message");
+    const char *om = drv_json_str(old, "message");
     if (om && !strcmp(om, why))
         return DRV_OK; /* said already: no rewrite on every round */
-    const cJSON *ost = ctrl_get(pod, "status");
+    const cJSON *ost = drv_json_get(pod, "status");
     cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
     cJSON *conds = cJSON_CreateArray();
     cJSON *c = ctrl_make_condition(old, "PodScheduled", "False", "Unschedulable", why, now_ms);
@@ -451,9 +437,9 @@ static drv_err_t mark_unschedulable(drv_hstore_t *s, const cJSON *pod, const cha
     }
     bool ok = true;
     const cJSON *oc;
-    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    cJSON_ArrayForEach(oc, drv_json_get(st, "conditions"))
     {
-        const char *t = ctrl_str(oc, "type");
+        const char *t = drv_json_str(oc, "type");
         if (!t || strcmp(t, "PodScheduled")) {
             cJSON *dup = cJSON_Duplicate(oc, true);
             ok = ok && dup && cJSON_AddItemToArray(conds, dup);
@@ -461,7 +447,7 @@ static drv_err_t mark_unschedulable(drv_hstore_t *s, const cJSON *pod, const cha
     }
     cJSON_AddItemToArray(conds, c);
     ok = ctrl_set(st, "conditions", conds) && ok &&
-         (ctrl_get(st, "phase") || cJSON_AddStringToObject(st, "phase", "Pending"));
+         (drv_json_get(st, "phase") || cJSON_AddStringToObject(st, "phase", "Pending"));
     if (!ok) {
         cJSON_Delete(st);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod status");
@@ -496,7 +482,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     const cJSON *p;
     cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
     {
-        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
         if (!nn || !*nn)
             pending[npending++] = p;
     }
@@ -507,7 +493,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
         r = drv_sched_cache_set_nodes(&cache, nodes, err);
     cJSON_ArrayForEach(p, (r == DRV_OK && npending ? pods : NULL))
     {
-        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
         if (nn && *nn && drv_sched_cache_add_pod(&cache, p, NULL) != DRV_OK)
             continue; /* unreadable requests: counted as nothing */
     }
@@ -516,8 +502,8 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     for (size_t i = 0; r == DRV_OK && i < npending; i++) {
         cJSON *pod = (cJSON *)pending[i];
         char node[256], why[DRV_SCHED_REASON_MAX];
-        const char *image =
-            ctrl_str(cJSON_GetArrayItem(ctrl_get(ctrl_get(pod, "spec"), "containers"), 0), "image");
+        const char *image = drv_json_str(
+            cJSON_GetArrayItem(drv_json_get(drv_json_get(pod, "spec"), "containers"), 0), "image");
         const char *const *plats = platforms && image ? platforms(ctx, image) : NULL;
         if (plats == DRV_CTRL_PLATFORMS_PENDING)
             continue; /* its image's platforms are being looked up: a later round */
@@ -545,7 +531,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
             r = mark_unschedulable(s, pod, drv_error_msg(&e), now_ms, err);
             continue;
         }
-        if (!ctrl_set((cJSON *)ctrl_get(pod, "spec"), "nodeName", cJSON_CreateString(node))) {
+        if (!ctrl_set((cJSON *)drv_json_get(pod, "spec"), "nodeName", cJSON_CreateString(node))) {
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "binding");
             break;
         }

@@ -3,11 +3,12 @@
 #define DROVER_HUB_CTRL_INT_H
 
 #include "ctrl/ctrl.h"
+#include "drover/json.h"
 
-const cJSON *ctrl_get(const cJSON *o, const char *key);
-const char *ctrl_str(const cJSON *o, const char *key);
 /* metadata.<key> as a string, or "" */
 const char *ctrl_meta(const cJSON *o, const char *key);
+/* The whole number o.key (a plain key) within +-CTRL_INT_LIMIT, else def. */
+#define CTRL_INT_LIMIT 9000000000000000LL
 int64_t ctrl_int(const cJSON *o, const char *key, int64_t def);
 
 /* The status condition of type, or NULL (borrowed). */

@@ -11,53 +11,48 @@
 
 #include "drover/cleanup.h"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 static bool node_matches(const cJSON *node, const cJSON *podspec)
 {
-    const cJSON *sel = ctrl_get(podspec, "nodeSelector"), *kv;
-    const cJSON *labels = ctrl_get(ctrl_get(node, "metadata"), "labels");
+    const cJSON *sel = drv_json_get(podspec, "nodeSelector"), *kv;
+    const cJSON *labels = drv_json_get(drv_json_get(node, "metadata"), "labels");
     cJSON_ArrayForEach(kv, (cJSON_IsObject(sel) ? sel : NULL))
     {
-        const char *have = ctrl_str(labels, kv->string);
+        const char *have = drv_json_str(labels, kv->string);
         if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
             return false;
     }
-    return drv_sched_untolerated_taint(node, ctrl_get(podspec, "tolerations")) == NULL;
+    return drv_sched_untolerated_taint(node, drv_json_get(podspec, "tolerations")) == NULL;
 }
 
 static int by_node_cmp(const void *a, const void *b)
 {
     const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
-    const char *na = ctrl_str(ctrl_get(pa, "spec"), "nodeName");
-    const char *nb = ctrl_str(ctrl_get(pb, "spec"), "nodeName");
+    const char *na = drv_json_str(drv_json_get(pa, "spec"), "nodeName");
+    const char *nb = drv_json_str(drv_json_get(pb, "spec"), "nodeName");
     return strcmp(na ? na : "", nb ? nb : "");
 }
 
 static const char *hash_of(const cJSON *pod)
 {
-    return ctrl_str(ctrl_get(ctrl_get(pod, "metadata"), "labels"), DRV_CTRL_LABEL_DS_HASH);
+    return drv_json_str(drv_json_get(drv_json_get(pod, "metadata"), "labels"),
+                        DRV_CTRL_LABEL_DS_HASH);
 }
 
 static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv_error_t *err)
 {
-    const cJSON *spec = ctrl_get(ds, "spec"), *tpl = ctrl_get(spec, "template");
+    const cJSON *spec = drv_json_get(ds, "spec"), *tpl = drv_json_get(spec, "template");
     if (!cJSON_IsObject(tpl))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "daemonset %s: spec.template: required",
                              ctrl_meta(ds, "name"));
-    const cJSON *podspec = ctrl_get(tpl, "spec");
+    const cJSON *podspec = drv_json_get(tpl, "spec");
     int64_t min_ready = ctrl_int(spec, "minReadySeconds", 0);
-    const cJSON *us = ctrl_get(spec, "updateStrategy");
-    const char *utype = ctrl_str(us, "type");
+    const cJSON *us = drv_json_get(spec, "updateStrategy");
+    const char *utype = drv_json_str(us, "type");
     bool on_delete = utype && !strcmp(utype, "OnDelete");
     char hash[16];
     drv_ctrl_template_hash(tpl, hash, sizeof(hash));
 
-    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r == DRV_OK)
         r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &pods, err);
@@ -81,16 +76,17 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     {
         desired += node_matches(n, podspec);
     }
-    const cJSON *ru = ctrl_get(us, "rollingUpdate");
+    const cJSON *ru = drv_json_get(us, "rollingUpdate");
     int64_t max_unavail =
-        drv_ctrl_int_or_percent(ctrl_get(ru, "maxUnavailable"), (int64_t)desired, true);
-    int64_t max_surge = drv_ctrl_int_or_percent(ctrl_get(ru, "maxSurge"), (int64_t)desired, true);
+        drv_ctrl_int_or_percent(drv_json_get(ru, "maxUnavailable"), (int64_t)desired, true);
+    int64_t max_surge =
+        drv_ctrl_int_or_percent(drv_json_get(ru, "maxSurge"), (int64_t)desired, true);
     if (max_unavail == 0 && max_surge == 0)
         max_unavail = 1;
 
     /* Pods on nodes that are gone or no longer match. */
     for (i = 0; i < np; i++) {
-        const char *nn = ctrl_str(ctrl_get(pv[i], "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(pv[i], "spec"), "nodeName");
         bool ok = false;
         cJSON_ArrayForEach(n, nodes)
         {
@@ -125,7 +121,7 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
         /* pv is sorted by node name, like the node list: one merge pass. */
         for (; cursor < np; cursor++) {
             const cJSON *c = pv[cursor];
-            const char *nn = c ? ctrl_str(ctrl_get(c, "spec"), "nodeName") : NULL;
+            const char *nn = c ? drv_json_str(drv_json_get(c, "spec"), "nodeName") : NULL;
             if (c && strcmp(nn ? nn : "", name) > 0)
                 break;
             if (!c || !nn || strcmp(nn, name))
@@ -212,7 +208,7 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     }
 
     /* Status from the store as it now is. */
-    _cleanup_json_ cJSON *now_pods = NULL;
+    _cleanup_cjson_ cJSON *now_pods = NULL;
     r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &now_pods, err);
     if (r != DRV_OK)
         return r;
@@ -225,16 +221,17 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
         updated += hash_of(p) && !strcmp(hash_of(p), hash);
     }
     cJSON *st = cJSON_CreateObject();
-    bool ok = st && cJSON_AddNumberToObject(st, "desiredNumberScheduled", (double)desired) &&
-              cJSON_AddNumberToObject(st, "currentNumberScheduled", (double)current) &&
-              cJSON_AddNumberToObject(st, "numberMisscheduled", (double)misscheduled) &&
-              cJSON_AddNumberToObject(st, "numberReady", (double)ready) &&
-              cJSON_AddNumberToObject(st, "numberAvailable", (double)available) &&
-              cJSON_AddNumberToObject(st, "numberUnavailable",
-                                      (double)(desired > available ? desired - available : 0)) &&
-              cJSON_AddNumberToObject(st, "updatedNumberScheduled", (double)updated) &&
-              cJSON_AddNumberToObject(st, "observedGeneration",
-                                      (double)ctrl_int(ctrl_get(ds, "metadata"), "generation", 1));
+    bool ok =
+        st && cJSON_AddNumberToObject(st, "desiredNumberScheduled", (double)desired) &&
+        cJSON_AddNumberToObject(st, "currentNumberScheduled", (double)current) &&
+        cJSON_AddNumberToObject(st, "numberMisscheduled", (double)misscheduled) &&
+        cJSON_AddNumberToObject(st, "numberReady", (double)ready) &&
+        cJSON_AddNumberToObject(st, "numberAvailable", (double)available) &&
+        cJSON_AddNumberToObject(st, "numberUnavailable",
+                                (double)(desired > available ? desired - available : 0)) &&
+        cJSON_AddNumberToObject(st, "updatedNumberScheduled", (double)updated) &&
+        cJSON_AddNumberToObject(st, "observedGeneration",
+                                (double)ctrl_int(drv_json_get(ds, "metadata"), "generation", 1));
     if (!ok) {
         cJSON_Delete(st);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "daemonset status");
@@ -252,17 +249,17 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
 drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const char *name,
                                        int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *ds = NULL;
+    _cleanup_cjson_ cJSON *ds = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DAEMONSET, ns, name, &ds, &e);
     if (r == DRV_ERR_NOTFOUND) {
-        _cleanup_json_ cJSON *pods = NULL;
+        _cleanup_cjson_ cJSON *pods = NULL;
         r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
         const cJSON *p;
         cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
         {
             const cJSON *ref = drv_ctrl_controller_of(p);
-            const char *k = ctrl_str(ref, "kind"), *n = ctrl_str(ref, "name");
+            const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
             if (k && n && !strcmp(k, "DaemonSet") && !strcmp(n, name)) {
                 r = ctrl_delete_pod(s, p, err);
                 if (r != DRV_OK)
@@ -279,7 +276,7 @@ drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const ch
 
 drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *all = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *all = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DAEMONSET, NULL, NULL, &all, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -301,7 +298,7 @@ drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_err
     cJSON_ArrayForEach(p, pods)
     {
         const cJSON *ref = drv_ctrl_controller_of(p);
-        const char *k = ctrl_str(ref, "kind"), *uid = ctrl_str(ref, "uid");
+        const char *k = drv_json_str(ref, "kind"), *uid = drv_json_str(ref, "uid");
         if (!k || strcmp(k, "DaemonSet") || !uid)
             continue;
         bool found = false;

@@ -12,24 +12,18 @@
 /* Keeps the history annotation well under the model's 256 KiB for all annotations. */
 #define HISTORY_MAX_BYTES (128 * 1024)
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 /* The kept history, a new array (empty when absent or unreadable). */
 static cJSON *history_of(const cJSON *dep)
 {
     /* The annotation is what users and tools see; an update that replaces the metadata (an
      * apply of the manifest) drops it, so a copy lives in the status, which only the
      * controllers write. */
-    const char *h =
-        ctrl_str(ctrl_get(ctrl_get(dep, "metadata"), "annotations"), DRV_CTRL_ANN_HISTORY);
+    const char *h = drv_json_str(drv_json_get(drv_json_get(dep, "metadata"), "annotations"),
+                                 DRV_CTRL_ANN_HISTORY);
     cJSON *arr = h ? cJSON_Parse(h) : NULL;
     if (!cJSON_IsArray(arr) || !cJSON_GetArraySize(arr)) {
         cJSON_Delete(arr);
-        const cJSON *kept = ctrl_get(ctrl_get(dep, "status"), "history");
+        const cJSON *kept = drv_json_get(drv_json_get(dep, "status"), "history");
         arr = cJSON_IsArray(kept) ? cJSON_Duplicate(kept, true) : cJSON_CreateArray();
     }
     return arr;
@@ -54,7 +48,7 @@ static cJSON *history_find(const cJSON *hist, const char *key, const char *hash,
     cJSON_ArrayForEach(e, hist)
     {
         if (hash && !strcmp(key, "hash")) {
-            const char *h = ctrl_str(e, "hash");
+            const char *h = drv_json_str(e, "hash");
             if (h && !strcmp(h, hash))
                 return e;
         } else if (ctrl_int(e, "revision", -1) == rev) {
@@ -69,14 +63,14 @@ static cJSON *history_find(const cJSON *hist, const char *key, const char *hash,
  * something changed; dep is updated in place. */
 static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, drv_error_t *err)
 {
-    const cJSON *spec = ctrl_get(dep, "spec");
-    _cleanup_json_ cJSON *hist = history_of(dep);
+    const cJSON *spec = drv_json_get(dep, "spec");
+    _cleanup_cjson_ cJSON *hist = history_of(dep);
     if (!hist)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
     int64_t max = history_max(hist);
     cJSON *cur = history_find(hist, "hash", hash, 0);
-    const char *ann_rev =
-        ctrl_str(ctrl_get(ctrl_get(dep, "metadata"), "annotations"), DRV_CTRL_ANN_REVISION);
+    const char *ann_rev = drv_json_str(drv_json_get(drv_json_get(dep, "metadata"), "annotations"),
+                                       DRV_CTRL_ANN_REVISION);
     char want[32];
     snprintf(want, sizeof(want), "%lld", (long long)max);
     if (cur && ctrl_int(cur, "revision", -1) == max && ann_rev && !strcmp(ann_rev, want))
@@ -87,7 +81,7 @@ static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, 
         cJSON *e = cJSON_CreateObject();
         if (!e || !cJSON_AddNumberToObject(e, "revision", (double)(max + 1)) ||
             !cJSON_AddStringToObject(e, "hash", hash) ||
-            !ctrl_set(e, "template", cJSON_Duplicate(ctrl_get(spec, "template"), true))) {
+            !ctrl_set(e, "template", cJSON_Duplicate(drv_json_get(spec, "template"), true))) {
             cJSON_Delete(e);
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
         }
@@ -108,8 +102,8 @@ static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, 
         cJSON_DeleteItemFromArray(hist, 0);
     }
     snprintf(want, sizeof(want), "%lld", (long long)max);
-    cJSON *meta = (cJSON *)ctrl_get(dep, "metadata");
-    cJSON *ann = (cJSON *)ctrl_get(meta, "annotations");
+    cJSON *meta = (cJSON *)drv_json_get(dep, "metadata");
+    cJSON *ann = (cJSON *)drv_json_get(meta, "annotations");
     if (!cJSON_IsObject(ann)) {
         ann = cJSON_CreateObject();
         if (!ctrl_set(meta, "annotations", ann)) {
@@ -153,16 +147,16 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
                             now_ms);
     /* Progress is any change in the counts or the spec; lastUpdateTime marks the last one,
      * and a rollout without progress for progressDeadlineSeconds is reported as stuck. */
-    const cJSON *ost = ctrl_get(dep, "status");
-    int64_t gen = ctrl_int(ctrl_get(dep, "metadata"), "generation", 1);
+    const cJSON *ost = drv_json_get(dep, "status");
+    int64_t gen = ctrl_int(drv_json_get(dep, "metadata"), "generation", 1);
     bool progress = !op || ctrl_int(ost, "updatedReplicas", -1) != (int64_t)updated ||
                     ctrl_int(ost, "availableReplicas", -1) != (int64_t)available ||
                     ctrl_int(ost, "replicas", -1) != (int64_t)total ||
                     ctrl_int(ost, "observedGeneration", -1) != gen;
-    int64_t last = progress ? -1 : drv_ctrl_time_parse(ctrl_str(op, "lastUpdateTime"));
+    int64_t last = progress ? -1 : drv_ctrl_time_parse(drv_json_str(op, "lastUpdateTime"));
     if (last < 0)
         last = now_ms;
-    int64_t deadline = ctrl_int(ctrl_get(dep, "spec"), "progressDeadlineSeconds", 600);
+    int64_t deadline = ctrl_int(drv_json_get(dep, "spec"), "progressDeadlineSeconds", 600);
     char msg[400];
     cJSON *cp;
     if (paused) {
@@ -209,7 +203,7 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
     bool ok =
         ctrl_set(st, "conditions", conds) &&
         cJSON_AddNumberToObject(st, "observedGeneration",
-                                (double)ctrl_int(ctrl_get(dep, "metadata"), "generation", 1)) &&
+                                (double)ctrl_int(drv_json_get(dep, "metadata"), "generation", 1)) &&
         cJSON_AddNumberToObject(st, "replicas", (double)total) &&
         cJSON_AddNumberToObject(st, "updatedReplicas", (double)updated) &&
         cJSON_AddNumberToObject(st, "readyReplicas", (double)ready) &&
@@ -292,23 +286,24 @@ static size_t count_if(const struct podset *set, int64_t min_ready, int64_t now_
 static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owned, size_t nowned,
                            int64_t now_ms, drv_error_t *err)
 {
-    const cJSON *spec = ctrl_get(dep, "spec");
-    const cJSON *tpl = ctrl_get(spec, "template");
+    const cJSON *spec = drv_json_get(dep, "spec");
+    const cJSON *tpl = drv_json_get(spec, "template");
     if (!cJSON_IsObject(tpl))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %s: spec.template: required",
                              ctrl_meta(dep, "name"));
     int64_t replicas = ctrl_int(spec, "replicas", 1);
     int64_t min_ready = ctrl_int(spec, "minReadySeconds", 0);
-    bool paused = cJSON_IsTrue(ctrl_get(spec, "paused"));
-    const cJSON *strategy = ctrl_get(spec, "strategy");
-    const char *stype = ctrl_str(strategy, "type");
+    bool paused = cJSON_IsTrue(drv_json_get(spec, "paused"));
+    const cJSON *strategy = drv_json_get(spec, "strategy");
+    const char *stype = drv_json_str(strategy, "type");
     bool recreate = stype && !strcmp(stype, "Recreate");
-    const cJSON *ru = ctrl_get(strategy, "rollingUpdate");
+    const cJSON *ru = drv_json_get(strategy, "rollingUpdate");
     int64_t max_surge = 0, max_unavail = 0;
     if (!recreate) {
-        max_surge = drv_ctrl_int_or_percent(ru ? ctrl_get(ru, "maxSurge") : NULL, replicas, true);
-        max_unavail =
-            drv_ctrl_int_or_percent(ru ? ctrl_get(ru, "maxUnavailable") : NULL, replicas, false);
+        max_surge =
+            drv_ctrl_int_or_percent(ru ? drv_json_get(ru, "maxSurge") : NULL, replicas, true);
+        max_unavail = drv_ctrl_int_or_percent(ru ? drv_json_get(ru, "maxUnavailable") : NULL,
+                                              replicas, false);
         if (!ru) {
             max_surge = (replicas * 25 + 99) / 100;
             max_unavail = replicas * 25 / 100;
@@ -324,8 +319,8 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
         if (r != DRV_OK)
             return r;
         /* The store rewrote dep in place: pointers into it are stale. */
-        spec = ctrl_get(dep, "spec");
-        tpl = ctrl_get(spec, "template");
+        spec = drv_json_get(dep, "spec");
+        tpl = drv_json_get(spec, "template");
         if (!cJSON_IsObject(tpl))
             return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %s: spec.template: required",
                                  ctrl_meta(dep, "name"));
@@ -345,7 +340,8 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                 return r;
             continue;
         }
-        const char *h = ctrl_str(ctrl_get(ctrl_get(p, "metadata"), "labels"), DRV_CTRL_LABEL_HASH);
+        const char *h =
+            drv_json_str(drv_json_get(drv_json_get(p, "metadata"), "labels"), DRV_CTRL_LABEL_HASH);
         if (h && !strcmp(h, hash))
             nw.v[nw.n++] = p;
         else
@@ -364,16 +360,17 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             const char *use_hash = hash;
             char hbuf[16];
             if (!nw.n && old.n) {
-                _cleanup_json_ cJSON *hist = history_of(dep);
+                _cleanup_cjson_ cJSON *hist = history_of(dep);
                 int64_t best = -1;
                 const cJSON *bt = NULL;
                 for (size_t i = 0; i < old.n; i++) {
-                    const char *h = ctrl_str(ctrl_get(ctrl_get(old.v[i], "metadata"), "labels"),
-                                             DRV_CTRL_LABEL_HASH);
+                    const char *h =
+                        drv_json_str(drv_json_get(drv_json_get(old.v[i], "metadata"), "labels"),
+                                     DRV_CTRL_LABEL_HASH);
                     const cJSON *e = h ? history_find(hist, "hash", h, 0) : NULL;
                     if (e && ctrl_int(e, "revision", 0) > best) {
                         best = ctrl_int(e, "revision", 0);
-                        bt = ctrl_get(e, "template");
+                        bt = drv_json_get(e, "template");
                     }
                 }
                 if (bt) {
@@ -480,18 +477,18 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
 drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
                                         int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *dep = NULL;
+    _cleanup_cjson_ cJSON *dep = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
     if (r == DRV_ERR_NOTFOUND) {
         /* Gone: delete the pods that named it as their controller. */
-        _cleanup_json_ cJSON *pods = NULL;
+        _cleanup_cjson_ cJSON *pods = NULL;
         r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
         const cJSON *p;
         cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
         {
             const cJSON *ref = drv_ctrl_controller_of(p);
-            const char *k = ctrl_str(ref, "kind"), *n = ctrl_str(ref, "name");
+            const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
             if (k && n && !strcmp(k, "Deployment") && !strcmp(n, name)) {
                 r = ctrl_delete_pod(s, p, err);
                 if (r != DRV_OK)
@@ -503,7 +500,7 @@ drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const c
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
                              drv_error_msg(&e));
-    _cleanup_json_ cJSON *pods = NULL;
+    _cleanup_cjson_ cJSON *pods = NULL;
     r = ctrl_owned_pods(s, ns, ctrl_meta(dep, "uid"), &pods, err);
     if (r != DRV_OK)
         return r;
@@ -538,7 +535,7 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
 {
     /* One listing of the pods for every Deployment, indexed by their controller's uid, so
      * that a round costs O(pods log pods), not O(deployments x pods). */
-    _cleanup_json_ cJSON *deps = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
     if (r == DRV_OK)
         r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
@@ -555,7 +552,7 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
     cJSON_ArrayForEach(p, pods)
     {
         const cJSON *ref = drv_ctrl_controller_of(p);
-        const char *k = ctrl_str(ref, "kind"), *uid = ctrl_str(ref, "uid");
+        const char *k = drv_json_str(ref, "kind"), *uid = drv_json_str(ref, "uid");
         if (k && uid && !strcmp(k, "Deployment"))
             idx[n++] = (struct owned){uid, p};
     }
@@ -600,13 +597,13 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
 drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const char *name,
                                        int64_t revision, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *dep = NULL;
+    _cleanup_cjson_ cJSON *dep = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
                              drv_error_msg(&e));
-    _cleanup_json_ cJSON *hist = history_of(dep);
+    _cleanup_cjson_ cJSON *hist = history_of(dep);
     if (!hist)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
     int64_t cur = history_max(hist);
@@ -626,7 +623,7 @@ drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const ch
         revision = prev;
     }
     const cJSON *entry = history_find(hist, "revision", NULL, revision);
-    const cJSON *tpl = ctrl_get(entry, "template");
+    const cJSON *tpl = drv_json_get(entry, "template");
     if (!cJSON_IsObject(tpl)) {
         char kept[256] = "";
         size_t len = 0;
@@ -641,10 +638,10 @@ drv_err_t drv_ctrl_deployment_rollback(drv_hstore_t *s, const char *ns, const ch
                              "deployment %s/%s: revision %lld not found (kept: %s)", ns, name,
                              (long long)revision, len ? kept : "none");
     }
-    if (!ctrl_set((cJSON *)ctrl_get(dep, "spec"), "template", cJSON_Duplicate(tpl, true)))
+    if (!ctrl_set((cJSON *)drv_json_get(dep, "spec"), "template", cJSON_Duplicate(tpl, true)))
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "rollback");
     /* The history is an annotation anyone may edit: the template must pass the model again. */
-    _cleanup_json_ cJSON *check = cJSON_Duplicate(dep, true);
+    _cleanup_cjson_ cJSON *check = cJSON_Duplicate(dep, true);
     drv_diags_t d = {0};
     r = check ? drv_model_normalize(check, &d) : DRV_ERR_NOMEM;
     if (r != DRV_OK) {

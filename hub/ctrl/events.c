@@ -7,19 +7,13 @@
 
 #include "drover/cleanup.h"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 /* When the event last happened: lastTimestamp, else eventTime, firstTimestamp, then the
  * object's creation; -1 if none parses. */
 static int64_t event_time(const cJSON *ev)
 {
     static const char *const keys[] = {"lastTimestamp", "eventTime", "firstTimestamp"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        int64_t t = drv_ctrl_time_parse(ctrl_str(ev, keys[i]));
+        int64_t t = drv_ctrl_time_parse(drv_json_str(ev, keys[i]));
         if (t >= 0)
             return t;
     }
@@ -31,7 +25,7 @@ drv_err_t drv_ctrl_events_expire(drv_hstore_t *s, int64_t now_ms, int64_t ttl_ms
 {
     if (ttl_ms <= 0)
         ttl_ms = DRV_CTRL_EVENT_TTL_MS_DEFAULT;
-    _cleanup_json_ cJSON *events = NULL;
+    _cleanup_cjson_ cJSON *events = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_EVENT, NULL, NULL, &events, NULL, err);
     if (r != DRV_OK)
         return r;

@@ -14,17 +14,11 @@
 #define TAINT_UNREACHABLE "node.kubernetes.io/unreachable"
 #define TAINT_NOT_READY "node.kubernetes.io/not-ready"
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 /* Writes node's status with its Ready condition set to Unknown since now_ms. */
 static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *message,
                              int64_t now_ms, drv_error_t *err)
 {
-    const cJSON *ost = ctrl_get(node, "status");
+    const cJSON *ost = drv_json_get(node, "status");
     const cJSON *old = ctrl_condition(node, "Ready");
     cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
     cJSON *conds = cJSON_CreateArray();
@@ -35,12 +29,12 @@ static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *mes
         cJSON_Delete(c);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "node status");
     }
-    const char *hb = ctrl_str(old, "lastHeartbeatTime");
+    const char *hb = drv_json_str(old, "lastHeartbeatTime");
     bool ok = !hb || cJSON_AddStringToObject(c, "lastHeartbeatTime", hb);
     const cJSON *oc;
-    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    cJSON_ArrayForEach(oc, drv_json_get(st, "conditions"))
     {
-        const char *t = ctrl_str(oc, "type");
+        const char *t = drv_json_str(oc, "type");
         if (!t || strcmp(t, "Ready")) {
             cJSON *dup = cJSON_Duplicate(oc, true);
             ok = ok && dup && cJSON_AddItemToArray(conds, dup);
@@ -66,14 +60,14 @@ static drv_err_t set_unknown(drv_hstore_t *s, const cJSON *node, const char *mes
 
 static int64_t since_of(const cJSON *cond)
 {
-    return drv_ctrl_time_parse(ctrl_str(cond, "lastTransitionTime"));
+    return drv_ctrl_time_parse(drv_json_str(cond, "lastTransitionTime"));
 }
 
 /* Writes node's status with its Ready condition True again, heartbeat at hb_ms. */
 static drv_err_t set_ready(drv_hstore_t *s, const cJSON *node, int64_t hb_ms, int64_t now_ms,
                            drv_error_t *err)
 {
-    const cJSON *ost = ctrl_get(node, "status");
+    const cJSON *ost = drv_json_get(node, "status");
     cJSON *st = cJSON_IsObject(ost) ? cJSON_Duplicate(ost, true) : cJSON_CreateObject();
     cJSON *conds = cJSON_CreateArray();
     cJSON *c = ctrl_make_condition(NULL, "Ready", "True", "NodeHeartbeatResumed",
@@ -88,9 +82,9 @@ static drv_err_t set_ready(drv_hstore_t *s, const cJSON *node, int64_t hb_ms, in
     }
     bool ok = true;
     const cJSON *oc;
-    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    cJSON_ArrayForEach(oc, drv_json_get(st, "conditions"))
     {
-        const char *t = ctrl_str(oc, "type");
+        const char *t = drv_json_str(oc, "type");
         if (!t || strcmp(t, "Ready")) {
             cJSON *dup = cJSON_Duplicate(oc, true);
             ok = ok && dup && cJSON_AddItemToArray(conds, dup);
@@ -117,12 +111,12 @@ static drv_err_t set_ready(drv_hstore_t *s, const cJSON *node, int64_t hb_ms, in
 drv_err_t drv_ctrl_node_mark_unreachable(drv_hstore_t *s, const char *name, int64_t now_ms,
                                          drv_error_t *err)
 {
-    _cleanup_json_ cJSON *node = NULL;
+    _cleanup_cjson_ cJSON *node = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "node %s: %s", name, drv_error_msg(&e));
-    const char *st = ctrl_str(ctrl_condition(node, "Ready"), "status");
+    const char *st = drv_json_str(ctrl_condition(node, "Ready"), "status");
     if (st && strcmp(st, "True"))
         return DRV_OK;
     return set_unknown(s, node, "Node went offline (its connection's Will was delivered).", now_ms,
@@ -149,13 +143,13 @@ static int64_t toleration_ms(const cJSON *pod, const char *key, int64_t def_ms)
         cJSON_Delete(taint);
         return def_ms;
     }
-    const cJSON *tols = ctrl_get(ctrl_get(pod, "spec"), "tolerations"), *t;
+    const cJSON *tols = drv_json_get(drv_json_get(pod, "spec"), "tolerations"), *t;
     int64_t best = -2;
     cJSON_ArrayForEach(t, (cJSON_IsArray(tols) ? tols : NULL))
     {
         if (!drv_sched_tolerates(t, taint))
             continue;
-        const cJSON *secs = ctrl_get(t, "tolerationSeconds");
+        const cJSON *secs = drv_json_get(t, "tolerationSeconds");
         /* Drover: absent or 0 means never move (pinned or stateful work); otherwise the
          * shortest of the matching tolerations counts, as in Kubernetes. */
         if (!cJSON_IsNumber(secs) || secs->valuedouble <= 0) {
@@ -176,7 +170,7 @@ static int64_t toleration_ms(const cJSON *pod, const char *key, int64_t def_ms)
 static drv_err_t mark_pod_not_ready(drv_hstore_t *s, const cJSON *pod, int64_t now_ms,
                                     drv_error_t *err)
 {
-    cJSON *st = cJSON_Duplicate(ctrl_get(pod, "status"), true);
+    cJSON *st = cJSON_Duplicate(drv_json_get(pod, "status"), true);
     cJSON *conds = cJSON_CreateArray();
     if (!st || !conds) {
         cJSON_Delete(st);
@@ -185,9 +179,9 @@ static drv_err_t mark_pod_not_ready(drv_hstore_t *s, const cJSON *pod, int64_t n
     }
     bool ok = true;
     const cJSON *oc;
-    cJSON_ArrayForEach(oc, ctrl_get(st, "conditions"))
+    cJSON_ArrayForEach(oc, drv_json_get(st, "conditions"))
     {
-        const char *t = ctrl_str(oc, "type");
+        const char *t = drv_json_str(oc, "type");
         cJSON *c = t && (!strcmp(t, "Ready") || !strcmp(t, "ContainersReady"))
                        ? ctrl_make_condition(oc, t, "False", "NodeNotReady",
                                              "The pod's node is not ready.", now_ms)
@@ -215,7 +209,7 @@ static int name_cmp(const void *a, const void *b)
 
 static bool movable(const cJSON *pod)
 {
-    const char *k = ctrl_str(drv_ctrl_controller_of(pod), "kind");
+    const char *k = drv_json_str(drv_ctrl_controller_of(pod), "kind");
     return k && strcmp(k, "DaemonSet");
 }
 
@@ -231,7 +225,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     int64_t grace = o && o->grace_ms > 0 ? o->grace_ms : DRV_CTRL_NODE_GRACE_MS_DEFAULT;
     int64_t deftol = o && o->default_toleration_ms > 0 ? o->default_toleration_ms
                                                        : DRV_CTRL_TOLERATION_MS_DEFAULT;
-    _cleanup_json_ cJSON *nodes = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -241,10 +235,10 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     {
         const char *name = ctrl_meta(node, "name");
         const cJSON *ready = ctrl_condition(node, "Ready");
-        const char *st = ctrl_str(ready, "status");
+        const char *st = drv_json_str(ready, "status");
         int64_t hb = o && o->heartbeat ? o->heartbeat(o->ctx, name) : -1;
         if (hb < 0)
-            hb = drv_ctrl_time_parse(ctrl_str(ready, "lastHeartbeatTime"));
+            hb = drv_ctrl_time_parse(drv_json_str(ready, "lastHeartbeatTime"));
         if (st && !strcmp(st, "True") && hb >= 0 && now_ms - hb > grace) {
             char msg[128];
             snprintf(msg, sizeof(msg), "Node stopped sending heartbeats for more than %lld s.",
@@ -256,7 +250,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             marked++;
         } else if (st && strcmp(st, "True") && o && o->heartbeat && hb >= 0 &&
                    now_ms - hb <= grace && hb >= since_of(ready) + 1000 &&
-                   !strcmp(ctrl_str(ready, "reason") ? ctrl_str(ready, "reason") : "",
+                   !strcmp(drv_json_str(ready, "reason") ? drv_json_str(ready, "reason") : "",
                            "NodeStatusUnknown")) {
             /* We marked it, and it is beating again: Ready, even before its next full status
              * report (an agent that never knew it was gone has nothing to report). The mark's
@@ -287,10 +281,10 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     cJSON_ArrayForEach(node, nodes)
     {
         const cJSON *ready = ctrl_condition(node, "Ready");
-        const char *st = ctrl_str(ready, "status");
+        const char *st = drv_json_str(ready, "status");
         if (!st || !strcmp(st, "True"))
             continue;
-        int64_t since = drv_ctrl_time_parse(ctrl_str(ready, "lastTransitionTime"));
+        int64_t since = drv_ctrl_time_parse(drv_json_str(ready, "lastTransitionTime"));
         bad[nbad].name = ctrl_meta(node, "name");
         bad[nbad].not_ready = !strcmp(st, "False");
         bad[nbad].since = since < 0 ? now_ms : since;
@@ -308,7 +302,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     cJSON *p;
     cJSON_ArrayForEach(p, (nbad ? pods : NULL))
     {
-        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
         if (!nn || !*nn)
             continue;
         struct bad_node want = {.name = nn};
@@ -351,7 +345,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     qsort(names, k, sizeof(*names), name_cmp);
     cJSON_ArrayForEach(p, pods)
     {
-        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
         if (!nn || !*nn || !movable(p) || bsearch(&nn, names, k, sizeof(*names), name_cmp))
             continue;
         char msg[300];
@@ -370,18 +364,18 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
 
 drv_err_t drv_ctrl_node_cordon(drv_hstore_t *s, const char *name, bool cordon, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *node = NULL;
+    _cleanup_cjson_ cJSON *node = NULL;
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_NODE, NULL, name, &node, &e);
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "node %s: %s", name, drv_error_msg(&e));
-    cJSON *spec = (cJSON *)ctrl_get(node, "spec");
+    cJSON *spec = (cJSON *)drv_json_get(node, "spec");
     if (!cJSON_IsObject(spec)) {
         spec = cJSON_CreateObject();
         if (!ctrl_set(node, "spec", spec))
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "cordon");
     }
-    if (cJSON_IsTrue(ctrl_get(spec, "unschedulable")) == cordon)
+    if (cJSON_IsTrue(drv_json_get(spec, "unschedulable")) == cordon)
         return DRV_OK;
     if (cordon ? !ctrl_set(spec, "unschedulable", cJSON_CreateTrue())
                : (cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable"), false))
@@ -399,7 +393,7 @@ drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *name, int64_t now_ms,
     drv_err_t r = drv_ctrl_node_cordon(s, name, true, err);
     if (r != DRV_OK)
         return r;
-    _cleanup_json_ cJSON *pods = NULL;
+    _cleanup_cjson_ cJSON *pods = NULL;
     r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -407,7 +401,7 @@ drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *name, int64_t now_ms,
     const cJSON *p;
     cJSON_ArrayForEach(p, pods)
     {
-        const char *nn = ctrl_str(ctrl_get(p, "spec"), "nodeName");
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
         if (!nn || strcmp(nn, name) || !movable(p))
             continue;
         ctrl_event(s, p, DRV_KIND_POD, "Normal", "Evicted", "Evicted by drain of its node",

@@ -32,12 +32,6 @@ struct drv_enroll {
     int64_t (*now)(void);
 };
 
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
-
 static int64_t now_s(const drv_enroll_t *e)
 {
     return e->now ? e->now() : (int64_t)time(NULL);
@@ -99,10 +93,10 @@ cJSON *drv_enroll_identity_json(const drv_hstore_identity_t *id)
 static drv_err_t node_upsert(drv_enroll_t *e, const char *node, const char *labels_json,
                              drv_error_t *err)
 {
-    _cleanup_json_ cJSON *labels = cJSON_Parse(labels_json && *labels_json ? labels_json : "{}");
+    _cleanup_cjson_ cJSON *labels = cJSON_Parse(labels_json && *labels_json ? labels_json : "{}");
     if (!cJSON_IsObject(labels))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "bootstrap token labels are not an object");
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     drv_error_t ge = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(e->store, DRV_KIND_NODE, NULL, node, &obj, &ge);
     bool create = r == DRV_ERR_NOTFOUND;
@@ -162,7 +156,7 @@ static drv_err_t node_upsert(drv_enroll_t *e, const char *node, const char *labe
 /* Marks the Node NotReady, reason Revoked (no Node: nothing to do). */
 static drv_err_t node_mark_revoked(drv_enroll_t *e, const char *node, drv_error_t *err)
 {
-    _cleanup_json_ cJSON *obj = NULL;
+    _cleanup_cjson_ cJSON *obj = NULL;
     drv_error_t ge = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(e->store, DRV_KIND_NODE, NULL, node, &obj, &ge);
     if (r == DRV_ERR_NOTFOUND)
@@ -341,7 +335,7 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
     }
     /* The certificate first, then the token's use, in one transaction: a certificate that
      * cannot be issued costs no use, and a use is never taken without an identity. */
-    _cleanup_json_ cJSON *o = NULL;
+    _cleanup_cjson_ cJSON *o = NULL;
     if ((r = drv_hstore_batch_begin(e->store, err)) != DRV_OK)
         return r;
     r = issue(e, csr, cn, pub, have ? &old : NULL, &o, err);
@@ -364,7 +358,7 @@ static drv_err_t do_enroll(drv_enroll_t *e, const char *authorization, const cJS
     drv_err_t br = drv_hstore_batch_end(e->store, &be);
     if (br != DRV_OK)
         return drv_error_set(err, br, be.sys_errno, "%s", drv_error_msg(&be));
-    _cleanup_json_ cJSON *labels = cJSON_Parse(*t.labels ? t.labels : "{}");
+    _cleanup_cjson_ cJSON *labels = cJSON_Parse(*t.labels ? t.labels : "{}");
     if (!cJSON_IsObject(labels)) {
         cJSON_Delete(labels);
         labels = cJSON_CreateObject();
@@ -450,7 +444,7 @@ static drv_err_t do_list(drv_enroll_t *e, cJSON **out, drv_error_t *err)
     drv_err_t r = drv_hstore_identity_list(e->store, &ids, &n, err);
     if (r != DRV_OK)
         return r;
-    _cleanup_json_ cJSON *o = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
     cJSON *items = o ? cJSON_AddArrayToObject(o, "items") : NULL;
     if (!items || !cJSON_AddStringToObject(o, "kind", "IdentityList"))
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");

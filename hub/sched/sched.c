@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "drover/cleanup.h"
+#include "drover/json.h"
 #include "drover/quantity.h"
 
 struct port_use {
@@ -46,17 +47,6 @@ struct pod_info {
     const cJSON *selector, *tolerations;
 };
 
-static const cJSON *get(const cJSON *o, const char *key)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
-}
-
-static const char *get_str(const cJSON *o, const char *key)
-{
-    const cJSON *v = get(o, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
     for (; *s; s++) {
@@ -93,13 +83,13 @@ void drv_sched_cache_free(drv_sched_cache_t *c)
 
 bool drv_sched_node_ready(const cJSON *node)
 {
-    const cJSON *conds = get(get(node, "status"), "conditions");
+    const cJSON *conds = drv_json_get(drv_json_get(node, "status"), "conditions");
     const cJSON *cond;
     cJSON_ArrayForEach(cond, (cJSON_IsArray(conds) ? conds : NULL))
     {
-        const char *type = get_str(cond, "type");
+        const char *type = drv_json_str(cond, "type");
         if (type && !strcmp(type, "Ready")) {
-            const char *st = get_str(cond, "status");
+            const char *st = drv_json_str(cond, "status");
             return st && !strcmp(st, "True");
         }
     }
@@ -109,9 +99,9 @@ bool drv_sched_node_ready(const cJSON *node)
 /* A quantity from status.allocatable (or capacity); 0 when absent or unreadable. */
 static int64_t node_qty(const cJSON *status, const char *res)
 {
-    const char *s = get_str(get(status, "allocatable"), res);
+    const char *s = drv_json_str(drv_json_get(status, "allocatable"), res);
     if (!s)
-        s = get_str(get(status, "capacity"), res);
+        s = drv_json_str(drv_json_get(status, "capacity"), res);
     if (!s)
         return -1;
     int64_t v = 0;
@@ -153,7 +143,7 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
     const cJSON *no;
     cJSON_ArrayForEach(no, nodes)
     {
-        const char *name = get_str(get(no, "metadata"), "name");
+        const char *name = drv_json_str(drv_json_get(no, "metadata"), "name");
         if (!name || !*name)
             continue;
         drv_sched_node_t *d = &arr[n];
@@ -167,13 +157,13 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduler cache");
         }
         n++;
-        const cJSON *status = get(d->obj, "status"), *spec = get(d->obj, "spec");
-        d->labels = get(get(d->obj, "metadata"), "labels");
-        d->taints = get(spec, "taints");
-        d->unschedulable = cJSON_IsTrue(get(spec, "unschedulable"));
+        const cJSON *status = drv_json_get(d->obj, "status"), *spec = drv_json_get(d->obj, "spec");
+        d->labels = drv_json_get(drv_json_get(d->obj, "metadata"), "labels");
+        d->taints = drv_json_get(spec, "taints");
+        d->unschedulable = cJSON_IsTrue(drv_json_get(spec, "unschedulable"));
         d->ready = drv_sched_node_ready(d->obj);
-        d->os = get_str(get(status, "nodeInfo"), "operatingSystem");
-        d->arch = get_str(get(status, "nodeInfo"), "architecture");
+        d->os = drv_json_str(drv_json_get(status, "nodeInfo"), "operatingSystem");
+        d->arch = drv_json_str(drv_json_get(status, "nodeInfo"), "architecture");
         d->alloc_cpu = node_qty(status, "cpu");
         d->alloc_mem = node_qty(status, "memory");
         d->alloc_pods = node_qty(status, "pods");
@@ -217,8 +207,8 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
 static drv_err_t container_requests(const cJSON *ctr, const char *path, int64_t *cpu, int64_t *mem,
                                     bool *has_cpu, bool *has_mem, drv_error_t *err)
 {
-    const cJSON *req = get(get(ctr, "resources"), "requests");
-    const char *c = get_str(req, "cpu"), *m = get_str(req, "memory");
+    const cJSON *req = drv_json_get(drv_json_get(ctr, "resources"), "requests");
+    const char *c = drv_json_str(req, "cpu"), *m = drv_json_str(req, "memory");
     drv_error_t e = DRV_ERROR_INIT;
     *cpu = *mem = 0;
     *has_cpu = c != NULL;
@@ -235,11 +225,11 @@ static drv_err_t container_requests(const cJSON *ctr, const char *path, int64_t 
 /* Requests for fitting and, with Kubernetes' non-zero defaults, for scoring. */
 static drv_err_t pod_requests(const cJSON *pod, int64_t out[4], drv_error_t *err)
 {
-    const cJSON *spec = get(pod, "spec");
+    const cJSON *spec = drv_json_get(pod, "spec");
     int64_t sum[4] = {0}, init[4] = {0};
     static const char *const lists[2] = {"containers", "initContainers"};
     for (int l = 0; l < 2; l++) {
-        const cJSON *arr = get(spec, lists[l]), *ctr;
+        const cJSON *arr = drv_json_get(spec, lists[l]), *ctr;
         int i = 0;
         cJSON_ArrayForEach(ctr, (cJSON_IsArray(arr) ? arr : NULL))
         {
@@ -289,14 +279,15 @@ static uint32_t proto_code(const char *p)
 /* The controller owner's uid, else the pod's labels: pods with the same key are spread. */
 static uint64_t owner_key(const cJSON *pod)
 {
-    const cJSON *meta = get(pod, "metadata"), *refs = get(meta, "ownerReferences"), *ref;
+    const cJSON *meta = drv_json_get(pod, "metadata"),
+                *refs = drv_json_get(meta, "ownerReferences"), *ref;
     cJSON_ArrayForEach(ref, (cJSON_IsArray(refs) ? refs : NULL))
     {
-        const char *uid = get_str(ref, "uid");
-        if (cJSON_IsTrue(get(ref, "controller")) && uid)
+        const char *uid = drv_json_str(ref, "uid");
+        if (cJSON_IsTrue(drv_json_get(ref, "controller")) && uid)
             return fnv1a(fnv1a(14695981039346656037ULL, "uid:"), uid) | 1;
     }
-    const cJSON *labels = get(meta, "labels"), *l;
+    const cJSON *labels = drv_json_get(meta, "labels"), *l;
     if (!cJSON_IsObject(labels) || !labels->child)
         return 0;
     uint64_t h = fnv1a(14695981039346656037ULL, "labels:");
@@ -314,7 +305,7 @@ static uint64_t owner_key(const cJSON *pod)
 static drv_err_t pod_info_read(const cJSON *pod, struct pod_info *pi, drv_error_t *err)
 {
     memset(pi, 0, sizeof(*pi));
-    if (!cJSON_IsObject(pod) || !cJSON_IsObject(get(pod, "spec")))
+    if (!cJSON_IsObject(pod) || !cJSON_IsObject(drv_json_get(pod, "spec")))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "spec: required");
     int64_t v[4];
     drv_err_t r = pod_requests(pod, v, err);
@@ -324,24 +315,24 @@ static drv_err_t pod_info_read(const cJSON *pod, struct pod_info *pi, drv_error_
     pi->mem = v[1];
     pi->score_cpu = v[2];
     pi->score_mem = v[3];
-    const cJSON *spec = get(pod, "spec");
-    pi->selector = get(spec, "nodeSelector");
-    pi->tolerations = get(spec, "tolerations");
+    const cJSON *spec = drv_json_get(pod, "spec");
+    pi->selector = drv_json_get(spec, "nodeSelector");
+    pi->tolerations = drv_json_get(spec, "tolerations");
     pi->owner = owner_key(pod);
-    const cJSON *ctrs = get(spec, "containers"), *ctr;
+    const cJSON *ctrs = drv_json_get(spec, "containers"), *ctr;
     cJSON_ArrayForEach(ctr, (cJSON_IsArray(ctrs) ? ctrs : NULL))
     {
-        const cJSON *ports = get(ctr, "ports"), *p;
+        const cJSON *ports = drv_json_get(ctr, "ports"), *p;
         cJSON_ArrayForEach(p, (cJSON_IsArray(ports) ? ports : NULL))
         {
-            const cJSON *hp = get(p, "hostPort");
+            const cJSON *hp = drv_json_get(p, "hostPort");
             if (!cJSON_IsNumber(hp) || hp->valuedouble < 1 || hp->valuedouble > 65535)
                 continue;
             if (pi->nports == POD_PORTS_MAX)
                 return drv_error_set(err, DRV_ERR_INVALID, 0,
                                      "spec.containers: more than %d hostPorts", POD_PORTS_MAX);
             pi->ports[pi->nports++] =
-                ((uint32_t)hp->valuedouble << 2) | proto_code(get_str(p, "protocol"));
+                ((uint32_t)hp->valuedouble << 2) | proto_code(drv_json_str(p, "protocol"));
         }
     }
     return DRV_OK;
@@ -378,7 +369,7 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
 
 drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_error_t *err)
 {
-    drv_sched_node_t *n = find_node(c, get_str(get(pod, "spec"), "nodeName"));
+    drv_sched_node_t *n = find_node(c, drv_json_str(drv_json_get(pod, "spec"), "nodeName"));
     if (!n)
         return DRV_OK;
     struct pod_info pi;
@@ -413,7 +404,7 @@ drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_er
 
 void drv_sched_cache_remove_pod(drv_sched_cache_t *c, const cJSON *pod)
 {
-    drv_sched_node_t *n = find_node(c, get_str(get(pod, "spec"), "nodeName"));
+    drv_sched_node_t *n = find_node(c, drv_json_str(drv_json_get(pod, "spec"), "nodeName"));
     struct pod_info pi;
     if (!n || !n->npods || pod_info_read(pod, &pi, NULL) != DRV_OK)
         return;
@@ -440,12 +431,12 @@ size_t drv_sched_cache_pods_on(const drv_sched_cache_t *c, const char *name)
 
 bool drv_sched_tolerates(const cJSON *t, const cJSON *taint)
 {
-    const char *teff = get_str(t, "effect"), *eff = get_str(taint, "effect");
+    const char *teff = drv_json_str(t, "effect"), *eff = drv_json_str(taint, "effect");
     if (teff && *teff && (!eff || strcmp(teff, eff)))
         return false;
-    const char *op = get_str(t, "operator");
+    const char *op = drv_json_str(t, "operator");
     bool exists = op && !strcmp(op, "Exists");
-    const char *tkey = get_str(t, "key"), *key = get_str(taint, "key");
+    const char *tkey = drv_json_str(t, "key"), *key = drv_json_str(taint, "key");
     if (tkey && *tkey) {
         if (!key || strcmp(tkey, key))
             return false;
@@ -454,7 +445,7 @@ bool drv_sched_tolerates(const cJSON *t, const cJSON *taint)
     }
     if (exists)
         return true;
-    const char *tv = get_str(t, "value"), *v = get_str(taint, "value");
+    const char *tv = drv_json_str(t, "value"), *v = drv_json_str(taint, "value");
     return !strcmp(tv ? tv : "", v ? v : "");
 }
 
@@ -463,7 +454,7 @@ static const cJSON *untolerated(const cJSON *taints, const cJSON *tolerations)
     const cJSON *taint;
     cJSON_ArrayForEach(taint, (cJSON_IsArray(taints) ? taints : NULL))
     {
-        const char *eff = get_str(taint, "effect");
+        const char *eff = drv_json_str(taint, "effect");
         if (!eff || (strcmp(eff, "NoSchedule") && strcmp(eff, "NoExecute")))
             continue;
         bool ok = false;
@@ -483,7 +474,7 @@ static const cJSON *untolerated(const cJSON *taints, const cJSON *tolerations)
 
 const cJSON *drv_sched_untolerated_taint(const cJSON *node, const cJSON *tolerations)
 {
-    return untolerated(get(get(node, "spec"), "taints"), tolerations);
+    return untolerated(drv_json_get(drv_json_get(node, "spec"), "taints"), tolerations);
 }
 
 static bool platform_ok(const drv_sched_node_t *n, const char *const *platforms)
@@ -512,7 +503,7 @@ static bool selector_ok(const drv_sched_node_t *n, const cJSON *selector)
     const cJSON *kv;
     cJSON_ArrayForEach(kv, (cJSON_IsObject(selector) ? selector : NULL))
     {
-        const char *have = get_str(n->labels, kv->string);
+        const char *have = drv_json_str(n->labels, kv->string);
         if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
             return false;
     }
@@ -622,9 +613,9 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
         const cJSON *taint = untolerated(n->taints, pi.tolerations);
         if (taint) {
             char msg[160];
-            const char *v = get_str(taint, "value");
+            const char *v = drv_json_str(taint, "value");
             snprintf(msg, sizeof(msg), "node(s) had untolerated taint {%.60s: %.60s}",
-                     get_str(taint, "key") ? get_str(taint, "key") : "", v ? v : "");
+                     drv_json_str(taint, "key") ? drv_json_str(taint, "key") : "", v ? v : "");
             reason_add(&rs, msg);
             continue;
         }

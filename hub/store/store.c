@@ -21,6 +21,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/json.h"
 #include "drover/pki.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -404,13 +405,6 @@ static char *spec_text(const cJSON *obj)
     char *t = drv_model_to_json(c, false);
     cJSON_Delete(c);
     return t;
-}
-
-static const char *meta_str(const cJSON *obj, const char *key)
-{
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* Builds the object from a row's body and status; a row that does not parse is reported
@@ -1206,8 +1200,8 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     drv_err_t r = check_obj(kind, obj, "create", err);
     if (r != DRV_OK)
         return r;
-    const char *name = meta_str(obj, "name");
-    const char *gen_name = meta_str(obj, "generateName");
+    const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
+    const char *gen_name = drv_json_str(drv_json_get(obj, "metadata"), "generateName");
     bool generate = (!name || !*name) && gen_name && *gen_name;
     if (!generate && (!name || !*name))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
@@ -1215,7 +1209,7 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.generateName: too long");
     if (!generate && strlen(name) > NAME_MAX_LEN)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: too long");
-    const char *ns_in = meta_str(obj, "namespace");
+    const char *ns_in = drv_json_str(drv_json_get(obj, "metadata"), "namespace");
     if (ns_in && strlen(ns_in) > NAME_MAX_LEN)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.namespace: too long");
 
@@ -1225,7 +1219,7 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
     cJSON *status = cJSON_DetachItemFromObjectCaseSensitive(o, "status");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    const char *ns = row_ns(kind, meta_str(o, "namespace"));
+    const char *ns = row_ns(kind, drv_json_str(drv_json_get(o, "metadata"), "namespace"));
     char nsbuf[NAME_MAX_LEN + 1];
     snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
     char uid[37], created[32];
@@ -1388,10 +1382,10 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     drv_err_t r = check_obj(kind, obj, "update", err);
     if (r != DRV_OK)
         return r;
-    const char *name = meta_str(obj, "name");
+    const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
     if (!name || !*name)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: required");
-    const char *ns = row_ns(kind, meta_str(obj, "namespace"));
+    const char *ns = row_ns(kind, drv_json_str(drv_json_get(obj, "metadata"), "namespace"));
     struct row row;
     r = load_row(s, kind, ns, name, &row, err);
     if (r == DRV_OK && (r = row_open(s, kind, ns, name, &row, err)) != DRV_OK)
@@ -1400,8 +1394,8 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         return r;
     cJSON *stored = NULL, *o = NULL, *status = NULL;
     char *old_spec = NULL, *new_spec = NULL, *body = NULL, *full = NULL, *labels = NULL;
-    const char *want_rv = meta_str(obj, "resourceVersion");
-    const char *want_uid = meta_str(obj, "uid");
+    const char *want_rv = drv_json_str(drv_json_get(obj, "metadata"), "resourceVersion");
+    const char *want_uid = drv_json_str(drv_json_get(obj, "metadata"), "uid");
     uint64_t want = 0;
     if (want_rv && *want_rv && parse_rv(want_rv, &want) != DRV_OK) {
         r = drv_error_set(err, DRV_ERR_INVALID, 0,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "drover/json.h"
 #include "drover/base64.h"
 #include "drover/names.h"
 #include "model_int.h"
@@ -267,15 +268,10 @@ void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f)
     }
 }
 
-static cJSON *member(cJSON *parent, const char *key)
-{
-    return parent ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
-}
-
 static cJSON *typed(vctx_t *c, cJSON *parent, const char *key, bool required,
                     cJSON_bool (*is)(const cJSON *), const char *want)
 {
-    cJSON *m = member(parent, key);
+    cJSON *m = drv_json_get(parent, key);
     if (!m || cJSON_IsNull(m)) {
         if (required)
             v_failk(c, key, "required");
@@ -425,19 +421,19 @@ static void add_or_fail(vctx_t *c, cJSON *obj, const char *key, cJSON *item)
 
 void v_default_str(vctx_t *c, cJSON *obj, const char *key, const char *value)
 {
-    if (obj && !member(obj, key))
+    if (obj && !drv_json_get(obj, key))
         add_or_fail(c, obj, key, cJSON_CreateString(value));
 }
 
 void v_default_int(vctx_t *c, cJSON *obj, const char *key, int64_t value)
 {
-    if (obj && !member(obj, key))
+    if (obj && !drv_json_get(obj, key))
         add_or_fail(c, obj, key, cJSON_CreateNumber((double)value));
 }
 
 void v_default_bool(vctx_t *c, cJSON *obj, const char *key, bool value)
 {
-    if (obj && !member(obj, key))
+    if (obj && !drv_json_get(obj, key))
         add_or_fail(c, obj, key, cJSON_CreateBool(value));
 }
 
@@ -452,7 +448,7 @@ void v_set_str(vctx_t *c, cJSON *obj, const char *key, const char *value)
 
 bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, vios_kind_t kind)
 {
-    cJSON *m = member(parent, key);
+    cJSON *m = drv_json_get(parent, key);
     if (!m || cJSON_IsNull(m)) {
         if (required)
             v_failk(c, key, "required");
@@ -532,7 +528,7 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     const struct kind_info *ki = info_of(kind);
     vname_fn rule = kind == DRV_KIND_SERVICE ? drv_name_dns1035_label : drv_name_dns_subdomain;
     if (!is_template) {
-        bool has_generate = member(meta, "generateName") != NULL;
+        bool has_generate = drv_json_get(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
         const char *g = v_str(c, meta, "generateName", false);
         char why[512];
@@ -552,7 +548,7 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     }
     v_str_map(c, meta, "labels", drv_name_label_key, drv_name_label_value);
     v_str_map(c, meta, "annotations", drv_name_label_key, NULL);
-    cJSON *ann = member(meta, "annotations");
+    cJSON *ann = drv_json_get(meta, "annotations");
     if (cJSON_IsObject(ann)) {
         size_t total = 0;
         for (cJSON *e = ann->child; e; e = e->next)
@@ -582,7 +578,7 @@ static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJ
         char why[512];
         if (!drv_name_config_key(e->string, why, sizeof(why)))
             v_fail(c, "invalid key: %s", why);
-        if (other && member(other, e->string))
+        if (other && drv_json_get(other, e->string))
             v_fail(c, "duplicate of key \"%s\" in %s", e->string,
                    other->string ? other->string : "");
         if (!cJSON_IsString(e)) {
@@ -614,7 +610,7 @@ static void v_configmap(vctx_t *c, cJSON *obj)
     static const vfields_t f = {cm_known, NULL, NULL};
     v_fields(c, obj, &f);
     size_t total = v_data_map(c, obj, "data", false, NULL);
-    total += v_data_map(c, obj, "binaryData", true, member(obj, "data"));
+    total += v_data_map(c, obj, "binaryData", true, drv_json_get(obj, "data"));
     v_bool(c, obj, "immutable", NULL);
     if (total > DATA_MAX_BYTES)
         v_fail(c, "data: too long: must have at most %d bytes, has %zu", DATA_MAX_BYTES, total);
@@ -623,10 +619,10 @@ static void v_configmap(vctx_t *c, cJSON *obj)
 /* Folds stringData into data (base64), stringData winning, as the API server does. */
 static void fold_string_data(vctx_t *c, cJSON *obj)
 {
-    cJSON *sd = member(obj, "stringData");
+    cJSON *sd = drv_json_get(obj, "stringData");
     if (!cJSON_IsObject(sd))
         return;
-    cJSON *data = member(obj, "data");
+    cJSON *data = drv_json_get(obj, "data");
     if (!data) {
         data = cJSON_AddObjectToObject(obj, "data");
         if (!data) {
@@ -644,7 +640,7 @@ static void fold_string_data(vctx_t *c, cJSON *obj)
             c->nomem = true;
             return;
         }
-        if (member(data, e->string))
+        if (drv_json_get(data, e->string))
             cJSON_ReplaceItemInObjectCaseSensitive(data, e->string, n);
         else if (!cJSON_AddItemToObject(data, e->string, n)) {
             cJSON_Delete(n);
@@ -666,7 +662,7 @@ static void v_secret(vctx_t *c, cJSON *obj)
      * opened (drv_proto_secret_unseal). */
     const char *sealed = v_str(c, obj, "sealedData", false);
     if (sealed) {
-        if (member(obj, "data") || member(obj, "stringData"))
+        if (drv_json_get(obj, "data") || drv_json_get(obj, "stringData"))
             v_failk(c, "sealedData", "cannot be combined with data or stringData");
         else if (!*sealed || strlen(sealed) > (size_t)DATA_MAX_BYTES * 2)
             v_failk(c, "sealedData", "must be a sealed blob of at most %d bytes",
@@ -689,7 +685,7 @@ static void v_secret(vctx_t *c, cJSON *obj)
     if (c->problems)
         return;
     fold_string_data(c, obj);
-    cJSON *data = member(obj, "data");
+    cJSON *data = drv_json_get(obj, "data");
     static const struct {
         const char *type;
         const char *need[2];
@@ -703,11 +699,11 @@ static void v_secret(vctx_t *c, cJSON *obj)
         if (strcmp(type, reqs[i].type))
             continue;
         for (int j = 0; j < 2 && reqs[i].need[j]; j++)
-            if (!member(data, reqs[i].need[j]))
+            if (!drv_json_get(data, reqs[i].need[j]))
                 v_fail(c, "data[%s]: required for a Secret of type %s", reqs[i].need[j], type);
     }
-    if (!strcmp(type, "kubernetes.io/basic-auth") && !member(data, "username") &&
-        !member(data, "password"))
+    if (!strcmp(type, "kubernetes.io/basic-auth") && !drv_json_get(data, "username") &&
+        !drv_json_get(data, "password"))
         v_fail(
             c,
             "data: a Secret of type kubernetes.io/basic-auth needs \"username\" or \"password\"");
@@ -744,7 +740,7 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
     static const char *const affinities[] = {"None", "ClientIP", NULL};
     static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
     v_fields(c, spec, &f);
-    cJSON *t = member(spec, "type");
+    cJSON *t = drv_json_get(spec, "type");
     if (cJSON_IsString(t) &&
         (!strcmp(t->valuestring, "LoadBalancer") || !strcmp(t->valuestring, "ExternalName")))
         v_failk(c, "type", "unsupported value \"%s\": Drover supports ClusterIP and NodePort",
@@ -758,7 +754,7 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
     const char *cip = v_str(c, spec, "clusterIP", false);
     bool headless = cip && !strcmp(cip, "None");
     const char *type =
-        cJSON_IsString(member(spec, "type")) ? member(spec, "type")->valuestring : "";
+        cJSON_IsString(drv_json_get(spec, "type")) ? drv_json_get(spec, "type")->valuestring : "";
     if (headless && !strcmp(type, "NodePort"))
         v_failk(c, "clusterIP", "may not be \"None\" for a NodePort Service");
     cJSON *ports = v_arr(c, spec, "ports", !headless);
@@ -781,10 +777,10 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
         v_fields(c, p, &pf);
         v_name(c, p, "name", nports > 1, drv_name_dns_label);
         const char *name =
-            cJSON_IsString(member(p, "name")) ? member(p, "name")->valuestring : NULL;
+            cJSON_IsString(drv_json_get(p, "name")) ? drv_json_get(p, "name")->valuestring : NULL;
         size_t j = 0;
         for (cJSON *q = ports->child; name && q != p; q = q->next, j++) {
-            cJSON *qn = member(q, "name");
+            cJSON *qn = drv_json_get(q, "name");
             if (cJSON_IsString(qn) && !strcmp(qn->valuestring, name))
                 v_failk(c, "name", "duplicate value \"%s\" (also in ports[%zu])", name, j);
         }
@@ -792,11 +788,11 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
         v_default_str(c, p, "protocol", "TCP");
         v_str(c, p, "appProtocol", false);
         int64_t port = 0;
-        if (v_int(c, p, "port", true, 1, 65535, &port) && !member(p, "targetPort"))
+        if (v_int(c, p, "port", true, 1, 65535, &port) && !drv_json_get(p, "targetPort"))
             v_default_int(c, p, "targetPort", port);
         else
             v_int_or_string(c, p, "targetPort", false, VIOS_PORT);
-        if (member(p, "nodePort")) {
+        if (drv_json_get(p, "nodePort")) {
             if (strcmp(type, "NodePort"))
                 v_failk(c, "nodePort", "may only be set for a NodePort Service");
             else
@@ -912,7 +908,7 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     bool required = kind != DRV_KIND_NODE;
     cJSON *spec = v_obj(c, obj, "spec", required);
     if (!spec) {
-        if (!required && !member(obj, "spec"))
+        if (!required && !drv_json_get(obj, "spec"))
             add_or_fail(c, obj, "spec", cJSON_CreateObject());
         return;
     }

@@ -4,15 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/json.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 #include "drover/selector.h"
 #include "model_int.h"
-
-static cJSON *member(cJSON *parent, const char *key)
-{
-    return parent ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
-}
 
 /* True if the relative path has no ".." element (Kubernetes' rule for subPath and items). */
 static bool no_dotdot(const char *p)
@@ -27,12 +23,6 @@ static bool no_dotdot(const char *p)
             s++;
     }
     return true;
-}
-
-static const char *str_of(cJSON *parent, const char *key)
-{
-    cJSON *m = member(parent, key);
-    return cJSON_IsString(m) ? m->valuestring : NULL;
 }
 
 /* Runs fn on each element of parent[key] (an array of objects), with the path set. */
@@ -60,7 +50,7 @@ static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, vel
 
 static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
 {
-    cJSON *m = member(map, res);
+    cJSON *m = drv_json_get(map, res);
     if (!m)
         return false;
     size_t old = v_push_mapkey(c, res);
@@ -136,19 +126,19 @@ static void v_resources(vctx_t *c, cJSON *ctr)
     static const char *const names[2] = {"cpu", "memory"};
     for (int i = 0; i < 2; i++) {
         if (hreq[i] && hlim[i] && req[i] > lim[i]) {
-            const char *ls = str_of(member(res, "limits"), names[i]);
+            const char *ls = drv_json_str(drv_json_get(res, "limits"), names[i]);
             size_t o1 = v_push_key(c, "requests"), o2 = v_push_mapkey(c, names[i]);
             v_fail(c, "must be less than or equal to %s limit of %s", names[i], ls ? ls : "?");
             v_pop(c, o2);
             v_pop(c, o1);
         }
         /* Kubernetes: a limit without a request makes the request equal to the limit. */
-        if (hlim[i] && !hreq[i] && !member(member(res, "requests"), names[i])) {
-            cJSON *r = member(res, "requests");
+        if (hlim[i] && !hreq[i] && !drv_json_get(drv_json_get(res, "requests"), names[i])) {
+            cJSON *r = drv_json_get(res, "requests");
             if (!r)
                 r = cJSON_AddObjectToObject(res, "requests");
-            if (!r ||
-                !cJSON_AddStringToObject(r, names[i], str_of(member(res, "limits"), names[i])))
+            if (!r || !cJSON_AddStringToObject(r, names[i],
+                                               drv_json_str(drv_json_get(res, "limits"), names[i])))
                 c->nomem = true;
         }
     }
@@ -161,7 +151,7 @@ static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
 {
     static const char *const known[] = {"name", "key", "optional", NULL};
     static const vfields_t f = {known, NULL, NULL};
-    cJSON *r = member(parent, key);
+    cJSON *r = drv_json_get(parent, key);
     if (!cJSON_IsObject(r))
         return;
     size_t old = v_push_key(c, key);
@@ -182,7 +172,7 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
     cJSON *vf = v_obj(c, e, "valueFrom", false);
     if (!vf)
         return;
-    if (member(e, "value") && str_of(e, "value") && *str_of(e, "value"))
+    if (drv_json_get(e, "value") && drv_json_str(e, "value") && *drv_json_str(e, "value"))
         v_failk(c, "valueFrom", "may not be specified when `value` is not empty");
     size_t old = v_push_key(c, "valueFrom");
     static const char *const vknown[] = {"configMapKeyRef", "secretKeyRef", "fieldRef", NULL};
@@ -197,7 +187,7 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
         v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef");
     v_key_ref(c, vf, "configMapKeyRef");
     v_key_ref(c, vf, "secretKeyRef");
-    cJSON *fr = member(vf, "fieldRef");
+    cJSON *fr = drv_json_get(vf, "fieldRef");
     if (cJSON_IsObject(fr)) {
         static const char *const fknown[] = {"fieldPath", "apiVersion", NULL};
         static const vfields_t ff = {fknown, NULL, NULL};
@@ -268,13 +258,13 @@ static void v_probe_port(vctx_t *c, cJSON *h, cJSON *ctr)
 {
     if (!v_int_or_string(c, h, "port", true, VIOS_PORT))
         return;
-    const char *name = str_of(h, "port");
+    const char *name = drv_json_str(h, "port");
     if (!name)
         return;
     /* A named port must be one the container declares. */
-    cJSON *ports = member(ctr, "ports");
+    cJSON *ports = drv_json_get(ctr, "ports");
     for (cJSON *p = ports ? ports->child : NULL; p; p = p->next)
-        if (str_of(p, "name") && !strcmp(str_of(p, "name"), name))
+        if (drv_json_str(p, "name") && !strcmp(drv_json_str(p, "name"), name))
             return;
     v_failk(c, "port", "no container port named \"%s\"", name);
 }
@@ -392,7 +382,7 @@ static bool cap_name_ok(const char *s)
 static void v_caps(vctx_t *c, cJSON *caps, const char *key)
 {
     v_str_list(c, caps, key, false);
-    cJSON *a = member(caps, key);
+    cJSON *a = drv_json_get(caps, key);
     size_t i = 0;
     for (cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++) {
         if (!cJSON_IsString(e) || cap_name_ok(e->valuestring))
@@ -415,7 +405,7 @@ static void v_seccomp_profile(vctx_t *c, cJSON *sc)
         return;
     size_t old = v_push_key(c, "seccompProfile");
     v_fields(c, sp, &f);
-    cJSON *t = member(sp, "type");
+    cJSON *t = drv_json_get(sp, "type");
     if (cJSON_IsString(t) && !strcmp(t->valuestring, "Localhost"))
         v_failk(c, "type",
                 "unsupported value \"Localhost\": Drover applies RuntimeDefault or Unconfined");
@@ -474,9 +464,9 @@ struct pod_ctx {
 
 static bool volume_exists(cJSON *spec, const char *name)
 {
-    cJSON *vols = member(spec, "volumes");
+    cJSON *vols = drv_json_get(spec, "volumes");
     for (cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
-        if (str_of(v, "name") && !strcmp(str_of(v, "name"), name))
+        if (drv_json_str(v, "name") && !strcmp(drv_json_str(v, "name"), name))
             return true;
     return false;
 }
@@ -502,13 +492,13 @@ static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
 
 static void v_unique_mounts(vctx_t *c, cJSON *ctr)
 {
-    cJSON *ms = member(ctr, "volumeMounts");
+    cJSON *ms = drv_json_get(ctr, "volumeMounts");
     size_t i = 0;
     for (cJSON *m = cJSON_IsArray(ms) ? ms->child : NULL; m; m = m->next, i++) {
-        const char *p = str_of(m, "mountPath");
+        const char *p = drv_json_str(m, "mountPath");
         size_t j = 0;
         for (cJSON *n = ms->child; p && n != m; n = n->next, j++) {
-            if (str_of(n, "mountPath") && !strcmp(str_of(n, "mountPath"), p)) {
+            if (drv_json_str(n, "mountPath") && !strcmp(drv_json_str(n, "mountPath"), p)) {
                 size_t old = v_push_key(c, "volumeMounts"), o2 = v_push_index(c, i);
                 v_failk(c, "mountPath", "duplicate value \"%.64s\" (also in volumeMounts[%zu])", p,
                         j);
@@ -560,7 +550,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
     for (const char *k = "stdin"; k; k = !strcmp(k, "stdin") ? "tty"
                                          : !strcmp(k, "tty") ? "stdinOnce"
                                                              : NULL)
-        if (cJSON_IsFalse(member(ctr, k)))
+        if (cJSON_IsFalse(drv_json_get(ctr, k)))
             cJSON_DeleteItemFromObjectCaseSensitive(ctr, k);
     v_fields(c, ctr, &f);
     v_name(c, ctr, "name", true, drv_name_dns_label);
@@ -586,7 +576,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
         for (const char *k = "livenessProbe"; k; k = !strcmp(k, "livenessProbe") ? "readinessProbe"
                                                      : !strcmp(k, "readinessProbe") ? "startupProbe"
                                                                                     : NULL)
-            if (member(ctr, k))
+            if (drv_json_get(ctr, k))
                 v_failk(c, k, "may not be set for init containers");
     } else {
         v_probe(c, ctr, "livenessProbe", true);
@@ -602,38 +592,39 @@ static void v_pod_uniques(vctx_t *c, cJSON *spec)
 {
     const char *lists[2] = {"initContainers", "containers"};
     for (int l = 0; l < 2; l++) {
-        cJSON *a = member(spec, lists[l]);
+        cJSON *a = drv_json_get(spec, lists[l]);
         size_t i = 0;
         for (cJSON *ctr = cJSON_IsArray(a) ? a->child : NULL; ctr; ctr = ctr->next, i++) {
-            const char *name = str_of(ctr, "name");
+            const char *name = drv_json_str(ctr, "name");
             bool dup = false;
             for (int m = 0; m <= l && name && !dup; m++) {
-                cJSON *b = member(spec, lists[m]);
+                cJSON *b = drv_json_get(spec, lists[m]);
                 for (cJSON *o = cJSON_IsArray(b) ? b->child : NULL; o && o != ctr && !dup;
                      o = o->next)
-                    dup = str_of(o, "name") && !strcmp(str_of(o, "name"), name);
+                    dup = drv_json_str(o, "name") && !strcmp(drv_json_str(o, "name"), name);
             }
             size_t old = v_push_key(c, lists[l]), o2 = v_push_index(c, i);
             if (dup)
                 v_failk(c, "name", "duplicate container name \"%s\"", name);
-            cJSON *ports = member(ctr, "ports");
+            cJSON *ports = drv_json_get(ctr, "ports");
             size_t pi = 0;
             for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next, pi++) {
                 size_t o3 = v_push_key(c, "ports"), o4 = v_push_index(c, pi);
-                const char *pn = str_of(p, "name");
+                const char *pn = drv_json_str(p, "name");
                 for (cJSON *q = ports->child; pn && q != p; q = q->next)
-                    if (str_of(q, "name") && !strcmp(str_of(q, "name"), pn))
+                    if (drv_json_str(q, "name") && !strcmp(drv_json_str(q, "name"), pn))
                         v_failk(c, "name", "duplicate port name \"%s\"", pn);
-                cJSON *hp = member(p, "hostPort");
+                cJSON *hp = drv_json_get(p, "hostPort");
                 if (l == 1 && cJSON_IsNumber(hp) && hp->valuedouble > 0) {
                     /* Earlier ports in this container and all ports of earlier containers. */
                     for (cJSON *o = a->child; o; o = o->next) {
-                        cJSON *op = member(o, "ports");
+                        cJSON *op = drv_json_get(o, "ports");
                         for (cJSON *q = cJSON_IsArray(op) ? op->child : NULL; q; q = q->next) {
                             if (q == p)
                                 goto next_port;
-                            cJSON *qh = member(q, "hostPort");
-                            const char *p1 = str_of(p, "protocol"), *p2 = str_of(q, "protocol");
+                            cJSON *qh = drv_json_get(q, "hostPort");
+                            const char *p1 = drv_json_str(p, "protocol"),
+                                       *p2 = drv_json_str(q, "protocol");
                             if (cJSON_IsNumber(qh) && qh->valuedouble == hp->valuedouble && p1 &&
                                 p2 && !strcmp(p1, p2))
                                 v_failk(c, "hostPort", "duplicate hostPort %.0f/%s in this pod",
@@ -704,10 +695,10 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     cJSON *spec = arg;
     v_fields(c, v, &f);
     v_name(c, v, "name", true, drv_name_dns_label);
-    const char *name = str_of(v, "name");
-    cJSON *vols = member(spec, "volumes");
+    const char *name = drv_json_str(v, "name");
+    cJSON *vols = drv_json_get(spec, "volumes");
     for (cJSON *o = vols->child; name && o != v; o = o->next)
-        if (str_of(o, "name") && !strcmp(str_of(o, "name"), name))
+        if (drv_json_str(o, "name") && !strcmp(drv_json_str(o, "name"), name))
             v_failk(c, "name", "duplicate volume name \"%s\"", name);
     int sources = 0;
     cJSON *ed = v_obj(c, v, "emptyDir", false);
@@ -719,7 +710,7 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         size_t old = v_push_key(c, "emptyDir");
         v_fields(c, ed, &ef);
         v_enum(c, ed, "medium", false, media);
-        if (member(ed, "sizeLimit")) {
+        if (drv_json_get(ed, "sizeLimit")) {
             /* Reuse the memory quantity rules under the field's own name. */
             cJSON *tmp = cJSON_CreateObject();
             cJSON *sl = cJSON_DetachItemFromObjectCaseSensitive(ed, "sizeLimit");
@@ -799,7 +790,7 @@ static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
     if ((!key || !*key) && !(op && !strcmp(op, "Exists")))
         v_failk(c, "operator", "must be Exists when key is empty");
     const char *effect = v_enum(c, t, "effect", false, effects);
-    if (member(t, "tolerationSeconds")) {
+    if (drv_json_get(t, "tolerationSeconds")) {
         if (!effect || strcmp(effect, "NoExecute"))
             v_failk(c, "tolerationSeconds", "may only be set when effect is NoExecute");
         else
@@ -839,7 +830,7 @@ static void v_pod_security(vctx_t *c, cJSON *spec)
 static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *const *values,
                           const char *why)
 {
-    cJSON *m = member(obj, key);
+    cJSON *m = drv_json_get(obj, key);
     if (!m)
         return;
     bool ok = false;
@@ -935,13 +926,13 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */
     if (hostnet) {
-        cJSON *ctrs = member(spec, "containers");
+        cJSON *ctrs = drv_json_get(spec, "containers");
         size_t i = 0;
         for (cJSON *ctr = cJSON_IsArray(ctrs) ? ctrs->child : NULL; ctr; ctr = ctr->next, i++) {
-            cJSON *ports = member(ctr, "ports");
+            cJSON *ports = drv_json_get(ctr, "ports");
             size_t j = 0;
             for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next, j++) {
-                cJSON *hp = member(p, "hostPort"), *cp = member(p, "containerPort");
+                cJSON *hp = drv_json_get(p, "hostPort"), *cp = drv_json_get(p, "containerPort");
                 if (cJSON_IsNumber(hp) && cJSON_IsNumber(cp) && hp->valuedouble != 0 &&
                     hp->valuedouble != cp->valuedouble) {
                     size_t o1 = v_push_key(c, "containers"), o2 = v_push_index(c, i);
@@ -990,7 +981,7 @@ static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selecto
             v_object_meta(c, meta, DRV_KIND_POD, true);
             v_pop(c, o2);
         }
-        if (have_sel && !drv_selector_matches(&selector, member(meta, "labels"))) {
+        if (have_sel && !drv_selector_matches(&selector, drv_json_get(meta, "labels"))) {
             size_t o1 = v_push_key(c, "metadata"), o2 = v_push_key(c, "labels");
             v_fail(c, "`selector` does not match template `labels`");
             v_pop(c, o2);
@@ -1020,7 +1011,7 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
 {
     cJSON *ru = v_obj(c, strategy, "rollingUpdate", false);
     if (!ru) {
-        if (member(strategy, "rollingUpdate"))
+        if (drv_json_get(strategy, "rollingUpdate"))
             return;
         ru = cJSON_AddObjectToObject(strategy, "rollingUpdate");
         if (!ru) {
@@ -1034,25 +1025,25 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
     v_fields(c, ru, &f);
     bool ok1 = v_int_or_string(c, ru, "maxSurge", false, VIOS_PERCENT);
     bool ok2 = v_int_or_string(c, ru, "maxUnavailable", false, VIOS_PERCENT);
-    if (!member(ru, "maxSurge")) {
+    if (!drv_json_get(ru, "maxSurge")) {
         ok1 = true;
         if (def_surge[strlen(def_surge) - 1] == '%')
             v_default_str(c, ru, "maxSurge", def_surge);
         else
             v_default_int(c, ru, "maxSurge", strtol(def_surge, NULL, 10));
     }
-    if (!member(ru, "maxUnavailable")) {
+    if (!drv_json_get(ru, "maxUnavailable")) {
         ok2 = true;
         if (def_unavail[strlen(def_unavail) - 1] == '%')
             v_default_str(c, ru, "maxUnavailable", def_unavail);
         else
             v_default_int(c, ru, "maxUnavailable", strtol(def_unavail, NULL, 10));
     }
-    if (ok1 && ok2 && ios_is_zero(member(ru, "maxSurge")) &&
-        ios_is_zero(member(ru, "maxUnavailable")))
+    if (ok1 && ok2 && ios_is_zero(drv_json_get(ru, "maxSurge")) &&
+        ios_is_zero(drv_json_get(ru, "maxUnavailable")))
         v_failk(c, "maxUnavailable", "may not be 0 when maxSurge is 0");
-    if (ds && ok1 && ok2 && !ios_is_zero(member(ru, "maxSurge")) &&
-        !ios_is_zero(member(ru, "maxUnavailable")))
+    if (ds && ok1 && ok2 && !ios_is_zero(drv_json_get(ru, "maxSurge")) &&
+        !ios_is_zero(drv_json_get(ru, "maxUnavailable")))
         v_failk(c, "maxUnavailable", "must be 0 when maxSurge is not 0");
     v_pop(c, old);
 }
@@ -1064,7 +1055,7 @@ static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *cons
                        const char *other, const char *def_surge, const char *def_unavail, bool ds)
 {
     cJSON *st = v_obj(c, spec, key, false);
-    if (!st && !member(spec, key)) {
+    if (!st && !drv_json_get(spec, key)) {
         st = cJSON_AddObjectToObject(spec, key);
         if (!st) {
             c->nomem = true;
@@ -1077,11 +1068,11 @@ static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *cons
     static const vfields_t sf = {sknown, NULL, NULL};
     size_t old = v_push_key(c, key);
     v_fields(c, st, &sf);
-    bool had_type = member(st, "type") != NULL;
+    bool had_type = drv_json_get(st, "type") != NULL;
     const char *type = v_enum(c, st, "type", false, types);
     v_default_str(c, st, "type", "RollingUpdate");
     if (type && !strcmp(type, other)) {
-        if (member(st, "rollingUpdate"))
+        if (drv_json_get(st, "rollingUpdate"))
             v_failk(c, "rollingUpdate", "may not be specified when strategy `type` is '%s'", other);
     } else if (type || !had_type) {
         v_rolling(c, st, def_surge, def_unavail, ds);

@@ -9,16 +9,10 @@
 #include <cjson/cJSON.h>
 
 #include "drover/cleanup.h"
+#include "drover/json.h"
 
 #define MAX_SAFE_SIZE 9007199254740991.0 /* 2^53 - 1: exact in a double */
 #define CONFIG_MAX_STRINGS 4096          /* Env/Cmd/Entrypoint entries */
-
-static void cjson_deletep(cJSON **p)
-{
-    if (*p)
-        cJSON_Delete(*p);
-}
-#define _cleanup_cjson_ __attribute__((cleanup(cjson_deletep)))
 
 /* ---- platform ---- */
 
@@ -250,22 +244,6 @@ drv_err_t drv_oci_index_select(const drv_oci_manifest_t *index, const drv_platfo
 
 /* ---- descriptors ---- */
 
-static drv_err_t get_string(const cJSON *obj, const char *key, bool required, const char **out,
-                            const char *path, drv_error_t *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (v == NULL || cJSON_IsNull(v)) {
-        if (required)
-            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s%s: required", path, key);
-        *out = NULL;
-        return DRV_OK;
-    }
-    if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s%s: must be a string", path, key);
-    *out = v->valuestring;
-    return DRV_OK;
-}
-
 static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_platform,
                                   drv_oci_descriptor_t *d, drv_error_t *err)
 {
@@ -273,17 +251,15 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
     if (!cJSON_IsObject(obj))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be an object", path);
     memset(d, 0, sizeof(*d));
-    snprintf(field, sizeof(field), "%s.", path);
-    const char *mt, *dg;
-    drv_err_t rc = get_string(obj, "mediaType", true, &mt, field, err);
+    const char *mt = NULL, *dg = NULL;
+    drv_err_t rc = drv_json_read_string(obj, path, "mediaType", DRV_JSON_REQUIRED, &mt, NULL, err);
     if (rc != DRV_OK)
         return rc;
     snprintf(field, sizeof(field), "%s.mediaType", path);
     rc = copy_field(d->media_type, sizeof(d->media_type), mt, field, err);
     if (rc != DRV_OK)
         return rc;
-    snprintf(field, sizeof(field), "%s.", path);
-    rc = get_string(obj, "digest", true, &dg, field, err);
+    rc = drv_json_read_string(obj, path, "digest", DRV_JSON_REQUIRED, &dg, NULL, err);
     if (rc != DRV_OK)
         return rc;
     rc = drv_digest_parse(dg, &d->digest, err);
@@ -292,12 +268,10 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
     if (size == NULL)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.size: required", path);
-    /* written so that NaN fails the range test before the cast */
-    if (!cJSON_IsNumber(size) || !(size->valuedouble >= 0 && size->valuedouble <= MAX_SAFE_SIZE) ||
-        (double)(uint64_t)size->valuedouble != size->valuedouble)
+    if (!cJSON_IsNumber(size) ||
+        !drv_json_to_uint(size->valuedouble, (uint64_t)MAX_SAFE_SIZE, &d->size))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.size: must be a non-negative integer",
                              path);
-    d->size = (uint64_t)size->valuedouble;
     if (!want_platform)
         return DRV_OK;
     const cJSON *plat = cJSON_GetObjectItemCaseSensitive(obj, "platform");
@@ -305,11 +279,14 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
         return DRV_OK;
     if (!cJSON_IsObject(plat))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.platform: must be an object", path);
-    const char *os, *arch, *variant;
-    snprintf(field, sizeof(field), "%s.platform.", path);
-    if ((rc = get_string(plat, "os", true, &os, field, err)) != DRV_OK ||
-        (rc = get_string(plat, "architecture", true, &arch, field, err)) != DRV_OK ||
-        (rc = get_string(plat, "variant", false, &variant, field, err)) != DRV_OK)
+    const char *os = NULL, *arch = NULL, *variant = NULL;
+    snprintf(field, sizeof(field), "%s.platform", path);
+    if ((rc = drv_json_read_string(plat, field, "os", DRV_JSON_REQUIRED, &os, NULL, err)) !=
+            DRV_OK ||
+        (rc = drv_json_read_string(plat, field, "architecture", DRV_JSON_REQUIRED, &arch, NULL,
+                                   err)) != DRV_OK ||
+        (rc = drv_json_read_string(plat, field, "variant", DRV_JSON_NULLABLE, &variant, NULL,
+                                   err)) != DRV_OK)
         return rc;
     snprintf(field, sizeof(field), "%s.platform.os", path);
     if ((rc = copy_field(d->platform.os, sizeof(d->platform.os), os, field, err)) != DRV_OK)
@@ -379,8 +356,8 @@ drv_err_t drv_oci_manifest_parse(const char *data, size_t len, const char *conte
 
     drv_oci_manifest_t m;
     memset(&m, 0, sizeof(m));
-    const char *mt;
-    drv_err_t rc = get_string(root, "mediaType", false, &mt, "", err);
+    const char *mt = NULL;
+    drv_err_t rc = drv_json_read_string(root, NULL, "mediaType", DRV_JSON_NULLABLE, &mt, NULL, err);
     if (rc != DRV_OK)
         return rc;
     char ct[DRV_MEDIA_TYPE_MAX] = "";
@@ -542,11 +519,17 @@ drv_err_t drv_oci_config_parse(const char *data, size_t len, drv_oci_config_t *o
         return drv_error_set(err, DRV_ERR_INVALID, 0, "image config: must be a JSON object");
     drv_oci_config_t c;
     memset(&c, 0, sizeof(c));
-    const char *os, *arch, *variant;
-    drv_err_t rc;
-    if ((rc = get_string(root, "os", true, &os, "", err)) != DRV_OK ||
-        (rc = get_string(root, "architecture", true, &arch, "", err)) != DRV_OK ||
-        (rc = get_string(root, "variant", false, &variant, "", err)) != DRV_OK)
+    const char *os = NULL, *arch = NULL, *variant = NULL;
+    const drv_json_field_t plat[] = {
+        {.key = "os", .type = DRV_JSON_T_STRING, .need = DRV_JSON_REQUIRED, .dest = &os},
+        {.key = "architecture",
+         .type = DRV_JSON_T_STRING,
+         .need = DRV_JSON_REQUIRED,
+         .dest = &arch},
+        {.key = "variant", .type = DRV_JSON_T_STRING, .need = DRV_JSON_NULLABLE, .dest = &variant},
+    };
+    drv_err_t rc = drv_json_read_table(root, NULL, plat, DRV_JSON_TABLE_LEN(plat), 0, err);
+    if (rc != DRV_OK)
         return rc;
     if ((rc = copy_field(c.platform.os, sizeof(c.platform.os), os, "os", err)) != DRV_OK ||
         (rc = copy_field(c.platform.arch, sizeof(c.platform.arch), arch, "architecture", err)) !=
@@ -583,8 +566,15 @@ drv_err_t drv_oci_config_parse(const char *data, size_t len, drv_oci_config_t *o
     if (cfg != NULL && !cJSON_IsNull(cfg)) {
         if (!cJSON_IsObject(cfg))
             return drv_error_set(err, DRV_ERR_INVALID, 0, "config: must be an object");
-        if ((rc = get_string(cfg, "WorkingDir", false, &wd, "config.", err)) != DRV_OK ||
-            (rc = get_string(cfg, "User", false, &user, "config.", err)) != DRV_OK)
+        const drv_json_field_t fields[] = {
+            {.key = "WorkingDir",
+             .type = DRV_JSON_T_STRING,
+             .need = DRV_JSON_NULLABLE,
+             .dest = &wd},
+            {.key = "User", .type = DRV_JSON_T_STRING, .need = DRV_JSON_NULLABLE, .dest = &user},
+        };
+        rc = drv_json_read_table(cfg, "config", fields, DRV_JSON_TABLE_LEN(fields), 0, err);
+        if (rc != DRV_OK)
             return rc;
         if ((rc = get_strv(cfg, "Env", &c.env, &c.n_env, err)) != DRV_OK)
             goto fail;

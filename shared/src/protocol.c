@@ -3,7 +3,6 @@
  * JSON reader of doc.c (depth, duplicate keys, number range), then the envelope fields. */
 #include "drover/protocol.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +11,10 @@
 
 #include "drover/base64.h"
 #include "drover/cleanup.h"
+#include "drover/json.h"
 #include "drover/doc.h"
 #include "drover/names.h"
 #include "drover/pki.h"
-
-static void json_deletep(cJSON **p)
-{
-    cJSON_Delete(*p);
-}
-#define _cleanup_json_ __attribute__((cleanup(json_deletep)))
 
 static const struct {
     const char *name; /* also the topic suffix */
@@ -265,10 +259,11 @@ static drv_err_t parse_object(const char *payload, size_t len, size_t cap, const
     return parse_object_scalar(payload, len, cap, DRV_PROTO_MSG_MAX, what, out, err);
 }
 
+/* The readers below wrap drover/json.h's, prefixing the message kind ("status: seq: ..."). */
 static drv_err_t get_u64(const cJSON *obj, const char *key, const char *what, bool required,
                          uint64_t *out, drv_error_t *err)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *it = drv_json_get(obj, key);
     if (it == NULL) {
         if (!required) {
             *out = 0;
@@ -276,52 +271,36 @@ static drv_err_t get_u64(const cJSON *obj, const char *key, const char *what, bo
         }
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
     }
-    double v = it->valuedouble;
-    if (!cJSON_IsNumber(it) || !(v >= 0) || v != floor(v) || v > (double)DRV_PROTO_GEN_MAX)
+    if (!cJSON_IsNumber(it) || !drv_json_to_uint(it->valuedouble, DRV_PROTO_GEN_MAX, out))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "%s: %s: must be a non-negative integer (at most 2^53-1)", what, key);
-    *out = (uint64_t)v;
     return DRV_OK;
 }
 
-/* A string field copied into buf; absent and optional gives "". */
+/* A string field copied into buf; absent (or null) and optional gives "". */
 static drv_err_t get_str(const cJSON *obj, const char *key, const char *what, bool required,
                          char *buf, size_t bufsz, drv_error_t *err)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (it == NULL || cJSON_IsNull(it)) {
-        if (!required) {
-            buf[0] = '\0';
-            return DRV_OK;
-        }
+    bool present = false;
+    if (drv_json_read_strbuf(obj, NULL, key, required ? DRV_JSON_REQUIRED : DRV_JSON_NULLABLE, buf,
+                             bufsz, &present, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    if (!present)
+        buf[0] = '\0';
+    else if (required && buf[0] == '\0')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
-    }
-    if (!cJSON_IsString(it))
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be a string", what, key);
-    size_t n = strlen(it->valuestring);
-    if (n >= bufsz)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be no more than %zu characters",
-                             what, key, bufsz - 1);
-    if (required && n == 0)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
-    memcpy(buf, it->valuestring, n + 1);
     return DRV_OK;
 }
 
 static drv_err_t get_bool(const cJSON *obj, const char *key, const char *what, bool required,
                           bool *out, drv_error_t *err)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (it == NULL) {
-        if (!required) {
-            *out = false;
-            return DRV_OK;
-        }
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: required", what, key);
-    }
-    if (!cJSON_IsBool(it))
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be true or false", what, key);
-    *out = cJSON_IsTrue(it);
+    bool present = false;
+    if (drv_json_read_bool(obj, NULL, key, required ? DRV_JSON_REQUIRED : DRV_JSON_OPTIONAL, out,
+                           &present, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    if (!present)
+        *out = false;
     return DRV_OK;
 }
 
@@ -535,7 +514,7 @@ drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pe
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
     memcpy(text, doc, len);
     text[len] = '\0';
-    _cleanup_json_ cJSON *env = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *env = cJSON_CreateObject();
     if (!env || !cJSON_AddStringToObject(env, "apiVersion", DRV_PROTO_API_VERSION) ||
         !cJSON_AddStringToObject(env, "kind", SIGNED_KIND) ||
         !cJSON_AddStringToObject(env, "alg", SIGNED_ALG) ||
@@ -562,7 +541,7 @@ drv_err_t drv_proto_desired_open(const char *payload, size_t len, const char *pu
                                  size_t *doclen, drv_error_t *err)
 {
     const char *what = "desired state";
-    _cleanup_json_ cJSON *env = NULL;
+    _cleanup_cjson_ cJSON *env = NULL;
     drv_err_t rc = parse_object_scalar(payload, len, DRV_PROTO_DESIRED_MAX, DRV_PROTO_DESIRED_MAX,
                                        what, &env, err);
     if (rc != DRV_OK)
@@ -643,7 +622,7 @@ drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node, const char *pub
         return rc;
     if (drv_proto_secret_is_sealed(secret))
         return DRV_OK;
-    _cleanup_json_ cJSON *inner = cJSON_CreateObject();
+    _cleanup_cjson_ cJSON *inner = cJSON_CreateObject();
     if (inner == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
     static const char *const keys[] = {"data", "stringData"};

@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <cjson/cJSON.h>
 
-static inline void drv_freep(void *p) { free(*(void **)p); }
+static inline void drv_freep(void *p)
+{
+    free(*(void **)p);
+}
 static inline void drv_closep(int *fd)
 {
     if (*fd >= 0)
@@ -24,23 +28,28 @@ static inline void drv_closedirp(DIR **d)
     if (*d)
         closedir(*d);
 }
+static inline void drv_cjson_deletep(cJSON **j)
+{
+    cJSON_Delete(*j); /* NULL is fine */
+}
 
 #define _cleanup_free_ __attribute__((cleanup(drv_freep)))
 #define _cleanup_close_ __attribute__((cleanup(drv_closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(drv_fclosep)))
 #define _cleanup_closedir_ __attribute__((cleanup(drv_closedirp)))
+#define _cleanup_cjson_ __attribute__((cleanup(drv_cjson_deletep)))
 
-#define TAKE_PTR(p)                                                                             \
-    ({                                                                                          \
-        __typeof__(p) drv_tmp_ = (p);                                                           \
-        (p) = NULL;                                                                             \
-        drv_tmp_;                                                                               \
+#define TAKE_PTR(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) drv_tmp_ = (p);                                                              \
+        (p) = NULL;                                                                                \
+        drv_tmp_;                                                                                  \
     })
-#define TAKE_FD(fd)                                                                             \
-    ({                                                                                          \
-        int drv_tmpfd_ = (fd);                                                                  \
-        (fd) = -1;                                                                              \
-        drv_tmpfd_;                                                                             \
+#define TAKE_FD(fd)                                                                                \
+    ({                                                                                             \
+        int drv_tmpfd_ = (fd);                                                                     \
+        (fd) = -1;                                                                                 \
+        drv_tmpfd_;                                                                                \
     })
 
 #endif
