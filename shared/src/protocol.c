@@ -24,7 +24,7 @@ static const struct {
     [DRV_PROTO_DESIRED] = {"desired", 1, true},      [DRV_PROTO_STATUS] = {"status", 1, false},
     [DRV_PROTO_HEARTBEAT] = {"heartbeat", 0, false}, [DRV_PROTO_ONLINE] = {"online", 1, true},
     [DRV_PROTO_EVENTS] = {"events", 1, false},       [DRV_PROTO_LOGS_REQ] = {"logs/req", 1, false},
-    [DRV_PROTO_LOGS_RES] = {"logs/res", 1, false},
+    [DRV_PROTO_LOGS_RES] = {"logs/res", 1, false},   [DRV_PROTO_METRICS] = {"metrics", 0, false},
 };
 
 #define NODE_TOPIC_PREFIX DRV_PROTO_PREFIX "node/"
@@ -48,7 +48,9 @@ bool drv_proto_retained(drv_proto_msg_t kind)
 
 size_t drv_proto_max_payload(drv_proto_msg_t kind)
 {
-    return kind == DRV_PROTO_DESIRED ? DRV_PROTO_DESIRED_MAX : DRV_PROTO_MSG_MAX;
+    return kind == DRV_PROTO_DESIRED   ? DRV_PROTO_DESIRED_MAX
+           : kind == DRV_PROTO_METRICS ? DRV_PROTO_METRICS_MAX
+                                       : DRV_PROTO_MSG_MAX;
 }
 
 drv_err_t drv_proto_check_node(const char *node, drv_error_t *err)

@@ -30,6 +30,7 @@ typedef enum {
     DRV_PROTO_EVENTS,    /* agent -> hub, QoS 1 */
     DRV_PROTO_LOGS_REQ,  /* hub -> agent, QoS 1 */
     DRV_PROTO_LOGS_RES,  /* agent -> hub, QoS 1, topic ends with the request id */
+    DRV_PROTO_METRICS,   /* agent -> hub, QoS 0: usage samples (NodeMetricsReport) */
     DRV_PROTO__COUNT
 } drv_proto_msg_t;
 
@@ -188,6 +189,73 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_heartbeat_parse(const char *payload, s
                                                           const char *expect_node,
                                                           drv_proto_heartbeat_t *out,
                                                           drv_error_t *err);
+
+/* ---- usage (agent -> hub, QoS 0, every metrics.intervalSeconds when it changed) ----
+ * One sample of the node and of every container it runs, taken at `time` (the agent's clock,
+ * ms since the epoch) over `window` (the time since the previous sample). CPU is a rate in
+ * nanocores (1e9 = one core busy), memory the working set in bytes (memory.current minus
+ * inactive_file, kubelet's definition). A value the device cannot measure is absent (has_* false)
+ * and named in `unsupported`. Caps: DRV_PROTO_METRICS_PODS_MAX pods, DRV_PROTO_METRICS_CTRS_MAX
+ * containers in one pod, DRV_PROTO_METRICS_MAX bytes. See docs/PROTOCOL.md "Usage". */
+#define DRV_PROTO_METRICS_MAX (256u << 10)
+#define DRV_PROTO_METRICS_PODS_MAX 256
+#define DRV_PROTO_METRICS_CTRS_MAX 16
+#define DRV_PROTO_METRICS_UNSUPPORTED_MAX 8
+#define DRV_PROTO_NAME_MAX 253 /* a pod's name, a namespace's (63) */
+#define DRV_PROTO_UID_MAX 64
+
+typedef struct drv_proto_ctr_usage {
+    char name[64];
+    bool has_cpu;
+    int64_t cpu_nanocores;
+    bool has_memory;
+    int64_t memory_bytes;
+    uint64_t throttled_periods; /* cpu.stat nr_throttled, cumulative */
+    uint64_t throttled_usec;    /* cpu.stat throttled_usec, cumulative */
+    uint64_t oom_kills;         /* memory.events oom_kill of this container's cgroup */
+    int32_t restarts;           /* restartCount */
+} drv_proto_ctr_usage_t;
+
+typedef struct drv_proto_pod_usage {
+    char ns[64];
+    char name[DRV_PROTO_NAME_MAX + 1];
+    char uid[DRV_PROTO_UID_MAX + 1];
+    drv_proto_ctr_usage_t ctrs[DRV_PROTO_METRICS_CTRS_MAX];
+    size_t n_ctrs;
+} drv_proto_pod_usage_t;
+
+typedef struct drv_proto_metrics {
+    char node[DRV_PROTO_NODE_MAX + 1];
+    uint64_t seq;      /* counts up from 0 at agent start */
+    int64_t time_ms;   /* when sampled, ms since the epoch */
+    int64_t window_ms; /* over how long the cpu rates were measured, > 0 */
+    bool has_cpu;      /* node: all cpus, nanocores */
+    int64_t cpu_nanocores;
+    bool has_memory; /* node: MemTotal - MemAvailable, bytes */
+    int64_t memory_bytes;
+    int64_t memory_total_bytes;
+    bool has_disk; /* the state directory's file system, bytes */
+    int64_t disk_free_bytes;
+    int64_t disk_total_bytes;
+    bool has_temp; /* the SoC's temperature, millidegrees Celsius */
+    int64_t temp_millicelsius;
+    bool has_throttled; /* Raspberry Pi firmware's get_throttled bits */
+    uint32_t throttled;
+    char unsupported[DRV_PROTO_METRICS_UNSUPPORTED_MAX][32]; /* "cpu.stat", "temperature", ... */
+    size_t n_unsupported;
+    drv_proto_pod_usage_t *pods; /* n_pods of them (parse: owned, freed by _free) */
+    size_t n_pods;
+} drv_proto_metrics_t;
+
+/* The message as JSON text (a new string, the caller frees it), at most DRV_PROTO_METRICS_MAX. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_metrics_format(const drv_proto_metrics_t *m, char **out,
+                                                         size_t *len, drv_error_t *err);
+/* Parses and checks a message from expect_node: every field typed and in range, names valid,
+ * caps kept; errors name the field ("pods[3].containers[0].cpu: must be ..."). */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_metrics_parse(const char *payload, size_t len,
+                                                        const char *expect_node,
+                                                        drv_proto_metrics_t *out, drv_error_t *err);
+DRV_API void drv_proto_metrics_free(drv_proto_metrics_t *m);
 
 /* ---- presence (agent -> hub, retained; the Last Will is {"online":false}) ---- */
 
