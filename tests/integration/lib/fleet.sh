@@ -18,7 +18,8 @@
 #   fleet_apply FILE                # drover apply -f FILE
 #   fleet_api PATH                  # GET PATH on the hub, JSON to stdout
 #   fleet_pods SELECTOR [NS]        # pods matching a label selector, JSON list
-#   fleet_wait DESC SECS PATH JQ    # until GET PATH | jq -e JQ holds (SECS x time factor)
+#   fleet_wait DESC SECS PATH JQ    # until GET PATH | jq -e JQ holds (SECS x time factor;
+#                                   # polled every FLEET_POLL s, default 0.2)
 #   fleet_running SELECTOR N [SECS] # waits for exactly N live pods, all Running and Ready
 #   fleet_pods_path SELECTOR [NS]   # the API path fleet_pods reads (for fleet_wait)
 #   fleet_node_ready NAME / fleet_node_not_ready NAME   # the node's Ready condition
@@ -355,7 +356,8 @@ fleet_pods() {
   fleet_api "/api/v1/namespaces/$ns/pods?labelSelector=$(jq -rn --arg s "$sel" '$s | @uri')"
 }
 
-# fleet_wait DESC SECS PATH JQ: polls every 0.2 s.
+# fleet_wait DESC SECS PATH JQ: polls every FLEET_POLL seconds (0.2; a benchmark timing the
+# wait polls faster).
 fleet_wait() {
   local desc="$1" secs="$2" path="$3" filter="$4"
   local deadline=$((SECONDS + secs * FLEET_TF))
@@ -367,7 +369,7 @@ fleet_wait() {
       echo "timeout after $((secs * FLEET_TF))s waiting for: $desc" >&2
       return 1
     fi
-    sleep 0.2
+    sleep "${FLEET_POLL:-0.2}"
   done
 }
 

@@ -32,6 +32,10 @@
 #                                   # VM_WAIT_MS: ms from that boot's QEMU start to the match
 #   vm_exec NAME CMD                # runs CMD (sh -c) in the guest as root; its output
 #   vm_agent_status NAME            # drover-agent status in the guest, JSON
+#   vm_agent_pid NAME               # the pid (in the guest) of its main drover-agent process
+#   vm_kernel_t0 NAME               # VM_KERNEL_T0: when the guest kernel's clock started, in
+#                                   # ms on this host's clock (fleet_ms), from its /proc/uptime;
+#                                   # VM_KERNEL_T0_ERR: ms it may be off by (half the round trip)
 #   vm_console NAME                 # the console log's path
 #   vm_dump                         # fleet_dump plus every console's last lines
 #   vm_finish                       # fleet_finish with the consoles
@@ -55,6 +59,8 @@ VM_MEM="${VM_MEM:-192}"
 declare -A VM_GUEST_DIR VM_AGENT VM_ARCH VM_PID VM_T0 VM_DISK VM_SHELL_PORT VM_ROOTDEV
 VM_TMP=""
 VM_WAIT_MS=0
+VM_KERNEL_T0=0
+VM_KERNEL_T0_ERR=0
 
 vm_require_tools() {
   local missing="" t
@@ -433,6 +439,28 @@ vm_exec() {
 
 vm_agent_status() {
   vm_exec "$1" "drover-agent status --config /etc/drover/agent.yaml"
+}
+
+# The drover-agent process whose parent is not a drover-agent (a short-lived child forked for
+# a namespace or CNI shares its name).
+vm_agent_pid() {
+  # shellcheck disable=SC2016 # for the guest's shell
+  vm_exec "$1" 'all=" $(pidof drover-agent) "; for p in $all; do
+    pp=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$p/status 2>/dev/null)
+    case "$all" in *" $pp "*) ;; *) echo "$p"; break ;; esac; done'
+}
+
+# vm_kernel_t0 NAME: the guest's CLOCK_BOOTTIME (/proc/uptime, zero when the kernel's
+# timekeeping starts, a few ms into its boot) read over vm_exec, set against this host's clock
+# at the middle of the round trip. Under TCG the guest's clocks follow the host's.
+vm_kernel_t0() {
+  local t1 t2 up
+  t1="$(fleet_ms)"
+  up="$(vm_exec "$1" 'cut -d" " -f1 /proc/uptime')" || return 1
+  t2="$(fleet_ms)"
+  up="$(awk -v u="$up" 'BEGIN {printf "%d", u * 1000}')"
+  VM_KERNEL_T0=$(((t1 + t2) / 2 - up))
+  VM_KERNEL_T0_ERR=$(((t2 - t1 + 1) / 2 + 10)) # (+ /proc/uptime's 10 ms resolution)
 }
 
 vm_dump() {
