@@ -33,6 +33,7 @@
 #include "proc/proc.h"
 #include "runtime/crun.h"
 
+#define SV_TICK_BUDGET_MS 300 /* pod work per tick before the loop gets a turn */
 #define MAX_PODS 256
 #define BACKOFF_INITIAL_MS 10000
 #define BACKOFF_MAX_MS POD_BACKOFF_MAX_MS
@@ -57,6 +58,8 @@ struct drv_supervisor {
     drv_cgroup_verdict_t cg; /* !cg.ready: the node is NotReady, no pod starts */
     char cgroups_note[400];
     long long last_rotate;
+    size_t next_pod; /* where the next tick starts: pods take turns when a tick runs out */
+    bool more;       /* the last tick ran out of time before every pod had its turn */
     long long last_usage;
 };
 
@@ -1116,12 +1119,23 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         }
     }
     glue_probes_tick(&sv->glue, sv, now);
-    for (size_t i = 0; i < sv->n_pods;) {
+    /* Pod steps run crun, CNI and mounts synchronously (seconds each on a slow device): a tick
+     * stops after SV_TICK_BUDGET_MS so that the daemon's loop gets back to the hub link
+     * (heartbeats) and signals between them, and the next tick goes on where this one stopped.
+     * Ten pods applied at once must not silence a device past the hub's node grace. */
+    long long t0 = drv_now_ms();
+    size_t visited = 0, n_start = sv->n_pods;
+    size_t i = sv->n_pods ? sv->next_pod % sv->n_pods : 0;
+    sv->more = false;
+    while (visited < n_start && sv->n_pods > 0) {
+        if (i >= sv->n_pods)
+            i = 0;
         pod_t *p = sv->pods[i];
+        visited++;
         if (p->terminating) {
             if (pod_terminate_step(sv, p, now)) {
                 pod_free(&sv->glue, p);
-                sv->pods[i] = sv->pods[--sv->n_pods];
+                sv->pods[i] = sv->pods[--sv->n_pods]; /* the last one takes its place */
                 sv->dirty = true;
                 continue;
             }
@@ -1129,7 +1143,12 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
             pod_step(sv, p, now);
         }
         i++;
+        if (visited < n_start && drv_now_ms() - t0 >= SV_TICK_BUDGET_MS) {
+            sv->more = true;
+            break;
+        }
     }
+    sv->next_pod = i;
     if (now - sv->last_rotate >= 10000) {
         sv->last_rotate = now;
         rotate_logs(sv);
@@ -1139,6 +1158,8 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
 
 int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
 {
+    if (sv->more)
+        return 0; /* pods still waiting for their turn */
     long long next = now + 1000;
     for (size_t i = 0; i < sv->n_pods; i++) {
         pod_t *p = sv->pods[i];
