@@ -21,15 +21,16 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fsat.h"
 #include "drover/log.h"
 #include "image/tar.h"
 
 #define UNPACK_DEFAULT_MAX_BYTES (8ULL << 30)
 #define UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
-#define UNPACK_PATH_MAX 4096    /* longest entry name accepted */
-#define UNPACK_MAX_DEPTH 256    /* deepest entry accepted, in components */
-#define UNPACK_RM_MAX_DEPTH 320 /* recursive removal gives up below this (fds held per level) */
-#define UNPACK_QUOTE_MAX 256    /* entry names in messages are cut to this */
+#define UNPACK_PATH_MAX 4096       /* longest entry name accepted */
+#define UNPACK_MAX_DEPTH 256       /* deepest entry accepted, in components */
+#define UNPACK_CLEAR_MAX_DEPTH 320 /* opaque-directory clearing gives up below this (fds held) */
+#define UNPACK_QUOTE_MAX 256       /* entry names in messages are cut to this */
 
 #define WH_PREFIX ".wh."
 #define WH_PREFIX_LEN 4
@@ -421,51 +422,18 @@ static drv_err_t open_dir(struct unpack_ctx *c, const upath_t *p, size_t k, int 
     return DRV_OK;
 }
 
-/* Removes name in atfd and, for a directory, everything below it; symlinks are removed, never
- * followed. A missing name is fine. Returns 0, or -1 with errno set. */
-static int remove_at(int atfd, const char *name, unsigned depth)
+/* Removes name in atfd and, for a directory, everything below it (drv_fsat_remove_tree:
+ * symlinks removed, never followed). A missing name is fine. Returns 0, or -1 with errno set
+ * for the entry's message. */
+static int remove_at(int atfd, const char *name)
 {
-    struct stat st;
-    if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return (unlinkat(atfd, name, 0) == 0 || errno == ENOENT) ? 0 : -1;
-    if (depth >= UNPACK_RM_MAX_DEPTH) {
-        errno = ELOOP;
-        return -1;
-    }
-    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == EACCES) {
-        /* A directory the layer made unreadable; it is ours, make it readable to empty it. */
-        if (fchmodat(atfd, name, 0700, 0) == 0)
-            fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0)
-        return -1;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (remove_at(dirfd(d), de->d_name, depth + 1) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    int e = errno;
-    closedir(d);
-    if (rc < 0) {
-        errno = e;
-        return -1;
-    }
-    return (unlinkat(atfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) ? 0 : -1;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t rc = atfd == AT_FDCWD ? drv_fsat_remove_tree_path(name, NULL, &e)
+                                    : drv_fsat_remove_tree(atfd, name, NULL, &e);
+    if (rc == DRV_OK)
+        return 0;
+    errno = e.sys_errno ? e.sys_errno : EIO;
+    return -1;
 }
 
 /* Makes room for a new entry called name in atfd. An existing non-directory is unlinked; an
@@ -486,7 +454,7 @@ static drv_err_t clear_slot(struct unpack_ctx *c, int atfd, const char *name, bo
             *kept = true;
         return DRV_OK;
     }
-    if (remove_at(atfd, name, 0) < 0)
+    if (remove_at(atfd, name) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "replace existing %s",
                           S_ISDIR(st.st_mode) ? "directory" : "file");
     return DRV_OK;
@@ -804,7 +772,7 @@ static drv_err_t make_hardlink(struct unpack_ctx *c, int pfd, const char *name, 
 static drv_err_t clear_except_seen(struct unpack_ctx *c, int atfd, char *prefix, size_t plen,
                                    unsigned depth)
 {
-    if (depth >= UNPACK_RM_MAX_DEPTH)
+    if (depth >= UNPACK_CLEAR_MAX_DEPTH)
         return entry_fail(c, DRV_ERR_INVALID, 0, "directory tree too deep to clear");
     int fd = fcntl(atfd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
@@ -830,7 +798,7 @@ static drv_err_t clear_except_seen(struct unpack_ctx *c, int atfd, char *prefix,
             keep = pathset_has(&c->seen, prefix, clen);
         }
         if (!keep) {
-            if (remove_at(dirfd(d), de->d_name, 0) < 0)
+            if (remove_at(dirfd(d), de->d_name) < 0)
                 rc = entry_fail(c, DRV_ERR_IO, errno, "remove \"%s\" for opaque directory",
                                 de->d_name);
         } else {
@@ -909,7 +877,7 @@ static drv_err_t whiteout(struct unpack_ctx *c, const upath_t *p, const char *wn
     int n = snprintf(rel + len, sizeof rel - len, "%s%s", len ? "/" : "", wname);
     if (n > 0 && (size_t)n < sizeof rel - len && pathset_has(&c->seen, rel, len + (size_t)n))
         return DRV_OK; /* written by this layer: a whiteout only hides lower layers */
-    if (remove_at(pfd, wname, 0) < 0)
+    if (remove_at(pfd, wname) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "remove \"%s\"", quote_name(wname, q, sizeof q));
     return DRV_OK;
 }
@@ -1143,7 +1111,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
         c.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c.rootfd < 0 || fchmod(c.rootfd, 0755) < 0) {
             int e = errno;
-            (void)remove_at(AT_FDCWD, tmp, 0);
+            (void)remove_at(AT_FDCWD, tmp);
             if (c.rootfd >= 0)
                 close(c.rootfd);
             return drv_error_set(err, DRV_ERR_IO, e, "%s: open %s", what, tmp);
@@ -1178,7 +1146,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
     uint64_t entries = c.entries, written = c.written;
     ctx_free(&c);
     if (rc != DRV_OK) {
-        if (c.mode == DRV_UNPACK_OVERLAY_LAYER && remove_at(AT_FDCWD, tmp, 0) < 0)
+        if (c.mode == DRV_UNPACK_OVERLAY_LAYER && remove_at(AT_FDCWD, tmp) < 0)
             drv_log_warn("unpack: cannot remove temporary directory", "layer=%s errno=%d", c.what_q,
                          errno);
         return rc;
