@@ -22,6 +22,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/fsat.h"
+#include "drover/map.h"
 #include "drover/log.h"
 #include "image/tar.h"
 
@@ -44,12 +45,11 @@ typedef struct upath {
     size_t n;
 } upath_t;
 
-/* Set of cleaned relative paths (open addressing); used in APPLY mode to tell entries of this
- * layer (which whiteouts and opaque markers must spare) from those of earlier layers. */
+/* Set of cleaned relative paths (keys owned, strndup'd); used in APPLY mode to tell entries
+ * of this layer (which whiteouts and opaque markers must spare) from those of earlier layers.
+ * The layer chooses the names: the map is seeded, so they cannot be made to collide. */
 struct pathset {
-    char **slot;
-    size_t cap;
-    size_t n;
+    drv_map_t map;
 };
 
 /* Directory metadata applied once all entries are in (creating children changes mtimes, and a
@@ -250,72 +250,35 @@ static bool symlink_escapes(const char *target, size_t depth)
 
 /* ---- path set ---------------------------------------------------------------------------- */
 
-static uint64_t fnv1a(const char *s, size_t len)
+static void pathset_init(struct pathset *set, size_t max)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    drv_map_init(&set->map, max);
 }
 
-static bool slot_is(const char *slot, const char *s, size_t len)
+static bool pathset_has(struct pathset *set, const char *s, size_t len)
 {
-    return strncmp(slot, s, len) == 0 && slot[len] == '\0';
-}
-
-static bool pathset_has(const struct pathset *set, const char *s, size_t len)
-{
-    if (set->cap == 0)
-        return false;
-    for (size_t i = fnv1a(s, len) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
-        if (set->slot[i] == NULL)
-            return false;
-        if (slot_is(set->slot[i], s, len))
-            return true;
-    }
-}
-
-static void pathset_put(struct pathset *set, char *owned)
-{
-    size_t i = fnv1a(owned, strlen(owned)) & (set->cap - 1);
-    while (set->slot[i] != NULL)
-        i = (i + 1) & (set->cap - 1);
-    set->slot[i] = owned;
-    set->n++;
+    return drv_map_find(&set->map, s, len, NULL);
 }
 
 static drv_err_t pathset_add(struct pathset *set, const char *s, size_t len)
 {
     if (pathset_has(set, s, len))
         return DRV_OK;
-    if ((set->n + 1) * 2 > set->cap) {
-        size_t ncap = set->cap ? set->cap * 2 : 256;
-        char **nslot = calloc(ncap, sizeof *nslot);
-        if (nslot == NULL)
-            return DRV_ERR_NOMEM;
-        struct pathset grown = {nslot, ncap, 0};
-        for (size_t i = 0; i < set->cap; i++)
-            if (set->slot[i])
-                pathset_put(&grown, set->slot[i]);
-        free(set->slot);
-        *set = grown;
-    }
     char *copy = strndup(s, len);
     if (copy == NULL)
         return DRV_ERR_NOMEM;
-    pathset_put(set, copy);
-    return DRV_OK;
+    drv_err_t rc = drv_map_put(&set->map, copy, NULL);
+    if (rc != DRV_OK)
+        free(copy);
+    return rc;
 }
 
 static void pathset_free(struct pathset *set)
 {
-    for (size_t i = 0; i < set->cap; i++)
-        free(set->slot[i]);
-    free(set->slot);
-    set->slot = NULL;
-    set->cap = set->n = 0;
+    const char *key;
+    for (size_t it = 0; drv_map_next(&set->map, &it, &key, NULL);)
+        free((char *)key);
+    drv_map_free(&set->map);
 }
 
 /* Remembers p and all its ancestors as written by this layer. */
@@ -324,7 +287,10 @@ static drv_err_t mark_seen(struct unpack_ctx *c, const upath_t *p)
     char rel[UNPACK_PATH_MAX];
     for (size_t k = 1; k <= p->n; k++) {
         size_t len = path_join(p, k, rel, sizeof rel);
-        if (pathset_add(&c->seen, rel, len) != DRV_OK)
+        drv_err_t rc = pathset_add(&c->seen, rel, len);
+        if (rc == DRV_ERR_TOOBIG)
+            return entry_fail(c, rc, 0, "more than %zu distinct paths", c->seen.map.max);
+        if (rc != DRV_OK)
             return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory tracking paths");
     }
     return DRV_OK;
@@ -950,7 +916,8 @@ static drv_err_t process_entry(struct unpack_ctx *c, const drv_tar_entry_t *e)
  * read-only does not lock out its children; the last entry for a path wins. */
 static drv_err_t finish_dirs(struct unpack_ctx *c)
 {
-    struct pathset done = {0};
+    struct pathset done;
+    pathset_init(&done, SIZE_MAX);
     drv_err_t rc = DRV_OK;
     for (size_t i = c->ndirs; i-- > 0 && rc == DRV_OK;) {
         struct dirmeta *d = &c->dirs[i];
@@ -1095,6 +1062,9 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
         .err = err,
     };
 
+    /* Every entry and its ancestors; layers without directory entries need the slack. */
+    pathset_init(&c.seen, c.max_entries > (SIZE_MAX - 4096) / 4 ? SIZE_MAX
+                                                                : (size_t)c.max_entries * 4 + 4096);
     drv_log_quote(what, c.what_q, sizeof c.what_q);
     char tmp[PATH_MAX + sizeof ".tmp-XXXXXX"] = "";
     if (c.mode == DRV_UNPACK_OVERLAY_LAYER) {
@@ -1143,7 +1113,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
             drv_log_warn("unpack: cannot sync directory", "layer=%s errno=%d", c.what_q, errno);
         }
     }
-    uint64_t entries = c.entries, written = c.written;
+    uint64_t entries = c.entries, written = c.written, probes = c.seen.map.probes;
     ctx_free(&c);
     if (rc != DRV_OK) {
         if (c.mode == DRV_UNPACK_OVERLAY_LAYER && remove_at(AT_FDCWD, tmp) < 0)
@@ -1154,6 +1124,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
     if (stats) {
         stats->entries = entries;
         stats->bytes = written;
+        stats->name_probes = probes;
     }
     return DRV_OK;
 }
