@@ -13,6 +13,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/fmt.h"
@@ -375,8 +376,7 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
     probe_ctx_t *pc = ctx;
     ctr_t *c = pc->ctr;
     glue_t *g = pc->glue;
-    unsigned ev =
-        drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_probe_now_ms());
+    unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_now_ms());
     if (result == DRV_PROBE_FAILURE) {
         snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
         drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"",

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/cleanup.h"
 
 extern char **environ;
@@ -318,13 +319,6 @@ struct drv_prober {
     size_t children; /* pid > 0 */
     bool curl_inited;
 };
-
-int64_t drv_probe_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 drv_err_t drv_prober_new(const drv_prober_opts_t *opts, drv_prober_t **out, drv_error_t *err)
 {
@@ -752,7 +746,7 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     if (r != DRV_OK)
         return r;
     if (a.type == H_EXEC) {
-        s->deadline = drv_probe_now_ms() + a.timeout_ms;
+        s->deadline = drv_now_ms() + a.timeout_ms;
         pr->children++;
     }
     s->state = S_RUNNING;
@@ -787,7 +781,7 @@ drv_err_t drv_prober_wait(drv_prober_t *pr, struct curl_waitfd *extra, unsigned 
         pr->wfds[cnt] = extra[i];
         pr->wfds[cnt++].revents = 0;
     }
-    int64_t now = drv_probe_now_ms();
+    int64_t now = drv_now_ms();
     for (unsigned i = 0; i < pr->max; i++) {
         slot_t *s = pr->slots[i];
         if (!s)
