@@ -7,7 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define MAP_MIN_CAP 16
+#define MAP_MIN_CAP 64
 
 /* The slot marker of a deleted entry: an address no caller's key can have. */
 static const char map_tomb[1];
