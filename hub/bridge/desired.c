@@ -24,9 +24,9 @@
 void bdesired_init(bdesired_t *d)
 {
     drv_map_init(&d->nodes, BDESIRED_MAX_ENTRIES);
-    drv_map_init_like(&d->pods, BDESIRED_MAX_ENTRIES, &d->nodes);
-    drv_map_init_like(&d->cms, BDESIRED_MAX_ENTRIES, &d->nodes);
-    drv_map_init_like(&d->secrets, BDESIRED_MAX_ENTRIES, &d->nodes);
+    drv_map_init_seeded(&d->pods, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    drv_map_init_seeded(&d->cms, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    drv_map_init_seeded(&d->secrets, BDESIRED_MAX_ENTRIES, d->nodes.seed);
 }
 
 /* ---- objects ---- */

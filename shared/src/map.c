@@ -60,25 +60,30 @@ uint64_t drv_map_hash(const uint64_t k[2], const void *data, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-void drv_map_init(drv_map_t *m, size_t max)
+void drv_map_seed(uint64_t seed[2])
 {
-    memset(m, 0, sizeof(*m));
-    m->max = max;
-    if (getrandom(m->seed, sizeof(m->seed), GRND_NONBLOCK) == (ssize_t)sizeof(m->seed))
+    if (getrandom(seed, 2 * sizeof(seed[0]), GRND_NONBLOCK) == (ssize_t)(2 * sizeof(seed[0])))
         return;
     /* No entropy yet (early boot): weaker, but still not a constant an attacker can know. */
     struct timespec ts = {0};
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    m->seed[0] = (uint64_t)ts.tv_nsec * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)(uintptr_t)m;
-    m->seed[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&drv_map_init;
+    seed[0] = (uint64_t)ts.tv_nsec * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)(uintptr_t)seed;
+    seed[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&drv_map_seed;
 }
 
-void drv_map_init_like(drv_map_t *m, size_t max, const drv_map_t *like)
+void drv_map_init_seeded(drv_map_t *m, size_t max, const uint64_t seed[2])
 {
     memset(m, 0, sizeof(*m));
     m->max = max;
-    m->seed[0] = like->seed[0];
-    m->seed[1] = like->seed[1];
+    m->seed[0] = seed[0];
+    m->seed[1] = seed[1];
+}
+
+void drv_map_init(drv_map_t *m, size_t max)
+{
+    uint64_t seed[2];
+    drv_map_seed(seed);
+    drv_map_init_seeded(m, max, seed);
 }
 
 static bool key_is(const char *slot, const char *key, size_t len)

@@ -24,8 +24,10 @@ typedef struct drv_map {
 
 /* An empty map holding at most max entries, with a fresh random seed. */
 DRV_API void drv_map_init(drv_map_t *m, size_t max);
-/* Same, sharing like's seed (many short-lived maps of one parse need one getrandom). */
-DRV_API void drv_map_init_like(drv_map_t *m, size_t max, const drv_map_t *like);
+/* Same with a given seed (many short-lived maps of one parse share one drv_map_seed). */
+DRV_API void drv_map_init_seeded(drv_map_t *m, size_t max, const uint64_t seed[2]);
+/* A fresh random seed (getrandom; a time-based one only before the kernel has entropy). */
+DRV_API void drv_map_seed(uint64_t seed[2]);
 
 /* Inserts key or replaces its value. DRV_ERR_TOOBIG past max, DRV_ERR_NOMEM; on failure the
  * map is unchanged. */
