@@ -9,6 +9,7 @@
 
 #include "drover/json.h"
 #include "cli.h"
+#include "drover/proc.h"
 
 #define PATH_MAX_LEN 2048
 
@@ -154,8 +155,7 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
         return 2;
     }
     char last[256] = "";
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    long long start_ms = drv_now_ms();
     for (;;) {
         drv_cli_resp_t resp;
         if (drv_cli_request("GET", path, NULL, NULL, &resp))
@@ -200,9 +200,7 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
             fflush(stdout);
             snprintf(last, sizeof(last), "%s", msg);
         }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (timeout_s > 0 && now.tv_sec - start.tv_sec >= timeout_s) {
+        if (timeout_s > 0 && drv_now_ms() - start_ms >= (long long)timeout_s * 1000) {
             fprintf(stderr, "drover: timed out waiting for the rollout of deployment \"%s\"\n",
                     name);
             return 1;

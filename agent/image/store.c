@@ -21,10 +21,11 @@
 #include "drover/cleanup.h"
 #include "drover/json.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
+#include "drover/fsat.h"
 #include "image/unpack.h"
 
 #define RECORD_MAX_BYTES (1u << 20)
-#define RMTREE_MAX_DEPTH 64 /* deeper directories are moved up, so fds stay bounded */
 
 struct drv_store {
     char dir[PATH_MAX];
@@ -33,22 +34,6 @@ struct drv_store {
     bool lock_exclusive;
 };
 
-static drv_err_t errno_code(int e)
-{
-    switch (e) {
-    case ENOENT:
-        return DRV_ERR_NOTFOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return DRV_ERR_PERM;
-    case ENOMEM:
-        return DRV_ERR_NOMEM;
-    default:
-        return DRV_ERR_IO;
-    }
-}
-
 static drv_err_t subpath(const drv_store_t *st, char *out, size_t outsz, const char *fmt, ...)
     DRV_PRINTF(4, 5);
 static drv_err_t subpath(const drv_store_t *st, char *out, size_t outsz, const char *fmt, ...)
@@ -56,14 +41,11 @@ static drv_err_t subpath(const drv_store_t *st, char *out, size_t outsz, const c
     char rel[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(rel, sizeof(rel), fmt, ap);
+    drv_err_t rc = drv_vfmt(rel, sizeof(rel), fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(rel))
-        return DRV_ERR_TOOBIG;
-    n = snprintf(out, outsz, "%s/%s", st->dir, rel);
-    if (n < 0 || (size_t)n >= outsz)
-        return DRV_ERR_TOOBIG;
-    return DRV_OK;
+    if (rc != DRV_OK)
+        return rc;
+    return drv_fmt(out, outsz, "%s/%s", st->dir, rel);
 }
 
 drv_err_t drv_store_open(const char *dir, drv_store_t **out, drv_error_t *err)
@@ -99,7 +81,8 @@ drv_err_t drv_store_open(const char *dir, drv_store_t **out, drv_error_t *err)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "store %s: path too long", st->dir);
     st->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (st->lock_fd < 0)
-        return drv_error_set(err, errno_code(errno), errno, "store %s: open %s", st->dir, lockp);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "store %s: open %s", st->dir,
+                             lockp);
     *out = TAKE_PTR(st);
     return DRV_OK;
 }
@@ -183,21 +166,6 @@ bool drv_store_has_layer(const drv_store_t *st, const drv_digest_t *d)
 
 /* ---- blob writer ---- */
 
-static drv_err_t write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return DRV_ERR_IO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return DRV_OK;
-}
-
 drv_err_t drv_blob_writer_restart(drv_blob_writer_t *w, drv_error_t *err)
 {
     if (ftruncate(w->fd, 0) != 0 || lseek(w->fd, 0, SEEK_SET) != 0)
@@ -232,7 +200,7 @@ static drv_err_t finish_rename(drv_blob_writer_t *w, drv_error_t *err)
     if (fsync(w->fd) != 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "fsync %s", w->partial);
     if (rename(w->partial, w->final) != 0)
-        return drv_error_set(err, errno_code(errno), errno, "rename %s", w->partial);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "rename %s", w->partial);
     return drv_file_sync_dir_of(w->final, err);
 }
 
@@ -245,7 +213,7 @@ drv_err_t drv_store_blob_begin(drv_store_t *st, const drv_digest_t *d, uint64_t 
     w->digest = *d;
     *done = false;
     if (drv_store_blob_path(st, d, w->final, sizeof(w->final)) != DRV_OK ||
-        snprintf(w->partial, sizeof(w->partial), "%s.partial", w->final) >= (int)sizeof(w->partial))
+        drv_fmt(w->partial, sizeof(w->partial), "%s.partial", w->final) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "store %s: path too long", st->dir);
     for (int attempt = 0;; attempt++) {
         if (path_is(w->final, S_IFREG)) {
@@ -254,7 +222,7 @@ drv_err_t drv_store_blob_begin(drv_store_t *st, const drv_digest_t *d, uint64_t 
         }
         _cleanup_close_ int fd = open(w->partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
-            return drv_error_set(err, errno_code(errno), errno, "open %s", w->partial);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "open %s", w->partial);
         while (flock(fd, LOCK_EX) != 0)
             if (errno != EINTR)
                 return drv_error_set(err, DRV_ERR_IO, errno, "lock %s", w->partial);
@@ -307,8 +275,9 @@ drv_err_t drv_blob_writer_write(drv_blob_writer_t *w, const void *data, size_t l
         return drv_error_set(err, DRV_ERR_TOOBIG, 0,
                              "larger than the %llu bytes its descriptor gives",
                              (unsigned long long)w->size);
-    if (write_all(w->fd, data, len) != DRV_OK)
-        return drv_error_set(err, errno_code(errno), errno, "write %s", w->partial);
+    drv_err_t rc = drv_file_write_all(w->fd, data, len, err);
+    if (rc != DRV_OK)
+        return drv_error_wrap(err, "%s", w->partial);
     drv_sha256_update(&w->hash, data, len);
     w->offset += len;
     return DRV_OK;
@@ -701,94 +670,6 @@ static int digest_cmp(const void *a, const void *b)
     return memcmp(a, b, sizeof(drv_digest_t));
 }
 
-/* Removes everything inside the directory dirfd; rootfd is the top of the tree being removed,
- * where directories deeper than RMTREE_MAX_DEPTH are moved so that no more than that many
- * fds are open at once. Sets *again when it moved something up. */
-static int rm_contents(int rootfd, int dirfd, int depth, unsigned *seq, bool *again,
-                       uint64_t *bytes)
-{
-    int dupfd = dup(dirfd);
-    if (dupfd < 0)
-        return -1;
-    DIR *d = fdopendir(dupfd);
-    if (d == NULL) {
-        close(dupfd);
-        return -1;
-    }
-    rewinddir(d); /* the dup shares its offset with dirfd, which an earlier pass moved */
-    int ret = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        struct stat sb;
-        if (fstatat(dirfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
-        if (!S_ISDIR(sb.st_mode)) {
-            if (S_ISREG(sb.st_mode))
-                *bytes += (uint64_t)sb.st_size;
-            if (unlinkat(dirfd, de->d_name, 0) != 0 && errno != ENOENT)
-                ret = -1;
-            continue;
-        }
-        if (depth >= RMTREE_MAX_DEPTH) {
-            char name[64];
-            snprintf(name, sizeof(name), ".deep-%u", (*seq)++);
-            if (renameat(dirfd, de->d_name, rootfd, name) == 0)
-                *again = true;
-            else
-                ret = -1;
-            continue;
-        }
-        /* image layers may hold read-only directories; make them writable to empty them */
-        if ((sb.st_mode & 0700) != 0700)
-            (void)fchmodat(dirfd, de->d_name, (sb.st_mode & 07777) | 0700, 0);
-        int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-            ret = -1;
-            continue;
-        }
-        if (rm_contents(rootfd, sub, depth + 1, seq, again, bytes) != 0)
-            ret = -1;
-        close(sub);
-        if (unlinkat(dirfd, de->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-            ret = -1;
-    }
-    closedir(d);
-    return ret;
-}
-
-/* rm -rf of parent/name without following symlinks; adds removed file sizes to *bytes. */
-static int rm_tree_at(int parentfd, const char *name, uint64_t *bytes)
-{
-    struct stat sb;
-    if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(sb.st_mode)) {
-        if (S_ISREG(sb.st_mode))
-            *bytes += (uint64_t)sb.st_size;
-        return unlinkat(parentfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-    }
-    if ((sb.st_mode & 0700) != 0700)
-        (void)fchmodat(parentfd, name, (sb.st_mode & 07777) | 0700, 0);
-    int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    unsigned seq = 0;
-    int ret = 0;
-    for (int pass = 0; pass < 100000; pass++) {
-        bool again = false;
-        if (rm_contents(fd, fd, 0, &seq, &again, bytes) != 0)
-            ret = -1;
-        if (!again)
-            break;
-    }
-    close(fd);
-    if (unlinkat(parentfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        ret = -1;
-    return ret;
-}
-
 static bool is_hex_name(const char *name)
 {
     drv_digest_t d;
@@ -851,8 +732,8 @@ static drv_err_t gc_sweep(gc_state_t *g, drv_error_t *err)
                        !strcmp(de->d_name + 64, ".partial")) {
                 g->stats.blobs_removed++;
             }
-            if (rm_tree_at(dfd, de->d_name, &g->stats.bytes_removed) != 0)
-                return drv_error_set(err, DRV_ERR_IO, errno, "gc: remove %s/%s", path, de->d_name);
+            if (drv_fsat_remove_tree(dfd, de->d_name, &g->stats.bytes_removed, err) != DRV_OK)
+                return drv_error_wrap(err, "gc: %s", path);
         }
         if (fsync(dfd) != 0 && errno != EINVAL)
             return drv_error_set(err, DRV_ERR_IO, errno, "gc: fsync %s", path);
@@ -885,7 +766,7 @@ static drv_err_t gc_load(gc_state_t *g, drv_error_t *err)
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
         char file[PATH_MAX];
-        if (snprintf(file, sizeof(file), "%s/%s", path, de->d_name) >= (int)sizeof(file))
+        if (drv_fmt(file, sizeof(file), "%s/%s", path, de->d_name) != DRV_OK)
             continue;
         if (strstr(de->d_name, ".json.tmp.") != NULL) {
             (void)unlink(file); /* an atomic write that never finished */

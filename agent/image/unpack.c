@@ -21,15 +21,17 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fsat.h"
+#include "drover/map.h"
 #include "drover/log.h"
 #include "image/tar.h"
 
 #define UNPACK_DEFAULT_MAX_BYTES (8ULL << 30)
 #define UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
-#define UNPACK_PATH_MAX 4096    /* longest entry name accepted */
-#define UNPACK_MAX_DEPTH 256    /* deepest entry accepted, in components */
-#define UNPACK_RM_MAX_DEPTH 320 /* recursive removal gives up below this (fds held per level) */
-#define UNPACK_QUOTE_MAX 256    /* entry names in messages are cut to this */
+#define UNPACK_PATH_MAX 4096       /* longest entry name accepted */
+#define UNPACK_MAX_DEPTH 256       /* deepest entry accepted, in components */
+#define UNPACK_CLEAR_MAX_DEPTH 320 /* opaque-directory clearing gives up below this (fds held) */
+#define UNPACK_QUOTE_MAX 256       /* entry names in messages are cut to this */
 
 #define WH_PREFIX ".wh."
 #define WH_PREFIX_LEN 4
@@ -43,12 +45,11 @@ typedef struct upath {
     size_t n;
 } upath_t;
 
-/* Set of cleaned relative paths (open addressing); used in APPLY mode to tell entries of this
- * layer (which whiteouts and opaque markers must spare) from those of earlier layers. */
+/* Set of cleaned relative paths (keys owned, strndup'd); used in APPLY mode to tell entries
+ * of this layer (which whiteouts and opaque markers must spare) from those of earlier layers.
+ * The layer chooses the names: the map is seeded, so they cannot be made to collide. */
 struct pathset {
-    char **slot;
-    size_t cap;
-    size_t n;
+    drv_map_t map;
 };
 
 /* Directory metadata applied once all entries are in (creating children changes mtimes, and a
@@ -249,72 +250,35 @@ static bool symlink_escapes(const char *target, size_t depth)
 
 /* ---- path set ---------------------------------------------------------------------------- */
 
-static uint64_t fnv1a(const char *s, size_t len)
+static void pathset_init(struct pathset *set, size_t max)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    drv_map_init(&set->map, max);
 }
 
-static bool slot_is(const char *slot, const char *s, size_t len)
+static bool pathset_has(struct pathset *set, const char *s, size_t len)
 {
-    return strncmp(slot, s, len) == 0 && slot[len] == '\0';
-}
-
-static bool pathset_has(const struct pathset *set, const char *s, size_t len)
-{
-    if (set->cap == 0)
-        return false;
-    for (size_t i = fnv1a(s, len) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
-        if (set->slot[i] == NULL)
-            return false;
-        if (slot_is(set->slot[i], s, len))
-            return true;
-    }
-}
-
-static void pathset_put(struct pathset *set, char *owned)
-{
-    size_t i = fnv1a(owned, strlen(owned)) & (set->cap - 1);
-    while (set->slot[i] != NULL)
-        i = (i + 1) & (set->cap - 1);
-    set->slot[i] = owned;
-    set->n++;
+    return drv_map_find(&set->map, s, len, NULL);
 }
 
 static drv_err_t pathset_add(struct pathset *set, const char *s, size_t len)
 {
     if (pathset_has(set, s, len))
         return DRV_OK;
-    if ((set->n + 1) * 2 > set->cap) {
-        size_t ncap = set->cap ? set->cap * 2 : 256;
-        char **nslot = calloc(ncap, sizeof *nslot);
-        if (nslot == NULL)
-            return DRV_ERR_NOMEM;
-        struct pathset grown = {nslot, ncap, 0};
-        for (size_t i = 0; i < set->cap; i++)
-            if (set->slot[i])
-                pathset_put(&grown, set->slot[i]);
-        free(set->slot);
-        *set = grown;
-    }
     char *copy = strndup(s, len);
     if (copy == NULL)
         return DRV_ERR_NOMEM;
-    pathset_put(set, copy);
-    return DRV_OK;
+    drv_err_t rc = drv_map_put(&set->map, copy, NULL);
+    if (rc != DRV_OK)
+        free(copy);
+    return rc;
 }
 
 static void pathset_free(struct pathset *set)
 {
-    for (size_t i = 0; i < set->cap; i++)
-        free(set->slot[i]);
-    free(set->slot);
-    set->slot = NULL;
-    set->cap = set->n = 0;
+    const char *key;
+    for (size_t it = 0; drv_map_next(&set->map, &it, &key, NULL);)
+        free((char *)key);
+    drv_map_free(&set->map);
 }
 
 /* Remembers p and all its ancestors as written by this layer. */
@@ -323,7 +287,10 @@ static drv_err_t mark_seen(struct unpack_ctx *c, const upath_t *p)
     char rel[UNPACK_PATH_MAX];
     for (size_t k = 1; k <= p->n; k++) {
         size_t len = path_join(p, k, rel, sizeof rel);
-        if (pathset_add(&c->seen, rel, len) != DRV_OK)
+        drv_err_t rc = pathset_add(&c->seen, rel, len);
+        if (rc == DRV_ERR_TOOBIG)
+            return entry_fail(c, rc, 0, "more than %zu distinct paths", c->seen.map.max);
+        if (rc != DRV_OK)
             return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory tracking paths");
     }
     return DRV_OK;
@@ -421,51 +388,18 @@ static drv_err_t open_dir(struct unpack_ctx *c, const upath_t *p, size_t k, int 
     return DRV_OK;
 }
 
-/* Removes name in atfd and, for a directory, everything below it; symlinks are removed, never
- * followed. A missing name is fine. Returns 0, or -1 with errno set. */
-static int remove_at(int atfd, const char *name, unsigned depth)
+/* Removes name in atfd and, for a directory, everything below it (drv_fsat_remove_tree:
+ * symlinks removed, never followed). A missing name is fine. Returns 0, or -1 with errno set
+ * for the entry's message. */
+static int remove_at(int atfd, const char *name)
 {
-    struct stat st;
-    if (fstatat(atfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return (unlinkat(atfd, name, 0) == 0 || errno == ENOENT) ? 0 : -1;
-    if (depth >= UNPACK_RM_MAX_DEPTH) {
-        errno = ELOOP;
-        return -1;
-    }
-    int fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == EACCES) {
-        /* A directory the layer made unreadable; it is ours, make it readable to empty it. */
-        if (fchmodat(atfd, name, 0700, 0) == 0)
-            fd = openat(atfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0)
-        return -1;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (remove_at(dirfd(d), de->d_name, depth + 1) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    int e = errno;
-    closedir(d);
-    if (rc < 0) {
-        errno = e;
-        return -1;
-    }
-    return (unlinkat(atfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) ? 0 : -1;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t rc = atfd == AT_FDCWD ? drv_fsat_remove_tree_path(name, NULL, &e)
+                                    : drv_fsat_remove_tree(atfd, name, NULL, &e);
+    if (rc == DRV_OK)
+        return 0;
+    errno = e.sys_errno ? e.sys_errno : EIO;
+    return -1;
 }
 
 /* Makes room for a new entry called name in atfd. An existing non-directory is unlinked; an
@@ -486,7 +420,7 @@ static drv_err_t clear_slot(struct unpack_ctx *c, int atfd, const char *name, bo
             *kept = true;
         return DRV_OK;
     }
-    if (remove_at(atfd, name, 0) < 0)
+    if (remove_at(atfd, name) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "replace existing %s",
                           S_ISDIR(st.st_mode) ? "directory" : "file");
     return DRV_OK;
@@ -804,7 +738,7 @@ static drv_err_t make_hardlink(struct unpack_ctx *c, int pfd, const char *name, 
 static drv_err_t clear_except_seen(struct unpack_ctx *c, int atfd, char *prefix, size_t plen,
                                    unsigned depth)
 {
-    if (depth >= UNPACK_RM_MAX_DEPTH)
+    if (depth >= UNPACK_CLEAR_MAX_DEPTH)
         return entry_fail(c, DRV_ERR_INVALID, 0, "directory tree too deep to clear");
     int fd = fcntl(atfd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
@@ -830,7 +764,7 @@ static drv_err_t clear_except_seen(struct unpack_ctx *c, int atfd, char *prefix,
             keep = pathset_has(&c->seen, prefix, clen);
         }
         if (!keep) {
-            if (remove_at(dirfd(d), de->d_name, 0) < 0)
+            if (remove_at(dirfd(d), de->d_name) < 0)
                 rc = entry_fail(c, DRV_ERR_IO, errno, "remove \"%s\" for opaque directory",
                                 de->d_name);
         } else {
@@ -909,7 +843,7 @@ static drv_err_t whiteout(struct unpack_ctx *c, const upath_t *p, const char *wn
     int n = snprintf(rel + len, sizeof rel - len, "%s%s", len ? "/" : "", wname);
     if (n > 0 && (size_t)n < sizeof rel - len && pathset_has(&c->seen, rel, len + (size_t)n))
         return DRV_OK; /* written by this layer: a whiteout only hides lower layers */
-    if (remove_at(pfd, wname, 0) < 0)
+    if (remove_at(pfd, wname) < 0)
         return entry_fail(c, DRV_ERR_IO, errno, "remove \"%s\"", quote_name(wname, q, sizeof q));
     return DRV_OK;
 }
@@ -982,7 +916,8 @@ static drv_err_t process_entry(struct unpack_ctx *c, const drv_tar_entry_t *e)
  * read-only does not lock out its children; the last entry for a path wins. */
 static drv_err_t finish_dirs(struct unpack_ctx *c)
 {
-    struct pathset done = {0};
+    struct pathset done;
+    pathset_init(&done, SIZE_MAX);
     drv_err_t rc = DRV_OK;
     for (size_t i = c->ndirs; i-- > 0 && rc == DRV_OK;) {
         struct dirmeta *d = &c->dirs[i];
@@ -1127,6 +1062,9 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
         .err = err,
     };
 
+    /* Every entry and its ancestors; layers without directory entries need the slack. */
+    pathset_init(&c.seen, c.max_entries > (SIZE_MAX - 4096) / 4 ? SIZE_MAX
+                                                                : (size_t)c.max_entries * 4 + 4096);
     drv_log_quote(what, c.what_q, sizeof c.what_q);
     char tmp[PATH_MAX + sizeof ".tmp-XXXXXX"] = "";
     if (c.mode == DRV_UNPACK_OVERLAY_LAYER) {
@@ -1143,7 +1081,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
         c.rootfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (c.rootfd < 0 || fchmod(c.rootfd, 0755) < 0) {
             int e = errno;
-            (void)remove_at(AT_FDCWD, tmp, 0);
+            (void)remove_at(AT_FDCWD, tmp);
             if (c.rootfd >= 0)
                 close(c.rootfd);
             return drv_error_set(err, DRV_ERR_IO, e, "%s: open %s", what, tmp);
@@ -1175,10 +1113,10 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
             drv_log_warn("unpack: cannot sync directory", "layer=%s errno=%d", c.what_q, errno);
         }
     }
-    uint64_t entries = c.entries, written = c.written;
+    uint64_t entries = c.entries, written = c.written, probes = c.seen.map.probes;
     ctx_free(&c);
     if (rc != DRV_OK) {
-        if (c.mode == DRV_UNPACK_OVERLAY_LAYER && remove_at(AT_FDCWD, tmp, 0) < 0)
+        if (c.mode == DRV_UNPACK_OVERLAY_LAYER && remove_at(AT_FDCWD, tmp) < 0)
             drv_log_warn("unpack: cannot remove temporary directory", "layer=%s errno=%d", c.what_q,
                          errno);
         return rc;
@@ -1186,6 +1124,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
     if (stats) {
         stats->entries = entries;
         stats->bytes = written;
+        stats->name_probes = probes;
     }
     return DRV_OK;
 }

@@ -29,6 +29,9 @@ typedef struct drv_unpack_opts {
 typedef struct drv_unpack_stats {
     uint64_t entries;
     uint64_t bytes; /* decompressed file content written */
+    /* Slots examined in the table of this layer's entry names (APPLY mode): linear in the
+     * entries whatever their names, which the tests check against hash flooding. */
+    uint64_t name_probes;
 } drv_unpack_stats_t;
 
 /* Unpacks the layer blob at blob_path into dest. On error nothing partial is left (OVERLAY

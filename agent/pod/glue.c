@@ -2,7 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +13,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
+#include "drover/fsat.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
@@ -215,9 +218,16 @@ void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out,
 
 void glue_bundles_remove(const glue_t *g, const pod_t *p)
 {
-    char dir[400];
-    snprintf(dir, sizeof(dir), "%.255s/bundles/%.63s", g->cfg->run_dir, p->uid);
-    glue_remove_tree(dir);
+    char dir[PATH_MAX];
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_fmt(dir, sizeof(dir), "%s/bundles/%s", g->cfg->run_dir, p->uid) != DRV_OK)
+        (void)drv_error_set(&err, DRV_ERR_TOOBIG, 0, "%s/bundles/%s: path too long",
+                            g->cfg->run_dir, p->uid);
+    else
+        (void)!drv_fsat_remove_tree_path(dir, NULL, &err);
+    if (err.code != DRV_OK)
+        drv_log_warn("cannot remove pod bundles", "pod=%s/%s error=\"%s\"", p->ns, p->name,
+                     drv_error_msg(&err));
 }
 
 drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
@@ -366,8 +376,7 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
     probe_ctx_t *pc = ctx;
     ctr_t *c = pc->ctr;
     glue_t *g = pc->glue;
-    unsigned ev =
-        drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_probe_now_ms());
+    unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_now_ms());
     if (result == DRV_PROBE_FAILURE) {
         snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
         drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"",
@@ -523,21 +532,6 @@ void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
     }
     if (truncate(path, 0) != 0)
         drv_log_warn("cannot truncate container log", "path=%s errno=%d", path, errno);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-void glue_remove_tree(const char *dir)
-{
-    /* FTW_PHYS: never follow a symlink; FTW_MOUNT: never cross into a mount left behind. */
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 /* Usage without cgroups: every process whose PID namespace is a container's is counted to

@@ -80,7 +80,6 @@ int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms
 
 /* Host. */
 void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files);
-void glue_remove_tree(const char *dir);
 void glue_sample_usage(pod_t **pods, size_t n, long long now);
 cJSON *glue_node_status(const drv_agent_config_t *cfg);
 

@@ -21,6 +21,7 @@
 #include "drover/cleanup.h"
 #include "drover/digest.h"
 #include "drover/file.h"
+#include "drover/fsat.h"
 #include "drover/json.h"
 #include "drover/log.h"
 #include "drover/pki.h"
@@ -727,7 +728,10 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
     if (glue_volumes_teardown(&sv->glue, p, &err) != DRV_OK)
         drv_log_warn("cannot remove pod volumes", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
-    glue_remove_tree(p->dir);
+    drv_error_clear(&err);
+    if (drv_fsat_remove_tree_path(p->dir, NULL, &err) != DRV_OK)
+        drv_log_warn("cannot remove pod directory", "pod=%s/%s error=\"%s\"", p->ns, p->name,
+                     drv_error_msg(&err));
     glue_bundles_remove(&sv->glue, p);
     drv_log_info("pod removed", "pod=%s/%s", p->ns, p->name);
     return true;

@@ -22,6 +22,8 @@
 #include "drover/base64.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
+#include "drover/fsat.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
@@ -37,9 +39,9 @@
     (2 * ((int64_t)DRV_VOLUMES_MAX_BYTES + (int64_t)DRV_VOLUMES_MAX_FILES * PAGE_GUESS) +          \
      1024 * 1024)
 #define SECRET_TMPFS_INODES (4 * DRV_VOLUMES_MAX_FILES + 64)
-/* Directory depth removed with open descriptors; deeper subtrees are moved up and removed in a
- * later pass, so that a hostile emptyDir cannot exhaust descriptors or the stack. */
-#define RM_MAX_DEPTH 32
+/* Directory depth counted with open descriptors, so that a hostile emptyDir cannot exhaust
+ * descriptors or the stack (removal has its own: DRV_FSAT_RM_MAX_DEPTH). */
+#define COUNT_MAX_DEPTH 32
 #define UMOUNT_MAX 16
 
 typedef enum { VOL_EMPTYDIR, VOL_HOSTPATH, VOL_CONFIGMAP, VOL_SECRET, VOL_NONE } vol_kind_t;
@@ -64,29 +66,6 @@ typedef struct payload {
 } payload_t;
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-static drv_err_t code_for_errno(int e)
-{
-    switch (e) {
-    case ENOENT:
-        return DRV_ERR_NOTFOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return DRV_ERR_PERM;
-    case EEXIST:
-        return DRV_ERR_EXISTS;
-    case ENOMEM:
-        return DRV_ERR_NOMEM;
-    case ENAMETOOLONG:
-        return DRV_ERR_TOOBIG;
-    case ENOSPC:
-    case EDQUOT:
-        return DRV_ERR_TOOBIG;
-    default:
-        return DRV_ERR_IO;
-    }
-}
 
 static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
 {
@@ -153,112 +132,11 @@ static int open_dir_at(int dirfd, const char *name)
     return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* ---- removal that never follows a symlink ------------------------------------------------ */
-
-typedef struct rmctx {
-    int rootfd;   /* where subtrees deeper than RM_MAX_DEPTH are moved */
-    unsigned seq; /* names for moved subtrees */
-} rmctx_t;
-
-static int rm_entry(rmctx_t *c, int dirfd, const char *name, int depth);
-
-/* Empties the directory fd; returns 0 or -1 with errno. */
-static int rm_contents(rmctx_t *c, int fd, int depth)
-{
-    for (;;) {
-        int dfd = dup(fd);
-        if (dfd < 0)
-            return -1;
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-            close(dfd);
-            return -1;
-        }
-        rewinddir(d);
-        bool any = false;
-        struct dirent *e;
-        errno = 0;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            any = true;
-            if (rm_entry(c, fd, e->d_name, depth + 1) < 0) {
-                int saved = errno;
-                closedir(d);
-                errno = saved;
-                return -1;
-            }
-            errno = 0;
-        }
-        int rerr = errno;
-        closedir(d);
-        if (rerr) {
-            errno = rerr;
-            return -1;
-        }
-        if (!any)
-            return 0;
-    }
-}
-
-static int rm_entry(rmctx_t *c, int dirfd, const char *name, int depth)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    if (depth >= RM_MAX_DEPTH && c->rootfd != dirfd) {
-        char moved[32];
-        snprintf(moved, sizeof(moved), "..rm.%u", c->seq++);
-        return renameat(dirfd, name, c->rootfd, moved);
-    }
-    int fd = open_dir_at(dirfd, name);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (is_mount_root(dirfd, fd)) {
-        /* Something was mounted here after the check: never empty another file system. */
-        close(fd);
-        errno = EBUSY;
-        return -1;
-    }
-    int r = rm_contents(c, fd, depth);
-    int saved = errno;
-    close(fd);
-    if (r < 0) {
-        errno = saved;
-        return -1;
-    }
-    return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-/* Removes name in dirfd and everything below it; a missing name is fine. */
-static int rm_tree(int dirfd, const char *name)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-    int fd = open_dir_at(dirfd, name);
-    if (fd < 0)
-        return -1;
-    rmctx_t c = {fd, 0};
-    int r = rm_contents(&c, fd, 0);
-    int saved = errno;
-    close(fd);
-    if (r < 0) {
-        errno = saved;
-        return -1;
-    }
-    return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* Unmounts everything stacked on <vdir>/<name> (lazily). */
 static drv_err_t unmount_all(int vfd, const char *vdir, const char *name, drv_error_t *err)
 {
     char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s", vdir, name) >= (int)sizeof(path))
+    if (drv_fmt(path, sizeof(path), "%s/%s", vdir, name) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/%s: path too long", vdir, name);
     for (int i = 0; i < UMOUNT_MAX; i++) {
         if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
@@ -273,7 +151,7 @@ static drv_err_t unmount_all(int vfd, const char *vdir, const char *name, drv_er
             close(fd);
         if (plain)
             return DRV_OK;
-        return drv_error_set(err, code_for_errno(e), e, "unmount %s", path);
+        return drv_error_set(err, drv_error_from_errno(e), e, "unmount %s", path);
     }
     return drv_error_set(err, DRV_ERR_IO, 0, "unmount %s: still mounted after %d unmounts", path,
                          UMOUNT_MAX);
@@ -586,22 +464,15 @@ static drv_err_t write_file(int tsfd, const vfile_t *f, const char *what, drv_er
     _cleanup_close_ int dfd = open_parent(tsfd, f->path, true, &leaf);
     if (dfd < 0)
         return drv_error_set(
-            err, errno == ENOTDIR || errno == ELOOP ? DRV_ERR_INVALID : code_for_errno(errno),
+            err, errno == ENOTDIR || errno == ELOOP ? DRV_ERR_INVALID : drv_error_from_errno(errno),
             errno, "%s: write %s", what, f->path);
     _cleanup_close_ int fd =
         openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "%s: write %s", what, f->path);
-    size_t off = 0;
-    while (off < f->len) {
-        ssize_t w = write(fd, f->data + off, f->len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return drv_error_set(err, code_for_errno(w < 0 ? errno : EIO), w < 0 ? errno : EIO,
-                                 "%s: write %s", what, f->path);
-        off += (size_t)w;
-    }
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: write %s", what,
+                             f->path);
+    if (drv_file_write_all(fd, f->data, f->len, err) != DRV_OK)
+        return drv_error_wrap(err, "%s: %s", what, f->path);
     if (fchmod(fd, f->mode) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "%s: chmod %s", what, f->path);
     return DRV_OK;
@@ -647,7 +518,7 @@ static bool file_matches(int tsfd, const vfile_t *f)
 /* Counts the non-directory entries below fd (at most limit + 1, depth-limited). */
 static bool count_files(int fd, int depth, size_t limit, size_t *count)
 {
-    if (depth > RM_MAX_DEPTH)
+    if (depth > COUNT_MAX_DEPTH)
         return false;
     int dfd = dup(fd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -743,21 +614,22 @@ static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, const char *wha
     snprintf(base, sizeof(base), "..%04d_%02d_%02d_%02d_%02d_%02d.%03ld", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
     for (unsigned i = 0; i < 1000; i++) {
-        if (i == 0)
-            snprintf(name, namesz, "%s", base);
-        else
-            snprintf(name, namesz, "%s-%u", base, i);
+        drv_err_t fr =
+            i == 0 ? drv_fmt(name, namesz, "%s", base) : drv_fmt(name, namesz, "%s-%u", base, i);
+        if (fr != DRV_OK)
+            return drv_error_set(err, fr, 0, "%s: name for %s too long", what, base);
         if (mkdirat(vfd, name, 0755) == 0) {
             _cleanup_close_ int fd = open_dir_at(vfd, name);
             if (fd < 0 || fchmod(fd, 0755) < 0) {
                 int e = errno;
-                (void)rm_tree(vfd, name);
+                (void)!drv_fsat_remove_tree(vfd, name, NULL, NULL);
                 return drv_error_set(err, DRV_ERR_IO, e, "%s: create %s", what, name);
             }
             return DRV_OK;
         }
         if (errno != EEXIST)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: create %s", what, base);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: create %s", what,
+                                 base);
     }
     return drv_error_set(err, DRV_ERR_IO, 0, "%s: cannot find a free name for %s", what, base);
 }
@@ -767,13 +639,19 @@ static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, const char *wha
 static drv_err_t replace_link(int vfd, const char *tmp, const char *name, const char *target,
                               const char *what, drv_error_t *err)
 {
-    if (rm_tree(vfd, tmp) < 0 || symlinkat(target, vfd, tmp) < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "%s: symlink %s", what, tmp);
+    if (drv_fsat_remove_tree(vfd, tmp, NULL, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
+    if (symlinkat(target, vfd, tmp) < 0)
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: symlink %s", what, tmp);
     if (renameat(vfd, tmp, vfd, name) < 0) {
         if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: rename %s", what, name);
-        if (rm_tree(vfd, name) < 0 || renameat(vfd, tmp, vfd, name) < 0)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: replace %s", what, name);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: rename %s", what,
+                                 name);
+        if (drv_fsat_remove_tree(vfd, name, NULL, err) != DRV_OK)
+            return drv_error_wrap(err, "%s", what);
+        if (renameat(vfd, tmp, vfd, name) < 0)
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: replace %s", what,
+                                 name);
     }
     return DRV_OK;
 }
@@ -802,7 +680,7 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
     if (r == DRV_OK)
         r = replace_link(vfd, DATA_TMP, DATA_LINK, ts, what, err);
     if (r != DRV_OK) {
-        (void)rm_tree(vfd, ts);
+        (void)!drv_fsat_remove_tree(vfd, ts, NULL, NULL);
         return r;
     }
     *changed = true;
@@ -832,8 +710,12 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, DATA_LINK) || !strcmp(n, ts) ||
             is_top(p, n))
             continue;
-        if (rm_tree(vfd, n) < 0 && r == DRV_OK)
-            r = drv_error_set(err, DRV_ERR_IO, errno, "%s: remove %s", what, n);
+        if (r == DRV_OK) {
+            if ((r = drv_fsat_remove_tree(vfd, n, NULL, err)) != DRV_OK)
+                (void)drv_error_wrap(err, "%s", what);
+        } else {
+            (void)!drv_fsat_remove_tree(vfd, n, NULL, NULL);
+        }
     }
     closedir(d);
     return r;
@@ -849,20 +731,20 @@ static drv_err_t open_volume_dir(int vfd, const char *name, mode_t mode, bool *c
     *created = false;
     if (fstatat(vfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: stat", what);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: stat", what);
         if (mkdirat(vfd, name, mode) < 0)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: mkdir", what);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: mkdir", what);
         *created = true;
     } else if (!S_ISDIR(st.st_mode)) {
         /* Not something the agent made: replace it rather than use it. */
         if (unlinkat(vfd, name, 0) < 0 || mkdirat(vfd, name, mode) < 0)
-            return drv_error_set(err, code_for_errno(errno), errno, "%s: replace non-directory",
-                                 what);
+            return drv_error_set(err, drv_error_from_errno(errno), errno,
+                                 "%s: replace non-directory", what);
         *created = true;
     }
     int fd = open_dir_at(vfd, name);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "%s: open", what);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: open", what);
     if (*created && fchmod(fd, mode) < 0) {
         int e = errno;
         close(fd);
@@ -883,14 +765,13 @@ static drv_err_t ensure_tmpfs(int vfd, const char *vdir, const char *name, const
                              "%s: %s/%s is a mount point but not a tmpfs; not touching it", what,
                              vdir, name);
     /* Whatever lies in the directory beneath would be hidden; nothing of ours is there. */
-    rmctx_t c = {*fd, 0};
-    if (rm_contents(&c, *fd, 0) < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "%s: clean", what);
+    if (drv_fsat_clear_dir(*fd, "", NULL, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", what);
     char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s", vdir, name) >= (int)sizeof(path))
+    if (drv_fmt(path, sizeof(path), "%s/%s", vdir, name) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: path too long", what);
     if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "%s: mount tmpfs on %s", what,
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: mount tmpfs on %s", what,
                              path);
     int nfd = open_dir_at(vfd, name);
     if (nfd < 0 || !is_tmpfs_mount(vfd, nfd)) {
@@ -942,8 +823,8 @@ static drv_err_t prepare_hostpath(const cJSON *hp, const char *vname, drv_error_
     struct stat st;
     bool exists = stat(path, &st) == 0;
     if (!exists && errno != ENOENT)
-        return drv_error_set(err, code_for_errno(errno), errno, "volume \"%s\": hostPath %s", vname,
-                             path);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "volume \"%s\": hostPath %s",
+                             vname, path);
     if (!strcmp(type, "DirectoryOrCreate")) {
         if (!exists) {
             drv_err_t r = drv_file_mkdir_p(path, 0755, err);
@@ -963,7 +844,7 @@ static drv_err_t prepare_hostpath(const cJSON *hp, const char *vname, drv_error_
         if (!exists) {
             int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
             if (fd < 0)
-                return drv_error_set(err, code_for_errno(errno), errno,
+                return drv_error_set(err, drv_error_from_errno(errno), errno,
                                      "volume \"%s\": hostPath %s: create", vname, path);
             int r = fchmod(fd, 0644);
             int e = errno;
@@ -1047,7 +928,7 @@ static drv_err_t open_volumes_root(const char *pod_dir, bool create, char *vdir,
 {
     if (!pod_dir || !*pod_dir)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "pod directory: required");
-    if (snprintf(vdir, vdirsz, "%s/" VOLUMES_SUBDIR, pod_dir) >= (int)vdirsz)
+    if (drv_fmt(vdir, vdirsz, "%s/" VOLUMES_SUBDIR, pod_dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: path too long", pod_dir);
     if (create) {
         drv_err_t r = drv_file_mkdir_p(vdir, 0700, err);
@@ -1056,7 +937,7 @@ static drv_err_t open_volumes_root(const char *pod_dir, bool create, char *vdir,
     }
     int fd = open(vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "open %s", vdir);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "open %s", vdir);
     *out = fd;
     return DRV_OK;
 }
@@ -1065,7 +946,7 @@ static void undo_volume(int vfd, const char *vdir, const char *name)
 {
     drv_error_t ignored = DRV_ERROR_INIT;
     (void)unmount_all(vfd, vdir, name, &ignored);
-    (void)rm_tree(vfd, name);
+    (void)!drv_fsat_remove_tree(vfd, name, NULL, NULL);
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -1153,22 +1034,15 @@ drv_err_t drv_volumes_host_path(const cJSON *pod, const char *pod_dir, const cha
         vol_kind_t k = vol_kind(v, &src);
         if (k == VOL_NONE)
             return DRV_ERR_INVALID;
-        char buf[PATH_MAX];
-        int n;
         if (k == VOL_HOSTPATH) {
             const char *hp = drv_json_str(src, "path");
             if (!hp)
                 return DRV_ERR_INVALID;
-            n = snprintf(buf, sizeof(buf), "%s", hp);
-        } else {
-            if (check_volume_name(name, 0, NULL) != DRV_OK)
-                return DRV_ERR_INVALID;
-            n = snprintf(buf, sizeof(buf), "%s/" VOLUMES_SUBDIR "/%s", pod_dir, name);
+            return drv_fmt(out, outsz, "%s", hp);
         }
-        if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= outsz)
-            return DRV_ERR_TOOBIG;
-        memcpy(out, buf, (size_t)n + 1);
-        return DRV_OK;
+        if (check_volume_name(name, 0, NULL) != DRV_OK)
+            return DRV_ERR_INVALID;
+        return drv_fmt(out, outsz, "%s/" VOLUMES_SUBDIR "/%s", pod_dir, name);
     }
     return DRV_ERR_NOTFOUND;
 }
@@ -1231,21 +1105,21 @@ drv_err_t drv_volumes_teardown(const char *pod_dir, drv_error_t *err)
     if (pfd < 0) {
         if (errno == ENOENT)
             return DRV_OK;
-        return drv_error_set(err, code_for_errno(errno), errno, "open %s", pod_dir);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "open %s", pod_dir);
     }
     char vdir[PATH_MAX];
-    if (snprintf(vdir, sizeof(vdir), "%s/" VOLUMES_SUBDIR, pod_dir) >= (int)sizeof(vdir))
+    if (drv_fmt(vdir, sizeof(vdir), "%s/" VOLUMES_SUBDIR, pod_dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: path too long", pod_dir);
     struct stat st;
     if (fstatat(pfd, VOLUMES_SUBDIR, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
             return DRV_OK;
-        return drv_error_set(err, code_for_errno(errno), errno, "stat %s", vdir);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "stat %s", vdir);
     }
     if (S_ISDIR(st.st_mode)) {
         _cleanup_close_ int vfd = open_dir_at(pfd, VOLUMES_SUBDIR);
         if (vfd < 0)
-            return drv_error_set(err, code_for_errno(errno), errno, "open %s", vdir);
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "open %s", vdir);
         int dfd = dup(vfd);
         _cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
         if (!d) {
@@ -1262,7 +1136,7 @@ drv_err_t drv_volumes_teardown(const char *pod_dir, drv_error_t *err)
                 return r;
         }
     }
-    if (rm_tree(pfd, VOLUMES_SUBDIR) < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "remove %s", vdir);
+    if (drv_fsat_remove_tree(pfd, VOLUMES_SUBDIR, NULL, err) != DRV_OK)
+        return drv_error_wrap(err, "%s", vdir);
     return DRV_OK;
 }

@@ -215,7 +215,8 @@ DRV_NODISCARD drv_err_t drv_prober_wait(drv_prober_t *pr, struct curl_waitfd *ex
                                         int timeout_ms, int *nready, drv_error_t *err);
 
 /* Moves transfers on, reads exec output, kills exec children whose deadline passed (their
- * attempt fails at once), and calls back every completed attempt. now: drv_probe_now_ms(). */
+ * attempt fails at once), and calls back every completed attempt. now: drv_now_ms()
+ * (drover/proc.h). */
 void drv_prober_process(drv_prober_t *pr, int64_t now);
 
 /* The agent reaps every child in one place and hands each pid here first: returns true if it
@@ -227,8 +228,5 @@ bool drv_prober_child_exited(drv_prober_t *pr, pid_t pid, int wait_status);
 size_t drv_prober_pending(const drv_prober_t *pr);
 /* Exec children not yet handed to drv_prober_child_exited (including killed ones). */
 size_t drv_prober_children(const drv_prober_t *pr);
-
-/* CLOCK_MONOTONIC in milliseconds: the clock of drv_prober_process's now. */
-int64_t drv_probe_now_ms(void);
 
 #endif

@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/cleanup.h"
-
-extern char **environ;
 
 #define PROBE_USER_AGENT "kube-probe/1.30"
 #define CAPTURE_MAX 256      /* head of a response body or a command's output kept */
@@ -318,13 +316,6 @@ struct drv_prober {
     size_t children; /* pid > 0 */
     bool curl_inited;
 };
-
-int64_t drv_probe_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 drv_err_t drv_prober_new(const drv_prober_opts_t *opts, drv_prober_t **out, drv_error_t *err)
 {
@@ -667,48 +658,14 @@ static drv_err_t start_exec(slot_t *s, const action_t *a, const drv_prober_exec_
     if (fcntl(rfd, F_SETFL, O_NONBLOCK) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "exec probe: pipe");
 
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    int e = posix_spawn_file_actions_init(&fa);
-    if (e)
-        return drv_error_set(err, DRV_ERR_NOMEM, e, "exec probe");
-    e = posix_spawnattr_init(&at);
-    if (e) {
-        posix_spawn_file_actions_destroy(&fa);
-        return drv_error_set(err, DRV_ERR_NOMEM, e, "exec probe");
-    }
-    e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (!e)
-        e = posix_spawn_file_actions_adddup2(&fa, wfd, 1);
-    if (!e)
-        e = posix_spawn_file_actions_adddup2(&fa, wfd, 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    /* Whatever the agent left open without O_CLOEXEC stays out of the container. */
-    if (!e)
-        e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
     /* Its own process group (killed as one at the deadline), signals as a new program
-     * expects them whatever the agent blocks or ignores. */
-    if (!e)
-        e = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                              POSIX_SPAWN_SETSIGDEF);
-    if (!e)
-        e = posix_spawnattr_setpgroup(&at, 0);
-    if (!e)
-        e = posix_spawnattr_setsigmask(&at, &none);
-    if (!e)
-        e = posix_spawnattr_setsigdefault(&at, &all);
+     * expects them whatever the agent blocks or ignores, nothing else of the agent's open. */
+    drv_proc_opts_t o = {
+        .argv = argv, .in_fd = -1, .out_fd = wfd, .err_fd = wfd, .new_pgroup = true};
     pid_t pid = -1;
-    if (!e)
-        e = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, &at, argv, environ)
-                                 : posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (e)
-        return drv_error_set(err, DRV_ERR_IO, e, "exec probe: run %s", argv[0]);
+    drv_error_t se = DRV_ERROR_INIT;
+    if (drv_proc_start(&o, &pid, &se) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_IO, se.sys_errno, "exec probe: run %s", argv[0]);
     s->pid = pid;
     s->out_fd = TAKE_FD(rfd);
     return DRV_OK;
@@ -752,7 +709,7 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     if (r != DRV_OK)
         return r;
     if (a.type == H_EXEC) {
-        s->deadline = drv_probe_now_ms() + a.timeout_ms;
+        s->deadline = drv_now_ms() + a.timeout_ms;
         pr->children++;
     }
     s->state = S_RUNNING;
@@ -787,7 +744,7 @@ drv_err_t drv_prober_wait(drv_prober_t *pr, struct curl_waitfd *extra, unsigned 
         pr->wfds[cnt] = extra[i];
         pr->wfds[cnt++].revents = 0;
     }
-    int64_t now = drv_probe_now_ms();
+    int64_t now = drv_now_ms();
     for (unsigned i = 0; i < pr->max; i++) {
         slot_t *s = pr->slots[i];
         if (!s)

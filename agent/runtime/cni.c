@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
@@ -531,13 +532,6 @@ drv_err_t drv_cni_plugin_error(const char *plugin, const char *command, int wait
 
 /* ---- running a plugin ---- */
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -641,8 +635,8 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
         }
         return drv_error_set(err, DRV_ERR_IO, e, "cni %s %s: pipes", type, command);
     }
-    uint64_t start = now_ms();
-    uint64_t deadline = start + s->timeout_ms;
+    long long start = drv_now_ms();
+    long long deadline = start + s->timeout_ms;
     pid_t pid = fork();
     if (pid == 0)
         child_exec(inpair[1], outp[1], errp[1], execp[1], path, argv, envp);
@@ -682,7 +676,7 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
         if (inlen == 0)
             close_fd(&inpair[0]);
         while (inpair[0] >= 0 || outp[0] >= 0 || errp[0] >= 0) {
-            uint64_t t = now_ms();
+            long long t = drv_now_ms();
             if (t >= deadline) {
                 timed_out = true;
                 break;
@@ -757,7 +751,7 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
             reaped = true;
         else if (w < 0 && errno != EINTR)
             break;
-        else if (now_ms() >= deadline)
+        else if (drv_now_ms() >= deadline)
             timed_out = true;
         else
             sleep_ms(5);
@@ -769,7 +763,7 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
             ;
     }
     drv_log_debug("cni plugin call", "plugin=%s command=%s container=%s ms=%llu status=%d", type,
-                  command, pod->container_id, (unsigned long long)(now_ms() - start), status);
+                  command, pod->container_id, (unsigned long long)(drv_now_ms() - start), status);
 
     if (exec_errno != 0)
         return drv_error_set(err, DRV_ERR_IO, exec_errno, "cni %s %s: cannot run %s", type, command,

@@ -19,27 +19,24 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
+#include "drover/fsat.h"
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 #endif
 
-#define RM_MAX_DEPTH 32    /* deeper directories are moved up before they are removed */
-#define RM_MAX_PASSES 4096 /* each pass removes everything above RM_MAX_DEPTH */
-
 static const char *const subdirs[] = {"upper", "work", "lower"};
 
 drv_err_t drv_rootfs_path(const char *dir, char *out, size_t outsz)
 {
-    int n = snprintf(out, outsz, "%s/rootfs", dir);
-    return n < 0 || (size_t)n >= outsz ? DRV_ERR_TOOBIG : DRV_OK;
+    return drv_fmt(out, outsz, "%s/rootfs", dir);
 }
 
 static drv_err_t sub_path(const char *dir, const char *name, char *out, size_t outsz,
                           drv_error_t *err)
 {
-    int n = snprintf(out, outsz, "%s/%s", dir, name);
-    if (n < 0 || (size_t)n >= outsz)
+    if (drv_fmt(out, outsz, "%s/%s", dir, name) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "rootfs %s: path too long", dir);
     return DRV_OK;
 }
@@ -76,98 +73,15 @@ drv_err_t drv_rootfs_is_mounted(const char *dir, bool *mounted, drv_error_t *err
     return check_mounted(dir, mounted, err);
 }
 
-/* ---- removal that stays on one file system and does not grow with the tree's depth ---- */
-
-/* Removes the entries of the directory open as fd (consumed). Directories at depth
- * RM_MAX_DEPTH are moved up into rootfd instead, and *again is set. */
-static int rm_children(int fd, int rootfd, dev_t dev, int depth, unsigned *moved, bool *again)
-{
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    int rc = 0;
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno != ENOENT)
-                rc = -1;
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
-                rc = -1;
-            continue;
-        }
-        if (st.st_dev != dev) {
-            errno = EXDEV; /* a mount inside: never delete through it */
-            rc = -1;
-            continue;
-        }
-        if (depth >= RM_MAX_DEPTH) {
-            char tmp[32];
-            int r;
-            do {
-                snprintf(tmp, sizeof(tmp), ".drv-rm-%u", (*moved)++);
-                r = renameat2(dirfd(d), e->d_name, rootfd, tmp, RENAME_NOREPLACE);
-            } while (r != 0 && errno == EEXIST && *moved < UINT_MAX);
-            if (r != 0)
-                rc = -1;
-            *again = true;
-            continue;
-        }
-        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0 || rm_children(sub, rootfd, dev, depth + 1, moved, again) != 0) {
-            rc = -1;
-            continue;
-        }
-        if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT &&
-            !(errno == ENOTEMPTY && *again))
-            rc = -1;
-    }
-    int e = errno;
-    closedir(d);
-    errno = e;
-    return rc;
-}
-
-/* Removes dir/name and everything in it (a non-directory is just unlinked). */
+/* Removes dir/name and everything in it (a non-directory is just unlinked), never entering
+ * a mount; a missing one is fine. */
 static drv_err_t rm_tree(const char *dir, const char *name, drv_error_t *err)
 {
-    _cleanup_close_ int parent = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (parent < 0)
-        return errno == ENOENT ? DRV_OK : drv_error_set(err, DRV_ERR_IO, errno, "remove %s", dir);
-    _cleanup_close_ int root =
-        openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (root < 0) {
-        if (errno == ENOENT)
-            return DRV_OK;
-        if ((errno == ENOTDIR || errno == ELOOP) && unlinkat(parent, name, 0) == 0)
-            return DRV_OK;
-        return drv_error_set(err, DRV_ERR_IO, errno, "remove %s/%s", dir, name);
-    }
-    struct stat st;
-    if (fstat(root, &st) != 0)
-        return drv_error_set(err, DRV_ERR_IO, errno, "remove %s/%s", dir, name);
-    unsigned moved = 0;
-    for (int pass = 0;; pass++) {
-        bool again = false;
-        int fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || rm_children(fd, root, st.st_dev, 0, &moved, &again) != 0)
-            return drv_error_set(err, DRV_ERR_IO, errno, "remove %s/%s", dir, name);
-        if (!again)
-            break;
-        if (pass >= RM_MAX_PASSES)
-            return drv_error_set(err, DRV_ERR_IO, 0, "remove %s/%s: tree too deep", dir, name);
-    }
-    if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return drv_error_set(err, DRV_ERR_IO, errno, "remove %s/%s", dir, name);
-    return DRV_OK;
+    char path[PATH_MAX];
+    drv_err_t rc = sub_path(dir, name, path, sizeof(path), err);
+    if (rc != DRV_OK)
+        return rc;
+    return drv_fsat_remove_tree_path(path, NULL, err);
 }
 
 /* ---- mounting ---- */
@@ -228,7 +142,7 @@ static drv_err_t build_options(const char *const *layers, size_t n, const char *
 static int mount_relative(const char *dir, const char *opts)
 {
     char lower[PATH_MAX];
-    if ((size_t)snprintf(lower, sizeof(lower), "%s/lower", dir) >= sizeof(lower)) {
+    if (drv_fmt(lower, sizeof(lower), "%s/lower", dir) != DRV_OK) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -272,8 +186,7 @@ static drv_err_t make_links(const char *const *layers, size_t n, const char *dir
         return drv_error_set(err, DRV_ERR_IO, errno, "open %s", path);
     for (size_t i = 0; i < n; i++) {
         char name[24];
-        snprintf(name, sizeof(name), "%zu", i);
-        if (symlinkat(layers[i], fd, name) != 0)
+        if (drv_fmt(name, sizeof(name), "%zu", i) != DRV_OK || symlinkat(layers[i], fd, name) != 0)
             return drv_error_set(err, DRV_ERR_IO, errno, "symlink %s/%s", path, name);
     }
     return DRV_OK;

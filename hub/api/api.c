@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/log.h"
@@ -140,13 +141,6 @@ static unsigned method_bit(const char *method)
         if (!strcmp(method, ms[i].name))
             return ms[i].bit;
     return 0;
-}
-
-int64_t drv_api_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void drv_api_changed(drv_api_t *api)

@@ -80,7 +80,6 @@ typedef struct drv_api_match {
     char name[256];
 } drv_api_match_t;
 
-int64_t drv_api_now_ms(void);
 /* The API wrote to the store: wake the watches, tell the owner. */
 void drv_api_changed(drv_api_t *api);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "drover/log.h"
+#include "drover/proc.h"
 
 #define WATCH_BATCH 64
 #define WATCH_HANGUP_CHECK_MS 1000      /* how often suspended streams are checked for hang-ups */
@@ -118,7 +119,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         fill(w);
         if (w->out.len == 0) {
-            if (drv_api_now_ms() - w->last_send >= DRV_API_KEEPALIVE_MS) {
+            if (drv_now_ms() - w->last_send >= DRV_API_KEEPALIVE_MS) {
                 if (drv_buf_puts(&w->out, ": keep-alive\n\n") != DRV_OK)
                     return MHD_CONTENT_READER_END_WITH_ERROR;
             } else {
@@ -133,7 +134,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
         n = max;
     memcpy(buf, w->out.data + w->off, n);
     w->off += n;
-    w->last_send = drv_api_now_ms();
+    w->last_send = drv_now_ms();
     return (ssize_t)n;
 }
 
@@ -220,7 +221,7 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     memset(sel, 0, sizeof(*sel));
     w->fs = *fs;
     w->rv = rv;
-    w->last_send = drv_api_now_ms();
+    w->last_send = drv_now_ms();
     drv_buf_init(&w->out, WATCH_OUT_MAX);
     /* A first comment so that the client sees the stream open at once. */
     if (drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
@@ -271,7 +272,7 @@ bool drv_api_peer_gone(struct MHD_Connection *conn)
 
 void drv_api_watch_tick(drv_api_t *api)
 {
-    int64_t now = drv_api_now_ms();
+    int64_t now = drv_now_ms();
     for (drv_api_watch_t *w = api->watches; w; w = w->next) {
         if (!w->suspended)
             continue;
@@ -286,7 +287,7 @@ void drv_api_watch_tick(drv_api_t *api)
 
 int64_t drv_api_watch_deadline_ms(const drv_api_t *api)
 {
-    int64_t now = drv_api_now_ms(), best = -1;
+    int64_t now = drv_now_ms(), best = -1;
     for (const drv_api_watch_t *w = api->watches; w; w = w->next) {
         if (!w->suspended)
             continue;

@@ -844,11 +844,9 @@ static void logs_expire(drv_bridge_t *b, int64_t now)
  * whose generation they have applied. */
 static void republish_all(drv_bridge_t *b)
 {
-    bmap_t *m = &b->desired.nodes;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i] || !m->keys[i][0])
-            continue;
-        bnode_t *n = m->vals[i];
+    void *v;
+    for (size_t it = 0; drv_map_next(&b->desired.nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
         n->published = false;
         if (!n->dirty) {
             n->dirty = true;
@@ -871,11 +869,9 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
         /* Every node heard of before counts as heard now: the outage was ours (or the
          * broker's), and the agents are reconnecting with back-off. */
         b->connected_ms = wall_ms();
-        bmap_t *m = &b->desired.nodes;
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i] || !m->keys[i][0])
-                continue;
-            bnode_t *n = m->vals[i];
+        void *v;
+        for (size_t it = 0; drv_map_next(&b->desired.nodes, &it, NULL, &v);) {
+            bnode_t *n = v;
             if (n->last_seen_ms >= 0 && n->last_seen_ms < b->connected_ms)
                 n->last_seen_ms = b->connected_ms;
             /* Without our session, what agents reported meanwhile was dropped. */
@@ -1032,11 +1028,10 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
         return 200; /* publish once connected: Paho's offline buffer is for small bursts */
     b->dirty_since_ms = 0;
     size_t done = 0;
-    bmap_t *m = &b->desired.nodes;
-    for (size_t i = 0; i < m->cap && b->desired.ndirty && done < PUBLISH_BATCH; i++) {
-        if (!m->keys[i] || !m->keys[i][0])
-            continue;
-        bnode_t *n = m->vals[i];
+    void *v;
+    for (size_t it = 0; b->desired.ndirty && done < PUBLISH_BATCH &&
+                        drv_map_next(&b->desired.nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
         if (!n->dirty)
             continue;
         n->dirty = false;
@@ -1052,7 +1047,7 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
 int64_t drv_bridge_heartbeat(void *bridge, const char *node)
 {
     drv_bridge_t *b = bridge;
-    bnode_t *n = bmap_get(&b->desired.nodes, node);
+    bnode_t *n = drv_map_get(&b->desired.nodes, node);
     if (n && n->last_seen_ms >= 0)
         return n->last_seen_ms;
     return -1;
@@ -1092,6 +1087,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     drv_bridge_t *b = calloc(1, sizeof(*b));
     if (!b)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "bridge");
+    bdesired_init(&b->desired);
     b->store = opts->store;
     b->on_change = opts->on_change;
     b->ctx = opts->ctx;

@@ -9,21 +9,8 @@
 
 #include "bridge/bridge.h"
 #include "drover/digest.h"
+#include "drover/map.h"
 #include "drover/protocol.h"
-
-/* A string-keyed open-addressing table of pointers (nodes by name, pods and ConfigMaps by
- * "namespace/name"). Keys are owned by the entries they point to. */
-typedef struct bmap {
-    const char **keys;
-    void **vals;
-    size_t cap, n, tombs;
-} bmap_t;
-
-void *bmap_get(const bmap_t *m, const char *key);
-/* Inserts or replaces; key must stay valid while present (use the value's own copy). */
-bool bmap_put(bmap_t *m, const char *key, void *val);
-void *bmap_del(bmap_t *m, const char *key);
-void bmap_free(bmap_t *m);
 
 typedef struct bpod bpod_t;
 
@@ -73,10 +60,12 @@ struct bpod {
 };
 
 typedef struct bdesired {
-    bmap_t nodes; /* name -> bnode_t */
-    bmap_t pods;  /* key -> bpod_t */
-    bmap_t cms;   /* key -> char * (the object's text) */
-    bmap_t secrets;
+    /* Keys are owned by the entries they point to; names come from API clients, hence the
+     * seeded drv_map. */
+    drv_map_t nodes; /* name -> bnode_t */
+    drv_map_t pods;  /* key -> bpod_t */
+    drv_map_t cms;   /* key -> bdata_t */
+    drv_map_t secrets;
     uint64_t since_rv; /* change log consumed up to here */
     size_t ndirty;
     /* Set by the bridge (drv_bridge_opts_t): the key documents are signed with (NULL: sent
@@ -88,6 +77,8 @@ typedef struct bdesired {
     bool clear_secrets;
 } bdesired_t;
 
+/* Prepares an empty cache (seeds its maps). */
+void bdesired_init(bdesired_t *d);
 /* The node's entry, created if absent (NULL only without memory or for a bad name). */
 bnode_t *bdesired_node(bdesired_t *d, const char *name);
 /* Marks n's document to be built again. */

@@ -16,111 +16,17 @@
 
 #define FOLLOW_BATCH 512
 
-/* ---- the table ---- */
+/* ---- the tables ---- */
 
-static uint64_t hash_str(const char *s)
+/* What the hub holds for the nodes and objects of its store; far above any real fleet. */
+#define BDESIRED_MAX_ENTRIES (1u << 20)
+
+void bdesired_init(bdesired_t *d)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static const char TOMB[] = "";
-
-static bool bmap_grow(bmap_t *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : 64;
-    if (m->n * 2 < m->cap)
-        ncap = m->cap; /* mostly tombstones: rehash in place size */
-    const char **keys = calloc(ncap, sizeof(*keys));
-    void **vals = calloc(ncap, sizeof(*vals));
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i] || m->keys[i] == TOMB)
-            continue;
-        size_t j = hash_str(m->keys[i]) & (ncap - 1);
-        while (keys[j])
-            j = (j + 1) & (ncap - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = ncap;
-    m->tombs = 0;
-    return true;
-}
-
-static size_t bmap_find(const bmap_t *m, const char *key, bool *found)
-{
-    size_t j = hash_str(key) & (m->cap - 1), tomb = SIZE_MAX;
-    *found = false;
-    while (m->keys[j]) {
-        if (m->keys[j] == TOMB) {
-            if (tomb == SIZE_MAX)
-                tomb = j;
-        } else if (!strcmp(m->keys[j], key)) {
-            *found = true;
-            return j;
-        }
-        j = (j + 1) & (m->cap - 1);
-    }
-    return tomb != SIZE_MAX ? tomb : j;
-}
-
-void *bmap_get(const bmap_t *m, const char *key)
-{
-    if (!m->cap)
-        return NULL;
-    bool found;
-    size_t j = bmap_find(m, key, &found);
-    return found ? m->vals[j] : NULL;
-}
-
-bool bmap_put(bmap_t *m, const char *key, void *val)
-{
-    if ((m->n + m->tombs + 1) * 10 >= m->cap * 7 && !bmap_grow(m))
-        return false;
-    bool found;
-    size_t j = bmap_find(m, key, &found);
-    if (!found) {
-        if (m->keys[j] == TOMB)
-            m->tombs--;
-        m->n++;
-    }
-    m->keys[j] = key;
-    m->vals[j] = val;
-    return true;
-}
-
-void *bmap_del(bmap_t *m, const char *key)
-{
-    if (!m->cap)
-        return NULL;
-    bool found;
-    size_t j = bmap_find(m, key, &found);
-    if (!found)
-        return NULL;
-    void *v = m->vals[j];
-    m->keys[j] = TOMB;
-    m->vals[j] = NULL;
-    m->n--;
-    m->tombs++;
-    return v;
-}
-
-void bmap_free(bmap_t *m)
-{
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof(*m));
+    drv_map_init(&d->nodes, BDESIRED_MAX_ENTRIES);
+    drv_map_init_seeded(&d->pods, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    drv_map_init_seeded(&d->cms, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    drv_map_init_seeded(&d->secrets, BDESIRED_MAX_ENTRIES, d->nodes.seed);
 }
 
 /* ---- objects ---- */
@@ -206,7 +112,7 @@ void bdesired_mark(bdesired_t *d, bnode_t *n)
 
 bnode_t *bdesired_node(bdesired_t *d, const char *name)
 {
-    bnode_t *n = bmap_get(&d->nodes, name);
+    bnode_t *n = drv_map_get(&d->nodes, name);
     if (n)
         return n;
     if (drv_proto_check_node(name, NULL) != DRV_OK)
@@ -216,7 +122,7 @@ bnode_t *bdesired_node(bdesired_t *d, const char *name)
         return NULL;
     snprintf(n->name, sizeof(n->name), "%s", name);
     n->last_seen_ms = -1;
-    if (!bmap_put(&d->nodes, n->name, n)) {
+    if (drv_map_put(&d->nodes, n->name, n) != DRV_OK) {
         free(n);
         return NULL;
     }
@@ -242,7 +148,7 @@ static void pod_unlink(bdesired_t *d, bpod_t *p)
 
 static void pod_remove(bdesired_t *d, const char *key)
 {
-    bpod_t *p = bmap_del(&d->pods, key);
+    bpod_t *p = drv_map_del(&d->pods, key);
     if (!p)
         return;
     pod_unlink(d, p);
@@ -268,7 +174,7 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         drv_log_error("bridge: cannot hold a pod's desired state", "pod=%s node=%s", key, node);
         return;
     }
-    bpod_t *p = bmap_get(&d->pods, key);
+    bpod_t *p = drv_map_get(&d->pods, key);
     if (p && p->node == n && !strcmp(p->text, text)) {
         free(text); /* a status change: the document stays as it is */
         return;
@@ -276,7 +182,7 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     if (!p) {
         p = calloc(1, sizeof(*p));
         char *k = strdup(key);
-        if (!p || !k || !bmap_put(&d->pods, k, p)) {
+        if (!p || !k || drv_map_put(&d->pods, k, p) != DRV_OK) {
             free(p);
             free(k);
             free(text);
@@ -314,9 +220,9 @@ static void bdata_free(bdata_t *e)
 }
 
 /* A ConfigMap or Secret changed: mark the nodes whose last document used it. */
-static void data_set(bdesired_t *d, bmap_t *m, char tag, const char *key, const cJSON *obj)
+static void data_set(bdesired_t *d, drv_map_t *m, char tag, const char *key, const cJSON *obj)
 {
-    bdata_t *old = bmap_get(m, key);
+    bdata_t *old = drv_map_get(m, key);
     if (obj) {
         cJSON *s = strip_data_object(obj);
         char *text = s ? cJSON_PrintUnformatted(s) : NULL;
@@ -332,7 +238,7 @@ static void data_set(bdesired_t *d, bmap_t *m, char tag, const char *key, const 
             old->text = text;
         } else {
             bdata_t *e = calloc(1, sizeof(*e));
-            if (!e || !(e->key = strdup(key)) || !bmap_put(m, e->key, e)) {
+            if (!e || !(e->key = strdup(key)) || drv_map_put(m, e->key, e) != DRV_OK) {
                 if (e)
                     free(e->key);
                 free(e);
@@ -342,18 +248,16 @@ static void data_set(bdesired_t *d, bmap_t *m, char tag, const char *key, const 
             e->text = text;
         }
     } else if (old) {
-        bmap_del(m, key);
+        drv_map_del(m, key);
         bdata_free(old);
     } else {
         return;
     }
     char needle[600];
     snprintf(needle, sizeof(needle), "\n%c:%s\n", tag, key);
-    for (size_t i = 0; i < d->nodes.cap; i++) {
-        const char *k = d->nodes.keys[i];
-        if (!k || k == TOMB)
-            continue;
-        bnode_t *n = d->nodes.vals[i];
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
         if (n->refs && strstr(n->refs, needle))
             mark(d, n);
     }
@@ -388,32 +292,28 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
     }
 }
 
-static void free_data_map(bmap_t *m)
+static void free_data_map(drv_map_t *m)
 {
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->keys[i] && m->keys[i] != TOMB)
-            bdata_free(m->vals[i]);
-    }
-    bmap_free(m);
+    void *v;
+    for (size_t it = 0; drv_map_next(m, &it, NULL, &v);)
+        bdata_free(v);
+    drv_map_free(m);
 }
 
 static void clear_objects(bdesired_t *d)
 {
-    for (size_t i = 0; i < d->pods.cap; i++) {
-        if (d->pods.keys[i] && d->pods.keys[i] != TOMB) {
-            bpod_t *p = d->pods.vals[i];
-            free(p->key);
-            free(p->text);
-            free(p);
-        }
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->pods, &it, NULL, &v);) {
+        bpod_t *p = v;
+        free(p->key);
+        free(p->text);
+        free(p);
     }
-    bmap_free(&d->pods);
-    for (size_t i = 0; i < d->nodes.cap; i++) {
-        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB) {
-            bnode_t *n = d->nodes.vals[i];
-            n->pods = NULL;
-            n->npods = 0;
-        }
+    drv_map_free(&d->pods);
+    for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
+        n->pods = NULL;
+        n->npods = 0;
     }
     free_data_map(&d->cms);
     free_data_map(&d->secrets);
@@ -438,9 +338,9 @@ drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
         cJSON_Delete(items);
     }
     /* Every node's document is built again; unchanged ones are not republished. */
-    for (size_t i = 0; i < d->nodes.cap; i++)
-        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB)
-            mark(d, d->nodes.vals[i]);
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);)
+        mark(d, v);
     d->since_rv = rv;
     return DRV_OK;
 }
@@ -670,7 +570,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         if (i && !strcmp(rv[i], rv[i - 1]))
             continue;
         rok = rok && drv_buf_printf(&rb, "%s\n", rv[i]) == DRV_OK;
-        const bdata_t *ent = bmap_get(rv[i][0] == 'c' ? &d->cms : &d->secrets, rv[i] + 2);
+        const bdata_t *ent = drv_map_get(rv[i][0] == 'c' ? &d->cms : &d->secrets, rv[i] + 2);
         const char *text = ent ? ent->text : NULL;
         if (!text)
             continue; /* not there (yet): the agent reports the pod waiting for it */
@@ -727,12 +627,11 @@ done:
 void bdesired_free(bdesired_t *d)
 {
     clear_objects(d);
-    for (size_t i = 0; i < d->nodes.cap; i++) {
-        if (d->nodes.keys[i] && d->nodes.keys[i] != TOMB) {
-            bnode_t *n = d->nodes.vals[i];
-            free(n->refs);
-            free(n);
-        }
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
+        free(n->refs);
+        free(n);
     }
-    bmap_free(&d->nodes);
+    drv_map_free(&d->nodes);
 }

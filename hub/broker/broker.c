@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -54,13 +55,6 @@ struct drv_broker {
     drv_broker_auth_t *auth;
     int64_t started_ms, restart_at_ms, backoff_ms, log_checked_ms;
 };
-
-int64_t drv_broker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -430,7 +424,7 @@ static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
         _exit(127);
     }
     b->pid = pid;
-    b->started_ms = drv_broker_now_ms();
+    b->started_ms = drv_now_ms();
     drv_log_info("broker started", "pid=%d port=%u", (int)pid, b->port);
     return DRV_OK;
 }
@@ -445,7 +439,7 @@ static void describe_status(int status, char *out, size_t outsz)
 
 static drv_err_t wait_ready(drv_broker_t *b, drv_error_t *err)
 {
-    int64_t deadline = drv_broker_now_ms() + DRV_BROKER_START_TIMEOUT_MS;
+    int64_t deadline = drv_now_ms() + DRV_BROKER_START_TIMEOUT_MS;
     for (;;) {
         int status;
         pid_t r = waitpid(b->pid, &status, WNOHANG);
@@ -459,7 +453,7 @@ static drv_err_t wait_ready(drv_broker_t *b, drv_error_t *err)
         }
         if (port_accepts(b))
             return DRV_OK;
-        if (drv_broker_now_ms() >= deadline)
+        if (drv_now_ms() >= deadline)
             break;
         sleep_ms(50);
     }
@@ -597,7 +591,7 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
         drv_broker_auth_free(b->auth);
         return e;
     }
-    b->log_checked_ms = drv_broker_now_ms();
+    b->log_checked_ms = drv_now_ms();
     *out = TAKE_PTR(b);
     return DRV_OK;
 }
@@ -689,7 +683,7 @@ bool drv_broker_child_exited(drv_broker_t *b, pid_t pid, int status)
 {
     if (!b || pid <= 0 || pid != b->pid)
         return false;
-    int64_t now = drv_broker_now_ms();
+    int64_t now = drv_now_ms();
     if (now - b->started_ms >= DRV_BROKER_STABLE_MS)
         b->backoff_ms = DRV_BROKER_BACKOFF_MIN_MS;
     char how[64], tail[TAIL_BYTES];
@@ -763,9 +757,9 @@ void drv_broker_stop(drv_broker_t *b)
         return;
     int status;
     kill(b->pid, SIGTERM);
-    int64_t deadline = drv_broker_now_ms() + 5000;
+    int64_t deadline = drv_now_ms() + 5000;
     while (waitpid(b->pid, &status, WNOHANG) == 0) {
-        if (drv_broker_now_ms() >= deadline) {
+        if (drv_now_ms() >= deadline) {
             drv_log_warn("broker ignored SIGTERM, killing", "pid=%d", (int)b->pid);
             kill(b->pid, SIGKILL);
             (void)waitpid(b->pid, &status, 0);

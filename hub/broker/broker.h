@@ -98,13 +98,10 @@ pid_t drv_broker_pid(const drv_broker_t *broker);
  * waitpid). Returns true when pid was the broker (which then restarts from drv_broker_tick). */
 bool drv_broker_child_exited(drv_broker_t *broker, pid_t pid, int status);
 
-/* Supervision, called from the hub's loop with a monotonic time in ms: notices a dead broker
+/* Supervision, called from the hub's loop with drv_now_ms() (drover/proc.h): notices a dead broker
  * (waitpid on its own child only), restarts it after the back-off (without blocking), caps
  * its log. Returns the ms until it next wants calling. */
 int64_t drv_broker_tick(drv_broker_t *broker, int64_t now_ms);
-
-/* Monotonic clock in ms, as drv_broker_tick expects. */
-int64_t drv_broker_now_ms(void);
 
 /* ---- device identities for the drover-auth plugin (plugin/drover_auth.c) ---- */
 

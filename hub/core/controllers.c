@@ -9,6 +9,7 @@
 
 #include "bridge/bridge.h"
 #include "ctrl/ctrl.h"
+#include "drover/proc.h"
 #include "drover/log.h"
 #include "hub.h"
 #include "images/images.h"
@@ -27,13 +28,6 @@ typedef struct ctrl_runner {
     char last_error[256];
 } ctrl_runner_t;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -46,14 +40,14 @@ static void on_change(void *ctx)
     ctrl_runner_t *r = ctx;
     if (!r->dirty) {
         r->dirty = true;
-        r->dirty_since = mono_ms();
+        r->dirty_since = drv_now_ms();
     }
 }
 
 static int64_t tick(void *ctx)
 {
     ctrl_runner_t *r = ctx;
-    int64_t now = mono_ms();
+    int64_t now = drv_now_ms();
     /* Rounds list every pod and node: on a big fleet under a stream of status reports, keep
      * at least twice a round's duration between rounds so the loop also serves the rest. */
     int64_t due = r->dirty ? r->dirty_since + CTRL_DEBOUNCE_MS : r->last + CTRL_PERIOD_MS;
@@ -100,7 +94,7 @@ static int64_t tick(void *ctx)
     } else {
         r->last_error[0] = '\0';
     }
-    r->took = mono_ms() - now;
+    r->took = drv_now_ms() - now;
     if (drv_hstore_rv(drv_hub_store(r->hub)) != before)
         drv_api_notify(drv_hub_api(r->hub)); /* watchers and the bridge see what we wrote */
     return CTRL_PERIOD_MS;
@@ -122,7 +116,7 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "controllers");
     r->hub = hub;
     r->dirty = true; /* a first round at start-up */
-    r->dirty_since = mono_ms();
+    r->dirty_since = drv_now_ms();
     drv_err_t e = drv_hub_on_change(hub, on_change, r, err);
     if (e == DRV_OK)
         e = drv_hub_add_tick(hub, tick, r, err);

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "bridge/bridge.h"
 #include "broker/broker.h"
+#include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/log.h"
@@ -228,7 +229,7 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
 
 static int64_t broker_tick(void *ctx)
 {
-    return drv_broker_tick(ctx, drv_broker_now_ms());
+    return drv_broker_tick(ctx, drv_now_ms());
 }
 
 static drv_err_t check_broker_url(const char *url, drv_error_t *err)

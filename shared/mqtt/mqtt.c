@@ -24,6 +24,7 @@
 #include <MQTTAsync.h>
 #endif
 
+#include "drover/proc.h"
 #include "drover/protocol.h"
 
 typedef struct ev_item {
@@ -92,13 +93,6 @@ struct drv_mqtt {
     bool thr_started;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void abs_deadline(struct timespec *ts, uint64_t ms)
 {
     ts->tv_sec = (time_t)(ms / 1000u);
@@ -148,7 +142,7 @@ static void schedule_retry_locked(drv_mqtt_t *c)
 {
     unsigned d = drv_proto_backoff_next(&c->bo);
     c->last_backoff_ms = d;
-    c->deadline_ms = now_ms() + d;
+    c->deadline_ms = (uint64_t)drv_now_ms() + d;
     c->state = ST_WAITING;
     pthread_cond_signal(&c->timer_cv);
 }
@@ -161,7 +155,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
     pthread_mutex_lock(&c->mu);
     cb_enter(c);
     c->state = ST_CONNECTED;
-    c->connected_at_ms = now_ms();
+    c->connected_at_ms = (uint64_t)drv_now_ms();
     c->down_reported = false;
     push_conn_locked(c, DRV_MQTT_CONNECTED, resp ? resp->alt.connect.sessionPresent != 0 : false,
                      NULL);
@@ -213,7 +207,7 @@ static void on_connection_lost(void *ctx, char *cause)
     pthread_mutex_lock(&c->mu);
     cb_enter(c);
     if (!c->stop) {
-        if (c->state == ST_CONNECTED && now_ms() - c->connected_at_ms >= c->stable_ms)
+        if (c->state == ST_CONNECTED && (uint64_t)drv_now_ms() - c->connected_at_ms >= c->stable_ms)
             drv_proto_backoff_reset(&c->bo);
         schedule_retry_locked(c);
         push_conn_locked(c, DRV_MQTT_DISCONNECTED, false, cause ? cause : "connection lost");
@@ -361,7 +355,7 @@ static void *timer_main(void *arg)
     uint64_t out_retry_ms = 0; /* while Paho refuses the head item: when to try again */
     for (;;) {
         /* Queued publishes first (also at stop: the last words, such as "offline"). */
-        if (c->out_head && (c->stop || now_ms() >= out_retry_ms)) {
+        if (c->out_head && (c->stop || (uint64_t)drv_now_ms() >= out_retry_ms)) {
             out_item_t *o = c->out_head;
             pthread_mutex_unlock(&c->mu);
             bool sent = out_send(c, o);
@@ -374,13 +368,13 @@ static void *timer_main(void *arg)
                 out_free(o);
                 out_retry_ms = 0;
             } else {
-                out_retry_ms = now_ms() + 200;
+                out_retry_ms = (uint64_t)drv_now_ms() + 200;
             }
             continue;
         }
         if (c->stop)
             break;
-        uint64_t now = now_ms();
+        uint64_t now = (uint64_t)drv_now_ms();
         uint64_t wake = c->state == ST_WAITING ? c->deadline_ms : UINT64_MAX;
         if (c->out_head && out_retry_ms < wake)
             wake = out_retry_ms;
@@ -726,7 +720,7 @@ void drv_mqtt_free(drv_mqtt_t *c, unsigned timeout_ms)
         if (MQTTAsync_disconnect(c->h, &d) == MQTTASYNC_SUCCESS) {
             pthread_mutex_lock(&c->mu);
             struct timespec ts;
-            abs_deadline(&ts, now_ms() + timeout_ms + 200);
+            abs_deadline(&ts, (uint64_t)drv_now_ms() + timeout_ms + 200);
             while (!c->disconnected)
                 if (pthread_cond_timedwait(&c->done_cv, &c->mu, &ts) == ETIMEDOUT)
                     break;

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <yaml.h>
 
 #include "drover/cleanup.h"
+#include "drover/map.h"
 
 const drv_doc_limits_t drv_doc_default_limits = {
     .max_input = 16u << 20,
@@ -137,137 +137,23 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t len)
     return len;
 }
 
-/* ---- hashed string sets (SipHash-1-3 with a per-parse random key against flooding) ------- */
+/* ---- hashed string sets (drv_map: one random seed per parse against flooding) ----------- */
 
-#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = ROTL64(v1, 13);                                                                       \
-        v1 ^= v0;                                                                                  \
-        v0 = ROTL64(v0, 32);                                                                       \
-        v2 += v3;                                                                                  \
-        v3 = ROTL64(v3, 16);                                                                       \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = ROTL64(v3, 21);                                                                       \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = ROTL64(v1, 17);                                                                       \
-        v1 ^= v2;                                                                                  \
-        v2 = ROTL64(v2, 32);                                                                       \
-    } while (0)
-
-static uint64_t siphash13(const uint64_t k[2], const unsigned char *in, size_t len)
+/* The parsers store indexes (anchors) or nothing (key sets) as map values. Key sets are
+ * bounded by the parse's own node limits, hence no map maximum of their own. */
+static bool strmap_get(drv_map_t *m, const char *key, size_t *val)
 {
-    uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k[0];
-    uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k[1];
-    uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k[0];
-    uint64_t v3 = UINT64_C(0x7465646279746573) ^ k[1];
-    uint64_t b = (uint64_t)len << 56;
-    const unsigned char *end = in + (len - (len % 8));
-    for (; in != end; in += 8) {
-        uint64_t m = 0;
-        for (int i = 0; i < 8; i++)
-            m |= (uint64_t)in[i] << (8 * i);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= (uint64_t)in[i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static void hash_seed(uint64_t k[2])
-{
-    if (getrandom(k, 2 * sizeof k[0], GRND_NONBLOCK) == (ssize_t)(2 * sizeof k[0]))
-        return;
-    struct timespec ts = {0};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    k[0] = (uint64_t)ts.tv_nsec * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)(uintptr_t)k;
-    k[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&hash_seed;
-}
-
-/* Open-addressing map from NUL-terminated strings (not owned; they must outlive the map) to
- * size_t values. */
-typedef struct strmap {
-    const char **keys;
-    size_t *vals;
-    size_t cap; /* power of two, 0 while empty */
-    size_t count;
-    const uint64_t *seed;
-} strmap_t;
-
-static size_t strmap_slot(const strmap_t *m, const char *key)
-{
-    size_t mask = m->cap - 1;
-    size_t i = (size_t)siphash13(m->seed, (const unsigned char *)key, strlen(key)) & mask;
-    while (m->keys[i] != NULL && strcmp(m->keys[i], key) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-/* Value of key, or false when absent. */
-static bool strmap_get(const strmap_t *m, const char *key, size_t *val)
-{
-    if (m->cap == 0)
-        return false;
-    size_t i = strmap_slot(m, key);
-    if (m->keys[i] == NULL)
+    void *v = NULL;
+    if (!drv_map_find(m, key, strlen(key), &v))
         return false;
     if (val != NULL)
-        *val = m->vals[i];
+        *val = (size_t)(uintptr_t)v;
     return true;
 }
 
-/* Inserts or replaces. */
-static drv_err_t strmap_put(strmap_t *m, const char *key, size_t val)
+static drv_err_t strmap_put(drv_map_t *m, const char *key, size_t val)
 {
-    if ((m->count + 1) * 2 > m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 16;
-        const char **nk = calloc(ncap, sizeof *nk);
-        size_t *nv = calloc(ncap, sizeof *nv);
-        if (nk == NULL || nv == NULL) {
-            free(nk);
-            free(nv);
-            return DRV_ERR_NOMEM;
-        }
-        strmap_t nm = {nk, nv, ncap, 0, m->seed};
-        for (size_t i = 0; i < m->cap; i++) {
-            if (m->keys[i] != NULL) {
-                size_t s = strmap_slot(&nm, m->keys[i]);
-                nk[s] = m->keys[i];
-                nv[s] = m->vals[i];
-                nm.count++;
-            }
-        }
-        free(m->keys);
-        free(m->vals);
-        *m = nm;
-    }
-    size_t i = strmap_slot(m, key);
-    if (m->keys[i] == NULL)
-        m->count++;
-    m->keys[i] = key;
-    m->vals[i] = val;
-    return DRV_OK;
-}
-
-static void strmap_free(strmap_t *m)
-{
-    free(m->keys);
-    free(m->vals);
-    m->keys = NULL;
-    m->vals = NULL;
-    m->cap = m->count = 0;
+    return drv_map_put(m, key, (void *)(uintptr_t)val);
 }
 
 /* ---- YAML 1.2 core schema ------------------------------------------------------------- */
@@ -720,11 +606,12 @@ static drv_err_t json_scan(jctx_t *j, size_t start, size_t stop_key, size_t *fou
 static drv_err_t json_check_keys(jctx_t *j, size_t start, const cJSON *node, size_t *ord)
 {
     if (cJSON_IsObject(node)) {
-        strmap_t seen = {.seed = j->seed};
+        drv_map_t seen;
+        drv_map_init_seeded(&seen, SIZE_MAX, j->seed);
         for (const cJSON *c = node->child; c != NULL; c = c->next) {
             ++*ord;
             if (strmap_get(&seen, c->string, NULL)) {
-                strmap_free(&seen);
+                drv_map_free(&seen);
                 size_t off = j->len;
                 drv_err_t rc = json_scan(j, start, *ord, &off);
                 (void)rc;
@@ -733,16 +620,16 @@ static drv_err_t json_check_keys(jctx_t *j, size_t start, const cJSON *node, siz
                              show(c->string, strlen(c->string), kb, sizeof kb));
             }
             if (strmap_put(&seen, c->string, 0) != DRV_OK) {
-                strmap_free(&seen);
+                drv_map_free(&seen);
                 return drv_error_set(j->err, DRV_ERR_NOMEM, 0, "out of memory");
             }
             drv_err_t rc = json_check_keys(j, start, c, ord);
             if (rc != DRV_OK) {
-                strmap_free(&seen);
+                drv_map_free(&seen);
                 return rc;
             }
         }
-        strmap_free(&seen);
+        drv_map_free(&seen);
     } else if (cJSON_IsArray(node)) {
         for (const cJSON *c = node->child; c != NULL; c = c->next) {
             drv_err_t rc = json_check_keys(j, start, c, ord);
@@ -792,7 +679,7 @@ static drv_err_t parse_json(const char *data, size_t len, size_t start, const dr
         cJSON_Delete(root);
         return jfail(&j, DRV_ERR_INVALID, off, "unexpected text after the JSON value");
     }
-    hash_seed(j.seed);
+    drv_map_seed(j.seed);
     size_t ord = 0;
     rc = json_check_keys(&j, start, root, &ord);
     if (rc != DRV_OK) {
@@ -836,8 +723,8 @@ typedef struct frame {
     char *anchor; /* to define when the collection closes */
     yaml_mark_t mark;
     size_t merge_anchor_seq;
-    strmap_t keys; /* keys of the mapping so far, pointing into its items */
-    cJSON *merges; /* merge sources, applied when the mapping closes */
+    drv_map_t keys; /* keys of the mapping so far, pointing into its items */
+    cJSON *merges;  /* merge sources, applied when the mapping closes */
 } frame_t;
 
 typedef struct yctx {
@@ -857,7 +744,7 @@ typedef struct yctx {
 
     anchor_t *anchors;
     size_t nanchors, anchors_cap;
-    strmap_t anchor_names;
+    drv_map_t anchor_names;
     size_t anchor_seq; /* bumped whenever a collection anchor is defined */
     cJSON *graveyard;  /* merge sources anchors may still point into, freed per document */
 
@@ -1062,7 +949,7 @@ static void anchors_reset(yctx_t *c)
         free(c->anchors[i].name);
     }
     c->nanchors = 0;
-    strmap_free(&c->anchor_names);
+    drv_map_free(&c->anchor_names);
     cJSON_Delete(c->graveyard);
     c->graveyard = NULL;
 }
@@ -1072,7 +959,7 @@ static void frame_free(frame_t *f)
     cJSON_Delete(f->node);
     cJSON_free(f->key);
     free(f->anchor);
-    strmap_free(&f->keys);
+    drv_map_free(&f->keys);
     cJSON_Delete(f->merges);
     *f = (frame_t){0};
 }
@@ -1319,7 +1206,7 @@ static drv_err_t on_collection_start(yctx_t *c, const yaml_event_t *ev, bool is_
     *f = (frame_t){0};
     f->is_map = is_map;
     f->mark = m;
-    f->keys.seed = c->seed;
+    drv_map_init_seeded(&f->keys, SIZE_MAX, c->seed);
     f->node = is_map ? cJSON_CreateObject() : cJSON_CreateArray();
     if (f->node == NULL)
         return nomem(c);
@@ -1457,8 +1344,8 @@ static drv_err_t parse_yaml(const char *data, size_t len, const drv_doc_limits_t
                             drv_doc_list_t *out, drv_error_t *err)
 {
     yctx_t c = {.lim = lim, .err = err};
-    hash_seed(c.seed);
-    c.anchor_names.seed = c.seed;
+    drv_map_seed(c.seed);
+    drv_map_init_seeded(&c.anchor_names, SIZE_MAX, c.seed);
     c.text_budget = lim->max_input > SIZE_MAX / TEXT_BUDGET_FACTOR
                         ? SIZE_MAX
                         : lim->max_input * TEXT_BUDGET_FACTOR;

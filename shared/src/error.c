@@ -2,6 +2,7 @@
  * the user to act on it. Messages are bounded by DRV_ERROR_MSG_MAX and always NUL-terminated. */
 #include "drover/error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,4 +132,31 @@ void drv_error_clear(drv_error_t *err)
     err->code = DRV_OK;
     err->sys_errno = 0;
     err->msg[0] = '\0';
+}
+
+drv_err_t drv_error_from_errno(int errnum)
+{
+    switch (errnum) {
+    case ENOENT:
+    case ENOTDIR:
+        return DRV_ERR_NOTFOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return DRV_ERR_PERM;
+    case EEXIST:
+        return DRV_ERR_EXISTS;
+    case ENOMEM:
+        return DRV_ERR_NOMEM;
+    case ENAMETOOLONG:
+    case ENOSPC:
+    case EDQUOT:
+        return DRV_ERR_TOOBIG;
+    case EAGAIN:
+        return DRV_ERR_AGAIN;
+    case ETIMEDOUT:
+        return DRV_ERR_TIMEOUT;
+    default:
+        return DRV_ERR_IO;
+    }
 }

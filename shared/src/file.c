@@ -14,32 +14,10 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 
 /* First allocation for sources of unknown size (pipes); grows geometrically up to max. */
 #define READ_INITIAL_CAP (64 * 1024)
-
-static drv_err_t code_for_errno(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return DRV_ERR_NOTFOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return DRV_ERR_PERM;
-    case EEXIST:
-        return DRV_ERR_EXISTS;
-    case ENOMEM:
-        return DRV_ERR_NOMEM;
-    case ENAMETOOLONG:
-        return DRV_ERR_TOOBIG;
-    case EAGAIN:
-        return DRV_ERR_AGAIN;
-    default:
-        return DRV_ERR_IO;
-    }
-}
 
 /* Directory fsync is not supported everywhere (some FUSE and network file systems): that is
  * not a reason to fail a write that is otherwise done. */
@@ -85,30 +63,29 @@ drv_err_t drv_file_sync_dir_of(const char *path, drv_error_t *err)
                              path);
     _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "open directory %s", dir);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "open directory %s", dir);
     if (fsync_dir_fd(fd) != 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "fsync directory %s", dir);
     return DRV_OK;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+drv_err_t drv_file_write_all(int fd, const void *data, size_t len, drv_error_t *err)
 {
+    const char *p = data;
     while (len > 0) {
         size_t chunk = len > (size_t)SSIZE_MAX ? (size_t)SSIZE_MAX : len;
         ssize_t n = write(fd, p, chunk);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -1;
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "write");
         }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
+        if (n == 0)
+            return drv_error_set(err, DRV_ERR_IO, EIO, "write: no progress");
         p += n;
         len -= (size_t)n;
     }
-    return 0;
+    return DRV_OK;
 }
 
 static drv_err_t write_replace(const char *path, const void *data, size_t len, mode_t mode,
@@ -123,8 +100,7 @@ static drv_err_t write_replace(const char *path, const void *data, size_t len, m
         return drv_error_set(err, DRV_ERR_INVALID, 0, "write %s: path names a directory", path);
 
     char tmp[PATH_MAX];
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof(tmp))
+    if (drv_fmt(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "write %.256s...: path too long", path);
 
     /* A temp left by a crashed run with our pid is stale; O_EXCL then refuses symlinks and
@@ -133,10 +109,11 @@ static drv_err_t write_replace(const char *path, const void *data, size_t len, m
     _cleanup_close_ int fd =
         open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "write %s: create %s", path, tmp);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "write %s: create %s", path,
+                             tmp);
 
     const char *step;
-    if (write_all(fd, data, len) != 0) {
+    if (drv_file_write_all(fd, data, len, NULL) != DRV_OK) {
         step = "write";
         goto fail;
     }
@@ -167,7 +144,7 @@ static drv_err_t write_replace(const char *path, const void *data, size_t len, m
 fail:;
     int e = errno;
     (void)unlink(tmp);
-    return drv_error_set(err, code_for_errno(e), e, "write %s: %s %s", path, step, tmp);
+    return drv_error_set(err, drv_error_from_errno(e), e, "write %s: %s %s", path, step, tmp);
 }
 
 drv_err_t drv_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
@@ -231,7 +208,7 @@ drv_err_t drv_file_read_fd_capped(int fd, size_t max, char **out, size_t *len, d
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return drv_error_set(err, code_for_errno(errno), errno, "read");
+            return drv_error_set(err, drv_error_from_errno(errno), errno, "read");
         }
         if (n == 0)
             break;
@@ -256,7 +233,7 @@ drv_err_t drv_file_read_capped(const char *path, size_t max, char **out, size_t 
         return drv_error_set(err, DRV_ERR_INVALID, 0, "read file: empty path");
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "read %s", path);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "read %s", path);
     drv_err_t rc = drv_file_read_fd_capped(fd, max, out, len, err);
     if (rc != DRV_OK) {
         (void)drv_error_wrap(err, "read %s", path);
@@ -270,12 +247,11 @@ drv_err_t drv_file_quarantine(const char *path, drv_error_t *err)
     if (path == NULL || path[0] == '\0')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "quarantine: empty path");
     char bad[PATH_MAX];
-    int n = snprintf(bad, sizeof(bad), "%s.bad", path);
-    if (n < 0 || (size_t)n >= sizeof(bad))
+    if (drv_fmt(bad, sizeof(bad), "%s.bad", path) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "quarantine %.256s...: path too long", path);
     if (rename(path, bad) != 0)
-        return drv_error_set(err, code_for_errno(errno), errno, "quarantine %s: rename to %s", path,
-                             bad);
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "quarantine %s: rename to %s",
+                             path, bad);
     drv_err_t rc = drv_file_sync_dir_of(path, err);
     if (rc != DRV_OK) {
         (void)drv_error_wrap(err, "quarantine %s", path);
@@ -316,7 +292,7 @@ drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err)
                     continue;
                 }
             }
-            return drv_error_set(err, code_for_errno(e), e, "mkdir %s: create %s", path, buf);
+            return drv_error_set(err, drv_error_from_errno(e), e, "mkdir %s: create %s", path, buf);
         }
         drv_err_t rc = drv_file_sync_dir_of(buf, err);
         if (rc != DRV_OK) {

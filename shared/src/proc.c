@@ -47,6 +47,15 @@ static int dup_to(int fd, int target)
 drv_err_t drv_proc_spawn(char *const argv[], int in_fd, int out_fd, int err_fd, pid_t *pid,
                          drv_error_t *err)
 {
+    drv_proc_opts_t o = {.argv = argv, .in_fd = in_fd, .out_fd = out_fd, .err_fd = err_fd};
+    return drv_proc_start(&o, pid, err);
+}
+
+drv_err_t drv_proc_start(const drv_proc_opts_t *o, pid_t *pid, drv_error_t *err)
+{
+    char *const *argv = o->argv;
+    if (argv == NULL || argv[0] == NULL)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "run: no program");
     /* The child reports an exec failure through a close-on-exec pipe. */
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
@@ -65,11 +74,13 @@ drv_err_t drv_proc_spawn(char *const argv[], int in_fd, int out_fd, int err_fd, 
         for (int s = 1; s < NSIG; s++)
             signal(s, SIG_DFL);
         /* Move the wanted fds above 2 first so that dup2 onto 0..2 cannot clobber them. */
-        int fds[3] = {in_fd, out_fd, err_fd};
+        int fds[3] = {o->in_fd, o->out_fd, o->err_fd};
         for (int i = 0; i < 3; i++)
             if (fds[i] >= 0 && fds[i] <= 2)
                 fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
         int e = 0;
+        if (o->new_pgroup && setpgid(0, 0) != 0)
+            e = errno;
         for (int i = 0; i < 3 && !e; i++)
             if (dup_to(fds[i], i) != 0)
                 e = errno;
@@ -80,7 +91,10 @@ drv_err_t drv_proc_spawn(char *const argv[], int in_fd, int out_fd, int err_fd, 
                     if (fd != pfd[1])
                         fcntl(fd, F_SETFD, FD_CLOEXEC);
             }
-            execvp(argv[0], argv);
+            if (o->envp != NULL)
+                execvpe(argv[0], argv, o->envp);
+            else
+                execvp(argv[0], argv);
             e = errno;
         }
         ssize_t w = write(pfd[1], &e, sizeof(e));

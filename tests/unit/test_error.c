@@ -140,6 +140,24 @@ static void test_msg_fallback_and_clear(void **state)
     assert_non_null(drv_error_msg(NULL));
 }
 
+/* The one errno mapping: what callers branch on (missing, denied, exists, full). */
+static void test_from_errno(void **state)
+{
+    (void)state;
+    assert_int_equal(drv_error_from_errno(ENOENT), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_error_from_errno(ENOTDIR), DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_error_from_errno(EACCES), DRV_ERR_PERM);
+    assert_int_equal(drv_error_from_errno(EPERM), DRV_ERR_PERM);
+    assert_int_equal(drv_error_from_errno(EROFS), DRV_ERR_PERM);
+    assert_int_equal(drv_error_from_errno(EEXIST), DRV_ERR_EXISTS);
+    assert_int_equal(drv_error_from_errno(ENOMEM), DRV_ERR_NOMEM);
+    assert_int_equal(drv_error_from_errno(ENOSPC), DRV_ERR_TOOBIG);
+    assert_int_equal(drv_error_from_errno(ENAMETOOLONG), DRV_ERR_TOOBIG);
+    assert_int_equal(drv_error_from_errno(EAGAIN), DRV_ERR_AGAIN);
+    assert_int_equal(drv_error_from_errno(EIO), DRV_ERR_IO);
+    assert_int_equal(drv_error_from_errno(0), DRV_ERR_IO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_wrap_without_message_uses_code_name),
         cmocka_unit_test(test_wrap_null_and_truncation),
         cmocka_unit_test(test_msg_fallback_and_clear),
+        cmocka_unit_test(test_from_errno),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,10 @@ typedef struct drv_error {
     char msg[DRV_ERROR_MSG_MAX];
 } drv_error_t;
 
+/* A brace initialiser that clang-format would spread over seven lines. */
+/* clang-format off */
 #define DRV_ERROR_INIT {DRV_OK, 0, {0}}
+/* clang-format on */
 
 /* Short, static, English name of an error code ("invalid input"). Never NULL. */
 DRV_API const char *drv_strerror(drv_err_t code);
@@ -60,5 +63,11 @@ DRV_API drv_err_t drv_error_wrap(drv_error_t *err, const char *fmt, ...) DRV_PRI
 DRV_API const char *drv_error_msg(const drv_error_t *err);
 
 DRV_API void drv_error_clear(drv_error_t *err);
+
+/* The error code for a failed system call's errno: the one mapping of Drover (ENOENT and
+ * ENOTDIR: DRV_ERR_NOTFOUND, EACCES/EPERM/EROFS: DRV_ERR_PERM, EEXIST: DRV_ERR_EXISTS, ENOMEM:
+ * DRV_ERR_NOMEM, ENAMETOOLONG/ENOSPC/EDQUOT: DRV_ERR_TOOBIG, EAGAIN: DRV_ERR_AGAIN, ETIMEDOUT:
+ * DRV_ERR_TIMEOUT, anything else DRV_ERR_IO). */
+DRV_API DRV_NODISCARD drv_err_t drv_error_from_errno(int errnum);
 
 #endif

@@ -29,6 +29,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_file_read_capped(const char *path, size_t ma
 DRV_API DRV_NODISCARD drv_err_t drv_file_read_fd_capped(int fd, size_t max, char **out, size_t *len,
                                                         drv_error_t *err);
 
+/* Writes all len bytes to fd, retrying short writes and EINTR (a pipe, a socket, a file). On
+ * failure err carries errno; how much was written is unknown. */
+DRV_API DRV_NODISCARD drv_err_t drv_file_write_all(int fd, const void *data, size_t len,
+                                                   drv_error_t *err);
+
 /* Moves a corrupt file aside to "<path>.bad" (replacing an older .bad) so that the next
  * start does not trip over it again. */
 DRV_API DRV_NODISCARD drv_err_t drv_file_quarantine(const char *path, drv_error_t *err);

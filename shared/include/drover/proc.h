@@ -16,6 +16,21 @@
 DRV_API DRV_NODISCARD drv_err_t drv_proc_spawn(char *const argv[], int in_fd, int out_fd,
                                                int err_fd, pid_t *pid, drv_error_t *err);
 
+/* What drv_proc_start runs and how; zero-initialise, then set what differs. */
+typedef struct drv_proc_opts {
+    char *const *argv; /* argv[0] looked up in PATH if it has no '/' */
+    char *const *envp; /* NULL: the caller's environment */
+    int in_fd;         /* stdin, stdout, stderr: -1 for /dev/null (set them: 0 is stdin) */
+    int out_fd;
+    int err_fd;
+    bool new_pgroup; /* its own process group (in place before this returns): killed as one */
+} drv_proc_opts_t;
+
+/* drv_proc_spawn with options. An exec failure is reported here (DRV_ERR_NOTFOUND for a
+ * missing program), with the child already reaped. */
+DRV_API DRV_NODISCARD drv_err_t drv_proc_start(const drv_proc_opts_t *o, pid_t *pid,
+                                               drv_error_t *err);
+
 /* Runs argv to completion: stdout and stderr go to out (may be NULL: discarded), capped at
  * out->max (the rest is read and dropped). After timeout_ms (0 = no deadline) the child is
  * killed with SIGKILL and DRV_ERR_TIMEOUT returned. *wait_status gets waitpid's status. */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "drover/proc.h"
 #include "probe/probe.h"
 
 /* ---- helpers ---- */
@@ -588,7 +589,7 @@ static void on_result(void *ctx, drv_probe_result_t res, const char *detail)
     r->calls++;
     r->res = res;
     snprintf(r->detail, sizeof(r->detail), "%s", detail);
-    r->at = drv_probe_now_ms();
+    r->at = drv_now_ms();
     total_calls++;
 }
 
@@ -605,13 +606,13 @@ static void reap(drv_prober_t *pr)
  * max_ms passed. */
 static void pump(drv_prober_t *pr, int want, int max_ms)
 {
-    int64_t end = drv_probe_now_ms() + max_ms;
-    while ((total_calls < want || drv_prober_children(pr) > 0) && drv_probe_now_ms() < end) {
+    int64_t end = drv_now_ms() + max_ms;
+    while ((total_calls < want || drv_prober_children(pr) > 0) && drv_now_ms() < end) {
         drv_error_t err = DRV_ERROR_INIT;
         if (drv_prober_wait(pr, NULL, 0, 50, NULL, &err) != DRV_OK)
             fail_msg("wait: %s", drv_error_msg(&err));
         reap(pr);
-        drv_prober_process(pr, drv_probe_now_ms());
+        drv_prober_process(pr, drv_now_ms());
     }
 }
 
@@ -693,7 +694,7 @@ static void test_http_timeout(void **state)
 {
     drv_prober_t *pr = new_prober(0);
     rec_t r = {0};
-    int64_t t0 = drv_probe_now_ms();
+    int64_t t0 = drv_now_ms();
     start_http(pr, "/slow", 1, &r);
     pump(pr, 1, 5000);
     assert_int_equal(r.calls, 1);
@@ -839,11 +840,11 @@ static void test_https_insecure(void **state)
     snprintf(cmd, sizeof(cmd),
              "{\"httpGet\":{\"port\":%d,\"scheme\":\"HTTPS\"},\"timeoutSeconds\":5}", port);
     start_ok(pr, cmd, NULL, NULL, &r);
-    int64_t end = drv_probe_now_ms() + 8000;
-    while (r.calls == 0 && drv_probe_now_ms() < end) {
+    int64_t end = drv_now_ms() + 8000;
+    while (r.calls == 0 && drv_now_ms() < end) {
         drv_error_t err = DRV_ERROR_INIT;
         assert_int_equal(drv_prober_wait(pr, NULL, 0, 50, NULL, &err), DRV_OK);
-        drv_prober_process(pr, drv_probe_now_ms());
+        drv_prober_process(pr, drv_now_ms());
     }
     kill(srv, SIGKILL);
     waitpid(srv, NULL, 0);
@@ -902,7 +903,7 @@ static void test_exec_timeout(void **state)
     drv_prober_t *pr = new_prober(0);
     drv_prober_exec_t ex = {.crun = fake_crun, .container_id = "ctr-1"};
     rec_t r = {0};
-    int64_t t0 = drv_probe_now_ms();
+    int64_t t0 = drv_now_ms();
     start_ok(pr, "{\"exec\":{\"command\":[\"/bin/sleep\",\"5\"]},\"timeoutSeconds\":1}", NULL, &ex,
              &r);
     pump(pr, 1, 6000);
@@ -914,7 +915,7 @@ static void test_exec_timeout(void **state)
         fail_msg("exec timeout took %lld ms", (long long)took);
     /* The child was killed and reaped, not left to sleep on. */
     assert_int_equal(drv_prober_children(pr), 0);
-    assert_true(drv_probe_now_ms() - t0 < 4000);
+    assert_true(drv_now_ms() - t0 < 4000);
     drv_prober_free(pr);
 }
 
@@ -992,21 +993,21 @@ static void test_cancel(void **state)
     start_ok(pr, "{\"exec\":{\"command\":[\"/bin/sleep\",\"5\"]},\"timeoutSeconds\":1}", NULL, &ex,
              &a);
     start_http(pr, "/ok", 1, &b);
-    drv_prober_process(pr, drv_probe_now_ms());
+    drv_prober_process(pr, drv_now_ms());
     assert_int_equal(drv_prober_cancel(pr, &a), 2);
     assert_int_equal(drv_prober_cancel(pr, &a), 0);
     assert_int_equal(drv_prober_pending(pr), 1);
-    int64_t t0 = drv_probe_now_ms();
+    int64_t t0 = drv_now_ms();
     pump(pr, 1, 3000); /* b completes; the killed exec child is reaped */
     assert_int_equal(b.calls, 1);
     assert_int_equal(drv_prober_children(pr), 0);
-    assert_true(drv_probe_now_ms() - t0 < 900); /* killed, not waited for */
+    assert_true(drv_now_ms() - t0 < 900); /* killed, not waited for */
     /* Nothing for a, even after their timeouts would have passed. */
     int64_t end = t0 + 1300;
-    while (drv_probe_now_ms() < end) {
+    while (drv_now_ms() < end) {
         drv_error_t err = DRV_ERROR_INIT;
         assert_int_equal(drv_prober_wait(pr, NULL, 0, 100, NULL, &err), DRV_OK);
-        drv_prober_process(pr, drv_probe_now_ms());
+        drv_prober_process(pr, drv_now_ms());
     }
     assert_int_equal(a.calls, 0);
     drv_prober_free(pr);
@@ -1046,15 +1047,15 @@ static void test_wait_extra_fds(void **state)
     assert_int_equal(pipe(p), 0);
     struct curl_waitfd w = {.fd = p[0], .events = CURL_WAIT_POLLIN};
     drv_error_t err = DRV_ERROR_INIT;
-    int64_t t0 = drv_probe_now_ms();
+    int64_t t0 = drv_now_ms();
     int n = -1;
     assert_int_equal(drv_prober_wait(pr, &w, 1, 150, &n, &err), DRV_OK);
-    assert_true(drv_probe_now_ms() - t0 >= 140); /* nothing to do: the full timeout */
+    assert_true(drv_now_ms() - t0 >= 140); /* nothing to do: the full timeout */
     assert_int_equal(w.revents, 0);
     assert_int_equal(write(p[1], "x", 1), 1);
-    t0 = drv_probe_now_ms();
+    t0 = drv_now_ms();
     assert_int_equal(drv_prober_wait(pr, &w, 1, 5000, &n, &err), DRV_OK);
-    assert_true(drv_probe_now_ms() - t0 < 1000);
+    assert_true(drv_now_ms() - t0 < 1000);
     assert_true(w.revents & CURL_WAIT_POLLIN);
     assert_true(n >= 1);
     /* An exec deadline shortens an unlimited wait. */
@@ -1063,9 +1064,9 @@ static void test_wait_extra_fds(void **state)
     start_ok(pr, "{\"exec\":{\"command\":[\"/bin/sleep\",\"5\"]},\"timeoutSeconds\":1}", NULL, &ex,
              &r);
     struct curl_waitfd none = {.fd = p[1], .events = 0};
-    t0 = drv_probe_now_ms();
+    t0 = drv_now_ms();
     assert_int_equal(drv_prober_wait(pr, &none, 1, -1, NULL, &err), DRV_OK);
-    assert_true(drv_probe_now_ms() - t0 < 1800);
+    assert_true(drv_now_ms() - t0 < 1800);
     /* Too many fds is an error, not an overflow. */
     struct curl_waitfd many[DRV_PROBER_MAX_EXTRA_FDS + 1];
     memset(many, 0, sizeof(many));

@@ -1204,6 +1204,102 @@ static void test_hostile_names_quoted(void **state)
     expect_refused(f, DRV_UNPACK_OVERLAY_LAYER, DRV_ERR_INVALID, "nested deeper than");
 }
 
+/* ---- hash flooding ------------------------------------------------------------------------- */
+
+#define FNV_OFFSET UINT64_C(14695981039346656037)
+#define FNV_PRIME UINT64_C(1099511628211)
+#define FLOOD_MASK UINT64_C(0xffff) /* every table of up to 65536 slots */
+#define FLOOD_TARGET UINT64_C(0x5a5a)
+
+/* 64-bit FNV-1a, the unseeded hash the table of entry names used to have. */
+static uint64_t old_fnv1a(const char *s, size_t len)
+{
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h;
+}
+
+static bool is_alnum_byte(unsigned v)
+{
+    return (v >= '0' && v <= '9') || (v >= 'a' && v <= 'z') || (v >= 'A' && v <= 'Z');
+}
+
+/* A name "c<i>-xyz" whose old hash is FLOOD_TARGET in its low 16 bits, so that all of them
+ * fall into one probe chain of any table up to 65536 slots. The low bits of FNV-1a depend only
+ * on the low bits of its state (the multiplier is odd, so it is invertible): the last byte is
+ * solved for, the two before it searched. */
+static void colliding_name(unsigned i, char *out, size_t outsz)
+{
+    static const char alnum[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    uint64_t inv = FNV_PRIME; /* Newton's iteration for the inverse modulo 2^64 */
+    for (int k = 0; k < 6; k++)
+        inv *= 2 - FNV_PRIME * inv;
+    uint64_t u = (FLOOD_TARGET * inv) & FLOOD_MASK;
+    for (unsigned pad = 0; pad < 8; pad++) {
+        int n = snprintf(out, outsz, "c%u-%.*s", i, (int)pad, "xxxxxxxx");
+        assert_true(n > 0 && (size_t)n + 4 < outsz);
+        uint64_t h = old_fnv1a(out, (size_t)n);
+        for (size_t a = 0; a < sizeof(alnum) - 1; a++) {
+            for (size_t b = 0; b < sizeof(alnum) - 1; b++) {
+                uint64_t x =
+                    (((h ^ (unsigned char)alnum[a]) * FNV_PRIME) ^ (unsigned char)alnum[b]) *
+                    FNV_PRIME;
+                if (((x ^ u) & (FLOOD_MASK & ~UINT64_C(0xff))) != 0)
+                    continue;
+                unsigned c = (unsigned)((x ^ u) & 0xff);
+                if (!is_alnum_byte(c))
+                    continue;
+                out[n] = alnum[a];
+                out[n + 1] = alnum[b];
+                out[n + 2] = (char)c;
+                out[n + 3] = '\0';
+                assert_int_equal(old_fnv1a(out, (size_t)n + 3) & FLOOD_MASK, FLOOD_TARGET);
+                return;
+            }
+        }
+    }
+    fail_msg("no colliding name for %u", i);
+}
+
+/* Unpacks (APPLY) a layer of n empty files with colliding names; returns the probe count. */
+static uint64_t flood_probes(struct fx *f, unsigned n)
+{
+    rm_rf(f->dest);
+    assert_int_equal(mkdir(f->dest, 0755), 0);
+    struct archive *a = tb_open(f->blob, F_NONE);
+    for (unsigned i = 0; i < n; i++) {
+        char name[64];
+        colliding_name(i, name, sizeof name);
+        tb_file(a, name, "", 0644);
+    }
+    tb_close(a);
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_unpack_stats_t st = {0};
+    drv_err_t rc = unpack_into(f->blob, f->dest, DRV_UNPACK_APPLY, 0, 0, &st, &err);
+    if (rc != DRV_OK)
+        fail_msg("unpack: %s", err.msg);
+    assert_int_equal(st.entries, n);
+    return st.name_probes;
+}
+
+/* Names chosen to collide under the old unseeded hash cost the seeded table a bounded number
+ * of probes each: four times the entries, about four times the probes (the old table needed
+ * sixteen times as many, every insert walking the whole chain). Counted, not timed. */
+static void test_colliding_names_linear(void **state)
+{
+    struct fx *f = *state;
+    const unsigned n = 1000;
+    uint64_t p1 = flood_probes(f, n);
+    uint64_t p4 = flood_probes(f, 4 * n);
+    print_message("probes: %u entries %llu, %u entries %llu\n", n, (unsigned long long)p1, 4 * n,
+                  (unsigned long long)p4);
+    assert_true(p1 > 0);
+    assert_true(p4 < 8 * p1);
+    /* And each lookup is short: a few slots on average, not a chain of thousands. */
+    assert_true(p4 < (uint64_t)4 * n * 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1229,6 +1325,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace_and_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_names_quoted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_colliding_names_linear, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

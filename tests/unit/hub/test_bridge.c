@@ -1,7 +1,7 @@
 /* The hub bridge's desired-state cache (hub/bridge/desired.c) over a real store: which pods,
  * ConfigMaps and Secrets each node's document holds (what an agent receives), which nodes a
  * change marks dirty, the content digest, reloading after falling behind the change log, the
- * 4 MiB cap, and the string table (bmap). */
+ * 4 MiB cap, and the string table (the seeded drv_map). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -59,6 +59,7 @@ static int setup(void **state)
     }
     /* Unenrolled nodes on a plain broker: Secrets in clear (test_sealed_and_signed below
      * covers keys and signatures). */
+    bdesired_init(&f->d);
     f->d.clear_secrets = true;
     *state = f;
     return 0;
@@ -363,7 +364,7 @@ static void test_load_documents_per_node(void **state)
     set_status(f, "default", "web-a", "Running");
     load(f);
     assert_string_equal(dirty_list(&f->d), "pi-1,pi-2");
-    assert_null(bmap_get(&f->d.pods, "default/pending"));
+    assert_null(drv_map_get(&f->d.pods, "default/pending"));
 
     doc_t d1, d2;
     build(f, "pi-1", 7, &d1);
@@ -929,6 +930,7 @@ static void test_digest(void **state)
 
     /* a second cache loaded from the same store (a hub restart): the same digest */
     bdesired_t other = {0};
+    bdesired_init(&other);
     drv_error_t err = DRV_ERROR_INIT;
     assert_int_equal(bdesired_load(&other, f->s, &err), DRV_OK);
     drv_digest_t sum;
@@ -1117,14 +1119,15 @@ static void test_bmap(void **state)
 {
     (void)state;
     enum { N = 10000 };
-    bmap_t m = {0};
-    assert_null(bmap_get(&m, "absent"));
-    assert_null(bmap_del(&m, "absent"));
+    drv_map_t m;
+    drv_map_init(&m, SIZE_MAX);
+    assert_null(drv_map_get(&m, "absent"));
+    assert_null(drv_map_del(&m, "absent"));
     char(*keys)[16] = calloc(N, sizeof(*keys));
     assert_non_null(keys);
     for (int i = 0; i < N; i++) {
         snprintf(keys[i], sizeof(keys[i]), "ns/key-%d", i);
-        assert_true(bmap_put(&m, keys[i], &keys[i]));
+        assert_int_equal(drv_map_put(&m, keys[i], &keys[i]), DRV_OK);
         assert_int_equal(m.n, (size_t)i + 1);
         assert_true(m.n * 10 < m.cap * 7 + 10); /* load kept under 70% */
     }
@@ -1132,49 +1135,49 @@ static void test_bmap(void **state)
     assert_true(cap >= N);
     assert_int_equal(cap & (cap - 1), 0);
     for (int i = 0; i < N; i++)
-        assert_ptr_equal(bmap_get(&m, keys[i]), &keys[i]);
-    assert_null(bmap_get(&m, "ns/key-10000"));
-    assert_null(bmap_get(&m, "ns/key-"));
+        assert_ptr_equal(drv_map_get(&m, keys[i]), &keys[i]);
+    assert_null(drv_map_get(&m, "ns/key-10000"));
+    assert_null(drv_map_get(&m, "ns/key-"));
 
     /* replace: same count */
     static int other;
-    assert_true(bmap_put(&m, keys[7], &other));
+    assert_int_equal(drv_map_put(&m, keys[7], &other), DRV_OK);
     assert_int_equal(m.n, N);
-    assert_ptr_equal(bmap_get(&m, keys[7]), &other);
-    assert_true(bmap_put(&m, keys[7], &keys[7]));
+    assert_ptr_equal(drv_map_get(&m, keys[7]), &other);
+    assert_int_equal(drv_map_put(&m, keys[7], &keys[7]), DRV_OK);
 
     /* delete every other key: tombstones, lookups past them still work */
     for (int i = 0; i < N; i += 2)
-        assert_ptr_equal(bmap_del(&m, keys[i]), &keys[i]);
+        assert_ptr_equal(drv_map_del(&m, keys[i]), &keys[i]);
     assert_int_equal(m.n, N / 2);
     assert_int_equal(m.tombs, N / 2);
     for (int i = 0; i < N; i++) {
         if (i % 2)
-            assert_ptr_equal(bmap_get(&m, keys[i]), &keys[i]);
+            assert_ptr_equal(drv_map_get(&m, keys[i]), &keys[i]);
         else
-            assert_null(bmap_get(&m, keys[i]));
+            assert_null(drv_map_get(&m, keys[i]));
     }
-    assert_null(bmap_del(&m, keys[0])); /* twice */
+    assert_null(drv_map_del(&m, keys[0])); /* twice */
     assert_int_equal(m.tombs, N / 2);
 
     /* put back: the tombstones are reused, the table does not grow */
     for (int i = 0; i < N; i += 2)
-        assert_true(bmap_put(&m, keys[i], &keys[i]));
+        assert_int_equal(drv_map_put(&m, keys[i], &keys[i]), DRV_OK);
     assert_int_equal(m.n, N);
     assert_int_equal(m.tombs, 0);
     assert_int_equal(m.cap, cap);
     for (int i = 0; i < N; i++)
-        assert_ptr_equal(bmap_get(&m, keys[i]), &keys[i]);
+        assert_ptr_equal(drv_map_get(&m, keys[i]), &keys[i]);
 
     /* delete everything */
     for (int i = 0; i < N; i++)
-        assert_ptr_equal(bmap_del(&m, keys[i]), &keys[i]);
+        assert_ptr_equal(drv_map_del(&m, keys[i]), &keys[i]);
     assert_int_equal(m.n, 0);
     for (int i = 0; i < N; i++)
-        assert_null(bmap_get(&m, keys[i]));
-    bmap_free(&m);
+        assert_null(drv_map_get(&m, keys[i]));
+    drv_map_free(&m);
     assert_int_equal(m.cap, 0);
-    assert_null(bmap_get(&m, keys[0]));
+    assert_null(drv_map_get(&m, keys[0]));
 
     /* churn: few live keys, many distinct ones over time: tombstones are swept, the table
      * stays small and lookups terminate */
@@ -1183,17 +1186,17 @@ static void test_bmap(void **state)
     for (int i = 0; i < CHURN; i++) {
         char *k = ring[i % LIVE];
         if (i >= LIVE) {
-            assert_ptr_equal(bmap_del(&m, k), k);
+            assert_ptr_equal(drv_map_del(&m, k), k);
         }
         snprintf(k, sizeof(ring[0]), "churn/%d", i);
-        assert_true(bmap_put(&m, k, k));
+        assert_int_equal(drv_map_put(&m, k, k), DRV_OK);
         assert_int_equal(m.n, i < LIVE ? (size_t)i + 1 : (size_t)LIVE);
     }
     assert_int_equal(m.cap, 64);
     for (int i = 0; i < LIVE; i++)
-        assert_ptr_equal(bmap_get(&m, ring[i]), ring[i]);
-    assert_null(bmap_get(&m, "churn/0"));
-    bmap_free(&m);
+        assert_ptr_equal(drv_map_get(&m, ring[i]), ring[i]);
+    assert_null(drv_map_get(&m, "churn/0"));
+    drv_map_free(&m);
     free(keys);
 }
 

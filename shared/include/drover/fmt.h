@@ -1,0 +1,19 @@
+/* Formatting into fixed buffers that refuses truncation: a path or name cut short by snprintf
+ * silently names a different file, so every string built into a fixed buffer goes through
+ * drv_fmt and a result that does not fit is an error, never a shorter string. */
+#ifndef DROVER_FMT_H
+#define DROVER_FMT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include "drover/error.h"
+
+/* Formats into out (capacity outsz, including the NUL). A result that does not fit fails with
+ * DRV_ERR_TOOBIG ("name too long") and leaves out untouched; an output error of vsnprintf or
+ * a NULL/zero-sized out fails with DRV_ERR_INVALID. */
+DRV_API DRV_NODISCARD drv_err_t drv_fmt(char *out, size_t outsz, const char *fmt, ...)
+    DRV_PRINTF(3, 4);
+DRV_API DRV_NODISCARD drv_err_t drv_vfmt(char *out, size_t outsz, const char *fmt, va_list ap)
+    DRV_PRINTF(3, 0);
+
+#endif

@@ -1,0 +1,35 @@
+/* Truncation-refusing formatting into fixed buffers (see fmt.h). The length is measured
+ * first so that a result that does not fit leaves the caller's buffer as it was. */
+#include "drover/fmt.h"
+
+#include <stdio.h>
+
+drv_err_t drv_vfmt(char *out, size_t outsz, const char *fmt, va_list ap)
+{
+    if (out == NULL || outsz == 0 || fmt == NULL)
+        return DRV_ERR_INVALID;
+    va_list measure;
+    va_copy(measure, ap);
+    int need = vsnprintf(NULL, 0, fmt, measure);
+    va_end(measure);
+    if (need < 0)
+        return DRV_ERR_INVALID;
+    if ((size_t)need >= outsz)
+        return DRV_ERR_TOOBIG;
+    int n = vsnprintf(out, outsz, fmt, ap);
+    if (n != need) {
+        /* An argument changed under us (it cannot in correct code): never leave a cut name. */
+        out[0] = '\0';
+        return DRV_ERR_INVALID;
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_fmt(char *out, size_t outsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    drv_err_t rc = drv_vfmt(out, outsz, fmt, ap);
+    va_end(ap);
+    return rc;
+}

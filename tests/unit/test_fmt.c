@@ -1,0 +1,54 @@
+/* drv_fmt: formatting into fixed buffers that refuses truncation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "drover/fmt.h"
+
+static void test_fits(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(drv_fmt(out, sizeof(out), "%s/%d", "/run", 42), DRV_OK);
+    assert_string_equal(out, "/run/42");
+    /* Exactly full: 15 characters and the NUL. */
+    assert_int_equal(drv_fmt(out, sizeof(out), "%s", "123456789012345"), DRV_OK);
+    assert_string_equal(out, "123456789012345");
+    assert_int_equal(drv_fmt(out, sizeof(out), "%s", ""), DRV_OK);
+    assert_string_equal(out, "");
+}
+
+static void test_truncation_refused(void **state)
+{
+    (void)state;
+    char out[16];
+    memcpy(out, "untouched", 10);
+    /* One character too many: refused, and the buffer keeps what it held. */
+    assert_int_equal(drv_fmt(out, sizeof(out), "%s", "1234567890123456"), DRV_ERR_TOOBIG);
+    assert_string_equal(out, "untouched");
+    assert_int_equal(drv_fmt(out, sizeof(out), "/var/lib/drover/%s", "pods"), DRV_ERR_TOOBIG);
+    assert_string_equal(out, "untouched");
+    char one[1];
+    assert_int_equal(drv_fmt(one, sizeof(one), "%s", ""), DRV_OK);
+    assert_int_equal(drv_fmt(one, sizeof(one), "x"), DRV_ERR_TOOBIG);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    char out[4];
+    assert_int_equal(drv_fmt(NULL, 4, "x"), DRV_ERR_INVALID);
+    assert_int_equal(drv_fmt(out, 0, "x"), DRV_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fits),
+        cmocka_unit_test(test_truncation_refused),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
