@@ -33,3 +33,25 @@ drv_err_t drv_fmt(char *out, size_t outsz, const char *fmt, ...)
     va_end(ap);
     return rc;
 }
+
+void drv_vfmt_cut(char *out, size_t outsz, const char *fmt, va_list ap)
+{
+    if (out == NULL || outsz == 0)
+        return;
+    int n = fmt ? vsnprintf(out, outsz, fmt, ap) : -1;
+    if (n < 0) {
+        out[0] = '\0';
+    } else if ((size_t)n >= outsz && outsz > 4) {
+        out[outsz - 4] = '.'; /* cut: say so */
+        out[outsz - 3] = '.';
+        out[outsz - 2] = '.';
+    }
+}
+
+void drv_fmt_cut(char *out, size_t outsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    drv_vfmt_cut(out, outsz, fmt, ap);
+    va_end(ap);
+}

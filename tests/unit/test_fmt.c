@@ -43,12 +43,29 @@ static void test_bad_arguments(void **state)
     assert_int_equal(drv_fmt(out, 0, "x"), DRV_ERR_INVALID);
 }
 
+/* Text for people: cut with "..." when it does not fit, whole when it does. */
+static void test_cut(void **state)
+{
+    (void)state;
+    char out[10];
+    drv_fmt_cut(out, sizeof(out), "%s", "short");
+    assert_string_equal(out, "short");
+    drv_fmt_cut(out, sizeof(out), "%s-%d", "a rather long message", 42);
+    assert_string_equal(out, "a rath...");
+    drv_fmt_cut(out, sizeof(out), "%s", "123456789");
+    assert_string_equal(out, "123456789"); /* exactly fits */
+    char tiny[3];
+    drv_fmt_cut(tiny, sizeof(tiny), "%s", "abcdef");
+    assert_string_equal(tiny, "ab");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits),
         cmocka_unit_test(test_truncation_refused),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

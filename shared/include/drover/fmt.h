@@ -16,4 +16,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_fmt(char *out, size_t outsz, const char *fmt
 DRV_API DRV_NODISCARD drv_err_t drv_vfmt(char *out, size_t outsz, const char *fmt, va_list ap)
     DRV_PRINTF(3, 0);
 
+/* For text meant for people only (messages, log and table text): formats into out and, when
+ * the result does not fit, cuts it and ends it with "..." (always NUL-terminated; an output
+ * error leaves ""). Never for a path, name, key, topic or anything parsed again: those take
+ * drv_fmt. */
+DRV_API void drv_fmt_cut(char *out, size_t outsz, const char *fmt, ...) DRV_PRINTF(3, 4);
+DRV_API void drv_vfmt_cut(char *out, size_t outsz, const char *fmt, va_list ap) DRV_PRINTF(3, 0);
+
 #endif
