@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "drover/buf.h"
 #include "drover/error.h"
 #include "drover/protocol.h"
 
@@ -124,5 +127,34 @@ typedef struct drv_metrics_stats {
 } drv_metrics_stats_t;
 
 void drv_metrics_stats(const drv_metrics_t *m, drv_metrics_stats_t *out);
+
+/* ---- serving it (usage_api.c) ---- */
+
+struct drv_hstore;
+
+typedef enum {
+    DRV_USAGE_DISCOVERY,    /* GET /apis/metrics.k8s.io/v1beta1: APIResourceList */
+    DRV_USAGE_NODES,        /* .../nodes: NodeMetricsList (labelSelector) */
+    DRV_USAGE_NODE,         /* .../nodes/{name}: NodeMetrics */
+    DRV_USAGE_PODS,         /* .../pods, .../namespaces/{ns}/pods: PodMetricsList */
+    DRV_USAGE_POD,          /* .../namespaces/{ns}/pods/{name}: PodMetrics */
+    DRV_USAGE_NODE_HISTORY, /* /apis/drover.io/v1/usage/nodes/{name}?window=1h */
+    DRV_USAGE_POD_HISTORY,  /* /apis/drover.io/v1/usage/namespaces/{ns}/pods/{name} */
+} drv_usage_op_t;
+
+/* One request of the usage API: ns and name as the route gave them (NULL when absent),
+ * label_selector and window from the query (NULL when absent). *out gets the answer (the caller
+ * owns it) with *code 200, or a Kubernetes Status-worthy error: DRV_ERR_NOTFOUND (no such
+ * object, or no current sample: 404), DRV_ERR_INVALID (a bad selector or window: 400). */
+DRV_NODISCARD drv_err_t drv_usage_api(drv_metrics_t *m, struct drv_hstore *store, drv_usage_op_t op,
+                                      const char *ns, const char *name, const char *label_selector,
+                                      const char *window, int64_t now_ms, cJSON **out,
+                                      drv_error_t *err);
+
+/* Appends the usage gauges for Prometheus (text format 0.0.4) to out: per node cpu, memory,
+ * disk, temperature; per pod cpu and memory, at most max_pods of them (bounded cardinality:
+ * the rest are counted in drover_usage_pods_unlisted); and the history's own figures. */
+DRV_NODISCARD drv_err_t drv_usage_prometheus(drv_metrics_t *m, int64_t now_ms, size_t max_pods,
+                                             struct drv_buf *out);
 
 #endif
