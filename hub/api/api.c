@@ -51,6 +51,7 @@ static const drv_api_route_t routes[] = {
     {"/api/v1/nodes/{name}/revoke", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_NODE_REVOKE},
     NAMESPACED("/apis/apps/v1", "deployments", DRV_KIND_DEPLOYMENT),
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
+    NAMESPACED("/apis/autoscaling/v2", "horizontalpodautoscalers", DRV_KIND_HPA),
     {"/api/v1/tokens", M_COLL, DRV_KIND_UNKNOWN, DRV_API_OP_TOKENS},
     {"/api/v1/tokens/{name}", DRV_API_M_GET | DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_TOKEN},
     {"/api/v1/enroll", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_ENROLL},

@@ -33,6 +33,8 @@ static const struct kind_info {
     {DRV_KIND_SERVICE, "Service", "v1", "services", "service", "svc", NULL, true},
     {DRV_KIND_NODE, "Node", "v1", "nodes", "node", "no", NULL, false},
     {DRV_KIND_EVENT, "Event", "v1", "events", "event", "ev", NULL, true},
+    {DRV_KIND_HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers",
+     "horizontalpodautoscaler", "hpa", NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -929,6 +931,9 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_NODE:
         v_node_spec(c, spec);
         break;
+    case DRV_KIND_HPA:
+        v_hpa_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -954,7 +959,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ConfigMap, Secret, Service, Node and Event",
+                "ConfigMap, Secret, Service, Node, Event and HorizontalPodAutoscaler",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }

@@ -79,6 +79,8 @@ typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);
 void v_deployment_spec(vctx_t *c, cJSON *spec);
 void v_daemonset_spec(vctx_t *c, cJSON *spec);
+/* HorizontalPodAutoscalers (model_hpa.c). */
+void v_hpa_spec(vctx_t *c, cJSON *spec);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 

@@ -22,6 +22,7 @@ typedef enum {
     DRV_KIND_SERVICE,
     DRV_KIND_NODE,
     DRV_KIND_EVENT,
+    DRV_KIND_HPA, /* autoscaling/v2 HorizontalPodAutoscaler */
     DRV_KIND__COUNT
 } drv_kind_t;
 
