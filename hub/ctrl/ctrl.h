@@ -153,6 +153,33 @@ int64_t drv_ctrl_time_parse(const char *s);
 
 /* ---- Event retention ---- */
 
+/* ---- HorizontalPodAutoscalers (hpa.c) ----
+ * Each HPA is synced every sync period (Kubernetes' --horizontal-pod-autoscaler-sync-period,
+ * 15 s): its Deployment's spec.replicas from its pods' current usage, and its status. The
+ * recommendations and scale events its behaviour needs are kept in memory, as Kubernetes does. */
+#define DRV_CTRL_HPA_SYNC_MS_DEFAULT 15000
+
+typedef struct drv_ctrl_hpa drv_ctrl_hpa_t;
+
+/* A pod's current usage (cpu in millicores), as the usage history has it. */
+typedef struct drv_ctrl_usage {
+    bool has_cpu;
+    int64_t cpu_millicores;
+    bool has_memory;
+    int64_t memory_bytes;
+    int64_t sample_ms, window_ms;
+} drv_ctrl_usage_t;
+
+/* false when the pod (by uid) has no current sample. */
+typedef bool (*drv_ctrl_pod_usage_fn)(void *ctx, const char *uid, int64_t now_ms,
+                                      drv_ctrl_usage_t *out);
+
+DRV_NODISCARD drv_err_t drv_ctrl_hpa_new(int64_t sync_ms, drv_ctrl_hpa_t **out, drv_error_t *err);
+void drv_ctrl_hpa_free(drv_ctrl_hpa_t *h);
+DRV_NODISCARD drv_err_t drv_ctrl_hpas_reconcile(drv_hstore_t *s, drv_ctrl_hpa_t *h,
+                                                drv_ctrl_pod_usage_fn usage, void *ctx,
+                                                int64_t now_ms, drv_error_t *err);
+
 #define DRV_CTRL_EVENT_TTL_MS_DEFAULT (3600 * 1000) /* as Kubernetes' --event-ttl */
 /* Deletes the Events that last happened (lastTimestamp, eventTime, firstTimestamp or
  * creation) more than ttl_ms ago (<= 0: DRV_CTRL_EVENT_TTL_MS_DEFAULT), or carry no time at
