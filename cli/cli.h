@@ -30,6 +30,8 @@ int drv_cli_uncordon(int argc, char **argv);
 int drv_cli_rollout(int argc, char **argv);
 /* logs POD [-n NS] [-c CONTAINER] [-f] [--tail N]: a container's output via the hub */
 int drv_cli_logs(int argc, char **argv);
+/* top nodes|pods: current usage (cli/top.c). */
+int drv_cli_top(int argc, char **argv);
 /* drain NODE [--ignore-daemonsets]: cordon, then delete the node's pods */
 int drv_cli_drain(int argc, char **argv);
 /* flash [options] IMAGE|DIR...: prepare Raspberry Pi OS-style disk images (cli/flash.c) */

@@ -18,6 +18,8 @@ static const struct {
      "get KIND [NAME] [-n NS | -A] [-l SEL] [-o wide|json|yaml|name] [-w]   list objects"},
     {"logs", drv_cli_logs,
      "logs POD [-n NS] [-c CONTAINER] [-f] [--tail N]   a container's output (-f: keep streaming)"},
+    {"top", drv_cli_top,
+     "top nodes|pods [NAME] [-n NS | -A] [-l SEL] [--containers]   current cpu and memory use"},
     {"describe", drv_cli_describe, "describe KIND NAME [-n NS]   an object and its events"},
     {"delete", drv_cli_delete, "delete KIND NAME... [-n NS] | delete -f FILE   delete objects"},
     {"scale", drv_cli_scale, "scale deployment NAME --replicas N [-n NS]   set the replica count"},
