@@ -83,7 +83,8 @@ static int top_nodes(const char *name, const char *sel)
         int64_t mem = mem_bytes(drv_json_str_at(it, "usage.memory"));
         int64_t cap_cpu = -1, cap_mem = -1;
         const cJSON *nd;
-        cJSON_ArrayForEach(nd, have_nodes ? drv_json_get(nodes.json, "items") : NULL)
+        const cJSON *node_items = have_nodes ? drv_json_get(nodes.json, "items") : NULL;
+        cJSON_ArrayForEach(nd, node_items)
         {
             const char *nn = drv_json_str_at(nd, "metadata.name");
             if (n && nn && !strcmp(nn, n)) {
@@ -93,11 +94,15 @@ static int top_nodes(const char *name, const char *sel)
         }
         char c1[24], c2[24], c3[24], c4[24];
         drv_fmt_cut(c1, sizeof(c1), "%" PRId64 "m", cpu);
-        drv_fmt_cut(c2, sizeof(c2), cap_cpu > 0 ? "%" PRId64 "%%" : "<unknown>",
-                    cap_cpu > 0 ? cpu * 100 / cap_cpu : 0);
+        if (cap_cpu > 0)
+            drv_fmt_cut(c2, sizeof(c2), "%" PRId64 "%%", cpu * 100 / cap_cpu);
+        else
+            drv_fmt_cut(c2, sizeof(c2), "<unknown>");
         drv_fmt_cut(c3, sizeof(c3), "%" PRId64 "Mi", mem / (1024 * 1024));
-        drv_fmt_cut(c4, sizeof(c4), cap_mem > 0 ? "%" PRId64 "%%" : "<unknown>",
-                    cap_mem > 0 ? mem * 100 / cap_mem : 0);
+        if (cap_mem > 0)
+            drv_fmt_cut(c4, sizeof(c4), "%" PRId64 "%%", mem * 100 / cap_mem);
+        else
+            drv_fmt_cut(c4, sizeof(c4), "<unknown>");
         printf("%-24s %-12s %-6s %-15s %s\n", n ? n : "?", c1, c2, c3, c4);
         rows++;
     }
