@@ -374,6 +374,42 @@ drv_err_t drv_metrics_ingest(drv_metrics_t *m, const drv_proto_metrics_t *r, int
     return DRV_OK;
 }
 
+static size_t expire_map(drv_metrics_t *m, drv_map_t *map, int64_t cutoff)
+{
+    /* Victims first (the map must not change while it is iterated), then their removal. */
+    size_t n = 0, it = 0;
+    const char *k;
+    void *v;
+    while (drv_map_next(map, &it, &k, &v)) {
+        series_t *s = v;
+        n += s->has && (s->is_node ? s->node_u.u.ms : s->pod_u.ms) < cutoff;
+    }
+    if (n == 0)
+        return 0;
+    series_t **victims = calloc(n, sizeof(*victims));
+    if (!victims)
+        return 0; /* next time */
+    size_t k2 = 0;
+    it = 0;
+    while (k2 < n && drv_map_next(map, &it, &k, &v)) {
+        series_t *s = v;
+        if (s->has && (s->is_node ? s->node_u.u.ms : s->pod_u.ms) < cutoff)
+            victims[k2++] = s;
+    }
+    for (size_t i = 0; i < k2; i++) {
+        drv_map_del(map, victims[i]->key);
+        series_free(m, victims[i]);
+    }
+    free(victims);
+    return k2;
+}
+
+size_t drv_metrics_expire(drv_metrics_t *m, int64_t now_ms, int64_t pod_age_ms, int64_t node_age_ms)
+{
+    return expire_map(m, &m->pods, now_ms - pod_age_ms) +
+           expire_map(m, &m->nodes, now_ms - node_age_ms);
+}
+
 void drv_metrics_forget_node(drv_metrics_t *m, const char *node)
 {
     series_free(m, drv_map_del(&m->nodes, node));

@@ -45,6 +45,11 @@ DRV_NODISCARD drv_err_t drv_metrics_ingest(drv_metrics_t *m, const drv_proto_met
 /* Counts a report refused before ingest (malformed, oversized, another node's pods). */
 void drv_metrics_count_refused(drv_metrics_t *m);
 
+/* Forgets the pods silent for pod_age_ms and the nodes silent for node_age_ms (deleted or gone
+ * for good: their history goes with them). Returns how many series went. */
+size_t drv_metrics_expire(drv_metrics_t *m, int64_t now_ms, int64_t pod_age_ms,
+                          int64_t node_age_ms);
+
 /* Forgets a deleted node or pod. */
 void drv_metrics_forget_node(drv_metrics_t *m, const char *node);
 void drv_metrics_forget_pod(drv_metrics_t *m, const char *uid);

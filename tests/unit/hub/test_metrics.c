@@ -89,6 +89,10 @@ static void test_latest_and_stale(void **state)
     assert_false(p.u.has_cpu);
     assert_true(p.u.has_memory);
 
+    /* Expiry: pods silent for 10 minutes go, nodes stay until their own limit. */
+    assert_int_equal(drv_metrics_expire(m, T0 + 10 * 60000 + 1, 10 * 60000, 86400000), 1);
+    assert_false(drv_metrics_pod_latest(m, "pi-1-uid-1", T0 + 15000, &p)); /* last at T0 */
+    assert_true(drv_metrics_pod_latest(m, "pi-1-uid-0", T0 + 15000, &p));
     drv_metrics_forget_pod(m, "pi-1-uid-0");
     assert_false(drv_metrics_pod_latest(m, "pi-1-uid-0", T0 + 15000, &p));
     drv_metrics_forget_node(m, "pi-1");
