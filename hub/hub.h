@@ -45,6 +45,7 @@ typedef struct drv_hub_opts {
     const char *const *insecure_registries;
     size_t n_insecure_registries;
     int64_t node_grace_ms; /* heartbeat grace period; <= 0: 10 s */
+    int64_t hpa_sync_ms;   /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
      * first start without a usable admin token one is written to <data_dir>/admin.token. The
      * token routes are served either way. */
@@ -92,12 +93,15 @@ DRV_NODISCARD drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *e
 void drv_hub_serve_logs(drv_hub_t *hub);
 /* Frees p with the hub (a hook's context). */
 void drv_hub_own(drv_hub_t *hub, void *p);
+/* The same with its own destructor (free_fn(p) when the hub is freed). */
+void drv_hub_own_with(drv_hub_t *hub, void *p, void (*free_fn)(void *p));
 /* Makes drv_hub_run return after the current round (from a hook, or a test). */
 void drv_hub_stop(drv_hub_t *hub);
 
 /* Borrowed, valid until drv_hub_free. The MQTT bridge is NULL without a broker. */
 struct drv_bridge *drv_hub_bridge(drv_hub_t *hub);
 int64_t drv_hub_node_grace_ms(const drv_hub_t *hub);
+int64_t drv_hub_hpa_sync_ms(const drv_hub_t *hub);
 /* Something other than the API wrote to the store (controllers, the bridge): wakes the watch
  * streams and runs the change hooks. */
 void drv_hub_changed(drv_hub_t *hub);
@@ -109,5 +113,7 @@ drv_hstore_t *drv_hub_store(drv_hub_t *hub);
 struct drv_identity *drv_hub_identity(drv_hub_t *hub);
 /* The image platform lookups the scheduler uses (hub/images), NULL without controllers. */
 struct drv_images *drv_hub_images(drv_hub_t *hub);
+/* Usage pushed by the agents (hub/metrics), NULL without a broker. */
+struct drv_metrics *drv_hub_metrics(drv_hub_t *hub);
 
 #endif

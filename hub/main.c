@@ -41,6 +41,8 @@ static void usage(FILE *f)
         "                      node controllers (they run by default)\n"
         "  --node-grace SECONDS  a node whose agent is silent this long is NotReady\n"
         "                      (default 10)\n"
+        "  --hpa-sync-seconds S how often each HorizontalPodAutoscaler is evaluated (default 15,\n"
+        "                        as Kubernetes)\n"
         "  --auth              every API route but /healthz needs a bearer token; the\n"
         "                      first start writes an admin token to DIR/admin.token%s\n"
         "  --no-auth           no access control on the API%s\n"
@@ -89,6 +91,7 @@ int main(int argc, char **argv)
                                              {"controllers", no_argument, NULL, 'C'},
                                              {"no-controllers", no_argument, NULL, 'N'},
                                              {"node-grace", required_argument, NULL, 'G'},
+                                             {"hpa-sync-seconds", required_argument, NULL, 'H'},
                                              {"auth", no_argument, NULL, 'A'},
                                              {"no-auth", no_argument, NULL, 'U'},
                                              {"tls", no_argument, NULL, 'T'},
@@ -187,6 +190,20 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.node_grace_ms = (int64_t)v * 1000;
+            break;
+        }
+        case 'H': {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 3600) {
+                fprintf(stderr,
+                        "drover-hub: --hpa-sync-seconds \"%s\": must be whole seconds, 1 to "
+                        "3600\n",
+                        optarg);
+                return 2;
+            }
+            opts.hpa_sync_ms = (int64_t)v * 1000;
             break;
         }
         case 'L': {

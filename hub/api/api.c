@@ -58,6 +58,17 @@ static const drv_api_route_t routes[] = {
     {"/api/v1/enroll/renew", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_ENROLL_RENEW},
     {"/api/v1/identities", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_IDENTITIES},
     {"/api/v1/identities/{name}", DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_IDENTITY},
+    {"/apis/metrics.k8s.io/v1beta1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_USAGE},
+    {"/apis/metrics.k8s.io/v1beta1/nodes", DRV_API_M_GET, DRV_KIND_NODE, DRV_API_OP_USAGE},
+    {"/apis/metrics.k8s.io/v1beta1/nodes/{name}", DRV_API_M_GET, DRV_KIND_NODE, DRV_API_OP_USAGE},
+    {"/apis/metrics.k8s.io/v1beta1/pods", DRV_API_M_GET, DRV_KIND_POD, DRV_API_OP_USAGE},
+    {"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", DRV_API_M_GET, DRV_KIND_POD,
+     DRV_API_OP_USAGE},
+    {"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", DRV_API_M_GET, DRV_KIND_POD,
+     DRV_API_OP_USAGE},
+    {"/apis/drover.io/v1/usage/nodes/{name}", DRV_API_M_GET, DRV_KIND_NODE, DRV_API_OP_USAGE},
+    {"/apis/drover.io/v1/usage/namespaces/{namespace}/pods/{name}", DRV_API_M_GET, DRV_KIND_POD,
+     DRV_API_OP_USAGE},
 };
 
 const drv_api_route_t *drv_api_routes(size_t *n)
@@ -817,6 +828,8 @@ enum MHD_Result drv_api_metrics(drv_api_req_t *rq)
         if (e == DRV_OK)
             e = drv_buf_printf(&b, "%s %.17g\n", s, api->gauges[i].value);
     }
+    if (e == DRV_OK && api->prometheus)
+        e = api->prometheus(api->usage_ctx, &b);
     if (e != DRV_OK)
         return drv_api_reply_error(rq, e, "metrics: output too large");
     size_t len = 0;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "drover/buf.h"
 #include "drover/error.h"
 #include "drover/model.h"
 #include "store/store.h"
@@ -97,6 +98,19 @@ typedef struct drv_api_opts {
 /* Sets (or replaces) the enrollment handler after drv_api_new, for an owner that is created
  * after the API. */
 void drv_api_set_enroll(drv_api_t *api, drv_api_enroll_fn fn, void *ctx);
+
+/* Usage (metrics.k8s.io/v1beta1 and /apis/drover.io/v1/usage, route op DRV_API_OP_USAGE):
+ * pattern is the matched route's, ns and name its parameters (NULL when absent),
+ * label_selector and window the query's (NULL when absent). On DRV_OK *out is the answer (the
+ * API frees it, 200); errors map as the store's (NOTFOUND 404, INVALID 400). */
+typedef drv_err_t (*drv_api_usage_fn)(void *ctx, const char *pattern, const char *ns,
+                                      const char *name, const char *label_selector,
+                                      const char *window, cJSON **out, drv_error_t *err);
+/* Appends more series to /metrics (Prometheus text). */
+typedef drv_err_t (*drv_api_prometheus_fn)(void *ctx, struct drv_buf *out);
+/* Sets the usage handler and the extra /metrics series (either may be NULL: the usage routes
+ * then answer 404 saying so). */
+void drv_api_set_usage(drv_api_t *api, drv_api_usage_fn fn, drv_api_prometheus_fn prom, void *ctx);
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */
 DRV_NODISCARD drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err);
@@ -194,6 +208,7 @@ typedef enum {
     DRV_API_OP_NODE_REVOKE,  /* /api/v1/nodes/{name}/revoke (POST) */
     DRV_API_OP_IDENTITIES,   /* the enrolled identities: list (GET) */
     DRV_API_OP_IDENTITY,     /* one identity: forget (DELETE) */
+    DRV_API_OP_USAGE,        /* current usage and its history (GET) */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -53,6 +53,9 @@ struct drv_api {
     void *tokens_ctx;
     drv_api_enroll_fn enroll;
     void *enroll_ctx;
+    drv_api_usage_fn usage;
+    drv_api_prometheus_fn prometheus;
+    void *usage_ctx;
     drv_api_status_written_fn status_written;
     void *status_written_ctx;
     char *tls_key, *tls_cert;  /* HTTPS: copies MHD reads from; the key wiped on free */
@@ -123,6 +126,7 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
 enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
+enum MHD_Result drv_api_usage(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);

@@ -9,9 +9,11 @@
 
 #include "ctrl/ctrl.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/model.h"
+#include "metrics/metrics.h"
 #include "mqtt.h"
 
 #define PUBLISH_DEBOUNCE_MS 20  /* gather a burst of store changes into one document */
@@ -39,6 +41,7 @@ struct drv_bridge {
     void *ctx;
     bdesired_t desired;
     bool restrict_labels;
+    struct drv_metrics *metrics;
     int64_t started_ms;
     int64_t grace_ms;
     int64_t connected_ms; /* when the bridge last connected to the broker */
@@ -707,6 +710,48 @@ static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *
         b->store_changed = true;
 }
 
+/* ---- usage ---- */
+
+/* A usage report: checked whole (drv_proto_metrics_parse), its pods kept only where the hub
+ * bound them to this node (a device reports for its own pods, never another's), then into the
+ * history (which refuses a report dated ahead of the hub's clock or replayed). */
+static void on_metrics(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
+{
+    if (!b->metrics)
+        return;
+    drv_proto_metrics_t m;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_metrics_parse(ev->payload, ev->len, node, &m, &err) != DRV_OK) {
+        drv_metrics_count_refused(b->metrics);
+        refused(b, ev->topic, drv_error_msg(&err));
+        return;
+    }
+    size_t kept = 0, foreign = 0;
+    for (size_t i = 0; i < m.n_pods; i++) {
+        char key[DRV_PROTO_NAME_MAX + 72];
+        bpod_t *p = NULL;
+        if (drv_fmt(key, sizeof(key), "%s/%s", m.pods[i].ns, m.pods[i].name) == DRV_OK)
+            p = drv_map_get(&b->desired.pods, key);
+        if (p && p->node && !strcmp(p->node->name, node)) {
+            if (kept != i)
+                m.pods[kept] = m.pods[i];
+            kept++;
+        } else {
+            foreign++;
+        }
+    }
+    m.n_pods = kept;
+    if (foreign) {
+        drv_metrics_count_refused(b->metrics);
+        char why[160];
+        drv_fmt_cut(why, sizeof(why), "usage of %zu pods not bound to this node dropped", foreign);
+        refused(b, ev->topic, why);
+    }
+    if (drv_metrics_ingest(b->metrics, &m, wall_ms(), &err) != DRV_OK)
+        refused(b, ev->topic, drv_error_msg(&err));
+    drv_proto_metrics_free(&m);
+}
+
 /* ---- logs ---- */
 
 static blogs_t *logs_find(drv_bridge_t *b, const char *id)
@@ -914,6 +959,9 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
     case DRV_PROTO_LOGS_RES:
         on_logs(b, node, id, ev);
         break;
+    case DRV_PROTO_METRICS:
+        on_metrics(b, node, ev);
+        break;
     default:
         break; /* our own topics (desired, logs/req) are not subscribed to */
     }
@@ -1098,6 +1146,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->desired.node_key_ctx = opts->node_key_ctx;
     b->desired.clear_secrets = opts->clear_secrets;
     b->restrict_labels = opts->restrict_labels;
+    b->metrics = opts->metrics;
     drv_err_t e = bdesired_load(&b->desired, b->store, err);
     if (e == DRV_OK) {
         seed_heartbeats(b);
@@ -1112,8 +1161,9 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
                               .key_file = opts->key_file};
         e = drv_mqtt_new(&mo, &b->mqtt, err);
     }
-    static const drv_proto_msg_t subs[] = {DRV_PROTO_STATUS, DRV_PROTO_HEARTBEAT, DRV_PROTO_ONLINE,
-                                           DRV_PROTO_EVENTS, DRV_PROTO_LOGS_RES};
+    static const drv_proto_msg_t subs[] = {DRV_PROTO_STATUS,   DRV_PROTO_HEARTBEAT,
+                                           DRV_PROTO_ONLINE,   DRV_PROTO_EVENTS,
+                                           DRV_PROTO_LOGS_RES, DRV_PROTO_METRICS};
     for (size_t i = 0; e == DRV_OK && i < sizeof(subs) / sizeof(subs[0]); i++) {
         char filter[DRV_PROTO_TOPIC_MAX];
         e = drv_proto_filter(filter, sizeof(filter), NULL, subs[i], err);

@@ -61,6 +61,8 @@ typedef struct drv_bridge_opts {
      * event LabelsRefused. Without it (a plain broker, where nothing tells devices apart)
      * every reported label is merged. */
     bool restrict_labels;
+    /* Where usage reports go (hub/metrics; borrowed). NULL: usage is not subscribed to. */
+    struct drv_metrics *metrics;
 } drv_bridge_opts_t;
 
 /* What a device may say about itself in its Node's labels (Kubernetes' NodeRestriction in

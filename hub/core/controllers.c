@@ -13,10 +13,13 @@
 #include "drover/log.h"
 #include "hub.h"
 #include "images/images.h"
+#include "metrics/metrics.h"
 
 #define CTRL_PERIOD_MS 1000
 #define CTRL_DEBOUNCE_MS 50
-#define EVENTS_EXPIRE_MS 60000 /* how often old Events are looked for */
+#define EVENTS_EXPIRE_MS 60000                 /* how often old Events are looked for */
+#define USAGE_POD_AGE_MS (10 * 60 * 1000LL)    /* a silent pod's usage history is dropped */
+#define USAGE_NODE_AGE_MS (24 * 3600 * 1000LL) /* a silent node's */
 
 typedef struct ctrl_runner {
     drv_hub_t *hub;
@@ -25,6 +28,7 @@ typedef struct ctrl_runner {
     int64_t last;           /* monotonic ms of the last round */
     int64_t took;           /* how long the last round took, ms */
     int64_t events_expired; /* monotonic ms of the last event expiry */
+    drv_ctrl_hpa_t *hpa;    /* the HorizontalPodAutoscalers' memory */
     char last_error[256];
 } ctrl_runner_t;
 
@@ -33,6 +37,28 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A pod's current usage for the HPAs, from the usage history. */
+static bool pod_usage(void *ctx, const char *uid, int64_t now_ms, drv_ctrl_usage_t *out)
+{
+    drv_metrics_pod_usage_t u;
+    if (!ctx || !drv_metrics_pod_latest(ctx, uid, now_ms, &u))
+        return false;
+    *out = (drv_ctrl_usage_t){.has_cpu = u.u.has_cpu,
+                              .cpu_millicores = u.u.cpu_nanocores / 1000000,
+                              .has_memory = u.u.has_memory,
+                              .memory_bytes = u.u.memory_bytes,
+                              .sample_ms = u.u.ms,
+                              .window_ms = u.u.window_ms};
+    return true;
+}
+
+static void runner_free(void *p)
+{
+    ctrl_runner_t *r = p;
+    drv_ctrl_hpa_free(r->hpa);
+    free(r);
 }
 
 static void on_change(void *ctx)
@@ -72,7 +98,13 @@ static int64_t tick(void *ctx)
     drv_images_t *images = drv_hub_images(r->hub);
     drv_err_t rr = drv_ctrl_reconcile_all(store, &o, images ? drv_images_platforms : NULL, images,
                                           wall_ms(), &err);
+    if (rr == DRV_OK)
+        rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub), wall_ms(),
+                                     &err);
     if (rr == DRV_OK && now - r->events_expired >= EVENTS_EXPIRE_MS) {
+        if (drv_hub_metrics(r->hub))
+            (void)drv_metrics_expire(drv_hub_metrics(r->hub), wall_ms(), USAGE_POD_AGE_MS,
+                                     USAGE_NODE_AGE_MS);
         r->events_expired = now;
         size_t gone = 0;
         rr = drv_ctrl_events_expire(store, wall_ms(), 0, &gone, &err);
@@ -115,6 +147,11 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
     if (!r)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "controllers");
     r->hub = hub;
+    drv_err_t he = drv_ctrl_hpa_new(drv_hub_hpa_sync_ms(hub), &r->hpa, err);
+    if (he != DRV_OK) {
+        free(r);
+        return he;
+    }
     r->dirty = true; /* a first round at start-up */
     r->dirty_since = drv_now_ms();
     drv_err_t e = drv_hub_on_change(hub, on_change, r, err);
@@ -123,9 +160,9 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
     if (e == DRV_OK && drv_hub_images(hub))
         e = drv_hub_add_fd(hub, drv_images_fd(drv_hub_images(hub)), POLLIN, images_ready, r, err);
     if (e != DRV_OK) {
-        free(r);
+        runner_free(r);
         return e;
     }
-    drv_hub_own(hub, r); /* freed with the hub */
+    drv_hub_own_with(hub, r, runner_free); /* freed with the hub */
     return DRV_OK;
 }

@@ -23,20 +23,26 @@
 #include "drover/log.h"
 #include "identity/identity.h"
 #include "images/images.h"
+#include "metrics/metrics.h"
 
 struct drv_hub {
     drv_hstore_t *store;
     drv_api_t *api;
     char addr[64];
     bool stop;
-    drv_broker_t *broker;           /* the Mosquitto child, if the hub runs one */
-    void *owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
+    drv_broker_t *broker; /* the Mosquitto child, if the hub runs one */
+    struct {
+        void *p;
+        void (*free_fn)(void *p);
+    } owned[DRV_HUB_MAX_HOOKS]; /* hook contexts freed with the hub (drv_hub_own) */
     size_t nowned;
     char broker_url[256];
     char broker_ca[PATH_MAX], broker_cert[PATH_MAX], broker_key[PATH_MAX]; /* TLS, or "" */
-    drv_bridge_t *bridge; /* MQTT, when there is a broker */
-    drv_images_t *images; /* image platform lookups, with the controllers */
+    drv_bridge_t *bridge;   /* MQTT, when there is a broker */
+    drv_images_t *images;   /* image platform lookups, with the controllers */
+    drv_metrics_t *metrics; /* usage pushed by the agents, when there is a broker */
     int64_t node_grace_ms;
+    int64_t hpa_sync_ms;
     bool auth;
     char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
     drv_identity_t *identity;        /* CA, server certificate, signing key (<data>/pki) */
@@ -196,8 +202,35 @@ static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error
     return *pub_pem ? DRV_OK : drv_error_set(err, DRV_ERR_NOMEM, 0, "node key");
 }
 
+/* The usage routes: which question a route pattern asks. */
+static drv_err_t usage_answer(void *ctx, const char *pattern, const char *ns, const char *name,
+                              const char *sel, const char *window, cJSON **out, drv_error_t *err)
+{
+    drv_hub_t *hub = ctx;
+    bool history = strstr(pattern, "/apis/drover.io/") == pattern;
+    bool pods = strstr(pattern, "/pods") != NULL, nodes = strstr(pattern, "/nodes") != NULL;
+    drv_usage_op_t op = history ? (pods ? DRV_USAGE_POD_HISTORY : DRV_USAGE_NODE_HISTORY)
+                        : pods  ? (name ? DRV_USAGE_POD : DRV_USAGE_PODS)
+                        : nodes ? (name ? DRV_USAGE_NODE : DRV_USAGE_NODES)
+                                : DRV_USAGE_DISCOVERY;
+    return drv_usage_api(hub->metrics, hub->store, op, ns, name, sel, window, now_wall_ms(), out,
+                         err);
+}
+
+#define USAGE_PROMETHEUS_PODS_MAX 1000 /* pod series on /metrics; the rest are counted */
+
+static drv_err_t usage_prometheus(void *ctx, drv_buf_t *out)
+{
+    drv_hub_t *hub = ctx;
+    return drv_usage_prometheus(hub->metrics, now_wall_ms(), USAGE_PROMETHEUS_PODS_MAX, out);
+}
+
 static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
 {
+    drv_err_t me = drv_metrics_new(NULL, &hub->metrics, err);
+    if (me != DRV_OK)
+        return me;
+    drv_api_set_usage(hub->api, usage_answer, usage_prometheus, hub);
     drv_bridge_opts_t bo = {.broker_url = hub->broker_url,
                             .store = hub->store,
                             .on_change = bridge_changed,
@@ -214,7 +247,8 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             .clear_secrets = !hub->broker_ca[0],
                             /* With client certificates a device is known: it may set only
                              * facts about itself on its Node. */
-                            .restrict_labels = hub->broker_ca[0] != '\0'};
+                            .restrict_labels = hub->broker_ca[0] != '\0',
+                            .metrics = hub->metrics};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
@@ -472,6 +506,7 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         return e;
     }
     hub->node_grace_ms = opts->node_grace_ms;
+    hub->hpa_sync_ms = opts->hpa_sync_ms;
     if (hub->broker_url[0] && (e = start_bridge(hub, err)) != DRV_OK) {
         drv_hub_free(hub);
         return e;
@@ -496,24 +531,38 @@ void drv_hub_free(drv_hub_t *hub)
         return;
     drv_api_free(hub->api); /* first: open log streams cancel their requests in the bridge */
     drv_bridge_free(hub->bridge);
+    drv_metrics_free(hub->metrics);
     drv_broker_free(hub->broker);
     drv_images_free(hub->images);
     for (size_t i = 0; i < hub->nowned; i++)
-        free(hub->owned[i]);
+        hub->owned[i].free_fn(hub->owned[i].p);
     drv_hstore_close(hub->store);
     drv_identity_free(hub->identity);
     free(hub);
 }
 
+void drv_hub_own_with(drv_hub_t *hub, void *p, void (*free_fn)(void *p))
+{
+    if (hub->nowned < DRV_HUB_MAX_HOOKS) {
+        hub->owned[hub->nowned].p = p;
+        hub->owned[hub->nowned].free_fn = free_fn ? free_fn : free;
+        hub->nowned++;
+    }
+}
+
 void drv_hub_own(drv_hub_t *hub, void *p)
 {
-    if (hub->nowned < DRV_HUB_MAX_HOOKS)
-        hub->owned[hub->nowned++] = p;
+    drv_hub_own_with(hub, p, free);
 }
 
 drv_images_t *drv_hub_images(drv_hub_t *hub)
 {
     return hub->images;
+}
+
+drv_metrics_t *drv_hub_metrics(drv_hub_t *hub)
+{
+    return hub->metrics;
 }
 
 drv_api_t *drv_hub_api(drv_hub_t *hub)
@@ -529,6 +578,11 @@ const char *drv_hub_broker_url(drv_hub_t *hub)
 struct drv_bridge *drv_hub_bridge(drv_hub_t *hub)
 {
     return hub->bridge;
+}
+
+int64_t drv_hub_hpa_sync_ms(const drv_hub_t *hub)
+{
+    return hub->hpa_sync_ms;
 }
 
 int64_t drv_hub_node_grace_ms(const drv_hub_t *hub)
