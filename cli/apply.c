@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "drover/fmt.h"
 #include "drover/manifest.h"
 #include "drover/model.h"
 
@@ -16,7 +17,7 @@ static void where_prefix(const drv_manifest_t *m, char *out, size_t outsz)
 {
     char where[512];
     drv_manifest_where(m, where, sizeof(where));
-    snprintf(out, outsz, "%s: ", where);
+    drv_fmt_cut(out, outsz, "%s: ", where);
 }
 
 /* Loads every source into set; returns the count of unreadable sources. */
@@ -187,8 +188,12 @@ static int apply_attempt(drv_manifest_t *m, drv_kind_t kind, const char *ns, con
         const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(cur.json, "metadata"), "resourceVersion");
         char rvs[64] = "";
-        if (cJSON_IsString(rv))
-            snprintf(rvs, sizeof(rvs), "%s", rv->valuestring);
+        if (cJSON_IsString(rv) && drv_fmt(rvs, sizeof(rvs), "%s", rv->valuestring) != DRV_OK) {
+            drv_cli_resp_free(&cur);
+            fprintf(stderr, "drover apply: %s/%s: the hub's resourceVersion is too long\n",
+                    drv_cli_kind_ref(kind), name);
+            return 1;
+        }
         strip_server_fields(cur.json);
         if (!keep_hub_annotations(cur.json, m->obj)) {
             drv_cli_resp_free(&cur);

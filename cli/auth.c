@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 
 #define TOKEN_FILE_MAX 4096
@@ -58,11 +59,10 @@ static bool ca_file_check(const char *path, char *out, size_t outsz)
         return false;
     }
     char abs[PATH_MAX];
-    if (!realpath(path, abs) || strlen(abs) >= outsz) {
+    if (!realpath(path, abs) || drv_fmt(out, outsz, "%s", abs) != DRV_OK) {
         fprintf(stderr, "drover login: --ca %s: cannot resolve its path\n", path);
         return false;
     }
-    snprintf(out, outsz, "%s", abs);
     return true;
 }
 
@@ -111,11 +111,9 @@ int drv_cli_login(int argc, char **argv)
     if (file) {
         if (!token_from_file(file, token, sizeof(token)))
             return 1;
-    } else if (strlen(tok) >= sizeof(token)) {
+    } else if (drv_fmt(token, sizeof(token), "%s", tok) != DRV_OK) {
         fprintf(stderr, "drover login: --token: too long\n");
         return 1;
-    } else {
-        snprintf(token, sizeof(token), "%s", tok);
     }
     for (const char *p = token; *p; p++)
         if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
@@ -176,7 +174,12 @@ int drv_cli_login(int argc, char **argv)
         return 1;
     size_t len = strlen(text);
     char dir[1024];
-    snprintf(dir, sizeof(dir), "%s", path);
+    if (drv_fmt(dir, sizeof(dir), "%s", path) != DRV_OK) {
+        fprintf(stderr, "drover login: config file name too long: %s\n", path);
+        explicit_bzero(text, len);
+        free(text);
+        return 1;
+    }
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
@@ -359,19 +362,22 @@ static int token_revoke(int argc, char **argv)
     int ret = 0;
     for (int i = 1; i < argc; i++) {
         /* A whole token names its id in it: drv1_<id>_... */
-        char id[64];
+        char id[64] = "";
         const char *a = argv[i];
-        if (!strncmp(a, "drv1_", 5))
-            snprintf(id, sizeof(id), "%.*s", (int)strcspn(a + 5, "_"), a + 5);
-        else
-            snprintf(id, sizeof(id), "%s", a);
+        drv_err_t fits = !strncmp(a, "drv1_", 5)
+                             ? drv_fmt(id, sizeof(id), "%.*s", (int)strcspn(a + 5, "_"), a + 5)
+                             : drv_fmt(id, sizeof(id), "%s", a);
         char path[128], esc[96];
-        if (!*id || !drv_cli_escape(id, esc, sizeof(esc))) {
+        if (fits != DRV_OK || !*id || !drv_cli_escape(id, esc, sizeof(esc))) {
             fprintf(stderr, "drover token revoke: \"%.64s\" is not a token id\n", a);
             ret = 1;
             continue;
         }
-        snprintf(path, sizeof(path), "/api/v1/tokens/%s", esc);
+        if (drv_fmt(path, sizeof(path), "/api/v1/tokens/%s", esc) != DRV_OK) {
+            fprintf(stderr, "drover token revoke: \"%.64s\": API path too long\n", a);
+            ret = 1;
+            continue;
+        }
         drv_cli_resp_t resp;
         if (drv_cli_request("DELETE", path, NULL, NULL, &resp))
             return 1;

@@ -19,6 +19,7 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
@@ -159,7 +160,10 @@ static bool fingerprint_from_ca(char *out, size_t outsz)
         fprintf(stderr, "drover flash: the CLI's CA file %s: %s\n", ca, drv_error_msg(&err));
         return false;
     }
-    snprintf(out, outsz, "%s", info.fingerprint);
+    if (drv_fmt(out, outsz, "%s", info.fingerprint) != DRV_OK) {
+        fprintf(stderr, "drover flash: the CLI's CA file %s: fingerprint too long\n", ca);
+        return false;
+    }
     return true;
 }
 
@@ -177,12 +181,14 @@ static bool read_token(flash_opts_t *o, const char *tok_arg)
         }
         char *p = text + strspn(text, " \t\r\n");
         size_t n = strcspn(p, " \t\r\n");
-        if (n < sizeof(o->token))
-            snprintf(o->token, sizeof(o->token), "%.*s", (int)n, p);
+        /* One too long stays unset and is refused below. */
+        if (n < sizeof(o->token) &&
+            drv_fmt(o->token, sizeof(o->token), "%.*s", (int)n, p) != DRV_OK)
+            o->token[0] = '\0';
         explicit_bzero(text, len);
         free(text);
-    } else if (strlen(tok_arg) < sizeof(o->token)) {
-        snprintf(o->token, sizeof(o->token), "%s", tok_arg);
+    } else if (drv_fmt(o->token, sizeof(o->token), "%s", tok_arg) != DRV_OK) {
+        o->token[0] = '\0'; /* too long: refused below */
     }
     char id[9];
     drv_error_t err = DRV_ERROR_INIT;
@@ -212,7 +218,10 @@ static bool check_token(const flash_opts_t *o, size_t n_images)
         return true;
     }
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/tokens/%s", id);
+    if (drv_fmt(path, sizeof(path), "/api/v1/tokens/%s", id) != DRV_OK) {
+        fprintf(stderr, "drover flash: bootstrap token %s: API path too long\n", id);
+        return false;
+    }
     drv_cli_resp_t resp;
     if (drv_cli_request("GET", path, NULL, NULL, &resp)) {
         fprintf(stderr,
@@ -261,7 +270,7 @@ static bool check_token(const flash_opts_t *o, size_t n_images)
             ok = true;
             char uses[48] = "unlimited uses";
             if (cJSON_IsNumber(left))
-                snprintf(uses, sizeof(uses), "%.0f uses left", left->valuedouble);
+                drv_fmt_cut(uses, sizeof(uses), "%.0f uses left", left->valuedouble);
             fprintf(stderr, "drover flash: bootstrap token %s: active, expires %s, %s (hub %s)\n",
                     id, expires ? expires : "never", uses, drv_cli_hub_url());
             if (cJSON_IsNumber(left) && left->valuedouble < (double)n_images)
@@ -319,15 +328,18 @@ static bool make_config(flash_opts_t *o)
 static bool load_agent(const char *path, agent_bin_t *a, char *why, size_t whysz)
 {
     drv_error_t err = DRV_ERROR_INIT;
-    snprintf(a->path, sizeof(a->path), "%s", path);
+    if (drv_fmt(a->path, sizeof(a->path), "%s", path) != DRV_OK) {
+        drv_fmt_cut(why, whysz, "path too long");
+        return false;
+    }
     if (drv_file_read_capped(path, AGENT_MAX, &a->data, &a->len, &err) != DRV_OK) {
-        snprintf(why, whysz, "%s", drv_error_msg(&err));
+        drv_fmt_cut(why, whysz, "%s", drv_error_msg(&err));
         return false;
     }
     drv_err_t r = drv_flash_elf_arch((const uint8_t *)a->data, a->len, &a->arch, &err);
     if (r == DRV_OK)
         return true;
-    snprintf(why, whysz, "%s is %s, not a drover-agent for a device", path, drv_error_msg(&err));
+    drv_fmt_cut(why, whysz, "%s is %s, not a drover-agent for a device", path, drv_error_msg(&err));
     free(a->data);
     a->data = NULL;
     return false;
@@ -340,8 +352,8 @@ static const agent_bin_t *agent_for(flash_opts_t *o, drv_flash_arch_t arch, cons
     if (o->agent) {
         agent_bin_t *a = &o->agents[0];
         if (a->arch != arch) {
-            snprintf(why, whysz, "wrong architecture: the image is %s (%s) but --agent %s is %s",
-                     drv_flash_arch_name(arch), from, a->path, drv_flash_arch_name(a->arch));
+            drv_fmt_cut(why, whysz, "wrong architecture: the image is %s (%s) but --agent %s is %s",
+                        drv_flash_arch_name(arch), from, a->path, drv_flash_arch_name(a->arch));
             return NULL;
         }
         return a;
@@ -349,16 +361,21 @@ static const agent_bin_t *agent_for(flash_opts_t *o, drv_flash_arch_t arch, cons
     agent_bin_t *a = &o->agents[arch];
     if (!a->data) {
         char path[1024], e[1200];
-        snprintf(path, sizeof(path), "%s/drover-agent-%s", o->agent_dir, drv_flash_arch_name(arch));
+        if (drv_fmt(path, sizeof(path), "%s/drover-agent-%s", o->agent_dir,
+                    drv_flash_arch_name(arch)) != DRV_OK) {
+            drv_fmt_cut(why, whysz, "the image is %s (%s) but the --agent-dir path is too long",
+                        drv_flash_arch_name(arch), from);
+            return NULL;
+        }
         if (!load_agent(path, a, e, sizeof(e))) {
-            snprintf(why, whysz,
-                     "the image is %s (%s) but --agent-dir has no usable %.300s: %.400s",
-                     drv_flash_arch_name(arch), from, path, e);
+            drv_fmt_cut(why, whysz,
+                        "the image is %s (%s) but --agent-dir has no usable %.300s: %.400s",
+                        drv_flash_arch_name(arch), from, path, e);
             return NULL;
         }
         if (a->arch != arch) {
-            snprintf(why, whysz, "wrong architecture: %s is %s", path,
-                     drv_flash_arch_name(a->arch));
+            drv_fmt_cut(why, whysz, "wrong architecture: %s is %s", path,
+                        drv_flash_arch_name(a->arch));
             free(a->data);
             a->data = NULL;
             return NULL;
@@ -414,8 +431,9 @@ static drv_err_t image_arch(drv_flash_img_t *img, drv_flash_arch_t *arch, char *
     char tried[512] = "";
     for (size_t i = 0; i < sizeof(elf_probes) / sizeof(elf_probes[0]); i++) {
         char path[512];
-        snprintf(path, sizeof(path), "%s", elf_probes[i]);
         drv_flash_stat_t st;
+        if (drv_fmt(path, sizeof(path), "%s", elf_probes[i]) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: path too long", elf_probes[i]);
         for (int hop = 0; hop < 8; hop++) {
             drv_err_t r = drv_flash_ext_stat(img, path, &st, err);
             if (r != DRV_OK)
@@ -423,8 +441,12 @@ static drv_err_t image_arch(drv_flash_img_t *img, drv_flash_arch_t *arch, char *
             if (st.type != DRV_FLASH_FT_LINK)
                 break;
             char target[512], joined[1100];
+            /* A link whose target or joined path does not fit leads nowhere usable. */
             if (st.link_known) {
-                snprintf(target, sizeof(target), "%s", st.link);
+                if (drv_fmt(target, sizeof(target), "%s", st.link) != DRV_OK) {
+                    st.type = DRV_FLASH_FT_NONE;
+                    break;
+                }
             } else {
                 _cleanup_free_ char *t = NULL;
                 if (drv_flash_ext_read(img, path, 400, &t, NULL, err) != DRV_OK) {
@@ -432,24 +454,31 @@ static drv_err_t image_arch(drv_flash_img_t *img, drv_flash_arch_t *arch, char *
                     st.type = DRV_FLASH_FT_NONE;
                     break;
                 }
-                snprintf(target, sizeof(target), "%s", t);
+                if (drv_fmt(target, sizeof(target), "%s", t) != DRV_OK) {
+                    st.type = DRV_FLASH_FT_NONE;
+                    break;
+                }
             }
+            drv_err_t jr;
             if (target[0] == '/') {
-                snprintf(joined, sizeof(joined), "%s", target);
+                jr = drv_fmt(joined, sizeof(joined), "%s", target);
             } else {
                 char dir[512];
-                snprintf(dir, sizeof(dir), "%s", path);
-                *strrchr(dir, '/') = '\0';
-                snprintf(joined, sizeof(joined), "%s/%s", dir, target);
+                jr = drv_fmt(dir, sizeof(dir), "%s", path);
+                if (jr == DRV_OK) {
+                    *strrchr(dir, '/') = '\0';
+                    jr = drv_fmt(joined, sizeof(joined), "%s/%s", dir, target);
+                }
             }
-            if (drv_path_clean(joined, path, sizeof(path)) != DRV_OK || path[0] != '/') {
+            if (jr != DRV_OK || drv_path_clean(joined, path, sizeof(path)) != DRV_OK ||
+                path[0] != '/') {
                 st.type = DRV_FLASH_FT_NONE;
                 break;
             }
         }
         if (st.type != DRV_FLASH_FT_REG) {
             size_t tl = strlen(tried);
-            snprintf(tried + tl, sizeof(tried) - tl, "%s%s", tl ? ", " : "", elf_probes[i]);
+            drv_fmt_cut(tried + tl, sizeof(tried) - tl, "%s%s", tl ? ", " : "", elf_probes[i]);
             continue;
         }
         _cleanup_free_ char *data = NULL;
@@ -468,10 +497,10 @@ static drv_err_t image_arch(drv_flash_img_t *img, drv_flash_arch_t *arch, char *
                                  "its userland (%s) is %s: drover-agent runs on arm64 and armhf",
                                  elf_probes[i], drv_error_msg(&e));
         if (r == DRV_OK) {
-            snprintf(from, fromsz, "%s is %s", elf_probes[i],
-                     *arch == DRV_FLASH_ARCH_ARM64   ? "AArch64"
-                     : *arch == DRV_FLASH_ARCH_ARMHF ? "ARM EABI5 hard-float"
-                                                     : "x86-64");
+            drv_fmt_cut(from, fromsz, "%s is %s", elf_probes[i],
+                        *arch == DRV_FLASH_ARCH_ARM64   ? "AArch64"
+                        : *arch == DRV_FLASH_ARCH_ARMHF ? "ARM EABI5 hard-float"
+                                                        : "x86-64");
             return DRV_OK;
         }
     }
@@ -508,7 +537,7 @@ static result_t flash_root(drv_flash_img_t *img, const want_t *wants, size_t n_w
             if (r == DRV_OK)
                 r = cmd(&cmds, "set_inode_field \"%s\" mode 040755", dirs[i]);
         } else if (st.type != DRV_FLASH_FT_DIR && st.type != DRV_FLASH_FT_LINK) {
-            snprintf(msg, msgsz, "refused: %s is in the way (not a directory)", dirs[i]);
+            drv_fmt_cut(msg, msgsz, "refused: %s is in the way (not a directory)", dirs[i]);
             return R_REFUSED;
         }
     }
@@ -522,7 +551,7 @@ static result_t flash_root(drv_flash_img_t *img, const want_t *wants, size_t n_w
         if (r != DRV_OK || same)
             continue;
         if (st.type == DRV_FLASH_FT_DIR) {
-            snprintf(msg, msgsz, "refused: %s is a directory", w->path);
+            drv_fmt_cut(msg, msgsz, "refused: %s is a directory", w->path);
             return R_REFUSED;
         }
         (void)!drv_buf_printf(changed, "%s%s", changed->len ? ", " : "", w->label);
@@ -544,7 +573,7 @@ static result_t flash_root(drv_flash_img_t *img, const want_t *wants, size_t n_w
             r = cmd(&cmds, "set_inode_field \"%s\" gid 0", w->path);
     }
     if (r != DRV_OK) {
-        snprintf(msg, msgsz, "failed: %s", drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "failed: %s", drv_error_msg(&err));
         return R_FAILED;
     }
     if (!changed->len || dry)
@@ -559,8 +588,8 @@ static result_t flash_root(drv_flash_img_t *img, const want_t *wants, size_t n_w
         if (r == DRV_OK)
             r = holds(img, &wants[i], &st, &same, &err);
         if (r == DRV_OK && !same) {
-            snprintf(msg, msgsz, "failed: %s was not written (debugfs said: %.400s)", wants[i].path,
-                     drv_buf_str(&out));
+            drv_fmt_cut(msg, msgsz, "failed: %s was not written (debugfs said: %.400s)",
+                        wants[i].path, drv_buf_str(&out));
             for (char *p = msg; *p; p++)
                 if (*p == '\n')
                     *p = ' ';
@@ -568,7 +597,7 @@ static result_t flash_root(drv_flash_img_t *img, const want_t *wants, size_t n_w
         }
     }
     if (r != DRV_OK) {
-        snprintf(msg, msgsz, "failed: %s", drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "failed: %s", drv_error_msg(&err));
         return R_FAILED;
     }
     return R_FLASHED;
@@ -586,15 +615,15 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
     size_t old_len = 0;
     bool cmdline_changed = false;
     if (r != DRV_OK) {
-        snprintf(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
-                 drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
+                    drv_error_msg(&err));
         res = r == DRV_ERR_INVALID ? R_REFUSED : R_FAILED;
         goto out;
     }
     for (size_t i = 0; i < 2; i++) {
         const char *need = i ? "config.txt" : "cmdline.txt";
         if (!drv_flash_fat_name(&img, need)) {
-            snprintf(msg, msgsz, "refused: no FAT boot partition with %s", need);
+            drv_fmt_cut(msg, msgsz, "refused: no FAT boot partition with %s", need);
             res = R_REFUSED;
             goto out;
         }
@@ -603,8 +632,8 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
     if (r == DRV_OK)
         r = drv_flash_cmdline_merge(old_cmdline, old_len, &cmdline, &cmdline_changed, &err);
     if (r != DRV_OK) {
-        snprintf(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
-                 drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
+                    drv_error_msg(&err));
         res = r == DRV_ERR_INVALID ? R_REFUSED : R_FAILED;
         goto out;
     }
@@ -612,14 +641,14 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
     char from[128], why[1400];
     r = image_arch(&img, &arch, from, sizeof(from), &err);
     if (r != DRV_OK) {
-        snprintf(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
-                 drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "%s: %s", r == DRV_ERR_INVALID ? "refused" : "failed",
+                    drv_error_msg(&err));
         res = r == DRV_ERR_INVALID ? R_REFUSED : R_FAILED;
         goto out;
     }
     const agent_bin_t *agent = agent_for(o, arch, from, why, sizeof(why));
     if (!agent) {
-        snprintf(msg, msgsz, "refused: %s", why);
+        drv_fmt_cut(msg, msgsz, "refused: %s", why);
         res = R_REFUSED;
         goto out;
     }
@@ -627,22 +656,26 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
          i++) {
         drv_flash_stat_t st;
         if (drv_flash_ext_stat(&img, identity_paths[i], &st, &err) != DRV_OK) {
-            snprintf(msg, msgsz, "failed: %s", drv_error_msg(&err));
+            drv_fmt_cut(msg, msgsz, "failed: %s", drv_error_msg(&err));
             goto out;
         }
         if (st.type != DRV_FLASH_FT_NONE) {
-            snprintf(msg, msgsz,
-                     "refused: it holds a device's identity (%s): its clones would share it; "
-                     "remove /var/lib/drover from the image first (--keep-identity: reflash that "
-                     "device's own card)",
-                     identity_paths[i]);
+            drv_fmt_cut(
+                msg, msgsz,
+                "refused: it holds a device's identity (%s): its clones would share it; "
+                "remove /var/lib/drover from the image first (--keep-identity: reflash that "
+                "device's own card)",
+                identity_paths[i]);
             res = R_REFUSED;
             goto out;
         }
     }
     size_t tok_len = strlen(o->token);
     char tok_line[160];
-    snprintf(tok_line, sizeof(tok_line), "%s\n", o->token);
+    if (drv_fmt(tok_line, sizeof(tok_line), "%s\n", o->token) != DRV_OK) {
+        drv_fmt_cut(msg, msgsz, "failed: the bootstrap token is too long");
+        goto out;
+    }
     const want_t wants[] = {
         {AGENT_PATH, "agent", DRV_FLASH_FT_REG, agent->data, agent->len, 0755},
         {CONFIG_PATH, "agent.yaml", DRV_FLASH_FT_REG, o->config, o->config_len, 0644},
@@ -671,18 +704,18 @@ static result_t flash_one(flash_opts_t *o, const char *path, char *msg, size_t m
             if (r == DRV_OK && (back_len != cmdline.len || memcmp(back, cmdline.data, back_len)))
                 r = drv_error_set(&err, DRV_ERR_IO, 0, "cmdline.txt reads back otherwise");
             if (r != DRV_OK) {
-                snprintf(msg, msgsz, "failed: %s", drv_error_msg(&err));
+                drv_fmt_cut(msg, msgsz, "failed: %s", drv_error_msg(&err));
                 res = R_FAILED;
                 goto out;
             }
         }
     }
     if (!changed.len) {
-        snprintf(msg, msgsz, "unchanged (%s, node %s)", drv_flash_arch_name(arch), o->node_name);
+        drv_fmt_cut(msg, msgsz, "unchanged (%s, node %s)", drv_flash_arch_name(arch), o->node_name);
         res = R_UNCHANGED;
     } else {
-        snprintf(msg, msgsz, "%s (%s, node %s: %s)", o->dry_run ? "would flash" : "flashed",
-                 drv_flash_arch_name(arch), o->node_name, drv_buf_str(&changed));
+        drv_fmt_cut(msg, msgsz, "%s (%s, node %s: %s)", o->dry_run ? "would flash" : "flashed",
+                    drv_flash_arch_name(arch), o->node_name, drv_buf_str(&changed));
     }
 out:
     drv_flash_img_close(&img);
@@ -732,11 +765,11 @@ static bool parse_label(flash_opts_t *o, const char *kv)
 {
     const char *eq = strchr(kv, '=');
     char key[320], why[512];
-    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key) ||
+        drv_fmt(key, sizeof(key), "%.*s", (int)(eq - kv), kv) != DRV_OK) {
         fprintf(stderr, "drover flash: --label \"%.80s\": expected KEY=VALUE\n", kv);
         return false;
     }
-    snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
     if (!drv_name_label_key(key, why, sizeof(why))) {
         fprintf(stderr, "drover flash: --label %s: not a valid label name: %s\n", key, why);
         return false;
@@ -763,6 +796,7 @@ static void opts_free(flash_opts_t *o)
 static int flash_run(flash_opts_t *o, int argc, char **argv)
 {
     const char *token_arg = NULL;
+    bool ca_fp_long = false;
     static const struct option longopts[] = {{"agent", required_argument, NULL, 'a'},
                                              {"agent-dir", required_argument, NULL, 'A'},
                                              {"hub-url", required_argument, NULL, 'u'},
@@ -794,7 +828,8 @@ static int flash_run(flash_opts_t *o, int argc, char **argv)
             o->broker = optarg;
             break;
         case 'f':
-            snprintf(o->ca_fp, sizeof(o->ca_fp), "%.79s", optarg);
+            /* One too long is no fingerprint: refused with the malformed ones below. */
+            ca_fp_long = drv_fmt(o->ca_fp, sizeof(o->ca_fp), "%s", optarg) != DRV_OK;
             break;
         case 't':
             token_arg = optarg;
@@ -846,7 +881,7 @@ static int flash_run(flash_opts_t *o, int argc, char **argv)
                 o->broker);
         return 2;
     }
-    if (o->ca_fp[0] && !fingerprint_ok(o->ca_fp)) {
+    if (ca_fp_long || (o->ca_fp[0] && !fingerprint_ok(o->ca_fp))) {
         fprintf(stderr, "drover flash: --ca-fingerprint: must be \"sha256:\" and 64 lower-case "
                         "hex digits, as drover-hub prints it\n");
         return 2;
@@ -861,8 +896,12 @@ static int flash_run(flash_opts_t *o, int argc, char **argv)
         return 2;
     /* Scratch files go under $TMPDIR when its name is plain (debugfs reads them by name). */
     const char *t = getenv("TMPDIR");
-    snprintf(o->tmpdir, sizeof(o->tmpdir), "%s",
-             t && *t == '/' && strlen(t) < 200 && !strpbrk(t, "\"\\ \t\n") ? t : "/tmp");
+    if (drv_fmt(o->tmpdir, sizeof(o->tmpdir), "%s",
+                t && *t == '/' && strlen(t) < 200 && !strpbrk(t, "\"\\ \t\n") ? t : "/tmp") !=
+        DRV_OK) {
+        fprintf(stderr, "drover flash: $TMPDIR too long\n");
+        return 1;
+    }
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_flash_tools_find(&o->tools, &err) != DRV_OK) {
         fprintf(stderr, "drover flash: %s\n", drv_error_msg(&err));

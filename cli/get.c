@@ -10,6 +10,7 @@
 #include "drover/json.h"
 #include "cli.h"
 #include "drover/doc.h"
+#include "drover/fmt.h"
 
 #define PATH_MAX_LEN 4096
 #define COLS_MAX 12
@@ -23,22 +24,22 @@ static void age(const char *ts, char *out, size_t outsz)
     struct tm tm = {0};
     const char *end = ts ? strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
     if (!end) {
-        snprintf(out, outsz, "<unknown>");
+        drv_fmt_cut(out, outsz, "<unknown>");
         return;
     }
     long d = (long)(time(NULL) - timegm(&tm));
     if (d < 0)
         d = 0;
     if (d < 120)
-        snprintf(out, outsz, "%lds", d);
+        drv_fmt_cut(out, outsz, "%lds", d);
     else if (d < 600)
-        snprintf(out, outsz, "%ldm%lds", d / 60, d % 60);
+        drv_fmt_cut(out, outsz, "%ldm%lds", d / 60, d % 60);
     else if (d < 3 * 3600)
-        snprintf(out, outsz, "%ldm", d / 60);
+        drv_fmt_cut(out, outsz, "%ldm", d / 60);
     else if (d < 2 * 86400)
-        snprintf(out, outsz, "%ldh", d / 3600);
+        drv_fmt_cut(out, outsz, "%ldh", d / 3600);
     else
-        snprintf(out, outsz, "%ldd", d / 86400);
+        drv_fmt_cut(out, outsz, "%ldd", d / 86400);
 }
 
 typedef struct table {
@@ -85,13 +86,13 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
     const char *ns = drv_json_str_at(o, "metadata.namespace");
     const char *name = drv_json_str_at(o, "metadata.name");
     if (allns && drv_cli_namespaced(kind))
-        snprintf(c[i++], CELL_MAX, "%s", ns ? ns : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", ns ? ns : "");
     age(drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
     if (kind != DRV_KIND_EVENT)
-        snprintf(c[i++], CELL_MAX, "%s", name ? name : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", name ? name : "");
     switch (kind) {
     case DRV_KIND_POD: {
         int total = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(spec, "containers"));
@@ -120,38 +121,41 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
             phase = "Terminating";
         const char *ip = drv_json_str_at(o, "status.podIP");
         const char *node = drv_json_str_at(o, "spec.nodeName");
-        snprintf(c[i++], CELL_MAX, "%d/%d", ready, total);
-        snprintf(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
-        snprintf(c[i++], CELL_MAX, "%ld", restarts);
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%d/%d", ready, total);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld", restarts);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         if (wide) {
-            snprintf(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
-            snprintf(c[i++], CELL_MAX, "%s", node ? node : "<none>");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", node ? node : "<none>");
         }
         break;
     }
     case DRV_KIND_DEPLOYMENT:
-        snprintf(c[i++], CELL_MAX, "%ld/%ld",
-                 (long)drv_json_int_at(o, "status.readyReplicas", LONG_MIN, LONG_MAX, 0),
-                 (long)drv_json_int_at(o, "spec.replicas", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.updatedReplicas", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.availableReplicas", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld/%ld",
+                    (long)drv_json_int_at(o, "status.readyReplicas", LONG_MIN, LONG_MAX, 0),
+                    (long)drv_json_int_at(o, "spec.replicas", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "status.updatedReplicas", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "status.availableReplicas", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_DAEMONSET:
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.desiredNumberScheduled", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.currentNumberScheduled", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.numberReady", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.updatedNumberScheduled", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%ld",
-                 (long)drv_json_int_at(o, "status.numberAvailable", LONG_MIN, LONG_MAX, 0));
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(
+            c[i++], CELL_MAX, "%ld",
+            (long)drv_json_int_at(o, "status.desiredNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(
+            c[i++], CELL_MAX, "%ld",
+            (long)drv_json_int_at(o, "status.currentNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "status.numberReady", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(
+            c[i++], CELL_MAX, "%ld",
+            (long)drv_json_int_at(o, "status.updatedNumberScheduled", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "status.numberAvailable", LONG_MIN, LONG_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_NODE: {
         const char *st = "NotReady";
@@ -168,8 +172,8 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
                 dup = true; /* two devices with one identity: the hub's finding */
         }
         bool unsched = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "unschedulable"));
-        snprintf(c[i++], CELL_MAX, "%s%s%s", st, unsched ? ",SchedulingDisabled" : "",
-                 dup ? ",DuplicateIdentity" : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s%s%s", st, unsched ? ",SchedulingDisabled" : "",
+                    dup ? ",DuplicateIdentity" : "");
         char roles[CELL_MAX] = "";
         const cJSON *l;
         cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
@@ -178,44 +182,44 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
             const char *pfx = "node-role.kubernetes.io/";
             if (l->string && !strncmp(l->string, pfx, strlen(pfx))) {
                 size_t len = strlen(roles);
-                snprintf(roles + len, sizeof(roles) - len, "%s%s", len ? "," : "",
-                         l->string + strlen(pfx));
+                drv_fmt_cut(roles + len, sizeof(roles) - len, "%s%s", len ? "," : "",
+                            l->string + strlen(pfx));
             }
         }
-        snprintf(c[i++], CELL_MAX, "%s", *roles ? roles : "<none>");
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", *roles ? roles : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         const char *v = drv_json_str_at(o, "status.nodeInfo.kubeletVersion");
-        snprintf(c[i++], CELL_MAX, "%s", v ? v : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", v ? v : "");
         break;
     }
     case DRV_KIND_CONFIGMAP:
-        snprintf(c[i++], CELL_MAX, "%d",
-                 cJSON_GetArraySize(data) +
-                     cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "binaryData")));
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%d",
+                    cJSON_GetArraySize(data) +
+                        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "binaryData")));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     case DRV_KIND_SECRET: {
         const char *t = drv_json_str_at(o, "type");
-        snprintf(c[i++], CELL_MAX, "%s", t ? t : "Opaque");
-        snprintf(c[i++], CELL_MAX, "%d", cJSON_GetArraySize(data));
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", t ? t : "Opaque");
+        drv_fmt_cut(c[i++], CELL_MAX, "%d", cJSON_GetArraySize(data));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }
     case DRV_KIND_SERVICE: {
         const char *t = drv_json_str_at(o, "spec.type"), *ip = drv_json_str_at(o, "spec.clusterIP");
-        snprintf(c[i++], CELL_MAX, "%s", t ? t : "ClusterIP");
-        snprintf(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", t ? t : "ClusterIP");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", ip ? ip : "<none>");
         char ports[CELL_MAX] = "";
         const cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(spec, "ports"))
         {
             size_t len = strlen(ports);
             const char *proto = drv_json_str_at(p, "protocol");
-            snprintf(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
-                     (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
+            drv_fmt_cut(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
+                        (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
         }
-        snprintf(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
-        snprintf(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }
     default: { /* Event */
@@ -225,16 +229,16 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
                    *m = drv_json_str_at(o, "message");
         const char *ik = drv_json_str_at(o, "involvedObject.kind"),
                    *in = drv_json_str_at(o, "involvedObject.name");
-        snprintf(c[i++], CELL_MAX, "%s", a);
-        snprintf(c[i++], CELL_MAX, "%s", t ? t : "Normal");
-        snprintf(c[i++], CELL_MAX, "%s", r ? r : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", t ? t : "Normal");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", r ? r : "");
         char ref[CELL_MAX];
-        snprintf(ref, sizeof(ref), "%s/%s", ik ? ik : "", in ? in : "");
+        drv_fmt_cut(ref, sizeof(ref), "%s/%s", ik ? ik : "", in ? in : "");
         for (char *p = ref; *p && *p != '/'; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        snprintf(c[i++], CELL_MAX, "%s", ref);
-        snprintf(c[i++], CELL_MAX, "%s", m ? m : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", ref);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", m ? m : "");
         break;
     }
     }
@@ -437,7 +441,10 @@ int drv_cli_get(int argc, char **argv)
         return 2;
     }
     size_t plen = strlen(path);
-    snprintf(path + plen, sizeof(path) - plen, "%s", name ? "" : q);
+    if (drv_fmt(path + plen, sizeof(path) - plen, "%s", name ? "" : q) != DRV_OK) {
+        fprintf(stderr, "drover get: name, namespace or selector too long\n");
+        return 2;
+    }
     drv_cli_resp_t resp;
     if (drv_cli_request("GET", path, NULL, NULL, &resp))
         return 1;
@@ -488,12 +495,18 @@ int drv_cli_get(int argc, char **argv)
     const char *rv = name ? drv_json_str_at(resp.json, "metadata.resourceVersion")
                           : drv_json_str_at(resp.json, "metadata.resourceVersion");
     char rvs[64] = "";
-    if (rv)
-        snprintf(rvs, sizeof(rvs), "%s", rv);
+    if (rv && drv_fmt(rvs, sizeof(rvs), "%s", rv) != DRV_OK) {
+        fprintf(stderr, "drover get: the hub's resourceVersion is too long to watch from\n");
+        drv_cli_resp_free(&resp);
+        return 1;
+    }
     drv_cli_resp_free(&resp);
     char fbuf[600];
     if (name) {
-        snprintf(fbuf, sizeof(fbuf), "metadata.name=%s", name);
+        if (drv_fmt(fbuf, sizeof(fbuf), "metadata.name=%s", name) != DRV_OK) {
+            fprintf(stderr, "drover get: name too long\n");
+            return 2;
+        }
         fsel = fbuf;
     }
     if (!drv_cli_path(kind, usens, NULL, path, sizeof(path)) ||
@@ -502,7 +515,10 @@ int drv_cli_get(int argc, char **argv)
         return 2;
     }
     plen = strlen(path);
-    snprintf(path + plen, sizeof(path) - plen, "%s", q);
+    if (drv_fmt(path + plen, sizeof(path) - plen, "%s", q) != DRV_OK) {
+        fprintf(stderr, "drover get: selector too long\n");
+        return 2;
+    }
     watch_ctx_t w = {.kind = kind, .wide = wide, .allns = allns, .out = out, .header_done = true};
     headers(kind, wide, allns, &w.t);
     rc = drv_cli_watch(path, on_event, &w);
@@ -562,8 +578,8 @@ int drv_cli_describe(int argc, char **argv)
         cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(resp.json, "data"))
         {
             char sz[64];
-            snprintf(sz, sizeof(sz), "<%zu bytes, base64>",
-                     cJSON_IsString(d) ? strlen(d->valuestring) : (size_t)0);
+            drv_fmt_cut(sz, sizeof(sz), "<%zu bytes, base64>",
+                        cJSON_IsString(d) ? strlen(d->valuestring) : (size_t)0);
             if (cJSON_IsString(d) && !cJSON_SetValuestring(d, sz)) {
                 fprintf(stderr, "drover: out of memory\n");
                 drv_cli_resp_free(&resp);
@@ -575,14 +591,20 @@ int drv_cli_describe(int argc, char **argv)
     drv_cli_resp_free(&resp);
     /* Events about it: in its namespace (nodes: all namespaces). */
     char fsel[700], q[2048];
-    snprintf(fsel, sizeof(fsel), "involvedObject.name=%s,involvedObject.kind=%s", name,
-             drv_kind_name(kind));
+    if (drv_fmt(fsel, sizeof(fsel), "involvedObject.name=%s,involvedObject.kind=%s", name,
+                drv_kind_name(kind)) != DRV_OK) {
+        fprintf(stderr, "drover describe: name too long to look up its events\n");
+        return 1;
+    }
     if (!drv_cli_path(DRV_KIND_EVENT, kind == DRV_KIND_NODE ? NULL : usens, NULL, path,
                       sizeof(path)) ||
         !build_query(q, sizeof(q), NULL, fsel, false, NULL))
         return 1;
     size_t plen = strlen(path);
-    snprintf(path + plen, sizeof(path) - plen, "%s", q);
+    if (drv_fmt(path + plen, sizeof(path) - plen, "%s", q) != DRV_OK) {
+        fprintf(stderr, "drover describe: events query too long\n");
+        return 1;
+    }
     if (drv_cli_request("GET", path, NULL, NULL, &resp))
         return 1;
     if (resp.status != 200) {

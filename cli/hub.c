@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "drover/doc.h"
+#include "drover/fmt.h"
 
 #define URL_MAX 1024
 #define CONFIG_MAX (64u * 1024)
@@ -75,11 +76,20 @@ static bool from_config(const char *key, char *out, size_t outsz)
 {
     cJSON *root = drv_cli_config_load(false);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    bool ok = cJSON_IsString(v) && *v->valuestring && strlen(v->valuestring) < outsz;
-    if (ok)
-        snprintf(out, outsz, "%s", v->valuestring);
+    bool ok =
+        cJSON_IsString(v) && *v->valuestring && drv_fmt(out, outsz, "%s", v->valuestring) == DRV_OK;
     cJSON_Delete(root);
     return ok;
+}
+
+/* Copies a setting given as what (--hub, $DROVER_HUB, ...) into out. One that does not fit
+ * ends the command: cut short, a URL or file name would name another. */
+static void setting(char *out, size_t outsz, const char *what, const char *val)
+{
+    if (drv_fmt(out, outsz, "%s", val) != DRV_OK) {
+        fprintf(stderr, "drover: %s is too long (at most %zu bytes)\n", what, outsz - 1);
+        exit(2);
+    }
 }
 
 bool drv_cli_hub_configured(void)
@@ -93,11 +103,11 @@ const char *drv_cli_hub_url(void)
 {
     const char *env = getenv("DROVER_HUB");
     if (hub_flag && *hub_flag)
-        snprintf(hub_url, sizeof(hub_url), "%s", hub_flag);
+        setting(hub_url, sizeof(hub_url), "the --hub URL", hub_flag);
     else if (env && *env)
-        snprintf(hub_url, sizeof(hub_url), "%s", env);
+        setting(hub_url, sizeof(hub_url), "$DROVER_HUB", env);
     else if (!from_config("hub", hub_url, sizeof(hub_url)))
-        snprintf(hub_url, sizeof(hub_url), "http://127.0.0.1:8080");
+        setting(hub_url, sizeof(hub_url), "the default hub URL", "http://127.0.0.1:8080");
     size_t l = strlen(hub_url);
     while (l && hub_url[l - 1] == '/')
         hub_url[--l] = '\0';
@@ -119,9 +129,9 @@ const char *drv_cli_token(void)
     const char *env = getenv("DROVER_TOKEN");
     const char *from = "--token";
     if (token_flag && *token_flag) {
-        snprintf(token, sizeof(token), "%s", token_flag);
+        setting(token, sizeof(token), "the --token token", token_flag);
     } else if (env && *env) {
-        snprintf(token, sizeof(token), "%s", env);
+        setting(token, sizeof(token), "$DROVER_TOKEN", env);
         from = "DROVER_TOKEN";
     } else if (!from_config("token", token, sizeof(token))) {
         token[0] = '\0';
@@ -155,9 +165,9 @@ const char *drv_cli_ca(void)
         done = true;
         const char *env = getenv("DROVER_CA");
         if (ca_flag && *ca_flag)
-            snprintf(ca, sizeof(ca), "%s", ca_flag);
+            setting(ca, sizeof(ca), "the --ca file name", ca_flag);
         else if (env && *env)
-            snprintf(ca, sizeof(ca), "%s", env);
+            setting(ca, sizeof(ca), "$DROVER_CA", env);
         else if (!from_config("ca", ca, sizeof(ca)))
             ca[0] = '\0';
     }
@@ -222,7 +232,10 @@ struct curl_slist *drv_cli_auth_header(struct curl_slist *hdrs)
     if (!t)
         return hdrs;
     char h[TOKEN_MAX + 32];
-    snprintf(h, sizeof(h), "Authorization: Bearer %s", t);
+    if (drv_fmt(h, sizeof(h), "Authorization: Bearer %s", t) != DRV_OK) {
+        fprintf(stderr, "drover: the token is too long for a header; not sending it\n");
+        return hdrs;
+    }
     struct curl_slist *n = curl_slist_append(hdrs, h);
     explicit_bzero(h, sizeof(h));
     return n ? n : hdrs;
@@ -274,7 +287,11 @@ static CURL *make_handle(const char *method, const char *path, char *url, size_t
     *hdrs = drv_cli_auth_header(*hdrs);
     if (ctype) {
         char h[128];
-        snprintf(h, sizeof(h), "Content-Type: %s", ctype);
+        if (drv_fmt(h, sizeof(h), "Content-Type: %s", ctype) != DRV_OK) {
+            fprintf(stderr, "drover: Content-Type %s too long\n", ctype);
+            curl_easy_cleanup(c);
+            return NULL;
+        }
         *hdrs = curl_slist_append(*hdrs, h);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
@@ -405,9 +422,14 @@ static bool sse_line(sse_t *s, const char *l, size_t n)
         s->type[0] = '\0';
         return !s->stop;
     }
-    if (n > 7 && !memcmp(l, "event: ", 7))
-        snprintf(s->type, sizeof(s->type), "%.*s", (int)(n - 7), l + 7);
-    else if (n >= 6 && !memcmp(l, "data: ", 6)) {
+    if (n > 7 && !memcmp(l, "event: ", 7)) {
+        if (n - 7 >= sizeof(s->type) ||
+            drv_fmt(s->type, sizeof(s->type), "%.*s", (int)(n - 7), l + 7) != DRV_OK) {
+            fprintf(stderr, "drover: watch event type too long\n");
+            s->bad = true;
+            return false;
+        }
+    } else if (n >= 6 && !memcmp(l, "data: ", 6)) {
         if ((s->data.len && drv_buf_putc(&s->data, '\n') != DRV_OK) ||
             drv_buf_append(&s->data, l + 6, n - 6) != DRV_OK) {
             fprintf(stderr, "drover: watch event too large\n");
@@ -522,14 +544,16 @@ bool drv_cli_path(drv_kind_t kind, const char *ns, const char *name, char *out, 
         char e[256];
         if (!drv_cli_escape(ns, e, sizeof(e)))
             return false;
-        snprintf(nspart, sizeof(nspart), "/namespaces/%s", e);
+        if (drv_fmt(nspart, sizeof(nspart), "/namespaces/%s", e) != DRV_OK)
+            return false;
     }
     char namepart[600] = "";
     if (name) {
         char e[512];
         if (!drv_cli_escape(name, e, sizeof(e)))
             return false;
-        snprintf(namepart, sizeof(namepart), "/%s", e);
+        if (drv_fmt(namepart, sizeof(namepart), "/%s", e) != DRV_OK)
+            return false;
     }
     int n = snprintf(out, outsz, "%s/%s%s/%s%s", strchr(av, '/') ? "/apis" : "/api", av, nspart,
                      drv_kind_plural(kind), namepart);

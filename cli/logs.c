@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "drover/fmt.h"
 
 #define PATH_MAX_LEN 2048
 #define URL_MAX_LEN 4096
@@ -105,8 +106,10 @@ static bool logs_path(const char *ns, const char *pod, const char *container, lo
         return false;
     }
     char tailq[40] = "";
-    if (tail >= 0)
-        snprintf(tailq, sizeof(tailq), "&tailLines=%ld", tail);
+    if (tail >= 0 && drv_fmt(tailq, sizeof(tailq), "&tailLines=%ld", tail) != DRV_OK) {
+        fprintf(stderr, "drover logs: --tail: too long\n");
+        return false;
+    }
     int n = snprintf(out, outsz, "/api/v1/namespaces/%s/pods/%s/log?container=%s%s%s", ens, epod,
                      ec, tailq, follow ? "&follow=true" : "");
     if (n < 0 || (size_t)n >= outsz) {

@@ -7,6 +7,7 @@
 
 #include "drover/json.h"
 #include "cli.h"
+#include "drover/fmt.h"
 
 static int node_usage(void)
 {
@@ -29,10 +30,13 @@ static int each_node(int argc, char **argv, bool revoke)
             ret = 1;
             continue;
         }
-        if (revoke)
-            snprintf(path, sizeof(path), "/api/v1/nodes/%s/revoke", esc);
-        else
-            snprintf(path, sizeof(path), "/api/v1/identities/%s", esc);
+        if ((revoke ? drv_fmt(path, sizeof(path), "/api/v1/nodes/%s/revoke", esc)
+                    : drv_fmt(path, sizeof(path), "/api/v1/identities/%s", esc)) != DRV_OK) {
+            fprintf(stderr, "drover node %s: \"%.64s\": API path too long\n",
+                    revoke ? "revoke" : "forget", argv[i]);
+            ret = 1;
+            continue;
+        }
         drv_cli_resp_t resp;
         if (drv_cli_request(revoke ? "POST" : "DELETE", path, revoke ? "application/json" : NULL,
                             revoke ? "{}" : NULL, &resp))

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "cli.h"
 #include "drover/proc.h"
@@ -90,7 +91,10 @@ int drv_cli_scale(int argc, char **argv)
         return 1;
     }
     char body[64];
-    snprintf(body, sizeof(body), "{\"spec\":{\"replicas\":%ld}}", n);
+    if (drv_fmt(body, sizeof(body), "{\"spec\":{\"replicas\":%ld}}", n) != DRV_OK) {
+        fprintf(stderr, "drover scale: --replicas: too long\n");
+        return 2;
+    }
     return patch(kind, ns ? ns : "default", argv[optind + 1], body, "scaled");
 }
 
@@ -175,22 +179,22 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
         drv_cli_resp_free(&resp);
         char msg[256];
         if (seen < gen)
-            snprintf(msg, sizeof(msg), "Waiting for deployment spec update to be observed...");
+            drv_fmt_cut(msg, sizeof(msg), "Waiting for deployment spec update to be observed...");
         else if (updated < want)
-            snprintf(msg, sizeof(msg),
-                     "Waiting for deployment \"%s\" rollout to finish: %ld out of %ld new "
-                     "replicas have been updated...",
-                     name, updated, want);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Waiting for deployment \"%s\" rollout to finish: %ld out of %ld new "
+                        "replicas have been updated...",
+                        name, updated, want);
         else if (total > updated)
-            snprintf(msg, sizeof(msg),
-                     "Waiting for deployment \"%s\" rollout to finish: %ld old replicas are "
-                     "pending termination...",
-                     name, total - updated);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Waiting for deployment \"%s\" rollout to finish: %ld old replicas are "
+                        "pending termination...",
+                        name, total - updated);
         else if (avail < updated)
-            snprintf(msg, sizeof(msg),
-                     "Waiting for deployment \"%s\" rollout to finish: %ld of %ld updated "
-                     "replicas are available...",
-                     name, avail, updated);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Waiting for deployment \"%s\" rollout to finish: %ld of %ld updated "
+                        "replicas are available...",
+                        name, avail, updated);
         else {
             printf("deployment \"%s\" successfully rolled out\n", name);
             return 0;
@@ -198,7 +202,7 @@ static int rollout_status(const char *ns, const char *name, long timeout_s)
         if (strcmp(msg, last)) {
             printf("%s\n", msg);
             fflush(stdout);
-            snprintf(last, sizeof(last), "%s", msg);
+            drv_fmt_cut(last, sizeof(last), "%s", msg);
         }
         if (timeout_s > 0 && drv_now_ms() - start_ms >= (long long)timeout_s * 1000) {
             fprintf(stderr, "drover: timed out waiting for the rollout of deployment \"%s\"\n",
@@ -497,14 +501,17 @@ int drv_cli_drain(int argc, char **argv)
     if (rc)
         return rc;
     char path[PATH_MAX_LEN], sel[600], esc[1800];
-    snprintf(sel, sizeof(sel), "spec.nodeName=%s", node);
-    if (!drv_cli_path(DRV_KIND_POD, NULL, NULL, path, sizeof(path)) ||
+    if (drv_fmt(sel, sizeof(sel), "spec.nodeName=%s", node) != DRV_OK ||
+        !drv_cli_path(DRV_KIND_POD, NULL, NULL, path, sizeof(path)) ||
         !drv_cli_escape(sel, esc, sizeof(esc)) || strlen(path) + strlen(esc) + 16 >= sizeof(path)) {
         fprintf(stderr, "drover drain: node name too long\n");
         return 2;
     }
     size_t plen = strlen(path);
-    snprintf(path + plen, sizeof(path) - plen, "?fieldSelector=%s", esc);
+    if (drv_fmt(path + plen, sizeof(path) - plen, "?fieldSelector=%s", esc) != DRV_OK) {
+        fprintf(stderr, "drover drain: node name too long\n");
+        return 2;
+    }
     drv_cli_resp_t list;
     if (drv_cli_request("GET", path, NULL, NULL, &list))
         return 1;

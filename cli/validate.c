@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "drover/buf.h"
 #include "drover/doc.h"
+#include "drover/fmt.h"
 #include "drover/manifest.h"
 #include "drover/model.h"
 
@@ -134,7 +135,7 @@ int drv_cli_validate(int argc, char **argv)
             char where[512];
             drv_manifest_where(&set.items[i], where, sizeof(where));
             char prefix[600];
-            snprintf(prefix, sizeof(prefix), "%s: ", where);
+            drv_fmt_cut(prefix, sizeof(prefix), "%s: ", where);
             char *text = r == DRV_ERR_INVALID ? drv_diags_format(&diags, prefix) : NULL;
             fputs(text ? text : prefix, stderr);
             if (!text)

@@ -12,6 +12,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "flash/flash.h"
 
@@ -23,7 +24,11 @@ static bool find_prog(const char *prog, char *out, size_t outsz)
 {
     const char *path = getenv("PATH");
     char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin");
+    if (drv_fmt(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin", path && *path ? path : "/usr/bin:/bin") !=
+        DRV_OK) {
+        fprintf(stderr, "drover flash: $PATH too long to look for %s in it\n", prog);
+        return false;
+    }
     for (char *d = dirs; d && *d;) {
         char *next = strchr(d, ':');
         if (next)
@@ -109,7 +114,7 @@ static drv_err_t list_boot(drv_flash_img_t *img, drv_error_t *err)
     drv_err_t r = run(argv, &out, err);
     if (r != DRV_OK) {
         char why[DRV_ERROR_MSG_MAX];
-        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
+        drv_fmt_cut(why, sizeof(why), "%s", drv_error_msg(err));
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "no FAT boot partition (mtools cannot read partition %d: %.300s)",
                              img->boot + 1, why);
@@ -124,9 +129,10 @@ static drv_err_t list_boot(drv_flash_img_t *img, drv_error_t *err)
             img->n_boot_names < sizeof(img->boot_names) / sizeof(img->boot_names[0])) {
             const char *name = line + 3;
             /* Only the names this tool looks for are kept. */
-            if (!strcasecmp(name, "cmdline.txt") || !strcasecmp(name, "config.txt"))
-                snprintf(img->boot_names[img->n_boot_names++], sizeof(img->boot_names[0]), "%s",
-                         name);
+            if ((!strcasecmp(name, "cmdline.txt") || !strcasecmp(name, "config.txt")) &&
+                drv_fmt(img->boot_names[img->n_boot_names], sizeof(img->boot_names[0]), "%s",
+                        name) == DRV_OK)
+                img->n_boot_names++;
         }
         line = next;
     }
@@ -178,7 +184,7 @@ drv_err_t drv_flash_img_open(drv_flash_img_t *img, const drv_flash_tools_t *tool
         r = drv_flash_fat_check(sector, sizeof(sector), err);
     char why[DRV_ERROR_MSG_MAX];
     if (r != DRV_OK) {
-        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
+        drv_fmt_cut(why, sizeof(why), "%s", drv_error_msg(err));
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "no FAT boot partition (partition %d: %.300s)", img->boot + 1, why);
     }
@@ -188,7 +194,7 @@ drv_err_t drv_flash_img_open(drv_flash_img_t *img, const drv_flash_tools_t *tool
     if (r == DRV_OK)
         r = drv_flash_ext_check(sb_ext, sizeof(sb_ext), NULL, err);
     if (r != DRV_OK) {
-        snprintf(why, sizeof(why), "%s", drv_error_msg(err));
+        drv_fmt_cut(why, sizeof(why), "%s", drv_error_msg(err));
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "no ext4 root partition (partition %d: %.300s)", img->root + 1, why);
     }
@@ -204,11 +210,16 @@ drv_err_t drv_flash_img_open(drv_flash_img_t *img, const drv_flash_tools_t *tool
         return drv_error_set(err, DRV_ERR_IO, e, "scratch directory in %s", tmpdir);
     }
     char link[400];
-    snprintf(link, sizeof(link), "%s/image", img->scratch);
+    if (drv_fmt(link, sizeof(link), "%s/image", img->scratch) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "scratch directory name too long: %s",
+                             img->scratch);
     if (symlink(abs, link) != 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "link %s", link);
-    snprintf(img->fat, sizeof(img->fat), "%s@@%llu", link, (unsigned long long)boot->offset);
-    snprintf(img->ext, sizeof(img->ext), "%s?offset=%llu", link, (unsigned long long)root->offset);
+    if (drv_fmt(img->fat, sizeof(img->fat), "%s@@%llu", link, (unsigned long long)boot->offset) !=
+            DRV_OK ||
+        drv_fmt(img->ext, sizeof(img->ext), "%s?offset=%llu", link,
+                (unsigned long long)root->offset) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "image link name too long: %s", link);
     return list_boot(img, err);
 }
 
@@ -222,8 +233,8 @@ void drv_flash_img_close(drv_flash_img_t *img)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char p[600];
-        snprintf(p, sizeof(p), "%s/%s", img->scratch, e->d_name);
-        unlink(p);
+        if (drv_fmt(p, sizeof(p), "%s/%s", img->scratch, e->d_name) == DRV_OK)
+            unlink(p);
     }
     rmdir(img->scratch);
     img->scratch[0] = '\0';
@@ -237,10 +248,15 @@ const char *drv_flash_fat_name(const drv_flash_img_t *img, const char *name)
     return NULL;
 }
 
-/* A fresh scratch file name into out. */
-static void scratch_name(drv_flash_img_t *img, const char *what, char *out, size_t outsz)
+/* A fresh scratch file name into out (DRV_ERR_RANGE if it does not fit: DRV_ERR_TOOBIG means
+ * a file over its cap to the readers below). */
+DRV_NODISCARD static drv_err_t scratch_name(drv_flash_img_t *img, const char *what, char *out,
+                                            size_t outsz, drv_error_t *err)
 {
-    snprintf(out, outsz, "%s/%u-%s", img->scratch, img->seq++, what);
+    if (drv_fmt(out, outsz, "%s/%u-%s", img->scratch, img->seq++, what) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "scratch file name too long in %s",
+                             img->scratch);
+    return DRV_OK;
 }
 
 drv_err_t drv_flash_fat_read(drv_flash_img_t *img, const char *name, size_t max, char **out,
@@ -250,10 +266,13 @@ drv_err_t drv_flash_fat_read(drv_flash_img_t *img, const char *name, size_t max,
     if (!real)
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "no %s in the boot partition", name);
     char src[128], dst[400];
-    snprintf(src, sizeof(src), "::/%s", real);
-    scratch_name(img, "fat", dst, sizeof(dst));
+    if (drv_fmt(src, sizeof(src), "::/%s", real) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "boot partition %s: name too long", name);
+    drv_err_t r = scratch_name(img, "fat", dst, sizeof(dst), err);
+    if (r != DRV_OK)
+        return r;
     char *argv[] = {img->tools.mcopy, "-n", "-i", img->fat, src, dst, NULL};
-    drv_err_t r = run(argv, NULL, err);
+    r = run(argv, NULL, err);
     if (r == DRV_OK)
         r = drv_file_read_capped(dst, max, out, len, err);
     unlink(dst);
@@ -268,7 +287,11 @@ drv_err_t drv_flash_fat_write(drv_flash_img_t *img, const char *name, const void
     drv_err_t r = drv_flash_scratch_file(img, data, len, src, sizeof(src), err);
     if (r != DRV_OK)
         return r;
-    snprintf(dst, sizeof(dst), "::/%s", real ? real : name);
+    if (drv_fmt(dst, sizeof(dst), "::/%s", real ? real : name) != DRV_OK) {
+        unlink(src);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "boot partition: write %s: name too long",
+                             name);
+    }
     /* -o: overwrite without asking; -D o the same for a clash of short names. */
     char *argv[] = {img->tools.mcopy, "-o", "-D", "o", "-i", img->fat, src, dst, NULL};
     r = run(argv, NULL, err);
@@ -280,7 +303,8 @@ drv_err_t drv_flash_ext_stat(drv_flash_img_t *img, const char *path, drv_flash_s
                              drv_error_t *err)
 {
     char cmd[300];
-    snprintf(cmd, sizeof(cmd), "stat \"%s\"", path);
+    if (drv_fmt(cmd, sizeof(cmd), "stat \"%s\"", path) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "root partition: %s: path too long", path);
     char *argv[] = {img->tools.debugfs, "-R", cmd, img->ext, NULL};
     _cleanup_buf_ drv_buf_t out = DRV_BUF_INIT(TOOL_OUTPUT_MAX);
     drv_err_t r = run(argv, &out, err);
@@ -293,11 +317,14 @@ drv_err_t drv_flash_ext_read(drv_flash_img_t *img, const char *path, size_t max,
                              size_t *len, drv_error_t *err)
 {
     char cmd[800], dst[400];
-    scratch_name(img, "ext", dst, sizeof(dst));
-    snprintf(cmd, sizeof(cmd), "dump \"%s\" \"%s\"", path, dst);
+    drv_err_t r = scratch_name(img, "ext", dst, sizeof(dst), err);
+    if (r != DRV_OK)
+        return r;
+    if (drv_fmt(cmd, sizeof(cmd), "dump \"%s\" \"%s\"", path, dst) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "root partition: %s: path too long", path);
     char *argv[] = {img->tools.debugfs, "-R", cmd, img->ext, NULL};
     _cleanup_buf_ drv_buf_t o = DRV_BUF_INIT(TOOL_OUTPUT_MAX);
-    drv_err_t r = run(argv, &o, err);
+    r = run(argv, &o, err);
     if (r == DRV_OK && access(dst, F_OK) != 0)
         r = drv_error_set(err, DRV_ERR_NOTFOUND, 0, "not read: %.300s", drv_buf_str(&o));
     if (r == DRV_OK)
@@ -309,8 +336,8 @@ drv_err_t drv_flash_ext_read(drv_flash_img_t *img, const char *path, size_t max,
 drv_err_t drv_flash_scratch_file(drv_flash_img_t *img, const void *data, size_t len, char *out,
                                  size_t outsz, drv_error_t *err)
 {
-    scratch_name(img, "new", out, outsz);
-    return drv_file_write_replace(out, data, len, 0600, err);
+    drv_err_t r = scratch_name(img, "new", out, outsz, err);
+    return r == DRV_OK ? drv_file_write_replace(out, data, len, 0600, err) : r;
 }
 
 drv_err_t drv_flash_ext_apply(drv_flash_img_t *img, const char *cmds, drv_buf_t *output,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "flash/flash.h"
 
 #define CMDLINE_LINE_MAX 4096
@@ -350,7 +351,7 @@ drv_err_t drv_flash_stat_parse(const char *text, size_t len, drv_flash_stat_t *o
             continue;
         }
         if (!first[0] && c && strncmp(line, "debugfs ", 8))
-            snprintf(first, sizeof(first), "%.180s", line);
+            drv_fmt_cut(first, sizeof(first), "%.180s", line);
     }
     if (!inode || !owner)
         return drv_error_set(err, DRV_ERR_PROTO, 0, "debugfs: %s", first[0] ? first : "no answer");

@@ -91,8 +91,8 @@ unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg
  * {"kind": "api"|"bootstrap", "role", "ttl": "24h" (or "ttlSeconds": N), "uses", "labels",
  * "description"} and answers the record with "token" set; list answers {"items": [...]};
  * a record never carries the secret or its hash. */
-drv_err_t drv_auth_api_tokens(void *ctx, unsigned method, const char *id, const cJSON *body,
-                              cJSON **out, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_auth_api_tokens(void *ctx, unsigned method, const char *id,
+                                            const cJSON *body, cJSON **out, drv_error_t *err);
 /* One token's record as the API shows it (new tree, caller owns). */
 cJSON *drv_auth_token_json(const drv_hstore_token_t *t, int64_t now);
 

@@ -84,9 +84,9 @@ bnode_t *bdesired_node(bdesired_t *d, const char *name);
 /* Marks n's document to be built again. */
 void bdesired_mark(bdesired_t *d, bnode_t *n);
 /* Loads everything from the store (used at start and when the change log was outrun). */
-drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
+DRV_NODISCARD drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
 /* Applies the store's changes since the last call; marks the nodes whose documents change. */
-drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
+DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err);
 /* Builds node's document with generation gen; *sum gets the content digest (generation
  * excluded). When n was published with that digest and is not forced, *unchanged (may be
  * NULL: always build) is set and NULL returned without building. Otherwise its Secrets are

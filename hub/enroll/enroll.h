@@ -57,8 +57,9 @@ void drv_enroll_free(drv_enroll_t *e);
  *  IDENTITIES    200 {"items": [...]}.
  *  IDENTITY      (DELETE) name: forgets a revoked identity whose last certificate has expired
  *                (the name is free again), 200 Status; not revoked or still valid 409. */
-drv_err_t drv_enroll_api(void *ctx, unsigned op, const char *name, const char *authorization,
-                         const cJSON *body, cJSON **out, unsigned *code, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_enroll_api(void *ctx, unsigned op, const char *name,
+                                       const char *authorization, const cJSON *body, cJSON **out,
+                                       unsigned *code, drv_error_t *err);
 
 /* One identity as GET /api/v1/identities lists it (new tree, caller owns). */
 cJSON *drv_enroll_identity_json(const drv_hstore_identity_t *id);

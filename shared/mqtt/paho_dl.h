@@ -35,7 +35,7 @@ extern drv_paho_api_t drv_paho;
  * libpaho-mqtt3a; DRV_ERR_UNSUPPORTED naming what is missing, or when tls is asked for after
  * 3a was loaded (one flavour per process: clients made earlier hold its handles). The library
  * stays loaded for the life of the process. */
-drv_err_t drv_paho_load(bool tls, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_paho_load(bool tls, drv_error_t *err);
 
 #define MQTTAsync_createWithOptions drv_paho.createWithOptions
 #define MQTTAsync_setCallbacks drv_paho.setCallbacks

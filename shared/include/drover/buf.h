@@ -15,7 +15,10 @@ typedef struct drv_buf {
     size_t max; /* hard maximum for len */
 } drv_buf_t;
 
-#define DRV_BUF_INIT(maxlen) {NULL, 0, 0, (maxlen)}
+#define DRV_BUF_INIT(maxlen)                                                                       \
+    {                                                                                              \
+        NULL, 0, 0, (maxlen)                                                                       \
+    }
 
 DRV_API void drv_buf_init(drv_buf_t *b, size_t max);
 DRV_API DRV_NODISCARD drv_err_t drv_buf_append(drv_buf_t *b, const void *data, size_t len);
@@ -35,7 +38,10 @@ DRV_API void drv_buf_truncate(drv_buf_t *b, size_t n);
 DRV_API char *drv_buf_steal(drv_buf_t *b, size_t *len);
 DRV_API void drv_buf_free(drv_buf_t *b);
 
-static inline void drv_buf_freep(drv_buf_t *b) { drv_buf_free(b); }
+static inline void drv_buf_freep(drv_buf_t *b)
+{
+    drv_buf_free(b);
+}
 #define _cleanup_buf_ __attribute__((cleanup(drv_buf_freep)))
 
 #endif

@@ -11,11 +11,11 @@
 #include "drover/error.h"
 
 typedef struct drv_doc_limits {
-    size_t max_input;  /* whole input, bytes */
-    size_t max_scalar; /* one string value or key, bytes */
+    size_t max_input;   /* whole input, bytes */
+    size_t max_scalar;  /* one string value or key, bytes */
     unsigned max_depth; /* nesting of mappings and sequences */
-    size_t max_nodes;  /* values created for the whole input, counting alias expansions */
-    size_t max_docs;   /* documents in one stream */
+    size_t max_nodes;   /* values created for the whole input, counting alias expansions */
+    size_t max_docs;    /* documents in one stream */
 } drv_doc_limits_t;
 
 /* 16 MiB input, 1 MiB scalars (the Kubernetes object limit), depth 64, 1M nodes, 1000 docs. */
@@ -40,12 +40,14 @@ typedef struct drv_doc_list {
  * others refused. Anchors, aliases and "<<" merge keys work within the node budget; a
  * duplicate mapping key is an error. Errors carry "line L, column C: ...". On failure *out
  * is untouched. lim may be NULL for the defaults. */
-DRV_API DRV_NODISCARD drv_err_t drv_doc_parse(const char *data, size_t len, const drv_doc_limits_t *lim,
-                                              drv_doc_list_t *out, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_doc_parse(const char *data, size_t len,
+                                              const drv_doc_limits_t *lim, drv_doc_list_t *out,
+                                              drv_error_t *err);
 DRV_API void drv_doc_list_free(drv_doc_list_t *list);
 
 /* Appends root as a block-style YAML document (no "---" header) to out. Strings that would
  * read back as another type ("true", "1.0", "null", "") are quoted. */
-DRV_API DRV_NODISCARD drv_err_t drv_doc_emit_yaml(const cJSON *root, drv_buf_t *out, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_doc_emit_yaml(const cJSON *root, drv_buf_t *out,
+                                                  drv_error_t *err);
 
 #endif

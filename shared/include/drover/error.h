@@ -50,13 +50,19 @@ DRV_API const char *drv_strerror(drv_err_t code);
 /* Records an error in err (which may be NULL) and returns code, so that
  *   return drv_error_set(err, DRV_ERR_IO, errno, "open %s", path);
  * both records and propagates. With errnum != 0, ": <strerror(errnum)>" is appended. */
+/* checksrc: allow missing-nodiscard: returns the code it records, so that a caller may record
+ * an error as a statement as well as return it */
 DRV_API drv_err_t drv_error_set(drv_error_t *err, drv_err_t code, int errnum, const char *fmt, ...)
     DRV_PRINTF(4, 5);
+/* checksrc: allow missing-nodiscard: returns the code it records, so that a caller may record
+ * an error as a statement as well as return it */
 DRV_API drv_err_t drv_error_vset(drv_error_t *err, drv_err_t code, int errnum, const char *fmt,
                                  va_list ap) DRV_PRINTF(4, 0);
 
 /* Prefixes the message in err with "<context>: " and returns err->code (DRV_ERR_INVALID
  * if err carried no code). A NULL err is allowed and yields DRV_ERR_INVALID. */
+/* checksrc: allow missing-nodiscard: returns the code it records, so that a caller may record
+ * an error as a statement as well as return it */
 DRV_API drv_err_t drv_error_wrap(drv_error_t *err, const char *fmt, ...) DRV_PRINTF(2, 3);
 
 /* The message, or drv_strerror(code) when no message was recorded. */

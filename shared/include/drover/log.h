@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include "drover/error.h"
 
-typedef enum { DRV_LOG_DEBUG = 0, DRV_LOG_INFO, DRV_LOG_WARN, DRV_LOG_ERROR, DRV_LOG_OFF } drv_log_level_t;
+typedef enum {
+    DRV_LOG_DEBUG = 0,
+    DRV_LOG_INFO,
+    DRV_LOG_WARN,
+    DRV_LOG_ERROR,
+    DRV_LOG_OFF
+} drv_log_level_t;
 
 DRV_API void drv_log_set_level(drv_log_level_t level);
 DRV_API drv_log_level_t drv_log_get_level(void);
@@ -20,7 +26,8 @@ DRV_API void drv_log_set_stream(FILE *f);
  * caller formats ("pod=%s code=%d"); kvfmt may be NULL. Use drv_log_quote() for values that
  * may contain spaces, quotes or newlines. A line is capped at 4 KiB; longer ones are cut with
  * "…truncated". */
-DRV_API void drv_log(drv_log_level_t level, const char *msg, const char *kvfmt, ...) DRV_PRINTF(3, 4);
+DRV_API void drv_log(drv_log_level_t level, const char *msg, const char *kvfmt, ...)
+    DRV_PRINTF(3, 4);
 
 /* Writes s as a double-quoted, escaped value into out (always NUL-terminated, cut to fit).
  * Returns out, for use directly as a printf argument. */

@@ -25,7 +25,7 @@ DRV_API DRV_NODISCARD drv_err_t drv_qty_parse_memory(const char *s, int64_t *byt
  * divides it exactly ("64Mi", "1G", "1500"); a binary value that no binary suffix divides
  * falls back to decimal suffixes, like Kubernetes. Fails with DRV_ERR_TOOBIG if out is short. */
 DRV_API DRV_NODISCARD drv_err_t drv_qty_format_cpu(int64_t millicores, char *out, size_t outsz);
-DRV_API DRV_NODISCARD drv_err_t drv_qty_format_memory(int64_t bytes, drv_qty_format_t fmt, char *out,
-                                                      size_t outsz);
+DRV_API DRV_NODISCARD drv_err_t drv_qty_format_memory(int64_t bytes, drv_qty_format_t fmt,
+                                                      char *out, size_t outsz);
 
 #endif

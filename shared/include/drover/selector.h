@@ -23,8 +23,8 @@ typedef enum {
 
 typedef struct drv_sel_req {
     drv_sel_op_t op;
-    char *key;      /* owned */
-    char **values;  /* owned, nvalues entries; one for EQ/NE, none for EXISTS/NOTEXISTS */
+    char *key;     /* owned */
+    char **values; /* owned, nvalues entries; one for EQ/NE, none for EXISTS/NOTEXISTS */
     size_t nvalues;
 } drv_sel_req_t;
 
@@ -35,7 +35,8 @@ typedef struct drv_selector {
 } drv_selector_t;
 
 /* Parses the string form. Keys and values are checked with the label rules in names.h. */
-DRV_API DRV_NODISCARD drv_err_t drv_selector_parse(const char *s, drv_selector_t *out, drv_error_t *err);
+DRV_API DRV_NODISCARD drv_err_t drv_selector_parse(const char *s, drv_selector_t *out,
+                                                   drv_error_t *err);
 /* Parses {matchLabels: {...}, matchExpressions: [{key, operator, values}]} (already
  * structurally validated by the model, but checked again here). */
 DRV_API DRV_NODISCARD drv_err_t drv_selector_from_json(const cJSON *sel, drv_selector_t *out,

@@ -1,6 +1,7 @@
 /* The hub store: server-set fields, resourceVersion and generation rules, conflicts, status
  * kept apart, lists with selectors, the change log and its pruning, reopening, refusing newer
  * or foreign database files, corrupt rows, size limits, WAL mode and throughput. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1259,8 +1260,13 @@ static void test_bulk_creates(void **state)
     printf("hub store: 2000 creates (one transaction each) in %.3f s: %.0f/s\n", dt, 2000 / dt);
     double factor = 1;
     const char *tf = getenv("DROVER_TEST_TIME_FACTOR");
-    if (tf && atof(tf) >= 1)
-        factor = atof(tf);
+    if (tf && *tf) {
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(tf, &end);
+        if (errno == 0 && *end == '\0' && v >= 1)
+            factor = v;
+    }
     assert_true(dt < 3.0 * factor);
     cJSON *items = NULL;
     t0 = now_s();
