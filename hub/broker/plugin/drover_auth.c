@@ -9,7 +9,7 @@
  *    Mosquitto would close an existing connection of that client id.
  *  - Every PUBLISH, SUBSCRIBE and delivery: the hub reads and writes drover/v1/#; a node reads
  *    only drover/v1/node/NODE/{desired,logs/req} and writes only
- *    drover/v1/node/NODE/{status,heartbeat,online,events,logs/res/ID}.
+ *    drover/v1/node/NODE/{status,heartbeat,online,events,metrics,logs/res/ID}.
  *  - $CONTROL/drover/v1 (from the hub only): "kick NODE" disconnects NODE's clients at once (a
  *    revocation or a forget); their next CONNECT asks the hub again.
  * It links only libc and OpenSSL's libcrypto (which Mosquitto has loaded already). */
@@ -273,7 +273,7 @@ static bool node_topic_ok(const char *rest, int access)
     if (access != MOSQ_ACL_WRITE)
         return false;
     if (!strcmp(rest, "status") || !strcmp(rest, "heartbeat") || !strcmp(rest, "online") ||
-        !strcmp(rest, "events"))
+        !strcmp(rest, "events") || !strcmp(rest, "metrics"))
         return true;
     if (strncmp(rest, "logs/res/", 9) || !rest[9])
         return false;
