@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/doc.h"
@@ -80,12 +81,16 @@ const drv_api_route_t *drv_api_routes(size_t *n)
 const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz)
 {
     static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-    if (outsz)
-        out[0] = '\0';
+    if (outsz == 0)
+        return out;
+    out[0] = '\0';
     for (unsigned i = 0; i < 5; i++)
         if (methods & (1u << i)) {
             size_t l = strlen(out);
-            snprintf(out + l, outsz - l, "%s%s", l ? ", " : "", names[i]);
+            if (drv_fmt(out + l, outsz - l, "%s%s", l ? ", " : "", names[i]) != DRV_OK) {
+                out[0] = '\0'; /* an Allow header: never a cut list */
+                return out;
+            }
         }
     return out;
 }
@@ -172,7 +177,9 @@ static void count_request(drv_api_t *api, const char *method, unsigned code)
     }
     if (api->nreqstats < DRV_API_MAX_REQSTATS) {
         drv_api_reqstat_t *r = &api->reqstats[api->nreqstats++];
-        snprintf(r->method, sizeof(r->method), "%.7s", method_bit(method) ? method : "OTHER");
+        if (drv_fmt(r->method, sizeof(r->method), "%s", method_bit(method) ? method : "OTHER") !=
+            DRV_OK)
+            DRV_FMT_LIT(r->method, "OTHER");
         r->code = code;
         r->n = 1;
     }
@@ -354,7 +361,7 @@ static enum MHD_Result dispatch(drv_api_req_t *rq)
         return drv_api_reply_status(rq, 404, "NotFound",
                                     "the server could not find the requested resource", NULL);
     char msg[160];
-    snprintf(msg, sizeof(msg), "method %.16s is not allowed on this resource", rq->method);
+    drv_fmt_cut(msg, sizeof(msg), "method %.16s is not allowed on this resource", rq->method);
     cJSON *st = drv_api_status_json(405, "MethodNotAllowed", msg, NULL);
     char *s = st ? cJSON_PrintUnformatted(st) : NULL;
     cJSON_Delete(st);
@@ -439,7 +446,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         rq->api = api;
         rq->conn = conn;
-        snprintf(rq->method, sizeof(rq->method), "%s", method);
+        /* Longer than any method served: a 405, counted and logged as "OTHER". */
+        if (drv_fmt(rq->method, sizeof(rq->method), "%s", method) != DRV_OK)
+            DRV_FMT_LIT(rq->method, "OTHER");
         rq->url = url;
         /* The enrollment routes answer callers without an API token: their small cap holds
          * from the first byte, so that anonymous bodies cannot take the shared budget. */
@@ -460,8 +469,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             unsigned long long v = strtoull(cl, &end, 10);
             if (errno || end == cl || v > api->max_body) {
                 char msg[128];
-                snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
-                         cap);
+                drv_fmt_cut(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
+                            cap);
                 return drv_api_reply_status(rq, 413, NULL, msg, NULL);
             }
         }
@@ -496,8 +505,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                     NULL);
     if (rq->too_big) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
-                 rq->body.max);
+        drv_fmt_cut(msg, sizeof(msg), "request body is larger than the limit of %zu bytes",
+                    rq->body.max);
         return drv_api_reply_status(rq, 413, NULL, msg, NULL);
     }
     return dispatch(rq);
@@ -521,7 +530,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
+    drv_vfmt_cut(line, sizeof(line), fmt, ap);
     size_t l = strlen(line);
     while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
         line[--l] = '\0';
@@ -772,7 +781,9 @@ drv_err_t drv_api_set_gauge(drv_api_t *api, const char *series, double value, dr
     if (api->ngauges >= DRV_API_MAX_GAUGES)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "metrics: more than %d gauge series",
                              DRV_API_MAX_GAUGES);
-    snprintf(api->gauges[api->ngauges].series, sizeof(api->gauges[0].series), "%s", series);
+    if (drv_fmt(api->gauges[api->ngauges].series, sizeof(api->gauges[0].series), "%s", series) !=
+        DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "metrics: gauge series name too long");
     api->gauges[api->ngauges++].value = value;
     return DRV_OK;
 }

@@ -221,7 +221,7 @@ struct drv_api_route {
 
 /* Every route the API serves (static storage); *n gets the count. */
 const drv_api_route_t *drv_api_routes(size_t *n);
-/* "GET, POST" for DRV_API_M_* bits, into out (at least 40 bytes). Returns out. */
+/* "GET, POST" for DRV_API_M_* bits, into out (at least 40 bytes, else ""). Returns out. */
 const char *drv_api_methods_str(unsigned methods, char *out, size_t outsz);
 /* Writes every route to out, one a line: "PATTERN METHOD,METHOD,..." (drover-hub
  * --print-routes). Returns 0, or -1 when out could not be written. */

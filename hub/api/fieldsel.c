@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/json.h"
 
 bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz)
@@ -15,14 +16,14 @@ bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, s
     while (p && *p) {
         size_t len = strcspn(p, ",");
         if (out->n == DRV_API_FIELDSEL_MAX) {
-            snprintf(why, whysz, "more than %d requirements", DRV_API_FIELDSEL_MAX);
+            drv_fmt_cut(why, whysz, "more than %d requirements", DRV_API_FIELDSEL_MAX);
             return false;
         }
         drv_api_fieldreq_t *r = &out->reqs[out->n];
         const char *eq = memchr(p, '=', len);
         if (!eq || eq == p || (eq == p + 1 && *p == '!')) {
-            snprintf(why, whysz, "\"%.*s\": expected FIELD=VALUE or FIELD!=VALUE",
-                     (int)(len > 64 ? 64 : len), p);
+            drv_fmt_cut(why, whysz, "\"%.*s\": expected FIELD=VALUE or FIELD!=VALUE",
+                        (int)(len > 64 ? 64 : len), p);
             return false;
         }
         size_t klen = (size_t)(eq - p);
@@ -35,7 +36,7 @@ bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, s
         }
         size_t vlen = len - (size_t)(v - p);
         if (klen >= sizeof(r->path) || vlen >= sizeof(r->value)) {
-            snprintf(why, whysz, "\"%.64s...\": field or value too long", p);
+            drv_fmt_cut(why, whysz, "\"%.64s...\": field or value too long", p);
             return false;
         }
         memcpy(r->path, p, klen);
@@ -47,7 +48,7 @@ bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, s
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '_') ||
                 (c == '.' && (i == 0 || i + 1 == klen || r->path[i + 1] == '.'))) {
-                snprintf(why, whysz, "\"%s\" is not a field path", r->path);
+                drv_fmt_cut(why, whysz, "\"%s\" is not a field path", r->path);
                 return false;
             }
         }
@@ -59,24 +60,28 @@ bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, s
     return true;
 }
 
-static void field_value(const cJSON *obj, const char *path, char *out, size_t outsz)
+/* The field's value as text; false when it does not fit out, and then it equals no
+ * requirement's value (those fit in the same size): never compare a cut value. */
+static bool field_value(const cJSON *obj, const char *path, char *out, size_t outsz)
 {
     const cJSON *cur = drv_json_at(obj, path);
     out[0] = '\0';
+    drv_err_t rc = DRV_OK;
     if (cJSON_IsString(cur))
-        snprintf(out, outsz, "%s", cur->valuestring);
+        rc = drv_fmt(out, outsz, "%s", cur->valuestring);
     else if (cJSON_IsBool(cur))
-        snprintf(out, outsz, "%s", cJSON_IsTrue(cur) ? "true" : "false");
+        rc = drv_fmt(out, outsz, "%s", cJSON_IsTrue(cur) ? "true" : "false");
     else if (cJSON_IsNumber(cur))
-        snprintf(out, outsz, "%.17g", cur->valuedouble);
+        rc = drv_fmt(out, outsz, "%.17g", cur->valuedouble);
+    return rc == DRV_OK;
 }
 
 bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj)
 {
     for (size_t i = 0; i < fs->n; i++) {
-        char v[256];
-        field_value(obj, fs->reqs[i].path, v, sizeof(v));
-        if ((strcmp(v, fs->reqs[i].value) == 0) == fs->reqs[i].neg)
+        char v[sizeof(fs->reqs[i].value)];
+        bool eq = field_value(obj, fs->reqs[i].path, v, sizeof(v)) && !strcmp(v, fs->reqs[i].value);
+        if (eq == fs->reqs[i].neg)
             return false;
     }
     return true;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/log.h"
 
 #define LOG_OUT_MAX (8u << 20)      /* bytes held for one slow reader */
@@ -111,7 +112,7 @@ void drv_api_log_end(drv_api_log_sink_t *s, unsigned code, const char *error)
     s->ended = true;
     if (error && !s->got_data) {
         s->code = code ? code : 500;
-        snprintf(s->error, sizeof(s->error), "%s", error);
+        drv_fmt_cut(s->error, sizeof(s->error), "%s", error);
     }
     sink_resume(s);
 }
@@ -166,7 +167,7 @@ enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_err_t e = drv_hstore_get(api->store, DRV_KIND_POD, m->ns, m->name, &pod, &err);
     if (e != DRV_OK) {
         char msg[600];
-        snprintf(msg, sizeof(msg), "pods \"%s\" not found", m->name);
+        drv_fmt_cut(msg, sizeof(msg), "pods \"%s\" not found", m->name);
         return drv_api_reply_error(rq, e, e == DRV_ERR_NOTFOUND ? msg : drv_error_msg(&err));
     }
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
@@ -178,18 +179,21 @@ enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m)
     char msg[768], cname[64] = "";
     enum MHD_Result r;
     if (!cJSON_IsString(node) || !node->valuestring[0]) {
-        snprintf(msg, sizeof(msg), "pod \"%s\" is not scheduled to a node yet: no log", m->name);
+        drv_fmt_cut(msg, sizeof(msg), "pod \"%s\" is not scheduled to a node yet: no log", m->name);
         r = drv_api_reply_status(rq, 400, "BadRequest", msg, NULL);
         goto out;
     }
     if (container && *container) {
         if (!container_named(pod, container)) {
-            snprintf(msg, sizeof(msg), "container \"%.63s\" is not valid for pod \"%s\"", container,
-                     m->name);
+            drv_fmt_cut(msg, sizeof(msg), "container \"%.63s\" is not valid for pod \"%s\"",
+                        container, m->name);
             r = drv_api_reply_status(rq, 400, "BadRequest", msg, NULL);
             goto out;
         }
-        snprintf(cname, sizeof(cname), "%s", container);
+        if (drv_fmt(cname, sizeof(cname), "%s", container) != DRV_OK) {
+            r = drv_api_reply_status(rq, 400, "BadRequest", "container: name too long", NULL);
+            goto out;
+        }
     } else {
         const cJSON *cs = cJSON_GetObjectItemCaseSensitive(spec, "containers");
         if (cJSON_GetArraySize(cs) != 1) {
@@ -207,7 +211,11 @@ enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m)
             goto out;
         }
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(cs->child, "name");
-        snprintf(cname, sizeof(cname), "%s", cJSON_IsString(n) ? n->valuestring : "");
+        if (drv_fmt(cname, sizeof(cname), "%s", cJSON_IsString(n) ? n->valuestring : "") !=
+            DRV_OK) {
+            r = drv_api_reply_status(rq, 400, "BadRequest", "container: name too long", NULL);
+            goto out;
+        }
     }
     uint64_t tail_lines = 0;
     if (tail && *tail) {
@@ -271,7 +279,7 @@ enum MHD_Result drv_api_log_continue(drv_api_req_t *rq)
         rq->log = NULL;
         unsigned code = s->code;
         char msg[sizeof(s->error)];
-        snprintf(msg, sizeof(msg), "%s", s->error);
+        drv_fmt_cut(msg, sizeof(msg), "%s", s->error);
         sink_free(s);
         const char *reason = code == 504   ? "Timeout"
                              : code == 404 ? "NotFound"
@@ -318,7 +326,7 @@ void drv_api_log_tick(drv_api_t *api)
                 s->provider_done = true;
                 if (!s->got_data && !s->error[0]) {
                     s->code = 499;
-                    snprintf(s->error, sizeof(s->error), "the client went away");
+                    DRV_FMT_LIT(s->error, "the client went away");
                 }
             }
             sink_resume(s);

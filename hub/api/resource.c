@@ -11,6 +11,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/doc.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 
@@ -49,19 +50,19 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
         if (!strcmp(mt, "application/json-patch+json") ||
             !strcmp(mt, "application/apply-patch+yaml")) {
             char msg[256];
-            snprintf(msg, sizeof(msg),
-                     "patch type %s is not supported by Drover; send the patch as "
-                     "application/merge-patch+json (RFC 7386)",
-                     mt);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "patch type %s is not supported by Drover; send the patch as "
+                        "application/merge-patch+json (RFC 7386)",
+                        mt);
             *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
             return NULL;
         }
         if (*mt && strcmp(mt, "application/merge-patch+json") && strcmp(mt, "application/json")) {
             char msg[256];
-            snprintf(msg, sizeof(msg),
-                     "unsupported Content-Type \"%.64s\" for a patch; use "
-                     "application/merge-patch+json",
-                     mt);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "unsupported Content-Type \"%.64s\" for a patch; use "
+                        "application/merge-patch+json",
+                        mt);
             *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
             return NULL;
         }
@@ -70,9 +71,9 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
         yaml = true;
     } else if (*mt && strcmp(mt, "application/json")) {
         char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "unsupported Content-Type \"%.64s\"; use application/json or application/yaml",
-                 mt);
+        drv_fmt_cut(msg, sizeof(msg),
+                    "unsupported Content-Type \"%.64s\"; use application/json or application/yaml",
+                    mt);
         *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
         return NULL;
     }
@@ -94,7 +95,7 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_doc_parse(body, len, &lim, &docs, &err) != DRV_OK) {
         char msg[DRV_ERROR_MSG_MAX + 32];
-        snprintf(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
+        drv_fmt_cut(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
         *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
         return NULL;
     }
@@ -167,11 +168,11 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
     if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
         cJSON_AddStringToObject(obj, "apiVersion", drv_kind_api_version(k));
     if (drv_model_kind(obj) != k) {
-        snprintf(msg, sizeof(msg),
-                 "the body's kind \"%.64s\" (apiVersion \"%.64s\") does not match the resource "
-                 "%s, which holds %s %s",
-                 kind ? kind : "", av ? av : "", drv_kind_plural(k), drv_kind_api_version(k),
-                 drv_kind_name(k));
+        drv_fmt_cut(msg, sizeof(msg),
+                    "the body's kind \"%.64s\" (apiVersion \"%.64s\") does not match the resource "
+                    "%s, which holds %s %s",
+                    kind ? kind : "", av ? av : "", drv_kind_plural(k), drv_kind_api_version(k),
+                    drv_kind_name(k));
         *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
         return false;
     }
@@ -196,9 +197,10 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
             cJSON_DeleteItemFromObjectCaseSensitive(meta, ids[i].key);
             cJSON_AddStringToObject(meta, ids[i].key, ids[i].want);
         } else if (!cJSON_IsString(v) || strcmp(v->valuestring, ids[i].want)) {
-            snprintf(msg, sizeof(msg),
-                     "metadata.%s \"%.253s\" does not match the %s in the URL \"%.253s\"",
-                     ids[i].key, cJSON_IsString(v) ? v->valuestring : "?", ids[i].key, ids[i].want);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "metadata.%s \"%.253s\" does not match the %s in the URL \"%.253s\"",
+                        ids[i].key, cJSON_IsString(v) ? v->valuestring : "?", ids[i].key,
+                        ids[i].want);
             *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
             return false;
         }
@@ -212,7 +214,7 @@ static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
     drv_kind_t k = drv_model_kind(obj);
     const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
-    snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
+    drv_fmt_cut(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_diags_t d = {0};
     drv_err_t e = drv_model_normalize(obj, &d);
     if (e == DRV_OK) {
@@ -245,19 +247,19 @@ static enum MHD_Result store_error(drv_api_req_t *rq, drv_kind_t k, const char *
     const char *plural = drv_kind_plural(k);
     switch (e) {
     case DRV_ERR_NOTFOUND:
-        snprintf(msg, sizeof(msg), "%s \"%.253s\" not found", plural, name);
+        drv_fmt_cut(msg, sizeof(msg), "%s \"%.253s\" not found", plural, name);
         break;
     case DRV_ERR_EXISTS:
-        snprintf(msg, sizeof(msg), "%s \"%.253s\" already exists", plural, name);
+        drv_fmt_cut(msg, sizeof(msg), "%s \"%.253s\" already exists", plural, name);
         break;
     case DRV_ERR_CONFLICT:
-        snprintf(msg, sizeof(msg),
-                 "Operation cannot be fulfilled on %s \"%.253s\": the object has been modified; "
-                 "please apply your changes to the latest version and try again (%s)",
-                 plural, name, drv_error_msg(err));
+        drv_fmt_cut(msg, sizeof(msg),
+                    "Operation cannot be fulfilled on %s \"%.253s\": the object has been modified; "
+                    "please apply your changes to the latest version and try again (%s)",
+                    plural, name, drv_error_msg(err));
         break;
     default:
-        snprintf(msg, sizeof(msg), "%s", drv_error_msg(err));
+        drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(err));
         drv_log_error("store operation failed", "kind=%s code=%s", drv_kind_name(k),
                       drv_strerror(e));
         break;
@@ -274,7 +276,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_error_t err = DRV_ERROR_INIT;
     if (ls && *ls && drv_selector_parse(ls, &sel, &err) != DRV_OK) {
         char msg[DRV_ERROR_MSG_MAX + 32];
-        snprintf(msg, sizeof(msg), "labelSelector: %s", drv_error_msg(&err));
+        drv_fmt_cut(msg, sizeof(msg), "labelSelector: %s", drv_error_msg(&err));
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
     drv_api_fieldsel_t fs;
@@ -283,7 +285,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     if (!drv_api_fieldsel_parse(fsq, &fs, why, sizeof(why))) {
         drv_selector_free(&sel);
         char msg[300];
-        snprintf(msg, sizeof(msg), "fieldSelector: %s", why);
+        drv_fmt_cut(msg, sizeof(msg), "fieldSelector: %s", why);
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
     const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
@@ -302,9 +304,10 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     }
     _cleanup_cjson_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
-    snprintf(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k));
-    snprintf(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long)rv);
     cJSON *meta = NULL;
+    if (drv_fmt(kindbuf, sizeof(kindbuf), "%sList", drv_kind_name(k)) != DRV_OK ||
+        drv_fmt(rvbuf, sizeof(rvbuf), "%llu", (unsigned long long)rv) != DRV_OK)
+        return drv_api_reply_status(rq, 500, NULL, "list kind or resourceVersion too long", NULL);
     if (!list || !cJSON_AddStringToObject(list, "apiVersion", drv_kind_api_version(k)) ||
         !cJSON_AddStringToObject(list, "kind", kindbuf) ||
         !(meta = cJSON_AddObjectToObject(list, "metadata")) ||
@@ -334,8 +337,8 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
     if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
         return r;
     const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
-    char namebuf[256];
-    snprintf(namebuf, sizeof(namebuf), "%s", name ? name : "");
+    char namebuf[256]; /* for messages only */
+    drv_fmt_cut(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_create(rq->api->store, k, obj, &err);
     if (e != DRV_OK)

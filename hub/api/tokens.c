@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
+
 /* The request body as a JSON object into *body; false when the reply (400) is queued in *r. */
 static bool body_object(drv_api_req_t *rq, cJSON **body, enum MHD_Result *r)
 {
@@ -46,8 +48,8 @@ enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_api_op_t op = m->route->op;
     if (rq->body.len > DRV_API_ENROLL_MAX_BODY) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "request body is larger than the limit of %u bytes",
-                 DRV_API_ENROLL_MAX_BODY);
+        drv_fmt_cut(msg, sizeof(msg), "request body is larger than the limit of %u bytes",
+                    DRV_API_ENROLL_MAX_BODY);
         return drv_api_reply_status(rq, 413, NULL, msg, NULL);
     }
     cJSON *body = NULL;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/proc.h"
 
@@ -69,9 +70,9 @@ static void fill(drv_api_watch_t *w)
         drv_err_t e = drv_hstore_changes(w->api->store, w->rv, w->kind, WATCH_BATCH, &ev, &n, &err);
         if (e == DRV_ERR_RANGE) {
             char msg[128];
-            snprintf(msg, sizeof(msg),
-                     "too old resource version: %llu; the watch fell behind, list again",
-                     (unsigned long long)w->rv);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "too old resource version: %llu; the watch fell behind, list again",
+                        (unsigned long long)w->rv);
             end_with_status(w, 410, "Expired", msg);
             return;
         }
@@ -174,8 +175,8 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     if (api->nwatches >= api->max_watches) {
         drv_selector_free(sel);
         char msg[128];
-        snprintf(msg, sizeof(msg), "too many watch streams open (limit %u); retry later",
-                 api->max_watches);
+        drv_fmt_cut(msg, sizeof(msg), "too many watch streams open (limit %u); retry later",
+                    api->max_watches);
         return drv_api_reply_status(rq, 429, NULL, msg, NULL);
     }
     uint64_t rv = drv_hstore_rv(api->store);
@@ -185,8 +186,8 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     if (given && !parse_rv(given, &rv)) {
         drv_selector_free(sel);
         char msg[160];
-        snprintf(msg, sizeof(msg), "%s \"%.32s\" is not a resourceVersion (a decimal number)",
-                 h && *h ? "Last-Event-ID" : "resourceVersion", given);
+        drv_fmt_cut(msg, sizeof(msg), "%s \"%.32s\" is not a resourceVersion (a decimal number)",
+                    h && *h ? "Last-Event-ID" : "resourceVersion", given);
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
     drv_hstore_event_t *ev = NULL;
@@ -198,13 +199,13 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
         drv_selector_free(sel);
         char msg[DRV_ERROR_MSG_MAX + 64];
         if (e == DRV_ERR_RANGE && rv > drv_hstore_rv(api->store))
-            snprintf(msg, sizeof(msg), "resource version %llu is newer than the store's (%llu)",
-                     (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
+            drv_fmt_cut(msg, sizeof(msg), "resource version %llu is newer than the store's (%llu)",
+                        (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
         else if (e == DRV_ERR_RANGE)
-            snprintf(msg, sizeof(msg), "too old resource version: %llu (%s); list again",
-                     (unsigned long long)rv, drv_error_msg(&err));
+            drv_fmt_cut(msg, sizeof(msg), "too old resource version: %llu (%s); list again",
+                        (unsigned long long)rv, drv_error_msg(&err));
         else
-            snprintf(msg, sizeof(msg), "%s", drv_error_msg(&err));
+            drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
         return drv_api_reply_error(rq, e, msg);
     }
     drv_api_watch_t *w = calloc(1, sizeof(*w));
@@ -216,7 +217,11 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     w->conn = rq->conn;
     w->kind = kind;
     w->all_ns = ns == NULL;
-    snprintf(w->ns, sizeof(w->ns), "%s", ns ? ns : "");
+    if (drv_fmt(w->ns, sizeof(w->ns), "%s", ns ? ns : "") != DRV_OK) {
+        free(w);
+        drv_selector_free(sel);
+        return drv_api_reply_status(rq, 400, NULL, "namespace: name too long", NULL);
+    }
     w->sel = *sel;
     memset(sel, 0, sizeof(*sel));
     w->fs = *fs;

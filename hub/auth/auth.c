@@ -15,6 +15,7 @@
 
 #include "drover/base64.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/log.h"
 
@@ -192,10 +193,11 @@ static drv_err_t make_token(const drv_auth_spec_t *spec, int64_t now,
     drv_hstore_token_t t = {.created = now,
                             .expires = spec->ttl_s ? now + spec->ttl_s : 0,
                             .uses_left = boot && spec->uses ? spec->uses : -1};
-    snprintf(t.kind, sizeof(t.kind), "%s", spec->kind);
-    snprintf(t.role, sizeof(t.role), "%s", drv_auth_role_name(spec->role));
-    snprintf(t.description, sizeof(t.description), "%s",
-             spec->description ? spec->description : "");
+    if (drv_fmt(t.kind, sizeof(t.kind), "%s", spec->kind) != DRV_OK ||
+        drv_fmt(t.role, sizeof(t.role), "%s", drv_auth_role_name(spec->role)) != DRV_OK ||
+        drv_fmt(t.description, sizeof(t.description), "%s",
+                spec->description ? spec->description : "") != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "token kind, role or description too long");
     if (spec->labels) {
         if (!cJSON_IsObject(spec->labels))
             return drv_error_set(err, DRV_ERR_INVALID, 0, "labels: must be an object");
@@ -216,9 +218,7 @@ static drv_err_t make_token(const drv_auth_spec_t *spec, int64_t now,
         char *s = cJSON_PrintUnformatted(spec->labels);
         if (!s)
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "labels");
-        bool fits = strlen(s) < sizeof(t.labels);
-        if (fits)
-            snprintf(t.labels, sizeof(t.labels), "%s", s);
+        bool fits = drv_fmt(t.labels, sizeof(t.labels), "%s", s) == DRV_OK;
         free(s);
         if (!fits)
             return drv_error_set(err, DRV_ERR_INVALID, 0, "labels: more than %zu bytes",
@@ -434,22 +434,23 @@ unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg
     if (e != DRV_OK) {
         if (e != DRV_ERR_PERM)
             drv_log_error("api: cannot check a token", "error=%s", drv_error_msg(&err));
-        snprintf(msg, msgsz, "Unauthorized: %s",
-                 e == DRV_ERR_PERM ? drv_error_msg(&err) : "credentials cannot be checked now");
+        drv_fmt_cut(msg, msgsz, "Unauthorized: %s",
+                    e == DRV_ERR_PERM ? drv_error_msg(&err) : "credentials cannot be checked now");
         return 401;
     }
     if (strcmp(t.kind, "api")) {
-        snprintf(msg, msgsz, "forbidden: token %s is a %s token: it can only enrol a device", t.id,
-                 t.kind);
+        drv_fmt_cut(msg, msgsz, "forbidden: token %s is a %s token: it can only enrol a device",
+                    t.id, t.kind);
         return 403;
     }
     drv_auth_role_t role = DRV_AUTH_ROLE_NONE;
     drv_error_t rerr = DRV_ERROR_INIT;
     if (drv_auth_role_parse(t.role, &role, &rerr) != DRV_OK ||
         !drv_auth_allows(role, req->method, req->route)) {
-        snprintf(msg, msgsz, "forbidden: token %s (role %s) may not %s %s%s%s", t.id,
-                 *t.role ? t.role : "none", verb(req), req->route ? resource(req->route) : "this",
-                 *req->ns ? " in namespace " : "", req->ns);
+        drv_fmt_cut(msg, msgsz, "forbidden: token %s (role %s) may not %s %s%s%s", t.id,
+                    *t.role ? t.role : "none", verb(req),
+                    req->route ? resource(req->route) : "this", *req->ns ? " in namespace " : "",
+                    req->ns);
         return 403;
     }
     return 0;
@@ -461,8 +462,9 @@ static void rfc3339(int64_t t, char out[32])
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, 32, "%lld", (long long)t);
+    if ((!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm)) &&
+        drv_fmt(out, 32, "%lld", (long long)t) != DRV_OK)
+        out[0] = '\0'; /* cannot happen: 20 digits at most */
 }
 
 cJSON *drv_auth_token_json(const drv_hstore_token_t *t, int64_t now)

@@ -50,7 +50,7 @@ struct drv_bridge {
     drv_bridge_stats_t stats;
     blogs_t logs[DRV_BRIDGE_LOGS_MAX];
     uint64_t logs_counter;
-    char last_error[256];
+    char last_error[DRV_ERROR_MSG_MAX]; /* whole, so that a repeated error compares equal */
 };
 
 static int64_t wall_ms(void)
@@ -175,12 +175,12 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
         bn->labels_refused = refused_hash;
         if (refused_hash) {
             char msg[800];
-            snprintf(msg, sizeof(msg),
-                     "status report: labels refused: %s (a device may set only kubernetes.io/arch, "
-                     "kubernetes.io/os, kubernetes.io/hostname equal to its name "
-                     "and " DRV_BRIDGE_AGENT_LABEL_PREFIX "* labels; the others are the hub's: the "
-                     "bootstrap token's or set through the API)",
-                     refused);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "status report: labels refused: %s (a device may set only "
+                        "kubernetes.io/arch, kubernetes.io/os, kubernetes.io/hostname equal to its "
+                        "name and " DRV_BRIDGE_AGENT_LABEL_PREFIX "* labels; the others are the "
+                        "hub's: the bootstrap token's or set through the API)",
+                        refused);
             drv_log_warn("bridge: node labels refused", "node=%s labels=\"%s\"", name, refused);
             node_event(b, name, "Warning", "LabelsRefused", msg);
         }
@@ -481,10 +481,15 @@ static void seen_instance(drv_bridge_t *b, bnode_t *bn, const char *node, const 
 {
     if (!inst || !inst[0])
         return; /* an older agent */
+    char run[sizeof(bn->instance)];
+    if (drv_fmt(run, sizeof(run), "%s", inst) != DRV_OK) {
+        drv_log_warn("bridge: agent run id too long: ignored", "node=%s", node);
+        return;
+    }
     int64_t now = wall_ms();
     if (!bn->instance[0] || !strcmp(inst, bn->instance)) {
         if (!bn->instance[0]) {
-            snprintf(bn->instance, sizeof(bn->instance), "%s", inst);
+            memcpy(bn->instance, run, sizeof(bn->instance));
             bn->instance_since_ms = now;
         }
         if (bn->duplicate && now - bn->duplicate_ms > DUP_CLEAR_GRACES * b->grace_ms) {
@@ -502,20 +507,21 @@ static void seen_instance(drv_bridge_t *b, bnode_t *bn, const char *node, const 
         if (!bn->duplicate) {
             bn->duplicate = true;
             char msg[512];
-            snprintf(msg, sizeof(msg),
-                     "Two devices present the identity of node %s at once (agent runs %s and %s "
-                     "keep taking the connection from each other): a card copied after "
-                     "enrollment? Revoke the node (drover node revoke %s) and enrol each device "
-                     "with a token of its own.",
-                     node, bn->instance, inst, node);
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Two devices present the identity of node %s at once (agent runs %s and %s "
+                        "keep taking the connection from each other): a card copied after "
+                        "enrollment? Revoke the node (drover node revoke %s) and enrol each device "
+                        "with a token of its own.",
+                        node, bn->instance, inst, node);
             drv_log_warn("bridge: duplicate identity", "node=%s runs=\"%s %s\"", node, bn->instance,
                          inst);
             node_event(b, node, "Warning", "DuplicateIdentity", msg);
             set_node_condition(b, node, "DuplicateIdentity", "True", "TwoDevicesOneIdentity", msg);
         }
     }
-    snprintf(bn->prev_instance, sizeof(bn->prev_instance), "%s", bn->instance);
-    snprintf(bn->instance, sizeof(bn->instance), "%s", inst);
+    _Static_assert(sizeof(bn->prev_instance) == sizeof(bn->instance), "one size of run id");
+    memcpy(bn->prev_instance, bn->instance, sizeof(bn->prev_instance));
+    memcpy(bn->instance, run, sizeof(bn->instance));
     bn->instance_since_ms = now;
 }
 
@@ -613,19 +619,20 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
                *ons = drv_json_str(io, "namespace");
     size_t nl = strlen(node);
     if (!name || strncmp(name, node, nl) || name[nl] != '.' || !name[nl + 1]) {
-        snprintf(why, whysz, "event: metadata.name: must be \"%s.<suffix>\"", node);
+        drv_fmt_cut(why, whysz, "event: metadata.name: must be \"%s.<suffix>\"", node);
         return false;
     }
     if (!ns)
         ns = "default";
     if (kind && !strcmp(kind, "Node")) {
         if (!oname || strcmp(oname, node)) {
-            snprintf(why, whysz, "event: involvedObject: a node speaks only of itself (%s)", node);
+            drv_fmt_cut(why, whysz, "event: involvedObject: a node speaks only of itself (%s)",
+                        node);
             return false;
         }
     } else if (kind && !strcmp(kind, "Pod") && oname) {
         if (ons && strcmp(ons, ns)) {
-            snprintf(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
+            drv_fmt_cut(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
             return false;
         }
         _cleanup_cjson_ cJSON *pod = NULL;
@@ -633,19 +640,19 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
         if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &pod, NULL) == DRV_OK)
             bound = drv_json_str(drv_json_get(pod, "spec"), "nodeName");
         if (!bound || strcmp(bound, node)) {
-            snprintf(why, whysz, "event: involvedObject: pod %.63s/%.63s is not bound to %s", ns,
-                     oname, node);
+            drv_fmt_cut(why, whysz, "event: involvedObject: pod %.63s/%.63s is not bound to %s", ns,
+                        oname, node);
             return false;
         }
     } else {
-        snprintf(why, whysz, "event: involvedObject.kind: must be Node or Pod");
+        drv_fmt_cut(why, whysz, "event: involvedObject.kind: must be Node or Pod");
         return false;
     }
     cJSON *src = cJSON_CreateObject();
     if (!src || !cJSON_AddStringToObject(src, "component", "drover-agent") ||
         !cJSON_AddStringToObject(src, "host", node)) {
         cJSON_Delete(src);
-        snprintf(why, whysz, "event: out of memory");
+        drv_fmt_cut(why, whysz, "event: out of memory");
         return false;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(event, "source");
@@ -837,13 +844,18 @@ drv_err_t drv_bridge_logs_start(drv_bridge_t *b, const char *node, drv_proto_log
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
         rnd = (uint32_t)wall_ms();
-    snprintf(req->id, sizeof(req->id), "h%llx-%08x", (unsigned long long)++b->logs_counter, rnd);
+    if (drv_fmt(req->id, sizeof(req->id), "h%llx-%08x", (unsigned long long)++b->logs_counter,
+                rnd) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "log request: id too long");
     *l = (blogs_t){.used = true,
                    .cb = cb,
                    .ctx = ctx,
                    .deadline_ms = wall_ms() + DRV_BRIDGE_LOGS_FIRST_TIMEOUT_MS};
-    snprintf(l->id, sizeof(l->id), "%s", req->id);
-    snprintf(l->node, sizeof(l->node), "%s", node);
+    if (drv_fmt(l->id, sizeof(l->id), "%s", req->id) != DRV_OK ||
+        drv_fmt(l->node, sizeof(l->node), "%s", node) != DRV_OK) {
+        l->used = false;
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "log request: id or node name too long");
+    }
     drv_err_t e = publish_logs_req(b, node, req, false, err);
     if (e != DRV_OK)
         l->used = false;
@@ -856,9 +868,10 @@ void drv_bridge_logs_cancel(drv_bridge_t *b, const char *id)
     if (!l)
         return;
     drv_proto_logs_req_t req = {0};
-    snprintf(req.id, sizeof(req.id), "%s", l->id);
-    snprintf(req.pod, sizeof(req.pod), "-");
-    snprintf(req.namespace_, sizeof(req.namespace_), "-");
+    _Static_assert(sizeof(req.id) == sizeof(l->id), "one size of log request id");
+    memcpy(req.id, l->id, sizeof(req.id));
+    DRV_FMT_LIT(req.pod, "-");
+    DRV_FMT_LIT(req.namespace_, "-");
     drv_error_t err = DRV_ERROR_INIT;
     if (publish_logs_req(b, l->node, &req, true, &err) != DRV_OK)
         drv_log_debug("bridge: cannot cancel a log request", "id=%s error=\"%s\"", id,
@@ -1060,7 +1073,7 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
     drv_error_t err = DRV_ERROR_INIT;
     if (bdesired_follow(&b->desired, b->store, &err) != DRV_OK) {
         if (strcmp(b->last_error, drv_error_msg(&err))) {
-            snprintf(b->last_error, sizeof(b->last_error), "%s", drv_error_msg(&err));
+            drv_fmt_cut(b->last_error, sizeof(b->last_error), "%s", drv_error_msg(&err));
             drv_log_error("bridge: following the store failed", "error=\"%s\"",
                           drv_error_msg(&err));
         }

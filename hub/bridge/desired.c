@@ -10,6 +10,7 @@
 
 #include "drover/buf.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/model.h"
@@ -120,9 +121,9 @@ bnode_t *bdesired_node(bdesired_t *d, const char *name)
     n = calloc(1, sizeof(*n));
     if (!n)
         return NULL;
-    snprintf(n->name, sizeof(n->name), "%s", name);
     n->last_seen_ms = -1;
-    if (drv_map_put(&d->nodes, n->name, n) != DRV_OK) {
+    if (drv_fmt(n->name, sizeof(n->name), "%s", name) != DRV_OK ||
+        drv_map_put(&d->nodes, n->name, n) != DRV_OK) {
         free(n);
         return NULL;
     }
@@ -254,11 +255,12 @@ static void data_set(bdesired_t *d, drv_map_t *m, char tag, const char *key, con
         return;
     }
     char needle[600];
-    snprintf(needle, sizeof(needle), "\n%c:%s\n", tag, key);
+    /* A key too long to search for: every node that refers to anything may use it. */
+    bool all = drv_fmt(needle, sizeof(needle), "\n%c:%s\n", tag, key) != DRV_OK;
     void *v;
     for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
         bnode_t *n = v;
-        if (n->refs && strstr(n->refs, needle))
+        if (n->refs && (all || strstr(n->refs, needle)))
             mark(d, n);
     }
 }

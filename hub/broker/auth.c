@@ -15,6 +15,7 @@
 
 #include "broker/broker.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/proc.h"
 #include "drover/protocol.h"
@@ -35,13 +36,15 @@ drv_err_t drv_broker_auth_listen(const char *path, uid_t peer_uid, gid_t peer_gi
                                  drv_error_t *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (!path || !fn || strlen(path) >= sizeof(sa.sun_path))
+    if (!path || !fn || drv_fmt(sa.sun_path, sizeof(sa.sun_path), "%s", path) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "broker auth socket: path: too long");
     drv_broker_auth_t *a = calloc(1, sizeof(*a));
     if (!a)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "broker auth socket");
-    snprintf(a->path, sizeof(a->path), "%s", path);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (drv_fmt(a->path, sizeof(a->path), "%s", path) != DRV_OK) {
+        free(a);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker auth socket: path: too long");
+    }
     a->peer_uid = peer_uid;
     a->fn = fn;
     a->ctx = ctx;
@@ -130,7 +133,7 @@ static void answer(drv_broker_auth_t *a, int fd)
     const char *node = NULL, *spki = NULL;
     bool ok = false;
     if (!read_line(fd, req, sizeof(req)) || strncmp(req, "drover-auth v1 ", 15)) {
-        snprintf(why, sizeof(why), "malformed question");
+        DRV_FMT_LIT(why, "malformed question");
     } else {
         node = req + 15;
         char *sp = strchr(req + 15, ' ');
@@ -139,7 +142,7 @@ static void answer(drv_broker_auth_t *a, int fd)
             spki = sp + 1;
         }
         if (!spki || !*spki || strchr(spki, ' ') || drv_proto_check_node(node, &ne) != DRV_OK)
-            snprintf(why, sizeof(why), "malformed question");
+            DRV_FMT_LIT(why, "malformed question");
         else
             ok = a->fn(a->ctx, node, spki, why, sizeof(why));
     }

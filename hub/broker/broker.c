@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
@@ -334,7 +335,7 @@ static bool ancestors_reachable(const char *path, uid_t uid, gid_t gid, char *bl
                   : st.st_gid == gid ? (st.st_mode & S_IXGRP)
                                      : (st.st_mode & S_IXOTH);
         if (!ok) {
-            snprintf(blocker, blockersz, "%s", real);
+            drv_fmt_cut(blocker, blockersz, "%s", real); /* for the log line */
             return false;
         }
         if (real[1] == '\0')
@@ -432,9 +433,9 @@ static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
 static void describe_status(int status, char *out, size_t outsz)
 {
     if (WIFSIGNALED(status))
-        snprintf(out, outsz, "killed by signal %d", WTERMSIG(status));
+        drv_fmt_cut(out, outsz, "killed by signal %d", WTERMSIG(status));
     else
-        snprintf(out, outsz, "exited with status %d", WEXITSTATUS(status));
+        drv_fmt_cut(out, outsz, "exited with status %d", WEXITSTATUS(status));
 }
 
 static drv_err_t wait_ready(drv_broker_t *b, drv_error_t *err)
@@ -526,7 +527,8 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
     else
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "broker: listen address \"%.64s\": not an IPv4 or IPv6 address", addr);
-    snprintf(b->addr, sizeof(b->addr), "%s", addr);
+    if (drv_fmt(b->addr, sizeof(b->addr), "%s", addr) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker: listen address: too long");
     if ((size_t)snprintf(b->dir, sizeof(b->dir), "%s/broker", opts->data_dir) >= sizeof(b->dir) ||
         (size_t)snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir) >=
             sizeof(b->conf) ||
@@ -557,9 +559,11 @@ drv_err_t drv_broker_start(const drv_broker_opts_t *opts, drv_broker_t **out, dr
     if (b->tls && is_wildcard(b->addr)) /* the hub connects where the certificate names */
         host = b->family == AF_INET6 ? "::1" : "127.0.0.1";
     if (b->family == AF_INET6)
-        snprintf(b->url, sizeof(b->url), "%s://[%s]:%u", scheme, host, b->port);
+        e = drv_fmt(b->url, sizeof(b->url), "%s://[%s]:%u", scheme, host, b->port);
     else
-        snprintf(b->url, sizeof(b->url), "%s://%s:%u", scheme, host, b->port);
+        e = drv_fmt(b->url, sizeof(b->url), "%s://%s:%u", scheme, host, b->port);
+    if (e != DRV_OK)
+        return drv_error_set(err, e, 0, "broker: URL for %s: too long", host);
     e = drv_file_mkdir_p(b->dir, 0700, err);
     if (e != DRV_OK)
         return drv_error_wrap(err, "broker: directory %s", b->dir);

@@ -9,6 +9,7 @@
 
 #include "bridge/bridge.h"
 #include "ctrl/ctrl.h"
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/log.h"
 #include "hub.h"
@@ -24,12 +25,12 @@
 typedef struct ctrl_runner {
     drv_hub_t *hub;
     bool dirty;
-    int64_t dirty_since;    /* monotonic ms */
-    int64_t last;           /* monotonic ms of the last round */
-    int64_t took;           /* how long the last round took, ms */
-    int64_t events_expired; /* monotonic ms of the last event expiry */
-    drv_ctrl_hpa_t *hpa;    /* the HorizontalPodAutoscalers' memory */
-    char last_error[256];
+    int64_t dirty_since;                /* monotonic ms */
+    int64_t last;                       /* monotonic ms of the last round */
+    int64_t took;                       /* how long the last round took, ms */
+    int64_t events_expired;             /* monotonic ms of the last event expiry */
+    drv_ctrl_hpa_t *hpa;                /* the HorizontalPodAutoscalers' memory */
+    char last_error[DRV_ERROR_MSG_MAX]; /* whole, so that a repeated error compares equal */
 } ctrl_runner_t;
 
 static int64_t wall_ms(void)
@@ -120,7 +121,7 @@ static int64_t tick(void *ctx)
     if (rr != DRV_OK) {
         /* Say it once per distinct problem, not every second. */
         if (strcmp(r->last_error, drv_error_msg(&err))) {
-            snprintf(r->last_error, sizeof(r->last_error), "%s", drv_error_msg(&err));
+            drv_fmt_cut(r->last_error, sizeof(r->last_error), "%s", drv_error_msg(&err));
             drv_log_warn("controllers", "error=\"%s\"", drv_error_msg(&err));
         }
     } else {

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "bridge/bridge.h"
 #include "broker/broker.h"
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -316,16 +317,16 @@ static bool broker_identity(void *ctx, const char *node, const char *spki_b64, c
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_identity_get(hub->store, node, &id, &err);
     if (r == DRV_ERR_NOTFOUND)
-        snprintf(why, whysz, "node %s is not enrolled", node);
+        drv_fmt_cut(why, whysz, "node %s is not enrolled", node);
     else if (r != DRV_OK)
-        snprintf(why, whysz, "node %s: the hub cannot read its identity: %s", node,
-                 drv_error_msg(&err));
+        drv_fmt_cut(why, whysz, "node %s: the hub cannot read its identity: %s", node,
+                    drv_error_msg(&err));
     else if (id.revoked)
-        snprintf(why, whysz, "node %s is revoked", node);
+        drv_fmt_cut(why, whysz, "node %s is revoked", node);
     else if (id.not_after <= (int64_t)time(NULL))
-        snprintf(why, whysz, "node %s: its certificate has expired", node);
+        drv_fmt_cut(why, whysz, "node %s: its certificate has expired", node);
     else if (!pem_body_is(id.pubkey, spki_b64))
-        snprintf(why, whysz, "node %s is enrolled with another key", node);
+        drv_fmt_cut(why, whysz, "node %s is enrolled with another key", node);
     else
         return true;
     return false;
@@ -359,7 +360,9 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
                                              hub->broker_key, sizeof(hub->broker_cert), err);
         if (ce != DRV_OK)
             return ce;
-        snprintf(hub->broker_ca, sizeof(hub->broker_ca), "%s", drv_identity_ca_path(id));
+        if (drv_fmt(hub->broker_ca, sizeof(hub->broker_ca), "%s", drv_identity_ca_path(id)) !=
+            DRV_OK)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "broker CA file: path too long");
         bo.tls_ca_pem = drv_identity_ca_cert(id);
         bo.tls_ca_key_pem = drv_identity_ca_key(id);
         bo.tls_key_pem = drv_identity_server_key(id);
@@ -372,7 +375,9 @@ static drv_err_t start_broker(drv_hub_t *hub, const drv_hub_opts_t *opts, const 
     drv_err_t e = drv_broker_start(&bo, &hub->broker, err);
     if (e != DRV_OK)
         return e;
-    snprintf(hub->broker_url, sizeof(hub->broker_url), "%s", drv_broker_url(hub->broker));
+    if (drv_fmt(hub->broker_url, sizeof(hub->broker_url), "%s", drv_broker_url(hub->broker)) !=
+        DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "broker URL too long");
     drv_broker_auth_t *auth = drv_broker_auth(hub->broker);
     if (auth && (e = drv_hub_add_fd(hub, drv_broker_auth_fd(auth), POLLIN, broker_auth_fd, auth,
                                     err)) != DRV_OK)
@@ -443,7 +448,10 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     drv_hub_t *hub = calloc(1, sizeof(*hub));
     if (!hub)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
-    snprintf(hub->addr, sizeof(hub->addr), "%s", addr);
+    if (drv_fmt(hub->addr, sizeof(hub->addr), "%s", addr) != DRV_OK) {
+        free(hub);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "listen address too long");
+    }
     drv_identity_opts_t io = {
         .data_dir = dir, .listen_addr = addr, .sans = opts->sans, .n_sans = opts->n_sans};
     e = drv_identity_load(&io, &hub->identity, err);
@@ -477,8 +485,13 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
             free(hub);
             return drv_error_wrap(err, "admin token");
         }
-        if (created)
-            snprintf(hub->admin_token_path, sizeof(hub->admin_token_path), "%s", path);
+        if (created &&
+            drv_fmt(hub->admin_token_path, sizeof(hub->admin_token_path), "%s", path) != DRV_OK) {
+            drv_hstore_close(hub->store);
+            drv_identity_free(hub->identity);
+            free(hub);
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "admin token: path too long");
+        }
     }
     drv_api_opts_t ao = {.bind_addr = addr,
                          .port = port,
@@ -499,9 +512,13 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         free(hub);
         return e;
     }
-    if (opts->broker)
-        snprintf(hub->broker_url, sizeof(hub->broker_url), "%s", opts->broker);
-    else if (opts->run_broker && (e = start_broker(hub, opts, dir, port, err)) != DRV_OK) {
+    if (opts->broker) {
+        if (drv_fmt(hub->broker_url, sizeof(hub->broker_url), "%s", opts->broker) != DRV_OK)
+            e = drv_error_set(err, DRV_ERR_INVALID, 0, "broker URL too long");
+    } else if (opts->run_broker) {
+        e = start_broker(hub, opts, dir, port, err);
+    }
+    if (e != DRV_OK) {
         drv_hub_free(hub);
         return e;
     }

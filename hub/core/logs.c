@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bridge/bridge.h"
+#include "drover/fmt.h"
 #include "hub.h"
 
 static void on_part(void *ctx, const drv_bridge_logs_part_t *part)
@@ -35,8 +36,10 @@ static drv_err_t start(void *ctx, const char *node, const char *ns, const char *
             sizeof(req.container))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "pod, namespace or container too long");
     drv_err_t e = drv_bridge_logs_start(drv_hub_bridge(hub), node, &req, on_part, sink, err);
-    if (e == DRV_OK)
-        snprintf(handle, handlesz, "%s", req.id);
+    if (e == DRV_OK && drv_fmt(handle, handlesz, "%s", req.id) != DRV_OK) {
+        drv_bridge_logs_cancel(drv_hub_bridge(hub), req.id); /* the caller could not end it */
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "log request: handle too long");
+    }
     return e;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 
 const char *ctrl_meta(const cJSON *o, const char *key)
@@ -103,9 +104,11 @@ void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz)
     int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
     int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
     int64_t y = yoe + era * 400 + (m <= 2);
-    snprintf(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y, (long long)m,
-             (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
-             (long long)(rem % 60));
+    if (drv_fmt(out, outsz, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y,
+                (long long)m, (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
+                (long long)(rem % 60)) != DRV_OK &&
+        outsz > 0)
+        out[0] = '\0'; /* never a cut time */
 }
 
 bool drv_ctrl_pod_ready(const cJSON *pod)
@@ -258,7 +261,10 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
     }
     /* Names stay DNS labels (63 characters) like Kubernetes' generated names. */
     char base[64];
-    snprintf(base, sizeof(base), "%.57s", prefix);
+    if (drv_fmt(base, sizeof(base), "%.57s", prefix) != DRV_OK) {
+        cJSON_Delete(pod);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "pod name prefix %.64s", prefix);
+    }
     size_t bl = strlen(base);
     while (bl && (base[bl - 1] == '.' || base[bl - 1] == '-'))
         base[--bl] = '\0';
@@ -266,7 +272,10 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
     for (int attempt = 0; attempt < 8 && r == DRV_ERR_EXISTS; attempt++) {
         char name[80], sfx[6];
         random_suffix(sfx);
-        snprintf(name, sizeof(name), "%s-%s", base, sfx);
+        if (drv_fmt(name, sizeof(name), "%s-%s", base, sfx) != DRV_OK) {
+            r = drv_error_set(err, DRV_ERR_INVALID, 0, "pod name %s-%s: too long", base, sfx);
+            break;
+        }
         cJSON *try = cJSON_Duplicate(pod, true);
         if (!try ||
             !ctrl_set((cJSON *)drv_json_get(try, "metadata"), "name", cJSON_CreateString(name))) {
@@ -318,9 +327,7 @@ cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *statu
     cJSON *c = cJSON_CreateObject();
     char ts[32];
     const char *ost = drv_json_str(old, "status"), *olt = drv_json_str(old, "lastTransitionTime");
-    if (ost && olt && !strcmp(ost, status))
-        snprintf(ts, sizeof(ts), "%s", olt);
-    else
+    if (!ost || !olt || strcmp(ost, status) || drv_fmt(ts, sizeof(ts), "%s", olt) != DRV_OK)
         drv_ctrl_time_format(now_ms, ts, sizeof(ts));
     if (!c || !cJSON_AddStringToObject(c, "type", type) ||
         !cJSON_AddStringToObject(c, "status", status) ||
@@ -339,7 +346,11 @@ void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *
     char name[256], ts[32];
     /* Kubernetes names events <object>.<hex time>; a clash in the same millisecond is
      * dropped, which loses nothing a user would miss. */
-    snprintf(name, sizeof(name), "%.200s.%llx", ctrl_meta(obj, "name"), (unsigned long long)now_ms);
+    if (drv_fmt(name, sizeof(name), "%.200s.%llx", ctrl_meta(obj, "name"),
+                (unsigned long long)now_ms) != DRV_OK) {
+        drv_log_warn("controllers: event not recorded: name too long", "reason=%s", reason);
+        return;
+    }
     drv_ctrl_time_format(now_ms, ts, sizeof(ts));
     const char *ns = ctrl_meta(obj, "namespace");
     cJSON *ev = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *io = cJSON_CreateObject(),
@@ -521,7 +532,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
                 }
                 wl = strlen(why);
                 if (wl + 1 < sizeof(why))
-                    snprintf(why + wl, sizeof(why) - wl, ".");
+                    drv_fmt_cut(why + wl, sizeof(why) - wl, ".");
             }
             r = mark_unschedulable(s, pod, why, now_ms, err);
             continue;

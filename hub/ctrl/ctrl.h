@@ -187,7 +187,7 @@ DRV_NODISCARD drv_err_t drv_ctrl_hpas_reconcile(drv_hstore_t *s, drv_ctrl_hpa_t 
 DRV_NODISCARD drv_err_t drv_ctrl_events_expire(drv_hstore_t *s, int64_t now_ms, int64_t ttl_ms,
                                                size_t *deleted, drv_error_t *err);
 
-/* ms since the epoch to "2026-01-02T03:04:05Z" (out at least 21 bytes). */
+/* ms since the epoch to "2026-01-02T03:04:05Z" (out at least 21 bytes, else ""). */
 void drv_ctrl_time_format(int64_t ms, char *out, size_t outsz);
 
 /* The controller ownerReference of obj (borrowed), or NULL. */

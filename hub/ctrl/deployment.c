@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 
 /* Keeps the history annotation well under the model's 256 KiB for all annotations. */
 #define HISTORY_MAX_BYTES (128 * 1024)
@@ -72,7 +73,8 @@ static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, 
     const char *ann_rev = drv_json_str(drv_json_get(drv_json_get(dep, "metadata"), "annotations"),
                                        DRV_CTRL_ANN_REVISION);
     char want[32];
-    snprintf(want, sizeof(want), "%lld", (long long)max);
+    if (drv_fmt(want, sizeof(want), "%lld", (long long)max) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "revision %lld", (long long)max);
     if (cur && ctrl_int(cur, "revision", -1) == max && ann_rev && !strcmp(ann_rev, want))
         return DRV_OK;
     if (!cur || ctrl_int(cur, "revision", -1) != max) {
@@ -101,7 +103,10 @@ static drv_err_t record_revision(drv_hstore_t *s, cJSON *dep, const char *hash, 
         free(text);
         cJSON_DeleteItemFromArray(hist, 0);
     }
-    snprintf(want, sizeof(want), "%lld", (long long)max);
+    if (drv_fmt(want, sizeof(want), "%lld", (long long)max) != DRV_OK) {
+        free(text);
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "revision %lld", (long long)max);
+    }
     cJSON *meta = (cJSON *)drv_json_get(dep, "metadata");
     cJSON *ann = (cJSON *)drv_json_get(meta, "annotations");
     if (!cJSON_IsObject(ann)) {
@@ -166,8 +171,8 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
         cp = ctrl_make_condition(op, "Progressing", "True", "NewReplicaSetAvailable",
                                  "Deployment has successfully progressed.", now_ms);
     } else if (now_ms - last > deadline * 1000) {
-        snprintf(msg, sizeof(msg), "Deployment \"%.200s\" has timed out progressing.",
-                 ctrl_meta(dep, "name"));
+        drv_fmt_cut(msg, sizeof(msg), "Deployment \"%.200s\" has timed out progressing.",
+                    ctrl_meta(dep, "name"));
         cp = ctrl_make_condition(op, "Progressing", "False", "ProgressDeadlineExceeded", msg,
                                  now_ms);
     } else {
@@ -232,14 +237,16 @@ static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, const cJSON *tpl
                              drv_error_t *err)
 {
     char prefix[300];
-    snprintf(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash);
+    if (drv_fmt(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %.64s: pod name prefix too long",
+                             ctrl_meta(dep, "name"));
     *made = 0;
     for (int64_t i = 0; i < n; i++) {
         drv_error_t e = DRV_ERROR_INIT;
         drv_err_t r = ctrl_create_pod(s, dep, DRV_KIND_DEPLOYMENT, tpl, DRV_CTRL_LABEL_HASH, hash,
                                       prefix, NULL, &e);
         if (r == DRV_ERR_INVALID) {
-            snprintf(failure, failsz, "%s", drv_error_msg(&e));
+            drv_fmt_cut(failure, failsz, "%s", drv_error_msg(&e));
             return DRV_OK;
         }
         if (r != DRV_OK)

@@ -3,6 +3,7 @@
  * replacements elsewhere (the node's desired state then no longer holds them, so a node that
  * returns stops them: no workload runs twice). Also cordon and drain. */
 #include "ctrl/ctrl_int.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 
 #include <stdio.h>
@@ -241,8 +242,8 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
             hb = drv_ctrl_time_parse(drv_json_str(ready, "lastHeartbeatTime"));
         if (st && !strcmp(st, "True") && hb >= 0 && now_ms - hb > grace) {
             char msg[128];
-            snprintf(msg, sizeof(msg), "Node stopped sending heartbeats for more than %lld s.",
-                     (long long)(grace / 1000));
+            drv_fmt_cut(msg, sizeof(msg), "Node stopped sending heartbeats for more than %lld s.",
+                        (long long)(grace / 1000));
             r = set_unknown(s, node, msg, now_ms, err);
             if (r != DRV_OK)
                 return r;
@@ -323,9 +324,9 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         if (tol < 0 || now_ms < b->since + tol)
             continue;
         char msg[400];
-        snprintf(msg, sizeof(msg),
-                 "Node %.200s is %s: deleting the pod so that its owner replaces it elsewhere",
-                 b->name, b->not_ready ? "not ready" : "unreachable");
+        drv_fmt_cut(msg, sizeof(msg),
+                    "Node %.200s is %s: deleting the pod so that its owner replaces it elsewhere",
+                    b->name, b->not_ready ? "not ready" : "unreachable");
         ctrl_event(s, p, DRV_KIND_POD, "Normal", "TaintManagerEviction", msg,
                    "drover-node-controller", now_ms);
         r = ctrl_delete_pod(s, p, err);
@@ -349,7 +350,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         if (!nn || !*nn || !movable(p) || bsearch(&nn, names, k, sizeof(*names), name_cmp))
             continue;
         char msg[300];
-        snprintf(msg, sizeof(msg), "Node %.200s no longer exists", nn);
+        drv_fmt_cut(msg, sizeof(msg), "Node %.200s no longer exists", nn);
         ctrl_event(s, p, DRV_KIND_POD, "Normal", "NodeDeleted", msg, "drover-node-controller",
                    now_ms);
         r = ctrl_delete_pod(s, p, err);

@@ -15,6 +15,7 @@
 #include "drover/base64.h"
 #include "drover/cleanup.h"
 #include "drover/digest.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/model.h"
 #include "drover/pki.h"
@@ -41,8 +42,9 @@ static void rfc3339(int64_t t, char out[32])
 {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, 32, "%lld", (long long)t);
+    if ((!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm)) &&
+        drv_fmt(out, 32, "%lld", (long long)t) != DRV_OK)
+        out[0] = '\0'; /* cannot happen: 20 digits at most */
 }
 
 /* "sha256:<hex>" of the DER of a PEM public key ("" if it does not decode). */
@@ -224,7 +226,8 @@ static drv_err_t issue(drv_enroll_t *e, const char *csr, const char *node, const
         return r;
     drv_hstore_identity_t id = {.not_after = info.not_after,
                                 .created = old ? old->created : now_s(e)};
-    snprintf(id.node, sizeof(id.node), "%s", node);
+    if (drv_fmt(id.node, sizeof(id.node), "%s", node) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "node name too long");
     if ((size_t)snprintf(id.pubkey, sizeof(id.pubkey), "%s", pub) >= sizeof(id.pubkey))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "csr: public key too long");
     if ((size_t)snprintf(id.serial, sizeof(id.serial), "%.40s", info.serial) >= sizeof(id.serial) ||

@@ -15,6 +15,7 @@
 #include "drover/base64.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 
 #define NAME_MAX_LEN 254
@@ -141,7 +142,10 @@ static drv_err_t sans_add(sans_t *s, const char *name, const char *what, drv_err
     if (s->n_dns >= DRV_PKI_SAN_MAX)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "%s \"%.64s\": more than %d DNS names", what,
                              name, DRV_PKI_SAN_MAX);
-    snprintf(s->dns[s->n_dns++], NAME_MAX_LEN + 1, "%s", name);
+    if (drv_fmt(s->dns[s->n_dns], sizeof(s->dns[0]), "%s", name) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s \"%.64s\": longer than %d characters",
+                             what, name, NAME_MAX_LEN);
+    s->n_dns++;
     return DRV_OK;
 }
 
@@ -254,7 +258,8 @@ static drv_err_t load_ca(drv_identity_t *id, int64_t now, drv_error_t *err)
     if (info.not_after - now < (int64_t)DRV_IDENTITY_RENEW_DAYS * DAY)
         drv_log_warn("pki: the CA expires soon", "file=%s/ca.crt not_after=%lld", id->dir,
                      (long long)info.not_after);
-    snprintf(id->fingerprint, sizeof(id->fingerprint), "%s", info.fingerprint);
+    if (drv_fmt(id->fingerprint, sizeof(id->fingerprint), "%s", info.fingerprint) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s/ca.crt: fingerprint too long", id->dir);
     return DRV_OK;
 }
 

@@ -18,6 +18,7 @@
 #include "ctrl/ctrl.h"
 #include "drover/challenge.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/proc.h"
 #include "drover/oci.h"
@@ -124,11 +125,19 @@ static drv_err_t http_get(const drv_images_opts_t *o, const char *url, const cha
     struct curl_slist *hl = NULL, *t;
     char line[TOKEN_MAX + 64];
     if (accept) {
-        snprintf(line, sizeof(line), "Accept: %s", accept);
+        if (drv_fmt(line, sizeof(line), "Accept: %s", accept) != DRV_OK) {
+            curl_easy_cleanup(c);
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "GET %s: Accept header too long", url);
+        }
         hl = curl_slist_append(hl, line);
     }
     if (auth && hl) {
-        snprintf(line, sizeof(line), "Authorization: %s", auth);
+        if (drv_fmt(line, sizeof(line), "Authorization: %s", auth) != DRV_OK) {
+            curl_slist_free_all(hl);
+            curl_easy_cleanup(c);
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "GET %s: Authorization header too long",
+                                 url);
+        }
         if ((t = curl_slist_append(hl, line)))
             hl = t;
     }
@@ -186,11 +195,13 @@ static drv_err_t anonymous_token(const drv_images_opts_t *o, const char *www_aut
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "curl");
     char *svc = curl_easy_escape(c, ch.service, 0), *scope = curl_easy_escape(c, ch.scope, 0);
     char url[2048];
-    snprintf(url, sizeof(url), "%s%sservice=%s&scope=%s", ch.realm,
-             strchr(ch.realm, '?') ? "&" : "?", svc ? svc : "", scope ? scope : "");
+    drv_err_t fe = drv_fmt(url, sizeof(url), "%s%sservice=%s&scope=%s", ch.realm,
+                           strchr(ch.realm, '?') ? "&" : "?", svc ? svc : "", scope ? scope : "");
     curl_free(svc);
     curl_free(scope);
     curl_easy_cleanup(c);
+    if (fe != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "token request: URL too long");
     body_t b;
     hdrs_t h;
     long status = 0;
@@ -204,9 +215,7 @@ static drv_err_t anonymous_token(const drv_images_opts_t *o, const char *www_aut
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(j, "token");
     if (!cJSON_IsString(tok))
         tok = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-    bool ok = cJSON_IsString(tok) && strlen(tok->valuestring) + 8 < authsz;
-    if (ok)
-        snprintf(auth, authsz, "Bearer %s", tok->valuestring);
+    bool ok = cJSON_IsString(tok) && drv_fmt(auth, authsz, "Bearer %s", tok->valuestring) == DRV_OK;
     cJSON_Delete(j);
     return ok ? DRV_OK : drv_error_set(err, DRV_ERR_PROTO, 0, "token request: no token");
 }
@@ -218,8 +227,10 @@ static drv_err_t registry_get(const drv_images_opts_t *o, const drv_image_ref_t 
 {
     const char *host = drv_image_ref_api_host(r);
     char url[2048];
-    snprintf(url, sizeof(url), "%s://%s/v2/%s/%s/%s", is_insecure(o, host) ? "http" : "https", host,
-             r->path, kind, ref);
+    if (drv_fmt(url, sizeof(url), "%s://%s/v2/%s/%s/%s", is_insecure(o, host) ? "http" : "https",
+                host, r->path, kind, ref) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/%s: %s %s: URL too long", host, r->path,
+                             kind, ref);
     long status = 0;
     drv_err_t e = http_get(o, url, accept, auth[0] ? auth : NULL, max, b, h, &status, err);
     if (e == DRV_OK && status == 401 && !auth[0] && h->www_auth[0]) {
@@ -352,7 +363,7 @@ static void *worker(void *arg)
             continue;
         }
         char image[IMAGE_KEY_MAX];
-        snprintf(image, sizeof(image), "%s", e->image);
+        memcpy(image, e->image, sizeof(image)); /* one size */
         ent_state_t was = e->state;
         e->state = ENT_BUSY;
         pthread_mutex_unlock(&im->mu);
@@ -367,8 +378,12 @@ static void *worker(void *arg)
                 e->state = ENT_KNOWN;
                 e->had_answer = true;
                 e->nplats = 0;
-                for (char **p = list; p && *p; p++)
-                    snprintf(e->plats[e->nplats++], sizeof(e->plats[0]), "%s", *p);
+                for (char **p = list; p && *p; p++) {
+                    if (drv_fmt(e->plats[e->nplats], sizeof(e->plats[0]), "%s", *p) == DRV_OK)
+                        e->nplats++;
+                    else
+                        drv_log_warn("image platform name too long: left out", "image=%s", image);
+                }
             } else {
                 e->state = ENT_FAILED;
                 if (was != ENT_FAILED)
@@ -406,7 +421,7 @@ const char *const *drv_images_platforms(void *ctx, const char *image)
         }
         if (e) {
             memset(e, 0, sizeof(*e));
-            snprintf(e->image, sizeof(e->image), "%s", image);
+            memcpy(e->image, image, strlen(image) + 1); /* fits: checked on entry */
             e->first_asked_ms = now;
             pthread_cond_signal(&im->cv);
         }
@@ -415,7 +430,7 @@ const char *const *drv_images_platforms(void *ctx, const char *image)
         e->asked_ms = now;
         if (e->had_answer) {
             for (size_t i = 0; i < e->nplats; i++) {
-                snprintf(im->ret_buf[i], sizeof(im->ret_buf[i]), "%s", e->plats[i]);
+                memcpy(im->ret_buf[i], e->plats[i], sizeof(im->ret_buf[i])); /* one size */
                 im->ret[i] = im->ret_buf[i];
             }
             im->ret[e->nplats] = NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/quantity.h"
 
@@ -234,7 +235,7 @@ static drv_err_t pod_requests(const cJSON *pod, int64_t out[4], drv_error_t *err
         cJSON_ArrayForEach(ctr, (cJSON_IsArray(arr) ? arr : NULL))
         {
             char path[64];
-            snprintf(path, sizeof(path), "spec.%s[%d]", lists[l], i++);
+            drv_fmt_cut(path, sizeof(path), "spec.%s[%d]", lists[l], i++);
             int64_t c, m;
             bool hc, hm;
             drv_err_t r = container_requests(ctr, path, &c, &m, &hc, &hm, err);
@@ -530,11 +531,11 @@ static void reason_add(struct reasons *rs, const char *msg)
     }
     if (rs->n == REASONS_MAX) {
         rs->r[REASONS_MAX - 1].count++;
-        snprintf(rs->r[REASONS_MAX - 1].msg, sizeof(rs->r[0].msg), "%s",
-                 "node(s) did not fit for other reasons");
+        drv_fmt_cut(rs->r[REASONS_MAX - 1].msg, sizeof(rs->r[0].msg), "%s",
+                    "node(s) did not fit for other reasons");
         return;
     }
-    snprintf(rs->r[rs->n].msg, sizeof(rs->r[0].msg), "%s", msg);
+    drv_fmt_cut(rs->r[rs->n].msg, sizeof(rs->r[0].msg), "%s", msg);
     rs->r[rs->n++].count = 1;
 }
 
@@ -548,13 +549,13 @@ static void reasons_format(const struct reasons *rs, size_t nnodes, char *out, s
     if (!out || !outsz)
         return;
     if (!nnodes) {
-        snprintf(out, outsz, "0/0 nodes are available: no nodes registered.");
+        drv_fmt_cut(out, outsz, "0/0 nodes are available: no nodes registered.");
         return;
     }
     char items[REASONS_MAX][200];
     char *ptrs[REASONS_MAX];
     for (size_t i = 0; i < rs->n; i++) {
-        snprintf(items[i], sizeof(items[i]), "%zu %s", rs->r[i].count, rs->r[i].msg);
+        drv_fmt_cut(items[i], sizeof(items[i]), "%zu %s", rs->r[i].count, rs->r[i].msg);
         ptrs[i] = items[i];
     }
     qsort(ptrs, rs->n, sizeof(ptrs[0]), str_cmp);
@@ -562,7 +563,7 @@ static void reasons_format(const struct reasons *rs, size_t nnodes, char *out, s
     for (size_t i = 0; i < rs->n && len < outsz; i++)
         len += (size_t)snprintf(out + len, outsz - len, "%s%s", i ? ", " : "", ptrs[i]);
     if (len < outsz)
-        snprintf(out + len, outsz - len, ".");
+        drv_fmt_cut(out + len, outsz - len, ".");
 }
 
 /* Free fraction after placing, in thousandths. */
@@ -614,8 +615,8 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
         if (taint) {
             char msg[160];
             const char *v = drv_json_str(taint, "value");
-            snprintf(msg, sizeof(msg), "node(s) had untolerated taint {%.60s: %.60s}",
-                     drv_json_str(taint, "key") ? drv_json_str(taint, "key") : "", v ? v : "");
+            drv_fmt_cut(msg, sizeof(msg), "node(s) had untolerated taint {%.60s: %.60s}",
+                        drv_json_str(taint, "key") ? drv_json_str(taint, "key") : "", v ? v : "");
             reason_add(&rs, msg);
             continue;
         }

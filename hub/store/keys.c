@@ -10,6 +10,7 @@
 #include "drover/base64.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 #include "store/store.h"
@@ -163,7 +164,8 @@ drv_err_t drv_hstore_keys_ensure(const char *path, drv_hstore_key_t *keys, size_
 }
 
 /* "k<N>" with N one above the highest "k<number>" id in keys. */
-static void next_id(const drv_hstore_key_t *keys, size_t n, char out[DRV_PKI_KEY_ID_MAX])
+static DRV_NODISCARD drv_err_t next_id(const drv_hstore_key_t *keys, size_t n,
+                                       char out[DRV_PKI_KEY_ID_MAX])
 {
     unsigned long top = 0;
     for (size_t i = 0; i < n; i++) {
@@ -175,7 +177,7 @@ static void next_id(const drv_hstore_key_t *keys, size_t n, char out[DRV_PKI_KEY
         if (!errno && end != keys[i].id + 1 && !*end && v > top && v < 1000000000UL)
             top = v;
     }
-    snprintf(out, DRV_PKI_KEY_ID_MAX, "k%lu", top + 1);
+    return drv_fmt(out, DRV_PKI_KEY_ID_MAX, "k%lu", top + 1);
 }
 
 drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
@@ -194,9 +196,11 @@ drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
                              n, DRV_HSTORE_KEYS_MAX);
     }
     memset(&keys[0], 0, sizeof(keys[0]));
-    next_id(keys + 1, n, keys[0].id);
     drv_hstore_t *s = NULL;
-    r = drv_pki_aead_key_generate(keys[0].key, err);
+    if (next_id(keys + 1, n, keys[0].id) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_RANGE, 0, "%s: no free key id", key_path);
+    else
+        r = drv_pki_aead_key_generate(keys[0].key, err);
     if (r == DRV_OK)
         r = drv_hstore_open(db_path, &s, err);
     if (r == DRV_OK)
@@ -212,7 +216,7 @@ drv_err_t drv_hstore_keys_rotate(const char *db_path, const char *key_path,
     if (r == DRV_OK)
         r = drv_hstore_keys_save(key_path, keys, 1, err);
     if (r == DRV_OK) {
-        snprintf(new_id, DRV_PKI_KEY_ID_MAX, "%s", keys[0].id);
+        memcpy(new_id, keys[0].id, DRV_PKI_KEY_ID_MAX); /* one size */
         drv_log_info("hub store: secret key rotated", "path=%s key=%s", key_path, keys[0].id);
     } else {
         drv_error_wrap(err, "rotate the secret key");

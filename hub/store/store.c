@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
@@ -306,9 +307,10 @@ static drv_err_t make_uuid(char out[37], drv_error_t *err)
         return r;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    if (drv_fmt(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                b[13], b[14], b[15]) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "uid");
     return DRV_OK;
 }
 
@@ -341,7 +343,7 @@ static void now_rfc3339(char out[32])
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     if (strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "1970-01-01T00:00:00Z");
+        memcpy(out, "1970-01-01T00:00:00Z", sizeof("1970-01-01T00:00:00Z"));
 }
 
 /* ---- JSON helpers ---- */
@@ -363,8 +365,8 @@ static bool set_str(cJSON *obj, const char *key, const char *v)
 static bool set_rv(cJSON *meta, uint64_t rv)
 {
     char buf[24];
-    snprintf(buf, sizeof(buf), "%" PRIu64, rv);
-    return set_str(meta, "resourceVersion", buf);
+    return drv_fmt(buf, sizeof(buf), "%" PRIu64, rv) == DRV_OK &&
+           set_str(meta, "resourceVersion", buf);
 }
 
 /* Adds item under key keeping the keys of obj sorted (status goes among canonical keys). */
@@ -441,9 +443,13 @@ static drv_err_t assemble(drv_kind_t kind, const char *ns, const char *name, con
  * open). Everything else of the body stays plain JSON (metadata, type, labels column). */
 #define SEALED_MEMBER "drover.sealed"
 
-static void aad_text(const char *ns, const char *name, char *out, size_t outsz)
+static DRV_NODISCARD drv_err_t aad_text(const char *ns, const char *name, char *out, size_t outsz,
+                                        drv_error_t *err)
 {
-    snprintf(out, outsz, "%s/%s", ns, name);
+    if (drv_fmt(out, outsz, "%s/%s", ns, name) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "Secret %.64s/%.64s: name too long", ns,
+                             name);
+    return DRV_OK;
 }
 
 static void wipe_free_str(char *t)
@@ -482,7 +488,10 @@ static drv_err_t seal_text(drv_hstore_t *s, drv_kind_t kind, const char *ns, con
     char *plain = drv_model_to_json(payload, false);
     cJSON_Delete(payload);
     char aad[2 * NAME_MAX_LEN + 2], *blob = NULL;
-    aad_text(ns, name, aad, sizeof(aad));
+    if ((r = aad_text(ns, name, aad, sizeof(aad), err)) != DRV_OK) {
+        wipe_free_str(plain);
+        goto out;
+    }
     if (!plain) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "seal Secret");
         goto out;
@@ -511,7 +520,7 @@ static bool sealed_key_id(const cJSON *o, char id[DRV_PKI_KEY_ID_MAX])
     if (!cJSON_IsString(b))
         return false;
     if (drv_pki_aead_key_id(b->valuestring, id, NULL) != DRV_OK)
-        snprintf(id, DRV_PKI_KEY_ID_MAX, "?");
+        memcpy(id, "?", sizeof("?"));
     return true;
 }
 
@@ -531,12 +540,15 @@ static drv_err_t open_text(drv_hstore_t *s, drv_kind_t kind, const char *ns, con
         return DRV_OK; /* assemble reports a body that is not JSON */
     }
     char aad[2 * NAME_MAX_LEN + 2];
-    aad_text(ns, name, aad, sizeof(aad));
+    drv_err_t r = aad_text(ns, name, aad, sizeof(aad), err);
+    if (r != DRV_OK) {
+        cJSON_Delete(o);
+        return r;
+    }
     const drv_hstore_key_t *k = NULL;
     for (size_t i = 0; i < s->nkeys && !k; i++)
         if (strcmp(s->keys[i].id, id) == 0)
             k = &s->keys[i];
-    drv_err_t r = DRV_OK;
     if (!k) {
         r = drv_error_set(err, DRV_ERR_INTEGRITY, 0,
                           "stored Secret %s is encrypted with key \"%s\", which %s", aad, id,
@@ -810,13 +822,15 @@ static drv_err_t migrate(drv_hstore_t *s, drv_error_t *err)
                 s->path, v, DRV_HSTORE_SCHEMA_VERSION);
         if (r == DRV_OK && v < target) {
             char what[64];
-            snprintf(what, sizeof(what), "migration to schema version %" PRId64, target);
+            drv_fmt_cut(what, sizeof(what), "migration to schema version %" PRId64, target);
             r = exec_sql(s, migrations[target - 1], what, err);
             char sql[128];
-            snprintf(sql, sizeof(sql),
-                     "INSERT INTO meta (key, value) VALUES ('schema_version', %" PRId64 ") "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                     target);
+            if (r == DRV_OK &&
+                drv_fmt(sql, sizeof(sql),
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %" PRId64 ") "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        target) != DRV_OK)
+                r = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: statement too long", what);
             if (r == DRV_OK)
                 r = exec_sql(s, sql, what, err);
             if (r == DRV_OK)
@@ -998,8 +1012,8 @@ static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, stru
         if (o != DRV_OK) {
             stats->failed++;
             if (!stats->first_error[0])
-                snprintf(stats->first_error, sizeof(stats->first_error), "%s%s",
-                         log ? "change log: " : "", drv_error_msg(&e));
+                drv_fmt_cut(stats->first_error, sizeof(stats->first_error), "%s%s",
+                            log ? "change log: " : "", drv_error_msg(&e));
             if (strict) {
                 r = drv_error_set(err, o, 0, "%s%s", log ? "change log: " : "", drv_error_msg(&e));
                 break;
@@ -1221,7 +1235,11 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
     const char *ns = row_ns(kind, drv_json_str(drv_json_get(o, "metadata"), "namespace"));
     char nsbuf[NAME_MAX_LEN + 1];
-    snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
+    if (drv_fmt(nsbuf, sizeof(nsbuf), "%s", ns) != DRV_OK) {
+        cJSON_Delete(status);
+        cJSON_Delete(o);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.namespace: too long");
+    }
     char uid[37], created[32];
     now_rfc3339(created);
     bool ok = true;
@@ -1242,13 +1260,17 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
             r = random_suffix(suffix, err);
             if (r != DRV_OK)
                 break;
-            snprintf(namebuf, sizeof(namebuf), "%s%s", gen_name, suffix);
+            if (drv_fmt(namebuf, sizeof(namebuf), "%s%s", gen_name, suffix) != DRV_OK) {
+                r = drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.generateName: too long");
+                break;
+            }
             if (!set_str(meta, "name", namebuf)) {
                 r = drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
                 break;
             }
-        } else {
-            snprintf(namebuf, sizeof(namebuf), "%s", name);
+        } else if (drv_fmt(namebuf, sizeof(namebuf), "%s", name) != DRV_OK) {
+            r = drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.name: too long");
+            break;
         }
         _cleanup_free_ char *body = drv_model_to_json(o, false);
         _cleanup_free_ char *st_text = status ? drv_model_to_json(status, false) : NULL;
@@ -1826,10 +1848,15 @@ drv_err_t drv_hstore_token_add(drv_hstore_t *s, const drv_hstore_token_t *t, drv
     return r;
 }
 
+/* A text column into a fixed field; a value too long for it (a damaged database) reads as "",
+ * never cut: an empty kind, role or key matches nothing. */
 static void col_copy(sqlite3_stmt *st, int i, char *out, size_t outsz)
 {
     const unsigned char *v = sqlite3_column_text(st, i);
-    snprintf(out, outsz, "%s", v ? (const char *)v : "");
+    if (drv_fmt(out, outsz, "%s", v ? (const char *)v : "") != DRV_OK) {
+        out[0] = '\0';
+        drv_log_warn("hub store: a column value is too long: read as empty", "column=%d", i);
+    }
 }
 
 static void token_row(sqlite3_stmt *st, drv_hstore_token_t *t)

@@ -24,6 +24,7 @@
 #include <MQTTAsync.h>
 #endif
 
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/protocol.h"
 
@@ -134,7 +135,7 @@ static void push_conn_locked(drv_mqtt_t *c, drv_mqtt_event_kind_t kind, bool ses
         return;
     it->kind = kind;
     it->session_present = session_present;
-    snprintf(it->reason, sizeof it->reason, "%s", reason ? reason : "");
+    drv_fmt_cut(it->reason, sizeof it->reason, "%s", reason ? reason : "");
     push_locked(c, it);
 }
 
@@ -190,9 +191,9 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
          * per attempt. */
         if (!c->down_reported) {
             char why[160];
-            snprintf(why, sizeof why, "connect failed: %s",
-                     resp && resp->message ? resp->message
-                                           : MQTTAsync_strerror(resp ? resp->code : -1));
+            drv_fmt_cut(why, sizeof why, "connect failed: %s",
+                        resp && resp->message ? resp->message
+                                              : MQTTAsync_strerror(resp ? resp->code : -1));
             push_conn_locked(c, DRV_MQTT_DISCONNECTED, false, why);
             c->down_reported = true;
         }

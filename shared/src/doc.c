@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/map.h"
 
 const drv_doc_limits_t drv_doc_default_limits = {
@@ -45,7 +46,7 @@ static drv_err_t fail_at(drv_error_t *err, drv_err_t code, size_t line, size_t c
     char msg[DRV_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    drv_vfmt_cut(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return drv_error_set(err, code, 0, "line %zu, column %zu: %s", line, col, msg);
 }
@@ -329,7 +330,7 @@ static const char *show_tag(const char *tag, char *buf, size_t cap)
     size_t pl = strlen(YAML_TAG_PREFIX);
     char tmp[80];
     if (strncmp(tag, YAML_TAG_PREFIX, pl) == 0) {
-        snprintf(buf, cap, "!!%s", show(tag + pl, strlen(tag + pl), tmp, sizeof tmp));
+        drv_fmt_cut(buf, cap, "!!%s", show(tag + pl, strlen(tag + pl), tmp, sizeof tmp));
         return buf;
     }
     return show(tag, strlen(tag), buf, cap);
@@ -450,7 +451,7 @@ static drv_err_t jfail(const jctx_t *j, drv_err_t code, size_t off, const char *
     char msg[DRV_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    drv_vfmt_cut(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t line, col;
     offset_pos(j->data, j->len, off, &line, &col);
@@ -1454,14 +1455,14 @@ static drv_err_t emit_event(ectx_t *e, yaml_event_t *ev, int init_ok)
                          e->em.problem ? e->em.problem : "emitter error");
 }
 
-static void format_number(double d, char *buf, size_t cap)
+static drv_err_t format_number(double d, char *buf, size_t cap)
 {
-    if (d == floor(d) && fabs(d) <= (double)TWO53) {
-        snprintf(buf, cap, "%.0f", d);
-        return;
-    }
+    if (d == floor(d) && fabs(d) <= (double)TWO53)
+        return drv_fmt(buf, cap, "%.0f", d);
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, d);
+        drv_err_t rc = drv_fmt(buf, cap, "%.*g", prec, d);
+        if (rc != DRV_OK)
+            return rc;
         if (strtod(buf, NULL) == d)
             break;
     }
@@ -1469,8 +1470,9 @@ static void format_number(double d, char *buf, size_t cap)
      * range: keep it a float. */
     if (strspn(buf, "-0123456789") == strlen(buf)) {
         size_t l = strlen(buf);
-        snprintf(buf + l, cap - l, ".0");
+        return drv_fmt(buf + l, cap - l, ".0");
     }
+    return DRV_OK;
 }
 
 static drv_err_t emit_string(ectx_t *e, const char *s, bool is_key)
@@ -1519,7 +1521,9 @@ static drv_err_t emit_node(ectx_t *e, const cJSON *node, unsigned depth)
                                  "emit YAML: %s: %g is not representable in JSON", epath(e),
                                  node->valuedouble);
         char nb[64];
-        format_number(node->valuedouble, nb, sizeof nb);
+        if ((rc = format_number(node->valuedouble, nb, sizeof nb)) != DRV_OK)
+            return drv_error_set(e->err, rc, 0, "emit YAML: %s: %g: number too long", epath(e),
+                                 node->valuedouble);
         return emit_plain(e, nb);
     }
     if (cJSON_IsString(node)) {
@@ -1548,11 +1552,11 @@ static drv_err_t emit_node(ectx_t *e, const cJSON *node, unsigned depth)
             if (ch->string == NULL)
                 return drv_error_set(e->err, DRV_ERR_INVALID, 0,
                                      "emit YAML: %s: member without a key", epath(e));
-            snprintf(e->path + plen, sizeof e->path - plen, ".%s", ch->string);
+            drv_fmt_cut(e->path + plen, sizeof e->path - plen, ".%s", ch->string);
             if ((rc = emit_string(e, ch->string, true)) != DRV_OK)
                 return rc;
         } else {
-            snprintf(e->path + plen, sizeof e->path - plen, "[%zu]", idx);
+            drv_fmt_cut(e->path + plen, sizeof e->path - plen, "[%zu]", idx);
         }
         if ((rc = emit_node(e, ch, depth + 1)) != DRV_OK)
             return rc;

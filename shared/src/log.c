@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "drover/fmt.h"
+
 /* Whole line including the trailing newline. */
 #define LOG_LINE_MAX 4096
 #define LOG_CONTENT_MAX (LOG_LINE_MAX - 1)
@@ -254,7 +256,8 @@ void drv_log(drv_log_level_t level, const char *msg, const char *kvfmt, ...)
         strftime(tsbuf, sizeof(tsbuf), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         memcpy(tsbuf, "1970-01-01T00:00:00", sizeof("1970-01-01T00:00:00"));
     char frac[16];
-    snprintf(frac, sizeof(frac), ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+    if (drv_fmt(frac, sizeof(frac), ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000) != DRV_OK)
+        memcpy(frac, ".000Z", sizeof(".000Z"));
 
     line_puts(&l, "ts=");
     line_puts(&l, tsbuf);

@@ -10,6 +10,7 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/manifest.h"
 
 struct file_list {
@@ -202,10 +203,10 @@ drv_err_t drv_manifest_load_file(const char *file, drv_manifest_set_t *set, drv_
 void drv_manifest_where(const drv_manifest_t *m, char *out, size_t outsz)
 {
     if (m->item >= 0)
-        snprintf(out, outsz, "%s: document %u (line %u), item %d", m->source, m->doc, m->line,
-                 m->item);
+        drv_fmt_cut(out, outsz, "%s: document %u (line %u), item %d", m->source, m->doc, m->line,
+                    m->item);
     else
-        snprintf(out, outsz, "%s: document %u (line %u)", m->source, m->doc, m->line);
+        drv_fmt_cut(out, outsz, "%s: document %u (line %u)", m->source, m->doc, m->line);
 }
 
 void drv_manifest_set_free(drv_manifest_set_t *set)

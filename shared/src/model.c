@@ -12,6 +12,7 @@
 
 #include "drover/json.h"
 #include "drover/base64.h"
+#include "drover/fmt.h"
 #include "drover/names.h"
 #include "model_int.h"
 
@@ -109,7 +110,7 @@ char *drv_diags_format(const drv_diags_t *d, const char *prefix)
     const char *pre = prefix ? prefix : "";
     for (size_t i = 0; i < d->count; i++)
         n += strlen(pre) + strlen(d->items[i].path) + strlen(d->items[i].msg) + 4;
-    n += 64;
+    n += strlen(pre) + 64; /* the "... and N more problems" line */
     char *out = malloc(n);
     if (!out)
         return NULL;
@@ -122,7 +123,7 @@ char *drv_diags_format(const drv_diags_t *d, const char *prefix)
             o += (size_t)w;
     }
     if (d->dropped)
-        snprintf(out + o, n - o, "%s... and %zu more problems\n", pre, d->dropped);
+        drv_fmt_cut(out + o, n - o, "%s... and %zu more problems\n", pre, d->dropped);
     return out;
 }
 
@@ -182,7 +183,7 @@ size_t v_push_key(vctx_t *c, const char *key)
 size_t v_push_index(vctx_t *c, size_t i)
 {
     char num[24];
-    snprintf(num, sizeof(num), "%zu", i);
+    drv_fmt_cut(num, sizeof(num), "%zu", i); /* a field path, for people: 20 digits fit */
     return push_text(c, "[", num, "]");
 }
 
@@ -200,7 +201,7 @@ void v_pop(vctx_t *c, size_t old)
 __attribute__((format(printf, 2, 0))) static void vfail(vctx_t *c, const char *fmt, va_list ap)
 {
     char msg[768];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    drv_vfmt_cut(msg, sizeof(msg), fmt, ap);
     diag_add(c, msg);
 }
 

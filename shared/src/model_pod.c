@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "drover/json.h"
+#include "drover/fmt.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 #include "drover/selector.h"
@@ -57,10 +58,13 @@ static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
     char text[64];
     bool ok = false;
     if (cJSON_IsNumber(m)) {
-        snprintf(text, sizeof(text), "%.17g", m->valuedouble);
+        if (drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK) {
+            v_fail(c, "invalid quantity: too long");
+            v_pop(c, old);
+            return false;
+        }
     } else if (cJSON_IsString(m)) {
-        snprintf(text, sizeof(text), "%.63s", m->valuestring);
-        if (strlen(m->valuestring) >= sizeof(text)) {
+        if (drv_fmt(text, sizeof(text), "%s", m->valuestring) != DRV_OK) {
             v_fail(c, "invalid quantity: too long");
             v_pop(c, old);
             return false;

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 
 #define MAX_SAFE_SIZE 9007199254740991.0 /* 2^53 - 1: exact in a double */
@@ -40,32 +41,33 @@ static bool plat_word_ok(const char *s)
 static void normalise_arch(drv_platform_t *p, bool fill_variant)
 {
     if (!strcmp(p->arch, "aarch64")) {
-        snprintf(p->arch, sizeof(p->arch), "arm64");
+        DRV_FMT_LIT(p->arch, "arm64");
     } else if (!strcmp(p->arch, "x86_64") || !strcmp(p->arch, "x86-64")) {
-        snprintf(p->arch, sizeof(p->arch), "amd64");
+        DRV_FMT_LIT(p->arch, "amd64");
     } else if (!strcmp(p->arch, "armhf")) {
-        snprintf(p->arch, sizeof(p->arch), "arm");
+        DRV_FMT_LIT(p->arch, "arm");
         if (p->variant[0] == '\0')
-            snprintf(p->variant, sizeof(p->variant), "v7");
+            DRV_FMT_LIT(p->variant, "v7");
     } else if (!strcmp(p->arch, "armel")) {
-        snprintf(p->arch, sizeof(p->arch), "arm");
+        DRV_FMT_LIT(p->arch, "arm");
         if (p->variant[0] == '\0')
-            snprintf(p->variant, sizeof(p->variant), "v6");
+            DRV_FMT_LIT(p->variant, "v6");
     } else if (!strcmp(p->arch, "i386") || !strcmp(p->arch, "i686")) {
-        snprintf(p->arch, sizeof(p->arch), "386");
+        DRV_FMT_LIT(p->arch, "386");
     }
     if (!strcmp(p->arch, "arm64") && !strcmp(p->variant, "8"))
-        snprintf(p->variant, sizeof(p->variant), "v8");
+        DRV_FMT_LIT(p->variant, "v8");
     if (!strcmp(p->arch, "arm") && p->variant[0] >= '5' && p->variant[0] <= '8' &&
         p->variant[1] == '\0') {
-        char v = p->variant[0];
-        snprintf(p->variant, sizeof(p->variant), "v%c", v);
+        p->variant[1] = p->variant[0]; /* "7" -> "v7" */
+        p->variant[0] = 'v';
+        p->variant[2] = '\0';
     }
     if (fill_variant && p->variant[0] == '\0') {
         if (!strcmp(p->arch, "arm64"))
-            snprintf(p->variant, sizeof(p->variant), "v8");
+            DRV_FMT_LIT(p->variant, "v8");
         else if (!strcmp(p->arch, "arm"))
-            snprintf(p->variant, sizeof(p->variant), "v7");
+            DRV_FMT_LIT(p->variant, "v7");
     }
 }
 
@@ -77,10 +79,9 @@ drv_err_t drv_platform_parse(const char *s, drv_platform_t *out, drv_error_t *er
     drv_platform_t p;
     memset(&p, 0, sizeof(p));
     char buf[DRV_PLATFORM_STR_MAX];
-    if (strlen(s) >= sizeof(buf))
+    if (drv_fmt(buf, sizeof(buf), "%s", s) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "platform: too long (expected OS/ARCH[/VARIANT])");
-    snprintf(buf, sizeof(buf), "%s", s);
     char *parts[4] = {0};
     size_t n = 0;
     char *cur = buf;
@@ -107,13 +108,10 @@ drv_err_t drv_platform_parse(const char *s, drv_platform_t *out, drv_error_t *er
                                  "platform \"%s\": only letters, digits, '_', '-' and '.' allowed",
                                  s);
     }
-    if (strlen(parts[0]) >= sizeof(p.os) || strlen(parts[1]) >= sizeof(p.arch) ||
-        (n == 3 && strlen(parts[2]) >= sizeof(p.variant)))
+    if (drv_fmt(p.os, sizeof(p.os), "%s", parts[0]) != DRV_OK ||
+        drv_fmt(p.arch, sizeof(p.arch), "%s", parts[1]) != DRV_OK ||
+        (n == 3 && drv_fmt(p.variant, sizeof(p.variant), "%s", parts[2]) != DRV_OK))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "platform \"%s\": a part is too long", s);
-    snprintf(p.os, sizeof(p.os), "%s", parts[0]);
-    snprintf(p.arch, sizeof(p.arch), "%s", parts[1]);
-    if (n == 3)
-        snprintf(p.variant, sizeof(p.variant), "%s", parts[2]);
     normalise_arch(&p, true);
     *out = p;
     return DRV_OK;
@@ -122,29 +120,29 @@ drv_err_t drv_platform_parse(const char *s, drv_platform_t *out, drv_error_t *er
 void drv_platform_default(drv_platform_t *out)
 {
     memset(out, 0, sizeof(*out));
-    snprintf(out->os, sizeof(out->os), "linux");
+    DRV_FMT_LIT(out->os, "linux");
 #if defined(__aarch64__)
-    snprintf(out->arch, sizeof(out->arch), "arm64");
-    snprintf(out->variant, sizeof(out->variant), "v8");
+    DRV_FMT_LIT(out->arch, "arm64");
+    DRV_FMT_LIT(out->variant, "v8");
 #elif defined(__arm__)
-    snprintf(out->arch, sizeof(out->arch), "arm");
+    DRV_FMT_LIT(out->arch, "arm");
 #if defined(__ARM_ARCH) && __ARM_ARCH >= 7
-    snprintf(out->variant, sizeof(out->variant), "v7");
+    DRV_FMT_LIT(out->variant, "v7");
 #elif defined(__ARM_ARCH) && __ARM_ARCH == 6
-    snprintf(out->variant, sizeof(out->variant), "v6");
+    DRV_FMT_LIT(out->variant, "v6");
 #else
-    snprintf(out->variant, sizeof(out->variant), "v5");
+    DRV_FMT_LIT(out->variant, "v5");
 #endif
 #elif defined(__x86_64__)
-    snprintf(out->arch, sizeof(out->arch), "amd64");
+    DRV_FMT_LIT(out->arch, "amd64");
 #elif defined(__i386__)
-    snprintf(out->arch, sizeof(out->arch), "386");
+    DRV_FMT_LIT(out->arch, "386");
 #elif defined(__riscv) && __riscv_xlen == 64
-    snprintf(out->arch, sizeof(out->arch), "riscv64");
+    DRV_FMT_LIT(out->arch, "riscv64");
 #elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    snprintf(out->arch, sizeof(out->arch), "ppc64le");
+    DRV_FMT_LIT(out->arch, "ppc64le");
 #elif defined(__s390x__)
-    snprintf(out->arch, sizeof(out->arch), "s390x");
+    DRV_FMT_LIT(out->arch, "s390x");
 #else
 #error "drv_platform_default: unknown target architecture"
 #endif
@@ -154,7 +152,10 @@ const char *drv_platform_format(const drv_platform_t *p, char *out, size_t outsz
 {
     if (outsz == 0)
         return out;
-    snprintf(out, outsz, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
+    /* Never a cut name: an out too small (DRV_PLATFORM_STR_MAX never is) gets "". */
+    if (drv_fmt(out, outsz, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant) !=
+        DRV_OK)
+        out[0] = '\0';
     return out;
 }
 
@@ -255,7 +256,7 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
     drv_err_t rc = drv_json_read_string(obj, path, "mediaType", DRV_JSON_REQUIRED, &mt, NULL, err);
     if (rc != DRV_OK)
         return rc;
-    snprintf(field, sizeof(field), "%s.mediaType", path);
+    drv_fmt_cut(field, sizeof(field), "%s.mediaType", path);
     rc = copy_field(d->media_type, sizeof(d->media_type), mt, field, err);
     if (rc != DRV_OK)
         return rc;
@@ -280,7 +281,7 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
     if (!cJSON_IsObject(plat))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.platform: must be an object", path);
     const char *os = NULL, *arch = NULL, *variant = NULL;
-    snprintf(field, sizeof(field), "%s.platform", path);
+    drv_fmt_cut(field, sizeof(field), "%s.platform", path);
     if ((rc = drv_json_read_string(plat, field, "os", DRV_JSON_REQUIRED, &os, NULL, err)) !=
             DRV_OK ||
         (rc = drv_json_read_string(plat, field, "architecture", DRV_JSON_REQUIRED, &arch, NULL,
@@ -288,13 +289,13 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
         (rc = drv_json_read_string(plat, field, "variant", DRV_JSON_NULLABLE, &variant, NULL,
                                    err)) != DRV_OK)
         return rc;
-    snprintf(field, sizeof(field), "%s.platform.os", path);
+    drv_fmt_cut(field, sizeof(field), "%s.platform.os", path);
     if ((rc = copy_field(d->platform.os, sizeof(d->platform.os), os, field, err)) != DRV_OK)
         return rc;
-    snprintf(field, sizeof(field), "%s.platform.architecture", path);
+    drv_fmt_cut(field, sizeof(field), "%s.platform.architecture", path);
     if ((rc = copy_field(d->platform.arch, sizeof(d->platform.arch), arch, field, err)) != DRV_OK)
         return rc;
-    snprintf(field, sizeof(field), "%s.platform.variant", path);
+    drv_fmt_cut(field, sizeof(field), "%s.platform.variant", path);
     if (variant && (rc = copy_field(d->platform.variant, sizeof(d->platform.variant), variant,
                                     field, err)) != DRV_OK)
         return rc;
@@ -386,7 +387,8 @@ drv_err_t drv_oci_manifest_parse(const char *data, size_t len, const char *conte
             err, DRV_ERR_INVALID, 0,
             "manifest: no mediaType, and neither only \"layers\" nor only \"manifests\"");
     }
-    snprintf(m.media_type, sizeof(m.media_type), "%s", eff);
+    if ((rc = copy_field(m.media_type, sizeof(m.media_type), eff, "mediaType", err)) != DRV_OK)
+        return rc;
 
     const char *list_key = m.kind == DRV_OCI_INDEX ? "manifests" : "layers";
     const cJSON *list = m.kind == DRV_OCI_INDEX ? manifests : layers;
@@ -428,7 +430,7 @@ drv_err_t drv_oci_manifest_parse(const char *data, size_t len, const char *conte
     cJSON_ArrayForEach(e, list)
     {
         char path[48];
-        snprintf(path, sizeof(path), "%s[%zu]", list_key, i);
+        drv_fmt_cut(path, sizeof(path), "%s[%zu]", list_key, i);
         rc = parse_descriptor(e, path, m.kind == DRV_OCI_INDEX, &entries[i], err);
         if (rc != DRV_OK)
             return rc;

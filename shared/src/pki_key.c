@@ -19,6 +19,7 @@
 #include <mbedtls/sha256.h>
 
 #include "drover/base64.h"
+#include "drover/fmt.h"
 #include "pki_int.h"
 
 #define SIG_B64_MAX 256 /* a P-256 DER signature is at most 72 bytes */
@@ -136,7 +137,7 @@ drv_err_t drv_pki_int_fail(drv_error_t *err, drv_err_t code, int mbed_rc, const 
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    drv_vfmt_cut(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (mbed_rc == 0)
         return drv_error_set(err, code, 0, "%s", msg);

@@ -25,6 +25,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/digest.h"
+#include "drover/fmt.h"
 #include "drover/names.h"
 #include "drover/protocol.h"
 #include "pki_int.h"
@@ -73,7 +74,7 @@ static int64_t x509_time_unix(const mbedtls_x509_time *t)
            (int64_t)t->hour * 3600 + t->min * 60 + t->sec;
 }
 
-static void unix_time_str(int64_t t, char out[TIME_STR])
+static DRV_NODISCARD drv_err_t unix_time_str(int64_t t, char out[TIME_STR])
 {
     int64_t days = t / 86400, secs = t % 86400;
     if (secs < 0) {
@@ -83,8 +84,8 @@ static void unix_time_str(int64_t t, char out[TIME_STR])
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, TIME_STR, "%04d%02u%02u%02d%02d%02d", (int)y, m, d, (int)(secs / 3600),
-             (int)(secs / 60 % 60), (int)(secs % 60));
+    return drv_fmt(out, TIME_STR, "%04d%02u%02u%02d%02d%02d", (int)y, m, d, (int)(secs / 3600),
+                   (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
 static int64_t now_unix(void)
@@ -114,8 +115,8 @@ static drv_err_t validity(mbedtls_x509write_cert *crt, int64_t not_before, uint3
     if (not_after <= not_before)
         return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: starts after the CA expires");
     char nb[TIME_STR], na[TIME_STR];
-    unix_time_str(not_before, nb);
-    unix_time_str(not_after, na);
+    if (unix_time_str(not_before, nb) != DRV_OK || unix_time_str(not_after, na) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_RANGE, 0, "validity: a time beyond the year 9999");
     int rc = mbedtls_x509write_crt_set_validity(crt, nb, na);
     if (rc != 0)
         return drv_pki_int_fail(err, DRV_ERR_RANGE, rc, "validity");
@@ -500,7 +501,10 @@ drv_err_t drv_pki_ca_create(const char *key_pem, const char *cn, int64_t not_bef
     if (e != DRV_OK)
         goto out;
     char subject[DRV_PKI_CN_MAX + 8];
-    snprintf(subject, sizeof subject, "CN=%s", cn);
+    if (drv_fmt(subject, sizeof subject, "CN=%s", cn) != DRV_OK) {
+        e = drv_error_set(err, DRV_ERR_INVALID, 0, "CN: longer than %d characters", DRV_PKI_CN_MAX);
+        goto out;
+    }
     mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&crt, &pk);
@@ -549,7 +553,10 @@ drv_err_t drv_pki_csr_create(const char *key_pem, const char *cn, char **csr_pem
     if (e != DRV_OK)
         goto out;
     char subject[DRV_PKI_CN_MAX + 8];
-    snprintf(subject, sizeof subject, "CN=%s", cn);
+    if (drv_fmt(subject, sizeof subject, "CN=%s", cn) != DRV_OK) {
+        e = drv_error_set(err, DRV_ERR_INVALID, 0, "CN: longer than %d characters", DRV_PKI_CN_MAX);
+        goto out;
+    }
     mbedtls_x509write_csr_set_key(&csr, &pk);
     mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
     int rc = mbedtls_x509write_csr_set_subject_name(&csr, subject);
@@ -685,7 +692,10 @@ static drv_err_t issue(const char *ca_key_pem, const char *ca_cert_pem, mbedtls_
         e = drv_error_set(err, DRV_ERR_INVALID, 0, "CA certificate: subject too long");
         goto out;
     }
-    snprintf(subject, sizeof subject, "CN=%s", cn);
+    if (drv_fmt(subject, sizeof subject, "CN=%s", cn) != DRV_OK) {
+        e = drv_error_set(err, DRV_ERR_INVALID, 0, "CN: longer than %d characters", DRV_PKI_CN_MAX);
+        goto out;
+    }
     mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&crt, sub);
@@ -785,14 +795,12 @@ static drv_err_t check_time(const mbedtls_x509_crt *c, int64_t at, const char *w
 {
     int64_t nb = x509_time_unix(&c->valid_from), na = x509_time_unix(&c->valid_to);
     char ts[TIME_STR];
-    if (at < nb) {
-        unix_time_str(nb, ts);
-        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: not valid before %sZ", what, ts);
-    }
-    if (at > na) {
-        unix_time_str(na, ts);
-        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: expired at %sZ", what, ts);
-    }
+    if (at < nb)
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: not valid before %sZ", what,
+                             unix_time_str(nb, ts) == DRV_OK ? ts : "?");
+    if (at > na)
+        return drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%s: expired at %sZ", what,
+                             unix_time_str(na, ts) == DRV_OK ? ts : "?");
     return DRV_OK;
 }
 
@@ -846,7 +854,7 @@ drv_err_t drv_pki_cert_verify(const char *cert_pem, const char *ca_pem, int64_t 
         goto out;
     }
     char what[DRV_PKI_CN_MAX + 32];
-    snprintf(what, sizeof what, "certificate \"%s\"", cn);
+    drv_fmt_cut(what, sizeof what, "certificate \"%s\"", cn);
     e = check_time(&leaf, at, what, err);
     if (e != DRV_OK)
         goto out;
@@ -888,8 +896,11 @@ drv_err_t drv_pki_cert_info(const char *cert_pem, drv_pki_cert_info_t *out, drv_
         while (i + 1 < crt.serial.len && crt.serial.p[i] == 0)
             i++;
         size_t o = 0;
-        for (; i < crt.serial.len && o + 2 < sizeof info.serial; i++, o += 2)
-            snprintf(info.serial + o, 3, "%02x", crt.serial.p[i]);
+        static const char hex[] = "0123456789abcdef";
+        for (; i < crt.serial.len && o + 2 < sizeof info.serial; i++, o += 2) {
+            info.serial[o] = hex[crt.serial.p[i] >> 4]; /* info is zeroed: stays terminated */
+            info.serial[o + 1] = hex[crt.serial.p[i] & 15];
+        }
         drv_pki_fingerprint_der(crt.raw.p, crt.raw.len, info.fingerprint);
         info.not_before = x509_time_unix(&crt.valid_from);
         info.not_after = x509_time_unix(&crt.valid_to);

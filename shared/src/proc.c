@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/proc.h"
 
 long long drv_now_ms(void)
@@ -24,11 +25,11 @@ long long drv_now_ms(void)
 void drv_proc_describe(int st, char *out, size_t outsz)
 {
     if (WIFEXITED(st))
-        snprintf(out, outsz, "exit %d", WEXITSTATUS(st));
+        drv_fmt_cut(out, outsz, "exit %d", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
-        snprintf(out, outsz, "signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        drv_fmt_cut(out, outsz, "signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
     else
-        snprintf(out, outsz, "status 0x%x", st);
+        drv_fmt_cut(out, outsz, "status 0x%x", st);
 }
 
 /* In the child: put fd on target (or /dev/null), without closing it when it is already there. */

@@ -13,6 +13,7 @@
 #include "drover/cleanup.h"
 #include "drover/json.h"
 #include "drover/doc.h"
+#include "drover/fmt.h"
 #include "drover/names.h"
 #include "drover/pki.h"
 
@@ -412,7 +413,8 @@ static drv_err_t get_object_array(cJSON *obj, const char *key, const char *what,
 static bool add_u64(cJSON *obj, const char *key, uint64_t v)
 {
     char buf[24];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    if (drv_fmt(buf, sizeof buf, "%llu", (unsigned long long)v) != DRV_OK)
+        return false;
     return cJSON_AddRawToObject(obj, key, buf) != NULL;
 }
 
@@ -593,7 +595,7 @@ static drv_err_t secret_context(const cJSON *secret, const char *node, char *ctx
     if (!cJSON_IsString(name) || !name->valuestring[0])
         return drv_error_set(err, DRV_ERR_INVALID, 0, "Secret: metadata.name: required");
     const char *nsv = cJSON_IsString(ns) && ns->valuestring[0] ? ns->valuestring : "default";
-    snprintf(what, whatsz, "Secret %.63s/%.253s", nsv, name->valuestring);
+    drv_fmt_cut(what, whatsz, "Secret %.63s/%.253s", nsv, name->valuestring);
     drv_err_t rc = drv_proto_check_node(node, err);
     if (rc != DRV_OK)
         return drv_error_wrap(err, "%s", what);
@@ -919,9 +921,13 @@ cJSON *drv_proto_event_build(const char *node, const char *involved_kind, const 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char name[128];
-    snprintf(name, sizeof name, "%.63s.%llx%09ld", node, (unsigned long long)ts.tv_sec, ts.tv_nsec);
+    if (drv_fmt(name, sizeof name, "%.63s.%llx%09ld", node, (unsigned long long)ts.tv_sec,
+                ts.tv_nsec) != DRV_OK) {
+        (void)drv_error_set(err, DRV_ERR_INVALID, 0, "event: name too long");
+        return NULL;
+    }
     char msg[1025];
-    snprintf(msg, sizeof msg, "%s", message);
+    drv_fmt_cut(msg, sizeof msg, "%s", message);
     cJSON *e = cJSON_CreateObject();
     cJSON *md = cJSON_CreateObject();
     cJSON *io = cJSON_CreateObject();
@@ -1041,7 +1047,7 @@ drv_err_t drv_proto_logs_req_parse(const char *payload, size_t len, drv_proto_lo
         (rc = get_u64(doc, "tailBytes", what, false, &r.tail_bytes, err)) == DRV_OK &&
         (rc = get_bool(doc, "follow", what, false, &r.follow, err)) == DRV_OK) {
         if (r.namespace_[0] == '\0')
-            snprintf(r.namespace_, sizeof r.namespace_, "default");
+            DRV_FMT_LIT(r.namespace_, "default");
         *out = r;
     }
     cJSON_Delete(doc);
@@ -1077,7 +1083,7 @@ cJSON *drv_proto_logs_error_build(const char *id, uint64_t seq, const char *mess
 {
     cJSON *c = drv_proto_logs_chunk_build(id, seq, NULL, 0, true, err);
     char msg[256];
-    snprintf(msg, sizeof msg, "%s", message ? message : "error");
+    drv_fmt_cut(msg, sizeof msg, "%s", message ? message : "error");
     if (c != NULL && !cJSON_AddStringToObject(c, "error", msg)) {
         cJSON_Delete(c);
         drv_error_set(err, DRV_ERR_NOMEM, 0, "logs chunk");

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "drover/fmt.h"
+
 #define NAME_TOTAL_MAX 255
 
 static bool is_lower_alnum(char c)
@@ -224,7 +226,7 @@ drv_err_t drv_image_ref_parse(const char *s, drv_image_ref_t *out, drv_error_t *
     }
     if (r.domain[0] == '\0' || strcmp(r.domain, "index.docker.io") == 0) {
         memset(r.domain, 0, sizeof(r.domain));
-        snprintf(r.domain, sizeof(r.domain), "%s", DRV_REF_DOCKER_DOMAIN);
+        DRV_FMT_LIT(r.domain, DRV_REF_DOCKER_DOMAIN);
     }
 
     /* path */
@@ -247,13 +249,14 @@ drv_err_t drv_image_ref_parse(const char *s, drv_image_ref_t *out, drv_error_t *
     bool docker = strcmp(r.domain, DRV_REF_DOCKER_DOMAIN) == 0;
     bool add_library = docker && memchr(path, '/', plen) == NULL;
     size_t full = plen + (add_library ? 8 : 0);
-    if (strlen(r.domain) + 1 + full > NAME_TOTAL_MAX)
+    if (strlen(r.domain) + 1 + full > NAME_TOTAL_MAX ||
+        drv_fmt(r.path, sizeof(r.path), "%s%.*s", add_library ? "library/" : "", (int)plen, path) !=
+            DRV_OK)
         return fail(err, DRV_ERR_INVALID, s,
                     "repository name must not be more than 255 characters");
-    snprintf(r.path, sizeof(r.path), "%s%.*s", add_library ? "library/" : "", (int)plen, path);
 
     if (r.tag[0] == '\0' && r.digest[0] == '\0')
-        snprintf(r.tag, sizeof(r.tag), "latest");
+        DRV_FMT_LIT(r.tag, "latest");
     *out = r;
     return DRV_OK;
 }
@@ -262,7 +265,9 @@ const char *drv_image_ref_name(const drv_image_ref_t *r, char *out, size_t outsz
 {
     if (outsz == 0)
         return out;
-    snprintf(out, outsz, "%s/%s", r->domain, r->path);
+    /* Never a cut name: an out too small (DRV_REF_STR_MAX never is) gets "". */
+    if (drv_fmt(out, outsz, "%s/%s", r->domain, r->path) != DRV_OK)
+        out[0] = '\0';
     return out;
 }
 
@@ -270,6 +275,7 @@ const char *drv_image_ref_format(const drv_image_ref_t *r, char *out, size_t out
 {
     if (outsz == 0)
         return out;
+    /* checksrc: allow snprintf-unchecked: documented to cut to fit outsz (test_format_cuts) */
     snprintf(out, outsz, "%s/%s%s%s%s%s", r->domain, r->path, r->tag[0] ? ":" : "", r->tag,
              r->digest[0] ? "@" : "", r->digest);
     return out;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/names.h"
 
 #define SEL_QUOTE_MAX 64
@@ -114,7 +115,7 @@ static bool sel_check(bool is_key, const char *s, size_t len, char *why, size_t 
 {
     char buf[320];
     if (len >= sizeof(buf)) {
-        snprintf(why, whysz, "must be no more than %d characters", is_key ? 317 : 63);
+        drv_fmt_cut(why, whysz, "must be no more than %d characters", is_key ? 317 : 63);
         return false;
     }
     memcpy(buf, s, len);
@@ -405,7 +406,7 @@ static drv_err_t json_match_labels(const cJSON *ml, drv_selector_t *sel, drv_err
         char path[SEL_QUOTE_MAX * 4 + 32];
         char q[SEL_QUOTE_MAX * 4 + 8];
         sel_quote(key, strlen(key), q, sizeof(q));
-        snprintf(path, sizeof(path), "matchLabels.%s", q);
+        drv_fmt_cut(path, sizeof(path), "matchLabels.%s", q);
         if (!cJSON_IsString(it) || it->valuestring == NULL)
             return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a string", path);
         rc = json_check(path, false, it->valuestring, err);
@@ -423,7 +424,7 @@ static drv_err_t json_match_labels(const cJSON *ml, drv_selector_t *sel, drv_err
 static drv_err_t json_expression(const cJSON *ex, int idx, drv_selector_t *sel, drv_error_t *err)
 {
     char path[64];
-    snprintf(path, sizeof(path), "matchExpressions[%d]", idx);
+    drv_fmt_cut(path, sizeof(path), "matchExpressions[%d]", idx);
     if (!cJSON_IsObject(ex))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be an object", path);
 
@@ -433,7 +434,7 @@ static drv_err_t json_expression(const cJSON *ex, int idx, drv_selector_t *sel, 
     if (!cJSON_IsString(key) || key->valuestring == NULL)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.key: must be a string", path);
     char fpath[96];
-    snprintf(fpath, sizeof(fpath), "%s.key", path);
+    drv_fmt_cut(fpath, sizeof(fpath), "%s.key", path);
     drv_err_t rc = json_check(fpath, true, key->valuestring, err);
     if (rc != DRV_OK)
         return rc;
@@ -487,7 +488,7 @@ static drv_err_t json_expression(const cJSON *ex, int idx, drv_selector_t *sel, 
     const cJSON *v;
     cJSON_ArrayForEach(v, values)
     {
-        snprintf(fpath, sizeof(fpath), "%s.values[%d]", path, i++);
+        drv_fmt_cut(fpath, sizeof(fpath), "%s.values[%d]", path, i++);
         if (!cJSON_IsString(v) || v->valuestring == NULL)
             return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a string", fpath);
         rc = json_check(fpath, false, v->valuestring, err);

@@ -59,13 +59,27 @@ static void test_cut(void **state)
     assert_string_equal(tiny, "ab");
 }
 
+/* A fixed name copied into an array: checked when compiled, whole at run time. */
+static void test_lit(void **state)
+{
+    (void)state;
+    struct {
+        char ns[8];
+    } r;
+    memset(&r, 'x', sizeof(r));
+    DRV_FMT_LIT(r.ns, "default"); /* exactly full */
+    assert_string_equal(r.ns, "default");
+    char tag[16];
+    DRV_FMT_LIT(tag, "latest");
+    assert_string_equal(tag, "latest");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fits),
-        cmocka_unit_test(test_truncation_refused),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_fits),          cmocka_unit_test(test_truncation_refused),
+        cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_lit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
  * It links only libc and OpenSSL's libcrypto (which Mosquitto has loaded already). */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,26 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The reason for a refusal, for the broker's log: text for people, so a cut one is still said
+ * (ending "..."), never a garbled one. The plugin does not link libdrover-shared's drv_fmt_cut:
+ * the result is checked here. */
+static void say_why(char *why, size_t whysz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say_why(char *why, size_t whysz, const char *fmt, ...)
+{
+    if (whysz == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        why[0] = '\0';
+    else if ((size_t)n >= whysz && whysz > 4)
+        memcpy(why + whysz - 4, "...", 4);
+}
+
 /* Asks the hub whether node may connect with this key: "drover-auth v1 NODE SPKI\n", answered
  * "ok\n" or "no REASON\n". Anything else (no hub, a timeout, garbage) is a refusal: the hub
  * runs its broker and answers at once. */
@@ -122,7 +143,7 @@ static bool ask_hub(const struct plugin *pl, const char *node, const char *spki,
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        snprintf(why, whysz, "socket: %s", strerror(errno));
+        say_why(why, whysz, "socket: %s", strerror(errno));
         return false;
     }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -133,17 +154,17 @@ static bool ask_hub(const struct plugin *pl, const char *node, const char *spki,
     long long deadline = mono_ms() + ASK_TIMEOUT_MS;
     bool ok = false;
     if (rn < 0 || (size_t)rn >= sizeof(req)) {
-        snprintf(why, whysz, "request too long");
+        say_why(why, whysz, "request too long");
         goto out;
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-        snprintf(why, whysz, "the hub (%s): %s", pl->socket_path, strerror(errno));
+        say_why(why, whysz, "the hub (%s): %s", pl->socket_path, strerror(errno));
         goto out;
     }
     for (;;) {
         long long left = deadline - mono_ms();
         if (left <= 0) {
-            snprintf(why, whysz, "the hub did not answer within %d ms", ASK_TIMEOUT_MS);
+            say_why(why, whysz, "the hub did not answer within %d ms", ASK_TIMEOUT_MS);
             goto out;
         }
         struct pollfd p = {.fd = fd, .events = sent < (size_t)rn ? POLLOUT : POLLIN};
@@ -155,7 +176,7 @@ static bool ask_hub(const struct plugin *pl, const char *node, const char *spki,
         if (sent < (size_t)rn) {
             ssize_t w = send(fd, req + sent, (size_t)rn - sent, MSG_NOSIGNAL);
             if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                snprintf(why, whysz, "the hub: %s", strerror(errno));
+                say_why(why, whysz, "the hub: %s", strerror(errno));
                 goto out;
             }
             if (w > 0)
@@ -174,14 +195,14 @@ static bool ask_hub(const struct plugin *pl, const char *node, const char *spki,
     resp[got] = '\0';
     char *nl = strchr(resp, '\n');
     if (!nl) {
-        snprintf(why, whysz, "the hub gave no answer");
+        say_why(why, whysz, "the hub gave no answer");
         goto out;
     }
     *nl = '\0';
     if (!strcmp(resp, "ok"))
         ok = true;
     else
-        snprintf(why, whysz, "%.200s", strncmp(resp, "no ", 3) ? "the hub refused" : resp + 3);
+        say_why(why, whysz, "%.200s", strncmp(resp, "no ", 3) ? "the hub refused" : resp + 3);
 out:
     close(fd);
     return ok;
@@ -197,15 +218,16 @@ static struct cached *cache_find(struct plugin *pl, const char *node)
 
 static void cache_put(struct plugin *pl, const char *node, const char *spki)
 {
-    if (!pl->cache)
-        return;
+    size_t nl = strlen(node), sl = strlen(spki);
+    if (!pl->cache || nl >= sizeof(pl->cache->node) || sl >= sizeof(pl->cache->spki))
+        return; /* never a cut name in the cache: the hub is asked again */
     struct cached *c = cache_find(pl, node);
     if (!c) {
         c = &pl->cache[pl->cache_next];
         pl->cache_next = (pl->cache_next + 1) % CACHE_MAX;
     }
-    snprintf(c->node, sizeof(c->node), "%s", node);
-    snprintf(c->spki, sizeof(c->spki), "%s", spki);
+    memcpy(c->node, node, nl + 1);
+    memcpy(c->spki, spki, sl + 1);
     c->until = time(NULL) + CACHE_TTL_S;
 }
 
@@ -344,10 +366,11 @@ PLUGIN_API int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **u
         const char *k = options[i].key, *v = options[i].value;
         if (!k || !v)
             continue;
-        if (!strcmp(k, "socket") && strlen(v) < sizeof(pl->socket_path))
-            snprintf(pl->socket_path, sizeof(pl->socket_path), "%s", v);
-        else if (!strcmp(k, "hub_user") && strlen(v) < sizeof(pl->hub_user))
-            snprintf(pl->hub_user, sizeof(pl->hub_user), "%s", v);
+        size_t vl = strlen(v); /* a value too long is left out, and then reported as missing */
+        if (!strcmp(k, "socket") && vl < sizeof(pl->socket_path))
+            memcpy(pl->socket_path, v, vl + 1);
+        else if (!strcmp(k, "hub_user") && vl < sizeof(pl->hub_user))
+            memcpy(pl->hub_user, v, vl + 1);
     }
     if (!pl->socket_path[0] || !pl->hub_user[0]) {
         mosquitto_log_printf(MOSQ_LOG_ERR,

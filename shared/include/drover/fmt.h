@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include "drover/error.h"
 
 /* Formats into out (capacity outsz, including the NUL). A result that does not fit fails with
@@ -22,5 +23,16 @@ DRV_API DRV_NODISCARD drv_err_t drv_vfmt(char *out, size_t outsz, const char *fm
  * drv_fmt. */
 DRV_API void drv_fmt_cut(char *out, size_t outsz, const char *fmt, ...) DRV_PRINTF(3, 4);
 DRV_API void drv_vfmt_cut(char *out, size_t outsz, const char *fmt, va_list ap) DRV_PRINTF(3, 0);
+
+/* Copies a string literal into a char array, checked at compile time, for a fixed name such as
+ * "default" or "arm64" that cannot fail to fit: no error to handle, and a too-small array (or a
+ * pointer in place of an array) does not compile. */
+#define DRV_FMT_LIT(arr, lit)                                                                      \
+    do {                                                                                           \
+        _Static_assert(!__builtin_types_compatible_p(__typeof__(arr), __typeof__(&(arr)[0])),      \
+                       "DRV_FMT_LIT: " #arr " is not an array");                                   \
+        _Static_assert(sizeof("" lit) <= sizeof(arr), "DRV_FMT_LIT: " #lit " does not fit " #arr); \
+        memcpy((arr), "" lit, sizeof("" lit));                                                     \
+    } while (0)
 
 #endif

@@ -42,7 +42,8 @@ DRV_API void drv_platform_default(drv_platform_t *out);
 /* How well an image for have suits a device that wants want: -1 not at all, else higher is
  * better (100 exact). Rules as for drv_oci_index_select. */
 DRV_API int drv_platform_match(const drv_platform_t *want, const drv_platform_t *have);
-/* "linux/arm/v7" (no trailing "/" without a variant). Returns out. */
+/* "linux/arm/v7" (no trailing "/" without a variant). Returns out, "" when outsz is too small
+ * (DRV_PLATFORM_STR_MAX never is): never a cut name. */
 DRV_API const char *drv_platform_format(const drv_platform_t *p, char *out, size_t outsz);
 
 typedef struct drv_oci_descriptor {

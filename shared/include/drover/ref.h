@@ -35,7 +35,8 @@ DRV_API DRV_NODISCARD drv_err_t drv_image_ref_parse(const char *s, drv_image_ref
  * never cuts). Returns out. */
 DRV_API const char *drv_image_ref_format(const drv_image_ref_t *r, char *out, size_t outsz);
 
-/* The repository name without tag or digest: "docker.io/library/busybox". Returns out. */
+/* The repository name without tag or digest: "docker.io/library/busybox". Returns out, ""
+ * when outsz is too small (DRV_REF_STR_MAX never is): never a cut name. */
 DRV_API const char *drv_image_ref_name(const drv_image_ref_t *r, char *out, size_t outsz);
 
 /* The host[:port] to talk to: "registry-1.docker.io" for docker.io, else the domain.
