@@ -151,6 +151,9 @@ _fleet_hub_args() {
     echo "--node-grace"
     echo "${FLEET_NODE_GRACE:-10}"
   fi
+  # FLEET_HUB_EXTRA: more options, blank-separated (e.g. "--hpa-sync-seconds 2").
+  local a
+  for a in ${FLEET_HUB_EXTRA:-}; do echo "$a"; done
 }
 
 # fleet_hub_start: a hub on a free API port with its own Mosquitto on 0.0.0.0:FLEET_BROKER_PORT
@@ -252,7 +255,7 @@ fleet_use() {
 
 # fleet_device_start NAME K [EXTRA-CONFIG-LINES]: device number K (1..200).
 fleet_device_start() {
-  local name="$1" k="$2" extra="${3:-}"
+  local name="$1" k="$2" extra="${3:-${FLEET_DEVICE_EXTRA:-}}"
   local dir hub=""
   if [ -z "${FLEET_STANDALONE:-}" ]; then # FLEET_STANDALONE=1: agents without a hub (fixture checks)
     hub="hub:
