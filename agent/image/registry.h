@@ -47,8 +47,9 @@ DRV_API uint64_t drv_registry_bytes_received(const drv_registry_t *reg);
 
 /* WWW-Authenticate challenges (drover/challenge.h): the parser lives in libdrover-shared,
  * where the hub reads registries too. */
-static inline drv_err_t drv_registry_parse_challenge(const char *header, drv_auth_challenge_t *out,
-                                                     drv_error_t *err)
+static inline DRV_NODISCARD drv_err_t drv_registry_parse_challenge(const char *header,
+                                                                   drv_auth_challenge_t *out,
+                                                                   drv_error_t *err)
 {
     return drv_challenge_parse(header, out, err);
 }
