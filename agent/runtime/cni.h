@@ -124,9 +124,10 @@ DRV_NODISCARD drv_err_t drv_cni_result_parse(const char *data, size_t len, drv_c
  * CNI's "try again later" (11), DRV_ERR_INVALID for bad config or environment (4, 6, 7),
  * DRV_ERR_UNSUPPORTED (1, 2), DRV_ERR_NOTFOUND (3), DRV_ERR_IO otherwise. Control characters
  * in the plugin's text become spaces. stdout_data and stderr_text may be NULL. */
-drv_err_t drv_cni_plugin_error(const char *plugin, const char *command, int wait_status,
-                               const char *stdout_data, size_t stdout_len, const char *stderr_text,
-                               drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_cni_plugin_error(const char *plugin, const char *command,
+                                             int wait_status, const char *stdout_data,
+                                             size_t stdout_len, const char *stderr_text,
+                                             drv_error_t *err);
 
 /* Frees what *r owns and zeroes it; safe on a zeroed or already freed result. */
 void drv_cni_result_free(drv_cni_result_t *r);
