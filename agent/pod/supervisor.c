@@ -27,7 +27,7 @@
 #include "drover/pki.h"
 #include "image/registry.h"
 #include "image/store.h"
-#include "pod/glue.h"
+#include "pod/host.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
 #include "pod/supervisor.h"

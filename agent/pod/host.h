@@ -1,8 +1,8 @@
 /* Private to the supervisor: how it uses the runtime modules (volumes, sandbox, rootfs,
  * spec, probes) and the host (node facts, usage, log files). Kept apart so that
  * supervisor.c reads as the pod life cycle and nothing else. */
-#ifndef DROVER_AGENT_GLUE_H
-#define DROVER_AGENT_GLUE_H
+#ifndef DROVER_AGENT_POD_HOST_H
+#define DROVER_AGENT_POD_HOST_H
 
 #include <stdbool.h>
 #include <stdint.h>

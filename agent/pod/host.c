@@ -1,4 +1,4 @@
-/* The supervisor's use of the runtime modules and of the host (see glue.h). */
+/* The supervisor's use of the runtime modules and of the host (see host.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
-#include "pod/glue.h"
+#include "pod/host.h"
 #include "pod/secrets.h"
 #include "pod/volumes.h"
 #include "probe/probe.h"
