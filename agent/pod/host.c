@@ -30,8 +30,8 @@
 #include "runtime/sandbox.h"
 #include "runtime/spec.h"
 
-drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
-                    bool cgroups, drv_error_t *err)
+drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
+                        bool cgroups, drv_error_t *err)
 {
     memset(g, 0, sizeof(*g));
     g->sv = sv;
@@ -56,7 +56,7 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
     return DRV_OK;
 }
 
-void glue_fini(glue_t *g)
+void pod_host_fini(pod_host_t *g)
 {
     drv_prober_free(g->prober);
     g->prober = NULL;
@@ -66,22 +66,22 @@ void glue_fini(glue_t *g)
 
 /* ---- volumes ---- */
 
-drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                               drv_error_t *err)
+drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                   const cJSON *secrets, drv_error_t *err)
 {
     drv_volume_sources_t src = {configmaps, secrets};
     return drv_volumes_prepare(p->obj, p->dir, &src, err);
 }
 
-drv_err_t glue_volumes_update(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                              drv_error_t *err)
+drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                  const cJSON *secrets, drv_error_t *err)
 {
     (void)g;
     drv_volume_sources_t src = {configmaps, secrets};
     return drv_volumes_update(p->obj, p->dir, &src, NULL, err);
 }
 
-drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_volumes_teardown(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     return drv_volumes_teardown(p->dir, err);
 }
@@ -143,7 +143,7 @@ static const char *pod_hostname(const pod_t *p)
     return h && *h ? h : p->name;
 }
 
-drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
     drv_cni_port_t ports[64];
@@ -188,7 +188,7 @@ drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
     return write_etc(p, pod_hostname(p), err);
 }
 
-drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     drv_sandbox_t sb = {0};
     drv_err_t r = drv_sandbox_load(g->cfg->run_dir, p->uid, &sb, err);
@@ -199,24 +199,25 @@ drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err)
     return r;
 }
 
-drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_destroy(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     return drv_sandbox_destroy(g->cfg->run_dir, p->uid, &g->cni, err);
 }
 
 /* ---- containers ---- */
 
-void glue_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+void pod_host_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%.511s/containers/%.63s", p->dir, c->name);
 }
 
-void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+void pod_host_bundle_dir(const pod_host_t *g, const pod_t *p, const ctr_t *c, char *out,
+                         size_t outsz)
 {
     snprintf(out, outsz, "%.255s/bundles/%.63s/%.63s", g->cfg->run_dir, p->uid, c->name);
 }
 
-void glue_bundles_remove(const glue_t *g, const pod_t *p)
+void pod_host_bundles_remove(const pod_host_t *g, const pod_t *p)
 {
     char dir[PATH_MAX];
     drv_error_t err = DRV_ERROR_INIT;
@@ -230,9 +231,9 @@ void glue_bundles_remove(const glue_t *g, const pod_t *p)
                      drv_error_msg(&err));
 }
 
-drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
-                                 const char *bundle, bool cgroups, const cJSON *configmaps,
-                                 const cJSON *secrets, drv_error_t *err)
+drv_err_t pod_host_container_prepare(pod_host_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
+                                     const char *bundle, bool cgroups, const cJSON *configmaps,
+                                     const cJSON *secrets, drv_error_t *err)
 {
     drv_image_t *img = NULL;
     drv_err_t r = drv_store_resolve(store, drv_json_str(c->spec, "image"), &img, err);
@@ -240,7 +241,7 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
         return r;
     bool adopted = false;
     char rootdir[600];
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir));
     r = drv_rootfs_mount((const char *const *)img->layer_dirs, img->n_layers, rootdir, &adopted,
                          err);
     if (r != DRV_OK) {
@@ -306,16 +307,16 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     return r;
 }
 
-drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
+drv_err_t pod_host_container_release(pod_host_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
 {
     char rootdir[600];
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir));
     return drv_rootfs_unmount(rootdir, true, err);
 }
 
 /* ---- probes ---- */
 
-bool glue_container_oom_killed(const pod_t *p, const ctr_t *c)
+bool pod_host_container_oom_killed(const pod_t *p, const ctr_t *c)
 {
     char path[512];
     int n = snprintf(path, sizeof(path), "/sys/fs/cgroup/drover/pod-%s/%s/memory.events", p->uid,
@@ -332,14 +333,14 @@ bool glue_container_oom_killed(const pod_t *p, const ctr_t *c)
     return false;
 }
 
-void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups)
+void pod_host_set_crun(pod_host_t *g, const char *path, const char *root, bool cgroups)
 {
     snprintf(g->crun_path, sizeof(g->crun_path), "%s", path);
     snprintf(g->crun_root, sizeof(g->crun_root), "%s", root);
     g->crun_cgroups = cgroups;
 }
 
-void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
+void pod_host_probes_reset(pod_host_t *g, ctr_t *c, long long now)
 {
     if (!c->probes_loaded) {
         drv_error_t err = DRV_ERROR_INIT;
@@ -357,7 +358,7 @@ void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
     memset(c->probe_detail, 0, sizeof(c->probe_detail));
 }
 
-void glue_probes_cancel(glue_t *g, ctr_t *c)
+void pod_host_probes_cancel(pod_host_t *g, ctr_t *c)
 {
     if (g->prober)
         for (int k = 0; k < DRV_PROBE_KINDS; k++)
@@ -366,16 +367,16 @@ void glue_probes_cancel(glue_t *g, ctr_t *c)
     c->ready = false;
 }
 
-void glue_probes_free(glue_t *g, ctr_t *c)
+void pod_host_probes_free(pod_host_t *g, ctr_t *c)
 {
-    glue_probes_cancel(g, c);
+    pod_host_probes_cancel(g, c);
 }
 
 static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
 {
-    probe_ctx_t *pc = ctx;
+    pod_probe_ctx_t *pc = ctx;
     ctr_t *c = pc->ctr;
-    glue_t *g = pc->glue;
+    pod_host_t *g = pc->host;
     unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_now_ms());
     if (result == DRV_PROBE_FAILURE) {
         snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
@@ -406,7 +407,7 @@ static bool any_probes(pod_t **pods, size_t n)
     return false;
 }
 
-void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
+void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long now)
 {
     pod_t **pods0;
     size_t n0 = drv_supervisor_pods(sv, &pods0);
@@ -440,8 +441,8 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
             if (c->state != CS_RUNNING)
                 continue;
             while (drv_probe_state_next(&c->probe, now, &kind, &token)) {
-                probe_ctx_t *pc = &c->pctx[kind];
-                *pc = (probe_ctx_t){p, c, kind, token, g};
+                pod_probe_ctx_t *pc = &c->pctx[kind];
+                *pc = (pod_probe_ctx_t){p, c, kind, token, g};
                 drv_prober_exec_t ex = {.argv_prefix = (const char *const *)prefix,
                                         .n_prefix = np,
                                         .container_id = c->id};
@@ -457,12 +458,12 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
     }
 }
 
-bool glue_probe_child_exited(glue_t *g, pid_t pid, int status)
+bool pod_host_probe_child_exited(pod_host_t *g, pid_t pid, int status)
 {
     return g->prober && drv_prober_child_exited(g->prober, pid, status);
 }
 
-void glue_probe_status(const ctr_t *c, cJSON *cs)
+void pod_host_probe_status(const ctr_t *c, cJSON *cs)
 {
     cJSON *probes = NULL;
     for (int k = 0; k < DRV_PROBE_KINDS; k++) {
@@ -475,7 +476,7 @@ void glue_probe_status(const ctr_t *c, cJSON *cs)
     }
 }
 
-int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
+int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
 {
     if (nfds > 8)
         nfds = 8;
@@ -504,7 +505,7 @@ int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms
 
 /* copytruncate: the container holds the log open with O_APPEND, so after the copy and the
  * truncation its next write lands at the start of the fresh file. */
-void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
+void pod_host_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
 {
     struct stat st;
     if (stat(path, &st) != 0 || (uint64_t)st.st_size <= max_bytes)
@@ -536,7 +537,7 @@ void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
 
 /* Usage without cgroups: every process whose PID namespace is a container's is counted to
  * that container's pod (resident memory, CPU time from /proc). */
-void glue_sample_usage(pod_t **pods, size_t n, long long now)
+void pod_host_sample_usage(pod_t **pods, size_t n, long long now)
 {
     long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
     struct map {
@@ -617,7 +618,7 @@ static const char *go_arch(const char *machine)
     return machine;
 }
 
-cJSON *glue_node_status(const drv_agent_config_t *cfg)
+cJSON *pod_host_node_status(const drv_agent_config_t *cfg)
 {
     cJSON *n = cJSON_CreateObject();
     cJSON_AddStringToObject(n, "name", cfg->node_name);

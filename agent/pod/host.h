@@ -19,7 +19,7 @@
 struct drv_supervisor;
 struct drv_prober;
 
-typedef struct glue {
+typedef struct pod_host {
     struct drv_supervisor *sv;
     const drv_agent_config_t *cfg;
     drv_cni_config_t cni;
@@ -30,62 +30,63 @@ typedef struct glue {
     bool crun_cgroups;
     char host_ip[64];
     bool cgroups;
-} glue_t;
+} pod_host_t;
 
-drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
-                    bool cgroups, drv_error_t *err);
-void glue_fini(glue_t *g);
+drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
+                        bool cgroups, drv_error_t *err);
+void pod_host_fini(pod_host_t *g);
 
-drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                               drv_error_t *err);
+drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                   const cJSON *secrets, drv_error_t *err);
 /* Brings a running pod's configMap and secret volumes up to date (atomic swap, no-op when
  * unchanged), as the kubelet does when the objects change. */
-drv_err_t glue_volumes_update(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                              drv_error_t *err);
-drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err);
+drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                  const cJSON *secrets, drv_error_t *err);
+drv_err_t pod_host_volumes_teardown(pod_host_t *g, pod_t *p, drv_error_t *err);
 
-drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err);
-drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err);
-drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err);
+drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err);
+drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err);
+drv_err_t pod_host_sandbox_destroy(pod_host_t *g, pod_t *p, drv_error_t *err);
 
 /* Where a container's files live: its rootfs overlay (image layers, writable layer) on disk
  * under the pod's directory, <state_dir>/pods/<uid>/containers/<name>; its crun bundle
  * (config.json, which holds env values taken from Secrets, and crun.log) on tmpfs,
  * <run_dir>/bundles/<uid>/<name>: rebuilt at every start, so a power cut loses nothing. */
-void glue_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz);
-void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out, size_t outsz);
+void pod_host_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz);
+void pod_host_bundle_dir(const pod_host_t *g, const pod_t *p, const ctr_t *c, char *out,
+                         size_t outsz);
 /* Removes <run_dir>/bundles/<uid>. */
-void glue_bundles_remove(const glue_t *g, const pod_t *p);
+void pod_host_bundles_remove(const pod_host_t *g, const pod_t *p);
 
-/* Resolves the image, mounts the rootfs (in glue_rootfs_dir) and writes
- * <bundle>/config.json (0600; bundle is glue_bundle_dir, on tmpfs). */
-drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
-                                 const char *bundle, bool cgroups, const cJSON *configmaps,
-                                 const cJSON *secrets, drv_error_t *err);
-drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err);
+/* Resolves the image, mounts the rootfs (in pod_host_rootfs_dir) and writes
+ * <bundle>/config.json (0600; bundle is pod_host_bundle_dir, on tmpfs). */
+drv_err_t pod_host_container_prepare(pod_host_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
+                                     const char *bundle, bool cgroups, const cJSON *configmaps,
+                                     const cJSON *secrets, drv_error_t *err);
+drv_err_t pod_host_container_release(pod_host_t *g, pod_t *p, ctr_t *c, drv_error_t *err);
 
 /* Probes. */
-void glue_probes_reset(glue_t *g, ctr_t *c, long long now);
-void glue_probes_cancel(glue_t *g, ctr_t *c);
-void glue_probes_free(glue_t *g, ctr_t *c);
-void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now);
+void pod_host_probes_reset(pod_host_t *g, ctr_t *c, long long now);
+void pod_host_probes_cancel(pod_host_t *g, ctr_t *c);
+void pod_host_probes_free(pod_host_t *g, ctr_t *c);
+void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long now);
 /* Lets probes' exec children run `crun exec` against the agent's crun root. */
-void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups);
+void pod_host_set_crun(pod_host_t *g, const char *path, const char *root, bool cgroups);
 /* Whether the kernel's OOM killer killed a process of container c since its cgroup was made
  * (oom_kill in its memory.events); read after it exited, before it is deleted. */
-bool glue_container_oom_killed(const pod_t *p, const ctr_t *c);
-bool glue_probe_child_exited(glue_t *g, pid_t pid, int status);
-void glue_probe_status(const ctr_t *c, cJSON *container_status);
-int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);
+bool pod_host_container_oom_killed(const pod_t *p, const ctr_t *c);
+bool pod_host_probe_child_exited(pod_host_t *g, pid_t pid, int status);
+void pod_host_probe_status(const ctr_t *c, cJSON *container_status);
+int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);
 
 /* Host. */
-void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files);
-void glue_sample_usage(pod_t **pods, size_t n, long long now);
-cJSON *glue_node_status(const drv_agent_config_t *cfg);
+void pod_host_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files);
+void pod_host_sample_usage(pod_t **pods, size_t n, long long now);
+cJSON *pod_host_node_status(const drv_agent_config_t *cfg);
 
 /* supervisor.c */
 void drv_supervisor_mark_dirty(struct drv_supervisor *sv);
-/* Iterates pods for the probe glue. */
+/* Iterates pods for the probes (pod/host.c). */
 size_t drv_supervisor_pods(struct drv_supervisor *sv, pod_t ***pods);
 
 #endif

@@ -48,7 +48,7 @@ struct drv_supervisor {
     const drv_agent_config_t *cfg;
     drv_crun_t crun;
     drv_store_t *store;
-    glue_t glue;
+    pod_host_t host;
     cJSON *desired;      /* owned: {"pods", "configMaps", "secrets"} */
     cJSON *cm_by_ns;     /* owned: namespace -> name -> ConfigMap (references) */
     cJSON *secret_by_ns; /* owned: namespace -> name -> Secret (references) */
@@ -203,14 +203,14 @@ static void ctr_id(const pod_t *p, const char *name, char *out, size_t outsz)
     snprintf(out, outsz, "%.64s-%.63s", p->uid, name);
 }
 
-static void pod_free(glue_t *glue, pod_t *p)
+static void pod_free(pod_host_t *host, pod_t *p)
 {
     if (!p)
         return;
     for (size_t i = 0; i < p->n_ctrs; i++) {
         if (p->ctrs[i].pidfd >= 0)
             close(p->ctrs[i].pidfd);
-        glue_probes_free(glue, &p->ctrs[i]);
+        pod_host_probes_free(host, &p->ctrs[i]);
     }
     if (p->pull_fd >= 0)
         close(p->pull_fd);
@@ -432,8 +432,8 @@ static void log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
 static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t *err)
 {
     char bundle[700], rootdir[700], logp[700];
-    glue_bundle_dir(&sv->glue, p, c, bundle, sizeof(bundle));
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    pod_host_bundle_dir(&sv->host, p, c, bundle, sizeof(bundle));
+    pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir));
     log_path(p, c, logp, sizeof(logp));
     drv_err_t r = drv_file_mkdir_p(bundle, 0700, err);
     if (r == DRV_OK)
@@ -456,9 +456,9 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     cJSON *secrets = NULL;
     r = pod_secrets(sv, p, &secrets, err);
     if (r == DRV_OK)
-        r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
-                                   cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns), secrets,
-                                   err);
+        r = pod_host_container_prepare(&sv->host, sv->store, p, c, bundle, sv->cgroups,
+                                       cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                       secrets, err);
     pod_secrets_release(secrets);
     if (r != DRV_OK)
         return r;
@@ -480,7 +480,7 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     c->restart_requested = false;
     c->started = !cJSON_GetObjectItemCaseSensitive(c->spec, "startupProbe");
     c->reason[0] = c->message[0] = '\0';
-    glue_probes_reset(&sv->glue, c, c->started_mono);
+    pod_host_probes_reset(&sv->host, c, c->started_mono);
     drv_log_info("container started", "pod=%s/%s container=%s pid=%d restarts=%u", p->ns, p->name,
                  c->name, (int)pid, c->restarts);
     return DRV_OK;
@@ -495,7 +495,7 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
         drv_log_warn("crun delete failed", "container=%s error=\"%s\"", c->id, drv_error_msg(&err));
     if (c->rootfs_mounted) {
         drv_error_clear(&err);
-        if (glue_container_release(&sv->glue, p, c, &err) != DRV_OK)
+        if (pod_host_container_release(&sv->host, p, c, &err) != DRV_OK)
             drv_log_warn("cannot release rootfs", "container=%s error=\"%s\"", c->id,
                          drv_error_msg(&err));
         c->rootfs_mounted = false;
@@ -504,7 +504,7 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
         close(c->pidfd);
         c->pidfd = -1;
     }
-    glue_probes_cancel(&sv->glue, c);
+    pod_host_probes_cancel(&sv->host, c);
 }
 
 static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
@@ -624,9 +624,9 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             cJSON *secrets = NULL;
             drv_err_t r = pod_secrets(sv, p, &secrets, &err);
             if (r == DRV_OK)
-                r = glue_volumes_prepare(&sv->glue, p,
-                                         cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                                         secrets, &err);
+                r = pod_host_volumes_prepare(&sv->host, p,
+                                             cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                             secrets, &err);
             pod_secrets_release(secrets);
             if (r != DRV_OK) {
                 pod_fail_setup(sv, p, "CreateContainerConfigError", &err);
@@ -635,7 +635,7 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->volumes_ready = true;
         }
         if (!p->sandbox_ready) {
-            if (glue_sandbox_create(&sv->glue, p, &err) != DRV_OK) {
+            if (pod_host_sandbox_create(&sv->host, p, &err) != DRV_OK) {
                 pod_fail_setup(sv, p, "SandboxCreateError", &err);
                 return;
             }
@@ -721,18 +721,18 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
     drv_error_t err = DRV_ERROR_INIT;
     for (size_t i = 0; i < p->n_ctrs; i++)
         ctr_cleanup(sv, p, &p->ctrs[i]);
-    if (glue_sandbox_destroy(&sv->glue, p, &err) != DRV_OK)
+    if (pod_host_sandbox_destroy(&sv->host, p, &err) != DRV_OK)
         drv_log_warn("cannot remove pod sandbox", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
     drv_error_clear(&err);
-    if (glue_volumes_teardown(&sv->glue, p, &err) != DRV_OK)
+    if (pod_host_volumes_teardown(&sv->host, p, &err) != DRV_OK)
         drv_log_warn("cannot remove pod volumes", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
     drv_error_clear(&err);
     if (drv_fsat_remove_tree_path(p->dir, NULL, &err) != DRV_OK)
         drv_log_warn("cannot remove pod directory", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
-    glue_bundles_remove(&sv->glue, p);
+    pod_host_bundles_remove(&sv->host, p);
     drv_log_info("pod removed", "pod=%s/%s", p->ns, p->name);
     return true;
 }
@@ -780,9 +780,9 @@ static void apply_desired(drv_supervisor_t *sv)
                 cJSON *secrets = NULL;
                 drv_err_t r = pod_secrets(sv, p, &secrets, &e);
                 if (r == DRV_OK)
-                    r = glue_volumes_update(&sv->glue, p,
-                                            cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                                            secrets, &e);
+                    r = pod_host_volumes_update(
+                        &sv->host, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                        secrets, &e);
                 pod_secrets_release(secrets);
                 if (r != DRV_OK)
                     drv_log_warn("cannot refresh the pod's configMap/secret volumes",
@@ -964,7 +964,7 @@ static void adopt(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
             c->state = CS_RUNNING;
             c->rootfs_mounted = true;
             c->started_mono = drv_now_ms();
-            glue_probes_reset(&sv->glue, c, c->started_mono);
+            pod_host_probes_reset(&sv->host, c, c->started_mono);
             c->started = true; /* it was serving before the agent restarted */
             drv_log_info("container adopted", "pod=%s/%s container=%s pid=%d", p->ns, p->name,
                          c->name, (int)pid);
@@ -1021,7 +1021,7 @@ drv_err_t drv_supervisor_restore(drv_supervisor_t *sv, drv_error_t *err)
             /* Images are in the store; the sandbox is found again or made anew. */
             drv_error_t e = DRV_ERROR_INIT;
             p->stage = STAGE_SETUP;
-            if (glue_sandbox_load(&sv->glue, p, &e) == DRV_OK)
+            if (pod_host_sandbox_load(&sv->host, p, &e) == DRV_OK)
                 p->sandbox_ready = true;
             p->volumes_ready = false;
         }
@@ -1044,7 +1044,7 @@ static ctr_t *ctr_by_pid(drv_supervisor_t *sv, pid_t pid, pod_t **pod)
 
 void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
 {
-    if (glue_probe_child_exited(&sv->glue, pid, status))
+    if (pod_host_probe_child_exited(&sv->host, pid, status))
         return;
     for (size_t i = 0; i < sv->n_pods; i++) {
         if (sv->pods[i]->pull_pid == pid) {
@@ -1060,7 +1060,7 @@ void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     /* Like kubelet: a container whose cgroup saw an OOM kill is OOMKilled, whatever its code
      * (crun's exit code is its init's, which may be a shell that outlived the victim). */
-    bool oom = code != 0 && sv->cgroups && glue_container_oom_killed(p, c);
+    bool oom = code != 0 && sv->cgroups && pod_host_container_oom_killed(p, c);
     ctr_exited(sv, p, c, code, sig, oom ? "OOMKilled" : NULL);
 }
 
@@ -1103,7 +1103,7 @@ static void rotate_logs(drv_supervisor_t *sv)
         for (size_t j = 0; j < p->n_ctrs; j++) {
             char path[700];
             log_path(p, &p->ctrs[j], path, sizeof(path));
-            glue_rotate_log(path, sv->cfg->log_max_bytes, sv->cfg->log_max_files);
+            pod_host_rotate_log(path, sv->cfg->log_max_bytes, sv->cfg->log_max_files);
         }
     }
 }
@@ -1122,7 +1122,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
             }
         }
     }
-    glue_probes_tick(&sv->glue, sv, now);
+    pod_host_probes_tick(&sv->host, sv, now);
     /* Pod steps run crun, CNI and mounts synchronously (seconds each on a slow device): a tick
      * stops after SV_TICK_BUDGET_MS so that the daemon's loop gets back to the hub link
      * (heartbeats) and signals between them, and the next tick goes on where this one stopped.
@@ -1138,7 +1138,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         visited++;
         if (p->terminating) {
             if (pod_terminate_step(sv, p, now)) {
-                pod_free(&sv->glue, p);
+                pod_free(&sv->host, p);
                 sv->pods[i] = sv->pods[--sv->n_pods]; /* the last one takes its place */
                 sv->dirty = true;
                 continue;
@@ -1180,7 +1180,7 @@ int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
 int drv_supervisor_wait(drv_supervisor_t *sv, int *fds, short *revents, unsigned nfds,
                         int timeout_ms)
 {
-    return glue_wait(&sv->glue, fds, revents, nfds, timeout_ms);
+    return pod_host_wait(&sv->host, fds, revents, nfds, timeout_ms);
 }
 
 bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
@@ -1190,7 +1190,7 @@ bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
     return d;
 }
 
-/* Called by the probe glue when a probe changes a container's readiness or asks for a
+/* Called by the probe side of pod/host.c when a probe changes a container's readiness or asks for a
  * restart. */
 void drv_supervisor_mark_dirty(drv_supervisor_t *sv)
 {
@@ -1296,7 +1296,7 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         }
         if (c->last.valid && c->state != CS_TERMINATED)
             add_state(cs, "lastState", c, true);
-        glue_probe_status(c, cs);
+        pod_host_probe_status(c, cs);
         if (!c->init && !ready)
             all_ready = false;
         cJSON_AddItemToArray(lists[c->init ? 0 : 1], cs);
@@ -1329,10 +1329,10 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
     long long now = drv_now_ms();
     if (now - sv->last_usage >= 5000) {
         sv->last_usage = now;
-        glue_sample_usage(sv->pods, sv->n_pods, now);
+        pod_host_sample_usage(sv->pods, sv->n_pods, now);
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *node = glue_node_status(sv->cfg);
+    cJSON *node = pod_host_node_status(sv->cfg);
     if (!sv->cg.ready) {
         cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "conditions"))
@@ -1397,8 +1397,8 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
     if (r == DRV_OK)
         r = drv_store_open(dir, &sv->store, err);
     if (r == DRV_OK)
-        r = glue_init(&sv->glue, sv, cfg, sv->cgroups, err);
-    glue_set_crun(&sv->glue, sv->crun.path, sv->crun.root, sv->crun.cgroups);
+        r = pod_host_init(&sv->host, sv, cfg, sv->cgroups, err);
+    pod_host_set_crun(&sv->host, sv->crun.path, sv->crun.root, sv->crun.cgroups);
     if (r != DRV_OK) {
         drv_supervisor_free(sv);
         return r;
@@ -1413,8 +1413,8 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     if (!sv)
         return;
     for (size_t i = 0; i < sv->n_pods; i++)
-        pod_free(&sv->glue, sv->pods[i]);
-    glue_fini(&sv->glue);
+        pod_free(&sv->host, sv->pods[i]);
+    pod_host_fini(&sv->host);
     if (sv->store)
         drv_store_close(sv->store);
     pod_secret_wipe_delete(sv->desired);
