@@ -32,38 +32,43 @@ typedef struct pod_host {
     bool cgroups;
 } pod_host_t;
 
-drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
-                        bool cgroups, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv,
+                                      const drv_agent_config_t *cfg, bool cgroups,
+                                      drv_error_t *err);
 void pod_host_fini(pod_host_t *g);
 
-drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
-                                   const cJSON *secrets, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                                 const cJSON *secrets, drv_error_t *err);
 /* Brings a running pod's configMap and secret volumes up to date (atomic swap, no-op when
  * unchanged), as the kubelet does when the objects change. */
-drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configmaps,
-                                  const cJSON *secrets, drv_error_t *err);
-drv_err_t pod_host_volumes_teardown(pod_host_t *g, pod_t *p, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                                const cJSON *secrets, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_volumes_teardown(pod_host_t *g, pod_t *p, drv_error_t *err);
 
-drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err);
-drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err);
-drv_err_t pod_host_sandbox_destroy(pod_host_t *g, pod_t *p, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_sandbox_destroy(pod_host_t *g, pod_t *p, drv_error_t *err);
 
 /* Where a container's files live: its rootfs overlay (image layers, writable layer) on disk
  * under the pod's directory, <state_dir>/pods/<uid>/containers/<name>; its crun bundle
  * (config.json, which holds env values taken from Secrets, and crun.log) on tmpfs,
- * <run_dir>/bundles/<uid>/<name>: rebuilt at every start, so a power cut loses nothing. */
-void pod_host_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz);
-void pod_host_bundle_dir(const pod_host_t *g, const pod_t *p, const ctr_t *c, char *out,
-                         size_t outsz);
+ * <run_dir>/bundles/<uid>/<name>: rebuilt at every start, so a power cut loses nothing. A path
+ * that does not fit out is DRV_ERR_TOOBIG. */
+DRV_NODISCARD drv_err_t pod_host_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz,
+                                            drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_bundle_dir(const pod_host_t *g, const pod_t *p, const ctr_t *c,
+                                            char *out, size_t outsz, drv_error_t *err);
 /* Removes <run_dir>/bundles/<uid>. */
 void pod_host_bundles_remove(const pod_host_t *g, const pod_t *p);
 
 /* Resolves the image, mounts the rootfs (in pod_host_rootfs_dir) and writes
  * <bundle>/config.json (0600; bundle is pod_host_bundle_dir, on tmpfs). */
-drv_err_t pod_host_container_prepare(pod_host_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
-                                     const char *bundle, bool cgroups, const cJSON *configmaps,
-                                     const cJSON *secrets, drv_error_t *err);
-drv_err_t pod_host_container_release(pod_host_t *g, pod_t *p, ctr_t *c, drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_container_prepare(pod_host_t *g, drv_store_t *store, pod_t *p,
+                                                   ctr_t *c, const char *bundle, bool cgroups,
+                                                   const cJSON *configmaps, const cJSON *secrets,
+                                                   drv_error_t *err);
+DRV_NODISCARD drv_err_t pod_host_container_release(pod_host_t *g, pod_t *p, ctr_t *c,
+                                                   drv_error_t *err);
 
 /* Probes. */
 void pod_host_probes_reset(pod_host_t *g, ctr_t *c, long long now);
@@ -71,7 +76,8 @@ void pod_host_probes_cancel(pod_host_t *g, ctr_t *c);
 void pod_host_probes_free(pod_host_t *g, ctr_t *c);
 void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long now);
 /* Lets probes' exec children run `crun exec` against the agent's crun root. */
-void pod_host_set_crun(pod_host_t *g, const char *path, const char *root, bool cgroups);
+DRV_NODISCARD drv_err_t pod_host_set_crun(pod_host_t *g, const char *path, const char *root,
+                                          bool cgroups, drv_error_t *err);
 /* Whether the kernel's OOM killer killed a process of container c since its cgroup was made
  * (oom_kill in its memory.events); read after it exited, before it is deleted. */
 bool pod_host_container_oom_killed(const pod_t *p, const ctr_t *c);
