@@ -59,7 +59,7 @@ int drv_agent_cmd_status(int argc, char **argv)
     if (rc || optind != argc)
         return rc ? rc : 2;
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     cJSON *st = read_status(&cfg);
     if (!st)
@@ -96,7 +96,7 @@ int drv_agent_cmd_logs(int argc, char **argv)
     }
     const char *pod = argv[optind], *ctr = argc - optind == 2 ? argv[optind + 1] : NULL;
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     cJSON *st = read_status(&cfg);
     if (!st)
