@@ -21,6 +21,6 @@ int drv_agent_cmd_enroll(int argc, char **argv);
 /* Loads path (NULL: DRV_AGENT_CONFIG_PATH, which may be missing) over the defaults, sets the
  * log level and fills a nodeName pattern (config/nodename.h); prints the problem and returns
  * 1 on failure. */
-int drv_agent_load_config(const char *path, drv_agent_config_t *cfg);
+int drv_agent_cmd_load_config(const char *path, drv_agent_config_t *cfg);
 
 #endif

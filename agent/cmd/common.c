@@ -7,7 +7,7 @@
 #include "config/nodename.h"
 #include "drover/log.h"
 
-int drv_agent_load_config(const char *path, drv_agent_config_t *cfg)
+int drv_agent_cmd_load_config(const char *path, drv_agent_config_t *cfg)
 {
     drv_agent_config_defaults(cfg);
     drv_error_t err = DRV_ERROR_INIT;

@@ -30,7 +30,7 @@ int drv_agent_cmd_enroll(int argc, char **argv)
         return 2;
     }
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     drv_error_t err = DRV_ERROR_INIT;
     drv_enroll_paths_t p;

@@ -27,7 +27,7 @@ static int with_config(int argc, char **argv, const char *name,
         return 2;
     }
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     drv_error_t err = DRV_ERROR_INIT;
     if (fn(&cfg, &err) != DRV_OK) {

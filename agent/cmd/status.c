@@ -11,6 +11,7 @@
 #include "cmd/cmd.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 
 #define STATUS_MAX (16u * 1024 * 1024)
 
@@ -33,7 +34,10 @@ static int parse_config_opt(int argc, char **argv, const char *usage, const char
 static cJSON *read_status(const drv_agent_config_t *cfg)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/status.json", cfg->run_dir);
+    if (drv_fmt(path, sizeof(path), "%s/status.json", cfg->run_dir) != DRV_OK) {
+        fprintf(stderr, "drover-agent: run directory path too long: %s\n", cfg->run_dir);
+        return NULL;
+    }
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
@@ -55,7 +59,7 @@ int drv_agent_cmd_status(int argc, char **argv)
     if (rc || optind != argc)
         return rc ? rc : 2;
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     cJSON *st = read_status(&cfg);
     if (!st)
@@ -92,7 +96,7 @@ int drv_agent_cmd_logs(int argc, char **argv)
     }
     const char *pod = argv[optind], *ctr = argc - optind == 2 ? argv[optind + 1] : NULL;
     drv_agent_config_t cfg;
-    if (drv_agent_load_config(config, &cfg) != 0)
+    if (drv_agent_cmd_load_config(config, &cfg) != 0)
         return 1;
     cJSON *st = read_status(&cfg);
     if (!st)
@@ -124,7 +128,12 @@ int drv_agent_cmd_logs(int argc, char **argv)
         ctr = cJSON_GetObjectItemCaseSensitive(cs->child, "name")->valuestring;
     }
     char path[1024];
-    snprintf(path, sizeof(path), "%s/pods/%s/logs/%s.log", cfg.state_dir, uid, ctr);
+    if (drv_fmt(path, sizeof(path), "%s/pods/%s/logs/%s.log", cfg.state_dir, uid, ctr) != DRV_OK) {
+        fprintf(stderr, "drover-agent: log path too long for container \"%s\" of pod \"%s\"\n", ctr,
+                pod);
+        cJSON_Delete(st);
+        return 1;
+    }
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "drover-agent: no logs for container \"%s\" of pod \"%s\"\n", ctr, pod);
         cJSON_Delete(st);
@@ -133,8 +142,8 @@ int drv_agent_cmd_logs(int argc, char **argv)
     /* Oldest first: the rotated files, then the current one. */
     for (unsigned i = cfg.log_max_files; i >= 1; i--) {
         char old[1100];
-        snprintf(old, sizeof(old), "%s.%u", path, i);
-        cat_file(old);
+        if (drv_fmt(old, sizeof(old), "%s.%u", path, i) == DRV_OK)
+            cat_file(old);
     }
     cat_file(path);
     cJSON_Delete(st);

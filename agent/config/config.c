@@ -14,29 +14,36 @@
 #include "drover/cleanup.h"
 #include "drover/doc.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
+/* A literal default into a fixed field: whether it fits is checked when compiling. */
+#define SET_LITERAL(field, lit)                                                                    \
+    do {                                                                                           \
+        _Static_assert(sizeof(lit) <= sizeof(field), #field " too small for " lit);                \
+        memcpy((field), (lit), sizeof(lit));                                                       \
+    } while (0)
+
 void drv_agent_config_defaults(drv_agent_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1) != 0 || !cfg->node_name[0])
-        snprintf(cfg->node_name, sizeof(cfg->node_name), "localhost");
+        SET_LITERAL(cfg->node_name, "localhost");
     /* Node names follow DNS rules: lower-case what the host calls itself. */
     for (char *p = cfg->node_name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/drover");
-    snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/run/drover");
-    snprintf(cfg->manifest_dir, sizeof(cfg->manifest_dir), "/etc/drover/manifests");
-    snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
-    snprintf(cfg->crun_path, sizeof(cfg->crun_path), "crun");
-    snprintf(cfg->seccomp_profile, sizeof(cfg->seccomp_profile),
-             "/usr/share/containers/seccomp.json");
-    snprintf(cfg->pod_subnet, sizeof(cfg->pod_subnet), "10.88.0.0/16");
-    snprintf(cfg->bridge, sizeof(cfg->bridge), "drover0");
-    snprintf(cfg->cni_plugin_dir, sizeof(cfg->cni_plugin_dir), "/usr/lib/cni");
+    SET_LITERAL(cfg->state_dir, "/var/lib/drover");
+    SET_LITERAL(cfg->run_dir, "/run/drover");
+    SET_LITERAL(cfg->manifest_dir, "/etc/drover/manifests");
+    SET_LITERAL(cfg->log_level, "info");
+    SET_LITERAL(cfg->crun_path, "crun");
+    SET_LITERAL(cfg->seccomp_profile, "/usr/share/containers/seccomp.json");
+    SET_LITERAL(cfg->pod_subnet, "10.88.0.0/16");
+    SET_LITERAL(cfg->bridge, "drover0");
+    SET_LITERAL(cfg->cni_plugin_dir, "/usr/lib/cni");
     cfg->cgroups = DRV_CGROUPS_AUTO;
     cfg->log_max_bytes = 10u * 1024 * 1024;
     cfg->log_max_files = 2;
@@ -62,7 +69,7 @@ static void problem(struct cctx *c, const char *key, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    drv_vfmt_cut(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->count++;
     /* A full buffer only loses later lines; the count still says the file is bad. */
@@ -81,11 +88,8 @@ static void get_string_as(struct cctx *c, const cJSON *o, const char *key, const
         problem(c, name, "must be a string");
         return;
     }
-    if (strlen(m->valuestring) >= outsz) {
+    if (drv_fmt(out, outsz, "%s", m->valuestring) != DRV_OK)
         problem(c, name, "too long (at most %zu characters)", outsz - 1);
-        return;
-    }
-    snprintf(out, outsz, "%s", m->valuestring);
 }
 
 static void get_string(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
@@ -102,8 +106,8 @@ static void get_path_as(struct cctx *c, const cJSON *o, const char *key, const c
         return;
     if (tmp[0] != '/')
         problem(c, name, "must be an absolute path");
-    else
-        snprintf(out, outsz, "%s", tmp);
+    else if (drv_fmt(out, outsz, "%s", tmp) != DRV_OK)
+        problem(c, name, "too long (at most %zu characters)", outsz - 1);
 }
 
 static void get_path(struct cctx *c, const cJSON *o, const char *key, char *out, size_t outsz)
@@ -143,11 +147,10 @@ static void get_bytes(struct cctx *c, const cJSON *o, const char *key, uint64_t 
     if (!m)
         return;
     char text[64];
-    if (cJSON_IsNumber(m))
-        snprintf(text, sizeof(text), "%.0f", m->valuedouble);
-    else if (cJSON_IsString(m) && strlen(m->valuestring) < sizeof(text))
-        snprintf(text, sizeof(text), "%s", m->valuestring);
-    else {
+    bool fits = cJSON_IsNumber(m)   ? drv_fmt(text, sizeof(text), "%.0f", m->valuedouble) == DRV_OK
+                : cJSON_IsString(m) ? drv_fmt(text, sizeof(text), "%s", m->valuestring) == DRV_OK
+                                    : false;
+    if (!fits) {
         problem(c, key, "must be a size such as \"10Mi\"");
         return;
     }
@@ -169,7 +172,7 @@ static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const
             ok = !strcmp(*k, m->string);
         if (!ok) {
             char key[300];
-            snprintf(key, sizeof(key), "%s%s", prefix, m->string);
+            drv_fmt_cut(key, sizeof(key), "%s%s", prefix, m->string);
             problem(c, key, "unknown key");
         }
     }
@@ -185,7 +188,7 @@ static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config
     size_t i = 0;
     for (const cJSON *r = regs->child; r; r = r->next, i++) {
         char key[64];
-        snprintf(key, sizeof(key), "registries[%zu]", i);
+        drv_fmt_cut(key, sizeof(key), "registries[%zu]", i);
         if (i >= DRV_CONFIG_MAX_REGISTRIES) {
             problem(c, key, "at most %d registries", DRV_CONFIG_MAX_REGISTRIES);
             return;
@@ -195,7 +198,7 @@ static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config
             continue;
         }
         char prefix[80];
-        snprintf(prefix, sizeof(prefix), "%s.", key);
+        drv_fmt_cut(prefix, sizeof(prefix), "%s.", key);
         check_keys(c, r, prefix, known);
         drv_registry_conf_t *rc = &cfg->registries[cfg->n_registries];
         memset(rc, 0, sizeof(*rc));
@@ -324,8 +327,8 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
     else if (b && !broker_uri_ok(b->valuestring))
         problem(c, "hub.broker", "\"%.200s\" must be tcp://HOST:PORT or ssl://HOST:PORT",
                 b->valuestring);
-    else if (b)
-        snprintf(cfg->hub_broker, sizeof(cfg->hub_broker), "%s", b->valuestring);
+    else if (b && drv_fmt(cfg->hub_broker, sizeof(cfg->hub_broker), "%s", b->valuestring) != DRV_OK)
+        problem(c, "hub.broker", "too long (at most %zu characters)", sizeof(broker) - 1);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(hub, "heartbeatSeconds");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(hub, "keepaliveSeconds");
     if (h && (!cJSON_IsNumber(h) || h->valuedouble != floor(h->valuedouble) || h->valuedouble < 1 ||
@@ -357,7 +360,7 @@ static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t
     cfg->n_labels = 0;
     for (const cJSON *l = labels->child; l; l = l->next) {
         char key[360], why[512];
-        snprintf(key, sizeof(key), "labels.%.300s", l->string);
+        drv_fmt_cut(key, sizeof(key), "labels.%.300s", l->string);
         if (cfg->n_labels >= DRV_CONFIG_MAX_LABELS) {
             problem(c, key, "at most %d labels", DRV_CONFIG_MAX_LABELS);
             return;
@@ -376,9 +379,13 @@ static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t
             problem(c, key, "not a valid label value: %s", why);
             continue;
         }
-        drv_label_conf_t *lc = &cfg->labels[cfg->n_labels++];
-        snprintf(lc->key, sizeof(lc->key), "%s", l->string);
-        snprintf(lc->value, sizeof(lc->value), "%s", l->valuestring);
+        drv_label_conf_t *lc = &cfg->labels[cfg->n_labels];
+        if (drv_fmt(lc->key, sizeof(lc->key), "%s", l->string) != DRV_OK ||
+            drv_fmt(lc->value, sizeof(lc->value), "%s", l->valuestring) != DRV_OK) {
+            problem(c, key, "too long");
+            continue;
+        }
+        cfg->n_labels++;
     }
 }
 
@@ -429,7 +436,10 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
             if (!drv_name_node_pattern(tmp.node_name, why, sizeof(why)))
                 problem(&c, "nodeName", "\"%s\" is not a valid node name pattern: %s",
                         tmp.node_name, why);
-            snprintf(tmp.node_name_pattern, sizeof(tmp.node_name_pattern), "%s", tmp.node_name);
+            if (drv_fmt(tmp.node_name_pattern, sizeof(tmp.node_name_pattern), "%s",
+                        tmp.node_name) != DRV_OK)
+                problem(&c, "nodeName", "too long (at most %zu characters)",
+                        sizeof(tmp.node_name_pattern) - 1);
             tmp.node_name[0] = '\0';
         } else {
             tmp.node_name_pattern[0] = '\0';

@@ -12,6 +12,7 @@
 #include "config/nodename.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/names.h"
 
@@ -119,7 +120,7 @@ static bool serial_value(const char *root, char *out, size_t outsz, char *src, s
         if (read_token(root, serial_files[i], raw, sizeof(raw))) {
             to_label(raw, strlen(raw), out, outsz);
             if (*out && !all_zero(out)) {
-                snprintf(src, srcsz, "%s", serial_files[i]);
+                drv_fmt_cut(src, srcsz, "%s", serial_files[i]);
                 return true;
             }
         }
@@ -127,14 +128,14 @@ static bool serial_value(const char *root, char *out, size_t outsz, char *src, s
     if (cpuinfo_serial(root, raw, sizeof(raw))) {
         to_label(raw, strlen(raw), out, outsz);
         if (*out && !all_zero(out)) {
-            snprintf(src, srcsz, "/proc/cpuinfo Serial");
+            drv_fmt_cut(src, srcsz, "/proc/cpuinfo Serial");
             return true;
         }
     }
     if (read_token(root, "/etc/machine-id", raw, sizeof(raw)) && strlen(raw) == 32 &&
         strspn(raw, "0123456789abcdefABCDEF") == 32 && !all_zero(raw)) {
         to_label(raw, strlen(raw), out, outsz);
-        snprintf(src, srcsz, "/etc/machine-id");
+        drv_fmt_cut(src, srcsz, "/etc/machine-id");
         return true;
     }
     return false;
@@ -146,7 +147,7 @@ static bool hostname_value(const char *root, char *out, size_t outsz, char *src,
     if (!read_token(root, "/proc/sys/kernel/hostname", raw, sizeof(raw)))
         return false;
     to_label(raw, strcspn(raw, "."), out, outsz);
-    snprintf(src, srcsz, "/proc/sys/kernel/hostname");
+    drv_fmt_cut(src, srcsz, "/proc/sys/kernel/hostname");
     return *out != '\0';
 }
 
@@ -199,13 +200,12 @@ static bool mac_value(const char *root, char *out, size_t outsz, char *src, size
         char path[1400], addr[VALUE_MAX], hex[13];
         struct stat sb;
         /* Physical interfaces have a device; bridges, veths and tunnels do not. */
-        snprintf(path, sizeof(path), "%s/%s/device", dir, names[i]);
-        if (!found && lstat(path, &sb) == 0) {
-            snprintf(path, sizeof(path), "/sys/class/net/%s/address", names[i]);
+        if (!found && drv_fmt(path, sizeof(path), "%s/%s/device", dir, names[i]) == DRV_OK &&
+            lstat(path, &sb) == 0 &&
+            drv_fmt(path, sizeof(path), "/sys/class/net/%s/address", names[i]) == DRV_OK) {
             if (read_token(root, path, addr, sizeof(addr)) && mac_hex(addr, hex) &&
-                strlen(hex) < outsz) {
-                snprintf(out, outsz, "%s", hex);
-                snprintf(src, srcsz, "%.150s", path);
+                drv_fmt(out, outsz, "%s", hex) == DRV_OK) {
+                drv_fmt_cut(src, srcsz, "%.150s", path);
                 found = true;
             }
         }
@@ -254,11 +254,11 @@ drv_err_t drv_nodename_fill(const char *pattern, const char *root, char *out, si
             n = sizeof(name) - 1; /* too long anyway: reported below */
         }
         size_t sl = strlen(srcs);
-        snprintf(srcs + sl, sizeof(srcs) - sl, "%s%s", sl ? ", " : "", src);
+        drv_fmt_cut(srcs + sl, sizeof(srcs) - sl, "%s%s", sl ? ", " : "", src);
         p = end;
     }
     name[n] = '\0';
-    if (n > DRV_NAME_NODE_MAX || n >= outsz)
+    if (n > DRV_NAME_NODE_MAX || drv_fmt(out, outsz, "%s", name) != DRV_OK)
         return drv_error_set(err, DRV_ERR_RANGE, 0,
                              "nodeName: \"%s\" gives \"%.80s%s\" (%zu characters): a node name has "
                              "at most %d",
@@ -267,9 +267,8 @@ drv_err_t drv_nodename_fill(const char *pattern, const char *root, char *out, si
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "nodeName: \"%s\" gives \"%s\", not a valid node name: %s", pattern,
                              name, why);
-    snprintf(out, outsz, "%s", name);
     if (source)
-        snprintf(source, sourcesz, "%s", srcs);
+        drv_fmt_cut(source, sourcesz, "%s", srcs);
     return DRV_OK;
 }
 
@@ -304,11 +303,13 @@ drv_err_t drv_nodename_state_parse(const char *text, size_t len, drv_nodename_st
     else if (src && !cJSON_IsString(src))
         r = drv_error_set(err, DRV_ERR_INVALID, 0, "source: must be a string");
     if (r == DRV_OK) {
-        snprintf(st.pattern, sizeof(st.pattern), "%s", p->valuestring);
-        snprintf(st.node_name, sizeof(st.node_name), "%s", nm->valuestring);
+        if (drv_fmt(st.pattern, sizeof(st.pattern), "%s", p->valuestring) != DRV_OK ||
+            drv_fmt(st.node_name, sizeof(st.node_name), "%s", nm->valuestring) != DRV_OK)
+            r = drv_error_set(err, DRV_ERR_INVALID, 0, "pattern or nodeName: too long");
         if (src)
-            snprintf(st.source, sizeof(st.source), "%s", src->valuestring);
-        *out = st;
+            drv_fmt_cut(st.source, sizeof(st.source), "%s", src->valuestring);
+        if (r == DRV_OK)
+            *out = st;
     }
     cJSON_Delete(o);
     return r;
@@ -357,8 +358,9 @@ drv_err_t drv_nodename_resolve(drv_agent_config_t *cfg, const char *root, drv_er
         if (r == DRV_OK)
             r = drv_nodename_state_parse(text, len, &st, &e);
         if (r == DRV_OK && !strcmp(st.pattern, cfg->node_name_pattern)) {
-            snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", st.node_name);
-            return DRV_OK;
+            if (drv_fmt(cfg->node_name, sizeof(cfg->node_name), "%s", st.node_name) == DRV_OK)
+                return DRV_OK;
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "nodeName: \"%s\" too long", st.node_name);
         }
         if (r == DRV_OK) {
             drv_log_warn("nodeName pattern changed: filling it again",
@@ -376,7 +378,9 @@ drv_err_t drv_nodename_resolve(drv_agent_config_t *cfg, const char *root, drv_er
         return drv_error_set(err, r, e.sys_errno, "nodeName: %s", drv_error_msg(&e));
     }
     drv_nodename_state_t st = {0};
-    snprintf(st.pattern, sizeof(st.pattern), "%s", cfg->node_name_pattern);
+    r = drv_fmt(st.pattern, sizeof(st.pattern), "%s", cfg->node_name_pattern);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, 0, "nodeName: pattern too long");
     r = drv_nodename_fill(cfg->node_name_pattern, root, st.node_name, sizeof(st.node_name),
                           st.source, sizeof(st.source), err);
     if (r == DRV_OK)
@@ -385,6 +389,8 @@ drv_err_t drv_nodename_resolve(drv_agent_config_t *cfg, const char *root, drv_er
         return r;
     drv_log_info("node name filled from its pattern", "node=%s pattern=%s source=\"%s\" path=%s",
                  st.node_name, st.pattern, st.source, path);
-    snprintf(cfg->node_name, sizeof(cfg->node_name), "%s", st.node_name);
+    r = drv_fmt(cfg->node_name, sizeof(cfg->node_name), "%s", st.node_name);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, 0, "nodeName: \"%s\" too long", st.node_name);
     return DRV_OK;
 }

@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "drover/digest.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/manifest.h"
 #include "drover/model.h"
@@ -32,7 +33,7 @@ static void add_problem(cJSON *problems, const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    drv_vfmt_cut(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     cJSON_AddItemToArray(problems, cJSON_CreateString(msg));
     drv_log_error("invalid static manifest", "problem=\"%s\"", msg);
@@ -53,8 +54,8 @@ static void set_uid(cJSON *pod, const char *node)
     char hex[DRV_DIGEST_HEX_MAX], uid[64];
     drv_digest_of(text ? text : "", text ? strlen(text) : 0, &sum);
     free(text);
-    snprintf(uid, sizeof(uid), "static-%.24s", drv_digest_hex(&sum, hex));
-    cJSON_AddStringToObject(meta, "uid", uid);
+    if (drv_fmt(uid, sizeof(uid), "static-%.24s", drv_digest_hex(&sum, hex)) == DRV_OK)
+        cJSON_AddStringToObject(meta, "uid", uid);
 }
 
 cJSON *drv_daemon_load_manifests(const char *dir, const char *node, cJSON **problems_out)
@@ -203,7 +204,11 @@ static void write_status(struct daemon *d, long long now)
         return;
     }
     char path[512];
-    snprintf(path, sizeof(path), "%s/status.json", d->cfg->run_dir);
+    if (drv_fmt(path, sizeof(path), "%s/status.json", d->cfg->run_dir) != DRV_OK) {
+        drv_log_warn("cannot write status: path too long", "run_dir=%s", d->cfg->run_dir);
+        free(text);
+        return;
+    }
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_file_write_atomic(path, text, strlen(text), 0644, &err) != DRV_OK)
         drv_log_warn("cannot write status", "error=\"%s\"", drv_error_msg(&err));
@@ -214,7 +219,8 @@ static void write_status(struct daemon *d, long long now)
 drv_err_t drv_daemon_stop_pods(const drv_agent_config_t *cfg, drv_error_t *err)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/desired.json", cfg->state_dir);
+    if (drv_fmt(path, sizeof(path), "%s/desired.json", cfg->state_dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir %s: path too long", cfg->state_dir);
     if (access(path, F_OK) != 0 && errno == ENOENT) {
         drv_log_info("no pods to stop", "state_dir=%s", cfg->state_dir);
         return DRV_OK; /* the agent never ran here */

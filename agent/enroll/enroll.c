@@ -20,6 +20,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "enroll/enroll_int.h"
@@ -42,12 +43,21 @@
 
 void drv_enroll_paths(const drv_agent_config_t *cfg, drv_enroll_paths_t *out)
 {
+    /* Every path fits whatever stateDir holds (checked when compiling); were one not to, all
+     * stay "", which names no file. */
+    _Static_assert(sizeof(out->dir) >= sizeof(cfg->state_dir) + sizeof("/identity") &&
+                       sizeof(out->key) >= sizeof(cfg->state_dir) + sizeof("/identity/node.key") &&
+                       sizeof(out->signing_pub) >=
+                           sizeof(cfg->state_dir) + sizeof("/identity/signing.pub"),
+                   "identity paths must hold any stateDir");
     memset(out, 0, sizeof(*out));
-    snprintf(out->dir, sizeof(out->dir), "%s/identity", cfg->state_dir);
-    snprintf(out->key, sizeof(out->key), "%s/identity/node.key", cfg->state_dir);
-    snprintf(out->cert, sizeof(out->cert), "%s/identity/node.crt", cfg->state_dir);
-    snprintf(out->ca, sizeof(out->ca), "%s/identity/ca.crt", cfg->state_dir);
-    snprintf(out->signing_pub, sizeof(out->signing_pub), "%s/identity/signing.pub", cfg->state_dir);
+    if (drv_fmt(out->dir, sizeof(out->dir), "%s/identity", cfg->state_dir) != DRV_OK ||
+        drv_fmt(out->key, sizeof(out->key), "%s/identity/node.key", cfg->state_dir) != DRV_OK ||
+        drv_fmt(out->cert, sizeof(out->cert), "%s/identity/node.crt", cfg->state_dir) != DRV_OK ||
+        drv_fmt(out->ca, sizeof(out->ca), "%s/identity/ca.crt", cfg->state_dir) != DRV_OK ||
+        drv_fmt(out->signing_pub, sizeof(out->signing_pub), "%s/identity/signing.pub",
+                cfg->state_dir) != DRV_OK)
+        memset(out, 0, sizeof(*out));
 }
 
 /* ---- checks that need no network ---- */
@@ -230,7 +240,8 @@ static drv_err_t curl_failed(CURLcode rc, const char *errbuf, const char *url, d
 static drv_err_t fetch_pinned_ca(const drv_agent_config_t *cfg, char **ca_pem, drv_error_t *err)
 {
     char url[320];
-    snprintf(url, sizeof(url), "%s/healthz", cfg->hub_url);
+    if (drv_fmt(url, sizeof(url), "%s/healthz", cfg->hub_url) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "hub.url: too long");
     CURL *c = curl_easy_init();
     if (!c)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "hub.url: curl_easy_init");
@@ -276,7 +287,8 @@ static drv_err_t post_verified(const drv_agent_config_t *cfg, const char *path, 
                                size_t *answer_len, drv_error_t *err)
 {
     char url[320];
-    snprintf(url, sizeof(url), "%s%s", cfg->hub_url, path);
+    if (drv_fmt(url, sizeof(url), "%s%s", cfg->hub_url, path) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "hub.url: too long");
     CURL *c = curl_easy_init();
     if (!c)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "hub.url: curl_easy_init");
@@ -324,7 +336,7 @@ static void status_message(const char *answer, size_t len, char *out, size_t out
 {
     cJSON *doc = cJSON_ParseWithLength(answer ? answer : "", answer ? len : 0);
     const char *m = doc ? drv_json_str(doc, "message") : NULL;
-    snprintf(out, outsz, "%s", m ? m : "(no message)");
+    drv_fmt_cut(out, outsz, "%s", m ? m : "(no message)");
     cJSON_Delete(doc);
 }
 
@@ -404,7 +416,8 @@ static drv_err_t read_token(const drv_agent_config_t *cfg, char *out, size_t out
                             drv_error_t *err)
 {
     if (cfg->hub_token[0]) {
-        snprintf(out, outsz, "%s", cfg->hub_token);
+        if (drv_fmt(out, outsz, "%s", cfg->hub_token) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "hub.token: too long");
         return DRV_OK;
     }
     if (!cfg->hub_token_file[0])
@@ -421,11 +434,11 @@ static drv_err_t read_token(const drv_agent_config_t *cfg, char *out, size_t out
     const char *t = text;
     while (isspace((unsigned char)*t))
         t++;
-    if (strncmp(t, "drv1_", 5) || strpbrk(t, " \t\r\n\"\\") || strlen(t) >= outsz)
+    if (strncmp(t, "drv1_", 5) || strpbrk(t, " \t\r\n\"\\") ||
+        drv_fmt(out, outsz, "%s", t) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "hub.tokenFile: %s does not hold a bootstrap token \"drv1_...\"",
                              cfg->hub_token_file);
-    snprintf(out, outsz, "%s", t);
     return DRV_OK;
 }
 
@@ -628,7 +641,8 @@ drv_err_t drv_enroll_ensure(const drv_agent_config_t *cfg, drv_enroll_paths_t *o
     /* One enrollment at a time per identity (the daemon's and `drover-agent enroll`, or an
      * agent restarted mid-way): two would each make a key, and the hub would keep the other. */
     char lock[340];
-    snprintf(lock, sizeof(lock), "%s/.lock", p->dir);
+    if (drv_fmt(lock, sizeof(lock), "%s/.lock", p->dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir: %s: path too long", p->dir);
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "%s", lock);

@@ -16,6 +16,7 @@
 
 #include "drover/base64.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 
 #define AUTH_CACHE_SIZE 16
 #define TOKEN_BODY_MAX (1u << 20)
@@ -362,8 +363,9 @@ static drv_err_t http_perform(http_req_t *r, drv_error_t *err)
     if (r->auth && (t = curl_slist_append(hdrs, r->auth)) != NULL)
         hdrs = t;
     char range[64] = "";
-    if (r->range_from > 0)
-        snprintf(range, sizeof(range), "%llu-", (unsigned long long)r->range_from);
+    if (r->range_from > 0 &&
+        drv_fmt(range, sizeof(range), "%llu-", (unsigned long long)r->range_from) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "range: cannot format");
     char errbuf[CURL_ERROR_SIZE] = "";
 
     const char *protos = r->insecure ? "http,https" : "https";
@@ -458,10 +460,10 @@ static drv_err_t http_status_error(const http_req_t *r, drv_error_t *err)
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(first, "code");
     const cJSON *em = cJSON_GetObjectItemCaseSensitive(first, "message");
     if (cJSON_IsString(ec) || cJSON_IsString(em))
-        snprintf(detail, sizeof(detail), " %.64s%s%.300s",
-                 cJSON_IsString(ec) ? ec->valuestring : "",
-                 cJSON_IsString(ec) && cJSON_IsString(em) ? ": " : "",
-                 cJSON_IsString(em) ? em->valuestring : "");
+        drv_fmt_cut(detail, sizeof(detail), " %.64s%s%.300s",
+                    cJSON_IsString(ec) ? ec->valuestring : "",
+                    cJSON_IsString(ec) && cJSON_IsString(em) ? ": " : "",
+                    cJSON_IsString(em) ? em->valuestring : "");
     cJSON_Delete(j);
     for (char *p = detail; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
@@ -504,12 +506,16 @@ static drv_err_t auth_store(drv_registry_t *reg, const char *host, const char *r
     if (e == NULL)
         e = &reg->auth[reg->auth_next++ % AUTH_CACHE_SIZE];
     free(e->header);
-    snprintf(e->host, sizeof(e->host), "%s", host);
-    snprintf(e->repo, sizeof(e->repo), "%s", repo);
+    e->header = NULL; /* a free slot until filled */
+    if (drv_fmt(e->host, sizeof(e->host), "%s", host) != DRV_OK ||
+        drv_fmt(e->repo, sizeof(e->repo), "%s", repo) != DRV_OK) {
+        free(header);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "credentials for %.200s/%.200s: name too long",
+                             host, repo);
+    }
     e->header = header;
     /* renew a little early; registries give 60 s at least */
     e->expires = ttl > 0 ? time(NULL) + (ttl > 30 ? ttl - 10 : ttl) : 0;
-    (void)err;
     return DRV_OK;
 }
 
@@ -525,8 +531,10 @@ static char *basic_header(const cred_t *c)
         return NULL;
     size_t len = strlen(b64) + 32;
     char *h = malloc(len);
-    if (h)
-        snprintf(h, len, "Authorization: Basic %s", b64);
+    if (h && drv_fmt(h, len, "Authorization: Basic %s", b64) != DRV_OK) {
+        free(h);
+        h = NULL;
+    }
     explicit_bzero(b64, strlen(b64));
     return h;
 }
@@ -563,7 +571,9 @@ static drv_err_t fetch_token(drv_registry_t *reg, const drv_image_ref_t *ref,
         insecure = true;
     }
     char scope[DRV_REF_PATH_MAX + 32];
-    snprintf(scope, sizeof(scope), "repository:%s:pull", ref->path);
+    if (drv_fmt(scope, sizeof(scope), "repository:%s:pull", ref->path) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "token scope for %.200s: name too long",
+                             ref->path);
     char *esc_service = curl_easy_escape(reg->curl, ch->service, 0);
     char *esc_scope = curl_easy_escape(reg->curl, scope, 0);
     char url[URL_MAX];
@@ -621,8 +631,10 @@ static drv_err_t fetch_token(drv_registry_t *reg, const drv_image_ref_t *ref,
     }
     size_t hl = strlen(tok->valuestring) + 32;
     char *h = malloc(hl);
-    if (h)
-        snprintf(h, hl, "Authorization: Bearer %s", tok->valuestring);
+    if (h && drv_fmt(h, hl, "Authorization: Bearer %s", tok->valuestring) != DRV_OK) {
+        free(h);
+        h = NULL;
+    }
     cJSON_Delete(j);
     if (h == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "token: out of memory");
@@ -677,7 +689,8 @@ static drv_err_t registry_request(drv_registry_t *reg, const drv_image_ref_t *re
             return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "HTTP 401 with auth scheme \"%s\"",
                                  ch.scheme);
         }
-        (void)auth_store(reg, host, repo, header, ttl, err);
+        if ((rc = auth_store(reg, host, repo, header, ttl, err)) != DRV_OK)
+            return rc;
     }
 }
 
@@ -846,7 +859,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
         uint64_t sel_size = sel->size;
         idx = m;
         memset(&m, 0, sizeof(m));
-        snprintf(what, sizeof(what), "manifest %s", drv_digest_format(&out.manifest, ds));
+        drv_fmt_cut(what, sizeof(what), "manifest %s", drv_digest_format(&out.manifest, ds));
         if (sel_size > DRV_OCI_MANIFEST_MAX_BYTES) {
             rc = drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: %llu bytes, more than the %u allowed",
                                what, (unsigned long long)sel_size, DRV_OCI_MANIFEST_MAX_BYTES);
@@ -868,14 +881,14 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
     } else {
         out.manifest = dg;
     }
-    snprintf(what, sizeof(what), "manifest %s", drv_digest_format(&out.manifest, ds));
+    drv_fmt_cut(what, sizeof(what), "manifest %s", drv_digest_format(&out.manifest, ds));
     if ((rc = drv_store_put_blob(st, &out.manifest, body.data, body.len, what, err)) != DRV_OK)
         goto done;
 
     /* config */
     size_t cfglen = 0;
     bool fetched = false;
-    snprintf(what, sizeof(what), "config %s", drv_digest_format(&m.config.digest, ds));
+    drv_fmt_cut(what, sizeof(what), "config %s", drv_digest_format(&m.config.digest, ds));
     rc = fetch_small_blob(reg, &ref, st, &m.config, DRV_OCI_CONFIG_MAX_BYTES, &cfgdata, &cfglen,
                           &fetched, err);
     if (rc == DRV_OK)
@@ -908,7 +921,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
     }
     for (size_t i = 0; i < m.n_entries; i++) {
         const drv_oci_descriptor_t *l = &m.entries[i];
-        snprintf(what, sizeof(what), "layer %s", drv_digest_format(&l->digest, ds));
+        drv_fmt_cut(what, sizeof(what), "layer %s", drv_digest_format(&l->digest, ds));
         if (!drv_store_has_blob(st, &l->digest)) {
             rc = drv_registry_fetch_blob(reg, &ref, st, &l->digest, l->size, NULL, err);
             if (rc != DRV_OK) {
@@ -918,7 +931,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
             out.layers_fetched++;
         }
         char uwhat[DRV_REF_STR_MAX + 96];
-        snprintf(uwhat, sizeof(uwhat), "%s %s", out.reference, what);
+        drv_fmt_cut(uwhat, sizeof(uwhat), "%s %s", out.reference, what);
         bool unpacked = false;
         if ((rc = drv_store_unpack_layer(st, &l->digest, uwhat, &unpacked, err)) != DRV_OK)
             goto done;
@@ -936,8 +949,10 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
                               .layers = layers,
                               .n_layers = m.n_entries,
                               .pulled = (int64_t)time(NULL)};
-    snprintf(rec.reference, sizeof(rec.reference), "%s", out.reference);
-    rc = drv_store_put_record(st, &rec, err);
+    if (drv_fmt(rec.reference, sizeof(rec.reference), "%s", out.reference) != DRV_OK)
+        rc = drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: reference too long", out.reference);
+    else
+        rc = drv_store_put_record(st, &rec, err);
 
 done:
     drv_store_unlock(st);

@@ -355,7 +355,7 @@ drv_err_t drv_store_read_blob(drv_store_t *st, const drv_digest_t *d, size_t max
     drv_digest_t got;
     drv_digest_of(data, n, &got);
     char what[96];
-    snprintf(what, sizeof(what), "stored blob %s", drv_digest_format(d, ds));
+    drv_fmt_cut(what, sizeof(what), "stored blob %s", drv_digest_format(d, ds));
     if ((rc = drv_digest_verify(d, &got, what, err)) != DRV_OK)
         return rc;
     *out = TAKE_PTR(data);
@@ -473,9 +473,9 @@ static drv_err_t parse_record(const char *text, size_t len, drv_store_record_t *
     drv_store_record_t r;
     memset(&r, 0, sizeof(r));
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(o, "reference");
-    if (!cJSON_IsString(ref) || strlen(ref->valuestring) >= sizeof(r.reference))
+    if (!cJSON_IsString(ref) ||
+        drv_fmt(r.reference, sizeof(r.reference), "%s", ref->valuestring) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "reference: must be a string");
-    snprintf(r.reference, sizeof(r.reference), "%s", ref->valuestring);
     drv_err_t rc;
     if ((rc = record_digest(o, "manifest", true, &r.manifest, NULL, err)) != DRV_OK ||
         (rc = record_digest(o, "index", false, &r.index, &r.has_index, err)) != DRV_OK ||
@@ -608,7 +608,8 @@ drv_err_t drv_store_resolve(drv_store_t *st, const char *image, drv_image_t **ou
     __attribute__((cleanup(image_freep))) drv_image_t *img = calloc(1, sizeof(*img));
     if (img == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "image %s: out of memory", canon);
-    snprintf(img->reference, sizeof(img->reference), "%s", canon);
+    if (drv_fmt(img->reference, sizeof(img->reference), "%s", canon) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "image %s: reference too long", canon);
     drv_digest_format(&rec.manifest, img->manifest_digest);
     drv_digest_format(&rec.config, img->config_digest);
     img->platform = rec.platform;
@@ -626,7 +627,8 @@ drv_err_t drv_store_resolve(drv_store_t *st, const char *image, drv_image_t **ou
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "image %s: out of memory", canon);
     for (size_t i = 0; i < rec.n_layers; i++) {
         char what[DRV_REF_STR_MAX + 96], dir[PATH_MAX];
-        snprintf(what, sizeof(what), "%s layer %s", canon, drv_digest_format(&rec.layers[i], ds));
+        drv_fmt_cut(what, sizeof(what), "%s layer %s", canon,
+                    drv_digest_format(&rec.layers[i], ds));
         if (!drv_store_has_layer(st, &rec.layers[i])) {
             rc = drv_store_unpack_layer(st, &rec.layers[i], what, NULL, err);
             if (rc == DRV_ERR_NOTFOUND)

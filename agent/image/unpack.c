@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/fsat.h"
 #include "drover/map.h"
 #include "drover/log.h"
@@ -1074,7 +1075,9 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
                                  dpath);
         if (errno != ENOENT)
             return drv_error_set(err, DRV_ERR_IO, errno, "%s: stat %s", what, dpath);
-        snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", dpath);
+        if (drv_fmt(tmp, sizeof tmp, "%s.tmp-XXXXXX", dpath) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: destination %s: path too long", what,
+                                 dpath);
         if (mkdtemp(tmp) == NULL)
             return drv_error_set(err, errno == ENOENT ? DRV_ERR_NOTFOUND : DRV_ERR_IO, errno,
                                  "%s: create temporary directory next to %s", what, dpath);

@@ -16,6 +16,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/model.h"
@@ -53,7 +54,7 @@ static drv_err_t check_objects(cJSON *arr, const char *field, drv_kind_t kind, c
     size_t i = 0;
     for (cJSON *o = arr->child; o; o = o->next, i++) {
         char where[64];
-        snprintf(where, sizeof(where), "%s[%zu]", field, i);
+        drv_fmt_cut(where, sizeof(where), "%s[%zu]", field, i);
         if (!cJSON_GetObjectItemCaseSensitive(o, "kind")) {
             cJSON_AddStringToObject(o, "apiVersion", drv_kind_api_version(kind));
             cJSON_AddStringToObject(o, "kind", drv_kind_name(kind));
@@ -66,11 +67,10 @@ static drv_err_t check_objects(cJSON *arr, const char *field, drv_kind_t kind, c
             const char *u = drv_json_str(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "uid");
             if (!u || !*u)
                 return drv_error_set(err, DRV_ERR_INVALID, 0, "%s.metadata.uid: required", where);
-            if (!uid_ok(u))
+            if (!uid_ok(u) || drv_fmt(uid, sizeof(uid), "%s", u) != DRV_OK)
                 return drv_error_set(err, DRV_ERR_INVALID, 0,
                                      "%s.metadata.uid: must be 1-63 characters of [A-Za-z0-9._-]",
                                      where);
-            snprintf(uid, sizeof(uid), "%s", u);
         }
         drv_diags_t d = {0};
         drv_err_t r = drv_model_normalize(o, &d);
@@ -386,10 +386,9 @@ drv_err_t drv_link_logs_target(const cJSON *sv_status, const drv_proto_logs_req_
         return drv_error_set(err, DRV_ERR_INVALID, 0, "pod %s/%s has %u containers (%s): name one",
                              ns, req->pod, napp, names);
     const char *c = match ? match : only;
-    if (strlen(u) >= uidsz || strlen(c) >= ctrsz)
+    if (strlen(u) >= uidsz || drv_fmt(container, ctrsz, "%s", c) != DRV_OK ||
+        drv_fmt(uid, uidsz, "%s", u) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "pod %s/%s: name too long", ns, req->pod);
-    snprintf(uid, uidsz, "%s", u);
-    snprintf(container, ctrsz, "%s", c);
     return DRV_OK;
 }
 
@@ -435,10 +434,11 @@ struct drv_link {
 /* Where the applied document is kept: the state directory, or the run directory (tmpfs)
  * when it holds a Secret in clear (a hub whose broker has no TLS sends them so: they must not
  * reach the disk; after a reboot such a device gets its document from the broker again). */
-static void hub_desired_path(const drv_agent_config_t *cfg, bool volatile_copy, char *out,
-                             size_t outsz)
+static drv_err_t hub_desired_path(const drv_agent_config_t *cfg, bool volatile_copy, char *out,
+                                  size_t outsz)
 {
-    snprintf(out, outsz, "%s/%s", volatile_copy ? cfg->run_dir : cfg->state_dir, HUB_DESIRED_FILE);
+    return drv_fmt(out, outsz, "%s/%s", volatile_copy ? cfg->run_dir : cfg->state_dir,
+                   HUB_DESIRED_FILE);
 }
 
 static bool has_clear_secret(const cJSON *desired)
@@ -456,7 +456,11 @@ static bool has_clear_secret(const cJSON *desired)
 static void load_verify_key(drv_link_t *l)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s", l->cfg->state_dir, DRV_LINK_SIGNING_PUB);
+    if (drv_fmt(path, sizeof(path), "%s/%s", l->cfg->state_dir, DRV_LINK_SIGNING_PUB) != DRV_OK) {
+        drv_log_error("cannot read the hub's signing key: path too long", "state_dir=%s",
+                      l->cfg->state_dir);
+        return;
+    }
     char *pem = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t r = drv_file_read_capped(path, 4096, &pem, NULL, &err);
@@ -485,7 +489,11 @@ static void load_verify_key(drv_link_t *l)
 static uint64_t load_generation(const drv_agent_config_t *cfg)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE);
+    if (drv_fmt(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE) != DRV_OK) {
+        drv_log_error("cannot read the applied generation: path too long", "state_dir=%s",
+                      cfg->state_dir);
+        return 0;
+    }
     _cleanup_free_ char *text = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_file_read_capped(path, 64, &text, NULL, &err) != DRV_OK)
@@ -503,7 +511,11 @@ static uint64_t load_generation(const drv_agent_config_t *cfg)
 static void save_generation(const drv_agent_config_t *cfg, uint64_t gen)
 {
     char path[512], text[32];
-    snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE);
+    if (drv_fmt(path, sizeof(path), "%s/%s", cfg->state_dir, HUB_GENERATION_FILE) != DRV_OK) {
+        drv_log_error("cannot save the applied generation: path too long", "state_dir=%s",
+                      cfg->state_dir);
+        return;
+    }
     int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)gen);
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_file_write_atomic(path, text, (size_t)n, 0600, &err) != DRV_OK)
@@ -517,7 +529,10 @@ static void load_persisted(drv_link_t *l)
 {
     for (int v = 0; v < 2; v++) {
         char path[512];
-        hub_desired_path(l->cfg, v == 1, path, sizeof(path));
+        if (hub_desired_path(l->cfg, v == 1, path, sizeof(path)) != DRV_OK) {
+            drv_log_error("cannot read a saved hub desired state: path too long", "copy=%d", v);
+            continue;
+        }
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         drv_error_t err = DRV_ERROR_INIT;
@@ -655,9 +670,9 @@ static void on_desired(drv_link_t *l, const char *payload, size_t len)
         /* A signed document, but older than the applied one: a replay (the retained copy
          * of the applied one comes back with the same generation on every reconnect). */
         char msg[160];
-        snprintf(msg, sizeof(msg),
-                 "desired state: generation %llu is older than the applied %llu (replayed?)",
-                 (unsigned long long)d.generation, (unsigned long long)l->gen);
+        drv_fmt_cut(msg, sizeof(msg),
+                    "desired state: generation %llu is older than the applied %llu (replayed?)",
+                    (unsigned long long)d.generation, (unsigned long long)l->gen);
         drv_log_warn("desired state refused; keeping what runs", "error=\"%s\"", msg);
         node_event(l, "Warning", "DesiredStateRefused", msg);
         return;
@@ -669,9 +684,11 @@ static void on_desired(drv_link_t *l, const char *payload, size_t len)
     }
     char path[512], other[512];
     bool clear = has_clear_secret(d.desired);
-    hub_desired_path(l->cfg, clear, path, sizeof(path));
-    hub_desired_path(l->cfg, !clear, other, sizeof(other));
-    if (drv_file_write_atomic(path, payload, len, 0600, &err) != DRV_OK)
+    if (hub_desired_path(l->cfg, clear, path, sizeof(path)) != DRV_OK ||
+        hub_desired_path(l->cfg, !clear, other, sizeof(other)) != DRV_OK)
+        drv_log_error("cannot save the hub desired state: path too long; applying it anyway",
+                      "state_dir=%s run_dir=%s", l->cfg->state_dir, l->cfg->run_dir);
+    else if (drv_file_write_atomic(path, payload, len, 0600, &err) != DRV_OK)
         drv_log_error("cannot save the hub desired state; applying it anyway", "error=\"%s\"",
                       drv_error_msg(&err));
     else if (unlink(other) != 0 && errno != ENOENT)
@@ -765,8 +782,11 @@ static void send_report(drv_link_t *l, long long now)
 static void send_heartbeat(drv_link_t *l)
 {
     drv_proto_heartbeat_t hb = {.seq = l->hb_seq++, .observed_generation = l->gen};
-    snprintf(hb.node, sizeof(hb.node), "%s", l->cfg->node_name);
-    snprintf(hb.instance, sizeof(hb.instance), "%s", l->instance);
+    if (drv_fmt(hb.node, sizeof(hb.node), "%s", l->cfg->node_name) != DRV_OK ||
+        drv_fmt(hb.instance, sizeof(hb.instance), "%s", l->instance) != DRV_OK) {
+        drv_log_error("heartbeat not sent: node name too long", "node=%s", l->cfg->node_name);
+        return;
+    }
     char text[512];
     drv_error_t err = DRV_ERROR_INIT;
     if (drv_proto_heartbeat_format(&hb, text, sizeof(text), &err) == DRV_OK)
@@ -912,7 +932,8 @@ static drv_err_t connect_broker(drv_link_t *l, drv_error_t *err)
     if (r != DRV_OK)
         return r;
     char client_id[96], will[128];
-    snprintf(client_id, sizeof(client_id), "drover-agent-%s", l->cfg->node_name);
+    if (drv_fmt(client_id, sizeof(client_id), "drover-agent-%s", l->cfg->node_name) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "nodeName: too long for an MQTT client id");
     if ((r = drv_proto_online_format(false, NULL, l->instance, will, sizeof(will), err)) != DRV_OK)
         return r;
     drv_mqtt_opts_t o = {
@@ -970,8 +991,12 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
         free(l);
         return drv_error_wrap(err, "link: instance id");
     }
-    for (size_t k = 0; k < sizeof(rnd); k++)
-        snprintf(l->instance + 2 * k, sizeof(l->instance) - 2 * k, "%02x", rnd[k]);
+    static const char hexdig[] = "0123456789abcdef";
+    _Static_assert(sizeof(l->instance) > 2 * sizeof(rnd), "instance id holds the random bytes");
+    for (size_t k = 0; k < sizeof(rnd); k++) { /* NUL-terminated by calloc */
+        l->instance[2 * k] = hexdig[rnd[k] >> 4];
+        l->instance[2 * k + 1] = hexdig[rnd[k] & 0xf];
+    }
     if (hooks)
         l->hooks = *hooks;
     l->now = drv_now_ms();

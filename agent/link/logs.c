@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
 #include "drover/log.h"
 #include "link/link.h"
 #include "link/link_int.h"
@@ -51,12 +52,14 @@ drv_link_logs_t *drv_link_logs_new(const drv_agent_config_t *cfg, drv_link_send_
     return lg;
 }
 
+/* File N of the log (0: the current one), or "" (no file) should it not fit: the buffers of
+ * the callers hold path and any ".N". */
 static void file_path(const sess_t *s, int file, char *out, size_t outsz)
 {
-    if (file == 0)
-        snprintf(out, outsz, "%s", s->path);
-    else
-        snprintf(out, outsz, "%s.%d", s->path, file);
+    drv_err_t r = file == 0 ? drv_fmt(out, outsz, "%s", s->path)
+                            : drv_fmt(out, outsz, "%s.%d", s->path, file);
+    if (r != DRV_OK)
+        out[0] = '\0';
 }
 
 static uint64_t file_size(const char *path)
@@ -83,7 +86,10 @@ static drv_err_t send_final(drv_link_logs_t *lg, sess_t *s, const char *error)
 static void send_error_for(drv_link_logs_t *lg, const char *id, const char *msg)
 {
     sess_t tmp = {0};
-    snprintf(tmp.id, sizeof(tmp.id), "%s", id);
+    if (drv_fmt(tmp.id, sizeof(tmp.id), "%s", id) != DRV_OK) {
+        drv_log_warn("logs request refused, unanswered: id too long", "error=\"%s\"", msg);
+        return;
+    }
     (void)send_final(lg, &tmp, msg);
 }
 
@@ -144,8 +150,8 @@ void drv_link_logs_request(drv_link_logs_t *lg, const cJSON *sv_status,
     }
     if (req->follow && follows >= DRV_LINK_MAX_FOLLOWS) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "too many logs followed at once (at most %d)",
-                 DRV_LINK_MAX_FOLLOWS);
+        drv_fmt_cut(msg, sizeof(msg), "too many logs followed at once (at most %d)",
+                    DRV_LINK_MAX_FOLLOWS);
         send_error_for(lg, req->id, msg);
         return;
     }
@@ -154,9 +160,14 @@ void drv_link_logs_request(drv_link_logs_t *lg, const cJSON *sv_status,
         send_error_for(lg, req->id, "out of memory");
         return;
     }
-    snprintf(s->id, sizeof(s->id), "%s", req->id);
-    snprintf(s->uid, sizeof(s->uid), "%s", uid);
-    snprintf(s->path, sizeof(s->path), "%.300s/pods/%s/logs/%s.log", lg->cfg->state_dir, uid, ctr);
+    if (drv_fmt(s->id, sizeof(s->id), "%s", req->id) != DRV_OK ||
+        drv_fmt(s->uid, sizeof(s->uid), "%s", uid) != DRV_OK ||
+        drv_fmt(s->path, sizeof(s->path), "%s/pods/%s/logs/%s.log", lg->cfg->state_dir, uid, ctr) !=
+            DRV_OK) {
+        free(s);
+        send_error_for(lg, req->id, "log path too long");
+        return;
+    }
     s->follow = req->follow;
     s->started = now;
     s->next_at = now;

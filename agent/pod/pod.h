@@ -34,13 +34,13 @@ typedef struct term_info {
 struct ctr;
 struct pod;
 /* Identifies one probe kind of one container to the prober's callback. */
-typedef struct probe_ctx {
+typedef struct pod_probe_ctx {
     struct pod *pod;
     struct ctr *ctr;
     drv_probe_kind_t kind;
     uint32_t token;
-    void *glue;
-} probe_ctx_t;
+    void *host; /* the pod_host_t */
+} pod_probe_ctx_t;
 
 typedef struct ctr {
     char name[64];
@@ -64,7 +64,7 @@ typedef struct ctr {
     bool restart_requested; /* liveness or startup probe failed */
     bool probes_loaded;
     drv_probe_state_t probe;
-    probe_ctx_t pctx[DRV_PROBE_KINDS];
+    pod_probe_ctx_t pctx[DRV_PROBE_KINDS];
     char probe_detail[DRV_PROBE_KINDS][160]; /* the last failure, for status */
 } ctr_t;
 

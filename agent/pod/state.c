@@ -7,6 +7,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/log.h"
 #include "pod/pod.h"
@@ -106,7 +107,7 @@ static drv_err_t parse_ctr(const cJSON *j, const char *path, ctr_rec_t *r, drv_e
                              "%s.state: must be \"waiting\", \"running\" or \"terminated\"", path);
     if (last) {
         char lpath[128];
-        snprintf(lpath, sizeof(lpath), "%.100s.last", path);
+        drv_fmt_cut(lpath, sizeof(lpath), "%.100s.last", path);
         rc = parse_last(last, lpath, &r->last, err);
     }
     r->have = true;
@@ -149,7 +150,7 @@ drv_err_t pod_state_parse(const char *text, size_t len, pod_t *p, drv_error_t *e
         if (!j)
             continue;
         char path[128];
-        snprintf(path, sizeof(path), "containers.%.64s", p->ctrs[i].name);
+        drv_fmt_cut(path, sizeof(path), "containers.%.64s", p->ctrs[i].name);
         rc = parse_ctr(j, path, &recs[i], err);
         if (rc != DRV_OK)
             return rc;
@@ -175,7 +176,10 @@ drv_err_t pod_state_parse(const char *text, size_t len, pod_t *p, drv_error_t *e
 void pod_state_save(const pod_t *p)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%.580s/state.json", p->dir);
+    if (drv_fmt(path, sizeof(path), "%s/state.json", p->dir) != DRV_OK) {
+        drv_log_warn("cannot save pod state: path too long", "pod=%s/%s", p->ns, p->name);
+        return;
+    }
     _cleanup_free_ char *text = pod_state_format(p);
     drv_error_t err = DRV_ERROR_INIT;
     if (!text || drv_file_write_atomic(path, text, strlen(text), 0600, &err) != DRV_OK)
@@ -186,7 +190,10 @@ void pod_state_save(const pod_t *p)
 void pod_state_load(pod_t *p)
 {
     char path[600];
-    snprintf(path, sizeof(path), "%.580s/state.json", p->dir);
+    if (drv_fmt(path, sizeof(path), "%s/state.json", p->dir) != DRV_OK) {
+        drv_log_warn("cannot load pod state: path too long", "pod=%s/%s", p->ns, p->name);
+        return;
+    }
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     if (drv_file_read_capped(path, POD_STATE_MAX_BYTES, &text, &len, NULL) != DRV_OK)

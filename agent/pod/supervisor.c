@@ -21,13 +21,14 @@
 #include "drover/cleanup.h"
 #include "drover/digest.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/fsat.h"
 #include "drover/json.h"
 #include "drover/log.h"
 #include "drover/pki.h"
 #include "image/registry.h"
 #include "image/store.h"
-#include "pod/glue.h"
+#include "pod/host.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
 #include "pod/supervisor.h"
@@ -48,7 +49,7 @@ struct drv_supervisor {
     const drv_agent_config_t *cfg;
     drv_crun_t crun;
     drv_store_t *store;
-    glue_t glue;
+    pod_host_t host;
     cJSON *desired;      /* owned: {"pods", "configMaps", "secrets"} */
     cJSON *cm_by_ns;     /* owned: namespace -> name -> ConfigMap (references) */
     cJSON *secret_by_ns; /* owned: namespace -> name -> Secret (references) */
@@ -119,17 +120,18 @@ void drv_supervisor_cgroup_decide(drv_cgroups_mode_t mode, bool allow_no_cgroups
     memset(out, 0, sizeof(*out));
     out->ready = true;
     if (mode == DRV_CGROUPS_DISABLED) {
-        snprintf(out->message, sizeof(out->message),
-                 "disabled by configuration: no resource limits");
+        drv_fmt_cut(out->message, sizeof(out->message),
+                    "disabled by configuration: no resource limits");
         return;
     }
     char why[300] = "";
     if (!v2) {
-        snprintf(why, sizeof(why),
-                 "/sys/fs/cgroup is not a cgroup v2 file system (v1 or hybrid layout): boot with "
-                 "systemd.unified_cgroup_hierarchy=1");
+        drv_fmt_cut(
+            why, sizeof(why),
+            "/sys/fs/cgroup is not a cgroup v2 file system (v1 or hybrid layout): boot with "
+            "systemd.unified_cgroup_hierarchy=1");
     } else if (!controllers) {
-        snprintf(why, sizeof(why), "cannot read /sys/fs/cgroup/cgroup.controllers");
+        drv_fmt_cut(why, sizeof(why), "cannot read /sys/fs/cgroup/cgroup.controllers");
     } else {
         static const char *const need[] = {"memory", "cpu", "pids"};
         for (size_t i = 0; i < 3 && !why[0]; i++) {
@@ -138,24 +140,24 @@ void drv_supervisor_cgroup_decide(drv_cgroups_mode_t mode, bool allow_no_cgroups
             char st = proc_cgroups_state(proc_cgroups, need[i]);
             if (!strcmp(need[i], "memory") && (st == 'd' || st == 'a'))
                 /* Raspberry Pi kernels leave it off unless the command line turns it on. */
-                snprintf(why, sizeof(why),
-                         "the memory cgroup controller is not enabled: add cgroup_enable=memory "
-                         "cgroup_memory=1 to cmdline.txt");
+                drv_fmt_cut(why, sizeof(why),
+                            "the memory cgroup controller is not enabled: add cgroup_enable=memory "
+                            "cgroup_memory=1 to cmdline.txt");
             else if (st == 'd')
-                snprintf(why, sizeof(why),
-                         "the %s cgroup controller is disabled on the kernel command line "
-                         "(cgroup_disable=%s)",
-                         need[i], need[i]);
+                drv_fmt_cut(why, sizeof(why),
+                            "the %s cgroup controller is disabled on the kernel command line "
+                            "(cgroup_disable=%s)",
+                            need[i], need[i]);
             else if (st == '1')
-                snprintf(why, sizeof(why),
-                         "the %s cgroup controller is bound to cgroup v1 (hybrid layout): boot "
-                         "with systemd.unified_cgroup_hierarchy=1",
-                         need[i]);
+                drv_fmt_cut(why, sizeof(why),
+                            "the %s cgroup controller is bound to cgroup v1 (hybrid layout): boot "
+                            "with systemd.unified_cgroup_hierarchy=1",
+                            need[i]);
             else
-                snprintf(why, sizeof(why),
-                         "the %s cgroup controller is not available in /sys/fs/cgroup "
-                         "(cgroup.controllers)",
-                         need[i]);
+                drv_fmt_cut(why, sizeof(why),
+                            "the %s cgroup controller is not available in /sys/fs/cgroup "
+                            "(cgroup.controllers)",
+                            need[i]);
         }
     }
     if (!why[0]) {
@@ -164,13 +166,13 @@ void drv_supervisor_cgroup_decide(drv_cgroups_mode_t mode, bool allow_no_cgroups
     }
     if (mode == DRV_CGROUPS_AUTO && allow_no_cgroups) {
         /* Today's behaviour where asked for: pods run, without limits, and the status says so. */
-        snprintf(out->message, sizeof(out->message), "%.300s: running pods WITHOUT resource limits",
-                 why);
+        drv_fmt_cut(out->message, sizeof(out->message),
+                    "%.300s: running pods WITHOUT resource limits", why);
         return;
     }
     out->ready = false;
-    snprintf(out->reason, sizeof(out->reason), "CgroupControllersMissing");
-    snprintf(out->message, sizeof(out->message), "%s", why);
+    drv_fmt_cut(out->reason, sizeof(out->reason), "CgroupControllersMissing");
+    drv_fmt_cut(out->message, sizeof(out->message), "%s", why);
 }
 
 /* The host's facts for drv_supervisor_cgroup_decide. */
@@ -198,19 +200,19 @@ static pod_t *pod_find(drv_supervisor_t *sv, const char *uid)
     return NULL;
 }
 
-static void ctr_id(const pod_t *p, const char *name, char *out, size_t outsz)
+static drv_err_t ctr_id(const pod_t *p, const char *name, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%.64s-%.63s", p->uid, name);
+    return drv_fmt(out, outsz, "%s-%s", p->uid, name);
 }
 
-static void pod_free(glue_t *glue, pod_t *p)
+static void pod_free(pod_host_t *host, pod_t *p)
 {
     if (!p)
         return;
     for (size_t i = 0; i < p->n_ctrs; i++) {
         if (p->ctrs[i].pidfd >= 0)
             close(p->ctrs[i].pidfd);
-        glue_probes_free(glue, &p->ctrs[i]);
+        pod_host_probes_free(host, &p->ctrs[i]);
     }
     if (p->pull_fd >= 0)
         close(p->pull_fd);
@@ -231,10 +233,13 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
     if (!p)
         return NULL;
     p->pull_fd = -1;
-    snprintf(p->uid, sizeof(p->uid), "%s", uid);
-    snprintf(p->name, sizeof(p->name), "%s", name);
-    snprintf(p->ns, sizeof(p->ns), "%s", ns ? ns : "default");
-    snprintf(p->dir, sizeof(p->dir), "%s/pods/%s", sv->cfg->state_dir, uid);
+    if (drv_fmt(p->uid, sizeof(p->uid), "%s", uid) != DRV_OK ||
+        drv_fmt(p->name, sizeof(p->name), "%s", name) != DRV_OK ||
+        drv_fmt(p->ns, sizeof(p->ns), "%s", ns ? ns : "default") != DRV_OK ||
+        drv_fmt(p->dir, sizeof(p->dir), "%s/pods/%s", sv->cfg->state_dir, uid) != DRV_OK) {
+        free(p);
+        return NULL; /* a name or its directory too long */
+    }
     p->obj = cJSON_Duplicate(obj, 1);
     const cJSON *init = cJSON_GetObjectItemCaseSensitive(spec, "initContainers");
     const cJSON *app = cJSON_GetObjectItemCaseSensitive(spec, "containers");
@@ -259,10 +264,15 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
             ct->init = pass == 0;
             ct->spec = c;
             ct->pidfd = -1;
-            snprintf(ct->name, sizeof(ct->name), "%s", drv_json_str(c, "name"));
-            ctr_id(p, ct->name, ct->id, sizeof(ct->id));
-            snprintf(ct->reason, sizeof(ct->reason),
-                     ct->init ? "PodInitializing" : "ContainerCreating");
+            if (drv_fmt(ct->name, sizeof(ct->name), "%s", drv_json_str(c, "name")) != DRV_OK ||
+                ctr_id(p, ct->name, ct->id, sizeof(ct->id)) != DRV_OK) {
+                cJSON_Delete(p->obj);
+                free(p->ctrs);
+                free(p);
+                return NULL; /* a container name too long */
+            }
+            drv_fmt_cut(ct->reason, sizeof(ct->reason),
+                        ct->init ? "PodInitializing" : "ContainerCreating");
             ct->started = !cJSON_GetObjectItemCaseSensitive(c, "startupProbe");
         }
     }
@@ -375,8 +385,8 @@ static void pull_start(drv_supervisor_t *sv, pod_t *p)
 
 static void set_pod_waiting(pod_t *p, const char *reason, const char *message)
 {
-    snprintf(p->reason, sizeof(p->reason), "%s", reason);
-    snprintf(p->message, sizeof(p->message), "%s", message);
+    drv_fmt_cut(p->reason, sizeof(p->reason), "%s", reason);
+    drv_fmt_cut(p->message, sizeof(p->message), "%s", message);
 }
 
 static long long next_backoff(long long cur)
@@ -419,46 +429,54 @@ static void pull_done(drv_supervisor_t *sv, pod_t *p, int status)
 static drv_err_t pod_secrets(drv_supervisor_t *sv, pod_t *p, cJSON **out, drv_error_t *err)
 {
     char key[600];
-    snprintf(key, sizeof(key), "%.500s/%s", sv->cfg->state_dir, POD_NODE_KEY);
+    if (drv_fmt(key, sizeof(key), "%s/%s", sv->cfg->state_dir, POD_NODE_KEY) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/%s: path too long", sv->cfg->state_dir,
+                             POD_NODE_KEY);
     return pod_secrets_open(cJSON_GetObjectItemCaseSensitive(sv->secret_by_ns, p->ns), p->obj,
                             sv->cfg->node_name, key, out, err);
 }
 
-static void log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+static drv_err_t log_path(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%s/logs/%s.log", p->dir, c->name);
+    return drv_fmt(out, outsz, "%s/logs/%s.log", p->dir, c->name);
 }
 
 static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t *err)
 {
     char bundle[700], rootdir[700], logp[700];
-    glue_bundle_dir(&sv->glue, p, c, bundle, sizeof(bundle));
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
-    log_path(p, c, logp, sizeof(logp));
-    drv_err_t r = drv_file_mkdir_p(bundle, 0700, err);
+    drv_err_t r = pod_host_bundle_dir(&sv->host, p, c, bundle, sizeof(bundle), err);
+    if (r == DRV_OK)
+        r = pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir), err);
+    if (r != DRV_OK)
+        return r;
+    if (log_path(p, c, logp, sizeof(logp)) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/logs/%s.log: path too long", p->dir,
+                             c->name);
+    r = drv_file_mkdir_p(bundle, 0700, err);
     if (r == DRV_OK)
         r = drv_file_mkdir_p(rootdir, 0700, err);
     if (r == DRV_OK) {
         char logdir[640];
-        snprintf(logdir, sizeof(logdir), "%s/logs", p->dir);
-        r = drv_file_mkdir_p(logdir, 0700, err);
+        r = drv_fmt(logdir, sizeof(logdir), "%s/logs", p->dir) == DRV_OK
+                ? drv_file_mkdir_p(logdir, 0700, err)
+                : drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/logs: path too long", p->dir);
     }
     if (r != DRV_OK)
         return r;
     /* A stale container of the same id (from a crash) would make crun refuse; crun keeps
      * its state in <root>/<id>. */
     char stale[600];
-    snprintf(stale, sizeof(stale), "%s/%s", sv->crun.root, c->id);
-    if (access(stale, F_OK) == 0) {
+    if (drv_fmt(stale, sizeof(stale), "%s/%s", sv->crun.root, c->id) == DRV_OK &&
+        access(stale, F_OK) == 0) {
         drv_error_t ignored = DRV_ERROR_INIT;
         (void)!drv_crun_delete(&sv->crun, c->id, true, &ignored);
     }
     cJSON *secrets = NULL;
     r = pod_secrets(sv, p, &secrets, err);
     if (r == DRV_OK)
-        r = glue_container_prepare(&sv->glue, sv->store, p, c, bundle, sv->cgroups,
-                                   cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns), secrets,
-                                   err);
+        r = pod_host_container_prepare(&sv->host, sv->store, p, c, bundle, sv->cgroups,
+                                       cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                       secrets, err);
     pod_secrets_release(secrets);
     if (r != DRV_OK)
         return r;
@@ -480,7 +498,7 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     c->restart_requested = false;
     c->started = !cJSON_GetObjectItemCaseSensitive(c->spec, "startupProbe");
     c->reason[0] = c->message[0] = '\0';
-    glue_probes_reset(&sv->glue, c, c->started_mono);
+    pod_host_probes_reset(&sv->host, c, c->started_mono);
     drv_log_info("container started", "pod=%s/%s container=%s pid=%d restarts=%u", p->ns, p->name,
                  c->name, (int)pid, c->restarts);
     return DRV_OK;
@@ -495,7 +513,7 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
         drv_log_warn("crun delete failed", "container=%s error=\"%s\"", c->id, drv_error_msg(&err));
     if (c->rootfs_mounted) {
         drv_error_clear(&err);
-        if (glue_container_release(&sv->glue, p, c, &err) != DRV_OK)
+        if (pod_host_container_release(&sv->host, p, c, &err) != DRV_OK)
             drv_log_warn("cannot release rootfs", "container=%s error=\"%s\"", c->id,
                          drv_error_msg(&err));
         c->rootfs_mounted = false;
@@ -504,7 +522,7 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
         close(c->pidfd);
         c->pidfd = -1;
     }
-    glue_probes_cancel(&sv->glue, c);
+    pod_host_probes_cancel(&sv->host, c);
 }
 
 static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
@@ -536,10 +554,10 @@ static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, 
     c->last.signal = sig;
     c->last.started_at = c->started_at;
     c->last.finished_at = wall_ms();
-    snprintf(c->last.reason, sizeof(c->last.reason), "%s",
-             reason           ? reason
-             : exit_code == 0 ? "Completed"
-                              : "Error");
+    drv_fmt_cut(c->last.reason, sizeof(c->last.reason), "%s",
+                reason           ? reason
+                : exit_code == 0 ? "Completed"
+                                 : "Error");
     /* Back-off resets after ten minutes of running. */
     if (c->started_mono && now - c->started_mono >= BACKOFF_RESET_MS)
         c->backoff_ms = 0;
@@ -556,10 +574,10 @@ static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, 
         if (!c->backoff_ms)
             c->backoff_ms = BACKOFF_INITIAL_MS / 2;
         c->state = CS_WAITING;
-        snprintf(c->reason, sizeof(c->reason), "%s",
-                 c->next_start > now ? "CrashLoopBackOff" : "Restarting");
-        snprintf(c->message, sizeof(c->message), "back-off %llds restarting failed container",
-                 c->backoff_ms / 1000);
+        drv_fmt_cut(c->reason, sizeof(c->reason), "%s",
+                    c->next_start > now ? "CrashLoopBackOff" : "Restarting");
+        drv_fmt_cut(c->message, sizeof(c->message), "back-off %llds restarting failed container",
+                    c->backoff_ms / 1000);
     }
     pod_state_save(p);
     sv->dirty = true;
@@ -587,8 +605,8 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
         ctr_cleanup(sv, p, c);
         c->backoff_ms = next_backoff(c->backoff_ms);
         c->next_start = now + c->backoff_ms;
-        snprintf(c->reason, sizeof(c->reason), "CreateContainerError");
-        snprintf(c->message, sizeof(c->message), "%s", drv_error_msg(&err));
+        drv_fmt_cut(c->reason, sizeof(c->reason), "CreateContainerError");
+        drv_fmt_cut(c->message, sizeof(c->message), "%s", drv_error_msg(&err));
         drv_log_warn("container start failed",
                      "pod=%s/%s container=%s retry_in_s=%lld error=\"%s\"", p->ns, p->name, c->name,
                      c->backoff_ms / 1000, drv_error_msg(&err));
@@ -624,9 +642,9 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             cJSON *secrets = NULL;
             drv_err_t r = pod_secrets(sv, p, &secrets, &err);
             if (r == DRV_OK)
-                r = glue_volumes_prepare(&sv->glue, p,
-                                         cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                                         secrets, &err);
+                r = pod_host_volumes_prepare(&sv->host, p,
+                                             cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                                             secrets, &err);
             pod_secrets_release(secrets);
             if (r != DRV_OK) {
                 pod_fail_setup(sv, p, "CreateContainerConfigError", &err);
@@ -635,7 +653,7 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->volumes_ready = true;
         }
         if (!p->sandbox_ready) {
-            if (glue_sandbox_create(&sv->glue, p, &err) != DRV_OK) {
+            if (pod_host_sandbox_create(&sv->host, p, &err) != DRV_OK) {
                 pod_fail_setup(sv, p, "SandboxCreateError", &err);
                 return;
             }
@@ -721,18 +739,18 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
     drv_error_t err = DRV_ERROR_INIT;
     for (size_t i = 0; i < p->n_ctrs; i++)
         ctr_cleanup(sv, p, &p->ctrs[i]);
-    if (glue_sandbox_destroy(&sv->glue, p, &err) != DRV_OK)
+    if (pod_host_sandbox_destroy(&sv->host, p, &err) != DRV_OK)
         drv_log_warn("cannot remove pod sandbox", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
     drv_error_clear(&err);
-    if (glue_volumes_teardown(&sv->glue, p, &err) != DRV_OK)
+    if (pod_host_volumes_teardown(&sv->host, p, &err) != DRV_OK)
         drv_log_warn("cannot remove pod volumes", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
     drv_error_clear(&err);
     if (drv_fsat_remove_tree_path(p->dir, NULL, &err) != DRV_OK)
         drv_log_warn("cannot remove pod directory", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      drv_error_msg(&err));
-    glue_bundles_remove(&sv->glue, p);
+    pod_host_bundles_remove(&sv->host, p);
     drv_log_info("pod removed", "pod=%s/%s", p->ns, p->name);
     return true;
 }
@@ -780,9 +798,9 @@ static void apply_desired(drv_supervisor_t *sv)
                 cJSON *secrets = NULL;
                 drv_err_t r = pod_secrets(sv, p, &secrets, &e);
                 if (r == DRV_OK)
-                    r = glue_volumes_update(&sv->glue, p,
-                                            cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
-                                            secrets, &e);
+                    r = pod_host_volumes_update(
+                        &sv->host, p, cJSON_GetObjectItemCaseSensitive(sv->cm_by_ns, p->ns),
+                        secrets, &e);
                 pod_secrets_release(secrets);
                 if (r != DRV_OK)
                     drv_log_warn("cannot refresh the pod's configMap/secret volumes",
@@ -826,9 +844,9 @@ static drv_err_t write_if_changed(const char *path, const char *text, size_t max
     return same ? DRV_OK : drv_file_write_atomic(path, text, strlen(text), 0600, err);
 }
 
-static void secrets_file(const drv_supervisor_t *sv, char *out, size_t outsz)
+static drv_err_t secrets_file(const drv_supervisor_t *sv, char *out, size_t outsz)
 {
-    snprintf(out, outsz, "%.400s/%s/%s", sv->cfg->run_dir, POD_SECRETS_DIR, POD_SECRETS_FILE);
+    return drv_fmt(out, outsz, "%s/%s/%s", sv->cfg->run_dir, POD_SECRETS_DIR, POD_SECRETS_FILE);
 }
 
 /* Persists desired crash-safely: everything but clear Secrets in <state_dir>/desired.json;
@@ -863,10 +881,12 @@ static drv_err_t save_desired(drv_supervisor_t *sv, const cJSON *desired, drv_er
     if (!text || (has_clear && !ctext))
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
     /* The clear Secrets first: desired.json never points to Secrets that are nowhere. */
-    secrets_file(sv, path, sizeof(path));
+    char dir[600];
+    if (r == DRV_OK &&
+        (secrets_file(sv, path, sizeof(path)) != DRV_OK ||
+         drv_fmt(dir, sizeof(dir), "%s/%s", sv->cfg->run_dir, POD_SECRETS_DIR) != DRV_OK))
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "runDir %s: path too long", sv->cfg->run_dir);
     if (r == DRV_OK && has_clear) {
-        char dir[600];
-        snprintf(dir, sizeof(dir), "%.400s/%s", sv->cfg->run_dir, POD_SECRETS_DIR);
         r = drv_file_mkdir_p(dir, 0700, err);
         if (r == DRV_OK)
             r = write_if_changed(path, ctext, DESIRED_MAX_BYTES, err);
@@ -875,7 +895,8 @@ static drv_err_t save_desired(drv_supervisor_t *sv, const cJSON *desired, drv_er
     }
     if (ctext)
         drv_pki_wipe_free(ctext, strlen(ctext));
-    snprintf(path, sizeof(path), "%.500s/desired.json", sv->cfg->state_dir);
+    if (r == DRV_OK && drv_fmt(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir %s: path too long", sv->cfg->state_dir);
     if (r == DRV_OK)
         r = write_if_changed(path, text, DESIRED_MAX_BYTES, err);
     free(text);
@@ -921,7 +942,8 @@ static bool restore_clear_secrets(drv_supervisor_t *sv, cJSON *d)
     for (const cJSON *s = list->child; s; s = s->next)
         legacy |= !pod_secret_is_sealed(s);
     char path[600];
-    secrets_file(sv, path, sizeof(path));
+    if (secrets_file(sv, path, sizeof(path)) != DRV_OK)
+        return legacy;
     char *text = NULL;
     size_t len = 0;
     if (drv_file_read_capped(path, DESIRED_MAX_BYTES, &text, &len, NULL) != DRV_OK)
@@ -964,7 +986,7 @@ static void adopt(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
             c->state = CS_RUNNING;
             c->rootfs_mounted = true;
             c->started_mono = drv_now_ms();
-            glue_probes_reset(&sv->glue, c, c->started_mono);
+            pod_host_probes_reset(&sv->host, c, c->started_mono);
             c->started = true; /* it was serving before the agent restarted */
             drv_log_info("container adopted", "pod=%s/%s container=%s pid=%d", p->ns, p->name,
                          c->name, (int)pid);
@@ -980,7 +1002,9 @@ static void adopt(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
 drv_err_t drv_supervisor_restore(drv_supervisor_t *sv, drv_error_t *err)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir);
+    if (drv_fmt(path, sizeof(path), "%s/desired.json", sv->cfg->state_dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir %s: path too long",
+                             sv->cfg->state_dir);
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     drv_err_t r = drv_file_read_capped(path, DESIRED_MAX_BYTES, &text, &len, err);
@@ -1021,7 +1045,7 @@ drv_err_t drv_supervisor_restore(drv_supervisor_t *sv, drv_error_t *err)
             /* Images are in the store; the sandbox is found again or made anew. */
             drv_error_t e = DRV_ERROR_INIT;
             p->stage = STAGE_SETUP;
-            if (glue_sandbox_load(&sv->glue, p, &e) == DRV_OK)
+            if (pod_host_sandbox_load(&sv->host, p, &e) == DRV_OK)
                 p->sandbox_ready = true;
             p->volumes_ready = false;
         }
@@ -1044,7 +1068,7 @@ static ctr_t *ctr_by_pid(drv_supervisor_t *sv, pid_t pid, pod_t **pod)
 
 void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
 {
-    if (glue_probe_child_exited(&sv->glue, pid, status))
+    if (pod_host_probe_child_exited(&sv->host, pid, status))
         return;
     for (size_t i = 0; i < sv->n_pods; i++) {
         if (sv->pods[i]->pull_pid == pid) {
@@ -1060,7 +1084,7 @@ void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     /* Like kubelet: a container whose cgroup saw an OOM kill is OOMKilled, whatever its code
      * (crun's exit code is its init's, which may be a shell that outlived the victim). */
-    bool oom = code != 0 && sv->cgroups && glue_container_oom_killed(p, c);
+    bool oom = code != 0 && sv->cgroups && pod_host_container_oom_killed(p, c);
     ctr_exited(sv, p, c, code, sig, oom ? "OOMKilled" : NULL);
 }
 
@@ -1070,7 +1094,10 @@ void drv_supervisor_child_exited(drv_supervisor_t *sv, pid_t pid, int status)
 static void image_gc(drv_supervisor_t *sv)
 {
     char dir[600];
-    snprintf(dir, sizeof(dir), "%s/images", sv->cfg->state_dir);
+    if (drv_fmt(dir, sizeof(dir), "%s/images", sv->cfg->state_dir) != DRV_OK) {
+        drv_log_warn("image GC skipped: path too long", "state_dir=%s", sv->cfg->state_dir);
+        return;
+    }
     struct statvfs vfs;
     if (statvfs(dir, &vfs) != 0 || vfs.f_blocks == 0)
         return;
@@ -1102,8 +1129,8 @@ static void rotate_logs(drv_supervisor_t *sv)
         pod_t *p = sv->pods[i];
         for (size_t j = 0; j < p->n_ctrs; j++) {
             char path[700];
-            log_path(p, &p->ctrs[j], path, sizeof(path));
-            glue_rotate_log(path, sv->cfg->log_max_bytes, sv->cfg->log_max_files);
+            if (log_path(p, &p->ctrs[j], path, sizeof(path)) == DRV_OK)
+                pod_host_rotate_log(path, sv->cfg->log_max_bytes, sv->cfg->log_max_files);
         }
     }
 }
@@ -1122,7 +1149,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
             }
         }
     }
-    glue_probes_tick(&sv->glue, sv, now);
+    pod_host_probes_tick(&sv->host, sv, now);
     /* Pod steps run crun, CNI and mounts synchronously (seconds each on a slow device): a tick
      * stops after SV_TICK_BUDGET_MS so that the daemon's loop gets back to the hub link
      * (heartbeats) and signals between them, and the next tick goes on where this one stopped.
@@ -1138,7 +1165,7 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         visited++;
         if (p->terminating) {
             if (pod_terminate_step(sv, p, now)) {
-                pod_free(&sv->glue, p);
+                pod_free(&sv->host, p);
                 sv->pods[i] = sv->pods[--sv->n_pods]; /* the last one takes its place */
                 sv->dirty = true;
                 continue;
@@ -1180,7 +1207,7 @@ int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
 int drv_supervisor_wait(drv_supervisor_t *sv, int *fds, short *revents, unsigned nfds,
                         int timeout_ms)
 {
-    return glue_wait(&sv->glue, fds, revents, nfds, timeout_ms);
+    return pod_host_wait(&sv->host, fds, revents, nfds, timeout_ms);
 }
 
 bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
@@ -1190,7 +1217,7 @@ bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
     return d;
 }
 
-/* Called by the probe glue when a probe changes a container's readiness or asks for a
+/* Called by the probe side of pod/host.c when a probe changes a container's readiness or asks for a
  * restart. */
 void drv_supervisor_mark_dirty(drv_supervisor_t *sv)
 {
@@ -1288,15 +1315,15 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
             cJSON_AddNumberToObject(cs, "pid", c->pid); /* Drover: the init process on the device */
         if (c->state == CS_WAITING && p->reason[0]) {
             ctr_t tmp = *c;
-            snprintf(tmp.reason, sizeof(tmp.reason), "%s", p->reason);
-            snprintf(tmp.message, sizeof(tmp.message), "%s", p->message);
+            drv_fmt_cut(tmp.reason, sizeof(tmp.reason), "%s", p->reason);
+            drv_fmt_cut(tmp.message, sizeof(tmp.message), "%s", p->message);
             add_state(cs, "state", &tmp, false);
         } else {
             add_state(cs, "state", c, false);
         }
         if (c->last.valid && c->state != CS_TERMINATED)
             add_state(cs, "lastState", c, true);
-        glue_probe_status(c, cs);
+        pod_host_probe_status(c, cs);
         if (!c->init && !ready)
             all_ready = false;
         cJSON_AddItemToArray(lists[c->init ? 0 : 1], cs);
@@ -1316,10 +1343,10 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
     }
     cJSON *usage = cJSON_AddObjectToObject(st, "usage");
     char q[32];
-    snprintf(q, sizeof(q), "%lldm", (long long)p->usage_cpu_m);
-    cJSON_AddStringToObject(usage, "cpu", q);
-    snprintf(q, sizeof(q), "%lldKi", (long long)(p->usage_mem / 1024));
-    cJSON_AddStringToObject(usage, "memory", q);
+    if (drv_fmt(q, sizeof(q), "%lldm", (long long)p->usage_cpu_m) == DRV_OK)
+        cJSON_AddStringToObject(usage, "cpu", q);
+    if (drv_fmt(q, sizeof(q), "%lldKi", (long long)(p->usage_mem / 1024)) == DRV_OK)
+        cJSON_AddStringToObject(usage, "memory", q);
     (void)sv;
     return o;
 }
@@ -1329,10 +1356,10 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
     long long now = drv_now_ms();
     if (now - sv->last_usage >= 5000) {
         sv->last_usage = now;
-        glue_sample_usage(sv->pods, sv->n_pods, now);
+        pod_host_sample_usage(sv->pods, sv->n_pods, now);
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON *node = glue_node_status(sv->cfg);
+    cJSON *node = pod_host_node_status(sv->cfg);
     if (!sv->cg.ready) {
         cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(node, "conditions"))
@@ -1366,9 +1393,11 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
     if (!sv)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "supervisor");
     sv->cfg = cfg;
-    snprintf(sv->crun.path, sizeof(sv->crun.path), "%s", cfg->crun_path);
-    if ((size_t)snprintf(sv->crun.root, sizeof(sv->crun.root), "%.280s/crun", cfg->run_dir) >=
-        sizeof(sv->crun.root)) {
+    if (drv_fmt(sv->crun.path, sizeof(sv->crun.path), "%s", cfg->crun_path) != DRV_OK) {
+        free(sv);
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "crun too long");
+    }
+    if (drv_fmt(sv->crun.root, sizeof(sv->crun.root), "%s/crun", cfg->run_dir) != DRV_OK) {
         free(sv);
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "runDir too long");
     }
@@ -1377,7 +1406,7 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
      * hub and `drover-agent status` say why. */
     cgroups_probe(cfg, &sv->cg);
     sv->cgroups = sv->cg.limits;
-    snprintf(sv->cgroups_note, sizeof(sv->cgroups_note), "%s", sv->cg.message);
+    drv_fmt_cut(sv->cgroups_note, sizeof(sv->cgroups_note), "%s", sv->cg.message);
     if (!sv->cg.ready)
         drv_log_error("cgroups cannot be used: the node is NotReady and runs no pods (set "
                       "allowNoCgroups: true in the agent config to run them without limits)",
@@ -1390,15 +1419,18 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
     drv_err_t r = drv_file_mkdir_p(cfg->state_dir, 0700, err);
     if (r == DRV_OK)
         r = drv_file_mkdir_p(sv->crun.root, 0700, err);
-    snprintf(dir, sizeof(dir), "%s/pods", cfg->state_dir);
+    if (r == DRV_OK && drv_fmt(dir, sizeof(dir), "%s/pods", cfg->state_dir) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir %s: path too long", cfg->state_dir);
     if (r == DRV_OK)
         r = drv_file_mkdir_p(dir, 0700, err);
-    snprintf(dir, sizeof(dir), "%s/images", cfg->state_dir);
+    if (r == DRV_OK && drv_fmt(dir, sizeof(dir), "%s/images", cfg->state_dir) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "stateDir %s: path too long", cfg->state_dir);
     if (r == DRV_OK)
         r = drv_store_open(dir, &sv->store, err);
     if (r == DRV_OK)
-        r = glue_init(&sv->glue, sv, cfg, sv->cgroups, err);
-    glue_set_crun(&sv->glue, sv->crun.path, sv->crun.root, sv->crun.cgroups);
+        r = pod_host_init(&sv->host, sv, cfg, sv->cgroups, err);
+    if (r == DRV_OK)
+        r = pod_host_set_crun(&sv->host, sv->crun.path, sv->crun.root, sv->crun.cgroups, err);
     if (r != DRV_OK) {
         drv_supervisor_free(sv);
         return r;
@@ -1413,8 +1445,8 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     if (!sv)
         return;
     for (size_t i = 0; i < sv->n_pods; i++)
-        pod_free(&sv->glue, sv->pods[i]);
-    glue_fini(&sv->glue);
+        pod_free(&sv->host, sv->pods[i]);
+    pod_host_fini(&sv->host);
     if (sv->store)
         drv_store_close(sv->store);
     pod_secret_wipe_delete(sv->desired);

@@ -326,7 +326,7 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "volume \"%s\": %s.defaultMode: must be between 0 and 0777", vname,
                              kind);
-    snprintf(what, sizeof(what), "volume \"%s\": %s \"%s\"", vname, kind, oname);
+    drv_fmt_cut(what, sizeof(what), "volume \"%s\": %s \"%s\"", vname, kind, oname);
     const cJSON *map = sources ? (secret ? sources->secrets : sources->configmaps) : NULL;
     const cJSON *obj = cJSON_IsObject(map) ? drv_json_get(map, oname) : NULL;
     if (!cJSON_IsObject(obj)) {
@@ -595,8 +595,8 @@ static bool payload_matches(int vfd, const char *cur, const payload_t *p)
         if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, DATA_LINK) || !strcmp(n, cur))
             continue;
         char target[NAME_MAX + 16];
-        snprintf(target, sizeof(target), DATA_LINK "/%s", n);
-        ok = is_top(p, n) && link_is(vfd, n, target);
+        ok = drv_fmt(target, sizeof(target), DATA_LINK "/%s", n) == DRV_OK && is_top(p, n) &&
+             link_is(vfd, n, target);
         tops++;
     }
     closedir(d);
@@ -611,8 +611,11 @@ static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, const char *wha
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     char base[64];
-    snprintf(base, sizeof(base), "..%04d_%02d_%02d_%02d_%02d_%02d.%03ld", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (drv_fmt(base, sizeof(base), "..%04d_%02d_%02d_%02d_%02d_%02d.%03ld", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                ts.tv_nsec / 1000000) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: cannot name a directory by the time",
+                             what);
     for (unsigned i = 0; i < 1000; i++) {
         drv_err_t fr =
             i == 0 ? drv_fmt(name, namesz, "%s", base) : drv_fmt(name, namesz, "%s-%u", base, i);
@@ -689,7 +692,8 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
      * it and drop everything else (old timestamped directories, keys no longer there). */
     for (size_t i = 0; i < p->ntop; i++) {
         char target[NAME_MAX + 16];
-        snprintf(target, sizeof(target), DATA_LINK "/%s", p->top[i]);
+        if (drv_fmt(target, sizeof(target), DATA_LINK "/%s", p->top[i]) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: %s: name too long", what, p->top[i]);
         if (link_is(vfd, p->top[i], target))
             continue;
         r = replace_link(vfd, LINK_TMP, p->top[i], target, what, err);
@@ -890,7 +894,7 @@ static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const
                              bool *created, bool *changed, drv_error_t *err)
 {
     char what[128];
-    snprintf(what, sizeof(what), "volume \"%s\"", vname);
+    drv_fmt_cut(what, sizeof(what), "volume \"%s\"", vname);
     *created = false;
     *changed = false;
     if (must_exist) {
@@ -906,9 +910,10 @@ static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const
     r = open_volume_dir(vfd, vname, 0755, created, &fd, what, err);
     if (r == DRV_OK && secret) {
         char opts[128];
-        snprintf(opts, sizeof(opts), "mode=0755,size=%lld,nr_inodes=%d",
-                 (long long)SECRET_TMPFS_BYTES, SECRET_TMPFS_INODES);
-        if (must_exist && !is_tmpfs_mount(vfd, fd))
+        if (drv_fmt(opts, sizeof(opts), "mode=0755,size=%lld,nr_inodes=%d",
+                    (long long)SECRET_TMPFS_BYTES, SECRET_TMPFS_INODES) != DRV_OK)
+            r = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: tmpfs options", what);
+        else if (must_exist && !is_tmpfs_mount(vfd, fd))
             r = drv_error_set(err, DRV_ERR_IO, 0,
                               "%s: not a tmpfs mount; refusing to write secret data", what);
         else
@@ -978,7 +983,7 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
         const char *name = drv_json_str(v, "name");
         const cJSON *src;
         char what[128];
-        snprintf(what, sizeof(what), "volume \"%s\"", name);
+        drv_fmt_cut(what, sizeof(what), "volume \"%s\"", name);
         vol_kind_t kind = vol_kind(v, &src);
         switch (kind) {
         case VOL_EMPTYDIR: {
@@ -988,9 +993,10 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
             r = open_volume_dir(vfd, name, 0777, &created[i], &fd, what, err);
             if (r == DRV_OK && memory) {
                 char opts[96];
-                snprintf(opts, sizeof(opts), "mode=0777,size=%lld",
-                         (long long)memory_size(pod, src));
-                r = ensure_tmpfs(vfd, vdir, name, opts, &fd, what, err);
+                r = drv_fmt(opts, sizeof(opts), "mode=0777,size=%lld",
+                            (long long)memory_size(pod, src)) == DRV_OK
+                        ? ensure_tmpfs(vfd, vdir, name, opts, &fd, what, err)
+                        : drv_error_set(err, DRV_ERR_INVALID, 0, "%s: tmpfs options", what);
             }
             if (fd >= 0)
                 close(fd);

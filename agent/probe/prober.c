@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/cleanup.h"
 
@@ -496,7 +497,7 @@ static void DRV_PRINTF(2, 3) detailf(slot_t *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->detail, sizeof(s->detail), fmt, ap);
+    drv_vfmt_cut(s->detail, sizeof(s->detail), fmt, ap);
     va_end(ap);
 }
 
@@ -544,14 +545,16 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
                                 drv_error_t *err)
 {
     char hostpart[HOST_MAX + 3];
-    snprintf(hostpart, sizeof(hostpart), strchr(host, ':') ? "[%s]" : "%s", host);
-    snprintf(s->target, sizeof(s->target), "%s:%d", hostpart, a->port);
+    if (drv_fmt(hostpart, sizeof(hostpart), strchr(host, ':') ? "[%s]" : "%s", host) != DRV_OK ||
+        drv_fmt(s->target, sizeof(s->target), "%s:%d", hostpart, a->port) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "host: too long");
     char path[DRV_PROBE_PATH_MAX * 3 + 1];
     if (!encode_path(path, sizeof(path), a->type == H_HTTP ? a->path : "/"))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "httpGet.path: too long");
     char url[sizeof(path) + sizeof(s->target) + 16];
-    snprintf(url, sizeof(url), "%s://%s%s", a->type == H_HTTP && a->https ? "https" : "http",
-             s->target, path);
+    if (drv_fmt(url, sizeof(url), "%s://%s%s", a->type == H_HTTP && a->https ? "https" : "http",
+                s->target, path) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "httpGet: URL too long");
 
     s->easy = curl_easy_init();
     if (!s->easy)
@@ -590,10 +593,13 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
             const char *val = cJSON_IsString(v) ? v->valuestring : "";
             char line[HEADER_LINE_MAX];
             /* curl sends "Name;" as an empty header ("Name:" would remove it). */
-            if (val[0])
-                snprintf(line, sizeof(line), "%s: %s", n->valuestring, val);
-            else
-                snprintf(line, sizeof(line), "%s;", n->valuestring);
+            drv_err_t fr = val[0] ? drv_fmt(line, sizeof(line), "%s: %s", n->valuestring, val)
+                                  : drv_fmt(line, sizeof(line), "%s;", n->valuestring);
+            if (fr != DRV_OK) {
+                end_transfer(pr, s);
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "httpGet.httpHeaders: %.64s: too long", n->valuestring);
+            }
             struct curl_slist *l = curl_slist_append(s->headers, line);
             if (!l) {
                 end_transfer(pr, s);
@@ -816,7 +822,7 @@ static void finish_transfer(slot_t *s, CURLcode rc)
             detailf(s, "HTTP probe succeeded with statuscode: %ld", code);
         } else {
             s->result = DRV_PROBE_FAILURE;
-            snprintf(prefix, sizeof(prefix), "HTTP probe failed with statuscode: %ld", code);
+            drv_fmt_cut(prefix, sizeof(prefix), "HTTP probe failed with statuscode: %ld", code);
             set_detail(s, prefix);
         }
         return;
@@ -838,11 +844,11 @@ static void finish_exec(slot_t *s, int status)
     }
     s->result = DRV_PROBE_FAILURE;
     if (WIFEXITED(status))
-        snprintf(prefix, sizeof(prefix), "command exited with status %d", WEXITSTATUS(status));
+        drv_fmt_cut(prefix, sizeof(prefix), "command exited with status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
-        snprintf(prefix, sizeof(prefix), "command killed by signal %d", WTERMSIG(status));
+        drv_fmt_cut(prefix, sizeof(prefix), "command killed by signal %d", WTERMSIG(status));
     else
-        snprintf(prefix, sizeof(prefix), "command ended with wait status %#x", status);
+        drv_fmt_cut(prefix, sizeof(prefix), "command ended with wait status %#x", status);
     set_detail(s, prefix);
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
@@ -461,8 +462,11 @@ drv_err_t drv_cni_result_parse(const char *data, size_t len, drv_cni_result_t *o
     memcpy(r.ip, best_ip, sizeof(r.ip));
     r.prefix_len = best_prefix;
     const cJSON *gw = cJSON_GetObjectItemCaseSensitive(best_item, "gateway");
-    if (cJSON_IsString(gw))
-        snprintf(r.gateway, sizeof(r.gateway), "%s", gw->valuestring);
+    if (cJSON_IsString(gw) &&
+        drv_fmt(r.gateway, sizeof(r.gateway), "%s", gw->valuestring) != DRV_OK) {
+        free(json);
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "result: gateway too long");
+    }
     r.json = json;
     *out = r;
     return DRV_OK;
@@ -474,11 +478,11 @@ drv_err_t drv_cni_plugin_error(const char *plugin, const char *command, int wait
 {
     char why[160];
     if (WIFEXITED(wait_status))
-        snprintf(why, sizeof(why), "exit status %d", WEXITSTATUS(wait_status));
+        drv_fmt_cut(why, sizeof(why), "exit status %d", WEXITSTATUS(wait_status));
     else if (WIFSIGNALED(wait_status))
-        snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(wait_status));
+        drv_fmt_cut(why, sizeof(why), "killed by signal %d", WTERMSIG(wait_status));
     else
-        snprintf(why, sizeof(why), "wait status %d", wait_status);
+        drv_fmt_cut(why, sizeof(why), "wait status %d", wait_status);
 
     _cleanup_cjson_ cJSON *obj = NULL;
     if (stdout_data && stdout_len > 0 && stdout_len <= DRV_CNI_RESULT_MAX)
@@ -600,14 +604,19 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
         e_path[CNI_DIR_MAX + 16], e_args[700];
     char *envp[8];
     int ne = 0;
-    snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
-    snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=%s", pod->container_id);
-    snprintf(e_if, sizeof(e_if), "CNI_IFNAME=%s", pod->ifname ? pod->ifname : "eth0");
-    snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", s->plugin_dir);
+    if (drv_fmt(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command) != DRV_OK ||
+        drv_fmt(e_id, sizeof(e_id), "CNI_CONTAINERID=%s", pod->container_id) != DRV_OK ||
+        drv_fmt(e_if, sizeof(e_if), "CNI_IFNAME=%s", pod->ifname ? pod->ifname : "eth0") !=
+            DRV_OK ||
+        drv_fmt(e_path, sizeof(e_path), "CNI_PATH=%s", s->plugin_dir) != DRV_OK ||
+        (pod->netns && pod->netns[0] &&
+         drv_fmt(e_netns, sizeof(e_netns), "CNI_NETNS=%s", pod->netns) != DRV_OK))
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "CNI %s: container id, interface, netns or plugin path too long",
+                             command);
     envp[ne++] = e_cmd;
     envp[ne++] = e_id;
     if (pod->netns && pod->netns[0]) {
-        snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=%s", pod->netns);
         envp[ne++] = e_netns;
     }
     envp[ne++] = e_if;

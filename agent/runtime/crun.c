@@ -14,6 +14,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
@@ -40,7 +41,8 @@ static void last_log_line(const char *bundle, char *out, size_t outsz)
 {
     char path[512];
     out[0] = '\0';
-    snprintf(path, sizeof(path), "%s/crun.log", bundle);
+    if (drv_fmt(path, sizeof(path), "%s/crun.log", bundle) != DRV_OK)
+        return;
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     if (drv_file_read_capped(path, 1 << 20, &text, &len, NULL) != DRV_OK)
@@ -52,7 +54,7 @@ static void last_log_line(const char *bundle, char *out, size_t outsz)
     /* crun --log-format=json writes {"msg":"...","level":"error","time":"..."}. */
     cJSON *j = cJSON_Parse(line);
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
-    snprintf(out, outsz, "%s", cJSON_IsString(msg) ? msg->valuestring : line);
+    drv_fmt_cut(out, outsz, "%s", cJSON_IsString(msg) ? msg->valuestring : line);
     cJSON_Delete(j);
 }
 
@@ -77,8 +79,9 @@ drv_err_t drv_crun_run(const drv_crun_t *c, const char *id, const char *bundle, 
                        pid_t *pid, drv_error_t *err)
 {
     char logopt[600], pidfile[512];
-    snprintf(logopt, sizeof(logopt), "--log=file:%s/crun.log", bundle);
-    snprintf(pidfile, sizeof(pidfile), "%s/pid", bundle);
+    if (drv_fmt(logopt, sizeof(logopt), "--log=file:%s/crun.log", bundle) != DRV_OK ||
+        drv_fmt(pidfile, sizeof(pidfile), "%s/pid", bundle) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "crun run %s: bundle path too long", id);
     unlink(pidfile);
     char *argv[20];
     size_t n = drv_crun_argv_prefix(c, argv);
@@ -135,7 +138,8 @@ drv_err_t drv_crun_run(const drv_crun_t *c, const char *id, const char *bundle, 
 drv_err_t drv_crun_kill(const drv_crun_t *c, const char *id, int sig, bool all, drv_error_t *err)
 {
     char signum[16];
-    snprintf(signum, sizeof(signum), "%d", sig);
+    if (drv_fmt(signum, sizeof(signum), "%d", sig) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "crun kill %s: signal %d", id, sig);
     char *args[4];
     size_t n = 0;
     args[n++] = "kill";
@@ -188,12 +192,11 @@ drv_err_t drv_crun_state(const drv_crun_t *c, const char *id, char *status, size
     cJSON *j = cJSON_Parse(drv_buf_str(&out));
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "status");
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "pid");
-    if (!cJSON_IsString(s)) {
+    if (!cJSON_IsString(s) || drv_fmt(status, statussz, "%s", s->valuestring) != DRV_OK) {
         cJSON_Delete(j);
         drv_buf_free(&out);
         return drv_error_set(err, DRV_ERR_PROTO, 0, "crun state %s: unexpected output", id);
     }
-    snprintf(status, statussz, "%s", s->valuestring);
     int64_t v = 0;
     if (pid)
         *pid =

@@ -20,6 +20,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/log.h"
 #include "drover/names.h"
@@ -116,7 +117,8 @@ static drv_err_t pod_hostname(const drv_sandbox_opts_t *o, char out[HOSTNAME_MAX
     if (o->hostname && o->hostname[0]) {
         if (!drv_name_dns_label(o->hostname, why, sizeof(why)))
             return drv_error_set(err, DRV_ERR_INVALID, 0, "hostname: %s", why);
-        snprintf(out, HOSTNAME_MAX + 1, "%s", o->hostname);
+        if (drv_fmt(out, HOSTNAME_MAX + 1, "%s", o->hostname) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "hostname: too long");
         return DRV_OK;
     }
     size_t n = strlen(o->pod_name);
@@ -278,7 +280,7 @@ static drv_err_t read_record(const sb_paths_t *p, const char *uid, record_t *rec
             {.key = "hostIP", .type = DRV_JSON_T_STRING, .dest = &port->host_ip},
         };
         char path[64];
-        snprintf(path, sizeof(path), "portMappings[%zu]", rec->nports);
+        drv_fmt_cut(path, sizeof(path), "portMappings[%zu]", rec->nports);
         if (drv_json_read_table(m, path, pf, DRV_JSON_TABLE_LEN(pf), 0, err) != DRV_OK)
             return drv_error_wrap(err, "%s", p->state);
         port->container_port = (uint16_t)cp;
@@ -534,7 +536,10 @@ static drv_err_t fill_result(const sb_paths_t *p, bool host_network, bool host_i
     sb.uts_ns = dup_or_null(host_network ? NULL : p->uts, &ok);
     sb.hostname = dup_or_null(host_network ? NULL : hostname, &ok);
     sb.cni_result = dup_or_null(host_network ? NULL : cni_json, &ok);
-    snprintf(sb.pod_ip, sizeof(sb.pod_ip), "%s", (ip && !host_network) ? ip : "");
+    if (drv_fmt(sb.pod_ip, sizeof(sb.pod_ip), "%s", (ip && !host_network) ? ip : "") != DRV_OK) {
+        drv_sandbox_free(&sb);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "sandbox result: pod IP too long");
+    }
     if (!ok) {
         drv_sandbox_free(&sb);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "sandbox result");

@@ -12,6 +12,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 
 struct drv_seccomp_profile {
@@ -71,7 +72,7 @@ static drv_err_t check_name_list(const cJSON *obj, const char *key, const char *
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
     char p[160];
-    snprintf(p, sizeof(p), "%s.%s", path, key);
+    drv_fmt_cut(p, sizeof(p), "%s.%s", path, key);
     if (!a || cJSON_IsNull(a))
         return DRV_OK;
     if (!cJSON_IsArray(a))
@@ -79,7 +80,7 @@ static drv_err_t check_name_list(const cJSON *obj, const char *key, const char *
     int i = 0;
     for (const cJSON *e = a->child; e; e = e->next, i++)
         if (!cJSON_IsString(e) || !name_ok(e->valuestring)) {
-            snprintf(p, sizeof(p), "%s.%s[%d]", path, key, i);
+            drv_fmt_cut(p, sizeof(p), "%s.%s[%d]", path, key, i);
             return bad(err, what, p, "must be a name of letters, digits and '_'");
         }
     return DRV_OK;
@@ -97,7 +98,7 @@ static drv_err_t check_filter(const cJSON *rule, const char *key, const char *wh
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(rule, key);
     char p[128];
-    snprintf(p, sizeof(p), "syscalls[%d].%s", i, key);
+    drv_fmt_cut(p, sizeof(p), "syscalls[%d].%s", i, key);
     if (!f || cJSON_IsNull(f))
         return DRV_OK;
     if (!cJSON_IsObject(f))
@@ -108,7 +109,7 @@ static drv_err_t check_filter(const cJSON *rule, const char *key, const char *wh
         return rc;
     const cJSON *mk = cJSON_GetObjectItemCaseSensitive(f, "minKernel");
     if (mk && !cJSON_IsNull(mk) && (!cJSON_IsString(mk) || !kernel_version_ok(mk->valuestring))) {
-        snprintf(p, sizeof(p), "syscalls[%d].%s.minKernel", i, key);
+        drv_fmt_cut(p, sizeof(p), "syscalls[%d].%s.minKernel", i, key);
         return bad(err, what, p, "must be a kernel version such as \"5.8\"");
     }
     return DRV_OK;
@@ -120,7 +121,7 @@ static drv_err_t check_errno(const cJSON *obj, const char *key, const char *what
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (e && !uint_ok(e, 4095)) {
         char p[128];
-        snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
+        drv_fmt_cut(p, sizeof(p), "%s%s%s", path, *path ? "." : "", key);
         return bad(err, what, p, "must be an errno number 0..4095");
     }
     return DRV_OK;
@@ -129,20 +130,20 @@ static drv_err_t check_errno(const cJSON *obj, const char *key, const char *what
 static drv_err_t check_rule(const cJSON *r, int i, const char *what, drv_error_t *err)
 {
     char p[128];
-    snprintf(p, sizeof(p), "syscalls[%d]", i);
+    drv_fmt_cut(p, sizeof(p), "syscalls[%d]", i);
     if (!cJSON_IsObject(r))
         return bad(err, what, p, "must be an object");
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(r, "names");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
     if (names) {
         if (!cJSON_IsArray(names) || !names->child) {
-            snprintf(p, sizeof(p), "syscalls[%d].names", i);
+            drv_fmt_cut(p, sizeof(p), "syscalls[%d].names", i);
             return bad(err, what, p, "must be a non-empty array of syscall names");
         }
         int j = 0;
         for (const cJSON *n = names->child; n; n = n->next, j++)
             if (!cJSON_IsString(n) || !name_ok(n->valuestring) || j >= MAX_NAMES) {
-                snprintf(p, sizeof(p), "syscalls[%d].names[%d]", i, j);
+                drv_fmt_cut(p, sizeof(p), "syscalls[%d].names[%d]", i, j);
                 return bad(err, what, p, "must be a syscall name");
             }
     } else if (!cJSON_IsString(name) || !name_ok(name->valuestring)) {
@@ -150,7 +151,7 @@ static drv_err_t check_rule(const cJSON *r, int i, const char *what, drv_error_t
     }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(r, "action");
     if (!cJSON_IsString(act) || !in_list(act->valuestring, actions)) {
-        snprintf(p, sizeof(p), "syscalls[%d].action", i);
+        drv_fmt_cut(p, sizeof(p), "syscalls[%d].action", i);
         return bad(err, what, p, "must be a SCMP_ACT_* action");
     }
     drv_err_t rc = check_errno(r, "errnoRet", what, p, err);
@@ -159,12 +160,12 @@ static drv_err_t check_rule(const cJSON *r, int i, const char *what, drv_error_t
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(r, "args");
     if (args && !cJSON_IsNull(args)) {
         if (!cJSON_IsArray(args) || cJSON_GetArraySize(args) > MAX_ARGS) {
-            snprintf(p, sizeof(p), "syscalls[%d].args", i);
+            drv_fmt_cut(p, sizeof(p), "syscalls[%d].args", i);
             return bad(err, what, p, "must be an array of at most 6 argument conditions");
         }
         int j = 0;
         for (const cJSON *a = args->child; a; a = a->next, j++) {
-            snprintf(p, sizeof(p), "syscalls[%d].args[%d]", i, j);
+            drv_fmt_cut(p, sizeof(p), "syscalls[%d].args[%d]", i, j);
             const cJSON *op = cJSON_GetObjectItemCaseSensitive(a, "op");
             if (!cJSON_IsObject(a))
                 return bad(err, what, p, "must be an object");
@@ -203,7 +204,7 @@ static drv_err_t check_profile(const cJSON *root, const char *what, drv_error_t 
         int i = 0;
         for (const cJSON *e = am->child; e; e = e->next, i++) {
             char p[64];
-            snprintf(p, sizeof(p), "archMap[%d]", i);
+            drv_fmt_cut(p, sizeof(p), "archMap[%d]", i);
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "architecture");
             if (!cJSON_IsObject(e) || !cJSON_IsString(a) || !name_ok(a->valuestring))
                 return bad(err, what, p, "needs an \"architecture\" name");
@@ -288,7 +289,8 @@ static const struct arch_info *arch_lookup(const char *arch, char *buf, size_t b
         struct utsname u;
         if (uname(&u) != 0)
             return NULL;
-        snprintf(buf, bufsz, "%s", u.machine);
+        if (drv_fmt(buf, bufsz, "%s", u.machine) != DRV_OK)
+            return NULL;
         arch = buf;
     }
     for (size_t i = 0; i < sizeof(arch_table) / sizeof(arch_table[0]); i++)

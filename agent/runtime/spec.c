@@ -22,6 +22,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "drover/path.h"
@@ -70,7 +71,7 @@ static DRV_PRINTF(4, 5) drv_err_t fail(ctx_t *c, drv_err_t code, int errnum, con
     char msg[DRV_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    drv_vfmt_cut(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     return drv_error_set(c->err, code, errnum, "%s%s", c->where, msg);
 }
@@ -410,7 +411,7 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
     size_t i = 0;
     for (const cJSON *src = cJSON_IsArray(ef) ? ef->child : NULL; src; src = src->next, i++) {
         char field[64];
-        snprintf(field, sizeof(field), ".envFrom[%zu]", i);
+        drv_fmt_cut(field, sizeof(field), ".envFrom[%zu]", i);
         bool secret = drv_json_get(src, "secretRef") != NULL;
         const cJSON *ref = drv_json_get(src, secret ? "secretRef" : "configMapRef");
         const char *name = drv_json_str(ref, "name"), *prefix = drv_json_str(src, "prefix");
@@ -448,7 +449,7 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
     i = 0;
     for (const cJSON *v = cJSON_IsArray(env) ? env->child : NULL; v; v = v->next, i++) {
         char field[64];
-        snprintf(field, sizeof(field), ".env[%zu]", i);
+        drv_fmt_cut(field, sizeof(field), ".env[%zu]", i);
         const char *name = drv_json_str(v, "name");
         if (!name || !drv_name_env_var(name, NULL, 0))
             return fail(c, DRV_ERR_INVALID, 0, "%s.name: invalid environment variable name", field);
@@ -481,7 +482,8 @@ static drv_err_t kube_env(ctx_t *c, envlist_t *e)
 static drv_err_t read_etc(ctx_t *c, int rootfd, const char *name, char **out)
 {
     char rel[32];
-    snprintf(rel, sizeof(rel), "etc/%s", name);
+    if (drv_fmt(rel, sizeof(rel), "etc/%s", name) != DRV_OK)
+        return fail(c, DRV_ERR_TOOBIG, 0, ": /etc/%s: name too long", name);
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
     _cleanup_close_ int fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
@@ -686,7 +688,9 @@ static drv_err_t resolve_user(ctx_t *c, sec_t *s)
             uid = pw.out_uid;
         }
         if (colon && !have_gid) {
-            snprintf(gbuf, sizeof(gbuf), "%s", colon + 1);
+            if (drv_fmt(gbuf, sizeof(gbuf), "%s", colon + 1) != DRV_OK)
+                return fail(c, DRV_ERR_INVALID, 0, ": image user \"%.64s...\" is too long",
+                            image_user);
             if (!parse_uint(gbuf, strlen(gbuf), UINT32_MAX - 1, &gid)) {
                 grq_t gq = {.name = gbuf};
                 each_line(group, gr_match, &gq);
@@ -1016,7 +1020,8 @@ static drv_err_t build_process(ctx_t *c, cJSON *root, const sec_t *s, const char
     if (!cwd || !*cwd) {
         cwd = img && img->working_dir && *img->working_dir ? img->working_dir : "/";
         if (cwd[0] != '/') {
-            snprintf(cwdbuf, sizeof(cwdbuf), "/%s", cwd);
+            if (drv_fmt(cwdbuf, sizeof(cwdbuf), "/%s", cwd) != DRV_OK)
+                return fail(c, DRV_ERR_TOOBIG, 0, ": image working directory too long");
             cwd = cwdbuf;
         }
     }
@@ -1182,7 +1187,7 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
     size_t i = 0;
     for (const cJSON *vm = cJSON_IsArray(vms) ? vms->child : NULL; vm; vm = vm->next, i++) {
         char field[64];
-        snprintf(field, sizeof(field), ".volumeMounts[%zu]", i);
+        drv_fmt_cut(field, sizeof(field), ".volumeMounts[%zu]", i);
         const char *name = drv_json_str(vm, "name"), *dest = drv_json_str(vm, "mountPath");
         const char *sub = drv_json_str(vm, "subPath");
         bool ro = false;
@@ -1201,7 +1206,9 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
             if (!p || p[0] != '/')
                 return fail(c, DRV_ERR_INVALID, 0, "%s: hostPath of volume \"%s\" is not absolute",
                             field, name);
-            snprintf(base, sizeof(base), "%s", p);
+            if (drv_fmt(base, sizeof(base), "%s", p) != DRV_OK)
+                return fail(c, DRV_ERR_TOOBIG, 0, "%s: hostPath of volume \"%s\" is too long",
+                            field, name);
             rbind = true;
         } else if (drv_json_get(vol, "emptyDir") || drv_json_get(vol, "configMap") ||
                    drv_json_get(vol, "secret")) {
@@ -1227,8 +1234,8 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
                 if (rc != DRV_OK)
                     return rc;
             }
-        } else {
-            snprintf(src, sizeof(src), "%s", base);
+        } else if (drv_fmt(src, sizeof(src), "%s", base) != DRV_OK) {
+            return fail(c, DRV_ERR_TOOBIG, 0, "%s: path of volume \"%s\" is too long", field, name);
         }
         drv_err_t rc = umnt_add(c, m, dest, src, rbind, ro);
         if (rc != DRV_OK)
@@ -1548,8 +1555,8 @@ static bool locate(ctx_t *c)
             for (const cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next, i++) {
                 const char *en = drv_json_str(e, "name");
                 if (pass == 0 ? e == c->ctr : (name && en && !strcmp(name, en))) {
-                    snprintf(c->where, sizeof(c->where), "spec.%s[%zu]",
-                             lists[c->in->is_init ? 1 - l : l], i);
+                    drv_fmt_cut(c->where, sizeof(c->where), "spec.%s[%zu]",
+                                lists[c->in->is_init ? 1 - l : l], i);
                     return true;
                 }
             }
@@ -1566,7 +1573,7 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
     c.csc = drv_json_get(c.ctr, "securityContext");
     if (!locate(&c)) {
         const char *name = drv_json_str(in->container, "name");
-        snprintf(c.where, sizeof(c.where), "container \"%.60s\"", name ? name : "?");
+        drv_fmt_cut(c.where, sizeof(c.where), "container \"%.60s\"", name ? name : "?");
         return fail(&c, DRV_ERR_INVALID, 0, ": not a container of the pod");
     }
     if (!in->rootfs || in->rootfs[0] != '/')

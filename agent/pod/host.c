@@ -1,9 +1,10 @@
-/* The supervisor's use of the runtime modules and of the host (see glue.h). */
+/* The supervisor's use of the runtime modules and of the host (see host.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
-#include "pod/glue.h"
+#include "pod/host.h"
 #include "pod/secrets.h"
 #include "pod/volumes.h"
 #include "probe/probe.h"
@@ -30,14 +31,15 @@
 #include "runtime/sandbox.h"
 #include "runtime/spec.h"
 
-drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
-                    bool cgroups, drv_error_t *err)
+drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agent_config_t *cfg,
+                        bool cgroups, drv_error_t *err)
 {
     memset(g, 0, sizeof(*g));
     g->sv = sv;
     g->cfg = cfg;
     g->cgroups = cgroups;
-    snprintf(g->cni_state, sizeof(g->cni_state), "%s", cfg->state_dir);
+    if (drv_fmt(g->cni_state, sizeof(g->cni_state), "%s", cfg->state_dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "agent config: stateDir: too long");
     g->cni.plugin_dir = cfg->cni_plugin_dir;
     g->cni.state_dir = g->cni_state;
     g->cni.subnet = cfg->pod_subnet;
@@ -56,7 +58,7 @@ drv_err_t glue_init(glue_t *g, struct drv_supervisor *sv, const drv_agent_config
     return DRV_OK;
 }
 
-void glue_fini(glue_t *g)
+void pod_host_fini(pod_host_t *g)
 {
     drv_prober_free(g->prober);
     g->prober = NULL;
@@ -66,45 +68,53 @@ void glue_fini(glue_t *g)
 
 /* ---- volumes ---- */
 
-drv_err_t glue_volumes_prepare(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                               drv_error_t *err)
+drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                   const cJSON *secrets, drv_error_t *err)
 {
     drv_volume_sources_t src = {configmaps, secrets};
     return drv_volumes_prepare(p->obj, p->dir, &src, err);
 }
 
-drv_err_t glue_volumes_update(glue_t *g, pod_t *p, const cJSON *configmaps, const cJSON *secrets,
-                              drv_error_t *err)
+drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configmaps,
+                                  const cJSON *secrets, drv_error_t *err)
 {
     (void)g;
     drv_volume_sources_t src = {configmaps, secrets};
     return drv_volumes_update(p->obj, p->dir, &src, NULL, err);
 }
 
-drv_err_t glue_volumes_teardown(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_volumes_teardown(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     return drv_volumes_teardown(p->dir, err);
 }
 
 /* ---- sandbox ---- */
 
-static void sandbox_take(pod_t *p, drv_sandbox_t *sb)
+static drv_err_t sandbox_take(pod_t *p, drv_sandbox_t *sb, drv_error_t *err)
 {
-    snprintf(p->netns, sizeof(p->netns), "%s", sb->net_ns ? sb->net_ns : "");
-    snprintf(p->ipcns, sizeof(p->ipcns), "%s", sb->ipc_ns ? sb->ipc_ns : "");
-    snprintf(p->utsns, sizeof(p->utsns), "%s", sb->uts_ns ? sb->uts_ns : "");
-    snprintf(p->pod_ip, sizeof(p->pod_ip), "%s", sb->pod_ip);
+    if (drv_fmt(p->netns, sizeof(p->netns), "%s", sb->net_ns ? sb->net_ns : "") != DRV_OK ||
+        drv_fmt(p->ipcns, sizeof(p->ipcns), "%s", sb->ipc_ns ? sb->ipc_ns : "") != DRV_OK ||
+        drv_fmt(p->utsns, sizeof(p->utsns), "%s", sb->uts_ns ? sb->uts_ns : "") != DRV_OK ||
+        drv_fmt(p->pod_ip, sizeof(p->pod_ip), "%s", sb->pod_ip) != DRV_OK) {
+        p->netns[0] = p->ipcns[0] = p->utsns[0] = p->pod_ip[0] = '\0';
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                             "sandbox of pod %s/%s: namespace path or pod IP too long", p->ns,
+                             p->name);
+    }
+    return DRV_OK;
 }
 
 /* /etc/hosts, /etc/resolv.conf and /etc/hostname for the pod's containers. */
 static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
 {
     char dir[600], path[700], text[1024];
-    snprintf(dir, sizeof(dir), "%s/etc", p->dir);
+    if (drv_fmt(dir, sizeof(dir), "%s/etc", p->dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/etc: path too long", p->dir);
     drv_err_t r = drv_file_mkdir_p(dir, 0755, err);
     if (r != DRV_OK)
         return r;
-    snprintf(path, sizeof(path), "%s/hosts", dir);
+    if (drv_fmt(path, sizeof(path), "%s/hosts", dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/hosts: path too long", dir);
     int n = snprintf(text, sizeof(text),
                      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s%s%s%s",
                      p->pod_ip, p->pod_ip[0] ? "\t" : "", p->pod_ip[0] ? hostname : "",
@@ -112,7 +122,8 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
     r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
     if (r != DRV_OK)
         return r;
-    snprintf(path, sizeof(path), "%s/hostname", dir);
+    if (drv_fmt(path, sizeof(path), "%s/hostname", dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/hostname: path too long", dir);
     n = snprintf(text, sizeof(text), "%s\n", hostname);
     r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
     if (r != DRV_OK)
@@ -132,7 +143,8 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
             len = 0;
         }
     }
-    snprintf(path, sizeof(path), "%s/resolv.conf", dir);
+    if (drv_fmt(path, sizeof(path), "%s/resolv.conf", dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/resolv.conf: path too long", dir);
     return drv_file_write_replace(path, rc ? rc : "", rc ? len : 0, 0644, err);
 }
 
@@ -143,7 +155,7 @@ static const char *pod_hostname(const pod_t *p)
     return h && *h ? h : p->name;
 }
 
-drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
     drv_cni_port_t ports[64];
@@ -183,40 +195,50 @@ drv_err_t glue_sandbox_create(glue_t *g, pod_t *p, drv_error_t *err)
     }
     if (r != DRV_OK)
         return r;
-    sandbox_take(p, &sb);
+    r = sandbox_take(p, &sb, err);
     drv_sandbox_free(&sb);
+    if (r != DRV_OK)
+        return r;
     return write_etc(p, pod_hostname(p), err);
 }
 
-drv_err_t glue_sandbox_load(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     drv_sandbox_t sb = {0};
     drv_err_t r = drv_sandbox_load(g->cfg->run_dir, p->uid, &sb, err);
     if (r == DRV_OK) {
-        sandbox_take(p, &sb);
+        r = sandbox_take(p, &sb, err);
         drv_sandbox_free(&sb);
     }
     return r;
 }
 
-drv_err_t glue_sandbox_destroy(glue_t *g, pod_t *p, drv_error_t *err)
+drv_err_t pod_host_sandbox_destroy(pod_host_t *g, pod_t *p, drv_error_t *err)
 {
     return drv_sandbox_destroy(g->cfg->run_dir, p->uid, &g->cni, err);
 }
 
 /* ---- containers ---- */
 
-void glue_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+drv_err_t pod_host_rootfs_dir(const pod_t *p, const ctr_t *c, char *out, size_t outsz,
+                              drv_error_t *err)
 {
-    snprintf(out, outsz, "%.511s/containers/%.63s", p->dir, c->name);
+    if (drv_fmt(out, outsz, "%s/containers/%s", p->dir, c->name) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/containers/%s: path too long", p->dir,
+                             c->name);
+    return DRV_OK;
 }
 
-void glue_bundle_dir(const glue_t *g, const pod_t *p, const ctr_t *c, char *out, size_t outsz)
+drv_err_t pod_host_bundle_dir(const pod_host_t *g, const pod_t *p, const ctr_t *c, char *out,
+                              size_t outsz, drv_error_t *err)
 {
-    snprintf(out, outsz, "%.255s/bundles/%.63s/%.63s", g->cfg->run_dir, p->uid, c->name);
+    if (drv_fmt(out, outsz, "%s/bundles/%s/%s", g->cfg->run_dir, p->uid, c->name) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/bundles/%s/%s: path too long",
+                             g->cfg->run_dir, p->uid, c->name);
+    return DRV_OK;
 }
 
-void glue_bundles_remove(const glue_t *g, const pod_t *p)
+void pod_host_bundles_remove(const pod_host_t *g, const pod_t *p)
 {
     char dir[PATH_MAX];
     drv_error_t err = DRV_ERROR_INIT;
@@ -230,17 +252,19 @@ void glue_bundles_remove(const glue_t *g, const pod_t *p)
                      drv_error_msg(&err));
 }
 
-drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
-                                 const char *bundle, bool cgroups, const cJSON *configmaps,
-                                 const cJSON *secrets, drv_error_t *err)
+drv_err_t pod_host_container_prepare(pod_host_t *g, drv_store_t *store, pod_t *p, ctr_t *c,
+                                     const char *bundle, bool cgroups, const cJSON *configmaps,
+                                     const cJSON *secrets, drv_error_t *err)
 {
+    char rootdir[600];
+    drv_err_t r = pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir), err);
+    if (r != DRV_OK)
+        return r;
     drv_image_t *img = NULL;
-    drv_err_t r = drv_store_resolve(store, drv_json_str(c->spec, "image"), &img, err);
+    r = drv_store_resolve(store, drv_json_str(c->spec, "image"), &img, err);
     if (r != DRV_OK)
         return r;
     bool adopted = false;
-    char rootdir[600];
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
     r = drv_rootfs_mount((const char *const *)img->layer_dirs, img->n_layers, rootdir, &adopted,
                          err);
     if (r != DRV_OK) {
@@ -248,12 +272,14 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
         return r;
     }
     char rootfs[700], volumes[600], resolv[600], hosts[600], hostname[600], cgpath[300];
-    r = drv_rootfs_path(rootdir, rootfs, sizeof(rootfs));
-    snprintf(volumes, sizeof(volumes), "%s/volumes", p->dir);
-    snprintf(resolv, sizeof(resolv), "%s/etc/resolv.conf", p->dir);
-    snprintf(hosts, sizeof(hosts), "%s/etc/hosts", p->dir);
-    snprintf(hostname, sizeof(hostname), "%s/etc/hostname", p->dir);
-    snprintf(cgpath, sizeof(cgpath), "/drover/pod-%s/%s", p->uid, c->name);
+    if (drv_rootfs_path(rootdir, rootfs, sizeof(rootfs)) != DRV_OK ||
+        drv_fmt(volumes, sizeof(volumes), "%s/volumes", p->dir) != DRV_OK ||
+        drv_fmt(resolv, sizeof(resolv), "%s/etc/resolv.conf", p->dir) != DRV_OK ||
+        drv_fmt(hosts, sizeof(hosts), "%s/etc/hosts", p->dir) != DRV_OK ||
+        drv_fmt(hostname, sizeof(hostname), "%s/etc/hostname", p->dir) != DRV_OK ||
+        drv_fmt(cgpath, sizeof(cgpath), "/drover/pod-%s/%s", p->uid, c->name) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "container %s of pod %s/%s: path too long",
+                          c->name, p->ns, p->name);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(p->obj, "spec");
     bool hostnet = drv_json_true(spec, "hostNetwork");
     drv_spec_input_t in = {
@@ -295,27 +321,31 @@ drv_err_t glue_container_prepare(glue_t *g, drv_store_t *store, pod_t *p, ctr_t 
     char *text = cJSON_Print(config);
     pod_secret_wipe_delete(config);
     char path[800];
-    snprintf(path, sizeof(path), "%s/config.json", bundle);
-    r = text ? drv_file_write_replace(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
+    if (drv_fmt(path, sizeof(path), "%s/config.json", bundle) != DRV_OK)
+        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/config.json: path too long", bundle);
+    else
+        r = text ? drv_file_write_replace(path, text, strlen(text), 0600, err) : DRV_ERR_NOMEM;
     if (text)
         drv_pki_wipe_free(text, strlen(text));
     /* Older agents kept config.json next to the rootfs, on disk: it goes. */
-    snprintf(path, sizeof(path), "%s/config.json", rootdir);
-    if (unlink(path) != 0 && errno != ENOENT)
+    if (drv_fmt(path, sizeof(path), "%s/config.json", rootdir) == DRV_OK && unlink(path) != 0 &&
+        errno != ENOENT)
         drv_log_warn("cannot remove an old bundle config", "path=%s errno=%d", path, errno);
     return r;
 }
 
-drv_err_t glue_container_release(glue_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
+drv_err_t pod_host_container_release(pod_host_t *g, pod_t *p, ctr_t *c, drv_error_t *err)
 {
     char rootdir[600];
-    glue_rootfs_dir(p, c, rootdir, sizeof(rootdir));
+    drv_err_t r = pod_host_rootfs_dir(p, c, rootdir, sizeof(rootdir), err);
+    if (r != DRV_OK)
+        return r;
     return drv_rootfs_unmount(rootdir, true, err);
 }
 
 /* ---- probes ---- */
 
-bool glue_container_oom_killed(const pod_t *p, const ctr_t *c)
+bool pod_host_container_oom_killed(const pod_t *p, const ctr_t *c)
 {
     char path[512];
     int n = snprintf(path, sizeof(path), "/sys/fs/cgroup/drover/pod-%s/%s/memory.events", p->uid,
@@ -332,14 +362,18 @@ bool glue_container_oom_killed(const pod_t *p, const ctr_t *c)
     return false;
 }
 
-void glue_set_crun(glue_t *g, const char *path, const char *root, bool cgroups)
+drv_err_t pod_host_set_crun(pod_host_t *g, const char *path, const char *root, bool cgroups,
+                            drv_error_t *err)
 {
-    snprintf(g->crun_path, sizeof(g->crun_path), "%s", path);
-    snprintf(g->crun_root, sizeof(g->crun_root), "%s", root);
+    if (drv_fmt(g->crun_path, sizeof(g->crun_path), "%s", path) != DRV_OK ||
+        drv_fmt(g->crun_root, sizeof(g->crun_root), "%s", root) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "crun %s --root %s: path too long", path,
+                             root);
     g->crun_cgroups = cgroups;
+    return DRV_OK;
 }
 
-void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
+void pod_host_probes_reset(pod_host_t *g, ctr_t *c, long long now)
 {
     if (!c->probes_loaded) {
         drv_error_t err = DRV_ERROR_INIT;
@@ -357,7 +391,7 @@ void glue_probes_reset(glue_t *g, ctr_t *c, long long now)
     memset(c->probe_detail, 0, sizeof(c->probe_detail));
 }
 
-void glue_probes_cancel(glue_t *g, ctr_t *c)
+void pod_host_probes_cancel(pod_host_t *g, ctr_t *c)
 {
     if (g->prober)
         for (int k = 0; k < DRV_PROBE_KINDS; k++)
@@ -366,19 +400,19 @@ void glue_probes_cancel(glue_t *g, ctr_t *c)
     c->ready = false;
 }
 
-void glue_probes_free(glue_t *g, ctr_t *c)
+void pod_host_probes_free(pod_host_t *g, ctr_t *c)
 {
-    glue_probes_cancel(g, c);
+    pod_host_probes_cancel(g, c);
 }
 
 static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
 {
-    probe_ctx_t *pc = ctx;
+    pod_probe_ctx_t *pc = ctx;
     ctr_t *c = pc->ctr;
-    glue_t *g = pc->glue;
+    pod_host_t *g = pc->host;
     unsigned ev = drv_probe_state_result(&c->probe, pc->kind, pc->token, result, drv_now_ms());
     if (result == DRV_PROBE_FAILURE) {
-        snprintf(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
+        drv_fmt_cut(c->probe_detail[pc->kind], sizeof(c->probe_detail[pc->kind]), "%s", detail);
         drv_log_info("probe failed", "pod=%s/%s container=%s probe=%s detail=\"%.120s\"",
                      pc->pod->ns, pc->pod->name, c->name, drv_probe_kind_name(pc->kind), detail);
     } else if (result == DRV_PROBE_SUCCESS) {
@@ -406,7 +440,7 @@ static bool any_probes(pod_t **pods, size_t n)
     return false;
 }
 
-void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
+void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long now)
 {
     pod_t **pods0;
     size_t n0 = drv_supervisor_pods(sv, &pods0);
@@ -424,8 +458,12 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
     size_t n = drv_supervisor_pods(sv, &pods);
     char *prefix[8];
     drv_crun_t crun;
-    snprintf(crun.path, sizeof(crun.path), "%s", g->crun_path);
-    snprintf(crun.root, sizeof(crun.root), "%s", g->crun_root);
+    _Static_assert(sizeof(crun.path) >= sizeof(g->crun_path) &&
+                       sizeof(crun.root) >= sizeof(g->crun_root),
+                   "the crun paths kept for probes fit drv_crun_t");
+    if (drv_fmt(crun.path, sizeof(crun.path), "%s", g->crun_path) != DRV_OK ||
+        drv_fmt(crun.root, sizeof(crun.root), "%s", g->crun_root) != DRV_OK)
+        return;
     crun.cgroups = g->crun_cgroups;
     size_t np = drv_crun_argv_prefix(&crun, prefix);
     for (size_t i = 0; i < n; i++) {
@@ -440,8 +478,8 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
             if (c->state != CS_RUNNING)
                 continue;
             while (drv_probe_state_next(&c->probe, now, &kind, &token)) {
-                probe_ctx_t *pc = &c->pctx[kind];
-                *pc = (probe_ctx_t){p, c, kind, token, g};
+                pod_probe_ctx_t *pc = &c->pctx[kind];
+                *pc = (pod_probe_ctx_t){p, c, kind, token, g};
                 drv_prober_exec_t ex = {.argv_prefix = (const char *const *)prefix,
                                         .n_prefix = np,
                                         .container_id = c->id};
@@ -457,12 +495,12 @@ void glue_probes_tick(glue_t *g, struct drv_supervisor *sv, long long now)
     }
 }
 
-bool glue_probe_child_exited(glue_t *g, pid_t pid, int status)
+bool pod_host_probe_child_exited(pod_host_t *g, pid_t pid, int status)
 {
     return g->prober && drv_prober_child_exited(g->prober, pid, status);
 }
 
-void glue_probe_status(const ctr_t *c, cJSON *cs)
+void pod_host_probe_status(const ctr_t *c, cJSON *cs)
 {
     cJSON *probes = NULL;
     for (int k = 0; k < DRV_PROBE_KINDS; k++) {
@@ -475,7 +513,7 @@ void glue_probe_status(const ctr_t *c, cJSON *cs)
     }
 }
 
-int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
+int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
 {
     if (nfds > 8)
         nfds = 8;
@@ -504,19 +542,19 @@ int glue_wait(glue_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms
 
 /* copytruncate: the container holds the log open with O_APPEND, so after the copy and the
  * truncation its next write lands at the start of the fresh file. */
-void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
+void pod_host_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
 {
     struct stat st;
     if (stat(path, &st) != 0 || (uint64_t)st.st_size <= max_bytes)
         return;
     char from[800], to[800];
+    /* A name that does not fit keeps no rotated copy; the log is truncated all the same. */
     for (unsigned i = max_files; i > 1; i--) {
-        snprintf(from, sizeof(from), "%s.%u", path, i - 1);
-        snprintf(to, sizeof(to), "%s.%u", path, i);
-        rename(from, to);
+        if (drv_fmt(from, sizeof(from), "%s.%u", path, i - 1) == DRV_OK &&
+            drv_fmt(to, sizeof(to), "%s.%u", path, i) == DRV_OK)
+            rename(from, to);
     }
-    if (max_files > 0) {
-        snprintf(to, sizeof(to), "%s.1", path);
+    if (max_files > 0 && drv_fmt(to, sizeof(to), "%s.1", path) == DRV_OK) {
         _cleanup_close_ int in = open(path, O_RDONLY | O_CLOEXEC);
         _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
         if (in < 0 || out < 0)
@@ -536,7 +574,7 @@ void glue_rotate_log(const char *path, uint64_t max_bytes, unsigned max_files)
 
 /* Usage without cgroups: every process whose PID namespace is a container's is counted to
  * that container's pod (resident memory, CPU time from /proc). */
-void glue_sample_usage(pod_t **pods, size_t n, long long now)
+void pod_host_sample_usage(pod_t **pods, size_t n, long long now)
 {
     long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
     struct map {
@@ -551,8 +589,9 @@ void glue_sample_usage(pod_t **pods, size_t n, long long now)
                 continue;
             char path[64];
             struct stat st;
-            snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pods[i]->ctrs[j].pid);
-            if (stat(path, &st) == 0)
+            if (drv_fmt(path, sizeof(path), "/proc/%d/ns/pid", (int)pods[i]->ctrs[j].pid) ==
+                    DRV_OK &&
+                stat(path, &st) == 0)
                 map[nm++] = (struct map){st.st_ino, pods[i]};
         }
     }
@@ -564,8 +603,8 @@ void glue_sample_usage(pod_t **pods, size_t n, long long now)
             continue;
         char path[300];
         struct stat st;
-        snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
-        if (stat(path, &st) != 0)
+        if (drv_fmt(path, sizeof(path), "/proc/%s/ns/pid", e->d_name) != DRV_OK ||
+            stat(path, &st) != 0)
             continue;
         pod_t *pod = NULL;
         for (size_t k = 0; k < nm && !pod; k++)
@@ -574,12 +613,14 @@ void glue_sample_usage(pod_t **pods, size_t n, long long now)
         if (!pod)
             continue;
         char buf[1024];
-        snprintf(path, sizeof(path), "/proc/%s/statm", e->d_name);
+        if (drv_fmt(path, sizeof(path), "/proc/%s/statm", e->d_name) != DRV_OK)
+            continue;
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         unsigned long size = 0, resident = 0;
         if (f && fscanf(f, "%lu %lu", &size, &resident) == 2)
             pod->usage_mem += (int64_t)resident * page;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if (drv_fmt(path, sizeof(path), "/proc/%s/stat", e->d_name) != DRV_OK)
+            continue;
         _cleanup_fclose_ FILE *s = fopen(path, "re");
         if (s && fgets(buf, sizeof(buf), s)) {
             const char *rp = strrchr(buf, ')');
@@ -617,7 +658,19 @@ static const char *go_arch(const char *machine)
     return machine;
 }
 
-cJSON *glue_node_status(const drv_agent_config_t *cfg)
+/* A quantity of the node's capacity (a number, always short): added only when it fits. */
+static void DRV_PRINTF(3, 4) add_quantity(cJSON *o, const char *key, const char *fmt, ...)
+{
+    char q[64];
+    va_list ap;
+    va_start(ap, fmt);
+    drv_err_t r = drv_vfmt(q, sizeof(q), fmt, ap);
+    va_end(ap);
+    if (r == DRV_OK)
+        cJSON_AddStringToObject(o, key, q);
+}
+
+cJSON *pod_host_node_status(const drv_agent_config_t *cfg)
 {
     cJSON *n = cJSON_CreateObject();
     cJSON_AddStringToObject(n, "name", cfg->node_name);
@@ -627,22 +680,17 @@ cJSON *glue_node_status(const drv_agent_config_t *cfg)
     sysinfo(&si);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uint64_t mem = (uint64_t)si.totalram * si.mem_unit;
-    char q[64];
     cJSON *cap = cJSON_AddObjectToObject(n, "capacity");
-    snprintf(q, sizeof(q), "%ld", cpus);
-    cJSON_AddStringToObject(cap, "cpu", q);
-    snprintf(q, sizeof(q), "%lluKi", (unsigned long long)(mem / 1024));
-    cJSON_AddStringToObject(cap, "memory", q);
+    add_quantity(cap, "cpu", "%ld", cpus);
+    add_quantity(cap, "memory", "%lluKi", (unsigned long long)(mem / 1024));
     cJSON_AddStringToObject(cap, "pods", "110");
     /* Allocatable keeps back what the system and the agent need: 100m CPU and 5% of memory
      * (at least 64 MiB), like kubelet's system-reserved. */
     cJSON *alloc = cJSON_AddObjectToObject(n, "allocatable");
-    snprintf(q, sizeof(q), "%ldm", cpus * 1000 - 100);
-    cJSON_AddStringToObject(alloc, "cpu", q);
+    add_quantity(alloc, "cpu", "%ldm", cpus * 1000 - 100);
     uint64_t reserve = mem / 20 > (64u << 20) ? mem / 20 : (64u << 20);
-    snprintf(q, sizeof(q), "%lluKi",
-             (unsigned long long)((mem > reserve ? mem - reserve : 0) / 1024));
-    cJSON_AddStringToObject(alloc, "memory", q);
+    add_quantity(alloc, "memory", "%lluKi",
+                 (unsigned long long)((mem > reserve ? mem - reserve : 0) / 1024));
     cJSON_AddStringToObject(alloc, "pods", "110");
     cJSON *info = cJSON_AddObjectToObject(n, "nodeInfo");
     cJSON_AddStringToObject(info, "architecture", go_arch(u.machine));
@@ -655,7 +703,7 @@ cJSON *glue_node_status(const drv_agent_config_t *cfg)
         if (pn) {
             pn += 13;
             size_t l = strcspn(pn, "\"\n");
-            snprintf(pretty, sizeof(pretty), "%.*s", (int)(l < 127 ? l : 127), pn);
+            drv_fmt_cut(pretty, sizeof(pretty), "%.*s", (int)(l < 127 ? l : 127), pn);
         }
     }
     cJSON_AddStringToObject(info, "osImage", pretty);
