@@ -15,6 +15,7 @@
 #include "drover/doc.h"
 #include "drover/file.h"
 #include "drover/fmt.h"
+#include "drover/json.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 
@@ -53,6 +54,8 @@ void drv_agent_config_defaults(drv_agent_config_t *cfg)
     cfg->default_pids_limit = 1024;
     cfg->hub_heartbeat_s = 2;
     cfg->hub_keepalive_s = 10;
+    cfg->metrics_interval_s = 15;
+    cfg->metrics_keepalive_s = 60;
 }
 
 /* Problems are collected, one per line, into a bounded buffer. */
@@ -351,6 +354,30 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
                 cfg->hub_broker);
 }
 
+/* metrics: {intervalSeconds, keepaliveSeconds}: usage pushed to the hub (docs/PROTOCOL.md). */
+static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"intervalSeconds", "keepaliveSeconds", NULL};
+    if (!cJSON_IsObject(m)) {
+        problem(c, "metrics", "must be a mapping of intervalSeconds, keepaliveSeconds");
+        return;
+    }
+    check_keys(c, m, "metrics.", known);
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(m, "intervalSeconds");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(m, "keepaliveSeconds");
+    int64_t v;
+    if (i && (!cJSON_IsNumber(i) || !drv_json_to_int(i->valuedouble, 0, 3600, &v)))
+        problem(c, "metrics.intervalSeconds", "must be a whole number from 0 (off) to 3600");
+    else if (i)
+        cfg->metrics_interval_s = (unsigned)v;
+    if (k && (!cJSON_IsNumber(k) || !drv_json_to_int(k->valuedouble, 1, 86400, &v)))
+        problem(c, "metrics.keepaliveSeconds", "must be a whole number from 1 to 86400");
+    else if (k)
+        cfg->metrics_keepalive_s = (unsigned)v;
+    if (cfg->metrics_interval_s && cfg->metrics_keepalive_s < cfg->metrics_interval_s)
+        problem(c, "metrics.keepaliveSeconds", "must not be shorter than metrics.intervalSeconds");
+}
+
 static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)
 {
     if (!cJSON_IsObject(labels)) {
@@ -414,6 +441,7 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
                                         "registries",
                                         "hub",
                                         "labels",
+                                        "metrics",
                                         NULL};
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
@@ -491,6 +519,9 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
         if (labels)
             parse_labels(&c, labels, &tmp);
+        const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
+        if (metrics)
+            parse_metrics(&c, metrics, &tmp);
     }
     drv_doc_list_free(&docs);
     if (c.count) {

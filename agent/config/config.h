@@ -62,12 +62,14 @@ typedef struct drv_agent_config {
     /* hub link (agent/link/): an empty broker means standalone, static manifests only */
     char hub_broker[256]; /* hub.broker: "tcp://HOST:PORT", or "ssl://" / "mqtts://" for TLS */
     /* enrollment (agent/enroll/): where to get the node's certificate on first start */
-    char hub_url[256];           /* hub.url: "https://HOST:PORT" of the hub's API */
-    char hub_ca_fingerprint[72]; /* hub.caFingerprint: "sha256:<64 lowercase hex>" */
-    char hub_token[256];         /* hub.token: a bootstrap token "drv1_..." */
-    char hub_token_file[256];    /* hub.tokenFile: a file holding the token (preferred) */
-    unsigned hub_heartbeat_s;    /* hub.heartbeatSeconds; default 2 */
-    unsigned hub_keepalive_s;    /* hub.keepaliveSeconds; default 10 */
+    char hub_url[256];            /* hub.url: "https://HOST:PORT" of the hub's API */
+    char hub_ca_fingerprint[72];  /* hub.caFingerprint: "sha256:<64 lowercase hex>" */
+    char hub_token[256];          /* hub.token: a bootstrap token "drv1_..." */
+    char hub_token_file[256];     /* hub.tokenFile: a file holding the token (preferred) */
+    unsigned hub_heartbeat_s;     /* hub.heartbeatSeconds; default 2 */
+    unsigned hub_keepalive_s;     /* hub.keepaliveSeconds; default 10 */
+    unsigned metrics_interval_s;  /* metrics.intervalSeconds: usage sampled (0: never); 15 */
+    unsigned metrics_keepalive_s; /* metrics.keepaliveSeconds: sent unchanged at least; 60 */
     drv_label_conf_t labels[DRV_CONFIG_MAX_LABELS]; /* labels: extra node labels */
     size_t n_labels;
 } drv_agent_config_t;

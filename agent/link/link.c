@@ -24,6 +24,7 @@
 #include "enroll/enroll.h"
 #include "link/link.h"
 #include "link/link_int.h"
+#include "metrics/collect.h"
 #include "proc/proc.h"
 
 #ifdef DROVER_HAVE_MQTT
@@ -426,7 +427,16 @@ struct drv_link {
     size_t enroll_got;
     char t_desired[DRV_PROTO_TOPIC_MAX], t_status[DRV_PROTO_TOPIC_MAX],
         t_heartbeat[DRV_PROTO_TOPIC_MAX], t_online[DRV_PROTO_TOPIC_MAX],
-        t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX];
+        t_events[DRV_PROTO_TOPIC_MAX], t_logs_req[DRV_PROTO_TOPIC_MAX],
+        t_metrics[DRV_PROTO_TOPIC_MAX];
+    /* Usage (docs/PROTOCOL.md "Usage"): sampled every metrics.intervalSeconds, sent when it
+     * moved beyond a threshold or the keep-alive is due. */
+    drv_collector_t *collector;
+    long long next_metrics;
+    long long metrics_sent_at;
+    uint64_t metrics_seq;
+    drv_proto_metrics_t metrics_last; /* the last one sent (its pods owned) */
+    bool metrics_have_last;
 #endif
 };
 
@@ -779,6 +789,71 @@ static void send_report(drv_link_t *l, long long now)
     l->last_report_at = now;
 }
 
+/* The running containers of the supervisor's last status, for the usage sample: pointers into
+ * l->status, valid until it changes. n gets the count; at most max. */
+static size_t running_containers(const drv_link_t *l, drv_collect_ctr_t *out, size_t max)
+{
+    size_t n = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, drv_json_get(l->status, "pods"))
+    {
+        const char *ns = drv_json_str_at(p, "metadata.namespace");
+        const char *name = drv_json_str_at(p, "metadata.name");
+        const char *uid = drv_json_str_at(p, "metadata.uid");
+        if (!ns || !name || !uid)
+            continue;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, drv_json_at(p, "status.containerStatuses"))
+        {
+            const char *cn = drv_json_str(c, "name");
+            if (!cn || !drv_json_at(c, "state.running") || n == max)
+                continue;
+            out[n++] = (drv_collect_ctr_t){ns, name, uid, cn,
+                                           (int32_t)drv_json_int_or(c, "restartCount", 0)};
+        }
+    }
+    return n;
+}
+
+static void send_metrics(drv_link_t *l, long long now)
+{
+    enum { CTRS_MAX = DRV_PROTO_METRICS_PODS_MAX * 4 };
+    _cleanup_free_ drv_collect_ctr_t *ctrs = calloc(CTRS_MAX, sizeof(*ctrs));
+    if (!ctrs)
+        return;
+    size_t n = running_containers(l, ctrs, CTRS_MAX);
+    drv_proto_metrics_t m;
+    drv_error_t err = DRV_ERROR_INIT;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (drv_collector_sample(l->collector, l->cfg->node_name, ctrs, n, wall, now, &m, &err) !=
+        DRV_OK) {
+        drv_log_warn("usage not sampled", "error=\"%s\"", drv_error_msg(&err));
+        return;
+    }
+    bool due = !l->metrics_have_last ||
+               now - l->metrics_sent_at >= (long long)l->cfg->metrics_keepalive_s * 1000 ||
+               drv_collector_changed(&l->metrics_last, &m);
+    if (!due) {
+        drv_proto_metrics_free(&m);
+        return;
+    }
+    m.seq = l->metrics_seq++;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (drv_proto_metrics_format(&m, &text, &len, &err) != DRV_OK) {
+        drv_log_warn("usage not sent", "error=\"%s\"", drv_error_msg(&err));
+        drv_proto_metrics_free(&m);
+        return;
+    }
+    publish(l, l->t_metrics, DRV_PROTO_METRICS, text, len);
+    drv_proto_metrics_free(&l->metrics_last);
+    l->metrics_last = m;
+    l->metrics_have_last = true;
+    l->metrics_sent_at = now;
+}
+
 static void send_heartbeat(drv_link_t *l)
 {
     drv_proto_heartbeat_t hb = {.seq = l->hb_seq++, .observed_generation = l->gen};
@@ -808,6 +883,8 @@ static drv_err_t topics(drv_link_t *l, drv_error_t *err)
         (r = drv_proto_topic(l->t_events, sizeof(l->t_events), n, DRV_PROTO_EVENTS, NULL, err)) !=
             DRV_OK ||
         (r = drv_proto_topic(l->t_logs_req, sizeof(l->t_logs_req), n, DRV_PROTO_LOGS_REQ, NULL,
+                             err)) != DRV_OK ||
+        (r = drv_proto_topic(l->t_metrics, sizeof(l->t_metrics), n, DRV_PROTO_METRICS, NULL,
                              err)) != DRV_OK)
         return r;
     return DRV_OK;
@@ -1001,6 +1078,13 @@ drv_err_t drv_link_new(const drv_agent_config_t *cfg, const drv_link_hooks_t *ho
         l->hooks = *hooks;
     l->now = drv_now_ms();
     l->enroll_fd = -1;
+    if (cfg->metrics_interval_s > 0) {
+        drv_error_t cerr = DRV_ERROR_INIT;
+        if (drv_collector_new("", cfg->state_dir, cfg->cgroups != DRV_CGROUPS_DISABLED,
+                              &l->collector, &cerr) != DRV_OK)
+            drv_log_warn("usage will not be sent", "error=\"%s\"", drv_error_msg(&cerr));
+        l->next_metrics = l->now + 2000; /* after the first status report */
+    }
     if (cfg->hub_url[0]) {
         /* A current identity: connect now, renewal comes later. Otherwise the first tick
          * starts the enrollment (in the background) and connects when it is done. */
@@ -1053,6 +1137,10 @@ void drv_link_tick(drv_link_t *l, long long now)
         send_heartbeat(l);
         l->next_heartbeat = now + (long long)l->cfg->hub_heartbeat_s * 1000;
     }
+    if (l->connected && l->collector && l->status && now >= l->next_metrics) {
+        send_metrics(l, now);
+        l->next_metrics = now + (long long)l->cfg->metrics_interval_s * 1000;
+    }
     drv_link_logs_pump(l->logs, l->status, now);
 #else
     (void)l;
@@ -1073,6 +1161,8 @@ int drv_link_next_wakeup(const drv_link_t *l, long long now)
     }
     if (l->connected && l->next_heartbeat - now < t)
         t = l->next_heartbeat - now;
+    if (l->connected && l->collector && l->next_metrics - now < t)
+        t = l->next_metrics - now;
     int lg = drv_link_logs_next_wakeup(l->logs, now);
     if (lg < t)
         t = lg;
@@ -1101,6 +1191,8 @@ void drv_link_free(drv_link_t *l)
         close(l->enroll_fd);
     if (l->enroll_pid > 0)
         kill(l->enroll_pid, SIGTERM); /* not left running past the agent (it holds the lock) */
+    drv_collector_free(l->collector);
+    drv_proto_metrics_free(&l->metrics_last);
 #endif
     cJSON_Delete(l->hub);
     cJSON_Delete(l->status);
