@@ -808,8 +808,12 @@ static size_t running_containers(const drv_link_t *l, drv_collect_ctr_t *out, si
             const char *cn = drv_json_str(c, "name");
             if (!cn || !drv_json_at(c, "state.running") || n == max)
                 continue;
-            out[n++] = (drv_collect_ctr_t){ns, name, uid, cn,
-                                           (int32_t)drv_json_int_or(c, "restartCount", 0)};
+            out[n++] = (drv_collect_ctr_t){ns,
+                                           name,
+                                           uid,
+                                           cn,
+                                           (int32_t)drv_json_int_or(c, "restartCount", 0),
+                                           (int)drv_json_int_at(c, "pid", 0, INT32_MAX, 0)};
         }
     }
     return n;

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -178,7 +181,104 @@ static void sample_node(drv_collector_t *c, drv_proto_metrics_t *m, int64_t mono
 
 /* ---- containers -------------------------------------------------------------------------- */
 
-static void sample_ctr(drv_collector_t *c, const drv_collect_ctr_t *in, drv_proto_ctr_usage_t *o,
+/* The cpu rate of container key from its cumulative usage (usec) against the last sample. */
+static void cpu_rate(drv_collector_t *c, const drv_collect_ctr_t *in, uint64_t usage_usec,
+                     int64_t mono_ms, drv_proto_ctr_usage_t *o)
+{
+    char key[200];
+    if (drv_fmt(key, sizeof(key), "%s/%s", in->uid, in->name) != DRV_OK)
+        return;
+    prev_t *p = drv_map_get(&c->prev, key);
+    if (p && mono_ms > p->mono_ms && usage_usec >= p->usage_usec) {
+        o->has_cpu = true;
+        o->cpu_nanocores =
+            (int64_t)((usage_usec - p->usage_usec) * 1000000ULL / (uint64_t)(mono_ms - p->mono_ms));
+    }
+    if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+        p->key = strdup(key);
+        if (p->key == NULL || drv_map_put(&c->prev, p->key, p) != DRV_OK) {
+            free(p->key);
+            free(p);
+            p = NULL;
+        }
+    }
+    if (p) {
+        p->usage_usec = usage_usec;
+        p->mono_ms = mono_ms;
+        p->seen = true;
+    }
+}
+
+/* Containers without cgroup files: cpu time and resident memory of every process in the PID
+ * namespace of each one's init process, in one pass over /proc. */
+static void sample_procfs(drv_collector_t *c, const drv_collect_ctr_t *ins,
+                          drv_proto_ctr_usage_t **outs, size_t n, int64_t mono_ms)
+{
+    if (n == 0)
+        return;
+    _cleanup_free_ ino_t *ns = calloc(n, sizeof(*ns));
+    _cleanup_free_ uint64_t *ticks = calloc(n, sizeof(*ticks));
+    _cleanup_free_ uint64_t *rss = calloc(n, sizeof(*rss));
+    if (!ns || !ticks || !rss)
+        return;
+    char path[600];
+    struct stat st;
+    size_t known = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ins[i].pid > 0 &&
+            drv_fmt(path, sizeof(path), "%s/proc/%d/ns/pid", c->root, ins[i].pid) == DRV_OK &&
+            stat(path, &st) == 0) {
+            ns[i] = st.st_ino;
+            known++;
+        }
+    }
+    if (known == 0)
+        return;
+    long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+    if (drv_fmt(path, sizeof(path), "%s/proc", c->root) != DRV_OK)
+        return;
+    _cleanup_closedir_ DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        if (drv_fmt(path, sizeof(path), "%s/proc/%s/ns/pid", c->root, e->d_name) != DRV_OK ||
+            stat(path, &st) != 0)
+            continue;
+        size_t k = 0;
+        while (k < n && (ns[k] == 0 || ns[k] != st.st_ino))
+            k++;
+        if (k == n)
+            continue;
+        char rel[64];
+        if (drv_fmt(rel, sizeof(rel), "/proc/%s/stat", e->d_name) != DRV_OK)
+            continue;
+        _cleanup_free_ char *stat_text = slurp(c, rel);
+        const char *rp = stat_text ? strrchr(stat_text, ')') : NULL;
+        unsigned long ut = 0, stt = 0;
+        long rs = 0;
+        /* after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime vsize
+         * rss */
+        if (rp && sscanf(rp + 2,
+                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                         "%*d %*d %*u %*u %ld",
+                         &ut, &stt, &rs) == 3) {
+            ticks[k] += ut + stt;
+            rss[k] += rs > 0 ? (uint64_t)rs * (uint64_t)page : 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ns[i] == 0)
+            continue;
+        cpu_rate(c, &ins[i], hz > 0 ? ticks[i] * 1000000ULL / (uint64_t)hz : 0, mono_ms, outs[i]);
+        outs[i]->has_memory = true;
+        outs[i]->memory_bytes = (int64_t)rss[i];
+    }
+}
+
+/* A container's figures from its cgroup; false when it has no cgroup to read. */
+static bool sample_ctr(drv_collector_t *c, const drv_collect_ctr_t *in, drv_proto_ctr_usage_t *o,
                        int64_t mono_ms, bool *cpu_ok, bool *mem_ok)
 {
     memset(o, 0, sizeof(*o));
@@ -186,10 +286,10 @@ static void sample_ctr(drv_collector_t *c, const drv_collect_ctr_t *in, drv_prot
         o->name[0] = '\0';
     o->restarts = in->restarts;
     if (!c->cgroups)
-        return;
+        return false;
     char dir[512];
     if (drv_fmt(dir, sizeof(dir), "/sys/fs/cgroup/drover/pod-%s/%s/", in->uid, in->name) != DRV_OK)
-        return;
+        return false;
     char path[600];
     uint64_t v;
     /* cpu.stat: usage_usec is always there (cgroup v2 core); throttling needs the cpu
@@ -198,28 +298,7 @@ static void sample_ctr(drv_collector_t *c, const drv_collect_ctr_t *in, drv_prot
     if (drv_fmt(path, sizeof(path), "%scpu.stat", dir) == DRV_OK)
         cpu = slurp(c, path);
     if (cpu && keyed(cpu, "usage_usec", &v)) {
-        char key[200];
-        if (drv_fmt(key, sizeof(key), "%s/%s", in->uid, in->name) == DRV_OK) {
-            prev_t *p = drv_map_get(&c->prev, key);
-            if (p && mono_ms > p->mono_ms && v >= p->usage_usec) {
-                o->has_cpu = true;
-                o->cpu_nanocores =
-                    (int64_t)((v - p->usage_usec) * 1000000ULL / (uint64_t)(mono_ms - p->mono_ms));
-            }
-            if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
-                p->key = strdup(key);
-                if (p->key == NULL || drv_map_put(&c->prev, p->key, p) != DRV_OK) {
-                    free(p->key);
-                    free(p);
-                    p = NULL;
-                }
-            }
-            if (p) {
-                p->usage_usec = v;
-                p->mono_ms = mono_ms;
-                p->seen = true;
-            }
-        }
+        cpu_rate(c, in, v, mono_ms, o);
         uint64_t x;
         if (keyed(cpu, "nr_throttled", &x))
             o->throttled_periods = x;
@@ -246,6 +325,7 @@ static void sample_ctr(drv_collector_t *c, const drv_collect_ctr_t *in, drv_prot
         events = slurp(c, path);
     if (events)
         (void)keyed(events, "oom_kill", &o->oom_kills);
+    return cpu != NULL;
 }
 
 drv_err_t drv_collector_sample(drv_collector_t *c, const char *node, const drv_collect_ctr_t *ctrs,
@@ -273,6 +353,9 @@ drv_err_t drv_collector_sample(drv_collector_t *c, const char *node, const drv_c
     while (drv_map_next(&c->prev, &it, &k, &v))
         ((prev_t *)v)->seen = false;
     bool any = false, cpu_ok = false, mem_ok = false;
+    _cleanup_free_ drv_collect_ctr_t *fb_in = n ? calloc(n, sizeof(*fb_in)) : NULL;
+    _cleanup_free_ drv_proto_ctr_usage_t **fb_out = n ? calloc(n, sizeof(*fb_out)) : NULL;
+    size_t n_fb = 0;
     for (size_t i = 0; i < n; i++) {
         const drv_collect_ctr_t *in = &ctrs[i];
         drv_proto_pod_usage_t *p = NULL;
@@ -291,9 +374,22 @@ drv_err_t drv_collector_sample(drv_collector_t *c, const char *node, const drv_c
         }
         if (p->n_ctrs == DRV_PROTO_METRICS_CTRS_MAX)
             continue;
-        sample_ctr(c, in, &p->ctrs[p->n_ctrs++], mono_ms, &cpu_ok, &mem_ok);
+        drv_proto_ctr_usage_t *o = &p->ctrs[p->n_ctrs++];
+        if (!sample_ctr(c, in, o, mono_ms, &cpu_ok, &mem_ok) && fb_in && fb_out) {
+            fb_in[n_fb] = *in;
+            fb_out[n_fb++] = o;
+        }
         any = true;
     }
+    /* Containers without a cgroup: from /proc, by PID namespace. */
+    sample_procfs(c, fb_in, fb_out, n_fb, mono_ms);
+    bool procfs = false;
+    for (size_t i = 0; i < n_fb; i++)
+        if (fb_out[i]->has_memory) {
+            procfs = cpu_ok = mem_ok = true;
+        }
+    if (procfs && m.n_unsupported < DRV_PROTO_METRICS_UNSUPPORTED_MAX)
+        memcpy(m.unsupported[m.n_unsupported++], "cgroup-v2", 10);
     /* Containers gone since the last sample: their rates' memory goes too. */
     for (bool again = true; again;) {
         again = false;

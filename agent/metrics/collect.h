@@ -3,8 +3,9 @@
  * minus memory.stat's inactive_file, kubelet's working set; memory.events' oom_kill); per
  * node, /proc/stat, /proc/meminfo, the state directory's file system, the SoC's temperature
  * (thermal_zone0) and, on a Raspberry Pi, the firmware's throttling bits. CPU is a rate: the
- * first sample of a container has none (it needs two). Files are read under a root (""
- * on a device, a directory of fakes in tests). */
+ * first sample of a container has none (it needs two). Without cgroups, a container's usage
+ * is summed from /proc over its PID namespace (and `unsupported` says "cgroup-v2"). Files are
+ * read under a root ("" on a device, a directory of fakes in tests). */
 #ifndef DROVER_AGENT_METRICS_COLLECT_H
 #define DROVER_AGENT_METRICS_COLLECT_H
 
@@ -17,10 +18,13 @@
 
 typedef struct drv_collector drv_collector_t;
 
-/* One container the supervisor runs (pointers valid during the call). */
+/* One container the supervisor runs (pointers valid during the call). pid: its init process
+ * (0: unknown), for devices whose pods have no cgroups: then its usage is that of every
+ * process in its PID namespace, from /proc (cpu time; resident memory, not the working set). */
 typedef struct drv_collect_ctr {
     const char *ns, *pod, *uid, *name;
     int32_t restarts;
+    int pid;
 } drv_collect_ctr_t;
 
 /* root: "" or a directory standing for "/"; state_dir: whose file system's free space is

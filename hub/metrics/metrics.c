@@ -510,9 +510,13 @@ static size_t history(const drv_metrics_t *m, const series_t *s, int64_t since_m
     if (s == NULL || s->h == NULL || max == 0)
         return 0;
     const history_t *h = s->h;
-    /* Fine points when they reach back to since_ms (or are all there is). */
+    /* Fine points for a window the fine ring can cover (1 h by default), else the 5-minute
+     * averages. */
     const ring_t *f = &h->fine;
-    if (f->n && ((int64_t)f->p[f->head].sec * 1000 <= since_ms || h->coarse.n == 0))
+    const point_t *last = f->n ? &f->p[(f->head + f->n - 1) % f->cap] : NULL;
+    if (last &&
+        ((int64_t)last->sec * 1000 - since_ms <= (int64_t)m->o.fine_points * m->o.fine_step_ms ||
+         h->coarse.n == 0))
         return from_ring(f, since_ms, out, max);
     size_t k = from_ring(&h->coarse, since_ms, out, max);
     /* and the bucket in progress, averaged so far (not stored until it is complete) */

@@ -93,9 +93,9 @@ static void test_two_samples(void **state)
     drv_collector_t *c;
     drv_error_t err = DRV_ERROR_INIT;
     assert_int_equal(drv_collector_new(g_root, "/var/lib/drover", true, &c, &err), DRV_OK);
-    const drv_collect_ctr_t ctrs[] = {{"default", "web", "u1", "app", 0},
-                                      {"default", "web", "u1", "side", 2},
-                                      {"kube-system", "dns", "u2", "dns", 0}};
+    const drv_collect_ctr_t ctrs[] = {{"default", "web", "u1", "app", 0, 0},
+                                      {"default", "web", "u1", "side", 2, 0},
+                                      {"kube-system", "dns", "u2", "dns", 0, 0}};
     ctr_files("u1", "app", 1000000, 50 << 20, 10 << 20, 0);
     ctr_files("u1", "side", 0, 1 << 20, 0, 0);
     /* u2's container has no cgroup files (just created): nothing measured for it */
@@ -155,7 +155,7 @@ static void test_no_cgroups(void **state)
     drv_collector_t *c;
     drv_error_t err = DRV_ERROR_INIT;
     assert_int_equal(drv_collector_new(g_root, "/var/lib/drover", false, &c, &err), DRV_OK);
-    const drv_collect_ctr_t ctrs[] = {{"default", "web", "u1", "app", 1}};
+    const drv_collect_ctr_t ctrs[] = {{"default", "web", "u1", "app", 1, 0}};
     drv_proto_metrics_t m;
     assert_int_equal(drv_collector_sample(c, "pi-1", ctrs, 1, 1000000, 5000, &m, &err), DRV_OK);
     assert_int_equal(m.n_pods, 1);
@@ -173,11 +173,63 @@ static void test_no_cgroups(void **state)
     drv_collector_free(c);
 }
 
+/* Without cgroups, a container's usage is every process of its PID namespace, from /proc. */
+static void proc_files(int pid, const char *ns, unsigned long ticks, long rss_pages)
+{
+    char rel[64], target[300], link[300];
+    snprintf(rel, sizeof(rel), "/proc/%d/stat", pid);
+    put(rel, "%d (sh) S 1 1 1 0 -1 0 0 0 0 0 %lu 0 0 0 20 0 1 0 100 1000 %ld 0\n", pid, ticks,
+        rss_pages);
+    snprintf(target, sizeof(target), "%s/ns-%s", g_root, ns);
+    FILE *f = fopen(target, "a");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(link, sizeof(link), "%s/proc/%d/ns", g_root, pid);
+    (void)mkdir(link, 0755);
+    snprintf(link, sizeof(link), "%s/proc/%d/ns/pid", g_root, pid);
+    (void)unlink(link);
+    assert_int_equal(symlink(target, link), 0);
+}
+
+static void test_procfs(void **state)
+{
+    (void)state;
+    drv_collector_t *c;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_collector_new(g_root, "/var/lib/drover", false, &c, &err), DRV_OK);
+    long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    /* the container (init 100) and a child (101) in namespace A; another pod's in B */
+    proc_files(100, "A", 0, 100);
+    proc_files(101, "A", 0, 50);
+    proc_files(200, "B", 0, 10);
+    const drv_collect_ctr_t ctrs[] = {{"default", "web", "u1", "app", 0, 100}};
+    drv_proto_metrics_t a, b;
+    assert_int_equal(drv_collector_sample(c, "pi-1", ctrs, 1, 1000000, 5000, &a, &err), DRV_OK);
+    assert_true(a.pods[0].ctrs[0].has_memory);
+    assert_int_equal(a.pods[0].ctrs[0].memory_bytes, 150 * page);
+    assert_false(a.pods[0].ctrs[0].has_cpu);
+    /* 10 s later both processes used 1 s of cpu each: 200 millicores */
+    proc_files(100, "A", (unsigned long)hz, 100);
+    proc_files(101, "A", (unsigned long)hz, 50);
+    proc_files(200, "B", (unsigned long)hz * 5, 10);
+    assert_int_equal(drv_collector_sample(c, "pi-1", ctrs, 1, 1010000, 15000, &b, &err), DRV_OK);
+    assert_true(b.pods[0].ctrs[0].has_cpu);
+    assert_int_equal(b.pods[0].ctrs[0].cpu_nanocores, 200000000);
+    bool said = false;
+    for (size_t i = 0; i < b.n_unsupported; i++)
+        said |= strcmp(b.unsupported[i], "cgroup-v2") == 0;
+    assert_true(said);
+    drv_proto_metrics_free(&a);
+    drv_proto_metrics_free(&b);
+    drv_collector_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cgroups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_procfs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
