@@ -256,15 +256,16 @@ static void sample_procfs(drv_collector_t *c, const drv_collect_ctr_t *ins,
         _cleanup_free_ char *stat_text = slurp(c, rel);
         const char *rp = stat_text ? strrchr(stat_text, ')') : NULL;
         unsigned long ut = 0, stt = 0;
-        long rs = 0;
+        long cut = 0, cst = 0, rs = 0;
         /* after the command: state ppid pgrp session tty tpgid flags minflt cminflt majflt
          * cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime vsize
-         * rss */
+         * rss. cutime/cstime hold the time of children that ended and were waited for: short
+         * jobs a shell starts would otherwise be lost between two samples. */
         if (rp && sscanf(rp + 2,
-                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                         "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld %*d %*d "
                          "%*d %*d %*u %*u %ld",
-                         &ut, &stt, &rs) == 3) {
-            ticks[k] += ut + stt;
+                         &ut, &stt, &cut, &cst, &rs) == 5) {
+            ticks[k] += ut + stt + (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
             rss[k] += rs > 0 ? (uint64_t)rs * (uint64_t)page : 0;
         }
     }

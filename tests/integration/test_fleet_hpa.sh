@@ -2,8 +2,8 @@
 # Usage pushed by agents and the HorizontalPodAutoscaler, on a real fleet in the hub's default
 # secure configuration (lib/fleet.sh, FLEET_SECURE=1, two devices, usage every 2 s, HPAs synced
 # every 2 s): `drover top` and metrics.k8s.io show the containers' cpu; a Deployment whose
-# containers burn cpu when a ConfigMap says "on" (about 150m each, against a 100m request and
-# an HPA at 50 %) scales up within its bounds when the load comes and back down once the load
+# containers burn cpu when a ConfigMap says "on" (a shell loop counting for about 0.15 s a second:
+# about 150m, against a 100m request and an HPA at 50 %) scales up within its bounds when the load comes and back down once the load
 # is gone and the scale-down window (8 s, set in behavior) has passed; a device partitioned
 # while it runs scaled up does not read as idle (no scale-down); hostile usage reports sent
 # with a device's own certificate are refused and counted, and never seen at the API.
@@ -26,12 +26,13 @@ export FLEET_DEVICE_EXTRA="metrics:
 fleet_start 2 || { fleet_dump; exit 1; }
 echo "# fleet up: hub $FLEET_HUB, broker port $FLEET_BROKER_PORT"
 
+load() { # the ConfigMap alone: applying the Deployment again would reset its replicas
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: load}\ndata: {mode: "%s"}\n' "$1" \
+    >"$FLEET_TMP/load.yaml"
+  fleet_apply "$FLEET_TMP/load.yaml" >/dev/null
+}
+load off
 cat >"$FLEET_TMP/app.yaml" <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: load}
-data: {mode: "off"}
----
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: burn}
@@ -49,7 +50,7 @@ spec:
       - name: c
         image: $FLEET_IMG1
         resources: {requests: {cpu: 100m}}
-        command: ["sh", "-c", "trap 'exit 0' TERM; while :; do if [ \"\$(cat /load/mode)\" = on ]; then timeout 0.15 sh -c 'while :; do :; done'; usleep 850000; else sleep 1; fi; done"]
+        command: ["sh", "-c", "trap 'exit 0' TERM; while :; do if [ \"\$(cat /load/mode)\" = on ]; then i=0; while [ \$i -lt 150000 ]; do i=\$((i+1)); done; usleep 850000; else sleep 1; fi; done"]
         volumeMounts: [{name: load, mountPath: /load}]
       volumes: [{name: load, configMap: {name: load}}]
 ---
@@ -68,10 +69,6 @@ spec:
 YAML
 fleet_apply "$FLEET_TMP/app.yaml" >/dev/null
 check "the Deployment runs 1 replica" fleet_running app=burn 1 60
-load() {
-  sed -i "s/mode: \"o[nf]*\"/mode: \"$1\"/" "$FLEET_TMP/app.yaml"
-  fleet_apply "$FLEET_TMP/app.yaml" >/dev/null
-}
 replicas() { fleet_api /apis/apps/v1/namespaces/default/deployments/burn | jq -r '.spec.replicas'; }
 hpa() { fleet_api /apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/burn; }
 
@@ -81,6 +78,8 @@ check "NodeMetrics for dev1 (metrics.k8s.io)" fleet_wait "dev1's usage" 30 \
 check "PodMetrics for the pod, per container" fleet_wait "the pod's usage" 30 \
   "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dburn" \
   '.kind == "PodMetricsList" and (.items | length) == 1 and .items[0].containers[0].name == "c"'
+check "NodeMetrics for both devices" fleet_wait "both nodes' usage" 30 \
+  /apis/metrics.k8s.io/v1beta1/nodes '(.items | length) == 2'
 fleet_drover top nodes >"$FLEET_TMP/top" 2>&1
 sed 's/^/#   /' "$FLEET_TMP/top"
 check "drover top nodes lists both devices" bash -c "grep -q '^dev1 ' '$FLEET_TMP/top' && grep -q '^dev2 ' '$FLEET_TMP/top'"
@@ -118,8 +117,14 @@ low=3
 for _ in $(seq 1 $((20 * FLEET_TF))); do
   r=$(replicas)
   [ "$r" -lt "$low" ] && low=$r
+  hpa | jq -c '{t: now | todate, r: .status.currentReplicas, d: .status.desiredReplicas, m: .status.currentMetrics[0].resource.current, c: [.status.conditions[]? | "\(.type)=\(.status)/\(.reason)"]}' >>"$FLEET_TMP/hpa-during-partition"
+  fleet_pods app=burn | jq -c '[.items[] | {n: .metadata.name, node: .spec.nodeName, ph: .status.phase, rd: ([.status.conditions[]? | select(.type == "Ready") | "\(.status)@\(.lastTransitionTime)"] | .[0])}]' >>"$FLEET_TMP/hpa-during-partition"
   sleep 1
 done
+if [ "$low" -ne 3 ]; then
+  sed 's/^/#   /' "$FLEET_TMP/hpa-during-partition"
+  fleet_api /api/v1/namespaces/default/events | jq -r '.items[] | select(.involvedObject.kind == "HorizontalPodAutoscaler") | "#   \(.reason): \(.message)"'
+fi
 check "partitioned 20 s (past the 8 s scale-down window): never scaled down (lowest $low)" test "$low" -eq 3
 fleet_heal "$part"
 check "the node is Ready again" fleet_wait "$part Ready" 30 "/api/v1/nodes/$part" "$FLEET_JQ_READY"
