@@ -42,6 +42,53 @@ static void age(const char *ts, char *out, size_t outsz)
         drv_fmt_cut(out, outsz, "%ldd", d / 86400);
 }
 
+/* "cpu: 43%/60%, memory: 120Mi/200Mi" as kubectl prints an HPA's targets: each metric's current
+ * value (from status.currentMetrics, "<unknown>" before the first) against its target. */
+static void hpa_targets(const cJSON *hpa, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    size_t len = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, drv_json_at(hpa, "spec.metrics"))
+    {
+        const char *name = drv_json_str_at(m, "resource.name");
+        const char *type = drv_json_str_at(m, "resource.target.type");
+        if (!name || !type)
+            continue;
+        bool util = !strcmp(type, "Utilization");
+        char cur[48] = "<unknown>", tgt[48] = "";
+        const cJSON *cm;
+        cJSON_ArrayForEach(cm, drv_json_at(hpa, "status.currentMetrics"))
+        {
+            const char *cn = drv_json_str_at(cm, "resource.name");
+            if (!cn || strcmp(cn, name))
+                continue;
+            if (util && drv_json_at(cm, "resource.current.averageUtilization"))
+                drv_fmt_cut(cur, sizeof(cur), "%ld%%",
+                            (long)drv_json_int_at(cm, "resource.current.averageUtilization", 0,
+                                                  INT32_MAX, 0));
+            else if (!util && drv_json_str_at(cm, "resource.current.averageValue"))
+                drv_fmt_cut(cur, sizeof(cur), "%s",
+                            drv_json_str_at(cm, "resource.current.averageValue"));
+        }
+        if (util)
+            drv_fmt_cut(
+                tgt, sizeof(tgt), "%ld%%",
+                (long)drv_json_int_at(m, "resource.target.averageUtilization", 0, INT32_MAX, 0));
+        else
+            drv_fmt_cut(tgt, sizeof(tgt), "%s",
+                        drv_json_str_at(m, "resource.target.averageValue")
+                            ? drv_json_str_at(m, "resource.target.averageValue")
+                            : "?");
+        drv_fmt_cut(out + len, outsz - len, "%s%s: %s/%s", len ? ", " : "", name, cur, tgt);
+        len = strlen(out);
+        if (len + 1 >= outsz)
+            break;
+    }
+    if (!out[0])
+        drv_fmt_cut(out, outsz, "<none>");
+}
+
 typedef struct table {
     int ncols;
     const char *head[COLS_MAX];
@@ -61,6 +108,8 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
     static const char *const sec[] = {"NAME", "TYPE", "DATA", "AGE", NULL};
     static const char *const svc[] = {"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE", NULL};
     static const char *const ev[] = {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", NULL};
+    static const char *const hpa[] = {"NAME",    "REFERENCE", "TARGETS", "MINPODS",
+                                      "MAXPODS", "REPLICAS",  "AGE",     NULL};
     const char *const *h = kind == DRV_KIND_POD          ? pod
                            : kind == DRV_KIND_DEPLOYMENT ? dep
                            : kind == DRV_KIND_DAEMONSET  ? ds
@@ -68,6 +117,7 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                            : kind == DRV_KIND_CONFIGMAP  ? cm
                            : kind == DRV_KIND_SECRET     ? sec
                            : kind == DRV_KIND_SERVICE    ? svc
+                           : kind == DRV_KIND_HPA        ? hpa
                                                          : ev;
     t->ncols = 0;
     if (allns && drv_cli_namespaced(kind))
@@ -219,6 +269,24 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
                         (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
         }
         drv_fmt_cut(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_HPA: {
+        drv_fmt_cut(c[i++], CELL_MAX, "%s/%s",
+                    drv_json_str_at(o, "spec.scaleTargetRef.kind")
+                        ? drv_json_str_at(o, "spec.scaleTargetRef.kind")
+                        : "Deployment",
+                    drv_json_str_at(o, "spec.scaleTargetRef.name")
+                        ? drv_json_str_at(o, "spec.scaleTargetRef.name")
+                        : "");
+        hpa_targets(o, c[i++], CELL_MAX);
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "spec.minReplicas", 0, INT32_MAX, 1));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "spec.maxReplicas", 0, INT32_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "status.currentReplicas", 0, INT32_MAX, 0));
         drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }

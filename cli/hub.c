@@ -579,6 +579,8 @@ const char *drv_cli_kind_ref(drv_kind_t kind)
         return "node";
     case DRV_KIND_EVENT:
         return "event";
+    case DRV_KIND_HPA:
+        return "horizontalpodautoscaler.autoscaling";
     default:
         return "object";
     }

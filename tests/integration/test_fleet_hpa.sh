@@ -104,6 +104,10 @@ check "the HPA's current cpu is above its 50 % target" \
 ev="$(fleet_api /api/v1/namespaces/default/events | jq -r '[.items[] | select(.involvedObject.kind == "HorizontalPodAutoscaler" and .reason == "SuccessfulRescale") | .message] | .[0] // ""')"
 check "SuccessfulRescale: \"$ev\"" grep -q "^New size: [23]; reason: cpu resource utilization (percentage of request) above target$" <<<"$ev"
 check "never above maxReplicas" test "$(replicas)" -le 3
+fleet_drover get hpa >"$FLEET_TMP/get-hpa" 2>&1
+sed 's/^/#   /' "$FLEET_TMP/get-hpa"
+check "drover get hpa: REFERENCE, TARGETS like cpu: N%/50%, bounds and replicas" \
+  grep -Eq '^burn +Deployment/burn +cpu: [0-9]+%/50% +1 +3 +[1-3] ' "$FLEET_TMP/get-hpa"
 
 # ---- a device partitioned while scaled up: its pods are missing, not idle ----
 part=""
