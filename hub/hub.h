@@ -44,8 +44,9 @@ typedef struct drv_hub_opts {
      * (host[:port], as in image references); others over HTTPS. */
     const char *const *insecure_registries;
     size_t n_insecure_registries;
-    int64_t node_grace_ms; /* heartbeat grace period; <= 0: 10 s */
-    int64_t hpa_sync_ms;   /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
+    int64_t node_grace_ms;      /* heartbeat grace period; <= 0: 10 s */
+    int64_t hpa_sync_ms;        /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
+    size_t usage_history_bytes; /* memory for usage histories; 0: 64 MiB */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
      * first start without a usable admin token one is written to <data_dir>/admin.token. The
      * token routes are served either way. */

@@ -43,6 +43,8 @@ static void usage(FILE *f)
         "                      (default 10)\n"
         "  --hpa-sync-seconds S how often each HorizontalPodAutoscaler is evaluated (default 15,\n"
         "                        as Kubernetes)\n"
+        "  --usage-history-mib N  memory for the usage history of nodes and pods (default 64);\n"
+        "                        series beyond it keep their latest sample only\n"
         "  --auth              every API route but /healthz needs a bearer token; the\n"
         "                      first start writes an admin token to DIR/admin.token%s\n"
         "  --no-auth           no access control on the API%s\n"
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
                                              {"no-controllers", no_argument, NULL, 'N'},
                                              {"node-grace", required_argument, NULL, 'G'},
                                              {"hpa-sync-seconds", required_argument, NULL, 'H'},
+                                             {"usage-history-mib", required_argument, NULL, 'u'},
                                              {"auth", no_argument, NULL, 'A'},
                                              {"no-auth", no_argument, NULL, 'U'},
                                              {"tls", no_argument, NULL, 'T'},
@@ -204,6 +207,19 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.hpa_sync_ms = (int64_t)v * 1000;
+            break;
+        }
+        case 'u': {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 65536) {
+                fprintf(stderr,
+                        "drover-hub: --usage-history-mib \"%s\": must be whole MiB, 1 to 65536\n",
+                        optarg);
+                return 2;
+            }
+            opts.usage_history_bytes = (size_t)v << 20;
             break;
         }
         case 'L': {

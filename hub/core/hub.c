@@ -44,6 +44,7 @@ struct drv_hub {
     drv_metrics_t *metrics; /* usage pushed by the agents, when there is a broker */
     int64_t node_grace_ms;
     int64_t hpa_sync_ms;
+    size_t usage_history_bytes;
     bool auth;
     char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
     drv_identity_t *identity;        /* CA, server certificate, signing key (<data>/pki) */
@@ -228,7 +229,8 @@ static drv_err_t usage_prometheus(void *ctx, drv_buf_t *out)
 
 static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
 {
-    drv_err_t me = drv_metrics_new(NULL, &hub->metrics, err);
+    drv_metrics_opts_t mo = {.history_bytes_max = hub->usage_history_bytes};
+    drv_err_t me = drv_metrics_new(&mo, &hub->metrics, err);
     if (me != DRV_OK)
         return me;
     drv_api_set_usage(hub->api, usage_answer, usage_prometheus, hub);
@@ -524,6 +526,7 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     }
     hub->node_grace_ms = opts->node_grace_ms;
     hub->hpa_sync_ms = opts->hpa_sync_ms;
+    hub->usage_history_bytes = opts->usage_history_bytes;
     if (hub->broker_url[0] && (e = start_bridge(hub, err)) != DRV_OK) {
         drv_hub_free(hub);
         return e;
