@@ -102,6 +102,9 @@ void drv_cli_resp_free(drv_cli_resp_t *resp);
 /* Prints an error answer as kubectl does ("Error from server (Invalid): message", then one
  * "  field: message" line per details.causes entry) to stderr. */
 void drv_cli_print_status(const drv_cli_resp_t *resp);
+/* The "  field: message" lines of a Status's details.causes (no_field where a cause names
+ * none), to stderr. */
+void drv_cli_print_causes(const cJSON *status, const char *no_field);
 /* A "list [-o json]" subcommand's request: GET path, expecting {"items": [...]}. Sets *done
  * and returns the exit status when nothing is left to do (bad arguments: usage(); the hub
  * unreachable or refusing: 1 after saying why; -o json: 0 after printing the answer).

@@ -376,15 +376,19 @@ void drv_cli_print_status(const drv_cli_resp_t *resp)
     else
         fprintf(stderr, "Error from server: HTTP %ld: %.200s\n", resp->status,
                 resp->body.len ? drv_buf_str(&resp->body) : "(no body)");
-    const cJSON *details = cJSON_GetObjectItemCaseSensitive(j, "details");
-    const cJSON *causes = cJSON_GetObjectItemCaseSensitive(details, "causes");
+    drv_cli_print_causes(j, "(object)");
+}
+
+void drv_cli_print_causes(const cJSON *status, const char *no_field)
+{
+    const cJSON *details = cJSON_GetObjectItemCaseSensitive(status, "details");
     const cJSON *cause;
-    cJSON_ArrayForEach(cause, causes)
+    cJSON_ArrayForEach(cause, cJSON_GetObjectItemCaseSensitive(details, "causes"))
     {
         const cJSON *f = cJSON_GetObjectItemCaseSensitive(cause, "field");
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(cause, "message");
         fprintf(stderr, "  %s: %s\n",
-                cJSON_IsString(f) && *f->valuestring ? f->valuestring : "(object)",
+                cJSON_IsString(f) && *f->valuestring ? f->valuestring : no_field,
                 cJSON_IsString(m) ? m->valuestring : "invalid");
     }
 }

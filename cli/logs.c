@@ -67,18 +67,7 @@ static void print_error(long status, const drv_buf_t *body)
         shown[k] = '\0';
         fprintf(stderr, "drover: the hub answered HTTP %ld%s%s\n", status, k ? ": " : "", shown);
     }
-    const cJSON *details = cJSON_GetObjectItemCaseSensitive(j, "details");
-    const cJSON *causes = cJSON_GetObjectItemCaseSensitive(details, "causes");
-    const cJSON *cause;
-    cJSON_ArrayForEach(cause, causes)
-    {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(cause, "field");
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(cause, "message");
-        if (cJSON_IsString(m))
-            fprintf(stderr, "  %s: %s\n",
-                    cJSON_IsString(f) && *f->valuestring ? f->valuestring : "(request)",
-                    m->valuestring);
-    }
+    drv_cli_print_causes(j, "(request)");
     cJSON_Delete(j);
 }
 

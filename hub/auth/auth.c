@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/log.h"
+#include "drover/pki.h"
 
 #define CREATE_TRIES 8
 #define LABEL_KEY_MAX 63
@@ -91,21 +91,6 @@ bad:
 }
 
 /* ---- tokens ---- */
-
-static drv_err_t random_bytes(unsigned char *buf, size_t n, drv_error_t *err)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = getrandom(buf + got, n - got, 0);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return drv_error_set(err, DRV_ERR_IO, errno, "getrandom");
-        }
-        got += (size_t)k;
-    }
-    return DRV_OK;
-}
 
 static bool is_b64url(char c)
 {
@@ -225,9 +210,9 @@ static drv_err_t make_token(const drv_auth_spec_t *spec, int64_t now,
                                  sizeof(t.labels) - 1);
     }
     unsigned char idb[DRV_AUTH_ID_LEN / 2], sec[DRV_AUTH_SECRET_BYTES];
-    drv_err_t e = random_bytes(idb, sizeof(idb), err);
+    drv_err_t e = drv_pki_random(idb, sizeof(idb), err);
     if (e == DRV_OK)
-        e = random_bytes(sec, sizeof(sec), err);
+        e = drv_pki_random(sec, sizeof(sec), err);
     if (e != DRV_OK)
         return e;
     static const char hex[] = "0123456789abcdef";

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,25 +283,10 @@ void drv_hstore_batch_abort(drv_hstore_t *s)
 
 /* ---- random names, UUIDs and time ---- */
 
-static drv_err_t random_bytes(unsigned char *buf, size_t n, drv_error_t *err)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = getrandom(buf + got, n - got, 0);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return drv_error_set(err, DRV_ERR_IO, errno, "getrandom");
-        }
-        got += (size_t)k;
-    }
-    return DRV_OK;
-}
-
 static drv_err_t make_uuid(char out[37], drv_error_t *err)
 {
     unsigned char b[16];
-    drv_err_t r = random_bytes(b, sizeof(b), err);
+    drv_err_t r = drv_pki_random(b, sizeof(b), err);
     if (r != DRV_OK)
         return r;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
@@ -325,7 +309,7 @@ static drv_err_t random_suffix(char out[NAME_SUFFIX_LEN + 1], drv_error_t *err)
     size_t have = 0;
     while (have < NAME_SUFFIX_LEN) {
         unsigned char b[16];
-        drv_err_t r = random_bytes(b, sizeof(b), err);
+        drv_err_t r = drv_pki_random(b, sizeof(b), err);
         if (r != DRV_OK)
             return r;
         for (size_t i = 0; i < sizeof(b) && have < NAME_SUFFIX_LEN; i++)
