@@ -27,8 +27,34 @@ typedef struct hpa_mem {
     char uid[64];
     int64_t last_sync;
     bool seen;
+    uint64_t warned[4];   /* hashes of the last warnings recorded (reason and message) */
+    int64_t warned_ms[4]; /* and when */
     drv_hpa_memory_t m;
 } hpa_mem_t;
+
+#define HPA_WARN_REPEAT_MS (5 * 60 * 1000LL) /* the same warning again after this long */
+
+/* A Warning event, unless the same one was recorded in the last 5 minutes: a metric that
+ * stays missing must not add an event every sync (events live an hour). */
+static void warn(drv_hstore_t *s, const cJSON *hpa, hpa_mem_t *mem, const char *reason,
+                 const char *msg, int64_t now)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = reason; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    for (const char *p = msg; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    size_t oldest = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (mem->warned[i] == h && now - mem->warned_ms[i] < HPA_WARN_REPEAT_MS)
+            return;
+        if (mem->warned_ms[i] < mem->warned_ms[oldest])
+            oldest = i;
+    }
+    mem->warned[oldest] = h;
+    mem->warned_ms[oldest] = now;
+    ctrl_event(s, hpa, DRV_KIND_HPA, "Warning", reason, msg, COMPONENT, now);
+}
 
 struct drv_ctrl_hpa {
     drv_map_t mems;
@@ -405,8 +431,7 @@ static void reconcile_one(round_t *r, drv_ctrl_hpa_t *h, const cJSON *hpa)
                     "the HPA controller was unable to get the target's current scale: "
                     "deployments.apps \"%s\" not found",
                     target ? target : "");
-        ctrl_event(r->s, hpa, DRV_KIND_HPA, "Warning", "FailedGetScale", c.able_msg, COMPONENT,
-                   r->now);
+        warn(r->s, hpa, mem, "FailedGetScale", c.able_msg, r->now);
         write_status(r->s, hpa,
                      (int32_t)drv_json_int_at(hpa, "status.currentReplicas", 0, INT32_MAX, 0),
                      (int32_t)drv_json_int_at(hpa, "status.desiredReplicas", 0, INT32_MAX, 0), NULL,
@@ -474,8 +499,7 @@ static void reconcile_one(round_t *r, drv_ctrl_hpa_t *h, const cJSON *hpa)
                 char msg[512];
                 drv_fmt_cut(msg, sizeof(msg), "failed to get %s utilization: %s",
                             m->cpu ? "cpu" : "memory", drv_error_msg(&me));
-                ctrl_event(r->s, hpa, DRV_KIND_HPA, "Warning", "FailedGetResourceMetric", msg,
-                           COMPONENT, r->now);
+                warn(r->s, hpa, mem, "FailedGetResourceMetric", msg, r->now);
                 continue;
             }
             cJSON *ms = metric_status(m, &prop);
@@ -494,8 +518,7 @@ static void reconcile_one(round_t *r, drv_ctrl_hpa_t *h, const cJSON *hpa)
             drv_fmt_cut(msg, sizeof(msg),
                         "invalid metrics (%zu invalid out of %zu), first error is: %s", invalid,
                         n_metrics, first_err);
-            ctrl_event(r->s, hpa, DRV_KIND_HPA, "Warning", "FailedComputeMetricsReplicas", msg,
-                       COMPONENT, r->now);
+            warn(r->s, hpa, mem, "FailedComputeMetricsReplicas", msg, r->now);
             write_status(r->s, hpa, current, current, mstatus, &c, false, r->now);
             return;
         }
@@ -542,7 +565,7 @@ static void reconcile_one(round_t *r, drv_ctrl_hpa_t *h, const cJSON *hpa)
         } else {
             drv_fmt_cut(msg, sizeof(msg), "New size: %d; reason: %s; error: %s", desired, reason,
                         drv_error_msg(&ue));
-            ctrl_event(r->s, hpa, DRV_KIND_HPA, "Warning", "FailedRescale", msg, COMPONENT, r->now);
+            warn(r->s, hpa, mem, "FailedRescale", msg, r->now);
             c.able = "False";
             c.able_reason = "FailedUpdateScale";
             drv_fmt_cut(c.able_msg, sizeof(c.able_msg),
