@@ -25,6 +25,7 @@
 #include "drover/fsat.h"
 #include "drover/map.h"
 #include "drover/log.h"
+#include "drover/vec.h"
 #include "image/tar.h"
 
 #define UNPACK_DEFAULT_MAX_BYTES (8ULL << 30)
@@ -77,9 +78,7 @@ struct unpack_ctx {
     uint64_t consumed; /* all entry data read, against max_bytes */
     uint64_t written;  /* file content written */
     struct pathset seen;
-    struct dirmeta *dirs;
-    size_t ndirs;
-    size_t capdirs;
+    drv_vec_t dirs; /* struct dirmeta, in entry order; at most one per entry (and the root) */
     upath_t path;   /* the entry's own name */
     upath_t target; /* a hardlink's target, or a path being re-resolved */
     drv_error_t *err;
@@ -605,21 +604,17 @@ static drv_err_t write_file(struct unpack_ctx *c, int pfd, const char *name,
 
 static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, const drv_tar_entry_t *e)
 {
-    if (c->ndirs == c->capdirs) {
-        size_t ncap = c->capdirs ? c->capdirs * 2 : 64;
-        struct dirmeta *n = reallocarray(c->dirs, ncap, sizeof *n);
-        if (n == NULL)
-            return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
-        c->dirs = n;
-        c->capdirs = ncap;
-    }
-    struct dirmeta *d = &c->dirs[c->ndirs];
-    d->path = strdup(rel);
-    if (d->path == NULL)
+    struct dirmeta d = {.path = strdup(rel), .mode = e->perm};
+    if (d.path == NULL)
         return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
-    d->mode = e->perm;
-    entry_times(e, d->ts);
-    c->ndirs++;
+    entry_times(e, d.ts);
+    drv_err_t rc = drv_vec_push(&c->dirs, &d);
+    if (rc != DRV_OK) {
+        free(d.path);
+        if (rc == DRV_ERR_TOOBIG)
+            return entry_fail(c, rc, 0, "layer has more than %zu directories", c->dirs.max);
+        return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
+    }
     return DRV_OK;
 }
 
@@ -920,8 +915,8 @@ static drv_err_t finish_dirs(struct unpack_ctx *c)
     struct pathset done;
     pathset_init(&done, SIZE_MAX);
     drv_err_t rc = DRV_OK;
-    for (size_t i = c->ndirs; i-- > 0 && rc == DRV_OK;) {
-        struct dirmeta *d = &c->dirs[i];
+    for (size_t i = c->dirs.len; i-- > 0 && rc == DRV_OK;) {
+        const struct dirmeta *d = drv_vec_at(&c->dirs, i);
         size_t len = strlen(d->path);
         if (pathset_has(&done, d->path, len))
             continue;
@@ -989,10 +984,9 @@ static void ctx_free(struct unpack_ctx *c)
 {
     drv_tar_free(c->tar);
     c->tar = NULL;
-    for (size_t i = 0; i < c->ndirs; i++)
-        free(c->dirs[i].path);
-    free(c->dirs);
-    c->dirs = NULL;
+    for (size_t i = 0; i < c->dirs.len; i++)
+        free(((struct dirmeta *)drv_vec_at(&c->dirs, i))->path);
+    drv_vec_free(&c->dirs);
     pathset_free(&c->seen);
     if (c->rootfd >= 0)
         close(c->rootfd);
@@ -1063,6 +1057,8 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
         .err = err,
     };
 
+    drv_vec_init(&c.dirs, sizeof(struct dirmeta),
+                 c.max_entries >= SIZE_MAX ? SIZE_MAX : (size_t)c.max_entries + 1);
     /* Every entry and its ancestors; layers without directory entries need the slack. */
     pathset_init(&c.seen, c.max_entries > (SIZE_MAX - 4096) / 4 ? SIZE_MAX
                                                                 : (size_t)c.max_entries * 4 + 4096);

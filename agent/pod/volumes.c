@@ -28,6 +28,7 @@
 #include "drover/names.h"
 #include "drover/path.h"
 #include "drover/quantity.h"
+#include "drover/vec.h"
 
 #define VOLUMES_SUBDIR "volumes"
 #define DATA_LINK "..data"
@@ -55,9 +56,7 @@ typedef struct vfile {
 } vfile_t;
 
 typedef struct payload {
-    vfile_t *files;
-    size_t n;
-    size_t cap;
+    drv_vec_t files; /* vfile_t, at most DRV_VOLUMES_MAX_FILES */
     size_t bytes;
     bool secret;      /* wipe the buffers on free */
     const char **top; /* distinct first path components (point into files[].path copies) */
@@ -161,13 +160,14 @@ static drv_err_t unmount_all(int vfd, const char *vdir, const char *name, drv_er
 
 static void payload_free(payload_t *p)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->secret && p->files[i].data)
-            explicit_bzero(p->files[i].data, p->files[i].len);
-        free(p->files[i].data);
-        free(p->files[i].path);
+    vfile_t *f = p->files.data;
+    for (size_t i = 0; i < p->files.len; i++) {
+        if (p->secret && f[i].data)
+            explicit_bzero(f[i].data, f[i].len);
+        free(f[i].data);
+        free(f[i].path);
     }
-    free(p->files);
+    drv_vec_free(&p->files);
     for (size_t i = 0; i < p->ntop; i++)
         free(p->top_own[i]);
     free(p->top_own);
@@ -201,16 +201,19 @@ static bool clean_item_path(const char *p, char *out, size_t outsz)
 static drv_err_t payload_add(payload_t *p, const char *what, const char *path, unsigned char *data,
                              size_t len, mode_t mode, drv_error_t *err)
 {
-    drv_err_t r = DRV_OK;
-    if (p->n >= DRV_VOLUMES_MAX_FILES) {
-        r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: more than %d files", what,
-                          DRV_VOLUMES_MAX_FILES);
+    /* Room first, so that nothing can fail once the path is copied. */
+    drv_err_t r = drv_vec_reserve(&p->files, 1);
+    const vfile_t *f = p->files.data;
+    if (r == DRV_ERR_TOOBIG) {
+        r = drv_error_set(err, r, 0, "%s: more than %d files", what, DRV_VOLUMES_MAX_FILES);
+    } else if (r != DRV_OK) {
+        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
     } else if (len > DRV_VOLUMES_MAX_BYTES - p->bytes) {
         r = drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: content over %d bytes", what,
                           DRV_VOLUMES_MAX_BYTES);
     } else {
-        for (size_t i = 0; i < p->n; i++) {
-            const char *o = p->files[i].path;
+        for (size_t i = 0; i < p->files.len; i++) {
+            const char *o = f[i].path;
             size_t ol = strlen(o), nl = strlen(path);
             bool clash = !strcmp(o, path) ||
                          (ol < nl && !strncmp(o, path, ol) && path[ol] == '/') ||
@@ -222,16 +225,6 @@ static drv_err_t payload_add(payload_t *p, const char *what, const char *path, u
             }
         }
     }
-    if (r == DRV_OK && p->n == p->cap) {
-        size_t ncap = p->cap ? p->cap * 2 : 8;
-        vfile_t *nf = realloc(p->files, ncap * sizeof(*nf));
-        if (!nf)
-            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
-        else {
-            p->files = nf;
-            p->cap = ncap;
-        }
-    }
     char *pcopy = NULL;
     if (r == DRV_OK && !(pcopy = strdup(path)))
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
@@ -241,7 +234,8 @@ static drv_err_t payload_add(payload_t *p, const char *what, const char *path, u
         free(data);
         return r;
     }
-    p->files[p->n++] = (vfile_t){pcopy, data, len, mode & 07777};
+    vfile_t nf = {pcopy, data, len, mode & 07777};
+    (void)!drv_vec_push(&p->files, &nf); /* reserved above */
     p->bytes += len;
     return DRV_OK;
 }
@@ -276,14 +270,16 @@ static drv_err_t lookup_key(const cJSON *obj, bool secret, const char *key, cons
 
 static drv_err_t payload_tops(payload_t *p, const char *what, drv_error_t *err)
 {
-    if (p->n == 0)
+    size_t nfiles = p->files.len;
+    const vfile_t *f = p->files.data;
+    if (nfiles == 0)
         return DRV_OK;
-    p->top = calloc(p->n, sizeof(*p->top));
-    p->top_own = calloc(p->n, sizeof(*p->top_own));
+    p->top = calloc(nfiles, sizeof(*p->top));
+    p->top_own = calloc(nfiles, sizeof(*p->top_own));
     if (!p->top || !p->top_own)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
-    for (size_t i = 0; i < p->n; i++) {
-        const char *path = p->files[i].path;
+    for (size_t i = 0; i < nfiles; i++) {
+        const char *path = f[i].path;
         size_t n = strcspn(path, "/");
         bool seen = false;
         for (size_t j = 0; j < p->ntop && !seen; j++)
@@ -318,6 +314,7 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
     int64_t defmode = mode_of(vsrc, "defaultMode", 0644);
     char what[256];
     memset(p, 0, sizeof(*p));
+    drv_vec_init(&p->files, sizeof(vfile_t), DRV_VOLUMES_MAX_FILES);
     p->secret = secret;
     if (!oname)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "volume \"%s\": %s.%s: required", vname, kind,
@@ -573,11 +570,12 @@ static bool payload_matches(int vfd, const char *cur, const payload_t *p)
     _cleanup_close_ int tsfd = open_dir_at(vfd, cur);
     if (tsfd < 0)
         return false;
-    for (size_t i = 0; i < p->n; i++)
-        if (!file_matches(tsfd, &p->files[i]))
+    const vfile_t *f = p->files.data;
+    for (size_t i = 0; i < p->files.len; i++)
+        if (!file_matches(tsfd, &f[i]))
             return false;
     size_t count = 0;
-    if (!count_files(tsfd, 0, p->n, &count) || count != p->n)
+    if (!count_files(tsfd, 0, p->files.len, &count) || count != p->files.len)
         return false;
     int dfd = dup(vfd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -677,8 +675,8 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
         _cleanup_close_ int tsfd = open_dir_at(vfd, ts);
         if (tsfd < 0)
             r = drv_error_set(err, DRV_ERR_IO, errno, "%s: open %s", what, ts);
-        for (size_t i = 0; r == DRV_OK && i < p->n; i++)
-            r = write_file(tsfd, &p->files[i], what, err);
+        for (size_t i = 0; r == DRV_OK && i < p->files.len; i++)
+            r = write_file(tsfd, drv_vec_at(&p->files, i), what, err);
     }
     if (r == DRV_OK)
         r = replace_link(vfd, DATA_TMP, DATA_LINK, ts, what, err);

@@ -1,20 +1,15 @@
 /* CNI for pods: the agent's network configuration list (bridge + host-local + portmap), the
- * plugin protocol (environment, config on stdin, result or error object on stdout) and a
- * bounded runner for plugin processes: fork/execve, a deadline, capped output. */
+ * plugin protocol (environment, config on stdin, result or error object on stdout) and the
+ * plugin calls, through the shared runner with a deadline and capped output. */
 #include "runtime/cni.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "drover/fmt.h"
@@ -536,58 +531,6 @@ drv_err_t drv_cni_plugin_error(const char *plugin, const char *command, int wait
 
 /* ---- running a plugin ---- */
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static void close_fd(int *fd)
-{
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
-/* In the child between fork and execve: only async-signal-safe calls. Never returns. */
-static void __attribute__((noreturn))
-child_exec(int in, int out, int errfd, int execfd, const char *path, char *const argv[],
-           char *const envp[])
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigaction(SIGPIPE, &dfl, NULL);
-    /* Its own process group, so that a timeout also kills what the plugin runs (iptables). */
-    setpgid(0, 0);
-    /* Move everything above the standard descriptors first, so no dup2 clobbers another. */
-    int hin = fcntl(in, F_DUPFD_CLOEXEC, 10);
-    int hout = fcntl(out, F_DUPFD_CLOEXEC, 10);
-    int herr = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
-    int hexec = fcntl(execfd, F_DUPFD_CLOEXEC, 10);
-    if (hexec < 0)
-        hexec = execfd;
-    if (hin < 0 || hout < 0 || herr < 0 || dup2(hin, 0) < 0 || dup2(hout, 1) < 0 ||
-        dup2(herr, 2) < 0)
-        goto fail;
-    /* The agent's other descriptors (MQTT socket, state files) are none of the plugin's
-     * business; they are close-on-exec already, this is the second belt. */
-    if (hexec > 3)
-        close_range(3, (unsigned)hexec - 1, 0);
-    close_range((unsigned)hexec + 1, ~0u, 0);
-    execve(path, argv, envp);
-fail:;
-    int e = errno;
-    ssize_t w = write(hexec, &e, sizeof(e));
-    (void)w;
-    _exit(127);
-}
-
 /* Runs plugin `type` from the plugin directory with command and input on stdin. On success
  * (exit 0) *out gets its stdout (malloc'd, NUL-terminated). Errors read "cni TYPE COMMAND: ...". */
 static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const char *command,
@@ -632,163 +575,37 @@ static drv_err_t run_plugin(const cni_settings_t *s, const char *type, const cha
     envp[ne] = NULL;
     char *argv[] = {(char *)type, NULL};
 
-    int inpair[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, execp[2] = {-1, -1};
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inpair) < 0 ||
-        pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(execp, O_CLOEXEC) < 0) {
-        int e = errno;
-        for (int i = 0; i < 2; i++) {
-            close_fd(&inpair[i]);
-            close_fd(&outp[i]);
-            close_fd(&errp[i]);
-            close_fd(&execp[i]);
-        }
-        return drv_error_set(err, DRV_ERR_IO, e, "cni %s %s: pipes", type, command);
-    }
-    long long start = drv_now_ms();
-    long long deadline = start + s->timeout_ms;
-    pid_t pid = fork();
-    if (pid == 0)
-        child_exec(inpair[1], outp[1], errp[1], execp[1], path, argv, envp);
-    int fork_errno = errno;
-    close_fd(&inpair[1]);
-    close_fd(&outp[1]);
-    close_fd(&errp[1]);
-    close_fd(&execp[1]);
-    if (pid < 0) {
-        close_fd(&inpair[0]);
-        close_fd(&outp[0]);
-        close_fd(&errp[0]);
-        close_fd(&execp[0]);
-        return drv_error_set(err, DRV_ERR_IO, fork_errno, "cni %s %s: fork", type, command);
-    }
-
-    /* execve failed? The close-on-exec pipe gives EOF on success, errno otherwise. */
-    int exec_errno = 0;
-    ssize_t r;
-    do
-        r = read(execp[0], &exec_errno, sizeof(exec_errno));
-    while (r < 0 && errno == EINTR);
-    close_fd(&execp[0]);
-    if (r != (ssize_t)sizeof(exec_errno))
-        exec_errno = 0;
-
-    drv_err_t rc = DRV_OK;
+    /* Its own process group, so that a timeout also kills what the plugin runs (iptables). */
+    drv_proc_opts_t o = {.argv = argv, .envp = envp, .path = path, .new_pgroup = true};
     _cleanup_buf_ drv_buf_t obuf = DRV_BUF_INIT(DRV_CNI_RESULT_MAX);
-    char ebuf[DRV_CNI_STDERR_MAX + 1];
-    size_t elen = 0;
-    bool timed_out = false, toobig = false;
-    size_t inlen = strlen(input), inoff = 0;
-    if (exec_errno == 0) {
-        fcntl(inpair[0], F_SETFL, O_NONBLOCK);
-        fcntl(outp[0], F_SETFL, O_NONBLOCK);
-        fcntl(errp[0], F_SETFL, O_NONBLOCK);
-        if (inlen == 0)
-            close_fd(&inpair[0]);
-        while (inpair[0] >= 0 || outp[0] >= 0 || errp[0] >= 0) {
-            long long t = drv_now_ms();
-            if (t >= deadline) {
-                timed_out = true;
-                break;
-            }
-            struct pollfd fds[3];
-            int nf = 0, iin = -1, iout = -1, ierr = -1;
-            if (inpair[0] >= 0) {
-                iin = nf;
-                fds[nf++] = (struct pollfd){inpair[0], POLLOUT, 0};
-            }
-            if (outp[0] >= 0) {
-                iout = nf;
-                fds[nf++] = (struct pollfd){outp[0], POLLIN, 0};
-            }
-            if (errp[0] >= 0) {
-                ierr = nf;
-                fds[nf++] = (struct pollfd){errp[0], POLLIN, 0};
-            }
-            uint64_t left = deadline - t;
-            int pr = poll(fds, (nfds_t)nf, left > INT_MAX ? INT_MAX : (int)left);
-            if (pr < 0) {
-                if (errno == EINTR)
-                    continue;
-                rc = drv_error_set(err, DRV_ERR_IO, errno, "cni %s %s: poll", type, command);
-                break;
-            }
-            if (iin >= 0 && fds[iin].revents) {
-                ssize_t w =
-                    send(inpair[0], input + inoff, inlen - inoff, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (w > 0)
-                    inoff += (size_t)w;
-                /* A plugin that exits without reading all of stdin is its own business: its
-                 * exit status and output decide. */
-                if (inoff == inlen || (w < 0 && errno != EAGAIN && errno != EINTR))
-                    close_fd(&inpair[0]);
-            }
-            if (iout >= 0 && fds[iout].revents) {
-                char tmp[4096];
-                ssize_t got = read(outp[0], tmp, sizeof(tmp));
-                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-                    close_fd(&outp[0]);
-                } else if (got > 0 && drv_buf_append(&obuf, tmp, (size_t)got) != DRV_OK) {
-                    toobig = true;
-                    break;
-                }
-            }
-            if (ierr >= 0 && fds[ierr].revents) {
-                char tmp[4096];
-                ssize_t got = read(errp[0], tmp, sizeof(tmp));
-                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
-                    close_fd(&errp[0]);
-                } else if (got > 0) {
-                    size_t room = DRV_CNI_STDERR_MAX - elen;
-                    size_t take = (size_t)got < room ? (size_t)got : room;
-                    memcpy(ebuf + elen, tmp, take);
-                    elen += take;
-                }
-            }
-        }
-    }
-    ebuf[elen] = '\0';
-    close_fd(&inpair[0]);
-    close_fd(&outp[0]);
-    close_fd(&errp[0]);
-
-    /* Reap it: what is left of the deadline, then SIGKILL to the whole group. */
+    _cleanup_buf_ drv_buf_t ebuf = DRV_BUF_INIT(DRV_CNI_STDERR_MAX);
+    drv_proc_io_t io = {.in = input,
+                        .in_len = strlen(input),
+                        .out = &obuf,
+                        .errout = &ebuf,
+                        .out_strict = true,
+                        .timeout_ms = s->timeout_ms};
+    long long start = drv_now_ms();
     int status = 0;
-    bool reaped = false;
-    while (!reaped && !timed_out && !toobig && rc == DRV_OK) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            reaped = true;
-        else if (w < 0 && errno != EINTR)
-            break;
-        else if (drv_now_ms() >= deadline)
-            timed_out = true;
-        else
-            sleep_ms(5);
-    }
-    if (!reaped) {
-        kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-    }
+    drv_error_t perr = DRV_ERROR_INIT;
+    drv_err_t rc = drv_proc_exec(&o, &io, &status, &perr);
     drv_log_debug("cni plugin call", "plugin=%s command=%s container=%s ms=%llu status=%d", type,
                   command, pod->container_id, (unsigned long long)(drv_now_ms() - start), status);
 
-    if (exec_errno != 0)
-        return drv_error_set(err, DRV_ERR_IO, exec_errno, "cni %s %s: cannot run %s", type, command,
-                             path);
-    if (rc != DRV_OK)
-        return rc;
-    if (timed_out)
+    if (rc == DRV_ERR_TIMEOUT)
         return drv_error_set(err, DRV_ERR_TIMEOUT, 0,
                              "cni %s %s: no answer within %u ms, plugin killed", type, command,
                              s->timeout_ms);
-    if (toobig)
+    if (rc == DRV_ERR_TOOBIG)
         return drv_error_set(err, DRV_ERR_PROTO, 0,
                              "cni %s %s: output over the %u byte limit, plugin killed", type,
                              command, DRV_CNI_RESULT_MAX);
+    if (rc != DRV_OK)
+        return drv_error_set(err, DRV_ERR_IO, perr.sys_errno, "cni %s %s: cannot run %s", type,
+                             command, path);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return drv_cni_plugin_error(type, command, status, obuf.data, obuf.len, ebuf, err);
+        return drv_cni_plugin_error(type, command, status, obuf.data, obuf.len, drv_buf_str(&ebuf),
+                                    err);
     size_t len = 0;
     char *data = drv_buf_steal(&obuf, &len);
     if (data == NULL)

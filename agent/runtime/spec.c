@@ -27,6 +27,7 @@
 #include "drover/names.h"
 #include "drover/path.h"
 #include "drover/quantity.h"
+#include "drover/vec.h"
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -37,6 +38,7 @@
 #define ARGS_MAX_BYTES (1u << 20) /* all of process.args */
 #define MAX_DEVICES 4096
 #define MAX_MOUNTS 1024
+#define GIDS_MAX 64 /* additional groups of a container's user */
 #define CPU_PERIOD 100000
 #define MIN_CPU_QUOTA 1000 /* kubelet's minimum quota */
 #define MIN_CPU_SHARES 2
@@ -60,8 +62,7 @@ typedef struct sec {
     bool seccomp;  /* RuntimeDefault applies */
     uint64_t caps; /* bit n = capability n */
     uint32_t uid, gid;
-    uint32_t *gids; /* additional gids, primary first */
-    size_t n_gids;
+    drv_vec_t gids; /* uint32_t: additional gids, primary first; at most GIDS_MAX */
 } sec_t;
 
 /* ---- small helpers ---- */
@@ -155,18 +156,26 @@ static bool parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
 /* ---- environment ---- */
 
 typedef struct envlist {
-    char **v; /* "KEY=value", malloc'd */
-    size_t n, cap;
+    drv_vec_t vars; /* char *: "KEY=value", malloc'd; at most ENV_MAX_VARS */
     size_t bytes;
 } envlist_t;
 
+#define ENVLIST_INIT                                                                               \
+    {                                                                                              \
+        DRV_VEC_INIT(char *, ENV_MAX_VARS), 0                                                      \
+    }
+
+static char **env_vars(const envlist_t *e)
+{
+    return e->vars.data;
+}
+
 static void env_free(envlist_t *e)
 {
-    for (size_t i = 0; i < e->n; i++)
-        free(e->v[i]);
-    free(e->v);
-    e->v = NULL;
-    e->n = e->cap = e->bytes = 0;
+    for (size_t i = 0; i < e->vars.len; i++)
+        free(env_vars(e)[i]);
+    drv_vec_free(&e->vars);
+    e->bytes = 0;
 }
 
 static void env_freep(envlist_t *e)
@@ -178,8 +187,9 @@ static void env_freep(envlist_t *e)
 
 static ssize_t env_find(const envlist_t *e, const char *key, size_t klen)
 {
-    for (size_t i = 0; i < e->n; i++)
-        if (!strncmp(e->v[i], key, klen) && e->v[i][klen] == '=')
+    char **v = env_vars(e);
+    for (size_t i = 0; i < e->vars.len; i++)
+        if (!strncmp(v[i], key, klen) && v[i][klen] == '=')
             return (ssize_t)i;
     return -1;
 }
@@ -192,11 +202,9 @@ static drv_err_t env_setn(ctx_t *c, envlist_t *e, const char *key, size_t klen, 
         return fail(c, DRV_ERR_INVALID, 0, ": environment variable %.*s: value contains a NUL byte",
                     (int)klen, key);
     ssize_t at = env_find(e, key, klen);
-    size_t old = at >= 0 ? strlen(e->v[at]) + 1 : 0;
+    size_t old = at >= 0 ? strlen(env_vars(e)[at]) + 1 : 0;
     if (e->bytes - old + klen + vlen + 2 > ENV_MAX_BYTES)
         return fail(c, DRV_ERR_TOOBIG, 0, ": environment larger than %u bytes", ENV_MAX_BYTES);
-    if (at < 0 && e->n >= ENV_MAX_VARS)
-        return fail(c, DRV_ERR_TOOBIG, 0, ": more than %d environment variables", ENV_MAX_VARS);
     char *s = malloc(klen + vlen + 2);
     if (!s)
         return nomem(c);
@@ -205,20 +213,16 @@ static drv_err_t env_setn(ctx_t *c, envlist_t *e, const char *key, size_t klen, 
     memcpy(s + klen + 1, val, vlen);
     s[klen + 1 + vlen] = '\0';
     if (at >= 0) {
-        free(e->v[at]);
-        e->v[at] = s;
+        free(env_vars(e)[at]);
+        env_vars(e)[at] = s;
     } else {
-        if (e->n == e->cap) {
-            size_t nc = e->cap ? e->cap * 2 : 32;
-            char **nv = realloc(e->v, nc * sizeof(*nv));
-            if (!nv) {
-                free(s);
-                return nomem(c);
-            }
-            e->v = nv;
-            e->cap = nc;
+        drv_err_t rc = drv_vec_push(&e->vars, &s);
+        if (rc != DRV_OK) {
+            free(s);
+            if (rc == DRV_ERR_TOOBIG)
+                return fail(c, rc, 0, ": more than %d environment variables", ENV_MAX_VARS);
+            return nomem(c);
         }
-        e->v[e->n++] = s;
     }
     e->bytes = e->bytes - old + klen + vlen + 2;
     return DRV_OK;
@@ -284,7 +288,7 @@ char *drv_spec_expand(const char *s, const char *const *env, size_t n, size_t ma
 
 static char *expand_env(ctx_t *c, const char *s, const envlist_t *e)
 {
-    char *r = drv_spec_expand(s, (const char *const *)e->v, e->n, ENV_MAX_BYTES);
+    char *r = drv_spec_expand(s, (const char *const *)env_vars(e), e->vars.len, ENV_MAX_BYTES);
     if (!r)
         c->nomem = true;
     return r;
@@ -596,17 +600,13 @@ typedef struct grq {
 
 static bool gids_add(sec_t *s, uint32_t gid)
 {
-    for (size_t i = 0; i < s->n_gids; i++)
-        if (s->gids[i] == gid)
+    const uint32_t *g = s->gids.data;
+    for (size_t i = 0; i < s->gids.len; i++)
+        if (g[i] == gid)
             return true;
-    if (s->n_gids >= 64) /* more groups than any image has: keep the first ones */
-        return true;
-    uint32_t *n = realloc(s->gids, (s->n_gids + 1) * sizeof(*n));
-    if (!n)
-        return false;
-    s->gids = n;
-    s->gids[s->n_gids++] = gid;
-    return true;
+    /* Past GIDS_MAX, more groups than any image has: keep the first ones. */
+    drv_err_t rc = drv_vec_push(&s->gids, &gid);
+    return rc == DRV_OK || rc == DRV_ERR_TOOBIG;
 }
 
 static bool gr_match(const field_t *f, size_t n, void *arg)
@@ -991,8 +991,8 @@ static drv_err_t build_process(ctx_t *c, cJSON *root, const sec_t *s, const char
         return nomem(c);
     add_bool(c, proc, "terminal", false);
 
-    _cleanup_env_ envlist_t kenv = {0};
-    _cleanup_env_ envlist_t env = {0};
+    _cleanup_env_ envlist_t kenv = ENVLIST_INIT;
+    _cleanup_env_ envlist_t env = ENVLIST_INIT;
     drv_err_t rc = kube_env(c, &kenv);
     if (rc != DRV_OK)
         return rc;
@@ -1007,13 +1007,13 @@ static drv_err_t build_process(ctx_t *c, cJSON *root, const sec_t *s, const char
     const drv_oci_config_t *img = c->in->image;
     for (size_t i = 0; rc == DRV_OK && img && i < img->n_env; i++)
         rc = env_set_kv(c, &env, img->env[i]);
-    for (size_t i = 0; rc == DRV_OK && i < kenv.n; i++)
-        rc = env_set_kv(c, &env, kenv.v[i]);
+    for (size_t i = 0; rc == DRV_OK && i < kenv.vars.len; i++)
+        rc = env_set_kv(c, &env, env_vars(&kenv)[i]);
     if (rc != DRV_OK)
         return rc;
     cJSON *ea = add_arr(c, proc, "env");
-    for (size_t i = 0; i < env.n; i++)
-        push_str(c, ea, env.v[i]);
+    for (size_t i = 0; i < env.vars.len; i++)
+        push_str(c, ea, env_vars(&env)[i]);
 
     const char *cwd = drv_json_str(c->ctr, "workingDir");
     char cwdbuf[PATH_MAX];
@@ -1031,8 +1031,9 @@ static drv_err_t build_process(ctx_t *c, cJSON *root, const sec_t *s, const char
     add_num(c, user, "uid", s->uid);
     add_num(c, user, "gid", s->gid);
     cJSON *ag = add_arr(c, user, "additionalGids");
-    for (size_t i = 0; i < s->n_gids; i++)
-        push(c, ag, cJSON_CreateNumber(s->gids[i]));
+    const uint32_t *gids = s->gids.data;
+    for (size_t i = 0; i < s->gids.len; i++)
+        push(c, ag, cJSON_CreateNumber(gids[i]));
 
     cJSON *caps = add_obj(c, proc, "capabilities");
     if (caps) {
@@ -1070,31 +1071,30 @@ typedef struct umnt {
     bool rbind, ro;
 } umnt_t;
 
-typedef struct umnts {
-    umnt_t *v;
-    size_t n;
-} umnts_t;
+/* The mounts of a container: a drv_vec_t of umnt_t, at most MAX_MOUNTS. */
+typedef drv_vec_t umnts_t;
 
 static void umnts_free(umnts_t *m)
 {
-    for (size_t i = 0; i < m->n; i++)
-        free(m->v[i].src);
-    free(m->v);
+    umnt_t *v = m->data;
+    for (size_t i = 0; i < m->len; i++)
+        free(v[i].src);
+    drv_vec_free(m);
 }
 
 static drv_err_t umnt_add(ctx_t *c, umnts_t *m, const char *dest, const char *src, bool rbind,
                           bool ro)
 {
-    if (m->n >= MAX_MOUNTS)
-        return fail(c, DRV_ERR_TOOBIG, 0, ".volumeMounts: more than %d mounts", MAX_MOUNTS);
-    umnt_t *nv = realloc(m->v, (m->n + 1) * sizeof(*nv));
-    if (!nv)
+    umnt_t u = {dest, strdup(src), rbind, ro};
+    if (!u.src)
         return nomem(c);
-    m->v = nv;
-    char *s = strdup(src);
-    if (!s)
+    drv_err_t rc = drv_vec_push(m, &u);
+    if (rc != DRV_OK) {
+        free(u.src);
+        if (rc == DRV_ERR_TOOBIG)
+            return fail(c, rc, 0, ".volumeMounts: more than %d mounts", MAX_MOUNTS);
         return nomem(c);
-    m->v[m->n++] = (umnt_t){dest, s, rbind, ro};
+    }
     return DRV_OK;
 }
 
@@ -1249,8 +1249,9 @@ static bool umnts_has(const umnts_t *m, const char *dest)
     char a[PATH_MAX], b[PATH_MAX];
     if (drv_path_clean(dest, a, sizeof(a)) != DRV_OK)
         return false;
-    for (size_t i = 0; i < m->n; i++)
-        if (drv_path_clean(m->v[i].dest, b, sizeof(b)) == DRV_OK && !strcmp(a, b))
+    const umnt_t *v = m->data;
+    for (size_t i = 0; i < m->len; i++)
+        if (drv_path_clean(v[i].dest, b, sizeof(b)) == DRV_OK && !strcmp(a, b))
             return true;
     return false;
 }
@@ -1269,7 +1270,7 @@ static void add_mount(ctx_t *c, cJSON *mounts, const char *dest, const char *typ
 
 static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
 {
-    __attribute__((cleanup(umnts_free))) umnts_t um = {0};
+    __attribute__((cleanup(umnts_free))) umnts_t um = DRV_VEC_INIT(umnt_t, MAX_MOUNTS);
     drv_err_t rc = volume_mounts(c, &um);
     if (rc != DRV_OK)
         return rc;
@@ -1282,12 +1283,13 @@ static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
             (rc = umnt_add(c, &um, etc[i][0], etc[i][1], false, s->ro_rootfs)) != DRV_OK)
             return rc;
     /* Parents before children: stable sort by depth, as containerd does. */
-    for (size_t i = 1; i < um.n; i++) {
-        umnt_t t = um.v[i];
+    umnt_t *v = um.data;
+    for (size_t i = 1; i < um.len; i++) {
+        umnt_t t = v[i];
         size_t j = i, d = path_depth(t.dest);
-        for (; j > 0 && path_depth(um.v[j - 1].dest) > d; j--)
-            um.v[j] = um.v[j - 1];
-        um.v[j] = t;
+        for (; j > 0 && path_depth(v[j - 1].dest) > d; j--)
+            v[j] = v[j - 1];
+        v[j] = t;
     }
 
     bool hostipc = false;
@@ -1328,10 +1330,10 @@ static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
             continue;
         add_mount(c, mounts, defs[i].dest, defs[i].type, defs[i].src, defs[i].opts);
     }
-    for (size_t i = 0; i < um.n; i++) {
-        const char *opts[] = {um.v[i].rbind ? "rbind" : "bind", "rprivate",
-                              um.v[i].ro ? "ro" : "rw", NULL};
-        add_mount(c, mounts, um.v[i].dest, "bind", um.v[i].src, opts);
+    for (size_t i = 0; i < um.len; i++) {
+        const char *opts[] = {v[i].rbind ? "rbind" : "bind", "rprivate", v[i].ro ? "ro" : "rw",
+                              NULL};
+        add_mount(c, mounts, v[i].dest, "bind", v[i].src, opts);
     }
     return c->nomem ? nomem(c) : DRV_OK;
 }
@@ -1579,7 +1581,7 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
     if (!in->rootfs || in->rootfs[0] != '/')
         return fail(&c, DRV_ERR_INVALID, 0, ": rootfs must be an absolute path");
 
-    sec_t s = {0};
+    sec_t s = {.gids = DRV_VEC_INIT(uint32_t, GIDS_MAX)};
     char hbuf[256];
     const char *hostname = pod_hostname(&c, hbuf, sizeof(hbuf));
     cJSON *root = cJSON_CreateObject();
@@ -1611,7 +1613,7 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
         if (c.nomem)
             rc = nomem(&c);
     }
-    free(s.gids);
+    drv_vec_free(&s.gids);
     if (rc != DRV_OK) {
         cJSON_Delete(root);
         return rc;

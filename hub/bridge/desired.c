@@ -14,6 +14,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/model.h"
+#include "drover/vec.h"
 
 #define FOLLOW_BATCH 512
 
@@ -388,36 +389,31 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* ConfigMap and Secret references of one node's pods, duplicates included (each pod is
+ * size-capped; this bounds their sum). */
+#define REFS_MAX 65536
+
 typedef struct refs {
-    char **v;
-    size_t n, cap;
-    bool failed; /* out of memory: the caller must not trust the list */
+    drv_vec_t v;      /* char *: "c:ns/name", malloc'd; at most REFS_MAX */
+    drv_err_t failed; /* DRV_ERR_NOMEM or DRV_ERR_TOOBIG: the caller must not trust the list */
 } refs_t;
 
 static void ref_add(refs_t *r, char tag, const char *ns, const char *name)
 {
-    if (!name || r->failed)
+    if (!name || r->failed != DRV_OK)
         return;
-    if (r->n == r->cap) {
-        size_t nc = r->cap ? r->cap * 2 : 16;
-        char **v = realloc(r->v, nc * sizeof(*v));
-        if (!v) {
-            r->failed = true;
-            return;
-        }
-        r->v = v;
-        r->cap = nc;
-    }
     char *s = NULL;
     if (asprintf(&s, "%c:%s/%s", tag, ns ? ns : "default", name) < 0) {
-        r->failed = true;
+        r->failed = DRV_ERR_NOMEM;
         return;
     }
-    r->v[r->n++] = s;
+    r->failed = drv_vec_push(&r->v, &s);
+    if (r->failed != DRV_OK)
+        free(s);
 }
 
 /* Adds "c:ns/name" for every ConfigMap and "s:ns/name" for every Secret pod uses (duplicates
- * allowed; the caller sorts and skips them). No cap: a pod is itself size-capped. */
+ * allowed; the caller sorts and skips them). */
 static void collect_refs(const cJSON *pod, refs_t *r)
 {
     const char *ns = drv_json_str(drv_json_get(pod, "metadata"), "namespace");
@@ -533,7 +529,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
           *jsecrets = cJSON_CreateArray();
-    refs_t refs = {0};
+    refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
     char *out = NULL;
     char *pub = NULL; /* the node's key, when it has Secrets */
     bool revoked = false;
@@ -558,17 +554,23 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         drv_sha256_update(&h, pods[i]->text, strlen(pods[i]->text) + 1);
         collect_refs(pod, &refs);
     }
-    if (refs.failed) {
+    if (refs.failed == DRV_ERR_TOOBIG) {
+        drv_error_set(err, DRV_ERR_TOOBIG, 0,
+                      "desired state of %s: more than %d ConfigMap and Secret references", n->name,
+                      REFS_MAX);
+        goto done;
+    }
+    if (refs.failed != DRV_OK) {
         drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s: references", n->name);
         goto done;
     }
-    if (refs.n)
-        qsort(refs.v, refs.n, sizeof(*refs.v), cmp_str);
+    char **rv = refs.v.data;
+    if (refs.v.len)
+        qsort(rv, refs.v.len, sizeof(*rv), cmp_str);
     /* The list is at most a few times the pods' own size (each name comes from them). */
     drv_buf_t rb = DRV_BUF_INIT(4 * (size_t)DRV_PROTO_DESIRED_MAX);
     bool rok = drv_buf_putc(&rb, '\n') == DRV_OK;
-    char **rv = refs.v;
-    for (size_t i = 0; i < refs.n; i++) {
+    for (size_t i = 0; i < refs.v.len; i++) {
         if (i && !strcmp(rv[i], rv[i - 1]))
             continue;
         rok = rok && drv_buf_printf(&rb, "%s\n", rv[i]) == DRV_OK;
@@ -616,9 +618,9 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     }
 done:
     free(pub);
-    for (size_t i = 0; i < refs.n; i++)
-        free(refs.v[i]);
-    free(refs.v);
+    for (size_t i = 0; i < refs.v.len; i++)
+        free(*(char **)drv_vec_at(&refs.v, i));
+    drv_vec_free(&refs.v);
     free(pods);
     cJSON_Delete(jpods);
     cJSON_Delete(jcms);

@@ -8,13 +8,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -392,38 +390,23 @@ static drv_err_t spawn(drv_broker_t *b, drv_error_t *err)
                              b->mosq);
     struct stat st;
     b->log_start = fstat(b->logfd, &st) == 0 ? st.st_size : 0;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        return drv_error_set(err, DRV_ERR_IO, errno, "broker: fork");
-    if (pid == 0) {
-        /* The hub blocks SIGTERM/SIGINT for its signalfd: the broker must not inherit that. */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        setpgid(0, 0); /* a terminal's ^C goes to the hub, which stops the broker in order */
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0)
-            dup2(null, 0);
-        dup2(b->logfd, 1);
-        dup2(b->logfd, 2);
-        close_range(3, ~0U, 0);
-        if (b->drop &&
-            (setgroups(0, NULL) < 0 || setgid(b->run_gid) < 0 || setuid(b->run_uid) < 0)) {
-            dprintf(2, "drover-hub: switch to user mosquitto: %s\n", strerror(errno));
-            _exit(126);
-        }
-        /* A hub killed outright takes its broker along (which saves its persistence file).
-         * Set after the user switch, which would clear it. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(0);
-        char *argv[] = {b->mosq, (char *)"-c", b->conf, NULL};
-        execv(b->mosq, argv);
-        dprintf(2, "drover-hub: exec %s: %s\n", b->mosq, strerror(errno));
-        _exit(127);
-    }
+    char *argv[] = {b->mosq, (char *)"-c", b->conf, NULL};
+    /* Its own process group: a terminal's ^C goes to the hub, which stops the broker in
+     * order. A hub killed outright takes its broker along (which saves its persistence
+     * file). */
+    drv_proc_opts_t o = {.argv = argv,
+                         .in_fd = -1,
+                         .out_fd = b->logfd,
+                         .err_fd = b->logfd,
+                         .new_pgroup = true,
+                         .set_ids = b->drop,
+                         .uid = b->run_uid,
+                         .gid = b->run_gid,
+                         .parent_death_signal = SIGTERM};
+    pid_t pid;
+    drv_err_t rc = drv_proc_start(&o, &pid, err);
+    if (rc != DRV_OK)
+        return err ? drv_error_wrap(err, "broker") : rc;
     b->pid = pid;
     b->started_ms = drv_now_ms();
     drv_log_info("broker started", "pid=%d port=%u", (int)pid, b->port);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctrl/ctrl.h"
+#include "drover/buf.h"
 #include "drover/challenge.h"
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
@@ -58,27 +59,16 @@ struct drv_images {
 /* ---- one lookup ---- */
 
 typedef struct body {
-    char *data;
-    size_t len, max;
-    bool over;
+    drv_buf_t buf; /* at most the caller's max */
+    bool over;     /* the answer was larger */
 } body_t;
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     body_t *b = ud;
-    size_t add = size * n;
-    if (b->len + add > b->max) {
-        b->over = true;
-        return 0;
-    }
-    char *d = realloc(b->data, b->len + add + 1);
-    if (!d)
-        return 0;
-    memcpy(d + b->len, p, add);
-    b->data = d;
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
+    drv_err_t e = drv_buf_append(&b->buf, p, size * n); /* curl: size is 1 */
+    b->over = e == DRV_ERR_TOOBIG;
+    return e == DRV_OK ? size * n : 0;
 }
 
 typedef struct hdrs {
@@ -141,7 +131,7 @@ static drv_err_t http_get(const drv_images_opts_t *o, const char *url, const cha
         if ((t = curl_slist_append(hl, line)))
             hl = t;
     }
-    *b = (body_t){.max = max};
+    *b = (body_t){DRV_BUF_INIT(max), false};
     memset(h, 0, sizeof(*h));
     long timeout = o->timeout_ms > 0 ? (long)o->timeout_ms : 10000;
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -163,8 +153,7 @@ static drv_err_t http_get(const drv_images_opts_t *o, const char *url, const cha
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
-        free(b->data);
-        b->data = NULL;
+        drv_buf_free(&b->buf);
         return drv_error_set(err, b->over ? DRV_ERR_TOOBIG : DRV_ERR_IO, 0, "GET %s: %s", url,
                              b->over ? "answer too large" : curl_easy_strerror(rc));
     }
@@ -208,7 +197,7 @@ static drv_err_t anonymous_token(const drv_images_opts_t *o, const char *www_aut
     r = http_get(o, url, "application/json", NULL, 64 * 1024, &b, &h, &status, err);
     if (r != DRV_OK)
         return r;
-    _cleanup_free_ char *data = b.data;
+    _cleanup_free_ char *data = b.buf.data;
     if (status != 200)
         return drv_error_set(err, DRV_ERR_PERM, 0, "token request: HTTP %ld", status);
     cJSON *j = data ? cJSON_Parse(data) : NULL;
@@ -234,15 +223,13 @@ static drv_err_t registry_get(const drv_images_opts_t *o, const drv_image_ref_t 
     long status = 0;
     drv_err_t e = http_get(o, url, accept, auth[0] ? auth : NULL, max, b, h, &status, err);
     if (e == DRV_OK && status == 401 && !auth[0] && h->www_auth[0]) {
-        free(b->data);
-        b->data = NULL;
+        drv_buf_free(&b->buf);
         if ((e = anonymous_token(o, h->www_auth, auth, authsz, err)) != DRV_OK)
             return e;
         e = http_get(o, url, accept, auth, max, b, h, &status, err);
     }
     if (e == DRV_OK && status != 200) {
-        free(b->data);
-        b->data = NULL;
+        drv_buf_free(&b->buf);
         return drv_error_set(err, status == 404 ? DRV_ERR_NOTFOUND : DRV_ERR_PROTO, 0,
                              "GET %s: HTTP %ld", url, status);
     }
@@ -284,8 +271,8 @@ drv_err_t drv_images_lookup(const drv_images_opts_t *o, const char *image, char 
     if (e != DRV_OK)
         return drv_error_wrap(err, "image %s", image);
     drv_oci_manifest_t m;
-    e = drv_oci_manifest_parse(b.data ? b.data : "", b.len, h.content_type, &m, err);
-    free(b.data);
+    e = drv_oci_manifest_parse(drv_buf_str(&b.buf), b.buf.len, h.content_type, &m, err);
+    drv_buf_free(&b.buf);
     if (e != DRV_OK)
         return drv_error_wrap(err, "image %s: manifest", image);
     char **list = calloc(DRV_IMAGES_PLATFORMS_MAX + 1, sizeof(*list));
@@ -303,8 +290,8 @@ drv_err_t drv_images_lookup(const drv_images_opts_t *o, const char *image, char 
                          &h, err);
         drv_oci_config_t cfg;
         if (e == DRV_OK) {
-            e = drv_oci_config_parse(b.data ? b.data : "", b.len, &cfg, err);
-            free(b.data);
+            e = drv_oci_config_parse(drv_buf_str(&b.buf), b.buf.len, &cfg, err);
+            drv_buf_free(&b.buf);
         }
         if (e == DRV_OK) {
             ok = add_platform(&list, &n, &cfg.platform);

@@ -10,6 +10,7 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/quantity.h"
+#include "drover/vec.h"
 
 struct port_use {
     uint32_t key; /* port << 2 | protocol */
@@ -31,11 +32,14 @@ struct drv_sched_node {
     int64_t used_cpu, used_mem;               /* requests, for fitting */
     int64_t score_cpu, score_mem;             /* requests with defaults, for scoring */
     size_t npods;
-    struct port_use *ports;
-    size_t nports, capports;
-    struct owner_use *owners;
-    size_t nowners, capowners;
+    drv_vec_t ports;  /* struct port_use, at most PORT_KEYS_MAX */
+    drv_vec_t owners; /* struct owner_use, at most NODE_OWNERS_MAX */
 };
+
+/* Distinct host ports a node can have in use: every port of three protocols. */
+#define PORT_KEYS_MAX (3 * 65536)
+/* Distinct owners (ReplicaSets, DaemonSets, ...) of the pods on one node. */
+#define NODE_OWNERS_MAX 65536
 
 #define POD_PORTS_MAX 64
 
@@ -67,8 +71,8 @@ static void node_free(drv_sched_node_t *n)
 {
     free(n->name);
     cJSON_Delete(n->obj);
-    free(n->ports);
-    free(n->owners);
+    drv_vec_free(&n->ports);
+    drv_vec_free(&n->owners);
 }
 
 void drv_sched_cache_free(drv_sched_cache_t *c)
@@ -148,6 +152,8 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
         if (!name || !*name)
             continue;
         drv_sched_node_t *d = &arr[n];
+        drv_vec_init(&d->ports, sizeof(struct port_use), PORT_KEYS_MAX);
+        drv_vec_init(&d->owners, sizeof(struct owner_use), NODE_OWNERS_MAX);
         d->name = strdup(name);
         d->obj = cJSON_Duplicate(no, true);
         if (!d->name || !d->obj) {
@@ -190,13 +196,9 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
             d->score_mem = old->score_mem;
             d->npods = old->npods;
             d->ports = old->ports;
-            d->nports = old->nports;
-            d->capports = old->capports;
             d->owners = old->owners;
-            d->nowners = old->nowners;
-            d->capowners = old->capowners;
-            old->ports = NULL;
-            old->owners = NULL;
+            drv_vec_init(&old->ports, sizeof(struct port_use), PORT_KEYS_MAX);
+            drv_vec_init(&old->owners, sizeof(struct owner_use), NODE_OWNERS_MAX);
         }
     }
     drv_sched_cache_free(c);
@@ -341,31 +343,20 @@ static drv_err_t pod_info_read(const cJSON *pod, struct pod_info *pi, drv_error_
 
 static struct port_use *find_port(const drv_sched_node_t *n, uint32_t key)
 {
-    for (size_t i = 0; i < n->nports; i++)
-        if (n->ports[i].key == key)
-            return &n->ports[i];
+    struct port_use *p = n->ports.data;
+    for (size_t i = 0; i < n->ports.len; i++)
+        if (p[i].key == key)
+            return &p[i];
     return NULL;
 }
 
 static struct owner_use *find_owner(const drv_sched_node_t *n, uint64_t hash)
 {
-    for (size_t i = 0; i < n->nowners; i++)
-        if (n->owners[i].hash == hash)
-            return &n->owners[i];
+    struct owner_use *o = n->owners.data;
+    for (size_t i = 0; i < n->owners.len; i++)
+        if (o[i].hash == hash)
+            return &o[i];
     return NULL;
-}
-
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t nc = *cap ? *cap * 2 : 4;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = nc;
-    return true;
 }
 
 drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_error_t *err)
@@ -377,23 +368,38 @@ drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_er
     drv_err_t r = pod_info_read(pod, &pi, err);
     if (r != DRV_OK)
         return r;
-    /* Reserve first so that a failed allocation leaves the node unchanged. */
-    if (!grow((void **)&n->ports, &n->capports, n->nports + pi.nports, sizeof(*n->ports)) ||
-        !grow((void **)&n->owners, &n->capowners, n->nowners + 1, sizeof(*n->owners)))
+    /* Reserve first so that a failure leaves the node unchanged (and the pushes below cannot
+     * fail). */
+    size_t new_ports = 0;
+    for (size_t i = 0; i < pi.nports; i++)
+        new_ports += find_port(n, pi.ports[i]) == NULL;
+    bool new_owner = pi.owner && find_owner(n, pi.owner) == NULL;
+    r = drv_vec_reserve(&n->ports, new_ports);
+    if (r == DRV_ERR_TOOBIG)
+        return drv_error_set(err, r, 0, "scheduler cache: node %s: more than %d host ports in use",
+                             n->name, PORT_KEYS_MAX);
+    if (r == DRV_OK)
+        r = drv_vec_reserve(&n->owners, new_owner);
+    if (r == DRV_ERR_TOOBIG)
+        return drv_error_set(err, r, 0, "scheduler cache: node %s: pods of more than %d owners",
+                             n->name, NODE_OWNERS_MAX);
+    if (r != DRV_OK)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduler cache");
     for (size_t i = 0; i < pi.nports; i++) {
         struct port_use *pu = find_port(n, pi.ports[i]);
+        struct port_use nu = {pi.ports[i], 1};
         if (pu)
             pu->count++;
         else
-            n->ports[n->nports++] = (struct port_use){pi.ports[i], 1};
+            (void)!drv_vec_push(&n->ports, &nu); /* reserved above */
     }
     if (pi.owner) {
         struct owner_use *ou = find_owner(n, pi.owner);
+        struct owner_use nu = {pi.owner, 1};
         if (ou)
             ou->count++;
         else
-            n->owners[n->nowners++] = (struct owner_use){pi.owner, 1};
+            (void)!drv_vec_push(&n->owners, &nu); /* reserved above */
     }
     n->used_cpu += pi.cpu;
     n->used_mem += pi.mem;
@@ -412,11 +418,11 @@ void drv_sched_cache_remove_pod(drv_sched_cache_t *c, const cJSON *pod)
     for (size_t i = 0; i < pi.nports; i++) {
         struct port_use *pu = find_port(n, pi.ports[i]);
         if (pu && --pu->count == 0)
-            *pu = n->ports[--n->nports];
+            drv_vec_remove(&n->ports, (size_t)(pu - (struct port_use *)n->ports.data));
     }
     struct owner_use *ou = pi.owner ? find_owner(n, pi.owner) : NULL;
     if (ou && --ou->count == 0)
-        *ou = n->owners[--n->nowners];
+        drv_vec_remove(&n->owners, (size_t)(ou - (struct owner_use *)n->owners.data));
     n->used_cpu -= pi.cpu;
     n->used_mem -= pi.mem;
     n->score_cpu -= pi.score_cpu;

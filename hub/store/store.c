@@ -23,6 +23,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
+#include "drover/vec.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -962,21 +963,27 @@ struct reseal_item {
     char *ns, *name, *body;
 };
 
-static void reseal_items_free(struct reseal_item *v, size_t n)
+/* Secret rows one re-encryption rewrites at most (objects and change log together). */
+#define RESEAL_ROWS_MAX (1024 * 1024)
+
+static void reseal_item_free(struct reseal_item *it)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].ns);
-        free(v[i].name);
-        wipe_free_str(v[i].body);
-    }
-    free(v);
+    free(it->ns);
+    free(it->name);
+    wipe_free_str(it->body);
+}
+
+static void reseal_items_free(drv_vec_t *v)
+{
+    for (size_t i = 0; i < v->len; i++)
+        reseal_item_free(drv_vec_at(v, i));
+    drv_vec_free(v);
 }
 
 /* Collects the Secret rows of one query (namespace, name, body[, rv]) that are not sealed
  * with keys[0], as plain text; checks that every sealed one opens. */
-static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, struct reseal_item **v,
-                                size_t *n, size_t *cap, drv_hstore_reseal_t *stats, bool strict,
-                                drv_error_t *err)
+static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, drv_vec_t *v,
+                                drv_hstore_reseal_t *stats, bool strict, drv_error_t *err)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -1018,24 +1025,16 @@ static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, stru
             wipe_free_str(plain);
             continue;
         }
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 16;
-            struct reseal_item *nv = realloc(*v, nc * sizeof(**v));
-            if (!nv) {
-                wipe_free_str(plain);
+        struct reseal_item it = {log ? sqlite3_column_int64(st, 3) : -1, strdup(ns), strdup(name),
+                                 plain ? plain : strdup(body)};
+        r = it.ns && it.name && it.body ? drv_vec_push(v, &it) : DRV_ERR_NOMEM;
+        if (r != DRV_OK) {
+            reseal_item_free(&it);
+            if (r == DRV_ERR_TOOBIG)
+                r = drv_error_set(err, r, 0, "re-encrypt Secrets: more than %d Secret rows",
+                                  RESEAL_ROWS_MAX);
+            else
                 r = drv_error_set(err, DRV_ERR_NOMEM, 0, "re-encrypt Secrets");
-                break;
-            }
-            *v = nv, *cap = nc;
-        }
-        struct reseal_item *it = &(*v)[*n];
-        it->rv = log ? sqlite3_column_int64(st, 3) : -1;
-        it->ns = strdup(ns);
-        it->name = strdup(name);
-        it->body = plain ? plain : strdup(body);
-        (*n)++;
-        if (!it->ns || !it->name || !it->body) {
-            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "re-encrypt Secrets");
             break;
         }
     }
@@ -1056,20 +1055,19 @@ drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *s
         return drv_error_set(err, DRV_ERR_INVALID, 0, "re-encrypt Secrets: the store has no keys");
     if (s->batch)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "re-encrypt Secrets: inside a batch");
-    struct reseal_item *v = NULL;
-    size_t n = 0, cap = 0;
+    drv_vec_t items = DRV_VEC_INIT(struct reseal_item, RESEAL_ROWS_MAX);
     drv_err_t r = begin(s, err); /* one transaction: the rows are read and rewritten at once */
     if (r != DRV_OK)
         return r;
     r = reseal_collect(s,
                        "SELECT namespace, name, body FROM objects WHERE kind = 'Secret' "
                        "ORDER BY namespace, name",
-                       false, &v, &n, &cap, stats, strict, err);
+                       false, &items, stats, strict, err);
     if (r == DRV_OK)
         r = reseal_collect(s,
                            "SELECT namespace, name, body, rv FROM changes WHERE kind = 'Secret' "
                            "ORDER BY rv",
-                           true, &v, &n, &cap, stats, strict, err);
+                           true, &items, stats, strict, err);
     sqlite3_stmt *obj_st = NULL, *log_st = NULL;
     if (r == DRV_OK && (sqlite3_prepare_v2(s->db,
                                            "UPDATE objects SET body = ?3 WHERE kind = 'Secret' AND "
@@ -1078,6 +1076,8 @@ drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *s
                         sqlite3_prepare_v2(s->db, "UPDATE changes SET body = ?3 WHERE rv = ?4", -1,
                                            &log_st, NULL) != SQLITE_OK))
         r = db_error(s, err, "re-encrypt Secrets");
+    const struct reseal_item *v = items.data;
+    size_t n = items.len;
     for (size_t i = 0; r == DRV_OK && i < n; i++) {
         sqlite3_stmt *st = v[i].rv < 0 ? obj_st : log_st;
         sqlite3_bind_text(st, 1, v[i].ns, -1, SQLITE_STATIC);
@@ -1101,7 +1101,7 @@ drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *s
         if (n)
             (void)sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     }
-    reseal_items_free(v, n);
+    reseal_items_free(&items);
     return r;
 }
 
@@ -1885,31 +1885,22 @@ drv_err_t drv_hstore_token_list(drv_hstore_t *s, drv_hstore_token_t **out, size_
     sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST, err);
     if (!st)
         return err ? err->code : DRV_ERR_IO;
-    size_t count = 0, cap = 0;
-    drv_hstore_token_t *v = NULL;
+    _cleanup_vec_ drv_vec_t v = DRV_VEC_INIT(drv_hstore_token_t, DRV_HSTORE_TOKENS_MAX);
     drv_err_t r = DRV_OK;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < DRV_HSTORE_TOKENS_MAX) {
-        if (count == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            drv_hstore_token_t *nv = realloc(v, nc * sizeof(*v));
-            if (!nv) {
-                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list tokens");
-                break;
-            }
-            v = nv, cap = nc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v.len < v.max) {
+        if (drv_vec_push(&v, NULL) != DRV_OK) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list tokens");
+            break;
         }
-        token_row(st, &v[count++]);
+        token_row(st, drv_vec_last(&v));
     }
     if (r == DRV_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = db_error(s, err, "list tokens");
     sqlite3_reset(st);
-    if (r != DRV_OK) {
-        free(v);
+    if (r != DRV_OK)
         return r;
-    }
-    *out = v;
-    *n = count;
+    *out = drv_vec_steal(&v, n);
     return DRV_OK;
 }
 
@@ -2037,31 +2028,22 @@ drv_err_t drv_hstore_identity_list(drv_hstore_t *s, drv_hstore_identity_t **out,
     sqlite3_stmt *st = stmt(s, ST_ID_LIST, err);
     if (!st)
         return err ? err->code : DRV_ERR_IO;
-    size_t count = 0, cap = 0;
-    drv_hstore_identity_t *v = NULL;
+    _cleanup_vec_ drv_vec_t v = DRV_VEC_INIT(drv_hstore_identity_t, DRV_HSTORE_IDENTITIES_MAX);
     drv_err_t r = DRV_OK;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < DRV_HSTORE_IDENTITIES_MAX) {
-        if (count == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            drv_hstore_identity_t *nv = realloc(v, nc * sizeof(*v));
-            if (!nv) {
-                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list identities");
-                break;
-            }
-            v = nv, cap = nc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && v.len < v.max) {
+        if (drv_vec_push(&v, NULL) != DRV_OK) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "list identities");
+            break;
         }
-        identity_row(st, &v[count++]);
+        identity_row(st, drv_vec_last(&v));
     }
     if (r == DRV_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
         r = db_error(s, err, "list identities");
     sqlite3_reset(st);
-    if (r != DRV_OK) {
-        free(v);
+    if (r != DRV_OK)
         return r;
-    }
-    *out = v;
-    *n = count;
+    *out = drv_vec_steal(&v, n);
     return DRV_OK;
 }
 

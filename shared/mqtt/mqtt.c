@@ -27,6 +27,7 @@
 #include "drover/fmt.h"
 #include "drover/proc.h"
 #include "drover/protocol.h"
+#include "drover/vec.h"
 
 typedef struct ev_item {
     struct ev_item *next;
@@ -44,6 +45,9 @@ typedef struct sub {
     char *filter;
     int qos;
 } sub_t;
+
+/* Topic filters one client keeps (and renews at every connect); Drover's use a handful. */
+#define MQTT_SUBS_MAX 256
 
 /* A publish or subscribe the owner asked for, done by the worker. */
 typedef struct out_item {
@@ -78,8 +82,7 @@ struct drv_mqtt {
     pthread_cond_t done_cv;  /* disconnect finished, or a callback left */
     ev_item_t *head, *tail;
     size_t queued, queued_bytes;
-    sub_t *subs;
-    size_t nsubs;
+    drv_vec_t subs; /* sub_t, at most MQTT_SUBS_MAX; filters only added, freed at the end */
     state_t state;
     uint64_t deadline_ms; /* ST_WAITING: when to try, CLOCK_MONOTONIC */
     uint64_t connected_at_ms;
@@ -162,12 +165,13 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
                      NULL);
     pthread_cond_signal(&c->timer_cv); /* the worker may be holding messages for this */
     /* Renew every subscription, outside our lock (Paho takes its own). */
-    size_t n = c->stop ? 0 : c->nsubs;
+    size_t n = c->stop ? 0 : c->subs.len;
     char **filters = n ? calloc(n, sizeof *filters) : NULL;
     int *qos = n ? calloc(n, sizeof *qos) : NULL;
+    const sub_t *subs = c->subs.data;
     for (size_t i = 0; filters && qos && i < n; i++) {
-        filters[i] = c->subs[i].filter;
-        qos[i] = c->subs[i].qos;
+        filters[i] = subs[i].filter;
+        qos[i] = subs[i].qos;
     }
     pthread_mutex_unlock(&c->mu);
     /* Filters are only ever added, never freed before drv_mqtt_free, which waits for us. */
@@ -443,9 +447,9 @@ static void destroy(drv_mqtt_t *c)
         free(it->payload);
         free(it);
     }
-    for (size_t i = 0; i < c->nsubs; i++)
-        free(c->subs[i].filter);
-    free(c->subs);
+    for (size_t i = 0; i < c->subs.len; i++)
+        free(((sub_t *)drv_vec_at(&c->subs, i))->filter);
+    drv_vec_free(&c->subs);
     for (out_item_t *o = c->out_head, *next; o; o = next) {
         next = o->next;
         out_free(o);
@@ -489,6 +493,7 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     if (c == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "mqtt");
     c->efd = -1;
+    drv_vec_init(&c->subs, sizeof(sub_t), MQTT_SUBS_MAX);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -635,20 +640,21 @@ drv_err_t drv_mqtt_subscribe(drv_mqtt_t *c, const char *filter, int qos, drv_err
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mqtt: subscribe: bad filter or qos");
     pthread_mutex_lock(&c->mu);
     size_t i = 0;
-    while (i < c->nsubs && strcmp(c->subs[i].filter, filter) != 0)
+    while (i < c->subs.len && strcmp(((sub_t *)drv_vec_at(&c->subs, i))->filter, filter) != 0)
         i++;
-    if (i == c->nsubs) {
-        char *f = strdup(filter);
-        sub_t *ns = f ? realloc(c->subs, (c->nsubs + 1) * sizeof *ns) : NULL;
-        if (ns == NULL) {
-            free(f);
+    if (i == c->subs.len) {
+        sub_t ns = {strdup(filter), qos};
+        drv_err_t r = ns.filter ? drv_vec_push(&c->subs, &ns) : DRV_ERR_NOMEM;
+        if (r != DRV_OK) {
+            free(ns.filter);
             pthread_mutex_unlock(&c->mu);
+            if (r == DRV_ERR_TOOBIG)
+                return drv_error_set(err, r, 0, "mqtt: subscribe %s: more than %d subscriptions",
+                                     filter, MQTT_SUBS_MAX);
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "mqtt: subscribe");
         }
-        c->subs = ns;
-        c->subs[c->nsubs++] = (sub_t){f, qos};
     }
-    c->subs[i].qos = qos;
+    ((sub_t *)drv_vec_at(&c->subs, i))->qos = qos;
     bool up = c->state == ST_CONNECTED;
     pthread_mutex_unlock(&c->mu);
     /* A failure now is repaired by the renewal at the next connect. */

@@ -12,28 +12,16 @@
 #include "drover/file.h"
 #include "drover/fmt.h"
 #include "drover/manifest.h"
+#include "drover/vec.h"
 
-struct file_list {
-    char **v;
-    size_t n, cap;
-};
-
-static drv_err_t list_add(struct file_list *l, const char *path)
+/* The files found: a drv_vec_t of malloc'd char *, at most DRV_MANIFEST_MAX_FILES. */
+static drv_err_t list_add(drv_vec_t *l, const char *path)
 {
-    if (l->n >= DRV_MANIFEST_MAX_FILES)
-        return DRV_ERR_TOOBIG;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 16;
-        char **nv = realloc(l->v, ncap * sizeof(*nv));
-        if (!nv)
-            return DRV_ERR_NOMEM;
-        l->v = nv;
-        l->cap = ncap;
-    }
-    if (!(l->v[l->n] = strdup(path)))
-        return DRV_ERR_NOMEM;
-    l->n++;
-    return DRV_OK;
+    char *copy = strdup(path);
+    drv_err_t r = copy ? drv_vec_push(l, &copy) : DRV_ERR_NOMEM;
+    if (r != DRV_OK)
+        free(copy);
+    return r;
 }
 
 static bool is_manifest_name(const char *name)
@@ -47,7 +35,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static drv_err_t walk(const char *dir, bool recursive, unsigned depth, struct file_list *l,
+static drv_err_t walk(const char *dir, bool recursive, unsigned depth, drv_vec_t *l,
                       drv_error_t *err)
 {
     if (depth > 32)
@@ -72,8 +60,11 @@ static drv_err_t walk(const char *dir, bool recursive, unsigned depth, struct fi
                 r = walk(path, recursive, depth + 1, l, err);
         } else if (S_ISREG(st.st_mode) && is_manifest_name(e->d_name)) {
             r = list_add(l, path);
-            if (r != DRV_OK)
-                r = drv_error_set(err, r, 0, "%s: too many manifest files", dir);
+            if (r == DRV_ERR_TOOBIG)
+                r = drv_error_set(err, r, 0, "%s: too many manifest files (more than %d)", dir,
+                                  DRV_MANIFEST_MAX_FILES);
+            else if (r != DRV_OK)
+                r = drv_error_set(err, r, 0, "%s: out of memory", dir);
         }
         if (r != DRV_OK)
             return r;
@@ -91,7 +82,7 @@ void drv_manifest_files_free(char **files, size_t count)
 drv_err_t drv_manifest_list_files(const char *path, bool recursive, char ***files, size_t *count,
                                   drv_error_t *err)
 {
-    struct file_list l = {0};
+    drv_vec_t l = DRV_VEC_INIT(char *, DRV_MANIFEST_MAX_FILES);
     struct stat st;
     drv_err_t r;
     if (!strcmp(path, "-")) {
@@ -101,19 +92,18 @@ drv_err_t drv_manifest_list_files(const char *path, bool recursive, char ***file
                              path);
     } else if (S_ISDIR(st.st_mode)) {
         r = walk(path, recursive, 0, &l, err);
-        if (r == DRV_OK && l.n)
-            qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+        if (r == DRV_OK && l.len)
+            qsort(l.data, l.len, sizeof(char *), cmp_str);
     } else {
         r = list_add(&l, path);
     }
     if (r != DRV_OK) {
-        drv_manifest_files_free(l.v, l.n);
+        drv_manifest_files_free(l.data, l.len);
         if (err && err->code == DRV_OK)
             drv_error_set(err, r, 0, "%s", path);
         return r;
     }
-    *files = l.v;
-    *count = l.n;
+    *files = drv_vec_steal(&l, count);
     return DRV_OK;
 }
 
