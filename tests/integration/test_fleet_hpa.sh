@@ -179,5 +179,14 @@ check "dev2's usage is its own, not dev1's forgery ($node2_cpu)" test "$node2_cp
 # ---- history ----
 check "a node's usage history has points" fleet_wait "history" 10 \
   "/apis/drover.io/v1/usage/nodes/dev1?window=15m" '.kind == "UsageHistory" and (.points | length) >= 3'
-check "/metrics has the per-node gauges" bash -c "$(declare -p FLEET_CURL); \"\${FLEET_CURL[@]}\" '$FLEET_HUB/metrics' | grep -q '^drover_node_cpu_usage_cores{node=\"dev1\"}'"
+# (dev1's agent was pushed off the broker by the publishes above, made with its client id: it
+# comes back with back-off, so its gauge may take a while.)
+node_gauges() { fleet_api /metrics | grep -c '^drover_node_cpu_usage_cores{node="dev[12]"}'; }
+gauges=0
+for _ in $(seq 1 $((40 * FLEET_TF))); do
+  gauges=$(node_gauges)
+  [ "$gauges" -ge 2 ] && break
+  sleep 0.5
+done
+check "/metrics has the per-node gauges of both devices ($gauges)" test "$gauges" -ge 2
 fleet_finish
