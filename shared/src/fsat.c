@@ -83,20 +83,24 @@ int fsat_open_walk(int dirfd, const char *rel, int flags, mode_t mode)
             *slash = '\0';
         const char *name = *p ? p : ".";
         int at = cur >= 0 ? cur : dirfd;
+        int fd = last ? openat(at, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+                 : strcmp(name, ".") != 0
+                     ? openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                     : -2;
+        if (fd == -1) {
+            int e = errno;
+            struct stat st;
+            /* With O_DIRECTORY|O_NOFOLLOW a symlink reads as "not a directory": say what it
+             * is, on every kernel (and under qemu-user) alike. */
+            if (e == ENOTDIR && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISLNK(st.st_mode))
+                e = ELOOP;
+            errno = e;
+            return -1;
+        }
         if (last)
-            return openat(at, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (strcmp(name, ".") != 0) {
-            int fd = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (fd < 0) {
-                int e = errno;
-                struct stat st;
-                /* O_PATH|O_NOFOLLOW reports a symlink as "not a directory": say what it is. */
-                if (e == ENOTDIR && fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISLNK(st.st_mode))
-                    e = ELOOP;
-                errno = e;
-                return -1;
-            }
+            return fd;
+        if (fd >= 0) {
             if (cur >= 0)
                 close(cur);
             cur = fd;
