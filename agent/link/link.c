@@ -165,15 +165,6 @@ void drv_link_desired_free(drv_link_desired_t *d)
     d->desired = NULL;
 }
 
-static bool same_object(const cJSON *a, const cJSON *b)
-{
-    const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
-    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
-    const char *na = drv_json_str(ma, "name"), *nb = drv_json_str(mb, "name");
-    const char *sa = drv_json_str(ma, "namespace"), *sb = drv_json_str(mb, "namespace");
-    return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
-}
-
 cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
 {
     static const char *const keys[] = {"pods", "configMaps", "secrets"};
@@ -194,7 +185,7 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
         {
             bool clash = false;
             const cJSON *s;
-            cJSON_ArrayForEach(s, st) clash = clash || same_object(o, s);
+            cJSON_ArrayForEach(s, st) clash = clash || drv_json_same_object(o, s);
             if (clash) {
                 drv_log_warn("a hub object has the name of a static one; the static one wins",
                              "kind=%s name=%s", keys[k],

@@ -916,15 +916,6 @@ drv_err_t drv_supervisor_set_desired(drv_supervisor_t *sv, cJSON *desired, drv_e
     return DRV_OK;
 }
 
-static bool same_object(const cJSON *a, const cJSON *b)
-{
-    const cJSON *ma = cJSON_GetObjectItemCaseSensitive(a, "metadata");
-    const cJSON *mb = cJSON_GetObjectItemCaseSensitive(b, "metadata");
-    const char *na = drv_json_str(ma, "name"), *nb = drv_json_str(mb, "name");
-    const char *sa = drv_json_str(ma, "namespace"), *sb = drv_json_str(mb, "namespace");
-    return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
-}
-
 /* Merges the clear Secrets kept on tmpfs back into d (a restart of the agent; after a reboot
  * the file is gone and the static manifests bring their Secrets back at the first rescan).
  * Returns true when d held clear Secrets itself (a desired.json written by an older agent),
@@ -960,7 +951,7 @@ static bool restore_clear_secrets(drv_supervisor_t *sv, cJSON *d)
         cJSON *s = cJSON_DetachItemViaPointer(clear, clear->child);
         bool dup = false;
         for (const cJSON *t = list->child; t && !dup; t = t->next)
-            dup = same_object(s, t);
+            dup = drv_json_same_object(s, t);
         if (dup)
             pod_secret_wipe_delete(s);
         else

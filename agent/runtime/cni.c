@@ -17,6 +17,7 @@
 #include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/log.h"
+#include "drover/names.h"
 
 /* What the plugins search for iptables (and anything else they run). */
 #define PLUGIN_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -45,21 +46,6 @@ static cJSON *arr_add(cJSON *arr, cJSON *item)
         return NULL;
     }
     return item;
-}
-
-/* [A-Za-z0-9][A-Za-z0-9_.-]* of at most max characters: CNI's rule for container IDs and
- * network names, which also keeps them safe as file names. */
-static bool valid_token(const char *s, size_t max)
-{
-    if (s == NULL || s[0] == '\0' || strlen(s) > max)
-        return false;
-    for (const char *p = s; *p; p++) {
-        char c = *p;
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (p == s || (c != '_' && c != '.' && c != '-')))
-            return false;
-    }
-    return true;
 }
 
 static bool valid_ifname(const char *s)
@@ -128,7 +114,7 @@ static drv_err_t settings_of(const drv_cni_config_t *cfg, bool need_state, cni_s
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cni.stateDir: must be an absolute path of at most %d characters",
                              CNI_DIR_MAX);
-    if (!valid_token(s->name, CNI_NAME_MAX))
+    if (!drv_name_runtime_id(s->name, CNI_NAME_MAX))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cni.networkName: \"%.80s\" must be 1-%d letters, digits, '_', '.' "
                              "or '-', starting with a letter or digit",
@@ -275,7 +261,7 @@ static drv_err_t pod_validate(const drv_cni_pod_t *pod, bool need_netns, drv_err
 {
     if (pod == NULL)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: no pod");
-    if (!valid_token(pod->container_id, CNI_ID_MAX))
+    if (!drv_name_runtime_id(pod->container_id, CNI_ID_MAX))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cni: container id \"%.80s\" must be 1-%d letters, digits, '_', '.' "
                              "or '-', starting with a letter or digit",
@@ -627,7 +613,7 @@ static drv_err_t conflist_check(const cJSON *list, drv_error_t *err)
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(list, "plugins");
     if (!cJSON_IsObject(list))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: network configuration: not an object");
-    if (!cJSON_IsString(name) || !valid_token(name->valuestring, CNI_NAME_MAX))
+    if (!cJSON_IsString(name) || !drv_name_runtime_id(name->valuestring, CNI_NAME_MAX))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "cni: network configuration: bad \"name\"");
     if (!cJSON_IsString(ver) || strlen(ver->valuestring) > 16)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
@@ -641,7 +627,8 @@ static drv_err_t conflist_check(const cJSON *list, drv_error_t *err)
     cJSON_ArrayForEach(p, plugins)
     {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
-        if (!cJSON_IsObject(p) || !cJSON_IsString(type) || !valid_token(type->valuestring, 64))
+        if (!cJSON_IsObject(p) || !cJSON_IsString(type) ||
+            !drv_name_runtime_id(type->valuestring, 64))
             return drv_error_set(err, DRV_ERR_INVALID, 0,
                                  "cni: network configuration: plugins[%d].type: must be a plain "
                                  "plugin name",

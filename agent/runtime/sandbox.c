@@ -64,15 +64,7 @@ static void record_free(record_t *r)
 
 static bool valid_uid(const char *s)
 {
-    if (s == NULL || s[0] == '\0' || strlen(s) > DRV_SANDBOX_UID_MAX)
-        return false;
-    for (const char *p = s; *p; p++) {
-        char c = *p;
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (p == s || (c != '_' && c != '.' && c != '-')))
-            return false;
-    }
-    return true;
+    return drv_name_runtime_id(s, DRV_SANDBOX_UID_MAX);
 }
 
 /* The paths of the sandbox whose directory is dir (<run_dir>/pods/<uid>). */

@@ -346,3 +346,11 @@ drv_err_t drv_json_read_table(const cJSON *obj, const char *path, const drv_json
     }
     return DRV_OK;
 }
+
+bool drv_json_same_object(const cJSON *a, const cJSON *b)
+{
+    const char *na = drv_json_str_at(a, "metadata.name"), *nb = drv_json_str_at(b, "metadata.name");
+    const char *sa = drv_json_str_at(a, "metadata.namespace");
+    const char *sb = drv_json_str_at(b, "metadata.namespace");
+    return na && nb && !strcmp(na, nb) && !strcmp(sa ? sa : "default", sb ? sb : "default");
+}

@@ -356,3 +356,16 @@ bool drv_name_node_pattern(const char *s, char *why, size_t whysz)
         why_add(&w, "", sub);
     return !w.any;
 }
+
+bool drv_name_runtime_id(const char *s, size_t max)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > max)
+        return false;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (p == s || (c != '_' && c != '.' && c != '-')))
+            return false;
+    }
+    return true;
+}

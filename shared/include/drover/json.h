@@ -41,6 +41,9 @@ DRV_API const char *drv_json_str_at(const cJSON *obj, const char *dotted);
  * number, fractional, out of range, not finite). */
 DRV_API int64_t drv_json_int_at(const cJSON *obj, const char *dotted, int64_t min, int64_t max,
                                 int64_t dflt);
+/* Whether a and b name the same object: equal metadata.name, and metadata.namespace equal with
+ * an absent one read as "default". False when either has no name. */
+DRV_API bool drv_json_same_object(const cJSON *a, const cJSON *b);
 /* Number of elements of an array, 0 for anything else (NULL included). */
 DRV_API size_t drv_json_array_len(const cJSON *arr);
 

@@ -27,6 +27,9 @@ DRV_API bool drv_name_port_name(const char *s, char *why, size_t whysz);
 DRV_API bool drv_name_config_key(const char *s, char *why, size_t whysz);
 /* Environment variable name: printable ASCII except '=', not empty (Kubernetes >= 1.30 rule). */
 DRV_API bool drv_name_env_var(const char *s, char *why, size_t whysz);
+/* [A-Za-z0-9][A-Za-z0-9_.-]* of 1 to max characters: CNI's rule for container ids and network
+ * names, and the agent's for pod uids it makes file names of. */
+DRV_API bool drv_name_runtime_id(const char *s, size_t max);
 
 /* Node names: a DNS subdomain of at most 63 characters (a certificate's CN, an MQTT client id). */
 #define DRV_NAME_NODE_MAX 63
