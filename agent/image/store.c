@@ -23,6 +23,7 @@
 #include "drover/file.h"
 #include "drover/fmt.h"
 #include "drover/fsat.h"
+#include "drover/vec.h"
 #include "image/unpack.h"
 
 #define RECORD_MAX_BYTES (1u << 20)
@@ -658,14 +659,25 @@ static uint64_t avail_bytes(const drv_store_t *st)
     return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 }
 
+#define GC_RECORDS_MAX 65536 /* image records a collection reads */
+
+/* One image record under refs/, its file, and whether this collection removed it. */
+typedef struct gc_rec {
+    drv_store_record_t rec;
+    char *path;
+    bool gone;
+} gc_rec_t;
+
 typedef struct gc_state {
     drv_store_t *st;
-    drv_store_record_t *recs;
-    char **rec_paths;
-    bool *gone;
-    size_t n;
+    drv_vec_t recs; /* gc_rec_t */
     drv_gc_stats_t stats;
 } gc_state_t;
+
+static gc_rec_t *gc_rec(const gc_state_t *g, size_t i)
+{
+    return drv_vec_at(&g->recs, i);
+}
 
 static int digest_cmp(const void *a, const void *b)
 {
@@ -682,17 +694,17 @@ static bool is_hex_name(const char *name)
 static drv_err_t gc_sweep(gc_state_t *g, drv_error_t *err)
 {
     size_t nmarks = 0;
-    for (size_t i = 0; i < g->n; i++)
-        if (!g->gone[i])
-            nmarks += 3 + g->recs[i].n_layers;
+    for (size_t i = 0; i < drv_vec_len(&g->recs); i++)
+        if (!gc_rec(g, i)->gone)
+            nmarks += 3 + gc_rec(g, i)->rec.n_layers;
     _cleanup_free_ drv_digest_t *marks = calloc(nmarks ? nmarks : 1, sizeof(*marks));
     if (marks == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "gc: out of memory");
     size_t m = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        if (g->gone[i])
+    for (size_t i = 0; i < drv_vec_len(&g->recs); i++) {
+        if (gc_rec(g, i)->gone)
             continue;
-        const drv_store_record_t *r = &g->recs[i];
+        const drv_store_record_t *r = &gc_rec(g, i)->rec;
         marks[m++] = r->manifest;
         marks[m++] = r->config;
         if (r->has_index)
@@ -745,13 +757,11 @@ static drv_err_t gc_sweep(gc_state_t *g, drv_error_t *err)
 
 static void gc_state_free(gc_state_t *g)
 {
-    for (size_t i = 0; i < g->n; i++) {
-        drv_store_record_free(&g->recs[i]);
-        free(g->rec_paths[i]);
+    for (size_t i = 0; i < drv_vec_len(&g->recs); i++) {
+        drv_store_record_free(&gc_rec(g, i)->rec);
+        free(gc_rec(g, i)->path);
     }
-    free(g->recs);
-    free(g->rec_paths);
-    free(g->gone);
+    drv_vec_free(&g->recs);
 }
 
 /* Loads every record under refs/ (corrupt ones are moved aside and left out). */
@@ -763,7 +773,6 @@ static drv_err_t gc_load(gc_state_t *g, drv_error_t *err)
     _cleanup_closedir_ DIR *d = opendir(path);
     if (d == NULL)
         return drv_error_set(err, DRV_ERR_IO, errno, "gc: open %s", path);
-    size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
@@ -776,31 +785,19 @@ static drv_err_t gc_load(gc_state_t *g, drv_error_t *err)
         }
         if (len != 69 || strcmp(de->d_name + 64, ".json") != 0)
             continue;
-        if (g->n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            drv_store_record_t *r = realloc(g->recs, ncap * sizeof(*r));
-            if (r)
-                g->recs = r;
-            char **p = realloc(g->rec_paths, ncap * sizeof(*p));
-            if (p)
-                g->rec_paths = p;
-            bool *gone = realloc(g->gone, ncap * sizeof(*gone));
-            if (gone)
-                g->gone = gone;
-            if (!r || !p || !gone)
-                return drv_error_set(err, DRV_ERR_NOMEM, 0, "gc: out of memory");
-            cap = ncap;
-        }
+        gc_rec_t gr = {.gone = false};
         drv_error_t rerr = DRV_ERROR_INIT;
-        if (read_record_file(file, &g->recs[g->n], &rerr) != DRV_OK)
+        if (read_record_file(file, &gr.rec, &rerr) != DRV_OK)
             continue; /* moved aside: it protects nothing */
-        g->rec_paths[g->n] = strdup(file);
-        if (g->rec_paths[g->n] == NULL) {
-            drv_store_record_free(&g->recs[g->n]);
-            return drv_error_set(err, DRV_ERR_NOMEM, 0, "gc: out of memory");
+        gr.path = strdup(file);
+        drv_err_t pr = gr.path ? drv_vec_push(&g->recs, &gr) : DRV_ERR_NOMEM;
+        if (pr != DRV_OK) {
+            drv_store_record_free(&gr.rec);
+            free(gr.path);
+            return pr == DRV_ERR_TOOBIG
+                       ? drv_error_set(err, pr, 0, "gc: more than %d image records", GC_RECORDS_MAX)
+                       : drv_error_set(err, pr, 0, "gc: out of memory");
         }
-        g->gone[g->n] = false;
-        g->n++;
     }
     return DRV_OK;
 }
@@ -842,6 +839,7 @@ drv_err_t drv_store_gc(drv_store_t *st, const char *const *keep, size_t n_keep,
     gc_state_t g;
     memset(&g, 0, sizeof(g));
     g.st = st;
+    drv_vec_init(&g.recs, sizeof(gc_rec_t), GC_RECORDS_MAX);
     g.stats.free_before = avail_bytes(st);
     if (g.stats.free_before >= target_free) {
         g.stats.free_after = g.stats.free_before;
@@ -854,31 +852,32 @@ drv_err_t drv_store_gc(drv_store_t *st, const char *const *keep, size_t n_keep,
         rc = gc_sweep(&g, err);
     while (rc == DRV_OK && avail_bytes(st) < target_free) {
         /* the oldest pull that nobody keeps */
-        size_t victim = g.n;
-        for (size_t i = 0; i < g.n; i++) {
-            if (g.gone[i])
+        size_t n = drv_vec_len(&g.recs), victim = n;
+        for (size_t i = 0; i < n; i++) {
+            const gc_rec_t *c = gc_rec(&g, i);
+            if (c->gone)
                 continue;
             bool kept = false;
             for (size_t k = 0; k < nk_refs && !kept; k++)
-                kept = !strcmp(keep_refs[k], g.recs[i].reference);
+                kept = !strcmp(keep_refs[k], c->rec.reference);
             for (size_t k = 0; k < nk_digests && !kept; k++)
-                kept =
-                    drv_digest_equal(&keep_digests[k], &g.recs[i].manifest) ||
-                    (g.recs[i].has_index && drv_digest_equal(&keep_digests[k], &g.recs[i].index));
-            if (!kept && (victim == g.n || g.recs[i].pulled < g.recs[victim].pulled))
+                kept = drv_digest_equal(&keep_digests[k], &c->rec.manifest) ||
+                       (c->rec.has_index && drv_digest_equal(&keep_digests[k], &c->rec.index));
+            if (!kept && (victim == n || c->rec.pulled < gc_rec(&g, victim)->rec.pulled))
                 victim = i;
         }
-        if (victim == g.n)
+        if (victim == n)
             break;
-        if (unlink(g.rec_paths[victim]) != 0 && errno != ENOENT) {
-            rc = drv_error_set(err, DRV_ERR_IO, errno, "gc: remove %s", g.rec_paths[victim]);
+        gc_rec_t *v = gc_rec(&g, victim);
+        if (unlink(v->path) != 0 && errno != ENOENT) {
+            rc = drv_error_set(err, DRV_ERR_IO, errno, "gc: remove %s", v->path);
             break;
         }
         drv_error_t serr = DRV_ERROR_INIT;
-        if (drv_file_sync_dir_of(g.rec_paths[victim], &serr) != DRV_OK) {
+        if (drv_file_sync_dir_of(v->path, &serr) != DRV_OK) {
             /* the unlink stands; a lost fsync only delays it */
         }
-        g.gone[victim] = true;
+        v->gone = true;
         g.stats.images_removed++;
         rc = gc_sweep(&g, err);
     }
