@@ -92,6 +92,11 @@ typedef struct pod {
     size_t n_ctrs, n_init;
     char dir[512];
     int64_t start_time; /* unix ms when the agent first saw the pod */
+    /* Initialized, ContainersReady and Ready as last reported, and since when (unix ms; 0:
+     * not yet reported): the conditions' lastTransitionTime, which the HPA's readiness rules
+     * read. Not persisted: an agent restart reports its own start as the transition. */
+    bool cond_ok[3];
+    int64_t cond_since[3];
     /* usage sampling */
     uint64_t cpu_ticks_prev;
     long long cpu_sampled_at;

@@ -1327,9 +1327,16 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
               {"ContainersReady", all_ready},
               {"Ready", all_ready && !p->terminating}};
     for (size_t i = 0; i < 3; i++) {
+        if (p->cond_since[i] == 0 || p->cond_ok[i] != cs[i].ok) {
+            p->cond_ok[i] = cs[i].ok;
+            p->cond_since[i] = p->cond_since[i] == 0 && p->start_time ? p->start_time : wall_ms();
+        }
         cJSON *c = cJSON_CreateObject();
         cJSON_AddStringToObject(c, "type", cs[i].type);
         cJSON_AddStringToObject(c, "status", cs[i].ok ? "True" : "False");
+        char ts[40];
+        rfc3339(p->cond_since[i], ts, sizeof(ts));
+        cJSON_AddStringToObject(c, "lastTransitionTime", ts);
         cJSON_AddItemToArray(conds, c);
     }
     cJSON *usage = cJSON_AddObjectToObject(st, "usage");
