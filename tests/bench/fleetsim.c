@@ -81,6 +81,7 @@ typedef struct sim_opts {
     uint32_t keepalive_s;
     uint32_t stats_ms;
     uint32_t metrics_ms; /* usage reports every this many ms, jittered; 0: none */
+    bool metrics_paused; /* --metrics-paused: none until SIGUSR1 */
     char *verify_key; /* --verify-key: the hub's signing.pub (PEM); NULL: payload taken unchecked */
 } sim_opts_t;
 
@@ -117,13 +118,20 @@ typedef struct sim {
     uint64_t rng;
     unsigned char *scratch;
     drv_proto_pod_usage_t *usage_scratch; /* DRV_PROTO_METRICS_PODS_MAX, with --metrics-ms */
+    bool metrics_on;                      /* usage reports going (SIGUSR1 flips it) */
 } sim_t;
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_usage_flip;
 
 static void on_signal(int sig)
 {
     g_stop = sig;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_usage_flip = 1;
 }
 
 static int64_t now_ms(void)
@@ -758,7 +766,7 @@ static bool on_connack(sim_t *s, uint32_t i)
         return false;
     /* the first beat at a random point of the interval, so the fleet never beats in step */
     n->next_hb_ms = now_ms() + (int64_t)(rnd(s) % s->o.heartbeat_ms);
-    if (s->o.metrics_ms)
+    if (s->metrics_on)
         n->next_metrics_ms = now_ms() + (int64_t)(rnd(s) % s->o.metrics_ms);
     return true;
 }
@@ -1065,7 +1073,7 @@ static void tick(sim_t *s, int64_t now, double dt_s)
                 else if (!send_heartbeat(s, i))
                     break;
             }
-            if (s->o.metrics_ms && n->next_metrics_ms <= now) {
+            if (s->metrics_on && n->next_metrics_ms <= now) {
                 /* every metrics_ms give or take a tenth, as agents' timers drift apart */
                 int64_t iv = s->o.metrics_ms, j = iv / 10;
                 n->next_metrics_ms = now + (j ? around(s, iv, j) : iv);
@@ -1092,11 +1100,11 @@ static void print_stats(sim_t *s, int64_t now, const char *tag)
             "fleetsim: %s t=%.1fs connected=%" PRIu32 "/%" PRIu32 " desired=%" PRIu64
             " pods_reported=%" PRIu64 " status_sent=%" PRIu64 " heartbeats=%" PRIu64
             " metrics=%" PRIu64 " metrics_skipped=%" PRIu64 " metrics_bytes=%" PRIu64
-            " drops=%" PRIu64 " refused=%" PRIu64 " in=%.1fMB out=%.1fMB\n",
+            " drops=%" PRIu64 " refused=%" PRIu64 " in=%.1fMB out=%.1fMB out_bytes=%" PRIu64 "\n",
             tag, (now - s->t0_ms) / 1000.0, s->connected, s->o.nodes, s->st.desired,
             s->st.pods_reported, s->st.status_sent, s->st.heartbeats, s->st.metrics_sent,
             s->st.metrics_skipped, s->st.metrics_bytes, s->st.drops, s->st.desired_bad,
-            s->st.bytes_in / 1e6, s->st.bytes_out / 1e6);
+            s->st.bytes_in / 1e6, s->st.bytes_out / 1e6, s->st.bytes_out);
 }
 
 /* Disconnect every node cleanly, first publishing {"online":false} like an agent that shuts
@@ -1200,7 +1208,7 @@ static void usage(FILE *f)
             "usage: fleetsim --broker tcp://HOST:PORT [--nodes N] [--prefix P] [--duration S]\n"
             "                [--heartbeat-ms MS] [--connect-rate PER_S] [--inflight N]\n"
             "                [--keepalive S] [--stats-ms MS] [--verify-key SIGNING.PUB]\n"
-            "                [--metrics-ms MS]\n"
+            "                [--metrics-ms MS [--metrics-paused]]\n"
             "Simulates N Drover nodes (names P00000, P00001, ...), each its own MQTT\n"
             "connection speaking protocol v1: Will and retained presence, a status report,\n"
             "heartbeats, and every pod of a desired state reported Running and Ready.\n"
@@ -1210,7 +1218,8 @@ static void usage(FILE *f)
             "--metrics-ms MS (default 0: off): each node publishes a usage report (its own and\n"
             "one container's per pod it runs) every MS, give or take a tenth, always (as a busy\n"
             "device; an agent skips unchanged samples); counted as metrics= and metrics_bytes=\n"
-            "(MQTT packets, framing included).\n");
+            "(MQTT packets, framing included). SIGUSR1 pauses or resumes them; with\n"
+            "--metrics-paused they wait for the first SIGUSR1.\n");
 }
 
 static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *err)
@@ -1228,6 +1237,10 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
         if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
             usage(stdout);
             exit(0);
+        }
+        if (strcmp(opt, "--metrics-paused") == 0) {
+            o->metrics_paused = true;
+            continue;
         }
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!v)
@@ -1270,6 +1283,8 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
     }
     if (!have_broker)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "--broker: required");
+    if (o->metrics_paused && !o->metrics_ms)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "--metrics-paused: needs --metrics-ms");
     /* the widest name must still be a valid node name */
     char name[DRV_PROTO_NODE_MAX + 16];
     snprintf(name, sizeof name, "%s%05" PRIu32, o->prefix, o->nodes - 1);
@@ -1315,7 +1330,10 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &su, NULL);
     signal(SIGPIPE, SIG_IGN);
+    s.metrics_on = s.o.metrics_ms && !s.o.metrics_paused;
 
     s.rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() << 32;
     if (s.rng == 0)
@@ -1352,6 +1370,19 @@ int main(int argc, char **argv)
             s.all_connected_ms = now;
             fprintf(stderr, "fleetsim: all %" PRIu32 " nodes connected in %.2fs\n", s.o.nodes,
                     (now - s.t0_ms) / 1000.0);
+        }
+        if (g_usage_flip) {
+            g_usage_flip = 0;
+            s.metrics_on = s.o.metrics_ms && !s.metrics_on;
+            fprintf(stderr, "fleetsim: usage reports %s at t=%.1fs\n",
+                    s.metrics_on     ? "on"
+                    : s.o.metrics_ms ? "paused"
+                                     : "off (no --metrics-ms)",
+                    (now - s.t0_ms) / 1000.0);
+            for (uint32_t i = 0; s.metrics_on && i < s.o.nodes; i++) { /* spread over a period */
+                s.nodes[i].next_metrics_ms = now + (int64_t)(rnd(&s) % s.o.metrics_ms);
+                s.nodes[i].last_metrics_wall_ms = 0;
+            }
         }
         if (s.o.stats_ms && now - last_stats >= s.o.stats_ms) {
             print_stats(&s, now, "stats");
