@@ -293,7 +293,9 @@ static bool node_flush(sim_t *s, uint32_t i)
     }
     if (n->woff == n->wlen) {
         n->woff = n->wlen = 0;
-        if (n->wcap > (64u << 10)) { /* give a big buffer back once it drained */
+        /* a drained buffer goes back at once: idle connections hold none, and the next
+         * packet's own buffer becomes the connection's (no copy) */
+        if (n->wbuf) {
             free(n->wbuf);
             n->wbuf = NULL;
             n->wcap = 0;

@@ -39,6 +39,7 @@
 typedef struct opts {
     uint32_t nodes, pods, deployment, baseline, iterations, rounds, reconciles;
     uint32_t history_mib; /* 0: drv_metrics' default */
+    uint32_t round_ms;    /* between rounds of reports */
     bool reconcile;
 } opts_t;
 
@@ -417,10 +418,13 @@ static int usage(FILE *f, int rc)
 {
     fprintf(f, "usage: hpa_bench [--nodes N] [--pods P] [--deployment D] [--baseline B]\n"
                "                 [--iterations I] [--rounds R] [--reconciles K] [--history-mib M]\n"
-               "                 [--no-reconcile]\n"
+               "                 [--round-ms MS] [--no-reconcile]\n"
                "Defaults: 10000 nodes, 20000 pods (pod j on node j %% N), a Deployment of 1000 of\n"
                "them beside a baseline Deployment of 10, 2000 decisions each, 4 rounds of reports\n"
-               "(15 s apart), 20 controller rounds, the history budget of drover-hub (64 MiB).\n");
+               "(--round-ms 15000 apart), 20 controller rounds, the history budget of drover-hub\n"
+               "(64 MiB). --rounds 300 --round-ms 300000 fills every history (a day), to see the\n"
+               "memory the budget ends up holding: the rings are allocated zeroed and become\n"
+               "resident only as points arrive.\n");
     return rc;
 }
 
@@ -447,6 +451,7 @@ int main(int argc, char **argv)
                        .iterations = 2000,
                        .rounds = 4,
                        .reconciles = 20,
+                       .round_ms = BENCH_STEP_MS,
                        .reconcile = true}};
     opts_t *o = &b.o;
     for (int a = 1; a < argc; a++) {
@@ -472,6 +477,8 @@ int main(int argc, char **argv)
             ok = parse_u32(opt, v, 2, &o->rounds);
         else if (!strcmp(opt, "--reconciles"))
             ok = parse_u32(opt, v, 1, &o->reconciles);
+        else if (!strcmp(opt, "--round-ms"))
+            ok = parse_u32(opt, v, 1000, &o->round_ms);
         else if (!strcmp(opt, "--history-mib"))
             ok = parse_u32(opt, v, 1, &o->history_mib);
         else
@@ -534,7 +541,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hpa_bench: %s\n", drv_error_msg(&err));
         return 1;
     }
-    b.t_ms = wall_ms() - (int64_t)o->rounds * BENCH_STEP_MS;
+    b.t_ms = wall_ms() - (int64_t)o->rounds * o->round_ms;
     b.t_ms -= b.t_ms % BENCH_STEP_MS;
     if (ingest_round(&b, b.t_ms, ns, &err) != DRV_OK) {
         fprintf(stderr, "hpa_bench: ingest: %s\n", drv_error_msg(&err));
@@ -545,7 +552,7 @@ int main(int argc, char **argv)
     size_t steady_n = 0;
     int64_t *steady = calloc((size_t)o->nodes * (o->rounds - 1), sizeof(*steady));
     for (uint32_t r = 1; steady && r < o->rounds; r++) {
-        b.t_ms += BENCH_STEP_MS;
+        b.t_ms += o->round_ms;
         if (ingest_round(&b, b.t_ms, steady + steady_n, &err) != DRV_OK) {
             fprintf(stderr, "hpa_bench: ingest: %s\n", drv_error_msg(&err));
             return 1;
@@ -568,6 +575,30 @@ int main(int argc, char **argv)
     }
     dist_t ingest_nopods = dist_of(ns2, o->nodes < o->iterations ? o->nodes : o->iterations);
     b.t_ms += 1;
+    /* what the hub's bridge does first with a report: drv_proto_metrics_parse of the payload */
+    uint32_t np = o->nodes < o->iterations ? o->nodes : o->iterations;
+    size_t payload_bytes = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        drv_proto_metrics_t r, parsed;
+        report_of(&b, i, b.t_ms, true, &r);
+        char *payload = NULL;
+        size_t len = 0;
+        if (drv_proto_metrics_format(&r, &payload, &len, &err) != DRV_OK) {
+            fprintf(stderr, "hpa_bench: format: %s\n", drv_error_msg(&err));
+            return 1;
+        }
+        payload_bytes += len;
+        int64_t t0 = mono_ns();
+        drv_err_t prc = drv_proto_metrics_parse(payload, len, r.node, &parsed, &err);
+        ns2[i] = mono_ns() - t0;
+        free(payload);
+        if (prc != DRV_OK) {
+            fprintf(stderr, "hpa_bench: parse: %s\n", drv_error_msg(&err));
+            return 1;
+        }
+        drv_proto_metrics_free(&parsed);
+    }
+    dist_t parse = dist_of(ns2, np);
     drv_metrics_stats_t st;
     drv_metrics_stats(b.m, &st);
 
@@ -609,7 +640,14 @@ int main(int argc, char **argv)
     row("  a whole round of every node (mean x nodes)", x, "");
     snprintf(x, sizeof(x), "%.3f %%",
              100.0 * ingest_steady.mean_us * o->nodes / 1e6 / (BENCH_STEP_MS / 1000.0));
-    row("  of one core, every node reporting every 15 s", x, "");
+    row("  ingest alone, every node every 15 s: of one core", x, "");
+    snprintf(x, sizeof(x), "%.1f / %.1f us", parse.median_us, parse.p99_us);
+    snprintf(y, sizeof(y), "%zu B payload", np ? payload_bytes / np : 0);
+    row("drv_proto_metrics_parse of the report (before ingest)", x, y);
+    snprintf(x, sizeof(x), "%.3f %%",
+             100.0 * (ingest_steady.mean_us + parse.mean_us) * o->nodes / 1e6 /
+                 (BENCH_STEP_MS / 1000.0));
+    row("  parse + ingest, every node every 15 s: of one core", x, "");
 
     printf("\n(c) the history's memory\n");
     snprintf(x, sizeof(x), "%zu + %zu", st.nodes, st.pods);

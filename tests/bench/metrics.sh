@@ -16,7 +16,9 @@
 #      METRICS_MS, jittered; each the node's usage and one container's per pod it runs, always
 #      sent, as a busy device: an agent skips unchanged samples but its keep-alive),
 #      measured once a full interval has passed and every series exists;
-# and prints them side by side with their difference: MQTT messages/s and bytes/s (fleetsim's
+#   3. baseline again: usage paused once more (the history stays), so that the hub's drift
+#      on its own (controller rounds over every pod, a shared machine) shows;
+# and prints them side by side with the difference (usage minus the baselines' mean): MQTT messages/s and bytes/s (fleetsim's
 # counters: whole PUBLISH packets), bytes per node per minute, hub and Mosquitto CPU (/proc
 # ticks) and memory (VmRSS, Private_Clean + Private_Dirty), and the history's own figures from
 # the hub's /metrics. Everything listens on 127.0.0.1. Needs jq, curl and 20000 file
@@ -104,10 +106,12 @@ measure() { # SIMERR MOSPID
   W_MQ_RSS=$(rss_kib "$2"); W_MQ_PRIV=$(private_kib "$2")
 }
 
-row() { printf '  %-40s %16s %16s %16s\n' "$@"; }
+row() { printf '  %-36s %15s %15s %15s %15s\n' "$@"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
 dmib() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f MiB", (b - a) / 1024}'; }
 dnum() { awk -v a="$1" -v b="$2" -v f="${3:-%+.1f}" 'BEGIN {printf f, b - a}'; }
+# B minus the mean of A and C (a window with usage against the baselines before and after it).
+dmid() { awk -v a="$1" -v b="$2" -v c="$3" -v f="${4:-%+.1f}" 'BEGIN {printf f, b - (a + c) / 2}'; }
 
 SUMMARY=()
 run_size() { # NODES PODS
@@ -171,7 +175,7 @@ run_size() { # NODES PODS
     echo "  only ${got:-0} of $pods pods reported running after $limit s: stopping"; stop_all; return 1
   fi
   printf '  %-40s %s s\n' "all pods reported running by the nodes" "$(since "$ta")"
-  sleep 10
+  sleep 30 # the rollout's aftermath (status reports, controller rounds) settles
 
   # 1. baseline: heartbeats only.
   measure "$d/sim.err" "${mospid:-0}"
@@ -192,38 +196,46 @@ run_size() { # NODES PODS
     sleep 2
   done
   printf '  %-40s %s s (%s node series)\n' "usage on -> every node's series exists" "$(since "$tu")" "$nseries"
-  local f1 f2
-  f1=$(usage_figures)
+  local f1 f2 r1 r2 rep_s tf1 tf2
+  f1=$(usage_figures); tf1=$(now)
   measure "$d/sim.err" "${mospid:-0}"
-  f2=$(usage_figures)
-  local r1 r2 rep_s
+  f2=$(usage_figures); tf2=$(now)
+  local u_t=$W_T u_hb=$W_HB u_msg=$W_MSG u_bytes=$W_BYTES u_out=$W_OUT u_hcpu=$W_HUB_CPU
+  local u_mcpu=$W_MQ_CPU u_scpu=$W_SIM_CPU u_hrss=$W_HUB_RSS u_hpriv=$W_HUB_PRIV u_mrss=$W_MQ_RSS u_mpriv=$W_MQ_PRIV
   r1=$(figure "$f1" drover_usage_reports_total); r2=$(figure "$f2" drover_usage_reports_total)
-  rep_s=$(awk -v a="$r1" -v b="$r2" -v w="$WINDOW_S" 'BEGIN {printf "%.1f", (b - a) / w}')
+  rep_s=$(awk -v a="$r1" -v b="$r2" -v t1="$tf1" -v t2="$tf2" 'BEGIN {printf "%.1f", (b - a) / (t2 - t1)}')
+
+  # 3. baseline again: usage paused (the history stays), to see how far the hub drifts alone.
+  kill -USR1 "$simpid"
+  sleep 5
+  measure "$d/sim.err" "${mospid:-0}"
 
   echo
-  row "" "baseline" "with usage" "difference"
-  row "window (fleetsim's clock)" "$b_t s" "$W_T s" ""
-  row "heartbeats/s" "$b_hb" "$W_HB" ""
-  row "usage messages/s (MQTT)" "$b_msg" "$W_MSG" "$(dnum "$b_msg" "$W_MSG")"
-  row "usage bytes/s (MQTT PUBLISH)" "$b_bytes" "$W_BYTES" "$(dnum "$b_bytes" "$W_BYTES" %+.0f)"
-  row "all bytes/s from the fleet" "$b_out" "$W_OUT" "$(dnum "$b_out" "$W_OUT" %+.0f)"
+  row "" "baseline" "with usage" "baseline again" "difference"
+  echo "  (difference: with usage minus the mean of the two baselines; memory: minus the first)"
+  row "window (fleetsim's clock)" "$b_t s" "$u_t s" "$W_T s" ""
+  row "heartbeats/s" "$b_hb" "$u_hb" "$W_HB" ""
+  row "usage messages/s (MQTT)" "$b_msg" "$u_msg" "$W_MSG" "$(dmid "$b_msg" "$u_msg" "$W_MSG")"
+  row "usage bytes/s (MQTT PUBLISH)" "$b_bytes" "$u_bytes" "$W_BYTES" "$(dmid "$b_bytes" "$u_bytes" "$W_BYTES" %+.0f)"
+  row "all bytes/s from the fleet" "$b_out" "$u_out" "$W_OUT" "$(dmid "$b_out" "$u_out" "$W_OUT" %+.0f)"
   row "usage bytes per node per minute" "-" \
-    "$(awk -v b="$W_BYTES" -v n="$nodes" 'BEGIN {printf "%.0f", b * 60 / n}')" ""
+    "$(awk -v b="$u_bytes" -v n="$nodes" 'BEGIN {printf "%.0f", b * 60 / n}')" "-" ""
   row "usage bytes per message" "-" \
-    "$(awk -v b="$W_BYTES" -v m="$W_MSG" 'BEGIN {if (m > 0) printf "%.0f", b / m; else print "-"}')" ""
-  row "reports taken by the hub/s" "-" "$rep_s" ""
-  row "hub CPU (% of one core)" "$b_hcpu" "$W_HUB_CPU" "$(dnum "$b_hcpu" "$W_HUB_CPU")"
-  row "mosquitto CPU (% of one core)" "$b_mcpu" "$W_MQ_CPU" "$(dnum "$b_mcpu" "$W_MQ_CPU")"
-  row "fleetsim CPU (% of one core)" "$b_scpu" "$W_SIM_CPU" "$(dnum "$b_scpu" "$W_SIM_CPU")"
-  row "hub RSS" "$(mib "$b_hrss")" "$(mib "$W_HUB_RSS")" "$(dmib "$b_hrss" "$W_HUB_RSS")"
-  row "hub private" "$(mib "$b_hpriv")" "$(mib "$W_HUB_PRIV")" "$(dmib "$b_hpriv" "$W_HUB_PRIV")"
-  row "mosquitto RSS" "$(mib "$b_mrss")" "$(mib "$W_MQ_RSS")" "$(dmib "$b_mrss" "$W_MQ_RSS")"
-  row "mosquitto private" "$(mib "$b_mpriv")" "$(mib "$W_MQ_PRIV")" "$(dmib "$b_mpriv" "$W_MQ_PRIV")"
+    "$(awk -v b="$u_bytes" -v m="$u_msg" 'BEGIN {if (m > 0) printf "%.0f", b / m; else print "-"}')" "-" ""
+  row "reports taken by the hub/s" "-" "$rep_s" "-" ""
+  row "hub CPU (% of one core)" "$b_hcpu" "$u_hcpu" "$W_HUB_CPU" "$(dmid "$b_hcpu" "$u_hcpu" "$W_HUB_CPU")"
+  row "mosquitto CPU (% of one core)" "$b_mcpu" "$u_mcpu" "$W_MQ_CPU" "$(dmid "$b_mcpu" "$u_mcpu" "$W_MQ_CPU")"
+  row "fleetsim CPU (% of one core)" "$b_scpu" "$u_scpu" "$W_SIM_CPU" "$(dmid "$b_scpu" "$u_scpu" "$W_SIM_CPU")"
+  row "hub RSS" "$(mib "$b_hrss")" "$(mib "$u_hrss")" "$(mib "$W_HUB_RSS")" "$(dmib "$b_hrss" "$u_hrss")"
+  row "hub private" "$(mib "$b_hpriv")" "$(mib "$u_hpriv")" "$(mib "$W_HUB_PRIV")" "$(dmib "$b_hpriv" "$u_hpriv")"
+  row "mosquitto RSS" "$(mib "$b_mrss")" "$(mib "$u_mrss")" "$(mib "$W_MQ_RSS")" "$(dmib "$b_mrss" "$u_mrss")"
+  row "mosquitto private" "$(mib "$b_mpriv")" "$(mib "$u_mpriv")" "$(mib "$W_MQ_PRIV")" "$(dmib "$b_mpriv" "$u_mpriv")"
   local k
+  echo "  the hub's /metrics, before usage and after its window:"
   for k in 'drover_usage_series{kind="node"}' 'drover_usage_series{kind="pod"}' \
     drover_usage_series_without_history drover_usage_history_bytes drover_usage_reports_total \
     drover_usage_reports_refused_total drover_usage_pods_unlisted; do
-    row "$k" "$(figure "$f0" "$k")" "$(figure "$f2" "$k")" ""
+    row "$k" "$(figure "$f0" "$k")" "$(figure "$f2" "$k")" "" ""
   done
   local errs
   errs=$(grep -c . "$d/hub.err")
@@ -231,9 +243,9 @@ run_size() { # NODES PODS
     echo "  hub log (warnings and errors): $errs lines, the last ones:"
     tail -3 "$d/hub.err" | cut -c1-300 | sed 's/^/    /'
   fi
-  SUMMARY+=("$(printf '%-8s %-8s %-10s %-12s %-12s %-14s %-14s %-12s' "$nodes" "$pods" "$W_MSG" "$W_BYTES" \
-    "$(awk -v b="$W_BYTES" -v n="$nodes" 'BEGIN {printf "%.0f", b * 60 / n}')" \
-    "$(dnum "$b_hcpu" "$W_HUB_CPU")" "$(dmib "$b_hrss" "$W_HUB_RSS")" "$(figure "$f2" drover_usage_history_bytes)")")
+  SUMMARY+=("$(printf '%-8s %-8s %-10s %-12s %-12s %-14s %-14s %-12s' "$nodes" "$pods" "$u_msg" "$u_bytes" \
+    "$(awk -v b="$u_bytes" -v n="$nodes" 'BEGIN {printf "%.0f", b * 60 / n}')" \
+    "$(dmid "$b_hcpu" "$u_hcpu" "$W_HUB_CPU")" "$(dmib "$b_hrss" "$u_hrss")" "$(figure "$f2" drover_usage_history_bytes)")")
   stop_all
   grep 'usage reports' "$d/sim.err" | sed 's/^/  /'
   tail -1 "$d/sim.out" | sed 's/^/  /'
