@@ -104,6 +104,7 @@ measure() { # SIMERR MOSPID
   W_SIM_CPU=$(awk -v t=$((s1 - s0)) -v k="$TICK" -v w="$WINDOW_S" 'BEGIN {printf "%.1f", 100 * t / k / w}')
   W_HUB_RSS=$(rss_kib "$hubpid"); W_HUB_PRIV=$(private_kib "$hubpid")
   W_MQ_RSS=$(rss_kib "$2"); W_MQ_PRIV=$(private_kib "$2")
+  W_SIM_RSS=$(rss_kib "$simpid")
 }
 
 row() { printf '  %-36s %15s %15s %15s %15s\n' "$@"; }
@@ -181,6 +182,7 @@ run_size() { # NODES PODS
   measure "$d/sim.err" "${mospid:-0}"
   local b_t=$W_T b_hb=$W_HB b_msg=$W_MSG b_bytes=$W_BYTES b_out=$W_OUT b_hcpu=$W_HUB_CPU
   local b_mcpu=$W_MQ_CPU b_scpu=$W_SIM_CPU b_hrss=$W_HUB_RSS b_hpriv=$W_HUB_PRIV b_mrss=$W_MQ_RSS b_mpriv=$W_MQ_PRIV
+  local b_srss=$W_SIM_RSS
   local f0
   f0=$(usage_figures)
 
@@ -202,6 +204,7 @@ run_size() { # NODES PODS
   f2=$(usage_figures); tf2=$(now)
   local u_t=$W_T u_hb=$W_HB u_msg=$W_MSG u_bytes=$W_BYTES u_out=$W_OUT u_hcpu=$W_HUB_CPU
   local u_mcpu=$W_MQ_CPU u_scpu=$W_SIM_CPU u_hrss=$W_HUB_RSS u_hpriv=$W_HUB_PRIV u_mrss=$W_MQ_RSS u_mpriv=$W_MQ_PRIV
+  local u_srss=$W_SIM_RSS
   r1=$(figure "$f1" drover_usage_reports_total); r2=$(figure "$f2" drover_usage_reports_total)
   rep_s=$(awk -v a="$r1" -v b="$r2" -v t1="$tf1" -v t2="$tf2" 'BEGIN {printf "%.1f", (b - a) / (t2 - t1)}')
 
@@ -230,6 +233,7 @@ run_size() { # NODES PODS
   row "hub private" "$(mib "$b_hpriv")" "$(mib "$u_hpriv")" "$(mib "$W_HUB_PRIV")" "$(dmib "$b_hpriv" "$u_hpriv")"
   row "mosquitto RSS" "$(mib "$b_mrss")" "$(mib "$u_mrss")" "$(mib "$W_MQ_RSS")" "$(dmib "$b_mrss" "$u_mrss")"
   row "mosquitto private" "$(mib "$b_mpriv")" "$(mib "$u_mpriv")" "$(mib "$W_MQ_PRIV")" "$(dmib "$b_mpriv" "$u_mpriv")"
+  row "fleetsim RSS" "$(mib "$b_srss")" "$(mib "$u_srss")" "$(mib "$W_SIM_RSS")" "$(dmib "$b_srss" "$u_srss")"
   local k
   echo "  the hub's /metrics, before usage and after its window:"
   for k in 'drover_usage_series{kind="node"}' 'drover_usage_series{kind="pod"}' \
