@@ -1,7 +1,8 @@
 /* fleetsim: a fleet of simulated Drover nodes for benchmarks and smoke tests. Each node is its
  * own MQTT connection to the broker and speaks protocol v1 through the shared protocol code
  * (drover/protocol.h): Will and retained presence, a status report on connect, jittered
- * heartbeats, and every pod of a new desired state reported Running and Ready at once.
+ * heartbeats, every pod of a new desired state reported Running and Ready at once, and with
+ * --metrics-ms usage reports (the node's and one container's per pod it runs) as an agent pushes.
  * Thousands of connections in one process call for one epoll loop and a minimal MQTT 3.1.1
  * client of its own (CONNECT with Will, SUBSCRIBE, PUBLISH QoS 0/1 with PUBACK both ways,
  * PINGREQ) instead of a Paho client and thread per node. */
@@ -26,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "drover/buf.h"
 #include "drover/cleanup.h"
 #include "drover/error.h"
 #include "drover/file.h"
@@ -52,12 +54,18 @@ typedef struct sim_node {
     int64_t next_hb_ms;
     int64_t last_tx_ms;
     uint64_t hb_seq;
+    int64_t next_metrics_ms;
+    int64_t last_metrics_wall_ms; /* the previous usage sample's time (wall clock), 0: none */
+    uint64_t metrics_seq;
     uint64_t gen;        /* applied desired generation */
     unsigned char *rbuf; /* owned: an incomplete packet carried to the next read */
     size_t rlen;
     unsigned char *wbuf; /* owned: bytes the socket did not take yet */
     size_t wlen, woff, wcap;
     char *pods_json; /* owned: the pods array of the last report (JSON), NULL: none */
+    /* owned: what a usage report names of those pods, one "ns name uid ctr[,ctr...]\n" line
+     * each (Kubernetes names hold neither spaces nor commas); NULL: none */
+    char *usage_pods;
     drv_proto_backoff_t backoff;
 } sim_node_t;
 
@@ -72,6 +80,8 @@ typedef struct sim_opts {
     uint32_t inflight;     /* connections between connect() and CONNACK */
     uint32_t keepalive_s;
     uint32_t stats_ms;
+    uint32_t metrics_ms; /* usage reports every this many ms, jittered; 0: none */
+    bool metrics_paused; /* --metrics-paused: none until SIGUSR1 */
     char *verify_key; /* --verify-key: the hub's signing.pub (PEM); NULL: payload taken unchecked */
 } sim_opts_t;
 
@@ -84,6 +94,10 @@ typedef struct sim_stats {
     uint64_t status_sent;
     uint64_t heartbeats;
     uint64_t hb_skipped;
+    uint64_t metrics_sent;    /* usage reports published */
+    uint64_t metrics_skipped; /* not sent: the connection's backlog was too long */
+    uint64_t metrics_bytes;   /* their MQTT PUBLISH packets, framing included */
+    uint64_t metrics_payload; /* their payloads alone */
     uint64_t msgs_in;
     uint64_t bytes_in, bytes_out;
     uint64_t pods_reported; /* sum of pods in the nodes' last reports */
@@ -103,13 +117,21 @@ typedef struct sim {
     sim_stats_t st;
     uint64_t rng;
     unsigned char *scratch;
+    drv_proto_pod_usage_t *usage_scratch; /* DRV_PROTO_METRICS_PODS_MAX, with --metrics-ms */
+    bool metrics_on;                      /* usage reports going (SIGUSR1 flips it) */
 } sim_t;
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_usage_flip;
 
 static void on_signal(int sig)
 {
     g_stop = sig;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    g_usage_flip = 1;
 }
 
 static int64_t now_ms(void)
@@ -271,7 +293,9 @@ static bool node_flush(sim_t *s, uint32_t i)
     }
     if (n->woff == n->wlen) {
         n->woff = n->wlen = 0;
-        if (n->wcap > (64u << 10)) { /* give a big buffer back once it drained */
+        /* a drained buffer goes back at once: idle connections hold none, and the next
+         * packet's own buffer becomes the connection's (no copy) */
+        if (n->wbuf) {
             free(n->wbuf);
             n->wbuf = NULL;
             n->wcap = 0;
@@ -352,6 +376,10 @@ static bool send_publish(sim_t *s, uint32_t i, drv_proto_msg_t kind, const char 
         free(k.p);
         node_drop(s, i, "out of memory");
         return false;
+    }
+    if (kind == DRV_PROTO_METRICS) {
+        s->st.metrics_bytes += k.len;
+        s->st.metrics_payload += len;
     }
     return node_send(s, i, &k);
 }
@@ -495,6 +523,38 @@ static cJSON *pods_for_desired(const cJSON *desired_pods, const cJSON *old, cons
     return pods;
 }
 
+/* What a usage report names of the pods a status report says run: "ns name uid ctr[,ctr]\n"
+ * a pod (a new string, NULL when there are none or out of memory). */
+static char *usage_pods_of(const cJSON *pods)
+{
+    _cleanup_buf_ drv_buf_t b = DRV_BUF_INIT(DRV_PROTO_METRICS_MAX);
+    bool ok = true;
+    size_t n = 0;
+    const cJSON *pod;
+    cJSON_ArrayForEach(pod, pods)
+    {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(pod, "status");
+        const char *ns = json_str(meta, "namespace"), *name = json_str(meta, "name");
+        const char *uid = json_str(meta, "uid"), *phase = json_str(st, "phase");
+        if (!ns || !name || !uid || !phase || strcmp(phase, "Running") != 0 ||
+            n >= DRV_PROTO_METRICS_PODS_MAX)
+            continue;
+        ok = ok && drv_buf_printf(&b, "%s %s %s ", ns, name, uid) == DRV_OK;
+        const cJSON *c;
+        size_t k = 0;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "containerStatuses"))
+        {
+            const char *cn = json_str(c, "name");
+            if (cn && k < DRV_PROTO_METRICS_CTRS_MAX)
+                ok = ok && drv_buf_printf(&b, "%s%s", k++ ? "," : "", cn) == DRV_OK;
+        }
+        ok = ok && drv_buf_puts(&b, "\n") == DRV_OK;
+        n++;
+    }
+    return ok && n ? drv_buf_steal(&b, NULL) : NULL;
+}
+
 /* Publishes a full status report: the node and its pods. desired_pods not NULL (a new desired
  * state) replaces the pods the node runs; NULL reports the ones it ran already (a reconnect). */
 static bool send_status(sim_t *s, uint32_t i, const cJSON *desired_pods)
@@ -520,6 +580,10 @@ static bool send_status(sim_t *s, uint32_t i, const cJSON *desired_pods)
         }
         free(n->pods_json);
         n->pods_json = text;
+        if (s->o.metrics_ms) {
+            free(n->usage_pods);
+            n->usage_pods = usage_pods_of(pods);
+        }
         s->st.pods_reported -= n->npods;
         n->npods = (uint32_t)cJSON_GetArraySize(pods);
         s->st.pods_reported += n->npods;
@@ -558,6 +622,81 @@ static bool send_heartbeat(sim_t *s, uint32_t i)
     }
     s->st.heartbeats++;
     return send_publish(s, i, DRV_PROTO_HEARTBEAT, buf, strlen(buf));
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A value about base, give or take spread (both > 0). */
+static int64_t around(sim_t *s, int64_t base, int64_t spread)
+{
+    return base - spread + (int64_t)(rnd(s) % (uint64_t)(2 * spread + 1));
+}
+
+/* A usage report as an agent sends it: the node's usage and one container's per pod it last
+ * reported Running (n->usage_pods), with plausible values that move from sample to sample. */
+static bool send_metrics(sim_t *s, uint32_t i)
+{
+    sim_node_t *n = &s->nodes[i];
+    drv_proto_metrics_t m = {.seq = n->metrics_seq++,
+                             .time_ms = wall_ms(),
+                             .has_cpu = true,
+                             .has_memory = true,
+                             .memory_total_bytes = 4LL << 30,
+                             .has_disk = true,
+                             .disk_total_bytes = 16LL << 30,
+                             .has_temp = true,
+                             .pods = s->usage_scratch};
+    node_name(s, i, m.node, sizeof m.node);
+    if (n->last_metrics_wall_ms > 0 && m.time_ms <= n->last_metrics_wall_ms)
+        m.time_ms = n->last_metrics_wall_ms + 1; /* the hub takes only newer samples */
+    m.window_ms = n->last_metrics_wall_ms > 0 ? m.time_ms - n->last_metrics_wall_ms
+                                              : (int64_t)s->o.metrics_ms;
+    n->last_metrics_wall_ms = m.time_ms;
+    m.cpu_nanocores = around(s, 600000000, 400000000);
+    m.memory_bytes = around(s, 1536LL << 20, 512LL << 20);
+    m.disk_free_bytes = around(s, 8LL << 30, 1LL << 30);
+    m.temp_millicelsius = around(s, 50000, 5000);
+    for (const char *l = n->usage_pods; l && *l && m.n_pods < DRV_PROTO_METRICS_PODS_MAX;) {
+        const char *end = strchr(l, '\n');
+        if (!end)
+            break;
+        drv_proto_pod_usage_t *p = &m.pods[m.n_pods];
+        memset(p, 0, sizeof *p);
+        char ctrs[DRV_PROTO_METRICS_CTRS_MAX * 64];
+        if (sscanf(l, "%63s %253s %64s %1023s", p->ns, p->name, p->uid, ctrs) == 4) {
+            for (char *c = ctrs, *next; c && p->n_ctrs < DRV_PROTO_METRICS_CTRS_MAX; c = next) {
+                next = strchr(c, ',');
+                if (next)
+                    *next++ = 0;
+                size_t cl = strlen(c);
+                if (cl == 0 || cl >= sizeof p->ctrs[0].name)
+                    continue; /* not a container name */
+                drv_proto_ctr_usage_t *u = &p->ctrs[p->n_ctrs++];
+                memcpy(u->name, c, cl + 1);
+                u->has_cpu = u->has_memory = true;
+                u->cpu_nanocores = around(s, 25000000, 20000000);
+                u->memory_bytes = around(s, 40LL << 20, 24LL << 20);
+            }
+            m.n_pods++;
+        }
+        l = end + 1;
+    }
+    char *payload = NULL;
+    size_t len = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_proto_metrics_format(&m, &payload, &len, &err) != DRV_OK) {
+        fprintf(stderr, "fleetsim: %s: %s\n", m.node, drv_error_msg(&err));
+        return false;
+    }
+    s->st.metrics_sent++;
+    bool ok = send_publish(s, i, DRV_PROTO_METRICS, payload, len);
+    free(payload);
+    return ok;
 }
 
 static bool send_connect(sim_t *s, uint32_t i)
@@ -629,6 +768,8 @@ static bool on_connack(sim_t *s, uint32_t i)
         return false;
     /* the first beat at a random point of the interval, so the fleet never beats in step */
     n->next_hb_ms = now_ms() + (int64_t)(rnd(s) % s->o.heartbeat_ms);
+    if (s->metrics_on)
+        n->next_metrics_ms = now_ms() + (int64_t)(rnd(s) % s->o.metrics_ms);
     return true;
 }
 
@@ -934,6 +1075,15 @@ static void tick(sim_t *s, int64_t now, double dt_s)
                 else if (!send_heartbeat(s, i))
                     break;
             }
+            if (s->metrics_on && n->next_metrics_ms <= now) {
+                /* every metrics_ms give or take a tenth, as agents' timers drift apart */
+                int64_t iv = s->o.metrics_ms, j = iv / 10;
+                n->next_metrics_ms = now + (j ? around(s, iv, j) : iv);
+                if (n->wlen - n->woff > SIM_HB_BACKLOG)
+                    s->st.metrics_skipped++;
+                else if (!send_metrics(s, i))
+                    break;
+            }
             if (n->fd >= 0 && now - n->last_tx_ms > (int64_t)s->o.keepalive_s * 500) {
                 pkt_t k = {0};
                 unsigned char ping[2] = {0xc0, 0x00};
@@ -951,10 +1101,12 @@ static void print_stats(sim_t *s, int64_t now, const char *tag)
     fprintf(stderr,
             "fleetsim: %s t=%.1fs connected=%" PRIu32 "/%" PRIu32 " desired=%" PRIu64
             " pods_reported=%" PRIu64 " status_sent=%" PRIu64 " heartbeats=%" PRIu64
-            " drops=%" PRIu64 " refused=%" PRIu64 " in=%.1fMB out=%.1fMB\n",
+            " metrics=%" PRIu64 " metrics_skipped=%" PRIu64 " metrics_bytes=%" PRIu64
+            " drops=%" PRIu64 " refused=%" PRIu64 " in=%.1fMB out=%.1fMB out_bytes=%" PRIu64 "\n",
             tag, (now - s->t0_ms) / 1000.0, s->connected, s->o.nodes, s->st.desired,
-            s->st.pods_reported, s->st.status_sent, s->st.heartbeats, s->st.drops,
-            s->st.desired_bad, s->st.bytes_in / 1e6, s->st.bytes_out / 1e6);
+            s->st.pods_reported, s->st.status_sent, s->st.heartbeats, s->st.metrics_sent,
+            s->st.metrics_skipped, s->st.metrics_bytes, s->st.drops, s->st.desired_bad,
+            s->st.bytes_in / 1e6, s->st.bytes_out / 1e6, s->st.bytes_out);
 }
 
 /* Disconnect every node cleanly, first publishing {"online":false} like an agent that shuts
@@ -1001,8 +1153,9 @@ static void shutdown_fleet(sim_t *s)
         free(n->rbuf);
         free(n->wbuf);
         free(n->pods_json);
+        free(n->usage_pods);
         n->rbuf = n->wbuf = NULL;
-        n->pods_json = NULL;
+        n->pods_json = n->usage_pods = NULL;
     }
 }
 
@@ -1053,15 +1206,22 @@ static drv_err_t parse_broker(const char *url, sim_opts_t *o, drv_error_t *err)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fleetsim --broker tcp://HOST:PORT [--nodes N] [--prefix P] [--duration S]\n"
-               "                [--heartbeat-ms MS] [--connect-rate PER_S] [--inflight N]\n"
-               "                [--keepalive S] [--stats-ms MS] [--verify-key SIGNING.PUB]\n"
-               "Simulates N Drover nodes (names P00000, P00001, ...), each its own MQTT\n"
-               "connection speaking protocol v1: Will and retained presence, a status report,\n"
-               "heartbeats, and every pod of a desired state reported Running and Ready.\n"
-               "Counters go to stderr every --stats-ms (default 1000), a summary line at the end.\n"
-               "--duration 0 (default) runs until SIGINT or SIGTERM. --verify-key checks every\n"
-               "desired state's signature as an agent does (otherwise it is only unwrapped).\n");
+    fprintf(f,
+            "usage: fleetsim --broker tcp://HOST:PORT [--nodes N] [--prefix P] [--duration S]\n"
+            "                [--heartbeat-ms MS] [--connect-rate PER_S] [--inflight N]\n"
+            "                [--keepalive S] [--stats-ms MS] [--verify-key SIGNING.PUB]\n"
+            "                [--metrics-ms MS [--metrics-paused]]\n"
+            "Simulates N Drover nodes (names P00000, P00001, ...), each its own MQTT\n"
+            "connection speaking protocol v1: Will and retained presence, a status report,\n"
+            "heartbeats, and every pod of a desired state reported Running and Ready.\n"
+            "Counters go to stderr every --stats-ms (default 1000), a summary line at the end.\n"
+            "--duration 0 (default) runs until SIGINT or SIGTERM. --verify-key checks every\n"
+            "desired state's signature as an agent does (otherwise it is only unwrapped).\n"
+            "--metrics-ms MS (default 0: off): each node publishes a usage report (its own and\n"
+            "one container's per pod it runs) every MS, give or take a tenth, always (as a busy\n"
+            "device; an agent skips unchanged samples); counted as metrics= and metrics_bytes=\n"
+            "(MQTT packets, framing included). SIGUSR1 pauses or resumes them; with\n"
+            "--metrics-paused they wait for the first SIGUSR1.\n");
 }
 
 static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *err)
@@ -1079,6 +1239,10 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
         if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
             usage(stdout);
             exit(0);
+        }
+        if (strcmp(opt, "--metrics-paused") == 0) {
+            o->metrics_paused = true;
+            continue;
         }
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (!v)
@@ -1108,7 +1272,12 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
             rc = parse_u32(opt, v, 2, 65535, &o->keepalive_s, err);
         else if (strcmp(opt, "--stats-ms") == 0)
             rc = parse_u32(opt, v, 0, 3600000, &o->stats_ms, err);
-        else
+        else if (strcmp(opt, "--metrics-ms") == 0) {
+            rc = parse_u32(opt, v, 0, 3600000, &o->metrics_ms, err);
+            if (rc == DRV_OK && o->metrics_ms > 0 && o->metrics_ms < 100)
+                rc = drv_error_set(err, DRV_ERR_INVALID, 0,
+                                   "%s: must be 0 (off) or at least 100 (got %s)", opt, v);
+        } else
             return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: unknown option", opt);
         if (rc != DRV_OK)
             return rc;
@@ -1116,6 +1285,8 @@ static drv_err_t parse_args(int argc, char **argv, sim_opts_t *o, drv_error_t *e
     }
     if (!have_broker)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "--broker: required");
+    if (o->metrics_paused && !o->metrics_ms)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "--metrics-paused: needs --metrics-ms");
     /* the widest name must still be a valid node name */
     char name[DRV_PROTO_NODE_MAX + 16];
     snprintf(name, sizeof name, "%s%05" PRIu32, o->prefix, o->nodes - 1);
@@ -1161,15 +1332,20 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &su, NULL);
     signal(SIGPIPE, SIG_IGN);
+    s.metrics_on = s.o.metrics_ms && !s.o.metrics_paused;
 
     s.rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() << 32;
     if (s.rng == 0)
         s.rng = 1;
     s.nodes = calloc(s.o.nodes, sizeof *s.nodes);
     s.scratch = malloc(SIM_SCRATCH);
+    if (s.o.metrics_ms)
+        s.usage_scratch = calloc(DRV_PROTO_METRICS_PODS_MAX, sizeof *s.usage_scratch);
     s.ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!s.nodes || !s.scratch || s.ep < 0) {
+    if (!s.nodes || !s.scratch || (s.o.metrics_ms && !s.usage_scratch) || s.ep < 0) {
         fprintf(stderr, "fleetsim: cannot start: %s\n", strerror(errno));
         return 1;
     }
@@ -1197,6 +1373,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "fleetsim: all %" PRIu32 " nodes connected in %.2fs\n", s.o.nodes,
                     (now - s.t0_ms) / 1000.0);
         }
+        if (g_usage_flip) {
+            g_usage_flip = 0;
+            s.metrics_on = s.o.metrics_ms && !s.metrics_on;
+            fprintf(stderr, "fleetsim: usage reports %s at t=%.1fs\n",
+                    s.metrics_on     ? "on"
+                    : s.o.metrics_ms ? "paused"
+                                     : "off (no --metrics-ms)",
+                    (now - s.t0_ms) / 1000.0);
+            for (uint32_t i = 0; s.metrics_on && i < s.o.nodes; i++) { /* spread over a period */
+                s.nodes[i].next_metrics_ms = now + (int64_t)(rnd(&s) % s.o.metrics_ms);
+                s.nodes[i].last_metrics_wall_ms = 0;
+            }
+        }
         if (s.o.stats_ms && now - last_stats >= s.o.stats_ms) {
             print_stats(&s, now, "stats");
             last_stats = now;
@@ -1216,15 +1405,18 @@ int main(int argc, char **argv)
            " all_connected_s=%.2f connects=%" PRIu64 " drops=%" PRIu64 " desired=%" PRIu64
            " desired_stale=%" PRIu64 " desired_refused=%" PRIu64 " pods_reported=%" PRIu64
            " status_sent=%" PRIu64 " heartbeats=%" PRIu64 " heartbeats_skipped=%" PRIu64
-           " msgs_in=%" PRIu64 " runtime_s=%.1f\n",
+           " metrics=%" PRIu64 " metrics_skipped=%" PRIu64 " metrics_bytes=%" PRIu64
+           " metrics_payload_bytes=%" PRIu64 " msgs_in=%" PRIu64 " runtime_s=%.1f\n",
            s.o.nodes, s.connected,
            s.all_connected_ms < 0 ? -1.0 : (s.all_connected_ms - s.t0_ms) / 1000.0, s.st.connects,
            s.st.drops, s.st.desired, s.st.desired_stale, s.st.desired_bad, s.st.pods_reported,
-           s.st.status_sent, s.st.heartbeats, s.st.hb_skipped, s.st.msgs_in,
+           s.st.status_sent, s.st.heartbeats, s.st.hb_skipped, s.st.metrics_sent,
+           s.st.metrics_skipped, s.st.metrics_bytes, s.st.metrics_payload, s.st.msgs_in,
            (now - s.t0_ms) / 1000.0);
     fflush(stdout);
     free(s.nodes);
     free(s.scratch);
+    free(s.usage_scratch);
     close(s.ep);
     return 0;
 }
