@@ -215,27 +215,17 @@ typedef struct round {
     drv_hstore_t *s;
     drv_ctrl_pod_usage_fn usage;
     void *ctx;
-    cJSON *nodes; /* every Node, for readiness */
+    cJSON *nodes;    /* every Node */
+    drv_map_t ready; /* the names of the Ready ones (keys point into nodes) */
     int64_t now;
 } round_t;
 
-static bool node_ready(const round_t *r, const char *node)
+static bool node_ready(round_t *r, const char *node)
 {
-    if (!node || !*node)
-        return false;
-    const cJSON *n;
-    cJSON_ArrayForEach(n, r->nodes)
-    {
-        if (strcmp(ctrl_meta(n, "name"), node) != 0)
-            continue;
-        const cJSON *c = ctrl_condition(n, "Ready");
-        const char *st = drv_json_str(c, "status");
-        return st && !strcmp(st, "True");
-    }
-    return false;
+    return node && *node && drv_map_get(&r->ready, node) != NULL;
 }
 
-static void pod_view(const round_t *r, const cJSON *pod, bool cpu, drv_hpa_pod_t *out)
+static void pod_view(round_t *r, const cJSON *pod, bool cpu, drv_hpa_pod_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->name = ctrl_meta(pod, "name");
@@ -596,8 +586,22 @@ drv_err_t drv_ctrl_hpas_reconcile(drv_hstore_t *s, drv_ctrl_hpa_t *h, drv_ctrl_p
         rc = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &r.nodes, NULL, err);
         if (rc != DRV_OK)
             return rc;
+        drv_map_init(&r.ready, (size_t)drv_json_array_len(r.nodes) + 1);
+        const cJSON *n;
+        cJSON_ArrayForEach(n, r.nodes)
+        {
+            const char *st = drv_json_str(ctrl_condition(n, "Ready"), "status");
+            const char *name = drv_json_str_at(n, "metadata.name");
+            if (name && st && !strcmp(st, "True") &&
+                drv_map_put(&r.ready, name, (void *)n) != DRV_OK) {
+                drv_map_free(&r.ready);
+                cJSON_Delete(r.nodes);
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "hpa: out of memory");
+            }
+        }
         const cJSON *hpa;
         cJSON_ArrayForEach(hpa, hpas) reconcile_one(&r, h, hpa);
+        drv_map_free(&r.ready);
         cJSON_Delete(r.nodes);
     }
     /* Forget deleted HPAs. */
