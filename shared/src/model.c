@@ -964,6 +964,10 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
+    if (kind == DRV_KIND_HPA && !strcmp(api, "autoscaling/v1")) {
+        v_hpa_from_v1(&c, obj);
+        api = drv_kind_api_version(kind);
+    }
     if (strcmp(api, drv_kind_api_version(kind))) {
         v_failk(&c, "apiVersion", "\"%.64s\" is not supported for %s: use %s", api, kind_s,
                 drv_kind_api_version(kind));

@@ -234,3 +234,44 @@ void v_hpa_spec(vctx_t *c, cJSON *spec)
         v_pop(c, old);
     }
 }
+
+/* An autoscaling/v1 HorizontalPodAutoscaler, the form many manifests still use, read as the v2
+ * object it stands for (as the API server converts it): targetCPUUtilizationPercentage becomes
+ * a cpu Utilization metric; the stored and served object is autoscaling/v2. */
+void v_hpa_from_v1(vctx_t *c, cJSON *obj)
+{
+    cJSON *spec = drv_json_get(obj, "spec");
+    if (cJSON_IsObject(spec)) {
+        size_t old = v_push_key(c, "spec");
+        if (drv_json_get(spec, "metrics") || drv_json_get(spec, "behavior"))
+            v_fail(c, "autoscaling/v1 has no metrics or behavior: use apiVersion autoscaling/v2");
+        cJSON *t = drv_json_get(spec, "targetCPUUtilizationPercentage");
+        int64_t pct = 0;
+        if (t && (!cJSON_IsNumber(t) || !drv_json_to_int(t->valuedouble, 1, INT32_MAX, &pct))) {
+            v_failk(c, "targetCPUUtilizationPercentage", "must be a whole number from 1");
+        } else if (t) {
+            cJSON *m = cJSON_CreateArray(), *e = cJSON_CreateObject(), *r = NULL, *tg = NULL;
+            bool ok = m && e && cJSON_AddItemToArray(m, e) &&
+                      cJSON_AddStringToObject(e, "type", "Resource") &&
+                      (r = cJSON_AddObjectToObject(e, "resource")) &&
+                      cJSON_AddStringToObject(r, "name", "cpu") &&
+                      (tg = cJSON_AddObjectToObject(r, "target")) &&
+                      cJSON_AddStringToObject(tg, "type", "Utilization") &&
+                      cJSON_AddNumberToObject(tg, "averageUtilization", (double)pct);
+            if (!ok) {
+                if (!m || cJSON_GetArraySize(m) == 0)
+                    cJSON_Delete(e); /* not in m: m does not free it */
+                cJSON_Delete(m);
+                c->nomem = true;
+            } else {
+                cJSON_DeleteItemFromObjectCaseSensitive(spec, "targetCPUUtilizationPercentage");
+                if (!cJSON_AddItemToObject(spec, "metrics", m)) {
+                    cJSON_Delete(m);
+                    c->nomem = true;
+                }
+            }
+        }
+        v_pop(c, old);
+    }
+    v_set_str(c, obj, "apiVersion", "autoscaling/v2");
+}

@@ -81,6 +81,7 @@ void v_deployment_spec(vctx_t *c, cJSON *spec);
 void v_daemonset_spec(vctx_t *c, cJSON *spec);
 /* HorizontalPodAutoscalers (model_hpa.c). */
 void v_hpa_spec(vctx_t *c, cJSON *spec);
+void v_hpa_from_v1(vctx_t *c, cJSON *obj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 

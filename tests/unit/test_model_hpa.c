@@ -130,9 +130,41 @@ static void test_refused(void **state)
              "{\"selectPolicy\":\"Sometimes\"}}}}",
         "spec.behavior.scaleUp.selectPolicy");
     bad("{\"apiVersion\":\"autoscaling/v1\",\"kind\":\"HorizontalPodAutoscaler\","
+        "\"metadata\":{\"name\":\"web\"},\"spec\":{" REF "\"maxReplicas\":3,\"metrics\":[]}}",
+        "spec: autoscaling/v1 has no metrics or behavior: use apiVersion autoscaling/v2");
+    bad("{\"apiVersion\":\"autoscaling/v2beta2\",\"kind\":\"HorizontalPodAutoscaler\","
         "\"metadata\":{\"name\":\"web\"},\"spec\":{" REF "\"maxReplicas\":3}}",
-        "apiVersion: \"autoscaling/v1\" is not supported for HorizontalPodAutoscaler: use "
+        "apiVersion: \"autoscaling/v2beta2\" is not supported for HorizontalPodAutoscaler: use "
         "autoscaling/v2");
+}
+
+/* autoscaling/v1, as many manifests still are: read as the v2 object it stands for. */
+static void test_v1(void **state)
+{
+    (void)state;
+    cJSON *o;
+    ok("{\"apiVersion\":\"autoscaling/v1\",\"kind\":\"HorizontalPodAutoscaler\","
+       "\"metadata\":{\"name\":\"php-apache\"},\"spec\":{\"scaleTargetRef\":{\"apiVersion\":"
+       "\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"php-apache\"},\"minReplicas\":1,"
+       "\"maxReplicas\":10,\"targetCPUUtilizationPercentage\":50}}",
+       &o);
+    assert_string_equal(drv_json_str(o, "apiVersion"), "autoscaling/v2");
+    assert_null(drv_json_at(o, "spec.targetCPUUtilizationPercentage"));
+    const cJSON *m = cJSON_GetArrayItem(drv_json_at(o, "spec.metrics"), 0);
+    assert_string_equal(drv_json_str_at(m, "resource.name"), "cpu");
+    assert_int_equal(drv_json_int_at(m, "resource.target.averageUtilization", 0, 100, -1), 50);
+    cJSON_Delete(o);
+    /* without a target: Kubernetes' default, cpu at 80 % */
+    ok("{\"apiVersion\":\"autoscaling/v1\",\"kind\":\"HorizontalPodAutoscaler\","
+       "\"metadata\":{\"name\":\"web\"},\"spec\":{" REF "\"maxReplicas\":3}}",
+       &o);
+    m = cJSON_GetArrayItem(drv_json_at(o, "spec.metrics"), 0);
+    assert_int_equal(drv_json_int_at(m, "resource.target.averageUtilization", 0, 100, -1), 80);
+    cJSON_Delete(o);
+    bad("{\"apiVersion\":\"autoscaling/v1\",\"kind\":\"HorizontalPodAutoscaler\","
+        "\"metadata\":{\"name\":\"web\"},\"spec\":{" REF "\"maxReplicas\":3,"
+        "\"targetCPUUtilizationPercentage\":0}}",
+        "spec.targetCPUUtilizationPercentage: must be a whole number from 1");
 }
 
 int main(void)
@@ -140,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_v1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
