@@ -39,6 +39,12 @@
 
 static const drv_api_route_t routes[] = {
     {"/healthz", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_HEALTHZ},
+    {"/version", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/api", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/api/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis/apps/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis/autoscaling/v2", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
     {"/metrics", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_METRICS},
     NAMESPACED("/api/v1", "pods", DRV_KIND_POD),
     {"/api/v1/namespaces/{namespace}/pods/{name}/log", DRV_API_M_GET, DRV_KIND_POD, DRV_API_OP_LOG},

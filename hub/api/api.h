@@ -209,6 +209,7 @@ typedef enum {
     DRV_API_OP_IDENTITIES,   /* the enrolled identities: list (GET) */
     DRV_API_OP_IDENTITY,     /* one identity: forget (DELETE) */
     DRV_API_OP_USAGE,        /* current usage and its history (GET) */
+    DRV_API_OP_DISCOVERY,    /* /api, /apis, /version and the group versions' lists (GET) */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -127,6 +127,7 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 /* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
 enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_usage(drv_api_req_t *rq, const drv_api_match_t *m);
+enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);

@@ -83,6 +83,25 @@ check "NodeMetrics for both devices" fleet_wait "both nodes' usage" 30 \
 fleet_drover top nodes >"$FLEET_TMP/top" 2>&1
 sed 's/^/#   /' "$FLEET_TMP/top"
 check "drover top nodes lists both devices" bash -c "grep -q '^dev1 ' '$FLEET_TMP/top' && grep -q '^dev2 ' '$FLEET_TMP/top'"
+# kubectl top, through the hub's API discovery and metrics.k8s.io (where kubectl is installed)
+if command -v kubectl >/dev/null; then
+  cat >"$FLEET_TMP/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters: [{name: drover, cluster: {server: "$FLEET_HUB", certificate-authority: "$FLEET_CA"}}]
+users: [{name: admin, user: {token: "$DROVER_TOKEN"}}]
+contexts: [{name: drover, context: {cluster: drover, user: admin, namespace: default}}]
+current-context: drover
+KC
+  KUBECONFIG="$FLEET_TMP/kubeconfig" timeout 60 kubectl top nodes >"$FLEET_TMP/ktop" 2>&1
+  sed 's/^/#   /' "$FLEET_TMP/ktop"
+  check "kubectl top nodes lists both devices" bash -c "grep -q '^dev1 ' '$FLEET_TMP/ktop' && grep -q '^dev2 ' '$FLEET_TMP/ktop'"
+  KUBECONFIG="$FLEET_TMP/kubeconfig" timeout 60 kubectl top pods -l app=burn >"$FLEET_TMP/ktop" 2>&1
+  sed 's/^/#   /' "$FLEET_TMP/ktop"
+  check "kubectl top pods -l app=burn lists the pod" grep -q '^burn-' "$FLEET_TMP/ktop"
+else
+  echo "# kubectl is not installed: kubectl top not checked"
+fi
 check "an idle pod uses little cpu (< 50m)" fleet_wait "idle" 20 \
   "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dburn" \
   '(.items[0].containers[0].usage.cpu | rtrimstr("n") | tonumber) < 50000000'
