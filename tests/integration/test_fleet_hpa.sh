@@ -123,6 +123,8 @@ check "the HPA's current cpu is above its 50 % target" \
 ev="$(fleet_api /api/v1/namespaces/default/events | jq -r '[.items[] | select(.involvedObject.kind == "HorizontalPodAutoscaler" and .reason == "SuccessfulRescale") | .message] | .[0] // ""')"
 check "SuccessfulRescale: \"$ev\"" grep -q "^New size: [23]; reason: cpu resource utilization (percentage of request) above target$" <<<"$ev"
 check "never above maxReplicas" test "$(replicas)" -le 3
+fleet_drover describe hpa burn >"$FLEET_TMP/describe-hpa" 2>&1
+check "drover describe hpa shows its SuccessfulRescale event" grep -q "SuccessfulRescale" "$FLEET_TMP/describe-hpa"
 fleet_drover get hpa >"$FLEET_TMP/get-hpa" 2>&1
 sed 's/^/#   /' "$FLEET_TMP/get-hpa"
 check "drover get hpa: REFERENCE, TARGETS like cpu: N%/50%, bounds and replicas" \
