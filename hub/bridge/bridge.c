@@ -739,7 +739,13 @@ static void on_metrics(drv_bridge_t *b, const char *node, const drv_mqtt_event_t
         bpod_t *p = NULL;
         if (drv_fmt(key, sizeof(key), "%s/%s", m.pods[i].ns, m.pods[i].name) == DRV_OK)
             p = drv_map_get(&b->desired.pods, key);
-        if (p && p->node && !strcmp(p->node->name, node)) {
+        /* Only a pod the hub bound here, under its own uid, once per report: a device must not
+         * file figures under another pod's uid, nor fill the history with made-up ones. */
+        bool dup = false;
+        for (size_t k = 0; k < kept && !dup; k++)
+            dup = !strcmp(m.pods[k].ns, m.pods[i].ns) && !strcmp(m.pods[k].name, m.pods[i].name);
+        if (p && p->node && !strcmp(p->node->name, node) && p->uid[0] &&
+            !strcmp(p->uid, m.pods[i].uid) && !dup) {
             if (kept != i)
                 m.pods[kept] = m.pods[i];
             kept++;
@@ -751,7 +757,10 @@ static void on_metrics(drv_bridge_t *b, const char *node, const drv_mqtt_event_t
     if (foreign) {
         drv_metrics_count_refused(b->metrics);
         char why[160];
-        drv_fmt_cut(why, sizeof(why), "usage of %zu pods not bound to this node dropped", foreign);
+        drv_fmt_cut(why, sizeof(why),
+                    "usage of %zu pods not bound to this node (or not under their uid, or "
+                    "repeated) dropped",
+                    foreign);
         refused(b, ev->topic, why);
     }
     if (drv_metrics_ingest(b->metrics, &m, wall_ms(), &err) != DRV_OK)

@@ -53,8 +53,9 @@ typedef struct bnode {
 } bnode_t;
 
 struct bpod {
-    char *key;  /* "namespace/name" */
-    char *text; /* the pod as the agent gets it, compact canonical JSON */
+    char *key;                       /* "namespace/name" */
+    char uid[DRV_PROTO_UID_MAX + 1]; /* metadata.uid: usage reports must name it */
+    char *text;                      /* the pod as the agent gets it, compact canonical JSON */
     bnode_t *node;
     bpod_t *prev, *next;
 };

@@ -177,7 +177,8 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         return;
     }
     bpod_t *p = drv_map_get(&d->pods, key);
-    if (p && p->node == n && !strcmp(p->text, text)) {
+    const char *uid = drv_json_str_at(pod, "metadata.uid");
+    if (p && p->node == n && !strcmp(p->text, text) && !strcmp(p->uid, uid ? uid : "")) {
         free(text); /* a status change: the document stays as it is */
         return;
     }
@@ -203,6 +204,8 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     }
     free(p->text);
     p->text = text;
+    if (drv_fmt(p->uid, sizeof(p->uid), "%s", uid ? uid : "") != DRV_OK)
+        p->uid[0] = '\0'; /* no usage report can match it */
     mark(d, n);
 }
 

@@ -197,6 +197,54 @@ check "the claimed 9 cores never reached the API ($cpu_seen)" test "$cpu_seen" !
 node2_cpu="$(fleet_api /apis/metrics.k8s.io/v1beta1/nodes/dev2 | jq -r '.usage.cpu')"
 check "dev2's usage is its own, not dev1's forgery ($node2_cpu)" test "$node2_cpu" != "7n"
 
+# ---- a device's own pod reported under another pod's uid, and one pod many times ----
+cat >"$FLEET_TMP/pair.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pair}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: pair}}
+  template:
+    metadata: {labels: {app: pair}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: c, image: $FLEET_IMG1, command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]}
+YAML
+fleet_apply "$FLEET_TMP/pair.yaml" >/dev/null
+check "2 more pods Running" fleet_running app=pair 2 60
+check "... with usage of their own" fleet_wait "pair usage" 30 \
+  "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dpair" '(.items | length) == 2'
+all_pods="$(fleet_api /api/v1/namespaces/default/pods | jq -r '.items[] | "\(.metadata.name) \(.metadata.uid) \(.spec.nodeName)"')"
+own="$(awk '$3 == "dev1" { print; exit }' <<<"$all_pods")"
+if [ -n "$own" ]; then
+  read -r oname ouid _ <<<"$own"
+  victim="$(awk -v o="$oname" '$1 != o { print; exit }' <<<"$all_pods")"
+  read -r vname vuid _ <<<"$victim"
+  before=$(refused_count)
+  pod_series() { fleet_api /metrics | awk '$1 == "drover_usage_series{kind=\"pod\"}" { print $2 }'; }
+  series_before=$(pod_series)
+  t=$(($(fleet_ms) + 900))
+  forged="{\"ns\":\"default\",\"name\":\"$oname\",\"uid\":\"$vuid\",\"containers\":[{\"name\":\"c\",\"cpu\":9000000000,\"memory\":1}]}"
+  as_dev1 -t drover/v1/node/dev1/metrics -m "{\"node\":\"dev1\",\"seq\":98,\"time\":$t,\"window\":2000,\"usage\":{},\"pods\":[$forged]}"
+  # its own pod, under its own uid, 200 times in one report: kept once
+  many=""
+  for i in $(seq 1 200); do
+    many="$many${many:+,}{\"ns\":\"default\",\"name\":\"$oname\",\"uid\":\"$ouid$([ "$i" -gt 1 ] && echo "-$i")\",\"containers\":[{\"name\":\"c\",\"cpu\":1,\"memory\":1}]}"
+  done
+  as_dev1 -t drover/v1/node/dev1/metrics -m "{\"node\":\"dev1\",\"seq\":99,\"time\":$((t + 10)),\"window\":2000,\"usage\":{},\"pods\":[$many]}"
+  sleep 2
+  vcpu="$(fleet_api "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/$vname" | jq -r '.containers[0].usage.cpu // ""')"
+  check "dev1's pod reported under $vname's uid: never filed as $vname ($vcpu)" test "$vcpu" != "9000000000n"
+  series=$(pod_series)
+  check "one pod repeated 200 times under made-up uids makes no new series ($series_before -> $series)" \
+    test "${series:-999}" -le "${series_before:-0}"
+  check "both counted as refused" test "$(($(refused_count) - before))" -ge 2
+else
+  echo "# no pod on dev1: the uid forgery was not tried"
+fi
+
 # ---- history ----
 check "a node's usage history has points" fleet_wait "history" 10 \
   "/apis/drover.io/v1/usage/nodes/dev1?window=15m" '.kind == "UsageHistory" and (.points | length) >= 3'
