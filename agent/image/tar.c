@@ -36,6 +36,7 @@ struct drv_tar {
     size_t out_len;
     src_state_t src; /* SRC_DONE: the decompressed stream has ended */
     uint64_t offset; /* of the tar stream, consumed */
+    uint64_t limit;  /* on offset; 0: none */
     bool failed;
     bool ended;
     bool any_header;
@@ -202,6 +203,10 @@ static drv_err_t take(drv_tar_t *t, uint64_t max, const unsigned char **p, size_
     }
     size_t avail = t->out_len - t->out_pos;
     size_t k = max < avail ? (size_t)max : avail;
+    if (t->limit && k > 0 && t->offset + k > t->limit)
+        return fail(t, err, DRV_ERR_TOOBIG, 0,
+                    "the archive expands beyond %llu bytes (decompression bomb?)",
+                    (unsigned long long)t->limit);
     *p = t->out + t->out_pos;
     *n = k;
     t->out_pos += k;
@@ -782,6 +787,11 @@ drv_err_t drv_tar_open(int fd, drv_tar_t **out, drv_error_t *err)
 drv_tar_compression_t drv_tar_compression(const drv_tar_t *t)
 {
     return t->comp;
+}
+
+void drv_tar_set_limit(drv_tar_t *t, uint64_t max)
+{
+    t->limit = max;
 }
 
 uint64_t drv_tar_offset(const drv_tar_t *t)

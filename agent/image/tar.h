@@ -79,6 +79,11 @@ DRV_NODISCARD drv_err_t drv_tar_next(drv_tar_t *t, const drv_tar_entry_t **entry
  * *len == 0 once all of entry->size was given. A truncated archive is an error. */
 DRV_NODISCARD drv_err_t drv_tar_read(drv_tar_t *t, const void **buf, size_t *len, drv_error_t *err);
 
+/* Caps the uncompressed tar stream at max bytes, headers and skipped data included (0: no cap):
+ * past it every call fails with DRV_ERR_TOOBIG. Extension headers and skipped records carry no
+ * file data, so a cap on file data alone would let them expand without end. */
+void drv_tar_set_limit(drv_tar_t *t, uint64_t max);
+
 /* Bytes of the uncompressed tar stream read so far. */
 DRV_NODISCARD uint64_t drv_tar_offset(const drv_tar_t *t);
 

@@ -30,10 +30,11 @@
 
 #define UNPACK_DEFAULT_MAX_BYTES (8ULL << 30)
 #define UNPACK_DEFAULT_MAX_ENTRIES 1000000ULL
-#define UNPACK_PATH_MAX 4096       /* longest entry name accepted */
-#define UNPACK_MAX_DEPTH 256       /* deepest entry accepted, in components */
-#define UNPACK_CLEAR_MAX_DEPTH 320 /* opaque-directory clearing gives up below this (fds held) */
-#define UNPACK_QUOTE_MAX 256       /* entry names in messages are cut to this */
+#define UNPACK_PATH_MAX 4096         /* longest entry name accepted */
+#define UNPACK_MAX_DEPTH 256         /* deepest entry accepted, in components */
+#define UNPACK_CLEAR_MAX_DEPTH 320   /* opaque-directory clearing gives up below this (fds held) */
+#define UNPACK_QUOTE_MAX 256         /* entry names in messages are cut to this */
+#define UNPACK_NAMES_MAX (64u << 20) /* memory for the names a layer makes us remember */
 
 #define WH_PREFIX ".wh."
 #define WH_PREFIX_LEN 4
@@ -52,6 +53,7 @@ typedef struct upath {
  * The layer chooses the names: the map is seeded, so they cannot be made to collide. */
 struct pathset {
     drv_map_t map;
+    size_t bytes; /* of the names remembered here and by record_dir, against UNPACK_NAMES_MAX */
 };
 
 /* Directory metadata applied once all entries are in (creating children changes mtimes, and a
@@ -78,9 +80,10 @@ struct unpack_ctx {
     uint64_t consumed; /* all entry data read, against max_bytes */
     uint64_t written;  /* file content written */
     struct pathset seen;
-    drv_vec_t dirs; /* struct dirmeta, in entry order; at most one per entry (and the root) */
-    upath_t path;   /* the entry's own name */
-    upath_t target; /* a hardlink's target, or a path being re-resolved */
+    drv_vec_t dirs;      /* struct dirmeta, in entry order; at most one per entry (and the root) */
+    drv_map_t dir_index; /* path (the dirmeta's own string) -> its index in dirs */
+    upath_t path;        /* the entry's own name */
+    upath_t target;      /* a hardlink's target, or a path being re-resolved */
     drv_error_t *err;
 };
 
@@ -253,6 +256,7 @@ static bool symlink_escapes(const char *target, size_t depth)
 static void pathset_init(struct pathset *set, size_t max)
 {
     drv_map_init(&set->map, max);
+    set->bytes = 0;
 }
 
 static bool pathset_has(struct pathset *set, const char *s, size_t len)
@@ -264,6 +268,9 @@ static drv_err_t pathset_add(struct pathset *set, const char *s, size_t len)
 {
     if (pathset_has(set, s, len))
         return DRV_OK;
+    if (len + 1 > UNPACK_NAMES_MAX - set->bytes)
+        return DRV_ERR_RANGE; /* the names' memory budget */
+    set->bytes += len + 1;
     char *copy = strndup(s, len);
     if (copy == NULL)
         return DRV_ERR_NOMEM;
@@ -290,6 +297,9 @@ static drv_err_t mark_seen(struct unpack_ctx *c, const upath_t *p)
         drv_err_t rc = pathset_add(&c->seen, rel, len);
         if (rc == DRV_ERR_TOOBIG)
             return entry_fail(c, rc, 0, "more than %zu distinct paths", c->seen.map.max);
+        if (rc == DRV_ERR_RANGE)
+            return entry_fail(c, DRV_ERR_TOOBIG, 0, "the layer's names take more than %d MiB",
+                              UNPACK_NAMES_MAX >> 20);
         if (rc != DRV_OK)
             return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory tracking paths");
     }
@@ -602,19 +612,40 @@ static drv_err_t write_file(struct unpack_ctx *c, int pfd, const char *name,
     return DRV_OK;
 }
 
+/* Remembers a directory's mode and times for finish_dirs(): once a path (a directory named
+ * again takes the later entry's), so that a layer naming one directory a million times holds
+ * one copy; the names count against the same budget as the paths seen. */
 static drv_err_t record_dir(struct unpack_ctx *c, const char *rel, const drv_tar_entry_t *e)
 {
+    void *at = NULL;
+    if (drv_map_find(&c->dir_index, rel, strlen(rel), &at)) {
+        struct dirmeta *d = drv_vec_at(&c->dirs, (size_t)(uintptr_t)at);
+        d->mode = e->perm;
+        entry_times(e, d->ts);
+        return DRV_OK;
+    }
+    size_t len = strlen(rel) + 1;
+    if (len > UNPACK_NAMES_MAX - c->seen.bytes)
+        return entry_fail(c, DRV_ERR_TOOBIG, 0, "the layer's names take more than %d MiB",
+                          UNPACK_NAMES_MAX >> 20);
     struct dirmeta d = {.path = strdup(rel), .mode = e->perm};
     if (d.path == NULL)
         return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
     entry_times(e, d.ts);
+    size_t index = c->dirs.len;
     drv_err_t rc = drv_vec_push(&c->dirs, &d);
+    if (rc == DRV_OK) {
+        rc = drv_map_put(&c->dir_index, d.path, (void *)(uintptr_t)index);
+        if (rc != DRV_OK)
+            c->dirs.len--; /* not remembered at all: the path is freed below */
+    }
     if (rc != DRV_OK) {
         free(d.path);
         if (rc == DRV_ERR_TOOBIG)
             return entry_fail(c, rc, 0, "layer has more than %zu directories", c->dirs.max);
         return entry_fail(c, DRV_ERR_NOMEM, 0, "out of memory");
     }
+    c->seen.bytes += len;
     return DRV_OK;
 }
 
@@ -955,6 +986,13 @@ static drv_err_t run(struct unpack_ctx *c, int blobfd)
     drv_error_t terr = DRV_ERROR_INIT;
     if (drv_tar_open(blobfd, &c->tar, &terr) != DRV_OK)
         return tar_fail(c, "not a readable tar archive (plain, gzip or zstd)", &terr);
+    /* The whole stream, not only file data, is capped: the cap on file data plus room for
+     * every entry's headers (a 1.5 KiB average: a header, a pax record, padding) and 64 MiB. */
+    uint64_t headers = c->max_entries > (UINT64_MAX >> 11) ? UINT64_MAX : c->max_entries * 1536;
+    uint64_t limit = c->max_bytes + headers;
+    limit =
+        limit < c->max_bytes || limit + (64ULL << 20) < limit ? UINT64_MAX : limit + (64ULL << 20);
+    drv_tar_set_limit(c->tar, limit);
     for (;;) {
         c->entry = NULL;
         const drv_tar_entry_t *e;
@@ -987,6 +1025,7 @@ static void ctx_free(struct unpack_ctx *c)
     for (size_t i = 0; i < c->dirs.len; i++)
         free(((struct dirmeta *)drv_vec_at(&c->dirs, i))->path);
     drv_vec_free(&c->dirs);
+    drv_map_free(&c->dir_index);
     pathset_free(&c->seen);
     if (c->rootfd >= 0)
         close(c->rootfd);
@@ -1059,6 +1098,7 @@ drv_err_t drv_unpack_layer(const char *blob_path, const char *dest, const drv_un
 
     drv_vec_init(&c.dirs, sizeof(struct dirmeta),
                  c.max_entries >= SIZE_MAX ? SIZE_MAX : (size_t)c.max_entries + 1);
+    drv_map_init(&c.dir_index, c.max_entries >= SIZE_MAX ? SIZE_MAX : (size_t)c.max_entries + 1);
     /* Every entry and its ancestors; layers without directory entries need the slack. */
     pathset_init(&c.seen, c.max_entries > (SIZE_MAX - 4096) / 4 ? SIZE_MAX
                                                                 : (size_t)c.max_entries * 4 + 4096);

@@ -559,6 +559,37 @@ static void test_refusals(void **state)
     free(b.p);
 }
 
+/* Records that carry no file data (a pax global header, a volume label, extension headers)
+ * still count against the stream's cap: a cap on file data alone let them expand for ever. */
+static void test_stream_limit(void **state)
+{
+    (void)state;
+    bytes_t b = {0};
+    unsigned char h[512];
+    header(h, POSIX, "pax_global_header", 'g', 4u << 20);
+    seal(h);
+    put(&b, h, 512);
+    put_zeros(&b, 4u << 20);
+    entry(&b, POSIX, "f", '0', "x", 1);
+    end(&b);
+    bytes_t z = {0};
+    gzip_member(&z, b.p, b.len); /* 4 MiB of zeros: a few KB */
+    reader_t r;
+    open_bytes(&r, &z);
+    drv_tar_set_limit(r.t, 1u << 20);
+    const drv_tar_entry_t *e = NULL;
+    assert_int_equal(drv_tar_next(r.t, &e, &r.err), DRV_ERR_TOOBIG);
+    assert_non_null(strstr(r.err.msg, "expands beyond 1048576 bytes"));
+    close_reader(&r);
+    /* The same without a cap reads through. */
+    open_bytes(&r, &z);
+    e = next_ok(&r);
+    assert_string_equal(e->name, "f");
+    close_reader(&r);
+    free(b.p);
+    free(z.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_gnu_and_base256),
         cmocka_unit_test(test_compressed_members),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_stream_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1026,6 +1026,28 @@ static void test_entry_cap(void **state)
     assert_int_equal(stats.entries, 50);
 }
 
+/* One directory named thousands of times: remembered once, the last entry's mode wins. */
+static void test_repeated_directory(void **state)
+{
+    struct fx *f = *state;
+    struct archive *a = tb_open(f->blob, F_GZIP);
+    for (int i = 0; i < 3000; i++)
+        tb_dir(a, "d", i == 2999 ? 0711 : 0755);
+    tb_file(a, "d/f", "x", 0644);
+    tb_close(a);
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_unpack_stats_t stats = {0};
+    assert_int_equal(unpack_into(f->blob, f->dest, DRV_UNPACK_OVERLAY_LAYER, 0, 0, &stats, &err),
+                     DRV_OK);
+    assert_int_equal(stats.entries, 3001);
+    char p[PATH_MAX];
+    pathf(p, "%s/d", f->dest);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0711);
+    assert_outside_untouched(f);
+}
+
 static void truncate_file(const char *path, off_t len)
 {
     assert_int_equal(truncate(path, len), 0);
@@ -1319,6 +1341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlay_conversion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_bomb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_entry_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dest_exists, setup, teardown),
