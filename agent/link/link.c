@@ -837,11 +837,18 @@ static void send_metrics(drv_link_t *l, long long now)
     m.seq = l->metrics_seq++;
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
-    if (drv_proto_metrics_format(&m, &text, &len, &err) != DRV_OK) {
+    drv_err_t fr;
+    size_t all = m.n_pods;
+    /* Over the message's cap (many pods of many containers): as many pods as fit. */
+    while ((fr = drv_proto_metrics_format(&m, &text, &len, &err)) == DRV_ERR_TOOBIG && m.n_pods > 0)
+        m.n_pods /= 2;
+    if (fr != DRV_OK) {
         drv_log_warn("usage not sent", "error=\"%s\"", drv_error_msg(&err));
         drv_proto_metrics_free(&m);
         return;
     }
+    if (m.n_pods < all)
+        drv_log_warn("usage: not every pod fits one report", "pods=%zu sent=%zu", all, m.n_pods);
     publish(l, l->t_metrics, DRV_PROTO_METRICS, text, len);
     drv_proto_metrics_free(&l->metrics_last);
     l->metrics_last = m;

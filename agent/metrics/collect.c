@@ -191,8 +191,9 @@ static void cpu_rate(drv_collector_t *c, const drv_collect_ctr_t *in, uint64_t u
     prev_t *p = drv_map_get(&c->prev, key);
     if (p && mono_ms > p->mono_ms && usage_usec >= p->usage_usec) {
         o->has_cpu = true;
+        uint64_t r = (usage_usec - p->usage_usec) * 1000000ULL / (uint64_t)(mono_ms - p->mono_ms);
         o->cpu_nanocores =
-            (int64_t)((usage_usec - p->usage_usec) * 1000000ULL / (uint64_t)(mono_ms - p->mono_ms));
+            r > (uint64_t)DRV_PROTO_METRICS_CPU_MAX ? DRV_PROTO_METRICS_CPU_MAX : (int64_t)r;
     }
     if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
         p->key = strdup(key);
@@ -339,6 +340,8 @@ drv_err_t drv_collector_sample(drv_collector_t *c, const char *node, const drv_c
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metrics: node name too long");
     m.time_ms = now_ms;
     m.window_ms = c->last_mono && mono_ms > c->last_mono ? mono_ms - c->last_mono : 1;
+    if (m.window_ms > DRV_PROTO_METRICS_WINDOW_MAX_MS)
+        m.window_ms = DRV_PROTO_METRICS_WINDOW_MAX_MS; /* after a long pause: a rate still */
     c->last_mono = mono_ms;
     sample_node(c, &m, mono_ms);
 
@@ -392,18 +395,13 @@ drv_err_t drv_collector_sample(drv_collector_t *c, const char *node, const drv_c
     if (procfs && m.n_unsupported < DRV_PROTO_METRICS_UNSUPPORTED_MAX)
         memcpy(m.unsupported[m.n_unsupported++], "cgroup-v2", 10);
     /* Containers gone since the last sample: their rates' memory goes too. */
-    for (bool again = true; again;) {
-        again = false;
-        it = 0;
-        while (drv_map_next(&c->prev, &it, &k, &v)) {
-            prev_t *p = v;
-            if (!p->seen) {
-                drv_map_del(&c->prev, p->key);
-                free(p->key);
-                free(p);
-                again = true;
-                break;
-            }
+    it = 0;
+    while (drv_map_next(&c->prev, &it, &k, &v)) {
+        prev_t *p = v;
+        if (!p->seen) {
+            drv_map_del(&c->prev, p->key); /* the entry just returned: allowed */
+            free(p->key);
+            free(p);
         }
     }
     if (any && !cpu_ok && m.n_unsupported < DRV_PROTO_METRICS_UNSUPPORTED_MAX)

@@ -207,7 +207,8 @@ static void requests_of(const cJSON *pod, bool cpu, drv_hpa_pod_t *out)
             out->missing_request = drv_json_str(c, "name");
             return;
         }
-        out->request += v;
+        if (__builtin_add_overflow(out->request, v, &out->request) || out->request > (1LL << 60))
+            out->request = 1LL << 60; /* absurd requests must not overflow the arithmetic */
     }
 }
 
@@ -605,17 +606,12 @@ drv_err_t drv_ctrl_hpas_reconcile(drv_hstore_t *s, drv_ctrl_hpa_t *h, drv_ctrl_p
         cJSON_Delete(r.nodes);
     }
     /* Forget deleted HPAs. */
-    for (bool again = true; again;) {
-        again = false;
-        it = 0;
-        while (drv_map_next(&h->mems, &it, &k, &v)) {
-            hpa_mem_t *m = v;
-            if (!m->seen) {
-                drv_map_del(&h->mems, m->key);
-                mem_free(m);
-                again = true;
-                break;
-            }
+    it = 0;
+    while (drv_map_next(&h->mems, &it, &k, &v)) {
+        hpa_mem_t *m = v;
+        if (!m->seen) {
+            drv_map_del(&h->mems, m->key); /* the entry just returned: allowed */
+            mem_free(m);
         }
     }
     return DRV_OK;

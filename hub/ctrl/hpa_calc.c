@@ -77,6 +77,15 @@ static drv_err_t usage_ratio(const drv_hpa_pod_t *pods, const pclass_t *cls, con
     return DRV_OK;
 }
 
+/* x as an int64 that cannot overflow later sums: clamped to +-2^60, NaN as 0. */
+static int64_t clamp64(long double x)
+{
+    const long double lim = (long double)(1LL << 60);
+    if (!(x == x))
+        return 0;
+    return x > lim ? (int64_t)lim : x < -lim ? -(int64_t)lim : (int64_t)x;
+}
+
 static int32_t ceil_replicas(double x)
 {
     double c = ceil(x);
@@ -133,9 +142,9 @@ drv_err_t drv_hpa_calc_replicas(const drv_hpa_pod_t *pods, size_t n, const drv_h
     for (size_t i = 0; i < n; i++) {
         if (cls[i] == P_MISSING && ratio != 1.0) {
             if (ratio < 1.0)
-                val[i] = t->utilization
-                             ? pods[i].request * (t->percent > 100 ? t->percent : 100) / 100
-                             : t->avg_value;
+                val[i] = t->utilization ? clamp64((long double)pods[i].request *
+                                                  (t->percent > 100 ? t->percent : 100) / 100)
+                                        : t->avg_value;
             else
                 val[i] = 0;
             cls[i] = P_READY;
@@ -236,10 +245,11 @@ static int32_t rate_limit(const drv_hpa_rules_t *r, const drv_hpa_memory_t *m, i
                         change_in(m->downs, m->n_downs, p->period_s, now_ms);
         int64_t proposed;
         if (up)
-            proposed = p->percent ? (int64_t)ceil((double)start * (1 + (double)p->value / 100))
-                                  : start + p->value;
+            proposed = p->percent
+                           ? clamp64(ceill((long double)start * (1 + (long double)p->value / 100)))
+                           : start + p->value;
         else
-            proposed = p->percent ? (int64_t)((double)start * (1 - (double)p->value / 100))
+            proposed = p->percent ? clamp64((long double)start * (1 - (long double)p->value / 100))
                                   : start - p->value;
         if (take_max ? proposed > result : proposed < result)
             result = proposed;

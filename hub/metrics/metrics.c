@@ -42,7 +42,8 @@ typedef struct series {
     char *name; /* pods */
     char *node; /* pods: where it runs */
     bool is_node;
-    bool has; /* a sample was taken */
+    bool has;        /* a sample was taken */
+    int64_t recv_ms; /* when the hub took it (its clock: a device's may be off) */
     drv_metrics_node_usage_t node_u;
     drv_metrics_usage_t pod_u;
     drv_metrics_ctr_usage_t *ctrs; /* pods; names point into ctr_names */
@@ -214,7 +215,7 @@ static bool set_str(char **dst, const char *src)
 }
 
 static bool pod_sample(drv_metrics_t *m, const drv_proto_metrics_t *r,
-                       const drv_proto_pod_usage_t *p)
+                       const drv_proto_pod_usage_t *p, int64_t now_ms)
 {
     series_t *s = series_get(m, &m->pods, p->uid, false);
     if (s == NULL)
@@ -262,6 +263,7 @@ static bool pod_sample(drv_metrics_t *m, const drv_proto_metrics_t *r,
     s->n_ctrs = p->n_ctrs;
     s->pod_u = u;
     s->has = true;
+    s->recv_ms = now_ms;
     if (s->h)
         history_add(m, s->h, u.ms, to_mcpu(u.has_cpu, u.cpu_nanocores),
                     to_kib(u.has_memory, u.memory_bytes));
@@ -361,13 +363,14 @@ drv_err_t drv_metrics_ingest(drv_metrics_t *m, const drv_proto_metrics_t *r, int
                                            .has_throttled = r->has_throttled,
                                            .throttled = r->throttled};
     s->has = true;
+    s->recv_ms = now_ms;
     if (s->h)
         history_add(m, s->h, r->time_ms, to_mcpu(r->has_cpu, r->cpu_nanocores),
                     to_kib(r->has_memory, r->memory_bytes));
     m->samples++;
     m->reports++;
     for (size_t i = 0; i < r->n_pods; i++)
-        if (!pod_sample(m, r, &r->pods[i]))
+        if (!pod_sample(m, r, &r->pods[i], now_ms))
             return drv_error_set(err, DRV_ERR_TOOBIG, 0,
                                  "metrics from %s: pod %s/%s not kept (no room)", r->node,
                                  r->pods[i].ns, r->pods[i].name);
@@ -382,7 +385,7 @@ static size_t expire_map(drv_metrics_t *m, drv_map_t *map, int64_t cutoff)
     void *v;
     while (drv_map_next(map, &it, &k, &v)) {
         series_t *s = v;
-        n += s->has && (s->is_node ? s->node_u.u.ms : s->pod_u.ms) < cutoff;
+        n += s->has && s->recv_ms < cutoff;
     }
     if (n == 0)
         return 0;
@@ -393,7 +396,7 @@ static size_t expire_map(drv_metrics_t *m, drv_map_t *map, int64_t cutoff)
     it = 0;
     while (k2 < n && drv_map_next(map, &it, &k, &v)) {
         series_t *s = v;
-        if (s->has && (s->is_node ? s->node_u.u.ms : s->pod_u.ms) < cutoff)
+        if (s->has && s->recv_ms < cutoff)
             victims[k2++] = s;
     }
     for (size_t i = 0; i < k2; i++) {
@@ -420,16 +423,18 @@ void drv_metrics_forget_pod(drv_metrics_t *m, const char *uid)
     series_free(m, drv_map_del(&m->pods, uid));
 }
 
-static bool current(const drv_metrics_t *m, const drv_metrics_usage_t *u, int64_t now_ms)
+/* Current: taken by the hub within stale_ms (the hub's clock, so that a device whose clock is
+ * behind is not read as silent). */
+static bool current(const drv_metrics_t *m, const series_t *s, int64_t now_ms)
 {
-    return now_ms - u->ms <= m->o.stale_ms;
+    return s->has && now_ms - s->recv_ms <= m->o.stale_ms;
 }
 
 bool drv_metrics_node_latest(drv_metrics_t *m, const char *node, int64_t now_ms,
                              drv_metrics_node_usage_t *out)
 {
     series_t *s = drv_map_get(&m->nodes, node);
-    if (s == NULL || !s->has || !current(m, &s->node_u.u, now_ms))
+    if (s == NULL || !s->has || !current(m, s, now_ms))
         return false;
     *out = s->node_u;
     return true;
@@ -449,7 +454,7 @@ bool drv_metrics_pod_latest(drv_metrics_t *m, const char *uid, int64_t now_ms,
                             drv_metrics_pod_usage_t *out)
 {
     series_t *s = drv_map_get(&m->pods, uid);
-    if (s == NULL || !s->has || !current(m, &s->pod_u, now_ms))
+    if (s == NULL || !s->has || !current(m, s, now_ms))
         return false;
     pod_out(s, out);
     return true;
@@ -465,7 +470,7 @@ void drv_metrics_each_node(drv_metrics_t *m, int64_t now_ms,
     void *v;
     while (drv_map_next(&m->nodes, &it, &k, &v)) {
         series_t *s = v;
-        if (s->has && current(m, &s->node_u.u, now_ms) && !fn(ctx, k, &s->node_u))
+        if (s->has && current(m, s, now_ms) && !fn(ctx, k, &s->node_u))
             return;
     }
 }
@@ -479,7 +484,7 @@ void drv_metrics_each_pod(drv_metrics_t *m, int64_t now_ms,
     void *v;
     while (drv_map_next(&m->pods, &it, &k, &v)) {
         series_t *s = v;
-        if (!s->has || !current(m, &s->pod_u, now_ms))
+        if (!s->has || !current(m, s, now_ms))
             continue;
         drv_metrics_pod_usage_t u;
         pod_out(s, &u);

@@ -14,11 +14,11 @@
 #include "drover/names.h"
 #include "drover/protocol.h"
 
-#define NS_PER_CORE_MAX (1024LL * 1000000000LL) /* 1024 cores busy: beyond any device */
-#define BYTES_MAX (1LL << 50)                   /* 1 PiB */
-#define TEMP_MIN (-100000LL)                    /* -100 °C, in millidegrees */
-#define TEMP_MAX 200000LL                       /* 200 °C */
-#define WINDOW_MAX_MS (3600LL * 1000)
+#define NS_PER_CORE_MAX DRV_PROTO_METRICS_CPU_MAX
+#define BYTES_MAX DRV_PROTO_METRICS_BYTES_MAX
+#define TEMP_MIN (-100000LL) /* -100 °C, in millidegrees */
+#define TEMP_MAX 200000LL    /* 200 °C */
+#define WINDOW_MAX_MS DRV_PROTO_METRICS_WINDOW_MAX_MS
 #define TIME_MAX_MS (253402300799999LL) /* 9999-12-31 */
 
 /* ---- writing ----------------------------------------------------------------------------- */

@@ -41,7 +41,8 @@ DRV_API void *drv_map_get(drv_map_t *m, const char *key);
 DRV_API void *drv_map_del(drv_map_t *m, const char *key);
 
 /* Iterates: start with *iter = 0; true while an entry was returned in *key and *val (either
- * may be NULL). The map must not change during the iteration. */
+ * may be NULL). The map must not change during the iteration, except that the entry just
+ * returned may be deleted (drv_map_del only marks its slot). */
 DRV_API bool drv_map_next(const drv_map_t *m, size_t *iter, const char **key, void **val);
 
 /* Frees the table (not the keys or values; iterate first to free those). */

@@ -201,6 +201,9 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_heartbeat_parse(const char *payload, s
 #define DRV_PROTO_METRICS_PODS_MAX 256
 #define DRV_PROTO_METRICS_CTRS_MAX 16
 #define DRV_PROTO_METRICS_UNSUPPORTED_MAX 8
+#define DRV_PROTO_METRICS_CPU_MAX (1024LL * 1000000000LL) /* nanocores: 1024 cores busy */
+#define DRV_PROTO_METRICS_BYTES_MAX (1LL << 50)           /* 1 PiB */
+#define DRV_PROTO_METRICS_WINDOW_MAX_MS (3600LL * 1000)
 #define DRV_PROTO_NAME_MAX 253 /* a pod's name, a namespace's (63) */
 #define DRV_PROTO_UID_MAX 64
 

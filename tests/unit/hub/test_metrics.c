@@ -76,7 +76,7 @@ static void test_latest_and_stale(void **state)
     assert_true(p.u.has_cpu);
     assert_int_equal(p.u.cpu_nanocores, 100000000); /* the sum of its containers */
     assert_int_equal(p.u.memory_bytes, 2 << 20);
-    /* A silent device: after 60 s its samples are missing, not zero. */
+    /* A silent device: 60 s after the hub took its samples they are missing, not zero. */
     assert_false(drv_metrics_node_latest(m, "pi-1", T0 + 61000, &n));
     assert_false(drv_metrics_pod_latest(m, "pi-1-uid-1", T0 + 61000, &p));
     assert_false(drv_metrics_pod_latest(m, "nobody", T0, &p));
@@ -89,8 +89,9 @@ static void test_latest_and_stale(void **state)
     assert_false(p.u.has_cpu);
     assert_true(p.u.has_memory);
 
-    /* Expiry: pods silent for 10 minutes go, nodes stay until their own limit. */
-    assert_int_equal(drv_metrics_expire(m, T0 + 10 * 60000 + 1, 10 * 60000, 86400000), 1);
+    /* Expiry: pods silent for 10 minutes (since the hub took them) go, nodes stay until their
+     * own limit. */
+    assert_int_equal(drv_metrics_expire(m, T0 + 100 + 10 * 60000 + 1, 10 * 60000, 86400000), 1);
     assert_false(drv_metrics_pod_latest(m, "pi-1-uid-1", T0 + 15000, &p)); /* last at T0 */
     assert_true(drv_metrics_pod_latest(m, "pi-1-uid-0", T0 + 15000, &p));
     drv_metrics_forget_pod(m, "pi-1-uid-0");
@@ -200,6 +201,24 @@ static void test_budget(void **state)
     drv_metrics_free(m);
 }
 
+/* Freshness is the hub's clock: a device whose clock is two minutes behind is not silent. */
+static void test_device_clock_behind(void **state)
+{
+    (void)state;
+    drv_metrics_t *m;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_metrics_new(NULL, &m, &err), DRV_OK);
+    drv_proto_metrics_t r = report("pi-1", T0 - 120000, 1000000, 1);
+    take(m, &r, T0);
+    drv_metrics_node_usage_t n;
+    drv_metrics_pod_usage_t p;
+    assert_true(drv_metrics_node_latest(m, "pi-1", T0 + 1000, &n));
+    assert_int_equal(n.u.ms, T0 - 120000); /* still the device's own time stamp */
+    assert_true(drv_metrics_pod_latest(m, "pi-1-uid-0", T0 + 1000, &p));
+    assert_false(drv_metrics_node_latest(m, "pi-1", T0 + 61000, &n));
+    drv_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_device_clock_behind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
