@@ -135,9 +135,11 @@ static void sample_node(drv_collector_t *c, drv_proto_metrics_t *m, int64_t mono
                 ncpu++;
         c->ncpu = ncpu > 0 ? ncpu : 1;
         if (c->has_node_prev && total > c->node_total && busy >= c->node_busy) {
-            long double share = (long double)(busy - c->node_busy) / (total - c->node_total);
+            /* double, not long double: on arm64 a long double is software quad precision,
+             * whose routines alone would cost the agent 5 KB */
+            double share = (double)(busy - c->node_busy) / (double)(total - c->node_total);
             m->has_cpu = true;
-            m->cpu_nanocores = (int64_t)(share * c->ncpu * 1e9L);
+            m->cpu_nanocores = (int64_t)(share * c->ncpu * 1e9);
         }
         c->node_busy = busy;
         c->node_total = total;
