@@ -197,6 +197,11 @@ enum MHD_Result drv_api_queue(drv_api_req_t *rq, unsigned code, struct MHD_Respo
         return MHD_NO;
     rq->responded = true;
     count_request(rq->api, rq->method, code);
+    /* On every answer: no type sniffing, no Referer leaving the hub, never framed. (No
+     * Access-Control-* header ever: the API is not for other origins' scripts.) */
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     if (drv_log_get_level() <= DRV_LOG_DEBUG) {
         char q[300];
         drv_log_debug("api request", "method=%s path=%s code=%u", rq->method,
@@ -461,6 +466,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t cap = enroll_route(url) ? DRV_API_ENROLL_MAX_BODY : api->max_body;
         drv_buf_init(&rq->body, cap);
         *con_cls = rq;
+        if (drv_api_ui_path(url))
+            return drv_api_ui_serve(rq);
         enum MHD_Result ar = MHD_NO;
         if (!authorized(rq, url, &ar))
             return ar;

@@ -141,6 +141,28 @@ int64_t drv_api_log_deadline_ms(const drv_api_t *api);
 /* True when the peer of a (suspended) connection has hung up. */
 bool drv_api_peer_gone(struct MHD_Connection *conn);
 
+/* ui.c: the dashboard's files (hub/ui/, embedded at build time by cmake/EmbedFiles.cmake into
+ * drv_ui_files, ended by an entry whose name is NULL). */
+typedef struct drv_ui_file {
+    const char *name; /* "index.html"; NULL ends the table */
+    const char *type; /* media type */
+    const unsigned char *data;
+    size_t len;
+    const char *etag; /* "\"<hex>\"" */
+} drv_ui_file_t;
+extern const drv_ui_file_t drv_ui_files[];
+extern const size_t drv_ui_nfiles;
+/* The Content-Security-Policy of the dashboard's pages. */
+#define DRV_API_UI_CSP                                                                             \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "            \
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "             \
+    "frame-ancestors 'none'; base-uri 'none'"
+/* Whether url is the dashboard's: "/", "/ui" or under "/ui/" (served without credentials:
+ * the files hold no data). */
+bool drv_api_ui_path(const char *url);
+/* Answers a request for one of the dashboard's paths. */
+enum MHD_Result drv_api_ui_serve(drv_api_req_t *rq);
+
 /* watch.c */
 /* Takes sel's contents; fs is copied. */
 enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
