@@ -25,6 +25,7 @@
 #include "drover/fsat.h"
 #include "drover/json.h"
 #include "drover/log.h"
+#include "drover/proc.h"
 #include "drover/pki.h"
 #include "image/registry.h"
 #include "image/store.h"
@@ -64,13 +65,6 @@ struct drv_supervisor {
     bool more;       /* the last tick ran out of time before every pod had its turn */
     long long last_usage;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void rfc3339(int64_t ms, char *out, size_t outsz)
 {
@@ -276,7 +270,7 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
             ct->started = !cJSON_GetObjectItemCaseSensitive(c, "startupProbe");
         }
     }
-    p->start_time = wall_ms();
+    p->start_time = (int64_t)drv_wall_ms();
     p->stage = STAGE_PULL;
     return p;
 }
@@ -492,7 +486,7 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     if (c->last.valid)
         c->restarts++; /* counted when it runs again, as Kubernetes does */
     c->state = CS_RUNNING;
-    c->started_at = wall_ms();
+    c->started_at = (int64_t)drv_wall_ms();
     c->started_mono = drv_now_ms();
     c->ready = false;
     c->restart_requested = false;
@@ -553,7 +547,7 @@ static void ctr_exited(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int exit_code, 
     c->last.exit_code = exit_code;
     c->last.signal = sig;
     c->last.started_at = c->started_at;
-    c->last.finished_at = wall_ms();
+    c->last.finished_at = (int64_t)drv_wall_ms();
     drv_fmt_cut(c->last.reason, sizeof(c->last.reason), "%s",
                 reason           ? reason
                 : exit_code == 0 ? "Completed"
@@ -1329,7 +1323,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
     for (size_t i = 0; i < 3; i++) {
         if (p->cond_since[i] == 0 || p->cond_ok[i] != cs[i].ok) {
             p->cond_ok[i] = cs[i].ok;
-            p->cond_since[i] = p->cond_since[i] == 0 && p->start_time ? p->start_time : wall_ms();
+            p->cond_since[i] =
+                p->cond_since[i] == 0 && p->start_time ? p->start_time : (int64_t)drv_wall_ms();
         }
         cJSON *c = cJSON_CreateObject();
         cJSON_AddStringToObject(c, "type", cs[i].type);

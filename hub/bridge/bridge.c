@@ -11,6 +11,7 @@
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
 #include "drover/log.h"
+#include "drover/proc.h"
 #include "drover/json.h"
 #include "drover/model.h"
 #include "metrics/metrics.h"
@@ -52,13 +53,6 @@ struct drv_bridge {
     uint64_t logs_counter;
     char last_error[DRV_ERROR_MSG_MAX]; /* whole, so that a repeated error compares equal */
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void refused(drv_bridge_t *b, const char *topic, const char *why)
 {
@@ -364,7 +358,7 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
         return;
     }
     bnode_t *bn = bdesired_node(&b->desired, node);
-    int64_t now = wall_ms();
+    int64_t now = (int64_t)drv_wall_ms();
     if (bn) {
         bn->last_seen_ms = now;
         bn->observed_generation = st.observed_generation;
@@ -442,7 +436,7 @@ static void set_node_condition(drv_bridge_t *b, const char *node, const char *ty
     const char *otrans = drv_json_str(old, "lastTransitionTime"),
                *ostatus = drv_json_str(old, "status");
     char now[40];
-    drv_ctrl_time_format(wall_ms(), now, sizeof(now));
+    drv_ctrl_time_format((int64_t)drv_wall_ms(), now, sizeof(now));
     cJSON *c = cJSON_CreateObject();
     if (!c || !cJSON_AddStringToObject(c, "type", type) ||
         !cJSON_AddStringToObject(c, "status", status) ||
@@ -486,7 +480,7 @@ static void seen_instance(drv_bridge_t *b, bnode_t *bn, const char *node, const 
         drv_log_warn("bridge: agent run id too long: ignored", "node=%s", node);
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = (int64_t)drv_wall_ms();
     if (!bn->instance[0] || !strcmp(inst, bn->instance)) {
         if (!bn->instance[0]) {
             memcpy(bn->instance, run, sizeof(bn->instance));
@@ -536,7 +530,7 @@ static void on_heartbeat(drv_bridge_t *b, const char *node, const drv_mqtt_event
     bnode_t *bn = bdesired_node(&b->desired, node);
     if (!bn)
         return;
-    int64_t now = wall_ms();
+    int64_t now = (int64_t)drv_wall_ms();
     bn->last_seen_ms = now;
     bn->observed_generation = hb.observed_generation;
     seen_instance(b, bn, node, hb.instance);
@@ -576,7 +570,7 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
         if (!bn->online)
             b->stats.nodes_online++;
         bn->online = true;
-        bn->last_seen_ms = wall_ms();
+        bn->last_seen_ms = (int64_t)drv_wall_ms();
         drv_log_info("bridge: node online", "node=%s", node);
         return;
     }
@@ -591,14 +585,14 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     bn->online = false;
     /* Whatever marks it now is the hub's word, not the agent's: its next beat asks again. */
     mark_stale(bn, BSTALE_OVERRIDDEN);
-    if (wall_ms() - b->connected_ms < b->grace_ms) {
+    if ((int64_t)drv_wall_ms() - b->connected_ms < b->grace_ms) {
         drv_log_info("bridge: node offline (Will delivered as the hub connected; the grace "
                      "period decides)",
                      "node=%s", node);
         return;
     }
     drv_log_info("bridge: node offline", "node=%s will=%s", node, on.time[0] ? "no" : "yes");
-    if (drv_ctrl_node_mark_unreachable(b->store, node, wall_ms(), &err) != DRV_OK) {
+    if (drv_ctrl_node_mark_unreachable(b->store, node, (int64_t)drv_wall_ms(), &err) != DRV_OK) {
         if (err.code != DRV_ERR_NOTFOUND)
             drv_log_warn("bridge: cannot mark node unreachable", "node=%s error=\"%s\"", node,
                          drv_error_msg(&err));
@@ -663,7 +657,7 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
 static void on_event(drv_bridge_t *b, const char *node, const drv_mqtt_event_t *ev)
 {
     bnode_t *bn = bdesired_node(&b->desired, node);
-    int64_t now = wall_ms();
+    int64_t now = (int64_t)drv_wall_ms();
     if (!bn)
         return;
     /* A token bucket: bursts of EVENTS_BURST, EVENTS_PER_NODE_PER_S on average (what a
@@ -763,7 +757,7 @@ static void on_metrics(drv_bridge_t *b, const char *node, const drv_mqtt_event_t
                     foreign);
         refused(b, ev->topic, why);
     }
-    if (drv_metrics_ingest(b->metrics, &m, wall_ms(), &err) != DRV_OK)
+    if (drv_metrics_ingest(b->metrics, &m, (int64_t)drv_wall_ms(), &err) != DRV_OK)
         refused(b, ev->topic, drv_error_msg(&err));
     drv_proto_metrics_free(&m);
 }
@@ -803,7 +797,7 @@ static void on_logs(drv_bridge_t *b, const char *node, const char *id, const drv
     }
     l->next_seq = c.seq + 1;
     l->answered = true;
-    l->deadline_ms = wall_ms() + LOGS_IDLE_TIMEOUT_MS;
+    l->deadline_ms = (int64_t)drv_wall_ms() + LOGS_IDLE_TIMEOUT_MS;
     drv_bridge_logs_part_t part = {
         .data = c.data, .len = c.len, .eof = c.eof, .error = c.error[0] ? c.error : NULL};
     l->cb(l->ctx, &part);
@@ -852,14 +846,14 @@ drv_err_t drv_bridge_logs_start(drv_bridge_t *b, const char *node, drv_proto_log
                              DRV_BRIDGE_LOGS_MAX);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
-        rnd = (uint32_t)wall_ms();
+        rnd = (uint32_t)(int64_t)drv_wall_ms();
     if (drv_fmt(req->id, sizeof(req->id), "h%llx-%08x", (unsigned long long)++b->logs_counter,
                 rnd) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "log request: id too long");
     *l = (blogs_t){.used = true,
                    .cb = cb,
                    .ctx = ctx,
-                   .deadline_ms = wall_ms() + DRV_BRIDGE_LOGS_FIRST_TIMEOUT_MS};
+                   .deadline_ms = (int64_t)drv_wall_ms() + DRV_BRIDGE_LOGS_FIRST_TIMEOUT_MS};
     if (drv_fmt(l->id, sizeof(l->id), "%s", req->id) != DRV_OK ||
         drv_fmt(l->node, sizeof(l->node), "%s", node) != DRV_OK) {
         l->used = false;
@@ -935,7 +929,7 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
         republish_all(b);
         /* Every node heard of before counts as heard now: the outage was ours (or the
          * broker's), and the agents are reconnecting with back-off. */
-        b->connected_ms = wall_ms();
+        b->connected_ms = (int64_t)drv_wall_ms();
         void *v;
         for (size_t it = 0; drv_map_next(&b->desired.nodes, &it, NULL, &v);) {
             bnode_t *n = v;
@@ -1123,6 +1117,23 @@ int64_t drv_bridge_heartbeat(void *bridge, const char *node)
     return -1;
 }
 
+void drv_bridge_late(void *bridge, int64_t now_ms, int64_t after_ms, cJSON *out)
+{
+    drv_bridge_t *b = bridge;
+    const char *name;
+    void *v;
+    for (size_t it = 0; drv_map_next(&b->desired.nodes, &it, &name, &v);) {
+        const bnode_t *n = v;
+        if (n->last_seen_ms < 0 || now_ms - n->last_seen_ms <= after_ms)
+            continue;
+        time_t t = (time_t)(n->last_seen_ms / 1000);
+        struct tm tm;
+        char ts[32];
+        if (gmtime_r(&t, &tm) && strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm))
+            cJSON_AddStringToObject(out, name, ts);
+    }
+}
+
 void drv_bridge_stats(const drv_bridge_t *b, drv_bridge_stats_t *out)
 {
     *out = b->stats;
@@ -1161,7 +1172,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->store = opts->store;
     b->on_change = opts->on_change;
     b->ctx = opts->ctx;
-    b->started_ms = wall_ms();
+    b->started_ms = (int64_t)drv_wall_ms();
     b->grace_ms = opts->grace_ms > 0 ? opts->grace_ms : 10000;
     b->desired.signing_key = opts->signing_key;
     b->desired.node_key = opts->node_key;

@@ -99,6 +99,10 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms);
  * since the bridge started counts from the bridge's start if the store had it Ready then
  * (the hub restarted: give the node a grace period to speak), else -1. */
 int64_t drv_bridge_heartbeat(void *bridge, const char *node);
+/* Adds to out (a JSON object) "<node>": "<last sign of life, RFC 3339>" for each node heard
+ * of since the bridge started and silent for more than after_ms at now_ms (ms since the
+ * epoch): drv_api_set_heartbeats' late (ctx is the bridge). */
+void drv_bridge_late(void *bridge, int64_t now_ms, int64_t after_ms, cJSON *out);
 
 /* The hub wrote status on node's behalf that only its agent knows for sure (the node
  * controller marked it NotReady and its pods not Ready; its Will was delivered): the node's

@@ -33,13 +33,6 @@ typedef struct ctrl_runner {
     char last_error[DRV_ERROR_MSG_MAX]; /* whole, so that a repeated error compares equal */
 } ctrl_runner_t;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A pod's current usage for the HPAs, from the usage history. */
 static bool pod_usage(void *ctx, const char *uid, int64_t now_ms, drv_ctrl_usage_t *out)
 {
@@ -98,17 +91,17 @@ static int64_t tick(void *ctx)
     bool batch = drv_hstore_batch_begin(store, NULL) == DRV_OK;
     drv_images_t *images = drv_hub_images(r->hub);
     drv_err_t rr = drv_ctrl_reconcile_all(store, &o, images ? drv_images_platforms : NULL, images,
-                                          wall_ms(), &err);
+                                          (int64_t)drv_wall_ms(), &err);
     if (rr == DRV_OK)
-        rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub), wall_ms(),
-                                     &err);
+        rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub),
+                                     (int64_t)drv_wall_ms(), &err);
     if (rr == DRV_OK && now - r->events_expired >= EVENTS_EXPIRE_MS) {
         if (drv_hub_metrics(r->hub))
-            (void)drv_metrics_expire(drv_hub_metrics(r->hub), wall_ms(), USAGE_POD_AGE_MS,
-                                     USAGE_NODE_AGE_MS);
+            (void)drv_metrics_expire(drv_hub_metrics(r->hub), (int64_t)drv_wall_ms(),
+                                     USAGE_POD_AGE_MS, USAGE_NODE_AGE_MS);
         r->events_expired = now;
         size_t gone = 0;
-        rr = drv_ctrl_events_expire(store, wall_ms(), 0, &gone, &err);
+        rr = drv_ctrl_events_expire(store, (int64_t)drv_wall_ms(), 0, &gone, &err);
         if (rr == DRV_OK && gone)
             drv_log_info("events expired", "deleted=%zu ttl_s=%d", gone,
                          DRV_CTRL_EVENT_TTL_MS_DEFAULT / 1000);

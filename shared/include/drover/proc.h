@@ -72,5 +72,8 @@ DRV_API void drv_proc_describe(int wait_status, char *out, size_t outsz);
 
 /* Monotonic clock in milliseconds. */
 DRV_API long long drv_now_ms(void);
+/* Wall clock: milliseconds since the Unix epoch (for timestamps shown to people and peers;
+ * durations use drv_now_ms). */
+DRV_API long long drv_wall_ms(void);
 
 #endif
