@@ -47,6 +47,7 @@ typedef struct drv_hub_opts {
     int64_t node_grace_ms;      /* heartbeat grace period; <= 0: 10 s */
     int64_t hpa_sync_ms;        /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
     size_t usage_history_bytes; /* memory for usage histories; 0: 64 MiB */
+    int64_t session_ttl_s;      /* dashboard sign-ins (hub/auth); <= 0: 12 h */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
      * first start without a usable admin token one is written to <data_dir>/admin.token. The
      * token routes are served either way. */

@@ -45,6 +45,8 @@ static void usage(FILE *f)
         "                        as Kubernetes)\n"
         "  --usage-history-mib N  memory for the usage history of nodes and pods (default 64);\n"
         "                        series beyond it keep their latest sample only\n"
+        "  --session-hours N   how long a dashboard sign-in lasts (default 12; never past\n"
+        "                      its token's expiry)\n"
         "  --auth              every API route but /healthz needs a bearer token; the\n"
         "                      first start writes an admin token to DIR/admin.token%s\n"
         "  --no-auth           no access control on the API%s\n"
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
                                              {"node-grace", required_argument, NULL, 'G'},
                                              {"hpa-sync-seconds", required_argument, NULL, 'H'},
                                              {"usage-history-mib", required_argument, NULL, 'u'},
+                                             {"session-hours", required_argument, NULL, 'O'},
                                              {"auth", no_argument, NULL, 'A'},
                                              {"no-auth", no_argument, NULL, 'U'},
                                              {"tls", no_argument, NULL, 'T'},
@@ -207,6 +210,19 @@ int main(int argc, char **argv)
                 return 2;
             }
             opts.hpa_sync_ms = (int64_t)v * 1000;
+            break;
+        }
+        case 'O': {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 720) {
+                fprintf(stderr,
+                        "drover-hub: --session-hours \"%s\": must be whole hours, 1 to 720\n",
+                        optarg);
+                return 2;
+            }
+            opts.session_ttl_s = (int64_t)v * 3600;
             break;
         }
         case 'u': {

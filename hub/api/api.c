@@ -73,6 +73,10 @@ static const drv_api_route_t routes[] = {
      DRV_API_OP_USAGE},
     {"/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", DRV_API_M_GET, DRV_KIND_POD,
      DRV_API_OP_USAGE},
+    {"/apis/drover.io/v1/session", DRV_API_M_GET | DRV_API_M_POST | DRV_API_M_DELETE,
+     DRV_KIND_UNKNOWN, DRV_API_OP_SESSION},
+    {"/apis/drover.io/v1/watch", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_WATCH_ALL},
+    {"/apis/drover.io/v1/apply", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_APPLY},
     {"/apis/drover.io/v1/usage/nodes/{name}", DRV_API_M_GET, DRV_KIND_NODE, DRV_API_OP_USAGE},
     {"/apis/drover.io/v1/usage/namespaces/{namespace}/pods/{name}", DRV_API_M_GET, DRV_KIND_POD,
      DRV_API_OP_USAGE},
@@ -393,15 +397,60 @@ static enum MHD_Result dispatch(drv_api_req_t *rq)
 
 /* Puts a new request to the authorizer (when there is one), before its body is read. Returns
  * true when it may go on; otherwise the refusal is queued in *r. */
-/* Whether url is one of the enrollment routes (reachable without an API token). */
+/* Whether url is one of the enrollment routes or the sign-in (reachable without an API
+ * token). */
 static bool enroll_route(const char *url)
 {
     drv_api_match_t m = {0};
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if ((routes[i].op == DRV_API_OP_ENROLL || routes[i].op == DRV_API_OP_ENROLL_RENEW) &&
+        if ((routes[i].op == DRV_API_OP_ENROLL || routes[i].op == DRV_API_OP_ENROLL_RENEW ||
+             routes[i].op == DRV_API_OP_SESSION) &&
             route_match(routes[i].pattern, url, &m))
             return true;
     return false;
+}
+
+/* Whether a browser says the request comes from a page of another origin: Sec-Fetch-Site
+ * other than same-origin/none, or an Origin header that is not this scheme://Host. */
+static bool cross_origin(struct MHD_Connection *conn)
+{
+    const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    if (site && strcmp(site, "same-origin") && strcmp(site, "none"))
+        return true;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return false;
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *o = !strncmp(origin, "https://", 8)  ? origin + 8
+                    : !strncmp(origin, "http://", 7) ? origin + 7
+                                                     : NULL;
+    return !o || !host || strcasecmp(o, host) != 0;
+}
+
+/* Puts a request to the authorizer as if it were method on route (with ns, name): the
+ * request's own credentials. 0: allowed; else 401/403 with the reason in msg. */
+unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, unsigned method,
+                              const char *ns, const char *name, bool watch, char *msg, size_t msgsz)
+{
+    drv_api_t *api = rq->api;
+    if (!api->authorize)
+        return 0;
+    drv_api_authz_t az = {
+        .authorization =
+            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .method = method,
+        .route = route,
+        .ns = ns ? ns : "",
+        .name = name ? name : "",
+        .kind = route ? route->kind : DRV_KIND_UNKNOWN,
+        .watch = watch,
+        .session = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, DRV_API_SESSION_COOKIE),
+        .csrf = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token"),
+        .cross_origin = cross_origin(rq->conn),
+    };
+    if (msgsz)
+        msg[0] = '\0';
+    return api->authorize(api->authorize_ctx, &az, msg, msgsz);
 }
 
 static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
@@ -421,19 +470,11 @@ static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
     if (found.route && found.route->op == DRV_API_OP_HEALTHZ)
         return true; /* liveness probes carry no credentials */
     const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
-    drv_api_authz_t az = {
-        .authorization =
-            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-        .method = bit,
-        .route = found.route,
-        .ns = found.ns,
-        .name = found.name,
-        .kind = found.route ? found.route->kind : DRV_KIND_UNKNOWN,
-        .watch = found.route && found.route->op == DRV_API_OP_COLLECTION && bit == DRV_API_M_GET &&
-                 w && (!strcmp(w, "true") || !strcmp(w, "1")),
-    };
+    bool watch = found.route && found.route->op == DRV_API_OP_COLLECTION && bit == DRV_API_M_GET &&
+                 w && (!strcmp(w, "true") || !strcmp(w, "1"));
     char msg[256] = "";
-    unsigned code = api->authorize(api->authorize_ctx, &az, msg, sizeof(msg));
+    unsigned code =
+        drv_api_authorize_as(rq, found.route, bit, found.ns, found.name, watch, msg, sizeof(msg));
     if (code == 0)
         return true;
     if (code == 401) {

@@ -41,6 +41,13 @@ typedef struct drv_api_authz {
     const char *name;             /* {name} from the path; "" when none */
     drv_kind_t kind;              /* the route's kind; DRV_KIND_UNKNOWN without one */
     bool watch;                   /* a GET on a collection with ?watch=true */
+    /* The dashboard's credentials (docs/DASHBOARD.md), used when there is no Authorization
+     * header: the drover_session cookie, the X-CSRF-Token header (required with the cookie
+     * on everything but GET), and whether an Origin header names another origin than the
+     * request's Host (refused with a cookie). */
+    const char *session;
+    const char *csrf;
+    bool cross_origin;
 } drv_api_authz_t;
 
 /* 0: let the request through; 401: no or bad credentials; 403: not allowed (any other value
@@ -95,6 +102,19 @@ typedef struct drv_api_opts {
     const char *tls_cert_pem;
 } drv_api_opts_t;
 
+/* The dashboard's sign-in behind /apis/drover.io/v1/session (route DRV_API_OP_SESSION; put
+ * to the authorizer like every route, which lets it through: the handler checks what it is
+ * given). method: POST signs in with body {"token": ...}; GET tells the session cookie names
+ * (cookie: the drover_session cookie's value, NULL if none); DELETE signs out. On DRV_OK *out
+ * is the answer (the API frees it), *code its status (0: 200) and set_cookie (scsz bytes)
+ * a Set-Cookie header value to send ("" for none); secure: the API serves HTTPS (the cookie
+ * then says Secure). On failure *code may name the status (401), else err's code maps. */
+#define DRV_API_SESSION_COOKIE "drover_session"
+typedef drv_err_t (*drv_api_session_fn)(void *ctx, unsigned method, const char *cookie, bool secure,
+                                        const cJSON *body, cJSON **out, char *set_cookie,
+                                        size_t scsz, unsigned *code, drv_error_t *err);
+void drv_api_set_session(drv_api_t *api, drv_api_session_fn fn, void *ctx);
+
 /* Sets (or replaces) the enrollment handler after drv_api_new, for an owner that is created
  * after the API. */
 void drv_api_set_enroll(drv_api_t *api, drv_api_enroll_fn fn, void *ctx);
@@ -111,6 +131,18 @@ typedef drv_err_t (*drv_api_prometheus_fn)(void *ctx, struct drv_buf *out);
 /* Sets the usage handler and the extra /metrics series (either may be NULL: the usage routes
  * then answer 404 saying so). */
 void drv_api_set_usage(drv_api_t *api, drv_api_usage_fn fn, drv_api_prometheus_fn prom, void *ctx);
+
+/* Heartbeats, kept in the owner's memory (the MQTT bridge), not in the store: seen gives a
+ * node's last sign of life (ms since the epoch; -1: unknown), which the API shows as its
+ * Ready condition's lastHeartbeatTime in lists, gets and watch events; late adds to out (a
+ * JSON object) "<node>": "<last seen, RFC 3339>" for every node silent for more than
+ * after_ms at now_ms, which the dashboard's stream sends every DRV_API_HEARTBEAT_MS. Either
+ * may be NULL. */
+#define DRV_API_HEARTBEAT_MS 5000
+typedef int64_t (*drv_api_seen_fn)(void *ctx, const char *node);
+typedef void (*drv_api_late_fn)(void *ctx, int64_t now_ms, int64_t after_ms, cJSON *out);
+void drv_api_set_heartbeats(drv_api_t *api, drv_api_seen_fn seen, drv_api_late_fn late,
+                            int64_t late_after_ms, void *ctx);
 
 /* Binds and starts listening. *out is owned by the caller (drv_api_free). */
 DRV_NODISCARD drv_err_t drv_api_new(const drv_api_opts_t *opts, drv_api_t **out, drv_error_t *err);
@@ -210,6 +242,10 @@ typedef enum {
     DRV_API_OP_IDENTITY,     /* one identity: forget (DELETE) */
     DRV_API_OP_USAGE,        /* current usage and its history (GET) */
     DRV_API_OP_DISCOVERY,    /* /api, /apis, /version and the group versions' lists (GET) */
+    DRV_API_OP_SESSION,      /* the dashboard's sign-in: POST, GET, DELETE (no API token) */
+    DRV_API_OP_WATCH_ALL,    /* one event stream of several kinds (GET; never Secrets) */
+    DRV_API_OP_APPLY,        /* create-or-replace of manifests (POST; each object authorized
+                                as the POST/PUT on its own route) */
 } drv_api_op_t;
 
 struct drv_api_route {

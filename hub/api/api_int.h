@@ -56,6 +56,12 @@ struct drv_api {
     drv_api_usage_fn usage;
     drv_api_prometheus_fn prometheus;
     void *usage_ctx;
+    drv_api_seen_fn seen;
+    drv_api_late_fn late;
+    int64_t late_after_ms;
+    void *heartbeats_ctx;
+    drv_api_session_fn session;
+    void *session_ctx;
     drv_api_status_written_fn status_written;
     void *status_written_ctx;
     char *tls_key, *tls_cert;  /* HTTPS: copies MHD reads from; the key wiped on free */
@@ -82,6 +88,12 @@ typedef struct drv_api_match {
     char ns[256];
     char name[256];
 } drv_api_match_t;
+
+/* Puts the request to the authorizer as method on route (ns, name may be NULL): 0 allowed,
+ * else 401/403 with the reason in msg. */
+unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, unsigned method,
+                              const char *ns, const char *name, bool watch, char *msg,
+                              size_t msgsz);
 
 /* The API wrote to the store: wake the watches, tell the owner. */
 void drv_api_changed(drv_api_t *api);
@@ -117,6 +129,13 @@ typedef struct drv_api_fieldsel {
 bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz);
 bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
 
+/* page.c: sorts items (a JSON array, in place) by sort_by ("PATH" or "-PATH"; NULL or "":
+ * the store's order) and keeps the page after cont (a continue token; NULL: the first) of at
+ * most limit items (NULL, "" or "0": all), adding continue and remainingItemCount to meta
+ * when more follow. false with the reason (naming the parameter) in why. */
+bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const char *cont,
+                  cJSON *meta, char *why, size_t whysz);
+
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
@@ -127,6 +146,8 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 /* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
 enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_usage(drv_api_req_t *rq, const drv_api_match_t *m);
+/* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */
+enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
@@ -154,8 +175,8 @@ extern const drv_ui_file_t drv_ui_files[];
 extern const size_t drv_ui_nfiles;
 /* The Content-Security-Policy of the dashboard's pages. */
 #define DRV_API_UI_CSP                                                                             \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "            \
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "             \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self'; "               \
     "frame-ancestors 'none'; base-uri 'none'"
 /* Whether url is the dashboard's: "/", "/ui" or under "/ui/" (served without credentials:
  * the files hold no data). */
@@ -167,6 +188,14 @@ enum MHD_Result drv_api_ui_serve(drv_api_req_t *rq);
 /* Takes sel's contents; fs is copied. */
 enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
                                     drv_selector_t *sel, const drv_api_fieldsel_t *fs);
+/* GET /apis/drover.io/v1/watch?kinds=a,b,...: one stream of several kinds, with HEARTBEAT
+ * events (docs/DASHBOARD.md). */
+enum MHD_Result drv_api_watch_all(drv_api_req_t *rq);
+/* A Node as the API shows it: its Ready condition's lastHeartbeatTime from the owner's
+ * heartbeats (drv_api_set_heartbeats). obj: a Node (anything else is left alone). */
+void drv_api_show_node(drv_api_t *api, cJSON *obj);
+/* apply.c: POST /apis/drover.io/v1/apply. */
+enum MHD_Result drv_api_apply(drv_api_req_t *rq);
 /* Resumes streams whose keep-alive is due. */
 void drv_api_watch_tick(drv_api_t *api);
 /* Milliseconds until the next keep-alive is due; -1 if no stream is open. */

@@ -267,6 +267,11 @@ static enum MHD_Result store_error(drv_api_req_t *rq, drv_kind_t k, const char *
     return drv_api_reply_error(rq, e, msg);
 }
 
+static const char *arg(drv_api_req_t *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
@@ -311,8 +316,16 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     if (!list || !cJSON_AddStringToObject(list, "apiVersion", drv_kind_api_version(k)) ||
         !cJSON_AddStringToObject(list, "kind", kindbuf) ||
         !(meta = cJSON_AddObjectToObject(list, "metadata")) ||
-        !cJSON_AddStringToObject(meta, "resourceVersion", rvbuf) ||
-        !cJSON_AddItemToObject(list, "items", items))
+        !cJSON_AddStringToObject(meta, "resourceVersion", rvbuf))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    char pwhy[300];
+    if (!drv_api_page(items, arg(rq, "sortBy"), arg(rq, "limit"), arg(rq, "continue"), meta, pwhy,
+                      sizeof(pwhy)))
+        return drv_api_reply_status(rq, strstr(pwhy, "memory") ? 500 : 400, NULL, pwhy, NULL);
+    if (k == DRV_KIND_NODE)
+        for (cJSON *it = items->child; it; it = it->next)
+            drv_api_show_node(rq->api, it);
+    if (!cJSON_AddItemToObject(list, "items", items))
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     items = NULL;
     return drv_api_reply_json(rq, 200, list);
@@ -326,6 +339,7 @@ static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &obj, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
+    drv_api_show_node(rq->api, obj);
     return drv_api_reply_json(rq, 200, obj);
 }
 
@@ -496,6 +510,12 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return drv_api_tokens(rq, m);
+    case DRV_API_OP_SESSION:
+        return drv_api_session(rq, m);
+    case DRV_API_OP_WATCH_ALL:
+        return drv_api_watch_all(rq);
+    case DRV_API_OP_APPLY:
+        return drv_api_apply(rq);
     case DRV_API_OP_ENROLL:
     case DRV_API_OP_ENROLL_RENEW:
     case DRV_API_OP_NODE_REVOKE:

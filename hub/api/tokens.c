@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/cleanup.h"
 #include "drover/fmt.h"
 
 /* The request body as a JSON object into *body; false when the reply (400) is queued in *r. */
@@ -116,4 +117,62 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m)
     enum MHD_Result r = drv_api_reply_json(rq, bit == DRV_API_M_POST ? 201 : 200, out);
     cJSON_Delete(out);
     return r;
+}
+
+void drv_api_set_session(drv_api_t *api, drv_api_session_fn fn, void *ctx)
+{
+    api->session = fn;
+    api->session_ctx = ctx;
+}
+
+/* /apis/drover.io/v1/session: the dashboard's sign-in (POST), its session (GET), sign-out
+ * (DELETE), through the owner's drv_api_session_fn; the answer may set the cookie. */
+enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m)
+{
+    (void)m;
+    drv_api_t *api = rq->api;
+    if (!api->session)
+        return drv_api_reply_status(rq, 404, "NotFound",
+                                    "sign-in is not enabled on this hub (it runs without access "
+                                    "control: --no-auth)",
+                                    NULL);
+    unsigned bit = !strcmp(rq->method, "POST")     ? DRV_API_M_POST
+                   : !strcmp(rq->method, "DELETE") ? DRV_API_M_DELETE
+                                                   : DRV_API_M_GET;
+    _cleanup_cjson_ cJSON *body = NULL;
+    if (bit == DRV_API_M_POST) {
+        body = cJSON_ParseWithLength(drv_buf_str(&rq->body), rq->body.len);
+        if (!cJSON_IsObject(body))
+            return drv_api_reply_status(
+                rq, 400, NULL, "request body is not a JSON object ({\"token\": ...})", NULL);
+    }
+    const char *cookie =
+        MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, DRV_API_SESSION_COOKIE);
+    _cleanup_cjson_ cJSON *out = NULL;
+    char set_cookie[512];
+    unsigned code = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = api->session(api->session_ctx, bit, cookie, api->tls_key != NULL, body, &out,
+                               set_cookie, sizeof(set_cookie), &code, &err);
+    if (e != DRV_OK) {
+        if (code == 401)
+            return drv_api_reply_unauthorized(rq, drv_error_msg(&err));
+        if (code >= 400 && code < 600)
+            return drv_api_reply_status(rq, code, NULL, drv_error_msg(&err), NULL);
+        return drv_api_reply_error(rq, e, drv_error_msg(&err));
+    }
+    char *s = cJSON_PrintUnformatted(out);
+    if (!s)
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (*set_cookie)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, set_cookie);
+    return drv_api_queue(rq, code ? code : 200, resp);
 }

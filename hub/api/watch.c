@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "drover/cleanup.h"
 #include "drover/fmt.h"
+#include "drover/json.h"
 #include "drover/log.h"
 #include "drover/proc.h"
 
@@ -24,7 +27,9 @@ struct drv_api_watch {
     drv_api_watch_t *prev, *next;
     drv_api_t *api;
     struct MHD_Connection *conn;
-    drv_kind_t kind;
+    drv_kind_t kind; /* DRV_KIND_UNKNOWN: the kinds in mask (drv_api_watch_all) */
+    unsigned mask;   /* 1u << kind for each kind a multi-kind stream carries */
+    int64_t last_hb; /* a multi-kind stream's last HEARTBEAT event */
     bool all_ns;
     char ns[256];
     drv_selector_t sel;
@@ -36,8 +41,10 @@ struct drv_api_watch {
     int64_t last_send;
 };
 
-static bool wants(const drv_api_watch_t *w, const cJSON *obj)
+static bool wants(const drv_api_watch_t *w, drv_kind_t kind, const cJSON *obj)
 {
+    if (w->kind == DRV_KIND_UNKNOWN && !(w->mask & (1u << kind)))
+        return false;
     if (!obj || !drv_api_fieldsel_matches(&w->fs, obj))
         return false;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -83,7 +90,9 @@ static void fill(drv_api_watch_t *w)
         }
         bool full = false;
         for (size_t i = 0; i < n && !full; i++) {
-            if (wants(w, ev[i].obj)) {
+            if (wants(w, ev[i].kind, ev[i].obj)) {
+                if (ev[i].kind == DRV_KIND_NODE && ev[i].type != DRV_HSTORE_DELETED)
+                    drv_api_show_node(w->api, ev[i].obj);
                 char *s = cJSON_PrintUnformatted(ev[i].obj);
                 size_t mark = w->out.len;
                 drv_err_t pe = s ? drv_buf_printf(&w->out, "event: %s\nid: %llu\ndata: %s\n\n",
@@ -109,6 +118,41 @@ static void fill(drv_api_watch_t *w)
     }
 }
 
+static void rfc3339_ms(int64_t ms, char out[40])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char base[24];
+    if (!gmtime_r(&t, &tm) || !strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) ||
+        drv_fmt(out, 40, "%s.%03dZ", base, (int)(ms % 1000)) != DRV_OK)
+        out[0] = '\0';
+}
+
+/* A multi-kind stream's HEARTBEAT: the hub's time and the nodes not heard from lately. */
+static void heartbeat(drv_api_watch_t *w)
+{
+    drv_api_t *api = w->api;
+    int64_t now = drv_wall_ms();
+    w->last_hb = drv_now_ms();
+    _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+    cJSON *late = o ? cJSON_AddObjectToObject(o, "late") : NULL;
+    char ts[40];
+    rfc3339_ms(now, ts);
+    if (!late || !cJSON_AddStringToObject(o, "now", ts))
+        return;
+    if (api->late)
+        api->late(api->heartbeats_ctx, now, api->late_after_ms, late);
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s || drv_buf_printf(&w->out, "event: HEARTBEAT\ndata: %s\n\n", s) != DRV_OK)
+        drv_log_warn("watch: no room for a heartbeat event", NULL);
+    free(s);
+}
+
+static bool heartbeat_due(const drv_api_watch_t *w, int64_t now)
+{
+    return w->kind == DRV_KIND_UNKNOWN && now - w->last_hb >= DRV_API_HEARTBEAT_MS;
+}
+
 static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -119,6 +163,8 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
         if (w->ended || w->api->stopping)
             return MHD_CONTENT_READER_END_OF_STREAM;
         fill(w);
+        if (!w->ended && heartbeat_due(w, drv_now_ms()))
+            heartbeat(w);
         if (w->out.len == 0) {
             if (drv_now_ms() - w->last_send >= DRV_API_KEEPALIVE_MS) {
                 if (drv_buf_puts(&w->out, ": keep-alive\n\n") != DRV_OK)
@@ -168,8 +214,10 @@ static bool parse_rv(const char *s, uint64_t *out)
     return true;
 }
 
-enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
-                                    drv_selector_t *sel, const drv_api_fieldsel_t *fs)
+/* Opens a stream of kind (DRV_KIND_UNKNOWN: the kinds in mask) from the request's
+ * resourceVersion or Last-Event-ID. Takes sel's contents. */
+static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, const char *ns,
+                             drv_selector_t *sel, const drv_api_fieldsel_t *fs)
 {
     drv_api_t *api = rq->api;
     if (api->nwatches >= api->max_watches) {
@@ -216,6 +264,7 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     w->api = api;
     w->conn = rq->conn;
     w->kind = kind;
+    w->mask = mask;
     w->all_ns = ns == NULL;
     if (drv_fmt(w->ns, sizeof(w->ns), "%s", ns ? ns : "") != DRV_OK) {
         free(w);
@@ -230,7 +279,8 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     drv_buf_init(&w->out, WATCH_OUT_MAX);
     /* A first comment so that the client sees the stream open at once. */
     if (drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
-                       drv_kind_plural(kind), (unsigned long long)rv) != DRV_OK) {
+                       kind ? drv_kind_plural(kind) : "several kinds",
+                       (unsigned long long)rv) != DRV_OK) {
         drv_selector_free(&w->sel);
         free(w);
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
@@ -251,6 +301,84 @@ enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const ch
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     return drv_api_queue(rq, 200, resp);
+}
+
+enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
+                                    drv_selector_t *sel, const drv_api_fieldsel_t *fs)
+{
+    return start(rq, kind, 0, ns, sel, fs);
+}
+
+enum MHD_Result drv_api_watch_all(drv_api_req_t *rq)
+{
+    const char *q = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "kinds");
+    if (!q || !*q)
+        return drv_api_reply_status(rq, 400, NULL,
+                                    "kinds: required, a comma-separated list of plural kind "
+                                    "names (nodes,pods,deployments,...)",
+                                    NULL);
+    unsigned mask = 0;
+    for (const char *p = q; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[64];
+        drv_kind_t k = DRV_KIND_UNKNOWN;
+        if (len < sizeof(name)) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            k = drv_kind_parse(name);
+        }
+        if (k == DRV_KIND_UNKNOWN || k == DRV_KIND_SECRET) {
+            char msg[160];
+            drv_fmt_cut(msg, sizeof(msg), "kinds: \"%.*s\" is not a kind this stream carries%s",
+                        (int)(len > 64 ? 64 : len), p,
+                        k == DRV_KIND_SECRET ? " (Secrets are never streamed here)" : "");
+            return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        }
+        mask |= 1u << k;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    drv_selector_t sel = {0};
+    drv_api_fieldsel_t fs = {0};
+    return start(rq, DRV_KIND_UNKNOWN, mask, NULL, &sel, &fs);
+}
+
+void drv_api_set_heartbeats(drv_api_t *api, drv_api_seen_fn seen, drv_api_late_fn late,
+                            int64_t late_after_ms, void *ctx)
+{
+    api->seen = seen;
+    api->late = late;
+    api->late_after_ms = late_after_ms;
+    api->heartbeats_ctx = ctx;
+}
+
+void drv_api_show_node(drv_api_t *api, cJSON *obj)
+{
+    if (!api->seen || !cJSON_IsObject(obj))
+        return;
+    const char *kind = drv_json_str(obj, "kind");
+    const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
+    if (!kind || strcmp(kind, "Node") || !name)
+        return;
+    int64_t seen = api->seen(api->heartbeats_ctx, name);
+    if (seen < 0)
+        return;
+    cJSON *c;
+    cJSON_ArrayForEach(c, drv_json_get(drv_json_get(obj, "status"), "conditions"))
+    {
+        const char *type = drv_json_str(c, "type");
+        if (!type || strcmp(type, "Ready"))
+            continue;
+        time_t t = (time_t)(seen / 1000);
+        struct tm tm;
+        char ts[32];
+        if (!gmtime_r(&t, &tm) || !strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm))
+            return;
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "lastHeartbeatTime");
+        cJSON_AddStringToObject(c, "lastHeartbeatTime", ts);
+        return;
+    }
 }
 
 void drv_api_notify(drv_api_t *api)
@@ -282,7 +410,7 @@ void drv_api_watch_tick(drv_api_t *api)
         if (!w->suspended)
             continue;
         bool gone = drv_api_peer_gone(w->conn);
-        if (gone || now - w->last_send >= DRV_API_KEEPALIVE_MS) {
+        if (gone || now - w->last_send >= DRV_API_KEEPALIVE_MS || heartbeat_due(w, now)) {
             w->ended |= gone;
             w->suspended = false;
             MHD_resume_connection(w->conn);
@@ -297,6 +425,8 @@ int64_t drv_api_watch_deadline_ms(const drv_api_t *api)
         if (!w->suspended)
             continue;
         int64_t d = w->last_send + DRV_API_KEEPALIVE_MS - now;
+        if (w->kind == DRV_KIND_UNKNOWN && w->last_hb + DRV_API_HEARTBEAT_MS - now < d)
+            d = w->last_hb + DRV_API_HEARTBEAT_MS - now;
         if (d > WATCH_HANGUP_CHECK_MS)
             d = WATCH_HANGUP_CHECK_MS;
         if (d < 0)

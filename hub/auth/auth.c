@@ -323,6 +323,19 @@ drv_err_t drv_auth_authenticate(drv_hstore_t *store, const char *credential, int
     return DRV_OK;
 }
 
+/* Whether two strings of the same length are equal, in time independent of where they
+ * differ. */
+bool drv_auth_same(const char *x, const char *y)
+{
+    size_t n = strlen(x);
+    if (n != strlen(y))
+        return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(x[i] ^ y[i]);
+    return d == 0;
+}
+
 /* ---- roles ---- */
 
 bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_t *route)
@@ -346,7 +359,13 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
         return false; /* admin only */
     case DRV_API_OP_ENROLL:
     case DRV_API_OP_ENROLL_RENEW:
-        return true; /* no API token needed: the enrollment handler checks its own */
+    case DRV_API_OP_SESSION:
+        return true; /* no API token needed: the handler checks its own */
+    case DRV_API_OP_WATCH_ALL:
+        return method == DRV_API_M_GET; /* never Secrets: the stream leaves them out */
+    case DRV_API_OP_APPLY:
+        /* each object is then put to the authorizer as its own POST or PUT */
+        return role >= DRV_AUTH_ROLE_OPERATOR && method == DRV_API_M_POST;
     case DRV_API_OP_LOG:
         return role >= DRV_AUTH_ROLE_OPERATOR && method == DRV_API_M_GET;
     case DRV_API_OP_COLLECTION:
@@ -408,15 +427,35 @@ static const char *resource(const drv_api_route_t *r)
 
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz)
 {
-    drv_hstore_t *store = ctx;
+    drv_auth_t *a = ctx;
     /* Enrollment needs no API token (a device has none): its handler checks the bootstrap
-     * token, or for a renewal the enrolled key. */
+     * token, or for a renewal the enrolled key; the dashboard's sign-in checks what it is
+     * given. */
     if (req->route &&
-        (req->route->op == DRV_API_OP_ENROLL || req->route->op == DRV_API_OP_ENROLL_RENEW))
+        (req->route->op == DRV_API_OP_ENROLL || req->route->op == DRV_API_OP_ENROLL_RENEW ||
+         req->route->op == DRV_API_OP_SESSION))
         return 0;
     drv_hstore_token_t t;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t e = drv_auth_authenticate(store, req->authorization, (int64_t)time(NULL), &t, &err);
+    drv_err_t e;
+    if ((!req->authorization || !*req->authorization) && req->session && *req->session) {
+        if (req->cross_origin) {
+            drv_fmt_cut(msg, msgsz, "forbidden: a request from another origin");
+            return 403;
+        }
+        drv_auth_session_t s;
+        e = drv_auth_session_check(a, req->session, (int64_t)time(NULL), &s, &err);
+        if (e == DRV_OK && req->method != DRV_API_M_GET &&
+            (!req->csrf || strlen(req->csrf) != strlen(s.csrf) ||
+             !drv_auth_same(req->csrf, s.csrf))) {
+            drv_fmt_cut(msg, msgsz, "forbidden: CSRF token missing or wrong (X-CSRF-Token)");
+            return 403;
+        }
+        t = s.token;
+    } else {
+        e = drv_auth_authenticate(drv_auth_store(a), req->authorization, (int64_t)time(NULL), &t,
+                                  &err);
+    }
     if (e != DRV_OK) {
         if (e != DRV_ERR_PERM)
             drv_log_error("api: cannot check a token", "error=%s", drv_error_msg(&err));

@@ -81,11 +81,51 @@ DRV_NODISCARD drv_err_t drv_auth_authenticate(drv_hstore_t *store, const char *c
                                               int64_t now, drv_hstore_token_t *out,
                                               drv_error_t *err);
 
+/* Whether x and y are the same string, compared in constant time for strings of one length. */
+bool drv_auth_same(const char *x, const char *y);
+
 /* Whether a role may use route with method (one DRV_API_M_* bit). route NULL (an unknown
  * path) is allowed to any role (the API then answers 404/405). */
 bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_t *route);
 
-/* The API's authorizer (drv_api_authorize_fn); ctx is the drv_hstore_t. */
+/* ---- the dashboard's sessions (session.c, docs/DASHBOARD.md) ----
+ * An API token exchanged for a signed cookie: no state per session on the hub, the key in
+ * <data dir>/session.key (sessions survive a restart), the token looked up on every request
+ * (revoked or expired: the session ends with it). */
+#define DRV_AUTH_SESSION_TTL_DEFAULT_S (12 * 3600)
+#define DRV_AUTH_SESSION_TTL_MAX_S (30LL * 24 * 3600)
+#define DRV_AUTH_CSRF_MAX 33 /* 32 hex digits + NUL */
+
+typedef struct drv_auth drv_auth_t;
+
+typedef struct drv_auth_session {
+    drv_hstore_token_t token;
+    int64_t expires; /* Unix seconds */
+    char nonce[33];
+    char csrf[DRV_AUTH_CSRF_MAX];
+} drv_auth_session_t;
+
+/* Access control over store: the session key read from data_dir/session.key, made there on
+ * the first start (data_dir NULL: a key in memory only, for tests). session_ttl_s: how long
+ * a session lasts (1 s to DRV_AUTH_SESSION_TTL_MAX_S). */
+DRV_NODISCARD drv_err_t drv_auth_new(drv_hstore_t *store, const char *data_dir,
+                                     int64_t session_ttl_s, drv_auth_t **out, drv_error_t *err);
+void drv_auth_free(drv_auth_t *a);
+drv_hstore_t *drv_auth_store(const drv_auth_t *a);
+/* A session cookie's value checked at now: signature, expiry, sign-out, its token (present,
+ * an API token, not revoked, not expired). *out (may be NULL) gets the session with its CSRF
+ * token. DRV_ERR_PERM with a reason fit for the client otherwise. */
+DRV_NODISCARD drv_err_t drv_auth_session_check(drv_auth_t *a, const char *cookie, int64_t now,
+                                               drv_auth_session_t *out, drv_error_t *err);
+/* The API's session route (drv_api_session_fn); ctx is the drv_auth_t. */
+DRV_NODISCARD drv_err_t drv_auth_api_session(void *ctx, unsigned method, const char *cookie,
+                                             bool secure, const cJSON *body, cJSON **out,
+                                             char *set_cookie, size_t scsz, unsigned *code,
+                                             drv_error_t *err);
+
+/* The API's authorizer (drv_api_authorize_fn); ctx is the drv_auth_t. A request without an
+ * Authorization header may come with a session cookie instead: refused when cross-origin,
+ * and for anything but GET without the session's CSRF token. */
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz);
 /* The API's token routes (drv_api_tokens_fn); ctx is the drv_hstore_t. Create takes
  * {"kind": "api"|"bootstrap", "role", "ttl": "24h" (or "ttlSeconds": N), "uses", "labels",

@@ -40,6 +40,7 @@ struct drv_hub {
     char broker_url[256];
     char broker_ca[PATH_MAX], broker_cert[PATH_MAX], broker_key[PATH_MAX]; /* TLS, or "" */
     drv_bridge_t *bridge;   /* MQTT, when there is a broker */
+    drv_auth_t *authz;      /* access control and dashboard sessions; NULL: --no-auth */
     drv_images_t *images;   /* image platform lookups, with the controllers */
     drv_metrics_t *metrics; /* usage pushed by the agents, when there is a broker */
     int64_t node_grace_ms;
@@ -260,6 +261,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
     if (e == DRV_OK) {
         drv_hub_serve_logs(hub);
         drv_api_set_status_written(hub->api, drv_bridge_report_stale, hub->bridge);
+        /* Late: silent for half the grace after which the node controller marks NotReady. */
+        drv_api_set_heartbeats(hub->api, drv_bridge_heartbeat, drv_bridge_late,
+                               (hub->node_grace_ms > 0 ? hub->node_grace_ms : 10000) / 2,
+                               hub->bridge);
     }
     return e;
 }
@@ -494,6 +499,16 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
             free(hub);
             return drv_error_set(err, DRV_ERR_INVALID, 0, "admin token: path too long");
         }
+        e = drv_auth_new(hub->store, dir,
+                         opts->session_ttl_s > 0 ? opts->session_ttl_s
+                                                 : DRV_AUTH_SESSION_TTL_DEFAULT_S,
+                         &hub->authz, err);
+        if (e != DRV_OK) {
+            drv_hstore_close(hub->store);
+            drv_identity_free(hub->identity);
+            free(hub);
+            return e;
+        }
     }
     drv_api_opts_t ao = {.bind_addr = addr,
                          .port = port,
@@ -501,7 +516,7 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
                          .on_change = on_api_change,
                          .on_change_ctx = hub,
                          .authorize = opts->auth ? drv_auth_api_authorize : NULL,
-                         .authorize_ctx = hub->store,
+                         .authorize_ctx = hub->authz,
                          .tokens = drv_auth_api_tokens,
                          .tokens_ctx = hub->store,
                          .tls_key_pem = opts->tls ? drv_identity_server_key(hub->identity) : NULL,
@@ -509,11 +524,14 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
                              opts->tls ? drv_identity_server_cert(hub->identity) : NULL};
     e = drv_api_new(&ao, &hub->api, err);
     if (e != DRV_OK) {
+        drv_auth_free(hub->authz);
         drv_hstore_close(hub->store);
         drv_identity_free(hub->identity);
         free(hub);
         return e;
     }
+    if (hub->authz)
+        drv_api_set_session(hub->api, drv_auth_api_session, hub->authz);
     if (opts->broker) {
         if (drv_fmt(hub->broker_url, sizeof(hub->broker_url), "%s", opts->broker) != DRV_OK)
             e = drv_error_set(err, DRV_ERR_INVALID, 0, "broker URL too long");
@@ -556,6 +574,7 @@ void drv_hub_free(drv_hub_t *hub)
     drv_images_free(hub->images);
     for (size_t i = 0; i < hub->nowned; i++)
         hub->owned[i].free_fn(hub->owned[i].p);
+    drv_auth_free(hub->authz);
     drv_hstore_close(hub->store);
     drv_identity_free(hub->identity);
     free(hub);

@@ -112,6 +112,8 @@ while read -r pattern methods; do
     fi
     # Enrollment needs no API token: a device has none (checked below instead).
     [ "$pattern" = /api/v1/enroll ] || [ "$pattern" = /api/v1/enroll/renew ] && continue
+    # Signing in takes the token in the body (checked below instead).
+    [ "$pattern" = /apis/drover.io/v1/session ] && continue
     c=$(req "$m" "$path" "" "${data[@]}")
     if [ "$c" != 401 ] || [ "$(body .kind)" != Status ] || [ "$(body .code)" != 401 ]; then
       echo "  $m $path without a token: $c $(head -c 200 "$tmp/body")"
@@ -256,6 +258,84 @@ check "token create without --role: a bootstrap token" grep -q "bootstrap" "$tmp
 code=$(req GET /api/v1/nodes "$(cat "$tmp/boot")")
 check "which the API refuses (got $code)" test "$code" = 403
 
+# ---- dashboard sessions: a token exchanged for a cookie (docs/DASHBOARD.md) ----
+SES=/apis/drover.io/v1/session
+jar=$tmp/jar
+sin() { # TOKEN: signs in, the cookie into $jar; HTTP code on stdout
+  rm -f "$jar"
+  curl -s -o "$tmp/body" -D "$tmp/hdr" -c "$jar" -w '%{http_code}' --max-time $((10 * tf)) \
+    -X POST -H 'Content-Type: application/json' -d "{\"token\":\"$1\"}" "$url$SES"
+}
+creq() { # METHOD PATH [curl args]: with the cookie of $jar
+  local m=$1 p=$2
+  shift 2
+  curl -s -o "$tmp/body" -w '%{http_code}' --max-time $((10 * tf)) -b "$jar" -X "$m" "$@" "$url$p"
+}
+for t in GARBAGE REVOKED EXPIRED BOOT; do
+  code=$(sin "${!t}")
+  case $t in BOOT) want=403 ;; *) want=401 ;; esac
+  check "sign-in with the $t token: $want (got $code)" test "$code" = $want -a "$(body .code)" = $want
+done
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$url$SES")
+check "sign-in without a token: 400 naming the field (got $code)" test "$code" = 400 && grep -q token "$tmp/body"
+code=$(sin "$OPER")
+check "sign-in with the operator token: 201 (got $code)" test "$code" = 201 -a "$(body .role)" = operator
+CSRF=$(body .csrfToken)
+setc=$(grep -i '^set-cookie:' "$tmp/hdr")
+check "the cookie is HttpOnly, SameSite=Strict, Path=/" \
+  bash -c "grep -qi httponly <<<'$setc' && grep -qi 'samesite=strict' <<<'$setc' && grep -qi 'path=/' <<<'$setc'"
+check "the answer carries no token secret" bash -c "! grep -qF -- '${OPER#drv1_????????_}' '$tmp/body' '$tmp/hdr'"
+check "and is not cached" grep -qi '^cache-control: no-store' "$tmp/hdr"
+code=$(creq GET $SES)
+check "GET session with the cookie: 200 operator (got $code)" test "$code" = 200 -a "$(body .role)" = operator
+code=$(creq GET /api/v1/namespaces/default/pods)
+check "the cookie reads: 200 (got $code)" test "$code" = 200
+cm='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c1"},"data":{"a":"b"}}'
+CM=/api/v1/namespaces/default/configmaps
+code=$(creq POST $CM -H 'Content-Type: application/json' -d "$cm")
+check "a write with the cookie but no X-CSRF-Token: 403 (got $code)" test "$code" = 403 && grep -q CSRF "$tmp/body"
+code=$(creq POST $CM -H 'Content-Type: application/json' -H "X-CSRF-Token: ${CSRF}0" -d "$cm")
+check "... with a wrong X-CSRF-Token: 403 (got $code)" test "$code" = 403
+code=$(creq POST $CM -H 'Content-Type: application/json' -H "X-CSRF-Token: $CSRF" -d "$cm")
+check "... with it: 201 (got $code)" test "$code" = 201
+code=$(creq POST $CM -H 'Content-Type: application/x-www-form-urlencoded' -H 'Origin: https://evil.example' \
+  -H 'Sec-Fetch-Site: cross-site' -H "X-CSRF-Token: $CSRF" -d 'a=b')
+check "a cross-site form post with the cookie: 403 (got $code)" test "$code" = 403
+code=$(creq GET /api/v1/namespaces/default/pods -H 'Origin: https://evil.example')
+check "a read from another Origin with the cookie: 403 (got $code)" test "$code" = 403
+code=$(creq GET /api/v1/namespaces/default/pods -H 'Sec-Fetch-Site: cross-site')
+check "... or Sec-Fetch-Site: cross-site: 403 (got $code)" test "$code" = 403
+code=$(creq GET /api/v1/namespaces/default/pods -H 'Sec-Fetch-Site: same-origin' -H "Origin: ${url%/}")
+check "a same-origin read: 200 (got $code)" test "$code" = 200
+code=$(creq GET /api/v1/tokens)
+check "the session has its token's role, no more: tokens 403 (got $code)" test "$code" = 403
+sed -i -E 's/(drover_session\t[^\t]*)[0-9a-f]$/\1x/' "$jar"
+code=$(creq GET $SES)
+check "a tampered cookie: 401 (got $code)" test "$code" = 401
+sin "$VIEWER" >/dev/null
+VCSRF=$(body .csrfToken)
+code=$(creq POST $CM -H 'Content-Type: application/json' -H "X-CSRF-Token: $VCSRF" -d "${cm/c1/c2}")
+check "a viewer's session cannot write: 403 (got $code)" test "$code" = 403
+code=$(creq GET /api/v1/namespaces/default/secrets)
+check "... nor read Secrets: 403 (got $code)" test "$code" = 403
+code=$(creq GET "/apis/drover.io/v1/watch?kinds=pods,nodes,events" --max-time 1)
+check "a viewer's session opens the multi-kind stream: 200 (got $code)" test "$code" = 200
+code=$(creq GET "/apis/drover.io/v1/watch?kinds=pods,secrets" --max-time 2)
+check "... never with Secrets in it, for any role: 400 naming them (got $code)" test "$code" = 400 && grep -qi secret "$tmp/body"
+cp "$jar" "$tmp/jar.keep"
+code=$(creq DELETE $SES -H "X-CSRF-Token: $VCSRF")
+check "sign-out: 200 (got $code)" test "$code" = 200
+code=$(creq GET $SES)
+check "the signed-out cookie: 401 (got $code)" test "$code" = 401
+VX=$(mktoken '{"role":"viewer"}')
+sin "$VX" >/dev/null
+cp "$jar" "$tmp/jar.vx"
+code=$(req DELETE "/api/v1/tokens/$(cut -d_ -f2 <<<"$VX")" "$ADMIN")
+code=$(creq GET /api/v1/nodes)
+check "revoking the token ends its sessions: 401 (got $code)" test "$code" = 401
+sin "$OPER" >/dev/null
+cp "$jar" "$tmp/jar.op"
+
 # ---- body cap ----
 head -c $((3 * 1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$tmp/big"
 code=$(req POST $D "$ADMIN" -H 'Content-Type: application/json' --data-binary @"$tmp/big")
@@ -269,6 +349,24 @@ for t in "$ADMIN" "$VIEWER" "$OPER" "$BOOT" "$NEW"; do
 done
 check "no token secret in the hub's output" test "$leaked" = 0
 check "healthz still open" test "$(req GET /healthz "")" = 200
+
+# ---- a session survives a hub restart (the key is in the data dir) ----
+kill "$hubpid"
+wait "$hubpid" 2>/dev/null
+port=${url##*:}
+port=${port%/}
+"$hub" --data "$tmp/data" --auth --no-tls --no-broker-tls --listen "127.0.0.1:$port" --no-controllers >"$tmp/hub.out" 2>"$tmp/hub.err" &
+hubpid=$!
+for _ in $(seq 1 $((200 * tf))); do
+  grep -q '^drover-hub: serving' "$tmp/hub.out" && break
+  sleep 0.05
+done
+check "session.key is mode 600" test "$(stat -c %a "$tmp/data/session.key")" = 600
+cp "$tmp/jar.op" "$jar"
+code=$(creq GET $SES)
+check "an operator's cookie still works after a hub restart: 200 (got $code)" test "$code" = 200
+code=$(creq GET /ui/)
+check "the dashboard is served without a token: 200 (got $code)" test "$code" = 200 && grep -qi '<html' "$tmp/body"
 
 echo "$n checks, $fails failed"
 [ "$fails" = 0 ]
