@@ -108,7 +108,8 @@ static drv_err_t load_key(drv_auth_t *a, const char *dir, drv_error_t *err)
         return e;
     char out[KEY_LEN * 2 + 2];
     hex(a->key, KEY_LEN, out);
-    strcat(out, "\n");
+    out[KEY_LEN * 2] = '\n';
+    out[KEY_LEN * 2 + 1] = '\0';
     e = drv_file_write_atomic(path, out, strlen(out), 0600, err);
     explicit_bzero(out, sizeof(out));
     return e == DRV_OK ? DRV_OK : drv_error_wrap(err, "session key %s", path);
