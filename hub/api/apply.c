@@ -109,6 +109,8 @@ static bool check_doc(drv_api_req_t *rq, const cJSON *root, unsigned doc, item_t
     bool exists = drv_hstore_get(rq->api->store, it->kind, it->ns, it->name, &cur, NULL) == DRV_OK;
     cJSON_Delete(cur);
     const drv_api_route_t *r = exists ? item : route_of(it->kind, DRV_API_OP_COLLECTION);
+    if (!r) /* the authorizer lets any role through a request without a route */
+        return add_cause(causes, doc, "kind", "not a kind that apply writes"), false;
     *code = drv_api_authorize_as(rq, r, exists ? DRV_API_M_PUT : DRV_API_M_POST, it->ns,
                                  exists ? it->name : "", false, msg, msgsz);
     return *code == 0;

@@ -112,9 +112,12 @@ static char *make_token(const row_t *last, const char *sort_by)
         !cJSON_AddStringToObject(t, "namespace", last->ns) ||
         !cJSON_AddStringToObject(t, "name", last->name))
         return NULL;
-    if (last->val &&
-        (cJSON_IsString(last->val) || cJSON_IsNumber(last->val) || cJSON_IsBool(last->val))) {
-        cJSON *v = cJSON_Duplicate(last->val, false);
+    /* An object or an array sorts by its type only (cmp_val): an empty one of the same type
+     * holds its place, and keeps the token short. */
+    if (last->val && !cJSON_IsNull(last->val)) {
+        cJSON *v = cJSON_IsObject(last->val)  ? cJSON_CreateObject()
+                   : cJSON_IsArray(last->val) ? cJSON_CreateArray()
+                                              : cJSON_Duplicate(last->val, false);
         if (!v || !cJSON_AddItemToObject(t, "value", v)) {
             cJSON_Delete(v);
             return NULL;

@@ -243,15 +243,17 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_changes(api->store, rv, kind, 1, &ev, &n, &err);
     drv_hstore_events_free(ev, n);
-    if (e != DRV_OK) {
+    /* The dashboard's stream says 410 as an ERROR event: an EventSource cannot read the status
+     * of a refused request, and would reconnect with the same resourceVersion forever. */
+    bool expired = e == DRV_ERR_RANGE && kind == DRV_KIND_UNKNOWN;
+    if (e != DRV_OK && !expired) {
         drv_selector_free(sel);
         char msg[DRV_ERROR_MSG_MAX + 64];
         if (e == DRV_ERR_RANGE && rv > drv_hstore_rv(api->store))
             drv_fmt_cut(msg, sizeof(msg), "resource version %llu is newer than the store's (%llu)",
                         (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
-        else if (e == DRV_ERR_RANGE)
-            drv_fmt_cut(msg, sizeof(msg), "too old resource version: %llu (%s); list again",
-                        (unsigned long long)rv, drv_error_msg(&err));
+        else if (e == DRV_ERR_RANGE) /* the store's says which is the oldest it has */
+            drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
         else
             drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
         return drv_api_reply_error(rq, e, msg);
@@ -281,9 +283,20 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
     if (drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
                        kind ? drv_kind_plural(kind) : "several kinds",
                        (unsigned long long)rv) != DRV_OK) {
+        drv_buf_free(&w->out);
         drv_selector_free(&w->sel);
         free(w);
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    }
+    if (expired) {
+        char msg[DRV_ERROR_MSG_MAX + 64];
+        if (rv > drv_hstore_rv(api->store))
+            drv_fmt_cut(msg, sizeof(msg),
+                        "resource version %llu is newer than the store's (%llu); list again",
+                        (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
+        else
+            drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
+        end_with_status(w, 410, "Expired", msg);
     }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_read, w, watch_free);
