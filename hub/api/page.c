@@ -132,9 +132,11 @@ bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const ch
 {
     sort_by = sort_by ? sort_by : "";
     order_t o = {.path = sort_by[0] == '-' ? sort_by + 1 : sort_by, .desc = sort_by[0] == '-'};
-    if (strlen(o.path) > 128 || (sort_by[0] == '-' && !*o.path) ||
-        strspn(o.path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-[]") !=
-            strlen(o.path)) {
+    size_t plen = strlen(o.path);
+    if (plen > 128 || (sort_by[0] == '-' && !plen) || o.path[0] == '-' || o.path[0] == '.' ||
+        (plen && o.path[plen - 1] == '.') || strstr(o.path, "..") ||
+        strspn(o.path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            plen) {
         drv_fmt_cut(why, whysz,
                     "sortBy: \"%.64s\" is not a dotted path (e.g. metadata.name, "
                     "-metadata.creationTimestamp)",
