@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# The dashboard tests' harness: runs node:test spec files (playwright-core driving Debian's
+# chromium) against a real fleet — the registry, drover-hub in its default secure
+# configuration (HTTPS, tokens, TLS broker) and 3 enrolled devices (dev1..dev3), all in a network
+# namespace of its own (tests/integration/lib/fleet.sh).
+# Usage: tests/e2e/run-e2e.sh SPEC.mjs...     (as root, after a build; DROVER_BUILD_DIR set, as
+#        CTest sets it, or ./build)
+# Each spec gets, in its environment:
+#   DROVER_HUB_URL          https://127.0.0.1:PORT (the hub's own CA: ignore HTTPS errors)
+#   DROVER_ADMIN_TOKEN, DROVER_OPERATOR_TOKEN, DROVER_VIEWER_TOKEN   API tokens of each role
+#   DROVER_E2E_NODES        "dev1 dev2 dev3"
+#   DROVER_E2E_IMAGE, DROVER_E2E_IMAGE2   busybox images in the fleet's registry (/etc/drover-image
+#                           says app:1 / app:2; `sleep`, `httpd`, `echo` ... are there)
+#   DROVER_E2E_OUT          $DROVER_BUILD_DIR/e2e-screenshots/<spec name> (made, emptied)
+#   DROVER_E2E_CTL          tests/e2e/ctl.sh: a command acting on this fleet (lib/ctl.mjs wraps
+#                           it): poweroff NODE, poweron NODE, agent-restart NODE, partition NODE,
+#                           heal NODE, hub-restart, nodes. The harness serves it: the fleet's
+#                           state lives in this shell, so ctl.sh sends its request over a FIFO and
+#                           the harness runs it here, between the spec's steps.
+#   DROVER_CA, DROVER_HUB, DROVER_TOKEN (admin): the CLI works as is (drover get pods).
+# Each spec file runs as `node --test` of its own (its tests one after the other) under a time
+# limit (DROVER_E2E_TIMEOUT seconds, default 300, times DROVER_TEST_TIME_FACTOR); on a failure the
+# hub's and devices' logs are printed (fleet_dump). Exit status: 0 when every spec passed, 1
+# otherwise, 77 (skipped) when chromium or tests/e2e/node_modules is missing and
+# DROVER_ALLOW_SKIP is set (without it, a missing dependency fails).
+# Environment: DROVER_E2E_DEVICES (default 3), DROVER_E2E_NODE_GRACE (the hub's --node-grace,
+# default 4 s: a powered-off device is NotReady within seconds), DROVER_E2E_HEADED=1 (a visible
+# browser, where there is a display), DROVER_CHROMIUM (default /usr/bin/chromium).
+set -uo pipefail
+e2e="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$e2e/../.." && pwd)"
+: "${DROVER_BUILD_DIR:=$root/build}"
+export DROVER_BUILD_DIR
+DROVER_BUILD_DIR="$(cd "$DROVER_BUILD_DIR" && pwd)" || exit 1
+
+if [ "$#" -eq 0 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
+  sed -n '2,30p' "$0"
+  [ "$#" -gt 0 ]
+  exit
+fi
+
+# Before the namespace: what the browser tests need beyond the fleet's own tools.
+e2e_missing() {
+  local chromium="${DROVER_CHROMIUM:-/usr/bin/chromium}"
+  [ -x "$chromium" ] || echo "$chromium (Debian's chromium)"
+  command -v node >/dev/null 2>&1 || echo "node"
+  [ -f "$e2e/node_modules/playwright-core/package.json" ] || echo "$e2e/node_modules (npm ci)"
+}
+if [ -z "${DROVER_TEST_NETNS:-}" ]; then
+  missing="$(e2e_missing)"
+  if [ -n "$missing" ]; then
+    echo "run-e2e: missing: $(tr '\n' ' ' <<<"$missing")- run ports/debian/install-deps --browser (or --cross)" >&2
+    [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
+    exit 1
+  fi
+  for spec in "$@"; do
+    [ -f "$spec" ] || { echo "run-e2e: no spec file $spec" >&2; exit 2; }
+  done
+fi
+
+# shellcheck source=../integration/lib/fleet.sh
+source "$root/tests/integration/lib/fleet.sh"
+# The specs' paths, absolute: netns_enter runs this script again from the same folder.
+specs=()
+for spec in "$@"; do specs+=("$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")"); done
+netns_enter "$0" "${specs[@]}"
+
+if ! fleet_require_tools; then
+  [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
+  exit 1
+fi
+
+t_start=$(fleet_ms)
+fleet_setup || exit 1
+export FLEET_SECURE=1 FLEET_NODE_GRACE="${DROVER_E2E_NODE_GRACE:-4}"
+# The hub's debug log is for the failure dump; info keeps the disk quieter at the same value.
+FLEET_HUB_LOG_LEVEL="${FLEET_HUB_LOG_LEVEL:-info}"
+DEVICE_LOG_LEVEL="${DEVICE_LOG_LEVEL:-info}"
+ndev="${DROVER_E2E_DEVICES:-3}"
+if ! fleet_start "$ndev"; then
+  echo "run-e2e: the fleet did not start" >&2
+  fleet_dump
+  exit 1
+fi
+
+token() {
+  fleet_drover token create --role "$1" --ttl 4h --description "e2e $1" 2>/dev/null
+}
+DROVER_ADMIN_TOKEN="$DROVER_TOKEN"
+DROVER_OPERATOR_TOKEN="$(token operator)" && DROVER_VIEWER_TOKEN="$(token viewer)" ||
+  { echo "run-e2e: drover token create failed" >&2; fleet_dump; exit 1; }
+DROVER_E2E_NODES="$(seq -f 'dev%g' -s ' ' 1 "$ndev")"
+export DROVER_HUB_URL="$FLEET_HUB" DROVER_ADMIN_TOKEN DROVER_OPERATOR_TOKEN DROVER_VIEWER_TOKEN
+export DROVER_E2E_NODES DROVER_E2E_IMAGE="$FLEET_IMG1" DROVER_E2E_IMAGE2="$FLEET_IMG2"
+export DROVER_E2E_CTL="$e2e/ctl.sh" DROVER_E2E_CTL_DIR="$FLEET_TMP/ctl"
+echo "# fleet of $ndev devices up in $(fleet_elapsed "$t_start") s: hub $FLEET_HUB"
+
+# ---- ctl: requests from ctl.sh, run in this shell ----
+mkdir -m 700 "$DROVER_E2E_CTL_DIR" && mkfifo -m 600 "$DROVER_E2E_CTL_DIR/req" || exit 1
+# Read and write: the FIFO never reads end-of-file between two writers.
+exec 7<>"$DROVER_E2E_CTL_DIR/req"
+
+_ctl_node() {
+  [[ "${1:-}" =~ ^[a-z0-9][a-z0-9-]*$ ]] && [ -n "${FLEET_DEV_DIR[$1]:-}" ] ||
+    { echo "ctl: no device '${1:-}' (devices: $DROVER_E2E_NODES)"; return 2; }
+}
+
+# Restarts the device's drover-agent (SIGTERM; its init loop starts it again, as systemd would)
+# and waits until the new one answers its status.
+_ctl_agent_restart() {
+  local old new i
+  fleet_use "$1" || return 1
+  old="$(device_agent_pid)"
+  [ -n "$old" ] || { echo "ctl: no agent running on $1"; return 1; }
+  echo "=== agent restart $(date -u +%T.%N)" >>"$DEV_LOG"
+  kill -TERM "$old"
+  for i in $(seq 1 $((150 * FLEET_TF))); do
+    new="$(device_agent_pid)"
+    [ -n "$new" ] && [ "$new" != "$old" ] && device_status_ok && { echo "agent of $1 restarted"; return 0; }
+    sleep 0.2
+  done
+  echo "ctl: the agent of $1 did not come back"
+  return 1
+}
+
+# One request: ARGS... of ctl.sh; its output to stdout, its status returned.
+_ctl_run() {
+  local cmd="${1:-}"
+  shift
+  case "$cmd" in
+    poweroff) _ctl_node "$@" && fleet_power_cut "$1" && echo "$1 powered off" ;;
+    poweron) _ctl_node "$@" && fleet_power_on "$1" && echo "$1 powered on" ;;
+    agent-restart) _ctl_node "$@" && _ctl_agent_restart "$1" ;;
+    partition) _ctl_node "$@" && fleet_partition "$1" && echo "$1 cut off from the broker" ;;
+    heal) _ctl_node "$@" && fleet_heal "$1" && echo "$1 reconnected" ;;
+    hub-restart)
+      fleet_hub_restart "${1:-TERM}" && fleet_wait "hub healthy" 30 /healthz true >/dev/null &&
+        echo "hub restarted: $FLEET_HUB" ;;
+    nodes) fleet_drover get nodes -o wide ;;
+    *) echo "ctl: unknown command '$cmd' (poweroff|poweron|agent-restart|partition|heal NODE," \
+      "hub-restart, nodes)"; return 2 ;;
+  esac
+}
+
+# Serves one request line if one comes within a second: "RESPONSE-FIFO ARGS...". The answer
+# (output, then "#ctl-rc N") is written from a background subshell, so that a ctl.sh that died
+# meanwhile cannot block the harness.
+_ctl_serve_one() {
+  local line resp rc out
+  IFS= read -r -t 1 line <&7 || return 0
+  read -r resp line <<<"$line"
+  [[ "$resp" =~ ^resp\.[A-Za-z0-9]+$ ]] && [ -p "$DROVER_E2E_CTL_DIR/$resp" ] || return 0
+  out="$DROVER_E2E_CTL_DIR/$resp.out"
+  echo "# ctl: $line" >&2
+  local args=()
+  read -r -a args <<<"$line"
+  _ctl_run "${args[@]}" >"$out" 2>&1
+  rc=$?
+  sed 's/^/# ctl:   /' "$out" >&2
+  ({ cat "$out"; echo "#ctl-rc $rc"; } >"$DROVER_E2E_CTL_DIR/$resp"; rm -f "$out") &
+  ctl_answers+=("$!")
+}
+ctl_answers=()
+
+# ---- the specs ----
+limit=$((${DROVER_E2E_TIMEOUT:-300} * FLEET_TF))
+node_args=(--test)
+# --test-concurrency (Node.js 20.10+; 18 runs one file's tests in order anyway).
+node --help 2>/dev/null | grep -q -- '--test-concurrency' && node_args+=(--test-concurrency=1)
+node --help 2>/dev/null | grep -q -- '--test-reporter' && node_args+=(--test-reporter=spec)
+failed=()
+for spec in "${specs[@]}"; do
+  name="$(basename "$spec" .mjs)"
+  export DROVER_E2E_OUT="$DROVER_BUILD_DIR/e2e-screenshots/$name"
+  rm -rf "$DROVER_E2E_OUT" && mkdir -p "$DROVER_E2E_OUT"
+  echo "# spec $name (limit ${limit} s, screenshots in $DROVER_E2E_OUT)"
+  t0=$(fleet_ms)
+  # Its own process group: the time limit ends node and its chromium together.
+  setsid timeout --kill-after=10 "$limit" node "${node_args[@]}" "$spec" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    _ctl_serve_one
+  done
+  wait "$pid"
+  rc=$?
+  [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "# spec $name: over its time limit (${limit} s)" >&2
+  echo "# spec $name: exit $rc in $(fleet_elapsed "$t0") s"
+  [ "$rc" -eq 0 ] || failed+=("$name")
+done
+exec 7<&-
+# The last answers (only those: a bare `wait` would wait for the fleet's own processes). An
+# answer nobody reads blocks on its FIFO: it is ended after 5 s.
+for p in "${ctl_answers[@]}"; do
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill "$p" 2>/dev/null
+done
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "run-e2e: FAILED: ${failed[*]}" >&2
+  fleet_dump "${FLEET_DUMP_LINES:-80}"
+  exit 1
+fi
+echo "run-e2e: ${#specs[@]} spec file(s) passed in $(fleet_elapsed "$t_start") s"
