@@ -16,11 +16,13 @@
 
 #define PAGE_LIMIT_MAX 100000
 #define TOKEN_MAX 2048
+#define TOKEN_VALUE_MAX 512 /* a longer string sort key goes in the token cut, with "cut" */
 
 typedef struct row {
     cJSON *item;
     const cJSON *val; /* the sort key; NULL: none */
     const char *ns, *name;
+    bool cut; /* a continue token's key: val is the first TOKEN_VALUE_MAX bytes of the value */
 } row_t;
 
 typedef struct order {
@@ -100,6 +102,7 @@ static bool parse_token(const char *tok, const char *sort_by, row_t *key, cJSON 
     }
     key->item = NULL;
     key->val = drv_json_get(*tree, "value");
+    key->cut = cJSON_IsTrue(drv_json_get(*tree, "cut")) && cJSON_IsString(key->val);
     key->ns = ns;
     key->name = name;
     return true;
@@ -115,9 +118,20 @@ static char *make_token(const row_t *last, const char *sort_by)
     /* An object or an array sorts by its type only (cmp_val): an empty one of the same type
      * holds its place, and keeps the token short. */
     if (last->val && !cJSON_IsNull(last->val)) {
+        bool cut = cJSON_IsString(last->val) && strlen(last->val->valuestring) > TOKEN_VALUE_MAX;
+        char head[TOKEN_VALUE_MAX + 1];
+        if (cut) {
+            memcpy(head, last->val->valuestring, TOKEN_VALUE_MAX);
+            head[TOKEN_VALUE_MAX] = '\0';
+        }
         cJSON *v = cJSON_IsObject(last->val)  ? cJSON_CreateObject()
                    : cJSON_IsArray(last->val) ? cJSON_CreateArray()
+                   : cut                      ? cJSON_CreateString(head)
                                               : cJSON_Duplicate(last->val, false);
+        if (cut && !cJSON_AddTrueToObject(t, "cut")) {
+            cJSON_Delete(v);
+            return NULL;
+        }
         if (!v || !cJSON_AddItemToObject(t, "value", v)) {
             cJSON_Delete(v);
             return NULL;
@@ -171,6 +185,16 @@ bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const ch
     while (items->child)
         fill_row(&rows[k++], cJSON_DetachItemViaPointer(items, items->child), &o);
     qsort_r(rows, n, sizeof(*rows), qcmp, &o);
+    /* A cut key: the whole value is the last item's own, if it is still there unchanged (else
+     * the cut value places the page, as well as it can). */
+    for (size_t i = 0; tree && key.cut && i < n; i++)
+        if (!strcmp(rows[i].ns, key.ns) && !strcmp(rows[i].name, key.name) &&
+            cJSON_IsString(rows[i].val) &&
+            !strncmp(rows[i].val->valuestring, key.val->valuestring,
+                     strlen(key.val->valuestring))) {
+            key.val = rows[i].val;
+            break;
+        }
     size_t first = 0;
     if (tree)
         while (first < n && cmp_row(&rows[first], &key, &o) <= 0)

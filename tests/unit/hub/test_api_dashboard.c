@@ -456,6 +456,40 @@ static void churn(fx_t *f, int page)
     add_pod(f, "p0", "n0", NULL); /* before the cut: not shown, as in a fresh list */
 }
 
+static void drop_q3(fx_t *f, int page)
+{
+    if (page == 0)
+        assert_int_equal(call(f, f->admin, "DELETE", PODS "/q3", NULL, NULL, NULL), 200);
+}
+
+/* A sort key as long as a big annotation still pages: the token carries it whole. */
+static void test_paging_long_keys(void **state)
+{
+    fx_t *f = *state;
+    for (int i = 0; i < 5; i++) {
+        char *body = NULL;
+        char note[3001];
+        memset(note, 'a' + (4 - i), sizeof(note) - 1);
+        note[sizeof(note) - 1] = '\0';
+        assert_true(asprintf(&body,
+                             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+                             "\"q%d\",\"annotations\":{\"note\":\"%s\"}},\"spec\":{"
+                             "\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1\"}]}}",
+                             i, note) > 0);
+        int c = call(f, f->admin, "POST", PODS, "application/json", body, NULL);
+        free(body);
+        assert_int_equal(c, 201);
+    }
+    char names[512];
+    walk(f, "&sortBy=metadata.annotations.note", 2, names, sizeof(names), NULL);
+    assert_string_equal(names, "q4,q3,q2,q1,q0,");
+    walk(f, "&sortBy=-metadata.annotations.note", 2, names, sizeof(names), NULL);
+    assert_string_equal(names, "q0,q1,q2,q3,q4,");
+    /* The last item shown goes before the next page: the cut key still places it. */
+    walk(f, "&sortBy=metadata.annotations.note", 2, names, sizeof(names), drop_q3);
+    assert_string_equal(names, "q4,q3,q2,q1,q0,");
+}
+
 static void test_paging_churn(void **state)
 {
     fx_t *f = *state;
@@ -823,6 +857,35 @@ static void test_watch_all(void **state)
     drv_buf_free(&s3);
 }
 
+static size_t count(const char *s, const char *what)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, what); p; p = strstr(p + 1, what))
+        n++;
+    return n;
+}
+
+/* A quiet stream still gets a HEARTBEAT every 5 s (the page's watchdog counts on it), each
+ * with a later now. */
+static void test_watch_heartbeats(void **state)
+{
+    fx_t *f = *state;
+    drv_buf_t s = DRV_BUF_INIT(1 << 20);
+    int fd = open_stream(f, "?kinds=nodes", NULL, &s, "event: HEARTBEAT");
+    assert_int_equal(count(drv_buf_str(&s), "event: HEARTBEAT"), 1);
+    int64_t t0 = now_ms();
+    while (count(drv_buf_str(&s), "event: HEARTBEAT") < 2 && now_ms() - t0 < 7000)
+        pump(f, fd, &s, NULL, 100);
+    close(fd);
+    int64_t waited = now_ms() - t0;
+    const char *t = drv_buf_str(&s);
+    if (count(t, "event: HEARTBEAT") != 2 || waited < 4000)
+        fail_msg("after %lld ms: %s", (long long)waited, t);
+    const char *a = strstr(t, "\"now\":\""), *b = strstr(a + 1, "\"now\":\"");
+    assert_true(strncmp(a, b, 35) < 0);
+    drv_buf_free(&s);
+}
+
 static void test_watch_expired(void **state)
 {
     fx_t *f = *state;
@@ -948,10 +1011,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paging, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paging_churn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paging_long_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_cookies, setup, teardown),
     };
