@@ -194,9 +194,10 @@ drv_err_t drv_auth_session_check(drv_auth_t *a, const char *cookie, int64_t now,
         return drv_error_set(err, DRV_ERR_PERM, 0, "not a session cookie");
     unsigned char mac[32], want[32];
     char msg[96];
+    /* strtok_r skips empty fields: only the exact signed form is one (no ".." or edge dots). */
     if (!unhex(parts[4], mac, 32) ||
         drv_fmt(msg, sizeof(msg), "v1.%s.%s.%s", parts[1], parts[2], parts[3]) != DRV_OK ||
-        !hmac(a, msg, want))
+        strlen(msg) + 1 + 64 != strlen(cookie) || !hmac(a, msg, want))
         return drv_error_set(err, DRV_ERR_PERM, 0, "not a session cookie");
     unsigned char diff = 0;
     for (size_t i = 0; i < 32; i++)

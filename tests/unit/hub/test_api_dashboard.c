@@ -984,6 +984,19 @@ static void test_session_cookies(void **state)
         if (c != 401)
             fail_msg("cookie %zu: %d", i, c);
     }
+    /* Only the exact form the hub signed: no empty fields, no dot at either end. */
+    const char *dot = strchr(val, '.');
+    char v2[300];
+    snprintf(v2, sizeof(v2), ".%s", val);
+    snprintf(hdr, sizeof(hdr), "drover_session=%s", v2);
+    assert_int_equal(with_cookie(f, "GET", PODS, hdr, NULL, NULL), 401);
+    snprintf(v2, sizeof(v2), "%.*s.%s", (int)(dot - val), val, dot); /* v1..<id>... */
+    snprintf(hdr, sizeof(hdr), "drover_session=%s", v2);
+    assert_int_equal(with_cookie(f, "GET", PODS, hdr, NULL, NULL), 401);
+    snprintf(hdr, sizeof(hdr), "drover_session=%s.", val);
+    assert_int_equal(with_cookie(f, "GET", PODS, hdr, NULL, NULL), 401);
+    snprintf(hdr, sizeof(hdr), "drover_session=%s", val);
+    assert_int_equal(with_cookie(f, "GET", PODS, hdr, NULL, NULL), 200);
     snprintf(hdr, sizeof(hdr), "drover_session=garbage; %s", oc);
     assert_int_equal(with_cookie(f, "GET", PODS, hdr, NULL, NULL), 401);
     /* A bearer token wins over the cookie (the CLI never sends one). */
