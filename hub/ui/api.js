@@ -34,14 +34,30 @@ function remember(s) {
   session.csrf = s ? s.csrfToken : '';
 }
 
+// A change of the machine's network (a link or address coming or going: Wi-Fi, VPN, ...)
+// aborts the requests in flight without an answer. Those that may be sent twice (all but the
+// POSTs that create something new each time) are tried again, twice, before giving up.
+const RETRY_POST = ['/apis/drover.io/v1/apply', '/apis/drover.io/v1/session'];
+async function fetchRetrying(path, init, again) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(path, init);
+    } catch (e) {
+      if (!again || i >= 2 || (init.signal && init.signal.aborted) || e.name === 'AbortError') throw e;
+      await new Promise((r) => setTimeout(r, 300 * (i + 1)));
+    }
+  }
+}
+
 export async function request(method, path, { body, type = 'application/json', signal } = {}) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') headers['X-CSRF-Token'] = session.csrf;
   if (body !== undefined) headers['Content-Type'] = type;
-  const res = await fetch(path, {
+  const init = {
     method, headers, signal, credentials: 'same-origin', cache: 'no-store',
     body: body === undefined || typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  };
+  const res = await fetchRetrying(path, init, method !== 'POST' || RETRY_POST.some((p) => path.startsWith(p)));
   clock.set(Date.parse(res.headers.get('Date')), false);
   const text = await res.text();
   let data = text;

@@ -119,7 +119,7 @@ subscribe((kinds) => { if (kinds.has('live')) drawLive(); });
 
 // A reload stays signed in: the cookie is still there, the session gives back the CSRF token.
 (async function first() {
-  for (let wait = 1000; ; wait = Math.min(wait * 2, 15000)) {
+  for (let wait = 500; ; wait = Math.min(wait * 2, 8000)) {
     try {
       if (await loadSession()) boot();
       else signedOut();

@@ -4,7 +4,7 @@
 // - resumed from the last resourceVersion seen after a drop; an ERROR 410 (the hub no longer has
 //   that history) lists everything again and opens a new stream from the new lists;
 // - closed while the tab is hidden; when it shows again, listed again and reopened;
-// - when the hub goes away (restart, network) it backs off 1, 2, 4 .. 15 s (jittered), checks
+// - when the hub goes away (restart, network) it backs off 0.5, 1, 2 .. 15 s (jittered), checks
 //   the session first, and recovers by itself. Nothing polls the lists.
 import { listPages, paths, loadSession, clock } from './api.js';
 
@@ -285,7 +285,7 @@ function close() {
 
 function broken(why) {
   close();
-  const base = Math.min(15, 2 ** retry) * 1000;
+  const base = Math.min(15000, 500 * 2 ** retry);
   retry++;
   setState('reconnecting', why);
   timer = setTimeout(resume, Math.min(15000, base * (0.8 + Math.random() * 0.4)));
@@ -357,7 +357,7 @@ setInterval(() => {
 setInterval(() => { if (live.state !== 'stopped' && !document.hidden) changed('tick'); }, 5000);
 
 // What the page says of a node: never "Ready" unless heard from lately.
-// status: Ready | Late | NotReady | Unknown; seen: hub ms of the last time heard from, at least;
+// status: Ready | Late | NotReady; seen: hub ms of the last time heard from, at least;
 // bound: true when seen is only a bound ("within the last 10 s").
 export function nodeHealth(n) {
   const now = clock.now();
@@ -368,7 +368,9 @@ export function nodeHealth(n) {
   if (lateAt !== undefined) seen = lateAt;
   else if (streamFresh && live.beatAt - LATE_MS > seen) [seen, bound] = [live.beatAt - LATE_MS, true];
   const fresh = lateAt === undefined && now - seen <= LATE_MS + 2000;
-  let status = n.ready === 'True' ? 'Ready' : n.ready === 'False' ? 'NotReady' : 'Unknown';
+  // Ready False or Unknown (not heard from: the node-lifecycle controller's NodeStatusUnknown)
+  // are both NotReady to the user, as kubectl says; the reason tells which.
+  let status = n.ready === 'True' ? 'Ready' : 'NotReady';
   if (status === 'Ready' && !fresh) status = 'Late';
   return { status, seen, age: Math.max(0, now - seen), bound };
 }

@@ -13,6 +13,7 @@ export const IMAGE2 = process.env.DROVER_E2E_IMAGE2;
 /** Opens the dashboard and signs in with token; resolves when the Problems view shows. */
 export async function signIn(page, token) {
   await page.goto(hubUrl('/ui/'));
+  await page.locator('#token').waitFor({ timeout: 30_000 * TF });
   await page.locator('#token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Problems', level: 1 }).waitFor({ timeout: 15_000 * TF });
@@ -21,9 +22,14 @@ export async function signIn(page, token) {
 /** A new browser (its own profile) with one page signed in with token. */
 export async function openSignedIn(token, viewport = {}) {
   const browser = await launch(viewport);
-  const page = await newPage(browser, viewport);
-  await signIn(page, token);
-  return { browser, page };
+  try {
+    const page = await newPage(browser, viewport);
+    await signIn(page, token);
+    return { browser, page };
+  } catch (e) {
+    await browser.close(); // a browser left open would keep the spec's process alive
+    throw e;
+  }
 }
 
 /** Goes to a view by its hash route ('#/nodes', '#/pods/default/x') and waits for its h1. */
