@@ -412,7 +412,7 @@ static bool enroll_route(const char *url)
 
 /* Whether a browser says the request comes from a page of another origin: Sec-Fetch-Site
  * other than same-origin/none, or an Origin header that is not this scheme://Host. */
-static bool cross_origin(struct MHD_Connection *conn)
+bool drv_api_cross_origin(struct MHD_Connection *conn)
 {
     const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
     if (site && strcmp(site, "same-origin") && strcmp(site, "none"))
@@ -446,7 +446,7 @@ unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, u
         .watch = watch,
         .session = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, DRV_API_SESSION_COOKIE),
         .csrf = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token"),
-        .cross_origin = cross_origin(rq->conn),
+        .cross_origin = drv_api_cross_origin(rq->conn),
     };
     if (msgsz)
         msg[0] = '\0';

@@ -105,14 +105,17 @@ typedef struct drv_api_opts {
 /* The dashboard's sign-in behind /apis/drover.io/v1/session (route DRV_API_OP_SESSION; put
  * to the authorizer like every route, which lets it through: the handler checks what it is
  * given). method: POST signs in with body {"token": ...}; GET tells the session cookie names
- * (cookie: the drover_session cookie's value, NULL if none); DELETE signs out. On DRV_OK *out
- * is the answer (the API frees it), *code its status (0: 200) and set_cookie (scsz bytes)
- * a Set-Cookie header value to send ("" for none); secure: the API serves HTTPS (the cookie
- * then says Secure). On failure *code may name the status (401), else err's code maps. */
+ * (cookie: the drover_session cookie's value, NULL if none); DELETE signs out (csrf: the
+ * X-CSRF-Token header, NULL if none, which must be the session's). Requests from another
+ * origin, and a sign-in that is not application/json, are refused before it is called. On DRV_OK
+ * *out is the answer (the API frees it), *code its status (0: 200) and set_cookie (scsz bytes) a
+ * Set-Cookie header value to send ("" for none); secure: the API serves HTTPS (the cookie then says
+ * Secure). On failure *code may name the status (401), else err's code maps. */
 #define DRV_API_SESSION_COOKIE "drover_session"
-typedef drv_err_t (*drv_api_session_fn)(void *ctx, unsigned method, const char *cookie, bool secure,
-                                        const cJSON *body, cJSON **out, char *set_cookie,
-                                        size_t scsz, unsigned *code, drv_error_t *err);
+typedef drv_err_t (*drv_api_session_fn)(void *ctx, unsigned method, const char *cookie,
+                                        const char *csrf, bool secure, const cJSON *body,
+                                        cJSON **out, char *set_cookie, size_t scsz, unsigned *code,
+                                        drv_error_t *err);
 void drv_api_set_session(drv_api_t *api, drv_api_session_fn fn, void *ctx);
 
 /* Sets (or replaces) the enrollment handler after drv_api_new, for an owner that is created

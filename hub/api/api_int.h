@@ -146,6 +146,8 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 /* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
 enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_usage(drv_api_req_t *rq, const drv_api_match_t *m);
+/* api.c: whether a browser says the request comes from a page of another origin. */
+bool drv_api_cross_origin(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */
 enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
@@ -139,8 +140,21 @@ enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m)
     unsigned bit = !strcmp(rq->method, "POST")     ? DRV_API_M_POST
                    : !strcmp(rq->method, "DELETE") ? DRV_API_M_DELETE
                                                    : DRV_API_M_GET;
+    /* A page of another origin can neither sign a browser in to an account of its choosing
+     * (a form post is never application/json without a CORS preflight, which the hub never
+     * grants) nor sign it out. */
+    if (drv_api_cross_origin(rq->conn))
+        return drv_api_reply_status(rq, 403, NULL, "forbidden: a request from another origin",
+                                    NULL);
     _cleanup_cjson_ cJSON *body = NULL;
     if (bit == DRV_API_M_POST) {
+        const char *ct =
+            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t jl = strlen("application/json");
+        if (!ct || strncasecmp(ct, "application/json", jl) ||
+            (ct[jl] && ct[jl] != ';' && ct[jl] != ' '))
+            return drv_api_reply_status(rq, 415, NULL,
+                                        "Content-Type: sign-in takes application/json", NULL);
         body = cJSON_ParseWithLength(drv_buf_str(&rq->body), rq->body.len);
         if (!cJSON_IsObject(body))
             return drv_api_reply_status(
@@ -152,8 +166,10 @@ enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m)
     char set_cookie[512];
     unsigned code = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t e = api->session(api->session_ctx, bit, cookie, api->tls_key != NULL, body, &out,
-                               set_cookie, sizeof(set_cookie), &code, &err);
+    drv_err_t e =
+        api->session(api->session_ctx, bit, cookie,
+                     MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token"),
+                     api->tls_key != NULL, body, &out, set_cookie, sizeof(set_cookie), &code, &err);
     if (e != DRV_OK) {
         if (code == 401)
             return drv_api_reply_unauthorized(rq, drv_error_msg(&err));

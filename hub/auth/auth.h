@@ -119,9 +119,9 @@ DRV_NODISCARD drv_err_t drv_auth_session_check(drv_auth_t *a, const char *cookie
                                                drv_auth_session_t *out, drv_error_t *err);
 /* The API's session route (drv_api_session_fn); ctx is the drv_auth_t. */
 DRV_NODISCARD drv_err_t drv_auth_api_session(void *ctx, unsigned method, const char *cookie,
-                                             bool secure, const cJSON *body, cJSON **out,
-                                             char *set_cookie, size_t scsz, unsigned *code,
-                                             drv_error_t *err);
+                                             const char *csrf, bool secure, const cJSON *body,
+                                             cJSON **out, char *set_cookie, size_t scsz,
+                                             unsigned *code, drv_error_t *err);
 
 /* The API's authorizer (drv_api_authorize_fn); ctx is the drv_auth_t. A request without an
  * Authorization header may come with a session cookie instead: refused when cross-origin,

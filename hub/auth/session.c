@@ -28,9 +28,13 @@
 #define NONCE_LEN 16
 #define KEY_FILE "session.key"
 #define SIGNED_OUT_MAX 4096
+/* Sign-outs one token may have remembered at a time: a holder of one token signing in and out
+ * in a loop cannot fill the table for everybody else. */
+#define SIGNED_OUT_PER_TOKEN 64
 
 typedef struct signed_out {
     char nonce[NONCE_LEN * 2 + 1];
+    char token[17];
     int64_t expires;
 } signed_out_t;
 
@@ -310,9 +314,31 @@ static drv_err_t sign_in(drv_auth_t *a, const cJSON *body, bool secure, int64_t 
     return DRV_OK;
 }
 
-drv_err_t drv_auth_api_session(void *ctx, unsigned method, const char *cookie, bool secure,
-                               const cJSON *body, cJSON **out, char *set_cookie, size_t scsz,
-                               unsigned *code, drv_error_t *err)
+/* Remembers a session signed out until it expires, within the table's and the token's caps
+ * (over them the sign-out is logged and the cookie, cleared in the browser, still holds). */
+static void remember_sign_out(drv_auth_t *a, const drv_auth_session_t *s, int64_t now)
+{
+    (void)signed_out(a, "", now); /* drops the expired ones */
+    size_t mine = 0;
+    for (size_t i = 0; i < a->nout; i++)
+        mine += !strcmp(a->out[i].token, s->token.id);
+    if (a->nout >= SIGNED_OUT_MAX || mine >= SIGNED_OUT_PER_TOKEN) {
+        drv_log_warn("dashboard sign-out: too many signed-out sessions remembered; this one "
+                     "holds until it expires or its token is revoked",
+                     "token=%s", s->token.id);
+        return;
+    }
+    signed_out_t *o = &a->out[a->nout];
+    if (drv_fmt(o->nonce, sizeof(o->nonce), "%s", s->nonce) != DRV_OK ||
+        drv_fmt(o->token, sizeof(o->token), "%s", s->token.id) != DRV_OK)
+        return;
+    o->expires = s->expires;
+    a->nout++;
+}
+
+drv_err_t drv_auth_api_session(void *ctx, unsigned method, const char *cookie, const char *csrf,
+                               bool secure, const cJSON *body, cJSON **out, char *set_cookie,
+                               size_t scsz, unsigned *code, drv_error_t *err)
 {
     drv_auth_t *a = ctx;
     int64_t now = (int64_t)time(NULL);
@@ -323,17 +349,14 @@ drv_err_t drv_auth_api_session(void *ctx, unsigned method, const char *cookie, b
     drv_auth_session_t s;
     drv_err_t e = drv_auth_session_check(a, cookie, now, &s, err);
     if (method == DRV_API_M_DELETE) {
-        if (e == DRV_OK && a->nout < SIGNED_OUT_MAX) {
-            signed_out_t *o = &a->out[a->nout++];
-            DRV_FMT_LIT(o->nonce, "");
-            if (drv_fmt(o->nonce, sizeof(o->nonce), "%s", s.nonce) != DRV_OK)
-                a->nout--;
-            o->expires = s.expires;
-        } else if (e == DRV_OK) {
-            drv_log_warn("dashboard sign-out: too many signed-out sessions remembered; this "
-                         "one holds until it expires",
-                         "token=%s", s.token.id);
+        if (e == DRV_OK &&
+            (!csrf || strlen(csrf) != strlen(s.csrf) || !drv_auth_same(csrf, s.csrf))) {
+            *code = 403;
+            return drv_error_set(err, DRV_ERR_PERM, 0,
+                                 "forbidden: CSRF token missing or wrong (X-CSRF-Token)");
         }
+        if (e == DRV_OK)
+            remember_sign_out(a, &s, now);
         if (drv_fmt(set_cookie, scsz,
                     DRV_API_SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0%s",
                     secure ? "; Secure" : "") != DRV_OK)

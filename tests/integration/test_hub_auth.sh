@@ -278,6 +278,14 @@ for t in GARBAGE REVOKED EXPIRED BOOT; do
 done
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$url$SES")
 check "sign-in without a token: 400 naming the field (got $code)" test "$code" = 400 && grep -q token "$tmp/body"
+code=$(curl -s -o "$tmp/body" -c "$jar" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' \
+  -d "{\"token\":\"$OPER\",\"x\":\"=\"}" "$url$SES")
+check "sign-in as a form would send it (text/plain): 415, no cookie (got $code)" \
+  test "$code" = 415 && ! grep -q drover_session "$jar"
+code=$(curl -s -o "$tmp/body" -c "$jar" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -H 'Origin: https://evil.example' -H 'Sec-Fetch-Site: cross-site' -d "{\"token\":\"$OPER\"}" "$url$SES")
+check "sign-in from another origin (login CSRF): 403, no cookie (got $code)" \
+  test "$code" = 403 && ! grep -q drover_session "$jar"
 code=$(sin "$OPER")
 check "sign-in with the operator token: 201 (got $code)" test "$code" = 201 -a "$(body .role)" = operator
 CSRF=$(body .csrfToken)
@@ -322,11 +330,24 @@ code=$(creq GET "/apis/drover.io/v1/watch?kinds=pods,nodes,events" --max-time 1)
 check "a viewer's session opens the multi-kind stream: 200 (got $code)" test "$code" = 200
 code=$(creq GET "/apis/drover.io/v1/watch?kinds=pods,secrets" --max-time 2)
 check "... never with Secrets in it, for any role: 400 naming them (got $code)" test "$code" = 400 && grep -qi secret "$tmp/body"
-cp "$jar" "$tmp/jar.keep"
+code=$(creq DELETE $SES -H 'Origin: https://evil.example' -H "X-CSRF-Token: $VCSRF")
+check "sign-out from another origin: 403 (got $code)" test "$code" = 403
+code=$(creq DELETE $SES)
+check "sign-out without the CSRF token: 403 (got $code)" test "$code" = 403
+code=$(creq GET $SES)
+check "... and the session holds (got $code)" test "$code" = 200
 code=$(creq DELETE $SES -H "X-CSRF-Token: $VCSRF")
 check "sign-out: 200 (got $code)" test "$code" = 200
 code=$(creq GET $SES)
 check "the signed-out cookie: 401 (got $code)" test "$code" = 401
+for _ in $(seq 1 70); do # one token signing in and out in a loop fills nobody else's sign-outs
+  sin "$VIEWER" >/dev/null
+  creq DELETE $SES -H "X-CSRF-Token: $(body .csrfToken)" >/dev/null
+done
+sin "$OPER" >/dev/null
+code=$(creq DELETE $SES -H "X-CSRF-Token: $(body .csrfToken)")
+code=$(creq GET $SES)
+check "after 70 sign-outs of a viewer, an operator's sign-out still holds: 401 (got $code)" test "$code" = 401
 VX=$(mktoken '{"role":"viewer"}')
 sin "$VX" >/dev/null
 cp "$jar" "$tmp/jar.vx"

@@ -604,6 +604,68 @@ static void test_api_enforces(void **state)
     cJSON_Delete(o);
 }
 
+/* Signs in with tok through the session route: the cookie's value into cookie, the CSRF token
+ * into csrf. */
+static void sign_in(fx_t *f, const char *tok, char *cookie, size_t csz, char *csrf, size_t xsz)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "token", tok);
+    cJSON *out = NULL;
+    char set[512];
+    unsigned code = 0;
+    if (drv_auth_api_session(f->auth, DRV_API_M_POST, NULL, NULL, false, body, &out, set,
+                             sizeof(set), &code, &err) != DRV_OK)
+        fail_msg("sign-in: %s", drv_error_msg(&err));
+    assert_int_equal(code, 201);
+    const char *v = set + strlen(DRV_API_SESSION_COOKIE "=");
+    size_t n = strcspn(v, ";");
+    assert_true(n < csz);
+    memcpy(cookie, v, n);
+    cookie[n] = '\0';
+    snprintf(csrf, xsz, "%s", cJSON_GetObjectItem(out, "csrfToken")->valuestring);
+    cJSON_Delete(out);
+    cJSON_Delete(body);
+}
+
+static drv_err_t sign_out(fx_t *f, const char *cookie, const char *csrf, unsigned *code)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *out = NULL;
+    char set[512];
+    drv_err_t e = drv_auth_api_session(f->auth, DRV_API_M_DELETE, cookie, csrf, false, NULL, &out,
+                                       set, sizeof(set), code, &err);
+    cJSON_Delete(out);
+    return e;
+}
+
+/* Sign-out needs the session's CSRF token, and one token signing in and out in a loop cannot
+ * fill the remembered sign-outs for everybody else. */
+static void test_sign_out(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = time(NULL);
+    char viewer[DRV_AUTH_TOKEN_MAX], op[DRV_AUTH_TOKEN_MAX];
+    drv_hstore_token_t rec;
+    make(f, "api", DRV_AUTH_ROLE_VIEWER, 0, now, viewer, &rec);
+    make(f, "api", DRV_AUTH_ROLE_OPERATOR, 0, now, op, &rec);
+    char cookie[256], csrf[128];
+    unsigned code = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    sign_in(f, op, cookie, sizeof(cookie), csrf, sizeof(csrf));
+    assert_int_equal(sign_out(f, cookie, NULL, &code), DRV_ERR_PERM);
+    assert_int_equal(code, 403);
+    assert_int_equal(sign_out(f, cookie, "00", &code), DRV_ERR_PERM);
+    assert_int_equal(drv_auth_session_check(f->auth, cookie, now, NULL, &err), DRV_OK);
+    for (int i = 0; i < 4200; i++) {
+        char c[256], x[128];
+        sign_in(f, viewer, c, sizeof(c), x, sizeof(x));
+        assert_int_equal(sign_out(f, c, x, &code), DRV_OK);
+    }
+    assert_int_equal(sign_out(f, cookie, csrf, &code), DRV_OK);
+    assert_int_equal(drv_auth_session_check(f->auth, cookie, now, NULL, &err), DRV_ERR_PERM);
+}
+
 int main(void)
 {
     drv_log_set_level(DRV_LOG_ERROR);
@@ -615,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ensure_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_enforces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sign_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
