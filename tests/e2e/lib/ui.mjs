@@ -12,7 +12,17 @@ export const IMAGE2 = process.env.DROVER_E2E_IMAGE2;
 
 /** Opens the dashboard and signs in with token; resolves when the Problems view shows. */
 export async function signIn(page, token) {
-  await page.goto(hubUrl('/ui/'));
+  // The fleet's pods come and go in the browser's own network namespace: chromium takes each
+  // new or removed link for a network change and aborts what it was loading (the page reloads
+  // itself when its modules fail; a navigation that fails is tried again here).
+  for (let i = 0; ; i++) {
+    try {
+      await page.goto(hubUrl('/ui/'));
+      break;
+    } catch (e) {
+      if (i >= 2 || !/ERR_NETWORK_CHANGED/.test(e.message)) throw e;
+    }
+  }
   await page.locator('#token').waitFor({ timeout: 30_000 * TF });
   await page.locator('#token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();

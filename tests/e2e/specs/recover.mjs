@@ -1,0 +1,67 @@
+// The hub restarts under an open page: the page says its data is stale, reconnects by itself
+// (no reload, no new sign-in), says Live again, and shows what changed meanwhile.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { shot } from '../lib/browser.mjs';
+import { api, ctl, waitFor } from '../lib/ctl.mjs';
+import { openSignedIn, go, see, liveIs, deployment, removeDeployment } from '../lib/ui.mjs';
+
+let browser;
+after(async () => {
+  if (browser) await browser.close();
+  await removeDeployment('e2e-before');
+  await removeDeployment('e2e-after');
+});
+
+test('a hub restart: the page recovers by itself', async () => {
+  await deployment('e2e-before');
+  let page;
+  ({ browser, page } = await openSignedIn(process.env.DROVER_OPERATOR_TOKEN));
+  await go(page, '#/workloads', 'Workloads');
+  await see(page, 'default/e2e-before');
+  await liveIs(page, 'Live');
+  // every state the indicator goes through, and every sign-in form shown, from now on
+  await page.evaluate(() => {
+    window.__states = [];
+    window.__signin = 0;
+    new MutationObserver(() => window.__states.push([Date.now(), document.getElementById('live').textContent]))
+      .observe(document.getElementById('live'), { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => { if (document.getElementById('token')) window.__signin++; })
+      .observe(document.getElementById('main'), { childList: true, subtree: true });
+  });
+  const loads = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+
+  const t0 = Date.now();
+  try {
+    await ctl('hub-restart');
+  } catch (e) {
+    // The harness waits for /healthz with `jq -e true`, which never parses its "ok": it reports
+    // a timeout after 30 s although the hub restarted. Carry on when that is the failure.
+    if (!/waiting for: hub healthy/.test(e.message)) throw e;
+    console.log('# ctl hub-restart timed out on its own /healthz check (harness); the hub restarted');
+  }
+  await waitFor('the hub healthy', 30, async () => (await api('GET', '/healthz')).status === 200);
+  // what changed while the page was away from the hub (or just after): it shows up
+  await deployment('e2e-after');
+  await waitFor('the indicator back to Live after a stale state', 60, async () => {
+    const s = await page.evaluate(() => window.__states);
+    return s.some(([, x]) => x !== 'Live') && (await page.locator('#live').textContent()) === 'Live';
+  }, 250);
+  const states = await page.evaluate(() => window.__states);
+  const stale = states.find(([, x]) => x !== 'Live');
+  const back = states.filter(([t, x]) => x === 'Live' && t > stale[0]).pop();
+  console.log(`# indicator: ${states.map(([t, x]) => `${((t - t0) / 1000).toFixed(1)} s ${x}`).join(', ')}` +
+    ` (stale for ${((back[0] - stale[0]) / 1000).toFixed(1)} s)`);
+  await see(page, 'default/e2e-after', { timeout: 30_000 });
+  await see(page, 'default/e2e-before');
+  assert.equal(await page.evaluate(() => window.__signin), 0, 'no sign-in asked');
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), loads, 'no reload');
+  await see(page, 'operator', { within: '#who' });
+  await shot(page, 'recovered');
+
+  // a write works with the same session (its CSRF token survived the restart)
+  await go(page, '#/deployments/default/e2e-after', 'default/e2e-after');
+  await page.getByLabel('Replicas').fill('2');
+  await page.getByRole('button', { name: 'Scale' }).click();
+  await see(page, 'e2e-after scaled to 2');
+});
