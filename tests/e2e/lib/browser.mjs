@@ -69,6 +69,7 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
   const blank = browser.pages().find((p) => p.url() === 'about:blank' && !p._droverUsed);
   const page = blank ?? (await browser.newPage());
   page._droverUsed = true;
+  steadyLoads(page);
   await page.setViewportSize({ width, height });
   // What the page says on its console and its uncaught errors go to the test's output: a
   // failing spec shows why.
@@ -78,6 +79,40 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
       console.log(`# console ${m.type()}: ${m.text()}`);
   });
   return page;
+}
+
+// Chromium aborts what it has in flight, loopback included, with net::ERR_NETWORK_CHANGED
+// whenever an interface or address of its network namespace changes, and the harness's devices
+// add a veth for every pod they start in the namespace chromium shares with them. A page whose
+// document, script or style sheet was lost that way is loaded again (at most 3 times), so that a
+// spec sees the dashboard as a person would after a reload, not a page missing a module. What
+// the page itself fetches later is the dashboard's own business (it retries).
+const NETWORK_CHANGED = /ERR_NETWORK_CHANGED/;
+const PAGE_PARTS = new Set(['document', 'script', 'stylesheet']);
+
+function steadyLoads(page) {
+  for (const name of ['goto', 'reload']) {
+    const load = page[name].bind(page);
+    page[name] = async (...args) => {
+      for (let attempt = 1; ; attempt++) {
+        let lost = null;
+        const onFail = (rq) => {
+          if (PAGE_PARTS.has(rq.resourceType()) && NETWORK_CHANGED.test(rq.failure()?.errorText || '')) lost = rq.url();
+        };
+        page.on('requestfailed', onFail);
+        try {
+          const resp = await load(...args);
+          if (!lost || attempt >= 3) return resp;
+        } catch (e) {
+          if (!NETWORK_CHANGED.test(e.message) || attempt >= 3) throw e;
+          lost = lost || 'the page';
+        } finally {
+          page.off('requestfailed', onFail);
+        }
+        console.log(`# ${name}: ${lost} lost to a network change (chromium saw an interface change): loading again`);
+      }
+    };
+  }
 }
 
 /** The folder screenshots go to: $DROVER_E2E_OUT (made if missing), else a temporary one. */
