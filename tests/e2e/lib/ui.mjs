@@ -10,19 +10,28 @@ export const TF = Number(process.env.DROVER_TEST_TIME_FACTOR || 1);
 export const IMAGE = process.env.DROVER_E2E_IMAGE;
 export const IMAGE2 = process.env.DROVER_E2E_IMAGE2;
 
-/** Opens the dashboard and signs in with token; resolves when the Problems view shows. */
-export async function signIn(page, token) {
-  // The fleet's pods come and go in the browser's own network namespace: chromium takes each
-  // new or removed link for a network change and aborts what it was loading (the page reloads
-  // itself when its modules fail; a navigation that fails is tried again here).
-  for (let i = 0; ; i++) {
+// Chromium aborts loads with ERR_NETWORK_CHANGED when the devices' pods add or remove links in
+// its network namespace (lib/browser.mjs loads again the pages that lost a part that way); a
+// navigation may still end on chromium's error page or be cut by the dashboard reloading itself
+// (boot.js). Tried again here, a few times, until the dashboard shows (sign-in form or a view).
+const LOST = /ERR_NETWORK_CHANGED|interrupted by another navigation|chrome-error|ERR_ABORTED/;
+export async function open(page, path = '/ui/') {
+  for (let i = 1; ; i++) {
     try {
-      await page.goto(hubUrl('/ui/'));
-      break;
+      await page.goto(hubUrl(path));
+      await page.locator('#token, main h1').first().waitFor({ timeout: 10_000 * TF });
+      return;
     } catch (e) {
-      if (i >= 2 || !/ERR_NETWORK_CHANGED/.test(e.message)) throw e;
+      if (i >= 4 || !(LOST.test(e.message) || /Timeout/.test(e.message))) throw e;
+      console.log(`# open ${path}: ${e.message.split('\n')[0]}; again`);
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** Opens the dashboard and signs in with token; resolves when the Problems view shows. */
+export async function signIn(page, token) {
+  await open(page);
   await page.locator('#token').waitFor({ timeout: 30_000 * TF });
   await page.locator('#token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -108,9 +117,19 @@ export async function podsRunning(name, n, secs = 90) {
   }, 500);
 }
 
-/** Deletes a Deployment (best effort, for clean-up). */
+/** Deletes a Deployment and waits (20 s at most) until its pods are gone, so that the next
+ * spec does not start while their network links are being removed (best effort, for clean-up). */
 export async function removeDeployment(name, ns = 'default') {
-  await api('DELETE', `/apis/apps/v1/namespaces/${ns}/deployments/${name}`).catch(() => {});
+  await remove('deployments', name, ns);
+}
+
+/** The same for any workload of apps/v1 ('deployments', 'daemonsets') whose pods are app=name. */
+export async function remove(kind, name, ns = 'default') {
+  await api('DELETE', `/apis/apps/v1/namespaces/${ns}/${kind}/${name}`).catch(() => {});
+  await waitFor(`the pods of ${name} gone`, 20, async () => {
+    const r = await api('GET', `/api/v1/namespaces/${ns}/pods?labelSelector=app%3D${encodeURIComponent(name)}`);
+    return r.status === 200 && r.json.items.length === 0;
+  }, 500).catch((e) => console.log(`# clean-up: ${e.message}`));
 }
 
 /** The page's horizontal overflow: scrollWidth - innerWidth (<= 0 is none). */

@@ -3,14 +3,14 @@
 // the session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, shot, hubUrl } from '../lib/browser.mjs';
-import { see, TF } from '../lib/ui.mjs';
+import { launch, newPage, shot } from '../lib/browser.mjs';
+import { see, open, TF } from '../lib/ui.mjs';
 
 test('sign in, reload, sign out', async () => {
   const browser = await launch();
   try {
     const page = await newPage(browser);
-    await page.goto(hubUrl('/'));
+    await open(page, '/');
     await page.getByLabel('API token').waitFor();
     assert.match(page.url(), /\/ui\/$/, 'the hub sends / to the dashboard');
 

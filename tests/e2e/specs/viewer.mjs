@@ -4,14 +4,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { shot } from '../lib/browser.mjs';
 import { api, NODES } from '../lib/ctl.mjs';
-import { openSignedIn, go, see, deployment, podsRunning, removeDeployment, writeControls, IMAGE } from '../lib/ui.mjs';
+import { openSignedIn, go, see, deployment, podsRunning, removeDeployment, remove, writeControls, IMAGE } from '../lib/ui.mjs';
 
 const APP = 'e2e-view';
 let browser;
 after(async () => {
   if (browser) await browser.close();
   await removeDeployment(APP);
-  await api('DELETE', '/apis/apps/v1/namespaces/default/daemonsets/e2e-view-ds').catch(() => {});
+  await remove('daemonsets', 'e2e-view-ds');
 });
 
 test('a viewer sees no write control anywhere', async () => {

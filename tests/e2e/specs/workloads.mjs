@@ -42,7 +42,7 @@ test('scale, then roll back to revision 1', async () => {
   await see(page, `${APP} scaled to 3`);
   await waitFor('3 running pods in the page', 90, async () => (await page.evaluate(runningRows)) === 3);
   console.log(`# 3 pods running in the page ${((Date.now() - t0) / 1000).toFixed(1)} s after Scale`);
-  await see(page, '3 ready of 3 desired', { within: '.facts', timeout: 30 });
+  await see(page, '3 ready of 3 desired', { within: '.facts', timeout: 30_000 });
   await shot(page, 'scaled');
 
   // roll back to revision 1 (two clicks: the button asks to confirm)
