@@ -110,6 +110,7 @@ function trimDeployment(o) {
   const sp = o.spec || {};
   const st = o.status || {};
   const p = cond(st.conditions, 'Progressing') || {};
+  const av = cond(st.conditions, 'Available');
   return {
     key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
     desired: sp.replicas ?? 1, current: st.replicas || 0, ready: st.readyReplicas || 0,
@@ -117,6 +118,7 @@ function trimDeployment(o) {
     paused: !!sp.paused, selector: (sp.selector || {}).matchLabels || {},
     progress: p.reason || '', progressMsg: p.message || '',
     stuck: p.status === 'False' && p.reason === 'ProgressDeadlineExceeded',
+    unavailableSince: av && av.status === 'False' ? Date.parse(av.lastTransitionTime) || 0 : 0,
   };
 }
 

@@ -5,7 +5,9 @@ import { h, replace, fmtAge, badge } from './dom.js';
 
 const SHOWN = 300;
 const CRASH_WINDOW_MS = 10 * 60 * 1000;
-const PENDING_LATE_MS = 2 * 60 * 1000;
+const PENDING_LATE_MS = 60 * 1000;
+const NOT_READY_LATE_MS = 30 * 1000; // a starting pod is not ready for a while: that is no problem
+const UNAVAILABLE_LATE_MS = 60 * 1000;
 const STUCK_WAITING = new Set(['ErrImagePull', 'ImagePullBackOff', 'CreateContainerError',
   'CreateContainerConfigError', 'InvalidImageName', 'RunContainerError']);
 
@@ -30,6 +32,13 @@ export function findProblems() {
   for (const d of store.deployments.values()) {
     if (d.stuck) {
       out.push({ rank: 2, tone: 'bad', what: 'Rollout stuck', href: href('deployments', d.ns, d.name), title: `${d.ns}/${d.name}`, detail: d.progressMsg || 'progress deadline exceeded' });
+    } else if (d.unavailableSince && now - d.unavailableSince > UNAVAILABLE_LATE_MS && d.desired > 0) {
+      out.push({ rank: 2, tone: 'warn', what: 'Deployment unavailable', href: href('deployments', d.ns, d.name), title: `${d.ns}/${d.name}`, detail: `${d.ready}/${d.desired} ready for ${fmtAge(now - d.unavailableSince)}` });
+    }
+  }
+  for (const s of store.daemonsets.values()) {
+    if (s.desired > 0 && s.available < s.desired && s.updated >= s.desired) {
+      out.push({ rank: 2, tone: 'warn', what: 'DaemonSet unavailable', href: href('daemonsets', s.ns, s.name), title: `${s.ns}/${s.name}`, detail: `${s.available}/${s.desired} nodes available` });
     }
   }
   for (const p of store.pods.values()) {
@@ -42,6 +51,10 @@ export function findProblems() {
       out.push({ rank: 4, tone: 'warn', what: 'Pending', href: link, title, detail: p.unschedulable });
     } else if (STUCK_WAITING.has(p.waiting)) {
       out.push({ rank: 4, tone: 'warn', what: p.waiting, href: link, title, detail: p.waitMsg || `on ${p.node}` });
+    } else if (p.phase === 'Failed' || p.phase === 'Unknown') {
+      out.push({ rank: 3, tone: 'bad', what: p.phase, href: link, title, detail: p.node ? `on ${p.node}` : 'not scheduled' });
+    } else if (p.phase === 'Running' && !p.ready && now - p.created > NOT_READY_LATE_MS) {
+      out.push({ rank: 4, tone: 'warn', what: 'Not ready', href: link, title, detail: `running on ${p.node}, not ready${p.restarts ? ` (${p.restarts} restarts)` : ''}` });
     } else if (p.phase === 'Pending' && now - p.created > PENDING_LATE_MS) {
       out.push({ rank: 5, tone: 'warn', what: 'Pending', href: link, title, detail: `for ${fmtAge(now - p.created)}${p.node ? ` on ${p.node}` : ' (not scheduled)'}` });
     }
