@@ -67,11 +67,16 @@ export function mount(main, [ns, name]) {
     replace(podsEl, podTable([...store.pods.values()].filter((p) => p.ns === ns && p.owner === `Deployment/${name}`)));
   }
 
+  // Redrawn only when the revisions change: a Roll back waiting for its Confirm stays put.
+  let revsKey = '';
   function drawRevisions() {
-    if (!full) { replace(revs); return; }
+    if (!full) { replace(revs); revsKey = ''; return; }
     const hist = history(full);
     const current = images(full.spec.template);
     const curRev = Number((full.metadata.annotations || {})['deployment.kubernetes.io/revision']) || (hist[0] && hist[0].revision);
+    const key = JSON.stringify([hist.map((r) => [r.revision, images(r.template)]), curRev, current, canWrite()]);
+    if (key === revsKey) return;
+    revsKey = key;
     replace(revs, h('h2', { id: 'revs-title' }, 'Revisions'),
       hist.length ? h('table', { class: 'revisions' },
         h('thead', {}, h('tr', {}, ['Revision', 'Image', 'Change cause', canWrite() ? '' : null].filter((x) => x !== null).map((t) => h('th', {}, t)))),

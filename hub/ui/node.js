@@ -56,8 +56,14 @@ export function mount(main, [name]) {
     drawActions(n);
   }
 
+  // Redrawn only when what it offers changes: a Drain waiting for its Confirm stays put while
+  // the stream redraws the rest of the page.
+  let drawnKey = '';
   function drawActions(n) {
-    if (!canWrite()) return;
+    const key = canWrite() ? `unschedulable=${n.unschedulable}` : '';
+    if (key === drawnKey) return;
+    drawnKey = key;
+    if (!key) { replace(actions); return; }
     const act = (label, fn) => async () => {
       note(msg, `${label}…`);
       try { note(msg, await fn(), 'ok'); } catch (e) { note(msg, errorText(e), 'error'); }
