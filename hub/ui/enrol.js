@@ -18,8 +18,8 @@ export function parseLabels(text) {
 
 const shellQuote = (s) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
-export function flashCommand({ broker, labels, tokenFile }) {
-  const args = ['drover flash', '--agent-dir /usr/lib/drover/agents', `--hub-url ${shellQuote(location.origin)}`,
+export function flashCommand({ agentDir, broker, labels, tokenFile }) {
+  const args = ['drover flash', `--agent-dir ${shellQuote(agentDir)}`, `--hub-url ${shellQuote(location.origin)}`,
     `--broker ${shellQuote(broker)}`, `--token-file ${shellQuote(tokenFile)}`, '--node-name pi-{serial}'];
   for (const [k, v] of Object.entries(labels)) args.push(`--label ${shellQuote(`${k}=${v}`)}`);
   args.push('IMAGE.img');
@@ -48,6 +48,7 @@ export function mount(main) {
   const labels = h('input', { id: 'boot-labels', placeholder: 'site=north, role=camera', spellcheck: 'false' });
   const desc = h('input', { id: 'boot-desc', maxlength: '200', placeholder: 'e.g. batch of 20 cameras' });
   const broker = h('input', { id: 'boot-broker', value: `ssl://${location.hostname}:8883`, spellcheck: 'false', required: true });
+  const agentDir = h('input', { id: 'boot-agents', value: './agents', spellcheck: 'false', required: true });
   const form = h('form', { class: 'form card', 'aria-labelledby': 'boot-new' },
     h('h2', { id: 'boot-new' }, 'New bootstrap token'),
     h('label', { for: 'boot-uses' }, 'Devices it may enrol'), uses,
@@ -55,6 +56,7 @@ export function mount(main) {
     h('label', { for: 'boot-labels' }, 'Labels of their nodes (key=value, comma separated)'), labels,
     h('label', { for: 'boot-desc' }, 'Description'), desc,
     h('label', { for: 'boot-broker' }, 'Broker the devices reach (for the command line)'), broker,
+    h('label', { for: 'boot-agents' }, 'Folder of the drover-agent-<arch> binaries (for the command line)'), agentDir,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create bootstrap token')));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -69,7 +71,7 @@ export function mount(main) {
       note(msg, `Bootstrap token ${t.id} created: ${t.usesLeft ?? uses.value} device${Number(uses.value) === 1 ? '' : 's'}, until ${t.expires}.`, 'ok');
       replace(secret, secretBox(`Bootstrap token ${t.id}`, [
         ['1. Save the token in a file (mode 600):', `umask 077; printf '%s\\n' '${t.token}' > ${file}`, 'secret-token'],
-        ['2. Write it, the agent and the hub\'s address into each disk image:', flashCommand({ broker: broker.value.trim(), labels: lab, tokenFile: file }), 'secret-cmd'],
+        ['2. Write it, the agent and the hub\'s address into each disk image:', flashCommand({ agentDir: agentDir.value.trim(), broker: broker.value.trim(), labels: lab, tokenFile: file }), 'secret-cmd'],
       ]), h('p', {}, '3. Boot the devices: each enrols once and shows up under Nodes.'));
       table.reload();
     } catch (err) {
