@@ -1,5 +1,6 @@
 // The hub restarts under an open page: the page says its data is stale, reconnects by itself
-// (no reload, no new sign-in), says Live again, and shows what changed meanwhile.
+// (no reload, no new sign-in), says Live again, and shows what changed meanwhile. Then the tab
+// is hidden and shown again.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { shot } from '../lib/browser.mjs';
@@ -11,6 +12,7 @@ after(async () => {
   if (browser) await browser.close();
   await removeDeployment('e2e-before');
   await removeDeployment('e2e-after');
+  await removeDeployment('e2e-hidden');
 });
 
 test('a hub restart: the page recovers by itself', async () => {
@@ -64,4 +66,27 @@ test('a hub restart: the page recovers by itself', async () => {
   await page.getByLabel('Replicas').fill('2');
   await page.getByRole('button', { name: 'Scale' }).click();
   await see(page, 'e2e-after scaled to 2');
+});
+
+// The tab hidden (document.hidden and its event, as the browser gives them when the tab goes to
+// the background): the stream is closed, the page says Paused and shows no change; shown again,
+// it lists afresh and is Live with what changed meanwhile.
+test('a hidden tab pauses its stream, and lists again when shown', async () => {
+  const page = browser.pages()[0];
+  await go(page, '#/workloads', 'Workloads');
+  await liveIs(page, 'Live');
+  const setHidden = (hidden) => page.evaluate((hd) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hd });
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hd ? 'hidden' : 'visible') });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  await liveIs(page, 'Paused', 5);
+  await deployment('e2e-hidden');
+  // nothing arrives while hidden (the stream is closed): give a live stream ample time to show it
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(await page.getByText('default/e2e-hidden').count(), 0, 'no update while hidden');
+  await setHidden(false);
+  await see(page, 'default/e2e-hidden', { timeout: 15_000 });
+  await liveIs(page, 'Live');
 });
