@@ -1,15 +1,14 @@
 // Loads the dashboard (app.js and the modules it imports). A module that fails to load (the
 // hub restarting, or a network change aborting the request) leaves a page that can do nothing,
-// so the page is loaded again after a pause that grows with each failure in a row (the count
-// is kept in sessionStorage: a number, never a credential).
-const KEY = 'drover.bootFailures';
+// so the page is loaded again after a pause that grows with each failure in a row. The count
+// rides in this history entry's state (it survives a reload; no storage is used).
+const failures = (history.state && history.state.bootFailures) || 0;
 
 import('./app.js').then(() => {
-  sessionStorage.removeItem(KEY);
+  if (failures) history.replaceState(null, '', location.href);
 }, (e) => {
-  const n = Number(sessionStorage.getItem(KEY)) || 0;
-  sessionStorage.setItem(KEY, String(n + 1));
-  const wait = Math.min(30000, 500 * 2 ** n);
+  history.replaceState({ bootFailures: failures + 1 }, '', location.href);
+  const wait = Math.min(30000, 500 * 2 ** failures);
   const main = document.getElementById('main');
   const p = document.createElement('p');
   p.className = 'note error';

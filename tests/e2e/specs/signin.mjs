@@ -3,7 +3,7 @@
 // the session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, shot } from '../lib/browser.mjs';
+import { launch, newPage, shot, hubUrl } from '../lib/browser.mjs';
 import { see, open, TF } from '../lib/ui.mjs';
 
 test('sign in, reload, sign out', async () => {
@@ -48,6 +48,24 @@ test('sign in, reload, sign out', async () => {
     await page.getByLabel('API token').waitFor();
     await page.reload();
     await page.getByLabel('API token').waitFor();
+  } finally {
+    await browser.close();
+  }
+});
+
+// A module lost while the page loads (the hub restarting, a network change): the page says so
+// and loads itself again, then works.
+test('a module that fails to load: the page loads itself again', async () => {
+  const browser = await launch();
+  try {
+    const page = await newPage(browser);
+    let aborted = 0;
+    await page.route('**/ui/nodes.js', (route) => (aborted++ === 0 ? route.abort('failed') : route.continue()));
+    await page.goto(hubUrl('/ui/#/nodes'));
+    await see(page, /could not be loaded/);
+    await page.getByLabel('API token').waitFor({ timeout: 15_000 * TF });
+    assert.equal(aborted, 2, 'loaded again once');
+    assert.match(page.url(), /#\/nodes$/, 'the route is kept');
   } finally {
     await browser.close();
   }
