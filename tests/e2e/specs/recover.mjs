@@ -13,6 +13,7 @@ after(async () => {
   await removeDeployment('e2e-before');
   await removeDeployment('e2e-after');
   await removeDeployment('e2e-hidden');
+  await removeDeployment('e2e-after-410');
 });
 
 test('a hub restart: the page recovers by itself', async () => {
@@ -89,4 +90,40 @@ test('a hidden tab pauses its stream, and lists again when shown', async () => {
   await setHidden(false);
   await see(page, 'default/e2e-hidden', { timeout: 15_000 });
   await liveIs(page, 'Live');
+});
+
+// A stream the hub can no longer resume (ERROR 410, here by asking from a resourceVersion the
+// hub does not have): the page lists again and opens a new stream from the new lists.
+test('ERROR 410 on the stream: list again, stream again', async () => {
+  const page = browser.pages()[0];
+  const watches = [];
+  const lists = [];
+  page.on('request', (rq) => {
+    const u = new URL(rq.url());
+    if (u.pathname === '/apis/drover.io/v1/watch') watches.push(u.searchParams.get('resourceVersion'));
+    if (u.pathname === '/apis/apps/v1/deployments') lists.push(u.search);
+  });
+  let rewritten = 0;
+  await page.route('**/apis/drover.io/v1/watch?*', (route) => {
+    if (rewritten++) return route.continue();
+    const u = new URL(route.request().url());
+    u.searchParams.set('resourceVersion', '999999999');
+    return route.continue({ url: u.toString() });
+  });
+  // hide and show: the page lists and opens its stream again (the first one is made to fail)
+  const setHidden = (hidden) => page.evaluate((hd) => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => hd });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+  await setHidden(true);
+  await liveIs(page, 'Paused', 5);
+  await setHidden(false);
+  await waitFor('a second stream after the 410', 20, async () => watches.length >= 2 && rewritten >= 2);
+  await liveIs(page, 'Live');
+  console.log(`# streams opened from resourceVersion ${watches.join(', ')} (the first rewritten to 999999999); deployments listed ${lists.length} times`);
+  assert.ok(lists.length >= 2, 'listed again after the 410');
+  assert.notEqual(watches[1], '999999999');
+  await deployment('e2e-after-410');
+  await see(page, 'default/e2e-after-410', { timeout: 15_000 });
+  await page.unroute('**/apis/drover.io/v1/watch?*');
 });
