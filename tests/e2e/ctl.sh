@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Acts on the fleet run-e2e.sh started, from inside a spec (lib/ctl.mjs wraps it):
 #   ctl.sh poweroff NODE | poweron NODE | agent-restart NODE | partition NODE | heal NODE
-#   ctl.sh hub-restart [KILL] | nodes
+#   ctl.sh hub-restart [KILL] | nodes | forward PORT (127.0.0.1:PORT reaches the browser)
 # The fleet lives in the harness's shell, so this sends the request over the FIFO
 # $DROVER_E2E_CTL_DIR/req and prints the answer the harness writes back into a FIFO of its own;
 # the exit status is the command's (124: no answer within DROVER_E2E_CTL_TIMEOUT s, default

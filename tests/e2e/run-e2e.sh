@@ -14,10 +14,13 @@
 #   DROVER_E2E_OUT          $DROVER_BUILD_DIR/e2e-screenshots/<spec name> (made, emptied)
 #   DROVER_E2E_CTL          tests/e2e/ctl.sh: a command acting on this fleet (lib/ctl.mjs wraps
 #                           it): poweroff NODE, poweron NODE, agent-restart NODE, partition NODE,
-#                           heal NODE, hub-restart, nodes. The harness serves it: the fleet's
+#                           heal NODE, hub-restart, nodes, forward PORT (a server the spec
+#                           started on 127.0.0.1:PORT, for the browser). The harness serves it: the fleet's
 #                           state lives in this shell, so ctl.sh sends its request over a FIFO and
 #                           the harness runs it here, between the spec's steps.
 #   DROVER_CA, DROVER_HUB, DROVER_TOKEN (admin): the CLI works as is (drover get pods).
+# Chromium runs in a network namespace of its own (see "chromium in a network namespace" below):
+# DROVER_CHROMIUM is set to a wrapper that enters it.
 # Each spec file runs as `node --test` of its own (its tests one after the other) under a time
 # limit (DROVER_E2E_TIMEOUT seconds, default 300, times DROVER_TEST_TIME_FACTOR); on a failure the
 # hub's and devices' logs are printed (fleet_dump). Exit status: 0 when every spec passed, 1
@@ -95,6 +98,59 @@ export DROVER_E2E_NODES DROVER_E2E_IMAGE="$FLEET_IMG1" DROVER_E2E_IMAGE2="$FLEET
 export DROVER_E2E_CTL="$e2e/ctl.sh" DROVER_E2E_CTL_DIR="$FLEET_TMP/ctl"
 echo "# fleet of $ndev devices up in $(fleet_elapsed "$t_start") s: hub $FLEET_HUB"
 
+# ---- chromium in a network namespace of its own ----
+# Chromium drops every request in flight (loopback too: net::ERR_NETWORK_CHANGED) when an
+# interface or address of its namespace changes, and the devices add a veth to this one for
+# every pod they start. So chromium runs in a namespace with nothing but its loopback, where
+# 127.0.0.1:PORT of the hub (and of any server a spec starts, `ctl forward PORT`) is relayed to
+# the same port here through a Unix socket: the pages see the same URLs and origins.
+bns="drvb-$$"
+relay_js='const net = require("net");
+const [mode, from, to] = process.argv.slice(1);
+const dial = () => (mode === "tcp2unix" ? net.connect(to) : net.connect(Number(to), "127.0.0.1"));
+const srv = net.createServer((c) => {
+  const u = dial();
+  const end = () => { c.destroy(); u.destroy(); };
+  for (const s of [c, u]) { s.on("error", end); s.on("close", end); }
+  c.pipe(u);
+  u.pipe(c);
+});
+srv.on("error", (e) => { console.error(`relay: ${e.message}`); process.exit(1); });
+const ready = () => console.log("ready");
+if (mode === "tcp2unix") srv.listen(Number(from), "127.0.0.1", ready); else srv.listen(from, ready);'
+relay_pids=()
+# _relay PORT: 127.0.0.1:PORT of the browser's namespace reaches 127.0.0.1:PORT here.
+_relay() {
+  local port="$1" sock="$FLEET_TMP/relay.$1.sock" i
+  [[ "$port" =~ ^[0-9]+$ ]] || { echo "relay: bad port '$port'"; return 2; }
+  [ ! -S "$sock" ] || { echo "127.0.0.1:$port is relayed already"; return 0; }
+  node -e "$relay_js" unix2tcp "$sock" "$port" >"$sock.a" 2>&1 &
+  relay_pids+=("$!")
+  for i in $(seq 1 50); do grep -q ready "$sock.a" 2>/dev/null && break; sleep 0.1; done
+  ip netns exec "$bns" node -e "$relay_js" tcp2unix "$port" "$sock" >"$sock.b" 2>&1 &
+  relay_pids+=("$!")
+  for i in $(seq 1 50); do grep -q ready "$sock.b" 2>/dev/null && break; sleep 0.1; done
+  grep -q ready "$sock.a" && grep -q ready "$sock.b" ||
+    { echo "relay of 127.0.0.1:$port failed: $(cat "$sock.a" "$sock.b")"; return 1; }
+  echo "127.0.0.1:$port relayed into the browser's namespace"
+}
+_browser_ns_cleanup() {
+  local p
+  for p in "${relay_pids[@]}"; do kill "$p" 2>/dev/null; done
+  ip netns pids "$bns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$bns" 2>/dev/null
+  rm -f "/run/netns/$bns" # left behind when the namespace's mount did not reach this mount namespace
+}
+ip netns add "$bns" && ip -n "$bns" link set lo up || { echo "run-e2e: ip netns add $bns failed" >&2; exit 1; }
+registry_on_exit _browser_ns_cleanup
+_relay "${FLEET_HUB##*:}" >/dev/null || { echo "run-e2e: no relay to the hub" >&2; exit 1; }
+cat >"$FLEET_TMP/chromium" <<SH
+#!/bin/sh
+exec ip netns exec $bns ${DROVER_CHROMIUM:-/usr/bin/chromium} "\$@"
+SH
+chmod 755 "$FLEET_TMP/chromium"
+export DROVER_CHROMIUM="$FLEET_TMP/chromium" DROVER_E2E_BROWSER_NETNS="$bns"
+
 # ---- ctl: requests from ctl.sh, run in this shell ----
 mkdir -m 700 "$DROVER_E2E_CTL_DIR" && mkfifo -m 600 "$DROVER_E2E_CTL_DIR/req" || exit 1
 # Read and write: the FIFO never reads end-of-file between two writers.
@@ -137,8 +193,9 @@ _ctl_run() {
       fleet_hub_restart "${1:-TERM}" && fleet_wait "hub healthy" 30 /healthz true >/dev/null &&
         echo "hub restarted: $FLEET_HUB" ;;
     nodes) fleet_drover get nodes -o wide ;;
+    forward) _relay "${1:-}" ;;
     *) echo "ctl: unknown command '$cmd' (poweroff|poweron|agent-restart|partition|heal NODE," \
-      "hub-restart, nodes)"; return 2 ;;
+      "hub-restart, nodes, forward PORT)"; return 2 ;;
   esac
 }
 

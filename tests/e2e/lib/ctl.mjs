@@ -1,6 +1,7 @@
 // Acts on the harness's fleet from a spec: await ctl('poweroff', 'dev1'); await ctl('hub-restart').
 // Commands (tests/e2e/ctl.sh): poweroff NODE, poweron NODE, agent-restart NODE, partition NODE,
-// heal NODE, hub-restart [KILL], nodes. Resolves to the command's output; rejects with its output
+// heal NODE, hub-restart [KILL], nodes, forward PORT (a server of the spec on 127.0.0.1:PORT,
+// made reachable from chromium's own network namespace). Resolves to the command's output; rejects with its output
 // when it fails.
 import { execFile } from 'node:child_process';
 import http from 'node:http';

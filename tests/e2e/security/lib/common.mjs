@@ -3,7 +3,7 @@
 // "other site") serving the pages an attacker would.
 import http from 'node:http';
 import { hubUrl } from '../../lib/browser.mjs';
-import { waitFor } from '../../lib/ctl.mjs';
+import { waitFor, ctl } from '../../lib/ctl.mjs';
 
 export const SESSION = '/apis/drover.io/v1/session';
 export const COOKIE = 'drover_session';
@@ -54,6 +54,8 @@ export async function otherSite(pages) {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
+  // Chromium lives in a network namespace of its own (run-e2e.sh): the harness relays the port.
+  if (process.env.DROVER_E2E_BROWSER_NETNS) await ctl('forward', port);
   return {
     origin: `http://127.0.0.1:${port}`,
     url: (p) => `http://127.0.0.1:${port}${p}`,
