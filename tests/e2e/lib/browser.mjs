@@ -82,8 +82,9 @@ export async function newPage(browser, { width = 1280, height = 800 } = {}) {
 }
 
 // Chromium aborts what it has in flight, loopback included, with net::ERR_NETWORK_CHANGED
-// whenever an interface or address of its network namespace changes, and the harness's devices
-// add a veth for every pod they start in the namespace chromium shares with them. A page whose
+// whenever an interface or address of its network namespace changes. run-e2e.sh gives it a
+// namespace of its own for that reason (the devices add a veth for every pod they start); where
+// it shares one with the devices all the same (a spec run by other means), a page whose
 // document, script or style sheet was lost that way is loaded again (at most 3 times), so that a
 // spec sees the dashboard as a person would after a reload, not a page missing a module. What
 // the page itself fetches later is the dashboard's own business (it retries).
