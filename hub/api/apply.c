@@ -116,6 +116,37 @@ static bool check_doc(drv_api_req_t *rq, const cJSON *root, unsigned doc, item_t
     return *code == 0;
 }
 
+/* The annotations the hub's controllers keep on an object (a Deployment's revision and
+ * history): an apply of the manifest, which never names them, keeps them as kubectl apply's
+ * merge does, so applying the same manifest again changes nothing. */
+static bool system_annotation(const char *key)
+{
+    return !strncmp(key, "deployment.kubernetes.io/", 25) || !strncmp(key, "drover.io/", 10);
+}
+
+static bool keep_system_annotations(const cJSON *cur, cJSON *obj)
+{
+    const cJSON *had = drv_json_get(drv_json_get(cur, "metadata"), "annotations");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (!cJSON_IsObject(had) || !cJSON_IsObject(meta))
+        return true;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, had)
+    {
+        if (!a->string || !system_annotation(a->string))
+            continue;
+        cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+        if (!ann && !(ann = cJSON_AddObjectToObject(meta, "annotations")))
+            return false;
+        if (!cJSON_IsObject(ann))
+            return true; /* the model refused that already */
+        if (!cJSON_GetObjectItemCaseSensitive(ann, a->string) &&
+            !cJSON_AddItemToObject(ann, a->string, cJSON_Duplicate(a, true)))
+            return false;
+    }
+    return true;
+}
+
 static const char *write_one(drv_api_t *api, item_t *it, drv_error_t *err, drv_err_t *e)
 {
     _cleanup_cjson_ cJSON *cur = NULL;
@@ -129,6 +160,10 @@ static const char *write_one(drv_api_t *api, item_t *it, drv_error_t *err, drv_e
     const char *before = drv_json_str(drv_json_get(cur, "metadata"), "resourceVersion");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(it->obj, "metadata");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion"); /* last writer wins */
+    if (!keep_system_annotations(cur, it->obj)) {
+        *e = drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
+        return NULL;
+    }
     *e = drv_hstore_update(api->store, it->kind, it->obj, err);
     const char *after = drv_json_str(drv_json_get(it->obj, "metadata"), "resourceVersion");
     return before && after && !strcmp(before, after) ? "unchanged" : "configured";

@@ -587,6 +587,30 @@ static void test_apply(void **state)
     assert_int_equal(call(f, f->oper, "POST", APPLY, "application/yaml", y, &o), 200);
     expect_results(o, "ConfigMap/default/cm1=unchanged,Deployment/prod/web=unchanged,");
     cJSON_Delete(o);
+    /* The controller's annotations (as the Deployment controller writes them) stay: the same
+     * manifest again is still unchanged, and they are still there. */
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *dep = NULL;
+    assert_int_equal(drv_hstore_get(f->store, DRV_KIND_DEPLOYMENT, "prod", "web", &dep, &err),
+                     DRV_OK);
+    cJSON *ann = cJSON_AddObjectToObject(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    cJSON_AddStringToObject(ann, "deployment.kubernetes.io/revision", "1");
+    cJSON_AddStringToObject(ann, "note", "by hand");
+    assert_int_equal(drv_hstore_update(f->store, DRV_KIND_DEPLOYMENT, dep, &err), DRV_OK);
+    cJSON_Delete(dep);
+    assert_int_equal(call(f, f->oper, "POST", APPLY, "application/yaml", y, &o), 200);
+    expect_results(o, "ConfigMap/default/cm1=unchanged,Deployment/prod/web=configured,");
+    cJSON_Delete(o);
+    assert_int_equal(call(f, f->oper, "POST", APPLY, "application/yaml", y, &o), 200);
+    expect_results(o, "ConfigMap/default/cm1=unchanged,Deployment/prod/web=unchanged,");
+    cJSON_Delete(o);
+    assert_int_equal(
+        call(f, f->admin, "GET", "/apis/apps/v1/namespaces/prod/deployments/web", NULL, NULL, &o),
+        200);
+    assert_string_equal(
+        drv_json_str(drv_json_at(o, "metadata.annotations"), "deployment.kubernetes.io/revision"),
+        "1");
+    cJSON_Delete(o);
     free(y);
     y = two_docs("nginx:2");
     assert_int_equal(call(f, f->oper, "POST", APPLY, "application/yaml", y, &o), 200);
