@@ -8,7 +8,8 @@ import { h, replace, note, badge } from './dom.js';
 let draft = ''; // kept while the page lives (memory only)
 
 // The documents of a YAML stream as [{start, end (offsets), line, kind, name}], split on "---"
-// lines as the hub does; a blank head before the first "---" is no document.
+// lines as the hub does; a blank document (nothing but spaces and comments) is no document,
+// for the hub counts only the others.
 export function documents(text) {
   const docs = [];
   const re = /^---[ \t]*(?:#.*)?$/gm;
@@ -17,7 +18,7 @@ export function documents(text) {
   const push = (end) => {
     const body = text.slice(start, end);
     const blank = !body.replace(/#.*$/gm, '').trim();
-    if (!(blank && docs.length === 0 && start === 0)) {
+    if (!blank) {
       const kind = /^kind:\s*["']?([A-Za-z]+)/m.exec(body);
       const name = /^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+name:\s*["']?([^"'\s#]+)/m.exec(body);
       docs.push({ start, end, line, kind: kind ? kind[1] : '', name: name ? name[1] : '' });
