@@ -190,7 +190,7 @@ _ctl_run() {
     partition) _ctl_node "$@" && fleet_partition "$1" && echo "$1 cut off from the broker" ;;
     heal) _ctl_node "$@" && fleet_heal "$1" && echo "$1 reconnected" ;;
     hub-restart)
-      fleet_hub_restart "${1:-TERM}" && fleet_wait "hub healthy" 30 /healthz true >/dev/null &&
+      fleet_hub_restart "${1:-TERM}" && fleet_wait "hub serving" 30 /api/v1/nodes ".items != null" >/dev/null &&
         echo "hub restarted: $FLEET_HUB" ;;
     nodes) fleet_drover get nodes -o wide ;;
     forward) _relay "${1:-}" ;;
