@@ -97,12 +97,12 @@ export async function signOut() {
 export const patch = (path, obj) =>
   request('PATCH', path, { body: obj, type: 'application/merge-patch+json' });
 
-// Every page of a collection: onPage(items, metadata) per page of 200 (returning false stops).
+// Every page of a collection: onPage(items, metadata) per page of 1000 (returning false stops).
 export async function listPages(path, params, onPage, signal) {
   let cont = '';
   do {
     const q = new URLSearchParams(params);
-    q.set('limit', '200');
+    q.set('limit', '1000');
     if (cont) q.set('continue', cont);
     const page = await request('GET', `${path}?${q}`, { signal });
     if (onPage(page.items || [], page.metadata || {}) === false) return;
