@@ -71,7 +71,11 @@ done
 
 # 6b. Kill the broker: the hub restarts it and every agent reconnects.
 before_uids="$(web_pods | jq -c '[.items[].metadata.uid] | sort')"
-before_dev="$(for n in dev1 dev2 dev3; do fleet_device_pods $n; done | sort | tr '\n' ' ')"
+# The pods the devices run that the hub wants (a device may still be stopping one the rollout
+# replaced a moment ago: that one is rightly gone after the restart).
+hub_names="$(web_pods | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | .metadata.name')"
+before_dev="$(for n in dev1 dev2 dev3; do fleet_device_pods $n; done | grep -xF -- "$hub_names" | sort | tr '\n' ' ')"
+check "the devices ran the hub's 3 pods before the broker restart ($before_dev)" test "$(wc -w <<<"$before_dev")" = 3
 old_broker="$(fleet_broker_pid)"
 fleet_broker_kill
 t0="$(fleet_ms)"

@@ -4,7 +4,7 @@
 // a write without the CSRF token, with a wrong one, or from another Origin is refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, hubUrl } from '../lib/browser.mjs';
+import { launch, newPage, hubUrl, shot } from '../lib/browser.mjs';
 import { api } from '../lib/ctl.mjs';
 import { signInByForm, sessionCookie, pageSession, otherSite, attr, SESSION, COOKIE } from './lib/common.mjs';
 
@@ -73,6 +73,7 @@ for (const [path, name] of [['/form-apply', 'csrf-form-apply'], ['/form-create',
       console.log(`# ${path}: the hub answered ${r.status()}`);
       assert.ok(r.status() >= 400, `the hub answered ${r.status()}`);
       assert.equal(await exists(name), false, `${name} was created`);
+      await shot(tab, `forged${path.replace(/\//g, '-')}`); // the hub's refusal, as the victim sees it
     } finally {
       await tab.close();
     }

@@ -3,7 +3,7 @@
 // origin), and a page of another origin cannot frame the dashboard.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, hubUrl } from '../lib/browser.mjs';
+import { launch, newPage, hubUrl, shot } from '../lib/browser.mjs';
 import { api, waitFor } from '../lib/ctl.mjs';
 import { otherSite } from './lib/common.mjs';
 
@@ -135,6 +135,7 @@ test('a page of another origin cannot frame the dashboard', async () => {
     console.log(`# the frame: ${f.url()} ${JSON.stringify(inside)}`);
     assert.ok(!f.url().startsWith(HUB) || inside.error || inside.url?.startsWith('chrome-error:'), `the frame shows ${f.url()}`);
     assert.ok(!(inside.inputs > 0) && !(inside.scripts || []).some((s) => s.startsWith(HUB)), 'the dashboard rendered in the frame');
+    await shot(tab, 'framing-blocked');
   } finally {
     await tab.close();
   }

@@ -4,7 +4,7 @@
 // in the browser and outside it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, hubUrl } from '../lib/browser.mjs';
+import { launch, newPage, hubUrl, shot } from '../lib/browser.mjs';
 import { api } from '../lib/ctl.mjs';
 import { signInByForm, sessionCookie, pageSession, SESSION, COOKIE } from './lib/common.mjs';
 
@@ -66,6 +66,7 @@ test('the token is in no storage the page can read, also after a reload', async 
   s = await readStorage(page);
   assertNoToken('after a reload', s);
   for (const p of browser.pages()) assert.ok(!p.url().includes(SECRET), `a page's URL holds the token: ${p.url()}`);
+  await shot(page, 'signed-in-no-token-stored');
 });
 
 test('the session cookie is HttpOnly, Secure, SameSite=Strict, and is not the token', async () => {
