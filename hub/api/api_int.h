@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "drover/buf.h"
+#include "drover/doc.h"
 #include "drover/selector.h"
 
 #define DRV_API_MAX_REQSTATS 128
@@ -146,6 +147,12 @@ enum MHD_Result drv_api_tokens(drv_api_req_t *rq, const drv_api_match_t *m);
 /* tokens.c: the enrollment routes through the owner's drv_api_enroll_fn. */
 enum MHD_Result drv_api_enroll(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_usage(drv_api_req_t *rq, const drv_api_match_t *m);
+/* resource.c: the request's media type without parameters, lower-cased, into out ("" when
+ * there is no Content-Type). */
+void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz);
+/* resource.c: the request body parsed into docs (JSON or YAML, within the API's body cap); on
+ * failure a 400 naming the problem is queued (*r) and false returned. */
+bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result *r);
 /* api.c: whether a browser says the request comes from a page of another origin. */
 bool drv_api_cross_origin(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */

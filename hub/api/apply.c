@@ -177,15 +177,10 @@ enum MHD_Result drv_api_apply(drv_api_req_t *rq)
         i++;
     if (i == len)
         return drv_api_reply_status(rq, 400, NULL, "request body is empty: paste a manifest", NULL);
-    drv_doc_limits_t lim = drv_doc_default_limits;
-    lim.max_input = rq->api->max_body;
     drv_doc_list_t docs = {0};
-    drv_error_t err = DRV_ERROR_INIT;
-    if (drv_doc_parse(body, len, &lim, &docs, &err) != DRV_OK) {
-        char msg[DRV_ERROR_MSG_MAX + 32];
-        drv_fmt_cut(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
-        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
-    }
+    enum MHD_Result parsed = MHD_NO;
+    if (!drv_api_body_docs(rq, &docs, &parsed))
+        return parsed;
     if (docs.count == 0 || docs.count > APPLY_DOCS_MAX) {
         drv_doc_list_free(&docs);
         char msg[128];

@@ -15,10 +15,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 
-typedef enum { CT_JSON, CT_YAML, CT_MERGE, CT_OTHER } ctype_t;
-
-/* The media type of the request without parameters, lower-cased, into out. */
-static void media_type(drv_api_req_t *rq, char *out, size_t outsz)
+void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz)
 {
     const char *ct =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -32,12 +29,25 @@ static void media_type(drv_api_req_t *rq, char *out, size_t outsz)
     out[o] = '\0';
 }
 
+bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result *r)
+{
+    drv_doc_limits_t lim = drv_doc_default_limits;
+    lim.max_input = rq->api->max_body;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_doc_parse(drv_buf_str(&rq->body), rq->body.len, &lim, docs, &err) == DRV_OK)
+        return true;
+    char msg[DRV_ERROR_MSG_MAX + 32];
+    drv_fmt_cut(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
+    *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    return false;
+}
+
 /* Parses the request body (JSON, or YAML when so declared) into one object. On failure the
  * reply has been queued (*r) and NULL is returned. */
 static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
 {
     char mt[128];
-    media_type(rq, mt, sizeof(mt));
+    drv_api_media_type(rq, mt, sizeof(mt));
     bool yaml = false;
     if (patch) {
         if (!strcmp(mt, "application/strategic-merge-patch+json")) {
@@ -89,16 +99,9 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
         *r = drv_api_reply_status(rq, 400, NULL, "request body is not a JSON object", NULL);
         return NULL;
     }
-    drv_doc_limits_t lim = drv_doc_default_limits;
-    lim.max_input = rq->api->max_body;
     drv_doc_list_t docs = {0};
-    drv_error_t err = DRV_ERROR_INIT;
-    if (drv_doc_parse(body, len, &lim, &docs, &err) != DRV_OK) {
-        char msg[DRV_ERROR_MSG_MAX + 32];
-        drv_fmt_cut(msg, sizeof(msg), "request body: %s", drv_error_msg(&err));
-        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    if (!drv_api_body_docs(rq, &docs, r))
         return NULL;
-    }
     cJSON *obj = NULL;
     if (docs.count != 1 || !cJSON_IsObject(docs.docs[0].root)) {
         *r = drv_api_reply_status(rq, 400, NULL,

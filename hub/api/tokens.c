@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
@@ -148,11 +147,9 @@ enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m)
                                     NULL);
     _cleanup_cjson_ cJSON *body = NULL;
     if (bit == DRV_API_M_POST) {
-        const char *ct =
-            MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        size_t jl = strlen("application/json");
-        if (!ct || strncasecmp(ct, "application/json", jl) ||
-            (ct[jl] && ct[jl] != ';' && ct[jl] != ' '))
+        char mt[64];
+        drv_api_media_type(rq, mt, sizeof(mt));
+        if (strcmp(mt, "application/json"))
             return drv_api_reply_status(rq, 415, NULL,
                                         "Content-Type: sign-in takes application/json", NULL);
         body = cJSON_ParseWithLength(drv_buf_str(&rq->body), rq->body.len);
