@@ -20,7 +20,9 @@
 #include <cmocka.h>
 
 #include "api/api.h"
+#include "api_client.h"
 #include "drover/buf.h"
+#include "drover/fmt.h"
 #include "hub.h"
 #include "store/store.h"
 
@@ -69,71 +71,27 @@ static int teardown(void **state)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int connect_api(fx_t *f)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(drv_api_port(f->api))};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    return fd;
+    return apic_connect(f->api);
 }
 
 /* Pumps the API while sending raw and reading into out until the peer closes, until stop
  * (if not NULL) appears in out, or 5 s pass. */
 static void pump(fx_t *f, int fd, const char *raw, size_t rawlen, drv_buf_t *out, const char *stop)
 {
-    size_t sent = 0;
-    int64_t end = now_ms() + 5000;
-    while (now_ms() < end) {
-        if (sent < rawlen) {
-            ssize_t w = send(fd, raw + sent, rawlen - sent, MSG_NOSIGNAL);
-            if (w > 0)
-                sent += (size_t)w;
-            else if (w < 0 && errno != EAGAIN)
-                sent = rawlen; /* the server closed early (413) */
-        }
-        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
-        poll(&p, 1, 5);
-        drv_api_run(f->api);
-        char buf[4096];
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r == 0)
-            return;
-        if (r > 0) {
-            assert_int_equal(drv_buf_append(out, buf, (size_t)r), DRV_OK);
-            if (stop && strstr(drv_buf_str(out), stop))
-                return;
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            return;
-        }
-    }
+    apic_pump(f->api, fd, raw, rawlen, out, stop, 5000);
 }
 
 /* One request; returns the status code, the body in *body (caller frees). */
 static int http(fx_t *f, const char *method, const char *path, const char *ctype, const char *body,
                 char **resp_body)
 {
-    drv_buf_t raw = DRV_BUF_INIT(1 << 24);
-    size_t blen = body ? strlen(body) : 0;
-    assert_int_equal(drv_buf_printf(&raw,
-                                    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                    "Content-Length: %zu\r\n",
-                                    method, path, blen),
-                     DRV_OK);
+    char hdrs[256] = "";
     if (ctype)
-        assert_int_equal(drv_buf_printf(&raw, "Content-Type: %s\r\n", ctype), DRV_OK);
-    assert_int_equal(drv_buf_puts(&raw, "\r\n"), DRV_OK);
-    if (body)
-        assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
+        assert_int_equal(drv_fmt(hdrs, sizeof(hdrs), "Content-Type: %s\r\n", ctype), DRV_OK);
+    drv_buf_t raw = DRV_BUF_INIT(1 << 24);
+    apic_request(&raw, method, path, hdrs, body);
     int fd = connect_api(f);
     drv_buf_t out = DRV_BUF_INIT(1 << 24);
     pump(f, fd, raw.data, raw.len, &out, NULL);
@@ -452,9 +410,9 @@ static void test_watch(void **state)
     close(w1);
     drv_buf_free(&out);
     /* The stream's slot is free again once the client has gone. */
-    int64_t end = now_ms() + 3000;
+    int64_t end = apic_now_ms() + 3000;
     int code = 0;
-    while (now_ms() < end) {
+    while (apic_now_ms() < end) {
         int w2 = connect_api(f);
         drv_buf_t o2 = DRV_BUF_INIT(1 << 20);
         const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1"

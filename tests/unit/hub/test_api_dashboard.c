@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "api/api.h"
+#include "api_client.h"
 #include "auth/auth.h"
 #include "drover/buf.h"
 #include "drover/json.h"
@@ -97,44 +98,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Opens a connection and sends a request; hdrs: extra header lines, each ending in \r\n. */
 static int send_req(fx_t *f, const char *method, const char *path, const char *hdrs,
                     const char *body)
 {
     drv_buf_t raw = DRV_BUF_INIT(1 << 24);
-    size_t blen = body ? strlen(body) : 0;
-    assert_int_equal(drv_buf_printf(&raw,
-                                    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                    "Content-Length: %zu\r\n%s\r\n",
-                                    method, path, blen, hdrs ? hdrs : ""),
-                     DRV_OK);
-    if (body)
-        assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(drv_api_port(f->api))};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    size_t sent = 0;
-    int64_t end = now_ms() + 5000;
-    while (sent < raw.len && now_ms() < end) {
-        ssize_t w = send(fd, raw.data + sent, raw.len - sent, MSG_NOSIGNAL);
-        if (w > 0)
-            sent += (size_t)w;
-        else if (w < 0 && errno != EAGAIN)
-            break;
-        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
-        poll(&p, 1, 1);
-        drv_api_run(f->api);
-    }
+    apic_request(&raw, method, path, hdrs, body);
+    int fd = apic_connect(f->api);
+    apic_pump(f->api, fd, raw.data, raw.len, NULL, NULL, 5000);
     drv_buf_free(&raw);
     return fd;
 }
@@ -143,23 +114,7 @@ static int send_req(fx_t *f, const char *method, const char *path, const char *h
  * ms pass. */
 static void pump(fx_t *f, int fd, drv_buf_t *out, const char *stop, int64_t ms)
 {
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end) {
-        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
-        poll(&p, 1, 5);
-        drv_api_run(f->api);
-        char buf[8192];
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r == 0)
-            return;
-        if (r > 0) {
-            assert_int_equal(drv_buf_append(out, buf, (size_t)r), DRV_OK);
-            if (stop && strstr(drv_buf_str(out), stop))
-                return;
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            return;
-        }
-    }
+    apic_pump(f->api, fd, NULL, 0, out, stop, ms);
 }
 
 /* One request: the status code; the head in *head, the body in *body (caller frees; either
@@ -897,11 +852,11 @@ static void test_watch_heartbeats(void **state)
     drv_buf_t s = DRV_BUF_INIT(1 << 20);
     int fd = open_stream(f, "?kinds=nodes", NULL, &s, "event: HEARTBEAT");
     assert_int_equal(count(drv_buf_str(&s), "event: HEARTBEAT"), 1);
-    int64_t t0 = now_ms();
-    while (count(drv_buf_str(&s), "event: HEARTBEAT") < 2 && now_ms() - t0 < 7000)
+    int64_t t0 = apic_now_ms();
+    while (count(drv_buf_str(&s), "event: HEARTBEAT") < 2 && apic_now_ms() - t0 < 7000)
         pump(f, fd, &s, NULL, 100);
     close(fd);
-    int64_t waited = now_ms() - t0;
+    int64_t waited = apic_now_ms() - t0;
     const char *t = drv_buf_str(&s);
     if (count(t, "event: HEARTBEAT") != 2 || waited < 4000)
         fail_msg("after %lld ms: %s", (long long)waited, t);

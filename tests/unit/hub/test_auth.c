@@ -22,8 +22,10 @@
 #include <cmocka.h>
 
 #include "api/api.h"
+#include "api_client.h"
 #include "auth/auth.h"
 #include "drover/buf.h"
+#include "drover/fmt.h"
 #include "drover/file.h"
 #include "drover/log.h"
 #include "store/store.h"
@@ -69,64 +71,22 @@ static int teardown(void **state)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One request over a real socket, the API pumped on this thread; the status code, the whole
  * response (head and body) in *resp (caller frees; may be NULL). A watch answers headers and
  * then streams: stop reading at the first event or keep-alive. */
 static int http(fx_t *f, const char *method, const char *path, const char *token, const char *body,
                 char **resp)
 {
-    drv_buf_t raw = DRV_BUF_INIT(1 << 20);
-    size_t blen = body ? strlen(body) : 0;
-    assert_int_equal(drv_buf_printf(&raw,
-                                    "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                    "Content-Length: %zu\r\nContent-Type: application/json\r\n",
-                                    method, path, blen),
+    char hdrs[512];
+    assert_int_equal(drv_fmt(hdrs, sizeof(hdrs), "Content-Type: application/json\r\n%s%s%s",
+                             token ? "Authorization: Bearer " : "", token ? token : "",
+                             token ? "\r\n" : ""),
                      DRV_OK);
-    if (token)
-        assert_int_equal(drv_buf_printf(&raw, "Authorization: Bearer %s\r\n", token), DRV_OK);
-    assert_int_equal(drv_buf_puts(&raw, "\r\n"), DRV_OK);
-    if (body)
-        assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(drv_api_port(f->api))};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    fcntl(fd, F_SETFL, O_NONBLOCK);
+    drv_buf_t raw = DRV_BUF_INIT(1 << 20);
+    apic_request(&raw, method, path, hdrs, body);
+    int fd = apic_connect(f->api);
     drv_buf_t out = DRV_BUF_INIT(1 << 22);
-    size_t sent = 0;
-    int64_t end = now_ms() + 5000;
-    while (now_ms() < end) {
-        if (sent < raw.len) {
-            ssize_t w = send(fd, raw.data + sent, raw.len - sent, MSG_NOSIGNAL);
-            if (w > 0)
-                sent += (size_t)w;
-            else if (w < 0 && errno != EAGAIN)
-                sent = raw.len;
-        }
-        struct pollfd p = {.fd = drv_api_fd(f->api), .events = POLLIN};
-        poll(&p, 1, 5);
-        drv_api_run(f->api);
-        char buf[4096];
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r == 0)
-            break;
-        if (r > 0) {
-            assert_int_equal(drv_buf_append(&out, buf, (size_t)r), DRV_OK);
-            if (strstr(drv_buf_str(&out), "text/event-stream") &&
-                strstr(drv_buf_str(&out), "\r\n\r\n"))
-                break;
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            break;
-        }
-    }
+    apic_pump(f->api, fd, raw.data, raw.len, &out, "text/event-stream", 5000);
     close(fd);
     drv_buf_free(&raw);
     int code = 0;
