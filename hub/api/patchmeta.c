@@ -1,0 +1,126 @@
+/* The patch metadata table (patchmeta.h): Kubernetes' patchStrategy and patchMergeKey tags of
+ * the API types the hub serves, and the edges from each kind's root type down to them. */
+#include "api/patchmeta.h"
+
+#include <string.h>
+
+#define CORE "io.k8s.api.core.v1."
+#define APPS "io.k8s.api.apps.v1."
+#define META "io.k8s.apimachinery.pkg.apis.meta.v1."
+#define AUTOSCALING "io.k8s.api.autoscaling.v2."
+
+typedef struct edge {
+    const char *parent, *field;
+    drv_api_patch_meta_t meta;
+} edge_t;
+
+/* {type, list, merge, retainKeys, mergeKey} */
+static const edge_t edges[] = {
+    /* metadata */
+    {CORE "Pod", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "ConfigMap", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Secret", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Service", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Event", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Node", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Namespace", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {APPS "Deployment", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {APPS "DaemonSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {APPS "ReplicaSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {AUTOSCALING "HorizontalPodAutoscaler", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "PodTemplateSpec", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {META "ObjectMeta", "finalizers", {NULL, true, true, false, NULL}},
+    {META "ObjectMeta", "ownerReferences", {META "OwnerReference", true, true, false, "uid"}},
+    /* pods */
+    {CORE "Pod", "spec", {CORE "PodSpec", false, false, false, NULL}},
+    {CORE "Pod", "status", {CORE "PodStatus", false, false, false, NULL}},
+    {CORE "PodSpec", "containers", {CORE "Container", true, true, false, "name"}},
+    {CORE "PodSpec", "initContainers", {CORE "Container", true, true, false, "name"}},
+    {CORE "PodSpec", "ephemeralContainers", {CORE "EphemeralContainer", true, true, false, "name"}},
+    {CORE "PodSpec", "volumes", {CORE "Volume", true, true, true, "name"}},
+    {CORE "PodSpec", "imagePullSecrets", {CORE "LocalObjectReference", true, true, false, "name"}},
+    {CORE "PodSpec", "hostAliases", {CORE "HostAlias", true, true, false, "ip"}},
+    {CORE "PodSpec", "topologySpreadConstraints",
+     {CORE "TopologySpreadConstraint", true, true, false, "topologyKey"}},
+    {CORE "PodSpec", "tolerations", {CORE "Toleration", true, false, false, NULL}},
+    {CORE "Container", "env", {CORE "EnvVar", true, true, false, "name"}},
+    {CORE "Container", "ports", {CORE "ContainerPort", true, true, false, "containerPort"}},
+    {CORE "Container", "volumeMounts", {CORE "VolumeMount", true, true, false, "mountPath"}},
+    {CORE "Container", "volumeDevices", {CORE "VolumeDevice", true, true, false, "devicePath"}},
+    {CORE "Container", "resources", {CORE "ResourceRequirements", false, false, false, NULL}},
+    {CORE "EphemeralContainer", "env", {CORE "EnvVar", true, true, false, "name"}},
+    {CORE "EphemeralContainer", "ports", {CORE "ContainerPort", true, true, false, "containerPort"}},
+    {CORE "EphemeralContainer", "volumeMounts", {CORE "VolumeMount", true, true, false, "mountPath"}},
+    {CORE "PodStatus", "conditions", {CORE "PodCondition", true, true, false, "type"}},
+    {CORE "PodStatus", "podIPs", {CORE "PodIP", true, true, false, "ip"}},
+    /* workloads */
+    {APPS "Deployment", "spec", {APPS "DeploymentSpec", false, false, false, NULL}},
+    {APPS "Deployment", "status", {APPS "DeploymentStatus", false, false, false, NULL}},
+    {APPS "DeploymentSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    {APPS "DeploymentSpec", "strategy", {APPS "DeploymentStrategy", false, false, true, NULL}},
+    {APPS "DeploymentStatus", "conditions", {APPS "DeploymentCondition", true, true, false, "type"}},
+    {APPS "DaemonSet", "spec", {APPS "DaemonSetSpec", false, false, false, NULL}},
+    {APPS "DaemonSet", "status", {APPS "DaemonSetStatus", false, false, false, NULL}},
+    {APPS "DaemonSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    {APPS "DaemonSetStatus", "conditions", {APPS "DaemonSetCondition", true, true, false, "type"}},
+    {APPS "ReplicaSet", "spec", {APPS "ReplicaSetSpec", false, false, false, NULL}},
+    {APPS "ReplicaSet", "status", {APPS "ReplicaSetStatus", false, false, false, NULL}},
+    {APPS "ReplicaSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    {APPS "ReplicaSetStatus", "conditions", {APPS "ReplicaSetCondition", true, true, false, "type"}},
+    {CORE "PodTemplateSpec", "spec", {CORE "PodSpec", false, false, false, NULL}},
+    /* services, nodes, namespaces */
+    {CORE "Service", "spec", {CORE "ServiceSpec", false, false, false, NULL}},
+    {CORE "ServiceSpec", "ports", {CORE "ServicePort", true, true, false, "port"}},
+    {CORE "Node", "spec", {CORE "NodeSpec", false, false, false, NULL}},
+    {CORE "Node", "status", {CORE "NodeStatus", false, false, false, NULL}},
+    {CORE "NodeSpec", "podCIDRs", {NULL, true, true, false, NULL}},
+    {CORE "NodeSpec", "taints", {CORE "Taint", true, false, false, NULL}},
+    {CORE "NodeStatus", "conditions", {CORE "NodeCondition", true, true, false, "type"}},
+    {CORE "NodeStatus", "addresses", {CORE "NodeAddress", true, true, false, "type"}},
+    {CORE "Namespace", "status", {CORE "NamespaceStatus", false, false, false, NULL}},
+    {CORE "NamespaceStatus", "conditions", {CORE "NamespaceCondition", true, true, false, "type"}},
+    /* autoscaling/v2 */
+    {AUTOSCALING "HorizontalPodAutoscaler", "status",
+     {AUTOSCALING "HorizontalPodAutoscalerStatus", false, false, false, NULL}},
+    {AUTOSCALING "HorizontalPodAutoscalerStatus", "conditions",
+     {AUTOSCALING "HorizontalPodAutoscalerCondition", true, true, false, "type"}},
+};
+
+const char *drv_api_patch_root(drv_kind_t kind)
+{
+    switch (kind) {
+    case DRV_KIND_POD:
+        return CORE "Pod";
+    case DRV_KIND_DEPLOYMENT:
+        return APPS "Deployment";
+    case DRV_KIND_DAEMONSET:
+        return APPS "DaemonSet";
+    case DRV_KIND_CONFIGMAP:
+        return CORE "ConfigMap";
+    case DRV_KIND_SECRET:
+        return CORE "Secret";
+    case DRV_KIND_SERVICE:
+        return CORE "Service";
+    case DRV_KIND_NODE:
+        return CORE "Node";
+    case DRV_KIND_EVENT:
+        return CORE "Event";
+    case DRV_KIND_HPA:
+        return AUTOSCALING "HorizontalPodAutoscaler";
+    default:
+        return NULL;
+    }
+}
+
+bool drv_api_patch_meta(const char *type, const char *field, drv_api_patch_meta_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!type || !field)
+        return false;
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+        if (!strcmp(edges[i].parent, type) && !strcmp(edges[i].field, field)) {
+            *out = edges[i].meta;
+            return true;
+        }
+    return false;
+}
