@@ -21,6 +21,8 @@
 #define DRV_API_DEFAULT_MAX_CONNS 256u
 #define DRV_API_DEFAULT_MAX_WATCHES 128u
 #define DRV_API_KEEPALIVE_MS 15000
+/* How often a Kubernetes watch that allows bookmarks gets one. */
+#define DRV_API_BOOKMARK_MS 10000
 #define DRV_API_MAX_GAUGES 256
 
 typedef struct drv_api drv_api_t;

@@ -380,7 +380,7 @@ static void test_watch(void **state)
     fx_t *f = *state;
     int w1 = connect_api(f);
     const char *wreq = "GET /api/v1/namespaces/default/configmaps?watch=1 HTTP/1.1\r\n"
-                       "Host: x\r\n\r\n";
+                       "Host: x\r\nAccept: text/event-stream\r\n\r\n";
     drv_buf_t out = DRV_BUF_INIT(1 << 20);
     pump(f, w1, wreq, strlen(wreq), &out, ": watching");
     assert_non_null(strstr(drv_buf_str(&out), "text/event-stream"));
@@ -417,7 +417,7 @@ static void test_watch(void **state)
         drv_buf_t o2 = DRV_BUF_INIT(1 << 20);
         const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1"
                          "&fieldSelector=metadata.namespace%3Dother HTTP/1.1\r\n"
-                         "Host: x\r\n\r\n";
+                         "Host: x\r\nAccept: text/event-stream\r\n\r\n";
         pump(f, w2, r2, strlen(r2), &o2, "\r\n\r\n");
         code = 0;
         if (sscanf(drv_buf_str(&o2), "HTTP/1.%*d %d", &code) != 1)
@@ -452,7 +452,8 @@ static void test_watch_too_old(void **state)
     free(b);
     /* A stream open from the start that cannot keep up ends with an ERROR event (410). */
     int w = connect_api(f);
-    const char *wreq = "GET /api/v1/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *wreq =
+        "GET /api/v1/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
     drv_buf_t out = DRV_BUF_INIT(1 << 20);
     pump(f, w, wreq, strlen(wreq), &out, ": watching");
     drv_error_t err = DRV_ERROR_INIT;
@@ -471,11 +472,78 @@ static void test_watch_too_old(void **state)
     assert_null(strstr(s, "event: MODIFIED"));
     close(w);
     drv_buf_free(&out);
+    /* An SSE client asking for a resourceVersion the log no longer has: 410 at once. */
+    drv_buf_t raw = DRV_BUF_INIT(1 << 16), o2 = DRV_BUF_INIT(1 << 20);
+    apic_request(&raw, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1",
+                 "Accept: text/event-stream\r\n", NULL);
+    w = connect_api(f);
+    pump(f, w, raw.data, raw.len, &o2, NULL);
+    close(w);
+    assert_non_null(strstr(drv_buf_str(&o2), " 410 "));
+    assert_non_null(strstr(drv_buf_str(&o2), "\"reason\":\"Expired\""));
+    drv_buf_free(&raw);
+    drv_buf_free(&o2);
+    /* Kubernetes' clients get it as the apiserver sends it: an ERROR event in a 200 stream. */
     assert_int_equal(http(f, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1", NULL, NULL, &b),
-                     410);
+                     200);
+    assert_non_null(strstr(b, "{\"type\":\"ERROR\",\"object\":{"));
     assert_non_null(strstr(b, "\"reason\":\"Expired\""));
     assert_non_null(strstr(b, "too old resource version"));
     free(b);
+}
+
+/* Kubernetes' watch encoding (kubectl, client-go, the official clients): JSON lines, the current
+ * state first when no resourceVersion is given, bookmarks on request, timeoutSeconds. */
+static void test_watch_kubernetes(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"before\",\"labels\":{\"a\":\"1\"}}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"other\"}}", &b),
+                     201);
+    free(b);
+    int w = connect_api(f);
+    const char *wreq = "GET /api/v1/namespaces/default/configmaps?watch=true&labelSelector=a%3D1"
+                       "&allowWatchBookmarks=true&sendInitialEvents=true&timeoutSeconds=30 "
+                       "HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w, wreq, strlen(wreq), &out, "initial-events-end");
+    const char *s = drv_buf_str(&out);
+    assert_non_null(strstr(s, "Content-Type: application/json"));
+    const char *added = strstr(s, "{\"type\":\"ADDED\",\"object\":{");
+    assert_non_null(added);
+    assert_non_null(strstr(added, "\"name\":\"before\""));
+    assert_null(strstr(s, "\"name\":\"other\"")); /* the label selector holds */
+    const char *bm = strstr(s, "{\"type\":\"BOOKMARK\",\"object\":{");
+    assert_non_null(bm);
+    assert_true(added < bm);
+    assert_null(strstr(s, "event: ")); /* no SSE framing */
+    assert_int_equal(http(f, "PATCH", "/api/v1/namespaces/default/configmaps/before",
+                          "application/merge-patch+json", "{\"data\":{\"k\":\"v\"}}", &b),
+                     200);
+    free(b);
+    pump(f, w, NULL, 0, &out, "MODIFIED");
+    s = drv_buf_str(&out);
+    const char *mod = strstr(s, "{\"type\":\"MODIFIED\",\"object\":{");
+    assert_non_null(mod);
+    assert_non_null(strchr(mod, '\n')); /* one event a line */
+    close(w);
+    drv_buf_free(&out);
+    /* timeoutSeconds ends the stream: the final chunk arrives. */
+    w = connect_api(f);
+    const char *treq = "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1"
+                       "&timeoutSeconds=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    drv_buf_t o3 = DRV_BUF_INIT(1 << 20);
+    int64_t t0 = apic_now_ms();
+    pump(f, w, treq, strlen(treq), &o3, "\r\n0\r\n\r\n");
+    assert_non_null(strstr(drv_buf_str(&o3), "\r\n0\r\n\r\n"));
+    assert_true(apic_now_ms() - t0 < 5000);
+    close(w);
+    drv_buf_free(&o3);
 }
 
 static void test_parse_listen(void **state)
@@ -512,6 +580,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),
         cmocka_unit_test_setup_teardown(test_watch_too_old, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_kubernetes, setup, teardown),
         cmocka_unit_test(test_parse_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
