@@ -186,7 +186,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
         drv_diags_t d = {0};
         drv_diag_t one = {(char *)"metadata", (char *)"must be an object"};
         d.items = &one, d.count = 1;
-        *r = drv_api_reply_status(rq, 400, "Invalid", "metadata: must be an object", &d);
+        *r = drv_api_reply_status(rq, 422, "Invalid", "metadata: must be an object", &d);
         return false;
     }
     struct {
@@ -211,7 +211,8 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
     return true;
 }
 
-/* drv_model_normalize, with problems answered as 400 Invalid naming every field. */
+/* drv_model_normalize, with problems answered as 422 Invalid naming every field; the details
+ * carry the kind and name too, which kubectl prints ("The Deployment "web" is invalid: ..."). */
 static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
 {
     drv_kind_t k = drv_model_kind(obj);
@@ -237,7 +238,19 @@ static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
                             d.items[i].msg) == DRV_OK;
     if (ok && d.count > 10)
         ok = drv_buf_printf(&msg, "; and %zu more", d.count - 10 + d.dropped) == DRV_OK;
-    *r = drv_api_reply_status(rq, 400, "Invalid", drv_buf_str(&msg), &d);
+    _cleanup_cjson_ cJSON *st =
+        ok ? drv_api_status_json(422, "Invalid", drv_buf_str(&msg), &d) : NULL;
+    cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
+    const char *av = drv_kind_api_version(k), *slash = strchr(av, '/');
+    char group[64] = "";
+    if (slash)
+        drv_fmt_cut(group, sizeof(group), "%.*s", (int)(slash - av), av);
+    if (det && cJSON_AddStringToObject(det, "name", namebuf) &&
+        cJSON_AddStringToObject(det, "group", group) &&
+        cJSON_AddStringToObject(det, "kind", drv_kind_name(k)))
+        *r = drv_api_reply_json(rq, 422, st);
+    else
+        *r = drv_api_reply_status(rq, 422, "Invalid", drv_buf_str(&msg), &d);
     drv_buf_free(&msg);
     drv_diags_free(&d);
     return false;
@@ -444,7 +457,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
         drv_diags_t d = {0};
         drv_diag_t one = {(char *)"status", (char *)"required (an object)"};
         d.items = &one, d.count = 1;
-        return drv_api_reply_status(rq, 400, "Invalid", "status: required (an object)", &d);
+        return drv_api_reply_status(rq, 422, "Invalid", "status: required (an object)", &d);
     }
     drv_error_t err = DRV_ERROR_INIT;
     _cleanup_cjson_ cJSON *cur = NULL;

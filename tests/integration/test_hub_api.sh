@@ -110,7 +110,7 @@ check "strategic merge patch: 415 with a clear message" \
 # Malformed manifest: the field path in details.causes.
 jq 'del(.spec.template.spec.containers[0].image) | .metadata.name = "broken"' "$tmp/nginx.json" >"$tmp/bad.json"
 code=$(req POST $D -H 'Content-Type: application/json' --data-binary @"$tmp/bad.json")
-check "malformed manifest: 400 Invalid (got $code)" test "$code" = 400 -a "$(body .reason)" = Invalid
+check "malformed manifest: 422 Invalid (got $code)" test "$code" = 422 -a "$(body .reason)" = Invalid
 check "field path in details.causes" \
   test "$(body '[.details.causes[].field] | index("spec.template.spec.containers[0].image")')" != null
 code=$(req POST $D -H 'Content-Type: application/json' -d '{"spec": [1,2')

@@ -193,7 +193,7 @@ static void test_crud(void **state)
                      200);
     assert_non_null(strstr(b, "\"readyReplicas\":1"));
     free(b);
-    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json", "{}", &b), 400);
+    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json", "{}", &b), 422);
     free(b);
 
     assert_int_equal(http(f, "DELETE", DPATH "/web", NULL, NULL, &b), 200);
@@ -215,11 +215,11 @@ static void test_invalid_names_fields(void **state)
                           "\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":"
                           "{\"containers\":[{\"name\":\"c\"}]}}}}",
                           &b),
-                     400);
+                     422);
     cJSON *o = cJSON_Parse(b);
     free(b);
     assert_string_equal(cJSON_GetObjectItem(o, "reason")->valuestring, "Invalid");
-    assert_int_equal(cJSON_GetObjectItem(o, "code")->valueint, 400);
+    assert_int_equal(cJSON_GetObjectItem(o, "code")->valueint, 422);
     cJSON *causes = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "details"), "causes");
     bool found = false;
     cJSON *c;
@@ -243,7 +243,7 @@ static void test_invalid_names_fields(void **state)
     /* metadata not an object. */
     assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
                           "{\"metadata\":7}", &b),
-                     400);
+                     422);
     free(b);
     /* name in the body other than the URL's on PUT. */
     assert_int_equal(http(f, "PUT", "/api/v1/namespaces/default/configmaps/a", "application/json",
@@ -253,7 +253,7 @@ static void test_invalid_names_fields(void **state)
     /* Invalid namespace in the URL is a field problem, not a crash. */
     assert_int_equal(http(f, "POST", "/api/v1/namespaces/Bad_NS/configmaps", "application/json",
                           "{\"metadata\":{\"name\":\"a\"}}", &b),
-                     400);
+                     422);
     assert_non_null(strstr(b, "metadata.namespace"));
     free(b);
     /* Cluster-scoped kind. */
