@@ -57,6 +57,8 @@ static const drv_api_route_t routes[] = {
     {"/api/v1/nodes/{name}/status", M_STATUS, DRV_KIND_NODE, DRV_API_OP_STATUS},
     {"/api/v1/nodes/{name}/revoke", DRV_API_M_POST, DRV_KIND_UNKNOWN, DRV_API_OP_NODE_REVOKE},
     NAMESPACED("/apis/apps/v1", "deployments", DRV_KIND_DEPLOYMENT),
+    {"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", M_STATUS,
+     DRV_KIND_DEPLOYMENT, DRV_API_OP_SCALE},
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
     NAMESPACED("/apis/autoscaling/v2", "horizontalpodautoscalers", DRV_KIND_HPA),
     {"/api/v1/tokens", M_COLL, DRV_KIND_UNKNOWN, DRV_API_OP_TOKENS},

@@ -251,6 +251,8 @@ typedef enum {
     DRV_API_OP_WATCH_ALL,    /* one event stream of several kinds (GET; never Secrets) */
     DRV_API_OP_APPLY,        /* create-or-replace of manifests (POST; each object authorized
                                 as the POST/PUT on its own route) */
+    DRV_API_OP_SCALE,        /* a Deployment's scale subresource (autoscaling/v1 Scale): get,
+                                update, patch */
 } drv_api_op_t;
 
 struct drv_api_route {

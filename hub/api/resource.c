@@ -4,6 +4,7 @@
 #include "api/api_int.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
+#include "drover/selector.h"
 
 void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz)
 {
@@ -382,9 +384,15 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
 {
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
+    char rv[32] = ""; /* a dry run answers with the stored object's, as the apiserver does */
+    drv_fmt_cut(rv, sizeof(rv), "%s",
+                drv_json_str_or(drv_json_get(obj, "metadata"), "resourceVersion", ""));
     drv_err_t e = drv_hstore_update(rq->api->store, k, obj, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
+    if (rq->dry && *rv)
+        cJSON_ReplaceItemInObjectCaseSensitive(drv_json_get(obj, "metadata"), "resourceVersion",
+                                               cJSON_CreateString(rv));
     drv_api_changed(rq->api);
     return drv_api_reply_json(rq, 200, obj);
 }
@@ -494,6 +502,214 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
     return drv_api_reply_json(rq, 200, cur);
 }
 
+/* ---- deployments/{name}/scale (autoscaling/v1 Scale) ---- */
+
+/* The Scale of a Deployment: its replicas wanted and running and its selector as a string. */
+static cJSON *scale_of(const cJSON *dep)
+{
+    const cJSON *meta = drv_json_get(dep, "metadata"), *spec = drv_json_get(dep, "spec");
+    char selstr[2048] = "";
+    drv_selector_t sel = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_selector_from_json(drv_json_get(spec, "selector"), &sel, &err) == DRV_OK &&
+        drv_selector_format(&sel, selstr, sizeof(selstr)) != DRV_OK)
+        selstr[0] = '\0';
+    drv_selector_free(&sel);
+    cJSON *o = cJSON_CreateObject(), *m = NULL, *sp = NULL, *st = NULL;
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
+                                       "creationTimestamp"};
+    bool ok =
+        o && cJSON_AddStringToObject(o, "kind", "Scale") &&
+        cJSON_AddStringToObject(o, "apiVersion", "autoscaling/v1") &&
+        (m = cJSON_AddObjectToObject(o, "metadata")) && (sp = cJSON_AddObjectToObject(o, "spec")) &&
+        cJSON_AddNumberToObject(sp, "replicas", (double)drv_json_int_or(spec, "replicas", 1)) &&
+        (st = cJSON_AddObjectToObject(o, "status")) &&
+        cJSON_AddNumberToObject(
+            st, "replicas", (double)drv_json_int_or(drv_json_get(dep, "status"), "replicas", 0)) &&
+        cJSON_AddStringToObject(st, "selector", selstr);
+    for (size_t i = 0; ok && i < sizeof(keep) / sizeof(keep[0]); i++) {
+        const char *v = drv_json_str(meta, keep[i]);
+        ok = !v || cJSON_AddStringToObject(m, keep[i], v);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* GET, PUT and PATCH of a Deployment's scale: what kubectl scale and autoscalers use. */
+static enum MHD_Result do_scale(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit)
+{
+    drv_kind_t k = m->route->kind;
+    enum MHD_Result r = MHD_NO;
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_cjson_ cJSON *dep = NULL;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &dep, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    _cleanup_cjson_ cJSON *scale = scale_of(dep);
+    if (!scale)
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    if (bit == DRV_API_M_GET)
+        return drv_api_reply_json(rq, 200, scale);
+    _cleanup_cjson_ cJSON *body = read_body(rq, bit == DRV_API_M_PATCH, &r);
+    if (!body)
+        return r;
+    if (bit == DRV_API_M_PATCH) {
+        cJSON *cur = TAKE_PTR(scale);
+        scale = merge_patch(cur, body);
+        if (!scale)
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    } else {
+        cJSON_Delete(scale);
+        scale = TAKE_PTR(body);
+    }
+    const cJSON *smeta = drv_json_get(scale, "metadata");
+    const char *name = drv_json_str(smeta, "name");
+    if (name && strcmp(name, m->name)) {
+        char msg[600];
+        drv_fmt_cut(msg, sizeof(msg),
+                    "metadata.name \"%.253s\" does not match the name in the URL \"%.253s\"", name,
+                    m->name);
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
+    const cJSON *rep = drv_json_get(drv_json_get(scale, "spec"), "replicas");
+    int64_t n = 0;
+    if (!cJSON_IsNumber(rep) || !drv_json_to_int(rep->valuedouble, 0, INT32_MAX, &n)) {
+        drv_diags_t d = {0};
+        drv_diag_t one = {(char *)"spec.replicas",
+                          (char *)"must be a whole number from 0 to 2147483647"};
+        d.items = &one, d.count = 1;
+        return drv_api_reply_status(
+            rq, 422, "Invalid",
+            "Scale is invalid: spec.replicas: must be a whole number from 0 to 2147483647", &d);
+    }
+    /* A resourceVersion in the Scale is the Deployment's: a stale one is a conflict. */
+    const char *rv = drv_json_str(smeta, "resourceVersion");
+    cJSON *dmeta = drv_json_get(dep, "metadata");
+    if (rv && *rv &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(dmeta, "resourceVersion", cJSON_CreateString(rv)))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    cJSON *dspec = drv_json_get(dep, "spec");
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(dspec, "replicas", cJSON_CreateNumber((double)n)) &&
+        !cJSON_AddNumberToObject(dspec, "replicas", (double)n))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    if (!normalize(rq, dep, &r))
+        return r;
+    e = drv_hstore_update(rq->api->store, k, dep, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    if (!rq->dry)
+        drv_api_changed(rq->api);
+    cJSON_Delete(scale);
+    scale = scale_of(dep);
+    return scale ? drv_api_reply_json(rq, 200, scale)
+                 : drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+}
+
+/* ---- dryRun and DeleteOptions ---- */
+
+/* dryRun=All (the only value Kubernetes defines) marks the request; false with the reply queued
+ * on another value. */
+static bool dry_run_arg(drv_api_req_t *rq, const char *v, enum MHD_Result *r)
+{
+    if (!v || !*v)
+        return true;
+    if (!strcmp(v, "All")) {
+        rq->dry = true;
+        return true;
+    }
+    char msg[160];
+    drv_fmt_cut(msg, sizeof(msg), "dryRun: unsupported value \"%.64s\": only \"All\"", v);
+    *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    return false;
+}
+
+/* The DeleteOptions of a DELETE, from its body (kubectl sends one) and its query: dryRun,
+ * propagationPolicy (Background and Foreground end the same way here: the workload's pods are
+ * deleted right after it; Orphan cannot be honoured for the kinds that own pods, and is
+ * refused), and preconditions checked against the stored object. false with the reply queued. */
+static bool delete_options(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
+{
+    drv_kind_t k = m->route->kind;
+    _cleanup_cjson_ cJSON *opts = NULL;
+    const char *b = drv_buf_str(&rq->body);
+    size_t i = 0;
+    while (i < rq->body.len && strchr(" \t\r\n", b[i]))
+        i++;
+    if (i < rq->body.len) {
+        drv_doc_list_t docs = {0};
+        if (!drv_api_body_docs(rq, &docs, r))
+            return false;
+        if (docs.count == 1 && cJSON_IsObject(docs.docs[0].root))
+            opts = cJSON_Duplicate(docs.docs[0].root, true);
+        drv_doc_list_free(&docs);
+        if (!opts) {
+            *r = drv_api_reply_status(rq, 400, NULL, "request body: not a DeleteOptions object",
+                                      NULL);
+            return false;
+        }
+    }
+    const cJSON *dry = drv_json_get(opts, "dryRun");
+    if (cJSON_IsArray(dry) && dry->child) {
+        if (!cJSON_IsString(dry->child) || dry->child->next)
+            return dry_run_arg(rq, "(not one string)", r);
+        if (!dry_run_arg(rq, dry->child->valuestring, r))
+            return false;
+    }
+    const char *pp = drv_json_str(opts, "propagationPolicy");
+    if (!pp)
+        pp = arg(rq, "propagationPolicy");
+    bool orphan = drv_json_true(opts, "orphanDependents");
+    if (pp && *pp && strcmp(pp, "Background") && strcmp(pp, "Foreground") && strcmp(pp, "Orphan")) {
+        char msg[200];
+        drv_fmt_cut(msg, sizeof(msg),
+                    "propagationPolicy: unsupported value \"%.64s\": Background, Foreground or "
+                    "Orphan",
+                    pp);
+        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        return false;
+    }
+    if ((orphan || (pp && !strcmp(pp, "Orphan"))) &&
+        (k == DRV_KIND_DEPLOYMENT || k == DRV_KIND_DAEMONSET)) {
+        *r = drv_api_reply_status(rq, 422, "Invalid",
+                                  "propagationPolicy Orphan is not supported by Drover: a "
+                                  "workload's pods are deleted with it; delete with Background "
+                                  "or Foreground (kubectl's default)",
+                                  NULL);
+        return false;
+    }
+    const cJSON *pre = drv_json_get(opts, "preconditions");
+    const char *puid = drv_json_str(pre, "uid"), *prv = drv_json_str(pre, "resourceVersion");
+    if ((puid && *puid) || (prv && *prv)) {
+        _cleanup_cjson_ cJSON *cur = NULL;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+        if (e != DRV_OK) {
+            *r = store_error(rq, k, m->name, e, &err);
+            return false;
+        }
+        const cJSON *meta = drv_json_get(cur, "metadata");
+        const char *uid = drv_json_str_or(meta, "uid", ""),
+                   *rv = drv_json_str_or(meta, "resourceVersion", "");
+        if ((puid && *puid && strcmp(puid, uid)) || (prv && *prv && strcmp(prv, rv))) {
+            char msg[400];
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Precondition failed: %s in precondition: %.64s, %s in object meta: %.64s",
+                        puid && *puid && strcmp(puid, uid) ? "UID" : "ResourceVersion",
+                        puid && *puid && strcmp(puid, uid) ? puid : prv,
+                        puid && *puid && strcmp(puid, uid) ? "UID" : "ResourceVersion",
+                        puid && *puid && strcmp(puid, uid) ? uid : rv);
+            *r = drv_api_reply_status(rq, 409, "Conflict", msg, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit);
+
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     unsigned bit = 0;
@@ -507,8 +723,30 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         bit = DRV_API_M_PATCH;
     else if (!strcmp(rq->method, "DELETE"))
         bit = DRV_API_M_DELETE;
+    drv_api_op_t op = m->route->op;
+    bool store_write =
+        bit != DRV_API_M_GET && (op == DRV_API_OP_COLLECTION || op == DRV_API_OP_ITEM ||
+                                 op == DRV_API_OP_STATUS || op == DRV_API_OP_SCALE);
+    if (!store_write)
+        return dispatch(rq, m, bit);
+    enum MHD_Result r = MHD_NO;
+    if (!dry_run_arg(rq, arg(rq, "dryRun"), &r) ||
+        (bit == DRV_API_M_DELETE && !delete_options(rq, m, &r)))
+        return r;
+    /* A dry run goes through every check and write of the real one, then the store rolls it
+     * back: what comes back is what would have been stored. */
+    drv_hstore_set_dry_run(rq->api->store, rq->dry);
+    r = dispatch(rq, m, bit);
+    drv_hstore_set_dry_run(rq->api->store, false);
+    return r;
+}
+
+static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit)
+{
     enum MHD_Result r = MHD_NO;
     switch (m->route->op) {
+    case DRV_API_OP_SCALE:
+        return do_scale(rq, m, bit);
     case DRV_API_OP_HEALTHZ: {
         char *ok = strdup("ok");
         if (!ok)
