@@ -249,6 +249,7 @@ typedef enum {
     DRV_API_OP_WATCH_ALL,    /* one event stream of several kinds (GET; never Secrets) */
     DRV_API_OP_APPLY,        /* create-or-replace of manifests (POST; each object authorized
                                 as the POST/PUT on its own route) */
+    DRV_API_OP_OPENAPI,      /* /openapi/v2 and /openapi/v3/... documents (GET) */
 } drv_api_op_t;
 
 struct drv_api_route {

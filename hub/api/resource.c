@@ -510,6 +510,8 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         return drv_api_usage(rq, m);
     case DRV_API_OP_DISCOVERY:
         return drv_api_discovery(rq, m);
+    case DRV_API_OP_OPENAPI:
+        return drv_api_openapi(rq, m);
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return drv_api_tokens(rq, m);
