@@ -19,6 +19,7 @@
 
 #define SCHEMAS "#/components/schemas/"
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
+#define SCALE "io.k8s.api.autoscaling.v1.Scale"
 #define V2_PROTOBUF "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 #define API_VERSION "v1.30.0+drover" /* what /version says */
 
@@ -176,7 +177,11 @@ static cJSON *type_schema(const drv_oa_type_t *t)
                 goto fail;
         }
     }
+    /* the scale subresource's objects are a kind of their own, served by no collection */
+    static const drv_oa_kind_t scale = {.group = "autoscaling", .version = "v1", .kind = "Scale"};
     const drv_oa_kind_t *k = kind_of_type(t->name);
+    if (!k && !strcmp(t->name, SCALE))
+        k = &scale;
     cJSON *ext = k ? gvk_ext(k->group, k->version, k->kind, true) : NULL;
     if (k && (!ext || !cJSON_AddItemToObject(s, "x-kubernetes-group-version-kind", ext))) {
         cJSON_Delete(ext);
@@ -383,7 +388,7 @@ static bool kind_paths(cJSON *paths, const drv_oa_kind_t *k)
                     META "Patch", k->type);
     }
     if (ok && k->scale) {
-        static const char scale[] = "io.k8s.api.autoscaling.v1.Scale";
+        static const char scale[] = SCALE;
         if (drv_fmt(sub, sizeof(sub), "%s/scale", item) != DRV_OK)
             return false;
         p = add_path(paths, sub, k->namespaced, true);
@@ -449,7 +454,7 @@ static cJSON *build_doc(const char *path)
         mark(k->type, used);
         mark(META "ListMeta", used);
         if (k->scale)
-            mark("io.k8s.api.autoscaling.v1.Scale", used);
+            mark(SCALE, used);
         if (!kind_paths(paths, k))
             goto fail;
     }
