@@ -253,6 +253,7 @@ typedef enum {
                                 as the POST/PUT on its own route) */
     DRV_API_OP_SCALE,        /* a Deployment's scale subresource (autoscaling/v1 Scale): get,
                                 update, patch */
+    DRV_API_OP_OPENAPI,      /* /openapi/v2 and /openapi/v3/... documents (GET) */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -159,6 +159,8 @@ bool drv_api_cross_origin(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */
 enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);
+/* openapi.c: /openapi/v2, /openapi/v3 and its group versions' documents. */
+enum MHD_Result drv_api_openapi(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);

@@ -761,6 +761,8 @@ static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, uns
         return drv_api_usage(rq, m);
     case DRV_API_OP_DISCOVERY:
         return drv_api_discovery(rq, m);
+    case DRV_API_OP_OPENAPI:
+        return drv_api_openapi(rq, m);
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return drv_api_tokens(rq, m);

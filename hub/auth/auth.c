@@ -350,6 +350,7 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
     case DRV_API_OP_METRICS:
     case DRV_API_OP_USAGE:
     case DRV_API_OP_DISCOVERY:
+    case DRV_API_OP_OPENAPI:
         return method == DRV_API_M_GET;
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
