@@ -343,6 +343,11 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     if (k == DRV_KIND_NODE)
         for (cJSON *it = items->child; it; it = it->next)
             drv_api_show_node(rq->api, it);
+    char tv[16];
+    bool only_table = false;
+    if (drv_api_accepts_table(rq->conn, tv, sizeof(tv), &only_table) &&
+        (only_table || drv_api_table_renders(drv_kind_name(k))))
+        return drv_api_reply_table(rq, drv_kind_name(k), items, meta, tv);
     if (!cJSON_AddItemToObject(list, "items", items))
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     items = NULL;
@@ -358,6 +363,16 @@ static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     drv_api_show_node(rq->api, obj);
+    char tv[16];
+    bool only_table = false;
+    if (m->route->op == DRV_API_OP_ITEM &&
+        drv_api_accepts_table(rq->conn, tv, sizeof(tv), &only_table) &&
+        (only_table || drv_api_table_renders(drv_kind_name(k)))) {
+        _cleanup_cjson_ cJSON *one = cJSON_CreateArray();
+        if (!one || !cJSON_AddItemReferenceToArray(one, obj))
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        return drv_api_reply_table(rq, drv_kind_name(k), one, NULL, tv);
+    }
     return drv_api_reply_json(rq, 200, obj);
 }
 
