@@ -432,6 +432,7 @@ static bool kind_paths(cJSON *paths, const drv_oa_kind_t *k)
 static cJSON *build_doc(const char *path)
 {
     cJSON *d = cJSON_CreateObject(), *info = NULL, *paths = NULL, *comp = NULL, *schemas = NULL;
+    _cleanup_free_ bool *used = NULL; /* before the first goto: fail frees it */
     if (!d || !cJSON_AddStringToObject(d, "openapi", "3.0.0") ||
         !(info = cJSON_AddObjectToObject(d, "info")) ||
         !cJSON_AddStringToObject(info, "title", "Drover") ||
@@ -443,7 +444,7 @@ static cJSON *build_doc(const char *path)
     size_t ntypes = 0;
     while (drv_oa_types[ntypes].name)
         ntypes++;
-    _cleanup_free_ bool *used = calloc(ntypes + 1, sizeof(bool));
+    used = calloc(ntypes + 1, sizeof(bool));
     if (!used)
         goto fail;
     mark(META "Status", used);
