@@ -86,10 +86,31 @@ static void end_with_status(drv_api_watch_t *w, unsigned code, const char *reaso
     w->ended = true;
 }
 
+/* obj as a Table of one row (kubectl get -w asks for them), the columns in the first only. */
+static cJSON *as_table(drv_api_watch_t *w, const cJSON *obj)
+{
+    _cleanup_cjson_ cJSON *one = cJSON_CreateArray();
+    if (!one || !cJSON_AddItemReferenceToArray(one, (cJSON *)obj))
+        return NULL;
+    unsigned code = 0;
+    char why[160];
+    cJSON *t = drv_api_table(drv_kind_name(w->kind), w->table, one, NULL, w->include,
+                             !w->table_cols, drv_wall_ms(), &code, why, sizeof(why));
+    if (t)
+        w->table_cols = true;
+    else
+        drv_log_warn("watch: an event could not be shown as a table", "why=\"%s\"", why);
+    return t;
+}
+
 /* Appends one event to w->out in the stream's encoding; on failure w->out is as it was. */
 static drv_err_t emit(drv_api_watch_t *w, const char *type, uint64_t rv, const cJSON *obj)
 {
-    _cleanup_free_ char *s = cJSON_PrintUnformatted(obj);
+    _cleanup_cjson_ cJSON *table =
+        w->table[0] && strcmp(type, "BOOKMARK") ? as_table(w, obj) : NULL;
+    if (w->table[0] && strcmp(type, "BOOKMARK") && !table)
+        return DRV_ERR_NOMEM;
+    _cleanup_free_ char *s = cJSON_PrintUnformatted(table ? table : obj);
     if (!s)
         return DRV_ERR_NOMEM;
     size_t mark = w->out.len;
@@ -412,7 +433,19 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
     w->fs = *fs;
     w->rv = rv;
     w->json = json;
-    w->bookmarks = json && kind != DRV_KIND_UNKNOWN && arg_true(rq, "allowWatchBookmarks");
+    bool only_table = false;
+    if (json && kind != DRV_KIND_UNKNOWN &&
+        drv_api_accepts_table(rq->conn, w->table, sizeof(w->table), &only_table) &&
+        !drv_api_table_renders(drv_kind_name(kind)))
+        w->table[0] = '\0';
+    const char *inc = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "includeObject");
+    if (w->table[0] && inc && drv_fmt(w->include, sizeof(w->include), "%s", inc) != DRV_OK) {
+        watch_discard(w);
+        return drv_api_reply_status(rq, 400, NULL, "includeObject: None, Metadata or Object", NULL);
+    }
+    /* Tables carry no bookmarks here (kubectl get -w asks for none). */
+    w->bookmarks =
+        json && kind != DRV_KIND_UNKNOWN && !w->table[0] && arg_true(rq, "allowWatchBookmarks");
     w->initial_end = initial && w->bookmarks && arg_true(rq, "sendInitialEvents");
     w->last_send = w->last_bm = drv_now_ms();
     if (timeout_s)
