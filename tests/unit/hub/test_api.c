@@ -570,6 +570,113 @@ static void test_parse_listen(void **state)
     assert_null(api);
 }
 
+/* What kubectl leans on besides CRUD: the scale subresource, dryRun=All (nothing kept),
+ * DeleteOptions (preconditions, propagationPolicy) and Tables in watch events. */
+static void test_kubectl_extras(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", DPATH, "application/json", DEPLOY, &b), 201);
+    cJSON *o = cJSON_Parse(b);
+    free(b);
+    char uid[64];
+    snprintf(uid, sizeof(uid), "%s",
+             cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "uid")->valuestring);
+    cJSON_Delete(o);
+    /* Scale: read, merge-patched (kubectl scale), refused when negative. */
+    assert_int_equal(http(f, "GET", DPATH "/web/scale", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"kind\":\"Scale\""));
+    assert_non_null(strstr(b, "\"apiVersion\":\"autoscaling/v1\""));
+    assert_non_null(strstr(b, "\"selector\":\"app=web\""));
+    assert_non_null(strstr(b, "\"replicas\":2"));
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web/scale", "application/merge-patch+json",
+                          "{\"spec\":{\"replicas\":5}}", &b),
+                     200);
+    assert_non_null(strstr(b, "\"spec\":{\"replicas\":5}"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"replicas\":5"));
+    free(b);
+    assert_int_equal(
+        http(f, "PUT", DPATH "/web/scale", "application/json", "{\"spec\":{\"replicas\":-1}}", &b),
+        422);
+    assert_non_null(strstr(b, "spec.replicas"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/nope/scale", NULL, NULL, &b), 404);
+    free(b);
+    /* dryRun=All: the answer is what would be stored; nothing is. */
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
+                          "application/json", "{\"metadata\":{\"name\":\"dry\"}}", &b),
+                     201);
+    assert_non_null(strstr(b, "\"name\":\"dry\""));
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/default/configmaps/dry", NULL, NULL, &b),
+                     404);
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web?dryRun=All", "application/merge-patch+json",
+                          "{\"spec\":{\"replicas\":7}}", &b),
+                     200);
+    assert_non_null(strstr(b, "\"replicas\":7"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"replicas\":5"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web?dryRun=All", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web?dryRun=Some", NULL, NULL, &b), 400);
+    assert_non_null(strstr(b, "dryRun"));
+    free(b);
+    /* DeleteOptions in the body. */
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"preconditions\":"
+                          "{\"uid\":\"00000000-0000-0000-0000-000000000000\"}}",
+                          &b),
+                     409);
+    assert_non_null(strstr(b, "Precondition failed"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"propagationPolicy\":\"Orphan\"}", &b),
+                     422);
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"propagationPolicy\":\"Sideways\"}", &b),
+                     400);
+    free(b);
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"propagationPolicy\":\"Foreground\",\"preconditions\":{\"uid\":\"%s\"}}", uid);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json", body, &b), 200);
+    free(b);
+    /* A watch that asks for Tables (kubectl get -w) gets one-row Tables, columns once. */
+    int w = connect_api(f);
+    const char *wreq =
+        "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0 HTTP/1.1\r\n"
+        "Host: x\r\nAccept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w, wreq, strlen(wreq), &out, "\r\n\r\n");
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"t1\"}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"t2\"}}", &b),
+                     201);
+    free(b);
+    pump(f, w, NULL, 0, &out, "\"t2\"");
+    const char *s = drv_buf_str(&out);
+    const char *first = strstr(s, "{\"type\":\"ADDED\",\"object\":{");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "\"kind\":\"Table\""));
+    const char *cols = strstr(s, "\"columnDefinitions\"");
+    assert_non_null(cols);
+    assert_null(strstr(cols + 1, "\"columnDefinitions\":[{")); /* once only */
+    close(w);
+    drv_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +688,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),
         cmocka_unit_test_setup_teardown(test_watch_too_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_kubernetes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubectl_extras, setup, teardown),
         cmocka_unit_test(test_parse_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
