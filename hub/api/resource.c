@@ -2,6 +2,8 @@
  * subresource, with Kubernetes' status codes. Every write body passes drv_model_normalize;
  * its name and namespace must agree with the URL (they are filled from it when absent). */
 #include "api/api_int.h"
+#include "api/patch.h"
+#include "api/patchmeta.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -44,40 +46,49 @@ bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result 
     return false;
 }
 
-/* Parses the request body (JSON, or YAML when so declared) into one object. On failure the
- * reply has been queued (*r) and NULL is returned. */
+/* The patch format a PATCH request's Content-Type names; false for one Drover does not apply
+ * (server-side apply, or not a patch type at all). */
+static bool patch_type(const char *mt, drv_api_patch_type_t *out)
+{
+    if (!strcmp(mt, "application/strategic-merge-patch+json"))
+        *out = DRV_API_PATCH_STRATEGIC;
+    else if (!strcmp(mt, "application/json-patch+json"))
+        *out = DRV_API_PATCH_JSON;
+    else if (!*mt || !strcmp(mt, "application/merge-patch+json") || !strcmp(mt, "application/json"))
+        *out = DRV_API_PATCH_MERGE;
+    else
+        return false;
+    return true;
+}
+
+/* Parses the request body (JSON, or YAML when so declared) into one object, or for a JSON
+ * Patch into one array. On failure the reply has been queued (*r) and NULL is returned. */
 static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
 {
     char mt[128];
     drv_api_media_type(rq, mt, sizeof(mt));
-    bool yaml = false;
+    bool yaml = false, list = false;
     if (patch) {
-        if (!strcmp(mt, "application/strategic-merge-patch+json")) {
-            *r = drv_api_reply_status(rq, 415, NULL,
-                                      "strategic merge patch is not supported by Drover; send "
-                                      "the patch as application/merge-patch+json (RFC 7386)",
-                                      NULL);
+        drv_api_patch_type_t pt;
+        if (!strcmp(mt, "application/apply-patch+yaml")) {
+            *r = drv_api_reply_status(
+                rq, 415, NULL,
+                "server-side apply (application/apply-patch+yaml) is not supported by Drover; "
+                "use client-side kubectl apply (the default, without --server-side)",
+                NULL);
             return NULL;
         }
-        if (!strcmp(mt, "application/json-patch+json") ||
-            !strcmp(mt, "application/apply-patch+yaml")) {
-            char msg[256];
-            drv_fmt_cut(msg, sizeof(msg),
-                        "patch type %s is not supported by Drover; send the patch as "
-                        "application/merge-patch+json (RFC 7386)",
-                        mt);
-            *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
-            return NULL;
-        }
-        if (*mt && strcmp(mt, "application/merge-patch+json") && strcmp(mt, "application/json")) {
+        if (!patch_type(mt, &pt)) {
             char msg[256];
             drv_fmt_cut(msg, sizeof(msg),
                         "unsupported Content-Type \"%.64s\" for a patch; use "
-                        "application/merge-patch+json",
+                        "application/merge-patch+json, application/strategic-merge-patch+json "
+                        "or application/json-patch+json",
                         mt);
             *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
             return NULL;
         }
+        list = pt == DRV_API_PATCH_JSON;
     } else if (!strcmp(mt, "application/yaml") || !strcmp(mt, "application/x-yaml") ||
                !strcmp(mt, "text/yaml")) {
         yaml = true;
@@ -97,17 +108,23 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
         *r = drv_api_reply_status(rq, 400, NULL, "request body is empty", NULL);
         return NULL;
     }
-    if (!yaml && body[i] != '{') {
-        *r = drv_api_reply_status(rq, 400, NULL, "request body is not a JSON object", NULL);
+    if (!yaml && body[i] != (list ? '[' : '{')) {
+        *r = drv_api_reply_status(
+            rq, 400, NULL,
+            list ? "request body is not a JSON Patch (a JSON array of operations)"
+                 : "request body is not a JSON object",
+            NULL);
         return NULL;
     }
     drv_doc_list_t docs = {0};
     if (!drv_api_body_docs(rq, &docs, r))
         return NULL;
     cJSON *obj = NULL;
-    if (docs.count != 1 || !cJSON_IsObject(docs.docs[0].root)) {
+    if (docs.count != 1 ||
+        !(list ? cJSON_IsArray(docs.docs[0].root) : cJSON_IsObject(docs.docs[0].root))) {
         *r = drv_api_reply_status(rq, 400, NULL,
                                   docs.count != 1 ? "request body must hold exactly one object"
+                                  : list          ? "request body is not an array"
                                                   : "request body is not an object",
                                   NULL);
     } else {
@@ -117,36 +134,6 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
     }
     drv_doc_list_free(&docs);
     return obj;
-}
-
-/* RFC 7386 JSON merge patch: returns the patched target (target is consumed), NULL on
- * allocation failure. */
-static cJSON *merge_patch(cJSON *target, const cJSON *patch)
-{
-    if (!cJSON_IsObject(patch)) {
-        cJSON_Delete(target);
-        return cJSON_Duplicate(patch, true);
-    }
-    if (!cJSON_IsObject(target)) {
-        cJSON_Delete(target);
-        target = cJSON_CreateObject();
-        if (!target)
-            return NULL;
-    }
-    for (const cJSON *p = patch->child; p; p = p->next) {
-        if (cJSON_IsNull(p)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
-            continue;
-        }
-        cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(target, p->string);
-        cJSON *n = merge_patch(cur, p);
-        if (!n || !cJSON_AddItemToObject(target, p->string, n)) {
-            cJSON_Delete(n);
-            cJSON_Delete(target);
-            return NULL;
-        }
-    }
-    return target;
 }
 
 static const char *url_ns(const drv_api_match_t *m)
@@ -421,13 +408,19 @@ static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
     return finish_update(rq, m, obj);
 }
 
-/* The stored object with the request's merge patch applied; NULL with the reply queued. */
+/* The stored object with the request's patch applied (merge, strategic merge or JSON Patch
+ * by Content-Type); NULL with the reply queued. A malformed patch is a 400, one that cannot
+ * apply to this object a 422 (as the apiserver answers a failed JSON Patch test). */
 static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
 {
     drv_kind_t k = m->route->kind;
     _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
     if (!patch)
         return NULL;
+    char mt[128];
+    drv_api_media_type(rq, mt, sizeof(mt));
+    drv_api_patch_type_t pt = DRV_API_PATCH_MERGE;
+    (void)patch_type(mt, &pt); /* read_body refused the others */
     cJSON *cur = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
@@ -435,10 +428,24 @@ static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Resu
         *r = store_error(rq, k, m->name, e, &err);
         return NULL;
     }
-    cJSON *obj = merge_patch(cur, patch);
-    if (!obj)
-        *r = drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
-    return obj;
+    e = drv_api_patch_apply(pt, drv_api_patch_root(k), &cur, patch, &err);
+    if (e == DRV_OK)
+        return cur;
+    cJSON_Delete(cur);
+    switch (e) {
+    case DRV_ERR_PROTO:
+        *r = drv_api_reply_status(rq, 400, "BadRequest", drv_error_msg(&err), NULL);
+        break;
+    case DRV_ERR_INVALID:
+        *r = drv_api_reply_status(rq, 422, "Invalid", drv_error_msg(&err), NULL);
+        break;
+    case DRV_ERR_TOOBIG:
+        *r = drv_api_reply_status(rq, 413, "RequestEntityTooLarge", drv_error_msg(&err), NULL);
+        break;
+    default:
+        *r = drv_api_reply_status(rq, 500, NULL, drv_error_msg(&err), NULL);
+    }
+    return NULL;
 }
 
 static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
