@@ -408,31 +408,24 @@ static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
     return finish_update(rq, m, obj);
 }
 
-/* The stored object with the request's patch applied (merge, strategic merge or JSON Patch
- * by Content-Type); NULL with the reply queued. A malformed patch is a 400, one that cannot
- * apply to this object a 422 (as the apiserver answers a failed JSON Patch test). */
-static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
+/* Applies the request's patch (its body, merge, strategic merge or JSON Patch by Content-Type)
+ * to *cur, whose patch metadata root is root_type; false with the reply queued (*cur is then
+ * as it was). A malformed patch is a 400, one that cannot apply to this object a 422 (as the
+ * apiserver answers a failed JSON Patch test). */
+static bool apply_patch(drv_api_req_t *rq, const char *root_type, cJSON **cur, enum MHD_Result *r)
 {
-    drv_kind_t k = m->route->kind;
     _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
     if (!patch)
-        return NULL;
+        return false;
     char mt[128];
     drv_api_media_type(rq, mt, sizeof(mt));
     drv_api_patch_type_t pt = DRV_API_PATCH_MERGE;
     (void)patch_type(mt, &pt); /* read_body refused the others */
-    cJSON *cur = NULL;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
-    if (e != DRV_OK) {
-        *r = store_error(rq, k, m->name, e, &err);
-        return NULL;
-    }
-    e = drv_api_patch_apply(pt, drv_api_patch_root(k), &cur, patch, &err);
-    if (e == DRV_OK)
-        return cur;
-    cJSON_Delete(cur);
+    drv_err_t e = drv_api_patch_apply(pt, root_type, cur, patch, &err);
     switch (e) {
+    case DRV_OK:
+        return true;
     case DRV_ERR_PROTO:
         *r = drv_api_reply_status(rq, 400, "BadRequest", drv_error_msg(&err), NULL);
         break;
@@ -445,6 +438,23 @@ static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Resu
     default:
         *r = drv_api_reply_status(rq, 500, NULL, drv_error_msg(&err), NULL);
     }
+    return false;
+}
+
+/* The stored object with the request's patch applied; NULL with the reply queued. */
+static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
+{
+    drv_kind_t k = m->route->kind;
+    cJSON *cur = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+    if (e != DRV_OK) {
+        *r = store_error(rq, k, m->name, e, &err);
+        return NULL;
+    }
+    if (apply_patch(rq, drv_api_patch_root(k), &cur, r))
+        return cur;
+    cJSON_Delete(cur);
     return NULL;
 }
 
@@ -575,17 +585,15 @@ static enum MHD_Result do_scale(drv_api_req_t *rq, const drv_api_match_t *m, uns
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     if (bit == DRV_API_M_GET)
         return drv_api_reply_json(rq, 200, scale);
-    _cleanup_cjson_ cJSON *body = read_body(rq, bit == DRV_API_M_PATCH, &r);
-    if (!body)
-        return r;
     if (bit == DRV_API_M_PATCH) {
-        cJSON *cur = TAKE_PTR(scale);
-        scale = merge_patch(cur, body);
-        if (!scale)
-            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        if (!apply_patch(rq, NULL, &scale, &r)) /* a Scale has no lists to merge by key */
+            return r;
     } else {
+        cJSON *body = read_body(rq, false, &r);
+        if (!body)
+            return r;
         cJSON_Delete(scale);
-        scale = TAKE_PTR(body);
+        scale = body;
     }
     const cJSON *smeta = drv_json_get(scale, "metadata");
     const char *name = drv_json_str(smeta, "name");
