@@ -21,8 +21,10 @@ static const resource_t resources[] = {
     {"v1", "services", "service", "Service", "svc", true, true},
     {"v1", "events", "event", "Event", "ev", true, false},
     {"v1", "nodes", "node", "Node", "no", false, true},
+    {"v1", "namespaces", "namespace", "Namespace", "ns", false, true},
     {"apps/v1", "deployments", "deployment", "Deployment", "deploy", true, true},
     {"apps/v1", "daemonsets", "daemonset", "DaemonSet", "ds", true, true},
+    {"apps/v1", "replicasets", "replicaset", "ReplicaSet", "rs", true, true},
     {"autoscaling/v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
      "HorizontalPodAutoscaler", "hpa", true, true},
 };

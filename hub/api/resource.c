@@ -18,6 +18,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/selector.h"
+#include "ctrl/ctrl.h"
 
 void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz)
 {
@@ -154,6 +155,14 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
 {
     drv_kind_t k = m->route->kind;
     char msg[768];
+    if (k == DRV_KIND_REPLICASET) {
+        /* Its Deployment's controller writes every ReplicaSet; a change here would be undone. */
+        *r = drv_api_reply_status(rq, 405, "MethodNotAllowed",
+                                  "Drover runs ReplicaSets only as part of a Deployment; change "
+                                  "the Deployment",
+                                  NULL);
+        return false;
+    }
     const char *kind = drv_json_str(obj, "kind"), *av = drv_json_str(obj, "apiVersion");
     if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
         cJSON_AddStringToObject(obj, "kind", drv_kind_name(k));
@@ -196,6 +205,14 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
             *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
             return false;
         }
+    }
+    /* Kubernetes labels every namespace with its name, whatever the body says. */
+    const char *nsname = drv_json_str(meta, "name");
+    cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    if (k == DRV_KIND_NAMESPACE && nsname &&
+        (labels || (labels = cJSON_AddObjectToObject(meta, "labels"))) && cJSON_IsObject(labels)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(labels, DRV_HSTORE_NS_LABEL);
+        cJSON_AddStringToObject(labels, DRV_HSTORE_NS_LABEL, nsname);
     }
     return true;
 }
@@ -375,6 +392,8 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_fmt_cut(namebuf, sizeof(namebuf), "%s", name ? name : "");
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_create(rq->api->store, k, obj, &err);
+    if (e == DRV_ERR_PERM) /* its namespace is being terminated */
+        return drv_api_reply_status(rq, 403, "Forbidden", drv_error_msg(&err), NULL);
     if (e != DRV_OK)
         return store_error(rq, k, namebuf, e, &err);
     drv_api_changed(rq->api);
@@ -472,7 +491,15 @@ static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_kind_t k = m->route->kind;
     _cleanup_cjson_ cJSON *old = NULL;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
+    drv_err_t e;
+    if (k == DRV_KIND_NAMESPACE) /* with everything in it */
+        e = drv_ctrl_namespace_delete(rq->api->store, m->name, &old, &err);
+    else
+        e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
+    if (e != DRV_OK && k == DRV_KIND_NAMESPACE)
+        drv_api_changed(rq->api); /* what it deleted before it stopped */
+    if (e == DRV_ERR_PERM)
+        return drv_api_reply_status(rq, 403, "Forbidden", drv_error_msg(&err), NULL);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     drv_api_changed(rq->api);

@@ -612,6 +612,7 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
     const char *kind = drv_json_str(io, "kind"), *oname = drv_json_str(io, "name"),
                *ons = drv_json_str(io, "namespace");
     size_t nl = strlen(node);
+    _cleanup_cjson_ cJSON *obj = NULL; /* the object it is about, for its uid */
     if (!name || strncmp(name, node, nl) || name[nl] != '.' || !name[nl + 1]) {
         drv_fmt_cut(why, whysz, "event: metadata.name: must be \"%s.<suffix>\"", node);
         return false;
@@ -624,15 +625,16 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
                         node);
             return false;
         }
+        if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
+            obj = NULL;
     } else if (kind && !strcmp(kind, "Pod") && oname) {
         if (ons && strcmp(ons, ns)) {
             drv_fmt_cut(why, whysz, "event: metadata.namespace: must be the pod's (%.63s)", ons);
             return false;
         }
-        _cleanup_cjson_ cJSON *pod = NULL;
         const char *bound = NULL;
-        if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &pod, NULL) == DRV_OK)
-            bound = drv_json_str(drv_json_get(pod, "spec"), "nodeName");
+        if (drv_hstore_get(b->store, DRV_KIND_POD, ns, oname, &obj, NULL) == DRV_OK)
+            bound = drv_json_str(drv_json_get(obj, "spec"), "nodeName");
         if (!bound || strcmp(bound, node)) {
             drv_fmt_cut(why, whysz, "event: involvedObject: pod %.63s/%.63s is not bound to %s", ns,
                         oname, node);
@@ -651,6 +653,13 @@ static bool event_is_own(drv_bridge_t *b, const char *node, cJSON *event, char *
     }
     cJSON_DeleteItemFromObjectCaseSensitive(event, "source");
     cJSON_AddItemToObject(event, "source", src);
+    /* kubectl describe finds an object's events by involvedObject.uid too. */
+    const char *uid = drv_json_str(drv_json_get(obj, "metadata"), "uid");
+    cJSON *ioo = cJSON_GetObjectItemCaseSensitive(event, "involvedObject");
+    if (uid && cJSON_IsObject(ioo)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ioo, "uid");
+        cJSON_AddStringToObject(ioo, "uid", uid);
+    }
     return true;
 }
 

@@ -474,6 +474,8 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
         return drv_error_wrap(err, "store %s", db);
     }
     e = use_secret_keys(hub->store, dir, err);
+    if (e == DRV_OK) /* the system namespaces, and a namespace made by its first object */
+        e = drv_hstore_namespaces_enable(hub->store, err);
     if (e != DRV_OK) {
         drv_hstore_close(hub->store);
         drv_identity_free(hub->identity);

@@ -114,6 +114,20 @@ DRV_NODISCARD drv_err_t drv_ctrl_node_cordon(drv_hstore_t *s, const char *node, 
 DRV_NODISCARD drv_err_t drv_ctrl_node_drain(drv_hstore_t *s, const char *node, int64_t now_ms,
                                             size_t *evicted, drv_error_t *err);
 
+/* ---- Namespaces (namespaces.c) ---- */
+
+/* Deletes Namespace name and everything namespaced in it: marks it Terminating (so that the
+ * store refuses new objects in it), deletes every object of every namespaced kind in it
+ * through drv_hstore_delete (watches see each DELETED, agents stop the pods), workloads
+ * first, then the Namespace. *deleted (may be NULL) gets it as it was deleted. default,
+ * kube-system and kube-public are DRV_ERR_PERM; an absent one DRV_ERR_NOTFOUND. A failure
+ * part way leaves it Terminating; drv_ctrl_namespaces_reconcile finishes it. */
+DRV_NODISCARD drv_err_t drv_ctrl_namespace_delete(drv_hstore_t *s, const char *name,
+                                                  cJSON **deleted, drv_error_t *err);
+
+/* Finishes the deletion of every Namespace left Terminating. */
+DRV_NODISCARD drv_err_t drv_ctrl_namespaces_reconcile(drv_hstore_t *s, drv_error_t *err);
+
 /* ---- Scheduling ---- */
 
 /* The platforms ("os/arch[/variant]", NULL-terminated) an image offers, or NULL if unknown
@@ -132,8 +146,8 @@ DRV_NODISCARD drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn
                                           void *ctx, int64_t now_ms, size_t *bound,
                                           drv_error_t *err);
 
-/* One round of everything, in order: nodes, Deployments, DaemonSets, scheduling. Each runs
- * even when one before it failed; the first error is returned. Run it on changes (debounced)
+/* One round of everything, in order: namespaces, nodes, Deployments, DaemonSets, scheduling. Each
+ * runs even when one before it failed; the first error is returned. Run it on changes (debounced)
  * and on a timer of about a second: it lists the pods and nodes it needs each time. */
 DRV_NODISCARD drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
                                                drv_ctrl_platforms_fn platforms, void *ctx,

@@ -1,6 +1,9 @@
-/* The Deployment controller. Drover has no ReplicaSet kind: a Deployment owns its pods, and
- * the pod-template-hash label tells the current template's pods ("new") from the others
- * ("old"). Revision history lives in the Deployment's annotations (see ctrl.h). */
+/* The Deployment controller. It decides a Deployment's pods itself: the pod-template-hash
+ * label tells the current template's pods ("new") from the others ("old"). Revision history
+ * lives in the Deployment's annotations and status (see ctrl.h); each kept revision, and each
+ * template that still has pods, is also a ReplicaSet (replicasets.c) that owns those pods, so
+ * that kubectl's rollout history and undo, describe and get rs work. Pods owned by the
+ * Deployment itself (made before there were ReplicaSets) are still counted as its own. */
 #include "ctrl/ctrl_int.h"
 
 #include <stdio.h>
@@ -232,18 +235,33 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
 /* Creates up to n pods from tpl; *made gets how many. A pod the model refuses (a template
  * stored without validation) stops the creation with its message in failure, not an error:
  * the status then says why. */
-static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, const cJSON *tpl, const char *hash,
-                             int64_t n, int64_t *made, char *failure, size_t failsz,
-                             drv_error_t *err)
+static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJSON *hist,
+                             const cJSON *tpl, const char *hash, bool current, int64_t n,
+                             int64_t *made, char *failure, size_t failsz, drv_error_t *err)
 {
     char prefix[300];
     if (drv_fmt(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "deployment %.64s: pod name prefix too long",
                              ctrl_meta(dep, "name"));
     *made = 0;
+    if (n <= 0)
+        return DRV_OK;
+    /* The pods' owner: the ReplicaSet of this template (made now if new). */
+    cJSON *rs = ctrl_rs_find(rsets, hash);
+    if (!rs) {
+        drv_error_t e = DRV_ERROR_INIT;
+        int64_t rev = ctrl_int(history_find(hist, "hash", hash, 0), "revision", 0);
+        drv_err_t r = ctrl_rs_put(s, dep, rsets, tpl, hash, rev, n, current, &rs, &e);
+        if (r == DRV_ERR_INVALID) {
+            drv_fmt_cut(failure, failsz, "%s", drv_error_msg(&e));
+            return DRV_OK;
+        }
+        if (r != DRV_OK)
+            return drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
+    }
     for (int64_t i = 0; i < n; i++) {
         drv_error_t e = DRV_ERROR_INIT;
-        drv_err_t r = ctrl_create_pod(s, dep, DRV_KIND_DEPLOYMENT, tpl, DRV_CTRL_LABEL_HASH, hash,
+        drv_err_t r = ctrl_create_pod(s, rs, DRV_KIND_REPLICASET, tpl, DRV_CTRL_LABEL_HASH, hash,
                                       prefix, NULL, &e);
         if (r == DRV_ERR_INVALID) {
             drv_fmt_cut(failure, failsz, "%s", drv_error_msg(&e));
@@ -289,9 +307,95 @@ static size_t count_if(const struct podset *set, int64_t min_ready, int64_t now_
     return n;
 }
 
-/* owned: the Deployment's pods as listed before this round (borrowed). */
+/* Pods of set with the hash label h: how many, ready, available. */
+static void count_hash(const struct podset *set, const char *h, int64_t min_ready, int64_t now_ms,
+                       int64_t c[3])
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const char *ph = ctrl_rs_hash(set->v[i]);
+        if (!ph || strcmp(ph, h))
+            continue;
+        c[0]++;
+        c[1] += drv_ctrl_pod_ready(set->v[i]);
+        c[2] += drv_ctrl_pod_available(set->v[i], min_ready, now_ms);
+    }
+}
+
+/* The ReplicaSets after a round: one per kept revision (spec.replicas what the round left of
+ * it: the current one the Deployment's replicas once no old pods are left), one per other
+ * template with pods left; the rest are deleted. made[i] pods of made_hash[i] were just
+ * created (not ready). */
+static drv_err_t sync_rsets(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJSON *hist,
+                            const char *hash, const struct podset *nw, const struct podset *old,
+                            const char *const made_hash[2], const int64_t made[2], bool paused,
+                            int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *spec = drv_json_get(dep, "spec");
+    int64_t replicas = ctrl_int(spec, "replicas", 1),
+            min_ready = ctrl_int(spec, "minReadySeconds", 0);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, hist)
+    {
+        const char *h = drv_json_str(e, "hash");
+        const cJSON *tpl = drv_json_get(e, "template");
+        if (!h || !cJSON_IsObject(tpl))
+            continue;
+        int64_t c[3] = {0, 0, 0};
+        count_hash(nw, h, min_ready, now_ms, c);
+        count_hash(old, h, min_ready, now_ms, c);
+        for (int i = 0; i < 2; i++)
+            c[0] += made_hash[i] && !strcmp(made_hash[i], h) ? made[i] : 0;
+        bool current = !strcmp(h, hash);
+        int64_t want = current && !old->n && !paused ? replicas : c[0];
+        cJSON *rs = NULL;
+        drv_error_t pe = DRV_ERROR_INIT;
+        drv_err_t r =
+            ctrl_rs_put(s, dep, rsets, tpl, h, ctrl_int(e, "revision", 0), want, current, &rs, &pe);
+        if (r == DRV_ERR_INVALID)
+            continue; /* a template the model refuses (the status says so): no record of it */
+        if (r != DRV_OK)
+            return drv_error_set(err, r, pe.sys_errno, "%s", drv_error_msg(&pe));
+        r = ctrl_rs_status(s, rs, c[0], c[1], c[2], err);
+        if (r != DRV_OK)
+            return r;
+    }
+    cJSON *rs = rsets ? rsets->child : NULL;
+    while (rs) {
+        cJSON *next = rs->next;
+        const char *h = ctrl_rs_hash(rs);
+        if (h && !history_find(hist, "hash", h, 0)) {
+            int64_t c[3] = {0, 0, 0};
+            count_hash(nw, h, min_ready, now_ms, c);
+            count_hash(old, h, min_ready, now_ms, c);
+            for (int i = 0; i < 2; i++)
+                c[0] += made_hash[i] && !strcmp(made_hash[i], h) ? made[i] : 0;
+            drv_err_t r;
+            if (c[0]) { /* trimmed from the history while it still has pods: kept until then */
+                cJSON *tpl =
+                    cJSON_Duplicate(drv_json_get(drv_json_get(rs, "spec"), "template"), true);
+                cJSON *cur = NULL;
+                r = tpl ? ctrl_rs_put(s, dep, rsets, tpl, h, 0, c[0], !strcmp(h, hash), &cur, err)
+                        : drv_error_set(err, DRV_ERR_NOMEM, 0, "replicaset");
+                cJSON_Delete(tpl);
+                if (r == DRV_OK)
+                    r = ctrl_rs_status(s, cur, c[0], c[1], c[2], err);
+            } else {
+                r = ctrl_rs_delete(s, rs, err);
+                if (r == DRV_OK)
+                    cJSON_Delete(cJSON_DetachItemViaPointer(rsets, rs));
+            }
+            if (r != DRV_OK)
+                return r;
+        }
+        rs = next;
+    }
+    return DRV_OK;
+}
+
+/* owned: the Deployment's pods as listed before this round (borrowed); rsets: its
+ * ReplicaSets (an array the round keeps up to date). */
 static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owned, size_t nowned,
-                           int64_t now_ms, drv_error_t *err)
+                           cJSON *rsets, int64_t now_ms, drv_error_t *err)
 {
     const cJSON *spec = drv_json_get(dep, "spec");
     const cJSON *tpl = drv_json_get(spec, "template");
@@ -333,6 +437,10 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                                  ctrl_meta(dep, "name"));
     }
 
+    _cleanup_cjson_ cJSON *hist = history_of(dep);
+    if (!hist)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "revision history");
+    char other_hash[16] = ""; /* the template of pods made while paused, if not the current */
     _cleanup_free_ const cJSON **nv = calloc(nowned + 1, sizeof(*nv));
     _cleanup_free_ const cJSON **ov = calloc(nowned + 1, sizeof(*ov));
     if (!nv || !ov)
@@ -367,7 +475,6 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             const char *use_hash = hash;
             char hbuf[16];
             if (!nw.n && old.n) {
-                _cleanup_cjson_ cJSON *hist = history_of(dep);
                 int64_t best = -1;
                 const cJSON *bt = NULL;
                 for (size_t i = 0; i < old.n; i++) {
@@ -382,16 +489,17 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                 }
                 if (bt) {
                     drv_ctrl_template_hash(bt, hbuf, sizeof(hbuf));
-                    r = create_pods(s, dep, bt, hbuf, replicas - total, &created_other, failure,
-                                    sizeof(failure), err);
+                    memcpy(other_hash, hbuf, sizeof(other_hash));
+                    r = create_pods(s, dep, rsets, hist, bt, hbuf, false, replicas - total,
+                                    &created_other, failure, sizeof(failure), err);
                     if (r != DRV_OK)
                         return r;
                     use_tpl = NULL;
                 }
             }
             if (use_tpl) {
-                r = create_pods(s, dep, use_tpl, use_hash, replicas - total, &created, failure,
-                                sizeof(failure), err);
+                r = create_pods(s, dep, rsets, hist, use_tpl, use_hash, true, replicas - total,
+                                &created, failure, sizeof(failure), err);
                 if (r != DRV_OK)
                     return r;
             }
@@ -410,15 +518,15 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                 return r;
             /* New pods come on the next round, once the old ones are gone. */
         } else if ((int64_t)nw.n < replicas) {
-            r = create_pods(s, dep, tpl, hash, replicas - (int64_t)nw.n, &created, failure,
-                            sizeof(failure), err);
+            r = create_pods(s, dep, rsets, hist, tpl, hash, true, replicas - (int64_t)nw.n,
+                            &created, failure, sizeof(failure), err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
     } else if (!old.n) {
         if ((int64_t)nw.n < replicas) {
-            r = create_pods(s, dep, tpl, hash, replicas - (int64_t)nw.n, &created, failure,
-                            sizeof(failure), err);
+            r = create_pods(s, dep, rsets, hist, tpl, hash, true, replicas - (int64_t)nw.n,
+                            &created, failure, sizeof(failure), err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
@@ -430,8 +538,8 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
         if (want_new > replicas)
             want_new = replicas;
         if (want_new > (int64_t)nw.n) {
-            r = create_pods(s, dep, tpl, hash, want_new - (int64_t)nw.n, &created, failure,
-                            sizeof(failure), err);
+            r = create_pods(s, dep, rsets, hist, tpl, hash, true, want_new - (int64_t)nw.n,
+                            &created, failure, sizeof(failure), err);
             if (r != DRV_OK)
                 return r;
             total += created;
@@ -467,6 +575,11 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
     }
     if (r != DRV_OK)
         return r;
+    const char *made_hash[2] = {hash, other_hash[0] ? other_hash : NULL};
+    const int64_t made[2] = {created, created_other};
+    r = sync_rsets(s, dep, rsets, hist, hash, &nw, &old, made_hash, made, paused, now_ms, err);
+    if (r != DRV_OK)
+        return r;
 
     /* Status: the pods left plus those just created (neither ready nor available). */
     size_t total = nw.n + old.n + (size_t)(created + created_other);
@@ -481,51 +594,11 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
     return r;
 }
 
-drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
-                                        int64_t now_ms, drv_error_t *err)
-{
-    _cleanup_cjson_ cJSON *dep = NULL;
-    drv_error_t e = DRV_ERROR_INIT;
-    drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
-    if (r == DRV_ERR_NOTFOUND) {
-        /* Gone: delete the pods that named it as their controller. */
-        _cleanup_cjson_ cJSON *pods = NULL;
-        r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
-        const cJSON *p;
-        cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
-        {
-            const cJSON *ref = drv_ctrl_controller_of(p);
-            const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
-            if (k && n && !strcmp(k, "Deployment") && !strcmp(n, name)) {
-                r = ctrl_delete_pod(s, p, err);
-                if (r != DRV_OK)
-                    break;
-            }
-        }
-        return r;
-    }
-    if (r != DRV_OK)
-        return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
-                             drv_error_msg(&e));
-    _cleanup_cjson_ cJSON *pods = NULL;
-    r = ctrl_owned_pods(s, ns, ctrl_meta(dep, "uid"), &pods, err);
-    if (r != DRV_OK)
-        return r;
-    size_t n = (size_t)cJSON_GetArraySize(pods), i = 0;
-    _cleanup_free_ const cJSON **owned = calloc(n + 1, sizeof(*owned));
-    if (!owned)
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
-    const cJSON *p;
-    cJSON_ArrayForEach(p, pods)
-    {
-        owned[i++] = p;
-    }
-    return reconcile(s, dep, owned, n, now_ms, err);
-}
-
+/* An index of objects by their controller's uid (pods by Deployment or ReplicaSet, ReplicaSets
+ * by Deployment), sorted for binary search. */
 struct owned {
     const char *uid;
-    const cJSON *pod;
+    cJSON *obj;
 };
 
 static int owned_cmp(const void *a, const void *b)
@@ -538,63 +611,203 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
+/* Indexes the objects of list controlled by one of kinds (NULL-terminated); *idx is malloc'd. */
+static drv_err_t index_owned(const cJSON *list, const char *const *kinds, struct owned **idx,
+                             size_t *n, drv_error_t *err)
 {
-    /* One listing of the pods for every Deployment, indexed by their controller's uid, so
-     * that a round costs O(pods log pods), not O(deployments x pods). */
-    _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL;
-    drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
+    *n = 0;
+    *idx = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(**idx));
+    if (!*idx)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployments");
+    cJSON *o;
+    cJSON_ArrayForEach(o, list)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(o);
+        const char *k = drv_json_str(ref, "kind"), *uid = drv_json_str(ref, "uid");
+        for (const char *const *w = kinds; k && uid && *w; w++)
+            if (!strcmp(k, *w)) {
+                (*idx)[(*n)++] = (struct owned){uid, o};
+                break;
+            }
+    }
+    qsort(*idx, *n, sizeof(**idx), owned_cmp);
+    return DRV_OK;
+}
+
+/* The first entry of idx with uid, or n. */
+static size_t owned_first(const struct owned *idx, size_t n, const char *uid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(idx[mid].uid, uid) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* One Deployment's round from the indexes: its ReplicaSets (copied into a new array), the
+ * pods it or they control. */
+static drv_err_t reconcile_indexed(drv_hstore_t *s, cJSON *dep, const struct owned *pidx, size_t np,
+                                   const struct owned *ridx, size_t nr, const cJSON **group,
+                                   int64_t now_ms, drv_error_t *err)
+{
+    const char *uid = ctrl_meta(dep, "uid");
+    _cleanup_cjson_ cJSON *rsets = cJSON_CreateArray();
+    if (!rsets)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
+    size_t ng = 0;
+    for (size_t i = owned_first(pidx, np, uid); i < np && !strcmp(pidx[i].uid, uid); i++)
+        group[ng++] = pidx[i].obj;
+    for (size_t j = owned_first(ridx, nr, uid); j < nr && !strcmp(ridx[j].uid, uid); j++) {
+        cJSON *copy = cJSON_Duplicate(ridx[j].obj, true);
+        if (!copy || !cJSON_AddItemToArray(rsets, copy)) {
+            cJSON_Delete(copy);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
+        }
+        const char *rsuid = ctrl_meta(ridx[j].obj, "uid");
+        for (size_t i = owned_first(pidx, np, rsuid); i < np && !strcmp(pidx[i].uid, rsuid); i++)
+            group[ng++] = pidx[i].obj;
+    }
+    return reconcile(s, dep, group, ng, rsets, now_ms, err);
+}
+
+static const char *const POD_OWNERS[] = {"Deployment", "ReplicaSet", NULL};
+static const char *const RS_OWNERS[] = {"Deployment", NULL};
+
+/* Deletes what Deployment ns/name (gone) controlled: its ReplicaSets and their pods, and the
+ * pods it controlled itself. */
+static drv_err_t delete_gone(drv_hstore_t *s, const char *ns, const char *name, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *pods = NULL, *rsets = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
     if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+        r = drv_hstore_list(s, DRV_KIND_REPLICASET, ns, NULL, &rsets, NULL, err);
     if (r != DRV_OK)
         return r;
-    size_t np = (size_t)cJSON_GetArraySize(pods), nd = (size_t)cJSON_GetArraySize(deps);
-    size_t n = 0;
-    _cleanup_free_ struct owned *idx = calloc(np + 1, sizeof(*idx));
-    _cleanup_free_ const cJSON **group = calloc(np + 1, sizeof(*group));
-    _cleanup_free_ const char **uids = calloc(nd + 1, sizeof(*uids));
-    if (!idx || !group || !uids)
-        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployments");
     const cJSON *p;
     cJSON_ArrayForEach(p, pods)
     {
         const cJSON *ref = drv_ctrl_controller_of(p);
-        const char *k = drv_json_str(ref, "kind"), *uid = drv_json_str(ref, "uid");
-        if (k && uid && !strcmp(k, "Deployment"))
-            idx[n++] = (struct owned){uid, p};
+        const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
+        const cJSON *rs = NULL;
+        if (k && n && !strcmp(k, "ReplicaSet")) {
+            const cJSON *c;
+            cJSON_ArrayForEach(c, rsets)
+            {
+                if (!strcmp(ctrl_meta(c, "name"), n))
+                    rs = c;
+            }
+            ref = drv_ctrl_controller_of(rs);
+            k = drv_json_str(ref, "kind"), n = drv_json_str(ref, "name");
+        }
+        if (k && n && !strcmp(k, "Deployment") && !strcmp(n, name) &&
+            (r = ctrl_delete_pod(s, p, err)) != DRV_OK)
+            return r;
     }
-    qsort(idx, n, sizeof(*idx), owned_cmp);
-    cJSON *d;
-    size_t k = 0;
+    const cJSON *rs;
+    cJSON_ArrayForEach(rs, rsets)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(rs);
+        const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
+        if (k && n && !strcmp(k, "Deployment") && !strcmp(n, name) &&
+            (r = ctrl_rs_delete(s, rs, err)) != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
+                                        int64_t now_ms, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *dep = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_DEPLOYMENT, ns, name, &dep, &e);
+    if (r == DRV_ERR_NOTFOUND)
+        return delete_gone(s, ns, name, err);
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
+                             drv_error_msg(&e));
+    _cleanup_cjson_ cJSON *pods = NULL, *rsets = NULL;
+    r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_REPLICASET, ns, NULL, &rsets, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    _cleanup_free_ struct owned *pidx = NULL, *ridx = NULL;
+    size_t np = 0, nr = 0;
+    r = index_owned(pods, POD_OWNERS, &pidx, &np, err);
+    if (r == DRV_OK)
+        r = index_owned(rsets, RS_OWNERS, &ridx, &nr, err);
+    if (r != DRV_OK)
+        return r;
+    _cleanup_free_ const cJSON **group = calloc(np + 1, sizeof(*group));
+    if (!group)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployment");
+    return reconcile_indexed(s, dep, pidx, np, ridx, nr, group, now_ms, err);
+}
+
+drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
+{
+    /* One listing of the pods and ReplicaSets for every Deployment, indexed by their
+     * controller's uid, so that a round costs O(n log n), not O(deployments x pods). */
+    _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL, *rsets = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_REPLICASET, NULL, NULL, &rsets, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    _cleanup_free_ struct owned *pidx = NULL, *ridx = NULL;
+    size_t np = 0, nr = 0;
+    r = index_owned(pods, POD_OWNERS, &pidx, &np, err);
+    if (r == DRV_OK)
+        r = index_owned(rsets, RS_OWNERS, &ridx, &nr, err);
+    if (r != DRV_OK)
+        return r;
+    size_t nd = (size_t)cJSON_GetArraySize(deps);
+    _cleanup_free_ const cJSON **group = calloc(np + 1, sizeof(*group));
+    /* The uids that may control pods: live Deployments and their ReplicaSets. */
+    _cleanup_free_ const char **live = calloc(nd + nr + 1, sizeof(*live));
+    _cleanup_free_ const char **depuids = calloc(nd + 1, sizeof(*depuids));
+    if (!group || !live || !depuids)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "deployments");
+    size_t nl = 0, k = 0;
     drv_err_t first = DRV_OK;
+    cJSON *d;
     cJSON_ArrayForEach(d, deps)
     {
-        const char *uid = ctrl_meta(d, "uid");
-        size_t lo = 0, hi = n, ng = 0;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(idx[mid].uid, uid) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (; lo < n && !strcmp(idx[lo].uid, uid); lo++)
-            group[ng++] = idx[lo].pod;
         /* One broken Deployment must not stop the others; the first error is returned. */
         drv_error_t e = DRV_ERROR_INIT;
-        r = reconcile(s, d, group, ng, now_ms, &e);
-        uids[k++] = ctrl_meta(d, "uid"); /* d may have been rewritten in place */
+        r = reconcile_indexed(s, d, pidx, np, ridx, nr, group, now_ms, &e);
         if (r != DRV_OK && first == DRV_OK) {
             first = r;
             drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
         }
+        const char *uid = ctrl_meta(d, "uid"); /* after: d may have been rewritten in place */
+        depuids[k++] = uid;
+        live[nl++] = uid;
+        for (size_t j = owned_first(ridx, nr, uid); j < nr && !strcmp(ridx[j].uid, uid); j++)
+            live[nl++] = ctrl_meta(ridx[j].obj, "uid");
     }
-    /* Pods whose owning Deployment is gone (or was replaced: another uid). */
-    qsort(uids, k, sizeof(*uids), str_cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (bsearch(&idx[i].uid, uids, k, sizeof(*uids), str_cmp))
+    /* Pods whose owning Deployment or ReplicaSet is gone (or was replaced: another uid), and
+     * ReplicaSets whose Deployment is. */
+    qsort(live, nl, sizeof(*live), str_cmp);
+    qsort(depuids, k, sizeof(*depuids), str_cmp);
+    for (size_t i = 0; i < np; i++) {
+        if (bsearch(&pidx[i].uid, live, nl, sizeof(*live), str_cmp))
             continue;
-        r = ctrl_delete_pod(s, idx[i].pod, err);
+        r = ctrl_delete_pod(s, pidx[i].obj, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    for (size_t j = 0; j < nr; j++) {
+        if (bsearch(&ridx[j].uid, depuids, k, sizeof(*depuids), str_cmp))
+            continue;
+        r = ctrl_rs_delete(s, ridx[j].obj, err);
         if (r != DRV_OK)
             return r;
     }

@@ -143,8 +143,9 @@ struct drv_hstore {
     char *path;
     uint64_t rv;
     uint64_t log_keep;
-    bool batch; /* inside drv_hstore_batch_begin: each write is a savepoint */
-    bool dry;   /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
+    bool batch;      /* inside drv_hstore_batch_begin: each write is a savepoint */
+    bool dry;        /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
+    bool namespaces; /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
@@ -190,7 +191,7 @@ static bool parse_change(const char *s, drv_hstore_change_t *out)
 
 static bool cluster_scoped(drv_kind_t kind)
 {
-    return kind == DRV_KIND_NODE;
+    return !drv_kind_namespaced(kind);
 }
 
 /* The namespace a row is stored under: "" for cluster-scoped kinds, "default" when none. */
@@ -1132,6 +1133,11 @@ drv_err_t drv_hstore_lock_exclusive(drv_hstore_t *s, drv_error_t *err)
     return r;
 }
 
+void hstore_set_namespaces(drv_hstore_t *s, bool on)
+{
+    s->namespaces = on;
+}
+
 void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep)
 {
     s->log_keep = keep ? keep : 1;
@@ -1217,12 +1223,17 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     const char *ns_in = drv_json_str(drv_json_get(obj, "metadata"), "namespace");
     if (ns_in && strlen(ns_in) > NAME_MAX_LEN)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "metadata.namespace: too long");
+    if (s->namespaces && !cluster_scoped(kind) &&
+        (r = hstore_ns_admit(s, row_ns(kind, ns_in), err)) != DRV_OK)
+        return r;
 
     /* Work on a copy: obj changes only on success. */
     cJSON *o = cJSON_Duplicate(obj, true);
     if (!o)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
     cJSON *status = cJSON_DetachItemFromObjectCaseSensitive(o, "status");
+    if (kind == DRV_KIND_NAMESPACE && !status) /* a new Namespace is Active */
+        status = cJSON_Parse("{\"phase\":\"Active\"}");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
     const char *ns = row_ns(kind, drv_json_str(drv_json_get(o, "metadata"), "namespace"));
     char nsbuf[NAME_MAX_LEN + 1];

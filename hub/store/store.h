@@ -99,6 +99,19 @@ DRV_NODISCARD drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kin
 DRV_NODISCARD drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns,
                                           const char *name, cJSON **deleted, drv_error_t *err);
 
+/* ---- namespaces (hub/store/namespaces.c) ----
+ * Turns on the namespace lifecycle the hub runs with (a bare store, the unit tests', has none):
+ * the system namespaces (default, kube-system, kube-public, kube-node-lease) are created when
+ * absent; from then on a create of a namespaced object in a namespace that does not exist
+ * creates that Namespace first (Drover always accepted objects in any namespace: existing
+ * manifests rely on it), and one in a namespace being terminated (status.phase Terminating)
+ * is DRV_ERR_PERM with Kubernetes' message. A Namespace is made with the label
+ * kubernetes.io/metadata.name and status.phase Active. */
+DRV_NODISCARD drv_err_t drv_hstore_namespaces_enable(drv_hstore_t *s, drv_error_t *err);
+#define DRV_HSTORE_NS_LABEL "kubernetes.io/metadata.name"
+/* Whether name is a namespace that cannot be deleted (default, kube-system, kube-public). */
+bool drv_hstore_ns_protected(const char *name);
+
 typedef enum { DRV_HSTORE_ADDED = 0, DRV_HSTORE_MODIFIED, DRV_HSTORE_DELETED } drv_hstore_change_t;
 
 typedef struct drv_hstore_event {

@@ -15,4 +15,11 @@ void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep);
  * Key rotation uses it so that no hub keeps writing with a key it is about to drop. */
 DRV_NODISCARD drv_err_t drv_hstore_lock_exclusive(drv_hstore_t *s, drv_error_t *err);
 
+/* namespaces.c: with the namespace lifecycle on (drv_hstore_namespaces_enable), every create
+ * of a namespaced object first passes this: a missing namespace ns is created, one being
+ * terminated refuses (DRV_ERR_PERM). */
+DRV_NODISCARD drv_err_t hstore_ns_admit(drv_hstore_t *s, const char *ns, drv_error_t *err);
+/* Turns the lifecycle on or off (store.c). */
+void hstore_set_namespaces(drv_hstore_t *s, bool on);
+
 #endif

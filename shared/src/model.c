@@ -36,6 +36,8 @@ static const struct kind_info {
     {DRV_KIND_EVENT, "Event", "v1", "events", "event", "ev", NULL, true},
     {DRV_KIND_HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers",
      "horizontalpodautoscaler", "hpa", NULL, true},
+    {DRV_KIND_NAMESPACE, "Namespace", "v1", "namespaces", "namespace", "ns", NULL, false},
+    {DRV_KIND_REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "replicaset", "rs", NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -63,6 +65,12 @@ const char *drv_kind_plural(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
     return i ? i->plural : "";
+}
+
+bool drv_kind_namespaced(drv_kind_t k)
+{
+    const struct kind_info *i = info_of(k);
+    return i && i->namespaced;
 }
 
 drv_kind_t drv_kind_parse(const char *s)
@@ -529,7 +537,11 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
 {
     v_fields(c, meta, &meta_fields);
     const struct kind_info *ki = info_of(kind);
-    vname_fn rule = kind == DRV_KIND_SERVICE ? drv_name_dns1035_label : drv_name_dns_subdomain;
+    /* Namespace names are DNS labels (they appear in DNS names of Services), as in
+     * Kubernetes. */
+    vname_fn rule = kind == DRV_KIND_SERVICE     ? drv_name_dns1035_label
+                    : kind == DRV_KIND_NAMESPACE ? drv_name_dns_label
+                                                 : drv_name_dns_subdomain;
     if (!is_template) {
         bool has_generate = drv_json_get(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
@@ -839,6 +851,16 @@ static void v_node_spec(vctx_t *c, cJSON *spec)
     v_pop(c, old);
 }
 
+/* ---- Namespace ---- */
+
+static void v_namespace_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"finalizers", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, spec, &f);
+    v_str_list(c, spec, "finalizers", false);
+}
+
 /* ---- Event ---- */
 
 static void v_event(vctx_t *c, cJSON *obj)
@@ -908,7 +930,7 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     static const char *const ignored[] = {"status", NULL};
     static const vfields_t f = {known, ignored, NULL};
     v_fields(c, obj, &f);
-    bool required = kind != DRV_KIND_NODE;
+    bool required = kind != DRV_KIND_NODE && kind != DRV_KIND_NAMESPACE;
     cJSON *spec = v_obj(c, obj, "spec", required);
     if (!spec) {
         if (!required && !drv_json_get(obj, "spec"))
@@ -935,6 +957,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_HPA:
         v_hpa_spec(c, spec);
         break;
+    case DRV_KIND_NAMESPACE:
+        v_namespace_spec(c, spec);
+        break;
+    case DRV_KIND_REPLICASET:
+        v_replicaset_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -960,7 +988,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ConfigMap, Secret, Service, Node, Event and HorizontalPodAutoscaler",
+                "ReplicaSet, ConfigMap, Secret, Service, Node, Namespace, Event and "
+                "HorizontalPodAutoscaler",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }

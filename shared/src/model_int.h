@@ -79,6 +79,7 @@ typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);
 void v_deployment_spec(vctx_t *c, cJSON *spec);
 void v_daemonset_spec(vctx_t *c, cJSON *spec);
+void v_replicaset_spec(vctx_t *c, cJSON *spec);
 /* HorizontalPodAutoscalers (model_hpa.c). */
 void v_hpa_spec(vctx_t *c, cJSON *spec);
 void v_hpa_from_v1(vctx_t *c, cJSON *obj);

@@ -1126,3 +1126,17 @@ void v_daemonset_spec(vctx_t *c, cJSON *spec)
     v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, NULL);
     v_strategy(c, spec, "updateStrategy", types, "OnDelete", "0", "1", true);
 }
+
+/* A ReplicaSet as the Deployment controller writes it (users cannot write one: the API
+ * refuses), so only the fields that controller sets. */
+void v_replicaset_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"replicas", "selector", "template", "minReadySeconds",
+                                        NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, spec, &f);
+    v_int(c, spec, "replicas", false, 0, 100000, NULL);
+    v_default_int(c, spec, "replicas", 1);
+    v_template(c, spec, "selector", true);
+    v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, NULL);
+}

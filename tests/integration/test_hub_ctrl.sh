@@ -57,7 +57,7 @@ check "3 replicas created and bound" wait_bound 3
 nodes=$(curl -s "$url/api/v1/namespaces/default/pods?labelSelector=app%3Dweb" | jq -r '[.items[].spec.nodeName] | unique | length')
 check "spread over 3 nodes (got $nodes)" test "$nodes" = 3
 owner=$(curl -s "$url/api/v1/namespaces/default/pods?labelSelector=app%3Dweb" | jq -r '.items[0].metadata.ownerReferences[0].kind')
-check "pods owned by the Deployment ($owner)" test "$owner" = Deployment
+check "pods owned by their ReplicaSet ($owner)" test "$owner" = ReplicaSet
 "$drover" scale deployment web --replicas 5 >/dev/null
 check "scaled to 5" wait_bound 5
 "$drover" cordon pi-1 >/dev/null

@@ -421,6 +421,32 @@ static void test_kind_names(void **state)
     assert_int_equal(drv_kind_parse("cronjob"), DRV_KIND_UNKNOWN);
     assert_string_equal(drv_kind_plural(DRV_KIND_DAEMONSET), "daemonsets");
     assert_string_equal(drv_kind_api_version(DRV_KIND_DAEMONSET), "apps/v1");
+    assert_int_equal(drv_kind_parse("ns"), DRV_KIND_NAMESPACE);
+    assert_int_equal(drv_kind_parse("rs"), DRV_KIND_REPLICASET);
+    assert_string_equal(drv_kind_api_version(DRV_KIND_REPLICASET), "apps/v1");
+    assert_false(drv_kind_namespaced(DRV_KIND_NAMESPACE));
+    assert_false(drv_kind_namespaced(DRV_KIND_NODE));
+    assert_true(drv_kind_namespaced(DRV_KIND_REPLICASET));
+    /* A Namespace: no spec needed, no namespace kept, a DNS label for a name. */
+    cJSON *o = yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: team, namespace: x}\n");
+    assert_int_equal(drv_model_normalize(o, NULL), DRV_OK);
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "namespace"));
+    assert_non_null(cJSON_GetObjectItem(o, "spec"));
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: a.b}\n");
+    char *p = check(o);
+    assert_has(p, "metadata.name: invalid value");
+    free(p);
+    cJSON_Delete(o);
+    /* A ReplicaSet: its template must match its selector, as a Deployment's. */
+    o = yaml("apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web-x}\nspec:\n"
+             "  selector: {matchLabels: {app: web}}\n  template:\n"
+             "    metadata: {labels: {app: other}}\n"
+             "    spec: {containers: [{name: c, image: nginx}]}\n");
+    p = check(o);
+    assert_has(p, "spec.template.metadata.labels: `selector` does not match template `labels`");
+    free(p);
+    cJSON_Delete(o);
 }
 
 static void test_wrong_types(void **state)

@@ -1,9 +1,10 @@
 /* The resource model: Node, Pod, Deployment, DaemonSet, ConfigMap, Secret, Service, Event,
- * in their Kubernetes JSON shape (apiVersion v1 / apps/v1). An object is held as a cJSON
- * tree; drv_model_normalize() is the single gate every object passes, from a file, the API
- * or MQTT: it validates against the subset Drover supports, applies Kubernetes' defaults and
- * puts it in canonical form (keys sorted, quantities canonical, stringData folded into data).
- * After it succeeds, code may read the tree without re-checking types. */
+ * HorizontalPodAutoscaler, Namespace, ReplicaSet, in their Kubernetes JSON shape (apiVersion v1 /
+ * apps/v1). An object is held as a cJSON tree; drv_model_normalize() is the single gate every
+ * object passes, from a file, the API or MQTT: it validates against the subset Drover supports,
+ * applies Kubernetes' defaults and puts it in canonical form (keys sorted, quantities canonical,
+ * stringData folded into data). After it succeeds, code may read the tree without re-checking
+ * types. */
 #ifndef DROVER_MODEL_H
 #define DROVER_MODEL_H
 
@@ -22,7 +23,9 @@ typedef enum {
     DRV_KIND_SERVICE,
     DRV_KIND_NODE,
     DRV_KIND_EVENT,
-    DRV_KIND_HPA, /* autoscaling/v2 HorizontalPodAutoscaler */
+    DRV_KIND_HPA,        /* autoscaling/v2 HorizontalPodAutoscaler */
+    DRV_KIND_NAMESPACE,  /* v1 Namespace, cluster-scoped */
+    DRV_KIND_REPLICASET, /* apps/v1 ReplicaSet: written only by the Deployment controller */
     DRV_KIND__COUNT
 } drv_kind_t;
 
@@ -32,8 +35,10 @@ DRV_API const char *drv_kind_name(drv_kind_t kind);
 DRV_API const char *drv_kind_api_version(drv_kind_t kind);
 /* Lower-case plural used in API paths: "pods", "deployments", ... */
 DRV_API const char *drv_kind_plural(drv_kind_t kind);
+/* Whether objects of kind live in a namespace (false for Node, Namespace and UNKNOWN). */
+DRV_API bool drv_kind_namespaced(drv_kind_t kind);
 /* Accepts the kind name, plural, singular and kubectl short names ("deploy", "ds", "cm", "po",
- * "svc", "no", "ev"), case-insensitively. */
+ * "svc", "no", "ev", "ns", "rs"), case-insensitively. */
 DRV_API drv_kind_t drv_kind_parse(const char *s);
 /* The kind an object declares (kind and apiVersion must agree), or UNKNOWN. */
 DRV_API drv_kind_t drv_model_kind(const cJSON *obj);

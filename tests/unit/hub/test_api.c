@@ -219,6 +219,77 @@ static void test_crud(void **state)
     free(b);
 }
 
+/* Namespaces as kubectl drives them: made by their first object, labelled with their name,
+ * deleted with what is in it; the system ones stay; a terminating one takes nothing new.
+ * ReplicaSets are the Deployment controller's: read, never written. */
+static void test_namespaces_and_replicasets(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_namespaces_enable(f->store, &err), DRV_OK);
+    char *b = NULL;
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/kube-system", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"phase\":\"Active\""));
+    free(b);
+    assert_int_equal(http(f, "POST", "/apis/apps/v1/namespaces/team/deployments",
+                          "application/json", DEPLOY, &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/team", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"kubernetes.io/metadata.name\":\"team\""));
+    free(b);
+    /* {name} of a namespace does not shadow a namespaced collection. */
+    assert_int_equal(http(f, "GET", "/apis/apps/v1/namespaces/team/deployments", NULL, NULL, &b),
+                     200);
+    assert_non_null(strstr(b, "\"name\":\"web\""));
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces", "application/json",
+                          "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
+                          "\"name\":\"Bad_Name\"}}",
+                          &b),
+                     400);
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/namespaces/default", NULL, NULL, &b), 403);
+    assert_non_null(strstr(b, "this namespace may not be deleted"));
+    free(b);
+    /* Terminating (a deletion that stopped part way): new content is refused. */
+    assert_int_equal(http(f, "PATCH", "/api/v1/namespaces/team/status",
+                          "application/merge-patch+json",
+                          "{\"status\":{\"phase\":\"Terminating\"}}", &b),
+                     200);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/team/configmaps", "application/json",
+                          "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                          "\"name\":\"c\"}}",
+                          &b),
+                     403);
+    assert_non_null(strstr(b, "unable to create new content in namespace team because it is "
+                              "being terminated"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", "/api/v1/namespaces/team", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(
+        http(f, "GET", "/apis/apps/v1/namespaces/team/deployments/web", NULL, NULL, &b), 404);
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/team", NULL, NULL, &b), 404);
+    free(b);
+    /* ReplicaSets: listed, never written by a client. */
+    assert_int_equal(http(f, "GET", "/apis/apps/v1/replicasets", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"kind\":\"ReplicaSetList\""));
+    free(b);
+    assert_int_equal(http(f, "POST", "/apis/apps/v1/namespaces/default/replicasets",
+                          "application/json", "{}", &b),
+                     405);
+    assert_non_null(strstr(b, "change the Deployment"));
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"name\":\"namespaces\""));
+    free(b);
+    assert_int_equal(http(f, "GET", "/apis/apps/v1", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"name\":\"replicasets\""));
+    free(b);
+}
+
 static void test_invalid_names_fields(void **state)
 {
     fx_t *f = *state;
@@ -697,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_names_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces_and_replicasets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_and_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),

@@ -258,13 +258,21 @@ static void test_deployment_creates_owned_pods(void **state)
     assert_int_equal(strlen(hash), 10);
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "web-%s-", hash);
+    /* The pods' controller is the ReplicaSet of the template, which the Deployment controls. */
+    char rsname[64];
+    snprintf(rsname, sizeof(rsname), "web-%s", hash);
+    cJSON *rs = get(f->s, DRV_KIND_REPLICASET, rsname);
+    const cJSON *rsref = drv_ctrl_controller_of(rs);
+    assert_non_null(rsref);
+    assert_string_equal(cJSON_GetObjectItem(rsref, "kind")->valuestring, "Deployment");
+    assert_string_equal(cJSON_GetObjectItem(rsref, "uid")->valuestring, meta(dep, "uid"));
     cJSON_ArrayForEach(p, all)
     {
         const cJSON *ref = drv_ctrl_controller_of(p);
         assert_non_null(ref);
-        assert_string_equal(cJSON_GetObjectItem(ref, "kind")->valuestring, "Deployment");
-        assert_string_equal(cJSON_GetObjectItem(ref, "name")->valuestring, "web");
-        assert_string_equal(cJSON_GetObjectItem(ref, "uid")->valuestring, meta(dep, "uid"));
+        assert_string_equal(cJSON_GetObjectItem(ref, "kind")->valuestring, "ReplicaSet");
+        assert_string_equal(cJSON_GetObjectItem(ref, "name")->valuestring, rsname);
+        assert_string_equal(cJSON_GetObjectItem(ref, "uid")->valuestring, meta(rs, "uid"));
         const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "labels");
         assert_string_equal(cJSON_GetObjectItem(labels, "app")->valuestring, "web");
         assert_string_equal(cJSON_GetObjectItem(labels, "pod-template-hash")->valuestring, hash);
@@ -282,9 +290,48 @@ static void test_deployment_creates_owned_pods(void **state)
     mark_ready(f->s, T0);
     reconcile(f->s, "web", T0 + 1000);
     assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "availableReplicas"), 3);
+    /* The ReplicaSet as kubectl reads it: revision, selector and template with the hash,
+     * counts from the pods. */
+    assert_int_equal(status_int(f->s, DRV_KIND_REPLICASET, rsname, "readyReplicas"), 3);
+    assert_int_equal(status_int(f->s, DRV_KIND_REPLICASET, rsname, "availableReplicas"), 3);
+    assert_int_equal(status_int(f->s, DRV_KIND_REPLICASET, rsname, "fullyLabeledReplicas"), 3);
+    cJSON_Delete(rs);
+    rs = get(f->s, DRV_KIND_REPLICASET, rsname);
+    const cJSON *rann = cJSON_GetObjectItem(cJSON_GetObjectItem(rs, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(rann, DRV_CTRL_ANN_REVISION)->valuestring, "1");
+    assert_string_equal(
+        cJSON_GetObjectItem(rann, "deployment.kubernetes.io/desired-replicas")->valuestring, "3");
+    const cJSON *rspec = cJSON_GetObjectItem(rs, "spec");
+    assert_int_equal(cJSON_GetObjectItem(rspec, "replicas")->valueint, 3);
+    assert_string_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(rspec, "selector"), "matchLabels"),
+            "pod-template-hash")
+            ->valuestring,
+        hash);
+    assert_string_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(rspec, "template"), "metadata"), "labels"),
+            "pod-template-hash")
+            ->valuestring,
+        hash);
     uint64_t rv = drv_hstore_rv(f->s);
     reconcile(f->s, "web", T0 + 2000);
     assert_int_equal(drv_hstore_rv(f->s), rv);
+    /* Deleted with its Deployment, pods and all. */
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DEPLOYMENT, "default", "web", NULL, &err),
+                     DRV_OK);
+    reconcile(f->s, "web", T0 + 3000);
+    cJSON *left = pods(f->s), *rsl = NULL;
+    assert_int_equal(cJSON_GetArraySize(left), 0);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_REPLICASET, NULL, NULL, &rsl, NULL, &err),
+                     DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(rsl), 0);
+    cJSON_Delete(left);
+    cJSON_Delete(rsl);
+    cJSON_Delete(rs);
     cJSON_Delete(all);
     cJSON_Delete(dep);
 }
@@ -423,6 +470,110 @@ static void test_rollback_restores_old_template(void **state)
     roll_to_end(f->s, "web", &now);
     count(f->s, "nginx:1.26", &total, &img, &ready);
     assert_int_equal(img, 2);
+}
+
+/* The ReplicaSet of d's revision rev (by its annotation), or NULL. */
+static cJSON *rs_of_revision(drv_hstore_t *s, const char *rev)
+{
+    cJSON *all = NULL, *rs, *found = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_list(s, DRV_KIND_REPLICASET, "default", NULL, &all, NULL, &err),
+                     DRV_OK);
+    cJSON_ArrayForEach(rs, all)
+    {
+        const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(rs, "metadata"), "annotations");
+        const cJSON *r = cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION);
+        if (cJSON_IsString(r) && !strcmp(r->valuestring, rev))
+            found = cJSON_Duplicate(rs, true);
+    }
+    cJSON_Delete(all);
+    return found;
+}
+
+static void test_rollout_undo_through_replicasets(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    roll_to_end(f->s, "web", &now);
+    set_image(f->s, "web", "nginx:1.26");
+    roll_to_end(f->s, "web", &now);
+    /* One ReplicaSet per revision; the old one scaled to 0. */
+    cJSON *rs1 = rs_of_revision(f->s, "1"), *rs2 = rs_of_revision(f->s, "2");
+    assert_non_null(rs1);
+    assert_non_null(rs2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(rs1, "spec"), "replicas")->valueint,
+                     0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(rs2, "spec"), "replicas")->valueint,
+                     2);
+    /* What kubectl rollout undo sends: revision 1's template without the hash label, and the
+     * annotations replaced (the hub's drover.io/history dropped). */
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    cJSON *tpl =
+        cJSON_Duplicate(cJSON_GetObjectItem(cJSON_GetObjectItem(rs1, "spec"), "template"), true);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetObjectItem(tpl, "metadata"), "labels"),
+                               "pod-template-hash");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(dep, "spec"), "template", tpl);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(dep, "metadata"), "annotations",
+                              json("{\"deployment.kubernetes.io/revision\":\"2\"}"));
+    cJSON_DeleteItemFromObject(dep, "status");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_model_normalize(dep, NULL), DRV_OK);
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_DEPLOYMENT, dep, &err), DRV_OK);
+    cJSON_Delete(dep);
+    roll_to_end(f->s, "web", &now);
+    size_t total, img, ready;
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    assert_int_equal(img, 2);
+    /* The old template is revision 3 now, in the same ReplicaSet; the history is back. */
+    cJSON *rs3 = rs_of_revision(f->s, "3");
+    assert_non_null(rs3);
+    assert_string_equal(meta(rs3, "name"), meta(rs1, "name"));
+    assert_string_equal(meta(rs3, "uid"), meta(rs1, "uid"));
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(rs3, "spec"), "replicas")->valueint,
+                     2);
+    cJSON *old = rs_of_revision(f->s, "2");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(old, "spec"), "replicas")->valueint,
+                     0);
+    assert_null(rs_of_revision(f->s, "1"));
+    dep = get(f->s, DRV_KIND_DEPLOYMENT, "web");
+    const cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(dep, "metadata"), "annotations");
+    assert_string_equal(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_REVISION)->valuestring, "3");
+    assert_non_null(cJSON_GetObjectItem(ann, DRV_CTRL_ANN_HISTORY));
+    cJSON_Delete(dep);
+    cJSON_Delete(old);
+    cJSON_Delete(rs1);
+    cJSON_Delete(rs2);
+    cJSON_Delete(rs3);
+}
+
+/* Pods a Deployment owned itself (before ReplicaSets) stay its own until replaced. */
+static void test_pods_owned_by_deployment_still_counted(void **state)
+{
+    struct fx *f = *state;
+    int64_t now = T0;
+    deployment(f->s, "web", 2, "nginx:1.25", "", "");
+    roll_to_end(f->s, "web", &now);
+    cJSON *dep = get(f->s, DRV_KIND_DEPLOYMENT, "web"), *all = pods(f->s), *p;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON_ArrayForEach(p, all)
+    {
+        cJSON *ref = (cJSON *)drv_ctrl_controller_of(p);
+        cJSON_ReplaceItemInObject(ref, "kind", cJSON_CreateString("Deployment"));
+        cJSON_ReplaceItemInObject(ref, "name", cJSON_CreateString("web"));
+        cJSON_ReplaceItemInObject(ref, "uid", cJSON_CreateString(meta(dep, "uid")));
+        assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, p, &err), DRV_OK);
+    }
+    uint64_t rv = drv_hstore_rv(f->s);
+    reconcile(f->s, "web", now);
+    assert_int_equal(drv_ctrl_deployments_reconcile(f->s, now, &err), DRV_OK);
+    assert_int_equal(drv_hstore_rv(f->s), rv);
+    size_t total, img, ready;
+    count(f->s, "nginx:1.25", &total, &img, &ready);
+    assert_int_equal(total, 2);
+    cJSON_Delete(all);
+    cJSON_Delete(dep);
 }
 
 static void test_history_survives_apply_replacing_annotations(void **state)
@@ -1376,6 +1527,8 @@ int main(void)
         FT(test_rolling_update_keeps_availability),
         cmocka_unit_test(test_rolling_update_percentages_round_like_kubernetes),
         FT(test_rollback_restores_old_template),
+        FT(test_rollout_undo_through_replicasets),
+        FT(test_pods_owned_by_deployment_still_counted),
         FT(test_history_survives_apply_replacing_annotations),
         FT(test_revision_history_limit),
         FT(test_pause_stops_progress),

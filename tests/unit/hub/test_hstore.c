@@ -172,6 +172,50 @@ static void set_image(cJSON *p, const char *image)
     cJSON_ReplaceItemInObjectCaseSensitive(c, "image", cJSON_CreateString(image));
 }
 
+/* The namespace lifecycle: the system namespaces, one made by its first object (labelled),
+ * nothing new in one being terminated; without it (a bare store) none of this happens. */
+static void test_namespaces(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *cm_bare = json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                          "\"name\":\"a\",\"namespace\":\"bare\"}}");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm_bare);
+    cJSON_Delete(cm_bare);
+    cJSON *none = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_NAMESPACE, NULL, "bare", &none, &err),
+                     DRV_ERR_NOTFOUND);
+    assert_int_equal(drv_hstore_namespaces_enable(f->s, &err), DRV_OK);
+    assert_int_equal(drv_hstore_namespaces_enable(f->s, &err), DRV_OK); /* twice is fine */
+    cJSON *ns = get_ok(f->s, DRV_KIND_NAMESPACE, NULL, "kube-node-lease");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(ns, "status"), "phase")->valuestring, "Active");
+    cJSON_Delete(ns);
+    cJSON *cm_team = json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                          "\"name\":\"a\",\"namespace\":\"team\"}}");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm_team);
+    cJSON_Delete(cm_team);
+    ns = get_ok(f->s, DRV_KIND_NAMESPACE, "ignored", "team");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ns, "metadata"), "namespace"));
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ns, "metadata"), "labels"),
+                            DRV_HSTORE_NS_LABEL)
+            ->valuestring,
+        "team");
+    cJSON_Delete(ns);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_NAMESPACE, NULL, "team",
+                                              json("{\"phase\":\"Terminating\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *cm = json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                     "\"b\",\"namespace\":\"team\"}}");
+    assert_int_equal(drv_model_normalize(cm, NULL), DRV_OK);
+    assert_int_equal(drv_hstore_create(f->s, DRV_KIND_CONFIGMAP, cm, &err), DRV_ERR_PERM);
+    assert_non_null(strstr(err.msg, "being terminated"));
+    cJSON_Delete(cm);
+    assert_true(drv_hstore_ns_protected("kube-public"));
+    assert_false(drv_hstore_ns_protected("kube-node-lease"));
+}
+
 static void test_create_get_roundtrip(void **state)
 {
     struct fx *f = *state;
@@ -1749,6 +1793,7 @@ int main(void)
     drv_log_set_level(DRV_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_get_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exists_and_notfound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generate_name, setup, teardown),
