@@ -345,6 +345,8 @@ enum MHD_Result drv_api_reply_error(drv_api_req_t *rq, drv_err_t e, const char *
     switch (e) {
     case DRV_ERR_NOTFOUND:
         return drv_api_reply_status(rq, 404, "NotFound", msg, NULL);
+    case DRV_ERR_PERM: /* e.g. new content in a namespace being deleted */
+        return drv_api_reply_status(rq, 403, "Forbidden", msg, NULL);
     case DRV_ERR_EXISTS:
         return drv_api_reply_status(rq, 409, "AlreadyExists", msg, NULL);
     case DRV_ERR_CONFLICT:

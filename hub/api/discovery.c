@@ -1,32 +1,117 @@
-/* API discovery as Kubernetes clients read it (kubectl, client-go): /api (APIVersions), /apis
- * (APIGroupList), and an APIResourceList per served group version, from one table of what this
- * hub serves. metrics.k8s.io/v1beta1's own list is the usage handler's (usage_api.c). */
+/* API discovery as Kubernetes clients read it (kubectl, client-go, the official clients), from
+ * one table of what this hub serves: /api (APIVersions), /apis (APIGroupList) and an
+ * APIResourceList per group version; and, for clients that ask for it in their Accept header
+ * (kubectl 1.26+), the aggregated form (apidiscovery.k8s.io v2 or v2beta1
+ * APIGroupDiscoveryList) that tells everything in two requests instead of one per group
+ * version. metrics.k8s.io/v1beta1's own list is the usage handler's (usage_api.c); the
+ * aggregated form lists it from this table. /version says which Kubernetes API Drover follows. */
 #include <microhttpd.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "api/api_int.h"
 #include "drover/cleanup.h"
+#include "drover/fmt.h"
+
+#define VERBS_ALL "create,delete,get,list,patch,update,watch"
+#define VERBS_SUB "get,patch,update"
+
+typedef struct subresource {
+    const char *name;  /* "status" */
+    const char *group; /* of its kind; NULL: the resource's */
+    const char *version, *kind;
+    const char *verbs;
+} subresource_t;
 
 typedef struct resource {
     const char *gv; /* "v1", "apps/v1", ... */
     const char *name, *singular, *kind, *shorts;
-    bool namespaced, status;
+    bool namespaced;
+    const char *verbs;      /* comma-separated */
+    const char *categories; /* comma-separated; "" none */
+    subresource_t subs[3];  /* ended by a NULL name */
 } resource_t;
 
 static const resource_t resources[] = {
-    {"v1", "pods", "pod", "Pod", "po", true, true},
-    {"v1", "configmaps", "configmap", "ConfigMap", "cm", true, false},
-    {"v1", "secrets", "secret", "Secret", "", true, false},
-    {"v1", "services", "service", "Service", "svc", true, true},
-    {"v1", "events", "event", "Event", "ev", true, false},
-    {"v1", "nodes", "node", "Node", "no", false, true},
-    {"v1", "namespaces", "namespace", "Namespace", "ns", false, true},
-    {"apps/v1", "deployments", "deployment", "Deployment", "deploy", true, true},
-    {"apps/v1", "daemonsets", "daemonset", "DaemonSet", "ds", true, true},
-    {"apps/v1", "replicasets", "replicaset", "ReplicaSet", "rs", true, true},
-    {"autoscaling/v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
-     "HorizontalPodAutoscaler", "hpa", true, true},
+    {"v1",
+     "pods",
+     "pod",
+     "Pod",
+     "po",
+     true,
+     VERBS_ALL,
+     "all",
+     {{"status", NULL, NULL, "Pod", VERBS_SUB}, {"log", NULL, NULL, "Pod", "get"}}},
+    {"v1", "configmaps", "configmap", "ConfigMap", "cm", true, VERBS_ALL, "", {{NULL}}},
+    {"v1", "secrets", "secret", "Secret", "", true, VERBS_ALL, "", {{NULL}}},
+    {"v1",
+     "services",
+     "service",
+     "Service",
+     "svc",
+     true,
+     VERBS_ALL,
+     "all",
+     {{"status", NULL, NULL, "Service", VERBS_SUB}}},
+    {"v1", "events", "event", "Event", "ev", true, VERBS_ALL, "", {{NULL}}},
+    {"v1",
+     "nodes",
+     "node",
+     "Node",
+     "no",
+     false,
+     VERBS_ALL,
+     "",
+     {{"status", NULL, NULL, "Node", VERBS_SUB}}},
+    {"v1",
+     "namespaces",
+     "namespace",
+     "Namespace",
+     "ns",
+     false,
+     VERBS_ALL,
+     "",
+     {{"status", NULL, NULL, "Namespace", VERBS_SUB}}},
+    {"apps/v1",
+     "deployments",
+     "deployment",
+     "Deployment",
+     "deploy",
+     true,
+     VERBS_ALL,
+     "all",
+     {{"status", NULL, NULL, "Deployment", VERBS_SUB},
+      {"scale", "autoscaling", "v1", "Scale", VERBS_SUB}}},
+    {"apps/v1",
+     "daemonsets",
+     "daemonset",
+     "DaemonSet",
+     "ds",
+     true,
+     VERBS_ALL,
+     "all",
+     {{"status", NULL, NULL, "DaemonSet", VERBS_SUB}}},
+    /* Kept by their Deployment: users read them and may delete one (it comes back). */
+    {"apps/v1",
+     "replicasets",
+     "replicaset",
+     "ReplicaSet",
+     "rs",
+     true,
+     "delete,get,list,watch",
+     "all",
+     {{"status", NULL, NULL, "ReplicaSet", "get"}}},
+    {"autoscaling/v2",
+     "horizontalpodautoscalers",
+     "horizontalpodautoscaler",
+     "HorizontalPodAutoscaler",
+     "hpa",
+     true,
+     VERBS_ALL,
+     "all",
+     {{"status", NULL, NULL, "HorizontalPodAutoscaler", VERBS_SUB}}},
+    {"metrics.k8s.io/v1beta1", "nodes", "", "NodeMetrics", "", false, "get,list", "", {{NULL}}},
+    {"metrics.k8s.io/v1beta1", "pods", "", "PodMetrics", "", true, "get,list", "", {{NULL}}},
 };
 
 static const char *const groups[][2] = {
@@ -34,6 +119,63 @@ static const char *const groups[][2] = {
     {"autoscaling", "v2"},
     {"metrics.k8s.io", "v1beta1"},
 };
+
+/* Adds the comma-separated words of list to arr (an array); "" adds none. */
+static bool add_words(cJSON *arr, const char *list)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        char w[64];
+        if (n >= sizeof(w) || drv_fmt(w, sizeof(w), "%.*s", (int)n, p) != DRV_OK ||
+            !cJSON_AddItemToArray(arr, cJSON_CreateString(w)))
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+static bool add_words_to(cJSON *o, const char *key, const char *list)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    return arr && add_words(arr, list);
+}
+
+/* The group and version of a "group/version" or "v1" (core: group ""). */
+static void split_gv(const char *gv, char *group, size_t gsz, const char **version)
+{
+    const char *slash = strchr(gv, '/');
+    drv_fmt_cut(group, gsz, "%.*s", slash ? (int)(slash - gv) : 0, gv);
+    *version = slash ? slash + 1 : gv;
+}
+
+/* One APIResource of a legacy APIResourceList: the resource (sub NULL) or its subresource. */
+static cJSON *legacy_entry(const resource_t *r, const subresource_t *sub)
+{
+    char name[96];
+    cJSON *e = cJSON_CreateObject();
+    bool ok = e &&
+              drv_fmt(name, sizeof(name), "%s%s%s", r->name, sub ? "/" : "",
+                      sub ? sub->name : "") == DRV_OK &&
+              cJSON_AddStringToObject(e, "name", name) &&
+              cJSON_AddStringToObject(e, "singularName", sub ? "" : r->singular) &&
+              cJSON_AddBoolToObject(e, "namespaced", r->namespaced) &&
+              cJSON_AddStringToObject(e, "kind", sub ? sub->kind : r->kind) &&
+              add_words_to(e, "verbs", sub ? sub->verbs : r->verbs);
+    if (ok && sub && sub->group)
+        ok = cJSON_AddStringToObject(e, "group", sub->group) &&
+             cJSON_AddStringToObject(e, "version", sub->version);
+    if (ok && !sub && r->shorts[0])
+        ok = add_words_to(e, "shortNames", r->shorts);
+    if (ok && !sub && r->categories[0])
+        ok = add_words_to(e, "categories", r->categories);
+    if (!ok) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    return e;
+}
 
 static cJSON *resource_list(const char *gv)
 {
@@ -45,34 +187,19 @@ static cJSON *resource_list(const char *gv)
         cJSON_Delete(o);
         return NULL;
     }
-    static const char *const verbs[] = {"create", "delete", "get",   "list",
-                                        "patch",  "update", "watch", NULL};
     for (size_t i = 0; i < sizeof(resources) / sizeof(resources[0]); i++) {
         const resource_t *r = &resources[i];
         if (strcmp(r->gv, gv) != 0)
             continue;
-        for (int sub = 0; sub < (r->status ? 2 : 1); sub++) {
-            cJSON *e = cJSON_CreateObject(), *v = NULL, *sn = NULL;
-            char name[96];
-            size_t l = strlen(r->name);
-            memcpy(name, r->name, l + 1);
-            if (sub)
-                memcpy(name + l, "/status", 8); /* every name is < 80 characters */
-            bool ok = e && cJSON_AddStringToObject(e, "name", name) &&
-                      cJSON_AddStringToObject(e, "singularName", sub ? "" : r->singular) &&
-                      cJSON_AddBoolToObject(e, "namespaced", r->namespaced) &&
-                      cJSON_AddStringToObject(e, "kind", r->kind) &&
-                      (v = cJSON_AddArrayToObject(e, "verbs"));
-            for (int k = 0; ok && verbs[k]; k++) {
-                if (sub && strcmp(verbs[k], "get") && strcmp(verbs[k], "patch") &&
-                    strcmp(verbs[k], "update"))
-                    continue;
-                ok = cJSON_AddItemToArray(v, cJSON_CreateString(verbs[k]));
-            }
-            if (ok && !sub && r->shorts[0])
-                ok = (sn = cJSON_AddArrayToObject(e, "shortNames")) &&
-                     cJSON_AddItemToArray(sn, cJSON_CreateString(r->shorts));
-            if (!ok || !cJSON_AddItemToArray(arr, e)) {
+        cJSON *e = legacy_entry(r, NULL);
+        if (!e || !cJSON_AddItemToArray(arr, e)) {
+            cJSON_Delete(e);
+            cJSON_Delete(o);
+            return NULL;
+        }
+        for (const subresource_t *s = r->subs; s < r->subs + 3 && s->name; s++) {
+            e = legacy_entry(r, s);
+            if (!e || !cJSON_AddItemToArray(arr, e)) {
                 cJSON_Delete(e);
                 cJSON_Delete(o);
                 return NULL;
@@ -99,12 +226,9 @@ static cJSON *group_list(void)
     }
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
         char gv[64];
-        size_t a = strlen(groups[i][0]), b = strlen(groups[i][1]);
-        memcpy(gv, groups[i][0], a); /* every group version fits */
-        gv[a] = '/';
-        memcpy(gv + a + 1, groups[i][1], b + 1);
         cJSON *g = cJSON_CreateObject(), *vs = NULL, *v = NULL, *pv = NULL;
         bool ok = g && cJSON_AddItemToArray(arr, g) &&
+                  drv_fmt(gv, sizeof(gv), "%s/%s", groups[i][0], groups[i][1]) == DRV_OK &&
                   cJSON_AddStringToObject(g, "name", groups[i][0]) &&
                   (vs = cJSON_AddArrayToObject(g, "versions")) && (v = cJSON_CreateObject()) &&
                   cJSON_AddItemToArray(vs, v) && cJSON_AddStringToObject(v, "groupVersion", gv) &&
@@ -120,9 +244,138 @@ static cJSON *group_list(void)
     return o;
 }
 
+/* ---- the aggregated form (apidiscovery.k8s.io) ---- */
+
+static bool add_kind(cJSON *o, const char *key, const char *group, const char *version,
+                     const char *kind)
+{
+    cJSON *k = cJSON_AddObjectToObject(o, key);
+    return k && cJSON_AddStringToObject(k, "group", group) &&
+           cJSON_AddStringToObject(k, "version", version) &&
+           cJSON_AddStringToObject(k, "kind", kind);
+}
+
+/* One APIResourceDiscovery, with its subresources. */
+static cJSON *aggregated_entry(const resource_t *r)
+{
+    char group[64];
+    const char *version = NULL;
+    split_gv(r->gv, group, sizeof(group), &version);
+    cJSON *e = cJSON_CreateObject(), *subs = NULL;
+    bool ok = e && cJSON_AddStringToObject(e, "resource", r->name) &&
+              add_kind(e, "responseKind", group, version, r->kind) &&
+              cJSON_AddStringToObject(e, "scope", r->namespaced ? "Namespaced" : "Cluster") &&
+              cJSON_AddStringToObject(e, "singularResource", r->singular) &&
+              add_words_to(e, "verbs", r->verbs);
+    if (ok && r->shorts[0])
+        ok = add_words_to(e, "shortNames", r->shorts);
+    if (ok && r->categories[0])
+        ok = add_words_to(e, "categories", r->categories);
+    if (ok && r->subs[0].name)
+        ok = (subs = cJSON_AddArrayToObject(e, "subresources")) != NULL;
+    for (const subresource_t *s = r->subs; ok && s < r->subs + 3 && s->name; s++) {
+        cJSON *se = cJSON_CreateObject();
+        ok = se && cJSON_AddItemToArray(subs, se) &&
+             cJSON_AddStringToObject(se, "subresource", s->name) &&
+             add_kind(se, "responseKind", s->group ? s->group : group,
+                      s->group ? s->version : version, s->kind) &&
+             add_words_to(se, "verbs", s->verbs);
+    }
+    if (!ok) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* An APIGroupDiscovery of group (one version) into items. */
+static bool aggregated_group(cJSON *items, const char *group, const char *version)
+{
+    char gv[64];
+    cJSON *g = cJSON_CreateObject(), *meta = NULL, *vs = NULL, *v = NULL, *res = NULL;
+    bool ok = g && cJSON_AddItemToArray(items, g) &&
+              drv_fmt(gv, sizeof(gv), "%s%s%s", group, *group ? "/" : "", version) == DRV_OK &&
+              (meta = cJSON_AddObjectToObject(g, "metadata")) &&
+              cJSON_AddStringToObject(meta, "name", group) &&
+              (vs = cJSON_AddArrayToObject(g, "versions")) && (v = cJSON_CreateObject()) &&
+              cJSON_AddItemToArray(vs, v) && cJSON_AddStringToObject(v, "version", version) &&
+              (res = cJSON_AddArrayToObject(v, "resources")) &&
+              cJSON_AddStringToObject(v, "freshness", "Current");
+    for (size_t i = 0; ok && i < sizeof(resources) / sizeof(resources[0]); i++) {
+        if (strcmp(resources[i].gv, gv))
+            continue;
+        cJSON *e = aggregated_entry(&resources[i]);
+        ok = e && cJSON_AddItemToArray(res, e);
+        if (!ok)
+            cJSON_Delete(e);
+    }
+    return ok;
+}
+
+/* /api (core) or /apis (the named groups) as an APIGroupDiscoveryList of apiVersion av. */
+static cJSON *aggregated(bool core, const char *av)
+{
+    cJSON *o = cJSON_CreateObject(), *items = NULL;
+    bool ok = o && cJSON_AddStringToObject(o, "kind", "APIGroupDiscoveryList") &&
+              cJSON_AddStringToObject(o, "apiVersion", av) &&
+              cJSON_AddObjectToObject(o, "metadata") &&
+              (items = cJSON_AddArrayToObject(o, "items"));
+    if (ok && core)
+        ok = aggregated_group(items, "", "v1");
+    for (size_t i = 0; ok && !core && i < sizeof(groups) / sizeof(groups[0]); i++)
+        ok = aggregated_group(items, groups[i][0], groups[i][1]);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The aggregated version the Accept header asks for first ("v2" or "v2beta1"), or NULL. Its
+ * media ranges are tried in order: the first one the hub can answer wins, as the apiserver
+ * negotiates (kubectl lists v2, then v2beta1, then plain application/json). */
+static const char *aggregated_wanted(struct MHD_Connection *conn)
+{
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    for (const char *p = a; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char range[256];
+        if (n < sizeof(range) && drv_fmt(range, sizeof(range), "%.*s", (int)n, p) == DRV_OK) {
+            bool agg =
+                strstr(range, "as=APIGroupDiscoveryList") && strstr(range, "g=apidiscovery.k8s.io");
+            if (agg && strstr(range, "v=v2beta1"))
+                return "v2beta1";
+            if (agg && strstr(range, "v=v2"))
+                return "v2";
+            if (!agg && (strstr(range, "application/json") || strstr(range, "*/*")))
+                return NULL;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}
+
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     const char *p = m->route->pattern;
+    bool root = !strcmp(p, "/api") || !strcmp(p, "/apis");
+    const char *agg = root ? aggregated_wanted(rq->conn) : NULL;
+    if (agg) {
+        char av[48], ctype[128];
+        _cleanup_cjson_ cJSON *out = NULL;
+        if (drv_fmt(av, sizeof(av), "apidiscovery.k8s.io/%s", agg) != DRV_OK ||
+            drv_fmt(ctype, sizeof(ctype),
+                    "application/json;g=apidiscovery.k8s.io;v=%s;as=APIGroupDiscoveryList",
+                    agg) != DRV_OK ||
+            !(out = aggregated(!strcmp(p, "/api"), av)))
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        char *s = cJSON_PrintUnformatted(out);
+        if (!s)
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        return drv_api_reply_text(rq, 200, ctype, s, strlen(s));
+    }
     cJSON *out =
         !strcmp(p, "/api")    ? api_versions()
         : !strcmp(p, "/apis") ? group_list()

@@ -120,6 +120,10 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return CORE "Event";
     case DRV_KIND_HPA:
         return AUTOSCALING "HorizontalPodAutoscaler";
+    case DRV_KIND_NAMESPACE:
+        return CORE "Namespace";
+    case DRV_KIND_REPLICASET:
+        return APPS "ReplicaSet";
     default:
         return NULL;
     }

@@ -247,7 +247,7 @@ static void test_namespaces_and_replicasets(void **state)
                           "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
                           "\"name\":\"Bad_Name\"}}",
                           &b),
-                     400);
+                     422);
     free(b);
     assert_int_equal(http(f, "DELETE", "/api/v1/namespaces/default", NULL, NULL, &b), 403);
     assert_non_null(strstr(b, "this namespace may not be deleted"));
@@ -760,6 +760,27 @@ static void test_kubectl_extras(void **state)
     assert_null(strstr(cols + 1, "\"columnDefinitions\":[{")); /* once only */
     close(w);
     drv_buf_free(&out);
+    /* Aggregated discovery, as kubectl 1.26+ asks for it: both roots in one answer each. */
+    drv_buf_t raw = DRV_BUF_INIT(1 << 16), o2 = DRV_BUF_INIT(1 << 20);
+    apic_request(&raw, "GET", "/apis",
+                 "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                 "application/json\r\n",
+                 NULL);
+    w = connect_api(f);
+    pump(f, w, raw.data, raw.len, &o2, NULL);
+    close(w);
+    s = drv_buf_str(&o2);
+    assert_non_null(strstr(s, "Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;"
+                              "as=APIGroupDiscoveryList"));
+    assert_non_null(strstr(s, "\"kind\":\"APIGroupDiscoveryList\""));
+    assert_non_null(strstr(s, "\"subresource\":\"scale\",\"responseKind\":{\"group\":"
+                              "\"autoscaling\",\"version\":\"v1\",\"kind\":\"Scale\"}"));
+    assert_non_null(strstr(s, "\"categories\":[\"all\"]"));
+    drv_buf_free(&raw);
+    drv_buf_free(&o2);
+    assert_int_equal(http(f, "GET", "/apis", NULL, NULL, &b), 200); /* no Accept: legacy */
+    assert_non_null(strstr(b, "\"kind\":\"APIGroupList\""));
+    free(b);
 }
 
 int main(void)
