@@ -36,10 +36,11 @@ typedef enum pb_kind {
     PB_SKIP,
 } pb_kind_t;
 
-#define F_REP 1u  /* repeated: a JSON array */
-#define F_MAP 2u  /* map<string, kind>: a JSON object */
-#define F_PTR 4u  /* a pointer in Go: sent only when set, so its zero value is kept */
-#define F_OMIT 8u /* omitempty in Go: Go's protobuf sends the zero value, JSON leaves it out */
+#define F_REP 1u     /* repeated: a JSON array */
+#define F_MAP 2u     /* map<string, kind>: a JSON object */
+#define F_PTR 4u     /* a pointer in Go: sent only when set, so its zero value is kept */
+#define F_OMIT 8u    /* omitempty in Go: Go's protobuf sends the zero value, JSON leaves it out */
+#define F_INLINE 16u /* an embedded Go struct: its members are the parent's in JSON */
 
 typedef struct pb_msg pb_msg_t;
 typedef struct pb_field {
@@ -260,7 +261,7 @@ static const pb_msg_t m_core_LocalObjectReference = {"io.k8s.api.core.v1.LocalOb
                                                      core_LocalObjectReference_f,
                                                      PB_N(core_LocalObjectReference_f)};
 static const pb_field_t core_ConfigMapVolumeSource_f[] = {
-    {1, "localObjectReference", PB_MSG, 0, &m_core_LocalObjectReference},
+    {1, "localObjectReference", PB_MSG, F_INLINE, &m_core_LocalObjectReference},
     {2, "items", PB_MSG, F_REP | F_OMIT, &m_core_KeyToPath},
     {3, "defaultMode", PB_INT32, F_PTR, NULL},
     {4, "optional", PB_BOOL, F_PTR, NULL},
@@ -305,7 +306,7 @@ static const pb_msg_t m_core_VolumeSource = {"io.k8s.api.core.v1.VolumeSource", 
                                              PB_N(core_VolumeSource_f)};
 static const pb_field_t core_Volume_f[] = {
     {1, "name", PB_STRING, 0, NULL},
-    {2, "volumeSource", PB_MSG, 0, &m_core_VolumeSource},
+    {2, "volumeSource", PB_MSG, F_INLINE, &m_core_VolumeSource},
 };
 static const pb_msg_t m_core_Volume = {"io.k8s.api.core.v1.Volume", core_Volume_f,
                                        PB_N(core_Volume_f)};
@@ -317,14 +318,14 @@ static const pb_field_t core_ContainerPort_f[] = {
 static const pb_msg_t m_core_ContainerPort = {"io.k8s.api.core.v1.ContainerPort",
                                               core_ContainerPort_f, PB_N(core_ContainerPort_f)};
 static const pb_field_t core_ConfigMapEnvSource_f[] = {
-    {1, "localObjectReference", PB_MSG, 0, &m_core_LocalObjectReference},
+    {1, "localObjectReference", PB_MSG, F_INLINE, &m_core_LocalObjectReference},
     {2, "optional", PB_BOOL, F_PTR, NULL},
 };
 static const pb_msg_t m_core_ConfigMapEnvSource = {"io.k8s.api.core.v1.ConfigMapEnvSource",
                                                    core_ConfigMapEnvSource_f,
                                                    PB_N(core_ConfigMapEnvSource_f)};
 static const pb_field_t core_SecretEnvSource_f[] = {
-    {1, "localObjectReference", PB_MSG, 0, &m_core_LocalObjectReference},
+    {1, "localObjectReference", PB_MSG, F_INLINE, &m_core_LocalObjectReference},
     {2, "optional", PB_BOOL, F_PTR, NULL},
 };
 static const pb_msg_t m_core_SecretEnvSource = {
@@ -337,7 +338,7 @@ static const pb_field_t core_EnvFromSource_f[] = {
 static const pb_msg_t m_core_EnvFromSource = {"io.k8s.api.core.v1.EnvFromSource",
                                               core_EnvFromSource_f, PB_N(core_EnvFromSource_f)};
 static const pb_field_t core_ConfigMapKeySelector_f[] = {
-    {1, "localObjectReference", PB_MSG, 0, &m_core_LocalObjectReference},
+    {1, "localObjectReference", PB_MSG, F_INLINE, &m_core_LocalObjectReference},
     {2, "key", PB_STRING, 0, NULL},
     {3, "optional", PB_BOOL, F_PTR, NULL},
 };
@@ -345,7 +346,7 @@ static const pb_msg_t m_core_ConfigMapKeySelector = {"io.k8s.api.core.v1.ConfigM
                                                      core_ConfigMapKeySelector_f,
                                                      PB_N(core_ConfigMapKeySelector_f)};
 static const pb_field_t core_SecretKeySelector_f[] = {
-    {1, "localObjectReference", PB_MSG, 0, &m_core_LocalObjectReference},
+    {1, "localObjectReference", PB_MSG, F_INLINE, &m_core_LocalObjectReference},
     {2, "key", PB_STRING, 0, NULL},
     {3, "optional", PB_BOOL, F_PTR, NULL},
 };
@@ -424,7 +425,7 @@ static const pb_field_t core_ProbeHandler_f[] = {
 static const pb_msg_t m_core_ProbeHandler = {"io.k8s.api.core.v1.ProbeHandler", core_ProbeHandler_f,
                                              PB_N(core_ProbeHandler_f)};
 static const pb_field_t core_Probe_f[] = {
-    {1, "handler", PB_MSG, 0, &m_core_ProbeHandler},
+    {1, "handler", PB_MSG, F_INLINE, &m_core_ProbeHandler},
     {2, "initialDelaySeconds", PB_INT32, F_OMIT, NULL},
     {3, "timeoutSeconds", PB_INT32, F_OMIT, NULL},
     {4, "periodSeconds", PB_INT32, F_OMIT, NULL},
@@ -1221,6 +1222,20 @@ static bool pb_field(pb_ctx_t *c, const pb_msg_t *m, const pb_field_t *f, unsign
                    : NULL;
     if (!j)
         return false;
+    if (f->flags & F_INLINE) {
+        while (j->child) {
+            cJSON *it = cJSON_DetachItemViaPointer(j, j->child);
+            if (cJSON_GetObjectItemCaseSensitive(obj, it->string)) {
+                cJSON_Delete(it);
+                cJSON_Delete(j);
+                pb_fail(c, m, f, 0, "sets a field twice");
+                return false;
+            }
+            cJSON_AddItemToArray(obj, it); /* keeps it->string: an object's member */
+        }
+        cJSON_Delete(j);
+        return true;
+    }
     /* Go's protobuf sends a non-pointer field even when unset; JSON leaves out an omitempty
      * one, and an empty struct or zero Time tells nothing. A pointer's zero value is meant. */
     bool msg_like = f->kind == PB_MSG || f->kind == PB_TIME || f->kind == PB_MICROTIME;
