@@ -1,6 +1,7 @@
-/* Kubernetes' protobuf request bodies (application/vnd.kubernetes.protobuf, which kubectl's typed
- * commands send since 1.30) turned into the JSON the same object has, so the model validates a
- * protobuf body exactly as it validates kubectl's JSON. Only the kinds Drover stores are known. */
+/* Kubernetes' protobuf request bodies (application/vnd.kubernetes.protobuf, which kubectl 1.33's
+ * typed commands send; 1.27's send JSON) turned into the JSON the same object has, so the model
+ * validates a protobuf body exactly as it validates kubectl's JSON. Only the kinds Drover stores
+ * are known. */
 #include "api/api_int.h"
 
 #include <stdarg.h>
