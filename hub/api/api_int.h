@@ -181,6 +181,10 @@ void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz);
 /* resource.c: the request body parsed into docs (JSON or YAML, within the API's body cap); on
  * failure a 400 naming the problem is queued (*r) and false returned. */
 bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result *r);
+/* protobuf.c: a Kubernetes protobuf body (application/vnd.kubernetes.protobuf: "k8s\0" and a
+ * runtime.Unknown) as the JSON object kubectl would have sent, for the kinds Drover stores. NULL
+ * with the reason, naming the message and field, in why (whysz > 0). The caller owns the result. */
+cJSON *drv_api_protobuf_decode(const void *data, size_t len, char *why, size_t whysz);
 /* api.c: whether a browser says the request comes from a page of another origin. */
 bool drv_api_cross_origin(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */

@@ -90,6 +90,16 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
             return NULL;
         }
         list = pt == DRV_API_PATCH_JSON;
+    } else if (!strcmp(mt, "application/vnd.kubernetes.protobuf")) {
+        char why[512];
+        cJSON *obj =
+            drv_api_protobuf_decode(drv_buf_str(&rq->body), rq->body.len, why, sizeof(why));
+        if (!obj) {
+            char msg[600];
+            drv_fmt_cut(msg, sizeof(msg), "request body: %s", why);
+            *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        }
+        return obj;
     } else if (!strcmp(mt, "application/yaml") || !strcmp(mt, "application/x-yaml") ||
                !strcmp(mt, "text/yaml")) {
         yaml = true;
