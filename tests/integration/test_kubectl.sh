@@ -278,9 +278,11 @@ ck "get -o json: port 9090 gone, 8080 kept" \
 # ---- scale, rollout ----
 kc scale deploy/x --replicas=3
 ck "scale deploy/x --replicas=3: exit 0, scaled" bash -c "[ $rc = 0 ] && grep -q 'deployment.apps/x scaled' '$T/out'"
+kc get deploy x -o jsonpath='{.spec.replicas}'
+ck "scale: the Deployment's spec.replicas is 3" bash -c "[ $rc = 0 ] && [ \"\$(cat '$T/out')\" = 3 ]"
 kc_until 120 '[.items[] | select(.metadata.deletionTimestamp == null and .status.phase == "Running")] | length == 3' \
   get pods -l app=x -o json
-ck "3 pods Running" rc_is 0
+ck "3 pods Running ($(jq -r '[.items[].metadata.name] | join(" ")' "$T/out" 2>/dev/null))" rc_is 0
 kc rollout status deploy/x --timeout=$((120 * TF))s
 ck "rollout status: ends with exit 0" rc_is 0
 ck "rollout status: successfully rolled out" out_has 'successfully rolled out'
@@ -336,8 +338,11 @@ vk() {
 }
 vk get pods
 ck "viewer: get pods works" rc_is 0
-vk apply -f "$M/configmap.yaml"
-ck "viewer: apply is Forbidden" bash -c "[ $rc != 0 ] && grep -qi 'forbidden' '$T/err'"
+# (An apply that changes nothing writes nothing: a viewer's is "unchanged". A new object is
+# a write.)
+sed 's/name: x-cfg/name: viewer-cfg/' "$M/configmap.yaml" >"$T/viewer-cm.yaml"
+vk apply -f "$T/viewer-cm.yaml"
+ck "viewer: apply (a new ConfigMap) is Forbidden" bash -c "[ $rc != 0 ] && grep -qi 'forbidden' '$T/err'"
 vk delete configmap x-cfg
 ck "viewer: delete is Forbidden" bash -c "[ $rc != 0 ] && grep -qi 'forbidden' '$T/err'"
 vk get secrets
@@ -386,13 +391,13 @@ kind: ConfigMap
 metadata: {name: old-cfg}
 data: {a: "1"}
 YAML
-  sed 's/name: x$/name: y/; s/app: x/app: y/g; s/replicas: 1/replicas: 0/' "$M/deployment.yaml" >"$O/deploy.yaml"
+  sed 's/name: x$/name: old/; s/app: x/app: old/g; s/replicas: 1/replicas: 0/' "$M/deployment.yaml" >"$O/deploy.yaml"
   kc apply -f "$O"
   ck "kubectl 1.27: apply -f DIR: exit 0, created" bash -c "[ $rc = 0 ] && [ \$(grep -c ' created\$' '$T/out') = 2 ]"
   kc apply -f "$O"
   ck "kubectl 1.27: apply -f DIR again: unchanged" bash -c "[ $rc = 0 ] && [ \$(grep -c ' unchanged\$' '$T/out') = 2 ]"
   kc get deploy -o wide
-  ck "kubectl 1.27: get deploy -o wide" bash -c "[ $rc = 0 ] && grep -q '^y ' '$T/out' && grep -q 'IMAGES' '$T/out'"
+  ck "kubectl 1.27: get deploy -o wide" bash -c "[ $rc = 0 ] && grep -q '^old ' '$T/out' && grep -q 'IMAGES' '$T/out'"
   kc explain deployment.spec.strategy
   ck "kubectl 1.27: explain deployment.spec.strategy" bash -c "[ $rc = 0 ] && grep -q 'rollingUpdate' '$T/out'"
 else
