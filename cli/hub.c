@@ -261,8 +261,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
+/* accept: the whole Accept header line. */
 static CURL *make_handle(const char *method, const char *path, char *url, size_t urlsz,
-                         struct curl_slist **hdrs, const char *ctype)
+                         struct curl_slist **hdrs, const char *ctype, const char *accept)
 {
     const char *base = drv_cli_hub_url();
     int n = snprintf(url, urlsz, "%s%s", base, path);
@@ -283,7 +284,7 @@ static CURL *make_handle(const char *method, const char *path, char *url, size_t
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DRV_CLI_MAX_RESPONSE);
-    *hdrs = curl_slist_append(*hdrs, "Accept: application/json");
+    *hdrs = curl_slist_append(*hdrs, accept);
     *hdrs = drv_cli_auth_header(*hdrs);
     if (ctype) {
         char h[128];
@@ -328,7 +329,7 @@ int drv_cli_request(const char *method, const char *path, const char *ctype, con
     drv_buf_init(&resp->body, DRV_CLI_MAX_RESPONSE);
     char url[URL_MAX * 2];
     struct curl_slist *hdrs = NULL;
-    CURL *c = make_handle(method, path, url, sizeof(url), &hdrs, ctype);
+    CURL *c = make_handle(method, path, url, sizeof(url), &hdrs, ctype, "Accept: application/json");
     if (!c) {
         curl_slist_free_all(hdrs);
         return 1;
@@ -471,7 +472,8 @@ int drv_cli_watch(const char *path, bool (*fn)(const char *type, cJSON *obj, voi
 {
     char url[URL_MAX * 2];
     struct curl_slist *hdrs = NULL;
-    CURL *c = make_handle("GET", path, url, sizeof(url), &hdrs, NULL);
+    CURL *c = make_handle("GET", path, url, sizeof(url), &hdrs, NULL,
+                          "Accept: text/event-stream"); /* the form on_sse reads */
     if (!c) {
         curl_slist_free_all(hdrs);
         return 1;

@@ -21,6 +21,8 @@
 #define DRV_API_DEFAULT_MAX_CONNS 256u
 #define DRV_API_DEFAULT_MAX_WATCHES 128u
 #define DRV_API_KEEPALIVE_MS 15000
+/* How often a Kubernetes watch that allows bookmarks gets one. */
+#define DRV_API_BOOKMARK_MS 10000
 #define DRV_API_MAX_GAUGES 256
 
 typedef struct drv_api drv_api_t;
@@ -249,6 +251,9 @@ typedef enum {
     DRV_API_OP_WATCH_ALL,    /* one event stream of several kinds (GET; never Secrets) */
     DRV_API_OP_APPLY,        /* create-or-replace of manifests (POST; each object authorized
                                 as the POST/PUT on its own route) */
+    DRV_API_OP_SCALE,        /* a Deployment's scale subresource (autoscaling/v1 Scale): get,
+                                update, patch */
+    DRV_API_OP_OPENAPI,      /* /openapi/v2 and /openapi/v3/... documents (GET) */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -81,6 +81,7 @@ typedef struct drv_api_req {
     bool too_big;
     bool busy; /* refused: the in-flight budget was exhausted */
     bool responded;
+    bool dry; /* dryRun=All: the store rolls the write back (drv_hstore_set_dry_run) */
     drv_api_log_sink_t *log; /* a log request waiting for its first bytes */
 } drv_api_req_t;
 
@@ -137,6 +138,33 @@ bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
 bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const char *cont,
                   cJSON *meta, char *why, size_t whysz);
 
+/* table.c: server-side tables (meta.k8s.io Table), what `kubectl get` asks for with
+ * Accept: application/json;as=Table;v=v1;g=meta.k8s.io. drv_api_table renders items (a JSON
+ * array of objects of kind kind_name, only read: the caller keeps it) as a Table of version
+ * "v1" or "v1beta1", one row per item, with a copy of meta (NULL: {}) as its metadata
+ * (resourceVersion, continue, remainingItemCount). include is ?includeObject= (NULL or "":
+ * Metadata, each row's object a PartialObjectMetadata; Object: the whole object; None: no
+ * object). headers: put the columnDefinitions in; a watch sends them in its first event only
+ * and omits them from every later event (Kubernetes' watch encoder does the same), a list or a
+ * get always. now_ms (wall clock) dates AGE and LAST SEEN. NULL on failure, with *code 406 (no
+ * columns for the kind), 400 (includeObject) or 500 (memory) and the reason in why. */
+cJSON *drv_api_table(const char *kind_name, const char *version, const cJSON *items,
+                     const cJSON *meta, const char *include, bool headers, int64_t now_ms,
+                     unsigned *code, char *why, size_t whysz);
+/* Whether drv_api_table has columns for the kind. */
+bool drv_api_table_renders(const char *kind_name);
+/* Whether the request's Accept header prefers a Table (by q, then order) over plain JSON: then
+ * version (n bytes) gets its "v1" or "v1beta1" and *only_table tells that no plain JSON form
+ * (application/json or a wildcard) is acceptable at all (a kind without columns is then
+ * answered 406). False for a missing header or a plain form first. */
+bool drv_api_accepts_table(struct MHD_Connection *conn, char *version, size_t n, bool *only_table);
+/* The same on a header value (NULL: none). */
+bool drv_api_accepts_table_header(const char *accept, char *version, size_t n, bool *only_table);
+/* Answers a list (meta: the list's metadata) or a get (meta NULL: the one item's
+ * resourceVersion) as a Table of version, with the request's ?includeObject=. */
+enum MHD_Result drv_api_reply_table(drv_api_req_t *rq, const char *kind_name, const cJSON *items,
+                                    const cJSON *meta, const char *version);
+
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
@@ -158,6 +186,8 @@ bool drv_api_cross_origin(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */
 enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);
+/* openapi.c: /openapi/v2, /openapi/v3 and its group versions' documents. */
+enum MHD_Result drv_api_openapi(drv_api_req_t *rq, const drv_api_match_t *m);
 
 /* logs.c */
 enum MHD_Result drv_api_log_start(drv_api_req_t *rq, const drv_api_match_t *m);

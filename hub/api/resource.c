@@ -2,8 +2,11 @@
  * subresource, with Kubernetes' status codes. Every write body passes drv_model_normalize;
  * its name and namespace must agree with the URL (they are filled from it when absent). */
 #include "api/api_int.h"
+#include "api/patch.h"
+#include "api/patchmeta.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "drover/fmt.h"
 #include "drover/log.h"
 #include "drover/json.h"
+#include "drover/selector.h"
 
 void drv_api_media_type(drv_api_req_t *rq, char *out, size_t outsz)
 {
@@ -42,40 +46,49 @@ bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result 
     return false;
 }
 
-/* Parses the request body (JSON, or YAML when so declared) into one object. On failure the
- * reply has been queued (*r) and NULL is returned. */
+/* The patch format a PATCH request's Content-Type names; false for one Drover does not apply
+ * (server-side apply, or not a patch type at all). */
+static bool patch_type(const char *mt, drv_api_patch_type_t *out)
+{
+    if (!strcmp(mt, "application/strategic-merge-patch+json"))
+        *out = DRV_API_PATCH_STRATEGIC;
+    else if (!strcmp(mt, "application/json-patch+json"))
+        *out = DRV_API_PATCH_JSON;
+    else if (!*mt || !strcmp(mt, "application/merge-patch+json") || !strcmp(mt, "application/json"))
+        *out = DRV_API_PATCH_MERGE;
+    else
+        return false;
+    return true;
+}
+
+/* Parses the request body (JSON, or YAML when so declared) into one object, or for a JSON
+ * Patch into one array. On failure the reply has been queued (*r) and NULL is returned. */
 static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
 {
     char mt[128];
     drv_api_media_type(rq, mt, sizeof(mt));
-    bool yaml = false;
+    bool yaml = false, list = false;
     if (patch) {
-        if (!strcmp(mt, "application/strategic-merge-patch+json")) {
-            *r = drv_api_reply_status(rq, 415, NULL,
-                                      "strategic merge patch is not supported by Drover; send "
-                                      "the patch as application/merge-patch+json (RFC 7386)",
-                                      NULL);
+        drv_api_patch_type_t pt;
+        if (!strcmp(mt, "application/apply-patch+yaml")) {
+            *r = drv_api_reply_status(
+                rq, 415, NULL,
+                "server-side apply (application/apply-patch+yaml) is not supported by Drover; "
+                "use client-side kubectl apply (the default, without --server-side)",
+                NULL);
             return NULL;
         }
-        if (!strcmp(mt, "application/json-patch+json") ||
-            !strcmp(mt, "application/apply-patch+yaml")) {
-            char msg[256];
-            drv_fmt_cut(msg, sizeof(msg),
-                        "patch type %s is not supported by Drover; send the patch as "
-                        "application/merge-patch+json (RFC 7386)",
-                        mt);
-            *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
-            return NULL;
-        }
-        if (*mt && strcmp(mt, "application/merge-patch+json") && strcmp(mt, "application/json")) {
+        if (!patch_type(mt, &pt)) {
             char msg[256];
             drv_fmt_cut(msg, sizeof(msg),
                         "unsupported Content-Type \"%.64s\" for a patch; use "
-                        "application/merge-patch+json",
+                        "application/merge-patch+json, application/strategic-merge-patch+json "
+                        "or application/json-patch+json",
                         mt);
             *r = drv_api_reply_status(rq, 415, NULL, msg, NULL);
             return NULL;
         }
+        list = pt == DRV_API_PATCH_JSON;
     } else if (!strcmp(mt, "application/yaml") || !strcmp(mt, "application/x-yaml") ||
                !strcmp(mt, "text/yaml")) {
         yaml = true;
@@ -95,17 +108,23 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
         *r = drv_api_reply_status(rq, 400, NULL, "request body is empty", NULL);
         return NULL;
     }
-    if (!yaml && body[i] != '{') {
-        *r = drv_api_reply_status(rq, 400, NULL, "request body is not a JSON object", NULL);
+    if (!yaml && body[i] != (list ? '[' : '{')) {
+        *r = drv_api_reply_status(
+            rq, 400, NULL,
+            list ? "request body is not a JSON Patch (a JSON array of operations)"
+                 : "request body is not a JSON object",
+            NULL);
         return NULL;
     }
     drv_doc_list_t docs = {0};
     if (!drv_api_body_docs(rq, &docs, r))
         return NULL;
     cJSON *obj = NULL;
-    if (docs.count != 1 || !cJSON_IsObject(docs.docs[0].root)) {
+    if (docs.count != 1 ||
+        !(list ? cJSON_IsArray(docs.docs[0].root) : cJSON_IsObject(docs.docs[0].root))) {
         *r = drv_api_reply_status(rq, 400, NULL,
                                   docs.count != 1 ? "request body must hold exactly one object"
+                                  : list          ? "request body is not an array"
                                                   : "request body is not an object",
                                   NULL);
     } else {
@@ -115,36 +134,6 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
     }
     drv_doc_list_free(&docs);
     return obj;
-}
-
-/* RFC 7386 JSON merge patch: returns the patched target (target is consumed), NULL on
- * allocation failure. */
-static cJSON *merge_patch(cJSON *target, const cJSON *patch)
-{
-    if (!cJSON_IsObject(patch)) {
-        cJSON_Delete(target);
-        return cJSON_Duplicate(patch, true);
-    }
-    if (!cJSON_IsObject(target)) {
-        cJSON_Delete(target);
-        target = cJSON_CreateObject();
-        if (!target)
-            return NULL;
-    }
-    for (const cJSON *p = patch->child; p; p = p->next) {
-        if (cJSON_IsNull(p)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
-            continue;
-        }
-        cJSON *cur = cJSON_DetachItemFromObjectCaseSensitive(target, p->string);
-        cJSON *n = merge_patch(cur, p);
-        if (!n || !cJSON_AddItemToObject(target, p->string, n)) {
-            cJSON_Delete(n);
-            cJSON_Delete(target);
-            return NULL;
-        }
-    }
-    return target;
 }
 
 static const char *url_ns(const drv_api_match_t *m)
@@ -186,7 +175,7 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
         drv_diags_t d = {0};
         drv_diag_t one = {(char *)"metadata", (char *)"must be an object"};
         d.items = &one, d.count = 1;
-        *r = drv_api_reply_status(rq, 400, "Invalid", "metadata: must be an object", &d);
+        *r = drv_api_reply_status(rq, 422, "Invalid", "metadata: must be an object", &d);
         return false;
     }
     struct {
@@ -211,7 +200,8 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
     return true;
 }
 
-/* drv_model_normalize, with problems answered as 400 Invalid naming every field. */
+/* drv_model_normalize, with problems answered as 422 Invalid naming every field; the details
+ * carry the kind and name too, which kubectl prints ("The Deployment "web" is invalid: ..."). */
 static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
 {
     drv_kind_t k = drv_model_kind(obj);
@@ -237,7 +227,19 @@ static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
                             d.items[i].msg) == DRV_OK;
     if (ok && d.count > 10)
         ok = drv_buf_printf(&msg, "; and %zu more", d.count - 10 + d.dropped) == DRV_OK;
-    *r = drv_api_reply_status(rq, 400, "Invalid", drv_buf_str(&msg), &d);
+    _cleanup_cjson_ cJSON *st =
+        ok ? drv_api_status_json(422, "Invalid", drv_buf_str(&msg), &d) : NULL;
+    cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
+    const char *av = drv_kind_api_version(k), *slash = strchr(av, '/');
+    char group[64] = "";
+    if (slash)
+        drv_fmt_cut(group, sizeof(group), "%.*s", (int)(slash - av), av);
+    if (det && cJSON_AddStringToObject(det, "name", namebuf) &&
+        cJSON_AddStringToObject(det, "group", group) &&
+        cJSON_AddStringToObject(det, "kind", drv_kind_name(k)))
+        *r = drv_api_reply_json(rq, 422, st);
+    else
+        *r = drv_api_reply_status(rq, 422, "Invalid", drv_buf_str(&msg), &d);
     drv_buf_free(&msg);
     drv_diags_free(&d);
     return false;
@@ -328,6 +330,11 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     if (k == DRV_KIND_NODE)
         for (cJSON *it = items->child; it; it = it->next)
             drv_api_show_node(rq->api, it);
+    char tv[16];
+    bool only_table = false;
+    if (drv_api_accepts_table(rq->conn, tv, sizeof(tv), &only_table) &&
+        (only_table || drv_api_table_renders(drv_kind_name(k))))
+        return drv_api_reply_table(rq, drv_kind_name(k), items, meta, tv);
     if (!cJSON_AddItemToObject(list, "items", items))
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     items = NULL;
@@ -343,6 +350,16 @@ static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
     drv_api_show_node(rq->api, obj);
+    char tv[16];
+    bool only_table = false;
+    if (m->route->op == DRV_API_OP_ITEM &&
+        drv_api_accepts_table(rq->conn, tv, sizeof(tv), &only_table) &&
+        (only_table || drv_api_table_renders(drv_kind_name(k)))) {
+        _cleanup_cjson_ cJSON *one = cJSON_CreateArray();
+        if (!one || !cJSON_AddItemReferenceToArray(one, obj))
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+        return drv_api_reply_table(rq, drv_kind_name(k), one, NULL, tv);
+    }
     return drv_api_reply_json(rq, 200, obj);
 }
 
@@ -369,9 +386,15 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
 {
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
+    char rv[32] = ""; /* a dry run answers with the stored object's, as the apiserver does */
+    drv_fmt_cut(rv, sizeof(rv), "%s",
+                drv_json_str_or(drv_json_get(obj, "metadata"), "resourceVersion", ""));
     drv_err_t e = drv_hstore_update(rq->api->store, k, obj, &err);
     if (e != DRV_OK)
         return store_error(rq, k, m->name, e, &err);
+    if (rq->dry && *rv)
+        cJSON_ReplaceItemInObjectCaseSensitive(drv_json_get(obj, "metadata"), "resourceVersion",
+                                               cJSON_CreateString(rv));
     drv_api_changed(rq->api);
     return drv_api_reply_json(rq, 200, obj);
 }
@@ -385,13 +408,43 @@ static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
     return finish_update(rq, m, obj);
 }
 
-/* The stored object with the request's merge patch applied; NULL with the reply queued. */
+/* Applies the request's patch (its body, merge, strategic merge or JSON Patch by Content-Type)
+ * to *cur, whose patch metadata root is root_type; false with the reply queued (*cur is then
+ * as it was). A malformed patch is a 400, one that cannot apply to this object a 422 (as the
+ * apiserver answers a failed JSON Patch test). */
+static bool apply_patch(drv_api_req_t *rq, const char *root_type, cJSON **cur, enum MHD_Result *r)
+{
+    _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
+    if (!patch)
+        return false;
+    char mt[128];
+    drv_api_media_type(rq, mt, sizeof(mt));
+    drv_api_patch_type_t pt = DRV_API_PATCH_MERGE;
+    (void)patch_type(mt, &pt); /* read_body refused the others */
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_api_patch_apply(pt, root_type, cur, patch, &err);
+    switch (e) {
+    case DRV_OK:
+        return true;
+    case DRV_ERR_PROTO:
+        *r = drv_api_reply_status(rq, 400, "BadRequest", drv_error_msg(&err), NULL);
+        break;
+    case DRV_ERR_INVALID:
+        *r = drv_api_reply_status(rq, 422, "Invalid", drv_error_msg(&err), NULL);
+        break;
+    case DRV_ERR_TOOBIG:
+        *r = drv_api_reply_status(rq, 413, "RequestEntityTooLarge", drv_error_msg(&err), NULL);
+        break;
+    default:
+        *r = drv_api_reply_status(rq, 500, NULL, drv_error_msg(&err), NULL);
+    }
+    return false;
+}
+
+/* The stored object with the request's patch applied; NULL with the reply queued. */
 static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
 {
     drv_kind_t k = m->route->kind;
-    _cleanup_cjson_ cJSON *patch = read_body(rq, true, r);
-    if (!patch)
-        return NULL;
     cJSON *cur = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
@@ -399,10 +452,10 @@ static cJSON *patched(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Resu
         *r = store_error(rq, k, m->name, e, &err);
         return NULL;
     }
-    cJSON *obj = merge_patch(cur, patch);
-    if (!obj)
-        *r = drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
-    return obj;
+    if (apply_patch(rq, drv_api_patch_root(k), &cur, r))
+        return cur;
+    cJSON_Delete(cur);
+    return NULL;
 }
 
 static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
@@ -444,7 +497,7 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
         drv_diags_t d = {0};
         drv_diag_t one = {(char *)"status", (char *)"required (an object)"};
         d.items = &one, d.count = 1;
-        return drv_api_reply_status(rq, 400, "Invalid", "status: required (an object)", &d);
+        return drv_api_reply_status(rq, 422, "Invalid", "status: required (an object)", &d);
     }
     drv_error_t err = DRV_ERROR_INIT;
     _cleanup_cjson_ cJSON *cur = NULL;
@@ -481,6 +534,212 @@ static enum MHD_Result finish_status(drv_api_req_t *rq, const drv_api_match_t *m
     return drv_api_reply_json(rq, 200, cur);
 }
 
+/* ---- deployments/{name}/scale (autoscaling/v1 Scale) ---- */
+
+/* The Scale of a Deployment: its replicas wanted and running and its selector as a string. */
+static cJSON *scale_of(const cJSON *dep)
+{
+    const cJSON *meta = drv_json_get(dep, "metadata"), *spec = drv_json_get(dep, "spec");
+    char selstr[2048] = "";
+    drv_selector_t sel = {0};
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_selector_from_json(drv_json_get(spec, "selector"), &sel, &err) == DRV_OK &&
+        drv_selector_format(&sel, selstr, sizeof(selstr)) != DRV_OK)
+        selstr[0] = '\0';
+    drv_selector_free(&sel);
+    cJSON *o = cJSON_CreateObject(), *m = NULL, *sp = NULL, *st = NULL;
+    static const char *const keep[] = {"name", "namespace", "uid", "resourceVersion",
+                                       "creationTimestamp"};
+    bool ok =
+        o && cJSON_AddStringToObject(o, "kind", "Scale") &&
+        cJSON_AddStringToObject(o, "apiVersion", "autoscaling/v1") &&
+        (m = cJSON_AddObjectToObject(o, "metadata")) && (sp = cJSON_AddObjectToObject(o, "spec")) &&
+        cJSON_AddNumberToObject(sp, "replicas", (double)drv_json_int_or(spec, "replicas", 1)) &&
+        (st = cJSON_AddObjectToObject(o, "status")) &&
+        cJSON_AddNumberToObject(
+            st, "replicas", (double)drv_json_int_or(drv_json_get(dep, "status"), "replicas", 0)) &&
+        cJSON_AddStringToObject(st, "selector", selstr);
+    for (size_t i = 0; ok && i < sizeof(keep) / sizeof(keep[0]); i++) {
+        const char *v = drv_json_str(meta, keep[i]);
+        ok = !v || cJSON_AddStringToObject(m, keep[i], v);
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* GET, PUT and PATCH of a Deployment's scale: what kubectl scale and autoscalers use. */
+static enum MHD_Result do_scale(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit)
+{
+    drv_kind_t k = m->route->kind;
+    enum MHD_Result r = MHD_NO;
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_cjson_ cJSON *dep = NULL;
+    drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &dep, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    _cleanup_cjson_ cJSON *scale = scale_of(dep);
+    if (!scale)
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    if (bit == DRV_API_M_GET)
+        return drv_api_reply_json(rq, 200, scale);
+    if (bit == DRV_API_M_PATCH) {
+        if (!apply_patch(rq, NULL, &scale, &r)) /* a Scale has no lists to merge by key */
+            return r;
+    } else {
+        cJSON *body = read_body(rq, false, &r);
+        if (!body)
+            return r;
+        cJSON_Delete(scale);
+        scale = body;
+    }
+    const cJSON *smeta = drv_json_get(scale, "metadata");
+    const char *name = drv_json_str(smeta, "name");
+    if (name && strcmp(name, m->name)) {
+        char msg[600];
+        drv_fmt_cut(msg, sizeof(msg),
+                    "metadata.name \"%.253s\" does not match the name in the URL \"%.253s\"", name,
+                    m->name);
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
+    const cJSON *rep = drv_json_get(drv_json_get(scale, "spec"), "replicas");
+    int64_t n = 0;
+    if (!cJSON_IsNumber(rep) || !drv_json_to_int(rep->valuedouble, 0, INT32_MAX, &n)) {
+        drv_diags_t d = {0};
+        drv_diag_t one = {(char *)"spec.replicas",
+                          (char *)"must be a whole number from 0 to 2147483647"};
+        d.items = &one, d.count = 1;
+        return drv_api_reply_status(
+            rq, 422, "Invalid",
+            "Scale is invalid: spec.replicas: must be a whole number from 0 to 2147483647", &d);
+    }
+    /* A resourceVersion in the Scale is the Deployment's: a stale one is a conflict. */
+    const char *rv = drv_json_str(smeta, "resourceVersion");
+    cJSON *dmeta = drv_json_get(dep, "metadata");
+    if (rv && *rv &&
+        !cJSON_ReplaceItemInObjectCaseSensitive(dmeta, "resourceVersion", cJSON_CreateString(rv)))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    cJSON *dspec = drv_json_get(dep, "spec");
+    if (!cJSON_ReplaceItemInObjectCaseSensitive(dspec, "replicas", cJSON_CreateNumber((double)n)) &&
+        !cJSON_AddNumberToObject(dspec, "replicas", (double)n))
+        return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    if (!normalize(rq, dep, &r))
+        return r;
+    e = drv_hstore_update(rq->api->store, k, dep, &err);
+    if (e != DRV_OK)
+        return store_error(rq, k, m->name, e, &err);
+    if (!rq->dry)
+        drv_api_changed(rq->api);
+    cJSON_Delete(scale);
+    scale = scale_of(dep);
+    return scale ? drv_api_reply_json(rq, 200, scale)
+                 : drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+}
+
+/* ---- dryRun and DeleteOptions ---- */
+
+/* dryRun=All (the only value Kubernetes defines) marks the request; false with the reply queued
+ * on another value. */
+static bool dry_run_arg(drv_api_req_t *rq, const char *v, enum MHD_Result *r)
+{
+    if (!v || !*v)
+        return true;
+    if (!strcmp(v, "All")) {
+        rq->dry = true;
+        return true;
+    }
+    char msg[160];
+    drv_fmt_cut(msg, sizeof(msg), "dryRun: unsupported value \"%.64s\": only \"All\"", v);
+    *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    return false;
+}
+
+/* The DeleteOptions of a DELETE, from its body (kubectl sends one) and its query: dryRun,
+ * propagationPolicy (Background and Foreground end the same way here: the workload's pods are
+ * deleted right after it; Orphan cannot be honoured for the kinds that own pods, and is
+ * refused), and preconditions checked against the stored object. false with the reply queued. */
+static bool delete_options(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD_Result *r)
+{
+    drv_kind_t k = m->route->kind;
+    _cleanup_cjson_ cJSON *opts = NULL;
+    const char *b = drv_buf_str(&rq->body);
+    size_t i = 0;
+    while (i < rq->body.len && strchr(" \t\r\n", b[i]))
+        i++;
+    if (i < rq->body.len) {
+        drv_doc_list_t docs = {0};
+        if (!drv_api_body_docs(rq, &docs, r))
+            return false;
+        if (docs.count == 1 && cJSON_IsObject(docs.docs[0].root))
+            opts = cJSON_Duplicate(docs.docs[0].root, true);
+        drv_doc_list_free(&docs);
+        if (!opts) {
+            *r = drv_api_reply_status(rq, 400, NULL, "request body: not a DeleteOptions object",
+                                      NULL);
+            return false;
+        }
+    }
+    const cJSON *dry = drv_json_get(opts, "dryRun");
+    if (cJSON_IsArray(dry) && dry->child) {
+        if (!cJSON_IsString(dry->child) || dry->child->next)
+            return dry_run_arg(rq, "(not one string)", r);
+        if (!dry_run_arg(rq, dry->child->valuestring, r))
+            return false;
+    }
+    const char *pp = drv_json_str(opts, "propagationPolicy");
+    if (!pp)
+        pp = arg(rq, "propagationPolicy");
+    bool orphan = drv_json_true(opts, "orphanDependents");
+    if (pp && *pp && strcmp(pp, "Background") && strcmp(pp, "Foreground") && strcmp(pp, "Orphan")) {
+        char msg[200];
+        drv_fmt_cut(msg, sizeof(msg),
+                    "propagationPolicy: unsupported value \"%.64s\": Background, Foreground or "
+                    "Orphan",
+                    pp);
+        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        return false;
+    }
+    if ((orphan || (pp && !strcmp(pp, "Orphan"))) &&
+        (k == DRV_KIND_DEPLOYMENT || k == DRV_KIND_DAEMONSET)) {
+        *r = drv_api_reply_status(rq, 422, "Invalid",
+                                  "propagationPolicy Orphan is not supported by Drover: a "
+                                  "workload's pods are deleted with it; delete with Background "
+                                  "or Foreground (kubectl's default)",
+                                  NULL);
+        return false;
+    }
+    const cJSON *pre = drv_json_get(opts, "preconditions");
+    const char *puid = drv_json_str(pre, "uid"), *prv = drv_json_str(pre, "resourceVersion");
+    if ((puid && *puid) || (prv && *prv)) {
+        _cleanup_cjson_ cJSON *cur = NULL;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t e = drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err);
+        if (e != DRV_OK) {
+            *r = store_error(rq, k, m->name, e, &err);
+            return false;
+        }
+        const cJSON *meta = drv_json_get(cur, "metadata");
+        const char *uid = drv_json_str_or(meta, "uid", ""),
+                   *rv = drv_json_str_or(meta, "resourceVersion", "");
+        if ((puid && *puid && strcmp(puid, uid)) || (prv && *prv && strcmp(prv, rv))) {
+            char msg[400];
+            drv_fmt_cut(msg, sizeof(msg),
+                        "Precondition failed: %s in precondition: %.64s, %s in object meta: %.64s",
+                        puid && *puid && strcmp(puid, uid) ? "UID" : "ResourceVersion",
+                        puid && *puid && strcmp(puid, uid) ? puid : prv,
+                        puid && *puid && strcmp(puid, uid) ? "UID" : "ResourceVersion",
+                        puid && *puid && strcmp(puid, uid) ? uid : rv);
+            *r = drv_api_reply_status(rq, 409, "Conflict", msg, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit);
+
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     unsigned bit = 0;
@@ -494,8 +753,30 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         bit = DRV_API_M_PATCH;
     else if (!strcmp(rq->method, "DELETE"))
         bit = DRV_API_M_DELETE;
+    drv_api_op_t op = m->route->op;
+    bool store_write =
+        bit != DRV_API_M_GET && (op == DRV_API_OP_COLLECTION || op == DRV_API_OP_ITEM ||
+                                 op == DRV_API_OP_STATUS || op == DRV_API_OP_SCALE);
+    if (!store_write)
+        return dispatch(rq, m, bit);
+    enum MHD_Result r = MHD_NO;
+    if (!dry_run_arg(rq, arg(rq, "dryRun"), &r) ||
+        (bit == DRV_API_M_DELETE && !delete_options(rq, m, &r)))
+        return r;
+    /* A dry run goes through every check and write of the real one, then the store rolls it
+     * back: what comes back is what would have been stored. */
+    drv_hstore_set_dry_run(rq->api->store, rq->dry);
+    r = dispatch(rq, m, bit);
+    drv_hstore_set_dry_run(rq->api->store, false);
+    return r;
+}
+
+static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, unsigned bit)
+{
     enum MHD_Result r = MHD_NO;
     switch (m->route->op) {
+    case DRV_API_OP_SCALE:
+        return do_scale(rq, m, bit);
     case DRV_API_OP_HEALTHZ: {
         char *ok = strdup("ok");
         if (!ok)
@@ -510,6 +791,8 @@ enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m)
         return drv_api_usage(rq, m);
     case DRV_API_OP_DISCOVERY:
         return drv_api_discovery(rq, m);
+    case DRV_API_OP_OPENAPI:
+        return drv_api_openapi(rq, m);
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
         return drv_api_tokens(rq, m);

@@ -1,8 +1,16 @@
-/* Watch streams: `?watch=1` answers with Server-Sent Events read from the store's change log,
+/* Watch streams, one implementation read from the store's change log in two encodings:
+ * - Kubernetes' (`?watch=true` from kubectl, client-go and the official clients): one JSON
+ *   object {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}} per line. Without a
+ *   resourceVersion (or with "0") the stream opens with an ADDED event for every object that
+ *   matches, as the apiserver does; allowWatchBookmarks=true adds a BOOKMARK every
+ *   DRV_API_BOOKMARK_MS (and, with sendInitialEvents=true, one marked
+ *   k8s.io/initial-events-end after the initial events); timeoutSeconds ends the stream.
+ * - Server-Sent Events, for browsers and for clients that send Accept: text/event-stream:
  *   event: ADDED|MODIFIED|DELETED\nid: <resourceVersion>\ndata: <object JSON>\n\n
- * resumable with resourceVersion=N or Last-Event-ID. A stream with nothing to send suspends
- * its connection; drv_api_notify() resumes it, and a keep-alive comment goes out every 15 s.
- * A stream that falls behind the retained log gets an ERROR event (410 Expired) and ends. */
+ *   resumable with resourceVersion=N or Last-Event-ID, a keep-alive comment every 15 s.
+ * A stream with nothing to send suspends its connection; drv_api_notify() resumes it. A stream
+ * that falls behind the retained log, or asks for a resourceVersion older than it, gets an
+ * ERROR event (410 Expired) and ends. */
 #include "api/api_int.h"
 
 #include <errno.h>
@@ -10,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "drover/cleanup.h"
@@ -35,6 +44,15 @@ struct drv_api_watch {
     drv_selector_t sel;
     drv_api_fieldsel_t fs;
     uint64_t rv; /* the last change consumed */
+    bool json;   /* Kubernetes' encoding (else SSE) */
+    bool bookmarks;
+    int64_t last_bm;  /* the last BOOKMARK */
+    int64_t deadline; /* timeoutSeconds, on drv_now_ms(); 0: none */
+    cJSON *initial;   /* objects still to send as ADDED before the changes (an array) */
+    bool initial_end; /* sendInitialEvents: a marked BOOKMARK once initial is sent */
+    char table[16];   /* "v1" or "v1beta1": events carry meta.k8s.io Tables; "": objects */
+    char include[16]; /* includeObject for those Tables */
+    bool table_cols;  /* the column definitions went out (in the first Table) */
     drv_buf_t out;
     size_t off;
     bool suspended, ended;
@@ -61,15 +79,95 @@ static void end_with_status(drv_api_watch_t *w, unsigned code, const char *reaso
     cJSON *st = drv_api_status_json(code, reason, msg, NULL);
     char *s = st ? cJSON_PrintUnformatted(st) : NULL;
     cJSON_Delete(st);
-    if (s && drv_buf_printf(&w->out, "event: ERROR\ndata: %s\n\n", s) != DRV_OK)
+    if (s && (w->json ? drv_buf_printf(&w->out, "{\"type\":\"ERROR\",\"object\":%s}\n", s)
+                      : drv_buf_printf(&w->out, "event: ERROR\ndata: %s\n\n", s)) != DRV_OK)
         drv_log_warn("watch: no room for the final error event", NULL);
     free(s);
     w->ended = true;
 }
 
+/* obj as a Table of one row (kubectl get -w asks for them), the columns in the first only. */
+static cJSON *as_table(drv_api_watch_t *w, const cJSON *obj)
+{
+    _cleanup_cjson_ cJSON *one = cJSON_CreateArray();
+    if (!one || !cJSON_AddItemReferenceToArray(one, (cJSON *)obj))
+        return NULL;
+    unsigned code = 0;
+    char why[160];
+    cJSON *t = drv_api_table(drv_kind_name(w->kind), w->table, one, NULL, w->include,
+                             !w->table_cols, drv_wall_ms(), &code, why, sizeof(why));
+    if (t)
+        w->table_cols = true;
+    else
+        drv_log_warn("watch: an event could not be shown as a table", "why=\"%s\"", why);
+    return t;
+}
+
+/* Appends one event to w->out in the stream's encoding; on failure w->out is as it was. */
+static drv_err_t emit(drv_api_watch_t *w, const char *type, uint64_t rv, const cJSON *obj)
+{
+    _cleanup_cjson_ cJSON *table =
+        w->table[0] && strcmp(type, "BOOKMARK") ? as_table(w, obj) : NULL;
+    if (w->table[0] && strcmp(type, "BOOKMARK") && !table)
+        return DRV_ERR_NOMEM;
+    _cleanup_free_ char *s = cJSON_PrintUnformatted(table ? table : obj);
+    if (!s)
+        return DRV_ERR_NOMEM;
+    size_t mark = w->out.len;
+    drv_err_t e = w->json ? drv_buf_printf(&w->out, "{\"type\":\"%s\",\"object\":%s}\n", type, s)
+                          : drv_buf_printf(&w->out, "event: %s\nid: %llu\ndata: %s\n\n", type,
+                                           (unsigned long long)rv, s);
+    if (e != DRV_OK)
+        drv_buf_truncate(&w->out, mark);
+    return e;
+}
+
+/* A BOOKMARK at the stream's resourceVersion (Kubernetes' encoding only). */
+static void bookmark(drv_api_watch_t *w, bool initial_end)
+{
+    w->last_bm = drv_now_ms();
+    char rv[32];
+    _cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+    cJSON *meta = NULL, *ann = NULL;
+    bool ok = o && drv_fmt(rv, sizeof(rv), "%llu", (unsigned long long)w->rv) == DRV_OK &&
+              cJSON_AddStringToObject(o, "kind", drv_kind_name(w->kind)) &&
+              cJSON_AddStringToObject(o, "apiVersion", drv_kind_api_version(w->kind)) &&
+              (meta = cJSON_AddObjectToObject(o, "metadata")) &&
+              cJSON_AddStringToObject(meta, "resourceVersion", rv);
+    if (ok && initial_end)
+        ok = (ann = cJSON_AddObjectToObject(meta, "annotations")) &&
+             cJSON_AddStringToObject(ann, "k8s.io/initial-events-end", "true");
+    if (!ok || emit(w, "BOOKMARK", w->rv, o) != DRV_OK)
+        drv_log_warn("watch: no room for a bookmark", NULL);
+}
+
+/* Sends what is left of the initial ADDED events, as room allows. */
+static void fill_initial(drv_api_watch_t *w)
+{
+    while (w->initial && w->initial->child && w->out.len < WATCH_OUT_SOFT) {
+        cJSON *it = cJSON_DetachItemViaPointer(w->initial, w->initial->child);
+        if (w->kind == DRV_KIND_NODE)
+            drv_api_show_node(w->api, it);
+        if (emit(w, "ADDED", 0, it) != DRV_OK && w->out.len > 0) {
+            cJSON_InsertItemInArray(w->initial, 0, it); /* next time, after what is pending */
+            return;
+        }
+        cJSON_Delete(it);
+    }
+    if (w->initial && !w->initial->child) {
+        cJSON_Delete(w->initial);
+        w->initial = NULL;
+        if (w->initial_end)
+            bookmark(w, true);
+    }
+}
+
 /* Appends the events after w->rv that the stream wants to w->out. */
 static void fill(drv_api_watch_t *w)
 {
+    fill_initial(w);
+    if (w->initial)
+        return;
     for (int round = 0; round < 16 && w->out.len < WATCH_OUT_SOFT && !w->ended; round++) {
         drv_hstore_event_t *ev = NULL;
         size_t n = 0;
@@ -93,15 +191,7 @@ static void fill(drv_api_watch_t *w)
             if (wants(w, ev[i].kind, ev[i].obj)) {
                 if (ev[i].kind == DRV_KIND_NODE && ev[i].type != DRV_HSTORE_DELETED)
                     drv_api_show_node(w->api, ev[i].obj);
-                char *s = cJSON_PrintUnformatted(ev[i].obj);
-                size_t mark = w->out.len;
-                drv_err_t pe = s ? drv_buf_printf(&w->out, "event: %s\nid: %llu\ndata: %s\n\n",
-                                                  drv_hstore_change_name(ev[i].type),
-                                                  (unsigned long long)ev[i].rv, s)
-                                 : DRV_ERR_NOMEM;
-                free(s);
-                if (pe != DRV_OK) {
-                    drv_buf_truncate(&w->out, mark);
+                if (emit(w, drv_hstore_change_name(ev[i].type), ev[i].rv, ev[i].obj) != DRV_OK) {
                     if (w->out.len > 0) {
                         full = true; /* send what we have, retry this event next time */
                         break;
@@ -153,6 +243,16 @@ static bool heartbeat_due(const drv_api_watch_t *w, int64_t now)
     return w->kind == DRV_KIND_UNKNOWN && now - w->last_hb >= DRV_API_HEARTBEAT_MS;
 }
 
+static bool bookmark_due(const drv_api_watch_t *w, int64_t now)
+{
+    return w->bookmarks && !w->initial && now - w->last_bm >= DRV_API_BOOKMARK_MS;
+}
+
+static bool timed_out(const drv_api_watch_t *w, int64_t now)
+{
+    return w->deadline && now >= w->deadline;
+}
+
 static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -160,13 +260,16 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (w->off >= w->out.len) {
         drv_buf_reset(&w->out);
         w->off = 0;
-        if (w->ended || w->api->stopping)
+        int64_t now = drv_now_ms();
+        if (w->ended || w->api->stopping || timed_out(w, now))
             return MHD_CONTENT_READER_END_OF_STREAM;
         fill(w);
-        if (!w->ended && heartbeat_due(w, drv_now_ms()))
+        if (!w->ended && heartbeat_due(w, now))
             heartbeat(w);
+        if (!w->ended && w->out.len == 0 && bookmark_due(w, now))
+            bookmark(w, false);
         if (w->out.len == 0) {
-            if (drv_now_ms() - w->last_send >= DRV_API_KEEPALIVE_MS) {
+            if (!w->json && now - w->last_send >= DRV_API_KEEPALIVE_MS) {
                 if (drv_buf_puts(&w->out, ": keep-alive\n\n") != DRV_OK)
                     return MHD_CONTENT_READER_END_WITH_ERROR;
             } else {
@@ -198,6 +301,7 @@ static void watch_free(void *cls)
     api->nwatches--;
     drv_selector_free(&w->sel);
     drv_buf_free(&w->out);
+    cJSON_Delete(w->initial);
     free(w);
 }
 
@@ -214,10 +318,52 @@ static bool parse_rv(const char *s, uint64_t *out)
     return true;
 }
 
+static bool arg_true(drv_api_req_t *rq, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+    return v && (!strcmp(v, "1") || !strcasecmp(v, "true"));
+}
+
+/* Whether the client asked for Server-Sent Events (an EventSource does) rather than
+ * Kubernetes' JSON lines. */
+static bool wants_sse(drv_api_req_t *rq)
+{
+    const char *a = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    return a && strstr(a, "text/event-stream");
+}
+
+static void watch_discard(drv_api_watch_t *w)
+{
+    drv_buf_free(&w->out);
+    drv_selector_free(&w->sel);
+    cJSON_Delete(w->initial);
+    free(w);
+}
+
+/* The objects a stream opening without a resourceVersion starts with (Kubernetes sends them as
+ * ADDED events); sets w->rv to the list's resourceVersion. */
+static drv_err_t initial_state(drv_api_watch_t *w, drv_error_t *err)
+{
+    cJSON *items = NULL;
+    uint64_t rv = 0;
+    drv_err_t e = drv_hstore_list(w->api->store, w->kind, w->all_ns ? NULL : w->ns, &w->sel, &items,
+                                  &rv, err);
+    if (e != DRV_OK)
+        return e;
+    for (cJSON *it = items->child, *next = NULL; w->fs.n && it; it = next) {
+        next = it->next;
+        if (!drv_api_fieldsel_matches(&w->fs, it))
+            cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
+    }
+    w->initial = items;
+    w->rv = rv;
+    return DRV_OK;
+}
+
 /* Opens a stream of kind (DRV_KIND_UNKNOWN: the kinds in mask) from the request's
  * resourceVersion or Last-Event-ID. Takes sel's contents. */
 static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, const char *ns,
-                             drv_selector_t *sel, const drv_api_fieldsel_t *fs)
+                             drv_selector_t *sel, const drv_api_fieldsel_t *fs, bool json)
 {
     drv_api_t *api = rq->api;
     if (api->nwatches >= api->max_watches) {
@@ -229,7 +375,8 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
     }
     uint64_t rv = drv_hstore_rv(api->store);
     const char *q = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "resourceVersion");
-    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *h =
+        json ? NULL : MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Last-Event-ID");
     const char *given = h && *h ? h : (q && *q ? q : NULL);
     if (given && !parse_rv(given, &rv)) {
         drv_selector_free(sel);
@@ -238,23 +385,36 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
                     h && *h ? "Last-Event-ID" : "resourceVersion", given);
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
+    const char *tmo =
+        MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "timeoutSeconds");
+    uint64_t timeout_s = 0;
+    if (tmo && *tmo && !parse_rv(tmo, &timeout_s)) {
+        drv_selector_free(sel);
+        char msg[160];
+        drv_fmt_cut(msg, sizeof(msg), "timeoutSeconds \"%.32s\" is not a number of seconds", tmo);
+        return drv_api_reply_status(rq, 400, NULL, msg, NULL);
+    }
+    const char *sie =
+        MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "sendInitialEvents");
+    /* Kubernetes: a watch from no resourceVersion or "0" starts with the current state. */
+    bool initial = json && kind != DRV_KIND_UNKNOWN &&
+                   (arg_true(rq, "sendInitialEvents") || ((!given || rv == 0) && !(sie && *sie)));
     drv_hstore_event_t *ev = NULL;
     size_t n = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t e = drv_hstore_changes(api->store, rv, kind, 1, &ev, &n, &err);
+    drv_err_t e = initial ? DRV_OK : drv_hstore_changes(api->store, rv, kind, 1, &ev, &n, &err);
     drv_hstore_events_free(ev, n);
-    /* The dashboard's stream says 410 as an ERROR event: an EventSource cannot read the status
-     * of a refused request, and would reconnect with the same resourceVersion forever. */
-    bool expired = e == DRV_ERR_RANGE && kind == DRV_KIND_UNKNOWN;
+    /* Streams say 410 as an ERROR event, as the apiserver does; the dashboard's must, as an
+     * EventSource cannot read the status of a refused request, and would reconnect with the
+     * same resourceVersion forever. */
+    bool expired = e == DRV_ERR_RANGE && (kind == DRV_KIND_UNKNOWN || json);
     if (e != DRV_OK && !expired) {
         drv_selector_free(sel);
         char msg[DRV_ERROR_MSG_MAX + 64];
         if (e == DRV_ERR_RANGE && rv > drv_hstore_rv(api->store))
             drv_fmt_cut(msg, sizeof(msg), "resource version %llu is newer than the store's (%llu)",
                         (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
-        else if (e == DRV_ERR_RANGE) /* the store's says which is the oldest it has */
-            drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
-        else
+        else /* the store's says which is the oldest it has */
             drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
         return drv_api_reply_error(rq, e, msg);
     }
@@ -268,24 +428,42 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
     w->kind = kind;
     w->mask = mask;
     w->all_ns = ns == NULL;
-    if (drv_fmt(w->ns, sizeof(w->ns), "%s", ns ? ns : "") != DRV_OK) {
-        free(w);
-        drv_selector_free(sel);
-        return drv_api_reply_status(rq, 400, NULL, "namespace: name too long", NULL);
-    }
     w->sel = *sel;
     memset(sel, 0, sizeof(*sel));
     w->fs = *fs;
     w->rv = rv;
-    w->last_send = drv_now_ms();
+    w->json = json;
+    bool only_table = false;
+    if (json && kind != DRV_KIND_UNKNOWN &&
+        drv_api_accepts_table(rq->conn, w->table, sizeof(w->table), &only_table) &&
+        !drv_api_table_renders(drv_kind_name(kind)))
+        w->table[0] = '\0';
+    const char *inc = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "includeObject");
+    if (w->table[0] && inc && drv_fmt(w->include, sizeof(w->include), "%s", inc) != DRV_OK) {
+        watch_discard(w);
+        return drv_api_reply_status(rq, 400, NULL, "includeObject: None, Metadata or Object", NULL);
+    }
+    /* Tables carry no bookmarks here (kubectl get -w asks for none). */
+    w->bookmarks =
+        json && kind != DRV_KIND_UNKNOWN && !w->table[0] && arg_true(rq, "allowWatchBookmarks");
+    w->initial_end = initial && w->bookmarks && arg_true(rq, "sendInitialEvents");
+    w->last_send = w->last_bm = drv_now_ms();
+    if (timeout_s)
+        w->deadline = w->last_send + (int64_t)(timeout_s > 86400 ? 86400 : timeout_s) * 1000;
     drv_buf_init(&w->out, WATCH_OUT_MAX);
+    if (drv_fmt(w->ns, sizeof(w->ns), "%s", ns ? ns : "") != DRV_OK) {
+        watch_discard(w);
+        return drv_api_reply_status(rq, 400, NULL, "namespace: name too long", NULL);
+    }
+    if (initial && (e = initial_state(w, &err)) != DRV_OK) {
+        watch_discard(w);
+        return drv_api_reply_error(rq, e, drv_error_msg(&err));
+    }
     /* A first comment so that the client sees the stream open at once. */
-    if (drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
-                       kind ? drv_kind_plural(kind) : "several kinds",
-                       (unsigned long long)rv) != DRV_OK) {
-        drv_buf_free(&w->out);
-        drv_selector_free(&w->sel);
-        free(w);
+    if (!json && drv_buf_printf(&w->out, ": watching %s from resourceVersion %llu\n\n",
+                                kind ? drv_kind_plural(kind) : "several kinds",
+                                (unsigned long long)rv) != DRV_OK) {
+        watch_discard(w);
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
     }
     if (expired) {
@@ -295,15 +473,14 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
                         "resource version %llu is newer than the store's (%llu); list again",
                         (unsigned long long)rv, (unsigned long long)drv_hstore_rv(api->store));
         else
-            drv_fmt_cut(msg, sizeof(msg), "%s", drv_error_msg(&err));
+            drv_fmt_cut(msg, sizeof(msg), "too old resource version: %llu (%s)",
+                        (unsigned long long)rv, drv_error_msg(&err));
         end_with_status(w, 410, "Expired", msg);
     }
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, watch_read, w, watch_free);
     if (!resp) {
-        drv_buf_free(&w->out);
-        drv_selector_free(&w->sel);
-        free(w);
+        watch_discard(w);
         return MHD_NO;
     }
     w->next = api->watches;
@@ -311,7 +488,8 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
         api->watches->prev = w;
     api->watches = w;
     api->nwatches++;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            json ? "application/json" : "text/event-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     return drv_api_queue(rq, 200, resp);
 }
@@ -319,7 +497,7 @@ static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, 
 enum MHD_Result drv_api_watch_start(drv_api_req_t *rq, drv_kind_t kind, const char *ns,
                                     drv_selector_t *sel, const drv_api_fieldsel_t *fs)
 {
-    return start(rq, kind, 0, ns, sel, fs);
+    return start(rq, kind, 0, ns, sel, fs, !wants_sse(rq));
 }
 
 enum MHD_Result drv_api_watch_all(drv_api_req_t *rq)
@@ -354,7 +532,7 @@ enum MHD_Result drv_api_watch_all(drv_api_req_t *rq)
     }
     drv_selector_t sel = {0};
     drv_api_fieldsel_t fs = {0};
-    return start(rq, DRV_KIND_UNKNOWN, mask, NULL, &sel, &fs);
+    return start(rq, DRV_KIND_UNKNOWN, mask, NULL, &sel, &fs, false);
 }
 
 void drv_api_set_heartbeats(drv_api_t *api, drv_api_seen_fn seen, drv_api_late_fn late,
@@ -423,7 +601,8 @@ void drv_api_watch_tick(drv_api_t *api)
         if (!w->suspended)
             continue;
         bool gone = drv_api_peer_gone(w->conn);
-        if (gone || now - w->last_send >= DRV_API_KEEPALIVE_MS || heartbeat_due(w, now)) {
+        if (gone || (!w->json && now - w->last_send >= DRV_API_KEEPALIVE_MS) ||
+            heartbeat_due(w, now) || bookmark_due(w, now) || timed_out(w, now)) {
             w->ended |= gone;
             w->suspended = false;
             MHD_resume_connection(w->conn);
@@ -437,9 +616,13 @@ int64_t drv_api_watch_deadline_ms(const drv_api_t *api)
     for (const drv_api_watch_t *w = api->watches; w; w = w->next) {
         if (!w->suspended)
             continue;
-        int64_t d = w->last_send + DRV_API_KEEPALIVE_MS - now;
+        int64_t d = w->json ? WATCH_HANGUP_CHECK_MS : w->last_send + DRV_API_KEEPALIVE_MS - now;
         if (w->kind == DRV_KIND_UNKNOWN && w->last_hb + DRV_API_HEARTBEAT_MS - now < d)
             d = w->last_hb + DRV_API_HEARTBEAT_MS - now;
+        if (w->bookmarks && w->last_bm + DRV_API_BOOKMARK_MS - now < d)
+            d = w->last_bm + DRV_API_BOOKMARK_MS - now;
+        if (w->deadline && w->deadline - now < d)
+            d = w->deadline - now;
         if (d > WATCH_HANGUP_CHECK_MS)
             d = WATCH_HANGUP_CHECK_MS;
         if (d < 0)

@@ -350,6 +350,7 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
     case DRV_API_OP_METRICS:
     case DRV_API_OP_USAGE:
     case DRV_API_OP_DISCOVERY:
+    case DRV_API_OP_OPENAPI:
         return method == DRV_API_M_GET;
     case DRV_API_OP_TOKENS:
     case DRV_API_OP_TOKEN:
@@ -371,6 +372,7 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
     case DRV_API_OP_COLLECTION:
     case DRV_API_OP_ITEM:
     case DRV_API_OP_STATUS:
+    case DRV_API_OP_SCALE:
         if (method == DRV_API_M_GET)
             return route->kind != DRV_KIND_SECRET || role >= DRV_AUTH_ROLE_OPERATOR;
         if (role < DRV_AUTH_ROLE_OPERATOR)
@@ -420,6 +422,8 @@ static const char *resource(const drv_api_route_t *r)
         return "identities";
     case DRV_API_OP_STATUS:
         return r->kind == DRV_KIND_NODE ? "nodes/status" : "status";
+    case DRV_API_OP_SCALE:
+        return "deployments/scale";
     default:
         return r->kind != DRV_KIND_UNKNOWN ? drv_kind_plural(r->kind) : r->pattern;
     }

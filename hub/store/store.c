@@ -144,6 +144,7 @@ struct drv_hstore {
     uint64_t rv;
     uint64_t log_keep;
     bool batch; /* inside drv_hstore_batch_begin: each write is a savepoint */
+    bool dry;   /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
@@ -229,8 +230,14 @@ static drv_err_t begin(drv_hstore_t *s, drv_error_t *err)
     return DRV_OK;
 }
 
+static void rollback(drv_hstore_t *s);
+
 static drv_err_t commit(drv_hstore_t *s, drv_error_t *err)
 {
+    if (s->dry) { /* every check passed; nothing is kept */
+        rollback(s);
+        return DRV_OK;
+    }
     if (sqlite3_exec(s->db, s->batch ? "RELEASE w" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         drv_err_t r = db_error(s, err, "commit");
         (void)sqlite3_exec(s->db, s->batch ? "ROLLBACK TO w; RELEASE w" : "ROLLBACK", NULL, NULL,
@@ -1289,7 +1296,8 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         cJSON_Delete(o);
         return r;
     }
-    s->rv++;
+    if (!s->dry)
+        s->rv++;
     drv_json_sort_keys(o);
     if (status)
         add_sorted(o, "status", status);
@@ -1496,7 +1504,8 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
             rollback(s);
         if (r != DRV_OK)
             goto out;
-        s->rv = rv;
+        if (!s->dry)
+            s->rv = rv;
         drv_json_sort_keys(o);
     } else {
         /* Nothing changed: hand back what is stored. */
@@ -1593,7 +1602,8 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
     else
         rollback(s);
     if (r == DRV_OK) {
-        s->rv = rv;
+        if (!s->dry)
+            s->rv = rv;
         if (rv_out)
             *rv_out = rv;
     }
@@ -1658,7 +1668,8 @@ drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, const char *ns, co
         rollback(s);
     if (r != DRV_OK)
         goto out;
-    s->rv = rv;
+    if (!s->dry)
+        s->rv = rv;
     if (deleted)
         *deleted = TAKE_PTR(o);
 out:
@@ -2061,4 +2072,9 @@ drv_err_t drv_hstore_identity_delete(drv_hstore_t *s, const char *node, drv_erro
     if (r == DRV_ERR_NOTFOUND)
         return drv_error_set(err, r, 0, "node \"%.64s\" is not enrolled", node);
     return r;
+}
+
+void drv_hstore_set_dry_run(drv_hstore_t *s, bool on)
+{
+    s->dry = on;
 }

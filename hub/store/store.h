@@ -260,4 +260,9 @@ DRV_NODISCARD drv_err_t drv_hstore_keys_rotate_dir(const char *data_dir,
                                                    char new_id[DRV_PKI_KEY_ID_MAX],
                                                    drv_hstore_reseal_t *stats, drv_error_t *err);
 
+/* While on, every write is made and checked as usual, then rolled back instead of committed:
+ * the API's dryRun=All. The resourceVersion does not advance and no change is logged; what a
+ * write hands back is what it would have stored. */
+void drv_hstore_set_dry_run(drv_hstore_t *s, bool on);
+
 #endif

@@ -587,3 +587,33 @@ bool drv_selector_matches(const drv_selector_t *sel, const cJSON *labels)
     }
     return true;
 }
+
+drv_err_t drv_selector_format(const drv_selector_t *sel, char *out, size_t outsz)
+{
+    static const char *const ops[] = {[DRV_SEL_EQ] = "=",
+                                      [DRV_SEL_NE] = "!=",
+                                      [DRV_SEL_IN] = " in ",
+                                      [DRV_SEL_NOTIN] = " notin "};
+    size_t len = 0;
+    if (outsz == 0)
+        return DRV_ERR_RANGE;
+    out[0] = '\0';
+    for (size_t i = 0; i < sel->nreqs; i++) {
+        const drv_sel_req_t *r = &sel->reqs[i];
+        drv_err_t e = drv_fmt(out + len, outsz - len, "%s%s%s", i ? "," : "",
+                              r->op == DRV_SEL_NOTEXISTS ? "!" : "", r->key);
+        for (size_t v = 0; e == DRV_OK && v < r->nvalues; v++) {
+            len += strlen(out + len);
+            bool set = r->op == DRV_SEL_IN || r->op == DRV_SEL_NOTIN;
+            e = drv_fmt(out + len, outsz - len, "%s%s%s%s", v ? "," : ops[r->op],
+                        v == 0 && set ? "(" : "", r->values[v],
+                        set && v + 1 == r->nvalues ? ")" : "");
+        }
+        if (e != DRV_OK) {
+            out[0] = '\0';
+            return DRV_ERR_RANGE;
+        }
+        len += strlen(out + len);
+    }
+    return DRV_OK;
+}

@@ -116,7 +116,7 @@ last = 0
 while "running" not in done and time.time() < deadline:
     try:
         url = "%s/api/v1/namespaces/default/pods?watch=1&resourceVersion=%s" % (hub, rv)
-        with urllib.request.urlopen(url, timeout=30) as f:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "text/event-stream"}), timeout=30) as f:
             ev = None
             for line in f:
                 line = line.decode("utf-8", "replace").rstrip("\n")

@@ -111,12 +111,12 @@ fleet_drover rollout undo deployment web >/dev/null
 check "rollout undo: 3 pods back on the old image" wait_for "undo to app:1" $((120 * FLEET_TF)) on_new "$FLEET_IMG1"
 check "the devices run 3 web pods after the undo" fleet_wait_devices web- 3 30
 
-# 7. A malformed manifest gets 400 naming the field; a stale update 409.
+# 7. A malformed manifest gets 422 Invalid naming the field; a stale update 409.
 code="$(curl -sS -o "$FLEET_TMP/bad" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   "$FLEET_HUB/apis/apps/v1/namespaces/default/deployments" -d '{"apiVersion":"apps/v1","kind":"Deployment",
   "metadata":{"name":"bad"},"spec":{"replicas":1,"selector":{"matchLabels":{"app":"bad"}},
   "template":{"metadata":{"labels":{"app":"bad"}},"spec":{"containers":[{"name":"c"}]}}}}')"
-check "malformed Deployment: 400 (got $code)" test "$code" = 400
+check "malformed Deployment: 422 (got $code)" test "$code" = 422
 check "the error names spec.template.spec.containers[0].image" grep -q 'spec.template.spec.containers\[0\].image' "$FLEET_TMP/bad"
 code="$(curl -sS -o "$FLEET_TMP/bad" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   "$FLEET_HUB/apis/apps/v1/namespaces/default/deployments" -d '{"apiVersion":"apps/v1","kind":"Deployment",')"

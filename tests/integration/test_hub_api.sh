@@ -110,7 +110,7 @@ check "strategic merge patch: 415 with a clear message" \
 # Malformed manifest: the field path in details.causes.
 jq 'del(.spec.template.spec.containers[0].image) | .metadata.name = "broken"' "$tmp/nginx.json" >"$tmp/bad.json"
 code=$(req POST $D -H 'Content-Type: application/json' --data-binary @"$tmp/bad.json")
-check "malformed manifest: 400 Invalid (got $code)" test "$code" = 400 -a "$(body .reason)" = Invalid
+check "malformed manifest: 422 Invalid (got $code)" test "$code" = 422 -a "$(body .reason)" = Invalid
 check "field path in details.causes" \
   test "$(body '[.details.causes[].field] | index("spec.template.spec.containers[0].image")')" != null
 code=$(req POST $D -H 'Content-Type: application/json' -d '{"spec": [1,2')
@@ -140,9 +140,9 @@ check "status update keeps generation" test "$(body .metadata.generation)" = 2
 # Watch: events in order from a resourceVersion, then resumed from a later one.
 req GET $CM >/dev/null
 wrv=$(body .metadata.resourceVersion)
-curl -s -N "$url$CM?watch=1&resourceVersion=$wrv" >"$tmp/w1" &
+curl -s -N -H "Accept: text/event-stream" "$url$CM?watch=1&resourceVersion=$wrv" >"$tmp/w1" &
 watchpids+=($!)
-curl -s -N "$url$CM?watch=1&labelSelector=team%3Dblue" >"$tmp/wsel" &
+curl -s -N -H "Accept: text/event-stream" "$url$CM?watch=1&labelSelector=team%3Dblue" >"$tmp/wsel" &
 watchpids+=($!)
 for _ in $(seq 1 $((100 * tf))); do
   grep -q '^: watching' "$tmp/w1" && grep -q '^: watching' "$tmp/wsel" && break
@@ -168,10 +168,10 @@ check "watch: data is the object" \
   test "$(grep '^data: ' "$tmp/w1" | head -1 | cut -c7- | jq -r .metadata.name)" = w
 sel=$(grep '^event: ' "$tmp/wsel" | cut -d' ' -f2 | tr '\n' ' ')
 check "watch filtered by labelSelector (got: $sel)" test "$sel" = "ADDED MODIFIED DELETED "
-curl -s -N --max-time $((2 * tf)) "$url$CM?watch=1&resourceVersion=$addrv" >"$tmp/w2"
+curl -s -N --max-time $((2 * tf)) -H "Accept: text/event-stream" "$url$CM?watch=1&resourceVersion=$addrv" >"$tmp/w2"
 events=$(grep '^event: ' "$tmp/w2" | cut -d' ' -f2 | tr '\n' ' ')
 check "resume after the ADDED: only later events (got: $events)" test "$events" = "MODIFIED ADDED DELETED "
-curl -s -N --max-time $((2 * tf)) -H "Last-Event-ID: $addrv" "$url$CM?watch=1" >"$tmp/w3"
+curl -s -N --max-time $((2 * tf)) -H "Accept: text/event-stream" -H "Last-Event-ID: $addrv" "$url$CM?watch=1" >"$tmp/w3"
 check "resume with Last-Event-ID" cmp -s "$tmp/w2" "$tmp/w3"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url$CM?watch=1&resourceVersion=abc")
 check "watch with a bad resourceVersion: 400" test "$code" = 400

@@ -44,6 +44,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_selector_from_json(const cJSON *sel, drv_sel
 /* labels is a JSON object of string values (metadata.labels); NULL means no labels. */
 DRV_API bool drv_selector_matches(const drv_selector_t *sel, const cJSON *labels);
 DRV_API bool drv_selector_empty(const drv_selector_t *sel);
+/* The string form of sel ("app=web,env in (a,b),!legacy"), requirements in sel's order, as
+ * Kubernetes prints a selector (Scale's status.selector, kubectl's SELECTOR column). DRV_ERR_RANGE
+ * when it does not fit in out (out then holds ""). */
+DRV_API DRV_NODISCARD drv_err_t drv_selector_format(const drv_selector_t *sel, char *out,
+                                                    size_t outsz);
 DRV_API void drv_selector_free(drv_selector_t *sel);
 
 #endif

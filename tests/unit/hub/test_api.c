@@ -181,7 +181,21 @@ static void test_crud(void **state)
                      400);
     assert_non_null(strstr(b, "does not match"));
     free(b);
-    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/json-patch+json", "[]", &b), 415);
+    /* JSON Patch and strategic merge patch apply (test_patch has their cases); a failed
+     * JSON Patch test is a 422; server-side apply is refused with a 415 that says so. */
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/json-patch+json", "[]", &b), 200);
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/json-patch+json",
+                          "[{\"op\":\"test\",\"path\":\"/spec/replicas\",\"value\":-1}]", &b),
+                     422);
+    assert_non_null(strstr(b, "value differs"));
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/strategic-merge-patch+json",
+                          "{\"metadata\":{\"labels\":{\"smp\":\"yes\"}}}", &b),
+                     200);
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web", "application/apply-patch+yaml", "{}", &b), 415);
+    assert_non_null(strstr(b, "server-side apply"));
     free(b);
     assert_int_equal(http(f, "PATCH", DPATH "/nope", "application/merge-patch+json", "{}", &b),
                      404);
@@ -193,7 +207,7 @@ static void test_crud(void **state)
                      200);
     assert_non_null(strstr(b, "\"readyReplicas\":1"));
     free(b);
-    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json", "{}", &b), 400);
+    assert_int_equal(http(f, "PUT", DPATH "/web/status", "application/json", "{}", &b), 422);
     free(b);
 
     assert_int_equal(http(f, "DELETE", DPATH "/web", NULL, NULL, &b), 200);
@@ -215,11 +229,11 @@ static void test_invalid_names_fields(void **state)
                           "\"template\":{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"spec\":"
                           "{\"containers\":[{\"name\":\"c\"}]}}}}",
                           &b),
-                     400);
+                     422);
     cJSON *o = cJSON_Parse(b);
     free(b);
     assert_string_equal(cJSON_GetObjectItem(o, "reason")->valuestring, "Invalid");
-    assert_int_equal(cJSON_GetObjectItem(o, "code")->valueint, 400);
+    assert_int_equal(cJSON_GetObjectItem(o, "code")->valueint, 422);
     cJSON *causes = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "details"), "causes");
     bool found = false;
     cJSON *c;
@@ -243,7 +257,7 @@ static void test_invalid_names_fields(void **state)
     /* metadata not an object. */
     assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
                           "{\"metadata\":7}", &b),
-                     400);
+                     422);
     free(b);
     /* name in the body other than the URL's on PUT. */
     assert_int_equal(http(f, "PUT", "/api/v1/namespaces/default/configmaps/a", "application/json",
@@ -253,7 +267,7 @@ static void test_invalid_names_fields(void **state)
     /* Invalid namespace in the URL is a field problem, not a crash. */
     assert_int_equal(http(f, "POST", "/api/v1/namespaces/Bad_NS/configmaps", "application/json",
                           "{\"metadata\":{\"name\":\"a\"}}", &b),
-                     400);
+                     422);
     assert_non_null(strstr(b, "metadata.namespace"));
     free(b);
     /* Cluster-scoped kind. */
@@ -380,7 +394,7 @@ static void test_watch(void **state)
     fx_t *f = *state;
     int w1 = connect_api(f);
     const char *wreq = "GET /api/v1/namespaces/default/configmaps?watch=1 HTTP/1.1\r\n"
-                       "Host: x\r\n\r\n";
+                       "Host: x\r\nAccept: text/event-stream\r\n\r\n";
     drv_buf_t out = DRV_BUF_INIT(1 << 20);
     pump(f, w1, wreq, strlen(wreq), &out, ": watching");
     assert_non_null(strstr(drv_buf_str(&out), "text/event-stream"));
@@ -417,7 +431,7 @@ static void test_watch(void **state)
         drv_buf_t o2 = DRV_BUF_INIT(1 << 20);
         const char *r2 = "GET /api/v1/configmaps?watch=1&resourceVersion=1"
                          "&fieldSelector=metadata.namespace%3Dother HTTP/1.1\r\n"
-                         "Host: x\r\n\r\n";
+                         "Host: x\r\nAccept: text/event-stream\r\n\r\n";
         pump(f, w2, r2, strlen(r2), &o2, "\r\n\r\n");
         code = 0;
         if (sscanf(drv_buf_str(&o2), "HTTP/1.%*d %d", &code) != 1)
@@ -452,7 +466,8 @@ static void test_watch_too_old(void **state)
     free(b);
     /* A stream open from the start that cannot keep up ends with an ERROR event (410). */
     int w = connect_api(f);
-    const char *wreq = "GET /api/v1/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *wreq =
+        "GET /api/v1/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n";
     drv_buf_t out = DRV_BUF_INIT(1 << 20);
     pump(f, w, wreq, strlen(wreq), &out, ": watching");
     drv_error_t err = DRV_ERROR_INIT;
@@ -471,11 +486,78 @@ static void test_watch_too_old(void **state)
     assert_null(strstr(s, "event: MODIFIED"));
     close(w);
     drv_buf_free(&out);
+    /* An SSE client asking for a resourceVersion the log no longer has: 410 at once. */
+    drv_buf_t raw = DRV_BUF_INIT(1 << 16), o2 = DRV_BUF_INIT(1 << 20);
+    apic_request(&raw, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1",
+                 "Accept: text/event-stream\r\n", NULL);
+    w = connect_api(f);
+    pump(f, w, raw.data, raw.len, &o2, NULL);
+    close(w);
+    assert_non_null(strstr(drv_buf_str(&o2), " 410 "));
+    assert_non_null(strstr(drv_buf_str(&o2), "\"reason\":\"Expired\""));
+    drv_buf_free(&raw);
+    drv_buf_free(&o2);
+    /* Kubernetes' clients get it as the apiserver sends it: an ERROR event in a 200 stream. */
     assert_int_equal(http(f, "GET", "/api/v1/configmaps?watch=1&resourceVersion=1", NULL, NULL, &b),
-                     410);
+                     200);
+    assert_non_null(strstr(b, "{\"type\":\"ERROR\",\"object\":{"));
     assert_non_null(strstr(b, "\"reason\":\"Expired\""));
     assert_non_null(strstr(b, "too old resource version"));
     free(b);
+}
+
+/* Kubernetes' watch encoding (kubectl, client-go, the official clients): JSON lines, the current
+ * state first when no resourceVersion is given, bookmarks on request, timeoutSeconds. */
+static void test_watch_kubernetes(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"before\",\"labels\":{\"a\":\"1\"}}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"other\"}}", &b),
+                     201);
+    free(b);
+    int w = connect_api(f);
+    const char *wreq = "GET /api/v1/namespaces/default/configmaps?watch=true&labelSelector=a%3D1"
+                       "&allowWatchBookmarks=true&sendInitialEvents=true&timeoutSeconds=30 "
+                       "HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w, wreq, strlen(wreq), &out, "initial-events-end");
+    const char *s = drv_buf_str(&out);
+    assert_non_null(strstr(s, "Content-Type: application/json"));
+    const char *added = strstr(s, "{\"type\":\"ADDED\",\"object\":{");
+    assert_non_null(added);
+    assert_non_null(strstr(added, "\"name\":\"before\""));
+    assert_null(strstr(s, "\"name\":\"other\"")); /* the label selector holds */
+    const char *bm = strstr(s, "{\"type\":\"BOOKMARK\",\"object\":{");
+    assert_non_null(bm);
+    assert_true(added < bm);
+    assert_null(strstr(s, "event: ")); /* no SSE framing */
+    assert_int_equal(http(f, "PATCH", "/api/v1/namespaces/default/configmaps/before",
+                          "application/merge-patch+json", "{\"data\":{\"k\":\"v\"}}", &b),
+                     200);
+    free(b);
+    pump(f, w, NULL, 0, &out, "MODIFIED");
+    s = drv_buf_str(&out);
+    const char *mod = strstr(s, "{\"type\":\"MODIFIED\",\"object\":{");
+    assert_non_null(mod);
+    assert_non_null(strchr(mod, '\n')); /* one event a line */
+    close(w);
+    drv_buf_free(&out);
+    /* timeoutSeconds ends the stream: the final chunk arrives. */
+    w = connect_api(f);
+    const char *treq = "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1"
+                       "&timeoutSeconds=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    drv_buf_t o3 = DRV_BUF_INIT(1 << 20);
+    int64_t t0 = apic_now_ms();
+    pump(f, w, treq, strlen(treq), &o3, "\r\n0\r\n\r\n");
+    assert_non_null(strstr(drv_buf_str(&o3), "\r\n0\r\n\r\n"));
+    assert_true(apic_now_ms() - t0 < 5000);
+    close(w);
+    drv_buf_free(&o3);
 }
 
 static void test_parse_listen(void **state)
@@ -502,6 +584,113 @@ static void test_parse_listen(void **state)
     assert_null(api);
 }
 
+/* What kubectl leans on besides CRUD: the scale subresource, dryRun=All (nothing kept),
+ * DeleteOptions (preconditions, propagationPolicy) and Tables in watch events. */
+static void test_kubectl_extras(void **state)
+{
+    fx_t *f = *state;
+    char *b = NULL;
+    assert_int_equal(http(f, "POST", DPATH, "application/json", DEPLOY, &b), 201);
+    cJSON *o = cJSON_Parse(b);
+    free(b);
+    char uid[64];
+    snprintf(uid, sizeof(uid), "%s",
+             cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "uid")->valuestring);
+    cJSON_Delete(o);
+    /* Scale: read, merge-patched (kubectl scale), refused when negative. */
+    assert_int_equal(http(f, "GET", DPATH "/web/scale", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"kind\":\"Scale\""));
+    assert_non_null(strstr(b, "\"apiVersion\":\"autoscaling/v1\""));
+    assert_non_null(strstr(b, "\"selector\":\"app=web\""));
+    assert_non_null(strstr(b, "\"replicas\":2"));
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web/scale", "application/merge-patch+json",
+                          "{\"spec\":{\"replicas\":5}}", &b),
+                     200);
+    assert_non_null(strstr(b, "\"spec\":{\"replicas\":5}"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"replicas\":5"));
+    free(b);
+    assert_int_equal(
+        http(f, "PUT", DPATH "/web/scale", "application/json", "{\"spec\":{\"replicas\":-1}}", &b),
+        422);
+    assert_non_null(strstr(b, "spec.replicas"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/nope/scale", NULL, NULL, &b), 404);
+    free(b);
+    /* dryRun=All: the answer is what would be stored; nothing is. */
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All",
+                          "application/json", "{\"metadata\":{\"name\":\"dry\"}}", &b),
+                     201);
+    assert_non_null(strstr(b, "\"name\":\"dry\""));
+    free(b);
+    assert_int_equal(http(f, "GET", "/api/v1/namespaces/default/configmaps/dry", NULL, NULL, &b),
+                     404);
+    free(b);
+    assert_int_equal(http(f, "PATCH", DPATH "/web?dryRun=All", "application/merge-patch+json",
+                          "{\"spec\":{\"replicas\":7}}", &b),
+                     200);
+    assert_non_null(strstr(b, "\"replicas\":7"));
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"replicas\":5"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web?dryRun=All", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "GET", DPATH "/web", NULL, NULL, &b), 200);
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web?dryRun=Some", NULL, NULL, &b), 400);
+    assert_non_null(strstr(b, "dryRun"));
+    free(b);
+    /* DeleteOptions in the body. */
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"preconditions\":"
+                          "{\"uid\":\"00000000-0000-0000-0000-000000000000\"}}",
+                          &b),
+                     409);
+    assert_non_null(strstr(b, "Precondition failed"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"propagationPolicy\":\"Orphan\"}", &b),
+                     422);
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json",
+                          "{\"propagationPolicy\":\"Sideways\"}", &b),
+                     400);
+    free(b);
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"propagationPolicy\":\"Foreground\",\"preconditions\":{\"uid\":\"%s\"}}", uid);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json", body, &b), 200);
+    free(b);
+    /* A watch that asks for Tables (kubectl get -w) gets one-row Tables, columns once. */
+    int w = connect_api(f);
+    const char *wreq =
+        "GET /api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0 HTTP/1.1\r\n"
+        "Host: x\r\nAccept: application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, w, wreq, strlen(wreq), &out, "\r\n\r\n");
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"t1\"}}", &b),
+                     201);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps", "application/json",
+                          "{\"metadata\":{\"name\":\"t2\"}}", &b),
+                     201);
+    free(b);
+    pump(f, w, NULL, 0, &out, "\"t2\"");
+    const char *s = drv_buf_str(&out);
+    const char *first = strstr(s, "{\"type\":\"ADDED\",\"object\":{");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "\"kind\":\"Table\""));
+    const char *cols = strstr(s, "\"columnDefinitions\"");
+    assert_non_null(cols);
+    assert_null(strstr(cols + 1, "\"columnDefinitions\":[{")); /* once only */
+    close(w);
+    drv_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +701,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),
         cmocka_unit_test_setup_teardown(test_watch_too_old, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_kubernetes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubectl_extras, setup, teardown),
         cmocka_unit_test(test_parse_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

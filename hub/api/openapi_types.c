@@ -1,0 +1,901 @@
+/* The API's types for the OpenAPI documents (openapi.h): for each Kubernetes type Drover
+ * serves, the fields its validators accept (shared/src/model*.c, their known[] lists) and what
+ * Drover does with each. Fields a validator refuses as unsupported are left out on purpose. */
+#include <string.h>
+
+#include "api/openapi.h"
+
+#define CORE "io.k8s.api.core.v1."
+#define APPS "io.k8s.api.apps.v1."
+#define AS1 "io.k8s.api.autoscaling.v1."
+#define AS2 "io.k8s.api.autoscaling.v2."
+#define META "io.k8s.apimachinery.pkg.apis.meta.v1."
+#define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
+#define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
+#define TIME META "Time"
+
+#define L DRV_OA_LIST
+#define M DRV_OA_MAP
+#define R DRV_OA_REQUIRED
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, NULL, 0, NULL                                                                        \
+    }
+
+/* Every object's apiVersion and kind. */
+#define TYPEMETA                                                                                   \
+    {"apiVersion", "string", 0,                                                                    \
+     "The schema version of this object, e.g. v1 or apps/v1; Drover accepts only the version "     \
+     "it serves for the kind."},                                                                   \
+    {                                                                                              \
+        "kind", "string", 0, "The kind of this object, in CamelCase (Pod, Deployment, ...)."       \
+    }
+#define OBJMETA                                                                                    \
+    {                                                                                              \
+        "metadata", META "ObjectMeta", 0,                                                          \
+            "Name, namespace, labels and the bookkeeping Drover keeps for this object."            \
+    }
+
+/* ---- meta/v1 ---- */
+
+static const drv_oa_field_t object_meta[] = {
+    {"name", "string", 0,
+     "The object's name, unique in its namespace for its kind. Required unless generateName is "
+     "given; it cannot change after creation."},
+    {"generateName", "string", 0,
+     "A prefix from which Drover makes a unique name (adding 5 random characters) when name is "
+     "empty."},
+    {"namespace", "string", 0,
+     "The namespace the object lives in; empty means \"default\". Nodes and Namespaces have none."},
+    {"labels", "string", M,
+     "Key/value pairs that selectors match (Deployments, DaemonSets, Services, kubectl -l)."},
+    {"annotations", "string", M,
+     "Key/value pairs for tools and people; Drover stores them untouched (at most 256 KiB in "
+     "all)."},
+    {"ownerReferences", META "OwnerReference", L,
+     "The objects this one belongs to; Drover's controllers set them on the Pods they make and "
+     "delete the Pods with their owner."},
+    {"uid", "string", 0, "A unique id Drover gives the object when it is created. Read-only."},
+    {"resourceVersion", "string", 0,
+     "The store's version of this object. Send it back on an update to have Drover refuse the "
+     "write (409 Conflict) if the object changed meanwhile; watches resume from it."},
+    {"generation", "integer", 0,
+     "A counter Drover raises each time the desired state (spec) changes. Read-only."},
+    {"creationTimestamp", TIME, 0, "When Drover created the object (RFC 3339, UTC). Read-only."},
+    END};
+
+static const drv_oa_field_t owner_ref[] = {
+    {"apiVersion", "string", R, "The owner's apiVersion."},
+    {"kind", "string", R, "The owner's kind."},
+    {"name", "string", R, "The owner's name."},
+    {"uid", "string", R, "The owner's uid."},
+    {"controller", "boolean", 0, "True when the owner is the object's managing controller."},
+    {"blockOwnerDeletion", "boolean", 0,
+     "Accepted for compatibility; Drover deletes owned objects after their owner either way."},
+    END};
+
+static const drv_oa_field_t list_meta[] = {
+    {"resourceVersion", "string", 0,
+     "The store's version when the list was read; watch from it to get every later change."},
+    {"continue", "string", 0,
+     "Set when more items follow (a list asked with limit): pass it as ?continue= for the next "
+     "page."},
+    {"remainingItemCount", "integer", 0, "How many items follow this page, when known."},
+    END};
+
+static const drv_oa_field_t label_selector[] = {
+    {"matchLabels", "string", M, "Labels an object must all carry (key = value) to match."},
+    {"matchExpressions", META "LabelSelectorRequirement", L,
+     "Set-based requirements, all of which must hold."},
+    END};
+
+static const drv_oa_field_t label_selector_req[] = {
+    {"key", "string", R, "The label key the requirement is about."},
+    {"operator", "string", R, "In, NotIn, Exists or DoesNotExist."},
+    {"values", "string", L,
+     "The values for In and NotIn (non-empty); empty for Exists and DoesNotExist."},
+    END};
+
+static const drv_oa_field_t status_fields[] = {
+    TYPEMETA,
+    {"metadata", META "ListMeta", 0, "Unused in Drover's answers."},
+    {"status", "string", 0, "Success or Failure."},
+    {"message", "string", 0, "What went wrong, in words, naming the field at fault."},
+    {"reason", "string", 0, "A CamelCase reason (NotFound, Conflict, BadRequest, ...)."},
+    {"details", META "StatusDetails", 0, "More about the failure: the fields at fault."},
+    {"code", "int32", 0, "The HTTP status code of the answer."},
+    END};
+
+static const drv_oa_field_t status_details[] = {
+    {"name", "string", 0, "The name of the object concerned, when there is one."},
+    {"kind", "string", 0, "The kind of the object concerned."},
+    {"causes", META "StatusCause", L, "One entry per problem found."},
+    END};
+
+static const drv_oa_field_t status_cause[] = {
+    {"reason", "string", 0, "A CamelCase reason, e.g. FieldValueInvalid."},
+    {"message", "string", 0, "What is wrong with the field."},
+    {"field", "string", 0, "The path of the field at fault, e.g. spec.containers[0].image."},
+    END};
+
+/* ---- core/v1: containers ---- */
+
+static const drv_oa_field_t container[] = {
+    {"name", "string", R,
+     "The container's name (a DNS label), unique in the Pod; logs and status refer to it."},
+    {"image", "string", R,
+     "The OCI image the device's agent pulls and runs, e.g. docker.io/library/nginx:1.25. "
+     "Images for the device's architecture are picked from multi-arch indexes."},
+    {"imagePullPolicy", "string", 0,
+     "Always, IfNotPresent or Never: when the agent pulls the image again. Defaults to Always for "
+     "a :latest or untagged image, else IfNotPresent."},
+    {"command", "string", L, "Replaces the image's ENTRYPOINT."},
+    {"args", "string", L, "Replaces the image's CMD."},
+    {"workingDir", "string", 0, "The working directory; the image's when empty."},
+    {"env", CORE "EnvVar", L, "Environment variables set in the container."},
+    {"envFrom", CORE "EnvFromSource", L,
+     "ConfigMaps and Secrets whose every key becomes an environment variable."},
+    {"ports", CORE "ContainerPort", L,
+     "Ports the container listens on; with hostPort the agent forwards the device's port."},
+    {"resources", CORE "ResourceRequirements", 0,
+     "CPU and memory requests (used to place the Pod on a device with room) and limits (enforced "
+     "by the agent through cgroups)."},
+    {"volumeMounts", CORE "VolumeMount", L, "Where the Pod's volumes appear in this container."},
+    {"livenessProbe", CORE "Probe", 0, "The agent restarts the container when this check fails."},
+    {"readinessProbe", CORE "Probe", 0,
+     "The Pod counts as Ready (and is a Service endpoint) only while this check passes."},
+    {"startupProbe", CORE "Probe", 0,
+     "Holds the other probes back until it passes once; failing it restarts the container."},
+    {"securityContext", CORE "SecurityContext", 0,
+     "User, capabilities and other privileges the container runs with."},
+    END};
+
+static const drv_oa_field_t env_var[] = {
+    {"name", "string", R, "The variable's name."},
+    {"value", "string", 0,
+     "The value; $(OTHER) expands to an earlier variable. Empty when valueFrom is given."},
+    {"valueFrom", CORE "EnvVarSource", 0, "Where the value comes from instead."},
+    END};
+
+static const drv_oa_field_t env_var_source[] = {
+    {"configMapKeyRef", CORE "ConfigMapKeySelector", 0, "A key of a ConfigMap in the namespace."},
+    {"secretKeyRef", CORE "SecretKeySelector", 0,
+     "A key of a Secret in the namespace (sent to the device sealed to its key)."},
+    {"fieldRef", CORE "ObjectFieldSelector", 0,
+     "A field of the Pod, e.g. metadata.name, metadata.namespace, spec.nodeName or status.podIP."},
+    END};
+
+static const drv_oa_field_t key_selector[] = {
+    {"name", "string", 0, "The ConfigMap's or Secret's name."},
+    {"key", "string", R, "The key whose value is used."},
+    {"optional", "boolean", 0,
+     "When true, a missing object or key leaves the variable unset instead of failing the Pod."},
+    END};
+
+static const drv_oa_field_t object_field_selector[] = {
+    {"fieldPath", "string", R, "The path of the Pod's field, e.g. metadata.labels['app']."},
+    {"apiVersion", "string", 0, "The version the path is written in; v1."},
+    END};
+
+static const drv_oa_field_t env_from[] = {
+    {"prefix", "string", 0, "Put before every key to make the variable's name."},
+    {"configMapRef", CORE "ConfigMapEnvSource", 0, "A ConfigMap whose keys become variables."},
+    {"secretRef", CORE "SecretEnvSource", 0, "A Secret whose keys become variables."},
+    END};
+
+static const drv_oa_field_t env_source_ref[] = {
+    {"name", "string", 0, "The object's name, in the Pod's namespace."},
+    {"optional", "boolean", 0, "When true, a missing object is not an error."},
+    END};
+
+static const drv_oa_field_t container_port[] = {
+    {"name", "string", 0, "A name (IANA service name) Services and probes may refer to."},
+    {"containerPort", "int32", R, "The port the container listens on (1-65535)."},
+    {"hostPort", "int32", 0,
+     "The device's port the agent forwards to containerPort; no two Pods on a device may use the "
+     "same one."},
+    {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
+    {"hostIP", "string", 0, "The device's address to bind hostPort on; all when empty."},
+    END};
+
+static const drv_oa_field_t resource_reqs[] = {
+    {"requests", QUANTITY, M,
+     "What the container needs (cpu, memory): the scheduler only places the Pod on a device "
+     "with that much unreserved."},
+    {"limits", QUANTITY, M,
+     "The most the container may use (cpu, memory), enforced through cgroups by the agent."},
+    END};
+
+static const drv_oa_field_t volume_mount[] = {
+    {"name", "string", R, "The name of one of the Pod's volumes."},
+    {"mountPath", "string", R, "Where in the container the volume appears; unique per container."},
+    {"readOnly", "boolean", 0, "Mount read-only."},
+    {"subPath", "string", 0, "Mount this path inside the volume instead of its root."},
+    END};
+
+static const drv_oa_field_t probe[] = {
+    {"exec", CORE "ExecAction", 0, "Run a command in the container; exit status 0 passes."},
+    {"httpGet", CORE "HTTPGetAction", 0, "An HTTP GET; a status from 200 to 399 passes."},
+    {"tcpSocket", CORE "TCPSocketAction", 0, "A TCP connect; passes when it is accepted."},
+    {"initialDelaySeconds", "int32", 0, "Seconds after the container starts before the first try."},
+    {"timeoutSeconds", "int32", 0, "Seconds before a try counts as failed (default 1)."},
+    {"periodSeconds", "int32", 0, "Seconds between tries (default 10)."},
+    {"successThreshold", "int32", 0,
+     "Consecutive passes that count as success after a failure (default 1; 1 for liveness "
+     "and startup)."},
+    {"failureThreshold", "int32", 0, "Consecutive failures that count as failure (default 3)."},
+    {"terminationGracePeriodSeconds", "integer", 0,
+     "For liveness and startup probes: how long a failing container gets to stop before it is "
+     "killed; the Pod's when unset."},
+    END};
+
+static const drv_oa_field_t exec_action[] = {
+    {"command", "string", L, "The command and its arguments, run without a shell."}, END};
+
+static const drv_oa_field_t http_get[] = {
+    {"path", "string", 0, "The path to request."},
+    {"port", INTSTR, R, "The port, by number or by the name of one of the container's ports."},
+    {"host", "string", 0, "The host to connect to; the Pod's address when empty."},
+    {"scheme", "string", 0, "HTTP (the default) or HTTPS (the certificate is not checked)."},
+    {"httpHeaders", CORE "HTTPHeader", L, "Headers sent with the request."},
+    END};
+
+static const drv_oa_field_t http_header[] = {{"name", "string", R, "The header's name."},
+                                             {"value", "string", R, "The header's value."},
+                                             END};
+
+static const drv_oa_field_t tcp_socket[] = {
+    {"port", INTSTR, R, "The port, by number or by the name of one of the container's ports."},
+    {"host", "string", 0, "The host to connect to; the Pod's address when empty."},
+    END};
+
+static const drv_oa_field_t security_context[] = {
+    {"runAsUser", "integer", 0, "The user id the process runs as; the image's when unset."},
+    {"runAsGroup", "integer", 0, "The group id the process runs as."},
+    {"runAsNonRoot", "boolean", 0, "When true, the agent refuses to start the container as root."},
+    {"readOnlyRootFilesystem", "boolean", 0, "Mount the image's filesystem read-only."},
+    {"privileged", "boolean", 0,
+     "Run with all capabilities and the device's devices; for hardware access on edge devices."},
+    {"allowPrivilegeEscalation", "boolean", 0,
+     "When false, the process cannot gain privileges (no_new_privs)."},
+    {"capabilities", CORE "Capabilities", 0,
+     "Linux capabilities added to or dropped from the default set."},
+    {"seccompProfile", CORE "SeccompProfile", 0, "The seccomp filter the container runs under."},
+    END};
+
+static const drv_oa_field_t capabilities[] = {
+    {"add", "string", L, "Capabilities to add, e.g. NET_ADMIN."},
+    {"drop", "string", L, "Capabilities to drop; ALL drops every one."},
+    END};
+
+static const drv_oa_field_t seccomp_profile[] = {
+    {"type", "string", R, "RuntimeDefault (the runtime's filter) or Unconfined (none)."}, END};
+
+/* ---- core/v1: pods ---- */
+
+static const drv_oa_field_t pod[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "PodSpec", 0, "What the Pod runs and where; fixed once the Pod is created."},
+    {"status", CORE "PodStatus", 0,
+     "What the device's agent last reported. Read-only here; the status subresource writes it."},
+    END};
+
+static const drv_oa_field_t pod_spec[] = {
+    {"containers", CORE "Container", L | R, "The containers the Pod runs (at least one)."},
+    {"initContainers", CORE "Container", L,
+     "Containers run one after the other to completion before the others start."},
+    {"volumes", CORE "Volume", L, "Volumes the containers may mount."},
+    {"restartPolicy", "string", 0,
+     "Always (the default), OnFailure or Never: when the agent restarts an exited container. "
+     "Deployments and DaemonSets need Always."},
+    {"nodeSelector", "string", M, "Labels a device must carry for the Pod to be placed on it."},
+    {"nodeName", "string", 0,
+     "The device the Pod runs on. Set by the scheduler; set it yourself to skip scheduling."},
+    {"tolerations", CORE "Toleration", L, "Taints of devices this Pod may still be placed on."},
+    {"hostNetwork", "boolean", 0, "Share the device's network namespace instead of a Pod network."},
+    {"hostPID", "boolean", 0, "Share the device's process namespace."},
+    {"hostIPC", "boolean", 0, "Share the device's IPC namespace."},
+    {"hostname", "string", 0, "The hostname inside the Pod; the Pod's name when empty."},
+    {"terminationGracePeriodSeconds", "integer", 0,
+     "Seconds the containers get to stop after SIGTERM before SIGKILL (default 30)."},
+    {"securityContext", CORE "PodSecurityContext", 0,
+     "Defaults for every container's user and seccomp filter."},
+    {"dnsPolicy", "string", 0,
+     "ClusterFirst (the default), ClusterFirstWithHostNet or Default (the device's resolver)."},
+    END};
+
+static const drv_oa_field_t pod_security[] = {
+    {"runAsUser", "integer", 0, "The user id containers run as unless they say otherwise."},
+    {"runAsGroup", "integer", 0, "The group id containers run as unless they say otherwise."},
+    {"runAsNonRoot", "boolean", 0, "When true, no container may start as root."},
+    {"seccompProfile", CORE "SeccompProfile", 0, "The default seccomp filter."},
+    END};
+
+static const drv_oa_field_t volume[] = {
+    {"name", "string", R, "The volume's name (a DNS label), unique in the Pod."},
+    {"emptyDir", CORE "EmptyDirVolumeSource", 0,
+     "An empty directory that lives as long as the Pod on its device."},
+    {"hostPath", CORE "HostPathVolumeSource", 0, "A file or directory of the device."},
+    {"configMap", CORE "ConfigMapVolumeSource", 0, "A ConfigMap's keys as files."},
+    {"secret", CORE "SecretVolumeSource", 0,
+     "A Secret's keys as files (on a tmpfs; sent to the device sealed to its key)."},
+    END};
+
+static const drv_oa_field_t empty_dir[] = {
+    {"medium", "string", 0, "\"\" (the device's disk) or Memory (a tmpfs)."},
+    {"sizeLimit", QUANTITY, 0, "The most the directory may hold."},
+    END};
+
+static const drv_oa_field_t host_path[] = {
+    {"path", "string", R, "The path on the device."},
+    {"type", "string", 0,
+     "What must be there: \"\" (anything), DirectoryOrCreate, Directory, FileOrCreate, File, "
+     "Socket, CharDevice or BlockDevice."},
+    END};
+
+static const drv_oa_field_t key_to_path[] = {
+    {"key", "string", R, "The key to project."},
+    {"path", "string", R, "The relative file path it is written to."},
+    {"mode", "int32", 0, "The file's mode bits; defaultMode when unset."},
+    END};
+
+static const drv_oa_field_t configmap_volume[] = {
+    {"name", "string", 0, "The ConfigMap's name, in the Pod's namespace."},
+    {"items", CORE "KeyToPath", L, "Only these keys, at these paths; every key when empty."},
+    {"defaultMode", "int32", 0, "The files' mode bits (default 0644)."},
+    {"optional", "boolean", 0, "When true, a missing ConfigMap gives an empty volume."},
+    END};
+
+static const drv_oa_field_t secret_volume[] = {
+    {"secretName", "string", 0, "The Secret's name, in the Pod's namespace."},
+    {"items", CORE "KeyToPath", L, "Only these keys, at these paths; every key when empty."},
+    {"defaultMode", "int32", 0, "The files' mode bits (default 0644)."},
+    {"optional", "boolean", 0, "When true, a missing Secret gives an empty volume."},
+    END};
+
+static const drv_oa_field_t toleration[] = {
+    {"key", "string", 0, "The taint key tolerated; empty with operator Exists tolerates all."},
+    {"operator", "string", 0, "Equal (the default: key and value match) or Exists (key only)."},
+    {"value", "string", 0, "The taint value matched with Equal."},
+    {"effect", "string", 0, "NoSchedule, PreferNoSchedule or NoExecute; all when empty."},
+    {"tolerationSeconds", "integer", 0,
+     "With NoExecute: how long the Pod stays on a device after the taint appears."},
+    END};
+
+static const drv_oa_field_t pod_status[] = {
+    {"phase", "string", 0, "Pending, Running, Succeeded, Failed or Unknown."},
+    {"conditions", CORE "PodCondition", L,
+     "PodScheduled, Initialized, ContainersReady and Ready, as the agent reports them."},
+    {"message", "string", 0, "Why the Pod is in this phase, in words."},
+    {"reason", "string", 0, "Why the Pod is in this phase, in CamelCase."},
+    {"hostIP", "string", 0, "The device's address."},
+    {"podIP", "string", 0, "The Pod's address on its device."},
+    {"podIPs", CORE "PodIP", L, "The Pod's addresses."},
+    {"startTime", TIME, 0, "When the agent accepted the Pod."},
+    {"containerStatuses", "object", L,
+     "Each container's state, restarts and image, from the agent."},
+    {"initContainerStatuses", "object", L, "Each init container's state, from the agent."},
+    END};
+
+static const drv_oa_field_t condition[] = {
+    {"type", "string", R, "What the condition is about."},
+    {"status", "string", R, "True, False or Unknown."},
+    {"reason", "string", 0, "Why, in CamelCase."},
+    {"message", "string", 0, "Why, in words."},
+    {"lastTransitionTime", TIME, 0, "When status last changed."},
+    {"lastUpdateTime", TIME, 0, "When the condition was last written (Deployments)."},
+    {"lastProbeTime", TIME, 0, "When it was last checked (Pods)."},
+    {"lastHeartbeatTime", TIME, 0, "The device's last sign of life (Nodes)."},
+    END};
+
+static const drv_oa_field_t pod_ip[] = {{"ip", "string", R, "An address of the Pod."}, END};
+
+static const drv_oa_field_t pod_template[] = {
+    {"metadata", META "ObjectMeta", 0,
+     "Labels and annotations of the Pods made from the template (name and namespace are the "
+     "controller's)."},
+    {"spec", CORE "PodSpec", 0, "The Pods' spec."},
+    END};
+
+/* ---- core/v1: config, services, events, nodes, namespaces ---- */
+
+static const drv_oa_field_t configmap[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"data", "string", M, "Text values by key (keys: letters, digits, '-', '_', '.')."},
+    {"binaryData", "string", M,
+     "Binary values by key, base64-encoded; keys may not repeat data's."},
+    {"immutable", "boolean", 0, "When true, data and binaryData can no longer change."},
+    END};
+
+static const drv_oa_field_t secret[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"data", "string", M,
+     "Values by key, base64-encoded. Drover encrypts them at rest and sends them to a device "
+     "only sealed to that device's key."},
+    {"stringData", "string", M,
+     "Values by key as plain text, for writing only: folded into data (winning over it)."},
+    {"type", "string", 0,
+     "Opaque (the default), kubernetes.io/tls, kubernetes.io/dockerconfigjson, ...: some types "
+     "require keys (tls.crt and tls.key for TLS)."},
+    {"immutable", "boolean", 0, "When true, the data can no longer change."},
+    {"sealedData", "string", 0,
+     "Drover's own: the data sealed to one device's key, as devices receive it. Not with data or "
+     "stringData."},
+    END};
+
+static const drv_oa_field_t service[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "ServiceSpec", R, "Which Pods the Service sends traffic to, and on which ports."},
+    {"status", CORE "ServiceStatus", 0, "Unused by Drover; kept as written."},
+    END};
+
+static const drv_oa_field_t service_spec[] = {
+    {"type", "string", 0,
+     "ClusterIP (the default) or NodePort (also on every device's port); LoadBalancer and "
+     "ExternalName are refused."},
+    {"selector", "string", M, "Labels of the Pods that are the Service's endpoints."},
+    {"ports", CORE "ServicePort", L,
+     "The ports the Service exposes (at least one unless headless)."},
+    {"clusterIP", "string", 0, "The Service's virtual address; None makes a headless Service."},
+    {"sessionAffinity", "string", 0, "None (the default) or ClientIP."},
+    END};
+
+static const drv_oa_field_t service_port[] = {
+    {"name", "string", 0, "The port's name; required when there are several ports."},
+    {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
+    {"port", "int32", R, "The port the Service listens on."},
+    {"targetPort", INTSTR, 0, "The Pods' port, by number or name; port when unset."},
+    {"nodePort", "int32", 0, "For NodePort Services: the devices' port (30000-32767)."},
+    {"appProtocol", "string", 0, "The application protocol; informational."},
+    END};
+
+static const drv_oa_field_t service_status[] = {
+    {"loadBalancer", "object", 0, "Unused: Drover has no load balancers."}, END};
+
+static const drv_oa_field_t event[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"involvedObject", CORE "ObjectReference", R, "The object the event is about."},
+    {"reason", "string", 0, "Why it happened, in CamelCase (Scheduled, Pulled, BackOff, ...)."},
+    {"message", "string", 0, "What happened, in words."},
+    {"type", "string", 0, "Normal (the default) or Warning."},
+    {"count", "int32", 0, "How many times it happened."},
+    {"firstTimestamp", TIME, 0, "When it first happened."},
+    {"lastTimestamp", TIME, 0, "When it last happened."},
+    {"eventTime", "string", 0, "When it happened, with microseconds."},
+    {"source", CORE "EventSource", 0, "Who reported it."},
+    {"reportingComponent", "string", 0, "The component that reported it, e.g. drover-hub."},
+    {"reportingInstance", "string", 0, "Which instance of it."},
+    {"action", "string", 0, "What was done."},
+    END};
+
+static const drv_oa_field_t object_ref[] = {
+    {"apiVersion", "string", 0, "The object's apiVersion."},
+    {"kind", "string", R, "The object's kind."},
+    {"name", "string", R, "The object's name."},
+    {"namespace", "string", 0, "The object's namespace."},
+    {"uid", "string", 0, "The object's uid."},
+    {"resourceVersion", "string", 0, "The object's resourceVersion at the time."},
+    {"fieldPath", "string", 0, "The part of the object, e.g. spec.containers{web}."},
+    END};
+
+static const drv_oa_field_t event_source[] = {
+    {"component", "string", 0, "The reporting component."},
+    {"host", "string", 0, "The device it ran on."},
+    END};
+
+static const drv_oa_field_t node[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "NodeSpec", 0, "What the hub may place on the device (cordon, taints)."},
+    {"status", CORE "NodeStatus", 0,
+     "What the device's agent reports: readiness, addresses, capacity. Read-only here."},
+    END};
+
+static const drv_oa_field_t node_spec[] = {
+    {"unschedulable", "boolean", 0,
+     "When true (kubectl cordon), the scheduler places no new Pods on the device."},
+    {"taints", CORE "Taint", L, "Taints keep Pods that do not tolerate them off the device."},
+    END};
+
+static const drv_oa_field_t taint[] = {
+    {"key", "string", R, "The taint's key."},
+    {"value", "string", 0, "The taint's value."},
+    {"effect", "string", R,
+     "NoSchedule, PreferNoSchedule, or NoExecute (also evicts Pods that do not tolerate it)."},
+    {"timeAdded", TIME, 0, "When a NoExecute taint was added."},
+    END};
+
+static const drv_oa_field_t node_status[] = {
+    {"conditions", CORE "NodeCondition", L,
+     "Ready (from the device's heartbeats over MQTT) and the pressure conditions."},
+    {"addresses", CORE "NodeAddress", L, "The device's addresses."},
+    {"capacity", QUANTITY, M, "The device's resources (cpu, memory, pods)."},
+    {"allocatable", QUANTITY, M, "What of the capacity Pods may request."},
+    {"nodeInfo", "object", 0, "The device's OS, architecture, kernel and agent versions."},
+    {"phase", "string", 0, "Unused."},
+    END};
+
+static const drv_oa_field_t node_address[] = {
+    {"type", "string", R, "InternalIP, ExternalIP or Hostname."},
+    {"address", "string", R, "The address."},
+    END};
+
+static const drv_oa_field_t namespace_[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "NamespaceSpec", 0, "Nothing Drover uses; may be empty."},
+    {"status", CORE "NamespaceStatus", 0, "Whether the namespace is Active or being deleted."},
+    END};
+
+static const drv_oa_field_t namespace_spec[] = {
+    {"finalizers", "string", L, "Accepted for compatibility; Drover keeps none."}, END};
+
+static const drv_oa_field_t namespace_status[] = {
+    {"phase", "string", 0, "Active, or Terminating while its objects are deleted."},
+    {"conditions", CORE "NamespaceCondition", L, "Conditions of the deletion."},
+    END};
+
+/* ---- apps/v1 ---- */
+
+static const drv_oa_field_t deployment[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", APPS "DeploymentSpec", R, "The Pods wanted and how to roll out a change."},
+    {"status", APPS "DeploymentStatus", 0,
+     "What the hub's deployment controller observed. Read-only."},
+    END};
+
+static const drv_oa_field_t deployment_spec[] = {
+    {"replicas", "int32", 0,
+     "How many Pods to run (default 1, at most 100000); an HPA or kubectl scale may change it."},
+    {"selector", META "LabelSelector", R,
+     "Which Pods belong to the Deployment; must match the template's labels; fixed after "
+     "creation."},
+    {"template", CORE "PodTemplateSpec", R, "The Pods to make."},
+    {"strategy", APPS "DeploymentStrategy", 0, "How old Pods are replaced by new ones."},
+    {"revisionHistoryLimit", "int32", 0,
+     "How many old ReplicaSets to keep for rollbacks (default 10)."},
+    {"minReadySeconds", "int32", 0,
+     "Seconds a new Pod must be Ready before it counts as available."},
+    {"paused", "boolean", 0, "When true, the controller makes no rollout progress."},
+    {"progressDeadlineSeconds", "int32", 0,
+     "Seconds without progress before the rollout is reported as failed (default 600; more "
+     "than minReadySeconds)."},
+    END};
+
+static const drv_oa_field_t deployment_strategy[] = {
+    {"type", "string", 0,
+     "Recreate (Drover's default: every old Pod stops before new ones start, which suits "
+     "devices with one of each) or RollingUpdate."},
+    {"rollingUpdate", APPS "RollingUpdateDeployment", 0, "The RollingUpdate's pace."},
+    END};
+
+static const drv_oa_field_t rolling_deployment[] = {
+    {"maxSurge", INTSTR, 0,
+     "How many Pods over replicas may exist during the update (default 25%)."},
+    {"maxUnavailable", INTSTR, 0,
+     "How many Pods under replicas may be unavailable during the update (default 25%)."},
+    END};
+
+static const drv_oa_field_t deployment_status[] = {
+    {"observedGeneration", "integer", 0, "The generation the controller last acted on."},
+    {"replicas", "int32", 0, "Pods the Deployment has."},
+    {"updatedReplicas", "int32", 0, "Pods made from the current template."},
+    {"readyReplicas", "int32", 0, "Pods that are Ready."},
+    {"availableReplicas", "int32", 0, "Pods Ready for at least minReadySeconds."},
+    {"unavailableReplicas", "int32", 0, "Pods still missing to reach replicas."},
+    {"conditions", APPS "DeploymentCondition", L, "Available and Progressing."},
+    END};
+
+static const drv_oa_field_t daemonset[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", APPS "DaemonSetSpec", R, "The Pod to run on every matching device."},
+    {"status", APPS "DaemonSetStatus", 0,
+     "What the hub's daemonset controller observed. Read-only."},
+    END};
+
+static const drv_oa_field_t daemonset_spec[] = {
+    {"selector", META "LabelSelector", R,
+     "Which Pods belong to the DaemonSet; must match the template's labels."},
+    {"template", CORE "PodTemplateSpec", R,
+     "The Pod to make on each device its nodeSelector and tolerations allow."},
+    {"updateStrategy", APPS "DaemonSetUpdateStrategy", 0, "How Pods are replaced after a change."},
+    {"revisionHistoryLimit", "int32", 0, "How many old revisions to keep."},
+    {"minReadySeconds", "int32", 0,
+     "Seconds a new Pod must be Ready before it counts as available."},
+    END};
+
+static const drv_oa_field_t daemonset_strategy[] = {
+    {"type", "string", 0,
+     "OnDelete (Drover's default: a device gets the new Pod when its old one is deleted) or "
+     "RollingUpdate."},
+    {"rollingUpdate", APPS "RollingUpdateDaemonSet", 0, "The RollingUpdate's pace."},
+    END};
+
+static const drv_oa_field_t rolling_daemonset[] = {
+    {"maxSurge", INTSTR, 0, "How many devices may run an old and a new Pod at once (default 0)."},
+    {"maxUnavailable", INTSTR, 0,
+     "How many devices may be without an available Pod during the update (default 1)."},
+    END};
+
+static const drv_oa_field_t daemonset_status[] = {
+    {"observedGeneration", "integer", 0, "The generation the controller last acted on."},
+    {"desiredNumberScheduled", "int32", 0, "Devices that should run the Pod."},
+    {"currentNumberScheduled", "int32", 0, "Devices that run a Pod of the DaemonSet."},
+    {"updatedNumberScheduled", "int32", 0, "Devices that run the current template."},
+    {"numberReady", "int32", 0, "Devices whose Pod is Ready."},
+    {"numberAvailable", "int32", 0, "Devices whose Pod is available."},
+    {"numberUnavailable", "int32", 0, "Devices without an available Pod."},
+    {"numberMisscheduled", "int32", 0, "Devices that run the Pod but should not."},
+    {"conditions", APPS "DaemonSetCondition", L, "Conditions of the DaemonSet."},
+    END};
+
+static const drv_oa_field_t replicaset[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", APPS "ReplicaSetSpec", 0,
+     "The Pods of one revision of a Deployment. Drover's deployment controller manages these; "
+     "they are for reading."},
+    {"status", APPS "ReplicaSetStatus", 0, "What the controller observed. Read-only."},
+    END};
+
+static const drv_oa_field_t replicaset_spec[] = {
+    {"replicas", "int32", 0, "How many Pods of this revision are wanted."},
+    {"selector", META "LabelSelector", 0, "Which Pods belong to it."},
+    {"template", CORE "PodTemplateSpec", 0, "The revision's Pod template."},
+    {"minReadySeconds", "int32", 0, "Seconds a Pod must be Ready before it counts as available."},
+    END};
+
+static const drv_oa_field_t replicaset_status[] = {
+    {"replicas", "int32", 0, "Pods of this revision."},
+    {"fullyLabeledReplicas", "int32", 0, "Pods carrying all the template's labels."},
+    {"readyReplicas", "int32", 0, "Pods that are Ready."},
+    {"availableReplicas", "int32", 0, "Pods available."},
+    {"observedGeneration", "integer", 0, "The generation last acted on."},
+    {"conditions", APPS "ReplicaSetCondition", L, "Conditions of the ReplicaSet."},
+    END};
+
+/* ---- autoscaling ---- */
+
+static const drv_oa_field_t scale[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", AS1 "ScaleSpec", 0, "The replicas wanted (what kubectl scale writes)."},
+    {"status", AS1 "ScaleStatus", 0, "The replicas there are. Read-only."},
+    END};
+
+static const drv_oa_field_t scale_spec[] = {
+    {"replicas", "int32", 0, "How many Pods the Deployment should run."}, END};
+
+static const drv_oa_field_t scale_status[] = {
+    {"replicas", "int32", R, "How many Pods the Deployment has."},
+    {"selector", "string", 0, "The Deployment's selector, as a label query."},
+    END};
+
+static const drv_oa_field_t hpa[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", AS2 "HorizontalPodAutoscalerSpec", R,
+     "What to scale, between which bounds, on which metrics."},
+    {"status", AS2 "HorizontalPodAutoscalerStatus", 0,
+     "What the hub's autoscaler last measured and decided. Read-only."},
+    END};
+
+static const drv_oa_field_t hpa_spec[] = {
+    {"scaleTargetRef", AS2 "CrossVersionObjectReference", R,
+     "The workload to scale: a Deployment in the same namespace."},
+    {"minReplicas", "int32", 0, "The fewest replicas (default 1)."},
+    {"maxReplicas", "int32", R, "The most replicas; not below minReplicas."},
+    {"metrics", AS2 "MetricSpec", L,
+     "What to measure: resource metrics (cpu, memory) from the devices' agents; 80% cpu when "
+     "empty."},
+    {"behavior", AS2 "HorizontalPodAutoscalerBehavior", 0, "How fast to scale up and down."},
+    END};
+
+static const drv_oa_field_t cross_ref[] = {
+    {"apiVersion", "string", 0, "The target's apiVersion (apps/v1)."},
+    {"kind", "string", R, "The target's kind (Deployment)."},
+    {"name", "string", R, "The target's name."},
+    END};
+
+static const drv_oa_field_t metric_spec[] = {
+    {"type", "string", R, "Resource: the only metric type Drover measures."},
+    {"resource", AS2 "ResourceMetricSource", 0, "The resource and its target."},
+    END};
+
+static const drv_oa_field_t resource_metric[] = {
+    {"name", "string", R, "cpu or memory."},
+    {"target", AS2 "MetricTarget", R, "The value to keep the Pods at."},
+    END};
+
+static const drv_oa_field_t metric_target[] = {
+    {"type", "string", R, "Utilization (of the Pods' requests) or AverageValue."},
+    {"averageUtilization", "int32", 0, "For Utilization: the percentage of the requests."},
+    {"averageValue", QUANTITY, 0, "For AverageValue: the amount per Pod."},
+    END};
+
+static const drv_oa_field_t hpa_behavior[] = {
+    {"scaleUp", AS2 "HPAScalingRules", 0, "Rules for scaling up."},
+    {"scaleDown", AS2 "HPAScalingRules", 0, "Rules for scaling down."},
+    END};
+
+static const drv_oa_field_t hpa_rules[] = {
+    {"stabilizationWindowSeconds", "int32", 0,
+     "Seconds of past recommendations considered, to avoid flapping (0-3600)."},
+    {"selectPolicy", "string", 0, "Max (the default), Min or Disabled."},
+    {"policies", AS2 "HPAScalingPolicy", L, "How much may change per period."},
+    END};
+
+static const drv_oa_field_t hpa_policy[] = {
+    {"type", "string", R, "Pods or Percent."},
+    {"value", "int32", R, "The amount (more than 0)."},
+    {"periodSeconds", "int32", R, "The period it applies to (1-1800)."},
+    END};
+
+static const drv_oa_field_t hpa_status[] = {
+    {"observedGeneration", "integer", 0, "The generation last acted on."},
+    {"lastScaleTime", TIME, 0, "When the autoscaler last changed the replicas."},
+    {"currentReplicas", "int32", 0, "Replicas the target had at the last look."},
+    {"desiredReplicas", "int32", 0, "Replicas the autoscaler wants."},
+    {"currentMetrics", "object", L, "The metrics' last measured values."},
+    {"conditions", AS2 "HorizontalPodAutoscalerCondition", L,
+     "AbleToScale, ScalingActive and ScalingLimited."},
+    END};
+
+#define OBJ(n, d, f)                                                                               \
+    {                                                                                              \
+        n, d, NULL, NULL, f                                                                        \
+    }
+
+const drv_oa_type_t drv_oa_types[] = {
+    {QUANTITY,
+     "An amount such as 500m (CPU) or 128Mi (memory): a number with an optional SI or binary "
+     "suffix.",
+     "string", NULL, NULL},
+    {INTSTR, "A number or a string (a port name, or a percentage such as 25%).", "string",
+     "int-or-string", NULL},
+    {TIME, "A time in RFC 3339 form, UTC, to the second.", "string", "date-time", NULL},
+    OBJ(META "ObjectMeta",
+        "What every stored object has: its name, namespace, labels and bookkeeping.", object_meta),
+    OBJ(META "OwnerReference", "A reference to an object that owns this one.", owner_ref),
+    OBJ(META "ListMeta", "What a list answer carries beside its items.", list_meta),
+    OBJ(META "LabelSelector",
+        "A label query: every given condition must hold; an empty selector matches everything.",
+        label_selector),
+    OBJ(META "LabelSelectorRequirement", "One set-based condition on a label.", label_selector_req),
+    OBJ(META "Status", "Drover's answer to a failed request or to a delete.", status_fields),
+    OBJ(META "StatusDetails", "Details of a Status.", status_details),
+    OBJ(META "StatusCause", "One problem of a failed request.", status_cause),
+    {META "Patch", "A patch body: a merge patch or a strategic merge patch, as JSON.", "object",
+     NULL, NULL},
+    OBJ(CORE "Pod", "A group of containers run together on one device by its Drover agent.", pod),
+    OBJ(CORE "PodSpec", "What a Pod runs and where.", pod_spec),
+    OBJ(CORE "PodStatus", "A Pod's state as its device's agent reports it.", pod_status),
+    OBJ(CORE "PodCondition", "One aspect of a Pod's state.", condition),
+    OBJ(CORE "PodIP", "An address of a Pod.", pod_ip),
+    OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
+    OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
+    OBJ(CORE "Container", "One container of a Pod, run by the device's agent with crun.",
+        container),
+    OBJ(CORE "EnvVar", "An environment variable.", env_var),
+    OBJ(CORE "EnvVarSource", "Where an environment variable's value comes from.", env_var_source),
+    OBJ(CORE "ConfigMapKeySelector", "A key of a ConfigMap.", key_selector),
+    OBJ(CORE "SecretKeySelector", "A key of a Secret.", key_selector),
+    OBJ(CORE "ObjectFieldSelector", "A field of the Pod.", object_field_selector),
+    OBJ(CORE "EnvFromSource", "A ConfigMap or Secret whose keys all become variables.", env_from),
+    OBJ(CORE "ConfigMapEnvSource", "A ConfigMap for envFrom.", env_source_ref),
+    OBJ(CORE "SecretEnvSource", "A Secret for envFrom.", env_source_ref),
+    OBJ(CORE "ContainerPort", "A port a container listens on.", container_port),
+    OBJ(CORE "ResourceRequirements", "A container's requests and limits.", resource_reqs),
+    OBJ(CORE "VolumeMount", "Where a volume appears in a container.", volume_mount),
+    OBJ(CORE "Probe", "A periodic check of a container, run by the agent.", probe),
+    OBJ(CORE "ExecAction", "A command run in the container.", exec_action),
+    OBJ(CORE "HTTPGetAction", "An HTTP GET request.", http_get),
+    OBJ(CORE "HTTPHeader", "An HTTP header.", http_header),
+    OBJ(CORE "TCPSocketAction", "A TCP connection attempt.", tcp_socket),
+    OBJ(CORE "SecurityContext", "A container's privileges.", security_context),
+    OBJ(CORE "Capabilities", "Linux capabilities to add and drop.", capabilities),
+    OBJ(CORE "SeccompProfile", "A seccomp filter.", seccomp_profile),
+    OBJ(CORE "Volume", "A volume a Pod's containers may mount; exactly one source is given.",
+        volume),
+    OBJ(CORE "EmptyDirVolumeSource", "An empty directory for the Pod's life.", empty_dir),
+    OBJ(CORE "HostPathVolumeSource", "A path of the device.", host_path),
+    OBJ(CORE "KeyToPath", "A key written to a file.", key_to_path),
+    OBJ(CORE "ConfigMapVolumeSource", "A ConfigMap as files.", configmap_volume),
+    OBJ(CORE "SecretVolumeSource", "A Secret as files.", secret_volume),
+    OBJ(CORE "Toleration", "A taint a Pod tolerates.", toleration),
+    OBJ(CORE "ConfigMap", "Configuration data by key, for Pods' variables and files.", configmap),
+    OBJ(CORE "Secret", "Sensitive data by key, encrypted by the hub and sealed to each device.",
+        secret),
+    OBJ(CORE "Service", "A stable address for a set of Pods, served on the devices.", service),
+    OBJ(CORE "ServiceSpec", "Which Pods a Service sends traffic to, and how.", service_spec),
+    OBJ(CORE "ServicePort", "A port a Service exposes.", service_port),
+    OBJ(CORE "ServiceStatus", "A Service's status.", service_status),
+    OBJ(CORE "Event", "A record of something that happened to an object.", event),
+    OBJ(CORE "ObjectReference", "A reference to an object.", object_ref),
+    OBJ(CORE "EventSource", "Who reported an event.", event_source),
+    OBJ(CORE "Node", "A device running the Drover agent, registered when it enrolls.", node),
+    OBJ(CORE "NodeSpec", "What may be placed on a device.", node_spec),
+    OBJ(CORE "Taint", "A mark that keeps Pods off a device unless they tolerate it.", taint),
+    OBJ(CORE "NodeStatus", "A device's state as its agent reports it.", node_status),
+    OBJ(CORE "NodeCondition", "One aspect of a device's state.", condition),
+    OBJ(CORE "NodeAddress", "An address of a device.", node_address),
+    OBJ(CORE "Namespace", "A scope for names; deleting it deletes what it holds.", namespace_),
+    OBJ(CORE "NamespaceSpec", "A namespace's spec.", namespace_spec),
+    OBJ(CORE "NamespaceStatus", "A namespace's state.", namespace_status),
+    OBJ(CORE "NamespaceCondition", "One aspect of a namespace's deletion.", condition),
+    OBJ(APPS "Deployment",
+        "Keeps a number of identical Pods running and rolls out changes to them.", deployment),
+    OBJ(APPS "DeploymentSpec", "A Deployment's desired state.", deployment_spec),
+    OBJ(APPS "DeploymentStrategy", "How a Deployment replaces its Pods.", deployment_strategy),
+    OBJ(APPS "RollingUpdateDeployment", "The pace of a rolling update.", rolling_deployment),
+    OBJ(APPS "DeploymentStatus", "A Deployment's observed state.", deployment_status),
+    OBJ(APPS "DeploymentCondition", "One aspect of a Deployment's state.", condition),
+    OBJ(APPS "DaemonSet", "Runs one Pod on every device that matches.", daemonset),
+    OBJ(APPS "DaemonSetSpec", "A DaemonSet's desired state.", daemonset_spec),
+    OBJ(APPS "DaemonSetUpdateStrategy", "How a DaemonSet replaces its Pods.", daemonset_strategy),
+    OBJ(APPS "RollingUpdateDaemonSet", "The pace of a rolling update.", rolling_daemonset),
+    OBJ(APPS "DaemonSetStatus", "A DaemonSet's observed state.", daemonset_status),
+    OBJ(APPS "DaemonSetCondition", "One aspect of a DaemonSet's state.", condition),
+    OBJ(APPS "ReplicaSet", "One revision of a Deployment's Pods.", replicaset),
+    OBJ(APPS "ReplicaSetSpec", "A ReplicaSet's desired state.", replicaset_spec),
+    OBJ(APPS "ReplicaSetStatus", "A ReplicaSet's observed state.", replicaset_status),
+    OBJ(APPS "ReplicaSetCondition", "One aspect of a ReplicaSet's state.", condition),
+    OBJ(AS1 "Scale", "A Deployment's replicas, read and written through its scale subresource.",
+        scale),
+    OBJ(AS1 "ScaleSpec", "The replicas wanted.", scale_spec),
+    OBJ(AS1 "ScaleStatus", "The replicas there are.", scale_status),
+    OBJ(AS2 "HorizontalPodAutoscaler",
+        "Scales a Deployment between bounds from the CPU and memory its Pods use, measured by "
+        "the devices' agents.",
+        hpa),
+    OBJ(AS2 "HorizontalPodAutoscalerSpec", "An autoscaler's target, bounds and metrics.", hpa_spec),
+    OBJ(AS2 "CrossVersionObjectReference", "The workload an autoscaler scales.", cross_ref),
+    OBJ(AS2 "MetricSpec", "One metric an autoscaler follows.", metric_spec),
+    OBJ(AS2 "ResourceMetricSource", "A resource metric and its target.", resource_metric),
+    OBJ(AS2 "MetricTarget", "The value a metric is kept at.", metric_target),
+    OBJ(AS2 "HorizontalPodAutoscalerBehavior", "How fast an autoscaler changes the replicas.",
+        hpa_behavior),
+    OBJ(AS2 "HPAScalingRules", "Limits on scaling in one direction.", hpa_rules),
+    OBJ(AS2 "HPAScalingPolicy", "One limit on how much may change per period.", hpa_policy),
+    OBJ(AS2 "HorizontalPodAutoscalerStatus", "What an autoscaler measured and decided.",
+        hpa_status),
+    OBJ(AS2 "HorizontalPodAutoscalerCondition", "One aspect of an autoscaler's state.", condition),
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+const drv_oa_type_t *drv_oa_type(const char *name)
+{
+    for (const drv_oa_type_t *t = drv_oa_types; t->name; t++)
+        if (!strcmp(t->name, name))
+            return t;
+    return NULL;
+}
+
+/* {doc, group, version, kind, plural, type, namespaced, status, scale, log, create} */
+const drv_oa_kind_t drv_oa_kinds[] = {
+    {"api/v1", "", "v1", "Pod", "pods", CORE "Pod", true, true, false, true, true},
+    {"api/v1", "", "v1", "ConfigMap", "configmaps", CORE "ConfigMap", true, false, false, false,
+     true},
+    {"api/v1", "", "v1", "Secret", "secrets", CORE "Secret", true, false, false, false, true},
+    {"api/v1", "", "v1", "Service", "services", CORE "Service", true, true, false, false, true},
+    {"api/v1", "", "v1", "Event", "events", CORE "Event", true, false, false, false, true},
+    {"api/v1", "", "v1", "Node", "nodes", CORE "Node", false, true, false, false, true},
+    {"api/v1", "", "v1", "Namespace", "namespaces", CORE "Namespace", false, true, false, false,
+     true},
+    {"apis/apps/v1", "apps", "v1", "Deployment", "deployments", APPS "Deployment", true, true, true,
+     false, true},
+    {"apis/apps/v1", "apps", "v1", "DaemonSet", "daemonsets", APPS "DaemonSet", true, true, false,
+     false, true},
+    {"apis/apps/v1", "apps", "v1", "ReplicaSet", "replicasets", APPS "ReplicaSet", true, true,
+     false, false, false},
+    {"apis/autoscaling/v2", "autoscaling", "v2", "HorizontalPodAutoscaler",
+     "horizontalpodautoscalers", AS2 "HorizontalPodAutoscaler", true, true, false, false, true},
+    {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
+};
