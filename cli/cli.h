@@ -83,6 +83,9 @@ cJSON *drv_cli_config_load(bool quiet);
 int drv_cli_login(int argc, char **argv);
 /* token create|list|revoke */
 int drv_cli_token_cmd(int argc, char **argv);
+/* kubeconfig [--role ROLE] [--name NAME] [--ttl D] [--server URL]: a kubeconfig on stdout
+ * (cli/kubeconfig.c) */
+int drv_cli_kubeconfig(int argc, char **argv);
 /* node revoke NAME... | node forget NAME... | node list-identities [-o json] */
 int drv_cli_node_cmd(int argc, char **argv);
 

@@ -32,6 +32,9 @@ static const struct {
     {"token", drv_cli_token_cmd,
      "token create [--role admin|operator|viewer] [--ttl 24h] [--description TEXT] [--uses N]\n"
      "        [--labels k=v,...] | token list | token revoke ID...   API and bootstrap tokens"},
+    {"kubeconfig", drv_cli_kubeconfig,
+     "kubeconfig [--role viewer|operator|admin] [--name NAME] [--ttl 24h] [--server URL]\n"
+     "        a kubeconfig for kubectl (--role: with a new token of that role)"},
     {"node", drv_cli_node_cmd,
      "node revoke NAME... | node forget NAME... | node list-identities [-o json]   enrolled\n"
      "        device identities (revoke: the device loses the broker and cannot renew)"},
