@@ -1290,6 +1290,9 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         cJSON *cs = cJSON_CreateObject();
         cJSON_AddStringToObject(cs, "name", c->name);
         cJSON_AddStringToObject(cs, "image", drv_json_str(c->spec, "image"));
+        /* As a kubelet that has no digest to tell: "" (clients such as python3-kubernetes
+         * require the field). */
+        cJSON_AddStringToObject(cs, "imageID", "");
         cJSON_AddStringToObject(cs, "containerID", c->state == CS_RUNNING ? c->id : "");
         bool ready = c->init ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
                              : (c->state == CS_RUNNING && c->ready);

@@ -363,14 +363,15 @@ dr apply -f "$M/configmap.yaml"
 ck "drover apply -f (after kubectl): exit 0" rc_is 0
 dr describe deployment x
 ck "drover describe deployment x" bash -c "[ $rc = 0 ] && grep -q 'Events' '$T/out'"
+# (before the scale-down below, which may remove $pod)
+dr logs "$pod"
+ck "drover logs $pod" bash -c "[ $rc = 0 ] && grep -q '^tick' '$T/out'"
 dr scale deployment x --replicas 2
 ck "drover scale deployment x --replicas 2" rc_is 0
 dr rollout history deployment x
 ck "drover rollout history deployment x" rc_is 0
 dr token list
 ck "drover token list: the viewer's token" bash -c "[ $rc = 0 ] && grep -q 'kubeconfig viewer' '$T/out'"
-dr logs "$pod"
-ck "drover logs $pod" bash -c "[ $rc = 0 ] && grep -q '^tick' '$T/out'"
 
 # ---- delete --wait ----
 kc delete deploy x --wait --timeout=$((60 * TF))s
