@@ -147,6 +147,17 @@ static void v_resources(vctx_t *c, cJSON *ctr)
         }
     }
     v_pop(c, old);
+    /* Canonical form: no resources is one form, not two. Kubernetes' Go clients always send
+     * `resources: {}` (kubectl rollout undo copies a template that way); a template's hash must
+     * not change with it. */
+    static const char *const maps[] = {"requests", "limits"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *m = drv_json_get(res, maps[i]);
+        if (cJSON_IsObject(m) && !m->child)
+            cJSON_DeleteItemFromObjectCaseSensitive(res, maps[i]);
+    }
+    if (!res->child)
+        cJSON_DeleteItemFromObjectCaseSensitive(ctr, "resources");
 }
 
 /* ---- env ---- */

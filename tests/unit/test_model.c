@@ -316,6 +316,21 @@ static void test_quantities_canonical(void **state)
     assert_has(p, "spec.containers[0].resources.limits[memory]: invalid quantity \"-1Mi\"");
     free(p);
     cJSON_Delete(o);
+    /* Empty resources (what Go clients send) are the same as none: one canonical form. */
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - {name: c, image: busybox, resources: {}}\n"
+             "  - {name: d, image: busybox, resources: {requests: {}, limits: {}}}\n"
+             "  - {name: e, image: busybox, resources: {limits: {}, requests: {cpu: 1}}}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    cJSON *ctrs = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers");
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(ctrs, 0), "resources"));
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(ctrs, 1), "resources"));
+    assert_string_equal(get_s(o, "spec.containers[2].resources.requests.cpu"), "1");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(ctrs, 2), "resources"),
+                                    "limits"));
+    free(p);
+    cJSON_Delete(o);
 }
 
 static void test_rolling_update_rules(void **state)
