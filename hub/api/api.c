@@ -91,6 +91,18 @@ static const drv_api_route_t routes[] = {
     {"/apis/drover.io/v1/usage/nodes/{name}", DRV_API_M_GET, DRV_KIND_NODE, DRV_API_OP_USAGE},
     {"/apis/drover.io/v1/usage/namespaces/{namespace}/pods/{name}", DRV_API_M_GET, DRV_KIND_POD,
      DRV_API_OP_USAGE},
+    /* kubectl auth can-i / whoami (review.c); 1.27 asks authentication.k8s.io/v1beta1 */
+    {"/apis/authorization.k8s.io/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", DRV_API_M_POST, DRV_KIND_UNKNOWN,
+     DRV_API_OP_REVIEW},
+    {"/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", DRV_API_M_POST, DRV_KIND_UNKNOWN,
+     DRV_API_OP_REVIEW},
+    {"/apis/authentication.k8s.io/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis/authentication.k8s.io/v1/selfsubjectreviews", DRV_API_M_POST, DRV_KIND_UNKNOWN,
+     DRV_API_OP_REVIEW},
+    {"/apis/authentication.k8s.io/v1beta1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_DISCOVERY},
+    {"/apis/authentication.k8s.io/v1beta1/selfsubjectreviews", DRV_API_M_POST, DRV_KIND_UNKNOWN,
+     DRV_API_OP_REVIEW},
 };
 
 const drv_api_route_t *drv_api_routes(size_t *n)
@@ -164,6 +176,28 @@ static bool route_match(const char *pattern, const char *path, drv_api_match_t *
         p += pl, u += ul;
     }
     return *p == '\0' && *u == '\0';
+}
+
+const drv_api_route_t *drv_api_route_find(const char *path, unsigned method, drv_api_match_t *m,
+                                          unsigned *methods)
+{
+    const drv_api_route_t *found = NULL;
+    if (methods)
+        *methods = 0;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        drv_api_match_t mm;
+        if (!route_match(routes[i].pattern, path, &mm))
+            continue;
+        if (methods)
+            *methods |= routes[i].methods;
+        if (!found && (routes[i].methods & method)) {
+            found = &routes[i];
+            mm.route = found;
+            if (m)
+                *m = mm;
+        }
+    }
+    return found;
 }
 
 /* ---- the daemon ---- */
@@ -445,6 +479,13 @@ bool drv_api_cross_origin(struct MHD_Connection *conn)
 unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, unsigned method,
                               const char *ns, const char *name, bool watch, char *msg, size_t msgsz)
 {
+    return drv_api_authorize_user(rq, route, method, ns, name, watch, NULL, msg, msgsz);
+}
+
+unsigned drv_api_authorize_user(drv_api_req_t *rq, const drv_api_route_t *route, unsigned method,
+                                const char *ns, const char *name, bool watch, drv_api_user_t *user,
+                                char *msg, size_t msgsz)
+{
     drv_api_t *api = rq->api;
     if (!api->authorize)
         return 0;
@@ -460,6 +501,7 @@ unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, u
         .session = MHD_lookup_connection_value(rq->conn, MHD_COOKIE_KIND, DRV_API_SESSION_COOKIE),
         .csrf = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-CSRF-Token"),
         .cross_origin = drv_api_cross_origin(rq->conn),
+        .user = user,
     };
     if (msgsz)
         msg[0] = '\0';

@@ -28,6 +28,19 @@
 typedef struct drv_api drv_api_t;
 typedef struct drv_api_route drv_api_route_t;
 
+/* Who made a request, as the authorizer knows it: Kubernetes' UserInfo, which a
+ * SelfSubjectReview (kubectl auth whoami) answers. */
+#define DRV_API_USER_GROUPS 4
+typedef struct drv_api_user {
+    bool known;        /* the authorizer filled it in */
+    char username[64]; /* "drover:token:<id>" */
+    char uid[32];      /* the token's id */
+    char role[16];     /* "admin", "operator", "viewer" */
+    char groups[DRV_API_USER_GROUPS][48];
+    size_t ngroups;
+    char description[257]; /* the token's; "" none */
+} drv_api_user_t;
+
 /* ---- access control ----
  * With an authorizer set, every request except GET /healthz is put to it as soon as its
  * headers have arrived, before any of its body is read; a request to an unknown path too
@@ -50,6 +63,9 @@ typedef struct drv_api_authz {
     const char *session;
     const char *csrf;
     bool cross_origin;
+    /* May be NULL; else, when the request is let through (0) on a credential, the authorizer
+     * fills it with who that credential is. */
+    drv_api_user_t *user;
 } drv_api_authz_t;
 
 /* 0: let the request through; 401: no or bad credentials; 403: not allowed (any other value
@@ -254,6 +270,8 @@ typedef enum {
     DRV_API_OP_SCALE,        /* a Deployment's scale subresource (autoscaling/v1 Scale): get,
                                 update, patch */
     DRV_API_OP_OPENAPI,      /* /openapi/v2 and /openapi/v3/... documents (GET) */
+    DRV_API_OP_REVIEW,       /* questions about oneself (POST, any role): SelfSubjectAccessReview,
+                                SelfSubjectRulesReview, SelfSubjectReview */
 } drv_api_op_t;
 
 struct drv_api_route {

@@ -97,6 +97,16 @@ unsigned drv_api_authorize_as(drv_api_req_t *rq, const drv_api_route_t *route, u
                               const char *ns, const char *name, bool watch, char *msg,
                               size_t msgsz);
 
+/* The same, and user (may be NULL) gets who the credentials are when they are let through. */
+unsigned drv_api_authorize_user(drv_api_req_t *rq, const drv_api_route_t *route, unsigned method,
+                                const char *ns, const char *name, bool watch, drv_api_user_t *user,
+                                char *msg, size_t msgsz);
+/* The first route serving method (DRV_API_M_* bits) on path, with its parameters in m (may be
+ * NULL), or NULL; methods (may be NULL) gets every method some route serves on path (0: no
+ * route knows the path). */
+const drv_api_route_t *drv_api_route_find(const char *path, unsigned method, drv_api_match_t *m,
+                                          unsigned *methods);
+
 /* The API wrote to the store: wake the watches, tell the owner. */
 void drv_api_changed(drv_api_t *api);
 
@@ -167,6 +177,11 @@ enum MHD_Result drv_api_reply_table(drv_api_req_t *rq, const char *kind_name, co
 
 /* resource.c: every route's handler. */
 enum MHD_Result drv_api_handle(drv_api_req_t *rq, const drv_api_match_t *m);
+/* resource.c: the request body as one object (JSON, YAML or Kubernetes protobuf, by its
+ * Content-Type; caller owns it), or NULL with the refusal queued in *r. */
+cJSON *drv_api_read_object(drv_api_req_t *rq, enum MHD_Result *r);
+/* review.c: SelfSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview. */
+enum MHD_Result drv_api_review(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_metrics(drv_api_req_t *rq);
 
 /* tokens.c: /api/v1/tokens through the owner's drv_api_tokens_fn. */

@@ -112,12 +112,52 @@ static const resource_t resources[] = {
      {{"status", NULL, NULL, "HorizontalPodAutoscaler", VERBS_SUB}}},
     {"metrics.k8s.io/v1beta1", "nodes", "", "NodeMetrics", "", false, "get,list", "", {{NULL}}},
     {"metrics.k8s.io/v1beta1", "pods", "", "PodMetrics", "", true, "get,list", "", {{NULL}}},
+    /* kubectl auth can-i and whoami (review.c); kubectl 1.27 asks v1beta1 for whoami */
+    {"authorization.k8s.io/v1",
+     "selfsubjectaccessreviews",
+     "selfsubjectaccessreview",
+     "SelfSubjectAccessReview",
+     "",
+     false,
+     "create",
+     "",
+     {{NULL}}},
+    {"authorization.k8s.io/v1",
+     "selfsubjectrulesreviews",
+     "selfsubjectrulesreview",
+     "SelfSubjectRulesReview",
+     "",
+     false,
+     "create",
+     "",
+     {{NULL}}},
+    {"authentication.k8s.io/v1",
+     "selfsubjectreviews",
+     "selfsubjectreview",
+     "SelfSubjectReview",
+     "",
+     false,
+     "create",
+     "",
+     {{NULL}}},
+    {"authentication.k8s.io/v1beta1",
+     "selfsubjectreviews",
+     "selfsubjectreview",
+     "SelfSubjectReview",
+     "",
+     false,
+     "create",
+     "",
+     {{NULL}}},
 };
 
+/* Each named group and its versions, comma-separated, the preferred one first. */
 static const char *const groups[][2] = {
     {"apps", "v1"},
     {"autoscaling", "v2"},
     {"metrics.k8s.io", "v1beta1"},
+    {"authorization.k8s.io", "v1"},
+    {"authentication.k8s.io", "v1,v1beta1"},
 };
 
 /* Adds the comma-separated words of list to arr (an array); "" adds none. */
@@ -215,6 +255,18 @@ static cJSON *api_versions(void)
                        "\"serverAddressByClientCIDRs\":[]}");
 }
 
+/* The next version of a comma-separated list at *p into out; false if it does not fit. */
+static bool next_version(const char **p, char *out, size_t outsz)
+{
+    size_t n = strcspn(*p, ",");
+    if (drv_fmt(out, outsz, "%.*s", (int)n, *p) != DRV_OK)
+        return false;
+    *p += n;
+    if (**p == ',')
+        (*p)++;
+    return true;
+}
+
 static cJSON *group_list(void)
 {
     cJSON *o = cJSON_CreateObject(), *arr = NULL;
@@ -225,17 +277,23 @@ static cJSON *group_list(void)
         return NULL;
     }
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-        char gv[64];
-        cJSON *g = cJSON_CreateObject(), *vs = NULL, *v = NULL, *pv = NULL;
+        char gv[64], ver[16];
+        cJSON *g = cJSON_CreateObject(), *vs = NULL, *pv = NULL;
         bool ok = g && cJSON_AddItemToArray(arr, g) &&
-                  drv_fmt(gv, sizeof(gv), "%s/%s", groups[i][0], groups[i][1]) == DRV_OK &&
                   cJSON_AddStringToObject(g, "name", groups[i][0]) &&
-                  (vs = cJSON_AddArrayToObject(g, "versions")) && (v = cJSON_CreateObject()) &&
-                  cJSON_AddItemToArray(vs, v) && cJSON_AddStringToObject(v, "groupVersion", gv) &&
-                  cJSON_AddStringToObject(v, "version", groups[i][1]) &&
-                  (pv = cJSON_AddObjectToObject(g, "preferredVersion")) &&
-                  cJSON_AddStringToObject(pv, "groupVersion", gv) &&
-                  cJSON_AddStringToObject(pv, "version", groups[i][1]);
+                  (vs = cJSON_AddArrayToObject(g, "versions"));
+        for (const char *p = groups[i][1]; ok && *p;) {
+            cJSON *v = NULL;
+            ok = next_version(&p, ver, sizeof(ver)) &&
+                 drv_fmt(gv, sizeof(gv), "%s/%s", groups[i][0], ver) == DRV_OK &&
+                 (v = cJSON_CreateObject()) && cJSON_AddItemToArray(vs, v) &&
+                 cJSON_AddStringToObject(v, "groupVersion", gv) &&
+                 cJSON_AddStringToObject(v, "version", ver);
+            if (ok && !pv) /* the first */
+                ok = (pv = cJSON_AddObjectToObject(g, "preferredVersion")) &&
+                     cJSON_AddStringToObject(pv, "groupVersion", gv) &&
+                     cJSON_AddStringToObject(pv, "version", ver);
+        }
         if (!ok) {
             cJSON_Delete(o);
             return NULL;
@@ -288,17 +346,14 @@ static cJSON *aggregated_entry(const resource_t *r)
     return e;
 }
 
-/* An APIGroupDiscovery of group (one version) into items. */
-static bool aggregated_group(cJSON *items, const char *group, const char *version)
+/* One version of an APIGroupDiscovery into vs. */
+static bool aggregated_version(cJSON *vs, const char *group, const char *version)
 {
     char gv[64];
-    cJSON *g = cJSON_CreateObject(), *meta = NULL, *vs = NULL, *v = NULL, *res = NULL;
-    bool ok = g && cJSON_AddItemToArray(items, g) &&
-              drv_fmt(gv, sizeof(gv), "%s%s%s", group, *group ? "/" : "", version) == DRV_OK &&
-              (meta = cJSON_AddObjectToObject(g, "metadata")) &&
-              cJSON_AddStringToObject(meta, "name", group) &&
-              (vs = cJSON_AddArrayToObject(g, "versions")) && (v = cJSON_CreateObject()) &&
-              cJSON_AddItemToArray(vs, v) && cJSON_AddStringToObject(v, "version", version) &&
+    cJSON *v = NULL, *res = NULL;
+    bool ok = drv_fmt(gv, sizeof(gv), "%s%s%s", group, *group ? "/" : "", version) == DRV_OK &&
+              (v = cJSON_CreateObject()) && cJSON_AddItemToArray(vs, v) &&
+              cJSON_AddStringToObject(v, "version", version) &&
               (res = cJSON_AddArrayToObject(v, "resources")) &&
               cJSON_AddStringToObject(v, "freshness", "Current");
     for (size_t i = 0; ok && i < sizeof(resources) / sizeof(resources[0]); i++) {
@@ -308,6 +363,21 @@ static bool aggregated_group(cJSON *items, const char *group, const char *versio
         ok = e && cJSON_AddItemToArray(res, e);
         if (!ok)
             cJSON_Delete(e);
+    }
+    return ok;
+}
+
+/* An APIGroupDiscovery of group (versions comma-separated, the preferred first) into items. */
+static bool aggregated_group(cJSON *items, const char *group, const char *versions)
+{
+    cJSON *g = cJSON_CreateObject(), *meta = NULL, *vs = NULL;
+    bool ok = g && cJSON_AddItemToArray(items, g) &&
+              (meta = cJSON_AddObjectToObject(g, "metadata")) &&
+              cJSON_AddStringToObject(meta, "name", group) &&
+              (vs = cJSON_AddArrayToObject(g, "versions"));
+    for (const char *p = versions; ok && *p;) {
+        char ver[16];
+        ok = next_version(&p, ver, sizeof(ver)) && aggregated_version(vs, group, ver);
     }
     return ok;
 }

@@ -755,6 +755,54 @@ static const pb_field_t policy_Eviction_f[] = {
 };
 static const pb_msg_t m_policy_Eviction = {"io.k8s.api.policy.v1.Eviction", policy_Eviction_f,
                                            PB_N(policy_Eviction_f)};
+/* authorization.k8s.io/v1, what kubectl auth can-i asks (review.c); the selectors (1.31+)
+ * change no answer there */
+static const pb_field_t authz_ResourceAttributes_f[] = {
+    {1, "namespace", PB_STRING, F_OMIT, NULL},   {2, "verb", PB_STRING, F_OMIT, NULL},
+    {3, "group", PB_STRING, F_OMIT, NULL},       {4, "version", PB_STRING, F_OMIT, NULL},
+    {5, "resource", PB_STRING, F_OMIT, NULL},    {6, "subresource", PB_STRING, F_OMIT, NULL},
+    {7, "name", PB_STRING, F_OMIT, NULL},        {8, "fieldSelector", PB_SKIP, F_OMIT, NULL},
+    {9, "labelSelector", PB_SKIP, F_OMIT, NULL},
+};
+static const pb_msg_t m_authz_ResourceAttributes = {
+    "io.k8s.api.authorization.v1.ResourceAttributes", authz_ResourceAttributes_f,
+    PB_N(authz_ResourceAttributes_f)};
+static const pb_field_t authz_NonResourceAttributes_f[] = {
+    {1, "path", PB_STRING, F_OMIT, NULL},
+    {2, "verb", PB_STRING, F_OMIT, NULL},
+};
+static const pb_msg_t m_authz_NonResourceAttributes = {
+    "io.k8s.api.authorization.v1.NonResourceAttributes", authz_NonResourceAttributes_f,
+    PB_N(authz_NonResourceAttributes_f)};
+static const pb_field_t authz_SelfSubjectAccessReviewSpec_f[] = {
+    {1, "resourceAttributes", PB_MSG, F_PTR, &m_authz_ResourceAttributes},
+    {2, "nonResourceAttributes", PB_MSG, F_PTR, &m_authz_NonResourceAttributes},
+};
+static const pb_msg_t m_authz_SelfSubjectAccessReviewSpec = {
+    "io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec", authz_SelfSubjectAccessReviewSpec_f,
+    PB_N(authz_SelfSubjectAccessReviewSpec_f)};
+static const pb_field_t authz_SelfSubjectAccessReview_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},
+    {2, "spec", PB_MSG, 0, &m_authz_SelfSubjectAccessReviewSpec},
+    {3, "status", PB_SKIP, F_OMIT, NULL},
+};
+static const pb_msg_t m_authz_SelfSubjectAccessReview = {
+    "io.k8s.api.authorization.v1.SelfSubjectAccessReview", authz_SelfSubjectAccessReview_f,
+    PB_N(authz_SelfSubjectAccessReview_f)};
+static const pb_field_t authz_SelfSubjectRulesReviewSpec_f[] = {
+    {1, "namespace", PB_STRING, F_OMIT, NULL},
+};
+static const pb_msg_t m_authz_SelfSubjectRulesReviewSpec = {
+    "io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec", authz_SelfSubjectRulesReviewSpec_f,
+    PB_N(authz_SelfSubjectRulesReviewSpec_f)};
+static const pb_field_t authz_SelfSubjectRulesReview_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},
+    {2, "spec", PB_MSG, 0, &m_authz_SelfSubjectRulesReviewSpec},
+    {3, "status", PB_SKIP, F_OMIT, NULL},
+};
+static const pb_msg_t m_authz_SelfSubjectRulesReview = {
+    "io.k8s.api.authorization.v1.SelfSubjectRulesReview", authz_SelfSubjectRulesReview_f,
+    PB_N(authz_SelfSubjectRulesReview_f)};
 
 /* The kinds a body may hold, by typeMeta. */
 static const struct pb_kindent {
@@ -772,6 +820,8 @@ static const struct pb_kindent {
     {"policy/v1", "Eviction", &m_policy_Eviction},
     {"v1", "DeleteOptions", &m_meta_DeleteOptions},
     {"meta.k8s.io/v1", "DeleteOptions", &m_meta_DeleteOptions},
+    {"authorization.k8s.io/v1", "SelfSubjectAccessReview", &m_authz_SelfSubjectAccessReview},
+    {"authorization.k8s.io/v1", "SelfSubjectRulesReview", &m_authz_SelfSubjectRulesReview},
 };
 
 typedef struct pb_rd {

@@ -147,6 +147,11 @@ static cJSON *read_body(drv_api_req_t *rq, bool patch, enum MHD_Result *r)
     return obj;
 }
 
+cJSON *drv_api_read_object(drv_api_req_t *rq, enum MHD_Result *r)
+{
+    return read_body(rq, false, r);
+}
+
 static const char *url_ns(const drv_api_match_t *m)
 {
     return m->ns[0] ? m->ns : NULL;
@@ -839,6 +844,8 @@ static enum MHD_Result dispatch(drv_api_req_t *rq, const drv_api_match_t *m, uns
         return drv_api_watch_all(rq);
     case DRV_API_OP_APPLY:
         return drv_api_apply(rq);
+    case DRV_API_OP_REVIEW:
+        return drv_api_review(rq, m);
     case DRV_API_OP_ENROLL:
     case DRV_API_OP_ENROLL_RENEW:
     case DRV_API_OP_NODE_REVOKE:

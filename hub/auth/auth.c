@@ -364,6 +364,9 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
         return true; /* no API token needed: the handler checks its own */
     case DRV_API_OP_WATCH_ALL:
         return method == DRV_API_M_GET; /* never Secrets: the stream leaves them out */
+    case DRV_API_OP_REVIEW:
+        /* about oneself: each question inside is put to this matrix by the handler */
+        return method == DRV_API_M_POST;
     case DRV_API_OP_APPLY:
         /* each object is then put to the authorizer as its own POST or PUT */
         return role >= DRV_AUTH_ROLE_OPERATOR && method == DRV_API_M_POST;
@@ -429,6 +432,20 @@ static const char *resource(const drv_api_route_t *r)
     }
 }
 
+void drv_auth_user(const drv_hstore_token_t *t, drv_api_user_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->known = true;
+    /* ids and roles are short and fixed in form: none of these is ever cut */
+    drv_fmt_cut(out->username, sizeof(out->username), "drover:token:%s", t->id);
+    drv_fmt_cut(out->uid, sizeof(out->uid), "%s", t->id);
+    drv_fmt_cut(out->role, sizeof(out->role), "%s", t->role);
+    if (*t->role)
+        drv_fmt_cut(out->groups[out->ngroups++], sizeof(out->groups[0]), "drover:%s", t->role);
+    drv_fmt_cut(out->groups[out->ngroups++], sizeof(out->groups[0]), "system:authenticated");
+    drv_fmt_cut(out->description, sizeof(out->description), "%s", t->description);
+}
+
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz)
 {
     drv_auth_t *a = ctx;
@@ -482,6 +499,8 @@ unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg
                     req->ns);
         return 403;
     }
+    if (req->user)
+        drv_auth_user(&t, req->user);
     return 0;
 }
 

@@ -123,9 +123,14 @@ DRV_NODISCARD drv_err_t drv_auth_api_session(void *ctx, unsigned method, const c
                                              cJSON **out, char *set_cookie, size_t scsz,
                                              unsigned *code, drv_error_t *err);
 
+/* Who a token is, as the API tells it (kubectl auth whoami): username "drover:token:<id>", uid
+ * the id, groups "drover:<role>" and "system:authenticated", its description. */
+void drv_auth_user(const drv_hstore_token_t *t, drv_api_user_t *out);
+
 /* The API's authorizer (drv_api_authorize_fn); ctx is the drv_auth_t. A request without an
  * Authorization header may come with a session cookie instead: refused when cross-origin,
- * and for anything but GET without the session's CSRF token. */
+ * and for anything but GET without the session's CSRF token. A request let through on a
+ * token or a session gets req->user (when set) filled by drv_auth_user. */
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz);
 /* The API's token routes (drv_api_tokens_fn); ctx is the drv_hstore_t. Create takes
  * {"kind": "api"|"bootstrap", "role", "ttl": "24h" (or "ttlSeconds": N), "uses", "labels",

@@ -297,7 +297,8 @@ static void test_role_matrix(void **state)
                           r[i].op == DRV_API_OP_NODE_REVOKE || r[i].op == DRV_API_OP_IDENTITIES ||
                           r[i].op == DRV_API_OP_IDENTITY; /* admin only */
             bool enroll = r[i].op == DRV_API_OP_ENROLL || r[i].op == DRV_API_OP_ENROLL_RENEW ||
-                          r[i].op == DRV_API_OP_SESSION; /* the handler checks its own */
+                          r[i].op == DRV_API_OP_SESSION || /* the handler checks its own */
+                          r[i].op == DRV_API_OP_REVIEW;    /* about oneself: any role */
             bool secret = r[i].kind == DRV_KIND_SECRET;
             bool log = r[i].op == DRV_API_OP_LOG;
             bool node_write = r[i].kind == DRV_KIND_NODE && !get;
@@ -626,6 +627,272 @@ static void test_sign_out(void **state)
     assert_int_equal(drv_auth_session_check(f->auth, cookie, now, NULL, &err), DRV_ERR_PERM);
 }
 
+/* One request with a body of blen bytes (may hold NULs) and the headers hdrs ("K: V\r\n"...). */
+static int http_raw(fx_t *f, const char *path, const char *hdrs, const void *body, size_t blen,
+                    char **resp)
+{
+    drv_buf_t raw = DRV_BUF_INIT(1 << 20);
+    assert_int_equal(drv_buf_printf(&raw,
+                                    "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                    "Content-Length: %zu\r\n%s\r\n",
+                                    path, blen, hdrs),
+                     DRV_OK);
+    assert_int_equal(drv_buf_append(&raw, body, blen), DRV_OK);
+    int fd = apic_connect(f->api);
+    drv_buf_t out = DRV_BUF_INIT(1 << 22);
+    apic_pump(f->api, fd, raw.data, raw.len, &out, NULL, 5000);
+    close(fd);
+    drv_buf_free(&raw);
+    int code = 0;
+    if (sscanf(drv_buf_str(&out), "HTTP/1.%*d %d", &code) != 1)
+        fail_msg("POST %s: no HTTP answer", path);
+    *resp = strdup(drv_buf_str(&out));
+    drv_buf_free(&out);
+    return code;
+}
+
+/* The JSON body of a whole response. */
+static cJSON *body_of(const char *resp)
+{
+    const char *b = strstr(resp, "\r\n\r\n");
+    assert_non_null(b);
+    cJSON *o = cJSON_Parse(b + 4);
+    assert_non_null(o);
+    return o;
+}
+
+#define SSAR "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+#define SSRR "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"
+
+/* kubectl auth can-i: a SelfSubjectAccessReview of verb on resource (group, subresource) in
+ * default by tok: the answer's status.allowed; its reason into reason (may be NULL). */
+static bool can_i(fx_t *f, const char *tok, const char *verb, const char *group,
+                  const char *resource, const char *sub, char *reason, size_t rsz)
+{
+    char body[512], *b = NULL;
+    assert_int_equal(drv_fmt(body, sizeof(body),
+                             "{\"kind\":\"SelfSubjectAccessReview\",\"apiVersion\":"
+                             "\"authorization.k8s.io/v1\",\"metadata\":{\"creationTimestamp\":"
+                             "null},\"spec\":{\"resourceAttributes\":{\"namespace\":\"default\","
+                             "\"verb\":\"%s\",\"group\":\"%s\",\"resource\":\"%s\","
+                             "\"subresource\":\"%s\"}},\"status\":{\"allowed\":false}}",
+                             verb, group, resource, sub),
+                     DRV_OK);
+    int c = http(f, "POST", SSAR, tok, body, &b);
+    if (c != 201)
+        fail_msg("can-i %s %s: %d %s", verb, resource, c, b);
+    cJSON *o = body_of(b);
+    assert_string_equal(cJSON_GetObjectItem(o, "kind")->valuestring, "SelfSubjectAccessReview");
+    assert_string_equal(cJSON_GetObjectItem(o, "apiVersion")->valuestring,
+                        "authorization.k8s.io/v1");
+    const cJSON *st = cJSON_GetObjectItem(o, "status");
+    bool allowed = cJSON_IsTrue(cJSON_GetObjectItem(st, "allowed"));
+    /* denied only for a refusal by the role, never with allowed */
+    if (allowed)
+        assert_null(cJSON_GetObjectItem(st, "denied"));
+    const cJSON *why = cJSON_GetObjectItem(st, "reason");
+    if (reason)
+        snprintf(reason, rsz, "%s%s", cJSON_IsString(why) ? why->valuestring : "",
+                 cJSON_IsTrue(cJSON_GetObjectItem(st, "denied")) ? " [denied]" : "");
+    cJSON_Delete(o);
+    free(b);
+    return allowed;
+}
+
+/* kubectl auth can-i and whoami: each role's answers are what the requests themselves get, a
+ * review needs a valid token like any request, protobuf bodies as kubectl 1.33 sends them, the
+ * session cookie, and the rules of a role. */
+static void test_reviews(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = (int64_t)time(NULL);
+    char viewer[DRV_AUTH_TOKEN_MAX], op[DRV_AUTH_TOKEN_MAX], admin[DRV_AUTH_TOKEN_MAX],
+        boot[DRV_AUTH_TOKEN_MAX], why[512];
+    drv_hstore_token_t vrec, rec;
+    make(f, "api", DRV_AUTH_ROLE_VIEWER, 0, now, viewer, &vrec);
+    make(f, "api", DRV_AUTH_ROLE_OPERATOR, 0, now, op, &rec);
+    make(f, "api", DRV_AUTH_ROLE_ADMIN, 0, now, admin, &rec);
+    make(f, "bootstrap", DRV_AUTH_ROLE_NONE, 0, now, boot, &rec);
+
+    assert_false(can_i(f, viewer, "create", "apps", "deployments", "", why, sizeof(why)));
+    assert_non_null(strstr(why, "role viewer"));
+    assert_non_null(strstr(why, "[denied]"));
+    assert_true(can_i(f, op, "create", "apps", "deployments", "", why, sizeof(why)));
+    assert_non_null(strstr(why, "operator"));
+    assert_true(can_i(f, viewer, "list", "apps", "deployments", "", NULL, 0));
+    assert_true(can_i(f, viewer, "watch", "", "pods", "", NULL, 0));
+    assert_false(can_i(f, viewer, "get", "", "secrets", "", NULL, 0));
+    assert_false(can_i(f, viewer, "list", "", "secrets", "", NULL, 0));
+    assert_true(can_i(f, op, "get", "", "secrets", "", NULL, 0));
+    assert_false(can_i(f, viewer, "get", "", "pods", "log", NULL, 0));
+    assert_true(can_i(f, op, "get", "", "pods", "log", NULL, 0));
+    assert_false(can_i(f, op, "delete", "", "nodes", "", why, sizeof(why)));
+    assert_null(strstr(why, "namespace")); /* nodes are in none */
+    assert_true(can_i(f, op, "patch", "", "nodes", "", NULL, 0));
+    assert_false(can_i(f, op, "create", "", "nodes", "", NULL, 0));
+    assert_true(can_i(f, admin, "delete", "", "nodes", "", NULL, 0));
+    assert_true(can_i(f, op, "update", "apps", "deployments", "scale", NULL, 0));
+    assert_false(can_i(f, op, "create", "", "tokens", "", NULL, 0));
+    assert_true(can_i(f, admin, "*", "*", "*", "", NULL, 0));
+    assert_false(can_i(f, op, "*", "*", "*", "", NULL, 0));
+    /* not served: no, with a reason, and not a refusal by the role */
+    assert_false(can_i(f, admin, "get", "", "widgets", "", why, sizeof(why)));
+    assert_non_null(strstr(why, "no resource widgets"));
+    assert_null(strstr(why, "[denied]"));
+    assert_false(can_i(f, admin, "deletecollection", "", "pods", "", why, sizeof(why)));
+    assert_non_null(strstr(why, "deletecollection"));
+    assert_false(can_i(f, admin, "create", "", "deployments", "", NULL, 0)); /* apps' */
+
+    char *b = NULL;
+    /* paths */
+    static const char *const paths[][3] = {
+        {"/metrics", "get", "1"},       {"/healthz", "get", "1"}, {"/api/v1/tokens", "post", "0"},
+        {"/api/v1/tokens", "get", "0"}, {"/nope", "get", "0"},
+    };
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        char body[256];
+        assert_int_equal(drv_fmt(body, sizeof(body),
+                                 "{\"spec\":{\"nonResourceAttributes\":{\"path\":\"%s\","
+                                 "\"verb\":\"%s\"}}}",
+                                 paths[i][0], paths[i][1]),
+                         DRV_OK);
+        assert_int_equal(http(f, "POST", SSAR, viewer, body, &b), 201);
+        cJSON *o = body_of(b);
+        bool allowed =
+            cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "status"), "allowed"));
+        if (allowed != (paths[i][2][0] == '1'))
+            fail_msg("viewer %s %s: %s", paths[i][1], paths[i][0], b);
+        cJSON_Delete(o);
+        free(b);
+    }
+    /* bad reviews name the field */
+    assert_int_equal(http(f, "POST", SSAR, viewer, "{\"spec\":{}}", &b), 400);
+    assert_non_null(strstr(b, "exactly one of"));
+    free(b);
+    assert_int_equal(
+        http(f, "POST", SSAR, viewer, "{\"spec\":{\"resourceAttributes\":{\"verb\":\"get\"}}}", &b),
+        400);
+    assert_non_null(strstr(b, "spec.resourceAttributes.resource"));
+    free(b);
+    assert_int_equal(http(f, "POST", SSAR, viewer, "{\"kind\":\"Pod\",\"spec\":{}}", &b), 400);
+    free(b);
+
+    /* kubectl 1.33 sends protobuf: "can-i delete nodes" in default, as it was on the wire */
+    static const unsigned char pb[] = {
+        0x6b, 0x38, 0x73, 0x00, 0x0a, 0x32, 0x0a, 0x17, 0x61, 0x75, 0x74, 0x68, 0x6f, 0x72,
+        0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2e, 0x6b, 0x38, 0x73, 0x2e, 0x69, 0x6f,
+        0x2f, 0x76, 0x31, 0x12, 0x17, 0x53, 0x65, 0x6c, 0x66, 0x53, 0x75, 0x62, 0x6a, 0x65,
+        0x63, 0x74, 0x41, 0x63, 0x63, 0x65, 0x73, 0x73, 0x52, 0x65, 0x76, 0x69, 0x65, 0x77,
+        0x12, 0x40, 0x0a, 0x10, 0x0a, 0x00, 0x12, 0x00, 0x1a, 0x00, 0x22, 0x00, 0x2a, 0x00,
+        0x32, 0x00, 0x38, 0x00, 0x42, 0x00, 0x12, 0x22, 0x0a, 0x20, 0x0a, 0x07, 0x64, 0x65,
+        0x66, 0x61, 0x75, 0x6c, 0x74, 0x12, 0x06, 0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x1a,
+        0x00, 0x22, 0x00, 0x2a, 0x05, 0x6e, 0x6f, 0x64, 0x65, 0x73, 0x32, 0x00, 0x3a, 0x00,
+        0x1a, 0x08, 0x08, 0x00, 0x12, 0x00, 0x1a, 0x00, 0x20, 0x00, 0x1a, 0x00, 0x22, 0x00};
+    char hdrs[256];
+    const char *toks[] = {op, admin};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(drv_fmt(hdrs, sizeof(hdrs),
+                                 "Content-Type: application/vnd.kubernetes.protobuf\r\n"
+                                 "Authorization: Bearer %s\r\n",
+                                 toks[i]),
+                         DRV_OK);
+        assert_int_equal(http_raw(f, SSAR, hdrs, pb, sizeof(pb), &b), 201);
+        cJSON *o = body_of(b);
+        const cJSON *ra = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "resourceAttributes");
+        assert_string_equal(cJSON_GetObjectItem(ra, "resource")->valuestring, "nodes");
+        assert_int_equal(
+            cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "status"), "allowed")), i == 1);
+        cJSON_Delete(o);
+        free(b);
+    }
+
+    /* never without a valid API token */
+    static const char *const routes[] = {SSAR, SSRR,
+                                         "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                         "/apis/authentication.k8s.io/v1beta1/selfsubjectreviews"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(http(f, "POST", routes[i], NULL, "{}", &b), 401);
+        free(b);
+        assert_int_equal(http(f, "POST", routes[i], "drv1_garbage", "{}", &b), 401);
+        free(b);
+        assert_int_equal(http(f, "POST", routes[i], boot, "{}", &b), 403);
+        free(b);
+    }
+
+    /* whoami, v1 (kubectl 1.28+) and v1beta1 (1.27) */
+    static const char *const versions[] = {"v1", "v1beta1"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[96], want[64];
+        assert_int_equal(drv_fmt(path, sizeof(path),
+                                 "/apis/authentication.k8s.io/%s/selfsubjectreviews", versions[i]),
+                         DRV_OK);
+        assert_int_equal(http(f, "POST", path, viewer, "{}", &b), 201);
+        cJSON *o = body_of(b);
+        assert_int_equal(drv_fmt(want, sizeof(want), "authentication.k8s.io/%s", versions[i]),
+                         DRV_OK);
+        assert_string_equal(cJSON_GetObjectItem(o, "apiVersion")->valuestring, want);
+        assert_string_equal(cJSON_GetObjectItem(o, "kind")->valuestring, "SelfSubjectReview");
+        const cJSON *ui = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "status"), "userInfo");
+        assert_int_equal(drv_fmt(want, sizeof(want), "drover:token:%s", vrec.id), DRV_OK);
+        assert_string_equal(cJSON_GetObjectItem(ui, "username")->valuestring, want);
+        assert_string_equal(cJSON_GetObjectItem(ui, "uid")->valuestring, vrec.id);
+        const cJSON *g = cJSON_GetObjectItem(ui, "groups");
+        assert_int_equal(cJSON_GetArraySize(g), 2);
+        assert_string_equal(cJSON_GetArrayItem(g, 0)->valuestring, "drover:viewer");
+        assert_string_equal(cJSON_GetArrayItem(g, 1)->valuestring, "system:authenticated");
+        cJSON_Delete(o);
+        free(b);
+    }
+
+    /* the dashboard's session: whoami with the cookie (and its CSRF token, as for any POST) */
+    char cookie[256], csrf[128];
+    sign_in(f, op, cookie, sizeof(cookie), csrf, sizeof(csrf));
+    assert_int_equal(drv_fmt(hdrs, sizeof(hdrs),
+                             "Content-Type: application/json\r\nCookie: %s=%s\r\n"
+                             "X-CSRF-Token: %s\r\n",
+                             DRV_API_SESSION_COOKIE, cookie, csrf),
+                     DRV_OK);
+    assert_int_equal(
+        http_raw(f, "/apis/authentication.k8s.io/v1/selfsubjectreviews", hdrs, "{}", 2, &b), 201);
+    assert_non_null(strstr(b, "\"drover:operator\""));
+    free(b);
+    assert_int_equal(drv_fmt(hdrs, sizeof(hdrs),
+                             "Content-Type: application/json\r\nCookie: %s=%s\r\n",
+                             DRV_API_SESSION_COOKIE, cookie),
+                     DRV_OK);
+    assert_int_equal(
+        http_raw(f, "/apis/authentication.k8s.io/v1/selfsubjectreviews", hdrs, "{}", 2, &b), 403);
+    free(b);
+
+    /* kubectl auth can-i --list: the viewer's rules have no Secrets and no logs */
+    assert_int_equal(http(f, "POST", SSRR, viewer, "{\"spec\":{\"namespace\":\"default\"}}", &b),
+                     201);
+    cJSON *o = body_of(b);
+    const cJSON *st = cJSON_GetObjectItem(o, "status");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(st, "incomplete")));
+    bool saw_pods = false;
+    const cJSON *rule = NULL;
+    cJSON_ArrayForEach(rule, cJSON_GetObjectItem(st, "resourceRules"))
+    {
+        const char *res =
+            cJSON_GetArrayItem(cJSON_GetObjectItem(rule, "resources"), 0)->valuestring;
+        assert_string_not_equal(res, "secrets");
+        assert_string_not_equal(res, "pods/log");
+        const cJSON *v = NULL;
+        cJSON_ArrayForEach(v, cJSON_GetObjectItem(rule, "verbs"))
+        {
+            if (strcmp(v->valuestring, "create")) /* only the reviews */
+                assert_true(!strcmp(v->valuestring, "get") || !strcmp(v->valuestring, "list") ||
+                            !strcmp(v->valuestring, "watch"));
+        }
+        saw_pods |= !strcmp(res, "pods");
+    }
+    assert_true(saw_pods);
+    assert_non_null(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "nonResourceRules"), 0));
+    cJSON_Delete(o);
+    free(b);
+}
+
 int main(void)
 {
     drv_log_set_level(DRV_LOG_ERROR);
@@ -638,6 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ensure_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_enforces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reviews, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
