@@ -103,9 +103,15 @@ code=$(req PATCH $D/nginx -H 'Content-Type: application/merge-patch+json' -d '{"
 check "merge patch spec.replicas: 200 (got $code)" test "$code" = 200
 check "replicas 5, generation 2" test "$(body .spec.replicas)" = 5 -a "$(body .metadata.generation)" = 2
 check "uid unchanged by patch" test "$(body .metadata.uid)" = "$uid"
-code=$(req PATCH $D/nginx -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"replicas":2}}')
-check "strategic merge patch: 415 with a clear message" \
-  bash -c "test $code = 415 && grep -q 'merge-patch+json' '$tmp/body'"
+code=$(req PATCH $D/nginx -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"replicas":4}}')
+check "strategic merge patch: 200, replicas 4, generation 3 (got $code)" \
+  test "$code" = 200 -a "$(body .spec.replicas)" = 4 -a "$(body .metadata.generation)" = 3
+code=$(req PATCH $D/nginx -H 'Content-Type: application/json-patch+json' -d '[{"op":"replace","path":"/spec/replicas","value":5}]')
+check "JSON Patch: 200, replicas 5, generation 4 (got $code)" \
+  test "$code" = 200 -a "$(body .spec.replicas)" = 5 -a "$(body .metadata.generation)" = 4
+code=$(req PATCH $D/nginx -H 'Content-Type: application/apply-patch+yaml' -d '{"spec":{"replicas":1}}')
+check "server-side apply: 415 saying to apply client-side (got $code)" \
+  bash -c "test $code = 415 && grep -qi 'client-side' '$tmp/body'"
 
 # Malformed manifest: the field path in details.causes.
 jq 'del(.spec.template.spec.containers[0].image) | .metadata.name = "broken"' "$tmp/nginx.json" >"$tmp/bad.json"
@@ -135,7 +141,7 @@ check "list with fieldSelector" test "$(body '.items|length')" = 1 -a "$(body '.
 # Status subresource: only status changes.
 code=$(req PUT $D/nginx/status -H 'Content-Type: application/json' -d '{"status":{"replicas":5,"readyReplicas":2}}')
 check "PUT status: 200 (got $code)" test "$code" = 200 -a "$(body .status.readyReplicas)" = 2
-check "status update keeps generation" test "$(body .metadata.generation)" = 2
+check "status update keeps generation" test "$(body .metadata.generation)" = 4
 
 # Watch: events in order from a resourceVersion, then resumed from a later one.
 req GET $CM >/dev/null
