@@ -140,6 +140,32 @@ static drv_err_t put(drv_hstore_t *s, cJSON *rev, bool create, drv_error_t *err)
     return DRV_OK;
 }
 
+/* The record named as rev is a leftover of an earlier DaemonSet of ds's name (deleted and made
+ * again before a round collected its history): it goes, so that ds's own takes the name. Any
+ * other holder of the name is DRV_ERR_EXISTS. */
+static drv_err_t drop_leftover(drv_hstore_t *s, const cJSON *ds, const cJSON *rev, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *old = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_CONTROLLERREVISION, ctrl_meta(rev, "namespace"),
+                                 ctrl_meta(rev, "name"), &old, &e);
+    if (r == DRV_ERR_NOTFOUND)
+        return DRV_OK;
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "controllerrevision %s: %s",
+                             ctrl_meta(rev, "name"), drv_error_msg(&e));
+    const cJSON *ref = drv_ctrl_controller_of(old);
+    const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
+    const char *uid = drv_json_str(ref, "uid");
+    if (!k || strcmp(k, "DaemonSet") || !n || strcmp(n, ctrl_meta(ds, "name")) || !uid ||
+        !strcmp(uid, ctrl_meta(ds, "uid")))
+        return drv_error_set(
+            err, DRV_ERR_EXISTS, 0,
+            "controllerrevision %s/%s exists and is not a leftover of daemonset %s",
+            ctrl_meta(rev, "namespace"), ctrl_meta(rev, "name"), ctrl_meta(ds, "name"));
+    return ctrl_dsrev_delete(s, old, err);
+}
+
 drv_err_t ctrl_dsrev_record(drv_hstore_t *s, const cJSON *ds, cJSON *revs, const cJSON *tpl,
                             const char *hash, drv_error_t *err)
 {
@@ -163,6 +189,8 @@ drv_err_t ctrl_dsrev_record(drv_hstore_t *s, const cJSON *ds, cJSON *revs, const
         if (!rev)
             return err ? err->code : DRV_ERR_INVALID;
         drv_err_t r = put(s, rev, true, err);
+        if (r == DRV_ERR_EXISTS && (r = drop_leftover(s, ds, rev, err)) == DRV_OK)
+            r = put(s, rev, true, err);
         if (r != DRV_OK)
             return r;
         if (!cJSON_AddItemToArray(revs, rev))

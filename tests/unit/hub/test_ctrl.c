@@ -1296,6 +1296,26 @@ static void test_daemonset_controller_revisions(void **state)
     assert_int_equal(revision_of(f->s, "o:1", &n), 1);
     assert_int_equal(n, 1);
     assert_int_equal(pods_on(f->s, "n1"), 1);
+    /* Deleted and made again before a round collected its history: the new one's record
+     * replaces the leftover of the same name. */
+    daemonset(f->s, "mon:1", "");
+    ds_reconcile(f->s, T0 + 7000);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DAEMONSET, "default", "agent", NULL, &err),
+                     DRV_OK);
+    daemonset(f->s, "mon:1", "");
+    if (drv_ctrl_daemonset_reconcile(f->s, "default", "agent", T0 + 8000, &err) != DRV_OK)
+        fail_msg("reconcile: %s", drv_error_msg(&err));
+    ds = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    all = revisions(f->s);
+    assert_int_equal(cJSON_GetArraySize(all), 2);
+    cJSON_ArrayForEach(r, all)
+    {
+        if (!strcmp(cJSON_GetObjectItem(drv_ctrl_controller_of(r), "name")->valuestring, "agent"))
+            assert_string_equal(cJSON_GetObjectItem(drv_ctrl_controller_of(r), "uid")->valuestring,
+                                meta(ds, "uid"));
+    }
+    cJSON_Delete(all);
+    cJSON_Delete(ds);
 }
 
 /* ---- node lifecycle ---- */
