@@ -69,6 +69,13 @@ static const drv_api_route_t routes[] = {
      DRV_API_OP_SCALE},
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
     NAMESPACED("/apis/apps/v1", "replicasets", DRV_KIND_REPLICASET),
+    /* A DaemonSet's history: read and deleted; writes are refused as a ReplicaSet's are. */
+    {"/apis/apps/v1/namespaces/{namespace}/controllerrevisions", M_COLL,
+     DRV_KIND_CONTROLLERREVISION, DRV_API_OP_COLLECTION},
+    {"/apis/apps/v1/namespaces/{namespace}/controllerrevisions/{name}", M_ITEM,
+     DRV_KIND_CONTROLLERREVISION, DRV_API_OP_ITEM},
+    {"/apis/apps/v1/controllerrevisions", DRV_API_M_GET, DRV_KIND_CONTROLLERREVISION,
+     DRV_API_OP_COLLECTION},
     NAMESPACED("/apis/autoscaling/v2", "horizontalpodautoscalers", DRV_KIND_HPA),
     {"/api/v1/tokens", M_COLL, DRV_KIND_UNKNOWN, DRV_API_OP_TOKENS},
     {"/api/v1/tokens/{name}", DRV_API_M_GET | DRV_API_M_DELETE, DRV_KIND_UNKNOWN, DRV_API_OP_TOKEN},

@@ -661,6 +661,18 @@ static const drv_oa_field_t replicaset_status[] = {
     {"conditions", APPS "ReplicaSetCondition", L, "Conditions of the ReplicaSet."},
     END};
 
+static const drv_oa_field_t controller_revision[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"data", "object", 0,
+     "The strategic merge patch that puts this revision's Pod template back into its "
+     "DaemonSet ({\"spec\":{\"template\":{...,\"$patch\":\"replace\"}}}): what kubectl "
+     "rollout undo sends."},
+    {"revision", "integer", R,
+     "The revision's number; the DaemonSet's current template has the highest. Going back to "
+     "an older template gives its record the next number."},
+    END};
+
 /* ---- autoscaling ---- */
 
 static const drv_oa_field_t scale[] = {
@@ -847,6 +859,10 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(APPS "ReplicaSetSpec", "A ReplicaSet's desired state.", replicaset_spec),
     OBJ(APPS "ReplicaSetStatus", "A ReplicaSet's observed state.", replicaset_status),
     OBJ(APPS "ReplicaSetCondition", "One aspect of a ReplicaSet's state.", condition),
+    OBJ(APPS "ControllerRevision",
+        "One Pod template a DaemonSet has had, kept by Drover's DaemonSet controller for "
+        "kubectl rollout history and undo; for reading.",
+        controller_revision),
     OBJ(AS1 "Scale", "A Deployment's replicas, read and written through its scale subresource.",
         scale),
     OBJ(AS1 "ScaleSpec", "The replicas wanted.", scale_spec),
@@ -895,6 +911,8 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      false, true},
     {"apis/apps/v1", "apps", "v1", "ReplicaSet", "replicasets", APPS "ReplicaSet", true, true,
      false, false, false},
+    {"apis/apps/v1", "apps", "v1", "ControllerRevision", "controllerrevisions",
+     APPS "ControllerRevision", true, false, false, false, false},
     {"apis/autoscaling/v2", "autoscaling", "v2", "HorizontalPodAutoscaler",
      "horizontalpodautoscalers", AS2 "HorizontalPodAutoscaler", true, true, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},

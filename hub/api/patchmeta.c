@@ -124,6 +124,8 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return CORE "Namespace";
     case DRV_KIND_REPLICASET:
         return APPS "ReplicaSet";
+    case DRV_KIND_CONTROLLERREVISION:
+        return APPS "ControllerRevision";
     default:
         return NULL;
     }

@@ -178,6 +178,14 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
                                   NULL);
         return false;
     }
+    if (k == DRV_KIND_CONTROLLERREVISION) {
+        /* The DaemonSet controller keeps them; kubectl rollout undo patches the DaemonSet. */
+        *r = drv_api_reply_status(rq, 405, "MethodNotAllowed",
+                                  "Drover keeps ControllerRevisions as a DaemonSet's history; "
+                                  "change the DaemonSet",
+                                  NULL);
+        return false;
+    }
     const char *kind = drv_json_str(obj, "kind"), *av = drv_json_str(obj, "apiVersion");
     if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
         cJSON_AddStringToObject(obj, "kind", drv_kind_name(k));

@@ -310,6 +310,13 @@ static const col_t ds_cols[] = {
     WORKLOAD_WIDE_COLS,
 };
 
+static const col_t cr_cols[] = {
+    NAME_COL,
+    {"Controller", "string", "", "The object whose history this is (kind.group/name).", 0},
+    {"Revision", "integer", "", "The revision's number.", 0},
+    AGE_COL,
+};
+
 static const col_t svc_cols[] = {
     NAME_COL,
     {"Type", "string", "", "How the service is exposed.", 0},
@@ -589,6 +596,28 @@ static bool ds_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
            add_int(cells, num(d, "status.updatedNumberScheduled")) &&
            add_int(cells, num(d, "status.numberAvailable")) && add_str(cells, nodesel.s) &&
            add_age(cells, d, now_ms) && add_workload_wide(cells, d);
+}
+
+/* ---- ControllerRevision ---- */
+
+/* The controller as Kubernetes prints it: "daemonset.apps/name", or "<none>". */
+static bool cr_cells(const cJSON *c, int64_t now_ms, cJSON *cells)
+{
+    char ctl[320] = "<none>", kind[64] = "";
+    const cJSON *ref = drv_ctrl_controller_of(c);
+    const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
+    const char *av = drv_json_str(ref, "apiVersion"), *slash = av ? strchr(av, '/') : NULL;
+    if (k && n) {
+        size_t i = 0;
+        for (; k[i] && i + 1 < sizeof(kind); i++)
+            kind[i] = (char)tolower((unsigned char)k[i]);
+        kind[i] = '\0';
+        drv_fmt_cut(ctl, sizeof(ctl), "%s%s%.*s/%s", kind, slash ? "." : "",
+                    slash ? (int)(slash - av) : 0, av ? av : "", n);
+    }
+    return add_str(cells, drv_json_str_at(c, "metadata.name")) && add_str(cells, ctl) &&
+           add_int(cells, drv_json_int_at(c, "revision", INT64_MIN, INT64_MAX, 0)) &&
+           add_age(cells, c, now_ms);
 }
 
 /* ---- Service ---- */
@@ -893,6 +922,7 @@ static const printer_t printers[] = {
     PRINTER("Deployment", deploy_cols, deploy_cells),
     PRINTER("ReplicaSet", rs_cols, rs_cells),
     PRINTER("DaemonSet", ds_cols, ds_cells),
+    PRINTER("ControllerRevision", cr_cols, cr_cells),
     PRINTER("Service", svc_cols, svc_cells),
     PRINTER("Node", node_cols, node_cells),
     PRINTER("ConfigMap", cm_cols, cm_cells),

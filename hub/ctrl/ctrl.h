@@ -6,7 +6,9 @@
  *    labels plus "pod-template-hash"; RollingUpdate (maxSurge/maxUnavailable), Recreate,
  *    revision history in the Deployment's annotations, rollback, pause;
  *  - DaemonSet: one pod bound to each matching node, rolling update by maxUnavailable or
- *    maxSurge (new pod beside the old one until it is available), OnDelete;
+ *    maxSurge (new pod beside the old one until it is available), OnDelete; its templates kept
+ *    as ControllerRevisions (<daemonset>-<controller-revision-hash>, revisionHistoryLimit old
+ *    ones), deleted with it;
  *  - node lifecycle: NotReady after the heartbeat grace period, pods replaced after their
  *    toleration, cordon and drain;
  *  - scheduling: binds pending pods with hub/sched and says why a pod cannot be placed.

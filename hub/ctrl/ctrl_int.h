@@ -64,4 +64,23 @@ DRV_NODISCARD drv_err_t ctrl_rs_status(drv_hstore_t *s, const cJSON *rs, int64_t
                                        int64_t ready, int64_t available, drv_error_t *err);
 DRV_NODISCARD drv_err_t ctrl_rs_delete(drv_hstore_t *s, const cJSON *rs, drv_error_t *err);
 
+/* ---- a DaemonSet's ControllerRevisions (dsrevisions.c) ---- */
+
+/* The ControllerRevisions of ds's namespace that ds controls (by uid); a new array. */
+DRV_NODISCARD drv_err_t ctrl_dsrev_list(drv_hstore_t *s, const cJSON *ds, cJSON **out,
+                                        drv_error_t *err);
+/* Makes ds's records (revs, as listed; kept up to date) hold its current template tpl of hash
+ * as the newest: a new record numbered one past the others, or the template's existing record
+ * renumbered so when an older one is newer. Nothing is written when nothing changes. */
+DRV_NODISCARD drv_err_t ctrl_dsrev_record(drv_hstore_t *s, const cJSON *ds, cJSON *revs,
+                                          const cJSON *tpl, const char *hash, drv_error_t *err);
+/* Deletes the oldest records of revs beyond ds's spec.revisionHistoryLimit, never the one of
+ * the current hash nor one whose hash a pod of pods (ds's) still carries. */
+DRV_NODISCARD drv_err_t ctrl_dsrev_prune(drv_hstore_t *s, const cJSON *ds, const cJSON *revs,
+                                         const char *hash, const cJSON *pods, drv_error_t *err);
+DRV_NODISCARD drv_err_t ctrl_dsrev_delete(drv_hstore_t *s, const cJSON *rev, drv_error_t *err);
+/* Deletes the records in ns (NULL: all) controlled by a DaemonSet not among daemonsets. */
+DRV_NODISCARD drv_err_t ctrl_dsrev_collect(drv_hstore_t *s, const char *ns, const cJSON *daemonsets,
+                                           drv_error_t *err);
+
 #endif

@@ -2,7 +2,8 @@
  * nodeSelector and whose NoSchedule/NoExecute taints it tolerates (cordoned and NotReady
  * nodes included, as in Kubernetes), nodes that join later included; pods on nodes that no
  * longer match are deleted; a template change rolls out node by node within maxUnavailable,
- * or with maxSurge by starting the new pod beside the old one. */
+ * or with maxSurge by starting the new pod beside the old one. Each template it has had is
+ * kept as a ControllerRevision (dsrevisions.c) for kubectl rollout history and undo. */
 #include "ctrl/ctrl_int.h"
 
 #include <stdio.h>
@@ -52,8 +53,14 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
     char hash[16];
     drv_ctrl_template_hash(tpl, hash, sizeof(hash));
 
-    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
-    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    /* The template's record first, as Kubernetes' controller does: its hash is the pods'
+     * controller-revision-hash. */
+    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL, *revs = NULL;
+    drv_err_t r = ctrl_dsrev_list(s, ds, &revs, err);
+    if (r == DRV_OK)
+        r = ctrl_dsrev_record(s, ds, revs, tpl, hash, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r == DRV_OK)
         r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &pods, err);
     if (r != DRV_OK)
@@ -207,9 +214,11 @@ static drv_err_t reconcile(drv_hstore_t *s, const cJSON *ds, int64_t now_ms, drv
         }
     }
 
-    /* Status from the store as it now is. */
+    /* Status from the store as it now is; old records go once no pod runs their template. */
     _cleanup_cjson_ cJSON *now_pods = NULL;
     r = ctrl_owned_pods(s, ctrl_meta(ds, "namespace"), ctrl_meta(ds, "uid"), &now_pods, err);
+    if (r == DRV_OK)
+        r = ctrl_dsrev_prune(s, ds, revs, hash, now_pods, err);
     if (r != DRV_OK)
         return r;
     size_t current = 0, ready = 0, updated = 0, available = 0;
@@ -253,8 +262,13 @@ drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const ch
     drv_error_t e = DRV_ERROR_INIT;
     drv_err_t r = drv_hstore_get(s, DRV_KIND_DAEMONSET, ns, name, &ds, &e);
     if (r == DRV_ERR_NOTFOUND) {
-        _cleanup_cjson_ cJSON *pods = NULL;
-        r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
+        /* Gone: its history and its pods go with it. */
+        _cleanup_cjson_ cJSON *pods = NULL, *left = NULL;
+        r = drv_hstore_list(s, DRV_KIND_DAEMONSET, ns, NULL, &left, NULL, err);
+        if (r == DRV_OK)
+            r = ctrl_dsrev_collect(s, ns, left, err);
+        if (r == DRV_OK)
+            r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
         const cJSON *p;
         cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
         {
@@ -291,7 +305,9 @@ drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_err
             drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
         }
     }
-    r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    r = ctrl_dsrev_collect(s, NULL, all, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
     if (r != DRV_OK)
         return r;
     const cJSON *p;

@@ -38,6 +38,9 @@ static const struct kind_info {
      "horizontalpodautoscaler", "hpa", NULL, true},
     {DRV_KIND_NAMESPACE, "Namespace", "v1", "namespaces", "namespace", "ns", NULL, false},
     {DRV_KIND_REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "replicaset", "rs", NULL, true},
+    /* Kubernetes gives ControllerRevisions no short name. */
+    {DRV_KIND_CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions",
+     "controllerrevision", NULL, NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -922,6 +925,21 @@ static void v_event(vctx_t *c, cJSON *obj)
     }
 }
 
+/* ---- ControllerRevision ---- */
+
+/* A DaemonSet's template history as its controller writes it (the API refuses writes): data is
+ * the strategic merge patch that restores the template, kept as it is (kubectl applies it), and
+ * revision orders the records. */
+static void v_controller_revision(vctx_t *c, cJSON *obj)
+{
+    static const char *const known[] = {"apiVersion", "kind", "metadata", "data", "revision", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, obj, &f);
+    v_obj(c, obj, "data", false);
+    /* int64 in Kubernetes; bounded where a JSON number is still exact. */
+    v_int(c, obj, "revision", true, 0, (1LL << 53) - 1, NULL);
+}
+
 /* ---- objects ---- */
 
 static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
@@ -988,8 +1006,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ReplicaSet, ConfigMap, Secret, Service, Node, Namespace, Event and "
-                "HorizontalPodAutoscaler",
+                "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Node, Namespace, "
+                "Event and HorizontalPodAutoscaler",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1016,6 +1034,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_EVENT:
         v_event(&c, obj);
+        break;
+    case DRV_KIND_CONTROLLERREVISION:
+        v_controller_revision(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

@@ -462,6 +462,27 @@ static void test_kind_names(void **state)
     assert_has(p, "spec.template.metadata.labels: `selector` does not match template `labels`");
     free(p);
     cJSON_Delete(o);
+    /* A ControllerRevision: no spec; data kept as it is, revision required. */
+    assert_int_equal(drv_kind_parse("controllerrevisions"), DRV_KIND_CONTROLLERREVISION);
+    assert_int_equal(drv_kind_parse("ControllerRevision"), DRV_KIND_CONTROLLERREVISION);
+    assert_true(drv_kind_namespaced(DRV_KIND_CONTROLLERREVISION));
+    o = yaml("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata: {name: ds-x}\n"
+             "revision: 2\ndata: {spec: {template: {$patch: replace, zz: 1}}}\n");
+    assert_int_equal(drv_model_normalize(o, NULL), DRV_OK);
+    cJSON *tpl = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "data"), "spec"),
+                                     "template");
+    assert_non_null(cJSON_GetObjectItem(tpl, "zz"));
+    assert_non_null(cJSON_GetObjectItem(tpl, "$patch"));
+    assert_null(cJSON_GetObjectItem(o, "spec"));
+    cJSON_Delete(o);
+    o = yaml("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata: {name: ds-x}\n"
+             "data: 5\nspec: {}\n");
+    p = check(o);
+    assert_has(p, "revision: required");
+    assert_has(p, "data: must be an object");
+    assert_has(p, "spec: unknown field");
+    free(p);
+    cJSON_Delete(o);
 }
 
 static void test_wrong_types(void **state)

@@ -26,6 +26,8 @@ typedef enum {
     DRV_KIND_HPA,        /* autoscaling/v2 HorizontalPodAutoscaler */
     DRV_KIND_NAMESPACE,  /* v1 Namespace, cluster-scoped */
     DRV_KIND_REPLICASET, /* apps/v1 ReplicaSet: written only by the Deployment controller */
+    /* apps/v1 ControllerRevision: a DaemonSet's template history, written by its controller */
+    DRV_KIND_CONTROLLERREVISION,
     DRV_KIND__COUNT
 } drv_kind_t;
 

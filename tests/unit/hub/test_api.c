@@ -290,6 +290,75 @@ static void test_namespaces_and_replicasets(void **state)
     free(b);
 }
 
+/* ControllerRevisions: a DaemonSet's controller writes them; clients read and delete. */
+static void test_controllerrevisions(void **state)
+{
+    fx_t *f = *state;
+    cJSON *cr =
+        cJSON_Parse("{\"apiVersion\":\"apps/v1\",\"kind\":\"ControllerRevision\",\"metadata\":{"
+                    "\"name\":\"ds-abc\",\"namespace\":\"default\",\"labels\":{\"app\":\"d\"},"
+                    "\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\","
+                    "\"name\":\"ds\",\"uid\":\"u1\",\"controller\":true}]},\"revision\":3,"
+                    "\"data\":{\"spec\":{\"template\":{\"$patch\":\"replace\"}}}}");
+    assert_non_null(cr);
+    assert_int_equal(drv_model_normalize(cr, NULL), DRV_OK);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_create(f->store, DRV_KIND_CONTROLLERREVISION, cr, &err), DRV_OK);
+    cJSON_Delete(cr);
+    char *b = NULL;
+    assert_int_equal(http(f, "GET",
+                          "/apis/apps/v1/namespaces/default/controllerrevisions?"
+                          "labelSelector=app%3Dd",
+                          NULL, NULL, &b),
+                     200);
+    assert_non_null(strstr(b, "\"kind\":\"ControllerRevisionList\""));
+    assert_non_null(strstr(b, "\"revision\":3"));
+    assert_non_null(strstr(b, "\"$patch\":\"replace\""));
+    free(b);
+    assert_int_equal(http(f, "GET", "/apis/apps/v1/controllerrevisions", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"name\":\"ds-abc\""));
+    free(b);
+    assert_int_equal(http(f, "POST", "/apis/apps/v1/namespaces/default/controllerrevisions",
+                          "application/json", "{}", &b),
+                     405);
+    assert_non_null(strstr(b, "change the DaemonSet"));
+    free(b);
+    assert_int_equal(http(f, "PATCH", "/apis/apps/v1/namespaces/default/controllerrevisions/ds-abc",
+                          "application/merge-patch+json", "{\"revision\":9}", &b),
+                     405);
+    free(b);
+    assert_int_equal(http(f, "GET",
+                          "/apis/apps/v1/namespaces/default/controllerrevisions/ds-abc/status",
+                          NULL, NULL, &b),
+                     404);
+    free(b);
+    assert_int_equal(http(f, "GET", "/apis/apps/v1", NULL, NULL, &b), 200);
+    assert_non_null(strstr(b, "\"name\":\"controllerrevisions\""));
+    free(b);
+    /* kubectl get controllerrevisions: NAME CONTROLLER REVISION AGE. */
+    int fd = connect_api(f);
+    const char *req = "GET /apis/apps/v1/namespaces/default/controllerrevisions HTTP/1.1\r\n"
+                      "Host: x\r\nConnection: close\r\nAccept: "
+                      "application/json;as=Table;v=v1;g=meta.k8s.io,application/json\r\n\r\n";
+    drv_buf_t out = DRV_BUF_INIT(1 << 20);
+    pump(f, fd, req, strlen(req), &out, NULL);
+    close(fd);
+    const char *t = drv_buf_str(&out);
+    assert_non_null(strstr(t, "\"name\":\"Controller\""));
+    assert_non_null(strstr(t, "\"name\":\"Revision\""));
+    assert_non_null(strstr(t, "[\"ds-abc\",\"daemonset.apps/ds\",3,"));
+    drv_buf_free(&out);
+    assert_int_equal(http(f, "DELETE",
+                          "/apis/apps/v1/namespaces/default/controllerrevisions/ds-abc", NULL, NULL,
+                          &b),
+                     200);
+    free(b);
+    assert_int_equal(http(f, "GET", "/apis/apps/v1/namespaces/default/controllerrevisions/ds-abc",
+                          NULL, NULL, &b),
+                     404);
+    free(b);
+}
+
 static void test_invalid_names_fields(void **state)
 {
     fx_t *f = *state;
@@ -428,7 +497,8 @@ static void test_routes_and_methods(void **state)
             item |= r[i].op == DRV_API_OP_ITEM && (r[i].methods & DRV_API_M_DELETE);
             status |= r[i].op == DRV_API_OP_STATUS;
         }
-        assert_true(coll && item && status);
+        /* ControllerRevisions have no status, as in Kubernetes. */
+        assert_true(coll && item && (status || k == DRV_KIND_CONTROLLERREVISION));
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
@@ -790,6 +860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_names_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces_and_replicasets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_controllerrevisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_and_methods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_gauges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch, setup_one_watch, teardown),

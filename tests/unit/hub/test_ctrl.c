@@ -1153,6 +1153,171 @@ static void test_daemonset_surge_update(void **state)
     assert_true(step >= 3 && step < 12);
 }
 
+/* Sets the DaemonSet's container image and, when limit >= 0, its revisionHistoryLimit. */
+static void ds_set(drv_hstore_t *s, const char *image, int limit)
+{
+    cJSON *ds = get(s, DRV_KIND_DAEMONSET, "agent");
+    cJSON *spec = cJSON_GetObjectItem(ds, "spec");
+    cJSON *c = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(spec, "template"), "spec"),
+                            "containers"),
+        0);
+    cJSON_ReplaceItemInObject(c, "image", cJSON_CreateString(image));
+    if (limit >= 0)
+        cJSON_ReplaceItemInObject(spec, "revisionHistoryLimit", cJSON_CreateNumber(limit));
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update(s, DRV_KIND_DAEMONSET, ds, &err) != DRV_OK)
+        fail_msg("update agent: %s", drv_error_msg(&err));
+    cJSON_Delete(ds);
+}
+
+static cJSON *revisions(drv_hstore_t *s)
+{
+    cJSON *items = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_list(s, DRV_KIND_CONTROLLERREVISION, NULL, NULL, &items, NULL, &err) != DRV_OK)
+        fail_msg("list: %s", drv_error_msg(&err));
+    return items;
+}
+
+/* The revision number of the record whose data sets image ("" when none), and how many. */
+static int64_t revision_of(drv_hstore_t *s, const char *image, size_t *n)
+{
+    cJSON *all = revisions(s), *r;
+    int64_t rev = -1;
+    *n = 0;
+    cJSON_ArrayForEach(r, all)
+    {
+        (*n)++;
+        const cJSON *t = cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(r, "data"), "spec"), "template");
+        const cJSON *c = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(t, "spec"), "containers"), 0);
+        if (!strcmp(cJSON_GetObjectItem(c, "image")->valuestring, image))
+            rev = (int64_t)cJSON_GetObjectItem(r, "revision")->valuedouble;
+    }
+    cJSON_Delete(all);
+    return rev;
+}
+
+/* The ControllerRevisions kubectl rollout history|undo daemonset reads: one per template, owned
+ * by the DaemonSet, selected by its selector, data the patch that restores the template. */
+static void test_daemonset_controller_revisions(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "", "", T0);
+    daemonset(f->s, "mon:1", "");
+    ds_reconcile(f->s, T0);
+    cJSON *all = revisions(f->s), *ds = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    assert_int_equal(cJSON_GetArraySize(all), 1);
+    cJSON *r = cJSON_GetArrayItem(all, 0);
+    cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "metadata"), "labels");
+    const char *hash = cJSON_GetObjectItem(labels, "controller-revision-hash")->valuestring;
+    char name[64];
+    snprintf(name, sizeof(name), "agent-%s", hash);
+    assert_string_equal(meta(r, "name"), name);
+    assert_string_equal(cJSON_GetObjectItem(labels, "app")->valuestring, "mon");
+    assert_int_equal(cJSON_GetObjectItem(r, "revision")->valuedouble, 1);
+    const cJSON *ref = drv_ctrl_controller_of(r);
+    assert_string_equal(cJSON_GetObjectItem(ref, "kind")->valuestring, "DaemonSet");
+    assert_string_equal(cJSON_GetObjectItem(ref, "uid")->valuestring, meta(ds, "uid"));
+    /* data: the template and a replace directive, nothing else. */
+    cJSON *data = cJSON_Duplicate(cJSON_GetObjectItem(r, "data"), true);
+    cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(data, "spec"), "template");
+    assert_string_equal(cJSON_GetObjectItem(t, "$patch")->valuestring, "replace");
+    cJSON_DeleteItemFromObject(t, "$patch");
+    assert_true(
+        cJSON_Compare(t, cJSON_GetObjectItem(cJSON_GetObjectItem(ds, "spec"), "template"), true));
+    assert_int_equal(cJSON_GetArraySize(data), 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(data, "spec")), 1);
+    cJSON_Delete(data);
+    /* The pods carry the record's hash. */
+    cJSON *pl = pods(f->s);
+    assert_int_equal(cJSON_GetArraySize(pl), 1);
+    assert_string_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(pl, 0), "metadata"),
+                                "labels"),
+            "controller-revision-hash")
+            ->valuestring,
+        hash);
+    cJSON_Delete(pl);
+    cJSON_Delete(all);
+    cJSON_Delete(ds);
+    uint64_t rv = drv_hstore_rv(f->s);
+    ds_reconcile(f->s, T0);
+    assert_int_equal(drv_hstore_rv(f->s), rv); /* nothing rewritten */
+
+    /* A new template: a new record, one number up. */
+    size_t n = 0;
+    ds_set(f->s, "mon:2", -1);
+    ds_reconcile(f->s, T0 + 1000);
+    assert_int_equal(revision_of(f->s, "mon:1", &n), 1);
+    assert_int_equal(revision_of(f->s, "mon:2", &n), 2);
+    assert_int_equal(n, 2);
+    /* Back to the first template (rollout undo): its record becomes revision 3. */
+    ds_set(f->s, "mon:1", -1);
+    ds_reconcile(f->s, T0 + 2000);
+    assert_int_equal(revision_of(f->s, "mon:1", &n), 3);
+    assert_int_equal(revision_of(f->s, "mon:2", &n), 2);
+    assert_int_equal(n, 2);
+    /* revisionHistoryLimit 1: one old record besides the current one, the newest. */
+    ds_set(f->s, "mon:3", 1);
+    ds_reconcile(f->s, T0 + 3000);
+    assert_int_equal(revision_of(f->s, "mon:3", &n), 4);
+    assert_int_equal(revision_of(f->s, "mon:1", &n), 3);
+    assert_int_equal(revision_of(f->s, "mon:2", &n), -1);
+    assert_int_equal(n, 2);
+    /* An old record whose template still has a pod stays (a slow rollout, OnDelete). */
+    mark_ready(f->s, T0 + 3000);
+    cJSON *d = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(d, "spec"), "updateStrategy",
+                              json("{\"type\":\"OnDelete\"}"));
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_DAEMONSET, d, &err), DRV_OK);
+    cJSON_Delete(d);
+    ds_set(f->s, "mon:4", 0);
+    ds_reconcile(f->s, T0 + 4000);
+    assert_int_equal(revision_of(f->s, "mon:4", &n), 5);
+    assert_int_equal(revision_of(f->s, "mon:3", &n), 4); /* its pod still runs */
+    assert_int_equal(n, 2);
+    /* Deleted with their DaemonSet; another DaemonSet's records are not touched. */
+    create(f->s, "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":"
+                 "\"other\"},\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"o\"}},"
+                 "\"template\":{\"metadata\":{\"labels\":{\"app\":\"o\"}},\"spec\":{"
+                 "\"containers\":[{\"name\":\"c\",\"image\":\"o:1\"}]}}}}");
+    ds_reconcile(f->s, T0 + 5000);
+    assert_int_equal(revision_of(f->s, "o:1", &n), 1);
+    assert_int_equal(n, 3);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DAEMONSET, "default", "agent", NULL, &err),
+                     DRV_OK);
+    assert_int_equal(drv_ctrl_daemonset_reconcile(f->s, "default", "agent", T0 + 6000, &err),
+                     DRV_OK);
+    assert_int_equal(revision_of(f->s, "o:1", &n), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(pods_on(f->s, "n1"), 1);
+    /* Deleted and made again before a round collected its history: the new one's record
+     * replaces the leftover of the same name. */
+    daemonset(f->s, "mon:1", "");
+    ds_reconcile(f->s, T0 + 7000);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_DAEMONSET, "default", "agent", NULL, &err),
+                     DRV_OK);
+    daemonset(f->s, "mon:1", "");
+    if (drv_ctrl_daemonset_reconcile(f->s, "default", "agent", T0 + 8000, &err) != DRV_OK)
+        fail_msg("reconcile: %s", drv_error_msg(&err));
+    ds = get(f->s, DRV_KIND_DAEMONSET, "agent");
+    all = revisions(f->s);
+    assert_int_equal(cJSON_GetArraySize(all), 2);
+    cJSON_ArrayForEach(r, all)
+    {
+        if (!strcmp(cJSON_GetObjectItem(drv_ctrl_controller_of(r), "name")->valuestring, "agent"))
+            assert_string_equal(cJSON_GetObjectItem(drv_ctrl_controller_of(r), "uid")->valuestring,
+                                meta(ds, "uid"));
+    }
+    cJSON_Delete(all);
+    cJSON_Delete(ds);
+}
+
 /* ---- node lifecycle ---- */
 
 struct hb {
@@ -1546,6 +1711,7 @@ int main(void)
         FT(test_daemonset_one_pod_per_matching_node),
         FT(test_daemonset_toleration_and_rolling_update),
         FT(test_daemonset_surge_update),
+        FT(test_daemonset_controller_revisions),
         FT(test_node_lost_pods_replaced_after_toleration),
         FT(test_node_overrides_reported),
         FT(test_events_expire),
