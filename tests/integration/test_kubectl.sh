@@ -327,6 +327,40 @@ sed 's/replicas: 1/replicas: 1\n  replicass: 2/' "$M/deployment.yaml" >"$T/bad-f
 kc apply -f "$T/bad-field.yaml"
 ck "apply an unknown field: refused naming spec.replicass" bash -c "[ $rc != 0 ] && grep -q 'replicass' '$T/err'"
 
+# ---- typed commands (kubectl 1.30+ sends their bodies as protobuf), DaemonSet history ----
+kc create namespace typed
+ck "create namespace typed" bash -c "[ $rc = 0 ] && grep -q 'namespace/typed created' '$T/out'"
+kc -n typed create configmap tc --from-literal=k=v
+ck "create configmap --from-literal" rc_is 0
+kc -n typed create secret generic ts --from-literal=k=v
+ck "create secret generic --from-literal" rc_is 0
+kc -n typed create deployment td --image="$FLEET_IMG1" --replicas=0
+ck "create deployment --image --replicas=0" rc_is 0
+kc -n typed get secret ts -o jsonpath='{.data.k}'
+ck "the typed Secret holds its value" bash -c "[ $rc = 0 ] && [ \"\$(base64 -d '$T/out')\" = v ]"
+kc delete namespace typed --wait --timeout=$((60 * TF))s
+ck "delete namespace typed --wait: gone with its contents" rc_is 0
+kc get configmaps -n typed -o json
+ck "nothing left in namespace typed" jq_out '.items | length == 0'
+kc set image ds/x-ds c="$FLEET_IMG2"
+ck "set image ds/x-ds (a strategic merge patch)" rc_is 0
+kc rollout history ds/x-ds
+ck "rollout history ds/x-ds: revisions 1 and 2" bash -c "[ $rc = 0 ] && grep -q '^1 ' '$T/out' && grep -q '^2 ' '$T/out'"
+kc rollout undo ds/x-ds
+ck "rollout undo ds/x-ds" bash -c "[ $rc = 0 ] && grep -q 'rolled back' '$T/out'"
+kc get ds x-ds -o jsonpath='{.spec.template.spec.containers[0].image}'
+ck "the DaemonSet's image is back" bash -c "[ \"\$(cat '$T/out')\" = '$FLEET_IMG1' ]"
+kc get controllerrevisions -l app=x-ds
+ck "get controllerrevisions: the DaemonSet's two" bash -c "[ $rc = 0 ] && [ \$(grep -c '^x-ds-' '$T/out') = 2 ]"
+kc auth can-i create deployments
+ck "auth can-i create deployments (admin): yes" bash -c "[ $rc = 0 ] && grep -q '^yes' '$T/out'"
+kc auth whoami -o json
+ck "auth whoami: the token's user and its role's group" \
+  jq_out '(.status.userInfo.username | startswith("drover:token:")) and (.status.userInfo.groups | index("drover:admin"))'
+kc get all
+ck "get all: pods, services, deployments, replicasets, daemonsets" \
+  bash -c "[ $rc = 0 ] && grep -q '^pod/' '$T/out' && grep -q '^service/' '$T/out' && grep -q '^deployment.apps/' '$T/out' && grep -q '^replicaset.apps/' '$T/out' && grep -q '^daemonset.apps/' '$T/out'"
+
 # ---- a viewer ----
 VKC="$T/viewer.kubeconfig"
 "$FLEET_CLI" kubeconfig --role viewer --name viewer --ttl 1h >"$VKC" 2>"$T/err"
@@ -347,6 +381,10 @@ vk delete configmap x-cfg
 ck "viewer: delete is Forbidden" bash -c "[ $rc != 0 ] && grep -qi 'forbidden' '$T/err'"
 vk get secrets
 ck "viewer: get secrets is Forbidden" bash -c "[ $rc != 0 ] && grep -qi 'forbidden' '$T/err'"
+vk auth can-i get secrets
+ck "viewer: auth can-i get secrets says no" bash -c "grep -q '^no' '$T/out'"
+vk auth can-i list pods
+ck "viewer: auth can-i list pods says yes" bash -c "[ $rc = 0 ] && grep -q '^yes' '$T/out'"
 kc get configmap x-cfg -o json
 ck "the viewer changed nothing (x-cfg still there)" rc_is 0
 
