@@ -77,6 +77,18 @@ function trimNode(o) {
   };
 }
 
+// The workload that owns a pod: a Deployment's pods are owned by its ReplicaSet, named
+// <deployment>-<pod-template-hash>, which the page shows as the Deployment.
+export function podOwner(m) {
+  const o = (m.ownerReferences || [])[0];
+  if (!o) return null;
+  const hash = (m.labels || {})['pod-template-hash'];
+  if (o.kind === 'ReplicaSet' && hash && o.name.endsWith(`-${hash}`)) {
+    return { kind: 'Deployment', name: o.name.slice(0, -(hash.length + 1)) };
+  }
+  return { kind: o.kind, name: o.name };
+}
+
 function trimPod(o) {
   const m = meta(o);
   const sp = o.spec || {};
@@ -93,7 +105,7 @@ function trimPod(o) {
     if (t) lastCrash = Math.max(lastCrash, Date.parse(t.finishedAt) || 0);
   }
   const sched = cond(st.conditions, 'PodScheduled');
-  const owner = (m.ownerReferences || [])[0];
+  const owner = podOwner(m);
   return {
     key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o), labels: m.labels || {},
     node: sp.nodeName || '', phase: st.phase || 'Pending', ip: st.podIP || '',

@@ -2,7 +2,7 @@
 // streaming of .../log?follow=true&tailLines=N; when the stream drops (the agent restarted,
 // the hub went away) it reconnects with a tail and aligns that tail with the end of what is
 // shown, so the overlap is not shown twice and what was written meanwhile is not lost.
-import { store, subscribe } from './model.js';
+import { store, subscribe, podOwner } from './model.js';
 import { request, objectPath, canWrite, errorText } from './api.js';
 import { h, replace, badge, facts, conditionsTable, note, confirmButton, labelChips } from './dom.js';
 import { podStatus } from './pods.js';
@@ -209,7 +209,7 @@ export function mount(main, [ns, name]) {
     if (!full) return;
     const m = full.metadata || {};
     const st = full.status || {};
-    const owner = (m.ownerReferences || [])[0];
+    const owner = podOwner(m);
     const ownerRoute = owner && { Deployment: 'deployments', DaemonSet: 'daemonsets' }[owner.kind];
     replace(info, facts([
       ['Node', full.spec.nodeName ? h('a', { href: `#/nodes/${encodeURIComponent(full.spec.nodeName)}` }, full.spec.nodeName) : 'not scheduled'],
