@@ -670,6 +670,15 @@ static void DRV_PRINTF(3, 4) add_quantity(cJSON *o, const char *key, const char 
         cJSON_AddStringToObject(o, key, q);
 }
 
+/* The first line of a small file (an id such as /etc/machine-id), into out; "" when unreadable. */
+static void first_line(const char *path, char *out, size_t outsz)
+{
+    _cleanup_free_ char *text = NULL;
+    out[0] = '\0';
+    if (drv_file_read_capped(path, 4096, &text, NULL, NULL) == DRV_OK)
+        drv_fmt_cut(out, outsz, "%.*s", (int)strcspn(text, "\r\n"), text);
+}
+
 cJSON *pod_host_node_status(const drv_agent_config_t *cfg)
 {
     cJSON *n = cJSON_CreateObject();
@@ -708,6 +717,19 @@ cJSON *pod_host_node_status(const drv_agent_config_t *cfg)
     }
     cJSON_AddStringToObject(info, "osImage", pretty);
     cJSON_AddStringToObject(info, "agentVersion", "drover-agent/0.1.0");
+    /* The rest of Kubernetes' NodeSystemInfo, which clients (python3-kubernetes) require. */
+    char id[128];
+    first_line("/etc/machine-id", id, sizeof(id));
+    cJSON_AddStringToObject(info, "machineID", id);
+    first_line("/sys/class/dmi/id/product_uuid", id, sizeof(id));
+    if (!id[0]) /* boards without DMI (a Raspberry Pi): the SoC's serial number */
+        first_line("/sys/firmware/devicetree/base/serial-number", id, sizeof(id));
+    cJSON_AddStringToObject(info, "systemUUID", id);
+    first_line("/proc/sys/kernel/random/boot_id", id, sizeof(id));
+    cJSON_AddStringToObject(info, "bootID", id);
+    cJSON_AddStringToObject(info, "containerRuntimeVersion", "crun");
+    cJSON_AddStringToObject(info, "kubeletVersion", "v1.30.0+drover");
+    cJSON_AddStringToObject(info, "kubeProxyVersion", "");
     cJSON *conds = cJSON_AddArrayToObject(n, "conditions");
     cJSON *ready = cJSON_CreateObject();
     cJSON_AddStringToObject(ready, "type", "Ready");

@@ -280,6 +280,21 @@ static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, i
             return NULL;
         }
     }
+    /* Every field of Kubernetes' NodeSystemInfo, "" when the agent (an older one) did not
+     * say: clients such as python3-kubernetes refuse a Node without them. */
+    static const char *const info_keys[] = {"machineID",       "systemUUID",
+                                            "bootID",          "kernelVersion",
+                                            "osImage",         "containerRuntimeVersion",
+                                            "kubeletVersion",  "kubeProxyVersion",
+                                            "operatingSystem", "architecture"};
+    cJSON *info = st ? drv_json_get(st, "nodeInfo") : NULL;
+    if (st && !cJSON_IsObject(info)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(st, "nodeInfo");
+        info = cJSON_AddObjectToObject(st, "nodeInfo");
+    }
+    for (size_t i = 0; info && i < sizeof(info_keys) / sizeof(info_keys[0]); i++)
+        if (!cJSON_IsString(drv_json_get(info, info_keys[i])))
+            cJSON_AddStringToObject(info, info_keys[i], "");
     char now[40];
     drv_ctrl_time_format(now_ms, now, sizeof(now));
     cJSON *conds = st ? cJSON_AddArrayToObject(st, "conditions") : NULL;

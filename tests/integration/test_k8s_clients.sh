@@ -54,9 +54,31 @@ spec:
       - name: c
         image: $FLEET_IMG1
         command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: every}
+spec:
+  selector: {matchLabels: {app: every}}
+  template:
+    metadata: {labels: {app: every}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: c
+        image: $FLEET_IMG1
+        command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 YAML
 fleet_apply "$FLEET_TMP/web.yaml" >/dev/null
 check "a Deployment's pod Running" fleet_running app=web 1 60
+check "the DaemonSet's pod Running" fleet_running app=every 1 60
 
 kc="$FLEET_TMP/kubeconfig"
 kubeconfig() { "$FLEET_CLI" kubeconfig --name clients >"$kc"; }

@@ -45,8 +45,35 @@ def list_deployments():
           len(ds.items) >= 1, str(ds)[:200])
 
 
+def list_every_kind():
+    # The typed client checks the fields its models require as it decodes each object, so a
+    # list that decodes is one the hub shaped as Kubernetes does.
+    lists = [
+        ("nodes", core.list_node, 1),
+        ("namespaces", core.list_namespace, 4),
+        ("events", core.list_event_for_all_namespaces, 0),
+        ("services", core.list_service_for_all_namespaces, 1),
+        ("configmaps", core.list_config_map_for_all_namespaces, 0),
+        ("secrets", core.list_secret_for_all_namespaces, 0),
+        ("replicasets", apps.list_replica_set_for_all_namespaces, 1),
+        ("daemonsets", apps.list_daemon_set_for_all_namespaces, 1),
+        ("controllerrevisions", apps.list_controller_revision_for_all_namespaces, 1),
+    ]
+    for what, fn, least in lists:
+        try:
+            got = fn()
+            check("list %s (%d)" % (what, len(got.items)), len(got.items) >= least, str(got)[:300])
+        except Exception as e:
+            check("list " + what, False, "%s: %s" % (type(e).__name__, str(e)[:300]))
+    node = core.list_node().items[0]
+    check("a node's Ready condition and addresses",
+          any(c.type == "Ready" for c in node.status.conditions) and node.status.node_info is not None,
+          str(node.status)[:300])
+
+
 step("list pods", list_pods)
 step("list deployments", list_deployments)
+step("list every kind", list_every_kind)
 
 # A watch on ConfigMaps (in a thread, bounded), then the ConfigMap it must see ADDED.
 events = []
