@@ -2,6 +2,7 @@
  * readiness, owned pods, pod creation), plus the scheduling pass and the whole round. */
 #include "ctrl/ctrl_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,10 +345,17 @@ void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *
                 const char *reason, const char *message, const char *component, int64_t now_ms)
 {
     char name[256], ts[32];
-    /* Kubernetes names events <object>.<hex time>; a clash in the same millisecond is
-     * dropped, which loses nothing a user would miss. */
-    if (drv_fmt(name, sizeof(name), "%.200s.%llx", ctrl_meta(obj, "name"),
-                (unsigned long long)now_ms) != DRV_OK) {
+    /* Kubernetes names events <object>.<hex time>; here the time and a hash of what is said,
+     * so that two things said of one object in the same round (a Deployment scaling one
+     * ReplicaSet up and another down) are two events. The same thing said twice in one
+     * millisecond is one. */
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = reason; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (const char *p = message; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    if (drv_fmt(name, sizeof(name), "%.200s.%llx%04x", ctrl_meta(obj, "name"),
+                (unsigned long long)now_ms, (unsigned)(h & 0xffff)) != DRV_OK) {
         drv_log_warn("controllers: event not recorded: name too long", "reason=%s", reason);
         return;
     }
@@ -555,6 +563,10 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
             break;
         }
         r = drv_sched_cache_add_pod(&cache, pod, err);
+        char msg[600];
+        drv_fmt_cut(msg, sizeof(msg), "Successfully assigned %s/%s to %s",
+                    ctrl_meta(pod, "namespace"), ctrl_meta(pod, "name"), node);
+        ctrl_event(s, pod, DRV_KIND_POD, "Normal", "Scheduled", msg, "drover-scheduler", now_ms);
         nbound++;
     }
     free(pending);

@@ -9,6 +9,7 @@
 
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
+#include "drover/proc.h"
 
 #define ANN_DESIRED "deployment.kubernetes.io/desired-replicas"
 #define ANN_MAX "deployment.kubernetes.io/max-replicas"
@@ -222,6 +223,17 @@ drv_err_t ctrl_rs_put(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJS
         return drv_error_set(err, r, e.sys_errno, "replicaset %s/%s: %s",
                              ctrl_meta(dep, "namespace"), ctrl_meta(want, "name"),
                              drv_error_msg(&e));
+    /* What kubectl describe deployment shows: each change of a ReplicaSet's size. */
+    int64_t from = old ? ctrl_int(drv_json_get(old, "spec"), "replicas", 0) : 0,
+            to = ctrl_int(drv_json_get(want, "spec"), "replicas", 0);
+    if (from != to) {
+        char msg[400];
+        drv_fmt_cut(msg, sizeof(msg), "Scaled %s replica set %s from %lld to %lld",
+                    to > from ? "up" : "down", ctrl_meta(want, "name"), (long long)from,
+                    (long long)to);
+        ctrl_event(s, dep, DRV_KIND_DEPLOYMENT, "Normal", "ScalingReplicaSet", msg,
+                   "deployment-controller", drv_wall_ms());
+    }
     /* want is now as stored (uid, status kept by update): it replaces old in rsets. */
     if (old) {
         cJSON_ReplaceItemViaPointer(rsets, old, want);
