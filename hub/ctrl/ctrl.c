@@ -210,7 +210,7 @@ drv_err_t ctrl_owned_pods(drv_hstore_t *s, const char *ns, const char *uid, cJSO
     return DRV_OK;
 }
 
-static cJSON *owner_ref(const cJSON *owner, drv_kind_t kind)
+cJSON *ctrl_owner_refs(const cJSON *owner, drv_kind_t kind)
 {
     cJSON *ref = cJSON_CreateObject();
     cJSON *refs = cJSON_CreateArray();
@@ -248,7 +248,7 @@ drv_err_t ctrl_create_pod(drv_hstore_t *s, const cJSON *owner, drv_kind_t kind, 
     if (ok && cJSON_IsObject(ann))
         ok = ctrl_set(meta, "annotations", cJSON_Duplicate(ann, true));
     ok = ok && cJSON_AddStringToObject(meta, "namespace", ctrl_meta(owner, "namespace")) &&
-         ctrl_set(meta, "ownerReferences", owner_ref(owner, kind));
+         ctrl_set(meta, "ownerReferences", ctrl_owner_refs(owner, kind));
     cJSON *spec = ok ? cJSON_Duplicate(drv_json_get(tpl, "spec"), true) : NULL;
     ok = ok && spec && ctrl_set(pod, "spec", spec);
     if (ok && node)

@@ -37,6 +37,9 @@ cJSON *ctrl_make_condition(const cJSON *old, const char *type, const char *statu
 
 /* Records an Event about obj (of kind) with reason and message, type "Normal" or "Warning",
  * from component. Best effort: a failure is logged, never returned (events are advisory). */
+/* ownerReferences naming owner (of kind) as its controller: a new one-element array, NULL on
+ * allocation failure. */
+cJSON *ctrl_owner_refs(const cJSON *owner, drv_kind_t kind);
 void ctrl_event(drv_hstore_t *s, const cJSON *obj, drv_kind_t kind, const char *type,
                 const char *reason, const char *message, const char *component, int64_t now_ms);
 

@@ -61,26 +61,6 @@ static cJSON *restore_patch(const cJSON *tpl)
     return data;
 }
 
-static cJSON *owner_refs(const cJSON *ds)
-{
-    cJSON *refs = cJSON_CreateArray(), *ref = cJSON_CreateObject();
-    if (!refs || !ref || !cJSON_AddItemToArray(refs, ref)) {
-        cJSON_Delete(refs);
-        cJSON_Delete(ref);
-        return NULL;
-    }
-    if (!cJSON_AddStringToObject(ref, "apiVersion", "apps/v1") ||
-        !cJSON_AddStringToObject(ref, "kind", "DaemonSet") ||
-        !cJSON_AddStringToObject(ref, "name", ctrl_meta(ds, "name")) ||
-        !cJSON_AddStringToObject(ref, "uid", ctrl_meta(ds, "uid")) ||
-        !cJSON_AddBoolToObject(ref, "controller", true) ||
-        !cJSON_AddBoolToObject(ref, "blockOwnerDeletion", true)) {
-        cJSON_Delete(refs);
-        return NULL;
-    }
-    return refs;
-}
-
 /* The record of ds's template tpl (hash) with number revision, normalized. Labels are the
  * template's (so the DaemonSet's selector, which kubectl lists them by, matches) plus the
  * hash; annotations are the DaemonSet's at the time (kubectl shows their change-cause), as
@@ -107,7 +87,7 @@ static cJSON *build(const cJSON *ds, const cJSON *tpl, const char *hash, int64_t
                  labels = cJSON_IsObject(tl) ? cJSON_Duplicate(tl, true) : cJSON_CreateObject()) &&
         ctrl_set(labels, DRV_CTRL_LABEL_DS_HASH, cJSON_CreateString(hash)) &&
         (!cJSON_IsObject(ann) || ctrl_set(meta, "annotations", cJSON_Duplicate(ann, true))) &&
-        ctrl_set(meta, "ownerReferences", owner_refs(ds)) &&
+        ctrl_set(meta, "ownerReferences", ctrl_owner_refs(ds, DRV_KIND_DAEMONSET)) &&
         ctrl_set(rev, "data", restore_patch(tpl)) &&
         cJSON_AddNumberToObject(rev, "revision", (double)revision);
     if (!ok)

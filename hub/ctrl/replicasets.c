@@ -87,26 +87,6 @@ static cJSON *template_with_hash(const cJSON *tpl, const char *hash)
     return t;
 }
 
-static cJSON *owner_refs(const cJSON *dep)
-{
-    cJSON *refs = cJSON_CreateArray(), *ref = cJSON_CreateObject();
-    if (!refs || !ref || !cJSON_AddItemToArray(refs, ref)) {
-        cJSON_Delete(refs);
-        cJSON_Delete(ref);
-        return NULL;
-    }
-    if (!cJSON_AddStringToObject(ref, "apiVersion", "apps/v1") ||
-        !cJSON_AddStringToObject(ref, "kind", "Deployment") ||
-        !cJSON_AddStringToObject(ref, "name", ctrl_meta(dep, "name")) ||
-        !cJSON_AddStringToObject(ref, "uid", ctrl_meta(dep, "uid")) ||
-        !cJSON_AddBoolToObject(ref, "controller", true) ||
-        !cJSON_AddBoolToObject(ref, "blockOwnerDeletion", true)) {
-        cJSON_Delete(refs);
-        return NULL;
-    }
-    return refs;
-}
-
 /* The ReplicaSet dep wants for template tpl (hash), normalized: revision 0 leaves out the
  * revision annotation (kept from old, if any). User annotations come from the Deployment for
  * its current template (current), else from old (may be NULL). */
@@ -140,7 +120,7 @@ static cJSON *build(const cJSON *dep, const cJSON *tpl, const char *hash, int64_
                  labels = cJSON_IsObject(tl) ? cJSON_Duplicate(tl, true) : cJSON_CreateObject()) &&
         ctrl_set(labels, DRV_CTRL_LABEL_HASH, cJSON_CreateString(hash)) &&
         (ann = cJSON_AddObjectToObject(meta, "annotations")) &&
-        ctrl_set(meta, "ownerReferences", owner_refs(dep)) &&
+        ctrl_set(meta, "ownerReferences", ctrl_owner_refs(dep, DRV_KIND_DEPLOYMENT)) &&
         (spec = cJSON_AddObjectToObject(rs, "spec")) &&
         cJSON_AddNumberToObject(spec, "replicas", (double)replicas) &&
         cJSON_AddNumberToObject(spec, "minReadySeconds",
