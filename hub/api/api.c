@@ -258,6 +258,17 @@ enum MHD_Result drv_api_queue(drv_api_req_t *rq, unsigned code, struct MHD_Respo
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    /* Warnings for the client to show (kubectl prints "Warning: ..."), one header each. */
+    for (char *w = rq->warnings; *w;) {
+        char *nl = strchr(w, '\n');
+        if (nl)
+            *nl = '\0';
+        MHD_add_response_header(resp, "Warning", w);
+        if (!nl)
+            break;
+        w = nl + 1;
+    }
+    rq->warnings[0] = '\0';
     if (drv_log_get_level() <= DRV_LOG_DEBUG) {
         char q[300];
         drv_log_debug("api request", "method=%s path=%s code=%u", rq->method,

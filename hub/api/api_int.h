@@ -81,7 +81,8 @@ typedef struct drv_api_req {
     bool too_big;
     bool busy; /* refused: the in-flight budget was exhausted */
     bool responded;
-    bool dry; /* dryRun=All: the store rolls the write back (drv_hstore_set_dry_run) */
+    bool dry;            /* dryRun=All: the store rolls the write back (drv_hstore_set_dry_run) */
+    char warnings[1024]; /* Warning header values ("299 - \"...\""), one a line; "" none */
     drv_api_log_sink_t *log; /* a log request waiting for its first bytes */
 } drv_api_req_t;
 

@@ -240,16 +240,98 @@ static bool check_identity(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *o
     return true;
 }
 
+/* Removes the field at a validation path ("spec.template.spec.containers[0].foo") from obj;
+ * false when the path does not lead to one. */
+static bool remove_at(cJSON *obj, const char *path)
+{
+    cJSON *cur = obj;
+    const char *p = path;
+    for (;;) {
+        size_t n = strcspn(p, ".[");
+        char key[256];
+        if (n == 0 || n >= sizeof(key))
+            return false;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        p += n;
+        if (!*p) /* the last segment: the field itself */
+            return cJSON_IsObject(cur) && (cJSON_DeleteItemFromObjectCaseSensitive(cur, key), true);
+        cur = cJSON_GetObjectItemCaseSensitive(cur, key);
+        while (cur && *p == '[') {
+            char *end = NULL;
+            long i = strtol(p + 1, &end, 10);
+            if (!cJSON_IsArray(cur) || end == p + 1 || *end != ']' || i < 0)
+                return false;
+            cur = cJSON_GetArrayItem(cur, (int)i);
+            p = end + 1;
+        }
+        if (!cur || *p != '.')
+            return false;
+        p++;
+    }
+}
+
+/* fieldValidation=Ignore or Warn (kubectl --validate=false|warn): a document whose only problems
+ * are unknown fields is stored without them, as the apiserver drops them; Warn tells each in a
+ * Warning header. Fields Kubernetes has but Drover does not run stay errors: dropping them
+ * would run something other than what was asked. true when obj was replaced by the cleaned and
+ * normalized copy of orig. */
+static bool drop_unknown(drv_api_req_t *rq, cJSON *obj, const cJSON *orig, const drv_diags_t *d,
+                         bool warn)
+{
+    for (size_t i = 0; i < d->count; i++)
+        if (strcmp(d->items[i].msg, "unknown field") || !*d->items[i].path)
+            return false;
+    if (d->dropped)
+        return false;
+    _cleanup_cjson_ cJSON *copy = cJSON_Duplicate(orig, true);
+    for (size_t i = 0; copy && i < d->count; i++)
+        if (!remove_at(copy, d->items[i].path))
+            return false;
+    drv_diags_t d2 = {0};
+    drv_err_t e = copy ? drv_model_normalize(copy, &d2) : DRV_ERR_NOMEM;
+    drv_diags_free(&d2);
+    if (e != DRV_OK)
+        return false;
+    while (obj->child) /* obj becomes copy: the caller holds obj */
+        cJSON_Delete(cJSON_DetachItemViaPointer(obj, obj->child));
+    while (copy->child) {
+        cJSON *it = cJSON_DetachItemViaPointer(copy, copy->child);
+        cJSON_AddItemToObject(obj, it->string, it); /* the key is copied before it is freed */
+    }
+    for (size_t i = 0; warn && i < d->count; i++) {
+        size_t l = strlen(rq->warnings);
+        drv_fmt_cut(rq->warnings + l, sizeof(rq->warnings) - l,
+                    "%s299 - \"unknown field \\\"%.200s\\\"\"", l ? "\n" : "", d->items[i].path);
+    }
+    return true;
+}
+
 /* drv_model_normalize, with problems answered as 422 Invalid naming every field; the details
- * carry the kind and name too, which kubectl prints ("The Deployment "web" is invalid: ..."). */
+ * carry the kind and name too, which kubectl prints ("The Deployment "web" is invalid: ...").
+ * The request's fieldValidation: Strict (the default) refuses unknown fields, Ignore and Warn
+ * drop them (drop_unknown). */
 static bool normalize(drv_api_req_t *rq, cJSON *obj, enum MHD_Result *r)
 {
     drv_kind_t k = drv_model_kind(obj);
     const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256];
     drv_fmt_cut(namebuf, sizeof(namebuf), "%s", name ? name : "");
+    const char *fv =
+        MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "fieldValidation");
+    bool ignore = fv && !strcmp(fv, "Ignore"), warn = fv && !strcmp(fv, "Warn");
+    if (fv && *fv && !ignore && !warn && strcmp(fv, "Strict")) {
+        char msg[160];
+        drv_fmt_cut(msg, sizeof(msg),
+                    "fieldValidation: unsupported value \"%.32s\": Strict, Warn or Ignore", fv);
+        *r = drv_api_reply_status(rq, 400, NULL, msg, NULL);
+        return false;
+    }
+    _cleanup_cjson_ cJSON *orig = ignore || warn ? cJSON_Duplicate(obj, true) : NULL;
     drv_diags_t d = {0};
     drv_err_t e = drv_model_normalize(obj, &d);
+    if (e == DRV_ERR_INVALID && orig && drop_unknown(rq, obj, orig, &d, warn))
+        e = DRV_OK;
     if (e == DRV_OK) {
         drv_diags_free(&d);
         return true;

@@ -830,6 +830,46 @@ static void test_kubectl_extras(void **state)
     assert_null(strstr(cols + 1, "\"columnDefinitions\":[{")); /* once only */
     close(w);
     drv_buf_free(&out);
+    /* fieldValidation: Strict (the default) refuses an unknown field, Ignore drops it, Warn
+     * drops it and says so in a Warning header; a field Kubernetes has and Drover does not run
+     * stays an error whatever the client asks. */
+    const char *typo =
+        "{\"metadata\":{\"name\":\"fv\",\"labls\":{\"a\":\"b\"}},\"data\":{\"k\":\"v\"}}";
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+                          "application/json", typo, &b),
+                     422);
+    assert_non_null(strstr(b, "metadata.labls"));
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Nope",
+                          "application/json", typo, &b),
+                     400);
+    free(b);
+    assert_int_equal(http(f, "POST", "/api/v1/namespaces/default/configmaps?fieldValidation=Ignore",
+                          "application/json", typo, &b),
+                     201);
+    assert_null(strstr(b, "labls"));
+    assert_non_null(strstr(b, "\"k\":\"v\""));
+    free(b);
+    drv_buf_t wr = DRV_BUF_INIT(1 << 16), wo = DRV_BUF_INIT(1 << 20);
+    apic_request(&wr, "PUT", "/api/v1/namespaces/default/configmaps/fv?fieldValidation=Warn",
+                 "Content-Type: application/json\r\n", typo);
+    w = connect_api(f);
+    pump(f, w, wr.data, wr.len, &wo, NULL);
+    close(w);
+    assert_non_null(strstr(drv_buf_str(&wo), " 200 "));
+    assert_non_null(
+        strstr(drv_buf_str(&wo), "Warning: 299 - \"unknown field \\\"metadata.labls\\\"\""));
+    drv_buf_free(&wr);
+    drv_buf_free(&wo);
+    assert_int_equal(
+        http(f, "POST", "/api/v1/namespaces/default/pods?fieldValidation=Ignore",
+             "application/json",
+             "{\"metadata\":{\"name\":\"g\"},\"spec\":{\"containers\":[{\"name\":"
+             "\"c\",\"image\":\"busybox\",\"livenessProbe\":{\"grpc\":{\"port\":1}}}]}}",
+             &b),
+        422);
+    assert_non_null(strstr(b, "not supported by Drover"));
+    free(b);
     /* Aggregated discovery, as kubectl 1.26+ asks for it: both roots in one answer each. */
     drv_buf_t raw = DRV_BUF_INIT(1 << 16), o2 = DRV_BUF_INIT(1 << 20);
     apic_request(&raw, "GET", "/apis",
