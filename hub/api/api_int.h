@@ -141,6 +141,8 @@ typedef struct drv_api_fieldsel {
 /* false with the reason in why on a malformed selector. */
 bool drv_api_fieldsel_parse(const char *s, drv_api_fieldsel_t *out, char *why, size_t whysz);
 bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj);
+/* Drops the items (a JSON array) that fs does not match. */
+void drv_api_fieldsel_filter(const drv_api_fieldsel_t *fs, cJSON *items);
 
 /* page.c: sorts items (a JSON array, in place) by sort_by ("PATH" or "-PATH"; NULL or "":
  * the store's order) and keeps the page after cont (a continue token; NULL: the first) of at

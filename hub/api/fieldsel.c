@@ -86,3 +86,12 @@ bool drv_api_fieldsel_matches(const drv_api_fieldsel_t *fs, const cJSON *obj)
     }
     return true;
 }
+
+void drv_api_fieldsel_filter(const drv_api_fieldsel_t *fs, cJSON *items)
+{
+    for (cJSON *it = fs->n ? items->child : NULL, *next = NULL; it; it = next) {
+        next = it->next;
+        if (!drv_api_fieldsel_matches(fs, it))
+            cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
+    }
+}

@@ -429,11 +429,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_selector_free(&sel);
     if (e != DRV_OK)
         return store_error(rq, k, "", e, &err);
-    for (cJSON *it = items->child, *next = NULL; fs.n && it; it = next) {
-        next = it->next;
-        if (!drv_api_fieldsel_matches(&fs, it))
-            cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
-    }
+    drv_api_fieldsel_filter(&fs, items);
     _cleanup_cjson_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
     cJSON *meta = NULL;

@@ -350,11 +350,7 @@ static drv_err_t initial_state(drv_api_watch_t *w, drv_error_t *err)
                                   &rv, err);
     if (e != DRV_OK)
         return e;
-    for (cJSON *it = items->child, *next = NULL; w->fs.n && it; it = next) {
-        next = it->next;
-        if (!drv_api_fieldsel_matches(&w->fs, it))
-            cJSON_Delete(cJSON_DetachItemViaPointer(items, it));
-    }
+    drv_api_fieldsel_filter(&w->fs, items);
     w->initial = items;
     w->rv = rv;
     return DRV_OK;

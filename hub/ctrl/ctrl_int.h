@@ -58,10 +58,12 @@ cJSON *ctrl_rs_find(const cJSON *rsets, const char *hash);
 /* Makes the stored ReplicaSet of dep for template tpl (of hash) say revision (0: keep the one
  * it has), spec.replicas replicas, and dep's selector, owner, annotations (dep's own ones for
  * its current template), creating it when rsets (dep's, as listed) has none; rsets is kept
- * up to date and *out points into it. Nothing is written when nothing changes. */
+ * up to date and *out points into it. Nothing is written when nothing changes; a change of
+ * spec.replicas is told in a ScalingReplicaSet event on dep at now_ms. */
 DRV_NODISCARD drv_err_t ctrl_rs_put(drv_hstore_t *s, const cJSON *dep, cJSON *rsets,
                                     const cJSON *tpl, const char *hash, int64_t revision,
-                                    int64_t replicas, bool current, cJSON **out, drv_error_t *err);
+                                    int64_t replicas, bool current, cJSON **out, int64_t now_ms,
+                                    drv_error_t *err);
 /* Writes rs's status from its pods' counts (nothing when unchanged). */
 DRV_NODISCARD drv_err_t ctrl_rs_status(drv_hstore_t *s, const cJSON *rs, int64_t replicas,
                                        int64_t ready, int64_t available, drv_error_t *err);

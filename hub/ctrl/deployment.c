@@ -237,7 +237,8 @@ static drv_err_t write_status(drv_hstore_t *s, const cJSON *dep, size_t total, s
  * the status then says why. */
 static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJSON *hist,
                              const cJSON *tpl, const char *hash, bool current, int64_t n,
-                             int64_t *made, char *failure, size_t failsz, drv_error_t *err)
+                             int64_t *made, char *failure, size_t failsz, int64_t now_ms,
+                             drv_error_t *err)
 {
     char prefix[300];
     if (drv_fmt(prefix, sizeof(prefix), "%s-%s", ctrl_meta(dep, "name"), hash) != DRV_OK)
@@ -251,7 +252,7 @@ static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, co
     if (!rs) {
         drv_error_t e = DRV_ERROR_INIT;
         int64_t rev = ctrl_int(history_find(hist, "hash", hash, 0), "revision", 0);
-        drv_err_t r = ctrl_rs_put(s, dep, rsets, tpl, hash, rev, n, current, &rs, &e);
+        drv_err_t r = ctrl_rs_put(s, dep, rsets, tpl, hash, rev, n, current, &rs, now_ms, &e);
         if (r == DRV_ERR_INVALID) {
             drv_fmt_cut(failure, failsz, "%s", drv_error_msg(&e));
             return DRV_OK;
@@ -349,8 +350,8 @@ static drv_err_t sync_rsets(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, con
         int64_t want = current && !old->n && !paused ? replicas : c[0];
         cJSON *rs = NULL;
         drv_error_t pe = DRV_ERROR_INIT;
-        drv_err_t r =
-            ctrl_rs_put(s, dep, rsets, tpl, h, ctrl_int(e, "revision", 0), want, current, &rs, &pe);
+        drv_err_t r = ctrl_rs_put(s, dep, rsets, tpl, h, ctrl_int(e, "revision", 0), want, current,
+                                  &rs, now_ms, &pe);
         if (r == DRV_ERR_INVALID)
             continue; /* a template the model refuses (the status says so): no record of it */
         if (r != DRV_OK)
@@ -374,7 +375,8 @@ static drv_err_t sync_rsets(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, con
                 cJSON *tpl =
                     cJSON_Duplicate(drv_json_get(drv_json_get(rs, "spec"), "template"), true);
                 cJSON *cur = NULL;
-                r = tpl ? ctrl_rs_put(s, dep, rsets, tpl, h, 0, c[0], !strcmp(h, hash), &cur, err)
+                r = tpl ? ctrl_rs_put(s, dep, rsets, tpl, h, 0, c[0], !strcmp(h, hash), &cur,
+                                      now_ms, err)
                         : drv_error_set(err, DRV_ERR_NOMEM, 0, "replicaset");
                 cJSON_Delete(tpl);
                 if (r == DRV_OK)
@@ -491,7 +493,7 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
                     drv_ctrl_template_hash(bt, hbuf, sizeof(hbuf));
                     memcpy(other_hash, hbuf, sizeof(other_hash));
                     r = create_pods(s, dep, rsets, hist, bt, hbuf, false, replicas - total,
-                                    &created_other, failure, sizeof(failure), err);
+                                    &created_other, failure, sizeof(failure), now_ms, err);
                     if (r != DRV_OK)
                         return r;
                     use_tpl = NULL;
@@ -499,7 +501,7 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             }
             if (use_tpl) {
                 r = create_pods(s, dep, rsets, hist, use_tpl, use_hash, true, replicas - total,
-                                &created, failure, sizeof(failure), err);
+                                &created, failure, sizeof(failure), now_ms, err);
                 if (r != DRV_OK)
                     return r;
             }
@@ -519,14 +521,14 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             /* New pods come on the next round, once the old ones are gone. */
         } else if ((int64_t)nw.n < replicas) {
             r = create_pods(s, dep, rsets, hist, tpl, hash, true, replicas - (int64_t)nw.n,
-                            &created, failure, sizeof(failure), err);
+                            &created, failure, sizeof(failure), now_ms, err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
     } else if (!old.n) {
         if ((int64_t)nw.n < replicas) {
             r = create_pods(s, dep, rsets, hist, tpl, hash, true, replicas - (int64_t)nw.n,
-                            &created, failure, sizeof(failure), err);
+                            &created, failure, sizeof(failure), now_ms, err);
         } else if ((int64_t)nw.n > replicas) {
             r = delete_pods(s, &nw, (int64_t)nw.n - replicas, false, NULL, err);
         }
@@ -539,7 +541,7 @@ static drv_err_t reconcile(drv_hstore_t *s, cJSON *dep, const cJSON *const *owne
             want_new = replicas;
         if (want_new > (int64_t)nw.n) {
             r = create_pods(s, dep, rsets, hist, tpl, hash, true, want_new - (int64_t)nw.n,
-                            &created, failure, sizeof(failure), err);
+                            &created, failure, sizeof(failure), now_ms, err);
             if (r != DRV_OK)
                 return r;
             total += created;

@@ -9,7 +9,6 @@
 
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
-#include "drover/proc.h"
 
 #define ANN_DESIRED "deployment.kubernetes.io/desired-replicas"
 #define ANN_MAX "deployment.kubernetes.io/max-replicas"
@@ -178,7 +177,7 @@ static bool up_to_date(const cJSON *stored, const cJSON *want)
 
 drv_err_t ctrl_rs_put(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJSON *tpl,
                       const char *hash, int64_t revision, int64_t replicas, bool current,
-                      cJSON **out, drv_error_t *err)
+                      cJSON **out, int64_t now_ms, drv_error_t *err)
 {
     cJSON *old = ctrl_rs_find(rsets, hash);
     _cleanup_cjson_ cJSON *want = build(dep, tpl, hash, revision, replicas, current, old, err);
@@ -212,7 +211,7 @@ drv_err_t ctrl_rs_put(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, const cJS
                     to > from ? "up" : "down", ctrl_meta(want, "name"), (long long)from,
                     (long long)to);
         ctrl_event(s, dep, DRV_KIND_DEPLOYMENT, "Normal", "ScalingReplicaSet", msg,
-                   "deployment-controller", drv_wall_ms());
+                   "deployment-controller", now_ms);
     }
     /* want is now as stored (uid, status kept by update): it replaces old in rsets. */
     if (old) {
