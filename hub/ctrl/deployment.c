@@ -721,6 +721,21 @@ static drv_err_t delete_gone(drv_hstore_t *s, const char *ns, const char *name, 
     return DRV_OK;
 }
 
+/* The pods and ReplicaSets of namespace ns (NULL: all), each indexed by its controller's uid. */
+static drv_err_t load_owned(drv_hstore_t *s, const char *ns, cJSON **pods, cJSON **rsets,
+                            struct owned **pidx, size_t *np, struct owned **ridx, size_t *nr,
+                            drv_error_t *err)
+{
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, pods, NULL, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_REPLICASET, ns, NULL, rsets, NULL, err);
+    if (r == DRV_OK)
+        r = index_owned(*pods, POD_OWNERS, pidx, np, err);
+    if (r == DRV_OK)
+        r = index_owned(*rsets, RS_OWNERS, ridx, nr, err);
+    return r;
+}
+
 drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const char *name,
                                         int64_t now_ms, drv_error_t *err)
 {
@@ -733,16 +748,9 @@ drv_err_t drv_ctrl_deployment_reconcile(drv_hstore_t *s, const char *ns, const c
         return drv_error_set(err, r, e.sys_errno, "deployment %s/%s: %s", ns, name,
                              drv_error_msg(&e));
     _cleanup_cjson_ cJSON *pods = NULL, *rsets = NULL;
-    r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
-    if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_REPLICASET, ns, NULL, &rsets, NULL, err);
-    if (r != DRV_OK)
-        return r;
     _cleanup_free_ struct owned *pidx = NULL, *ridx = NULL;
     size_t np = 0, nr = 0;
-    r = index_owned(pods, POD_OWNERS, &pidx, &np, err);
-    if (r == DRV_OK)
-        r = index_owned(rsets, RS_OWNERS, &ridx, &nr, err);
+    r = load_owned(s, ns, &pods, &rsets, &pidx, &np, &ridx, &nr, err);
     if (r != DRV_OK)
         return r;
     _cleanup_free_ const cJSON **group = calloc(np + 1, sizeof(*group));
@@ -756,18 +764,11 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
     /* One listing of the pods and ReplicaSets for every Deployment, indexed by their
      * controller's uid, so that a round costs O(n log n), not O(deployments x pods). */
     _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL, *rsets = NULL;
-    drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
-    if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
-    if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_REPLICASET, NULL, NULL, &rsets, NULL, err);
-    if (r != DRV_OK)
-        return r;
     _cleanup_free_ struct owned *pidx = NULL, *ridx = NULL;
     size_t np = 0, nr = 0;
-    r = index_owned(pods, POD_OWNERS, &pidx, &np, err);
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
     if (r == DRV_OK)
-        r = index_owned(rsets, RS_OWNERS, &ridx, &nr, err);
+        r = load_owned(s, NULL, &pods, &rsets, &pidx, &np, &ridx, &nr, err);
     if (r != DRV_OK)
         return r;
     size_t nd = (size_t)cJSON_GetArraySize(deps);
