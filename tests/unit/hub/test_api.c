@@ -800,6 +800,12 @@ static void test_kubectl_extras(void **state)
                           "{\"propagationPolicy\":\"Sideways\"}", &b),
                      400);
     free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json", "{not json", &b), 400);
+    assert_non_null(strstr(b, "request body"));
+    free(b);
+    assert_int_equal(http(f, "DELETE", DPATH "/web", "application/json", "[1]", &b), 400);
+    assert_non_null(strstr(b, "DeleteOptions"));
+    free(b);
     char body[256];
     snprintf(body, sizeof(body),
              "{\"propagationPolicy\":\"Foreground\",\"preconditions\":{\"uid\":\"%s\"}}", uid);
