@@ -41,6 +41,12 @@ static const struct kind_info {
     /* Kubernetes gives ControllerRevisions no short name. */
     {DRV_KIND_CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions",
      "controllerrevision", NULL, NULL, true},
+    {DRV_KIND_ENDPOINTS, "Endpoints", "v1", "endpoints", "endpoints", "ep", NULL, true},
+    /* Kubernetes gives EndpointSlices no short name. */
+    {DRV_KIND_ENDPOINTSLICE, "EndpointSlice", "discovery.k8s.io/v1", "endpointslices",
+     "endpointslice", NULL, NULL, true},
+    {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
+     "networkpolicy", "netpol", NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 

@@ -28,6 +28,11 @@ typedef enum {
     DRV_KIND_REPLICASET, /* apps/v1 ReplicaSet: written only by the Deployment controller */
     /* apps/v1 ControllerRevision: a DaemonSet's template history, written by its controller */
     DRV_KIND_CONTROLLERREVISION,
+    /* v1 Endpoints and discovery.k8s.io/v1 EndpointSlice: written by the hub's endpoints
+     * controller from the pods a Service selects */
+    DRV_KIND_ENDPOINTS,
+    DRV_KIND_ENDPOINTSLICE,
+    DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
     DRV_KIND__COUNT
 } drv_kind_t;
 
