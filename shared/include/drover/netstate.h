@@ -91,6 +91,9 @@ typedef struct drv_net_pod {
     char name[DRV_NET_NAME_MAX + 1];
     char node[DRV_NET_NAME_MAX + 1];
     cJSON *labels; /* owned object of strings (never NULL after parse) */
+    /* owned array of {"name","protocol","containerPort"}: the named container ports a
+     * policy's named port resolves to (never NULL after parse) */
+    cJSON *ports;
 } drv_net_pod_t;
 
 typedef struct drv_net_namespace {
