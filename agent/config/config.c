@@ -44,6 +44,8 @@ void drv_agent_config_defaults(drv_agent_config_t *cfg)
     SET_LITERAL(cfg->seccomp_profile, "/usr/share/containers/seccomp.json");
     SET_LITERAL(cfg->pod_subnet, "10.88.0.0/16");
     SET_LITERAL(cfg->bridge, "drover0");
+    cfg->cluster_network = true;
+    SET_LITERAL(cfg->wg_interface, "drover-wg");
     SET_LITERAL(cfg->cni_plugin_dir, "/usr/lib/cni");
     cfg->cgroups = DRV_CGROUPS_AUTO;
     cfg->log_max_bytes = 10u * 1024 * 1024;
@@ -378,6 +380,39 @@ static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cf
         problem(c, "metrics.keepaliveSeconds", "must not be shorter than metrics.intervalSeconds");
 }
 
+static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"mode", "wireguardInterface", "toolDir", "behindNat", NULL};
+    if (!cJSON_IsObject(n)) {
+        problem(c, "network", "must be a mapping of mode, wireguardInterface, toolDir, behindNat");
+        return;
+    }
+    check_keys(c, n, "network.", known);
+    char mode[16] = "";
+    get_string_as(c, n, "mode", "network.mode", mode, sizeof(mode));
+    if (!strcmp(mode, "auto"))
+        cfg->cluster_network = true;
+    else if (!strcmp(mode, "off"))
+        cfg->cluster_network = false;
+    else if (mode[0])
+        problem(c, "network.mode", "must be auto or off");
+    get_string_as(c, n, "wireguardInterface", "network.wireguardInterface", cfg->wg_interface,
+                  sizeof(cfg->wg_interface));
+    size_t len = strlen(cfg->wg_interface);
+    if (len == 0 || len > 15 ||
+        strspn(cfg->wg_interface, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789_.-") != len)
+        problem(c, "network.wireguardInterface",
+                "\"%s\" must be an interface name: 1-15 letters, digits, '_', '.' or '-'",
+                cfg->wg_interface);
+    get_path_as(c, n, "toolDir", "network.toolDir", cfg->wg_tool_dir, sizeof(cfg->wg_tool_dir));
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(n, "behindNat");
+    if (b && !cJSON_IsBool(b))
+        problem(c, "network.behindNat", "must be true or false");
+    else if (b)
+        cfg->behind_nat = cJSON_IsTrue(b);
+}
+
 static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)
 {
     if (!cJSON_IsObject(labels)) {
@@ -442,6 +477,7 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
                                         "hub",
                                         "labels",
                                         "metrics",
+                                        "network",
                                         NULL};
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
@@ -522,6 +558,9 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
         if (metrics)
             parse_metrics(&c, metrics, &tmp);
+        const cJSON *network = cJSON_GetObjectItemCaseSensitive(o, "network");
+        if (network)
+            parse_network(&c, network, &tmp);
     }
     drv_doc_list_free(&docs);
     if (c.count) {

@@ -49,6 +49,12 @@ typedef struct drv_agent_config {
     char pod_subnet[64];      /* default 10.88.0.0/16 */
     char bridge[16];          /* default drover0 */
     char cni_plugin_dir[256]; /* default /usr/lib/cni */
+    /* the cluster network (agent/pod/network.c): with a hub that sends one, the node's pod
+     * subnet, WireGuard peers, Services, DNS and NetworkPolicy come from its desired state */
+    bool cluster_network;  /* network.mode: auto (default) or off (the local podSubnet only) */
+    char wg_interface[16]; /* network.wireguardInterface; default drover-wg */
+    char wg_tool_dir[256]; /* network.toolDir: where ip, wg, wireguard-go, nft are; "" PATH */
+    bool behind_nat;       /* network.behindNat: keep-alives toward every peer */
     /* container logs */
     uint64_t log_max_bytes; /* per file before rotation; default 10 MiB */
     unsigned log_max_files; /* rotated files kept; default 2 */

@@ -195,6 +195,12 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
             cJSON_AddItemToArray(arr, cJSON_Duplicate(o, 1));
         }
     }
+    /* The cluster network is the hub's alone (static manifests have none). */
+    const cJSON *net = cJSON_GetObjectItemCaseSensitive(hub_desired, "network");
+    if (cJSON_IsObject(net) && !cJSON_AddItemToObject(out, "network", cJSON_Duplicate(net, 1))) {
+        cJSON_Delete(out);
+        return NULL;
+    }
     return out;
 }
 

@@ -103,6 +103,8 @@ static drv_err_t settings_of(const drv_cni_config_t *cfg, bool need_state, cni_s
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cni.pluginDir: must be an absolute path of at most %d characters",
                              CNI_DIR_MAX);
+    if (cfg->mtu != 0 && (cfg->mtu < 576 || cfg->mtu > 9000))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "cni.mtu: %u is outside 576..9000", cfg->mtu);
     if (s->timeout_ms > CNI_TIMEOUT_MAX_MS)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "cni.timeout: %u ms is over the limit of %u",
                              s->timeout_ms, CNI_TIMEOUT_MAX_MS);
@@ -173,8 +175,10 @@ drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, cJSON **out, drv_e
     cJSON *bridge = arr_add(plugins, cJSON_CreateObject());
     ok = ok && cJSON_AddStringToObject(bridge, "type", "bridge") &&
          cJSON_AddStringToObject(bridge, "bridge", s.bridge) &&
-         cJSON_AddTrueToObject(bridge, "isGateway") && cJSON_AddTrueToObject(bridge, "ipMasq") &&
-         cJSON_AddTrueToObject(bridge, "hairpinMode");
+         cJSON_AddTrueToObject(bridge, "isGateway") &&
+         cJSON_AddBoolToObject(bridge, "ipMasq", !cfg->no_ip_masq) &&
+         cJSON_AddTrueToObject(bridge, "hairpinMode") &&
+         (cfg->mtu == 0 || cJSON_AddNumberToObject(bridge, "mtu", cfg->mtu));
     cJSON *ipam = cJSON_AddObjectToObject(bridge, "ipam");
     ok = ok && cJSON_AddStringToObject(ipam, "type", "host-local");
     cJSON *range = arr_add(arr_add(cJSON_AddArrayToObject(ipam, "ranges"), cJSON_CreateArray()),

@@ -37,6 +37,10 @@ typedef struct drv_cni_config {
     const char *bridge;       /* Linux bridge name (1..15 chars); NULL: "drover0" */
     const char *network_name; /* CNI network name; NULL: "drover" */
     unsigned timeout_ms;      /* deadline of one plugin call; 0: 30 s */
+    unsigned mtu;             /* the pods' interface MTU (576..9000); 0: the bridge's default */
+    /* the cluster network masquerades itself (agent/net/nft.c: not toward other nodes' pods,
+     * whose policies must see the real pod address): the bridge plugin must not */
+    bool no_ip_masq;
 } drv_cni_config_t;
 
 /* One hostPort mapping (Kubernetes containers[].ports[] with hostPort set). */

@@ -8,7 +8,8 @@
 #                                # cgroup2 mounted, /run a fresh tmpfs; an init loop restarts
 #                                # the agent like systemd would. Sets DEV_DIR DEV_CFG DEV_MANIFESTS
 #                                # DEV_UNSHARE_PID DEV_LOG
-#   (DEVICE_STATE_TMPFS=SIZE device_start: the state directory on a tmpfs of that size)
+#   (DEVICE_STATE_TMPFS=SIZE device_start: the state directory on a tmpfs of that size;
+#    DEVICE_NETNS=NAME device_start: the device in that network namespace, `ip netns add`ed)
 #   device_agent_pid             # the agent's pid (host view)
 #   device_exec CMD...           # run CMD in the device's mount namespace (to read /run)
 #   device_status                # drover-agent status, JSON
@@ -99,7 +100,9 @@ CFG
   fi
   rm -f "$DEV_DIR/stop"
   # The device's init: fresh /run (tmpfs) and cgroup2, then the agent, restarted on exit.
-  unshare --mount --pid --fork --mount-proc --kill-child=SIGKILL --propagation private -- bash -c '
+  local in_netns=()
+  [ -z "${DEVICE_NETNS:-}" ] || in_netns=(ip netns exec "$DEVICE_NETNS")
+  "${in_netns[@]}" unshare --mount --pid --fork --mount-proc --kill-child=SIGKILL --propagation private -- bash -c '
     mount -t tmpfs -o mode=755 tmpfs "$1/run" || exit 1
     # DEVICE_STATE_TMPFS=SIZE: a small disk, to see what a full one does.
     if [ -n "${DEVICE_STATE_TMPFS:-}" ]; then mount -t tmpfs -o "size=$DEVICE_STATE_TMPFS" tmpfs "$1/state" || exit 1; fi
@@ -122,7 +125,7 @@ _device_init_pid() {
 }
 
 device_exec() {
-  nsenter -t "$(_device_init_pid)" -m -p -- "$@"
+  nsenter -t "$(_device_init_pid)" -m -p -n -- "$@"
 }
 
 device_agent_pid() {

@@ -44,6 +44,16 @@
 # fleet=test, device=dK) and connects with its certificate. Otherwise the hub runs with
 # --no-auth --no-tls --no-broker-tls and the devices get the hub's signing key provisioned.
 #
+# Devices in network namespaces of their own (tests/integration/test_fleet_network.sh):
+#   fleet_wan_setup                 # bridge wan0 192.168.77.1/24 here: the "internet"; set
+#                                   # before fleet_setup, the registry, hub and broker listen on
+#                                   # it (REGISTRY_HOST, FLEET_HUB_HOST, FLEET_BROKER_HOST)
+#   fleet_netns_device NAME K       # namespace <ns>-NAME, 192.168.77.(10+K) on wan0
+#   fleet_netns_device_nat NAME K   # NAME behind a masquerading router (<ns>-nat, 192.168.77.9):
+#                                   # 192.168.88.(10+K), unreachable from wan0
+#   (fleet_device_start then runs NAME in its namespace with the cluster network on; devices
+#   sharing this namespace run with `network: {mode: off}`, their pod subnets apart)
+#
 # Needs what device.sh and registry.sh need, plus mosquitto and iptables.
 
 # shellcheck disable=SC2034 # the variables set here are for the sourcing test
@@ -62,7 +72,7 @@ FLEET_HUB=""
 FLEET_HUB_PID=""
 FLEET_BROKER_PORT=""
 FLEET_TMP=""
-declare -A FLEET_DEV_DIR FLEET_DEV_PID FLEET_DEV_K
+declare -A FLEET_DEV_DIR FLEET_DEV_PID FLEET_DEV_K FLEET_DEV_NETNS
 
 check() {
   local name="$1"
@@ -134,6 +144,7 @@ _fleet_hub_args() {
     # Devices reach the broker at 127.0.0.(10+K): the broker's certificate must name them.
     local k
     for k in $(seq 1 8); do echo "--san"; echo "127.0.0.$((10 + k))"; done
+    [ -z "${FLEET_BROKER_HOST:-}" ] || { echo "--san"; echo "$FLEET_BROKER_HOST"; }
   else
     # These tests are about the fleet, not access control or TLS (test_hub_auth.sh,
     # test_hub_tls.sh, test_broker_tls.sh, test_fleet_secure.sh): open API, plain MQTT, the
@@ -165,8 +176,8 @@ fleet_hub_start() {
   : >"$FLEET_TMP/hub.out"
   echo "=== hub start $(date -u +%T.%N)" >>"$FLEET_TMP/hub.err"
   # A restarted hub keeps its API port, as a real one would (devices have its URL).
-  local listen="127.0.0.1:0"
-  [ -n "$FLEET_HUB" ] && listen="127.0.0.1:${FLEET_HUB##*:}"
+  local listen="${FLEET_HUB_HOST:-127.0.0.1}:0"
+  [ -n "$FLEET_HUB" ] && listen="${FLEET_HUB_HOST:-127.0.0.1}:${FLEET_HUB##*:}"
   "$FLEET_HUB_BIN" --data "$FLEET_TMP/hub" --listen "$listen" --log-level "${FLEET_HUB_LOG_LEVEL:-debug}" \
     --broker-listen "0.0.0.0:$FLEET_BROKER_PORT" "${args[@]}" \
     >"$FLEET_TMP/hub.out" 2>>"$FLEET_TMP/hub.err" &
@@ -259,7 +270,7 @@ fleet_device_start() {
   local dir hub=""
   if [ -z "${FLEET_STANDALONE:-}" ]; then # FLEET_STANDALONE=1: agents without a hub (fixture checks)
     hub="hub:
-  broker: tcp://127.0.0.$((10 + k)):$FLEET_BROKER_PORT
+  broker: tcp://${FLEET_BROKER_HOST:-127.0.0.$((10 + k))}:$FLEET_BROKER_PORT
   heartbeatSeconds: ${FLEET_HEARTBEAT:-2}
   keepaliveSeconds: ${FLEET_KEEPALIVE:-10}
 labels: {fleet: test, device: \"d$k\"}"
@@ -276,7 +287,7 @@ labels: {fleet: test, device: \"d$k\"}"
   url: $FLEET_HUB
   caFingerprint: \"$FLEET_FINGERPRINT\"
   tokenFile: $tok
-  broker: ssl://127.0.0.$((10 + k)):$FLEET_BROKER_PORT
+  broker: ssl://${FLEET_BROKER_HOST:-127.0.0.$((10 + k))}:$FLEET_BROKER_PORT
   heartbeatSeconds: ${FLEET_HEARTBEAT:-2}
   keepaliveSeconds: ${FLEET_KEEPALIVE:-10}"
     fi
@@ -297,7 +308,12 @@ labels: {fleet: test, device: \"d$k\"}"
   if [ -n "${FLEET_DEV_SEED_STATE:-}" ]; then
     cp -a "$FLEET_DEV_SEED_STATE/." "$dir/state/" || return 1
   fi
+  # Devices sharing this namespace cannot each have the cluster network (one WireGuard
+  # interface, one routing table): their pods stay on their own bridges.
+  local net="network: {mode: off}"
+  [ -z "${FLEET_DEV_NETNS[$name]:-}" ] || net=""
   cat >"$dir/agent.yaml" <<CFG
+$net
 nodeName: ${FLEET_DEV_NODE:-$name}
 stateDir: $dir/state
 runDir: $dir/run
@@ -326,7 +342,7 @@ fleet_power_on() {
   DEV_LOG="$DEV_DIR/agent.log"
   echo "=== power on $(date -u +%T.%N)" >>"$DEV_LOG"
   local rc=0
-  device_start "$name" || rc=1
+  DEVICE_NETNS="${FLEET_DEV_NETNS[$name]:-}" device_start "$name" || rc=1
   FLEET_DEV_PID[$name]="$DEV_UNSHARE_PID"
   [ "$rc" -eq 0 ] || tail -20 "$DEV_LOG" >&2
   return "$rc"
@@ -507,4 +523,96 @@ fleet_exec() {
   uid="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
   fleet_use "$node" || return 1
   device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "$uid-$ctr" "$@"
+}
+
+# ---- devices in network namespaces of their own ----
+
+fleet_wan_setup() {
+  ip link add wan0 type bridge || return 1
+  ip addr add 192.168.77.1/24 dev wan0 || return 1
+  ip link set wan0 up || return 1
+  export REGISTRY_HOST=192.168.77.1 FLEET_HUB_HOST=192.168.77.1 FLEET_BROKER_HOST=192.168.77.1
+  FLEET_NETNS_PREFIX="${DROVER_TEST_NETNS:-drvt-$$}"
+  registry_on_exit _fleet_netns_cleanup
+}
+
+_fleet_netns_list=()
+_fleet_netns_cleanup() {
+  local ns
+  for ns in "${_fleet_netns_list[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+}
+
+# _fleet_netns_new NAME: a namespace with lo up, remembered for cleanup.
+_fleet_netns_new() {
+  local ns="$FLEET_NETNS_PREFIX-$1"
+  ip netns add "$ns" || return 1
+  _fleet_netns_list+=("$ns")
+  ip -n "$ns" link set lo up
+  echo "$ns"
+}
+
+# _fleet_veth NS IFNAME_HERE ADDR/PREFIX GATEWAY [BRIDGE]: a veth from here (on BRIDGE,
+# default wan0) to eth0 in NS.
+_fleet_veth() {
+  local ns="$1" here="$2" addr="$3" gw="$4" br="${5:-wan0}"
+  ip link add "$here" type veth peer name eth0 netns "$ns" || return 1
+  ip link set "$here" master "$br" up || return 1
+  ip -n "$ns" addr add "$addr" dev eth0 || return 1
+  ip -n "$ns" link set eth0 up || return 1
+  [ -z "$gw" ] || ip -n "$ns" route add default via "$gw" || return 1
+}
+
+fleet_netns_device() {
+  local name="$1" k="$2" ns
+  ns="$(_fleet_netns_new "$name")" || return 1
+  _fleet_veth "$ns" "w-$name" "192.168.77.$((10 + k))/24" 192.168.77.1 || return 1
+  FLEET_DEV_NETNS[$name]="$ns"
+}
+
+# The router: wan side 192.168.77.9, lan side a bridge 192.168.88.1/24 in its namespace;
+# masquerades the lan, and lets nothing from the wan in but answers.
+_fleet_nat_router() {
+  [ -z "${FLEET_NAT_NS:-}" ] || return 0
+  local ns
+  ns="$(_fleet_netns_new nat)" || return 1
+  _fleet_veth "$ns" w-nat 192.168.77.9/24 192.168.77.1 || return 1
+  ip -n "$ns" link add lan0 type bridge || return 1
+  ip -n "$ns" addr add 192.168.88.1/24 dev lan0 || return 1
+  ip -n "$ns" link set lan0 up || return 1
+  ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 || return 1
+  ip netns exec "$ns" nft -f - <<'NFT' || return 1
+table ip nat {
+  chain post { type nat hook postrouting priority srcnat; oifname "eth0" masquerade; }
+}
+table inet filter {
+  chain fwd {
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan0" accept
+  }
+  chain in {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname { "lo", "lan0" } accept
+    icmp type echo-request accept
+  }
+}
+NFT
+  FLEET_NAT_NS="$ns"
+}
+
+fleet_netns_device_nat() {
+  local name="$1" k="$2" ns
+  _fleet_nat_router || return 1
+  ns="$(_fleet_netns_new "$name")" || return 1
+  ip link add "l-$name" type veth peer name eth0 netns "$ns" || return 1
+  ip link set "l-$name" netns "$FLEET_NAT_NS" || return 1
+  ip -n "$FLEET_NAT_NS" link set "l-$name" master lan0 up || return 1
+  ip -n "$ns" addr add "192.168.88.$((10 + k))/24" dev eth0 || return 1
+  ip -n "$ns" link set eth0 up || return 1
+  ip -n "$ns" route add default via 192.168.88.1 || return 1
+  FLEET_DEV_NETNS[$name]="$ns"
 }

@@ -4,6 +4,7 @@
 #
 #   registry_require_tools || exit 77    # says what is missing
 #   registry_start [--auth USER:PASS]    # sets REGISTRY_ADDR REGISTRY_DIR REGISTRY_DATA
+#                                        # (REGISTRY_HOST: its address, default 127.0.0.1)
 #                                        #      REGISTRY_PID REGISTRY_LOG; stopped on EXIT
 #   registry_start --token USER:PASS [--token-repos "app other"]
 #                                        # bearer-token auth: a token service (busybox httpd,
@@ -142,14 +143,14 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$port
+  addr: ${REGISTRY_HOST:-127.0.0.1}:$port
 $auth_yaml
 EOF
     docker-registry serve "$REGISTRY_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 &
     REGISTRY_PID=$!
     _registry_pids+=("$REGISTRY_PID")
     registry_on_exit "registry_stop $REGISTRY_PID"
-    REGISTRY_ADDR="127.0.0.1:$port"
+    REGISTRY_ADDR="${REGISTRY_HOST:-127.0.0.1}:$port"
     local i code
     for i in $(seq 1 100); do
       if ! kill -0 "$REGISTRY_PID" 2>/dev/null; then

@@ -348,8 +348,11 @@ _vm_flashed_disk() {
 
 # The agent.yaml of device NAME: the hub, broker and registry at 10.0.2.2 (the host).
 vm_agent_config() {
+  # The guests have no WireGuard tools or nftables yet: the cluster network is off there
+  # (tests/integration/test_fleet_network.sh covers it with network namespaces).
   cat <<CFG
 nodeName: $1
+network: {mode: off}
 logLevel: ${VM_LOG_LEVEL:-info}
 cgroups: required
 registries:

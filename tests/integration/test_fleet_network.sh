@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Services across devices (issue 17), on a real fleet in the hub's default secure
+# configuration: three devices, each in a network namespace of its own on a simulated network
+# (the bridge wan0), the third behind a masquerading router so nothing can reach it from
+# outside. Their pods talk through the WireGuard mesh the hub sets up, find Services through
+# the node's DNS, reach them through ClusterIPs, and NetworkPolicies are enforced on the
+# devices. Checked as a user would: answers from the pods behind the Service on both other
+# devices; a pod failing readiness leaves the endpoints; a 10 MB transfer across the tunnel;
+# with the hub stopped and the client's device rebooted offline, names still resolve and calls
+# still succeed; a device cut off stops being a target; policies deny and allow both ways
+# (ingress and egress); and a capture of the simulated network holds no pod address in clear.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib/fleet.sh"
+netns_enter "$0" "$@"
+need_tools() {
+  local t
+  for t in wg wireguard-go nft tcpdump; do
+    command -v "$t" >/dev/null 2>&1 || { echo "test_fleet_network: missing $t" >&2; return 1; }
+  done
+  fleet_require_tools
+}
+if ! need_tools; then
+  [ -n "${DROVER_ALLOW_SKIP:-}" ] && exit 77
+  exit 1
+fi
+fleet_wan_setup || exit 1
+fleet_setup || exit 1
+export FLEET_SECURE=1 FLEET_NODE_GRACE=4
+fleet_hub_start || { fleet_dump; exit 1; }
+echo "# hub $FLEET_HUB, broker $FLEET_BROKER_HOST:$FLEET_BROKER_PORT"
+
+# Everything that crosses the simulated network, for the end.
+tcpdump -i wan0 -n -s 128 -w "$FLEET_TMP/wan.pcap" >"$FLEET_TMP/tcpdump.log" 2>&1 &
+capture_pid=$!
+registry_on_exit "kill $capture_pid 2>/dev/null"
+
+fleet_netns_device dev1 1 || exit 1
+fleet_netns_device dev2 2 || exit 1
+fleet_netns_device_nat dev3 3 || exit 1
+for k in 1 2 3; do
+  fleet_device_start "dev$k" "$k" || { fleet_dump; exit 1; }
+done
+for k in 1 2 3; do
+  fleet_wait "node dev$k Ready" 60 "/api/v1/nodes/dev$k" "$FLEET_JQ_READY" || { fleet_dump; exit 1; }
+done
+
+# ---- the network the hub built ----
+three_cidrs() {
+  [ "$(fleet_api /api/v1/nodes | jq -r '[.items[].spec.podCIDR // empty] | unique | length')" = 3 ]
+}
+check "every node has a pod CIDR of its own" wait_for "3 pod CIDRs" 20 three_cidrs
+keys() { fleet_api /api/v1/nodes | jq -e '[.items[].metadata.annotations["drover.io/wireguard-public-key"] // empty] | length == 3' >/dev/null; }
+check "every node reported its WireGuard public key" wait_for "keys" 30 keys
+peers_of() {
+  fleet_use "$1" && device_exec wg show "${2:-drover-wg}" peers 2>/dev/null | wc -l
+}
+two_peers() { [ "$(peers_of "$1")" = 2 ]; }
+for n in dev1 dev2 dev3; do
+  check "$n's WireGuard interface has its two peers" wait_for "$n peers" 30 two_peers "$n"
+done
+
+# ---- a Service served from two devices, called from the third ----
+cat >"$FLEET_TMP/web.yaml" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
+YAML
+for k in 2 3; do
+  cat >>"$FLEET_TMP/web.yaml" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-d$k, labels: {app: web}}
+spec:
+  nodeSelector: {device: "d$k"}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    ports: [{name: http, containerPort: 8080}]
+    command: ["sh", "-c", "mkdir -p /www && echo web-d$k > /www/index.html && dd if=/dev/urandom of=/www/big bs=1M count=10 2>/dev/null && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
+    readinessProbe:
+      exec: {command: ["test", "-f", "/tmp/ready"]}
+      periodSeconds: 1
+YAML
+done
+cat >>"$FLEET_TMP/web.yaml" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, labels: {role: client}}
+spec:
+  nodeSelector: {device: "d1"}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: intruder, labels: {role: intruder}}
+spec:
+  nodeSelector: {device: "d1"}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+YAML
+fleet_apply "$FLEET_TMP/web.yaml" >/dev/null || { fleet_dump; exit 1; }
+check "the web pods run on dev2 and dev3" fleet_running app=web 2 120
+check "the clients run on dev1" fleet_running 'role in (client,intruder)' 2 60
+cip="$(fleet_api /api/v1/namespaces/default/services/web | jq -r .spec.clusterIP)"
+echo "# web's ClusterIP: $cip"
+ready_endpoints() {
+  fleet_api /apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name=web |
+    jq -r '[.items[].endpoints[]? | select(.conditions.ready) | .addresses[0]] | length'
+}
+two_endpoints() { [ "$(ready_endpoints)" = 2 ]; }
+check "the Service has both pods as ready endpoints" wait_for "2 endpoints" 30 two_endpoints
+
+# pexec NODE POD CMD...: CMD in POD's container, on its device; the pod's uid is asked of the
+# hub once (the hub is stopped later on).
+declare -A uids
+pexec() {
+  local node="$1" pod="$2"
+  shift 2
+  [ -n "${uids[$pod]:-}" ] || uids[$pod]="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
+  fleet_use "$node" || return 1
+  device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${uids[$pod]}-c" "$@"
+}
+# call POD URL: what a wget from POD's container (on dev1) answers.
+call() { pexec dev1 "$1" wget -q -T 3 -O - "$2" 2>/dev/null; }
+# answers POD URL N: the distinct answers of N calls, sorted, on one line.
+answers() {
+  local i
+  for i in $(seq 1 "$3"); do call "$1" "$2"; done | sort -u | tr '\n' ' '
+}
+both_answer() { [ "$(answers client http://web.default.svc.cluster.local/ 12)" = "web-d2 web-d3 " ]; }
+check "a pod on dev1 reaches web by name and gets answers from both other devices" \
+  wait_for "answers from web-d2 and web-d3" 60 both_answer
+short_name() { [ -n "$(call client http://web/)" ]; }
+check "the short name resolves through the pod's search path" wait_for "web" 10 short_name
+resolves() { pexec dev1 "$1" nslookup "$2" 2>/dev/null | grep -q "$3"; }
+check "DNS gives web's ClusterIP" resolves client web.default.svc.cluster.local "$cip"
+hl_pods() {
+  [ "$(pexec dev1 client nslookup web-headless.default.svc.cluster.local 2>/dev/null |
+    grep -c '^Address.*10\.42\.')" -ge 2 ]
+}
+check "the headless Service resolves to both pods' addresses" wait_for "2 A records" 10 hl_pods
+
+pod_ip() { fleet_api "/api/v1/namespaces/default/pods/$1" | jq -r .status.podIP; }
+ip3="$(pod_ip web-d3)"
+big_ok() {
+  local n
+  n="$(pexec dev1 client sh -c "wget -q -T 60 -O - http://$ip3:8080/big | wc -c" 2>/dev/null)"
+  [ "$n" = 10485760 ]
+}
+check "10 MB from the pod behind the NAT, across the tunnel" big_ok
+
+# ---- readiness ----
+pexec dev2 web-d2 rm -f /tmp/ready
+only_d3() { [ "$(answers client http://web.default.svc.cluster.local/ 8)" = "web-d3 " ]; }
+check "a pod failing readiness leaves the endpoints" wait_for "only web-d3 answers" 30 only_d3
+pexec dev2 web-d2 touch /tmp/ready
+check "back in once Ready again" wait_for "both answer" 30 both_answer
+
+# ---- NetworkPolicy: ingress to web only from role=client; egress of the intruder only DNS ----
+cat >"$FLEET_TMP/policy.yaml" <<YAML
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-from-clients}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {role: client}}
+    ports: [{protocol: TCP, port: http}]
+YAML
+fleet_apply "$FLEET_TMP/policy.yaml" >/dev/null
+denied() { ! call "$1" "$2" >/dev/null; }
+check "ingress policy: the intruder is refused by both web pods" \
+  wait_for "intruder refused" 20 denied intruder "http://$ip3:8080/"
+check "ingress policy: the client still gets both" wait_for "both answer" 20 both_answer
+cat >"$FLEET_TMP/egress.yaml" <<YAML
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: intruder-dns-only}
+spec:
+  podSelector: {matchLabels: {role: intruder}}
+  policyTypes: [Egress]
+  egress:
+  - ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]
+YAML
+fleet_apply "$FLEET_TMP/egress.yaml" >/dev/null
+fleet_drover delete networkpolicy web-from-clients >/dev/null
+check "egress policy: with ingress open again, the intruder still cannot leave" \
+  wait_for "egress denied" 20 denied intruder "http://$ip3:8080/"
+check "egress policy: but it can resolve names" resolves intruder web.default.svc.cluster.local "$cip"
+fleet_drover delete networkpolicy intruder-dns-only >/dev/null
+intruder_ok() { [ -n "$(call intruder "http://$ip3:8080/")" ]; }
+check "policies gone: the intruder gets through" wait_for "intruder allowed" 20 intruder_ok
+
+# ---- offline: hub stopped, the client's device rebooted without it ----
+fleet_hub_stop
+fleet_power_cut dev1
+fleet_power_on dev1 || true
+client_back() { [ -n "$(call client http://web.default.svc.cluster.local/)" ]; }
+check "hub away, dev1 rebooted offline: the name resolves and calls succeed" \
+  wait_for "calls after an offline reboot" 90 client_back
+check "... from both devices still" wait_for "both answer" 30 both_answer
+fleet_hub_start || { fleet_dump; exit 1; }
+
+# ---- a device cut off stops being a target ----
+ip link set w-nat down
+only_d2() { [ "$(answers client http://web.default.svc.cluster.local/ 8)" = "web-d2 " ]; }
+check "dev3 cut off: calls go only to dev2" wait_for "only web-d2" 60 only_d2
+ip link set w-nat up
+
+# ---- nothing in clear on the wire ----
+sleep 1
+kill "$capture_pid" 2>/dev/null
+wait "$capture_pid" 2>/dev/null
+clear_pkts="$(tcpdump -r "$FLEET_TMP/wan.pcap" -n 'net 10.42.0.0/16' 2>/dev/null | wc -l)"
+wg_pkts="$(tcpdump -r "$FLEET_TMP/wan.pcap" -n 'udp port 51820' 2>/dev/null | wc -l)"
+echo "# capture: $wg_pkts WireGuard packets, $clear_pkts packets with a pod address in clear"
+check "the simulated network carried WireGuard" test "$wg_pkts" -gt 100
+check "no pod-to-pod packet crossed it in clear" test "$clear_pkts" -eq 0
+
+fleet_finish
