@@ -66,8 +66,12 @@ the unit stops them gracefully.")
   # dlopen'd: libcurl (pulls, probes, enrollment), Paho (the hub link; TLS flavour with OpenSSL).
   # Run: crun, the CNI plugins (bridge, host-local, portmap) and iptables (ipMasq, portmap).
   # Read: the RuntimeDefault seccomp profile, /usr/share/containers/seccomp.json.
+  # The cluster network: nft (Services, NetworkPolicy: a node without it runs no pod), wg
+  # (wireguard-tools, the mesh), iproute2; wireguard-go where the kernel has no WireGuard
+  # module (Debian's arm64 and Raspberry Pi kernels have it).
   set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "crun, containernetworking-plugins, iptables, \
-golang-github-containers-common, libcurl4, libpaho-mqtt1.3")
+golang-github-containers-common, libcurl4, libpaho-mqtt1.3, nftables, wireguard-tools, iproute2")
+  set(CPACK_DEBIAN_AGENT_PACKAGE_RECOMMENDS "wireguard-go")
   set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION admin)
 endif()
 
