@@ -638,7 +638,8 @@ static drv_err_t parse_endpoint(const cJSON *obj, const char *path, const drv_ne
     }
     size_t n = drv_json_array_len(tps);
     if (n != nports)
-        return bad(err, path, "targetPorts", "%zu entries for the Service's %zu ports", n, nports);
+        return bad(err, path, "targetPorts", "%zu given, want one per Service port (%zu)", n,
+                   nports);
     if (n > 0 && (e->target_ports = calloc(n, sizeof *e->target_ports)) == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s.targetPorts", path);
     size_t i = 0;

@@ -428,7 +428,8 @@ static void test_bad_services(void **state)
     n = valid();
     cJSON *ep = elem(elem(n, "services", 0), "endpoints", 0);
     cJSON_DeleteItemFromArray(cJSON_GetObjectItem(ep, "targetPorts"), 1);
-    expect_bad(n, "network.services[0].endpoints[0].targetPorts", "1 entries for the Service's 2");
+    expect_bad(n, "network.services[0].endpoints[0].targetPorts",
+               "1 given, want one per Service port (2)");
     n = valid();
     ep = elem(elem(n, "services", 0), "endpoints", 0);
     cJSON_ReplaceItemInArray(cJSON_GetObjectItem(ep, "targetPorts"), 0, cJSON_CreateNumber(70000));
