@@ -432,6 +432,13 @@ static bool add_copy(cJSON *obj, const char *key, const cJSON *src, bool array)
 cJSON *drv_proto_desired_build(const char *node, uint64_t generation, const cJSON *pods,
                                const cJSON *config_maps, const cJSON *secrets, drv_error_t *err)
 {
+    return drv_proto_desired_build_net(node, generation, pods, config_maps, secrets, NULL, err);
+}
+
+cJSON *drv_proto_desired_build_net(const char *node, uint64_t generation, const cJSON *pods,
+                                   const cJSON *config_maps, const cJSON *secrets,
+                                   const cJSON *network, drv_error_t *err)
+{
     const char *what = "desired state";
     if (drv_proto_check_node(node, err) != DRV_OK) {
         drv_error_wrap(err, "%s", what);
@@ -448,12 +455,18 @@ cJSON *drv_proto_desired_build(const char *node, uint64_t generation, const cJSO
             drv_error_set(err, DRV_ERR_INVALID, 0, "%s: %s: must be an array", what, names[i]);
             return NULL;
         }
+    if (network != NULL && !cJSON_IsObject(network)) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "%s: network: must be an object", what);
+        return NULL;
+    }
     cJSON *d = cJSON_CreateObject();
     bool ok = d && cJSON_AddStringToObject(d, "apiVersion", DRV_PROTO_API_VERSION) &&
               cJSON_AddStringToObject(d, "kind", "NodeDesiredState") &&
               cJSON_AddStringToObject(d, "node", node) && add_u64(d, "generation", generation);
     for (int i = 0; ok && i < 3; i++)
         ok = add_copy(d, names[i], arrs[i], true);
+    if (ok && network != NULL)
+        ok = add_copy(d, "network", network, false);
     if (!ok) {
         cJSON_Delete(d);
         drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
@@ -481,6 +494,12 @@ drv_err_t drv_proto_desired_parse(const char *payload, size_t len, const char *e
         cJSON_Delete(doc);
         return rc;
     }
+    const cJSON *net = cJSON_GetObjectItemCaseSensitive(doc, "network");
+    if (net != NULL && !cJSON_IsNull(net) && !cJSON_IsObject(net)) {
+        cJSON_Delete(doc);
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: network: must be an object", what);
+    }
+    d.network = cJSON_IsObject(net) ? net : NULL;
     *out = d;
     return DRV_OK;
 }

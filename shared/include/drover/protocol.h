@@ -84,6 +84,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_encode(const cJSON *msg, drv_proto_msg
 DRV_API cJSON *drv_proto_desired_build(const char *node, uint64_t generation, const cJSON *pods,
                                        const cJSON *config_maps, const cJSON *secrets,
                                        drv_error_t *err);
+/* drv_proto_desired_build with a "network" section (drover/netstate.h): network, an object, is
+ * deep-copied; NULL leaves the section out. */
+DRV_API cJSON *drv_proto_desired_build_net(const char *node, uint64_t generation, const cJSON *pods,
+                                           const cJSON *config_maps, const cJSON *secrets,
+                                           const cJSON *network, drv_error_t *err);
 
 typedef struct drv_proto_desired {
     char node[DRV_PROTO_NODE_MAX + 1];
@@ -92,6 +97,9 @@ typedef struct drv_proto_desired {
     const cJSON *pods; /* arrays inside doc: never NULL after a successful parse */
     const cJSON *config_maps;
     const cJSON *secrets;
+    /* The "network" object inside doc, NULL when absent (or null): read it with
+     * drv_netstate_parse. Only its type is checked here. */
+    const cJSON *network;
 } drv_proto_desired_t;
 
 /* Parses a desired-state payload. expect_node (may be NULL) must equal the node field. The
