@@ -753,8 +753,8 @@ static cJSON *obj_member(vctx_t *c, cJSON *parent, const char *key)
     return cJSON_IsObject(m) ? m : NULL;
 }
 
-/* sessionAffinity None|ClientIP; sessionAffinityConfig only with ClientIP, where its timeout
- * gets Kubernetes' default. */
+/* sessionAffinity None|ClientIP; sessionAffinityConfig validated, kept with ClientIP (its
+ * timeout defaulted) and cleared under None, as Kubernetes defaults it. */
 static void v_session_affinity(vctx_t *c, cJSON *spec)
 {
     static const char *const affinities[] = {"None", "ClientIP", NULL};
@@ -777,8 +777,10 @@ static void v_session_affinity(vctx_t *c, cJSON *spec)
             v_pop(c, o2);
         }
         v_pop(c, old);
+        /* Kubernetes' defaulting clears it under None (it has no effect there), which also lets
+         * `kubectl apply` turn ClientIP off while the stored object still holds the config. */
         if (aff && !strcmp(aff, "None"))
-            v_failk(c, "sessionAffinityConfig", "may only be set when sessionAffinity is ClientIP");
+            cJSON_DeleteItemFromObjectCaseSensitive(spec, "sessionAffinityConfig");
     }
     if (aff && !strcmp(aff, "ClientIP")) {
         cJSON *cip = obj_member(c, obj_member(c, spec, "sessionAffinityConfig"), "clientIP");

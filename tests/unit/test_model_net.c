@@ -424,6 +424,11 @@ static void test_service_defaults(void **state)
                  "  ports: [{port: 80}]\n");
     assert_json(o, "spec.sessionAffinityConfig.clientIP.timeoutSeconds", "10800");
     cJSON_Delete(o);
+    /* Under None the config has no effect: Kubernetes' defaulting clears it. */
+    o = good(SVC "spec:\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n"
+                 "  ports: [{port: 80}]\n");
+    assert_null(drv_json_get(drv_json_get(o, "spec"), "sessionAffinityConfig"));
+    cJSON_Delete(o);
 
     /* Traffic policies, PreferDualStack as single-stack IPv4, publishNotReadyAddresses kept. */
     o = good(SVC "spec:\n  type: NodePort\n  externalTrafficPolicy: Local\n"
@@ -473,9 +478,9 @@ static void test_service_refusals(void **state)
         "spec.internalTrafficPolicy: unsupported value \"Node\"");
     bad(SVC "spec:\n  sessionAffinity: Sticky\n  ports: [{port: 80}]\n",
         "spec.sessionAffinity: unsupported value \"Sticky\"");
-    bad(SVC "spec:\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n"
+    bad(SVC "spec:\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n"
             "  ports: [{port: 80}]\n",
-        "spec.sessionAffinityConfig: may only be set when sessionAffinity is ClientIP");
+        "spec.sessionAffinityConfig.clientIP.timeoutSeconds: must be between 1 and 86400");
     bad(SVC "spec:\n  sessionAffinity: ClientIP\n"
             "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n  ports: [{port: 80}]\n",
         "spec.sessionAffinityConfig.clientIP.timeoutSeconds: must be between 1 and 86400");
