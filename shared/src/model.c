@@ -1019,6 +1019,48 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
     v_service_ports(c, spec, headless, external);
 }
 
+static bool external_type(const char *type)
+{
+    return type && (!strcmp(type, "NodePort") || !strcmp(type, "LoadBalancer"));
+}
+
+/* Clears spec[key] when old's spec holds the same value. */
+static void drop_if_same(cJSON *spec, const cJSON *old_spec, const char *key)
+{
+    const cJSON *a = drv_json_get(spec, key), *b = drv_json_get(old_spec, key);
+    if (a && b && cJSON_Compare(a, b, true))
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, key);
+}
+
+void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj)
+{
+    cJSON *spec = drv_json_get(obj, "spec");
+    const cJSON *ospec = drv_json_get(old, "spec");
+    if (!cJSON_IsObject(spec) || !cJSON_IsObject(ospec))
+        return;
+    const char *type = drv_json_str_or(spec, "type", "ClusterIP");
+    const char *otype = drv_json_str_or(ospec, "type", "ClusterIP");
+    if (!strcmp(type, otype))
+        return;
+    if (strcmp(type, "LoadBalancer"))
+        drop_if_same(spec, ospec, "allocateLoadBalancerNodePorts");
+    if (external_type(type))
+        return;
+    drop_if_same(spec, ospec, "externalTrafficPolicy");
+    /* nodePorts go only when all of them are the old ones (none changed by the user). */
+    const cJSON *ports = drv_json_get(spec, "ports"), *oports = drv_json_get(ospec, "ports");
+    if (!cJSON_IsArray(ports) || !cJSON_IsArray(oports))
+        return;
+    const cJSON *q = oports->child;
+    for (const cJSON *p = ports->child; p; p = p->next, q = q ? q->next : NULL) {
+        const cJSON *np = drv_json_get(p, "nodePort");
+        if (np && (!q || !cJSON_Compare(np, drv_json_get(q, "nodePort"), true)))
+            return;
+    }
+    for (cJSON *p = ports->child; p; p = p->next)
+        cJSON_DeleteItemFromObjectCaseSensitive(p, "nodePort");
+}
+
 /* ---- Node ---- */
 
 static void v_node_spec(vctx_t *c, cJSON *spec)

@@ -537,6 +537,47 @@ static void test_service_refusals(void **state)
     bad(SVC "spec:\n  selector: {app: web}\n", "spec.ports: required");
 }
 
+/* An update that turns a LoadBalancer back into a ClusterIP Service: the server's defaults for
+ * the old type are dropped, what the user changed is kept (and then judged). */
+static void test_service_type_change(void **state)
+{
+    (void)state;
+    cJSON *old = good(SVC "spec:\n  type: LoadBalancer\n  ports:\n"
+                          "  - {name: a, port: 80, nodePort: 30080}\n"
+                          "  - {name: b, port: 81, nodePort: 30081}\n");
+    cJSON *obj = cJSON_Duplicate(old, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(drv_json_get(obj, "spec"), "type",
+                                           cJSON_CreateString("ClusterIP"));
+    drv_model_service_drop_type_fields(old, obj);
+    char *p = check(obj);
+    assert_string_equal(p, "");
+    free(p);
+    assert_null(drv_json_at(obj, "spec.externalTrafficPolicy"));
+    assert_null(drv_json_at(obj, "spec.allocateLoadBalancerNodePorts"));
+    assert_null(drv_json_get(item(obj, "spec.ports", 1), "nodePort"));
+    cJSON_Delete(obj);
+
+    /* A nodePort the user changed in the same update stays, and is refused for ClusterIP. */
+    obj = cJSON_Duplicate(old, true);
+    cJSON_ReplaceItemInObjectCaseSensitive(drv_json_get(obj, "spec"), "type",
+                                           cJSON_CreateString("ClusterIP"));
+    cJSON_ReplaceItemInObjectCaseSensitive((cJSON *)item(obj, "spec.ports", 1), "nodePort",
+                                           cJSON_CreateNumber(30090));
+    drv_model_service_drop_type_fields(old, obj);
+    p = check(obj);
+    assert_non_null(strstr(p, "spec.ports[1].nodePort: may only be set for a NodePort or "
+                              "LoadBalancer Service"));
+    free(p);
+    cJSON_Delete(obj);
+
+    /* The same type: nothing is touched. */
+    obj = cJSON_Duplicate(old, true);
+    drv_model_service_drop_type_fields(old, obj);
+    assert_true(cJSON_Compare(obj, old, true));
+    cJSON_Delete(obj);
+    cJSON_Delete(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_endpointslice),
         cmocka_unit_test(test_service_defaults),
         cmocka_unit_test(test_service_refusals),
+        cmocka_unit_test(test_service_type_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
