@@ -737,50 +737,161 @@ static void v_secret(vctx_t *c, cJSON *obj)
 
 /* ---- Service ---- */
 
-static void v_service_spec(vctx_t *c, cJSON *spec)
+/* Kubernetes' default and ceiling for sessionAffinityConfig.clientIP.timeoutSeconds. */
+#define AFFINITY_TIMEOUT_DEFAULT 10800
+#define AFFINITY_TIMEOUT_MAX 86400
+
+/* parent[key] as an object, added when absent; NULL when parent is NULL or the member is of
+ * another type (already recorded as a problem). */
+static cJSON *obj_member(vctx_t *c, cJSON *parent, const char *key)
 {
-    static const char *const known[] = {"type",      "selector",        "ports",
-                                        "clusterIP", "sessionAffinity", NULL};
-    static const char *const ignored[] = {"clusterIPs",
-                                          "ipFamilies",
-                                          "ipFamilyPolicy",
-                                          "internalTrafficPolicy",
-                                          "externalTrafficPolicy",
-                                          "allocateLoadBalancerNodePorts",
-                                          NULL};
-    static const char *const unsupported[] = {"externalName",
-                                              "externalIPs",
-                                              "loadBalancerIP",
-                                              "loadBalancerSourceRanges",
-                                              "loadBalancerClass",
-                                              "healthCheckNodePort",
-                                              "publishNotReadyAddresses",
-                                              "sessionAffinityConfig",
-                                              "topologyKeys",
-                                              "trafficDistribution",
-                                              NULL};
-    static const vfields_t f = {known, ignored, unsupported};
-    static const char *const types[] = {"ClusterIP", "NodePort", NULL};
+    if (!parent)
+        return NULL;
+    cJSON *m = drv_json_get(parent, key);
+    if (!m && !(m = cJSON_AddObjectToObject(parent, key)))
+        c->nomem = true;
+    return cJSON_IsObject(m) ? m : NULL;
+}
+
+/* sessionAffinity None|ClientIP; sessionAffinityConfig validated, kept with ClientIP (its
+ * timeout defaulted) and cleared under None, as Kubernetes defaults it. */
+static void v_session_affinity(vctx_t *c, cJSON *spec)
+{
     static const char *const affinities[] = {"None", "ClientIP", NULL};
-    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
-    v_fields(c, spec, &f);
-    cJSON *t = drv_json_get(spec, "type");
-    if (cJSON_IsString(t) &&
-        (!strcmp(t->valuestring, "LoadBalancer") || !strcmp(t->valuestring, "ExternalName")))
-        v_failk(c, "type", "unsupported value \"%s\": Drover supports ClusterIP and NodePort",
-                t->valuestring);
-    else
-        v_enum(c, spec, "type", false, types);
-    v_default_str(c, spec, "type", "ClusterIP");
+    static const char *const known[] = {"clientIP", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const cknown[] = {"timeoutSeconds", NULL};
+    static const vfields_t cf = {cknown, NULL, NULL};
     v_enum(c, spec, "sessionAffinity", false, affinities);
     v_default_str(c, spec, "sessionAffinity", "None");
-    v_str_map(c, spec, "selector", drv_name_label_key, drv_name_label_value);
+    const char *aff = drv_json_str(spec, "sessionAffinity");
+    cJSON *cfg = v_obj(c, spec, "sessionAffinityConfig", false);
+    if (cfg) {
+        size_t old = v_push_key(c, "sessionAffinityConfig");
+        v_fields(c, cfg, &f);
+        cJSON *cip = v_obj(c, cfg, "clientIP", false);
+        if (cip) {
+            size_t o2 = v_push_key(c, "clientIP");
+            v_fields(c, cip, &cf);
+            v_int(c, cip, "timeoutSeconds", false, 1, AFFINITY_TIMEOUT_MAX, NULL);
+            v_pop(c, o2);
+        }
+        v_pop(c, old);
+        /* Kubernetes' defaulting clears it under None (it has no effect there), which also lets
+         * `kubectl apply` turn ClientIP off while the stored object still holds the config. */
+        if (aff && !strcmp(aff, "None"))
+            cJSON_DeleteItemFromObjectCaseSensitive(spec, "sessionAffinityConfig");
+    }
+    if (aff && !strcmp(aff, "ClientIP")) {
+        cJSON *cip = obj_member(c, obj_member(c, spec, "sessionAffinityConfig"), "clientIP");
+        v_default_int(c, cip, "timeoutSeconds", AFFINITY_TIMEOUT_DEFAULT);
+    }
+}
+
+/* Drover's Services are single-stack IPv4: ipFamilyPolicy and ipFamilies accept what that
+ * serves (PreferDualStack then gets IPv4 alone, as on a single-stack Kubernetes cluster) and
+ * refuse the rest by name. */
+static void v_ip_families(vctx_t *c, cJSON *spec)
+{
+    static const char *const policies[] = {"SingleStack", "PreferDualStack", "RequireDualStack",
+                                           NULL};
+    const char *pol = v_enum(c, spec, "ipFamilyPolicy", false, policies);
+    if (pol && !strcmp(pol, "RequireDualStack"))
+        v_failk(c, "ipFamilyPolicy",
+                "\"RequireDualStack\" is not supported by Drover: Services are IPv4 only "
+                "(use SingleStack or PreferDualStack)");
+    v_default_str(c, spec, "ipFamilyPolicy", "SingleStack");
+    cJSON *fam = v_arr(c, spec, "ipFamilies", false);
+    if (fam) {
+        size_t old = v_push_key(c, "ipFamilies"), i = 0;
+        for (cJSON *e = fam->child; e; e = e->next, i++) {
+            size_t o2 = v_push_index(c, i);
+            if (!cJSON_IsString(e))
+                v_fail(c, "must be a string, not %s", type_name(e));
+            else if (!strcmp(e->valuestring, "IPv6"))
+                v_fail(c, "\"IPv6\" is not supported by Drover: Services are IPv4 only");
+            else if (strcmp(e->valuestring, "IPv4"))
+                v_fail(c, "unsupported value \"%.32s\": must be one of \"IPv4\", \"IPv6\"",
+                       e->valuestring);
+            else if (e != fam->child)
+                v_fail(c, "duplicate value \"IPv4\"");
+            v_pop(c, o2);
+        }
+        v_pop(c, old);
+    }
+    if (drv_json_get(spec, "ipFamilies") && (!fam || cJSON_GetArraySize(fam) > 0))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(spec, "ipFamilies");
+    cJSON *arr = cJSON_AddArrayToObject(spec, "ipFamilies");
+    cJSON *v4 = cJSON_CreateString("IPv4");
+    if (!arr || !v4 || !cJSON_AddItemToArray(arr, v4)) {
+        cJSON_Delete(v4);
+        c->nomem = true;
+    }
+}
+
+/* "" (the hub allocates one), "None" (headless) or an IPv4 address, at the current path. */
+static bool cluster_ip_ok(vctx_t *c, const char *s)
+{
+    return !*s || !strcmp(s, "None") || v_ipv4_value(c, s, NULL);
+}
+
+/* clusterIP and clusterIPs: one address, the same in both; each filled from the other as the
+ * API server does. Returns clusterIP when valid (NULL when absent or bad). */
+static const char *v_cluster_ip(vctx_t *c, cJSON *spec)
+{
     const char *cip = v_str(c, spec, "clusterIP", false);
-    bool headless = cip && !strcmp(cip, "None");
-    const char *type =
-        cJSON_IsString(drv_json_get(spec, "type")) ? drv_json_get(spec, "type")->valuestring : "";
-    if (headless && !strcmp(type, "NodePort"))
-        v_failk(c, "clusterIP", "may not be \"None\" for a NodePort Service");
+    if (cip) {
+        size_t old = v_push_key(c, "clusterIP");
+        if (!cluster_ip_ok(c, cip))
+            cip = NULL;
+        v_pop(c, old);
+    }
+    cJSON *ips = v_arr(c, spec, "clusterIPs", false);
+    const char *first = NULL;
+    if (ips) {
+        size_t old = v_push_key(c, "clusterIPs"), i = 0;
+        if (cJSON_GetArraySize(ips) > 1)
+            v_fail(c, "may hold one address: Drover's Services are single-stack IPv4");
+        for (cJSON *e = ips->child; e; e = e->next, i++) {
+            size_t o2 = v_push_index(c, i);
+            if (!cJSON_IsString(e))
+                v_fail(c, "must be a string, not %s", type_name(e));
+            else if (cluster_ip_ok(c, e->valuestring) && i == 0)
+                first = e->valuestring;
+            if (i == 0 && first && cip && *cip && *first && strcmp(first, cip))
+                v_fail(c, "must be the same as clusterIP (\"%s\"), not \"%.64s\"", cip, first);
+            v_pop(c, o2);
+        }
+        v_pop(c, old);
+    }
+    if (c->problems)
+        return cip;
+    if (first && *first && (!cip || !*cip)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "clusterIP");
+        v_default_str(c, spec, "clusterIP", first);
+        cip = drv_json_str(spec, "clusterIP");
+    } else if (cip && *cip && (!ips || cJSON_GetArraySize(ips) == 0)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "clusterIPs");
+        cJSON *arr = cJSON_AddArrayToObject(spec, "clusterIPs");
+        cJSON *one = cJSON_CreateString(cip);
+        if (!arr || !one || !cJSON_AddItemToArray(arr, one)) {
+            cJSON_Delete(one);
+            c->nomem = true;
+        }
+    }
+    return cip;
+}
+
+/* spec.ports: names (required when more than one) and port/protocol pairs unique, targetPort
+ * defaulted to port, nodePorts only for NodePort and LoadBalancer Services, in Drover's range
+ * and unique per protocol. */
+static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external)
+{
+    static const char *const pknown[] = {"name",     "protocol",    "port", "targetPort",
+                                         "nodePort", "appProtocol", NULL};
+    static const vfields_t pf = {pknown, NULL, NULL};
+    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
     cJSON *ports = v_arr(c, spec, "ports", !headless);
     if (!ports)
         return;
@@ -790,9 +901,6 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
     size_t old = v_push_key(c, "ports"), i = 0;
     for (cJSON *p = ports->child; p; p = p->next, i++) {
         size_t o2 = v_push_index(c, i);
-        static const char *const pknown[] = {"name",     "protocol",    "port", "targetPort",
-                                             "nodePort", "appProtocol", NULL};
-        static const vfields_t pf = {pknown, NULL, NULL};
         if (!cJSON_IsObject(p)) {
             v_fail(c, "must be an object");
             v_pop(c, o2);
@@ -800,31 +908,157 @@ static void v_service_spec(vctx_t *c, cJSON *spec)
         }
         v_fields(c, p, &pf);
         v_name(c, p, "name", nports > 1, drv_name_dns_label);
-        const char *name =
-            cJSON_IsString(drv_json_get(p, "name")) ? drv_json_get(p, "name")->valuestring : NULL;
-        size_t j = 0;
-        for (cJSON *q = ports->child; name && q != p; q = q->next, j++) {
-            cJSON *qn = drv_json_get(q, "name");
-            if (cJSON_IsString(qn) && !strcmp(qn->valuestring, name))
-                v_failk(c, "name", "duplicate value \"%s\" (also in ports[%zu])", name, j);
-        }
-        v_enum(c, p, "protocol", false, protocols);
+        const char *name = drv_json_str(p, "name");
+        const char *proto = v_enum(c, p, "protocol", false, protocols);
         v_default_str(c, p, "protocol", "TCP");
-        v_str(c, p, "appProtocol", false);
-        int64_t port = 0;
-        if (v_int(c, p, "port", true, 1, 65535, &port) && !drv_json_get(p, "targetPort"))
+        proto = proto ? proto : drv_json_str(p, "protocol");
+        v_name(c, p, "appProtocol", false, drv_name_label_key);
+        int64_t port = 0, node_port = 0;
+        bool has_port = v_int(c, p, "port", true, 1, 65535, &port);
+        if (has_port && !drv_json_get(p, "targetPort"))
             v_default_int(c, p, "targetPort", port);
         else
             v_int_or_string(c, p, "targetPort", false, VIOS_PORT);
+        bool has_np = false;
         if (drv_json_get(p, "nodePort")) {
-            if (strcmp(type, "NodePort"))
-                v_failk(c, "nodePort", "may only be set for a NodePort Service");
+            if (!external)
+                v_failk(c, "nodePort", "may only be set for a NodePort or LoadBalancer Service");
             else
-                v_int(c, p, "nodePort", false, 30000, 32767, NULL);
+                has_np = v_int(c, p, "nodePort", false, 30000, 32767, &node_port);
+        }
+        size_t j = 0;
+        for (cJSON *q = ports->child; q != p; q = q->next, j++) {
+            const char *qn = drv_json_str(q, "name"), *qp = drv_json_str(q, "protocol");
+            int64_t qport = drv_json_int_or(q, "port", -1),
+                    qnp = drv_json_int_or(q, "nodePort", -1);
+            if (name && qn && !strcmp(qn, name))
+                v_failk(c, "name", "duplicate value \"%s\" (also in ports[%zu])", name, j);
+            bool same_proto = proto && qp && !strcmp(proto, qp);
+            if (has_port && same_proto && qport == port)
+                v_fail(c, "duplicate port %lld/%s (also in ports[%zu])", (long long)port, proto, j);
+            if (has_np && same_proto && qnp == node_port)
+                v_failk(c, "nodePort", "duplicate value %lld (also in ports[%zu])",
+                        (long long)node_port, j);
         }
         v_pop(c, o2);
     }
     v_pop(c, old);
+}
+
+/* Every field of a Service spec is honoured (validated and kept for the hub and the agents) or
+ * refused by name; none is dropped. */
+static void v_service_spec(vctx_t *c, cJSON *spec)
+{
+    static const char *const known[] = {"type",
+                                        "selector",
+                                        "ports",
+                                        "clusterIP",
+                                        "clusterIPs",
+                                        "sessionAffinity",
+                                        "sessionAffinityConfig",
+                                        "ipFamilies",
+                                        "ipFamilyPolicy",
+                                        "internalTrafficPolicy",
+                                        "externalTrafficPolicy",
+                                        "publishNotReadyAddresses",
+                                        "allocateLoadBalancerNodePorts",
+                                        NULL};
+    static const char *const unsupported[] = {"externalName",
+                                              "externalIPs",
+                                              "loadBalancerIP",
+                                              "loadBalancerSourceRanges",
+                                              "loadBalancerClass",
+                                              "healthCheckNodePort",
+                                              "topologyKeys",
+                                              "trafficDistribution",
+                                              NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    static const char *const types[] = {"ClusterIP", "NodePort", "LoadBalancer", NULL};
+    static const char *const policies[] = {"Cluster", "Local", NULL};
+    v_fields(c, spec, &f);
+    const char *type = drv_json_str(spec, "type");
+    if (type && !strcmp(type, "ExternalName")) {
+        v_failk(c, "type",
+                "\"ExternalName\" is not supported by Drover (ClusterIP, NodePort and "
+                "LoadBalancer are)");
+        type = NULL;
+    } else {
+        type = v_enum(c, spec, "type", false, types);
+        v_default_str(c, spec, "type", "ClusterIP");
+        type = type ? type : drv_json_str(spec, "type");
+    }
+    bool external = type && (!strcmp(type, "NodePort") || !strcmp(type, "LoadBalancer"));
+    v_session_affinity(c, spec);
+    v_ip_families(c, spec);
+    v_str_map(c, spec, "selector", drv_name_label_key, drv_name_label_value);
+    const char *cip = v_cluster_ip(c, spec);
+    bool headless = cip && !strcmp(cip, "None");
+    if (headless && external)
+        v_failk(c, "clusterIP", "may not be \"None\" for a %s Service", type);
+    v_enum(c, spec, "internalTrafficPolicy", false, policies);
+    v_default_str(c, spec, "internalTrafficPolicy", "Cluster");
+    if (drv_json_get(spec, "externalTrafficPolicy") && !external)
+        v_failk(c, "externalTrafficPolicy",
+                "may only be set for a NodePort or LoadBalancer Service");
+    else if (external)
+        v_enum(c, spec, "externalTrafficPolicy", false, policies);
+    if (external)
+        v_default_str(c, spec, "externalTrafficPolicy", "Cluster");
+    v_bool(c, spec, "publishNotReadyAddresses", NULL);
+    bool alloc = true;
+    if (drv_json_get(spec, "allocateLoadBalancerNodePorts")) {
+        if (!type || strcmp(type, "LoadBalancer"))
+            v_failk(c, "allocateLoadBalancerNodePorts",
+                    "may only be set for a LoadBalancer Service");
+        else if (v_bool(c, spec, "allocateLoadBalancerNodePorts", &alloc) && !alloc)
+            v_failk(c, "allocateLoadBalancerNodePorts",
+                    "false is not supported by Drover: a LoadBalancer Service gets node ports");
+    }
+    if (type && !strcmp(type, "LoadBalancer"))
+        v_default_bool(c, spec, "allocateLoadBalancerNodePorts", true);
+    v_service_ports(c, spec, headless, external);
+}
+
+static bool external_type(const char *type)
+{
+    return type && (!strcmp(type, "NodePort") || !strcmp(type, "LoadBalancer"));
+}
+
+/* Clears spec[key] when old's spec holds the same value. */
+static void drop_if_same(cJSON *spec, const cJSON *old_spec, const char *key)
+{
+    const cJSON *a = drv_json_get(spec, key), *b = drv_json_get(old_spec, key);
+    if (a && b && cJSON_Compare(a, b, true))
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, key);
+}
+
+void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj)
+{
+    cJSON *spec = drv_json_get(obj, "spec");
+    const cJSON *ospec = drv_json_get(old, "spec");
+    if (!cJSON_IsObject(spec) || !cJSON_IsObject(ospec))
+        return;
+    const char *type = drv_json_str_or(spec, "type", "ClusterIP");
+    const char *otype = drv_json_str_or(ospec, "type", "ClusterIP");
+    if (!strcmp(type, otype))
+        return;
+    if (strcmp(type, "LoadBalancer"))
+        drop_if_same(spec, ospec, "allocateLoadBalancerNodePorts");
+    if (external_type(type))
+        return;
+    drop_if_same(spec, ospec, "externalTrafficPolicy");
+    /* nodePorts go only when all of them are the old ones (none changed by the user). */
+    const cJSON *ports = drv_json_get(spec, "ports"), *oports = drv_json_get(ospec, "ports");
+    if (!cJSON_IsArray(ports) || !cJSON_IsArray(oports))
+        return;
+    const cJSON *q = oports->child;
+    for (const cJSON *p = ports->child; p; p = p->next, q = q ? q->next : NULL) {
+        const cJSON *np = drv_json_get(p, "nodePort");
+        if (np && (!q || !cJSON_Compare(np, drv_json_get(q, "nodePort"), true)))
+            return;
+    }
+    for (cJSON *p = ports->child; p; p = p->next)
+        cJSON_DeleteItemFromObjectCaseSensitive(p, "nodePort");
 }
 
 /* ---- Node ---- */
@@ -987,6 +1221,9 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_REPLICASET:
         v_replicaset_spec(c, spec);
         break;
+    case DRV_KIND_NETWORKPOLICY:
+        v_netpol_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -1012,8 +1249,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Node, Namespace, "
-                "Event and HorizontalPodAutoscaler",
+                "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
+                "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
+                "HorizontalPodAutoscaler",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1043,6 +1281,12 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_CONTROLLERREVISION:
         v_controller_revision(&c, obj);
+        break;
+    case DRV_KIND_ENDPOINTS:
+        v_endpoints(&c, obj);
+        break;
+    case DRV_KIND_ENDPOINTSLICE:
+        v_endpointslice(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

@@ -1,5 +1,6 @@
 /* Private to the model module: the validation context and field helpers shared by model.c
- * (objects, metadata, the simple kinds) and model_pod.c (pods and workloads). */
+ * (objects, metadata, the simple kinds), model_pod.c (pods and workloads), model_hpa.c and
+ * model_net.c (NetworkPolicy, Endpoints, EndpointSlice). */
 #ifndef DROVER_MODEL_INT_H
 #define DROVER_MODEL_INT_H
 
@@ -83,6 +84,16 @@ void v_replicaset_spec(vctx_t *c, cJSON *spec);
 /* HorizontalPodAutoscalers (model_hpa.c). */
 void v_hpa_spec(vctx_t *c, cJSON *spec);
 void v_hpa_from_v1(vctx_t *c, cJSON *obj);
+/* NetworkPolicy, Endpoints, EndpointSlice (model_net.c). */
+void v_netpol_spec(vctx_t *c, cJSON *spec);
+void v_endpoints(vctx_t *c, cJSON *obj);
+void v_endpointslice(vctx_t *c, cJSON *obj);
+/* A structured label selector at parent.key (matchLabels, matchExpressions); its problems are
+ * recorded at the field inside it (key.matchExpressions[0].operator). */
+void v_label_selector(vctx_t *c, cJSON *parent, const char *key, bool required);
+/* Whether s is an IPv4 address (host byte order in *out, may be NULL); else records why at the
+ * current path, IPv6 refused by name. */
+bool v_ipv4_value(vctx_t *c, const char *s, uint32_t *out);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 

@@ -511,13 +511,13 @@ static void test_service_rules(void **state)
     char *p = check(o);
     assert_has(p, "metadata.name: invalid value \"1web\"");
     assert_has(p, "spec.ports[0].name: required");
-    assert_has(p, "spec.ports[1].nodePort: may only be set for a NodePort Service");
+    assert_has(p, "spec.ports[1].nodePort: may only be set for a NodePort or LoadBalancer Service");
     free(p);
     cJSON_Delete(o);
-    o = yaml("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {type: LoadBalancer, "
+    o = yaml("apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {type: ExternalName, "
              "ports: [{port: 1}]}\n");
     p = check(o);
-    assert_has(p, "spec.type: unsupported value \"LoadBalancer\"");
+    assert_has(p, "spec.type: \"ExternalName\" is not supported by Drover");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: w}, "

@@ -78,6 +78,14 @@ DRV_API char *drv_diags_format(const drv_diags_t *d, const char *prefix);
  * dropped; a field Kubernetes has but Drover does not support is a problem that names it. */
 DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags);
 
+/* For an update of a Service (obj replacing old) before obj is normalized: the fields only
+ * another type has (externalTrafficPolicy and nodePorts outside NodePort/LoadBalancer,
+ * allocateLoadBalancerNodePorts outside LoadBalancer) are cleared when they hold old's value,
+ * as Kubernetes' update strategy does, so that `kubectl apply` can change the type back to
+ * ClusterIP while the stored object still holds the server's defaults. Does nothing when the
+ * type did not change. */
+DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
+
 /* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
  * frees; NULL on allocation failure. pretty: indented by two spaces, else compact. */
 DRV_API char *drv_model_to_json(const cJSON *obj, bool pretty);
