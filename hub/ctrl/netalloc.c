@@ -474,7 +474,23 @@ static drv_err_t nodes_alloc(drv_ctrl_netalloc_t *na, int64_t now_ms, drv_error_
     }
     size_t next = 0;
     for (i = 0; i < n && r == DRV_OK; i++) {
-        const char *cidr = drv_json_str(drv_json_get(order[i], "spec"), "podCIDR");
+        const cJSON *spec = drv_json_get(order[i], "spec");
+        const char *cidr = drv_json_str(spec, "podCIDR");
+        const cJSON *list = drv_json_get(spec, "podCIDRs");
+        if (cidr && *cidr && ok[i] &&
+            !(cJSON_GetArraySize(list) == 1 && cJSON_IsString(list->child) &&
+              !strcmp(list->child->valuestring, cidr))) {
+            /* A kept one (set by hand) gets its podCIDRs as Kubernetes shows both. */
+            _cleanup_free_ char *keep = strdup(cidr);
+            drv_error_t e = DRV_ERROR_INIT;
+            if (!keep || !set_pod_cidr(order[i], keep))
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod CIDR");
+            drv_err_t ur = drv_hstore_update(na->s, DRV_KIND_NODE, order[i], &e);
+            if (ur != DRV_OK && ur != DRV_ERR_NOTFOUND && ur != DRV_ERR_CONFLICT)
+                r = drv_error_set(err, ur, e.sys_errno, "node %s: %s", ctrl_meta(order[i], "name"),
+                                  drv_error_msg(&e));
+            continue;
+        }
         if (cidr && *cidr)
             continue;
         while (next < nblocks && used[next])
