@@ -110,15 +110,21 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
     static const char *const ev[] = {"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE", NULL};
     static const char *const hpa[] = {"NAME",    "REFERENCE", "TARGETS", "MINPODS",
                                       "MAXPODS", "REPLICAS",  "AGE",     NULL};
-    const char *const *h = kind == DRV_KIND_POD          ? pod
-                           : kind == DRV_KIND_DEPLOYMENT ? dep
-                           : kind == DRV_KIND_DAEMONSET  ? ds
-                           : kind == DRV_KIND_NODE       ? node
-                           : kind == DRV_KIND_CONFIGMAP  ? cm
-                           : kind == DRV_KIND_SECRET     ? sec
-                           : kind == DRV_KIND_SERVICE    ? svc
-                           : kind == DRV_KIND_HPA        ? hpa
-                                                         : ev;
+    static const char *const ep[] = {"NAME", "ENDPOINTS", "AGE", NULL};
+    static const char *const eps[] = {"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE", NULL};
+    static const char *const np[] = {"NAME", "POD-SELECTOR", "AGE", NULL};
+    const char *const *h = kind == DRV_KIND_ENDPOINTS       ? ep
+                           : kind == DRV_KIND_ENDPOINTSLICE ? eps
+                           : kind == DRV_KIND_NETWORKPOLICY ? np
+                           : kind == DRV_KIND_POD           ? pod
+                           : kind == DRV_KIND_DEPLOYMENT    ? dep
+                           : kind == DRV_KIND_DAEMONSET     ? ds
+                           : kind == DRV_KIND_NODE          ? node
+                           : kind == DRV_KIND_CONFIGMAP     ? cm
+                           : kind == DRV_KIND_SECRET        ? sec
+                           : kind == DRV_KIND_SERVICE       ? svc
+                           : kind == DRV_KIND_HPA           ? hpa
+                                                            : ev;
     t->ncols = 0;
     if (allns && drv_cli_namespaced(kind))
         t->head[t->ncols++] = "NAMESPACE";
@@ -265,10 +271,73 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         {
             size_t len = strlen(ports);
             const char *proto = drv_json_str_at(p, "protocol");
-            drv_fmt_cut(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
-                        (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
+            long np = (long)drv_json_int_at(p, "nodePort", 0, 65535, 0);
+            if (np)
+                drv_fmt_cut(ports + len, sizeof(ports) - len, "%s%ld:%ld/%s", len ? "," : "",
+                            (long)drv_json_int_at(p, "port", 0, 65535, 0), np,
+                            proto ? proto : "TCP");
+            else
+                drv_fmt_cut(ports + len, sizeof(ports) - len, "%s%ld/%s", len ? "," : "",
+                            (long)drv_json_int_at(p, "port", 0, 65535, 0), proto ? proto : "TCP");
         }
         drv_fmt_cut(c[i++], CELL_MAX, "%s", *ports ? ports : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_ENDPOINTS:
+    case DRV_KIND_ENDPOINTSLICE: {
+        /* ip:port of each subset (Endpoints) or the addresses and ports (EndpointSlice). */
+        char eps[CELL_MAX] = "", ports[CELL_MAX] = "";
+        const cJSON *x, *y, *z;
+        if (kind == DRV_KIND_ENDPOINTSLICE) {
+            const char *at = drv_json_str_at(o, "addressType");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", at ? at : "");
+            cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "ports"))
+            {
+                size_t len = strlen(ports);
+                drv_fmt_cut(ports + len, sizeof(ports) - len, "%s%ld", len ? "," : "",
+                            (long)drv_json_int_at(x, "port", 0, 65535, 0));
+            }
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", *ports ? ports : "<unset>");
+        }
+        const char *outer = kind == DRV_KIND_ENDPOINTS ? "subsets" : "endpoints";
+        cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, outer))
+        {
+            const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(x, "addresses");
+            cJSON_ArrayForEach(y, addrs)
+            {
+                const char *ip = cJSON_IsString(y) ? y->valuestring : drv_json_str_at(y, "ip");
+                size_t len = strlen(eps);
+                const cJSON *sp = cJSON_GetObjectItemCaseSensitive(x, "ports");
+                if (kind == DRV_KIND_ENDPOINTS && cJSON_GetArraySize(sp)) {
+                    cJSON_ArrayForEach(z, sp)
+                    {
+                        len = strlen(eps);
+                        drv_fmt_cut(eps + len, sizeof(eps) - len, "%s%s:%ld", len ? "," : "",
+                                    ip ? ip : "", (long)drv_json_int_at(z, "port", 0, 65535, 0));
+                    }
+                } else {
+                    drv_fmt_cut(eps + len, sizeof(eps) - len, "%s%s", len ? "," : "", ip ? ip : "");
+                }
+            }
+        }
+        drv_fmt_cut(c[i++], CELL_MAX, "%s",
+                    *eps                         ? eps
+                    : kind == DRV_KIND_ENDPOINTS ? "<none>"
+                                                 : "<unset>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_NETWORKPOLICY: {
+        char sel[CELL_MAX] = "";
+        const cJSON *l;
+        cJSON_ArrayForEach(l, drv_json_get(drv_json_get(spec, "podSelector"), "matchLabels"))
+        {
+            size_t len = strlen(sel);
+            drv_fmt_cut(sel + len, sizeof(sel) - len, "%s%s=%s", len ? "," : "", l->string,
+                        cJSON_IsString(l) ? l->valuestring : "");
+        }
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", *sel ? sel : "<none>");
         drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }

@@ -44,8 +44,13 @@ typedef struct drv_hub_opts {
      * (host[:port], as in image references); others over HTTPS. */
     const char *const *insecure_registries;
     size_t n_insecure_registries;
-    int64_t node_grace_ms;      /* heartbeat grace period; <= 0: 10 s */
-    int64_t hpa_sync_ms;        /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
+    int64_t node_grace_ms; /* heartbeat grace period; <= 0: 10 s */
+    int64_t hpa_sync_ms;   /* HorizontalPodAutoscaler sync period; <= 0: 15 s */
+    /* The pod network's addresses (hub/ctrl/netalloc.c); NULL / 0: the defaults
+     * (10.42.0.0/16, /24 per node, 10.43.0.0/16). */
+    const char *cluster_cidr;
+    int node_cidr_mask;
+    const char *service_cidr;
     size_t usage_history_bytes; /* memory for usage histories; 0: 64 MiB */
     int64_t session_ttl_s;      /* dashboard sign-ins (hub/auth); <= 0: 12 h */
     /* API access control: every route but /healthz needs a bearer token (hub/auth); on the
@@ -104,6 +109,9 @@ void drv_hub_stop(drv_hub_t *hub);
 struct drv_bridge *drv_hub_bridge(drv_hub_t *hub);
 int64_t drv_hub_node_grace_ms(const drv_hub_t *hub);
 int64_t drv_hub_hpa_sync_ms(const drv_hub_t *hub);
+/* The opts' cluster_cidr, node_cidr_mask and service_cidr (borrowed; NULL / 0: defaults). */
+void drv_hub_net_opts(const drv_hub_t *hub, const char **cluster_cidr, int *node_cidr_mask,
+                      const char **service_cidr);
 /* Something other than the API wrote to the store (controllers, the bridge): wakes the watch
  * streams and runs the change hooks. */
 void drv_hub_changed(drv_hub_t *hub);

@@ -7,6 +7,7 @@
 
 #include "hub.h"
 #include "api/api.h"
+#include "ctrl/ctrl.h"
 #include "enroll/enroll.h"
 #include "store/store.h"
 #include "drover/log.h"
@@ -43,6 +44,11 @@ static void usage(FILE *f)
         "                      (default 10)\n"
         "  --hpa-sync-seconds S how often each HorizontalPodAutoscaler is evaluated (default 15,\n"
         "                        as Kubernetes)\n"
+        "  --cluster-cidr CIDR the pod network: each node's pods get a block of it\n"
+        "                      (default 10.42.0.0/16)\n"
+        "  --node-cidr-mask-size N  the size of each node's block (default 24)\n"
+        "  --service-cidr CIDR the Services' ClusterIPs (default 10.43.0.0/16; .1 and\n"
+        "                      .10, the cluster DNS, are reserved)\n"
         "  --usage-history-mib N  memory for the usage history of nodes and pods (default 64);\n"
         "                        series beyond it keep their latest sample only\n"
         "  --session-hours N   how long a dashboard sign-in lasts (default 12; never past\n"
@@ -97,6 +103,9 @@ int main(int argc, char **argv)
                                              {"node-grace", required_argument, NULL, 'G'},
                                              {"hpa-sync-seconds", required_argument, NULL, 'H'},
                                              {"usage-history-mib", required_argument, NULL, 'u'},
+                                             {"cluster-cidr", required_argument, NULL, 'X'},
+                                             {"node-cidr-mask-size", required_argument, NULL, 'm'},
+                                             {"service-cidr", required_argument, NULL, 'V'},
                                              {"session-hours", required_argument, NULL, 'O'},
                                              {"auth", no_argument, NULL, 'A'},
                                              {"no-auth", no_argument, NULL, 'U'},
@@ -238,6 +247,24 @@ int main(int argc, char **argv)
             opts.usage_history_bytes = (size_t)v << 20;
             break;
         }
+        case 'X':
+            opts.cluster_cidr = optarg;
+            break;
+        case 'V':
+            opts.service_cidr = optarg;
+            break;
+        case 'm': {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 30) {
+                fprintf(stderr, "drover-hub: --node-cidr-mask-size \"%s\": must be 1 to 30\n",
+                        optarg);
+                return 2;
+            }
+            opts.node_cidr_mask = (int)v;
+            break;
+        }
         case 'L': {
             drv_log_level_t lvl;
             if (drv_log_parse_level(optarg, &lvl) != DRV_OK) {
@@ -262,6 +289,12 @@ int main(int argc, char **argv)
     if (broker_tls == 1 && !opts.run_broker) {
         fprintf(stderr, "drover-hub: --broker-tls: only for the hub's own Mosquitto (an external "
                         "broker is configured as docs/PROTOCOL.md \"Broker security\" says)\n");
+        return 2;
+    }
+    drv_ctrl_netcfg_t netcfg;
+    if (drv_ctrl_netcfg_init(&netcfg, opts.cluster_cidr, opts.node_cidr_mask, opts.service_cidr,
+                             &err) != DRV_OK) {
+        fprintf(stderr, "drover-hub: %s\n", drv_error_msg(&err));
         return 2;
     }
     if (optind < argc) {

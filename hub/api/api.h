@@ -136,6 +136,14 @@ typedef drv_err_t (*drv_api_session_fn)(void *ctx, unsigned method, const char *
                                         drv_error_t *err);
 void drv_api_set_session(drv_api_t *api, drv_api_session_fn fn, void *ctx);
 
+/* Admission before the API stores a created (create true) or replaced object: fn may change obj
+ * (normalized; the hub's allocators fill in a Service's clusterIP and nodePorts) or refuse it
+ * with DRV_ERR_INVALID, field (fieldsz bytes) naming the field and err saying why: the client
+ * gets 422 Invalid with that cause. Other errors map as the store's. NULL fn: none. */
+typedef drv_err_t (*drv_api_admit_fn)(void *ctx, drv_kind_t kind, bool create, cJSON *obj,
+                                      char *field, size_t fieldsz, drv_error_t *err);
+void drv_api_set_admit(drv_api_t *api, drv_api_admit_fn fn, void *ctx);
+
 /* Sets (or replaces) the enrollment handler after drv_api_new, for an owner that is created
  * after the API. */
 void drv_api_set_enroll(drv_api_t *api, drv_api_enroll_fn fn, void *ctx);

@@ -57,6 +57,8 @@ struct drv_api {
     drv_api_usage_fn usage;
     drv_api_prometheus_fn prometheus;
     void *usage_ctx;
+    drv_api_admit_fn admit; /* drv_api_set_admit */
+    void *admit_ctx;
     drv_api_seen_fn seen;
     drv_api_late_fn late;
     int64_t late_after_ms;
@@ -255,6 +257,10 @@ enum MHD_Result drv_api_watch_all(drv_api_req_t *rq);
 /* A Node as the API shows it: its Ready condition's lastHeartbeatTime from the owner's
  * heartbeats (drv_api_set_heartbeats). obj: a Node (anything else is left alone). */
 void drv_api_show_node(drv_api_t *api, cJSON *obj);
+/* resource.c: puts obj (of kind k, normalized) to the admission hook (drv_api_set_admit);
+ * false when it refused or failed, *r then being the reply (422 naming the field). */
+bool drv_api_admit(drv_api_req_t *rq, drv_kind_t k, bool create, cJSON *obj, enum MHD_Result *r);
+
 /* apply.c: POST /apis/drover.io/v1/apply. */
 enum MHD_Result drv_api_apply(drv_api_req_t *rq);
 /* Resumes streams whose keep-alive is due. */

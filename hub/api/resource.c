@@ -481,12 +481,53 @@ static enum MHD_Result do_get(drv_api_req_t *rq, const drv_api_match_t *m)
     return drv_api_reply_json(rq, 200, obj);
 }
 
+void drv_api_set_admit(drv_api_t *api, drv_api_admit_fn fn, void *ctx)
+{
+    api->admit = fn;
+    api->admit_ctx = ctx;
+}
+
+bool drv_api_admit(drv_api_req_t *rq, drv_kind_t k, bool create, cJSON *obj, enum MHD_Result *r)
+{
+    if (!rq->api->admit)
+        return true;
+    char field[128] = "";
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = rq->api->admit(rq->api->admit_ctx, k, create, obj, field, sizeof(field), &err);
+    if (e == DRV_OK)
+        return true;
+    const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
+    if (e != DRV_ERR_INVALID) {
+        *r = store_error(rq, k, name ? name : "", e, &err);
+        return false;
+    }
+    /* "spec.clusterIP: Invalid value: ...": the cause's message is what follows the field. */
+    const char *msg = drv_error_msg(&err), *why = msg;
+    size_t fl = strlen(field);
+    if (fl && !strncmp(msg, field, fl) && !strncmp(msg + fl, ": ", 2))
+        why = msg + fl + 2;
+    drv_diag_t one = {field, (char *)why};
+    drv_diags_t d = {.items = &one, .count = 1};
+    char text[DRV_ERROR_MSG_MAX + 300];
+    drv_fmt_cut(text, sizeof(text), "%s \"%.253s\" is invalid: %s", drv_kind_name(k),
+                name ? name : "", msg);
+    _cleanup_cjson_ cJSON *st = drv_api_status_json(422, "Invalid", text, &d);
+    cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
+    if (det && cJSON_AddStringToObject(det, "name", name ? name : "") &&
+        cJSON_AddStringToObject(det, "kind", drv_kind_name(k)))
+        *r = drv_api_reply_json(rq, 422, st);
+    else
+        *r = drv_api_reply_status(rq, 422, "Invalid", text, &d);
+    return false;
+}
+
 static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
     drv_kind_t k = m->route->kind;
     _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
-    if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r))
+    if (!obj || !check_identity(rq, m, obj, false, &r) || !normalize(rq, obj, &r) ||
+        !drv_api_admit(rq, k, true, obj, &r))
         return r;
     const char *name = drv_json_str(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
     char namebuf[256]; /* for messages only */
@@ -506,6 +547,9 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
 {
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
+    enum MHD_Result ar = MHD_NO;
+    if (!drv_api_admit(rq, k, false, obj, &ar))
+        return ar;
     char rv[32] = ""; /* a dry run answers with the stored object's, as the apiserver does */
     drv_fmt_cut(rv, sizeof(rv), "%s",
                 drv_json_str_or(drv_json_get(obj, "metadata"), "resourceVersion", ""));

@@ -327,6 +327,26 @@ static const col_t svc_cols[] = {
     {"Selector", "string", "", "Labels of the pods traffic goes to.", 1},
 };
 
+static const col_t ep_cols[] = {
+    NAME_COL,
+    {"Endpoints", "string", "", "The addresses and ports traffic goes to.", 0},
+    AGE_COL,
+};
+
+static const col_t eps_cols[] = {
+    NAME_COL,
+    {"AddressType", "string", "", "The type of the addresses (IPv4).", 0},
+    {"Ports", "string", "", "The ports of the endpoints.", 0},
+    {"Endpoints", "string", "", "The endpoints' addresses.", 0},
+    AGE_COL,
+};
+
+static const col_t netpol_cols[] = {
+    NAME_COL,
+    {"Pod-Selector", "string", "", "The pods the policy applies to.", 0},
+    AGE_COL,
+};
+
 static const col_t node_cols[] = {
     NAME_COL,
     {"Status", "string", "", "The node's readiness, and whether it takes new pods.", 0},
@@ -687,6 +707,89 @@ static bool svc_cells(const cJSON *svc, int64_t now_ms, cJSON *cells)
            add_age(cells, svc, now_ms) && add_str(cells, sel.s);
 }
 
+/* ---- Endpoints, EndpointSlice, NetworkPolicy ---- */
+
+/* Up to three items, then " + N more...", as kubectl prints endpoints. */
+static void list_more(text_t *t, size_t *count, const char *item)
+{
+    if ((*count)++ < 3)
+        text_add(t, ",", item);
+}
+
+static void list_end(text_t *t, size_t count, const char *none)
+{
+    char more[48];
+    if (count > 3) {
+        drv_fmt_cut(more, sizeof(more), " + %zu more...", count - 3);
+        text_add(t, NULL, more);
+    }
+    if (!count)
+        text_add(t, NULL, none);
+}
+
+static bool ep_cells(const cJSON *ep, int64_t now_ms, cJSON *cells)
+{
+    text_t t = {.len = 0};
+    size_t n = 0;
+    const cJSON *sub, *a, *p;
+    cJSON_ArrayForEach(sub, drv_json_get(ep, "subsets"))
+    {
+        const cJSON *ports = drv_json_get(sub, "ports");
+        cJSON_ArrayForEach(a, drv_json_get(sub, "addresses"))
+        {
+            const char *ip = drv_json_str_or(a, "ip", "");
+            if (!cJSON_GetArraySize(ports))
+                list_more(&t, &n, ip);
+            cJSON_ArrayForEach(p, ports)
+            {
+                char one[80];
+                drv_fmt_cut(one, sizeof(one), "%s:%lld", ip,
+                            (long long)drv_json_int_or(p, "port", 0));
+                list_more(&t, &n, one);
+            }
+        }
+    }
+    list_end(&t, n, "<none>");
+    return add_str(cells, drv_json_str_at(ep, "metadata.name")) && add_str(cells, t.s) &&
+           add_age(cells, ep, now_ms);
+}
+
+static bool eps_cells(const cJSON *sl, int64_t now_ms, cJSON *cells)
+{
+    text_t ports = {.len = 0}, addrs = {.len = 0};
+    size_t np = 0, na = 0;
+    const cJSON *p, *e, *a;
+    cJSON_ArrayForEach(p, drv_json_get(sl, "ports"))
+    {
+        char one[24];
+        drv_fmt_cut(one, sizeof(one), "%lld", (long long)drv_json_int_or(p, "port", 0));
+        list_more(&ports, &np, one);
+    }
+    list_end(&ports, np, "<unset>");
+    cJSON_ArrayForEach(e, drv_json_get(sl, "endpoints"))
+    {
+        cJSON_ArrayForEach(a, drv_json_get(e, "addresses"))
+        {
+            if (cJSON_IsString(a))
+                list_more(&addrs, &na, a->valuestring);
+        }
+    }
+    list_end(&addrs, na, "<unset>");
+    return add_str(cells, drv_json_str_at(sl, "metadata.name")) &&
+           add_str(cells, drv_json_str_or(sl, "addressType", "")) && add_str(cells, ports.s) &&
+           add_str(cells, addrs.s) && add_age(cells, sl, now_ms);
+}
+
+static bool netpol_cells(const cJSON *np, int64_t now_ms, cJSON *cells)
+{
+    text_t sel = {.len = 0};
+    format_selector(drv_json_at(np, "spec.podSelector"), &sel);
+    if (!sel.len)
+        text_add(&sel, NULL, "<none>");
+    return add_str(cells, drv_json_str_at(np, "metadata.name")) && add_str(cells, sel.s) &&
+           add_age(cells, np, now_ms);
+}
+
 /* ---- Node ---- */
 
 static const char *node_address(const cJSON *node, const char *type)
@@ -924,6 +1027,9 @@ static const printer_t printers[] = {
     PRINTER("DaemonSet", ds_cols, ds_cells),
     PRINTER("ControllerRevision", cr_cols, cr_cells),
     PRINTER("Service", svc_cols, svc_cells),
+    PRINTER("Endpoints", ep_cols, ep_cells),
+    PRINTER("EndpointSlice", eps_cols, eps_cells),
+    PRINTER("NetworkPolicy", netpol_cols, netpol_cells),
     PRINTER("Node", node_cols, node_cells),
     PRINTER("ConfigMap", cm_cols, cm_cells),
     PRINTER("Secret", secret_cols, secret_cells),

@@ -30,6 +30,7 @@ typedef struct ctrl_runner {
     int64_t took;                       /* how long the last round took, ms */
     int64_t events_expired;             /* monotonic ms of the last event expiry */
     drv_ctrl_hpa_t *hpa;                /* the HorizontalPodAutoscalers' memory */
+    drv_ctrl_netalloc_t *netalloc;      /* pod CIDRs, ClusterIPs, NodePorts */
     char last_error[DRV_ERROR_MSG_MAX]; /* whole, so that a repeated error compares equal */
 } ctrl_runner_t;
 
@@ -52,6 +53,7 @@ static void runner_free(void *p)
 {
     ctrl_runner_t *r = p;
     drv_ctrl_hpa_free(r->hpa);
+    drv_ctrl_netalloc_free(r->netalloc);
     free(r);
 }
 
@@ -90,8 +92,15 @@ static int64_t tick(void *ctx)
     drv_hstore_t *store = drv_hub_store(r->hub);
     bool batch = drv_hstore_batch_begin(store, NULL) == DRV_OK;
     drv_images_t *images = drv_hub_images(r->hub);
+    /* Addresses first: a new Node gets its pod CIDR before anything is bound to it. */
+    drv_error_t nerr = DRV_ERROR_INIT;
+    drv_err_t nr = drv_ctrl_netalloc_reconcile(r->netalloc, (int64_t)drv_wall_ms(), &nerr);
     drv_err_t rr = drv_ctrl_reconcile_all(store, &o, images ? drv_images_platforms : NULL, images,
                                           (int64_t)drv_wall_ms(), &err);
+    if (rr == DRV_OK && nr != DRV_OK) {
+        rr = nr;
+        err = nerr;
+    }
     if (rr == DRV_OK)
         rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub),
                                      (int64_t)drv_wall_ms(), &err);
@@ -146,6 +155,19 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
         free(r);
         return he;
     }
+    const char *cluster = NULL, *service = NULL;
+    int mask = 0;
+    drv_ctrl_netcfg_t netcfg;
+    drv_hub_net_opts(hub, &cluster, &mask, &service);
+    he = drv_ctrl_netcfg_init(&netcfg, cluster, mask, service, err);
+    if (he == DRV_OK)
+        he = drv_ctrl_netalloc_new(drv_hub_store(hub), &netcfg, &r->netalloc, err);
+    if (he != DRV_OK) {
+        runner_free(r);
+        return he;
+    }
+    /* ClusterIPs and NodePorts are given as the API creates a Service, as Kubernetes does. */
+    drv_api_set_admit(drv_hub_api(hub), drv_ctrl_netalloc_admit, r->netalloc);
     r->dirty = true; /* a first round at start-up */
     r->dirty_since = drv_now_ms();
     drv_err_t e = drv_hub_on_change(hub, on_change, r, err);

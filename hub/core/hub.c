@@ -45,6 +45,8 @@ struct drv_hub {
     drv_metrics_t *metrics; /* usage pushed by the agents, when there is a broker */
     int64_t node_grace_ms;
     int64_t hpa_sync_ms;
+    char cluster_cidr[32], service_cidr[32]; /* "" the defaults */
+    int node_cidr_mask;
     size_t usage_history_bytes;
     bool auth;
     char admin_token_path[PATH_MAX]; /* set when this start wrote a new admin token */
@@ -546,6 +548,11 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     }
     hub->node_grace_ms = opts->node_grace_ms;
     hub->hpa_sync_ms = opts->hpa_sync_ms;
+    drv_fmt_cut(hub->cluster_cidr, sizeof(hub->cluster_cidr), "%s",
+                opts->cluster_cidr ? opts->cluster_cidr : "");
+    drv_fmt_cut(hub->service_cidr, sizeof(hub->service_cidr), "%s",
+                opts->service_cidr ? opts->service_cidr : "");
+    hub->node_cidr_mask = opts->node_cidr_mask;
     hub->usage_history_bytes = opts->usage_history_bytes;
     if (hub->broker_url[0] && (e = start_bridge(hub, err)) != DRV_OK) {
         drv_hub_free(hub);
@@ -624,6 +631,14 @@ struct drv_bridge *drv_hub_bridge(drv_hub_t *hub)
 int64_t drv_hub_hpa_sync_ms(const drv_hub_t *hub)
 {
     return hub->hpa_sync_ms;
+}
+
+void drv_hub_net_opts(const drv_hub_t *hub, const char **cluster_cidr, int *node_cidr_mask,
+                      const char **service_cidr)
+{
+    *cluster_cidr = hub->cluster_cidr[0] ? hub->cluster_cidr : NULL;
+    *node_cidr_mask = hub->node_cidr_mask;
+    *service_cidr = hub->service_cidr[0] ? hub->service_cidr : NULL;
 }
 
 int64_t drv_hub_node_grace_ms(const drv_hub_t *hub)

@@ -148,12 +148,75 @@ DRV_NODISCARD drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn
                                           void *ctx, int64_t now_ms, size_t *bound,
                                           drv_error_t *err);
 
-/* One round of everything, in order: namespaces, nodes, Deployments, DaemonSets, scheduling. Each
+/* One round of everything, in order: namespaces, nodes, Deployments, DaemonSets, scheduling,
+ * the Services' endpoints. Each
  * runs even when one before it failed; the first error is returned. Run it on changes (debounced)
  * and on a timer of about a second: it lists the pods and nodes it needs each time. */
 DRV_NODISCARD drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
                                                drv_ctrl_platforms_fn platforms, void *ctx,
                                                int64_t now_ms, drv_error_t *err);
+
+/* ---- Pod and Service addresses (netalloc.c) ----
+ * Each Node gets a block of the cluster CIDR as spec.podCIDR (and spec.podCIDRs: [same]) on
+ * the first round that sees it without one, lowest free block first, and keeps it; a
+ * user-set one is kept when inside the cluster CIDR and overlapping no other Node's (the
+ * oldest Node keeps a contested block), else a Warning Event (CIDRAssignmentFailed) names
+ * spec.podCIDR. Services get spec.clusterIP(s) from the service CIDR (the network address,
+ * .1 (kubernetes) and .10 (cluster DNS) reserved) and a nodePort (30000-32767) on each port
+ * of a NodePort or LoadBalancer Service, when the API creates them (drv_ctrl_netalloc_admit)
+ * or, for Services stored without, on the next round. The store's objects are the record. */
+#define DRV_CTRL_CLUSTER_CIDR_DEFAULT "10.42.0.0/16"
+#define DRV_CTRL_SERVICE_CIDR_DEFAULT "10.43.0.0/16"
+#define DRV_CTRL_NODE_MASK_DEFAULT 24
+#define DRV_CTRL_NODEPORT_MIN 30000
+#define DRV_CTRL_NODEPORT_MAX 32767
+
+typedef struct drv_ctrl_netcfg {
+    uint32_t cluster_addr; /* host byte order */
+    unsigned cluster_prefix;
+    unsigned node_mask; /* each Node's block: /node_mask */
+    uint32_t service_addr;
+    unsigned service_prefix;
+} drv_ctrl_netcfg_t;
+
+/* From the hub's flags (NULL / <= 0: the defaults); errors name the flag. */
+DRV_NODISCARD drv_err_t drv_ctrl_netcfg_init(drv_ctrl_netcfg_t *cfg, const char *cluster_cidr,
+                                             int node_mask, const char *service_cidr,
+                                             drv_error_t *err);
+/* "10.42.0.0/16" and "10.43.0.0/16" of cfg. */
+void drv_ctrl_netcfg_format(const drv_ctrl_netcfg_t *cfg, char cluster[19], char service[19]);
+
+typedef struct drv_ctrl_netalloc drv_ctrl_netalloc_t;
+/* s is borrowed and must outlive the allocator. */
+DRV_NODISCARD drv_err_t drv_ctrl_netalloc_new(drv_hstore_t *s, const drv_ctrl_netcfg_t *cfg,
+                                              drv_ctrl_netalloc_t **out, drv_error_t *err);
+void drv_ctrl_netalloc_free(drv_ctrl_netalloc_t *na);
+
+/* For the API, before it stores obj (normalized; a Service or a Node, other kinds pass) as a
+ * new object (create) or a new version: fills in the Service's clusterIP(s) and missing
+ * nodePorts, keeping the stored version's when an update does not name them; keeps a Node's
+ * podCIDR. A given address that is taken, outside its range or a change of one is
+ * DRV_ERR_INVALID with field (fieldsz bytes) naming it ("spec.clusterIP",
+ * "spec.ports[0].nodePort", "spec.podCIDR") and err saying why, as Kubernetes says it.
+ * ctx is a drv_ctrl_netalloc_t. */
+DRV_NODISCARD drv_err_t drv_ctrl_netalloc_admit(void *ctx, drv_kind_t kind, bool create, cJSON *obj,
+                                                char *field, size_t fieldsz, drv_error_t *err);
+
+/* One round: pod CIDRs for the Nodes lacking one, addresses for Services stored without. */
+DRV_NODISCARD drv_err_t drv_ctrl_netalloc_reconcile(drv_ctrl_netalloc_t *na, int64_t now_ms,
+                                                    drv_error_t *err);
+
+/* ---- Endpoints and EndpointSlices (endpoints.c) ----
+ * For each Service with a selector, the pods of its namespace it selects that have an IP and
+ * have not finished, as one v1 Endpoints (named as the Service) and EndpointSlices
+ * (<service>-<suffix>, label kubernetes.io/service-name, managed-by
+ * endpointslice-controller.k8s.io, owned by the Service): one slice per distinct set of
+ * resolved target ports, as Kubernetes groups them. Conditions ready (Ready condition True and
+ * not terminating), serving (Ready), terminating (deletionTimestamp set); a not-ready address
+ * counts as ready with publishNotReadyAddresses. Written only when what they say changes;
+ * deleted with their Service (or its selector). */
+DRV_NODISCARD drv_err_t drv_ctrl_endpoints_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                     drv_error_t *err);
 
 /* ---- Helpers shared by the controllers and the API ---- */
 

@@ -1063,15 +1063,49 @@ void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj)
 
 /* ---- Node ---- */
 
+/* "a.b.c.d/n", no host bits set. */
+static bool v_ipv4_cidr(const char *s)
+{
+    unsigned a[4], p;
+    char tail;
+    if (sscanf(s, "%3u.%3u.%3u.%3u/%2u%c", &a[0], &a[1], &a[2], &a[3], &p, &tail) != 5 || p > 32 ||
+        !isdigit((unsigned char)s[0]) || strchr(s, '+') || strchr(s, '-') || strchr(s, ' '))
+        return false;
+    uint32_t ip = 0;
+    for (int i = 0; i < 4; i++) {
+        if (a[i] > 255)
+            return false;
+        ip = ip << 8 | a[i];
+    }
+    uint32_t mask = p ? ~(uint32_t)0 << (32 - p) : 0;
+    return (ip & ~mask) == 0;
+}
+
 static void v_node_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"unschedulable", "taints", NULL};
-    static const char *const ignored[] = {"podCIDR", "podCIDRs", "providerID", "externalID", NULL};
+    /* podCIDR(s): the node's block of the pod network, given by the hub (hub/ctrl/netalloc.c);
+     * kept, so that rewriting a Node never loses it. */
+    static const char *const known[] = {"unschedulable", "taints", "podCIDR", "podCIDRs", NULL};
+    static const char *const ignored[] = {"providerID", "externalID", NULL};
     static const char *const unsupported[] = {"configSource", NULL};
     static const vfields_t f = {known, ignored, unsupported};
     static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
     v_fields(c, spec, &f);
     v_bool(c, spec, "unschedulable", NULL);
+    const char *pc = v_str(c, spec, "podCIDR", false);
+    if (pc && !v_ipv4_cidr(pc))
+        v_failk(c, "podCIDR", "\"%.64s\" is not an IPv4 CIDR such as 10.42.1.0/24", pc);
+    cJSON *pcs = v_arr(c, spec, "podCIDRs", false);
+    size_t pold = v_push_key(c, "podCIDRs"), pi = 0;
+    for (cJSON *x = pcs ? pcs->child : NULL; x; x = x->next, pi++) {
+        size_t o2 = v_push_index(c, pi);
+        if (!cJSON_IsString(x) || !v_ipv4_cidr(x->valuestring))
+            v_fail(c, "must be an IPv4 CIDR such as 10.42.1.0/24");
+        else if (pi == 0 && pc && strcmp(pc, x->valuestring))
+            v_fail(c, "must equal spec.podCIDR \"%.64s\"", pc);
+        v_pop(c, o2);
+    }
+    v_pop(c, pold);
     cJSON *taints = v_arr(c, spec, "taints", false);
     if (!taints)
         return;
