@@ -563,10 +563,26 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
     return drv_api_reply_json(rq, 200, obj);
 }
 
+/* A Service whose type changes loses the defaults the old type got (externalTrafficPolicy,
+ * nodePorts, ...) unless the request set them, as the apiserver's update strategy does: else
+ * `kubectl apply` turning a NodePort Service into a ClusterIP one would be refused for fields
+ * the user never wrote. */
+static void service_type_change(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
+{
+    if (m->route->kind != DRV_KIND_SERVICE)
+        return;
+    _cleanup_cjson_ cJSON *cur = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_get(rq->api->store, DRV_KIND_SERVICE, url_ns(m), m->name, &cur, &err) == DRV_OK)
+        drv_model_service_drop_type_fields(cur, obj);
+}
+
 static enum MHD_Result do_update(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
     _cleanup_cjson_ cJSON *obj = read_body(rq, false, &r);
+    if (obj)
+        service_type_change(rq, m, obj);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
@@ -626,6 +642,8 @@ static enum MHD_Result do_patch(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     enum MHD_Result r = MHD_NO;
     _cleanup_cjson_ cJSON *obj = patched(rq, m, &r);
+    if (obj)
+        service_type_change(rq, m, obj);
     if (!obj || !check_identity(rq, m, obj, true, &r) || !normalize(rq, obj, &r))
         return r;
     return finish_update(rq, m, obj);
