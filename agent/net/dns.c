@@ -746,8 +746,7 @@ static bool matches(uint16_t qtype, const rec_t *x)
 
 /* The answer from the zone into e: header, question, records, SOA on a negative answer, OPT;
  * over the client's limit, only the header and question with TC. */
-static void answer_local(drv_dns_t *s, const drv_dns_msg_t *m, const uint8_t *q, size_t limit,
-                         enc_t *e)
+static void answer_local(drv_dns_t *s, const drv_dns_msg_t *m, size_t limit, enc_t *e)
 {
     zone_t *z = &s->zone;
     node_t *n = NULL;
@@ -776,7 +775,7 @@ static void answer_local(drv_dns_t *s, const drv_dns_msg_t *m, const uint8_t *q,
     if (m->edns)
         e->cap -= 11; /* room for the OPT, always sent */
     put_header(e, m->id, flags, 1, an, an ? 0 : 1, (uint16_t)(ar + (m->edns ? 1 : 0)));
-    put(e, q + HDR, m->qwire_len);
+    put(e, m->qwire, m->qwire_len);
     put16(e, m->qtype);
     put16(e, m->qclass);
     /* The question's name inline at HDR, for compression against it. */
@@ -814,7 +813,7 @@ static void answer_local(drv_dns_t *s, const drv_dns_msg_t *m, const uint8_t *q,
         e->len = 0;
         e->ncomp = 0;
         put_header(e, m->id, flags | DRV_DNS_F_TC, 1, 0, 0, m->edns ? 1 : 0);
-        put(e, q + HDR, m->qwire_len);
+        put(e, m->qwire, m->qwire_len);
         put16(e, m->qtype);
         put16(e, m->qclass);
     }
@@ -824,13 +823,12 @@ static void answer_local(drv_dns_t *s, const drv_dns_msg_t *m, const uint8_t *q,
 }
 
 /* A reply without records: header, the question if it parsed, OPT if asked. */
-static void answer_rcode(const drv_dns_msg_t *m, const uint8_t *q, uint16_t rcode, uint8_t ext,
-                         enc_t *e)
+static void answer_rcode(const drv_dns_msg_t *m, uint16_t rcode, uint8_t ext, enc_t *e)
 {
     uint16_t flags = DRV_DNS_F_QR | (m->flags & (DRV_DNS_F_RD | 0x7800)) | DRV_DNS_F_RA | rcode;
     put_header(e, m->id, flags, m->has_q ? 1 : 0, 0, 0, m->edns ? 1 : 0);
     if (m->has_q) {
-        put(e, q + HDR, m->qwire_len);
+        put(e, m->qwire, m->qwire_len);
         put16(e, m->qtype);
         put16(e, m->qclass);
     }
@@ -864,20 +862,20 @@ drv_err_t drv_dns_answer(drv_dns_t *s, const uint8_t *q, size_t qlen, bool tcp, 
         memset(&m, 0, sizeof(m));
         m.id = rd16(q);
         m.flags = rd16(q + 2);
-        answer_rcode(&m, q, DRV_DNS_FORMERR, 0, &e);
+        answer_rcode(&m, DRV_DNS_FORMERR, 0, &e);
     } else if ((m.flags >> 11 & 15) != 0) {
-        answer_rcode(&m, q, DRV_DNS_NOTIMP, 0, &e);
+        answer_rcode(&m, DRV_DNS_NOTIMP, 0, &e);
     } else if (!m.has_q) {
-        answer_rcode(&m, q, DRV_DNS_FORMERR, 0, &e);
+        answer_rcode(&m, DRV_DNS_FORMERR, 0, &e);
     } else if (m.edns && m.edns_version != 0) {
-        answer_rcode(&m, q, 0, 1, &e); /* BADVERS: extended rcode 16 */
+        answer_rcode(&m, 0, 1, &e); /* BADVERS: extended rcode 16 */
     } else if (m.qclass != 1 && m.qclass != DRV_DNS_T_ANY) {
-        answer_rcode(&m, q, DRV_DNS_REFUSED, 0, &e);
+        answer_rcode(&m, DRV_DNS_REFUSED, 0, &e);
     } else if (!in_zone(&s->zone, m.qname)) {
         *forward = true;
         return DRV_OK;
     } else {
-        answer_local(s, &m, q, client_limit(&m, tcp), &e);
+        answer_local(s, &m, client_limit(&m, tcp), &e);
     }
     if (e.over)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "answer: no room");
@@ -948,10 +946,9 @@ static void pend_fail(drv_dns_t *s, pend_t *p)
     m.qtype = p->qtype;
     m.qclass = p->qclass;
     m.edns = p->client_edns;
-    uint8_t q[HDR + 255];
-    memcpy(q + HDR, p->qwire, p->qwire_len);
+    memcpy(m.qwire, p->qwire, p->qwire_len);
     enc_t e = {.p = s->out, .cap = sizeof(s->out)};
-    answer_rcode(&m, q, DRV_DNS_SERVFAIL, 0, &e);
+    answer_rcode(&m, DRV_DNS_SERVFAIL, 0, &e);
     pend_deliver(s, p, s->out, e.len);
 }
 
@@ -1343,7 +1340,7 @@ drv_err_t drv_dns_open(const char *bind_ip, uint16_t port, const drv_dns_opts_t 
         size_t len = 0;
         if (path[0] && drv_file_read_capped(path, 64 * 1024, &text, &len, NULL) == DRV_OK)
             read_upstreams(s, text, self, port);
-        if (s->nup == 0)
+        if (s->nup == 0 && path[0])
             drv_log_warn("dns: no upstream resolver: names outside the cluster fail",
                          "resolv_conf=%s", path);
     }
