@@ -393,6 +393,13 @@ static void test_hostile(void **state)
     assert_int_equal(drv_dns_answer(s, q, len, false, out, sizeof(out), &olen, &fwd_, &err),
                      DRV_OK);
     assert_int_equal(out[3] & 15, DRV_DNS_NOTIMP);
+    /* A question whose name points into the header: the answer carries it uncompressed. */
+    uint8_t cq[] = {0, 4, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, '5', 1, '1', 0xC0, 2, 0, 1, 0, 3};
+    assert_int_equal(drv_dns_answer(s, cq, sizeof(cq), false, out, sizeof(out), &olen, &fwd_, &err),
+                     DRV_OK);
+    drv_dns_msg_t am;
+    assert_int_equal(drv_dns_parse(out, olen, NULL, 0, &am, &err), DRV_OK);
+    assert_string_equal(am.qname, "5.1.\\000");
     drv_dns_close(s);
 }
 
