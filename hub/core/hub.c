@@ -318,8 +318,8 @@ static bool pem_body_is(const char *pem, const char *b64)
  * is enrolled with this very key (a name enrolled anew after a forget has another), not
  * revoked, and its last certificate has not expired. Read from the store at each question, so
  * a revocation or a forget applies to the next CONNECT without anything rewritten. */
-static bool broker_identity(void *ctx, const char *node, const char *spki_b64, char *why,
-                            size_t whysz)
+static bool broker_identity(void *ctx, const char *node, const char *spki_b64, const char *addr,
+                            char *why, size_t whysz)
 {
     drv_hub_t *hub = ctx;
     drv_hstore_identity_t id;
@@ -336,8 +336,11 @@ static bool broker_identity(void *ctx, const char *node, const char *spki_b64, c
         drv_fmt_cut(why, whysz, "node %s: its certificate has expired", node);
     else if (!pem_body_is(id.pubkey, spki_b64))
         drv_fmt_cut(why, whysz, "node %s is enrolled with another key", node);
-    else
+    else {
+        if (hub->bridge && addr) /* where its peers may reach it (the pod network) */
+            drv_bridge_observed(hub->bridge, node, addr);
         return true;
+    }
     return false;
 }
 
