@@ -291,17 +291,16 @@ static void set_node_annotations(drv_bridge_t *b, const char *node, const char *
         if (!cJSON_AddStringToObject(ann, p[0], p[1]))
             return;
     }
+    /* Not normalized again: the stored Node is valid, the values are checked, and the rest
+     * (spec.podCIDR) is kept as the store has it. */
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
-    drv_diags_t d = {0};
     drv_error_t err = DRV_ERROR_INIT;
-    if (drv_model_normalize(obj, &d) != DRV_OK ||
-        drv_hstore_update(b->store, DRV_KIND_NODE, obj, &err) != DRV_OK)
+    if (drv_hstore_update(b->store, DRV_KIND_NODE, obj, &err) != DRV_OK)
         drv_log_warn("bridge: cannot set node annotations", "node=%s key=%s error=\"%s\"", node,
                      kv[0], drv_error_msg(&err));
     else
         b->store_changed = true;
-    drv_diags_free(&d);
 }
 
 /* The agent's WireGuard key and port (nodeStatus.network) onto its own Node's annotations. A
@@ -1105,6 +1104,13 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
     default:
         break; /* our own topics (desired, logs/req) are not subscribed to */
     }
+}
+
+void drv_bridge_deliver(drv_bridge_t *b, const char *topic, const void *payload, size_t len)
+{
+    drv_mqtt_event_t ev = {
+        .kind = DRV_MQTT_MESSAGE, .topic = topic, .payload = payload, .len = len, .qos = 1};
+    on_mqtt(b, &ev);
 }
 
 void drv_bridge_poll(drv_bridge_t *b)

@@ -96,6 +96,10 @@ void drv_bridge_kick(drv_bridge_t *b, const char *node);
  * addr is one of its reported addresses; otherwise it is behind a NAT. */
 void drv_bridge_observed(drv_bridge_t *b, const char *node, const char *addr);
 
+/* Handles one message as if the broker had delivered it on topic (payload: len bytes followed
+ * by a NUL): how unit tests feed the bridge status reports without a broker. */
+void drv_bridge_deliver(drv_bridge_t *b, const char *topic, const void *payload, size_t len);
+
 /* The fd to poll for POLLIN; call drv_bridge_poll when it is readable. */
 int drv_bridge_fd(const drv_bridge_t *b);
 void drv_bridge_poll(drv_bridge_t *b);

@@ -252,13 +252,15 @@ static bool add_copy(cJSON *dst, const char *k, const cJSON *v)
     return false;
 }
 
-/* A pods[] entry: a pod with an IP of its own (bound, not host-network, not finished). */
-static char *pod_text(const cJSON *pod)
+/* A pods[] entry: a pod with an IP of its own on the pod network (bound, not host-network,
+ * not finished). */
+static char *pod_text(const bnet_t *net, const cJSON *pod)
 {
     const cJSON *spec = drv_json_get(pod, "spec"), *st = drv_json_get(pod, "status");
     const char *ip = drv_json_str(st, "podIP"), *node = drv_json_str(spec, "nodeName");
     const char *phase = drv_json_str(st, "phase");
-    if (!ip || !*ip || !node || !*node || drv_json_true(spec, "hostNetwork") ||
+    if (!ip_inside(net->cluster_cidr, ip) || !node || !*node ||
+        drv_json_true(spec, "hostNetwork") ||
         (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))))
         return NULL;
     const cJSON *meta = drv_json_get(pod, "metadata");
@@ -351,7 +353,7 @@ void bnet_apply(bdesired_t *d, drv_kind_t kind, const char *key, const cJSON *ob
     bnet_t *net = &d->net;
     switch (kind) {
     case DRV_KIND_POD:
-        put(net, &net->pods, key, NULL, obj ? pod_text(obj) : NULL);
+        put(net, &net->pods, key, NULL, obj ? pod_text(net, obj) : NULL);
         break;
     case DRV_KIND_SERVICE:
         put(net, &net->services, key, NULL, obj ? stripped_text(obj, true) : NULL);
@@ -413,15 +415,24 @@ static void node_endpoint(const bnode_net_t *f, char *out, size_t outsz)
         out[0] = '\0';
 }
 
-/* Recomputes n's endpoint; anything its peers see that changed marks the network changed. */
-static void node_settle(bnet_t *net, bnode_t *n, const bnode_net_t *before)
+static bool is_peer(const bnode_net_t *f)
+{
+    return f->exists && f->key[0] && f->pod_cidr[0];
+}
+
+/* Recomputes n's endpoint. What its peers see changed: every node is marked; what only its
+ * own section says (a node with no key yet): n alone. */
+static void node_settle(bdesired_t *d, bnode_t *n, const bnode_net_t *before)
 {
     node_endpoint(&n->net, n->net.endpoint, sizeof(n->net.endpoint));
     const bnode_net_t *a = before, *b = &n->net;
-    if (strcmp(a->pod_cidr, b->pod_cidr) || strcmp(a->key, b->key) || a->port != b->port ||
-        strcmp(a->endpoint, b->endpoint) || a->relay_label != b->relay_label ||
-        a->exists != b->exists)
-        net->changed = true;
+    bool own =
+        strcmp(a->pod_cidr, b->pod_cidr) || a->port != b->port || strcmp(a->endpoint, b->endpoint);
+    if ((is_peer(a) || is_peer(b)) && (own || strcmp(a->key, b->key) ||
+                                       a->relay_label != b->relay_label || a->exists != b->exists))
+        d->net.changed = true;
+    else if (own)
+        bdesired_mark(d, n);
 }
 
 void bnet_node(bdesired_t *d, bnode_t *n, const cJSON *obj)
@@ -470,7 +481,7 @@ void bnet_node(bdesired_t *d, bnode_t *n, const cJSON *obj)
             used += (size_t)w;
         }
     }
-    node_settle(&d->net, n, &before);
+    node_settle(d, n, &before);
 }
 
 void bnet_observed(bdesired_t *d, bnode_t *n, const char *addr)
@@ -478,7 +489,7 @@ void bnet_observed(bdesired_t *d, bnode_t *n, const char *addr)
     bnode_net_t before = n->net;
     if (!bnet_addr_norm(addr, n->net.observed))
         n->net.observed[0] = '\0';
-    node_settle(&d->net, n, &before);
+    node_settle(d, n, &before);
     bnet_settle(d);
 }
 
