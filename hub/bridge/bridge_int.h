@@ -48,6 +48,11 @@ typedef struct bnet {
     drv_digest_t shared_sum;
     drv_net_cidr_t cluster_cidr, service_cidr;
     char cluster_domain[DRV_NET_DOMAIN_MAX + 1];
+    /* Built with shared: every node that is a peer, by name (a podCIDR overlapping another's
+     * leaves both out), and the relay (NULL: none). */
+    struct bpeer *peers;
+    size_t npeers;
+    const struct bnode *relay;
 } bnet_t;
 
 /* Why the hub wants a node's full status report again. */

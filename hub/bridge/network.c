@@ -26,6 +26,12 @@ typedef struct bnet_obj {
     char *text;  /* compact canonical JSON */
 } bnet_obj_t;
 
+typedef struct bpeer {
+    bnode_t *n;
+    drv_net_cidr_t cidr;
+    bool clash; /* overlaps another peer's podCIDR */
+} bpeer_t;
+
 static void obj_free(bnet_obj_t *o)
 {
     if (o) {
@@ -188,6 +194,8 @@ void bnet_free(bdesired_t *d)
     free_map(&net->policies);
     cJSON_Delete(net->shared);
     net->shared = NULL;
+    free(net->peers);
+    net->peers = NULL;
 }
 
 /* Sets key's entry to text (taken; NULL removes it); a change marks the network changed. */
@@ -716,10 +724,74 @@ static bool add_services(cJSON *arr, bnet_t *net)
     return ok;
 }
 
-static drv_err_t shared_build(bnet_t *net, drv_error_t *err)
+static int cmp_peer(const void *a, const void *b)
 {
+    return strcmp(((const bpeer_t *)a)->n->name, ((const bpeer_t *)b)->n->name);
+}
+
+static int cmp_peer_addr(const void *a, const void *b)
+{
+    const bpeer_t *x = *(bpeer_t *const *)a, *y = *(bpeer_t *const *)b;
+    return x->cidr.addr < y->cidr.addr ? -1 : x->cidr.addr > y->cidr.addr;
+}
+
+static uint64_t cidr_end(drv_net_cidr_t c)
+{
+    return (uint64_t)c.addr + (1ull << (32 - c.prefix));
+}
+
+/* Every node with a key and a podCIDR inside the cluster CIDR, by name; overlapping
+ * podCIDRs (never allocated so, but a user may set one) mark both clashing, found by one
+ * sweep in address order. */
+static bool peers_build(bdesired_t *d)
+{
+    bnet_t *net = &d->net;
+    bpeer_t *peers = calloc(d->nodes.n ? d->nodes.n : 1, sizeof(*peers));
+    bpeer_t **by_addr = calloc(d->nodes.n ? d->nodes.n : 1, sizeof(*by_addr));
+    if (!peers || !by_addr) {
+        free(peers);
+        free(by_addr);
+        return false;
+    }
+    size_t np = 0;
+    void *v;
+    for (size_t it = 0; np < d->nodes.n && drv_map_next(&d->nodes, &it, NULL, &v);) {
+        bnode_t *o = v;
+        drv_net_cidr_t c;
+        if (is_peer(&o->net) && cidr_parse(o->net.pod_cidr, &c) &&
+            cidr_inside(net->cluster_cidr, c))
+            peers[np++] = (bpeer_t){.n = o, .cidr = c};
+    }
+    qsort(peers, np, sizeof(*peers), cmp_peer);
+    for (size_t i = 0; i < np; i++)
+        by_addr[i] = &peers[i];
+    qsort(by_addr, np, sizeof(*by_addr), cmp_peer_addr);
+    bpeer_t *far = NULL; /* of those so far, the one reaching furthest */
+    for (size_t i = 0; i < np; i++) {
+        bpeer_t *p = by_addr[i];
+        if (far && p->cidr.addr < cidr_end(far->cidr))
+            p->clash = far->clash = true;
+        if (!far || cidr_end(p->cidr) > cidr_end(far->cidr))
+            far = p;
+    }
+    free(by_addr);
+    net->relay = NULL;
+    for (size_t i = 0; i < np && !net->relay; i++)
+        if (!peers[i].clash && peers[i].n->net.relay_label && peers[i].n->net.endpoint[0])
+            net->relay = peers[i].n;
+    free(net->peers);
+    net->peers = peers;
+    net->npeers = np;
+    return true;
+}
+
+static drv_err_t shared_build(bdesired_t *d, drv_error_t *err)
+{
+    bnet_t *net = &d->net;
     if (net->shared && !net->stale)
         return DRV_OK;
+    if (!peers_build(d))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "network section: peers");
     cJSON *s = cJSON_CreateObject();
     char cc[19], sc[19];
     drv_net_cidr_t c[2] = {net->cluster_cidr, net->service_cidr};
@@ -767,16 +839,6 @@ static drv_err_t shared_build(bnet_t *net, drv_error_t *err)
 
 /* ---- a node's own part ---- */
 
-typedef struct bpeer {
-    bnode_t *n;
-    drv_net_cidr_t cidr;
-} bpeer_t;
-
-static int cmp_peer(const void *a, const void *b)
-{
-    return strcmp(((const bpeer_t *)a)->n->name, ((const bpeer_t *)b)->n->name);
-}
-
 drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part, drv_error_t *err)
 {
     bnet_t *net = &d->net;
@@ -789,45 +851,26 @@ drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part, dr
                      "node=%s podCIDR=%s", n->name, n->net.pod_cidr);
         return DRV_OK;
     }
-    drv_err_t e = shared_build(net, err);
+    drv_err_t e = shared_build(d, err);
     if (e != DRV_OK)
         return e;
-    /* Every other node with a key and a podCIDR, by name; the relay is the first labelled
-     * one that is not behind a NAT. */
-    bpeer_t *peers = calloc(d->nodes.n ? d->nodes.n : 1, sizeof(*peers));
     cJSON *p = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    if (!peers || !p || !arr || !cJSON_AddItemToObject(p, "peers", arr)) {
-        free(peers);
+    if (!p || !arr || !cJSON_AddItemToObject(p, "peers", arr)) {
         cJSON_Delete(p);
         cJSON_Delete(arr);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "network section of %s", n->name);
     }
-    size_t np = 0;
-    void *v;
-    for (size_t it = 0; np < d->nodes.n && drv_map_next(&d->nodes, &it, NULL, &v);) {
-        bnode_t *o = v;
-        drv_net_cidr_t c;
-        if (o->net.exists && o->net.key[0] && cidr_parse(o->net.pod_cidr, &c))
-            peers[np++] = (bpeer_t){.n = o, .cidr = c};
-    }
-    qsort(peers, np, sizeof(*peers), cmp_peer);
-    const char *relay = NULL;
-    for (size_t i = 0; i < np && !relay; i++)
-        if (peers[i].n->net.relay_label && peers[i].n->net.endpoint[0])
-            relay = peers[i].n->name;
+    const bpeer_t *peers = net->peers;
+    size_t np = net->npeers;
+    const char *relay = net->relay ? net->relay->name : NULL;
     bool ok =
         cJSON_AddStringToObject(p, "podCIDR", n->net.pod_cidr) &&
         cJSON_AddNumberToObject(p, "listenPort", n->net.port ? n->net.port : DRV_NET_DEFAULT_PORT);
     for (size_t i = 0; ok && i < np && (size_t)cJSON_GetArraySize(arr) < DRV_NET_PEERS_MAX; i++) {
         const bnode_t *o = peers[i].n;
-        bool clash = o == n || !cidr_inside(net->cluster_cidr, peers[i].cidr) ||
-                     cidr_overlap(own, peers[i].cidr);
-        for (size_t k = 0; !clash && k < i; k++)
-            clash = peers[k].n != n && cidr_overlap(peers[k].cidr, peers[i].cidr);
-        if (clash) {
+        if (o == n || peers[i].clash || cidr_overlap(own, peers[i].cidr)) {
             if (o != n)
-                drv_log_debug("bridge: peer left out: its podCIDR overlaps another's or is "
-                              "outside the cluster CIDR",
+                drv_log_debug("bridge: peer left out: its podCIDR overlaps another's",
                               "node=%s peer=%s", n->name, o->name);
             continue;
         }
@@ -846,7 +889,6 @@ drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part, dr
              cJSON_AddStringToObject(pe, "via", via ? relay : "") &&
              cJSON_AddBoolToObject(pe, "relay", o->net.relay_label && o->net.endpoint[0]);
     }
-    free(peers);
     char *text = ok ? cJSON_PrintUnformatted(p) : NULL;
     if (!text) {
         cJSON_Delete(p);
