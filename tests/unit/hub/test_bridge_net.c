@@ -213,6 +213,35 @@ static void test_two_nodes_are_peers(void **state)
     cJSON_Delete(n2);
 }
 
+/* Overlapping podCIDRs (a user's) leave both nodes out of everyone's peers; a key-less node
+ * changing its own podCIDR republishes only itself. */
+static void test_overlap_and_keyless(void **state)
+{
+    struct fx *f = *state;
+    mknode(f, "c1", "10.42.5.0/24", KEY1, NULL, NULL, ADDR("192.168.1.1"));
+    mknode(f, "c2", "10.42.4.0/23", KEY2, NULL, NULL, ADDR("192.168.1.2"));
+    mknode(f, "ok", "10.42.9.0/24", KEY3, NULL, NULL, ADDR("192.168.1.3"));
+    mknode(f, "nokey", NULL, NULL, NULL, NULL, ADDR("192.168.1.4"));
+    load(f);
+    assert_int_equal(publish_dirty(f), 4);
+    cJSON *net = network_of(f, "ok");
+    assert_int_equal(drv_json_array_len(drv_json_get(net, "peers")), 0);
+    cJSON_Delete(net);
+    cJSON *o = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_NODE, NULL, "nokey", &o, &err), DRV_OK);
+    cJSON_AddStringToObject(drv_json_get(o, "spec"), "podCIDR", "10.42.7.0/24");
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_NODE, o, &err), DRV_OK);
+    cJSON_Delete(o);
+    follow(f);
+    assert_int_equal(f->d.ndirty, 1);
+    assert_true(bdesired_node(&f->d, "nokey")->dirty);
+    net = network_of(f, "nokey");
+    assert_string_equal(drv_json_str(net, "podCIDR"), "10.42.7.0/24");
+    assert_int_equal(drv_json_array_len(drv_json_get(net, "peers")), 1); /* "ok" only */
+    cJSON_Delete(net);
+}
+
 static void test_service_and_slice(void **state)
 {
     struct fx *f = *state;
@@ -471,6 +500,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_nodes_are_peers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlap_and_keyless, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_and_slice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nat, setup, teardown),
