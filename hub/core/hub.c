@@ -254,7 +254,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             /* With client certificates a device is known: it may set only
                              * facts about itself on its Node. */
                             .restrict_labels = hub->broker_ca[0] != '\0',
-                            .metrics = hub->metrics};
+                            .metrics = hub->metrics,
+                            /* The network sections of desired state: the allocators' ranges. */
+                            .cluster_cidr = hub->cluster_cidr[0] ? hub->cluster_cidr : NULL,
+                            .service_cidr = hub->service_cidr[0] ? hub->service_cidr : NULL};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);

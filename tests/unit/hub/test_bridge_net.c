@@ -19,6 +19,7 @@
 #include "bridge/bridge.h"
 #include "bridge/bridge_int.h"
 #include "drover/json.h"
+#include "drover/netstate.h"
 #include "drover/protocol.h"
 #include "store/store.h"
 
@@ -162,6 +163,12 @@ static cJSON *network_of(struct fx *f, const char *node)
     free(p);
     cJSON *net = cJSON_DetachItemFromObjectCaseSensitive(d.doc, "network");
     drv_proto_desired_free(&d);
+    /* What the agent does with it: the section passes its parser whole. */
+    drv_netstate_t ns;
+    if (drv_netstate_parse(net, node, &ns, &err) != DRV_OK)
+        fail_msg("netstate of %s: %s", node, drv_error_msg(&err));
+    assert_int_equal(ns.present, net != NULL);
+    drv_netstate_free(&ns);
     return net;
 }
 
