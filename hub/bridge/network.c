@@ -44,47 +44,21 @@ static void obj_free(bnet_obj_t *o)
 
 /* ---- addresses ---- */
 
+/* (drover/netstate.h has the parsers the agent checks the section with.) */
 static bool cidr_parse(const char *s, drv_net_cidr_t *out)
 {
-    char ip[16];
-    const char *slash = s ? strchr(s, '/') : NULL;
-    if (!slash || (size_t)(slash - s) >= sizeof(ip))
-        return false;
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    struct in_addr a;
-    char *end = NULL;
-    if (inet_pton(AF_INET, ip, &a) != 1 || slash[1] < '0' || slash[1] > '9')
-        return false;
-    long p = strtol(slash + 1, &end, 10);
-    if (*end || p < 0 || p > 32)
-        return false;
-    uint32_t addr = ntohl(a.s_addr), mask = p ? ~0u << (32 - p) : 0;
-    if (addr & ~mask)
-        return false; /* host bits set: not a prefix */
-    *out = (drv_net_cidr_t){.addr = addr, .prefix = (uint8_t)p};
-    return true;
-}
-
-static uint32_t cidr_mask(drv_net_cidr_t c)
-{
-    return c.prefix ? ~0u << (32 - c.prefix) : 0;
+    return drv_net_cidr_parse(s, false, out, NULL) == DRV_OK;
 }
 
 static bool cidr_inside(drv_net_cidr_t outer, drv_net_cidr_t inner)
 {
-    return inner.prefix >= outer.prefix && (inner.addr & cidr_mask(outer)) == outer.addr;
-}
-
-static bool cidr_overlap(drv_net_cidr_t a, drv_net_cidr_t b)
-{
-    return cidr_inside(a, b) || cidr_inside(b, a);
+    return inner.prefix >= outer.prefix && drv_net_cidr_contains(outer, inner.addr);
 }
 
 static bool ip_inside(drv_net_cidr_t c, const char *ip)
 {
-    struct in_addr a;
-    return ip && inet_pton(AF_INET, ip, &a) == 1 && (ntohl(a.s_addr) & cidr_mask(c)) == c.addr;
+    uint32_t a;
+    return ip && drv_net_ip_parse(ip, &a) && drv_net_cidr_contains(c, a);
 }
 
 bool bnet_addr_norm(const char *addr, char out[BNET_ADDR_MAX])
@@ -794,15 +768,8 @@ static drv_err_t shared_build(bdesired_t *d, drv_error_t *err)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "network section: peers");
     cJSON *s = cJSON_CreateObject();
     char cc[19], sc[19];
-    drv_net_cidr_t c[2] = {net->cluster_cidr, net->service_cidr};
-    char *outs[2] = {cc, sc};
-    for (int i = 0; i < 2; i++) {
-        struct in_addr a = {.s_addr = htonl(c[i].addr)};
-        char ip[16];
-        if (!inet_ntop(AF_INET, &a, ip, sizeof(ip)) ||
-            drv_fmt(outs[i], 19, "%s/%u", ip, (unsigned)c[i].prefix) != DRV_OK)
-            outs[i][0] = '\0';
-    }
+    drv_net_cidr_format(net->cluster_cidr, cc);
+    drv_net_cidr_format(net->service_cidr, sc);
     bool ok = s && cJSON_AddStringToObject(s, "clusterCIDR", cc) &&
               cJSON_AddStringToObject(s, "serviceCIDR", sc) &&
               cJSON_AddStringToObject(s, "clusterDomain", net->cluster_domain) &&
@@ -868,7 +835,7 @@ drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part, dr
         cJSON_AddNumberToObject(p, "listenPort", n->net.port ? n->net.port : DRV_NET_DEFAULT_PORT);
     for (size_t i = 0; ok && i < np && (size_t)cJSON_GetArraySize(arr) < DRV_NET_PEERS_MAX; i++) {
         const bnode_t *o = peers[i].n;
-        if (o == n || peers[i].clash || cidr_overlap(own, peers[i].cidr)) {
+        if (o == n || peers[i].clash || drv_net_cidr_overlaps(own, peers[i].cidr)) {
             if (o != n)
                 drv_log_debug("bridge: peer left out: its podCIDR overlaps another's",
                               "node=%s peer=%s", n->name, o->name);
