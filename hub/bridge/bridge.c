@@ -266,6 +266,104 @@ static drv_err_t upsert_node(drv_bridge_t *b, const char *name, const cJSON *rep
     return DRV_OK;
 }
 
+/* Sets the hub-owned annotations of node to the pairs given (key, value, key, value, ...,
+ * NULL), writing the Node only when one differs. */
+static void set_node_annotations(drv_bridge_t *b, const char *node, const char *const *kv)
+{
+    _cleanup_cjson_ cJSON *obj = NULL;
+    if (drv_hstore_get(b->store, DRV_KIND_NODE, NULL, node, &obj, NULL) != DRV_OK)
+        return; /* created by its first status report */
+    cJSON *meta = drv_json_get(obj, "metadata");
+    cJSON *ann = drv_json_get(meta, "annotations");
+    bool change = false;
+    for (const char *const *p = kv; *p; p += 2) {
+        const char *cur = drv_json_str(ann, p[0]);
+        change = change || !cur || strcmp(cur, p[1]);
+    }
+    if (!change)
+        return;
+    if (!cJSON_IsObject(ann)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+        ann = cJSON_AddObjectToObject(meta, "annotations");
+    }
+    for (const char *const *p = kv; ann && *p; p += 2) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ann, p[0]);
+        if (!cJSON_AddStringToObject(ann, p[0], p[1]))
+            return;
+    }
+    /* Not normalized again: the stored Node is valid, the values are checked, and the rest
+     * (spec.podCIDR) is kept as the store has it. */
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_hstore_update(b->store, DRV_KIND_NODE, obj, &err) != DRV_OK)
+        drv_log_warn("bridge: cannot set node annotations", "node=%s key=%s error=\"%s\"", node,
+                     kv[0], drv_error_msg(&err));
+    else
+        b->store_changed = true;
+}
+
+/* The agent's WireGuard key and port (nodeStatus.network) onto its own Node's annotations. A
+ * bad one is refused whole, with a Warning event NetworkRefused once per change. The report's
+ * podCIDR is the agent's echo of its desired state: the hub's allocation is never taken from
+ * it. */
+static void ingest_network(drv_bridge_t *b, bnode_t *bn, const char *node, const cJSON *net)
+{
+    if (!net || !bn)
+        return; /* an agent without a pod network */
+    const char *key = drv_json_str(net, "publicKey");
+    const cJSON *jport = drv_json_get(net, "listenPort");
+    int64_t port = DRV_NET_DEFAULT_PORT;
+    char why[300] = "";
+    if (!cJSON_IsObject(net))
+        DRV_FMT_LIT(why, "status report: nodeStatus.network: must be an object");
+    else if (!bnet_key_ok(key))
+        DRV_FMT_LIT(why, "status report: nodeStatus.network.publicKey: must be a WireGuard "
+                         "public key (44 characters of base64 for 32 bytes)");
+    else if (jport && (!drv_json_int(net, "listenPort", &port) || port < 1 || port > 65535))
+        DRV_FMT_LIT(why, "status report: nodeStatus.network.listenPort: must be 1 to 65535");
+    if (why[0]) {
+        uint32_t h = 2166136261u;
+        for (const char *p = why; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        for (const char *p = key ? key : ""; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        h |= 1u;
+        if (bn->net_refused != h) {
+            bn->net_refused = h;
+            node_event(b, node, "Warning", "NetworkRefused", why);
+        }
+        drv_log_warn("bridge: node network report refused", "node=%s error=\"%s\"", node, why);
+        return;
+    }
+    bn->net_refused = 0;
+    if (!strcmp(bn->net.key, key) && bn->net.port == (uint16_t)port)
+        return; /* the Node says so already */
+    char ports[8];
+    drv_fmt_cut(ports, sizeof(ports), "%u", (unsigned)port);
+    const char *const kv[] = {BNET_ANN_KEY, key, BNET_ANN_PORT, ports, NULL};
+    set_node_annotations(b, node, kv);
+    drv_log_info("bridge: node WireGuard key recorded", "node=%s port=%s", node, ports);
+}
+
+void drv_bridge_observed(drv_bridge_t *b, const char *node, const char *addr)
+{
+    char norm[BNET_ADDR_MAX];
+    bnode_t *bn = b && node ? bdesired_node(&b->desired, node) : NULL;
+    if (!bn || !bnet_addr_norm(addr, norm))
+        return;
+    bool same = !strcmp(bn->net.observed, norm);
+    bnet_observed(&b->desired, bn, norm);
+    if (same && !strcmp(bn->net.observed_ann, norm))
+        return;
+    const char *const kv[] = {BNET_ANN_OBSERVED, norm, NULL};
+    set_node_annotations(b, node, kv);
+    if (b->store_changed && b->on_change) {
+        b->store_changed = false;
+        b->on_change(b->ctx);
+    }
+}
+
 /* The Node's status from the report: the agent's fields, the Ready condition's heartbeat in
  * the hub's clock (agents' clocks drift), and transition times kept while nothing changes. */
 static cJSON *node_status_from(const cJSON *reported, const cJSON *old_status, int64_t now_ms)
@@ -389,6 +487,7 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     }
     cJSON *nst = node_status_from(st.node_status, drv_json_get(nodeobj, "status"), now);
     cJSON_Delete(nodeobj);
+    ingest_network(b, bn, node, drv_json_get(st.node_status, "network"));
     if (nst &&
         drv_hstore_update_status(b->store, DRV_KIND_NODE, NULL, node, nst, NULL, &err) != DRV_OK)
         drv_log_warn("bridge: cannot store node status", "node=%s error=\"%s\"", node,
@@ -1007,6 +1106,13 @@ static void on_mqtt(void *ud, const drv_mqtt_event_t *ev)
     }
 }
 
+void drv_bridge_deliver(drv_bridge_t *b, const char *topic, const void *payload, size_t len)
+{
+    drv_mqtt_event_t ev = {
+        .kind = DRV_MQTT_MESSAGE, .topic = topic, .payload = payload, .len = len, .qos = 1};
+    on_mqtt(b, &ev);
+}
+
 void drv_bridge_poll(drv_bridge_t *b)
 {
     /* A burst of status reports is one transaction. */
@@ -1202,6 +1308,12 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->desired.node_key = opts->node_key;
     b->desired.node_key_ctx = opts->node_key_ctx;
     b->desired.clear_secrets = opts->clear_secrets;
+    if (bnet_config(&b->desired, opts->cluster_cidr, opts->service_cidr, opts->cluster_domain,
+                    err) != DRV_OK) {
+        bdesired_free(&b->desired);
+        free(b);
+        return err ? err->code : DRV_ERR_INVALID;
+    }
     b->restrict_labels = opts->restrict_labels;
     b->metrics = opts->metrics;
     drv_err_t e = bdesired_load(&b->desired, b->store, err);

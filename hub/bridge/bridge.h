@@ -63,6 +63,9 @@ typedef struct drv_bridge_opts {
     bool restrict_labels;
     /* Where usage reports go (hub/metrics; borrowed). NULL: usage is not subscribed to. */
     struct drv_metrics *metrics;
+    /* The pod network (the "network" section of desired state): NULL for 10.42.0.0/16,
+     * 10.43.0.0/16 and cluster.local. */
+    const char *cluster_cidr, *service_cidr, *cluster_domain;
 } drv_bridge_opts_t;
 
 /* What a device may say about itself in its Node's labels (Kubernetes' NodeRestriction in
@@ -86,6 +89,16 @@ void drv_bridge_node_rekeyed(drv_bridge_t *b, const char *node);
  * connections now: it was revoked or forgotten, and its next CONNECT is refused. Best effort:
  * a broker that restarts drops every connection anyway. */
 void drv_bridge_kick(drv_bridge_t *b, const char *node);
+
+/* The hub's broker let node's device connect from addr (the client's IP address, as the
+ * drover-auth plugin saw it): kept in memory and as the Node's annotation
+ * drover.io/observed-address (written only when it changes). Its peers reach it there when
+ * addr is one of its reported addresses; otherwise it is behind a NAT. */
+void drv_bridge_observed(drv_bridge_t *b, const char *node, const char *addr);
+
+/* Handles one message as if the broker had delivered it on topic (payload: len bytes followed
+ * by a NUL): how unit tests feed the bridge status reports without a broker. */
+void drv_bridge_deliver(drv_bridge_t *b, const char *topic, const void *payload, size_t len);
 
 /* The fd to poll for POLLIN; call drv_bridge_poll when it is readable. */
 int drv_bridge_fd(const drv_bridge_t *b);

@@ -10,9 +10,50 @@
 #include "bridge/bridge.h"
 #include "drover/digest.h"
 #include "drover/map.h"
+#include "drover/netstate.h"
 #include "drover/protocol.h"
 
 typedef struct bpod bpod_t;
+
+/* What a Node says about its place in the pod network (network.c), read from the store's
+ * change log, plus the address the broker saw its device connect from. */
+#define BNET_ADDR_MAX 46 /* INET6_ADDRSTRLEN */
+typedef struct bnode_net {
+    char pod_cidr[19];                           /* spec.podCIDR, "" none */
+    char key[DRV_NET_KEY_LEN + 1];               /* drover.io/wireguard-public-key */
+    uint16_t port;                               /* drover.io/wireguard-port, 0 none */
+    char endpoint_set[DRV_NET_ENDPOINT_MAX + 1]; /* drover.io/wireguard-endpoint */
+    char observed_ann[BNET_ADDR_MAX];            /* drover.io/observed-address */
+    char observed[BNET_ADDR_MAX];                /* seen by the broker in this hub's run */
+    char addresses[512];                         /* "\nIP\nIP\n": InternalIP, ExternalIP */
+    char first_internal[BNET_ADDR_MAX];
+    bool relay_label; /* drover.io/relay=true */
+    bool exists;      /* the Node is in the store */
+    /* Derived: where its peers send their first handshake ("" behind a NAT). */
+    char endpoint[DRV_NET_ENDPOINT_MAX + 1];
+} bnode_net_t;
+
+/* The cluster-wide part of every node's network section, kept from the store's change log:
+ * the objects as compact canonical text, so that a change that does not alter that text
+ * (a pod's restart count) changes nothing. */
+typedef struct bnet {
+    drv_map_t services;   /* "ns/name" -> bnet_obj_t (text: the Service's spec) */
+    drv_map_t slices;     /* "ns/name" -> bnet_obj_t (group: "ns/<service name>") */
+    drv_map_t pods;       /* "ns/name" -> bnet_obj_t (text: the pods[] entry) */
+    drv_map_t namespaces; /* name -> bnet_obj_t (text: the namespaces[] entry) */
+    drv_map_t policies;   /* "ns/name" -> bnet_obj_t (text: the policy) */
+    bool changed;         /* something network-relevant changed: every node is marked */
+    bool stale;           /* shared must be built again */
+    cJSON *shared;        /* the members every node's section has alike */
+    drv_digest_t shared_sum;
+    drv_net_cidr_t cluster_cidr, service_cidr;
+    char cluster_domain[DRV_NET_DOMAIN_MAX + 1];
+    /* Built with shared: every node that is a peer, by name (a podCIDR overlapping another's
+     * leaves both out), and the relay (NULL: none). */
+    struct bpeer *peers;
+    size_t npeers;
+    const struct bnode *relay;
+} bnet_t;
 
 /* Why the hub wants a node's full status report again. */
 typedef enum bstale {
@@ -50,6 +91,8 @@ typedef struct bnode {
     int64_t last_resync_ms;   /* when a resync was last asked for */
     int64_t events_refill_ms; /* event rate limit (a token bucket): last refill */
     unsigned events_tokens;   /* events it may still send now */
+    uint32_t net_refused; /* hash of the last refused nodeStatus.network (an event per change) */
+    bnode_net_t net;
 } bnode_t;
 
 struct bpod {
@@ -76,6 +119,7 @@ typedef struct bdesired {
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
+    bnet_t net;
 } bdesired_t;
 
 /* Prepares an empty cache (seeds its maps). */
@@ -96,6 +140,42 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
+
+/* ---- the network section (network.c) ---- */
+
+#define BNET_ANN_KEY "drover.io/wireguard-public-key"
+#define BNET_ANN_PORT "drover.io/wireguard-port"
+#define BNET_ANN_ENDPOINT "drover.io/wireguard-endpoint"
+#define BNET_ANN_OBSERVED "drover.io/observed-address"
+#define BNET_LABEL_RELAY "drover.io/relay"
+
+/* Empty tables, the default ranges (10.42.0.0/16, 10.43.0.0/16, cluster.local). */
+void bnet_init(bdesired_t *d);
+/* Other ranges (NULL keeps the default); DRV_ERR_INVALID naming a bad one. */
+DRV_NODISCARD drv_err_t bnet_config(bdesired_t *d, const char *cluster_cidr,
+                                    const char *service_cidr, const char *domain, drv_error_t *err);
+void bnet_free(bdesired_t *d);
+/* Forgets every object (before a reload); node facts are read again from the Nodes. */
+void bnet_clear(bdesired_t *d);
+/* An object of kind as it now is in the store (obj NULL: deleted). key "ns/name". */
+void bnet_apply(bdesired_t *d, drv_kind_t kind, const char *key, const cJSON *obj);
+/* The Node n as it now is (NULL: deleted). */
+void bnet_node(bdesired_t *d, bnode_t *n, const cJSON *obj);
+/* The broker saw n's device connect from addr (an IP address). */
+void bnet_observed(bdesired_t *d, bnode_t *n, const char *addr);
+/* After a batch of changes: a network-relevant one marks every node. */
+void bnet_settle(bdesired_t *d);
+/* n's own part of its section (podCIDR, listenPort, peers) into *part (NULL: n has no
+ * podCIDR yet: no section), and what its whole section holds into h. */
+DRV_NODISCARD drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part,
+                                  drv_error_t *err);
+/* Adds the section (part, taken, with the shared members) to doc as "network". */
+DRV_NODISCARD drv_err_t bnet_attach(bdesired_t *d, cJSON *doc, cJSON *part, drv_error_t *err);
+/* A WireGuard key as agents report it: 44 characters of base64 for 32 bytes. */
+bool bnet_key_ok(const char *key);
+/* addr as the hub keeps it: an IPv4 or IPv6 address (an IPv4-mapped one as IPv4) into out;
+ * false if it is none. */
+bool bnet_addr_norm(const char *addr, char out[BNET_ADDR_MAX]);
 
 /* The pod as sent to agents: apiVersion, kind, metadata (name, namespace, uid, labels,
  * annotations, ownerReferences) and spec; status and bookkeeping left out. New tree. */

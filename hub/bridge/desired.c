@@ -29,6 +29,7 @@ void bdesired_init(bdesired_t *d)
     drv_map_init_seeded(&d->pods, BDESIRED_MAX_ENTRIES, d->nodes.seed);
     drv_map_init_seeded(&d->cms, BDESIRED_MAX_ENTRIES, d->nodes.seed);
     drv_map_init_seeded(&d->secrets, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    bnet_init(d);
 }
 
 /* ---- objects ---- */
@@ -274,6 +275,7 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
     char key[520];
     if (!obj || !obj_key(obj, key, sizeof(key)))
         return;
+    bnet_apply(d, kind, key, deleted ? NULL : obj);
     switch (kind) {
     case DRV_KIND_POD:
         pod_set(d, key, deleted ? NULL : obj);
@@ -289,6 +291,8 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
          * one); one that is deleted loses its pods through the controllers. */
         const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
         bnode_t *n = name ? bdesired_node(d, name) : NULL;
+        if (n)
+            bnet_node(d, n, deleted ? NULL : obj);
         if (n && !deleted && !n->published)
             mark(d, n);
         break;
@@ -323,14 +327,16 @@ static void clear_objects(bdesired_t *d)
     }
     free_data_map(&d->cms);
     free_data_map(&d->secrets);
+    bnet_clear(d);
 }
 
 drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
 {
     clear_objects(d);
     uint64_t rv = drv_hstore_rv(s);
-    static const drv_kind_t kinds[] = {DRV_KIND_NODE, DRV_KIND_CONFIGMAP, DRV_KIND_SECRET,
-                                       DRV_KIND_POD};
+    static const drv_kind_t kinds[] = {
+        DRV_KIND_NODE,    DRV_KIND_CONFIGMAP,     DRV_KIND_SECRET,    DRV_KIND_POD,
+        DRV_KIND_SERVICE, DRV_KIND_ENDPOINTSLICE, DRV_KIND_NAMESPACE, DRV_KIND_NETWORKPOLICY};
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         cJSON *items = NULL;
         drv_err_t e = drv_hstore_list(s, kinds[k], NULL, NULL, &items, NULL, err);
@@ -347,6 +353,7 @@ drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
     void *v;
     for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);)
         mark(d, v);
+    bnet_settle(d);
     d->since_rv = rv;
     return DRV_OK;
 }
@@ -377,6 +384,8 @@ drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
             break;
         }
     }
+    /* Once per batch: a burst of pod IPs marks every node once, not once per pod. */
+    bnet_settle(d);
     return DRV_OK;
 }
 
@@ -534,7 +543,8 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
           *jsecrets = cJSON_CreateArray();
     refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
     char *out = NULL;
-    char *pub = NULL; /* the node's key, when it has Secrets */
+    char *pub = NULL;  /* the node's key, when it has Secrets */
+    cJSON *net = NULL; /* the node's own part of its network section */
     bool revoked = false;
     drv_sha256_t h;
     drv_sha256_init(&h);
@@ -607,6 +617,8 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         if (pub)
             drv_sha256_update(&h, pub, strlen(pub) + 1);
     }
+    if (bnet_part(d, n, &h, &net, err) != DRV_OK)
+        goto done;
     drv_sha256_final(&h, sum);
     if (unchanged && n->published && drv_digest_equal(sum, &n->sum) && !n->force) {
         *unchanged = true;
@@ -615,11 +627,17 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     if (seal_secrets(d, n, pub, revoked, jsecrets, err) != DRV_OK)
         goto done;
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
+    /* (drv_proto_desired_build_net takes the section once protocol.c has it.) */
+    if (doc && net && bnet_attach(d, doc, TAKE_PTR(net), err) != DRV_OK) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
     if (doc) {
         out = finish_doc(d, n, doc, len, err);
         cJSON_Delete(doc);
     }
 done:
+    cJSON_Delete(net);
     free(pub);
     for (size_t i = 0; i < refs.v.len; i++)
         free(*(char **)drv_vec_at(&refs.v, i));
@@ -641,4 +659,5 @@ void bdesired_free(bdesired_t *d)
         free(n);
     }
     drv_map_free(&d->nodes);
+    bnet_free(d);
 }

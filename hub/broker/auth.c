@@ -1,7 +1,9 @@
 /* The hub's side of the drover-auth broker plugin (plugin/drover_auth.c): a unix socket in the
  * broker directory where the plugin asks, at each device CONNECT, whether that node may connect
- * with that key. One question per connection: "drover-auth v1 NODE SPKI-BASE64\n", answered
- * "ok\n" or "no REASON\n" (see broker.h). */
+ * with that key. One question per connection: "drover-auth v1 NODE SPKI-BASE64 [ADDR]\n" (ADDR:
+ * the client's IP address, for the pod network's endpoints), answered "ok\n" or "no REASON\n"
+ * (see broker.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -130,7 +132,7 @@ static void answer(drv_broker_auth_t *a, int fd)
     }
     char req[AUTH_REQ_MAX], why[200] = "", reply[256];
     drv_error_t ne = DRV_ERROR_INIT;
-    const char *node = NULL, *spki = NULL;
+    const char *node = NULL, *spki = NULL, *addr = NULL;
     bool ok = false;
     if (!read_line(fd, req, sizeof(req)) || strncmp(req, "drover-auth v1 ", 15)) {
         DRV_FMT_LIT(why, "malformed question");
@@ -140,11 +142,18 @@ static void answer(drv_broker_auth_t *a, int fd)
         if (sp) {
             *sp = '\0';
             spki = sp + 1;
+            char *sp2 = strchr(sp + 1, ' ');
+            if (sp2) { /* the address, from a plugin that says it */
+                *sp2 = '\0';
+                addr = sp2 + 1;
+            }
         }
-        if (!spki || !*spki || strchr(spki, ' ') || drv_proto_check_node(node, &ne) != DRV_OK)
+        unsigned char ab[16];
+        if (!spki || !*spki || drv_proto_check_node(node, &ne) != DRV_OK ||
+            (addr && inet_pton(AF_INET, addr, ab) != 1 && inet_pton(AF_INET6, addr, ab) != 1))
             DRV_FMT_LIT(why, "malformed question");
         else
-            ok = a->fn(a->ctx, node, spki, why, sizeof(why));
+            ok = a->fn(a->ctx, node, spki, addr, why, sizeof(why));
     }
     for (char *p = why; *p; p++)
         if (*p == '\n' || *p == '\r')

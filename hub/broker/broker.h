@@ -33,9 +33,10 @@ typedef struct drv_broker drv_broker_t;
 
 /* Whether node may connect now with the public key spki_b64 (its certificate's
  * SubjectPublicKeyInfo DER in base64): enrolled, not revoked, not expired, that very key.
- * false with a short reason in why. Called from the hub's loop. */
-typedef bool (*drv_broker_identity_fn)(void *ctx, const char *node, const char *spki_b64, char *why,
-                                       size_t whysz);
+ * false with a short reason in why. addr: the IP address the device connects from, as the
+ * broker sees it (NULL: a plugin too old to say). Called from the hub's loop. */
+typedef bool (*drv_broker_identity_fn)(void *ctx, const char *node, const char *spki_b64,
+                                       const char *addr, char *why, size_t whysz);
 
 typedef struct drv_broker_opts {
     const char *data_dir;  /* required; the broker's files go to <data_dir>/broker/ */

@@ -254,7 +254,10 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             /* With client certificates a device is known: it may set only
                              * facts about itself on its Node. */
                             .restrict_labels = hub->broker_ca[0] != '\0',
-                            .metrics = hub->metrics};
+                            .metrics = hub->metrics,
+                            /* The network sections of desired state: the allocators' ranges. */
+                            .cluster_cidr = hub->cluster_cidr[0] ? hub->cluster_cidr : NULL,
+                            .service_cidr = hub->service_cidr[0] ? hub->service_cidr : NULL};
     drv_err_t e = drv_bridge_new(&bo, &hub->bridge, err);
     if (e == DRV_OK)
         e = drv_hub_add_fd(hub, drv_bridge_fd(hub->bridge), POLLIN, bridge_fd, hub->bridge, err);
@@ -318,8 +321,8 @@ static bool pem_body_is(const char *pem, const char *b64)
  * is enrolled with this very key (a name enrolled anew after a forget has another), not
  * revoked, and its last certificate has not expired. Read from the store at each question, so
  * a revocation or a forget applies to the next CONNECT without anything rewritten. */
-static bool broker_identity(void *ctx, const char *node, const char *spki_b64, char *why,
-                            size_t whysz)
+static bool broker_identity(void *ctx, const char *node, const char *spki_b64, const char *addr,
+                            char *why, size_t whysz)
 {
     drv_hub_t *hub = ctx;
     drv_hstore_identity_t id;
@@ -336,8 +339,11 @@ static bool broker_identity(void *ctx, const char *node, const char *spki_b64, c
         drv_fmt_cut(why, whysz, "node %s: its certificate has expired", node);
     else if (!pem_body_is(id.pubkey, spki_b64))
         drv_fmt_cut(why, whysz, "node %s is enrolled with another key", node);
-    else
+    else {
+        if (hub->bridge && addr) /* where its peers may reach it (the pod network) */
+            drv_bridge_observed(hub->bridge, node, addr);
         return true;
+    }
     return false;
 }
 

@@ -46,9 +46,12 @@
 #define CACHE_MAX 4096
 #define CACHE_TTL_S 60
 
+#define ADDR_MAX 46 /* INET6_ADDRSTRLEN */
+
 struct cached {
     char node[NODE_MAX + 1];
     char spki[SPKI_B64_MAX];
+    char addr[ADDR_MAX]; /* a device connecting from elsewhere is asked about again */
     time_t until;
 };
 
@@ -135,11 +138,12 @@ static void say_why(char *why, size_t whysz, const char *fmt, ...)
         memcpy(why + whysz - 4, "...", 4);
 }
 
-/* Asks the hub whether node may connect with this key: "drover-auth v1 NODE SPKI\n", answered
- * "ok\n" or "no REASON\n". Anything else (no hub, a timeout, garbage) is a refusal: the hub
- * runs its broker and answers at once. */
-static bool ask_hub(const struct plugin *pl, const char *node, const char *spki, char *why,
-                    size_t whysz)
+/* Asks the hub whether node may connect with this key from addr (the hub keeps it: where the
+ * device's pod-network peers may reach it): "drover-auth v1 NODE SPKI ADDR\n" (no ADDR when
+ * the broker does not know it), answered "ok\n" or "no REASON\n". Anything else (no hub, a
+ * timeout, garbage) is a refusal: the hub runs its broker and answers at once. */
+static bool ask_hub(const struct plugin *pl, const char *node, const char *spki, const char *addr,
+                    char *why, size_t whysz)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -148,8 +152,9 @@ static bool ask_hub(const struct plugin *pl, const char *node, const char *spki,
     }
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, pl->socket_path, sizeof(sa.sun_path));
-    char req[NODE_MAX + SPKI_B64_MAX + 32], resp[256];
-    int rn = snprintf(req, sizeof(req), "drover-auth v1 %s %s\n", node, spki);
+    char req[NODE_MAX + SPKI_B64_MAX + ADDR_MAX + 32], resp[256];
+    int rn = snprintf(req, sizeof(req), "drover-auth v1 %s %s%s%s\n", node, spki,
+                      addr[0] ? " " : "", addr);
     size_t sent = 0, got = 0;
     long long deadline = mono_ms() + ASK_TIMEOUT_MS;
     bool ok = false;
@@ -216,10 +221,11 @@ static struct cached *cache_find(struct plugin *pl, const char *node)
     return NULL;
 }
 
-static void cache_put(struct plugin *pl, const char *node, const char *spki)
+static void cache_put(struct plugin *pl, const char *node, const char *spki, const char *addr)
 {
-    size_t nl = strlen(node), sl = strlen(spki);
-    if (!pl->cache || nl >= sizeof(pl->cache->node) || sl >= sizeof(pl->cache->spki))
+    size_t nl = strlen(node), sl = strlen(spki), al = strlen(addr);
+    if (!pl->cache || nl >= sizeof(pl->cache->node) || sl >= sizeof(pl->cache->spki) ||
+        al >= sizeof(pl->cache->addr))
         return; /* never a cut name in the cache: the hub is asked again */
     struct cached *c = cache_find(pl, node);
     if (!c) {
@@ -228,6 +234,7 @@ static void cache_put(struct plugin *pl, const char *node, const char *spki)
     }
     memcpy(c->node, node, nl + 1);
     memcpy(c->spki, spki, sl + 1);
+    memcpy(c->addr, addr, al + 1);
     c->until = time(NULL) + CACHE_TTL_S;
 }
 
@@ -253,7 +260,11 @@ static int on_basic_auth(int event, void *data, void *userdata)
     struct mosquitto_evt_basic_auth *ev = data;
     const char *id = mosquitto_client_id(ev->client);
     X509 *cert = mosquitto_client_certificate(ev->client);
-    char cn[NODE_MAX + 1], spki[SPKI_B64_MAX], why[256];
+    char cn[NODE_MAX + 1], spki[SPKI_B64_MAX], why[256], addr[ADDR_MAX] = "";
+    const char *ca = mosquitto_client_address(ev->client);
+    /* Only an address plain enough to pass on (an IP address, no spaces). */
+    if (ca && strlen(ca) < sizeof(addr) && !strpbrk(ca, " \r\n"))
+        memcpy(addr, ca, strlen(ca) + 1);
     if (!cert)
         return refuse(id, NULL, "no client certificate");
     bool have_cn = cert_cn(cert, cn, sizeof(cn));
@@ -277,10 +288,10 @@ static int on_basic_auth(int event, void *data, void *userdata)
             return refuse(
                 id, cn, "a node's certificate may use only the client id drover-agent-<its name>");
         struct cached *c = cache_find(pl, cn);
-        if (!(c && c->until > time(NULL) && !strcmp(c->spki, spki))) {
-            if (!ask_hub(pl, cn, spki, why, sizeof(why)))
+        if (!(c && c->until > time(NULL) && !strcmp(c->spki, spki) && !strcmp(c->addr, addr))) {
+            if (!ask_hub(pl, cn, spki, addr, why, sizeof(why)))
                 return refuse(id, cn, why);
-            cache_put(pl, cn, spki);
+            cache_put(pl, cn, spki, addr);
         }
     }
     return mosquitto_set_username(ev->client, cn) == MOSQ_ERR_SUCCESS ? MOSQ_ERR_SUCCESS
