@@ -9,7 +9,12 @@
  *     pods' traffic leaving the cluster CIDR.
  *   filter: forward/output drop cluster traffic that would leave in clear, reject Services
  *     without endpoints, then NetworkPolicy for this node's pods (egress, then ingress).
- * No user text reaches the script: chains and sets are named from indices. */
+ * No user text reaches the script: chains and sets are named from indices.
+ * Where it differs from kube-proxy and policy plug-ins: ClientIP affinity lasts as long as the
+ * endpoint set, not timeoutSeconds; traffic between a pod and its own node (DNS on the
+ * gateway, probes) is never subject to NetworkPolicy (Kubernetes leaves node traffic to the
+ * implementation); externalTrafficPolicy Local is not short-circuited for the node's own
+ * clients; an IPv6 ipBlock matches nothing (the pod network is IPv4). */
 #include "net/nft.h"
 
 #include <arpa/inet.h>
