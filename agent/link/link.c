@@ -204,7 +204,7 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
     return out;
 }
 
-void drv_link_internal_ip(const char *skip_if, char *out, size_t outsz)
+void drv_link_internal_ip(const char *skip_if, const char *skip_if2, char *out, size_t outsz)
 {
     out[0] = '\0';
     struct ifaddrs *ifa = NULL;
@@ -212,7 +212,8 @@ void drv_link_internal_ip(const char *skip_if, char *out, size_t outsz)
         return;
     for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
-            !(i->ifa_flags & IFF_UP) || (skip_if && !strcmp(i->ifa_name, skip_if)))
+            !(i->ifa_flags & IFF_UP) || (skip_if && !strcmp(i->ifa_name, skip_if)) ||
+            (skip_if2 && !strcmp(i->ifa_name, skip_if2)))
             continue;
         const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)i->ifa_addr;
         if (inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outsz))
@@ -235,6 +236,9 @@ static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, cons
     cJSON *ns = cJSON_CreateObject();
     bool ok = ns && add_dup(ns, "capacity", node) && add_dup(ns, "allocatable", node) &&
               add_dup(ns, "nodeInfo", node);
+    /* The WireGuard key and pod CIDR the node uses (docs/PROTOCOL.md "Network"). */
+    if (ok && cJSON_GetObjectItemCaseSensitive(node, "network"))
+        ok = add_dup(ns, "network", node);
     cJSON *conds = ok ? cJSON_AddArrayToObject(ns, "conditions") : NULL;
     const cJSON *c;
     bool ready = false;
@@ -778,7 +782,7 @@ static void send_report(drv_link_t *l, long long now)
 {
     char ts[DRV_PROTO_TIME_MAX], ip[64];
     drv_proto_now(ts, sizeof(ts));
-    drv_link_internal_ip(l->cfg->bridge, ip, sizeof(ip));
+    drv_link_internal_ip(l->cfg->bridge, l->cfg->wg_interface, ip, sizeof(ip));
     drv_error_t err = DRV_ERROR_INIT;
     cJSON *rep = drv_link_status_report(l->cfg, l->status, l->gen, ts, ip, &err);
     publish_json(l, l->t_status, DRV_PROTO_STATUS, rep, &err);

@@ -65,8 +65,8 @@ cJSON *drv_link_status_report(const drv_agent_config_t *cfg, const cJSON *sv_sta
                               const char *internal_ip, drv_error_t *err);
 
 /* The first IPv4 address of an interface that is up, not loopback and not skip_if (the pod
- * bridge), into out (>= 16 bytes); "" when there is none. */
-void drv_link_internal_ip(const char *skip_if, char *out, size_t outsz);
+ * bridge) nor skip_if2 (the WireGuard interface), into out (>= 16 bytes); "" when none. */
+void drv_link_internal_ip(const char *skip_if, const char *skip_if2, char *out, size_t outsz);
 
 /* Which log a request means, from the supervisor's status: the pod's uid and the container
  * (req->container, or the pod's only container). DRV_ERR_NOTFOUND "pod default/web: not

@@ -1287,6 +1287,9 @@ static drv_err_t listen_on(int type, const struct sockaddr_in *sa, int *out, drv
         return drv_error_set(err, drv_error_from_errno(errno), errno, "socket");
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* The node's DNS listens on the pods' gateway, which exists once the first pod's bridge
+     * does: bound before, so that names resolve from that pod's first instruction on. */
+    (void)setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
     char ip[INET_ADDRSTRLEN] = "";
     inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
     if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 ||

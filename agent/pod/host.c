@@ -23,6 +23,7 @@
 #include "drover/json.h"
 #include "drover/pki.h"
 #include "pod/host.h"
+#include "pod/network.h"
 #include "pod/secrets.h"
 #include "pod/volumes.h"
 #include "probe/probe.h"
@@ -105,7 +106,7 @@ static drv_err_t sandbox_take(pod_t *p, drv_sandbox_t *sb, drv_error_t *err)
 }
 
 /* /etc/hosts, /etc/resolv.conf and /etc/hostname for the pod's containers. */
-static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
+static drv_err_t write_etc(const pod_host_t *g, pod_t *p, const char *hostname, drv_error_t *err)
 {
     char dir[600], path[700], text[1024];
     if (drv_fmt(dir, sizeof(dir), "%s/etc", p->dir) != DRV_OK)
@@ -128,8 +129,9 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
     r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
     if (r != DRV_OK)
         return r;
-    /* The host's resolver; behind systemd-resolved's stub (127.0.0.53, unreachable from a pod)
-     * the real upstream list. */
+    /* The host's resolver (what dnsPolicy Default gives, and the search domains the cluster
+     * policies add); behind systemd-resolved's stub (127.0.0.53, unreachable from a pod) the
+     * real upstream list. */
     const char *src = "/etc/resolv.conf";
     _cleanup_free_ char *rc = NULL;
     size_t len = 0;
@@ -145,7 +147,14 @@ static drv_err_t write_etc(pod_t *p, const char *hostname, drv_error_t *err)
     }
     if (drv_fmt(path, sizeof(path), "%s/resolv.conf", dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/resolv.conf: path too long", dir);
-    return drv_file_write_replace(path, rc ? rc : "", rc ? len : 0, 0644, err);
+    /* The pod's own by its dnsPolicy: the node's cluster DNS first when there is one. */
+    drv_buf_t out = DRV_BUF_INIT(64 * 1024);
+    r = pod_net_resolv_conf(g->net, cJSON_GetObjectItemCaseSensitive(p->obj, "spec"), p->ns,
+                            rc ? rc : "", &out, err);
+    if (r == DRV_OK)
+        r = drv_file_write_replace(path, drv_buf_str(&out), out.len, 0644, err);
+    drv_buf_free(&out);
+    return r;
 }
 
 static const char *pod_hostname(const pod_t *p)
@@ -199,7 +208,7 @@ drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err)
     drv_sandbox_free(&sb);
     if (r != DRV_OK)
         return r;
-    return write_etc(p, pod_hostname(p), err);
+    return write_etc(g, p, pod_hostname(p), err);
 }
 
 drv_err_t pod_host_sandbox_load(pod_host_t *g, pod_t *p, drv_error_t *err)
@@ -515,10 +524,10 @@ void pod_host_probe_status(const ctr_t *c, cJSON *cs)
 
 int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms)
 {
-    if (nfds > 8)
-        nfds = 8;
+    if (nfds > POD_HOST_WAIT_FDS)
+        nfds = POD_HOST_WAIT_FDS;
     if (!g->prober) {
-        struct pollfd pf[8];
+        struct pollfd pf[POD_HOST_WAIT_FDS];
         for (unsigned i = 0; i < nfds; i++)
             pf[i] = (struct pollfd){fds[i], POLLIN, 0};
         int n = poll(pf, nfds, timeout_ms);
@@ -526,7 +535,7 @@ int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int ti
             revents[i] = n > 0 ? pf[i].revents : 0;
         return n;
     }
-    struct curl_waitfd w[8];
+    struct curl_waitfd w[POD_HOST_WAIT_FDS];
     for (unsigned i = 0; i < nfds; i++)
         w[i] = (struct curl_waitfd){fds[i], CURL_WAIT_POLLIN, 0};
     int nready = 0;

@@ -18,6 +18,10 @@
 
 struct drv_supervisor;
 struct drv_prober;
+struct pod_net;
+
+/* fds one pod_host_wait watches: the daemon's and the DNS server's. */
+#define POD_HOST_WAIT_FDS 40
 
 typedef struct pod_host {
     struct drv_supervisor *sv;
@@ -30,6 +34,7 @@ typedef struct pod_host {
     bool crun_cgroups;
     char host_ip[64];
     bool cgroups;
+    const struct pod_net *net; /* the supervisor's (resolv.conf) */
 } pod_host_t;
 
 DRV_NODISCARD drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv,

@@ -30,6 +30,7 @@
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/host.h"
+#include "pod/network.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
 #include "pod/supervisor.h"
@@ -64,6 +65,7 @@ struct drv_supervisor {
     size_t next_pod; /* where the next tick starts: pods take turns when a tick runs out */
     bool more;       /* the last tick ran out of time before every pod had its turn */
     long long last_usage;
+    pod_net_t net; /* the cluster network: WireGuard, Services, policies, DNS */
 };
 
 static void rfc3339(int64_t ms, char *out, size_t outsz)
@@ -619,6 +621,16 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         }
         return;
     }
+    const char *nreason = NULL, *nmessage = NULL;
+    if (p->stage == STAGE_SETUP && !p->sandbox_ready &&
+        !pod_net_ready(&sv->net, &nreason, &nmessage)) {
+        /* No pod gets a network its policies cannot guard. */
+        if (strcmp(p->reason, nreason)) {
+            set_pod_waiting(p, nreason, nmessage);
+            sv->dirty = true;
+        }
+        return;
+    }
     if (p->stage == STAGE_PULL) {
         if (p->pull_pid || now < p->next_setup)
             return;
@@ -654,6 +666,10 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->sandbox_ready = true;
             drv_log_info("pod sandbox ready", "pod=%s/%s ip=%s", p->ns, p->name,
                          p->pod_ip[0] ? p->pod_ip : "host");
+            /* Its address into the table before any of its containers runs (until then the
+             * table drops every address of the pod subnet it does not know). */
+            if (p->pod_ip[0])
+                pod_net_sync(&sv->net, sv->pods, sv->n_pods, now, true);
         }
         set_pod_waiting(p, "", "");
         p->stage = p->init_next < p->n_init ? STAGE_INIT : STAGE_RUN;
@@ -771,6 +787,9 @@ static cJSON *index_by_ns(const cJSON *list)
 
 static void apply_desired(drv_supervisor_t *sv)
 {
+    if (pod_net_set(&sv->net, cJSON_GetObjectItemCaseSensitive(sv->desired, "network"),
+                    &sv->host.cni))
+        sv->dirty = true;
     cJSON_Delete(sv->cm_by_ns);
     cJSON_Delete(sv->secret_by_ns);
     sv->cm_by_ns = index_by_ns(cJSON_GetObjectItemCaseSensitive(sv->desired, "configMaps"));
@@ -1135,6 +1154,11 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         }
     }
     pod_host_probes_tick(&sv->host, sv, now);
+    pod_net_sync(&sv->net, sv->pods, sv->n_pods, now, false);
+    if (sv->net.status_dirty) {
+        sv->net.status_dirty = false;
+        sv->dirty = true;
+    }
     /* Pod steps run crun, CNI and mounts synchronously (seconds each on a slow device): a tick
      * stops after SV_TICK_BUDGET_MS so that the daemon's loop gets back to the hub link
      * (heartbeats) and signals between them, and the next tick goes on where this one stopped.
@@ -1186,13 +1210,33 @@ int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
                 next = p->ctrs[j].next_start;
     }
     long long d = next - now;
+    int dns = pod_net_next_wakeup(&sv->net, now);
+    if (dns >= 0 && dns < d)
+        d = dns;
     return d < 0 ? 0 : d > 1000 ? 1000 : (int)d;
 }
 
 int drv_supervisor_wait(drv_supervisor_t *sv, int *fds, short *revents, unsigned nfds,
                         int timeout_ms)
 {
-    return pod_host_wait(&sv->host, fds, revents, nfds, timeout_ms);
+    /* The caller's fds, then the DNS server's. */
+    int all[8 + POD_NET_MAX_FDS];
+    short rev[8 + POD_NET_MAX_FDS];
+    if (nfds > 8)
+        nfds = 8;
+    for (unsigned i = 0; i < nfds; i++)
+        all[i] = fds[i];
+    size_t nd = pod_net_fds(&sv->net, all + nfds, POD_NET_MAX_FDS);
+    int n = pod_host_wait(&sv->host, all, rev, nfds + (unsigned)nd, timeout_ms);
+    for (unsigned i = 0; i < nfds; i++)
+        revents[i] = n > 0 ? rev[i] : 0;
+    if (n > 0) {
+        long long now = drv_now_ms();
+        for (size_t i = 0; i < nd; i++)
+            if (rev[nfds + i] & POLLIN)
+                pod_net_handle(&sv->net, all[nfds + i], now);
+    }
+    return n;
 }
 
 bool drv_supervisor_status_dirty(drv_supervisor_t *sv)
@@ -1369,6 +1413,7 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
             cJSON_AddStringToObject(c, "message", sv->cg.message);
         }
     }
+    pod_net_status(&sv->net, node);
     cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
     cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
     if (sv->cgroups_note[0])
@@ -1427,6 +1472,9 @@ drv_err_t drv_supervisor_new(const drv_agent_config_t *cfg, drv_supervisor_t **o
         r = pod_host_init(&sv->host, sv, cfg, sv->cgroups, err);
     if (r == DRV_OK)
         r = pod_host_set_crun(&sv->host, sv->crun.path, sv->crun.root, sv->crun.cgroups, err);
+    if (r == DRV_OK)
+        r = pod_net_init(&sv->net, cfg, err);
+    sv->host.net = &sv->net;
     if (r != DRV_OK) {
         drv_supervisor_free(sv);
         return r;
@@ -1443,6 +1491,7 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     for (size_t i = 0; i < sv->n_pods; i++)
         pod_free(&sv->host, sv->pods[i]);
     pod_host_fini(&sv->host);
+    pod_net_fini(&sv->net);
     if (sv->store)
         drv_store_close(sv->store);
     pod_secret_wipe_delete(sv->desired);

@@ -152,7 +152,11 @@ static const char *write_one(drv_api_t *api, item_t *it, drv_error_t *err, drv_e
     _cleanup_cjson_ cJSON *cur = NULL;
     *e = drv_hstore_get(api->store, it->kind, it->ns, it->name, &cur, err);
     char field[128];
-    if ((*e == DRV_OK || *e == DRV_ERR_NOTFOUND) && api->admit)
+    if (*e == DRV_ERR_NOTFOUND) { /* a create */
+        drv_error_clear(err);
+        *e = DRV_OK;
+    }
+    if (*e == DRV_OK && api->admit)
         *e = api->admit(api->admit_ctx, it->kind, !cur, it->obj, field, sizeof(field), err);
     if (*e == DRV_OK && !cur) {
         *e = drv_hstore_create(api->store, it->kind, it->obj, err);

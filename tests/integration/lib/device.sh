@@ -107,6 +107,8 @@ CFG
     # DEVICE_STATE_TMPFS=SIZE: a small disk, to see what a full one does.
     if [ -n "${DEVICE_STATE_TMPFS:-}" ]; then mount -t tmpfs -o "size=$DEVICE_STATE_TMPFS" tmpfs "$1/state" || exit 1; fi
     mount -t cgroup2 none /sys/fs/cgroup || exit 1
+    # wireguard-go keeps its control socket in /run/wireguard: one per device, as on a real one.
+    mkdir -p /run/wireguard && mount -t tmpfs -o mode=700 tmpfs /run/wireguard || exit 1
     while [ ! -e "$1/stop" ]; do
       "$2" run --config "$3" &
       echo $! >"$1/agent.pid.inner"
