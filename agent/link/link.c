@@ -18,6 +18,7 @@
 #include "drover/file.h"
 #include "drover/fmt.h"
 #include "drover/log.h"
+#include "drover/netstate.h"
 #include "drover/json.h"
 #include "drover/model.h"
 #include "drover/pki.h"
@@ -118,18 +119,33 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
     cJSON *desired = cJSON_CreateObject();
     cJSON *pods = cJSON_Duplicate(d.pods, 1), *cms = cJSON_Duplicate(d.config_maps, 1),
           *secrets = cJSON_Duplicate(d.secrets, 1);
+    cJSON *net = d.network ? cJSON_Duplicate(d.network, 1) : NULL;
+    bool has_net = d.network != NULL;
     uint64_t gen = d.generation;
     drv_proto_desired_free(&d);
-    if (!desired || !pods || !cms || !secrets) {
+    if (!desired || !pods || !cms || !secrets || (has_net && !net)) {
         cJSON_Delete(desired);
         cJSON_Delete(pods);
         cJSON_Delete(cms);
         cJSON_Delete(secrets);
+        cJSON_Delete(net);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state");
     }
     cJSON_AddItemToObject(desired, "pods", pods);
     cJSON_AddItemToObject(desired, "configMaps", cms);
     cJSON_AddItemToObject(desired, "secrets", secrets);
+    if (net)
+        cJSON_AddItemToObject(desired, "network", net);
+    /* The network section is checked whole here, so that a hostile or broken one (overlapping
+     * subnets, a peer list naming this node, ...) is refused with the field named, as a bad
+     * pod is, instead of reaching WireGuard or nftables. */
+    drv_netstate_t ns = {0};
+    if (net && (r = drv_netstate_parse(net, node, &ns, err)) != DRV_OK) {
+        cJSON_Delete(desired);
+        drv_error_wrap(err, "desired state generation %llu", (unsigned long long)gen);
+        return r;
+    }
+    drv_netstate_free(&ns);
     if ((r = check_objects(pods, "pods", DRV_KIND_POD, node, err)) != DRV_OK ||
         (r = check_objects(cms, "configMaps", DRV_KIND_CONFIGMAP, node, err)) != DRV_OK ||
         (r = check_objects(secrets, "secrets", DRV_KIND_SECRET, node, err)) != DRV_OK) {

@@ -33,7 +33,7 @@ static void wg_opts(const pod_net_t *n, drv_wg_opts_t *o, char *identity, size_t
     o->run_dir = n->cfg->run_dir;
     if (n->cfg->wg_tool_dir[0])
         o->tool_path = n->cfg->wg_tool_dir;
-    o->behind_nat = n->cfg->behind_nat;
+    o->behind_nat = n->cfg->behind_nat || n->ns.behind_nat;
 }
 
 drv_err_t pod_net_init(pod_net_t *n, const drv_agent_config_t *cfg, drv_error_t *err)

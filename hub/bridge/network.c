@@ -830,9 +830,10 @@ drv_err_t bnet_part(bdesired_t *d, bnode_t *n, drv_sha256_t *h, cJSON **part, dr
     const bpeer_t *peers = net->peers;
     size_t np = net->npeers;
     const char *relay = net->relay ? net->relay->name : NULL;
-    bool ok =
-        cJSON_AddStringToObject(p, "podCIDR", n->net.pod_cidr) &&
-        cJSON_AddNumberToObject(p, "listenPort", n->net.port ? n->net.port : DRV_NET_DEFAULT_PORT);
+    bool ok = cJSON_AddStringToObject(p, "podCIDR", n->net.pod_cidr) &&
+              cJSON_AddNumberToObject(p, "listenPort",
+                                      n->net.port ? n->net.port : DRV_NET_DEFAULT_PORT) &&
+              cJSON_AddBoolToObject(p, "behindNat", !n->net.endpoint[0]);
     for (size_t i = 0; ok && i < np && (size_t)cJSON_GetArraySize(arr) < DRV_NET_PEERS_MAX; i++) {
         const bnode_t *o = peers[i].n;
         if (o == n || peers[i].clash || drv_net_cidr_overlaps(own, peers[i].cidr)) {

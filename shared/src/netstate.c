@@ -345,6 +345,7 @@ static drv_err_t parse_top(const cJSON *net, drv_netstate_t *ns, drv_error_t *er
         {.key = "listenPort", .type = DRV_JSON_T_INT, .dest = &port, .min = 1, .max = 65535},
         {.key = "mtu", .type = DRV_JSON_T_INT, .dest = &mtu, .min = MTU_MIN, .max = MTU_MAX},
         {.key = "keepaliveSeconds", .type = DRV_JSON_T_INT, .dest = &keepalive, .max = 65535},
+        {.key = "behindNat", .type = DRV_JSON_T_BOOL, .dest = &ns->behind_nat},
     };
     drv_err_t rc = drv_json_read_table(net, "network", t, DRV_JSON_TABLE_LEN(t), 0, err);
     if (rc != DRV_OK)

@@ -132,6 +132,26 @@ ready_endpoints() {
 two_endpoints() { [ "$(ready_endpoints)" = 2 ]; }
 check "the Service has both pods as ready endpoints" wait_for "2 endpoints" 30 two_endpoints
 
+pod_ip() { fleet_api "/api/v1/namespaces/default/pods/$1" | jq -r .status.podIP; }
+
+# What each device's network looks like, for a failing check.
+net_dump() {
+  local n
+  for n in dev1 dev2 dev3; do
+    fleet_use "$n" || continue
+    echo "--- $n: addresses, routes, WireGuard, nftables" >&2
+    device_exec ip -br addr >&2 2>&1
+    device_exec ip route >&2 2>&1
+    device_exec wg show >&2 2>&1
+    device_exec nft list ruleset >&2 2>&1 | head -n "${NET_DUMP_NFT_LINES:-150}"
+  done
+  echo "--- client's resolv.conf, a lookup and a call" >&2
+  pexec dev1 client cat /etc/resolv.conf >&2 2>&1
+  pexec dev1 client busybox nslookup web.default.svc.cluster.local >&2 2>&1
+  pexec dev1 client wget -O - "http://$(pod_ip web-d2):8080/" >&2 2>&1
+  pexec dev1 client wget -O - http://web.default.svc.cluster.local/ >&2 2>&1
+}
+
 # pexec NODE POD CMD...: CMD in POD's container, on its device; the pod's uid is asked of the
 # hub once (the hub is stopped later on).
 declare -A uids
@@ -140,10 +160,12 @@ pexec() {
   shift 2
   [ -n "${uids[$pod]:-}" ] || uids[$pod]="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
   fleet_use "$node" || return 1
-  device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${uids[$pod]}-c" "$@"
+  # Bounded from here: Debian 12's busybox wget crashes with its own -T.
+  timeout "${PEXEC_TIMEOUT:-5}" nsenter -t "$(_device_init_pid)" -m -p -n -- \
+    crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${uids[$pod]}-c" "$@"
 }
 # call POD URL: what a wget from POD's container (on dev1) answers.
-call() { pexec dev1 "$1" wget -q -T 3 -O - "$2" 2>/dev/null; }
+call() { pexec dev1 "$1" wget -q -O - "$2" 2>/dev/null; }
 # answers POD URL N: the distinct answers of N calls, sorted, on one line.
 answers() {
   local i
@@ -152,21 +174,24 @@ answers() {
 both_answer() { [ "$(answers client http://web.default.svc.cluster.local/ 12)" = "web-d2 web-d3 " ]; }
 check "a pod on dev1 reaches web by name and gets answers from both other devices" \
   wait_for "answers from web-d2 and web-d3" 60 both_answer
+[ "$FLEET_FAILS" -eq 0 ] || net_dump
+# NET_TEST_QUICK=1: stop here (while debugging the mesh).
+[ -z "${NET_TEST_HOLD:-}" ] || sleep "$NET_TEST_HOLD"
+[ -z "${NET_TEST_QUICK:-}" ] || { fleet_finish; exit; }
 short_name() { [ -n "$(call client http://web/)" ]; }
 check "the short name resolves through the pod's search path" wait_for "web" 10 short_name
-resolves() { pexec dev1 "$1" nslookup "$2" 2>/dev/null | grep -q "$3"; }
+resolves() { pexec dev1 "$1" busybox nslookup "$2" 2>/dev/null | grep -q "$3"; }
 check "DNS gives web's ClusterIP" resolves client web.default.svc.cluster.local "$cip"
 hl_pods() {
-  [ "$(pexec dev1 client nslookup web-headless.default.svc.cluster.local 2>/dev/null |
+  [ "$(pexec dev1 client busybox nslookup web-headless.default.svc.cluster.local 2>/dev/null |
     grep -c '^Address.*10\.42\.')" -ge 2 ]
 }
 check "the headless Service resolves to both pods' addresses" wait_for "2 A records" 10 hl_pods
 
-pod_ip() { fleet_api "/api/v1/namespaces/default/pods/$1" | jq -r .status.podIP; }
 ip3="$(pod_ip web-d3)"
 big_ok() {
   local n
-  n="$(pexec dev1 client sh -c "wget -q -T 60 -O - http://$ip3:8080/big | wc -c" 2>/dev/null)"
+  n="$(PEXEC_TIMEOUT=90 pexec dev1 client sh -c "wget -q -O - http://$ip3:8080/big | wc -c" 2>/dev/null)"
   [ "$n" = 10485760 ]
 }
 check "10 MB from the pod behind the NAT, across the tunnel" big_ok
@@ -179,6 +204,8 @@ pexec dev2 web-d2 touch /tmp/ready
 check "back in once Ready again" wait_for "both answer" 30 both_answer
 
 # ---- NetworkPolicy: ingress to web only from role=client; egress of the intruder only DNS ----
+intruder_ok() { [ -n "$(call intruder "http://$ip3:8080/")" ]; }
+check "no policy yet: the intruder reaches web-d3" wait_for "intruder allowed" 20 intruder_ok
 cat >"$FLEET_TMP/policy.yaml" <<YAML
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -212,7 +239,6 @@ check "egress policy: with ingress open again, the intruder still cannot leave" 
   wait_for "egress denied" 20 denied intruder "http://$ip3:8080/"
 check "egress policy: but it can resolve names" resolves intruder web.default.svc.cluster.local "$cip"
 fleet_drover delete networkpolicy intruder-dns-only >/dev/null
-intruder_ok() { [ -n "$(call intruder "http://$ip3:8080/")" ]; }
 check "policies gone: the intruder gets through" wait_for "intruder allowed" 20 intruder_ok
 
 # ---- offline: hub stopped, the client's device rebooted without it ----

@@ -117,6 +117,9 @@ typedef struct drv_netstate {
     uint16_t listen_port;                        /* this node's WireGuard port */
     uint16_t mtu;                                /* the WireGuard interface's MTU (and the pods') */
     uint16_t keepalive_s;                        /* persistent keep-alive toward peers (0: off) */
+    /* the hub sees this node from an address it does not have: peers cannot call it, so it
+     * sends keep-alives toward every peer to keep its NAT's mapping open */
+    bool behind_nat;
     drv_net_peer_t *peers; /* owned, every other node with a key and a pod_cidr */
     size_t npeers;
     drv_net_service_t *services; /* owned */

@@ -545,13 +545,13 @@ _fleet_netns_cleanup() {
   done
 }
 
-# _fleet_netns_new NAME: a namespace with lo up, remembered for cleanup.
+# _fleet_netns_new NAME: a namespace with lo up, remembered for cleanup; sets FLEET_NEW_NS
+# (not printed: a command substitution's subshell would lose the cleanup list).
 _fleet_netns_new() {
-  local ns="$FLEET_NETNS_PREFIX-$1"
-  ip netns add "$ns" || return 1
-  _fleet_netns_list+=("$ns")
-  ip -n "$ns" link set lo up
-  echo "$ns"
+  FLEET_NEW_NS="$FLEET_NETNS_PREFIX-$1"
+  ip netns add "$FLEET_NEW_NS" || return 1
+  _fleet_netns_list+=("$FLEET_NEW_NS")
+  ip -n "$FLEET_NEW_NS" link set lo up
 }
 
 # _fleet_veth NS IFNAME_HERE ADDR/PREFIX GATEWAY [BRIDGE]: a veth from here (on BRIDGE,
@@ -567,7 +567,8 @@ _fleet_veth() {
 
 fleet_netns_device() {
   local name="$1" k="$2" ns
-  ns="$(_fleet_netns_new "$name")" || return 1
+  _fleet_netns_new "$name" || return 1
+  ns="$FLEET_NEW_NS"
   _fleet_veth "$ns" "w-$name" "192.168.77.$((10 + k))/24" 192.168.77.1 || return 1
   FLEET_DEV_NETNS[$name]="$ns"
 }
@@ -577,7 +578,8 @@ fleet_netns_device() {
 _fleet_nat_router() {
   [ -z "${FLEET_NAT_NS:-}" ] || return 0
   local ns
-  ns="$(_fleet_netns_new nat)" || return 1
+  _fleet_netns_new nat || return 1
+  ns="$FLEET_NEW_NS"
   _fleet_veth "$ns" w-nat 192.168.77.9/24 192.168.77.1 || return 1
   ip -n "$ns" link add lan0 type bridge || return 1
   ip -n "$ns" addr add 192.168.88.1/24 dev lan0 || return 1
@@ -585,15 +587,15 @@ _fleet_nat_router() {
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 || return 1
   ip netns exec "$ns" nft -f - <<'NFT' || return 1
 table ip nat {
-  chain post { type nat hook postrouting priority srcnat; oifname "eth0" masquerade; }
+  chain postrouting_nat { type nat hook postrouting priority srcnat; oifname "eth0" masquerade; }
 }
 table inet filter {
-  chain fwd {
+  chain forward_filter {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "lan0" accept
   }
-  chain in {
+  chain input_filter {
     type filter hook input priority filter; policy drop;
     ct state established,related accept
     iifname { "lo", "lan0" } accept
@@ -607,7 +609,8 @@ NFT
 fleet_netns_device_nat() {
   local name="$1" k="$2" ns
   _fleet_nat_router || return 1
-  ns="$(_fleet_netns_new "$name")" || return 1
+  _fleet_netns_new "$name" || return 1
+  ns="$FLEET_NEW_NS"
   ip link add "l-$name" type veth peer name eth0 netns "$ns" || return 1
   ip link set "l-$name" netns "$FLEET_NAT_NS" || return 1
   ip -n "$FLEET_NAT_NS" link set "l-$name" master lan0 up || return 1

@@ -372,7 +372,11 @@ static void test_nat(void **state)
     /* pi-1 connects from an address it does not have: a NAT between it and the hub. */
     bnet_observed(&f->d, bdesired_node(&f->d, "pi-1"), "203.0.113.5");
     assert_int_equal(f->d.ndirty, 3);
-    assert_int_equal(publish_dirty(f), 2); /* its own document does not list itself */
+    /* Its peers' documents change, and its own: it is told it is behind a NAT. */
+    assert_int_equal(publish_dirty(f), 3);
+    cJSON *own = network_of(f, "pi-1");
+    assert_true(drv_json_true(own, "behindNat"));
+    cJSON_Delete(own);
     /* pi-2 from its own (IPv4-mapped, as a dual-stack listener reports it). */
     bnet_observed(&f->d, bdesired_node(&f->d, "pi-2"), "::ffff:192.168.1.20");
     cJSON *net = network_of(f, "pi-3");
