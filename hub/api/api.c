@@ -52,6 +52,8 @@ static const drv_api_route_t routes[] = {
     {"/openapi/v3/api/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_OPENAPI},
     {"/openapi/v3/apis/apps/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_OPENAPI},
     {"/openapi/v3/apis/autoscaling/v2", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_OPENAPI},
+    {"/openapi/v3/apis/discovery.k8s.io/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_OPENAPI},
+    {"/openapi/v3/apis/networking.k8s.io/v1", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_OPENAPI},
     {"/metrics", DRV_API_M_GET, DRV_KIND_UNKNOWN, DRV_API_OP_METRICS},
     NAMESPACED("/api/v1", "pods", DRV_KIND_POD),
     {"/api/v1/namespaces/{namespace}/pods/{name}/log", DRV_API_M_GET, DRV_KIND_POD, DRV_API_OP_LOG},

@@ -9,6 +9,8 @@
 #define APPS "io.k8s.api.apps.v1."
 #define AS1 "io.k8s.api.autoscaling.v1."
 #define AS2 "io.k8s.api.autoscaling.v2."
+#define DISC "io.k8s.api.discovery.v1."
+#define NET "io.k8s.api.networking.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -435,13 +437,45 @@ static const drv_oa_field_t service[] = {
 
 static const drv_oa_field_t service_spec[] = {
     {"type", "string", 0,
-     "ClusterIP (the default) or NodePort (also on every device's port); LoadBalancer and "
-     "ExternalName are refused."},
+     "ClusterIP (the default), NodePort (also on a port of every device) or LoadBalancer "
+     "(served as NodePort: Drover runs no external load balancer). ExternalName is refused."},
     {"selector", "string", M, "Labels of the Pods that are the Service's endpoints."},
     {"ports", CORE "ServicePort", L,
      "The ports the Service exposes (at least one unless headless)."},
-    {"clusterIP", "string", 0, "The Service's virtual address; None makes a headless Service."},
-    {"sessionAffinity", "string", 0, "None (the default) or ClientIP."},
+    {"clusterIP", "string", 0,
+     "The Service's virtual IPv4 address, picked by the hub from its service range when empty; "
+     "None makes a headless Service (DNS answers with the Pods' addresses)."},
+    {"clusterIPs", "string", L,
+     "The same address as clusterIP, as a list of one (Drover's Services are IPv4 only); "
+     "each is filled from the other."},
+    {"sessionAffinity", "string", 0,
+     "None (the default) or ClientIP: a client keeps reaching the same Pod while it keeps "
+     "talking."},
+    {"sessionAffinityConfig", CORE "SessionAffinityConfig", 0,
+     "Settings of ClientIP affinity; dropped when sessionAffinity is None."},
+    {"ipFamilies", "string", L, "IPv4, the only family Drover serves (the default)."},
+    {"ipFamilyPolicy", "string", 0,
+     "SingleStack (the default) or PreferDualStack, which gets IPv4 alone; RequireDualStack is "
+     "refused."},
+    {"internalTrafficPolicy", "string", 0,
+     "Cluster (the default: any ready Pod) or Local (only Pods on the client's own device) for "
+     "traffic to the cluster address."},
+    {"externalTrafficPolicy", "string", 0,
+     "For NodePort and LoadBalancer Services: Cluster (the default: any ready Pod) or Local "
+     "(only Pods on the device the traffic arrived at, keeping the client's address)."},
+    {"publishNotReadyAddresses", "boolean", 0,
+     "When true, Pods count as endpoints (and get DNS records) before they are Ready."},
+    {"allocateLoadBalancerNodePorts", "boolean", 0,
+     "For LoadBalancer Services: true (the default and the only value Drover accepts), as its "
+     "ports are served on every device's node ports."},
+    END};
+
+static const drv_oa_field_t session_affinity_config[] = {
+    {"clientIP", CORE "ClientIPConfig", 0, "Settings of ClientIP affinity."}, END};
+
+static const drv_oa_field_t client_ip_config[] = {
+    {"timeoutSeconds", "int32", 0,
+     "Seconds a client without traffic keeps its Pod (1-86400, default 10800)."},
     END};
 
 static const drv_oa_field_t service_port[] = {
@@ -449,12 +483,151 @@ static const drv_oa_field_t service_port[] = {
     {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
     {"port", "int32", R, "The port the Service listens on."},
     {"targetPort", INTSTR, 0, "The Pods' port, by number or name; port when unset."},
-    {"nodePort", "int32", 0, "For NodePort Services: the devices' port (30000-32767)."},
+    {"nodePort", "int32", 0,
+     "For NodePort and LoadBalancer Services: the port on every device (30000-32767), picked "
+     "by the hub when unset."},
     {"appProtocol", "string", 0, "The application protocol; informational."},
     END};
 
 static const drv_oa_field_t service_status[] = {
-    {"loadBalancer", "object", 0, "Unused: Drover has no load balancers."}, END};
+    {"loadBalancer", "object", 0,
+     "Unused: Drover runs no external load balancers (a LoadBalancer Service is reached on "
+     "the devices' node ports)."},
+    END};
+
+/* ---- core/v1: endpoints ---- */
+
+static const drv_oa_field_t endpoints[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"subsets", CORE "EndpointSubset", L,
+     "Groups of addresses that serve the same ports. The hub's endpoints controller writes "
+     "them for Services with a selector; for a Service without one, write them yourself."},
+    END};
+
+static const drv_oa_field_t endpoint_subset[] = {
+    {"addresses", CORE "EndpointAddress", L, "Addresses of Pods that are Ready."},
+    {"notReadyAddresses", CORE "EndpointAddress", L,
+     "Addresses of Pods not (yet) Ready: not sent traffic unless the Service publishes them."},
+    {"ports", CORE "EndpointPort", L,
+     "The ports these addresses serve; names are required when there are several."},
+    END};
+
+static const drv_oa_field_t endpoint_address[] = {
+    {"ip", "string", R,
+     "The IPv4 address (not loopback, link-local or unspecified; IPv6 is refused)."},
+    {"hostname", "string", 0, "The address's hostname (a DNS label), for headless Services."},
+    {"nodeName", "string", 0, "The device the address lives on."},
+    {"targetRef", CORE "ObjectReference", 0, "The Pod behind the address."},
+    END};
+
+static const drv_oa_field_t endpoint_port[] = {
+    {"name", "string", 0, "The port's name, that of the Service port it serves."},
+    {"port", "int32", R, "The port number (1-65535)."},
+    {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
+    {"appProtocol", "string", 0, "The application protocol; informational."},
+    END};
+
+/* ---- discovery.k8s.io/v1 ---- */
+
+static const drv_oa_field_t endpoint_slice[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"addressType", "string", R,
+     "IPv4: the only address type Drover serves (IPv6 and FQDN are refused)."},
+    {"endpoints", DISC "Endpoint", L,
+     "The endpoints, at most 1000. The hub writes a slice per Service with a selector (label "
+     "kubernetes.io/service-name names it); the devices route to every endpoint listed."},
+    {"ports", DISC "EndpointPort", L, "The ports every endpoint of the slice serves."},
+    END};
+
+static const drv_oa_field_t slice_endpoint[] = {
+    {"addresses", "string", L | R, "The endpoint's IPv4 addresses (1 to 100)."},
+    {"conditions", DISC "EndpointConditions", 0, "Whether the endpoint takes traffic."},
+    {"hostname", "string", 0, "The endpoint's hostname (a DNS label), for headless Services."},
+    {"nodeName", "string", 0, "The device the endpoint lives on."},
+    {"zone", "string", 0, "The zone the endpoint is in; informational."},
+    {"targetRef", CORE "ObjectReference", 0, "The Pod behind the endpoint."},
+    {"hints", DISC "EndpointHints", 0,
+     "Topology hints, kept as written: Drover routes to every endpoint anyway."},
+    END};
+
+static const drv_oa_field_t slice_conditions[] = {
+    {"ready", "boolean", 0, "The endpoint takes new traffic (unset counts as true)."},
+    {"serving", "boolean", 0, "The endpoint answers, even while it is terminating."},
+    {"terminating", "boolean", 0, "The endpoint's Pod is shutting down."},
+    END};
+
+static const drv_oa_field_t slice_hints[] = {
+    {"forZones", DISC "ForZone", L, "Zones that should use the endpoint (at most 8)."},
+    {"forNodes", DISC "ForNode", L, "Devices that should use the endpoint."},
+    END};
+
+static const drv_oa_field_t hint_name[] = {{"name", "string", R, "The zone's or node's name."},
+                                           END};
+
+static const drv_oa_field_t slice_port[] = {
+    {"name", "string", 0, "The port's name, that of the Service port it serves."},
+    {"port", "int32", 0, "The port number (1-65535)."},
+    {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
+    {"appProtocol", "string", 0, "The application protocol; informational."},
+    END};
+
+/* ---- networking.k8s.io/v1 ---- */
+
+static const drv_oa_field_t netpol[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", NET "NetworkPolicySpec", 0,
+     "Which Pods the policy isolates and the traffic it lets through; every device enforces "
+     "it with nftables."},
+    END};
+
+static const drv_oa_field_t netpol_spec[] = {
+    {"podSelector", META "LabelSelector", R,
+     "The Pods of the namespace the policy applies to; empty selects them all."},
+    {"policyTypes", "string", L,
+     "Ingress, Egress or both: the directions in which selected Pods are isolated. Defaults to "
+     "Ingress, plus Egress when egress rules are given."},
+    {"ingress", NET "NetworkPolicyIngressRule", L,
+     "Traffic a selected Pod may receive (when isolated for Ingress); none allows nothing in."},
+    {"egress", NET "NetworkPolicyEgressRule", L,
+     "Traffic a selected Pod may send (when isolated for Egress); none allows nothing out."},
+    END};
+
+static const drv_oa_field_t netpol_ingress[] = {
+    {"ports", NET "NetworkPolicyPort", L, "Ports allowed; every port when empty."},
+    {"from", NET "NetworkPolicyPeer", L, "Sources allowed; any source when empty."},
+    END};
+
+static const drv_oa_field_t netpol_egress[] = {
+    {"ports", NET "NetworkPolicyPort", L, "Ports allowed; every port when empty."},
+    {"to", NET "NetworkPolicyPeer", L, "Destinations allowed; any destination when empty."},
+    END};
+
+static const drv_oa_field_t netpol_port[] = {
+    {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
+    {"port", INTSTR, 0,
+     "The port, by number or by the name of a container port of the Pods; every port when "
+     "unset."},
+    {"endPort", "int32", 0,
+     "With a numeric port: the last port of a range starting at port (not below it)."},
+    END};
+
+static const drv_oa_field_t netpol_peer[] = {
+    {"podSelector", META "LabelSelector", 0,
+     "Pods, in the policy's namespace or in those namespaceSelector picks."},
+    {"namespaceSelector", META "LabelSelector", 0,
+     "Namespaces whose Pods (all, or those podSelector picks) are the peer."},
+    {"ipBlock", NET "IPBlock", 0,
+     "An IPv4 range; not combined with the selectors. Meant for addresses outside the pod "
+     "network."},
+    END};
+
+static const drv_oa_field_t ip_block[] = {
+    {"cidr", "string", R, "The range, e.g. 192.168.1.0/24 (IPv6 is refused)."},
+    {"except", "string", L, "Ranges inside cidr that are left out."},
+    END};
 
 static const drv_oa_field_t event[] = {
     TYPEMETA,
@@ -499,6 +672,10 @@ static const drv_oa_field_t node[] = {
 static const drv_oa_field_t node_spec[] = {
     {"unschedulable", "boolean", 0,
      "When true (kubectl cordon), the scheduler places no new Pods on the device."},
+    {"podCIDR", "string", 0,
+     "The device's block of the pod network (e.g. 10.42.1.0/24), given by the hub when the "
+     "Node is made and never changed afterwards; its Pods get their addresses from it."},
+    {"podCIDRs", "string", L, "The same block as podCIDR, as a list of one."},
     {"taints", CORE "Taint", L, "Taints keep Pods that do not tolerate them off the device."},
     END};
 
@@ -828,7 +1005,36 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "Service", "A stable address for a set of Pods, served on the devices.", service),
     OBJ(CORE "ServiceSpec", "Which Pods a Service sends traffic to, and how.", service_spec),
     OBJ(CORE "ServicePort", "A port a Service exposes.", service_port),
+    OBJ(CORE "SessionAffinityConfig", "Settings of a Service's session affinity.",
+        session_affinity_config),
+    OBJ(CORE "ClientIPConfig", "Settings of ClientIP session affinity.", client_ip_config),
     OBJ(CORE "ServiceStatus", "A Service's status.", service_status),
+    OBJ(CORE "Endpoints",
+        "The addresses behind a Service, as one object named after it: what older clients read.",
+        endpoints),
+    OBJ(CORE "EndpointSubset", "Addresses that serve the same ports.", endpoint_subset),
+    OBJ(CORE "EndpointAddress", "One address behind a Service.", endpoint_address),
+    OBJ(CORE "EndpointPort", "A port the addresses of a subset serve.", endpoint_port),
+    OBJ(DISC "EndpointSlice",
+        "A part of the endpoints of a Service: what the devices route and answer DNS from.",
+        endpoint_slice),
+    OBJ(DISC "Endpoint", "One endpoint of a slice: a Pod's address and state.", slice_endpoint),
+    OBJ(DISC "EndpointConditions", "The state of an endpoint.", slice_conditions),
+    OBJ(DISC "EndpointHints", "Where an endpoint should be used.", slice_hints),
+    OBJ(DISC "ForZone", "A zone an endpoint is meant for.", hint_name),
+    OBJ(DISC "ForNode", "A device an endpoint is meant for.", hint_name),
+    OBJ(DISC "EndpointPort", "A port the endpoints of a slice serve.", slice_port),
+    OBJ(NET "NetworkPolicy",
+        "Limits the traffic to and from a namespace's Pods; enforced on every device.", netpol),
+    OBJ(NET "NetworkPolicySpec", "What a NetworkPolicy isolates and allows.", netpol_spec),
+    OBJ(NET "NetworkPolicyIngressRule", "Traffic allowed in: from these peers on these ports.",
+        netpol_ingress),
+    OBJ(NET "NetworkPolicyEgressRule", "Traffic allowed out: to these peers on these ports.",
+        netpol_egress),
+    OBJ(NET "NetworkPolicyPort", "A port or a range of ports.", netpol_port),
+    OBJ(NET "NetworkPolicyPeer",
+        "A peer: Pods by their and their namespaces' labels, or an IP range.", netpol_peer),
+    OBJ(NET "IPBlock", "An IPv4 range with holes.", ip_block),
     OBJ(CORE "Event", "A record of something that happened to an object.", event),
     OBJ(CORE "ObjectReference", "A reference to an object.", object_ref),
     OBJ(CORE "EventSource", "Who reported an event.", event_source),
@@ -902,6 +1108,8 @@ const drv_oa_kind_t drv_oa_kinds[] = {
     {"api/v1", "", "v1", "Secret", "secrets", CORE "Secret", true, false, false, false, true},
     {"api/v1", "", "v1", "Service", "services", CORE "Service", true, true, false, false, true},
     {"api/v1", "", "v1", "Event", "events", CORE "Event", true, false, false, false, true},
+    {"api/v1", "", "v1", "Endpoints", "endpoints", CORE "Endpoints", true, false, false, false,
+     true},
     {"api/v1", "", "v1", "Node", "nodes", CORE "Node", false, true, false, false, true},
     {"api/v1", "", "v1", "Namespace", "namespaces", CORE "Namespace", false, true, false, false,
      true},
@@ -915,5 +1123,9 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      APPS "ControllerRevision", true, false, false, false, false},
     {"apis/autoscaling/v2", "autoscaling", "v2", "HorizontalPodAutoscaler",
      "horizontalpodautoscalers", AS2 "HorizontalPodAutoscaler", true, true, false, false, true},
+    {"apis/discovery.k8s.io/v1", "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices",
+     DISC "EndpointSlice", true, false, false, false, true},
+    {"apis/networking.k8s.io/v1", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
+     NET "NetworkPolicy", true, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

@@ -8,13 +8,17 @@
 #define APPS "io.k8s.api.apps.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define AUTOSCALING "io.k8s.api.autoscaling.v2."
+#define DISC "io.k8s.api.discovery.v1."
+#define NET "io.k8s.api.networking.v1."
 
 typedef struct edge {
     const char *parent, *field;
     drv_api_patch_meta_t meta;
 } edge_t;
 
-/* {type, list, merge, retainKeys, mergeKey} */
+/* {type, list, merge, retainKeys, mergeKey}. A list with neither merge nor retainKeys is atomic
+ * (+listType=atomic or set upstream, no patchStrategy): a patch replaces it whole; its entry
+ * still names the elements' type so the patch can walk into them. */
 static const edge_t edges[] = {
     /* metadata */
     {CORE "Pod", "metadata", {META "ObjectMeta", false, false, false, NULL}},
@@ -27,6 +31,9 @@ static const edge_t edges[] = {
     {APPS "Deployment", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {APPS "DaemonSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {APPS "ReplicaSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "Endpoints", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {DISC "EndpointSlice", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {NET "NetworkPolicy", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {AUTOSCALING "HorizontalPodAutoscaler",
      "metadata",
      {META "ObjectMeta", false, false, false, NULL}},
@@ -82,6 +89,12 @@ static const edge_t edges[] = {
     /* services, nodes, namespaces */
     {CORE "Service", "spec", {CORE "ServiceSpec", false, false, false, NULL}},
     {CORE "ServiceSpec", "ports", {CORE "ServicePort", true, true, false, "port"}},
+    {CORE "ServiceSpec",
+     "sessionAffinityConfig",
+     {CORE "SessionAffinityConfig", false, false, false, NULL}},
+    {CORE "ServiceSpec", "clusterIPs", {NULL, true, false, false, NULL}},
+    {CORE "ServiceSpec", "ipFamilies", {NULL, true, false, false, NULL}},
+    {CORE "SessionAffinityConfig", "clientIP", {CORE "ClientIPConfig", false, false, false, NULL}},
     {CORE "Node", "spec", {CORE "NodeSpec", false, false, false, NULL}},
     {CORE "Node", "status", {CORE "NodeStatus", false, false, false, NULL}},
     {CORE "NodeSpec", "podCIDRs", {NULL, true, true, false, NULL}},
@@ -90,6 +103,38 @@ static const edge_t edges[] = {
     {CORE "NodeStatus", "addresses", {CORE "NodeAddress", true, true, false, "type"}},
     {CORE "Namespace", "status", {CORE "NamespaceStatus", false, false, false, NULL}},
     {CORE "NamespaceStatus", "conditions", {CORE "NamespaceCondition", true, true, false, "type"}},
+    /* endpoints (v1), endpoint slices (discovery.k8s.io/v1): every list atomic upstream */
+    {CORE "Endpoints", "subsets", {CORE "EndpointSubset", true, false, false, NULL}},
+    {CORE "EndpointSubset", "addresses", {CORE "EndpointAddress", true, false, false, NULL}},
+    {CORE "EndpointSubset",
+     "notReadyAddresses",
+     {CORE "EndpointAddress", true, false, false, NULL}},
+    {CORE "EndpointSubset", "ports", {CORE "EndpointPort", true, false, false, NULL}},
+    {DISC "EndpointSlice", "endpoints", {DISC "Endpoint", true, false, false, NULL}},
+    {DISC "EndpointSlice", "ports", {DISC "EndpointPort", true, false, false, NULL}},
+    {DISC "Endpoint", "addresses", {NULL, true, false, false, NULL}},
+    {DISC "Endpoint", "conditions", {DISC "EndpointConditions", false, false, false, NULL}},
+    {DISC "Endpoint", "hints", {DISC "EndpointHints", false, false, false, NULL}},
+    {DISC "EndpointHints", "forZones", {DISC "ForZone", true, false, false, NULL}},
+    {DISC "EndpointHints", "forNodes", {DISC "ForNode", true, false, false, NULL}},
+    /* networking.k8s.io/v1: every list atomic upstream */
+    {NET "NetworkPolicy", "spec", {NET "NetworkPolicySpec", false, false, false, NULL}},
+    {NET "NetworkPolicySpec", "podSelector", {META "LabelSelector", false, false, false, NULL}},
+    {NET "NetworkPolicySpec",
+     "ingress",
+     {NET "NetworkPolicyIngressRule", true, false, false, NULL}},
+    {NET "NetworkPolicySpec", "egress", {NET "NetworkPolicyEgressRule", true, false, false, NULL}},
+    {NET "NetworkPolicySpec", "policyTypes", {NULL, true, false, false, NULL}},
+    {NET "NetworkPolicyIngressRule", "ports", {NET "NetworkPolicyPort", true, false, false, NULL}},
+    {NET "NetworkPolicyIngressRule", "from", {NET "NetworkPolicyPeer", true, false, false, NULL}},
+    {NET "NetworkPolicyEgressRule", "ports", {NET "NetworkPolicyPort", true, false, false, NULL}},
+    {NET "NetworkPolicyEgressRule", "to", {NET "NetworkPolicyPeer", true, false, false, NULL}},
+    {NET "NetworkPolicyPeer", "podSelector", {META "LabelSelector", false, false, false, NULL}},
+    {NET "NetworkPolicyPeer",
+     "namespaceSelector",
+     {META "LabelSelector", false, false, false, NULL}},
+    {NET "NetworkPolicyPeer", "ipBlock", {NET "IPBlock", false, false, false, NULL}},
+    {NET "IPBlock", "except", {NULL, true, false, false, NULL}},
     /* autoscaling/v2 */
     {AUTOSCALING "HorizontalPodAutoscaler",
      "status",
@@ -126,6 +171,12 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return APPS "ReplicaSet";
     case DRV_KIND_CONTROLLERREVISION:
         return APPS "ControllerRevision";
+    case DRV_KIND_ENDPOINTS:
+        return CORE "Endpoints";
+    case DRV_KIND_ENDPOINTSLICE:
+        return DISC "EndpointSlice";
+    case DRV_KIND_NETWORKPOLICY:
+        return NET "NetworkPolicy";
     default:
         return NULL;
     }

@@ -70,6 +70,8 @@ static const pb_msg_t m_core_Namespace;
 static const pb_msg_t m_core_ConfigMap;
 static const pb_msg_t m_core_Secret;
 static const pb_msg_t m_core_ServicePort;
+static const pb_msg_t m_core_ClientIPConfig;
+static const pb_msg_t m_core_SessionAffinityConfig;
 static const pb_msg_t m_core_ServiceSpec;
 static const pb_msg_t m_core_Service;
 static const pb_msg_t m_core_HostPathVolumeSource;
@@ -191,6 +193,17 @@ static const pb_field_t core_ServicePort_f[] = {
 };
 static const pb_msg_t m_core_ServicePort = {"io.k8s.api.core.v1.ServicePort", core_ServicePort_f,
                                             PB_N(core_ServicePort_f)};
+static const pb_field_t core_ClientIPConfig_f[] = {
+    {1, "timeoutSeconds", PB_INT32, F_PTR, NULL},
+};
+static const pb_msg_t m_core_ClientIPConfig = {"io.k8s.api.core.v1.ClientIPConfig",
+                                               core_ClientIPConfig_f, PB_N(core_ClientIPConfig_f)};
+static const pb_field_t core_SessionAffinityConfig_f[] = {
+    {1, "clientIP", PB_MSG, F_PTR, &m_core_ClientIPConfig},
+};
+static const pb_msg_t m_core_SessionAffinityConfig = {"io.k8s.api.core.v1.SessionAffinityConfig",
+                                                      core_SessionAffinityConfig_f,
+                                                      PB_N(core_SessionAffinityConfig_f)};
 static const pb_field_t core_ServiceSpec_f[] = {
     {1, "ports", PB_MSG, F_REP | F_OMIT, &m_core_ServicePort},
     {2, "selector", PB_STRING, F_MAP | F_OMIT, NULL},
@@ -204,7 +217,7 @@ static const pb_field_t core_ServiceSpec_f[] = {
     {11, "externalTrafficPolicy", PB_STRING, F_OMIT, NULL},
     {12, "healthCheckNodePort", PB_INT32, F_OMIT, NULL},
     {13, "publishNotReadyAddresses", PB_BOOL, F_OMIT, NULL},
-    {14, "sessionAffinityConfig", PB_MSG, F_PTR, NULL},
+    {14, "sessionAffinityConfig", PB_MSG, F_PTR, &m_core_SessionAffinityConfig},
     {17, "ipFamilyPolicy", PB_STRING, F_PTR, NULL},
     {18, "clusterIPs", PB_STRING, F_REP | F_OMIT, NULL},
     {19, "ipFamilies", PB_STRING, F_REP | F_OMIT, NULL},

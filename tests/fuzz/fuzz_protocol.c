@@ -2,7 +2,8 @@
  * desired state, status, heartbeat, online, event, logs request, logs chunk, signed desired state,
  * sealed Secret), the rest is the
  * payload. Every input either parses or fails with a message naming the message kind, and a
- * parsed desired state survives build -> encode -> parse unchanged. */
+ * parsed desired state (its network section included) survives build -> encode -> parse
+ * unchanged. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,9 @@ static void desired(const char *p, size_t n)
     check_err(rc, &err, "desired state");
     if (rc != DRV_OK)
         return;
-    cJSON *b =
-        drv_proto_desired_build(d.node, d.generation, d.pods, d.config_maps, d.secrets, &err);
+    /* with its network section: the round trip must keep it too */
+    cJSON *b = drv_proto_desired_build_net(d.node, d.generation, d.pods, d.config_maps, d.secrets,
+                                           d.network, &err);
     if (b == NULL)
         die("rebuild failed", drv_error_msg(&err));
     char *text = NULL;
@@ -48,7 +50,8 @@ static void desired(const char *p, size_t n)
             die("re-parse failed", drv_error_msg(&err));
         if (again.generation != d.generation || !cJSON_Compare(again.pods, d.pods, 1) ||
             !cJSON_Compare(again.config_maps, d.config_maps, 1) ||
-            !cJSON_Compare(again.secrets, d.secrets, 1))
+            !cJSON_Compare(again.secrets, d.secrets, 1) ||
+            ((again.network || d.network) && !cJSON_Compare(again.network, d.network, 1)))
             die("round trip changed the document", text);
         drv_proto_desired_free(&again);
         free(text);

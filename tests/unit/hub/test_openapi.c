@@ -25,7 +25,7 @@ static const drv_oa_doc_t *docs(size_t *n)
 {
     const drv_oa_doc_t *d = drv_oa_docs(n);
     assert_non_null(d);
-    assert_int_equal(*n, 3);
+    assert_int_equal(*n, 5);
     return d;
 }
 
@@ -231,6 +231,80 @@ static void test_patch_extensions_match_patchmeta(void **state)
         "merge,retainKeys");
 }
 
+/* The schema named name in any document. */
+static const cJSON *schema_named(const char *name)
+{
+    size_t n = 0;
+    const drv_oa_doc_t *d = docs(&n);
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *s =
+            cJSON_GetObjectItemCaseSensitive(drv_json_at(d[i].json, "components.schemas"), name);
+        if (s)
+            return s;
+    }
+    return NULL;
+}
+
+/* The network kinds: what kubectl explain walks, and their lists atomic as upstream has them
+ * (no patch strategy: a strategic merge patch replaces them whole). */
+static void test_network_kinds(void **state)
+{
+    (void)state;
+    const cJSON *np = schema_with_gvk("networking.k8s.io", "v1", "NetworkPolicy");
+    assert_non_null(np);
+    assert_string_equal(np->string, "io.k8s.api.networking.v1.NetworkPolicy");
+    const cJSON *spec = schema_named("io.k8s.api.networking.v1.NetworkPolicySpec");
+    assert_non_null(spec);
+    const cJSON *ingress = drv_json_at(spec, "properties.ingress");
+    assert_string_equal(drv_json_str(ingress, "type"), "array");
+    assert_string_equal(prop_ref(ingress), "io.k8s.api.networking.v1.NetworkPolicyIngressRule");
+    assert_null(drv_json_get(ingress, "x-kubernetes-patch-strategy"));
+    const cJSON *peer = schema_named("io.k8s.api.networking.v1.NetworkPolicyPeer");
+    assert_string_equal(prop_ref(drv_json_at(peer, "properties.ipBlock")),
+                        "io.k8s.api.networking.v1.IPBlock");
+    assert_string_equal(
+        prop_ref(drv_json_at(schema_named("io.k8s.api.networking.v1.NetworkPolicyPort"),
+                             "properties.port")),
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString");
+
+    const cJSON *eps = schema_with_gvk("discovery.k8s.io", "v1", "EndpointSlice");
+    assert_non_null(eps);
+    const cJSON *req = drv_json_get(eps, "required");
+    assert_string_equal(cJSON_GetArrayItem(req, 0)->valuestring, "addressType");
+    assert_non_null(schema_with_gvk("discovery.k8s.io", "v1", "EndpointSliceList"));
+    assert_non_null(schema_with_gvk("", "v1", "Endpoints"));
+    assert_non_null(schema_named("io.k8s.api.core.v1.EndpointAddress"));
+
+    /* the Service's recent fields, and the Node's pod network block */
+    const cJSON *ss = schema_named("io.k8s.api.core.v1.ServiceSpec");
+    static const char *const fields[] = {"sessionAffinityConfig",
+                                         "internalTrafficPolicy",
+                                         "externalTrafficPolicy",
+                                         "ipFamilyPolicy",
+                                         "ipFamilies",
+                                         "clusterIPs",
+                                         "publishNotReadyAddresses",
+                                         "allocateLoadBalancerNodePorts"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!drv_json_get(drv_json_get(ss, "properties"), fields[i]))
+            fail_msg("ServiceSpec has no %s", fields[i]);
+    const cJSON *timeout =
+        drv_json_at(schema_named("io.k8s.api.core.v1.ClientIPConfig"), "properties.timeoutSeconds");
+    assert_string_equal(drv_json_str(timeout, "format"), "int32");
+    assert_non_null(drv_json_at(schema_named("io.k8s.api.core.v1.NodeSpec"), "properties.podCIDR"));
+
+    /* every kind's paths are in its group version's document */
+    size_t n = 0;
+    const drv_oa_doc_t *d = docs(&n);
+    assert_non_null(
+        drv_json_get(drv_json_get(d[4].json, "paths"),
+                     "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}"));
+    assert_non_null(
+        drv_json_get(drv_json_get(d[3].json, "paths"), "/apis/discovery.k8s.io/v1/endpointslices"));
+    assert_non_null(
+        drv_json_get(drv_json_get(d[0].json, "paths"), "/api/v1/namespaces/{namespace}/endpoints"));
+}
+
 static void test_index_hashes(void **state)
 {
     (void)state;
@@ -263,6 +337,8 @@ static void test_index_hashes(void **state)
     assert_string_equal(d[0].path, "api/v1");
     assert_string_equal(d[1].path, "apis/apps/v1");
     assert_string_equal(d[2].path, "apis/autoscaling/v2");
+    assert_string_equal(d[3].path, "apis/discovery.k8s.io/v1");
+    assert_string_equal(d[4].path, "apis/networking.k8s.io/v1");
 }
 
 int main(void)
@@ -273,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_descriptions),
         cmocka_unit_test(test_write_ops_have_field_validation),
         cmocka_unit_test(test_patch_extensions_match_patchmeta),
+        cmocka_unit_test(test_network_kinds),
         cmocka_unit_test(test_index_hashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -217,6 +217,84 @@ static void test_kubectl_service(void **state)
     model_accepts(np);
 }
 
+/* A Service with the spec fields kubectl's create commands leave out (what a client-go program
+ * sends): sessionAffinityConfig's messages, the traffic policies, the address families. */
+static void make_service(enc_t *out, const char *type, bool lb_fields)
+{
+    enc_t meta = {0}, spec = {0}, port = {0}, cfg = {0}, cip = {0}, svc = {0};
+    put_str(&meta, 1, "web");
+    put_str(&port, 1, "http");
+    put_str(&port, 2, "TCP");
+    put_int(&port, 3, 80);
+    put_msg(&spec, 1, &port);
+    put_entry(&spec, 2, "app", "web");
+    put_str(&spec, 3, "10.43.0.5");
+    put_str(&spec, 4, type);
+    put_str(&spec, 7, "ClientIP");
+    put_int(&cip, 1, 600);
+    put_msg(&cfg, 1, &cip);
+    put_msg(&spec, 14, &cfg);
+    put_int(&spec, 13, 1); /* publishNotReadyAddresses */
+    put_str(&spec, 17, "PreferDualStack");
+    put_str(&spec, 18, "10.43.0.5");
+    put_str(&spec, 19, "IPv4");
+    put_str(&spec, 22, "Local"); /* internalTrafficPolicy */
+    if (lb_fields) {
+        put_str(&spec, 11, "Local"); /* externalTrafficPolicy */
+        put_int(&spec, 20, 1);       /* allocateLoadBalancerNodePorts */
+    }
+    put_msg(&svc, 1, &meta);
+    put_msg(&svc, 2, &spec);
+    wrap(out, "v1", "Service", &svc);
+}
+
+static void test_service_fields(void **state)
+{
+    (void)state;
+    enc_t e = {0};
+    make_service(&e, "ClusterIP", false);
+    _cleanup_cjson_ cJSON *o = decode_ok(e.b, e.n);
+    const cJSON *spec = drv_json_get(o, "spec");
+    assert_string_equal(str_at(spec, "sessionAffinity", NULL, NULL), "ClientIP");
+    const cJSON *t = drv_json_get(
+        drv_json_get(drv_json_get(spec, "sessionAffinityConfig"), "clientIP"), "timeoutSeconds");
+    assert_true(cJSON_IsNumber(t));
+    assert_int_equal(t->valueint, 600);
+    assert_true(cJSON_IsTrue(drv_json_get(spec, "publishNotReadyAddresses")));
+    assert_string_equal(str_at(spec, "ipFamilyPolicy", NULL, NULL), "PreferDualStack");
+    assert_string_equal(cJSON_GetArrayItem(drv_json_get(spec, "clusterIPs"), 0)->valuestring,
+                        "10.43.0.5");
+    assert_string_equal(cJSON_GetArrayItem(drv_json_get(spec, "ipFamilies"), 0)->valuestring,
+                        "IPv4");
+    assert_string_equal(str_at(spec, "internalTrafficPolicy", NULL, NULL), "Local");
+    assert_null(drv_json_get(spec, "externalTrafficPolicy"));
+    model_accepts(o);
+
+    make_service(&e, "LoadBalancer", true);
+    _cleanup_cjson_ cJSON *lb = decode_ok(e.b, e.n);
+    spec = drv_json_get(lb, "spec");
+    assert_string_equal(str_at(spec, "type", NULL, NULL), "LoadBalancer");
+    assert_string_equal(str_at(spec, "externalTrafficPolicy", NULL, NULL), "Local");
+    assert_true(cJSON_IsTrue(drv_json_get(spec, "allocateLoadBalancerNodePorts")));
+    model_accepts(lb);
+
+    /* An empty clientIP is a pointer that was set: it stays, as {} (the model defaults it). */
+    enc_t meta = {0}, sp = {0}, port = {0}, cfg = {0}, empty = {0}, svc = {0};
+    put_str(&meta, 1, "web");
+    put_int(&port, 3, 80);
+    put_msg(&sp, 1, &port);
+    put_str(&sp, 7, "ClientIP");
+    put_msg(&cfg, 1, &empty);
+    put_msg(&sp, 14, &cfg);
+    put_msg(&svc, 1, &meta);
+    put_msg(&svc, 2, &sp);
+    wrap(&e, "v1", "Service", &svc);
+    _cleanup_cjson_ cJSON *z = decode_ok(e.b, e.n);
+    assert_true(cJSON_IsObject(
+        drv_json_get(drv_json_get(drv_json_get(z, "spec"), "sessionAffinityConfig"), "clientIP")));
+    model_accepts(z);
+}
+
 /* A Pod with what the tables reach that kubectl's commands do not send. */
 static void make_pod(enc_t *out, const enc_t *extra_spec)
 {
@@ -470,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_kubectl_configmap_secret),
         cmocka_unit_test(test_kubectl_deployment),
         cmocka_unit_test(test_kubectl_service),
+        cmocka_unit_test(test_service_fields),
         cmocka_unit_test(test_pod),
         cmocka_unit_test(test_hpa),
         cmocka_unit_test(test_unsupported_fields),
