@@ -39,8 +39,11 @@ drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agen
     g->sv = sv;
     g->cfg = cfg;
     g->cgroups = cgroups;
-    if (drv_fmt(g->cni_state, sizeof(g->cni_state), "%s", cfg->state_dir) != DRV_OK)
-        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "agent config: stateDir: too long");
+    /* host-local's leases live as long as the sandboxes they belong to: on the run directory
+     * (tmpfs), so that a reboot, which takes every sandbox, takes them too; on disk they would
+     * refuse the same pod its address again ("duplicate allocation") after a power cut. */
+    if (drv_fmt(g->cni_state, sizeof(g->cni_state), "%s", cfg->run_dir) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "agent config: runDir: too long");
     g->cni.plugin_dir = cfg->cni_plugin_dir;
     g->cni.state_dir = g->cni_state;
     g->cni.subnet = cfg->pod_subnet;
