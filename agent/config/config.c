@@ -382,9 +382,9 @@ static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cf
 
 static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"mode", "wireguardInterface", "toolDir", "behindNat", NULL};
+    static const char *const known[] = {"mode", "wireguardInterface", "toolDir", NULL};
     if (!cJSON_IsObject(n)) {
-        problem(c, "network", "must be a mapping of mode, wireguardInterface, toolDir, behindNat");
+        problem(c, "network", "must be a mapping of mode, wireguardInterface, toolDir");
         return;
     }
     check_keys(c, n, "network.", known);
@@ -406,11 +406,6 @@ static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cf
                 "\"%s\" must be an interface name: 1-15 letters, digits, '_', '.' or '-'",
                 cfg->wg_interface);
     get_path_as(c, n, "toolDir", "network.toolDir", cfg->wg_tool_dir, sizeof(cfg->wg_tool_dir));
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(n, "behindNat");
-    if (b && !cJSON_IsBool(b))
-        problem(c, "network.behindNat", "must be true or false");
-    else if (b)
-        cfg->behind_nat = cJSON_IsTrue(b);
 }
 
 static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t *cfg)

@@ -54,7 +54,6 @@ typedef struct drv_agent_config {
     bool cluster_network;  /* network.mode: auto (default) or off (the local podSubnet only) */
     char wg_interface[16]; /* network.wireguardInterface; default drover-wg */
     char wg_tool_dir[256]; /* network.toolDir: where ip, wg, wireguard-go, nft are; "" PATH */
-    bool behind_nat;       /* network.behindNat: keep-alives toward every peer */
     /* container logs */
     uint64_t log_max_bytes; /* per file before rotation; default 10 MiB */
     unsigned log_max_files; /* rotated files kept; default 2 */

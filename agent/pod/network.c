@@ -33,7 +33,11 @@ static void wg_opts(const pod_net_t *n, drv_wg_opts_t *o, char *identity, size_t
     o->run_dir = n->cfg->run_dir;
     if (n->cfg->wg_tool_dir[0])
         o->tool_path = n->cfg->wg_tool_dir;
-    o->behind_nat = n->cfg->behind_nat || n->ns.behind_nat;
+    /* Keep-alives toward every peer, NAT or not: besides keeping a NAT's mappings open they
+     * keep every tunnel's handshake young, and a handshake younger than 180 s is how this node
+     * tells a live peer from a cut-off one (its endpoints are left out while another is
+     * usable), even while the hub is away. 25 s: one small packet per peer. */
+    o->behind_nat = true;
 }
 
 drv_err_t pod_net_init(pod_net_t *n, const drv_agent_config_t *cfg, drv_error_t *err)

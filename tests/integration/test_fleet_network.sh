@@ -124,6 +124,12 @@ fleet_apply "$FLEET_TMP/web.yaml" >/dev/null || { fleet_dump; exit 1; }
 check "the web pods run on dev2 and dev3" fleet_running app=web 2 120
 check "the clients run on dev1" fleet_running 'role in (client,intruder)' 2 60
 cip="$(fleet_api /api/v1/namespaces/default/services/web | jq -r .spec.clusterIP)"
+# The pods' uids, asked of the hub now (it is stopped later; pexec runs in subshells, which
+# would not keep what they learn).
+declare -A uids
+for p in web-d2 web-d3 client intruder; do
+  uids[$p]="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .metadata.uid)"
+done
 echo "# web's ClusterIP: $cip"
 ready_endpoints() {
   fleet_api /apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name=web |
@@ -152,13 +158,10 @@ net_dump() {
   pexec dev1 client wget -O - http://web.default.svc.cluster.local/ >&2 2>&1
 }
 
-# pexec NODE POD CMD...: CMD in POD's container, on its device; the pod's uid is asked of the
-# hub once (the hub is stopped later on).
-declare -A uids
+# pexec NODE POD CMD...: CMD in POD's container (uids[POD]), on its device.
 pexec() {
   local node="$1" pod="$2"
   shift 2
-  [ -n "${uids[$pod]:-}" ] || uids[$pod]="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
   fleet_use "$node" || return 1
   # Bounded from here: Debian 12's busybox wget crashes with its own -T.
   timeout "${PEXEC_TIMEOUT:-5}" nsenter -t "$(_device_init_pid)" -m -p -n -- \
