@@ -408,6 +408,99 @@ static cJSON *in_ns(const cJSON *list, const char *ns)
     return out;
 }
 
+/* The addresses a LoadBalancer Service is served on: every Ready node's (its ExternalIP, else
+ * its InternalIP), as K3s's ServiceLB reports them; sorted, so that the status only changes
+ * when the set does. */
+static cJSON *lb_ingress(const cJSON *nodes)
+{
+    cJSON *ips = cJSON_CreateArray();
+    const cJSON *n;
+    cJSON_ArrayForEach(n, nodes)
+    {
+        const cJSON *st = drv_json_get(n, "status");
+        bool ready = false;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, drv_json_get(st, "conditions"))
+        {
+            const char *t = drv_json_str(c, "type"), *v = drv_json_str(c, "status");
+            ready = ready || (t && v && !strcmp(t, "Ready") && !strcmp(v, "True"));
+        }
+        const char *ext = NULL, *in = NULL;
+        cJSON_ArrayForEach(c, drv_json_get(st, "addresses"))
+        {
+            const char *t = drv_json_str(c, "type"), *a = drv_json_str(c, "address");
+            if (t && a && !strcmp(t, "ExternalIP") && !ext)
+                ext = a;
+            if (t && a && !strcmp(t, "InternalIP") && !in)
+                in = a;
+        }
+        const char *ip = ext ? ext : in;
+        if (!ready || !ip)
+            continue;
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(ips, e) || !cJSON_AddStringToObject(e, "ip", ip) ||
+            !cJSON_AddStringToObject(e, "ipMode", "VIP")) {
+            cJSON_Delete(ips);
+            return NULL;
+        }
+    }
+    /* Insertion sort by address text: a handful of nodes. */
+    cJSON *sorted = cJSON_CreateArray();
+    while (sorted && ips && cJSON_GetArraySize(ips) > 0) {
+        cJSON *min = ips->child;
+        for (cJSON *e = ips->child; e; e = e->next)
+            if (strcmp(drv_json_str(e, "ip"), drv_json_str(min, "ip")) < 0)
+                min = e;
+        cJSON_AddItemToArray(sorted, cJSON_DetachItemViaPointer(ips, min));
+    }
+    cJSON_Delete(ips);
+    return sorted;
+}
+
+/* status.loadBalancer of every LoadBalancer Service (the others: none), written on change. */
+static drv_err_t lb_status(drv_hstore_t *s, const cJSON *svcs, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *nodes = NULL, *ingress = NULL;
+    const cJSON *svc;
+    bool any = false;
+    cJSON_ArrayForEach(svc, svcs)
+    {
+        const char *type = drv_json_str(drv_json_get(svc, "spec"), "type");
+        any = any || (type && !strcmp(type, "LoadBalancer"));
+    }
+    if (!any)
+        return DRV_OK;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    if (!(ingress = lb_ingress(nodes)))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "LoadBalancer status");
+    cJSON_ArrayForEach(svc, svcs)
+    {
+        const char *type = drv_json_str(drv_json_get(svc, "spec"), "type");
+        if (!type || strcmp(type, "LoadBalancer"))
+            continue;
+        const cJSON *have = drv_json_get(drv_json_get(drv_json_get(svc, "status"), "loadBalancer"),
+                                         "ingress");
+        if (have ? cJSON_Compare(have, ingress, true) : cJSON_GetArraySize(ingress) == 0)
+            continue;
+        cJSON *st = cJSON_CreateObject();
+        cJSON *lb = cJSON_AddObjectToObject(st, "loadBalancer");
+        cJSON *ing = cJSON_Duplicate(ingress, true);
+        if (!st || !lb || !ing || !cJSON_AddItemToObject(lb, "ingress", ing)) {
+            cJSON_Delete(st);
+            if (!lb || !cJSON_GetObjectItemCaseSensitive(lb, "ingress"))
+                cJSON_Delete(ing);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "LoadBalancer status");
+        }
+        r = drv_hstore_update_status(s, DRV_KIND_SERVICE, ctrl_meta(svc, "namespace"),
+                                     ctrl_meta(svc, "name"), st, NULL, err);
+        if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+            return r;
+    }
+    return DRV_OK;
+}
+
 drv_err_t drv_ctrl_endpoints_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
     (void)now_ms;
@@ -471,5 +564,8 @@ drv_err_t drv_ctrl_endpoints_reconcile(drv_hstore_t *s, int64_t now_ms, drv_erro
             (r = del(s, DRV_KIND_ENDPOINTS, o, &e)) != DRV_OK && first == DRV_OK)
             first = drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
     }
+    drv_error_t e = DRV_ERROR_INIT;
+    if ((r = lb_status(s, svcs, &e)) != DRV_OK && first == DRV_OK)
+        first = drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
     return first;
 }

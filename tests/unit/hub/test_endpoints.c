@@ -208,11 +208,73 @@ static void test_publish_not_ready(void **state)
     cJSON_Delete(slices);
 }
 
+static void node(drv_hstore_t *s, const char *name, bool ready, const char *internal,
+                 const char *external)
+{
+    char j[1024], ext[128] = "";
+    if (external)
+        snprintf(ext, sizeof(ext), ",{\"type\":\"ExternalIP\",\"address\":\"%s\"}", external);
+    snprintf(j, sizeof(j),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"},"
+             "\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"%s\"}],"
+             "\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"%s\"}%s]}}",
+             name, ready ? "True" : "False", internal, ext);
+    put(s, DRV_KIND_NODE, j);
+}
+
+static cJSON *lb_ingress_of(drv_hstore_t *s, const char *name)
+{
+    cJSON *o = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_get(s, DRV_KIND_SERVICE, "default", name, &o, &err), DRV_OK);
+    cJSON *ing = cJSON_Duplicate(drv_json_at(o, "status.loadBalancer.ingress"), true);
+    cJSON_Delete(o);
+    return ing;
+}
+
+/* A LoadBalancer Service is served on the Ready devices' own addresses (ExternalIP first),
+ * and its status says so, as kubectl's EXTERNAL-IP shows it; a ClusterIP Service gets none. */
+static void test_load_balancer_status(void **state)
+{
+    struct fx *f = *state;
+    node(f->s, "n2", true, "192.168.1.12", NULL);
+    node(f->s, "n1", true, "192.168.1.11", "203.0.113.7");
+    node(f->s, "n3", false, "192.168.1.13", NULL);
+    put(f->s, DRV_KIND_SERVICE,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"lb\","
+        "\"namespace\":\"default\"},\"spec\":{\"type\":\"LoadBalancer\",\"selector\":"
+        "{\"app\":\"web\"},\"ports\":[{\"port\":80,\"nodePort\":30080}]}}");
+    put(f->s, DRV_KIND_SERVICE,
+        "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\","
+        "\"namespace\":\"default\"},\"spec\":{\"selector\":{\"app\":\"web\"},"
+        "\"ports\":[{\"port\":80}]}}");
+    reconcile(f->s);
+    cJSON *ing = lb_ingress_of(f->s, "lb");
+    assert_int_equal(cJSON_GetArraySize(ing), 2);
+    assert_string_equal(drv_json_str(cJSON_GetArrayItem(ing, 0), "ip"), "192.168.1.12");
+    assert_string_equal(drv_json_str(cJSON_GetArrayItem(ing, 1), "ip"), "203.0.113.7");
+    cJSON_Delete(ing);
+    assert_null(lb_ingress_of(f->s, "web"));
+    /* Nothing changed: no new write. */
+    cJSON *before = NULL, *after = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SERVICE, "default", "lb", &before, &err),
+                     DRV_OK);
+    reconcile(f->s);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SERVICE, "default", "lb", &after, &err),
+                     DRV_OK);
+    assert_string_equal(drv_json_at(before, "metadata.resourceVersion")->valuestring,
+                        drv_json_at(after, "metadata.resourceVersion")->valuestring);
+    cJSON_Delete(before);
+    cJSON_Delete(after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_conditions_and_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_not_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_balancer_status, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
