@@ -55,6 +55,8 @@ if(TARGET drover-agent)
     COMPONENT agent EXCLUDE_FROM_ALL)
   install(FILES ${DROVER_DEB_SRC}/agent.yaml DESTINATION /etc/drover
     COMPONENT agent EXCLUDE_FROM_ALL)
+  install(FILES ${DROVER_DEB_SRC}/drover-agent.modules-load.conf DESTINATION /usr/lib/modules-load.d
+    RENAME drover-agent.conf COMPONENT agent EXCLUDE_FROM_ALL)
   install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/drover-agent
     COMPONENT agent EXCLUDE_FROM_ALL)
   drover_deb_control(agent drover-agent /etc/drover/agent.yaml)

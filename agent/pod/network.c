@@ -3,12 +3,15 @@
 #include "pod/network.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -245,8 +248,45 @@ static void sync_dns(pod_net_t *n)
     n->dns_error[0] = '\0';
 }
 
+/* Whether traffic between two pods on the bridge passes the inet forward hook (br_netfilter,
+ * bridge-nf-call-iptables = 1): without it NetworkPolicy would not see same-device traffic.
+ * Switched on when the module is there; false, with why, when it cannot be. */
+static bool bridge_filtering(char *why, size_t whysz)
+{
+    static const char *const path = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (drv_file_read_capped(path, 64, &text, &len, NULL) != DRV_OK) {
+        drv_fmt_cut(why, whysz,
+                    "the br_netfilter kernel module is not loaded (no %s): NetworkPolicy cannot "
+                    "see traffic between pods of this device (load it: modprobe br_netfilter)",
+                    path);
+        return false;
+    }
+    if (text[0] == '1')
+        return true;
+    drv_error_t err = DRV_ERROR_INIT;
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_TRUNC);
+    if (fd >= 0 && drv_file_write_all(fd, "1\n", 2, &err) == DRV_OK)
+        return true;
+    drv_fmt_cut(why, whysz, "cannot switch %s on: %s", path,
+                fd < 0 ? strerror(errno) : drv_error_msg(&err));
+    return false;
+}
+
 static void sync_nft(pod_net_t *n, pod_t *const *pods, size_t npods, unsigned long long hash)
 {
+    char why[300];
+    if (n->ns.npolicies > 0 && !bridge_filtering(why, sizeof(why))) {
+        if (n->nft_ok || strcmp(n->nft_error, why)) {
+            drv_log_error("NetworkPolicy cannot be enforced: pods do not start", "error=\"%s\"",
+                          why);
+            n->status_dirty = true;
+        }
+        n->nft_ok = false;
+        drv_fmt_cut(n->nft_error, sizeof(n->nft_error), "%s", why);
+        return;
+    }
     _cleanup_free_ drv_nft_pod_t *lp = calloc(npods ? npods : 1, sizeof(*lp));
     _cleanup_free_ drv_nft_peer_health_t *ph = calloc(n->ns.npeers ? n->ns.npeers : 1, sizeof(*ph));
     _cleanup_cjson_ cJSON *ports = cJSON_CreateArray(); /* owns the pods' named ports */

@@ -130,6 +130,10 @@ for p in "${pkgs[@]}"; do
 done
 check "drover-agent holds /usr/bin/drover-agent" has_file drover-agent /usr/bin/drover-agent
 check "drover-agent holds its unit" has_file drover-agent /lib/systemd/system/drover-agent.service
+check "drover-agent loads br_netfilter and wireguard at boot" \
+  has_file drover-agent /usr/lib/modules-load.d/drover-agent.conf
+check "drover-agent depends on nftables" depends drover-agent nftables
+check "drover-agent depends on wireguard-tools" depends drover-agent wireguard-tools
 check "drover-agent holds the unit's stop helper" has_file drover-agent /usr/lib/drover/agent-stop-post
 check "drover-agent holds /etc/drover/agent.yaml" has_file drover-agent /etc/drover/agent.yaml
 check "drover-hub holds /usr/bin/drover-hub" has_file drover-hub /usr/bin/drover-hub
