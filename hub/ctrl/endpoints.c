@@ -480,8 +480,8 @@ static drv_err_t lb_status(drv_hstore_t *s, const cJSON *svcs, drv_error_t *err)
         const char *type = drv_json_str(drv_json_get(svc, "spec"), "type");
         if (!type || strcmp(type, "LoadBalancer"))
             continue;
-        const cJSON *have = drv_json_get(drv_json_get(drv_json_get(svc, "status"), "loadBalancer"),
-                                         "ingress");
+        const cJSON *have =
+            drv_json_get(drv_json_get(drv_json_get(svc, "status"), "loadBalancer"), "ingress");
         if (have ? cJSON_Compare(have, ingress, true) : cJSON_GetArraySize(ingress) == 0)
             continue;
         cJSON *st = cJSON_CreateObject();

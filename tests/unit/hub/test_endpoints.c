@@ -261,8 +261,7 @@ static void test_load_balancer_status(void **state)
     assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SERVICE, "default", "lb", &before, &err),
                      DRV_OK);
     reconcile(f->s);
-    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SERVICE, "default", "lb", &after, &err),
-                     DRV_OK);
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_SERVICE, "default", "lb", &after, &err), DRV_OK);
     assert_string_equal(drv_json_at(before, "metadata.resourceVersion")->valuestring,
                         drv_json_at(after, "metadata.resourceVersion")->valuestring);
     cJSON_Delete(before);
