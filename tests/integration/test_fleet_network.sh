@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Services across devices (issue 17), on a real fleet in the hub's default secure
-# configuration: three devices, each in a network namespace of its own on a simulated network
-# (the bridge wan0), the third behind a masquerading router so nothing can reach it from
-# outside. Their pods talk through the WireGuard mesh the hub sets up, find Services through
+# configuration: four devices, each in a network namespace of its own on a simulated network
+# (the bridge wan0), the third and fourth behind a masquerading router so nothing can reach
+# them from outside (and they cannot reach each other but through a relay, the first). Their pods talk through the WireGuard mesh the hub sets up, find Services through
 # the node's DNS, reach them through ClusterIPs, and NetworkPolicies are enforced on the
 # devices. Checked as a user would: answers from the pods behind the Service on both other
 # devices; a pod failing readiness leaves the endpoints; a 10 MB transfer across the tunnel;
 # with the hub stopped and the client's device rebooted offline, names still resolve and calls
 # still succeed; a device cut off stops being a target; policies deny and allow both ways
-# (ingress and egress); and a capture of the simulated network holds no pod address in clear.
+# (ingress and egress); two devices behind NAT reach each other through the relay; and a
+# capture of the simulated network holds no pod address in clear.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -38,26 +39,36 @@ registry_on_exit "kill $capture_pid 2>/dev/null"
 fleet_netns_device dev1 1 || exit 1
 fleet_netns_device dev2 2 || exit 1
 fleet_netns_device_nat dev3 3 || exit 1
-for k in 1 2 3; do
+fleet_netns_device_nat dev4 4 || exit 1
+for k in 1 2 3 4; do
   fleet_device_start "dev$k" "$k" || { fleet_dump; exit 1; }
 done
-for k in 1 2 3; do
+for k in 1 2 3 4; do
   fleet_wait "node dev$k Ready" 60 "/api/v1/nodes/dev$k" "$FLEET_JQ_READY" || { fleet_dump; exit 1; }
 done
 
 # ---- the network the hub built ----
-three_cidrs() {
-  [ "$(fleet_api /api/v1/nodes | jq -r '[.items[].spec.podCIDR // empty] | unique | length')" = 3 ]
+four_cidrs() {
+  [ "$(fleet_api /api/v1/nodes | jq -r '[.items[].spec.podCIDR // empty] | unique | length')" = 4 ]
 }
-check "every node has a pod CIDR of its own" wait_for "3 pod CIDRs" 20 three_cidrs
-keys() { fleet_api /api/v1/nodes | jq -e '[.items[].metadata.annotations["drover.io/wireguard-public-key"] // empty] | length == 3' >/dev/null; }
+check "every node has a pod CIDR of its own" wait_for "4 pod CIDRs" 20 four_cidrs
+keys() { fleet_api /api/v1/nodes | jq -e '[.items[].metadata.annotations["drover.io/wireguard-public-key"] // empty] | length == 4' >/dev/null; }
 check "every node reported its WireGuard public key" wait_for "keys" 30 keys
 peers_of() {
   fleet_use "$1" && device_exec wg show "${2:-drover-wg}" peers 2>/dev/null | wc -l
 }
+# dev3 and dev4 are both behind the NAT: each lists the other through the relay, dev1.
+"${FLEET_CURL[@]}" -f -X PATCH -H 'Content-Type: application/merge-patch+json' \
+  -d '{"metadata":{"labels":{"drover.io/relay":"true"}}}' "$FLEET_HUB/api/v1/nodes/dev1" >/dev/null ||
+  echo "# could not label dev1 as the relay" >&2
+three_peers() { [ "$(peers_of "$1")" = 3 ]; }
 two_peers() { [ "$(peers_of "$1")" = 2 ]; }
-for n in dev1 dev2 dev3; do
-  check "$n's WireGuard interface has its two peers" wait_for "$n peers" 30 two_peers "$n"
+for n in dev1 dev2; do
+  check "$n's WireGuard interface has its three peers" wait_for "$n peers" 30 three_peers "$n"
+done
+for n in dev3 dev4; do
+  check "$n (behind the NAT) has two peers, the other NAT'd one through the relay" \
+    wait_for "$n peers" 30 two_peers "$n"
 done
 
 # ---- a Service served from two devices, called from the third ----
@@ -111,6 +122,17 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: nat-client, labels: {role: nat-client}}
+spec:
+  nodeSelector: {device: "d4"}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: intruder, labels: {role: intruder}}
 spec:
   nodeSelector: {device: "d1"}
@@ -122,12 +144,12 @@ spec:
 YAML
 fleet_apply "$FLEET_TMP/web.yaml" >/dev/null || { fleet_dump; exit 1; }
 check "the web pods run on dev2 and dev3" fleet_running app=web 2 120
-check "the clients run on dev1" fleet_running 'role in (client,intruder)' 2 60
+check "the clients run on dev1 and dev4" fleet_running 'role in (client,intruder,nat-client)' 3 60
 cip="$(fleet_api /api/v1/namespaces/default/services/web | jq -r .spec.clusterIP)"
 # The pods' uids, asked of the hub now (it is stopped later; pexec runs in subshells, which
 # would not keep what they learn).
 declare -A uids
-for p in web-d2 web-d3 client intruder; do
+for p in web-d2 web-d3 client intruder nat-client; do
   uids[$p]="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .metadata.uid)"
 done
 echo "# web's ClusterIP: $cip"
@@ -143,7 +165,7 @@ pod_ip() { fleet_api "/api/v1/namespaces/default/pods/$1" | jq -r .status.podIP;
 # What each device's network looks like, for a failing check.
 net_dump() {
   local n
-  for n in dev1 dev2 dev3; do
+  for n in dev1 dev2 dev3 dev4; do
     fleet_use "$n" || continue
     echo "--- $n: addresses, routes, WireGuard, nftables" >&2
     device_exec ip -br addr >&2 2>&1
@@ -198,6 +220,14 @@ big_ok() {
   [ "$n" = 10485760 ]
 }
 check "10 MB from the pod behind the NAT, across the tunnel" big_ok
+
+# ---- two devices behind the NAT, through the relay ----
+relayed() { [ "$(pexec dev4 nat-client wget -q -O - "http://$ip3:8080/" 2>/dev/null)" = web-d3 ]; }
+check "dev4 reaches dev3's pod (both behind the NAT) through the relay" wait_for "relayed" 30 relayed
+by_name_d4() {
+  [ -n "$(pexec dev4 nat-client wget -q -O - http://web.default.svc.cluster.local/ 2>/dev/null)" ]
+}
+check "... and the Service by name" wait_for "web from dev4" 20 by_name_d4
 
 # ---- readiness ----
 pexec dev2 web-d2 rm -f /tmp/ready
