@@ -202,6 +202,23 @@ drv_err_t pod_host_sandbox_create(pod_host_t *g, pod_t *p, drv_error_t *err)
         /* Missing, half made, or gone with a reboot: start clean. */
         drv_error_clear(err);
         r = drv_sandbox_destroy(g->cfg->run_dir, p->uid, &g->cni, err);
+        /* A pod that had an address (its state.json says so) but no sandbox record: the run
+         * directory went, with a reboot. What its old sandbox left in the kernel (its host
+         * ports' portmap rules, its masquerade rule) is let go first, so that the new one does
+         * not sit behind stale rules: nothing to do after a real reboot, which takes them too,
+         * but it matters when only the agent's tmpfs went. One DEL, only then. */
+        if (r == DRV_OK && (p->pod_ip[0] || p->last_ip[0]) && !o.host_network) {
+            drv_cni_pod_t cp = {.container_id = p->uid,
+                                .ifname = "eth0",
+                                .pod_name = p->name,
+                                .pod_namespace = p->ns,
+                                .ports = ports,
+                                .nports = nports};
+            drv_error_t derr = DRV_ERROR_INIT;
+            if (drv_cni_del(&g->cni, NULL, &cp, NULL, &derr) != DRV_OK)
+                drv_log_debug("stale pod network not released", "pod=%s/%s error=\"%s\"", p->ns,
+                              p->name, drv_error_msg(&derr));
+        }
         if (r == DRV_OK)
             r = drv_sandbox_create(&o, &sb, err);
     }

@@ -81,6 +81,7 @@ typedef struct pod {
     bool volumes_ready;
     char netns[256], ipcns[256], utsns[256];
     char pod_ip[64];
+    char last_ip[64]; /* its sandbox's address as state.json last said ("": none) */
     pid_t pull_pid;
     int pull_fd; /* read end of the pull child's message pipe */
     long long next_setup;
@@ -116,7 +117,8 @@ typedef struct pod {
  *   uid         the pod's metadata.uid (string; informative, not read back)
  *   startTime   unix ms when the agent first saw the pod, 0 to 2^53-1
  *   initNext    index of the next init container to run, 0 to the pod's init container count
- *   podIP       the sandbox's address (string; informative, the sandbox record is the truth)
+ *   podIP       the sandbox's address (string; the sandbox record is the truth: read back only
+ *               to tell that a pod had a network before a reboot, whose leftovers go first)
  *   containers  an object keyed by container name (names the pod no longer has are ignored):
  *     state       "waiting", "running" (then checked against crun) or "terminated"
  *     pid         0 to 2^31-1 (replaced by crun's answer when adopted)

@@ -157,6 +157,7 @@ drv_err_t pod_state_parse(const char *text, size_t len, pod_t *p, drv_error_t *e
     }
     p->start_time = start;
     p->init_next = (size_t)init_next;
+    drv_fmt_cut(p->last_ip, sizeof(p->last_ip), "%s", ip ? ip : "");
     for (size_t i = 0; i < p->n_ctrs; i++) {
         const ctr_rec_t *r = &recs[i];
         ctr_t *c = &p->ctrs[i];
