@@ -17,7 +17,6 @@
  * clients; an IPv6 ipBlock matches nothing (the pod network is IPv4). */
 #include "net/nft.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,56 +93,12 @@ static void peer_free(nft_peer_t *p)
     memset(p, 0, sizeof(*p));
 }
 
-static void ipstr(uint32_t ip, char out[16])
-{
-    struct in_addr a = {.s_addr = htonl(ip)};
-    if (inet_ntop(AF_INET, &a, out, 16) == NULL)
-        out[0] = '\0';
-}
-
-static bool in_cidr(drv_net_cidr_t c, uint32_t ip)
-{
-    uint32_t mask = c.prefix == 0 ? 0 : 0xffffffffu << (32 - c.prefix);
-    return (ip & mask) == (c.addr & mask);
-}
-
-static void cidrstr(drv_net_cidr_t c, char out[20])
-{
-    char ip[16];
-    ipstr(c.addr, ip);
-    if (drv_fmt(out, 20, "%s/%u", ip, (unsigned)c.prefix) != DRV_OK)
-        out[0] = '\0';
-}
-
 /* "a.b.c.d/n", host bits masked off (Kubernetes accepts them in ipBlock). false for anything
  * else, *v6 set for an IPv6 prefix. */
 static bool parse_cidr(const char *s, drv_net_cidr_t *out, bool *v6)
 {
     *v6 = strchr(s, ':') != NULL;
-    const char *slash = strchr(s, '/');
-    if (slash == NULL || slash == s || (size_t)(slash - s) >= INET_ADDRSTRLEN)
-        return false;
-    char ip[INET_ADDRSTRLEN];
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    struct in_addr a;
-    if (inet_pton(AF_INET, ip, &a) != 1)
-        return false;
-    const char *p = slash + 1;
-    unsigned n = 0;
-    if (*p == '\0' || strlen(p) > 2)
-        return false;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        n = n * 10 + (unsigned)(*p - '0');
-    }
-    if (n > 32)
-        return false;
-    uint32_t mask = n == 0 ? 0 : 0xffffffffu << (32 - n);
-    out->addr = ntohl(a.s_addr) & mask;
-    out->prefix = (uint8_t)n;
-    return true;
+    return drv_net_cidr_parse(s, true, out, NULL) == DRV_OK;
 }
 
 static const char *proto_name(uint8_t p)
@@ -322,9 +277,9 @@ static void render_service(nft_ctx_t *c, size_t i, size_t *all, size_t *loc)
     const drv_net_service_t *s = &c->ns->services[i];
     if (s->headless || s->cluster_ip == 0)
         return; /* headless: DNS only */
-    char cip[16], ccidr[20], vd[32];
-    ipstr(s->cluster_ip, cip);
-    cidrstr(c->ns->cluster_cidr, ccidr);
+    char cip[16], ccidr[DRV_NET_CIDR_STR], vd[32];
+    drv_net_ip_format(s->cluster_ip, cip);
+    drv_net_cidr_format(c->ns->cluster_cidr, ccidr);
     bool external = s->type != DRV_NET_SVC_CLUSTER_IP;
     for (size_t j = 0; j < s->nports && c->rc == DRV_OK; j++) {
         const drv_net_port_t *p = &s->ports[j];
@@ -346,7 +301,7 @@ static void render_service(nft_ctx_t *c, size_t i, size_t *all, size_t *loc)
         for (size_t k = 0; k < n; k++) {
             const drv_net_endpoint_t *e = &s->endpoints[all[k]];
             char eip[16];
-            ipstr(e->ip, eip);
+            drv_net_ip_format(e->ip, eip);
             /* A pod reaching itself through its Service (hairpin) is masqueraded so that
              * the reply comes back through the host's conntrack. */
             put(c, &c->chains,
@@ -411,7 +366,7 @@ static void render_elements(nft_ctx_t *c, nft_el_kind_t kind)
         if (e->kind != kind)
             continue;
         char ip[16];
-        ipstr((uint32_t)(e->key >> 24), ip);
+        drv_net_ip_format((uint32_t)(e->key >> 24), ip);
         uint8_t proto = (uint8_t)(e->key >> 16);
         unsigned port = (unsigned)(e->key & 0xffff);
         put(c, &c->maps, "%s", first ? "\t\telements = { " : ",\n\t\t\t     ");
@@ -453,7 +408,7 @@ static void render_service_maps(nft_ctx_t *c)
         if (s->headless || s->cluster_ip == 0)
             continue;
         char ip[16];
-        ipstr(s->cluster_ip, ip);
+        drv_net_ip_format(s->cluster_ip, ip);
         put(c, &c->maps, "%s%s", first ? "\t\telements = { " : ", ", ip);
         first = false;
     }
@@ -549,10 +504,10 @@ static bool peer_matches(const nft_ctx_t *c, const nft_peer_t *peer, const char 
     if (peer->skip)
         return false;
     if (peer->has_block) {
-        if (!in_cidr(peer->block, p->ip))
+        if (!drv_net_cidr_contains(peer->block, p->ip))
             return false;
         for (size_t i = 0; i < peer->nexcept; i++)
-            if (in_cidr(peer->except[i], p->ip))
+            if (drv_net_cidr_contains(peer->except[i], p->ip))
                 return false;
         return true;
     }
@@ -574,11 +529,11 @@ static void peer_match_text(nft_ctx_t *c, const nft_peer_t *peer, const char *di
         put(c, b, "ip %s @%s ", dir, set);
         return;
     }
-    char cs[20];
-    cidrstr(peer->block, cs);
+    char cs[DRV_NET_CIDR_STR];
+    drv_net_cidr_format(peer->block, cs);
     put(c, b, "ip %s %s ", dir, cs);
     for (size_t i = 0; i < peer->nexcept; i++) {
-        cidrstr(peer->except[i], cs);
+        drv_net_cidr_format(peer->except[i], cs);
         if (i == 0)
             put(c, b, "ip %s != { %s", dir, cs);
         else
@@ -696,7 +651,7 @@ static drv_err_t render_rules(nft_ctx_t *c, size_t q, bool ingress, const nft_po
                     if (!peer_matches(c, &peer, pol->ns, o))
                         continue;
                     char ip[16];
-                    ipstr(o->ip, ip);
+                    drv_net_ip_format(o->ip, ip);
                     put(c, &c->sets, "%s%s", first ? "\t\telements = { " : ", ", ip);
                     first = false;
                 }
@@ -742,7 +697,7 @@ static drv_err_t render_rules(nft_ctx_t *c, size_t q, bool ingress, const nft_po
                         if (n == 0)
                             continue;
                         char ip[16];
-                        ipstr(o->ip, ip);
+                        drv_net_ip_format(o->ip, ip);
                         put(c, &c->sets, "%s%s . %s . %u", first ? "\t\telements = { " : ", ", ip,
                             proto_name(port.proto), (unsigned)n);
                         first = false;
@@ -843,7 +798,7 @@ static drv_err_t render_policies(nft_ctx_t *c)
         if (!p->local)
             continue;
         char ip[16];
-        ipstr(p->ip, ip);
+        drv_net_ip_format(p->ip, ip);
         put(c, &c->sets, "%s%s", first ? "\t\telements = { " : ", ", ip);
         first = false;
         for (int dirn = 0; dirn < 2 && rc == DRV_OK; dirn++) {
@@ -887,11 +842,11 @@ static void render_base(nft_ctx_t *c, drv_buf_t *b)
 {
     const drv_netstate_t *ns = c->ns;
     const drv_nft_local_t *l = c->local;
-    char ccidr[20], pcidr[20], dnsv[16], dnsl[16];
-    cidrstr(ns->cluster_cidr, ccidr);
-    cidrstr(ns->pod_cidr, pcidr);
-    ipstr(ns->service_cidr.addr + NFT_DNS_OFFSET, dnsv);
-    ipstr(l->dns_ip, dnsl);
+    char ccidr[DRV_NET_CIDR_STR], pcidr[DRV_NET_CIDR_STR], dnsv[16], dnsl[16];
+    drv_net_cidr_format(ns->cluster_cidr, ccidr);
+    drv_net_cidr_format(ns->pod_cidr, pcidr);
+    drv_net_ip_format(ns->service_cidr.addr + NFT_DNS_OFFSET, dnsv);
+    drv_net_ip_format(l->dns_ip, dnsl);
     put(c, b,
         "\tchain reject_svc {\n\t\tmeta l4proto tcp reject with tcp reset\n"
         "\t\treject with icmpx type port-unreachable\n\t}\n");

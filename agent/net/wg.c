@@ -3,7 +3,6 @@
  * state read back from `wg show dump`. See wg.h for the contract of each call. */
 #include "net/wg.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -252,28 +251,10 @@ drv_err_t drv_wg_key_load_or_create(const char *identity_dir, char pub[DRV_NET_K
 
 /* ---- Checks and formatting ---- */
 
-static void ip_str(uint32_t ip, char out[INET_ADDRSTRLEN])
-{
-    struct in_addr a = {htonl(ip)};
-    if (inet_ntop(AF_INET, &a, out, INET_ADDRSTRLEN) == NULL)
-        out[0] = '\0';
-}
-
-static void cidr_str(drv_net_cidr_t c, char out[24])
-{
-    char ip[INET_ADDRSTRLEN];
-    ip_str(c.addr, ip);
-    drv_fmt_cut(out, 24, "%s/%u", ip, (unsigned)c.prefix);
-}
-
-static uint32_t cidr_mask(uint8_t prefix)
-{
-    return prefix == 0 ? 0 : ~(uint32_t)0 << (32 - prefix);
-}
-
+/* The structs may be built by hand (tests, callers other than drv_netstate_parse). */
 static bool cidr_ok(drv_net_cidr_t c)
 {
-    return c.prefix >= 1 && c.prefix <= 32 && (c.addr & ~cidr_mask(c.prefix)) == 0;
+    return c.prefix >= 1 && c.prefix <= 32 && (c.addr & ~drv_net_prefix_mask(c.prefix)) == 0;
 }
 
 static bool ifname_ok(const char *s)
@@ -344,8 +325,7 @@ static drv_err_t netstate_check(const drv_netstate_t *ns, drv_error_t *err)
     if (!cidr_ok(ns->pod_cidr) || ns->pod_cidr.prefix > 30)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "network.podCIDR: not a masked IPv4 prefix of /1 to /30");
-    if (!cidr_ok(ns->cluster_cidr) || ns->cluster_cidr.prefix > ns->pod_cidr.prefix ||
-        (ns->pod_cidr.addr & cidr_mask(ns->cluster_cidr.prefix)) != ns->cluster_cidr.addr)
+    if (!cidr_ok(ns->cluster_cidr) || !drv_net_cidr_covers(ns->cluster_cidr, ns->pod_cidr))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "network.clusterCIDR: not a masked IPv4 prefix holding podCIDR");
     if (ns->listen_port == 0)
@@ -362,8 +342,7 @@ static drv_err_t netstate_check(const drv_netstate_t *ns, drv_error_t *err)
             return drv_error_set(err, DRV_ERR_INVALID, 0,
                                  "network.peers[%zu].publicKey: not 32 bytes of base64", i);
         drv_net_cidr_t c = p->pod_cidr;
-        if (!cidr_ok(c) || c.prefix < ns->cluster_cidr.prefix ||
-            (c.addr & cidr_mask(ns->cluster_cidr.prefix)) != ns->cluster_cidr.addr)
+        if (!cidr_ok(c) || !drv_net_cidr_covers(ns->cluster_cidr, c))
             return drv_error_set(err, DRV_ERR_INVALID, 0,
                                  "network.peers[%zu].podCIDR: not a prefix inside clusterCIDR", i);
         if (p->endpoint[0] != '\0' && !endpoint_ok(p->endpoint))
@@ -404,13 +383,13 @@ drv_err_t drv_wg_render(const drv_wg_opts_t *o, const drv_netstate_t *ns, const 
         const drv_net_peer_t *p = &ns->peers[i];
         if (p->via[0] != '\0')
             continue; /* reached through its relay's section */
-        char c[24];
-        cidr_str(p->pod_cidr, c);
+        char c[DRV_NET_CIDR_STR];
+        drv_net_cidr_format(p->pod_cidr, c);
         rc = drv_buf_printf(out, "\n[Peer]\nPublicKey = %s\nAllowedIPs = %s", p->public_key, c);
         for (size_t j = 0; rc == DRV_OK && j < ns->npeers; j++) {
             if (strcmp(ns->peers[j].via, p->node) != 0)
                 continue;
-            cidr_str(ns->peers[j].pod_cidr, c);
+            drv_net_cidr_format(ns->peers[j].pod_cidr, c);
             rc = drv_buf_printf(out, ", %s", c);
         }
         if (rc == DRV_OK)
@@ -585,31 +564,15 @@ static drv_err_t link_create(const wg_ctx_t *c, bool no_kernel, drv_wg_impl_t *i
     return DRV_OK;
 }
 
-/* Parses "a.b.c.d" or "a.b.c.d/n" (ip's route keys) into a cidr; false if not one. */
+/* Parses "a.b.c.d" or "a.b.c.d/n" (ip's route keys) into a cidr; false if not one (the kernel
+ * keeps no host bits in a route's key, so one with them is none of ours). */
 static bool route_key_parse(const char *s, drv_net_cidr_t *out)
 {
-    char ip[INET_ADDRSTRLEN];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    if (n == 0 || n >= sizeof(ip))
+    if (strchr(s, '/') != NULL)
+        return drv_net_cidr_parse(s, false, out, NULL) == DRV_OK;
+    if (!drv_net_ip_parse(s, &out->addr))
         return false;
-    memcpy(ip, s, n);
-    ip[n] = '\0';
-    struct in_addr a;
-    if (inet_pton(AF_INET, ip, &a) != 1)
-        return false;
-    unsigned long prefix = 32;
-    if (slash) {
-        char *end = NULL;
-        const char *p = slash + 1;
-        if (*p < '0' || *p > '9' || strlen(p) > 2)
-            return false;
-        prefix = strtoul(p, &end, 10);
-        if (*end != '\0' || prefix > 32)
-            return false;
-    }
-    out->addr = ntohl(a.s_addr);
-    out->prefix = (uint8_t)prefix;
+    out->prefix = 32;
     return true;
 }
 
@@ -625,8 +588,8 @@ static drv_err_t routes_sync(const wg_ctx_t *c, const drv_netstate_t *ns, size_t
     char proto[8];
     drv_fmt_cut(proto, sizeof(proto), "%d", DRV_WG_RT_PROTO);
     for (size_t i = 0; i < ns->npeers; i++) {
-        char cidr[24];
-        cidr_str(ns->peers[i].pod_cidr, cidr);
+        char cidr[DRV_NET_CIDR_STR];
+        drv_net_cidr_format(ns->peers[i].pod_cidr, cidr);
         const char *argv[] = {"ip",      "route", "replace", cidr, "dev",
                               c->ifname, "proto", proto,     NULL};
         drv_err_t rc = tool_ok(c, argv, NULL, err);
@@ -665,10 +628,10 @@ static drv_err_t routes_sync(const wg_ctx_t *c, const drv_netstate_t *ns, size_t
 /* The blackhole for the cluster CIDR, and no other of ours (an old cluster CIDR's). */
 static drv_err_t blackhole_sync(const wg_ctx_t *c, drv_net_cidr_t cluster, drv_error_t *err)
 {
-    char proto[8], metric[8], cidr[24];
+    char proto[8], metric[8], cidr[DRV_NET_CIDR_STR];
     drv_fmt_cut(proto, sizeof(proto), "%d", DRV_WG_RT_PROTO);
     drv_fmt_cut(metric, sizeof(metric), "%d", DRV_WG_BLACKHOLE_METRIC);
-    cidr_str(cluster, cidr);
+    drv_net_cidr_format(cluster, cidr);
     const char *add[] = {"ip",     "route", "replace", "blackhole", cidr,
                          "metric", metric,  "proto",   proto,       NULL};
     drv_err_t rc = tool_ok(c, add, NULL, err);
@@ -767,9 +730,9 @@ drv_err_t drv_wg_apply(const drv_wg_opts_t *o, const drv_netstate_t *ns, drv_wg_
             drv_log_info("wireguard interface created", "dev=%s kind=%s", c.ifname,
                          drv_wg_impl_name(s.impl));
     }
-    char mtu[8], addr[24];
+    char mtu[8], addr[DRV_NET_CIDR_STR];
     drv_fmt_cut(mtu, sizeof(mtu), "%u", (unsigned)ns->mtu);
-    cidr_str((drv_net_cidr_t){ns->pod_cidr.addr, 32}, addr);
+    drv_net_cidr_format((drv_net_cidr_t){ns->pod_cidr.addr, 32}, addr);
     if (rc == DRV_OK) {
         const char *argv[] = {"ip", "link", "set", "dev", c.ifname, "mtu", mtu, NULL};
         rc = tool_ok(&c, argv, NULL, err);

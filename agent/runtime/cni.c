@@ -4,7 +4,6 @@
 #include "runtime/cni.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "drover/fmt.h"
+#include "drover/ipv4.h"
 #include "drover/proc.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
@@ -64,29 +64,6 @@ static bool valid_abs_dir(const char *s)
     return s != NULL && s[0] == '/' && strlen(s) <= CNI_DIR_MAX;
 }
 
-/* Parses "a.b.c.d/n" exactly. */
-static bool parse_cidr4(const char *s, struct in_addr *addr, unsigned *prefix)
-{
-    const char *slash = strchr(s, '/');
-    if (slash == NULL || slash == s || (size_t)(slash - s) >= INET_ADDRSTRLEN)
-        return false;
-    char ip[INET_ADDRSTRLEN];
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    if (inet_pton(AF_INET, ip, addr) != 1)
-        return false;
-    const char *p = slash + 1;
-    if (*p < '0' || *p > '9' || strlen(p) > 2)
-        return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long n = strtoul(p, &end, 10);
-    if (errno != 0 || *end != '\0' || n > 32)
-        return false;
-    *prefix = (unsigned)n;
-    return true;
-}
-
 static drv_err_t settings_of(const drv_cni_config_t *cfg, bool need_state, cni_settings_t *s,
                              drv_error_t *err)
 {
@@ -126,24 +103,23 @@ static drv_err_t settings_of(const drv_cni_config_t *cfg, bool need_state, cni_s
                              "cni.bridge: \"%.80s\" is not a valid interface name (1-15 "
                              "characters, no '/', ':' or spaces)",
                              s->bridge);
-    struct in_addr addr;
-    unsigned prefix = 0;
-    if (!parse_cidr4(s->subnet, &addr, &prefix))
+    /* Read with its host bits first, so that a prefix out of range is named before them. */
+    drv_net_cidr_t net;
+    if (drv_net_cidr_parse(s->subnet, true, &net, NULL) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "cni.subnet: \"%.80s\" is not an IPv4 CIDR like 10.88.0.0/16",
                              s->subnet);
-    if (prefix < 8 || prefix > 30)
+    if (net.prefix < 8 || net.prefix > 30)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "cni.subnet: prefix /%u must be between /8 and /30", prefix);
-    uint32_t host = ntohl(addr.s_addr);
-    uint32_t mask = prefix == 0 ? 0 : ~(uint32_t)0 << (32 - prefix);
-    if ((host & ~mask) != 0) {
-        struct in_addr net = {htonl(host & mask)};
-        char nbuf[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &net, nbuf, sizeof(nbuf));
+                             "cni.subnet: prefix /%u must be between /8 and /30",
+                             (unsigned)net.prefix);
+    drv_net_cidr_t exact;
+    if (drv_net_cidr_parse(s->subnet, false, &exact, NULL) != DRV_OK) {
+        char nbuf[DRV_NET_CIDR_STR];
+        drv_net_cidr_format(net, nbuf);
         return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "cni.subnet: \"%s\" has host bits set (did you mean %s/%u?)",
-                             s->subnet, nbuf, prefix);
+                             "cni.subnet: \"%s\" has host bits set (did you mean %s?)", s->subnet,
+                             nbuf);
     }
     return DRV_OK;
 }

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
+#include "drover/ipv4.h"
 #include "drover/log.h"
 
 /* Node names warned about (pod CIDR refused), so that a round does not repeat the Event. */
@@ -25,70 +25,42 @@ struct drv_ctrl_netalloc {
 
 /* ---- addresses ---- */
 
-static bool ip_parse(const char *s, uint32_t *ip)
+/* The configured ranges as prefixes (drv_ctrl_netcfg_t keeps address and length apart). */
+static drv_net_cidr_t cluster_of(const drv_ctrl_netcfg_t *cfg)
 {
-    struct in_addr a;
-    if (!s || inet_pton(AF_INET, s, &a) != 1)
-        return false;
-    *ip = ntohl(a.s_addr);
-    return true;
+    return (drv_net_cidr_t){cfg->cluster_addr, (uint8_t)cfg->cluster_prefix};
 }
 
-static void ip_format(uint32_t ip, char out[16])
+static drv_net_cidr_t service_of(const drv_ctrl_netcfg_t *cfg)
 {
-    struct in_addr a = {.s_addr = htonl(ip)};
-    if (!inet_ntop(AF_INET, &a, out, 16))
-        out[0] = '\0';
-}
-
-static uint32_t prefix_mask(unsigned prefix)
-{
-    return prefix ? ~(uint32_t)0 << (32 - prefix) : 0;
-}
-
-/* "a.b.c.d/n" with no host bits set. */
-static bool cidr_parse(const char *s, uint32_t *addr, unsigned *prefix)
-{
-    char ip[16];
-    const char *slash = s ? strchr(s, '/') : NULL;
-    if (!slash || slash - s >= (ptrdiff_t)sizeof(ip) || !slash[1])
-        return false;
-    drv_fmt_cut(ip, sizeof(ip), "%.*s", (int)(slash - s), s);
-    char *end = NULL;
-    long p = strtol(slash + 1, &end, 10);
-    if (*end || p < 0 || p > 32 || slash[1] == '-' || slash[1] == '+' || !ip_parse(ip, addr))
-        return false;
-    *prefix = (unsigned)p;
-    return (*addr & ~prefix_mask(*prefix)) == 0;
-}
-
-static void cidr_format(uint32_t addr, unsigned prefix, char out[19])
-{
-    char ip[16];
-    ip_format(addr, ip);
-    drv_fmt_cut(out, 19, "%s/%u", ip, prefix);
+    return (drv_net_cidr_t){cfg->service_addr, (uint8_t)cfg->service_prefix};
 }
 
 drv_err_t drv_ctrl_netcfg_init(drv_ctrl_netcfg_t *cfg, const char *cluster_cidr, int node_mask,
                                const char *service_cidr, drv_error_t *err)
 {
     drv_ctrl_netcfg_t c = {0};
+    drv_net_cidr_t cl, sv;
     if (!cluster_cidr)
         cluster_cidr = DRV_CTRL_CLUSTER_CIDR_DEFAULT;
     if (!service_cidr)
         service_cidr = DRV_CTRL_SERVICE_CIDR_DEFAULT;
     if (node_mask <= 0)
         node_mask = DRV_CTRL_NODE_MASK_DEFAULT;
-    if (!cidr_parse(cluster_cidr, &c.cluster_addr, &c.cluster_prefix))
+    if (drv_net_cidr_parse(cluster_cidr, false, &cl, NULL) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "--cluster-cidr \"%s\": not an IPv4 CIDR such as 10.42.0.0/16 "
                              "(no host bits set)",
                              cluster_cidr);
-    if (!cidr_parse(service_cidr, &c.service_addr, &c.service_prefix))
+    if (drv_net_cidr_parse(service_cidr, false, &sv, NULL) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "--service-cidr \"%s\": not an IPv4 CIDR such as 10.43.0.0/16 "
                              "(no host bits set)",
                              service_cidr);
+    c.cluster_addr = cl.addr;
+    c.cluster_prefix = cl.prefix;
+    c.service_addr = sv.addr;
+    c.service_prefix = sv.prefix;
     /* At most 2^16 node blocks and 2^20 service addresses, as Kubernetes allows: the
      * allocators keep one byte (or bit) per candidate. */
     if (node_mask > 30 || (unsigned)node_mask < c.cluster_prefix ||
@@ -101,8 +73,7 @@ drv_err_t drv_ctrl_netcfg_init(drv_ctrl_netcfg_t *cfg, const char *cluster_cidr,
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "--service-cidr \"%s\": the prefix must be from /12 to /28",
                              service_cidr);
-    uint32_t cm = prefix_mask(c.cluster_prefix), sm = prefix_mask(c.service_prefix);
-    if ((c.cluster_addr & sm) == c.service_addr || (c.service_addr & cm) == c.cluster_addr)
+    if (drv_net_cidr_overlaps(cl, sv))
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "--service-cidr %s overlaps --cluster-cidr %s", service_cidr,
                              cluster_cidr);
@@ -113,8 +84,8 @@ drv_err_t drv_ctrl_netcfg_init(drv_ctrl_netcfg_t *cfg, const char *cluster_cidr,
 
 void drv_ctrl_netcfg_format(const drv_ctrl_netcfg_t *cfg, char cluster[19], char service[19])
 {
-    cidr_format(cfg->cluster_addr, cfg->cluster_prefix, cluster);
-    cidr_format(cfg->service_addr, cfg->service_prefix, service);
+    drv_net_cidr_format(cluster_of(cfg), cluster);
+    drv_net_cidr_format(service_of(cfg), service);
 }
 
 drv_err_t drv_ctrl_netalloc_new(drv_hstore_t *s, const drv_ctrl_netcfg_t *cfg,
@@ -206,8 +177,8 @@ static drv_err_t svc_used_fill(const drv_ctrl_netcfg_t *cfg, const cJSON *all, c
             continue;
         const cJSON *spec = drv_json_get(o, "spec");
         uint32_t ip;
-        if (ip_parse(drv_json_str(spec, "clusterIP"), &ip) &&
-            (ip & prefix_mask(cfg->service_prefix)) == cfg->service_addr)
+        if (drv_net_ip_parse(drv_json_str(spec, "clusterIP"), &ip) &&
+            drv_net_cidr_contains(service_of(cfg), ip))
             u->ips[ip - cfg->service_addr] = 1;
         const cJSON *p;
         cJSON_ArrayForEach(p, drv_json_get(spec, "ports"))
@@ -251,8 +222,8 @@ static drv_err_t svc_alloc(const drv_ctrl_netcfg_t *cfg, const cJSON *all, const
     drv_err_t r = svc_used_fill(cfg, all, svc, &u, err);
     if (r != DRV_OK)
         return r;
-    char ipbuf[16], cidr[19];
-    cidr_format(cfg->service_addr, cfg->service_prefix, cidr);
+    char ipbuf[DRV_NET_IP_STR], cidr[DRV_NET_CIDR_STR];
+    drv_net_cidr_format(service_of(cfg), cidr);
     if (svc_has_cluster_ip(type)) {
         const char *cip = drv_json_str(spec, "clusterIP");
         const char *ocip = drv_json_str(ospec, "clusterIP");
@@ -271,11 +242,11 @@ static drv_err_t svc_alloc(const drv_ctrl_netcfg_t *cfg, const cJSON *all, const
             if (!set_str_list(spec, "clusterIPs", "None"))
                 r = drv_error_set(err, DRV_ERR_NOMEM, 0, "clusterIPs");
         } else if (cip && *cip && !(ocip && !strcmp(cip, ocip))) {
-            if (!ip_parse(cip, &ip))
+            if (!drv_net_ip_parse(cip, &ip))
                 r = refuse(field, fieldsz, "spec.clusterIP", err,
                            "Invalid value: \"%.64s\": must be a valid IPv4 address or \"None\"",
                            cip);
-            else if ((ip & prefix_mask(cfg->service_prefix)) != cfg->service_addr)
+            else if (!drv_net_cidr_contains(service_of(cfg), ip))
                 r = refuse(field, fieldsz, "spec.clusterIP", err,
                            "Invalid value: \"%s\": provided IP is not in the valid range. The "
                            "range of valid IPs is %s",
@@ -294,7 +265,7 @@ static drv_err_t svc_alloc(const drv_ctrl_netcfg_t *cfg, const cJSON *all, const
                            cidr);
             else
                 ip = cfg->service_addr + (uint32_t)i;
-            ip_format(ip, ipbuf);
+            drv_net_ip_format(ip, ipbuf);
             if (r == DRV_OK && !ctrl_set(spec, "clusterIP", cJSON_CreateString(ipbuf)))
                 r = drv_error_set(err, DRV_ERR_NOMEM, 0, "clusterIP");
         }
@@ -355,14 +326,13 @@ static drv_err_t svc_alloc(const drv_ctrl_netcfg_t *cfg, const cJSON *all, const
  * blocks it covers [*first, *last]. */
 static bool node_blocks(const drv_ctrl_netcfg_t *cfg, const char *cidr, size_t *first, size_t *last)
 {
-    uint32_t a;
-    unsigned p;
-    if (!cidr_parse(cidr, &a, &p) || p < cfg->cluster_prefix ||
-        (a & prefix_mask(cfg->cluster_prefix)) != cfg->cluster_addr)
+    drv_net_cidr_t c;
+    if (drv_net_cidr_parse(cidr, false, &c, NULL) != DRV_OK ||
+        !drv_net_cidr_covers(cluster_of(cfg), c))
         return false;
     unsigned shift = 32 - cfg->node_mask;
-    *first = (a - cfg->cluster_addr) >> shift;
-    uint32_t end = a + (uint32_t)(((uint64_t)1 << (32 - p)) - 1);
+    *first = (c.addr - cfg->cluster_addr) >> shift;
+    uint32_t end = c.addr | ~drv_net_prefix_mask(c.prefix);
     *last = (end - cfg->cluster_addr) >> shift;
     return true;
 }
@@ -372,11 +342,10 @@ static const char *node_cidr_problem(const drv_ctrl_netcfg_t *cfg, const char *c
                                      const unsigned char *used, char *why, size_t whysz)
 {
     size_t first, last;
-    char cl[19];
-    cidr_format(cfg->cluster_addr, cfg->cluster_prefix, cl);
-    uint32_t a;
-    unsigned p;
-    if (!cidr_parse(cidr, &a, &p)) {
+    char cl[DRV_NET_CIDR_STR];
+    drv_net_cidr_format(cluster_of(cfg), cl);
+    drv_net_cidr_t c;
+    if (drv_net_cidr_parse(cidr, false, &c, NULL) != DRV_OK) {
         drv_fmt_cut(why, whysz, "Invalid value: \"%.64s\": must be an IPv4 CIDR such as %s", cidr,
                     "10.42.1.0/24");
         return why;
@@ -496,17 +465,19 @@ static drv_err_t nodes_alloc(drv_ctrl_netalloc_t *na, int64_t now_ms, drv_error_
         while (next < nblocks && used[next])
             next++;
         if (next >= nblocks) {
-            char msg[200], cl[19];
-            cidr_format(cfg->cluster_addr, cfg->cluster_prefix, cl);
+            char msg[200], cl[DRV_NET_CIDR_STR];
+            drv_net_cidr_format(cluster_of(cfg), cl);
             drv_fmt_cut(msg, sizeof(msg),
                         "spec.podCIDR: no free /%u block left in the cluster CIDR %s",
                         cfg->node_mask, cl);
             node_warn(na, order[i], "CIDRNotAvailable", msg, now_ms);
             continue;
         }
-        char block[19];
-        cidr_format(cfg->cluster_addr + (uint32_t)(next << (32 - cfg->node_mask)), cfg->node_mask,
-                    block);
+        char block[DRV_NET_CIDR_STR];
+        drv_net_cidr_format(
+            (drv_net_cidr_t){cfg->cluster_addr + (uint32_t)(next << (32 - cfg->node_mask)),
+                             (uint8_t)cfg->node_mask},
+            block);
         used[next] = 1;
         if (!set_pod_cidr(order[i], block))
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "pod CIDR");

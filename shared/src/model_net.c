@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "drover/ipv4.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "drover/selector.h"
@@ -21,15 +22,6 @@ static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
 
 /* ---- addresses ---- */
 
-static bool parse_ipv4(const char *s, uint32_t *out)
-{
-    struct in_addr a;
-    if (inet_pton(AF_INET, s, &a) != 1)
-        return false;
-    *out = ntohl(a.s_addr);
-    return true;
-}
-
 static bool is_ipv6(const char *s)
 {
     struct in6_addr a;
@@ -41,34 +33,6 @@ static bool is_ipv6(const char *s)
     memcpy(head, s, n);
     head[n] = '\0';
     return inet_pton(AF_INET6, head, &a) == 1;
-}
-
-/* "a.b.c.d/n"; host bits may be set, as Kubernetes' ipBlock allows. */
-static bool parse_cidr(const char *s, uint32_t *net, int *prefix)
-{
-    const char *slash = strchr(s, '/');
-    if (!slash || slash == s || (size_t)(slash - s) >= 16)
-        return false;
-    char ip[16];
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    const char *p = slash + 1;
-    size_t plen = strlen(p);
-    if (plen == 0 || plen > 2 || p[0] < '0' || p[0] > '9' ||
-        (plen == 2 && (p[1] < '0' || p[1] > '9')))
-        return false;
-    int n = p[0] - '0';
-    if (plen == 2)
-        n = n * 10 + (p[1] - '0');
-    if (n > 32 || !parse_ipv4(ip, net))
-        return false;
-    *prefix = n;
-    return true;
-}
-
-static uint32_t mask_of(int prefix)
-{
-    return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
 }
 
 /* Records why s is not an IPv4 address at the current path; IPv6 named as unsupported. */
@@ -86,7 +50,7 @@ static void fail_not_ipv4(vctx_t *c, const char *s, bool cidr)
 bool v_ipv4_value(vctx_t *c, const char *s, uint32_t *out)
 {
     uint32_t ip = 0;
-    if (!parse_ipv4(s, &ip)) {
+    if (!drv_net_ip_parse(s, &ip)) {
         fail_not_ipv4(c, s, false);
         return false;
     }
@@ -222,13 +186,13 @@ static void v_ip_block(vctx_t *c, cJSON *peer)
     size_t old = v_push_key(c, "ipBlock");
     v_fields(c, b, &f);
     const char *cidr = v_str(c, b, "cidr", true);
-    uint32_t net = 0;
-    int prefix = -1;
-    if (cidr && !parse_cidr(cidr, &net, &prefix)) {
+    /* Host bits may be set, as Kubernetes' ipBlock allows. */
+    drv_net_cidr_t block;
+    bool have_block = cidr && drv_net_cidr_parse(cidr, true, &block, NULL) == DRV_OK;
+    if (cidr && !have_block) {
         size_t o1 = v_push_key(c, "cidr");
         fail_not_ipv4(c, cidr, true);
         v_pop(c, o1);
-        prefix = -1;
     }
     v_str_list(c, b, "except", false);
     cJSON *ex = drv_json_get(b, "except");
@@ -237,12 +201,11 @@ static void v_ip_block(vctx_t *c, cJSON *peer)
         if (!cJSON_IsString(e))
             continue;
         size_t o1 = v_push_key(c, "except"), o2 = v_push_index(c, i);
-        uint32_t enet = 0;
-        int eprefix = 0;
-        if (!parse_cidr(e->valuestring, &enet, &eprefix))
+        drv_net_cidr_t ex_block;
+        if (drv_net_cidr_parse(e->valuestring, true, &ex_block, NULL) != DRV_OK)
             fail_not_ipv4(c, e->valuestring, true);
-        else if (prefix >= 0 &&
-                 (eprefix <= prefix || (enet & mask_of(prefix)) != (net & mask_of(prefix))))
+        else if (have_block &&
+                 (ex_block.prefix == block.prefix || !drv_net_cidr_covers(block, ex_block)))
             v_fail(c, "invalid value \"%.64s\": must be a strict subset of cidr \"%.64s\"",
                    e->valuestring, cidr);
         v_pop(c, o2);

@@ -24,130 +24,6 @@
 #define MTU_MAX 9000
 #define AFFINITY_TIMEOUT_MAX 86400 /* Kubernetes' maximum for sessionAffinity ClientIP */
 
-/* ---- addresses ---- */
-
-static uint32_t prefix_mask(uint8_t prefix)
-{
-    return prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
-}
-
-bool drv_net_ip_parse(const char *s, uint32_t *ip)
-{
-    if (s == NULL)
-        return false;
-    uint32_t v = 0;
-    for (int part = 0; part < 4; part++) {
-        if (part > 0 && *s++ != '.')
-            return false;
-        if (*s < '0' || *s > '9')
-            return false;
-        if (*s == '0' && s[1] >= '0' && s[1] <= '9')
-            return false; /* a leading zero reads as octal to some tools: refused */
-        unsigned octet = 0;
-        int digits = 0;
-        for (; *s >= '0' && *s <= '9'; s++) {
-            if (++digits > 3)
-                return false;
-            octet = octet * 10 + (unsigned)(*s - '0');
-        }
-        if (octet > 255)
-            return false;
-        v = v << 8 | octet;
-    }
-    if (*s != '\0')
-        return false;
-    *ip = v;
-    return true;
-}
-
-static char *put_uint(char *p, unsigned v)
-{
-    char tmp[10];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
-void drv_net_ip_format(uint32_t ip, char out[16])
-{
-    char *p = out;
-    for (int i = 3; i >= 0; i--) {
-        p = put_uint(p, (ip >> (8 * i)) & 0xff);
-        if (i > 0)
-            *p++ = '.';
-    }
-    *p = '\0';
-}
-
-void drv_net_cidr_format(drv_net_cidr_t c, char out[19])
-{
-    drv_net_ip_format(c.addr, out);
-    char *p = out + strlen(out);
-    *p++ = '/';
-    p = put_uint(p, c.prefix);
-    *p = '\0';
-}
-
-drv_err_t drv_net_cidr_parse(const char *s, bool allow_host_bits, drv_net_cidr_t *out,
-                             drv_error_t *err)
-{
-    if (s == NULL)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "no CIDR");
-    const char *slash = strchr(s, '/');
-    char ipbuf[16];
-    size_t iplen = slash ? (size_t)(slash - s) : 0;
-    uint32_t ip = 0;
-    if (slash == NULL || iplen >= sizeof ipbuf)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "\"%.40s\": must be an IPv4 CIDR (a.b.c.d/n)",
-                             s);
-    memcpy(ipbuf, s, iplen);
-    ipbuf[iplen] = '\0';
-    if (!drv_net_ip_parse(ipbuf, &ip))
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "\"%.40s\": must be an IPv4 CIDR (a.b.c.d/n)",
-                             s);
-    const char *p = slash + 1;
-    unsigned prefix = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-        prefix = prefix * 10 + (unsigned)(*p - '0');
-    if (digits == 0 || *p != '\0' || (digits > 1 && slash[1] == '0') || prefix > 32)
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "\"%.40s\": the prefix length must be a number from 0 to 32", s);
-    drv_net_cidr_t c = {ip & prefix_mask((uint8_t)prefix), (uint8_t)prefix};
-    if (!allow_host_bits && c.addr != ip) {
-        char net[19];
-        drv_net_cidr_format(c, net);
-        return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "\"%.40s\": host bits are set (the network is %s)", s, net);
-    }
-    *out = c;
-    return DRV_OK;
-}
-
-bool drv_net_cidr_contains(drv_net_cidr_t c, uint32_t ip)
-{
-    return (ip & prefix_mask(c.prefix)) == (c.addr & prefix_mask(c.prefix));
-}
-
-bool drv_net_cidr_overlaps(drv_net_cidr_t a, drv_net_cidr_t b)
-{
-    uint32_t m = prefix_mask(a.prefix < b.prefix ? a.prefix : b.prefix);
-    return (a.addr & m) == (b.addr & m);
-}
-
-bool drv_net_cidr_nth(drv_net_cidr_t c, uint32_t n, uint32_t *ip)
-{
-    if (c.prefix > 0 && (uint64_t)n >= (1ull << (32 - c.prefix)))
-        return false;
-    *ip = (c.addr & prefix_mask(c.prefix)) + n;
-    return true;
-}
-
 /* ---- field readers ---- */
 
 static drv_err_t bad(drv_error_t *err, const char *path, const char *key, const char *fmt, ...)
@@ -315,7 +191,7 @@ static drv_err_t cidr_not_reserved(drv_net_cidr_t c, const char *path, const cha
     };
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (drv_net_cidr_overlaps(c, reserved[i])) {
-            char a[19], b[19];
+            char a[DRV_NET_CIDR_STR], b[DRV_NET_CIDR_STR];
             drv_net_cidr_format(c, a);
             drv_net_cidr_format(reserved[i], b);
             return bad(err, path, key, "%s overlaps the reserved range %s", a, b);
@@ -374,8 +250,7 @@ static drv_err_t parse_top(const cJSON *net, drv_netstate_t *ns, drv_error_t *er
     if (ns->pod_cidr.prefix > POD_PREFIX_MAX)
         return bad(err, "network", "podCIDR", "\"%s\": the prefix must be /%d or shorter", pod,
                    POD_PREFIX_MAX);
-    if (ns->pod_cidr.prefix < ns->cluster_cidr.prefix ||
-        !drv_net_cidr_contains(ns->cluster_cidr, ns->pod_cidr.addr))
+    if (!drv_net_cidr_covers(ns->cluster_cidr, ns->pod_cidr))
         return bad(err, "network", "podCIDR", "%s is outside network.clusterCIDR (%s)", pod,
                    cluster);
     return DRV_OK;
@@ -419,9 +294,8 @@ static drv_err_t parse_peer(const cJSON *obj, const char *path, const drv_netsta
     if (p->pod_cidr.prefix > POD_PREFIX_MAX)
         return bad(err, path, "podCIDR", "\"%s\": the prefix must be /%d or shorter", cidr,
                    POD_PREFIX_MAX);
-    if (p->pod_cidr.prefix < ns->cluster_cidr.prefix ||
-        !drv_net_cidr_contains(ns->cluster_cidr, p->pod_cidr.addr)) {
-        char cl[19];
+    if (!drv_net_cidr_covers(ns->cluster_cidr, p->pod_cidr)) {
+        char cl[DRV_NET_CIDR_STR];
         drv_net_cidr_format(ns->cluster_cidr, cl);
         return bad(err, path, "podCIDR", "%s is outside network.clusterCIDR (%s)", cidr, cl);
     }
@@ -472,7 +346,7 @@ static drv_err_t check_peer_ranges(const drv_netstate_t *ns, drv_error_t *err)
     for (size_t i = 0; i <= ns->npeers; i++) {
         drv_net_cidr_t c = i < ns->npeers ? ns->peers[i].pod_cidr : ns->pod_cidr;
         r[i].lo = c.addr;
-        r[i].hi = c.addr | ~prefix_mask(c.prefix);
+        r[i].hi = c.addr | ~drv_net_prefix_mask(c.prefix);
         r[i].idx = i < ns->npeers ? i : SIZE_MAX;
     }
     qsort(r, ns->npeers + 1, sizeof *r, cmp_range);
@@ -633,7 +507,7 @@ static drv_err_t parse_endpoint(const cJSON *obj, const char *path, const drv_ne
     if (!has_serving)
         e->serving = e->ready;
     if (!drv_net_cidr_contains(ns->cluster_cidr, e->ip)) {
-        char cl[19];
+        char cl[DRV_NET_CIDR_STR];
         drv_net_cidr_format(ns->cluster_cidr, cl);
         return bad(err, path, "ip", "%s is outside network.clusterCIDR (%s)", ip, cl);
     }
@@ -705,7 +579,7 @@ static drv_err_t parse_service(const cJSON *obj, const char *path, const drv_net
         if ((rc = ip_field(cip, path, "clusterIP", &s->cluster_ip, err)) != DRV_OK)
             return rc;
         if (!drv_net_cidr_contains(ns->service_cidr, s->cluster_ip)) {
-            char sc[19];
+            char sc[DRV_NET_CIDR_STR];
             drv_net_cidr_format(ns->service_cidr, sc);
             return bad(err, path, "clusterIP", "%s is outside network.serviceCIDR (%s)", cip, sc);
         }
@@ -798,7 +672,7 @@ static drv_err_t check_services(const drv_netstate_t *ns, drv_error_t *err)
     qsort(c, n, sizeof *c, cmp_claim);
     for (size_t i = 0; i + 1 < n; i++)
         if (c[i].key == c[i + 1].key) {
-            char ip[16];
+            char ip[DRV_NET_IP_STR];
             drv_net_ip_format(c[i].key, ip);
             return drv_error_set(err, DRV_ERR_INVALID, 0,
                                  "network.services[%zu].clusterIP: %s is also "
@@ -918,7 +792,7 @@ static drv_err_t parse_pod(const cJSON *obj, const char *path, const drv_netstat
         (rc = name_field(p->node, drv_name_dns_subdomain, false, path, "node", err)) != DRV_OK)
         return rc;
     if (!drv_net_cidr_contains(ns->cluster_cidr, p->ip)) {
-        char cl[19];
+        char cl[DRV_NET_CIDR_STR];
         drv_net_cidr_format(ns->cluster_cidr, cl);
         return bad(err, path, "ip", "%s is outside network.clusterCIDR (%s)", ip, cl);
     }

@@ -161,6 +161,18 @@ static void test_addresses(void **state)
     assert_true(drv_net_cidr_nth(b, 255, &ip));
     assert_false(drv_net_cidr_nth(b, 256, &ip));
     assert_true(drv_net_cidr_nth((drv_net_cidr_t){0, 0}, 0xffffffffu, &ip));
+    assert_false(drv_net_cidr_nth((drv_net_cidr_t){0, 33}, 0, &ip));
+
+    assert_int_equal(drv_net_prefix_mask(0), 0);
+    assert_int_equal(drv_net_prefix_mask(1), 0x80000000u);
+    assert_int_equal(drv_net_prefix_mask(24), 0xffffff00u);
+    assert_int_equal(drv_net_prefix_mask(32), 0xffffffffu);
+    assert_int_equal(drv_net_prefix_mask(40), 0xffffffffu);
+    assert_true(drv_net_cidr_covers(a, b));
+    assert_true(drv_net_cidr_covers(a, a));
+    assert_false(drv_net_cidr_covers(b, a)); /* inside a, but larger than b */
+    assert_false(drv_net_cidr_covers(a, d));
+    assert_true(drv_net_cidr_covers((drv_net_cidr_t){0, 0}, d));
 }
 
 static void test_valid(void **state)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "drover/error.h"
+/* the CIDR type and the address helpers (drv_net_cidr_parse, ...) */
+#include "drover/ipv4.h"
 #include "drover/selector.h"
 
 #define DRV_NET_NAME_MAX 253    /* node, pod names (DNS subdomains) */
@@ -24,12 +26,6 @@
 #define DRV_NET_POLICIES_MAX 10000
 #define DRV_NET_DEFAULT_PORT 51820
 #define DRV_NET_DEFAULT_MTU 1380 /* a 1500 link minus WireGuard over IPv6 (80), minus 40 spare */
-
-/* An IPv4 prefix, host byte order, the address masked to its prefix. */
-typedef struct drv_net_cidr {
-    uint32_t addr;
-    uint8_t prefix;
-} drv_net_cidr_t;
 
 typedef struct drv_net_peer {
     char node[DRV_NET_NAME_MAX + 1];
@@ -144,17 +140,6 @@ typedef struct drv_netstate {
 DRV_API DRV_NODISCARD drv_err_t drv_netstate_parse(const cJSON *network, const char *node,
                                                    drv_netstate_t *out, drv_error_t *err);
 DRV_API void drv_netstate_free(drv_netstate_t *ns);
-
-/* "a.b.c.d/n" exactly (no leading zeros, host bits zero unless allow_host_bits). */
-DRV_API DRV_NODISCARD drv_err_t drv_net_cidr_parse(const char *s, bool allow_host_bits,
-                                                   drv_net_cidr_t *out, drv_error_t *err);
-DRV_API void drv_net_cidr_format(drv_net_cidr_t c, char out[19]);
-DRV_API void drv_net_ip_format(uint32_t ip, char out[16]);
-DRV_API bool drv_net_ip_parse(const char *s, uint32_t *ip);
-DRV_API bool drv_net_cidr_contains(drv_net_cidr_t c, uint32_t ip);
-DRV_API bool drv_net_cidr_overlaps(drv_net_cidr_t a, drv_net_cidr_t b);
-/* The n-th address of c (0 = the network address); false when outside c. */
-DRV_API bool drv_net_cidr_nth(drv_net_cidr_t c, uint32_t n, uint32_t *ip);
 
 const drv_net_service_t *drv_netstate_service(const drv_netstate_t *ns, const char *namesp,
                                               const char *name);
