@@ -222,7 +222,7 @@ dnat_count() {
   local t
   t="$(nsenter -t "${netpid[$1]}" -n nft list table inet drover 2>/dev/null)" || return 1
   [ -n "$t" ] || return 1
-  grep -cF "dnat ip to $ip2:8080" <<<"$t"
+  grep -cF "dnat ip to $ip2:8080" <<<"$t" || true # grep -c: status 1 on a count of 0
 }
 # poll_node NODE WANT(gone|back) FILE: the ms time the table first matches, into FILE.
 poll_node() {
@@ -293,7 +293,7 @@ done
 echo "readiness of srv-d2 (probe every 1 s, failureThreshold 1) -> nftables of every device, $RUNS runs:"
 if [ "$readiness_ok" = 1 ]; then
   for want in gone back; do
-    col=2
+    col=1
     for what in "API EndpointSlice (hub)" "table of dev1" "table of dev2 (its own)" "table of dev3 (NAT)" "all three tables (max)"; do
       mapfile -t v < <(printf '%s' "${rd[$want]}" | awk -v c="$col" 'NF {print $c}')
       stats "$([ "$want" = gone ] && echo "not ready" || echo "ready again") -> $what" "${v[@]}"
