@@ -35,7 +35,8 @@ typedef struct pod_net {
     bool wg_ok, nft_ok, dns_ok;
     char wg_impl[16];
     char wg_error[300], nft_error[300], dns_error[300];
-    unsigned long long local_hash; /* of the local pods' addresses and labels last rendered */
+    unsigned long long local_hash;  /* of the local pods' addresses and labels last rendered */
+    unsigned long long script_hash; /* of the table last applied */
     struct drv_dns *dns;
     char dns_bound[16];
     long long last_handshakes;
