@@ -69,6 +69,47 @@ static void test_desired_accepted(void **state)
     drv_link_desired_free(&d);
 }
 
+/* A desired state of n1 with a network section listing one peer. */
+static char *net_doc(unsigned gen, const char *peer, const char *cidr)
+{
+    static char text[8192];
+    snprintf(text, sizeof(text),
+             "{\"apiVersion\":\"drover/v1\",\"kind\":\"NodeDesiredState\",\"node\":\"n1\","
+             "\"generation\":%u,\"pods\":[],\"configMaps\":[],\"secrets\":[],\"network\":{"
+             "\"podCIDR\":\"10.42.1.0/24\",\"clusterCIDR\":\"10.42.0.0/16\","
+             "\"serviceCIDR\":\"10.43.0.0/16\",\"peers\":[{\"node\":\"%s\",\"publicKey\":"
+             "\"ADPqd0H2nlwqY010bdFRVePTzjLdblxMVFjqW4eqV3E=\",\"podCIDR\":\"%s\","
+             "\"endpoint\":\"192.168.1.20:51820\"}]}}",
+             gen, peer, cidr);
+    return text;
+}
+
+/* A document with a network section: kept for the supervisor when it is sound; refused
+ * whole, naming the field, when a peer list is hostile (one claiming this node's own pod
+ * block, or this node itself). */
+static void test_desired_network(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_link_desired_t d = {0};
+    char *text = net_doc(5, "n2", "10.42.2.0/24");
+    assert_int_equal(drv_link_desired_check(text, strlen(text), "n1", 0, &d, &err), DRV_OK);
+    const cJSON *net = cJSON_GetObjectItemCaseSensitive(d.desired, "network");
+    assert_non_null(net);
+    /* It goes through the merge with static manifests to the supervisor. */
+    cJSON *merged = drv_link_merge(NULL, d.desired);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(merged, "network"));
+    cJSON_Delete(merged);
+    drv_link_desired_free(&d);
+    text = net_doc(6, "n2", "10.42.1.128/25");
+    ASSERT_ERR(drv_link_desired_check(text, strlen(text), "n1", 5, &d, &err), DRV_ERR_INVALID,
+               "network.peers[0].podCIDR");
+    text = net_doc(7, "n1", "10.42.2.0/24");
+    ASSERT_ERR(drv_link_desired_check(text, strlen(text), "n1", 5, &d, &err), DRV_ERR_INVALID,
+               "network.peers[0].node");
+    assert_null(d.desired);
+}
+
 static void test_desired_stale(void **state)
 {
     (void)state;
@@ -314,13 +355,10 @@ static void test_logs_target(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_desired_accepted),
-        cmocka_unit_test(test_desired_stale),
-        cmocka_unit_test(test_desired_refused),
-        cmocka_unit_test(test_desired_verified),
-        cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_status_report),
-        cmocka_unit_test(test_logs_target),
+        cmocka_unit_test(test_desired_accepted), cmocka_unit_test(test_desired_network),
+        cmocka_unit_test(test_desired_stale),    cmocka_unit_test(test_desired_refused),
+        cmocka_unit_test(test_desired_verified), cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_status_report),    cmocka_unit_test(test_logs_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
