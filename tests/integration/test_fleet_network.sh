@@ -82,6 +82,14 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: web-lb}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 8081, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: web-headless}
 spec:
   clusterIP: None
@@ -220,6 +228,19 @@ big_ok() {
   [ "$n" = 10485760 ]
 }
 check "10 MB from the pod behind the NAT, across the tunnel" big_ok
+
+# ---- from outside: a NodePort and a LoadBalancer on dev1, whose own pods serve nothing ----
+np="$(fleet_api /api/v1/namespaces/default/services/web-lb | jq -r '.spec.ports[0].nodePort')"
+outside() { curl -s --max-time 3 "$1" 2>/dev/null | grep -q '^web-d[23]$'; }
+check "NodePort $np on dev1's address answers from a pod on another device" \
+  wait_for "NodePort" 20 outside "http://192.168.77.11:$np/"
+check "the LoadBalancer Service answers on dev1's address at its port" \
+  wait_for "LoadBalancer" 20 outside "http://192.168.77.11:8081/"
+lb_status() {
+  fleet_api /api/v1/namespaces/default/services/web-lb |
+    jq -e '[.status.loadBalancer.ingress[]?.ip] | index("192.168.77.11") != null' >/dev/null
+}
+check "its status lists the devices' addresses" wait_for "LoadBalancer status" 20 lb_status
 
 # ---- two devices behind the NAT, through the relay ----
 relayed() { [ "$(pexec dev4 nat-client wget -q -O - "http://$ip3:8080/" 2>/dev/null)" = web-d3 ]; }
