@@ -210,7 +210,7 @@ function trimService(o) {
       name: p.name || '', protocol: p.protocol || 'TCP', port: p.port,
       targetPort: p.targetPort ?? p.port, nodePort: p.nodePort || 0,
     })),
-    selector: sp.selector || null, affinity: sp.sessionAffinity || 'None',
+    selector: sp.selector && Object.keys(sp.selector).length ? sp.selector : null, affinity: sp.sessionAffinity || 'None',
     internalPolicy: sp.internalTrafficPolicy || '', externalPolicy: sp.externalTrafficPolicy || '',
     created: Date.parse(m.creationTimestamp) || 0,
   };
@@ -249,13 +249,17 @@ function trimPolicy(o) {
   };
 }
 
-// The endpoints of a Service from its EndpointSlices (label kubernetes.io/service-name).
-export function serviceEndpoints(ns, name) {
-  const eps = [];
+// The endpoints of every Service from its EndpointSlices (label kubernetes.io/service-name):
+// "ns/name" -> [endpoint], one pass over the slices.
+export function endpointsByService() {
+  const by = new Map();
   for (const s of store.endpointslices.values()) {
-    if (s.ns === ns && s.service === name) eps.push(...s.endpoints);
+    if (!s.service) continue;
+    const k = `${s.ns}/${s.service}`;
+    if (!by.has(k)) by.set(k, []);
+    by.get(k).push(...s.endpoints);
   }
-  return eps;
+  return by;
 }
 
 export const trimmers = TRIM;

@@ -1,7 +1,7 @@
 // One Service: its address and ports, its endpoints (from its EndpointSlices: address, node,
 // pod, ready/serving/terminating), the pods its selector picks, its events. Read-only: a
 // Service is changed by applying its manifest.
-import { store, subscribe, serviceEndpoints } from './model.js';
+import { store, subscribe, endpointsByService } from './model.js';
 import { h, replace, badge, facts, labelChips } from './dom.js';
 import { podTable, podHref } from './pods.js';
 import { eventFeed } from './events.js';
@@ -50,7 +50,8 @@ export function mount(main, [ns, name]) {
       for (const el of [info, ports, epsEl, podsEl]) replace(el);
       return;
     }
-    replace(head, h('h1', {}, key), endpointsBadge(s));
+    const eps = endpointsByService().get(key) || [];
+    replace(head, h('h1', {}, key), endpointsBadge(s, eps));
     replace(info, facts([
       ['Type', s.type],
       ['Cluster IP', h('code', {}, clusterIPText(s))],
@@ -62,7 +63,6 @@ export function mount(main, [ns, name]) {
       s.externalPolicy ? ['External traffic', s.externalPolicy] : null,
     ]));
     replace(ports, h('h2', { id: 'ports-title' }, 'Ports'), portsTable(s));
-    const eps = serviceEndpoints(ns, name);
     replace(epsEl, h('h2', { id: 'eps-title' }, `Endpoints (${eps.filter((e) => e.ready).length} ready of ${eps.length})`),
       endpointTable(eps));
     const picked = s.selector ? [...store.pods.values()].filter((p) => p.ns === ns && selects(s.selector, p.labels)) : [];

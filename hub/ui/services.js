@@ -1,6 +1,6 @@
 // Services: every Service of the fleet, live, with its address, ports as kubectl prints them and
 // how many of its endpoints (from its EndpointSlices) are ready; and the NetworkPolicies.
-import { store, subscribe, serviceEndpoints } from './model.js';
+import { store, subscribe, endpointsByService } from './model.js';
 import { h, replace, badge } from './dom.js';
 
 export const serviceHref = (s) => `#/services/${encodeURIComponent(s.ns)}/${encodeURIComponent(s.name)}`;
@@ -13,8 +13,8 @@ export const portsText = (s) =>
 // "None" for a headless Service, as kubectl prints it.
 export const clusterIPText = (s) => (s.clusterIP === 'None' ? 'None (headless)' : s.clusterIP || '<pending>');
 
-export function endpointsBadge(s) {
-  const eps = serviceEndpoints(s.ns, s.name);
+// "ready/total" of a Service's endpoints (eps: its endpoints, from endpointsByService).
+export function endpointsBadge(s, eps) {
   const ready = eps.filter((e) => e.ready).length;
   const text = `${ready}/${eps.length}`;
   if (!s.selector && !eps.length) return h('span', { class: 'muted', title: 'no selector: endpoints are set by hand' }, '—');
@@ -22,6 +22,7 @@ export function endpointsBadge(s) {
 }
 
 function serviceTable(rows) {
+  const eps = endpointsByService();
   if (!rows.length) return h('p', { class: 'muted' }, 'None.');
   return h('table', { class: 'services' },
     h('thead', {}, h('tr', {}, ['Service', 'Type', 'Cluster IP', 'External', 'Ports', 'Endpoints'].map((t) => h('th', {}, t)))),
@@ -31,7 +32,7 @@ function serviceTable(rows) {
       h('td', {}, h('code', {}, clusterIPText(s))),
       h('td', {}, s.external.join(', ') || (s.type === 'LoadBalancer' ? '<pending>' : '')),
       h('td', {}, h('code', {}, portsText(s))),
-      h('td', { class: 'num' }, endpointsBadge(s))))));
+      h('td', { class: 'num' }, endpointsBadge(s, eps.get(s.key) || []))))));
 }
 
 function policyTable(rows) {
