@@ -118,11 +118,15 @@ export const paths = {
   daemonsets: '/apis/apps/v1/daemonsets',
   horizontalpodautoscalers: '/apis/autoscaling/v2/horizontalpodautoscalers',
   events: '/api/v1/events',
+  services: '/api/v1/services',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
 };
 
 const NS_PREFIX = {
   pods: '/api/v1', events: '/api/v1', deployments: '/apis/apps/v1', daemonsets: '/apis/apps/v1',
-  horizontalpodautoscalers: '/apis/autoscaling/v2',
+  horizontalpodautoscalers: '/apis/autoscaling/v2', services: '/api/v1',
+  endpointslices: '/apis/discovery.k8s.io/v1', networkpolicies: '/apis/networking.k8s.io/v1',
 };
 
 export function objectPath(kind, ns, name) {

@@ -9,6 +9,8 @@ import * as node from './node.js';
 import * as workloads from './workloads.js';
 import * as deployment from './deployment.js';
 import * as daemonset from './daemonset.js';
+import * as services from './services.js';
+import * as service from './service.js';
 import * as pods from './pods.js';
 import * as pod from './pod.js';
 import * as events from './events.js';
@@ -23,6 +25,7 @@ const ROUTES = [
   ['workloads', 'Workloads', workloads],
   ['deployments', '', workloads, deployment],
   ['daemonsets', '', workloads, daemonset],
+  ['services', 'Services', services, service],
   ['pods', 'Pods', pods, pod],
   ['events', 'Events', events],
   ['apply', 'Apply', apply, null, canWrite],

@@ -5,7 +5,7 @@ import { request, clock, errorText } from './api.js';
 import { h, replace, fmtAge, badge } from './dom.js';
 import { vlist } from './vlist.js';
 
-const KIND_ROUTE = { Node: 'nodes', Pod: 'pods', Deployment: 'deployments', DaemonSet: 'daemonsets' };
+const KIND_ROUTE = { Node: 'nodes', Pod: 'pods', Deployment: 'deployments', DaemonSet: 'daemonsets', Service: 'services' };
 
 function objectRef(e) {
   const route = KIND_ROUTE[e.kind];
@@ -36,7 +36,7 @@ export function eventFeed(match, url) {
   request('GET', url).then((list) => {
     for (const o of list.items || []) {
       const t = trimmers.events(o);
-      mine.set(t.key, t);
+      if (match(t)) mine.set(t.key, t); // the URL selects by name only: a Deployment and a Service share names
     }
     draw();
   }, (e) => replace(el, h('li', { class: 'note error' }, errorText(e))));

@@ -10,11 +10,13 @@ import { listPages, paths, loadSession, clock } from './api.js';
 
 const TRIM = {
   nodes: trimNode, pods: trimPod, deployments: trimDeployment, daemonsets: trimDaemonSet,
-  horizontalpodautoscalers: trimHpa, events: trimEvent,
+  horizontalpodautoscalers: trimHpa, events: trimEvent, services: trimService,
+  endpointslices: trimSlice, networkpolicies: trimPolicy,
 };
 const KIND_OF = {
   Node: 'nodes', Pod: 'pods', Deployment: 'deployments', DaemonSet: 'daemonsets',
-  HorizontalPodAutoscaler: 'horizontalpodautoscalers', Event: 'events',
+  HorizontalPodAutoscaler: 'horizontalpodautoscalers', Event: 'events', Service: 'services',
+  EndpointSlice: 'endpointslices', NetworkPolicy: 'networkpolicies',
 };
 const EVENTS_KEPT = 500;
 // A node absent from HEARTBEAT.late was heard from within this long (2 heartbeat periods).
@@ -181,6 +183,83 @@ function trimEvent(o) {
     kind: io.kind || '', objName: io.name || '', objNs: io.namespace || '',
     time: Date.parse(o.lastTimestamp || o.eventTime || m.creationTimestamp) || 0,
   };
+}
+
+// A label selector as kubectl prints it: "app=web,tier in (a,b),!legacy"; {} selects all.
+export function selectorText(sel) {
+  const parts = Object.entries((sel && sel.matchLabels) || {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of (sel && sel.matchExpressions) || []) {
+    const vals = (e.values || []).join(',');
+    if (e.operator === 'In') parts.push(`${e.key} in (${vals})`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${vals})`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+  }
+  return parts.join(',');
+}
+
+function trimService(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  const lb = ((o.status || {}).loadBalancer || {}).ingress || [];
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    type: sp.type || 'ClusterIP', clusterIP: sp.clusterIP || '',
+    external: lb.map((i) => i.ip || i.hostname).filter(Boolean),
+    ports: (sp.ports || []).map((p) => ({
+      name: p.name || '', protocol: p.protocol || 'TCP', port: p.port,
+      targetPort: p.targetPort ?? p.port, nodePort: p.nodePort || 0,
+    })),
+    selector: sp.selector && Object.keys(sp.selector).length ? sp.selector : null, affinity: sp.sessionAffinity || 'None',
+    internalPolicy: sp.internalTrafficPolicy || '', externalPolicy: sp.externalTrafficPolicy || '',
+    created: Date.parse(m.creationTimestamp) || 0,
+  };
+}
+
+// Kubernetes: an endpoint whose ready is unset counts as ready; serving unset is as ready.
+function trimSlice(o) {
+  const m = meta(o);
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    service: (m.labels || {})['kubernetes.io/service-name'] || '',
+    ports: (o.ports || []).map((p) => ({ name: p.name || '', port: p.port, protocol: p.protocol || 'TCP' })),
+    endpoints: (o.endpoints || []).map((e) => {
+      const c = e.conditions || {};
+      const ready = c.ready !== false;
+      const ref = e.targetRef || {};
+      return {
+        ip: (e.addresses || []).join(', '), node: e.nodeName || '',
+        pod: ref.kind === 'Pod' ? ref.name || '' : '', podNs: ref.namespace || m.namespace,
+        ready, serving: c.serving ?? ready, terminating: !!c.terminating,
+      };
+    }),
+  };
+}
+
+// policyTypes unset: Ingress, plus Egress when there are egress rules (as the apiserver says).
+function trimPolicy(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  const types = sp.policyTypes && sp.policyTypes.length ? sp.policyTypes
+    : ['Ingress', ...(sp.egress && sp.egress.length ? ['Egress'] : [])];
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    selector: selectorText(sp.podSelector) || '(all pods)', types,
+    ingress: (sp.ingress || []).length, egress: (sp.egress || []).length,
+  };
+}
+
+// The endpoints of every Service from its EndpointSlices (label kubernetes.io/service-name):
+// "ns/name" -> [endpoint], one pass over the slices.
+export function endpointsByService() {
+  const by = new Map();
+  for (const s of store.endpointslices.values()) {
+    if (!s.service) continue;
+    const k = `${s.ns}/${s.service}`;
+    if (!by.has(k)) by.set(k, []);
+    by.get(k).push(...s.endpoints);
+  }
+  return by;
 }
 
 export const trimmers = TRIM;

@@ -10,6 +10,24 @@ import { eventFeed } from './events.js';
 
 const WINDOWS = ['15m', '1h', '6h', '24h'];
 
+// The node's part of the cluster network: its pod block, its WireGuard key and addresses (what
+// its peers dial), and the NetworkUnavailable condition its agent reports.
+function networkFacts(node) {
+  const ann = (node.metadata || {}).annotations || {};
+  const key = ann['drover.io/wireguard-public-key'] || '';
+  const port = ann['drover.io/wireguard-port'] || '';
+  const net = ((node.status || {}).conditions || []).find((c) => c.type === 'NetworkUnavailable');
+  return facts([
+    ['Pod CIDR', (node.spec || {}).podCIDR ? h('code', {}, node.spec.podCIDR) : 'none given yet'],
+    ['WireGuard key', key ? h('code', { title: key }, `${key.slice(0, 10)}…`) : 'not reported (network off, or an older agent)'],
+    port ? ['WireGuard port', port] : null,
+    ann['drover.io/observed-address'] ? ['Observed address', h('code', {}, ann['drover.io/observed-address'])] : null,
+    ann['drover.io/wireguard-endpoint'] ? ['Endpoint (set by an admin)', h('code', {}, ann['drover.io/wireguard-endpoint'])] : null,
+    net ? ['Network', [badge(net.status === 'False' ? 'available' : `unavailable (${net.status})`, net.status === 'False' ? 'ok' : 'bad'),
+      net.reason ? ` ${net.reason}` : '', net.message ? `: ${net.message}` : '']] : null,
+  ]);
+}
+
 export function mount(main, [name]) {
   const path = objectPath('nodes', '', name);
   const head = h('div', { class: 'head' });
@@ -50,7 +68,7 @@ export function mount(main, [name]) {
         ['Addresses', (st.addresses || []).map((a) => a.address).join(', ')],
         ['Capacity', `${cap.cpu || '?'} cpu, ${cap.memory ? fmtBytes(quantity(cap.memory)) : '?'}, ${cap.pods || '?'} pods`],
         ['Labels', labelChips(n.labels)],
-      ]), h('h2', {}, 'Conditions'), conditionsTable(st.conditions));
+      ]), h('h2', {}, 'Network'), networkFacts(full), h('h2', {}, 'Conditions'), conditionsTable(st.conditions));
     }
     replace(podsEl, podTable([...store.pods.values()].filter((p) => p.node === name), false));
     drawActions(n);

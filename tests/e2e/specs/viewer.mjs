@@ -28,7 +28,7 @@ test('a viewer sees no write control anywhere', async () => {
   ({ browser, page } = await openSignedIn(process.env.DROVER_VIEWER_TOKEN));
   await see(page, 'viewer', { within: '#who' });
   const menu = (await page.locator('#nav a').allTextContents()).map((s) => s.trim());
-  assert.deepEqual(menu, ['Problems', 'Nodes', 'Workloads', 'Pods', 'Events'], 'the menu has no write views');
+  assert.deepEqual(menu, ['Problems', 'Nodes', 'Workloads', 'Services', 'Pods', 'Events'], 'the menu has no write views');
 
   const views = [
     ['#/problems', 'Problems', 'nodes ready'],
