@@ -108,10 +108,26 @@ bool pod_net_set(pod_net_t *n, const cJSON *network, drv_cni_config_t *cni)
         drv_log_info("cluster network", "pod_cidr=%s peers=%zu services=%zu policies=%zu",
                      n->subnet, n->ns.npeers, n->ns.nservices, n->ns.npolicies);
     } else {
+        /* The hub sends no section any more: what the last one set up goes, so that no stale
+         * Service or policy stays in force. */
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_wg_opts_t o;
+        char identity[300];
+        wg_opts(n, &o, identity, sizeof(identity));
+        if (n->nft_ok && drv_nft_remove(&e) != DRV_OK)
+            drv_log_warn("cannot remove the nftables table", "error=\"%s\"", drv_error_msg(&e));
+        if (n->wg_ok && drv_wg_remove(&o, &e) != DRV_OK)
+            drv_log_warn("cannot remove the WireGuard interface", "error=\"%s\"",
+                         drv_error_msg(&e));
+        drv_dns_close(n->dns);
+        n->dns = NULL;
+        n->wg_ok = n->nft_ok = n->dns_ok = false;
+        n->script_hash = 0;
         n->subnet[0] = n->gateway[0] = '\0';
         cni->subnet = n->cfg->pod_subnet;
         cni->mtu = 0;
         cni->no_ip_masq = false;
+        drv_log_info("no cluster network any more: mesh, table and DNS removed", NULL);
     }
     return true;
 }

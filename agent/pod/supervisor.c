@@ -843,6 +843,9 @@ static void apply_desired(drv_supervisor_t *sv)
         }
     }
     sv->dirty = true;
+    /* A new desired state arrives from the link after this loop pass's tick: the next tick
+     * runs at once (new pods, the network's table), not after the wait's up to 1 s. */
+    sv->more = true;
 }
 
 /* Writes text to path unless it holds that already (SD cards wear). */
