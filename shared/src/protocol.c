@@ -645,6 +645,8 @@ drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node, const char *pub
         return rc;
     if (drv_proto_secret_is_sealed(secret))
         return DRV_OK;
+    if (cJSON_GetObjectItemCaseSensitive(secret, SEALED_KEY))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: sealedData: must be a string", what);
     _cleanup_cjson_ cJSON *inner = cJSON_CreateObject();
     if (inner == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
@@ -683,13 +685,18 @@ drv_err_t drv_proto_secret_seal(cJSON *secret, const char *node, const char *pub
 drv_err_t drv_proto_secret_unseal(cJSON *secret, const char *node, const char *key_pem,
                                   drv_error_t *err)
 {
-    if (!drv_proto_secret_is_sealed(secret))
+    /* A sealedData that is not a blob is neither sealed nor clear: refused, not passed on as
+     * a clear Secret that still carries it. */
+    if (!drv_proto_secret_is_sealed(secret) &&
+        !cJSON_GetObjectItemCaseSensitive(secret, SEALED_KEY))
         return DRV_OK;
     char ctx[400], what[340];
     drv_err_t rc = secret_context(secret, node, ctx, sizeof ctx, what, sizeof what, err);
     if (rc != DRV_OK)
         return rc;
     const cJSON *blob = cJSON_GetObjectItemCaseSensitive(secret, SEALED_KEY);
+    if (!cJSON_IsString(blob))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: sealedData: must be a string", what);
     unsigned char *plain = NULL;
     size_t plen = 0;
     rc = drv_pki_open(key_pem, ctx, blob->valuestring, &plain, &plen, err);
