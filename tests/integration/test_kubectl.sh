@@ -362,6 +362,44 @@ kc get all
 ck "get all: pods, services, deployments, replicasets, daemonsets" \
   bash -c "[ $rc = 0 ] && grep -q '^pod/' '$T/out' && grep -q '^service/' '$T/out' && grep -q '^deployment.apps/' '$T/out' && grep -q '^replicaset.apps/' '$T/out' && grep -q '^daemonset.apps/' '$T/out'"
 
+# ---- Services, their endpoints, NetworkPolicy (issue 17) ----
+kc get svc x
+ck "get svc: a ClusterIP from the service range and the port" \
+  bash -c "[ $rc = 0 ] && grep -qE '^x +ClusterIP +10\.43\.[0-9]+\.[0-9]+ +<none> +80/TCP' '$T/out'"
+ep_filled() {
+  kc get endpointslices -l kubernetes.io/service-name=x -o json
+  [ "$rc" = 0 ] && jq -e '[.items[].endpoints[]?] | length > 0' "$T/out" >/dev/null
+}
+ck "the Service's EndpointSlice lists its pods" wait_for "endpoints of x" 60 ep_filled
+kc get endpoints x
+ck "get endpoints: the pods' addresses at the target port" \
+  bash -c "[ $rc = 0 ] && grep -qE '^x +[0-9.]+:8080' '$T/out'"
+cat >"$T/netpol.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: x-from-front}
+spec:
+  podSelector: {matchLabels: {app: x}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {team: front}}
+      podSelector: {matchExpressions: [{key: role, operator: In, values: [web]}]}
+    - ipBlock: {cidr: 10.0.0.0/8, except: [10.43.0.0/16]}
+    ports: [{protocol: TCP, port: 8080, endPort: 8090}]
+YAML
+kc apply -f "$T/netpol.yaml"
+ck "apply a NetworkPolicy: created" bash -c "[ $rc = 0 ] && grep -q 'x-from-front created' '$T/out'"
+kc get netpol
+ck "get netpol: its pod selector" bash -c "[ $rc = 0 ] && grep -qE '^x-from-front +app=x' '$T/out'"
+sed -i 's/operator: In/operator: Has/' "$T/netpol.yaml"
+kc apply -f "$T/netpol.yaml"
+ck "a malformed selector is refused naming its field" \
+  bash -c "[ $rc != 0 ] && grep -q 'spec.ingress\[0\].from\[0\].podSelector.matchExpressions\[0\].operator' '$T/err'"
+kc explain networkpolicy.spec.ingress.from.ipBlock
+ck "explain networkpolicy.spec.ingress.from.ipBlock" bash -c "[ $rc = 0 ] && grep -q 'except' '$T/out'"
+kc delete networkpolicy x-from-front
+ck "delete netpol: exit 0" rc_is 0
+
 # ---- a viewer ----
 VKC="$T/viewer.kubeconfig"
 "$FLEET_CLI" kubeconfig --role viewer --name viewer --ttl 1h >"$VKC" 2>"$T/err"
