@@ -368,8 +368,9 @@ static void sync_nft(pod_net_t *n, pod_t *const *pods, size_t npods, unsigned lo
     if (r != DRV_OK) {
         n->nft_ok = false;
         drv_fmt_cut(n->nft_error, sizeof(n->nft_error), "nftables: %s", drv_error_msg(&err));
-        drv_log_error("cannot apply the node's nftables table: pods do not start", "error=\"%s\"",
-                      n->nft_error);
+        drv_log_error(
+            "cannot apply the node's nftables table (with NetworkPolicies: pods do not start)",
+            "error=\"%s\"", n->nft_error);
     } else {
         n->nft_ok = true;
         n->nft_error[0] = '\0';
@@ -401,13 +402,20 @@ void pod_net_sync(pod_net_t *n, pod_t *const *pods, size_t npods, long long now,
             n->wg_dirty = true; /* try again */
     }
     unsigned long long h = local_hash(pods, npods);
-    if (force || n->nft_dirty || h != n->local_hash || !n->nft_ok)
+    /* A table that failed is tried again every 10 s, not at every tick. */
+    bool retry = !n->nft_ok && now >= n->nft_retry_at;
+    if (force || n->nft_dirty || h != n->local_hash || retry) {
         sync_nft(n, pods, npods, h);
+        if (!n->nft_ok)
+            n->nft_retry_at = now + HANDSHAKE_PERIOD_MS;
+    }
 }
 
 bool pod_net_ready(const pod_net_t *n, const char **reason, const char **message)
 {
-    if (!n->enabled || !n->ns.present || n->nft_ok)
+    /* Without policies there is nothing a pod could run unprotected from: a device without
+     * nftables still runs its pods (NetworkUnavailable says Services do not work there). */
+    if (!n->enabled || !n->ns.present || n->nft_ok || n->ns.npolicies == 0)
         return true;
     *reason = "NetworkPolicyUnenforceable";
     *message = n->nft_error[0] ? n->nft_error : "the node's nftables table is not in place yet";
@@ -450,7 +458,7 @@ void pod_net_status(const pod_net_t *n, cJSON *node)
                                                 : "DNSUnavailable")
                                 : "DroverNetworkReady");
     cJSON_AddStringToObject(c, "message", why ? why : "WireGuard mesh, Services and DNS in place");
-    if (!n->nft_ok) {
+    if (!n->nft_ok && n->ns.npolicies > 0) {
         /* Policies cannot be enforced: the node is not Ready (no pod runs unprotected). */
         cJSON *r;
         cJSON_ArrayForEach(r, conds)

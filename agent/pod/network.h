@@ -37,6 +37,7 @@ typedef struct pod_net {
     char wg_error[300], nft_error[300], dns_error[300];
     unsigned long long local_hash;  /* of the local pods' addresses and labels last rendered */
     unsigned long long script_hash; /* of the table last applied */
+    long long nft_retry_at;         /* a failed table is tried again from then on */
     struct drv_dns *dns;
     char dns_bound[16];
     long long last_handshakes;

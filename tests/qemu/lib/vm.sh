@@ -341,6 +341,8 @@ _vm_flashed_disk() {
   debugfs -R "dump /etc/drover/agent.yaml $d/agent.yaml" "$ext" >/dev/null 2>&1 &&
     [ -s "$d/agent.yaml" ] || { echo "vm: no agent.yaml in the flashed image" >&2; return 1; }
   printf 'registries:\n- {host: "%s", insecure: true}\n' "$VM_REGISTRY" >>"$d/agent.yaml"
+  # As vm_agent_config: the guests have no wg or nft (yet), the cluster network is off.
+  printf 'network: {mode: off}\n' >>"$d/agent.yaml"
   _vm_write_file "$img" "$VM_PI_ROOT_OFF" "$d/agent.yaml" /etc/drover/agent.yaml &&
     _vm_write_file "$img" "$VM_PI_ROOT_OFF" "$d/hostname" /etc/hostname || return 1
   VM_ROOTDEV[$name]=/dev/vda2
