@@ -31,6 +31,7 @@
 #include "drover/cleanup.h"
 #include "drover/error.h"
 #include "drover/file.h"
+#include "drover/netstate.h"
 #include "drover/protocol.h"
 
 #define SIM_NODES_MAX 100000
@@ -58,6 +59,7 @@ typedef struct sim_node {
     int64_t last_metrics_wall_ms; /* the previous usage sample's time (wall clock), 0: none */
     uint64_t metrics_seq;
     uint64_t gen;        /* applied desired generation */
+    char pod_cidr[20];   /* the pod block the hub gave (its desired state's network section) */
     unsigned char *rbuf; /* owned: an incomplete packet carried to the next read */
     size_t rlen;
     unsigned char *wbuf; /* owned: bytes the socket did not take yet */
@@ -437,18 +439,27 @@ static const char *json_str(const cJSON *obj, const char *key)
 }
 
 /* The status of a pod that runs: Running, Ready, every container ready and running. */
-static cJSON *pod_report(const cJSON *pod, time_t started, const char *host_ip, uint32_t slot)
+static cJSON *pod_report(const cJSON *pod, time_t started, const char *host_ip,
+                         const char *pod_cidr, uint32_t slot)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     char at[DRV_PROTO_TIME_MAX + 1], pod_ip[32];
     time_rfc3339(started, at, sizeof at);
     snprintf(pod_ip, sizeof pod_ip, "%s", host_ip);
-    /* pod IP: the host's address with the slot in the last octet's place, good enough for
-     * a simulated fleet */
-    char *dot = strrchr(pod_ip, '.');
-    if (dot)
-        snprintf(dot + 1, sizeof pod_ip - (size_t)(dot + 1 - pod_ip), "%u", 1 + slot % 250);
+    /* pod IP: from the node's pod block when the hub gave one (as a real agent's CNI), so that
+     * the hub's cluster network sees them; else the host's address with the slot in the last
+     * octet's place */
+    drv_net_cidr_t block;
+    uint32_t ip;
+    if (pod_cidr && pod_cidr[0] && drv_net_cidr_parse(pod_cidr, false, &block, NULL) == DRV_OK &&
+        drv_net_cidr_nth(block, 2 + slot % 250, &ip)) {
+        drv_net_ip_format(ip, pod_ip);
+    } else {
+        char *dot = strrchr(pod_ip, '.');
+        if (dot)
+            snprintf(dot + 1, sizeof pod_ip - (size_t)(dot + 1 - pod_ip), "%u", 1 + slot % 250);
+    }
     cJSON *r = cJSON_CreateObject();
     cJSON *m = cJSON_AddObjectToObject(r, "metadata");
     const char *v;
@@ -493,7 +504,8 @@ static cJSON *pod_report(const cJSON *pod, time_t started, const char *host_ip, 
 
 /* The pod reports of a new desired state: a pod the node already ran (same uid) keeps its
  * report, start time included; a new one starts now; a terminating one is stopped at once. */
-static cJSON *pods_for_desired(const cJSON *desired_pods, const cJSON *old, const char *host_ip)
+static cJSON *pods_for_desired(const cJSON *desired_pods, const cJSON *old, const char *host_ip,
+                               const char *pod_cidr)
 {
     cJSON *pods = cJSON_CreateArray();
     time_t now = time(NULL);
@@ -516,7 +528,7 @@ static cJSON *pods_for_desired(const cJSON *desired_pods, const cJSON *old, cons
             }
         }
         if (!item)
-            item = pod_report(pod, now, host_ip, slot);
+            item = pod_report(pod, now, host_ip, pod_cidr, slot);
         cJSON_AddItemToArray(pods, item);
         slot++;
     }
@@ -569,7 +581,7 @@ static bool send_status(sim_t *s, uint32_t i, const cJSON *desired_pods)
     cJSON *old = n->pods_json ? cJSON_Parse(n->pods_json) : NULL;
     cJSON *pods;
     if (desired_pods) {
-        pods = pods_for_desired(desired_pods, old, host_ip ? host_ip : "");
+        pods = pods_for_desired(desired_pods, old, host_ip ? host_ip : "", n->pod_cidr);
         cJSON_Delete(old);
         char *text = pods ? cJSON_PrintUnformatted(pods) : NULL;
         if (!text) {
@@ -811,6 +823,9 @@ static void on_desired(sim_t *s, uint32_t i, const char *payload, size_t len)
     }
     n->gen = d.generation;
     s->st.desired++;
+    const char *cidr = json_str(d.network, "podCIDR");
+    if (cidr)
+        snprintf(n->pod_cidr, sizeof n->pod_cidr, "%s", cidr);
     send_status(s, i, d.pods);
     drv_proto_desired_free(&d);
 }
