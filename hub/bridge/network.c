@@ -784,8 +784,15 @@ static drv_err_t shared_build(bdesired_t *d, drv_error_t *err)
     } lists[] = {{"pods", &net->pods, true},
                  {"namespaces", &net->namespaces, false},
                  {"networkPolicies", &net->policies, false}};
+    /* Every pod's address and labels, and the namespaces' labels, serve one purpose on the
+     * devices: NetworkPolicy peers. Without a policy they stay out, so that a fleet's documents
+     * (every node's holds this part, the broker keeps each) do not grow with every pod: 5,000
+     * pods on 1,000 simulated nodes took the broker from 83 to 397 MiB. */
+    bool policies = net->policies.n > 0;
     for (size_t i = 0; ok && i < sizeof(lists) / sizeof(lists[0]); i++) {
         cJSON *arr = cJSON_AddArrayToObject(s, lists[i].name);
+        if (arr && !policies && lists[i].m != &net->policies)
+            continue;
         size_t n = 0;
         bnet_obj_t **v = arr ? sorted(lists[i].m, cmp_obj, &n) : NULL;
         ok = v && add_texts(arr, v, n, net, lists[i].pods);

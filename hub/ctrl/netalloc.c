@@ -12,16 +12,28 @@
 #include "drover/fmt.h"
 #include "drover/ipv4.h"
 #include "drover/log.h"
+#include "drover/map.h"
 
-/* Node names warned about (pod CIDR refused), so that a round does not repeat the Event. */
-#define WARNED_MAX 256
+/* The refusals said already ("<uid> <message>": pod CIDR refused), so that a round does not
+ * repeat the Event and the log line for every node a full range leaves out (a fleet bigger
+ * than the range, round after round). Past the maximum it starts over. */
+#define WARNED_MAX 131072
 
 struct drv_ctrl_netalloc {
     drv_hstore_t *s;
     drv_ctrl_netcfg_t cfg;
-    char *warned[WARNED_MAX]; /* "<uid> <message hash>" */
-    size_t nwarned;
+    drv_map_t warned; /* key -> the same strdup'd key, freed with the map */
 };
+
+static void warned_clear(drv_ctrl_netalloc_t *na)
+{
+    size_t it = 0;
+    void *k;
+    while (drv_map_next(&na->warned, &it, NULL, &k))
+        free(k);
+    drv_map_free(&na->warned);
+    drv_map_init(&na->warned, WARNED_MAX);
+}
 
 /* ---- addresses ---- */
 
@@ -96,6 +108,7 @@ drv_err_t drv_ctrl_netalloc_new(drv_hstore_t *s, const drv_ctrl_netcfg_t *cfg,
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "address allocator");
     na->s = s;
     na->cfg = *cfg;
+    drv_map_init(&na->warned, WARNED_MAX);
     *out = na;
     return DRV_OK;
 }
@@ -104,8 +117,8 @@ void drv_ctrl_netalloc_free(drv_ctrl_netalloc_t *na)
 {
     if (!na)
         return;
-    for (size_t i = 0; i < na->nwarned; i++)
-        free(na->warned[i]);
+    warned_clear(na);
+    drv_map_free(&na->warned);
     free(na);
 }
 
@@ -388,17 +401,13 @@ static void node_warn(drv_ctrl_netalloc_t *na, const cJSON *node, const char *re
 {
     char key[400];
     drv_fmt_cut(key, sizeof(key), "%s %s", ctrl_meta(node, "uid"), msg);
-    for (size_t i = 0; i < na->nwarned; i++)
-        if (!strcmp(na->warned[i], key))
-            return;
-    if (na->nwarned == WARNED_MAX) {
-        free(na->warned[0]);
-        memmove(na->warned, na->warned + 1, (WARNED_MAX - 1) * sizeof(na->warned[0]));
-        na->nwarned--;
-    }
+    if (drv_map_get(&na->warned, key))
+        return;
+    if (na->warned.n >= WARNED_MAX)
+        warned_clear(na);
     char *k = strdup(key);
-    if (k)
-        na->warned[na->nwarned++] = k;
+    if (k && drv_map_put(&na->warned, k, k) != DRV_OK)
+        free(k);
     ctrl_event(na->s, node, DRV_KIND_NODE, "Warning", reason, msg, "drover-ipam", now_ms);
     drv_log_warn("pod CIDR", "node=%s error=\"%s\"", ctrl_meta(node, "name"), msg);
 }

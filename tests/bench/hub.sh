@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hub at scale: prints figures, asserts nothing. Run by hand after a build (not in CI):
 #   DROVER_BUILD_DIR=build tests/bench/hub.sh [NODES:PODS ...]      (default 1000:5000 10000:20000)
-# Environment: SIM_RATE (node connections per second, default 200), SIM_HEARTBEAT_MS (default
+# Environment: BENCH_CLUSTER_NET (the hub's pod range options; default a /10 in /26 blocks, so
+# that every node has one), SIM_RATE (node connections per second, default 200), SIM_HEARTBEAT_MS (default
 # 2000), BENCH_BROKER=external (the hub uses a Mosquitto this script starts with no in-flight
 # or queue limits, instead of its own).
 # For each size, a fresh drover-hub with its own Mosquitto; tests/bench/fleetsim connects NODES
@@ -177,7 +178,12 @@ run_size() { # NODES PODS
     sleep 0.5
     broker_args=(--broker "tcp://127.0.0.1:$port")
   fi
-  "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --log-level warn $controllers_flag "${broker_args[@]}" \
+  # Every node gets a pod block (the cluster network's cost included): the default range, a
+  # /16 in /24s, holds 256 nodes; BENCH_CLUSTER_NET="" keeps the hub's defaults.
+  local net_args=() net="--cluster-cidr 10.64.0.0/10 --node-cidr-mask-size 26"
+  # shellcheck disable=SC2206 # options, blank-separated
+  net_args=(${BENCH_CLUSTER_NET-$net})
+  "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --log-level warn $controllers_flag "${broker_args[@]}" "${net_args[@]}" \
     >"$d/hub.out" 2>"$d/hub.err" &
   hubpid=$!
   HUB= BROKER=

@@ -328,7 +328,25 @@ static void test_pod_changes(void **state)
     set_pod_status(f, "web-abc", "10.42.2.7", 0);
     load(f);
     assert_int_equal(publish_dirty(f), 3);
+    /* Without a NetworkPolicy the pods' addresses stay out (nothing on a device needs them):
+     * a new IP publishes nothing. */
     cJSON *net = network_of(f, "pi-1");
+    assert_int_equal(cJSON_GetArraySize(drv_json_get(net, "pods")), 0);
+    cJSON_Delete(net);
+    set_pod_status(f, "web-abc", "10.42.2.6", 0);
+    follow(f);
+    assert_int_equal(publish_dirty(f), 0);
+    set_pod_status(f, "web-abc", "10.42.2.7", 0);
+    follow(f);
+    assert_int_equal(publish_dirty(f), 0);
+    /* With one, every pod is there, for its peers. */
+    create_json(f, DRV_KIND_NETWORKPOLICY,
+                "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+                "\"metadata\":{\"name\":\"deny\",\"namespace\":\"default\"},\"spec\":{"
+                "\"podSelector\":{},\"policyTypes\":[\"Ingress\"]}}");
+    follow(f);
+    assert_int_equal(publish_dirty(f), 3);
+    net = network_of(f, "pi-1");
     const cJSON *pod = cJSON_GetArrayItem(drv_json_get(net, "pods"), 0);
     assert_string_equal(drv_json_str(pod, "ip"), "10.42.2.7");
     assert_string_equal(drv_json_str(pod, "node"), "pi-2");
