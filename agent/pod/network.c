@@ -392,8 +392,12 @@ void pod_net_sync(pod_net_t *n, pod_t *const *pods, size_t npods, long long now,
     bool fresh = n->wg_dirty; /* a new section: DNS too */
     if (n->wg_dirty)
         sync_wg(n);
-    if (fresh || !n->dns_ok)
+    /* DNS that failed (its address taken, ...) is tried again every 10 s. */
+    if (fresh || (!n->dns_ok && now >= n->dns_retry_at)) {
         sync_dns(n);
+        if (!n->dns_ok)
+            n->dns_retry_at = now + HANDSHAKE_PERIOD_MS;
+    }
     if (now - n->last_handshakes >= HANDSHAKE_PERIOD_MS) {
         n->last_handshakes = now;
         if (n->wg_ok)
@@ -404,7 +408,7 @@ void pod_net_sync(pod_net_t *n, pod_t *const *pods, size_t npods, long long now,
     unsigned long long h = local_hash(pods, npods);
     /* A table that failed is tried again every 10 s, not at every tick. */
     bool retry = !n->nft_ok && now >= n->nft_retry_at;
-    if (force || n->nft_dirty || h != n->local_hash || retry) {
+    if (force || n->nft_dirty || (n->nft_ok && h != n->local_hash) || retry) {
         sync_nft(n, pods, npods, h);
         if (!n->nft_ok)
             n->nft_retry_at = now + HANDSHAKE_PERIOD_MS;

@@ -38,6 +38,7 @@ typedef struct pod_net {
     unsigned long long local_hash;  /* of the local pods' addresses and labels last rendered */
     unsigned long long script_hash; /* of the table last applied */
     long long nft_retry_at;         /* a failed table is tried again from then on */
+    long long dns_retry_at;         /* the same for a DNS server that could not start */
     struct drv_dns *dns;
     char dns_bound[16];
     long long last_handshakes;
