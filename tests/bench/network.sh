@@ -112,24 +112,14 @@ fleet_running 'app in (srv-d1,srv-d2,srv-d3)' 3 180 || { fleet_dump; exit 1; }
 fleet_running role=client 1 60 || { fleet_dump; exit 1; }
 
 # The pods' uids and addresses, asked of the hub here (never in a subshell: kept).
-declare -A uids pip cip
-for p in client srv-d1 srv-d2 srv-d3; do
-  uids[$p]="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .metadata.uid)"
-done
+declare -A pip cip
+fleet_pod_uids client srv-d1 srv-d2 srv-d3
 for k in 1 2 3; do
   pip[dev$k]="$(fleet_api "/api/v1/namespaces/default/pods/srv-d$k" | jq -r .status.podIP)"
   cip[dev$k]="$(fleet_api "/api/v1/namespaces/default/services/srv-d$k" | jq -r .spec.clusterIP)"
 done
-# pexec NODE POD CMD...: CMD in POD's container on its device, bounded (Debian 12's busybox
-# wget crashes with its own -T).
-pexec() {
-  local node="$1" pod="$2"
-  shift 2
-  fleet_use "$node" || return 1
-  timeout "${PEXEC_TIMEOUT:-10}" nsenter -t "$(_device_init_pid)" -m -p -n -- \
-    crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${uids[$pod]}-c" "$@"
-}
-reaches() { [ "$(pexec dev1 client wget -q -O - "$1" 2>/dev/null)" = "$2" ]; }
+export FLEET_EXEC_TIMEOUT=10
+reaches() { [ "$(fleet_pexec dev1 client wget -q -O - "$1" 2>/dev/null)" = "$2" ]; }
 for k in 1 2 3; do
   wait_for "client -> srv-d$k (pod IP)" 90 reaches "http://${pip[dev$k]}:8080/" "srv-d$k" &&
     wait_for "client -> srv-d$k (ClusterIP)" 30 reaches "http://${cip[dev$k]}/" "srv-d$k" ||
@@ -155,7 +145,7 @@ declare -A lat_p50
 # latency LABEL URL: REQUESTS GETs of URL from the client, one timestamp before each.
 latency() {
   local label="$1" url="$2" out ms fails
-  out="$(PEXEC_TIMEOUT=300 pexec dev1 client sh -c \
+  out="$(FLEET_EXEC_TIMEOUT=300 fleet_pexec dev1 client sh -c \
     "for i in \$(seq $REQUESTS); do busybox adjtimex; wget -q -O /dev/null '$url' || echo FAIL; done; busybox adjtimex" 2>/dev/null |
     us_diffs)"
   fails="$(echo "$out" | awk '/^fails/ {print $2}')"
@@ -170,7 +160,7 @@ latency() {
 rate() {
   local label="$1" url="$2" i out rates=() bytes us
   for i in 1 2 3; do
-    out="$(PEXEC_TIMEOUT=300 pexec dev1 client sh -c \
+    out="$(FLEET_EXEC_TIMEOUT=300 fleet_pexec dev1 client sh -c \
       "busybox adjtimex; wget -q -O - '$url' | wc -c; busybox adjtimex" 2>/dev/null)"
     bytes="$(echo "$out" | grep -E '^ *[0-9]+$' | tr -d ' ')"
     us="$(echo "$out" | us_diffs | grep -v '^fails' | head -n 1)"
@@ -190,7 +180,7 @@ fleet_use dev1
 if device_exec ip -d link show drover-wg 2>/dev/null | grep -qw wireguard; then wgkind="kernel"; else wgkind="userspace (wireguard-go)"; fi
 echo "WireGuard on the devices: $wgkind; $(nproc) cores $(uname -m)"
 echo "pod -> pod, client on dev1: $REQUESTS HTTP GETs, a new connection each (busybox wget -> httpd)"
-timing="$(PEXEC_TIMEOUT=120 pexec dev1 client sh -c \
+timing="$(FLEET_EXEC_TIMEOUT=120 fleet_pexec dev1 client sh -c \
   "for i in \$(seq $REQUESTS); do busybox adjtimex; done; busybox adjtimex" 2>/dev/null | us_diffs | grep -v '^fails')"
 if [ -n "$timing" ]; then
   mapfile -t tms <<<"$timing"
@@ -264,7 +254,7 @@ flip() {
   done
   poll_api "$want" "$FLEET_TMP/flip.api" &
   pids+=($!)
-  t0="$(pexec dev2 srv-d2 sh -c "$cmd; busybox adjtimex" 2>/dev/null | awk '/time.tv_sec:/ {s = $2} /time.tv_usec:/ {printf "%.0f\n", s * 1000 + int($2 / 1000)}')"
+  t0="$(fleet_pexec dev2 srv-d2 sh -c "$cmd; busybox adjtimex" 2>/dev/null | awk '/time.tv_sec:/ {s = $2} /time.tv_usec:/ {printf "%.0f\n", s * 1000 + int($2 / 1000)}')"
   wait "${pids[@]}"
   [ -n "$t0" ] || { fail "readiness: the change in srv-d2 could not be made/timed"; return 1; }
   for n in api dev1 dev2 dev3; do

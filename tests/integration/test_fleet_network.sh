@@ -154,12 +154,9 @@ fleet_apply "$FLEET_TMP/web.yaml" >/dev/null || { fleet_dump; exit 1; }
 check "the web pods run on dev2 and dev3" fleet_running app=web 2 120
 check "the clients run on dev1 and dev4" fleet_running 'role in (client,intruder,nat-client)' 3 60
 cip="$(fleet_api /api/v1/namespaces/default/services/web | jq -r .spec.clusterIP)"
-# The pods' uids, asked of the hub now (it is stopped later; pexec runs in subshells, which
+# The pods' uids, asked of the hub now (it is stopped later; fleet_pexec runs in subshells, which
 # would not keep what they learn).
-declare -A uids
-for p in web-d2 web-d3 client intruder nat-client; do
-  uids[$p]="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .metadata.uid)"
-done
+fleet_pod_uids web-d2 web-d3 client intruder nat-client
 echo "# web's ClusterIP: $cip"
 ready_endpoints() {
   fleet_api /apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io/service-name=web |
@@ -182,23 +179,14 @@ net_dump() {
     device_exec nft list ruleset >&2 2>&1 | head -n "${NET_DUMP_NFT_LINES:-150}"
   done
   echo "--- client's resolv.conf, a lookup and a call" >&2
-  pexec dev1 client cat /etc/resolv.conf >&2 2>&1
-  pexec dev1 client busybox nslookup web.default.svc.cluster.local >&2 2>&1
-  pexec dev1 client wget -O - "http://$(pod_ip web-d2):8080/" >&2 2>&1
-  pexec dev1 client wget -O - http://web.default.svc.cluster.local/ >&2 2>&1
+  fleet_pexec dev1 client cat /etc/resolv.conf >&2 2>&1
+  fleet_pexec dev1 client busybox nslookup web.default.svc.cluster.local >&2 2>&1
+  fleet_pexec dev1 client wget -O - "http://$(pod_ip web-d2):8080/" >&2 2>&1
+  fleet_pexec dev1 client wget -O - http://web.default.svc.cluster.local/ >&2 2>&1
 }
 
-# pexec NODE POD CMD...: CMD in POD's container (uids[POD]), on its device.
-pexec() {
-  local node="$1" pod="$2"
-  shift 2
-  fleet_use "$node" || return 1
-  # Bounded from here: Debian 12's busybox wget crashes with its own -T.
-  timeout "${PEXEC_TIMEOUT:-5}" nsenter -t "$(_device_init_pid)" -m -p -n -- \
-    crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${uids[$pod]}-c" "$@"
-}
 # call POD URL: what a wget from POD's container (on dev1) answers.
-call() { pexec dev1 "$1" wget -q -O - "$2" 2>/dev/null; }
+call() { fleet_pexec dev1 "$1" wget -q -O - "$2" 2>/dev/null; }
 # answers POD URL N: the distinct answers of N calls, sorted, on one line.
 answers() {
   local i
@@ -213,10 +201,10 @@ check "a pod on dev1 reaches web by name and gets answers from both other device
 [ -z "${NET_TEST_QUICK:-}" ] || { fleet_finish; exit; }
 short_name() { [ -n "$(call client http://web/)" ]; }
 check "the short name resolves through the pod's search path" wait_for "web" 10 short_name
-resolves() { pexec dev1 "$1" busybox nslookup "$2" 2>/dev/null | grep -q "$3"; }
+resolves() { fleet_pexec dev1 "$1" busybox nslookup "$2" 2>/dev/null | grep -q "$3"; }
 check "DNS gives web's ClusterIP" resolves client web.default.svc.cluster.local "$cip"
 hl_pods() {
-  [ "$(pexec dev1 client busybox nslookup web-headless.default.svc.cluster.local 2>/dev/null |
+  [ "$(fleet_pexec dev1 client busybox nslookup web-headless.default.svc.cluster.local 2>/dev/null |
     grep -c '^Address.*10\.42\.')" -ge 2 ]
 }
 check "the headless Service resolves to both pods' addresses" wait_for "2 A records" 10 hl_pods
@@ -224,7 +212,7 @@ check "the headless Service resolves to both pods' addresses" wait_for "2 A reco
 ip3="$(pod_ip web-d3)"
 big_ok() {
   local n
-  n="$(PEXEC_TIMEOUT=90 pexec dev1 client sh -c "wget -q -O - http://$ip3:8080/big | wc -c" 2>/dev/null)"
+  n="$(FLEET_EXEC_TIMEOUT=90 fleet_pexec dev1 client sh -c "wget -q -O - http://$ip3:8080/big | wc -c" 2>/dev/null)"
   [ "$n" = 10485760 ]
 }
 check "10 MB from the pod behind the NAT, across the tunnel" big_ok
@@ -243,18 +231,18 @@ lb_status() {
 check "its status lists the devices' addresses" wait_for "LoadBalancer status" 20 lb_status
 
 # ---- two devices behind the NAT, through the relay ----
-relayed() { [ "$(pexec dev4 nat-client wget -q -O - "http://$ip3:8080/" 2>/dev/null)" = web-d3 ]; }
+relayed() { [ "$(fleet_pexec dev4 nat-client wget -q -O - "http://$ip3:8080/" 2>/dev/null)" = web-d3 ]; }
 check "dev4 reaches dev3's pod (both behind the NAT) through the relay" wait_for "relayed" 30 relayed
 by_name_d4() {
-  [ -n "$(pexec dev4 nat-client wget -q -O - http://web.default.svc.cluster.local/ 2>/dev/null)" ]
+  [ -n "$(fleet_pexec dev4 nat-client wget -q -O - http://web.default.svc.cluster.local/ 2>/dev/null)" ]
 }
 check "... and the Service by name" wait_for "web from dev4" 20 by_name_d4
 
 # ---- readiness ----
-pexec dev2 web-d2 rm -f /tmp/ready
+fleet_pexec dev2 web-d2 rm -f /tmp/ready
 only_d3() { [ "$(answers client http://web.default.svc.cluster.local/ 8)" = "web-d3 " ]; }
 check "a pod failing readiness leaves the endpoints" wait_for "only web-d3 answers" 30 only_d3
-pexec dev2 web-d2 touch /tmp/ready
+fleet_pexec dev2 web-d2 touch /tmp/ready
 check "back in once Ready again" wait_for "both answer" 30 both_answer
 
 # ---- NetworkPolicy: ingress to web only from role=client; egress of the intruder only DNS ----

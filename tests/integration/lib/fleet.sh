@@ -33,6 +33,10 @@
 #   fleet_wait_devices PREFIX N [SECS]   # until that count is N
 #   fleet_logs POD [NS]             # drover logs POD
 #   fleet_exec NODE POD CTR CMD...  # CMD inside a container (crun exec on its device)
+#   fleet_pod_uids POD...           # ask the hub once for the pods' uids (FLEET_POD_UID[POD]),
+#                                   # for fleet_pexec while the hub is away
+#   fleet_pexec NODE POD CMD...     # CMD in POD's container "c", bounded by FLEET_EXEC_TIMEOUT
+#                                   # seconds (default 5; Debian 12's busybox wget -T crashes)
 #   fleet_ms / fleet_elapsed T0     # ms clock; seconds since T0 as N.N
 #   fleet_dump                      # hub and device logs, for a failing test
 #   check NAME CMD...               # TAP-like "ok N - NAME"; counts FLEET_FAILS
@@ -72,7 +76,7 @@ FLEET_HUB=""
 FLEET_HUB_PID=""
 FLEET_BROKER_PORT=""
 FLEET_TMP=""
-declare -A FLEET_DEV_DIR FLEET_DEV_PID FLEET_DEV_K FLEET_DEV_NETNS
+declare -A FLEET_DEV_DIR FLEET_DEV_PID FLEET_DEV_K FLEET_DEV_NETNS FLEET_POD_UID
 
 check() {
   local name="$1"
@@ -523,6 +527,22 @@ fleet_exec() {
   uid="$(fleet_api "/api/v1/namespaces/default/pods/$pod" | jq -r .metadata.uid)"
   fleet_use "$node" || return 1
   device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "$uid-$ctr" "$@"
+}
+
+# Not in a subshell: what it learns must stay.
+fleet_pod_uids() {
+  local p
+  for p in "$@"; do
+    FLEET_POD_UID[$p]="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .metadata.uid)"
+  done
+}
+
+fleet_pexec() {
+  local node="$1" pod="$2"
+  shift 2
+  fleet_use "$node" || return 1
+  timeout "${FLEET_EXEC_TIMEOUT:-5}" nsenter -t "$(_device_init_pid)" -m -p -n -- \
+    crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "${FLEET_POD_UID[$pod]}-c" "$@"
 }
 
 # ---- devices in network namespaces of their own ----
