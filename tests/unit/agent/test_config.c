@@ -87,6 +87,36 @@ static void test_every_problem_named(void **state)
     assert_string_equal(cfg.state_dir, "/var/lib/drover");
 }
 
+/* The cluster network's section: on by default, off by name; bad values named. */
+static void test_network(void **state)
+{
+    (void)state;
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(parse("nodeName: n1\n", &cfg, &err), DRV_OK);
+    assert_true(cfg.cluster_network);
+    assert_string_equal(cfg.wg_interface, "drover-wg");
+    assert_int_equal(
+        parse("network: {mode: off, wireguardInterface: wg9, toolDir: /opt/bin}\n", &cfg, &err),
+        DRV_OK);
+    assert_false(cfg.cluster_network);
+    assert_string_equal(cfg.wg_interface, "wg9");
+    assert_string_equal(cfg.wg_tool_dir, "/opt/bin");
+    assert_int_equal(parse("network: {mode: mesh, wireguardInterface: \"a b\", toolDir: rel, "
+                           "behindNat: true}\n",
+                           &cfg, &err),
+                     DRV_ERR_INVALID);
+    const char *m = drv_error_msg(&err);
+    const char *want[] = {"network.mode: must be auto or off", "network.wireguardInterface: ",
+                          "network.toolDir: must be an absolute path",
+                          "network.behindNat: unknown key"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(m, want[i]))
+            fail_msg("missing \"%s\" in:\n%s", want[i], m);
+    assert_int_equal(parse("network: off\n", &cfg, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "network: must be a mapping"));
+}
+
 static void test_hub_and_labels(void **state)
 {
     (void)state;
@@ -158,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_every_problem_named),
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_hub_and_labels),
+        cmocka_unit_test(test_network),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
