@@ -188,13 +188,13 @@ static void test_unknown_and_unsupported_fields(void **state)
         yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
              "  imagePullSecrets: [{name: r}]\n  containers:\n  - name: c\n    image: busybox\n"
              "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
-             "  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: d}\n");
+             "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
     assert_has(p, "spec.imagePullSecrets: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0].persistentVolumeClaim: not supported by Drover\n");
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
     assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
     free(p);
     cJSON_Delete(o);
