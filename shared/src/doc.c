@@ -1458,7 +1458,7 @@ static drv_err_t emit_event(ectx_t *e, yaml_event_t *ev, int init_ok)
 static drv_err_t format_number(double d, char *buf, size_t cap)
 {
     drv_err_t rc = drv_fmt_double(buf, cap, d);
-    if (rc != DRV_OK)
+    if (rc != DRV_OK || (d == floor(d) && fabs(d) <= (double)TWO53))
         return rc;
     /* An integral value beyond 2^53 printed as digits would read back as an integer out of
      * range: keep it a float. */
