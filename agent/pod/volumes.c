@@ -1445,3 +1445,71 @@ drv_err_t drv_volumes_write_projected(const cJSON *pod, const char *dir, const c
         *changed = ch;
     return r;
 }
+
+/* Gives fd (an entry of a writable volume) to gid with group rw (and x, setgid for a
+ * directory), then its children when it is a directory. */
+static drv_err_t own_tree(int fd, long gid, int depth, const char *dir, drv_error_t *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: stat", dir);
+    mode_t want = st.st_mode & 07777;
+    want |= S_ISDIR(st.st_mode) ? (0770 | S_ISGID) : 0660;
+    if ((st.st_gid != (gid_t)gid && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) ||
+        ((st.st_mode & 07777) != want && fchmod(fd, want) < 0))
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: chown/chmod", dir);
+    if (!S_ISDIR(st.st_mode))
+        return DRV_OK;
+    if (depth >= DRV_FSAT_RM_MAX_DEPTH)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "fsGroup: %s: deeper than %d directories", dir,
+                             DRV_FSAT_RM_MAX_DEPTH);
+    int dfd = dup(fd);
+    _cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: read", dir);
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        struct stat cst;
+        if (fstatat(fd, e->d_name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISLNK(cst.st_mode)) {
+            (void)fchownat(fd, e->d_name, (uid_t)-1, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+            continue;
+        }
+        if (!S_ISDIR(cst.st_mode) && !S_ISREG(cst.st_mode))
+            continue; /* sockets, FIFOs, devices: left alone, never opened */
+        _cleanup_close_ int cfd =
+            openat(fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (cfd < 0)
+            continue;
+        drv_err_t r = own_tree(cfd, gid, depth + 1, dir, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_volumes_apply_fsgroup(const cJSON *pod, const char *dir, drv_error_t *err)
+{
+    long gid = pod_fsgroup(pod);
+    if (gid < 0)
+        return DRV_OK;
+    if (!dir)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "fsGroup: directory required");
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "fsGroup: open %s", dir);
+    const char *policy = drv_json_str(drv_json_get(drv_json_get(pod, "spec"), "securityContext"),
+                                      "fsGroupChangePolicy");
+    struct stat st;
+    if (policy && !strcmp(policy, "OnRootMismatch") && fstat(fd, &st) == 0 &&
+        st.st_gid == (gid_t)gid && (st.st_mode & (0770 | S_ISGID)) == (0770 | S_ISGID))
+        return DRV_OK;
+    return own_tree(fd, gid, 0, dir, err);
+}

@@ -113,6 +113,15 @@ DRV_NODISCARD drv_err_t drv_volumes_write_projected(const cJSON *pod, const char
                                                     const drv_volume_file_t *extra, size_t n_extra,
                                                     bool *changed, drv_error_t *err);
 
+/* The pod's securityContext.fsGroup applied to a writable volume the caller mounts from dir
+ * (a PersistentVolumeClaim's directory), as the kubelet's SetVolumeOwnership does: every
+ * file and directory below dir (symlinks not followed; at most DRV_FSAT_RM_MAX_DEPTH deep)
+ * is given to the group, files get g+rw, directories g+rwx and setgid. With
+ * fsGroupChangePolicy OnRootMismatch nothing is walked when dir already belongs to the group
+ * with those bits. No fsGroup: DRV_OK, nothing done. Errors name dir and the entry. */
+DRV_NODISCARD drv_err_t drv_volumes_apply_fsgroup(const cJSON *pod, const char *dir,
+                                                  drv_error_t *err);
+
 /* Unmounts the tmpfs mounts under <pod_dir>/volumes (lazily: MNT_DETACH, so a container that
  * still holds one does not block the agent) and removes that directory without following
  * any symlink in it (a hostPath volume is never touched). Idempotent: a missing directory is

@@ -1350,6 +1350,46 @@ static void test_projected_writer(void **state)
     cJSON_Delete(pod);
 }
 
+static void test_apply_fsgroup(void **state)
+{
+    struct fx *f = *state;
+    char dir[PATH_MAX], p[PATH_MAX];
+    pathf(dir, "%s/pvc", f->base);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    pathf(p, "%s/sub", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    pathf(p, "%s/sub/file", dir);
+    write_text(p, "x", 0600);
+    pathf(p, "%s/link", dir);
+    assert_int_equal(symlink(f->canary, p), 0);
+    cJSON *pod = normalized("{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p'},'spec':{"
+                            "'securityContext':{'fsGroup':2000,'fsGroupChangePolicy':"
+                            "'OnRootMismatch'},'containers':[{'name':'c','image':'alpine'}]}}");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_volumes_apply_fsgroup(pod, dir, &err), DRV_OK);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(st.st_mode & 07777, 02775);
+    pathf(p, "%s/sub", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02770);
+    pathf(p, "%s/sub/file", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(st.st_mode & 07777, 0660);
+    assert_outside_untouched(f); /* the symlink was not followed */
+    struct stat cst;
+    assert_int_equal(stat(f->canary, &cst), 0);
+    assert_int_not_equal(cst.st_gid, 2000);
+    /* OnRootMismatch: a root that matches is not walked again. */
+    assert_int_equal(chmod(p, 0600), 0);
+    assert_int_equal(drv_volumes_apply_fsgroup(pod, dir, &err), DRV_OK);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    cJSON_Delete(pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1380,6 +1420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mounts_never_emptied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_downward_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projected_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_fsgroup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
