@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -868,7 +869,14 @@ static uint64_t all_caps(void)
         if (n > 0 && parse_uint(buf, (size_t)n, 63, &v) && (int)v < last)
             last = (int)v;
     }
-    return last >= 63 ? ~(uint64_t)0 : (((uint64_t)1 << (last + 1)) - 1);
+    uint64_t all = last >= 63 ? ~(uint64_t)0 : (((uint64_t)1 << (last + 1)) - 1);
+    /* Only those this process may pass on, as containerd's WithAllCurrentCapabilities: an
+     * agent run with a reduced bounding set (a container, systemd's CapabilityBoundingSet)
+     * would otherwise see crun's capset fail for every privileged container. */
+    for (int i = 0; i <= last && i < 64; i++)
+        if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 0)
+            all &= ~((uint64_t)1 << i);
+    return all;
 }
 
 /* "chown", "CHOWN" or "CAP_CHOWN": its number, or -1. */

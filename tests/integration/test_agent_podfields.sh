@@ -198,5 +198,28 @@ cfg_prop() { device_exec sh -c "cat '$DEV_DIR'/run/bundles/*/slave/config.json" 
 check "crun config: rslave mount and rootfsPropagation" cfg_prop
 device_exec umount -l "$hp/late" 2>/dev/null
 
+# 5b. Bidirectional (privileged only): a mount the container makes shows on the host.
+mkdir -p "$hp/bidi"
+cat >"$DEV_MANIFESTS/bidi.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: bidi}
+spec:
+  containers:
+  - name: main
+    image: $IMG
+    securityContext: {privileged: true}
+    command: ["sh", "-c", "mount -t tmpfs tmpfs /host/bidi && touch /host/bidi/from-pod && echo mounted; sleep 3600"]
+    volumeMounts: [{name: host, mountPath: /host, mountPropagation: Bidirectional}]
+  volumes:
+  - {name: host, hostPath: {path: $hp}}
+YAML
+host_sees() { device_exec test -e "$hp/bidi/from-pod"; }
+if wait_for "bidirectional" 60 host_sees; then ok "Bidirectional: the pod's mount propagates out"; else bad "Bidirectional: the pod's mount propagates out"; device_status | jq -c '.pods[] | select(.metadata.name=="bidi") | .status'; logs_of bidi; fi
+rm -f "$DEV_MANIFESTS/bidi.yaml" "$DEV_MANIFESTS/prop.yaml"
+gone() { [ -z "$(pod_field bidi .metadata.name)" ]; }
+wait_for "bidi gone" 60 gone || true
+device_exec umount -l "$hp/bidi" 2>/dev/null
+
 echo "# $fails failure(s)"
 [ "$fails" -eq 0 ]
