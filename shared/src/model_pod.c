@@ -66,7 +66,7 @@ static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
     char text[64];
     bool ok = false;
     if (cJSON_IsNumber(m)) {
-        if (drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK) {
+        if (drv_fmt_double(text, sizeof(text), m->valuedouble) != DRV_OK) {
             v_fail(c, "invalid quantity: too long");
             v_pop(c, old);
             return false;
@@ -840,10 +840,10 @@ static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
 
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",   "emptyDir",    "hostPath", "configMap",
-                                        "secret", "downwardAPI", NULL};
-    static const char *const unsupported[] = {"persistentVolumeClaim",
-                                              "projected",
+    static const char *const known[] = {"name",        "emptyDir", "hostPath",
+                                        "configMap",   "secret",   "persistentVolumeClaim",
+                                        "downwardAPI", NULL};
+    static const char *const unsupported[] = {"projected",
                                               "nfs",
                                               "csi",
                                               "ephemeral",
@@ -933,6 +933,17 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_bool(c, src, "optional", NULL);
         v_pop(c, old);
     }
+    cJSON *pvc = v_obj(c, v, "persistentVolumeClaim", false);
+    if (pvc) {
+        static const char *const pknown[] = {"claimName", "readOnly", NULL};
+        static const vfields_t pf = {pknown, NULL, NULL};
+        sources++;
+        size_t old = v_push_key(c, "persistentVolumeClaim");
+        v_fields(c, pvc, &pf);
+        v_name(c, pvc, "claimName", true, drv_name_dns_subdomain);
+        v_bool(c, pvc, "readOnly", NULL);
+        v_pop(c, old);
+    }
     cJSON *da = v_obj(c, v, "downwardAPI", false);
     if (da) {
         sources++;
@@ -941,8 +952,8 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_pop(c, old);
     }
     if (sources != 1)
-        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret "
-                  "or downwardAPI");
+        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret, "
+                  "persistentVolumeClaim or downwardAPI");
 }
 
 /* ---- pod spec ---- */
