@@ -33,6 +33,7 @@
 #include "pod/network.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
+#include "pod/pvc.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
@@ -787,6 +788,13 @@ static cJSON *index_by_ns(const cJSON *list)
 
 static void apply_desired(drv_supervisor_t *sv)
 {
+    /* PersistentVolumes (pod/pvc.h): mounted from here; Released ones removed and reported. */
+    sv->host.pvs = cJSON_GetObjectItemCaseSensitive(sv->desired, "persistentVolumes");
+    _cleanup_cjson_ cJSON *was = cJSON_Duplicate(sv->host.pvc_removed, true);
+    pod_pvc_reclaim(sv->host.pvs, cJSON_GetObjectItemCaseSensitive(sv->desired, "pods"),
+                    sv->host.storage_dir, sv->host.pvc_removed);
+    if (!was || !cJSON_Compare(was, sv->host.pvc_removed, true))
+        sv->dirty = true;
     if (pod_net_set(&sv->net, cJSON_GetObjectItemCaseSensitive(sv->desired, "network"),
                     &sv->host.cni))
         sv->dirty = true;
@@ -1417,6 +1425,7 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
         }
     }
     pod_net_status(&sv->net, node);
+    pod_pvc_status(node, sv->host.storage_dir, sv->host.pvc_removed);
     cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
     cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
     if (sv->cgroups_note[0])
