@@ -271,6 +271,9 @@ static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, cons
     /* The WireGuard key and pod CIDR the node uses (docs/PROTOCOL.md "Network"). */
     if (ok && cJSON_GetObjectItemCaseSensitive(node, "network"))
         ok = add_dup(ns, "network", node);
+    /* The storage directory and the Released volumes removed (agent/pod/pvc.h). */
+    if (ok && cJSON_GetObjectItemCaseSensitive(node, "storage"))
+        ok = add_dup(ns, "storage", node);
     cJSON *conds = ok ? cJSON_AddArrayToObject(ns, "conditions") : NULL;
     const cJSON *c;
     bool ready = false;
