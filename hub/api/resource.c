@@ -569,6 +569,12 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
  * the user never wrote. */
 static void service_type_change(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
 {
+    if (m->route->kind == DRV_KIND_PVC) { /* a bound claim stays bound (model.h) */
+        _cleanup_cjson_ cJSON *cur = NULL;
+        if (drv_hstore_get(rq->api->store, DRV_KIND_PVC, url_ns(m), m->name, &cur, NULL) == DRV_OK)
+            drv_model_pvc_keep_binding(cur, obj);
+        return;
+    }
     if (m->route->kind != DRV_KIND_SERVICE)
         return;
     _cleanup_cjson_ cJSON *cur = NULL;

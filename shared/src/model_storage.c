@@ -360,3 +360,17 @@ void v_storageclass(vctx_t *c, cJSON *obj)
                 "true is not supported by Drover: a node-local volume is a directory without a "
                 "size to grow");
 }
+
+void drv_model_pvc_keep_binding(const cJSON *old, cJSON *obj)
+{
+    const cJSON *os = drv_json_get(old, "spec");
+    cJSON *spec = drv_json_get(obj, "spec");
+    if (!cJSON_IsObject(os) || !cJSON_IsObject(spec))
+        return;
+    static const char *const keys[] = {"volumeName", "storageClassName"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *v = drv_json_get(os, keys[i]);
+        if (cJSON_IsString(v) && *v->valuestring && !drv_json_get(spec, keys[i]))
+            cJSON_AddItemToObject(spec, keys[i], cJSON_CreateString(v->valuestring));
+    }
+}
