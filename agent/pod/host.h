@@ -41,6 +41,7 @@ typedef struct pod_host {
     const cJSON *pvs;
     char storage_dir[256];
     cJSON *pvc_removed;
+    long long pvc_last; /* ms of the last look for Released volumes */
 } pod_host_t;
 
 DRV_NODISCARD drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv,

@@ -170,6 +170,11 @@ DRV_NODISCARD drv_err_t drv_ctrl_storage_defaults(drv_hstore_t *s, drv_error_t *
 DRV_NODISCARD drv_err_t drv_ctrl_pvc_bind(drv_hstore_t *s, const drv_sched_volctx_t *ctx,
                                           const cJSON *pod, const char *node, int64_t now_ms,
                                           drv_error_t *err);
+/* Deletes the claim ns/name, or, while a pod (not finished) uses it, marks it being deleted
+ * (metadata.deletionTimestamp, finalizer kubernetes.io/pvc-protection) for the reconcile round
+ * to delete once no pod uses it, as Kubernetes' protection does. *out gets the object. */
+DRV_NODISCARD drv_err_t drv_ctrl_pvc_delete(drv_hstore_t *s, const char *ns, const char *name,
+                                            int64_t now_ms, cJSON **out, drv_error_t *err);
 /* The default class on claims without one, and the phases of claims (Pending, Bound, Lost)
  * and volumes (Available, Bound, Released, Failed); a Released Delete volume whose node is
  * gone is deleted (nobody is left to remove its directory). */

@@ -292,6 +292,89 @@ drv_err_t drv_ctrl_pvc_bind(drv_hstore_t *s, const drv_sched_volctx_t *ctx, cons
     return DRV_OK;
 }
 
+/* ---- protection: a claim in use is deleted once no pod uses it ---- */
+
+#define PVC_FINALIZER "kubernetes.io/pvc-protection"
+
+/* Whether a pod of pods (not finished) names the claim ns/name. */
+static bool claim_in_use(const cJSON *pods, const char *ns, const char *name)
+{
+    const cJSON *p, *v;
+    cJSON_ArrayForEach(p, pods)
+    {
+        if (strcmp(ctrl_meta(p, "namespace"), ns) || ctrl_pod_finished(p))
+            continue;
+        cJSON_ArrayForEach(v, drv_json_at(p, "spec.volumes"))
+        {
+            const char *cn = drv_json_str(drv_json_get(v, "persistentVolumeClaim"), "claimName");
+            if (cn && !strcmp(cn, name))
+                return true;
+        }
+    }
+    return false;
+}
+
+drv_err_t drv_ctrl_pvc_delete(drv_hstore_t *s, const char *ns, const char *name, int64_t now_ms,
+                              cJSON **out, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *pvc = NULL, *pods = NULL;
+    drv_err_t r = drv_hstore_get(s, DRV_KIND_PVC, ns, name, &pvc, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_POD, ns, NULL, &pods, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    if (!claim_in_use(pods, ns, name))
+        return drv_hstore_delete(s, DRV_KIND_PVC, ns, name, out, err);
+    if (!*ctrl_meta(pvc, "deletionTimestamp")) {
+        char ts[40];
+        drv_ctrl_time_format(now_ms, ts, sizeof(ts));
+        cJSON *fin = cJSON_CreateArray();
+        cJSON *meta = drv_json_get(pvc, "metadata");
+        if (!fin || !cJSON_AddItemToArray(fin, cJSON_CreateString(PVC_FINALIZER)) ||
+            !ctrl_set(meta, "finalizers", fin) ||
+            !ctrl_set(meta, "deletionTimestamp", cJSON_CreateString(ts))) {
+            if (!drv_json_get(meta, "finalizers"))
+                cJSON_Delete(fin);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "claim %s", name);
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion");
+        r = drv_hstore_update(s, DRV_KIND_PVC, pvc, err);
+        if (r != DRV_OK)
+            return r;
+        drv_log_info("claim in use: deleted once its pods are gone", "claim=%s/%s", ns, name);
+    }
+    *out = TAKE_PTR(pvc);
+    return DRV_OK;
+}
+
+/* Deletes the claims being deleted (deletionTimestamp) that no pod uses any more. */
+static drv_err_t finish_deletions(drv_hstore_t *s, const cJSON *pvcs, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *pods = NULL;
+    const cJSON *pvc;
+    cJSON_ArrayForEach(pvc, pvcs)
+    {
+        if (!*ctrl_meta(pvc, "deletionTimestamp"))
+            continue;
+        drv_err_t r =
+            pods ? DRV_OK : drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+        if (r != DRV_OK)
+            return r;
+        if (claim_in_use(pods, ctrl_meta(pvc, "namespace"), ctrl_meta(pvc, "name")))
+            continue;
+        drv_error_t e = DRV_ERROR_INIT;
+        r = drv_hstore_delete(s, DRV_KIND_PVC, ctrl_meta(pvc, "namespace"), ctrl_meta(pvc, "name"),
+                              NULL, &e);
+        if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+            return drv_error_set(err, r, e.sys_errno, "delete claim %s: %s", ctrl_meta(pvc, "name"),
+                                 drv_error_msg(&e));
+        if (r == DRV_OK)
+            drv_log_info("claim deleted: no pod uses it any more", "claim=%s/%s",
+                         ctrl_meta(pvc, "namespace"), ctrl_meta(pvc, "name"));
+    }
+    return DRV_OK;
+}
+
 /* ---- the round: default class, phases ---- */
 
 static drv_err_t set_phase(drv_hstore_t *s, drv_kind_t kind, const cJSON *obj, const char *phase,
@@ -460,6 +543,8 @@ drv_err_t drv_ctrl_pvcs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *
     if (r == DRV_OK)
         r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     drv_sched_volctx_t ctx = {.pvcs = pvcs, .pvs = pvs, .classes = classes, .nodes = nodes};
+    if (r == DRV_OK)
+        r = finish_deletions(s, pvcs, err);
     if (r == DRV_OK)
         r = claims_round(s, &ctx, err);
     if (r == DRV_OK)

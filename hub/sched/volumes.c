@@ -192,6 +192,10 @@ drv_err_t drv_sched_volumes_node(const drv_sched_volctx_t *ctx, const cJSON *pod
             drv_fmt_cut(why, whysz, "persistentvolumeclaim \"%s\" not found", cn);
             return DRV_ERR_NOTFOUND;
         }
+        if (drv_json_str_at(pvc, "metadata.deletionTimestamp")) {
+            drv_fmt_cut(why, whysz, "persistentvolumeclaim \"%s\" is being deleted", cn);
+            return DRV_ERR_NOTFOUND;
+        }
         if (has_mode(drv_json_get(pvc, "spec"), "ReadWriteOncePod") &&
             claim_used_elsewhere(ctx, pod, ns, cn)) {
             drv_fmt_cut(why, whysz,

@@ -4,7 +4,8 @@
 # is bound, when its first pod is scheduled, to a directory on that pod's node; every later pod
 # using the claim goes to that node; what a pod writes there survives the pod's deletion, an
 # agent kill -9 and a power cut of the device; deleting the claim removes the directory and the
-# volume (Delete), or keeps both (Retain, phase Released); a claim whose node was deleted keeps
+# volume (Delete), or keeps both (Retain, phase Released), a claim in use being deleted only once
+# its pod is gone; a claim whose node was deleted keeps
 # its new pod Pending with an event naming the claim and the node, never a new empty volume.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -130,11 +131,19 @@ check "writer2's container started again after the reboot" wait_for "restart" $(
 check "writer2 Running after the power cut" running writer2 90
 check "the data survived the power cut" test "$(pexec writer2 cat /data/hello)" = "$(printf 'hello\nafter-kill')"
 
-# 6. Delete reclaim: the claim gone, the directory and the volume go.
+# 6. Protection, then Delete reclaim: a claim in use stays (Terminating) until its pod is gone;
+# then the claim, the directory and the volume go.
+api_delete /api/v1/namespaces/default/persistentvolumeclaims/data
+check "the claim in use is kept, Terminating (kubernetes.io/pvc-protection)" fleet_wait "terminating" 10 \
+  /api/v1/namespaces/default/persistentvolumeclaims/data \
+  '.metadata.deletionTimestamp != null and .metadata.finalizers == ["kubernetes.io/pvc-protection"]'
+sleep 2
+check "writer2 still runs on its data meanwhile" test "$(pexec writer2 cat /data/hello | head -1)" = hello
+check "the volume stays Bound meanwhile" fleet_wait "bound" 5 "/api/v1/persistentvolumes/$PV" '.status.phase == "Bound"'
 api_delete /api/v1/namespaces/default/pods/writer2
 check "writer2 is gone" wait_for "writer2 gone" $((30 * FLEET_TF)) gone writer2
-sleep 2 # the device stops the pod (the directory is removed only when no pod names the claim)
-api_delete /api/v1/namespaces/default/persistentvolumeclaims/data
+claim_gone() { ! fleet_api /api/v1/namespaces/default/persistentvolumeclaims/data | jq -e '.metadata.name' >/dev/null 2>&1; }
+check "the claim is deleted once its pod is gone" wait_for "claim gone" $((20 * FLEET_TF)) claim_gone
 pv_gone() { ! fleet_api "/api/v1/persistentvolumes/$PV" | jq -e '.metadata.name' >/dev/null 2>&1; }
 check "the volume $PV is deleted (reclaim policy Delete)" wait_for "pv gone" $((60 * FLEET_TF)) pv_gone
 check "its directory is removed from $N" test ! -e "$DIR"

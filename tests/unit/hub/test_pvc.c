@@ -292,12 +292,52 @@ static void test_static_volume_and_missing_claim(void **state)
     assert_string_equal(node_of(f->s, "h", n), "");
 }
 
+/* A claim in use is kept (Terminating) until its pods are gone, and takes no new pod. */
+static void test_protection(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "a", NULL);
+    claim(f->s, "db", "1Gi", NULL);
+    pod(f->s, "p1", "db");
+    round_(f->s);
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *out = NULL;
+    assert_int_equal(drv_ctrl_pvc_delete(f->s, "default", "db", T0, &out, &err), DRV_OK);
+    assert_non_null(drv_json_str_at(out, "metadata.deletionTimestamp"));
+    const cJSON *f0 = cJSON_GetArrayItem(drv_json_at(out, "metadata.finalizers"), 0);
+    assert_true(cJSON_IsString(f0));
+    assert_string_equal(f0->valuestring, "kubernetes.io/pvc-protection");
+    cJSON_Delete(out);
+    pod(f->s, "p2", "db");
+    round_(f->s);
+    cJSON *c = get(f->s, DRV_KIND_PVC, "default", "db");
+    assert_non_null(c); /* still there: p1 uses it */
+    cJSON_Delete(c);
+    char n[64];
+    assert_string_equal(node_of(f->s, "p2", n), "");
+    cJSON *p = get(f->s, DRV_KIND_POD, "default", "p2");
+    assert_string_equal(
+        drv_json_str(cJSON_GetArrayItem(drv_json_at(p, "status.conditions"), 0), "message"),
+        "persistentvolumeclaim \"db\" is being deleted");
+    cJSON_Delete(p);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "default", "p1", NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "default", "p2", NULL, &err), DRV_OK);
+    round_(f->s);
+    assert_null(get(f->s, DRV_KIND_PVC, "default", "db"));
+    /* A claim no pod uses goes at once. */
+    claim(f->s, "free", "1Gi", NULL);
+    assert_int_equal(drv_ctrl_pvc_delete(f->s, "default", "free", T0, &out, &err), DRV_OK);
+    cJSON_Delete(out);
+    assert_null(get(f->s, DRV_KIND_PVC, "default", "free"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_provision_and_pin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_gone_keeps_pod_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_volume_and_missing_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protection, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
