@@ -94,7 +94,7 @@ static drv_err_t set_claim_bound(drv_hstore_t *s, const cJSON *pvc, const cJSON 
 }
 
 /* Sets spec.volumeName and the binder's annotations on the claim (a copy of the listed one). */
-static drv_err_t bind_claim(drv_hstore_t *s, const cJSON *pvc, const char *pv_name,
+static drv_err_t bind_claim(drv_hstore_t *s, const cJSON *pvc, const char *pv_name, const char *cls,
                             const char *node, bool provisioned, drv_error_t *err)
 {
     _cleanup_cjson_ cJSON *c = cJSON_Duplicate(pvc, true);
@@ -107,6 +107,9 @@ static drv_err_t bind_claim(drv_hstore_t *s, const cJSON *pvc, const char *pv_na
               ctrl_set(ann, "pv.kubernetes.io/bound-by-controller", cJSON_CreateString("yes"));
     if (ok && node)
         ok = ctrl_set(ann, DRV_SCHED_ANN_SELECTED_NODE, cJSON_CreateString(node));
+    /* Bound before the claims' round gave it the default class: the class it was bound by. */
+    if (ok && cls && *cls && !drv_json_at(c, "spec.storageClassName"))
+        ok = ctrl_set(drv_json_get(c, "spec"), "storageClassName", cJSON_CreateString(cls));
     if (ok && provisioned)
         ok = ctrl_set(ann, "volume.kubernetes.io/storage-provisioner",
                       cJSON_CreateString(DRV_SCHED_LOCAL_PROVISIONER));
@@ -214,7 +217,7 @@ static drv_err_t provision(drv_hstore_t *s, const drv_sched_volctx_t *ctx, const
     r = drv_hstore_create(s, DRV_KIND_PV, pv, &e);
     if (r != DRV_OK && r != DRV_ERR_EXISTS)
         return drv_error_set(err, r, e.sys_errno, "create volume %s: %s", name, drv_error_msg(&e));
-    r = bind_claim(s, pvc, name, node, true, err);
+    r = bind_claim(s, pvc, name, ctrl_meta(cls, "name"), node, true, err);
     if (r == DRV_OK)
         r = set_claim_bound(s, pvc, pv, err);
     if (r == DRV_OK) {
@@ -248,7 +251,8 @@ static drv_err_t bind_static(drv_hstore_t *s, const cJSON *pvc, const cJSON *pv,
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "volume %s status: %s", ctrl_meta(pv, "name"),
                              drv_error_msg(&e));
-    r = bind_claim(s, pvc, ctrl_meta(pv, "name"), node, false, err);
+    r = bind_claim(s, pvc, ctrl_meta(pv, "name"), drv_json_str_at(pv, "spec.storageClassName"),
+                   node, false, err);
     if (r == DRV_OK)
         r = set_claim_bound(s, pvc, pv, err);
     if (r == DRV_OK) {

@@ -126,7 +126,21 @@ const cJSON *drv_sched_pv_pick(const drv_sched_volctx_t *ctx, const cJSON *pvc)
 const cJSON *drv_sched_claim_class(const drv_sched_volctx_t *ctx, const cJSON *pvc)
 {
     const char *cls = drv_json_str_at(pvc, "spec.storageClassName");
-    return cls && *cls ? find_named(ctx->classes, NULL, cls) : NULL;
+    if (cls)
+        return *cls ? find_named(ctx->classes, NULL, cls) : NULL;
+    /* Not given the default class yet (the claims' round does that): the newest default. */
+    const cJSON *c, *best = NULL;
+    cJSON_ArrayForEach(c, ctx->classes)
+    {
+        const char *d =
+            drv_json_str(drv_json_at(c, "metadata.annotations"), DRV_SCHED_ANN_DEFAULT_CLASS);
+        const char *t = drv_json_str_at(c, "metadata.creationTimestamp");
+        if (d && !strcmp(d, "true") &&
+            (!best || strcmp(t ? t : "", drv_json_str_or(drv_json_get(best, "metadata"),
+                                                         "creationTimestamp", "")) > 0))
+            best = c;
+    }
+    return best;
 }
 
 /* Whether another pod than pod, not finished, uses the claim ns/name. */

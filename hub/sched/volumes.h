@@ -46,7 +46,8 @@ bool drv_sched_pv_fits(const cJSON *pv, const cJSON *pvc);
  * another claim, or NULL. Borrowed. */
 const cJSON *drv_sched_pv_pick(const drv_sched_volctx_t *ctx, const cJSON *pvc);
 
-/* The StorageClass named by the claim (NULL: none, or a claim without a class). Borrowed. */
+/* The StorageClass named by the claim; for a claim without storageClassName the default
+ * class (the newest annotated default); NULL: none, or a claim with class "". Borrowed. */
 const cJSON *drv_sched_claim_class(const drv_sched_volctx_t *ctx, const cJSON *pvc);
 
 /* The volume rule for pod. DRV_OK: node gets the node its claims pin it to, or "" when any

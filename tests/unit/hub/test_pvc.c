@@ -292,6 +292,25 @@ static void test_static_volume_and_missing_claim(void **state)
     assert_string_equal(node_of(f->s, "h", n), "");
 }
 
+/* A pod scheduled before the claims' round gave its claim the default class still gets its
+ * volume, and the claim the class. */
+static void test_bind_before_default_class(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_ctrl_storage_defaults(f->s, &err), DRV_OK);
+    add_node(f->s, "a", NULL);
+    claim(f->s, "fresh", "1Gi", NULL);
+    pod(f->s, "p", "fresh");
+    assert_int_equal(drv_ctrl_schedule(f->s, NULL, NULL, T0, NULL, &err), DRV_OK);
+    char n[64];
+    assert_string_equal(node_of(f->s, "p", n), "a");
+    cJSON *c = get(f->s, DRV_KIND_PVC, "default", "fresh");
+    assert_string_equal(drv_json_str_at(c, "spec.storageClassName"), "local-path");
+    assert_string_equal(drv_json_str_at(c, "status.phase"), "Bound");
+    cJSON_Delete(c);
+}
+
 /* A claim in use is kept (Terminating) until its pods are gone, and takes no new pod. */
 static void test_protection(void **state)
 {
@@ -338,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_node_gone_keeps_pod_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_volume_and_missing_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_before_default_class, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
