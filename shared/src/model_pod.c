@@ -58,7 +58,7 @@ static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
     char text[64];
     bool ok = false;
     if (cJSON_IsNumber(m)) {
-        if (drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK) {
+        if (drv_fmt_double(text, sizeof(text), m->valuedouble) != DRV_OK) {
             v_fail(c, "invalid quantity: too long");
             v_pop(c, old);
             return false;

@@ -308,6 +308,15 @@ static void test_quantities_canonical(void **state)
     assert_string_equal(get_s(o, "spec.containers[0].resources.requests.memory"), "1Gi");
     free(p);
     cJSON_Delete(o);
+    /* A YAML float is the decimal its author wrote: 0.1 cpu is 100m, not 101m. */
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - name: c\n    image: busybox\n    resources:\n      limits: {cpu: 0.1, memory: "
+             "0.5Gi}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].resources.limits.cpu"), "100m");
+    free(p);
+    cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
              "  - name: c\n    image: busybox\n    resources:\n      limits: {cpu: 1.5.5, memory: "
              "-1Mi}\n");
