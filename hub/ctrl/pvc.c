@@ -427,7 +427,28 @@ static const char *default_class(const cJSON *classes)
     return best ? ctrl_meta(best, "name") : NULL;
 }
 
-static drv_err_t claims_round(drv_hstore_t *s, const drv_sched_volctx_t *ctx, drv_error_t *err)
+/* A claim of a class without the local-path provisioner and with binding mode Immediate (or of
+ * no class) is bound to a fitting volume made by hand at once, as Kubernetes' binder does,
+ * without waiting for a pod. */
+static drv_err_t bind_immediate(drv_hstore_t *s, const drv_sched_volctx_t *ctx, const cJSON *pvc,
+                                int64_t now_ms, drv_error_t *err)
+{
+    const cJSON *cls = drv_sched_claim_class(ctx, pvc);
+    const char *prov = drv_json_str(cls, "provisioner");
+    const char *mode = drv_json_str_or(cls, "volumeBindingMode", "Immediate");
+    const char *cname = drv_json_str_at(pvc, "spec.storageClassName");
+    if ((prov && !strcmp(prov, DRV_SCHED_LOCAL_PROVISIONER)) || strcmp(mode, "Immediate") ||
+        (!cls && cname && *cname))
+        return DRV_OK;
+    const cJSON *pv = drv_sched_pv_pick(ctx, pvc);
+    if (!pv)
+        return DRV_OK;
+    drv_err_t r = bind_static(s, pvc, pv, NULL, now_ms, err);
+    return r == DRV_ERR_CONFLICT || r == DRV_ERR_NOTFOUND ? DRV_OK : r;
+}
+
+static drv_err_t claims_round(drv_hstore_t *s, const drv_sched_volctx_t *ctx, int64_t now_ms,
+                              drv_error_t *err)
 {
     const char *def = default_class(ctx->classes);
     const cJSON *pvc;
@@ -449,10 +470,13 @@ static drv_err_t claims_round(drv_hstore_t *s, const drv_sched_volctx_t *ctx, dr
             if (r != DRV_OK)
                 return drv_error_set(err, r, e.sys_errno, "claim %s: %s", ctrl_meta(pvc, "name"),
                                      drv_error_msg(&e));
+            continue; /* the rest from what is stored now, next round */
         }
         const char *vn = drv_json_str(spec, "volumeName");
         if (!vn || !*vn) {
             r = set_phase(s, DRV_KIND_PVC, pvc, "Pending", NULL, NULL, err);
+            if (r == DRV_OK && !*ctrl_meta(pvc, "deletionTimestamp"))
+                r = bind_immediate(s, ctx, pvc, now_ms, err);
         } else {
             const cJSON *pv = find_named(ctx->pvs, NULL, vn);
             const char *ruid = drv_json_str_at(pv, "spec.claimRef.uid");
@@ -550,7 +574,7 @@ drv_err_t drv_ctrl_pvcs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *
     if (r == DRV_OK)
         r = finish_deletions(s, pvcs, err);
     if (r == DRV_OK)
-        r = claims_round(s, &ctx, err);
+        r = claims_round(s, &ctx, now_ms, err);
     if (r == DRV_OK)
         r = volumes_round(s, &ctx, now_ms, err);
     return r;

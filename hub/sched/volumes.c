@@ -107,9 +107,14 @@ const cJSON *drv_sched_pv_pick(const drv_sched_volctx_t *ctx, const cJSON *pvc)
     cJSON_ArrayForEach(pv, ctx->pvs)
     {
         const char *phase = drv_json_str_at(pv, "status.phase");
+        if (!drv_sched_pv_fits(pv, pvc))
+            continue;
+        /* Half bound to this very claim (the claim's write failed): finish that. */
+        const char *ruid = drv_json_str_at(pv, "spec.claimRef.uid");
+        if (ruid && *ruid && (!phase || strcmp(phase, "Released")))
+            return pv;
         /* A Released volume keeps its data for its old claim: never given to another. */
-        if ((phase && strcmp(phase, "Available") && strcmp(phase, "Pending")) ||
-            !drv_sched_pv_fits(pv, pvc))
+        if (phase && strcmp(phase, "Available") && strcmp(phase, "Pending"))
             continue;
         int64_t size = bytes_of(drv_json_str_at(pv, "spec.capacity.storage"));
         /* One that names the claim first, then the smallest, as Kubernetes' binder. */

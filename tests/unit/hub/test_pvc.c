@@ -285,6 +285,17 @@ static void test_static_volume_and_missing_claim(void **state)
     assert_string_equal(drv_json_str(cond, "message"),
                         "persistentvolumeclaim \"nothere\" not found");
     cJSON_Delete(p);
+    /* A claim of no class binds at once to a volume of no class, without a pod. */
+    create(f->s, "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"
+                 "\"plain\"},\"spec\":{\"capacity\":{\"storage\":\"2Gi\"},\"accessModes\":["
+                 "\"ReadWriteOnce\"],\"hostPath\":{\"path\":\"/srv/plain\"}}}");
+    claim(f->s, "noclass", "1Gi", "");
+    round_(f->s);
+    round_(f->s);
+    cJSON *c = get(f->s, DRV_KIND_PVC, "default", "noclass");
+    assert_string_equal(drv_json_str_at(c, "spec.volumeName"), "plain");
+    assert_string_equal(drv_json_str_at(c, "status.phase"), "Bound");
+    cJSON_Delete(c);
     /* Too big for every volume: Pending, said so. */
     claim(f->s, "huge", "100Gi", "manual");
     pod(f->s, "h", "huge");
