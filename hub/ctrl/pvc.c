@@ -556,6 +556,38 @@ static drv_err_t volumes_round(drv_hstore_t *s, const drv_sched_volctx_t *ctx, i
     return DRV_OK;
 }
 
+/* Pods placed without the scheduler (spec.nodeName given: a DaemonSet's, or written so) get
+ * their unbound claims bound on their node, as the scheduler would have done. */
+static drv_err_t bind_for_placed_pods(drv_hstore_t *s, const drv_sched_volctx_t *ctx,
+                                      int64_t now_ms, drv_error_t *err)
+{
+    bool unbound = false;
+    const cJSON *pvc;
+    cJSON_ArrayForEach(pvc, ctx->pvcs)
+    {
+        const char *vn = drv_json_str_at(pvc, "spec.volumeName");
+        unbound = unbound || !vn || !*vn;
+    }
+    if (!unbound)
+        return DRV_OK;
+    _cleanup_cjson_ cJSON *pods = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
+    {
+        const char *node = drv_json_str_at(p, "spec.nodeName");
+        if (!node || !*node || ctrl_pod_finished(p) || !drv_sched_pod_uses_claims(p))
+            continue;
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t br = drv_ctrl_pvc_bind(s, ctx, p, node, now_ms, &e);
+        /* One that cannot be bound now (no volume fits, changed meanwhile): a later round. */
+        if (br != DRV_OK && br != DRV_ERR_NOTFOUND && br != DRV_ERR_CONFLICT &&
+            br != DRV_ERR_EXISTS)
+            return drv_error_set(err, br, e.sys_errno, "%s", drv_error_msg(&e));
+    }
+    return r;
+}
+
 drv_err_t drv_ctrl_pvcs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
     drv_err_t r = drv_ctrl_storage_defaults(s, err);
@@ -575,6 +607,8 @@ drv_err_t drv_ctrl_pvcs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *
         r = finish_deletions(s, pvcs, err);
     if (r == DRV_OK)
         r = claims_round(s, &ctx, now_ms, err);
+    if (r == DRV_OK)
+        r = bind_for_placed_pods(s, &ctx, now_ms, err);
     if (r == DRV_OK)
         r = volumes_round(s, &ctx, now_ms, err);
     return r;

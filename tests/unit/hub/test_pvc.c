@@ -322,6 +322,30 @@ static void test_bind_before_default_class(void **state)
     cJSON_Delete(c);
 }
 
+/* A pod created bound to its node (as a DaemonSet's) gets its claim bound there. */
+static void test_pod_placed_without_scheduler(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "a", "/srv/a");
+    add_node(f->s, "b", "/srv/b");
+    claim(f->s, "local", "1Gi", NULL);
+    create(f->s, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"ds-x\"},"
+                 "\"spec\":{\"nodeName\":\"b\",\"containers\":[{\"name\":\"c\",\"image\":"
+                 "\"busybox\"}],\"volumes\":[{\"name\":\"d\",\"persistentVolumeClaim\":{"
+                 "\"claimName\":\"local\"}}]}}");
+    round_(f->s);
+    round_(f->s);
+    cJSON *c = get(f->s, DRV_KIND_PVC, "default", "local");
+    assert_string_equal(drv_json_str_at(c, "status.phase"), "Bound");
+    char pvname[128];
+    snprintf(pvname, sizeof(pvname), "%s", drv_json_str_at(c, "spec.volumeName"));
+    cJSON_Delete(c);
+    cJSON *pv = get(f->s, DRV_KIND_PV, NULL, pvname);
+    assert_string_equal(drv_sched_pv_node(pv), "b");
+    assert_non_null(strstr(drv_json_str_at(pv, "spec.local.path"), "/srv/b/pvc-"));
+    cJSON_Delete(pv);
+}
+
 /* A claim in use is kept (Terminating) until its pods are gone, and takes no new pod. */
 static void test_protection(void **state)
 {
@@ -368,6 +392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_node_gone_keeps_pod_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_volume_and_missing_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_protection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pod_placed_without_scheduler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_before_default_class, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
