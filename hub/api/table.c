@@ -851,8 +851,10 @@ static bool pvc_cells(const cJSON *pvc, int64_t now_ms, cJSON *cells)
     bool bound = phase && !strcmp(phase, "Bound");
     if (bound)
         access_modes(drv_json_get(pvc, "status"), &modes);
-    return add_str(cells, drv_json_str_at(pvc, "metadata.name")) &&
-           add_str(cells, phase ? phase : "Pending") &&
+    const char *shown = drv_json_str_at(pvc, "metadata.deletionTimestamp") ? "Terminating"
+                        : phase                                            ? phase
+                                                                           : "Pending";
+    return add_str(cells, drv_json_str_at(pvc, "metadata.name")) && add_str(cells, shown) &&
            add_str(cells, drv_json_str_or(spec, "volumeName", "")) &&
            add_str(cells, bound ? drv_json_str_at(pvc, "status.capacity.storage") : "") &&
            add_str(cells, modes.s) &&

@@ -550,6 +550,12 @@ static void v_owner_refs(vctx_t *c, cJSON *meta)
 
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
 {
+    /* The hub's own finalizer of a claim in use (hub/ctrl/pvc.c), as a client sends it back. */
+    const cJSON *fin = drv_json_get(meta, "finalizers");
+    const cJSON *f0 = cJSON_GetArrayItem(fin, 0);
+    if (kind == DRV_KIND_PVC && cJSON_GetArraySize(fin) == 1 && cJSON_IsString(f0) &&
+        !strcmp(f0->valuestring, "kubernetes.io/pvc-protection"))
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
     v_fields(c, meta, &meta_fields);
     const struct kind_info *ki = info_of(kind);
     /* Namespace names are DNS labels (they appear in DNS names of Services), as in

@@ -91,6 +91,12 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
 
+/* For an update of a PersistentVolumeClaim (obj replacing old): the fields the hub set after
+ * creation (spec.volumeName once bound, spec.storageClassName given from the default class)
+ * are carried over when obj leaves them out, so that applying the user's manifest again never
+ * unbinds a claim (Kubernetes refuses such a change: a claim's spec is immutable). */
+DRV_API void drv_model_pvc_keep_binding(const cJSON *old, cJSON *obj);
+
 /* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
  * frees; NULL on allocation failure. pretty: indented by two spaces, else compact. */
 DRV_API char *drv_model_to_json(const cJSON *obj, bool pretty);
