@@ -195,7 +195,6 @@ static void test_unknown_and_unsupported_fields(void **state)
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
     assert_has(p, "spec.volumes[0].persistentVolumeClaim: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
     free(p);
     cJSON_Delete(o);
 }
@@ -595,6 +594,73 @@ static void test_host_ports_and_network(void **state)
     cJSON_Delete(o);
 }
 
+static size_t occurrences(const char *s, const char *sub)
+{
+    size_t n = 0;
+    for (const char *q = strstr(s, sub); q; q = strstr(q + 1, sub))
+        n++;
+    return n;
+}
+
+/* Each problem once: a refused value is not reported again as an unsupported field, and a
+ * refused choice (volume source, probe handler, valueFrom) is not followed by a false
+ * "exactly one" error. Two choices, one of them refused, still get it. */
+static void test_problems_reported_once(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  schedulerName: other\n  automountServiceAccountToken: true\n"
+             "  volumes:\n  - {name: a, nfs: {server: s, path: /x}}\n"
+             "  - {name: b, emptyDir: {}, nfs: {server: s, path: /x}}\n"
+             "  containers:\n  - name: c\n    image: busybox\n"
+             "    env: [{name: X, valueFrom: {fileKeyRef: {path: a, key: b, volumeName: v}}}]\n"
+             "    livenessProbe: {grpc: {port: 1}}\n"
+             "    readinessProbe: {grpc: {port: 1}, exec: {command: [x]}}\n");
+    char *p = check(o);
+    assert_int_equal(occurrences(p, "spec.schedulerName:"), 1);
+    assert_has(p, "spec.schedulerName: not supported by Drover: the hub schedules every pod\n");
+    assert_int_equal(occurrences(p, "spec.automountServiceAccountToken:"), 1);
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "spec.volumes[0]: must specify exactly one"), 0);
+    assert_has(p, "spec.volumes[1]: must specify exactly one volume source");
+    assert_has(p, "spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "valueFrom: must specify exactly one"), 0);
+    assert_int_equal(occurrences(p, "livenessProbe: must specify exactly one"), 0);
+    assert_has(p, "spec.containers[0].readinessProbe: must specify exactly one handler");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* Under hostNetwork a port without hostPort gets hostPort = containerPort (Kubernetes'
+ * default), which the per-pod uniqueness check then sees; without it nothing is added. */
+static void test_host_network_defaults_host_port(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+                    "  containers:\n  - {name: a, image: x, ports: [{containerPort: 9100}]}\n"
+                    "  initContainers:\n  - {name: i, image: x, ports: [{containerPort: 53, "
+                    "protocol: UDP, hostPort: 0}]}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].ports[0].hostPort"), "9100");
+    assert_string_equal(get_s(o, "spec.initContainers[0].ports[0].hostPort"), "53");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n"
+             "  - {name: b, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_has(p, "spec.containers[1].ports[0].hostPort: duplicate hostPort 80/TCP in this pod");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_null(get_s(o, "spec.containers[0].ports[0].hostPort"));
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_workload_restart_policy(void **state)
 {
     char text[2048];
@@ -709,6 +775,8 @@ int main(void)
         cmocka_unit_test(test_node_and_event),
         cmocka_unit_test(test_tolerations_and_env),
         cmocka_unit_test(test_host_ports_and_network),
+        cmocka_unit_test(test_problems_reported_once),
+        cmocka_unit_test(test_host_network_defaults_host_port),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),
