@@ -27,8 +27,7 @@ static bool no_dotdot(const char *p)
 }
 
 /* Runs fn on each element of parent[key] (an array of objects), with the path set. */
-typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
-static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
+void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
 {
     cJSON *a = v_arr(c, parent, key, required);
     if (!a)
@@ -898,13 +897,12 @@ static void default_host_ports(vctx_t *c, cJSON *spec)
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
     static const char *const known[] = {
-        "containers",      "initContainers", "volumes",     "restartPolicy",
-        "nodeSelector",    "nodeName",       "tolerations", "hostNetwork",
-        "hostPID",         "hostIPC",        "hostname",    "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",      NULL};
-    static const char *const ignored[] = {"priority", NULL};
-    static const char *const unsupported[] = {"affinity",
-                                              "imagePullSecrets",
+        "containers",      "initContainers",   "volumes",     "restartPolicy",
+        "nodeSelector",    "nodeName",         "tolerations", "hostNetwork",
+        "hostPID",         "hostIPC",          "hostname",    "terminationGracePeriodSeconds",
+        "securityContext", "dnsPolicy",        "affinity",    "priorityClassName",
+        "priority",        "preemptionPolicy", NULL};
+    static const char *const unsupported[] = {"imagePullSecrets",
                                               "activeDeadlineSeconds",
                                               "serviceAccount",
                                               "serviceAccountName",
@@ -912,7 +910,6 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                               "shareProcessNamespace",
                                               "subdomain",
                                               "hostAliases",
-                                              "priorityClassName",
                                               "dnsConfig",
                                               "readinessGates",
                                               "runtimeClassName",
@@ -924,12 +921,11 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                               "schedulingGates",
                                               "resourceClaims",
                                               "ephemeralContainers",
-                                              "preemptionPolicy",
                                               "enableServiceLinks",
                                               "schedulerName",
                                               "resources",
                                               NULL};
-    static const vfields_t f = {known, ignored, unsupported};
+    static const vfields_t f = {known, NULL, unsupported};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
     static const char *const default_sa[] = {"default", NULL};
@@ -971,6 +967,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
+    v_affinity(c, spec);
+    v_pod_priority(c, spec);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */

@@ -158,7 +158,8 @@ static void test_every_problem_reported(void **state)
     assert_has(p, "metadata.name: invalid value \"Bad_Name\"");
     assert_has(p, "spec.replicas: must be between 0 and 100000, not -1");
     assert_has(p, "spec.template.metadata.labels: `selector` does not match template `labels`");
-    assert_has(p, "spec.template.spec.affinity: not supported by Drover");
+    assert_has(p, "spec.template.spec.affinity.podAntiAffinity."
+                  "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: required");
     assert_has(p, "spec.template.spec.containers[0].image: required");
     assert_has(
         p, "spec.template.spec.containers[0].ports[0].containerPort: must be between 1 and 65535");
@@ -661,6 +662,83 @@ static void test_host_network_defaults_host_port(void **state)
     cJSON_Delete(o);
 }
 
+/* Affinity as Kubernetes validates it: operators and their values, matchFields on
+ * metadata.name only, weights 1-100, a topologyKey on every pod affinity term; a valid one is
+ * kept for the scheduler. */
+static void test_affinity_rules(void **state)
+{
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  priorityClassName: system-node-critical\n  preemptionPolicy: Never\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: kubernetes.io/arch, operator: In, values: [arm64, arm]}\n"
+        "          - {key: gpu, operator: DoesNotExist}\n"
+        "          - {key: cores, operator: Gt, values: ['2']}\n"
+        "        - matchFields: [{key: metadata.name, operator: In, values: [n1]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {weight: 10, preference: {matchExpressions: [{key: zone, operator: In, values: "
+        "[a]}]}}\n"
+        "    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - weight: 50\n        podAffinityTerm: {labelSelector: {matchExpressions: [{key: "
+        "app, operator: Exists}]}, namespaces: [a, b], namespaceSelector: {}, topologyKey: "
+        "zone}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.affinity.podAntiAffinity."
+                                 "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey"),
+                        "kubernetes.io/hostname");
+    assert_string_equal(get_s(o, "spec.priorityClassName"), "system-node-critical");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  preemptionPolicy: Sometimes\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: a, operator: In}\n"
+        "          - {key: b, operator: Exists, values: [x]}\n"
+        "          - {key: c, operator: Gt, values: [ten]}\n"
+        "          - {key: d, operator: Near, values: [x]}\n"
+        "          matchFields: [{key: metadata.labels, operator: In, values: [n1, n2]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, preference: {}}]\n"
+        "    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: '', matchLabelKeys: [x],"
+        " namespaceSelector: {matchLabels: {team: a}}}\n"
+        "    nodeAfinity: {}\n");
+    p = check(o);
+    const char *na = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+                     "nodeSelectorTerms[0].";
+    char line[512];
+    snprintf(line, sizeof(line), "%smatchExpressions[0].values: must be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[1].values: may not be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[2].values[0]: invalid value \"ten\"", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[3].operator: unsupported value", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchFields[0].key: unsupported value \"metadata.labels\"", na);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]."
+                  "weight: must be between 1 and 100");
+    const char *pa = "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].";
+    snprintf(line, sizeof(line), "%stopologyKey: required", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchLabelKeys: not supported by Drover", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%snamespaceSelector: not supported by Drover unless empty", pa);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAfinity: unknown field");
+    assert_has(p, "spec.preemptionPolicy: unsupported value");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_workload_restart_policy(void **state)
 {
     char text[2048];
@@ -777,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_host_ports_and_network),
         cmocka_unit_test(test_problems_reported_once),
         cmocka_unit_test(test_host_network_defaults_host_port),
+        cmocka_unit_test(test_affinity_rules),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),
