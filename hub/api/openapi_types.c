@@ -305,6 +305,76 @@ static const drv_oa_field_t pod_spec[] = {
      "Defaults for every container's user and seccomp filter."},
     {"dnsPolicy", "string", 0,
      "ClusterFirst (the default), ClusterFirstWithHostNet or Default (the device's resolver)."},
+    {"affinity", CORE "Affinity", 0,
+     "Node affinity and pod affinity/anti-affinity: where the scheduler must or should place the "
+     "Pod."},
+    {"priorityClassName", "string", 0,
+     "A PriorityClass (system-node-critical and system-cluster-critical are built in); gives "
+     "priority."},
+    {"priority", "integer", 0,
+     "Set from priorityClassName when the Pod is created; higher is scheduled first."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    END};
+
+static const drv_oa_field_t affinity[] = {
+    {"nodeAffinity", CORE "NodeAffinity", 0, "Rules on the labels of the device."},
+    {"podAffinity", CORE "PodAffinity", 0, "Be near Pods that match (same topology domain)."},
+    {"podAntiAffinity", CORE "PodAntiAffinity", 0,
+     "Stay away from Pods that match (another topology domain)."},
+    END};
+
+static const drv_oa_field_t node_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "NodeSelector", 0,
+     "Devices the Pod may only be placed on."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "PreferredSchedulingTerm", L,
+     "Devices preferred, by weight."},
+    END};
+
+static const drv_oa_field_t node_selector[] = {
+    {"nodeSelectorTerms", CORE "NodeSelectorTerm", L | R, "Terms of which at least one must hold."},
+    END};
+
+static const drv_oa_field_t node_selector_term[] = {
+    {"matchExpressions", CORE "NodeSelectorRequirement", L,
+     "Conditions on the device's labels, all of which must hold."},
+    {"matchFields", CORE "NodeSelectorRequirement", L,
+     "Conditions on the device's fields (metadata.name only), all of which must hold."},
+    END};
+
+static const drv_oa_field_t node_selector_req[] = {
+    {"key", "string", R, "The label (or field) the condition is on."},
+    {"operator", "string", R, "In, NotIn, Exists, DoesNotExist, Gt or Lt."},
+    {"values", "string", L,
+     "The values for In and NotIn, one integer for Gt and Lt, none for Exists and "
+     "DoesNotExist."},
+    END};
+
+static const drv_oa_field_t preferred_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that matches is preferred."},
+    {"preference", CORE "NodeSelectorTerm", R, "The term a preferred device matches."},
+    END};
+
+static const drv_oa_field_t pod_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "PodAffinityTerm", L,
+     "Terms that must all hold."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "WeightedPodAffinityTerm", L,
+     "Terms preferred, by weight."},
+    END};
+
+static const drv_oa_field_t pod_affinity_term[] = {
+    {"labelSelector", META "LabelSelector", 0, "The Pods the term is about; none when absent."},
+    {"namespaces", "string", L, "Their namespaces; the Pod's own when empty."},
+    {"namespaceSelector", META "LabelSelector", 0,
+     "Only {} (every namespace) is served: list namespaces instead."},
+    {"topologyKey", "string", R,
+     "The node label whose value is the domain: kubernetes.io/hostname (the device), a zone "
+     "label, ..."},
+    END};
+
+static const drv_oa_field_t weighted_pod_affinity_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that satisfies the term is preferred."},
+    {"podAffinityTerm", CORE "PodAffinityTerm", R, "The term."},
     END};
 
 static const drv_oa_field_t pod_security[] = {
@@ -970,6 +1040,18 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "PodIP", "An address of a Pod.", pod_ip),
     OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
     OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
+    OBJ(CORE "Affinity", "Scheduling rules of a Pod.", affinity),
+    OBJ(CORE "NodeAffinity", "Rules on the labels of the device a Pod goes to.", node_affinity),
+    OBJ(CORE "NodeSelector", "Terms of which at least one must hold.", node_selector),
+    OBJ(CORE "NodeSelectorTerm", "Conditions that must all hold.", node_selector_term),
+    OBJ(CORE "NodeSelectorRequirement", "One condition on a device's label or field.",
+        node_selector_req),
+    OBJ(CORE "PreferredSchedulingTerm", "A node selector term with a weight.", preferred_term),
+    OBJ(CORE "PodAffinity", "Rules to be near other Pods.", pod_affinity),
+    OBJ(CORE "PodAntiAffinity", "Rules to stay away from other Pods.", pod_affinity),
+    OBJ(CORE "PodAffinityTerm", "Pods in a topology domain.", pod_affinity_term),
+    OBJ(CORE "WeightedPodAffinityTerm", "A pod affinity term with a weight.",
+        weighted_pod_affinity_term),
     OBJ(CORE "Container", "One container of a Pod, run by the device's agent with crun.",
         container),
     OBJ(CORE "EnvVar", "An environment variable.", env_var),
