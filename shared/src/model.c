@@ -47,6 +47,8 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
+     "priorityclass", "pc", NULL, false},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -1284,8 +1286,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-                "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
-                "HorizontalPodAutoscaler",
+                "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
+                "HorizontalPodAutoscaler and PriorityClass",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1321,6 +1323,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_ENDPOINTSLICE:
         v_endpointslice(&c, obj);
+        break;
+    case DRV_KIND_PRIORITYCLASS:
+        v_priority_class(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

@@ -82,6 +82,8 @@ void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn f
 /* Scheduling (model_sched.c): spec.affinity; priorityClassName, priority, preemptionPolicy. */
 void v_affinity(vctx_t *c, cJSON *spec);
 void v_pod_priority(vctx_t *c, cJSON *spec);
+/* A PriorityClass (no spec: value, globalDefault, description, preemptionPolicy). */
+void v_priority_class(vctx_t *c, cJSON *obj);
 /* Pods and workloads (model_pod.c). */
 typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);

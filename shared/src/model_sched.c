@@ -192,6 +192,46 @@ void v_affinity(vctx_t *c, cJSON *spec)
     v_pop(c, old);
 }
 
+/* Kubernetes' limits: user classes at most 1e9; the "system-" prefix is reserved for the two
+ * built-in classes, at their own values. */
+#define USER_PRIORITY_MAX 1000000000
+
+void v_priority_class(vctx_t *c, cJSON *obj)
+{
+    static const char *const known[] = {"apiVersion",    "kind",        "metadata",         "value",
+                                        "globalDefault", "description", "preemptionPolicy", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};
+    v_fields(c, obj, &f);
+    int64_t value = 0;
+    bool have = v_int(c, obj, "value", true, INT32_MIN, INT32_MAX, &value);
+    const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
+    int64_t sys = name ? drv_priority_class_builtin(name) : -1;
+    if (name && !strncmp(name, "system-", 7) && sys < 0)
+        v_failk(c, "metadata.name",
+                "priority class names with 'system-' prefix are reserved "
+                "for system use only");
+    else if (have && sys >= 0 && value != sys)
+        v_failk(c, "value", "value of %s PriorityClass must be %lld", name, (long long)sys);
+    else if (have && sys < 0 && value > USER_PRIORITY_MAX)
+        v_failk(c, "value", "maximum allowed value of a user defined priority is %d",
+                USER_PRIORITY_MAX);
+    v_bool(c, obj, "globalDefault", NULL);
+    v_default_bool(c, obj, "globalDefault", false);
+    v_str(c, obj, "description", false);
+    v_enum(c, obj, "preemptionPolicy", false, policies);
+    v_default_str(c, obj, "preemptionPolicy", "PreemptLowerPriority");
+}
+
+int64_t drv_priority_class_builtin(const char *name)
+{
+    if (!strcmp(name, DRV_PRIORITY_NODE_CRITICAL))
+        return DRV_PRIORITY_NODE_CRITICAL_VALUE;
+    if (!strcmp(name, DRV_PRIORITY_CLUSTER_CRITICAL))
+        return DRV_PRIORITY_CLUSTER_CRITICAL_VALUE;
+    return -1;
+}
+
 void v_pod_priority(vctx_t *c, cJSON *spec)
 {
     static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};

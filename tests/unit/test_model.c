@@ -739,6 +739,51 @@ static void test_affinity_rules(void **state)
     cJSON_Delete(o);
 }
 
+/* PriorityClass (scheduling.k8s.io/v1): value required and at most 1e9 for user classes, the
+ * "system-" prefix reserved for the two built-in classes at their own values, defaults. */
+static void test_priority_class_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+                    "gold}\nvalue: 1000\ndescription: for the important ones\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "globalDefault"), "false");
+    assert_string_equal(get_s(o, "preemptionPolicy"), "PreemptLowerPriority");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-node-critical}\nvalue: 2000001000\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: big}\n"
+             "value: 1000000001\npreemptionPolicy: Sometimes\nspec: {}\n");
+    p = check(o);
+    assert_has(p, "value: maximum allowed value of a user defined priority is 1000000000");
+    assert_has(p, "preemptionPolicy: unsupported value \"Sometimes\"");
+    assert_has(p, "spec: unknown field");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-mine}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "metadata.name: priority class names with 'system-' prefix are reserved");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-cluster-critical}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "value: value of system-cluster-critical PriorityClass must be 2000000000");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: x}\n");
+    p = check(o);
+    assert_has(p, "value: required");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_workload_restart_policy(void **state)
 {
     char text[2048];
@@ -856,6 +901,7 @@ int main(void)
         cmocka_unit_test(test_problems_reported_once),
         cmocka_unit_test(test_host_network_defaults_host_port),
         cmocka_unit_test(test_affinity_rules),
+        cmocka_unit_test(test_priority_class_rules),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),
