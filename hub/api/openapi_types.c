@@ -11,6 +11,7 @@
 #define AS2 "io.k8s.api.autoscaling.v2."
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
+#define SCHED "io.k8s.api.scheduling.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -643,6 +644,21 @@ static const drv_oa_field_t slice_port[] = {
     {"appProtocol", "string", 0, "The application protocol; informational."},
     END};
 
+/* ---- scheduling.k8s.io/v1 ---- */
+
+static const drv_oa_field_t priority_class[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"value", "integer", R,
+     "The priority of Pods that name this class; higher is scheduled first. At most 1e9 for "
+     "classes users make."},
+    {"globalDefault", "boolean", 0,
+     "When true, Pods that name no class get this one (at most one class should say so)."},
+    {"description", "string", 0, "What the class is for."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    END};
+
 /* ---- networking.k8s.io/v1 ---- */
 
 static const drv_oa_field_t netpol[] = {
@@ -1041,6 +1057,8 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
     OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
     OBJ(CORE "Affinity", "Scheduling rules of a Pod.", affinity),
+    OBJ(SCHED "PriorityClass", "A name for a Pod priority, which orders the scheduling queue.",
+        priority_class),
     OBJ(CORE "NodeAffinity", "Rules on the labels of the device a Pod goes to.", node_affinity),
     OBJ(CORE "NodeSelector", "Terms of which at least one must hold.", node_selector),
     OBJ(CORE "NodeSelectorTerm", "Conditions that must all hold.", node_selector_term),
@@ -1209,5 +1227,7 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      DISC "EndpointSlice", true, false, false, false, true},
     {"apis/networking.k8s.io/v1", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
      NET "NetworkPolicy", true, false, false, false, true},
+    {"apis/scheduling.k8s.io/v1", "scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+     SCHED "PriorityClass", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

@@ -177,6 +177,8 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return DISC "EndpointSlice";
     case DRV_KIND_NETWORKPOLICY:
         return NET "NetworkPolicy";
+    case DRV_KIND_PRIORITYCLASS:
+        return "io.k8s.api.scheduling.v1.PriorityClass";
     default:
         return NULL;
     }
