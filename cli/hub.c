@@ -539,7 +539,7 @@ bool drv_cli_escape(const char *s, char *out, size_t outsz)
 
 bool drv_cli_namespaced(drv_kind_t kind)
 {
-    return kind != DRV_KIND_NODE;
+    return drv_kind_namespaced(kind);
 }
 
 bool drv_cli_path(drv_kind_t kind, const char *ns, const char *name, char *out, size_t outsz)
