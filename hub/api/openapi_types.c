@@ -316,6 +316,25 @@ static const drv_oa_field_t pod_spec[] = {
      "Set from priorityClassName when the Pod is created; higher is scheduled first."},
     {"preemptionPolicy", "string", 0,
      "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    {"topologySpreadConstraints", CORE "TopologySpreadConstraint", L,
+     "How evenly the Pod's kind must or should spread over the domains of a node label."},
+    END};
+
+static const drv_oa_field_t spread[] = {
+    {"maxSkew", "integer", R,
+     "The most the count of matching Pods may differ between the domains (at least 1)."},
+    {"topologyKey", "string", R, "The node label whose values are the domains."},
+    {"whenUnsatisfiable", "string", R,
+     "DoNotSchedule (a rule: the Pod stays Pending) or ScheduleAnyway (a preference)."},
+    {"labelSelector", META "LabelSelector", 0,
+     "The Pods counted (in the Pod's namespace); none when absent."},
+    {"minDomains", "integer", 0,
+     "With DoNotSchedule: fewer domains than this count as empty ones."},
+    {"nodeAffinityPolicy", "string", 0,
+     "Honor (the default): only nodes that pass the Pod's node affinity count; or Ignore."},
+    {"nodeTaintsPolicy", "string", 0,
+     "Ignore (the default): every node counts; Honor: only nodes whose taints the Pod "
+     "tolerates."},
     END};
 
 static const drv_oa_field_t affinity[] = {
@@ -1057,6 +1076,8 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
     OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
     OBJ(CORE "Affinity", "Scheduling rules of a Pod.", affinity),
+    OBJ(CORE "TopologySpreadConstraint", "How a Pod's kind spreads over a node label's values.",
+        spread),
     OBJ(SCHED "PriorityClass", "A name for a Pod priority, which orders the scheduling queue.",
         priority_class),
     OBJ(CORE "NodeAffinity", "Rules on the labels of the device a Pod goes to.", node_affinity),

@@ -600,6 +600,19 @@ static const pb_field_t core_Affinity_f[] = {
 };
 static const pb_msg_t m_core_Affinity = {"io.k8s.api.core.v1.Affinity", core_Affinity_f,
                                          PB_N(core_Affinity_f)};
+static const pb_field_t core_TopologySpreadConstraint_f[] = {
+    {1, "maxSkew", PB_INT32, 0, NULL},
+    {2, "topologyKey", PB_STRING, 0, NULL},
+    {3, "whenUnsatisfiable", PB_STRING, 0, NULL},
+    {4, "labelSelector", PB_MSG, F_PTR, &m_meta_LabelSelector},
+    {5, "minDomains", PB_INT32, F_PTR, NULL},
+    {6, "nodeAffinityPolicy", PB_STRING, F_PTR, NULL},
+    {7, "nodeTaintsPolicy", PB_STRING, F_PTR, NULL},
+    {8, "matchLabelKeys", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_TopologySpreadConstraint = {
+    "io.k8s.api.core.v1.TopologySpreadConstraint", core_TopologySpreadConstraint_f,
+    PB_N(core_TopologySpreadConstraint_f)};
 static const pb_field_t core_PodSpec_f[] = {
     {1, "volumes", PB_MSG, F_REP | F_OMIT, &m_core_Volume},
     {2, "containers", PB_MSG, F_REP | F_OMIT, &m_core_Container},
@@ -633,7 +646,7 @@ static const pb_field_t core_PodSpec_f[] = {
     {30, "enableServiceLinks", PB_BOOL, F_PTR, NULL},
     {31, "preemptionPolicy", PB_STRING, F_PTR, NULL},
     {32, "overhead", PB_QUANTITY, F_MAP | F_OMIT, NULL},
-    {33, "topologySpreadConstraints", PB_MSG, F_REP | F_OMIT, NULL},
+    {33, "topologySpreadConstraints", PB_MSG, F_REP | F_OMIT, &m_core_TopologySpreadConstraint},
     {34, "ephemeralContainers", PB_MSG, F_REP | F_OMIT, NULL},
     {35, "setHostnameAsFQDN", PB_BOOL, F_PTR, NULL},
     {36, "os", PB_MSG, F_PTR, NULL},

@@ -435,6 +435,8 @@ static drv_err_t pod_ref_make(const cJSON *pod, const struct pod_info *pi, struc
         ok = cJSON_AddItemToObject(ref->obj, "labels", cJSON_Duplicate(pi->labels, true));
     if (ok && pi->affinity)
         ok = cJSON_AddItemToObject(ref->obj, "affinity", cJSON_Duplicate(pi->affinity, true));
+    if (ok && drv_json_get(drv_json_get(pod, "metadata"), "deletionTimestamp"))
+        ok = cJSON_AddTrueToObject(ref->obj, "deleting") != NULL;
     if (ok)
         return DRV_OK;
     free(ref->key);
@@ -956,6 +958,121 @@ static drv_err_t interpod_prepare(const drv_sched_cache_t *c, const struct pod_i
     return r;
 }
 
+/* ---- topology spread ---- */
+
+/* One of the pod's topologySpreadConstraints and the matching pods per domain of its key, over
+ * the nodes it considers (nodeAffinityPolicy Honor: those that pass the pod's node affinity;
+ * nodeTaintsPolicy Honor: those whose taints it tolerates; the defaults are Honor and Ignore). */
+struct spread {
+    const char *topo;
+    int64_t max_skew, min_domains;
+    bool hard;     /* DoNotSchedule (else ScheduleAnyway: a score) */
+    int self;      /* 1 when the pod matches its own selector */
+    int64_t min;   /* the fewest matching pods in a domain */
+    drv_vec_t dom; /* struct dom, tag 0 */
+};
+
+struct spreads {
+    struct spread s[POD_TERMS_MAX];
+    size_t n;
+};
+
+static void spreads_free(struct spreads *sp)
+{
+    for (size_t i = 0; i < sp->n; i++)
+        drv_vec_free(&sp->s[i].dom);
+    sp->n = 0;
+}
+
+static bool spread_node_counts(const cJSON *c, const struct pod_info *pi, const drv_sched_node_t *n)
+{
+    const char *pol = drv_json_str(c, "nodeAffinityPolicy");
+    if ((!pol || !strcmp(pol, "Honor")) && !drv_sched_node_affinity_ok(n->obj, pi->spec))
+        return false;
+    pol = drv_json_str(c, "nodeTaintsPolicy");
+    return !(pol && !strcmp(pol, "Honor") && untolerated(n->taints, pi->tolerations));
+}
+
+static drv_err_t spreads_prepare(const drv_sched_cache_t *c, const struct pod_info *pi,
+                                 struct spreads *sp)
+{
+    sp->n = 0;
+    const cJSON *arr = drv_json_get(pi->spec, "topologySpreadConstraints"), *e;
+    drv_err_t r = DRV_OK;
+    cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
+    {
+        if (sp->n == POD_TERMS_MAX || r != DRV_OK)
+            break;
+        struct spread *s = &sp->s[sp->n++];
+        memset(s, 0, sizeof(*s));
+        drv_vec_init(&s->dom, sizeof(struct dom), DOMS_MAX);
+        s->topo = drv_json_str(e, "topologyKey");
+        s->max_skew = drv_json_int_or(e, "maxSkew", 1);
+        s->min_domains = drv_json_int_or(e, "minDomains", 1);
+        const char *w = drv_json_str(e, "whenUnsatisfiable");
+        s->hard = !w || !strcmp(w, "DoNotSchedule");
+        drv_selector_t sel;
+        const cJSON *ls = drv_json_get(e, "labelSelector");
+        bool has_sel = cJSON_IsObject(ls) && drv_selector_from_json(ls, &sel, NULL) == DRV_OK;
+        s->self = has_sel && drv_selector_matches(&sel, pi->labels);
+        for (size_t i = 0; i < c->n && r == DRV_OK; i++) {
+            const drv_sched_node_t *n = &c->nodes[i];
+            if (!s->topo || !drv_json_str(n->labels, s->topo) || !spread_node_counts(e, pi, n))
+                continue;
+            int64_t cnt = 0;
+            const struct pod_ref *pr = n->pods.data;
+            for (size_t j = 0; has_sel && j < n->pods.len; j++) {
+                const cJSON *ref = pr[j].obj;
+                cnt += !drv_json_get(ref, "deleting") &&
+                       !strcmp(drv_json_str_or(ref, "namespace", "default"), pi->ns) &&
+                       drv_selector_matches(&sel, drv_json_get(ref, "labels"));
+            }
+            r = dom_add(&s->dom, 0, s->topo, n->labels, cnt);
+        }
+        if (has_sel)
+            drv_selector_free(&sel);
+        const struct dom *d = s->dom.data;
+        for (size_t k = 0; k < s->dom.len; k++)
+            if (k == 0 || d[k].n < s->min)
+                s->min = d[k].n;
+        /* Fewer domains than minDomains: the missing ones count as empty. */
+        if (s->hard && (int64_t)s->dom.len < s->min_domains)
+            s->min = 0;
+    }
+    return r;
+}
+
+static const char *spreads_filter(const struct spreads *sp, const drv_sched_node_t *n)
+{
+    for (size_t k = 0; k < sp->n; k++) {
+        const struct spread *s = &sp->s[k];
+        if (!s->hard)
+            continue;
+        if (!s->topo || !drv_json_str(n->labels, s->topo))
+            return "node(s) didn't match pod topology spread constraints (missing required label)";
+        if (dom_sum(&s->dom, 0, n->labels) + s->self - s->min > s->max_skew)
+            return "node(s) didn't match pod topology spread constraints";
+    }
+    return NULL;
+}
+
+/* ScheduleAnyway constraints: the fewer matching pods in the node's domains the better (the
+ * score is their negated sum; a node without a key gets the worst). */
+static int64_t spreads_score(const struct spreads *sp, const drv_sched_node_t *n)
+{
+    int64_t sum = 0;
+    for (size_t k = 0; k < sp->n; k++) {
+        const struct spread *s = &sp->s[k];
+        if (s->hard)
+            continue;
+        if (!s->topo || !drv_json_str(n->labels, s->topo))
+            sum += INT32_MAX;
+        else
+            sum += dom_sum(&s->dom, 0, n->labels);
+    }
+    return -sum;
+}
+
 /* The reason a node fails the inter-pod rules, or NULL. */
 static const char *interpod_filter(const struct interpod *ip, const drv_sched_node_t *n)
 {
@@ -1062,13 +1179,19 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
     _cleanup_free_ int64_t *la = malloc((c->n ? c->n : 1) * sizeof(*la));
     _cleanup_free_ int64_t *na = malloc((c->n ? c->n : 1) * sizeof(*na));
     _cleanup_free_ int64_t *ipw = malloc((c->n ? c->n : 1) * sizeof(*ipw));
+    _cleanup_free_ int64_t *tsw = malloc((c->n ? c->n : 1) * sizeof(*tsw));
     _cleanup_free_ struct interpod *ip = calloc(1, sizeof(*ip));
-    if (!feasible || !la || !na || !ipw || !ip)
+    _cleanup_free_ struct spreads *sp = calloc(1, sizeof(*sp));
+    if (!feasible || !la || !na || !ipw || !tsw || !ip || !sp)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduling");
     r = interpod_prepare(c, &pi, ip);
+    if (r == DRV_OK)
+        r = spreads_prepare(c, &pi, sp);
     if (r != DRV_OK) {
         interpod_free(ip);
-        return drv_error_set(err, r, 0, "scheduling: pod affinity: more than %d domains", DOMS_MAX);
+        spreads_free(sp);
+        return drv_error_set(err, r, 0, "scheduling: affinity and spread: more than %d domains",
+                             DOMS_MAX);
     }
     size_t nf = 0;
     uint32_t max_count = 0;
@@ -1122,10 +1245,13 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             continue;
         }
         const char *why = interpod_filter(ip, n);
+        if (!why)
+            why = spreads_filter(sp, n);
         if (why) {
             reason_add(&rs, why);
             continue;
         }
+        tsw[nf] = spreads_score(sp, n);
         na[nf] = node_pref_score(n->obj, pi.spec);
         ipw[nf] = ip->active ? dom_sum(&ip->dom, TAG_SCORE, n->labels) : 0;
         feasible[nf] = (uint32_t)i;
@@ -1137,17 +1263,20 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             max_count = ou->count;
     }
     interpod_free(ip);
+    spreads_free(sp);
     if (!nf) {
         reasons_format(&rs, c->n, reason, reasonsz);
         return DRV_ERR_NOTFOUND;
     }
     /* Node and inter-pod affinity scores normalised to 0-1000 over the feasible nodes and
      * weighted 2, as kube-scheduler's default profile weighs them against the others. */
-    int64_t na_max = 0, ip_min = 0, ip_max = 0;
+    int64_t na_max = 0, ip_min = 0, ip_max = 0, ts_min = 0, ts_max = 0;
     for (size_t k = 0; k < nf; k++) {
         na_max = na[k] > na_max ? na[k] : na_max;
         ip_min = k == 0 || ipw[k] < ip_min ? ipw[k] : ip_min;
         ip_max = k == 0 || ipw[k] > ip_max ? ipw[k] : ip_max;
+        ts_min = k == 0 || tsw[k] < ts_min ? tsw[k] : ts_min;
+        ts_max = k == 0 || tsw[k] > ts_max ? tsw[k] : ts_max;
     }
     size_t best = 0;
     int64_t best_score = -1;
@@ -1163,6 +1292,8 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             score += 2 * (na[k] * 1000 / na_max);
         if (ip_max > ip_min)
             score += 2 * ((ipw[k] - ip_min) * 1000 / (ip_max - ip_min));
+        if (ts_max > ts_min)
+            score += 2 * ((tsw[k] - ts_min) * 1000 / (ts_max - ts_min));
         /* Nodes are sorted by name: the first of equal scores has the smaller name. */
         if (score > best_score) {
             best_score = score;

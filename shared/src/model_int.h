@@ -79,8 +79,10 @@ bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, v
  * (model_pod.c). */
 typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
 void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg);
-/* Scheduling (model_sched.c): spec.affinity; priorityClassName, priority, preemptionPolicy. */
+/* Scheduling (model_sched.c): spec.affinity, topologySpreadConstraints; priorityClassName,
+ * priority, preemptionPolicy. */
 void v_affinity(vctx_t *c, cJSON *spec);
+void v_topology_spread(vctx_t *c, cJSON *spec);
 void v_pod_priority(vctx_t *c, cJSON *spec);
 /* A PriorityClass (no spec: value, globalDefault, description, preemptionPolicy). */
 void v_priority_class(vctx_t *c, cJSON *obj);

@@ -896,12 +896,26 @@ static void default_host_ports(vctx_t *c, cJSON *spec)
 
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
-    static const char *const known[] = {
-        "containers",      "initContainers",   "volumes",     "restartPolicy",
-        "nodeSelector",    "nodeName",         "tolerations", "hostNetwork",
-        "hostPID",         "hostIPC",          "hostname",    "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",        "affinity",    "priorityClassName",
-        "priority",        "preemptionPolicy", NULL};
+    static const char *const known[] = {"containers",
+                                        "initContainers",
+                                        "volumes",
+                                        "restartPolicy",
+                                        "nodeSelector",
+                                        "nodeName",
+                                        "tolerations",
+                                        "hostNetwork",
+                                        "hostPID",
+                                        "hostIPC",
+                                        "hostname",
+                                        "terminationGracePeriodSeconds",
+                                        "securityContext",
+                                        "dnsPolicy",
+                                        "affinity",
+                                        "priorityClassName",
+                                        "priority",
+                                        "preemptionPolicy",
+                                        "topologySpreadConstraints",
+                                        NULL};
     static const char *const unsupported[] = {"imagePullSecrets",
                                               "activeDeadlineSeconds",
                                               "serviceAccount",
@@ -914,7 +928,6 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                               "readinessGates",
                                               "runtimeClassName",
                                               "overhead",
-                                              "topologySpreadConstraints",
                                               "setHostnameAsFQDN",
                                               "os",
                                               "hostUsers",
@@ -968,6 +981,7 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
     v_affinity(c, spec);
+    v_topology_spread(c, spec);
     v_pod_priority(c, spec);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");

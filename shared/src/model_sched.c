@@ -192,6 +192,51 @@ void v_affinity(vctx_t *c, cJSON *spec)
     v_pop(c, old);
 }
 
+static void v_spread(vctx_t *c, cJSON *t, size_t i, void *arg)
+{
+    static const char *const known[] = {"maxSkew",          "topologyKey", "whenUnsatisfiable",
+                                        "labelSelector",    "minDomains",  "nodeAffinityPolicy",
+                                        "nodeTaintsPolicy", NULL};
+    static const char *const unsupported[] = {"matchLabelKeys", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    static const char *const whens[] = {"DoNotSchedule", "ScheduleAnyway", NULL};
+    static const char *const policies[] = {"Honor", "Ignore", NULL};
+    cJSON *all = arg;
+    v_fields(c, t, &f);
+    int64_t skew = 0;
+    if (v_int(c, t, "maxSkew", true, INT32_MIN, INT32_MAX, &skew) && skew < 1)
+        v_failk(c, "maxSkew", "must be greater than zero");
+    const char *tk = v_str(c, t, "topologyKey", true);
+    char why[512];
+    if (tk && !drv_name_label_key(tk, why, sizeof(why)))
+        v_failk(c, "topologyKey", "invalid value \"%.64s\": %s", tk, why);
+    const char *when = v_enum(c, t, "whenUnsatisfiable", true, whens);
+    v_label_selector(c, t, "labelSelector", false);
+    int64_t md = 0;
+    if (v_int(c, t, "minDomains", false, INT32_MIN, INT32_MAX, &md)) {
+        if (md < 1)
+            v_failk(c, "minDomains", "must be greater than zero");
+        else if (when && strcmp(when, "DoNotSchedule"))
+            v_failk(c, "minDomains", "can only use minDomains if whenUnsatisfiable=DoNotSchedule");
+    }
+    v_enum(c, t, "nodeAffinityPolicy", false, policies);
+    v_enum(c, t, "nodeTaintsPolicy", false, policies);
+    /* One constraint per topologyKey and whenUnsatisfiable, as Kubernetes. */
+    size_t k = 0;
+    for (cJSON *o = all ? all->child : NULL; o && k < i && tk && when; o = o->next, k++) {
+        const char *ok = drv_json_str(o, "topologyKey"), *ow = drv_json_str(o, "whenUnsatisfiable");
+        if (ok && ow && !strcmp(ok, tk) && !strcmp(ow, when))
+            v_failk(c, "topologyKey", "duplicate value \"{%.64s, %s}\" (also in [%zu])", tk, when,
+                    k);
+    }
+}
+
+void v_topology_spread(vctx_t *c, cJSON *spec)
+{
+    v_each(c, spec, "topologySpreadConstraints", false, v_spread,
+           drv_json_get(spec, "topologySpreadConstraints"));
+}
+
 /* Kubernetes' limits: user classes at most 1e9; the "system-" prefix is reserved for the two
  * built-in classes, at their own values. */
 #define USER_PRIORITY_MAX 1000000000

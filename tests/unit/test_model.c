@@ -784,6 +784,36 @@ static void test_priority_class_rules(void **state)
     cJSON_Delete(o);
 }
 
+/* topologySpreadConstraints as Kubernetes validates them. */
+static void test_topology_spread_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: "
+                    "c, image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: "
+                    "zone, whenUnsatisfiable: DoNotSchedule, minDomains: 2, labelSelector: "
+                    "{matchLabels: {app: a}}, nodeTaintsPolicy: Honor}\n  - {maxSkew: 2, "
+                    "topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, "
+             "image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 0, topologyKey: zone, "
+             "whenUnsatisfiable: ScheduleAnyway, minDomains: 2, matchLabelKeys: [a]}\n"
+             "  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, "
+             "nodeAffinityPolicy: Sometimes}\n  - {maxSkew: 1, whenUnsatisfiable: Maybe}\n");
+    p = check(o);
+    assert_has(p, "spec.topologySpreadConstraints[0].maxSkew: must be greater than zero");
+    assert_has(p, "spec.topologySpreadConstraints[0].minDomains: can only use minDomains if "
+                  "whenUnsatisfiable=DoNotSchedule");
+    assert_has(p, "spec.topologySpreadConstraints[0].matchLabelKeys: not supported by Drover");
+    assert_has(p, "spec.topologySpreadConstraints[1].topologyKey: duplicate value");
+    assert_has(p, "spec.topologySpreadConstraints[1].nodeAffinityPolicy: unsupported value");
+    assert_has(p, "spec.topologySpreadConstraints[2].topologyKey: required");
+    assert_has(p, "spec.topologySpreadConstraints[2].whenUnsatisfiable: unsupported value");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_workload_restart_policy(void **state)
 {
     char text[2048];
@@ -902,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_host_network_defaults_host_port),
         cmocka_unit_test(test_affinity_rules),
         cmocka_unit_test(test_priority_class_rules),
+        cmocka_unit_test(test_topology_spread_rules),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),

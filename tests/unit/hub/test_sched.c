@@ -647,6 +647,57 @@ static void test_pod_affinity_preferred(void **state)
 }
 
 /* Under hostNetwork every container port is held on the node, hostPort written or not. */
+/* topologySpreadConstraints: the skew between the fullest and emptiest domains of the key. */
+static void test_topology_spread(void **state)
+{
+    (void)state;
+    cJSON *nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", ""),
+                       node("n4", "8", "8Gi", "arm64", true, "", ""), NULL);
+    cJSON *w1 = lpod("w1", "default", "\"app\":\"web\"", "");
+    bind_to(w1, "n1");
+    cJSON *other = lpod("o", "other", "\"app\":\"web\"", ""); /* another namespace: not counted */
+    bind_to(other, "n3");
+    cJSON *bound = arr(w1, other, NULL);
+#define ZONE                                                                                       \
+    "\"topologySpreadConstraints\":[{\"maxSkew\":1,\"topologyKey\":\"zone\","                      \
+    "\"whenUnsatisfiable\":\"%s\",\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}}%s}]"
+    char extra[512];
+    /* Zone a has 1, b none: a second in a would make the skew 2. n4 has no zone. */
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", "");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n3", NULL);
+    /* A pod the selector does not match does not count itself: zone a is fine (and n2 the
+     * emptiest there); a node without the key is still out. */
+    expect(lpod("x", "default", "\"app\":\"db\"", extra), nodes, bound, "n2", NULL);
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", "\"unschedulable\":true"),
+                node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", "\"unschedulable\":true"),
+                node("n4", "8", "8Gi", "arm64", true, "", ""), NULL);
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, NULL,
+           "0/4 nodes are available: 1 node(s) didn't match pod topology spread constraints, 1 "
+           "node(s) didn't match pod topology spread constraints (missing required label), 2 "
+           "node(s) were unschedulable.");
+    /* ScheduleAnyway: only a preference, for the emptier zone over the roomier node. */
+    snprintf(extra, sizeof(extra), ZONE, "ScheduleAnyway", "");
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "8", "8Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", ""), NULL);
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n3", NULL);
+    expect(lpod("x", "default", "\"app\":\"db\"", ""), nodes, bound, "n1", NULL);
+    /* minDomains: with one zone and minDomains 2, the missing zone counts as empty. */
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "8", "8Gi", "arm64", true, "\"zone\":\"a\"", ""), NULL);
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", "");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n1", NULL);
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", ",\"minDomains\":2");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, NULL,
+           "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints.");
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
 static void test_host_network_ports_counted(void **state)
 {
     (void)state;
@@ -773,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_pod_affinity_by_zone),
         cmocka_unit_test(test_pod_affinity_preferred),
         cmocka_unit_test(test_host_network_ports_counted),
+        cmocka_unit_test(test_topology_spread),
         cmocka_unit_test(test_hostile_input),
         cmocka_unit_test(test_throughput_10k_pods_1k_nodes),
     };
