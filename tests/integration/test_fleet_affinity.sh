@@ -4,7 +4,8 @@
 # (and the devices themselves run its containers there and nowhere else); a Deployment whose
 # replicas are kept apart by required pod anti-affinity on kubernetes.io/hostname runs one per
 # node, the replica too many stays Pending with a FailedScheduling event naming the rule, and
-# is placed once a node is freed; a DaemonSet honours node affinity too.
+# is placed once a node is freed; a DaemonSet honours node affinity too; pods get their
+# PriorityClass's priority and the built-in classes are served and kept.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -126,5 +127,25 @@ fleet_apply "$FLEET_TMP/ds.yaml" >/dev/null
 check "DaemonSet node affinity: 2 pods Running" fleet_running app=mon 2 90
 nodes="$(fleet_pods app=mon | jq -r '[.items[].spec.nodeName] | unique | join(",")')"
 check "DaemonSet node affinity: on dev1 and dev2 (got $nodes)" test "$nodes" = "dev1,dev2"
+
+# 4. Priority: the built-in classes exist and cannot be deleted; a Deployment's pods get the
+# priority of their class; an unknown class is refused.
+pc="$(fleet_api /apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical | jq -r .value)"
+check "system-node-critical is served (value $pc)" test "$pc" = 2000001000
+code="$(curl -sS -o "$FLEET_TMP/pcdel" -w '%{http_code}' -X DELETE \
+  "$FLEET_HUB/apis/scheduling.k8s.io/v1/priorityclasses/system-node-critical")"
+check "deleting a system priority class: 403 (got $code)" test "$code" = 403
+sed -e 's/name: mon/name: crit/; s/app: mon/app: crit/g; s/NotIn, values: \[d3\]/In, values: [d3]/' \
+  -e 's/^      affinity:/      priorityClassName: system-node-critical\n      affinity:/' \
+  "$FLEET_TMP/ds.yaml" >"$FLEET_TMP/crit.yaml"
+fleet_apply "$FLEET_TMP/crit.yaml" >/dev/null
+check "priority: the critical DaemonSet's pod Running on dev3" fleet_running app=crit 1 90
+prio="$(fleet_pods app=crit | jq -r '.items[0].spec.priority')"
+check "priority: its pod has priority 2000001000 (got $prio)" test "$prio" = 2000001000
+code="$(curl -sS -o "$FLEET_TMP/bad" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  "$FLEET_HUB/api/v1/namespaces/default/pods" -d '{"apiVersion":"v1","kind":"Pod",
+  "metadata":{"name":"gold"},"spec":{"priorityClassName":"gold","containers":[{"name":"c","image":"x"}]}}')"
+check "priority: an unknown class is refused with 403 (got $code)" test "$code" = 403
+check "priority: the refusal names the class" grep -q 'no PriorityClass with name gold was found' "$FLEET_TMP/bad"
 
 fleet_finish
