@@ -99,6 +99,13 @@ drv_err_t hstore_priority_admit(drv_hstore_t *s, cJSON *pod, drv_error_t *err)
         r = default_class(s, &pc, err);
         if (r != DRV_OK)
             return r;
+        const cJSON *given = drv_json_get(spec, "priority");
+        if (!pc && cJSON_IsNumber(given) && given->valuedouble != 0)
+            return drv_error_set(err, DRV_ERR_PERM, 0,
+                                 "%sthe integer value of priority (%lld) must not be provided in "
+                                 "pod spec; priority admission controller computed 0 from the "
+                                 "given PriorityClass name",
+                                 who, (long long)given->valuedouble);
         if (!pc)
             return DRV_OK; /* no class: priority 0, left unwritten */
         if (!set_member(spec, "priorityClassName",

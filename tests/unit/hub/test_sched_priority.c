@@ -165,6 +165,8 @@ static void test_priority_set_at_create(void **state)
     p = pod_spec(f->s, "plain");
     assert_null(drv_json_get(drv_json_get(p, "spec"), "priority"));
     cJSON_Delete(p);
+    assert_int_equal(create_pod(f->s, "zero", "\"priority\":0,", msg), DRV_OK);
+    assert_int_equal(create_pod(f->s, "x", "\"priority\":7,", msg), DRV_ERR_PERM);
     assert_int_equal(create(f->s,
                             "{\"apiVersion\":\"scheduling.k8s.io/v1\",\"kind\":\"PriorityClass\","
                             "\"metadata\":{\"name\":\"normal\"},\"value\":100,"
