@@ -120,6 +120,8 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                                      "STORAGECLASS",   "AGE",      NULL};
     static const char *const sc[] = {"NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE",
                                      "AGE",  NULL};
+    static const char *const pc[] = {"NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY",
+                                     NULL};
     const char *const *h = kind == DRV_KIND_PVC             ? pvc
                            : kind == DRV_KIND_PV            ? pv
                            : kind == DRV_KIND_STORAGECLASS  ? sc
@@ -134,6 +136,7 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                            : kind == DRV_KIND_SECRET        ? sec
                            : kind == DRV_KIND_SERVICE       ? svc
                            : kind == DRV_KIND_HPA           ? hpa
+                           : kind == DRV_KIND_PRIORITYCLASS ? pc
                                                             : ev;
     t->ncols = 0;
     if (allns && drv_cli_namespaced(kind))
@@ -418,6 +421,14 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }
+    case DRV_KIND_PRIORITYCLASS:
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "value", INT32_MIN, INT32_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s",
+                    cJSON_IsTrue(drv_json_get(o, "globalDefault")) ? "true" : "false");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "preemptionPolicy", ""));
+        break;
     default: { /* Event */
         const char *last = drv_json_str_at(o, "lastTimestamp");
         age(last ? last : drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));

@@ -667,6 +667,11 @@ static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
     else if (k == DRV_KIND_PVC) /* kept while a pod uses it */
         e = drv_ctrl_pvc_delete(rq->api->store, url_ns(m), m->name, (int64_t)drv_wall_ms(), &old,
                                 &err);
+    else if (k == DRV_KIND_PRIORITYCLASS && drv_priority_class_builtin(m->name) >= 0)
+        e = drv_error_set(&err, DRV_ERR_PERM, 0,
+                          "priorityclasses.scheduling.k8s.io \"%s\" is forbidden: this is a "
+                          "system priority class and cannot be deleted",
+                          m->name);
     else
         e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
     if (e != DRV_OK && k == DRV_KIND_NAMESPACE)

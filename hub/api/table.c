@@ -414,6 +414,14 @@ static const col_t ns_cols[] = {
     AGE_COL,
 };
 
+static const col_t pc_cols[] = {
+    NAME_COL,
+    {"Value", "integer", "", "The priority of the class's Pods.", 0},
+    {"Global-Default", "boolean", "", "Whether Pods without a class get this one.", 0},
+    AGE_COL,
+    {"PreemptionPolicy", "string", "", "What the class's Pods may do to lower ones.", 0},
+};
+
 static const col_t event_cols[] = {
     {"Last Seen", "string", "", "Time since the event was last seen.", 0},
     {"Type", "string", "", "Normal or Warning.", 0},
@@ -985,6 +993,16 @@ static bool ns_cells(const cJSON *ns, int64_t now_ms, cJSON *cells)
            add_str(cells, drv_json_str_at(ns, "status.phase")) && add_age(cells, ns, now_ms);
 }
 
+static bool pc_cells(const cJSON *pc, int64_t now_ms, cJSON *cells)
+{
+    return add_str(cells, drv_json_str_at(pc, "metadata.name")) &&
+           add_int(cells, drv_json_int_or(pc, "value", 0)) &&
+           cJSON_AddItemToArray(
+               cells, cJSON_CreateBool(cJSON_IsTrue(drv_json_get(pc, "globalDefault")))) &&
+           add_age(cells, pc, now_ms) &&
+           add_str(cells, drv_json_str_or(pc, "preemptionPolicy", "PreemptLowerPriority"));
+}
+
 /* ---- Event ---- */
 
 static bool event_cells(const cJSON *ev, int64_t now_ms, cJSON *cells)
@@ -1150,6 +1168,7 @@ static const printer_t printers[] = {
     PRINTER("PersistentVolumeClaim", pvc_cols, pvc_cells),
     PRINTER("PersistentVolume", pv_cols, pv_cells),
     PRINTER("StorageClass", sc_cols, sc_cells),
+    PRINTER("PriorityClass", pc_cols, pc_cells),
 };
 
 static const printer_t *find_printer(const char *kind)

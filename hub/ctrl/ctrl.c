@@ -428,9 +428,15 @@ void ctrl_sort_for_deletion(const cJSON **pods, size_t n)
 
 /* ---- scheduling ---- */
 
+/* The scheduling queue: higher spec.priority first (kube-scheduler's PrioritySort), then the
+ * older pod. */
 static int pending_cmp(const void *a, const void *b)
 {
     const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
+    int64_t qa = drv_json_int_or(drv_json_get(pa, "spec"), "priority", 0),
+            qb = drv_json_int_or(drv_json_get(pb, "spec"), "priority", 0);
+    if (qa != qb)
+        return qa > qb ? -1 : 1;
     int c = strcmp(ctrl_meta(pa, "creationTimestamp"), ctrl_meta(pb, "creationTimestamp"));
     if (!c)
         c = strcmp(ctrl_meta(pa, "namespace"), ctrl_meta(pb, "namespace"));

@@ -53,6 +53,8 @@ static const struct kind_info {
      false},
     {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
      "sc", NULL, false},
+    {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
+     "priorityclass", "pc", NULL, false},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -1303,8 +1305,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
                 "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
-                "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume and "
-                "StorageClass",
+                "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
+                "StorageClass and PriorityClass",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1343,6 +1345,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_STORAGECLASS:
         v_storageclass(&c, obj);
+        break;
+    case DRV_KIND_PRIORITYCLASS:
+        v_priority_class(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

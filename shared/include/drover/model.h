@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 #include "drover/error.h"
 
@@ -38,6 +39,7 @@ typedef enum {
     DRV_KIND_PVC,
     DRV_KIND_PV,
     DRV_KIND_STORAGECLASS,
+    DRV_KIND_PRIORITYCLASS, /* scheduling.k8s.io/v1 PriorityClass, cluster-scoped */
     DRV_KIND__COUNT
 } drv_kind_t;
 
@@ -54,6 +56,14 @@ DRV_API bool drv_kind_namespaced(drv_kind_t kind);
 DRV_API drv_kind_t drv_kind_parse(const char *s);
 /* The kind an object declares (kind and apiVersion must agree), or UNKNOWN. */
 DRV_API drv_kind_t drv_model_kind(const cJSON *obj);
+
+/* The two PriorityClasses Kubernetes builds in (served by the hub even before it stores them). */
+#define DRV_PRIORITY_NODE_CRITICAL "system-node-critical"
+#define DRV_PRIORITY_NODE_CRITICAL_VALUE 2000001000
+#define DRV_PRIORITY_CLUSTER_CRITICAL "system-cluster-critical"
+#define DRV_PRIORITY_CLUSTER_CRITICAL_VALUE 2000000000
+/* The value of built-in PriorityClass name, or -1 when it is not one. */
+DRV_API int64_t drv_priority_class_builtin(const char *name);
 
 /* One validation problem: the field path and what is wrong with it. */
 typedef struct drv_diag {
