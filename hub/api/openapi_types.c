@@ -11,6 +11,7 @@
 #define AS2 "io.k8s.api.autoscaling.v2."
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
+#define RBAC "io.k8s.api.rbac.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -299,6 +300,13 @@ static const drv_oa_field_t pod_spec[] = {
     {"hostPID", "boolean", 0, "Share the device's process namespace."},
     {"hostIPC", "boolean", 0, "Share the device's IPC namespace."},
     {"hostname", "string", 0, "The hostname inside the Pod; the Pod's name when empty."},
+    {"serviceAccountName", "string", 0,
+     "The ServiceAccount the Pod runs as (default: \"default\"); it must exist. Its token, "
+     "bound to the Pod, is mounted at /var/run/secrets/kubernetes.io/serviceaccount."},
+    {"serviceAccount", "string", 0, "Deprecated alias of serviceAccountName."},
+    {"automountServiceAccountToken", "boolean", 0,
+     "Whether the service account token is mounted; the ServiceAccount's setting, else true, "
+     "when unset."},
     {"terminationGracePeriodSeconds", "integer", 0,
      "Seconds the containers get to stop after SIGTERM before SIGKILL (default 30)."},
     {"securityContext", CORE "PodSecurityContext", 0,
@@ -572,6 +580,57 @@ static const drv_oa_field_t slice_port[] = {
     {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
     {"appProtocol", "string", 0, "The application protocol; informational."},
     END};
+
+/* ---- ServiceAccount, rbac.authorization.k8s.io/v1 ---- */
+
+static const drv_oa_field_t service_account[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"automountServiceAccountToken", "boolean", 0,
+     "Whether Pods of this account get its token mounted, unless they say otherwise."},
+    {"secrets", CORE "ObjectReference", L, "Kept for compatibility; Drover issues no Secrets."},
+    {"imagePullSecrets", CORE "LocalObjectReference", L,
+     "Secrets for pulling the images of Pods of this account."},
+    END};
+
+static const drv_oa_field_t local_object_ref[] = {
+    {"name", "string", 0, "The referenced object's name, in the same namespace."}, END};
+
+static const drv_oa_field_t policy_rule[] = {
+    {"verbs", "string", L | R,
+     "get, list, watch, create, update, patch, delete, deletecollection, or * for all."},
+    {"apiGroups", "string", L, "API groups of the resources (\"\" for the core group), or *."},
+    {"resources", "string", L,
+     "Resources (pods, deployments/scale, pods/log, ...), or * for all of the groups'."},
+    {"resourceNames", "string", L, "Only these objects by name; every object when empty."},
+    {"nonResourceURLs", "string", L,
+     "Paths that are no resource (/healthz, /metrics, a trailing * matches a prefix); "
+     "ClusterRoles only."},
+    END};
+
+static const drv_oa_field_t rbac_role[] = {
+    TYPEMETA, OBJMETA, {"rules", RBAC "PolicyRule", L, "What the role allows."}, END};
+
+static const drv_oa_field_t rbac_subject[] = {
+    {"kind", "string", R, "ServiceAccount, User or Group."},
+    {"apiGroup", "string", 0, "\"\" for a ServiceAccount, rbac.authorization.k8s.io otherwise."},
+    {"name", "string", R, "The subject's name."},
+    {"namespace", "string", 0,
+     "A ServiceAccount's namespace (a RoleBinding's own when empty; required in a "
+     "ClusterRoleBinding)."},
+    END};
+
+static const drv_oa_field_t role_ref[] = {
+    {"apiGroup", "string", R, "rbac.authorization.k8s.io."},
+    {"kind", "string", R, "Role (in the binding's namespace) or ClusterRole."},
+    {"name", "string", R, "The role's name."},
+    END};
+
+static const drv_oa_field_t rbac_binding[] = {TYPEMETA,
+                                              OBJMETA,
+                                              {"subjects", RBAC "Subject", L, "Who gets the role."},
+                                              {"roleRef", RBAC "RoleRef", R, "The role given."},
+                                              END};
 
 /* ---- networking.k8s.io/v1 ---- */
 
@@ -1035,6 +1094,18 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(NET "NetworkPolicyPeer",
         "A peer: Pods by their and their namespaces' labels, or an IP range.", netpol_peer),
     OBJ(NET "IPBlock", "An IPv4 range with holes.", ip_block),
+    OBJ(CORE "ServiceAccount", "An identity for the Pods that run as it, with a token each.",
+        service_account),
+    OBJ(CORE "LocalObjectReference", "An object of the same namespace, by name.", local_object_ref),
+    OBJ(RBAC "PolicyRule", "One set of verbs on resources or paths.", policy_rule),
+    OBJ(RBAC "Role", "Rules on the resources of one namespace.", rbac_role),
+    OBJ(RBAC "ClusterRole", "Rules on resources of every namespace, or on paths.", rbac_role),
+    OBJ(RBAC "Subject", "Who a binding gives a role to.", rbac_subject),
+    OBJ(RBAC "RoleRef", "The role a binding gives.", role_ref),
+    OBJ(RBAC "RoleBinding", "Gives a role's rules to subjects, in the binding's namespace.",
+        rbac_binding),
+    OBJ(RBAC "ClusterRoleBinding", "Gives a ClusterRole's rules to subjects, everywhere.",
+        rbac_binding),
     OBJ(CORE "Event", "A record of something that happened to an object.", event),
     OBJ(CORE "ObjectReference", "A reference to an object.", object_ref),
     OBJ(CORE "EventSource", "Who reported an event.", event_source),
@@ -1127,5 +1198,15 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      DISC "EndpointSlice", true, false, false, false, true},
     {"apis/networking.k8s.io/v1", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
      NET "NetworkPolicy", true, false, false, false, true},
+    {"api/v1", "", "v1", "ServiceAccount", "serviceaccounts", CORE "ServiceAccount", true, false,
+     false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "Role", "roles",
+     RBAC "Role", true, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "RoleBinding",
+     "rolebindings", RBAC "RoleBinding", true, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "ClusterRole",
+     "clusterroles", RBAC "ClusterRole", false, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding",
+     "clusterrolebindings", RBAC "ClusterRoleBinding", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

@@ -863,20 +863,58 @@ static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *co
         v_failk(c, key, "%s", why);
 }
 
+/* serviceAccountName (serviceAccount is its deprecated alias, kept equal as the API server
+ * does) and automountServiceAccountToken; a pod's defaults to "default", as the
+ * ServiceAccount admission of Kubernetes sets it (templates keep what they say). */
+static void v_pod_service_account(vctx_t *c, cJSON *spec, podctx_t where)
+{
+    v_name(c, spec, "serviceAccountName", false, drv_name_dns_subdomain);
+    v_name(c, spec, "serviceAccount", false, drv_name_dns_subdomain);
+    v_bool(c, spec, "automountServiceAccountToken", NULL);
+    const char *sa = drv_json_str(spec, "serviceAccountName");
+    const char *alias = drv_json_str(spec, "serviceAccount");
+    if (sa && alias && *sa && *alias && strcmp(sa, alias))
+        v_failk(c, "serviceAccount",
+                "must equal serviceAccountName (\"%.64s\"): it is its "
+                "deprecated alias",
+                sa);
+    if ((!sa || !*sa) && alias && *alias) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "serviceAccountName");
+        v_default_str(c, spec, "serviceAccountName", alias);
+    }
+    if (where == PODCTX_POD)
+        v_default_str(c, spec, "serviceAccountName", "default");
+    sa = drv_json_str(spec, "serviceAccountName");
+    if (where == PODCTX_POD && sa && *sa) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "serviceAccount");
+        v_default_str(c, spec, "serviceAccount", sa);
+    }
+}
+
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
-    static const char *const known[] = {
-        "containers",      "initContainers", "volumes",     "restartPolicy",
-        "nodeSelector",    "nodeName",       "tolerations", "hostNetwork",
-        "hostPID",         "hostIPC",        "hostname",    "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",      NULL};
+    static const char *const known[] = {"containers",
+                                        "initContainers",
+                                        "volumes",
+                                        "restartPolicy",
+                                        "nodeSelector",
+                                        "nodeName",
+                                        "tolerations",
+                                        "hostNetwork",
+                                        "hostPID",
+                                        "hostIPC",
+                                        "hostname",
+                                        "terminationGracePeriodSeconds",
+                                        "securityContext",
+                                        "dnsPolicy",
+                                        "serviceAccountName",
+                                        "serviceAccount",
+                                        "automountServiceAccountToken",
+                                        NULL};
     static const char *const ignored[] = {"priority", NULL};
     static const char *const unsupported[] = {"affinity",
                                               "imagePullSecrets",
                                               "activeDeadlineSeconds",
-                                              "serviceAccount",
-                                              "serviceAccountName",
-                                              "automountServiceAccountToken",
                                               "shareProcessNamespace",
                                               "subdomain",
                                               "hostAliases",
@@ -900,17 +938,9 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     static const vfields_t f = {known, ignored, unsupported};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
-    static const char *const default_sa[] = {"default", NULL};
     static const char *const sched[] = {"default-scheduler", NULL};
-    static const char *const falsy[] = {"false", NULL};
     static const char *const links[] = {"true", "false", NULL};
 
-    v_accept_only(c, spec, "serviceAccountName", default_sa,
-                  "not supported by Drover: pods run without service account credentials");
-    v_accept_only(c, spec, "serviceAccount", default_sa,
-                  "not supported by Drover: pods run without service account credentials");
-    v_accept_only(c, spec, "automountServiceAccountToken", falsy,
-                  "not supported by Drover: pods run without service account credentials");
     v_accept_only(c, spec, "schedulerName", sched,
                   "not supported by Drover: the hub schedules every pod");
     v_accept_only(c, spec, "enableServiceLinks", links, "must be a boolean");
@@ -937,6 +967,7 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
+    v_pod_service_account(c, spec, where);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */

@@ -1,0 +1,212 @@
+/* ServiceAccount (v1) and the RBAC kinds (rbac.authorization.k8s.io/v1 Role, ClusterRole,
+ * RoleBinding, ClusterRoleBinding), validated as Kubernetes validates them (pkg/apis/rbac
+ * validation): what the hub's authorizer (hub/auth/rbac.c) then evaluates for service account
+ * tokens. ClusterRole aggregation is refused by name: nothing here aggregates. */
+#include <string.h>
+
+#include "drover/fmt.h"
+#include "drover/json.h"
+#include "drover/names.h"
+#include "model_int.h"
+
+#define RBAC_GROUP "rbac.authorization.k8s.io"
+
+/* Kubernetes' path segment names (ValidateRBACName): anything but "." and "..", without '/'
+ * or '%', so that "system:controller:x" is a name. */
+bool v_rbac_name(const char *s, char *why, size_t whysz)
+{
+    const char *bad = NULL;
+    if (!*s)
+        bad = "must not be empty";
+    else if (!strcmp(s, ".") || !strcmp(s, ".."))
+        bad = "may not be '.' or '..'";
+    else if (strchr(s, '/') || strchr(s, '%'))
+        bad = "may not contain '/' or '%'";
+    else if (strlen(s) > 253)
+        bad = "must be no more than 253 characters";
+    if (bad && why && whysz)
+        drv_fmt_cut(why, whysz, "%s", bad);
+    return bad == NULL;
+}
+
+/* A list of strings at parent.key where every item is non-empty. */
+static void v_nonempty_strs(vctx_t *c, cJSON *parent, const char *key, bool required)
+{
+    cJSON *a = v_arr(c, parent, key, required);
+    if (!a)
+        return;
+    if (required && cJSON_GetArraySize(a) == 0)
+        v_failk(c, key, "required: at least one");
+    size_t old = v_push_key(c, key), i = 0;
+    for (cJSON *it = a->child; it; it = it->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsString(it))
+            v_fail(c, "must be a string");
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+static void v_policy_rule(vctx_t *c, cJSON *r, bool namespaced)
+{
+    static const char *const known[] = {"apiGroups",     "resources",       "verbs",
+                                        "resourceNames", "nonResourceURLs", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, r, &f);
+    v_nonempty_strs(c, r, "verbs", true);
+    v_nonempty_strs(c, r, "apiGroups", false);
+    v_nonempty_strs(c, r, "resources", false);
+    v_nonempty_strs(c, r, "resourceNames", false);
+    v_nonempty_strs(c, r, "nonResourceURLs", false);
+    int nurls = cJSON_GetArraySize(drv_json_get(r, "nonResourceURLs"));
+    int nres = cJSON_GetArraySize(drv_json_get(r, "resources"));
+    if (nurls > 0) {
+        if (namespaced)
+            v_failk(c, "nonResourceURLs", "namespaced rules cannot apply to non-resource URLs");
+        else if (nres > 0 || cJSON_GetArraySize(drv_json_get(r, "apiGroups")) > 0)
+            v_failk(c, "nonResourceURLs",
+                    "rules cannot apply to both regular resources and "
+                    "non-resource URLs");
+        return;
+    }
+    if (nres == 0)
+        v_failk(c, "resources", "resource rules must supply at least one resource");
+    if (cJSON_GetArraySize(drv_json_get(r, "apiGroups")) == 0)
+        v_failk(c, "apiGroups", "resource rules must supply at least one api group");
+}
+
+static void v_rules(vctx_t *c, cJSON *obj, bool namespaced)
+{
+    cJSON *rules = v_arr(c, obj, "rules", false);
+    size_t old = v_push_key(c, "rules"), i = 0;
+    for (cJSON *r = rules ? rules->child : NULL; r; r = r->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (cJSON_IsObject(r))
+            v_policy_rule(c, r, namespaced);
+        else
+            v_fail(c, "must be an object");
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+void v_role(vctx_t *c, cJSON *obj, bool cluster)
+{
+    static const char *const known[] = {"apiVersion", "kind", "metadata", "rules", NULL};
+    static const char *const unsupported[] = {"aggregationRule", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    if (cluster && drv_json_get(obj, "aggregationRule")) {
+        /* Said once, with the reason, instead of v_fields' plain refusal. */
+        v_failk(c, "aggregationRule",
+                "not supported by Drover: list the rules in the ClusterRole itself");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "aggregationRule");
+    }
+    v_fields(c, obj, &f);
+    v_rules(c, obj, !cluster);
+    if (!drv_json_get(obj, "rules") && !cJSON_AddArrayToObject(obj, "rules"))
+        c->nomem = true;
+}
+
+static void v_subject(vctx_t *c, cJSON *s, bool cluster)
+{
+    static const char *const known[] = {"kind", "apiGroup", "name", "namespace", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const kinds[] = {"ServiceAccount", "User", "Group", NULL};
+    v_fields(c, s, &f);
+    const char *kind = v_enum(c, s, "kind", true, kinds);
+    const char *name = v_str(c, s, "name", true);
+    if (name && !*name)
+        v_failk(c, "name", "required");
+    if (!kind)
+        return;
+    if (!strcmp(kind, "ServiceAccount")) {
+        const char *g = v_str(c, s, "apiGroup", false);
+        if (g && *g)
+            v_failk(c, "apiGroup", "unsupported value \"%.64s\": must be \"\" for a ServiceAccount",
+                    g);
+        v_name(c, s, "name", false, drv_name_dns_subdomain);
+        const char *ns = v_str(c, s, "namespace", false);
+        if (ns && *ns)
+            v_name(c, s, "namespace", false, drv_name_dns_label);
+        else if (cluster)
+            v_failk(c, "namespace", "required");
+        return;
+    }
+    v_default_str(c, s, "apiGroup", RBAC_GROUP);
+    const char *g = v_str(c, s, "apiGroup", false);
+    if (g && strcmp(g, RBAC_GROUP))
+        v_failk(c, "apiGroup", "unsupported value \"%.64s\": must be \"" RBAC_GROUP "\"", g);
+    const char *ns = v_str(c, s, "namespace", false);
+    if (ns && *ns)
+        v_failk(c, "namespace", "a %s subject has no namespace", kind);
+}
+
+void v_role_binding(vctx_t *c, cJSON *obj, bool cluster)
+{
+    static const char *const known[] = {"apiVersion", "kind",    "metadata",
+                                        "subjects",   "roleRef", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, obj, &f);
+    cJSON *subjects = v_arr(c, obj, "subjects", false);
+    size_t old = v_push_key(c, "subjects"), i = 0;
+    for (cJSON *s = subjects ? subjects->child : NULL; s; s = s->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (cJSON_IsObject(s))
+            v_subject(c, s, cluster);
+        else
+            v_fail(c, "must be an object");
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+    cJSON *ref = v_obj(c, obj, "roleRef", true);
+    if (!ref)
+        return;
+    static const char *const rknown[] = {"apiGroup", "kind", "name", NULL};
+    static const vfields_t rf = {rknown, NULL, NULL};
+    static const char *const rkinds[] = {"Role", "ClusterRole", NULL};
+    static const char *const ckinds[] = {"ClusterRole", NULL};
+    old = v_push_key(c, "roleRef");
+    v_fields(c, ref, &rf);
+    const char *g = v_str(c, ref, "apiGroup", true);
+    if (g && strcmp(g, RBAC_GROUP))
+        v_failk(c, "apiGroup", "supported values: \"" RBAC_GROUP "\"");
+    v_enum(c, ref, "kind", true, cluster ? ckinds : rkinds);
+    v_name(c, ref, "name", true, v_rbac_name);
+    v_pop(c, old);
+}
+
+void v_serviceaccount(vctx_t *c, cJSON *obj)
+{
+    static const char *const known[] = {"apiVersion",
+                                        "kind",
+                                        "metadata",
+                                        "secrets",
+                                        "imagePullSecrets",
+                                        "automountServiceAccountToken",
+                                        NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, obj, &f);
+    v_bool(c, obj, "automountServiceAccountToken", NULL);
+    static const char *const lists[] = {"secrets", "imagePullSecrets"};
+    for (size_t l = 0; l < 2; l++) {
+        cJSON *a = v_arr(c, obj, lists[l], false);
+        size_t old = v_push_key(c, lists[l]), i = 0;
+        for (cJSON *s = a ? a->child : NULL; s; s = s->next, i++) {
+            /* secrets are ObjectReferences; Kubernetes reads only their names */
+            static const char *const rknown[] = {"name",       "namespace", "kind",
+                                                 "apiVersion", "uid",       "resourceVersion",
+                                                 "fieldPath",  NULL};
+            static const char *const pknown[] = {"name", NULL};
+            static const vfields_t rf = {rknown, NULL, NULL}, pf = {pknown, NULL, NULL};
+            size_t o2 = v_push_index(c, i);
+            if (!cJSON_IsObject(s)) {
+                v_fail(c, "must be an object");
+            } else {
+                v_fields(c, s, l == 0 ? &rf : &pf);
+                v_name(c, s, "name", l == 1, drv_name_dns_subdomain);
+            }
+            v_pop(c, o2);
+        }
+        v_pop(c, old);
+    }
+}
