@@ -14,16 +14,38 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/log.h"
+#include "drover/map.h"
+#include "drover/model.h"
 #include "drover/pki.h"
 
 #define KEY_MAX 4096
 #define LEEWAY_S 60
 #define SIG_RAW 64
 
+/* One pod's current token. */
+typedef struct issued {
+    char uid[64]; /* the pod's, the map's key */
+    char sa_uid[64];
+    char *jwt;
+    int64_t iat, exp;
+} issued_t;
+
 struct drv_satoken {
     char *key; /* PEM, wiped on free */
     char *pub;
+    drv_map_t issued; /* pod uid -> issued_t */
 };
+
+static void issued_free(issued_t *i)
+{
+    if (!i)
+        return;
+    if (i->jwt) {
+        explicit_bzero(i->jwt, strlen(i->jwt));
+        free(i->jwt);
+    }
+    free(i);
+}
 
 static void free_pem(char **p)
 {
@@ -37,6 +59,7 @@ drv_err_t drv_satoken_new(const char *data_dir, drv_satoken_t **out, drv_error_t
     drv_satoken_t *t = calloc(1, sizeof(*t));
     if (!t)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "service account key");
+    drv_map_init(&t->issued, DRV_SATOKEN_CACHE_MAX);
     drv_err_t e = DRV_OK;
     char path[PATH_MAX];
     if (data_dir) {
@@ -83,6 +106,10 @@ void drv_satoken_free(drv_satoken_t *t)
         return;
     free_pem(&t->key);
     free(t->pub);
+    void *v;
+    for (size_t it = 0; drv_map_next(&t->issued, &it, NULL, &v);)
+        issued_free(v);
+    drv_map_free(&t->issued);
     free(t);
 }
 
@@ -342,5 +369,94 @@ drv_err_t drv_satoken_verify(const drv_satoken_t *t, const char *jwt, int64_t no
         return drv_error_set(err, DRV_ERR_PERM, 0, "invalid bearer token: subject");
     if (out)
         *out = c;
+    return DRV_OK;
+}
+
+/* ---- tokens of pods ---- */
+
+static int64_t refresh_of(const issued_t *i)
+{
+    return i->iat + (i->exp - i->iat) * 8 / 10;
+}
+
+/* Room for one more: expired tokens go (their pods' nodes got new ones or the pods are gone). */
+static void prune(drv_satoken_t *t, int64_t now)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; drv_map_next(&t->issued, &it, &k, &v);) {
+        issued_t *i = v;
+        if (now >= i->exp) {
+            drv_map_del(&t->issued, k);
+            issued_free(i);
+        }
+    }
+}
+
+drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *node, const cJSON *pod,
+                              int64_t now, const char **jwt, int64_t *exp, int64_t *refresh_at,
+                              drv_error_t *err)
+{
+    const cJSON *meta = drv_json_get(pod, "metadata"), *spec = drv_json_get(pod, "spec");
+    const char *ns = drv_json_str_or(meta, "namespace", "default");
+    const char *name = drv_json_str(meta, "name"), *uid = drv_json_str(meta, "uid");
+    const char *sa_name = drv_json_str_or(spec, "serviceAccountName", "default");
+    if (!name || !uid || !*uid || strlen(uid) >= sizeof(((issued_t *)0)->uid))
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod without a uid");
+    const cJSON *pod_auto = drv_json_get(spec, "automountServiceAccountToken");
+    if (cJSON_IsFalse(pod_auto))
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no token mounted", ns, name);
+    _cleanup_cjson_ cJSON *sa = NULL;
+    drv_error_t ge = DRV_ERROR_INIT;
+    drv_err_t e = drv_hstore_get(s, DRV_KIND_SERVICEACCOUNT, ns, sa_name, &sa, &ge);
+    if (e != DRV_OK)
+        return drv_error_set(err, e, ge.sys_errno, "service account %s/%s: %s", ns, sa_name,
+                             drv_error_msg(&ge));
+    if (!cJSON_IsBool(pod_auto) && cJSON_IsFalse(drv_json_get(sa, "automountServiceAccountToken")))
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no token mounted", ns, name);
+    const char *sa_uid = drv_json_str_or(drv_json_get(sa, "metadata"), "uid", "");
+    issued_t *i = drv_map_get(&t->issued, uid);
+    if (i && (strcmp(i->sa_uid, sa_uid) || now >= refresh_of(i) || now < i->iat)) {
+        drv_map_del(&t->issued, uid);
+        issued_free(i);
+        i = NULL;
+    }
+    if (!i) {
+        drv_satoken_claims_t c = {.iat = now, .nbf = now, .exp = now + DRV_SATOKEN_TTL_DEFAULT_S};
+        _cleanup_cjson_ cJSON *nobj = NULL;
+        if (drv_hstore_get(s, DRV_KIND_NODE, NULL, node, &nobj, &ge) == DRV_OK)
+            drv_fmt_cut(c.node_uid, sizeof(c.node_uid), "%s",
+                        drv_json_str_or(drv_json_get(nobj, "metadata"), "uid", ""));
+        if (drv_fmt(c.ns, sizeof(c.ns), "%s", ns) != DRV_OK ||
+            drv_fmt(c.pod, sizeof(c.pod), "%s", name) != DRV_OK ||
+            drv_fmt(c.pod_uid, sizeof(c.pod_uid), "%s", uid) != DRV_OK ||
+            drv_fmt(c.sa, sizeof(c.sa), "%s", sa_name) != DRV_OK ||
+            drv_fmt(c.sa_uid, sizeof(c.sa_uid), "%s", sa_uid) != DRV_OK ||
+            drv_fmt(c.node, sizeof(c.node), "%s", node) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "pod %s/%s: a name too long", ns, name);
+        i = calloc(1, sizeof(*i));
+        if (!i)
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "service account token");
+        memcpy(i->uid, uid, strlen(uid) + 1);
+        drv_fmt_cut(i->sa_uid, sizeof(i->sa_uid), "%s", sa_uid);
+        i->iat = c.iat;
+        i->exp = c.exp;
+        e = drv_satoken_issue(t, &c, &i->jwt, err);
+        if (e == DRV_OK && t->issued.n >= DRV_SATOKEN_CACHE_MAX)
+            prune(t, now);
+        if (e == DRV_OK)
+            e = drv_map_put(&t->issued, i->uid, i);
+        if (e != DRV_OK) {
+            issued_free(i);
+            return e == DRV_ERR_TOOBIG || e == DRV_ERR_NOMEM
+                       ? drv_error_set(err, e, 0, "service account tokens: table full")
+                       : e;
+        }
+    }
+    *jwt = i->jwt;
+    if (exp)
+        *exp = i->exp;
+    if (refresh_at)
+        *refresh_at = refresh_of(i);
     return DRV_OK;
 }

@@ -13,7 +13,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "drover/error.h"
+#include "store/store.h"
 
 #define DRV_SATOKEN_ISSUER "https://kubernetes.default.svc.cluster.local"
 #define DRV_SATOKEN_KEY_FILE "pki/serviceaccount.key"
@@ -47,6 +50,18 @@ DRV_NODISCARD drv_err_t drv_satoken_issue(const drv_satoken_t *t, const drv_sato
  * the client otherwise (it never holds the token). */
 DRV_NODISCARD drv_err_t drv_satoken_verify(const drv_satoken_t *t, const char *jwt, int64_t now,
                                            drv_satoken_claims_t *out, drv_error_t *err);
+
+/* The token of pod (as stored, or as desired state carries it: metadata name, namespace, uid
+ * and spec) running on node, at now (Unix seconds): the one issued before while it is younger
+ * than 80 % of its life and its account the same, else a new one (DRV_SATOKEN_TTL_DEFAULT_S).
+ * *jwt is borrowed (valid until the next call); *refresh_at (may be NULL) says when a new one
+ * will be due. DRV_ERR_NOTFOUND when the pod gets none: automountServiceAccountToken false on
+ * the pod (or, unset there, on its account), or its account missing. At most
+ * DRV_SATOKEN_CACHE_MAX tokens are kept; expired ones are dropped first. */
+#define DRV_SATOKEN_CACHE_MAX 100000
+DRV_NODISCARD drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *node,
+                                            const cJSON *pod, int64_t now, const char **jwt,
+                                            int64_t *exp, int64_t *refresh_at, drv_error_t *err);
 
 /* Whether cred (a bare token) has the form of a JWT (three base64url parts): the authenticator
  * sends those here and the rest to the API token check. */

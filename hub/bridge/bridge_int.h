@@ -119,6 +119,9 @@ typedef struct bdesired {
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
+    drv_bridge_sa_token_fn sa_token;
+    void *sa_token_ctx;
+    int64_t token_refresh_at; /* Unix s: the earliest token renewal due; 0 none */
     bnet_t net;
 } bdesired_t;
 
@@ -140,6 +143,8 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
+/* At now (Unix s), when a pod's token is due for renewal: marks every node with pods. */
+void bdesired_tokens_due(bdesired_t *d, int64_t now);
 
 /* ---- the network section (network.c) ---- */
 

@@ -26,6 +26,8 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/model.h"
+#include "drover/pki.h"
+#include "drover/protocol.h"
 #include "store/store.h"
 
 typedef struct {
@@ -417,6 +419,84 @@ static void test_default_accounts(void **state)
     cJSON_Delete(pod);
 }
 
+/* A pod's token as the bridge gets it: the same until 80 % of its life, none without automount;
+ * on the wire sealed to the node, opening only for that node and pod. */
+static void test_pod_tokens(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_satoken_t *t = drv_auth_satoken(f->auth);
+    int64_t now = (int64_t)time(NULL);
+    cJSON_Delete(put(f, DRV_KIND_SERVICEACCOUNT,
+                     "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n"));
+    cJSON_Delete(put(f, DRV_KIND_SERVICEACCOUNT,
+                     "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\n"
+                     "automountServiceAccountToken: false\n"));
+    cJSON *pod = put(f, DRV_KIND_POD,
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+                     "  containers: [{name: c, image: busybox}]\n");
+    const char *tok = NULL;
+    int64_t exp = 0, due = 0;
+    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
+                     DRV_OK);
+    char *first = strdup(tok);
+    assert_int_equal(exp, now + DRV_SATOKEN_TTL_DEFAULT_S);
+    assert_int_equal(due, now + DRV_SATOKEN_TTL_DEFAULT_S * 8 / 10);
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now + 100, &tok, &exp, &due, &err), DRV_OK);
+    assert_string_equal(tok, first);
+    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, due, &tok, &exp, &due, &err),
+                     DRV_OK);
+    assert_string_not_equal(tok, first);
+    drv_satoken_claims_t c;
+    assert_int_equal(drv_satoken_verify(t, tok, now + 3000, &c, &err), DRV_OK);
+    assert_string_equal(c.node, "dev1");
+    assert_string_equal(c.sa, "default");
+
+    /* on the wire */
+    char *key = NULL, *pub = NULL, *other = NULL;
+    assert_int_equal(drv_pki_key_generate(&key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key, &pub, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_generate(&other, &err), DRV_OK);
+    const char *uid = drv_json_str_at(pod, "metadata.uid");
+    cJSON *w = drv_proto_satoken_build("dev1", uid, first, exp, pub, &err);
+    assert_non_null(w);
+    char *wire = cJSON_PrintUnformatted(w);
+    assert_null(strstr(wire, first));
+    free(wire);
+    char got_uid[65], *open = NULL;
+    assert_int_equal(drv_proto_satoken_open(w, "dev1", key, got_uid, &open, &err), DRV_OK);
+    assert_string_equal(open, first);
+    assert_string_equal(got_uid, uid);
+    free(open);
+    assert_int_equal(drv_proto_satoken_open(w, "dev2", key, got_uid, &open, &err),
+                     DRV_ERR_INTEGRITY);
+    assert_int_equal(drv_proto_satoken_open(w, "dev1", other, got_uid, &open, &err),
+                     DRV_ERR_INTEGRITY);
+    cJSON_Delete(w);
+    drv_pki_secret_free(key);
+    drv_pki_secret_free(other);
+    free(pub);
+    free(first);
+    cJSON_Delete(pod);
+
+    /* no automount: by the account, or by the pod over its account */
+    pod = put(f, DRV_KIND_POD,
+              "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n"
+              "  serviceAccountName: quiet\n"
+              "  containers: [{name: c, image: busybox}]\n");
+    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
+                     DRV_ERR_NOTFOUND);
+    cJSON_Delete(pod);
+    pod = put(f, DRV_KIND_POD,
+              "apiVersion: v1\nkind: Pod\nmetadata: {name: r}\nspec:\n"
+              "  serviceAccountName: quiet\n  automountServiceAccountToken: true\n"
+              "  containers: [{name: c, image: busybox}]\n");
+    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
+                     DRV_OK);
+    cJSON_Delete(pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_rules),
         cmocka_unit_test_setup_teardown(test_token_rbac, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_accounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pod_tokens, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
