@@ -92,6 +92,7 @@ typedef struct bnode {
     int64_t events_refill_ms; /* event rate limit (a token bucket): last refill */
     unsigned events_tokens;   /* events it may still send now */
     uint32_t net_refused; /* hash of the last refused nodeStatus.network (an event per change) */
+    int64_t token_due;    /* Unix s: its pods' first service account token renewal; 0 none */
     bnode_net_t net;
 } bnode_t;
 
@@ -121,7 +122,7 @@ typedef struct bdesired {
     bool clear_secrets;
     drv_bridge_sa_token_fn sa_token;
     void *sa_token_ctx;
-    int64_t token_refresh_at; /* Unix s: the earliest token renewal due; 0 none */
+    int64_t token_refresh_at; /* Unix s: the earliest bnode_t.token_due; 0 none */
     bnet_t net;
 } bdesired_t;
 
@@ -143,7 +144,7 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
-/* At now (Unix s), when a pod's token is due for renewal: marks every node with pods. */
+/* At now (Unix s): marks the nodes with a pod's token due for renewal. */
 void bdesired_tokens_due(bdesired_t *d, int64_t now);
 
 /* ---- the network section (network.c) ---- */

@@ -524,6 +524,7 @@ static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha
                            cJSON **out, drv_error_t *err)
 {
     *out = NULL;
+    n->token_due = 0;
     if (!d->sa_token)
         return DRV_OK;
     int64_t now = (int64_t)time(NULL);
@@ -557,6 +558,8 @@ static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha
         char line[128];
         drv_fmt_cut(line, sizeof(line), "t%s/%lld", uid ? uid : "", (long long)exp);
         drv_sha256_update(h, line, strlen(line) + 1);
+        if (!n->token_due || due < n->token_due)
+            n->token_due = due;
         if (!d->token_refresh_at || due < d->token_refresh_at)
             d->token_refresh_at = due;
     }
@@ -599,13 +602,21 @@ void bdesired_tokens_due(bdesired_t *d, int64_t now)
 {
     if (!d->token_refresh_at || now < d->token_refresh_at)
         return;
-    d->token_refresh_at = 0; /* set again by the builds that follow */
+    /* the nodes marked set theirs again when built */
+    int64_t next = 0;
     void *v;
     for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
         bnode_t *n = v;
-        if (n->npods)
+        if (!n->token_due)
+            continue;
+        if (now >= n->token_due) {
+            n->token_due = 0;
             mark(d, n);
+        } else if (!next || n->token_due < next) {
+            next = n->token_due;
+        }
     }
+    d->token_refresh_at = next;
 }
 
 /* The encoded document, signed when the bridge has a key. */
