@@ -172,6 +172,20 @@ out="$(fleet_apply "$FLEET_TMP/ghost.yaml" 2>&1)"
 check "a pod naming a missing ServiceAccount is refused" \
   grep -q 'error looking up service account default/nobody' <<<"$out"
 
+# kubectl, given the pod's token, sees what the pod may do (optional: only where a kubectl is).
+KUBECTL="$(command -v /usr/lib/google-cloud-sdk/bin/kubectl.1.33 kubectl 2>/dev/null | head -n 1)"
+if [ -n "$KUBECTL" ]; then
+  kc() { "$KUBECTL" --server "$FLEET_HUB" --certificate-authority "$FLEET_CA" --token "$TOKEN" "$@"; }
+  check "kubectl with the pod's token: get pods" bash -c "$(declare -f kc); KUBECTL='$KUBECTL' \
+    TOKEN='$TOKEN' FLEET_HUB='$FLEET_HUB' FLEET_CA='$FLEET_CA' kc get pods -n default | grep -q '^client '"
+  check "kubectl auth can-i list pods: yes" test "$(kc auth can-i list pods -n default 2>/dev/null)" = yes
+  canother="$(kc auth can-i list pods -n other 2>&1)"
+  check "kubectl auth can-i list pods -n other: no (got $canother)" test "${canother%% *}" = no
+  check "kubectl auth whoami names the account" \
+    bash -c "$(declare -f kc); KUBECTL='$KUBECTL' TOKEN='$TOKEN' FLEET_HUB='$FLEET_HUB' \
+      FLEET_CA='$FLEET_CA' kc auth whoami 2>&1 | grep -q 'system:serviceaccount:default:lister'"
+fi
+
 # The pod gone: its token is refused.
 from_host() { # TOKEN PATH -> status
   curl -s -o /dev/null -w '%{http_code}' --cacert "$FLEET_CA" -H "Authorization: Bearer $1" \
