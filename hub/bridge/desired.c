@@ -271,6 +271,21 @@ static void data_set(bdesired_t *d, drv_map_t *m, char tag, const char *key, con
     }
 }
 
+/* A ServiceAccount ("ns/name") came, changed or went: its namespace's pods may get, keep or
+ * lose a token (accounts change seldom: every pod is looked at). */
+static void accounts_changed(bdesired_t *d, const char *key)
+{
+    if (!d->sa_token)
+        return;
+    size_t nslen = strcspn(key, "/");
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->pods, &it, NULL, &v);) {
+        bpod_t *p = v;
+        if (p->node && !strncmp(p->key, key, nslen) && p->key[nslen] == '/')
+            mark(d, p->node);
+    }
+}
+
 static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool deleted)
 {
     char key[520];
@@ -298,6 +313,9 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
             mark(d, n);
         break;
     }
+    case DRV_KIND_SERVICEACCOUNT:
+        accounts_changed(d, key);
+        break;
     default:
         break;
     }

@@ -584,6 +584,23 @@ static void test_desired_tokens(void **state)
     assert_int_equal(d.ndirty, 2);
     assert_true(bdesired_node(&d, "dev1")->dirty);
     assert_int_equal(d.token_refresh_at, 0); /* set again as they are built */
+
+    /* a pod whose account comes after it (a namespace made by its first pod): its node is
+     * built again when the account appears */
+    bdesired_node(&d, "dev1")->dirty = bdesired_node(&d, "dev2")->dirty = false;
+    d.ndirty = 0;
+    cJSON_Delete(put(f, DRV_KIND_POD,
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: fresh}\nspec:\n"
+                     "  nodeName: dev2\n  containers: [{name: c, image: busybox}]\n"));
+    assert_int_equal(bdesired_follow(&d, f->store, &err), DRV_OK);
+    bdesired_node(&d, "dev2")->dirty = false;
+    d.ndirty = 0;
+    cJSON_Delete(put(f, DRV_KIND_SERVICEACCOUNT,
+                     "apiVersion: v1\nkind: ServiceAccount\n"
+                     "metadata: {name: default, namespace: fresh}\n"));
+    assert_int_equal(bdesired_follow(&d, f->store, &err), DRV_OK);
+    assert_int_equal(d.ndirty, 1);
+    assert_true(bdesired_node(&d, "dev2")->dirty);
     bdesired_free(&d);
     cJSON_Delete(p1);
     drv_pki_secret_free(key);
