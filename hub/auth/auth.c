@@ -384,6 +384,9 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
         if (route->kind == DRV_KIND_NODE) /* cordon, drain; Nodes come from their agents */
             return route->op != DRV_API_OP_COLLECTION &&
                    (method == DRV_API_M_PUT || method == DRV_API_M_PATCH);
+        /* cluster-wide RBAC reaches beyond what an operator holds (no escalation check) */
+        if (route->kind == DRV_KIND_CLUSTERROLE || route->kind == DRV_KIND_CLUSTERROLEBINDING)
+            return role >= DRV_AUTH_ROLE_ADMIN;
         return true;
     }
     return false;
@@ -569,6 +572,16 @@ static unsigned sa_authorize(drv_auth_t *a, const drv_api_authz_t *req, const ch
             drv_fmt_cut(msg, msgsz, "Unauthorized: credentials cannot be checked now");
             return 401;
         }
+    }
+    /* Kubernetes lets a subject grant only what it holds; Drover does not check that, so a
+     * token may not write RBAC objects at all, whatever its rules say. */
+    if (!open && allowed && req->method != DRV_API_M_GET && req->route &&
+        req->route->kind >= DRV_KIND_ROLE && req->route->kind <= DRV_KIND_CLUSTERROLEBINDING) {
+        drv_fmt_cut(msg, msgsz,
+                    "%s is forbidden: User \"%s\" may not write RBAC objects: Drover does not "
+                    "check privilege escalation, so service account tokens never write them",
+                    rq.resource, user);
+        return 403;
     }
     if (!open && !allowed) {
         /* Kubernetes' wording, so that clients and people recognise it */

@@ -7,6 +7,7 @@
  *      viewer   GET on everything except Secrets (and pod logs), /metrics;
  *      operator viewer + Secrets, pod logs, create/update/patch/delete of the namespaced kinds
  *               (status subresources included), update/patch of Nodes (cordon, drain);
+ *               not ClusterRoles and ClusterRoleBindings (admin only: they reach beyond);
  *      admin    everything, token management included.
  *  - "bootstrap": for enrolling devices (uses left, node labels); it opens no API route.
  * A bearer token that is a JWT is a pod's service account token (satoken.h): valid while its

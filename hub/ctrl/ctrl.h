@@ -207,7 +207,8 @@ DRV_NODISCARD drv_err_t drv_ctrl_netalloc_admit(void *ctx, drv_kind_t kind, bool
 DRV_NODISCARD drv_err_t drv_ctrl_serviceaccounts_reconcile(drv_hstore_t *s, drv_error_t *err);
 /* Admission of a new pod (other kinds and updates pass): its spec.serviceAccountName must exist
  * in its namespace, else DRV_ERR_PERM with Kubernetes' message (403). "default" missing passes:
- * the namespace is new and the next round makes it. */
+ * the namespace is new and the next round makes it. An update of a RoleBinding or
+ * ClusterRoleBinding may not change its roleRef (DRV_ERR_INVALID, field "roleRef"). */
 DRV_NODISCARD drv_err_t drv_ctrl_serviceaccount_admit(drv_hstore_t *s, drv_kind_t kind, bool create,
                                                       const cJSON *obj, char *field, size_t fieldsz,
                                                       drv_error_t *err);

@@ -1,6 +1,7 @@
 /* ServiceAccounts as Kubernetes keeps them: every Active namespace has a "default" one (made
  * by the hub, as the ServiceAccount controller does), and a pod may only name an account that
- * exists (the ServiceAccount admission: 403 "error looking up service account"). */
+ * exists (the ServiceAccount admission: 403 "error looking up service account"). Also the one
+ * RBAC rule that needs the stored object: a binding's roleRef never changes. */
 #include "ctrl/ctrl_int.h"
 
 #include <string.h>
@@ -55,10 +56,30 @@ drv_err_t drv_ctrl_serviceaccounts_reconcile(drv_hstore_t *s, drv_error_t *err)
     return DRV_OK;
 }
 
+/* A binding's roleRef cannot change (Kubernetes: delete and create it again). */
+static drv_err_t binding_update(drv_hstore_t *s, drv_kind_t kind, const cJSON *obj, char *field,
+                                size_t fieldsz, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *cur = NULL;
+    drv_error_t e = DRV_ERROR_INIT;
+    drv_err_t r =
+        drv_hstore_get(s, kind, ctrl_meta(obj, "namespace"), ctrl_meta(obj, "name"), &cur, &e);
+    if (r == DRV_ERR_NOTFOUND)
+        return DRV_OK; /* the update then says so */
+    if (r != DRV_OK)
+        return drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
+    if (cJSON_Compare(drv_json_get(cur, "roleRef"), drv_json_get(obj, "roleRef"), true))
+        return DRV_OK;
+    drv_fmt_cut(field, fieldsz, "roleRef");
+    return drv_error_set(err, DRV_ERR_INVALID, 0, "roleRef: cannot change roleRef");
+}
+
 drv_err_t drv_ctrl_serviceaccount_admit(drv_hstore_t *s, drv_kind_t kind, bool create,
                                         const cJSON *obj, char *field, size_t fieldsz,
                                         drv_error_t *err)
 {
+    if ((kind == DRV_KIND_ROLEBINDING || kind == DRV_KIND_CLUSTERROLEBINDING) && !create)
+        return binding_update(s, kind, obj, field, fieldsz, err);
     if (kind != DRV_KIND_POD || !create)
         return DRV_OK;
     const char *sa = drv_json_str(drv_json_get(obj, "spec"), "serviceAccountName");

@@ -325,6 +325,28 @@ static void test_token_rbac(void **state)
     expect(f, "/api/v1/namespaces/a/pods/p/log", tok, 403, "pods/log");
     expect(f, "/api/v1/pods", tok, 403, "at the cluster scope");
     expect(f, "/api/v1/tokens", tok, 403, NULL);
+    /* RBAC objects are never written with a token (no escalation check), even when a rule
+     * allows it */
+    cJSON_Delete(put(f, DRV_KIND_ROLE,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n"
+                     "metadata: {name: rbac-admin, namespace: a}\nrules:\n"
+                     "- {apiGroups: ['*'], resources: ['*'], verbs: ['*']}\n"));
+    cJSON_Delete(put(f, DRV_KIND_ROLEBINDING,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+                     "metadata: {name: too-much, namespace: a}\n"
+                     "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: "
+                     "rbac-admin}\nsubjects: [{kind: ServiceAccount, name: lister}]\n"));
+    expect(f, "/apis/rbac.authorization.k8s.io/v1/namespaces/a/rolebindings", tok, 200, NULL);
+    char *resp = NULL;
+    assert_int_equal(http(f, "DELETE",
+                          "/apis/rbac.authorization.k8s.io/v1/namespaces/a/"
+                          "rolebindings/too-much",
+                          tok, &resp),
+                     403);
+    assert_non_null(strstr(resp, "may not write RBAC objects"));
+    free(resp);
+    assert_int_equal(drv_hstore_delete(f->store, DRV_KIND_ROLEBINDING, "a", "too-much", NULL, &err),
+                     DRV_OK);
     assert_int_equal(http(f, "DELETE", "/api/v1/namespaces/a/pods/p", tok, NULL), 403);
 
     /* a ClusterRole bound to every service account of the fleet, cluster-wide */
@@ -496,6 +518,27 @@ static void test_pod_tokens(void **state)
     assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
                      DRV_OK);
     cJSON_Delete(pod);
+    /* a binding's roleRef is fixed; its subjects are not */
+    char field[64] = "";
+    cJSON *b = put(f, DRV_KIND_ROLEBINDING,
+                   "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+                   "metadata: {name: b, namespace: edge}\nroleRef: {apiGroup: "
+                   "rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: []\n");
+    cJSON *b2 = yaml("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+                     "metadata: {name: b, namespace: edge}\nroleRef: {apiGroup: "
+                     "rbac.authorization.k8s.io, kind: ClusterRole, name: view}\n"
+                     "subjects: [{kind: Group, name: x}]\n");
+    assert_int_equal(drv_model_normalize(b2, NULL), DRV_OK);
+    assert_int_equal(drv_ctrl_serviceaccount_admit(f->store, DRV_KIND_ROLEBINDING, false, b2, field,
+                                                   sizeof(field), &err),
+                     DRV_OK);
+    cJSON_ReplaceItemInObject(drv_json_get(b2, "roleRef"), "name", cJSON_CreateString("edit"));
+    assert_int_equal(drv_ctrl_serviceaccount_admit(f->store, DRV_KIND_ROLEBINDING, false, b2, field,
+                                                   sizeof(field), &err),
+                     DRV_ERR_INVALID);
+    assert_string_equal(field, "roleRef");
+    cJSON_Delete(b2);
+    cJSON_Delete(b);
 }
 
 /* ---- the bridge: tokens in desired state ---- */
