@@ -33,6 +33,11 @@ typedef enum {
     DRV_KIND_ENDPOINTS,
     DRV_KIND_ENDPOINTSLICE,
     DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
+    /* v1 PersistentVolumeClaim and PersistentVolume (cluster-scoped), storage.k8s.io/v1
+     * StorageClass (cluster-scoped): node-local volumes (shared/src/model_storage.c) */
+    DRV_KIND_PVC,
+    DRV_KIND_PV,
+    DRV_KIND_STORAGECLASS,
     /* v1 ServiceAccount and rbac.authorization.k8s.io/v1: what pod tokens may do */
     DRV_KIND_SERVICEACCOUNT,
     DRV_KIND_ROLE,
