@@ -620,6 +620,19 @@ static const drv_oa_field_t policy_rule[] = {
 static const drv_oa_field_t rbac_role[] = {
     TYPEMETA, OBJMETA, {"rules", RBAC "PolicyRule", L, "What the role allows."}, END};
 
+static const drv_oa_field_t rbac_cluster_role[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"rules", RBAC "PolicyRule", L, "What the role allows (unless aggregationRule is set)."},
+    {"aggregationRule", RBAC "AggregationRule", 0,
+     "Gives the role the rules of the ClusterRoles these selectors pick, read at each request."},
+    END};
+
+static const drv_oa_field_t aggregation_rule[] = {
+    {"clusterRoleSelectors", META "LabelSelector", L,
+     "ClusterRoles whose labels match any of these lend their rules."},
+    END};
+
 static const drv_oa_field_t rbac_subject[] = {
     {"kind", "string", R, "ServiceAccount, User or Group."},
     {"apiGroup", "string", 0, "\"\" for a ServiceAccount, rbac.authorization.k8s.io otherwise."},
@@ -1219,7 +1232,10 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "LocalObjectReference", "An object of the same namespace, by name.", local_object_ref),
     OBJ(RBAC "PolicyRule", "One set of verbs on resources or paths.", policy_rule),
     OBJ(RBAC "Role", "Rules on the resources of one namespace.", rbac_role),
-    OBJ(RBAC "ClusterRole", "Rules on resources of every namespace, or on paths.", rbac_role),
+    OBJ(RBAC "ClusterRole", "Rules on resources of every namespace, or on paths.",
+        rbac_cluster_role),
+    OBJ(RBAC "AggregationRule", "Which ClusterRoles an aggregated ClusterRole draws on.",
+        aggregation_rule),
     OBJ(RBAC "Subject", "Who a binding gives a role to.", rbac_subject),
     OBJ(RBAC "RoleRef", "The role a binding gives.", role_ref),
     OBJ(RBAC "RoleBinding", "Gives a role's rules to subjects, in the binding's namespace.",

@@ -10,6 +10,7 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/model.h"
+#include "drover/selector.h"
 
 static const char *nz(const char *s)
 {
@@ -114,6 +115,55 @@ static bool applies_to(const cJSON *b, const char *bns, const drv_rbac_subject_t
     return false;
 }
 
+static bool rules_allow(const cJSON *role, const drv_rbac_request_t *rq)
+{
+    const cJSON *rule;
+    cJSON_ArrayForEach(rule, drv_json_get(role, "rules"))
+    {
+        if (drv_rbac_rule_allows(rule, rq))
+            return true;
+    }
+    return false;
+}
+
+/* An aggregated ClusterRole: the rules of every ClusterRole its clusterRoleSelectors select
+ * (what Kubernetes' aggregation controller copies into its rules), read now. */
+static drv_err_t aggregated_allows(drv_hstore_t *s, const cJSON *role, const drv_rbac_request_t *rq,
+                                   bool *allowed, drv_error_t *err)
+{
+    _cleanup_cjson_ cJSON *all = NULL;
+    drv_err_t r = drv_hstore_list(s, DRV_KIND_CLUSTERROLE, NULL, NULL, &all, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    const cJSON *sel;
+    cJSON_ArrayForEach(sel,
+                       drv_json_get(drv_json_get(role, "aggregationRule"), "clusterRoleSelectors"))
+    {
+        drv_selector_t parsed = {0};
+        drv_error_t e = DRV_ERROR_INIT;
+        if (drv_selector_from_json(sel, &parsed, &e) != DRV_OK)
+            continue; /* validated when stored */
+        const cJSON *cr;
+        cJSON_ArrayForEach(cr, all)
+        {
+            /* one level, as the controller's result: an aggregated role's own selectors are
+             * not followed from here */
+            if (drv_json_get(cr, "aggregationRule") ||
+                !drv_selector_matches(&parsed,
+                                      drv_json_get(drv_json_get(cr, "metadata"), "labels")))
+                continue;
+            if (rules_allow(cr, rq)) {
+                *allowed = true;
+                break;
+            }
+        }
+        drv_selector_free(&parsed);
+        if (*allowed)
+            break;
+    }
+    return DRV_OK;
+}
+
 /* Whether the role b refers to (looked up in ns for a Role) has a rule allowing rq. */
 static drv_err_t role_allows(drv_hstore_t *s, const cJSON *b, const char *ns,
                              const drv_rbac_request_t *rq, bool *allowed, drv_error_t *err)
@@ -134,14 +184,9 @@ static drv_err_t role_allows(drv_hstore_t *s, const cJSON *b, const char *ns,
         return DRV_OK;
     if (r != DRV_OK)
         return drv_error_set(err, r, e.sys_errno, "rbac: %s %s: %s", kind, name, drv_error_msg(&e));
-    const cJSON *rule;
-    cJSON_ArrayForEach(rule, drv_json_get(role, "rules"))
-    {
-        if (drv_rbac_rule_allows(rule, rq)) {
-            *allowed = true;
-            break;
-        }
-    }
+    if (cluster && drv_json_get(role, "aggregationRule"))
+        return aggregated_allows(s, role, rq, allowed, err);
+    *allowed = rules_allow(role, rq);
     return DRV_OK;
 }
 

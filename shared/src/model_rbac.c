@@ -1,12 +1,13 @@
 /* ServiceAccount (v1) and the RBAC kinds (rbac.authorization.k8s.io/v1 Role, ClusterRole,
  * RoleBinding, ClusterRoleBinding), validated as Kubernetes validates them (pkg/apis/rbac
  * validation): what the hub's authorizer (hub/auth/rbac.c) then evaluates for service account
- * tokens. ClusterRole aggregation is refused by name: nothing here aggregates. */
+ * tokens, aggregated ClusterRoles included (their selectors are read at evaluation). */
 #include <string.h>
 
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/names.h"
+#include "drover/selector.h"
 #include "model_int.h"
 
 #define RBAC_GROUP "rbac.authorization.k8s.io"
@@ -90,18 +91,50 @@ static void v_rules(vctx_t *c, cJSON *obj, bool namespaced)
     v_pop(c, old);
 }
 
+/* A ClusterRole's aggregationRule: clusterRoleSelectors, label selectors of the ClusterRoles
+ * whose rules it gets (the authorizer reads them when it evaluates the role). */
+static void v_aggregation(vctx_t *c, cJSON *obj)
+{
+    cJSON *ar = v_obj(c, obj, "aggregationRule", false);
+    if (!ar)
+        return;
+    static const char *const known[] = {"clusterRoleSelectors", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    size_t old = v_push_key(c, "aggregationRule");
+    v_fields(c, ar, &f);
+    cJSON *sels = v_arr(c, ar, "clusterRoleSelectors", false);
+    if (!cJSON_GetArraySize(sels))
+        v_failk(c, "clusterRoleSelectors", "must have at least one clusterRoleSelector");
+    size_t o2 = v_push_key(c, "clusterRoleSelectors"), i = 0;
+    for (cJSON *sel = sels ? sels->child : NULL; sel; sel = sel->next, i++) {
+        static const char *const sknown[] = {"matchLabels", "matchExpressions", NULL};
+        static const vfields_t sf = {sknown, NULL, NULL};
+        size_t o3 = v_push_index(c, i);
+        drv_selector_t parsed = {0};
+        drv_error_t err = DRV_ERROR_INIT;
+        if (!cJSON_IsObject(sel)) {
+            v_fail(c, "must be an object (a label selector)");
+        } else {
+            v_fields(c, sel, &sf);
+            if (drv_selector_from_json(sel, &parsed, &err) != DRV_OK)
+                v_fail(c, "%s", drv_error_msg(&err));
+            drv_selector_free(&parsed);
+        }
+        v_pop(c, o3);
+    }
+    v_pop(c, o2);
+    v_pop(c, old);
+}
+
 void v_role(vctx_t *c, cJSON *obj, bool cluster)
 {
     static const char *const known[] = {"apiVersion", "kind", "metadata", "rules", NULL};
-    static const char *const unsupported[] = {"aggregationRule", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    if (cluster && drv_json_get(obj, "aggregationRule")) {
-        /* Said once, with the reason, instead of v_fields' plain refusal. */
-        v_failk(c, "aggregationRule",
-                "not supported by Drover: list the rules in the ClusterRole itself");
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, "aggregationRule");
-    }
-    v_fields(c, obj, &f);
+    static const char *const cknown[] = {"apiVersion",      "kind", "metadata", "rules",
+                                         "aggregationRule", NULL};
+    static const vfields_t f = {known, NULL, NULL}, cf = {cknown, NULL, NULL};
+    v_fields(c, obj, cluster ? &cf : &f);
+    if (cluster)
+        v_aggregation(c, obj);
     v_rules(c, obj, !cluster);
     if (!drv_json_get(obj, "rules") && !cJSON_AddArrayToObject(obj, "rules"))
         c->nomem = true;

@@ -167,8 +167,17 @@ static void test_validation(void **state)
     p = problems("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
                  "metadata: {name: 'system:x'}\naggregationRule: {clusterRoleSelectors: []}\n"
                  "rules:\n- {verbs: [get], nonResourceURLs: ['/healthz*']}\n");
-    assert_string_equal(p, "aggregationRule: not supported by Drover: list the rules in the "
-                           "ClusterRole itself\n");
+    assert_string_equal(p, "aggregationRule.clusterRoleSelectors: must have at least one "
+                           "clusterRoleSelector\n");
+    free(p);
+    p = problems("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                 "metadata: {name: 'influx:telegraf'}\naggregationRule:\n"
+                 "  clusterRoleSelectors:\n  - matchLabels: {a: 'true'}\n"
+                 "  - matchExpressions: [{key: b, operator: Sometimes}]\n  - {podSelector: {}}\n"
+                 "rules: []\n");
+    assert_has(p, "aggregationRule.clusterRoleSelectors[1]: ");
+    assert_has(p, "aggregationRule.clusterRoleSelectors[2].podSelector: unknown field");
+    assert_null(strstr(p, "clusterRoleSelectors[0]"));
     free(p);
     p = problems("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n"
                  "metadata: {name: b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, "
@@ -363,6 +372,27 @@ static void test_token_rbac(void **state)
                      "subjects: [{kind: Group, name: 'system:serviceaccounts'}]\n"));
     expect(f, "/api/v1/namespaces", tok, 200, NULL);
     expect(f, "/metrics", tok, 200, NULL);
+
+    /* an aggregated ClusterRole (telegraf's chart binds one): the rules of the ClusterRoles its
+     * selectors pick, read at each request */
+    cJSON_Delete(put(f, DRV_KIND_CLUSTERROLE,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                     "metadata: {name: 'influx:telegraf'}\naggregationRule:\n"
+                     "  clusterRoleSelectors:\n"
+                     "  - matchLabels: {rbac.authorization.k8s.io/aggregate-view-telegraf: "
+                     "'true'}\nrules: []\n"));
+    cJSON_Delete(put(f, DRV_KIND_CLUSTERROLEBINDING,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n"
+                     "metadata: {name: telegraf}\nroleRef: {apiGroup: rbac.authorization.k8s.io, "
+                     "kind: ClusterRole, name: 'influx:telegraf'}\n"
+                     "subjects: [{kind: ServiceAccount, name: lister, namespace: a}]\n"));
+    expect(f, "/api/v1/nodes", tok, 403, NULL);
+    cJSON_Delete(put(f, DRV_KIND_CLUSTERROLE,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                     "metadata:\n  name: influx-stats-viewer\n  labels: "
+                     "{rbac.authorization.k8s.io/aggregate-view-telegraf: 'true'}\nrules:\n"
+                     "- {apiGroups: [''], resources: [nodes, nodes/stats], verbs: [get, list]}\n"));
+    expect(f, "/api/v1/nodes", tok, 200, NULL);
 
     /* a forged signature, a token past its exp, or from a key of another hub: 401 */
     char *forged = strdup(tok);
