@@ -33,7 +33,8 @@ typedef struct issued {
 struct drv_satoken {
     char *key; /* PEM, wiped on free */
     char *pub;
-    drv_map_t issued; /* pod uid -> issued_t */
+    drv_map_t issued;   /* pod uid -> issued_t */
+    int64_t last_prune; /* Unix s */
 };
 
 static void issued_free(issued_t *i)
@@ -442,8 +443,12 @@ drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *nod
         i->iat = c.iat;
         i->exp = c.exp;
         e = drv_satoken_issue(t, &c, &i->jwt, err);
-        if (e == DRV_OK && t->issued.n >= DRV_SATOKEN_CACHE_MAX)
+        /* the tokens of pods long gone go once they expire (a verified token still needs its
+         * pod: keeping them is a matter of memory only) */
+        if (e == DRV_OK && (t->issued.n >= DRV_SATOKEN_CACHE_MAX || now - t->last_prune >= 600)) {
             prune(t, now);
+            t->last_prune = now;
+        }
         if (e == DRV_OK)
             e = drv_map_put(&t->issued, i->uid, i);
         if (e != DRV_OK) {
