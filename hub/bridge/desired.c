@@ -535,9 +535,10 @@ static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, const char *pub, bool r
 
 /* ---- service account tokens ---- */
 
-/* One entry per pod of the document that gets a token (NULL: none), into *out; the tokens'
- * expiries go into h (a token changes with its expiry, so a renewed one is new content). The
- * node's key is looked up here when there is a token and pub is not known yet. */
+/* One entry per pod of the document that gets a token, in clear (sealed later, once the
+ * document is known to have changed), into *out; each pod's uid and token expiry go into h (a
+ * token changes with its expiry, so a renewed one is new content), and the earliest renewal
+ * into n->token_due and d->token_refresh_at. */
 static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha256_t *h,
                            cJSON **out, drv_error_t *err)
 {
