@@ -334,6 +334,46 @@ static const drv_oa_field_t volume[] = {
     {"persistentVolumeClaim", CORE "PersistentVolumeClaimVolumeSource", 0,
      "A claim's volume: a directory on the device the claim is bound to, kept across the "
      "Pod's restarts."},
+    {"projected", CORE "ProjectedVolumeSource", 0,
+     "Files from several sources in one directory: the Pod's service account token, ConfigMap "
+     "and Secret keys, downward API fields (on a tmpfs, refreshed as they change)."},
+    END};
+
+static const drv_oa_field_t projected_volume[] = {
+    {"sources", CORE "VolumeProjection", L, "Where the files come from."},
+    {"defaultMode", "int32", 0, "Mode of the files without one of their own (default 0644)."},
+    END};
+
+static const drv_oa_field_t volume_projection[] = {
+    {"serviceAccountToken", CORE "ServiceAccountTokenProjection", 0,
+     "The Pod's service account token."},
+    {"configMap", CORE "ConfigMapProjection", 0, "A ConfigMap's keys."},
+    {"secret", CORE "SecretProjection", 0, "A Secret's keys."},
+    {"downwardAPI", CORE "DownwardAPIProjection", 0, "Fields of the Pod."},
+    END};
+
+static const drv_oa_field_t sa_token_projection[] = {
+    {"path", "string", R, "The file, relative to the volume."},
+    {"expirationSeconds", "int64", 0,
+     "How long the token lives (at least 600, default 3600); renewed at 80 % of it."},
+    {"audience", "string", 0,
+     "\"\" or https://kubernetes.default.svc.cluster.local: the hub's own API."},
+    END};
+
+static const drv_oa_field_t keyed_projection[] = {
+    {"name", "string", R, "The object's name, in the Pod's namespace."},
+    {"items", CORE "KeyToPath", L, "Only these keys, at these paths; every key when empty."},
+    {"optional", "boolean", 0, "Whether the object may be missing."},
+    END};
+
+static const drv_oa_field_t downward_projection[] = {
+    {"items", CORE "DownwardAPIVolumeFile", L, "The fields, each a file."}, END};
+
+static const drv_oa_field_t downward_file[] = {
+    {"path", "string", R, "The file, relative to the volume."},
+    {"fieldRef", CORE "ObjectFieldSelector", R,
+     "metadata.name, .namespace, .uid, .labels or .annotations."},
+    {"mode", "int32", 0, "The file's mode."},
     END};
 
 static const drv_oa_field_t pvc_volume[] = {
@@ -1172,6 +1212,15 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "EmptyDirVolumeSource", "An empty directory for the Pod's life.", empty_dir),
     OBJ(CORE "HostPathVolumeSource", "A path of the device.", host_path),
     OBJ(CORE "KeyToPath", "A key written to a file.", key_to_path),
+    OBJ(CORE "ProjectedVolumeSource", "Files from several sources in one volume.",
+        projected_volume),
+    OBJ(CORE "VolumeProjection", "One source of a projected volume.", volume_projection),
+    OBJ(CORE "ServiceAccountTokenProjection", "The Pod's service account token as a file.",
+        sa_token_projection),
+    OBJ(CORE "ConfigMapProjection", "A ConfigMap's keys as files.", keyed_projection),
+    OBJ(CORE "SecretProjection", "A Secret's keys as files.", keyed_projection),
+    OBJ(CORE "DownwardAPIProjection", "Fields of the Pod as files.", downward_projection),
+    OBJ(CORE "DownwardAPIVolumeFile", "A field of the Pod written to a file.", downward_file),
     OBJ(CORE "ConfigMapVolumeSource", "A ConfigMap as files.", configmap_volume),
     OBJ(CORE "SecretVolumeSource", "A Secret as files.", secret_volume),
     OBJ(CORE "Toleration", "A taint a Pod tolerates.", toleration),

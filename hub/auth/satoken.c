@@ -380,6 +380,30 @@ static int64_t refresh_of(const issued_t *i)
     return i->iat + (i->exp - i->iat) * 8 / 10;
 }
 
+/* The shortest expirationSeconds of the pod's projected serviceAccountToken sources (at least
+ * DRV_SATOKEN_TTL_MIN_S); 0: it has none. */
+static int64_t projected_ttl(const cJSON *spec)
+{
+    int64_t ttl = 0;
+    const cJSON *v, *src;
+    cJSON_ArrayForEach(v, drv_json_get(spec, "volumes"))
+    {
+        cJSON_ArrayForEach(src, drv_json_get(drv_json_get(v, "projected"), "sources"))
+        {
+            const cJSON *t = drv_json_get(src, "serviceAccountToken");
+            if (!t)
+                continue;
+            const cJSON *e = drv_json_get(t, "expirationSeconds");
+            int64_t s = cJSON_IsNumber(e) ? (int64_t)e->valuedouble : 3600;
+            if (s < DRV_SATOKEN_TTL_MIN_S)
+                s = DRV_SATOKEN_TTL_MIN_S;
+            if (!ttl || s < ttl)
+                ttl = s;
+        }
+    }
+    return ttl;
+}
+
 /* Room for one more: expired tokens go (their pods' nodes got new ones or the pods are gone). */
 static void prune(drv_satoken_t *t, int64_t now)
 {
@@ -396,7 +420,7 @@ static void prune(drv_satoken_t *t, int64_t now)
 
 drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *node, const cJSON *pod,
                               int64_t now, const char **jwt, int64_t *exp, int64_t *refresh_at,
-                              drv_error_t *err)
+                              bool *mount, drv_error_t *err)
 {
     const cJSON *meta = drv_json_get(pod, "metadata"), *spec = drv_json_get(pod, "spec");
     const char *ns = drv_json_str_or(meta, "namespace", "default");
@@ -405,7 +429,8 @@ drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *nod
     if (!name || !uid || !*uid || strlen(uid) >= sizeof(((issued_t *)0)->uid))
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod without a uid");
     const cJSON *pod_auto = drv_json_get(spec, "automountServiceAccountToken");
-    if (cJSON_IsFalse(pod_auto))
+    int64_t ttl = projected_ttl(spec);
+    if (cJSON_IsFalse(pod_auto) && !ttl)
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no token mounted", ns, name);
     _cleanup_cjson_ cJSON *sa = NULL;
     drv_error_t ge = DRV_ERROR_INIT;
@@ -413,8 +438,13 @@ drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *nod
     if (e != DRV_OK)
         return drv_error_set(err, e, ge.sys_errno, "service account %s/%s: %s", ns, sa_name,
                              drv_error_msg(&ge));
-    if (!cJSON_IsBool(pod_auto) && cJSON_IsFalse(drv_json_get(sa, "automountServiceAccountToken")))
+    bool mounted = cJSON_IsBool(pod_auto)
+                       ? cJSON_IsTrue(pod_auto)
+                       : !cJSON_IsFalse(drv_json_get(sa, "automountServiceAccountToken"));
+    if (!mounted && !ttl)
         return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "pod %s/%s: no token mounted", ns, name);
+    if (!ttl || (mounted && ttl > DRV_SATOKEN_TTL_DEFAULT_S))
+        ttl = DRV_SATOKEN_TTL_DEFAULT_S;
     const char *sa_uid = drv_json_str_or(drv_json_get(sa, "metadata"), "uid", "");
     issued_t *i = drv_map_get(&t->issued, uid);
     if (i && (strcmp(i->sa_uid, sa_uid) || now >= refresh_of(i) || now < i->iat)) {
@@ -423,7 +453,7 @@ drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *nod
         i = NULL;
     }
     if (!i) {
-        drv_satoken_claims_t c = {.iat = now, .nbf = now, .exp = now + DRV_SATOKEN_TTL_DEFAULT_S};
+        drv_satoken_claims_t c = {.iat = now, .nbf = now, .exp = now + ttl};
         _cleanup_cjson_ cJSON *nobj = NULL;
         if (drv_hstore_get(s, DRV_KIND_NODE, NULL, node, &nobj, &ge) == DRV_OK)
             drv_fmt_cut(c.node_uid, sizeof(c.node_uid), "%s",
@@ -459,6 +489,8 @@ drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *nod
         }
     }
     *jwt = i->jwt;
+    if (mount)
+        *mount = mounted;
     if (exp)
         *exp = i->exp;
     if (refresh_at)

@@ -55,13 +55,17 @@ DRV_NODISCARD drv_err_t drv_satoken_verify(const drv_satoken_t *t, const char *j
  * and spec) running on node, at now (Unix seconds): the one issued before while it is younger
  * than 80 % of its life and its account the same, else a new one (DRV_SATOKEN_TTL_DEFAULT_S).
  * *jwt is borrowed (valid until the next call); *refresh_at (may be NULL) says when a new one
- * will be due. DRV_ERR_NOTFOUND when the pod gets none: automountServiceAccountToken false on
- * the pod (or, unset there, on its account), or its account missing. At most
+ * will be due; *mount (may be NULL) whether it is mounted at the Kubernetes path
+ * (automountServiceAccountToken: the pod's, else its account's, else true). A pod with a
+ * projected serviceAccountToken source gets one even without that mount, living as long as the
+ * shortest expirationSeconds of those sources. DRV_ERR_NOTFOUND when the pod gets none (no
+ * mount, no projected token), or its account is missing. At most
  * DRV_SATOKEN_CACHE_MAX tokens are kept; expired ones are dropped first. */
 #define DRV_SATOKEN_CACHE_MAX 100000
 DRV_NODISCARD drv_err_t drv_satoken_for_pod(drv_satoken_t *t, drv_hstore_t *s, const char *node,
                                             const cJSON *pod, int64_t now, const char **jwt,
-                                            int64_t *exp, int64_t *refresh_at, drv_error_t *err);
+                                            int64_t *exp, int64_t *refresh_at, bool *mount,
+                                            drv_error_t *err);
 
 /* Whether cred (a bare token) has the form of a JWT (three base64url parts): the authenticator
  * sends those here and the rest to the API token check. */

@@ -30,11 +30,12 @@ typedef drv_err_t (*drv_bridge_node_key_fn)(void *ctx, const char *node, char **
                                             drv_error_t *err);
 
 /* The service account token of pod (as desired state carries it) on node at now (Unix s):
- * *token borrowed until the next call, *exp its expiry, *refresh_at when a new one is due.
+ * *token borrowed until the next call, *exp its expiry, *refresh_at when a new one is due,
+ * *mount whether the agent mounts it at the Kubernetes path (else only projected volumes use it).
  * DRV_ERR_NOTFOUND: the pod gets none. */
 typedef drv_err_t (*drv_bridge_sa_token_fn)(void *ctx, const char *node, const cJSON *pod,
                                             int64_t now, const char **token, int64_t *exp,
-                                            int64_t *refresh_at, drv_error_t *err);
+                                            int64_t *refresh_at, bool *mount, drv_error_t *err);
 
 typedef struct drv_bridge_opts {
     const char *broker_url; /* required */

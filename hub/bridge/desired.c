@@ -555,8 +555,10 @@ static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha
     {
         const char *tok = NULL;
         int64_t exp = 0, due = 0;
+        bool mount = true;
         drv_error_t te = DRV_ERROR_INIT;
-        drv_err_t e = d->sa_token(d->sa_token_ctx, n->name, pod, now, &tok, &exp, &due, &te);
+        drv_err_t e =
+            d->sa_token(d->sa_token_ctx, n->name, pod, now, &tok, &exp, &due, &mount, &te);
         if (e == DRV_ERR_NOTFOUND)
             continue;
         if (e != DRV_OK) {
@@ -569,13 +571,14 @@ static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha
         /* not sealed yet: only the pod and the expiry, hashed below, then sealed if needed */
         if (!ent || !cJSON_AddStringToObject(ent, "podUID", uid ? uid : "") ||
             !cJSON_AddStringToObject(ent, "token", tok) ||
-            !cJSON_AddNumberToObject(ent, "exp", (double)exp) || !cJSON_AddItemToArray(arr, ent)) {
+            !cJSON_AddNumberToObject(ent, "exp", (double)exp) ||
+            !cJSON_AddBoolToObject(ent, "automount", mount) || !cJSON_AddItemToArray(arr, ent)) {
             cJSON_Delete(ent);
             cJSON_Delete(arr);
             return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
         }
         char line[128];
-        drv_fmt_cut(line, sizeof(line), "t%s/%lld", uid ? uid : "", (long long)exp);
+        drv_fmt_cut(line, sizeof(line), "t%s/%lld/%d", uid ? uid : "", (long long)exp, mount);
         drv_sha256_update(h, line, strlen(line) + 1);
         if (!n->token_due || due < n->token_due)
             n->token_due = due;
@@ -607,6 +610,12 @@ static drv_err_t seal_tokens(bdesired_t *d, bnode_t *n, const char *pub, bool re
         cJSON *w =
             drv_proto_satoken_build(n->name, drv_json_str(t, "podUID"), drv_json_str(t, "token"),
                                     (int64_t)drv_json_get(t, "exp")->valuedouble, pub, err);
+        /* absent: mounted (the common case, and what an older agent assumes) */
+        if (w && cJSON_IsFalse(drv_json_get(t, "automount")) &&
+            !cJSON_AddFalseToObject(w, "automount")) {
+            cJSON_Delete(w);
+            w = NULL;
+        }
         if (!w || !cJSON_AddItemToArray(*out, w)) {
             cJSON_Delete(w);
             cJSON_Delete(*out);

@@ -210,11 +210,12 @@ static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error
 /* The bridge's drv_bridge_sa_token_fn: a pod's service account token, from the access
  * control's issuer. */
 static drv_err_t sa_token(void *ctx, const char *node, const cJSON *pod, int64_t now,
-                          const char **token, int64_t *exp, int64_t *refresh_at, drv_error_t *err)
+                          const char **token, int64_t *exp, int64_t *refresh_at, bool *mount,
+                          drv_error_t *err)
 {
     drv_hub_t *hub = ctx;
     return drv_satoken_for_pod(drv_auth_satoken(hub->authz), hub->store, node, pod, now, token, exp,
-                               refresh_at, err);
+                               refresh_at, mount, err);
 }
 
 /* The usage routes: which question a route pattern asks. */

@@ -103,6 +103,8 @@ void v_serviceaccount(vctx_t *c, cJSON *obj);
 void v_role(vctx_t *c, cJSON *obj, bool cluster);
 void v_role_binding(vctx_t *c, cJSON *obj, bool cluster);
 bool v_rbac_name(const char *s, char *why, size_t whysz);
+/* A volume's projected source (its sources and their items; model_rbac.c). */
+void v_projected_volume(vctx_t *c, cJSON *proj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 

@@ -684,10 +684,10 @@ static void v_key_items(vctx_t *c, cJSON *src)
 
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {
-        "name", "emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim", NULL};
-    static const char *const unsupported[] = {"projected",
-                                              "downwardAPI",
+    static const char *const known[] = {"name",      "emptyDir", "hostPath",
+                                        "configMap", "secret",   "persistentVolumeClaim",
+                                        "projected", NULL};
+    static const char *const unsupported[] = {"downwardAPI",
                                               "nfs",
                                               "csi",
                                               "ephemeral",
@@ -788,9 +788,16 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_bool(c, pvc, "readOnly", NULL);
         v_pop(c, old);
     }
+    cJSON *proj = v_obj(c, v, "projected", false);
+    if (proj) {
+        sources++;
+        size_t old = v_push_key(c, "projected");
+        v_projected_volume(c, proj);
+        v_pop(c, old);
+    }
     if (sources != 1)
-        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret "
-                  "or persistentVolumeClaim");
+        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret, "
+                  "persistentVolumeClaim or projected");
 }
 
 /* ---- pod spec ---- */

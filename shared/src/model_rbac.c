@@ -243,3 +243,154 @@ void v_serviceaccount(vctx_t *c, cJSON *obj)
         v_pop(c, old);
     }
 }
+
+/* ---- projected volumes ---- */
+
+#define PROJECTED_TTL_DEFAULT 3600
+#define PROJECTED_TTL_MIN 600
+#define PROJECTED_TTL_MAX (1LL << 32)
+
+/* A relative path without "..", unique in the volume (paths: "\n"-joined so far). */
+static void v_projected_path(vctx_t *c, cJSON *obj, const char *key, char *paths, size_t psz)
+{
+    const char *p = v_str(c, obj, key, true);
+    if (!p)
+        return;
+    bool dotdot = false;
+    for (const char *s = p; *s;) {
+        size_t n = strcspn(s, "/");
+        dotdot |= n == 2 && s[0] == '.' && s[1] == '.';
+        s += n;
+        s += strspn(s, "/");
+    }
+    if (!*p || p[0] == '/' || dotdot) {
+        v_failk(c, key, "must be a relative path without '..'");
+        return;
+    }
+    char line[300];
+    drv_fmt_cut(line, sizeof(line), "\n%s\n", p);
+    if (strstr(paths, line))
+        v_failk(c, key, "conflicting duplicate paths: \"%.64s\"", p);
+    size_t used = strlen(paths);
+    if (used + strlen(line) < psz)
+        drv_fmt_cut(paths + used, psz - used, "%s", line + (used ? 1 : 0));
+}
+
+static void v_projected_items(vctx_t *c, cJSON *src, bool downward, char *paths, size_t psz)
+{
+    cJSON *items = v_arr(c, src, "items", downward);
+    size_t old = v_push_key(c, "items"), i = 0;
+    for (cJSON *it = items ? items->child : NULL; it; it = it->next, i++) {
+        static const char *const known[] = {"key", "path", "mode", NULL};
+        static const char *const dknown[] = {"path", "fieldRef", "mode", NULL};
+        static const char *const dunsup[] = {"resourceFieldRef", NULL};
+        static const vfields_t f = {known, NULL, NULL}, df = {dknown, NULL, dunsup};
+        static const char *const fields[] = {"metadata.name",        "metadata.namespace",
+                                             "metadata.uid",         "metadata.labels",
+                                             "metadata.annotations", NULL};
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(it)) {
+            v_fail(c, "must be an object");
+            v_pop(c, o2);
+            continue;
+        }
+        v_fields(c, it, downward ? &df : &f);
+        if (!downward)
+            v_name(c, it, "key", true, drv_name_config_key);
+        v_projected_path(c, it, "path", paths, psz);
+        v_int(c, it, "mode", false, 0, 0777, NULL);
+        cJSON *fr = downward ? v_obj(c, it, "fieldRef", true) : NULL;
+        if (fr) {
+            static const char *const fknown[] = {"apiVersion", "fieldPath", NULL};
+            static const vfields_t ff = {fknown, NULL, NULL};
+            size_t o3 = v_push_key(c, "fieldRef");
+            v_fields(c, fr, &ff);
+            v_default_str(c, fr, "apiVersion", "v1");
+            const char *fp = v_str(c, fr, "fieldPath", true);
+            bool ok = false;
+            for (const char *const *k = fields; fp && *k && !ok; k++)
+                ok = !strcmp(fp, *k);
+            if (fp && !ok)
+                v_failk(c, "fieldPath",
+                        "unsupported value \"%.64s\": supported values: metadata.name, "
+                        "metadata.namespace, metadata.uid, metadata.labels, metadata.annotations",
+                        fp);
+            v_pop(c, o3);
+        }
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
+void v_projected_volume(vctx_t *c, cJSON *proj)
+{
+    static const char *const known[] = {"sources", "defaultMode", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, proj, &f);
+    v_int(c, proj, "defaultMode", false, 0, 0777, NULL);
+    v_default_int(c, proj, "defaultMode", 0644);
+    cJSON *sources = v_arr(c, proj, "sources", false);
+    char paths[4096] = "";
+    size_t old = v_push_key(c, "sources"), i = 0;
+    for (cJSON *s = sources ? sources->child : NULL; s; s = s->next, i++) {
+        static const char *const sknown[] = {"serviceAccountToken", "configMap", "secret",
+                                             "downwardAPI", NULL};
+        static const char *const sunsup[] = {"clusterTrustBundle", "podCertificate", NULL};
+        static const vfields_t sf = {sknown, NULL, sunsup};
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(s)) {
+            v_fail(c, "must be an object");
+            v_pop(c, o2);
+            continue;
+        }
+        v_fields(c, s, &sf);
+        int n = 0;
+        cJSON *tok = v_obj(c, s, "serviceAccountToken", false);
+        if (tok) {
+            static const char *const tknown[] = {"audience", "expirationSeconds", "path", NULL};
+            static const vfields_t tf = {tknown, NULL, NULL};
+            size_t o3 = v_push_key(c, "serviceAccountToken");
+            n++;
+            v_fields(c, tok, &tf);
+            v_projected_path(c, tok, "path", paths, sizeof(paths));
+            v_int(c, tok, "expirationSeconds", false, PROJECTED_TTL_MIN, PROJECTED_TTL_MAX, NULL);
+            v_default_int(c, tok, "expirationSeconds", PROJECTED_TTL_DEFAULT);
+            const char *aud = v_str(c, tok, "audience", false);
+            if (aud && *aud && strcmp(aud, "https://kubernetes.default.svc.cluster.local"))
+                v_failk(c, "audience",
+                        "unsupported value \"%.64s\": the hub issues tokens for its own API "
+                        "only (audience \"\" or https://kubernetes.default.svc.cluster.local)",
+                        aud);
+            v_pop(c, o3);
+        }
+        static const char *const keyed[] = {"configMap", "secret"};
+        for (size_t k = 0; k < 2; k++) {
+            cJSON *src = v_obj(c, s, keyed[k], false);
+            if (!src)
+                continue;
+            static const char *const cknown[] = {"name", "items", "optional", NULL};
+            static const vfields_t cf = {cknown, NULL, NULL};
+            size_t o3 = v_push_key(c, keyed[k]);
+            n++;
+            v_fields(c, src, &cf);
+            v_name(c, src, "name", true, drv_name_dns_subdomain);
+            v_bool(c, src, "optional", NULL);
+            v_projected_items(c, src, false, paths, sizeof(paths));
+            v_pop(c, o3);
+        }
+        cJSON *dw = v_obj(c, s, "downwardAPI", false);
+        if (dw) {
+            static const char *const dknown[] = {"items", NULL};
+            static const vfields_t dfl = {dknown, NULL, NULL};
+            size_t o3 = v_push_key(c, "downwardAPI");
+            n++;
+            v_fields(c, dw, &dfl);
+            v_projected_items(c, dw, true, paths, sizeof(paths));
+            v_pop(c, o3);
+        }
+        if (n > 1)
+            v_fail(c, "may not specify more than 1 volume projection type");
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}

@@ -83,6 +83,31 @@ spec:
   - {name: host, hostPath: {path: /}}
 ---
 apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-cfg}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: proj}
+spec:
+  serviceAccountName: lister
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.5; done"]
+    volumeMounts: [{name: api, mountPath: /projected, readOnly: true}]
+  volumes:
+  - name: api
+    projected:
+      sources:
+      - serviceAccountToken: {path: token, expirationSeconds: 1200}
+      - configMap: {name: app-cfg, items: [{key: greeting, path: cfg/greeting}]}
+      - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
+---
+apiVersion: v1
 kind: Pod
 metadata: {name: quiet}
 spec:
@@ -101,9 +126,9 @@ table="$("${FLEET_CURL[@]}" -H 'Accept: application/json;as=Table;v=v1;g=meta.k8
   "$FLEET_HUB/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings")"
 check "the RoleBindings' table (kubectl get) names the role" \
   test "$(jq -r '.rows[0].cells[0:2] | join(" ")' <<<"$table")" = "lister-reads-pods Role/pod-reader"
-check "both pods Running" fleet_wait "pods Running" 90 /api/v1/namespaces/default/pods \
-  '[.items[] | select(.status.phase == "Running")] | length == 2'
-fleet_pod_uids client quiet
+check "the pods Running" fleet_wait "pods Running" 90 /api/v1/namespaces/default/pods \
+  '[.items[] | select(.status.phase == "Running")] | length == 3'
+fleet_pod_uids client quiet proj
 
 check "the token, ca.crt and namespace are mounted" \
   fleet_pexec dev1 client sh -c "test -s $SA_DIR/token && test -s $SA_DIR/ca.crt && test \"\$(cat $SA_DIR/namespace)\" = default"
@@ -116,6 +141,17 @@ check "the ca.crt is the hub's CA" \
   test "$(fleet_pexec dev1 client cat $SA_DIR/ca.crt | sha256sum)" = "$(sha256sum <"$FLEET_CA")"
 check "a pod with automountServiceAccountToken: false gets no token" \
   fleet_pexec dev1 quiet sh -c "! test -e $SA_DIR/token && test -z \"\${KUBERNETES_SERVICE_HOST:-}\""
+# A projected volume (as Kubernetes' own admission writes them) with automount off.
+# shellcheck disable=SC2016 # expanded in the pod
+check "projected: the token, a ConfigMap key and the namespace are there" \
+  fleet_pexec dev1 proj sh -c 'test -s /projected/token && test "$(cat /projected/cfg/greeting)" = hello && test "$(cat /projected/namespace)" = default'
+check "projected: no default mount (automountServiceAccountToken: false)" \
+  fleet_pexec dev1 proj sh -c "! test -e $SA_DIR/token"
+PTOKEN="$(fleet_pexec dev1 proj cat /projected/token)"
+pclaims="$(cut -d. -f2 <<<"$PTOKEN" | tr '_-' '/+')"
+while [ $((${#pclaims} % 4)) -ne 0 ]; do pclaims="$pclaims="; done
+check "projected: its token lives as long as it asked (1200 s)" \
+  test "$(base64 -d <<<"$pclaims" | jq '.exp - .iat')" = 1200
 TOKEN="$(fleet_pexec dev1 client cat $SA_DIR/token)"
 check "the token is a JWT" grep -Eq '^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' <<<"$TOKEN"
 claims="$(cut -d. -f2 <<<"$TOKEN" | tr '_-' '/+' | base64 -d 2>/dev/null)"
@@ -141,7 +177,7 @@ in_pod_body() {
 code="$(in_pod /api/v1/namespaces/default/pods)"
 check "from the pod: list pods of its namespace: 200 (got $code)" test "$code" = 200
 names="$(in_pod_body /api/v1/namespaces/default/pods | jq -r '[.items[].metadata.name] | sort | join(",")')"
-check "... and they are its namespace's pods (got $names)" test "$names" = "client,quiet"
+check "... and they are its namespace's pods (got $names)" test "$names" = "client,proj,quiet"
 code="$(in_pod /api/v1/namespaces/other/pods)"
 check "from the pod: pods of another namespace: 403 (got $code)" test "$code" = 403
 code="$(in_pod /api/v1/namespaces/default/secrets)"
@@ -191,6 +227,8 @@ from_host() { # TOKEN PATH -> status
   curl -s -o /dev/null -w '%{http_code}' --cacert "$FLEET_CA" -H "Authorization: Bearer $1" \
     "$FLEET_HUB$2"
 }
+check "projected: its token lists the pods too" \
+  test "$(from_host "$PTOKEN" /api/v1/namespaces/default/pods)" = 200
 check "from the host, the pod's token works while the pod lives" \
   test "$(from_host "$TOKEN" /api/v1/namespaces/default/pods)" = 200
 fleet_drover delete pod client >/dev/null 2>&1

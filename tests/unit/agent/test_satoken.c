@@ -133,10 +133,59 @@ static void test_apply(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A projected volume as Kubernetes' admission writes it (token, kube-root-ca.crt, namespace),
+ * with automount off: a secret volume over the files, and no default mount. */
+static void test_projected(void **state)
+{
+    (void)state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *desired = cJSON_Parse(
+        "{\"pods\": [{\"metadata\": {\"name\": \"p\", \"namespace\": \"edge\", \"uid\": \"u-1\","
+        "\"labels\": {\"b\": \"2\", \"a\": \"1\"}},"
+        "\"spec\": {\"automountServiceAccountToken\": false, \"containers\": [{\"name\": \"c\"}],"
+        "\"volumes\": [{\"name\": \"kube-api-access-x\", \"projected\": {\"defaultMode\": 420,"
+        "\"sources\": [{\"serviceAccountToken\": {\"expirationSeconds\": 3607, \"path\": "
+        "\"token\"}}, {\"configMap\": {\"name\": \"kube-root-ca.crt\", \"items\": [{\"key\": "
+        "\"ca.crt\", \"path\": \"ca.crt\"}]}}, {\"downwardAPI\": {\"items\": [{\"path\": "
+        "\"namespace\", \"fieldRef\": {\"fieldPath\": \"metadata.namespace\"}}, {\"path\": "
+        "\"labels\", \"fieldRef\": {\"fieldPath\": \"metadata.labels\"}}]}}]}}]}}],"
+        "\"configMaps\": [{\"metadata\": {\"name\": \"kube-root-ca.crt\", \"namespace\": "
+        "\"edge\"}, \"data\": {\"ca.crt\": \"PEM\", \"other\": \"x\"}}], \"secrets\": []}");
+    assert_non_null(desired);
+    cJSON *toks = cJSON_AddArrayToObject(desired, "serviceAccountTokens");
+    cJSON *ent = drv_proto_satoken_build("dev1", "u-1", "jwt-1", 1800000000, NULL, &err);
+    cJSON_AddFalseToObject(ent, "automount");
+    cJSON_AddItemToArray(toks, ent);
+    assert_int_equal(pod_satoken_apply(desired, "/nonexistent", "dev1", "", &err), DRV_OK);
+    const cJSON *pod = cJSON_GetArrayItem(drv_json_get(desired, "pods"), 0);
+    /* no default mount */
+    assert_int_equal(cJSON_GetArraySize(drv_json_at(pod, "spec.volumes")), 1);
+    assert_null(
+        drv_json_get(cJSON_GetArrayItem(drv_json_at(pod, "spec.containers"), 0), "volumeMounts"));
+    const cJSON *vol = cJSON_GetArrayItem(drv_json_at(pod, "spec.volumes"), 0);
+    assert_null(drv_json_get(vol, "projected"));
+    assert_string_equal(drv_json_str_at(vol, "secret.secretName"),
+                        "drover-projected-u-1-kube-api-access-x");
+    const cJSON *items = drv_json_at(vol, "secret.items");
+    assert_int_equal(cJSON_GetArraySize(items), 4);
+    static const char *const paths[] = {"token", "ca.crt", "namespace", "labels"};
+    static const char *const want[] = {"jwt-1", "PEM", "edge", "a=\"1\"\nb=\"2\""};
+    const cJSON *s = cJSON_GetArrayItem(drv_json_get(desired, "secrets"), 0);
+    for (int i = 0; i < 4; i++) {
+        const cJSON *it = cJSON_GetArrayItem(items, i);
+        assert_string_equal(drv_json_str(it, "path"), paths[i]);
+        char *v = decoded(drv_json_str(drv_json_get(s, "data"), drv_json_str(it, "key")));
+        assert_string_equal(v, want[i]);
+        free(v);
+    }
+    cJSON_Delete(desired);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_projected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

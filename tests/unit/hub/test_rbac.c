@@ -214,6 +214,37 @@ static void test_validation(void **state)
     assert_int_equal(drv_model_normalize(o, NULL), DRV_OK);
     assert_string_equal(drv_json_str_at(o, "spec.serviceAccountName"), "default");
     cJSON_Delete(o);
+    /* projected volumes, as Kubernetes' admission writes them, and what is refused in them */
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  containers: [{name: c, image: busybox}]\n  volumes:\n  - name: kube-api-access-x\n"
+             "    projected:\n      sources:\n      - serviceAccountToken: {path: token}\n"
+             "      - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}\n"
+             "      - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: "
+             "metadata.namespace}}]}\n");
+    assert_int_equal(drv_model_normalize(o, NULL), DRV_OK);
+    const cJSON *proj =
+        drv_json_get(cJSON_GetArrayItem(drv_json_at(o, "spec.volumes"), 0), "projected");
+    assert_int_equal(drv_json_int_or(proj, "defaultMode", 0), 0644);
+    assert_int_equal(
+        drv_json_int_or(drv_json_get(cJSON_GetArrayItem(drv_json_get(proj, "sources"), 0),
+                                     "serviceAccountToken"),
+                        "expirationSeconds", 0),
+        3600);
+    cJSON_Delete(o);
+    p = problems("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+                 "  containers: [{name: c, image: busybox}]\n  volumes:\n  - name: v\n"
+                 "    projected:\n      sources:\n"
+                 "      - serviceAccountToken: {path: t, audience: vault, expirationSeconds: 60}\n"
+                 "      - {secret: {name: s}, configMap: {name: c}}\n"
+                 "      - downwardAPI: {items: [{path: t, fieldRef: {fieldPath: spec.nodeName}}]}\n"
+                 "      - clusterTrustBundle: {name: x, path: y}\n");
+    assert_has(p, "sources[0].serviceAccountToken.audience: unsupported value \"vault\"");
+    assert_has(p, "sources[0].serviceAccountToken.expirationSeconds: ");
+    assert_has(p, "sources[1]: may not specify more than 1 volume projection type");
+    assert_has(p, "sources[2].downwardAPI.items[0].path: conflicting duplicate paths");
+    assert_has(p, "sources[2].downwardAPI.items[0].fieldRef.fieldPath: unsupported value");
+    assert_has(p, "sources[3].clusterTrustBundle: not supported by Drover");
+    free(p);
     p = problems("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  serviceAccount: a\n"
                  "  serviceAccountName: b\n  containers: [{name: c, image: busybox}]\n");
     assert_has(p, "spec.serviceAccount: must equal serviceAccountName");
@@ -490,16 +521,17 @@ static void test_pod_tokens(void **state)
                      "  containers: [{name: c, image: busybox}]\n");
     const char *tok = NULL;
     int64_t exp = 0, due = 0;
-    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
-                     DRV_OK);
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, NULL, &err), DRV_OK);
     char *first = strdup(tok);
     assert_int_equal(exp, now + DRV_SATOKEN_TTL_DEFAULT_S);
     assert_int_equal(due, now + DRV_SATOKEN_TTL_DEFAULT_S * 8 / 10);
     assert_int_equal(
-        drv_satoken_for_pod(t, f->store, "dev1", pod, now + 100, &tok, &exp, &due, &err), DRV_OK);
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now + 100, &tok, &exp, &due, NULL, &err),
+        DRV_OK);
     assert_string_equal(tok, first);
-    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, due, &tok, &exp, &due, &err),
-                     DRV_OK);
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, due, &tok, &exp, &due, NULL, &err), DRV_OK);
     assert_string_not_equal(tok, first);
     drv_satoken_claims_t c;
     assert_int_equal(drv_satoken_verify(t, tok, now + 3000, &c, &err), DRV_OK);
@@ -538,15 +570,28 @@ static void test_pod_tokens(void **state)
               "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n"
               "  serviceAccountName: quiet\n"
               "  containers: [{name: c, image: busybox}]\n");
-    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
-                     DRV_ERR_NOTFOUND);
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, NULL, &err),
+        DRV_ERR_NOTFOUND);
+    cJSON_Delete(pod);
+    /* a projected token without the mount: issued for the volume only, as long as it asks */
+    pod = put(f, DRV_KIND_POD,
+              "apiVersion: v1\nkind: Pod\nmetadata: {name: s}\nspec:\n"
+              "  serviceAccountName: quiet\n  containers: [{name: c, image: busybox}]\n"
+              "  volumes:\n  - name: t\n    projected:\n      sources:\n"
+              "      - serviceAccountToken: {path: token, expirationSeconds: 900}\n");
+    bool mount = true;
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &mount, &err), DRV_OK);
+    assert_false(mount);
+    assert_int_equal(exp, now + 900);
     cJSON_Delete(pod);
     pod = put(f, DRV_KIND_POD,
               "apiVersion: v1\nkind: Pod\nmetadata: {name: r}\nspec:\n"
               "  serviceAccountName: quiet\n  automountServiceAccountToken: true\n"
               "  containers: [{name: c, image: busybox}]\n");
-    assert_int_equal(drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, &err),
-                     DRV_OK);
+    assert_int_equal(
+        drv_satoken_for_pod(t, f->store, "dev1", pod, now, &tok, &exp, &due, NULL, &err), DRV_OK);
     cJSON_Delete(pod);
     /* a binding's roleRef is fixed; its subjects are not */
     char field[64] = "";
@@ -585,11 +630,12 @@ static drv_err_t node_key(void *ctx, const char *node, char **pub, drv_error_t *
 }
 
 static drv_err_t sa_token(void *ctx, const char *node, const cJSON *pod, int64_t now,
-                          const char **token, int64_t *exp, int64_t *due, drv_error_t *err)
+                          const char **token, int64_t *exp, int64_t *due, bool *mount,
+                          drv_error_t *err)
 {
     fx_t *f = ctx;
     return drv_satoken_for_pod(drv_auth_satoken(f->auth), f->store, node, pod, now, token, exp, due,
-                               err);
+                               mount, err);
 }
 
 /* The bridge puts each pod's token in its node's document, sealed to that node (left out for
