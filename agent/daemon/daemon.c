@@ -21,6 +21,8 @@
 #include "drover/manifest.h"
 #include "drover/model.h"
 #include "link/link.h"
+#include "pod/satoken.h"
+#include "pod/secrets.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 
@@ -151,6 +153,13 @@ static void apply(struct daemon *d)
     if (!desired)
         return;
     drv_error_t err = DRV_ERROR_INIT;
+    if (pod_satoken_apply(desired, d->cfg->state_dir, d->cfg->node_name, d->cfg->hub_url, &err) !=
+        DRV_OK) {
+        drv_log_error("cannot give pods their service account tokens", "error=\"%s\"",
+                      drv_error_msg(&err));
+        pod_secret_wipe_delete(desired);
+        return;
+    }
     if (drv_supervisor_set_desired(d->sv, desired, &err) != DRV_OK)
         drv_log_error("cannot apply desired state", "error=\"%s\"", drv_error_msg(&err));
 }

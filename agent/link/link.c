@@ -123,10 +123,14 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
     cJSON *net = d.network ? cJSON_Duplicate(d.network, 1) : NULL;
     bool has_net = d.network != NULL;
     cJSON *pvs = cJSON_Duplicate(d.persistent_volumes, 1);
+    /* pods' service account tokens, opened when applied (pod/satoken.h) */
+    cJSON *toks = cJSON_GetArraySize(d.sa_tokens) ? cJSON_Duplicate(d.sa_tokens, 1) : NULL;
+    bool has_toks = cJSON_GetArraySize(d.sa_tokens) > 0;
     uint64_t gen = d.generation;
     drv_proto_desired_free(&d);
-    if (!desired || !pods || !cms || !secrets || (has_net && !net) || !pvs) {
+    if (!desired || !pods || !cms || !secrets || (has_net && !net) || !pvs || (has_toks && !toks)) {
         cJSON_Delete(pvs);
+        cJSON_Delete(toks);
         cJSON_Delete(desired);
         cJSON_Delete(pods);
         cJSON_Delete(cms);
@@ -143,6 +147,8 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
         cJSON_AddItemToObject(desired, "persistentVolumes", pvs);
     else
         cJSON_Delete(pvs);
+    if (toks)
+        cJSON_AddItemToObject(desired, "serviceAccountTokens", toks);
     /* The network section is checked whole here, so that a hostile or broken one (overlapping
      * subnets, a peer list naming this node, ...) is refused with the field named, as a bad
      * pod is, instead of reaching WireGuard or nftables. */
@@ -227,9 +233,16 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
         cJSON_Delete(out);
         return NULL;
     }
-    /* The cluster network is the hub's alone (static manifests have none). */
+    /* The cluster network is the hub's alone (static manifests have none), as are the pods'
+     * service account tokens. */
     const cJSON *net = cJSON_GetObjectItemCaseSensitive(hub_desired, "network");
     if (cJSON_IsObject(net) && !cJSON_AddItemToObject(out, "network", cJSON_Duplicate(net, 1))) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(hub_desired, "serviceAccountTokens");
+    if (cJSON_IsArray(toks) &&
+        !cJSON_AddItemToObject(out, "serviceAccountTokens", cJSON_Duplicate(toks, 1))) {
         cJSON_Delete(out);
         return NULL;
     }
@@ -493,6 +506,12 @@ static bool has_clear_secret(const cJSON *desired)
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(desired, "secrets"))
     {
         if (!drv_proto_secret_is_sealed(s))
+            return true;
+    }
+    /* a service account token in clear likewise */
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(desired, "serviceAccountTokens"))
+    {
+        if (cJSON_GetObjectItemCaseSensitive(s, "token"))
             return true;
     }
     return false;

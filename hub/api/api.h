@@ -32,11 +32,11 @@ typedef struct drv_api_route drv_api_route_t;
  * SelfSubjectReview (kubectl auth whoami) answers. */
 #define DRV_API_USER_GROUPS 4
 typedef struct drv_api_user {
-    bool known;        /* the authorizer filled it in */
-    char username[64]; /* "drover:token:<id>" */
-    char uid[32];      /* the token's id */
-    char role[16];     /* "admin", "operator", "viewer" */
-    char groups[DRV_API_USER_GROUPS][48];
+    bool known;         /* the authorizer filled it in */
+    char username[320]; /* "drover:token:<id>", "system:serviceaccount:<ns>:<name>" */
+    char uid[64];       /* the token's id; a service account's uid */
+    char role[16];      /* "admin", "operator", "viewer" */
+    char groups[DRV_API_USER_GROUPS][96];
     size_t ngroups;
     char description[257]; /* the token's; "" none */
 } drv_api_user_t;

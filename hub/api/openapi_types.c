@@ -13,6 +13,7 @@
 #define NET "io.k8s.api.networking.v1."
 #define STORAGE "io.k8s.api.storage.v1."
 #define SCHED "io.k8s.api.scheduling.v1."
+#define RBAC "io.k8s.api.rbac.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -335,6 +336,13 @@ static const drv_oa_field_t pod_spec[] = {
     {"hostPID", "boolean", 0, "Share the device's process namespace."},
     {"hostIPC", "boolean", 0, "Share the device's IPC namespace."},
     {"hostname", "string", 0, "The hostname inside the Pod; the Pod's name when empty."},
+    {"serviceAccountName", "string", 0,
+     "The ServiceAccount the Pod runs as (default: \"default\"); it must exist. Its token, "
+     "bound to the Pod, is mounted at /var/run/secrets/kubernetes.io/serviceaccount."},
+    {"serviceAccount", "string", 0, "Deprecated alias of serviceAccountName."},
+    {"automountServiceAccountToken", "boolean", 0,
+     "Whether the service account token is mounted; the ServiceAccount's setting, else true, "
+     "when unset."},
     {"terminationGracePeriodSeconds", "integer", 0,
      "Seconds the containers get to stop after SIGTERM before SIGKILL (default 30)."},
     {"securityContext", CORE "PodSecurityContext", 0,
@@ -444,7 +452,40 @@ static const drv_oa_field_t volume[] = {
     {"persistentVolumeClaim", CORE "PersistentVolumeClaimVolumeSource", 0,
      "A claim's volume: a directory on the device the claim is bound to, kept across the "
      "Pod's restarts."},
+    {"projected", CORE "ProjectedVolumeSource", 0,
+     "Files from several sources in one directory: the Pod's service account token, ConfigMap "
+     "and Secret keys, downward API fields (on a tmpfs, refreshed as they change)."},
     END};
+
+static const drv_oa_field_t projected_volume[] = {
+    {"sources", CORE "VolumeProjection", L, "Where the files come from."},
+    {"defaultMode", "int32", 0, "Mode of the files without one of their own (default 0644)."},
+    END};
+
+static const drv_oa_field_t volume_projection[] = {
+    {"serviceAccountToken", CORE "ServiceAccountTokenProjection", 0,
+     "The Pod's service account token."},
+    {"configMap", CORE "ConfigMapProjection", 0, "A ConfigMap's keys."},
+    {"secret", CORE "SecretProjection", 0, "A Secret's keys."},
+    {"downwardAPI", CORE "DownwardAPIProjection", 0, "Fields of the Pod."},
+    END};
+
+static const drv_oa_field_t sa_token_projection[] = {
+    {"path", "string", R, "The file, relative to the volume."},
+    {"expirationSeconds", "int64", 0,
+     "How long the token lives (at least 600, default 3600); renewed at 80 % of it."},
+    {"audience", "string", 0,
+     "\"\" or https://kubernetes.default.svc.cluster.local: the hub's own API."},
+    END};
+
+static const drv_oa_field_t keyed_projection[] = {
+    {"name", "string", R, "The object's name, in the Pod's namespace."},
+    {"items", CORE "KeyToPath", L, "Only these keys, at these paths; every key when empty."},
+    {"optional", "boolean", 0, "Whether the object may be missing."},
+    END};
+
+static const drv_oa_field_t downward_projection[] = {
+    {"items", CORE "DownwardAPIVolumeFile", L, "The fields, each a file."}, END};
 
 static const drv_oa_field_t pvc_volume[] = {
     {"claimName", "string", R, "The PersistentVolumeClaim's name, in the Pod's namespace."},
@@ -714,6 +755,67 @@ static const drv_oa_field_t priority_class[] = {
     {"preemptionPolicy", "string", 0,
      "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
     END};
+
+/* ---- ServiceAccount, rbac.authorization.k8s.io/v1 ---- */
+
+static const drv_oa_field_t service_account[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"automountServiceAccountToken", "boolean", 0,
+     "Whether Pods of this account get its token mounted, unless they say otherwise."},
+    {"secrets", CORE "ObjectReference", L, "Kept for compatibility; Drover issues no Secrets."},
+    {"imagePullSecrets", CORE "LocalObjectReference", L,
+     "Secrets for pulling the images of Pods of this account."},
+    END};
+
+static const drv_oa_field_t policy_rule[] = {
+    {"verbs", "string", L | R,
+     "get, list, watch, create, update, patch, delete, deletecollection, or * for all."},
+    {"apiGroups", "string", L, "API groups of the resources (\"\" for the core group), or *."},
+    {"resources", "string", L,
+     "Resources (pods, deployments/scale, pods/log, ...), or * for all of the groups'."},
+    {"resourceNames", "string", L, "Only these objects by name; every object when empty."},
+    {"nonResourceURLs", "string", L,
+     "Paths that are no resource (/healthz, /metrics, a trailing * matches a prefix); "
+     "ClusterRoles only."},
+    END};
+
+static const drv_oa_field_t rbac_role[] = {
+    TYPEMETA, OBJMETA, {"rules", RBAC "PolicyRule", L, "What the role allows."}, END};
+
+static const drv_oa_field_t rbac_cluster_role[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"rules", RBAC "PolicyRule", L, "What the role allows (unless aggregationRule is set)."},
+    {"aggregationRule", RBAC "AggregationRule", 0,
+     "Gives the role the rules of the ClusterRoles these selectors pick, read at each request."},
+    END};
+
+static const drv_oa_field_t aggregation_rule[] = {
+    {"clusterRoleSelectors", META "LabelSelector", L,
+     "ClusterRoles whose labels match any of these lend their rules."},
+    END};
+
+static const drv_oa_field_t rbac_subject[] = {
+    {"kind", "string", R, "ServiceAccount, User or Group."},
+    {"apiGroup", "string", 0, "\"\" for a ServiceAccount, rbac.authorization.k8s.io otherwise."},
+    {"name", "string", R, "The subject's name."},
+    {"namespace", "string", 0,
+     "A ServiceAccount's namespace (a RoleBinding's own when empty; required in a "
+     "ClusterRoleBinding)."},
+    END};
+
+static const drv_oa_field_t role_ref[] = {
+    {"apiGroup", "string", R, "rbac.authorization.k8s.io."},
+    {"kind", "string", R, "Role (in the binding's namespace) or ClusterRole."},
+    {"name", "string", R, "The role's name."},
+    END};
+
+static const drv_oa_field_t rbac_binding[] = {TYPEMETA,
+                                              OBJMETA,
+                                              {"subjects", RBAC "Subject", L, "Who gets the role."},
+                                              {"roleRef", RBAC "RoleRef", R, "The role given."},
+                                              END};
 
 /* ---- networking.k8s.io/v1 ---- */
 
@@ -1251,6 +1353,14 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "EmptyDirVolumeSource", "An empty directory for the Pod's life.", empty_dir),
     OBJ(CORE "HostPathVolumeSource", "A path of the device.", host_path),
     OBJ(CORE "KeyToPath", "A key written to a file.", key_to_path),
+    OBJ(CORE "ProjectedVolumeSource", "Files from several sources in one volume.",
+        projected_volume),
+    OBJ(CORE "VolumeProjection", "One source of a projected volume.", volume_projection),
+    OBJ(CORE "ServiceAccountTokenProjection", "The Pod's service account token as a file.",
+        sa_token_projection),
+    OBJ(CORE "ConfigMapProjection", "A ConfigMap's keys as files.", keyed_projection),
+    OBJ(CORE "SecretProjection", "A Secret's keys as files.", keyed_projection),
+    OBJ(CORE "DownwardAPIProjection", "Fields of the Pod as files.", downward_projection),
     OBJ(CORE "ConfigMapVolumeSource", "A ConfigMap as files.", configmap_volume),
     OBJ(CORE "SecretVolumeSource", "A Secret as files.", secret_volume),
     OBJ(CORE "Toleration", "A taint a Pod tolerates.", toleration),
@@ -1306,6 +1416,20 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(NET "NetworkPolicyPeer",
         "A peer: Pods by their and their namespaces' labels, or an IP range.", netpol_peer),
     OBJ(NET "IPBlock", "An IPv4 range with holes.", ip_block),
+    OBJ(CORE "ServiceAccount", "An identity for the Pods that run as it, with a token each.",
+        service_account),
+    OBJ(RBAC "PolicyRule", "One set of verbs on resources or paths.", policy_rule),
+    OBJ(RBAC "Role", "Rules on the resources of one namespace.", rbac_role),
+    OBJ(RBAC "ClusterRole", "Rules on resources of every namespace, or on paths.",
+        rbac_cluster_role),
+    OBJ(RBAC "AggregationRule", "Which ClusterRoles an aggregated ClusterRole draws on.",
+        aggregation_rule),
+    OBJ(RBAC "Subject", "Who a binding gives a role to.", rbac_subject),
+    OBJ(RBAC "RoleRef", "The role a binding gives.", role_ref),
+    OBJ(RBAC "RoleBinding", "Gives a role's rules to subjects, in the binding's namespace.",
+        rbac_binding),
+    OBJ(RBAC "ClusterRoleBinding", "Gives a ClusterRole's rules to subjects, everywhere.",
+        rbac_binding),
     OBJ(CORE "Event", "A record of something that happened to an object.", event),
     OBJ(CORE "ObjectReference", "A reference to an object.", object_ref),
     OBJ(CORE "EventSource", "Who reported an event.", event_source),
@@ -1406,5 +1530,15 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      STORAGE "StorageClass", false, false, false, false, true},
     {"apis/scheduling.k8s.io/v1", "scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
      SCHED "PriorityClass", false, false, false, false, true},
+    {"api/v1", "", "v1", "ServiceAccount", "serviceaccounts", CORE "ServiceAccount", true, false,
+     false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "Role", "roles",
+     RBAC "Role", true, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "RoleBinding",
+     "rolebindings", RBAC "RoleBinding", true, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "ClusterRole",
+     "clusterroles", RBAC "ClusterRole", false, false, false, false, true},
+    {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding",
+     "clusterrolebindings", RBAC "ClusterRoleBinding", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

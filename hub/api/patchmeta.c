@@ -11,6 +11,7 @@
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
 #define STORAGE "io.k8s.api.storage.v1."
+#define RBAC "io.k8s.api.rbac.v1."
 
 typedef struct edge {
     const char *parent, *field;
@@ -42,6 +43,24 @@ static const edge_t edges[] = {
     {CORE "PersistentVolume", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {STORAGE "StorageClass", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {CORE "PodTemplateSpec", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "ServiceAccount", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {RBAC "Role", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {RBAC "ClusterRole", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {RBAC "RoleBinding", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {RBAC "ClusterRoleBinding", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    /* ServiceAccount and RBAC: secrets merge by name, every other list is atomic upstream */
+    {CORE "ServiceAccount", "secrets", {CORE "ObjectReference", true, true, false, "name"}},
+    {CORE "ServiceAccount",
+     "imagePullSecrets",
+     {CORE "LocalObjectReference", true, false, false, NULL}},
+    {RBAC "Role", "rules", {RBAC "PolicyRule", true, false, false, NULL}},
+    {RBAC "ClusterRole", "rules", {RBAC "PolicyRule", true, false, false, NULL}},
+    {RBAC "ClusterRole", "aggregationRule", {RBAC "AggregationRule", false, false, false, NULL}},
+    {RBAC "AggregationRule",
+     "clusterRoleSelectors",
+     {META "LabelSelector", true, false, false, NULL}},
+    {RBAC "RoleBinding", "subjects", {RBAC "Subject", true, false, false, NULL}},
+    {RBAC "ClusterRoleBinding", "subjects", {RBAC "Subject", true, false, false, NULL}},
     {META "ObjectMeta", "finalizers", {NULL, true, true, false, NULL}},
     {META "ObjectMeta", "ownerReferences", {META "OwnerReference", true, true, false, "uid"}},
     /* volumes: lists atomic, as upstream (no patchStrategy) */
@@ -201,6 +220,16 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return STORAGE "StorageClass";
     case DRV_KIND_PRIORITYCLASS:
         return "io.k8s.api.scheduling.v1.PriorityClass";
+    case DRV_KIND_SERVICEACCOUNT:
+        return CORE "ServiceAccount";
+    case DRV_KIND_ROLE:
+        return RBAC "Role";
+    case DRV_KIND_CLUSTERROLE:
+        return RBAC "ClusterRole";
+    case DRV_KIND_ROLEBINDING:
+        return RBAC "RoleBinding";
+    case DRV_KIND_CLUSTERROLEBINDING:
+        return RBAC "ClusterRoleBinding";
     default:
         return NULL;
     }

@@ -143,8 +143,10 @@ static void allowed_reason(drv_api_req_t *rq, const drv_api_user_t *user, verdic
 {
     if (!rq->api->authorize)
         DRV_FMT_LIT(v->reason, "access control is off on this hub");
-    else if (user->known)
+    else if (user->known && *user->role)
         drv_fmt_cut(v->reason, sizeof(v->reason), "allowed: Drover role %s", user->role);
+    else if (user->known)
+        DRV_FMT_LIT(v->reason, "allowed by RBAC");
 }
 
 /* spec.resourceAttributes: every route serving group/resource/subresource with verb ("*"
@@ -175,6 +177,10 @@ static drv_err_t decide_resource(drv_api_req_t *rq, const cJSON *ra, verdict_t *
         parts_t pt;
         if (!parts_of(&routes[i], &pt) || !wild_eq(group, pt.group) || !wild_eq(res, pt.resource) ||
             !wild_eq(sub, pt.sub))
+            continue;
+        /* asked about one namespace: its routes, not the list over all namespaces (which a
+         * service account's RoleBinding never allows) */
+        if (*ns && !strstr(routes[i].pattern, "{namespace}") && drv_kind_namespaced(routes[i].kind))
             continue;
         known = true;
         for (unsigned m = DRV_API_M_GET; m <= DRV_API_M_DELETE && v->allowed; m <<= 1) {

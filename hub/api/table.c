@@ -382,6 +382,26 @@ static const col_t sc_cols[] = {
     AGE_COL,
 };
 
+static const col_t sa_cols[] = {
+    NAME_COL,
+    {"Secrets", "integer", "", "Number of secrets listed by the account.", 0},
+    AGE_COL,
+};
+
+static const col_t role_cols[] = {
+    NAME_COL,
+    {"Created At", "string", "", "When the role was created.", 0},
+};
+
+static const col_t binding_cols[] = {
+    NAME_COL,
+    {"Role", "string", "", "The role given.", 0},
+    AGE_COL,
+    {"Users", "string", "", "User subjects.", 1},
+    {"Groups", "string", "", "Group subjects.", 1},
+    {"ServiceAccounts", "string", "", "ServiceAccount subjects (namespace/name).", 1},
+};
+
 static const col_t node_cols[] = {
     NAME_COL,
     {"Status", "string", "", "The node's readiness, and whether it takes new pods.", 0},
@@ -1143,6 +1163,50 @@ static bool hpa_cells(const cJSON *h, int64_t now_ms, cJSON *cells)
            add_int(cells, num(h, "status.currentReplicas")) && add_age(cells, h, now_ms);
 }
 
+/* ---- ServiceAccount and RBAC ---- */
+
+static bool sa_cells(const cJSON *sa, int64_t now_ms, cJSON *cells)
+{
+    return add_str(cells, drv_json_str_at(sa, "metadata.name")) &&
+           add_int(cells, cJSON_GetArraySize(drv_json_get(sa, "secrets"))) &&
+           add_age(cells, sa, now_ms);
+}
+
+static bool role_cells(const cJSON *r, int64_t now_ms, cJSON *cells)
+{
+    (void)now_ms;
+    return add_str(cells, drv_json_str_at(r, "metadata.name")) &&
+           add_str(cells, drv_json_str_at(r, "metadata.creationTimestamp"));
+}
+
+static bool binding_cells(const cJSON *b, int64_t now_ms, cJSON *cells)
+{
+    text_t users = {.len = 0}, groups = {.len = 0}, sas = {.len = 0};
+    char role[300];
+    drv_fmt_cut(role, sizeof(role), "%s/%s",
+                drv_json_str_or(drv_json_get(b, "roleRef"), "kind", ""),
+                drv_json_str_or(drv_json_get(b, "roleRef"), "name", ""));
+    const cJSON *s;
+    cJSON_ArrayForEach(s, drv_json_get(b, "subjects"))
+    {
+        const char *kind = drv_json_str_or(s, "kind", ""), *name = drv_json_str_or(s, "name", "");
+        if (!strcmp(kind, "User")) {
+            text_add(&users, ", ", name);
+        } else if (!strcmp(kind, "Group")) {
+            text_add(&groups, ", ", name);
+        } else {
+            char one[300];
+            drv_fmt_cut(one, sizeof(one), "%s/%s",
+                        drv_json_str_or(s, "namespace", drv_json_str_at(b, "metadata.namespace")),
+                        name);
+            text_add(&sas, ", ", one);
+        }
+    }
+    return add_str(cells, drv_json_str_at(b, "metadata.name")) && add_str(cells, role) &&
+           add_age(cells, b, now_ms) && add_str(cells, users.s) && add_str(cells, groups.s) &&
+           add_str(cells, sas.s);
+}
+
 /* ---- the table ---- */
 
 #define PRINTER(k, c, f)                                                                           \
@@ -1169,6 +1233,11 @@ static const printer_t printers[] = {
     PRINTER("PersistentVolume", pv_cols, pv_cells),
     PRINTER("StorageClass", sc_cols, sc_cells),
     PRINTER("PriorityClass", pc_cols, pc_cells),
+    PRINTER("ServiceAccount", sa_cols, sa_cells),
+    PRINTER("Role", role_cols, role_cells),
+    PRINTER("ClusterRole", role_cols, role_cells),
+    PRINTER("RoleBinding", binding_cols, binding_cells),
+    PRINTER("ClusterRoleBinding", binding_cols, binding_cells),
 };
 
 static const printer_t *find_printer(const char *kind)

@@ -18,6 +18,7 @@
 #include "drover/json.h"
 #include "drover/log.h"
 #include "drover/pki.h"
+#include "auth/rbac.h"
 
 #define CREATE_TRIES 8
 #define LABEL_KEY_MAX 63
@@ -383,6 +384,9 @@ bool drv_auth_allows(drv_auth_role_t role, unsigned method, const drv_api_route_
         if (route->kind == DRV_KIND_NODE) /* cordon, drain; Nodes come from their agents */
             return route->op != DRV_API_OP_COLLECTION &&
                    (method == DRV_API_M_PUT || method == DRV_API_M_PATCH);
+        /* cluster-wide RBAC reaches beyond what an operator holds (no escalation check) */
+        if (route->kind == DRV_KIND_CLUSTERROLE || route->kind == DRV_KIND_CLUSTERROLEBINDING)
+            return role >= DRV_AUTH_ROLE_ADMIN;
         return true;
     }
     return false;
@@ -446,6 +450,174 @@ void drv_auth_user(const drv_hstore_token_t *t, drv_api_user_t *out)
     drv_fmt_cut(out->description, sizeof(out->description), "%s", t->description);
 }
 
+/* ---- service account tokens ---- */
+
+/* The group of a kind's apiVersion ("" for v1). */
+static void group_of(drv_kind_t k, char *out, size_t outsz)
+{
+    const char *gv = drv_kind_api_version(k), *slash = strchr(gv, '/');
+    drv_fmt_cut(out, outsz, "%.*s", slash ? (int)(slash - gv) : 0, gv);
+}
+
+/* What req asks in RBAC's terms; false: a route no service account may use. *open: one every
+ * authenticated client may use (discovery, OpenAPI, reviews about oneself: Kubernetes'
+ * system:discovery and system:basic-user). */
+static bool rbac_request(const drv_api_authz_t *req, drv_rbac_request_t *rq, char *group,
+                         size_t gsz, bool *open)
+{
+    const drv_api_route_t *r = req->route;
+    *open = false;
+    memset(rq, 0, sizeof(*rq));
+    rq->verb = verb(req);
+    rq->ns = req->ns;
+    rq->name = req->name;
+    rq->subresource = "";
+    if (!r) {
+        *open = true; /* unknown paths answer 404 */
+        return true;
+    }
+    switch (r->op) {
+    case DRV_API_OP_HEALTHZ:
+    case DRV_API_OP_DISCOVERY:
+    case DRV_API_OP_OPENAPI:
+        *open = req->method == DRV_API_M_GET;
+        return *open;
+    case DRV_API_OP_REVIEW:
+        *open = req->method == DRV_API_M_POST;
+        return *open;
+    case DRV_API_OP_APPLY: /* each object is put to the authorizer on its own */
+        *open = req->method == DRV_API_M_POST;
+        return *open;
+    case DRV_API_OP_METRICS:
+        rq->path = "/metrics";
+        return true;
+    case DRV_API_OP_USAGE:
+        drv_fmt_cut(group, gsz, "metrics.k8s.io");
+        rq->group = group;
+        rq->resource = drv_kind_plural(r->kind);
+        return r->kind != DRV_KIND_UNKNOWN;
+    case DRV_API_OP_COLLECTION:
+    case DRV_API_OP_ITEM:
+    case DRV_API_OP_STATUS:
+    case DRV_API_OP_SCALE:
+    case DRV_API_OP_LOG:
+        group_of(r->kind, group, gsz);
+        rq->group = group;
+        rq->resource = drv_kind_plural(r->kind);
+        rq->subresource = r->op == DRV_API_OP_STATUS  ? "status"
+                          : r->op == DRV_API_OP_SCALE ? "scale"
+                          : r->op == DRV_API_OP_LOG   ? "log"
+                                                      : "";
+        if (r->op == DRV_API_OP_LOG)
+            rq->verb = "get";
+        return true;
+    default: /* tokens, identities, enrollment, the dashboard's streams: Drover's own */
+        return false;
+    }
+}
+
+/* A service account token: verified, its pod and account still there, then RBAC. */
+static unsigned sa_authorize(drv_auth_t *a, const drv_api_authz_t *req, const char *jwt, char *msg,
+                             size_t msgsz)
+{
+    drv_hstore_t *s = drv_auth_store(a);
+    drv_satoken_claims_t c;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t e = drv_satoken_verify(drv_auth_satoken(a), jwt, (int64_t)time(NULL), &c, &err);
+    if (e == DRV_OK) {
+        /* Bound to the pod: a token never outlives it (nor a pod of the same name). */
+        cJSON *pod = NULL, *sa = NULL;
+        drv_error_t ge = DRV_ERROR_INIT;
+        e = drv_hstore_get(s, DRV_KIND_POD, c.ns, c.pod, &pod, &ge);
+        const cJSON *pm = drv_json_get(pod, "metadata");
+        if (e == DRV_OK && (strcmp(drv_json_str_or(pm, "uid", ""), c.pod_uid) ||
+                            drv_json_get(pm, "deletionTimestamp")))
+            e = DRV_ERR_NOTFOUND;
+        if (e == DRV_ERR_NOTFOUND)
+            e = drv_error_set(&err, DRV_ERR_PERM, 0,
+                              "service account token: pod %s/%s is gone or terminating", c.ns,
+                              c.pod);
+        if (e == DRV_OK)
+            e = drv_hstore_get(s, DRV_KIND_SERVICEACCOUNT, c.ns, c.sa, &sa, &ge);
+        if (e == DRV_OK &&
+            strcmp(drv_json_str_or(drv_json_get(sa, "metadata"), "uid", ""), c.sa_uid))
+            e = DRV_ERR_NOTFOUND;
+        if (e == DRV_ERR_NOTFOUND)
+            e = drv_error_set(&err, DRV_ERR_PERM, 0,
+                              "service account token: service account %s/%s is gone", c.ns, c.sa);
+        else if (e != DRV_OK && e != DRV_ERR_PERM)
+            err = ge;
+        cJSON_Delete(pod);
+        cJSON_Delete(sa);
+    }
+    if (e != DRV_OK) {
+        if (e != DRV_ERR_PERM)
+            drv_log_error("api: cannot check a service account token", "error=%s",
+                          drv_error_msg(&err));
+        drv_fmt_cut(msg, msgsz, "Unauthorized: %s",
+                    e == DRV_ERR_PERM ? drv_error_msg(&err) : "credentials cannot be checked now");
+        return 401;
+    }
+    char user[320], g1[96], group[64];
+    drv_fmt_cut(user, sizeof(user), "system:serviceaccount:%s:%s", c.ns, c.sa);
+    drv_fmt_cut(g1, sizeof(g1), "system:serviceaccounts:%s", c.ns);
+    const char *groups[] = {"system:serviceaccounts", g1, "system:authenticated"};
+    drv_rbac_subject_t who = {user, groups, 3};
+    drv_rbac_request_t rq;
+    bool open = false, allowed = false;
+    if (rbac_request(req, &rq, group, sizeof(group), &open) && !open) {
+        drv_error_t rerr = DRV_ERROR_INIT;
+        if (drv_rbac_allowed(s, &who, &rq, &allowed, NULL, 0, &rerr) != DRV_OK) {
+            drv_log_error("api: cannot evaluate RBAC", "error=%s", drv_error_msg(&rerr));
+            drv_fmt_cut(msg, msgsz, "Unauthorized: credentials cannot be checked now");
+            return 401;
+        }
+    }
+    /* Kubernetes lets a subject grant only what it holds; Drover does not check that, so a
+     * token may not write RBAC objects at all, whatever its rules say. */
+    if (!open && allowed && req->method != DRV_API_M_GET && req->route &&
+        req->route->kind >= DRV_KIND_ROLE && req->route->kind <= DRV_KIND_CLUSTERROLEBINDING) {
+        drv_fmt_cut(msg, msgsz,
+                    "%s is forbidden: User \"%s\" may not write RBAC objects: Drover does not "
+                    "check privilege escalation, so service account tokens never write them",
+                    rq.resource, user);
+        return 403;
+    }
+    if (!open && !allowed) {
+        /* Kubernetes' wording, so that clients and people recognise it */
+        char what[320];
+        if (rq.resource)
+            drv_fmt_cut(what, sizeof(what), *req->name ? "%s \"%s\"" : "%s%s", rq.resource,
+                        req->name);
+        if (rq.resource && *req->ns)
+            drv_fmt_cut(msg, msgsz,
+                        "%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
+                        "group \"%s\" in the namespace \"%s\"",
+                        what, user, rq.verb, rq.resource, *rq.subresource ? "/" : "",
+                        rq.subresource, rq.group, req->ns);
+        else if (rq.resource)
+            drv_fmt_cut(msg, msgsz,
+                        "%s is forbidden: User \"%s\" cannot %s resource \"%s%s%s\" in API "
+                        "group \"%s\" at the cluster scope",
+                        what, user, rq.verb, rq.resource, *rq.subresource ? "/" : "",
+                        rq.subresource, rq.group);
+        else
+            drv_fmt_cut(msg, msgsz, "forbidden: User \"%s\" cannot %s %s", user, rq.verb,
+                        rq.path ? rq.path : (req->route ? req->route->pattern : "this path"));
+        return 403;
+    }
+    if (req->user) {
+        drv_api_user_t *u = req->user;
+        memset(u, 0, sizeof(*u));
+        u->known = true;
+        drv_fmt_cut(u->username, sizeof(u->username), "%s", user);
+        drv_fmt_cut(u->uid, sizeof(u->uid), "%s", c.sa_uid);
+        for (size_t i = 0; i < 3; i++)
+            drv_fmt_cut(u->groups[u->ngroups++], sizeof(u->groups[0]), "%s", groups[i]);
+    }
+    return 0;
+}
+
 unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg, size_t msgsz)
 {
     drv_auth_t *a = ctx;
@@ -474,6 +646,11 @@ unsigned drv_auth_api_authorize(void *ctx, const drv_api_authz_t *req, char *msg
         }
         t = s.token;
     } else {
+        const char *cred = req->authorization ? req->authorization : "";
+        if (!strncasecmp(cred, "Bearer ", 7))
+            cred += 7;
+        if (drv_satoken_looks_like(cred))
+            return sa_authorize(a, req, cred, msg, msgsz);
         e = drv_auth_authenticate(drv_auth_store(a), req->authorization, (int64_t)time(NULL), &t,
                                   &err);
     }

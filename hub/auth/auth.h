@@ -7,8 +7,11 @@
  *      viewer   GET on everything except Secrets (and pod logs), /metrics;
  *      operator viewer + Secrets, pod logs, create/update/patch/delete of the namespaced kinds
  *               (status subresources included), update/patch of Nodes (cordon, drain);
+ *               not ClusterRoles and ClusterRoleBindings (admin only: they reach beyond);
  *      admin    everything, token management included.
  *  - "bootstrap": for enrolling devices (uses left, node labels); it opens no API route.
+ * A bearer token that is a JWT is a pod's service account token (satoken.h): valid while its
+ * pod and its ServiceAccount exist, allowed what RBAC (rbac.h) gives the account.
  * GET /healthz needs no token. Not thread-safe: the hub's loop calls it. */
 #ifndef DROVER_HUB_AUTH_H
 #define DROVER_HUB_AUTH_H
@@ -19,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "auth/satoken.h"
 #include "drover/digest.h"
 #include "drover/error.h"
 #include "store/store.h"
@@ -112,6 +116,9 @@ DRV_NODISCARD drv_err_t drv_auth_new(drv_hstore_t *store, const char *data_dir,
                                      int64_t session_ttl_s, drv_auth_t **out, drv_error_t *err);
 void drv_auth_free(drv_auth_t *a);
 drv_hstore_t *drv_auth_store(const drv_auth_t *a);
+/* The service account tokens' issuer (satoken.h), made with the access control (its key in
+ * <data_dir>/pki/serviceaccount.key); NULL for a NULL a. */
+drv_satoken_t *drv_auth_satoken(const drv_auth_t *a);
 /* A session cookie's value checked at now: signature, expiry, sign-out, its token (present,
  * an API token, not revoked, not expired). *out (may be NULL) gets the session with its CSRF
  * token. DRV_ERR_PERM with a reason fit for the client otherwise. */

@@ -40,6 +40,7 @@ typedef struct signed_out {
 
 struct drv_auth {
     drv_hstore_t *store;
+    drv_satoken_t *satoken; /* service account tokens' issuer */
     unsigned char key[KEY_LEN];
     int64_t ttl_s;
     signed_out_t out[SIGNED_OUT_MAX];
@@ -132,6 +133,8 @@ drv_err_t drv_auth_new(drv_hstore_t *store, const char *data_dir, int64_t sessio
     a->store = store;
     a->ttl_s = session_ttl_s;
     drv_err_t e = load_key(a, data_dir, err);
+    if (e == DRV_OK)
+        e = drv_satoken_new(data_dir, &a->satoken, err);
     if (e != DRV_OK) {
         drv_auth_free(a);
         return e;
@@ -145,12 +148,18 @@ void drv_auth_free(drv_auth_t *a)
     if (!a)
         return;
     explicit_bzero(a->key, sizeof(a->key));
+    drv_satoken_free(a->satoken);
     free(a);
 }
 
 drv_hstore_t *drv_auth_store(const drv_auth_t *a)
 {
     return a->store;
+}
+
+drv_satoken_t *drv_auth_satoken(const drv_auth_t *a)
+{
+    return a ? a->satoken : NULL;
 }
 
 static bool csrf_of(const drv_auth_t *a, const char *nonce, char out[DRV_AUTH_CSRF_MAX])

@@ -1221,6 +1221,7 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
         }
         return 1000;
     }
+    bdesired_tokens_due(&b->desired, (int64_t)time(NULL));
     if (!b->desired.ndirty)
         return 1000;
     if (!b->dirty_since_ms)
@@ -1317,6 +1318,8 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
     b->desired.node_key = opts->node_key;
     b->desired.node_key_ctx = opts->node_key_ctx;
     b->desired.clear_secrets = opts->clear_secrets;
+    b->desired.sa_token = opts->sa_token;
+    b->desired.sa_token_ctx = opts->sa_token_ctx;
     if (bnet_config(&b->desired, opts->cluster_cidr, opts->service_cidr, opts->cluster_domain,
                     err) != DRV_OK) {
         bdesired_free(&b->desired);

@@ -29,6 +29,14 @@ typedef struct drv_bridge drv_bridge_t;
 typedef drv_err_t (*drv_bridge_node_key_fn)(void *ctx, const char *node, char **pub_pem,
                                             drv_error_t *err);
 
+/* The service account token of pod (as desired state carries it) on node at now (Unix s):
+ * *token borrowed until the next call, *exp its expiry, *refresh_at when a new one is due,
+ * *mount whether the agent mounts it at the Kubernetes path (else only projected volumes use it).
+ * DRV_ERR_NOTFOUND: the pod gets none. */
+typedef drv_err_t (*drv_bridge_sa_token_fn)(void *ctx, const char *node, const cJSON *pod,
+                                            int64_t now, const char **token, int64_t *exp,
+                                            int64_t *refresh_at, bool *mount, drv_error_t *err);
+
 typedef struct drv_bridge_opts {
     const char *broker_url; /* required */
     const char *client_id;  /* NULL: "drover-hub" */
@@ -55,6 +63,11 @@ typedef struct drv_bridge_opts {
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
+    /* Pods' service account tokens (NULL: none): sealed to the node's key like its Secrets (in
+     * clear under clear_secrets), in the document's serviceAccountTokens; documents are built
+     * again when a token is due for renewal. */
+    drv_bridge_sa_token_fn sa_token;
+    void *sa_token_ctx;
     /* Devices are authenticated (a TLS broker with client certificates): a status report may
      * set only facts about the device on its Node (DRV_BRIDGE_DEVICE_LABELS); other labels
      * belong to the hub (the bootstrap token's, the API's) and are refused with a Warning

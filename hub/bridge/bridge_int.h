@@ -92,6 +92,7 @@ typedef struct bnode {
     int64_t events_refill_ms; /* event rate limit (a token bucket): last refill */
     unsigned events_tokens;   /* events it may still send now */
     uint32_t net_refused; /* hash of the last refused nodeStatus.network (an event per change) */
+    int64_t token_due;    /* Unix s: its pods' first service account token renewal; 0 none */
     bnode_net_t net;
 } bnode_t;
 
@@ -120,6 +121,9 @@ typedef struct bdesired {
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
+    drv_bridge_sa_token_fn sa_token;
+    void *sa_token_ctx;
+    int64_t token_refresh_at; /* Unix s: the earliest bnode_t.token_due; 0 none */
     bnet_t net;
 } bdesired_t;
 
@@ -141,6 +145,8 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
+/* At now (Unix s): marks the nodes with a pod's token due for renewal. */
+void bdesired_tokens_due(bdesired_t *d, int64_t now);
 
 /* ---- storage (storage.c) ---- */
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "drover/buf.h"
 #include "drover/cleanup.h"
@@ -408,6 +409,21 @@ static drv_err_t collect_pvs(bdesired_t *d, const bnode_t *n, cJSON *arr, drv_sh
     return DRV_OK;
 }
 
+/* A ServiceAccount ("ns/name") came, changed or went: its namespace's pods may get, keep or
+ * lose a token (accounts change seldom: every pod is looked at). */
+static void accounts_changed(bdesired_t *d, const char *key)
+{
+    if (!d->sa_token)
+        return;
+    size_t nslen = strcspn(key, "/");
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->pods, &it, NULL, &v);) {
+        bpod_t *p = v;
+        if (p->node && !strncmp(p->key, key, nslen) && p->key[nslen] == '/')
+            mark(d, p->node);
+    }
+}
+
 static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool deleted)
 {
     char key[520];
@@ -438,6 +454,9 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
             mark(d, n);
         break;
     }
+    case DRV_KIND_SERVICEACCOUNT:
+        accounts_changed(d, key);
+        break;
     default:
         break;
     }
@@ -659,6 +678,120 @@ static drv_err_t seal_secrets(bdesired_t *d, bnode_t *n, const char *pub, bool r
     return DRV_OK;
 }
 
+/* ---- service account tokens ---- */
+
+/* One entry per pod of the document that gets a token, in clear (sealed later, once the
+ * document is known to have changed), into *out; each pod's uid and token expiry go into h (a
+ * token changes with its expiry, so a renewed one is new content), and the earliest renewal
+ * into n->token_due and d->token_refresh_at. */
+static drv_err_t sa_tokens(bdesired_t *d, bnode_t *n, const cJSON *pods, drv_sha256_t *h,
+                           cJSON **out, drv_error_t *err)
+{
+    *out = NULL;
+    n->token_due = 0;
+    if (!d->sa_token)
+        return DRV_OK;
+    int64_t now = (int64_t)time(NULL);
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+    const cJSON *pod;
+    cJSON_ArrayForEach(pod, pods)
+    {
+        const char *tok = NULL;
+        int64_t exp = 0, due = 0;
+        bool mount = true;
+        drv_error_t te = DRV_ERROR_INIT;
+        drv_err_t e =
+            d->sa_token(d->sa_token_ctx, n->name, pod, now, &tok, &exp, &due, &mount, &te);
+        if (e == DRV_ERR_NOTFOUND)
+            continue;
+        if (e != DRV_OK) {
+            cJSON_Delete(arr);
+            return drv_error_set(err, e, te.sys_errno, "desired state of %s: %s", n->name,
+                                 drv_error_msg(&te));
+        }
+        const char *uid = drv_json_str(drv_json_get(pod, "metadata"), "uid");
+        cJSON *ent = cJSON_CreateObject();
+        /* not sealed yet: only the pod and the expiry, hashed below, then sealed if needed */
+        if (!ent || !cJSON_AddStringToObject(ent, "podUID", uid ? uid : "") ||
+            !cJSON_AddStringToObject(ent, "token", tok) ||
+            !cJSON_AddNumberToObject(ent, "exp", (double)exp) ||
+            !cJSON_AddBoolToObject(ent, "automount", mount) || !cJSON_AddItemToArray(arr, ent)) {
+            cJSON_Delete(ent);
+            cJSON_Delete(arr);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+        }
+        char line[128];
+        drv_fmt_cut(line, sizeof(line), "t%s/%lld/%d", uid ? uid : "", (long long)exp, mount);
+        drv_sha256_update(h, line, strlen(line) + 1);
+        if (!n->token_due || due < n->token_due)
+            n->token_due = due;
+        if (!d->token_refresh_at || due < d->token_refresh_at)
+            d->token_refresh_at = due;
+    }
+    *out = arr;
+    return DRV_OK;
+}
+
+/* Replaces each entry of toks by its wire form, sealed to pub (in clear without one when
+ * allowed; left out otherwise, and for a revoked node). */
+static drv_err_t seal_tokens(bdesired_t *d, bnode_t *n, const char *pub, bool revoked, cJSON *toks,
+                             cJSON **out, drv_error_t *err)
+{
+    *out = cJSON_CreateArray();
+    if (!*out)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+    if (!pub && (revoked || !d->clear_secrets)) {
+        if (cJSON_GetArraySize(toks) > 0)
+            drv_log_warn("bridge: node has no usable key: its pods' service account tokens are "
+                         "left out of its desired state",
+                         "node=%s tokens=%d", n->name, cJSON_GetArraySize(toks));
+        return DRV_OK;
+    }
+    const cJSON *t;
+    cJSON_ArrayForEach(t, toks)
+    {
+        cJSON *w =
+            drv_proto_satoken_build(n->name, drv_json_str(t, "podUID"), drv_json_str(t, "token"),
+                                    (int64_t)drv_json_get(t, "exp")->valuedouble, pub, err);
+        /* absent: mounted (the common case, and what an older agent assumes) */
+        if (w && cJSON_IsFalse(drv_json_get(t, "automount")) &&
+            !cJSON_AddFalseToObject(w, "automount")) {
+            cJSON_Delete(w);
+            w = NULL;
+        }
+        if (!w || !cJSON_AddItemToArray(*out, w)) {
+            cJSON_Delete(w);
+            cJSON_Delete(*out);
+            *out = NULL;
+            return drv_error_wrap(err, "desired state of %s", n->name);
+        }
+    }
+    return DRV_OK;
+}
+
+void bdesired_tokens_due(bdesired_t *d, int64_t now)
+{
+    if (!d->token_refresh_at || now < d->token_refresh_at)
+        return;
+    /* the nodes marked set theirs again when built */
+    int64_t next = 0;
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->nodes, &it, NULL, &v);) {
+        bnode_t *n = v;
+        if (!n->token_due)
+            continue;
+        if (now >= n->token_due) {
+            n->token_due = 0;
+            mark(d, n);
+        } else if (!next || n->token_due < next) {
+            next = n->token_due;
+        }
+    }
+    d->token_refresh_at = next;
+}
+
 /* The encoded document, signed when the bridge has a key. */
 static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len, drv_error_t *err)
 {
@@ -688,8 +821,9 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
           *jsecrets = cJSON_CreateArray(), *jpvs = cJSON_CreateArray();
     refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
     char *out = NULL;
-    char *pub = NULL;  /* the node's key, when it has Secrets */
-    cJSON *net = NULL; /* the node's own part of its network section */
+    char *pub = NULL;                      /* the node's key, when it has Secrets */
+    cJSON *net = NULL;                     /* the node's own part of its network section */
+    cJSON *toks = NULL, *wire_toks = NULL; /* its pods' service account tokens */
     bool revoked = false;
     drv_sha256_t h;
     drv_sha256_init(&h);
@@ -753,9 +887,11 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     }
     free(n->refs);
     n->refs = drv_buf_steal(&rb, NULL);
-    /* Secrets are sealed to the node's key: a new key (the name enrolled again after a
-     * forget, or enrolled at last) is new content. */
-    if (cJSON_GetArraySize(jsecrets) > 0) {
+    if (sa_tokens(d, n, jpods, &h, &toks, err) != DRV_OK)
+        goto done;
+    /* Secrets and tokens are sealed to the node's key: a new key (the name enrolled again
+     * after a forget, or enrolled at last) is new content. */
+    if (cJSON_GetArraySize(jsecrets) > 0 || cJSON_GetArraySize(toks) > 0) {
         if (node_pub(d, n, &pub, &revoked, err) != DRV_OK)
             goto done;
         drv_sha256_update(&h, revoked ? "r" : "k", 1);
@@ -773,7 +909,15 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     }
     if (seal_secrets(d, n, pub, revoked, jsecrets, err) != DRV_OK)
         goto done;
+    if (toks && seal_tokens(d, n, pub, revoked, toks, &wire_toks, err) != DRV_OK)
+        goto done;
     cJSON *doc = drv_proto_desired_build(n->name, gen, jpods, jcms, jsecrets, err);
+    if (doc && cJSON_GetArraySize(wire_toks) > 0 &&
+        !cJSON_AddItemToObject(doc, "serviceAccountTokens", TAKE_PTR(wire_toks))) {
+        cJSON_Delete(doc);
+        doc = NULL;
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+    }
     /* (drv_proto_desired_build_net takes the section once protocol.c has it.) */
     if (doc && net && bnet_attach(d, doc, TAKE_PTR(net), err) != DRV_OK) {
         cJSON_Delete(doc);
@@ -795,6 +939,14 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     }
 done:
     cJSON_Delete(net);
+    if (toks) /* the tokens in clear: wiped, never left in freed memory */
+        for (cJSON *t = toks->child; t; t = t->next) {
+            cJSON *tv = drv_json_get(t, "token");
+            if (cJSON_IsString(tv))
+                explicit_bzero(tv->valuestring, strlen(tv->valuestring));
+        }
+    cJSON_Delete(toks);
+    cJSON_Delete(wire_toks);
     free(pub);
     for (size_t i = 0; i < refs.v.len; i++)
         free(*(char **)drv_vec_at(&refs.v, i));

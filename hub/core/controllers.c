@@ -102,6 +102,8 @@ static int64_t tick(void *ctx)
         err = nerr;
     }
     if (rr == DRV_OK)
+        rr = drv_ctrl_serviceaccounts_reconcile(store, &err);
+    if (rr == DRV_OK)
         rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub),
                                      (int64_t)drv_wall_ms(), &err);
     if (rr == DRV_OK && now - r->events_expired >= EVENTS_EXPIRE_MS) {
@@ -135,6 +137,18 @@ static int64_t tick(void *ctx)
     return CTRL_PERIOD_MS;
 }
 
+/* The API's admission: addresses for Services, then a new pod's ServiceAccount must exist. */
+static drv_err_t admit(void *ctx, drv_kind_t kind, bool create, cJSON *obj, char *field,
+                       size_t fieldsz, drv_error_t *err)
+{
+    ctrl_runner_t *r = ctx;
+    drv_err_t e = drv_ctrl_netalloc_admit(r->netalloc, kind, create, obj, field, fieldsz, err);
+    if (e == DRV_OK)
+        e = drv_ctrl_serviceaccount_admit(drv_hub_store(r->hub), kind, create, obj, field, fieldsz,
+                                          err);
+    return e;
+}
+
 /* An image's platforms arrived: pods held back for them can be placed now. */
 static void images_ready(void *ctx, int fd, short revents)
 {
@@ -166,8 +180,9 @@ drv_err_t drv_hub_start_controllers(drv_hub_t *hub, drv_error_t *err)
         runner_free(r);
         return he;
     }
-    /* ClusterIPs and NodePorts are given as the API creates a Service, as Kubernetes does. */
-    drv_api_set_admit(drv_hub_api(hub), drv_ctrl_netalloc_admit, r->netalloc);
+    /* ClusterIPs and NodePorts are given as the API creates a Service, as Kubernetes does; a
+     * pod is checked for its ServiceAccount. */
+    drv_api_set_admit(drv_hub_api(hub), admit, r);
     r->dirty = true; /* a first round at start-up */
     r->dirty_since = drv_now_ms();
     drv_err_t e = drv_hub_on_change(hub, on_change, r, err);

@@ -207,6 +207,17 @@ static drv_err_t node_key(void *ctx, const char *node, char **pub_pem, drv_error
     return *pub_pem ? DRV_OK : drv_error_set(err, DRV_ERR_NOMEM, 0, "node key");
 }
 
+/* The bridge's drv_bridge_sa_token_fn: a pod's service account token, from the access
+ * control's issuer. */
+static drv_err_t sa_token(void *ctx, const char *node, const cJSON *pod, int64_t now,
+                          const char **token, int64_t *exp, int64_t *refresh_at, bool *mount,
+                          drv_error_t *err)
+{
+    drv_hub_t *hub = ctx;
+    return drv_satoken_for_pod(drv_auth_satoken(hub->authz), hub->store, node, pod, now, token, exp,
+                               refresh_at, mount, err);
+}
+
 /* The usage routes: which question a route pattern asks. */
 static drv_err_t usage_answer(void *ctx, const char *pattern, const char *ns, const char *name,
                               const char *sel, const char *window, cJSON **out, drv_error_t *err)
@@ -251,6 +262,9 @@ static drv_err_t start_bridge(drv_hub_t *hub, drv_error_t *err)
                             /* Devices reach a broker without TLS unenrolled: nothing to seal
                              * to (and nothing keeps the broker's clients apart either). */
                             .clear_secrets = !hub->broker_ca[0],
+                            /* Pods' tokens, when the API checks tokens at all */
+                            .sa_token = hub->authz ? sa_token : NULL,
+                            .sa_token_ctx = hub,
                             /* With client certificates a device is known: it may set only
                              * facts about itself on its Node. */
                             .restrict_labels = hub->broker_ca[0] != '\0',

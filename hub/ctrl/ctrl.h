@@ -226,6 +226,17 @@ void drv_ctrl_netalloc_free(drv_ctrl_netalloc_t *na);
 DRV_NODISCARD drv_err_t drv_ctrl_netalloc_admit(void *ctx, drv_kind_t kind, bool create, cJSON *obj,
                                                 char *field, size_t fieldsz, drv_error_t *err);
 
+/* ---- ServiceAccounts (serviceaccounts.c) ----
+ * Every Active namespace gets a "default" ServiceAccount, as in Kubernetes. */
+DRV_NODISCARD drv_err_t drv_ctrl_serviceaccounts_reconcile(drv_hstore_t *s, drv_error_t *err);
+/* Admission of a new pod (other kinds and updates pass): its spec.serviceAccountName must exist
+ * in its namespace, else DRV_ERR_PERM with Kubernetes' message (403). "default" missing passes:
+ * the namespace is new and the next round makes it. An update of a RoleBinding or
+ * ClusterRoleBinding may not change its roleRef (DRV_ERR_INVALID, field "roleRef"). */
+DRV_NODISCARD drv_err_t drv_ctrl_serviceaccount_admit(drv_hstore_t *s, drv_kind_t kind, bool create,
+                                                      const cJSON *obj, char *field, size_t fieldsz,
+                                                      drv_error_t *err);
+
 /* One round: pod CIDRs for the Nodes lacking one, addresses for Services stored without. */
 DRV_NODISCARD drv_err_t drv_ctrl_netalloc_reconcile(drv_ctrl_netalloc_t *na, int64_t now_ms,
                                                     drv_error_t *err);

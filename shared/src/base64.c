@@ -1,4 +1,4 @@
-/* Strict RFC 4648 base64 with padding. */
+/* Strict RFC 4648 base64 with padding, and its URL-safe form without padding. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +99,40 @@ drv_err_t drv_base64_decode(const char *s, size_t len, unsigned char **out, size
     if (outlen)
         *outlen = n;
     return DRV_OK;
+}
+
+char *drv_base64url_encode(const void *data, size_t n)
+{
+    char *s = drv_base64_encode(data, n);
+    if (!s)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; s[i] && s[i] != '='; i++)
+        s[o++] = s[i] == '+' ? '-' : s[i] == '/' ? '_' : s[i];
+    s[o] = '\0';
+    return s;
+}
+
+drv_err_t drv_base64url_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+{
+    if (len % 4 == 1 || len > SIZE_MAX - 4)
+        return DRV_ERR_INVALID;
+    size_t padded = (len + 3) / 4 * 4;
+    char *t = malloc(padded + 1);
+    if (!t)
+        return DRV_ERR_NOMEM;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '+' || c == '/' || c == '=') {
+            free(t);
+            return DRV_ERR_INVALID;
+        }
+        t[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    for (size_t i = len; i < padded; i++)
+        t[i] = '=';
+    t[padded] = '\0';
+    drv_err_t e = drv_base64_decode(t, padded, out, outlen);
+    free(t);
+    return e;
 }

@@ -55,6 +55,15 @@ static const struct kind_info {
      "sc", NULL, false},
     {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
      "priorityclass", "pc", NULL, false},
+    {DRV_KIND_SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "serviceaccount", "sa",
+     NULL, true},
+    {DRV_KIND_ROLE, "Role", "rbac.authorization.k8s.io/v1", "roles", "role", NULL, NULL, true},
+    {DRV_KIND_ROLEBINDING, "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings",
+     "rolebinding", NULL, NULL, true},
+    {DRV_KIND_CLUSTERROLE, "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles",
+     "clusterrole", NULL, NULL, false},
+    {DRV_KIND_CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",
+     "clusterrolebindings", "clusterrolebinding", NULL, NULL, false},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -565,6 +574,8 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     vname_fn rule = kind == DRV_KIND_SERVICE     ? drv_name_dns1035_label
                     : kind == DRV_KIND_NAMESPACE ? drv_name_dns_label
                                                  : drv_name_dns_subdomain;
+    if (kind >= DRV_KIND_ROLE && kind <= DRV_KIND_CLUSTERROLEBINDING)
+        rule = v_rbac_name;
     if (!is_template) {
         bool has_generate = drv_json_get(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
@@ -1306,7 +1317,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
                 "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
                 "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
-                "StorageClass and PriorityClass",
+                "StorageClass, PriorityClass, ServiceAccount, Role, RoleBinding, ClusterRole and "
+                "ClusterRoleBinding",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1348,6 +1360,17 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_PRIORITYCLASS:
         v_priority_class(&c, obj);
+        break;
+    case DRV_KIND_SERVICEACCOUNT:
+        v_serviceaccount(&c, obj);
+        break;
+    case DRV_KIND_ROLE:
+    case DRV_KIND_CLUSTERROLE:
+        v_role(&c, obj, kind == DRV_KIND_CLUSTERROLE);
+        break;
+    case DRV_KIND_ROLEBINDING:
+    case DRV_KIND_CLUSTERROLEBINDING:
+        v_role_binding(&c, obj, kind == DRV_KIND_CLUSTERROLEBINDING);
         break;
     default:
         v_spec_object(&c, obj, kind);

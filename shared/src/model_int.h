@@ -109,6 +109,13 @@ void v_label_selector(vctx_t *c, cJSON *parent, const char *key, bool required);
 /* Whether s is an IPv4 address (host byte order in *out, may be NULL); else records why at the
  * current path, IPv6 refused by name. */
 bool v_ipv4_value(vctx_t *c, const char *s, uint32_t *out);
+/* ServiceAccount and the RBAC kinds (model_rbac.c); cluster: the ClusterRole/-Binding form. */
+void v_serviceaccount(vctx_t *c, cJSON *obj);
+void v_role(vctx_t *c, cJSON *obj, bool cluster);
+void v_role_binding(vctx_t *c, cJSON *obj, bool cluster);
+bool v_rbac_name(const char *s, char *why, size_t whysz);
+/* A volume's projected source (its sources and their items; model_rbac.c). */
+void v_projected_volume(vctx_t *c, cJSON *proj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 

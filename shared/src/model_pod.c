@@ -849,11 +849,10 @@ static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
 
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",        "emptyDir", "hostPath",
-                                        "configMap",   "secret",   "persistentVolumeClaim",
-                                        "downwardAPI", NULL};
-    static const char *const unsupported[] = {"projected",
-                                              "nfs",
+    static const char *const known[] = {"name",        "emptyDir",  "hostPath",
+                                        "configMap",   "secret",    "persistentVolumeClaim",
+                                        "downwardAPI", "projected", NULL};
+    static const char *const unsupported[] = {"nfs",
                                               "csi",
                                               "ephemeral",
                                               "iscsi",
@@ -960,9 +959,16 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_downward_api(c, da, spec);
         v_pop(c, old);
     }
+    cJSON *proj = v_obj(c, v, "projected", false);
+    if (proj) {
+        sources++;
+        size_t old = v_push_key(c, "projected");
+        v_projected_volume(c, proj);
+        v_pop(c, old);
+    }
     if (sources + count_present(v, unsupported) != 1)
         v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret, "
-                  "persistentVolumeClaim or downwardAPI");
+                  "persistentVolumeClaim, downwardAPI or projected");
 }
 
 /* ---- pod spec ---- */
@@ -1113,6 +1119,34 @@ static void default_host_ports(vctx_t *c, cJSON *spec)
     }
 }
 
+/* serviceAccountName (serviceAccount is its deprecated alias, kept equal as the API server
+ * does) and automountServiceAccountToken; a pod's defaults to "default", as the
+ * ServiceAccount admission of Kubernetes sets it (templates keep what they say). */
+static void v_pod_service_account(vctx_t *c, cJSON *spec, podctx_t where)
+{
+    v_name(c, spec, "serviceAccountName", false, drv_name_dns_subdomain);
+    v_name(c, spec, "serviceAccount", false, drv_name_dns_subdomain);
+    v_bool(c, spec, "automountServiceAccountToken", NULL);
+    const char *sa = drv_json_str(spec, "serviceAccountName");
+    const char *alias = drv_json_str(spec, "serviceAccount");
+    if (sa && alias && *sa && *alias && strcmp(sa, alias))
+        v_failk(c, "serviceAccount",
+                "must equal serviceAccountName (\"%.64s\"): it is its "
+                "deprecated alias",
+                sa);
+    if ((!sa || !*sa) && alias && *alias) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "serviceAccountName");
+        v_default_str(c, spec, "serviceAccountName", alias);
+    }
+    if (where == PODCTX_POD)
+        v_default_str(c, spec, "serviceAccountName", "default");
+    sa = drv_json_str(spec, "serviceAccountName");
+    if (where == PODCTX_POD && sa && *sa) {
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "serviceAccount");
+        v_default_str(c, spec, "serviceAccount", sa);
+    }
+}
+
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
     static const char *const known[] = {"containers",
@@ -1136,11 +1170,11 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                         "priority",
                                         "preemptionPolicy",
                                         "topologySpreadConstraints",
+                                        "serviceAccountName",
+                                        "serviceAccount",
+                                        "automountServiceAccountToken",
                                         NULL};
     static const char *const unsupported[] = {"activeDeadlineSeconds",
-                                              "serviceAccount",
-                                              "serviceAccountName",
-                                              "automountServiceAccountToken",
                                               "shareProcessNamespace",
                                               "subdomain",
                                               "dnsConfig",
@@ -1160,17 +1194,9 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     static const vfields_t f = {known, NULL, unsupported};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
-    static const char *const default_sa[] = {"default", NULL};
     static const char *const sched[] = {"default-scheduler", NULL};
-    static const char *const falsy[] = {"false", NULL};
     static const char *const links[] = {"true", "false", NULL};
 
-    v_accept_only(c, spec, "serviceAccountName", default_sa,
-                  "not supported by Drover: pods run without service account credentials");
-    v_accept_only(c, spec, "serviceAccount", default_sa,
-                  "not supported by Drover: pods run without service account credentials");
-    v_accept_only(c, spec, "automountServiceAccountToken", falsy,
-                  "not supported by Drover: pods run without service account credentials");
     v_accept_only(c, spec, "schedulerName", sched,
                   "not supported by Drover: the hub schedules every pod");
     v_accept_only(c, spec, "enableServiceLinks", links, "must be a boolean");
@@ -1204,6 +1230,7 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_affinity(c, spec);
     v_topology_spread(c, spec);
     v_pod_priority(c, spec);
+    v_pod_service_account(c, spec, where);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */

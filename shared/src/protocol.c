@@ -492,7 +492,8 @@ drv_err_t drv_proto_desired_parse(const char *payload, size_t len, const char *e
         (rc = get_object_array(doc, "configMaps", what, &d.config_maps, err)) != DRV_OK ||
         (rc = get_object_array(doc, "secrets", what, &d.secrets, err)) != DRV_OK ||
         (rc = get_object_array(doc, "persistentVolumes", what, &d.persistent_volumes, err)) !=
-            DRV_OK) {
+            DRV_OK ||
+        (rc = get_object_array(doc, "serviceAccountTokens", what, &d.sa_tokens, err)) != DRV_OK) {
         cJSON_Delete(doc);
         return rc;
     }
@@ -512,6 +513,92 @@ void drv_proto_desired_free(drv_proto_desired_t *d)
         return;
     cJSON_Delete(d->doc);
     memset(d, 0, sizeof *d);
+}
+
+/* ---- service account tokens ---- */
+
+static drv_err_t satoken_context(const char *node, const char *uid, char *ctx, size_t ctxsz,
+                                 drv_error_t *err)
+{
+    if (drv_fmt(ctx, ctxsz, "drover/v1 token %s/%s", node, uid) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "service account token: names too long");
+    return DRV_OK;
+}
+
+cJSON *drv_proto_satoken_build(const char *node, const char *pod_uid, const char *token,
+                               int64_t exp, const char *pub_pem, drv_error_t *err)
+{
+    char ctx[400], ts[32];
+    if (satoken_context(node, pod_uid, ctx, sizeof ctx, err) != DRV_OK)
+        return NULL;
+    time_t t = (time_t)exp;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+        drv_error_set(err, DRV_ERR_INVALID, 0, "service account token: expiration");
+        return NULL;
+    }
+    _cleanup_free_ char *blob = NULL;
+    if (pub_pem && drv_pki_seal(pub_pem, ctx, token, strlen(token), &blob, err) != DRV_OK) {
+        drv_error_wrap(err, "service account token of pod %s", pod_uid);
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "podUID", pod_uid) ||
+        !cJSON_AddStringToObject(o, blob ? "sealedToken" : "token", blob ? blob : token) ||
+        !cJSON_AddStringToObject(o, "expirationTimestamp", ts)) {
+        cJSON_Delete(o);
+        drv_error_set(err, DRV_ERR_NOMEM, 0, "service account token");
+        return NULL;
+    }
+    return o;
+}
+
+drv_err_t drv_proto_satoken_open(const cJSON *entry, const char *node, const char *key_pem,
+                                 char pod_uid[65], char **token, drv_error_t *err)
+{
+    const char *what = "desired state: serviceAccountTokens";
+    const char *uid = drv_json_str(entry, "podUID");
+    if (!uid || !*uid || strlen(uid) > DRV_PROTO_UID_MAX)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: podUID: required (a pod uid)", what);
+    const char *sealed = drv_json_str(entry, "sealedToken"), *clear = drv_json_str(entry, "token");
+    if (!sealed == !clear)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "%s: pod %s: exactly one of sealedToken and token", what, uid);
+    char *out = NULL;
+    if (clear) {
+        if (strlen(clear) > DRV_PROTO_SATOKEN_MAX)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pod %s: token: too long", what, uid);
+        out = strdup(clear);
+        if (!out)
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    } else {
+        if (!key_pem)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pod %s: sealed, and no key", what,
+                                 uid);
+        char ctx[400];
+        if (satoken_context(node, uid, ctx, sizeof ctx, err) != DRV_OK)
+            return DRV_ERR_INVALID;
+        unsigned char *raw = NULL;
+        size_t n = 0;
+        drv_err_t rc = drv_pki_open(key_pem, ctx, sealed, &raw, &n, err);
+        if (rc != DRV_OK)
+            return drv_error_wrap(err, "%s: pod %s", what, uid);
+        if (n == 0 || n > DRV_PROTO_SATOKEN_MAX || memchr(raw, '\0', n)) {
+            drv_pki_wipe_free(raw, n);
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: pod %s: not a token", what, uid);
+        }
+        out = malloc(n + 1);
+        if (out) {
+            memcpy(out, raw, n);
+            out[n] = '\0';
+        }
+        drv_pki_wipe_free(raw, n);
+        if (!out)
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);
+    }
+    memcpy(pod_uid, uid, strlen(uid) + 1);
+    *token = out;
+    return DRV_OK;
 }
 
 /* ---- signed desired state ---- */

@@ -20,4 +20,11 @@ DRV_API char *drv_base64_encode(const void *data, size_t n);
 DRV_API DRV_NODISCARD drv_err_t drv_base64_decode(const char *s, size_t len, unsigned char **out,
                                                   size_t *outlen);
 
+/* base64url without padding (RFC 4648 section 5), as JSON Web Tokens use it: encodes n bytes
+ * into a malloc'd string (NULL if out of memory); decodes strictly (no '=', no '+' or '/', no
+ * stray bits), as drv_base64_decode. */
+DRV_API char *drv_base64url_encode(const void *data, size_t n);
+DRV_API DRV_NODISCARD drv_err_t drv_base64url_decode(const char *s, size_t len, unsigned char **out,
+                                                     size_t *outlen);
+
 #endif

@@ -40,6 +40,12 @@ typedef enum {
     DRV_KIND_PV,
     DRV_KIND_STORAGECLASS,
     DRV_KIND_PRIORITYCLASS, /* scheduling.k8s.io/v1 PriorityClass, cluster-scoped */
+    /* v1 ServiceAccount and rbac.authorization.k8s.io/v1: what pod tokens may do */
+    DRV_KIND_SERVICEACCOUNT,
+    DRV_KIND_ROLE,
+    DRV_KIND_ROLEBINDING,
+    DRV_KIND_CLUSTERROLE,
+    DRV_KIND_CLUSTERROLEBINDING,
     DRV_KIND__COUNT
 } drv_kind_t;
 

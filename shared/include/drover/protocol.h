@@ -103,6 +103,10 @@ typedef struct drv_proto_desired {
     /* The PersistentVolumes on this node (all phases, with status.phase), as stored; absent
      * in the document: an empty array (docs/PROTOCOL.md "Persistent volumes"). */
     const cJSON *persistent_volumes;
+    /* "serviceAccountTokens" (absent: empty, never NULL after a successful parse): one object
+     * per pod with a token, {podUID, sealedToken | token, expirationTimestamp}; read each with
+     * drv_proto_satoken_open. */
+    const cJSON *sa_tokens;
 } drv_proto_desired_t;
 
 /* Parses a desired-state payload. expect_node (may be NULL) must equal the node field. The
@@ -150,6 +154,24 @@ DRV_API DRV_NODISCARD drv_err_t drv_proto_secret_unseal(cJSON *secret, const cha
                                                         const char *key_pem, drv_error_t *err);
 /* Whether a Secret object is sealed (has a sealedData string). */
 DRV_API bool drv_proto_secret_is_sealed(const cJSON *secret);
+
+/* ---- service account tokens (docs/PROTOCOL.md "Service account tokens") ----
+ * A pod's token travels as {"podUID", "sealedToken", "expirationTimestamp"}: sealedToken is the
+ * drv_pki_seal blob of the token, sealed to the node's key under the context
+ * "drover/v1 token <node>/<podUID>"; "token" (in clear) instead only when the hub's broker has no
+ * TLS, as for Secrets. */
+#define DRV_PROTO_SATOKEN_MAX 4096
+
+/* A new entry for pod_uid (pub_pem NULL: in clear); exp: Unix seconds. */
+DRV_API cJSON *drv_proto_satoken_build(const char *node, const char *pod_uid, const char *token,
+                                       int64_t exp, const char *pub_pem, drv_error_t *err);
+/* The token of one entry into *token (malloc'd, NUL-terminated: wipe and free it) and its pod
+ * uid into pod_uid (DRV_PROTO_UID_MAX + 1 = 65 bytes); key_pem NULL accepts only a clear token. A
+ * malformed entry is DRV_ERR_INVALID naming the field; a blob that does not open
+ * DRV_ERR_INTEGRITY. */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_satoken_open(const cJSON *entry, const char *node,
+                                                       const char *key_pem, char pod_uid[65],
+                                                       char **token, drv_error_t *err);
 
 /* ---- status report (agent -> hub) ---- */
 

@@ -502,7 +502,8 @@ static void test_routes_and_methods(void **state)
         assert_true(coll && item &&
                     (status || k == DRV_KIND_CONTROLLERREVISION || k == DRV_KIND_ENDPOINTS ||
                      k == DRV_KIND_ENDPOINTSLICE || k == DRV_KIND_NETWORKPOLICY ||
-                     k == DRV_KIND_STORAGECLASS || k == DRV_KIND_PRIORITYCLASS));
+                     k == DRV_KIND_STORAGECLASS || k == DRV_KIND_PRIORITYCLASS ||
+                     (k >= DRV_KIND_SERVICEACCOUNT && k <= DRV_KIND_CLUSTERROLEBINDING)));
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)

@@ -302,15 +302,18 @@ static void test_role_matrix(void **state)
             bool secret = r[i].kind == DRV_KIND_SECRET;
             bool log = r[i].op == DRV_API_OP_LOG;
             bool node_write = r[i].kind == DRV_KIND_NODE && !get;
+            /* cluster-wide RBAC: admin only (no escalation check) */
+            bool cluster_rbac = !get && (r[i].kind == DRV_KIND_CLUSTERROLE ||
+                                         r[i].kind == DRV_KIND_CLUSTERROLEBINDING);
             saw_tokens |= tokens;
             assert_true(drv_auth_allows(DRV_AUTH_ROLE_ADMIN, m, &r[i]));
             assert_false(drv_auth_allows(DRV_AUTH_ROLE_NONE, m, &r[i]));
             bool viewer = enroll || (get && !secret && !log && !tokens);
             if (drv_auth_allows(DRV_AUTH_ROLE_VIEWER, m, &r[i]) != viewer)
                 fail_msg("viewer %u on %s", m, r[i].pattern);
-            bool op = enroll ||
-                      (!tokens && (!node_write || (r[i].op != DRV_API_OP_COLLECTION &&
-                                                   (m == DRV_API_M_PUT || m == DRV_API_M_PATCH))));
+            bool op = enroll || (!tokens && !cluster_rbac &&
+                                 (!node_write || (r[i].op != DRV_API_OP_COLLECTION &&
+                                                  (m == DRV_API_M_PUT || m == DRV_API_M_PATCH))));
             if (drv_auth_allows(DRV_AUTH_ROLE_OPERATOR, m, &r[i]) != op)
                 fail_msg("operator %u on %s", m, r[i].pattern);
         }

@@ -509,14 +509,14 @@ static void test_unsupported_fields(void **state)
 
     /* A field the tables know and the model refuses: the model names it. */
     extra.n = 0;
-    put_str(&extra, 8, "builder"); /* serviceAccountName */
+    put_int(&extra, 27, 1); /* shareProcessNamespace: true */
     make_pod(&e, &extra);
     _cleanup_cjson_ cJSON *o = decode_ok(e.b, e.n);
     drv_diags_t d = {0};
     assert_int_equal(drv_model_normalize(o, &d), DRV_ERR_INVALID);
     _cleanup_free_ char *s = drv_diags_format(&d, NULL);
     drv_diags_free(&d);
-    assert_non_null(strstr(s, "serviceAccountName"));
+    assert_non_null(strstr(s, "shareProcessNamespace"));
 }
 
 static void test_envelope(void **state)
