@@ -47,6 +47,8 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_JOB, "Job", "batch/v1", "jobs", "job", NULL, NULL, true},
+    {DRV_KIND_CRONJOB, "CronJob", "batch/v1", "cronjobs", "cronjob", "cj", NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -1258,6 +1260,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_NETWORKPOLICY:
         v_netpol_spec(c, spec);
         break;
+    case DRV_KIND_JOB:
+        v_job_spec(c, spec);
+        break;
+    case DRV_KIND_CRONJOB:
+        v_cronjob_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -1284,8 +1292,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-                "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
-                "HorizontalPodAutoscaler",
+                "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
+                "HorizontalPodAutoscaler, Job and CronJob",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }

@@ -33,6 +33,8 @@ typedef enum {
     DRV_KIND_ENDPOINTS,
     DRV_KIND_ENDPOINTSLICE,
     DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
+    DRV_KIND_JOB,           /* batch/v1 Job */
+    DRV_KIND_CRONJOB,       /* batch/v1 CronJob */
     DRV_KIND__COUNT
 } drv_kind_t;
 
