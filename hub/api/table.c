@@ -415,7 +415,7 @@ static const col_t cronjob_cols[] = {
     NAME_COL,
     {"Schedule", "string", "", "The cron schedule.", 0},
     {"Timezone", "string", "", "The time zone of the schedule.", 0},
-    {"Suspend", "boolean", "", "Whether new jobs are held back.", 0},
+    {"Suspend", "boolean", "", "Whether new jobs are held back (True or False).", 0},
     {"Active", "integer", "", "Jobs running.", 0},
     {"Last Schedule", "string", "", "Time since a job was last scheduled.", 0},
     AGE_COL,
@@ -688,14 +688,13 @@ static bool cronjob_cells(const cJSON *c, int64_t now_ms, cJSON *cells)
         text_add(&images, NULL, drv_json_str_or(ct, "image", ""));
     }
     format_selector(drv_json_at(c, "spec.jobTemplate.spec.selector"), &sel);
-    cJSON *susp = cJSON_CreateBool(drv_json_true(drv_json_get(c, "spec"), "suspend"));
+    /* Kubernetes prints the flag as a string cell, "True" or "False". */
     bool ok = add_str(cells, drv_json_str_at(c, "metadata.name")) &&
               add_str(cells, drv_json_str_at(c, "spec.schedule")) &&
-              add_str(cells, drv_json_str_or(drv_json_get(c, "spec"), "timeZone", "<none>"));
-    if (!ok || !susp || !cJSON_AddItemToArray(cells, susp)) {
-        cJSON_Delete(susp);
+              add_str(cells, drv_json_str_or(drv_json_get(c, "spec"), "timeZone", "<none>")) &&
+              add_str(cells, drv_json_true(drv_json_get(c, "spec"), "suspend") ? "True" : "False");
+    if (!ok)
         return false;
-    }
     return add_int(cells, (int64_t)drv_json_array_len(drv_json_at(c, "status.active"))) &&
            add_str(cells, last) && add_age(cells, c, now_ms) && add_str(cells, names.s) &&
            add_str(cells, images.s) && add_str(cells, sel.s[0] ? sel.s : "<none>");

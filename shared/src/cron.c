@@ -140,6 +140,9 @@ drv_err_t drv_cron_parse(const char *spec, drv_cron_t *out, drv_error_t *err)
                              "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
     if (spec[0] == '@') {
         size_t n = strcspn(spec, " \t\r\n");
+        if (n == 6 && !strncmp(spec, "@every", 6))
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "@every is not a cron schedule: write it as one (*/5 * * * *)");
         for (const char *p = spec + n; *p; p++)
             if (!isspace((unsigned char)*p))
                 return drv_error_set(err, DRV_ERR_INVALID, 0, "unexpected text after %.*s", (int)n,
@@ -147,9 +150,6 @@ drv_err_t drv_cron_parse(const char *spec, drv_cron_t *out, drv_error_t *err)
         for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++)
             if (strlen(macros[i].name) == n && !strncasecmp(spec, macros[i].name, n))
                 return drv_cron_parse(macros[i].expands, out, err);
-        if (!strncmp(spec, "@every", 6))
-            return drv_error_set(err, DRV_ERR_INVALID, 0,
-                                 "@every is not a cron schedule: write it as one (*/5 * * * *)");
         return drv_error_set(err, DRV_ERR_INVALID, 0, "unrecognized descriptor: %.*s", (int)n,
                              spec);
     }
