@@ -99,6 +99,52 @@ static drv_err_t parse_part(const cron_field_t *f, const char *s, size_t n, uint
     return DRV_OK;
 }
 
+/* A Go duration ("1h30m", "1.5h", "90s", "500ms"): whole seconds, rounded down, at least 1. */
+static drv_err_t parse_every(const char *s, int64_t *out, drv_error_t *err)
+{
+    static const struct {
+        const char *unit;
+        int64_t ns;
+    } units[] = {{"ns", 1},           {"us", 1000},         {"\xc2\xb5s", 1000},   {"ms", 1000000},
+                 {"s", 1000000000LL}, {"m", 60000000000LL}, {"h", 3600000000000LL}};
+    const int64_t max_ns = 366LL * 86400 * 1000000000LL; /* a year */
+    const char *p = s;
+    int64_t total = 0;
+    if (!*p)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "@every: missing duration");
+    while (*p) {
+        int64_t whole = 0, frac = 0, scale = 1;
+        const char *start = p;
+        while (isdigit((unsigned char)*p) && whole < max_ns)
+            whole = whole * 10 + (*p++ - '0');
+        if (*p == '.')
+            for (p++; isdigit((unsigned char)*p); p++)
+                if (scale < 1000000000LL) {
+                    frac = frac * 10 + (*p - '0');
+                    scale *= 10;
+                }
+        if (p == start || (p == start + 1 && *start == '.'))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "@every: invalid duration \"%.64s\"", s);
+        size_t k = 0, n = sizeof(units) / sizeof(units[0]), best = n;
+        for (k = 0; k < n; k++) /* the longest unit that matches: "ms" before "m" */
+            if (!strncmp(p, units[k].unit, strlen(units[k].unit)) &&
+                (best == n || strlen(units[k].unit) > strlen(units[best].unit)))
+                best = k;
+        if (best == n)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "@every: missing or unknown unit in duration \"%.64s\"", s);
+        p += strlen(units[best].unit);
+        int64_t u = units[best].ns;
+        if (whole > max_ns / u)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "@every: duration too long");
+        total += whole * u + frac * (u / scale ? u / scale : 0);
+        if (total > max_ns)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "@every: duration too long");
+    }
+    *out = total / 1000000000LL < 1 ? 1 : total / 1000000000LL;
+    return DRV_OK;
+}
+
 static drv_err_t parse_field(const cron_field_t *f, const char *s, size_t n, uint64_t *bits,
                              bool *star, drv_error_t *err)
 {
@@ -140,9 +186,25 @@ drv_err_t drv_cron_parse(const char *spec, drv_cron_t *out, drv_error_t *err)
                              "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
     if (spec[0] == '@') {
         size_t n = strcspn(spec, " \t\r\n");
-        if (n == 6 && !strncmp(spec, "@every", 6))
-            return drv_error_set(err, DRV_ERR_INVALID, 0,
-                                 "@every is not a cron schedule: write it as one (*/5 * * * *)");
+        if (n == 6 && !strncmp(spec, "@every", 6)) {
+            const char *d = spec + 6;
+            while (isspace((unsigned char)*d))
+                d++;
+            size_t dl = strcspn(d, " \t\r\n");
+            for (const char *q = d + dl; *q; q++)
+                if (!isspace((unsigned char)*q))
+                    return drv_error_set(err, DRV_ERR_INVALID, 0, "unexpected text after @every");
+            char dur[64];
+            if (dl >= sizeof(dur))
+                return drv_error_set(err, DRV_ERR_INVALID, 0, "@every: duration too long");
+            memcpy(dur, d, dl);
+            dur[dl] = '\0';
+            drv_cron_t c = {0};
+            drv_err_t r = parse_every(dur, &c.every_s, err);
+            if (r == DRV_OK)
+                *out = c;
+            return r;
+        }
         for (const char *p = spec + n; *p; p++)
             if (!isspace((unsigned char)*p))
                 return drv_error_set(err, DRV_ERR_INVALID, 0, "unexpected text after %.*s", (int)n,
@@ -577,6 +639,8 @@ static int64_t local_to_utc(const drv_tz_t *tz, int64_t local_s)
 
 int64_t drv_cron_next(const drv_cron_t *c, const drv_tz_t *tz, int64_t after_s)
 {
+    if (c->every_s > 0)
+        return after_s + c->every_s;
     if (!c->minute || !c->hour || !c->dom || !c->month || !c->dow)
         return -1;
     int64_t local = after_s + drv_tz_offset(tz, after_s);

@@ -2,7 +2,7 @@
  * chooses the parser: odd, a TZif file (drv_tz_parse), the rest of the input; even, a cron
  * schedule (drv_cron_parse) of the rest as text. Whatever parses must keep its promises: a
  * zone's offsets stay within a day, and the next run of a schedule is a whole minute after
- * the time asked, whose wall clock the schedule accepts. */
+ * the time asked, whose wall clock the schedule accepts (@every: the interval later). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,12 @@ static void check_tz(const drv_tz_t *tz)
 
 static void check_cron(const drv_cron_t *c)
 {
+    if (c->every_s) {
+        if (c->every_s < 1 || c->every_s > 366LL * 86400 ||
+            drv_cron_next(c, NULL, probes[2]) != probes[2] + c->every_s)
+            die("@every interval out of range");
+        return;
+    }
     for (size_t i = 1; i < sizeof(probes) / sizeof(probes[0]); i++) {
         int64_t t = drv_cron_next(c, NULL, probes[i]);
         if (t < 0)

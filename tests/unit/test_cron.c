@@ -74,7 +74,18 @@ static void test_parse(void **state)
     parse_bad("1,,2 * * * *", "empty list element");
     parse_bad("x * * * *", "minute: bad value \"x\"");
     parse_bad("* * * foo *", "month: bad value");
-    parse_bad("@every 5m", "@every is not a cron schedule");
+    /* @every: Kubernetes' parser takes Go durations. */
+    assert_int_equal(parse_ok("@every 5m").every_s, 300);
+    assert_int_equal(parse_ok("@every 1h30m").every_s, 5400);
+    assert_int_equal(parse_ok("@every 1.5h").every_s, 5400);
+    assert_int_equal(parse_ok("@every 90s").every_s, 90);
+    assert_int_equal(parse_ok("@every 500ms").every_s, 1);
+    assert_int_equal(next_utc("@every 90s", T0), T0 + 90);
+    parse_bad("@every", "@every: missing duration");
+    parse_bad("@every 5", "missing or unknown unit");
+    parse_bad("@every 5d", "missing or unknown unit");
+    parse_bad("@every 9999h", "too long");
+    parse_bad("@every 5m now", "unexpected text after @every");
     parse_bad("@sometimes", "unrecognized descriptor");
     parse_bad("@daily now", "unexpected text");
     parse_bad("TZ=UTC 0 * * * *", "use timeZone field instead");

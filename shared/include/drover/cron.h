@@ -1,6 +1,7 @@
 /* CronJob schedules: the five-field cron syntax Kubernetes accepts (minute hour day-of-month
- * month day-of-week, with *, lists, ranges, steps, month and day names, `?`, and the macros
- * @yearly @annually @monthly @weekly @daily @midnight @hourly), and time zones read from the
+ * month day-of-week, with *, lists, ranges, steps, month and day names, `?`, the macros
+ * @yearly @annually @monthly @weekly @daily @midnight @hourly, and the interval
+ * "@every <duration>" its parser also takes), and time zones read from the
  * system's zoneinfo (TZif files) by a parser of our own, so that no thread touches TZ. */
 #ifndef DROVER_CRON_H
 #define DROVER_CRON_H
@@ -20,10 +21,13 @@ typedef struct drv_cron {
     /* Either day field written as * or ?: then only the other one restricts the day (cron's
      * rule: when both are restricted, a day matching either runs). */
     bool dom_star, dow_star;
+    /* "@every 90s": a run every every_s seconds after the last (0: a cron schedule). */
+    int64_t every_s;
 } drv_cron_t;
 
 /* Parses a schedule; errors say which field is wrong and why. TZ= and CRON_TZ= prefixes are
- * refused (Kubernetes wants spec.timeZone), and so is @every (not a cron schedule). */
+ * refused (Kubernetes wants spec.timeZone). @every takes a Go duration ("1h30m", "90s",
+ * "1.5h"), rounded down to whole seconds, at least one. */
 DRV_API DRV_NODISCARD drv_err_t drv_cron_parse(const char *spec, drv_cron_t *out, drv_error_t *err);
 
 /* A time zone: its transitions (UTC seconds) and the offset east of UTC that starts at each. */
@@ -41,10 +45,11 @@ DRV_API void drv_tz_free(drv_tz_t *tz);
 /* Seconds east of UTC in tz at utc_s (tz NULL: UTC, 0). */
 DRV_API int64_t drv_tz_offset(const drv_tz_t *tz, int64_t utc_s);
 
-/* The first time (UTC seconds, on a whole minute) strictly after after_s at which the
- * schedule runs, reading its fields as wall-clock time in tz (NULL: UTC); -1 when there is
- * none in the next five years (a schedule like "0 0 30 2 *"). A wall-clock time skipped by a
- * daylight-saving change does not run; one that happens twice runs the first time. */
+/* The first time (UTC seconds, on a whole minute; for @every, after_s + every_s) strictly
+ * after after_s at which the schedule runs, reading its fields as wall-clock time in tz (NULL:
+ * UTC); -1 when there is none in the next five years (a schedule like "0 0 30 2 *"). A wall-clock
+ * time skipped by a daylight-saving change does not run; one that happens twice runs the first
+ * time. */
 DRV_API int64_t drv_cron_next(const drv_cron_t *c, const drv_tz_t *tz, int64_t after_s);
 
 #endif
