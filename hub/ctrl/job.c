@@ -201,7 +201,7 @@ static void job_pods_free(job_pods_t *jp)
     free(jp->ended);
 }
 
-/* ---- completed indexes: "1,3-5,7" ---- */
+/* ---- completed indexes: "1,3-5,7", as Kubernetes writes them ---- */
 
 static void indexes_parse(const char *s, bool *done, int64_t n)
 {
@@ -240,6 +240,9 @@ static cJSON *indexes_format(const bool *done, int64_t n)
         while (j + 1 < n && done[j + 1])
             j++;
         char part[48];
+        /* Kubernetes writes a range only for three or more: "1,2" but "1-3". */
+        if (j == i + 1)
+            j = i;
         if (j == i)
             drv_fmt_cut(part, sizeof(part), "%s%lld", len ? "," : "", (long long)i);
         else
@@ -416,6 +419,11 @@ static drv_err_t ensure_selector(drv_hstore_t *s, const cJSON *job, cJSON **out,
          set_str(ml, DRV_CTRL_LABEL_JOB_UID, uid) && set_str(tl, DRV_CTRL_LABEL_JOB_UID, uid) &&
          set_str(tl, DRV_CTRL_LABEL_JOB_NAME, name) && set_str(tl, "controller-uid", uid) &&
          set_str(tl, "job-name", name);
+    /* A Job without labels of its own takes its pods' (Kubernetes' default). */
+    cJSON *jm = ok ? drv_json_get(j, "metadata") : NULL;
+    const cJSON *jl = drv_json_get(jm, "labels");
+    if (ok && (!cJSON_IsObject(jl) || !jl->child))
+        ok = ctrl_set(jm, "labels", cJSON_Duplicate(tl, true));
     if (!ok)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "job %s selector", name);
     drv_error_t e = DRV_ERROR_INIT;

@@ -6,7 +6,8 @@
 # ttlSecondsAfterFinished; an Indexed Job's pods see JOB_COMPLETION_INDEX and their hostname
 # <job>-<index>; activeDeadlineSeconds stops a Job that runs too long; a CronJob every minute
 # runs on schedule (its Jobs made within seconds of each minute, named after it) and keeps its
-# history limit; kubectl applies a Job and shows the jobs and cronjobs columns.
+# history limit; kubectl applies a Job, makes one from the CronJob (create job --from) and
+# shows the jobs and cronjobs columns.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -157,6 +158,10 @@ if [ -n "$KUBECTL" ]; then
   check "kubectl apply -f a Job" "$KUBECTL" --kubeconfig "$FLEET_TMP/kc" apply -f "$FLEET_TMP/kfail.yaml"
   check "kubectl apply again: unchanged" \
     sh -c "'$KUBECTL' --kubeconfig '$FLEET_TMP/kc' apply -f '$FLEET_TMP/kfail.yaml' | grep -q unchanged"
+  check "kubectl create job --from=cronjob/tick (a protobuf body)" \
+    "$KUBECTL" --kubeconfig "$FLEET_TMP/kc" create job manual --from=cronjob/tick
+  check "the manual Job completes" fleet_wait "manual Complete" 60 "$J/jobs/manual" \
+    '.metadata.annotations["cronjob.kubernetes.io/instantiate"] == "manual" and (.status.conditions // [] | any(.type == "Complete" and .status == "True"))'
   out="$("$KUBECTL" --kubeconfig "$FLEET_TMP/kc" get jobs,cronjobs 2>&1)"
   echo "$out" | sed 's/^/#   /'
   has() { grep -Eq "$1" <<<"$out"; }

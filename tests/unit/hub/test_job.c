@@ -382,8 +382,33 @@ static void test_job_indexed(void **state)
     cJSON *j = get(f->s, DRV_KIND_JOB, "ix");
     const char *done = drv_json_str_at(j, "status.completedIndexes");
     assert_true(done && (!strcmp(done, "0") || !strcmp(done, "1")));
+    char *first_done = strdup(done);
     cJSON_Delete(j);
     assert_int_equal(running_pods(f->s), 2); /* the other one and index 2 */
+    /* Index 2 ends: two indexes done, not consecutive when index 0 is the one left. */
+    cJSON *all2 = list(f->s, DRV_KIND_POD), *q;
+    cJSON_ArrayForEach(q, all2)
+    {
+        const char *ix = drv_json_str(drv_json_at(q, "metadata.annotations"),
+                                      "batch.kubernetes.io/job-completion-index");
+        if (ix && !strcmp(ix, "2")) {
+            drv_error_t err = DRV_ERROR_INIT;
+            assert_int_equal(
+                drv_hstore_update_status(
+                    f->s, DRV_KIND_POD, "default", drv_json_str_at(q, "metadata.name"),
+                    json("{\"phase\":\"Succeeded\",\"containerStatuses\":[{\"name\":\"c\","
+                         "\"state\":{\"terminated\":{\"exitCode\":0}}}]}"),
+                    NULL, &err),
+                DRV_OK);
+        }
+    }
+    cJSON_Delete(all2);
+    jobs_round(f->s, T0 + 2500);
+    j = get(f->s, DRV_KIND_JOB, "ix");
+    assert_string_equal(drv_json_str_at(j, "status.completedIndexes"),
+                        !strcmp(first_done, "0") ? "0,2" : "1,2");
+    cJSON_Delete(j);
+    free(first_done);
     end_pods(f->s, -1, 0, T0 + 3000);
     jobs_round(f->s, T0 + 4000);
     j = get(f->s, DRV_KIND_JOB, "ix");
