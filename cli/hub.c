@@ -587,6 +587,10 @@ const char *drv_cli_kind_ref(drv_kind_t kind)
         return "event";
     case DRV_KIND_HPA:
         return "horizontalpodautoscaler.autoscaling";
+    case DRV_KIND_JOB:
+        return "job.batch";
+    case DRV_KIND_CRONJOB:
+        return "cronjob.batch";
     default:
         return "object";
     }

@@ -146,15 +146,19 @@ static const char *failure_action(const cJSON *job, const cJSON *pod, char *msg,
 
 /* ---- sorting a Job's pods ---- */
 
+/* When a pod ended: its containers' (init containers' too) latest finishedAt; 0 if unknown. */
 static int64_t pod_end_ms(const cJSON *pod)
 {
+    static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
     int64_t best = 0;
-    const cJSON *cs;
-    cJSON_ArrayForEach(cs, drv_json_get(drv_json_get(pod, "status"), "containerStatuses"))
-    {
-        int64_t t = drv_ctrl_time_parse(drv_json_str_at(cs, "state.terminated.finishedAt"));
-        if (t > best)
-            best = t;
+    for (size_t l = 0; l < 2; l++) {
+        const cJSON *cs;
+        cJSON_ArrayForEach(cs, drv_json_get(drv_json_get(pod, "status"), lists[l]))
+        {
+            int64_t t = drv_ctrl_time_parse(drv_json_str_at(cs, "state.terminated.finishedAt"));
+            if (t > best)
+                best = t;
+        }
     }
     return best;
 }
