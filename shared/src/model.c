@@ -556,6 +556,12 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     if (!is_template) {
         bool has_generate = drv_json_get(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
+        /* A Job's name is a label value of its pods (63); a CronJob's Jobs add 11 (52). */
+        size_t name_max = kind == DRV_KIND_JOB ? 63 : kind == DRV_KIND_CRONJOB ? 52 : 0;
+        const char *nm = drv_json_str(meta, "name");
+        if (name_max && nm && strlen(nm) > name_max)
+            v_failk(c, "name", "invalid value \"%.64s\": must be no more than %zu characters", nm,
+                    name_max);
         const char *g = v_str(c, meta, "generateName", false);
         char why[512];
         /* generateName gets a 5-character suffix; the prefix must be valid on its own. */

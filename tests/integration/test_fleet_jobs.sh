@@ -7,7 +7,9 @@
 # <job>-<index>; activeDeadlineSeconds stops a Job that runs too long; a CronJob every minute
 # runs on schedule (its Jobs made within seconds of each minute, named after it) and keeps its
 # history limit; kubectl applies a Job, makes one from the CronJob (create job --from) and
-# shows the jobs and cronjobs columns.
+# shows the jobs and cronjobs columns; with the hub down across a scheduled minute, a CronJob
+# without a deadline runs that minute at restart, one whose startingDeadlineSeconds passed
+# does not and says so in a MissSchedule event (Kubernetes' rules).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -195,5 +197,43 @@ check "a SuccessfulDelete event tells it" fleet_wait "tick delete" 10 \
   '[.items[] | select(.involvedObject.name == "tick" and .reason == "SuccessfulDelete")] | length >= 1'
 first="$(fleet_api "/api/v1/namespaces/default/events" | jq -r '[.items[] | select(.involvedObject.name == "tick" and .reason == "SuccessfulCreate")] | sort_by(.firstTimestamp) | .[0] | .firstTimestamp | fromdate')"
 check "the first Job came within 5 s of its minute ($((first % 60)) s)" test "$((first % 60))" -le 5
+
+# ---- the hub down across a scheduled minute (Kubernetes' missed-schedule rules) ----
+cat >"$FLEET_TMP/late.yaml" <<YAML
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: late}
+spec:
+  schedule: "* * * * *"
+  startingDeadlineSeconds: 15
+  successfulJobsHistoryLimit: 5
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - {name: c, image: $FLEET_IMG1, command: ["true"]}
+YAML
+fleet_apply "$FLEET_TMP/late.yaml" >/dev/null
+s=$(($(date +%s) % 60))
+[ "$s" -ge 40 ] && sleep $((65 - s)) # stop early in a minute, restart 30 s after the next
+m0=$(($(date +%s) / 60 * 60))
+missed=$((m0 + 60))
+fleet_hub_stop
+echo "# hub down from $(date -u +%T) over $(date -u -d @$missed +%T)"
+sleep $((missed + 30 - $(date +%s)))
+fleet_hub_start || { fleet_dump; exit 1; }
+echo "# hub up again at $(date -u +%T)"
+check "no deadline: the missed minute runs at once on restart (tick-$((missed / 60)))" \
+  fleet_wait "tick's missed Job" 15 "$J/jobs/tick-$((missed / 60))" \
+  ".metadata.annotations[\"batch.kubernetes.io/cronjob-scheduled-timestamp\"] == \"$(date -u -d @$missed +%FT%TZ)\""
+check "startingDeadlineSeconds 15 passed: a MissSchedule warning for late" \
+  fleet_wait "late MissSchedule" 15 "/api/v1/namespaces/default/events" \
+  '[.items[] | select(.involvedObject.name == "late" and .reason == "MissSchedule" and .type == "Warning")] | length == 1'
+check "... and no Job for that minute" \
+  test "$(fleet_api "$J/jobs/late-$((missed / 60))" | jq -r .kind)" = Status
+check "late runs again at the next minute" fleet_wait "late's next Job" 50 \
+  "$J/jobs/late-$((missed / 60 + 1))" '.kind == "Job"'
 
 fleet_finish
