@@ -492,6 +492,7 @@ static const char *const doc_paths[] = {"api/v1",
                                         "apis/autoscaling/v2",
                                         "apis/discovery.k8s.io/v1",
                                         "apis/networking.k8s.io/v1",
+                                        "apis/storage.k8s.io/v1",
                                         "apis/batch/v1"};
 #define NDOCS (sizeof(doc_paths) / sizeof(doc_paths[0]))
 

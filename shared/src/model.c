@@ -47,6 +47,12 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
+     "pvc", NULL, true},
+    {DRV_KIND_PV, "PersistentVolume", "v1", "persistentvolumes", "persistentvolume", "pv", NULL,
+     false},
+    {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
+     "sc", NULL, false},
     {DRV_KIND_JOB, "Job", "batch/v1", "jobs", "job", NULL, NULL, true},
     {DRV_KIND_CRONJOB, "CronJob", "batch/v1", "cronjobs", "cronjob", "cj", NULL, true},
 };
@@ -1266,6 +1272,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_NETWORKPOLICY:
         v_netpol_spec(c, spec);
         break;
+    case DRV_KIND_PVC:
+        v_pvc_spec(c, spec);
+        break;
+    case DRV_KIND_PV:
+        v_pv_spec(c, spec);
+        break;
     case DRV_KIND_JOB:
         v_job_spec(c, spec);
         break;
@@ -1299,7 +1311,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
                 "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
-                "HorizontalPodAutoscaler, Job and CronJob",
+                "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
+                "StorageClass, Job and CronJob",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1335,6 +1348,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_ENDPOINTSLICE:
         v_endpointslice(&c, obj);
+        break;
+    case DRV_KIND_STORAGECLASS:
+        v_storageclass(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);
