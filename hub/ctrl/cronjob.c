@@ -358,14 +358,49 @@ static drv_err_t sync_cronjob(drv_hstore_t *s, const cJSON *cj, const cJSON *job
     return DRV_OK;
 }
 
+/* Jobs whose controller is a CronJob that no longer exists go with it (their pods follow at
+ * the job controller's round). */
+static drv_err_t collect_orphans(drv_hstore_t *s, const cJSON *cjs, const cJSON *jobs,
+                                 drv_error_t *err)
+{
+    const cJSON *j;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        const cJSON *ref = drv_ctrl_controller_of(j);
+        const char *k = drv_json_str(ref, "kind"), *uid = drv_json_str(ref, "uid");
+        if (!k || strcmp(k, "CronJob") || !uid)
+            continue;
+        bool found = false;
+        const cJSON *cj;
+        cJSON_ArrayForEach(cj, cjs)
+        {
+            if (!strcmp(ctrl_meta(cj, "uid"), uid)) {
+                found = true;
+                break;
+            }
+        }
+        drv_error_t e = DRV_ERROR_INIT;
+        drv_err_t r = found ? DRV_OK
+                            : drv_hstore_delete(s, DRV_KIND_JOB, ctrl_meta(j, "namespace"),
+                                                ctrl_meta(j, "name"), NULL, &e);
+        if (r != DRV_OK && r != DRV_ERR_NOTFOUND)
+            return drv_error_set(err, r, e.sys_errno, "delete job %s/%s: %s",
+                                 ctrl_meta(j, "namespace"), ctrl_meta(j, "name"),
+                                 drv_error_msg(&e));
+    }
+    return DRV_OK;
+}
+
 drv_err_t drv_ctrl_cronjobs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
     _cleanup_cjson_ cJSON *cjs = NULL;
     _cleanup_cjson_ cJSON *jobs = NULL;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_CRONJOB, NULL, NULL, &cjs, NULL, err);
-    if (r != DRV_OK || !cjs->child)
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_JOB, NULL, NULL, &jobs, NULL, err);
+    if (r != DRV_OK)
         return r;
-    r = drv_hstore_list(s, DRV_KIND_JOB, NULL, NULL, &jobs, NULL, err);
+    r = collect_orphans(s, cjs, jobs, err);
     if (r != DRV_OK)
         return r;
     drv_err_t first = DRV_OK;

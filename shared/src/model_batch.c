@@ -16,7 +16,7 @@
 #define PFP_CONDS_MAX 20
 #define LABEL_CONTROLLER_UID "batch.kubernetes.io/controller-uid"
 
-static void v_exit_codes(vctx_t *c, cJSON *rule, const char *action)
+static void v_exit_codes(vctx_t *c, cJSON *rule)
 {
     cJSON *ec = v_obj(c, rule, "onExitCodes", false);
     if (!ec)
@@ -51,7 +51,6 @@ static void v_exit_codes(vctx_t *c, cJSON *rule, const char *action)
             v_fail(c, "must have at most %d items", PFP_CODES_MAX);
         v_pop(c, o2);
     }
-    (void)action;
     v_pop(c, old);
 }
 
@@ -107,7 +106,7 @@ static void v_pfp_rules(vctx_t *c, cJSON *pfp)
              has_conds = drv_json_get(r, "onPodConditions") != NULL;
         if (has_codes == has_conds)
             v_fail(c, "specifying one of onExitCodes and onPodConditions is required");
-        v_exit_codes(c, r, action);
+        v_exit_codes(c, r);
         v_pod_conditions(c, r);
         v_pop(c, o2);
     }

@@ -604,6 +604,26 @@ static void test_cronjob_missed_times(void **state)
     assert_non_null(get(f->s, DRV_KIND_JOB, name));
 }
 
+static void test_cronjob_deleted_takes_jobs(void **state)
+{
+    struct fx *f = *state;
+    char ts[32];
+    drv_ctrl_time_format(T0, ts, sizeof(ts));
+    cronjob(f->s, "gone", "* * * * *", "");
+    created_at(f->s, "gone", T0, ts);
+    job(f->s, "mine", "", "Never"); /* not the CronJob's: stays */
+    cron_round(f->s, T0 + 61000);
+    assert_int_equal(count(f->s, DRV_KIND_JOB), 2);
+    assert_int_equal(count(f->s, DRV_KIND_POD), 2);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_CRONJOB, "default", "gone", NULL, &err),
+                     DRV_OK);
+    cron_round(f->s, T0 + 62000);
+    assert_int_equal(count(f->s, DRV_KIND_JOB), 1);
+    assert_non_null(get(f->s, DRV_KIND_JOB, "mine"));
+    assert_int_equal(count(f->s, DRV_KIND_POD), 1);
+}
+
 static void test_cronjob_suspend_and_time_zone(void **state)
 {
     struct fx *f = *state;
@@ -646,6 +666,7 @@ int main(void)
         FT(test_cronjob_every_minute_and_history),
         FT(test_cronjob_concurrency),
         FT(test_cronjob_missed_times),
+        FT(test_cronjob_deleted_takes_jobs),
         FT(test_cronjob_suspend_and_time_zone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
