@@ -122,6 +122,9 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                                      "AGE",  NULL};
     static const char *const pc[] = {"NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY",
                                      NULL};
+    static const char *const job[] = {"NAME", "STATUS", "COMPLETIONS", "AGE", NULL};
+    static const char *const cj[] = {"NAME",   "SCHEDULE",      "TIMEZONE", "SUSPEND",
+                                     "ACTIVE", "LAST SCHEDULE", "AGE",      NULL};
     const char *const *h = kind == DRV_KIND_PVC             ? pvc
                            : kind == DRV_KIND_PV            ? pv
                            : kind == DRV_KIND_STORAGECLASS  ? sc
@@ -137,6 +140,8 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                            : kind == DRV_KIND_SERVICE       ? svc
                            : kind == DRV_KIND_HPA           ? hpa
                            : kind == DRV_KIND_PRIORITYCLASS ? pc
+                           : kind == DRV_KIND_JOB           ? job
+                           : kind == DRV_KIND_CRONJOB       ? cj
                                                             : ev;
     t->ncols = 0;
     if (allns && drv_cli_namespaced(kind))
@@ -429,6 +434,44 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "preemptionPolicy", ""));
         break;
+    case DRV_KIND_JOB: {
+        /* The STATUS kubectl shows: the end, else Suspended or Running. */
+        const char *st = "Running";
+        const cJSON *cond;
+        cJSON_ArrayForEach(cond, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+        {
+            const char *t = drv_json_str(cond, "type"), *v = drv_json_str(cond, "status");
+            if (t && v && !strcmp(v, "True") &&
+                (!strcmp(t, "Complete") || !strcmp(t, "Failed") ||
+                 (!strcmp(t, "Suspended") && !strcmp(st, "Running"))))
+                st = t;
+        }
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", st);
+        if (drv_json_get(spec, "completions"))
+            drv_fmt_cut(c[i++], CELL_MAX, "%ld/%ld",
+                        (long)drv_json_int_at(o, "status.succeeded", 0, INT32_MAX, 0),
+                        (long)drv_json_int_at(o, "spec.completions", 0, INT32_MAX, 0));
+        else
+            drv_fmt_cut(c[i++], CELL_MAX, "%ld/1 of %ld",
+                        (long)drv_json_int_at(o, "status.succeeded", 0, INT32_MAX, 0),
+                        (long)drv_json_int_at(o, "spec.parallelism", 0, INT32_MAX, 1));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_CRONJOB: {
+        char last[64] = "<none>";
+        if (drv_json_str_at(o, "status.lastScheduleTime"))
+            age(drv_json_str_at(o, "status.lastScheduleTime"), last, sizeof(last));
+        const char *tz = drv_json_str(spec, "timeZone"), *sc = drv_json_str(spec, "schedule");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", sc ? sc : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", tz ? tz : "<none>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_true(spec, "suspend") ? "True" : "False");
+        drv_fmt_cut(c[i++], CELL_MAX, "%d",
+                    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(status, "active")));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", last);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
     default: { /* Event */
         const char *last = drv_json_str_at(o, "lastTimestamp");
         age(last ? last : drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));

@@ -594,6 +594,10 @@ const char *drv_cli_kind_ref(drv_kind_t kind)
         return "persistentvolume";
     case DRV_KIND_STORAGECLASS:
         return "storageclass.storage.k8s.io";
+    case DRV_KIND_JOB:
+        return "job.batch";
+    case DRV_KIND_CRONJOB:
+        return "cronjob.batch";
     default:
         return "object";
     }

@@ -90,7 +90,7 @@ drover-hub serves a Kubernetes-style REST API over HTTPS from a SQLite store, sc
 onto enrolled devices, runs the Deployment, DaemonSet and node controllers, and talks to the
 agents through its own TLS-only Mosquitto broker, with the drover-auth plugin.")
   # Run: Mosquitto (/usr/sbin/mosquitto), which loads /usr/lib/drover/drover-auth.so.
-  set(CPACK_DEBIAN_HUB_PACKAGE_DEPENDS "mosquitto")
+  set(CPACK_DEBIAN_HUB_PACKAGE_DEPENDS "mosquitto, tzdata") # tzdata: CronJob time zones
   set(CPACK_DEBIAN_HUB_PACKAGE_RECOMMENDS "drover-cli")
   set(CPACK_DEBIAN_HUB_PACKAGE_SECTION admin)
 endif()

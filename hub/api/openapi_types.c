@@ -14,6 +14,7 @@
 #define STORAGE "io.k8s.api.storage.v1."
 #define SCHED "io.k8s.api.scheduling.v1."
 #define RBAC "io.k8s.api.rbac.v1."
+#define BATCH "io.k8s.api.batch.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -1276,6 +1277,106 @@ static const drv_oa_field_t hpa_status[] = {
      "AbleToScale, ScalingActive and ScalingLimited."},
     END};
 
+/* ---- batch/v1 ---- */
+
+static const drv_oa_field_t job[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", BATCH "JobSpec", 0, "The Pods to run to completion, and how many."},
+    {"status", BATCH "JobStatus", 0, "What the hub's job controller counted. Read-only."},
+    END};
+
+static const drv_oa_field_t job_spec[] = {
+    {"parallelism", "int32", 0, "How many Pods may run at once (default 1)."},
+    {"completions", "int32", 0,
+     "How many Pods must succeed; unset with parallelism set: a work queue, done at the first "
+     "success."},
+    {"completionMode", "string", 0,
+     "NonIndexed (default) or Indexed: each Pod gets an index 0..completions-1 "
+     "(JOB_COMPLETION_INDEX)."},
+    {"backoffLimit", "int32", 0, "Failed Pods tolerated before the Job fails (default 6)."},
+    {"activeDeadlineSeconds", "integer", 0, "Seconds the Job may run before it fails."},
+    {"ttlSecondsAfterFinished", "int32", 0,
+     "Seconds after the Job finished at which it is deleted, with its Pods."},
+    {"suspend", "boolean", 0, "When true, no Pod runs (running ones are deleted)."},
+    {"selector", META "LabelSelector", 0,
+     "Made by the hub from the Job's uid unless manualSelector is true."},
+    {"manualSelector", "boolean", 0, "The selector is the user's."},
+    {"podFailurePolicy", BATCH "PodFailurePolicy", 0,
+     "Rules on exit codes or Pod conditions that fail the Job, ignore or count a failure."},
+    {"podReplacementPolicy", "string", 0, "TerminatingOrFailed or Failed."},
+    {"template", CORE "PodTemplateSpec", R,
+     "The Pods to run; restartPolicy must be OnFailure or Never."},
+    END};
+
+static const drv_oa_field_t pfp[] = {
+    {"rules", BATCH "PodFailurePolicyRule", L | R, "Rules, first match wins."}, END};
+
+static const drv_oa_field_t pfp_rule[] = {
+    {"action", "string", R, "FailJob, Ignore or Count."},
+    {"onExitCodes", BATCH "PodFailurePolicyOnExitCodesRequirement", 0,
+     "Matches a container's exit code."},
+    {"onPodConditions", BATCH "PodFailurePolicyOnPodConditionsPattern", L,
+     "Matches a Pod condition."},
+    END};
+
+static const drv_oa_field_t pfp_codes[] = {
+    {"containerName", "string", 0, "Only this container's exit code."},
+    {"operator", "string", R, "In or NotIn."},
+    {"values", "int32", L | R, "Exit codes, ascending."},
+    END};
+
+static const drv_oa_field_t pfp_conds[] = {
+    {"type", "string", R, "A Pod condition type."},
+    {"status", "string", 0, "True (default), False or Unknown."},
+    END};
+
+static const drv_oa_field_t job_status[] = {
+    {"active", "int32", 0, "Pods running."},
+    {"succeeded", "int32", 0, "Pods that succeeded."},
+    {"failed", "int32", 0, "Pods that failed (or were lost while running)."},
+    {"ready", "int32", 0, "Running Pods that are Ready."},
+    {"startTime", TIME, 0, "When the Job started (again, after a suspension)."},
+    {"completionTime", TIME, 0, "When the Job completed."},
+    {"completedIndexes", "string", 0, "For an Indexed Job: the indexes done, as 1,3-5."},
+    {"uncountedTerminatedPods", BATCH "UncountedTerminatedPods", 0, "Always empty in Drover."},
+    {"conditions", BATCH "JobCondition", L,
+     "Complete, SuccessCriteriaMet, Failed, FailureTarget and Suspended."},
+    END};
+
+static const drv_oa_field_t uncounted[] = {
+    {"succeeded", "string", L, "UIDs."}, {"failed", "string", L, "UIDs."}, END};
+
+static const drv_oa_field_t cronjob[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", BATCH "CronJobSpec", 0, "The schedule and the Job to make at each time."},
+    {"status", BATCH "CronJobStatus", 0, "What the hub's cronjob controller did. Read-only."},
+    END};
+
+static const drv_oa_field_t cronjob_spec[] = {
+    {"schedule", "string", R, "Five-field cron schedule, or @hourly, @daily, ..."},
+    {"timeZone", "string", 0, "A zone of the hub's tz database (default UTC)."},
+    {"startingDeadlineSeconds", "integer", 0,
+     "Seconds after a scheduled time within which a missed Job may still start."},
+    {"concurrencyPolicy", "string", 0, "Allow (default), Forbid or Replace."},
+    {"suspend", "boolean", 0, "When true, no new Job is made."},
+    {"jobTemplate", BATCH "JobTemplateSpec", R, "The Job to make."},
+    {"successfulJobsHistoryLimit", "int32", 0, "Completed Jobs kept (default 3)."},
+    {"failedJobsHistoryLimit", "int32", 0, "Failed Jobs kept (default 1)."},
+    END};
+
+static const drv_oa_field_t job_template[] = {
+    {"metadata", META "ObjectMeta", 0, "Labels and annotations of the Jobs made."},
+    {"spec", BATCH "JobSpec", 0, "The Jobs' spec."},
+    END};
+
+static const drv_oa_field_t cronjob_status[] = {
+    {"active", CORE "ObjectReference", L, "The Jobs running."},
+    {"lastScheduleTime", TIME, 0, "The last time a Job was made for."},
+    {"lastSuccessfulTime", TIME, 0, "When a Job last completed."},
+    END};
+
 #define OBJ(n, d, f)                                                                               \
     {                                                                                              \
         n, d, NULL, NULL, f                                                                        \
@@ -1484,6 +1585,20 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(AS2 "HorizontalPodAutoscalerStatus", "What an autoscaler measured and decided.",
         hpa_status),
     OBJ(AS2 "HorizontalPodAutoscalerCondition", "One aspect of an autoscaler's state.", condition),
+    OBJ(BATCH "Job", "Runs Pods until a number of them succeed.", job),
+    OBJ(BATCH "JobSpec", "A Job's desired run.", job_spec),
+    OBJ(BATCH "PodFailurePolicy", "How failed Pods count.", pfp),
+    OBJ(BATCH "PodFailurePolicyRule", "One rule of a pod failure policy.", pfp_rule),
+    OBJ(BATCH "PodFailurePolicyOnExitCodesRequirement", "Exit codes a rule matches.", pfp_codes),
+    OBJ(BATCH "PodFailurePolicyOnPodConditionsPattern", "A Pod condition a rule matches.",
+        pfp_conds),
+    OBJ(BATCH "JobStatus", "A Job's observed state.", job_status),
+    OBJ(BATCH "UncountedTerminatedPods", "Pods ended but not yet counted.", uncounted),
+    OBJ(BATCH "JobCondition", "One aspect of a Job's state.", condition),
+    OBJ(BATCH "CronJob", "Makes a Job at each time of a schedule.", cronjob),
+    OBJ(BATCH "CronJobSpec", "A CronJob's schedule and Job.", cronjob_spec),
+    OBJ(BATCH "JobTemplateSpec", "The Job a CronJob makes.", job_template),
+    OBJ(BATCH "CronJobStatus", "A CronJob's observed state.", cronjob_status),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1540,5 +1655,8 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      "clusterroles", RBAC "ClusterRole", false, false, false, false, true},
     {"apis/rbac.authorization.k8s.io/v1", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding",
      "clusterrolebindings", RBAC "ClusterRoleBinding", false, false, false, false, true},
+    {"apis/batch/v1", "batch", "v1", "Job", "jobs", BATCH "Job", true, true, false, false, true},
+    {"apis/batch/v1", "batch", "v1", "CronJob", "cronjobs", BATCH "CronJob", true, true, false,
+     false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

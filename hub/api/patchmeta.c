@@ -12,6 +12,7 @@
 #define NET "io.k8s.api.networking.v1."
 #define STORAGE "io.k8s.api.storage.v1."
 #define RBAC "io.k8s.api.rbac.v1."
+#define BATCH "io.k8s.api.batch.v1."
 
 typedef struct edge {
     const char *parent, *field;
@@ -61,6 +62,9 @@ static const edge_t edges[] = {
      {META "LabelSelector", true, false, false, NULL}},
     {RBAC "RoleBinding", "subjects", {RBAC "Subject", true, false, false, NULL}},
     {RBAC "ClusterRoleBinding", "subjects", {RBAC "Subject", true, false, false, NULL}},
+    {BATCH "Job", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {BATCH "CronJob", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {BATCH "JobTemplateSpec", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {META "ObjectMeta", "finalizers", {NULL, true, true, false, NULL}},
     {META "ObjectMeta", "ownerReferences", {META "OwnerReference", true, true, false, "uid"}},
     /* volumes: lists atomic, as upstream (no patchStrategy) */
@@ -102,6 +106,18 @@ static const edge_t edges[] = {
      {CORE "VolumeMount", true, true, false, "mountPath"}},
     {CORE "PodStatus", "conditions", {CORE "PodCondition", true, true, false, "type"}},
     {CORE "PodStatus", "podIPs", {CORE "PodIP", true, true, false, "ip"}},
+    /* batch/v1 */
+    {BATCH "Job", "spec", {BATCH "JobSpec", false, false, false, NULL}},
+    {BATCH "Job", "status", {BATCH "JobStatus", false, false, false, NULL}},
+    {BATCH "JobSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    {BATCH "JobSpec", "podFailurePolicy", {BATCH "PodFailurePolicy", false, false, false, NULL}},
+    {BATCH "PodFailurePolicy", "rules", {BATCH "PodFailurePolicyRule", true, false, false, NULL}},
+    {BATCH "JobStatus", "conditions", {BATCH "JobCondition", true, true, false, "type"}},
+    {BATCH "CronJob", "spec", {BATCH "CronJobSpec", false, false, false, NULL}},
+    {BATCH "CronJob", "status", {BATCH "CronJobStatus", false, false, false, NULL}},
+    {BATCH "CronJobSpec", "jobTemplate", {BATCH "JobTemplateSpec", false, false, false, NULL}},
+    {BATCH "JobTemplateSpec", "spec", {BATCH "JobSpec", false, false, false, NULL}},
+    {BATCH "CronJobStatus", "active", {CORE "ObjectReference", true, false, false, NULL}},
     /* workloads */
     {APPS "Deployment", "spec", {APPS "DeploymentSpec", false, false, false, NULL}},
     {APPS "Deployment", "status", {APPS "DeploymentStatus", false, false, false, NULL}},
@@ -230,6 +246,10 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return RBAC "RoleBinding";
     case DRV_KIND_CLUSTERROLEBINDING:
         return RBAC "ClusterRoleBinding";
+    case DRV_KIND_JOB:
+        return BATCH "Job";
+    case DRV_KIND_CRONJOB:
+        return BATCH "CronJob";
     default:
         return NULL;
     }

@@ -942,6 +942,87 @@ static const pb_field_t sched_PriorityClass_f[] = {
 };
 static const pb_msg_t m_sched_PriorityClass = {"io.k8s.api.scheduling.v1.PriorityClass",
                                                sched_PriorityClass_f, PB_N(sched_PriorityClass_f)};
+/* batch/v1 */
+static const pb_field_t batch_PodFailurePolicyOnExitCodesRequirement_f[] = {
+    {1, "containerName", PB_STRING, F_PTR, NULL},
+    {2, "operator", PB_STRING, 0, NULL},
+    {3, "values", PB_INT32, F_REP, NULL},
+};
+static const pb_msg_t m_batch_PodFailurePolicyOnExitCodesRequirement = {
+    "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
+    batch_PodFailurePolicyOnExitCodesRequirement_f,
+    PB_N(batch_PodFailurePolicyOnExitCodesRequirement_f)};
+static const pb_field_t batch_PodFailurePolicyOnPodConditionsPattern_f[] = {
+    {1, "type", PB_STRING, 0, NULL},
+    {2, "status", PB_STRING, 0, NULL},
+};
+static const pb_msg_t m_batch_PodFailurePolicyOnPodConditionsPattern = {
+    "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
+    batch_PodFailurePolicyOnPodConditionsPattern_f,
+    PB_N(batch_PodFailurePolicyOnPodConditionsPattern_f)};
+static const pb_field_t batch_PodFailurePolicyRule_f[] = {
+    {1, "action", PB_STRING, 0, NULL},
+    {2, "onExitCodes", PB_MSG, F_PTR, &m_batch_PodFailurePolicyOnExitCodesRequirement},
+    {3, "onPodConditions", PB_MSG, F_REP, &m_batch_PodFailurePolicyOnPodConditionsPattern},
+};
+static const pb_msg_t m_batch_PodFailurePolicyRule = {"io.k8s.api.batch.v1.PodFailurePolicyRule",
+                                                      batch_PodFailurePolicyRule_f,
+                                                      PB_N(batch_PodFailurePolicyRule_f)};
+static const pb_field_t batch_PodFailurePolicy_f[] = {
+    {1, "rules", PB_MSG, F_REP, &m_batch_PodFailurePolicyRule},
+};
+static const pb_msg_t m_batch_PodFailurePolicy = {"io.k8s.api.batch.v1.PodFailurePolicy",
+                                                  batch_PodFailurePolicy_f,
+                                                  PB_N(batch_PodFailurePolicy_f)};
+/* backoffLimitPerIndex (12), maxFailedIndexes (13), successPolicy (15) and managedBy (16) have
+ * no entry: the model refuses them. */
+static const pb_field_t batch_JobSpec_f[] = {
+    {1, "parallelism", PB_INT32, F_PTR, NULL},
+    {2, "completions", PB_INT32, F_PTR, NULL},
+    {3, "activeDeadlineSeconds", PB_INT64, F_PTR, NULL},
+    {4, "selector", PB_MSG, F_PTR, &m_meta_LabelSelector},
+    {5, "manualSelector", PB_BOOL, F_PTR, NULL},
+    {6, "template", PB_MSG, 0, &m_core_PodTemplateSpec},
+    {7, "backoffLimit", PB_INT32, F_PTR, NULL},
+    {8, "ttlSecondsAfterFinished", PB_INT32, F_PTR, NULL},
+    {9, "completionMode", PB_STRING, F_PTR, NULL},
+    {10, "suspend", PB_BOOL, F_PTR, NULL},
+    {11, "podFailurePolicy", PB_MSG, F_PTR, &m_batch_PodFailurePolicy},
+    {14, "podReplacementPolicy", PB_STRING, F_PTR, NULL},
+};
+static const pb_msg_t m_batch_JobSpec = {"io.k8s.api.batch.v1.JobSpec", batch_JobSpec_f,
+                                         PB_N(batch_JobSpec_f)};
+static const pb_field_t batch_Job_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},
+    {2, "spec", PB_MSG, F_OMIT, &m_batch_JobSpec},
+    {3, "status", PB_SKIP, F_OMIT, NULL},
+};
+static const pb_msg_t m_batch_Job = {"io.k8s.api.batch.v1.Job", batch_Job_f, PB_N(batch_Job_f)};
+static const pb_field_t batch_JobTemplateSpec_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},
+    {2, "spec", PB_MSG, F_OMIT, &m_batch_JobSpec},
+};
+static const pb_msg_t m_batch_JobTemplateSpec = {
+    "io.k8s.api.batch.v1.JobTemplateSpec", batch_JobTemplateSpec_f, PB_N(batch_JobTemplateSpec_f)};
+static const pb_field_t batch_CronJobSpec_f[] = {
+    {1, "schedule", PB_STRING, 0, NULL},
+    {2, "startingDeadlineSeconds", PB_INT64, F_PTR, NULL},
+    {3, "concurrencyPolicy", PB_STRING, F_OMIT, NULL},
+    {4, "suspend", PB_BOOL, F_PTR, NULL},
+    {5, "jobTemplate", PB_MSG, 0, &m_batch_JobTemplateSpec},
+    {6, "successfulJobsHistoryLimit", PB_INT32, F_PTR, NULL},
+    {7, "failedJobsHistoryLimit", PB_INT32, F_PTR, NULL},
+    {8, "timeZone", PB_STRING, F_PTR, NULL},
+};
+static const pb_msg_t m_batch_CronJobSpec = {"io.k8s.api.batch.v1.CronJobSpec", batch_CronJobSpec_f,
+                                             PB_N(batch_CronJobSpec_f)};
+static const pb_field_t batch_CronJob_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},
+    {2, "spec", PB_MSG, F_OMIT, &m_batch_CronJobSpec},
+    {3, "status", PB_SKIP, F_OMIT, NULL},
+};
+static const pb_msg_t m_batch_CronJob = {"io.k8s.api.batch.v1.CronJob", batch_CronJob_f,
+                                         PB_N(batch_CronJob_f)};
 
 /* The kinds a body may hold, by typeMeta. */
 static const struct pb_kindent {
@@ -957,6 +1038,8 @@ static const struct pb_kindent {
     {"scheduling.k8s.io/v1", "PriorityClass", &m_sched_PriorityClass},
     {"apps/v1", "DaemonSet", &m_apps_DaemonSet},
     {"autoscaling/v2", "HorizontalPodAutoscaler", &m_autoscaling_HorizontalPodAutoscaler},
+    {"batch/v1", "Job", &m_batch_Job},
+    {"batch/v1", "CronJob", &m_batch_CronJob},
     {"policy/v1", "Eviction", &m_policy_Eviction},
     {"v1", "DeleteOptions", &m_meta_DeleteOptions},
     {"meta.k8s.io/v1", "DeleteOptions", &m_meta_DeleteOptions},

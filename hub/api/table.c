@@ -465,6 +465,28 @@ static const col_t hpa_cols[] = {
     AGE_COL,
 };
 
+static const col_t job_cols[] = {
+    NAME_COL,
+    {"Status", "string", "", "Running, Complete, Failed or Suspended.", 0},
+    {"Completions", "string", "", "Succeeded pods of the completions wanted.", 0},
+    {"Duration", "string", "", "How long the job ran (runs).", 0},
+    AGE_COL,
+    WORKLOAD_WIDE_COLS,
+};
+
+static const col_t cronjob_cols[] = {
+    NAME_COL,
+    {"Schedule", "string", "", "The cron schedule.", 0},
+    {"Timezone", "string", "", "The time zone of the schedule.", 0},
+    {"Suspend", "boolean", "", "Whether new jobs are held back (True or False).", 0},
+    {"Active", "integer", "", "Jobs running.", 0},
+    {"Last Schedule", "string", "", "Time since a job was last scheduled.", 0},
+    AGE_COL,
+    {"Containers", "string", "", "Names of the containers in the pod template.", 1},
+    {"Images", "string", "", "Images of the containers in the pod template.", 1},
+    {"Selector", "string", "", "Label selector of the jobs' pods.", 1},
+};
+
 /* ---- Pod ---- */
 
 static bool cond_true(const cJSON *conds, const char *type)
@@ -679,6 +701,66 @@ static bool ds_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
            add_int(cells, num(d, "status.updatedNumberScheduled")) &&
            add_int(cells, num(d, "status.numberAvailable")) && add_str(cells, nodesel.s) &&
            add_age(cells, d, now_ms) && add_workload_wide(cells, d);
+}
+
+/* ---- Job, CronJob ---- */
+
+static bool job_cells(const cJSON *j, int64_t now_ms, cJSON *cells)
+{
+    const cJSON *conds = drv_json_at(j, "status.conditions");
+    const char *status = cond_true(conds, "Complete")                   ? "Complete"
+                         : cond_true(conds, "Failed")                   ? "Failed"
+                         : drv_json_at(j, "metadata.deletionTimestamp") ? "Terminating"
+                         : cond_true(conds, "FailureTarget")            ? "FailureTarget"
+                         : cond_true(conds, "SuccessCriteriaMet")       ? "SuccessCriteriaMet"
+                         : cond_true(conds, "Suspended")                ? "Suspended"
+                                                                        : "Running";
+    char comp[64], dur[32] = "";
+    int64_t succeeded = num(j, "status.succeeded");
+    if (drv_json_at(j, "spec.completions"))
+        drv_fmt_cut(comp, sizeof(comp), "%lld/%lld", (long long)succeeded,
+                    (long long)num(j, "spec.completions"));
+    else
+        drv_fmt_cut(comp, sizeof(comp), "%lld/1 of %lld", (long long)succeeded,
+                    (long long)drv_json_int_at(j, "spec.parallelism", 0, INT64_MAX, 1));
+    int64_t start = drv_ctrl_time_parse(drv_json_str_at(j, "status.startTime")),
+            end = drv_ctrl_time_parse(drv_json_str_at(j, "status.completionTime"));
+    if (start >= 0)
+        human_duration((end >= 0 ? end : now_ms) - start, dur, sizeof(dur));
+    return add_str(cells, drv_json_str_at(j, "metadata.name")) && add_str(cells, status) &&
+           add_str(cells, comp) && add_str(cells, dur) && add_age(cells, j, now_ms) &&
+           add_workload_wide(cells, j);
+}
+
+static bool cronjob_cells(const cJSON *c, int64_t now_ms, cJSON *cells)
+{
+    char last[32] = "<none>";
+    if (drv_json_str_at(c, "status.lastScheduleTime"))
+        since(drv_json_str_at(c, "status.lastScheduleTime"), now_ms, last, sizeof(last));
+    text_t names = {.len = 0}, images = {.len = 0}, sel = {.len = 0};
+    const cJSON *ct;
+    bool first = true;
+    cJSON_ArrayForEach(ct, drv_json_at(c, "spec.jobTemplate.spec.template.spec.containers"))
+    {
+        if (!first) {
+            text_add(&names, NULL, ",");
+            text_add(&images, NULL, ",");
+        }
+        first = false;
+        text_add(&names, NULL, drv_json_str_or(ct, "name", ""));
+        text_add(&images, NULL, drv_json_str_or(ct, "image", ""));
+    }
+    format_selector(drv_json_at(c, "spec.jobTemplate.spec.selector"), &sel);
+    /* Kubernetes prints the flag as a string cell, "True" or "False". */
+    bool ok = add_str(cells, drv_json_str_at(c, "metadata.name")) &&
+              add_str(cells, drv_json_str_at(c, "spec.schedule")) &&
+              add_str(cells, drv_json_str_or(drv_json_get(c, "spec"), "timeZone", "<none>")) &&
+              add_str(cells, drv_json_true(drv_json_get(c, "spec"), "suspend") ? "True" : "False");
+    if (!ok)
+        return false;
+    return add_int(cells, (int64_t)drv_json_array_len(drv_json_at(c, "status.active"))) &&
+           add_str(cells, last) && add_age(cells, c, now_ms) && add_str(cells, names.s) &&
+           add_str(cells, images.s) && add_str(cells, sel.s[0] ? sel.s : "<none>");
 }
 
 /* ---- ControllerRevision ---- */
@@ -1238,6 +1320,8 @@ static const printer_t printers[] = {
     PRINTER("ClusterRole", role_cols, role_cells),
     PRINTER("RoleBinding", binding_cols, binding_cells),
     PRINTER("ClusterRoleBinding", binding_cols, binding_cells),
+    PRINTER("Job", job_cols, job_cells),
+    PRINTER("CronJob", cronjob_cols, cronjob_cells),
 };
 
 static const printer_t *find_printer(const char *kind)

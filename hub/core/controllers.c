@@ -95,11 +95,20 @@ static int64_t tick(void *ctx)
     /* Addresses first: a new Node gets its pod CIDR before anything is bound to it. */
     drv_error_t nerr = DRV_ERROR_INIT;
     drv_err_t nr = drv_ctrl_netalloc_reconcile(r->netalloc, (int64_t)drv_wall_ms(), &nerr);
+    /* CronJobs make Jobs, Jobs make pods: before the scheduling pass binds them. */
+    drv_error_t jerr = DRV_ERROR_INIT;
+    drv_err_t jr = drv_ctrl_cronjobs_reconcile(store, (int64_t)drv_wall_ms(), &jerr);
+    if (jr == DRV_OK)
+        jr = drv_ctrl_jobs_reconcile(store, (int64_t)drv_wall_ms(), &jerr);
     drv_err_t rr = drv_ctrl_reconcile_all(store, &o, images ? drv_images_platforms : NULL, images,
                                           (int64_t)drv_wall_ms(), &err);
     if (rr == DRV_OK && nr != DRV_OK) {
         rr = nr;
         err = nerr;
+    }
+    if (rr == DRV_OK && jr != DRV_OK) {
+        rr = jr;
+        err = jerr;
     }
     if (rr == DRV_OK)
         rr = drv_ctrl_serviceaccounts_reconcile(store, &err);

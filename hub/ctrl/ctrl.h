@@ -294,6 +294,23 @@ DRV_NODISCARD drv_err_t drv_ctrl_hpas_reconcile(drv_hstore_t *s, drv_ctrl_hpa_t 
                                                 drv_ctrl_pod_usage_fn usage, void *ctx,
                                                 int64_t now_ms, drv_error_t *err);
 
+/* ---- Jobs (job.c) and CronJobs (cronjob.c) ----
+ * Every Job: its pods towards completions with parallelism, counted once each (see job.c),
+ * its status and conditions (Complete/SuccessCriteriaMet, Failed/FailureTarget with reason
+ * BackoffLimitExceeded, DeadlineExceeded or PodFailurePolicy, Suspended), the Job deleted
+ * ttlSecondsAfterFinished after it finished. Pods of Jobs that no longer exist are deleted.
+ * Every CronJob: a Job <cronjob>-<minutes since the epoch> at each time of its schedule
+ * (Kubernetes' rules for missed times, concurrencyPolicy, startingDeadlineSeconds), its
+ * finished Jobs beyond the history limits deleted, and its status. now_ms is the clock. */
+#define DRV_CTRL_LABEL_JOB_UID "batch.kubernetes.io/controller-uid"
+#define DRV_CTRL_LABEL_JOB_NAME "batch.kubernetes.io/job-name"
+#define DRV_CTRL_ANN_JOB_INDEX "batch.kubernetes.io/job-completion-index"
+#define DRV_CTRL_ANN_JOB_TRACKING "drover.io/job-tracking"
+#define DRV_CTRL_ANN_CRON_SCHEDULED "batch.kubernetes.io/cronjob-scheduled-timestamp"
+DRV_NODISCARD drv_err_t drv_ctrl_jobs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_ctrl_cronjobs_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                    drv_error_t *err);
+
 #define DRV_CTRL_EVENT_TTL_MS_DEFAULT (3600 * 1000) /* as Kubernetes' --event-ttl */
 /* Deletes the Events that last happened (lastTimestamp, eventTime, firstTimestamp or
  * creation) more than ttl_ms ago (<= 0: DRV_CTRL_EVENT_TTL_MS_DEFAULT), or carry no time at

@@ -49,6 +49,12 @@ bool ctrl_pod_finished(const cJSON *pod);
 /* Orders pods for scale-down: not ready first, then newest, then by name (descending). */
 void ctrl_sort_for_deletion(const cJSON **pods, size_t n);
 
+/* ---- Jobs (job.c) ---- */
+
+/* "Complete" or "Failed" when job has that condition True (*at, may be NULL, gets its
+ * transition time in ms), else NULL. */
+const char *ctrl_job_finished(const cJSON *job, int64_t *at);
+
 /* ---- a Deployment's ReplicaSets (replicasets.c) ---- */
 
 /* The pod-template-hash label of obj, or NULL. */

@@ -9,9 +9,10 @@
 #include "drover/cleanup.h"
 
 /* Workloads before what they own, so that no controller round in between recreates pods. */
-static const drv_kind_t order[] = {DRV_KIND_HPA,        DRV_KIND_DEPLOYMENT, DRV_KIND_DAEMONSET,
-                                   DRV_KIND_REPLICASET, DRV_KIND_POD,        DRV_KIND_SERVICE,
-                                   DRV_KIND_CONFIGMAP,  DRV_KIND_SECRET,     DRV_KIND_EVENT};
+static const drv_kind_t order[] = {DRV_KIND_CRONJOB,    DRV_KIND_JOB,       DRV_KIND_HPA,
+                                   DRV_KIND_DEPLOYMENT, DRV_KIND_DAEMONSET, DRV_KIND_REPLICASET,
+                                   DRV_KIND_POD,        DRV_KIND_SERVICE,   DRV_KIND_CONFIGMAP,
+                                   DRV_KIND_SECRET,     DRV_KIND_EVENT};
 
 static drv_err_t delete_kind(drv_hstore_t *s, const char *ns, drv_kind_t kind, drv_error_t *err)
 {

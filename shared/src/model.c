@@ -64,6 +64,8 @@ static const struct kind_info {
      "clusterrole", NULL, NULL, false},
     {DRV_KIND_CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",
      "clusterrolebindings", "clusterrolebinding", NULL, NULL, false},
+    {DRV_KIND_JOB, "Job", "batch/v1", "jobs", "job", NULL, NULL, true},
+    {DRV_KIND_CRONJOB, "CronJob", "batch/v1", "cronjobs", "cronjob", "cj", NULL, true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -579,6 +581,12 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     if (!is_template) {
         bool has_generate = drv_json_get(meta, "generateName") != NULL;
         v_name(c, meta, "name", !has_generate, rule);
+        /* A Job's name is a label value of its pods (63); a CronJob's Jobs add 11 (52). */
+        size_t name_max = kind == DRV_KIND_JOB ? 63 : kind == DRV_KIND_CRONJOB ? 52 : 0;
+        const char *nm = drv_json_str(meta, "name");
+        if (name_max && nm && strlen(nm) > name_max)
+            v_failk(c, "name", "invalid value \"%.64s\": must be no more than %zu characters", nm,
+                    name_max);
         const char *g = v_str(c, meta, "generateName", false);
         char why[512];
         /* generateName gets a 5-character suffix; the prefix must be valid on its own. */
@@ -1289,6 +1297,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_PV:
         v_pv_spec(c, spec);
         break;
+    case DRV_KIND_JOB:
+        v_job_spec(c, spec);
+        break;
+    case DRV_KIND_CRONJOB:
+        v_cronjob_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -1317,8 +1331,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
                 "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
                 "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
-                "StorageClass, PriorityClass, ServiceAccount, Role, RoleBinding, ClusterRole and "
-                "ClusterRoleBinding",
+                "StorageClass, PriorityClass, ServiceAccount, Role, RoleBinding, ClusterRole, "
+                "ClusterRoleBinding, Job and CronJob",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }

@@ -87,11 +87,19 @@ void v_pod_priority(vctx_t *c, cJSON *spec);
 /* A PriorityClass (no spec: value, globalDefault, description, preemptionPolicy). */
 void v_priority_class(vctx_t *c, cJSON *obj);
 /* Pods and workloads (model_pod.c). */
-typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
+/* PODCTX_JOB: a Job's template, whose restartPolicy must be OnFailure or Never. */
+typedef enum { PODCTX_POD, PODCTX_TEMPLATE, PODCTX_JOB } podctx_t;
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);
 void v_deployment_spec(vctx_t *c, cJSON *spec);
 void v_daemonset_spec(vctx_t *c, cJSON *spec);
 void v_replicaset_spec(vctx_t *c, cJSON *spec);
+/* A workload's selector (at sel_key) and pod template, the template's pod spec checked as
+ * where says. */
+void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required,
+                    podctx_t where);
+/* Jobs and CronJobs (model_batch.c). */
+void v_job_spec(vctx_t *c, cJSON *spec);
+void v_cronjob_spec(vctx_t *c, cJSON *spec);
 /* HorizontalPodAutoscalers (model_hpa.c). */
 void v_hpa_spec(vctx_t *c, cJSON *spec);
 void v_hpa_from_v1(vctx_t *c, cJSON *obj);

@@ -1215,6 +1215,11 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     if (where == PODCTX_TEMPLATE && rp && strcmp(rp, "Always"))
         v_failk(c, "restartPolicy",
                 "unsupported value \"%s\": only \"Always\" is supported for workloads", rp);
+    /* A Job's pods run to completion: Kubernetes wants the policy said, and not Always. */
+    if (where == PODCTX_JOB && (!rp || !strcmp(rp, "Always")) &&
+        (rp || !drv_json_get(spec, "restartPolicy")))
+        v_failk(c, "restartPolicy", "%s: supported values: \"OnFailure\", \"Never\"",
+                rp ? "unsupported value \"Always\"" : "required");
     v_default_str(c, spec, "restartPolicy", "Always");
     v_str_map(c, spec, "nodeSelector", drv_name_label_key, drv_name_label_value);
     v_name(c, spec, "nodeName", false, drv_name_dns_subdomain);
@@ -1259,7 +1264,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 
 /* ---- workloads ---- */
 
-static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
+void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required,
+                    podctx_t where)
 {
     cJSON *sel = v_obj(c, spec, sel_key, selector_required);
     drv_selector_t selector = {0};
@@ -1299,12 +1305,17 @@ static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selecto
         cJSON *ps = v_obj(c, tpl, "spec", true);
         if (ps) {
             size_t o2 = v_push_key(c, "spec");
-            v_pod_spec(c, ps, PODCTX_TEMPLATE);
+            v_pod_spec(c, ps, where);
             v_pop(c, o2);
         }
         v_pop(c, old);
     }
     drv_selector_free(&selector);
+}
+
+static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
+{
+    v_template_ctx(c, spec, sel_key, selector_required, PODCTX_TEMPLATE);
 }
 
 /* Resolves an int-or-percent against nothing: true if it is zero. */

@@ -409,9 +409,9 @@ static void test_probe_rules(void **state)
 
 static void test_kind_and_api_version(void **state)
 {
-    cJSON *o = yaml("apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\n");
+    cJSON *o = yaml("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: c}\n");
     char *p = check(o);
-    assert_has(p, "kind: unsupported kind \"CronJob\"");
+    assert_has(p, "kind: unsupported kind \"PodDisruptionBudget\"");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\n");
@@ -442,7 +442,10 @@ static void test_kind_names(void **state)
     assert_int_equal(drv_kind_parse("svc"), DRV_KIND_SERVICE);
     assert_int_equal(drv_kind_parse("no"), DRV_KIND_NODE);
     assert_int_equal(drv_kind_parse("po"), DRV_KIND_POD);
-    assert_int_equal(drv_kind_parse("cronjob"), DRV_KIND_UNKNOWN);
+    assert_int_equal(drv_kind_parse("cronjob"), DRV_KIND_CRONJOB);
+    assert_int_equal(drv_kind_parse("cj"), DRV_KIND_CRONJOB);
+    assert_int_equal(drv_kind_parse("jobs"), DRV_KIND_JOB);
+    assert_int_equal(drv_kind_parse("poddisruptionbudget"), DRV_KIND_UNKNOWN);
     assert_string_equal(drv_kind_plural(DRV_KIND_DAEMONSET), "daemonsets");
     assert_string_equal(drv_kind_api_version(DRV_KIND_DAEMONSET), "apps/v1");
     assert_int_equal(drv_kind_parse("ns"), DRV_KIND_NAMESPACE);

@@ -46,6 +46,8 @@ typedef enum {
     DRV_KIND_ROLEBINDING,
     DRV_KIND_CLUSTERROLE,
     DRV_KIND_CLUSTERROLEBINDING,
+    DRV_KIND_JOB,     /* batch/v1 Job */
+    DRV_KIND_CRONJOB, /* batch/v1 CronJob */
     DRV_KIND__COUNT
 } drv_kind_t;
 

@@ -25,8 +25,8 @@ static const drv_oa_doc_t *docs(size_t *n)
 {
     const drv_oa_doc_t *d = drv_oa_docs(n);
     assert_non_null(d);
-    assert_int_equal(*n, 8); /* api/v1, apps, autoscaling, discovery, networking, storage,
-                                scheduling, rbac */
+    assert_int_equal(*n, 9); /* api/v1, apps, autoscaling, discovery, networking, storage,
+                                scheduling, rbac, batch */
     return d;
 }
 

@@ -525,8 +525,10 @@ static void test_envelope(void **state)
     enc_t raw = {0}, e = {0};
     decode_fails("k8s", 3, "does not start with");
     decode_fails("{\"kind\":\"Pod\"}", 14, "does not start with");
-    wrap(&e, "batch/v1", "Job", &raw);
-    decode_fails(e.b, e.n, "kind \"Job\" of apiVersion \"batch/v1\" is not one Drover reads");
+    wrap(&e, "policy/v1", "PodDisruptionBudget", &raw);
+    decode_fails(
+        e.b, e.n,
+        "kind \"PodDisruptionBudget\" of apiVersion \"policy/v1\" is not one Drover reads");
     wrap(&e, "v1", "ConfigMap", &raw);
     e.n -= 2; /* contentType dropped: optional */
     put_str(&e, 3, "gzip");
