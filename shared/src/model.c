@@ -47,6 +47,8 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "statefulset", "sts", NULL,
+     true},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -1240,6 +1242,9 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_DAEMONSET:
         v_daemonset_spec(c, spec);
         break;
+    case DRV_KIND_STATEFULSET:
+        v_statefulset_spec(c, spec);
+        break;
     case DRV_KIND_SERVICE:
         v_service_spec(c, spec);
         break;
@@ -1281,12 +1286,13 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         if (!strcmp(kind_s, kinds[i].name))
             kind = kinds[i].kind;
     if (kind == DRV_KIND_UNKNOWN) {
-        v_failk(&c, "kind",
-                "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-                "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
-                "HorizontalPodAutoscaler",
-                kind_s);
+        v_failk(
+            &c, "kind",
+            "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, StatefulSet, "
+            "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
+            "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
+            "HorizontalPodAutoscaler",
+            kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
     if (kind == DRV_KIND_HPA && !strcmp(api, "autoscaling/v1")) {

@@ -869,7 +869,7 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
         "containers",      "initContainers", "volumes",     "restartPolicy",
         "nodeSelector",    "nodeName",       "tolerations", "hostNetwork",
         "hostPID",         "hostIPC",        "hostname",    "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",      NULL};
+        "securityContext", "dnsPolicy",      "subdomain",   NULL};
     static const char *const ignored[] = {"priority", NULL};
     static const char *const unsupported[] = {"affinity",
                                               "imagePullSecrets",
@@ -878,7 +878,6 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                               "serviceAccountName",
                                               "automountServiceAccountToken",
                                               "shareProcessNamespace",
-                                              "subdomain",
                                               "hostAliases",
                                               "priorityClassName",
                                               "dnsConfig",
@@ -934,6 +933,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_bool(c, spec, "hostPID", NULL);
     v_bool(c, spec, "hostIPC", NULL);
     v_name(c, spec, "hostname", false, drv_name_dns_label);
+    /* With a hostname, the pod's DNS name under the headless Service of that name. */
+    v_name(c, spec, "subdomain", false, drv_name_dns_label);
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
@@ -965,7 +966,7 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 
 /* ---- workloads ---- */
 
-static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
+void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
 {
     cJSON *sel = v_obj(c, spec, sel_key, selector_required);
     drv_selector_t selector = {0};

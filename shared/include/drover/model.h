@@ -33,6 +33,7 @@ typedef enum {
     DRV_KIND_ENDPOINTS,
     DRV_KIND_ENDPOINTSLICE,
     DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
+    DRV_KIND_STATEFULSET,   /* apps/v1 StatefulSet */
     DRV_KIND__COUNT
 } drv_kind_t;
 
