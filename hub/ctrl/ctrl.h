@@ -65,6 +65,16 @@ DRV_NODISCARD drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char
 DRV_NODISCARD drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms,
                                                       drv_error_t *err);
 
+/* ---- StatefulSet (statefulset.c) ---- */
+
+/* Every StatefulSet one step towards its spec (pods <set>-<ordinal> made in order, removed in
+ * reverse, replaced from the highest ordinal down to the partition on a template change, each
+ * step of OrderedReady waiting for the pods before it to be Running and Ready), their claims
+ * from volumeClaimTemplates, revisions and status; then the pods, revisions and owned claims of
+ * StatefulSets that are gone. */
+DRV_NODISCARD drv_err_t drv_ctrl_statefulsets_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                        drv_error_t *err);
+
 /* ---- Node lifecycle ---- */
 
 /* The hub's record of node's last heartbeat in ms since the epoch, or -1 if it has none (the
