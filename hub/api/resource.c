@@ -892,7 +892,7 @@ static bool delete_options(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD
         return false;
     }
     if ((orphan || (pp && !strcmp(pp, "Orphan"))) &&
-        (k == DRV_KIND_DEPLOYMENT || k == DRV_KIND_DAEMONSET)) {
+        (k == DRV_KIND_DEPLOYMENT || k == DRV_KIND_DAEMONSET || k == DRV_KIND_STATEFULSET)) {
         *r = drv_api_reply_status(rq, 422, "Invalid",
                                   "propagationPolicy Orphan is not supported by Drover: a "
                                   "workload's pods are deleted with it; delete with Background "

@@ -310,6 +310,15 @@ static const col_t ds_cols[] = {
     WORKLOAD_WIDE_COLS,
 };
 
+/* Kubernetes prints no selector for StatefulSets. */
+static const col_t sts_cols[] = {
+    NAME_COL,
+    {"Ready", "string", "", "Ready pods of the desired replicas.", 0},
+    AGE_COL,
+    {"Containers", "string", "", "Names of the containers in the pod template.", 1},
+    {"Images", "string", "", "Images of the containers in the pod template.", 1},
+};
+
 static const col_t cr_cols[] = {
     NAME_COL,
     {"Controller", "string", "", "The object whose history this is (kind.group/name).", 0},
@@ -616,6 +625,18 @@ static bool ds_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
            add_int(cells, num(d, "status.updatedNumberScheduled")) &&
            add_int(cells, num(d, "status.numberAvailable")) && add_str(cells, nodesel.s) &&
            add_age(cells, d, now_ms) && add_workload_wide(cells, d);
+}
+
+static bool sts_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
+{
+    char ready[48];
+    drv_fmt_cut(ready, sizeof(ready), "%lld/%lld", (long long)num(d, "status.readyReplicas"),
+                (long long)drv_json_int_at(d, "spec.replicas", INT64_MIN, INT64_MAX, 1));
+    if (!add_str(cells, drv_json_str_at(d, "metadata.name")) || !add_str(cells, ready) ||
+        !add_age(cells, d, now_ms) || !add_workload_wide(cells, d))
+        return false;
+    cJSON_DeleteItemFromArray(cells, cJSON_GetArraySize(cells) - 1); /* the selector */
+    return true;
 }
 
 /* ---- ControllerRevision ---- */
@@ -1025,6 +1046,7 @@ static const printer_t printers[] = {
     PRINTER("Deployment", deploy_cols, deploy_cells),
     PRINTER("ReplicaSet", rs_cols, rs_cells),
     PRINTER("DaemonSet", ds_cols, ds_cells),
+    PRINTER("StatefulSet", sts_cols, sts_cells),
     PRINTER("ControllerRevision", cr_cols, cr_cells),
     PRINTER("Service", svc_cols, svc_cells),
     PRINTER("Endpoints", ep_cols, ep_cells),
