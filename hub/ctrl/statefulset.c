@@ -394,6 +394,8 @@ static drv_err_t step(drv_hstore_t *s, sts_t *x, const cJSON *pods, drv_error_t 
     if (x->on_delete)
         return DRV_OK;
     for (int64_t i = x->replicas - 1; i >= x->partition && i >= 0; i--) {
+        if (!slot[i])
+            return DRV_OK; /* made this round (Parallel): not running yet */
         if (strcmp(revision_of(slot[i]), x->upd_rev))
             return delete_pod(s, x, slot[i], err);
         if (!healthy(x, slot[i]))

@@ -325,12 +325,32 @@ static void test_ordered_scale_down_and_failed_pod(void **state)
     assert_int_equal(status_int(f->s, "replicas"), 1);
 }
 
+static int count_events(drv_hstore_t *s, const char *reason)
+{
+    cJSON *items = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_list(s, DRV_KIND_EVENT, NULL, NULL, &items, NULL, &err), DRV_OK);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, items)
+    {
+        const cJSON *r = cJSON_GetObjectItem(e, "reason");
+        n += cJSON_IsString(r) && !strcmp(r->valuestring, reason);
+    }
+    cJSON_Delete(items);
+    return n;
+}
+
 static void test_parallel(void **state)
 {
     struct fx *f = *state;
     sts(f->s, 3, "kv:1", "\"podManagementPolicy\":\"Parallel\",");
     round_(f);
     expect_pods(f->s, "web-0,web-1,web-2");
+    assert_int_equal(count_events(f->s, "SuccessfulCreate"), 3);
+    assert_int_equal(count_events(f->s, "SuccessfulDelete"), 0);
+    round_(f);
+    assert_int_equal(count_events(f->s, "SuccessfulDelete"), 0);
     set(f->s, "replicas", "0");
     round_(f);
     expect_pods(f->s, "");
