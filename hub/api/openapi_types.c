@@ -11,6 +11,7 @@
 #define AS2 "io.k8s.api.autoscaling.v2."
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
+#define STORAGE "io.k8s.api.storage.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -322,6 +323,14 @@ static const drv_oa_field_t volume[] = {
     {"configMap", CORE "ConfigMapVolumeSource", 0, "A ConfigMap's keys as files."},
     {"secret", CORE "SecretVolumeSource", 0,
      "A Secret's keys as files (on a tmpfs; sent to the device sealed to its key)."},
+    {"persistentVolumeClaim", CORE "PersistentVolumeClaimVolumeSource", 0,
+     "A claim's volume: a directory on the device the claim is bound to, kept across the "
+     "Pod's restarts."},
+    END};
+
+static const drv_oa_field_t pvc_volume[] = {
+    {"claimName", "string", R, "The PersistentVolumeClaim's name, in the Pod's namespace."},
+    {"readOnly", "boolean", 0, "Mount the volume read-only (default false)."},
     END};
 
 static const drv_oa_field_t empty_dir[] = {
@@ -717,6 +726,101 @@ static const drv_oa_field_t namespace_status[] = {
     {"conditions", CORE "NamespaceCondition", L, "Conditions of the deletion."},
     END};
 
+/* ---- volumes: core/v1 PersistentVolumeClaim, PersistentVolume; storage.k8s.io/v1 ---- */
+
+static const drv_oa_field_t pvc[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "PersistentVolumeClaimSpec", R, "The storage the claim asks for."},
+    {"status", CORE "PersistentVolumeClaimStatus", 0, "Whether the claim is bound. Read-only."},
+    END};
+
+static const drv_oa_field_t pvc_spec[] = {
+    {"accessModes", "string", L,
+     "ReadWriteOnce, ReadOnlyMany (one device) or ReadWriteOncePod; ReadWriteMany is refused: "
+     "volumes are node-local."},
+    {"resources", CORE "VolumeResourceRequirements", R, "The storage requested."},
+    {"storageClassName", "string", 0,
+     "The class; unset: the default class (local-path, Drover's node-local provisioner)."},
+    {"volumeName", "string", 0, "The PersistentVolume bound to the claim."},
+    {"volumeMode", "string", 0, "Filesystem (the only mode Drover has)."},
+    END};
+
+static const drv_oa_field_t volume_resources[] = {
+    {"requests", QUANTITY, M, "storage: the least size wanted."},
+    {"limits", QUANTITY, M, "storage: the most size wanted."},
+    END};
+
+static const drv_oa_field_t pvc_status[] = {
+    {"phase", "string", 0, "Pending, Bound or Lost."},
+    {"accessModes", "string", L, "The bound volume's access modes."},
+    {"capacity", QUANTITY, M, "The bound volume's size."},
+    END};
+
+static const drv_oa_field_t pv[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "PersistentVolumeSpec", R, "Where the volume is and who may use it."},
+    {"status", CORE "PersistentVolumeStatus", 0, "The volume's phase. Read-only."},
+    END};
+
+static const drv_oa_field_t pv_spec[] = {
+    {"capacity", QUANTITY, M, "storage: the volume's size."},
+    {"accessModes", "string", L, "ReadWriteOnce, ReadOnlyMany or ReadWriteOncePod."},
+    {"persistentVolumeReclaimPolicy", "string", 0,
+     "Delete (the directory is removed when the claim goes) or Retain (the default for a "
+     "volume made by hand)."},
+    {"storageClassName", "string", 0, "The class claims must ask for to bind to it."},
+    {"volumeMode", "string", 0, "Filesystem."},
+    {"claimRef", CORE "ObjectReference", 0, "The claim bound to the volume."},
+    {"nodeAffinity", CORE "VolumeNodeAffinity", 0,
+     "The device the volume is on (kubernetes.io/hostname); Pods using it go there."},
+    {"hostPath", CORE "HostPathVolumeSource", 0, "A directory of the device."},
+    {"local", CORE "LocalVolumeSource", 0, "A directory of the device named in nodeAffinity."},
+    END};
+
+static const drv_oa_field_t pv_status[] = {
+    {"phase", "string", 0, "Available, Bound, Released or Failed."},
+    {"reason", "string", 0, "Why the volume is in its phase."},
+    {"message", "string", 0, "More on the phase."},
+    END};
+
+static const drv_oa_field_t volume_node_affinity[] = {
+    {"required", CORE "NodeSelector", 0, "The nodes the volume can be used on."}, END};
+
+static const drv_oa_field_t node_selector[] = {
+    {"nodeSelectorTerms", CORE "NodeSelectorTerm", L | R, "Terms ORed together."}, END};
+
+static const drv_oa_field_t node_selector_term[] = {
+    {"matchExpressions", CORE "NodeSelectorRequirement", L, "Requirements on node labels."},
+    {"matchFields", CORE "NodeSelectorRequirement", L, "Requirements on node fields."},
+    END};
+
+static const drv_oa_field_t node_selector_req[] = {
+    {"key", "string", R, "The label key."},
+    {"operator", "string", R, "In, NotIn, Exists, DoesNotExist, Gt or Lt."},
+    {"values", "string", L, "The values the operator compares with."},
+    END};
+
+static const drv_oa_field_t local_volume[] = {
+    {"path", "string", R, "The directory on the device."},
+    {"fsType", "string", 0, "Unused: a local volume is a directory."},
+    END};
+
+static const drv_oa_field_t storage_class[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"provisioner", "string", R,
+     "Who makes the class's volumes: drover.io/local-path (the hub's node-local provisioner); "
+     "claims of other classes bind only to volumes made by hand."},
+    {"parameters", "string", M, "Parameters for the provisioner; local-path takes none."},
+    {"reclaimPolicy", "string", 0, "Delete (the default) or Retain, for the volumes it makes."},
+    {"volumeBindingMode", "string", 0,
+     "Immediate (the default) or WaitForFirstConsumer; local-path always waits for the first "
+     "Pod, whose node the volume is made on."},
+    {"allowVolumeExpansion", "boolean", 0, "false: node-local volumes do not grow."},
+    END};
+
 /* ---- apps/v1 ---- */
 
 static const drv_oa_field_t deployment[] = {
@@ -1067,6 +1171,22 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "ConfigMapVolumeSource", "A ConfigMap as files.", configmap_volume),
     OBJ(CORE "SecretVolumeSource", "A Secret as files.", secret_volume),
     OBJ(CORE "Toleration", "A taint a Pod tolerates.", toleration),
+    OBJ(CORE "PersistentVolumeClaimVolumeSource", "A claim's volume mounted in a Pod.", pvc_volume),
+    OBJ(CORE "PersistentVolumeClaim", "A request for storage, bound to a volume on one device.",
+        pvc),
+    OBJ(CORE "PersistentVolumeClaimSpec", "The storage a claim asks for.", pvc_spec),
+    OBJ(CORE "VolumeResourceRequirements", "The size a claim asks for.", volume_resources),
+    OBJ(CORE "PersistentVolumeClaimStatus", "A claim's state.", pvc_status),
+    OBJ(CORE "PersistentVolume", "A directory on one device, bound to one claim.", pv),
+    OBJ(CORE "PersistentVolumeSpec", "Where a volume is and who may use it.", pv_spec),
+    OBJ(CORE "PersistentVolumeStatus", "A volume's state.", pv_status),
+    OBJ(CORE "VolumeNodeAffinity", "The nodes a volume can be used on.", volume_node_affinity),
+    OBJ(CORE "NodeSelector", "Terms that select nodes.", node_selector),
+    OBJ(CORE "NodeSelectorTerm", "Requirements a node must all meet.", node_selector_term),
+    OBJ(CORE "NodeSelectorRequirement", "A requirement on a node's label or field.",
+        node_selector_req),
+    OBJ(CORE "LocalVolumeSource", "A directory of a device.", local_volume),
+    OBJ(STORAGE "StorageClass", "A kind of storage and who provisions it.", storage_class),
     OBJ(CORE "ConfigMap", "Configuration data by key, for Pods' variables and files.", configmap),
     OBJ(CORE "Secret", "Sensitive data by key, encrypted by the hub and sealed to each device.",
         secret),
@@ -1209,5 +1329,11 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      DISC "EndpointSlice", true, false, false, false, true},
     {"apis/networking.k8s.io/v1", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
      NET "NetworkPolicy", true, false, false, false, true},
+    {"api/v1", "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+     CORE "PersistentVolumeClaim", true, true, false, false, true},
+    {"api/v1", "", "v1", "PersistentVolume", "persistentvolumes", CORE "PersistentVolume", false,
+     true, false, false, true},
+    {"apis/storage.k8s.io/v1", "storage.k8s.io", "v1", "StorageClass", "storageclasses",
+     STORAGE "StorageClass", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

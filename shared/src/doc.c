@@ -1457,15 +1457,9 @@ static drv_err_t emit_event(ectx_t *e, yaml_event_t *ev, int init_ok)
 
 static drv_err_t format_number(double d, char *buf, size_t cap)
 {
-    if (d == floor(d) && fabs(d) <= (double)TWO53)
-        return drv_fmt(buf, cap, "%.0f", d);
-    for (int prec = 15; prec <= 17; prec++) {
-        drv_err_t rc = drv_fmt(buf, cap, "%.*g", prec, d);
-        if (rc != DRV_OK)
-            return rc;
-        if (strtod(buf, NULL) == d)
-            break;
-    }
+    drv_err_t rc = drv_fmt_double(buf, cap, d);
+    if (rc != DRV_OK || (d == floor(d) && fabs(d) <= (double)TWO53))
+        return rc;
     /* An integral value beyond 2^53 printed as digits would read back as an integer out of
      * range: keep it a float. */
     if (strspn(buf, "-0123456789") == strlen(buf)) {

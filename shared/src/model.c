@@ -47,6 +47,12 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
+     "pvc", NULL, true},
+    {DRV_KIND_PV, "PersistentVolume", "v1", "persistentvolumes", "persistentvolume", "pv", NULL,
+     false},
+    {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
+     "sc", NULL, false},
     {DRV_KIND_STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "statefulset", "sts", NULL,
      true},
 };
@@ -1263,6 +1269,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_NETWORKPOLICY:
         v_netpol_spec(c, spec);
         break;
+    case DRV_KIND_PVC:
+        v_pvc_spec(c, spec);
+        break;
+    case DRV_KIND_PV:
+        v_pv_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -1290,8 +1302,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
             &c, "kind",
             "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, StatefulSet, "
             "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-            "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
-            "HorizontalPodAutoscaler",
+            "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
+            "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume and "
+            "StorageClass",
             kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1327,6 +1340,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_ENDPOINTSLICE:
         v_endpointslice(&c, obj);
+        break;
+    case DRV_KIND_STORAGECLASS:
+        v_storageclass(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

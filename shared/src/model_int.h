@@ -92,6 +92,10 @@ void v_hpa_from_v1(vctx_t *c, cJSON *obj);
 void v_netpol_spec(vctx_t *c, cJSON *spec);
 void v_endpoints(vctx_t *c, cJSON *obj);
 void v_endpointslice(vctx_t *c, cJSON *obj);
+/* PersistentVolumeClaim, PersistentVolume, StorageClass (model_storage.c). */
+void v_pvc_spec(vctx_t *c, cJSON *spec);
+void v_pv_spec(vctx_t *c, cJSON *spec);
+void v_storageclass(vctx_t *c, cJSON *obj);
 /* A structured label selector at parent.key (matchLabels, matchExpressions); its problems are
  * recorded at the field inside it (key.matchExpressions[0].operator). */
 void v_label_selector(vctx_t *c, cJSON *parent, const char *key, bool required);

@@ -58,7 +58,7 @@ static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
     char text[64];
     bool ok = false;
     if (cJSON_IsNumber(m)) {
-        if (drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK) {
+        if (drv_fmt_double(text, sizeof(text), m->valuedouble) != DRV_OK) {
             v_fail(c, "invalid quantity: too long");
             v_pop(c, old);
             return false;
@@ -684,10 +684,9 @@ static void v_key_items(vctx_t *c, cJSON *src)
 
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",      "emptyDir", "hostPath",
-                                        "configMap", "secret",   NULL};
-    static const char *const unsupported[] = {"persistentVolumeClaim",
-                                              "projected",
+    static const char *const known[] = {
+        "name", "emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim", NULL};
+    static const char *const unsupported[] = {"projected",
                                               "downwardAPI",
                                               "nfs",
                                               "csi",
@@ -778,9 +777,20 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_bool(c, src, "optional", NULL);
         v_pop(c, old);
     }
+    cJSON *pvc = v_obj(c, v, "persistentVolumeClaim", false);
+    if (pvc) {
+        static const char *const pknown[] = {"claimName", "readOnly", NULL};
+        static const vfields_t pf = {pknown, NULL, NULL};
+        sources++;
+        size_t old = v_push_key(c, "persistentVolumeClaim");
+        v_fields(c, pvc, &pf);
+        v_name(c, pvc, "claimName", true, drv_name_dns_subdomain);
+        v_bool(c, pvc, "readOnly", NULL);
+        v_pop(c, old);
+    }
     if (sources != 1)
-        v_fail(c,
-               "must specify exactly one volume source: emptyDir, hostPath, configMap or secret");
+        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret "
+                  "or persistentVolumeClaim");
 }
 
 /* ---- pod spec ---- */

@@ -188,13 +188,13 @@ static void test_unknown_and_unsupported_fields(void **state)
         yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
              "  imagePullSecrets: [{name: r}]\n  containers:\n  - name: c\n    image: busybox\n"
              "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
-             "  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: d}\n");
+             "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
     assert_has(p, "spec.imagePullSecrets: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0].persistentVolumeClaim: not supported by Drover\n");
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
     assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
     free(p);
     cJSON_Delete(o);
@@ -306,6 +306,15 @@ static void test_quantities_canonical(void **state)
     /* A limit without a request: the request is the limit, as in Kubernetes. */
     assert_string_equal(get_s(o, "spec.containers[0].resources.requests.cpu"), "2");
     assert_string_equal(get_s(o, "spec.containers[0].resources.requests.memory"), "1Gi");
+    free(p);
+    cJSON_Delete(o);
+    /* A YAML float is the decimal its author wrote: 0.1 cpu is 100m, not 101m. */
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - name: c\n    image: busybox\n    resources:\n      limits: {cpu: 0.1, memory: "
+             "0.5Gi}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].resources.limits.cpu"), "100m");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"

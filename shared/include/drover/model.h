@@ -33,7 +33,12 @@ typedef enum {
     DRV_KIND_ENDPOINTS,
     DRV_KIND_ENDPOINTSLICE,
     DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
-    DRV_KIND_STATEFULSET,   /* apps/v1 StatefulSet */
+    /* v1 PersistentVolumeClaim and PersistentVolume (cluster-scoped), storage.k8s.io/v1
+     * StorageClass (cluster-scoped): node-local volumes (shared/src/model_storage.c) */
+    DRV_KIND_PVC,
+    DRV_KIND_PV,
+    DRV_KIND_STORAGECLASS,
+    DRV_KIND_STATEFULSET, /* apps/v1 StatefulSet */
     DRV_KIND__COUNT
 } drv_kind_t;
 
