@@ -935,7 +935,7 @@ static const drv_oa_field_t statefulset_spec[] = {
     {"serviceName", "string", 0,
      "The headless Service that gives the Pods their DNS names "
      "(<pod>.<service>.<namespace>.svc.cluster.local)."},
-    {"volumeClaimTemplates", "object", L,
+    {"volumeClaimTemplates", CORE "PersistentVolumeClaim", L,
      "PersistentVolumeClaims made for each Pod, named <template>-<statefulset>-<ordinal>, kept "
      "across Pod restarts and updates."},
     {"podManagementPolicy", "string", 0,

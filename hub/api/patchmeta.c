@@ -99,6 +99,10 @@ static const edge_t edges[] = {
     {APPS "StatefulSet", "spec", {APPS "StatefulSetSpec", false, false, false, NULL}},
     {APPS "StatefulSet", "status", {APPS "StatefulSetStatus", false, false, false, NULL}},
     {APPS "StatefulSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    /* atomic upstream: a patch replaces the list */
+    {APPS "StatefulSetSpec",
+     "volumeClaimTemplates",
+     {CORE "PersistentVolumeClaim", true, false, false, NULL}},
     {APPS "StatefulSetStatus",
      "conditions",
      {APPS "StatefulSetCondition", true, true, false, "type"}},

@@ -453,6 +453,96 @@ static void test_deleted_set_collected(void **state)
     cJSON_Delete(revs);
 }
 
+#define CLAIMS                                                                                     \
+    "\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\",\"labels\":{\"tier\":\"db\"}},"    \
+    "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{\"requests\":{\"storage\":"      \
+    "\"64Mi\"}}}}],"
+
+static cJSON *claim(drv_hstore_t *s, const char *name)
+{
+    return get(s, drv_kind_parse("PersistentVolumeClaim"), name);
+}
+
+/* Each pod gets its own claim <template>-<set>-<ordinal>, kept (Retain, the default) when the
+ * set scales down or is deleted, and found again by the pod made again. */
+static void test_claims_retained(void **state)
+{
+    struct fx *f = *state;
+    if (drv_kind_parse("PersistentVolumeClaim") == DRV_KIND_UNKNOWN)
+        skip();
+    sts(f->s, 2, "kv:1", CLAIMS);
+    settle(f);
+    expect_pods(f->s, "web-0,web-1");
+    cJSON *c = claim(f->s, "data-web-1");
+    assert_non_null(c);
+    assert_string_equal(label(c, "tier"), "db");
+    assert_string_equal(label(c, "app"), "web"); /* the selector's labels */
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(c, "metadata"), "ownerReferences"));
+    cJSON_Delete(c);
+    cJSON *p = get(f->s, DRV_KIND_POD, "web-1");
+    const cJSON *v =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "spec"), "volumes"), 0);
+    assert_string_equal(cJSON_GetObjectItem(v, "name")->valuestring, "data");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(v, "persistentVolumeClaim"), "claimName")
+            ->valuestring,
+        "data-web-1");
+    cJSON_Delete(p);
+    set(f->s, "replicas", "1");
+    settle(f);
+    expect_pods(f->s, "web-0");
+    c = claim(f->s, "data-web-1");
+    assert_non_null(c); /* whenScaled: Retain */
+    cJSON_Delete(c);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_STATEFULSET, "default", "web", NULL, &err),
+                     DRV_OK);
+    round_(f);
+    expect_pods(f->s, "");
+    c = claim(f->s, "data-web-0");
+    assert_non_null(c); /* whenDeleted: Retain */
+    cJSON_Delete(c);
+}
+
+/* whenScaled: Delete removes the claims of the ordinals a scale-down removed; whenDeleted:
+ * Delete makes the set their owner, and they go with it. */
+static void test_claims_deleted(void **state)
+{
+    struct fx *f = *state;
+    if (drv_kind_parse("PersistentVolumeClaim") == DRV_KIND_UNKNOWN)
+        skip();
+    sts(f->s, 3, "kv:1",
+        CLAIMS "\"persistentVolumeClaimRetentionPolicy\":{\"whenScaled\":\"Delete\","
+               "\"whenDeleted\":\"Delete\"},");
+    settle(f);
+    expect_pods(f->s, "web-0,web-1,web-2");
+    cJSON *c = claim(f->s, "data-web-2");
+    assert_non_null(c);
+    const cJSON *ref = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c, "metadata"), "ownerReferences"), 0);
+    assert_string_equal(cJSON_GetObjectItem(ref, "kind")->valuestring, "StatefulSet");
+    cJSON_Delete(c);
+    /* A pod deleted (not scaled away) keeps its claim. */
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "default", "web-1", NULL, &err), DRV_OK);
+    settle(f);
+    c = claim(f->s, "data-web-1");
+    assert_non_null(c);
+    cJSON_Delete(c);
+    set(f->s, "replicas", "2");
+    settle(f);
+    expect_pods(f->s, "web-0,web-1");
+    assert_null(claim(f->s, "data-web-2"));
+    c = claim(f->s, "data-web-1");
+    assert_non_null(c);
+    cJSON_Delete(c);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_STATEFULSET, "default", "web", NULL, &err),
+                     DRV_OK);
+    round_(f);
+    assert_null(claim(f->s, "data-web-0"));
+    assert_null(claim(f->s, "data-web-1"));
+}
+
 static void test_model(void **state)
 {
     (void)state;
@@ -556,6 +646,8 @@ int main(void)
         FT(test_rolling_update_with_partition),
         FT(test_on_delete),
         FT(test_deleted_set_collected),
+        FT(test_claims_retained),
+        FT(test_claims_deleted),
         cmocka_unit_test(test_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
