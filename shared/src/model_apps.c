@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "model_int.h"
@@ -261,4 +262,31 @@ void v_statefulset_spec(vctx_t *c, cJSON *spec)
     size_t added = add_claim_volumes(c, podspec, claims);
     v_template(c, spec, "selector", true);
     drop_claim_volumes(podspec, added);
+}
+
+bool drv_model_statefulset_update_ok(const cJSON *old, const cJSON *obj, char *msg, size_t msgsz)
+{
+    static const char *const mutable_[] = {"replicas",
+                                           "ordinals",
+                                           "template",
+                                           "updateStrategy",
+                                           "revisionHistoryLimit",
+                                           "persistentVolumeClaimRetentionPolicy",
+                                           "minReadySeconds"};
+    cJSON *a = cJSON_Duplicate(drv_json_get(old, "spec"), true);
+    cJSON *b = cJSON_Duplicate(drv_json_get(obj, "spec"), true);
+    for (size_t i = 0; i < sizeof(mutable_) / sizeof(mutable_[0]); i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(a, mutable_[i]);
+        cJSON_DeleteItemFromObjectCaseSensitive(b, mutable_[i]);
+    }
+    /* Out of memory compares unequal: refused, never a change let through unchecked. */
+    bool same = a && b && cJSON_Compare(a, b, true);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    if (!same)
+        drv_fmt_cut(msg, msgsz,
+                    "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+                    "'template', 'updateStrategy', 'revisionHistoryLimit', "
+                    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden");
+    return same;
 }

@@ -92,6 +92,13 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
 
+/* Whether StatefulSet obj (normalized) may replace old (as stored): Kubernetes allows changes
+ * to replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
+ * persistentVolumeClaimRetentionPolicy and minReadySeconds only. False with Kubernetes'
+ * message in msg (msgsz bytes). */
+DRV_API bool drv_model_statefulset_update_ok(const cJSON *old, const cJSON *obj, char *msg,
+                                             size_t msgsz);
+
 /* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
  * frees; NULL on allocation failure. pretty: indented by two spaces, else compact. */
 DRV_API char *drv_model_to_json(const cJSON *obj, bool pretty);

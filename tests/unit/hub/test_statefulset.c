@@ -632,6 +632,23 @@ static void test_model(void **state)
     assert_non_null(strstr(m, "spec.subdomain"));
     free(m);
     assert_int_equal(drv_kind_parse("sts"), DRV_KIND_STATEFULSET);
+
+    /* Updates: the template and replicas may change, the service name may not. */
+    cJSON *a = NULL, *b = NULL, *c = NULL;
+    snprintf(buf, sizeof(buf), head, "", "", ",\"serviceName\":\"db\",\"replicas\":1");
+    assert_null(problems(buf, &a));
+    snprintf(buf, sizeof(buf), head, ",\"args\":[\"x\"]", "",
+             ",\"serviceName\":\"db\",\"replicas\":3,\"updateStrategy\":{\"type\":\"OnDelete\"}");
+    assert_null(problems(buf, &b));
+    snprintf(buf, sizeof(buf), head, "", "", ",\"serviceName\":\"other\",\"replicas\":1");
+    assert_null(problems(buf, &c));
+    char why[400] = "";
+    assert_true(drv_model_statefulset_update_ok(a, b, why, sizeof(why)));
+    assert_false(drv_model_statefulset_update_ok(a, c, why, sizeof(why)));
+    assert_non_null(strstr(why, "are forbidden"));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
 }
 
 #define FT(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
