@@ -453,6 +453,57 @@ static void test_deleted_set_collected(void **state)
     cJSON_Delete(revs);
 }
 
+/* A pod on a node that stopped answering is not made again elsewhere (it may still run
+ * there): it stays, marked not Ready, until the node is back or deleted. */
+static void test_unreachable_node_keeps_pod(void **state)
+{
+    struct fx *f = *state;
+    char ts[32], buf[1024];
+    drv_ctrl_time_format(f->now, ts, sizeof(ts));
+    create(f->s, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},"
+                 "\"spec\":{}}");
+    snprintf(buf, sizeof(buf),
+             "{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\","
+             "\"lastHeartbeatTime\":\"%s\",\"lastTransitionTime\":\"%s\"}]}",
+             ts, ts);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(
+        drv_hstore_update_status(f->s, DRV_KIND_NODE, NULL, "n1", json(buf), NULL, &err), DRV_OK);
+    sts(f->s, 1, "kv:1", "");
+    round_(f);
+    cJSON *p = get(f->s, DRV_KIND_POD, "web-0");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(p, "spec"), "nodeName", "n1");
+    assert_int_equal(drv_hstore_update(f->s, DRV_KIND_POD, p, &err), DRV_OK);
+    cJSON_Delete(p);
+    report(f, "web-0", "Running");
+    char uid[64];
+    p = get(f->s, DRV_KIND_POD, "web-0");
+    snprintf(uid, sizeof(uid), "%s",
+             cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "uid")->valuestring);
+    cJSON_Delete(p);
+    drv_ctrl_nodes_opts_t o = {.grace_ms = 10000, .default_toleration_ms = 10000};
+    for (int i = 0; i < 5; i++) { /* well past the grace period and the toleration */
+        f->now += 10000;
+        assert_int_equal(drv_ctrl_nodes_reconcile(f->s, &o, f->now, NULL, &err), DRV_OK);
+        round_(f);
+    }
+    p = get(f->s, DRV_KIND_POD, "web-0");
+    assert_non_null(p);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "uid")->valuestring,
+                        uid);
+    cJSON_Delete(p);
+    assert_int_equal(status_int(f->s, "readyReplicas"), 0);
+    /* The node deleted: the pod goes and is made again. */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_NODE, NULL, "n1", NULL, &err), DRV_OK);
+    assert_int_equal(drv_ctrl_nodes_reconcile(f->s, &o, f->now, NULL, &err), DRV_OK);
+    round_(f);
+    p = get(f->s, DRV_KIND_POD, "web-0");
+    assert_non_null(p);
+    assert_string_not_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(p, "metadata"), "uid")->valuestring, uid);
+    cJSON_Delete(p);
+}
+
 #define CLAIMS                                                                                     \
     "\"volumeClaimTemplates\":[{\"metadata\":{\"name\":\"data\",\"labels\":{\"tier\":\"db\"}},"    \
     "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{\"requests\":{\"storage\":"      \
@@ -663,6 +714,7 @@ int main(void)
         FT(test_rolling_update_with_partition),
         FT(test_on_delete),
         FT(test_deleted_set_collected),
+        FT(test_unreachable_node_keeps_pod),
         FT(test_claims_retained),
         FT(test_claims_deleted),
         cmocka_unit_test(test_model),
