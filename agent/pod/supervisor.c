@@ -27,6 +27,7 @@
 #include "drover/log.h"
 #include "drover/proc.h"
 #include "drover/pki.h"
+#include "image/pullsecret.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/host.h"
@@ -283,12 +284,33 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
  * registry that cannot be reached is not an error when the image is in the store already,
  * so that a device without network brings its pods back. Writes one line of error text to
  * fd and exits 1 on failure. Runs in a forked child: it may block. */
+static drv_err_t pod_secrets(drv_supervisor_t *sv, pod_t *p, cJSON **out, drv_error_t *err);
+
 static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
 {
     const drv_agent_config_t *cfg = sv->cfg;
     const char *insecure[DRV_CONFIG_MAX_REGISTRIES];
-    drv_registry_cred_t creds[DRV_CONFIG_MAX_REGISTRIES];
+    drv_registry_cred_t creds[DRV_PULLSECRET_MAX_CREDS + DRV_CONFIG_MAX_REGISTRIES];
     size_t ni = 0, nc = 0;
+    /* The pod's imagePullSecrets first: for their registries they win over the agent's own. */
+    static drv_pull_creds_t pc; /* this child's only: too big for its stack */
+    cJSON *opened = NULL;
+    drv_error_t perr = DRV_ERROR_INIT;
+    if (pod_secrets(sv, p, &opened, &perr) != DRV_OK ||
+        drv_pullsecret_creds(p->obj, opened, &pc, &perr) != DRV_OK) {
+        ssize_t w = write(fd, drv_error_msg(&perr), strlen(drv_error_msg(&perr)));
+        (void)w;
+        pod_secrets_release(opened);
+        drv_pullsecret_free(&pc);
+        return 1;
+    }
+    pod_secrets_release(opened);
+    if (pc.missing[0])
+        drv_log_warn("FailedToRetrieveImagePullSecret: unable to retrieve some image pull "
+                     "secrets; attempting to pull the image may not succeed",
+                     "pod=%s/%s secrets=\"%s\"", p->ns, p->name, pc.missing);
+    for (size_t i = 0; i < pc.n; i++)
+        creds[nc++] = pc.creds[i];
     for (size_t i = 0; i < cfg->n_registries; i++) {
         const drv_registry_conf_t *r = &cfg->registries[i];
         if (r->insecure)
@@ -332,11 +354,17 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
     drv_registry_free(reg);
     if (r != DRV_OK) {
         char line[1024];
-        int n = snprintf(line, sizeof(line), "%s", drv_error_msg(&err));
+        int n = pc.missing[0] ? snprintf(line, sizeof(line), "%s (imagePullSecrets not found: %s)",
+                                         drv_error_msg(&err), pc.missing)
+                              : snprintf(line, sizeof(line), "%s", drv_error_msg(&err));
+        if (n >= (int)sizeof(line))
+            n = (int)sizeof(line) - 1;
+        drv_pullsecret_free(&pc);
         ssize_t w = write(fd, line, n > 0 ? (size_t)n : 0);
         (void)w;
         return r == DRV_ERR_AGAIN ? 3 : 1;
     }
+    drv_pullsecret_free(&pc);
     return 0;
 }
 

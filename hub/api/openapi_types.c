@@ -166,7 +166,38 @@ static const drv_oa_field_t env_var_source[] = {
      "A key of a Secret in the namespace (sent to the device sealed to its key)."},
     {"fieldRef", CORE "ObjectFieldSelector", 0,
      "A field of the Pod, e.g. metadata.name, metadata.namespace, spec.nodeName or status.podIP."},
+    {"resourceFieldRef", CORE "ResourceFieldSelector", 0,
+     "A container's CPU or memory limit or request."},
     END};
+
+static const drv_oa_field_t resource_field_selector[] = {
+    {"containerName", "string", 0, "The container; this one when empty (required in volumes)."},
+    {"resource", "string", R,
+     "limits.cpu, limits.memory, requests.cpu or requests.memory; an unset limit is the "
+     "device's allocatable."},
+    {"divisor", QUANTITY, 0, "The unit of the value (default 1; 1m for millicores, 1Mi...)."},
+    END};
+
+static const drv_oa_field_t downward_volume[] = {
+    {"items", CORE "DownwardAPIVolumeFile", L, "The files of the volume."},
+    {"defaultMode", "int32", 0, "The files' mode bits (default 0644)."},
+    END};
+
+static const drv_oa_field_t downward_file[] = {
+    {"path", "string", R, "The relative file path."},
+    {"fieldRef", CORE "ObjectFieldSelector", 0,
+     "metadata.name, namespace, uid, labels or annotations (or one of them by key)."},
+    {"resourceFieldRef", CORE "ResourceFieldSelector", 0, "A container's limit or request."},
+    {"mode", "int32", 0, "The file's mode bits; defaultMode when unset."},
+    END};
+
+static const drv_oa_field_t host_alias[] = {
+    {"ip", "string", R, "The address."},
+    {"hostnames", "string", L, "Names for it in the Pod's /etc/hosts."},
+    END};
+
+static const drv_oa_field_t local_object_ref[] = {
+    {"name", "string", 0, "The object's name, in the Pod's namespace."}, END};
 
 static const drv_oa_field_t key_selector[] = {
     {"name", "string", 0, "The ConfigMap's or Secret's name."},
@@ -214,6 +245,9 @@ static const drv_oa_field_t volume_mount[] = {
     {"mountPath", "string", R, "Where in the container the volume appears; unique per container."},
     {"readOnly", "boolean", 0, "Mount read-only."},
     {"subPath", "string", 0, "Mount this path inside the volume instead of its root."},
+    {"mountPropagation", "string", 0,
+     "None (the default), HostToContainer (mounts made later on the device show inside) or "
+     "Bidirectional (both ways; privileged containers only)."},
     END};
 
 static const drv_oa_field_t probe[] = {
@@ -306,6 +340,10 @@ static const drv_oa_field_t pod_spec[] = {
      "Defaults for every container's user and seccomp filter."},
     {"dnsPolicy", "string", 0,
      "ClusterFirst (the default), ClusterFirstWithHostNet or Default (the device's resolver)."},
+    {"imagePullSecrets", CORE "LocalObjectReference", L,
+     "Secrets (kubernetes.io/dockerconfigjson or dockercfg) with credentials for the images' "
+     "registries, sent to the device sealed to its key."},
+    {"hostAliases", CORE "HostAlias", L, "Entries added to the Pod's /etc/hosts."},
     END};
 
 static const drv_oa_field_t pod_security[] = {
@@ -313,6 +351,11 @@ static const drv_oa_field_t pod_security[] = {
     {"runAsGroup", "integer", 0, "The group id containers run as unless they say otherwise."},
     {"runAsNonRoot", "boolean", 0, "When true, no container may start as root."},
     {"seccompProfile", CORE "SeccompProfile", 0, "The default seccomp filter."},
+    {"fsGroup", "integer", 0,
+     "A group added to every container; the Pod's volumes are given to it (setgid)."},
+    {"fsGroupChangePolicy", "string", 0,
+     "Always (the default) or OnRootMismatch: when volumes are walked to give them to fsGroup."},
+    {"supplementalGroups", "integer", L, "Groups added to every container's process."},
     END};
 
 static const drv_oa_field_t volume[] = {
@@ -323,6 +366,8 @@ static const drv_oa_field_t volume[] = {
     {"configMap", CORE "ConfigMapVolumeSource", 0, "A ConfigMap's keys as files."},
     {"secret", CORE "SecretVolumeSource", 0,
      "A Secret's keys as files (on a tmpfs; sent to the device sealed to its key)."},
+    {"downwardAPI", CORE "DownwardAPIVolumeSource", 0,
+     "The Pod's own metadata and its containers' resources as files."},
     {"persistentVolumeClaim", CORE "PersistentVolumeClaimVolumeSource", 0,
      "A claim's volume: a directory on the device the claim is bound to, kept across the "
      "Pod's restarts."},
@@ -1149,6 +1194,12 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "ConfigMapKeySelector", "A key of a ConfigMap.", key_selector),
     OBJ(CORE "SecretKeySelector", "A key of a Secret.", key_selector),
     OBJ(CORE "ObjectFieldSelector", "A field of the Pod.", object_field_selector),
+    OBJ(CORE "ResourceFieldSelector", "A container's limit or request.", resource_field_selector),
+    OBJ(CORE "DownwardAPIVolumeSource", "The Pod's metadata and resources as files.",
+        downward_volume),
+    OBJ(CORE "DownwardAPIVolumeFile", "One file of a downwardAPI volume.", downward_file),
+    OBJ(CORE "HostAlias", "An /etc/hosts entry.", host_alias),
+    OBJ(CORE "LocalObjectReference", "An object of the same namespace, by name.", local_object_ref),
     OBJ(CORE "EnvFromSource", "A ConfigMap or Secret whose keys all become variables.", env_from),
     OBJ(CORE "ConfigMapEnvSource", "A ConfigMap for envFrom.", env_source_ref),
     OBJ(CORE "SecretEnvSource", "A Secret for envFrom.", env_source_ref),

@@ -284,6 +284,43 @@ static const pb_field_t core_ConfigMapVolumeSource_f[] = {
 static const pb_msg_t m_core_ConfigMapVolumeSource = {"io.k8s.api.core.v1.ConfigMapVolumeSource",
                                                       core_ConfigMapVolumeSource_f,
                                                       PB_N(core_ConfigMapVolumeSource_f)};
+static const pb_field_t core_ObjectFieldSelector_f[] = {
+    {1, "apiVersion", PB_STRING, F_OMIT, NULL},
+    {2, "fieldPath", PB_STRING, 0, NULL},
+};
+static const pb_msg_t m_core_ObjectFieldSelector = {"io.k8s.api.core.v1.ObjectFieldSelector",
+                                                    core_ObjectFieldSelector_f,
+                                                    PB_N(core_ObjectFieldSelector_f)};
+static const pb_field_t core_ResourceFieldSelector_f[] = {
+    {1, "containerName", PB_STRING, F_OMIT, NULL},
+    {2, "resource", PB_STRING, 0, NULL},
+    {3, "divisor", PB_QUANTITY, F_PTR, NULL},
+};
+static const pb_msg_t m_core_ResourceFieldSelector = {"io.k8s.api.core.v1.ResourceFieldSelector",
+                                                      core_ResourceFieldSelector_f,
+                                                      PB_N(core_ResourceFieldSelector_f)};
+static const pb_field_t core_DownwardAPIVolumeFile_f[] = {
+    {1, "path", PB_STRING, 0, NULL},
+    {2, "fieldRef", PB_MSG, F_PTR, &m_core_ObjectFieldSelector},
+    {3, "resourceFieldRef", PB_MSG, F_PTR, &m_core_ResourceFieldSelector},
+    {4, "mode", PB_INT32, F_PTR, NULL},
+};
+static const pb_msg_t m_core_DownwardAPIVolumeFile = {"io.k8s.api.core.v1.DownwardAPIVolumeFile",
+                                                      core_DownwardAPIVolumeFile_f,
+                                                      PB_N(core_DownwardAPIVolumeFile_f)};
+static const pb_field_t core_DownwardAPIVolumeSource_f[] = {
+    {1, "items", PB_MSG, F_REP | F_OMIT, &m_core_DownwardAPIVolumeFile},
+    {2, "defaultMode", PB_INT32, F_PTR, NULL},
+};
+static const pb_msg_t m_core_DownwardAPIVolumeSource = {
+    "io.k8s.api.core.v1.DownwardAPIVolumeSource", core_DownwardAPIVolumeSource_f,
+    PB_N(core_DownwardAPIVolumeSource_f)};
+static const pb_field_t core_HostAlias_f[] = {
+    {1, "ip", PB_STRING, 0, NULL},
+    {2, "hostnames", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_HostAlias = {"io.k8s.api.core.v1.HostAlias", core_HostAlias_f,
+                                          PB_N(core_HostAlias_f)};
 static const pb_field_t core_VolumeSource_f[] = {
     {1, "hostPath", PB_MSG, F_PTR, &m_core_HostPathVolumeSource},
     {2, "emptyDir", PB_MSG, F_PTR, &m_core_EmptyDirVolumeSource},
@@ -300,7 +337,7 @@ static const pb_field_t core_VolumeSource_f[] = {
     {13, "cinder", PB_MSG, F_PTR, NULL},
     {14, "cephfs", PB_MSG, F_PTR, NULL},
     {15, "flocker", PB_MSG, F_PTR, NULL},
-    {16, "downwardAPI", PB_MSG, F_PTR, NULL},
+    {16, "downwardAPI", PB_MSG, F_PTR, &m_core_DownwardAPIVolumeSource},
     {17, "fc", PB_MSG, F_PTR, NULL},
     {18, "azureFile", PB_MSG, F_PTR, NULL},
     {19, "configMap", PB_MSG, F_PTR, &m_core_ConfigMapVolumeSource},
@@ -368,8 +405,8 @@ static const pb_msg_t m_core_SecretKeySelector = {"io.k8s.api.core.v1.SecretKeyS
                                                   core_SecretKeySelector_f,
                                                   PB_N(core_SecretKeySelector_f)};
 static const pb_field_t core_EnvVarSource_f[] = {
-    {1, "fieldRef", PB_MSG, F_PTR, NULL},
-    {2, "resourceFieldRef", PB_MSG, F_PTR, NULL},
+    {1, "fieldRef", PB_MSG, F_PTR, &m_core_ObjectFieldSelector},
+    {2, "resourceFieldRef", PB_MSG, F_PTR, &m_core_ResourceFieldSelector},
     {3, "configMapKeyRef", PB_MSG, F_PTR, &m_core_ConfigMapKeySelector},
     {4, "secretKeyRef", PB_MSG, F_PTR, &m_core_SecretKeySelector},
     {5, "fileKeyRef", PB_MSG, F_PTR, NULL},
@@ -555,7 +592,7 @@ static const pb_field_t core_PodSpec_f[] = {
     {20, "initContainers", PB_MSG, F_REP | F_OMIT, &m_core_Container},
     {21, "automountServiceAccountToken", PB_BOOL, F_PTR, NULL},
     {22, "tolerations", PB_MSG, F_REP | F_OMIT, &m_core_Toleration},
-    {23, "hostAliases", PB_MSG, F_REP | F_OMIT, NULL},
+    {23, "hostAliases", PB_MSG, F_REP | F_OMIT, &m_core_HostAlias},
     {24, "priorityClassName", PB_STRING, F_OMIT, NULL},
     {25, "priority", PB_INT32, F_PTR, NULL},
     {26, "dnsConfig", PB_MSG, F_PTR, NULL},

@@ -184,14 +184,14 @@ static void test_every_problem_reported(void **state)
 
 static void test_unknown_and_unsupported_fields(void **state)
 {
-    cJSON *o =
-        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
-             "  imagePullSecrets: [{name: r}]\n  containers:\n  - name: c\n    image: busybox\n"
-             "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
-             "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
+        "  readinessGates: [{conditionType: r}]\n  containers:\n  - name: c\n    image: busybox\n"
+        "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
+        "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
-    assert_has(p, "spec.imagePullSecrets: not supported by Drover\n");
+    assert_has(p, "spec.readinessGates: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
     assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
@@ -565,16 +565,101 @@ static void test_node_and_event(void **state)
     cJSON_Delete(o);
 }
 
+/* The smaller pod fields podmisc runs: downwardAPI, resourceFieldRef, imagePullSecrets,
+ * hostAliases, fsGroup, supplementalGroups, mountPropagation; accepted as Kubernetes has them,
+ * every bad value named. */
+static void test_podmisc_fields(void **state)
+{
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  imagePullSecrets: [{name: regcred}]\n"
+        "  hostAliases: [{ip: 10.1.2.3, hostnames: [foo.local, bar]}, {ip: '::1', hostnames: "
+        "[v6]}]\n"
+        "  securityContext: {fsGroup: 2000, fsGroupChangePolicy: OnRootMismatch, "
+        "supplementalGroups: [3000, 4000]}\n"
+        "  containers:\n  - name: c\n    image: busybox\n"
+        "    resources: {limits: {cpu: 500m, memory: 64Mi}}\n"
+        "    env:\n"
+        "    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n"
+        "    - {name: B, valueFrom: {resourceFieldRef: {containerName: c, resource: requests.cpu, "
+        "divisor: 1m}}}\n"
+        "    - {name: C, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['app']\"}}}\n"
+        "    - {name: D, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}\n"
+        "    volumeMounts:\n    - {name: info, mountPath: /info, mountPropagation: None}\n"
+        "    - {name: host, mountPath: /h, mountPropagation: HostToContainer}\n"
+        "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n"
+        "      - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n"
+        "      - {path: cpu, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: "
+        "1m}}\n"
+        "  - {name: host, hostPath: {path: /mnt}}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    assert_int_equal(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(
+                             cJSON_GetArrayItem(
+                                 cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes"), 0),
+                             "downwardAPI"),
+                         "defaultMode")
+                         ->valueint,
+                     0644);
+    assert_string_equal(get_s(o, "spec.imagePullSecrets[0].name"), "regcred");
+    cJSON_Delete(o);
+
+    o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  imagePullSecrets: [{}]\n"
+        "  hostAliases: [{ip: 10.1.2, hostnames: [\"bad name\"]}]\n"
+        "  securityContext: {fsGroup: -1, fsGroupChangePolicy: Sometimes, "
+        "supplementalGroups: [x]}\n"
+        "  containers:\n  - name: c\n    image: busybox\n"
+        "    env:\n"
+        "    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}\n"
+        "    - {name: B, valueFrom: {resourceFieldRef: {containerName: x, resource: "
+        "limits.memory}}}\n"
+        "    - {name: C, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}\n"
+        "    volumeMounts:\n    - {name: info, mountPath: /info, mountPropagation: "
+        "Bidirectional}\n"
+        "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n"
+        "      - {path: ../x, fieldRef: {fieldPath: spec.nodeName}}\n"
+        "      - {path: y, resourceFieldRef: {resource: limits.cpu}}\n"
+        "      - {path: z}\n");
+    p = check(o);
+    assert_has(p, "spec.imagePullSecrets[0].name: required");
+    assert_has(p, "spec.hostAliases[0].ip: must be a valid IP address");
+    assert_has(p, "spec.hostAliases[0].hostnames[0]: invalid value \"bad name\"");
+    assert_has(p, "spec.securityContext.fsGroup: must be between 0 and");
+    assert_has(p, "spec.securityContext.fsGroupChangePolicy: unsupported value \"Sometimes\"");
+    assert_has(p, "spec.securityContext.supplementalGroups[0]: must be a group id");
+    assert_has(p, "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: only divisor's "
+                  "values 1m and 1 are supported with the cpu resource");
+    assert_has(p, "spec.containers[0].env[1].valueFrom.resourceFieldRef.containerName: container "
+                  "\"x\" not found");
+    assert_has(p, "spec.containers[0].env[2].valueFrom.fieldRef.fieldPath: unsupported value "
+                  "\"metadata.labels\"");
+    assert_has(p, "spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount "
+                  "propagation is available only to privileged containers");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[0].path: must be a relative path");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: unsupported value "
+                  "\"spec.nodeName\"");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[1].resourceFieldRef.containerName: required");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[2]: must specify exactly one of fieldRef, "
+                  "resourceFieldRef");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_tolerations_and_env(void **state)
 {
-    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
-                    "  tolerations:\n  - {key: a, operator: Exists, value: x}\n  - {operator: "
-                    "Equal, value: y}\n"
-                    "  - {key: b, effect: NoSchedule, tolerationSeconds: 5}\n"
-                    "  containers:\n  - name: c\n    image: busybox\n    env:\n"
-                    "    - {name: A, value: x, valueFrom: {configMapKeyRef: {name: m, key: k}}}\n"
-                    "    - {name: \"B=C\"}\n    - {name: D, valueFrom: {}}\n"
-                    "    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}\n");
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  tolerations:\n  - {key: a, operator: Exists, value: x}\n  - {operator: "
+        "Equal, value: y}\n"
+        "  - {key: b, effect: NoSchedule, tolerationSeconds: 5}\n"
+        "  containers:\n  - name: c\n    image: busybox\n    env:\n"
+        "    - {name: A, value: x, valueFrom: {configMapKeyRef: {name: m, key: k}}}\n"
+        "    - {name: \"B=C\"}\n    - {name: D, valueFrom: {}}\n"
+        "    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage}}}\n");
     char *p = check(o);
     assert_has(p, "spec.tolerations[0].value: must be empty when operator is Exists");
     assert_has(p, "spec.tolerations[1].operator: must be Exists when key is empty");
@@ -584,7 +669,9 @@ static void test_tolerations_and_env(void **state)
         p, "spec.containers[0].env[0].valueFrom: may not be specified when `value` is not empty");
     assert_has(p, "spec.containers[0].env[1].name: invalid value \"B=C\"");
     assert_has(p, "spec.containers[0].env[2].valueFrom: must specify exactly one of");
-    assert_has(p, "spec.containers[0].env[3].valueFrom.resourceFieldRef: not supported by Drover");
+    assert_has(p,
+               "spec.containers[0].env[3].valueFrom.resourceFieldRef.resource: unsupported value "
+               "\"limits.ephemeral-storage\"");
     free(p);
     cJSON_Delete(o);
 }
@@ -717,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_service_rules),
         cmocka_unit_test(test_node_and_event),
         cmocka_unit_test(test_tolerations_and_env),
+        cmocka_unit_test(test_podmisc_fields),
         cmocka_unit_test(test_host_ports_and_network),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),

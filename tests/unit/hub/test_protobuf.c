@@ -362,6 +362,55 @@ static void test_pod(void **state)
     model_accepts(o);
 }
 
+/* The pod fields podmisc runs decode from protobuf as from JSON: hostAliases, imagePullSecrets,
+ * a downwardAPI volume with fieldRef and resourceFieldRef (a Quantity divisor). */
+static void test_pod_podmisc_fields(void **state)
+{
+    (void)state;
+    enc_t extra = {0}, alias = {0}, ips = {0}, vol = {0}, src = {0}, da = {0}, f1 = {0}, f2 = {0},
+          ofs = {0}, rfs = {0}, div = {0};
+    put_str(&alias, 1, "10.1.2.3");
+    put_str(&alias, 2, "foo.local");
+    put_str(&alias, 2, "bar.local");
+    put_msg(&extra, 23, &alias);
+    put_str(&ips, 1, "regcred");
+    put_msg(&extra, 15, &ips);
+    put_str(&ofs, 2, "metadata.labels");
+    put_str(&f1, 1, "labels");
+    put_msg(&f1, 2, &ofs);
+    put_str(&rfs, 1, "web");
+    put_str(&rfs, 2, "limits.cpu");
+    put_str(&div, 1, "1m");
+    put_msg(&rfs, 3, &div);
+    put_str(&f2, 1, "cpu");
+    put_msg(&f2, 3, &rfs);
+    put_int(&f2, 4, 0400);
+    put_msg(&da, 1, &f1);
+    put_msg(&da, 1, &f2);
+    put_msg(&src, 16, &da);
+    put_str(&vol, 1, "info");
+    put_msg(&vol, 2, &src);
+    put_msg(&extra, 1, &vol);
+    enc_t e = {0};
+    make_pod(&e, &extra);
+    _cleanup_cjson_ cJSON *o = decode_ok(e.b, e.n);
+    const cJSON *spec = drv_json_get(o, "spec");
+    const cJSON *ha = cJSON_GetArrayItem(drv_json_get(spec, "hostAliases"), 0);
+    assert_string_equal(str_at(ha, "ip", NULL, NULL), "10.1.2.3");
+    assert_int_equal(cJSON_GetArraySize(drv_json_get(ha, "hostnames")), 2);
+    assert_string_equal(
+        str_at(cJSON_GetArrayItem(drv_json_get(spec, "imagePullSecrets"), 0), "name", NULL, NULL),
+        "regcred");
+    const cJSON *items = drv_json_get(
+        drv_json_get(cJSON_GetArrayItem(drv_json_get(spec, "volumes"), 1), "downwardAPI"), "items");
+    assert_string_equal(str_at(cJSON_GetArrayItem(items, 0), "fieldRef", "fieldPath", NULL),
+                        "metadata.labels");
+    const cJSON *it2 = cJSON_GetArrayItem(items, 1);
+    assert_string_equal(str_at(it2, "resourceFieldRef", "divisor", NULL), "1m");
+    assert_int_equal(drv_json_get(it2, "mode")->valueint, 0400);
+    model_accepts(o);
+}
+
 static void test_hpa(void **state)
 {
     (void)state;
@@ -544,17 +593,12 @@ static void test_deep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kubectl_namespace),
-        cmocka_unit_test(test_kubectl_configmap_secret),
-        cmocka_unit_test(test_kubectl_deployment),
-        cmocka_unit_test(test_kubectl_service),
-        cmocka_unit_test(test_service_fields),
-        cmocka_unit_test(test_pod),
-        cmocka_unit_test(test_hpa),
-        cmocka_unit_test(test_unsupported_fields),
-        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_deep),
+        cmocka_unit_test(test_kubectl_namespace),  cmocka_unit_test(test_kubectl_configmap_secret),
+        cmocka_unit_test(test_kubectl_deployment), cmocka_unit_test(test_kubectl_service),
+        cmocka_unit_test(test_service_fields),     cmocka_unit_test(test_pod),
+        cmocka_unit_test(test_pod_podmisc_fields), cmocka_unit_test(test_hpa),
+        cmocka_unit_test(test_unsupported_fields), cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
