@@ -34,6 +34,7 @@
 #include "pod/network.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
+#include "pod/pvc.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
@@ -813,8 +814,33 @@ static cJSON *index_by_ns(const cJSON *list)
     return idx;
 }
 
+/* Removes the directories of Released Delete volumes (pod/pvc.h) that no pod here, desired,
+ * running or stopping, names, and reports them. */
+static void pvc_reclaim(drv_supervisor_t *sv)
+{
+    if (!cJSON_GetArraySize(sv->host.pvs) && !cJSON_GetArraySize(sv->host.pvc_removed))
+        return;
+    _cleanup_cjson_ cJSON *users = cJSON_CreateArray();
+    _cleanup_cjson_ cJSON *was = cJSON_Duplicate(sv->host.pvc_removed, true);
+    if (!users || !was)
+        return;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(sv->desired, "pods"))
+    {
+        cJSON_AddItemToArray(users, cJSON_CreateObjectReference(o->child));
+    }
+    for (size_t i = 0; i < sv->n_pods; i++)
+        cJSON_AddItemToArray(users, cJSON_CreateObjectReference(sv->pods[i]->obj->child));
+    pod_pvc_reclaim(sv->host.pvs, users, sv->host.storage_dir, sv->host.pvc_removed);
+    if (!cJSON_Compare(was, sv->host.pvc_removed, true))
+        sv->dirty = true;
+}
+
 static void apply_desired(drv_supervisor_t *sv)
 {
+    /* PersistentVolumes (pod/pvc.h): mounted from here; Released ones removed and reported. */
+    sv->host.pvs = cJSON_GetObjectItemCaseSensitive(sv->desired, "persistentVolumes");
+    pvc_reclaim(sv);
     if (pod_net_set(&sv->net, cJSON_GetObjectItemCaseSensitive(sv->desired, "network"),
                     &sv->host.cni))
         sv->dirty = true;
@@ -1225,6 +1251,11 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         rotate_logs(sv);
         image_gc(sv);
     }
+    /* A volume whose last pod was still stopping at the last desired state. */
+    if (now - sv->host.pvc_last >= 2000) {
+        sv->host.pvc_last = now;
+        pvc_reclaim(sv);
+    }
 }
 
 int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
@@ -1445,6 +1476,7 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
         }
     }
     pod_net_status(&sv->net, node);
+    pod_pvc_status(node, sv->host.storage_dir, sv->host.pvc_removed);
     cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
     cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
     if (sv->cgroups_note[0])

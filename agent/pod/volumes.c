@@ -2,6 +2,7 @@
  * kubelet's atomic way (timestamped directory, "..data" symlink swapped by rename), hostPath
  * checks, and teardown that never follows a symlink out of the pod's directory. */
 #include "pod/volumes.h"
+#include "pod/pvc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +53,7 @@ typedef enum {
     VOL_CONFIGMAP,
     VOL_SECRET,
     VOL_DOWNWARD,
+    VOL_PVC,
     VOL_NONE
 } vol_kind_t;
 
@@ -80,11 +82,9 @@ static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
     static const struct {
         const char *key;
         vol_kind_t kind;
-    } kinds[] = {{"emptyDir", VOL_EMPTYDIR},
-                 {"hostPath", VOL_HOSTPATH},
-                 {"configMap", VOL_CONFIGMAP},
-                 {"secret", VOL_SECRET},
-                 {"downwardAPI", VOL_DOWNWARD}};
+    } kinds[] = {{"emptyDir", VOL_EMPTYDIR},    {"hostPath", VOL_HOSTPATH},
+                 {"configMap", VOL_CONFIGMAP},  {"secret", VOL_SECRET},
+                 {"downwardAPI", VOL_DOWNWARD}, {"persistentVolumeClaim", VOL_PVC}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         const cJSON *s = drv_json_get(v, kinds[i].key);
         if (cJSON_IsObject(s)) {
@@ -1281,6 +1281,13 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
                             err);
             break;
         }
+        case VOL_PVC:
+            /* Never undone by remove: the mount holds the claim's data. */
+            r = pod_pvc_prepare(
+                vfd, vdir, name, pod, src, sources ? sources->persistent_volumes : NULL,
+                sources && sources->storage_dir ? sources->storage_dir : "/var/lib/drover/storage",
+                err);
+            break;
         case VOL_NONE:
             r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "%s: no supported volume source", what);
             break;

@@ -24,6 +24,10 @@
 typedef struct drv_volume_sources {
     const cJSON *configmaps;
     const cJSON *secrets;
+    /* persistentVolumeClaim volumes (pod/pvc.h): the node's PVs from the desired state (may
+     * be NULL) and the storage directory (NULL: "/var/lib/drover/storage"). */
+    const cJSON *persistent_volumes;
+    const char *storage_dir;
 } drv_volume_sources_t;
 
 /* Creates what each volume of the normalized Pod pod (spec.volumes) needs, under

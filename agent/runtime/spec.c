@@ -1278,7 +1278,11 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m, bool privileged)
                             field, name);
             rbind = true;
         } else if (drv_json_get(vol, "emptyDir") || drv_json_get(vol, "configMap") ||
-                   drv_json_get(vol, "secret") || drv_json_get(vol, "downwardAPI")) {
+                   drv_json_get(vol, "secret") || drv_json_get(vol, "downwardAPI") ||
+                   drv_json_get(vol, "persistentVolumeClaim")) {
+            /* A claim's directory is bind-mounted there by pod/pvc.c. */
+            ro = ro ||
+                 cJSON_IsTrue(drv_json_get(drv_json_get(vol, "persistentVolumeClaim"), "readOnly"));
             if (!c->in->volumes_dir)
                 return fail(c, DRV_ERR_INVALID, 0, "%s: no volumes directory for volume \"%s\"",
                             field, name);

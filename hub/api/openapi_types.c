@@ -12,6 +12,7 @@
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
 #define STORAGE "io.k8s.api.storage.v1."
+#define SCHED "io.k8s.api.scheduling.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -344,6 +345,78 @@ static const drv_oa_field_t pod_spec[] = {
      "Secrets (kubernetes.io/dockerconfigjson or dockercfg) with credentials for the images' "
      "registries, sent to the device sealed to its key."},
     {"hostAliases", CORE "HostAlias", L, "Entries added to the Pod's /etc/hosts."},
+    {"affinity", CORE "Affinity", 0,
+     "Node affinity and pod affinity/anti-affinity: where the scheduler must or should place the "
+     "Pod."},
+    {"priorityClassName", "string", 0,
+     "A PriorityClass (system-node-critical and system-cluster-critical are built in); gives "
+     "priority."},
+    {"priority", "integer", 0,
+     "Set from priorityClassName when the Pod is created; higher is scheduled first."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    {"topologySpreadConstraints", CORE "TopologySpreadConstraint", L,
+     "How evenly the Pod's kind must or should spread over the domains of a node label."},
+    END};
+
+static const drv_oa_field_t spread[] = {
+    {"maxSkew", "integer", R,
+     "The most the count of matching Pods may differ between the domains (at least 1)."},
+    {"topologyKey", "string", R, "The node label whose values are the domains."},
+    {"whenUnsatisfiable", "string", R,
+     "DoNotSchedule (a rule: the Pod stays Pending) or ScheduleAnyway (a preference)."},
+    {"labelSelector", META "LabelSelector", 0,
+     "The Pods counted (in the Pod's namespace); none when absent."},
+    {"minDomains", "integer", 0,
+     "With DoNotSchedule: fewer domains than this count as empty ones."},
+    {"nodeAffinityPolicy", "string", 0,
+     "Honor (the default): only nodes that pass the Pod's node affinity count; or Ignore."},
+    {"nodeTaintsPolicy", "string", 0,
+     "Ignore (the default): every node counts; Honor: only nodes whose taints the Pod "
+     "tolerates."},
+    END};
+
+static const drv_oa_field_t affinity[] = {
+    {"nodeAffinity", CORE "NodeAffinity", 0, "Rules on the labels of the device."},
+    {"podAffinity", CORE "PodAffinity", 0, "Be near Pods that match (same topology domain)."},
+    {"podAntiAffinity", CORE "PodAntiAffinity", 0,
+     "Stay away from Pods that match (another topology domain)."},
+    END};
+
+static const drv_oa_field_t node_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "NodeSelector", 0,
+     "Devices the Pod may only be placed on."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "PreferredSchedulingTerm", L,
+     "Devices preferred, by weight."},
+    END};
+
+/* NodeSelector, NodeSelectorTerm, NodeSelectorRequirement: with PersistentVolume's below. */
+
+static const drv_oa_field_t preferred_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that matches is preferred."},
+    {"preference", CORE "NodeSelectorTerm", R, "The term a preferred device matches."},
+    END};
+
+static const drv_oa_field_t pod_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "PodAffinityTerm", L,
+     "Terms that must all hold."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "WeightedPodAffinityTerm", L,
+     "Terms preferred, by weight."},
+    END};
+
+static const drv_oa_field_t pod_affinity_term[] = {
+    {"labelSelector", META "LabelSelector", 0, "The Pods the term is about; none when absent."},
+    {"namespaces", "string", L, "Their namespaces; the Pod's own when empty."},
+    {"namespaceSelector", META "LabelSelector", 0,
+     "Only {} (every namespace) is served: list namespaces instead."},
+    {"topologyKey", "string", R,
+     "The node label whose value is the domain: kubernetes.io/hostname (the device), a zone "
+     "label, ..."},
+    END};
+
+static const drv_oa_field_t weighted_pod_affinity_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that satisfies the term is preferred."},
+    {"podAffinityTerm", CORE "PodAffinityTerm", R, "The term."},
     END};
 
 static const drv_oa_field_t pod_security[] = {
@@ -625,6 +698,21 @@ static const drv_oa_field_t slice_port[] = {
     {"port", "int32", 0, "The port number (1-65535)."},
     {"protocol", "string", 0, "TCP (the default), UDP or SCTP."},
     {"appProtocol", "string", 0, "The application protocol; informational."},
+    END};
+
+/* ---- scheduling.k8s.io/v1 ---- */
+
+static const drv_oa_field_t priority_class[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"value", "integer", R,
+     "The priority of Pods that name this class; higher is scheduled first. At most 1e9 for "
+     "classes users make."},
+    {"globalDefault", "boolean", 0,
+     "When true, Pods that name no class get this one (at most one class should say so)."},
+    {"description", "string", 0, "What the class is for."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
     END};
 
 /* ---- networking.k8s.io/v1 ---- */
@@ -1187,6 +1275,18 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "PodIP", "An address of a Pod.", pod_ip),
     OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
     OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
+    OBJ(CORE "Affinity", "Scheduling rules of a Pod.", affinity),
+    OBJ(CORE "TopologySpreadConstraint", "How a Pod's kind spreads over a node label's values.",
+        spread),
+    OBJ(SCHED "PriorityClass", "A name for a Pod priority, which orders the scheduling queue.",
+        priority_class),
+    OBJ(CORE "NodeAffinity", "Rules on the labels of the device a Pod goes to.", node_affinity),
+    OBJ(CORE "PreferredSchedulingTerm", "A node selector term with a weight.", preferred_term),
+    OBJ(CORE "PodAffinity", "Rules to be near other Pods.", pod_affinity),
+    OBJ(CORE "PodAntiAffinity", "Rules to stay away from other Pods.", pod_affinity),
+    OBJ(CORE "PodAffinityTerm", "Pods in a topology domain.", pod_affinity_term),
+    OBJ(CORE "WeightedPodAffinityTerm", "A pod affinity term with a weight.",
+        weighted_pod_affinity_term),
     OBJ(CORE "Container", "One container of a Pod, run by the device's agent with crun.",
         container),
     OBJ(CORE "EnvVar", "An environment variable.", env_var),
@@ -1386,5 +1486,7 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      true, false, false, true},
     {"apis/storage.k8s.io/v1", "storage.k8s.io", "v1", "StorageClass", "storageclasses",
      STORAGE "StorageClass", false, false, false, false, true},
+    {"apis/scheduling.k8s.io/v1", "scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+     SCHED "PriorityClass", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

@@ -212,6 +212,8 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return CORE "PersistentVolume";
     case DRV_KIND_STORAGECLASS:
         return STORAGE "StorageClass";
+    case DRV_KIND_PRIORITYCLASS:
+        return "io.k8s.api.scheduling.v1.PriorityClass";
     default:
         return NULL;
     }

@@ -423,6 +423,14 @@ static const col_t ns_cols[] = {
     AGE_COL,
 };
 
+static const col_t pc_cols[] = {
+    NAME_COL,
+    {"Value", "integer", "", "The priority of the class's Pods.", 0},
+    {"Global-Default", "boolean", "", "Whether Pods without a class get this one.", 0},
+    AGE_COL,
+    {"PreemptionPolicy", "string", "", "What the class's Pods may do to lower ones.", 0},
+};
+
 static const col_t event_cols[] = {
     {"Last Seen", "string", "", "Time since the event was last seen.", 0},
     {"Type", "string", "", "Normal or Warning.", 0},
@@ -872,8 +880,10 @@ static bool pvc_cells(const cJSON *pvc, int64_t now_ms, cJSON *cells)
     bool bound = phase && !strcmp(phase, "Bound");
     if (bound)
         access_modes(drv_json_get(pvc, "status"), &modes);
-    return add_str(cells, drv_json_str_at(pvc, "metadata.name")) &&
-           add_str(cells, phase ? phase : "Pending") &&
+    const char *shown = drv_json_str_at(pvc, "metadata.deletionTimestamp") ? "Terminating"
+                        : phase                                            ? phase
+                                                                           : "Pending";
+    return add_str(cells, drv_json_str_at(pvc, "metadata.name")) && add_str(cells, shown) &&
            add_str(cells, drv_json_str_or(spec, "volumeName", "")) &&
            add_str(cells, bound ? drv_json_str_at(pvc, "status.capacity.storage") : "") &&
            add_str(cells, modes.s) &&
@@ -1002,6 +1012,16 @@ static bool ns_cells(const cJSON *ns, int64_t now_ms, cJSON *cells)
 {
     return add_str(cells, drv_json_str_at(ns, "metadata.name")) &&
            add_str(cells, drv_json_str_at(ns, "status.phase")) && add_age(cells, ns, now_ms);
+}
+
+static bool pc_cells(const cJSON *pc, int64_t now_ms, cJSON *cells)
+{
+    return add_str(cells, drv_json_str_at(pc, "metadata.name")) &&
+           add_int(cells, drv_json_int_or(pc, "value", 0)) &&
+           cJSON_AddItemToArray(
+               cells, cJSON_CreateBool(cJSON_IsTrue(drv_json_get(pc, "globalDefault")))) &&
+           add_age(cells, pc, now_ms) &&
+           add_str(cells, drv_json_str_or(pc, "preemptionPolicy", "PreemptLowerPriority"));
 }
 
 /* ---- Event ---- */
@@ -1170,6 +1190,7 @@ static const printer_t printers[] = {
     PRINTER("PersistentVolumeClaim", pvc_cols, pvc_cells),
     PRINTER("PersistentVolume", pv_cols, pv_cells),
     PRINTER("StorageClass", sc_cols, sc_cells),
+    PRINTER("PriorityClass", pc_cols, pc_cells),
 };
 
 static const printer_t *find_printer(const char *kind)

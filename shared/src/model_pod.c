@@ -35,8 +35,7 @@ static bool no_dotdot(const char *p)
 }
 
 /* Runs fn on each element of parent[key] (an array of objects), with the path set. */
-typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
-static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
+void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
 {
     cJSON *a = v_arr(c, parent, key, required);
     if (!a)
@@ -56,6 +55,16 @@ static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, vel
 }
 
 /* ---- resources ---- */
+
+/* How many members of obj list names: a choice the user made that Drover refuses still
+ * counts as a choice, so "exactly one of" is not reported on top of its refusal. */
+static int count_present(const cJSON *obj, const char *const *list)
+{
+    int n = 0;
+    for (; list && *list; list++)
+        n += drv_json_get(obj, *list) != NULL;
+    return n;
+}
 
 static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
 {
@@ -318,7 +327,7 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
     for (const char *const *k = vknown; *k; k++)
         if (v_obj(c, vf, *k, false))
             n++;
-    if (n != 1)
+    if (n + count_present(vf, vunsupported) != 1)
         v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef, "
                   "resourceFieldRef");
     v_key_ref(c, vf, "configMapKeyRef");
@@ -480,7 +489,7 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
         v_str(c, ts, "host", false);
         v_pop(c, o2);
     }
-    if (handlers != 1)
+    if (handlers + count_present(p, unsupported) != 1)
         v_fail(c, "must specify exactly one handler: exec, httpGet or tcpSocket");
     int64_t success = 1;
     v_int(c, p, "initialDelaySeconds", false, 0, INT32_MAX, NULL);
@@ -951,7 +960,7 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_downward_api(c, da, spec);
         v_pop(c, old);
     }
-    if (sources != 1)
+    if (sources + count_present(v, unsupported) != 1)
         v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret, "
                   "persistentVolumeClaim or downwardAPI");
 }
@@ -1076,46 +1085,79 @@ static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *co
         else
             ok = cJSON_IsString(m) && !strcmp(m->valuestring, *v);
     }
-    if (ok)
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-    else
+    if (!ok)
         v_failk(c, key, "%s", why);
+    /* Refused or not, the member is dealt with: v_fields must not report it a second time. */
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+}
+
+/* Kubernetes' default under hostNetwork: a port without hostPort is bound on the node at its
+ * containerPort, so the pod holds that port there (and the scheduler counts it). */
+static void default_host_ports(vctx_t *c, cJSON *spec)
+{
+    static const char *const lists[] = {"containers", "initContainers", NULL};
+    for (const char *const *l = lists; *l; l++) {
+        cJSON *ctrs = drv_json_get(spec, *l);
+        for (cJSON *ctr = cJSON_IsArray(ctrs) ? ctrs->child : NULL; ctr; ctr = ctr->next) {
+            cJSON *ports = drv_json_get(ctr, "ports");
+            for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next) {
+                cJSON *hp = drv_json_get(p, "hostPort"), *cp = drv_json_get(p, "containerPort");
+                if (!cJSON_IsObject(p) || !cJSON_IsNumber(cp) ||
+                    (hp && (!cJSON_IsNumber(hp) || hp->valuedouble != 0)))
+                    continue;
+                cJSON_DeleteItemFromObjectCaseSensitive(p, "hostPort");
+                if (!cJSON_AddNumberToObject(p, "hostPort", cp->valuedouble))
+                    c->nomem = true;
+            }
+        }
+    }
 }
 
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
-    static const char *const known[] = {
-        "containers",      "initContainers", "volumes",
-        "restartPolicy",   "nodeSelector",   "nodeName",
-        "tolerations",     "hostNetwork",    "hostPID",
-        "hostIPC",         "hostname",       "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",      "imagePullSecrets",
-        "hostAliases",     "subdomain",      NULL};
-    static const char *const ignored[] = {"priority", NULL};
-    static const char *const unsupported[] = {"affinity",
-                                              "activeDeadlineSeconds",
+    static const char *const known[] = {"containers",
+                                        "initContainers",
+                                        "volumes",
+                                        "restartPolicy",
+                                        "nodeSelector",
+                                        "nodeName",
+                                        "tolerations",
+                                        "hostNetwork",
+                                        "hostPID",
+                                        "hostIPC",
+                                        "hostname",
+                                        "terminationGracePeriodSeconds",
+                                        "securityContext",
+                                        "dnsPolicy",
+                                        "imagePullSecrets",
+                                        "hostAliases",
+                                        "affinity",
+                                        "priorityClassName",
+                                        "priority",
+                                        "preemptionPolicy",
+                                        "topologySpreadConstraints",
+                                        "subdomain",
+                                        NULL};
+    static const char *const unsupported[] = {"activeDeadlineSeconds",
                                               "serviceAccount",
                                               "serviceAccountName",
                                               "automountServiceAccountToken",
                                               "shareProcessNamespace",
-                                              "priorityClassName",
                                               "dnsConfig",
                                               "readinessGates",
                                               "runtimeClassName",
                                               "overhead",
-                                              "topologySpreadConstraints",
                                               "setHostnameAsFQDN",
                                               "os",
                                               "hostUsers",
                                               "schedulingGates",
                                               "resourceClaims",
                                               "ephemeralContainers",
-                                              "preemptionPolicy",
                                               "enableServiceLinks",
                                               "schedulerName",
                                               "resources",
                                               NULL};
-    static const vfields_t f = {known, ignored, unsupported};
+    static const vfields_t f = {known, NULL, unsupported};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
     static const char *const default_sa[] = {"default", NULL};
@@ -1138,6 +1180,10 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_each(c, spec, "containers", true, v_container, &pc);
     pc.init = true;
     v_each(c, spec, "initContainers", false, v_container, &pc);
+    bool hostnet = false;
+    v_bool(c, spec, "hostNetwork", &hostnet);
+    if (hostnet)
+        default_host_ports(c, spec);
     v_pod_uniques(c, spec);
     const char *rp = v_enum(c, spec, "restartPolicy", false, policies);
     if (where == PODCTX_TEMPLATE && rp && strcmp(rp, "Always"))
@@ -1147,8 +1193,6 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_str_map(c, spec, "nodeSelector", drv_name_label_key, drv_name_label_value);
     v_name(c, spec, "nodeName", false, drv_name_dns_subdomain);
     v_each(c, spec, "tolerations", false, v_toleration, NULL);
-    bool hostnet = false;
-    v_bool(c, spec, "hostNetwork", &hostnet);
     v_bool(c, spec, "hostPID", NULL);
     v_bool(c, spec, "hostIPC", NULL);
     v_name(c, spec, "hostname", false, drv_name_dns_label);
@@ -1159,6 +1203,9 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_pod_security(c, spec);
     v_each(c, spec, "imagePullSecrets", false, v_pull_secret, NULL);
     v_each(c, spec, "hostAliases", false, v_host_alias, NULL);
+    v_affinity(c, spec);
+    v_topology_spread(c, spec);
+    v_pod_priority(c, spec);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */

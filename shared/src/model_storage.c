@@ -61,7 +61,7 @@ static bool v_storage_qty(vctx_t *c, cJSON *map, bool required, int64_t *bytes)
     }
     size_t old = v_push_key(c, "storage");
     char text[64];
-    if (cJSON_IsNumber(m) && drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK)
+    if (cJSON_IsNumber(m) && drv_fmt_double(text, sizeof(text), m->valuedouble) != DRV_OK)
         v_fail(c, "invalid quantity: too long");
     else if (!cJSON_IsNumber(m) && !cJSON_IsString(m))
         v_fail(c, "must be a quantity such as 1Gi");
@@ -359,4 +359,18 @@ void v_storageclass(vctx_t *c, cJSON *obj)
         v_failk(c, "allowVolumeExpansion",
                 "true is not supported by Drover: a node-local volume is a directory without a "
                 "size to grow");
+}
+
+void drv_model_pvc_keep_binding(const cJSON *old, cJSON *obj)
+{
+    const cJSON *os = drv_json_get(old, "spec");
+    cJSON *spec = drv_json_get(obj, "spec");
+    if (!cJSON_IsObject(os) || !cJSON_IsObject(spec))
+        return;
+    static const char *const keys[] = {"volumeName", "storageClassName"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const cJSON *v = drv_json_get(os, keys[i]);
+        if (cJSON_IsString(v) && *v->valuestring && !drv_json_get(spec, keys[i]))
+            cJSON_AddItemToObject(spec, keys[i], cJSON_CreateString(v->valuestring));
+    }
 }

@@ -158,7 +158,8 @@ static void test_every_problem_reported(void **state)
     assert_has(p, "metadata.name: invalid value \"Bad_Name\"");
     assert_has(p, "spec.replicas: must be between 0 and 100000, not -1");
     assert_has(p, "spec.template.metadata.labels: `selector` does not match template `labels`");
-    assert_has(p, "spec.template.spec.affinity: not supported by Drover");
+    assert_has(p, "spec.template.spec.affinity.podAntiAffinity."
+                  "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: required");
     assert_has(p, "spec.template.spec.containers[0].image: required");
     assert_has(
         p, "spec.template.spec.containers[0].ports[0].containerPort: must be between 1 and 65535");
@@ -195,7 +196,6 @@ static void test_unknown_and_unsupported_fields(void **state)
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
     assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
     free(p);
     cJSON_Delete(o);
 }
@@ -691,6 +691,225 @@ static void test_host_ports_and_network(void **state)
     cJSON_Delete(o);
 }
 
+static size_t occurrences(const char *s, const char *sub)
+{
+    size_t n = 0;
+    for (const char *q = strstr(s, sub); q; q = strstr(q + 1, sub))
+        n++;
+    return n;
+}
+
+/* Each problem once: a refused value is not reported again as an unsupported field, and a
+ * refused choice (volume source, probe handler, valueFrom) is not followed by a false
+ * "exactly one" error. Two choices, one of them refused, still get it. */
+static void test_problems_reported_once(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  schedulerName: other\n  automountServiceAccountToken: true\n"
+             "  volumes:\n  - {name: a, nfs: {server: s, path: /x}}\n"
+             "  - {name: b, emptyDir: {}, nfs: {server: s, path: /x}}\n"
+             "  containers:\n  - name: c\n    image: busybox\n"
+             "    env: [{name: X, valueFrom: {fileKeyRef: {path: a, key: b, volumeName: v}}}]\n"
+             "    livenessProbe: {grpc: {port: 1}}\n"
+             "    readinessProbe: {grpc: {port: 1}, exec: {command: [x]}}\n");
+    char *p = check(o);
+    assert_int_equal(occurrences(p, "spec.schedulerName:"), 1);
+    assert_has(p, "spec.schedulerName: not supported by Drover: the hub schedules every pod\n");
+    assert_int_equal(occurrences(p, "spec.automountServiceAccountToken:"), 1);
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "spec.volumes[0]: must specify exactly one"), 0);
+    assert_has(p, "spec.volumes[1]: must specify exactly one volume source");
+    assert_has(p, "spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "valueFrom: must specify exactly one"), 0);
+    assert_int_equal(occurrences(p, "livenessProbe: must specify exactly one"), 0);
+    assert_has(p, "spec.containers[0].readinessProbe: must specify exactly one handler");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* Under hostNetwork a port without hostPort gets hostPort = containerPort (Kubernetes'
+ * default), which the per-pod uniqueness check then sees; without it nothing is added. */
+static void test_host_network_defaults_host_port(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+                    "  containers:\n  - {name: a, image: x, ports: [{containerPort: 9100}]}\n"
+                    "  initContainers:\n  - {name: i, image: x, ports: [{containerPort: 53, "
+                    "protocol: UDP, hostPort: 0}]}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].ports[0].hostPort"), "9100");
+    assert_string_equal(get_s(o, "spec.initContainers[0].ports[0].hostPort"), "53");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n"
+             "  - {name: b, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_has(p, "spec.containers[1].ports[0].hostPort: duplicate hostPort 80/TCP in this pod");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_null(get_s(o, "spec.containers[0].ports[0].hostPort"));
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* Affinity as Kubernetes validates it: operators and their values, matchFields on
+ * metadata.name only, weights 1-100, a topologyKey on every pod affinity term; a valid one is
+ * kept for the scheduler. */
+static void test_affinity_rules(void **state)
+{
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  priorityClassName: system-node-critical\n  preemptionPolicy: Never\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: kubernetes.io/arch, operator: In, values: [arm64, arm]}\n"
+        "          - {key: gpu, operator: DoesNotExist}\n"
+        "          - {key: cores, operator: Gt, values: ['2']}\n"
+        "        - matchFields: [{key: metadata.name, operator: In, values: [n1]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {weight: 10, preference: {matchExpressions: [{key: zone, operator: In, values: "
+        "[a]}]}}\n"
+        "    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - weight: 50\n        podAffinityTerm: {labelSelector: {matchExpressions: [{key: "
+        "app, operator: Exists}]}, namespaces: [a, b], namespaceSelector: {}, topologyKey: "
+        "zone}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.affinity.podAntiAffinity."
+                                 "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey"),
+                        "kubernetes.io/hostname");
+    assert_string_equal(get_s(o, "spec.priorityClassName"), "system-node-critical");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  preemptionPolicy: Sometimes\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: a, operator: In}\n"
+        "          - {key: b, operator: Exists, values: [x]}\n"
+        "          - {key: c, operator: Gt, values: [ten]}\n"
+        "          - {key: d, operator: Near, values: [x]}\n"
+        "          matchFields: [{key: metadata.labels, operator: In, values: [n1, n2]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, preference: {}}]\n"
+        "    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: '', matchLabelKeys: [x],"
+        " namespaceSelector: {matchLabels: {team: a}}}\n"
+        "    nodeAfinity: {}\n");
+    p = check(o);
+    const char *na = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+                     "nodeSelectorTerms[0].";
+    char line[512];
+    snprintf(line, sizeof(line), "%smatchExpressions[0].values: must be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[1].values: may not be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[2].values[0]: invalid value \"ten\"", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[3].operator: unsupported value", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchFields[0].key: unsupported value \"metadata.labels\"", na);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]."
+                  "weight: must be between 1 and 100");
+    const char *pa = "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].";
+    snprintf(line, sizeof(line), "%stopologyKey: required", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchLabelKeys: not supported by Drover", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%snamespaceSelector: not supported by Drover unless empty", pa);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAfinity: unknown field");
+    assert_has(p, "spec.preemptionPolicy: unsupported value");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* PriorityClass (scheduling.k8s.io/v1): value required and at most 1e9 for user classes, the
+ * "system-" prefix reserved for the two built-in classes at their own values, defaults. */
+static void test_priority_class_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+                    "gold}\nvalue: 1000\ndescription: for the important ones\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "globalDefault"), "false");
+    assert_string_equal(get_s(o, "preemptionPolicy"), "PreemptLowerPriority");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-node-critical}\nvalue: 2000001000\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: big}\n"
+             "value: 1000000001\npreemptionPolicy: Sometimes\nspec: {}\n");
+    p = check(o);
+    assert_has(p, "value: maximum allowed value of a user defined priority is 1000000000");
+    assert_has(p, "preemptionPolicy: unsupported value \"Sometimes\"");
+    assert_has(p, "spec: unknown field");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-mine}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "metadata.name: priority class names with 'system-' prefix are reserved");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-cluster-critical}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "value: value of system-cluster-critical PriorityClass must be 2000000000");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: x}\n");
+    p = check(o);
+    assert_has(p, "value: required");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* topologySpreadConstraints as Kubernetes validates them. */
+static void test_topology_spread_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: "
+                    "c, image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: "
+                    "zone, whenUnsatisfiable: DoNotSchedule, minDomains: 2, labelSelector: "
+                    "{matchLabels: {app: a}}, nodeTaintsPolicy: Honor}\n  - {maxSkew: 2, "
+                    "topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, "
+             "image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 0, topologyKey: zone, "
+             "whenUnsatisfiable: ScheduleAnyway, minDomains: 2, matchLabelKeys: [a]}\n"
+             "  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, "
+             "nodeAffinityPolicy: Sometimes}\n  - {maxSkew: 1, whenUnsatisfiable: Maybe}\n");
+    p = check(o);
+    assert_has(p, "spec.topologySpreadConstraints[0].maxSkew: must be greater than zero");
+    assert_has(p, "spec.topologySpreadConstraints[0].minDomains: can only use minDomains if "
+                  "whenUnsatisfiable=DoNotSchedule");
+    assert_has(p, "spec.topologySpreadConstraints[0].matchLabelKeys: not supported by Drover");
+    assert_has(p, "spec.topologySpreadConstraints[1].topologyKey: duplicate value");
+    assert_has(p, "spec.topologySpreadConstraints[1].nodeAffinityPolicy: unsupported value");
+    assert_has(p, "spec.topologySpreadConstraints[2].topologyKey: required");
+    assert_has(p, "spec.topologySpreadConstraints[2].whenUnsatisfiable: unsupported value");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_workload_restart_policy(void **state)
 {
     char text[2048];
@@ -806,6 +1025,11 @@ int main(void)
         cmocka_unit_test(test_tolerations_and_env),
         cmocka_unit_test(test_podmisc_fields),
         cmocka_unit_test(test_host_ports_and_network),
+        cmocka_unit_test(test_problems_reported_once),
+        cmocka_unit_test(test_host_network_defaults_host_port),
+        cmocka_unit_test(test_affinity_rules),
+        cmocka_unit_test(test_priority_class_rules),
+        cmocka_unit_test(test_topology_spread_rules),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),

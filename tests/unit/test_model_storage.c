@@ -196,12 +196,33 @@ static void test_pod_volume(void **state)
         "must specify exactly one volume source");
 }
 
+static void test_keep_binding(void **state)
+{
+    (void)state;
+    cJSON *old = ok(PVC "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"volumeName\":\"pvc-1\","
+                        "\"storageClassName\":\"local-path\",\"resources\":{\"requests\":{"
+                        "\"storage\":\"1Gi\"}}}}");
+    cJSON *obj = ok(PVC "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"resources\":{"
+                        "\"requests\":{\"storage\":\"1Gi\"}}}}");
+    drv_model_pvc_keep_binding(old, obj);
+    assert_string_equal(drv_json_str_at(obj, "spec.volumeName"), "pvc-1");
+    assert_string_equal(drv_json_str_at(obj, "spec.storageClassName"), "local-path");
+    cJSON_Delete(obj);
+    /* A class the user names stays the user's. */
+    obj = ok(PVC "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"storageClassName\":\"\","
+                 "\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}");
+    drv_model_pvc_keep_binding(old, obj);
+    assert_string_equal(drv_json_str_at(obj, "spec.storageClassName"), "");
+    cJSON_Delete(obj);
+    cJSON_Delete(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds),      cmocka_unit_test(test_pvc),
         cmocka_unit_test(test_pv),         cmocka_unit_test(test_storageclass),
-        cmocka_unit_test(test_pod_volume),
+        cmocka_unit_test(test_pod_volume), cmocka_unit_test(test_keep_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
