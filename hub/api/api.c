@@ -137,6 +137,9 @@ static const drv_api_route_t routes[] = {
     {"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", M_STATUS, DRV_KIND_DEPLOYMENT,
      DRV_API_OP_SCALE},
     NAMESPACED("/apis/apps/v1", "daemonsets", DRV_KIND_DAEMONSET),
+    NAMESPACED("/apis/apps/v1", "statefulsets", DRV_KIND_STATEFULSET),
+    {"/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}/scale", M_STATUS,
+     DRV_KIND_STATEFULSET, DRV_API_OP_SCALE},
     NAMESPACED("/apis/apps/v1", "replicasets", DRV_KIND_REPLICASET),
     /* A DaemonSet's history: read and deleted; writes are refused as a ReplicaSet's are. */
     {"/apis/apps/v1/namespaces/{namespace}/controllerrevisions", M_COLL,

@@ -1153,6 +1153,74 @@ static const drv_oa_field_t daemonset_status[] = {
     {"conditions", APPS "DaemonSetCondition", L, "Conditions of the DaemonSet."},
     END};
 
+static const drv_oa_field_t statefulset[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", APPS "StatefulSetSpec", R, "The Pods wanted, each with a stable name and storage."},
+    {"status", APPS "StatefulSetStatus", 0,
+     "What the hub's statefulset controller observed. Read-only."},
+    END};
+
+static const drv_oa_field_t statefulset_spec[] = {
+    {"replicas", "int32", 0, "How many Pods to run (default 1); kubectl scale may change it."},
+    {"selector", META "LabelSelector", R,
+     "Which Pods belong to the StatefulSet; must match the template's labels."},
+    {"template", CORE "PodTemplateSpec", R,
+     "The Pods to make, named <statefulset>-<ordinal>, with hostname = their name and "
+     "subdomain = serviceName."},
+    {"serviceName", "string", 0,
+     "The headless Service that gives the Pods their DNS names "
+     "(<pod>.<service>.<namespace>.svc.cluster.local)."},
+    {"volumeClaimTemplates", CORE "PersistentVolumeClaim", L,
+     "PersistentVolumeClaims made for each Pod, named <template>-<statefulset>-<ordinal>, kept "
+     "across Pod restarts and updates."},
+    {"podManagementPolicy", "string", 0,
+     "OrderedReady (default: Pods made in order, each once the one before is Running and "
+     "Ready; removed in reverse order) or Parallel."},
+    {"updateStrategy", APPS "StatefulSetUpdateStrategy", 0,
+     "How Pods are replaced after a template change."},
+    {"revisionHistoryLimit", "int32", 0, "How many old revisions to keep (default 10)."},
+    {"minReadySeconds", "int32", 0,
+     "Seconds a new Pod must be Ready before it counts as available."},
+    {"persistentVolumeClaimRetentionPolicy", APPS "StatefulSetPersistentVolumeClaimRetentionPolicy",
+     0, "Whether claims are deleted with the StatefulSet or when it scales down."},
+    {"ordinals", APPS "StatefulSetOrdinals", 0, "The first ordinal (default 0)."},
+    END};
+
+static const drv_oa_field_t statefulset_strategy[] = {
+    {"type", "string", 0,
+     "RollingUpdate (default: Pods replaced from the highest ordinal down, one at a time) or "
+     "OnDelete (a Pod gets the new template when it is deleted)."},
+    {"rollingUpdate", APPS "RollingUpdateStatefulSetStrategy", 0, "Where the update stops."},
+    END};
+
+static const drv_oa_field_t rolling_statefulset[] = {
+    {"partition", "int32", 0,
+     "Pods with an ordinal below it keep the current revision (default 0)."},
+    END};
+
+static const drv_oa_field_t statefulset_retention[] = {
+    {"whenDeleted", "string", 0, "Retain (default) or Delete the claims with the StatefulSet."},
+    {"whenScaled", "string", 0,
+     "Retain (default) or Delete the claims of the Pods a scale-down removes."},
+    END};
+
+static const drv_oa_field_t statefulset_ordinals[] = {
+    {"start", "int32", 0, "The ordinal of the first Pod."}, END};
+
+static const drv_oa_field_t statefulset_status[] = {
+    {"observedGeneration", "integer", 0, "The generation the controller last acted on."},
+    {"replicas", "int32", 0, "Pods the StatefulSet has."},
+    {"readyReplicas", "int32", 0, "Pods that are Ready."},
+    {"availableReplicas", "int32", 0, "Pods Ready for at least minReadySeconds."},
+    {"currentReplicas", "int32", 0, "Pods of currentRevision."},
+    {"updatedReplicas", "int32", 0, "Pods of updateRevision."},
+    {"currentRevision", "string", 0, "The revision the Pods ran before the update."},
+    {"updateRevision", "string", 0, "The revision of the current template."},
+    {"collisionCount", "int32", 0, "Always 0 in Drover."},
+    {"conditions", APPS "StatefulSetCondition", L, "Conditions of the StatefulSet."},
+    END};
+
 static const drv_oa_field_t replicaset[] = {
     TYPEMETA,
     OBJMETA,
@@ -1557,6 +1625,18 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(APPS "RollingUpdateDaemonSet", "The pace of a rolling update.", rolling_daemonset),
     OBJ(APPS "DaemonSetStatus", "A DaemonSet's observed state.", daemonset_status),
     OBJ(APPS "DaemonSetCondition", "One aspect of a DaemonSet's state.", condition),
+    OBJ(APPS "StatefulSet", "Runs Pods with stable names, order and storage of their own.",
+        statefulset),
+    OBJ(APPS "StatefulSetSpec", "A StatefulSet's desired state.", statefulset_spec),
+    OBJ(APPS "StatefulSetUpdateStrategy", "How a StatefulSet replaces its Pods.",
+        statefulset_strategy),
+    OBJ(APPS "RollingUpdateStatefulSetStrategy", "Where a rolling update stops.",
+        rolling_statefulset),
+    OBJ(APPS "StatefulSetPersistentVolumeClaimRetentionPolicy",
+        "What happens to a StatefulSet's claims.", statefulset_retention),
+    OBJ(APPS "StatefulSetOrdinals", "The numbering of a StatefulSet's Pods.", statefulset_ordinals),
+    OBJ(APPS "StatefulSetStatus", "A StatefulSet's observed state.", statefulset_status),
+    OBJ(APPS "StatefulSetCondition", "One aspect of a StatefulSet's state.", condition),
     OBJ(APPS "ReplicaSet", "One revision of a Deployment's Pods.", replicaset),
     OBJ(APPS "ReplicaSetSpec", "A ReplicaSet's desired state.", replicaset_spec),
     OBJ(APPS "ReplicaSetStatus", "A ReplicaSet's observed state.", replicaset_status),
@@ -1627,6 +1707,8 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      false, true},
     {"apis/apps/v1", "apps", "v1", "DaemonSet", "daemonsets", APPS "DaemonSet", true, true, false,
      false, true},
+    {"apis/apps/v1", "apps", "v1", "StatefulSet", "statefulsets", APPS "StatefulSet", true, true,
+     true, false, true},
     {"apis/apps/v1", "apps", "v1", "ReplicaSet", "replicasets", APPS "ReplicaSet", true, true,
      false, false, false},
     {"apis/apps/v1", "apps", "v1", "ControllerRevision", "controllerrevisions",

@@ -33,6 +33,7 @@ static const edge_t edges[] = {
     {CORE "Namespace", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {APPS "Deployment", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {APPS "DaemonSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {APPS "StatefulSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {APPS "ReplicaSet", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {CORE "Endpoints", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {DISC "EndpointSlice", "metadata", {META "ObjectMeta", false, false, false, NULL}},
@@ -130,6 +131,16 @@ static const edge_t edges[] = {
     {APPS "DaemonSet", "status", {APPS "DaemonSetStatus", false, false, false, NULL}},
     {APPS "DaemonSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
     {APPS "DaemonSetStatus", "conditions", {APPS "DaemonSetCondition", true, true, false, "type"}},
+    {APPS "StatefulSet", "spec", {APPS "StatefulSetSpec", false, false, false, NULL}},
+    {APPS "StatefulSet", "status", {APPS "StatefulSetStatus", false, false, false, NULL}},
+    {APPS "StatefulSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
+    /* atomic upstream: a patch replaces the list */
+    {APPS "StatefulSetSpec",
+     "volumeClaimTemplates",
+     {CORE "PersistentVolumeClaim", true, false, false, NULL}},
+    {APPS "StatefulSetStatus",
+     "conditions",
+     {APPS "StatefulSetCondition", true, true, false, "type"}},
     {APPS "ReplicaSet", "spec", {APPS "ReplicaSetSpec", false, false, false, NULL}},
     {APPS "ReplicaSet", "status", {APPS "ReplicaSetStatus", false, false, false, NULL}},
     {APPS "ReplicaSetSpec", "template", {CORE "PodTemplateSpec", false, false, false, NULL}},
@@ -204,6 +215,8 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return APPS "Deployment";
     case DRV_KIND_DAEMONSET:
         return APPS "DaemonSet";
+    case DRV_KIND_STATEFULSET:
+        return APPS "StatefulSet";
     case DRV_KIND_CONFIGMAP:
         return CORE "ConfigMap";
     case DRV_KIND_SECRET:

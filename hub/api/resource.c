@@ -544,11 +544,40 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
 }
 
 /* Stores obj (already normalized) as the new version of the object at the URL. */
+/* A StatefulSet's spec may change only where Kubernetes lets it; false with the 422 queued. */
+static bool statefulset_update_ok(drv_api_req_t *rq, const drv_api_match_t *m, const cJSON *obj,
+                                  enum MHD_Result *r)
+{
+    _cleanup_cjson_ cJSON *cur = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    char why[400], msg[800];
+    if (drv_hstore_get(rq->api->store, DRV_KIND_STATEFULSET, url_ns(m), m->name, &cur, &err) !=
+            DRV_OK ||
+        drv_model_statefulset_update_ok(cur, obj, why, sizeof(why)))
+        return true; /* a missing one: the update says so */
+    drv_fmt_cut(msg, sizeof(msg), "StatefulSet \"%.253s\" is invalid: spec: Forbidden: %s", m->name,
+                why);
+    drv_diag_t one = {(char *)"spec", why};
+    drv_diags_t d = {.items = &one, .count = 1};
+    /* details name the object, so kubectl says "The StatefulSet "web" is invalid". */
+    _cleanup_cjson_ cJSON *st = drv_api_status_json(422, "Invalid", msg, &d);
+    cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
+    if (det && cJSON_AddStringToObject(det, "name", m->name) &&
+        cJSON_AddStringToObject(det, "group", "apps") &&
+        cJSON_AddStringToObject(det, "kind", "StatefulSet"))
+        *r = drv_api_reply_json(rq, 422, st);
+    else
+        *r = drv_api_reply_status(rq, 422, "Invalid", msg, &d);
+    return false;
+}
+
 static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
 {
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
     enum MHD_Result ar = MHD_NO;
+    if (k == DRV_KIND_STATEFULSET && !statefulset_update_ok(rq, m, obj, &ar))
+        return ar;
     if (!drv_api_admit(rq, k, false, obj, &ar))
         return ar;
     char rv[32] = ""; /* a dry run answers with the stored object's, as the apiserver does */
@@ -908,7 +937,7 @@ static bool delete_options(drv_api_req_t *rq, const drv_api_match_t *m, enum MHD
     }
     if ((orphan || (pp && !strcmp(pp, "Orphan"))) &&
         (k == DRV_KIND_DEPLOYMENT || k == DRV_KIND_DAEMONSET || k == DRV_KIND_JOB ||
-         k == DRV_KIND_CRONJOB)) {
+         k == DRV_KIND_CRONJOB || k == DRV_KIND_STATEFULSET)) {
         *r = drv_api_reply_status(rq, 422, "Invalid",
                                   "propagationPolicy Orphan is not supported by Drover: a "
                                   "workload's pods are deleted with it; delete with Background "

@@ -268,6 +268,15 @@ static bool add_workload_wide(cJSON *cells, const cJSON *obj)
         "Selector", "string", "", "Label selector of the pods this object manages.", 1             \
     }
 
+/* Kubernetes prints no selector for StatefulSets. */
+static const col_t sts_cols[] = {
+    NAME_COL,
+    {"Ready", "string", "", "Ready pods of the desired replicas.", 0},
+    AGE_COL,
+    {"Containers", "string", "", "Names of the containers in the pod template.", 1},
+    {"Images", "string", "", "Images of the containers in the pod template.", 1},
+};
+
 static const col_t pod_cols[] = {
     NAME_COL,
     {"Ready", "string", "", "Ready containers of all the pod's containers.", 0},
@@ -668,6 +677,18 @@ static bool pod_conditions(const cJSON *pod, cJSON *row)
 static int64_t num(const cJSON *obj, const char *path)
 {
     return drv_json_int_at(obj, path, INT64_MIN, INT64_MAX, 0);
+}
+
+static bool sts_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
+{
+    char ready[48];
+    drv_fmt_cut(ready, sizeof(ready), "%lld/%lld", (long long)num(d, "status.readyReplicas"),
+                (long long)drv_json_int_at(d, "spec.replicas", INT64_MIN, INT64_MAX, 1));
+    if (!add_str(cells, drv_json_str_at(d, "metadata.name")) || !add_str(cells, ready) ||
+        !add_age(cells, d, now_ms) || !add_workload_wide(cells, d))
+        return false;
+    cJSON_DeleteItemFromArray(cells, cJSON_GetArraySize(cells) - 1); /* the selector */
+    return true;
 }
 
 static bool deploy_cells(const cJSON *d, int64_t now_ms, cJSON *cells)
@@ -1299,6 +1320,7 @@ static const printer_t printers[] = {
     PRINTER("Pod", pod_cols, pod_cells),
     PRINTER("Deployment", deploy_cols, deploy_cells),
     PRINTER("ReplicaSet", rs_cols, rs_cells),
+    PRINTER("StatefulSet", sts_cols, sts_cells),
     PRINTER("DaemonSet", ds_cols, ds_cells),
     PRINTER("ControllerRevision", cr_cols, cr_cells),
     PRINTER("Service", svc_cols, svc_cells),

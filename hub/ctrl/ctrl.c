@@ -630,19 +630,20 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
                                  drv_error_t *err)
 {
     /* Every controller runs even if one before it failed; the first error is returned. */
-    drv_error_t e[7] = {DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT,
-                        DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT};
-    drv_err_t r[7];
+    drv_error_t e[8] = {DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT,
+                        DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT};
+    drv_err_t r[8];
     r[0] = drv_ctrl_namespaces_reconcile(s, &e[0]);
     r[1] = drv_ctrl_nodes_reconcile(s, o, now_ms, NULL, &e[1]);
     r[2] = drv_ctrl_deployments_reconcile(s, now_ms, &e[2]);
     r[3] = drv_ctrl_daemonsets_reconcile(s, now_ms, &e[3]);
-    r[4] = drv_ctrl_schedule(s, platforms, ctx, now_ms, NULL, &e[4]);
+    r[4] = drv_ctrl_statefulsets_reconcile(s, now_ms, &e[4]);
+    r[5] = drv_ctrl_schedule(s, platforms, ctx, now_ms, NULL, &e[5]);
     /* After the pods changed: the Services' endpoints follow them in the same round. */
-    r[5] = drv_ctrl_endpoints_reconcile(s, now_ms, &e[5]);
+    r[6] = drv_ctrl_endpoints_reconcile(s, now_ms, &e[6]);
     /* Claims' and volumes' phases, after the scheduler bound some. */
-    r[6] = drv_ctrl_pvcs_reconcile(s, now_ms, &e[6]);
-    for (int i = 0; i < 7; i++)
+    r[7] = drv_ctrl_pvcs_reconcile(s, now_ms, &e[7]);
+    for (int i = 0; i < 8; i++)
         if (r[i] != DRV_OK)
             return drv_error_set(err, r[i], e[i].sys_errno, "%s", drv_error_msg(&e[i]));
     return DRV_OK;

@@ -66,6 +66,16 @@ DRV_NODISCARD drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char
 DRV_NODISCARD drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms,
                                                       drv_error_t *err);
 
+/* ---- StatefulSet (statefulset.c) ---- */
+
+/* Every StatefulSet one step towards its spec (pods <set>-<ordinal> made in order, removed in
+ * reverse, replaced from the highest ordinal down to the partition on a template change, each
+ * step of OrderedReady waiting for the pods before it to be Running and Ready), their claims
+ * from volumeClaimTemplates, revisions and status; then the pods, revisions and owned claims of
+ * StatefulSets that are gone. */
+DRV_NODISCARD drv_err_t drv_ctrl_statefulsets_reconcile(drv_hstore_t *s, int64_t now_ms,
+                                                        drv_error_t *err);
+
 /* ---- Node lifecycle ---- */
 
 /* The hub's record of node's last heartbeat in ms since the epoch, or -1 if it has none (the
@@ -91,14 +101,15 @@ typedef struct drv_ctrl_nodes_opts {
  * node.kubernetes.io/unreachable (Ready Unknown) or node.kubernetes.io/not-ready (Ready
  * False); a matching toleration without tolerationSeconds, or with 0, never moves the pod;
  * no matching toleration means the default. Only pods with a controller owner other than a
- * DaemonSet are moved; owned pods bound to a node that no longer exists are deleted too.
- * Every pod on a NotReady node has its Ready condition set False (reason NodeNotReady) at
- * once, as its agent cannot report, so rollouts and status do not count it.
- * A node this controller marked (reason NodeStatusUnknown) whose heartbeat, as o->heartbeat
- * reports it, is again newer than the mark and within the grace period is set Ready again.
- * Every node whose Ready condition or pods this writes is passed to o->overrode.
- * *evicted (may be NULL) gets how many pods were deleted. Events: NodeNotReady and NodeReady
- * on the node, TaintManagerEviction or NodeDeleted on each pod deleted. */
+ * DaemonSet or StatefulSet are moved (a StatefulSet's pod stays until its node is back or
+ * deleted, never running twice under one name); owned pods bound to a node that no longer exists
+ * are deleted too. Every pod on a NotReady node has its Ready condition set False (reason
+ * NodeNotReady) at once, as its agent cannot report, so rollouts and status do not count it. A node
+ * this controller marked (reason NodeStatusUnknown) whose heartbeat, as o->heartbeat reports it, is
+ * again newer than the mark and within the grace period is set Ready again. Every node whose Ready
+ * condition or pods this writes is passed to o->overrode. *evicted (may be NULL) gets how many pods
+ * were deleted. Events: NodeNotReady and NodeReady on the node, TaintManagerEviction or NodeDeleted
+ * on each pod deleted. */
 DRV_NODISCARD drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
                                                  int64_t now_ms, size_t *evicted, drv_error_t *err);
 

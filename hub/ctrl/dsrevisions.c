@@ -1,6 +1,6 @@
-/* A DaemonSet's ControllerRevisions, the records of its templates that kubectl rollout
- * history and undo read: one per distinct template, named <daemonset>-<hash>, owned by the
- * DaemonSet, whose data is the strategic merge patch that puts the template back and whose
+/* A DaemonSet's or StatefulSet's ControllerRevisions, the records of its templates that kubectl
+ * rollout history and undo read: one per distinct template, named <owner>-<hash>, owned by the
+ * workload, whose data is the strategic merge patch that puts the template back and whose
  * revision numbers them, the current template's the highest. The DaemonSet controller
  * (daemonset.c) calls these on every round. */
 #include "ctrl/ctrl_int.h"
@@ -87,7 +87,7 @@ static cJSON *build(const cJSON *ds, const cJSON *tpl, const char *hash, int64_t
                  labels = cJSON_IsObject(tl) ? cJSON_Duplicate(tl, true) : cJSON_CreateObject()) &&
         ctrl_set(labels, DRV_CTRL_LABEL_DS_HASH, cJSON_CreateString(hash)) &&
         (!cJSON_IsObject(ann) || ctrl_set(meta, "annotations", cJSON_Duplicate(ann, true))) &&
-        ctrl_set(meta, "ownerReferences", ctrl_owner_refs(ds, DRV_KIND_DAEMONSET)) &&
+        ctrl_set(meta, "ownerReferences", ctrl_owner_refs(ds, drv_model_kind(ds))) &&
         ctrl_set(rev, "data", restore_patch(tpl)) &&
         cJSON_AddNumberToObject(rev, "revision", (double)revision);
     if (!ok)
@@ -137,7 +137,8 @@ static drv_err_t drop_leftover(drv_hstore_t *s, const cJSON *ds, const cJSON *re
     const cJSON *ref = drv_ctrl_controller_of(old);
     const char *k = drv_json_str(ref, "kind"), *n = drv_json_str(ref, "name");
     const char *uid = drv_json_str(ref, "uid");
-    if (!k || strcmp(k, "DaemonSet") || !n || strcmp(n, ctrl_meta(ds, "name")) || !uid ||
+    const char *kind = drv_json_str(ds, "kind");
+    if (!k || !kind || strcmp(k, kind) || !n || strcmp(n, ctrl_meta(ds, "name")) || !uid ||
         !strcmp(uid, ctrl_meta(ds, "uid")))
         return drv_error_set(
             err, DRV_ERR_EXISTS, 0,
@@ -199,15 +200,19 @@ static int by_revision(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Whether a pod of pods carries hash. */
-static bool hash_in_use(const cJSON *pods, const char *hash)
+/* Whether a pod of pods carries hash, or the revision's name <owner>-<hash> (a StatefulSet's
+ * pods carry that). */
+static bool hash_in_use(const cJSON *ds, const cJSON *pods, const char *hash)
 {
+    char name[256];
+    if (!hash || drv_fmt(name, sizeof(name), "%.242s-%s", ctrl_meta(ds, "name"), hash) != DRV_OK)
+        name[0] = '\0';
     const cJSON *p;
     cJSON_ArrayForEach(p, pods)
     {
         const char *h = drv_json_str(drv_json_get(drv_json_get(p, "metadata"), "labels"),
                                      DRV_CTRL_LABEL_DS_HASH);
-        if (h && hash && !strcmp(h, hash))
+        if (h && hash && (!strcmp(h, hash) || !strcmp(h, name)))
             return true;
     }
     return false;
@@ -235,7 +240,7 @@ drv_err_t ctrl_dsrev_prune(drv_hstore_t *s, const cJSON *ds, const cJSON *revs, 
      * record, as in Kubernetes. */
     int64_t extra = (int64_t)nold - limit;
     for (size_t i = 0; i < nold && extra > 0; i++) {
-        if (hash_in_use(pods, rev_hash(old[i])))
+        if (hash_in_use(ds, pods, rev_hash(old[i])))
             continue;
         drv_err_t r = ctrl_dsrev_delete(s, old[i], err);
         if (r != DRV_OK)

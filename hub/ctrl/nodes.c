@@ -214,6 +214,15 @@ static bool movable(const cJSON *pod)
     return k && strcmp(k, "DaemonSet");
 }
 
+/* A StatefulSet's pod on a node that cannot be reached may still run there: made again
+ * elsewhere it would run twice under one name (Kubernetes keeps such a pod Terminating until
+ * its kubelet confirms or the Node is deleted). It stays until then. */
+static bool evictable(const cJSON *pod)
+{
+    const char *k = drv_json_str(drv_ctrl_controller_of(pod), "kind");
+    return movable(pod) && strcmp(k, "StatefulSet");
+}
+
 static void overrode(const drv_ctrl_nodes_opts_t *o, const char *node)
 {
     if (o && o->overrode && node)
@@ -318,7 +327,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
                 return r;
             overrode(o, nn);
         }
-        if (disrupted || !movable(p))
+        if (disrupted || !evictable(p))
             continue;
         int64_t tol = toleration_ms(p, key, deftol);
         if (tol < 0 || now_ms < b->since + tol)

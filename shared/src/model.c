@@ -53,6 +53,8 @@ static const struct kind_info {
      false},
     {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
      "sc", NULL, false},
+    {DRV_KIND_STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "statefulset", "sts", NULL,
+     true},
     {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
      "priorityclass", "pc", NULL, false},
     {DRV_KIND_SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "serviceaccount", "sa",
@@ -1273,6 +1275,9 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_DAEMONSET:
         v_daemonset_spec(c, spec);
         break;
+    case DRV_KIND_STATEFULSET:
+        v_statefulset_spec(c, spec);
+        break;
     case DRV_KIND_SERVICE:
         v_service_spec(c, spec);
         break;
@@ -1328,8 +1333,8 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
-                "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-                "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
+                "StatefulSet, ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, "
+                "Endpoints, EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
                 "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
                 "StorageClass, PriorityClass, ServiceAccount, Role, RoleBinding, ClusterRole, "
                 "ClusterRoleBinding, Job and CronJob",

@@ -100,6 +100,10 @@ void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_r
 /* Jobs and CronJobs (model_batch.c). */
 void v_job_spec(vctx_t *c, cJSON *spec);
 void v_cronjob_spec(vctx_t *c, cJSON *spec);
+/* A workload's selector at spec.sel_key and its pod template (model_pod.c). */
+void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required);
+/* StatefulSets (model_apps.c). */
+void v_statefulset_spec(vctx_t *c, cJSON *spec);
 /* HorizontalPodAutoscalers (model_hpa.c). */
 void v_hpa_spec(vctx_t *c, cJSON *spec);
 void v_hpa_from_v1(vctx_t *c, cJSON *obj);

@@ -1173,10 +1173,10 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                         "serviceAccountName",
                                         "serviceAccount",
                                         "automountServiceAccountToken",
+                                        "subdomain",
                                         NULL};
     static const char *const unsupported[] = {"activeDeadlineSeconds",
                                               "shareProcessNamespace",
-                                              "subdomain",
                                               "dnsConfig",
                                               "readinessGates",
                                               "runtimeClassName",
@@ -1227,6 +1227,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_bool(c, spec, "hostPID", NULL);
     v_bool(c, spec, "hostIPC", NULL);
     v_name(c, spec, "hostname", false, drv_name_dns_label);
+    /* With a hostname, the pod's DNS name under the headless Service of that name. */
+    v_name(c, spec, "subdomain", false, drv_name_dns_label);
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
@@ -1313,7 +1315,7 @@ void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_r
     drv_selector_free(&selector);
 }
 
-static void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
+void v_template(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_required)
 {
     v_template_ctx(c, spec, sel_key, selector_required, PODCTX_TEMPLATE);
 }

@@ -46,8 +46,9 @@ typedef enum {
     DRV_KIND_ROLEBINDING,
     DRV_KIND_CLUSTERROLE,
     DRV_KIND_CLUSTERROLEBINDING,
-    DRV_KIND_JOB,     /* batch/v1 Job */
-    DRV_KIND_CRONJOB, /* batch/v1 CronJob */
+    DRV_KIND_JOB,         /* batch/v1 Job */
+    DRV_KIND_CRONJOB,     /* batch/v1 CronJob */
+    DRV_KIND_STATEFULSET, /* apps/v1 StatefulSet */
     DRV_KIND__COUNT
 } drv_kind_t;
 
@@ -108,6 +109,13 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * ClusterIP while the stored object still holds the server's defaults. Does nothing when the
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
+
+/* Whether StatefulSet obj (normalized) may replace old (as stored): Kubernetes allows changes
+ * to replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
+ * persistentVolumeClaimRetentionPolicy and minReadySeconds only. False with Kubernetes'
+ * message in msg (msgsz bytes). */
+DRV_API bool drv_model_statefulset_update_ok(const cJSON *old, const cJSON *obj, char *msg,
+                                             size_t msgsz);
 
 /* For an update of a PersistentVolumeClaim (obj replacing old): the fields the hub set after
  * creation (spec.volumeName once bound, spec.storageClassName given from the default class)
