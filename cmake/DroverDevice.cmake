@@ -6,6 +6,15 @@
 #  - no unwind tables: Drover is C without exceptions, and nothing unwinds through its frames
 #    (no C++; neither Drover nor Paho nor libcurl calls pthread_cancel or pthread_exit), so
 #    .eh_frame is dead weight: 57 KiB of drover-agent's 581 KiB on arm64.
+#  - link-time optimisation where the toolchain has it: inlining and dead code across files take
+#    about 10 % off drover-agent (arm64: 645 KiB -> 581 KiB stripped, measured at issue 18).
 # Included by the top-level CMakeLists.txt before the targets are made.
 add_compile_options("$<$<CONFIG:MinSizeRel>:-fno-asynchronous-unwind-tables;-fno-unwind-tables>")
 add_link_options("$<$<CONFIG:MinSizeRel>:LINKER:--gc-sections>")
+include(CheckIPOSupported)
+check_ipo_supported(RESULT drover_ipo OUTPUT drover_ipo_why LANGUAGES C)
+if(drover_ipo)
+  set(CMAKE_INTERPROCEDURAL_OPTIMIZATION_MINSIZEREL ON)
+else()
+  message(STATUS "no link-time optimisation for MinSizeRel: ${drover_ipo_why}")
+endif()
