@@ -284,6 +284,45 @@ static void v_probe_port(vctx_t *c, cJSON *h, cJSON *ctr)
     v_failk(c, "port", "no container port named \"%s\"", name);
 }
 
+/* An httpGet action, of a probe or of a lifecycle hook (the same fields in Kubernetes). */
+static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
+{
+    static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
+    static const vfields_t hf = {hknown, NULL, NULL};
+    static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
+    size_t o2 = v_push_key(c, "httpGet");
+    v_fields(c, hg, &hf);
+    const char *path = v_str(c, hg, "path", false);
+    if (path && *path && path[0] != '/')
+        v_failk(c, "path", "must start with '/'");
+    v_default_str(c, hg, "path", "/");
+    v_probe_port(c, hg, ctr);
+    v_str(c, hg, "host", false);
+    v_enum(c, hg, "scheme", false, schemes);
+    v_default_str(c, hg, "scheme", "HTTP");
+    cJSON *hh = v_arr(c, hg, "httpHeaders", false);
+    size_t i = 0;
+    for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
+        static const char *const hhknown[] = {"name", "value", NULL};
+        static const vfields_t hhf = {hhknown, NULL, NULL};
+        size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
+        if (!cJSON_IsObject(h)) {
+            v_fail(c, "must be an object");
+        } else {
+            v_fields(c, h, &hhf);
+            const char *n = v_str(c, h, "name", true);
+            if (n && strpbrk(n, " :\r\n\t"))
+                v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
+            const char *v = v_str(c, h, "value", false);
+            if (v && strpbrk(v, "\r\n"))
+                v_failk(c, "value", "may not contain line breaks");
+        }
+        v_pop(c, o4);
+        v_pop(c, o3);
+    }
+    v_pop(c, o2);
+}
+
 static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
 {
     static const char *const known[] = {"exec",
@@ -316,41 +355,8 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     }
     cJSON *hg = v_obj(c, p, "httpGet", false);
     if (hg) {
-        static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
-        static const vfields_t hf = {hknown, NULL, NULL};
-        static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
         handlers++;
-        size_t o2 = v_push_key(c, "httpGet");
-        v_fields(c, hg, &hf);
-        const char *path = v_str(c, hg, "path", false);
-        if (path && *path && path[0] != '/')
-            v_failk(c, "path", "must start with '/'");
-        v_default_str(c, hg, "path", "/");
-        v_probe_port(c, hg, ctr);
-        v_str(c, hg, "host", false);
-        v_enum(c, hg, "scheme", false, schemes);
-        v_default_str(c, hg, "scheme", "HTTP");
-        cJSON *hh = v_arr(c, hg, "httpHeaders", false);
-        size_t i = 0;
-        for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
-            static const char *const hhknown[] = {"name", "value", NULL};
-            static const vfields_t hhf = {hhknown, NULL, NULL};
-            size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
-            if (!cJSON_IsObject(h)) {
-                v_fail(c, "must be an object");
-            } else {
-                v_fields(c, h, &hhf);
-                const char *n = v_str(c, h, "name", true);
-                if (n && strpbrk(n, " :\r\n\t"))
-                    v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
-                const char *v = v_str(c, h, "value", false);
-                if (v && strpbrk(v, "\r\n"))
-                    v_failk(c, "value", "may not contain line breaks");
-            }
-            v_pop(c, o4);
-            v_pop(c, o3);
-        }
-        v_pop(c, o2);
+        v_http_get(c, hg, ctr);
     }
     cJSON *ts = v_obj(c, p, "tcpSocket", false);
     if (ts) {
@@ -378,6 +384,84 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     v_default_int(c, p, "periodSeconds", 10);
     v_default_int(c, p, "successThreshold", 1);
     v_default_int(c, p, "failureThreshold", 3);
+    v_pop(c, old);
+}
+
+/* ---- lifecycle hooks ---- */
+
+/* A postStart or preStop handler: exactly one of exec, httpGet and sleep, as the kubelet runs
+ * them. tcpSocket is in the Kubernetes API only for compatibility (the kubelet never ran it). */
+static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ctr, int64_t grace)
+{
+    static const char *const known[] = {"exec", "httpGet", "sleep", NULL};
+    static const char *const unsupported[] = {"tcpSocket", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *h = v_obj(c, lc, key, false);
+    if (!h)
+        return;
+    size_t old = v_push_key(c, key);
+    bool refused = drv_json_get(h, "tcpSocket") != NULL;
+    if (refused) {
+        /* Named apart from the generic "not supported": the kubelet ignores it, Drover says so. */
+        v_failk(c, "tcpSocket",
+                "not supported by Drover: deprecated in Kubernetes, which never runs it; use "
+                "exec, httpGet or sleep");
+        cJSON_DeleteItemFromObjectCaseSensitive(h, "tcpSocket");
+    }
+    v_fields(c, h, &f);
+    int handlers = 0;
+    cJSON *ex = v_obj(c, h, "exec", false);
+    if (ex) {
+        static const char *const eknown[] = {"command", NULL};
+        static const vfields_t ef = {eknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "exec");
+        v_fields(c, ex, &ef);
+        v_str_list(c, ex, "command", true);
+        v_pop(c, o2);
+    }
+    cJSON *hg = v_obj(c, h, "httpGet", false);
+    if (hg) {
+        handlers++;
+        v_http_get(c, hg, ctr);
+    }
+    cJSON *sl = v_obj(c, h, "sleep", false);
+    if (sl) {
+        static const char *const sknown[] = {"seconds", NULL};
+        static const vfields_t sf = {sknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "sleep");
+        v_fields(c, sl, &sf);
+        int64_t secs = 0;
+        /* Kubernetes: 0 (PodLifecycleSleepActionAllowZero, on by default since 1.33) up to the
+         * pod's grace period, which the sleep would otherwise outlast. */
+        if (v_int(c, sl, "seconds", true, 0, INT32_MAX, &secs) && secs > grace)
+            v_failk(c, "seconds", "must be at most terminationGracePeriodSeconds (%lld)",
+                    (long long)grace);
+        v_pop(c, o2);
+    }
+    /* A refused tcpSocket was the user's one handler: no second error for it. */
+    if (handlers > 1 || (handlers == 0 && !refused))
+        v_fail(c, "must specify exactly one handler: exec, httpGet or sleep");
+    v_pop(c, old);
+}
+
+static void v_lifecycle(vctx_t *c, cJSON *ctr, const cJSON *spec)
+{
+    static const char *const known[] = {"postStart", "preStop", NULL};
+    static const char *const unsupported[] = {"stopSignal", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *lc = v_obj(c, ctr, "lifecycle", false);
+    if (!lc)
+        return;
+    int64_t grace = 30;
+    const cJSON *g = drv_json_get(spec, "terminationGracePeriodSeconds");
+    if (cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble <= INT32_MAX)
+        grace = (int64_t)g->valuedouble;
+    size_t old = v_push_key(c, "lifecycle");
+    v_fields(c, lc, &f);
+    v_lifecycle_handler(c, lc, "postStart", ctr, grace);
+    v_lifecycle_handler(c, lc, "preStop", ctr, grace);
     v_pop(c, old);
 }
 
@@ -551,13 +635,13 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                         "readinessProbe",
                                         "startupProbe",
                                         "securityContext",
+                                        "lifecycle",
                                         NULL};
     /* Kubernetes fills these in; at their defaults they change nothing here. */
     static const char *const ignored[] = {"terminationMessagePath", "terminationMessagePolicy",
                                           NULL};
     static const char *const unsupported[] = {
-        "lifecycle",     "stdin",        "stdinOnce",     "tty",
-        "volumeDevices", "resizePolicy", "restartPolicy", NULL};
+        "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy", "restartPolicy", NULL};
     static const vfields_t f = {known, ignored, unsupported};
     static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
     struct pod_ctx *pc = arg;
@@ -593,7 +677,10 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                                                                     : NULL)
             if (drv_json_get(ctr, k))
                 v_failk(c, k, "may not be set for init containers");
+        if (drv_json_get(ctr, "lifecycle"))
+            v_failk(c, "lifecycle", "may not be set for init containers");
     } else {
+        v_lifecycle(c, ctr, pc->spec);
         v_probe(c, ctr, "livenessProbe", true);
         v_probe(c, ctr, "readinessProbe", false);
         v_probe(c, ctr, "startupProbe", true);

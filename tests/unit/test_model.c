@@ -187,13 +187,13 @@ static void test_unknown_and_unsupported_fields(void **state)
     cJSON *o =
         yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
              "  imagePullSecrets: [{name: r}]\n  containers:\n  - name: c\n    image: busybox\n"
-             "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
+             "    imagee: typo\n    stdin: true\n"
              "  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: d}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
     assert_has(p, "spec.imagePullSecrets: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
-    assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
+    assert_has(p, "spec.containers[0].stdin: not supported by Drover\n");
     assert_has(p, "spec.volumes[0].persistentVolumeClaim: not supported by Drover\n");
     assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
     free(p);
@@ -361,6 +361,52 @@ static void test_rolling_update_rules(void **state)
     char *p = check(o);
     assert_string_equal(p, "");
     assert_null(get_s(o, "spec.strategy.rollingUpdate"));
+    free(p);
+    cJSON_Delete(o);
+}
+
+static void test_lifecycle_rules(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  terminationGracePeriodSeconds: 10\n  containers:\n"
+             "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
+             "    lifecycle:\n"
+             "      postStart: {exec: {command: [x]}, sleep: {seconds: 1}}\n"
+             "      preStop: {sleep: {seconds: 11}}\n"
+             "  - name: d\n    image: busybox\n"
+             "    lifecycle: {preStop: {tcpSocket: {port: 80}}, postStart: {}, onStop: {}}\n"
+             "  - name: e\n    image: busybox\n"
+             "    lifecycle: {preStop: {httpGet: {port: admin, path: x}}}\n"
+             "  initContainers:\n  - {name: i, image: busybox, lifecycle: {preStop: {sleep: "
+             "{seconds: 1}}}}\n");
+    char *p = check(o);
+    assert_has(p, "spec.containers[0].lifecycle.postStart: must specify exactly one handler: "
+                  "exec, httpGet or sleep\n");
+    assert_has(p, "spec.containers[0].lifecycle.preStop.sleep.seconds: must be at most "
+                  "terminationGracePeriodSeconds (10)\n");
+    assert_has(p, "spec.containers[1].lifecycle.preStop.tcpSocket: not supported by Drover: "
+                  "deprecated in Kubernetes");
+    /* The refused tcpSocket was its one handler: no false "exactly one" after it. */
+    assert_null(strstr(p, "spec.containers[1].lifecycle.preStop: must specify"));
+    assert_has(p, "spec.containers[1].lifecycle.postStart: must specify exactly one handler");
+    assert_has(p, "spec.containers[1].lifecycle.onStop: unknown field\n");
+    assert_has(p, "spec.containers[2].lifecycle.preStop.httpGet.port: no container port named "
+                  "\"admin\"\n");
+    assert_has(p, "spec.containers[2].lifecycle.preStop.httpGet.path: must start with '/'\n");
+    assert_has(p, "spec.initContainers[0].lifecycle: may not be set for init containers\n");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
+             "    lifecycle:\n      postStart: {httpGet: {port: web}}\n"
+             "      preStop: {sleep: {seconds: 30}}\n"
+             "  - name: d\n    image: busybox\n"
+             "    lifecycle: {preStop: {exec: {command: [sh, -c, x]}}}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].lifecycle.postStart.httpGet.path"), "/");
+    assert_string_equal(get_s(o, "spec.containers[0].lifecycle.postStart.httpGet.scheme"), "HTTP");
     free(p);
     cJSON_Delete(o);
 }
@@ -713,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),
         cmocka_unit_test(test_canonical_key_order),
+        cmocka_unit_test(test_lifecycle_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
