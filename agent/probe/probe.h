@@ -201,6 +201,16 @@ DRV_NODISCARD drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe,
                                          const drv_prober_exec_t *exec, drv_prober_cb_t cb,
                                          void *ctx, drv_error_t *err);
 
+/* A container's lifecycle hook handler (postStart or preStop: {"exec": ...} or {"httpGet": ...};
+ * sleep is the caller's timer) run like a probe attempt, with the kubelet's rules: an exec hook
+ * succeeds when the command exits 0, an httpGet hook when any HTTP response comes back (the
+ * status code is not looked at); timeout_ms bounds the attempt (the exec child is killed, the
+ * transfer aborted). Same errors, callback and cancellation as drv_prober_start. */
+DRV_NODISCARD drv_err_t drv_prober_start_hook(drv_prober_t *pr, const cJSON *handler,
+                                              const cJSON *container, const char *target_ip,
+                                              const drv_prober_exec_t *exec, int64_t timeout_ms,
+                                              drv_prober_cb_t cb, void *ctx, drv_error_t *err);
+
 /* Drops every pending attempt started with ctx, without callbacks (also ones completed but not
  * yet called back). Exec children are killed with SIGKILL; their pids are still recognised by
  * drv_prober_child_exited. Returns how many attempts were dropped. */

@@ -21,6 +21,7 @@
 #include "drover/cleanup.h"
 
 #define PROBE_USER_AGENT "kube-probe/1.30"
+#define HOOK_USER_AGENT "kube-lifecycle/1.30"
 #define CAPTURE_MAX 256      /* head of a response body or a command's output kept */
 #define HEADER_LINE_MAX 4096 /* one "Name: value" */
 #define HOST_MAX 253
@@ -43,6 +44,7 @@ typedef struct action {
     int port;
     const cJSON *headers; /* httpGet.httpHeaders, may be NULL */
     int64_t timeout_ms;
+    bool hook; /* a lifecycle hook: any HTTP response is a success, as the kubelet has it */
 } action_t;
 
 static bool valid_host(const char *h)
@@ -292,6 +294,7 @@ typedef struct slot {
     void *ctx;
     drv_probe_result_t result;
     int64_t timeout_ms;
+    bool hook; /* action_t.hook */
     /* transfers */
     CURL *easy;
     struct curl_slist *headers;
@@ -582,7 +585,7 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
         SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
         SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
         SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
-        SETOPT(CURLOPT_USERAGENT, PROBE_USER_AGENT);
+        SETOPT(CURLOPT_USERAGENT, a->hook ? HOOK_USER_AGENT : PROBE_USER_AGENT);
         SETOPT(CURLOPT_WRITEFUNCTION, on_body);
         SETOPT(CURLOPT_WRITEDATA, (void *)s);
         const cJSON *h;
@@ -677,16 +680,12 @@ static drv_err_t start_exec(slot_t *s, const action_t *a, const drv_prober_exec_
     return DRV_OK;
 }
 
-drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *container,
-                           const char *target_ip, const drv_prober_exec_t *exec, drv_prober_cb_t cb,
-                           void *ctx, drv_error_t *err)
+static drv_err_t start_action(drv_prober_t *pr, const action_t *ap, const char *target_ip,
+                              const drv_prober_exec_t *exec, drv_prober_cb_t cb, void *ctx,
+                              drv_error_t *err)
 {
-    if (!pr || !cb)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "probe: no prober or callback");
-    action_t a;
-    drv_err_t r = parse_action(probe, container, &a, err);
-    if (r != DRV_OK)
-        return r;
+    action_t a = *ap;
+    drv_err_t r;
     const char *host = a.host;
     if (a.type != H_EXEC && !host) {
         const char *what = a.type == H_HTTP ? "httpGet" : "tcpSocket";
@@ -705,6 +704,7 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     s->cb = cb;
     s->ctx = ctx;
     s->timeout_ms = a.timeout_ms;
+    s->hook = a.hook;
     s->capped = false;
     s->cap_len = 0;
     s->cap[0] = '\0';
@@ -721,6 +721,42 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     s->state = S_RUNNING;
     pr->pending++;
     return DRV_OK;
+}
+
+drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *container,
+                           const char *target_ip, const drv_prober_exec_t *exec, drv_prober_cb_t cb,
+                           void *ctx, drv_error_t *err)
+{
+    if (!pr || !cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "probe: no prober or callback");
+    action_t a;
+    drv_err_t r = parse_action(probe, container, &a, err);
+    if (r != DRV_OK)
+        return r;
+    return start_action(pr, &a, target_ip, exec, cb, ctx, err);
+}
+
+drv_err_t drv_prober_start_hook(drv_prober_t *pr, const cJSON *handler, const cJSON *container,
+                                const char *target_ip, const drv_prober_exec_t *exec,
+                                int64_t timeout_ms, drv_prober_cb_t cb, void *ctx, drv_error_t *err)
+{
+    if (!pr || !cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hook: no prober or callback");
+    if (!cJSON_IsObject(handler))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hook: must be an object");
+    action_t a;
+    memset(&a, 0, sizeof(a));
+    const cJSON *ex = present(handler, "exec"), *hg = present(handler, "httpGet");
+    drv_err_t r;
+    if ((ex != NULL) + (hg != NULL) != 1)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "hook: must specify exactly one handler: exec or httpGet");
+    r = ex ? parse_exec(ex, &a, err) : parse_http(hg, container, &a, err);
+    if (r != DRV_OK)
+        return r;
+    a.hook = true;
+    a.timeout_ms = timeout_ms < 1 ? 1 : timeout_ms > INT32_MAX ? INT32_MAX : timeout_ms;
+    return start_action(pr, &a, target_ip, exec, cb, ctx, err);
 }
 
 size_t drv_prober_cancel(drv_prober_t *pr, void *ctx)
@@ -817,7 +853,11 @@ static void finish_transfer(slot_t *s, CURLcode rc)
     if (!url)
         url = s->target;
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s->capped)) {
-        if (code >= 200 && code < 400) {
+        if (s->hook) {
+            /* The kubelet fails an HTTP hook only when no response comes. */
+            s->result = DRV_PROBE_SUCCESS;
+            detailf(s, "HTTP lifecycle hook answered with statuscode: %ld", code);
+        } else if (code >= 200 && code < 400) {
             s->result = DRV_PROBE_SUCCESS;
             detailf(s, "HTTP probe succeeded with statuscode: %ld", code);
         } else {
