@@ -487,6 +487,8 @@ static void serve(int fd)
         respond(fd, strcasestr(req, "\r\nHost: probe.example\r\n") ? 200 : 400, "", "");
     else if (!strcmp(path, "/ua"))
         respond(fd, strcasestr(req, "\r\nUser-Agent: kube-probe/") ? 200 : 400, "", "");
+    else if (!strcmp(path, "/hook-ua"))
+        respond(fd, strcasestr(req, "\r\nUser-Agent: kube-lifecycle/") ? 200 : 400, "", "");
     else if (!strcmp(path, "/a%20b"))
         respond(fd, 200, "", "");
     else if (!strcmp(path, "/big")) {
@@ -942,6 +944,59 @@ static void test_exec_argv(void **state)
 
 /* ---- the prober: errors, cancel, limits, the wait ---- */
 
+/* ---- lifecycle hooks through the prober ---- */
+
+static void start_hook(drv_prober_t *pr, const char *handler, const drv_prober_exec_t *ex,
+                       int64_t timeout_ms, rec_t *r)
+{
+    cJSON *h = json(handler);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_prober_start_hook(pr, h, NULL, "127.0.0.1", ex, timeout_ms, on_result, r, &err) !=
+        DRV_OK)
+        fail_msg("hook %s: %s", handler, drv_error_msg(&err));
+    cJSON_Delete(h);
+}
+
+static void test_hooks(void **state)
+{
+    drv_prober_t *pr = new_prober(0);
+    drv_prober_exec_t ex = {.crun = fake_crun, .container_id = "ctr-1"};
+    rec_t fail500 = {0}, ua = {0}, refused = {0}, ok = {0}, bad = {0}, slow = {0};
+    char text[256];
+    /* The kubelet fails an HTTP hook only when no answer comes: a 500 is a success. */
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"path\":\"/fail\",\"port\":%d}}", server_port);
+    start_hook(pr, text, NULL, 5000, &fail500);
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"path\":\"/hook-ua\",\"port\":%d}}", server_port);
+    start_hook(pr, text, NULL, 5000, &ua);
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"port\":%d}}", closed_port);
+    start_hook(pr, text, NULL, 5000, &refused);
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/true\"]}}", &ex, 5000, &ok);
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/sh\",\"-c\",\"echo nope; exit 4\"]}}", &ex, 5000,
+               &bad);
+    /* preStop's bound is what is left of the grace period, in ms. */
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/sleep\",\"5\"]}}", &ex, 300, &slow);
+    int64_t t0 = drv_now_ms();
+    pump(pr, 6, 10000);
+    assert_int_equal(fail500.res, DRV_PROBE_SUCCESS);
+    assert_non_null(strstr(fail500.detail, "statuscode: 500"));
+    assert_int_equal(ua.res, DRV_PROBE_SUCCESS);
+    assert_non_null(strstr(ua.detail, "statuscode: 200"));
+    assert_int_equal(refused.res, DRV_PROBE_FAILURE);
+    assert_int_equal(ok.res, DRV_PROBE_SUCCESS);
+    assert_int_equal(bad.res, DRV_PROBE_FAILURE);
+    assert_string_equal(bad.detail, "command exited with status 4: nope");
+    assert_int_equal(slow.res, DRV_PROBE_FAILURE);
+    assert_true(slow.at - t0 < 3000);
+    /* Handlers the prober does not run: sleep is the supervisor's timer; two at once. */
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *h = json("{\"sleep\":{\"seconds\":1}}");
+    assert_int_equal(
+        drv_prober_start_hook(pr, h, NULL, "127.0.0.1", &ex, 1000, on_result, &ok, &err),
+        DRV_ERR_INVALID);
+    cJSON_Delete(h);
+    drv_prober_free(pr);
+}
+
 static void test_start_errors(void **state)
 {
     drv_prober_t *pr = new_prober(0);
@@ -1144,6 +1199,7 @@ int main(void)
         cmocka_unit_test(test_exec_results),
         cmocka_unit_test(test_exec_timeout),
         cmocka_unit_test(test_exec_argv),
+        cmocka_unit_test(test_hooks),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_capacity),
