@@ -64,6 +64,28 @@ DRV_NODISCARD drv_err_t drv_probe_spec_parse(const cJSON *probe, drv_probe_spec_
 DRV_NODISCARD drv_err_t drv_probe_validate(const cJSON *probe, const cJSON *container,
                                            drv_error_t *err);
 
+/* ---- gRPC health checking (grpc.health.v1) ---- */
+
+/* HealthCheckResponse.ServingStatus values. */
+#define DRV_GRPC_UNKNOWN 0
+#define DRV_GRPC_SERVING 1
+#define DRV_GRPC_NOT_SERVING 2
+#define DRV_GRPC_SERVICE_UNKNOWN 3
+
+/* "UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", or "status <n>" in buf. */
+const char *drv_grpc_status_name(uint64_t status, char *buf, size_t bufsz);
+/* The name of a gRPC status code (grpc-status trailer: 0 "OK", 5 "NotFound", 12
+ * "Unimplemented", ...), as Go's grpc prints them; "Code(<n>)" in buf for others. */
+const char *drv_grpc_code_name(long code, char *buf, size_t bufsz);
+
+/* Reads a Health/Check answer body: one length-prefixed gRPC message (flag byte 0: not
+ * compressed; 4-byte big-endian length) holding a HealthCheckResponse (field 1, varint:
+ * status; absent = UNKNOWN; unknown fields skipped). *status gets the ServingStatus.
+ * DRV_ERR_PROTO naming what is wrong for anything else (short, compressed, bad varint,
+ * truncated field). Never reads past len. */
+DRV_NODISCARD drv_err_t drv_grpc_health_parse(const uint8_t *body, size_t len, uint64_t *status,
+                                              drv_error_t *err);
+
 /* ---- the state machine of one container ---- */
 
 typedef enum {

@@ -142,7 +142,7 @@ static void test_validate_errors(void **state)
         {"{}", DRV_ERR_INVALID, "must specify exactly one handler"},
         {"{\"exec\":{\"command\":[\"a\"]},\"tcpSocket\":{\"port\":1}}", DRV_ERR_INVALID,
          "exactly one handler"},
-        {"{\"grpc\":{\"port\":1}}", DRV_ERR_UNSUPPORTED, "grpc: not supported"},
+        {"{\"grpc\":{\"port\":\"x\"}}", DRV_ERR_INVALID, "grpc.port: must be a number"},
         {"{\"exec\":{}}", DRV_ERR_INVALID, "exec.command: required"},
         {"{\"exec\":{\"command\":[]}}", DRV_ERR_INVALID, "exec.command: must be a non-empty list"},
         {"{\"exec\":{\"command\":[\"a\",3]}}", DRV_ERR_INVALID,
@@ -944,6 +944,90 @@ static void test_exec_argv(void **state)
 
 /* ---- the prober: errors, cancel, limits, the wait ---- */
 
+/* ---- gRPC health answers ---- */
+
+static void test_grpc_health_parse(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+        drv_err_t rc;
+        uint64_t status;
+        const char *msg;
+    } cases[] = {
+        {"serving", "\0\0\0\0\2\x08\x01", 7, DRV_OK, DRV_GRPC_SERVING, NULL},
+        {"not serving", "\0\0\0\0\2\x08\x02", 7, DRV_OK, DRV_GRPC_NOT_SERVING, NULL},
+        {"empty message: UNKNOWN", "\0\0\0\0\0", 5, DRV_OK, DRV_GRPC_UNKNOWN, NULL},
+        {"unknown fields skipped",
+         "\0\0\0\0\x0e\x12\x03"
+         "abc\x08\x01\x1d\1\2\3\4\x20\x05",
+         19, DRV_OK, DRV_GRPC_SERVING, NULL},
+        {"no message", "\0\0\0", 3, DRV_ERR_PROTO, 0, "no message"},
+        {"compressed", "\1\0\0\0\2\x08\x01", 7, DRV_ERR_PROTO, 0, "compressed"},
+        {"longer than received", "\0\0\0\0\x09\x08\x01", 7, DRV_ERR_PROTO, 0,
+         "9 bytes, 2 received"},
+        {"length past the end",
+         "\0\0\0\0\4\x12\x20"
+         "ab",
+         9, DRV_ERR_PROTO, 0, "truncated"},
+        {"varint past the end", "\0\0\0\0\3\x08\xff\xff", 8, DRV_ERR_PROTO, 0, "bad varint"},
+        {"wire type 3", "\0\0\0\0\1\x0b", 6, DRV_ERR_PROTO, 0, "wire type 3"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t st = 77;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t rc =
+            drv_grpc_health_parse((const uint8_t *)cases[i].bytes, cases[i].len, &st, &err);
+        if (rc != cases[i].rc || (rc == DRV_OK && st != cases[i].status) ||
+            (rc != DRV_OK && (st != 77 || !strstr(drv_error_msg(&err), cases[i].msg))))
+            fail_msg("%s: rc %d status %llu error \"%s\"", cases[i].name, rc,
+                     (unsigned long long)st, drv_error_msg(&err));
+    }
+    char buf[32];
+    assert_string_equal(drv_grpc_status_name(2, buf, sizeof(buf)), "NOT_SERVING");
+    assert_string_equal(drv_grpc_status_name(9, buf, sizeof(buf)), "status 9");
+    assert_string_equal(drv_grpc_code_name(5, buf, sizeof(buf)), "NotFound");
+    assert_string_equal(drv_grpc_code_name(12, buf, sizeof(buf)), "Unimplemented");
+    assert_string_equal(drv_grpc_code_name(99, buf, sizeof(buf)), "Code(99)");
+    /* The probe's checks: the port is a number only; the service a string. */
+    static const char *const bad[] = {"{\"grpc\":{\"port\":\"web\"}}", "{\"grpc\":{}}",
+                                      "{\"grpc\":{\"port\":9,\"service\":1}}"};
+    static const char *const why[] = {"grpc.port: must be a number", "grpc.port: required",
+                                      "grpc.service: must be a string"};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *p = json(bad[i]);
+        drv_error_t err = DRV_ERROR_INIT;
+        assert_int_equal(drv_probe_validate(p, NULL, &err), DRV_ERR_INVALID);
+        assert_non_null(strstr(drv_error_msg(&err), why[i]));
+        cJSON_Delete(p);
+    }
+    cJSON *p = json("{\"grpc\":{\"port\":9090,\"service\":\"x\"}}");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_probe_validate(p, NULL, &err), DRV_OK);
+    cJSON_Delete(p);
+}
+
+static void test_grpc_unreachable(void **state)
+{
+    /* No server: the failure names the target; the transfer is HTTP/2 prior knowledge. */
+    drv_prober_t *pr = new_prober(0);
+    rec_t r = {0};
+    char text[128];
+    snprintf(text, sizeof(text), "{\"grpc\":{\"port\":%d},\"timeoutSeconds\":2}", closed_port);
+    start_ok(pr, text, NULL, NULL, &r);
+    /* An HTTP/1.1 server is no gRPC server: a failure, never a success. */
+    rec_t h1 = {0};
+    snprintf(text, sizeof(text), "{\"grpc\":{\"port\":%d},\"timeoutSeconds\":2}", server_port);
+    start_ok(pr, text, NULL, NULL, &h1);
+    pump(pr, 2, 8000);
+    assert_int_equal(r.res, DRV_PROBE_FAILURE);
+    assert_non_null(strstr(r.detail, "failed to connect service"));
+    assert_int_equal(h1.calls, 1);
+    assert_int_equal(h1.res, DRV_PROBE_FAILURE);
+    drv_prober_free(pr);
+}
+
 /* ---- lifecycle hooks through the prober ---- */
 
 static void start_hook(drv_prober_t *pr, const char *handler, const drv_prober_exec_t *ex,
@@ -1200,6 +1284,8 @@ int main(void)
         cmocka_unit_test(test_exec_timeout),
         cmocka_unit_test(test_exec_argv),
         cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_grpc_health_parse),
+        cmocka_unit_test(test_grpc_unreachable),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_capacity),
