@@ -334,9 +334,9 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
                                         "successThreshold",
                                         "failureThreshold",
                                         "terminationGracePeriodSeconds",
+                                        "grpc",
                                         NULL};
-    static const char *const unsupported[] = {"grpc", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const vfields_t f = {known, NULL, NULL};
     cJSON *p = v_obj(c, ctr, key, false);
     if (!p)
         return;
@@ -369,8 +369,22 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
         v_str(c, ts, "host", false);
         v_pop(c, o2);
     }
+    cJSON *gr = v_obj(c, p, "grpc", false);
+    if (gr) {
+        /* grpc.health.v1 Health/Check over HTTP/2 without TLS; the port is a number only. */
+        static const char *const gknown[] = {"port", "service", NULL};
+        static const vfields_t gf = {gknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "grpc");
+        v_fields(c, gr, &gf);
+        v_int(c, gr, "port", true, 1, 65535, NULL);
+        const char *svc = v_str(c, gr, "service", false);
+        if (svc && strlen(svc) > 120)
+            v_failk(c, "service", "must be at most 120 bytes");
+        v_pop(c, o2);
+    }
     if (handlers != 1)
-        v_fail(c, "must specify exactly one handler: exec, httpGet or tcpSocket");
+        v_fail(c, "must specify exactly one handler: exec, httpGet, tcpSocket or grpc");
     int64_t success = 1;
     v_int(c, p, "initialDelaySeconds", false, 0, INT32_MAX, NULL);
     v_int(c, p, "timeoutSeconds", false, 1, INT32_MAX, NULL);
@@ -636,12 +650,13 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                         "startupProbe",
                                         "securityContext",
                                         "lifecycle",
+                                        "restartPolicy",
                                         NULL};
     /* Kubernetes fills these in; at their defaults they change nothing here. */
     static const char *const ignored[] = {"terminationMessagePath", "terminationMessagePolicy",
                                           NULL};
-    static const char *const unsupported[] = {
-        "stdin", "stdinOnce", "tty", "volumeDevices", "resizePolicy", "restartPolicy", NULL};
+    static const char *const unsupported[] = {"stdin",         "stdinOnce",    "tty",
+                                              "volumeDevices", "resizePolicy", NULL};
     static const vfields_t f = {known, ignored, unsupported};
     static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
     struct pod_ctx *pc = arg;
@@ -671,7 +686,19 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
     v_resources(c, ctr);
     v_each(c, ctr, "volumeMounts", false, v_mount, pc);
     v_unique_mounts(c, ctr);
+    /* A native sidecar: an init container with restartPolicy Always, started in order, kept
+     * running beside the app containers, probed and hooked like them. */
+    bool sidecar = false;
     if (pc->init) {
+        static const char *const always[] = {"Always", NULL};
+        const char *rp = v_enum(c, ctr, "restartPolicy", false, always);
+        sidecar = rp != NULL;
+    } else if (drv_json_get(ctr, "restartPolicy")) {
+        v_failk(c, "restartPolicy",
+                "not supported by Drover: only init containers (sidecars) may set it, to "
+                "\"Always\"");
+    }
+    if (pc->init && !sidecar) {
         for (const char *k = "livenessProbe"; k; k = !strcmp(k, "livenessProbe") ? "readinessProbe"
                                                      : !strcmp(k, "readinessProbe") ? "startupProbe"
                                                                                     : NULL)
@@ -952,15 +979,25 @@ static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *co
 
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
-    static const char *const known[] = {
-        "containers",      "initContainers", "volumes",     "restartPolicy",
-        "nodeSelector",    "nodeName",       "tolerations", "hostNetwork",
-        "hostPID",         "hostIPC",        "hostname",    "terminationGracePeriodSeconds",
-        "securityContext", "dnsPolicy",      NULL};
+    static const char *const known[] = {"containers",
+                                        "initContainers",
+                                        "volumes",
+                                        "restartPolicy",
+                                        "nodeSelector",
+                                        "nodeName",
+                                        "tolerations",
+                                        "hostNetwork",
+                                        "hostPID",
+                                        "hostIPC",
+                                        "hostname",
+                                        "terminationGracePeriodSeconds",
+                                        "securityContext",
+                                        "dnsPolicy",
+                                        "activeDeadlineSeconds",
+                                        NULL};
     static const char *const ignored[] = {"priority", NULL};
     static const char *const unsupported[] = {"affinity",
                                               "imagePullSecrets",
-                                              "activeDeadlineSeconds",
                                               "serviceAccount",
                                               "serviceAccountName",
                                               "automountServiceAccountToken",
@@ -1022,6 +1059,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_bool(c, spec, "hostIPC", NULL);
     v_name(c, spec, "hostname", false, drv_name_dns_label);
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
+    /* The agent fails the pod (DeadlineExceeded) once it has been active that long. */
+    v_int(c, spec, "activeDeadlineSeconds", false, 1, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
     v_enum(c, spec, "dnsPolicy", false, dns);

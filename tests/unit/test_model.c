@@ -411,6 +411,39 @@ static void test_lifecycle_rules(void **state)
     cJSON_Delete(o);
 }
 
+static void test_sidecar_rules(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - {name: c, image: busybox, restartPolicy: Always}\n"
+             "  initContainers:\n"
+             "  - name: side\n    image: busybox\n    restartPolicy: Always\n"
+             "    startupProbe: {exec: {command: [x]}}\n    readinessProbe: {grpc: {port: 9}}\n"
+             "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n"
+             "  - {name: once, image: busybox, restartPolicy: OnFailure}\n"
+             "  - {name: plain, image: busybox, startupProbe: {exec: {command: [x]}}}\n");
+    char *p = check(o);
+    assert_has(p, "spec.containers[0].restartPolicy: not supported by Drover: only init "
+                  "containers (sidecars) may set it");
+    assert_null(strstr(p, "spec.initContainers[0]"));
+    assert_has(p, "spec.initContainers[1].restartPolicy: unsupported value \"OnFailure\": must be one of \"Always\"");
+    assert_has(p, "spec.initContainers[2].startupProbe: may not be set for init containers");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  activeDeadlineSeconds: 0\n  containers: [{name: c, image: busybox}]\n");
+    p = check(o);
+    assert_has(p, "spec.activeDeadlineSeconds: must be between 1 and 2147483647");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  activeDeadlineSeconds: 30\n  containers: [{name: c, image: busybox}]\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_probe_rules(void **state)
 {
     cJSON *o = yaml(
@@ -418,7 +451,7 @@ static void test_probe_rules(void **state)
         "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
         "    livenessProbe: {exec: {command: [true]}, tcpSocket: {port: 1}, successThreshold: 2}\n"
         "    readinessProbe: {httpGet: {port: admin}}\n"
-        "    startupProbe: {grpc: {port: 1}}\n"
+        "    startupProbe: {grpc: {port: web, service: x}}\n"
         "  initContainers:\n  - {name: i, image: busybox, readinessProbe: {exec: {command: "
         "[x]}}}\n");
     char *p = check(o);
@@ -426,13 +459,14 @@ static void test_probe_rules(void **state)
     assert_has(p, "spec.containers[0].livenessProbe.successThreshold: must be 1");
     assert_has(p,
                "spec.containers[0].readinessProbe.httpGet.port: no container port named \"admin\"");
-    assert_has(p, "spec.containers[0].startupProbe.grpc: not supported by Drover");
+    assert_has(p, "spec.containers[0].startupProbe.grpc.port: must be an integer");
     assert_has(p, "spec.initContainers[0].readinessProbe: may not be set for init containers");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
              "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
-             "    readinessProbe: {httpGet: {port: web}}\n");
+             "    readinessProbe: {httpGet: {port: web}}\n"
+             "    livenessProbe: {grpc: {port: 9090, service: my.Svc}}\n");
     p = check(o);
     assert_string_equal(p, "");
     assert_string_equal(get_s(o, "spec.containers[0].readinessProbe.httpGet.path"), "/");
@@ -760,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_samples_idempotent),
         cmocka_unit_test(test_canonical_key_order),
         cmocka_unit_test(test_lifecycle_rules),
+        cmocka_unit_test(test_sidecar_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
