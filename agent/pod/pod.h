@@ -49,6 +49,8 @@ typedef struct pod_probe_ctx {
 typedef struct ctr {
     char name[64];
     bool init;
+    bool sidecar;      /* an init container with restartPolicy Always (a native sidecar) */
+    bool stop_sent;    /* the pod is stopping it: preStop started or SIGTERM sent */
     const cJSON *spec; /* into the pod's object */
     char id[CTR_ID_MAX];
     cstate_t state;
@@ -89,7 +91,8 @@ typedef struct pod {
     bool terminating;
     bool kill_sent;
     long long kill_deadline;
-    bool grace_extended; /* a preStop outran the grace period: the 2 s the kubelet adds, given */
+    bool grace_extended;    /* a preStop outran the grace period: the 2 s the kubelet adds, given */
+    bool deadline_exceeded; /* spec.activeDeadlineSeconds passed: Failed, DeadlineExceeded */
     bool sandbox_ready;
     bool volumes_ready;
     char netns[256], ipcns[256], utsns[256];

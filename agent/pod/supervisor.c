@@ -298,6 +298,8 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
         for (const cJSON *c = list ? list->child : NULL; c; c = c->next, i++) {
             ctr_t *ct = &p->ctrs[i];
             ct->init = pass == 0;
+            ct->sidecar = ct->init && drv_json_str(c, "restartPolicy") &&
+                          !strcmp(drv_json_str(c, "restartPolicy"), "Always");
             ct->spec = c;
             ct->pidfd = -1;
             if (drv_fmt(ct->name, sizeof(ct->name), "%s", drv_json_str(c, "name")) != DRV_OK ||
@@ -608,6 +610,7 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     if (c->last.valid)
         c->restarts++; /* counted when it runs again, as Kubernetes does */
     c->state = CS_RUNNING;
+    c->stop_sent = false;
     c->started_at = (int64_t)drv_wall_ms();
     c->started_mono = drv_now_ms();
     c->ready = false;
@@ -664,6 +667,10 @@ static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
 
 static bool should_restart(const pod_t *p, const ctr_t *c)
 {
+    if (p->deadline_exceeded)
+        return false;
+    if (c->sidecar) /* whatever the pod's policy, until the app containers are done */
+        return p->stage != STAGE_DONE;
     const char *policy = drv_json_str(drv_json_get(p->obj, "spec"), "restartPolicy");
     if (!policy || !strcmp(policy, "Always"))
         return true;
@@ -742,8 +749,66 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
     sv->dirty = true;
 }
 
+/* One running-or-restartable container's turn: its postStart outcome, a restart a probe asked
+ * for, and its (re)start when due (unless hold: an earlier container is in its postStart). */
+static void ctr_step(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now, bool hold)
+{
+    if (c->state == CS_RUNNING && c->hook == HOOK_POST_START && hook_finished(c, now)) {
+        if (hook_end(sv, p, c)) {
+            /* The kubelet kills a container whose postStart failed; it restarts per
+             * restartPolicy. */
+            ctr_kill(sv, c->id, SIGKILL);
+        } else {
+            pod_host_probes_reset(&sv->host, c, now);
+        }
+        sv->dirty = true;
+    }
+    if (c->state == CS_RUNNING && c->restart_requested) {
+        drv_log_info("restarting container", "pod=%s/%s container=%s reason=\"probe failed\"",
+                     p->ns, p->name, c->name);
+        c->restart_requested = false;
+        ctr_kill(sv, c->id, SIGKILL);
+    }
+    if (!hold)
+        try_start(sv, p, c, now);
+}
+
+/* The sidecars already started (those before init_next) keep running: restarted, probed. */
+static void sidecars_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    for (size_t i = 0; i < p->init_next && i < p->n_init; i++)
+        if (p->ctrs[i].sidecar)
+            ctr_step(sv, p, &p->ctrs[i], now, false);
+}
+
+static void stop_step(drv_supervisor_t *sv, pod_t *p, long long now);
+
+/* spec.activeDeadlineSeconds, counted from the pod's start time as the kubelet does: once
+ * past, the pod fails (DeadlineExceeded) and its containers are stopped with its grace
+ * period. Returns true when the pod is past it. */
+static bool deadline_step(drv_supervisor_t *sv, pod_t *p)
+{
+    if (p->deadline_exceeded)
+        return true;
+    int64_t secs = drv_json_int_at(p->obj, "spec.activeDeadlineSeconds", 0, INT32_MAX, 0);
+    if (secs <= 0 || p->stage == STAGE_DONE || (int64_t)drv_wall_ms() - p->start_time < secs * 1000)
+        return false;
+    if (p->pull_pid) {
+        kill(p->pull_pid, SIGKILL); /* reaped through child_exited; then the pod fails */
+        return true;
+    }
+    p->deadline_exceeded = true;
+    p->stage = STAGE_DONE;
+    sv->dirty = true;
+    pod_event(sv, p, "Normal", "DeadlineExceeded",
+              "Pod was active on the node longer than the specified deadline");
+    return true;
+}
+
 static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
 {
+    if (deadline_step(sv, p) && p->stage != STAGE_DONE)
+        return;
     if (!sv->cg.ready && (p->stage == STAGE_PULL || p->stage == STAGE_SETUP)) {
         /* No pod starts on a node that cannot bound it (drv_supervisor_cgroup_decide). */
         if (strcmp(p->reason, sv->cg.reason)) {
@@ -806,6 +871,22 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         p->stage = p->init_next < p->n_init ? STAGE_INIT : STAGE_RUN;
         sv->dirty = true;
     }
+    if (p->stage == STAGE_INIT || p->stage == STAGE_RUN)
+        sidecars_step(sv, p, now);
+    if (p->stage == STAGE_INIT && p->ctrs[p->init_next].sidecar) {
+        /* A sidecar: the next init container waits until it runs and has started (startup
+         * probe passed, postStart returned), not until it exits. */
+        ctr_t *c = &p->ctrs[p->init_next];
+        ctr_step(sv, p, c, now, false);
+        if (!ctr_running(c) || !c->started)
+            return;
+        p->init_next++;
+        pod_state_save(p);
+        sv->dirty = true;
+        if (p->init_next < p->n_init)
+            return;
+        p->stage = STAGE_RUN;
+    }
     if (p->stage == STAGE_INIT) {
         ctr_t *c = &p->ctrs[p->init_next];
         if (c->state == CS_TERMINATED && c->last.exit_code == 0) {
@@ -829,27 +910,9 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         bool all_done = true, in_post_start = false;
         for (size_t i = p->n_init; i < p->n_ctrs; i++) {
             ctr_t *c = &p->ctrs[i];
-            if (c->state == CS_RUNNING && c->hook == HOOK_POST_START && hook_finished(c, now)) {
-                if (hook_end(sv, p, c)) {
-                    /* The kubelet kills a container whose postStart failed; it restarts
-                     * per restartPolicy. */
-                    ctr_kill(sv, c->id, SIGKILL);
-                } else {
-                    pod_host_probes_reset(&sv->host, c, now);
-                }
-                sv->dirty = true;
-            }
-            if (c->state == CS_RUNNING && c->restart_requested) {
-                drv_log_info("restarting container",
-                             "pod=%s/%s container=%s reason=\"probe failed\"", p->ns, p->name,
-                             c->name);
-                c->restart_requested = false;
-                ctr_kill(sv, c->id, SIGKILL);
-            }
             /* The kubelet starts a pod's containers one by one, each after the previous
              * one's postStart returned. */
-            if (!in_post_start)
-                try_start(sv, p, c, now);
+            ctr_step(sv, p, c, now, in_post_start);
             if (c->state == CS_RUNNING && c->hook == HOOK_POST_START)
                 in_post_start = true;
             if (c->state != CS_TERMINATED)
@@ -859,6 +922,87 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->stage = STAGE_DONE;
             sv->dirty = true;
         }
+    }
+    /* A pod done (its app containers, or an init container, failed for good) stops its
+     * sidecars, last one first, within the grace period. */
+    if (p->stage == STAGE_DONE)
+        for (size_t i = 0; i < p->n_ctrs; i++)
+            if ((p->ctrs[i].sidecar || p->deadline_exceeded) && p->ctrs[i].state == CS_RUNNING) {
+                stop_step(sv, p, now);
+                break;
+            }
+}
+
+/* Stops p's running containers within one grace period: the app containers at once, then the
+ * sidecars one by one, last one first (as Kubernetes since 1.29); each gets its preStop, then
+ * SIGTERM; at the deadline SIGKILL (2 s more once when a preStop outran it). */
+static void stop_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    if (!p->kill_sent) {
+        long long grace =
+            drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0, INT64_MAX / 1000, 30) *
+            1000;
+        p->kill_deadline = now + grace;
+        p->kill_sent = true;
+        drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
+    }
+    bool app_running = false;
+    for (size_t i = p->n_init; i < p->n_ctrs; i++)
+        app_running |= p->ctrs[i].state == CS_RUNNING;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        if (c->state != CS_RUNNING || c->stop_sent)
+            continue;
+        if (c->sidecar) {
+            /* A sidecar waits for the app containers and for the sidecars after it. */
+            bool later = false;
+            for (size_t j = i + 1; j < p->n_init; j++)
+                later |= p->ctrs[j].state == CS_RUNNING;
+            if (app_running || later)
+                continue;
+        }
+        c->stop_sent = true;
+        if (c->hook == HOOK_POST_START)
+            (void)hook_end(sv, p, c); /* dropped: the container is going */
+        /* preStop first, inside the grace period (its time counts); SIGTERM after. */
+        const cJSON *pre = ctr_hook_spec(c, HOOK_PRE_STOP);
+        long long left = p->kill_deadline - now;
+        if (pre && left > 0)
+            hook_begin(sv, p, c, HOOK_PRE_STOP, pre, left, now);
+        else
+            ctr_kill(sv, c->id, SIGTERM);
+    }
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP && hook_finished(c, now)) {
+            (void)hook_end(sv, p, c);
+            ctr_kill(sv, c->id, SIGTERM);
+        }
+    }
+    if (now >= p->kill_deadline) {
+        bool cut = false;
+        for (size_t i = 0; i < p->n_ctrs; i++) {
+            ctr_t *c = &p->ctrs[i];
+            if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP) {
+                /* The preStop outran the grace period: SIGTERM now, and the 2 s the
+                 * kubelet grants before SIGKILL. */
+                c->hook_result = HOOK_FAILED;
+                drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail),
+                            "did not finish within the grace period");
+                (void)hook_end(sv, p, c);
+                ctr_kill(sv, c->id, SIGTERM);
+                cut = true;
+            }
+        }
+        if (cut && !p->grace_extended) {
+            p->grace_extended = true;
+            p->kill_deadline = now + PRESTOP_EXTRA_GRACE_MS;
+            return;
+        }
+        for (size_t i = 0; i < p->n_ctrs; i++)
+            if (p->ctrs[i].state == CS_RUNNING)
+                ctr_kill(sv, p->ctrs[i].id, SIGKILL);
+        p->kill_deadline = now + 5000;
     }
 }
 
@@ -874,60 +1018,7 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
         return false; /* reaped through child_exited */
     }
     if (running) {
-        if (!p->kill_sent) {
-            long long grace = drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0,
-                                              INT64_MAX / 1000, 30) *
-                              1000;
-            p->kill_deadline = now + grace;
-            p->kill_sent = true;
-            drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
-            for (size_t i = 0; i < p->n_ctrs; i++) {
-                ctr_t *c = &p->ctrs[i];
-                if (c->state != CS_RUNNING)
-                    continue;
-                if (c->hook == HOOK_POST_START)
-                    (void)hook_end(sv, p, c); /* dropped: the container is going */
-                /* preStop first, inside the grace period (its time counts); SIGTERM after. */
-                const cJSON *pre = ctr_hook_spec(c, HOOK_PRE_STOP);
-                if (pre && grace > 0)
-                    hook_begin(sv, p, c, HOOK_PRE_STOP, pre, grace, now);
-                else
-                    ctr_kill(sv, c->id, SIGTERM);
-            }
-        } else {
-            for (size_t i = 0; i < p->n_ctrs; i++) {
-                ctr_t *c = &p->ctrs[i];
-                if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP && hook_finished(c, now)) {
-                    (void)hook_end(sv, p, c);
-                    ctr_kill(sv, c->id, SIGTERM);
-                }
-            }
-        }
-        if (now >= p->kill_deadline) {
-            bool cut = false;
-            for (size_t i = 0; i < p->n_ctrs; i++) {
-                ctr_t *c = &p->ctrs[i];
-                if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP) {
-                    /* The preStop outran the grace period: SIGTERM now, and the 2 s the
-                     * kubelet grants before SIGKILL. */
-                    c->hook_result = HOOK_FAILED;
-                    drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail),
-                                "did not finish within the grace period");
-                    (void)hook_end(sv, p, c);
-                    ctr_kill(sv, c->id, SIGTERM);
-                    cut = true;
-                }
-            }
-            if (cut && !p->grace_extended) {
-                p->grace_extended = true;
-                p->kill_deadline = now + PRESTOP_EXTRA_GRACE_MS;
-                return false;
-            }
-            for (size_t i = 0; i < p->n_ctrs; i++)
-                if (p->ctrs[i].state == CS_RUNNING)
-                    ctr_kill(sv, p->ctrs[i].id, SIGKILL);
-            p->kill_deadline = now + 5000;
-        }
+        stop_step(sv, p, now);
         return false;
     }
     drv_error_t err = DRV_ERROR_INIT;
@@ -1487,9 +1578,12 @@ static void add_state(cJSON *parent, const char *key, const ctr_t *c, bool last)
 
 static const char *pod_phase(const pod_t *p)
 {
+    if (p->deadline_exceeded)
+        return "Failed";
     if (p->stage == STAGE_DONE) {
         for (size_t i = 0; i < p->n_ctrs; i++)
-            if (p->ctrs[i].state == CS_TERMINATED && p->ctrs[i].last.exit_code != 0)
+            if (!p->ctrs[i].sidecar && p->ctrs[i].state == CS_TERMINATED &&
+                p->ctrs[i].last.exit_code != 0)
                 return "Failed";
         return "Succeeded";
     }
@@ -1515,7 +1609,11 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
     cJSON_AddStringToObject(st, "startTime", t);
     if (p->pod_ip[0])
         cJSON_AddStringToObject(st, "podIP", p->pod_ip);
-    if (p->reason[0]) {
+    if (p->deadline_exceeded) {
+        cJSON_AddStringToObject(st, "reason", "DeadlineExceeded");
+        cJSON_AddStringToObject(st, "message",
+                                "Pod was active on the node longer than the specified deadline");
+    } else if (p->reason[0]) {
         cJSON_AddStringToObject(st, "reason", p->reason);
         cJSON_AddStringToObject(st, "message", p->message);
     }
@@ -1541,8 +1639,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
          * require the field). */
         cJSON_AddStringToObject(cs, "imageID", "");
         cJSON_AddStringToObject(cs, "containerID", c->state == CS_RUNNING ? c->id : "");
-        bool ready = c->init ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
-                             : (c->state == CS_RUNNING && c->ready);
+        bool ready = c->init && !c->sidecar ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
+                                            : (c->state == CS_RUNNING && c->ready);
         cJSON_AddBoolToObject(cs, "ready", ready);
         cJSON_AddBoolToObject(cs, "started", c->state == CS_RUNNING && c->started);
         cJSON_AddNumberToObject(cs, "restartCount", c->restarts);
@@ -1559,8 +1657,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         if (c->last.valid && c->state != CS_TERMINATED)
             add_state(cs, "lastState", c, true);
         pod_host_probe_status(c, cs);
-        if (!c->init && !ready)
-            all_ready = false;
+        if ((!c->init || c->sidecar) && !ready)
+            all_ready = false; /* sidecars count for readiness, as in Kubernetes */
         cJSON_AddItemToArray(lists[c->init ? 0 : 1], cs);
     }
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
