@@ -4,7 +4,9 @@
 # runs before SIGTERM, inside the grace period; a preStop that outruns the grace period is cut,
 # the container gets SIGTERM and, 2 s later, SIGKILL; a failing postStart kills the container
 # (FailedPostStartHook) and it restarts. Times are read from /proc/uptime, which the containers
-# share with this script, and written to a hostPath directory.
+# share with this script, and written to a hostPath directory. Then native sidecars (init
+# containers with restartPolicy Always), activeDeadlineSeconds, and gRPC probes against a real gRPC server (grpcio,
+# lib/grpchealthd.py): SERVING, NOT_SERVING, an unknown service, no server.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/device.sh"
@@ -156,6 +158,148 @@ check "failed postStart: container killed and restarted" wait_for "badpost resta
 check "FailedPostStartHook reported with the command's output" grep -q 'pod event.*pod=default/badpost.*reason=FailedPostStartHook.*exited with status 7: no-good' "$DEV_LOG"
 check "failed postStart: never Ready" test "$(pod_field badpost '.status.conditions[] | select(.type == "Ready") | .status')" = False
 rm -f "$DEV_MANIFESTS/badpost.yaml"
+
+# 5. Native sidecars (initContainers[].restartPolicy: Always): started in order, the next init
+#    container waits for the sidecar's startup probe; kept running beside the app; restarted when
+#    it exits; stopped after the app containers (a pod that completes, and a pod deleted).
+rm -f "$OUT"/*
+write_ts
+cat >"$DEV_MANIFESTS/sc1.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: sc1}
+spec:
+  restartPolicy: Never
+  initContainers:
+  - name: agent
+    image: $IMG
+    restartPolicy: Always
+    command: ["sh", "-c", "trap '/out/ts sc1-agent-term; exit 1' TERM; /out/ts sc1-agent-start; sleep 2; touch /tmp/up; while true; do sleep 0.1; done"]
+    startupProbe: {exec: {command: ["test", "-e", "/tmp/up"]}, periodSeconds: 1}
+    volumeMounts: [{name: out, mountPath: /out}]
+  - name: setup
+    image: $IMG
+    command: ["sh", "-c", "/out/ts sc1-setup"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  containers:
+  - name: app
+    image: $IMG
+    command: ["sh", "-c", "/out/ts sc1-app-start; sleep 4; /out/ts sc1-app-end"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - {name: out, hostPath: {path: $OUT, type: Directory}}
+YAML
+app_started() { [ -s "$OUT/sc1-app-start" ]; }
+check "sidecar pod: app started" wait_for "sc1 app" 60 app_started
+check "the init container after the sidecar waited for its startup probe (~2 s)" before "$(cat "$OUT/sc1-agent-start")" "$(cat "$OUT/sc1-setup")" 1.5
+check "sidecar still running beside the app" test "$(pod_field sc1 '.status.initContainerStatuses[] | select(.name=="agent") | .state | keys[0]')" = running
+check "sidecar ready and started" test "$(pod_field sc1 '.status.initContainerStatuses[] | select(.name=="agent") | "\(.ready)/\(.started)"')" = true/true
+check "pod Ready with the sidecar ready" wait_for "sc1 ready" 10 ready_is sc1
+phase_is() { [ "$(pod_field "$1" .status.phase)" = "$2" ]; }
+check "pod Succeeded once the app is done (the sidecar's exit code not counted)" wait_for "sc1 Succeeded" 30 phase_is sc1 Succeeded
+check "the sidecar was stopped after the app ended" before "$(cat "$OUT/sc1-app-end")" "$(cat "$OUT/sc1-agent-term" 2>/dev/null)"
+rm -f "$DEV_MANIFESTS/sc1.yaml"
+
+cat >"$DEV_MANIFESTS/sc2.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: sc2}
+spec:
+  initContainers:
+  - name: proxy
+    image: $IMG
+    restartPolicy: Always
+    command: ["sh", "-c", "if [ ! -e /out/sc2-crashed ]; then touch /out/sc2-crashed; sleep 1; exit 3; fi; trap '/out/ts sc2-proxy-term; exit 0' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  containers:
+  - name: app
+    image: $IMG
+    command: ["sh", "-c", "trap 'sleep 1; /out/ts sc2-app-term; exit 0' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - {name: out, hostPath: {path: $OUT, type: Directory}}
+YAML
+sc_restarted() { [ "$(pod_field sc2 '.status.initContainerStatuses[0].restartCount')" -ge 1 ] 2>/dev/null; }
+check "a sidecar that exits is restarted" wait_for "sc2 restart" 60 sc_restarted
+check "pod with a restarted sidecar Ready" wait_for "sc2 ready" 30 ready_is sc2
+rm -f "$DEV_MANIFESTS/sc2.yaml"
+check "pod sc2 removed" wait_for "sc2 gone" 30 gone sc2
+check "deleted pod: the sidecar stopped after the app container" before "$(cat "$OUT/sc2-app-term" 2>/dev/null)" "$(cat "$OUT/sc2-proxy-term" 2>/dev/null)"
+
+# 6. activeDeadlineSeconds: the pod fails (DeadlineExceeded) once active that long; its
+#    containers are stopped (SIGTERM, within the grace period) and not restarted.
+cat >"$DEV_MANIFESTS/deadline.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: deadline}
+spec:
+  activeDeadlineSeconds: 4
+  containers:
+  - name: main
+    image: $IMG
+    command: ["sh", "-c", "trap '/out/ts deadline-term; exit 0' TERM; /out/ts deadline-start; while true; do sleep 0.1; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - {name: out, hostPath: {path: $OUT, type: Directory}}
+YAML
+check "deadline pod runs" wait_for "deadline running" 60 phase_is deadline Running
+check "past activeDeadlineSeconds: Failed" wait_for "deadline Failed" 15 phase_is deadline Failed
+check "reason DeadlineExceeded" test "$(pod_field deadline .status.reason)" = DeadlineExceeded
+check "its container got SIGTERM ($(cat "$OUT/deadline-term" 2>/dev/null))" test -s "$OUT/deadline-term"
+check "the stop came about 4 s after the pod started" before "$(cat "$OUT/deadline-start")" "$(cat "$OUT/deadline-term" 2>/dev/null)" 2.5
+sleep 2
+check "not restarted" test "$(pod_field deadline '.status.containerStatuses[0].restartCount')" = 0
+check "DeadlineExceeded event" grep -q 'pod event.*pod=default/deadline.*reason=DeadlineExceeded' "$DEV_LOG"
+rm -f "$DEV_MANIFESTS/deadline.yaml"
+
+# 7. gRPC probes (grpc.health.v1 over HTTP/2 prior knowledge) against grpcio's server, run in
+#    this test's network namespace; the pod has the host's network, so its probes go to
+#    127.0.0.1.
+if /usr/bin/python3 -c 'import grpc' 2>/dev/null; then
+  GRPC_PORT=18710
+  echo SERVING >"$DEV_DIR/grpc-state"
+  /usr/bin/python3 "$here/lib/grpchealthd.py" "$GRPC_PORT" "$DEV_DIR/grpc-state" >"$DEV_DIR/grpc.log" 2>&1 &
+  grpc_pid=$!
+  grpc_stop() { kill "$grpc_pid" 2>/dev/null; }
+  registry_on_exit grpc_stop
+  cat >"$DEV_MANIFESTS/grpc.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: grpc}
+spec:
+  hostNetwork: true
+  containers:
+  - name: server
+    image: $IMG
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    readinessProbe: {grpc: {port: $GRPC_PORT}, periodSeconds: 1}
+  - name: named
+    image: $IMG
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    readinessProbe: {grpc: {port: $GRPC_PORT, service: drover.test}, periodSeconds: 1}
+  - name: nosuch
+    image: $IMG
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    readinessProbe: {grpc: {port: $GRPC_PORT, service: nosuch}, periodSeconds: 1}
+YAML
+  cready() { [ "$(pod_field grpc ".status.containerStatuses[] | select(.name==\"$1\") | .ready")" = "$2" ]; }
+  cdetail() { pod_field grpc ".status.containerStatuses[] | select(.name==\"$1\") | .probeFailures.readiness // \"\"" | grep -qF "$2"; }
+  check "grpc: SERVING makes the container ready" wait_for "grpc server ready" 60 cready server true
+  check "grpc: a named service the server knows: ready" wait_for "grpc named ready" 10 cready named true
+  check "grpc: an unknown service: not ready, NotFound named" wait_for "grpc nosuch detail" 10 cdetail nosuch "rpc error: code = NotFound desc = unknown service"
+  check "grpc: the unknown service never ready" cready nosuch false
+  echo NOT_SERVING >"$DEV_DIR/grpc-state"
+  check "grpc: NOT_SERVING makes it unready" wait_for "grpc unready" 15 cready server false
+  check "grpc: the failure says NOT_SERVING" wait_for "grpc detail" 5 cdetail server 'service unhealthy (responded with "NOT_SERVING")'
+  echo SERVING >"$DEV_DIR/grpc-state"
+  check "grpc: SERVING again: ready again" wait_for "grpc ready again" 15 cready server true
+  kill "$grpc_pid" 2>/dev/null
+  check "grpc: server gone: unready" wait_for "grpc gone" 15 cready server false
+  check "grpc: the failure names the connection" wait_for "grpc conn detail" 5 cdetail server "failed to connect service"
+  rm -f "$DEV_MANIFESTS/grpc.yaml"
+else
+  bad "gRPC probes: python3-grpcio is missing (ports/debian/install-deps installs it)"
+fi
 
 check "agent still running" test -n "$(device_agent_pid)"
 [ "$fails" -eq 0 ] || { echo "--- agent log (tail)"; tail -60 "$DEV_LOG"; }
