@@ -426,7 +426,8 @@ static void test_sidecar_rules(void **state)
     assert_has(p, "spec.containers[0].restartPolicy: not supported by Drover: only init "
                   "containers (sidecars) may set it");
     assert_null(strstr(p, "spec.initContainers[0]"));
-    assert_has(p, "spec.initContainers[1].restartPolicy: unsupported value \"OnFailure\": must be one of \"Always\"");
+    assert_has(p, "spec.initContainers[1].restartPolicy: unsupported value \"OnFailure\": must be "
+                  "one of \"Always\"");
     assert_has(p, "spec.initContainers[2].startupProbe: may not be set for init containers");
     free(p);
     cJSON_Delete(o);
