@@ -113,7 +113,19 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
     static const char *const ep[] = {"NAME", "ENDPOINTS", "AGE", NULL};
     static const char *const eps[] = {"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE", NULL};
     static const char *const np[] = {"NAME", "POD-SELECTOR", "AGE", NULL};
-    const char *const *h = kind == DRV_KIND_ENDPOINTS       ? ep
+    static const char *const pvc[] = {"NAME",         "STATUS",       "VOLUME", "CAPACITY",
+                                      "ACCESS MODES", "STORAGECLASS", "AGE",    NULL};
+    static const char *const pv[] = {"NAME",           "CAPACITY", "ACCESS MODES",
+                                     "RECLAIM POLICY", "STATUS",   "CLAIM",
+                                     "STORAGECLASS",   "AGE",      NULL};
+    static const char *const sc[] = {"NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE",
+                                     "AGE",  NULL};
+    static const char *const pc[] = {"NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY",
+                                     NULL};
+    const char *const *h = kind == DRV_KIND_PVC             ? pvc
+                           : kind == DRV_KIND_PV            ? pv
+                           : kind == DRV_KIND_STORAGECLASS  ? sc
+                           : kind == DRV_KIND_ENDPOINTS     ? ep
                            : kind == DRV_KIND_ENDPOINTSLICE ? eps
                            : kind == DRV_KIND_NETWORKPOLICY ? np
                            : kind == DRV_KIND_POD           ? pod
@@ -124,6 +136,7 @@ static void headers(drv_kind_t kind, bool wide, bool allns, table_t *t)
                            : kind == DRV_KIND_SECRET        ? sec
                            : kind == DRV_KIND_SERVICE       ? svc
                            : kind == DRV_KIND_HPA           ? hpa
+                           : kind == DRV_KIND_PRIORITYCLASS ? pc
                                                             : ev;
     t->ncols = 0;
     if (allns && drv_cli_namespaced(kind))
@@ -359,6 +372,63 @@ static void row(drv_kind_t kind, bool wide, bool allns, const cJSON *o, char (*c
         drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
         break;
     }
+    case DRV_KIND_PVC:
+    case DRV_KIND_PV: {
+        const char *phase = drv_json_str_at(o, "status.phase");
+        const cJSON *m, *modes_of = kind == DRV_KIND_PV ? spec : status;
+        char modes[64] = "";
+        cJSON_ArrayForEach(m, drv_json_get(modes_of, "accessModes"))
+        {
+            const char *s = cJSON_IsString(m) ? m->valuestring : "";
+            size_t len = strlen(modes);
+            drv_fmt_cut(modes + len, sizeof(modes) - len, "%s%s", len ? "," : "",
+                        !strcmp(s, "ReadWriteOnce")      ? "RWO"
+                        : !strcmp(s, "ReadOnlyMany")     ? "ROX"
+                        : !strcmp(s, "ReadWriteOncePod") ? "RWOP"
+                                                         : s);
+        }
+        const char *cls = drv_json_str(spec, "storageClassName");
+        if (kind == DRV_KIND_PVC) {
+            const char *cap = drv_json_str_at(o, "status.capacity.storage");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(spec, "volumeName", ""));
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", cap ? cap : "");
+        } else {
+            const char *cap = drv_json_str_at(o, "spec.capacity.storage");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", cap ? cap : "");
+        }
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", modes);
+        if (kind == DRV_KIND_PV) {
+            const cJSON *ref = drv_json_get(spec, "claimRef");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s",
+                        drv_json_str_or(spec, "persistentVolumeReclaimPolicy", ""));
+            drv_fmt_cut(c[i++], CELL_MAX, "%s", phase ? phase : "Pending");
+            drv_fmt_cut(c[i++], CELL_MAX, "%s%s%s", drv_json_str_or(ref, "namespace", ""),
+                        ref ? "/" : "", drv_json_str_or(ref, "name", ""));
+        }
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", cls ? cls : "<unset>");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_STORAGECLASS: {
+        const char *def = drv_json_str(drv_json_at(o, "metadata.annotations"),
+                                       "storageclass.kubernetes.io/is-default-class");
+        if (def && !strcmp(def, "true"))
+            drv_fmt_cut(c[i - 1], CELL_MAX, "%s (default)", name ? name : "");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "provisioner", ""));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "reclaimPolicy", "Delete"));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "volumeBindingMode", "Immediate"));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        break;
+    }
+    case DRV_KIND_PRIORITYCLASS:
+        drv_fmt_cut(c[i++], CELL_MAX, "%ld",
+                    (long)drv_json_int_at(o, "value", INT32_MIN, INT32_MAX, 0));
+        drv_fmt_cut(c[i++], CELL_MAX, "%s",
+                    cJSON_IsTrue(drv_json_get(o, "globalDefault")) ? "true" : "false");
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", a);
+        drv_fmt_cut(c[i++], CELL_MAX, "%s", drv_json_str_or(o, "preemptionPolicy", ""));
+        break;
     default: { /* Event */
         const char *last = drv_json_str_at(o, "lastTimestamp");
         age(last ? last : drv_json_str_at(o, "metadata.creationTimestamp"), a, sizeof(a));

@@ -539,7 +539,8 @@ bool drv_cli_escape(const char *s, char *out, size_t outsz)
 
 bool drv_cli_namespaced(drv_kind_t kind)
 {
-    return kind != DRV_KIND_NODE;
+    /* Nodes, Namespaces, PersistentVolumes, StorageClasses are cluster-scoped. */
+    return kind == DRV_KIND_UNKNOWN || drv_kind_namespaced(kind);
 }
 
 bool drv_cli_path(drv_kind_t kind, const char *ns, const char *name, char *out, size_t outsz)
@@ -587,6 +588,12 @@ const char *drv_cli_kind_ref(drv_kind_t kind)
         return "event";
     case DRV_KIND_HPA:
         return "horizontalpodautoscaler.autoscaling";
+    case DRV_KIND_PVC:
+        return "persistentvolumeclaim";
+    case DRV_KIND_PV:
+        return "persistentvolume";
+    case DRV_KIND_STORAGECLASS:
+        return "storageclass.storage.k8s.io";
     default:
         return "object";
     }

@@ -380,6 +380,18 @@ static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cf
         problem(c, "metrics.keepaliveSeconds", "must not be shorter than metrics.intervalSeconds");
 }
 
+/* storage: {dir}: where the directories of PersistentVolumeClaims live (agent/pod/pvc.h). */
+static void parse_storage(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"dir", NULL};
+    if (!cJSON_IsObject(n)) {
+        problem(c, "storage", "must be a mapping of dir");
+        return;
+    }
+    check_keys(c, n, "storage.", known);
+    get_path_as(c, n, "dir", "storage.dir", cfg->storage_dir, sizeof(cfg->storage_dir));
+}
+
 static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
     static const char *const known[] = {"mode", "wireguardInterface", "toolDir", NULL};
@@ -473,6 +485,7 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
                                         "labels",
                                         "metrics",
                                         "network",
+                                        "storage",
                                         NULL};
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
@@ -556,6 +569,9 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         const cJSON *network = cJSON_GetObjectItemCaseSensitive(o, "network");
         if (network)
             parse_network(&c, network, &tmp);
+        const cJSON *storage = cJSON_GetObjectItemCaseSensitive(o, "storage");
+        if (storage)
+            parse_storage(&c, storage, &tmp);
     }
     drv_doc_list_free(&docs);
     if (c.count) {

@@ -38,6 +38,7 @@ typedef struct drv_agent_config {
                                  * fills node_name from it; "" for a literal name */
     char state_dir[256];        /* default /var/lib/drover: images, pods, desired state */
     char run_dir[256];          /* default /run/drover: namespaces, sockets (tmpfs) */
+    char storage_dir[256];      /* storage.dir: node-local volumes; "" = <stateDir>/storage */
     char manifest_dir[256];     /* default /etc/drover/manifests: static pods */
     char platform[64];          /* default: this machine's ("linux/arm64/v8") */
     char log_level[16];         /* default info */

@@ -24,6 +24,7 @@
 #include "drover/pki.h"
 #include "enroll/enroll.h"
 #include "link/link.h"
+#include "pod/pvc.h"
 #include "link/link_int.h"
 #include "metrics/collect.h"
 #include "proc/proc.h"
@@ -121,9 +122,11 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
           *secrets = cJSON_Duplicate(d.secrets, 1);
     cJSON *net = d.network ? cJSON_Duplicate(d.network, 1) : NULL;
     bool has_net = d.network != NULL;
+    cJSON *pvs = cJSON_Duplicate(d.persistent_volumes, 1);
     uint64_t gen = d.generation;
     drv_proto_desired_free(&d);
-    if (!desired || !pods || !cms || !secrets || (has_net && !net)) {
+    if (!desired || !pods || !cms || !secrets || (has_net && !net) || !pvs) {
+        cJSON_Delete(pvs);
         cJSON_Delete(desired);
         cJSON_Delete(pods);
         cJSON_Delete(cms);
@@ -136,6 +139,10 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
     cJSON_AddItemToObject(desired, "secrets", secrets);
     if (net)
         cJSON_AddItemToObject(desired, "network", net);
+    if (cJSON_GetArraySize(pvs) > 0)
+        cJSON_AddItemToObject(desired, "persistentVolumes", pvs);
+    else
+        cJSON_Delete(pvs);
     /* The network section is checked whole here, so that a hostile or broken one (overlapping
      * subnets, a peer list naming this node, ...) is refused with the field named, as a bad
      * pod is, instead of reaching WireGuard or nftables. */
@@ -148,7 +155,9 @@ drv_err_t drv_link_desired_check(const char *payload, size_t len, const char *no
     drv_netstate_free(&ns);
     if ((r = check_objects(pods, "pods", DRV_KIND_POD, node, err)) != DRV_OK ||
         (r = check_objects(cms, "configMaps", DRV_KIND_CONFIGMAP, node, err)) != DRV_OK ||
-        (r = check_objects(secrets, "secrets", DRV_KIND_SECRET, node, err)) != DRV_OK) {
+        (r = check_objects(secrets, "secrets", DRV_KIND_SECRET, node, err)) != DRV_OK ||
+        (r = pod_pvc_check(cJSON_GetObjectItemCaseSensitive(desired, "persistentVolumes"), node,
+                           err)) != DRV_OK) {
         cJSON_Delete(desired);
         drv_error_wrap(err, "desired state generation %llu", (unsigned long long)gen);
         return r;
@@ -211,6 +220,13 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
             cJSON_AddItemToArray(arr, cJSON_Duplicate(o, 1));
         }
     }
+    /* The node's volumes are the hub's alone too. */
+    const cJSON *pvs = cJSON_GetObjectItemCaseSensitive(hub_desired, "persistentVolumes");
+    if (cJSON_IsArray(pvs) &&
+        !cJSON_AddItemToObject(out, "persistentVolumes", cJSON_Duplicate(pvs, 1))) {
+        cJSON_Delete(out);
+        return NULL;
+    }
     /* The cluster network is the hub's alone (static manifests have none). */
     const cJSON *net = cJSON_GetObjectItemCaseSensitive(hub_desired, "network");
     if (cJSON_IsObject(net) && !cJSON_AddItemToObject(out, "network", cJSON_Duplicate(net, 1))) {
@@ -255,6 +271,9 @@ static cJSON *node_status(const drv_agent_config_t *cfg, const cJSON *node, cons
     /* The WireGuard key and pod CIDR the node uses (docs/PROTOCOL.md "Network"). */
     if (ok && cJSON_GetObjectItemCaseSensitive(node, "network"))
         ok = add_dup(ns, "network", node);
+    /* The storage directory and the Released volumes removed (agent/pod/pvc.h). */
+    if (ok && cJSON_GetObjectItemCaseSensitive(node, "storage"))
+        ok = add_dup(ns, "storage", node);
     cJSON *conds = ok ? cJSON_AddArrayToObject(ns, "conditions") : NULL;
     const cJSON *c;
     bool ready = false;

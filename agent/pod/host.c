@@ -23,6 +23,7 @@
 #include "drover/json.h"
 #include "drover/pki.h"
 #include "pod/host.h"
+#include "pod/pvc.h"
 #include "pod/network.h"
 #include "pod/secrets.h"
 #include "pod/volumes.h"
@@ -39,6 +40,9 @@ drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agen
     g->sv = sv;
     g->cfg = cfg;
     g->cgroups = cgroups;
+    pod_pvc_storage_dir(cfg, g->storage_dir, sizeof(g->storage_dir));
+    if (!(g->pvc_removed = cJSON_CreateArray()))
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
     /* host-local's leases live as long as the sandboxes they belong to: on the run directory
      * (tmpfs), so that a reboot, which takes every sandbox, takes them too; on disk they would
      * refuse the same pod its address again ("duplicate allocation") after a power cut. */
@@ -64,6 +68,8 @@ drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv, const drv_agen
 
 void pod_host_fini(pod_host_t *g)
 {
+    cJSON_Delete(g->pvc_removed);
+    g->pvc_removed = NULL;
     drv_prober_free(g->prober);
     g->prober = NULL;
     drv_seccomp_free(g->seccomp);
@@ -75,7 +81,7 @@ void pod_host_fini(pod_host_t *g)
 drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
                                    const cJSON *secrets, drv_error_t *err)
 {
-    drv_volume_sources_t src = {configmaps, secrets};
+    drv_volume_sources_t src = {configmaps, secrets, g->pvs, g->storage_dir};
     return drv_volumes_prepare(p->obj, p->dir, &src, err);
 }
 
@@ -83,7 +89,7 @@ drv_err_t pod_host_volumes_update(pod_host_t *g, pod_t *p, const cJSON *configma
                                   const cJSON *secrets, drv_error_t *err)
 {
     (void)g;
-    drv_volume_sources_t src = {configmaps, secrets};
+    drv_volume_sources_t src = {configmaps, secrets, g->pvs, g->storage_dir};
     return drv_volumes_update(p->obj, p->dir, &src, NULL, err);
 }
 

@@ -35,6 +35,13 @@ typedef struct pod_host {
     char host_ip[64];
     bool cgroups;
     const struct pod_net *net; /* the supervisor's (resolv.conf) */
+    /* PersistentVolumeClaims (pod/pvc.h): the desired state's persistentVolumes (borrowed
+     * from the supervisor's desired state, set at each apply), the storage directory, and the
+     * Released volumes removed, for the status report (owned). */
+    const cJSON *pvs;
+    char storage_dir[256];
+    cJSON *pvc_removed;
+    long long pvc_last; /* ms of the last look for Released volumes */
 } pod_host_t;
 
 DRV_NODISCARD drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv,

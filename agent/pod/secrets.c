@@ -66,6 +66,10 @@ bool pod_uses_secret(const cJSON *pod, const char *name)
     for (const cJSON *v = cJSON_IsArray(vols) ? vols->child : NULL; v; v = v->next)
         if (ref_names(drv_json_get(v, "secret"), "secretName", name))
             return true;
+    const cJSON *ips = drv_json_get(spec, "imagePullSecrets");
+    for (const cJSON *s = cJSON_IsArray(ips) ? ips->child : NULL; s; s = s->next)
+        if (ref_names(s, "name", name))
+            return true;
     return container_uses(drv_json_get(spec, "initContainers"), name) ||
            container_uses(drv_json_get(spec, "containers"), name);
 }

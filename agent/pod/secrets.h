@@ -22,7 +22,7 @@
 bool pod_secret_is_sealed(const cJSON *secret);
 
 /* True when pod uses the Secret name: a secret volume, env valueFrom.secretKeyRef or
- * envFrom secretRef of any container or init container. */
+ * envFrom secretRef of any container or init container, or an imagePullSecrets entry. */
 bool pod_uses_secret(const cJSON *pod, const char *name);
 
 /* The Secrets a pod may use, opened: a new object mapping name -> Secret where every sealed

@@ -29,12 +29,14 @@
 #include "drover/proc.h"
 #include "drover/pki.h"
 #include "drover/protocol.h"
+#include "image/pullsecret.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/host.h"
 #include "pod/network.h"
 #include "pod/pod.h"
 #include "pod/secrets.h"
+#include "pod/pvc.h"
 #include "pod/supervisor.h"
 #include "proc/proc.h"
 #include "runtime/crun.h"
@@ -325,12 +327,33 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
  * registry that cannot be reached is not an error when the image is in the store already,
  * so that a device without network brings its pods back. Writes one line of error text to
  * fd and exits 1 on failure. Runs in a forked child: it may block. */
+static drv_err_t pod_secrets(drv_supervisor_t *sv, pod_t *p, cJSON **out, drv_error_t *err);
+
 static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
 {
     const drv_agent_config_t *cfg = sv->cfg;
     const char *insecure[DRV_CONFIG_MAX_REGISTRIES];
-    drv_registry_cred_t creds[DRV_CONFIG_MAX_REGISTRIES];
+    drv_registry_cred_t creds[DRV_PULLSECRET_MAX_CREDS + DRV_CONFIG_MAX_REGISTRIES];
     size_t ni = 0, nc = 0;
+    /* The pod's imagePullSecrets first: for their registries they win over the agent's own. */
+    static drv_pull_creds_t pc; /* this child's only: too big for its stack */
+    cJSON *opened = NULL;
+    drv_error_t perr = DRV_ERROR_INIT;
+    if (pod_secrets(sv, p, &opened, &perr) != DRV_OK ||
+        drv_pullsecret_creds(p->obj, opened, &pc, &perr) != DRV_OK) {
+        ssize_t w = write(fd, drv_error_msg(&perr), strlen(drv_error_msg(&perr)));
+        (void)w;
+        pod_secrets_release(opened);
+        drv_pullsecret_free(&pc);
+        return 1;
+    }
+    pod_secrets_release(opened);
+    if (pc.missing[0])
+        drv_log_warn("FailedToRetrieveImagePullSecret: unable to retrieve some image pull "
+                     "secrets; attempting to pull the image may not succeed",
+                     "pod=%s/%s secrets=\"%s\"", p->ns, p->name, pc.missing);
+    for (size_t i = 0; i < pc.n; i++)
+        creds[nc++] = pc.creds[i];
     for (size_t i = 0; i < cfg->n_registries; i++) {
         const drv_registry_conf_t *r = &cfg->registries[i];
         if (r->insecure)
@@ -374,11 +397,17 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
     drv_registry_free(reg);
     if (r != DRV_OK) {
         char line[1024];
-        int n = snprintf(line, sizeof(line), "%s", drv_error_msg(&err));
+        int n = pc.missing[0] ? snprintf(line, sizeof(line), "%s (imagePullSecrets not found: %s)",
+                                         drv_error_msg(&err), pc.missing)
+                              : snprintf(line, sizeof(line), "%s", drv_error_msg(&err));
+        if (n >= (int)sizeof(line))
+            n = (int)sizeof(line) - 1;
+        drv_pullsecret_free(&pc);
         ssize_t w = write(fd, line, n > 0 ? (size_t)n : 0);
         (void)w;
         return r == DRV_ERR_AGAIN ? 3 : 1;
     }
+    drv_pullsecret_free(&pc);
     return 0;
 }
 
@@ -1060,8 +1089,33 @@ static cJSON *index_by_ns(const cJSON *list)
     return idx;
 }
 
+/* Removes the directories of Released Delete volumes (pod/pvc.h) that no pod here, desired,
+ * running or stopping, names, and reports them. */
+static void pvc_reclaim(drv_supervisor_t *sv)
+{
+    if (!cJSON_GetArraySize(sv->host.pvs) && !cJSON_GetArraySize(sv->host.pvc_removed))
+        return;
+    _cleanup_cjson_ cJSON *users = cJSON_CreateArray();
+    _cleanup_cjson_ cJSON *was = cJSON_Duplicate(sv->host.pvc_removed, true);
+    if (!users || !was)
+        return;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(sv->desired, "pods"))
+    {
+        cJSON_AddItemToArray(users, cJSON_CreateObjectReference(o->child));
+    }
+    for (size_t i = 0; i < sv->n_pods; i++)
+        cJSON_AddItemToArray(users, cJSON_CreateObjectReference(sv->pods[i]->obj->child));
+    pod_pvc_reclaim(sv->host.pvs, users, sv->host.storage_dir, sv->host.pvc_removed);
+    if (!cJSON_Compare(was, sv->host.pvc_removed, true))
+        sv->dirty = true;
+}
+
 static void apply_desired(drv_supervisor_t *sv)
 {
+    /* PersistentVolumes (pod/pvc.h): mounted from here; Released ones removed and reported. */
+    sv->host.pvs = cJSON_GetObjectItemCaseSensitive(sv->desired, "persistentVolumes");
+    pvc_reclaim(sv);
     if (pod_net_set(&sv->net, cJSON_GetObjectItemCaseSensitive(sv->desired, "network"),
                     &sv->host.cni))
         sv->dirty = true;
@@ -1472,6 +1526,11 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         rotate_logs(sv);
         image_gc(sv);
     }
+    /* A volume whose last pod was still stopping at the last desired state. */
+    if (now - sv->host.pvc_last >= 2000) {
+        sv->host.pvc_last = now;
+        pvc_reclaim(sv);
+    }
 }
 
 int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
@@ -1715,6 +1774,7 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv)
         }
     }
     pod_net_status(&sv->net, node);
+    pod_pvc_status(node, sv->host.storage_dir, sv->host.pvc_removed);
     cJSON *cg = cJSON_AddObjectToObject(node, "cgroups");
     cJSON_AddBoolToObject(cg, "enabled", sv->cgroups);
     if (sv->cgroups_note[0])

@@ -2,6 +2,7 @@
  * kubelet's atomic way (timestamped directory, "..data" symlink swapped by rename), hostPath
  * checks, and teardown that never follows a symlink out of the pod's directory. */
 #include "pod/volumes.h"
+#include "pod/pvc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "drover/path.h"
 #include "drover/quantity.h"
 #include "drover/vec.h"
+#include "runtime/spec.h"
 
 #define VOLUMES_SUBDIR "volumes"
 #define DATA_LINK "..data"
@@ -45,7 +47,15 @@
 #define COUNT_MAX_DEPTH 32
 #define UMOUNT_MAX 16
 
-typedef enum { VOL_EMPTYDIR, VOL_HOSTPATH, VOL_CONFIGMAP, VOL_SECRET, VOL_NONE } vol_kind_t;
+typedef enum {
+    VOL_EMPTYDIR,
+    VOL_HOSTPATH,
+    VOL_CONFIGMAP,
+    VOL_SECRET,
+    VOL_DOWNWARD,
+    VOL_PVC,
+    VOL_NONE
+} vol_kind_t;
 
 /* One file of a configMap or secret volume. */
 typedef struct vfile {
@@ -59,6 +69,7 @@ typedef struct payload {
     drv_vec_t files; /* vfile_t, at most DRV_VOLUMES_MAX_FILES */
     size_t bytes;
     bool secret;      /* wipe the buffers on free */
+    long gid;         /* the pod's fsGroup: files and directories are given to it; -1: none */
     const char **top; /* distinct first path components (point into files[].path copies) */
     char **top_own;
     size_t ntop;
@@ -74,7 +85,9 @@ static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
     } kinds[] = {{"emptyDir", VOL_EMPTYDIR},
                  {"hostPath", VOL_HOSTPATH},
                  {"configMap", VOL_CONFIGMAP},
-                 {"secret", VOL_SECRET}};
+                 {"secret", VOL_SECRET},
+                 {"downwardAPI", VOL_DOWNWARD},
+                 {"persistentVolumeClaim", VOL_PVC}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         const cJSON *s = drv_json_get(v, kinds[i].key);
         if (cJSON_IsObject(s)) {
@@ -129,6 +142,17 @@ static bool is_tmpfs_mount(int parentfd, int fd)
 static int open_dir_at(int dirfd, const char *name)
 {
     return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* Gives directory fd mode; with an fsGroup (gid >= 0) also to that group, group-readable and
+ * setgid, as the kubelet's SetVolumeOwnership does for read-only volumes. */
+static int set_group(int fd, long gid, mode_t mode)
+{
+    if (gid < 0)
+        return fchmod(fd, mode);
+    if (fchown(fd, (uid_t)-1, (gid_t)gid) < 0)
+        return -1;
+    return fchmod(fd, mode | 0550 | S_ISGID);
 }
 
 /* Unmounts everything stacked on <vdir>/<name> (lazily). */
@@ -234,7 +258,9 @@ static drv_err_t payload_add(payload_t *p, const char *what, const char *path, u
         free(data);
         return r;
     }
-    vfile_t nf = {pcopy, data, len, mode & 07777};
+    /* With an fsGroup the group may read every file, as the kubelet's SetVolumeOwnership
+     * makes it for read-only volumes. */
+    vfile_t nf = {pcopy, data, len, (mode | (p->gid >= 0 ? 0440 : 0)) & 07777};
     (void)!drv_vec_push(&p->files, &nf); /* reserved above */
     p->bytes += len;
     return DRV_OK;
@@ -304,21 +330,36 @@ static int64_t mode_of(const cJSON *parent, const char *key, int64_t dflt)
     return drv_json_int_at(parent, key, 0, 07777, -1);
 }
 
-/* Builds the files of a configMap (secret = false) or secret volume from its source. */
-static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret,
-                               const drv_volume_sources_t *sources, payload_t *p, drv_error_t *err)
+static void payload_init(payload_t *p, bool secret, long gid)
 {
-    const char *kind = secret ? "secret" : "configMap";
-    const char *oname = drv_json_str(vsrc, secret ? "secretName" : "name");
-    bool optional = cJSON_IsTrue(drv_json_get(vsrc, "optional"));
-    int64_t defmode = mode_of(vsrc, "defaultMode", 0644);
-    char what[256];
     memset(p, 0, sizeof(*p));
     drv_vec_init(&p->files, sizeof(vfile_t), DRV_VOLUMES_MAX_FILES);
     p->secret = secret;
+    p->gid = gid;
+}
+
+/* The pod's securityContext.fsGroup, or -1. */
+static long pod_fsgroup(const cJSON *pod)
+{
+    int64_t g;
+    const cJSON *sc = drv_json_get(drv_json_get(pod, "spec"), "securityContext");
+    return drv_json_int(sc, "fsGroup", &g) && g >= 0 && g < (int64_t)UINT32_MAX ? (long)g : -1;
+}
+
+/* Adds the files of a configMap (secret = false) or secret source to p: name_key names the
+ * object ("name", or "secretName" in a secret volume), defmode the mode of files without
+ * items[].mode. On failure p holds what was added before (the caller frees it). */
+static drv_err_t payload_keyed(const char *vname, const cJSON *vsrc, bool secret,
+                               const char *name_key, int64_t defmode,
+                               const drv_volume_sources_t *sources, payload_t *p, drv_error_t *err)
+{
+    const char *kind = secret ? "secret" : "configMap";
+    const char *oname = drv_json_str(vsrc, name_key);
+    bool optional = cJSON_IsTrue(drv_json_get(vsrc, "optional"));
+    char what[256];
     if (!oname)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "volume \"%s\": %s.%s: required", vname, kind,
-                             secret ? "secretName" : "name");
+                             name_key);
     if (defmode < 0 || defmode > 0777)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "volume \"%s\": %s.defaultMode: must be between 0 and 0777", vname,
@@ -399,6 +440,216 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
             }
         }
     }
+    return r;
+}
+
+/* Builds the files of a configMap (secret = false) or secret volume from its source. */
+static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret, long gid,
+                               const drv_volume_sources_t *sources, payload_t *p, drv_error_t *err)
+{
+    char what[128];
+    drv_fmt_cut(what, sizeof(what), "volume \"%s\"", vname);
+    payload_init(p, secret, gid);
+    drv_err_t r = payload_keyed(vname, vsrc, secret, secret ? "secretName" : "name",
+                                mode_of(vsrc, "defaultMode", 0644), sources, p, err);
+    if (r == DRV_OK)
+        r = payload_tops(p, what, err);
+    if (r != DRV_OK)
+        payload_free(p);
+    return r;
+}
+
+/* ---- downwardAPI ---------------------------------------------------------------------- */
+
+/* A label or annotation map as the kubelet writes it: 'key="value"' lines sorted by key,
+ * the value quoted as Go's %q does, no newline after the last. */
+static drv_err_t format_map(const cJSON *map, drv_buf_t *out)
+{
+    size_t n = 0;
+    for (const cJSON *e = cJSON_IsObject(map) ? map->child : NULL; e; e = e->next)
+        n++;
+    if (n == 0)
+        return DRV_OK;
+    _cleanup_free_ const cJSON **v = calloc(n, sizeof(*v));
+    if (!v)
+        return DRV_ERR_NOMEM;
+    size_t i = 0;
+    for (const cJSON *e = map->child; e; e = e->next)
+        v[i++] = e;
+    for (size_t a = 1; a < n; a++) /* insertion sort: maps are small */
+        for (size_t b = a; b > 0 && strcmp(v[b - 1]->string, v[b]->string) > 0; b--) {
+            const cJSON *t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    drv_err_t r = DRV_OK;
+    for (i = 0; i < n && r == DRV_OK; i++) {
+        const char *val = cJSON_IsString(v[i]) ? v[i]->valuestring : "";
+        r = drv_buf_printf(out, "%s%s=\"", i ? "\n" : "", v[i]->string);
+        for (const unsigned char *c = (const unsigned char *)val; *c && r == DRV_OK; c++) {
+            static const char esc[] = "\a\b\f\n\r\t\v", letter[] = "abfnrtv";
+            const char *x = *c ? strchr(esc, *c) : NULL;
+            if (*c == '"' || *c == '\\')
+                r = drv_buf_printf(out, "\\%c", *c);
+            else if (x)
+                r = drv_buf_printf(out, "\\%c", letter[x - esc]);
+            else if (*c < 0x20 || *c == 0x7f)
+                r = drv_buf_printf(out, "\\x%02x", *c);
+            else
+                r = drv_buf_putc(out, (char)*c);
+        }
+        if (r == DRV_OK)
+            r = drv_buf_putc(out, '"');
+    }
+    return r;
+}
+
+/* The text a downwardAPI item's fieldRef gives: metadata.name, namespace, uid, labels,
+ * annotations, and one label or annotation by key ("metadata.labels['app']"). */
+static drv_err_t field_text(const cJSON *pod, const char *path, drv_buf_t *out, const char *what,
+                            size_t i, drv_error_t *err)
+{
+    const cJSON *meta = drv_json_get(pod, "metadata");
+    static const char *const plain[] = {"name", "namespace", "uid"};
+    for (size_t k = 0; k < 3; k++) {
+        char full[32];
+        if (drv_fmt(full, sizeof(full), "metadata.%s", plain[k]) == DRV_OK && !strcmp(path, full)) {
+            const char *v = drv_json_str(meta, plain[k]);
+            if (!v && k == 1)
+                v = "default";
+            return drv_buf_puts(out, v ? v : "") == DRV_OK
+                       ? DRV_OK
+                       : drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: items[%zu]: too long", what, i);
+        }
+    }
+    static const char *const maps[] = {"labels", "annotations"};
+    for (size_t k = 0; k < 2; k++) {
+        char full[32];
+        if (drv_fmt(full, sizeof(full), "metadata.%s", maps[k]) != DRV_OK)
+            continue;
+        size_t fl = strlen(full), pl = strlen(path);
+        drv_err_t r = DRV_ERR_NOTFOUND;
+        if (!strcmp(path, full)) {
+            r = format_map(drv_json_get(meta, maps[k]), out);
+        } else if (!strncmp(path, full, fl) && !strncmp(path + fl, "['", 2) && pl >= fl + 4 &&
+                   !strcmp(path + pl - 2, "']")) {
+            char key[320];
+            if (pl - fl - 4 >= sizeof(key))
+                return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                     "%s: items[%zu].fieldRef: key too long", what, i);
+            memcpy(key, path + fl + 2, pl - fl - 4);
+            key[pl - fl - 4] = '\0';
+            const char *v = drv_json_str(drv_json_get(meta, maps[k]), key);
+            r = drv_buf_puts(out, v ? v : "");
+        }
+        if (r == DRV_ERR_NOTFOUND)
+            continue;
+        return r == DRV_OK ? DRV_OK
+                           : drv_error_set(err, r == DRV_ERR_NOMEM ? r : DRV_ERR_TOOBIG, 0,
+                                           "%s: items[%zu]: %s too large", what, i, maps[k]);
+    }
+    return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0,
+                         "%s: items[%zu].fieldRef.fieldPath: unsupported value \"%.64s\"", what, i,
+                         path);
+}
+
+/* Adds the files of a downwardAPI source (the volume's, or a projected volume's) to p. */
+static drv_err_t payload_downward(const char *what, const cJSON *pod, const cJSON *src,
+                                  int64_t defmode, payload_t *p, drv_error_t *err)
+{
+    const cJSON *items = drv_json_get(src, "items");
+    size_t i = 0;
+    for (const cJSON *it = cJSON_IsArray(items) ? items->child : NULL; it; it = it->next, i++) {
+        const char *path = drv_json_str(it, "path");
+        char clean[PATH_MAX];
+        if (!path || !clean_item_path(path, clean, sizeof(clean)))
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "%s: items[%zu].path: must be a relative path without '..'", what,
+                                 i);
+        int64_t mode = mode_of(it, "mode", defmode);
+        if (mode < 0 || mode > 0777)
+            return drv_error_set(err, DRV_ERR_INVALID, 0,
+                                 "%s: items[%zu].mode: must be between 0 and 0777", what, i);
+        drv_buf_t text = DRV_BUF_INIT(DRV_VOLUMES_MAX_BYTES);
+        const cJSON *fr = drv_json_get(it, "fieldRef"), *rf = drv_json_get(it, "resourceFieldRef");
+        drv_err_t r;
+        if (cJSON_IsObject(fr)) {
+            const char *fp = drv_json_str(fr, "fieldPath");
+            r = field_text(pod, fp ? fp : "", &text, what, i, err);
+        } else if (cJSON_IsObject(rf)) {
+            char val[32];
+            drv_error_t rerr = DRV_ERROR_INIT;
+            r = drv_spec_resource_value(pod, drv_json_str(rf, "containerName"),
+                                        drv_json_str(rf, "resource"), drv_json_str(rf, "divisor"),
+                                        val, sizeof(val), &rerr);
+            if (r != DRV_OK)
+                r = drv_error_set(err, r, 0, "%s: items[%zu].resourceFieldRef: %s", what, i,
+                                  drv_error_msg(&rerr));
+            else if (drv_buf_puts(&text, val) != DRV_OK)
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
+        } else {
+            r = drv_error_set(err, DRV_ERR_INVALID, 0,
+                              "%s: items[%zu]: one of fieldRef and resourceFieldRef required", what,
+                              i);
+        }
+        if (r == DRV_OK) {
+            size_t len = text.len;
+            unsigned char *data = (unsigned char *)drv_buf_steal(&text, NULL);
+            if (!data)
+                data = (unsigned char *)strdup("");
+            r = data ? payload_add(p, what, clean, data, len, (mode_t)mode, err)
+                     : drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
+        }
+        drv_buf_free(&text);
+        if (r != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+/* The payload of a projected volume: its sources in order, then the caller's extra files. */
+static drv_err_t payload_projected(const char *what, const cJSON *pod, const cJSON *proj,
+                                   const drv_volume_sources_t *sources,
+                                   const drv_volume_file_t *extra, size_t n_extra, payload_t *p,
+                                   drv_error_t *err)
+{
+    const cJSON *srcs = drv_json_get(proj, "sources");
+    int64_t defmode = mode_of(proj, "defaultMode", 0644);
+    bool secret = n_extra > 0;
+    for (const cJSON *s = cJSON_IsArray(srcs) ? srcs->child : NULL; s; s = s->next)
+        secret = secret || drv_json_get(s, "secret");
+    payload_init(p, secret, pod_fsgroup(pod));
+    if (defmode < 0 || defmode > 0777)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: defaultMode: must be between 0 and 0777",
+                             what);
+    drv_err_t r = DRV_OK;
+    for (const cJSON *s = cJSON_IsArray(srcs) ? srcs->child : NULL; s && r == DRV_OK; s = s->next) {
+        const cJSON *src;
+        if ((src = drv_json_get(s, "configMap")))
+            r = payload_keyed(what, src, false, "name", defmode, sources, p, err);
+        else if ((src = drv_json_get(s, "secret")))
+            r = payload_keyed(what, src, true, "name", defmode, sources, p, err);
+        else if ((src = drv_json_get(s, "downwardAPI")))
+            r = payload_downward(what, pod, src, defmode, p, err);
+    }
+    for (size_t i = 0; i < n_extra && r == DRV_OK; i++) {
+        char clean[PATH_MAX];
+        if (!extra[i].path || !clean_item_path(extra[i].path, clean, sizeof(clean))) {
+            r = drv_error_set(err, DRV_ERR_INVALID, 0, "%s: file \"%.64s\": bad path", what,
+                              extra[i].path ? extra[i].path : "");
+            break;
+        }
+        unsigned char *data = malloc(extra[i].len + 1);
+        if (!data) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", what);
+            break;
+        }
+        if (extra[i].len)
+            memcpy(data, extra[i].data, extra[i].len);
+        data[extra[i].len] = '\0';
+        r = payload_add(p, what, clean, data, extra[i].len,
+                        (mode_t)(extra[i].mode ? extra[i].mode : (unsigned)defmode), err);
+    }
     if (r == DRV_OK)
         r = payload_tops(p, what, err);
     if (r != DRV_OK)
@@ -410,7 +661,7 @@ static drv_err_t payload_build(const char *vname, const cJSON *vsrc, bool secret
 
 /* Opens the directory that holds path's last component below root, creating the missing
  * directories (0755) when create is set, never following a symlink. *leaf points into path. */
-static int open_parent(int root, const char *path, bool create, const char **leaf)
+static int open_parent(int root, const char *path, bool create, long gid, const char **leaf)
 {
     int fd = dup(root);
     if (fd < 0)
@@ -433,7 +684,7 @@ static int open_parent(int root, const char *path, bool create, const char **lea
         comp[n] = '\0';
         if (create && mkdirat(fd, comp, 0755) == 0) {
             int nfd = open_dir_at(fd, comp);
-            if (nfd >= 0 && fchmod(nfd, 0755) < 0) {
+            if (nfd >= 0 && set_group(nfd, gid, 0755) < 0) {
                 close(nfd);
                 nfd = -1;
             }
@@ -455,10 +706,11 @@ static int open_parent(int root, const char *path, bool create, const char **lea
     }
 }
 
-static drv_err_t write_file(int tsfd, const vfile_t *f, const char *what, drv_error_t *err)
+static drv_err_t write_file(int tsfd, const vfile_t *f, long gid, const char *what,
+                            drv_error_t *err)
 {
     const char *leaf;
-    _cleanup_close_ int dfd = open_parent(tsfd, f->path, true, &leaf);
+    _cleanup_close_ int dfd = open_parent(tsfd, f->path, true, gid, &leaf);
     if (dfd < 0)
         return drv_error_set(
             err, errno == ENOTDIR || errno == ELOOP ? DRV_ERR_INVALID : drv_error_from_errno(errno),
@@ -470,7 +722,7 @@ static drv_err_t write_file(int tsfd, const vfile_t *f, const char *what, drv_er
                              f->path);
     if (drv_file_write_all(fd, f->data, f->len, err) != DRV_OK)
         return drv_error_wrap(err, "%s: %s", what, f->path);
-    if (fchmod(fd, f->mode) < 0)
+    if ((gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) || fchmod(fd, f->mode) < 0)
         return drv_error_set(err, DRV_ERR_IO, errno, "%s: chmod %s", what, f->path);
     return DRV_OK;
 }
@@ -489,7 +741,7 @@ static bool read_data_link(int vfd, char *out, size_t outsz)
 static bool file_matches(int tsfd, const vfile_t *f)
 {
     const char *leaf;
-    _cleanup_close_ int dfd = open_parent(tsfd, f->path, false, &leaf);
+    _cleanup_close_ int dfd = open_parent(tsfd, f->path, false, -1, &leaf);
     struct stat st;
     /* Only a regular file is opened: a device or FIFO planted here must not be touched. */
     if (dfd < 0 || fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
@@ -602,7 +854,8 @@ static bool payload_matches(int vfd, const char *cur, const payload_t *p)
 }
 
 /* Makes "..<UTC timestamp>" in vfd; name receives it. */
-static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, const char *what, drv_error_t *err)
+static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, long gid, const char *what,
+                             drv_error_t *err)
 {
     struct timespec ts;
     struct tm tm;
@@ -621,7 +874,7 @@ static drv_err_t make_ts_dir(int vfd, char *name, size_t namesz, const char *wha
             return drv_error_set(err, fr, 0, "%s: name for %s too long", what, base);
         if (mkdirat(vfd, name, 0755) == 0) {
             _cleanup_close_ int fd = open_dir_at(vfd, name);
-            if (fd < 0 || fchmod(fd, 0755) < 0) {
+            if (fd < 0 || set_group(fd, gid, 0755) < 0) {
                 int e = errno;
                 (void)!drv_fsat_remove_tree(vfd, name, NULL, NULL);
                 return drv_error_set(err, DRV_ERR_IO, e, "%s: create %s", what, name);
@@ -668,7 +921,7 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
         return DRV_OK;
 
     char ts[96];
-    drv_err_t r = make_ts_dir(vfd, ts, sizeof(ts), what, err);
+    drv_err_t r = make_ts_dir(vfd, ts, sizeof(ts), p->gid, what, err);
     if (r != DRV_OK)
         return r;
     {
@@ -676,7 +929,7 @@ static drv_err_t atomic_write(int vfd, const payload_t *p, const char *what, boo
         if (tsfd < 0)
             r = drv_error_set(err, DRV_ERR_IO, errno, "%s: open %s", what, ts);
         for (size_t i = 0; r == DRV_OK && i < p->files.len; i++)
-            r = write_file(tsfd, drv_vec_at(&p->files, i), what, err);
+            r = write_file(tsfd, drv_vec_at(&p->files, i), p->gid, what, err);
     }
     if (r == DRV_OK)
         r = replace_link(vfd, DATA_TMP, DATA_LINK, ts, what, err);
@@ -886,12 +1139,15 @@ static drv_err_t prepare_hostpath(const cJSON *hp, const char *vname, drv_error_
                          "volume \"%s\": hostPath.type: unsupported value \"%s\"", vname, type);
 }
 
-/* Writes a configMap or secret volume; with must_exist (update) the directory must be there. */
-static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const cJSON *src,
-                             bool secret, const drv_volume_sources_t *sources, bool must_exist,
-                             bool *created, bool *changed, drv_error_t *err)
+/* Writes a configMap, secret or downwardAPI volume; with must_exist (update) the directory
+ * must be there. */
+static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const cJSON *pod,
+                             const cJSON *src, vol_kind_t kind, const drv_volume_sources_t *sources,
+                             bool must_exist, bool *created, bool *changed, drv_error_t *err)
 {
     char what[128];
+    bool secret = kind == VOL_SECRET;
+    long gid = pod_fsgroup(pod);
     drv_fmt_cut(what, sizeof(what), "volume \"%s\"", vname);
     *created = false;
     *changed = false;
@@ -901,7 +1157,17 @@ static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const
             return drv_error_set(err, DRV_ERR_NOTFOUND, 0, "%s: not prepared", what);
     }
     payload_t p;
-    drv_err_t r = payload_build(vname, src, secret, sources, &p, err);
+    drv_err_t r;
+    if (kind == VOL_DOWNWARD) {
+        payload_init(&p, false, gid);
+        r = payload_downward(what, pod, src, mode_of(src, "defaultMode", 0644), &p, err);
+        if (r == DRV_OK)
+            r = payload_tops(&p, what, err);
+        if (r != DRV_OK)
+            payload_free(&p);
+    } else {
+        r = payload_build(vname, src, secret, gid, sources, &p, err);
+    }
     if (r != DRV_OK)
         return r;
     int fd = -1;
@@ -917,6 +1183,8 @@ static drv_err_t write_keyed(int vfd, const char *vdir, const char *vname, const
         else
             r = ensure_tmpfs(vfd, vdir, vname, opts, &fd, what, err);
     }
+    if (r == DRV_OK && set_group(fd, gid, 0755) < 0)
+        r = drv_error_set(err, DRV_ERR_IO, errno, "%s: chown to fsGroup", what);
     if (r == DRV_OK)
         r = atomic_write(fd, &p, what, changed, err);
     if (fd >= 0)
@@ -996,6 +1264,11 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
                         ? ensure_tmpfs(vfd, vdir, name, opts, &fd, what, err)
                         : drv_error_set(err, DRV_ERR_INVALID, 0, "%s: tmpfs options", what);
             }
+            /* fsGroup: the volume's root is the group's, setgid, group-writable (kubelet). */
+            long gid = pod_fsgroup(pod);
+            if (r == DRV_OK && gid >= 0 &&
+                (fchown(fd, (uid_t)-1, (gid_t)gid) < 0 || fchmod(fd, 0777 | S_ISGID) < 0))
+                r = drv_error_set(err, DRV_ERR_IO, errno, "%s: chown to fsGroup %ld", what, gid);
             if (fd >= 0)
                 close(fd);
             break;
@@ -1004,12 +1277,20 @@ drv_err_t drv_volumes_prepare(const cJSON *pod, const char *pod_dir,
             r = prepare_hostpath(src, name, err);
             break;
         case VOL_CONFIGMAP:
-        case VOL_SECRET: {
+        case VOL_SECRET:
+        case VOL_DOWNWARD: {
             bool changed;
-            r = write_keyed(vfd, vdir, name, src, kind == VOL_SECRET, sources, false, &created[i],
-                            &changed, err);
+            r = write_keyed(vfd, vdir, name, pod, src, kind, sources, false, &created[i], &changed,
+                            err);
             break;
         }
+        case VOL_PVC:
+            /* Never undone by remove: the mount holds the claim's data. */
+            r = pod_pvc_prepare(
+                vfd, vdir, name, pod, src, sources ? sources->persistent_volumes : NULL,
+                sources && sources->storage_dir ? sources->storage_dir : "/var/lib/drover/storage",
+                err);
+            break;
         case VOL_NONE:
             r = drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "%s: no supported volume source", what);
             break;
@@ -1072,7 +1353,7 @@ drv_err_t drv_volumes_update(const cJSON *pod, const char *pod_dir,
     for (const cJSON *v = vols ? vols->child : NULL; v; v = v->next) {
         const cJSON *src;
         vol_kind_t k = vol_kind(v, &src);
-        keyed = keyed || k == VOL_CONFIGMAP || k == VOL_SECRET;
+        keyed = keyed || k == VOL_CONFIGMAP || k == VOL_SECRET || k == VOL_DOWNWARD;
     }
     if (!keyed)
         return DRV_OK;
@@ -1083,12 +1364,12 @@ drv_err_t drv_volumes_update(const cJSON *pod, const char *pod_dir,
     for (const cJSON *v = vols->child; v; v = v->next) {
         const cJSON *src;
         vol_kind_t k = vol_kind(v, &src);
-        if (k != VOL_CONFIGMAP && k != VOL_SECRET)
+        if (k != VOL_CONFIGMAP && k != VOL_SECRET && k != VOL_DOWNWARD)
             continue;
         drv_error_t e1 = DRV_ERROR_INIT;
         bool created = false, ch = false;
-        r = write_keyed(vfd, vdir, drv_json_str(v, "name"), src, k == VOL_SECRET, sources, true,
-                        &created, &ch, &e1);
+        r = write_keyed(vfd, vdir, drv_json_str(v, "name"), pod, src, k, sources, true, &created,
+                        &ch, &e1);
         any = any || ch;
         if (r != DRV_OK && first == DRV_OK) {
             first = r;
@@ -1143,4 +1424,102 @@ drv_err_t drv_volumes_teardown(const char *pod_dir, drv_error_t *err)
     if (drv_fsat_remove_tree(pfd, VOLUMES_SUBDIR, NULL, err) != DRV_OK)
         return drv_error_wrap(err, "%s", vdir);
     return DRV_OK;
+}
+
+drv_err_t drv_volumes_write_projected(const cJSON *pod, const char *dir, const cJSON *projected,
+                                      const drv_volume_sources_t *sources,
+                                      const drv_volume_file_t *extra, size_t n_extra, bool *changed,
+                                      drv_error_t *err)
+{
+    bool ch = false;
+    if (changed)
+        *changed = false;
+    if (!pod || !dir || !cJSON_IsObject(projected) || (n_extra && !extra))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "projected volume: pod, dir and source required");
+    char what[160];
+    drv_fmt_cut(what, sizeof(what), "projected volume %s", dir);
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "%s: open", what);
+    payload_t p;
+    drv_err_t r = payload_projected(what, pod, projected, sources, extra, n_extra, &p, err);
+    if (r != DRV_OK)
+        return r;
+    if (set_group(fd, p.gid, 0755) < 0)
+        r = drv_error_set(err, DRV_ERR_IO, errno, "%s: chown to fsGroup", what);
+    if (r == DRV_OK)
+        r = atomic_write(fd, &p, what, &ch, err);
+    payload_free(&p);
+    if (changed)
+        *changed = ch;
+    return r;
+}
+
+/* Gives fd (an entry of a writable volume) to gid with group rw (and x, setgid for a
+ * directory), then its children when it is a directory. */
+static drv_err_t own_tree(int fd, long gid, int depth, const char *dir, drv_error_t *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: stat", dir);
+    mode_t want = st.st_mode & 07777;
+    want |= S_ISDIR(st.st_mode) ? (0770 | S_ISGID) : 0660;
+    if ((st.st_gid != (gid_t)gid && fchown(fd, (uid_t)-1, (gid_t)gid) < 0) ||
+        ((st.st_mode & 07777) != want && fchmod(fd, want) < 0))
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: chown/chmod", dir);
+    if (!S_ISDIR(st.st_mode))
+        return DRV_OK;
+    if (depth >= DRV_FSAT_RM_MAX_DEPTH)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "fsGroup: %s: deeper than %d directories", dir,
+                             DRV_FSAT_RM_MAX_DEPTH);
+    int dfd = dup(fd);
+    _cleanup_closedir_ DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return drv_error_set(err, DRV_ERR_IO, errno, "fsGroup: %s: read", dir);
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        struct stat cst;
+        if (fstatat(fd, e->d_name, &cst, AT_SYMLINK_NOFOLLOW) < 0)
+            continue; /* gone meanwhile */
+        if (S_ISLNK(cst.st_mode)) {
+            (void)fchownat(fd, e->d_name, (uid_t)-1, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+            continue;
+        }
+        if (!S_ISDIR(cst.st_mode) && !S_ISREG(cst.st_mode))
+            continue; /* sockets, FIFOs, devices: left alone, never opened */
+        _cleanup_close_ int cfd =
+            openat(fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (cfd < 0)
+            continue;
+        drv_err_t r = own_tree(cfd, gid, depth + 1, dir, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    return DRV_OK;
+}
+
+drv_err_t drv_volumes_apply_fsgroup(const cJSON *pod, const char *dir, drv_error_t *err)
+{
+    long gid = pod_fsgroup(pod);
+    if (gid < 0)
+        return DRV_OK;
+    if (!dir)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "fsGroup: directory required");
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return drv_error_set(err, drv_error_from_errno(errno), errno, "fsGroup: open %s", dir);
+    const char *policy = drv_json_str(drv_json_get(drv_json_get(pod, "spec"), "securityContext"),
+                                      "fsGroupChangePolicy");
+    struct stat st;
+    if (policy && !strcmp(policy, "OnRootMismatch") && fstat(fd, &st) == 0 &&
+        st.st_gid == (gid_t)gid && (st.st_mode & (0770 | S_ISGID)) == (0770 | S_ISGID))
+        return DRV_OK;
+    return own_tree(fd, gid, 0, dir, err);
 }

@@ -24,6 +24,10 @@
 typedef struct drv_volume_sources {
     const cJSON *configmaps;
     const cJSON *secrets;
+    /* persistentVolumeClaim volumes (pod/pvc.h): the node's PVs from the desired state (may
+     * be NULL) and the storage directory (NULL: "/var/lib/drover/storage"). */
+    const cJSON *persistent_volumes;
+    const char *storage_dir;
 } drv_volume_sources_t;
 
 /* Creates what each volume of the normalized Pod pod (spec.volumes) needs, under
@@ -86,6 +90,41 @@ DRV_NODISCARD drv_err_t drv_volumes_host_path(const cJSON *pod, const char *pod_
 DRV_NODISCARD drv_err_t drv_volumes_update(const cJSON *pod, const char *pod_dir,
                                            const drv_volume_sources_t *sources, bool *changed,
                                            drv_error_t *err);
+
+/* One file the caller adds to a projected volume beside its sources (the service account
+ * token): path relative without "..", mode 0 for the volume's defaultMode. Borrowed. */
+typedef struct drv_volume_file {
+    const char *path;
+    const void *data;
+    size_t len;
+    unsigned mode;
+} drv_volume_file_t;
+
+/* Writes the files of a projected volume into dir (an existing directory the caller made,
+ * e.g. a tmpfs it mounted), in the kubelet's atomic layout ("..<timestamp>", "..data",
+ * top-level symlinks) as drv_volumes_prepare does for a configMap: projected is the volume's
+ * "projected" object ({sources: [...], defaultMode}); each source's configMap, secret and
+ * downwardAPI items are written (configMap/secret: every key without items, optional
+ * honoured; downwardAPI: fieldRef metadata.name, namespace, uid, labels, annotations and
+ * resourceFieldRef of pod, as for a downwardAPI volume); serviceAccountToken and
+ * clusterTrustBundle sources are skipped: the caller passes the token as one of the n_extra
+ * files of extra. Nothing is rewritten when the content is unchanged (*changed, may be NULL,
+ * says whether it was). Two files on one path are DRV_ERR_INVALID; other errors as for
+ * drv_volumes_prepare, naming the volume by dir. */
+DRV_NODISCARD drv_err_t drv_volumes_write_projected(const cJSON *pod, const char *dir,
+                                                    const cJSON *projected,
+                                                    const drv_volume_sources_t *sources,
+                                                    const drv_volume_file_t *extra, size_t n_extra,
+                                                    bool *changed, drv_error_t *err);
+
+/* The pod's securityContext.fsGroup applied to a writable volume the caller mounts from dir
+ * (a PersistentVolumeClaim's directory), as the kubelet's SetVolumeOwnership does: every
+ * file and directory below dir (symlinks not followed; at most DRV_FSAT_RM_MAX_DEPTH deep)
+ * is given to the group, files get g+rw, directories g+rwx and setgid. With
+ * fsGroupChangePolicy OnRootMismatch nothing is walked when dir already belongs to the group
+ * with those bits. No fsGroup: DRV_OK, nothing done. Errors name dir and the entry. */
+DRV_NODISCARD drv_err_t drv_volumes_apply_fsgroup(const cJSON *pod, const char *dir,
+                                                  drv_error_t *err);
 
 /* Unmounts the tmpfs mounts under <pod_dir>/volumes (lazily: MNT_DETACH, so a container that
  * still holds one does not block the agent) and removes that directory without following

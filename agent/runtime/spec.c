@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -50,6 +52,7 @@ typedef struct ctx {
     const cJSON *ctr;       /* the container */
     const cJSON *psc, *csc; /* pod and container securityContext (may be NULL) */
     char where[96];         /* "spec.containers[0]": the prefix of every error */
+    const char *rootprop;   /* linux.rootfsPropagation a propagating mount needs, or NULL */
     drv_error_t *err;
     bool nomem;
 } ctx_t;
@@ -340,6 +343,31 @@ static const char *pod_namespace(ctx_t *c)
     return ns ? ns : "default";
 }
 
+/* metadata.labels['k'] and metadata.annotations['k']: the value ("" when absent);
+ * *subscripted tells such a path from any other. */
+static const char *meta_subscript(const cJSON *pod, const char *path, bool *subscripted)
+{
+    static const char *const maps[] = {"labels", "annotations"};
+    *subscripted = false;
+    for (int i = 0; i < 2; i++) {
+        char prefix[32];
+        if (drv_fmt(prefix, sizeof(prefix), "metadata.%s['", maps[i]) != DRV_OK)
+            return NULL;
+        size_t pl = strlen(prefix), n = strlen(path);
+        if (strncmp(path, prefix, pl) || n < pl + 2 || strcmp(path + n - 2, "']"))
+            continue;
+        *subscripted = true;
+        char key[320];
+        if (n - pl - 2 >= sizeof(key))
+            return "";
+        memcpy(key, path + pl, n - pl - 2);
+        key[n - pl - 2] = '\0';
+        const char *v = drv_json_str(drv_json_get(drv_json_get(pod, "metadata"), maps[i]), key);
+        return v ? v : "";
+    }
+    return NULL;
+}
+
 static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, char **out,
                                 size_t *outlen, bool *skip)
 {
@@ -381,6 +409,7 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
         const drv_spec_fields_t *f = &in->fields;
         const char *meta_name = drv_json_str(drv_json_get(in->pod, "metadata"), "name");
         const char *v = NULL;
+        bool subscripted = false;
         if (!path)
             path = "";
         if (!strcmp(path, "metadata.name"))
@@ -393,12 +422,33 @@ static drv_err_t env_value_from(ctx_t *c, const cJSON *vf, const char *field, ch
             v = f->node_name ? f->node_name : drv_json_str(c->spec, "nodeName");
         else if (!strcmp(path, "status.podIP"))
             v = f->pod_ip;
-        else if (!strcmp(path, "status.hostIP"))
+        else if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
             v = f->host_ip;
+        else if (!strcmp(path, "status.podIPs"))
+            v = f->pod_ip;
+        else if (!strcmp(path, "spec.serviceAccountName"))
+            v = drv_json_str(c->spec, "serviceAccountName");
+        else if ((v = meta_subscript(in->pod, path, &subscripted)) != NULL || subscripted)
+            ;
         else
             return fail(c, DRV_ERR_UNSUPPORTED, 0,
                         "%s.valueFrom.fieldRef.fieldPath: unsupported value \"%s\"", field, path);
         *out = strdup(v ? v : "");
+        if (!*out)
+            return nomem(c);
+        *outlen = strlen(*out);
+        return DRV_OK;
+    }
+    if ((ref = drv_json_get(vf, "resourceFieldRef"))) {
+        const char *cname = drv_json_str(ref, "containerName");
+        char val[32];
+        drv_error_t rerr = DRV_ERROR_INIT;
+        drv_err_t rc = drv_spec_resource_value(
+            in->pod, cname && *cname ? cname : drv_json_str(c->ctr, "name"),
+            drv_json_str(ref, "resource"), drv_json_str(ref, "divisor"), val, sizeof(val), &rerr);
+        if (rc != DRV_OK)
+            return fail(c, rc, 0, "%s.valueFrom.resourceFieldRef: %s", field, drv_error_msg(&rerr));
+        *out = strdup(val);
         if (!*out)
             return nomem(c);
         *outlen = strlen(*out);
@@ -732,6 +782,15 @@ static drv_err_t resolve_user(ctx_t *c, sec_t *s)
         if (gq.nomem)
             return nomem(c);
     }
+    /* The pod's supplementalGroups, then its fsGroup, as the kubelet adds them. */
+    const cJSON *sg = drv_json_get(c->psc, "supplementalGroups");
+    for (const cJSON *g = cJSON_IsArray(sg) ? sg->child : NULL; g; g = g->next)
+        if (cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble <= UINT32_MAX - 1 &&
+            !gids_add(s, (uint32_t)g->valuedouble))
+            return nomem(c);
+    if (drv_json_int(c->psc, "fsGroup", &v) && v >= 0 && v < UINT32_MAX &&
+        !gids_add(s, (uint32_t)v))
+        return nomem(c);
     return DRV_OK;
 }
 
@@ -810,7 +869,14 @@ static uint64_t all_caps(void)
         if (n > 0 && parse_uint(buf, (size_t)n, 63, &v) && (int)v < last)
             last = (int)v;
     }
-    return last >= 63 ? ~(uint64_t)0 : (((uint64_t)1 << (last + 1)) - 1);
+    uint64_t all = last >= 63 ? ~(uint64_t)0 : (((uint64_t)1 << (last + 1)) - 1);
+    /* Only those this process may pass on, as containerd's WithAllCurrentCapabilities: an
+     * agent run with a reduced bounding set (a container, systemd's CapabilityBoundingSet)
+     * would otherwise see crun's capset fail for every privileged container. */
+    for (int i = 0; i <= last && i < 64; i++)
+        if (prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 0)
+            all &= ~((uint64_t)1 << i);
+    return all;
 }
 
 /* "chown", "CHOWN" or "CAP_CHOWN": its number, or -1. */
@@ -1069,6 +1135,7 @@ typedef struct umnt {
     const char *dest; /* borrowed from the pod or a literal */
     char *src;        /* malloc'd */
     bool rbind, ro;
+    const char *propagation; /* "rprivate", "rslave" (HostToContainer), "rshared" */
 } umnt_t;
 
 /* The mounts of a container: a drv_vec_t of umnt_t, at most MAX_MOUNTS. */
@@ -1085,7 +1152,7 @@ static void umnts_free(umnts_t *m)
 static drv_err_t umnt_add(ctx_t *c, umnts_t *m, const char *dest, const char *src, bool rbind,
                           bool ro)
 {
-    umnt_t u = {dest, strdup(src), rbind, ro};
+    umnt_t u = {dest, strdup(src), rbind, ro, "rprivate"};
     if (!u.src)
         return nomem(c);
     drv_err_t rc = drv_vec_push(m, &u);
@@ -1181,7 +1248,7 @@ static const cJSON *find_volume(ctx_t *c, const char *name)
     return NULL;
 }
 
-static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
+static drv_err_t volume_mounts(ctx_t *c, umnts_t *m, bool privileged)
 {
     const cJSON *vms = drv_json_get(c->ctr, "volumeMounts");
     size_t i = 0;
@@ -1211,7 +1278,11 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
                             field, name);
             rbind = true;
         } else if (drv_json_get(vol, "emptyDir") || drv_json_get(vol, "configMap") ||
-                   drv_json_get(vol, "secret")) {
+                   drv_json_get(vol, "secret") || drv_json_get(vol, "downwardAPI") ||
+                   drv_json_get(vol, "persistentVolumeClaim")) {
+            /* A claim's directory is bind-mounted there by pod/pvc.c. */
+            ro = ro ||
+                 cJSON_IsTrue(drv_json_get(drv_json_get(vol, "persistentVolumeClaim"), "readOnly"));
             if (!c->in->volumes_dir)
                 return fail(c, DRV_ERR_INVALID, 0, "%s: no volumes directory for volume \"%s\"",
                             field, name);
@@ -1240,6 +1311,19 @@ static drv_err_t volume_mounts(ctx_t *c, umnts_t *m)
         drv_err_t rc = umnt_add(c, m, dest, src, rbind, ro);
         if (rc != DRV_OK)
             return rc;
+        /* mountPropagation as containerd maps it; Bidirectional only for privileged
+         * containers (the model checks it too). */
+        const char *prop = drv_json_str(vm, "mountPropagation");
+        if (prop && !strcmp(prop, "HostToContainer")) {
+            ((umnt_t *)drv_vec_at(m, m->len - 1))->propagation = "rslave";
+        } else if (prop && !strcmp(prop, "Bidirectional")) {
+            if (!privileged)
+                return fail(c, DRV_ERR_INVALID, 0,
+                            "%s.mountPropagation: Bidirectional is only allowed for privileged "
+                            "containers",
+                            field);
+            ((umnt_t *)drv_vec_at(m, m->len - 1))->propagation = "rshared";
+        }
     }
     return DRV_OK;
 }
@@ -1271,7 +1355,7 @@ static void add_mount(ctx_t *c, cJSON *mounts, const char *dest, const char *typ
 static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
 {
     __attribute__((cleanup(umnts_free))) umnts_t um = DRV_VEC_INIT(umnt_t, MAX_MOUNTS);
-    drv_err_t rc = volume_mounts(c, &um);
+    drv_err_t rc = volume_mounts(c, &um, s->privileged);
     if (rc != DRV_OK)
         return rc;
     /* The pod's /etc files, unless the container mounts its own. */
@@ -1330,11 +1414,18 @@ static drv_err_t build_mounts(ctx_t *c, cJSON *root, const sec_t *s)
             continue;
         add_mount(c, mounts, defs[i].dest, defs[i].type, defs[i].src, defs[i].opts);
     }
+    const char *rootprop = NULL;
     for (size_t i = 0; i < um.len; i++) {
-        const char *opts[] = {v[i].rbind ? "rbind" : "bind", "rprivate", v[i].ro ? "ro" : "rw",
-                              NULL};
+        const char *opts[] = {v[i].rbind ? "rbind" : "bind", v[i].propagation,
+                              v[i].ro ? "ro" : "rw", NULL};
         add_mount(c, mounts, v[i].dest, "bind", v[i].src, opts);
+        /* A propagating mount needs the container's root to propagate too (containerd). */
+        if (!strcmp(v[i].propagation, "rshared"))
+            rootprop = "rshared";
+        else if (!strcmp(v[i].propagation, "rslave") && !rootprop)
+            rootprop = "rslave";
     }
+    c->rootprop = rootprop;
     return c->nomem ? nomem(c) : DRV_OK;
 }
 
@@ -1498,6 +1589,8 @@ static drv_err_t build_linux(ctx_t *c, cJSON *root, const sec_t *s)
         add_namespace(c, ns, "uts", in->utsns_path);
     add_namespace(c, ns, "mount", NULL);
     add_namespace(c, ns, "cgroup", NULL);
+    if (c->rootprop)
+        add_str(c, lnx, "rootfsPropagation", c->rootprop);
 
     if (in->cgroups_path) {
         add_str(c, lnx, "cgroupsPath", in->cgroups_path);
@@ -1620,4 +1713,107 @@ drv_err_t drv_spec_build(const drv_spec_input_t *in, cJSON **config_json, drv_er
     }
     *config_json = root;
     return DRV_OK;
+}
+
+/* ---- resourceFieldRef, /etc/hosts ---- */
+
+static const cJSON *find_container(const cJSON *pod, const char *name)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    const cJSON *spec = drv_json_get(pod, "spec");
+    for (int l = 0; l < 2 && name; l++) {
+        const cJSON *a = drv_json_get(spec, lists[l]);
+        for (const cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next)
+            if (drv_json_str(e, "name") && !strcmp(drv_json_str(e, "name"), name))
+                return e;
+    }
+    return NULL;
+}
+
+void drv_spec_node_allocatable(int64_t *millicores, int64_t *bytes)
+{
+    struct sysinfo si;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t mem = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit : 0;
+    uint64_t reserve = mem / 20 > (64u << 20) ? mem / 20 : (64u << 20);
+    *millicores = cpus > 0 ? (int64_t)cpus * 1000 - 100 : 0;
+    *bytes = mem > reserve ? (int64_t)(mem - reserve) : 0;
+}
+
+drv_err_t drv_spec_resource_value(const cJSON *pod, const char *container, const char *resource,
+                                  const char *divisor, char *out, size_t outsz, drv_error_t *err)
+{
+    if (!pod || !resource || !out || outsz == 0)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "resource: required");
+    bool limits = !strncmp(resource, "limits.", 7), requests = !strncmp(resource, "requests.", 9);
+    const char *res = limits ? resource + 7 : requests ? resource + 9 : "";
+    bool cpu = !strcmp(res, "cpu");
+    if (!cpu && strcmp(res, "memory"))
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "resource \"%.64s\": unsupported: Drover gives limits and requests "
+                             "of cpu and memory",
+                             resource);
+    const cJSON *ctr = find_container(pod, container);
+    if (!ctr)
+        return drv_error_set(err, DRV_ERR_NOTFOUND, 0,
+                             "containerName: container \"%.64s\" not found",
+                             container ? container : "");
+    const char *q = drv_json_str(
+        drv_json_get(drv_json_get(ctr, "resources"), limits ? "limits" : "requests"), res);
+    int64_t v = 0, d = cpu ? 1000 : 1;
+    drv_error_t qerr = DRV_ERROR_INIT;
+    if (q) {
+        if ((cpu ? drv_qty_parse_cpu(q, &v, NULL, &qerr)
+                 : drv_qty_parse_memory(q, &v, NULL, &qerr)) != DRV_OK)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "%s \"%.32s\": %s", resource, q,
+                                 drv_error_msg(&qerr));
+    } else if (limits) {
+        int64_t mc, mb;
+        drv_spec_node_allocatable(&mc, &mb);
+        v = cpu ? mc : mb;
+    }
+    if (divisor && *divisor && strcmp(divisor, "0")) {
+        if ((cpu ? drv_qty_parse_cpu(divisor, &d, NULL, &qerr)
+                 : drv_qty_parse_memory(divisor, &d, NULL, &qerr)) != DRV_OK ||
+            d <= 0)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "divisor \"%.32s\": invalid", divisor);
+    }
+    int64_t r = v / d + (v % d != 0);
+    if (drv_fmt(out, outsz, "%lld", (long long)r) != DRV_OK)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: value too long", resource);
+    return DRV_OK;
+}
+
+drv_err_t drv_spec_hosts_file(const cJSON *pod, const char *pod_ip, const char *hostname,
+                              const char *base, drv_buf_t *out)
+{
+    drv_buf_reset(out);
+    drv_err_t r;
+    if (base)
+        r = drv_buf_puts(out, base);
+    else
+        r = drv_buf_puts(out, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if (r == DRV_OK && !base && pod_ip && *pod_ip)
+        r = drv_buf_printf(out, "%s\t%s\n", pod_ip, hostname ? hostname : "");
+    const cJSON *ha = drv_json_get(drv_json_get(pod, "spec"), "hostAliases");
+    if (r != DRV_OK || !cJSON_IsArray(ha) || !ha->child)
+        return r;
+    if (base && out->len && drv_buf_str(out)[out->len - 1] != '\n')
+        r = drv_buf_putc(out, '\n');
+    if (r == DRV_OK)
+        r = drv_buf_puts(out, "\n# Entries added by HostAliases.\n");
+    for (const cJSON *a = ha->child; a && r == DRV_OK; a = a->next) {
+        const char *ip = drv_json_str(a, "ip");
+        const cJSON *names = drv_json_get(a, "hostnames");
+        if (!ip)
+            continue;
+        r = drv_buf_puts(out, ip);
+        for (const cJSON *n = cJSON_IsArray(names) ? names->child : NULL; n && r == DRV_OK;
+             n = n->next)
+            if (cJSON_IsString(n))
+                r = drv_buf_printf(out, "\t%s", n->valuestring);
+        if (r == DRV_OK)
+            r = drv_buf_putc(out, '\n');
+    }
+    return r;
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "drover/buf.h"
 #include "drover/error.h"
 #include "image/oci.h"
 #include "runtime/seccomp.h"
@@ -86,6 +87,30 @@ typedef struct drv_spec_input {
 
     const char *dev_dir; /* host devices given to privileged containers; NULL = "/dev" */
 } drv_spec_input_t;
+
+/* The value a resourceFieldRef asks for, by kubelet's rules: resource "limits.cpu",
+ * "limits.memory", "requests.cpu" or "requests.memory" of the container named container
+ * (containers, initContainers) of the normalized pod, divided by divisor (NULL, "" or "0":
+ * "1"; a CPU divisor in millicores, a memory divisor in bytes) and rounded up. A limit the
+ * container does not set is the node's allocatable (drv_spec_node_allocatable); a request it
+ * does not set is 0. out receives the decimal text. DRV_ERR_NOTFOUND: no such container;
+ * DRV_ERR_INVALID: another resource, a bad divisor; DRV_ERR_TOOBIG: out too small. */
+DRV_API DRV_NODISCARD drv_err_t drv_spec_resource_value(const cJSON *pod, const char *container,
+                                                        const char *resource, const char *divisor,
+                                                        char *out, size_t outsz, drv_error_t *err);
+
+/* This node's allocatable CPU (millicores) and memory (bytes), as the agent reports them in
+ * its node status: capacity less 100m CPU and 5 % of memory (at least 64 MiB). */
+DRV_API void drv_spec_node_allocatable(int64_t *millicores, int64_t *bytes);
+
+/* The pod's /etc/hosts as the kubelet writes it into out (reset first): localhost lines,
+ * then "<pod_ip>\t<hostname>" when pod_ip is not empty, then the pod's spec.hostAliases under
+ * "# Entries added by HostAliases." (one line per entry: ip, then its hostnames). With
+ * hostNetwork the kubelet starts from the node's file instead: base (may be NULL) is then used
+ * in place of the first two parts. DRV_ERR_TOOBIG when out's cap is reached. */
+DRV_API DRV_NODISCARD drv_err_t drv_spec_hosts_file(const cJSON *pod, const char *pod_ip,
+                                                    const char *hostname, const char *base,
+                                                    drv_buf_t *out);
 
 /* Builds the complete config.json object (ociVersion DRV_SPEC_OCI_VERSION) for one
  * container. Errors say which field of the pod is at fault and why, e.g.

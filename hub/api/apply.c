@@ -167,6 +167,8 @@ static const char *write_one(drv_api_t *api, item_t *it, drv_error_t *err, drv_e
     const char *before = drv_json_str(drv_json_get(cur, "metadata"), "resourceVersion");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(it->obj, "metadata");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "resourceVersion"); /* last writer wins */
+    if (it->kind == DRV_KIND_PVC)
+        drv_model_pvc_keep_binding(cur, it->obj);
     if (!keep_system_annotations(cur, it->obj)) {
         *e = drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
         return NULL;

@@ -72,7 +72,7 @@ static bool field_value(const cJSON *obj, const char *path, char *out, size_t ou
     else if (cJSON_IsBool(cur))
         rc = drv_fmt(out, outsz, "%s", cJSON_IsTrue(cur) ? "true" : "false");
     else if (cJSON_IsNumber(cur))
-        rc = drv_fmt(out, outsz, "%.17g", cur->valuedouble);
+        rc = drv_fmt_double(out, outsz, cur->valuedouble);
     return rc == DRV_OK;
 }
 

@@ -487,8 +487,13 @@ fail:
 
 /* ---- the cache ---- */
 
-static const char *const doc_paths[] = {"api/v1", "apis/apps/v1", "apis/autoscaling/v2",
-                                        "apis/discovery.k8s.io/v1", "apis/networking.k8s.io/v1"};
+static const char *const doc_paths[] = {"api/v1",
+                                        "apis/apps/v1",
+                                        "apis/autoscaling/v2",
+                                        "apis/discovery.k8s.io/v1",
+                                        "apis/networking.k8s.io/v1",
+                                        "apis/storage.k8s.io/v1",
+                                        "apis/scheduling.k8s.io/v1"};
 #define NDOCS (sizeof(doc_paths) / sizeof(doc_paths[0]))
 
 /* Built on first use and never changed after (the tables are constant), so the one copy

@@ -11,6 +11,8 @@
 #define AS2 "io.k8s.api.autoscaling.v2."
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
+#define STORAGE "io.k8s.api.storage.v1."
+#define SCHED "io.k8s.api.scheduling.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."
 #define QUANTITY "io.k8s.apimachinery.pkg.api.resource.Quantity"
 #define INTSTR "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -165,7 +167,38 @@ static const drv_oa_field_t env_var_source[] = {
      "A key of a Secret in the namespace (sent to the device sealed to its key)."},
     {"fieldRef", CORE "ObjectFieldSelector", 0,
      "A field of the Pod, e.g. metadata.name, metadata.namespace, spec.nodeName or status.podIP."},
+    {"resourceFieldRef", CORE "ResourceFieldSelector", 0,
+     "A container's CPU or memory limit or request."},
     END};
+
+static const drv_oa_field_t resource_field_selector[] = {
+    {"containerName", "string", 0, "The container; this one when empty (required in volumes)."},
+    {"resource", "string", R,
+     "limits.cpu, limits.memory, requests.cpu or requests.memory; an unset limit is the "
+     "device's allocatable."},
+    {"divisor", QUANTITY, 0, "The unit of the value (default 1; 1m for millicores, 1Mi...)."},
+    END};
+
+static const drv_oa_field_t downward_volume[] = {
+    {"items", CORE "DownwardAPIVolumeFile", L, "The files of the volume."},
+    {"defaultMode", "int32", 0, "The files' mode bits (default 0644)."},
+    END};
+
+static const drv_oa_field_t downward_file[] = {
+    {"path", "string", R, "The relative file path."},
+    {"fieldRef", CORE "ObjectFieldSelector", 0,
+     "metadata.name, namespace, uid, labels or annotations (or one of them by key)."},
+    {"resourceFieldRef", CORE "ResourceFieldSelector", 0, "A container's limit or request."},
+    {"mode", "int32", 0, "The file's mode bits; defaultMode when unset."},
+    END};
+
+static const drv_oa_field_t host_alias[] = {
+    {"ip", "string", R, "The address."},
+    {"hostnames", "string", L, "Names for it in the Pod's /etc/hosts."},
+    END};
+
+static const drv_oa_field_t local_object_ref[] = {
+    {"name", "string", 0, "The object's name, in the Pod's namespace."}, END};
 
 static const drv_oa_field_t key_selector[] = {
     {"name", "string", 0, "The ConfigMap's or Secret's name."},
@@ -213,6 +246,9 @@ static const drv_oa_field_t volume_mount[] = {
     {"mountPath", "string", R, "Where in the container the volume appears; unique per container."},
     {"readOnly", "boolean", 0, "Mount read-only."},
     {"subPath", "string", 0, "Mount this path inside the volume instead of its root."},
+    {"mountPropagation", "string", 0,
+     "None (the default), HostToContainer (mounts made later on the device show inside) or "
+     "Bidirectional (both ways; privileged containers only)."},
     END};
 
 static const drv_oa_field_t probe[] = {
@@ -305,6 +341,82 @@ static const drv_oa_field_t pod_spec[] = {
      "Defaults for every container's user and seccomp filter."},
     {"dnsPolicy", "string", 0,
      "ClusterFirst (the default), ClusterFirstWithHostNet or Default (the device's resolver)."},
+    {"imagePullSecrets", CORE "LocalObjectReference", L,
+     "Secrets (kubernetes.io/dockerconfigjson or dockercfg) with credentials for the images' "
+     "registries, sent to the device sealed to its key."},
+    {"hostAliases", CORE "HostAlias", L, "Entries added to the Pod's /etc/hosts."},
+    {"affinity", CORE "Affinity", 0,
+     "Node affinity and pod affinity/anti-affinity: where the scheduler must or should place the "
+     "Pod."},
+    {"priorityClassName", "string", 0,
+     "A PriorityClass (system-node-critical and system-cluster-critical are built in); gives "
+     "priority."},
+    {"priority", "integer", 0,
+     "Set from priorityClassName when the Pod is created; higher is scheduled first."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    {"topologySpreadConstraints", CORE "TopologySpreadConstraint", L,
+     "How evenly the Pod's kind must or should spread over the domains of a node label."},
+    END};
+
+static const drv_oa_field_t spread[] = {
+    {"maxSkew", "integer", R,
+     "The most the count of matching Pods may differ between the domains (at least 1)."},
+    {"topologyKey", "string", R, "The node label whose values are the domains."},
+    {"whenUnsatisfiable", "string", R,
+     "DoNotSchedule (a rule: the Pod stays Pending) or ScheduleAnyway (a preference)."},
+    {"labelSelector", META "LabelSelector", 0,
+     "The Pods counted (in the Pod's namespace); none when absent."},
+    {"minDomains", "integer", 0,
+     "With DoNotSchedule: fewer domains than this count as empty ones."},
+    {"nodeAffinityPolicy", "string", 0,
+     "Honor (the default): only nodes that pass the Pod's node affinity count; or Ignore."},
+    {"nodeTaintsPolicy", "string", 0,
+     "Ignore (the default): every node counts; Honor: only nodes whose taints the Pod "
+     "tolerates."},
+    END};
+
+static const drv_oa_field_t affinity[] = {
+    {"nodeAffinity", CORE "NodeAffinity", 0, "Rules on the labels of the device."},
+    {"podAffinity", CORE "PodAffinity", 0, "Be near Pods that match (same topology domain)."},
+    {"podAntiAffinity", CORE "PodAntiAffinity", 0,
+     "Stay away from Pods that match (another topology domain)."},
+    END};
+
+static const drv_oa_field_t node_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "NodeSelector", 0,
+     "Devices the Pod may only be placed on."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "PreferredSchedulingTerm", L,
+     "Devices preferred, by weight."},
+    END};
+
+/* NodeSelector, NodeSelectorTerm, NodeSelectorRequirement: with PersistentVolume's below. */
+
+static const drv_oa_field_t preferred_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that matches is preferred."},
+    {"preference", CORE "NodeSelectorTerm", R, "The term a preferred device matches."},
+    END};
+
+static const drv_oa_field_t pod_affinity[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", CORE "PodAffinityTerm", L,
+     "Terms that must all hold."},
+    {"preferredDuringSchedulingIgnoredDuringExecution", CORE "WeightedPodAffinityTerm", L,
+     "Terms preferred, by weight."},
+    END};
+
+static const drv_oa_field_t pod_affinity_term[] = {
+    {"labelSelector", META "LabelSelector", 0, "The Pods the term is about; none when absent."},
+    {"namespaces", "string", L, "Their namespaces; the Pod's own when empty."},
+    {"namespaceSelector", META "LabelSelector", 0,
+     "Only {} (every namespace) is served: list namespaces instead."},
+    {"topologyKey", "string", R,
+     "The node label whose value is the domain: kubernetes.io/hostname (the device), a zone "
+     "label, ..."},
+    END};
+
+static const drv_oa_field_t weighted_pod_affinity_term[] = {
+    {"weight", "integer", R, "1 to 100: how much a device that satisfies the term is preferred."},
+    {"podAffinityTerm", CORE "PodAffinityTerm", R, "The term."},
     END};
 
 static const drv_oa_field_t pod_security[] = {
@@ -312,6 +424,11 @@ static const drv_oa_field_t pod_security[] = {
     {"runAsGroup", "integer", 0, "The group id containers run as unless they say otherwise."},
     {"runAsNonRoot", "boolean", 0, "When true, no container may start as root."},
     {"seccompProfile", CORE "SeccompProfile", 0, "The default seccomp filter."},
+    {"fsGroup", "integer", 0,
+     "A group added to every container; the Pod's volumes are given to it (setgid)."},
+    {"fsGroupChangePolicy", "string", 0,
+     "Always (the default) or OnRootMismatch: when volumes are walked to give them to fsGroup."},
+    {"supplementalGroups", "integer", L, "Groups added to every container's process."},
     END};
 
 static const drv_oa_field_t volume[] = {
@@ -322,6 +439,16 @@ static const drv_oa_field_t volume[] = {
     {"configMap", CORE "ConfigMapVolumeSource", 0, "A ConfigMap's keys as files."},
     {"secret", CORE "SecretVolumeSource", 0,
      "A Secret's keys as files (on a tmpfs; sent to the device sealed to its key)."},
+    {"downwardAPI", CORE "DownwardAPIVolumeSource", 0,
+     "The Pod's own metadata and its containers' resources as files."},
+    {"persistentVolumeClaim", CORE "PersistentVolumeClaimVolumeSource", 0,
+     "A claim's volume: a directory on the device the claim is bound to, kept across the "
+     "Pod's restarts."},
+    END};
+
+static const drv_oa_field_t pvc_volume[] = {
+    {"claimName", "string", R, "The PersistentVolumeClaim's name, in the Pod's namespace."},
+    {"readOnly", "boolean", 0, "Mount the volume read-only (default false)."},
     END};
 
 static const drv_oa_field_t empty_dir[] = {
@@ -573,6 +700,21 @@ static const drv_oa_field_t slice_port[] = {
     {"appProtocol", "string", 0, "The application protocol; informational."},
     END};
 
+/* ---- scheduling.k8s.io/v1 ---- */
+
+static const drv_oa_field_t priority_class[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"value", "integer", R,
+     "The priority of Pods that name this class; higher is scheduled first. At most 1e9 for "
+     "classes users make."},
+    {"globalDefault", "boolean", 0,
+     "When true, Pods that name no class get this one (at most one class should say so)."},
+    {"description", "string", 0, "What the class is for."},
+    {"preemptionPolicy", "string", 0,
+     "PreemptLowerPriority (the default) or Never; Drover never preempts a running Pod."},
+    END};
+
 /* ---- networking.k8s.io/v1 ---- */
 
 static const drv_oa_field_t netpol[] = {
@@ -715,6 +857,101 @@ static const drv_oa_field_t namespace_spec[] = {
 static const drv_oa_field_t namespace_status[] = {
     {"phase", "string", 0, "Active, or Terminating while its objects are deleted."},
     {"conditions", CORE "NamespaceCondition", L, "Conditions of the deletion."},
+    END};
+
+/* ---- volumes: core/v1 PersistentVolumeClaim, PersistentVolume; storage.k8s.io/v1 ---- */
+
+static const drv_oa_field_t pvc[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "PersistentVolumeClaimSpec", R, "The storage the claim asks for."},
+    {"status", CORE "PersistentVolumeClaimStatus", 0, "Whether the claim is bound. Read-only."},
+    END};
+
+static const drv_oa_field_t pvc_spec[] = {
+    {"accessModes", "string", L,
+     "ReadWriteOnce, ReadOnlyMany (one device) or ReadWriteOncePod; ReadWriteMany is refused: "
+     "volumes are node-local."},
+    {"resources", CORE "VolumeResourceRequirements", R, "The storage requested."},
+    {"storageClassName", "string", 0,
+     "The class; unset: the default class (local-path, Drover's node-local provisioner)."},
+    {"volumeName", "string", 0, "The PersistentVolume bound to the claim."},
+    {"volumeMode", "string", 0, "Filesystem (the only mode Drover has)."},
+    END};
+
+static const drv_oa_field_t volume_resources[] = {
+    {"requests", QUANTITY, M, "storage: the least size wanted."},
+    {"limits", QUANTITY, M, "storage: the most size wanted."},
+    END};
+
+static const drv_oa_field_t pvc_status[] = {
+    {"phase", "string", 0, "Pending, Bound or Lost."},
+    {"accessModes", "string", L, "The bound volume's access modes."},
+    {"capacity", QUANTITY, M, "The bound volume's size."},
+    END};
+
+static const drv_oa_field_t pv[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"spec", CORE "PersistentVolumeSpec", R, "Where the volume is and who may use it."},
+    {"status", CORE "PersistentVolumeStatus", 0, "The volume's phase. Read-only."},
+    END};
+
+static const drv_oa_field_t pv_spec[] = {
+    {"capacity", QUANTITY, M, "storage: the volume's size."},
+    {"accessModes", "string", L, "ReadWriteOnce, ReadOnlyMany or ReadWriteOncePod."},
+    {"persistentVolumeReclaimPolicy", "string", 0,
+     "Delete (the directory is removed when the claim goes) or Retain (the default for a "
+     "volume made by hand)."},
+    {"storageClassName", "string", 0, "The class claims must ask for to bind to it."},
+    {"volumeMode", "string", 0, "Filesystem."},
+    {"claimRef", CORE "ObjectReference", 0, "The claim bound to the volume."},
+    {"nodeAffinity", CORE "VolumeNodeAffinity", 0,
+     "The device the volume is on (kubernetes.io/hostname); Pods using it go there."},
+    {"hostPath", CORE "HostPathVolumeSource", 0, "A directory of the device."},
+    {"local", CORE "LocalVolumeSource", 0, "A directory of the device named in nodeAffinity."},
+    END};
+
+static const drv_oa_field_t pv_status[] = {
+    {"phase", "string", 0, "Available, Bound, Released or Failed."},
+    {"reason", "string", 0, "Why the volume is in its phase."},
+    {"message", "string", 0, "More on the phase."},
+    END};
+
+static const drv_oa_field_t volume_node_affinity[] = {
+    {"required", CORE "NodeSelector", 0, "The nodes the volume can be used on."}, END};
+
+static const drv_oa_field_t node_selector[] = {
+    {"nodeSelectorTerms", CORE "NodeSelectorTerm", L | R, "Terms ORed together."}, END};
+
+static const drv_oa_field_t node_selector_term[] = {
+    {"matchExpressions", CORE "NodeSelectorRequirement", L, "Requirements on node labels."},
+    {"matchFields", CORE "NodeSelectorRequirement", L, "Requirements on node fields."},
+    END};
+
+static const drv_oa_field_t node_selector_req[] = {
+    {"key", "string", R, "The label key."},
+    {"operator", "string", R, "In, NotIn, Exists, DoesNotExist, Gt or Lt."},
+    {"values", "string", L, "The values the operator compares with."},
+    END};
+
+static const drv_oa_field_t local_volume[] = {
+    {"path", "string", R, "The directory on the device."},
+    {"fsType", "string", 0, "Unused: a local volume is a directory."},
+    END};
+
+static const drv_oa_field_t storage_class[] = {
+    TYPEMETA,
+    OBJMETA,
+    {"provisioner", "string", R,
+     "Who makes the class's volumes: drover.io/local-path (the hub's node-local provisioner); "
+     "claims of other classes bind only to volumes made by hand."},
+    {"parameters", "string", M, "Parameters for the provisioner; local-path takes none."},
+    {"reclaimPolicy", "string", 0, "Delete (the default) or Retain, for the volumes it makes."},
+    {"volumeBindingMode", "string", 0,
+     "Immediate (the default) or WaitForFirstConsumer; local-path always waits for the first "
+     "Pod, whose node the volume is made on."},
+    {"allowVolumeExpansion", "boolean", 0, "false: node-local volumes do not grow."},
     END};
 
 /* ---- apps/v1 ---- */
@@ -970,6 +1207,18 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "PodIP", "An address of a Pod.", pod_ip),
     OBJ(CORE "PodTemplateSpec", "The Pods a controller makes.", pod_template),
     OBJ(CORE "PodSecurityContext", "Privileges shared by a Pod's containers.", pod_security),
+    OBJ(CORE "Affinity", "Scheduling rules of a Pod.", affinity),
+    OBJ(CORE "TopologySpreadConstraint", "How a Pod's kind spreads over a node label's values.",
+        spread),
+    OBJ(SCHED "PriorityClass", "A name for a Pod priority, which orders the scheduling queue.",
+        priority_class),
+    OBJ(CORE "NodeAffinity", "Rules on the labels of the device a Pod goes to.", node_affinity),
+    OBJ(CORE "PreferredSchedulingTerm", "A node selector term with a weight.", preferred_term),
+    OBJ(CORE "PodAffinity", "Rules to be near other Pods.", pod_affinity),
+    OBJ(CORE "PodAntiAffinity", "Rules to stay away from other Pods.", pod_affinity),
+    OBJ(CORE "PodAffinityTerm", "Pods in a topology domain.", pod_affinity_term),
+    OBJ(CORE "WeightedPodAffinityTerm", "A pod affinity term with a weight.",
+        weighted_pod_affinity_term),
     OBJ(CORE "Container", "One container of a Pod, run by the device's agent with crun.",
         container),
     OBJ(CORE "EnvVar", "An environment variable.", env_var),
@@ -977,6 +1226,12 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "ConfigMapKeySelector", "A key of a ConfigMap.", key_selector),
     OBJ(CORE "SecretKeySelector", "A key of a Secret.", key_selector),
     OBJ(CORE "ObjectFieldSelector", "A field of the Pod.", object_field_selector),
+    OBJ(CORE "ResourceFieldSelector", "A container's limit or request.", resource_field_selector),
+    OBJ(CORE "DownwardAPIVolumeSource", "The Pod's metadata and resources as files.",
+        downward_volume),
+    OBJ(CORE "DownwardAPIVolumeFile", "One file of a downwardAPI volume.", downward_file),
+    OBJ(CORE "HostAlias", "An /etc/hosts entry.", host_alias),
+    OBJ(CORE "LocalObjectReference", "An object of the same namespace, by name.", local_object_ref),
     OBJ(CORE "EnvFromSource", "A ConfigMap or Secret whose keys all become variables.", env_from),
     OBJ(CORE "ConfigMapEnvSource", "A ConfigMap for envFrom.", env_source_ref),
     OBJ(CORE "SecretEnvSource", "A Secret for envFrom.", env_source_ref),
@@ -999,6 +1254,22 @@ const drv_oa_type_t drv_oa_types[] = {
     OBJ(CORE "ConfigMapVolumeSource", "A ConfigMap as files.", configmap_volume),
     OBJ(CORE "SecretVolumeSource", "A Secret as files.", secret_volume),
     OBJ(CORE "Toleration", "A taint a Pod tolerates.", toleration),
+    OBJ(CORE "PersistentVolumeClaimVolumeSource", "A claim's volume mounted in a Pod.", pvc_volume),
+    OBJ(CORE "PersistentVolumeClaim", "A request for storage, bound to a volume on one device.",
+        pvc),
+    OBJ(CORE "PersistentVolumeClaimSpec", "The storage a claim asks for.", pvc_spec),
+    OBJ(CORE "VolumeResourceRequirements", "The size a claim asks for.", volume_resources),
+    OBJ(CORE "PersistentVolumeClaimStatus", "A claim's state.", pvc_status),
+    OBJ(CORE "PersistentVolume", "A directory on one device, bound to one claim.", pv),
+    OBJ(CORE "PersistentVolumeSpec", "Where a volume is and who may use it.", pv_spec),
+    OBJ(CORE "PersistentVolumeStatus", "A volume's state.", pv_status),
+    OBJ(CORE "VolumeNodeAffinity", "The nodes a volume can be used on.", volume_node_affinity),
+    OBJ(CORE "NodeSelector", "Terms that select nodes.", node_selector),
+    OBJ(CORE "NodeSelectorTerm", "Requirements a node must all meet.", node_selector_term),
+    OBJ(CORE "NodeSelectorRequirement", "A requirement on a node's label or field.",
+        node_selector_req),
+    OBJ(CORE "LocalVolumeSource", "A directory of a device.", local_volume),
+    OBJ(STORAGE "StorageClass", "A kind of storage and who provisions it.", storage_class),
     OBJ(CORE "ConfigMap", "Configuration data by key, for Pods' variables and files.", configmap),
     OBJ(CORE "Secret", "Sensitive data by key, encrypted by the hub and sealed to each device.",
         secret),
@@ -1127,5 +1398,13 @@ const drv_oa_kind_t drv_oa_kinds[] = {
      DISC "EndpointSlice", true, false, false, false, true},
     {"apis/networking.k8s.io/v1", "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies",
      NET "NetworkPolicy", true, false, false, false, true},
+    {"api/v1", "", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+     CORE "PersistentVolumeClaim", true, true, false, false, true},
+    {"api/v1", "", "v1", "PersistentVolume", "persistentvolumes", CORE "PersistentVolume", false,
+     true, false, false, true},
+    {"apis/storage.k8s.io/v1", "storage.k8s.io", "v1", "StorageClass", "storageclasses",
+     STORAGE "StorageClass", false, false, false, false, true},
+    {"apis/scheduling.k8s.io/v1", "scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses",
+     SCHED "PriorityClass", false, false, false, false, true},
     {NULL, NULL, NULL, NULL, NULL, NULL, false, false, false, false, false},
 };

@@ -10,6 +10,7 @@
 #define AUTOSCALING "io.k8s.api.autoscaling.v2."
 #define DISC "io.k8s.api.discovery.v1."
 #define NET "io.k8s.api.networking.v1."
+#define STORAGE "io.k8s.api.storage.v1."
 
 typedef struct edge {
     const char *parent, *field;
@@ -37,9 +38,24 @@ static const edge_t edges[] = {
     {AUTOSCALING "HorizontalPodAutoscaler",
      "metadata",
      {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "PersistentVolumeClaim", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {CORE "PersistentVolume", "metadata", {META "ObjectMeta", false, false, false, NULL}},
+    {STORAGE "StorageClass", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {CORE "PodTemplateSpec", "metadata", {META "ObjectMeta", false, false, false, NULL}},
     {META "ObjectMeta", "finalizers", {NULL, true, true, false, NULL}},
     {META "ObjectMeta", "ownerReferences", {META "OwnerReference", true, true, false, "uid"}},
+    /* volumes: lists atomic, as upstream (no patchStrategy) */
+    {CORE "PersistentVolumeClaim",
+     "spec",
+     {CORE "PersistentVolumeClaimSpec", false, false, false, NULL}},
+    {CORE "PersistentVolumeClaimSpec", "accessModes", {NULL, true, false, false, NULL}},
+    {CORE "PersistentVolume", "spec", {CORE "PersistentVolumeSpec", false, false, false, NULL}},
+    {CORE "PersistentVolumeSpec", "accessModes", {NULL, true, false, false, NULL}},
+    {CORE "PersistentVolumeSpec",
+     "nodeAffinity",
+     {CORE "VolumeNodeAffinity", false, false, false, NULL}},
+    {CORE "VolumeNodeAffinity", "required", {CORE "NodeSelector", false, false, false, NULL}},
+    {CORE "NodeSelector", "nodeSelectorTerms", {CORE "NodeSelectorTerm", true, false, false, NULL}},
     /* pods */
     {CORE "Pod", "spec", {CORE "PodSpec", false, false, false, NULL}},
     {CORE "Pod", "status", {CORE "PodStatus", false, false, false, NULL}},
@@ -177,6 +193,14 @@ const char *drv_api_patch_root(drv_kind_t kind)
         return DISC "EndpointSlice";
     case DRV_KIND_NETWORKPOLICY:
         return NET "NetworkPolicy";
+    case DRV_KIND_PVC:
+        return CORE "PersistentVolumeClaim";
+    case DRV_KIND_PV:
+        return CORE "PersistentVolume";
+    case DRV_KIND_STORAGECLASS:
+        return STORAGE "StorageClass";
+    case DRV_KIND_PRIORITYCLASS:
+        return "io.k8s.api.scheduling.v1.PriorityClass";
     default:
         return NULL;
     }

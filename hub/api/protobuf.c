@@ -59,10 +59,10 @@ struct pb_msg {
 #define PB_N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The tables: field numbers, names and scalar kinds from k8s.io/api (core/v1, apps/v1,
- * autoscaling/v2, policy/v1) and k8s.io/apimachinery (meta/v1) generated.proto; F_PTR and
- * F_OMIT from the Go fields of their types.go. Messages the model refuses (affinity, volume
- * sources other than emptyDir, hostPath, configMap and secret, ...) have no table: a body that
- * sets them is refused here, naming the field. */
+ * autoscaling/v2, policy/v1, scheduling/v1) and k8s.io/apimachinery (meta/v1) generated.proto;
+ * F_PTR and F_OMIT from the Go fields of their types.go. Messages the model refuses (dnsConfig,
+ * volume sources other than emptyDir, hostPath, configMap and secret, ...) have no table: a body
+ * that sets them is refused here, naming the field. */
 static const pb_msg_t m_meta_OwnerReference;
 static const pb_msg_t m_meta_ObjectMeta;
 static const pb_msg_t m_core_NamespaceSpec;
@@ -284,6 +284,43 @@ static const pb_field_t core_ConfigMapVolumeSource_f[] = {
 static const pb_msg_t m_core_ConfigMapVolumeSource = {"io.k8s.api.core.v1.ConfigMapVolumeSource",
                                                       core_ConfigMapVolumeSource_f,
                                                       PB_N(core_ConfigMapVolumeSource_f)};
+static const pb_field_t core_ObjectFieldSelector_f[] = {
+    {1, "apiVersion", PB_STRING, F_OMIT, NULL},
+    {2, "fieldPath", PB_STRING, 0, NULL},
+};
+static const pb_msg_t m_core_ObjectFieldSelector = {"io.k8s.api.core.v1.ObjectFieldSelector",
+                                                    core_ObjectFieldSelector_f,
+                                                    PB_N(core_ObjectFieldSelector_f)};
+static const pb_field_t core_ResourceFieldSelector_f[] = {
+    {1, "containerName", PB_STRING, F_OMIT, NULL},
+    {2, "resource", PB_STRING, 0, NULL},
+    {3, "divisor", PB_QUANTITY, F_PTR, NULL},
+};
+static const pb_msg_t m_core_ResourceFieldSelector = {"io.k8s.api.core.v1.ResourceFieldSelector",
+                                                      core_ResourceFieldSelector_f,
+                                                      PB_N(core_ResourceFieldSelector_f)};
+static const pb_field_t core_DownwardAPIVolumeFile_f[] = {
+    {1, "path", PB_STRING, 0, NULL},
+    {2, "fieldRef", PB_MSG, F_PTR, &m_core_ObjectFieldSelector},
+    {3, "resourceFieldRef", PB_MSG, F_PTR, &m_core_ResourceFieldSelector},
+    {4, "mode", PB_INT32, F_PTR, NULL},
+};
+static const pb_msg_t m_core_DownwardAPIVolumeFile = {"io.k8s.api.core.v1.DownwardAPIVolumeFile",
+                                                      core_DownwardAPIVolumeFile_f,
+                                                      PB_N(core_DownwardAPIVolumeFile_f)};
+static const pb_field_t core_DownwardAPIVolumeSource_f[] = {
+    {1, "items", PB_MSG, F_REP | F_OMIT, &m_core_DownwardAPIVolumeFile},
+    {2, "defaultMode", PB_INT32, F_PTR, NULL},
+};
+static const pb_msg_t m_core_DownwardAPIVolumeSource = {
+    "io.k8s.api.core.v1.DownwardAPIVolumeSource", core_DownwardAPIVolumeSource_f,
+    PB_N(core_DownwardAPIVolumeSource_f)};
+static const pb_field_t core_HostAlias_f[] = {
+    {1, "ip", PB_STRING, 0, NULL},
+    {2, "hostnames", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_HostAlias = {"io.k8s.api.core.v1.HostAlias", core_HostAlias_f,
+                                          PB_N(core_HostAlias_f)};
 static const pb_field_t core_VolumeSource_f[] = {
     {1, "hostPath", PB_MSG, F_PTR, &m_core_HostPathVolumeSource},
     {2, "emptyDir", PB_MSG, F_PTR, &m_core_EmptyDirVolumeSource},
@@ -300,7 +337,7 @@ static const pb_field_t core_VolumeSource_f[] = {
     {13, "cinder", PB_MSG, F_PTR, NULL},
     {14, "cephfs", PB_MSG, F_PTR, NULL},
     {15, "flocker", PB_MSG, F_PTR, NULL},
-    {16, "downwardAPI", PB_MSG, F_PTR, NULL},
+    {16, "downwardAPI", PB_MSG, F_PTR, &m_core_DownwardAPIVolumeSource},
     {17, "fc", PB_MSG, F_PTR, NULL},
     {18, "azureFile", PB_MSG, F_PTR, NULL},
     {19, "configMap", PB_MSG, F_PTR, &m_core_ConfigMapVolumeSource},
@@ -368,8 +405,8 @@ static const pb_msg_t m_core_SecretKeySelector = {"io.k8s.api.core.v1.SecretKeyS
                                                   core_SecretKeySelector_f,
                                                   PB_N(core_SecretKeySelector_f)};
 static const pb_field_t core_EnvVarSource_f[] = {
-    {1, "fieldRef", PB_MSG, F_PTR, NULL},
-    {2, "resourceFieldRef", PB_MSG, F_PTR, NULL},
+    {1, "fieldRef", PB_MSG, F_PTR, &m_core_ObjectFieldSelector},
+    {2, "resourceFieldRef", PB_MSG, F_PTR, &m_core_ResourceFieldSelector},
     {3, "configMapKeyRef", PB_MSG, F_PTR, &m_core_ConfigMapKeySelector},
     {4, "secretKeyRef", PB_MSG, F_PTR, &m_core_SecretKeySelector},
     {5, "fileKeyRef", PB_MSG, F_PTR, NULL},
@@ -532,6 +569,87 @@ static const pb_field_t core_Toleration_f[] = {
 };
 static const pb_msg_t m_core_Toleration = {"io.k8s.api.core.v1.Toleration", core_Toleration_f,
                                            PB_N(core_Toleration_f)};
+static const pb_field_t core_NodeSelectorRequirement_f[] = {
+    {1, "key", PB_STRING, 0, NULL},
+    {2, "operator", PB_STRING, 0, NULL},
+    {3, "values", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_NodeSelectorRequirement = {
+    "io.k8s.api.core.v1.NodeSelectorRequirement", core_NodeSelectorRequirement_f,
+    PB_N(core_NodeSelectorRequirement_f)};
+static const pb_field_t core_NodeSelectorTerm_f[] = {
+    {1, "matchExpressions", PB_MSG, F_REP | F_OMIT, &m_core_NodeSelectorRequirement},
+    {2, "matchFields", PB_MSG, F_REP | F_OMIT, &m_core_NodeSelectorRequirement},
+};
+static const pb_msg_t m_core_NodeSelectorTerm = {
+    "io.k8s.api.core.v1.NodeSelectorTerm", core_NodeSelectorTerm_f, PB_N(core_NodeSelectorTerm_f)};
+static const pb_field_t core_NodeSelector_f[] = {
+    {1, "nodeSelectorTerms", PB_MSG, F_REP, &m_core_NodeSelectorTerm},
+};
+static const pb_msg_t m_core_NodeSelector = {"io.k8s.api.core.v1.NodeSelector", core_NodeSelector_f,
+                                             PB_N(core_NodeSelector_f)};
+static const pb_field_t core_PreferredSchedulingTerm_f[] = {
+    {1, "weight", PB_INT32, 0, NULL},
+    {2, "preference", PB_MSG, 0, &m_core_NodeSelectorTerm},
+};
+static const pb_msg_t m_core_PreferredSchedulingTerm = {
+    "io.k8s.api.core.v1.PreferredSchedulingTerm", core_PreferredSchedulingTerm_f,
+    PB_N(core_PreferredSchedulingTerm_f)};
+static const pb_field_t core_NodeAffinity_f[] = {
+    {1, "requiredDuringSchedulingIgnoredDuringExecution", PB_MSG, F_PTR, &m_core_NodeSelector},
+    {2, "preferredDuringSchedulingIgnoredDuringExecution", PB_MSG, F_REP | F_OMIT,
+     &m_core_PreferredSchedulingTerm},
+};
+static const pb_msg_t m_core_NodeAffinity = {"io.k8s.api.core.v1.NodeAffinity", core_NodeAffinity_f,
+                                             PB_N(core_NodeAffinity_f)};
+static const pb_field_t core_PodAffinityTerm_f[] = {
+    {1, "labelSelector", PB_MSG, F_PTR, &m_meta_LabelSelector},
+    {2, "namespaces", PB_STRING, F_REP | F_OMIT, NULL},
+    {3, "topologyKey", PB_STRING, 0, NULL},
+    {4, "namespaceSelector", PB_MSG, F_PTR, &m_meta_LabelSelector},
+    {5, "matchLabelKeys", PB_STRING, F_REP | F_OMIT, NULL},
+    {6, "mismatchLabelKeys", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_PodAffinityTerm = {
+    "io.k8s.api.core.v1.PodAffinityTerm", core_PodAffinityTerm_f, PB_N(core_PodAffinityTerm_f)};
+static const pb_field_t core_WeightedPodAffinityTerm_f[] = {
+    {1, "weight", PB_INT32, 0, NULL},
+    {2, "podAffinityTerm", PB_MSG, 0, &m_core_PodAffinityTerm},
+};
+static const pb_msg_t m_core_WeightedPodAffinityTerm = {
+    "io.k8s.api.core.v1.WeightedPodAffinityTerm", core_WeightedPodAffinityTerm_f,
+    PB_N(core_WeightedPodAffinityTerm_f)};
+/* PodAffinity and PodAntiAffinity have the same fields. */
+static const pb_field_t core_PodAffinity_f[] = {
+    {1, "requiredDuringSchedulingIgnoredDuringExecution", PB_MSG, F_REP | F_OMIT,
+     &m_core_PodAffinityTerm},
+    {2, "preferredDuringSchedulingIgnoredDuringExecution", PB_MSG, F_REP | F_OMIT,
+     &m_core_WeightedPodAffinityTerm},
+};
+static const pb_msg_t m_core_PodAffinity = {"io.k8s.api.core.v1.PodAffinity", core_PodAffinity_f,
+                                            PB_N(core_PodAffinity_f)};
+static const pb_msg_t m_core_PodAntiAffinity = {"io.k8s.api.core.v1.PodAntiAffinity",
+                                                core_PodAffinity_f, PB_N(core_PodAffinity_f)};
+static const pb_field_t core_Affinity_f[] = {
+    {1, "nodeAffinity", PB_MSG, F_PTR, &m_core_NodeAffinity},
+    {2, "podAffinity", PB_MSG, F_PTR, &m_core_PodAffinity},
+    {3, "podAntiAffinity", PB_MSG, F_PTR, &m_core_PodAntiAffinity},
+};
+static const pb_msg_t m_core_Affinity = {"io.k8s.api.core.v1.Affinity", core_Affinity_f,
+                                         PB_N(core_Affinity_f)};
+static const pb_field_t core_TopologySpreadConstraint_f[] = {
+    {1, "maxSkew", PB_INT32, 0, NULL},
+    {2, "topologyKey", PB_STRING, 0, NULL},
+    {3, "whenUnsatisfiable", PB_STRING, 0, NULL},
+    {4, "labelSelector", PB_MSG, F_PTR, &m_meta_LabelSelector},
+    {5, "minDomains", PB_INT32, F_PTR, NULL},
+    {6, "nodeAffinityPolicy", PB_STRING, F_PTR, NULL},
+    {7, "nodeTaintsPolicy", PB_STRING, F_PTR, NULL},
+    {8, "matchLabelKeys", PB_STRING, F_REP | F_OMIT, NULL},
+};
+static const pb_msg_t m_core_TopologySpreadConstraint = {
+    "io.k8s.api.core.v1.TopologySpreadConstraint", core_TopologySpreadConstraint_f,
+    PB_N(core_TopologySpreadConstraint_f)};
 static const pb_field_t core_PodSpec_f[] = {
     {1, "volumes", PB_MSG, F_REP | F_OMIT, &m_core_Volume},
     {2, "containers", PB_MSG, F_REP | F_OMIT, &m_core_Container},
@@ -550,12 +668,12 @@ static const pb_field_t core_PodSpec_f[] = {
     {15, "imagePullSecrets", PB_MSG, F_REP | F_OMIT, &m_core_LocalObjectReference},
     {16, "hostname", PB_STRING, F_OMIT, NULL},
     {17, "subdomain", PB_STRING, F_OMIT, NULL},
-    {18, "affinity", PB_MSG, F_PTR, NULL},
+    {18, "affinity", PB_MSG, F_PTR, &m_core_Affinity},
     {19, "schedulerName", PB_STRING, F_OMIT, NULL},
     {20, "initContainers", PB_MSG, F_REP | F_OMIT, &m_core_Container},
     {21, "automountServiceAccountToken", PB_BOOL, F_PTR, NULL},
     {22, "tolerations", PB_MSG, F_REP | F_OMIT, &m_core_Toleration},
-    {23, "hostAliases", PB_MSG, F_REP | F_OMIT, NULL},
+    {23, "hostAliases", PB_MSG, F_REP | F_OMIT, &m_core_HostAlias},
     {24, "priorityClassName", PB_STRING, F_OMIT, NULL},
     {25, "priority", PB_INT32, F_PTR, NULL},
     {26, "dnsConfig", PB_MSG, F_PTR, NULL},
@@ -565,7 +683,7 @@ static const pb_field_t core_PodSpec_f[] = {
     {30, "enableServiceLinks", PB_BOOL, F_PTR, NULL},
     {31, "preemptionPolicy", PB_STRING, F_PTR, NULL},
     {32, "overhead", PB_QUANTITY, F_MAP | F_OMIT, NULL},
-    {33, "topologySpreadConstraints", PB_MSG, F_REP | F_OMIT, NULL},
+    {33, "topologySpreadConstraints", PB_MSG, F_REP | F_OMIT, &m_core_TopologySpreadConstraint},
     {34, "ephemeralContainers", PB_MSG, F_REP | F_OMIT, NULL},
     {35, "setHostnameAsFQDN", PB_BOOL, F_PTR, NULL},
     {36, "os", PB_MSG, F_PTR, NULL},
@@ -817,6 +935,14 @@ static const pb_msg_t m_authz_SelfSubjectRulesReview = {
     "io.k8s.api.authorization.v1.SelfSubjectRulesReview", authz_SelfSubjectRulesReview_f,
     PB_N(authz_SelfSubjectRulesReview_f)};
 
+static const pb_field_t sched_PriorityClass_f[] = {
+    {1, "metadata", PB_MSG, 0, &m_meta_ObjectMeta},  {2, "value", PB_INT32, 0, NULL},
+    {3, "globalDefault", PB_BOOL, F_OMIT, NULL},     {4, "description", PB_STRING, F_OMIT, NULL},
+    {5, "preemptionPolicy", PB_STRING, F_PTR, NULL},
+};
+static const pb_msg_t m_sched_PriorityClass = {"io.k8s.api.scheduling.v1.PriorityClass",
+                                               sched_PriorityClass_f, PB_N(sched_PriorityClass_f)};
+
 /* The kinds a body may hold, by typeMeta. */
 static const struct pb_kindent {
     const char *api_version, *kind;
@@ -828,6 +954,7 @@ static const struct pb_kindent {
     {"v1", "Service", &m_core_Service},
     {"v1", "Pod", &m_core_Pod},
     {"apps/v1", "Deployment", &m_apps_Deployment},
+    {"scheduling.k8s.io/v1", "PriorityClass", &m_sched_PriorityClass},
     {"apps/v1", "DaemonSet", &m_apps_DaemonSet},
     {"autoscaling/v2", "HorizontalPodAutoscaler", &m_autoscaling_HorizontalPodAutoscaler},
     {"policy/v1", "Eviction", &m_policy_Eviction},

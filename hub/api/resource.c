@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "drover/cleanup.h"
+#include "drover/proc.h"
 #include "drover/doc.h"
 #include "drover/fmt.h"
 #include "drover/log.h"
@@ -569,6 +570,12 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
  * the user never wrote. */
 static void service_type_change(drv_api_req_t *rq, const drv_api_match_t *m, cJSON *obj)
 {
+    if (m->route->kind == DRV_KIND_PVC) { /* a bound claim stays bound (model.h) */
+        _cleanup_cjson_ cJSON *cur = NULL;
+        if (drv_hstore_get(rq->api->store, DRV_KIND_PVC, url_ns(m), m->name, &cur, NULL) == DRV_OK)
+            drv_model_pvc_keep_binding(cur, obj);
+        return;
+    }
     if (m->route->kind != DRV_KIND_SERVICE)
         return;
     _cleanup_cjson_ cJSON *cur = NULL;
@@ -657,6 +664,14 @@ static enum MHD_Result do_delete(drv_api_req_t *rq, const drv_api_match_t *m)
     drv_err_t e;
     if (k == DRV_KIND_NAMESPACE) /* with everything in it */
         e = drv_ctrl_namespace_delete(rq->api->store, m->name, &old, &err);
+    else if (k == DRV_KIND_PVC) /* kept while a pod uses it */
+        e = drv_ctrl_pvc_delete(rq->api->store, url_ns(m), m->name, (int64_t)drv_wall_ms(), &old,
+                                &err);
+    else if (k == DRV_KIND_PRIORITYCLASS && drv_priority_class_builtin(m->name) >= 0)
+        e = drv_error_set(&err, DRV_ERR_PERM, 0,
+                          "priorityclasses.scheduling.k8s.io \"%s\" is forbidden: this is a "
+                          "system priority class and cannot be deleted",
+                          m->name);
     else
         e = drv_hstore_delete(rq->api->store, k, url_ns(m), m->name, &old, &err);
     if (e != DRV_OK && k == DRV_KIND_NAMESPACE)

@@ -347,6 +347,41 @@ static const col_t netpol_cols[] = {
     AGE_COL,
 };
 
+static const col_t pvc_cols[] = {
+    NAME_COL,
+    {"Status", "string", "", "Pending, Bound or Lost.", 0},
+    {"Volume", "string", "", "The PersistentVolume the claim is bound to.", 0},
+    {"Capacity", "string", "", "The size of the bound volume.", 0},
+    {"Access Modes", "string", "", "RWO, ROX, RWOP.", 0},
+    {"StorageClass", "string", "", "The claim's class.", 0},
+    {"VolumeAttributesClass", "string", "", "Unused by Drover.", 0},
+    AGE_COL,
+    {"VolumeMode", "string", "", "Filesystem.", 1},
+};
+
+static const col_t pv_cols[] = {
+    NAME_COL,
+    {"Capacity", "string", "", "The volume's size.", 0},
+    {"Access Modes", "string", "", "RWO, ROX, RWOP.", 0},
+    {"Reclaim Policy", "string", "", "Delete or Retain, once its claim is gone.", 0},
+    {"Status", "string", "", "Available, Bound, Released or Failed.", 0},
+    {"Claim", "string", "", "The claim bound to it, namespace/name.", 0},
+    {"StorageClass", "string", "", "The volume's class.", 0},
+    {"VolumeAttributesClass", "string", "", "Unused by Drover.", 0},
+    {"Reason", "string", "", "Why the volume is in its phase.", 0},
+    AGE_COL,
+    {"VolumeMode", "string", "", "Filesystem.", 1},
+};
+
+static const col_t sc_cols[] = {
+    NAME_COL,
+    {"Provisioner", "string", "", "Who makes the class's volumes.", 0},
+    {"ReclaimPolicy", "string", "", "What happens to a volume once its claim is gone.", 0},
+    {"VolumeBindingMode", "string", "", "Immediate or WaitForFirstConsumer.", 0},
+    {"AllowVolumeExpansion", "string", "", "Whether volumes may grow.", 0},
+    AGE_COL,
+};
+
 static const col_t node_cols[] = {
     NAME_COL,
     {"Status", "string", "", "The node's readiness, and whether it takes new pods.", 0},
@@ -377,6 +412,14 @@ static const col_t ns_cols[] = {
     NAME_COL,
     {"Status", "string", "", "The namespace's phase.", 0},
     AGE_COL,
+};
+
+static const col_t pc_cols[] = {
+    NAME_COL,
+    {"Value", "integer", "", "The priority of the class's Pods.", 0},
+    {"Global-Default", "boolean", "", "Whether Pods without a class get this one.", 0},
+    AGE_COL,
+    {"PreemptionPolicy", "string", "", "What the class's Pods may do to lower ones.", 0},
 };
 
 static const col_t event_cols[] = {
@@ -790,6 +833,82 @@ static bool netpol_cells(const cJSON *np, int64_t now_ms, cJSON *cells)
            add_age(cells, np, now_ms);
 }
 
+/* ---- PersistentVolumeClaim, PersistentVolume, StorageClass ---- */
+
+/* "RWO,ROX" as kubectl abbreviates access modes. */
+static void access_modes(const cJSON *spec, text_t *t)
+{
+    const cJSON *m;
+    cJSON_ArrayForEach(m, drv_json_get(spec, "accessModes"))
+    {
+        const char *s = cJSON_IsString(m) ? m->valuestring : "";
+        text_add(t, ",",
+                 !strcmp(s, "ReadWriteOnce")      ? "RWO"
+                 : !strcmp(s, "ReadOnlyMany")     ? "ROX"
+                 : !strcmp(s, "ReadWriteMany")    ? "RWX"
+                 : !strcmp(s, "ReadWriteOncePod") ? "RWOP"
+                                                  : s);
+    }
+}
+
+static bool pvc_cells(const cJSON *pvc, int64_t now_ms, cJSON *cells)
+{
+    const cJSON *spec = drv_json_get(pvc, "spec");
+    text_t modes = {.len = 0};
+    const char *phase = drv_json_str_at(pvc, "status.phase");
+    bool bound = phase && !strcmp(phase, "Bound");
+    if (bound)
+        access_modes(drv_json_get(pvc, "status"), &modes);
+    const char *shown = drv_json_str_at(pvc, "metadata.deletionTimestamp") ? "Terminating"
+                        : phase                                            ? phase
+                                                                           : "Pending";
+    return add_str(cells, drv_json_str_at(pvc, "metadata.name")) && add_str(cells, shown) &&
+           add_str(cells, drv_json_str_or(spec, "volumeName", "")) &&
+           add_str(cells, bound ? drv_json_str_at(pvc, "status.capacity.storage") : "") &&
+           add_str(cells, modes.s) &&
+           add_str(cells, drv_json_str_or(spec, "storageClassName", "<unset>")) &&
+           add_str(cells, "<unset>") && add_age(cells, pvc, now_ms) &&
+           add_str(cells, drv_json_str_or(spec, "volumeMode", "Filesystem"));
+}
+
+static bool pv_cells(const cJSON *pv, int64_t now_ms, cJSON *cells)
+{
+    const cJSON *spec = drv_json_get(pv, "spec");
+    text_t modes = {.len = 0};
+    access_modes(spec, &modes);
+    char claim[512] = "";
+    const cJSON *ref = drv_json_get(spec, "claimRef");
+    if (ref)
+        drv_fmt_cut(claim, sizeof(claim), "%s/%s", drv_json_str_or(ref, "namespace", ""),
+                    drv_json_str_or(ref, "name", ""));
+    return add_str(cells, drv_json_str_at(pv, "metadata.name")) &&
+           add_str(cells, drv_json_str_at(pv, "spec.capacity.storage")) &&
+           add_str(cells, modes.s) &&
+           add_str(cells, drv_json_str_or(spec, "persistentVolumeReclaimPolicy", "")) &&
+           add_str(cells, str_or(drv_json_get(pv, "status"), "phase", "Pending")) &&
+           add_str(cells, claim) && add_str(cells, drv_json_str_or(spec, "storageClassName", "")) &&
+           add_str(cells, "<unset>") &&
+           add_str(cells, str_or(drv_json_get(pv, "status"), "reason", "")) &&
+           add_age(cells, pv, now_ms) &&
+           add_str(cells, drv_json_str_or(spec, "volumeMode", "Filesystem"));
+}
+
+static bool sc_cells(const cJSON *sc, int64_t now_ms, cJSON *cells)
+{
+    char name[300];
+    const char *def = drv_json_str(drv_json_at(sc, "metadata.annotations"),
+                                   "storageclass.kubernetes.io/is-default-class");
+    drv_fmt_cut(name, sizeof(name), "%s%s",
+                drv_json_str_or(drv_json_get(sc, "metadata"), "name", ""),
+                def && !strcmp(def, "true") ? " (default)" : "");
+    return add_str(cells, name) && add_str(cells, drv_json_str_or(sc, "provisioner", "")) &&
+           add_str(cells, drv_json_str_or(sc, "reclaimPolicy", "Delete")) &&
+           add_str(cells, drv_json_str_or(sc, "volumeBindingMode", "Immediate")) &&
+           add_str(cells,
+                   cJSON_IsTrue(drv_json_get(sc, "allowVolumeExpansion")) ? "true" : "false") &&
+           add_age(cells, sc, now_ms);
+}
+
 /* ---- Node ---- */
 
 static const char *node_address(const cJSON *node, const char *type)
@@ -872,6 +991,16 @@ static bool ns_cells(const cJSON *ns, int64_t now_ms, cJSON *cells)
 {
     return add_str(cells, drv_json_str_at(ns, "metadata.name")) &&
            add_str(cells, drv_json_str_at(ns, "status.phase")) && add_age(cells, ns, now_ms);
+}
+
+static bool pc_cells(const cJSON *pc, int64_t now_ms, cJSON *cells)
+{
+    return add_str(cells, drv_json_str_at(pc, "metadata.name")) &&
+           add_int(cells, drv_json_int_or(pc, "value", 0)) &&
+           cJSON_AddItemToArray(
+               cells, cJSON_CreateBool(cJSON_IsTrue(drv_json_get(pc, "globalDefault")))) &&
+           add_age(cells, pc, now_ms) &&
+           add_str(cells, drv_json_str_or(pc, "preemptionPolicy", "PreemptLowerPriority"));
 }
 
 /* ---- Event ---- */
@@ -1036,6 +1165,10 @@ static const printer_t printers[] = {
     PRINTER("Namespace", ns_cols, ns_cells),
     PRINTER("Event", event_cols, event_cells),
     PRINTER("HorizontalPodAutoscaler", hpa_cols, hpa_cells),
+    PRINTER("PersistentVolumeClaim", pvc_cols, pvc_cells),
+    PRINTER("PersistentVolume", pv_cols, pv_cells),
+    PRINTER("StorageClass", sc_cols, sc_cells),
+    PRINTER("PriorityClass", pc_cols, pc_cells),
 };
 
 static const printer_t *find_printer(const char *kind)

@@ -1,5 +1,6 @@
 /* The hub's MQTT bridge (see bridge.h): publishing desired state, ingesting what agents say. */
 #include "bridge/bridge_int.h"
+#include "sched/volumes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -488,6 +489,14 @@ static void on_status(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     cJSON *nst = node_status_from(st.node_status, drv_json_get(nodeobj, "status"), now);
     cJSON_Delete(nodeobj);
     ingest_network(b, bn, node, drv_json_get(st.node_status, "network"));
+    char sdir[1024];
+    if (bstorage_ingest(b->store, node, drv_json_get(st.node_status, "storage"), sdir,
+                        sizeof(sdir)))
+        b->store_changed = true;
+    if (sdir[0]) {
+        const char *const kv[] = {DRV_SCHED_ANN_STORAGE_DIR, sdir, NULL};
+        set_node_annotations(b, node, kv);
+    }
     if (nst &&
         drv_hstore_update_status(b->store, DRV_KIND_NODE, NULL, node, nst, NULL, &err) != DRV_OK)
         drv_log_warn("bridge: cannot store node status", "node=%s error=\"%s\"", node,

@@ -110,6 +110,7 @@ typedef struct bdesired {
     drv_map_t pods;  /* key -> bpod_t */
     drv_map_t cms;   /* key -> bdata_t */
     drv_map_t secrets;
+    drv_map_t pvs;     /* PersistentVolume name -> bpv_t (desired.c) */
     uint64_t since_rv; /* change log consumed up to here */
     size_t ndirty;
     /* Set by the bridge (drv_bridge_opts_t): the key documents are signed with (NULL: sent
@@ -140,6 +141,14 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
 void bdesired_free(bdesired_t *d);
+
+/* ---- storage (storage.c) ---- */
+
+/* Takes nodeStatus.storage of node's report: dir (dirsz bytes) gets its storage directory
+ * ("" when absent or refused), and the Released Delete volumes of this node it lists as
+ * removed are deleted. Returns whether the store changed. */
+bool bstorage_ingest(drv_hstore_t *s, const char *node, const cJSON *storage, char *dir,
+                     size_t dirsz);
 
 /* ---- the network section (network.c) ---- */
 

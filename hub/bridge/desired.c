@@ -15,6 +15,7 @@
 #include "drover/json.h"
 #include "drover/model.h"
 #include "drover/vec.h"
+#include "sched/volumes.h"
 
 #define FOLLOW_BATCH 512
 
@@ -29,6 +30,7 @@ void bdesired_init(bdesired_t *d)
     drv_map_init_seeded(&d->pods, BDESIRED_MAX_ENTRIES, d->nodes.seed);
     drv_map_init_seeded(&d->cms, BDESIRED_MAX_ENTRIES, d->nodes.seed);
     drv_map_init_seeded(&d->secrets, BDESIRED_MAX_ENTRIES, d->nodes.seed);
+    drv_map_init_seeded(&d->pvs, BDESIRED_MAX_ENTRIES, d->nodes.seed);
     bnet_init(d);
 }
 
@@ -270,6 +272,142 @@ static void data_set(bdesired_t *d, drv_map_t *m, char tag, const char *key, con
     }
 }
 
+/* ---- persistent volumes ----
+ * Each node's document lists the PVs on it (sched/volumes.h drv_sched_pv_node), in every
+ * phase: the agent mounts Bound ones and removes the directory of Released ones whose policy
+ * is Delete. */
+
+typedef struct bpv {
+    char *name;
+    char node[DRV_PROTO_NODE_MAX + 1]; /* "" when the PV names no node */
+    char *text;
+} bpv_t;
+
+static void bpv_free(bpv_t *v)
+{
+    if (v) {
+        free(v->name);
+        free(v->text);
+        free(v);
+    }
+}
+
+/* A PV as agents get it: no bookkeeping but its uid. */
+static cJSON *strip_pv(const cJSON *pv)
+{
+    cJSON *out = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    if (!out || !meta || !cJSON_AddItemToObject(out, "metadata", meta)) {
+        cJSON_Delete(out);
+        cJSON_Delete(meta);
+        return NULL;
+    }
+    static const char *const mkeys[] = {"name", "uid", "labels", "annotations"};
+    bool ok = copy_item(out, pv, "apiVersion") && copy_item(out, pv, "kind") &&
+              copy_item(out, pv, "spec");
+    for (size_t i = 0; ok && i < sizeof(mkeys) / sizeof(mkeys[0]); i++)
+        ok = copy_item(meta, drv_json_get(pv, "metadata"), mkeys[i]);
+    const char *phase = drv_json_str_at(pv, "status.phase");
+    cJSON *st = ok && phase ? cJSON_AddObjectToObject(out, "status") : NULL;
+    if (!ok || (phase && (!st || !cJSON_AddStringToObject(st, "phase", phase)))) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    drv_json_sort_keys(out);
+    return out;
+}
+
+static void mark_named(bdesired_t *d, const char *node)
+{
+    if (node && *node)
+        mark(d, drv_map_get(&d->nodes, node));
+}
+
+static void pv_set(bdesired_t *d, const char *name, const cJSON *pv)
+{
+    bpv_t *old = drv_map_get(&d->pvs, name);
+    if (!pv) {
+        if (old) {
+            drv_map_del(&d->pvs, name);
+            mark_named(d, old->node);
+            bpv_free(old);
+        }
+        return;
+    }
+    const char *node = drv_sched_pv_node(pv);
+    cJSON *s = strip_pv(pv);
+    char *text = s ? cJSON_PrintUnformatted(s) : NULL;
+    cJSON_Delete(s);
+    if (!text)
+        return;
+    if (old && !strcmp(old->text, text)) {
+        free(text);
+        return;
+    }
+    if (old) {
+        mark_named(d, old->node);
+        free(old->text);
+        old->text = text;
+    } else {
+        bpv_t *e = calloc(1, sizeof(*e));
+        if (!e || !(e->name = strdup(name)) || drv_map_put(&d->pvs, e->name, e) != DRV_OK) {
+            if (e)
+                free(e->name);
+            free(e);
+            free(text);
+            return;
+        }
+        e->text = text;
+        old = e;
+    }
+    if (drv_fmt(old->node, sizeof(old->node), "%s", node ? node : "") != DRV_OK)
+        old->node[0] = '\0';
+    if (old->node[0])
+        mark(d, bdesired_node(d, old->node));
+}
+
+static int cmp_pv(const void *a, const void *b)
+{
+    return strcmp((*(bpv_t *const *)a)->name, (*(bpv_t *const *)b)->name);
+}
+
+/* The node's PVs, sorted by name, into arr; their text into the digest. */
+static drv_err_t collect_pvs(bdesired_t *d, const bnode_t *n, cJSON *arr, drv_sha256_t *h,
+                             drv_error_t *err)
+{
+    size_t cnt = 0, cap = 0;
+    bpv_t **list = NULL;
+    void *v;
+    for (size_t it = 0; drv_map_next(&d->pvs, &it, NULL, &v);) {
+        bpv_t *e = v;
+        if (strcmp(e->node, n->name))
+            continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            bpv_t **nl = realloc(list, cap * sizeof(*nl));
+            if (!nl) {
+                free(list);
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+            }
+            list = nl;
+        }
+        list[cnt++] = e;
+    }
+    if (cnt > 1)
+        qsort(list, cnt, sizeof(*list), cmp_pv);
+    for (size_t i = 0; i < cnt; i++) {
+        cJSON *o = cJSON_Parse(list[i]->text);
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            free(list);
+            return drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+        }
+        drv_sha256_update(h, "v", 1);
+        drv_sha256_update(h, list[i]->text, strlen(list[i]->text) + 1);
+    }
+    free(list);
+    return DRV_OK;
+}
+
 static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool deleted)
 {
     char key[520];
@@ -285,6 +423,9 @@ static void apply_object(bdesired_t *d, drv_kind_t kind, const cJSON *obj, bool 
         break;
     case DRV_KIND_SECRET:
         data_set(d, &d->secrets, 's', key, deleted ? NULL : obj);
+        break;
+    case DRV_KIND_PV:
+        pv_set(d, drv_json_str_at(obj, "metadata.name"), deleted ? NULL : obj);
         break;
     case DRV_KIND_NODE: {
         /* A node that appears gets a document at once (empty, or replacing a stale retained
@@ -327,6 +468,9 @@ static void clear_objects(bdesired_t *d)
     }
     free_data_map(&d->cms);
     free_data_map(&d->secrets);
+    for (size_t it = 0; drv_map_next(&d->pvs, &it, NULL, &v);)
+        bpv_free(v);
+    drv_map_free(&d->pvs);
     bnet_clear(d);
 }
 
@@ -335,8 +479,9 @@ drv_err_t bdesired_load(bdesired_t *d, drv_hstore_t *s, drv_error_t *err)
     clear_objects(d);
     uint64_t rv = drv_hstore_rv(s);
     static const drv_kind_t kinds[] = {
-        DRV_KIND_NODE,    DRV_KIND_CONFIGMAP,     DRV_KIND_SECRET,    DRV_KIND_POD,
-        DRV_KIND_SERVICE, DRV_KIND_ENDPOINTSLICE, DRV_KIND_NAMESPACE, DRV_KIND_NETWORKPOLICY};
+        DRV_KIND_NODE,      DRV_KIND_CONFIGMAP,     DRV_KIND_SECRET,
+        DRV_KIND_POD,       DRV_KIND_SERVICE,       DRV_KIND_ENDPOINTSLICE,
+        DRV_KIND_NAMESPACE, DRV_KIND_NETWORKPOLICY, DRV_KIND_PV};
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         cJSON *items = NULL;
         drv_err_t e = drv_hstore_list(s, kinds[k], NULL, NULL, &items, NULL, err);
@@ -540,7 +685,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
 {
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
-          *jsecrets = cJSON_CreateArray();
+          *jsecrets = cJSON_CreateArray(), *jpvs = cJSON_CreateArray();
     refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
     char *out = NULL;
     char *pub = NULL;  /* the node's key, when it has Secrets */
@@ -548,7 +693,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
     bool revoked = false;
     drv_sha256_t h;
     drv_sha256_init(&h);
-    if (!pods || !jpods || !jcms || !jsecrets) {
+    if (!pods || !jpods || !jcms || !jsecrets || !jpvs) {
         drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
         goto done;
     }
@@ -617,6 +762,8 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         if (pub)
             drv_sha256_update(&h, pub, strlen(pub) + 1);
     }
+    if (collect_pvs(d, n, jpvs, &h, err) != DRV_OK)
+        goto done;
     if (bnet_part(d, n, &h, &net, err) != DRV_OK)
         goto done;
     drv_sha256_final(&h, sum);
@@ -632,6 +779,16 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
         cJSON_Delete(doc);
         doc = NULL;
     }
+    /* Absent when empty: a node without volumes gets the document it always got. */
+    if (doc && cJSON_GetArraySize(jpvs) > 0) {
+        if (cJSON_AddItemToObject(doc, "persistentVolumes", jpvs)) {
+            jpvs = NULL;
+        } else {
+            cJSON_Delete(doc);
+            doc = NULL;
+            drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
+        }
+    }
     if (doc) {
         out = finish_doc(d, n, doc, len, err);
         cJSON_Delete(doc);
@@ -646,6 +803,7 @@ done:
     cJSON_Delete(jpods);
     cJSON_Delete(jcms);
     cJSON_Delete(jsecrets);
+    cJSON_Delete(jpvs);
     return out;
 }
 

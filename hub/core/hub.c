@@ -484,6 +484,8 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     e = use_secret_keys(hub->store, dir, err);
     if (e == DRV_OK) /* the system namespaces, and a namespace made by its first object */
         e = drv_hstore_namespaces_enable(hub->store, err);
+    if (e == DRV_OK) /* the built-in PriorityClasses; Pods get their priority at create */
+        e = drv_hstore_priority_classes_enable(hub->store, err);
     if (e != DRV_OK) {
         drv_hstore_close(hub->store);
         drv_identity_free(hub->identity);

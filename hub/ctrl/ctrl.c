@@ -428,9 +428,15 @@ void ctrl_sort_for_deletion(const cJSON **pods, size_t n)
 
 /* ---- scheduling ---- */
 
+/* The scheduling queue: higher spec.priority first (kube-scheduler's PrioritySort), then the
+ * older pod. */
 static int pending_cmp(const void *a, const void *b)
 {
     const cJSON *pa = *(const cJSON *const *)a, *pb = *(const cJSON *const *)b;
+    int64_t qa = drv_json_int_or(drv_json_get(pa, "spec"), "priority", 0),
+            qb = drv_json_int_or(drv_json_get(pb, "spec"), "priority", 0);
+    if (qa != qb)
+        return qa > qb ? -1 : 1;
     int c = strcmp(ctrl_meta(pa, "creationTimestamp"), ctrl_meta(pb, "creationTimestamp"));
     if (!c)
         c = strcmp(ctrl_meta(pa, "namespace"), ctrl_meta(pb, "namespace"));
@@ -518,6 +524,15 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     }
     if (npending > 1)
         qsort(pending, npending, sizeof(*pending), pending_cmp);
+    /* The volume rule (sched/volumes.h) reads claims and volumes: only when a pod has some. */
+    cJSON *pvcs = NULL, *pvs = NULL, *classes = NULL;
+    drv_sched_volctx_t vctx = {.nodes = nodes, .pods = pods};
+    for (size_t i = 0; r == DRV_OK && i < npending && !pvcs; i++)
+        if (drv_sched_pod_uses_claims(pending[i]) &&
+            (r = drv_hstore_list(s, DRV_KIND_PVC, NULL, NULL, &pvcs, NULL, err)) == DRV_OK &&
+            (r = drv_hstore_list(s, DRV_KIND_PV, NULL, NULL, &pvs, NULL, err)) == DRV_OK)
+            r = drv_hstore_list(s, DRV_KIND_STORAGECLASS, NULL, NULL, &classes, NULL, err);
+    vctx.pvcs = pvcs, vctx.pvs = pvs, vctx.classes = classes;
     for (size_t i = 0; r == DRV_OK && i < npending; i++) {
         cJSON *pod = (cJSON *)pending[i];
         char node[256], why[DRV_SCHED_REASON_MAX];
@@ -527,8 +542,37 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
         if (plats == DRV_CTRL_PLATFORMS_PENDING)
             continue; /* its image's platforms are being looked up: a later round */
         drv_error_t e = DRV_ERROR_INIT;
-        drv_err_t pr =
-            drv_sched_place_cached(&cache, pod, plats, node, sizeof(node), why, sizeof(why), &e);
+        char pinned[256] = "";
+        cJSON *pinned_pod = NULL; /* the pod held to its claims' node by a nodeSelector */
+        if (pvcs && drv_sched_pod_uses_claims(pod)) {
+            if (drv_sched_volumes_node(&vctx, pod, pinned, sizeof(pinned), why, sizeof(why)) !=
+                DRV_OK) {
+                r = mark_unschedulable(s, pod, why, now_ms, err);
+                continue;
+            }
+            pinned_pod = pinned[0] ? cJSON_Duplicate(pod, true) : NULL;
+            cJSON *sel =
+                pinned_pod ? drv_json_get(drv_json_get(pinned_pod, "spec"), "nodeSelector") : NULL;
+            if (pinned_pod && !sel)
+                sel = cJSON_AddObjectToObject(drv_json_get(pinned_pod, "spec"), "nodeSelector");
+            if (pinned_pod && !ctrl_set(sel, "kubernetes.io/hostname", cJSON_CreateString(pinned)))
+                r = drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduling");
+        }
+        drv_err_t pr = r != DRV_OK
+                           ? r
+                           : drv_sched_place_cached(&cache, pinned_pod ? pinned_pod : pod, plats,
+                                                    node, sizeof(node), why, sizeof(why), &e);
+        cJSON_Delete(pinned_pod);
+        if (r != DRV_OK)
+            break;
+        if (pr == DRV_OK && pvcs && drv_sched_pod_uses_claims(pod)) {
+            /* The claims are bound (volumes made) on the node before the pod is. */
+            drv_error_t be = DRV_ERROR_INIT;
+            if (drv_ctrl_pvc_bind(s, &vctx, pod, node, now_ms, &be) != DRV_OK) {
+                r = mark_unschedulable(s, pod, drv_error_msg(&be), now_ms, err);
+                continue;
+            }
+        }
         if (pr == DRV_ERR_NOTFOUND) {
             /* Say which platforms the image has when that is what kept it off the nodes. */
             size_t wl = strlen(why);
@@ -570,6 +614,9 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
         nbound++;
     }
     free(pending);
+    cJSON_Delete(pvcs);
+    cJSON_Delete(pvs);
+    cJSON_Delete(classes);
     drv_sched_cache_free(&cache);
     cJSON_Delete(nodes);
     cJSON_Delete(pods);
@@ -583,9 +630,9 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
                                  drv_error_t *err)
 {
     /* Every controller runs even if one before it failed; the first error is returned. */
-    drv_error_t e[6] = {DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT,
+    drv_error_t e[7] = {DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT,
                         DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT};
-    drv_err_t r[6];
+    drv_err_t r[7];
     r[0] = drv_ctrl_namespaces_reconcile(s, &e[0]);
     r[1] = drv_ctrl_nodes_reconcile(s, o, now_ms, NULL, &e[1]);
     r[2] = drv_ctrl_deployments_reconcile(s, now_ms, &e[2]);
@@ -593,7 +640,9 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
     r[4] = drv_ctrl_schedule(s, platforms, ctx, now_ms, NULL, &e[4]);
     /* After the pods changed: the Services' endpoints follow them in the same round. */
     r[5] = drv_ctrl_endpoints_reconcile(s, now_ms, &e[5]);
-    for (int i = 0; i < 6; i++)
+    /* Claims' and volumes' phases, after the scheduler bound some. */
+    r[6] = drv_ctrl_pvcs_reconcile(s, now_ms, &e[6]);
+    for (int i = 0; i < 7; i++)
         if (r[i] != DRV_OK)
             return drv_error_set(err, r[i], e[i].sys_errno, "%s", drv_error_msg(&e[i]));
     return DRV_OK;

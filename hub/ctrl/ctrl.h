@@ -23,6 +23,7 @@
 
 #include "drover/error.h"
 #include "sched/sched.h"
+#include "sched/volumes.h"
 #include "store/store.h"
 
 #define DRV_CTRL_NODE_GRACE_MS_DEFAULT 10000
@@ -155,6 +156,29 @@ DRV_NODISCARD drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn
 DRV_NODISCARD drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o,
                                                drv_ctrl_platforms_fn platforms, void *ctx,
                                                int64_t now_ms, drv_error_t *err);
+
+/* ---- PersistentVolumeClaims (pvc.c) ----
+ * The node-local provisioner drover.io/local-path and the binder. */
+
+/* Creates the default StorageClass local-path (WaitForFirstConsumer, Delete, annotated the
+ * default class) when it does not exist. */
+DRV_NODISCARD drv_err_t drv_ctrl_storage_defaults(drv_hstore_t *s, drv_error_t *err);
+/* Binds every unbound claim of pod, which is about to be bound to node: a new PV
+ * pvc-<claim uid> in the node's storage directory (Node annotation drover.io/local-storage-path)
+ * for a claim of the local-path class, else the Available PV that fits it best; the claim
+ * gets spec.volumeName, annotation volume.kubernetes.io/selected-node and status Bound. */
+DRV_NODISCARD drv_err_t drv_ctrl_pvc_bind(drv_hstore_t *s, const drv_sched_volctx_t *ctx,
+                                          const cJSON *pod, const char *node, int64_t now_ms,
+                                          drv_error_t *err);
+/* Deletes the claim ns/name, or, while a pod (not finished) uses it, marks it being deleted
+ * (metadata.deletionTimestamp, finalizer kubernetes.io/pvc-protection) for the reconcile round
+ * to delete once no pod uses it, as Kubernetes' protection does. *out gets the object. */
+DRV_NODISCARD drv_err_t drv_ctrl_pvc_delete(drv_hstore_t *s, const char *ns, const char *name,
+                                            int64_t now_ms, cJSON **out, drv_error_t *err);
+/* The default class on claims without one, and the phases of claims (Pending, Bound, Lost)
+ * and volumes (Available, Bound, Released, Failed); a Released Delete volume whose node is
+ * gone is deleted (nobody is left to remove its directory). */
+DRV_NODISCARD drv_err_t drv_ctrl_pvcs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err);
 
 /* ---- Pod and Service addresses (netalloc.c) ----
  * Each Node gets a block of the cluster CIDR as spec.podCIDR (and spec.podCIDRs: [same]) on

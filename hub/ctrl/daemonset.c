@@ -1,9 +1,10 @@
 /* The DaemonSet controller: one pod bound directly to each node that matches the template's
- * nodeSelector and whose NoSchedule/NoExecute taints it tolerates (cordoned and NotReady
- * nodes included, as in Kubernetes), nodes that join later included; pods on nodes that no
- * longer match are deleted; a template change rolls out node by node within maxUnavailable,
- * or with maxSurge by starting the new pod beside the old one. Each template it has had is
- * kept as a ControllerRevision (dsrevisions.c) for kubectl rollout history and undo. */
+ * nodeSelector and required node affinity and whose NoSchedule/NoExecute taints it tolerates
+ * (cordoned and NotReady nodes included, as in Kubernetes), nodes that join later included;
+ * pods on nodes that no longer match are deleted; a template change rolls out node by node
+ * within maxUnavailable, or with maxSurge by starting the new pod beside the old one. Each
+ * template it has had is kept as a ControllerRevision (dsrevisions.c) for kubectl rollout
+ * history and undo. */
 #include "ctrl/ctrl_int.h"
 
 #include <stdio.h>
@@ -14,15 +15,8 @@
 
 static bool node_matches(const cJSON *node, const cJSON *podspec)
 {
-    const cJSON *sel = drv_json_get(podspec, "nodeSelector"), *kv;
-    const cJSON *labels = drv_json_get(drv_json_get(node, "metadata"), "labels");
-    cJSON_ArrayForEach(kv, (cJSON_IsObject(sel) ? sel : NULL))
-    {
-        const char *have = drv_json_str(labels, kv->string);
-        if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
-            return false;
-    }
-    return drv_sched_untolerated_taint(node, drv_json_get(podspec, "tolerations")) == NULL;
+    return drv_sched_node_affinity_ok(node, podspec) &&
+           drv_sched_untolerated_taint(node, drv_json_get(podspec, "tolerations")) == NULL;
 }
 
 static int by_node_cmp(const void *a, const void *b)

@@ -2,6 +2,7 @@
  * placement is one pass over the nodes. See sched.h for the rules. */
 #include "sched/sched.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/quantity.h"
+#include "drover/selector.h"
 #include "drover/vec.h"
 
 struct port_use {
@@ -20,6 +22,13 @@ struct port_use {
 struct owner_use {
     uint64_t hash;
     uint32_t count;
+};
+
+/* What pod (anti-)affinity needs of a pod bound to a node: its namespace, labels and
+ * affinity (for the symmetric rules), copied. */
+struct pod_ref {
+    char *key;  /* namespace/name */
+    cJSON *obj; /* {"namespace", "labels", "affinity"} */
 };
 
 struct drv_sched_node {
@@ -34,12 +43,18 @@ struct drv_sched_node {
     size_t npods;
     drv_vec_t ports;  /* struct port_use, at most PORT_KEYS_MAX */
     drv_vec_t owners; /* struct owner_use, at most NODE_OWNERS_MAX */
+    drv_vec_t pods;   /* struct pod_ref, at most NODE_PODS_MAX */
+    size_t npodaff;   /* of those, pods with pod (anti-)affinity terms */
 };
 
 /* Distinct host ports a node can have in use: every port of three protocols. */
 #define PORT_KEYS_MAX (3 * 65536)
 /* Distinct owners (ReplicaSets, DaemonSets, ...) of the pods on one node. */
 #define NODE_OWNERS_MAX 65536
+/* Pods on one node the affinity rules look at. */
+#define NODE_PODS_MAX 65536
+/* Affinity terms of one pod, per kind (required/preferred, affinity/anti-affinity). */
+#define POD_TERMS_MAX 32
 
 #define POD_PORTS_MAX 64
 
@@ -49,7 +64,9 @@ struct pod_info {
     uint32_t ports[POD_PORTS_MAX];
     size_t nports;
     uint64_t owner; /* 0: none */
-    const cJSON *selector, *tolerations;
+    const cJSON *tolerations, *spec;
+    const char *ns;
+    const cJSON *labels, *affinity;
 };
 
 static uint64_t fnv1a(uint64_t h, const char *s)
@@ -73,6 +90,12 @@ static void node_free(drv_sched_node_t *n)
     cJSON_Delete(n->obj);
     drv_vec_free(&n->ports);
     drv_vec_free(&n->owners);
+    struct pod_ref *pr = n->pods.data;
+    for (size_t i = 0; i < n->pods.len; i++) {
+        free(pr[i].key);
+        cJSON_Delete(pr[i].obj);
+    }
+    drv_vec_free(&n->pods);
 }
 
 void drv_sched_cache_free(drv_sched_cache_t *c)
@@ -154,6 +177,7 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
         drv_sched_node_t *d = &arr[n];
         drv_vec_init(&d->ports, sizeof(struct port_use), PORT_KEYS_MAX);
         drv_vec_init(&d->owners, sizeof(struct owner_use), NODE_OWNERS_MAX);
+        drv_vec_init(&d->pods, sizeof(struct pod_ref), NODE_PODS_MAX);
         d->name = strdup(name);
         d->obj = cJSON_Duplicate(no, true);
         if (!d->name || !d->obj) {
@@ -197,8 +221,11 @@ drv_err_t drv_sched_cache_set_nodes(drv_sched_cache_t *c, const cJSON *nodes, dr
             d->npods = old->npods;
             d->ports = old->ports;
             d->owners = old->owners;
+            d->pods = old->pods;
+            d->npodaff = old->npodaff;
             drv_vec_init(&old->ports, sizeof(struct port_use), PORT_KEYS_MAX);
             drv_vec_init(&old->owners, sizeof(struct owner_use), NODE_OWNERS_MAX);
+            drv_vec_init(&old->pods, sizeof(struct pod_ref), NODE_PODS_MAX);
         }
     }
     drv_sched_cache_free(c);
@@ -319,23 +346,46 @@ static drv_err_t pod_info_read(const cJSON *pod, struct pod_info *pi, drv_error_
     pi->score_cpu = v[2];
     pi->score_mem = v[3];
     const cJSON *spec = drv_json_get(pod, "spec");
-    pi->selector = drv_json_get(spec, "nodeSelector");
     pi->tolerations = drv_json_get(spec, "tolerations");
     pi->owner = owner_key(pod);
-    const cJSON *ctrs = drv_json_get(spec, "containers"), *ctr;
-    cJSON_ArrayForEach(ctr, (cJSON_IsArray(ctrs) ? ctrs : NULL))
-    {
-        const cJSON *ports = drv_json_get(ctr, "ports"), *p;
-        cJSON_ArrayForEach(p, (cJSON_IsArray(ports) ? ports : NULL))
+    pi->spec = spec;
+    pi->ns = drv_json_str(drv_json_get(pod, "metadata"), "namespace");
+    if (!pi->ns)
+        pi->ns = "default";
+    pi->labels = drv_json_get(drv_json_get(pod, "metadata"), "labels");
+    pi->affinity = drv_json_get(spec, "affinity");
+    /* Under hostNetwork every container port is a host port (the model defaults hostPort to
+     * it; a pod stored before that default still holds the port). Init containers that keep
+     * running (restartPolicy Always) hold theirs too. */
+    bool hostnet = cJSON_IsTrue(drv_json_get(spec, "hostNetwork"));
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int l = 0; l < 2; l++) {
+        const cJSON *ctrs = drv_json_get(spec, lists[l]), *ctr;
+        cJSON_ArrayForEach(ctr, (cJSON_IsArray(ctrs) ? ctrs : NULL))
         {
-            const cJSON *hp = drv_json_get(p, "hostPort");
-            if (!cJSON_IsNumber(hp) || hp->valuedouble < 1 || hp->valuedouble > 65535)
+            const char *rp = drv_json_str(ctr, "restartPolicy");
+            if (l == 1 && !(rp && !strcmp(rp, "Always")))
                 continue;
-            if (pi->nports == POD_PORTS_MAX)
-                return drv_error_set(err, DRV_ERR_INVALID, 0,
-                                     "spec.containers: more than %d hostPorts", POD_PORTS_MAX);
-            pi->ports[pi->nports++] =
-                ((uint32_t)hp->valuedouble << 2) | proto_code(drv_json_str(p, "protocol"));
+            const cJSON *ports = drv_json_get(ctr, "ports"), *p;
+            cJSON_ArrayForEach(p, (cJSON_IsArray(ports) ? ports : NULL))
+            {
+                const cJSON *hp = drv_json_get(p, "hostPort");
+                if (hostnet && (!cJSON_IsNumber(hp) || hp->valuedouble == 0))
+                    hp = drv_json_get(p, "containerPort");
+                if (!cJSON_IsNumber(hp) || hp->valuedouble < 1 || hp->valuedouble > 65535)
+                    continue;
+                uint32_t key =
+                    ((uint32_t)hp->valuedouble << 2) | proto_code(drv_json_str(p, "protocol"));
+                bool dup = false;
+                for (size_t k = 0; k < pi->nports && !dup; k++)
+                    dup = pi->ports[k] == key;
+                if (dup)
+                    continue;
+                if (pi->nports == POD_PORTS_MAX)
+                    return drv_error_set(err, DRV_ERR_INVALID, 0, "spec.%s: more than %d hostPorts",
+                                         lists[l], POD_PORTS_MAX);
+                pi->ports[pi->nports++] = key;
+            }
         }
     }
     return DRV_OK;
@@ -357,6 +407,43 @@ static struct owner_use *find_owner(const drv_sched_node_t *n, uint64_t hash)
         if (o[i].hash == hash)
             return &o[i];
     return NULL;
+}
+
+static bool has_pod_terms(const cJSON *affinity)
+{
+    return drv_json_get(affinity, "podAffinity") || drv_json_get(affinity, "podAntiAffinity");
+}
+
+static char *pod_key(const cJSON *pod, const struct pod_info *pi)
+{
+    const char *name = drv_json_str(drv_json_get(pod, "metadata"), "name");
+    size_t len = strlen(pi->ns) + strlen(name ? name : "") + 2;
+    char *k = malloc(len);
+    if (k && drv_fmt(k, len, "%s/%s", pi->ns, name ? name : "") != DRV_OK) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static drv_err_t pod_ref_make(const cJSON *pod, const struct pod_info *pi, struct pod_ref *ref)
+{
+    ref->key = pod_key(pod, pi);
+    ref->obj = cJSON_CreateObject();
+    bool ok = ref->key && ref->obj && cJSON_AddStringToObject(ref->obj, "namespace", pi->ns);
+    if (ok && pi->labels)
+        ok = cJSON_AddItemToObject(ref->obj, "labels", cJSON_Duplicate(pi->labels, true));
+    if (ok && pi->affinity)
+        ok = cJSON_AddItemToObject(ref->obj, "affinity", cJSON_Duplicate(pi->affinity, true));
+    if (ok && drv_json_get(drv_json_get(pod, "metadata"), "deletionTimestamp"))
+        ok = cJSON_AddTrueToObject(ref->obj, "deleting") != NULL;
+    if (ok)
+        return DRV_OK;
+    free(ref->key);
+    cJSON_Delete(ref->obj);
+    ref->key = NULL;
+    ref->obj = NULL;
+    return DRV_ERR_NOMEM;
 }
 
 drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_error_t *err)
@@ -383,6 +470,19 @@ drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_er
     if (r == DRV_ERR_TOOBIG)
         return drv_error_set(err, r, 0, "scheduler cache: node %s: pods of more than %d owners",
                              n->name, NODE_OWNERS_MAX);
+    struct pod_ref ref = {NULL, NULL};
+    if (r == DRV_OK)
+        r = pod_ref_make(pod, &pi, &ref);
+    if (r == DRV_OK) {
+        r = drv_vec_push(&n->pods, &ref);
+        if (r != DRV_OK) {
+            free(ref.key);
+            cJSON_Delete(ref.obj);
+        }
+    }
+    if (r == DRV_ERR_TOOBIG)
+        return drv_error_set(err, r, 0, "scheduler cache: node %s: more than %d pods", n->name,
+                             NODE_PODS_MAX);
     if (r != DRV_OK)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduler cache");
     for (size_t i = 0; i < pi.nports; i++) {
@@ -401,6 +501,7 @@ drv_err_t drv_sched_cache_add_pod(drv_sched_cache_t *c, const cJSON *pod, drv_er
         else
             (void)!drv_vec_push(&n->owners, &nu); /* reserved above */
     }
+    n->npodaff += has_pod_terms(pi.affinity);
     n->used_cpu += pi.cpu;
     n->used_mem += pi.mem;
     n->score_cpu += pi.score_cpu;
@@ -423,6 +524,17 @@ void drv_sched_cache_remove_pod(drv_sched_cache_t *c, const cJSON *pod)
     struct owner_use *ou = pi.owner ? find_owner(n, pi.owner) : NULL;
     if (ou && --ou->count == 0)
         drv_vec_remove(&n->owners, (size_t)(ou - (struct owner_use *)n->owners.data));
+    _cleanup_free_ char *key = pod_key(pod, &pi);
+    struct pod_ref *pr = n->pods.data;
+    for (size_t i = 0; key && i < n->pods.len; i++) {
+        if (!strcmp(pr[i].key, key)) {
+            n->npodaff -= has_pod_terms(drv_json_get(pr[i].obj, "affinity")) && n->npodaff;
+            free(pr[i].key);
+            cJSON_Delete(pr[i].obj);
+            drv_vec_remove(&n->pods, i);
+            break;
+        }
+    }
     n->used_cpu -= pi.cpu;
     n->used_mem -= pi.mem;
     n->score_cpu -= pi.score_cpu;
@@ -505,16 +617,486 @@ static bool platform_ok(const drv_sched_node_t *n, const char *const *platforms)
     return false;
 }
 
-static bool selector_ok(const drv_sched_node_t *n, const cJSON *selector)
+/* ---- node affinity ---- */
+
+#define REQUIRED "requiredDuringSchedulingIgnoredDuringExecution"
+#define PREFERRED "preferredDuringSchedulingIgnoredDuringExecution"
+
+static bool parse_ll(const char *s, long long *out)
 {
-    const cJSON *kv;
-    cJSON_ArrayForEach(kv, (cJSON_IsObject(selector) ? selector : NULL))
+    char *end = NULL;
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return !*end && !errno;
+}
+
+/* One requirement of a node selector term against a node: a label (matchExpressions) or,
+ * field, the node's name (matchFields metadata.name). NotIn and DoesNotExist match a node
+ * without the label, Gt and Lt compare integers, as in Kubernetes. */
+static bool node_req_ok(const cJSON *node, const cJSON *req, bool field)
+{
+    const cJSON *meta = drv_json_get(node, "metadata");
+    const char *key = drv_json_str(req, "key"), *op = drv_json_str(req, "operator");
+    if (!key || !op)
+        return false;
+    const char *have = NULL;
+    if (!field)
+        have = drv_json_str(drv_json_get(meta, "labels"), key);
+    else if (!strcmp(key, "metadata.name"))
+        have = drv_json_str(meta, "name");
+    if (!strcmp(op, "Exists"))
+        return have != NULL;
+    if (!strcmp(op, "DoesNotExist"))
+        return have == NULL;
+    const cJSON *vals = drv_json_get(req, "values"), *v;
+    if (!strcmp(op, "In") || !strcmp(op, "NotIn")) {
+        bool in = false;
+        cJSON_ArrayForEach(v, (cJSON_IsArray(vals) ? vals : NULL))
+        {
+            if (have && cJSON_IsString(v) && !strcmp(have, v->valuestring))
+                in = true;
+        }
+        return !strcmp(op, "In") ? in : !in;
+    }
+    long long a, b;
+    const cJSON *v0 = cJSON_GetArrayItem(vals, 0);
+    if (!parse_ll(have, &a) || !cJSON_IsString(v0) || !parse_ll(v0->valuestring, &b))
+        return false;
+    if (!strcmp(op, "Gt"))
+        return a > b;
+    if (!strcmp(op, "Lt"))
+        return a < b;
+    return false;
+}
+
+/* A term's requirements all hold (AND); a term without any matches no node. */
+static bool node_term_ok(const cJSON *node, const cJSON *term)
+{
+    const cJSON *exprs = drv_json_get(term, "matchExpressions"),
+                *fields = drv_json_get(term, "matchFields"), *r;
+    if (!cJSON_GetArraySize(exprs) && !cJSON_GetArraySize(fields))
+        return false;
+    cJSON_ArrayForEach(r, (cJSON_IsArray(exprs) ? exprs : NULL))
     {
-        const char *have = drv_json_str(n->labels, kv->string);
-        if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
+        if (!node_req_ok(node, r, false))
+            return false;
+    }
+    cJSON_ArrayForEach(r, (cJSON_IsArray(fields) ? fields : NULL))
+    {
+        if (!node_req_ok(node, r, true))
             return false;
     }
     return true;
+}
+
+bool drv_sched_node_affinity_ok(const cJSON *node, const cJSON *podspec)
+{
+    const cJSON *labels = drv_json_get(drv_json_get(node, "metadata"), "labels");
+    const cJSON *sel = drv_json_get(podspec, "nodeSelector"), *kv;
+    cJSON_ArrayForEach(kv, (cJSON_IsObject(sel) ? sel : NULL))
+    {
+        const char *have = drv_json_str(labels, kv->string);
+        if (!have || !cJSON_IsString(kv) || strcmp(have, kv->valuestring))
+            return false;
+    }
+    const cJSON *req =
+        drv_json_get(drv_json_get(drv_json_get(podspec, "affinity"), "nodeAffinity"), REQUIRED);
+    if (!cJSON_IsObject(req))
+        return true;
+    /* Terms are ORed; no term at all matches no node. */
+    const cJSON *terms = drv_json_get(req, "nodeSelectorTerms"), *t;
+    cJSON_ArrayForEach(t, (cJSON_IsArray(terms) ? terms : NULL))
+    {
+        if (node_term_ok(node, t))
+            return true;
+    }
+    return false;
+}
+
+/* Sum of the weights of the preferred node affinity terms the node matches. */
+static int64_t node_pref_score(const cJSON *node, const cJSON *podspec)
+{
+    const cJSON *prefs =
+        drv_json_get(drv_json_get(drv_json_get(podspec, "affinity"), "nodeAffinity"), PREFERRED);
+    const cJSON *p;
+    int64_t sum = 0;
+    cJSON_ArrayForEach(p, (cJSON_IsArray(prefs) ? prefs : NULL))
+    {
+        if (node_term_ok(node, drv_json_get(p, "preference")))
+            sum += drv_json_int_or(p, "weight", 0);
+    }
+    return sum;
+}
+
+/* ---- inter-pod affinity ---- */
+
+/* A pod affinity term, its selector parsed once per placement. */
+struct term {
+    const cJSON *json;
+    const char *topo;   /* topologyKey */
+    const char *own_ns; /* namespace of the pod the term belongs to */
+    drv_selector_t sel;
+    bool has_sel; /* no (or a bad) labelSelector matches no pod */
+    int64_t weight;
+};
+
+static void term_init(struct term *t, const cJSON *json, const char *own_ns, int64_t weight)
+{
+    memset(t, 0, sizeof(*t));
+    t->json = json;
+    t->topo = drv_json_str(json, "topologyKey");
+    t->own_ns = own_ns;
+    t->weight = weight;
+    const cJSON *ls = drv_json_get(json, "labelSelector");
+    t->has_sel = cJSON_IsObject(ls) && drv_selector_from_json(ls, &t->sel, NULL) == DRV_OK;
+}
+
+static void terms_free(struct term *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].has_sel)
+            drv_selector_free(&t[i].sel);
+}
+
+/* The pod's own namespace unless the term lists namespaces; namespaceSelector {} is every
+ * namespace (the model refuses any other namespaceSelector). */
+static bool term_matches(const struct term *t, const char *ns, const cJSON *labels)
+{
+    if (!t->has_sel || !t->topo)
+        return false;
+    if (!cJSON_IsObject(drv_json_get(t->json, "namespaceSelector"))) {
+        const cJSON *nss = drv_json_get(t->json, "namespaces"), *n;
+        bool in = false;
+        if (cJSON_GetArraySize(nss) > 0) {
+            cJSON_ArrayForEach(n, nss)
+            {
+                if (cJSON_IsString(n) && !strcmp(n->valuestring, ns))
+                    in = true;
+            }
+        } else {
+            in = !strcmp(ns, t->own_ns);
+        }
+        if (!in)
+            return false;
+    }
+    return drv_selector_matches(&t->sel, labels);
+}
+
+/* Terms of one kind ("podAffinity"/"podAntiAffinity", required or preferred) of affinity;
+ * preferred terms carry sign * their weight, required ones sign. */
+static size_t terms_read(const cJSON *affinity, const char *kind, bool required, const char *ns,
+                         int64_t sign, struct term *out)
+{
+    const cJSON *arr = drv_json_get(drv_json_get(affinity, kind), required ? REQUIRED : PREFERRED);
+    const cJSON *e;
+    size_t n = 0;
+    cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
+    {
+        if (n == POD_TERMS_MAX)
+            break;
+        if (required)
+            term_init(&out[n++], e, ns, sign);
+        else
+            term_init(&out[n++], drv_json_get(e, "podAffinityTerm"), ns,
+                      sign * drv_json_int_or(e, "weight", 0));
+    }
+    return n;
+}
+
+/* Counts per topology domain (a node label key and value). tag says what is counted:
+ * TAG_AFF + i and TAG_ANTI + i pods matching the pod's i-th required term, TAG_EXIST_ANTI
+ * existing pods whose required anti-affinity the pod matches, TAG_SCORE the preferred
+ * weights. */
+struct dom {
+    int tag;
+    const char *key, *value;
+    int64_t n;
+};
+#define TAG_AFF 0
+#define TAG_ANTI POD_TERMS_MAX
+#define TAG_EXIST_ANTI (2 * POD_TERMS_MAX)
+#define TAG_SCORE (2 * POD_TERMS_MAX + 1)
+/* Distinct domains counted for one placement. */
+#define DOMS_MAX (1 << 20)
+
+static drv_err_t dom_add(drv_vec_t *v, int tag, const char *key, const cJSON *labels, int64_t n)
+{
+    const char *value = key ? drv_json_str(labels, key) : NULL;
+    if (!value)
+        return DRV_OK; /* a node without the label is in no domain of that key */
+    struct dom *d = v->data;
+    for (size_t i = 0; i < v->len; i++) {
+        if (d[i].tag == tag && !strcmp(d[i].key, key) && !strcmp(d[i].value, value)) {
+            d[i].n += n;
+            return DRV_OK;
+        }
+    }
+    struct dom nd = {tag, key, value, n};
+    return drv_vec_push(v, &nd);
+}
+
+static int64_t dom_sum(const drv_vec_t *v, int tag, const cJSON *labels)
+{
+    const struct dom *d = v->data;
+    int64_t sum = 0;
+    for (size_t i = 0; i < v->len; i++) {
+        if (d[i].tag != tag)
+            continue;
+        const char *have = drv_json_str(labels, d[i].key);
+        if (have && !strcmp(have, d[i].value))
+            sum += d[i].n;
+    }
+    return sum;
+}
+
+/* The incoming pod's terms and what the pods already bound say about each domain. */
+struct interpod {
+    struct term aff[POD_TERMS_MAX], anti[POD_TERMS_MAX], pref[2 * POD_TERMS_MAX];
+    size_t naff, nanti, npref;
+    drv_vec_t dom;
+    bool aff_seen; /* some bound pod matches all the required affinity terms */
+    bool self_ok;  /* the pod matches all its own required affinity terms */
+    bool active;   /* any rule at all: otherwise nothing to filter or score */
+};
+
+static void interpod_free(struct interpod *ip)
+{
+    terms_free(ip->aff, ip->naff);
+    terms_free(ip->anti, ip->nanti);
+    terms_free(ip->pref, ip->npref);
+    drv_vec_free(&ip->dom);
+}
+
+static bool matches_all(const struct term *t, size_t n, const char *ns, const cJSON *labels)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!term_matches(&t[i], ns, labels))
+            return false;
+    return n > 0;
+}
+
+/* What one bound pod's own terms say about the incoming pod: its required anti-affinity
+ * keeps the incoming pod out of its domain, its preferred terms (and its required affinity,
+ * with weight 1 as kube-scheduler's hardPodAffinityWeight) score it. */
+static drv_err_t interpod_existing(struct interpod *ip, const struct pod_info *pi, const cJSON *ref,
+                                   const cJSON *nlabels)
+{
+    const cJSON *aff = drv_json_get(ref, "affinity");
+    if (!aff)
+        return DRV_OK;
+    const char *ns = drv_json_str_or(ref, "namespace", "default");
+    struct term *t = malloc(sizeof(*t) * POD_TERMS_MAX);
+    if (!t)
+        return DRV_ERR_NOMEM;
+    static const struct {
+        const char *kind;
+        bool required;
+        int64_t sign;
+        int tag;
+    } kinds[] = {{"podAntiAffinity", true, 1, TAG_EXIST_ANTI},
+                 {"podAffinity", true, 1, TAG_SCORE},
+                 {"podAffinity", false, 1, TAG_SCORE},
+                 {"podAntiAffinity", false, -1, TAG_SCORE}};
+    drv_err_t r = DRV_OK;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && r == DRV_OK; k++) {
+        size_t n = terms_read(aff, kinds[k].kind, kinds[k].required, ns, kinds[k].sign, t);
+        for (size_t i = 0; i < n && r == DRV_OK; i++)
+            if (term_matches(&t[i], pi->ns, pi->labels))
+                r = dom_add(&ip->dom, kinds[k].tag, t[i].topo, nlabels, t[i].weight);
+        terms_free(t, n);
+    }
+    free(t);
+    return r;
+}
+
+static drv_err_t interpod_prepare(const drv_sched_cache_t *c, const struct pod_info *pi,
+                                  struct interpod *ip)
+{
+    memset(ip, 0, sizeof(*ip));
+    drv_vec_init(&ip->dom, sizeof(struct dom), DOMS_MAX);
+    const cJSON *aff = pi->affinity;
+    ip->naff = terms_read(aff, "podAffinity", true, pi->ns, 1, ip->aff);
+    ip->nanti = terms_read(aff, "podAntiAffinity", true, pi->ns, 1, ip->anti);
+    ip->npref = terms_read(aff, "podAffinity", false, pi->ns, 1, ip->pref);
+    ip->npref += terms_read(aff, "podAntiAffinity", false, pi->ns, -1, ip->pref + ip->npref);
+    ip->self_ok = matches_all(ip->aff, ip->naff, pi->ns, pi->labels);
+    drv_err_t r = DRV_OK;
+    bool own = ip->naff || ip->nanti || ip->npref;
+    /* Without terms of its own, only the bound pods that have some can concern the pod:
+     * the common case costs nothing more than before. */
+    for (size_t i = 0; i < c->n && r == DRV_OK; i++) {
+        const drv_sched_node_t *n = &c->nodes[i];
+        const struct pod_ref *pr = n->pods.data;
+        if (!own && !n->npodaff)
+            continue;
+        for (size_t j = 0; j < n->pods.len && r == DRV_OK; j++) {
+            const cJSON *ref = pr[j].obj;
+            const char *ns = drv_json_str_or(ref, "namespace", "default");
+            const cJSON *labels = drv_json_get(ref, "labels");
+            if (!own && !has_pod_terms(drv_json_get(ref, "affinity")))
+                continue;
+            ip->active = true;
+            if (matches_all(ip->aff, ip->naff, ns, labels)) {
+                ip->aff_seen = true;
+                for (size_t k = 0; k < ip->naff && r == DRV_OK; k++)
+                    r = dom_add(&ip->dom, TAG_AFF + (int)k, ip->aff[k].topo, n->labels, 1);
+            }
+            for (size_t k = 0; k < ip->nanti && r == DRV_OK; k++)
+                if (term_matches(&ip->anti[k], ns, labels))
+                    r = dom_add(&ip->dom, TAG_ANTI + (int)k, ip->anti[k].topo, n->labels, 1);
+            for (size_t k = 0; k < ip->npref && r == DRV_OK; k++)
+                if (term_matches(&ip->pref[k], ns, labels))
+                    r = dom_add(&ip->dom, TAG_SCORE, ip->pref[k].topo, n->labels,
+                                ip->pref[k].weight);
+            if (r == DRV_OK)
+                r = interpod_existing(ip, pi, ref, n->labels);
+        }
+    }
+    ip->active = ip->active || own;
+    return r;
+}
+
+/* ---- topology spread ---- */
+
+/* One of the pod's topologySpreadConstraints and the matching pods per domain of its key, over
+ * the nodes it considers (nodeAffinityPolicy Honor: those that pass the pod's node affinity;
+ * nodeTaintsPolicy Honor: those whose taints it tolerates; the defaults are Honor and Ignore). */
+struct spread {
+    const char *topo;
+    int64_t max_skew, min_domains;
+    bool hard;     /* DoNotSchedule (else ScheduleAnyway: a score) */
+    int self;      /* 1 when the pod matches its own selector */
+    int64_t min;   /* the fewest matching pods in a domain */
+    drv_vec_t dom; /* struct dom, tag 0 */
+};
+
+struct spreads {
+    struct spread s[POD_TERMS_MAX];
+    size_t n;
+};
+
+static void spreads_free(struct spreads *sp)
+{
+    for (size_t i = 0; i < sp->n; i++)
+        drv_vec_free(&sp->s[i].dom);
+    sp->n = 0;
+}
+
+static bool spread_node_counts(const cJSON *c, const struct pod_info *pi, const drv_sched_node_t *n)
+{
+    const char *pol = drv_json_str(c, "nodeAffinityPolicy");
+    if ((!pol || !strcmp(pol, "Honor")) && !drv_sched_node_affinity_ok(n->obj, pi->spec))
+        return false;
+    pol = drv_json_str(c, "nodeTaintsPolicy");
+    return !(pol && !strcmp(pol, "Honor") && untolerated(n->taints, pi->tolerations));
+}
+
+static drv_err_t spreads_prepare(const drv_sched_cache_t *c, const struct pod_info *pi,
+                                 struct spreads *sp)
+{
+    sp->n = 0;
+    const cJSON *arr = drv_json_get(pi->spec, "topologySpreadConstraints"), *e;
+    drv_err_t r = DRV_OK;
+    cJSON_ArrayForEach(e, (cJSON_IsArray(arr) ? arr : NULL))
+    {
+        if (sp->n == POD_TERMS_MAX || r != DRV_OK)
+            break;
+        struct spread *s = &sp->s[sp->n++];
+        memset(s, 0, sizeof(*s));
+        drv_vec_init(&s->dom, sizeof(struct dom), DOMS_MAX);
+        s->topo = drv_json_str(e, "topologyKey");
+        s->max_skew = drv_json_int_or(e, "maxSkew", 1);
+        s->min_domains = drv_json_int_or(e, "minDomains", 1);
+        const char *w = drv_json_str(e, "whenUnsatisfiable");
+        s->hard = !w || !strcmp(w, "DoNotSchedule");
+        drv_selector_t sel;
+        const cJSON *ls = drv_json_get(e, "labelSelector");
+        bool has_sel = cJSON_IsObject(ls) && drv_selector_from_json(ls, &sel, NULL) == DRV_OK;
+        s->self = has_sel && drv_selector_matches(&sel, pi->labels);
+        for (size_t i = 0; i < c->n && r == DRV_OK; i++) {
+            const drv_sched_node_t *n = &c->nodes[i];
+            if (!s->topo || !drv_json_str(n->labels, s->topo) || !spread_node_counts(e, pi, n))
+                continue;
+            int64_t cnt = 0;
+            const struct pod_ref *pr = n->pods.data;
+            for (size_t j = 0; has_sel && j < n->pods.len; j++) {
+                const cJSON *ref = pr[j].obj;
+                cnt += !drv_json_get(ref, "deleting") &&
+                       !strcmp(drv_json_str_or(ref, "namespace", "default"), pi->ns) &&
+                       drv_selector_matches(&sel, drv_json_get(ref, "labels"));
+            }
+            r = dom_add(&s->dom, 0, s->topo, n->labels, cnt);
+        }
+        if (has_sel)
+            drv_selector_free(&sel);
+        const struct dom *d = s->dom.data;
+        for (size_t k = 0; k < s->dom.len; k++)
+            if (k == 0 || d[k].n < s->min)
+                s->min = d[k].n;
+        /* Fewer domains than minDomains: the missing ones count as empty. */
+        if (s->hard && (int64_t)s->dom.len < s->min_domains)
+            s->min = 0;
+    }
+    return r;
+}
+
+static const char *spreads_filter(const struct spreads *sp, const drv_sched_node_t *n)
+{
+    for (size_t k = 0; k < sp->n; k++) {
+        const struct spread *s = &sp->s[k];
+        if (!s->hard)
+            continue;
+        if (!s->topo || !drv_json_str(n->labels, s->topo))
+            return "node(s) didn't match pod topology spread constraints (missing required label)";
+        if (dom_sum(&s->dom, 0, n->labels) + s->self - s->min > s->max_skew)
+            return "node(s) didn't match pod topology spread constraints";
+    }
+    return NULL;
+}
+
+/* ScheduleAnyway constraints: the fewer matching pods in the node's domains the better (the
+ * score is their negated sum; a node without a key gets the worst). */
+static int64_t spreads_score(const struct spreads *sp, const drv_sched_node_t *n)
+{
+    int64_t sum = 0;
+    for (size_t k = 0; k < sp->n; k++) {
+        const struct spread *s = &sp->s[k];
+        if (s->hard)
+            continue;
+        if (!s->topo || !drv_json_str(n->labels, s->topo))
+            sum += INT32_MAX;
+        else
+            sum += dom_sum(&s->dom, 0, n->labels);
+    }
+    return -sum;
+}
+
+/* The reason a node fails the inter-pod rules, or NULL. */
+static const char *interpod_filter(const struct interpod *ip, const drv_sched_node_t *n)
+{
+    if (!ip->active)
+        return NULL;
+    bool ok = true;
+    for (size_t k = 0; k < ip->naff && ok; k++)
+        ok = ip->aff[k].topo && drv_json_str(n->labels, ip->aff[k].topo) &&
+             dom_sum(&ip->dom, TAG_AFF + (int)k, n->labels) > 0;
+    if (!ok && !ip->aff_seen && ip->self_ok) {
+        /* The first pod of a group that wants to be with its own kind: any node that has
+         * the topology labels, as in Kubernetes. */
+        ok = true;
+        for (size_t k = 0; k < ip->naff && ok; k++)
+            ok = ip->aff[k].topo && drv_json_str(n->labels, ip->aff[k].topo);
+    }
+    if (!ok)
+        return "node(s) didn't match pod affinity rules";
+    for (size_t k = 0; k < ip->nanti; k++)
+        if (dom_sum(&ip->dom, TAG_ANTI + (int)k, n->labels) > 0)
+            return "node(s) didn't match pod anti-affinity rules";
+    if (dom_sum(&ip->dom, TAG_EXIST_ANTI, n->labels) > 0)
+        return "node(s) didn't satisfy existing pods anti-affinity rules";
+    return NULL;
 }
 
 #define REASONS_MAX 16
@@ -595,8 +1177,22 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
     struct reasons rs = {.n = 0};
     _cleanup_free_ uint32_t *feasible = malloc((c->n ? c->n : 1) * sizeof(*feasible));
     _cleanup_free_ int64_t *la = malloc((c->n ? c->n : 1) * sizeof(*la));
-    if (!feasible || !la)
+    _cleanup_free_ int64_t *na = malloc((c->n ? c->n : 1) * sizeof(*na));
+    _cleanup_free_ int64_t *ipw = malloc((c->n ? c->n : 1) * sizeof(*ipw));
+    _cleanup_free_ int64_t *tsw = malloc((c->n ? c->n : 1) * sizeof(*tsw));
+    _cleanup_free_ struct interpod *ip = calloc(1, sizeof(*ip));
+    _cleanup_free_ struct spreads *sp = calloc(1, sizeof(*sp));
+    if (!feasible || !la || !na || !ipw || !tsw || !ip || !sp)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduling");
+    r = interpod_prepare(c, &pi, ip);
+    if (r == DRV_OK)
+        r = spreads_prepare(c, &pi, sp);
+    if (r != DRV_OK) {
+        interpod_free(ip);
+        spreads_free(sp);
+        return drv_error_set(err, r, 0, "scheduling: affinity and spread: more than %d domains",
+                             DOMS_MAX);
+    }
     size_t nf = 0;
     uint32_t max_count = 0;
     for (size_t i = 0; i < c->n; i++) {
@@ -613,7 +1209,7 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             reason_add(&rs, "node(s) didn't match the image's platforms");
             continue;
         }
-        if (!selector_ok(n, pi.selector)) {
+        if (!drv_sched_node_affinity_ok(n->obj, pi.spec)) {
             reason_add(&rs, "node(s) didn't match Pod's node affinity/selector");
             continue;
         }
@@ -648,6 +1244,16 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             reason_add(&rs, "node(s) didn't have free ports for the requested pod ports");
             continue;
         }
+        const char *why = interpod_filter(ip, n);
+        if (!why)
+            why = spreads_filter(sp, n);
+        if (why) {
+            reason_add(&rs, why);
+            continue;
+        }
+        tsw[nf] = spreads_score(sp, n);
+        na[nf] = node_pref_score(n->obj, pi.spec);
+        ipw[nf] = ip->active ? dom_sum(&ip->dom, TAG_SCORE, n->labels) : 0;
         feasible[nf] = (uint32_t)i;
         la[nf++] = (free_milli(n->alloc_cpu, n->score_cpu, pi.score_cpu) +
                     free_milli(n->alloc_mem, n->score_mem, pi.score_mem)) /
@@ -656,9 +1262,21 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
         if (ou && ou->count > max_count)
             max_count = ou->count;
     }
+    interpod_free(ip);
+    spreads_free(sp);
     if (!nf) {
         reasons_format(&rs, c->n, reason, reasonsz);
         return DRV_ERR_NOTFOUND;
+    }
+    /* Node and inter-pod affinity scores normalised to 0-1000 over the feasible nodes and
+     * weighted 2, as kube-scheduler's default profile weighs them against the others. */
+    int64_t na_max = 0, ip_min = 0, ip_max = 0, ts_min = 0, ts_max = 0;
+    for (size_t k = 0; k < nf; k++) {
+        na_max = na[k] > na_max ? na[k] : na_max;
+        ip_min = k == 0 || ipw[k] < ip_min ? ipw[k] : ip_min;
+        ip_max = k == 0 || ipw[k] > ip_max ? ipw[k] : ip_max;
+        ts_min = k == 0 || tsw[k] < ts_min ? tsw[k] : ts_min;
+        ts_max = k == 0 || tsw[k] > ts_max ? tsw[k] : ts_max;
     }
     size_t best = 0;
     int64_t best_score = -1;
@@ -670,6 +1288,12 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             spread = (int64_t)(max_count - (ou ? ou->count : 0)) * 1000 / max_count;
         }
         int64_t score = la[k] + spread;
+        if (na_max > 0)
+            score += 2 * (na[k] * 1000 / na_max);
+        if (ip_max > ip_min)
+            score += 2 * ((ipw[k] - ip_min) * 1000 / (ip_max - ip_min));
+        if (ts_max > ts_min)
+            score += 2 * ((tsw[k] - ts_min) * 1000 / (ts_max - ts_min));
         /* Nodes are sorted by name: the first of equal scores has the smaller name. */
         if (score > best_score) {
             best_score = score;

@@ -1,10 +1,14 @@
 /* The hub's scheduler: picks a node for a pod, as kube-scheduler does, in two phases.
  * Filters (a node failing one is out, with a reason): node Ready, not cordoned
- * (spec.unschedulable), OS/architecture among the image's platforms, nodeSelector, NoSchedule
- * and NoExecute taints tolerated, cpu/memory requests fit allocatable minus what the pods
- * bound there request, free hostPorts, pod count under allocatable.pods.
+ * (spec.unschedulable), OS/architecture among the image's platforms, nodeSelector and
+ * required node affinity, NoSchedule and NoExecute taints tolerated, cpu/memory requests fit
+ * allocatable minus what the pods bound there request, free hostPorts (every container port
+ * under hostNetwork), pod count under allocatable.pods, required pod affinity and
+ * anti-affinity (the pod's own, and the anti-affinity of the pods already bound) over the
+ * topology domains of their topologyKey (a node label: kubernetes.io/hostname, zone, ...).
  * Scores: least allocated (mean free fraction of cpu and memory after placing) plus spreading
- * (fewer pods of the same owner on the node is better); ties go to the smaller node name.
+ * (fewer pods of the same owner on the node is better) plus, weighted 2, preferred node
+ * affinity and preferred inter-pod (anti-)affinity; ties go to the smaller node name.
  * The cache keeps per-node usage that the caller updates as pods are bound and removed, so a
  * placement costs O(nodes). Pure logic: no store, no clock. */
 #ifndef DROVER_HUB_SCHED_H
@@ -78,6 +82,10 @@ bool drv_sched_tolerates(const cJSON *toleration, const cJSON *taint);
 /* The first NoSchedule/NoExecute taint of node (a Node object) that tolerations (a JSON array,
  * may be NULL) do not tolerate, or NULL. Borrowed from node. */
 const cJSON *drv_sched_untolerated_taint(const cJSON *node, const cJSON *tolerations);
+
+/* Whether node (a Node object) passes podspec's nodeSelector and required node affinity
+ * (nodeSelectorTerms ORed, each term's matchExpressions and matchFields ANDed). */
+bool drv_sched_node_affinity_ok(const cJSON *node, const cJSON *podspec);
 
 /* Whether the Node's status has condition Ready with status "True". */
 bool drv_sched_node_ready(const cJSON *node);

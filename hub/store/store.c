@@ -146,6 +146,7 @@ struct drv_hstore {
     bool batch;      /* inside drv_hstore_batch_begin: each write is a savepoint */
     bool dry;        /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
     bool namespaces; /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
+    bool priorities; /* drv_hstore_priority_classes_enable: hstore_priority_admit for Pods */
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
@@ -1138,6 +1139,11 @@ void hstore_set_namespaces(drv_hstore_t *s, bool on)
     s->namespaces = on;
 }
 
+void hstore_set_priorities(drv_hstore_t *s, bool on)
+{
+    s->priorities = on;
+}
+
 void drv_hstore_set_log_keep(drv_hstore_t *s, uint64_t keep)
 {
     s->log_keep = keep ? keep : 1;
@@ -1231,6 +1237,10 @@ drv_err_t drv_hstore_create(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     cJSON *o = cJSON_Duplicate(obj, true);
     if (!o)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "create");
+    if (kind == DRV_KIND_POD && s->priorities && (r = hstore_priority_admit(s, o, err)) != DRV_OK) {
+        cJSON_Delete(o);
+        return r;
+    }
     cJSON *status = cJSON_DetachItemFromObjectCaseSensitive(o, "status");
     if (kind == DRV_KIND_NAMESPACE && !status) /* a new Namespace is Active */
         status = cJSON_Parse("{\"phase\":\"Active\"}");

@@ -109,6 +109,12 @@ DRV_NODISCARD drv_err_t drv_hstore_delete(drv_hstore_t *s, drv_kind_t kind, cons
  * kubernetes.io/metadata.name and status.phase Active. */
 DRV_NODISCARD drv_err_t drv_hstore_namespaces_enable(drv_hstore_t *s, drv_error_t *err);
 #define DRV_HSTORE_NS_LABEL "kubernetes.io/metadata.name"
+/* Stores the built-in PriorityClasses (system-node-critical, system-cluster-critical) if
+ * missing, and from then on gives a Pod being created spec.priority and preemptionPolicy from
+ * its priorityClassName (or the globalDefault class), as Kubernetes' Priority admission: an
+ * unknown class, or a priority or preemptionPolicy that disagrees with the class, is
+ * DRV_ERR_PERM with Kubernetes' message. */
+DRV_NODISCARD drv_err_t drv_hstore_priority_classes_enable(drv_hstore_t *s, drv_error_t *err);
 /* Whether name is a namespace that cannot be deleted (default, kube-system, kube-public). */
 bool drv_hstore_ns_protected(const char *name);
 

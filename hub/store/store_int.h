@@ -21,5 +21,8 @@ DRV_NODISCARD drv_err_t drv_hstore_lock_exclusive(drv_hstore_t *s, drv_error_t *
 DRV_NODISCARD drv_err_t hstore_ns_admit(drv_hstore_t *s, const char *ns, drv_error_t *err);
 /* Turns the lifecycle on or off (store.c). */
 void hstore_set_namespaces(drv_hstore_t *s, bool on);
+/* priority.c: a Pod being created gets spec.priority from its PriorityClass. */
+void hstore_set_priorities(drv_hstore_t *s, bool on);
+DRV_NODISCARD drv_err_t hstore_priority_admit(drv_hstore_t *s, cJSON *pod, drv_error_t *err);
 
 #endif

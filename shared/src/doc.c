@@ -194,7 +194,9 @@ static int digit_val(char c, unsigned base)
 }
 
 /* Core-schema integer ([-+]?[0-9]+, 0o[0-7]+, 0x[0-9a-fA-F]+): 1 and *v set, 0 if s is not
- * one, -1 if it is one beyond +-2^53. */
+ * one, -1 if it is one beyond +-2^53. One exception to the core schema, because Kubernetes reads
+ * YAML that way and manifests count on it: [-+]?0[0-7]+ is octal (`defaultMode: 0400` is 256,
+ * owner read only, not 400 = 0620); "09" stays decimal. */
 static int int_form(const char *s, size_t n, double *v)
 {
     size_t i = 0;
@@ -209,6 +211,13 @@ static int int_form(const char *s, size_t n, double *v)
     }
     if (i == n)
         return 0;
+    if (base == 10 && n - i > 1 && s[i] == '0') {
+        size_t k = i + 1;
+        while (k < n && s[k] >= '0' && s[k] <= '7')
+            k++;
+        if (k == n)
+            base = 8;
+    }
     uint64_t acc = 0;
     bool over = false;
     for (; i < n; i++) {
@@ -1457,15 +1466,9 @@ static drv_err_t emit_event(ectx_t *e, yaml_event_t *ev, int init_ok)
 
 static drv_err_t format_number(double d, char *buf, size_t cap)
 {
-    if (d == floor(d) && fabs(d) <= (double)TWO53)
-        return drv_fmt(buf, cap, "%.0f", d);
-    for (int prec = 15; prec <= 17; prec++) {
-        drv_err_t rc = drv_fmt(buf, cap, "%.*g", prec, d);
-        if (rc != DRV_OK)
-            return rc;
-        if (strtod(buf, NULL) == d)
-            break;
-    }
+    drv_err_t rc = drv_fmt_double(buf, cap, d);
+    if (rc != DRV_OK || (d == floor(d) && fabs(d) <= (double)TWO53))
+        return rc;
     /* An integral value beyond 2^53 printed as digits would read back as an integer out of
      * range: keep it a float. */
     if (strspn(buf, "-0123456789") == strlen(buf)) {

@@ -2,7 +2,9 @@
  * first so that a result that does not fit leaves the caller's buffer as it was. */
 #include "drover/fmt.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 drv_err_t drv_vfmt(char *out, size_t outsz, const char *fmt, va_list ap)
 {
@@ -54,4 +56,17 @@ void drv_fmt_cut(char *out, size_t outsz, const char *fmt, ...)
     va_start(ap, fmt);
     drv_vfmt_cut(out, outsz, fmt, ap);
     va_end(ap);
+}
+
+drv_err_t drv_fmt_double(char *out, size_t outsz, double d)
+{
+    if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+        return drv_fmt(out, outsz, "%.0f", d);
+    drv_err_t rc = DRV_OK;
+    for (int prec = 1; prec <= 17; prec++) {
+        rc = drv_fmt(out, outsz, "%.*g", prec, d);
+        if (rc != DRV_OK || strtod(out, NULL) == d)
+            break;
+    }
+    return rc;
 }

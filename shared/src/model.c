@@ -47,6 +47,14 @@ static const struct kind_info {
      "endpointslice", NULL, NULL, true},
     {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
      "networkpolicy", "netpol", NULL, true},
+    {DRV_KIND_PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
+     "pvc", NULL, true},
+    {DRV_KIND_PV, "PersistentVolume", "v1", "persistentvolumes", "persistentvolume", "pv", NULL,
+     false},
+    {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
+     "sc", NULL, false},
+    {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
+     "priorityclass", "pc", NULL, false},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -544,6 +552,12 @@ static void v_owner_refs(vctx_t *c, cJSON *meta)
 
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
 {
+    /* The hub's own finalizer of a claim in use (hub/ctrl/pvc.c), as a client sends it back. */
+    const cJSON *fin = drv_json_get(meta, "finalizers");
+    const cJSON *f0 = cJSON_GetArrayItem(fin, 0);
+    if (kind == DRV_KIND_PVC && cJSON_GetArraySize(fin) == 1 && cJSON_IsString(f0) &&
+        !strcmp(f0->valuestring, "kubernetes.io/pvc-protection"))
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
     v_fields(c, meta, &meta_fields);
     const struct kind_info *ki = info_of(kind);
     /* Namespace names are DNS labels (they appear in DNS names of Services), as in
@@ -1258,6 +1272,12 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
     case DRV_KIND_NETWORKPOLICY:
         v_netpol_spec(c, spec);
         break;
+    case DRV_KIND_PVC:
+        v_pvc_spec(c, spec);
+        break;
+    case DRV_KIND_PV:
+        v_pv_spec(c, spec);
+        break;
     default:
         break;
     }
@@ -1284,8 +1304,9 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         v_failk(&c, "kind",
                 "unsupported kind \"%.64s\": Drover supports Pod, Deployment, DaemonSet, "
                 "ReplicaSet, ControllerRevision, ConfigMap, Secret, Service, Endpoints, "
-                "EndpointSlice, NetworkPolicy, Node, Namespace, Event and "
-                "HorizontalPodAutoscaler",
+                "EndpointSlice, NetworkPolicy, Node, Namespace, Event, "
+                "HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, "
+                "StorageClass and PriorityClass",
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
@@ -1321,6 +1342,12 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         break;
     case DRV_KIND_ENDPOINTSLICE:
         v_endpointslice(&c, obj);
+        break;
+    case DRV_KIND_STORAGECLASS:
+        v_storageclass(&c, obj);
+        break;
+    case DRV_KIND_PRIORITYCLASS:
+        v_priority_class(&c, obj);
         break;
     default:
         v_spec_object(&c, obj, kind);

@@ -75,6 +75,17 @@ void v_set_str(vctx_t *c, cJSON *obj, const char *key, const char *value);
 typedef enum { VIOS_PORT, VIOS_PERCENT } vios_kind_t;
 bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, vios_kind_t kind);
 
+/* Each element of the array parent.key must be an object, checked by fn at its index
+ * (model_pod.c). */
+typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
+void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg);
+/* Scheduling (model_sched.c): spec.affinity, topologySpreadConstraints; priorityClassName,
+ * priority, preemptionPolicy. */
+void v_affinity(vctx_t *c, cJSON *spec);
+void v_topology_spread(vctx_t *c, cJSON *spec);
+void v_pod_priority(vctx_t *c, cJSON *spec);
+/* A PriorityClass (no spec: value, globalDefault, description, preemptionPolicy). */
+void v_priority_class(vctx_t *c, cJSON *obj);
 /* Pods and workloads (model_pod.c). */
 typedef enum { PODCTX_POD, PODCTX_TEMPLATE } podctx_t;
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where);
@@ -88,6 +99,10 @@ void v_hpa_from_v1(vctx_t *c, cJSON *obj);
 void v_netpol_spec(vctx_t *c, cJSON *spec);
 void v_endpoints(vctx_t *c, cJSON *obj);
 void v_endpointslice(vctx_t *c, cJSON *obj);
+/* PersistentVolumeClaim, PersistentVolume, StorageClass (model_storage.c). */
+void v_pvc_spec(vctx_t *c, cJSON *spec);
+void v_pv_spec(vctx_t *c, cJSON *spec);
+void v_storageclass(vctx_t *c, cJSON *obj);
 /* A structured label selector at parent.key (matchLabels, matchExpressions); its problems are
  * recorded at the field inside it (key.matchExpressions[0].operator). */
 void v_label_selector(vctx_t *c, cJSON *parent, const char *key, bool required);

@@ -1,5 +1,6 @@
 /* Pods and the workloads that template them (Deployment, DaemonSet): validation against the
  * subset Drover runs, Kubernetes' defaults, and canonical quantities. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,13 @@
 #include "drover/quantity.h"
 #include "drover/selector.h"
 #include "model_int.h"
+
+/* What the checks of one container need of its pod. */
+struct pod_ctx {
+    cJSON *spec;
+    bool init;
+    bool privileged; /* the container being checked is (for mountPropagation) */
+};
 
 /* True if the relative path has no ".." element (Kubernetes' rule for subPath and items). */
 static bool no_dotdot(const char *p)
@@ -27,8 +35,7 @@ static bool no_dotdot(const char *p)
 }
 
 /* Runs fn on each element of parent[key] (an array of objects), with the path set. */
-typedef void (*velem_fn)(vctx_t *c, cJSON *elem, size_t i, void *arg);
-static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
+void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn fn, void *arg)
 {
     cJSON *a = v_arr(c, parent, key, required);
     if (!a)
@@ -49,6 +56,16 @@ static void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, vel
 
 /* ---- resources ---- */
 
+/* How many members of obj list names: a choice the user made that Drover refuses still
+ * counts as a choice, so "exactly one of" is not reported on top of its refusal. */
+static int count_present(const cJSON *obj, const char *const *list)
+{
+    int n = 0;
+    for (; list && *list; list++)
+        n += drv_json_get(obj, *list) != NULL;
+    return n;
+}
+
 static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
 {
     cJSON *m = drv_json_get(map, res);
@@ -58,7 +75,7 @@ static bool qty_field(vctx_t *c, cJSON *map, const char *res, int64_t *value)
     char text[64];
     bool ok = false;
     if (cJSON_IsNumber(m)) {
-        if (drv_fmt(text, sizeof(text), "%.17g", m->valuedouble) != DRV_OK) {
+        if (drv_fmt_double(text, sizeof(text), m->valuedouble) != DRV_OK) {
             v_fail(c, "invalid quantity: too long");
             v_pop(c, old);
             return false;
@@ -177,6 +194,117 @@ static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
     v_pop(c, old);
 }
 
+/* A fieldRef: fieldPath one of paths, or a label or annotation by key
+ * ("metadata.labels['app']"), as the downward API allows both in env and volumes. */
+static void v_field_ref(vctx_t *c, cJSON *parent, const char *const *paths)
+{
+    static const char *const fknown[] = {"fieldPath", "apiVersion", NULL};
+    static const vfields_t ff = {fknown, NULL, NULL};
+    cJSON *fr = v_obj(c, parent, "fieldRef", false);
+    if (!fr)
+        return;
+    size_t old = v_push_key(c, "fieldRef");
+    v_fields(c, fr, &ff);
+    const char *fp = v_str(c, fr, "fieldPath", true);
+    const char *av = v_str(c, fr, "apiVersion", false);
+    if (av && *av && strcmp(av, "v1"))
+        v_failk(c, "apiVersion", "unsupported value \"%.32s\": must be \"v1\"", av);
+    static const char *const maps[] = {"metadata.labels['", "metadata.annotations['"};
+    bool ok = false, subscript = false;
+    for (int i = 0; fp && i < 2 && !subscript; i++) {
+        size_t pl = strlen(maps[i]), n = strlen(fp);
+        if (strncmp(fp, maps[i], pl))
+            continue;
+        subscript = true;
+        char key[320], why[256] = "";
+        if (n < pl + 2 || strcmp(fp + n - 2, "']") || n - pl - 2 >= sizeof(key)) {
+            v_failk(c, "fieldPath",
+                    "invalid value \"%.64s\": the key must be quoted and closed, "
+                    "as in metadata.labels['app']",
+                    fp);
+        } else {
+            memcpy(key, fp + pl, n - pl - 2);
+            key[n - pl - 2] = '\0';
+            if (!drv_name_label_key(key, why, sizeof(why)))
+                v_failk(c, "fieldPath", "invalid key \"%.64s\": %s", key, why);
+        }
+    }
+    for (const char *const *p = paths; fp && !subscript && *p && !ok; p++)
+        ok = !strcmp(fp, *p);
+    if (fp && !subscript && !ok) {
+        char list[512] = "";
+        size_t len = 0;
+        for (const char *const *p = paths; *p; p++) {
+            drv_fmt_cut(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", *p);
+            len = strlen(list);
+        }
+        v_failk(c, "fieldPath", "unsupported value \"%.64s\": supported values: %s", fp, list);
+    }
+    v_pop(c, old);
+}
+
+static bool container_named(cJSON *spec, const char *name)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int l = 0; l < 2; l++) {
+        cJSON *a = drv_json_get(spec, lists[l]);
+        for (cJSON *e = cJSON_IsArray(a) ? a->child : NULL; e; e = e->next)
+            if (drv_json_str(e, "name") && !strcmp(drv_json_str(e, "name"), name))
+                return true;
+    }
+    return false;
+}
+
+/* A resourceFieldRef: limits or requests of cpu or memory of a container of the pod (named:
+ * required in volumes, this container by default in env), divided by divisor. */
+static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool need_container)
+{
+    static const char *const known[] = {"containerName", "resource", "divisor", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const resources[] = {"limits.cpu", "limits.memory", "requests.cpu",
+                                            "requests.memory", NULL};
+    static const char *const cpu_div[] = {"1m", "1", NULL};
+    static const char *const mem_div[] = {"1",   "1k",  "1M",  "1G",  "1T",  "1P",  "1E",
+                                          "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei", NULL};
+    cJSON *rf = v_obj(c, parent, "resourceFieldRef", false);
+    if (!rf)
+        return;
+    size_t old = v_push_key(c, "resourceFieldRef");
+    v_fields(c, rf, &f);
+    const char *cn = v_str(c, rf, "containerName", need_container);
+    if (cn && *cn && !container_named(spec, cn))
+        v_failk(c, "containerName", "container \"%.64s\" not found in the pod", cn);
+    else if (need_container && cn && !*cn)
+        v_failk(c, "containerName", "required");
+    const char *res = drv_json_str(rf, "resource");
+    if (res && (strstr(res, "ephemeral-storage") || strstr(res, "hugepages-")))
+        v_failk(c, "resource",
+                "unsupported value \"%.64s\": Drover gives the limits and requests of cpu and "
+                "memory",
+                res);
+    else
+        res = v_enum(c, rf, "resource", true, resources);
+    cJSON *d = drv_json_get(rf, "divisor");
+    if (d && res) {
+        char text[32] = "";
+        if (cJSON_IsNumber(d))
+            drv_fmt_cut(text, sizeof(text), "%.17g", d->valuedouble);
+        else if (cJSON_IsString(d))
+            drv_fmt_cut(text, sizeof(text), "%s", d->valuestring);
+        bool cpu = strstr(res, "cpu") != NULL, ok = !strcmp(text, "0");
+        for (const char *const *v = cpu ? cpu_div : mem_div; *v && !ok; v++)
+            ok = !strcmp(text, *v);
+        if (!ok)
+            v_failk(c, "divisor",
+                    cpu ? "only divisor's values 1m and 1 are supported with the cpu resource"
+                        : "only divisor's values 1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, "
+                          "1Pi, 1Ei are supported with the memory resource");
+        else
+            v_set_str(c, rf, "divisor", text);
+    }
+    v_pop(c, old);
+}
+
 static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
     static const char *const known[] = {"name", "value", "valueFrom", NULL};
@@ -190,35 +318,33 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
     if (drv_json_get(e, "value") && drv_json_str(e, "value") && *drv_json_str(e, "value"))
         v_failk(c, "valueFrom", "may not be specified when `value` is not empty");
     size_t old = v_push_key(c, "valueFrom");
-    static const char *const vknown[] = {"configMapKeyRef", "secretKeyRef", "fieldRef", NULL};
-    static const char *const vunsupported[] = {"resourceFieldRef", "fileKeyRef", NULL};
+    static const char *const vknown[] = {"configMapKeyRef", "secretKeyRef", "fieldRef",
+                                         "resourceFieldRef", NULL};
+    static const char *const vunsupported[] = {"fileKeyRef", NULL};
     static const vfields_t vf_fields = {vknown, NULL, vunsupported};
     v_fields(c, vf, &vf_fields);
     int n = 0;
     for (const char *const *k = vknown; *k; k++)
         if (v_obj(c, vf, *k, false))
             n++;
-    if (n != 1)
-        v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef");
+    if (n + count_present(vf, vunsupported) != 1)
+        v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef, "
+                  "resourceFieldRef");
     v_key_ref(c, vf, "configMapKeyRef");
     v_key_ref(c, vf, "secretKeyRef");
-    cJSON *fr = drv_json_get(vf, "fieldRef");
-    if (cJSON_IsObject(fr)) {
-        static const char *const fknown[] = {"fieldPath", "apiVersion", NULL};
-        static const vfields_t ff = {fknown, NULL, NULL};
-        static const char *const paths[] = {"metadata.name",
-                                            "metadata.namespace",
-                                            "metadata.uid",
-                                            "spec.nodeName",
-                                            "status.podIP",
-                                            "status.hostIP",
-                                            NULL};
-        size_t o2 = v_push_key(c, "fieldRef");
-        v_fields(c, fr, &ff);
-        v_enum(c, fr, "fieldPath", true, paths);
-        v_str(c, fr, "apiVersion", false);
-        v_pop(c, o2);
-    }
+    static const char *const paths[] = {"metadata.name",
+                                        "metadata.namespace",
+                                        "metadata.uid",
+                                        "spec.nodeName",
+                                        "spec.serviceAccountName",
+                                        "status.podIP",
+                                        "status.podIPs",
+                                        "status.hostIP",
+                                        "status.hostIPs",
+                                        NULL};
+    v_field_ref(c, vf, paths);
+    struct pod_ctx *pc = arg;
+    v_resource_field_ref(c, vf, pc->spec, false);
     v_pop(c, old);
 }
 
@@ -570,11 +696,6 @@ static void v_container_security(vctx_t *c, cJSON *ctr)
 
 /* ---- containers ---- */
 
-struct pod_ctx {
-    cJSON *spec;
-    bool init;
-};
-
 static bool volume_exists(cJSON *spec, const char *name)
 {
     cJSON *vols = drv_json_get(spec, "volumes");
@@ -586,9 +707,10 @@ static bool volume_exists(cJSON *spec, const char *name)
 
 static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
 {
-    static const char *const known[] = {"name", "mountPath", "readOnly", "subPath", NULL};
-    static const char *const unsupported[] = {"mountPropagation", "subPathExpr",
-                                              "recursiveReadOnly", NULL};
+    static const char *const known[] = {"name",    "mountPath",        "readOnly",
+                                        "subPath", "mountPropagation", NULL};
+    static const char *const unsupported[] = {"subPathExpr", "recursiveReadOnly", NULL};
+    static const char *const props[] = {"None", "HostToContainer", "Bidirectional", NULL};
     static const vfields_t f = {known, NULL, unsupported};
     struct pod_ctx *pc = arg;
     v_fields(c, m, &f);
@@ -597,6 +719,10 @@ static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
         v_failk(c, "name", "volume \"%.64s\" not found in spec.volumes", name);
     v_abspath(c, m, "mountPath", true);
     v_bool(c, m, "readOnly", NULL);
+    const char *prop = v_enum(c, m, "mountPropagation", false, props);
+    if (prop && !strcmp(prop, "Bidirectional") && !pc->privileged)
+        v_failk(c, "mountPropagation",
+                "Bidirectional mount propagation is available only to privileged containers");
     const char *sub = v_str(c, m, "subPath", false);
     if (sub && (sub[0] == '/' || !no_dotdot(sub))) {
         v_failk(c, "subPath", "must be a relative path without '..'");
@@ -684,6 +810,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
     v_each(c, ctr, "envFrom", false, v_env_from, pc);
     v_each(c, ctr, "ports", false, v_port, pc);
     v_resources(c, ctr);
+    pc->privileged = drv_json_true(drv_json_get(ctr, "securityContext"), "privileged");
     v_each(c, ctr, "volumeMounts", false, v_mount, pc);
     v_unique_mounts(c, ctr);
     /* A native sidecar: an init container with restartPolicy Always, started in order, kept
@@ -796,13 +923,50 @@ static void v_key_items(vctx_t *c, cJSON *src)
     v_pop(c, old);
 }
 
+/* A downwardAPI volume source (also a projected volume's downwardAPI source): items of
+ * metadata fields or container resources, each written to its path. */
+static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
+{
+    static const char *const known[] = {"items", "defaultMode", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    static const char *const iknown[] = {"path", "fieldRef", "resourceFieldRef", "mode", NULL};
+    static const vfields_t itf = {iknown, NULL, NULL};
+    static const char *const paths[] = {"metadata.name",   "metadata.namespace",   "metadata.uid",
+                                        "metadata.labels", "metadata.annotations", NULL};
+    v_fields(c, da, &f);
+    v_int(c, da, "defaultMode", false, 0, 0777, NULL);
+    v_default_int(c, da, "defaultMode", 0644);
+    cJSON *items = v_arr(c, da, "items", false);
+    size_t old = v_push_key(c, "items"), i = 0;
+    for (cJSON *it = items ? items->child : NULL; it; it = it->next, i++) {
+        size_t o2 = v_push_index(c, i);
+        if (!cJSON_IsObject(it)) {
+            v_fail(c, "must be an object");
+            v_pop(c, o2);
+            continue;
+        }
+        v_fields(c, it, &itf);
+        const char *p = v_str(c, it, "path", true);
+        if (p && (!*p || p[0] == '/' || !no_dotdot(p) || !strncmp(p, "..", 2)))
+            v_failk(c, "path", "must be a relative path without '..' and not start with '..'");
+        v_int(c, it, "mode", false, 0, 0777, NULL);
+        bool fr = cJSON_IsObject(drv_json_get(it, "fieldRef"));
+        bool rf = cJSON_IsObject(drv_json_get(it, "resourceFieldRef"));
+        if (fr == rf)
+            v_fail(c, "must specify exactly one of fieldRef, resourceFieldRef");
+        v_field_ref(c, it, paths);
+        v_resource_field_ref(c, it, spec, true);
+        v_pop(c, o2);
+    }
+    v_pop(c, old);
+}
+
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",      "emptyDir", "hostPath",
-                                        "configMap", "secret",   NULL};
-    static const char *const unsupported[] = {"persistentVolumeClaim",
-                                              "projected",
-                                              "downwardAPI",
+    static const char *const known[] = {"name",        "emptyDir", "hostPath",
+                                        "configMap",   "secret",   "persistentVolumeClaim",
+                                        "downwardAPI", NULL};
+    static const char *const unsupported[] = {"projected",
                                               "nfs",
                                               "csi",
                                               "ephemeral",
@@ -892,9 +1056,27 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         v_bool(c, src, "optional", NULL);
         v_pop(c, old);
     }
-    if (sources != 1)
-        v_fail(c,
-               "must specify exactly one volume source: emptyDir, hostPath, configMap or secret");
+    cJSON *pvc = v_obj(c, v, "persistentVolumeClaim", false);
+    if (pvc) {
+        static const char *const pknown[] = {"claimName", "readOnly", NULL};
+        static const vfields_t pf = {pknown, NULL, NULL};
+        sources++;
+        size_t old = v_push_key(c, "persistentVolumeClaim");
+        v_fields(c, pvc, &pf);
+        v_name(c, pvc, "claimName", true, drv_name_dns_subdomain);
+        v_bool(c, pvc, "readOnly", NULL);
+        v_pop(c, old);
+    }
+    cJSON *da = v_obj(c, v, "downwardAPI", false);
+    if (da) {
+        sources++;
+        size_t old = v_push_key(c, "downwardAPI");
+        v_downward_api(c, da, spec);
+        v_pop(c, old);
+    }
+    if (sources + count_present(v, unsupported) != 1)
+        v_fail(c, "must specify exactly one volume source: emptyDir, hostPath, configMap, secret, "
+                  "persistentVolumeClaim or downwardAPI");
 }
 
 /* ---- pod spec ---- */
@@ -929,12 +1111,10 @@ static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
 
 static void v_pod_security(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"runAsUser", "runAsGroup", "runAsNonRoot", "seccompProfile",
-                                        NULL};
-    static const char *const unsupported[] = {"fsGroup",
-                                              "fsGroupChangePolicy",
-                                              "supplementalGroups",
-                                              "supplementalGroupsPolicy",
+    static const char *const known[] = {"runAsUser",          "runAsGroup", "runAsNonRoot",
+                                        "seccompProfile",     "fsGroup",    "fsGroupChangePolicy",
+                                        "supplementalGroups", NULL};
+    static const char *const unsupported[] = {"supplementalGroupsPolicy",
                                               "sysctls",
                                               "seLinuxOptions",
                                               "windowsOptions",
@@ -951,7 +1131,55 @@ static void v_pod_security(vctx_t *c, cJSON *spec)
     v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
     v_bool(c, sc, "runAsNonRoot", NULL);
     v_seccomp_profile(c, sc);
+    static const char *const fsg_policies[] = {"OnRootMismatch", "Always", NULL};
+    v_int(c, sc, "fsGroup", false, 0, INT32_MAX, NULL);
+    v_enum(c, sc, "fsGroupChangePolicy", false, fsg_policies);
+    cJSON *sg = v_arr(c, sc, "supplementalGroups", false);
+    size_t i = 0;
+    for (cJSON *g = sg ? sg->child : NULL; g; g = g->next, i++) {
+        if (cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble <= INT32_MAX &&
+            g->valuedouble == (double)(int64_t)g->valuedouble)
+            continue;
+        size_t o1 = v_push_key(c, "supplementalGroups"), o2 = v_push_index(c, i);
+        v_fail(c, "must be a group id between 0 and %d", INT32_MAX);
+        v_pop(c, o2);
+        v_pop(c, o1);
+    }
     v_pop(c, old);
+}
+
+/* spec.imagePullSecrets[]: a Secret of the pod's namespace by name (its type is checked
+ * where it is used, as Kubernetes does). */
+static void v_pull_secret(vctx_t *c, cJSON *e, size_t i, void *arg)
+{
+    static const char *const known[] = {"name", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, e, &f);
+    v_name(c, e, "name", true, drv_name_dns_subdomain);
+}
+
+/* spec.hostAliases[]: lines added to the pod's /etc/hosts. */
+static void v_host_alias(vctx_t *c, cJSON *e, size_t i, void *arg)
+{
+    static const char *const known[] = {"ip", "hostnames", NULL};
+    static const vfields_t f = {known, NULL, NULL};
+    v_fields(c, e, &f);
+    const char *ip = v_str(c, e, "ip", true);
+    unsigned char addr[16];
+    if (ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
+        v_failk(c, "ip", "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
+    v_str_list(c, e, "hostnames", false);
+    cJSON *hn = drv_json_get(e, "hostnames");
+    size_t j = 0;
+    for (cJSON *h = cJSON_IsArray(hn) ? hn->child : NULL; h; h = h->next, j++) {
+        char why[256];
+        if (!cJSON_IsString(h) || drv_name_dns_subdomain(h->valuestring, why, sizeof(why)))
+            continue;
+        size_t o1 = v_push_key(c, "hostnames"), o2 = v_push_index(c, j);
+        v_fail(c, "invalid value \"%.64s\": %s", h->valuestring, why);
+        v_pop(c, o2);
+        v_pop(c, o1);
+    }
 }
 
 /* A field Kubernetes writes at a value that means what Drover does anyway: accepted at
@@ -971,10 +1199,32 @@ static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *co
         else
             ok = cJSON_IsString(m) && !strcmp(m->valuestring, *v);
     }
-    if (ok)
-        cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-    else
+    if (!ok)
         v_failk(c, key, "%s", why);
+    /* Refused or not, the member is dealt with: v_fields must not report it a second time. */
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+}
+
+/* Kubernetes' default under hostNetwork: a port without hostPort is bound on the node at its
+ * containerPort, so the pod holds that port there (and the scheduler counts it). */
+static void default_host_ports(vctx_t *c, cJSON *spec)
+{
+    static const char *const lists[] = {"containers", "initContainers", NULL};
+    for (const char *const *l = lists; *l; l++) {
+        cJSON *ctrs = drv_json_get(spec, *l);
+        for (cJSON *ctr = cJSON_IsArray(ctrs) ? ctrs->child : NULL; ctr; ctr = ctr->next) {
+            cJSON *ports = drv_json_get(ctr, "ports");
+            for (cJSON *p = cJSON_IsArray(ports) ? ports->child : NULL; p; p = p->next) {
+                cJSON *hp = drv_json_get(p, "hostPort"), *cp = drv_json_get(p, "containerPort");
+                if (!cJSON_IsObject(p) || !cJSON_IsNumber(cp) ||
+                    (hp && (!cJSON_IsNumber(hp) || hp->valuedouble != 0)))
+                    continue;
+                cJSON_DeleteItemFromObjectCaseSensitive(p, "hostPort");
+                if (!cJSON_AddNumberToObject(p, "hostPort", cp->valuedouble))
+                    c->nomem = true;
+            }
+        }
+    }
 }
 
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
@@ -993,35 +1243,35 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                         "terminationGracePeriodSeconds",
                                         "securityContext",
                                         "dnsPolicy",
+                                        "imagePullSecrets",
+                                        "hostAliases",
+                                        "affinity",
+                                        "priorityClassName",
+                                        "priority",
+                                        "preemptionPolicy",
+                                        "topologySpreadConstraints",
                                         "activeDeadlineSeconds",
                                         NULL};
-    static const char *const ignored[] = {"priority", NULL};
-    static const char *const unsupported[] = {"affinity",
-                                              "imagePullSecrets",
-                                              "serviceAccount",
+    static const char *const unsupported[] = {"serviceAccount",
                                               "serviceAccountName",
                                               "automountServiceAccountToken",
                                               "shareProcessNamespace",
                                               "subdomain",
-                                              "hostAliases",
-                                              "priorityClassName",
                                               "dnsConfig",
                                               "readinessGates",
                                               "runtimeClassName",
                                               "overhead",
-                                              "topologySpreadConstraints",
                                               "setHostnameAsFQDN",
                                               "os",
                                               "hostUsers",
                                               "schedulingGates",
                                               "resourceClaims",
                                               "ephemeralContainers",
-                                              "preemptionPolicy",
                                               "enableServiceLinks",
                                               "schedulerName",
                                               "resources",
                                               NULL};
-    static const vfields_t f = {known, ignored, unsupported};
+    static const vfields_t f = {known, NULL, unsupported};
     static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
     static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
     static const char *const default_sa[] = {"default", NULL};
@@ -1039,11 +1289,15 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                   "not supported by Drover: the hub schedules every pod");
     v_accept_only(c, spec, "enableServiceLinks", links, "must be a boolean");
     v_fields(c, spec, &f);
-    struct pod_ctx pc = {spec, false};
+    struct pod_ctx pc = {spec, false, false};
     v_each(c, spec, "volumes", false, v_volume, spec);
     v_each(c, spec, "containers", true, v_container, &pc);
     pc.init = true;
     v_each(c, spec, "initContainers", false, v_container, &pc);
+    bool hostnet = false;
+    v_bool(c, spec, "hostNetwork", &hostnet);
+    if (hostnet)
+        default_host_ports(c, spec);
     v_pod_uniques(c, spec);
     const char *rp = v_enum(c, spec, "restartPolicy", false, policies);
     if (where == PODCTX_TEMPLATE && rp && strcmp(rp, "Always"))
@@ -1053,8 +1307,6 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_str_map(c, spec, "nodeSelector", drv_name_label_key, drv_name_label_value);
     v_name(c, spec, "nodeName", false, drv_name_dns_subdomain);
     v_each(c, spec, "tolerations", false, v_toleration, NULL);
-    bool hostnet = false;
-    v_bool(c, spec, "hostNetwork", &hostnet);
     v_bool(c, spec, "hostPID", NULL);
     v_bool(c, spec, "hostIPC", NULL);
     v_name(c, spec, "hostname", false, drv_name_dns_label);
@@ -1063,6 +1315,11 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     v_int(c, spec, "activeDeadlineSeconds", false, 1, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
+    v_each(c, spec, "imagePullSecrets", false, v_pull_secret, NULL);
+    v_each(c, spec, "hostAliases", false, v_host_alias, NULL);
+    v_affinity(c, spec);
+    v_topology_spread(c, spec);
+    v_pod_priority(c, spec);
     v_enum(c, spec, "dnsPolicy", false, dns);
     v_default_str(c, spec, "dnsPolicy", "ClusterFirst");
     /* With hostNetwork a hostPort must equal the containerPort, as in Kubernetes. */

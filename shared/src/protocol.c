@@ -490,7 +490,9 @@ drv_err_t drv_proto_desired_parse(const char *payload, size_t len, const char *e
         (rc = get_u64(doc, "generation", what, true, &d.generation, err)) != DRV_OK ||
         (rc = get_object_array(doc, "pods", what, &d.pods, err)) != DRV_OK ||
         (rc = get_object_array(doc, "configMaps", what, &d.config_maps, err)) != DRV_OK ||
-        (rc = get_object_array(doc, "secrets", what, &d.secrets, err)) != DRV_OK) {
+        (rc = get_object_array(doc, "secrets", what, &d.secrets, err)) != DRV_OK ||
+        (rc = get_object_array(doc, "persistentVolumes", what, &d.persistent_volumes, err)) !=
+            DRV_OK) {
         cJSON_Delete(doc);
         return rc;
     }

@@ -204,6 +204,10 @@ static void test_core_schema_table(void **state)
         {"v: -17", "-17"},
         {"v: +42", "42"},
         {"v: 007", "7"},
+        {"v: 0400", "256"}, /* octal, as Kubernetes reads defaultMode: 0400 */
+        {"v: -010", "-8"},
+        {"v: 09", "9"},
+        {"v: 0644", "420"},
         {"v: 0x1F", "31"},
         {"v: 0o17", "15"},
         {"v: 0x", "\"0x\""},

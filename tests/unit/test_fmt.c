@@ -74,12 +74,29 @@ static void test_lit(void **state)
     assert_string_equal(tag, "latest");
 }
 
+/* A number as its author wrote it: the shortest text that reads back as the same double. */
+static void test_double(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(drv_fmt_double(out, sizeof(out), 0.1), DRV_OK);
+    assert_string_equal(out, "0.1");
+    assert_int_equal(drv_fmt_double(out, sizeof(out), 2.0), DRV_OK);
+    assert_string_equal(out, "2");
+    assert_int_equal(drv_fmt_double(out, sizeof(out), 1.0 / 3.0), DRV_OK);
+    assert_string_equal(out, "0.3333333333333333");
+    assert_int_equal(drv_fmt_double(out, sizeof(out), -2.5e-7), DRV_OK);
+    assert_string_equal(out, "-2.5e-07");
+    char tiny[3];
+    assert_int_equal(drv_fmt_double(tiny, sizeof(tiny), 0.125), DRV_ERR_TOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fits),          cmocka_unit_test(test_truncation_refused),
         cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_cut),
-        cmocka_unit_test(test_lit),
+        cmocka_unit_test(test_lit),           cmocka_unit_test(test_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

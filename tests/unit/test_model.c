@@ -158,7 +158,8 @@ static void test_every_problem_reported(void **state)
     assert_has(p, "metadata.name: invalid value \"Bad_Name\"");
     assert_has(p, "spec.replicas: must be between 0 and 100000, not -1");
     assert_has(p, "spec.template.metadata.labels: `selector` does not match template `labels`");
-    assert_has(p, "spec.template.spec.affinity: not supported by Drover");
+    assert_has(p, "spec.template.spec.affinity.podAntiAffinity."
+                  "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey: required");
     assert_has(p, "spec.template.spec.containers[0].image: required");
     assert_has(
         p, "spec.template.spec.containers[0].ports[0].containerPort: must be between 1 and 65535");
@@ -184,18 +185,17 @@ static void test_every_problem_reported(void **state)
 
 static void test_unknown_and_unsupported_fields(void **state)
 {
-    cJSON *o =
-        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
-             "  imagePullSecrets: [{name: r}]\n  containers:\n  - name: c\n    image: busybox\n"
-             "    imagee: typo\n    stdin: true\n"
-             "  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: d}\n");
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
+        "  readinessGates: [{conditionType: r}]\n  containers:\n  - name: c\n    image: busybox\n"
+        "    imagee: typo\n    stdin: true\n"
+        "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
-    assert_has(p, "spec.imagePullSecrets: not supported by Drover\n");
+    assert_has(p, "spec.readinessGates: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
     assert_has(p, "spec.containers[0].stdin: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0].persistentVolumeClaim: not supported by Drover\n");
-    assert_has(p, "spec.volumes[0]: must specify exactly one volume source");
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
     free(p);
     cJSON_Delete(o);
 }
@@ -306,6 +306,15 @@ static void test_quantities_canonical(void **state)
     /* A limit without a request: the request is the limit, as in Kubernetes. */
     assert_string_equal(get_s(o, "spec.containers[0].resources.requests.cpu"), "2");
     assert_string_equal(get_s(o, "spec.containers[0].resources.requests.memory"), "1Gi");
+    free(p);
+    cJSON_Delete(o);
+    /* A YAML float is the decimal its author wrote: 0.1 cpu is 100m, not 101m. */
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - name: c\n    image: busybox\n    resources:\n      limits: {cpu: 0.1, memory: "
+             "0.5Gi}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].resources.limits.cpu"), "100m");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
@@ -637,16 +646,101 @@ static void test_node_and_event(void **state)
     cJSON_Delete(o);
 }
 
+/* The smaller pod fields podmisc runs: downwardAPI, resourceFieldRef, imagePullSecrets,
+ * hostAliases, fsGroup, supplementalGroups, mountPropagation; accepted as Kubernetes has them,
+ * every bad value named. */
+static void test_podmisc_fields(void **state)
+{
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  imagePullSecrets: [{name: regcred}]\n"
+        "  hostAliases: [{ip: 10.1.2.3, hostnames: [foo.local, bar]}, {ip: '::1', hostnames: "
+        "[v6]}]\n"
+        "  securityContext: {fsGroup: 2000, fsGroupChangePolicy: OnRootMismatch, "
+        "supplementalGroups: [3000, 4000]}\n"
+        "  containers:\n  - name: c\n    image: busybox\n"
+        "    resources: {limits: {cpu: 500m, memory: 64Mi}}\n"
+        "    env:\n"
+        "    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}\n"
+        "    - {name: B, valueFrom: {resourceFieldRef: {containerName: c, resource: requests.cpu, "
+        "divisor: 1m}}}\n"
+        "    - {name: C, valueFrom: {fieldRef: {fieldPath: \"metadata.labels['app']\"}}}\n"
+        "    - {name: D, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}\n"
+        "    volumeMounts:\n    - {name: info, mountPath: /info, mountPropagation: None}\n"
+        "    - {name: host, mountPath: /h, mountPropagation: HostToContainer}\n"
+        "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n"
+        "      - {path: labels, fieldRef: {fieldPath: metadata.labels}}\n"
+        "      - {path: cpu, resourceFieldRef: {containerName: c, resource: limits.cpu, divisor: "
+        "1m}}\n"
+        "  - {name: host, hostPath: {path: /mnt}}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    assert_int_equal(cJSON_GetObjectItem(
+                         cJSON_GetObjectItem(
+                             cJSON_GetArrayItem(
+                                 cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes"), 0),
+                             "downwardAPI"),
+                         "defaultMode")
+                         ->valueint,
+                     0644);
+    assert_string_equal(get_s(o, "spec.imagePullSecrets[0].name"), "regcred");
+    cJSON_Delete(o);
+
+    o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  imagePullSecrets: [{}]\n"
+        "  hostAliases: [{ip: 10.1.2, hostnames: [\"bad name\"]}]\n"
+        "  securityContext: {fsGroup: -1, fsGroupChangePolicy: Sometimes, "
+        "supplementalGroups: [x]}\n"
+        "  containers:\n  - name: c\n    image: busybox\n"
+        "    env:\n"
+        "    - {name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}\n"
+        "    - {name: B, valueFrom: {resourceFieldRef: {containerName: x, resource: "
+        "limits.memory}}}\n"
+        "    - {name: C, valueFrom: {fieldRef: {fieldPath: metadata.labels}}}\n"
+        "    volumeMounts:\n    - {name: info, mountPath: /info, mountPropagation: "
+        "Bidirectional}\n"
+        "  volumes:\n  - name: info\n    downwardAPI:\n      items:\n"
+        "      - {path: ../x, fieldRef: {fieldPath: spec.nodeName}}\n"
+        "      - {path: y, resourceFieldRef: {resource: limits.cpu}}\n"
+        "      - {path: z}\n");
+    p = check(o);
+    assert_has(p, "spec.imagePullSecrets[0].name: required");
+    assert_has(p, "spec.hostAliases[0].ip: must be a valid IP address");
+    assert_has(p, "spec.hostAliases[0].hostnames[0]: invalid value \"bad name\"");
+    assert_has(p, "spec.securityContext.fsGroup: must be between 0 and");
+    assert_has(p, "spec.securityContext.fsGroupChangePolicy: unsupported value \"Sometimes\"");
+    assert_has(p, "spec.securityContext.supplementalGroups[0]: must be a group id");
+    assert_has(p, "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: only divisor's "
+                  "values 1m and 1 are supported with the cpu resource");
+    assert_has(p, "spec.containers[0].env[1].valueFrom.resourceFieldRef.containerName: container "
+                  "\"x\" not found");
+    assert_has(p, "spec.containers[0].env[2].valueFrom.fieldRef.fieldPath: unsupported value "
+                  "\"metadata.labels\"");
+    assert_has(p, "spec.containers[0].volumeMounts[0].mountPropagation: Bidirectional mount "
+                  "propagation is available only to privileged containers");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[0].path: must be a relative path");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath: unsupported value "
+                  "\"spec.nodeName\"");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[1].resourceFieldRef.containerName: required");
+    assert_has(p, "spec.volumes[0].downwardAPI.items[2]: must specify exactly one of fieldRef, "
+                  "resourceFieldRef");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_tolerations_and_env(void **state)
 {
-    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
-                    "  tolerations:\n  - {key: a, operator: Exists, value: x}\n  - {operator: "
-                    "Equal, value: y}\n"
-                    "  - {key: b, effect: NoSchedule, tolerationSeconds: 5}\n"
-                    "  containers:\n  - name: c\n    image: busybox\n    env:\n"
-                    "    - {name: A, value: x, valueFrom: {configMapKeyRef: {name: m, key: k}}}\n"
-                    "    - {name: \"B=C\"}\n    - {name: D, valueFrom: {}}\n"
-                    "    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}\n");
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  tolerations:\n  - {key: a, operator: Exists, value: x}\n  - {operator: "
+        "Equal, value: y}\n"
+        "  - {key: b, effect: NoSchedule, tolerationSeconds: 5}\n"
+        "  containers:\n  - name: c\n    image: busybox\n    env:\n"
+        "    - {name: A, value: x, valueFrom: {configMapKeyRef: {name: m, key: k}}}\n"
+        "    - {name: \"B=C\"}\n    - {name: D, valueFrom: {}}\n"
+        "    - {name: E, valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage}}}\n");
     char *p = check(o);
     assert_has(p, "spec.tolerations[0].value: must be empty when operator is Exists");
     assert_has(p, "spec.tolerations[1].operator: must be Exists when key is empty");
@@ -656,7 +750,9 @@ static void test_tolerations_and_env(void **state)
         p, "spec.containers[0].env[0].valueFrom: may not be specified when `value` is not empty");
     assert_has(p, "spec.containers[0].env[1].name: invalid value \"B=C\"");
     assert_has(p, "spec.containers[0].env[2].valueFrom: must specify exactly one of");
-    assert_has(p, "spec.containers[0].env[3].valueFrom.resourceFieldRef: not supported by Drover");
+    assert_has(p,
+               "spec.containers[0].env[3].valueFrom.resourceFieldRef.resource: unsupported value "
+               "\"limits.ephemeral-storage\"");
     free(p);
     cJSON_Delete(o);
 }
@@ -672,6 +768,225 @@ static void test_host_ports_and_network(void **state)
     assert_has(
         p,
         "spec.containers[0].ports[0].hostPort: must match containerPort when hostNetwork is true");
+    free(p);
+    cJSON_Delete(o);
+}
+
+static size_t occurrences(const char *s, const char *sub)
+{
+    size_t n = 0;
+    for (const char *q = strstr(s, sub); q; q = strstr(q + 1, sub))
+        n++;
+    return n;
+}
+
+/* Each problem once: a refused value is not reported again as an unsupported field, and a
+ * refused choice (volume source, probe handler, valueFrom) is not followed by a false
+ * "exactly one" error. Two choices, one of them refused, still get it. */
+static void test_problems_reported_once(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  schedulerName: other\n  automountServiceAccountToken: true\n"
+             "  volumes:\n  - {name: a, nfs: {server: s, path: /x}}\n"
+             "  - {name: b, emptyDir: {}, nfs: {server: s, path: /x}}\n"
+             "  containers:\n  - name: c\n    image: busybox\n"
+             "    env: [{name: X, valueFrom: {fileKeyRef: {path: a, key: b, volumeName: v}}}]\n"
+             "    livenessProbe: {grpc: {port: 1}}\n"
+             "    readinessProbe: {grpc: {port: 1}, exec: {command: [x]}}\n");
+    char *p = check(o);
+    assert_int_equal(occurrences(p, "spec.schedulerName:"), 1);
+    assert_has(p, "spec.schedulerName: not supported by Drover: the hub schedules every pod\n");
+    assert_int_equal(occurrences(p, "spec.automountServiceAccountToken:"), 1);
+    assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "spec.volumes[0]: must specify exactly one"), 0);
+    assert_has(p, "spec.volumes[1]: must specify exactly one volume source");
+    assert_has(p, "spec.containers[0].env[0].valueFrom.fileKeyRef: not supported by Drover\n");
+    assert_int_equal(occurrences(p, "valueFrom: must specify exactly one"), 0);
+    assert_int_equal(occurrences(p, "livenessProbe: must specify exactly one"), 0);
+    assert_has(p, "spec.containers[0].readinessProbe: must specify exactly one handler");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* Under hostNetwork a port without hostPort gets hostPort = containerPort (Kubernetes'
+ * default), which the per-pod uniqueness check then sees; without it nothing is added. */
+static void test_host_network_defaults_host_port(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+                    "  containers:\n  - {name: a, image: x, ports: [{containerPort: 9100}]}\n"
+                    "  initContainers:\n  - {name: i, image: x, ports: [{containerPort: 53, "
+                    "protocol: UDP, hostPort: 0}]}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].ports[0].hostPort"), "9100");
+    assert_string_equal(get_s(o, "spec.initContainers[0].ports[0].hostPort"), "53");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n"
+             "  - {name: b, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_has(p, "spec.containers[1].ports[0].hostPort: duplicate hostPort 80/TCP in this pod");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  containers:\n  - {name: a, image: x, ports: [{containerPort: 80}]}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_null(get_s(o, "spec.containers[0].ports[0].hostPort"));
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* Affinity as Kubernetes validates it: operators and their values, matchFields on
+ * metadata.name only, weights 1-100, a topologyKey on every pod affinity term; a valid one is
+ * kept for the scheduler. */
+static void test_affinity_rules(void **state)
+{
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  priorityClassName: system-node-critical\n  preemptionPolicy: Never\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: kubernetes.io/arch, operator: In, values: [arm64, arm]}\n"
+        "          - {key: gpu, operator: DoesNotExist}\n"
+        "          - {key: cores, operator: Gt, values: ['2']}\n"
+        "        - matchFields: [{key: metadata.name, operator: In, values: [n1]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {weight: 10, preference: {matchExpressions: [{key: zone, operator: In, values: "
+        "[a]}]}}\n"
+        "    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - weight: 50\n        podAffinityTerm: {labelSelector: {matchExpressions: [{key: "
+        "app, operator: Exists}]}, namespaces: [a, b], namespaceSelector: {}, topologyKey: "
+        "zone}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.affinity.podAntiAffinity."
+                                 "requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey"),
+                        "kubernetes.io/hostname");
+    assert_string_equal(get_s(o, "spec.priorityClassName"), "system-node-critical");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+        "x}]\n"
+        "  preemptionPolicy: Sometimes\n"
+        "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "        nodeSelectorTerms:\n        - matchExpressions:\n"
+        "          - {key: a, operator: In}\n"
+        "          - {key: b, operator: Exists, values: [x]}\n"
+        "          - {key: c, operator: Gt, values: [ten]}\n"
+        "          - {key: d, operator: Near, values: [x]}\n"
+        "          matchFields: [{key: metadata.labels, operator: In, values: [n1, n2]}]\n"
+        "      preferredDuringSchedulingIgnoredDuringExecution: [{weight: 0, preference: {}}]\n"
+        "    podAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n"
+        "      - {labelSelector: {matchLabels: {app: web}}, topologyKey: '', matchLabelKeys: [x],"
+        " namespaceSelector: {matchLabels: {team: a}}}\n"
+        "    nodeAfinity: {}\n");
+    p = check(o);
+    const char *na = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+                     "nodeSelectorTerms[0].";
+    char line[512];
+    snprintf(line, sizeof(line), "%smatchExpressions[0].values: must be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[1].values: may not be specified when", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[2].values[0]: invalid value \"ten\"", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchExpressions[3].operator: unsupported value", na);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchFields[0].key: unsupported value \"metadata.labels\"", na);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]."
+                  "weight: must be between 1 and 100");
+    const char *pa = "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].";
+    snprintf(line, sizeof(line), "%stopologyKey: required", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%smatchLabelKeys: not supported by Drover", pa);
+    assert_has(p, line);
+    snprintf(line, sizeof(line), "%snamespaceSelector: not supported by Drover unless empty", pa);
+    assert_has(p, line);
+    assert_has(p, "spec.affinity.nodeAfinity: unknown field");
+    assert_has(p, "spec.preemptionPolicy: unsupported value");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* PriorityClass (scheduling.k8s.io/v1): value required and at most 1e9 for user classes, the
+ * "system-" prefix reserved for the two built-in classes at their own values, defaults. */
+static void test_priority_class_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+                    "gold}\nvalue: 1000\ndescription: for the important ones\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "globalDefault"), "false");
+    assert_string_equal(get_s(o, "preemptionPolicy"), "PreemptLowerPriority");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-node-critical}\nvalue: 2000001000\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: big}\n"
+             "value: 1000000001\npreemptionPolicy: Sometimes\nspec: {}\n");
+    p = check(o);
+    assert_has(p, "value: maximum allowed value of a user defined priority is 1000000000");
+    assert_has(p, "preemptionPolicy: unsupported value \"Sometimes\"");
+    assert_has(p, "spec: unknown field");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-mine}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "metadata.name: priority class names with 'system-' prefix are reserved");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: "
+             "system-cluster-critical}\nvalue: 5\n");
+    p = check(o);
+    assert_has(p, "value: value of system-cluster-critical PriorityClass must be 2000000000");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: x}\n");
+    p = check(o);
+    assert_has(p, "value: required");
+    free(p);
+    cJSON_Delete(o);
+}
+
+/* topologySpreadConstraints as Kubernetes validates them. */
+static void test_topology_spread_rules(void **state)
+{
+    cJSON *o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: "
+                    "c, image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 1, topologyKey: "
+                    "zone, whenUnsatisfiable: DoNotSchedule, minDomains: 2, labelSelector: "
+                    "{matchLabels: {app: a}}, nodeTaintsPolicy: Honor}\n  - {maxSkew: 2, "
+                    "topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway}\n");
+    char *p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, "
+             "image: x}]\n  topologySpreadConstraints:\n  - {maxSkew: 0, topologyKey: zone, "
+             "whenUnsatisfiable: ScheduleAnyway, minDomains: 2, matchLabelKeys: [a]}\n"
+             "  - {maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, "
+             "nodeAffinityPolicy: Sometimes}\n  - {maxSkew: 1, whenUnsatisfiable: Maybe}\n");
+    p = check(o);
+    assert_has(p, "spec.topologySpreadConstraints[0].maxSkew: must be greater than zero");
+    assert_has(p, "spec.topologySpreadConstraints[0].minDomains: can only use minDomains if "
+                  "whenUnsatisfiable=DoNotSchedule");
+    assert_has(p, "spec.topologySpreadConstraints[0].matchLabelKeys: not supported by Drover");
+    assert_has(p, "spec.topologySpreadConstraints[1].topologyKey: duplicate value");
+    assert_has(p, "spec.topologySpreadConstraints[1].nodeAffinityPolicy: unsupported value");
+    assert_has(p, "spec.topologySpreadConstraints[2].topologyKey: required");
+    assert_has(p, "spec.topologySpreadConstraints[2].whenUnsatisfiable: unsupported value");
     free(p);
     cJSON_Delete(o);
 }
@@ -789,7 +1104,13 @@ int main(void)
         cmocka_unit_test(test_service_rules),
         cmocka_unit_test(test_node_and_event),
         cmocka_unit_test(test_tolerations_and_env),
+        cmocka_unit_test(test_podmisc_fields),
         cmocka_unit_test(test_host_ports_and_network),
+        cmocka_unit_test(test_problems_reported_once),
+        cmocka_unit_test(test_host_network_defaults_host_port),
+        cmocka_unit_test(test_affinity_rules),
+        cmocka_unit_test(test_priority_class_rules),
+        cmocka_unit_test(test_topology_spread_rules),
         cmocka_unit_test(test_workload_restart_policy),
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),

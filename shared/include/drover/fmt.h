@@ -24,6 +24,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_vfmt(char *out, size_t outsz, const char *fm
 DRV_API void drv_fmt_cut(char *out, size_t outsz, const char *fmt, ...) DRV_PRINTF(3, 4);
 DRV_API void drv_vfmt_cut(char *out, size_t outsz, const char *fmt, va_list ap) DRV_PRINTF(3, 0);
 
+/* The shortest decimal text that reads back as exactly d (a JSON/YAML number as its author
+ * most likely wrote it: 0.1 is "0.1", not "0.10000000000000001"); a whole number up to 2^53 has
+ * no exponent or point. DRV_ERR_TOOBIG if it does not fit. */
+DRV_API DRV_NODISCARD drv_err_t drv_fmt_double(char *out, size_t outsz, double d);
+
 /* Copies a string literal into a char array, checked at compile time, for a fixed name such as
  * "default" or "arm64" that cannot fail to fit: no error to handle, and a too-small array (or a
  * pointer in place of an array) does not compile. */

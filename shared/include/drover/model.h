@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 #include "drover/error.h"
 
@@ -33,6 +34,12 @@ typedef enum {
     DRV_KIND_ENDPOINTS,
     DRV_KIND_ENDPOINTSLICE,
     DRV_KIND_NETWORKPOLICY, /* networking.k8s.io/v1 NetworkPolicy */
+    /* v1 PersistentVolumeClaim and PersistentVolume (cluster-scoped), storage.k8s.io/v1
+     * StorageClass (cluster-scoped): node-local volumes (shared/src/model_storage.c) */
+    DRV_KIND_PVC,
+    DRV_KIND_PV,
+    DRV_KIND_STORAGECLASS,
+    DRV_KIND_PRIORITYCLASS, /* scheduling.k8s.io/v1 PriorityClass, cluster-scoped */
     DRV_KIND__COUNT
 } drv_kind_t;
 
@@ -49,6 +56,14 @@ DRV_API bool drv_kind_namespaced(drv_kind_t kind);
 DRV_API drv_kind_t drv_kind_parse(const char *s);
 /* The kind an object declares (kind and apiVersion must agree), or UNKNOWN. */
 DRV_API drv_kind_t drv_model_kind(const cJSON *obj);
+
+/* The two PriorityClasses Kubernetes builds in (served by the hub even before it stores them). */
+#define DRV_PRIORITY_NODE_CRITICAL "system-node-critical"
+#define DRV_PRIORITY_NODE_CRITICAL_VALUE 2000001000
+#define DRV_PRIORITY_CLUSTER_CRITICAL "system-cluster-critical"
+#define DRV_PRIORITY_CLUSTER_CRITICAL_VALUE 2000000000
+/* The value of built-in PriorityClass name, or -1 when it is not one. */
+DRV_API int64_t drv_priority_class_builtin(const char *name);
 
 /* One validation problem: the field path and what is wrong with it. */
 typedef struct drv_diag {
@@ -85,6 +100,12 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * ClusterIP while the stored object still holds the server's defaults. Does nothing when the
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
+
+/* For an update of a PersistentVolumeClaim (obj replacing old): the fields the hub set after
+ * creation (spec.volumeName once bound, spec.storageClassName given from the default class)
+ * are carried over when obj leaves them out, so that applying the user's manifest again never
+ * unbinds a claim (Kubernetes refuses such a change: a claim's spec is immutable). */
+DRV_API void drv_model_pvc_keep_binding(const cJSON *old, cJSON *obj);
 
 /* Canonical JSON text of a normalized object (keys sorted at every level), malloc'd, caller
  * frees; NULL on allocation failure. pretty: indented by two spaces, else compact. */

@@ -100,6 +100,9 @@ typedef struct drv_proto_desired {
     /* The "network" object inside doc, NULL when absent (or null): read it with
      * drv_netstate_parse. Only its type is checked here. */
     const cJSON *network;
+    /* The PersistentVolumes on this node (all phases, with status.phase), as stored; absent
+     * in the document: an empty array (docs/PROTOCOL.md "Persistent volumes"). */
+    const cJSON *persistent_volumes;
 } drv_proto_desired_t;
 
 /* Parses a desired-state payload. expect_node (may be NULL) must equal the node field. The

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "pod/pvc.h"
 
 static drv_err_t parse(const char *text, drv_agent_config_t *cfg, drv_error_t *err)
 {
@@ -117,6 +118,27 @@ static void test_network(void **state)
     assert_non_null(strstr(drv_error_msg(&err), "network: must be a mapping"));
 }
 
+/* storage.dir: where claims' directories live (pod/pvc.h); default <stateDir>/storage. */
+static void test_storage(void **state)
+{
+    (void)state;
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    char dir[256];
+    assert_int_equal(parse("stateDir: /data/drover\n", &cfg, &err), DRV_OK);
+    assert_string_equal(cfg.storage_dir, "");
+    pod_pvc_storage_dir(&cfg, dir, sizeof(dir));
+    assert_string_equal(dir, "/data/drover/storage");
+    assert_int_equal(parse("storage: {dir: /mnt/ssd/volumes}\n", &cfg, &err), DRV_OK);
+    pod_pvc_storage_dir(&cfg, dir, sizeof(dir));
+    assert_string_equal(dir, "/mnt/ssd/volumes");
+    assert_int_equal(parse("storage: {dir: relative, size: 1Gi}\n", &cfg, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "storage.dir: must be an absolute path"));
+    assert_non_null(strstr(drv_error_msg(&err), "storage.size: unknown key"));
+    assert_int_equal(parse("storage: /mnt\n", &cfg, &err), DRV_ERR_INVALID);
+    assert_non_null(strstr(drv_error_msg(&err), "storage: must be a mapping of dir"));
+}
+
 static void test_hub_and_labels(void **state)
 {
     (void)state;
@@ -189,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_malformed_files),
         cmocka_unit_test(test_hub_and_labels),
         cmocka_unit_test(test_network),
+        cmocka_unit_test(test_storage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drover/json.h"
 #include "drover/pki.h"
 #include "drover/protocol.h"
 #include "link/link.h"
@@ -67,6 +68,44 @@ static void test_desired_accepted(void **state)
     assert_int_equal(drv_link_desired_check(text, strlen(text), "n1", 5, &d, &err), DRV_OK);
     assert_false(d.stale);
     drv_link_desired_free(&d);
+}
+
+/* persistentVolumes: each a valid PV on this node, its phase kept; merged from the hub's. */
+static void test_desired_volumes(void **state)
+{
+    (void)state;
+#define PVDOC(node, phase, path)                                                                   \
+    "{\"apiVersion\":\"drover/v1\",\"kind\":\"NodeDesiredState\",\"node\":\"n1\","                 \
+    "\"generation\":9,\"pods\":[],\"configMaps\":[],\"secrets\":[],\"persistentVolumes\":[{"       \
+    "\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pvc-1\"},"       \
+    "\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"accessModes\":[\"ReadWriteOnce\"],"            \
+    "\"claimRef\":{\"namespace\":\"default\",\"name\":\"data\"},\"local\":{\"path\":\"" path       \
+    "\"},\"nodeAffinity\":{\"required\":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{"          \
+    "\"key\":\"kubernetes.io/hostname\",\"operator\":\"In\",\"values\":[\"" node "\"]}]}]}}},"     \
+    "\"status\":{\"phase\":\"" phase "\"}}]}"
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_link_desired_t d = {0};
+    const char *ok = PVDOC("n1", "Released", "/s/pvc-1_default_data");
+    assert_int_equal(drv_link_desired_check(ok, strlen(ok), "n1", 0, &d, &err), DRV_OK);
+    const cJSON *pvs = cJSON_GetObjectItemCaseSensitive(d.desired, "persistentVolumes");
+    assert_int_equal(cJSON_GetArraySize(pvs), 1);
+    assert_string_equal(drv_json_str_at(pvs->child, "status.phase"), "Released");
+    assert_string_equal(drv_json_str_at(pvs->child, "spec.persistentVolumeReclaimPolicy"),
+                        "Retain");
+    cJSON *merged = drv_link_merge(NULL, d.desired);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(merged, "persistentVolumes")), 1);
+    cJSON_Delete(merged);
+    drv_link_desired_free(&d);
+    const char *other = PVDOC("n2", "Bound", "/s/x");
+    ASSERT_ERR(drv_link_desired_check(other, strlen(other), "n1", 0, &d, &err), DRV_ERR_INVALID,
+               "persistentVolumes[0].spec.nodeAffinity: the volume is not on this node");
+    const char *phase = PVDOC("n1", "Gone", "/s/x");
+    ASSERT_ERR(drv_link_desired_check(phase, strlen(phase), "n1", 0, &d, &err), DRV_ERR_INVALID,
+               "persistentVolumes[0].status.phase");
+    const char *rel = PVDOC("n1", "Bound", "relative");
+    ASSERT_ERR(drv_link_desired_check(rel, strlen(rel), "n1", 0, &d, &err), DRV_ERR_INVALID,
+               "persistentVolumes[0].spec.local.path: must be an absolute path");
 }
 
 /* A desired state of n1 with a network section listing one peer. */
@@ -355,10 +394,15 @@ static void test_logs_target(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_desired_accepted), cmocka_unit_test(test_desired_network),
-        cmocka_unit_test(test_desired_stale),    cmocka_unit_test(test_desired_refused),
-        cmocka_unit_test(test_desired_verified), cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_status_report),    cmocka_unit_test(test_logs_target),
+        cmocka_unit_test(test_desired_accepted),
+        cmocka_unit_test(test_desired_network),
+        cmocka_unit_test(test_desired_volumes),
+        cmocka_unit_test(test_desired_stale),
+        cmocka_unit_test(test_desired_refused),
+        cmocka_unit_test(test_desired_verified),
+        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_status_report),
+        cmocka_unit_test(test_logs_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

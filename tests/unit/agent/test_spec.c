@@ -1135,6 +1135,122 @@ static void test_init_container(void **state)
     cJSON_Delete(p);
 }
 
+/* ---- podmisc: resourceFieldRef, groups, mountPropagation, /etc/hosts ---- */
+
+static void test_resource_field_ref(void **state)
+{
+    struct fx *f = *state;
+    cJSON *p =
+        pod("\"securityContext\":{\"fsGroup\":2000,\"supplementalGroups\":[3000,50]}", APP
+            ",\"resources\":{\"limits\":{\"cpu\":\"1500m\",\"memory\":\"100Mi\"},"
+            "\"requests\":{\"cpu\":\"250m\"}},\"securityContext\":{\"runAsUser\":1000},"
+            "\"env\":["
+            "{\"name\":\"CPU\",\"valueFrom\":{\"resourceFieldRef\":{\"resource\":\"limits.cpu\"}}},"
+            "{\"name\":\"CPU_M\",\"valueFrom\":{\"resourceFieldRef\":{\"resource\":"
+            "\"requests.cpu\",\"divisor\":\"1m\"}}},"
+            "{\"name\":\"MEM\",\"valueFrom\":{\"resourceFieldRef\":{\"resource\":"
+            "\"limits.memory\",\"divisor\":\"1Mi\"}}},"
+            "{\"name\":\"SIDE\",\"valueFrom\":{\"resourceFieldRef\":{\"containerName\":\"side\","
+            "\"resource\":\"limits.memory\"}}},"
+            "{\"name\":\"APP_LABEL\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":"
+            "\"metadata.labels['app']\"}}}]},"
+            "{\"name\":\"side\",\"image\":\"busybox:1.36\"}");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(p, "metadata"), "labels",
+                          cJSON_Parse("{\"app\":\"web\"}"));
+    drv_spec_input_t in = input(f, p);
+    cJSON *cfg = build_ok(&in);
+    assert_string_equal(env_of(cfg, "CPU"), "2"); /* 1500m rounded up to whole cores */
+    assert_string_equal(env_of(cfg, "CPU_M"), "250");
+    assert_string_equal(env_of(cfg, "MEM"), "100");
+    assert_string_equal(env_of(cfg, "APP_LABEL"), "web");
+    /* No memory limit on side: the node's allocatable. */
+    int64_t mc, mb;
+    drv_spec_node_allocatable(&mc, &mb);
+    char want[32];
+    snprintf(want, sizeof(want), "%lld", (long long)mb);
+    assert_string_equal(env_of(cfg, "SIDE"), want);
+    /* supplementalGroups then fsGroup after the image's groups, once each. */
+    const cJSON *ag = at(cfg, "process.user.additionalGids");
+    assert_int_equal(cJSON_GetArraySize(ag), 5); /* 1001, 50, 44, 3000, 2000 */
+    assert_int_equal(cJSON_GetArrayItem(ag, 3)->valueint, 3000);
+    assert_int_equal(cJSON_GetArrayItem(ag, 4)->valueint, 2000);
+    cJSON_Delete(cfg);
+    cJSON_Delete(p);
+
+    char out[32];
+    drv_error_t err = DRV_ERROR_INIT;
+    p = pod("", APP ",\"resources\":{\"limits\":{\"memory\":\"1G\"}}}");
+    assert_int_equal(
+        drv_spec_resource_value(p, "app", "limits.memory", "1Mi", out, sizeof(out), &err), DRV_OK);
+    assert_string_equal(out, "954"); /* 10^9 / 2^20 = 953.67, rounded up */
+    assert_int_equal(
+        drv_spec_resource_value(p, "app", "requests.memory", "1k", out, sizeof(out), &err), DRV_OK);
+    assert_string_equal(out, "1000000"); /* the request defaulted to the limit */
+    assert_int_equal(drv_spec_resource_value(p, "nope", "limits.cpu", NULL, out, sizeof(out), &err),
+                     DRV_ERR_NOTFOUND);
+    assert_int_equal(
+        drv_spec_resource_value(p, "app", "limits.ephemeral-storage", NULL, out, sizeof(out), &err),
+        DRV_ERR_INVALID);
+    cJSON_Delete(p);
+}
+
+static void test_mount_propagation(void **state)
+{
+    struct fx *f = *state;
+    cJSON *p = volume_pod(f, "{\"name\":\"logs\",\"mountPath\":\"/host\","
+                             "\"mountPropagation\":\"HostToContainer\"},"
+                             "{\"name\":\"cache\",\"mountPath\":\"/c\"}");
+    drv_spec_input_t in = input(f, p);
+    cJSON *cfg = build_ok(&in);
+    assert_true(has_str(at(mount_at(cfg, "/host"), "options"), "rslave"));
+    assert_true(has_str(at(mount_at(cfg, "/c"), "options"), "rprivate"));
+    assert_string_equal(at_str(cfg, "linux.rootfsPropagation"), "rslave");
+    cJSON_Delete(cfg);
+    cJSON_Delete(p);
+
+    char spec[1024], ctr[1024];
+    const char *h = strstr(volumes_spec, "HOSTDIR");
+    snprintf(spec, sizeof(spec), "%.*s%s%s", (int)(h - volumes_spec), volumes_spec, f->hostdir,
+             h + 7);
+    snprintf(ctr, sizeof(ctr),
+             APP ",\"securityContext\":{\"privileged\":true},\"volumeMounts\":[{\"name\":\"logs\","
+                 "\"mountPath\":\"/host\",\"mountPropagation\":\"Bidirectional\"}]}");
+    p = pod(spec, ctr);
+    in = input(f, p);
+    cfg = build_ok(&in);
+    assert_true(has_str(at(mount_at(cfg, "/host"), "options"), "rshared"));
+    assert_string_equal(at_str(cfg, "linux.rootfsPropagation"), "rshared");
+    cJSON_Delete(cfg);
+    cJSON_Delete(p);
+}
+
+static void test_hosts_file(void **state)
+{
+    (void)state;
+    cJSON *p = pod("\"hostAliases\":[{\"ip\":\"10.1.2.3\",\"hostnames\":[\"foo.local\",\"bar\"]},"
+                   "{\"ip\":\"fd00::1\",\"hostnames\":[\"six\"]}]",
+                   APP "}");
+    drv_buf_t b = DRV_BUF_INIT(4096);
+    assert_int_equal(drv_spec_hosts_file(p, "10.42.0.7", "web", NULL, &b), DRV_OK);
+    assert_string_equal(drv_buf_str(&b),
+                        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                        "10.42.0.7\tweb\n\n# Entries added by HostAliases.\n"
+                        "10.1.2.3\tfoo.local\tbar\nfd00::1\tsix\n");
+    assert_int_equal(drv_spec_hosts_file(p, "", NULL, "127.0.0.1 localhost", &b), DRV_OK);
+    assert_string_equal(drv_buf_str(&b), "127.0.0.1 localhost\n\n# Entries added by HostAliases.\n"
+                                         "10.1.2.3\tfoo.local\tbar\nfd00::1\tsix\n");
+    drv_buf_free(&b);
+    cJSON_Delete(p);
+    /* Without aliases: the file Drover always wrote. */
+    p = pod("", APP "}");
+    drv_buf_t c = DRV_BUF_INIT(4096);
+    assert_int_equal(drv_spec_hosts_file(p, "10.42.0.7", "web", NULL, &c), DRV_OK);
+    assert_string_equal(drv_buf_str(&c), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                                         "ip6-loopback\n10.42.0.7\tweb\n");
+    drv_buf_free(&c);
+    cJSON_Delete(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1158,6 +1274,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_new_privs_and_readonly_rootfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seccomp_profile_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volume_mounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resource_field_ref, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_propagation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subpath, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subpath_symlink_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_mount_overrides_defaults, setup, teardown),

@@ -1214,6 +1214,182 @@ static void test_mounts_never_emptied(void **state)
     run_in_mount_ns(*state, mount_guard_body);
 }
 
+/* ---- downwardAPI, projected, fsGroup ---------------------------------------------------- */
+
+static cJSON *downward_pod(const char *labels)
+{
+    char text[4096];
+    int n = snprintf(
+        text, sizeof text,
+        "{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p','namespace':'prod','uid':'u-1',"
+        "'labels':%s,'annotations':{'note':'say \\\"hi\\\"\\nbye'}},'spec':{"
+        "'securityContext':{'fsGroup':2000},"
+        "'containers':[{'name':'c','image':'alpine','resources':{'limits':{'cpu':'250m',"
+        "'memory':'64Mi'}}}],'volumes':[{'name':'info','downwardAPI':{'items':["
+        "{'path':'name','fieldRef':{'fieldPath':'metadata.name'}},"
+        "{'path':'ns','fieldRef':{'fieldPath':'metadata.namespace'}},"
+        "{'path':'uid','fieldRef':{'fieldPath':'metadata.uid'}},"
+        "{'path':'labels','fieldRef':{'fieldPath':'metadata.labels'}},"
+        "{'path':'annotations','fieldRef':{'fieldPath':'metadata.annotations'}},"
+        "{'path':'sub/app','fieldRef':{'fieldPath':'SUBSCRIPT'}},"
+        "{'path':'cpu_m','resourceFieldRef':{'containerName':'c','resource':'limits.cpu',"
+        "'divisor':'1m'},'mode':384},"
+        "{'path':'mem_mi','resourceFieldRef':{'containerName':'c','resource':'limits.memory',"
+        "'divisor':'1Mi'}}]}},{'name':'scratch','emptyDir':{}}]}}",
+        labels);
+    assert_true(n > 0 && n < (int)sizeof text);
+    /* parse_q turns every ' into ": the label subscript, which needs its own, is set after. */
+    cJSON *o = parse_q(text);
+    cJSON *items = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes"), 0),
+            "downwardAPI"),
+        "items");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 5), "fieldRef"),
+                              "fieldPath", cJSON_CreateString("metadata.labels['app']"));
+    drv_diags_t d = {0};
+    if (drv_model_normalize(o, &d) != DRV_OK)
+        fail_msg("normalize: %s", drv_diags_format(&d, NULL));
+    drv_diags_free(&d);
+    return o;
+}
+
+static void test_downward_api(void **state)
+{
+    struct fx *f = *state;
+    cJSON *pod = downward_pod("{'app':'web','tier':'front'}");
+    prepare_ok(f, pod);
+    char vol[PATH_MAX];
+    pathf(vol, "%s/info", f->vols);
+    /* fsGroup: files group-readable (0644 | 0440), given to the group. */
+    assert_key(vol, "name", "p", 0644);
+    assert_key(vol, "ns", "prod", 0644);
+    assert_key(vol, "uid", "u-1", 0644);
+    assert_key(vol, "labels", "app=\"web\"\ntier=\"front\"", 0644);
+    assert_key(vol, "annotations", "note=\"say \\\"hi\\\"\\nbye\"", 0644);
+    assert_key(vol, "cpu_m", "250", 0640);
+    assert_key(vol, "mem_mi", "64", 0644);
+    char p[PATH_MAX], buf[64];
+    pathf(p, "%s/sub/app", vol);
+    assert_int_equal(slurp(p, buf, sizeof buf), 3);
+    assert_string_equal(buf, "web");
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(stat(vol, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_true(st.st_mode & S_ISGID);
+    /* The emptyDir's root: the group's, setgid, writable by all as before. */
+    pathf(p, "%s/scratch", f->vols);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(st.st_mode & 07777, 02777);
+
+    /* New labels: the files follow on update; unchanged, nothing is rewritten. */
+    cJSON *pod2 = downward_pod("{'app':'api'}");
+    bool changed = false;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_volumes_update(pod2, f->pod_dir, &f->src, &changed, &err), DRV_OK);
+    assert_true(changed);
+    assert_key(vol, "labels", "app=\"api\"", 0644);
+    assert_int_equal(drv_volumes_update(pod2, f->pod_dir, &f->src, &changed, &err), DRV_OK);
+    assert_false(changed);
+    cJSON_Delete(pod);
+    cJSON_Delete(pod2);
+}
+
+static void test_projected_writer(void **state)
+{
+    struct fx *f = *state;
+    put_secret(f, "db", "user", "admin", "pass", "s3cret", NULL);
+    cJSON *pod = downward_pod("{'app':'web'}");
+    cJSON *proj = parse_q("{'defaultMode':420,'sources':["
+                          "{'serviceAccountToken':{'path':'token'}},"
+                          "{'configMap':{'name':'app','items':[{'key':'motd','path':'motd'}]}},"
+                          "{'secret':{'name':'db','items':[{'key':'pass','path':'db/pass',"
+                          "'mode':256}]}},"
+                          "{'secret':{'name':'gone','optional':true}},"
+                          "{'downwardAPI':{'items':[{'path':'namespace','fieldRef':"
+                          "{'fieldPath':'metadata.namespace'}}]}}]}");
+    char dir[PATH_MAX];
+    pathf(dir, "%s/proj", f->base);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    drv_volume_file_t tok = {"token", "eyJ.token", 9, 0};
+    bool changed = false;
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_err_t r = drv_volumes_write_projected(pod, dir, proj, &f->src, &tok, 1, &changed, &err);
+    if (r != DRV_OK)
+        fail_msg("projected: %s", drv_error_msg(&err));
+    assert_true(changed);
+    assert_key(dir, "token", "eyJ.token", 0644); /* 0644 | fsGroup's 0440 */
+    assert_key(dir, "motd", "hello", 0644);
+    assert_key(dir, "namespace", "prod", 0644);
+    char p[PATH_MAX], buf[64];
+    pathf(p, "%s/db/pass", dir);
+    assert_int_equal(slurp(p, buf, sizeof buf), 6);
+    assert_string_equal(buf, "s3cret");
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0440);
+    /* Same content: untouched. A new token: swapped in. */
+    assert_int_equal(drv_volumes_write_projected(pod, dir, proj, &f->src, &tok, 1, &changed, &err),
+                     DRV_OK);
+    assert_false(changed);
+    drv_volume_file_t tok2 = {"token", "eyJ.other", 9, 0};
+    assert_int_equal(drv_volumes_write_projected(pod, dir, proj, &f->src, &tok2, 1, &changed, &err),
+                     DRV_OK);
+    assert_true(changed);
+    assert_key(dir, "token", "eyJ.other", 0644);
+    /* A file on a path a source uses: refused, naming both. */
+    drv_volume_file_t clash = {"motd", "x", 1, 0};
+    assert_int_equal(
+        drv_volumes_write_projected(pod, dir, proj, &f->src, &clash, 1, &changed, &err),
+        DRV_ERR_INVALID);
+    assert_msg_has(&err, "conflicts with");
+    cJSON_Delete(proj);
+    cJSON_Delete(pod);
+}
+
+static void test_apply_fsgroup(void **state)
+{
+    struct fx *f = *state;
+    char dir[PATH_MAX], p[PATH_MAX];
+    pathf(dir, "%s/pvc", f->base);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    pathf(p, "%s/sub", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    pathf(p, "%s/sub/file", dir);
+    write_text(p, "x", 0600);
+    pathf(p, "%s/link", dir);
+    assert_int_equal(symlink(f->canary, p), 0);
+    cJSON *pod = normalized("{'apiVersion':'v1','kind':'Pod','metadata':{'name':'p'},'spec':{"
+                            "'securityContext':{'fsGroup':2000,'fsGroupChangePolicy':"
+                            "'OnRootMismatch'},'containers':[{'name':'c','image':'alpine'}]}}");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_volumes_apply_fsgroup(pod, dir, &err), DRV_OK);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(st.st_mode & 07777, 02775);
+    pathf(p, "%s/sub", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 02770);
+    pathf(p, "%s/sub/file", dir);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_gid, 2000);
+    assert_int_equal(st.st_mode & 07777, 0660);
+    assert_outside_untouched(f); /* the symlink was not followed */
+    struct stat cst;
+    assert_int_equal(stat(f->canary, &cst), 0);
+    assert_int_not_equal(cst.st_gid, 2000);
+    /* OnRootMismatch: a root that matches is not walked again. */
+    assert_int_equal(chmod(p, 0600), 0);
+    assert_int_equal(drv_volumes_apply_fsgroup(pod, dir, &err), DRV_OK);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    cJSON_Delete(pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1242,6 +1418,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_emptydir_memory_tmpfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_failure_unmounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mounts_never_emptied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_downward_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_projected_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_fsgroup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -497,11 +497,12 @@ static void test_routes_and_methods(void **state)
             item |= r[i].op == DRV_API_OP_ITEM && (r[i].methods & DRV_API_M_DELETE);
             status |= r[i].op == DRV_API_OP_STATUS;
         }
-        /* ControllerRevisions, Endpoints, EndpointSlices and NetworkPolicies have no status,
-         * as in Kubernetes. */
+        /* ControllerRevisions, Endpoints, EndpointSlices, NetworkPolicies, StorageClasses and
+         * PriorityClasses have no status, as in Kubernetes. */
         assert_true(coll && item &&
                     (status || k == DRV_KIND_CONTROLLERREVISION || k == DRV_KIND_ENDPOINTS ||
-                     k == DRV_KIND_ENDPOINTSLICE || k == DRV_KIND_NETWORKPOLICY));
+                     k == DRV_KIND_ENDPOINTSLICE || k == DRV_KIND_NETWORKPOLICY ||
+                     k == DRV_KIND_STORAGECLASS || k == DRV_KIND_PRIORITYCLASS));
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "bridge/bridge_int.h"
+#include "drover/json.h"
 #include "drover/log.h"
 #include "drover/model.h"
 #include "drover/pki.h"
@@ -394,6 +395,58 @@ static void test_load_documents_per_node(void **state)
     /* a bad node name has no entry */
     assert_null(bdesired_node(&f->d, "Bad_Node"));
     assert_null(bdesired_node(&f->d, ""));
+}
+
+static cJSON *pv_obj(const char *name, const char *node)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"%s\"},"
+             "\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"accessModes\":[\"ReadWriteOnce\"],"
+             "\"local\":{\"path\":\"/s/%s\"},\"nodeAffinity\":{\"required\":{\"nodeSelectorTerms\":"
+             "[{\"matchExpressions\":[{\"key\":\"kubernetes.io/hostname\",\"operator\":\"In\","
+             "\"values\":[\"%s\"]}]}]}}}}",
+             name, name, node);
+    return normalized(buf);
+}
+
+/* persistentVolumes: each node's document lists the PVs on it with their phase; a PV's change
+ * marks its node only; a node without PVs gets no persistentVolumes member. */
+static void test_persistent_volumes(void **state)
+{
+    struct fx *f = *state;
+    mkpod(f, "default", "a", "pi-1");
+    mkpod(f, "default", "b", "pi-2");
+    create(f, DRV_KIND_PV, pv_obj("pv-b", "pi-1"));
+    create(f, DRV_KIND_PV, pv_obj("pv-a", "pi-1"));
+    load(f);
+    doc_t d1, d2;
+    build(f, "pi-1", 3, &d1);
+    assert_int_equal(cJSON_GetArraySize(d1.p.persistent_volumes), 2);
+    assert_string_equal(mstr(cJSON_GetArrayItem(d1.p.persistent_volumes, 0), "name"), "pv-a");
+    build(f, "pi-2", 3, &d2);
+    assert_int_equal(cJSON_GetArraySize(d2.p.persistent_volumes), 0);
+    assert_null(strstr(d2.payload, "persistentVolumes"));
+    doc_free(&d2);
+    clear_dirty(&f->d);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_PV, NULL, "pv-a",
+                                              cJSON_Parse("{\"phase\":\"Released\"}"), NULL, &err),
+                     DRV_OK);
+    follow(f);
+    assert_string_equal(dirty_list(&f->d), "pi-1");
+    doc_t d3;
+    build(f, "pi-1", 4, &d3);
+    assert_false(drv_digest_equal(&d1.sum, &d3.sum));
+    assert_string_equal(
+        drv_json_str_at(cJSON_GetArrayItem(d3.p.persistent_volumes, 0), "status.phase"),
+        "Released");
+    doc_free(&d1);
+    doc_free(&d3);
+    clear_dirty(&f->d);
+    del(f, DRV_KIND_PV, NULL, "pv-a");
+    follow(f);
+    assert_string_equal(dirty_list(&f->d), "pi-1");
 }
 
 static void test_only_referenced_data(void **state)
@@ -1206,6 +1259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_documents_per_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_only_referenced_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_volumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_projected_and_pull_secrets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_and_signed, setup, teardown),

@@ -1064,6 +1064,24 @@ static void test_daemonset_one_pod_per_matching_node(void **state)
     assert_int_equal(bound, 0);
 }
 
+/* Required node affinity selects the nodes as nodeSelector does: how fleets target
+ * hardware. */
+static void test_daemonset_node_affinity(void **state)
+{
+    struct fx *f = *state;
+    add_node(f->s, "n1", "\"kubernetes.io/arch\":\"arm64\"", "", T0);
+    add_node(f->s, "n2", "\"kubernetes.io/arch\":\"amd64\"", "", T0);
+    add_node(f->s, "n3", "", "", T0);
+    daemonset(f->s, "mon:1",
+              "\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+              "{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"kubernetes.io/arch\","
+              "\"operator\":\"In\",\"values\":[\"arm64\",\"arm\"]}]}]}}},");
+    ds_reconcile(f->s, T0);
+    assert_int_equal(pods_on(f->s, "n1"), 1);
+    assert_int_equal(pods_on(f->s, "n2"), 0);
+    assert_int_equal(pods_on(f->s, "n3"), 0);
+}
+
 static void test_daemonset_toleration_and_rolling_update(void **state)
 {
     struct fx *f = *state;
@@ -1709,6 +1727,7 @@ int main(void)
         FT(test_schedule_waits_for_platforms),
         FT(test_schedule_throughput_through_the_store),
         FT(test_daemonset_one_pod_per_matching_node),
+        FT(test_daemonset_node_affinity),
         FT(test_daemonset_toleration_and_rolling_update),
         FT(test_daemonset_surge_update),
         FT(test_daemonset_controller_revisions),

@@ -25,7 +25,8 @@ static const drv_oa_doc_t *docs(size_t *n)
 {
     const drv_oa_doc_t *d = drv_oa_docs(n);
     assert_non_null(d);
-    assert_int_equal(*n, 5);
+    assert_int_equal(*n, 7); /* api/v1, apps, autoscaling, discovery, networking, storage,
+                                scheduling */
     return d;
 }
 

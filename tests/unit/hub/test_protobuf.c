@@ -362,6 +362,55 @@ static void test_pod(void **state)
     model_accepts(o);
 }
 
+/* The pod fields podmisc runs decode from protobuf as from JSON: hostAliases, imagePullSecrets,
+ * a downwardAPI volume with fieldRef and resourceFieldRef (a Quantity divisor). */
+static void test_pod_podmisc_fields(void **state)
+{
+    (void)state;
+    enc_t extra = {0}, alias = {0}, ips = {0}, vol = {0}, src = {0}, da = {0}, f1 = {0}, f2 = {0},
+          ofs = {0}, rfs = {0}, div = {0};
+    put_str(&alias, 1, "10.1.2.3");
+    put_str(&alias, 2, "foo.local");
+    put_str(&alias, 2, "bar.local");
+    put_msg(&extra, 23, &alias);
+    put_str(&ips, 1, "regcred");
+    put_msg(&extra, 15, &ips);
+    put_str(&ofs, 2, "metadata.labels");
+    put_str(&f1, 1, "labels");
+    put_msg(&f1, 2, &ofs);
+    put_str(&rfs, 1, "web");
+    put_str(&rfs, 2, "limits.cpu");
+    put_str(&div, 1, "1m");
+    put_msg(&rfs, 3, &div);
+    put_str(&f2, 1, "cpu");
+    put_msg(&f2, 3, &rfs);
+    put_int(&f2, 4, 0400);
+    put_msg(&da, 1, &f1);
+    put_msg(&da, 1, &f2);
+    put_msg(&src, 16, &da);
+    put_str(&vol, 1, "info");
+    put_msg(&vol, 2, &src);
+    put_msg(&extra, 1, &vol);
+    enc_t e = {0};
+    make_pod(&e, &extra);
+    _cleanup_cjson_ cJSON *o = decode_ok(e.b, e.n);
+    const cJSON *spec = drv_json_get(o, "spec");
+    const cJSON *ha = cJSON_GetArrayItem(drv_json_get(spec, "hostAliases"), 0);
+    assert_string_equal(str_at(ha, "ip", NULL, NULL), "10.1.2.3");
+    assert_int_equal(cJSON_GetArraySize(drv_json_get(ha, "hostnames")), 2);
+    assert_string_equal(
+        str_at(cJSON_GetArrayItem(drv_json_get(spec, "imagePullSecrets"), 0), "name", NULL, NULL),
+        "regcred");
+    const cJSON *items = drv_json_get(
+        drv_json_get(cJSON_GetArrayItem(drv_json_get(spec, "volumes"), 1), "downwardAPI"), "items");
+    assert_string_equal(str_at(cJSON_GetArrayItem(items, 0), "fieldRef", "fieldPath", NULL),
+                        "metadata.labels");
+    const cJSON *it2 = cJSON_GetArrayItem(items, 1);
+    assert_string_equal(str_at(it2, "resourceFieldRef", "divisor", NULL), "1m");
+    assert_int_equal(drv_json_get(it2, "mode")->valueint, 0400);
+    model_accepts(o);
+}
+
 static void test_hpa(void **state)
 {
     (void)state;
@@ -393,6 +442,56 @@ static void test_hpa(void **state)
     model_accepts(o);
 }
 
+/* A Pod's affinity and a PriorityClass as kubectl sends them in protobuf: every level decoded
+ * to its JSON form, and the model takes the result. */
+static void test_affinity_and_priority_class(void **state)
+{
+    (void)state;
+    enc_t sel = {0}, term = {0}, anti = {0}, req = {0}, nst = {0}, ns = {0}, na = {0}, aff = {0},
+          extra = {0}, e = {0};
+    put_entry(&sel, 1, "app", "web"); /* LabelSelector.matchLabels */
+    put_msg(&term, 1, &sel);
+    put_str(&term, 3, "kubernetes.io/hostname");
+    put_msg(&anti, 1, &term);
+    put_str(&req, 1, "kubernetes.io/arch");
+    put_str(&req, 2, "In");
+    put_str(&req, 3, "arm64");
+    put_msg(&nst, 1, &req);
+    put_msg(&ns, 1, &nst);
+    put_msg(&na, 1, &ns);
+    put_msg(&aff, 1, &na);
+    put_msg(&aff, 3, &anti);
+    put_msg(&extra, 18, &aff);
+    put_str(&extra, 24, "system-node-critical");
+    make_pod(&e, &extra);
+    _cleanup_cjson_ cJSON *o = decode_ok(e.b, e.n);
+    const cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "affinity");
+    char *txt = cJSON_PrintUnformatted(a);
+    assert_string_equal(
+        txt, "{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":{"
+             "\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"kubernetes.io/arch\","
+             "\"operator\":\"In\",\"values\":[\"arm64\"]}]}]}},\"podAntiAffinity\":{"
+             "\"requiredDuringSchedulingIgnoredDuringExecution\":[{\"labelSelector\":{"
+             "\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":\"kubernetes.io/hostname\"}]}}");
+    free(txt);
+    drv_diags_t d = {0};
+    assert_int_equal(drv_model_normalize(o, &d), DRV_OK);
+    drv_diags_free(&d);
+
+    enc_t meta = {0}, pc = {0}, env = {0};
+    put_str(&meta, 1, "gold");
+    put_msg(&pc, 1, &meta);
+    put_int(&pc, 2, 1000);
+    put_int(&pc, 3, 0);
+    put_str(&pc, 4, "");
+    wrap(&env, "scheduling.k8s.io/v1", "PriorityClass", &pc);
+    _cleanup_cjson_ cJSON *p = decode_ok(env.b, env.n);
+    txt = cJSON_PrintUnformatted(p);
+    assert_string_equal(txt, "{\"apiVersion\":\"scheduling.k8s.io/v1\",\"kind\":\"PriorityClass\","
+                             "\"metadata\":{\"name\":\"gold\"},\"value\":1000}");
+    free(txt);
+}
+
 static void test_unsupported_fields(void **state)
 {
     (void)state;
@@ -403,10 +502,10 @@ static void test_unsupported_fields(void **state)
 
     put_str(&aff, 1, "x");
     extra.n = 0;
-    put_msg(&extra, 18, &aff);
+    put_msg(&extra, 26, &aff);
     make_pod(&e, &extra);
     decode_fails(e.b, e.n,
-                 "io.k8s.api.core.v1.PodSpec: field 18 (affinity): not supported by Drover");
+                 "io.k8s.api.core.v1.PodSpec: field 26 (dnsConfig): not supported by Drover");
 
     /* A field the tables know and the model refuses: the model names it. */
     extra.n = 0;
@@ -550,8 +649,10 @@ int main(void)
         cmocka_unit_test(test_kubectl_service),
         cmocka_unit_test(test_service_fields),
         cmocka_unit_test(test_pod),
+        cmocka_unit_test(test_pod_podmisc_fields),
         cmocka_unit_test(test_hpa),
         cmocka_unit_test(test_unsupported_fields),
+        cmocka_unit_test(test_affinity_and_priority_class),
         cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_deep),

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "drover/json.h"
 #include "sched/sched.h"
 
 static cJSON *json(const char *text)
@@ -408,6 +409,314 @@ static void test_cache_keeps_usage_across_node_updates(void **state)
     cJSON_Delete(nodes);
 }
 
+/* A pod in namespace ns with labels (a JSON object body) and more spec members (may be "").
+ */
+static cJSON *lpod(const char *name, const char *ns, const char *labels, const char *extra)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"labels\":{%s}},"
+             "\"spec\":{%s%s\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1\"}]}}",
+             name, ns, labels, extra, *extra ? "," : "");
+    return json(buf);
+}
+
+#define REQ "\"requiredDuringSchedulingIgnoredDuringExecution\""
+#define PREF "\"preferredDuringSchedulingIgnoredDuringExecution\""
+
+/* Places p over nodes/bound and checks the node chosen (or, chosen NULL, the reason). */
+static void expect(cJSON *p, cJSON *nodes, cJSON *bound, const char *want, const char *why)
+{
+    char chosen[64], reason[DRV_SCHED_REASON_MAX];
+    drv_err_t r = place(p, nodes, bound, NULL, chosen, reason);
+    if (want) {
+        if (r != DRV_OK)
+            fail_msg("expected %s, got %d: %s", want, r, reason);
+        assert_string_equal(chosen, want);
+    } else {
+        assert_int_equal(r, DRV_ERR_NOTFOUND);
+        assert_string_equal(reason, why);
+    }
+    cJSON_Delete(p);
+}
+
+static void test_node_affinity_required(void **state)
+{
+    (void)state;
+    cJSON *nodes = arr(node("n1", "2", "2Gi", "arm64", true, "\"hw\":\"pi4\",\"cores\":\"4\"", ""),
+                       node("n2", "2", "2Gi", "arm64", true, "\"hw\":\"pi3\",\"cores\":\"2\"", ""),
+                       node("n3", "2", "2Gi", "arm64", true, "\"gpu\":\"yes\"", ""), NULL);
+    struct {
+        const char *terms, *want;
+    } cases[] = {
+        {"[{\"matchExpressions\":[{\"key\":\"hw\",\"operator\":\"In\",\"values\":[\"pi3\"]}]}]",
+         "n2"},
+        /* NotIn and DoesNotExist match a node without the label. */
+        {"[{\"matchExpressions\":[{\"key\":\"hw\",\"operator\":\"NotIn\",\"values\":[\"pi4\","
+         "\"pi3\"]}]}]",
+         "n3"},
+        {"[{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"Exists\"}]}]", "n3"},
+        {"[{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"DoesNotExist\"},{\"key\":"
+         "\"hw\",\"operator\":\"NotIn\",\"values\":[\"pi4\"]}]}]",
+         "n2"},
+        {"[{\"matchExpressions\":[{\"key\":\"cores\",\"operator\":\"Gt\",\"values\":[\"3\"]}]}]",
+         "n1"},
+        {"[{\"matchExpressions\":[{\"key\":\"cores\",\"operator\":\"Lt\",\"values\":[\"3\"]}]}]",
+         "n2"},
+        {"[{\"matchFields\":[{\"key\":\"metadata.name\",\"operator\":\"In\",\"values\":[\"n3\"]}]}"
+         "]",
+         "n3"},
+        /* Terms are ORed: the first node that matches either. */
+        {"[{\"matchExpressions\":[{\"key\":\"hw\",\"operator\":\"In\",\"values\":[\"none\"]}]},"
+         "{\"matchExpressions\":[{\"key\":\"hw\",\"operator\":\"In\",\"values\":[\"pi3\"]}]}]",
+         "n2"},
+        {"[{\"matchExpressions\":[{\"key\":\"hw\",\"operator\":\"In\",\"values\":[\"pi5\"]}]}]",
+         NULL},
+        /* An empty term matches no node. */
+        {"[{}]", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char extra[1024];
+        snprintf(extra, sizeof(extra),
+                 "\"affinity\":{\"nodeAffinity\":{" REQ ":{\"nodeSelectorTerms\":%s}}}",
+                 cases[i].terms);
+        expect(lpod("p", "default", "", extra), nodes, NULL, cases[i].want,
+               "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
+    }
+    /* nodeSelector and node affinity must both hold. */
+    expect(lpod("p", "default", "",
+                "\"nodeSelector\":{\"hw\":\"pi4\"},\"affinity\":{\"nodeAffinity\":{" REQ
+                ":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"cores\",\"operator\":"
+                "\"Lt\",\"values\":[\"3\"]}]}]}}}"),
+           nodes, NULL, NULL,
+           "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
+    cJSON_Delete(nodes);
+}
+
+static void test_node_affinity_preferred(void **state)
+{
+    (void)state;
+    /* n2 is the busier node: least-allocated alone would pick n1. */
+    cJSON *nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"b\"", ""), NULL);
+    cJSON *b = pod("b", "2", "2Gi", "", NULL);
+    bind_to(b, "n2");
+    cJSON *bound = arr(b, NULL);
+    expect(lpod("p", "default", "", ""), nodes, bound, "n1", NULL);
+    expect(lpod("p", "default", "",
+                "\"affinity\":{\"nodeAffinity\":{" PREF ":[{\"weight\":1,\"preference\":{"
+                "\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\",\"values\":[\"b\"]}"
+                "]}}]}}"),
+           nodes, bound, "n2", NULL);
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
+/* The Deployment pattern: one replica per node through required anti-affinity on
+ * kubernetes.io/hostname, the replica too many stays unplaced with Kubernetes' reason. */
+static void test_pod_anti_affinity_spreads_one_per_node(void **state)
+{
+    (void)state;
+    cJSON *nodes =
+        arr(node("n1", "4", "4Gi", "arm64", true, "\"kubernetes.io/hostname\":\"n1\"", ""),
+            node("n2", "4", "4Gi", "arm64", true, "\"kubernetes.io/hostname\":\"n2\"", ""),
+            node("n3", "4", "4Gi", "arm64", true, "\"kubernetes.io/hostname\":\"n3\"", ""), NULL);
+    drv_sched_cache_t c;
+    drv_sched_cache_init(&c);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_sched_cache_set_nodes(&c, nodes, &err), DRV_OK);
+    const char *anti = "\"affinity\":{\"podAntiAffinity\":{" REQ ":[{\"labelSelector\":{"
+                       "\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":"
+                       "\"kubernetes.io/hostname\"}]}}";
+    cJSON *placed[3];
+    bool used[3] = {false, false, false};
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "w%d", i);
+        placed[i] = lpod(name, "default", "\"app\":\"web\"", anti);
+        char chosen[64], reason[DRV_SCHED_REASON_MAX];
+        assert_int_equal(drv_sched_place_cached(&c, placed[i], NULL, chosen, sizeof(chosen), reason,
+                                                sizeof(reason), &err),
+                         DRV_OK);
+        int k = chosen[1] - '1';
+        assert_in_range(k, 0, 2);
+        assert_false(used[k]);
+        used[k] = true;
+        bind_to(placed[i], chosen);
+        assert_int_equal(drv_sched_cache_add_pod(&c, placed[i], &err), DRV_OK);
+    }
+    cJSON *extra = lpod("w3", "default", "\"app\":\"web\"", anti);
+    char chosen[64], reason[DRV_SCHED_REASON_MAX];
+    assert_int_equal(drv_sched_place_cached(&c, extra, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_ERR_NOTFOUND);
+    assert_string_equal(reason,
+                        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
+    /* Another app is not concerned, in this namespace or another. */
+    cJSON *other = lpod("o", "default", "\"app\":\"db\"", "");
+    assert_int_equal(drv_sched_place_cached(&c, other, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_OK);
+    cJSON_Delete(other);
+    /* Symmetry: a web pod without terms of its own is kept off by theirs. */
+    other = lpod("x", "default", "\"app\":\"web\"", "");
+    assert_int_equal(drv_sched_place_cached(&c, other, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_ERR_NOTFOUND);
+    assert_string_equal(reason, "0/3 nodes are available: 3 node(s) didn't satisfy existing pods "
+                                "anti-affinity rules.");
+    cJSON_Delete(other);
+    /* ... but not in another namespace (the terms name none, so their own). */
+    other = lpod("x", "other", "\"app\":\"web\"", "");
+    assert_int_equal(drv_sched_place_cached(&c, other, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_OK);
+    cJSON_Delete(other);
+    /* A replica deleted frees its node for the extra one. */
+    drv_sched_cache_remove_pod(&c, placed[1]);
+    assert_int_equal(drv_sched_place_cached(&c, extra, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_OK);
+    assert_string_equal(chosen, drv_json_str(drv_json_get(placed[1], "spec"), "nodeName"));
+    cJSON_Delete(extra);
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(placed[i]);
+    drv_sched_cache_free(&c);
+    cJSON_Delete(nodes);
+}
+
+/* Topologies other than the host: a node label's value is the domain. */
+static void test_pod_affinity_by_zone(void **state)
+{
+    (void)state;
+    cJSON *nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n3", "4", "4Gi", "arm64", true, "\"zone\":\"b\"", ""),
+                       node("n4", "8", "8Gi", "arm64", true, "", ""), NULL);
+    cJSON *db = lpod("db", "data", "\"app\":\"db\"", "");
+    bind_to(db, "n1");
+    cJSON *bound = arr(db, NULL);
+    const char *with = "\"affinity\":{\"podAffinity\":{" REQ ":[{\"labelSelector\":{"
+                       "\"matchLabels\":{\"app\":\"db\"}},\"namespaces\":[\"data\"],"
+                       "\"topologyKey\":\"zone\"}]}}";
+    const char *without = "\"affinity\":{\"podAntiAffinity\":{" REQ ":[{\"labelSelector\":{"
+                          "\"matchLabels\":{\"app\":\"db\"}},\"namespaceSelector\":{},"
+                          "\"topologyKey\":\"zone\"}]}}";
+    /* With the db: n1 and n2 (zone a); n2 is emptier. */
+    expect(lpod("p", "default", "\"app\":\"web\"", with), nodes, bound, "n2", NULL);
+    /* Away from it: n3, or n4 which has no zone at all (the biggest, so chosen). */
+    expect(lpod("p", "default", "\"app\":\"web\"", without), nodes, bound, "n4", NULL);
+    /* The term names no namespace, so its own ("default"): no db there, and the pod does not
+     * match its own term, so no node will do. */
+    expect(lpod("p", "default", "\"app\":\"web\"",
+                "\"affinity\":{\"podAffinity\":{" REQ ":[{\"labelSelector\":{\"matchLabels\":{"
+                "\"app\":\"db\"}},\"topologyKey\":\"zone\"}]}}"),
+           nodes, bound, NULL,
+           "0/4 nodes are available: 4 node(s) didn't match pod affinity rules.");
+    /* The first pod of a group with affinity to its own kind goes anywhere that has the key. */
+    expect(lpod("p", "default", "\"app\":\"cache\"",
+                "\"affinity\":{\"podAffinity\":{" REQ ":[{\"labelSelector\":{\"matchLabels\":{"
+                "\"app\":\"cache\"}},\"topologyKey\":\"zone\"}]}}"),
+           nodes, bound, "n2", NULL);
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
+static void test_pod_affinity_preferred(void **state)
+{
+    (void)state;
+    cJSON *nodes =
+        arr(node("n1", "4", "4Gi", "arm64", true, "\"kubernetes.io/hostname\":\"n1\"", ""),
+            node("n2", "4", "4Gi", "arm64", true, "\"kubernetes.io/hostname\":\"n2\"", ""), NULL);
+    /* A cache on n2, which is also the busier node. */
+    cJSON *cache = pod("cache", "1", "1Gi", "", NULL);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(cache, "metadata"), "labels",
+                              json("{\"app\":\"cache\"}"));
+    bind_to(cache, "n2");
+    cJSON *bound = arr(cache, NULL);
+    const char *near = "\"affinity\":{\"podAffinity\":{" PREF ":[{\"weight\":100,"
+                       "\"podAffinityTerm\":{\"labelSelector\":{\"matchLabels\":{\"app\":"
+                       "\"cache\"}},\"topologyKey\":\"kubernetes.io/hostname\"}}]}}";
+    const char *far = "\"affinity\":{\"podAntiAffinity\":{" PREF ":[{\"weight\":100,"
+                      "\"podAffinityTerm\":{\"labelSelector\":{\"matchLabels\":{\"app\":"
+                      "\"cache\"}},\"topologyKey\":\"kubernetes.io/hostname\"}}]}}";
+    expect(lpod("p", "default", "", near), nodes, bound, "n2", NULL);
+    expect(lpod("p", "default", "", far), nodes, bound, "n1", NULL);
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
+/* Under hostNetwork every container port is held on the node, hostPort written or not. */
+/* topologySpreadConstraints: the skew between the fullest and emptiest domains of the key. */
+static void test_topology_spread(void **state)
+{
+    (void)state;
+    cJSON *nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                       node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", ""),
+                       node("n4", "8", "8Gi", "arm64", true, "", ""), NULL);
+    cJSON *w1 = lpod("w1", "default", "\"app\":\"web\"", "");
+    bind_to(w1, "n1");
+    cJSON *other = lpod("o", "other", "\"app\":\"web\"", ""); /* another namespace: not counted */
+    bind_to(other, "n3");
+    cJSON *bound = arr(w1, other, NULL);
+#define ZONE                                                                                       \
+    "\"topologySpreadConstraints\":[{\"maxSkew\":1,\"topologyKey\":\"zone\","                      \
+    "\"whenUnsatisfiable\":\"%s\",\"labelSelector\":{\"matchLabels\":{\"app\":\"web\"}}%s}]"
+    char extra[512];
+    /* Zone a has 1, b none: a second in a would make the skew 2. n4 has no zone. */
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", "");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n3", NULL);
+    /* A pod the selector does not match does not count itself: zone a is fine (and n2 the
+     * emptiest there); a node without the key is still out. */
+    expect(lpod("x", "default", "\"app\":\"db\"", extra), nodes, bound, "n2", NULL);
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                node("n2", "4", "4Gi", "arm64", true, "\"zone\":\"a\"", "\"unschedulable\":true"),
+                node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", "\"unschedulable\":true"),
+                node("n4", "8", "8Gi", "arm64", true, "", ""), NULL);
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, NULL,
+           "0/4 nodes are available: 1 node(s) didn't match pod topology spread constraints, 1 "
+           "node(s) didn't match pod topology spread constraints (missing required label), 2 "
+           "node(s) were unschedulable.");
+    /* ScheduleAnyway: only a preference, for the emptier zone over the roomier node. */
+    snprintf(extra, sizeof(extra), ZONE, "ScheduleAnyway", "");
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "8", "8Gi", "arm64", true, "\"zone\":\"a\"", ""),
+                node("n3", "2", "2Gi", "arm64", true, "\"zone\":\"b\"", ""), NULL);
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n3", NULL);
+    expect(lpod("x", "default", "\"app\":\"db\"", ""), nodes, bound, "n1", NULL);
+    /* minDomains: with one zone and minDomains 2, the missing zone counts as empty. */
+    cJSON_Delete(nodes);
+    nodes = arr(node("n1", "8", "8Gi", "arm64", true, "\"zone\":\"a\"", ""), NULL);
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", "");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, "n1", NULL);
+    snprintf(extra, sizeof(extra), ZONE, "DoNotSchedule", ",\"minDomains\":2");
+    expect(lpod("w2", "default", "\"app\":\"web\"", extra), nodes, bound, NULL,
+           "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints.");
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
+static void test_host_network_ports_counted(void **state)
+{
+    (void)state;
+    cJSON *nodes = arr(node("a", "4", "4Gi", "arm64", true, "", ""), NULL);
+    cJSON *b = pod("b", NULL, NULL, "\"hostNetwork\":true", "{\"containerPort\":9100}");
+    bind_to(b, "a");
+    cJSON *bound = arr(b, NULL);
+    expect(pod("p", NULL, NULL, "", "{\"containerPort\":80,\"hostPort\":9100}"), nodes, bound, NULL,
+           "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod "
+           "ports.");
+    expect(pod("p", NULL, NULL, "\"hostNetwork\":true", "{\"containerPort\":9100}"), nodes, bound,
+           NULL,
+           "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod "
+           "ports.");
+    expect(pod("p", NULL, NULL, "", "{\"containerPort\":9100}"), nodes, bound, "a", NULL);
+    cJSON_Delete(bound);
+    cJSON_Delete(nodes);
+}
+
 static void test_hostile_input(void **state)
 {
     (void)state;
@@ -509,6 +818,13 @@ int main(void)
         cmocka_unit_test(test_ties_go_to_smaller_name),
         cmocka_unit_test(test_spreading_three_replicas_three_nodes),
         cmocka_unit_test(test_cache_keeps_usage_across_node_updates),
+        cmocka_unit_test(test_node_affinity_required),
+        cmocka_unit_test(test_node_affinity_preferred),
+        cmocka_unit_test(test_pod_anti_affinity_spreads_one_per_node),
+        cmocka_unit_test(test_pod_affinity_by_zone),
+        cmocka_unit_test(test_pod_affinity_preferred),
+        cmocka_unit_test(test_host_network_ports_counted),
+        cmocka_unit_test(test_topology_spread),
         cmocka_unit_test(test_hostile_input),
         cmocka_unit_test(test_throughput_10k_pods_1k_nodes),
     };
