@@ -82,12 +82,9 @@ static vol_kind_t vol_kind(const cJSON *v, const cJSON **src)
     static const struct {
         const char *key;
         vol_kind_t kind;
-    } kinds[] = {{"emptyDir", VOL_EMPTYDIR},
-                 {"hostPath", VOL_HOSTPATH},
-                 {"configMap", VOL_CONFIGMAP},
-                 {"secret", VOL_SECRET},
-                 {"downwardAPI", VOL_DOWNWARD},
-                 {"persistentVolumeClaim", VOL_PVC}};
+    } kinds[] = {{"emptyDir", VOL_EMPTYDIR},    {"hostPath", VOL_HOSTPATH},
+                 {"configMap", VOL_CONFIGMAP},  {"secret", VOL_SECRET},
+                 {"downwardAPI", VOL_DOWNWARD}, {"persistentVolumeClaim", VOL_PVC}};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         const cJSON *s = drv_json_get(v, kinds[i].key);
         if (cJSON_IsObject(s)) {
