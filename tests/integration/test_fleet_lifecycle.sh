@@ -61,6 +61,7 @@ check "badhook restarted after its failed postStart" \
 huid="$(fleet_api /api/v1/namespaces/default/pods/hooked | jq -r .metadata.uid)"
 order_now() { device_exec crun --root "$DEV_DIR/run/crun" --cgroup-manager=disabled exec "$huid-c" cat /tmp/order 2>/dev/null | tr '\n' ' '; }
 fleet_drover delete pod hooked >/dev/null 2>&1 &
+del_pid=$!
 seen=""
 for _ in $(seq 1 100); do
   o="$(order_now)"
@@ -69,6 +70,6 @@ for _ in $(seq 1 100); do
 done
 check "preStop ran before SIGTERM (order: $seen)" grep -q "^poststart prestop TERM" <<<"$seen"
 check "hooked pod gone from the hub" fleet_wait "hooked gone" 40 /api/v1/namespaces/default/pods '[.items[] | select(.metadata.name == "hooked")] | length == 0'
-wait
+wait "$del_pid"
 
 fleet_finish
