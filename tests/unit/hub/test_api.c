@@ -875,7 +875,7 @@ static void test_kubectl_extras(void **state)
         http(f, "POST", "/api/v1/namespaces/default/pods?fieldValidation=Ignore",
              "application/json",
              "{\"metadata\":{\"name\":\"g\"},\"spec\":{\"containers\":[{\"name\":"
-             "\"c\",\"image\":\"busybox\",\"livenessProbe\":{\"grpc\":{\"port\":1}}}]}}",
+             "\"c\",\"image\":\"busybox\",\"stdin\":true}]}}",
              &b),
         422);
     assert_non_null(strstr(b, "not supported by Drover"));
