@@ -378,6 +378,8 @@ drv_err_t drv_daemon_run(const drv_agent_config_t *cfg, drv_error_t *err)
             last_scan = now;
         }
         drv_supervisor_tick(d.sv, now);
+        for (cJSON *ev; (ev = drv_supervisor_take_event(d.sv));)
+            drv_link_send_event(d.link, ev);
         write_status(&d, now);
         drv_link_tick(d.link, drv_now_ms());
     }

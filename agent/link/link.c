@@ -705,6 +705,16 @@ static void node_event(drv_link_t *l, const char *type, const char *reason, cons
     publish_json(l, l->t_events, DRV_PROTO_EVENTS, ev, &err);
 }
 
+void drv_link_send_event(drv_link_t *l, cJSON *ev)
+{
+    if (!l) {
+        cJSON_Delete(ev);
+        return;
+    }
+    drv_error_t err = DRV_ERROR_INIT;
+    publish_json(l, l->t_events, DRV_PROTO_EVENTS, ev, &err);
+}
+
 static void publish_online(drv_link_t *l, bool online)
 {
     char now[DRV_PROTO_TIME_MAX], text[128];

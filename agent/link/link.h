@@ -108,6 +108,10 @@ int drv_link_fd(const drv_link_t *l);
  * schedules a status report. */
 void drv_link_set_status(drv_link_t *l, const cJSON *sv_status, bool changed);
 
+/* Publishes an Event (the supervisor's pod events) on the events topic; takes ev. NULL l: ev
+ * is freed (a standalone agent). */
+void drv_link_send_event(drv_link_t *l, cJSON *ev);
+
 /* Handles what is due: MQTT events, status reports (at most 5 a second, the last change never
  * lost), heartbeats, log chunks. Call after every wake-up. */
 void drv_link_tick(drv_link_t *l, long long now);

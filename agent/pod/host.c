@@ -438,6 +438,7 @@ void pod_host_probes_cancel(pod_host_t *g, ctr_t *c)
 void pod_host_probes_free(pod_host_t *g, ctr_t *c)
 {
     pod_host_probes_cancel(g, c);
+    pod_host_hook_cancel(g, c);
 }
 
 static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
@@ -461,6 +462,20 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
         c->restart_requested = true;
     if (ev)
         drv_supervisor_mark_dirty(g->sv);
+}
+
+/* The argv prefix of `crun exec` for exec probes and hooks, pointing into *crun; 0 when the
+ * paths do not fit. */
+static size_t crun_prefix(const pod_host_t *g, drv_crun_t *crun, char *prefix[8])
+{
+    _Static_assert(sizeof(crun->path) >= sizeof(g->crun_path) &&
+                       sizeof(crun->root) >= sizeof(g->crun_root),
+                   "the crun paths kept for probes fit drv_crun_t");
+    if (drv_fmt(crun->path, sizeof(crun->path), "%s", g->crun_path) != DRV_OK ||
+        drv_fmt(crun->root, sizeof(crun->root), "%s", g->crun_root) != DRV_OK)
+        return 0;
+    crun->cgroups = g->crun_cgroups;
+    return drv_crun_argv_prefix(crun, prefix);
 }
 
 /* The prober (and with it libcurl and its TLS library) starts with the first probe: an agent
@@ -493,14 +508,9 @@ void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long no
     size_t n = drv_supervisor_pods(sv, &pods);
     char *prefix[8];
     drv_crun_t crun;
-    _Static_assert(sizeof(crun.path) >= sizeof(g->crun_path) &&
-                       sizeof(crun.root) >= sizeof(g->crun_root),
-                   "the crun paths kept for probes fit drv_crun_t");
-    if (drv_fmt(crun.path, sizeof(crun.path), "%s", g->crun_path) != DRV_OK ||
-        drv_fmt(crun.root, sizeof(crun.root), "%s", g->crun_root) != DRV_OK)
+    size_t np = crun_prefix(g, &crun, prefix);
+    if (!np)
         return;
-    crun.cgroups = g->crun_cgroups;
-    size_t np = drv_crun_argv_prefix(&crun, prefix);
     for (size_t i = 0; i < n; i++) {
         pod_t *p = pods[i];
         if (p->terminating)
@@ -528,6 +538,44 @@ void pod_host_probes_tick(pod_host_t *g, struct drv_supervisor *sv, long long no
             }
         }
     }
+}
+
+/* ---- lifecycle hooks ---- */
+
+static void on_hook(void *ctx, drv_probe_result_t result, const char *detail)
+{
+    pod_probe_ctx_t *pc = ctx;
+    ctr_t *c = pc->ctr;
+    pod_host_t *g = pc->host;
+    if (c->hook == HOOK_NONE || c->hook_result != HOOK_PENDING)
+        return;
+    c->hook_result = result == DRV_PROBE_SUCCESS ? HOOK_OK : HOOK_FAILED;
+    drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail), "%s", detail);
+    drv_supervisor_mark_dirty(g->sv);
+}
+
+drv_err_t pod_host_hook_start(pod_host_t *g, pod_t *p, ctr_t *c, const cJSON *handler,
+                              int64_t timeout_ms, drv_error_t *err)
+{
+    if (!g->prober && drv_prober_new(NULL, &g->prober, err) != DRV_OK)
+        return drv_error_wrap(err, "lifecycle hook");
+    char *prefix[8];
+    drv_crun_t crun;
+    size_t np = crun_prefix(g, &crun, prefix);
+    if (!np)
+        return drv_error_set(err, DRV_ERR_TOOBIG, 0, "lifecycle hook: crun paths too long");
+    drv_prober_exec_t ex = {
+        .argv_prefix = (const char *const *)prefix, .n_prefix = np, .container_id = c->id};
+    c->hctx = (pod_probe_ctx_t){p, c, DRV_PROBE_LIVENESS, 0, g};
+    const char *ip = p->pod_ip[0] ? p->pod_ip : "127.0.0.1";
+    return drv_prober_start_hook(g->prober, handler, c->spec, ip, &ex, timeout_ms, on_hook,
+                                 &c->hctx, err);
+}
+
+void pod_host_hook_cancel(pod_host_t *g, ctr_t *c)
+{
+    if (g->prober)
+        drv_prober_cancel(g->prober, &c->hctx);
 }
 
 bool pod_host_probe_child_exited(pod_host_t *g, pid_t pid, int status)

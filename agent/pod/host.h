@@ -94,6 +94,13 @@ DRV_NODISCARD drv_err_t pod_host_set_crun(pod_host_t *g, const char *path, const
  * (oom_kill in its memory.events); read after it exited, before it is deleted. */
 bool pod_host_container_oom_killed(const pod_t *p, const ctr_t *c);
 bool pod_host_probe_child_exited(pod_host_t *g, pid_t pid, int status);
+/* Starts container c's lifecycle hook handler (exec in the container, or httpGet to the pod IP
+ * unless it names a host) through the prober; its outcome lands in c->hook_result and
+ * c->hook_detail. timeout_ms bounds it. */
+DRV_NODISCARD drv_err_t pod_host_hook_start(pod_host_t *g, pod_t *p, ctr_t *c, const cJSON *handler,
+                                            int64_t timeout_ms, drv_error_t *err);
+/* Drops c's hook attempt, if any, without an outcome. */
+void pod_host_hook_cancel(pod_host_t *g, ctr_t *c);
 void pod_host_probe_status(const ctr_t *c, cJSON *container_status);
 int pod_host_wait(pod_host_t *g, int *fds, short *revents, unsigned nfds, int timeout_ms);
 

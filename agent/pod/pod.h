@@ -15,6 +15,10 @@
 
 typedef enum { CS_WAITING = 0, CS_RUNNING, CS_TERMINATED } cstate_t;
 
+/* The lifecycle hook a running container is in, and how it went (pod/supervisor.c). */
+typedef enum { HOOK_NONE = 0, HOOK_POST_START, HOOK_PRE_STOP } hook_t;
+typedef enum { HOOK_PENDING = 0, HOOK_OK, HOOK_FAILED } hook_result_t;
+
 typedef enum {
     STAGE_PULL = 0, /* images: pull child to start or running */
     STAGE_SETUP,    /* volumes and sandbox */
@@ -45,6 +49,8 @@ typedef struct pod_probe_ctx {
 typedef struct ctr {
     char name[64];
     bool init;
+    bool sidecar;      /* an init container with restartPolicy Always (a native sidecar) */
+    bool stop_sent;    /* the pod is stopping it: preStop started or SIGTERM sent */
     const cJSON *spec; /* into the pod's object */
     char id[CTR_ID_MAX];
     cstate_t state;
@@ -66,6 +72,14 @@ typedef struct ctr {
     drv_probe_state_t probe;
     pod_probe_ctx_t pctx[DRV_PROBE_KINDS];
     char probe_detail[DRV_PROBE_KINDS][160]; /* the last failure, for status */
+    /* Its lifecycle hook in progress (postStart: the container is not reported Running and
+     * not probed until it returns; preStop: SIGTERM waits for it). Not persisted: an agent
+     * restart treats an adopted container as past its postStart. */
+    hook_t hook;
+    hook_result_t hook_result;
+    long long hook_until;  /* a sleep hook: monotonic ms it ends; 0 for exec and httpGet */
+    char hook_detail[256]; /* why it failed */
+    pod_probe_ctx_t hctx;  /* the prober's context for an exec or httpGet hook */
 } ctr_t;
 
 typedef struct pod {
@@ -77,6 +91,8 @@ typedef struct pod {
     bool terminating;
     bool kill_sent;
     long long kill_deadline;
+    bool grace_extended;    /* a preStop outran the grace period: the 2 s the kubelet adds, given */
+    bool deadline_exceeded; /* spec.activeDeadlineSeconds passed: Failed, DeadlineExceeded */
     bool sandbox_ready;
     bool volumes_ready;
     char netns[256], ipcns[256], utsns[256];

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "drover/log.h"
 #include "drover/proc.h"
 #include "drover/pki.h"
+#include "drover/protocol.h"
 #include "image/pullsecret.h"
 #include "image/registry.h"
 #include "image/store.h"
@@ -45,6 +47,9 @@
 #define BACKOFF_MAX_MS POD_BACKOFF_MAX_MS
 #define BACKOFF_RESET_MS 600000
 #define DESIRED_MAX_BYTES (8u * 1024 * 1024)
+#define MAX_EVENTS 64               /* pod events held for the link; older ones are dropped */
+#define PRESTOP_EXTRA_GRACE_MS 2000 /* the kubelet's minimum grace after a preStop */
+#define POSTSTART_TIMEOUT_MS ((int64_t)INT32_MAX) /* the kubelet gives none: about 24 days */
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
@@ -68,6 +73,7 @@ struct drv_supervisor {
     bool more;       /* the last tick ran out of time before every pod had its turn */
     long long last_usage;
     pod_net_t net; /* the cluster network: WireGuard, Services, policies, DNS */
+    cJSON *events; /* owned: Events for the hub, oldest first (drv_supervisor_take_event) */
 };
 
 static void rfc3339(int64_t ms, char *out, size_t outsz)
@@ -76,6 +82,40 @@ static void rfc3339(int64_t ms, char *out, size_t outsz)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Records an Event about pod p for the hub (and the log); at most MAX_EVENTS wait. */
+static void DRV_PRINTF(5, 6) pod_event(drv_supervisor_t *sv, const pod_t *p, const char *type,
+                                       const char *reason, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    drv_vfmt_cut(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    drv_log_info("pod event", "pod=%s/%s type=%s reason=%s message=\"%s\"", p->ns, p->name, type,
+                 reason, msg);
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *ev =
+        drv_proto_event_build(sv->cfg->node_name, "Pod", p->name, p->ns, type, reason, msg, &err);
+    if (!ev)
+        return;
+    cJSON_AddStringToObject(drv_json_get(ev, "involvedObject"), "uid", p->uid);
+    if (!sv->events)
+        sv->events = cJSON_CreateArray();
+    if (cJSON_GetArraySize(sv->events) >= MAX_EVENTS)
+        cJSON_DeleteItemFromArray(sv->events, 0);
+    if (sv->events)
+        cJSON_AddItemToArray(sv->events, ev);
+    else
+        cJSON_Delete(ev);
+}
+
+cJSON *drv_supervisor_take_event(drv_supervisor_t *sv)
+{
+    if (!sv->events || !sv->events->child)
+        return NULL;
+    return cJSON_DetachItemFromArray(sv->events, 0);
 }
 
 /* ---- cgroups ---- */
@@ -260,6 +300,8 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
         for (const cJSON *c = list ? list->child : NULL; c; c = c->next, i++) {
             ctr_t *ct = &p->ctrs[i];
             ct->init = pass == 0;
+            ct->sidecar = ct->init && drv_json_str(c, "restartPolicy") &&
+                          !strcmp(drv_json_str(c, "restartPolicy"), "Always");
             ct->spec = c;
             ct->pidfd = -1;
             if (drv_fmt(ct->name, sizeof(ct->name), "%s", drv_json_str(c, "name")) != DRV_OK ||
@@ -466,6 +508,86 @@ static drv_err_t log_path(const pod_t *p, const ctr_t *c, char *out, size_t outs
     return drv_fmt(out, outsz, "%s/logs/%s.log", p->dir, c->name);
 }
 
+/* ---- lifecycle hooks ---- */
+
+static const cJSON *ctr_hook_spec(const ctr_t *c, hook_t kind)
+{
+    const cJSON *h = drv_json_get(drv_json_get(c->spec, "lifecycle"),
+                                  kind == HOOK_POST_START ? "postStart" : "preStop");
+    return cJSON_IsObject(h) ? h : NULL;
+}
+
+static const char *hook_name(hook_t kind)
+{
+    return kind == HOOK_POST_START ? "PostStart" : "PreStop";
+}
+
+/* Starts hook kind of container c: a sleep is a timer; exec and httpGet go to the prober. A
+ * handler that cannot be started has failed already. */
+static void hook_begin(drv_supervisor_t *sv, pod_t *p, ctr_t *c, hook_t kind, const cJSON *h,
+                       int64_t timeout_ms, long long now)
+{
+    c->hook = kind;
+    c->hook_result = HOOK_PENDING;
+    c->hook_until = 0;
+    c->hook_detail[0] = '\0';
+    const cJSON *sl = drv_json_get(h, "sleep");
+    if (sl) {
+        int64_t secs = drv_json_int_at(h, "sleep.seconds", 0, INT32_MAX, 0);
+        c->hook_until = now + (secs * 1000 < timeout_ms ? secs * 1000 : timeout_ms);
+        if (c->hook_until == 0)
+            c->hook_until = 1; /* 0 means "not a sleep" */
+    } else {
+        drv_error_t err = DRV_ERROR_INIT;
+        if (pod_host_hook_start(&sv->host, p, c, h, timeout_ms, &err) != DRV_OK) {
+            c->hook_result = HOOK_FAILED;
+            drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail), "%s", drv_error_msg(&err));
+        }
+    }
+    drv_log_info("lifecycle hook started", "pod=%s/%s container=%s hook=%s handler=%s", p->ns,
+                 p->name, c->name, hook_name(kind),
+                 sl                        ? "sleep"
+                 : drv_json_get(h, "exec") ? "exec"
+                                           : "httpGet");
+}
+
+/* Whether c's hook has an outcome at now (a sleep ends by the clock). */
+static bool hook_finished(ctr_t *c, long long now)
+{
+    if (c->hook != HOOK_NONE && c->hook_until && now >= c->hook_until &&
+        c->hook_result == HOOK_PENDING)
+        c->hook_result = HOOK_OK;
+    return c->hook != HOOK_NONE && c->hook_result != HOOK_PENDING;
+}
+
+/* Ends c's hook (its outcome taken or dropped); true when it failed, after the event. */
+static bool hook_end(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
+{
+    bool failed = c->hook_result == HOOK_FAILED;
+    hook_t kind = c->hook;
+    pod_host_hook_cancel(&sv->host, c);
+    c->hook = HOOK_NONE;
+    c->hook_until = 0;
+    if (failed) {
+        const cJSON *h = ctr_hook_spec(c, kind);
+        const char *how = drv_json_get(h, "exec") ? "Exec" : "HTTP";
+        pod_event(sv, p, "Warning",
+                  kind == HOOK_POST_START ? "FailedPostStartHook" : "FailedPreStopHook",
+                  "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" failed - error: %s",
+                  how, c->name, p->name, p->ns, p->uid, c->hook_detail);
+    } else {
+        drv_log_info("lifecycle hook done", "pod=%s/%s container=%s hook=%s", p->ns, p->name,
+                     c->name, hook_name(kind));
+    }
+    return failed;
+}
+
+/* A container in its postStart hook is not Running yet, as in Kubernetes. */
+static bool ctr_running(const ctr_t *c)
+{
+    return c->state == CS_RUNNING && c->hook != HOOK_POST_START;
+}
+
 static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t *err)
 {
     char bundle[700], rootdir[700], logp[700];
@@ -517,13 +639,21 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     if (c->last.valid)
         c->restarts++; /* counted when it runs again, as Kubernetes does */
     c->state = CS_RUNNING;
+    c->stop_sent = false;
     c->started_at = (int64_t)drv_wall_ms();
     c->started_mono = drv_now_ms();
     c->ready = false;
     c->restart_requested = false;
     c->started = !cJSON_GetObjectItemCaseSensitive(c->spec, "startupProbe");
     c->reason[0] = c->message[0] = '\0';
-    pod_host_probes_reset(&sv->host, c, c->started_mono);
+    const cJSON *post = ctr_hook_spec(c, HOOK_POST_START);
+    if (post) {
+        /* Not Running, not probed, and the next container not started until it returns. */
+        c->started = false;
+        hook_begin(sv, p, c, HOOK_POST_START, post, POSTSTART_TIMEOUT_MS, c->started_mono);
+    } else {
+        pod_host_probes_reset(&sv->host, c, c->started_mono);
+    }
     drv_log_info("container started", "pod=%s/%s container=%s pid=%d restarts=%u", p->ns, p->name,
                  c->name, (int)pid, c->restarts);
     return DRV_OK;
@@ -548,6 +678,10 @@ static void ctr_cleanup(drv_supervisor_t *sv, pod_t *p, ctr_t *c)
         c->pidfd = -1;
     }
     pod_host_probes_cancel(&sv->host, c);
+    /* A hook does not outlive its container (the kubelet aborts it too). */
+    pod_host_hook_cancel(&sv->host, c);
+    c->hook = HOOK_NONE;
+    c->hook_until = 0;
 }
 
 static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
@@ -562,6 +696,10 @@ static void ctr_kill(drv_supervisor_t *sv, const char *id, int sig)
 
 static bool should_restart(const pod_t *p, const ctr_t *c)
 {
+    if (p->deadline_exceeded)
+        return false;
+    if (c->sidecar) /* whatever the pod's policy, until the app containers are done */
+        return p->stage != STAGE_DONE;
     const char *policy = drv_json_str(drv_json_get(p->obj, "spec"), "restartPolicy");
     if (!policy || !strcmp(policy, "Always"))
         return true;
@@ -640,8 +778,66 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
     sv->dirty = true;
 }
 
+/* One running-or-restartable container's turn: its postStart outcome, a restart a probe asked
+ * for, and its (re)start when due (unless hold: an earlier container is in its postStart). */
+static void ctr_step(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now, bool hold)
+{
+    if (c->state == CS_RUNNING && c->hook == HOOK_POST_START && hook_finished(c, now)) {
+        if (hook_end(sv, p, c)) {
+            /* The kubelet kills a container whose postStart failed; it restarts per
+             * restartPolicy. */
+            ctr_kill(sv, c->id, SIGKILL);
+        } else {
+            pod_host_probes_reset(&sv->host, c, now);
+        }
+        sv->dirty = true;
+    }
+    if (c->state == CS_RUNNING && c->restart_requested) {
+        drv_log_info("restarting container", "pod=%s/%s container=%s reason=\"probe failed\"",
+                     p->ns, p->name, c->name);
+        c->restart_requested = false;
+        ctr_kill(sv, c->id, SIGKILL);
+    }
+    if (!hold)
+        try_start(sv, p, c, now);
+}
+
+/* The sidecars already started (those before init_next) keep running: restarted, probed. */
+static void sidecars_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    for (size_t i = 0; i < p->init_next && i < p->n_init; i++)
+        if (p->ctrs[i].sidecar)
+            ctr_step(sv, p, &p->ctrs[i], now, false);
+}
+
+static void stop_step(drv_supervisor_t *sv, pod_t *p, long long now);
+
+/* spec.activeDeadlineSeconds, counted from the pod's start time as the kubelet does: once
+ * past, the pod fails (DeadlineExceeded) and its containers are stopped with its grace
+ * period. Returns true when the pod is past it. */
+static bool deadline_step(drv_supervisor_t *sv, pod_t *p)
+{
+    if (p->deadline_exceeded)
+        return true;
+    int64_t secs = drv_json_int_at(p->obj, "spec.activeDeadlineSeconds", 0, INT32_MAX, 0);
+    if (secs <= 0 || p->stage == STAGE_DONE || (int64_t)drv_wall_ms() - p->start_time < secs * 1000)
+        return false;
+    if (p->pull_pid) {
+        kill(p->pull_pid, SIGKILL); /* reaped through child_exited; then the pod fails */
+        return true;
+    }
+    p->deadline_exceeded = true;
+    p->stage = STAGE_DONE;
+    sv->dirty = true;
+    pod_event(sv, p, "Normal", "DeadlineExceeded",
+              "Pod was active on the node longer than the specified deadline");
+    return true;
+}
+
 static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
 {
+    if (deadline_step(sv, p) && p->stage != STAGE_DONE)
+        return;
     if (!sv->cg.ready && (p->stage == STAGE_PULL || p->stage == STAGE_SETUP)) {
         /* No pod starts on a node that cannot bound it (drv_supervisor_cgroup_decide). */
         if (strcmp(p->reason, sv->cg.reason)) {
@@ -704,6 +900,22 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         p->stage = p->init_next < p->n_init ? STAGE_INIT : STAGE_RUN;
         sv->dirty = true;
     }
+    if (p->stage == STAGE_INIT || p->stage == STAGE_RUN)
+        sidecars_step(sv, p, now);
+    if (p->stage == STAGE_INIT && p->ctrs[p->init_next].sidecar) {
+        /* A sidecar: the next init container waits until it runs and has started (startup
+         * probe passed, postStart returned), not until it exits. */
+        ctr_t *c = &p->ctrs[p->init_next];
+        ctr_step(sv, p, c, now, false);
+        if (!ctr_running(c) || !c->started)
+            return;
+        p->init_next++;
+        pod_state_save(p);
+        sv->dirty = true;
+        if (p->init_next < p->n_init)
+            return;
+        p->stage = STAGE_RUN;
+    }
     if (p->stage == STAGE_INIT) {
         ctr_t *c = &p->ctrs[p->init_next];
         if (c->state == CS_TERMINATED && c->last.exit_code == 0) {
@@ -724,17 +936,14 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         }
     }
     if (p->stage == STAGE_RUN) {
-        bool all_done = true;
+        bool all_done = true, in_post_start = false;
         for (size_t i = p->n_init; i < p->n_ctrs; i++) {
             ctr_t *c = &p->ctrs[i];
-            if (c->state == CS_RUNNING && c->restart_requested) {
-                drv_log_info("restarting container",
-                             "pod=%s/%s container=%s reason=\"probe failed\"", p->ns, p->name,
-                             c->name);
-                c->restart_requested = false;
-                ctr_kill(sv, c->id, SIGKILL);
-            }
-            try_start(sv, p, c, now);
+            /* The kubelet starts a pod's containers one by one, each after the previous
+             * one's postStart returned. */
+            ctr_step(sv, p, c, now, in_post_start);
+            if (c->state == CS_RUNNING && c->hook == HOOK_POST_START)
+                in_post_start = true;
             if (c->state != CS_TERMINATED)
                 all_done = false;
         }
@@ -742,6 +951,87 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
             p->stage = STAGE_DONE;
             sv->dirty = true;
         }
+    }
+    /* A pod done (its app containers, or an init container, failed for good) stops its
+     * sidecars, last one first, within the grace period. */
+    if (p->stage == STAGE_DONE)
+        for (size_t i = 0; i < p->n_ctrs; i++)
+            if ((p->ctrs[i].sidecar || p->deadline_exceeded) && p->ctrs[i].state == CS_RUNNING) {
+                stop_step(sv, p, now);
+                break;
+            }
+}
+
+/* Stops p's running containers within one grace period: the app containers at once, then the
+ * sidecars one by one, last one first (as Kubernetes since 1.29); each gets its preStop, then
+ * SIGTERM; at the deadline SIGKILL (2 s more once when a preStop outran it). */
+static void stop_step(drv_supervisor_t *sv, pod_t *p, long long now)
+{
+    if (!p->kill_sent) {
+        long long grace =
+            drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0, INT64_MAX / 1000, 30) *
+            1000;
+        p->kill_deadline = now + grace;
+        p->kill_sent = true;
+        drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
+    }
+    bool app_running = false;
+    for (size_t i = p->n_init; i < p->n_ctrs; i++)
+        app_running |= p->ctrs[i].state == CS_RUNNING;
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        if (c->state != CS_RUNNING || c->stop_sent)
+            continue;
+        if (c->sidecar) {
+            /* A sidecar waits for the app containers and for the sidecars after it. */
+            bool later = false;
+            for (size_t j = i + 1; j < p->n_init; j++)
+                later |= p->ctrs[j].state == CS_RUNNING;
+            if (app_running || later)
+                continue;
+        }
+        c->stop_sent = true;
+        if (c->hook == HOOK_POST_START)
+            (void)hook_end(sv, p, c); /* dropped: the container is going */
+        /* preStop first, inside the grace period (its time counts); SIGTERM after. */
+        const cJSON *pre = ctr_hook_spec(c, HOOK_PRE_STOP);
+        long long left = p->kill_deadline - now;
+        if (pre && left > 0)
+            hook_begin(sv, p, c, HOOK_PRE_STOP, pre, left, now);
+        else
+            ctr_kill(sv, c->id, SIGTERM);
+    }
+    for (size_t i = 0; i < p->n_ctrs; i++) {
+        ctr_t *c = &p->ctrs[i];
+        if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP && hook_finished(c, now)) {
+            (void)hook_end(sv, p, c);
+            ctr_kill(sv, c->id, SIGTERM);
+        }
+    }
+    if (now >= p->kill_deadline) {
+        bool cut = false;
+        for (size_t i = 0; i < p->n_ctrs; i++) {
+            ctr_t *c = &p->ctrs[i];
+            if (c->state == CS_RUNNING && c->hook == HOOK_PRE_STOP) {
+                /* The preStop outran the grace period: SIGTERM now, and the 2 s the
+                 * kubelet grants before SIGKILL. */
+                c->hook_result = HOOK_FAILED;
+                drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail),
+                            "did not finish within the grace period");
+                (void)hook_end(sv, p, c);
+                ctr_kill(sv, c->id, SIGTERM);
+                cut = true;
+            }
+        }
+        if (cut && !p->grace_extended) {
+            p->grace_extended = true;
+            p->kill_deadline = now + PRESTOP_EXTRA_GRACE_MS;
+            return;
+        }
+        for (size_t i = 0; i < p->n_ctrs; i++)
+            if (p->ctrs[i].state == CS_RUNNING)
+                ctr_kill(sv, p->ctrs[i].id, SIGKILL);
+        p->kill_deadline = now + 5000;
     }
 }
 
@@ -757,22 +1047,7 @@ static bool pod_terminate_step(drv_supervisor_t *sv, pod_t *p, long long now)
         return false; /* reaped through child_exited */
     }
     if (running) {
-        if (!p->kill_sent) {
-            long long grace = drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0,
-                                              INT64_MAX / 1000, 30) *
-                              1000;
-            p->kill_deadline = now + grace;
-            p->kill_sent = true;
-            for (size_t i = 0; i < p->n_ctrs; i++)
-                if (p->ctrs[i].state == CS_RUNNING)
-                    ctr_kill(sv, p->ctrs[i].id, SIGTERM);
-            drv_log_info("stopping pod", "pod=%s/%s grace_s=%lld", p->ns, p->name, grace / 1000);
-        } else if (now >= p->kill_deadline) {
-            for (size_t i = 0; i < p->n_ctrs; i++)
-                if (p->ctrs[i].state == CS_RUNNING)
-                    ctr_kill(sv, p->ctrs[i].id, SIGKILL);
-            p->kill_deadline = now + 5000;
-        }
+        stop_step(sv, p, now);
         return false;
     }
     drv_error_t err = DRV_ERROR_INIT;
@@ -1267,9 +1542,15 @@ int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
         pod_t *p = sv->pods[i];
         if (p->stage == STAGE_PULL && !p->pull_pid && p->next_setup < next)
             next = p->next_setup;
-        for (size_t j = 0; j < p->n_ctrs; j++)
-            if (p->ctrs[j].state == CS_WAITING && p->ctrs[j].next_start < next)
-                next = p->ctrs[j].next_start;
+        for (size_t j = 0; j < p->n_ctrs; j++) {
+            const ctr_t *c = &p->ctrs[j];
+            if (c->state == CS_WAITING && c->next_start < next)
+                next = c->next_start;
+            if (c->hook != HOOK_NONE && c->hook_until && c->hook_until < next)
+                next = c->hook_until;
+        }
+        if (p->terminating && p->kill_sent && p->kill_deadline < next)
+            next = p->kill_deadline;
     }
     long long d = next - now;
     int dns = pod_net_next_wakeup(&sv->net, now);
@@ -1356,15 +1637,18 @@ static void add_state(cJSON *parent, const char *key, const ctr_t *c, bool last)
 
 static const char *pod_phase(const pod_t *p)
 {
+    if (p->deadline_exceeded)
+        return "Failed";
     if (p->stage == STAGE_DONE) {
         for (size_t i = 0; i < p->n_ctrs; i++)
-            if (p->ctrs[i].state == CS_TERMINATED && p->ctrs[i].last.exit_code != 0)
+            if (!p->ctrs[i].sidecar && p->ctrs[i].state == CS_TERMINATED &&
+                p->ctrs[i].last.exit_code != 0)
                 return "Failed";
         return "Succeeded";
     }
     if (p->stage == STAGE_RUN)
         for (size_t i = p->n_init; i < p->n_ctrs; i++)
-            if (p->ctrs[i].state == CS_RUNNING || p->ctrs[i].restarts > 0)
+            if (ctr_running(&p->ctrs[i]) || p->ctrs[i].restarts > 0)
                 return "Running";
     return "Pending";
 }
@@ -1384,7 +1668,11 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
     cJSON_AddStringToObject(st, "startTime", t);
     if (p->pod_ip[0])
         cJSON_AddStringToObject(st, "podIP", p->pod_ip);
-    if (p->reason[0]) {
+    if (p->deadline_exceeded) {
+        cJSON_AddStringToObject(st, "reason", "DeadlineExceeded");
+        cJSON_AddStringToObject(st, "message",
+                                "Pod was active on the node longer than the specified deadline");
+    } else if (p->reason[0]) {
         cJSON_AddStringToObject(st, "reason", p->reason);
         cJSON_AddStringToObject(st, "message", p->message);
     }
@@ -1393,6 +1681,16 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
                        cJSON_AddArrayToObject(st, "containerStatuses")};
     for (size_t i = 0; i < p->n_ctrs; i++) {
         const ctr_t *c = &p->ctrs[i];
+        ctr_t creating;
+        if (c->state == CS_RUNNING && !ctr_running(c)) {
+            /* In its postStart hook: still ContainerCreating, as the kubelet reports it. */
+            creating = *c;
+            creating.state = CS_WAITING;
+            creating.ready = creating.started = false;
+            drv_fmt_cut(creating.reason, sizeof(creating.reason), "ContainerCreating");
+            creating.message[0] = '\0';
+            c = &creating;
+        }
         cJSON *cs = cJSON_CreateObject();
         cJSON_AddStringToObject(cs, "name", c->name);
         cJSON_AddStringToObject(cs, "image", drv_json_str(c->spec, "image"));
@@ -1400,8 +1698,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
          * require the field). */
         cJSON_AddStringToObject(cs, "imageID", "");
         cJSON_AddStringToObject(cs, "containerID", c->state == CS_RUNNING ? c->id : "");
-        bool ready = c->init ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
-                             : (c->state == CS_RUNNING && c->ready);
+        bool ready = c->init && !c->sidecar ? (c->state == CS_TERMINATED && c->last.exit_code == 0)
+                                            : (c->state == CS_RUNNING && c->ready);
         cJSON_AddBoolToObject(cs, "ready", ready);
         cJSON_AddBoolToObject(cs, "started", c->state == CS_RUNNING && c->started);
         cJSON_AddNumberToObject(cs, "restartCount", c->restarts);
@@ -1418,8 +1716,8 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
         if (c->last.valid && c->state != CS_TERMINATED)
             add_state(cs, "lastState", c, true);
         pod_host_probe_status(c, cs);
-        if (!c->init && !ready)
-            all_ready = false;
+        if ((!c->init || c->sidecar) && !ready)
+            all_ready = false; /* sidecars count for readiness, as in Kubernetes */
         cJSON_AddItemToArray(lists[c->init ? 0 : 1], cs);
     }
     cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
@@ -1560,6 +1858,7 @@ void drv_supervisor_free(drv_supervisor_t *sv)
     pod_secret_wipe_delete(sv->desired);
     cJSON_Delete(sv->cm_by_ns);
     cJSON_Delete(sv->secret_by_ns);
+    cJSON_Delete(sv->events);
     free(sv);
 }
 

@@ -69,6 +69,10 @@ cJSON *drv_supervisor_status(drv_supervisor_t *sv);
 /* True when the status changed since the last call (so that it is written only then). */
 bool drv_supervisor_status_dirty(drv_supervisor_t *sv);
 
+/* The oldest Event (core/v1, drv_proto_event_build: FailedPostStartHook, FailedPreStopHook)
+ * not yet taken, NULL when none; the caller owns it. At most 64 wait; older ones are dropped. */
+cJSON *drv_supervisor_take_event(drv_supervisor_t *sv);
+
 /* How many pods the supervisor holds: desired ones and those still stopping. */
 size_t drv_supervisor_pod_count(const drv_supervisor_t *sv);
 

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "drover/fmt.h"
 #include "drover/json.h"
 
 static const char *const kind_names[DRV_PROBE_KINDS] = {"liveness", "readiness", "startup"};
@@ -220,4 +221,93 @@ bool drv_probe_state_restart_needed(const drv_probe_state_t *st, drv_probe_kind_
     if (st->restart && why)
         *why = st->restart_kind;
     return st->restart;
+}
+
+/* ---- gRPC health checking ---- */
+
+const char *drv_grpc_status_name(uint64_t status, char *buf, size_t bufsz)
+{
+    static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+    if (status < 4)
+        return names[status];
+    drv_fmt_cut(buf, bufsz, "status %llu", (unsigned long long)status);
+    return buf;
+}
+
+const char *drv_grpc_code_name(long code, char *buf, size_t bufsz)
+{
+    static const char *const names[] = {
+        "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+        "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+        "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+        "DataLoss", "Unauthenticated"};
+    if (code >= 0 && code < (long)(sizeof(names) / sizeof(names[0])))
+        return names[code];
+    drv_fmt_cut(buf, bufsz, "Code(%ld)", code);
+    return buf;
+}
+
+/* A protobuf varint at *pos (at most 10 bytes); false if it runs past end or is too long. */
+static bool varint(const uint8_t *p, size_t end, size_t *pos, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < end; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+drv_err_t drv_grpc_health_parse(const uint8_t *body, size_t len, uint64_t *status, drv_error_t *err)
+{
+    if (len < 5)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: answer of %zu bytes, no message", len);
+    if (body[0] != 0)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: compressed answer (flag %u)", body[0]);
+    uint64_t mlen =
+        (uint64_t)body[1] << 24 | (uint64_t)body[2] << 16 | (uint64_t)body[3] << 8 | body[4];
+    if (mlen > len - 5)
+        return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: message of %llu bytes, %zu received",
+                             (unsigned long long)mlen, len - 5);
+    const uint8_t *m = body + 5;
+    size_t end = (size_t)mlen, pos = 0;
+    uint64_t st = DRV_GRPC_UNKNOWN;
+    while (pos < end) {
+        uint64_t key, v;
+        if (!varint(m, end, &pos, &key))
+            return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: bad field key at byte %zu", pos);
+        unsigned wire = (unsigned)(key & 7);
+        uint64_t field = key >> 3;
+        switch (wire) {
+        case 0: /* varint */
+            if (!varint(m, end, &pos, &v))
+                return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: field %llu: bad varint",
+                                     (unsigned long long)field);
+            if (field == 1)
+                st = v;
+            break;
+        case 1: /* 64-bit */
+        case 5: /* 32-bit */
+            if (end - pos < (wire == 1 ? 8u : 4u))
+                return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: field %llu: truncated",
+                                     (unsigned long long)field);
+            pos += wire == 1 ? 8 : 4;
+            break;
+        case 2: /* length-delimited */
+            if (!varint(m, end, &pos, &v) || v > end - pos)
+                return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: field %llu: truncated",
+                                     (unsigned long long)field);
+            pos += (size_t)v;
+            break;
+        default:
+            return drv_error_set(err, DRV_ERR_PROTO, 0, "grpc: field %llu: wire type %u",
+                                 (unsigned long long)field, wire);
+        }
+    }
+    *status = st;
+    return DRV_OK;
 }

@@ -64,6 +64,28 @@ DRV_NODISCARD drv_err_t drv_probe_spec_parse(const cJSON *probe, drv_probe_spec_
 DRV_NODISCARD drv_err_t drv_probe_validate(const cJSON *probe, const cJSON *container,
                                            drv_error_t *err);
 
+/* ---- gRPC health checking (grpc.health.v1) ---- */
+
+/* HealthCheckResponse.ServingStatus values. */
+#define DRV_GRPC_UNKNOWN 0
+#define DRV_GRPC_SERVING 1
+#define DRV_GRPC_NOT_SERVING 2
+#define DRV_GRPC_SERVICE_UNKNOWN 3
+
+/* "UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", or "status <n>" in buf. */
+const char *drv_grpc_status_name(uint64_t status, char *buf, size_t bufsz);
+/* The name of a gRPC status code (grpc-status trailer: 0 "OK", 5 "NotFound", 12
+ * "Unimplemented", ...), as Go's grpc prints them; "Code(<n>)" in buf for others. */
+const char *drv_grpc_code_name(long code, char *buf, size_t bufsz);
+
+/* Reads a Health/Check answer body: one length-prefixed gRPC message (flag byte 0: not
+ * compressed; 4-byte big-endian length) holding a HealthCheckResponse (field 1, varint:
+ * status; absent = UNKNOWN; unknown fields skipped). *status gets the ServingStatus.
+ * DRV_ERR_PROTO naming what is wrong for anything else (short, compressed, bad varint,
+ * truncated field). Never reads past len. */
+DRV_NODISCARD drv_err_t drv_grpc_health_parse(const uint8_t *body, size_t len, uint64_t *status,
+                                              drv_error_t *err);
+
 /* ---- the state machine of one container ---- */
 
 typedef enum {
@@ -200,6 +222,16 @@ DRV_NODISCARD drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe,
                                          const cJSON *container, const char *target_ip,
                                          const drv_prober_exec_t *exec, drv_prober_cb_t cb,
                                          void *ctx, drv_error_t *err);
+
+/* A container's lifecycle hook handler (postStart or preStop: {"exec": ...} or {"httpGet": ...};
+ * sleep is the caller's timer) run like a probe attempt, with the kubelet's rules: an exec hook
+ * succeeds when the command exits 0, an httpGet hook when any HTTP response comes back (the
+ * status code is not looked at); timeout_ms bounds the attempt (the exec child is killed, the
+ * transfer aborted). Same errors, callback and cancellation as drv_prober_start. */
+DRV_NODISCARD drv_err_t drv_prober_start_hook(drv_prober_t *pr, const cJSON *handler,
+                                              const cJSON *container, const char *target_ip,
+                                              const drv_prober_exec_t *exec, int64_t timeout_ms,
+                                              drv_prober_cb_t cb, void *ctx, drv_error_t *err);
 
 /* Drops every pending attempt started with ctx, without callbacks (also ones completed but not
  * yet called back). Exec children are killed with SIGKILL; their pids are still recognised by

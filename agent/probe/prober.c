@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,16 +22,18 @@
 #include "drover/cleanup.h"
 
 #define PROBE_USER_AGENT "kube-probe/1.30"
+#define HOOK_USER_AGENT "kube-lifecycle/1.30"
 #define CAPTURE_MAX 256      /* head of a response body or a command's output kept */
 #define HEADER_LINE_MAX 4096 /* one "Name: value" */
 #define HOST_MAX 253
 #define PREFIX_MAX 8
 #define DRAIN_PER_CALL 65536 /* exec output read per process() call and pipe */
 #define INFINITE_WAIT_MS 86400000
+#define GRPC_SERVICE_MAX 120 /* grpc.service; the request's length fits one varint byte */
 
 /* ---- parsing a probe's handler ---- */
 
-typedef enum { H_EXEC = 0, H_HTTP, H_TCP } handler_t;
+typedef enum { H_EXEC = 0, H_HTTP, H_TCP, H_GRPC } handler_t;
 
 /* A probe's handler; pointers borrow from the probe object. */
 typedef struct action {
@@ -43,6 +46,8 @@ typedef struct action {
     int port;
     const cJSON *headers; /* httpGet.httpHeaders, may be NULL */
     int64_t timeout_ms;
+    bool hook; /* a lifecycle hook: any HTTP response is a success, as the kubelet has it */
+    const char *service; /* grpc.service ("" when absent) */
 } action_t;
 
 static bool valid_host(const char *h)
@@ -246,6 +251,33 @@ static drv_err_t parse_tcp(const cJSON *ts, const cJSON *container, action_t *a,
     return DRV_OK;
 }
 
+static drv_err_t parse_grpc(const cJSON *g, action_t *a, drv_error_t *err)
+{
+    if (!cJSON_IsObject(g))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "grpc: must be an object");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(g, "port");
+    /* Unlike httpGet's, a gRPC probe's port is a number only (Kubernetes: int32). */
+    if (!p || cJSON_IsNull(p))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "grpc.port: required");
+    if (!cJSON_IsNumber(p) || !(p->valuedouble >= 1 && p->valuedouble <= 65535) ||
+        p->valuedouble != (double)(int)p->valuedouble)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "grpc.port: must be a number from 1 to 65535");
+    const cJSON *sv = cJSON_GetObjectItemCaseSensitive(g, "service");
+    a->service = "";
+    if (sv && !cJSON_IsNull(sv)) {
+        if (!cJSON_IsString(sv))
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "grpc.service: must be a string");
+        if (strlen(sv->valuestring) > GRPC_SERVICE_MAX)
+            return drv_error_set(err, DRV_ERR_INVALID, 0, "grpc.service: longer than %d bytes",
+                                 GRPC_SERVICE_MAX);
+        a->service = sv->valuestring;
+    }
+    a->port = (int)p->valuedouble;
+    a->type = H_GRPC;
+    return DRV_OK;
+}
+
 static const cJSON *present(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -261,17 +293,17 @@ static drv_err_t parse_action(const cJSON *probe, const cJSON *container, action
         return r;
     memset(a, 0, sizeof(*a));
     a->timeout_ms = spec.timeout_ms;
-    if (present(probe, "grpc"))
-        return drv_error_set(err, DRV_ERR_UNSUPPORTED, 0, "grpc: not supported by Drover");
     const cJSON *ex = present(probe, "exec"), *hg = present(probe, "httpGet"),
-                *ts = present(probe, "tcpSocket");
-    if ((ex != NULL) + (hg != NULL) + (ts != NULL) != 1)
+                *ts = present(probe, "tcpSocket"), *gr = present(probe, "grpc");
+    if ((ex != NULL) + (hg != NULL) + (ts != NULL) + (gr != NULL) != 1)
         return drv_error_set(err, DRV_ERR_INVALID, 0,
-                             "must specify exactly one handler: exec, httpGet or tcpSocket");
+                             "must specify exactly one handler: exec, httpGet, tcpSocket or grpc");
     if (ex)
         return parse_exec(ex, a, err);
     if (hg)
         return parse_http(hg, container, a, err);
+    if (gr)
+        return parse_grpc(gr, a, err);
     return parse_tcp(ts, container, a, err);
 }
 
@@ -292,7 +324,11 @@ typedef struct slot {
     void *ctx;
     drv_probe_result_t result;
     int64_t timeout_ms;
+    bool hook; /* action_t.hook */
     /* transfers */
+    char grpc_req[5 + 2 + GRPC_SERVICE_MAX]; /* the request message, framed (grpc) */
+    int grpc_status;                         /* the grpc-status trailer, -1 until seen */
+    char grpc_message[128];                  /* the grpc-message trailer */
     CURL *easy;
     struct curl_slist *headers;
     bool capped; /* the body went past the capture and the transfer was stopped on purpose */
@@ -535,6 +571,31 @@ static bool encode_path(char *out, size_t outsz, const char *path)
     return true;
 }
 
+/* Headers and trailers of a gRPC answer: grpc-status and grpc-message are kept. */
+static size_t on_grpc_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    slot_t *s = ud;
+    size_t n = size * nmemb;
+    if (n > 12 && !strncasecmp(data, "grpc-status:", 12)) {
+        char num[16];
+        size_t k = n - 12 < sizeof(num) - 1 ? n - 12 : sizeof(num) - 1;
+        memcpy(num, data + 12, k);
+        num[k] = '\0';
+        char *end = NULL;
+        long v = strtol(num, &end, 10);
+        s->grpc_status = end != num && v >= 0 && v < 1000 ? (int)v : 2; /* else: Unknown */
+    } else if (n > 13 && !strncasecmp(data, "grpc-message:", 13)) {
+        const char *v = data + 13;
+        size_t k = n - 13;
+        while (k && (*v == ' ' || *v == '\t'))
+            v++, k--;
+        while (k && (v[k - 1] == '\r' || v[k - 1] == '\n' || v[k - 1] == ' '))
+            k--;
+        sanitize(s->grpc_message, sizeof(s->grpc_message), v, k);
+    }
+    return n;
+}
+
 #define SETOPT(opt, val)                                                                           \
     do {                                                                                           \
         if (rc == CURLE_OK)                                                                        \
@@ -549,7 +610,10 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
         drv_fmt(s->target, sizeof(s->target), "%s:%d", hostpart, a->port) != DRV_OK)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "host: too long");
     char path[DRV_PROBE_PATH_MAX * 3 + 1];
-    if (!encode_path(path, sizeof(path), a->type == H_HTTP ? a->path : "/"))
+    if (!encode_path(path, sizeof(path),
+                     a->type == H_HTTP   ? a->path
+                     : a->type == H_GRPC ? "/grpc.health.v1.Health/Check"
+                                         : "/"))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "httpGet.path: too long");
     char url[sizeof(path) + sizeof(s->target) + 16];
     if (drv_fmt(url, sizeof(url), "%s://%s%s", a->type == H_HTTP && a->https ? "https" : "http",
@@ -578,11 +642,47 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     if (a->type == H_TCP) {
         SETOPT(CURLOPT_CONNECT_ONLY, 1L);
+    } else if (a->type == H_GRPC) {
+        /* grpc.health.v1.Health/Check over HTTP/2 without TLS (prior knowledge), as the
+         * kubelet's gRPC probe: one HealthCheckRequest {service = 1}, framed. */
+        size_t sl = strlen(a->service), n = 5;
+        size_t mlen = sl ? 2 + sl : 0; /* sl <= GRPC_SERVICE_MAX: one-byte varints */
+        s->grpc_req[0] = 0;
+        s->grpc_req[1] = s->grpc_req[2] = s->grpc_req[3] = 0;
+        s->grpc_req[4] = (char)mlen;
+        if (sl) {
+            s->grpc_req[n++] = 0x0a;
+            s->grpc_req[n++] = (char)sl;
+            memcpy(s->grpc_req + n, a->service, sl);
+            n += sl;
+        }
+        s->grpc_status = -1;
+        s->grpc_message[0] = '\0';
+        SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        SETOPT(CURLOPT_POST, 1L);
+        SETOPT(CURLOPT_POSTFIELDS, s->grpc_req);
+        SETOPT(CURLOPT_POSTFIELDSIZE, (long)n);
+        SETOPT(CURLOPT_USERAGENT, PROBE_USER_AGENT);
+        SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+        SETOPT(CURLOPT_WRITEDATA, (void *)s);
+        SETOPT(CURLOPT_HEADERFUNCTION, on_grpc_header);
+        SETOPT(CURLOPT_HEADERDATA, (void *)s);
+        static const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers",
+                                           "Expect:"};
+        for (size_t i = 0; i < 3; i++) {
+            struct curl_slist *l = curl_slist_append(s->headers, hdrs[i]);
+            if (!l) {
+                end_transfer(pr, s);
+                return drv_error_set(err, DRV_ERR_NOMEM, ENOMEM, "probe headers");
+            }
+            s->headers = l;
+        }
+        SETOPT(CURLOPT_HTTPHEADER, s->headers);
     } else {
         SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
         SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
         SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
-        SETOPT(CURLOPT_USERAGENT, PROBE_USER_AGENT);
+        SETOPT(CURLOPT_USERAGENT, a->hook ? HOOK_USER_AGENT : PROBE_USER_AGENT);
         SETOPT(CURLOPT_WRITEFUNCTION, on_body);
         SETOPT(CURLOPT_WRITEDATA, (void *)s);
         const cJSON *h;
@@ -677,16 +777,12 @@ static drv_err_t start_exec(slot_t *s, const action_t *a, const drv_prober_exec_
     return DRV_OK;
 }
 
-drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *container,
-                           const char *target_ip, const drv_prober_exec_t *exec, drv_prober_cb_t cb,
-                           void *ctx, drv_error_t *err)
+static drv_err_t start_action(drv_prober_t *pr, const action_t *ap, const char *target_ip,
+                              const drv_prober_exec_t *exec, drv_prober_cb_t cb, void *ctx,
+                              drv_error_t *err)
 {
-    if (!pr || !cb)
-        return drv_error_set(err, DRV_ERR_INVALID, 0, "probe: no prober or callback");
-    action_t a;
-    drv_err_t r = parse_action(probe, container, &a, err);
-    if (r != DRV_OK)
-        return r;
+    action_t a = *ap;
+    drv_err_t r;
     const char *host = a.host;
     if (a.type != H_EXEC && !host) {
         const char *what = a.type == H_HTTP ? "httpGet" : "tcpSocket";
@@ -705,6 +801,7 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     s->cb = cb;
     s->ctx = ctx;
     s->timeout_ms = a.timeout_ms;
+    s->hook = a.hook;
     s->capped = false;
     s->cap_len = 0;
     s->cap[0] = '\0';
@@ -721,6 +818,42 @@ drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *co
     s->state = S_RUNNING;
     pr->pending++;
     return DRV_OK;
+}
+
+drv_err_t drv_prober_start(drv_prober_t *pr, const cJSON *probe, const cJSON *container,
+                           const char *target_ip, const drv_prober_exec_t *exec, drv_prober_cb_t cb,
+                           void *ctx, drv_error_t *err)
+{
+    if (!pr || !cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "probe: no prober or callback");
+    action_t a;
+    drv_err_t r = parse_action(probe, container, &a, err);
+    if (r != DRV_OK)
+        return r;
+    return start_action(pr, &a, target_ip, exec, cb, ctx, err);
+}
+
+drv_err_t drv_prober_start_hook(drv_prober_t *pr, const cJSON *handler, const cJSON *container,
+                                const char *target_ip, const drv_prober_exec_t *exec,
+                                int64_t timeout_ms, drv_prober_cb_t cb, void *ctx, drv_error_t *err)
+{
+    if (!pr || !cb)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hook: no prober or callback");
+    if (!cJSON_IsObject(handler))
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "hook: must be an object");
+    action_t a;
+    memset(&a, 0, sizeof(a));
+    const cJSON *ex = present(handler, "exec"), *hg = present(handler, "httpGet");
+    drv_err_t r;
+    if ((ex != NULL) + (hg != NULL) != 1)
+        return drv_error_set(err, DRV_ERR_INVALID, 0,
+                             "hook: must specify exactly one handler: exec or httpGet");
+    r = ex ? parse_exec(ex, &a, err) : parse_http(hg, container, &a, err);
+    if (r != DRV_OK)
+        return r;
+    a.hook = true;
+    a.timeout_ms = timeout_ms < 1 ? 1 : timeout_ms > INT32_MAX ? INT32_MAX : timeout_ms;
+    return start_action(pr, &a, target_ip, exec, cb, ctx, err);
 }
 
 size_t drv_prober_cancel(drv_prober_t *pr, void *ctx)
@@ -795,6 +928,44 @@ static void drain(slot_t *s, size_t max)
     }
 }
 
+/* The verdict of a gRPC health check, with the kubelet's wording. */
+static void finish_grpc(slot_t *s, CURLcode rc, long code, const char *why)
+{
+    char nb[32];
+    s->result = DRV_PROBE_FAILURE;
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        detailf(s, "timeout: health rpc to %s did not complete within %lld s", s->target,
+                (long long)(s->timeout_ms / 1000));
+        return;
+    }
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s->capped)) {
+        detailf(s, "failed to connect service \"%s\": %s", s->target, why);
+        return;
+    }
+    if (s->grpc_status > 0) {
+        detailf(s, "rpc error: code = %s desc = %s",
+                drv_grpc_code_name(s->grpc_status, nb, sizeof(nb)), s->grpc_message);
+        return;
+    }
+    if (code != 200) {
+        detailf(s, "health rpc to %s: HTTP status %ld, not a gRPC answer", s->target, code);
+        return;
+    }
+    uint64_t st = 0;
+    drv_error_t perr = DRV_ERROR_INIT;
+    if (drv_grpc_health_parse((const uint8_t *)s->cap, s->cap_len, &st, &perr) != DRV_OK) {
+        detailf(s, "health rpc to %s: %s", s->target, drv_error_msg(&perr));
+        return;
+    }
+    if (st != DRV_GRPC_SERVING) {
+        detailf(s, "service unhealthy (responded with \"%s\")",
+                drv_grpc_status_name(st, nb, sizeof(nb)));
+        return;
+    }
+    s->result = DRV_PROBE_SUCCESS;
+    detailf(s, "gRPC health check to %s: SERVING", s->target);
+}
+
 static void finish_transfer(slot_t *s, CURLcode rc)
 {
     long code = 0;
@@ -812,12 +983,20 @@ static void finish_transfer(slot_t *s, CURLcode rc)
             detailf(s, "dial tcp %s: %s", s->target, why);
         return;
     }
+    if (s->type == H_GRPC) {
+        finish_grpc(s, rc, code, why);
+        return;
+    }
     const char *url = NULL;
     curl_easy_getinfo(s->easy, CURLINFO_EFFECTIVE_URL, &url);
     if (!url)
         url = s->target;
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s->capped)) {
-        if (code >= 200 && code < 400) {
+        if (s->hook) {
+            /* The kubelet fails an HTTP hook only when no response comes. */
+            s->result = DRV_PROBE_SUCCESS;
+            detailf(s, "HTTP lifecycle hook answered with statuscode: %ld", code);
+        } else if (code >= 200 && code < 400) {
             s->result = DRV_PROBE_SUCCESS;
             detailf(s, "HTTP probe succeeded with statuscode: %ld", code);
         } else {

@@ -410,6 +410,45 @@ static void v_probe_port(vctx_t *c, cJSON *h, cJSON *ctr)
     v_failk(c, "port", "no container port named \"%s\"", name);
 }
 
+/* An httpGet action, of a probe or of a lifecycle hook (the same fields in Kubernetes). */
+static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
+{
+    static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
+    static const vfields_t hf = {hknown, NULL, NULL};
+    static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
+    size_t o2 = v_push_key(c, "httpGet");
+    v_fields(c, hg, &hf);
+    const char *path = v_str(c, hg, "path", false);
+    if (path && *path && path[0] != '/')
+        v_failk(c, "path", "must start with '/'");
+    v_default_str(c, hg, "path", "/");
+    v_probe_port(c, hg, ctr);
+    v_str(c, hg, "host", false);
+    v_enum(c, hg, "scheme", false, schemes);
+    v_default_str(c, hg, "scheme", "HTTP");
+    cJSON *hh = v_arr(c, hg, "httpHeaders", false);
+    size_t i = 0;
+    for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
+        static const char *const hhknown[] = {"name", "value", NULL};
+        static const vfields_t hhf = {hhknown, NULL, NULL};
+        size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
+        if (!cJSON_IsObject(h)) {
+            v_fail(c, "must be an object");
+        } else {
+            v_fields(c, h, &hhf);
+            const char *n = v_str(c, h, "name", true);
+            if (n && strpbrk(n, " :\r\n\t"))
+                v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
+            const char *v = v_str(c, h, "value", false);
+            if (v && strpbrk(v, "\r\n"))
+                v_failk(c, "value", "may not contain line breaks");
+        }
+        v_pop(c, o4);
+        v_pop(c, o3);
+    }
+    v_pop(c, o2);
+}
+
 static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
 {
     static const char *const known[] = {"exec",
@@ -421,9 +460,9 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
                                         "successThreshold",
                                         "failureThreshold",
                                         "terminationGracePeriodSeconds",
+                                        "grpc",
                                         NULL};
-    static const char *const unsupported[] = {"grpc", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const vfields_t f = {known, NULL, NULL};
     cJSON *p = v_obj(c, ctr, key, false);
     if (!p)
         return;
@@ -442,41 +481,8 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     }
     cJSON *hg = v_obj(c, p, "httpGet", false);
     if (hg) {
-        static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
-        static const vfields_t hf = {hknown, NULL, NULL};
-        static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
         handlers++;
-        size_t o2 = v_push_key(c, "httpGet");
-        v_fields(c, hg, &hf);
-        const char *path = v_str(c, hg, "path", false);
-        if (path && *path && path[0] != '/')
-            v_failk(c, "path", "must start with '/'");
-        v_default_str(c, hg, "path", "/");
-        v_probe_port(c, hg, ctr);
-        v_str(c, hg, "host", false);
-        v_enum(c, hg, "scheme", false, schemes);
-        v_default_str(c, hg, "scheme", "HTTP");
-        cJSON *hh = v_arr(c, hg, "httpHeaders", false);
-        size_t i = 0;
-        for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
-            static const char *const hhknown[] = {"name", "value", NULL};
-            static const vfields_t hhf = {hhknown, NULL, NULL};
-            size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
-            if (!cJSON_IsObject(h)) {
-                v_fail(c, "must be an object");
-            } else {
-                v_fields(c, h, &hhf);
-                const char *n = v_str(c, h, "name", true);
-                if (n && strpbrk(n, " :\r\n\t"))
-                    v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
-                const char *v = v_str(c, h, "value", false);
-                if (v && strpbrk(v, "\r\n"))
-                    v_failk(c, "value", "may not contain line breaks");
-            }
-            v_pop(c, o4);
-            v_pop(c, o3);
-        }
-        v_pop(c, o2);
+        v_http_get(c, hg, ctr);
     }
     cJSON *ts = v_obj(c, p, "tcpSocket", false);
     if (ts) {
@@ -489,8 +495,22 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
         v_str(c, ts, "host", false);
         v_pop(c, o2);
     }
-    if (handlers + count_present(p, unsupported) != 1)
-        v_fail(c, "must specify exactly one handler: exec, httpGet or tcpSocket");
+    cJSON *gr = v_obj(c, p, "grpc", false);
+    if (gr) {
+        /* grpc.health.v1 Health/Check over HTTP/2 without TLS; the port is a number only. */
+        static const char *const gknown[] = {"port", "service", NULL};
+        static const vfields_t gf = {gknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "grpc");
+        v_fields(c, gr, &gf);
+        v_int(c, gr, "port", true, 1, 65535, NULL);
+        const char *svc = v_str(c, gr, "service", false);
+        if (svc && strlen(svc) > 120)
+            v_failk(c, "service", "must be at most 120 bytes");
+        v_pop(c, o2);
+    }
+    if (handlers != 1)
+        v_fail(c, "must specify exactly one handler: exec, httpGet, tcpSocket or grpc");
     int64_t success = 1;
     v_int(c, p, "initialDelaySeconds", false, 0, INT32_MAX, NULL);
     v_int(c, p, "timeoutSeconds", false, 1, INT32_MAX, NULL);
@@ -504,6 +524,84 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     v_default_int(c, p, "periodSeconds", 10);
     v_default_int(c, p, "successThreshold", 1);
     v_default_int(c, p, "failureThreshold", 3);
+    v_pop(c, old);
+}
+
+/* ---- lifecycle hooks ---- */
+
+/* A postStart or preStop handler: exactly one of exec, httpGet and sleep, as the kubelet runs
+ * them. tcpSocket is in the Kubernetes API only for compatibility (the kubelet never ran it). */
+static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ctr, int64_t grace)
+{
+    static const char *const known[] = {"exec", "httpGet", "sleep", NULL};
+    static const char *const unsupported[] = {"tcpSocket", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *h = v_obj(c, lc, key, false);
+    if (!h)
+        return;
+    size_t old = v_push_key(c, key);
+    bool refused = drv_json_get(h, "tcpSocket") != NULL;
+    if (refused) {
+        /* Named apart from the generic "not supported": the kubelet ignores it, Drover says so. */
+        v_failk(c, "tcpSocket",
+                "not supported by Drover: deprecated in Kubernetes, which never runs it; use "
+                "exec, httpGet or sleep");
+        cJSON_DeleteItemFromObjectCaseSensitive(h, "tcpSocket");
+    }
+    v_fields(c, h, &f);
+    int handlers = 0;
+    cJSON *ex = v_obj(c, h, "exec", false);
+    if (ex) {
+        static const char *const eknown[] = {"command", NULL};
+        static const vfields_t ef = {eknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "exec");
+        v_fields(c, ex, &ef);
+        v_str_list(c, ex, "command", true);
+        v_pop(c, o2);
+    }
+    cJSON *hg = v_obj(c, h, "httpGet", false);
+    if (hg) {
+        handlers++;
+        v_http_get(c, hg, ctr);
+    }
+    cJSON *sl = v_obj(c, h, "sleep", false);
+    if (sl) {
+        static const char *const sknown[] = {"seconds", NULL};
+        static const vfields_t sf = {sknown, NULL, NULL};
+        handlers++;
+        size_t o2 = v_push_key(c, "sleep");
+        v_fields(c, sl, &sf);
+        int64_t secs = 0;
+        /* Kubernetes: 0 (PodLifecycleSleepActionAllowZero, on by default since 1.33) up to the
+         * pod's grace period, which the sleep would otherwise outlast. */
+        if (v_int(c, sl, "seconds", true, 0, INT32_MAX, &secs) && secs > grace)
+            v_failk(c, "seconds", "must be at most terminationGracePeriodSeconds (%lld)",
+                    (long long)grace);
+        v_pop(c, o2);
+    }
+    /* A refused tcpSocket was the user's one handler: no second error for it. */
+    if (handlers > 1 || (handlers == 0 && !refused))
+        v_fail(c, "must specify exactly one handler: exec, httpGet or sleep");
+    v_pop(c, old);
+}
+
+static void v_lifecycle(vctx_t *c, cJSON *ctr, const cJSON *spec)
+{
+    static const char *const known[] = {"postStart", "preStop", NULL};
+    static const char *const unsupported[] = {"stopSignal", NULL};
+    static const vfields_t f = {known, NULL, unsupported};
+    cJSON *lc = v_obj(c, ctr, "lifecycle", false);
+    if (!lc)
+        return;
+    int64_t grace = 30;
+    const cJSON *g = drv_json_get(spec, "terminationGracePeriodSeconds");
+    if (cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble <= INT32_MAX)
+        grace = (int64_t)g->valuedouble;
+    size_t old = v_push_key(c, "lifecycle");
+    v_fields(c, lc, &f);
+    v_lifecycle_handler(c, lc, "postStart", ctr, grace);
+    v_lifecycle_handler(c, lc, "preStop", ctr, grace);
     v_pop(c, old);
 }
 
@@ -677,13 +775,14 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                         "readinessProbe",
                                         "startupProbe",
                                         "securityContext",
+                                        "lifecycle",
+                                        "restartPolicy",
                                         NULL};
     /* Kubernetes fills these in; at their defaults they change nothing here. */
     static const char *const ignored[] = {"terminationMessagePath", "terminationMessagePolicy",
                                           NULL};
-    static const char *const unsupported[] = {
-        "lifecycle",     "stdin",        "stdinOnce",     "tty",
-        "volumeDevices", "resizePolicy", "restartPolicy", NULL};
+    static const char *const unsupported[] = {"stdin",         "stdinOnce",    "tty",
+                                              "volumeDevices", "resizePolicy", NULL};
     static const vfields_t f = {known, ignored, unsupported};
     static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
     struct pod_ctx *pc = arg;
@@ -714,13 +813,28 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
     pc->privileged = drv_json_true(drv_json_get(ctr, "securityContext"), "privileged");
     v_each(c, ctr, "volumeMounts", false, v_mount, pc);
     v_unique_mounts(c, ctr);
+    /* A native sidecar: an init container with restartPolicy Always, started in order, kept
+     * running beside the app containers, probed and hooked like them. */
+    bool sidecar = false;
     if (pc->init) {
+        static const char *const always[] = {"Always", NULL};
+        const char *rp = v_enum(c, ctr, "restartPolicy", false, always);
+        sidecar = rp != NULL;
+    } else if (drv_json_get(ctr, "restartPolicy")) {
+        v_failk(c, "restartPolicy",
+                "not supported by Drover: only init containers (sidecars) may set it, to "
+                "\"Always\"");
+    }
+    if (pc->init && !sidecar) {
         for (const char *k = "livenessProbe"; k; k = !strcmp(k, "livenessProbe") ? "readinessProbe"
                                                      : !strcmp(k, "readinessProbe") ? "startupProbe"
                                                                                     : NULL)
             if (drv_json_get(ctr, k))
                 v_failk(c, k, "may not be set for init containers");
+        if (drv_json_get(ctr, "lifecycle"))
+            v_failk(c, "lifecycle", "may not be set for init containers");
     } else {
+        v_lifecycle(c, ctr, pc->spec);
         v_probe(c, ctr, "livenessProbe", true);
         v_probe(c, ctr, "readinessProbe", false);
         v_probe(c, ctr, "startupProbe", true);
@@ -1174,9 +1288,9 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                         "serviceAccount",
                                         "automountServiceAccountToken",
                                         "subdomain",
+                                        "activeDeadlineSeconds",
                                         NULL};
-    static const char *const unsupported[] = {"activeDeadlineSeconds",
-                                              "shareProcessNamespace",
+    static const char *const unsupported[] = {"shareProcessNamespace",
                                               "dnsConfig",
                                               "readinessGates",
                                               "runtimeClassName",
@@ -1230,6 +1344,8 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
     /* With a hostname, the pod's DNS name under the headless Service of that name. */
     v_name(c, spec, "subdomain", false, drv_name_dns_label);
     v_int(c, spec, "terminationGracePeriodSeconds", false, 0, INT32_MAX, NULL);
+    /* The agent fails the pod (DeadlineExceeded) once it has been active that long. */
+    v_int(c, spec, "activeDeadlineSeconds", false, 1, INT32_MAX, NULL);
     v_default_int(c, spec, "terminationGracePeriodSeconds", 30);
     v_pod_security(c, spec);
     v_each(c, spec, "imagePullSecrets", false, v_pull_secret, NULL);

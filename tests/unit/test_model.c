@@ -188,13 +188,13 @@ static void test_unknown_and_unsupported_fields(void **state)
     cJSON *o = yaml(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p, finalizers: [x]}\nspec:\n"
         "  readinessGates: [{conditionType: r}]\n  containers:\n  - name: c\n    image: busybox\n"
-        "    imagee: typo\n    lifecycle: {preStop: {exec: {command: [x]}}}\n"
+        "    imagee: typo\n    stdin: true\n"
         "  volumes:\n  - name: data\n    nfs: {server: s, path: /x}\n");
     char *p = check(o);
     assert_has(p, "metadata.finalizers: not supported by Drover\n");
     assert_has(p, "spec.readinessGates: not supported by Drover\n");
     assert_has(p, "spec.containers[0].imagee: unknown field\n");
-    assert_has(p, "spec.containers[0].lifecycle: not supported by Drover\n");
+    assert_has(p, "spec.containers[0].stdin: not supported by Drover\n");
     assert_has(p, "spec.volumes[0].nfs: not supported by Drover\n");
     free(p);
     cJSON_Delete(o);
@@ -374,6 +374,86 @@ static void test_rolling_update_rules(void **state)
     cJSON_Delete(o);
 }
 
+static void test_lifecycle_rules(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  terminationGracePeriodSeconds: 10\n  containers:\n"
+             "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
+             "    lifecycle:\n"
+             "      postStart: {exec: {command: [x]}, sleep: {seconds: 1}}\n"
+             "      preStop: {sleep: {seconds: 11}}\n"
+             "  - name: d\n    image: busybox\n"
+             "    lifecycle: {preStop: {tcpSocket: {port: 80}}, postStart: {}, onStop: {}}\n"
+             "  - name: e\n    image: busybox\n"
+             "    lifecycle: {preStop: {httpGet: {port: admin, path: x}}}\n"
+             "  initContainers:\n  - {name: i, image: busybox, lifecycle: {preStop: {sleep: "
+             "{seconds: 1}}}}\n");
+    char *p = check(o);
+    assert_has(p, "spec.containers[0].lifecycle.postStart: must specify exactly one handler: "
+                  "exec, httpGet or sleep\n");
+    assert_has(p, "spec.containers[0].lifecycle.preStop.sleep.seconds: must be at most "
+                  "terminationGracePeriodSeconds (10)\n");
+    assert_has(p, "spec.containers[1].lifecycle.preStop.tcpSocket: not supported by Drover: "
+                  "deprecated in Kubernetes");
+    /* The refused tcpSocket was its one handler: no false "exactly one" after it. */
+    assert_null(strstr(p, "spec.containers[1].lifecycle.preStop: must specify"));
+    assert_has(p, "spec.containers[1].lifecycle.postStart: must specify exactly one handler");
+    assert_has(p, "spec.containers[1].lifecycle.onStop: unknown field\n");
+    assert_has(p, "spec.containers[2].lifecycle.preStop.httpGet.port: no container port named "
+                  "\"admin\"\n");
+    assert_has(p, "spec.containers[2].lifecycle.preStop.httpGet.path: must start with '/'\n");
+    assert_has(p, "spec.initContainers[0].lifecycle: may not be set for init containers\n");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
+             "    lifecycle:\n      postStart: {httpGet: {port: web}}\n"
+             "      preStop: {sleep: {seconds: 30}}\n"
+             "  - name: d\n    image: busybox\n"
+             "    lifecycle: {preStop: {exec: {command: [sh, -c, x]}}}\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    assert_string_equal(get_s(o, "spec.containers[0].lifecycle.postStart.httpGet.path"), "/");
+    assert_string_equal(get_s(o, "spec.containers[0].lifecycle.postStart.httpGet.scheme"), "HTTP");
+    free(p);
+    cJSON_Delete(o);
+}
+
+static void test_sidecar_rules(void **state)
+{
+    cJSON *o =
+        yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+             "  - {name: c, image: busybox, restartPolicy: Always}\n"
+             "  initContainers:\n"
+             "  - name: side\n    image: busybox\n    restartPolicy: Always\n"
+             "    startupProbe: {exec: {command: [x]}}\n    readinessProbe: {grpc: {port: 9}}\n"
+             "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n"
+             "  - {name: once, image: busybox, restartPolicy: OnFailure}\n"
+             "  - {name: plain, image: busybox, startupProbe: {exec: {command: [x]}}}\n");
+    char *p = check(o);
+    assert_has(p, "spec.containers[0].restartPolicy: not supported by Drover: only init "
+                  "containers (sidecars) may set it");
+    assert_null(strstr(p, "spec.initContainers[0]"));
+    assert_has(p, "spec.initContainers[1].restartPolicy: unsupported value \"OnFailure\": must be "
+                  "one of \"Always\"");
+    assert_has(p, "spec.initContainers[2].startupProbe: may not be set for init containers");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  activeDeadlineSeconds: 0\n  containers: [{name: c, image: busybox}]\n");
+    p = check(o);
+    assert_has(p, "spec.activeDeadlineSeconds: must be between 1 and 2147483647");
+    free(p);
+    cJSON_Delete(o);
+    o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+             "  activeDeadlineSeconds: 30\n  containers: [{name: c, image: busybox}]\n");
+    p = check(o);
+    assert_string_equal(p, "");
+    free(p);
+    cJSON_Delete(o);
+}
+
 static void test_probe_rules(void **state)
 {
     cJSON *o = yaml(
@@ -381,7 +461,7 @@ static void test_probe_rules(void **state)
         "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
         "    livenessProbe: {exec: {command: [true]}, tcpSocket: {port: 1}, successThreshold: 2}\n"
         "    readinessProbe: {httpGet: {port: admin}}\n"
-        "    startupProbe: {grpc: {port: 1}}\n"
+        "    startupProbe: {grpc: {port: web, service: x}}\n"
         "  initContainers:\n  - {name: i, image: busybox, readinessProbe: {exec: {command: "
         "[x]}}}\n");
     char *p = check(o);
@@ -389,13 +469,14 @@ static void test_probe_rules(void **state)
     assert_has(p, "spec.containers[0].livenessProbe.successThreshold: must be 1");
     assert_has(p,
                "spec.containers[0].readinessProbe.httpGet.port: no container port named \"admin\"");
-    assert_has(p, "spec.containers[0].startupProbe.grpc: not supported by Drover");
+    assert_has(p, "spec.containers[0].startupProbe.grpc.port: must be an integer");
     assert_has(p, "spec.initContainers[0].readinessProbe: may not be set for init containers");
     free(p);
     cJSON_Delete(o);
     o = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
              "  - name: c\n    image: busybox\n    ports: [{name: web, containerPort: 8080}]\n"
-             "    readinessProbe: {httpGet: {port: web}}\n");
+             "    readinessProbe: {httpGet: {port: web}}\n"
+             "    livenessProbe: {grpc: {port: 9090, service: my.Svc}}\n");
     p = check(o);
     assert_string_equal(p, "");
     assert_string_equal(get_s(o, "spec.containers[0].readinessProbe.httpGet.path"), "/");
@@ -1036,6 +1117,8 @@ int main(void)
         cmocka_unit_test(test_diags_are_bounded),
         cmocka_unit_test(test_samples_idempotent),
         cmocka_unit_test(test_canonical_key_order),
+        cmocka_unit_test(test_lifecycle_rules),
+        cmocka_unit_test(test_sidecar_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

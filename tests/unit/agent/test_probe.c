@@ -142,7 +142,7 @@ static void test_validate_errors(void **state)
         {"{}", DRV_ERR_INVALID, "must specify exactly one handler"},
         {"{\"exec\":{\"command\":[\"a\"]},\"tcpSocket\":{\"port\":1}}", DRV_ERR_INVALID,
          "exactly one handler"},
-        {"{\"grpc\":{\"port\":1}}", DRV_ERR_UNSUPPORTED, "grpc: not supported"},
+        {"{\"grpc\":{\"port\":\"x\"}}", DRV_ERR_INVALID, "grpc.port: must be a number"},
         {"{\"exec\":{}}", DRV_ERR_INVALID, "exec.command: required"},
         {"{\"exec\":{\"command\":[]}}", DRV_ERR_INVALID, "exec.command: must be a non-empty list"},
         {"{\"exec\":{\"command\":[\"a\",3]}}", DRV_ERR_INVALID,
@@ -487,6 +487,8 @@ static void serve(int fd)
         respond(fd, strcasestr(req, "\r\nHost: probe.example\r\n") ? 200 : 400, "", "");
     else if (!strcmp(path, "/ua"))
         respond(fd, strcasestr(req, "\r\nUser-Agent: kube-probe/") ? 200 : 400, "", "");
+    else if (!strcmp(path, "/hook-ua"))
+        respond(fd, strcasestr(req, "\r\nUser-Agent: kube-lifecycle/") ? 200 : 400, "", "");
     else if (!strcmp(path, "/a%20b"))
         respond(fd, 200, "", "");
     else if (!strcmp(path, "/big")) {
@@ -942,6 +944,143 @@ static void test_exec_argv(void **state)
 
 /* ---- the prober: errors, cancel, limits, the wait ---- */
 
+/* ---- gRPC health answers ---- */
+
+static void test_grpc_health_parse(void **state)
+{
+    static const struct {
+        const char *name;
+        const char *bytes;
+        size_t len;
+        drv_err_t rc;
+        uint64_t status;
+        const char *msg;
+    } cases[] = {
+        {"serving", "\0\0\0\0\2\x08\x01", 7, DRV_OK, DRV_GRPC_SERVING, NULL},
+        {"not serving", "\0\0\0\0\2\x08\x02", 7, DRV_OK, DRV_GRPC_NOT_SERVING, NULL},
+        {"empty message: UNKNOWN", "\0\0\0\0\0", 5, DRV_OK, DRV_GRPC_UNKNOWN, NULL},
+        {"unknown fields skipped",
+         "\0\0\0\0\x0e\x12\x03"
+         "abc\x08\x01\x1d\1\2\3\4\x20\x05",
+         19, DRV_OK, DRV_GRPC_SERVING, NULL},
+        {"no message", "\0\0\0", 3, DRV_ERR_PROTO, 0, "no message"},
+        {"compressed", "\1\0\0\0\2\x08\x01", 7, DRV_ERR_PROTO, 0, "compressed"},
+        {"longer than received", "\0\0\0\0\x09\x08\x01", 7, DRV_ERR_PROTO, 0,
+         "9 bytes, 2 received"},
+        {"length past the end",
+         "\0\0\0\0\4\x12\x20"
+         "ab",
+         9, DRV_ERR_PROTO, 0, "truncated"},
+        {"varint past the end", "\0\0\0\0\3\x08\xff\xff", 8, DRV_ERR_PROTO, 0, "bad varint"},
+        {"wire type 3", "\0\0\0\0\1\x0b", 6, DRV_ERR_PROTO, 0, "wire type 3"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t st = 77;
+        drv_error_t err = DRV_ERROR_INIT;
+        drv_err_t rc =
+            drv_grpc_health_parse((const uint8_t *)cases[i].bytes, cases[i].len, &st, &err);
+        if (rc != cases[i].rc || (rc == DRV_OK && st != cases[i].status) ||
+            (rc != DRV_OK && (st != 77 || !strstr(drv_error_msg(&err), cases[i].msg))))
+            fail_msg("%s: rc %d status %llu error \"%s\"", cases[i].name, rc,
+                     (unsigned long long)st, drv_error_msg(&err));
+    }
+    char buf[32];
+    assert_string_equal(drv_grpc_status_name(2, buf, sizeof(buf)), "NOT_SERVING");
+    assert_string_equal(drv_grpc_status_name(9, buf, sizeof(buf)), "status 9");
+    assert_string_equal(drv_grpc_code_name(5, buf, sizeof(buf)), "NotFound");
+    assert_string_equal(drv_grpc_code_name(12, buf, sizeof(buf)), "Unimplemented");
+    assert_string_equal(drv_grpc_code_name(99, buf, sizeof(buf)), "Code(99)");
+    /* The probe's checks: the port is a number only; the service a string. */
+    static const char *const bad[] = {"{\"grpc\":{\"port\":\"web\"}}", "{\"grpc\":{}}",
+                                      "{\"grpc\":{\"port\":9,\"service\":1}}"};
+    static const char *const why[] = {"grpc.port: must be a number", "grpc.port: required",
+                                      "grpc.service: must be a string"};
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *p = json(bad[i]);
+        drv_error_t err = DRV_ERROR_INIT;
+        assert_int_equal(drv_probe_validate(p, NULL, &err), DRV_ERR_INVALID);
+        assert_non_null(strstr(drv_error_msg(&err), why[i]));
+        cJSON_Delete(p);
+    }
+    cJSON *p = json("{\"grpc\":{\"port\":9090,\"service\":\"x\"}}");
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_probe_validate(p, NULL, &err), DRV_OK);
+    cJSON_Delete(p);
+}
+
+static void test_grpc_unreachable(void **state)
+{
+    /* No server: the failure names the target; the transfer is HTTP/2 prior knowledge. */
+    drv_prober_t *pr = new_prober(0);
+    rec_t r = {0};
+    char text[128];
+    snprintf(text, sizeof(text), "{\"grpc\":{\"port\":%d},\"timeoutSeconds\":2}", closed_port);
+    start_ok(pr, text, NULL, NULL, &r);
+    /* An HTTP/1.1 server is no gRPC server: a failure, never a success. */
+    rec_t h1 = {0};
+    snprintf(text, sizeof(text), "{\"grpc\":{\"port\":%d},\"timeoutSeconds\":2}", server_port);
+    start_ok(pr, text, NULL, NULL, &h1);
+    pump(pr, 2, 8000);
+    assert_int_equal(r.res, DRV_PROBE_FAILURE);
+    assert_non_null(strstr(r.detail, "failed to connect service"));
+    assert_int_equal(h1.calls, 1);
+    assert_int_equal(h1.res, DRV_PROBE_FAILURE);
+    drv_prober_free(pr);
+}
+
+/* ---- lifecycle hooks through the prober ---- */
+
+static void start_hook(drv_prober_t *pr, const char *handler, const drv_prober_exec_t *ex,
+                       int64_t timeout_ms, rec_t *r)
+{
+    cJSON *h = json(handler);
+    drv_error_t err = DRV_ERROR_INIT;
+    if (drv_prober_start_hook(pr, h, NULL, "127.0.0.1", ex, timeout_ms, on_result, r, &err) !=
+        DRV_OK)
+        fail_msg("hook %s: %s", handler, drv_error_msg(&err));
+    cJSON_Delete(h);
+}
+
+static void test_hooks(void **state)
+{
+    drv_prober_t *pr = new_prober(0);
+    drv_prober_exec_t ex = {.crun = fake_crun, .container_id = "ctr-1"};
+    rec_t fail500 = {0}, ua = {0}, refused = {0}, ok = {0}, bad = {0}, slow = {0};
+    char text[256];
+    /* The kubelet fails an HTTP hook only when no answer comes: a 500 is a success. */
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"path\":\"/fail\",\"port\":%d}}", server_port);
+    start_hook(pr, text, NULL, 5000, &fail500);
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"path\":\"/hook-ua\",\"port\":%d}}", server_port);
+    start_hook(pr, text, NULL, 5000, &ua);
+    snprintf(text, sizeof(text), "{\"httpGet\":{\"port\":%d}}", closed_port);
+    start_hook(pr, text, NULL, 5000, &refused);
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/true\"]}}", &ex, 5000, &ok);
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/sh\",\"-c\",\"echo nope; exit 4\"]}}", &ex, 5000,
+               &bad);
+    /* preStop's bound is what is left of the grace period, in ms. */
+    start_hook(pr, "{\"exec\":{\"command\":[\"/bin/sleep\",\"5\"]}}", &ex, 300, &slow);
+    int64_t t0 = drv_now_ms();
+    pump(pr, 6, 10000);
+    assert_int_equal(fail500.res, DRV_PROBE_SUCCESS);
+    assert_non_null(strstr(fail500.detail, "statuscode: 500"));
+    assert_int_equal(ua.res, DRV_PROBE_SUCCESS);
+    assert_non_null(strstr(ua.detail, "statuscode: 200"));
+    assert_int_equal(refused.res, DRV_PROBE_FAILURE);
+    assert_int_equal(ok.res, DRV_PROBE_SUCCESS);
+    assert_int_equal(bad.res, DRV_PROBE_FAILURE);
+    assert_string_equal(bad.detail, "command exited with status 4: nope");
+    assert_int_equal(slow.res, DRV_PROBE_FAILURE);
+    assert_true(slow.at - t0 < 3000);
+    /* Handlers the prober does not run: sleep is the supervisor's timer; two at once. */
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *h = json("{\"sleep\":{\"seconds\":1}}");
+    assert_int_equal(
+        drv_prober_start_hook(pr, h, NULL, "127.0.0.1", &ex, 1000, on_result, &ok, &err),
+        DRV_ERR_INVALID);
+    cJSON_Delete(h);
+    drv_prober_free(pr);
+}
+
 static void test_start_errors(void **state)
 {
     drv_prober_t *pr = new_prober(0);
@@ -1144,6 +1283,9 @@ int main(void)
         cmocka_unit_test(test_exec_results),
         cmocka_unit_test(test_exec_timeout),
         cmocka_unit_test(test_exec_argv),
+        cmocka_unit_test(test_hooks),
+        cmocka_unit_test(test_grpc_health_parse),
+        cmocka_unit_test(test_grpc_unreachable),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_capacity),
