@@ -125,13 +125,15 @@ static drv_err_t write_etc(const pod_host_t *g, pod_t *p, const char *hostname, 
         return r;
     if (drv_fmt(path, sizeof(path), "%s/hosts", dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/hosts: path too long", dir);
-    int n = snprintf(text, sizeof(text),
-                     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s%s%s%s",
-                     p->pod_ip, p->pod_ip[0] ? "\t" : "", p->pod_ip[0] ? hostname : "",
-                     p->pod_ip[0] ? "\n" : "");
-    r = drv_file_write_replace(path, text, (size_t)n, 0644, err);
+    /* The kubelet's file: localhost, the pod's address, then spec.hostAliases. */
+    drv_buf_t hosts = DRV_BUF_INIT(64 * 1024);
+    r = drv_spec_hosts_file(p->obj, p->pod_ip, hostname, NULL, &hosts);
+    r = r == DRV_OK ? drv_file_write_replace(path, drv_buf_str(&hosts), hosts.len, 0644, err)
+                    : drv_error_set(err, r, 0, "%s: hostAliases too long", path);
+    drv_buf_free(&hosts);
     if (r != DRV_OK)
         return r;
+    int n;
     if (drv_fmt(path, sizeof(path), "%s/hostname", dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/hostname: path too long", dir);
     n = snprintf(text, sizeof(text), "%s\n", hostname);

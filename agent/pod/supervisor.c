@@ -1111,6 +1111,24 @@ static void pvc_reclaim(drv_supervisor_t *sv)
         sv->dirty = true;
 }
 
+/* Takes the labels and annotations of the pod's new desired object o into p->obj (the rest
+ * of a running pod does not change in place). */
+static void pod_metadata_refresh(pod_t *p, const cJSON *o)
+{
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(p->obj, "metadata");
+    const cJSON *nmeta = drv_json_get(o, "metadata");
+    static const char *const keys[] = {"labels", "annotations"};
+    for (int i = 0; i < 2 && cJSON_IsObject(meta); i++) {
+        const cJSON *nv = drv_json_get(nmeta, keys[i]);
+        cJSON *copy = nv ? cJSON_Duplicate(nv, 1) : NULL;
+        if (nv && !copy)
+            continue; /* out of memory: keep the old ones */
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, keys[i]);
+        if (copy)
+            cJSON_AddItemToObject(meta, keys[i], copy);
+    }
+}
+
 static void apply_desired(drv_supervisor_t *sv)
 {
     /* PersistentVolumes (pod/pvc.h): mounted from here; Released ones removed and reported. */
@@ -1133,6 +1151,8 @@ static void apply_desired(drv_supervisor_t *sv)
         pod_t *p = pod_find(sv, uid);
         if (p) {
             p->seen = true;
+            /* Labels and annotations may have changed: downwardAPI volumes follow them. */
+            pod_metadata_refresh(p, o);
             /* ConfigMaps and Secrets may have changed: their volumes follow (env vars taken
              * from them change only when a container restarts, as in Kubernetes). */
             drv_error_t e = DRV_ERROR_INIT;

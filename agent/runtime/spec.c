@@ -1793,7 +1793,14 @@ drv_err_t drv_spec_hosts_file(const cJSON *pod, const char *pod_ip, const char *
         r = drv_buf_puts(out, base);
     else
         r = drv_buf_puts(out, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if (r == DRV_OK && !base && pod_ip && *pod_ip)
+    /* A pod with spec.subdomain (a StatefulSet's) also has its DNS name, first, as the kubelet
+     * writes it: "<ip>\t<hostname>.<subdomain>.<ns>.svc.cluster.local\t<hostname>". */
+    const char *sub = drv_json_str(drv_json_get(pod, "spec"), "subdomain");
+    const char *ns = drv_json_str(drv_json_get(pod, "metadata"), "namespace");
+    if (r == DRV_OK && !base && pod_ip && *pod_ip && sub && *sub && hostname && *hostname)
+        r = drv_buf_printf(out, "%s\t%s.%s.%s.svc.cluster.local\t%s\n", pod_ip, hostname, sub,
+                           ns && *ns ? ns : "default", hostname);
+    else if (r == DRV_OK && !base && pod_ip && *pod_ip)
         r = drv_buf_printf(out, "%s\t%s\n", pod_ip, hostname ? hostname : "");
     const cJSON *ha = drv_json_get(drv_json_get(pod, "spec"), "hostAliases");
     if (r != DRV_OK || !cJSON_IsArray(ha) || !ha->child)

@@ -1249,6 +1249,15 @@ static void test_hosts_file(void **state)
                                          "ip6-loopback\n10.42.0.7\tweb\n");
     drv_buf_free(&c);
     cJSON_Delete(p);
+    /* A StatefulSet's pod (hostname + subdomain): its DNS name first, as the kubelet writes. */
+    p = pod("\"hostname\":\"web-0\",\"subdomain\":\"web\"", APP "}");
+    drv_buf_t d = DRV_BUF_INIT(4096);
+    assert_int_equal(drv_spec_hosts_file(p, "10.42.0.7", "web-0", NULL, &d), DRV_OK);
+    assert_string_equal(drv_buf_str(&d), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                                         "ip6-loopback\n10.42.0.7\tweb-0.web.prod.svc.cluster.local"
+                                         "\tweb-0\n");
+    drv_buf_free(&d);
+    cJSON_Delete(p);
 }
 
 int main(void)
