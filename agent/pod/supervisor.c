@@ -27,6 +27,7 @@
 #include "drover/log.h"
 #include "drover/proc.h"
 #include "drover/pki.h"
+#include "image/mirror.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/host.h"
@@ -286,7 +287,7 @@ static pod_t *pod_new(drv_supervisor_t *sv, const cJSON *obj)
 static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
 {
     const drv_agent_config_t *cfg = sv->cfg;
-    const char *insecure[DRV_CONFIG_MAX_REGISTRIES];
+    const char *insecure[DRV_CONFIG_MAX_REGISTRIES + DRV_MIRROR_MAX * DRV_MIRROR_MAX_ENDPOINTS];
     drv_registry_cred_t creds[DRV_CONFIG_MAX_REGISTRIES];
     size_t ni = 0, nc = 0;
     for (size_t i = 0; i < cfg->n_registries; i++) {
@@ -296,6 +297,8 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
         if (r->username[0])
             creds[nc++] = (drv_registry_cred_t){r->host, r->username, r->password};
     }
+    ni += drv_mirror_plain_hosts(cfg->mirrors, cfg->n_mirrors, insecure + ni,
+                                 DRV_MIRROR_MAX * DRV_MIRROR_MAX_ENDPOINTS);
     drv_registry_opts_t opts = {
         .insecure = insecure, .n_insecure = ni, .creds = creds, .n_creds = nc};
     drv_platform_t plat, *platp = NULL;
@@ -322,7 +325,7 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
         if (local && policy && !strcmp(policy, "IfNotPresent"))
             continue;
         drv_error_clear(&err);
-        r = drv_registry_pull(reg, sv->store, image, platp, NULL, &err);
+        r = drv_mirror_pull(reg, sv->store, cfg->mirrors, cfg->n_mirrors, image, platp, &err);
         if (r != DRV_OK && local &&
             (r == DRV_ERR_AGAIN || r == DRV_ERR_TIMEOUT || r == DRV_ERR_IO)) {
             /* Offline: run what we have. */
