@@ -17,6 +17,10 @@
 # to the local registry under the upstream repository names, and the devices reach them through
 # a registry mirror (agent.yaml `registries.mirrors."*"`, K3s style) — the manifests keep their
 # quay.io / cr.fluentbit.io / ghcr.io / docker.io image references.
+#
+# The devices share this machine's filesystem: hostPath directories a node creates for these
+# manifests (/var/lib/docker/containers, /var/run/docker.sock, /var/run/utmp) appear here; the
+# test removes, at exit, the empty ones it made.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/lib/fleet.sh"
@@ -326,6 +330,15 @@ kc apply -f "$T/mirror-probe.yaml" >/dev/null 2>&1
 check "mirror: quay.io/prometheus/node-exporter pulled from the local mirror and Running" \
   fleet_running app=mirror-probe 1 90
 kc delete pod mirror-probe --wait=false >/dev/null 2>&1
+
+# The devices share this machine's filesystem: the hostPath directories the manifests make a
+# node create (containerd's rule for a missing path) appear here. Remove, at exit, the empty
+# ones that were not there before.
+HOST_PATHS="/var/lib/docker/containers /var/lib/docker /var/run/docker.sock /var/run/utmp"
+made_here=""
+for p in $HOST_PATHS; do [ -e "$p" ] || made_here="$made_here $p"; done
+# shellcheck disable=SC2086 # a blank-separated list
+registry_on_exit "for p in $made_here; do [ -d \"\$p\" ] && rmdir \"\$p\" 2>/dev/null; done; true"
 
 # ---- 2: apply each file unchanged ----
 kc create namespace monitoring >/dev/null 2>&1
