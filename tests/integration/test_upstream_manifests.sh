@@ -269,7 +269,7 @@ api_jq() { fleet_api "$1" | jq -e "$2" >/dev/null 2>&1; }
 APPLIED=1
 secs() { if [ "$APPLIED" = 1 ]; then echo "$1"; else echo 5; fi; }
 until_jq() { fleet_wait "$1" "$(secs "$2")" "$3" "$4" 2>&1 | sed 's/^/# /'; api_jq "$3" "$4"; }
-node_ip() { echo "192.168.77.$((10 + ${1#dev}))"; }
+node_ip() { [ -z "$1" ] || echo "192.168.77.$((10 + ${1#dev}))"; }
 # log_has POD NS REGEX [SECS]: until the pod's log matches.
 log_has() {
   [ -n "$1" ] || { echo "#   no pod in $2"; return 1; }
@@ -376,11 +376,13 @@ applied telegraf
 check "telegraf: DaemonSet pods Running and Ready on every node" ds_ready default telegraf-ds
 check "telegraf: one pod on dev1, one on dev2" pods_on_both "$TG_SEL" default
 tg_env() {
-  local p node
+  local p node n=0
   for p in $(pod_names "$TG_SEL" default); do
+    n=$((n + 1))
     node="$(fleet_api "/api/v1/namespaces/default/pods/$p" | jq -r .spec.nodeName)"
     log_has "$p" default "HOSTNAME=$node HOSTIP=$(node_ip "$node")" || return 1
   done
+  [ "$n" = 2 ] || { echo "#   $n telegraf pods, want 2"; return 1; }
 }
 check "telegraf: HOSTNAME and HOSTIP from fieldRefs are its node's" tg_env
 
