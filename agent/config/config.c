@@ -183,11 +183,169 @@ static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const
     }
 }
 
+/* registries.mirrors.REGISTRY: {endpoint: [URL...], rewrite: {PATTERN: REPLACEMENT}}. */
+static void parse_mirror(struct cctx *c, const cJSON *m, const char *key, drv_mirror_conf_t *mc)
+{
+    static const char *const known[] = {"endpoint", "rewrite", NULL};
+    char name[DRV_REF_DOMAIN_MAX + 8], why[512];
+    drv_mirror_endpoint_t probe;
+    memset(mc, 0, sizeof(*mc));
+    if (strcmp(m->string, "*") &&
+        (drv_fmt(name, sizeof(name), "https://%s", m->string) != DRV_OK || strchr(m->string, '/') ||
+         !drv_mirror_parse_endpoint(name, &probe, NULL, 0)))
+        problem(c, key,
+                "must be a registry as in image references (\"docker.io\", \"host:5000\") "
+                "or \"*\" for every registry");
+    else
+        drv_fmt_cut(mc->registry, sizeof(mc->registry), "%s", m->string);
+    if (!cJSON_IsObject(m)) {
+        problem(c, key, "must be a mapping of endpoint, rewrite");
+        return;
+    }
+    char prefix[DRV_REF_DOMAIN_MAX + 32];
+    drv_fmt_cut(prefix, sizeof(prefix), "%s.", key);
+    check_keys(c, m, prefix, known);
+    char ekey0[DRV_REF_DOMAIN_MAX + 64], rkey0[DRV_REF_DOMAIN_MAX + 64];
+    drv_fmt_cut(ekey0, sizeof(ekey0), "%sendpoint", prefix);
+    drv_fmt_cut(rkey0, sizeof(rkey0), "%srewrite", prefix);
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(m, "endpoint");
+    if (eps && !cJSON_IsArray(eps))
+        problem(c, ekey0, "must be a list of URLs (\"http://127.0.0.1:5000\")");
+    size_t i = 0;
+    for (const cJSON *e = eps && cJSON_IsArray(eps) ? eps->child : NULL; e; e = e->next, i++) {
+        char ekey[DRV_REF_DOMAIN_MAX + 64];
+        drv_fmt_cut(ekey, sizeof(ekey), "%sendpoint[%zu]", prefix, i);
+        if (i >= DRV_MIRROR_MAX_ENDPOINTS) {
+            problem(c, ekey, "at most %d endpoints", DRV_MIRROR_MAX_ENDPOINTS);
+            break;
+        }
+        if (!cJSON_IsString(e))
+            problem(c, ekey, "must be a string");
+        else if (!drv_mirror_parse_endpoint(e->valuestring, &mc->endpoints[mc->n_endpoints], why,
+                                            sizeof(why)))
+            problem(c, ekey, "%s", why);
+        else
+            mc->n_endpoints++;
+    }
+    const cJSON *rws = cJSON_GetObjectItemCaseSensitive(m, "rewrite");
+    if (rws && !cJSON_IsObject(rws))
+        problem(c, rkey0, "must be a mapping of patterns to replacements");
+    i = 0;
+    for (const cJSON *r = rws && cJSON_IsObject(rws) ? rws->child : NULL; r; r = r->next, i++) {
+        char rkey[DRV_REF_DOMAIN_MAX + DRV_MIRROR_PATTERN_MAX + 64];
+        drv_fmt_cut(rkey, sizeof(rkey), "%srewrite.%.100s", prefix, r->string);
+        drv_mirror_rewrite_t *rw = &mc->rewrites[mc->n_rewrites];
+        if (i >= DRV_MIRROR_MAX_REWRITES) {
+            problem(c, rkey, "at most %d rewrites", DRV_MIRROR_MAX_REWRITES);
+            break;
+        }
+        if (!cJSON_IsString(r))
+            problem(c, rkey, "must be a string (the replacement)");
+        else if (drv_fmt(rw->pattern, sizeof(rw->pattern), "%s", r->string) != DRV_OK ||
+                 drv_fmt(rw->replace, sizeof(rw->replace), "%s", r->valuestring) != DRV_OK)
+            problem(c, rkey, "too long (at most %d characters each side)",
+                    DRV_MIRROR_PATTERN_MAX - 1);
+        else if (!drv_mirror_check_rewrite(rw->pattern, rw->replace, why, sizeof(why)))
+            problem(c, rkey, "%s", why);
+        else
+            mc->n_rewrites++;
+    }
+}
+
+/* registries.configs.HOST: {auth: {username, password}}: credentials, as a list entry's. */
+static void parse_registry_config(struct cctx *c, const cJSON *h, const char *key,
+                                  drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"auth", "tls", NULL}; /* tls: refused below */
+    static const char *const auth_known[] = {"username", "password", NULL};
+    char prefix[320], name[340];
+    drv_fmt_cut(prefix, sizeof(prefix), "%s.", key);
+    if (!cJSON_IsObject(h)) {
+        problem(c, key, "must be a mapping with auth");
+        return;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(h, "tls")) {
+        drv_fmt_cut(name, sizeof(name), "%stls", prefix);
+        problem(c, name,
+                "not supported by Drover: certificates are checked against the system's CAs; "
+                "for plain HTTP give the mirror an http:// endpoint");
+    }
+    check_keys(c, h, prefix, known);
+    if (cfg->n_registries >= DRV_CONFIG_MAX_REGISTRIES) {
+        problem(c, key, "at most %d registries", DRV_CONFIG_MAX_REGISTRIES);
+        return;
+    }
+    drv_registry_conf_t *rc = &cfg->registries[cfg->n_registries];
+    memset(rc, 0, sizeof(*rc));
+    unsigned before = c->count;
+    if (strchr(h->string, '/') || strpbrk(h->string, " \t@") || !h->string[0] ||
+        drv_fmt(rc->host, sizeof(rc->host), "%s", h->string) != DRV_OK)
+        problem(c, key, "must be a registry as \"host[:port]\"");
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(h, "auth");
+    drv_fmt_cut(name, sizeof(name), "%sauth", prefix);
+    if (auth && !cJSON_IsObject(auth)) {
+        problem(c, name, "must be a mapping of username, password");
+    } else if (auth) {
+        char aprefix[360];
+        drv_fmt_cut(aprefix, sizeof(aprefix), "%s.", name);
+        check_keys(c, auth, aprefix, auth_known);
+        char un[360], pw[360];
+        drv_fmt_cut(un, sizeof(un), "%susername", aprefix);
+        drv_fmt_cut(pw, sizeof(pw), "%spassword", aprefix);
+        get_string_as(c, auth, "username", un, rc->username, sizeof(rc->username));
+        get_string_as(c, auth, "password", pw, rc->password, sizeof(rc->password));
+    }
+    if (!rc->username[0] || !rc->password[0])
+        problem(c, name, "username and password: both required");
+    if (c->count == before)
+        cfg->n_registries++;
+}
+
+/* registries in K3s's registries.yaml form: {mirrors: {REGISTRY: ...}, configs: {HOST: ...}}.
+ * An http:// endpoint is spoken to in plain HTTP, as containerd does. */
+static void parse_registries_k3s(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
+{
+    static const char *const known[] = {"mirrors", "configs", NULL};
+    check_keys(c, regs, "registries.", known);
+    const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(regs, "mirrors");
+    if (mirrors && !cJSON_IsObject(mirrors))
+        problem(c, "registries.mirrors",
+                "must be a mapping of registries (\"docker.io\", \"*\") to {endpoint, rewrite}");
+    for (const cJSON *m = mirrors && cJSON_IsObject(mirrors) ? mirrors->child : NULL; m;
+         m = m->next) {
+        char key[DRV_REF_DOMAIN_MAX + 32];
+        drv_fmt_cut(key, sizeof(key), "registries.mirrors.%.200s", m->string);
+        if (cfg->n_mirrors >= DRV_MIRROR_MAX) {
+            problem(c, key, "at most %d registries with mirrors", DRV_MIRROR_MAX);
+            break;
+        }
+        unsigned before = c->count;
+        parse_mirror(c, m, key, &cfg->mirrors[cfg->n_mirrors]);
+        if (c->count == before)
+            cfg->n_mirrors++;
+    }
+    const cJSON *configs = cJSON_GetObjectItemCaseSensitive(regs, "configs");
+    if (configs && !cJSON_IsObject(configs))
+        problem(c, "registries.configs", "must be a mapping of registries to {auth}");
+    for (const cJSON *h = configs && cJSON_IsObject(configs) ? configs->child : NULL; h;
+         h = h->next) {
+        char key[300];
+        drv_fmt_cut(key, sizeof(key), "registries.configs.%.200s", h->string);
+        parse_registry_config(c, h, key, cfg);
+    }
+}
+
 static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
 {
     static const char *const known[] = {"host", "insecure", "username", "password", NULL};
+    if (cJSON_IsObject(regs)) {
+        parse_registries_k3s(c, regs, cfg);
+        return;
+    }
     if (!cJSON_IsArray(regs)) {
-        problem(c, "registries", "must be a list of {host, insecure, username, password}");
+        problem(c, "registries",
+                "must be a list of {host, insecure, username, password}, or a mapping of "
+                "mirrors and configs (K3s's registries.yaml)");
         return;
     }
     size_t i = 0;
@@ -555,6 +713,7 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         const cJSON *regs = cJSON_GetObjectItemCaseSensitive(o, "registries");
         if (regs) {
             tmp.n_registries = 0;
+            tmp.n_mirrors = 0;
             parse_registries(&c, regs, &tmp);
         }
         const cJSON *hub = cJSON_GetObjectItemCaseSensitive(o, "hub");

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "drover/error.h"
+#include "image/mirror.h"
 
 #define DRV_AGENT_CONFIG_PATH "/etc/drover/agent.yaml"
 #define DRV_CONFIG_MAX_REGISTRIES 32
@@ -65,6 +66,9 @@ typedef struct drv_agent_config {
     unsigned default_pids_limit; /* per container; default 1024 */
     drv_registry_conf_t registries[DRV_CONFIG_MAX_REGISTRIES];
     size_t n_registries;
+    /* registries.mirrors (K3s's registries.yaml form): tried before the registry itself */
+    drv_mirror_conf_t mirrors[DRV_MIRROR_MAX];
+    size_t n_mirrors;
     /* hub link (agent/link/): an empty broker means standalone, static manifests only */
     char hub_broker[256]; /* hub.broker: "tcp://HOST:PORT", or "ssl://" / "mqtts://" for TLS */
     /* enrollment (agent/enroll/): where to get the node's certificate on first start */

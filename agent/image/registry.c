@@ -812,11 +812,19 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
                             const drv_platform_t *platform, drv_pull_result_t *res,
                             drv_error_t *err)
 {
+    return drv_registry_pull_via(reg, st, image, NULL, platform, res, err);
+}
+
+drv_err_t drv_registry_pull_via(drv_registry_t *reg, drv_store_t *st, const char *image,
+                                const drv_image_ref_t *via, const drv_platform_t *platform,
+                                drv_pull_result_t *res, drv_error_t *err)
+{
     const char *shown = image ? image : "";
     drv_image_ref_t ref;
     drv_err_t rc = drv_image_ref_parse(image, &ref, err);
     if (rc != DRV_OK)
         return drv_error_wrap(err, "pull");
+    const drv_image_ref_t *from = via ? via : &ref; /* a mirror (image/mirror.c) or the registry */
     drv_platform_t want;
     if (platform)
         want = *platform;
@@ -837,7 +845,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
     char ct[DRV_MEDIA_TYPE_MAX], ds[DRV_DIGEST_STR_MAX], what[DRV_DIGEST_STR_MAX + 16];
     drv_digest_t dg;
 
-    rc = drv_registry_get_manifest(reg, &ref, drv_image_ref_manifest_ref(&ref), &body, ct,
+    rc = drv_registry_get_manifest(reg, from, drv_image_ref_manifest_ref(&ref), &body, ct,
                                    sizeof(ct), &dg, err);
     if (rc == DRV_OK)
         rc = drv_oci_manifest_parse(body.data, body.len, ct, &m, err);
@@ -865,7 +873,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
                                what, (unsigned long long)sel_size, DRV_OCI_MANIFEST_MAX_BYTES);
             goto done;
         }
-        rc = drv_registry_get_manifest(reg, &ref, ds, &body, ct, sizeof(ct), &dg, err);
+        rc = drv_registry_get_manifest(reg, from, ds, &body, ct, sizeof(ct), &dg, err);
         if (rc == DRV_OK && body.len != sel_size)
             rc = drv_error_set(err, DRV_ERR_INTEGRITY, 0, "%zu bytes, the index says %llu",
                                body.len, (unsigned long long)sel_size);
@@ -889,7 +897,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
     size_t cfglen = 0;
     bool fetched = false;
     drv_fmt_cut(what, sizeof(what), "config %s", drv_digest_format(&m.config.digest, ds));
-    rc = fetch_small_blob(reg, &ref, st, &m.config, DRV_OCI_CONFIG_MAX_BYTES, &cfgdata, &cfglen,
+    rc = fetch_small_blob(reg, from, st, &m.config, DRV_OCI_CONFIG_MAX_BYTES, &cfgdata, &cfglen,
                           &fetched, err);
     if (rc == DRV_OK)
         rc = drv_oci_config_parse(cfgdata, cfglen, &cfg, err);
@@ -923,7 +931,7 @@ drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store_t *st, const char *im
         const drv_oci_descriptor_t *l = &m.entries[i];
         drv_fmt_cut(what, sizeof(what), "layer %s", drv_digest_format(&l->digest, ds));
         if (!drv_store_has_blob(st, &l->digest)) {
-            rc = drv_registry_fetch_blob(reg, &ref, st, &l->digest, l->size, NULL, err);
+            rc = drv_registry_fetch_blob(reg, from, st, &l->digest, l->size, NULL, err);
             if (rc != DRV_OK) {
                 (void)drv_error_wrap(err, "%s", what);
                 goto done;

@@ -95,4 +95,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_registry_pull(drv_registry_t *reg, drv_store
                                                   const char *image, const drv_platform_t *platform,
                                                   drv_pull_result_t *res, drv_error_t *err);
 
+/* The same, fetching from via (the same repository at a mirror, image/mirror.h) while the
+ * image is recorded under image's own name. via NULL: from image's registry. */
+DRV_API DRV_NODISCARD drv_err_t drv_registry_pull_via(drv_registry_t *reg, drv_store_t *st,
+                                                      const char *image, const drv_image_ref_t *via,
+                                                      const drv_platform_t *platform,
+                                                      drv_pull_result_t *res, drv_error_t *err);
+
 #endif

@@ -30,6 +30,7 @@
 #include "drover/pki.h"
 #include "drover/protocol.h"
 #include "image/pullsecret.h"
+#include "image/mirror.h"
 #include "image/registry.h"
 #include "image/store.h"
 #include "pod/host.h"
@@ -332,7 +333,7 @@ static drv_err_t pod_secrets(drv_supervisor_t *sv, pod_t *p, cJSON **out, drv_er
 static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
 {
     const drv_agent_config_t *cfg = sv->cfg;
-    const char *insecure[DRV_CONFIG_MAX_REGISTRIES];
+    const char *insecure[DRV_CONFIG_MAX_REGISTRIES + DRV_MIRROR_MAX * DRV_MIRROR_MAX_ENDPOINTS];
     drv_registry_cred_t creds[DRV_PULLSECRET_MAX_CREDS + DRV_CONFIG_MAX_REGISTRIES];
     size_t ni = 0, nc = 0;
     /* The pod's imagePullSecrets first: for their registries they win over the agent's own. */
@@ -361,6 +362,8 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
         if (r->username[0])
             creds[nc++] = (drv_registry_cred_t){r->host, r->username, r->password};
     }
+    ni += drv_mirror_plain_hosts(cfg->mirrors, cfg->n_mirrors, insecure + ni,
+                                 DRV_MIRROR_MAX * DRV_MIRROR_MAX_ENDPOINTS);
     drv_registry_opts_t opts = {
         .insecure = insecure, .n_insecure = ni, .creds = creds, .n_creds = nc};
     drv_platform_t plat, *platp = NULL;
@@ -387,7 +390,7 @@ static int pull_child(drv_supervisor_t *sv, pod_t *p, int fd)
         if (local && policy && !strcmp(policy, "IfNotPresent"))
             continue;
         drv_error_clear(&err);
-        r = drv_registry_pull(reg, sv->store, image, platp, NULL, &err);
+        r = drv_mirror_pull(reg, sv->store, cfg->mirrors, cfg->n_mirrors, image, platp, &err);
         if (r != DRV_OK && local &&
             (r == DRV_ERR_AGAIN || r == DRV_ERR_TIMEOUT || r == DRV_ERR_IO)) {
             /* Offline: run what we have. */

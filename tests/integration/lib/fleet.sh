@@ -11,7 +11,8 @@
 #   fleet_device_start NAME K       # device K: node NAME, bridge drvK, podSubnet 10.(88+K).0.0/16,
 #                                   # broker tcp://127.0.0.(10+K):PORT (its own address, so one
 #                                   # iptables rule partitions it), labels fleet=test; FLEET_DEV_NODE
-#                                   # names the node otherwise, FLEET_DEV_SEED_STATE seeds its state
+#                                   # names the node otherwise, FLEET_DEV_SEED_STATE seeds its state,
+#                                   # FLEET_REGISTRIES replaces its agent.yaml's registries block
 #   fleet_start K                   # hub + devices dev1..devK, all nodes Ready
 #   fleet_use NAME                  # point device.sh's DEV_* at device NAME (device_status ...)
 #   fleet_drover ARGS...            # the CLI against the hub
@@ -316,6 +317,10 @@ labels: {fleet: test, device: \"d$k\"}"
   # interface, one routing table): their pods stay on their own bridges.
   local net="network: {mode: off}"
   [ -z "${FLEET_DEV_NETNS[$name]:-}" ] || net=""
+  # FLEET_REGISTRIES: the registries block instead (e.g. K3s-style mirrors of the registry).
+  local regs="registries:
+- {host: \"$REGISTRY_ADDR\", insecure: true}"
+  [ -z "${FLEET_REGISTRIES:-}" ] || regs="$FLEET_REGISTRIES"
   cat >"$dir/agent.yaml" <<CFG
 $net
 nodeName: ${FLEET_DEV_NODE:-$name}
@@ -327,8 +332,7 @@ cgroups: auto
 allowNoCgroups: true
 bridge: drv$k
 podSubnet: 10.$((88 + k)).0.0/16
-registries:
-- {host: "$REGISTRY_ADDR", insecure: true}
+$regs
 $hub
 $extra
 CFG

@@ -8,6 +8,7 @@
 
 #include "config/config.h"
 #include "pod/pvc.h"
+#include "drover/buf.h"
 
 static drv_err_t parse(const char *text, drv_agent_config_t *cfg, drv_error_t *err)
 {
@@ -202,6 +203,132 @@ static void test_malformed_files(void **state)
                      DRV_ERR_NOTFOUND);
 }
 
+/* registries in K3s's registries.yaml form: mirrors with endpoints and rewrites, configs' auth. */
+static void test_registry_mirrors(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    const char *text =
+        "registries:\n"
+        "  mirrors:\n"
+        "    docker.io:\n"
+        "      endpoint: [\"http://127.0.0.1:5000\", \"https://mirror.example:8443/v2\"]\n"
+        "    \"*\":\n"
+        "      endpoint: [\"https://cache.example/\"]\n"
+        "      rewrite:\n"
+        "        \"^library/(.*)\": \"dockerhub/$1\"\n"
+        "  configs:\n"
+        "    mirror.example:8443:\n"
+        "      auth: {username: bot, password: hunter2}\n";
+    assert_int_equal(parse(text, &cfg, &err), DRV_OK);
+    assert_int_equal(cfg.n_mirrors, 2);
+    assert_string_equal(cfg.mirrors[0].registry, "docker.io");
+    assert_int_equal(cfg.mirrors[0].n_endpoints, 2);
+    assert_string_equal(cfg.mirrors[0].endpoints[0].host, "127.0.0.1:5000");
+    assert_true(cfg.mirrors[0].endpoints[0].plain_http);
+    assert_string_equal(cfg.mirrors[0].endpoints[1].host, "mirror.example:8443");
+    assert_false(cfg.mirrors[0].endpoints[1].plain_http);
+    assert_string_equal(cfg.mirrors[1].registry, "*");
+    assert_int_equal(cfg.mirrors[1].n_rewrites, 1);
+    assert_string_equal(cfg.mirrors[1].rewrites[0].pattern, "^library/(.*)");
+    assert_string_equal(cfg.mirrors[1].rewrites[0].replace, "dockerhub/$1");
+    const drv_registry_conf_t *r = drv_agent_config_registry(&cfg, "mirror.example:8443");
+    assert_non_null(r);
+    assert_string_equal(r->username, "bot");
+    assert_string_equal(r->password, "hunter2");
+    assert_false(r->insecure);
+
+    /* The list form still works, and a later file's registries replace mirrors too. */
+    assert_int_equal(parse("registries:\n- {host: \"h:5000\", insecure: true}\n", &cfg, &err),
+                     DRV_OK);
+    assert_int_equal(cfg.n_mirrors, 0);
+    assert_int_equal(cfg.n_registries, 1);
+}
+
+/* The problems of one file, each expected line checked (a drv_error_t holds 1 KiB: a few
+ * problems per file). */
+static void expect_problems(const char *text, const char *const *want, size_t n)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(parse(text, &cfg, &err), DRV_ERR_INVALID);
+    const char *m = drv_error_msg(&err);
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(m, want[i]))
+            fail_msg("missing \"%s\" in:\n%s", want[i], m);
+    /* A bad file changes nothing. */
+    assert_int_equal(cfg.n_mirrors, 0);
+}
+
+static void test_registry_mirror_problems(void **state)
+{
+    drv_agent_config_t cfg;
+    drv_error_t err = DRV_ERROR_INIT;
+    const char *endpoints =
+        "registries:\n"
+        "  mirror: {}\n"
+        "  mirrors:\n"
+        "    docker.io:\n"
+        "      endpoint: [\"127.0.0.1:5000\", \"http://h:5000/prefix\", \"http://h:99999\", 5]\n"
+        "      rewrites: {}\n";
+    const char *const want_endpoints[] = {
+        "agent.yaml: registries.mirror: unknown key",
+        "agent.yaml: registries.mirrors.docker.io.endpoint[0]: \"127.0.0.1:5000\" must start with "
+        "http:// or https://",
+        "agent.yaml: registries.mirrors.docker.io.endpoint[1]: \"http://h:5000/prefix\": a path "
+        "after the host is not supported",
+        "agent.yaml: registries.mirrors.docker.io.endpoint[2]: \"http://h:99999\": the host must "
+        "be HOST[:PORT]",
+        "agent.yaml: registries.mirrors.docker.io.endpoint[3]: must be a string",
+        "agent.yaml: registries.mirrors.docker.io.rewrites: unknown key",
+    };
+    expect_problems(endpoints, want_endpoints, sizeof(want_endpoints) / sizeof(want_endpoints[0]));
+
+    const char *rewrites = "registries:\n"
+                           "  mirrors:\n"
+                           "    \"bad/registry\":\n"
+                           "      endpoint: [\"http://ok:5000\"]\n"
+                           "    ghcr.io:\n"
+                           "      endpoint: \"http://one:5000\"\n"
+                           "      rewrite:\n"
+                           "        \"^(unclosed\": \"x\"\n"
+                           "        \"^a/(.*)\": \"b/$2\"\n"
+                           "        \"^c/(.*)\": \"d/$x\"\n";
+    const char *const want_rewrites[] = {
+        "agent.yaml: registries.mirrors.bad/registry: must be a registry as in image references",
+        "agent.yaml: registries.mirrors.ghcr.io.endpoint: must be a list of URLs",
+        "agent.yaml: registries.mirrors.ghcr.io.rewrite.^(unclosed: \"^(unclosed\": not a regular "
+        "expression",
+        "agent.yaml: registries.mirrors.ghcr.io.rewrite.^a/(.*): \"b/$2\": group $2, the pattern "
+        "has 1",
+        "agent.yaml: registries.mirrors.ghcr.io.rewrite.^c/(.*): \"d/$x\": \"$\" must be followed",
+    };
+    expect_problems(rewrites, want_rewrites, sizeof(want_rewrites) / sizeof(want_rewrites[0]));
+
+    const char *configs = "registries:\n"
+                          "  mirrors: [docker.io]\n"
+                          "  configs:\n"
+                          "    reg.example:\n"
+                          "      auth: {username: u}\n"
+                          "      tls: {insecure_skip_verify: true}\n";
+    const char *const want_configs[] = {
+        "agent.yaml: registries.mirrors: must be a mapping of registries",
+        "agent.yaml: registries.configs.reg.example.tls: not supported by Drover",
+        "agent.yaml: registries.configs.reg.example.auth: username and password: both required",
+    };
+    expect_problems(configs, want_configs, sizeof(want_configs) / sizeof(want_configs[0]));
+
+    /* Limits are named. */
+    drv_buf_t big = DRV_BUF_INIT(4096);
+    assert_int_equal(
+        drv_buf_printf(&big, "registries:\n  mirrors:\n    docker.io:\n      endpoint:\n"), DRV_OK);
+    for (int i = 0; i < DRV_MIRROR_MAX_ENDPOINTS + 1; i++)
+        assert_int_equal(drv_buf_printf(&big, "      - http://m%d:5000\n", i), DRV_OK);
+    assert_int_equal(parse(drv_buf_str(&big), &cfg, &err), DRV_ERR_INVALID);
+    drv_buf_free(&big);
+    assert_non_null(strstr(drv_error_msg(&err), "endpoint[4]: at most 4 endpoints"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +339,8 @@ int main(void)
         cmocka_unit_test(test_hub_and_labels),
         cmocka_unit_test(test_network),
         cmocka_unit_test(test_storage),
+        cmocka_unit_test(test_registry_mirrors),
+        cmocka_unit_test(test_registry_mirror_problems),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
