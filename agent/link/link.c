@@ -24,6 +24,7 @@
 #include "drover/pki.h"
 #include "enroll/enroll.h"
 #include "link/link.h"
+#include "pod/host.h"
 #include "pod/pvc.h"
 #include "link/link_int.h"
 #include "metrics/collect.h"
@@ -251,21 +252,7 @@ cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
 
 void drv_link_internal_ip(const char *skip_if, const char *skip_if2, char *out, size_t outsz)
 {
-    out[0] = '\0';
-    struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0)
-        return;
-    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
-            !(i->ifa_flags & IFF_UP) || (skip_if && !strcmp(i->ifa_name, skip_if)) ||
-            (skip_if2 && !strcmp(i->ifa_name, skip_if2)))
-            continue;
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)i->ifa_addr;
-        if (inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outsz))
-            break;
-        out[0] = '\0';
-    }
-    freeifaddrs(ifa);
+    pod_host_internal_ip(skip_if, skip_if2, out, outsz);
 }
 
 static bool add_dup(cJSON *to, const char *key, const cJSON *from)

@@ -1,5 +1,9 @@
 /* The supervisor's use of the runtime modules and of the host (see host.h). */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <ifaddrs.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -821,4 +825,23 @@ cJSON *pod_host_node_status(const drv_agent_config_t *cfg)
     cJSON_AddStringToObject(ready, "status", "True");
     cJSON_AddItemToArray(conds, ready);
     return n;
+}
+
+void pod_host_internal_ip(const char *skip_if, const char *skip_if2, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0)
+        return;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
+            !(i->ifa_flags & IFF_UP) || (skip_if && !strcmp(i->ifa_name, skip_if)) ||
+            (skip_if2 && !strcmp(i->ifa_name, skip_if2)))
+            continue;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)i->ifa_addr;
+        if (inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outsz))
+            break;
+        out[0] = '\0';
+    }
+    freeifaddrs(ifa);
 }

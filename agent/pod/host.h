@@ -49,6 +49,11 @@ DRV_NODISCARD drv_err_t pod_host_init(pod_host_t *g, struct drv_supervisor *sv,
                                       drv_error_t *err);
 void pod_host_fini(pod_host_t *g);
 
+/* The node's address: the first IPv4 address of an interface that is up, not loopback and not
+ * skip_if (the pod bridge) nor skip_if2 (the WireGuard interface), into out (>= 16 bytes); ""
+ * when none. Pods' status.hostIP, and podIP under hostNetwork. */
+void pod_host_internal_ip(const char *skip_if, const char *skip_if2, char *out, size_t outsz);
+
 DRV_NODISCARD drv_err_t pod_host_volumes_prepare(pod_host_t *g, pod_t *p, const cJSON *configmaps,
                                                  const cJSON *secrets, drv_error_t *err);
 /* Brings a running pod's configMap and secret volumes up to date (atomic swap, no-op when

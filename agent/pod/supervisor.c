@@ -66,6 +66,7 @@ struct drv_supervisor {
     pod_t *pods[MAX_PODS];
     size_t n_pods;
     bool dirty;
+    long long host_ip_at;    /* when host.host_ip was last read (0: never) */
     bool cgroups;            /* pods get cgroup limits */
     drv_cgroup_verdict_t cg; /* !cg.ready: the node is NotReady, no pod starts */
     char cgroups_note[400];
@@ -1544,6 +1545,16 @@ void drv_supervisor_tick(drv_supervisor_t *sv, long long now)
         }
     }
     sv->next_pod = i;
+    if (!sv->host_ip_at || now - sv->host_ip_at >= 10000) {
+        /* The node's address may change (DHCP): read it again every 10 s. */
+        sv->host_ip_at = now;
+        char ip[sizeof(sv->host.host_ip)];
+        pod_host_internal_ip(sv->cfg->bridge, sv->cfg->wg_interface, ip, sizeof(ip));
+        if (strcmp(ip, sv->host.host_ip)) {
+            memcpy(sv->host.host_ip, ip, sizeof(ip));
+            sv->dirty = true;
+        }
+    }
     if (now - sv->last_rotate >= 10000) {
         sv->last_rotate = now;
         rotate_logs(sv);
@@ -1689,8 +1700,29 @@ static cJSON *pod_status(drv_supervisor_t *sv, pod_t *p)
     char t[40];
     rfc3339(p->start_time, t, sizeof(t));
     cJSON_AddStringToObject(st, "startTime", t);
-    if (p->pod_ip[0])
-        cJSON_AddStringToObject(st, "podIP", p->pod_ip);
+    /* The node's address is the pod's too under hostNetwork, once its sandbox is up (Services
+     * select node agents such as node-exporter by it). */
+    const char *host_ip = sv->host.host_ip;
+    const char *pod_ip =
+        p->pod_ip[0] ? p->pod_ip
+        : (host_ip[0] && drv_json_true(drv_json_get(p->obj, "spec"), "hostNetwork") &&
+           p->stage >= STAGE_INIT && p->stage <= STAGE_RUN)
+            ? host_ip
+            : NULL;
+    if (host_ip[0]) {
+        cJSON *ips = cJSON_AddArrayToObject(st, "hostIPs"), *ip = cJSON_CreateObject();
+        cJSON_AddStringToObject(st, "hostIP", host_ip);
+        cJSON_AddStringToObject(ip, "ip", host_ip);
+        if (!cJSON_AddItemToArray(ips, ip))
+            cJSON_Delete(ip);
+    }
+    if (pod_ip) {
+        cJSON *ips = cJSON_AddArrayToObject(st, "podIPs"), *ip = cJSON_CreateObject();
+        cJSON_AddStringToObject(st, "podIP", pod_ip);
+        cJSON_AddStringToObject(ip, "ip", pod_ip);
+        if (!cJSON_AddItemToArray(ips, ip))
+            cJSON_Delete(ip);
+    }
     if (p->deadline_exceeded) {
         cJSON_AddStringToObject(st, "reason", "DeadlineExceeded");
         cJSON_AddStringToObject(st, "message",

@@ -1070,10 +1070,17 @@ static drv_err_t prepare_hostpath(const cJSON *hp, const char *vname, drv_error_
     if (!path || path[0] != '/')
         return drv_error_set(err, DRV_ERR_INVALID, 0,
                              "volume \"%s\": hostPath.path: must be an absolute path", vname);
-    if (!type || !*type)
-        return DRV_OK;
     struct stat st;
     bool exists = stat(path, &st) == 0;
+    if (!type || !*type) {
+        /* No check asked for; a missing path becomes a directory, as containerd and Docker
+         * make it for the kubelet (node agents' manifests mount /var/lib/docker/containers
+         * or /run/utmp whether the device has them or not). */
+        if (exists || errno != ENOENT)
+            return DRV_OK;
+        drv_err_t r = drv_file_mkdir_p(path, 0755, err);
+        return r == DRV_OK || !err ? r : drv_error_wrap(err, "volume \"%s\": hostPath", vname);
+    }
     if (!exists && errno != ENOENT)
         return drv_error_set(err, drv_error_from_errno(errno), errno, "volume \"%s\": hostPath %s",
                              vname, path);
