@@ -464,8 +464,13 @@ static void on_probe(void *ctx, drv_probe_result_t result, const char *detail)
         c->ready = drv_probe_state_ready(&c->probe);
     if (ev & DRV_PROBE_EV_STARTED)
         c->started = true;
-    if (ev & DRV_PROBE_EV_RESTART)
+    if (ev & DRV_PROBE_EV_RESTART) {
         c->restart_requested = true;
+        const cJSON *pspec =
+            drv_json_get(c->spec, pc->kind == DRV_PROBE_STARTUP ? "startupProbe" : "livenessProbe");
+        c->restart_grace_s =
+            drv_json_int_at(pspec, "terminationGracePeriodSeconds", 1, INT32_MAX, -1);
+    }
     if (ev)
         drv_supervisor_mark_dirty(g->sv);
 }

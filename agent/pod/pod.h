@@ -67,7 +67,9 @@ typedef struct ctr {
     bool ready;
     bool started; /* startup probe passed (or none) */
     bool rootfs_mounted;
-    bool restart_requested; /* liveness or startup probe failed */
+    bool restart_requested;    /* liveness or startup probe failed */
+    int64_t restart_grace_s;   /* that probe's terminationGracePeriodSeconds; -1: the pod's */
+    long long restart_kill_at; /* stopping it to restart: SIGKILL at this monotonic ms; 0 none */
     bool probes_loaded;
     drv_probe_state_t probe;
     pod_probe_ctx_t pctx[DRV_PROBE_KINDS];

@@ -648,6 +648,7 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     c->started_mono = drv_now_ms();
     c->ready = false;
     c->restart_requested = false;
+    c->restart_kill_at = 0;
     c->started = !cJSON_GetObjectItemCaseSensitive(c->spec, "startupProbe");
     c->reason[0] = c->message[0] = '\0';
     const cJSON *post = ctr_hook_spec(c, HOOK_POST_START);
@@ -782,15 +783,55 @@ static void try_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
     sv->dirty = true;
 }
 
+/* Stops a running container so that it restarts (a failed liveness or startup probe, a failed
+ * postStart) as the kubelet kills one: its preStop, then SIGTERM, within grace_s seconds (the
+ * probe's terminationGracePeriodSeconds, else the pod's); SIGKILL at the end. */
+static void ctr_restart_kill(drv_supervisor_t *sv, pod_t *p, ctr_t *c, int64_t grace_s,
+                             long long now)
+{
+    if (grace_s < 0)
+        grace_s = drv_json_int_at(p->obj, "spec.terminationGracePeriodSeconds", 0, INT32_MAX, 30);
+    c->restart_kill_at = now + grace_s * 1000;
+    if (c->restart_kill_at == 0)
+        c->restart_kill_at = 1; /* 0 means none */
+    const cJSON *pre = ctr_hook_spec(c, HOOK_PRE_STOP);
+    if (pre && grace_s > 0)
+        hook_begin(sv, p, c, HOOK_PRE_STOP, pre, grace_s * 1000, now);
+    else
+        ctr_kill(sv, c->id, grace_s > 0 ? SIGTERM : SIGKILL);
+}
+
+/* A container being stopped to restart: SIGTERM once its preStop is over, SIGKILL at the end
+ * of the grace period. */
+static void ctr_restart_kill_step(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now)
+{
+    if (c->state != CS_RUNNING || !c->restart_kill_at)
+        return;
+    if (c->hook == HOOK_PRE_STOP && hook_finished(c, now)) {
+        (void)hook_end(sv, p, c);
+        ctr_kill(sv, c->id, SIGTERM);
+    }
+    if (now >= c->restart_kill_at) {
+        if (c->hook == HOOK_PRE_STOP) {
+            c->hook_result = HOOK_FAILED;
+            drv_fmt_cut(c->hook_detail, sizeof(c->hook_detail),
+                        "did not finish within the grace period");
+            (void)hook_end(sv, p, c);
+        }
+        ctr_kill(sv, c->id, SIGKILL);
+        c->restart_kill_at = now + 5000; /* again if it still runs then */
+    }
+}
+
 /* One running-or-restartable container's turn: its postStart outcome, a restart a probe asked
  * for, and its (re)start when due (unless hold: an earlier container is in its postStart). */
 static void ctr_step(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now, bool hold)
 {
     if (c->state == CS_RUNNING && c->hook == HOOK_POST_START && hook_finished(c, now)) {
         if (hook_end(sv, p, c)) {
-            /* The kubelet kills a container whose postStart failed; it restarts per
-             * restartPolicy. */
-            ctr_kill(sv, c->id, SIGKILL);
+            /* The kubelet kills a container whose postStart failed (preStop, SIGTERM, the
+             * pod's grace period); it restarts per restartPolicy. */
+            ctr_restart_kill(sv, p, c, -1, now);
         } else {
             pod_host_probes_reset(&sv->host, c, now);
         }
@@ -800,8 +841,12 @@ static void ctr_step(drv_supervisor_t *sv, pod_t *p, ctr_t *c, long long now, bo
         drv_log_info("restarting container", "pod=%s/%s container=%s reason=\"probe failed\"",
                      p->ns, p->name, c->name);
         c->restart_requested = false;
-        ctr_kill(sv, c->id, SIGKILL);
+        if (!c->restart_kill_at) {
+            pod_host_probes_cancel(&sv->host, c);
+            ctr_restart_kill(sv, p, c, c->restart_grace_s, now);
+        }
     }
+    ctr_restart_kill_step(sv, p, c, now);
     if (!hold)
         try_start(sv, p, c, now);
 }
@@ -995,6 +1040,8 @@ static void stop_step(drv_supervisor_t *sv, pod_t *p, long long now)
                 continue;
         }
         c->stop_sent = true;
+        if (c->hook == HOOK_PRE_STOP)
+            continue; /* already stopping to restart: SIGTERM when its preStop ends */
         if (c->hook == HOOK_POST_START)
             (void)hook_end(sv, p, c); /* dropped: the container is going */
         /* preStop first, inside the grace period (its time counts); SIGTERM after. */
@@ -1582,6 +1629,8 @@ int drv_supervisor_next_wakeup(drv_supervisor_t *sv, long long now)
                 next = c->next_start;
             if (c->hook != HOOK_NONE && c->hook_until && c->hook_until < next)
                 next = c->hook_until;
+            if (c->state == CS_RUNNING && c->restart_kill_at && c->restart_kill_at < next)
+                next = c->restart_kill_at;
         }
         if (p->terminating && p->kill_sent && p->kill_deadline < next)
             next = p->kill_deadline;

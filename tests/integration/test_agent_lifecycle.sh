@@ -140,6 +140,38 @@ took="$(awk -v a="$t_del" -v b="$t_gone" 'BEGIN{printf "%.1f", b - a}')"
 check "grace 3 s + 2 s after a preStop that outran it (took ${took}s)" between "$took" 4.5 8.5
 check "FailedPreStopHook reported" grep -q 'pod event.*pod=default/slow.*reason=FailedPreStopHook' "$DEV_LOG"
 
+# 3b. A failed liveness probe restarts the container as the kubelet kills one: preStop first,
+#     then SIGTERM, within the probe's terminationGracePeriodSeconds (not a bare SIGKILL).
+cat >"$DEV_MANIFESTS/live.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: main
+    image: $IMG
+    command: ["sh", "-c", "trap '/out/ts live-term; exit 0' TERM; while true; do sleep 0.1; done"]
+    livenessProbe:
+      exec: {command: ["sh", "-c", "if [ -e /out/live-fail ]; then rm -f /out/live-fail; exit 1; fi"]}
+      periodSeconds: 1
+      failureThreshold: 1
+      terminationGracePeriodSeconds: 10
+    lifecycle:
+      preStop: {exec: {command: ["sh", "-c", "/out/ts live-prestop; sleep 1"]}}
+    volumeMounts: [{name: out, mountPath: /out}]
+  volumes:
+  - {name: out, hostPath: {path: $OUT, type: Directory}}
+YAML
+check "pod live Ready" wait_for "live Ready" 60 ready_is live
+touch "$OUT/live-fail" # the probe fails once (it removes the file), so one restart
+live_restarted() { [ "$(pod_field live '.status.containerStatuses[0].restartCount')" -ge 1 ] 2>/dev/null; }
+check "failed liveness: container restarted" wait_for "live restart" 40 live_restarted
+check "failed liveness: preStop ran before the restart" test -s "$OUT/live-prestop"
+check "failed liveness: SIGTERM (not SIGKILL) after the preStop finished (preStop $(cat "$OUT/live-prestop" 2>/dev/null), TERM $(cat "$OUT/live-term" 2>/dev/null))" before "$(cat "$OUT/live-prestop" 2>/dev/null)" "$(cat "$OUT/live-term" 2>/dev/null)" 0.9
+rm -f "$DEV_MANIFESTS/live.yaml"
+check "pod live removed" wait_for "live gone" 40 gone live
+
 # 4. A failing postStart kills the container, which restarts per restartPolicy.
 cat >"$DEV_MANIFESTS/badpost.yaml" <<YAML
 apiVersion: v1
@@ -245,7 +277,8 @@ YAML
 check "deadline pod runs" wait_for "deadline running" 60 phase_is deadline Running
 check "past activeDeadlineSeconds: Failed" wait_for "deadline Failed" 15 phase_is deadline Failed
 check "reason DeadlineExceeded" test "$(pod_field deadline .status.reason)" = DeadlineExceeded
-check "its container got SIGTERM ($(cat "$OUT/deadline-term" 2>/dev/null))" test -s "$OUT/deadline-term"
+# The trap writes within a moment of the phase change (under load, after the status).
+check "its container got SIGTERM" wait_for "deadline TERM" 10 test -s "$OUT/deadline-term"
 check "the stop came about 4 s after the pod started" before "$(cat "$OUT/deadline-start")" "$(cat "$OUT/deadline-term" 2>/dev/null)" 2.5
 sleep 2
 check "not restarted" test "$(pod_field deadline '.status.containerStatuses[0].restartCount')" = 0
