@@ -616,9 +616,8 @@ static bool authorized(drv_api_req_t *rq, const char *url, enum MHD_Result *r)
     }
     if (found.route && found.route->op == DRV_API_OP_HEALTHZ)
         return true; /* liveness probes carry no credentials */
-    const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
     bool watch = found.route && found.route->op == DRV_API_OP_COLLECTION && bit == DRV_API_M_GET &&
-                 w && (!strcmp(w, "true") || !strcmp(w, "1"));
+                 drv_api_wants_watch(rq->conn);
     char msg[256] = "";
     unsigned code =
         drv_api_authorize_as(rq, found.route, bit, found.ns, found.name, watch, msg, sizeof(msg));
@@ -1055,4 +1054,14 @@ void drv_api_set_status_written(drv_api_t *api, drv_api_status_written_fn fn, vo
 {
     api->status_written = fn;
     api->status_written_ctx = ctx;
+}
+
+bool drv_api_wants_watch(struct MHD_Connection *conn)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    const char *w = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "watch");
+    for (size_t i = 0; w && i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (!strcmp(w, yes[i]))
+            return true;
+    return false;
 }

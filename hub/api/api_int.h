@@ -207,6 +207,11 @@ bool drv_api_body_docs(drv_api_req_t *rq, drv_doc_list_t *docs, enum MHD_Result 
 cJSON *drv_api_protobuf_decode(const void *data, size_t len, char *why, size_t whysz);
 /* api.c: whether a browser says the request comes from a page of another origin. */
 bool drv_api_cross_origin(struct MHD_Connection *conn);
+
+/* Whether the request asks for a watch (?watch=, true in Go's strconv.ParseBool forms, as the
+ * apiserver reads it): the one reading the authorizer and the handler share, so a request is
+ * never authorized as a list and then served as a watch. */
+bool drv_api_wants_watch(struct MHD_Connection *conn);
 /* tokens.c: the dashboard's sign-in through the owner's drv_api_session_fn. */
 enum MHD_Result drv_api_session(drv_api_req_t *rq, const drv_api_match_t *m);
 enum MHD_Result drv_api_discovery(drv_api_req_t *rq, const drv_api_match_t *m);

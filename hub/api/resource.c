@@ -421,8 +421,7 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         drv_fmt_cut(msg, sizeof(msg), "fieldSelector: %s", why);
         return drv_api_reply_status(rq, 400, NULL, msg, NULL);
     }
-    const char *w = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "watch");
-    if (w && (!strcmp(w, "1") || !strcasecmp(w, "true")))
+    if (drv_api_wants_watch(rq->conn))
         return drv_api_watch_start(rq, k, ns, &sel, &fs); /* takes sel */
     _cleanup_cjson_ cJSON *items = NULL;
     uint64_t rv = 0;
@@ -544,18 +543,21 @@ static enum MHD_Result do_create(drv_api_req_t *rq, const drv_api_match_t *m)
 }
 
 /* Stores obj (already normalized) as the new version of the object at the URL. */
-/* A StatefulSet's spec may change only where Kubernetes lets it; false with the 422 queued. */
-static bool statefulset_update_ok(drv_api_req_t *rq, const drv_api_match_t *m, const cJSON *obj,
-                                  enum MHD_Result *r)
+/* A StatefulSet's or a Pod's spec may change only where Kubernetes lets it; false with the 422
+ * queued. */
+static bool spec_update_ok(drv_api_req_t *rq, const drv_api_match_t *m, const cJSON *obj,
+                           enum MHD_Result *r)
 {
+    drv_kind_t k = m->route->kind;
     _cleanup_cjson_ cJSON *cur = NULL;
     drv_error_t err = DRV_ERROR_INIT;
     char why[400], msg[800];
-    if (drv_hstore_get(rq->api->store, DRV_KIND_STATEFULSET, url_ns(m), m->name, &cur, &err) !=
-            DRV_OK ||
-        drv_model_statefulset_update_ok(cur, obj, why, sizeof(why)))
+    if (drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err) != DRV_OK ||
+        (k == DRV_KIND_STATEFULSET ? drv_model_statefulset_update_ok(cur, obj, why, sizeof(why))
+                                   : drv_model_pod_update_ok(cur, obj, why, sizeof(why))))
         return true; /* a missing one: the update says so */
-    drv_fmt_cut(msg, sizeof(msg), "StatefulSet \"%.253s\" is invalid: spec: Forbidden: %s", m->name,
+    const char *kind = k == DRV_KIND_STATEFULSET ? "StatefulSet" : "Pod";
+    drv_fmt_cut(msg, sizeof(msg), "%s \"%.253s\" is invalid: spec: Forbidden: %s", kind, m->name,
                 why);
     drv_diag_t one = {(char *)"spec", why};
     drv_diags_t d = {.items = &one, .count = 1};
@@ -563,8 +565,8 @@ static bool statefulset_update_ok(drv_api_req_t *rq, const drv_api_match_t *m, c
     _cleanup_cjson_ cJSON *st = drv_api_status_json(422, "Invalid", msg, &d);
     cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
     if (det && cJSON_AddStringToObject(det, "name", m->name) &&
-        cJSON_AddStringToObject(det, "group", "apps") &&
-        cJSON_AddStringToObject(det, "kind", "StatefulSet"))
+        cJSON_AddStringToObject(det, "group", k == DRV_KIND_STATEFULSET ? "apps" : "") &&
+        cJSON_AddStringToObject(det, "kind", kind))
         *r = drv_api_reply_json(rq, 422, st);
     else
         *r = drv_api_reply_status(rq, 422, "Invalid", msg, &d);
@@ -576,7 +578,7 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
     enum MHD_Result ar = MHD_NO;
-    if (k == DRV_KIND_STATEFULSET && !statefulset_update_ok(rq, m, obj, &ar))
+    if ((k == DRV_KIND_STATEFULSET || k == DRV_KIND_POD) && !spec_update_ok(rq, m, obj, &ar))
         return ar;
     if (!drv_api_admit(rq, k, false, obj, &ar))
         return ar;

@@ -533,6 +533,12 @@ static unsigned sa_authorize(drv_auth_t *a, const drv_api_authz_t *req, const ch
         if (e == DRV_OK && (strcmp(drv_json_str_or(pm, "uid", ""), c.pod_uid) ||
                             drv_json_get(pm, "deletionTimestamp")))
             e = DRV_ERR_NOTFOUND;
+        /* ... and to the account the pod runs as now (a pod's account cannot change through
+         * the API, but a token must not outlive a change either). */
+        const cJSON *ps = drv_json_get(pod, "spec");
+        const char *pod_sa = drv_json_str(ps, "serviceAccountName");
+        if (e == DRV_OK && strcmp(pod_sa && *pod_sa ? pod_sa : "default", c.sa))
+            e = DRV_ERR_NOTFOUND;
         if (e == DRV_ERR_NOTFOUND)
             e = drv_error_set(&err, DRV_ERR_PERM, 0,
                               "service account token: pod %s/%s is gone or terminating", c.ns,

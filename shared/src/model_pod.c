@@ -1574,3 +1574,55 @@ void v_replicaset_spec(vctx_t *c, cJSON *spec)
     v_template(c, spec, "selector", true);
     v_int(c, spec, "minReadySeconds", false, 0, INT32_MAX, NULL);
 }
+
+/* ---- updates ---- */
+
+/* spec without what a pod update may change, for comparison. */
+static cJSON *pod_fixed_spec(const cJSON *pod)
+{
+    cJSON *spec = cJSON_Duplicate(drv_json_get(pod, "spec"), true);
+    if (!spec)
+        return NULL;
+    static const char *const mutable_keys[] = {"activeDeadlineSeconds", "tolerations",
+                                               "terminationGracePeriodSeconds"};
+    for (size_t i = 0; i < sizeof(mutable_keys) / sizeof(mutable_keys[0]); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, mutable_keys[i]);
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (size_t i = 0; i < 2; i++) {
+        cJSON *ctr;
+        cJSON_ArrayForEach(ctr, cJSON_GetObjectItemCaseSensitive(spec, lists[i]))
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(ctr, "image");
+        }
+    }
+    return spec;
+}
+
+bool drv_model_pod_update_ok(const cJSON *old, const cJSON *obj, char *msg, size_t msgsz)
+{
+    cJSON *a = pod_fixed_spec(old), *b = pod_fixed_spec(obj);
+    bool ok = a && b && cJSON_Compare(a, b, true);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* Tolerations may only be added to. */
+    const cJSON *ot = drv_json_get(drv_json_get(old, "spec"), "tolerations"),
+                *nt = drv_json_get(drv_json_get(obj, "spec"), "tolerations");
+    for (const cJSON *t = cJSON_IsArray(ot) ? ot->child : NULL; ok && t; t = t->next) {
+        bool kept = false;
+        for (const cJSON *u = cJSON_IsArray(nt) ? nt->child : NULL; u && !kept; u = u->next)
+            kept = cJSON_Compare(t, u, true);
+        ok = kept;
+    }
+    /* activeDeadlineSeconds may be set, or lowered, never removed or raised. */
+    const cJSON *od = drv_json_get(drv_json_get(old, "spec"), "activeDeadlineSeconds"),
+                *nd = drv_json_get(drv_json_get(obj, "spec"), "activeDeadlineSeconds");
+    if (ok && cJSON_IsNumber(od) && (!cJSON_IsNumber(nd) || nd->valuedouble > od->valuedouble))
+        ok = false;
+    if (!ok)
+        drv_fmt_cut(msg, msgsz,
+                    "pod updates may not change fields other than `spec.containers[*].image`, "
+                    "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
+                    "`spec.tolerations` (only additions to existing tolerations), "
+                    "`spec.terminationGracePeriodSeconds`");
+    return ok;
+}

@@ -110,6 +110,12 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
 
+/* Whether Pod obj (normalized) may replace old (as stored): as in Kubernetes, a pod's spec
+ * changes only in its containers' images, activeDeadlineSeconds (set, or lowered),
+ * terminationGracePeriodSeconds and added tolerations; its account, node, volumes and commands
+ * are fixed once it exists. False with Kubernetes' message in msg (msgsz bytes). */
+DRV_API bool drv_model_pod_update_ok(const cJSON *old, const cJSON *obj, char *msg, size_t msgsz);
+
 /* Whether StatefulSet obj (normalized) may replace old (as stored): Kubernetes allows changes
  * to replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
  * persistentVolumeClaimRetentionPolicy and minReadySeconds only. False with Kubernetes'

@@ -726,6 +726,91 @@ static void test_desired_tokens(void **state)
     free(node_pub_pem);
 }
 
+/* A request with a body (a patch); the answer's status code, the whole answer in *resp. */
+static int http_body(fx_t *f, const char *method, const char *path, const char *token,
+                     const char *ctype, const char *body, char **resp, int ms)
+{
+    char hdrs[DRV_SATOKEN_MAX + 256];
+    assert_int_equal(drv_fmt(hdrs, sizeof(hdrs), "Authorization: Bearer %s\r\n%s%s%s", token,
+                             ctype ? "Content-Type: " : "", ctype ? ctype : "",
+                             ctype ? "\r\n" : ""),
+                     DRV_OK);
+    drv_buf_t raw = DRV_BUF_INIT(1 << 20);
+    apic_request(&raw, method, path, hdrs, body);
+    int fd = apic_connect(f->api);
+    drv_buf_t out = DRV_BUF_INIT(1 << 22);
+    apic_pump(f->api, fd, raw.data, raw.len, &out, NULL, ms);
+    close(fd);
+    drv_buf_free(&raw);
+    int code = 0;
+    if (sscanf(drv_buf_str(&out), "HTTP/1.%*d %d", &code) != 1)
+        fail_msg("%s %s: no HTTP answer", method, path);
+    if (resp)
+        *resp = strdup(drv_buf_str(&out));
+    drv_buf_free(&out);
+    return code;
+}
+
+/* A token that may patch pods cannot move its pod to a stronger account, node or command (a
+ * pod's spec is fixed but for images, as in Kubernetes), and ?watch=TRUE is a watch to the
+ * authorizer as it is to the handler. */
+static void test_no_escalation_through_pods(void **state)
+{
+    fx_t *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    int64_t now = (int64_t)time(NULL);
+    cJSON *low = put(f, DRV_KIND_SERVICEACCOUNT,
+                     "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: low, namespace: a}\n");
+    cJSON_Delete(
+        put(f, DRV_KIND_SERVICEACCOUNT,
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: boss, namespace: a}\n"));
+    cJSON *pod = put(f, DRV_KIND_POD,
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec:\n"
+                     "  serviceAccountName: low\n  containers: [{name: c, image: busybox}]\n");
+    cJSON_Delete(put(f, DRV_KIND_ROLE,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n"
+                     "metadata: {name: podpatch, namespace: a}\nrules:\n"
+                     "- {apiGroups: [''], resources: [pods], verbs: [get, list, patch, update]}\n"
+                     "- {apiGroups: [''], resources: [configmaps], verbs: [list]}\n"));
+    cJSON_Delete(put(f, DRV_KIND_ROLEBINDING,
+                     "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+                     "metadata: {name: b1, namespace: a}\nroleRef: {apiGroup: "
+                     "rbac.authorization.k8s.io, kind: Role, name: podpatch}\n"
+                     "subjects: [{kind: ServiceAccount, name: low}]\n"));
+    char *tok = token_for(f, pod, low, now, 3607);
+    static const char *const patches[] = {
+        "{\"spec\":{\"serviceAccountName\":\"boss\",\"serviceAccount\":\"boss\"}}",
+        "{\"spec\":{\"nodeName\":\"evil-node\"}}",
+        "{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"sh\"]}]}}",
+    };
+    for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++) {
+        char *resp = NULL;
+        int code = http_body(f, "PATCH", "/api/v1/namespaces/a/pods/p", tok,
+                             "application/merge-patch+json", patches[i], &resp, 3000);
+        if (code != 422 || !strstr(resp, "pod updates may not change fields"))
+            fail_msg("PATCH %s: want 422, got:\n%s", patches[i], resp);
+        free(resp);
+    }
+    /* the image may change, as in Kubernetes (kubectl set image: a strategic merge patch) */
+    assert_int_equal(
+        http_body(f, "PATCH", "/api/v1/namespaces/a/pods/p", tok,
+                  "application/strategic-merge-patch+json",
+                  "{\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox:2\"}]}}", NULL,
+                  3000),
+        200);
+    cJSON *np = NULL;
+    assert_int_equal(drv_hstore_get(f->store, DRV_KIND_POD, "a", "p", &np, &err), DRV_OK);
+    assert_string_equal(drv_json_str_at(np, "spec.serviceAccountName"), "low");
+    cJSON_Delete(np);
+    expect(f, "/api/v1/namespaces/a/pods", tok, 200, NULL);
+    expect(f, "/api/v1/namespaces/a/configmaps", tok, 200, NULL);
+    expect(f, "/api/v1/namespaces/a/configmaps?watch=TRUE", tok, 403, NULL);
+    expect(f, "/api/v1/namespaces/a/configmaps?watch=1", tok, 403, NULL);
+    free(tok);
+    cJSON_Delete(pod);
+    cJSON_Delete(low);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_default_accounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pod_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_desired_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_escalation_through_pods, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
