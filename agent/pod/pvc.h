@@ -1,4 +1,4 @@
-/* The agent's side of PersistentVolumeClaims (docs/WORKLOADS.md "storage"): the PVs of this
+/* The agent's side of PersistentVolumeClaims (docs/WORKLOADS.md "Storage"): the PVs of this
  * node come in the desired state (persistentVolumes); a pod's persistentVolumeClaim volume is
  * the directory of the PV bound to that claim, created 0777 on first use under the storage
  * directory (config storage.dir, default <stateDir>/storage) and bind-mounted on

@@ -1,4 +1,4 @@
-/* Private to the agent: pods' service account tokens (docs/WORKLOADS.md "ServiceAccounts").
+/* Private to the agent: pods' service account tokens (docs/WORKLOADS.md "ServiceAccounts and RBAC").
  * The hub sends each pod's token sealed to this node (desired state "serviceAccountTokens");
  * here it is opened and given to the pod where Kubernetes puts it: a secret volume mounted at
  * /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace) in every container,
