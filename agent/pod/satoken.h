@@ -1,13 +1,14 @@
-/* Private to the agent: pods' service account tokens (docs/WORKLOADS.md "ServiceAccounts and RBAC").
- * The hub sends each pod's token sealed to this node (desired state "serviceAccountTokens");
- * here it is opened and given to the pod where Kubernetes puts it: a secret volume mounted at
- * /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace) in every container,
- * backed by a Secret in clear that exists only in memory and on tmpfs (secrets.h: clear
- * Secrets never go under the state directory), and KUBERNETES_SERVICE_HOST/_PORT/_PORT_HTTPS
- * naming the hub's API (hub.url). A new token (renewed by the hub) is a changed Secret: the
- * volume is swapped atomically, as any secret volume. A projected volume becomes a secret volume
- * over a clear Secret of its files alike (the pod's token, ConfigMap and Secret keys, downward
- * API fields), built again at each desired state, so it follows its sources. */
+/* Private to the agent: pods' service account tokens (docs/WORKLOADS.md "ServiceAccounts and
+ * RBAC"). The hub sends each pod's token sealed to this node (desired state
+ * "serviceAccountTokens"); here it is opened and given to the pod where Kubernetes puts it: a
+ * secret volume mounted at /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt, namespace)
+ * in every container, backed by a Secret in clear that exists only in memory and on tmpfs
+ * (secrets.h: clear Secrets never go under the state directory), and
+ * KUBERNETES_SERVICE_HOST/_PORT/_PORT_HTTPS naming the hub's API (hub.url). A new token (renewed by
+ * the hub) is a changed Secret: the volume is swapped atomically, as any secret volume. A projected
+ * volume becomes a secret volume over a clear Secret of its files alike (the pod's token, ConfigMap
+ * and Secret keys, downward API fields), built again at each desired state, so it follows its
+ * sources. */
 #ifndef DROVER_AGENT_POD_SATOKEN_H
 #define DROVER_AGENT_POD_SATOKEN_H
 
