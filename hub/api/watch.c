@@ -32,12 +32,16 @@
 #define WATCH_OUT_SOFT (256 * 1024)     /* stop fetching past this much pending output */
 #define WATCH_OUT_MAX (8 * 1024 * 1024) /* hard cap on one stream's pending output */
 
+/* A multi-kind stream's kinds are bits of one mask: every kind must have its bit. */
+_Static_assert(DRV_KIND__COUNT <= 64, "a watch's kind mask holds every kind");
+#define KIND_BIT(k) ((uint64_t)1 << (k))
+
 struct drv_api_watch {
     drv_api_watch_t *prev, *next;
     drv_api_t *api;
     struct MHD_Connection *conn;
     drv_kind_t kind; /* DRV_KIND_UNKNOWN: the kinds in mask (drv_api_watch_all) */
-    unsigned mask;   /* 1u << kind for each kind a multi-kind stream carries */
+    uint64_t mask;   /* bit(kind) for each kind a multi-kind stream carries */
     int64_t last_hb; /* a multi-kind stream's last HEARTBEAT event */
     bool all_ns;
     char ns[256];
@@ -61,7 +65,7 @@ struct drv_api_watch {
 
 static bool wants(const drv_api_watch_t *w, drv_kind_t kind, const cJSON *obj)
 {
-    if (w->kind == DRV_KIND_UNKNOWN && !(w->mask & (1u << kind)))
+    if (w->kind == DRV_KIND_UNKNOWN && !(w->mask & KIND_BIT(kind)))
         return false;
     if (!obj || !drv_api_fieldsel_matches(&w->fs, obj))
         return false;
@@ -358,7 +362,7 @@ static drv_err_t initial_state(drv_api_watch_t *w, drv_error_t *err)
 
 /* Opens a stream of kind (DRV_KIND_UNKNOWN: the kinds in mask) from the request's
  * resourceVersion or Last-Event-ID. Takes sel's contents. */
-static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, unsigned mask, const char *ns,
+static enum MHD_Result start(drv_api_req_t *rq, drv_kind_t kind, uint64_t mask, const char *ns,
                              drv_selector_t *sel, const drv_api_fieldsel_t *fs, bool json)
 {
     drv_api_t *api = rq->api;
@@ -504,7 +508,7 @@ enum MHD_Result drv_api_watch_all(drv_api_req_t *rq)
                                     "kinds: required, a comma-separated list of plural kind "
                                     "names (nodes,pods,deployments,...)",
                                     NULL);
-    unsigned mask = 0;
+    uint64_t mask = 0;
     for (const char *p = q; *p;) {
         size_t len = strcspn(p, ",");
         char name[64];
@@ -521,7 +525,7 @@ enum MHD_Result drv_api_watch_all(drv_api_req_t *rq)
                         k == DRV_KIND_SECRET ? " (Secrets are never streamed here)" : "");
             return drv_api_reply_status(rq, 400, NULL, msg, NULL);
         }
-        mask |= 1u << k;
+        mask |= KIND_BIT(k);
         p += len;
         if (*p == ',')
             p++;

@@ -121,12 +121,18 @@ export const paths = {
   services: '/api/v1/services',
   endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
   networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+  statefulsets: '/apis/apps/v1/statefulsets',
+  jobs: '/apis/batch/v1/jobs',
+  cronjobs: '/apis/batch/v1/cronjobs',
+  persistentvolumeclaims: '/api/v1/persistentvolumeclaims',
 };
 
 const NS_PREFIX = {
   pods: '/api/v1', events: '/api/v1', deployments: '/apis/apps/v1', daemonsets: '/apis/apps/v1',
   horizontalpodautoscalers: '/apis/autoscaling/v2', services: '/api/v1',
   endpointslices: '/apis/discovery.k8s.io/v1', networkpolicies: '/apis/networking.k8s.io/v1',
+  statefulsets: '/apis/apps/v1', jobs: '/apis/batch/v1', cronjobs: '/apis/batch/v1',
+  persistentvolumeclaims: '/api/v1',
 };
 
 export function objectPath(kind, ns, name) {

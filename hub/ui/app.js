@@ -9,6 +9,8 @@ import * as node from './node.js';
 import * as workloads from './workloads.js';
 import * as deployment from './deployment.js';
 import * as daemonset from './daemonset.js';
+import * as statefulset from './statefulset.js';
+import * as cronjob from './cronjob.js';
 import * as services from './services.js';
 import * as service from './service.js';
 import * as pods from './pods.js';
@@ -25,6 +27,8 @@ const ROUTES = [
   ['workloads', 'Workloads', workloads],
   ['deployments', '', workloads, deployment],
   ['daemonsets', '', workloads, daemonset],
+  ['statefulsets', '', workloads, statefulset],
+  ['cronjobs', '', workloads, cronjob],
   ['services', 'Services', services, service],
   ['pods', 'Pods', pods, pod],
   ['events', 'Events', events],
@@ -59,7 +63,7 @@ function route() {
   const view = parts.length > 1 && r[3] ? r[3] : r[2];
   for (const a of nav.querySelectorAll('a')) {
     const here = a.getAttribute('href') === `#/${parts[0]}`
-      || (a.getAttribute('href') === '#/workloads' && ['deployments', 'daemonsets'].includes(parts[0]));
+      || (a.getAttribute('href') === '#/workloads' && ['deployments', 'daemonsets', 'statefulsets', 'cronjobs'].includes(parts[0]));
     if (here) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }

@@ -11,12 +11,14 @@ import { listPages, paths, loadSession, clock } from './api.js';
 const TRIM = {
   nodes: trimNode, pods: trimPod, deployments: trimDeployment, daemonsets: trimDaemonSet,
   horizontalpodautoscalers: trimHpa, events: trimEvent, services: trimService,
-  endpointslices: trimSlice, networkpolicies: trimPolicy,
+  endpointslices: trimSlice, networkpolicies: trimPolicy, statefulsets: trimStatefulSet,
+  jobs: trimJob, cronjobs: trimCronJob, persistentvolumeclaims: trimClaim,
 };
 const KIND_OF = {
   Node: 'nodes', Pod: 'pods', Deployment: 'deployments', DaemonSet: 'daemonsets',
   HorizontalPodAutoscaler: 'horizontalpodautoscalers', Event: 'events', Service: 'services',
-  EndpointSlice: 'endpointslices', NetworkPolicy: 'networkpolicies',
+  EndpointSlice: 'endpointslices', NetworkPolicy: 'networkpolicies', StatefulSet: 'statefulsets',
+  Job: 'jobs', CronJob: 'cronjobs', PersistentVolumeClaim: 'persistentvolumeclaims',
 };
 const EVENTS_KEPT = 500;
 // A node absent from HEARTBEAT.late was heard from within this long (2 heartbeat periods).
@@ -144,6 +146,74 @@ function trimDaemonSet(o) {
     desired: st.desiredNumberScheduled || 0, current: st.currentNumberScheduled || 0,
     ready: st.numberReady || 0, updated: st.updatedNumberScheduled || 0,
     available: st.numberAvailable || 0, selector: ((o.spec || {}).selector || {}).matchLabels || {},
+  };
+}
+
+// A StatefulSet: its pods are <name>-<ordinal> for ordinals start .. start+desired-1, each with
+// the claims <template>-<name>-<ordinal>.
+function trimStatefulSet(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  const st = o.status || {};
+  const ru = (sp.updateStrategy || {}).rollingUpdate || {};
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    desired: sp.replicas ?? 1, current: st.replicas || 0, ready: st.readyReplicas || 0,
+    updated: st.updatedReplicas || 0, available: st.availableReplicas || 0,
+    currentRevision: st.currentRevision || '', updateRevision: st.updateRevision || '',
+    strategy: (sp.updateStrategy || {}).type || 'RollingUpdate', partition: ru.partition || 0,
+    policy: sp.podManagementPolicy || 'OrderedReady', service: sp.serviceName || '',
+    start: (sp.ordinals || {}).start || 0, selector: (sp.selector || {}).matchLabels || {},
+    claims: (sp.volumeClaimTemplates || []).map((t) => (t.metadata || {}).name || ''),
+    images: (((sp.template || {}).spec || {}).containers || []).map((c) => c.image).join(', '),
+  };
+}
+
+// A Job's state as kubectl's STATUS column says it: Complete, Failed, Suspended or Running.
+function jobStatus(st) {
+  for (const t of ['Complete', 'Failed', 'Suspended']) {
+    const c = cond(st.conditions, t);
+    if (c && c.status === 'True') return [t, Date.parse(c.lastTransitionTime) || 0];
+  }
+  return ['Running', 0];
+}
+
+function trimJob(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  const st = o.status || {};
+  const [status, endedAt] = jobStatus(st);
+  const owner = (m.ownerReferences || []).find((r) => r.kind === 'CronJob');
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o), status,
+    completions: sp.completions ?? null, parallelism: sp.parallelism ?? 1,
+    succeeded: st.succeeded || 0, failed: st.failed || 0, active: st.active || 0,
+    started: Date.parse(st.startTime) || 0,
+    ended: Date.parse(st.completionTime) || (status === 'Failed' ? endedAt : 0),
+    created: Date.parse(m.creationTimestamp) || 0, cronjob: owner ? owner.name : '',
+  };
+}
+
+function trimCronJob(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  const st = o.status || {};
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    schedule: sp.schedule || '', timeZone: sp.timeZone || '', suspend: !!sp.suspend,
+    concurrency: sp.concurrencyPolicy || 'Allow', active: (st.active || []).length,
+    lastSchedule: Date.parse(st.lastScheduleTime) || 0,
+    lastSuccess: Date.parse(st.lastSuccessfulTime) || 0,
+  };
+}
+
+function trimClaim(o) {
+  const m = meta(o);
+  const sp = o.spec || {};
+  return {
+    key: keyOf(m), ns: m.namespace, name: m.name, rv: rvOf(o),
+    phase: (o.status || {}).phase || 'Pending', volume: sp.volumeName || '',
+    size: ((sp.resources || {}).requests || {}).storage || '', deleting: !!m.deletionTimestamp,
   };
 }
 

@@ -1,7 +1,9 @@
-// Workloads: the Deployments and DaemonSets of the fleet, live, with how far each is rolled out;
-// each links to its page (scale, pause, rollback there).
+// Workloads: the Deployments, DaemonSets, StatefulSets, Jobs and CronJobs of the fleet, live,
+// with how far each is rolled out or run; all but Jobs link to their page (a Deployment's has
+// scale, pause and rollback; the others are read only).
 import { store, subscribe } from './model.js';
-import { h, replace, badge } from './dom.js';
+import { clock } from './api.js';
+import { h, replace, badge, fmtAge } from './dom.js';
 
 const href = (kind, w) => `#/${kind}/${encodeURIComponent(w.ns)}/${encodeURIComponent(w.name)}`;
 const byKey = (a, b) => (a.key < b.key ? -1 : 1);
@@ -18,6 +20,40 @@ export function daemonSetState(s) {
   return badge('Rolling out', 'warn');
 }
 
+// A StatefulSet is Ready once every pod is ready, runs the update revision, and no extra pod is
+// left; a partition keeps the pods below it on the current revision on purpose.
+export function statefulSetState(s) {
+  const want = Math.max(0, s.desired - (s.strategy === 'RollingUpdate' ? s.partition : 0));
+  if (s.ready >= s.desired && s.current <= s.desired && (s.updated >= want || s.strategy === 'OnDelete')) {
+    return badge('Ready', 'ok');
+  }
+  return badge(s.current > s.desired ? 'Scaling down' : 'Rolling out', 'warn');
+}
+
+// "web-6c9f (current)" or "web-6c9f → web-7d8e"
+export function revisionText(s) {
+  if (!s.updateRevision) return '—';
+  if (!s.currentRevision || s.currentRevision === s.updateRevision) return `${s.updateRevision} (current)`;
+  return `${s.currentRevision} → ${s.updateRevision}`;
+}
+
+const JOB_TONE = { Complete: 'ok', Failed: 'bad', Suspended: 'warn', Running: 'warn' };
+export const jobState = (j) => badge(j.status, JOB_TONE[j.status]);
+
+// As kubectl: succeeded/completions, "N/1 of P" for a work queue of P pods.
+export function jobCompletions(j) {
+  if (j.completions !== null) return `${j.succeeded}/${j.completions}`;
+  return j.parallelism > 1 ? `${j.succeeded}/1 of ${j.parallelism}` : `${j.succeeded}/1`;
+}
+
+// From its start to its end (or now, on the hub's clock, while it runs).
+export function jobDuration(j) {
+  if (!j.started) return '—';
+  return fmtAge((j.ended || clock.now()) - j.started);
+}
+
+const ago = (t) => (t ? `${fmtAge(clock.now() - t)} ago` : 'never');
+
 function table(kind, rows, state) {
   if (!rows.length) return h('p', { class: 'muted' }, 'None.');
   return h('table', { class: 'workloads' },
@@ -30,16 +66,58 @@ function table(kind, rows, state) {
       h('td', { class: 'num' }, String(w.available))))));
 }
 
+function stsTable(rows) {
+  if (!rows.length) return h('p', { class: 'muted' }, 'None.');
+  return h('table', { class: 'workloads statefulsets' },
+    h('thead', {}, h('tr', {}, ['Name', 'State', 'Ready', 'Up to date', 'Revision'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, rows.map((s) => h('tr', {},
+      h('td', {}, h('a', { href: href('statefulsets', s) }, `${s.ns}/${s.name}`)),
+      h('td', {}, statefulSetState(s)),
+      h('td', { class: 'num' }, `${s.ready}/${s.desired}`),
+      h('td', { class: 'num' }, String(s.updated)),
+      h('td', {}, revisionText(s))))));
+}
+
+export function jobTable(rows) {
+  if (!rows.length) return h('p', { class: 'muted' }, 'None.');
+  return h('table', { class: 'workloads jobs' },
+    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Completions', 'Duration', 'Age'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, rows.map((j) => h('tr', { 'data-job': j.key },
+      h('td', {}, `${j.ns}/${j.name}`),
+      h('td', {}, jobState(j)),
+      h('td', { class: 'num' }, jobCompletions(j)),
+      h('td', { class: 'num' }, jobDuration(j)),
+      h('td', { class: 'num' }, j.created ? fmtAge(clock.now() - j.created) : '')))));
+}
+
+function cronTable(rows) {
+  if (!rows.length) return h('p', { class: 'muted' }, 'None.');
+  return h('table', { class: 'workloads cronjobs' },
+    h('thead', {}, h('tr', {}, ['Name', 'Schedule', 'Time zone', 'Suspend', 'Active', 'Last schedule'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, rows.map((c) => h('tr', {},
+      h('td', {}, h('a', { href: href('cronjobs', c) }, `${c.ns}/${c.name}`)),
+      h('td', {}, h('code', {}, c.schedule)),
+      h('td', {}, c.timeZone || 'UTC'),
+      h('td', {}, c.suspend ? badge('Suspended', 'warn') : 'No'),
+      h('td', { class: 'num' }, String(c.active)),
+      h('td', {}, ago(c.lastSchedule))))));
+}
+
+const KINDS = ['deployments', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs'];
+
 export function mount(main) {
-  const deps = h('section', { 'aria-labelledby': 'deps-title' });
-  const dss = h('section', { 'aria-labelledby': 'ds-title' });
-  main.append(h('h1', {}, 'Workloads'), deps, dss);
+  const sec = Object.fromEntries(KINDS.map((k) => [k, h('section', { 'aria-labelledby': `${k}-title` })]));
+  main.append(h('h1', {}, 'Workloads'), ...KINDS.map((k) => sec[k]));
+  const sorted = (k) => [...store[k].values()].sort(byKey);
+  const title = (k, text) => h('h2', { id: `${k}-title` }, `${text} (${store[k].size})`);
   function draw() {
-    replace(deps, h('h2', { id: 'deps-title' }, `Deployments (${store.deployments.size})`),
-      table('deployments', [...store.deployments.values()].sort(byKey), deploymentState));
-    replace(dss, h('h2', { id: 'ds-title' }, `DaemonSets (${store.daemonsets.size})`),
-      table('daemonsets', [...store.daemonsets.values()].sort(byKey), daemonSetState));
+    replace(sec.deployments, title('deployments', 'Deployments'), table('deployments', sorted('deployments'), deploymentState));
+    replace(sec.daemonsets, title('daemonsets', 'DaemonSets'), table('daemonsets', sorted('daemonsets'), daemonSetState));
+    replace(sec.statefulsets, title('statefulsets', 'StatefulSets'), stsTable(sorted('statefulsets')));
+    replace(sec.jobs, title('jobs', 'Jobs'), jobTable(sorted('jobs')));
+    replace(sec.cronjobs, title('cronjobs', 'CronJobs'), cronTable(sorted('cronjobs')));
   }
   draw();
-  return subscribe((k) => { if (k.has('deployments') || k.has('daemonsets')) draw(); });
+  // 'tick' (every 5 s): the ages and running durations move on
+  return subscribe((k) => { if (KINDS.some((x) => k.has(x)) || k.has('tick')) draw(); });
 }

@@ -836,6 +836,51 @@ static void test_watch_all(void **state)
     drv_buf_free(&s3);
 }
 
+/* The dashboard's workloads of batch/v1 and apps/v1, and the claims of its StatefulSets, come
+ * through the stream too; kinds not asked for (the Pod) stay out. */
+static void test_watch_workload_kinds(void **state)
+{
+    fx_t *f = *state;
+    drv_buf_t s = DRV_BUF_INIT(1 << 22);
+    int fd = open_stream(f, "?kinds=statefulsets,jobs,cronjobs,persistentvolumeclaims", NULL, &s,
+                         "event: HEARTBEAT");
+    static const char *const docs =
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n"
+        "spec:\n  serviceName: db\n  replicas: 2\n  selector: {matchLabels: {app: db}}\n"
+        "  template:\n    metadata: {labels: {app: db}}\n"
+        "    spec: {containers: [{name: c, image: busybox}]}\n"
+        "---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: once}\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: c, image: busybox}]\n"
+        "---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: tick}\n"
+        "spec:\n  schedule: '*/5 * * * *'\n  jobTemplate:\n    spec:\n      template:\n"
+        "        spec:\n          restartPolicy: Never\n"
+        "          containers: [{name: c, image: busybox}]\n"
+        "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data-db-0}\n"
+        "spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n";
+    cJSON *o = NULL;
+    int c = call(f, f->admin, "POST", APPLY, "application/yaml", docs, &o);
+    if (c != 200)
+        fail_msg("apply: %d %s", c, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
+    add_pod(f, "w2", "n1", NULL);
+    pump(f, fd, &s, "\"kind\":\"PersistentVolumeClaim\"", 3000);
+    close(fd);
+    const char *t = drv_buf_str(&s);
+    const char *want[] = {"\"kind\":\"StatefulSet\"", "\"kind\":\"Job\"", "\"kind\":\"CronJob\"",
+                          "\"kind\":\"PersistentVolumeClaim\""};
+    const char *p = strstr(t, "event: HEARTBEAT");
+    assert_non_null(p);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *q = strstr(p, want[i]);
+        if (!q)
+            fail_msg("no %s after %s", want[i], p);
+        p = q + 1;
+    }
+    assert_null(strstr(t, "\"kind\":\"Pod\""));
+    drv_buf_free(&s);
+}
+
 static size_t count(const char *s, const char *what)
 {
     size_t n = 0;
@@ -1008,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_workload_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_cookies, setup, teardown),
