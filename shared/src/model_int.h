@@ -131,4 +131,9 @@ void v_projected_volume(vctx_t *c, cJSON *proj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
 
+/* A reference to a Secret by name (obj[key], checked before): the names the agent gives the
+ * Secrets it makes for pods' service account tokens ("drover-sa-token-", "drover-projected-")
+ * are refused, so that no pod can read another pod's token through them. */
+void v_secret_ref_reserved(vctx_t *c, cJSON *obj, const char *key);
+
 #endif

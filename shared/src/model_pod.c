@@ -179,6 +179,18 @@ static void v_resources(vctx_t *c, cJSON *ctr)
 
 /* ---- env ---- */
 
+void v_secret_ref_reserved(vctx_t *c, cJSON *obj, const char *key)
+{
+    static const char *const reserved[] = {"drover-sa-token-", "drover-projected-"};
+    const char *name = drv_json_str(obj, key);
+    for (size_t i = 0; name && i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (!strncmp(name, reserved[i], strlen(reserved[i])))
+            v_failk(c, key,
+                    "\"%.64s\": names starting with \"%s\" are Drover's own Secrets for pods' "
+                    "service account tokens",
+                    name, reserved[i]);
+}
+
 static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
 {
     static const char *const known[] = {"name", "key", "optional", NULL};
@@ -189,6 +201,8 @@ static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
     size_t old = v_push_key(c, key);
     v_fields(c, r, &f);
     v_name(c, r, "name", true, drv_name_dns_subdomain);
+    if (!strcmp(key, "secretKeyRef"))
+        v_secret_ref_reserved(c, r, "name");
     v_name(c, r, "key", true, drv_name_config_key);
     v_bool(c, r, "optional", NULL);
     v_pop(c, old);
@@ -365,6 +379,8 @@ static void v_env_from(vctx_t *c, cJSON *e, size_t i, void *arg)
         size_t old = v_push_key(c, k);
         v_fields(c, r, &rf);
         v_name(c, r, "name", true, drv_name_dns_subdomain);
+        if (!strcmp(k, "secretRef"))
+            v_secret_ref_reserved(c, r, "name");
         v_bool(c, r, "optional", NULL);
         v_pop(c, old);
     }
@@ -1049,6 +1065,8 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         size_t old = v_push_key(c, k);
         v_fields(c, src, secret ? &sf : &cf);
         v_name(c, src, secret ? "secretName" : "name", true, drv_name_dns_subdomain);
+        if (secret)
+            v_secret_ref_reserved(c, src, "secretName");
         v_key_items(c, src);
         v_int(c, src, "defaultMode", false, 0, 0777, NULL);
         v_default_int(c, src, "defaultMode", 0644);
@@ -1162,6 +1180,7 @@ static void v_pull_secret(vctx_t *c, cJSON *e, size_t i, void *arg)
     static const vfields_t f = {known, NULL, NULL};
     v_fields(c, e, &f);
     v_name(c, e, "name", true, drv_name_dns_subdomain);
+    v_secret_ref_reserved(c, e, "name");
 }
 
 /* spec.hostAliases[]: lines added to the pod's /etc/hosts. */

@@ -374,6 +374,8 @@ void v_projected_volume(vctx_t *c, cJSON *proj)
             n++;
             v_fields(c, src, &cf);
             v_name(c, src, "name", true, drv_name_dns_subdomain);
+            if (!strcmp(keyed[k], "secret"))
+                v_secret_ref_reserved(c, src, "name");
             v_bool(c, src, "optional", NULL);
             v_projected_items(c, src, false, paths, sizeof(paths));
             v_pop(c, o3);

@@ -1085,6 +1085,29 @@ static void test_canonical_key_order(void **state)
     cJSON_Delete(o);
 }
 
+/* The Secrets the agent makes for pods' tokens cannot be named by any pod: no pod reads
+ * another pod's token through them. */
+static void test_token_secrets_reserved(void **state)
+{
+    (void)state;
+    cJSON *o = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: thief}\nspec:\n"
+        "  containers: [{name: c, image: busybox, env: [{name: T, valueFrom: {secretKeyRef: "
+        "{name: drover-sa-token-abc, key: token}}}], envFrom: [{secretRef: {name: "
+        "drover-projected-a-b}}]}]\n"
+        "  imagePullSecrets: [{name: drover-sa-token-x}]\n"
+        "  volumes:\n  - {name: a, projected: {sources: [{secret: {name: drover-sa-token-u}}]}}\n"
+        "  - {name: b, secret: {secretName: drover-projected-x}}\n");
+    char *p = check(o);
+    assert_has(p, "spec.containers[0].env[0].valueFrom.secretKeyRef.name: \"drover-sa-token-abc\"");
+    assert_has(p, "spec.containers[0].envFrom[0].secretRef.name: \"drover-projected-a-b\"");
+    assert_has(p, "spec.imagePullSecrets[0].name: \"drover-sa-token-x\"");
+    assert_has(p, "spec.volumes[0].projected.sources[0].secret.name: \"drover-sa-token-u\"");
+    assert_has(p, "spec.volumes[1].secret.secretName: \"drover-projected-x\": names starting");
+    free(p);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1119,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_canonical_key_order),
         cmocka_unit_test(test_lifecycle_rules),
         cmocka_unit_test(test_sidecar_rules),
+        cmocka_unit_test(test_token_secrets_reserved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
