@@ -883,6 +883,35 @@ static bool deadline_step(drv_supervisor_t *sv, pod_t *p)
     return true;
 }
 
+/* The first claim p mounts that a stopping pod of its namespace still has mounted (its name
+ * into who), or NULL: a claim's directory is on this node only, so this keeps one claim from
+ * being written by the old and the new pod at once (a StatefulSet's pod made again under its
+ * name while the old one is in its grace period), as the kubelet's wait for the old pod does. */
+static const char *claim_held(drv_supervisor_t *sv, const pod_t *p, char *who, size_t whosz)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, drv_json_get(drv_json_get(p->obj, "spec"), "volumes"))
+    {
+        const char *claim = drv_json_str(drv_json_get(v, "persistentVolumeClaim"), "claimName");
+        for (size_t i = 0; claim && i < sv->n_pods; i++) {
+            const pod_t *q = sv->pods[i];
+            if (q == p || !q->terminating || !q->volumes_ready || strcmp(q->ns, p->ns))
+                continue;
+            const cJSON *w;
+            cJSON_ArrayForEach(w, drv_json_get(drv_json_get(q->obj, "spec"), "volumes"))
+            {
+                const char *qc =
+                    drv_json_str(drv_json_get(w, "persistentVolumeClaim"), "claimName");
+                if (qc && !strcmp(qc, claim)) {
+                    drv_fmt_cut(who, whosz, "%s", q->name);
+                    return claim;
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
 static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
 {
     if (deadline_step(sv, p) && p->stage != STAGE_DONE)
@@ -918,6 +947,19 @@ static void pod_step(drv_supervisor_t *sv, pod_t *p, long long now)
         if (now < p->next_setup)
             return;
         drv_error_t err = DRV_ERROR_INIT;
+        char who[256];
+        const char *held = p->volumes_ready ? NULL : claim_held(sv, p, who, sizeof(who));
+        if (held) {
+            char msg[sizeof(p->message)];
+            drv_fmt_cut(msg, sizeof(msg),
+                        "persistentvolumeclaim \"%s\" is still mounted by the stopping pod %s",
+                        held, who);
+            if (strcmp(p->message, msg)) {
+                set_pod_waiting(p, "ContainerCreating", msg);
+                sv->dirty = true;
+            }
+            return;
+        }
         if (!p->volumes_ready) {
             cJSON *secrets = NULL;
             drv_err_t r = pod_secrets(sv, p, &secrets, &err);

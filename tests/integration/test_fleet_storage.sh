@@ -108,6 +108,47 @@ check "a new pod on the claim runs on $N" running writer2 60
 check "it is on $N" test "$(node_of writer2)" = "$N"
 check "it reads what the deleted pod wrote" test "$(pexec writer2 cat /data/hello)" = hello
 
+# 3b. One writer at a time: a pod deleted while it takes its grace period to stop, and a new pod
+#     on the same claim created at once, do not overlap on the device: the new one's containers
+#     start only after the old one is stopped (as a StatefulSet's pod made again by name).
+cat <<YAML | apply_text slowstop
+apiVersion: v1
+kind: Pod
+metadata: {name: slowstop}
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'sleep 3; echo old-done >> /data/handover; exit 0' TERM; while true; do sleep 0.2; done"]
+    volumeMounts: [{name: d, mountPath: /data}]
+  volumes:
+  - name: d
+    persistentVolumeClaim: {claimName: data}
+YAML
+check "slowstop runs on $N" running slowstop 60
+api_delete /api/v1/namespaces/default/pods/slowstop
+cat <<YAML | apply_text successor
+apiVersion: v1
+kind: Pod
+metadata: {name: successor}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: $FLEET_IMG1
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo new-start >> /data/handover; while true; do sleep 0.5; done"]
+    volumeMounts: [{name: d, mountPath: /data}]
+  volumes:
+  - name: d
+    persistentVolumeClaim: {claimName: data}
+YAML
+check "the successor runs" running successor 60
+check "it started only after the old pod on the claim had stopped (handover: $(tr '\n' ' ' <"$DIR/handover" 2>/dev/null))" \
+  test "$(tr '\n' ' ' <"$DIR/handover" 2>/dev/null)" = "old-done new-start "
+api_delete /api/v1/namespaces/default/pods/successor
+check "the successor is gone" wait_for "successor gone" $((30 * FLEET_TF)) gone successor
+
 # 4. An agent kill -9: the pod and its mount come back, the data with them.
 fleet_use "$N"
 old_agent="$(device_agent_pid)"
