@@ -554,18 +554,27 @@ static bool spec_update_ok(drv_api_req_t *rq, const drv_api_match_t *m, const cJ
     char why[400], msg[800];
     if (drv_hstore_get(rq->api->store, k, url_ns(m), m->name, &cur, &err) != DRV_OK ||
         (k == DRV_KIND_STATEFULSET ? drv_model_statefulset_update_ok(cur, obj, why, sizeof(why))
+         : k == DRV_KIND_JOB       ? drv_model_job_update_ok(cur, obj, why, sizeof(why))
                                    : drv_model_pod_update_ok(cur, obj, why, sizeof(why))))
         return true; /* a missing one: the update says so */
-    const char *kind = k == DRV_KIND_STATEFULSET ? "StatefulSet" : "Pod";
-    drv_fmt_cut(msg, sizeof(msg), "%s \"%.253s\" is invalid: spec: Forbidden: %s", kind, m->name,
-                why);
+    const char *kind = k == DRV_KIND_STATEFULSET ? "StatefulSet"
+                       : k == DRV_KIND_JOB       ? "Job"
+                                                 : "Pod";
+    if (k == DRV_KIND_JOB)
+        drv_fmt_cut(msg, sizeof(msg), "Job.batch \"%.253s\" is invalid: %s", m->name, why);
+    else
+        drv_fmt_cut(msg, sizeof(msg), "%s \"%.253s\" is invalid: spec: Forbidden: %s", kind,
+                    m->name, why);
     drv_diag_t one = {(char *)"spec", why};
     drv_diags_t d = {.items = &one, .count = 1};
     /* details name the object, so kubectl says "The StatefulSet "web" is invalid". */
     _cleanup_cjson_ cJSON *st = drv_api_status_json(422, "Invalid", msg, &d);
     cJSON *det = st ? cJSON_GetObjectItemCaseSensitive(st, "details") : NULL;
     if (det && cJSON_AddStringToObject(det, "name", m->name) &&
-        cJSON_AddStringToObject(det, "group", k == DRV_KIND_STATEFULSET ? "apps" : "") &&
+        cJSON_AddStringToObject(det, "group",
+                                k == DRV_KIND_STATEFULSET ? "apps"
+                                : k == DRV_KIND_JOB       ? "batch"
+                                                          : "") &&
         cJSON_AddStringToObject(det, "kind", kind))
         *r = drv_api_reply_json(rq, 422, st);
     else
@@ -578,7 +587,8 @@ static enum MHD_Result finish_update(drv_api_req_t *rq, const drv_api_match_t *m
     drv_kind_t k = m->route->kind;
     drv_error_t err = DRV_ERROR_INIT;
     enum MHD_Result ar = MHD_NO;
-    if ((k == DRV_KIND_STATEFULSET || k == DRV_KIND_POD) && !spec_update_ok(rq, m, obj, &ar))
+    if ((k == DRV_KIND_STATEFULSET || k == DRV_KIND_POD || k == DRV_KIND_JOB) &&
+        !spec_update_ok(rq, m, obj, &ar))
         return ar;
     if (!drv_api_admit(rq, k, false, obj, &ar))
         return ar;

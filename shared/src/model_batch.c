@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drover/cron.h"
+#include "drover/fmt.h"
 #include "drover/json.h"
 #include "drover/names.h"
 #include "model_int.h"
@@ -256,4 +257,19 @@ void v_cronjob_spec(vctx_t *c, cJSON *spec)
         v_pop(c, o2);
     }
     v_pop(c, old);
+}
+
+bool drv_model_job_update_ok(const cJSON *old, const cJSON *obj, char *msg, size_t msgsz)
+{
+    static const char *const fixed[] = {"template", "selector", "completions", "completionMode",
+                                        "podFailurePolicy"};
+    const cJSON *a = drv_json_get(old, "spec"), *b = drv_json_get(obj, "spec");
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        const cJSON *x = drv_json_get(a, fixed[i]), *y = drv_json_get(b, fixed[i]);
+        if ((x || y) && !(x && y && cJSON_Compare(x, y, true))) {
+            drv_fmt_cut(msg, msgsz, "spec.%s: field is immutable", fixed[i]);
+            return false;
+        }
+    }
+    return true;
 }

@@ -140,6 +140,23 @@ static void test_pod_failure_policy(void **state)
         "spec.podFailurePolicy.rules[0].action");
 }
 
+/* A Job's template (and selector, completions, mode, failure policy) is fixed once it exists;
+ * suspend, parallelism and deadlines may change, as in Kubernetes. */
+static void test_job_update(void **state)
+{
+    (void)state;
+    cJSON *a = ok(JOB "\"spec\":{" TPL("Never") "}}");
+    cJSON *b = ok(JOB "\"spec\":{\"suspend\":true,\"activeDeadlineSeconds\":60," TPL("Never") "}}");
+    cJSON *c = ok(JOB "\"spec\":{" TPL("OnFailure") "}}");
+    char why[200];
+    assert_true(drv_model_job_update_ok(a, b, why, sizeof(why)));
+    assert_false(drv_model_job_update_ok(a, c, why, sizeof(why)));
+    assert_string_equal(why, "spec.template: field is immutable");
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+}
+
 static void test_cronjob(void **state)
 {
     (void)state;
@@ -179,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_job_defaults),
         cmocka_unit_test(test_job_rules),
         cmocka_unit_test(test_pod_failure_policy),
+        cmocka_unit_test(test_job_update),
         cmocka_unit_test(test_cronjob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,6 +110,11 @@ DRV_API DRV_NODISCARD drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *dia
  * type did not change. */
 DRV_API void drv_model_service_drop_type_fields(const cJSON *old, cJSON *obj);
 
+/* Whether Job obj (normalized) may replace old (as stored): as in Kubernetes, its template,
+ * selector, completions, completionMode and podFailurePolicy are fixed once it exists. False
+ * with Kubernetes' message in msg (msgsz bytes), naming the field. */
+DRV_API bool drv_model_job_update_ok(const cJSON *old, const cJSON *obj, char *msg, size_t msgsz);
+
 /* Whether Pod obj (normalized) may replace old (as stored): as in Kubernetes, a pod's spec
  * changes only in its containers' images, activeDeadlineSeconds (set, or lowered),
  * terminationGracePeriodSeconds and added tolerations; its account, node, volumes and commands
