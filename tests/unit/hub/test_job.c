@@ -117,6 +117,14 @@ static cJSON *get(drv_hstore_t *s, drv_kind_t kind, const char *name)
     return o;
 }
 
+/* Whether the object is stored (the copy read is freed). */
+static bool exists(drv_hstore_t *s, drv_kind_t kind, const char *name)
+{
+    cJSON *o = get(s, kind, name);
+    cJSON_Delete(o);
+    return o != NULL;
+}
+
 static cJSON *list(drv_hstore_t *s, drv_kind_t kind)
 {
     cJSON *items = NULL;
@@ -332,7 +340,7 @@ static void test_job_deadline_and_ttl(void **state)
     assert_string_equal(cond_reason(f->s, "slow", "Failed"), "DeadlineExceeded");
     assert_int_equal(count(f->s, DRV_KIND_POD), 0);
     jobs_round(f->s, T0 + 34999);
-    assert_non_null(get(f->s, DRV_KIND_JOB, "slow"));
+    assert_true(exists(f->s, DRV_KIND_JOB, "slow"));
     jobs_round(f->s, T0 + 35000);
     assert_null(get(f->s, DRV_KIND_JOB, "slow"));
 }
@@ -568,7 +576,7 @@ static void test_cronjob_concurrency(void **state)
     snprintf(name, sizeof(name), "rp-%lld", (long long)(T0 / 60000 + 1));
     assert_null(get(f->s, DRV_KIND_JOB, name)); /* replaced */
     snprintf(name, sizeof(name), "rp-%lld", (long long)(T0 / 60000 + 2));
-    assert_non_null(get(f->s, DRV_KIND_JOB, name));
+    assert_true(exists(f->s, DRV_KIND_JOB, name));
     cJSON *cj = get(f->s, DRV_KIND_CRONJOB, "rp");
     assert_int_equal(cJSON_GetArraySize(drv_json_at(cj, "status.active")), 1);
     cJSON_Delete(cj);
@@ -586,7 +594,7 @@ static void test_cronjob_missed_times(void **state)
     assert_int_equal(count(f->s, DRV_KIND_JOB), 1);
     char name[64];
     snprintf(name, sizeof(name), "hourly-%lld", (long long)(T0 / 60000 + 180));
-    assert_non_null(get(f->s, DRV_KIND_JOB, name));
+    assert_true(exists(f->s, DRV_KIND_JOB, name));
     /* Beyond startingDeadlineSeconds: nothing runs, a MissSchedule warning says so. */
     cronjob(f->s, "late", "0 * * * *", "\"startingDeadlineSeconds\":60,");
     created_at(f->s, "late", T0, ts);
@@ -601,7 +609,7 @@ static void test_cronjob_missed_times(void **state)
     cron_round(f->s, T0 + 200 * 60000LL + 1000);
     assert_int_equal(events(f->s, "TooManyMissedTimes"), 1);
     snprintf(name, sizeof(name), "many-%lld", (long long)(T0 / 60000 + 200));
-    assert_non_null(get(f->s, DRV_KIND_JOB, name));
+    assert_true(exists(f->s, DRV_KIND_JOB, name));
 }
 
 static void test_cronjob_deleted_takes_jobs(void **state)
@@ -620,7 +628,7 @@ static void test_cronjob_deleted_takes_jobs(void **state)
                      DRV_OK);
     cron_round(f->s, T0 + 62000);
     assert_int_equal(count(f->s, DRV_KIND_JOB), 1);
-    assert_non_null(get(f->s, DRV_KIND_JOB, "mine"));
+    assert_true(exists(f->s, DRV_KIND_JOB, "mine"));
     assert_int_equal(count(f->s, DRV_KIND_POD), 1);
 }
 
