@@ -118,6 +118,8 @@ void drv_hub_changed(drv_hub_t *hub);
 drv_api_t *drv_hub_api(drv_hub_t *hub);
 /* The MQTT broker's URL (external or the hub's child), NULL without one. */
 const char *drv_hub_broker_url(drv_hub_t *hub);
+/* The hub CA's certificate (PEM), NULL when the hub has no PKI (--no-tls without identity). */
+const char *drv_hub_ca_pem(drv_hub_t *hub);
 drv_hstore_t *drv_hub_store(drv_hub_t *hub);
 /* The hub's CA, server certificate and signing key (hub/identity). */
 struct drv_identity *drv_hub_identity(drv_hub_t *hub);

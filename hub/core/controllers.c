@@ -111,7 +111,7 @@ static int64_t tick(void *ctx)
         err = jerr;
     }
     if (rr == DRV_OK)
-        rr = drv_ctrl_serviceaccounts_reconcile(store, &err);
+        rr = drv_ctrl_serviceaccounts_reconcile(store, drv_hub_ca_pem(r->hub), &err);
     if (rr == DRV_OK)
         rr = drv_ctrl_hpas_reconcile(store, r->hpa, pod_usage, drv_hub_metrics(r->hub),
                                      (int64_t)drv_wall_ms(), &err);

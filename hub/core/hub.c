@@ -640,6 +640,11 @@ drv_api_t *drv_hub_api(drv_hub_t *hub)
     return hub->api;
 }
 
+const char *drv_hub_ca_pem(drv_hub_t *hub)
+{
+    return hub->identity ? drv_identity_ca_cert(hub->identity) : NULL;
+}
+
 const char *drv_hub_broker_url(drv_hub_t *hub)
 {
     return hub->broker_url[0] ? hub->broker_url : NULL;

@@ -238,8 +238,11 @@ DRV_NODISCARD drv_err_t drv_ctrl_netalloc_admit(void *ctx, drv_kind_t kind, bool
                                                 char *field, size_t fieldsz, drv_error_t *err);
 
 /* ---- ServiceAccounts (serviceaccounts.c) ----
- * Every Active namespace gets a "default" ServiceAccount, as in Kubernetes. */
-DRV_NODISCARD drv_err_t drv_ctrl_serviceaccounts_reconcile(drv_hstore_t *s, drv_error_t *err);
+ * Every Active namespace gets a "default" ServiceAccount and, with ca_pem (the hub CA; NULL:
+ * none), the ConfigMap "kube-root-ca.crt" holding it under "ca.crt" (kept equal to it), as
+ * Kubernetes' root CA publisher makes it: in-cluster clients and projected volumes read it. */
+DRV_NODISCARD drv_err_t drv_ctrl_serviceaccounts_reconcile(drv_hstore_t *s, const char *ca_pem,
+                                                           drv_error_t *err);
 /* Admission of a new pod (other kinds and updates pass): its spec.serviceAccountName must exist
  * in its namespace, else DRV_ERR_PERM with Kubernetes' message (403). "default" missing passes:
  * the namespace is new and the next round makes it. An update of a RoleBinding or

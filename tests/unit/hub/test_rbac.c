@@ -472,7 +472,7 @@ static void test_default_accounts(void **state)
     cJSON_Delete(put(f, DRV_KIND_NAMESPACE,
                      "apiVersion: v1\nkind: Namespace\nmetadata: {name: "
                      "edge}\n"));
-    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, &err), DRV_OK);
+    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, NULL, &err), DRV_OK);
     cJSON *sa = NULL;
     assert_int_equal(
         drv_hstore_get(f->store, DRV_KIND_SERVICEACCOUNT, "edge", "default", &sa, &err), DRV_OK);
@@ -482,7 +482,29 @@ static void test_default_accounts(void **state)
     cJSON_Delete(sa);
     /* again: nothing new */
     uint64_t rv = drv_hstore_rv(f->store);
-    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, &err), DRV_OK);
+    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_rv(f->store), rv);
+    /* The hub CA in every namespace as kube-root-ca.crt, put back when changed. */
+    static const char ca[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, ca, &err), DRV_OK);
+    cJSON *cm = NULL;
+    assert_int_equal(
+        drv_hstore_get(f->store, DRV_KIND_CONFIGMAP, "edge", "kube-root-ca.crt", &cm, &err),
+        DRV_OK);
+    assert_string_equal(drv_json_str(drv_json_get(cm, "data"), "ca.crt"), ca);
+    /* someone writes over it */
+    cJSON *data = (cJSON *)drv_json_get(cm, "data");
+    cJSON_ReplaceItemInObjectCaseSensitive(data, "ca.crt", cJSON_CreateString("forged"));
+    assert_int_equal(drv_hstore_update(f->store, DRV_KIND_CONFIGMAP, cm, &err), DRV_OK);
+    cJSON_Delete(cm);
+    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, ca, &err), DRV_OK);
+    assert_int_equal(
+        drv_hstore_get(f->store, DRV_KIND_CONFIGMAP, "edge", "kube-root-ca.crt", &cm, &err),
+        DRV_OK);
+    assert_string_equal(drv_json_str(drv_json_get(cm, "data"), "ca.crt"), ca);
+    cJSON_Delete(cm);
+    rv = drv_hstore_rv(f->store);
+    assert_int_equal(drv_ctrl_serviceaccounts_reconcile(f->store, ca, &err), DRV_OK);
     assert_int_equal(drv_hstore_rv(f->store), rv);
     cJSON *pod = yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: edge}\nspec:\n"
                       "  serviceAccountName: robot\n  containers: [{name: c, image: busybox}]\n");
