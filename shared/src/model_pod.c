@@ -465,6 +465,21 @@ static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
     v_pop(c, o2);
 }
 
+/* parent.exec ({command}), the handler probes and lifecycle hooks share; 1 when present. */
+static int v_exec_action(vctx_t *c, cJSON *parent)
+{
+    static const char *const eknown[] = {"command", NULL};
+    static const vfields_t ef = {eknown, NULL, NULL};
+    cJSON *ex = v_obj(c, parent, "exec", false);
+    if (!ex)
+        return 0;
+    size_t old = v_push_key(c, "exec");
+    v_fields(c, ex, &ef);
+    v_str_list(c, ex, "command", true);
+    v_pop(c, old);
+    return 1;
+}
+
 static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
 {
     static const char *const known[] = {"exec",
@@ -485,16 +500,7 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     size_t old = v_push_key(c, key);
     v_fields(c, p, &f);
     int handlers = 0;
-    cJSON *ex = v_obj(c, p, "exec", false);
-    if (ex) {
-        static const char *const eknown[] = {"command", NULL};
-        static const vfields_t ef = {eknown, NULL, NULL};
-        handlers++;
-        size_t o2 = v_push_key(c, "exec");
-        v_fields(c, ex, &ef);
-        v_str_list(c, ex, "command", true);
-        v_pop(c, o2);
-    }
+    handlers += v_exec_action(c, p);
     cJSON *hg = v_obj(c, p, "httpGet", false);
     if (hg) {
         handlers++;
@@ -566,16 +572,7 @@ static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ct
     }
     v_fields(c, h, &f);
     int handlers = 0;
-    cJSON *ex = v_obj(c, h, "exec", false);
-    if (ex) {
-        static const char *const eknown[] = {"command", NULL};
-        static const vfields_t ef = {eknown, NULL, NULL};
-        handlers++;
-        size_t o2 = v_push_key(c, "exec");
-        v_fields(c, ex, &ef);
-        v_str_list(c, ex, "command", true);
-        v_pop(c, o2);
-    }
+    handlers += v_exec_action(c, h);
     cJSON *hg = v_obj(c, h, "httpGet", false);
     if (hg) {
         handlers++;
