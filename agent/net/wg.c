@@ -734,16 +734,19 @@ drv_err_t drv_wg_apply(const drv_wg_opts_t *o, const drv_netstate_t *ns, drv_wg_
     drv_fmt_cut(mtu, sizeof(mtu), "%u", (unsigned)ns->mtu);
     drv_net_cidr_format((drv_net_cidr_t){ns->pod_cidr.addr, 32}, addr);
     if (rc == DRV_OK) {
-        const char *argv[] = {"ip", "link", "set", "dev", c.ifname, "mtu", mtu, NULL};
-        rc = tool_ok(&c, argv, NULL, err);
-    }
-    if (rc == DRV_OK) {
         const char *argv[] = {"ip", "addr", "replace", addr, "dev", c.ifname, NULL};
         rc = tool_ok(&c, argv, NULL, err);
     }
     if (rc == DRV_OK)
         rc = peers_sync(&c, o, ns, priv, err);
     mbedtls_platform_zeroize(priv, sizeof(priv));
+    /* The MTU only after `wg syncconf` answered: wireguard-go returns before its background
+     * process has opened the device, and that process sets its own MTU (1420) when it does;
+     * once it answers on its UAPI socket, that has happened and ours stays. */
+    if (rc == DRV_OK) {
+        const char *argv[] = {"ip", "link", "set", "dev", c.ifname, "mtu", mtu, NULL};
+        rc = tool_ok(&c, argv, NULL, err);
+    }
     if (rc == DRV_OK) {
         const char *argv[] = {"ip", "link", "set", "dev", c.ifname, "up", NULL};
         rc = tool_ok(&c, argv, NULL, err);

@@ -450,12 +450,12 @@ static void test_apply_userspace(void **state)
                        "ip link add wg-test type wireguard\n"
                        "wireguard-go wg-test\n"
                        "ip -d -o link show dev wg-test\n"
-                       "ip link set dev wg-test mtu 1380\n"
                        "ip addr replace 10.42.1.0/32 dev wg-test\n"
                        "wg syncconf wg-test " /* path checked below */);
     const char *rest = strstr(log, "/wg-test.conf\n");
     assert_non_null(rest);
     assert_string_equal(rest, "/wg-test.conf\n"
+                              "ip link set dev wg-test mtu 1380\n"
                               "ip link set dev wg-test up\n"
                               "ip route replace 10.42.2.0/24 dev wg-test proto 156\n"
                               "ip route replace 10.42.3.0/24 dev wg-test proto 156\n"
