@@ -1,17 +1,83 @@
-# Shared by the fleet benchmarks that run a drover-hub over HTTPS with fleetsim nodes
-# (tests/bench/kubectl.sh, dashboard.sh): source it after setting NAME (for messages); it
-# makes $tmp, stops the hub and the simulator on exit, and offers:
+# Shared by the fleet benchmarks that run a drover-hub with fleetsim nodes (tests/bench/kubectl.sh,
+# dashboard.sh, metrics.sh): source it after setting NAME (for messages), then call
+# `bench_netns_enter "$0" "$@"`; it makes $tmp, stops the hub and the simulator on exit, and offers:
+#   bench_netns_enter "$0" "$@"   re-runs the script (as root) in a network namespace of its own,
+#                                 so that the hub, its broker and fleetsim never listen on the
+#                                 host's addresses; the namespace and what is left in it go at exit
 #   bench_start_fleet DIR NODES   a fresh hub (HTTPS, tokens; its broker plain for fleetsim) in
 #                                 DIR and NODES simulated nodes, all Ready; sets HUB, CA, TOKEN,
 #                                 hubpid, simpid (SIM_RATE: connections per second)
 #   bench_apply_deployment NAME PODS   one Deployment of PODS pods, waits until all Running
 #   api PATH [CURL-ARGS...], wait_until SECS CMD..., now, since T0, rss_mib PID,
 #   ready_nodes, running_pods, stop_all
+# and the check that figures were produced (issue 19: a benchmark that cannot lie):
+#   bench_figure WHAT VALUE       VALUE must be a number above zero (not empty, "?", "failed",
+#                                 NaN or inf); otherwise WHAT is recorded as not measured
+#   bench_number WHAT VALUE       the same for a figure that may be zero or negative (a difference)
+#   bench_missing WHAT            records WHAT as not measured (a step that failed)
+#   bench_finish                  prints what was not measured and exits 1 if anything was, 0
+#                                 otherwise; scripts end with it
+#   bench_unmet MESSAGE           a prerequisite is missing: exit 1, or 77 (CTest's skip) when
+#                                 DROVER_ALLOW_SKIP is set, as the integration tests do
+# BENCH_SHORT=1 (CI: ctest -L bench) asks each script for its smallest sizes; it checks that the
+# figures are produced, never their values (timings on a shared machine flake).
+BENCH_SHORT="${BENCH_SHORT:-0}"
+bench_unmet() {
+  echo "$NAME: $*" >&2
+  [ -z "${DROVER_ALLOW_SKIP:-}" ] || exit 77
+  exit 1
+}
+BENCH_NOT_MEASURED=()
+BENCH_FIGURES=0
+bench_netns_enter() {
+  if [ -n "${DROVER_BENCH_NETNS:-}" ]; then
+    ip link set lo up
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || bench_unmet "needs root (it runs in a network namespace of its own)"
+  command -v ip >/dev/null || bench_unmet "ip (iproute2) missing"
+  local ns="drvb-$$" rc=0
+  ip netns add "$ns" || exit 1
+  DROVER_BENCH_NETNS="$ns" ip netns exec "$ns" bash "$@" || rc=$?
+  # Anything left in the namespace dies with it.
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$ns"
+  exit "$rc"
+}
+bench_missing() {
+  BENCH_NOT_MEASURED+=("$1")
+}
+# A number ([-]digits[.digits]) that awk's test $2 accepts; anything else is not a figure.
+_bench_num() {
+  [[ "$2" =~ ^[+-]?[0-9]+(\.[0-9]+)?$ ]] && awk -v x="$2" -v m="$1" 'BEGIN {exit !(m == "any" || x > 0)}'
+}
+bench_figure() {
+  BENCH_FIGURES=$((BENCH_FIGURES + 1))
+  _bench_num pos "${2:-}" || bench_missing "$1 (got '${2:-}')"
+}
+bench_number() {
+  BENCH_FIGURES=$((BENCH_FIGURES + 1))
+  _bench_num any "${2:-}" || bench_missing "$1 (got '${2:-}')"
+}
+bench_finish() {
+  if [ "${#BENCH_NOT_MEASURED[@]}" -gt 0 ]; then
+    echo
+    echo "$NAME: NOT MEASURED (${#BENCH_NOT_MEASURED[@]}; missing, zero or failed):"
+    printf '  %s\n' "${BENCH_NOT_MEASURED[@]}"
+    exit 1
+  fi
+  if [ "$BENCH_FIGURES" -eq 0 ]; then
+    echo "$NAME: no figure was produced" >&2
+    exit 1
+  fi
+  echo "$NAME: all $BENCH_FIGURES figures measured"
+  exit 0
+}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="$(cd "${DROVER_BUILD_DIR:-$root/build}" && pwd)" || exit 1
 HUB_BIN="$BUILD/hub/drover-hub"
 SIM="$BUILD/tests/bench/fleetsim"
-for t in jq curl; do command -v $t >/dev/null || { echo "$NAME: $t missing" >&2; exit 1; }; done
+for t in jq curl; do command -v $t >/dev/null || bench_unmet "$t missing"; done
 [ -x "$HUB_BIN" ] && [ -x "$SIM" ] || { echo "$NAME: build drover-hub and fleetsim first" >&2; exit 1; }
 SIM_RATE="${SIM_RATE:-500}"
 ulimit -n "$(ulimit -Hn)" # Mosquitto (the hub's child) needs a descriptor per node
