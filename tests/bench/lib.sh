@@ -10,25 +10,9 @@
 #   bench_apply_deployment NAME PODS   one Deployment of PODS pods, waits until all Running
 #   api PATH [CURL-ARGS...], wait_until SECS CMD..., now, since T0, rss_mib PID,
 #   ready_nodes, running_pods, stop_all
-# and the check that figures were produced (issue 19: a benchmark that cannot lie):
-#   bench_figure WHAT VALUE       VALUE must be a number above zero (not empty, "?", "failed",
-#                                 NaN or inf); otherwise WHAT is recorded as not measured
-#   bench_number WHAT VALUE       the same for a figure that may be zero or negative (a difference)
-#   bench_missing WHAT            records WHAT as not measured (a step that failed)
-#   bench_finish                  prints what was not measured and exits 1 if anything was, 0
-#                                 otherwise; scripts end with it
-#   bench_unmet MESSAGE           a prerequisite is missing: exit 1, or 77 (CTest's skip) when
-#                                 DROVER_ALLOW_SKIP is set, as the integration tests do
-# BENCH_SHORT=1 (CI: ctest -L bench) asks each script for its smallest sizes; it checks that the
-# figures are produced, never their values (timings on a shared machine flake).
-BENCH_SHORT="${BENCH_SHORT:-0}"
-bench_unmet() {
-  echo "$NAME: $*" >&2
-  [ -z "${DROVER_ALLOW_SKIP:-}" ] || exit 77
-  exit 1
-}
-BENCH_NOT_MEASURED=()
-BENCH_FIGURES=0
+# and, from tests/bench/figures.sh, the check that figures were produced (bench_figure,
+# bench_number, bench_missing, bench_finish, bench_unmet, BENCH_SHORT).
+source "$(dirname "${BASH_SOURCE[0]}")/figures.sh"
 bench_netns_enter() {
   if [ -n "${DROVER_BENCH_NETNS:-}" ]; then
     ip link set lo up
@@ -43,35 +27,6 @@ bench_netns_enter() {
   ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
   ip netns del "$ns"
   exit "$rc"
-}
-bench_missing() {
-  BENCH_NOT_MEASURED+=("$1")
-}
-# A number ([-]digits[.digits]) that awk's test $2 accepts; anything else is not a figure.
-_bench_num() {
-  [[ "$2" =~ ^[+-]?[0-9]+(\.[0-9]+)?$ ]] && awk -v x="$2" -v m="$1" 'BEGIN {exit !(m == "any" || x > 0)}'
-}
-bench_figure() {
-  BENCH_FIGURES=$((BENCH_FIGURES + 1))
-  _bench_num pos "${2:-}" || bench_missing "$1 (got '${2:-}')"
-}
-bench_number() {
-  BENCH_FIGURES=$((BENCH_FIGURES + 1))
-  _bench_num any "${2:-}" || bench_missing "$1 (got '${2:-}')"
-}
-bench_finish() {
-  if [ "${#BENCH_NOT_MEASURED[@]}" -gt 0 ]; then
-    echo
-    echo "$NAME: NOT MEASURED (${#BENCH_NOT_MEASURED[@]}; missing, zero or failed):"
-    printf '  %s\n' "${BENCH_NOT_MEASURED[@]}"
-    exit 1
-  fi
-  if [ "$BENCH_FIGURES" -eq 0 ]; then
-    echo "$NAME: no figure was produced" >&2
-    exit 1
-  fi
-  echo "$NAME: all $BENCH_FIGURES figures measured"
-  exit 0
 }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="$(cd "${DROVER_BUILD_DIR:-$root/build}" && pwd)" || exit 1
