@@ -178,7 +178,8 @@ rate() {
       fail "$label: download $i got ${bytes:-nothing} of $((BIG_MIB << 20)) bytes"
       return
     fi
-    rates+=("$(awk -v b="$bytes" -v ms="$us" 'BEGIN {printf "%.1f", b / 1e6 / (ms / 1000)}')")
+    rates+=("$(awk -v b="$bytes" -v ms="$us" 'BEGIN {if (ms > 0) printf "%.1f", b / 1e6 / (ms / 1000)}')")
+    [ -n "${rates[-1]}" ] || { fail "$label: download $i took no measurable time"; return; }
   done
   printf '  %-48s %s MB/s (runs: %s)\n' "$label" \
     "$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 2p)" "${rates[*]}"
