@@ -44,7 +44,7 @@ run_size() { # NODES
   fi
   echo "browser: $out"
   ROWS+=("$(jq -r --arg rss "$(rss_mib "$hubpid")" \
-    '[.nodes, .firstRowMs, .allMs, .heapMB, .heapLiveMB, .domNodes, $rss] | @tsv' <<<"$out")")
+    '[.nodes, .firstRowMs, .allMs, .heapMB, .heapLiveMB, .domNodes, $rss] | map(. // "?") | @tsv' <<<"$out")")
   stop_all
 }
 
