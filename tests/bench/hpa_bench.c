@@ -7,7 +7,9 @@
  *  (c) the history's memory: drv_metrics_stats and the process's resident memory;
  *  (d) the controller's whole round, drv_ctrl_hpas_reconcile, over a store holding the Nodes,
  *      Pods, the Deployment and its HPA (what the hub runs every 15 s per HPA).
- * Prints figures, asserts nothing. See docs/BENCHMARKS.md. */
+ * Prints figures and checks only that they were produced: exits 1 when a step measured nothing
+ * (a time of zero, a decision without the pods' usage, no series). BENCH_SHORT=1 makes the
+ * defaults small (CI: ctest -L bench). See docs/BENCHMARKS.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -414,6 +416,16 @@ static bool parse_u32(const char *opt, const char *v, uint32_t min, uint32_t *ou
     return true;
 }
 
+/* A printed figure that is zero, NaN or missing means its step measured nothing (issue 19:
+ * benchmarks that cannot lie); the values themselves are not judged. */
+static void need(unsigned *failed, bool ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "hpa_bench: NOT MEASURED: %s\n", what);
+        (*failed)++;
+    }
+}
+
 static int usage(FILE *f, int rc)
 {
     fprintf(f, "usage: hpa_bench [--nodes N] [--pods P] [--deployment D] [--baseline B]\n"
@@ -424,7 +436,8 @@ static int usage(FILE *f, int rc)
                "(--round-ms 15000 apart), 20 controller rounds, the history budget of drover-hub\n"
                "(64 MiB). --rounds 300 --round-ms 300000 fills every history (a day), to see the\n"
                "memory the budget ends up holding: the rings are allocated zeroed and become\n"
-               "resident only as points arrive.\n");
+               "resident only as points arrive. BENCH_SHORT=1 (CI): 200 nodes, 400 pods, a\n"
+               "Deployment of 100, 100 decisions, 2 rounds, 3 controller rounds.\n");
     return rc;
 }
 
@@ -454,6 +467,16 @@ int main(int argc, char **argv)
                        .round_ms = BENCH_STEP_MS,
                        .reconcile = true}};
     opts_t *o = &b.o;
+    const char *short_mode = getenv("BENCH_SHORT");
+    if (short_mode && !strcmp(short_mode, "1")) {
+        o->nodes = 200;
+        o->pods = 400;
+        o->deployment = 100;
+        o->iterations = 100;
+        o->rounds = 2;
+        o->reconciles = 3;
+    }
+    unsigned failed = 0;
     for (int a = 1; a < argc; a++) {
         const char *opt = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         bool ok = true;
@@ -669,6 +692,19 @@ int main(int argc, char **argv)
              (rss2 - rss0) * 1024.0 / (double)(st.nodes + st.pods ? st.nodes + st.pods : 1));
     row("  per series (RSS)", x, "");
 
+    need(&failed, big.with_metric == o->deployment && small.with_metric == o->baseline,
+         "(a) a decision without every pod's usage (lookups that missed)");
+    need(&failed, big.replicas > 0 && small.replicas > 0, "(a) replicas decided");
+    need(&failed, bt.median_us > 0 && st_.median_us > 0, "(a) the decision's time");
+    need(&failed, bl.median_us > 0 && sl.median_us > 0, "(a) the usage lookups' time");
+    need(&failed, ingest_first.median_us > 0 && ingest_steady.median_us > 0,
+         "(b) drv_metrics_ingest's time");
+    need(&failed, ingest_nopods.median_us > 0, "(b) the baseline: an ingest without pods");
+    need(&failed, parse.median_us > 0 && payload_bytes > 0, "(b) drv_proto_metrics_parse's time");
+    need(&failed,
+         st.nodes == o->nodes && st.pods > 0 && st.with_history > 0 && st.history_bytes > 0,
+         "(c) the history's series and bytes");
+    need(&failed, rss0 > 0 && rss1 > 0 && rss2 > 0, "(c) the process's RSS");
     if (o->reconcile) {
         printf("\n(d) drv_ctrl_hpas_reconcile: the controller's round over a store of %" PRIu32
                " Nodes and %" PRIu32 " Pods (filled in %.1f s): median / p99 of %" PRIu32 "\n",
@@ -683,6 +719,7 @@ int main(int argc, char **argv)
             return 1;
         }
         dist_t rdb = dist_of(rb, o->reconciles), rds = dist_of(rs, o->reconciles);
+        need(&failed, rdb.median_us > 0 && rds.median_us > 0, "(d) the controller's round");
         snprintf(x, sizeof(x), "HPA over %" PRIu32 " pods", o->deployment);
         snprintf(y, sizeof(y), "baseline: %" PRIu32 " pods", o->baseline);
         row("", x, y);
@@ -690,19 +727,23 @@ int main(int argc, char **argv)
         snprintf(y, sizeof(y), "%.1f / %.1f ms", rds.median_us / 1e3, rds.p99_us / 1e3);
         row("one round (lists, decision, status written)", x, y);
         cJSON *hpa = NULL;
+        bool active = false;
         if (drv_hstore_get(store, DRV_KIND_HPA, "default", "web", &hpa, &err) == DRV_OK) {
             const cJSON *c;
             cJSON_ArrayForEach(c, drv_json_at(hpa, "status.conditions"))
             {
                 if (!strcmp(drv_json_str(c, "type") ? drv_json_str(c, "type") : "",
-                            "ScalingActive"))
+                            "ScalingActive")) {
+                    active = true;
                     printf("  the HPA's ScalingActive: %s (%s), desiredReplicas %lld\n",
                            drv_json_str(c, "status"), drv_json_str(c, "reason"),
                            (long long)drv_json_int_at(hpa, "status.desiredReplicas", 0, INT32_MAX,
                                                       -1));
+                }
             }
             cJSON_Delete(hpa);
         }
+        need(&failed, active, "(d) the HPA's status after its rounds (no ScalingActive condition)");
         free(rb);
         free(rs);
         drv_hstore_close(store);
@@ -722,5 +763,9 @@ int main(int argc, char **argv)
     free(ns2);
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         free(*bufs[i]);
+    if (failed) {
+        fprintf(stderr, "hpa_bench: %u figure(s) not measured\n", failed);
+        return 1;
+    }
     return 0;
 }

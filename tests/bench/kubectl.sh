@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# kubectl against the hub at a fleet's size: prints figures, asserts nothing. Run by hand after a
-# build (not in CI):
-#   DROVER_BUILD_DIR=build tests/bench/kubectl.sh [NODES ...]      (default: 100 2000)
+# kubectl against the hub at a fleet's size: prints figures and asserts only that they were
+# produced (exit 1 when one is missing or zero, the curl baseline included). Run as root after a
+# build:
+#   sudo DROVER_BUILD_DIR=build tests/bench/kubectl.sh [NODES ...]      (default: 100 2000)
+#   BENCH_SHORT=1: one fleet of 20 nodes, each command timed 3 times (CI: bench_kubectl)
 # For each size, a fresh drover-hub in its default configuration (HTTPS, tokens; its broker plain
 # for the simulator, as tests/bench/hub.sh has it), tests/bench/fleetsim connecting NODES
 # simulated nodes and a Deployment of NODES x PODS_PER_NODE pods they report Running; then,
@@ -12,16 +14,21 @@
 #   get pods --chunk-size=500   the Table in pages of 500
 #   curl list            the baseline: the same list over HTTPS without kubectl
 # and the discovery requests kubectl makes with an empty cache (the aggregated form against the
-# one request per group version it replaces), and the hub's memory. Everything listens on
-# 127.0.0.1; every wait is bounded.
+# one request per group version it replaces), and the hub's memory. Everything runs in a network
+# namespace of its own and listens on 127.0.0.1; every wait is bounded.
 set -uo pipefail
 NAME=kubectl.sh
 source "$(dirname "$0")/lib.sh"
+bench_netns_enter "$0" "$@"
 CLI="$BUILD/cli/drover"
 KUBECTL="${KUBECTL:-/usr/lib/google-cloud-sdk/bin/kubectl.1.33}"
 [ -x "$CLI" ] || { echo "kubectl.sh: build the drover CLI first" >&2; exit 1; }
-[ -x "$KUBECTL" ] || { echo "kubectl.sh: no kubectl at $KUBECTL (set KUBECTL)" >&2; exit 1; }
+[ -x "$KUBECTL" ] || bench_unmet "no kubectl at $KUBECTL (set KUBECTL)"
 SIZES=("$@")
+if [ "$BENCH_SHORT" = 1 ]; then
+  [ ${#SIZES[@]} -gt 0 ] || SIZES=(20)
+  RUNS="${RUNS:-3}"
+fi
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 2000)
 PODS_PER_NODE="${PODS_PER_NODE:-1}"
 RUNS="${RUNS:-5}"
@@ -72,7 +79,7 @@ run_size() { # NODES
 
 for n in "${SIZES[@]}"; do
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 20000 ] || { echo "bad size $n" >&2; exit 2; }
-  run_size "$n" || ROWS+=("$n	failed")
+  run_size "$n" || { ROWS+=("$n	failed"); bench_missing "$n nodes: the run failed (above)"; }
 done
 
 echo
@@ -83,4 +90,12 @@ for r in "${ROWS[@]}"; do
   [ "$t" != failed ] || { printf '%-7s failed\n' "$n"; continue; }
   printf '%-7s %-11s %-11s %-13s %-13s %-22s %s\n' "$n" "$t ms" "$j ms" "$c ms" "$raw ms" \
     "$cold (legacy $legacy)" "$rss MiB"
+  bench_figure "$n pods: get pods (Table)" "$t"
+  bench_figure "$n pods: get pods -o json" "$j"
+  bench_figure "$n pods: get pods --chunk-size=500" "$c"
+  bench_figure "$n pods: curl list (baseline)" "$raw"
+  bench_figure "$n pods: discovery requests, cold cache" "$cold"
+  bench_figure "$n pods: legacy discovery requests" "$legacy"
+  bench_figure "$n pods: hub RSS" "$rss"
 done
+bench_finish

@@ -1,17 +1,38 @@
-# Shared by the fleet benchmarks that run a drover-hub over HTTPS with fleetsim nodes
-# (tests/bench/kubectl.sh, dashboard.sh): source it after setting NAME (for messages); it
-# makes $tmp, stops the hub and the simulator on exit, and offers:
+# Shared by the fleet benchmarks that run a drover-hub with fleetsim nodes (tests/bench/kubectl.sh,
+# dashboard.sh, metrics.sh): source it after setting NAME (for messages), then call
+# `bench_netns_enter "$0" "$@"`; it makes $tmp, stops the hub and the simulator on exit, and offers:
+#   bench_netns_enter "$0" "$@"   re-runs the script (as root) in a network namespace of its own,
+#                                 so that the hub, its broker and fleetsim never listen on the
+#                                 host's addresses; the namespace and what is left in it go at exit
 #   bench_start_fleet DIR NODES   a fresh hub (HTTPS, tokens; its broker plain for fleetsim) in
 #                                 DIR and NODES simulated nodes, all Ready; sets HUB, CA, TOKEN,
 #                                 hubpid, simpid (SIM_RATE: connections per second)
 #   bench_apply_deployment NAME PODS   one Deployment of PODS pods, waits until all Running
 #   api PATH [CURL-ARGS...], wait_until SECS CMD..., now, since T0, rss_mib PID,
 #   ready_nodes, running_pods, stop_all
+# and, from tests/bench/figures.sh, the check that figures were produced (bench_figure,
+# bench_number, bench_missing, bench_finish, bench_unmet, BENCH_SHORT).
+source "$(dirname "${BASH_SOURCE[0]}")/figures.sh"
+bench_netns_enter() {
+  if [ -n "${DROVER_BENCH_NETNS:-}" ]; then
+    ip link set lo up
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || bench_unmet "needs root (it runs in a network namespace of its own)"
+  command -v ip >/dev/null || bench_unmet "ip (iproute2) missing"
+  local ns="drvb-$$" rc=0
+  ip netns add "$ns" || exit 1
+  DROVER_BENCH_NETNS="$ns" ip netns exec "$ns" bash "$@" || rc=$?
+  # Anything left in the namespace dies with it.
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$ns"
+  exit "$rc"
+}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="$(cd "${DROVER_BUILD_DIR:-$root/build}" && pwd)" || exit 1
 HUB_BIN="$BUILD/hub/drover-hub"
 SIM="$BUILD/tests/bench/fleetsim"
-for t in jq curl; do command -v $t >/dev/null || { echo "$NAME: $t missing" >&2; exit 1; }; done
+for t in jq curl; do command -v $t >/dev/null || bench_unmet "$t missing"; done
 [ -x "$HUB_BIN" ] && [ -x "$SIM" ] || { echo "$NAME: build drover-hub and fleetsim first" >&2; exit 1; }
 SIM_RATE="${SIM_RATE:-500}"
 ulimit -n "$(ulimit -Hn)" # Mosquitto (the hub's child) needs a descriptor per node

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Usage reports at scale (issue 14): prints figures, asserts nothing. Run by hand after a build
-# (not in CI):
-#   DROVER_BUILD_DIR=build tests/bench/metrics.sh [NODES[:PODS] ...]   (default 10000:20000;
+# Usage reports at scale (issue 14): prints figures and asserts only that they were produced (exit
+# 1 when one is missing, zero where it cannot be, or a process died). Run as root after a build:
+#   sudo DROVER_BUILD_DIR=build tests/bench/metrics.sh [NODES[:PODS] ...]   (default 10000:20000;
 #                                                   PODS defaults to twice NODES)
+#   BENCH_SHORT=1: 50 nodes, 100 pods in 2 Deployments, usage every 2 s, windows of 8 s (CI:
+#   bench_metrics)
 # Environment: SIM_RATE (node connections per second, default 200), SIM_HEARTBEAT_MS (default
 # 2000, the agent's), METRICS_MS (usage interval, default 15000, the agent's), WINDOW_S (each
-# measuring window, default 60), METRICS_HISTORY_MIB (drover-hub --usage-history-mib; default:
-# the hub's own, 64).
+# measuring window, default 60), SETTLE_S (after the rollout, default 30), DEPLOYMENTS (default
+# 10), METRICS_HISTORY_MIB (drover-hub --usage-history-mib; default: the hub's own, 64).
 # For each size, a fresh drover-hub with its own Mosquitto (as tests/bench/hub.sh); fleetsim
-# connects NODES simulated nodes, ten Deployments (one after the other) spread PODS pods over
+# connects NODES simulated nodes, DEPLOYMENTS Deployments (one after the other) spread PODS pods over
 # them, and once every pod runs the script measures two windows of WINDOW_S seconds in the
 # same run:
 #   1. baseline: the fleet heartbeating, usage reports paused (fleetsim --metrics-paused);
@@ -21,51 +23,37 @@
 # and prints them side by side with the difference (usage minus the baselines' mean): MQTT messages/s and bytes/s (fleetsim's
 # counters: whole PUBLISH packets), bytes per node per minute, hub and Mosquitto CPU (/proc
 # ticks) and memory (VmRSS, Private_Clean + Private_Dirty), and the history's own figures from
-# the hub's /metrics. Everything listens on 127.0.0.1. Needs jq, curl and 20000 file
-# descriptors (ulimit -Hn) for 10,000 nodes.
+# the hub's /metrics. Everything runs in a network namespace of its own and listens on
+# 127.0.0.1. Needs jq, curl and 20000 file descriptors (ulimit -Hn) for 10,000 nodes.
 set -uo pipefail
-BUILD="$(cd "${DROVER_BUILD_DIR:-build}" && pwd)" || exit 1
-HUB_BIN="$BUILD/hub/drover-hub"
-SIM="$BUILD/tests/bench/fleetsim"
-for t in jq curl; do command -v $t >/dev/null || { echo "metrics.sh: $t missing" >&2; exit 1; }; done
-[ -x "$HUB_BIN" ] && [ -x "$SIM" ] || { echo "metrics.sh: build drover-hub and fleetsim first" >&2; exit 1; }
+NAME=metrics.sh
+rate="${SIM_RATE:-200}" # (lib.sh's default is 500)
+source "$(dirname "$0")/lib.sh"
+bench_netns_enter "$0" "$@"
 SIZES=("$@")
+if [ "$BENCH_SHORT" = 1 ]; then
+  [ ${#SIZES[@]} -gt 0 ] || SIZES=(50:100)
+  METRICS_MS="${METRICS_MS:-2000}"
+  WINDOW_S="${WINDOW_S:-8}"
+  SETTLE_S="${SETTLE_S:-3}"
+  DEPLOYMENTS="${DEPLOYMENTS:-2}"
+fi
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10000:20000)
-ulimit -n "$(ulimit -Hn)" # Mosquitto (the hub's child) needs a descriptor per node
 TICK=$(getconf CLK_TCK)
-SIM_RATE="${SIM_RATE:-200}"
+SIM_RATE="$rate"
 SIM_HEARTBEAT_MS="${SIM_HEARTBEAT_MS:-2000}"
 METRICS_MS="${METRICS_MS:-15000}"
 WINDOW_S="${WINDOW_S:-60}"
+SETTLE_S="${SETTLE_S:-30}"
+DEPLOYMENTS="${DEPLOYMENTS:-10}"
 hist_args=()
 [ -n "${METRICS_HISTORY_MIB:-}" ] && hist_args=(--usage-history-mib "$METRICS_HISTORY_MIB")
-tmp=$(mktemp -d)
-chmod 755 "$tmp" # the hub hands its broker directory to user mosquitto
-hubpid= simpid=
-stop_all() {
-  [ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-  if [ -n "$hubpid" ]; then
-    kill "$hubpid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$hubpid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$hubpid" 2>/dev/null
-    wait "$hubpid" 2>/dev/null
-  fi
-  hubpid= simpid=
-}
-trap 'stop_all; rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+# (lib.sh's api, for a hub without TLS or tokens; lib.sh's ready_nodes uses it.)
+api() { curl -sf --max-time 60 "$HUB$1"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 private_kib() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-api() { curl -sf --max-time 60 "$HUB$1"; }
-ready_nodes() {
-  local c
-  c=$(api /api/v1/nodes | jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length' 2>/dev/null)
-  echo "${c:-0}"
-}
 # fleetsim's last stats line, as "t heartbeats metrics metrics_bytes out_bytes pods_reported".
 sim_counters() {
   grep '^fleetsim: stats ' "$1" | tail -1 | awk '{
@@ -105,6 +93,11 @@ measure() { # SIMERR MOSPID
   W_HUB_RSS=$(rss_kib "$hubpid"); W_HUB_PRIV=$(private_kib "$hubpid")
   W_MQ_RSS=$(rss_kib "$2"); W_MQ_PRIV=$(private_kib "$2")
   W_SIM_RSS=$(rss_kib "$simpid")
+  # A process that died during the window leaves figures of nothing.
+  local p
+  for p in "hub:$hubpid" "mosquitto:$2" "fleetsim:$simpid"; do
+    kill -0 "${p#*:}" 2>/dev/null || bench_missing "the window ending at $(date +%T): ${p%%:*} is not running"
+  done
 }
 
 row() { printf '  %-36s %15s %15s %15s %15s\n' "$@"; }
@@ -116,7 +109,7 @@ dmid() { awk -v a="$1" -v b="$2" -v c="$3" -v f="${4:-%+.1f}" 'BEGIN {printf f, 
 
 SUMMARY=()
 run_size() { # NODES PODS
-  local nodes=$1 pods=$2 d="$tmp/run-$1" deps=10
+  local nodes=$1 pods=$2 d="$tmp/run-$1" deps=$DEPLOYMENTS
   mkdir -p "$d"
   echo "== $nodes simulated nodes, $pods pods, usage every $METRICS_MS ms, windows of $WINDOW_S s =="
   "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --log-level warn \
@@ -153,7 +146,7 @@ run_size() { # NODES PODS
   fi
   printf '  %-40s %s s\n' "all nodes Ready in the API" "$(since "$t0")"
 
-  # PODS replicas over ten Deployments, applied one after the other (each waits until the nodes
+  # PODS replicas over DEPLOYMENTS Deployments, applied one after the other (each waits until the nodes
   # report its pods): a fleet-wide burst of desired states overflows the hub's MQTT queue
   # (10,000 messages) on a busy machine, and this is the setup, not the measure.
   local ta i per=$((pods / deps)) got=0 want=0
@@ -176,7 +169,7 @@ run_size() { # NODES PODS
     echo "  only ${got:-0} of $pods pods reported running after $limit s: stopping"; stop_all; return 1
   fi
   printf '  %-40s %s s\n' "all pods reported running by the nodes" "$(since "$ta")"
-  sleep 30 # the rollout's aftermath (status reports, controller rounds) settles
+  sleep "$SETTLE_S" # the rollout's aftermath (status reports, controller rounds) settles
 
   # 1. baseline: heartbeats only.
   measure "$d/sim.err" "${mospid:-0}"
@@ -198,6 +191,8 @@ run_size() { # NODES PODS
     sleep 2
   done
   printf '  %-40s %s s (%s node series)\n' "usage on -> every node's series exists" "$(since "$tu")" "$nseries"
+  [ "$nseries" != "?" ] && [ "$nseries" -ge "$nodes" ] ||
+    bench_missing "$nodes nodes: only $nseries node usage series after $limit s"
   local f1 f2 r1 r2 rep_s tf1 tf2
   f1=$(usage_figures); tf1=$(now)
   measure "$d/sim.err" "${mospid:-0}"
@@ -241,6 +236,34 @@ run_size() { # NODES PODS
     drover_usage_reports_refused_total drover_usage_pods_unlisted; do
     row "$k" "$(figure "$f0" "$k")" "$(figure "$f2" "$k")" "" ""
   done
+  # Produced, not judged: counts and rates that usage must make non-zero, the baselines' own
+  # figures (a baseline window that measured nothing is no baseline), CPU that may round to 0.
+  local f=$nodes\ nodes:
+  bench_figure "$f window (baseline, with usage, again)" "$(awk -v a="$b_t" -v b="$u_t" -v c="$W_T" 'BEGIN {print (a < b ? (a < c ? a : c) : (b < c ? b : c))}')"
+  bench_figure "$f heartbeats/s, baseline" "$b_hb"
+  bench_figure "$f heartbeats/s, with usage" "$u_hb"
+  bench_figure "$f heartbeats/s, baseline again" "$W_HB"
+  bench_number "$f usage messages/s, baseline" "$b_msg"
+  bench_figure "$f usage messages/s, with usage" "$u_msg"
+  bench_figure "$f usage bytes/s, with usage" "$u_bytes"
+  bench_figure "$f all bytes/s, baseline" "$b_out"
+  bench_figure "$f all bytes/s, with usage" "$u_out"
+  bench_figure "$f reports taken by the hub/s" "$rep_s"
+  bench_number "$f hub CPU, baseline" "$b_hcpu"
+  bench_number "$f hub CPU, with usage" "$u_hcpu"
+  bench_number "$f mosquitto CPU, with usage" "$u_mcpu"
+  bench_figure "$f hub RSS" "$u_hrss"
+  bench_figure "$f hub private" "$u_hpriv"
+  bench_figure "$f mosquitto RSS" "$u_mrss"
+  bench_figure "$f fleetsim RSS" "$u_srss"
+  for k in 'drover_usage_series{kind="node"}' 'drover_usage_series{kind="pod"}' \
+    drover_usage_history_bytes drover_usage_reports_total; do
+    bench_figure "$f $k" "$(figure "$f2" "$k")"
+  done
+  for k in drover_usage_series_without_history drover_usage_reports_refused_total \
+    drover_usage_pods_unlisted; do
+    bench_number "$f $k" "$(figure "$f2" "$k")"
+  done
   local errs
   errs=$(grep -c . "$d/hub.err")
   if [ "$errs" -gt 0 ]; then
@@ -259,10 +282,11 @@ for sz in "${SIZES[@]}"; do
   nodes=${sz%%:*}
   pods=$((nodes * 2))
   [ "$sz" != "$nodes" ] && pods=${sz##*:}
-  run_size "$nodes" "$pods"
+  run_size "$nodes" "$pods" || bench_missing "$nodes nodes, $pods pods: the run failed (above)"
 done
 echo
 echo "== summary (usage every $METRICS_MS ms, every sample sent) =="
 printf '%-8s %-8s %-10s %-12s %-12s %-14s %-14s %-12s\n' nodes pods msgs/s bytes/s B/node/min \
   "hub CPU +%" "hub RSS +" "history B"
 for l in "${SUMMARY[@]}"; do echo "$l"; done
+bench_finish

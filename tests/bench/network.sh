@@ -2,6 +2,8 @@
 # Cluster network benchmarks (issue 17): print figures, assert nothing; exit 1 when a figure
 # could not be measured (never a 0 or an inf in its place). Run as root after a build:
 #   DROVER_BUILD_DIR=build tests/bench/network.sh [REQUESTS] [RUNS]
+#   BENCH_SHORT=1: 20 requests, 1 readiness run, downloads of 5 MiB, nft_bench 100 10 3 (CI:
+#   ctest -L bench, bench_network)
 # Three devices in network namespaces of their own on a simulated network (wan0; dev3 behind a
 # NAT), the hub in its default secure configuration (tests/integration/lib/fleet.sh, as
 # tests/integration/test_fleet_network.sh). Each figure beside its baseline, in the same run:
@@ -23,8 +25,16 @@ DROVER_BUILD_DIR="$(cd "${DROVER_BUILD_DIR:-build}" && pwd)"
 export DROVER_BUILD_DIR
 source "$here/lib/fleet.sh"
 netns_enter "$0" "$@"
-REQUESTS="${1:-200}"
-RUNS="${2:-5}"
+BIG_MIB=50 # the download
+nft_args=(1000 10 "${NFT_RUNS:-7}")
+if [ "${BENCH_SHORT:-0}" = 1 ]; then
+  REQUESTS="${1:-20}"
+  RUNS="${2:-1}"
+  BIG_MIB=5
+  nft_args=(100 10 "${NFT_RUNS:-3}")
+fi
+REQUESTS="${1:-${REQUESTS:-200}}"
+RUNS="${2:-${RUNS:-5}}"
 NFT_BENCH="$DROVER_BUILD_DIR/tests/bench/nft_bench"
 failed=0
 # fail WHAT: a measurement that could not be made (said on stdout with the figures).
@@ -39,7 +49,7 @@ fleet_require_tools || exit 1
 [ -x "$NFT_BENCH" ] || { echo "network bench: nft_bench not built: $NFT_BENCH" >&2; exit 1; }
 
 # ---- 4. nftables update (first: the fleet's agents would disturb it) ----
-nft_out="$("$NFT_BENCH" 1000 10 "${NFT_RUNS:-7}")" || nft_out="$nft_out
+nft_out="$("$NFT_BENCH" "${nft_args[@]}")" || nft_out="$nft_out
 NOT MEASURED: nft_bench failed"
 echo "$nft_out" >&2
 
@@ -80,7 +90,7 @@ spec:
   - name: c
     image: $FLEET_IMG1
     ports: [{name: http, containerPort: 8080}]
-    command: ["sh", "-c", "mkdir -p /www && echo srv-d$k > /www/index.html && dd if=/dev/zero of=/www/big bs=1M count=50 2>/dev/null && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www && echo srv-d$k > /www/index.html && dd if=/dev/zero of=/www/big bs=1M count=$BIG_MIB 2>/dev/null && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
     readinessProbe:
       exec: {command: ["test", "-f", "/tmp/ready"]}
       periodSeconds: 1
@@ -156,7 +166,7 @@ latency() {
   fi
   stats "$label" "${ms[@]}"
 }
-# rate LABEL URL: p50 of 3 downloads of the 50 MiB file, in MB/s (10^6 bytes).
+# rate LABEL URL: p50 of 3 downloads of the BIG_MIB file, in MB/s (10^6 bytes).
 rate() {
   local label="$1" url="$2" i out rates=() bytes us
   for i in 1 2 3; do
@@ -164,11 +174,12 @@ rate() {
       "busybox adjtimex; wget -q -O - '$url' | wc -c; busybox adjtimex" 2>/dev/null)"
     bytes="$(echo "$out" | grep -E '^ *[0-9]+$' | tr -d ' ')"
     us="$(echo "$out" | us_diffs | grep -v '^fails' | head -n 1)"
-    if [ "$bytes" != 52428800 ] || [ -z "$us" ]; then
-      fail "$label: download $i got ${bytes:-nothing} of 52428800 bytes"
+    if [ "$bytes" != $((BIG_MIB << 20)) ] || [ -z "$us" ]; then
+      fail "$label: download $i got ${bytes:-nothing} of $((BIG_MIB << 20)) bytes"
       return
     fi
-    rates+=("$(awk -v b="$bytes" -v ms="$us" 'BEGIN {printf "%.1f", b / 1e6 / (ms / 1000)}')")
+    rates+=("$(awk -v b="$bytes" -v ms="$us" 'BEGIN {if (ms > 0) printf "%.1f", b / 1e6 / (ms / 1000)}')")
+    [ -n "${rates[-1]}" ] || { fail "$label: download $i took no measurable time"; return; }
   done
   printf '  %-48s %s MB/s (runs: %s)\n' "$label" \
     "$(printf '%s\n' "${rates[@]}" | sort -g | sed -n 2p)" "${rates[*]}"
@@ -194,7 +205,7 @@ latency "across WireGuard, pod IP (dev1 -> dev2)" "http://${pip[dev2]}:8080/"
 latency "across WireGuard, ClusterIP (dev1 -> dev2)" "http://${cip[dev2]}/"
 latency "across WireGuard, pod IP (dev1 -> dev3, NAT)" "http://${pip[dev3]}:8080/"
 latency "across WireGuard, ClusterIP (dev1 -> dev3, NAT)" "http://${cip[dev3]}/"
-echo "50 MiB download (wget -O - | wc -c), p50 of 3:"
+echo "$BIG_MIB MiB download (wget -O - | wc -c), p50 of 3:"
 rate "same device, pod IP      (dev1 -> dev1)" "http://${pip[dev1]}:8080/big"
 rate "same device, ClusterIP   (dev1 -> dev1)" "http://${cip[dev1]}/big"
 rate "across WireGuard, pod IP (dev1 -> dev2)" "http://${pip[dev2]}:8080/big"

@@ -3,8 +3,10 @@
  * nodes, this node holding its share) parsed (drv_netstate_parse), rendered (drv_nft_render)
  * and applied with `nft -f -` (drv_nft_apply), beside a baseline of the same work with few
  * Services. Runs in a network namespace of its own (unshare), so the host's table is never
- * touched. Prints figures, asserts nothing; exits 1 when a measurement cannot be made.
+ * touched. Prints figures and checks only that they were produced: exits 1 when a measurement
+ * cannot be made or a figure it prints is zero.
  *   nft_bench [SERVICES [BASELINE [RUNS]]]      (default 1000 10 7; needs root)
+ *   BENCH_SHORT=1: default 100 10 3 (CI: ctest -L bench)
  * See docs/BENCHMARKS.md. */
 #include <sched.h>
 #include <stddef.h>
@@ -327,6 +329,18 @@ static void print_result(const result_t *r)
     print_stat("no-change re-apply (nft -f)", r, offsetof(sample_t, reapply_ns));
 }
 
+/* Every figure print_result shows, above zero: a zero is a step that measured nothing. */
+static bool measured(const result_t *r)
+{
+    bool ok = r->nruns > 0 && r->bytes > 0 && r->lines > 0 && r->create_ns > 0;
+    for (uint32_t k = 0; ok && k < r->nruns; k++)
+        ok = r->runs[k].parse_ns > 0 && r->runs[k].render_ns > 0 && r->runs[k].apply_ns > 0 &&
+             r->runs[k].reapply_ns > 0;
+    if (!ok)
+        fprintf(stderr, "nft_bench: NOT MEASURED: %u Services: a figure is zero\n", r->services);
+    return ok;
+}
+
 static bool arg_u32(const char *s, uint32_t min, uint32_t max, const char *what, uint32_t *out)
 {
     char *end = NULL;
@@ -342,6 +356,11 @@ static bool arg_u32(const char *s, uint32_t min, uint32_t max, const char *what,
 int main(int argc, char **argv)
 {
     uint32_t services = 1000, baseline = 10, runs = 7;
+    const char *short_mode = getenv("BENCH_SHORT");
+    if (short_mode && !strcmp(short_mode, "1")) {
+        services = 100;
+        runs = 3;
+    }
     if (argc > 4 || (argc > 1 && !arg_u32(argv[1], 1, BENCH_SERVICES_MAX, "SERVICES", &services)) ||
         (argc > 2 && !arg_u32(argv[2], 1, BENCH_SERVICES_MAX, "BASELINE", &baseline)) ||
         (argc > 3 && !arg_u32(argv[3], 1, BENCH_RUNS_MAX, "RUNS", &runs))) {
@@ -363,5 +382,7 @@ int main(int argc, char **argv)
     printf("nftables table update (agent/net/nft.c, nft -f in a fresh network namespace)\n");
     print_result(&base);
     print_result(&big);
-    return 0;
+    bool ok = measured(&base);
+    ok = measured(&big) && ok;
+    return ok ? 0 : 1;
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Emulated ARM fleet benchmarks (issue 12): print figures, assert nothing. Run as root after a
-# build (build/: the hub, the CLI, the broker plugin, the host's agent; build-qemu/, the cross
-# agents and the guests, is built on first use as by tests/qemu/run):
+# Emulated ARM fleet benchmarks (issue 12): print figures and assert only that they were produced
+# (exit 1 when one is missing or zero). Run as root after a build (build/: the hub, the CLI, the
+# broker plugin, the host's agent; build-qemu/, the cross agents and the guests, is built on
+# first use as by tests/qemu/run):
 #   DROVER_BUILD_DIR=build tests/bench/qemu-fleet.sh [REPLICAS]      (default 6)
+#   BENCH_SHORT=1: one arm64 device, 1 replica, 2 pods instead of 10 (tests/run-all's qemu stage
+#   runs it so, after tests/qemu/run has built the guests)
 # On the devices of tests/qemu/lib/vm.sh (QEMU, TCG: one CPU and VM_MEM MiB each; two arm64 and
 # one armhf, booted one after the other) joined to a hub in its default secure configuration:
 #   1. the stripped agent's size per architecture (the MinSizeRel device build);
@@ -21,7 +24,8 @@
 # published memory figures of the K3s agent and KubeEdge's edgecore, quoted, not measured.
 # Every wait is bounded (x DROVER_TEST_TIME_FACTOR); every QEMU, the hub, broker, registry and
 # host device are stopped at exit, whatever happens. Environment: VM_MEM, DROVER_QEMU_DIR, and
-# DROVER_QEMU_AGENT_ARM64 / _ARMHF as for tests/qemu.
+# DROVER_QEMU_AGENT_ARM64 / _ARMHF as for tests/qemu; PODS (per device for the memory figures,
+# default 10).
 set -uo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 DROVER_BUILD_DIR="$(cd "${DROVER_BUILD_DIR:-build}" && pwd)" || exit 1
@@ -30,7 +34,19 @@ export DROVER_BUILD_DIR
 source "$src/tests/qemu/lib/vm.sh"
 vm_netns_enter "$0" "$@"
 trap 'exit 130' INT TERM # (the EXIT trap of the fixtures stops everything)
-REPLICAS="${1:-6}"
+NAME=qemu-fleet.sh
+source "$src/tests/bench/figures.sh"
+if [ "$BENCH_SHORT" = 1 ]; then
+  REPLICAS="${1:-1}"
+  PODS="${PODS:-2}"
+  archs="arm64"
+  nodes="arm64-a"
+else
+  REPLICAS="${1:-6}"
+  PODS="${PODS:-10}"
+  archs="arm64 armhf"
+  nodes="arm64-a arm64-b armhf-a"
+fi
 vm_require_tools || exit 1
 [ -x "$DROVER_AGENT_BIN" ] || { echo "qemu-fleet: no $DROVER_AGENT_BIN (the baseline): build drover-agent" >&2; exit 1; }
 t_bench="$(fleet_ms)"
@@ -40,6 +56,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.2f MiB", k / 1024}'; }
 secs() { awk -v m="$1" 'BEGIN {printf "%.2f s", m / 1000}'; }
 
 say "building (or finding up to date) the agents and guests in $VM_DIR_ROOT"
+# Both guests even for one device: the multi-arch test image is made of their busybox.
 vm_guest arm64 || exit 1
 vm_guest armhf || exit 1
 FLEET_HUB_LOG_LEVEL=warn vm_fleet_setup || { vm_dump; exit 1; }
@@ -48,7 +65,7 @@ say "hub $FLEET_HUB, broker port $FLEET_BROKER_PORT, registry $REGISTRY_ADDR (gu
 # ---- 1. sizes ----
 declare -A strip_of=([arm64]=aarch64-linux-gnu-strip [armhf]=arm-linux-gnueabihf-strip [x86_64]=strip)
 declare -A size_b build_of
-for a in arm64 armhf x86_64; do
+for a in $archs x86_64; do
   bin="${VM_AGENT[$a]:-$DROVER_AGENT_BIN}"
   "${strip_of[$a]}" -o "$VM_TMP/agent-$a.stripped" "$bin" || exit 1
   size_b[$a]="$(stat -c %s "$VM_TMP/agent-$a.stripped")"
@@ -62,12 +79,12 @@ done
 # the CLI checks with the hub, as a user's flash would.
 flashdir="$VM_TMP/flash"
 mkdir -p "$flashdir/agents"
-for a in arm64 armhf; do cp "${VM_AGENT[$a]}" "$flashdir/agents/drover-agent-$a"; done
+for a in $archs; do cp "${VM_AGENT[$a]}" "$flashdir/agents/drover-agent-$a"; done
 install -m 600 /dev/null "$flashdir/token"
 "$FLEET_CLI" token create --uses 10 --ttl 1h --labels fleet=flash --description "flash bench" \
   >"$flashdir/token" || exit 1
 declare -A flash_ms flash_line
-for a in arm64 armhf; do
+for a in $archs; do
   vm_pi_image "$a" "$flashdir/$a.img" || { echo "cannot make a Pi OS-style image" >&2; exit 1; }
   for run in 1 2; do
     t0="$(fleet_ms)"
@@ -100,7 +117,6 @@ notready_in() {
 }
 
 # ---- 3. boot: one device after the other ----
-nodes="arm64-a arm64-b armhf-a"
 declare -A arch_of=([arm64-a]=arm64 [arm64-b]=arm64 [armhf-a]=armhf)
 declare -A t_kernel t_kerr t_started t_log t_ready
 for n in $nodes; do
@@ -198,14 +214,14 @@ spread2="$(spread_of spread)"
 delete_gone spread || { vm_dump; exit 1; }
 sleep 3
 
-# ---- 5b. memory with 10 pods on each device ----
+# ---- 5b. memory with PODS pods on each device ----
 # One more replica per device at a time, the three devices together: the agent starts every
 # new pod of a desired state in one pass of its loop, without heartbeats in between, and under
 # TCG a pod takes seconds (CNI); ten at once keep it silent past the hub's node grace, the hub
 # evicts them and the Deployment never settles.
-say "10 pods on each device, one more per device at a time"
+say "$PODS pods on each device, one more per device at a time"
 t0="$(fleet_ms)"
-for r in $(seq 1 10); do
+for r in $(seq 1 "$PODS"); do
   for n in $nodes; do
     deploy_yaml "ten-$n" "$r" "$VM_IMG_MULTI" "$n" >"$VM_TMP/ten-$n.yaml"
     fleet_apply "$VM_TMP/ten-$n.yaml" >/dev/null || exit 1
@@ -216,13 +232,13 @@ for r in $(seq 1 10); do
 done
 t_ten=$(($(fleet_ms) - t0))
 nr_ten="$(notready_in "$t0" "$(fleet_ms)")"
-sleep 6 # a status report with the ten pods' usage
+sleep 6 # a status report with the pods' usage
 for n in $nodes; do mem_10[$n]="$(agent_mem "$n" | tr '\n' ' ')"; done
 declare -A mem_free_10
 for n in $nodes; do mem_free_10[$n]="$(vm_exec "$n" "sed -n 's/^MemAvailable: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo")"; done
 for n in $nodes; do delete_gone "ten-$n" || { vm_dump; exit 1; }; done
 
-# ---- baseline: this build's x86_64 agent on the host, the same hub, the same 10 pods ----
+# ---- baseline: this build's x86_64 agent on the host, the same hub, the same PODS pods ----
 say "baseline: the x86_64 agent of $DROVER_BUILD_DIR on this host"
 DEVICE_LOG_LEVEL=info fleet_device_start x86-host 1 || { fleet_dump; exit 1; }
 fleet_wait "x86-host Ready" 60 /api/v1/nodes/x86-host "$FLEET_JQ_READY" || { fleet_dump; exit 1; }
@@ -230,8 +246,8 @@ sleep 6
 fleet_use x86-host
 hpid="$(device_agent_pid)"
 host_idle="$(host_mem "$hpid")"
-deploy_yaml ten-host 10 "$FLEET_IMG1" d1 >"$VM_TMP/ten-host.yaml"
-apply_running "$VM_TMP/ten-host.yaml" app=ten-host 10 300 || { fleet_dump; exit 1; }
+deploy_yaml ten-host "$PODS" "$FLEET_IMG1" d1 >"$VM_TMP/ten-host.yaml"
+apply_running "$VM_TMP/ten-host.yaml" app=ten-host "$PODS" 300 || { fleet_dump; exit 1; }
 t_host10=$((APPLY_T1 - APPLY_T0))
 sleep 6
 host_10="$(host_mem "$hpid")"
@@ -248,8 +264,8 @@ per_pod() { # "IDLE" "TEN"
   local v1 d1 r1 v2 d2 r2
   read -r v1 d1 _ r1 _ <<<"$1"
   read -r v2 d2 _ r2 _ <<<"$2"
-  printf '  %-26s private %d KiB (dirty %d KiB), Rss %d KiB\n' "per pod" $(((v2 - v1) / 10)) \
-    $(((d2 - d1) / 10)) $(((r2 - r1) / 10))
+  printf '  %-26s private %d KiB (dirty %d KiB), Rss %d KiB\n' "per pod" $(((v2 - v1) / PODS)) \
+    $(((d2 - d1) / PODS)) $(((r2 - r1) / PODS))
 }
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo
@@ -257,14 +273,14 @@ echo "== Drover on emulated ARM devices ($(nproc) host cores, $cpu; QEMU $(qemu-
 echo "   (upper bounds: emulated CPUs on a shared 2-core machine; a Raspberry Pi runs its ARM code natively)"
 echo
 echo "stripped drover-agent (system libraries excluded):"
-for a in arm64 armhf x86_64; do
+for a in $archs x86_64; do
   note=""
   [ "$a" = x86_64 ] && note="  (the host build, for comparison)"
   printf '  %-7s %8d bytes  %s  %s build%s\n' "$a" "${size_b[$a]}" "$(kib "${size_b[$a]}")" "${build_of[$a]}" "$note"
 done
 echo
 echo "drover flash, one blank Raspberry Pi OS-style image (MBR, FAT boot, ext4 root; 401 MiB, sparse), wall time incl. the token check with the hub:"
-for a in arm64 armhf; do
+for a in $archs; do
   printf '  %-7s first run %s, unchanged second run %s\n' "$a" "$(secs "${flash_ms[$a.1]}")" "$(secs "${flash_ms[$a.2]}")"
   printf '          drover says: %s\n          then: %s\n' "${flash_line[$a.1]}" "${flash_line[$a.2]}"
 done
@@ -279,23 +295,56 @@ echo
 echo "apply -> all Running and Ready at the hub API, Deployment of $REPLICAS replicas (multi-arch busybox image):"
 echo "  first pull on each device: $(secs "$t_spread1")   ($spread1; NotReady meanwhile: $nr_spread1)"
 echo "  image cached:              $(secs "$t_spread2")   ($spread2; NotReady meanwhile: $nr_spread2)"
-echo "  10 pods on each device, one more per device at a time (30 pods, pod network): $(secs "$t_ten") (NotReady meanwhile: $nr_ten)"
+echo "  $PODS pods on each device, one more per device at a time ($(($(wc -w <<<"$nodes") * PODS)) pods, pod network): $(secs "$t_ten") (NotReady meanwhile: $nr_ten)"
 echo
 echo "drover-agent memory, main process (smaps_rollup: private = Private_Clean + Private_Dirty, Pss, Rss; status: VmRSS)."
 echo "In a guest the agent is the only process that maps its libraries (libc, libcurl, mbedTLS...): their"
 echo "pages count as its private memory there, shared with other processes on the host; dirty = its own data."
 for n in $nodes; do
-  echo " $n (${arch_of[$n]}, in the guest; MemAvailable $(mib "${mem_free_idle[$n]}") idle, $(mib "${mem_free_10[$n]}") with 10 pods)"
+  echo " $n (${arch_of[$n]}, in the guest; MemAvailable $(mib "${mem_free_idle[$n]}") idle, $(mib "${mem_free_10[$n]}") with $PODS pods)"
   mem_line "idle (enrolled, no pods)" "${mem_idle[$n]}"
-  mem_line "10 pods" "${mem_10[$n]}"
+  mem_line "$PODS pods" "${mem_10[$n]}"
   per_pod "${mem_idle[$n]}" "${mem_10[$n]}"
 done
-echo " baseline, measured: x86-host (x86_64, ${build_of[x86_64]} build, on this host in a namespace, same hub; 10 pods Running in $(secs "$t_host10"))"
+echo " baseline, measured: x86-host (x86_64, ${build_of[x86_64]} build, on this host in a namespace, same hub; $PODS pods Running in $(secs "$t_host10"))"
 mem_line "idle (enrolled, no pods)" "$host_idle"
-mem_line "10 pods" "$host_10"
+mem_line "$PODS pods" "$host_10"
 per_pod "$host_idle" "$host_10"
 echo " published, not measured here:"
 echo "  K3s agent: 275 MB (x86_64) / 268 MB (Raspberry Pi 4B) minimum RAM (k3s agent + containerd, K3s v1.26.5; docs.k3s.io/reference/resource-profiling)"
 echo "  KubeEdge edgecore: \"memory footprint down to ~70MB\" (KubeEdge README)"
 echo
 echo "whole benchmark: $(fleet_elapsed "$t_bench") s"
+
+# Produced, not judged: every figure above, the x86_64 baseline's included.
+mem_figures() { # WHAT "PRIVATE DIRTY PSS RSS VMRSS"
+  local v d p r vr
+  read -r v d p r vr <<<"$2"
+  bench_figure "$1: private" "$v"
+  bench_figure "$1: dirty" "$d"
+  bench_figure "$1: Pss" "$p"
+  bench_figure "$1: Rss" "$r"
+  bench_figure "$1: VmRSS" "$vr"
+}
+for a in $archs x86_64; do bench_figure "stripped agent $a" "${size_b[$a]}"; done
+for a in $archs; do
+  bench_figure "flash $a, first run" "${flash_ms[$a.1]}"
+  bench_figure "flash $a, unchanged" "${flash_ms[$a.2]}"
+done
+for n in $nodes; do
+  bench_figure "$n: QEMU -> kernel" "${t_kernel[$n]}"
+  bench_figure "$n: kernel -> agent started" "${t_started[$n]}"
+  bench_figure "$n: kernel -> first log line" "${t_log[$n]}"
+  bench_figure "$n: kernel -> Ready" "${t_ready[$n]}"
+  mem_figures "$n idle" "${mem_idle[$n]}"
+  mem_figures "$n with $PODS pods" "${mem_10[$n]}"
+  bench_figure "$n MemAvailable idle" "${mem_free_idle[$n]}"
+  bench_figure "$n MemAvailable with $PODS pods" "${mem_free_10[$n]}"
+done
+bench_figure "apply -> Running, first pull" "$t_spread1"
+bench_figure "apply -> Running, image cached" "$t_spread2"
+bench_figure "$PODS pods on each device" "$t_ten"
+bench_figure "baseline x86-host: $PODS pods Running" "$t_host10"
+mem_figures "baseline x86-host idle" "$host_idle"
+mem_figures "baseline x86-host with $PODS pods" "$host_10"
+bench_finish
