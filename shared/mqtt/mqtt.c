@@ -46,6 +46,10 @@ typedef struct sub {
     int qos;
 } sub_t;
 
+/* How far past max_queued (and max_queued_bytes) a message may be queued once Paho's receive
+ * thread has been held for half a keep-alive (on_message). */
+#define MQTT_QUEUE_OVERDRAFT 4u
+
 /* Topic filters one client keeps (and renews at every connect); Drover's use a handful. */
 #define MQTT_SUBS_MAX 256
 
@@ -231,10 +235,26 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     cb_enter(c);
     /* Full queue: hold Paho's receive thread until the owner drains (back-pressure down to TCP
      * and the broker). Returning 0 instead ("keep it, offer it again") would not do: Paho
-     * offers a kept message again only when another packet arrives for this client. */
-    while (!c->stop && c->queued > 0 &&
-           (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes))
-        pthread_cond_wait(&c->space_cv, &c->mu);
+     * offers a kept message again only when another packet arrives for this client. But not
+     * for as long as a keep-alive: while held, Paho reads nothing (the broker's PINGRESP
+     * either) and sends nothing, and at the next keep-alive check it closes the connection
+     * itself ("PINGRESP not received"), or the broker does: how a busy hub lost its broker.
+     * After half a keep-alive the message is taken beyond the bound, up to
+     * MQTT_QUEUE_OVERDRAFT times it; only there does the thread wait for the owner again. */
+    uint64_t until = (uint64_t)drv_now_ms() + c->keepalive_s * 500u;
+    for (;;) {
+        bool full = c->queued > 0 &&
+                    (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes);
+        bool hard =
+            c->queued > 0 && (c->queued >= MQTT_QUEUE_OVERDRAFT * c->max_queued ||
+                              c->queued_bytes + plen > MQTT_QUEUE_OVERDRAFT * c->max_queued_bytes);
+        uint64_t now = (uint64_t)drv_now_ms();
+        if (c->stop || !full || (!hard && now >= until))
+            break;
+        struct timespec ts;
+        abs_deadline(&ts, hard || now >= until ? now + 1000u : until);
+        pthread_cond_timedwait(&c->space_cv, &c->mu, &ts);
+    }
     if (!c->stop) {
         ev_item_t *it = calloc(1, sizeof *it);
         char *t = malloc(tlen + 1);
@@ -585,12 +605,19 @@ int drv_mqtt_fd(const drv_mqtt_t *c)
 
 size_t drv_mqtt_poll(drv_mqtt_t *c, drv_mqtt_cb_t cb, void *userdata)
 {
+    return drv_mqtt_poll_max(c, SIZE_MAX, cb, userdata);
+}
+
+size_t drv_mqtt_poll_max(drv_mqtt_t *c, size_t max, drv_mqtt_cb_t cb, void *userdata)
+{
     uint64_t cnt;
     ssize_t r = read(c->efd, &cnt, sizeof cnt);
     (void)r; /* EAGAIN: nothing signalled, the queue may still hold leftovers */
     pthread_mutex_lock(&c->mu);
     size_t budget = c->queued; /* what is there now: a flood cannot starve the owner's loop */
     pthread_mutex_unlock(&c->mu);
+    if (budget > max)
+        budget = max;
     size_t n = 0;
     for (; n < budget; n++) {
         pthread_mutex_lock(&c->mu);
