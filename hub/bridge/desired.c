@@ -792,22 +792,24 @@ void bdesired_tokens_due(bdesired_t *d, int64_t now)
     d->token_refresh_at = next;
 }
 
-/* The encoded document, signed when the bridge has a key. */
-static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len, drv_error_t *err)
+char *bdesired_finish(const char *signing_key, const char *node, const cJSON *doc, size_t *len,
+                      drv_error_t *err)
 {
     char *text = NULL;
     size_t tlen = 0;
-    if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &text, &tlen, err) != DRV_OK)
+    if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &text, &tlen, err) != DRV_OK) {
+        drv_error_wrap(err, "desired state of %s", node);
         return NULL;
-    if (!d->signing_key) {
+    }
+    if (!signing_key) {
         *len = tlen;
         return text;
     }
     char *env = NULL;
-    drv_err_t e = drv_proto_desired_sign(text, tlen, d->signing_key, &env, len, err);
+    drv_err_t e = drv_proto_desired_sign(text, tlen, signing_key, &env, len, err);
     free(text);
     if (e != DRV_OK) {
-        drv_error_wrap(err, "desired state of %s", n->name);
+        drv_error_wrap(err, "desired state of %s", node);
         return NULL;
     }
     return env;
@@ -816,11 +818,22 @@ static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err)
 {
+    cJSON *doc = bdesired_prepare(d, n, gen, sum, unchanged, err);
+    if (!doc)
+        return NULL;
+    char *out = bdesired_finish(d->signing_key, n->name, doc, len, err);
+    cJSON_Delete(doc);
+    return out;
+}
+
+cJSON *bdesired_prepare(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, bool *unchanged,
+                        drv_error_t *err)
+{
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
           *jsecrets = cJSON_CreateArray(), *jpvs = cJSON_CreateArray();
     refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
-    char *out = NULL;
+    cJSON *out = NULL;
     char *pub = NULL;                      /* the node's key, when it has Secrets */
     cJSON *net = NULL;                     /* the node's own part of its network section */
     cJSON *toks = NULL, *wire_toks = NULL; /* its pods' service account tokens */
@@ -933,10 +946,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
             drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
         }
     }
-    if (doc) {
-        out = finish_doc(d, n, doc, len, err);
-        cJSON_Delete(doc);
-    }
+    out = doc;
 done:
     cJSON_Delete(net);
     if (toks) /* the tokens in clear: wiped, never left in freed memory */
