@@ -163,6 +163,49 @@ static void pod_remove(bdesired_t *d, const char *key)
     free(p);
 }
 
+/* Feeds j into h: every member's key, type and value, in order (no allocation). */
+static void hash_json(drv_sha256_t *h, const cJSON *j)
+{
+    for (; j; j = j->next) {
+        unsigned char tag = (unsigned char)(j->type & 0xff);
+        drv_sha256_update(h, &tag, 1);
+        if (j->string)
+            drv_sha256_update(h, j->string, strlen(j->string) + 1);
+        if (cJSON_IsString(j) && j->valuestring)
+            drv_sha256_update(h, j->valuestring, strlen(j->valuestring) + 1);
+        else if (cJSON_IsNumber(j))
+            drv_sha256_update(h, &j->valuedouble, sizeof(j->valuedouble));
+        if (j->child) {
+            drv_sha256_update(h, "{", 1);
+            hash_json(h, j->child);
+            drv_sha256_update(h, "}", 1);
+        }
+    }
+}
+
+/* bpod_t.meta_sum of pod: the metadata members the agent gets, kind and generation. */
+static void pod_meta_sum(const cJSON *pod, drv_digest_t *out)
+{
+    static const char *const mkeys[] = {"name",        "namespace",       "uid",       "labels",
+                                        "annotations", "ownerReferences", "generation"};
+    const cJSON *meta = drv_json_get(pod, "metadata");
+    drv_sha256_t h;
+    drv_sha256_init(&h);
+    for (size_t i = 0; i < sizeof(mkeys) / sizeof(mkeys[0]); i++) {
+        const cJSON *v = drv_json_get(meta, mkeys[i]);
+        drv_sha256_update(&h, mkeys[i], strlen(mkeys[i]) + 1);
+        if (v) { /* the member alone, not its siblings */
+            cJSON one = *v;
+            one.next = NULL;
+            hash_json(&h, &one);
+        }
+    }
+    const char *av = drv_json_str(pod, "apiVersion"), *kind = drv_json_str(pod, "kind");
+    drv_sha256_update(&h, av ? av : "", av ? strlen(av) + 1 : 1);
+    drv_sha256_update(&h, kind ? kind : "", kind ? strlen(kind) + 1 : 1);
+    drv_sha256_final(&h, out);
+}
+
 /* The pod as it now is in the store (NULL: deleted). */
 static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
 {
@@ -171,6 +214,14 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         pod_remove(d, key);
         return;
     }
+    /* Most changes a busy fleet makes are to pods' status (each report of each pod): those
+     * are told apart without copying and printing the pod. */
+    drv_digest_t msum;
+    pod_meta_sum(pod, &msum);
+    bpod_t *had = drv_map_get(&d->pods, key);
+    if (had && had->node && !strcmp(had->node->name, node) &&
+        drv_digest_equal(&had->meta_sum, &msum))
+        return;
     cJSON *s = bdesired_strip_pod(pod);
     char *text = s ? cJSON_PrintUnformatted(s) : NULL;
     cJSON_Delete(s);
@@ -180,10 +231,11 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         drv_log_error("bridge: cannot hold a pod's desired state", "pod=%s node=%s", key, node);
         return;
     }
-    bpod_t *p = drv_map_get(&d->pods, key);
+    bpod_t *p = had;
     const char *uid = drv_json_str_at(pod, "metadata.uid");
     if (p && p->node == n && !strcmp(p->text, text) && !strcmp(p->uid, uid ? uid : "")) {
         free(text); /* a status change: the document stays as it is */
+        p->meta_sum = msum;
         return;
     }
     if (!p) {
@@ -208,6 +260,11 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     }
     free(p->text);
     p->text = text;
+    p->meta_sum = msum;
+    drv_sha256_t th;
+    drv_sha256_init(&th);
+    drv_sha256_update(&th, text, strlen(text) + 1);
+    drv_sha256_final(&th, &p->text_sum);
     if (drv_fmt(p->uid, sizeof(p->uid), "%s", uid ? uid : "") != DRV_OK)
         p->uid[0] = '\0'; /* no usage report can match it */
     mark(d, n);
@@ -856,7 +913,7 @@ cJSON *bdesired_prepare(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *s
             goto done;
         }
         drv_sha256_update(&h, "p", 1);
-        drv_sha256_update(&h, pods[i]->text, strlen(pods[i]->text) + 1);
+        drv_sha256_update(&h, &pods[i]->text_sum, sizeof(pods[i]->text_sum));
         collect_refs(pod, &refs);
     }
     if (refs.failed == DRV_ERR_TOOBIG) {
