@@ -105,10 +105,10 @@ struct bpod {
     char uid[DRV_PROTO_UID_MAX + 1]; /* metadata.uid: usage reports must name it */
     char *text;                      /* the pod as the agent gets it, compact canonical JSON */
     drv_digest_t text_sum;           /* of text: what a node's document digest is made of */
-    /* Of what text is made of but the spec, plus metadata.generation (the store bumps it
-     * whenever apiVersion, kind or spec change): equal, the store's change was to status
-     * alone and text is not made again. */
-    drv_digest_t meta_sum;
+    /* A keyed hash of what text is made of but the spec, plus metadata.generation (the store
+     * bumps it whenever apiVersion, kind or spec change): equal, the store's change was to
+     * status alone and text is not made again. */
+    uint64_t meta_hash;
     bnode_t *node;
     bpod_t *prev, *next;
 };

@@ -163,47 +163,77 @@ static void pod_remove(bdesired_t *d, const char *key)
     free(p);
 }
 
-/* Feeds j into h: every member's key, type and value, in order (no allocation). */
-static void hash_json(drv_sha256_t *h, const cJSON *j)
+/* A keyed 64-bit hash over a stream (SipHash-1-3 of 1 KiB blocks, each keyed with the hash
+ * so far): the map's seed, random per hub run, makes a crafted collision infeasible. */
+typedef struct hsink {
+    const uint64_t *key;
+    uint64_t h;
+    size_t n;
+    unsigned char buf[1024];
+} hsink_t;
+
+static void hs_fold(hsink_t *s)
+{
+    const uint64_t k[2] = {s->key[0] ^ s->h, s->key[1]};
+    s->h = drv_map_hash(k, s->buf, s->n);
+    s->n = 0;
+}
+
+static void hs_put(hsink_t *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len) {
+        size_t take = sizeof(s->buf) - s->n < len ? sizeof(s->buf) - s->n : len;
+        memcpy(s->buf + s->n, p, take);
+        s->n += take;
+        p += take;
+        len -= take;
+        if (s->n == sizeof(s->buf))
+            hs_fold(s);
+    }
+}
+
+/* Feeds j and its siblings into s: every member's key, type and value, in order. */
+static void hash_json(hsink_t *s, const cJSON *j)
 {
     for (; j; j = j->next) {
         unsigned char tag = (unsigned char)(j->type & 0xff);
-        drv_sha256_update(h, &tag, 1);
+        hs_put(s, &tag, 1);
         if (j->string)
-            drv_sha256_update(h, j->string, strlen(j->string) + 1);
+            hs_put(s, j->string, strlen(j->string) + 1);
         if (cJSON_IsString(j) && j->valuestring)
-            drv_sha256_update(h, j->valuestring, strlen(j->valuestring) + 1);
+            hs_put(s, j->valuestring, strlen(j->valuestring) + 1);
         else if (cJSON_IsNumber(j))
-            drv_sha256_update(h, &j->valuedouble, sizeof(j->valuedouble));
+            hs_put(s, &j->valuedouble, sizeof(j->valuedouble));
         if (j->child) {
-            drv_sha256_update(h, "{", 1);
-            hash_json(h, j->child);
-            drv_sha256_update(h, "}", 1);
+            hs_put(s, "{", 1);
+            hash_json(s, j->child);
+            hs_put(s, "}", 1);
         }
     }
 }
 
-/* bpod_t.meta_sum of pod: the metadata members the agent gets, kind and generation. */
-static void pod_meta_sum(const cJSON *pod, drv_digest_t *out)
+/* bpod_t.meta_hash of pod: the metadata members the agent gets, kind and generation. */
+static uint64_t pod_meta_hash(const bdesired_t *d, const cJSON *pod)
 {
     static const char *const mkeys[] = {"name",        "namespace",       "uid",       "labels",
                                         "annotations", "ownerReferences", "generation"};
     const cJSON *meta = drv_json_get(pod, "metadata");
-    drv_sha256_t h;
-    drv_sha256_init(&h);
+    hsink_t s = {.key = d->pods.seed};
     for (size_t i = 0; i < sizeof(mkeys) / sizeof(mkeys[0]); i++) {
         const cJSON *v = drv_json_get(meta, mkeys[i]);
-        drv_sha256_update(&h, mkeys[i], strlen(mkeys[i]) + 1);
+        hs_put(&s, mkeys[i], strlen(mkeys[i]) + 1);
         if (v) { /* the member alone, not its siblings */
             cJSON one = *v;
             one.next = NULL;
-            hash_json(&h, &one);
+            hash_json(&s, &one);
         }
     }
     const char *av = drv_json_str(pod, "apiVersion"), *kind = drv_json_str(pod, "kind");
-    drv_sha256_update(&h, av ? av : "", av ? strlen(av) + 1 : 1);
-    drv_sha256_update(&h, kind ? kind : "", kind ? strlen(kind) + 1 : 1);
-    drv_sha256_final(&h, out);
+    hs_put(&s, av ? av : "", av ? strlen(av) + 1 : 1);
+    hs_put(&s, kind ? kind : "", kind ? strlen(kind) + 1 : 1);
+    hs_fold(&s);
+    return s.h;
 }
 
 /* The pod as it now is in the store (NULL: deleted). */
@@ -216,11 +246,9 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     }
     /* Most changes a busy fleet makes are to pods' status (each report of each pod): those
      * are told apart without copying and printing the pod. */
-    drv_digest_t msum;
-    pod_meta_sum(pod, &msum);
+    uint64_t mhash = pod_meta_hash(d, pod);
     bpod_t *had = drv_map_get(&d->pods, key);
-    if (had && had->node && !strcmp(had->node->name, node) &&
-        drv_digest_equal(&had->meta_sum, &msum))
+    if (had && had->node && !strcmp(had->node->name, node) && had->meta_hash == mhash)
         return;
     cJSON *s = bdesired_strip_pod(pod);
     char *text = s ? cJSON_PrintUnformatted(s) : NULL;
@@ -235,7 +263,7 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     const char *uid = drv_json_str_at(pod, "metadata.uid");
     if (p && p->node == n && !strcmp(p->text, text) && !strcmp(p->uid, uid ? uid : "")) {
         free(text); /* a status change: the document stays as it is */
-        p->meta_sum = msum;
+        p->meta_hash = mhash;
         return;
     }
     if (!p) {
@@ -260,7 +288,7 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     }
     free(p->text);
     p->text = text;
-    p->meta_sum = msum;
+    p->meta_hash = mhash;
     drv_sha256_t th;
     drv_sha256_init(&th);
     drv_sha256_update(&th, text, strlen(text) + 1);
