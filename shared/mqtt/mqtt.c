@@ -76,6 +76,8 @@ struct drv_mqtt {
     bool will_retain;
     unsigned keepalive_s;
     bool clean_session;
+    bool drop_qos0;
+    uint64_t dropped; /* QoS 0 messages dropped on a full queue */
     size_t max_queued, max_queued_bytes;
     unsigned stable_ms;
     int efd;
@@ -242,6 +244,17 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
      * After half a keep-alive the message is taken beyond the bound, up to
      * MQTT_QUEUE_OVERDRAFT times it; only there does the thread wait for the owner again. */
     uint64_t until = (uint64_t)drv_now_ms() + c->keepalive_s * 500u;
+    /* At most once: a QoS 0 message is the sender's latest word (a heartbeat), and the next
+     * replaces it; holding Paho for it would cost the connection. */
+    if (c->drop_qos0 && msg->qos == 0 && c->queued > 0 &&
+        (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes)) {
+        c->dropped++;
+        cb_leave(c);
+        pthread_mutex_unlock(&c->mu);
+        MQTTAsync_freeMessage(&msg);
+        MQTTAsync_free(topic);
+        return 1;
+    }
     for (;;) {
         bool full = c->queued > 0 &&
                     (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes);
@@ -548,6 +561,7 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     }
     c->keepalive_s = o->keepalive_s ? o->keepalive_s : 10;
     c->clean_session = o->clean_session;
+    c->drop_qos0 = o->drop_qos0_when_full;
     c->max_queued = o->max_queued ? o->max_queued : 256;
     c->max_queued_bytes = o->max_queued_bytes ? o->max_queued_bytes : (16u << 20);
     c->max_out = o->max_buffered > 0 ? (size_t)o->max_buffered : 1000;
@@ -722,6 +736,15 @@ bool drv_mqtt_connected(const drv_mqtt_t *c)
     bool up = m->state == ST_CONNECTED;
     pthread_mutex_unlock(&m->mu);
     return up;
+}
+
+uint64_t drv_mqtt_dropped(const drv_mqtt_t *c)
+{
+    drv_mqtt_t *m = (drv_mqtt_t *)c;
+    pthread_mutex_lock(&m->mu);
+    uint64_t d = m->dropped;
+    pthread_mutex_unlock(&m->mu);
+    return d;
 }
 
 unsigned drv_mqtt_last_backoff_ms(const drv_mqtt_t *c)
