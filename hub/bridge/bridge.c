@@ -51,7 +51,8 @@ struct drv_bridge {
     struct drv_metrics *metrics;
     int64_t started_ms;
     int64_t grace_ms;
-    int64_t connected_ms; /* when the bridge last connected to the broker */
+    int64_t connected_ms;  /* when the bridge last connected to the broker */
+    uint64_t dropped_said; /* QoS 0 messages dropped, as last logged */
     int64_t dirty_since_ms;
     bool store_changed;
     drv_bridge_stats_t stats;
@@ -1239,6 +1240,14 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
 {
     logs_expire(b, now_ms);
     bsigner_collect(b->signer, signed_done, b);
+    uint64_t dropped = drv_mqtt_dropped(b->mqtt);
+    if (dropped != b->dropped_said) {
+        drv_log_warn("bridge: heartbeats and usage reports dropped: the hub's loop fell behind "
+                     "its MQTT queue",
+                     "dropped=%llu total=%llu", (unsigned long long)(dropped - b->dropped_said),
+                     (unsigned long long)dropped);
+        b->dropped_said = dropped;
+    }
     drv_error_t err = DRV_ERROR_INIT;
     if (bdesired_follow(&b->desired, b->store, &err) != DRV_OK) {
         if (strcmp(b->last_error, drv_error_msg(&err))) {
@@ -1369,6 +1378,7 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
                                * receive thread (see drv_mqtt_opts_t.max_queued). */
                               .max_queued = 32768,
                               .max_queued_bytes = 64u << 20,
+                              .drop_qos0_when_full = true,
                               .max_buffered = 10000,
                               .seed = opts->seed,
                               .ca_file = opts->ca_file,
