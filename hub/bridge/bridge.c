@@ -18,8 +18,12 @@
 #include "metrics/metrics.h"
 #include "mqtt.h"
 
-#define PUBLISH_DEBOUNCE_MS 20  /* gather a burst of store changes into one document */
-#define PUBLISH_BATCH 2000      /* documents per tick, so the loop stays responsive */
+#define PUBLISH_DEBOUNCE_MS 20 /* gather a burst of store changes into one document */
+#define PUBLISH_BATCH 2000     /* documents per tick, so the loop stays responsive */
+/* Documents waiting for the signer thread: about a second of its work, so that a document
+ * built now goes out soon, and a burst stays marked (and coalesced) in the cache meanwhile. */
+#define SIGN_QUEUE_MAX 1024
+#define POLL_BATCH 1000         /* MQTT messages taken per pass of the loop (one transaction) */
 #define EVENTS_PER_NODE_PER_S 1 /* on average, after a burst of EVENTS_BURST */
 #define EVENTS_BURST 20
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
@@ -39,6 +43,7 @@ typedef struct blogs {
 struct drv_bridge {
     drv_hstore_t *store;
     drv_mqtt_t *mqtt;
+    bsigner_t *signer;
     void (*on_change)(void *ctx);
     void *ctx;
     bdesired_t desired;
@@ -46,7 +51,8 @@ struct drv_bridge {
     struct drv_metrics *metrics;
     int64_t started_ms;
     int64_t grace_ms;
-    int64_t connected_ms; /* when the bridge last connected to the broker */
+    int64_t connected_ms;  /* when the bridge last connected to the broker */
+    uint64_t dropped_said; /* QoS 0 messages dropped, as last logged */
     int64_t dirty_since_ms;
     bool store_changed;
     drv_bridge_stats_t stats;
@@ -1124,13 +1130,18 @@ void drv_bridge_deliver(drv_bridge_t *b, const char *topic, const void *payload,
 
 void drv_bridge_poll(drv_bridge_t *b)
 {
-    /* A burst of status reports is one transaction. */
+    /* A burst of status reports is one transaction, of at most POLL_BATCH messages: the
+     * loop serves the API between two, and the writes of one (a report writes each of its
+     * pods) stay well within the store's change log, which is read right after. */
     bool batch = drv_hstore_batch_begin(b->store, NULL) == DRV_OK;
-    drv_mqtt_poll(b->mqtt, on_mqtt, b);
+    drv_mqtt_poll_max(b->mqtt, POLL_BATCH, on_mqtt, b);
     drv_error_t err = DRV_ERROR_INIT;
     if (batch && drv_hstore_batch_end(b->store, &err) != DRV_OK)
         drv_log_error("bridge: cannot store what agents reported", "error=\"%s\"",
                       drv_error_msg(&err));
+    drv_error_clear(&err);
+    if (bdesired_follow(&b->desired, b->store, &err) != DRV_OK)
+        drv_log_error("bridge: following the store failed", "error=\"%s\"", drv_error_msg(&err));
     if (b->store_changed) {
         b->store_changed = false;
         if (b->on_change)
@@ -1167,7 +1178,10 @@ int drv_bridge_fd(const drv_bridge_t *b)
 
 /* ---- publishing ---- */
 
-static void publish_node(drv_bridge_t *b, bnode_t *n)
+/* Builds n's document and hands it to the signer, which encodes, signs and publishes it off
+ * the loop. Recorded as published at once (the signer sends it, or a newer one of n's); a
+ * failure comes back through signed_done. false: the signer's queue is full (n stays marked). */
+static bool publish_node(drv_bridge_t *b, bnode_t *n)
 {
     /* Never above the store's resourceVersion, so that after a hub restart (which forgets
      * n->generation) a new document still gets a greater generation than any before it. A
@@ -1176,42 +1190,64 @@ static void publish_node(drv_bridge_t *b, bnode_t *n)
     if (gen < n->generation)
         gen = n->generation;
     drv_digest_t sum;
-    size_t len = 0;
     drv_error_t err = DRV_ERROR_INIT;
     bool unchanged = false;
-    _cleanup_free_ char *payload =
-        bdesired_build(&b->desired, n, gen, &sum, &len, &unchanged, &err);
+    cJSON *doc = bdesired_prepare(&b->desired, n, gen, &sum, &unchanged, &err);
     if (unchanged)
-        return; /* same content: agents already have it */
-    if (!payload) {
+        return true; /* same content: agents already have it */
+    if (!doc) {
         drv_log_error("bridge: cannot build desired state", "node=%s error=\"%s\"", n->name,
                       drv_error_msg(&err));
-        return; /* e.g. over 4 MiB: the agent keeps its last one; said once per change */
+        return true; /* the agent keeps its last one; said once per change */
+    }
+    drv_err_t e = bsigner_submit(b->signer, n, doc, gen, &sum, &err);
+    if (e != DRV_OK) {
+        n->dirty = true; /* built again on a later tick */
+        b->desired.ndirty++;
+        if (e != DRV_ERR_AGAIN)
+            drv_log_warn("bridge: cannot publish desired state", "node=%s error=\"%s\"", n->name,
+                         drv_error_msg(&err));
+        return e != DRV_ERR_AGAIN;
     }
     n->force = false;
-    char topic[DRV_PROTO_TOPIC_MAX];
-    if (drv_proto_topic(topic, sizeof(topic), n->name, DRV_PROTO_DESIRED, NULL, &err) != DRV_OK)
-        return;
-    if (drv_mqtt_publish(b->mqtt, topic, payload, len, drv_proto_qos(DRV_PROTO_DESIRED), true,
-                         &err) != DRV_OK) {
-        n->dirty = true; /* retried on the next tick */
-        b->desired.ndirty++;
-        drv_log_warn("bridge: cannot publish desired state", "node=%s error=\"%s\"", n->name,
-                     drv_error_msg(&err));
-        return;
-    }
     n->published = true;
     n->sum = sum;
     n->generation = gen;
-    b->stats.published++;
-    b->stats.desired_published++;
-    drv_log_debug("bridge: desired state published", "node=%s generation=%llu pods=%zu bytes=%zu",
-                  n->name, (unsigned long long)gen, n->npods, len);
+    return true;
+}
+
+/* A document the signer finished: counted, or, failed and still n's latest, built again at
+ * the next change (over the size cap: the agent keeps its last one). */
+static void signed_done(void *ctx, const bsigner_result_t *r)
+{
+    drv_bridge_t *b = ctx;
+    bnode_t *n = r->node;
+    if (r->rc == DRV_OK) {
+        b->stats.published++;
+        b->stats.desired_published++;
+        drv_log_debug("bridge: desired state published",
+                      "node=%s generation=%llu pods=%zu bytes=%zu", n->name,
+                      (unsigned long long)r->generation, n->npods, r->len);
+        return;
+    }
+    drv_log_error("bridge: cannot publish desired state", "node=%s error=\"%s\"", n->name,
+                  r->error ? r->error : "");
+    if (r->latest)
+        n->published = false;
 }
 
 int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
 {
     logs_expire(b, now_ms);
+    bsigner_collect(b->signer, signed_done, b);
+    uint64_t dropped = drv_mqtt_dropped(b->mqtt);
+    if (dropped != b->dropped_said) {
+        drv_log_warn("bridge: heartbeats and usage reports dropped: the hub's loop fell behind "
+                     "its MQTT queue",
+                     "dropped=%llu total=%llu", (unsigned long long)(dropped - b->dropped_said),
+                     (unsigned long long)dropped);
+        b->dropped_said = dropped;
+    }
     drv_error_t err = DRV_ERROR_INIT;
     if (bdesired_follow(&b->desired, b->store, &err) != DRV_OK) {
         if (strcmp(b->last_error, drv_error_msg(&err))) {
@@ -1222,8 +1258,10 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
         return 1000;
     }
     bdesired_tokens_due(&b->desired, (int64_t)time(NULL));
+    /* While the signer works, come back soon for its results. */
+    int64_t idle = bsigner_pending(b->signer) ? 50 : 1000;
     if (!b->desired.ndirty)
-        return 1000;
+        return idle;
     if (!b->dirty_since_ms)
         b->dirty_since_ms = now_ms;
     if (now_ms - b->dirty_since_ms < PUBLISH_DEBOUNCE_MS)
@@ -1240,10 +1278,11 @@ int64_t drv_bridge_tick(drv_bridge_t *b, int64_t now_ms)
             continue;
         n->dirty = false;
         b->desired.ndirty--;
-        publish_node(b, n);
         done++;
+        if (!publish_node(b, n))
+            return 20; /* the signer's queue is full: the rest when it has room */
     }
-    return b->desired.ndirty ? 0 : 1000;
+    return b->desired.ndirty ? 0 : idle;
 }
 
 /* ---- life cycle ---- */
@@ -1334,7 +1373,12 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
         drv_mqtt_opts_t mo = {.server_uri = opts->broker_url,
                               .client_id = opts->client_id ? opts->client_id : "drover-hub",
                               .clean_session = false,
-                              .max_queued = 4096,
+                              /* A fleet's burst of reports and heartbeats (10,000 nodes
+                               * beat 5,000 times a second) waits here, not in Paho's
+                               * receive thread (see drv_mqtt_opts_t.max_queued). */
+                              .max_queued = 32768,
+                              .max_queued_bytes = 64u << 20,
+                              .drop_qos0_when_full = true,
                               .max_buffered = 10000,
                               .seed = opts->seed,
                               .ca_file = opts->ca_file,
@@ -1342,6 +1386,8 @@ drv_err_t drv_bridge_new(const drv_bridge_opts_t *opts, drv_bridge_t **out, drv_
                               .key_file = opts->key_file};
         e = drv_mqtt_new(&mo, &b->mqtt, err);
     }
+    if (e == DRV_OK)
+        e = bsigner_new(opts->signing_key, b->mqtt, SIGN_QUEUE_MAX, true, &b->signer, err);
     static const drv_proto_msg_t subs[] = {DRV_PROTO_STATUS,   DRV_PROTO_HEARTBEAT,
                                            DRV_PROTO_ONLINE,   DRV_PROTO_EVENTS,
                                            DRV_PROTO_LOGS_RES, DRV_PROTO_METRICS};
@@ -1365,6 +1411,7 @@ void drv_bridge_free(drv_bridge_t *b)
 {
     if (!b)
         return;
+    bsigner_free(b->signer); /* first: it publishes through b->mqtt */
     drv_mqtt_free(b->mqtt, 2000);
     bdesired_free(&b->desired);
     free(b);

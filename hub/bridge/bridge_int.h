@@ -94,12 +94,21 @@ typedef struct bnode {
     uint32_t net_refused; /* hash of the last refused nodeStatus.network (an event per change) */
     int64_t token_due;    /* Unix s: its pods' first service account token renewal; 0 none */
     bnode_net_t net;
+    /* The signer (signer.c): documents handed to it for this node (the latest's number, to
+     * tell a stale result), and its job still waiting, if any (under the signer's lock). */
+    uint64_t sign_seq;
+    struct bsign_job *sign_waiting;
 } bnode_t;
 
 struct bpod {
     char *key;                       /* "namespace/name" */
     char uid[DRV_PROTO_UID_MAX + 1]; /* metadata.uid: usage reports must name it */
     char *text;                      /* the pod as the agent gets it, compact canonical JSON */
+    drv_digest_t text_sum;           /* of text: what a node's document digest is made of */
+    /* A keyed hash of what text is made of but the spec, plus metadata.generation (the store
+     * bumps it whenever apiVersion, kind or spec change): equal, the store's change was to
+     * status alone and text is not made again. */
+    uint64_t meta_hash;
     bnode_t *node;
     bpod_t *prev, *next;
 };
@@ -144,9 +153,69 @@ DRV_NODISCARD drv_err_t bdesired_follow(bdesired_t *d, drv_hstore_t *s, drv_erro
  * with err set. */
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err);
+/* bdesired_build in two steps, so that the second can run off the hub's loop: the document
+ * as a new tree (Secrets and tokens already sealed, not yet encoded nor signed; NULL with
+ * *unchanged or err as bdesired_build), then its payload: encoded and signed with signing_key
+ * (NULL: unsigned), malloc'd, or NULL with err set (over the size cap: DRV_ERR_TOOBIG).
+ * bdesired_finish touches nothing of the cache: any thread may call it. */
+cJSON *bdesired_prepare(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, bool *unchanged,
+                        drv_error_t *err);
+char *bdesired_finish(const char *signing_key, const char *node, const cJSON *doc, size_t *len,
+                      drv_error_t *err);
 void bdesired_free(bdesired_t *d);
 /* At now (Unix s): marks the nodes with a pod's token due for renewal. */
 void bdesired_tokens_due(bdesired_t *d, int64_t now);
+
+/* ---- the signer (signer.c) ----
+ * Encodes, signs and publishes documents on a thread of its own (bdesired_finish, then
+ * drv_mqtt_publish, retained, QoS 1), in the order handed over, so that a node's documents
+ * reach the broker oldest first. Results come back to the loop through bsigner_collect. */
+typedef struct bsign_job bsign_job_t;
+typedef struct bsigner bsigner_t;
+struct drv_mqtt;
+
+typedef struct bsigner_stats {
+    uint64_t submitted;     /* jobs queued */
+    uint64_t coalesced;     /* documents that replaced a waiting one of their node */
+    uint64_t done;          /* jobs signed (or failed) */
+    uint64_t full;          /* submits refused: the queue was full */
+    uint64_t publish_waits; /* the MQTT client's queue was full: the signer waited */
+    size_t waiting;
+} bsigner_stats_t;
+
+typedef struct bsigner_result {
+    bnode_t *node;
+    uint64_t generation;
+    const drv_digest_t *sum;
+    bool latest;         /* no newer document was handed over for the node since */
+    drv_err_t rc;        /* DRV_OK: published (handed to the MQTT client) */
+    size_t len;          /* payload bytes */
+    const char *payload; /* the payload, only for a signer without an MQTT client (tests) */
+    const char *error;   /* why not, when rc is not DRV_OK */
+} bsigner_result_t;
+typedef void (*bsigner_result_fn)(void *ctx, const bsigner_result_t *r);
+
+/* A signer with signing_key (NULL: unsigned) publishing to mqtt (NULL: nowhere, for tests),
+ * holding at most max_waiting jobs. thread false: no thread, jobs run in bsigner_run_one
+ * (tests). Both borrowed pointers must outlive it. */
+DRV_NODISCARD drv_err_t bsigner_new(const char *signing_key, struct drv_mqtt *mqtt,
+                                    size_t max_waiting, bool thread, bsigner_t **out,
+                                    drv_error_t *err);
+/* Hands n's document doc (taken, also on failure) with generation gen and content sum over.
+ * If n has a job still waiting, doc replaces its document (coalescing: one job per node
+ * waits). DRV_ERR_AGAIN when max_waiting jobs wait already (doc is freed: the caller keeps n
+ * marked and builds it again later). Loop thread only. */
+DRV_NODISCARD drv_err_t bsigner_submit(bsigner_t *s, bnode_t *n, cJSON *doc, uint64_t gen,
+                                       const drv_digest_t *sum, drv_error_t *err);
+/* Calls cb for every finished job (loop thread; r valid during the call); returns how many. */
+size_t bsigner_collect(bsigner_t *s, bsigner_result_fn cb, void *ctx);
+/* Jobs waiting, running or finished but not collected. */
+size_t bsigner_pending(bsigner_t *s);
+/* Without a thread: runs the oldest waiting job here. */
+void bsigner_run_one(bsigner_t *s);
+void bsigner_stats(bsigner_t *s, bsigner_stats_t *out);
+/* Stops the thread (after the job it is running) and drops what still waits. */
+void bsigner_free(bsigner_t *s);
 
 /* ---- storage (storage.c) ---- */
 

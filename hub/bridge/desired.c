@@ -163,6 +163,79 @@ static void pod_remove(bdesired_t *d, const char *key)
     free(p);
 }
 
+/* A keyed 64-bit hash over a stream (SipHash-1-3 of 1 KiB blocks, each keyed with the hash
+ * so far): the map's seed, random per hub run, makes a crafted collision infeasible. */
+typedef struct hsink {
+    const uint64_t *key;
+    uint64_t h;
+    size_t n;
+    unsigned char buf[1024];
+} hsink_t;
+
+static void hs_fold(hsink_t *s)
+{
+    const uint64_t k[2] = {s->key[0] ^ s->h, s->key[1]};
+    s->h = drv_map_hash(k, s->buf, s->n);
+    s->n = 0;
+}
+
+static void hs_put(hsink_t *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len) {
+        size_t take = sizeof(s->buf) - s->n < len ? sizeof(s->buf) - s->n : len;
+        memcpy(s->buf + s->n, p, take);
+        s->n += take;
+        p += take;
+        len -= take;
+        if (s->n == sizeof(s->buf))
+            hs_fold(s);
+    }
+}
+
+/* Feeds j and its siblings into s: every member's key, type and value, in order. */
+static void hash_json(hsink_t *s, const cJSON *j)
+{
+    for (; j; j = j->next) {
+        unsigned char tag = (unsigned char)(j->type & 0xff);
+        hs_put(s, &tag, 1);
+        if (j->string)
+            hs_put(s, j->string, strlen(j->string) + 1);
+        if (cJSON_IsString(j) && j->valuestring)
+            hs_put(s, j->valuestring, strlen(j->valuestring) + 1);
+        else if (cJSON_IsNumber(j))
+            hs_put(s, &j->valuedouble, sizeof(j->valuedouble));
+        if (j->child) {
+            hs_put(s, "{", 1);
+            hash_json(s, j->child);
+            hs_put(s, "}", 1);
+        }
+    }
+}
+
+/* bpod_t.meta_hash of pod: the metadata members the agent gets, kind and generation. */
+static uint64_t pod_meta_hash(const bdesired_t *d, const cJSON *pod)
+{
+    static const char *const mkeys[] = {"name",        "namespace",       "uid",       "labels",
+                                        "annotations", "ownerReferences", "generation"};
+    const cJSON *meta = drv_json_get(pod, "metadata");
+    hsink_t s = {.key = d->pods.seed};
+    for (size_t i = 0; i < sizeof(mkeys) / sizeof(mkeys[0]); i++) {
+        const cJSON *v = drv_json_get(meta, mkeys[i]);
+        hs_put(&s, mkeys[i], strlen(mkeys[i]) + 1);
+        if (v) { /* the member alone, not its siblings */
+            cJSON one = *v;
+            one.next = NULL;
+            hash_json(&s, &one);
+        }
+    }
+    const char *av = drv_json_str(pod, "apiVersion"), *kind = drv_json_str(pod, "kind");
+    hs_put(&s, av ? av : "", av ? strlen(av) + 1 : 1);
+    hs_put(&s, kind ? kind : "", kind ? strlen(kind) + 1 : 1);
+    hs_fold(&s);
+    return s.h;
+}
+
 /* The pod as it now is in the store (NULL: deleted). */
 static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
 {
@@ -171,6 +244,12 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         pod_remove(d, key);
         return;
     }
+    /* Most changes a busy fleet makes are to pods' status (each report of each pod): those
+     * are told apart without copying and printing the pod. */
+    uint64_t mhash = pod_meta_hash(d, pod);
+    bpod_t *had = drv_map_get(&d->pods, key);
+    if (had && had->node && !strcmp(had->node->name, node) && had->meta_hash == mhash)
+        return;
     cJSON *s = bdesired_strip_pod(pod);
     char *text = s ? cJSON_PrintUnformatted(s) : NULL;
     cJSON_Delete(s);
@@ -180,10 +259,11 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
         drv_log_error("bridge: cannot hold a pod's desired state", "pod=%s node=%s", key, node);
         return;
     }
-    bpod_t *p = drv_map_get(&d->pods, key);
+    bpod_t *p = had;
     const char *uid = drv_json_str_at(pod, "metadata.uid");
     if (p && p->node == n && !strcmp(p->text, text) && !strcmp(p->uid, uid ? uid : "")) {
         free(text); /* a status change: the document stays as it is */
+        p->meta_hash = mhash;
         return;
     }
     if (!p) {
@@ -208,6 +288,11 @@ static void pod_set(bdesired_t *d, const char *key, const cJSON *pod)
     }
     free(p->text);
     p->text = text;
+    p->meta_hash = mhash;
+    drv_sha256_t th;
+    drv_sha256_init(&th);
+    drv_sha256_update(&th, text, strlen(text) + 1);
+    drv_sha256_final(&th, &p->text_sum);
     if (drv_fmt(p->uid, sizeof(p->uid), "%s", uid ? uid : "") != DRV_OK)
         p->uid[0] = '\0'; /* no usage report can match it */
     mark(d, n);
@@ -792,22 +877,24 @@ void bdesired_tokens_due(bdesired_t *d, int64_t now)
     d->token_refresh_at = next;
 }
 
-/* The encoded document, signed when the bridge has a key. */
-static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len, drv_error_t *err)
+char *bdesired_finish(const char *signing_key, const char *node, const cJSON *doc, size_t *len,
+                      drv_error_t *err)
 {
     char *text = NULL;
     size_t tlen = 0;
-    if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &text, &tlen, err) != DRV_OK)
+    if (drv_proto_encode(doc, DRV_PROTO_DESIRED, &text, &tlen, err) != DRV_OK) {
+        drv_error_wrap(err, "desired state of %s", node);
         return NULL;
-    if (!d->signing_key) {
+    }
+    if (!signing_key) {
         *len = tlen;
         return text;
     }
     char *env = NULL;
-    drv_err_t e = drv_proto_desired_sign(text, tlen, d->signing_key, &env, len, err);
+    drv_err_t e = drv_proto_desired_sign(text, tlen, signing_key, &env, len, err);
     free(text);
     if (e != DRV_OK) {
-        drv_error_wrap(err, "desired state of %s", n->name);
+        drv_error_wrap(err, "desired state of %s", node);
         return NULL;
     }
     return env;
@@ -816,11 +903,22 @@ static char *finish_doc(bdesired_t *d, bnode_t *n, const cJSON *doc, size_t *len
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err)
 {
+    cJSON *doc = bdesired_prepare(d, n, gen, sum, unchanged, err);
+    if (!doc)
+        return NULL;
+    char *out = bdesired_finish(d->signing_key, n->name, doc, len, err);
+    cJSON_Delete(doc);
+    return out;
+}
+
+cJSON *bdesired_prepare(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, bool *unchanged,
+                        drv_error_t *err)
+{
     bpod_t **pods = calloc(n->npods ? n->npods : 1, sizeof(*pods));
     cJSON *jpods = cJSON_CreateArray(), *jcms = cJSON_CreateArray(),
           *jsecrets = cJSON_CreateArray(), *jpvs = cJSON_CreateArray();
     refs_t refs = {DRV_VEC_INIT(char *, REFS_MAX), DRV_OK};
-    char *out = NULL;
+    cJSON *out = NULL;
     char *pub = NULL;                      /* the node's key, when it has Secrets */
     cJSON *net = NULL;                     /* the node's own part of its network section */
     cJSON *toks = NULL, *wire_toks = NULL; /* its pods' service account tokens */
@@ -843,7 +941,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
             goto done;
         }
         drv_sha256_update(&h, "p", 1);
-        drv_sha256_update(&h, pods[i]->text, strlen(pods[i]->text) + 1);
+        drv_sha256_update(&h, &pods[i]->text_sum, sizeof(pods[i]->text_sum));
         collect_refs(pod, &refs);
     }
     if (refs.failed == DRV_ERR_TOOBIG) {
@@ -933,10 +1031,7 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
             drv_error_set(err, DRV_ERR_NOMEM, 0, "desired state of %s", n->name);
         }
     }
-    if (doc) {
-        out = finish_doc(d, n, doc, len, err);
-        cJSON_Delete(doc);
-    }
+    out = doc;
 done:
     cJSON_Delete(net);
     if (toks) /* the tokens in clear: wiped, never left in freed memory */

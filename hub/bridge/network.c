@@ -334,9 +334,19 @@ void bnet_apply(bdesired_t *d, drv_kind_t kind, const char *key, const cJSON *ob
 {
     bnet_t *net = &d->net;
     switch (kind) {
-    case DRV_KIND_POD:
+    case DRV_KIND_POD: {
+        /* Pods' addresses are in the documents only while a NetworkPolicy exists
+         * (shared_build): without one, a pod that gets its IP changes no node's document, and
+         * marking every node for it made each status report of a burst build the whole fleet's
+         * documents again (to find them unchanged). */
+        bool was = net->changed;
         put(net, &net->pods, key, NULL, obj ? pod_text(net, obj) : NULL);
+        if (!was && net->changed && net->policies.n == 0) {
+            net->changed = false;
+            net->stale = true;
+        }
         break;
+    }
     case DRV_KIND_SERVICE:
         put(net, &net->services, key, NULL, obj ? stripped_text(obj, true) : NULL);
         break;

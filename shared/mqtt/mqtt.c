@@ -46,6 +46,10 @@ typedef struct sub {
     int qos;
 } sub_t;
 
+/* How far past max_queued (and max_queued_bytes) a message may be queued once Paho's receive
+ * thread has been held for half a keep-alive (on_message). */
+#define MQTT_QUEUE_OVERDRAFT 4u
+
 /* Topic filters one client keeps (and renews at every connect); Drover's use a handful. */
 #define MQTT_SUBS_MAX 256
 
@@ -72,6 +76,8 @@ struct drv_mqtt {
     bool will_retain;
     unsigned keepalive_s;
     bool clean_session;
+    bool drop_qos0;
+    uint64_t dropped; /* QoS 0 messages dropped on a full queue */
     size_t max_queued, max_queued_bytes;
     unsigned stable_ms;
     int efd;
@@ -231,10 +237,37 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     cb_enter(c);
     /* Full queue: hold Paho's receive thread until the owner drains (back-pressure down to TCP
      * and the broker). Returning 0 instead ("keep it, offer it again") would not do: Paho
-     * offers a kept message again only when another packet arrives for this client. */
-    while (!c->stop && c->queued > 0 &&
-           (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes))
-        pthread_cond_wait(&c->space_cv, &c->mu);
+     * offers a kept message again only when another packet arrives for this client. But not
+     * for as long as a keep-alive: while held, Paho reads nothing (the broker's PINGRESP
+     * either) and sends nothing, and at the next keep-alive check it closes the connection
+     * itself ("PINGRESP not received"), or the broker does: how a busy hub lost its broker.
+     * After half a keep-alive the message is taken beyond the bound, up to
+     * MQTT_QUEUE_OVERDRAFT times it; only there does the thread wait for the owner again. */
+    uint64_t until = (uint64_t)drv_now_ms() + c->keepalive_s * 500u;
+    /* At most once: a QoS 0 message is the sender's latest word (a heartbeat), and the next
+     * replaces it; holding Paho for it would cost the connection. */
+    if (c->drop_qos0 && msg->qos == 0 && c->queued > 0 &&
+        (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes)) {
+        c->dropped++;
+        cb_leave(c);
+        pthread_mutex_unlock(&c->mu);
+        MQTTAsync_freeMessage(&msg);
+        MQTTAsync_free(topic);
+        return 1;
+    }
+    for (;;) {
+        bool full = c->queued > 0 &&
+                    (c->queued >= c->max_queued || c->queued_bytes + plen > c->max_queued_bytes);
+        bool hard =
+            c->queued > 0 && (c->queued >= MQTT_QUEUE_OVERDRAFT * c->max_queued ||
+                              c->queued_bytes + plen > MQTT_QUEUE_OVERDRAFT * c->max_queued_bytes);
+        uint64_t now = (uint64_t)drv_now_ms();
+        if (c->stop || !full || (!hard && now >= until))
+            break;
+        struct timespec ts;
+        abs_deadline(&ts, hard || now >= until ? now + 1000u : until);
+        pthread_cond_timedwait(&c->space_cv, &c->mu, &ts);
+    }
     if (!c->stop) {
         ev_item_t *it = calloc(1, sizeof *it);
         char *t = malloc(tlen + 1);
@@ -528,6 +561,7 @@ drv_err_t drv_mqtt_new(const drv_mqtt_opts_t *o, drv_mqtt_t **out, drv_error_t *
     }
     c->keepalive_s = o->keepalive_s ? o->keepalive_s : 10;
     c->clean_session = o->clean_session;
+    c->drop_qos0 = o->drop_qos0_when_full;
     c->max_queued = o->max_queued ? o->max_queued : 256;
     c->max_queued_bytes = o->max_queued_bytes ? o->max_queued_bytes : (16u << 20);
     c->max_out = o->max_buffered > 0 ? (size_t)o->max_buffered : 1000;
@@ -585,12 +619,19 @@ int drv_mqtt_fd(const drv_mqtt_t *c)
 
 size_t drv_mqtt_poll(drv_mqtt_t *c, drv_mqtt_cb_t cb, void *userdata)
 {
+    return drv_mqtt_poll_max(c, SIZE_MAX, cb, userdata);
+}
+
+size_t drv_mqtt_poll_max(drv_mqtt_t *c, size_t max, drv_mqtt_cb_t cb, void *userdata)
+{
     uint64_t cnt;
     ssize_t r = read(c->efd, &cnt, sizeof cnt);
     (void)r; /* EAGAIN: nothing signalled, the queue may still hold leftovers */
     pthread_mutex_lock(&c->mu);
     size_t budget = c->queued; /* what is there now: a flood cannot starve the owner's loop */
     pthread_mutex_unlock(&c->mu);
+    if (budget > max)
+        budget = max;
     size_t n = 0;
     for (; n < budget; n++) {
         pthread_mutex_lock(&c->mu);
@@ -695,6 +736,15 @@ bool drv_mqtt_connected(const drv_mqtt_t *c)
     bool up = m->state == ST_CONNECTED;
     pthread_mutex_unlock(&m->mu);
     return up;
+}
+
+uint64_t drv_mqtt_dropped(const drv_mqtt_t *c)
+{
+    drv_mqtt_t *m = (drv_mqtt_t *)c;
+    pthread_mutex_lock(&m->mu);
+    uint64_t d = m->dropped;
+    pthread_mutex_unlock(&m->mu);
+    return d;
 }
 
 unsigned drv_mqtt_last_backoff_ms(const drv_mqtt_t *c)

@@ -30,8 +30,14 @@ typedef struct drv_mqtt_opts {
     unsigned keepalive_s; /* 0 = 10 */
     bool clean_session;   /* false for the agent: the broker keeps its QoS 1 messages */
     /* Incoming events held for the owner. When full, Paho's receive thread waits for
-     * drv_mqtt_poll (back-pressure: nothing is dropped, but a stalled owner stalls reading). */
-    size_t max_queued;       /* 0 = 256 */
+     * drv_mqtt_poll (back-pressure: nothing is dropped, but a stalled owner stalls reading),
+     * for half a keep-alive at most (longer, and the connection would be lost: Paho reads no
+     * PINGRESP meanwhile); then up to 4 times these bounds are queued before it waits again. */
+    size_t max_queued; /* 0 = 256 */
+    /* A QoS 0 message arriving while the queue is full is dropped (drv_mqtt_dropped counts
+     * them) instead of holding Paho's thread: for an owner to whom such messages are
+     * superseded by the sender's next one (the hub: heartbeats and usage reports). */
+    bool drop_qos0_when_full;
     size_t max_queued_bytes; /* their payload bytes; 0 = 16 MiB */
     int max_buffered;        /* outgoing messages Paho keeps while disconnected; 0 = 1000 */
     unsigned backoff_min_ms; /* 0 = 500 */
@@ -80,6 +86,8 @@ DRV_API int drv_mqtt_fd(const drv_mqtt_t *c);
 /* Delivers the queued events, in arrival order, to cb; returns how many. Call when the fd is
  * readable (calling at other times is harmless). cb may publish and subscribe. */
 DRV_API size_t drv_mqtt_poll(drv_mqtt_t *c, drv_mqtt_cb_t cb, void *userdata);
+/* drv_mqtt_poll delivering at most max events; the fd stays readable while more wait. */
+DRV_API size_t drv_mqtt_poll_max(drv_mqtt_t *c, size_t max, drv_mqtt_cb_t cb, void *userdata);
 
 /* Adds a subscription (kept and renewed after each reconnect; sent now if connected). */
 DRV_API DRV_NODISCARD drv_err_t drv_mqtt_subscribe(drv_mqtt_t *c, const char *filter, int qos,
@@ -94,6 +102,9 @@ DRV_API DRV_NODISCARD drv_err_t drv_mqtt_publish(drv_mqtt_t *c, const char *topi
                                                  bool retain, drv_error_t *err);
 
 DRV_API bool drv_mqtt_connected(const drv_mqtt_t *c);
+
+/* QoS 0 messages dropped so far on a full queue (drop_qos0_when_full). */
+DRV_API uint64_t drv_mqtt_dropped(const drv_mqtt_t *c);
 
 /* Delay chosen before the latest reconnect attempt, ms (for tests and metrics). */
 DRV_API unsigned drv_mqtt_last_backoff_ms(const drv_mqtt_t *c);

@@ -342,6 +342,58 @@ static void test_full_queue_holds_messages_back(void **state)
     drv_mqtt_free(c, 1000);
 }
 
+/* An owner that stops polling for three keep-alives (a hub busy with a big burst) keeps its
+ * connection: Paho's receive thread is held at most half a keep-alive for a QoS 1 message
+ * (then it is queued past the bound), and QoS 0 messages on a full queue are dropped and
+ * counted (drop_qos0_when_full). Before, the held thread read no PINGRESP and Paho closed the
+ * connection. */
+static void test_busy_owner_keeps_connection(void **state)
+{
+    (void)state;
+    rec_t r = {0}, rp = {0};
+    drv_mqtt_opts_t o = {.server_uri = g_uri,
+                         .client_id = "t-busy",
+                         .clean_session = true,
+                         .keepalive_s = 2,
+                         .max_queued = 2,
+                         .drop_qos0_when_full = true};
+    drv_mqtt_t *c = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_mqtt_new(&o, &c, &err), DRV_OK);
+    assert_true(wait_for(c, &r, &r.connected, 1, 5000));
+    subscribe(c, "busy/#");
+    drv_mqtt_t *p = client("t-busy-pub", true, 0);
+    assert_true(wait_for(p, &rp, &rp.connected, 1, 5000));
+    for (int i = 0; i < 100 && r.messages == 0; i++) {
+        publish(p, "busy/probe", "probe", 1, false);
+        wait_for(c, &r, &r.messages, 1, 100);
+    }
+    assert_true(r.messages >= 1);
+    wait_for(c, &r, &r.messages, 1000, 300); /* drain extra probes */
+    r.messages = 0;
+    /* 6 QoS 1 messages (within 4 x max_queued) and 40 QoS 0 ones, then no poll for 6 s. */
+    for (int i = 0; i < 6; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "%d", i);
+        publish(p, "busy/q1", b, 1, false);
+        for (int k = 0; k < 10 && i < 4; k++)
+            publish(p, "busy/q0", "beat", 0, false);
+    }
+    usleep(scaled(6000) * 1000);
+    assert_true(drv_mqtt_connected(c));
+    wait_for(c, &r, &r.messages, 1000, 1000);
+    assert_int_equal(r.disconnected, 0);
+    assert_true(drv_mqtt_dropped(c) > 0);
+    /* every QoS 1 message, in order, whatever QoS 0 ones came through */
+    assert_string_equal(r.topic, "busy/q1");
+    assert_string_equal(r.payload, "5");
+    assert_true(r.messages >= 6);
+    print_message("    delivered %u, dropped %llu (QoS 0)\n", r.messages,
+                  (unsigned long long)drv_mqtt_dropped(c));
+    drv_mqtt_free(p, 1000);
+    drv_mqtt_free(c, 1000);
+}
+
 static void test_reconnect_after_broker_restart(void **state)
 {
     (void)state;
@@ -497,6 +549,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_will_of_killed_client),
         cmocka_unit_test(test_jitter_differs_between_clients),
         cmocka_unit_test(test_full_queue_holds_messages_back),
+        cmocka_unit_test(test_busy_owner_keeps_connection),
         cmocka_unit_test(test_reconnect_after_broker_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1166,6 +1166,179 @@ static void test_document_over_cap(void **state)
     doc_free(&d);
 }
 
+/* ---- the signer (signer.c) ---- */
+
+typedef struct collected {
+    size_t n;
+    char node[8][DRV_PROTO_NODE_MAX + 1];
+    uint64_t gen[8];
+    bool latest[8];
+    drv_err_t rc[8];
+    char *payload[8];
+} collected_t;
+
+static void on_result(void *ctx, const bsigner_result_t *r)
+{
+    collected_t *c = ctx;
+    assert_true(c->n < 8);
+    snprintf(c->node[c->n], sizeof(c->node[0]), "%s", r->node->name);
+    c->gen[c->n] = r->generation;
+    c->latest[c->n] = r->latest;
+    c->rc[c->n] = r->rc;
+    c->payload[c->n] = r->payload ? strdup(r->payload) : NULL;
+    c->n++;
+}
+
+static void collected_free(collected_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->payload[i]);
+    memset(c, 0, sizeof(*c));
+}
+
+static cJSON *prepared(struct fx *f, const char *node, uint64_t gen, drv_digest_t *sum)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *doc = bdesired_prepare(&f->d, bdesired_node(&f->d, node), gen, sum, NULL, &err);
+    if (!doc)
+        fail_msg("prepare %s: %s", node, drv_error_msg(&err));
+    return doc;
+}
+
+/* One job per node waits: a newer document replaces the waiting one in its place; the queue is
+ * bounded (DRV_ERR_AGAIN, nothing waits on it); a result names whether it is still the node's
+ * latest document. */
+static void test_signer_coalesces(void **state)
+{
+    struct fx *f = *state;
+    mkpod(f, "default", "a", "pi-1");
+    mkpod(f, "default", "b", "pi-2");
+    mkpod(f, "default", "c", "pi-3");
+    load(f);
+    bsigner_t *s = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(bsigner_new(NULL, NULL, 2, false, &s, &err), DRV_OK);
+    bnode_t *n1 = bdesired_node(&f->d, "pi-1"), *n3 = bdesired_node(&f->d, "pi-3");
+    drv_digest_t sum;
+    assert_int_equal(bsigner_submit(s, n1, prepared(f, "pi-1", 5, &sum), 5, &sum, &err), DRV_OK);
+    assert_int_equal(bsigner_submit(s, n1, prepared(f, "pi-1", 6, &sum), 6, &sum, &err), DRV_OK);
+    assert_int_equal(bsigner_submit(s, bdesired_node(&f->d, "pi-2"), prepared(f, "pi-2", 6, &sum),
+                                    6, &sum, &err),
+                     DRV_OK);
+    bsigner_stats_t st;
+    bsigner_stats(s, &st);
+    assert_int_equal(st.waiting, 2);
+    assert_int_equal(st.coalesced, 1);
+    /* full: refused at once, the document freed (the bridge keeps the node marked) */
+    assert_int_equal(bsigner_submit(s, n3, prepared(f, "pi-3", 6, &sum), 6, &sum, &err),
+                     DRV_ERR_AGAIN);
+    assert_null(n3->sign_waiting);
+    assert_int_equal(bsigner_pending(s), 2);
+
+    bsigner_run_one(s);
+    bsigner_run_one(s);
+    collected_t c = {0};
+    assert_int_equal(bsigner_collect(s, on_result, &c), 2);
+    assert_int_equal(bsigner_pending(s), 0);
+    /* in the order handed over; pi-1 only once, with its newest document */
+    assert_string_equal(c.node[0], "pi-1");
+    assert_int_equal(c.gen[0], 6);
+    assert_true(c.latest[0]);
+    assert_string_equal(c.node[1], "pi-2");
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(c.rc[i], DRV_OK);
+        drv_proto_desired_t p;
+        assert_non_null(c.payload[i]);
+        assert_int_equal(
+            drv_proto_desired_parse(c.payload[i], strlen(c.payload[i]), c.node[i], &p, &err),
+            DRV_OK);
+        assert_int_equal(p.generation, 6);
+        drv_proto_desired_free(&p);
+    }
+    collected_free(&c);
+
+    /* a job already taken (running or done) is not replaced: the newer one queues behind it,
+     * and the older one's result says it is no longer the latest */
+    assert_int_equal(bsigner_submit(s, n1, prepared(f, "pi-1", 7, &sum), 7, &sum, &err), DRV_OK);
+    bsigner_run_one(s);
+    assert_int_equal(bsigner_submit(s, n1, prepared(f, "pi-1", 8, &sum), 8, &sum, &err), DRV_OK);
+    assert_int_equal(bsigner_collect(s, on_result, &c), 1);
+    assert_int_equal(c.gen[0], 7);
+    assert_false(c.latest[0]);
+    bsigner_run_one(s);
+    assert_int_equal(bsigner_collect(s, on_result, &c), 1);
+    assert_int_equal(c.gen[1], 8);
+    assert_true(c.latest[1]);
+    collected_free(&c);
+    bsigner_stats(s, &st);
+    assert_int_equal(st.submitted, 4);
+    assert_int_equal(st.done, 4);
+    assert_int_equal(st.full, 1);
+    /* freed with a job waiting: dropped, the node no longer points at it */
+    assert_int_equal(bsigner_submit(s, n3, prepared(f, "pi-3", 9, &sum), 9, &sum, &err), DRV_OK);
+    assert_non_null(n3->sign_waiting);
+    bsigner_free(s);
+    assert_null(n3->sign_waiting);
+}
+
+/* On its thread: documents come back signed (they open with the hub's public key), and a
+ * document over the size cap comes back as a failure naming the node. */
+static void test_signer_thread(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    char *key = NULL, *pub = NULL;
+    assert_int_equal(drv_pki_key_generate(&key, &err), DRV_OK);
+    assert_int_equal(drv_pki_key_public(key, &pub, &err), DRV_OK);
+    mkpod(f, "default", "a", "pi-1");
+    mkpod(f, "default", "b", "pi-2");
+    load(f);
+    bsigner_t *s = NULL;
+    assert_int_equal(bsigner_new(key, NULL, 16, true, &s, &err), DRV_OK);
+    drv_digest_t sum;
+    static const char *const nodes[] = {"pi-1", "pi-2"};
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(bsigner_submit(s, bdesired_node(&f->d, nodes[i]),
+                                        prepared(f, nodes[i], 3, &sum), 3, &sum, &err),
+                         DRV_OK);
+    /* a document far over 4 MiB: one ConfigMap-sized annotation is not needed, a big doc is */
+    cJSON *big = prepared(f, "pi-1", 4, &sum);
+    char *val = malloc(5u << 20);
+    assert_non_null(val);
+    memset(val, 'x', (5u << 20) - 1);
+    val[(5u << 20) - 1] = '\0';
+    assert_non_null(cJSON_AddStringToObject(big, "padding", val));
+    free(val);
+    assert_int_equal(bsigner_submit(s, bdesired_node(&f->d, "pi-1"), big, 4, &sum, &err), DRV_OK);
+    collected_t c = {0};
+    for (int i = 0; i < 1000 && c.n < 3; i++) {
+        bsigner_collect(s, on_result, &c);
+        if (c.n < 3) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(c.n, 3);
+    assert_int_equal(bsigner_pending(s), 0);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(c.rc[i], DRV_OK);
+        char *doc = NULL;
+        size_t dlen = 0;
+        assert_int_equal(
+            drv_proto_desired_open(c.payload[i], strlen(c.payload[i]), pub, &doc, &dlen, &err),
+            DRV_OK);
+        assert_non_null(strstr(doc, nodes[i]));
+        free(doc);
+    }
+    assert_int_equal(c.rc[2], DRV_ERR_TOOBIG);
+    assert_null(c.payload[2]);
+    assert_true(c.latest[2]);
+    collected_free(&c);
+    bsigner_free(s);
+    drv_pki_secret_free(key);
+    free(pub);
+}
+
 /* ---- the table ---- */
 
 static void test_bmap(void **state)
@@ -1269,6 +1442,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fell_behind_reloads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_over_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_coalesces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_thread, setup, teardown),
         cmocka_unit_test(test_bmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
