@@ -664,7 +664,7 @@ static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJ
 static const char *const cm_known[] = {"apiVersion", "kind",      "metadata", "data",
                                        "binaryData", "immutable", NULL};
 
-static void v_configmap(vctx_t *c, cJSON *obj)
+void v_configmap(vctx_t *c, cJSON *obj)
 {
     static const vfields_t f = {cm_known, NULL, NULL};
     v_fields(c, obj, &f);
@@ -710,7 +710,7 @@ static void fold_string_data(vctx_t *c, cJSON *obj)
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "stringData");
 }
 
-static void v_secret(vctx_t *c, cJSON *obj)
+void v_secret(vctx_t *c, cJSON *obj)
 {
     static const char *const known[] = {"apiVersion", "kind",       "metadata",
                                         "data",       "stringData", "type",
@@ -982,7 +982,7 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
 
 /* Every field of a Service spec is honoured (validated and kept for the hub and the agents) or
  * refused by name; none is dropped. */
-static void v_service_spec(vctx_t *c, cJSON *spec)
+void v_service_spec(vctx_t *c, cJSON *spec)
 {
     static const char *const known[] = {"type",
                                         "selector",
@@ -1116,7 +1116,7 @@ static bool v_ipv4_cidr(const char *s)
     return (ip & ~mask) == 0;
 }
 
-static void v_node_spec(vctx_t *c, cJSON *spec)
+void v_node_spec(vctx_t *c, cJSON *spec)
 {
     /* podCIDR(s): the node's block of the pod network, given by the hub (hub/ctrl/netalloc.c);
      * kept, so that rewriting a Node never loses it. */
@@ -1165,7 +1165,7 @@ static void v_node_spec(vctx_t *c, cJSON *spec)
 
 /* ---- Namespace ---- */
 
-static void v_namespace_spec(vctx_t *c, cJSON *spec)
+void v_namespace_spec(vctx_t *c, cJSON *spec)
 {
     static const char *const known[] = {"finalizers", NULL};
     static const vfields_t f = {known, NULL, NULL};
@@ -1175,7 +1175,7 @@ static void v_namespace_spec(vctx_t *c, cJSON *spec)
 
 /* ---- Event ---- */
 
-static void v_event(vctx_t *c, cJSON *obj)
+void v_event(vctx_t *c, cJSON *obj)
 {
     static const char *const known[] = {"apiVersion",
                                         "kind",
@@ -1239,7 +1239,7 @@ static void v_event(vctx_t *c, cJSON *obj)
 /* A DaemonSet's template history as its controller writes it (the API refuses writes): data is
  * the strategic merge patch that restores the template, kept as it is (kubectl applies it), and
  * revision orders the records. */
-static void v_controller_revision(vctx_t *c, cJSON *obj)
+void v_controller_revision(vctx_t *c, cJSON *obj)
 {
     static const char *const known[] = {"apiVersion", "kind", "metadata", "data", "revision", NULL};
     static const vfields_t f = {known, NULL, NULL};
@@ -1251,7 +1251,7 @@ static void v_controller_revision(vctx_t *c, cJSON *obj)
 
 /* ---- objects ---- */
 
-static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
+void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind, vspec_fn spec_fn)
 {
     static const char *const known[] = {"apiVersion", "kind", "metadata", "spec", NULL};
     static const char *const ignored[] = {"status", NULL};
@@ -1265,52 +1265,8 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
         return;
     }
     size_t old = v_push_key(c, "spec");
-    switch (kind) {
-    case DRV_KIND_POD:
-        v_pod_spec(c, spec, PODCTX_POD);
-        break;
-    case DRV_KIND_DEPLOYMENT:
-        v_deployment_spec(c, spec);
-        break;
-    case DRV_KIND_DAEMONSET:
-        v_daemonset_spec(c, spec);
-        break;
-    case DRV_KIND_STATEFULSET:
-        v_statefulset_spec(c, spec);
-        break;
-    case DRV_KIND_SERVICE:
-        v_service_spec(c, spec);
-        break;
-    case DRV_KIND_NODE:
-        v_node_spec(c, spec);
-        break;
-    case DRV_KIND_HPA:
-        v_hpa_spec(c, spec);
-        break;
-    case DRV_KIND_NAMESPACE:
-        v_namespace_spec(c, spec);
-        break;
-    case DRV_KIND_REPLICASET:
-        v_replicaset_spec(c, spec);
-        break;
-    case DRV_KIND_NETWORKPOLICY:
-        v_netpol_spec(c, spec);
-        break;
-    case DRV_KIND_PVC:
-        v_pvc_spec(c, spec);
-        break;
-    case DRV_KIND_PV:
-        v_pv_spec(c, spec);
-        break;
-    case DRV_KIND_JOB:
-        v_job_spec(c, spec);
-        break;
-    case DRV_KIND_CRONJOB:
-        v_cronjob_spec(c, spec);
-        break;
-    default:
-        break;
-    }
+    if (spec_fn)
+        spec_fn(c, spec);
     v_pop(c, old);
 }
 
@@ -1341,10 +1297,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
-    if (kind == DRV_KIND_HPA && !strcmp(api, "autoscaling/v1")) {
-        v_hpa_from_v1(&c, obj);
-        api = drv_kind_api_version(kind);
-    }
+    api = v_kind_api(&c, obj, kind, api);
     if (strcmp(api, drv_kind_api_version(kind))) {
         v_failk(&c, "apiVersion", "\"%.64s\" is not supported for %s: use %s", api, kind_s,
                 drv_kind_api_version(kind));
@@ -1355,46 +1308,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         v_object_meta(&c, meta, kind, false);
         v_pop(&c, old);
     }
-    switch (kind) {
-    case DRV_KIND_CONFIGMAP:
-        v_configmap(&c, obj);
-        break;
-    case DRV_KIND_SECRET:
-        v_secret(&c, obj);
-        break;
-    case DRV_KIND_EVENT:
-        v_event(&c, obj);
-        break;
-    case DRV_KIND_CONTROLLERREVISION:
-        v_controller_revision(&c, obj);
-        break;
-    case DRV_KIND_ENDPOINTS:
-        v_endpoints(&c, obj);
-        break;
-    case DRV_KIND_ENDPOINTSLICE:
-        v_endpointslice(&c, obj);
-        break;
-    case DRV_KIND_STORAGECLASS:
-        v_storageclass(&c, obj);
-        break;
-    case DRV_KIND_PRIORITYCLASS:
-        v_priority_class(&c, obj);
-        break;
-    case DRV_KIND_SERVICEACCOUNT:
-        v_serviceaccount(&c, obj);
-        break;
-    case DRV_KIND_ROLE:
-    case DRV_KIND_CLUSTERROLE:
-        v_role(&c, obj, kind == DRV_KIND_CLUSTERROLE);
-        break;
-    case DRV_KIND_ROLEBINDING:
-    case DRV_KIND_CLUSTERROLEBINDING:
-        v_role_binding(&c, obj, kind == DRV_KIND_CLUSTERROLEBINDING);
-        break;
-    default:
-        v_spec_object(&c, obj, kind);
-        break;
-    }
+    v_kind_body(&c, obj, kind);
     if (c.nomem)
         return DRV_ERR_NOMEM;
     if (c.problems)

@@ -1,6 +1,7 @@
 /* Private to the model module: the validation context and field helpers shared by model.c
  * (objects, metadata, the simple kinds), model_pod.c (pods and workloads), model_hpa.c and
- * model_net.c (NetworkPolicy, Endpoints, EndpointSlice). */
+ * model_net.c (NetworkPolicy, Endpoints, EndpointSlice), and the kinds table's two builds
+ * (model_kinds.c, model_agent.c). */
 #ifndef DROVER_MODEL_INT_H
 #define DROVER_MODEL_INT_H
 
@@ -130,6 +131,35 @@ bool v_rbac_name(const char *s, char *why, size_t whysz);
 void v_projected_volume(vctx_t *c, cJSON *proj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
+
+/* The kinds without a pod template whose validators live in model.c (the others are in
+ * model_*.c by area). */
+void v_configmap(vctx_t *c, cJSON *obj);
+void v_secret(vctx_t *c, cJSON *obj);
+void v_service_spec(vctx_t *c, cJSON *spec);
+void v_node_spec(vctx_t *c, cJSON *spec);
+void v_namespace_spec(vctx_t *c, cJSON *spec);
+void v_event(vctx_t *c, cJSON *obj);
+void v_controller_revision(vctx_t *c, cJSON *obj);
+
+/* An object of the apiVersion/kind/metadata/spec shape (model.c): its top-level fields, then
+ * spec_fn on its spec (a missing spec is a problem, except for Node and Namespace, which get
+ * an empty one). spec_fn may be NULL. */
+typedef void (*vspec_fn)(vctx_t *c, cJSON *spec);
+void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind, vspec_fn spec_fn);
+
+/* Which kinds drv_model_normalize() validates, and how: the one table of kind → validator,
+ * called after the kind, apiVersion and metadata were read. Two builds of these two functions
+ * exist, each alone in its file so that the linker takes one or the other whole:
+ *  - model_kinds.c (in libdrover-shared: the hub, the CLI, the tests): every kind;
+ *  - model_agent.c (the object library drover-model-agent, linked into drover-agent ahead of
+ *    libdrover-shared, so model_kinds.o is never taken from the archive): only what a device
+ *    receives (Pod, ConfigMap, Secret, PersistentVolume), through the same validators; the
+ *    other kinds are a problem naming the hub, and their validators are not in the agent.
+ * v_kind_api returns the apiVersion that kind must have once obj is read (HPA's autoscaling/v1
+ * form is converted there); v_kind_body validates what follows the metadata. */
+const char *v_kind_api(vctx_t *c, cJSON *obj, drv_kind_t kind, const char *api);
+void v_kind_body(vctx_t *c, cJSON *obj, drv_kind_t kind);
 
 /* A reference to a Secret by name (obj[key], checked before): the names the agent gives the
  * Secrets it makes for pods' service account tokens ("drover-sa-token-", "drover-projected-")
