@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,55 +22,72 @@
 #define DATA_MAX_BYTES (1024 * 1024)
 #define ANNOTATIONS_MAX_BYTES (256 * 1024)
 
+/* Every kind once, in the order drv_kind_parse() tries them: the enum's name, kind,
+ * apiVersion, plural, kubectl's short name ("": none) and whether it is namespaced. The singular
+ * ("pod") is the kind in lower case, which the case-insensitive match of the kind accepts. */
+#define DRV_KINDS(X)                                                                               \
+    X(POD, "Pod", "v1", "pods", "po", true)                                                        \
+    X(DEPLOYMENT, "Deployment", "apps/v1", "deployments", "deploy", true)                          \
+    X(DAEMONSET, "DaemonSet", "apps/v1", "daemonsets", "ds", true)                                 \
+    X(CONFIGMAP, "ConfigMap", "v1", "configmaps", "cm", true)                                      \
+    X(SECRET, "Secret", "v1", "secrets", "", true)                                                 \
+    X(SERVICE, "Service", "v1", "services", "svc", true)                                           \
+    X(NODE, "Node", "v1", "nodes", "no", false)                                                    \
+    X(EVENT, "Event", "v1", "events", "ev", true)                                                  \
+    X(HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers", "hpa", true)   \
+    X(NAMESPACE, "Namespace", "v1", "namespaces", "ns", false)                                     \
+    X(REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "rs", true)                              \
+    /* Kubernetes gives ControllerRevisions no short name. */                                      \
+    X(CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions", "", true)        \
+    X(ENDPOINTS, "Endpoints", "v1", "endpoints", "ep", true)                                       \
+    /* Kubernetes gives EndpointSlices no short name. */                                           \
+    X(ENDPOINTSLICE, "EndpointSlice", "discovery.k8s.io/v1", "endpointslices", "", true)           \
+    X(NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "netpol", true)   \
+    X(PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "pvc", true)                   \
+    X(PV, "PersistentVolume", "v1", "persistentvolumes", "pv", false)                              \
+    X(STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "sc", false)            \
+    X(STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "sts", true)                          \
+    X(PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses", "pc", false)      \
+    X(SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "sa", true)                       \
+    X(ROLE, "Role", "rbac.authorization.k8s.io/v1", "roles", "", true)                             \
+    X(ROLEBINDING, "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", "", true)        \
+    X(CLUSTERROLE, "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", "", false)       \
+    X(CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",                    \
+      "clusterrolebindings", "", false)                                                            \
+    X(JOB, "Job", "batch/v1", "jobs", "", true)                                                    \
+    X(CRONJOB, "CronJob", "batch/v1", "cronjobs", "cj", true)
+
+/* The table holds offsets into one pool of its strings, not pointers: pointers in a position-
+ * independent program are fixed up at every start (a relocation of 24 bytes each on arm64) and
+ * land on pages written then; this way it is read-only data (issue 19: the device agent). */
+static const struct kind_strs {
+#define X(k, name, api, plural, short1, ns)                                                        \
+    char k##_name[sizeof(name)], k##_api[sizeof(api)], k##_plural[sizeof(plural)],                 \
+        k##_short[sizeof(short1)];
+    DRV_KINDS(X)
+#undef X
+} kind_strs = {
+#define X(k, name, api, plural, short1, ns) name, api, plural, short1,
+    DRV_KINDS(X)
+#undef X
+};
+
 static const struct kind_info {
     drv_kind_t kind;
-    const char *name, *api, *plural, *singular, *short1, *short2;
     bool namespaced;
+    uint16_t name, api, plural, short1; /* offsets into kind_strs */
 } kinds[] = {
-    {DRV_KIND_POD, "Pod", "v1", "pods", "pod", "po", NULL, true},
-    {DRV_KIND_DEPLOYMENT, "Deployment", "apps/v1", "deployments", "deployment", "deploy", NULL,
-     true},
-    {DRV_KIND_DAEMONSET, "DaemonSet", "apps/v1", "daemonsets", "daemonset", "ds", NULL, true},
-    {DRV_KIND_CONFIGMAP, "ConfigMap", "v1", "configmaps", "configmap", "cm", NULL, true},
-    {DRV_KIND_SECRET, "Secret", "v1", "secrets", "secret", NULL, NULL, true},
-    {DRV_KIND_SERVICE, "Service", "v1", "services", "service", "svc", NULL, true},
-    {DRV_KIND_NODE, "Node", "v1", "nodes", "node", "no", NULL, false},
-    {DRV_KIND_EVENT, "Event", "v1", "events", "event", "ev", NULL, true},
-    {DRV_KIND_HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers",
-     "horizontalpodautoscaler", "hpa", NULL, true},
-    {DRV_KIND_NAMESPACE, "Namespace", "v1", "namespaces", "namespace", "ns", NULL, false},
-    {DRV_KIND_REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "replicaset", "rs", NULL, true},
-    /* Kubernetes gives ControllerRevisions no short name. */
-    {DRV_KIND_CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions",
-     "controllerrevision", NULL, NULL, true},
-    {DRV_KIND_ENDPOINTS, "Endpoints", "v1", "endpoints", "endpoints", "ep", NULL, true},
-    /* Kubernetes gives EndpointSlices no short name. */
-    {DRV_KIND_ENDPOINTSLICE, "EndpointSlice", "discovery.k8s.io/v1", "endpointslices",
-     "endpointslice", NULL, NULL, true},
-    {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
-     "networkpolicy", "netpol", NULL, true},
-    {DRV_KIND_PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
-     "pvc", NULL, true},
-    {DRV_KIND_PV, "PersistentVolume", "v1", "persistentvolumes", "persistentvolume", "pv", NULL,
-     false},
-    {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
-     "sc", NULL, false},
-    {DRV_KIND_STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "statefulset", "sts", NULL,
-     true},
-    {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
-     "priorityclass", "pc", NULL, false},
-    {DRV_KIND_SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "serviceaccount", "sa",
-     NULL, true},
-    {DRV_KIND_ROLE, "Role", "rbac.authorization.k8s.io/v1", "roles", "role", NULL, NULL, true},
-    {DRV_KIND_ROLEBINDING, "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings",
-     "rolebinding", NULL, NULL, true},
-    {DRV_KIND_CLUSTERROLE, "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles",
-     "clusterrole", NULL, NULL, false},
-    {DRV_KIND_CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",
-     "clusterrolebindings", "clusterrolebinding", NULL, NULL, false},
-    {DRV_KIND_JOB, "Job", "batch/v1", "jobs", "job", NULL, NULL, true},
-    {DRV_KIND_CRONJOB, "CronJob", "batch/v1", "cronjobs", "cronjob", "cj", NULL, true},
+#define X(k, name, api, plural, short1, ns)                                                        \
+    {DRV_KIND_##k,                                                                                 \
+     ns,                                                                                           \
+     offsetof(struct kind_strs, k##_name),                                                         \
+     offsetof(struct kind_strs, k##_api),                                                          \
+     offsetof(struct kind_strs, k##_plural),                                                       \
+     offsetof(struct kind_strs, k##_short)},
+    DRV_KINDS(X)
+#undef X
 };
+#define KSTR(off) ((const char *)&kind_strs + (off))
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct kind_info *info_of(drv_kind_t k)
@@ -82,19 +101,19 @@ static const struct kind_info *info_of(drv_kind_t k)
 const char *drv_kind_name(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->name : "";
+    return i ? KSTR(i->name) : "";
 }
 
 const char *drv_kind_api_version(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->api : "";
+    return i ? KSTR(i->api) : "";
 }
 
 const char *drv_kind_plural(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->plural : "";
+    return i ? KSTR(i->plural) : "";
 }
 
 bool drv_kind_namespaced(drv_kind_t k)
@@ -109,8 +128,8 @@ drv_kind_t drv_kind_parse(const char *s)
         return DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++) {
         const struct kind_info *k = &kinds[i];
-        if (!strcasecmp(s, k->name) || !strcasecmp(s, k->plural) || !strcasecmp(s, k->singular) ||
-            (k->short1 && !strcasecmp(s, k->short1)) || (k->short2 && !strcasecmp(s, k->short2)))
+        if (!strcasecmp(s, KSTR(k->name)) || !strcasecmp(s, KSTR(k->plural)) ||
+            (*KSTR(k->short1) && !strcasecmp(s, KSTR(k->short1))))
             return k->kind;
     }
     return DRV_KIND_UNKNOWN;
@@ -123,7 +142,8 @@ drv_kind_t drv_model_kind(const cJSON *obj)
     if (!cJSON_IsString(k) || !cJSON_IsString(a))
         return DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++)
-        if (!strcmp(k->valuestring, kinds[i].name) && !strcmp(a->valuestring, kinds[i].api))
+        if (!strcmp(k->valuestring, KSTR(kinds[i].name)) &&
+            !strcmp(a->valuestring, KSTR(kinds[i].api)))
             return kinds[i].kind;
     return DRV_KIND_UNKNOWN;
 }
@@ -1284,7 +1304,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     drv_kind_t kind = DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++)
-        if (!strcmp(kind_s, kinds[i].name))
+        if (!strcmp(kind_s, KSTR(kinds[i].name)))
             kind = kinds[i].kind;
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
