@@ -291,6 +291,14 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
+bool v_in_names(const char *names, const char *s)
+{
+    for (const char *n = names; n && *n; n += strlen(n) + 1)
+        if (!strcmp(n, s))
+            return true;
+    return false;
+}
+
 static const char *type_name(const cJSON *n)
 {
     if (cJSON_IsString(n))
@@ -308,19 +316,20 @@ static const char *type_name(const cJSON *n)
     return "unknown";
 }
 
-void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f)
+void v_fields(vctx_t *c, cJSON *obj, const char *known, const char *ignored,
+              const char *unsupported)
 {
     cJSON *it = obj ? obj->child : NULL;
     while (it) {
         cJSON *next = it->next;
         const char *k = it->string ? it->string : "";
-        if (in_list(f->known, k)) {
+        if (v_in_names(known, k)) {
             /* An explicit null means "not set", as in Kubernetes. */
             if (cJSON_IsNull(it))
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
-        } else if (in_list(f->ignored, k)) {
+        } else if (v_in_names(ignored, k)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
-        } else if (in_list(f->unsupported, k)) {
+        } else if (v_in_names(unsupported, k)) {
             v_failk(c, k, "not supported by Drover");
         } else {
             v_failk(c, k, "unknown field");
@@ -547,20 +556,30 @@ bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, v
 
 /* ---- metadata ---- */
 
-static const char *const meta_known[] = {
-    "name",        "generateName",      "namespace", "labels",
-    "annotations", "ownerReferences",   "uid",       "resourceVersion",
-    "generation",  "creationTimestamp", NULL};
-static const char *const meta_ignored[] = {"managedFields", "selfLink", "deletionTimestamp",
-                                           "deletionGracePeriodSeconds", NULL};
-static const char *const meta_unsupported[] = {"finalizers", NULL};
-static const vfields_t meta_fields = {meta_known, meta_ignored, meta_unsupported};
+static const char meta_known[] = "name\0"
+                                 "generateName\0"
+                                 "namespace\0"
+                                 "labels\0"
+                                 "annotations\0"
+                                 "ownerReferences\0"
+                                 "uid\0"
+                                 "resourceVersion\0"
+                                 "generation\0"
+                                 "creationTimestamp\0";
+static const char meta_ignored[] = "managedFields\0"
+                                   "selfLink\0"
+                                   "deletionTimestamp\0"
+                                   "deletionGracePeriodSeconds\0";
+static const char meta_unsupported[] = "finalizers\0";
 
 static void v_owner_refs(vctx_t *c, cJSON *meta)
 {
-    static const char *const known[] = {"apiVersion",         "kind", "name", "uid", "controller",
-                                        "blockOwnerDeletion", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "name\0"
+                                "uid\0"
+                                "controller\0"
+                                "blockOwnerDeletion\0";
     cJSON *a = v_arr(c, meta, "ownerReferences", false);
     if (!a)
         return;
@@ -570,7 +589,7 @@ static void v_owner_refs(vctx_t *c, cJSON *meta)
         if (!cJSON_IsObject(e)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, e, &f);
+            v_fields(c, e, known, NULL, NULL);
             v_str(c, e, "apiVersion", true);
             v_str(c, e, "kind", true);
             v_str(c, e, "name", true);
@@ -591,7 +610,7 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     if (kind == DRV_KIND_PVC && cJSON_GetArraySize(fin) == 1 && cJSON_IsString(f0) &&
         !strcmp(f0->valuestring, "kubernetes.io/pvc-protection"))
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
-    v_fields(c, meta, &meta_fields);
+    v_fields(c, meta, meta_known, meta_ignored, meta_unsupported);
     const struct kind_info *ki = info_of(kind);
     /* Namespace names are DNS labels (they appear in DNS names of Services), as in
      * Kubernetes. */
@@ -681,13 +700,16 @@ static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJ
     return total;
 }
 
-static const char *const cm_known[] = {"apiVersion", "kind",      "metadata", "data",
-                                       "binaryData", "immutable", NULL};
+static const char cm_known[] = "apiVersion\0"
+                               "kind\0"
+                               "metadata\0"
+                               "data\0"
+                               "binaryData\0"
+                               "immutable\0";
 
 void v_configmap(vctx_t *c, cJSON *obj)
 {
-    static const vfields_t f = {cm_known, NULL, NULL};
-    v_fields(c, obj, &f);
+    v_fields(c, obj, cm_known, NULL, NULL);
     size_t total = v_data_map(c, obj, "data", false, NULL);
     total += v_data_map(c, obj, "binaryData", true, drv_json_get(obj, "data"));
     v_bool(c, obj, "immutable", NULL);
@@ -732,11 +754,15 @@ static void fold_string_data(vctx_t *c, cJSON *obj)
 
 void v_secret(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind",       "metadata",
-                                        "data",       "stringData", "type",
-                                        "immutable",  "sealedData", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "data\0"
+                                "stringData\0"
+                                "type\0"
+                                "immutable\0"
+                                "sealedData\0";
+    v_fields(c, obj, known, NULL, NULL);
     /* The form a node receives (docs/PROTOCOL.md): the data sealed to its key, checked once
      * opened (drv_proto_secret_unseal). */
     const char *sealed = v_str(c, obj, "sealedData", false);
@@ -813,21 +839,19 @@ static cJSON *obj_member(vctx_t *c, cJSON *parent, const char *key)
 static void v_session_affinity(vctx_t *c, cJSON *spec)
 {
     static const char *const affinities[] = {"None", "ClientIP", NULL};
-    static const char *const known[] = {"clientIP", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const cknown[] = {"timeoutSeconds", NULL};
-    static const vfields_t cf = {cknown, NULL, NULL};
+    static const char known[] = "clientIP\0";
+    static const char cknown[] = "timeoutSeconds\0";
     v_enum(c, spec, "sessionAffinity", false, affinities);
     v_default_str(c, spec, "sessionAffinity", "None");
     const char *aff = drv_json_str(spec, "sessionAffinity");
     cJSON *cfg = v_obj(c, spec, "sessionAffinityConfig", false);
     if (cfg) {
         size_t old = v_push_key(c, "sessionAffinityConfig");
-        v_fields(c, cfg, &f);
+        v_fields(c, cfg, known, NULL, NULL);
         cJSON *cip = v_obj(c, cfg, "clientIP", false);
         if (cip) {
             size_t o2 = v_push_key(c, "clientIP");
-            v_fields(c, cip, &cf);
+            v_fields(c, cip, cknown, NULL, NULL);
             v_int(c, cip, "timeoutSeconds", false, 1, AFFINITY_TIMEOUT_MAX, NULL);
             v_pop(c, o2);
         }
@@ -943,9 +967,12 @@ static const char *v_cluster_ip(vctx_t *c, cJSON *spec)
  * and unique per protocol. */
 static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external)
 {
-    static const char *const pknown[] = {"name",     "protocol",    "port", "targetPort",
-                                         "nodePort", "appProtocol", NULL};
-    static const vfields_t pf = {pknown, NULL, NULL};
+    static const char pknown[] = "name\0"
+                                 "protocol\0"
+                                 "port\0"
+                                 "targetPort\0"
+                                 "nodePort\0"
+                                 "appProtocol\0";
     static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
     cJSON *ports = v_arr(c, spec, "ports", !headless);
     if (!ports)
@@ -961,7 +988,7 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, p, &pf);
+        v_fields(c, p, pknown, NULL, NULL);
         v_name(c, p, "name", nports > 1, drv_name_dns_label);
         const char *name = drv_json_str(p, "name");
         const char *proto = v_enum(c, p, "protocol", false, protocols);
@@ -1004,33 +1031,30 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
  * refused by name; none is dropped. */
 void v_service_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"type",
-                                        "selector",
-                                        "ports",
-                                        "clusterIP",
-                                        "clusterIPs",
-                                        "sessionAffinity",
-                                        "sessionAffinityConfig",
-                                        "ipFamilies",
-                                        "ipFamilyPolicy",
-                                        "internalTrafficPolicy",
-                                        "externalTrafficPolicy",
-                                        "publishNotReadyAddresses",
-                                        "allocateLoadBalancerNodePorts",
-                                        NULL};
-    static const char *const unsupported[] = {"externalName",
-                                              "externalIPs",
-                                              "loadBalancerIP",
-                                              "loadBalancerSourceRanges",
-                                              "loadBalancerClass",
-                                              "healthCheckNodePort",
-                                              "topologyKeys",
-                                              "trafficDistribution",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "type\0"
+                                "selector\0"
+                                "ports\0"
+                                "clusterIP\0"
+                                "clusterIPs\0"
+                                "sessionAffinity\0"
+                                "sessionAffinityConfig\0"
+                                "ipFamilies\0"
+                                "ipFamilyPolicy\0"
+                                "internalTrafficPolicy\0"
+                                "externalTrafficPolicy\0"
+                                "publishNotReadyAddresses\0"
+                                "allocateLoadBalancerNodePorts\0";
+    static const char unsupported[] = "externalName\0"
+                                      "externalIPs\0"
+                                      "loadBalancerIP\0"
+                                      "loadBalancerSourceRanges\0"
+                                      "loadBalancerClass\0"
+                                      "healthCheckNodePort\0"
+                                      "topologyKeys\0"
+                                      "trafficDistribution\0";
     static const char *const types[] = {"ClusterIP", "NodePort", "LoadBalancer", NULL};
     static const char *const policies[] = {"Cluster", "Local", NULL};
-    v_fields(c, spec, &f);
+    v_fields(c, spec, known, NULL, unsupported);
     const char *type = drv_json_str(spec, "type");
     if (type && !strcmp(type, "ExternalName")) {
         v_failk(c, "type",
@@ -1140,12 +1164,15 @@ void v_node_spec(vctx_t *c, cJSON *spec)
 {
     /* podCIDR(s): the node's block of the pod network, given by the hub (hub/ctrl/netalloc.c);
      * kept, so that rewriting a Node never loses it. */
-    static const char *const known[] = {"unschedulable", "taints", "podCIDR", "podCIDRs", NULL};
-    static const char *const ignored[] = {"providerID", "externalID", NULL};
-    static const char *const unsupported[] = {"configSource", NULL};
-    static const vfields_t f = {known, ignored, unsupported};
+    static const char known[] = "unschedulable\0"
+                                "taints\0"
+                                "podCIDR\0"
+                                "podCIDRs\0";
+    static const char ignored[] = "providerID\0"
+                                  "externalID\0";
+    static const char unsupported[] = "configSource\0";
     static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
-    v_fields(c, spec, &f);
+    v_fields(c, spec, known, ignored, unsupported);
     v_bool(c, spec, "unschedulable", NULL);
     const char *pc = v_str(c, spec, "podCIDR", false);
     if (pc && !v_ipv4_cidr(pc))
@@ -1166,13 +1193,15 @@ void v_node_spec(vctx_t *c, cJSON *spec)
         return;
     size_t old = v_push_key(c, "taints"), i = 0;
     for (cJSON *t = taints->child; t; t = t->next, i++) {
-        static const char *const tknown[] = {"key", "value", "effect", "timeAdded", NULL};
-        static const vfields_t tf = {tknown, NULL, NULL};
+        static const char tknown[] = "key\0"
+                                     "value\0"
+                                     "effect\0"
+                                     "timeAdded\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(t)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, t, &tf);
+            v_fields(c, t, tknown, NULL, NULL);
             v_name(c, t, "key", true, drv_name_label_key);
             v_name(c, t, "value", false, drv_name_label_value);
             v_enum(c, t, "effect", true, effects);
@@ -1187,9 +1216,8 @@ void v_node_spec(vctx_t *c, cJSON *spec)
 
 void v_namespace_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"finalizers", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "finalizers\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_str_list(c, spec, "finalizers", false);
 }
 
@@ -1197,38 +1225,41 @@ void v_namespace_spec(vctx_t *c, cJSON *spec)
 
 void v_event(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion",
-                                        "kind",
-                                        "metadata",
-                                        "involvedObject",
-                                        "reason",
-                                        "message",
-                                        "type",
-                                        "count",
-                                        "firstTimestamp",
-                                        "lastTimestamp",
-                                        "eventTime",
-                                        "source",
-                                        "reportingComponent",
-                                        "reportingInstance",
-                                        "action",
-                                        NULL};
-    static const char *const ignored[] = {"series", "related", NULL};
-    static const vfields_t f = {known, ignored, NULL};
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "involvedObject\0"
+                                "reason\0"
+                                "message\0"
+                                "type\0"
+                                "count\0"
+                                "firstTimestamp\0"
+                                "lastTimestamp\0"
+                                "eventTime\0"
+                                "source\0"
+                                "reportingComponent\0"
+                                "reportingInstance\0"
+                                "action\0";
+    static const char ignored[] = "series\0"
+                                  "related\0";
     static const char *const types[] = {"Normal", "Warning", NULL};
-    v_fields(c, obj, &f);
+    v_fields(c, obj, known, ignored, NULL);
     cJSON *io = v_obj(c, obj, "involvedObject", true);
     if (io) {
-        static const char *const ioknown[] = {
-            "apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "fieldPath", NULL};
-        static const vfields_t iof = {ioknown, NULL, NULL};
+        static const char ioknown[] = "apiVersion\0"
+                                      "kind\0"
+                                      "name\0"
+                                      "namespace\0"
+                                      "uid\0"
+                                      "resourceVersion\0"
+                                      "fieldPath\0";
         size_t old = v_push_key(c, "involvedObject");
-        v_fields(c, io, &iof);
+        v_fields(c, io, ioknown, NULL, NULL);
         v_str(c, io, "kind", true);
         v_str(c, io, "name", true);
-        for (const char *const *k = ioknown; *k; k++)
-            if (strcmp(*k, "kind") && strcmp(*k, "name"))
-                v_str(c, io, *k, false);
+        for (const char *k = ioknown; *k; k += strlen(k) + 1)
+            if (strcmp(k, "kind") && strcmp(k, "name"))
+                v_str(c, io, k, false);
         v_pop(c, old);
     }
     v_str(c, obj, "reason", false);
@@ -1244,10 +1275,10 @@ void v_event(vctx_t *c, cJSON *obj)
     v_str(c, obj, "action", false);
     cJSON *src = v_obj(c, obj, "source", false);
     if (src) {
-        static const char *const sknown[] = {"component", "host", NULL};
-        static const vfields_t sf = {sknown, NULL, NULL};
+        static const char sknown[] = "component\0"
+                                     "host\0";
         size_t old = v_push_key(c, "source");
-        v_fields(c, src, &sf);
+        v_fields(c, src, sknown, NULL, NULL);
         v_str(c, src, "component", false);
         v_str(c, src, "host", false);
         v_pop(c, old);
@@ -1261,9 +1292,12 @@ void v_event(vctx_t *c, cJSON *obj)
  * revision orders the records. */
 void v_controller_revision(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "data", "revision", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "data\0"
+                                "revision\0";
+    v_fields(c, obj, known, NULL, NULL);
     v_obj(c, obj, "data", false);
     /* int64 in Kubernetes; bounded where a JSON number is still exact. */
     v_int(c, obj, "revision", true, 0, (1LL << 53) - 1, NULL);
@@ -1273,10 +1307,12 @@ void v_controller_revision(vctx_t *c, cJSON *obj)
 
 void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind, vspec_fn spec_fn)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    static const char *const ignored[] = {"status", NULL};
-    static const vfields_t f = {known, ignored, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "spec\0";
+    static const char ignored[] = "status\0";
+    v_fields(c, obj, known, ignored, NULL);
     bool required = kind != DRV_KIND_NODE && kind != DRV_KIND_NAMESPACE;
     cJSON *spec = v_obj(c, obj, "spec", required);
     if (!spec) {
