@@ -11,9 +11,10 @@
 #  - one LTO partition (-flto-partition=one): the whole program optimised as one unit, so that
 #    inlining and the removal of dead code see every caller (issue 19: arm64 -8.6 KB of code,
 #    one 16 KiB step of the file);
-#  - on arm64, the tiny code model (-mcmodel=tiny: code and data within 1 MiB, every address
-#    one ADR instead of ADRP+ADD; issue 19: -16 KB on arm64). The agent is a tenth of that; a
-#    program that outgrows it fails to link ("relocation truncated"), it cannot run wrong;
+#  - on arm64, drover-agent in the tiny code model (-mcmodel=tiny: code and data within 1 MiB,
+#    every address one ADR instead of ADRP+ADD; issue 19: -16 KB on arm64). The agent is half
+#    of that; a program that outgrows it fails to link ("relocation truncated"), it cannot run
+#    wrong. Not the hub, which is bigger;
 #  - on x86_64, relative relocations packed (DT_RELR, -z pack-relative-relocs): the PIE's
 #    1,100-odd pointer fix-ups in a few hundred bytes instead of 24 bytes each. It needs glibc
 #    2.36 (Debian 12), which the program then names (GLIBC_ABI_DT_RELR), so an older loader
@@ -39,7 +40,9 @@ else()
 endif()
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
   add_link_options("$<$<CONFIG:MinSizeRel>:LINKER:-z,max-page-size=16384>")
-  add_compile_options("$<$<CONFIG:MinSizeRel>:-mcmodel=tiny>")
+  # The tiny code model for the agent's own targets only (agent/CMakeLists.txt, shared/...):
+  # the hub, which links libdrover-shared too, is bigger than 1 MiB.
+  set(DROVER_AGENT_CODE_MODEL "$<$<CONFIG:MinSizeRel>:-mcmodel=tiny>")
 endif()
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
   add_link_options("$<$<CONFIG:MinSizeRel>:LINKER:-z,pack-relative-relocs>")

@@ -283,14 +283,6 @@ void v_failk(vctx_t *c, const char *key, const char *fmt, ...)
 
 /* ---- field helpers ---- */
 
-static bool in_list(const char *const *list, const char *s)
-{
-    for (; list && *list; list++)
-        if (!strcmp(*list, s))
-            return true;
-    return false;
-}
-
 bool v_in_names(const char *names, const char *s)
 {
     for (const char *n = names; n && *n; n += strlen(n) + 1)
@@ -404,19 +396,25 @@ bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out)
     return m != NULL;
 }
 
-const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
-                   const char *const *values)
+/* A name list's entry as a value: V_EMPTY_OK's entry stands for the empty string. */
+static const char *enum_value(const char *n)
+{
+    return n[0] == '\1' && !n[1] ? "" : n;
+}
+
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required, const char *values)
 {
     const char *s = v_str(c, parent, key, required);
     if (!s)
         return NULL;
-    if (in_list(values, s))
-        return s;
+    for (const char *n = values; *n; n += strlen(n) + 1)
+        if (!strcmp(enum_value(n), s))
+            return s;
     char allowed[256] = "";
     size_t o = 0;
-    for (const char *const *v = values; *v && o < sizeof(allowed); v++) {
+    for (const char *n = values; *n && o < sizeof(allowed); n += strlen(n) + 1) {
         int w =
-            snprintf(allowed + o, sizeof(allowed) - o, "%s\"%s\"", o ? ", " : "", **v ? *v : "");
+            snprintf(allowed + o, sizeof(allowed) - o, "%s\"%s\"", o ? ", " : "", enum_value(n));
         if (w > 0)
             o += (size_t)w;
     }
@@ -838,7 +836,8 @@ static cJSON *obj_member(vctx_t *c, cJSON *parent, const char *key)
  * timeout defaulted) and cleared under None, as Kubernetes defaults it. */
 static void v_session_affinity(vctx_t *c, cJSON *spec)
 {
-    static const char *const affinities[] = {"None", "ClientIP", NULL};
+    static const char affinities[] = "None\0"
+                                     "ClientIP\0";
     static const char known[] = "clientIP\0";
     static const char cknown[] = "timeoutSeconds\0";
     v_enum(c, spec, "sessionAffinity", false, affinities);
@@ -872,8 +871,9 @@ static void v_session_affinity(vctx_t *c, cJSON *spec)
  * refuse the rest by name. */
 static void v_ip_families(vctx_t *c, cJSON *spec)
 {
-    static const char *const policies[] = {"SingleStack", "PreferDualStack", "RequireDualStack",
-                                           NULL};
+    static const char policies[] = "SingleStack\0"
+                                   "PreferDualStack\0"
+                                   "RequireDualStack\0";
     const char *pol = v_enum(c, spec, "ipFamilyPolicy", false, policies);
     if (pol && !strcmp(pol, "RequireDualStack"))
         v_failk(c, "ipFamilyPolicy",
@@ -973,7 +973,9 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
                                  "targetPort\0"
                                  "nodePort\0"
                                  "appProtocol\0";
-    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+    static const char protocols[] = "TCP\0"
+                                    "UDP\0"
+                                    "SCTP\0";
     cJSON *ports = v_arr(c, spec, "ports", !headless);
     if (!ports)
         return;
@@ -1052,8 +1054,11 @@ void v_service_spec(vctx_t *c, cJSON *spec)
                                       "healthCheckNodePort\0"
                                       "topologyKeys\0"
                                       "trafficDistribution\0";
-    static const char *const types[] = {"ClusterIP", "NodePort", "LoadBalancer", NULL};
-    static const char *const policies[] = {"Cluster", "Local", NULL};
+    static const char types[] = "ClusterIP\0"
+                                "NodePort\0"
+                                "LoadBalancer\0";
+    static const char policies[] = "Cluster\0"
+                                   "Local\0";
     v_fields(c, spec, known, NULL, unsupported);
     const char *type = drv_json_str(spec, "type");
     if (type && !strcmp(type, "ExternalName")) {
@@ -1171,7 +1176,9 @@ void v_node_spec(vctx_t *c, cJSON *spec)
     static const char ignored[] = "providerID\0"
                                   "externalID\0";
     static const char unsupported[] = "configSource\0";
-    static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+    static const char effects[] = "NoSchedule\0"
+                                  "PreferNoSchedule\0"
+                                  "NoExecute\0";
     v_fields(c, spec, known, ignored, unsupported);
     v_bool(c, spec, "unschedulable", NULL);
     const char *pc = v_str(c, spec, "podCIDR", false);
@@ -1242,7 +1249,8 @@ void v_event(vctx_t *c, cJSON *obj)
                                 "action\0";
     static const char ignored[] = "series\0"
                                   "related\0";
-    static const char *const types[] = {"Normal", "Warning", NULL};
+    static const char types[] = "Normal\0"
+                                "Warning\0";
     v_fields(c, obj, known, ignored, NULL);
     cJSON *io = v_obj(c, obj, "involvedObject", true);
     if (io) {

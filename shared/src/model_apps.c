@@ -129,7 +129,8 @@ static void drop_claim_volumes(cJSON *podspec, size_t added)
 
 static void v_sts_strategy(vctx_t *c, cJSON *spec)
 {
-    static const char *const types[] = {"RollingUpdate", "OnDelete", NULL};
+    static const char types[] = "RollingUpdate\0"
+                                "OnDelete\0";
     cJSON *st = v_obj(c, spec, "updateStrategy", false);
     if (!st && !drv_json_get(spec, "updateStrategy") &&
         !(st = cJSON_AddObjectToObject(spec, "updateStrategy"))) {
@@ -175,7 +176,8 @@ static void v_sts_strategy(vctx_t *c, cJSON *spec)
 
 static void v_retention(vctx_t *c, cJSON *spec)
 {
-    static const char *const values[] = {"Retain", "Delete", NULL};
+    static const char values[] = "Retain\0"
+                                 "Delete\0";
     cJSON *p = v_obj(c, spec, "persistentVolumeClaimRetentionPolicy", false);
     if (!p && !drv_json_get(spec, "persistentVolumeClaimRetentionPolicy") &&
         !(p = cJSON_AddObjectToObject(spec, "persistentVolumeClaimRetentionPolicy"))) {
@@ -208,7 +210,8 @@ void v_statefulset_spec(vctx_t *c, cJSON *spec)
                                 "minReadySeconds\0"
                                 "persistentVolumeClaimRetentionPolicy\0"
                                 "ordinals\0";
-    static const char *const policies[] = {"OrderedReady", "Parallel", NULL};
+    static const char policies[] = "OrderedReady\0"
+                                   "Parallel\0";
     v_fields(c, spec, known, NULL, NULL);
     v_int(c, spec, "replicas", false, 0, 100000, NULL);
     v_default_int(c, spec, "replicas", 1);

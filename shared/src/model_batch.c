@@ -25,7 +25,8 @@ static void v_exit_codes(vctx_t *c, cJSON *rule)
     static const char known[] = "containerName\0"
                                 "operator\0"
                                 "values\0";
-    static const char *const ops[] = {"In", "NotIn", NULL};
+    static const char ops[] = "In\0"
+                              "NotIn\0";
     size_t old = v_push_key(c, "onExitCodes");
     v_fields(c, ec, known, NULL, NULL);
     v_name(c, ec, "containerName", false, drv_name_dns_label);
@@ -63,7 +64,9 @@ static void v_pod_conditions(vctx_t *c, cJSON *rule)
         return;
     static const char known[] = "type\0"
                                 "status\0";
-    static const char *const statuses[] = {"True", "False", "Unknown", NULL};
+    static const char statuses[] = "True\0"
+                                   "False\0"
+                                   "Unknown\0";
     size_t old = v_push_key(c, "onPodConditions"), i = 0;
     for (cJSON *e = pc->child; e; e = e->next, i++) {
         size_t o2 = v_push_index(c, i);
@@ -87,7 +90,10 @@ static void v_pfp_rules(vctx_t *c, cJSON *pfp)
     static const char known[] = "action\0"
                                 "onExitCodes\0"
                                 "onPodConditions\0";
-    static const char *const actions[] = {"FailJob", "Ignore", "Count", "FailIndex", NULL};
+    static const char actions[] = "FailJob\0"
+                                  "Ignore\0"
+                                  "Count\0"
+                                  "FailIndex\0";
     cJSON *rules = v_arr(c, pfp, "rules", true);
     if (!rules)
         return;
@@ -144,8 +150,10 @@ void v_job_spec(vctx_t *c, cJSON *spec)
                                       "maxFailedIndexes\0"
                                       "successPolicy\0"
                                       "managedBy\0";
-    static const char *const modes[] = {"NonIndexed", "Indexed", NULL};
-    static const char *const replacement[] = {"TerminatingOrFailed", "Failed", NULL};
+    static const char modes[] = "NonIndexed\0"
+                                "Indexed\0";
+    static const char replacement[] = "TerminatingOrFailed\0"
+                                      "Failed\0";
     v_fields(c, spec, known, NULL, unsupported);
     int64_t par = 1, comp = 1;
     bool have_par = v_int(c, spec, "parallelism", false, 0, INT32_MAX, &par);
@@ -215,7 +223,9 @@ void v_cronjob_spec(vctx_t *c, cJSON *spec)
                                 "jobTemplate\0"
                                 "successfulJobsHistoryLimit\0"
                                 "failedJobsHistoryLimit\0";
-    static const char *const policies[] = {"Allow", "Forbid", "Replace", NULL};
+    static const char policies[] = "Allow\0"
+                                   "Forbid\0"
+                                   "Replace\0";
     v_fields(c, spec, known, NULL, NULL);
     const char *sched = v_str(c, spec, "schedule", true);
     if (sched) {

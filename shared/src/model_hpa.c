@@ -50,7 +50,9 @@ static void v_target(vctx_t *c, cJSON *res, const char *name)
                                 "averageUtilization\0"
                                 "averageValue\0";
     static const char unsupported[] = "value\0";
-    static const char *const types[] = {"Utilization", "AverageValue", "Value", NULL};
+    static const char types[] = "Utilization\0"
+                                "AverageValue\0"
+                                "Value\0";
     size_t old = v_push_key(c, "target");
     v_fields(c, t, known, NULL, unsupported);
     const char *type = v_enum(c, t, "type", true, types);
@@ -91,8 +93,11 @@ static void v_metric(vctx_t *c, cJSON *m)
                                       "object\0"
                                       "external\0"
                                       "containerResource\0";
-    static const char *const types[] = {"Resource",          "Pods",     "Object",
-                                        "ContainerResource", "External", NULL};
+    static const char types[] = "Resource\0"
+                                "Pods\0"
+                                "Object\0"
+                                "ContainerResource\0"
+                                "External\0";
     v_fields(c, m, known, NULL, unsupported);
     const char *type = v_enum(c, m, "type", true, types);
     if (type && strcmp(type, "Resource") != 0) {
@@ -106,7 +111,8 @@ static void v_metric(vctx_t *c, cJSON *m)
         return;
     static const char rknown[] = "name\0"
                                  "target\0";
-    static const char *const names[] = {"cpu", "memory", NULL};
+    static const char names[] = "cpu\0"
+                                "memory\0";
     size_t old = v_push_key(c, "resource");
     v_fields(c, res, rknown, NULL, NULL);
     const char *name = v_enum(c, res, "name", true, names);
@@ -139,7 +145,9 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
     static const char known[] = "stabilizationWindowSeconds\0"
                                 "selectPolicy\0"
                                 "policies\0";
-    static const char *const selects[] = {"Max", "Min", "Disabled", NULL};
+    static const char selects[] = "Max\0"
+                                  "Min\0"
+                                  "Disabled\0";
     size_t old = v_push_key(c, key);
     v_fields(c, r, known, NULL, NULL);
     v_int(c, r, "stabilizationWindowSeconds", false, 0, HPA_WINDOW_MAX, NULL);
@@ -167,7 +175,8 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
         static const char pknown[] = "type\0"
                                      "value\0"
                                      "periodSeconds\0";
-        static const char *const ptypes[] = {"Pods", "Percent", NULL};
+        static const char ptypes[] = "Pods\0"
+                                     "Percent\0";
         size_t o2 = v_push_key(c, "policies");
         size_t i = 0;
         cJSON *p;

@@ -53,9 +53,10 @@ const char *v_str(vctx_t *c, cJSON *parent, const char *key, bool required);
 bool v_int(vctx_t *c, cJSON *parent, const char *key, bool required, int64_t min, int64_t max,
            int64_t *out);
 bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out);
-/* A string that must be one of the NULL-terminated values; NULL if absent or bad. */
-const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
-                   const char *const *values);
+/* A string that must be one of values, a name list (see v_fields); NULL if absent or bad. A
+ * list that allows the empty string starts with V_EMPTY_OK (a name list cannot hold ""). */
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required, const char *values);
+#define V_EMPTY_OK "\1\0"
 /* Array of strings (may be empty unless nonempty). */
 void v_str_list(vctx_t *c, cJSON *parent, const char *key, bool nonempty);
 /* Object of string values; keys and values checked by the given name rules (may be NULL). */

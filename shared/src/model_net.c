@@ -18,7 +18,9 @@
 #define EPS_ZONE_HINTS_MAX 8
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
 
-static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+static const char protocols[] = "TCP\0"
+                                "UDP\0"
+                                "SCTP\0";
 
 /* ---- addresses ---- */
 

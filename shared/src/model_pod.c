@@ -211,7 +211,7 @@ static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
 
 /* A fieldRef: fieldPath one of paths, or a label or annotation by key
  * ("metadata.labels['app']"), as the downward API allows both in env and volumes. */
-static void v_field_ref(vctx_t *c, cJSON *parent, const char *const *paths)
+static void v_field_ref(vctx_t *c, cJSON *parent, const char *paths)
 {
     static const char fknown[] = "fieldPath\0"
                                  "apiVersion\0";
@@ -244,13 +244,13 @@ static void v_field_ref(vctx_t *c, cJSON *parent, const char *const *paths)
                 v_failk(c, "fieldPath", "invalid key \"%.64s\": %s", key, why);
         }
     }
-    for (const char *const *p = paths; fp && !subscript && *p && !ok; p++)
-        ok = !strcmp(fp, *p);
+    for (const char *p = paths; fp && !subscript && *p && !ok; p += strlen(p) + 1)
+        ok = !strcmp(fp, p);
     if (fp && !subscript && !ok) {
         char list[512] = "";
         size_t len = 0;
-        for (const char *const *p = paths; *p; p++) {
-            drv_fmt_cut(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", *p);
+        for (const char *p = paths; *p; p += strlen(p) + 1) {
+            drv_fmt_cut(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", p);
             len = strlen(list);
         }
         v_failk(c, "fieldPath", "unsupported value \"%.64s\": supported values: %s", fp, list);
@@ -277,11 +277,25 @@ static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool nee
     static const char known[] = "containerName\0"
                                 "resource\0"
                                 "divisor\0";
-    static const char *const resources[] = {"limits.cpu", "limits.memory", "requests.cpu",
-                                            "requests.memory", NULL};
-    static const char *const cpu_div[] = {"1m", "1", NULL};
-    static const char *const mem_div[] = {"1",   "1k",  "1M",  "1G",  "1T",  "1P",  "1E",
-                                          "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei", NULL};
+    static const char resources[] = "limits.cpu\0"
+                                    "limits.memory\0"
+                                    "requests.cpu\0"
+                                    "requests.memory\0";
+    static const char cpu_div[] = "1m\0"
+                                  "1\0";
+    static const char mem_div[] = "1\0"
+                                  "1k\0"
+                                  "1M\0"
+                                  "1G\0"
+                                  "1T\0"
+                                  "1P\0"
+                                  "1E\0"
+                                  "1Ki\0"
+                                  "1Mi\0"
+                                  "1Gi\0"
+                                  "1Ti\0"
+                                  "1Pi\0"
+                                  "1Ei\0";
     cJSON *rf = v_obj(c, parent, "resourceFieldRef", false);
     if (!rf)
         return;
@@ -308,8 +322,8 @@ static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool nee
         else if (cJSON_IsString(d))
             drv_fmt_cut(text, sizeof(text), "%s", d->valuestring);
         bool cpu = strstr(res, "cpu") != NULL, ok = !strcmp(text, "0");
-        for (const char *const *v = cpu ? cpu_div : mem_div; *v && !ok; v++)
-            ok = !strcmp(text, *v);
+        for (const char *v = cpu ? cpu_div : mem_div; *v && !ok; v += strlen(v) + 1)
+            ok = !strcmp(text, v);
         if (!ok)
             v_failk(c, "divisor",
                     cpu ? "only divisor's values 1m and 1 are supported with the cpu resource"
@@ -350,16 +364,15 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
                   "resourceFieldRef");
     v_key_ref(c, vf, "configMapKeyRef");
     v_key_ref(c, vf, "secretKeyRef");
-    static const char *const paths[] = {"metadata.name",
-                                        "metadata.namespace",
-                                        "metadata.uid",
-                                        "spec.nodeName",
-                                        "spec.serviceAccountName",
-                                        "status.podIP",
-                                        "status.podIPs",
-                                        "status.hostIP",
-                                        "status.hostIPs",
-                                        NULL};
+    static const char paths[] = "metadata.name\0"
+                                "metadata.namespace\0"
+                                "metadata.uid\0"
+                                "spec.nodeName\0"
+                                "spec.serviceAccountName\0"
+                                "status.podIP\0"
+                                "status.podIPs\0"
+                                "status.hostIP\0"
+                                "status.hostIPs\0";
     v_field_ref(c, vf, paths);
     struct pod_ctx *pc = arg;
     v_resource_field_ref(c, vf, pc->spec, false);
@@ -406,7 +419,9 @@ static void v_port(vctx_t *c, cJSON *p, size_t i, void *arg)
                                 "hostPort\0"
                                 "protocol\0"
                                 "hostIP\0";
-    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+    static const char protocols[] = "TCP\0"
+                                    "UDP\0"
+                                    "SCTP\0";
     v_fields(c, p, known, NULL, NULL);
     v_name(c, p, "name", false, drv_name_port_name);
     v_int(c, p, "containerPort", true, 1, 65535, NULL);
@@ -441,7 +456,8 @@ static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
                                  "host\0"
                                  "scheme\0"
                                  "httpHeaders\0";
-    static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
+    static const char schemes[] = "HTTP\0"
+                                  "HTTPS\0";
     size_t o2 = v_push_key(c, "httpGet");
     v_fields(c, hg, hknown, NULL, NULL);
     const char *path = v_str(c, hg, "path", false);
@@ -657,7 +673,8 @@ static void v_seccomp_profile(vctx_t *c, cJSON *sc)
 {
     static const char known[] = "type\0";
     static const char unsupported[] = "localhostProfile\0";
-    static const char *const types[] = {"RuntimeDefault", "Unconfined", NULL};
+    static const char types[] = "RuntimeDefault\0"
+                                "Unconfined\0";
     cJSON *sp = v_obj(c, sc, "seccompProfile", false);
     if (!sp)
         return;
@@ -733,7 +750,9 @@ static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
                                 "mountPropagation\0";
     static const char unsupported[] = "subPathExpr\0"
                                       "recursiveReadOnly\0";
-    static const char *const props[] = {"None", "HostToContainer", "Bidirectional", NULL};
+    static const char props[] = "None\0"
+                                "HostToContainer\0"
+                                "Bidirectional\0";
     struct pod_ctx *pc = arg;
     v_fields(c, m, known, NULL, unsupported);
     const char *name = v_str(c, m, "name", true);
@@ -807,7 +826,9 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                       "tty\0"
                                       "volumeDevices\0"
                                       "resizePolicy\0";
-    static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
+    static const char policies[] = "Always\0"
+                                   "IfNotPresent\0"
+                                   "Never\0";
     struct pod_ctx *pc = arg;
     /* stdin/tty false is what Kubernetes writes back; only true would change behaviour. */
     for (const char *k = "stdin"; k; k = !strcmp(k, "stdin") ? "tty"
@@ -840,7 +861,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
      * running beside the app containers, probed and hooked like them. */
     bool sidecar = false;
     if (pc->init) {
-        static const char *const always[] = {"Always", NULL};
+        static const char always[] = "Always\0";
         const char *rp = v_enum(c, ctr, "restartPolicy", false, always);
         sidecar = rp != NULL;
     } else if (drv_json_get(ctr, "restartPolicy")) {
@@ -957,8 +978,11 @@ static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
                                  "fieldRef\0"
                                  "resourceFieldRef\0"
                                  "mode\0";
-    static const char *const paths[] = {"metadata.name",   "metadata.namespace",   "metadata.uid",
-                                        "metadata.labels", "metadata.annotations", NULL};
+    static const char paths[] = "metadata.name\0"
+                                "metadata.namespace\0"
+                                "metadata.uid\0"
+                                "metadata.labels\0"
+                                "metadata.annotations\0";
     v_fields(c, da, known, NULL, NULL);
     v_int(c, da, "defaultMode", false, 0, 0777, NULL);
     v_default_int(c, da, "defaultMode", 0644);
@@ -1026,7 +1050,7 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     if (ed) {
         static const char eknown[] = "medium\0"
                                      "sizeLimit\0";
-        static const char *const media[] = {"", "Memory", NULL};
+        static const char media[] = V_EMPTY_OK "Memory\0";
         sources++;
         size_t old = v_push_key(c, "emptyDir");
         v_fields(c, ed, eknown, NULL, NULL);
@@ -1055,9 +1079,13 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     if (hp) {
         static const char hknown[] = "path\0"
                                      "type\0";
-        static const char *const types[] = {
-            "",           "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
-            "CharDevice", "BlockDevice",       NULL};
+        static const char types[] = V_EMPTY_OK "DirectoryOrCreate\0"
+                                               "Directory\0"
+                                               "FileOrCreate\0"
+                                               "File\0"
+                                               "Socket\0"
+                                               "CharDevice\0"
+                                               "BlockDevice\0";
         sources++;
         size_t old = v_push_key(c, "hostPath");
         v_fields(c, hp, hknown, NULL, NULL);
@@ -1129,8 +1157,11 @@ static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
                                 "value\0"
                                 "effect\0"
                                 "tolerationSeconds\0";
-    static const char *const ops[] = {"Exists", "Equal", NULL};
-    static const char *const effects[] = {"", "NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+    static const char ops[] = "Exists\0"
+                              "Equal\0";
+    static const char effects[] = V_EMPTY_OK "NoSchedule\0"
+                                             "PreferNoSchedule\0"
+                                             "NoExecute\0";
     v_fields(c, t, known, NULL, NULL);
     const char *key = v_str(c, t, "key", false);
     char why[512];
@@ -1176,7 +1207,8 @@ static void v_pod_security(vctx_t *c, cJSON *spec)
     v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
     v_bool(c, sc, "runAsNonRoot", NULL);
     v_seccomp_profile(c, sc);
-    static const char *const fsg_policies[] = {"OnRootMismatch", "Always", NULL};
+    static const char fsg_policies[] = "OnRootMismatch\0"
+                                       "Always\0";
     v_int(c, sc, "fsGroup", false, 0, INT32_MAX, NULL);
     v_enum(c, sc, "fsGroupChangePolicy", false, fsg_policies);
     cJSON *sg = v_arr(c, sc, "supplementalGroups", false);
@@ -1229,20 +1261,20 @@ static void v_host_alias(vctx_t *c, cJSON *e, size_t i, void *arg)
 
 /* A field Kubernetes writes at a value that means what Drover does anyway: accepted at
  * those values and dropped; any other value is a problem that names it. */
-static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *const *values,
+static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *values,
                           const char *why)
 {
     cJSON *m = drv_json_get(obj, key);
     if (!m)
         return;
     bool ok = false;
-    for (const char *const *v = values; *v && !ok; v++) {
-        if (!strcmp(*v, "false"))
+    for (const char *v = values; *v && !ok; v += strlen(v) + 1) {
+        if (!strcmp(v, "false"))
             ok = cJSON_IsFalse(m);
-        else if (!strcmp(*v, "true"))
+        else if (!strcmp(v, "true"))
             ok = cJSON_IsTrue(m);
         else
-            ok = cJSON_IsString(m) && !strcmp(m->valuestring, *v);
+            ok = cJSON_IsString(m) && !strcmp(m->valuestring, v);
     }
     if (!ok)
         v_failk(c, key, "%s", why);
@@ -1342,10 +1374,15 @@ void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
                                       "enableServiceLinks\0"
                                       "schedulerName\0"
                                       "resources\0";
-    static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
-    static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
-    static const char *const sched[] = {"default-scheduler", NULL};
-    static const char *const links[] = {"true", "false", NULL};
+    static const char policies[] = "Always\0"
+                                   "OnFailure\0"
+                                   "Never\0";
+    static const char dns[] = "ClusterFirst\0"
+                              "ClusterFirstWithHostNet\0"
+                              "Default\0";
+    static const char sched[] = "default-scheduler\0";
+    static const char links[] = "true\0"
+                                "false\0";
 
     v_accept_only(c, spec, "schedulerName", sched,
                   "not supported by Drover: the hub schedules every pod");
@@ -1525,7 +1562,7 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
 /* A workload's update strategy (Deployment.spec.strategy, DaemonSet.spec.updateStrategy):
  * type defaults to RollingUpdate with the given surge/unavailable defaults; the other type
  * (Recreate, OnDelete) takes no rollingUpdate. */
-static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *const *types,
+static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *types,
                        const char *other, const char *def_surge, const char *def_unavail, bool ds)
 {
     cJSON *st = v_obj(c, spec, key, false);
@@ -1564,7 +1601,8 @@ void v_deployment_spec(vctx_t *c, cJSON *spec)
                                 "minReadySeconds\0"
                                 "paused\0"
                                 "progressDeadlineSeconds\0";
-    static const char *const types[] = {"RollingUpdate", "Recreate", NULL};
+    static const char types[] = "RollingUpdate\0"
+                                "Recreate\0";
     v_fields(c, spec, known, NULL, NULL);
     v_int(c, spec, "replicas", false, 0, 100000, NULL);
     v_default_int(c, spec, "replicas", 1);
@@ -1588,7 +1626,8 @@ void v_daemonset_spec(vctx_t *c, cJSON *spec)
                                 "updateStrategy\0"
                                 "revisionHistoryLimit\0"
                                 "minReadySeconds\0";
-    static const char *const types[] = {"RollingUpdate", "OnDelete", NULL};
+    static const char types[] = "RollingUpdate\0"
+                                "OnDelete\0";
     v_fields(c, spec, known, NULL, NULL);
     v_template(c, spec, "selector", true);
     v_int(c, spec, "revisionHistoryLimit", false, 0, INT32_MAX, NULL);

@@ -152,7 +152,9 @@ static void v_subject(vctx_t *c, cJSON *s, bool cluster)
                                 "apiGroup\0"
                                 "name\0"
                                 "namespace\0";
-    static const char *const kinds[] = {"ServiceAccount", "User", "Group", NULL};
+    static const char kinds[] = "ServiceAccount\0"
+                                "User\0"
+                                "Group\0";
     v_fields(c, s, known, NULL, NULL);
     const char *kind = v_enum(c, s, "kind", true, kinds);
     const char *name = v_str(c, s, "name", true);
@@ -207,8 +209,9 @@ void v_role_binding(vctx_t *c, cJSON *obj, bool cluster)
     static const char rknown[] = "apiGroup\0"
                                  "kind\0"
                                  "name\0";
-    static const char *const rkinds[] = {"Role", "ClusterRole", NULL};
-    static const char *const ckinds[] = {"ClusterRole", NULL};
+    static const char rkinds[] = "Role\0"
+                                 "ClusterRole\0";
+    static const char ckinds[] = "ClusterRole\0";
     old = v_push_key(c, "roleRef");
     v_fields(c, ref, rknown, NULL, NULL);
     const char *g = v_str(c, ref, "apiGroup", true);
@@ -300,9 +303,11 @@ static void v_projected_items(vctx_t *c, cJSON *src, bool downward, char *paths,
                                      "fieldRef\0"
                                      "mode\0";
         static const char dunsup[] = "resourceFieldRef\0";
-        static const char *const fields[] = {"metadata.name",        "metadata.namespace",
-                                             "metadata.uid",         "metadata.labels",
-                                             "metadata.annotations", NULL};
+        static const char fields[] = "metadata.name\0"
+                                     "metadata.namespace\0"
+                                     "metadata.uid\0"
+                                     "metadata.labels\0"
+                                     "metadata.annotations\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(it)) {
             v_fail(c, "must be an object");
@@ -323,8 +328,8 @@ static void v_projected_items(vctx_t *c, cJSON *src, bool downward, char *paths,
             v_default_str(c, fr, "apiVersion", "v1");
             const char *fp = v_str(c, fr, "fieldPath", true);
             bool ok = false;
-            for (const char *const *k = fields; fp && *k && !ok; k++)
-                ok = !strcmp(fp, *k);
+            for (const char *k = fields; fp && *k && !ok; k += strlen(k) + 1)
+                ok = !strcmp(fp, k);
             if (fp && !ok)
                 v_failk(c, "fieldPath",
                         "unsupported value \"%.64s\": supported values: metadata.name, "

@@ -24,8 +24,14 @@ static void v_node_req(vctx_t *c, cJSON *e, size_t i, void *arg)
     static const char known[] = "key\0"
                                 "operator\0"
                                 "values\0";
-    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
-    static const char *const fops[] = {"In", "NotIn", NULL};
+    static const char ops[] = "In\0"
+                              "NotIn\0"
+                              "Exists\0"
+                              "DoesNotExist\0"
+                              "Gt\0"
+                              "Lt\0";
+    static const char fops[] = "In\0"
+                               "NotIn\0";
     bool field = arg != NULL;
     (void)i;
     v_fields(c, e, known, NULL, NULL);
@@ -203,8 +209,10 @@ static void v_spread(vctx_t *c, cJSON *t, size_t i, void *arg)
                                 "nodeAffinityPolicy\0"
                                 "nodeTaintsPolicy\0";
     static const char unsupported[] = "matchLabelKeys\0";
-    static const char *const whens[] = {"DoNotSchedule", "ScheduleAnyway", NULL};
-    static const char *const policies[] = {"Honor", "Ignore", NULL};
+    static const char whens[] = "DoNotSchedule\0"
+                                "ScheduleAnyway\0";
+    static const char policies[] = "Honor\0"
+                                   "Ignore\0";
     cJSON *all = arg;
     v_fields(c, t, known, NULL, unsupported);
     int64_t skew = 0;
@@ -254,7 +262,8 @@ void v_priority_class(vctx_t *c, cJSON *obj)
                                 "globalDefault\0"
                                 "description\0"
                                 "preemptionPolicy\0";
-    static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};
+    static const char policies[] = "PreemptLowerPriority\0"
+                                   "Never\0";
     v_fields(c, obj, known, NULL, NULL);
     int64_t value = 0;
     bool have = v_int(c, obj, "value", true, INT32_MIN, INT32_MAX, &value);
@@ -287,7 +296,8 @@ int64_t drv_priority_class_builtin(const char *name)
 
 void v_pod_priority(vctx_t *c, cJSON *spec)
 {
-    static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};
+    static const char policies[] = "PreemptLowerPriority\0"
+                                   "Never\0";
     v_name(c, spec, "priorityClassName", false, drv_name_dns_subdomain);
     v_int(c, spec, "priority", false, INT32_MIN, INT32_MAX, NULL);
     v_enum(c, spec, "preemptionPolicy", false, policies);

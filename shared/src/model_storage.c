@@ -11,8 +11,10 @@
 #include "drover/quantity.h"
 #include "model_int.h"
 
-static const char *const access_modes[] = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod",
-                                           "ReadWriteMany", NULL};
+static const char access_modes[] = "ReadWriteOnce\0"
+                                   "ReadOnlyMany\0"
+                                   "ReadWriteOncePod\0"
+                                   "ReadWriteMany\0";
 
 /* spec.accessModes: at least one, each known; ReadWriteMany refused (a directory on one
  * device cannot be written from several); ReadWriteOncePod alone. */
@@ -29,8 +31,8 @@ static void v_access_modes(vctx_t *c, cJSON *spec)
         size_t o2 = v_push_index(c, i);
         const char *m = cJSON_IsString(e) ? e->valuestring : NULL;
         bool known = false;
-        for (const char *const *k = access_modes; m && *k; k++)
-            known = known || !strcmp(*k, m);
+        for (const char *k = access_modes; m && *k; k += strlen(k) + 1)
+            known = known || !strcmp(k, m);
         if (!m)
             v_fail(c, "must be a string");
         else if (!known)
@@ -162,7 +164,12 @@ static void v_node_selector_term(vctx_t *c, cJSON *term)
 {
     static const char known[] = "matchExpressions\0"
                                 "matchFields\0";
-    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
+    static const char ops[] = "In\0"
+                              "NotIn\0"
+                              "Exists\0"
+                              "DoesNotExist\0"
+                              "Gt\0"
+                              "Lt\0";
     v_fields(c, term, known, NULL, NULL);
     for (const char *key = "matchExpressions"; key;
          key = !strcmp(key, "matchExpressions") ? "matchFields" : NULL) {
@@ -284,7 +291,9 @@ void v_pv_spec(vctx_t *c, cJSON *spec)
                                       "storageos\0"
                                       "vsphereVolume\0"
                                       "volumeAttributesClassName\0";
-    static const char *const policies[] = {"Retain", "Delete", "Recycle", NULL};
+    static const char policies[] = "Retain\0"
+                                   "Delete\0"
+                                   "Recycle\0";
     v_fields(c, spec, known, NULL, unsupported);
     v_storage_map(c, spec, "capacity", true);
     v_access_modes(c, spec);
@@ -304,7 +313,8 @@ void v_pv_spec(vctx_t *c, cJSON *spec)
     if (hp) {
         static const char hknown[] = "path\0"
                                      "type\0";
-        static const char *const types[] = {"", "DirectoryOrCreate", "Directory", NULL};
+        static const char types[] = V_EMPTY_OK "DirectoryOrCreate\0"
+                                               "Directory\0";
         sources++;
         size_t old = v_push_key(c, "hostPath");
         v_fields(c, hp, hknown, NULL, NULL);
@@ -345,8 +355,11 @@ void v_storageclass(vctx_t *c, cJSON *obj)
                                 "allowVolumeExpansion\0";
     static const char unsupported[] = "mountOptions\0"
                                       "allowedTopologies\0";
-    static const char *const policies[] = {"Delete", "Retain", "Recycle", NULL};
-    static const char *const modes[] = {"Immediate", "WaitForFirstConsumer", NULL};
+    static const char policies[] = "Delete\0"
+                                   "Retain\0"
+                                   "Recycle\0";
+    static const char modes[] = "Immediate\0"
+                                "WaitForFirstConsumer\0";
     v_fields(c, obj, known, NULL, unsupported);
     const char *p = v_str(c, obj, "provisioner", true);
     char why[512];
