@@ -7,6 +7,11 @@
 
 #include "paho_dl.h"
 
+/* OpenSSL's initialisation options (openssl/crypto.h, openssl/ssl.h; stable ABI values): the
+ * agent calls OpenSSL only through Paho, so it neither links nor includes it. */
+#define OSSL_INIT_NO_LOAD_CRYPTO_STRINGS 0x00000001UL
+#define OSSL_INIT_NO_LOAD_SSL_STRINGS 0x00100000UL
+
 #define PAHO_SONAME "libpaho-mqtt3a.so.1"
 #define PAHO_TLS_SONAME "libpaho-mqtt3as.so.1"
 
@@ -36,6 +41,19 @@ drv_err_t drv_paho_load(bool tls, drv_error_t *err)
                           soname, dlerror());
         pthread_mutex_unlock(&load_mu);
         return r;
+    }
+    if (tls) {
+        /* Before Paho's first client initialises OpenSSL: no error strings. Loading them puts
+         * some 3,000 entries in a hash table on the heap that a device keeps for its whole
+         * life (issue 19: idle private memory over TLS); OpenSSL's "NO_LOAD" options are
+         * sticky, so Paho's own request to load them is then ignored. The cost: a TLS error
+         * in the agent's log carries OpenSSL's code without its text ("error:0A000086::..."),
+         * which `openssl errstr 0A000086` spells out. The configuration (system policy,
+         * /etc/ssl/openssl.cnf) is still loaded. */
+        int (*init_ssl)(unsigned long, const void *);
+        *(void **)&init_ssl = dlsym(h, "OPENSSL_init_ssl");
+        if (init_ssl)
+            (void)init_ssl(OSSL_INIT_NO_LOAD_SSL_STRINGS | OSSL_INIT_NO_LOAD_CRYPTO_STRINGS, NULL);
     }
     static const struct {
         const char *name;

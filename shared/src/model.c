@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,55 +22,72 @@
 #define DATA_MAX_BYTES (1024 * 1024)
 #define ANNOTATIONS_MAX_BYTES (256 * 1024)
 
+/* Every kind once, in the order drv_kind_parse() tries them: the enum's name, kind,
+ * apiVersion, plural, kubectl's short name ("": none) and whether it is namespaced. The singular
+ * ("pod") is the kind in lower case, which the case-insensitive match of the kind accepts. */
+#define DRV_KINDS(X)                                                                               \
+    X(POD, "Pod", "v1", "pods", "po", true)                                                        \
+    X(DEPLOYMENT, "Deployment", "apps/v1", "deployments", "deploy", true)                          \
+    X(DAEMONSET, "DaemonSet", "apps/v1", "daemonsets", "ds", true)                                 \
+    X(CONFIGMAP, "ConfigMap", "v1", "configmaps", "cm", true)                                      \
+    X(SECRET, "Secret", "v1", "secrets", "", true)                                                 \
+    X(SERVICE, "Service", "v1", "services", "svc", true)                                           \
+    X(NODE, "Node", "v1", "nodes", "no", false)                                                    \
+    X(EVENT, "Event", "v1", "events", "ev", true)                                                  \
+    X(HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers", "hpa", true)   \
+    X(NAMESPACE, "Namespace", "v1", "namespaces", "ns", false)                                     \
+    X(REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "rs", true)                              \
+    /* Kubernetes gives ControllerRevisions no short name. */                                      \
+    X(CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions", "", true)        \
+    X(ENDPOINTS, "Endpoints", "v1", "endpoints", "ep", true)                                       \
+    /* Kubernetes gives EndpointSlices no short name. */                                           \
+    X(ENDPOINTSLICE, "EndpointSlice", "discovery.k8s.io/v1", "endpointslices", "", true)           \
+    X(NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", "netpol", true)   \
+    X(PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "pvc", true)                   \
+    X(PV, "PersistentVolume", "v1", "persistentvolumes", "pv", false)                              \
+    X(STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "sc", false)            \
+    X(STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "sts", true)                          \
+    X(PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses", "pc", false)      \
+    X(SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "sa", true)                       \
+    X(ROLE, "Role", "rbac.authorization.k8s.io/v1", "roles", "", true)                             \
+    X(ROLEBINDING, "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings", "", true)        \
+    X(CLUSTERROLE, "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", "", false)       \
+    X(CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",                    \
+      "clusterrolebindings", "", false)                                                            \
+    X(JOB, "Job", "batch/v1", "jobs", "", true)                                                    \
+    X(CRONJOB, "CronJob", "batch/v1", "cronjobs", "cj", true)
+
+/* The table holds offsets into one pool of its strings, not pointers: pointers in a position-
+ * independent program are fixed up at every start (a relocation of 24 bytes each on arm64) and
+ * land on pages written then; this way it is read-only data (issue 19: the device agent). */
+static const struct kind_strs {
+#define X(k, name, api, plural, short1, ns)                                                        \
+    char k##_name[sizeof(name)], k##_api[sizeof(api)], k##_plural[sizeof(plural)],                 \
+        k##_short[sizeof(short1)];
+    DRV_KINDS(X)
+#undef X
+} kind_strs = {
+#define X(k, name, api, plural, short1, ns) name, api, plural, short1,
+    DRV_KINDS(X)
+#undef X
+};
+
 static const struct kind_info {
     drv_kind_t kind;
-    const char *name, *api, *plural, *singular, *short1, *short2;
     bool namespaced;
+    uint16_t name, api, plural, short1; /* offsets into kind_strs */
 } kinds[] = {
-    {DRV_KIND_POD, "Pod", "v1", "pods", "pod", "po", NULL, true},
-    {DRV_KIND_DEPLOYMENT, "Deployment", "apps/v1", "deployments", "deployment", "deploy", NULL,
-     true},
-    {DRV_KIND_DAEMONSET, "DaemonSet", "apps/v1", "daemonsets", "daemonset", "ds", NULL, true},
-    {DRV_KIND_CONFIGMAP, "ConfigMap", "v1", "configmaps", "configmap", "cm", NULL, true},
-    {DRV_KIND_SECRET, "Secret", "v1", "secrets", "secret", NULL, NULL, true},
-    {DRV_KIND_SERVICE, "Service", "v1", "services", "service", "svc", NULL, true},
-    {DRV_KIND_NODE, "Node", "v1", "nodes", "node", "no", NULL, false},
-    {DRV_KIND_EVENT, "Event", "v1", "events", "event", "ev", NULL, true},
-    {DRV_KIND_HPA, "HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers",
-     "horizontalpodautoscaler", "hpa", NULL, true},
-    {DRV_KIND_NAMESPACE, "Namespace", "v1", "namespaces", "namespace", "ns", NULL, false},
-    {DRV_KIND_REPLICASET, "ReplicaSet", "apps/v1", "replicasets", "replicaset", "rs", NULL, true},
-    /* Kubernetes gives ControllerRevisions no short name. */
-    {DRV_KIND_CONTROLLERREVISION, "ControllerRevision", "apps/v1", "controllerrevisions",
-     "controllerrevision", NULL, NULL, true},
-    {DRV_KIND_ENDPOINTS, "Endpoints", "v1", "endpoints", "endpoints", "ep", NULL, true},
-    /* Kubernetes gives EndpointSlices no short name. */
-    {DRV_KIND_ENDPOINTSLICE, "EndpointSlice", "discovery.k8s.io/v1", "endpointslices",
-     "endpointslice", NULL, NULL, true},
-    {DRV_KIND_NETWORKPOLICY, "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies",
-     "networkpolicy", "netpol", NULL, true},
-    {DRV_KIND_PVC, "PersistentVolumeClaim", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
-     "pvc", NULL, true},
-    {DRV_KIND_PV, "PersistentVolume", "v1", "persistentvolumes", "persistentvolume", "pv", NULL,
-     false},
-    {DRV_KIND_STORAGECLASS, "StorageClass", "storage.k8s.io/v1", "storageclasses", "storageclass",
-     "sc", NULL, false},
-    {DRV_KIND_STATEFULSET, "StatefulSet", "apps/v1", "statefulsets", "statefulset", "sts", NULL,
-     true},
-    {DRV_KIND_PRIORITYCLASS, "PriorityClass", "scheduling.k8s.io/v1", "priorityclasses",
-     "priorityclass", "pc", NULL, false},
-    {DRV_KIND_SERVICEACCOUNT, "ServiceAccount", "v1", "serviceaccounts", "serviceaccount", "sa",
-     NULL, true},
-    {DRV_KIND_ROLE, "Role", "rbac.authorization.k8s.io/v1", "roles", "role", NULL, NULL, true},
-    {DRV_KIND_ROLEBINDING, "RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings",
-     "rolebinding", NULL, NULL, true},
-    {DRV_KIND_CLUSTERROLE, "ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles",
-     "clusterrole", NULL, NULL, false},
-    {DRV_KIND_CLUSTERROLEBINDING, "ClusterRoleBinding", "rbac.authorization.k8s.io/v1",
-     "clusterrolebindings", "clusterrolebinding", NULL, NULL, false},
-    {DRV_KIND_JOB, "Job", "batch/v1", "jobs", "job", NULL, NULL, true},
-    {DRV_KIND_CRONJOB, "CronJob", "batch/v1", "cronjobs", "cronjob", "cj", NULL, true},
+#define X(k, name, api, plural, short1, ns)                                                        \
+    {DRV_KIND_##k,                                                                                 \
+     ns,                                                                                           \
+     offsetof(struct kind_strs, k##_name),                                                         \
+     offsetof(struct kind_strs, k##_api),                                                          \
+     offsetof(struct kind_strs, k##_plural),                                                       \
+     offsetof(struct kind_strs, k##_short)},
+    DRV_KINDS(X)
+#undef X
 };
+#define KSTR(off) ((const char *)&kind_strs + (off))
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct kind_info *info_of(drv_kind_t k)
@@ -82,19 +101,19 @@ static const struct kind_info *info_of(drv_kind_t k)
 const char *drv_kind_name(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->name : "";
+    return i ? KSTR(i->name) : "";
 }
 
 const char *drv_kind_api_version(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->api : "";
+    return i ? KSTR(i->api) : "";
 }
 
 const char *drv_kind_plural(drv_kind_t k)
 {
     const struct kind_info *i = info_of(k);
-    return i ? i->plural : "";
+    return i ? KSTR(i->plural) : "";
 }
 
 bool drv_kind_namespaced(drv_kind_t k)
@@ -109,8 +128,8 @@ drv_kind_t drv_kind_parse(const char *s)
         return DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++) {
         const struct kind_info *k = &kinds[i];
-        if (!strcasecmp(s, k->name) || !strcasecmp(s, k->plural) || !strcasecmp(s, k->singular) ||
-            (k->short1 && !strcasecmp(s, k->short1)) || (k->short2 && !strcasecmp(s, k->short2)))
+        if (!strcasecmp(s, KSTR(k->name)) || !strcasecmp(s, KSTR(k->plural)) ||
+            (*KSTR(k->short1) && !strcasecmp(s, KSTR(k->short1))))
             return k->kind;
     }
     return DRV_KIND_UNKNOWN;
@@ -123,7 +142,8 @@ drv_kind_t drv_model_kind(const cJSON *obj)
     if (!cJSON_IsString(k) || !cJSON_IsString(a))
         return DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++)
-        if (!strcmp(k->valuestring, kinds[i].name) && !strcmp(a->valuestring, kinds[i].api))
+        if (!strcmp(k->valuestring, KSTR(kinds[i].name)) &&
+            !strcmp(a->valuestring, KSTR(kinds[i].api)))
             return kinds[i].kind;
     return DRV_KIND_UNKNOWN;
 }
@@ -263,10 +283,10 @@ void v_failk(vctx_t *c, const char *key, const char *fmt, ...)
 
 /* ---- field helpers ---- */
 
-static bool in_list(const char *const *list, const char *s)
+bool v_in_names(const char *names, const char *s)
 {
-    for (; list && *list; list++)
-        if (!strcmp(*list, s))
+    for (const char *n = names; n && *n; n += strlen(n) + 1)
+        if (!strcmp(n, s))
             return true;
     return false;
 }
@@ -288,19 +308,20 @@ static const char *type_name(const cJSON *n)
     return "unknown";
 }
 
-void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f)
+void v_fields(vctx_t *c, cJSON *obj, const char *known, const char *ignored,
+              const char *unsupported)
 {
     cJSON *it = obj ? obj->child : NULL;
     while (it) {
         cJSON *next = it->next;
         const char *k = it->string ? it->string : "";
-        if (in_list(f->known, k)) {
+        if (v_in_names(known, k)) {
             /* An explicit null means "not set", as in Kubernetes. */
             if (cJSON_IsNull(it))
                 cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
-        } else if (in_list(f->ignored, k)) {
+        } else if (v_in_names(ignored, k)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
-        } else if (in_list(f->unsupported, k)) {
+        } else if (v_in_names(unsupported, k)) {
             v_failk(c, k, "not supported by Drover");
         } else {
             v_failk(c, k, "unknown field");
@@ -375,19 +396,25 @@ bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out)
     return m != NULL;
 }
 
-const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
-                   const char *const *values)
+/* A name list's entry as a value: V_EMPTY_OK's entry stands for the empty string. */
+static const char *enum_value(const char *n)
+{
+    return n[0] == '\1' && !n[1] ? "" : n;
+}
+
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required, const char *values)
 {
     const char *s = v_str(c, parent, key, required);
     if (!s)
         return NULL;
-    if (in_list(values, s))
-        return s;
+    for (const char *n = values; *n; n += strlen(n) + 1)
+        if (!strcmp(enum_value(n), s))
+            return s;
     char allowed[256] = "";
     size_t o = 0;
-    for (const char *const *v = values; *v && o < sizeof(allowed); v++) {
+    for (const char *n = values; *n && o < sizeof(allowed); n += strlen(n) + 1) {
         int w =
-            snprintf(allowed + o, sizeof(allowed) - o, "%s\"%s\"", o ? ", " : "", **v ? *v : "");
+            snprintf(allowed + o, sizeof(allowed) - o, "%s\"%s\"", o ? ", " : "", enum_value(n));
         if (w > 0)
             o += (size_t)w;
     }
@@ -527,20 +554,30 @@ bool v_int_or_string(vctx_t *c, cJSON *parent, const char *key, bool required, v
 
 /* ---- metadata ---- */
 
-static const char *const meta_known[] = {
-    "name",        "generateName",      "namespace", "labels",
-    "annotations", "ownerReferences",   "uid",       "resourceVersion",
-    "generation",  "creationTimestamp", NULL};
-static const char *const meta_ignored[] = {"managedFields", "selfLink", "deletionTimestamp",
-                                           "deletionGracePeriodSeconds", NULL};
-static const char *const meta_unsupported[] = {"finalizers", NULL};
-static const vfields_t meta_fields = {meta_known, meta_ignored, meta_unsupported};
+static const char meta_known[] = "name\0"
+                                 "generateName\0"
+                                 "namespace\0"
+                                 "labels\0"
+                                 "annotations\0"
+                                 "ownerReferences\0"
+                                 "uid\0"
+                                 "resourceVersion\0"
+                                 "generation\0"
+                                 "creationTimestamp\0";
+static const char meta_ignored[] = "managedFields\0"
+                                   "selfLink\0"
+                                   "deletionTimestamp\0"
+                                   "deletionGracePeriodSeconds\0";
+static const char meta_unsupported[] = "finalizers\0";
 
 static void v_owner_refs(vctx_t *c, cJSON *meta)
 {
-    static const char *const known[] = {"apiVersion",         "kind", "name", "uid", "controller",
-                                        "blockOwnerDeletion", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "name\0"
+                                "uid\0"
+                                "controller\0"
+                                "blockOwnerDeletion\0";
     cJSON *a = v_arr(c, meta, "ownerReferences", false);
     if (!a)
         return;
@@ -550,7 +587,7 @@ static void v_owner_refs(vctx_t *c, cJSON *meta)
         if (!cJSON_IsObject(e)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, e, &f);
+            v_fields(c, e, known, NULL, NULL);
             v_str(c, e, "apiVersion", true);
             v_str(c, e, "kind", true);
             v_str(c, e, "name", true);
@@ -571,7 +608,7 @@ void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template)
     if (kind == DRV_KIND_PVC && cJSON_GetArraySize(fin) == 1 && cJSON_IsString(f0) &&
         !strcmp(f0->valuestring, "kubernetes.io/pvc-protection"))
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "finalizers");
-    v_fields(c, meta, &meta_fields);
+    v_fields(c, meta, meta_known, meta_ignored, meta_unsupported);
     const struct kind_info *ki = info_of(kind);
     /* Namespace names are DNS labels (they appear in DNS names of Services), as in
      * Kubernetes. */
@@ -661,13 +698,16 @@ static size_t v_data_map(vctx_t *c, cJSON *obj, const char *key, bool base64, cJ
     return total;
 }
 
-static const char *const cm_known[] = {"apiVersion", "kind",      "metadata", "data",
-                                       "binaryData", "immutable", NULL};
+static const char cm_known[] = "apiVersion\0"
+                               "kind\0"
+                               "metadata\0"
+                               "data\0"
+                               "binaryData\0"
+                               "immutable\0";
 
-static void v_configmap(vctx_t *c, cJSON *obj)
+void v_configmap(vctx_t *c, cJSON *obj)
 {
-    static const vfields_t f = {cm_known, NULL, NULL};
-    v_fields(c, obj, &f);
+    v_fields(c, obj, cm_known, NULL, NULL);
     size_t total = v_data_map(c, obj, "data", false, NULL);
     total += v_data_map(c, obj, "binaryData", true, drv_json_get(obj, "data"));
     v_bool(c, obj, "immutable", NULL);
@@ -710,13 +750,17 @@ static void fold_string_data(vctx_t *c, cJSON *obj)
     cJSON_DeleteItemFromObjectCaseSensitive(obj, "stringData");
 }
 
-static void v_secret(vctx_t *c, cJSON *obj)
+void v_secret(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind",       "metadata",
-                                        "data",       "stringData", "type",
-                                        "immutable",  "sealedData", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "data\0"
+                                "stringData\0"
+                                "type\0"
+                                "immutable\0"
+                                "sealedData\0";
+    v_fields(c, obj, known, NULL, NULL);
     /* The form a node receives (docs/PROTOCOL.md): the data sealed to its key, checked once
      * opened (drv_proto_secret_unseal). */
     const char *sealed = v_str(c, obj, "sealedData", false);
@@ -792,22 +836,21 @@ static cJSON *obj_member(vctx_t *c, cJSON *parent, const char *key)
  * timeout defaulted) and cleared under None, as Kubernetes defaults it. */
 static void v_session_affinity(vctx_t *c, cJSON *spec)
 {
-    static const char *const affinities[] = {"None", "ClientIP", NULL};
-    static const char *const known[] = {"clientIP", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const cknown[] = {"timeoutSeconds", NULL};
-    static const vfields_t cf = {cknown, NULL, NULL};
+    static const char affinities[] = "None\0"
+                                     "ClientIP\0";
+    static const char known[] = "clientIP\0";
+    static const char cknown[] = "timeoutSeconds\0";
     v_enum(c, spec, "sessionAffinity", false, affinities);
     v_default_str(c, spec, "sessionAffinity", "None");
     const char *aff = drv_json_str(spec, "sessionAffinity");
     cJSON *cfg = v_obj(c, spec, "sessionAffinityConfig", false);
     if (cfg) {
         size_t old = v_push_key(c, "sessionAffinityConfig");
-        v_fields(c, cfg, &f);
+        v_fields(c, cfg, known, NULL, NULL);
         cJSON *cip = v_obj(c, cfg, "clientIP", false);
         if (cip) {
             size_t o2 = v_push_key(c, "clientIP");
-            v_fields(c, cip, &cf);
+            v_fields(c, cip, cknown, NULL, NULL);
             v_int(c, cip, "timeoutSeconds", false, 1, AFFINITY_TIMEOUT_MAX, NULL);
             v_pop(c, o2);
         }
@@ -828,8 +871,9 @@ static void v_session_affinity(vctx_t *c, cJSON *spec)
  * refuse the rest by name. */
 static void v_ip_families(vctx_t *c, cJSON *spec)
 {
-    static const char *const policies[] = {"SingleStack", "PreferDualStack", "RequireDualStack",
-                                           NULL};
+    static const char policies[] = "SingleStack\0"
+                                   "PreferDualStack\0"
+                                   "RequireDualStack\0";
     const char *pol = v_enum(c, spec, "ipFamilyPolicy", false, policies);
     if (pol && !strcmp(pol, "RequireDualStack"))
         v_failk(c, "ipFamilyPolicy",
@@ -923,10 +967,15 @@ static const char *v_cluster_ip(vctx_t *c, cJSON *spec)
  * and unique per protocol. */
 static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external)
 {
-    static const char *const pknown[] = {"name",     "protocol",    "port", "targetPort",
-                                         "nodePort", "appProtocol", NULL};
-    static const vfields_t pf = {pknown, NULL, NULL};
-    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+    static const char pknown[] = "name\0"
+                                 "protocol\0"
+                                 "port\0"
+                                 "targetPort\0"
+                                 "nodePort\0"
+                                 "appProtocol\0";
+    static const char protocols[] = "TCP\0"
+                                    "UDP\0"
+                                    "SCTP\0";
     cJSON *ports = v_arr(c, spec, "ports", !headless);
     if (!ports)
         return;
@@ -941,7 +990,7 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, p, &pf);
+        v_fields(c, p, pknown, NULL, NULL);
         v_name(c, p, "name", nports > 1, drv_name_dns_label);
         const char *name = drv_json_str(p, "name");
         const char *proto = v_enum(c, p, "protocol", false, protocols);
@@ -982,35 +1031,35 @@ static void v_service_ports(vctx_t *c, cJSON *spec, bool headless, bool external
 
 /* Every field of a Service spec is honoured (validated and kept for the hub and the agents) or
  * refused by name; none is dropped. */
-static void v_service_spec(vctx_t *c, cJSON *spec)
+void v_service_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"type",
-                                        "selector",
-                                        "ports",
-                                        "clusterIP",
-                                        "clusterIPs",
-                                        "sessionAffinity",
-                                        "sessionAffinityConfig",
-                                        "ipFamilies",
-                                        "ipFamilyPolicy",
-                                        "internalTrafficPolicy",
-                                        "externalTrafficPolicy",
-                                        "publishNotReadyAddresses",
-                                        "allocateLoadBalancerNodePorts",
-                                        NULL};
-    static const char *const unsupported[] = {"externalName",
-                                              "externalIPs",
-                                              "loadBalancerIP",
-                                              "loadBalancerSourceRanges",
-                                              "loadBalancerClass",
-                                              "healthCheckNodePort",
-                                              "topologyKeys",
-                                              "trafficDistribution",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const types[] = {"ClusterIP", "NodePort", "LoadBalancer", NULL};
-    static const char *const policies[] = {"Cluster", "Local", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "type\0"
+                                "selector\0"
+                                "ports\0"
+                                "clusterIP\0"
+                                "clusterIPs\0"
+                                "sessionAffinity\0"
+                                "sessionAffinityConfig\0"
+                                "ipFamilies\0"
+                                "ipFamilyPolicy\0"
+                                "internalTrafficPolicy\0"
+                                "externalTrafficPolicy\0"
+                                "publishNotReadyAddresses\0"
+                                "allocateLoadBalancerNodePorts\0";
+    static const char unsupported[] = "externalName\0"
+                                      "externalIPs\0"
+                                      "loadBalancerIP\0"
+                                      "loadBalancerSourceRanges\0"
+                                      "loadBalancerClass\0"
+                                      "healthCheckNodePort\0"
+                                      "topologyKeys\0"
+                                      "trafficDistribution\0";
+    static const char types[] = "ClusterIP\0"
+                                "NodePort\0"
+                                "LoadBalancer\0";
+    static const char policies[] = "Cluster\0"
+                                   "Local\0";
+    v_fields(c, spec, known, NULL, unsupported);
     const char *type = drv_json_str(spec, "type");
     if (type && !strcmp(type, "ExternalName")) {
         v_failk(c, "type",
@@ -1116,16 +1165,21 @@ static bool v_ipv4_cidr(const char *s)
     return (ip & ~mask) == 0;
 }
 
-static void v_node_spec(vctx_t *c, cJSON *spec)
+void v_node_spec(vctx_t *c, cJSON *spec)
 {
     /* podCIDR(s): the node's block of the pod network, given by the hub (hub/ctrl/netalloc.c);
      * kept, so that rewriting a Node never loses it. */
-    static const char *const known[] = {"unschedulable", "taints", "podCIDR", "podCIDRs", NULL};
-    static const char *const ignored[] = {"providerID", "externalID", NULL};
-    static const char *const unsupported[] = {"configSource", NULL};
-    static const vfields_t f = {known, ignored, unsupported};
-    static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "unschedulable\0"
+                                "taints\0"
+                                "podCIDR\0"
+                                "podCIDRs\0";
+    static const char ignored[] = "providerID\0"
+                                  "externalID\0";
+    static const char unsupported[] = "configSource\0";
+    static const char effects[] = "NoSchedule\0"
+                                  "PreferNoSchedule\0"
+                                  "NoExecute\0";
+    v_fields(c, spec, known, ignored, unsupported);
     v_bool(c, spec, "unschedulable", NULL);
     const char *pc = v_str(c, spec, "podCIDR", false);
     if (pc && !v_ipv4_cidr(pc))
@@ -1146,13 +1200,15 @@ static void v_node_spec(vctx_t *c, cJSON *spec)
         return;
     size_t old = v_push_key(c, "taints"), i = 0;
     for (cJSON *t = taints->child; t; t = t->next, i++) {
-        static const char *const tknown[] = {"key", "value", "effect", "timeAdded", NULL};
-        static const vfields_t tf = {tknown, NULL, NULL};
+        static const char tknown[] = "key\0"
+                                     "value\0"
+                                     "effect\0"
+                                     "timeAdded\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(t)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, t, &tf);
+            v_fields(c, t, tknown, NULL, NULL);
             v_name(c, t, "key", true, drv_name_label_key);
             v_name(c, t, "value", false, drv_name_label_value);
             v_enum(c, t, "effect", true, effects);
@@ -1165,50 +1221,53 @@ static void v_node_spec(vctx_t *c, cJSON *spec)
 
 /* ---- Namespace ---- */
 
-static void v_namespace_spec(vctx_t *c, cJSON *spec)
+void v_namespace_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"finalizers", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "finalizers\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_str_list(c, spec, "finalizers", false);
 }
 
 /* ---- Event ---- */
 
-static void v_event(vctx_t *c, cJSON *obj)
+void v_event(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion",
-                                        "kind",
-                                        "metadata",
-                                        "involvedObject",
-                                        "reason",
-                                        "message",
-                                        "type",
-                                        "count",
-                                        "firstTimestamp",
-                                        "lastTimestamp",
-                                        "eventTime",
-                                        "source",
-                                        "reportingComponent",
-                                        "reportingInstance",
-                                        "action",
-                                        NULL};
-    static const char *const ignored[] = {"series", "related", NULL};
-    static const vfields_t f = {known, ignored, NULL};
-    static const char *const types[] = {"Normal", "Warning", NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "involvedObject\0"
+                                "reason\0"
+                                "message\0"
+                                "type\0"
+                                "count\0"
+                                "firstTimestamp\0"
+                                "lastTimestamp\0"
+                                "eventTime\0"
+                                "source\0"
+                                "reportingComponent\0"
+                                "reportingInstance\0"
+                                "action\0";
+    static const char ignored[] = "series\0"
+                                  "related\0";
+    static const char types[] = "Normal\0"
+                                "Warning\0";
+    v_fields(c, obj, known, ignored, NULL);
     cJSON *io = v_obj(c, obj, "involvedObject", true);
     if (io) {
-        static const char *const ioknown[] = {
-            "apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "fieldPath", NULL};
-        static const vfields_t iof = {ioknown, NULL, NULL};
+        static const char ioknown[] = "apiVersion\0"
+                                      "kind\0"
+                                      "name\0"
+                                      "namespace\0"
+                                      "uid\0"
+                                      "resourceVersion\0"
+                                      "fieldPath\0";
         size_t old = v_push_key(c, "involvedObject");
-        v_fields(c, io, &iof);
+        v_fields(c, io, ioknown, NULL, NULL);
         v_str(c, io, "kind", true);
         v_str(c, io, "name", true);
-        for (const char *const *k = ioknown; *k; k++)
-            if (strcmp(*k, "kind") && strcmp(*k, "name"))
-                v_str(c, io, *k, false);
+        for (const char *k = ioknown; *k; k += strlen(k) + 1)
+            if (strcmp(k, "kind") && strcmp(k, "name"))
+                v_str(c, io, k, false);
         v_pop(c, old);
     }
     v_str(c, obj, "reason", false);
@@ -1224,10 +1283,10 @@ static void v_event(vctx_t *c, cJSON *obj)
     v_str(c, obj, "action", false);
     cJSON *src = v_obj(c, obj, "source", false);
     if (src) {
-        static const char *const sknown[] = {"component", "host", NULL};
-        static const vfields_t sf = {sknown, NULL, NULL};
+        static const char sknown[] = "component\0"
+                                     "host\0";
         size_t old = v_push_key(c, "source");
-        v_fields(c, src, &sf);
+        v_fields(c, src, sknown, NULL, NULL);
         v_str(c, src, "component", false);
         v_str(c, src, "host", false);
         v_pop(c, old);
@@ -1239,11 +1298,14 @@ static void v_event(vctx_t *c, cJSON *obj)
 /* A DaemonSet's template history as its controller writes it (the API refuses writes): data is
  * the strategic merge patch that restores the template, kept as it is (kubectl applies it), and
  * revision orders the records. */
-static void v_controller_revision(vctx_t *c, cJSON *obj)
+void v_controller_revision(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "data", "revision", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "data\0"
+                                "revision\0";
+    v_fields(c, obj, known, NULL, NULL);
     v_obj(c, obj, "data", false);
     /* int64 in Kubernetes; bounded where a JSON number is still exact. */
     v_int(c, obj, "revision", true, 0, (1LL << 53) - 1, NULL);
@@ -1251,12 +1313,14 @@ static void v_controller_revision(vctx_t *c, cJSON *obj)
 
 /* ---- objects ---- */
 
-static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
+void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind, vspec_fn spec_fn)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    static const char *const ignored[] = {"status", NULL};
-    static const vfields_t f = {known, ignored, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "spec\0";
+    static const char ignored[] = "status\0";
+    v_fields(c, obj, known, ignored, NULL);
     bool required = kind != DRV_KIND_NODE && kind != DRV_KIND_NAMESPACE;
     cJSON *spec = v_obj(c, obj, "spec", required);
     if (!spec) {
@@ -1265,52 +1329,8 @@ static void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind)
         return;
     }
     size_t old = v_push_key(c, "spec");
-    switch (kind) {
-    case DRV_KIND_POD:
-        v_pod_spec(c, spec, PODCTX_POD);
-        break;
-    case DRV_KIND_DEPLOYMENT:
-        v_deployment_spec(c, spec);
-        break;
-    case DRV_KIND_DAEMONSET:
-        v_daemonset_spec(c, spec);
-        break;
-    case DRV_KIND_STATEFULSET:
-        v_statefulset_spec(c, spec);
-        break;
-    case DRV_KIND_SERVICE:
-        v_service_spec(c, spec);
-        break;
-    case DRV_KIND_NODE:
-        v_node_spec(c, spec);
-        break;
-    case DRV_KIND_HPA:
-        v_hpa_spec(c, spec);
-        break;
-    case DRV_KIND_NAMESPACE:
-        v_namespace_spec(c, spec);
-        break;
-    case DRV_KIND_REPLICASET:
-        v_replicaset_spec(c, spec);
-        break;
-    case DRV_KIND_NETWORKPOLICY:
-        v_netpol_spec(c, spec);
-        break;
-    case DRV_KIND_PVC:
-        v_pvc_spec(c, spec);
-        break;
-    case DRV_KIND_PV:
-        v_pv_spec(c, spec);
-        break;
-    case DRV_KIND_JOB:
-        v_job_spec(c, spec);
-        break;
-    case DRV_KIND_CRONJOB:
-        v_cronjob_spec(c, spec);
-        break;
-    default:
-        break;
-    }
+    if (spec_fn)
+        spec_fn(c, spec);
     v_pop(c, old);
 }
 
@@ -1328,7 +1348,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     drv_kind_t kind = DRV_KIND_UNKNOWN;
     for (size_t i = 0; i < NKINDS; i++)
-        if (!strcmp(kind_s, kinds[i].name))
+        if (!strcmp(kind_s, KSTR(kinds[i].name)))
             kind = kinds[i].kind;
     if (kind == DRV_KIND_UNKNOWN) {
         v_failk(&c, "kind",
@@ -1341,10 +1361,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
                 kind_s);
         return c.nomem ? DRV_ERR_NOMEM : DRV_ERR_INVALID;
     }
-    if (kind == DRV_KIND_HPA && !strcmp(api, "autoscaling/v1")) {
-        v_hpa_from_v1(&c, obj);
-        api = drv_kind_api_version(kind);
-    }
+    api = v_kind_api(&c, obj, kind, api);
     if (strcmp(api, drv_kind_api_version(kind))) {
         v_failk(&c, "apiVersion", "\"%.64s\" is not supported for %s: use %s", api, kind_s,
                 drv_kind_api_version(kind));
@@ -1355,46 +1372,7 @@ drv_err_t drv_model_normalize(cJSON *obj, drv_diags_t *diags)
         v_object_meta(&c, meta, kind, false);
         v_pop(&c, old);
     }
-    switch (kind) {
-    case DRV_KIND_CONFIGMAP:
-        v_configmap(&c, obj);
-        break;
-    case DRV_KIND_SECRET:
-        v_secret(&c, obj);
-        break;
-    case DRV_KIND_EVENT:
-        v_event(&c, obj);
-        break;
-    case DRV_KIND_CONTROLLERREVISION:
-        v_controller_revision(&c, obj);
-        break;
-    case DRV_KIND_ENDPOINTS:
-        v_endpoints(&c, obj);
-        break;
-    case DRV_KIND_ENDPOINTSLICE:
-        v_endpointslice(&c, obj);
-        break;
-    case DRV_KIND_STORAGECLASS:
-        v_storageclass(&c, obj);
-        break;
-    case DRV_KIND_PRIORITYCLASS:
-        v_priority_class(&c, obj);
-        break;
-    case DRV_KIND_SERVICEACCOUNT:
-        v_serviceaccount(&c, obj);
-        break;
-    case DRV_KIND_ROLE:
-    case DRV_KIND_CLUSTERROLE:
-        v_role(&c, obj, kind == DRV_KIND_CLUSTERROLE);
-        break;
-    case DRV_KIND_ROLEBINDING:
-    case DRV_KIND_CLUSTERROLEBINDING:
-        v_role_binding(&c, obj, kind == DRV_KIND_CLUSTERROLEBINDING);
-        break;
-    default:
-        v_spec_object(&c, obj, kind);
-        break;
-    }
+    v_kind_body(&c, obj, kind);
     if (c.nomem)
         return DRV_ERR_NOMEM;
     if (c.problems)

@@ -14,10 +14,12 @@
  * validation, run on a copy, its problems reported under the element's path. */
 static void v_claim_template(vctx_t *c, cJSON *tpl)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    static const char *const ignored[] = {"status", NULL};
-    static const vfields_t f = {known, ignored, NULL};
-    v_fields(c, tpl, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "spec\0";
+    static const char ignored[] = "status\0";
+    v_fields(c, tpl, known, ignored, NULL);
     cJSON *meta = v_obj(c, tpl, "metadata", true);
     if (meta) {
         size_t old = v_push_key(c, "metadata");
@@ -127,7 +129,8 @@ static void drop_claim_volumes(cJSON *podspec, size_t added)
 
 static void v_sts_strategy(vctx_t *c, cJSON *spec)
 {
-    static const char *const types[] = {"RollingUpdate", "OnDelete", NULL};
+    static const char types[] = "RollingUpdate\0"
+                                "OnDelete\0";
     cJSON *st = v_obj(c, spec, "updateStrategy", false);
     if (!st && !drv_json_get(spec, "updateStrategy") &&
         !(st = cJSON_AddObjectToObject(spec, "updateStrategy"))) {
@@ -136,10 +139,10 @@ static void v_sts_strategy(vctx_t *c, cJSON *spec)
     }
     if (!st)
         return;
-    static const char *const known[] = {"type", "rollingUpdate", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "type\0"
+                                "rollingUpdate\0";
     size_t old = v_push_key(c, "updateStrategy");
-    v_fields(c, st, &f);
+    v_fields(c, st, known, NULL, NULL);
     bool had_type = drv_json_get(st, "type") != NULL;
     const char *type = v_enum(c, st, "type", false, types);
     v_default_str(c, st, "type", "RollingUpdate");
@@ -152,18 +155,17 @@ static void v_sts_strategy(vctx_t *c, cJSON *spec)
             !(ru = cJSON_AddObjectToObject(st, "rollingUpdate")))
             c->nomem = true;
         if (ru) {
-            static const char *const rknown[] = {"partition", NULL};
+            static const char rknown[] = "partition\0";
             /* maxUnavailable is behind Kubernetes' alpha MaxUnavailableStatefulSet gate, off
              * by default: pods are updated one at a time, as Kubernetes does without it. It is
              * refused here with that reason (and dropped, so it is said once). */
-            static const char *const rdropped[] = {"maxUnavailable", NULL};
-            static const vfields_t rf = {rknown, rdropped, NULL};
+            static const char rdropped[] = "maxUnavailable\0";
             size_t o2 = v_push_key(c, "rollingUpdate");
             if (drv_json_get(ru, "maxUnavailable"))
                 v_failk(c, "maxUnavailable",
                         "not supported by Drover (an alpha feature of Kubernetes): pods are "
                         "updated one at a time");
-            v_fields(c, ru, &rf);
+            v_fields(c, ru, rknown, rdropped, NULL);
             v_int(c, ru, "partition", false, 0, INT32_MAX, NULL);
             v_default_int(c, ru, "partition", 0);
             v_pop(c, o2);
@@ -174,7 +176,8 @@ static void v_sts_strategy(vctx_t *c, cJSON *spec)
 
 static void v_retention(vctx_t *c, cJSON *spec)
 {
-    static const char *const values[] = {"Retain", "Delete", NULL};
+    static const char values[] = "Retain\0"
+                                 "Delete\0";
     cJSON *p = v_obj(c, spec, "persistentVolumeClaimRetentionPolicy", false);
     if (!p && !drv_json_get(spec, "persistentVolumeClaimRetentionPolicy") &&
         !(p = cJSON_AddObjectToObject(spec, "persistentVolumeClaimRetentionPolicy"))) {
@@ -183,10 +186,10 @@ static void v_retention(vctx_t *c, cJSON *spec)
     }
     if (!p)
         return;
-    static const char *const known[] = {"whenDeleted", "whenScaled", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "whenDeleted\0"
+                                "whenScaled\0";
     size_t old = v_push_key(c, "persistentVolumeClaimRetentionPolicy");
-    v_fields(c, p, &f);
+    v_fields(c, p, known, NULL, NULL);
     v_enum(c, p, "whenDeleted", false, values);
     v_default_str(c, p, "whenDeleted", "Retain");
     v_enum(c, p, "whenScaled", false, values);
@@ -196,21 +199,20 @@ static void v_retention(vctx_t *c, cJSON *spec)
 
 void v_statefulset_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"replicas",
-                                        "selector",
-                                        "template",
-                                        "serviceName",
-                                        "volumeClaimTemplates",
-                                        "podManagementPolicy",
-                                        "updateStrategy",
-                                        "revisionHistoryLimit",
-                                        "minReadySeconds",
-                                        "persistentVolumeClaimRetentionPolicy",
-                                        "ordinals",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const policies[] = {"OrderedReady", "Parallel", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "replicas\0"
+                                "selector\0"
+                                "template\0"
+                                "serviceName\0"
+                                "volumeClaimTemplates\0"
+                                "podManagementPolicy\0"
+                                "updateStrategy\0"
+                                "revisionHistoryLimit\0"
+                                "minReadySeconds\0"
+                                "persistentVolumeClaimRetentionPolicy\0"
+                                "ordinals\0";
+    static const char policies[] = "OrderedReady\0"
+                                   "Parallel\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_int(c, spec, "replicas", false, 0, 100000, NULL);
     v_default_int(c, spec, "replicas", 1);
     /* Optional since Kubernetes 1.31; the governing Service gives the pods their DNS names. */
@@ -225,10 +227,9 @@ void v_statefulset_spec(vctx_t *c, cJSON *spec)
     v_retention(c, spec);
     cJSON *ord = v_obj(c, spec, "ordinals", false);
     if (ord) {
-        static const char *const oknown[] = {"start", NULL};
-        static const vfields_t of = {oknown, NULL, NULL};
+        static const char oknown[] = "start\0";
         size_t old = v_push_key(c, "ordinals");
-        v_fields(c, ord, &of);
+        v_fields(c, ord, oknown, NULL, NULL);
         v_int(c, ord, "start", false, 0, INT32_MAX, NULL);
         v_default_int(c, ord, "start", 0);
         v_pop(c, old);

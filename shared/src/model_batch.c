@@ -22,11 +22,13 @@ static void v_exit_codes(vctx_t *c, cJSON *rule)
     cJSON *ec = v_obj(c, rule, "onExitCodes", false);
     if (!ec)
         return;
-    static const char *const known[] = {"containerName", "operator", "values", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const ops[] = {"In", "NotIn", NULL};
+    static const char known[] = "containerName\0"
+                                "operator\0"
+                                "values\0";
+    static const char ops[] = "In\0"
+                              "NotIn\0";
     size_t old = v_push_key(c, "onExitCodes");
-    v_fields(c, ec, &f);
+    v_fields(c, ec, known, NULL, NULL);
     v_name(c, ec, "containerName", false, drv_name_dns_label);
     const char *op = v_enum(c, ec, "operator", true, ops);
     cJSON *vals = v_arr(c, ec, "values", true);
@@ -60,16 +62,18 @@ static void v_pod_conditions(vctx_t *c, cJSON *rule)
     cJSON *pc = v_arr(c, rule, "onPodConditions", false);
     if (!pc)
         return;
-    static const char *const known[] = {"type", "status", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const statuses[] = {"True", "False", "Unknown", NULL};
+    static const char known[] = "type\0"
+                                "status\0";
+    static const char statuses[] = "True\0"
+                                   "False\0"
+                                   "Unknown\0";
     size_t old = v_push_key(c, "onPodConditions"), i = 0;
     for (cJSON *e = pc->child; e; e = e->next, i++) {
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(e)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, e, &f);
+            v_fields(c, e, known, NULL, NULL);
             v_name(c, e, "type", true, drv_name_label_key);
             v_enum(c, e, "status", false, statuses);
             v_default_str(c, e, "status", "True");
@@ -83,9 +87,13 @@ static void v_pod_conditions(vctx_t *c, cJSON *rule)
 
 static void v_pfp_rules(vctx_t *c, cJSON *pfp)
 {
-    static const char *const known[] = {"action", "onExitCodes", "onPodConditions", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const actions[] = {"FailJob", "Ignore", "Count", "FailIndex", NULL};
+    static const char known[] = "action\0"
+                                "onExitCodes\0"
+                                "onPodConditions\0";
+    static const char actions[] = "FailJob\0"
+                                  "Ignore\0"
+                                  "Count\0"
+                                  "FailIndex\0";
     cJSON *rules = v_arr(c, pfp, "rules", true);
     if (!rules)
         return;
@@ -97,7 +105,7 @@ static void v_pfp_rules(vctx_t *c, cJSON *pfp)
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, r, &f);
+        v_fields(c, r, known, NULL, NULL);
         const char *action = v_enum(c, r, "action", true, actions);
         if (action && !strcmp(action, "FailIndex"))
             v_failk(c, "action",
@@ -126,25 +134,27 @@ static bool generated_selector(const cJSON *sel)
 
 void v_job_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"parallelism",
-                                        "completions",
-                                        "activeDeadlineSeconds",
-                                        "backoffLimit",
-                                        "selector",
-                                        "manualSelector",
-                                        "template",
-                                        "ttlSecondsAfterFinished",
-                                        "completionMode",
-                                        "suspend",
-                                        "podFailurePolicy",
-                                        "podReplacementPolicy",
-                                        NULL};
-    static const char *const unsupported[] = {"backoffLimitPerIndex", "maxFailedIndexes",
-                                              "successPolicy", "managedBy", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const modes[] = {"NonIndexed", "Indexed", NULL};
-    static const char *const replacement[] = {"TerminatingOrFailed", "Failed", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "parallelism\0"
+                                "completions\0"
+                                "activeDeadlineSeconds\0"
+                                "backoffLimit\0"
+                                "selector\0"
+                                "manualSelector\0"
+                                "template\0"
+                                "ttlSecondsAfterFinished\0"
+                                "completionMode\0"
+                                "suspend\0"
+                                "podFailurePolicy\0"
+                                "podReplacementPolicy\0";
+    static const char unsupported[] = "backoffLimitPerIndex\0"
+                                      "maxFailedIndexes\0"
+                                      "successPolicy\0"
+                                      "managedBy\0";
+    static const char modes[] = "NonIndexed\0"
+                                "Indexed\0";
+    static const char replacement[] = "TerminatingOrFailed\0"
+                                      "Failed\0";
+    v_fields(c, spec, known, NULL, unsupported);
     int64_t par = 1, comp = 1;
     bool have_par = v_int(c, spec, "parallelism", false, 0, INT32_MAX, &par);
     bool have_comp = v_int(c, spec, "completions", false, 0, INT32_MAX, &comp);
@@ -186,10 +196,9 @@ void v_job_spec(vctx_t *c, cJSON *spec)
     v_template_ctx(c, spec, "selector", false, PODCTX_JOB);
     cJSON *pfp = v_obj(c, spec, "podFailurePolicy", false);
     if (pfp) {
-        static const char *const pknown[] = {"rules", NULL};
-        static const vfields_t pf = {pknown, NULL, NULL};
+        static const char pknown[] = "rules\0";
         size_t old = v_push_key(c, "podFailurePolicy");
-        v_fields(c, pfp, &pf);
+        v_fields(c, pfp, pknown, NULL, NULL);
         v_pfp_rules(c, pfp);
         v_pop(c, old);
         const char *rp = drv_json_str_at(spec, "template.spec.restartPolicy");
@@ -206,13 +215,18 @@ void v_job_spec(vctx_t *c, cJSON *spec)
 
 void v_cronjob_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {
-        "schedule", "timeZone",    "startingDeadlineSeconds",    "concurrencyPolicy",
-        "suspend",  "jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit",
-        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const policies[] = {"Allow", "Forbid", "Replace", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "schedule\0"
+                                "timeZone\0"
+                                "startingDeadlineSeconds\0"
+                                "concurrencyPolicy\0"
+                                "suspend\0"
+                                "jobTemplate\0"
+                                "successfulJobsHistoryLimit\0"
+                                "failedJobsHistoryLimit\0";
+    static const char policies[] = "Allow\0"
+                                   "Forbid\0"
+                                   "Replace\0";
+    v_fields(c, spec, known, NULL, NULL);
     const char *sched = v_str(c, spec, "schedule", true);
     if (sched) {
         drv_cron_t cron;
@@ -240,10 +254,10 @@ void v_cronjob_spec(vctx_t *c, cJSON *spec)
     cJSON *jt = v_obj(c, spec, "jobTemplate", true);
     if (!jt)
         return;
-    static const char *const jknown[] = {"metadata", "spec", NULL};
-    static const vfields_t jf = {jknown, NULL, NULL};
+    static const char jknown[] = "metadata\0"
+                                 "spec\0";
     size_t old = v_push_key(c, "jobTemplate");
-    v_fields(c, jt, &jf);
+    v_fields(c, jt, jknown, NULL, NULL);
     cJSON *meta = v_obj(c, jt, "metadata", false);
     if (meta) {
         size_t o2 = v_push_key(c, "metadata");

@@ -21,10 +21,11 @@ static void v_target_ref(vctx_t *c, cJSON *spec)
     cJSON *ref = v_obj(c, spec, "scaleTargetRef", true);
     if (!ref)
         return;
-    static const char *const known[] = {"apiVersion", "kind", "name", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "name\0";
     size_t old = v_push_key(c, "scaleTargetRef");
-    v_fields(c, ref, &f);
+    v_fields(c, ref, known, NULL, NULL);
     const char *kind = v_str(c, ref, "kind", true);
     const char *api = v_str(c, ref, "apiVersion", false);
     v_name(c, ref, "name", true, drv_name_dns_subdomain);
@@ -45,12 +46,15 @@ static void v_target(vctx_t *c, cJSON *res, const char *name)
     cJSON *t = v_obj(c, res, "target", true);
     if (!t)
         return;
-    static const char *const known[] = {"type", "averageUtilization", "averageValue", NULL};
-    static const char *const unsupported[] = {"value", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const types[] = {"Utilization", "AverageValue", "Value", NULL};
+    static const char known[] = "type\0"
+                                "averageUtilization\0"
+                                "averageValue\0";
+    static const char unsupported[] = "value\0";
+    static const char types[] = "Utilization\0"
+                                "AverageValue\0"
+                                "Value\0";
     size_t old = v_push_key(c, "target");
-    v_fields(c, t, &f);
+    v_fields(c, t, known, NULL, unsupported);
     const char *type = v_enum(c, t, "type", true, types);
     bool has_util = drv_json_get(t, "averageUtilization") != NULL;
     bool has_avg = drv_json_get(t, "averageValue") != NULL;
@@ -83,13 +87,18 @@ static void v_target(vctx_t *c, cJSON *res, const char *name)
 
 static void v_metric(vctx_t *c, cJSON *m)
 {
-    static const char *const known[] = {"type", "resource", NULL};
-    static const char *const unsupported[] = {"pods", "object", "external", "containerResource",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const types[] = {"Resource",          "Pods",     "Object",
-                                        "ContainerResource", "External", NULL};
-    v_fields(c, m, &f);
+    static const char known[] = "type\0"
+                                "resource\0";
+    static const char unsupported[] = "pods\0"
+                                      "object\0"
+                                      "external\0"
+                                      "containerResource\0";
+    static const char types[] = "Resource\0"
+                                "Pods\0"
+                                "Object\0"
+                                "ContainerResource\0"
+                                "External\0";
+    v_fields(c, m, known, NULL, unsupported);
     const char *type = v_enum(c, m, "type", true, types);
     if (type && strcmp(type, "Resource") != 0) {
         v_failk(c, "type",
@@ -100,11 +109,12 @@ static void v_metric(vctx_t *c, cJSON *m)
     cJSON *res = v_obj(c, m, "resource", type != NULL);
     if (!res)
         return;
-    static const char *const rknown[] = {"name", "target", NULL};
-    static const vfields_t rf = {rknown, NULL, NULL};
-    static const char *const names[] = {"cpu", "memory", NULL};
+    static const char rknown[] = "name\0"
+                                 "target\0";
+    static const char names[] = "cpu\0"
+                                "memory\0";
     size_t old = v_push_key(c, "resource");
-    v_fields(c, res, &rf);
+    v_fields(c, res, rknown, NULL, NULL);
     const char *name = v_enum(c, res, "name", true, names);
     v_target(c, res, name);
     v_pop(c, old);
@@ -132,12 +142,14 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
     }
     if (!r)
         return;
-    static const char *const known[] = {"stabilizationWindowSeconds", "selectPolicy", "policies",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const selects[] = {"Max", "Min", "Disabled", NULL};
+    static const char known[] = "stabilizationWindowSeconds\0"
+                                "selectPolicy\0"
+                                "policies\0";
+    static const char selects[] = "Max\0"
+                                  "Min\0"
+                                  "Disabled\0";
     size_t old = v_push_key(c, key);
-    v_fields(c, r, &f);
+    v_fields(c, r, known, NULL, NULL);
     v_int(c, r, "stabilizationWindowSeconds", false, 0, HPA_WINDOW_MAX, NULL);
     if (up)
         v_default_int(c, r, "stabilizationWindowSeconds", 0);
@@ -160,9 +172,11 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
             v_failk(c, "policies", "must specify at least one Policy");
         else if (n > HPA_POLICIES_MAX)
             v_failk(c, "policies", "at most %d policies", HPA_POLICIES_MAX);
-        static const char *const pknown[] = {"type", "value", "periodSeconds", NULL};
-        static const vfields_t pf = {pknown, NULL, NULL};
-        static const char *const ptypes[] = {"Pods", "Percent", NULL};
+        static const char pknown[] = "type\0"
+                                     "value\0"
+                                     "periodSeconds\0";
+        static const char ptypes[] = "Pods\0"
+                                     "Percent\0";
         size_t o2 = v_push_key(c, "policies");
         size_t i = 0;
         cJSON *p;
@@ -172,7 +186,7 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
             if (!cJSON_IsObject(p)) {
                 v_fail(c, "must be an object");
             } else {
-                v_fields(c, p, &pf);
+                v_fields(c, p, pknown, NULL, NULL);
                 v_enum(c, p, "type", true, ptypes);
                 v_int(c, p, "value", true, 1, INT32_MAX, NULL);
                 v_int(c, p, "periodSeconds", true, 1, HPA_PERIOD_MAX, NULL);
@@ -186,10 +200,12 @@ static void v_rules(vctx_t *c, cJSON *beh, const char *key, bool up)
 
 void v_hpa_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"scaleTargetRef", "minReplicas", "maxReplicas",
-                                        "metrics",        "behavior",    NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "scaleTargetRef\0"
+                                "minReplicas\0"
+                                "maxReplicas\0"
+                                "metrics\0"
+                                "behavior\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_target_ref(c, spec);
     int64_t min = 1, max = 0;
     bool has_min = v_int(c, spec, "minReplicas", false, 1, INT32_MAX, &min);
@@ -225,10 +241,10 @@ void v_hpa_spec(vctx_t *c, cJSON *spec)
     }
     cJSON *beh = v_obj(c, spec, "behavior", false);
     if (beh) {
-        static const char *const bknown[] = {"scaleUp", "scaleDown", NULL};
-        static const vfields_t bf = {bknown, NULL, NULL};
+        static const char bknown[] = "scaleUp\0"
+                                     "scaleDown\0";
         size_t old = v_push_key(c, "behavior");
-        v_fields(c, beh, &bf);
+        v_fields(c, beh, bknown, NULL, NULL);
         v_rules(c, beh, "scaleUp", true);
         v_rules(c, beh, "scaleDown", false);
         v_pop(c, old);

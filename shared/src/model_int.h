@@ -1,6 +1,7 @@
 /* Private to the model module: the validation context and field helpers shared by model.c
  * (objects, metadata, the simple kinds), model_pod.c (pods and workloads), model_hpa.c and
- * model_net.c (NetworkPolicy, Endpoints, EndpointSlice). */
+ * model_net.c (NetworkPolicy, Endpoints, EndpointSlice), and the kinds table's two builds
+ * (model_kinds.c, model_agent.c). */
 #ifndef DROVER_MODEL_INT_H
 #define DROVER_MODEL_INT_H
 
@@ -31,15 +32,17 @@ void v_fail(vctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 void v_failk(vctx_t *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Field table for v_fields: names allowed in an object; names Kubernetes has that Drover
- * ignores (dropped); names Kubernetes has that Drover does not support (a problem). Anything
- * else is an unknown field. Lists end with NULL. */
-typedef struct vfields {
-    const char *const *known;
-    const char *const *ignored;
-    const char *const *unsupported;
-} vfields_t;
-void v_fields(vctx_t *c, cJSON *obj, const vfields_t *f);
+/* The fields of an object: names allowed (known); names Kubernetes has that Drover ignores
+ * (dropped); names Kubernetes has that Drover does not support (a problem). Anything else is an
+ * unknown field. Each list is a name list: the names one after the other, each ended by its NUL,
+ * and an empty name last ("apiVersion\0" "kind\0"; the literal's own NUL ends it), or NULL for
+ * none. Not arrays of pointers: in a position-independent program every pointer in a table is
+ * a relocation fixed up at each start (24 bytes each on arm64), and the model has some 900 of
+ * these names (issue 19: the device agent's size). */
+void v_fields(vctx_t *c, cJSON *obj, const char *known, const char *ignored,
+              const char *unsupported);
+/* Whether s is in name list names (see v_fields). */
+bool v_in_names(const char *names, const char *s);
 
 /* Typed getters: return the member (NULL if absent or of the wrong type, which is recorded
  * as a problem); required members that are absent are recorded as "required". */
@@ -50,9 +53,10 @@ const char *v_str(vctx_t *c, cJSON *parent, const char *key, bool required);
 bool v_int(vctx_t *c, cJSON *parent, const char *key, bool required, int64_t min, int64_t max,
            int64_t *out);
 bool v_bool(vctx_t *c, cJSON *parent, const char *key, bool *out);
-/* A string that must be one of the NULL-terminated values; NULL if absent or bad. */
-const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required,
-                   const char *const *values);
+/* A string that must be one of values, a name list (see v_fields); NULL if absent or bad. A
+ * list that allows the empty string starts with V_EMPTY_OK (a name list cannot hold ""). */
+const char *v_enum(vctx_t *c, cJSON *parent, const char *key, bool required, const char *values);
+#define V_EMPTY_OK "\1\0"
 /* Array of strings (may be empty unless nonempty). */
 void v_str_list(vctx_t *c, cJSON *parent, const char *key, bool nonempty);
 /* Object of string values; keys and values checked by the given name rules (may be NULL). */
@@ -130,6 +134,35 @@ bool v_rbac_name(const char *s, char *why, size_t whysz);
 void v_projected_volume(vctx_t *c, cJSON *proj);
 /* Metadata of an object or template (model.c). */
 void v_object_meta(vctx_t *c, cJSON *meta, drv_kind_t kind, bool is_template);
+
+/* The kinds without a pod template whose validators live in model.c (the others are in
+ * model_*.c by area). */
+void v_configmap(vctx_t *c, cJSON *obj);
+void v_secret(vctx_t *c, cJSON *obj);
+void v_service_spec(vctx_t *c, cJSON *spec);
+void v_node_spec(vctx_t *c, cJSON *spec);
+void v_namespace_spec(vctx_t *c, cJSON *spec);
+void v_event(vctx_t *c, cJSON *obj);
+void v_controller_revision(vctx_t *c, cJSON *obj);
+
+/* An object of the apiVersion/kind/metadata/spec shape (model.c): its top-level fields, then
+ * spec_fn on its spec (a missing spec is a problem, except for Node and Namespace, which get
+ * an empty one). spec_fn may be NULL. */
+typedef void (*vspec_fn)(vctx_t *c, cJSON *spec);
+void v_spec_object(vctx_t *c, cJSON *obj, drv_kind_t kind, vspec_fn spec_fn);
+
+/* Which kinds drv_model_normalize() validates, and how: the one table of kind → validator,
+ * called after the kind, apiVersion and metadata were read. Two builds of these two functions
+ * exist, each alone in its file so that the linker takes one or the other whole:
+ *  - model_kinds.c (in libdrover-shared: the hub, the CLI, the tests): every kind;
+ *  - model_agent.c (the object library drover-model-agent, linked into drover-agent ahead of
+ *    libdrover-shared, so model_kinds.o is never taken from the archive): only what a device
+ *    receives (Pod, ConfigMap, Secret, PersistentVolume), through the same validators; the
+ *    other kinds are a problem naming the hub, and their validators are not in the agent.
+ * v_kind_api returns the apiVersion that kind must have once obj is read (HPA's autoscaling/v1
+ * form is converted there); v_kind_body validates what follows the metadata. */
+const char *v_kind_api(vctx_t *c, cJSON *obj, drv_kind_t kind, const char *api);
+void v_kind_body(vctx_t *c, cJSON *obj, drv_kind_t kind);
 
 /* A reference to a Secret by name (obj[key], checked before): the names the agent gives the
  * Secrets it makes for pods' service account tokens ("drover-sa-token-", "drover-projected-")

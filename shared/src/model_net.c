@@ -18,7 +18,9 @@
 #define EPS_ZONE_HINTS_MAX 8
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
 
-static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
+static const char protocols[] = "TCP\0"
+                                "UDP\0"
+                                "SCTP\0";
 
 /* ---- addresses ---- */
 
@@ -85,19 +87,20 @@ void v_label_selector(vctx_t *c, cJSON *parent, const char *key, bool required)
     cJSON *sel = v_obj(c, parent, key, required);
     if (!sel)
         return;
-    static const char *const known[] = {"matchLabels", "matchExpressions", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const eknown[] = {"key", "operator", "values", NULL};
-    static const vfields_t ef = {eknown, NULL, NULL};
+    static const char known[] = "matchLabels\0"
+                                "matchExpressions\0";
+    static const char eknown[] = "key\0"
+                                 "operator\0"
+                                 "values\0";
     size_t old = v_push_key(c, key);
-    v_fields(c, sel, &f);
+    v_fields(c, sel, known, NULL, NULL);
     cJSON *me = drv_json_get(sel, "matchExpressions");
     size_t i = 0;
     for (cJSON *e = cJSON_IsArray(me) ? me->child : NULL; e; e = e->next, i++) {
         if (!cJSON_IsObject(e))
             continue; /* the selector module says so below */
         size_t o1 = v_push_key(c, "matchExpressions"), o2 = v_push_index(c, i);
-        v_fields(c, e, &ef);
+        v_fields(c, e, eknown, NULL, NULL);
         v_pop(c, o2);
         v_pop(c, o1);
     }
@@ -138,16 +141,20 @@ static bool is_object(vctx_t *c, cJSON *e)
 
 static void v_object_ref(vctx_t *c, cJSON *parent, const char *key)
 {
-    static const char *const known[] = {"kind",       "namespace",       "name",      "uid",
-                                        "apiVersion", "resourceVersion", "fieldPath", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "kind\0"
+                                "namespace\0"
+                                "name\0"
+                                "uid\0"
+                                "apiVersion\0"
+                                "resourceVersion\0"
+                                "fieldPath\0";
     cJSON *ref = v_obj(c, parent, key, false);
     if (!ref)
         return;
     size_t old = v_push_key(c, key);
-    v_fields(c, ref, &f);
-    for (const char *const *k = known; *k; k++)
-        v_str(c, ref, *k, false);
+    v_fields(c, ref, known, NULL, NULL);
+    for (const char *k = known; *k; k += strlen(k) + 1)
+        v_str(c, ref, k, false);
     v_pop(c, old);
 }
 
@@ -155,9 +162,10 @@ static void v_object_ref(vctx_t *c, cJSON *parent, const char *key)
 
 static void v_netpol_port(vctx_t *c, cJSON *p)
 {
-    static const char *const known[] = {"protocol", "port", "endPort", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, p, &f);
+    static const char known[] = "protocol\0"
+                                "port\0"
+                                "endPort\0";
+    v_fields(c, p, known, NULL, NULL);
     v_enum(c, p, "protocol", false, protocols);
     v_default_str(c, p, "protocol", "TCP");
     v_int_or_string(c, p, "port", false, VIOS_PORT);
@@ -178,13 +186,13 @@ static void v_netpol_port(vctx_t *c, cJSON *p)
 
 static void v_ip_block(vctx_t *c, cJSON *peer)
 {
-    static const char *const known[] = {"cidr", "except", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "cidr\0"
+                                "except\0";
     cJSON *b = v_obj(c, peer, "ipBlock", true);
     if (!b)
         return;
     size_t old = v_push_key(c, "ipBlock");
-    v_fields(c, b, &f);
+    v_fields(c, b, known, NULL, NULL);
     const char *cidr = v_str(c, b, "cidr", true);
     /* Host bits may be set, as Kubernetes' ipBlock allows. */
     drv_net_cidr_t block;
@@ -216,9 +224,11 @@ static void v_ip_block(vctx_t *c, cJSON *peer)
 
 static void v_netpol_peer(vctx_t *c, cJSON *peer)
 {
-    static const char *const known[] = {"podSelector", "namespaceSelector", "ipBlock", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, peer, &f); /* drops explicit nulls first: they do not count as a peer */
+    static const char known[] = "podSelector\0"
+                                "namespaceSelector\0"
+                                "ipBlock\0";
+    v_fields(c, peer, known, NULL,
+             NULL); /* drops explicit nulls first: they do not count as a peer */
     bool pod = drv_json_get(peer, "podSelector") != NULL;
     bool ns = drv_json_get(peer, "namespaceSelector") != NULL;
     bool ip = drv_json_get(peer, "ipBlock") != NULL;
@@ -252,18 +262,18 @@ static void each_object(vctx_t *c, cJSON *parent, const char *key, void (*fn)(vc
 
 static void v_ingress_rule(vctx_t *c, cJSON *r)
 {
-    static const char *const known[] = {"ports", "from", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, r, &f);
+    static const char known[] = "ports\0"
+                                "from\0";
+    v_fields(c, r, known, NULL, NULL);
     each_object(c, r, "ports", v_netpol_port);
     each_object(c, r, "from", v_netpol_peer);
 }
 
 static void v_egress_rule(vctx_t *c, cJSON *r)
 {
-    static const char *const known[] = {"ports", "to", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, r, &f);
+    static const char known[] = "ports\0"
+                                "to\0";
+    v_fields(c, r, known, NULL, NULL);
     each_object(c, r, "ports", v_netpol_port);
     each_object(c, r, "to", v_netpol_peer);
 }
@@ -279,10 +289,12 @@ static void add_str(vctx_t *c, cJSON *arr, const char *s)
 
 void v_netpol_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"podSelector", "policyTypes", "ingress", "egress", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "podSelector\0"
+                                "policyTypes\0"
+                                "ingress\0"
+                                "egress\0";
     static const char *const types[] = {"Ingress", "Egress", NULL};
-    v_fields(c, spec, &f);
+    v_fields(c, spec, known, NULL, NULL);
     v_label_selector(c, spec, "podSelector", true);
     each_object(c, spec, "ingress", v_ingress_rule);
     each_object(c, spec, "egress", v_egress_rule);
@@ -322,8 +334,10 @@ void v_netpol_spec(vctx_t *c, cJSON *spec)
  * required in Endpoints when there is more than one. */
 static void v_endpoint_ports(vctx_t *c, cJSON *parent, bool slice)
 {
-    static const char *const known[] = {"name", "port", "protocol", "appProtocol", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "name\0"
+                                "port\0"
+                                "protocol\0"
+                                "appProtocol\0";
     cJSON *ports = v_arr(c, parent, "ports", false);
     if (!ports)
         return;
@@ -337,7 +351,7 @@ static void v_endpoint_ports(vctx_t *c, cJSON *parent, bool slice)
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, p, &f);
+        v_fields(c, p, known, NULL, NULL);
         v_name(c, p, "name", !slice && n > 1, drv_name_dns_label);
         const char *name = drv_json_str(p, "name");
         size_t j = 0;
@@ -359,9 +373,11 @@ static void v_endpoint_ports(vctx_t *c, cJSON *parent, bool slice)
 
 static void v_endpoint_address(vctx_t *c, cJSON *a)
 {
-    static const char *const known[] = {"ip", "hostname", "nodeName", "targetRef", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, a, &f);
+    static const char known[] = "ip\0"
+                                "hostname\0"
+                                "nodeName\0"
+                                "targetRef\0";
+    v_fields(c, a, known, NULL, NULL);
     const char *ip = v_str(c, a, "ip", true);
     if (ip) {
         size_t old = v_push_key(c, "ip");
@@ -375,9 +391,10 @@ static void v_endpoint_address(vctx_t *c, cJSON *a)
 
 static void v_endpoint_subset(vctx_t *c, cJSON *s)
 {
-    static const char *const known[] = {"addresses", "notReadyAddresses", "ports", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, s, &f);
+    static const char known[] = "addresses\0"
+                                "notReadyAddresses\0"
+                                "ports\0";
+    v_fields(c, s, known, NULL, NULL);
     each_object(c, s, "addresses", v_endpoint_address);
     each_object(c, s, "notReadyAddresses", v_endpoint_address);
     if (drv_json_array_len(drv_json_get(s, "addresses")) == 0 &&
@@ -388,9 +405,11 @@ static void v_endpoint_subset(vctx_t *c, cJSON *s)
 
 void v_endpoints(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "subsets", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "subsets\0";
+    v_fields(c, obj, known, NULL, NULL);
     each_object(c, obj, "subsets", v_endpoint_subset);
 }
 
@@ -398,36 +417,36 @@ void v_endpoints(vctx_t *c, cJSON *obj)
 
 static void v_conditions(vctx_t *c, cJSON *e)
 {
-    static const char *const known[] = {"ready", "serving", "terminating", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "ready\0"
+                                "serving\0"
+                                "terminating\0";
     cJSON *cond = v_obj(c, e, "conditions", false);
     if (!cond)
         return;
     size_t old = v_push_key(c, "conditions");
-    v_fields(c, cond, &f);
-    for (const char *const *k = known; *k; k++)
-        v_bool(c, cond, *k, NULL);
+    v_fields(c, cond, known, NULL, NULL);
+    for (const char *k = known; *k; k += strlen(k) + 1)
+        v_bool(c, cond, k, NULL);
     v_pop(c, old);
 }
 
 static void v_hint_name(vctx_t *c, cJSON *h)
 {
-    static const char *const known[] = {"name", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, h, &f);
+    static const char known[] = "name\0";
+    v_fields(c, h, known, NULL, NULL);
     v_str(c, h, "name", true);
 }
 
 /* Topology hints are kept as written: Drover routes to every endpoint, which the hints allow. */
 static void v_hints(vctx_t *c, cJSON *e)
 {
-    static const char *const known[] = {"forZones", "forNodes", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "forZones\0"
+                                "forNodes\0";
     cJSON *h = v_obj(c, e, "hints", false);
     if (!h)
         return;
     size_t old = v_push_key(c, "hints");
-    v_fields(c, h, &f);
+    v_fields(c, h, known, NULL, NULL);
     if (cJSON_GetArraySize(drv_json_get(h, "forZones")) > EPS_ZONE_HINTS_MAX)
         v_failk(c, "forZones", "must have at most %d items", EPS_ZONE_HINTS_MAX);
     each_object(c, h, "forZones", v_hint_name);
@@ -437,12 +456,16 @@ static void v_hints(vctx_t *c, cJSON *e)
 
 static void v_slice_endpoint(vctx_t *c, cJSON *e)
 {
-    static const char *const known[] = {"addresses", "conditions", "hostname", "nodeName",
-                                        "zone",      "targetRef",  "hints",    NULL};
+    static const char known[] = "addresses\0"
+                                "conditions\0"
+                                "hostname\0"
+                                "nodeName\0"
+                                "zone\0"
+                                "targetRef\0"
+                                "hints\0";
     /* Kubernetes deprecated it for nodeName and zone and no consumer reads it. */
-    static const char *const ignored[] = {"deprecatedTopology", NULL};
-    static const vfields_t f = {known, ignored, NULL};
-    v_fields(c, e, &f);
+    static const char ignored[] = "deprecatedTopology\0";
+    v_fields(c, e, known, ignored, NULL);
     cJSON *addrs = v_arr(c, e, "addresses", true);
     if (addrs) {
         size_t old = v_push_key(c, "addresses"), i = 0;
@@ -471,10 +494,13 @@ static void v_slice_endpoint(vctx_t *c, cJSON *e)
 
 void v_endpointslice(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion", "kind",  "metadata", "addressType",
-                                        "endpoints",  "ports", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "addressType\0"
+                                "endpoints\0"
+                                "ports\0";
+    v_fields(c, obj, known, NULL, NULL);
     const char *at = v_str(c, obj, "addressType", true);
     bool ipv4 = false;
     if (at && (!strcmp(at, "IPv6") || !strcmp(at, "FQDN")))

@@ -58,11 +58,11 @@ void v_each(vctx_t *c, cJSON *parent, const char *key, bool required, velem_fn f
 
 /* How many members of obj list names: a choice the user made that Drover refuses still
  * counts as a choice, so "exactly one of" is not reported on top of its refusal. */
-static int count_present(const cJSON *obj, const char *const *list)
+static int count_present(const cJSON *obj, const char *names)
 {
     int n = 0;
-    for (; list && *list; list++)
-        n += drv_json_get(obj, *list) != NULL;
+    for (const char *k = names; k && *k; k += strlen(k) + 1)
+        n += drv_json_get(obj, k) != NULL;
     return n;
 }
 
@@ -132,14 +132,14 @@ static void v_resource_map(vctx_t *c, cJSON *res, const char *key, int64_t vals[
 
 static void v_resources(vctx_t *c, cJSON *ctr)
 {
-    static const char *const known[] = {"requests", "limits", NULL};
-    static const char *const unsupported[] = {"claims", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "requests\0"
+                                "limits\0";
+    static const char unsupported[] = "claims\0";
     cJSON *res = v_obj(c, ctr, "resources", false);
     if (!res)
         return;
     size_t old = v_push_key(c, "resources");
-    v_fields(c, res, &f);
+    v_fields(c, res, known, NULL, unsupported);
     int64_t req[2] = {0}, lim[2] = {0};
     bool hreq[2] = {false}, hlim[2] = {false};
     v_resource_map(c, res, "requests", req, hreq);
@@ -193,13 +193,14 @@ void v_secret_ref_reserved(vctx_t *c, cJSON *obj, const char *key)
 
 static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
 {
-    static const char *const known[] = {"name", "key", "optional", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "name\0"
+                                "key\0"
+                                "optional\0";
     cJSON *r = drv_json_get(parent, key);
     if (!cJSON_IsObject(r))
         return;
     size_t old = v_push_key(c, key);
-    v_fields(c, r, &f);
+    v_fields(c, r, known, NULL, NULL);
     v_name(c, r, "name", true, drv_name_dns_subdomain);
     if (!strcmp(key, "secretKeyRef"))
         v_secret_ref_reserved(c, r, "name");
@@ -210,15 +211,15 @@ static void v_key_ref(vctx_t *c, cJSON *parent, const char *key)
 
 /* A fieldRef: fieldPath one of paths, or a label or annotation by key
  * ("metadata.labels['app']"), as the downward API allows both in env and volumes. */
-static void v_field_ref(vctx_t *c, cJSON *parent, const char *const *paths)
+static void v_field_ref(vctx_t *c, cJSON *parent, const char *paths)
 {
-    static const char *const fknown[] = {"fieldPath", "apiVersion", NULL};
-    static const vfields_t ff = {fknown, NULL, NULL};
+    static const char fknown[] = "fieldPath\0"
+                                 "apiVersion\0";
     cJSON *fr = v_obj(c, parent, "fieldRef", false);
     if (!fr)
         return;
     size_t old = v_push_key(c, "fieldRef");
-    v_fields(c, fr, &ff);
+    v_fields(c, fr, fknown, NULL, NULL);
     const char *fp = v_str(c, fr, "fieldPath", true);
     const char *av = v_str(c, fr, "apiVersion", false);
     if (av && *av && strcmp(av, "v1"))
@@ -243,13 +244,13 @@ static void v_field_ref(vctx_t *c, cJSON *parent, const char *const *paths)
                 v_failk(c, "fieldPath", "invalid key \"%.64s\": %s", key, why);
         }
     }
-    for (const char *const *p = paths; fp && !subscript && *p && !ok; p++)
-        ok = !strcmp(fp, *p);
+    for (const char *p = paths; fp && !subscript && *p && !ok; p += strlen(p) + 1)
+        ok = !strcmp(fp, p);
     if (fp && !subscript && !ok) {
         char list[512] = "";
         size_t len = 0;
-        for (const char *const *p = paths; *p; p++) {
-            drv_fmt_cut(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", *p);
+        for (const char *p = paths; *p; p += strlen(p) + 1) {
+            drv_fmt_cut(list + len, sizeof(list) - len, "%s\"%s\"", len ? ", " : "", p);
             len = strlen(list);
         }
         v_failk(c, "fieldPath", "unsupported value \"%.64s\": supported values: %s", fp, list);
@@ -273,18 +274,33 @@ static bool container_named(cJSON *spec, const char *name)
  * required in volumes, this container by default in env), divided by divisor. */
 static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool need_container)
 {
-    static const char *const known[] = {"containerName", "resource", "divisor", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const resources[] = {"limits.cpu", "limits.memory", "requests.cpu",
-                                            "requests.memory", NULL};
-    static const char *const cpu_div[] = {"1m", "1", NULL};
-    static const char *const mem_div[] = {"1",   "1k",  "1M",  "1G",  "1T",  "1P",  "1E",
-                                          "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei", NULL};
+    static const char known[] = "containerName\0"
+                                "resource\0"
+                                "divisor\0";
+    static const char resources[] = "limits.cpu\0"
+                                    "limits.memory\0"
+                                    "requests.cpu\0"
+                                    "requests.memory\0";
+    static const char cpu_div[] = "1m\0"
+                                  "1\0";
+    static const char mem_div[] = "1\0"
+                                  "1k\0"
+                                  "1M\0"
+                                  "1G\0"
+                                  "1T\0"
+                                  "1P\0"
+                                  "1E\0"
+                                  "1Ki\0"
+                                  "1Mi\0"
+                                  "1Gi\0"
+                                  "1Ti\0"
+                                  "1Pi\0"
+                                  "1Ei\0";
     cJSON *rf = v_obj(c, parent, "resourceFieldRef", false);
     if (!rf)
         return;
     size_t old = v_push_key(c, "resourceFieldRef");
-    v_fields(c, rf, &f);
+    v_fields(c, rf, known, NULL, NULL);
     const char *cn = v_str(c, rf, "containerName", need_container);
     if (cn && *cn && !container_named(spec, cn))
         v_failk(c, "containerName", "container \"%.64s\" not found in the pod", cn);
@@ -306,8 +322,8 @@ static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool nee
         else if (cJSON_IsString(d))
             drv_fmt_cut(text, sizeof(text), "%s", d->valuestring);
         bool cpu = strstr(res, "cpu") != NULL, ok = !strcmp(text, "0");
-        for (const char *const *v = cpu ? cpu_div : mem_div; *v && !ok; v++)
-            ok = !strcmp(text, *v);
+        for (const char *v = cpu ? cpu_div : mem_div; *v && !ok; v += strlen(v) + 1)
+            ok = !strcmp(text, v);
         if (!ok)
             v_failk(c, "divisor",
                     cpu ? "only divisor's values 1m and 1 are supported with the cpu resource"
@@ -321,9 +337,10 @@ static void v_resource_field_ref(vctx_t *c, cJSON *parent, cJSON *spec, bool nee
 
 static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
-    static const char *const known[] = {"name", "value", "valueFrom", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, e, &f);
+    static const char known[] = "name\0"
+                                "value\0"
+                                "valueFrom\0";
+    v_fields(c, e, known, NULL, NULL);
     v_name(c, e, "name", true, drv_name_env_var);
     v_str(c, e, "value", false);
     cJSON *vf = v_obj(c, e, "valueFrom", false);
@@ -332,30 +349,30 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
     if (drv_json_get(e, "value") && drv_json_str(e, "value") && *drv_json_str(e, "value"))
         v_failk(c, "valueFrom", "may not be specified when `value` is not empty");
     size_t old = v_push_key(c, "valueFrom");
-    static const char *const vknown[] = {"configMapKeyRef", "secretKeyRef", "fieldRef",
-                                         "resourceFieldRef", NULL};
-    static const char *const vunsupported[] = {"fileKeyRef", NULL};
-    static const vfields_t vf_fields = {vknown, NULL, vunsupported};
-    v_fields(c, vf, &vf_fields);
+    static const char vknown[] = "configMapKeyRef\0"
+                                 "secretKeyRef\0"
+                                 "fieldRef\0"
+                                 "resourceFieldRef\0";
+    static const char vunsupported[] = "fileKeyRef\0";
+    v_fields(c, vf, vknown, NULL, vunsupported);
     int n = 0;
-    for (const char *const *k = vknown; *k; k++)
-        if (v_obj(c, vf, *k, false))
+    for (const char *k = vknown; *k; k += strlen(k) + 1)
+        if (v_obj(c, vf, k, false))
             n++;
     if (n + count_present(vf, vunsupported) != 1)
         v_fail(c, "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef, "
                   "resourceFieldRef");
     v_key_ref(c, vf, "configMapKeyRef");
     v_key_ref(c, vf, "secretKeyRef");
-    static const char *const paths[] = {"metadata.name",
-                                        "metadata.namespace",
-                                        "metadata.uid",
-                                        "spec.nodeName",
-                                        "spec.serviceAccountName",
-                                        "status.podIP",
-                                        "status.podIPs",
-                                        "status.hostIP",
-                                        "status.hostIPs",
-                                        NULL};
+    static const char paths[] = "metadata.name\0"
+                                "metadata.namespace\0"
+                                "metadata.uid\0"
+                                "spec.nodeName\0"
+                                "spec.serviceAccountName\0"
+                                "status.podIP\0"
+                                "status.podIPs\0"
+                                "status.hostIP\0"
+                                "status.hostIPs\0";
     v_field_ref(c, vf, paths);
     struct pod_ctx *pc = arg;
     v_resource_field_ref(c, vf, pc->spec, false);
@@ -364,11 +381,12 @@ static void v_env(vctx_t *c, cJSON *e, size_t i, void *arg)
 
 static void v_env_from(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
-    static const char *const known[] = {"prefix", "configMapRef", "secretRef", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const rknown[] = {"name", "optional", NULL};
-    static const vfields_t rf = {rknown, NULL, NULL};
-    v_fields(c, e, &f);
+    static const char known[] = "prefix\0"
+                                "configMapRef\0"
+                                "secretRef\0";
+    static const char rknown[] = "name\0"
+                                 "optional\0";
+    v_fields(c, e, known, NULL, NULL);
     v_str(c, e, "prefix", false);
     int n = 0;
     for (const char *k = "configMapRef"; k; k = strcmp(k, "configMapRef") ? NULL : "secretRef") {
@@ -377,7 +395,7 @@ static void v_env_from(vctx_t *c, cJSON *e, size_t i, void *arg)
             continue;
         n++;
         size_t old = v_push_key(c, k);
-        v_fields(c, r, &rf);
+        v_fields(c, r, rknown, NULL, NULL);
         v_name(c, r, "name", true, drv_name_dns_subdomain);
         if (!strcmp(k, "secretRef"))
             v_secret_ref_reserved(c, r, "name");
@@ -396,11 +414,15 @@ struct port_seen {
 
 static void v_port(vctx_t *c, cJSON *p, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",     "containerPort", "hostPort",
-                                        "protocol", "hostIP",        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
-    v_fields(c, p, &f);
+    static const char known[] = "name\0"
+                                "containerPort\0"
+                                "hostPort\0"
+                                "protocol\0"
+                                "hostIP\0";
+    static const char protocols[] = "TCP\0"
+                                    "UDP\0"
+                                    "SCTP\0";
+    v_fields(c, p, known, NULL, NULL);
     v_name(c, p, "name", false, drv_name_port_name);
     v_int(c, p, "containerPort", true, 1, 65535, NULL);
     v_int(c, p, "hostPort", false, 0, 65535, NULL);
@@ -429,11 +451,15 @@ static void v_probe_port(vctx_t *c, cJSON *h, cJSON *ctr)
 /* An httpGet action, of a probe or of a lifecycle hook (the same fields in Kubernetes). */
 static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
 {
-    static const char *const hknown[] = {"path", "port", "host", "scheme", "httpHeaders", NULL};
-    static const vfields_t hf = {hknown, NULL, NULL};
-    static const char *const schemes[] = {"HTTP", "HTTPS", NULL};
+    static const char hknown[] = "path\0"
+                                 "port\0"
+                                 "host\0"
+                                 "scheme\0"
+                                 "httpHeaders\0";
+    static const char schemes[] = "HTTP\0"
+                                  "HTTPS\0";
     size_t o2 = v_push_key(c, "httpGet");
-    v_fields(c, hg, &hf);
+    v_fields(c, hg, hknown, NULL, NULL);
     const char *path = v_str(c, hg, "path", false);
     if (path && *path && path[0] != '/')
         v_failk(c, "path", "must start with '/'");
@@ -445,13 +471,13 @@ static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
     cJSON *hh = v_arr(c, hg, "httpHeaders", false);
     size_t i = 0;
     for (cJSON *h = hh ? hh->child : NULL; h; h = h->next, i++) {
-        static const char *const hhknown[] = {"name", "value", NULL};
-        static const vfields_t hhf = {hhknown, NULL, NULL};
+        static const char hhknown[] = "name\0"
+                                      "value\0";
         size_t o3 = v_push_key(c, "httpHeaders"), o4 = v_push_index(c, i);
         if (!cJSON_IsObject(h)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, h, &hhf);
+            v_fields(c, h, hhknown, NULL, NULL);
             const char *n = v_str(c, h, "name", true);
             if (n && strpbrk(n, " :\r\n\t"))
                 v_failk(c, "name", "invalid HTTP header name \"%.64s\"", n);
@@ -468,13 +494,12 @@ static void v_http_get(vctx_t *c, cJSON *hg, cJSON *ctr)
 /* parent.exec ({command}), the handler probes and lifecycle hooks share; 1 when present. */
 static int v_exec_action(vctx_t *c, cJSON *parent)
 {
-    static const char *const eknown[] = {"command", NULL};
-    static const vfields_t ef = {eknown, NULL, NULL};
+    static const char eknown[] = "command\0";
     cJSON *ex = v_obj(c, parent, "exec", false);
     if (!ex)
         return 0;
     size_t old = v_push_key(c, "exec");
-    v_fields(c, ex, &ef);
+    v_fields(c, ex, eknown, NULL, NULL);
     v_str_list(c, ex, "command", true);
     v_pop(c, old);
     return 1;
@@ -482,23 +507,21 @@ static int v_exec_action(vctx_t *c, cJSON *parent)
 
 static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
 {
-    static const char *const known[] = {"exec",
-                                        "httpGet",
-                                        "tcpSocket",
-                                        "initialDelaySeconds",
-                                        "timeoutSeconds",
-                                        "periodSeconds",
-                                        "successThreshold",
-                                        "failureThreshold",
-                                        "terminationGracePeriodSeconds",
-                                        "grpc",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "exec\0"
+                                "httpGet\0"
+                                "tcpSocket\0"
+                                "initialDelaySeconds\0"
+                                "timeoutSeconds\0"
+                                "periodSeconds\0"
+                                "successThreshold\0"
+                                "failureThreshold\0"
+                                "terminationGracePeriodSeconds\0"
+                                "grpc\0";
     cJSON *p = v_obj(c, ctr, key, false);
     if (!p)
         return;
     size_t old = v_push_key(c, key);
-    v_fields(c, p, &f);
+    v_fields(c, p, known, NULL, NULL);
     int handlers = 0;
     handlers += v_exec_action(c, p);
     cJSON *hg = v_obj(c, p, "httpGet", false);
@@ -508,11 +531,11 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     }
     cJSON *ts = v_obj(c, p, "tcpSocket", false);
     if (ts) {
-        static const char *const tknown[] = {"port", "host", NULL};
-        static const vfields_t tf = {tknown, NULL, NULL};
+        static const char tknown[] = "port\0"
+                                     "host\0";
         handlers++;
         size_t o2 = v_push_key(c, "tcpSocket");
-        v_fields(c, ts, &tf);
+        v_fields(c, ts, tknown, NULL, NULL);
         v_probe_port(c, ts, ctr);
         v_str(c, ts, "host", false);
         v_pop(c, o2);
@@ -520,11 +543,11 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
     cJSON *gr = v_obj(c, p, "grpc", false);
     if (gr) {
         /* grpc.health.v1 Health/Check over HTTP/2 without TLS; the port is a number only. */
-        static const char *const gknown[] = {"port", "service", NULL};
-        static const vfields_t gf = {gknown, NULL, NULL};
+        static const char gknown[] = "port\0"
+                                     "service\0";
         handlers++;
         size_t o2 = v_push_key(c, "grpc");
-        v_fields(c, gr, &gf);
+        v_fields(c, gr, gknown, NULL, NULL);
         v_int(c, gr, "port", true, 1, 65535, NULL);
         const char *svc = v_str(c, gr, "service", false);
         if (svc && strlen(svc) > 120)
@@ -555,9 +578,10 @@ static void v_probe(vctx_t *c, cJSON *ctr, const char *key, bool liveness_like)
  * them. tcpSocket is in the Kubernetes API only for compatibility (the kubelet never ran it). */
 static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ctr, int64_t grace)
 {
-    static const char *const known[] = {"exec", "httpGet", "sleep", NULL};
-    static const char *const unsupported[] = {"tcpSocket", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "exec\0"
+                                "httpGet\0"
+                                "sleep\0";
+    static const char unsupported[] = "tcpSocket\0";
     cJSON *h = v_obj(c, lc, key, false);
     if (!h)
         return;
@@ -570,7 +594,7 @@ static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ct
                 "exec, httpGet or sleep");
         cJSON_DeleteItemFromObjectCaseSensitive(h, "tcpSocket");
     }
-    v_fields(c, h, &f);
+    v_fields(c, h, known, NULL, unsupported);
     int handlers = 0;
     handlers += v_exec_action(c, h);
     cJSON *hg = v_obj(c, h, "httpGet", false);
@@ -580,11 +604,10 @@ static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ct
     }
     cJSON *sl = v_obj(c, h, "sleep", false);
     if (sl) {
-        static const char *const sknown[] = {"seconds", NULL};
-        static const vfields_t sf = {sknown, NULL, NULL};
+        static const char sknown[] = "seconds\0";
         handlers++;
         size_t o2 = v_push_key(c, "sleep");
-        v_fields(c, sl, &sf);
+        v_fields(c, sl, sknown, NULL, NULL);
         int64_t secs = 0;
         /* Kubernetes: 0 (PodLifecycleSleepActionAllowZero, on by default since 1.33) up to the
          * pod's grace period, which the sleep would otherwise outlast. */
@@ -601,9 +624,9 @@ static void v_lifecycle_handler(vctx_t *c, cJSON *lc, const char *key, cJSON *ct
 
 static void v_lifecycle(vctx_t *c, cJSON *ctr, const cJSON *spec)
 {
-    static const char *const known[] = {"postStart", "preStop", NULL};
-    static const char *const unsupported[] = {"stopSignal", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "postStart\0"
+                                "preStop\0";
+    static const char unsupported[] = "stopSignal\0";
     cJSON *lc = v_obj(c, ctr, "lifecycle", false);
     if (!lc)
         return;
@@ -612,7 +635,7 @@ static void v_lifecycle(vctx_t *c, cJSON *ctr, const cJSON *spec)
     if (cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble <= INT32_MAX)
         grace = (int64_t)g->valuedouble;
     size_t old = v_push_key(c, "lifecycle");
-    v_fields(c, lc, &f);
+    v_fields(c, lc, known, NULL, unsupported);
     v_lifecycle_handler(c, lc, "postStart", ctr, grace);
     v_lifecycle_handler(c, lc, "preStop", ctr, grace);
     v_pop(c, old);
@@ -648,15 +671,15 @@ static void v_caps(vctx_t *c, cJSON *caps, const char *key)
 
 static void v_seccomp_profile(vctx_t *c, cJSON *sc)
 {
-    static const char *const known[] = {"type", NULL};
-    static const char *const unsupported[] = {"localhostProfile", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const types[] = {"RuntimeDefault", "Unconfined", NULL};
+    static const char known[] = "type\0";
+    static const char unsupported[] = "localhostProfile\0";
+    static const char types[] = "RuntimeDefault\0"
+                                "Unconfined\0";
     cJSON *sp = v_obj(c, sc, "seccompProfile", false);
     if (!sp)
         return;
     size_t old = v_push_key(c, "seccompProfile");
-    v_fields(c, sp, &f);
+    v_fields(c, sp, known, NULL, unsupported);
     cJSON *t = drv_json_get(sp, "type");
     if (cJSON_IsString(t) && !strcmp(t->valuestring, "Localhost"))
         v_failk(c, "type",
@@ -668,23 +691,23 @@ static void v_seccomp_profile(vctx_t *c, cJSON *sc)
 
 static void v_container_security(vctx_t *c, cJSON *ctr)
 {
-    static const char *const known[] = {"runAsUser",
-                                        "runAsGroup",
-                                        "runAsNonRoot",
-                                        "readOnlyRootFilesystem",
-                                        "privileged",
-                                        "allowPrivilegeEscalation",
-                                        "capabilities",
-                                        "seccompProfile",
-                                        NULL};
-    static const char *const unsupported[] = {"seLinuxOptions", "windowsOptions", "procMount",
-                                              "appArmorProfile", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "runAsUser\0"
+                                "runAsGroup\0"
+                                "runAsNonRoot\0"
+                                "readOnlyRootFilesystem\0"
+                                "privileged\0"
+                                "allowPrivilegeEscalation\0"
+                                "capabilities\0"
+                                "seccompProfile\0";
+    static const char unsupported[] = "seLinuxOptions\0"
+                                      "windowsOptions\0"
+                                      "procMount\0"
+                                      "appArmorProfile\0";
     cJSON *sc = v_obj(c, ctr, "securityContext", false);
     if (!sc)
         return;
     size_t old = v_push_key(c, "securityContext");
-    v_fields(c, sc, &f);
+    v_fields(c, sc, known, NULL, unsupported);
     v_int(c, sc, "runAsUser", false, 0, INT32_MAX, NULL);
     v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
     v_bool(c, sc, "runAsNonRoot", NULL);
@@ -695,10 +718,10 @@ static void v_container_security(vctx_t *c, cJSON *ctr)
         v_failk(c, "allowPrivilegeEscalation", "cannot be false when privileged is true");
     cJSON *caps = v_obj(c, sc, "capabilities", false);
     if (caps) {
-        static const char *const cknown[] = {"add", "drop", NULL};
-        static const vfields_t cf = {cknown, NULL, NULL};
+        static const char cknown[] = "add\0"
+                                     "drop\0";
         size_t o2 = v_push_key(c, "capabilities");
-        v_fields(c, caps, &cf);
+        v_fields(c, caps, cknown, NULL, NULL);
         v_caps(c, caps, "add");
         v_caps(c, caps, "drop");
         v_pop(c, o2);
@@ -720,13 +743,18 @@ static bool volume_exists(cJSON *spec, const char *name)
 
 static void v_mount(vctx_t *c, cJSON *m, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",    "mountPath",        "readOnly",
-                                        "subPath", "mountPropagation", NULL};
-    static const char *const unsupported[] = {"subPathExpr", "recursiveReadOnly", NULL};
-    static const char *const props[] = {"None", "HostToContainer", "Bidirectional", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "name\0"
+                                "mountPath\0"
+                                "readOnly\0"
+                                "subPath\0"
+                                "mountPropagation\0";
+    static const char unsupported[] = "subPathExpr\0"
+                                      "recursiveReadOnly\0";
+    static const char props[] = "None\0"
+                                "HostToContainer\0"
+                                "Bidirectional\0";
     struct pod_ctx *pc = arg;
-    v_fields(c, m, &f);
+    v_fields(c, m, known, NULL, unsupported);
     const char *name = v_str(c, m, "name", true);
     if (name && !volume_exists(pc->spec, name))
         v_failk(c, "name", "volume \"%.64s\" not found in spec.volumes", name);
@@ -773,31 +801,34 @@ static const char *image_tag(const char *image)
 
 static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",
-                                        "image",
-                                        "imagePullPolicy",
-                                        "command",
-                                        "args",
-                                        "workingDir",
-                                        "env",
-                                        "envFrom",
-                                        "ports",
-                                        "resources",
-                                        "volumeMounts",
-                                        "livenessProbe",
-                                        "readinessProbe",
-                                        "startupProbe",
-                                        "securityContext",
-                                        "lifecycle",
-                                        "restartPolicy",
-                                        NULL};
+    static const char known[] = "name\0"
+                                "image\0"
+                                "imagePullPolicy\0"
+                                "command\0"
+                                "args\0"
+                                "workingDir\0"
+                                "env\0"
+                                "envFrom\0"
+                                "ports\0"
+                                "resources\0"
+                                "volumeMounts\0"
+                                "livenessProbe\0"
+                                "readinessProbe\0"
+                                "startupProbe\0"
+                                "securityContext\0"
+                                "lifecycle\0"
+                                "restartPolicy\0";
     /* Kubernetes fills these in; at their defaults they change nothing here. */
-    static const char *const ignored[] = {"terminationMessagePath", "terminationMessagePolicy",
-                                          NULL};
-    static const char *const unsupported[] = {"stdin",         "stdinOnce",    "tty",
-                                              "volumeDevices", "resizePolicy", NULL};
-    static const vfields_t f = {known, ignored, unsupported};
-    static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
+    static const char ignored[] = "terminationMessagePath\0"
+                                  "terminationMessagePolicy\0";
+    static const char unsupported[] = "stdin\0"
+                                      "stdinOnce\0"
+                                      "tty\0"
+                                      "volumeDevices\0"
+                                      "resizePolicy\0";
+    static const char policies[] = "Always\0"
+                                   "IfNotPresent\0"
+                                   "Never\0";
     struct pod_ctx *pc = arg;
     /* stdin/tty false is what Kubernetes writes back; only true would change behaviour. */
     for (const char *k = "stdin"; k; k = !strcmp(k, "stdin") ? "tty"
@@ -805,7 +836,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
                                                              : NULL)
         if (cJSON_IsFalse(drv_json_get(ctr, k)))
             cJSON_DeleteItemFromObjectCaseSensitive(ctr, k);
-    v_fields(c, ctr, &f);
+    v_fields(c, ctr, known, ignored, unsupported);
     v_name(c, ctr, "name", true, drv_name_dns_label);
     const char *image = v_str(c, ctr, "image", true);
     if (image && (strpbrk(image, " \t\r\n") || strlen(image) > 512))
@@ -830,7 +861,7 @@ static void v_container(vctx_t *c, cJSON *ctr, size_t i, void *arg)
      * running beside the app containers, probed and hooked like them. */
     bool sidecar = false;
     if (pc->init) {
-        static const char *const always[] = {"Always", NULL};
+        static const char always[] = "Always\0";
         const char *rp = v_enum(c, ctr, "restartPolicy", false, always);
         sidecar = rp != NULL;
     } else if (drv_json_get(ctr, "restartPolicy")) {
@@ -918,13 +949,14 @@ static void v_key_items(vctx_t *c, cJSON *src)
     cJSON *items = v_arr(c, src, "items", false);
     size_t old = v_push_key(c, "items"), i = 0;
     for (cJSON *it = items ? items->child : NULL; it; it = it->next, i++) {
-        static const char *const known[] = {"key", "path", "mode", NULL};
-        static const vfields_t f = {known, NULL, NULL};
+        static const char known[] = "key\0"
+                                    "path\0"
+                                    "mode\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(it)) {
             v_fail(c, "must be an object");
         } else {
-            v_fields(c, it, &f);
+            v_fields(c, it, known, NULL, NULL);
             v_name(c, it, "key", true, drv_name_config_key);
             const char *p = v_str(c, it, "path", true);
             if (p && (p[0] == '/' || !no_dotdot(p)))
@@ -940,13 +972,18 @@ static void v_key_items(vctx_t *c, cJSON *src)
  * metadata fields or container resources, each written to its path. */
 static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
 {
-    static const char *const known[] = {"items", "defaultMode", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const iknown[] = {"path", "fieldRef", "resourceFieldRef", "mode", NULL};
-    static const vfields_t itf = {iknown, NULL, NULL};
-    static const char *const paths[] = {"metadata.name",   "metadata.namespace",   "metadata.uid",
-                                        "metadata.labels", "metadata.annotations", NULL};
-    v_fields(c, da, &f);
+    static const char known[] = "items\0"
+                                "defaultMode\0";
+    static const char iknown[] = "path\0"
+                                 "fieldRef\0"
+                                 "resourceFieldRef\0"
+                                 "mode\0";
+    static const char paths[] = "metadata.name\0"
+                                "metadata.namespace\0"
+                                "metadata.uid\0"
+                                "metadata.labels\0"
+                                "metadata.annotations\0";
+    v_fields(c, da, known, NULL, NULL);
     v_int(c, da, "defaultMode", false, 0, 0777, NULL);
     v_default_int(c, da, "defaultMode", 0644);
     cJSON *items = v_arr(c, da, "items", false);
@@ -958,7 +995,7 @@ static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, it, &itf);
+        v_fields(c, it, iknown, NULL, NULL);
         const char *p = v_str(c, it, "path", true);
         if (p && (!*p || p[0] == '/' || !no_dotdot(p) || !strncmp(p, "..", 2)))
             v_failk(c, "path", "must be a relative path without '..' and not start with '..'");
@@ -976,29 +1013,32 @@ static void v_downward_api(vctx_t *c, cJSON *da, cJSON *spec)
 
 static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 {
-    static const char *const known[] = {"name",        "emptyDir",  "hostPath",
-                                        "configMap",   "secret",    "persistentVolumeClaim",
-                                        "downwardAPI", "projected", NULL};
-    static const char *const unsupported[] = {"nfs",
-                                              "csi",
-                                              "ephemeral",
-                                              "iscsi",
-                                              "awsElasticBlockStore",
-                                              "gcePersistentDisk",
-                                              "azureDisk",
-                                              "azureFile",
-                                              "cephfs",
-                                              "rbd",
-                                              "glusterfs",
-                                              "local",
-                                              "gitRepo",
-                                              "fc",
-                                              "flexVolume",
-                                              "image",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "name\0"
+                                "emptyDir\0"
+                                "hostPath\0"
+                                "configMap\0"
+                                "secret\0"
+                                "persistentVolumeClaim\0"
+                                "downwardAPI\0"
+                                "projected\0";
+    static const char unsupported[] = "nfs\0"
+                                      "csi\0"
+                                      "ephemeral\0"
+                                      "iscsi\0"
+                                      "awsElasticBlockStore\0"
+                                      "gcePersistentDisk\0"
+                                      "azureDisk\0"
+                                      "azureFile\0"
+                                      "cephfs\0"
+                                      "rbd\0"
+                                      "glusterfs\0"
+                                      "local\0"
+                                      "gitRepo\0"
+                                      "fc\0"
+                                      "flexVolume\0"
+                                      "image\0";
     cJSON *spec = arg;
-    v_fields(c, v, &f);
+    v_fields(c, v, known, NULL, unsupported);
     v_name(c, v, "name", true, drv_name_dns_label);
     const char *name = drv_json_str(v, "name");
     cJSON *vols = drv_json_get(spec, "volumes");
@@ -1008,12 +1048,12 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     int sources = 0;
     cJSON *ed = v_obj(c, v, "emptyDir", false);
     if (ed) {
-        static const char *const eknown[] = {"medium", "sizeLimit", NULL};
-        static const vfields_t ef = {eknown, NULL, NULL};
-        static const char *const media[] = {"", "Memory", NULL};
+        static const char eknown[] = "medium\0"
+                                     "sizeLimit\0";
+        static const char media[] = V_EMPTY_OK "Memory\0";
         sources++;
         size_t old = v_push_key(c, "emptyDir");
-        v_fields(c, ed, &ef);
+        v_fields(c, ed, eknown, NULL, NULL);
         v_enum(c, ed, "medium", false, media);
         if (drv_json_get(ed, "sizeLimit")) {
             /* Reuse the memory quantity rules under the field's own name. */
@@ -1037,14 +1077,18 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     }
     cJSON *hp = v_obj(c, v, "hostPath", false);
     if (hp) {
-        static const char *const hknown[] = {"path", "type", NULL};
-        static const vfields_t hf = {hknown, NULL, NULL};
-        static const char *const types[] = {
-            "",           "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
-            "CharDevice", "BlockDevice",       NULL};
+        static const char hknown[] = "path\0"
+                                     "type\0";
+        static const char types[] = V_EMPTY_OK "DirectoryOrCreate\0"
+                                               "Directory\0"
+                                               "FileOrCreate\0"
+                                               "File\0"
+                                               "Socket\0"
+                                               "CharDevice\0"
+                                               "BlockDevice\0";
         sources++;
         size_t old = v_push_key(c, "hostPath");
-        v_fields(c, hp, &hf);
+        v_fields(c, hp, hknown, NULL, NULL);
         v_abspath(c, hp, "path", true);
         v_enum(c, hp, "type", false, types);
         v_pop(c, old);
@@ -1053,14 +1097,18 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
         cJSON *src = v_obj(c, v, k, false);
         if (!src)
             continue;
-        static const char *const cknown[] = {"name", "items", "defaultMode", "optional", NULL};
-        static const char *const sknown[] = {"secretName", "items", "defaultMode", "optional",
-                                             NULL};
-        static const vfields_t cf = {cknown, NULL, NULL}, sf = {sknown, NULL, NULL};
+        static const char cknown[] = "name\0"
+                                     "items\0"
+                                     "defaultMode\0"
+                                     "optional\0";
+        static const char sknown[] = "secretName\0"
+                                     "items\0"
+                                     "defaultMode\0"
+                                     "optional\0";
         bool secret = !strcmp(k, "secret");
         sources++;
         size_t old = v_push_key(c, k);
-        v_fields(c, src, secret ? &sf : &cf);
+        v_fields(c, src, secret ? sknown : cknown, NULL, NULL);
         v_name(c, src, secret ? "secretName" : "name", true, drv_name_dns_subdomain);
         if (secret)
             v_secret_ref_reserved(c, src, "secretName");
@@ -1072,11 +1120,11 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
     }
     cJSON *pvc = v_obj(c, v, "persistentVolumeClaim", false);
     if (pvc) {
-        static const char *const pknown[] = {"claimName", "readOnly", NULL};
-        static const vfields_t pf = {pknown, NULL, NULL};
+        static const char pknown[] = "claimName\0"
+                                     "readOnly\0";
         sources++;
         size_t old = v_push_key(c, "persistentVolumeClaim");
-        v_fields(c, pvc, &pf);
+        v_fields(c, pvc, pknown, NULL, NULL);
         v_name(c, pvc, "claimName", true, drv_name_dns_subdomain);
         v_bool(c, pvc, "readOnly", NULL);
         v_pop(c, old);
@@ -1104,12 +1152,17 @@ static void v_volume(vctx_t *c, cJSON *v, size_t i, void *arg)
 
 static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
 {
-    static const char *const known[] = {"key",    "operator",          "value",
-                                        "effect", "tolerationSeconds", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const ops[] = {"Exists", "Equal", NULL};
-    static const char *const effects[] = {"", "NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
-    v_fields(c, t, &f);
+    static const char known[] = "key\0"
+                                "operator\0"
+                                "value\0"
+                                "effect\0"
+                                "tolerationSeconds\0";
+    static const char ops[] = "Exists\0"
+                              "Equal\0";
+    static const char effects[] = V_EMPTY_OK "NoSchedule\0"
+                                             "PreferNoSchedule\0"
+                                             "NoExecute\0";
+    v_fields(c, t, known, NULL, NULL);
     const char *key = v_str(c, t, "key", false);
     char why[512];
     if (key && *key && !drv_name_label_key(key, why, sizeof(why)))
@@ -1132,27 +1185,30 @@ static void v_toleration(vctx_t *c, cJSON *t, size_t i, void *arg)
 
 static void v_pod_security(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"runAsUser",          "runAsGroup", "runAsNonRoot",
-                                        "seccompProfile",     "fsGroup",    "fsGroupChangePolicy",
-                                        "supplementalGroups", NULL};
-    static const char *const unsupported[] = {"supplementalGroupsPolicy",
-                                              "sysctls",
-                                              "seLinuxOptions",
-                                              "windowsOptions",
-                                              "appArmorProfile",
-                                              "seLinuxChangePolicy",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "runAsUser\0"
+                                "runAsGroup\0"
+                                "runAsNonRoot\0"
+                                "seccompProfile\0"
+                                "fsGroup\0"
+                                "fsGroupChangePolicy\0"
+                                "supplementalGroups\0";
+    static const char unsupported[] = "supplementalGroupsPolicy\0"
+                                      "sysctls\0"
+                                      "seLinuxOptions\0"
+                                      "windowsOptions\0"
+                                      "appArmorProfile\0"
+                                      "seLinuxChangePolicy\0";
     cJSON *sc = v_obj(c, spec, "securityContext", false);
     if (!sc)
         return;
     size_t old = v_push_key(c, "securityContext");
-    v_fields(c, sc, &f);
+    v_fields(c, sc, known, NULL, unsupported);
     v_int(c, sc, "runAsUser", false, 0, INT32_MAX, NULL);
     v_int(c, sc, "runAsGroup", false, 0, INT32_MAX, NULL);
     v_bool(c, sc, "runAsNonRoot", NULL);
     v_seccomp_profile(c, sc);
-    static const char *const fsg_policies[] = {"OnRootMismatch", "Always", NULL};
+    static const char fsg_policies[] = "OnRootMismatch\0"
+                                       "Always\0";
     v_int(c, sc, "fsGroup", false, 0, INT32_MAX, NULL);
     v_enum(c, sc, "fsGroupChangePolicy", false, fsg_policies);
     cJSON *sg = v_arr(c, sc, "supplementalGroups", false);
@@ -1173,9 +1229,8 @@ static void v_pod_security(vctx_t *c, cJSON *spec)
  * where it is used, as Kubernetes does). */
 static void v_pull_secret(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
-    static const char *const known[] = {"name", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, e, &f);
+    static const char known[] = "name\0";
+    v_fields(c, e, known, NULL, NULL);
     v_name(c, e, "name", true, drv_name_dns_subdomain);
     v_secret_ref_reserved(c, e, "name");
 }
@@ -1183,9 +1238,9 @@ static void v_pull_secret(vctx_t *c, cJSON *e, size_t i, void *arg)
 /* spec.hostAliases[]: lines added to the pod's /etc/hosts. */
 static void v_host_alias(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
-    static const char *const known[] = {"ip", "hostnames", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, e, &f);
+    static const char known[] = "ip\0"
+                                "hostnames\0";
+    v_fields(c, e, known, NULL, NULL);
     const char *ip = v_str(c, e, "ip", true);
     unsigned char addr[16];
     if (ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
@@ -1206,20 +1261,20 @@ static void v_host_alias(vctx_t *c, cJSON *e, size_t i, void *arg)
 
 /* A field Kubernetes writes at a value that means what Drover does anyway: accepted at
  * those values and dropped; any other value is a problem that names it. */
-static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *const *values,
+static void v_accept_only(vctx_t *c, cJSON *obj, const char *key, const char *values,
                           const char *why)
 {
     cJSON *m = drv_json_get(obj, key);
     if (!m)
         return;
     bool ok = false;
-    for (const char *const *v = values; *v && !ok; v++) {
-        if (!strcmp(*v, "false"))
+    for (const char *v = values; *v && !ok; v += strlen(v) + 1) {
+        if (!strcmp(v, "false"))
             ok = cJSON_IsFalse(m);
-        else if (!strcmp(*v, "true"))
+        else if (!strcmp(v, "true"))
             ok = cJSON_IsTrue(m);
         else
-            ok = cJSON_IsString(m) && !strcmp(m->valuestring, *v);
+            ok = cJSON_IsString(m) && !strcmp(m->valuestring, v);
     }
     if (!ok)
         v_failk(c, key, "%s", why);
@@ -1279,58 +1334,60 @@ static void v_pod_service_account(vctx_t *c, cJSON *spec, podctx_t where)
 
 void v_pod_spec(vctx_t *c, cJSON *spec, podctx_t where)
 {
-    static const char *const known[] = {"containers",
-                                        "initContainers",
-                                        "volumes",
-                                        "restartPolicy",
-                                        "nodeSelector",
-                                        "nodeName",
-                                        "tolerations",
-                                        "hostNetwork",
-                                        "hostPID",
-                                        "hostIPC",
-                                        "hostname",
-                                        "terminationGracePeriodSeconds",
-                                        "securityContext",
-                                        "dnsPolicy",
-                                        "imagePullSecrets",
-                                        "hostAliases",
-                                        "affinity",
-                                        "priorityClassName",
-                                        "priority",
-                                        "preemptionPolicy",
-                                        "topologySpreadConstraints",
-                                        "serviceAccountName",
-                                        "serviceAccount",
-                                        "automountServiceAccountToken",
-                                        "subdomain",
-                                        "activeDeadlineSeconds",
-                                        NULL};
-    static const char *const unsupported[] = {"shareProcessNamespace",
-                                              "dnsConfig",
-                                              "readinessGates",
-                                              "runtimeClassName",
-                                              "overhead",
-                                              "setHostnameAsFQDN",
-                                              "os",
-                                              "hostUsers",
-                                              "schedulingGates",
-                                              "resourceClaims",
-                                              "ephemeralContainers",
-                                              "enableServiceLinks",
-                                              "schedulerName",
-                                              "resources",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const policies[] = {"Always", "OnFailure", "Never", NULL};
-    static const char *const dns[] = {"ClusterFirst", "ClusterFirstWithHostNet", "Default", NULL};
-    static const char *const sched[] = {"default-scheduler", NULL};
-    static const char *const links[] = {"true", "false", NULL};
+    static const char known[] = "containers\0"
+                                "initContainers\0"
+                                "volumes\0"
+                                "restartPolicy\0"
+                                "nodeSelector\0"
+                                "nodeName\0"
+                                "tolerations\0"
+                                "hostNetwork\0"
+                                "hostPID\0"
+                                "hostIPC\0"
+                                "hostname\0"
+                                "terminationGracePeriodSeconds\0"
+                                "securityContext\0"
+                                "dnsPolicy\0"
+                                "imagePullSecrets\0"
+                                "hostAliases\0"
+                                "affinity\0"
+                                "priorityClassName\0"
+                                "priority\0"
+                                "preemptionPolicy\0"
+                                "topologySpreadConstraints\0"
+                                "serviceAccountName\0"
+                                "serviceAccount\0"
+                                "automountServiceAccountToken\0"
+                                "subdomain\0"
+                                "activeDeadlineSeconds\0";
+    static const char unsupported[] = "shareProcessNamespace\0"
+                                      "dnsConfig\0"
+                                      "readinessGates\0"
+                                      "runtimeClassName\0"
+                                      "overhead\0"
+                                      "setHostnameAsFQDN\0"
+                                      "os\0"
+                                      "hostUsers\0"
+                                      "schedulingGates\0"
+                                      "resourceClaims\0"
+                                      "ephemeralContainers\0"
+                                      "enableServiceLinks\0"
+                                      "schedulerName\0"
+                                      "resources\0";
+    static const char policies[] = "Always\0"
+                                   "OnFailure\0"
+                                   "Never\0";
+    static const char dns[] = "ClusterFirst\0"
+                              "ClusterFirstWithHostNet\0"
+                              "Default\0";
+    static const char sched[] = "default-scheduler\0";
+    static const char links[] = "true\0"
+                                "false\0";
 
     v_accept_only(c, spec, "schedulerName", sched,
                   "not supported by Drover: the hub schedules every pod");
     v_accept_only(c, spec, "enableServiceLinks", links, "must be a boolean");
-    v_fields(c, spec, &f);
+    v_fields(c, spec, known, NULL, unsupported);
     struct pod_ctx pc = {spec, false, false};
     v_each(c, spec, "volumes", false, v_volume, spec);
     v_each(c, spec, "containers", true, v_container, &pc);
@@ -1405,10 +1462,10 @@ void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_r
     drv_selector_t selector = {0};
     bool have_sel = false;
     if (sel) {
-        static const char *const known[] = {"matchLabels", "matchExpressions", NULL};
-        static const vfields_t f = {known, NULL, NULL};
+        static const char known[] = "matchLabels\0"
+                                    "matchExpressions\0";
         size_t old = v_push_key(c, sel_key);
-        v_fields(c, sel, &f);
+        v_fields(c, sel, known, NULL, NULL);
         drv_error_t err = DRV_ERROR_INIT;
         if (drv_selector_from_json(sel, &selector, &err) != DRV_OK)
             v_fail(c, "%s", drv_error_msg(&err));
@@ -1420,10 +1477,10 @@ void v_template_ctx(vctx_t *c, cJSON *spec, const char *sel_key, bool selector_r
     }
     cJSON *tpl = v_obj(c, spec, "template", true);
     if (tpl) {
-        static const char *const known[] = {"metadata", "spec", NULL};
-        static const vfields_t f = {known, NULL, NULL};
+        static const char known[] = "metadata\0"
+                                    "spec\0";
         size_t old = v_push_key(c, "template");
-        v_fields(c, tpl, &f);
+        v_fields(c, tpl, known, NULL, NULL);
         cJSON *meta = v_obj(c, tpl, "metadata", false);
         if (meta) {
             size_t o2 = v_push_key(c, "metadata");
@@ -1473,10 +1530,10 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
             return;
         }
     }
-    static const char *const known[] = {"maxSurge", "maxUnavailable", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "maxSurge\0"
+                                "maxUnavailable\0";
     size_t old = v_push_key(c, "rollingUpdate");
-    v_fields(c, ru, &f);
+    v_fields(c, ru, known, NULL, NULL);
     bool ok1 = v_int_or_string(c, ru, "maxSurge", false, VIOS_PERCENT);
     bool ok2 = v_int_or_string(c, ru, "maxUnavailable", false, VIOS_PERCENT);
     if (!drv_json_get(ru, "maxSurge")) {
@@ -1505,7 +1562,7 @@ static void v_rolling(vctx_t *c, cJSON *strategy, const char *def_surge, const c
 /* A workload's update strategy (Deployment.spec.strategy, DaemonSet.spec.updateStrategy):
  * type defaults to RollingUpdate with the given surge/unavailable defaults; the other type
  * (Recreate, OnDelete) takes no rollingUpdate. */
-static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *const *types,
+static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *types,
                        const char *other, const char *def_surge, const char *def_unavail, bool ds)
 {
     cJSON *st = v_obj(c, spec, key, false);
@@ -1518,10 +1575,10 @@ static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *cons
     }
     if (!st)
         return;
-    static const char *const sknown[] = {"type", "rollingUpdate", NULL};
-    static const vfields_t sf = {sknown, NULL, NULL};
+    static const char sknown[] = "type\0"
+                                 "rollingUpdate\0";
     size_t old = v_push_key(c, key);
-    v_fields(c, st, &sf);
+    v_fields(c, st, sknown, NULL, NULL);
     bool had_type = drv_json_get(st, "type") != NULL;
     const char *type = v_enum(c, st, "type", false, types);
     v_default_str(c, st, "type", "RollingUpdate");
@@ -1536,18 +1593,17 @@ static void v_strategy(vctx_t *c, cJSON *spec, const char *key, const char *cons
 
 void v_deployment_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"replicas",
-                                        "selector",
-                                        "template",
-                                        "strategy",
-                                        "revisionHistoryLimit",
-                                        "minReadySeconds",
-                                        "paused",
-                                        "progressDeadlineSeconds",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const types[] = {"RollingUpdate", "Recreate", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "replicas\0"
+                                "selector\0"
+                                "template\0"
+                                "strategy\0"
+                                "revisionHistoryLimit\0"
+                                "minReadySeconds\0"
+                                "paused\0"
+                                "progressDeadlineSeconds\0";
+    static const char types[] = "RollingUpdate\0"
+                                "Recreate\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_int(c, spec, "replicas", false, 0, 100000, NULL);
     v_default_int(c, spec, "replicas", 1);
     v_template(c, spec, "selector", true);
@@ -1565,11 +1621,14 @@ void v_deployment_spec(vctx_t *c, cJSON *spec)
 
 void v_daemonset_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {
-        "selector", "template", "updateStrategy", "revisionHistoryLimit", "minReadySeconds", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const types[] = {"RollingUpdate", "OnDelete", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "selector\0"
+                                "template\0"
+                                "updateStrategy\0"
+                                "revisionHistoryLimit\0"
+                                "minReadySeconds\0";
+    static const char types[] = "RollingUpdate\0"
+                                "OnDelete\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_template(c, spec, "selector", true);
     v_int(c, spec, "revisionHistoryLimit", false, 0, INT32_MAX, NULL);
     v_default_int(c, spec, "revisionHistoryLimit", 10);
@@ -1581,10 +1640,11 @@ void v_daemonset_spec(vctx_t *c, cJSON *spec)
  * refuses), so only the fields that controller sets. */
 void v_replicaset_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"replicas", "selector", "template", "minReadySeconds",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "replicas\0"
+                                "selector\0"
+                                "template\0"
+                                "minReadySeconds\0";
+    v_fields(c, spec, known, NULL, NULL);
     v_int(c, spec, "replicas", false, 0, 100000, NULL);
     v_default_int(c, spec, "replicas", 1);
     v_template(c, spec, "selector", true);

@@ -50,10 +50,12 @@ static void v_nonempty_strs(vctx_t *c, cJSON *parent, const char *key, bool requ
 
 static void v_policy_rule(vctx_t *c, cJSON *r, bool namespaced)
 {
-    static const char *const known[] = {"apiGroups",     "resources",       "verbs",
-                                        "resourceNames", "nonResourceURLs", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, r, &f);
+    static const char known[] = "apiGroups\0"
+                                "resources\0"
+                                "verbs\0"
+                                "resourceNames\0"
+                                "nonResourceURLs\0";
+    v_fields(c, r, known, NULL, NULL);
     v_nonempty_strs(c, r, "verbs", true);
     v_nonempty_strs(c, r, "apiGroups", false);
     v_nonempty_strs(c, r, "resources", false);
@@ -98,24 +100,23 @@ static void v_aggregation(vctx_t *c, cJSON *obj)
     cJSON *ar = v_obj(c, obj, "aggregationRule", false);
     if (!ar)
         return;
-    static const char *const known[] = {"clusterRoleSelectors", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "clusterRoleSelectors\0";
     size_t old = v_push_key(c, "aggregationRule");
-    v_fields(c, ar, &f);
+    v_fields(c, ar, known, NULL, NULL);
     cJSON *sels = v_arr(c, ar, "clusterRoleSelectors", false);
     if (!cJSON_GetArraySize(sels))
         v_failk(c, "clusterRoleSelectors", "must have at least one clusterRoleSelector");
     size_t o2 = v_push_key(c, "clusterRoleSelectors"), i = 0;
     for (cJSON *sel = sels ? sels->child : NULL; sel; sel = sel->next, i++) {
-        static const char *const sknown[] = {"matchLabels", "matchExpressions", NULL};
-        static const vfields_t sf = {sknown, NULL, NULL};
+        static const char sknown[] = "matchLabels\0"
+                                     "matchExpressions\0";
         size_t o3 = v_push_index(c, i);
         drv_selector_t parsed = {0};
         drv_error_t err = DRV_ERROR_INIT;
         if (!cJSON_IsObject(sel)) {
             v_fail(c, "must be an object (a label selector)");
         } else {
-            v_fields(c, sel, &sf);
+            v_fields(c, sel, sknown, NULL, NULL);
             if (drv_selector_from_json(sel, &parsed, &err) != DRV_OK)
                 v_fail(c, "%s", drv_error_msg(&err));
             drv_selector_free(&parsed);
@@ -128,11 +129,16 @@ static void v_aggregation(vctx_t *c, cJSON *obj)
 
 void v_role(vctx_t *c, cJSON *obj, bool cluster)
 {
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "rules", NULL};
-    static const char *const cknown[] = {"apiVersion",      "kind", "metadata", "rules",
-                                         "aggregationRule", NULL};
-    static const vfields_t f = {known, NULL, NULL}, cf = {cknown, NULL, NULL};
-    v_fields(c, obj, cluster ? &cf : &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "rules\0";
+    static const char cknown[] = "apiVersion\0"
+                                 "kind\0"
+                                 "metadata\0"
+                                 "rules\0"
+                                 "aggregationRule\0";
+    v_fields(c, obj, cluster ? cknown : known, NULL, NULL);
     if (cluster)
         v_aggregation(c, obj);
     v_rules(c, obj, !cluster);
@@ -142,10 +148,14 @@ void v_role(vctx_t *c, cJSON *obj, bool cluster)
 
 static void v_subject(vctx_t *c, cJSON *s, bool cluster)
 {
-    static const char *const known[] = {"kind", "apiGroup", "name", "namespace", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const kinds[] = {"ServiceAccount", "User", "Group", NULL};
-    v_fields(c, s, &f);
+    static const char known[] = "kind\0"
+                                "apiGroup\0"
+                                "name\0"
+                                "namespace\0";
+    static const char kinds[] = "ServiceAccount\0"
+                                "User\0"
+                                "Group\0";
+    v_fields(c, s, known, NULL, NULL);
     const char *kind = v_enum(c, s, "kind", true, kinds);
     const char *name = v_str(c, s, "name", true);
     if (name && !*name)
@@ -176,10 +186,12 @@ static void v_subject(vctx_t *c, cJSON *s, bool cluster)
 
 void v_role_binding(vctx_t *c, cJSON *obj, bool cluster)
 {
-    static const char *const known[] = {"apiVersion", "kind",    "metadata",
-                                        "subjects",   "roleRef", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "subjects\0"
+                                "roleRef\0";
+    v_fields(c, obj, known, NULL, NULL);
     cJSON *subjects = v_arr(c, obj, "subjects", false);
     size_t old = v_push_key(c, "subjects"), i = 0;
     for (cJSON *s = subjects ? subjects->child : NULL; s; s = s->next, i++) {
@@ -194,12 +206,14 @@ void v_role_binding(vctx_t *c, cJSON *obj, bool cluster)
     cJSON *ref = v_obj(c, obj, "roleRef", true);
     if (!ref)
         return;
-    static const char *const rknown[] = {"apiGroup", "kind", "name", NULL};
-    static const vfields_t rf = {rknown, NULL, NULL};
-    static const char *const rkinds[] = {"Role", "ClusterRole", NULL};
-    static const char *const ckinds[] = {"ClusterRole", NULL};
+    static const char rknown[] = "apiGroup\0"
+                                 "kind\0"
+                                 "name\0";
+    static const char rkinds[] = "Role\0"
+                                 "ClusterRole\0";
+    static const char ckinds[] = "ClusterRole\0";
     old = v_push_key(c, "roleRef");
-    v_fields(c, ref, &rf);
+    v_fields(c, ref, rknown, NULL, NULL);
     const char *g = v_str(c, ref, "apiGroup", true);
     if (g && strcmp(g, RBAC_GROUP))
         v_failk(c, "apiGroup", "supported values: \"" RBAC_GROUP "\"");
@@ -210,15 +224,13 @@ void v_role_binding(vctx_t *c, cJSON *obj, bool cluster)
 
 void v_serviceaccount(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion",
-                                        "kind",
-                                        "metadata",
-                                        "secrets",
-                                        "imagePullSecrets",
-                                        "automountServiceAccountToken",
-                                        NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "secrets\0"
+                                "imagePullSecrets\0"
+                                "automountServiceAccountToken\0";
+    v_fields(c, obj, known, NULL, NULL);
     v_bool(c, obj, "automountServiceAccountToken", NULL);
     static const char *const lists[] = {"secrets", "imagePullSecrets"};
     for (size_t l = 0; l < 2; l++) {
@@ -226,16 +238,19 @@ void v_serviceaccount(vctx_t *c, cJSON *obj)
         size_t old = v_push_key(c, lists[l]), i = 0;
         for (cJSON *s = a ? a->child : NULL; s; s = s->next, i++) {
             /* secrets are ObjectReferences; Kubernetes reads only their names */
-            static const char *const rknown[] = {"name",       "namespace", "kind",
-                                                 "apiVersion", "uid",       "resourceVersion",
-                                                 "fieldPath",  NULL};
-            static const char *const pknown[] = {"name", NULL};
-            static const vfields_t rf = {rknown, NULL, NULL}, pf = {pknown, NULL, NULL};
+            static const char rknown[] = "name\0"
+                                         "namespace\0"
+                                         "kind\0"
+                                         "apiVersion\0"
+                                         "uid\0"
+                                         "resourceVersion\0"
+                                         "fieldPath\0";
+            static const char pknown[] = "name\0";
             size_t o2 = v_push_index(c, i);
             if (!cJSON_IsObject(s)) {
                 v_fail(c, "must be an object");
             } else {
-                v_fields(c, s, l == 0 ? &rf : &pf);
+                v_fields(c, s, l == 0 ? rknown : pknown, NULL, NULL);
                 v_name(c, s, "name", l == 1, drv_name_dns_subdomain);
             }
             v_pop(c, o2);
@@ -281,35 +296,40 @@ static void v_projected_items(vctx_t *c, cJSON *src, bool downward, char *paths,
     cJSON *items = v_arr(c, src, "items", downward);
     size_t old = v_push_key(c, "items"), i = 0;
     for (cJSON *it = items ? items->child : NULL; it; it = it->next, i++) {
-        static const char *const known[] = {"key", "path", "mode", NULL};
-        static const char *const dknown[] = {"path", "fieldRef", "mode", NULL};
-        static const char *const dunsup[] = {"resourceFieldRef", NULL};
-        static const vfields_t f = {known, NULL, NULL}, df = {dknown, NULL, dunsup};
-        static const char *const fields[] = {"metadata.name",        "metadata.namespace",
-                                             "metadata.uid",         "metadata.labels",
-                                             "metadata.annotations", NULL};
+        static const char known[] = "key\0"
+                                    "path\0"
+                                    "mode\0";
+        static const char dknown[] = "path\0"
+                                     "fieldRef\0"
+                                     "mode\0";
+        static const char dunsup[] = "resourceFieldRef\0";
+        static const char fields[] = "metadata.name\0"
+                                     "metadata.namespace\0"
+                                     "metadata.uid\0"
+                                     "metadata.labels\0"
+                                     "metadata.annotations\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(it)) {
             v_fail(c, "must be an object");
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, it, downward ? &df : &f);
+        v_fields(c, it, downward ? dknown : known, NULL, downward ? dunsup : NULL);
         if (!downward)
             v_name(c, it, "key", true, drv_name_config_key);
         v_projected_path(c, it, "path", paths, psz);
         v_int(c, it, "mode", false, 0, 0777, NULL);
         cJSON *fr = downward ? v_obj(c, it, "fieldRef", true) : NULL;
         if (fr) {
-            static const char *const fknown[] = {"apiVersion", "fieldPath", NULL};
-            static const vfields_t ff = {fknown, NULL, NULL};
+            static const char fknown[] = "apiVersion\0"
+                                         "fieldPath\0";
             size_t o3 = v_push_key(c, "fieldRef");
-            v_fields(c, fr, &ff);
+            v_fields(c, fr, fknown, NULL, NULL);
             v_default_str(c, fr, "apiVersion", "v1");
             const char *fp = v_str(c, fr, "fieldPath", true);
             bool ok = false;
-            for (const char *const *k = fields; fp && *k && !ok; k++)
-                ok = !strcmp(fp, *k);
+            for (const char *k = fields; fp && *k && !ok; k += strlen(k) + 1)
+                ok = !strcmp(fp, k);
             if (fp && !ok)
                 v_failk(c, "fieldPath",
                         "unsupported value \"%.64s\": supported values: metadata.name, "
@@ -324,34 +344,37 @@ static void v_projected_items(vctx_t *c, cJSON *src, bool downward, char *paths,
 
 void v_projected_volume(vctx_t *c, cJSON *proj)
 {
-    static const char *const known[] = {"sources", "defaultMode", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, proj, &f);
+    static const char known[] = "sources\0"
+                                "defaultMode\0";
+    v_fields(c, proj, known, NULL, NULL);
     v_int(c, proj, "defaultMode", false, 0, 0777, NULL);
     v_default_int(c, proj, "defaultMode", 0644);
     cJSON *sources = v_arr(c, proj, "sources", false);
     char paths[4096] = "";
     size_t old = v_push_key(c, "sources"), i = 0;
     for (cJSON *s = sources ? sources->child : NULL; s; s = s->next, i++) {
-        static const char *const sknown[] = {"serviceAccountToken", "configMap", "secret",
-                                             "downwardAPI", NULL};
-        static const char *const sunsup[] = {"clusterTrustBundle", "podCertificate", NULL};
-        static const vfields_t sf = {sknown, NULL, sunsup};
+        static const char sknown[] = "serviceAccountToken\0"
+                                     "configMap\0"
+                                     "secret\0"
+                                     "downwardAPI\0";
+        static const char sunsup[] = "clusterTrustBundle\0"
+                                     "podCertificate\0";
         size_t o2 = v_push_index(c, i);
         if (!cJSON_IsObject(s)) {
             v_fail(c, "must be an object");
             v_pop(c, o2);
             continue;
         }
-        v_fields(c, s, &sf);
+        v_fields(c, s, sknown, NULL, sunsup);
         int n = 0;
         cJSON *tok = v_obj(c, s, "serviceAccountToken", false);
         if (tok) {
-            static const char *const tknown[] = {"audience", "expirationSeconds", "path", NULL};
-            static const vfields_t tf = {tknown, NULL, NULL};
+            static const char tknown[] = "audience\0"
+                                         "expirationSeconds\0"
+                                         "path\0";
             size_t o3 = v_push_key(c, "serviceAccountToken");
             n++;
-            v_fields(c, tok, &tf);
+            v_fields(c, tok, tknown, NULL, NULL);
             v_projected_path(c, tok, "path", paths, sizeof(paths));
             v_int(c, tok, "expirationSeconds", false, PROJECTED_TTL_MIN, PROJECTED_TTL_MAX, NULL);
             v_default_int(c, tok, "expirationSeconds", PROJECTED_TTL_DEFAULT);
@@ -368,11 +391,12 @@ void v_projected_volume(vctx_t *c, cJSON *proj)
             cJSON *src = v_obj(c, s, keyed[k], false);
             if (!src)
                 continue;
-            static const char *const cknown[] = {"name", "items", "optional", NULL};
-            static const vfields_t cf = {cknown, NULL, NULL};
+            static const char cknown[] = "name\0"
+                                         "items\0"
+                                         "optional\0";
             size_t o3 = v_push_key(c, keyed[k]);
             n++;
-            v_fields(c, src, &cf);
+            v_fields(c, src, cknown, NULL, NULL);
             v_name(c, src, "name", true, drv_name_dns_subdomain);
             if (!strcmp(keyed[k], "secret"))
                 v_secret_ref_reserved(c, src, "name");
@@ -382,11 +406,10 @@ void v_projected_volume(vctx_t *c, cJSON *proj)
         }
         cJSON *dw = v_obj(c, s, "downwardAPI", false);
         if (dw) {
-            static const char *const dknown[] = {"items", NULL};
-            static const vfields_t dfl = {dknown, NULL, NULL};
+            static const char dknown[] = "items\0";
             size_t o3 = v_push_key(c, "downwardAPI");
             n++;
-            v_fields(c, dw, &dfl);
+            v_fields(c, dw, dknown, NULL, NULL);
             v_projected_items(c, dw, true, paths, sizeof(paths));
             v_pop(c, o3);
         }

@@ -21,13 +21,20 @@ static bool is_op(const char *op, const char *a, const char *b)
  * metadata.name (the node's name) with In or NotIn and a single value, as in Kubernetes. */
 static void v_node_req(vctx_t *c, cJSON *e, size_t i, void *arg)
 {
-    static const char *const known[] = {"key", "operator", "values", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
-    static const char *const fops[] = {"In", "NotIn", NULL};
+    static const char known[] = "key\0"
+                                "operator\0"
+                                "values\0";
+    static const char ops[] = "In\0"
+                              "NotIn\0"
+                              "Exists\0"
+                              "DoesNotExist\0"
+                              "Gt\0"
+                              "Lt\0";
+    static const char fops[] = "In\0"
+                               "NotIn\0";
     bool field = arg != NULL;
     (void)i;
-    v_fields(c, e, &f);
+    v_fields(c, e, known, NULL, NULL);
     const char *key = v_str(c, e, "key", true);
     char why[512];
     if (key && field && strcmp(key, "metadata.name"))
@@ -71,20 +78,20 @@ static int field_marker;
 
 static void v_node_term(vctx_t *c, cJSON *t, size_t i, void *arg)
 {
-    static const char *const known[] = {"matchExpressions", "matchFields", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "matchExpressions\0"
+                                "matchFields\0";
     (void)i;
     (void)arg;
-    v_fields(c, t, &f);
+    v_fields(c, t, known, NULL, NULL);
     v_each(c, t, "matchExpressions", false, v_node_req, NULL);
     v_each(c, t, "matchFields", false, v_node_req, &field_marker);
 }
 
 static void v_node_pref(vctx_t *c, cJSON *p, size_t i, void *arg)
 {
-    static const char *const known[] = {"weight", "preference", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, p, &f);
+    static const char known[] = "weight\0"
+                                "preference\0";
+    v_fields(c, p, known, NULL, NULL);
     v_int(c, p, "weight", true, 1, 100, NULL);
     cJSON *pref = v_obj(c, p, "preference", true);
     if (!pref)
@@ -96,15 +103,13 @@ static void v_node_pref(vctx_t *c, cJSON *p, size_t i, void *arg)
 
 static void v_node_affinity(vctx_t *c, cJSON *na)
 {
-    static const char *const known[] = {REQUIRED, PREFERRED, NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const rknown[] = {"nodeSelectorTerms", NULL};
-    static const vfields_t rf = {rknown, NULL, NULL};
-    v_fields(c, na, &f);
+    static const char known[] = REQUIRED "\0" PREFERRED "\0";
+    static const char rknown[] = "nodeSelectorTerms\0";
+    v_fields(c, na, known, NULL, NULL);
     cJSON *req = v_obj(c, na, REQUIRED, false);
     if (req) {
         size_t old = v_push_key(c, REQUIRED);
-        v_fields(c, req, &rf);
+        v_fields(c, req, rknown, NULL, NULL);
         v_each(c, req, "nodeSelectorTerms", true, v_node_term, NULL);
         v_pop(c, old);
     }
@@ -115,13 +120,15 @@ static void v_node_affinity(vctx_t *c, cJSON *na)
  * scheduler does not read Namespace labels. */
 static void v_pod_term(vctx_t *c, cJSON *t, size_t i, void *arg)
 {
-    static const char *const known[] = {"labelSelector", "namespaces", "topologyKey",
-                                        "namespaceSelector", NULL};
-    static const char *const unsupported[] = {"matchLabelKeys", "mismatchLabelKeys", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
+    static const char known[] = "labelSelector\0"
+                                "namespaces\0"
+                                "topologyKey\0"
+                                "namespaceSelector\0";
+    static const char unsupported[] = "matchLabelKeys\0"
+                                      "mismatchLabelKeys\0";
     (void)i;
     (void)arg;
-    v_fields(c, t, &f);
+    v_fields(c, t, known, NULL, unsupported);
     v_label_selector(c, t, "labelSelector", false);
     v_str_list(c, t, "namespaces", false);
     cJSON *nss = drv_json_get(t, "namespaces");
@@ -146,9 +153,9 @@ static void v_pod_term(vctx_t *c, cJSON *t, size_t i, void *arg)
 
 static void v_pod_pref(vctx_t *c, cJSON *p, size_t i, void *arg)
 {
-    static const char *const known[] = {"weight", "podAffinityTerm", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    v_fields(c, p, &f);
+    static const char known[] = "weight\0"
+                                "podAffinityTerm\0";
+    v_fields(c, p, known, NULL, NULL);
     v_int(c, p, "weight", true, 1, 100, NULL);
     cJSON *term = v_obj(c, p, "podAffinityTerm", true);
     if (!term)
@@ -160,13 +167,12 @@ static void v_pod_pref(vctx_t *c, cJSON *p, size_t i, void *arg)
 
 static void v_pod_affinity(vctx_t *c, cJSON *aff, const char *key)
 {
-    static const char *const known[] = {REQUIRED, PREFERRED, NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = REQUIRED "\0" PREFERRED "\0";
     cJSON *pa = v_obj(c, aff, key, false);
     if (!pa)
         return;
     size_t old = v_push_key(c, key);
-    v_fields(c, pa, &f);
+    v_fields(c, pa, known, NULL, NULL);
     v_each(c, pa, REQUIRED, false, v_pod_term, NULL);
     v_each(c, pa, PREFERRED, false, v_pod_pref, NULL);
     v_pop(c, old);
@@ -174,13 +180,14 @@ static void v_pod_affinity(vctx_t *c, cJSON *aff, const char *key)
 
 void v_affinity(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"nodeAffinity", "podAffinity", "podAntiAffinity", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "nodeAffinity\0"
+                                "podAffinity\0"
+                                "podAntiAffinity\0";
     cJSON *aff = v_obj(c, spec, "affinity", false);
     if (!aff)
         return;
     size_t old = v_push_key(c, "affinity");
-    v_fields(c, aff, &f);
+    v_fields(c, aff, known, NULL, NULL);
     cJSON *na = v_obj(c, aff, "nodeAffinity", false);
     if (na) {
         size_t o2 = v_push_key(c, "nodeAffinity");
@@ -194,15 +201,20 @@ void v_affinity(vctx_t *c, cJSON *spec)
 
 static void v_spread(vctx_t *c, cJSON *t, size_t i, void *arg)
 {
-    static const char *const known[] = {"maxSkew",          "topologyKey", "whenUnsatisfiable",
-                                        "labelSelector",    "minDomains",  "nodeAffinityPolicy",
-                                        "nodeTaintsPolicy", NULL};
-    static const char *const unsupported[] = {"matchLabelKeys", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const whens[] = {"DoNotSchedule", "ScheduleAnyway", NULL};
-    static const char *const policies[] = {"Honor", "Ignore", NULL};
+    static const char known[] = "maxSkew\0"
+                                "topologyKey\0"
+                                "whenUnsatisfiable\0"
+                                "labelSelector\0"
+                                "minDomains\0"
+                                "nodeAffinityPolicy\0"
+                                "nodeTaintsPolicy\0";
+    static const char unsupported[] = "matchLabelKeys\0";
+    static const char whens[] = "DoNotSchedule\0"
+                                "ScheduleAnyway\0";
+    static const char policies[] = "Honor\0"
+                                   "Ignore\0";
     cJSON *all = arg;
-    v_fields(c, t, &f);
+    v_fields(c, t, known, NULL, unsupported);
     int64_t skew = 0;
     if (v_int(c, t, "maxSkew", true, INT32_MIN, INT32_MAX, &skew) && skew < 1)
         v_failk(c, "maxSkew", "must be greater than zero");
@@ -243,11 +255,16 @@ void v_topology_spread(vctx_t *c, cJSON *spec)
 
 void v_priority_class(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {"apiVersion",    "kind",        "metadata",         "value",
-                                        "globalDefault", "description", "preemptionPolicy", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "value\0"
+                                "globalDefault\0"
+                                "description\0"
+                                "preemptionPolicy\0";
+    static const char policies[] = "PreemptLowerPriority\0"
+                                   "Never\0";
+    v_fields(c, obj, known, NULL, NULL);
     int64_t value = 0;
     bool have = v_int(c, obj, "value", true, INT32_MIN, INT32_MAX, &value);
     const char *name = drv_json_str(drv_json_get(obj, "metadata"), "name");
@@ -279,7 +296,8 @@ int64_t drv_priority_class_builtin(const char *name)
 
 void v_pod_priority(vctx_t *c, cJSON *spec)
 {
-    static const char *const policies[] = {"PreemptLowerPriority", "Never", NULL};
+    static const char policies[] = "PreemptLowerPriority\0"
+                                   "Never\0";
     v_name(c, spec, "priorityClassName", false, drv_name_dns_subdomain);
     v_int(c, spec, "priority", false, INT32_MIN, INT32_MAX, NULL);
     v_enum(c, spec, "preemptionPolicy", false, policies);

@@ -11,8 +11,10 @@
 #include "drover/quantity.h"
 #include "model_int.h"
 
-static const char *const access_modes[] = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteOncePod",
-                                           "ReadWriteMany", NULL};
+static const char access_modes[] = "ReadWriteOnce\0"
+                                   "ReadOnlyMany\0"
+                                   "ReadWriteOncePod\0"
+                                   "ReadWriteMany\0";
 
 /* spec.accessModes: at least one, each known; ReadWriteMany refused (a directory on one
  * device cannot be written from several); ReadWriteOncePod alone. */
@@ -29,8 +31,8 @@ static void v_access_modes(vctx_t *c, cJSON *spec)
         size_t o2 = v_push_index(c, i);
         const char *m = cJSON_IsString(e) ? e->valuestring : NULL;
         bool known = false;
-        for (const char *const *k = access_modes; m && *k; k++)
-            known = known || !strcmp(*k, m);
+        for (const char *k = access_modes; m && *k; k += strlen(k) + 1)
+            known = known || !strcmp(k, m);
         if (!m)
             v_fail(c, "must be a string");
         else if (!known)
@@ -128,19 +130,23 @@ static void v_class_name(vctx_t *c, cJSON *spec)
 
 void v_pvc_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"accessModes", "resources",  "storageClassName",
-                                        "volumeName",  "volumeMode", NULL};
-    static const char *const unsupported[] = {"selector", "dataSource", "dataSourceRef",
-                                              "volumeAttributesClassName", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    v_fields(c, spec, &f);
+    static const char known[] = "accessModes\0"
+                                "resources\0"
+                                "storageClassName\0"
+                                "volumeName\0"
+                                "volumeMode\0";
+    static const char unsupported[] = "selector\0"
+                                      "dataSource\0"
+                                      "dataSourceRef\0"
+                                      "volumeAttributesClassName\0";
+    v_fields(c, spec, known, NULL, unsupported);
     v_access_modes(c, spec);
     cJSON *res = v_obj(c, spec, "resources", true);
     if (res) {
-        static const char *const rknown[] = {"requests", "limits", NULL};
-        static const vfields_t rf = {rknown, NULL, NULL};
+        static const char rknown[] = "requests\0"
+                                     "limits\0";
         size_t old = v_push_key(c, "resources");
-        v_fields(c, res, &rf);
+        v_fields(c, res, rknown, NULL, NULL);
         v_storage_map(c, res, "requests", true);
         v_storage_map(c, res, "limits", false);
         v_pop(c, old);
@@ -156,22 +162,28 @@ void v_pvc_spec(vctx_t *c, cJSON *spec)
  * on (the provisioner writes kubernetes.io/hostname In [node]). */
 static void v_node_selector_term(vctx_t *c, cJSON *term)
 {
-    static const char *const known[] = {"matchExpressions", "matchFields", NULL};
-    static const vfields_t f = {known, NULL, NULL};
-    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
-    v_fields(c, term, &f);
+    static const char known[] = "matchExpressions\0"
+                                "matchFields\0";
+    static const char ops[] = "In\0"
+                              "NotIn\0"
+                              "Exists\0"
+                              "DoesNotExist\0"
+                              "Gt\0"
+                              "Lt\0";
+    v_fields(c, term, known, NULL, NULL);
     for (const char *key = "matchExpressions"; key;
          key = !strcmp(key, "matchExpressions") ? "matchFields" : NULL) {
         cJSON *a = v_arr(c, term, key, false);
         size_t old = v_push_key(c, key), i = 0;
         for (cJSON *e = a ? a->child : NULL; e; e = e->next, i++) {
-            static const char *const eknown[] = {"key", "operator", "values", NULL};
-            static const vfields_t ef = {eknown, NULL, NULL};
+            static const char eknown[] = "key\0"
+                                         "operator\0"
+                                         "values\0";
             size_t o2 = v_push_index(c, i);
             if (!cJSON_IsObject(e)) {
                 v_fail(c, "must be an object");
             } else {
-                v_fields(c, e, &ef);
+                v_fields(c, e, eknown, NULL, NULL);
                 v_name(c, e, "key", true, drv_name_label_key);
                 const char *op = v_enum(c, e, "operator", true, ops);
                 v_str_list(c, e, "values", false);
@@ -194,16 +206,14 @@ static void v_pv_node_affinity(vctx_t *c, cJSON *spec)
     cJSON *na = v_obj(c, spec, "nodeAffinity", false);
     if (!na)
         return;
-    static const char *const known[] = {"required", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "required\0";
     size_t old = v_push_key(c, "nodeAffinity");
-    v_fields(c, na, &f);
+    v_fields(c, na, known, NULL, NULL);
     cJSON *req = v_obj(c, na, "required", true);
     if (req) {
-        static const char *const rknown[] = {"nodeSelectorTerms", NULL};
-        static const vfields_t rf = {rknown, NULL, NULL};
+        static const char rknown[] = "nodeSelectorTerms\0";
         size_t o1 = v_push_key(c, "required");
-        v_fields(c, req, &rf);
+        v_fields(c, req, rknown, NULL, NULL);
         cJSON *terms = v_arr(c, req, "nodeSelectorTerms", true);
         size_t o2 = v_push_key(c, "nodeSelectorTerms"), i = 0;
         if (terms && cJSON_GetArraySize(terms) == 0)
@@ -227,11 +237,15 @@ static void v_claim_ref(vctx_t *c, cJSON *spec)
     cJSON *ref = v_obj(c, spec, "claimRef", false);
     if (!ref)
         return;
-    static const char *const known[] = {"apiVersion",      "kind",      "name", "namespace", "uid",
-                                        "resourceVersion", "fieldPath", NULL};
-    static const vfields_t f = {known, NULL, NULL};
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "name\0"
+                                "namespace\0"
+                                "uid\0"
+                                "resourceVersion\0"
+                                "fieldPath\0";
     size_t old = v_push_key(c, "claimRef");
-    v_fields(c, ref, &f);
+    v_fields(c, ref, known, NULL, NULL);
     v_name(c, ref, "name", true, drv_name_dns_subdomain);
     v_name(c, ref, "namespace", true, drv_name_dns_label);
     const char *kind = v_str(c, ref, "kind", false);
@@ -246,42 +260,41 @@ static void v_claim_ref(vctx_t *c, cJSON *spec)
 
 void v_pv_spec(vctx_t *c, cJSON *spec)
 {
-    static const char *const known[] = {"capacity",
-                                        "accessModes",
-                                        "persistentVolumeReclaimPolicy",
-                                        "storageClassName",
-                                        "volumeMode",
-                                        "claimRef",
-                                        "nodeAffinity",
-                                        "hostPath",
-                                        "local",
-                                        NULL};
-    static const char *const unsupported[] = {"mountOptions",
-                                              "nfs",
-                                              "csi",
-                                              "iscsi",
-                                              "awsElasticBlockStore",
-                                              "azureDisk",
-                                              "azureFile",
-                                              "cephfs",
-                                              "cinder",
-                                              "fc",
-                                              "flexVolume",
-                                              "flocker",
-                                              "gcePersistentDisk",
-                                              "glusterfs",
-                                              "photonPersistentDisk",
-                                              "portworxVolume",
-                                              "quobyte",
-                                              "rbd",
-                                              "scaleIO",
-                                              "storageos",
-                                              "vsphereVolume",
-                                              "volumeAttributesClassName",
-                                              NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const policies[] = {"Retain", "Delete", "Recycle", NULL};
-    v_fields(c, spec, &f);
+    static const char known[] = "capacity\0"
+                                "accessModes\0"
+                                "persistentVolumeReclaimPolicy\0"
+                                "storageClassName\0"
+                                "volumeMode\0"
+                                "claimRef\0"
+                                "nodeAffinity\0"
+                                "hostPath\0"
+                                "local\0";
+    static const char unsupported[] = "mountOptions\0"
+                                      "nfs\0"
+                                      "csi\0"
+                                      "iscsi\0"
+                                      "awsElasticBlockStore\0"
+                                      "azureDisk\0"
+                                      "azureFile\0"
+                                      "cephfs\0"
+                                      "cinder\0"
+                                      "fc\0"
+                                      "flexVolume\0"
+                                      "flocker\0"
+                                      "gcePersistentDisk\0"
+                                      "glusterfs\0"
+                                      "photonPersistentDisk\0"
+                                      "portworxVolume\0"
+                                      "quobyte\0"
+                                      "rbd\0"
+                                      "scaleIO\0"
+                                      "storageos\0"
+                                      "vsphereVolume\0"
+                                      "volumeAttributesClassName\0";
+    static const char policies[] = "Retain\0"
+                                   "Delete\0"
+                                   "Recycle\0";
+    v_fields(c, spec, known, NULL, unsupported);
     v_storage_map(c, spec, "capacity", true);
     v_access_modes(c, spec);
     const char *rp = v_enum(c, spec, "persistentVolumeReclaimPolicy", false, policies);
@@ -298,23 +311,24 @@ void v_pv_spec(vctx_t *c, cJSON *spec)
     int sources = 0;
     cJSON *hp = v_obj(c, spec, "hostPath", false);
     if (hp) {
-        static const char *const hknown[] = {"path", "type", NULL};
-        static const vfields_t hf = {hknown, NULL, NULL};
-        static const char *const types[] = {"", "DirectoryOrCreate", "Directory", NULL};
+        static const char hknown[] = "path\0"
+                                     "type\0";
+        static const char types[] = V_EMPTY_OK "DirectoryOrCreate\0"
+                                               "Directory\0";
         sources++;
         size_t old = v_push_key(c, "hostPath");
-        v_fields(c, hp, &hf);
+        v_fields(c, hp, hknown, NULL, NULL);
         v_abspath(c, hp, "path", true);
         v_enum(c, hp, "type", false, types);
         v_pop(c, old);
     }
     cJSON *lo = v_obj(c, spec, "local", false);
     if (lo) {
-        static const char *const lknown[] = {"path", "fsType", NULL};
-        static const vfields_t lf = {lknown, NULL, NULL};
+        static const char lknown[] = "path\0"
+                                     "fsType\0";
         sources++;
         size_t old = v_push_key(c, "local");
-        v_fields(c, lo, &lf);
+        v_fields(c, lo, lknown, NULL, NULL);
         v_abspath(c, lo, "path", true);
         const char *fs = v_str(c, lo, "fsType", false);
         if (fs && *fs)
@@ -331,15 +345,22 @@ void v_pv_spec(vctx_t *c, cJSON *spec)
 
 void v_storageclass(vctx_t *c, cJSON *obj)
 {
-    static const char *const known[] = {
-        "apiVersion", "kind",          "metadata",          "provisioner",
-        "parameters", "reclaimPolicy", "volumeBindingMode", "allowVolumeExpansion",
-        NULL};
-    static const char *const unsupported[] = {"mountOptions", "allowedTopologies", NULL};
-    static const vfields_t f = {known, NULL, unsupported};
-    static const char *const policies[] = {"Delete", "Retain", "Recycle", NULL};
-    static const char *const modes[] = {"Immediate", "WaitForFirstConsumer", NULL};
-    v_fields(c, obj, &f);
+    static const char known[] = "apiVersion\0"
+                                "kind\0"
+                                "metadata\0"
+                                "provisioner\0"
+                                "parameters\0"
+                                "reclaimPolicy\0"
+                                "volumeBindingMode\0"
+                                "allowVolumeExpansion\0";
+    static const char unsupported[] = "mountOptions\0"
+                                      "allowedTopologies\0";
+    static const char policies[] = "Delete\0"
+                                   "Retain\0"
+                                   "Recycle\0";
+    static const char modes[] = "Immediate\0"
+                                "WaitForFirstConsumer\0";
+    v_fields(c, obj, known, NULL, unsupported);
     const char *p = v_str(c, obj, "provisioner", true);
     char why[512];
     if (p && *p && !drv_name_dns_subdomain(p, why, sizeof(why)) &&
