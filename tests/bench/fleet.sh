@@ -17,8 +17,8 @@
 #    --node-grace 2, the pods' own tolerationSeconds 1 for node.kubernetes.io/unreachable and
 #    not-ready, agent heartbeatSeconds 1, keepaliveSeconds 2).
 #    The loss runs start once the hub has been connected to its broker for longer than the
-#    grace (see steady below). Full runs only: a silent loss (the device's link cut for good, packets dropped: what a real
-#    power cut looks like to the hub, no Will) with each setting.
+#    grace (see steady below). Full runs only: a silent loss (the device's link cut for good,
+#    packets dropped: what a real power cut looks like to the hub, no Will) with each setting.
 # 3. a flaky link: a device running a replica drops off for 5 s (packets dropped; full runs
 #    also: its connection reset first, so the Will fires at once). Prints whether the hub made a
 #    replacement pod (a duplicate: the device ran the old one on, unseen, until it was back).
