@@ -26,6 +26,10 @@
 #   fleet_node_ready NAME / fleet_node_not_ready NAME   # the node's Ready condition
 #   FLEET_JQ_READY, FLEET_JQ_READY_COUNT, fleet_jq_running N   # jq filters for the above
 #   fleet_partition NAME / fleet_heal NAME   # cut / restore the device's broker connection
+#   fleet_link_cut NAME [reset]     # a flaky link: as fleet_partition (packets dropped, no
+#                                   # reset: the broker notices only at the keep-alive); "reset"
+#                                   # first resets the TCP connection, so the broker fires the
+#                                   # device's Will at once; fleet_heal ends it either way
 #   fleet_power_cut NAME / fleet_power_on NAME
 #   fleet_hub_restart [SIGNAL]      # same data directory, same broker port (KILL: a crash)
 #   fleet_broker_kill               # SIGKILL the hub's Mosquitto (the hub restarts it)
@@ -446,6 +450,26 @@ fleet_partition() {
     iptables -I $r || return 1
   done < <(_fleet_rule "$1")
   echo "=== partitioned $(date -u +%T.%N)" >>"${FLEET_DEV_DIR[$1]}/agent.log"
+}
+
+# The connection is reset with ss -K (SOCK_DESTROY: the agent's socket aborted, an RST sent
+# to the broker), new connections from the device held back while that happens (its
+# reconnect may come within milliseconds), then its packets dropped until fleet_heal.
+fleet_link_cut() {
+  local name="$1" mode="${2:-drop}" k="${FLEET_DEV_K[$1]}" syn
+  [ -n "$k" ] || { echo "fleet: no device $name" >&2; return 1; }
+  if [ "$mode" = reset ]; then
+    syn="INPUT -d 127.0.0.$((10 + k)) -p tcp --dport $FLEET_BROKER_PORT --syn -j DROP"
+    # shellcheck disable=SC2086
+    iptables -I $syn || return 1
+    ss -K dst "127.0.0.$((10 + k))" dport = "$FLEET_BROKER_PORT" >/dev/null || return 1
+    fleet_partition "$name" || return 1
+    # shellcheck disable=SC2086
+    iptables -D $syn
+    echo "=== (the partition above began with a reset connection)" >>"${FLEET_DEV_DIR[$name]}/agent.log"
+  else
+    fleet_partition "$name"
+  fi
 }
 
 fleet_heal() {
