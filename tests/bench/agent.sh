@@ -190,14 +190,27 @@ crun_run() { # I -> ms
 }
 
 # podman run of the same image from the local OCI layout, with crun, host network, no
-# cgroups, storage and configuration private to this run (nothing of the host's is used).
-PODMAN=""
+# cgroups, in the device's namespaces (its cgroup2 mount, as crun needs), storage on the same
+# state partition and configuration private to this run (nothing of the host's is used).
+pm_dir="$DEV_DIR/state/podman"
 podman_why=""
-pm_dir="$DEV_DIR/podman"
+cat >"$DEV_DIR/podman.sh" <<'SH'
+# podman.sh DIR pull LAYOUT | run I IMAGE MARKDIR | rm I
+d="$1" op="$2"; shift 2
+export CONTAINERS_CONF="$d/containers.conf" CONTAINERS_REGISTRIES_CONF="$d/registries.conf"
+P=(podman --root "$d/root" --runroot "$d/runroot" --storage-driver overlay)
+case "$op" in
+  pull) exec "${P[@]}" pull --signature-policy "$d/policy.json" -q "oci:$1:1" ;;
+  run) echo "$EPOCHREALTIME"
+       exec "${P[@]}" run -d --name "pm-$1" --cgroups=disabled --network=host -v "$3:/mark" \
+         "$2" sh -c "touch /mark/podman-$1; exec sleep 3600" >/dev/null 2>"$d/err" ;;
+  rm) exec "${P[@]}" rm -f -t 0 "pm-$1" ;;
+esac
+SH
 podman_setup() {
   command -v podman >/dev/null || { podman_why="podman is not installed (ports/debian/install-deps installs it)"; return 1; }
-  mkdir -p "$pm_dir"
-  cat >"$pm_dir/containers.conf" <<CONF
+  device_exec mkdir -p "$pm_dir" || return 1
+  device_exec sh -c "cat >'$pm_dir/containers.conf'" <<CONF
 [containers]
 default_ulimits = []
 [engine]
@@ -205,27 +218,28 @@ runtime = "crun"
 cgroup_manager = "cgroupfs"
 events_logger = "none"
 CONF
-  echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$pm_dir/policy.json"
-  PODMAN="podman --root $pm_dir/root --runroot $pm_dir/runroot --storage-driver overlay"
-  export CONTAINERS_CONF="$pm_dir/containers.conf" CONTAINERS_REGISTRIES_CONF="$pm_dir/registries.conf"
-  : >"$pm_dir/registries.conf"
+  echo '{"default": [{"type": "insecureAcceptAnything"}]}' | device_exec sh -c "cat >'$pm_dir/policy.json'"
+  device_exec touch "$pm_dir/registries.conf"
   local out
-  out="$($PODMAN pull --signature-policy "$pm_dir/policy.json" -q "oci:$layout:1" 2>&1)" ||
+  out="$(device_exec bash "$DEV_DIR/podman.sh" "$pm_dir" pull "$layout" 2>&1)" ||
     { podman_why="podman pull failed: $(echo "$out" | tail -n 1)"; return 1; }
   PODMAN_IMG="$(echo "$out" | tail -n 1)"
+  # One run to see that it works here at all; its reason is printed when it does not.
+  if ! podman_run 0 >/dev/null; then
+    podman_why="podman run failed: $(device_exec tail -n 1 "$pm_dir/err")"
+    return 1
+  fi
 }
 podman_run() { # I -> ms
   local i="$1" t0 t1
-  t0=$EPOCHREALTIME
-  $PODMAN run -d --name "pm-$i" --cgroups=disabled --network=host -v "$DEV_DIR/mark:/mark" \
-    "$PODMAN_IMG" sh -c "touch /mark/podman-$i; exec sleep 3600" >/dev/null 2>"$pm_dir/err" ||
-    { podman_why="podman run failed: $(tail -n 1 "$pm_dir/err")"; return 1; }
+  t0="$(device_exec bash "$DEV_DIR/podman.sh" "$pm_dir" run "$i" "$PODMAN_IMG" "$DEV_DIR/mark")" || return 1
   wait_file "$DEV_DIR/mark/podman-$i" || return 1
   t1="$(mtime "$DEV_DIR/mark/podman-$i")"
   ms_between "$t0" "$t1"
-  $PODMAN rm -f -t 0 "pm-$i" >/dev/null 2>&1
+  device_exec bash "$DEV_DIR/podman.sh" "$pm_dir" rm "$i" >/dev/null 2>&1
 }
-podman_setup || echo "agent.sh: podman: $podman_why" >&2
+PODMAN=""
+podman_setup && PODMAN=1 || echo "agent.sh: podman: $podman_why" >&2
 
 declare -a A_HOST A_POD BARE PM
 for i in $(seq 1 "$RUNS"); do
@@ -235,8 +249,9 @@ for i in $(seq 1 "$RUNS"); do
   A_POD+=("$v")
   v="$(crun_run "$i")" || fail "baseline: bare crun run $i failed"
   BARE+=("$v")
-  if [ -n "$PODMAN" ] && [ -z "$podman_why" ]; then
-    v="$(podman_run "$i")" && PM+=("$v") || { PODMAN=""; [ -n "$podman_why" ] || podman_why="podman run $i: no mark"; }
+  if [ -n "$PODMAN" ]; then
+    v="$(podman_run "$i")" || fail "podman run $i failed after a first run worked: $(device_exec tail -n 1 "$pm_dir/err")"
+    PM+=("$v")
   fi
 done
 # The breakdown: hostNetwork starts of their own (the runs above are in subshells).
