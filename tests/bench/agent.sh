@@ -324,7 +324,7 @@ b=$(p50 "${BARE[@]}"); h=$(p50 "${A_HOST[@]}"); p=$(p50 "${A_POD[@]}")
 echo "  CNI's cost (pod network - hostNetwork, p50): $(awk -v h="$h" -v p="$p" 'BEGIN {printf "%.1f", p - h}') ms"
 awk -v b="$b" -v h="$h" -v p="$p" 'BEGIN {if (b <= 0) exit 1; printf "  ratio to bare crun (p50): hostNetwork %.2fx, pod network %.2fx (target 1.5x for hostNetwork)\n", h/b, p/b}' ||
   fail "baseline: bare crun p50 is $b ms"
-echo "where a hostNetwork start goes (p50 of each step over ${#BD_RECV[@]} runs; total p50 $(p50 "${BH[@]}") ms):"
+echo "where a hostNetwork start goes (p50 of each step over ${#BD_RECV[@]} runs, from file birth times, which the kernel stamps at its tick: +-4 ms each; total p50 $(p50 "${BH[@]}") ms):"
 echo "  manifest landing -> desired.json (inotify, parse, validate): $(p50 "${BD_RECV[@]}") ms"
 echo "  -> pod sandbox ready (pod dir, namespaces, /etc files):      $(p50 "${BD_SANDBOX[@]}") ms"
 echo "  -> container dir (image lookup):                             $(p50 "${BD_IMAGE[@]}") ms"
