@@ -576,7 +576,7 @@ drv_err_t drv_sandbox_create(const drv_sandbox_opts_t *o, drv_sandbox_t *out, dr
         rc = pod_hostname(o, hostname, err);
     _cleanup_cjson_ cJSON *conflist = NULL;
     if (rc == DRV_OK && !o->host_network)
-        rc = drv_cni_conflist_build(o->cni, &conflist, err);
+        rc = drv_cni_conflist_build(o->cni, o->nports > 0, &conflist, err);
     if (rc != DRV_OK)
         return o && o->pod_name && o->pod_namespace
                    ? drv_error_wrap(err, "sandbox %s/%s", o->pod_namespace, o->pod_name)
