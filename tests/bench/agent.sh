@@ -97,7 +97,7 @@ pod_uid() { device_status | jq -r --arg n "$1" '.pods[] | select(.metadata.name 
 # it costs nothing): desired.json (inotify, read, parse, validate, record), the pod's etc/
 # (sandbox: namespaces, CNI), the container's rootfs dir (image lookup; then the overlay
 # mount), the bundle's config.json (spec built), crun's state dir (crun started).
-declare -a BD_RECV BD_SANDBOX BD_IMAGE BD_SPEC BD_EXEC BD_CRUN
+declare -a BD_RECV BD_SANDBOX BD_IMAGE BD_SPEC BD_EXEC BD_CRUN BD_AGENT
 breakdown() { # NAME T0 T1
   local uid s c r
   uid="$(pod_uid "$1")"
@@ -117,6 +117,7 @@ breakdown() { # NAME T0 T1
   BD_SPEC+=("$(ms_between "$t_root" "$t_cfg")")
   BD_EXEC+=("$(ms_between "$t_cfg" "$t_crun")")
   BD_CRUN+=("$(ms_between "$t_crun" "$3")")
+  BD_AGENT+=("$(ms_between "$2" "$t_cfg")")
 }
 agent_run() { # NET(host|pod) I -> ms
   local net="$1" i="$2" hn="false" name="lat-$1-$2"
@@ -254,24 +255,32 @@ for i in $(seq 1 "$RUNS"); do
     PM+=("$v")
   fi
 done
-# The breakdown: hostNetwork starts of their own (the runs above are in subshells).
+# The breakdown: starts of their own (the runs above are in subshells), hostNetwork, then on
+# the pod network for the CNI path's share.
 # The agent's own CPU time (its thread; crun and the plugins are other processes) per pod
 # start and stop, from /proc/PID/schedstat (ns): steadier than times on a loaded machine.
 cpu_ns() { awk '{print $1}' "/proc/$apid/schedstat"; }
-cpu0="$(cpu_ns)"
 declare -a BH
-for i in $(seq 1 "$RUNS"); do
-  name="bd-$i"
-  pod_yaml "$name" true >"$DEV_MANIFESTS/.lat.yaml"
-  t0=$EPOCHREALTIME
-  mv "$DEV_MANIFESTS/.lat.yaml" "$DEV_MANIFESTS/lat.yaml"
-  wait_file "$DEV_DIR/mark/$name" || fail "breakdown run $i"
-  t1="$(mtime "$DEV_DIR/mark/$name")"
-  BH+=("$(ms_between "$t0" "$t1")")
-  breakdown "$name" "$t0" "$t1" || fail "breakdown run $i: files missing"
-  rm -f "$DEV_MANIFESTS/lat.yaml"
-  wait_for "pod gone" 60 none >/dev/null || fail "breakdown pod $i did not go"
-done
+bd_loop() { # HOSTNETWORK
+  local i name t0 t1
+  BD_RECV=() BD_SANDBOX=() BD_IMAGE=() BD_SPEC=() BD_EXEC=() BD_CRUN=() BD_AGENT=() BH=()
+  for i in $(seq 1 "$RUNS"); do
+    name="bd-$1-$i"
+    pod_yaml "$name" "$1" >"$DEV_MANIFESTS/.lat.yaml"
+    t0=$EPOCHREALTIME
+    mv "$DEV_MANIFESTS/.lat.yaml" "$DEV_MANIFESTS/lat.yaml"
+    wait_file "$DEV_DIR/mark/$name" || fail "breakdown run $name"
+    t1="$(mtime "$DEV_DIR/mark/$name")"
+    BH+=("$(ms_between "$t0" "$t1")")
+    breakdown "$name" "$t0" "$t1" || fail "breakdown run $name: files missing"
+    rm -f "$DEV_MANIFESTS/lat.yaml"
+    wait_for "pod gone" 60 none >/dev/null || fail "breakdown pod $name did not go"
+  done
+}
+bd_loop false
+P_SANDBOX=("${BD_SANDBOX[@]}") P_AGENT=("${BD_AGENT[@]}")
+cpu0="$(cpu_ns)"
+bd_loop true
 cpu_ms="$(awk -v a="$cpu0" -v b="$(cpu_ns)" -v n="$RUNS" 'BEGIN {printf "%.2f", (b - a) / n / 1e6}')"
 
 # Disk writes of one hostNetwork pod start on the state partition: the loop device's write
@@ -336,7 +345,9 @@ echo "  -> container dir (image lookup):                             $(p50 "${BD
 echo "  -> config.json (overlay mount, spec):                        $(p50 "${BD_SPEC[@]}") ms"
 echo "  -> crun's state dir (crun exec and start-up):                $(p50 "${BD_EXEC[@]}") ms"
 echo "  -> first instruction (crun: namespaces, mounts, exec):       $(p50 "${BD_CRUN[@]}") ms"
+echo "  the agent's part (manifest landing -> config.json, crun's exec next): $(p50 "${BD_AGENT[@]}") ms"
 echo "  the agent's own CPU per hostNetwork pod start and stop (schedstat, its thread only): $cpu_ms ms"
+echo "the CNI path: sandbox step $(p50 "${P_SANDBOX[@]}") ms on the pod network against $(p50 "${BD_SANDBOX[@]}") ms with hostNetwork; the agent's part $(p50 "${P_AGENT[@]}") ms"
 echo "disk writes, one hostNetwork pod start (state partition, until Running + 1 s):"
 echo "  $DW_REQ write requests, $DW_KIB KiB written, $DW_FSYNC fsync calls by the agent and its children (target < 50 writes)"
 btype="$(grep -m1 '^CMAKE_BUILD_TYPE:' "$DROVER_BUILD_DIR/CMakeCache.txt" | cut -d= -f2)"
