@@ -93,6 +93,15 @@ spec:
 YAML
 }
 pod_uid() { device_status | jq -r --arg n "$1" '.pods[] | select(.metadata.name == $n) | .metadata.uid'; }
+# The status file may list a pod a moment after its container ran: waits up to 10 s.
+pod_uid_wait() {
+  local uid n=0
+  while uid="$(pod_uid "$1")"; [ -z "$uid" ]; do
+    n=$((n + 1)); [ "$n" -lt 200 ] || { echo "pod $1 is not in the agent's status" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "$uid"
+}
 # Where the agent's time went, from the birth times of what each step creates (no tracing:
 # it costs nothing): desired.json (inotify, read, parse, validate, record), the pod's etc/
 # (sandbox: namespaces, CNI), the container's rootfs dir (image lookup; then the overlay
@@ -100,11 +109,10 @@ pod_uid() { device_status | jq -r --arg n "$1" '.pods[] | select(.metadata.name 
 declare -a BD_RECV BD_SANDBOX BD_IMAGE BD_SPEC BD_EXEC BD_CRUN BD_AGENT
 breakdown() { # NAME T0 T1
   local uid s c r
-  uid="$(pod_uid "$1")"
-  [ -n "$uid" ] || return 1
+  uid="$(pod_uid_wait "$1")" || return 1
   s="$DEV_DIR/state/pods/$uid"
   r="$DEV_DIR/run"
-  c="$(device_exec sh -c "ls -d $r/crun/$uid-c" 2>/dev/null)" || return 1
+  c="$(device_exec sh -c "ls -d $r/crun/$uid-c" 2>/dev/null)" || { echo "breakdown: no crun state for $1" >&2; return 1; }
   local t_des t_etc t_root t_cfg t_crun
   t_des="$(born "$DEV_DIR/state/desired.json")"
   t_etc="$(born "$s/etc")"
@@ -146,8 +154,7 @@ capture_config() {
   mv "$DEV_MANIFESTS/.cap.yaml" "$DEV_MANIFESTS/cap.yaml"
   wait_file "$DEV_DIR/mark/capture" || return 1
   local uid
-  uid="$(pod_uid capture)"
-  [ -n "$uid" ] || { echo "capture pod: no uid" >&2; return 1; }
+  uid="$(pod_uid_wait capture)" || return 1
   device_exec mkdir -p "$bundle" || return 1
   device_exec cp "$DEV_DIR/run/bundles/$uid/c/config.json" "$bundle/agent-config.json" || return 1
   device_exec cp "$DEV_DIR/state/pods/$uid/etc/resolv.conf" "$bundle/resolv.conf" || return 1
