@@ -219,7 +219,8 @@ static void write_status(struct daemon *d, long long now)
         return;
     }
     drv_error_t err = DRV_ERROR_INIT;
-    if (drv_file_write_atomic(path, text, strlen(text), 0644, &err) != DRV_OK)
+    /* On the run directory's tmpfs, rewritten on every change: replaced, not fsynced. */
+    if (drv_file_write_replace(path, text, strlen(text), 0644, &err) != DRV_OK)
         drv_log_warn("cannot write status", "error=\"%s\"", drv_error_msg(&err));
     free(d->last_status);
     d->last_status = text;

@@ -124,7 +124,8 @@ static drv_err_t write_etc(const pod_host_t *g, pod_t *p, const char *hostname, 
     char dir[600], path[700], text[1024];
     if (drv_fmt(dir, sizeof(dir), "%s/etc", p->dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/etc: path too long", p->dir);
-    drv_err_t r = drv_file_mkdir_p(dir, 0755, err);
+    /* Its files are written again at each sandbox start, without fsync: so is the directory. */
+    drv_err_t r = drv_file_mkdir_p_unsynced(dir, 0755, err);
     if (r != DRV_OK)
         return r;
     if (drv_fmt(path, sizeof(path), "%s/hosts", dir) != DRV_OK)

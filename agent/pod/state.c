@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drover/cleanup.h"
 #include "drover/file.h"
@@ -183,7 +184,11 @@ void pod_state_save(const pod_t *p)
     }
     _cleanup_free_ char *text = pod_state_format(p);
     drv_error_t err = DRV_ERROR_INIT;
-    if (!text || drv_file_write_atomic(path, text, strlen(text), 0600, &err) != DRV_OK)
+    /* The pod's directory is made without an fsync on the start path (volumes.c): its first
+     * state.json makes its entry in pods/ durable too, once, off that path. */
+    bool first = access(path, F_OK) != 0;
+    if (!text || drv_file_write_atomic(path, text, strlen(text), 0600, &err) != DRV_OK ||
+        (first && drv_file_sync_dir_of(p->dir, &err) != DRV_OK))
         drv_log_warn("cannot save pod state", "pod=%s/%s error=\"%s\"", p->ns, p->name,
                      text ? drv_error_msg(&err) : "out of memory");
 }

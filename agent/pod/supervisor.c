@@ -603,13 +603,17 @@ static drv_err_t ctr_start(drv_supervisor_t *sv, pod_t *p, ctr_t *c, drv_error_t
     if (log_path(p, c, logp, sizeof(logp)) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/logs/%s.log: path too long", p->dir,
                              c->name);
-    r = drv_file_mkdir_p(bundle, 0700, err);
+    /* Made again whenever a container starts: no fsync of theirs on the start path (the bundle
+     * is on /run; a container's rootfs starts from the image again; logs are appended without
+     * fsync). What adoption after a reboot reads (desired.json, state.json, volumes) is
+     * written crash-safely elsewhere. */
+    r = drv_file_mkdir_p_unsynced(bundle, 0700, err);
     if (r == DRV_OK)
-        r = drv_file_mkdir_p(rootdir, 0700, err);
+        r = drv_file_mkdir_p_unsynced(rootdir, 0700, err);
     if (r == DRV_OK) {
         char logdir[640];
         r = drv_fmt(logdir, sizeof(logdir), "%s/logs", p->dir) == DRV_OK
-                ? drv_file_mkdir_p(logdir, 0700, err)
+                ? drv_file_mkdir_p_unsynced(logdir, 0700, err)
                 : drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s/logs: path too long", p->dir);
     }
     if (r != DRV_OK)

@@ -1206,7 +1206,9 @@ static drv_err_t open_volumes_root(const char *pod_dir, bool create, char *vdir,
     if (drv_fmt(vdir, vdirsz, "%s/" VOLUMES_SUBDIR, pod_dir) != DRV_OK)
         return drv_error_set(err, DRV_ERR_TOOBIG, 0, "%s: path too long", pod_dir);
     if (create) {
-        drv_err_t r = drv_file_mkdir_p(vdir, 0700, err);
+        /* No fsync on the start path: the pod's first state.json (pod_state_save, once its
+         * first container runs) makes the pod's directory and volumes/ durable. */
+        drv_err_t r = drv_file_mkdir_p_unsynced(vdir, 0700, err);
         if (r != DRV_OK)
             return r;
     }

@@ -130,7 +130,8 @@ drv_err_t drv_cni_config_validate(const drv_cni_config_t *cfg, drv_error_t *err)
     return settings_of(cfg, true, &s, err);
 }
 
-drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, cJSON **out, drv_error_t *err)
+drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, bool portmap, cJSON **out,
+                                 drv_error_t *err)
 {
     cni_settings_t s;
     drv_err_t rc = settings_of(cfg, true, &s, err);
@@ -164,11 +165,12 @@ drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, cJSON **out, drv_e
     ok = ok && cJSON_AddStringToObject(route, "dst", "0.0.0.0/0") &&
          cJSON_AddStringToObject(ipam, "dataDir", data_dir);
 
-    cJSON *portmap = arr_add(plugins, cJSON_CreateObject());
-    ok = ok && cJSON_AddStringToObject(portmap, "type", "portmap");
-    cJSON *caps = cJSON_AddObjectToObject(portmap, "capabilities");
-    ok =
-        ok && cJSON_AddTrueToObject(caps, "portMappings") && cJSON_AddTrueToObject(portmap, "snat");
+    if (portmap) {
+        cJSON *pm = arr_add(plugins, cJSON_CreateObject());
+        ok = ok && cJSON_AddStringToObject(pm, "type", "portmap");
+        cJSON *caps = cJSON_AddObjectToObject(pm, "capabilities");
+        ok = ok && cJSON_AddTrueToObject(caps, "portMappings") && cJSON_AddTrueToObject(pm, "snat");
+    }
     if (!ok)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "cni: building the network configuration");
     *out = TAKE_PTR(root);
@@ -726,7 +728,9 @@ static drv_err_t prepare(const drv_cni_config_t *cfg, const cJSON *conflist, cni
     if (rc != DRV_OK)
         return rc;
     if (conflist == NULL) {
-        rc = drv_cni_conflist_build(cfg, owned, err);
+        /* No recorded list (a DEL after a crash): the widest one, so that portmap's rules go
+         * too if there were any. */
+        rc = drv_cni_conflist_build(cfg, true, owned, err);
         if (rc != DRV_OK)
             return rc;
         conflist = *owned;

@@ -84,9 +84,11 @@ DRV_NODISCARD drv_err_t drv_cni_ports_validate(const drv_cni_port_t *ports, size
  *   {cniVersion, name, plugins: [bridge (isGateway, ipMasq, hairpinMode, host-local IPAM with
  *    ranges [[{subnet}]], a default route and dataDir), portmap (capabilities.portMappings,
  *    snat)]}
+ * without portmap unless portmap is set: a pod without host ports would only pay for one
+ * more plugin run (a Go program's start, ~10 ms) that passes the result through.
  * *out is a new tree (caller frees with cJSON_Delete); untouched on failure. */
-DRV_NODISCARD drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, cJSON **out,
-                                               drv_error_t *err);
+DRV_NODISCARD drv_err_t drv_cni_conflist_build(const drv_cni_config_t *cfg, bool portmap,
+                                               cJSON **out, drv_error_t *err);
 
 /* Checks that the plugins of the list (plus the host-local IPAM) are executable in the plugin
  * directory and that iptables, which ipMasq and portmap run, is on the PATH the plugins get.

@@ -232,7 +232,7 @@ drv_err_t drv_rootfs_mount(const char *const *layers, size_t n_layers, const cha
         return rc;
     struct stat st;
     bool dir_existed = stat(dir, &st) == 0;
-    if (!dir_existed && (rc = drv_file_mkdir_p(dir, 0700, err)) != DRV_OK)
+    if (!dir_existed && (rc = drv_file_mkdir_p_unsynced(dir, 0700, err)) != DRV_OK)
         return rc;
     bool mounted = false;
     if ((rc = check_mounted(dir, &mounted, err)) != DRV_OK)

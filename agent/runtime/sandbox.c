@@ -1,6 +1,8 @@
 /* Pod sandboxes: namespaces kept alive by bind mounts under <run_dir>/pods/<uid>/ns, attached
- * to the pod network with CNI, recorded crash-safely in sandbox.json so that an agent that
- * restarts (or crashed half-way) can find, check or finish removing every sandbox. */
+ * to the pod network with CNI, recorded in sandbox.json (replaced by rename, never torn; on
+ * the run directory's tmpfs, which an agent crash leaves and a reboot empties, so no fsync)
+ * so that an agent that restarts (or crashed half-way) can find, check or finish removing
+ * every sandbox. */
 #include "runtime/sandbox.h"
 
 #include <errno.h>
@@ -183,7 +185,8 @@ static drv_err_t write_record(const sb_paths_t *p, const drv_sandbox_opts_t *o,
     _cleanup_free_ char *text = ok ? cJSON_Print(root) : NULL;
     if (text == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "writing %s", p->state);
-    return drv_file_write_atomic(p->state, text, strlen(text), 0600, err);
+    /* On the run directory's tmpfs: replaced by rename, an fsync would only cost time. */
+    return drv_file_write_replace(p->state, text, strlen(text), 0600, err);
 }
 
 /* Reads and checks sandbox.json. uid may be NULL (not compared). DRV_ERR_NOTFOUND if there is
@@ -573,17 +576,18 @@ drv_err_t drv_sandbox_create(const drv_sandbox_opts_t *o, drv_sandbox_t *out, dr
         rc = pod_hostname(o, hostname, err);
     _cleanup_cjson_ cJSON *conflist = NULL;
     if (rc == DRV_OK && !o->host_network)
-        rc = drv_cni_conflist_build(o->cni, &conflist, err);
+        rc = drv_cni_conflist_build(o->cni, o->nports > 0, &conflist, err);
     if (rc != DRV_OK)
         return o && o->pod_name && o->pod_namespace
                    ? drv_error_wrap(err, "sandbox %s/%s", o->pod_namespace, o->pod_name)
                    : rc;
 
-    rc = drv_file_mkdir_p(p.pods, 0700, err);
+    /* Under the run directory (a tmpfs, gone at reboot): nothing to fsync. */
+    rc = drv_file_mkdir_p_unsynced(p.pods, 0700, err);
     if (rc == DRV_OK)
         rc = ensure_private_mount(p.pods, err);
     if (rc == DRV_OK)
-        rc = drv_file_mkdir_p(p.dir, 0700, err);
+        rc = drv_file_mkdir_p_unsynced(p.dir, 0700, err);
     if (rc != DRV_OK)
         return drv_error_wrap(err, "sandbox %s/%s", o->pod_namespace, o->pod_name);
     struct stat st;

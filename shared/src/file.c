@@ -260,7 +260,7 @@ drv_err_t drv_file_quarantine(const char *path, drv_error_t *err)
     return DRV_OK;
 }
 
-drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err)
+static drv_err_t mkdir_p(const char *path, mode_t mode, bool sync, drv_error_t *err)
 {
     if (path == NULL || path[0] == '\0')
         return drv_error_set(err, DRV_ERR_INVALID, 0, "mkdir: empty path");
@@ -294,7 +294,7 @@ drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err)
             }
             return drv_error_set(err, drv_error_from_errno(e), e, "mkdir %s: create %s", path, buf);
         }
-        drv_err_t rc = drv_file_sync_dir_of(buf, err);
+        drv_err_t rc = sync ? drv_file_sync_dir_of(buf, err) : DRV_OK;
         if (rc != DRV_OK) {
             (void)drv_error_wrap(err, "mkdir %s", path);
             return rc;
@@ -302,4 +302,14 @@ drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err)
         buf[i] = saved;
     }
     return DRV_OK;
+}
+
+drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err)
+{
+    return mkdir_p(path, mode, true, err);
+}
+
+drv_err_t drv_file_mkdir_p_unsynced(const char *path, mode_t mode, drv_error_t *err)
+{
+    return mkdir_p(path, mode, false, err);
 }

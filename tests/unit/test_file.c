@@ -442,6 +442,24 @@ static void test_mkdir_p(void **state)
     assert_int_equal(drv_file_mkdir_p("", 0750, &err), DRV_ERR_INVALID);
 }
 
+/* The unsynced variant makes the same directories and keeps the same errors. */
+static void test_mkdir_p_unsynced(void **state)
+{
+    struct fixture *f = *state;
+    char p[300];
+    snprintf(p, sizeof(p), "%s/u/v//w/", f->dir);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_file_mkdir_p_unsynced(p, 0700, &err), DRV_OK);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(drv_file_mkdir_p_unsynced(p, 0700, &err), DRV_OK);
+    write_plain(f->path, "x", 1);
+    assert_int_equal(drv_file_mkdir_p_unsynced(f->path, 0700, &err), DRV_ERR_EXISTS);
+    assert_int_equal(drv_file_mkdir_p_unsynced("", 0700, &err), DRV_ERR_INVALID);
+}
+
 static void test_mkdir_relative_and_sync_dir(void **state)
 {
     struct fixture *f = *state;
@@ -484,6 +502,7 @@ int main(void)
         T(test_read_char_device),
         T(test_quarantine),
         T(test_mkdir_p),
+        T(test_mkdir_p_unsynced),
         T(test_mkdir_relative_and_sync_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,8 +38,15 @@ DRV_API DRV_NODISCARD drv_err_t drv_file_write_all(int fd, const void *data, siz
  * start does not trip over it again. */
 DRV_API DRV_NODISCARD drv_err_t drv_file_quarantine(const char *path, drv_error_t *err);
 
-/* mkdir -p with mode for created directories; existing directories are fine. */
+/* mkdir -p with mode for created directories; existing directories are fine. Each directory
+ * it creates is made durable (its parent fsync()ed). */
 DRV_API DRV_NODISCARD drv_err_t drv_file_mkdir_p(const char *path, mode_t mode, drv_error_t *err);
+
+/* The same without the fsyncs: for directories that are made again whenever they are needed
+ * (under /run, a container's bundle, scratch and log directories), where each fsync would be
+ * a write to the SD card on a pod's start. */
+DRV_API DRV_NODISCARD drv_err_t drv_file_mkdir_p_unsynced(const char *path, mode_t mode,
+                                                          drv_error_t *err);
 
 /* fsync()s the directory holding path (after a rename or create in it). */
 DRV_API DRV_NODISCARD drv_err_t drv_file_sync_dir_of(const char *path, drv_error_t *err);

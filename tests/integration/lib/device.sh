@@ -9,6 +9,8 @@
 #                                # the agent like systemd would. Sets DEV_DIR DEV_CFG DEV_MANIFESTS
 #                                # DEV_UNSHARE_PID DEV_LOG
 #   (DEVICE_STATE_TMPFS=SIZE device_start: the state directory on a tmpfs of that size;
+#    DEVICE_STATE_EXT4=SIZE device_start: on an ext4 file system of that size on a loop device,
+#    like a device's SD card partition; its device is in $DEV_DIR/state.loop, for disk stats;
 #    DEVICE_NETNS=NAME device_start: the device in that network namespace, `ip netns add`ed)
 #   device_agent_pid             # the agent's pid (host view)
 #   device_exec CMD...           # run CMD in the device's mount namespace (to read /run)
@@ -60,6 +62,7 @@ _device_cleanup() {
   done
   sleep 0.3
   for d in "${_device_dirs[@]}"; do
+    [ -f "$d/state.loop" ] && losetup -d "$(cat "$d/state.loop")" 2>/dev/null
     [ -n "${KEEP_DEVICE:-}" ] || rm -rf "$d"
   done
 }
@@ -106,6 +109,14 @@ CFG
     mount -t tmpfs -o mode=755 tmpfs "$1/run" || exit 1
     # DEVICE_STATE_TMPFS=SIZE: a small disk, to see what a full one does.
     if [ -n "${DEVICE_STATE_TMPFS:-}" ]; then mount -t tmpfs -o "size=$DEVICE_STATE_TMPFS" tmpfs "$1/state" || exit 1; fi
+    if [ -n "${DEVICE_STATE_EXT4:-}" ] && ! mountpoint -q "$1/state"; then
+      [ -e "$1/state.img" ] || { truncate -s "$DEVICE_STATE_EXT4" "$1/state.img" && mkfs.ext4 -q -F "$1/state.img"; } || exit 1
+      # After a power cut the image may still be attached: the same disk comes back.
+      loop="$(losetup -j "$1/state.img" | cut -d: -f1 | head -n 1)"
+      [ -n "$loop" ] || loop="$(losetup -f --show "$1/state.img")" || exit 1
+      echo "$loop" >"$1/state.loop"
+      mount "$loop" "$1/state" || exit 1
+    fi
     mount -t cgroup2 none /sys/fs/cgroup || exit 1
     # wireguard-go keeps its control socket in /run/wireguard: one per device, as on a real one.
     mkdir -p /run/wireguard && mount -t tmpfs -o mode=700 tmpfs /run/wireguard || exit 1

@@ -46,7 +46,7 @@ static cJSON *build(const drv_cni_config_t *cfg)
 {
     cJSON *out = NULL;
     drv_error_t err = DRV_ERROR_INIT;
-    drv_err_t rc = drv_cni_conflist_build(cfg, &out, &err);
+    drv_err_t rc = drv_cni_conflist_build(cfg, true, &out, &err);
     if (rc != DRV_OK)
         fail_msg("conflist: %s", drv_error_msg(&err));
     return out;
@@ -64,7 +64,7 @@ static void expect_bad_config(const drv_cni_config_t *cfg, const char *want)
 {
     drv_error_t err = DRV_ERROR_INIT;
     cJSON *out = (cJSON *)0x1;
-    assert_int_equal(drv_cni_conflist_build(cfg, &out, &err), DRV_ERR_INVALID);
+    assert_int_equal(drv_cni_conflist_build(cfg, true, &out, &err), DRV_ERR_INVALID);
     assert_ptr_equal(out, (cJSON *)0x1);
     if (strstr(err.msg, want) == NULL)
         fail_msg("error \"%s\" does not contain \"%s\"", err.msg, want);
@@ -122,6 +122,20 @@ static void test_conflist_defaults(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pm, "snat")));
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(pm, "capabilities"), "portMappings")));
+    cJSON_Delete(list);
+}
+
+/* Without host ports the list is the bridge alone: no portmap run that passes the result on. */
+static void test_conflist_no_portmap(void **state)
+{
+    (void)state;
+    drv_cni_config_t cfg = {.state_dir = "/var/lib/drover"};
+    cJSON *list = NULL;
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_cni_conflist_build(&cfg, false, &list, &err), DRV_OK);
+    const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(list, "plugins");
+    assert_int_equal(cJSON_GetArraySize(plugins), 1);
+    assert_string_equal(str_at(cJSON_GetArrayItem(plugins, 0), "type"), "bridge");
     cJSON_Delete(list);
 }
 
@@ -632,13 +646,21 @@ static void test_run_bad_pod(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conflist_defaults),   cmocka_unit_test(test_conflist_custom),
-        cmocka_unit_test(test_conflist_bad_config), cmocka_unit_test(test_ports_validate),
-        cmocka_unit_test(test_result_bridge),       cmocka_unit_test(test_result_variants),
-        cmocka_unit_test(test_result_malformed),    cmocka_unit_test(test_plugin_error),
-        cmocka_unit_test(test_run_chain),           cmocka_unit_test(test_run_failure_rolls_back),
-        cmocka_unit_test(test_run_hostile_output),  cmocka_unit_test(test_run_timeout),
-        cmocka_unit_test(test_run_missing_plugin),  cmocka_unit_test(test_run_bad_pod),
+        cmocka_unit_test(test_conflist_defaults),
+        cmocka_unit_test(test_conflist_no_portmap),
+        cmocka_unit_test(test_conflist_custom),
+        cmocka_unit_test(test_conflist_bad_config),
+        cmocka_unit_test(test_ports_validate),
+        cmocka_unit_test(test_result_bridge),
+        cmocka_unit_test(test_result_variants),
+        cmocka_unit_test(test_result_malformed),
+        cmocka_unit_test(test_plugin_error),
+        cmocka_unit_test(test_run_chain),
+        cmocka_unit_test(test_run_failure_rolls_back),
+        cmocka_unit_test(test_run_hostile_output),
+        cmocka_unit_test(test_run_timeout),
+        cmocka_unit_test(test_run_missing_plugin),
+        cmocka_unit_test(test_run_bad_pod),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
