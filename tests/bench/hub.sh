@@ -11,8 +11,9 @@
 # in /26 blocks, so that every node has one), SIM_RATE (node connections per second, default
 # 200), SIM_HEARTBEAT_MS (default 2000), BENCH_BROKER=external (the hub uses a Mosquitto this
 # script starts with no in-flight or queue limits, instead of its own), HUB_WRAP (a command put
-# before drover-hub, e.g. "valgrind --tool=callgrind --collect-atstart=no"; with callgrind,
-# collection is switched on for the apply -> all Running window only), BENCH_PROBE=0 (no API
+# before drover-hub, e.g. "valgrind --tool=callgrind --instr-atstart=no
+# --callgrind-out-file=/tmp/cg.%p"; with callgrind, instrumentation is switched on for the
+# apply -> all Running window only and dumped at its end), BENCH_PROBE=0 (no API
 # prober: for profiles of the hub's own work), BENCH_PERF=FILE (perf record -g of the hub over
 # that window into FILE.LABEL.NODES).
 # For each size and hub, a fresh drover-hub with its own Mosquitto; fleetsim (of the same build
@@ -349,7 +350,7 @@ run_size() { # LABEL BUILD NODES PODS
   tapplied=$(since "$ta")
   wait "$watchpid"; watchpid=
   h1=$(cpu_ticks "$hubpid"); m1=$(cpu_ticks "${mospid:-0}")
-  case "${HUB_WRAP:-}" in *callgrind*) callgrind_control -i off "$hubpid" >/dev/null 2>&1 ;; esac
+  case "${HUB_WRAP:-}" in *callgrind*) callgrind_control -d -i off "$hubpid" >/dev/null 2>&1 ;; esac
   [ -n "$perfpid" ] && kill -INT "$perfpid" && wait "$perfpid"
   touch "$d/probe.stop"
   [ -n "$probepid" ] && wait "$probepid"
