@@ -14,7 +14,9 @@
 # before drover-hub, e.g. "valgrind --tool=callgrind --instr-atstart=no
 # --callgrind-out-file=/tmp/cg.%p"; with callgrind, instrumentation is switched on for the
 # apply -> all Running window only and dumped at its end), BENCH_PROBE=0 (no API
-# prober: for profiles of the hub's own work), BENCH_PERF=FILE (perf record -g of the hub over
+# prober: for profiles of the hub's own work), BENCH_BURST_MAX (seconds the apply -> all Running
+# window may last, default 120 + PODS / 100), BENCH_MALLOC_STATS=1 (glibc's malloc_stats of the
+# hub with the pods, through gdb), BENCH_PERF=FILE (perf record -g of the hub over
 # that window into FILE.LABEL.NODES).
 # For each size and hub, a fresh drover-hub with its own Mosquitto; fleetsim (of the same build
 # as the hub) connects NODES simulated nodes (sim-00000...), and the script measures:
@@ -206,8 +208,10 @@ while "running" not in done and time.time() < deadline:
     if "running" not in done and time.time() < deadline:
         try:
             rv = relist()
-        except Exception as e:  # the hub itself does not answer: stop here, the driver says why
-            out.write("# hub not answering: %s\n" % e); break
+        except Exception as e:  # the hub does not answer (busy or gone): try again until the deadline
+            out.write("# hub not answering: %s\n" % e)
+            time.sleep(1)
+            continue
         check()
 b, r = check()
 out.write("final %.3f created=%d bound=%d running=%d\n" % (time.time(), len(state), b, r))
@@ -321,7 +325,8 @@ run_size() { # LABEL BUILD NODES PODS
   # Deployments totalling $pods replicas, applied at once, followed by a watch and the prober.
   local rv per=$((pods / deps)) i
   rv=$(api /api/v1/namespaces/default/pods | jq -r .metadata.resourceVersion)
-  python3 "$tmp/watch.py" "$HUB" "$pods" "$d/watch.out" "$(awk -v t="$(now)" -v p="$pods" 'BEGIN {printf "%d", t + 120 + p / 100}')" "$rv" \
+  local burst_max=${BENCH_BURST_MAX:-$((120 + pods / 100))}
+  python3 "$tmp/watch.py" "$HUB" "$pods" "$d/watch.out" "$(awk -v t="$(now)" -v m="$burst_max" 'BEGIN {printf "%d", t + m}')" "$rv" \
     2>"$d/watch.err" &
   watchpid=$!
   rm -f "$d/probe.stop"
@@ -341,7 +346,7 @@ run_size() { # LABEL BUILD NODES PODS
   for i in $(seq 1 $deps); do # all at once, as parallel requests
     local r=$per
     [ "$i" -eq "$deps" ] && r=$((pods - per * (deps - 1)))
-    { deployment_json "bench-$i" "$r" | curl -sf -X POST -H 'Content-Type: application/json' \
+    { deployment_json "bench-$i" "$r" | curl -sf --max-time "$burst_max" -X POST -H 'Content-Type: application/json' \
       --data-binary @- "$HUB/apis/apps/v1/namespaces/default/deployments" >/dev/null ||
       echo "  apply bench-$i failed"; } &
   done
@@ -429,6 +434,14 @@ run_size() { # LABEL BUILD NODES PODS
     [ -n "${R[$key $f]:-}" ] && [ "${R[$key $f]}" != 0 ] || FAILED+=("$key: figure $f missing or zero")
   done
   [ "$alive" = 1 ] || R[$key died]=1
+  if [ -n "${BENCH_MALLOC_STATS:-}" ] && [ "$alive" = 1 ] && command -v gdb >/dev/null; then
+    # What of the hub's memory malloc holds in use and what it keeps free (glibc's malloc_stats,
+    # written to the hub's stderr).
+    local n0
+    n0=$(wc -l <"$d/hub.err")
+    timeout 60 gdb -p "$hubpid" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1
+    tail -n +"$((n0 + 1))" "$d/hub.err" | grep -A3 '^Total' | sed 's/^/  malloc: /'
+  fi
   stop_all
   tail -1 "$d/sim.out" | sed 's/^/  /'
   case "${HUB_WRAP:-}" in *callgrind*) echo "  callgrind output: see HUB_WRAP's --callgrind-out-file" ;; esac
