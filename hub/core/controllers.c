@@ -1,6 +1,7 @@
 /* Runs the controllers (node lifecycle, Deployments, DaemonSets, the scheduling pass) from the
  * hub's loop: soon after the API changed something (debounced, so that a burst of writes is
  * one round) and every second (heartbeat grace periods and tolerations are about time). */
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #define EVENTS_EXPIRE_MS 60000                 /* how often old Events are looked for */
 #define USAGE_POD_AGE_MS (10 * 60 * 1000LL)    /* a silent pod's usage history is dropped */
 #define USAGE_NODE_AGE_MS (24 * 3600 * 1000LL) /* a silent node's */
+#define TRIM_ROUND_MS 20                       /* a round this long parsed big listings */
+#define TRIM_PERIOD_MS 1000                    /* and gives their memory back at most this often */
 
 typedef struct ctrl_runner {
     drv_hub_t *hub;
@@ -28,6 +31,7 @@ typedef struct ctrl_runner {
     int64_t dirty_since;                /* monotonic ms */
     int64_t last;                       /* monotonic ms of the last round */
     int64_t took;                       /* how long the last round took, ms */
+    int64_t trimmed;                    /* monotonic ms of the last malloc_trim */
     int64_t events_expired;             /* monotonic ms of the last event expiry */
     drv_ctrl_hpa_t *hpa;                /* the HorizontalPodAutoscalers' memory */
     drv_ctrl_netalloc_t *netalloc;      /* pod CIDRs, ClusterIPs, NodePorts */
@@ -141,6 +145,15 @@ static int64_t tick(void *ctx)
         r->last_error[0] = '\0';
     }
     r->took = drv_now_ms() - now;
+#ifdef __GLIBC__
+    /* A round parses every pod a few times over (tens of MiB at 10,000s of pods), freed at its
+     * end; glibc keeps such freed memory in its arenas for good, so that the hub's memory
+     * would grow to its largest round. Give it back once the round is done. */
+    if (r->took >= TRIM_ROUND_MS && now - r->trimmed >= TRIM_PERIOD_MS) {
+        (void)malloc_trim(0);
+        r->trimmed = drv_now_ms();
+    }
+#endif
     if (drv_hstore_rv(drv_hub_store(r->hub)) != before)
         drv_api_notify(drv_hub_api(r->hub)); /* watchers and the bridge see what we wrote */
     return CTRL_PERIOD_MS;

@@ -493,18 +493,31 @@ const char *const DRV_CTRL_PLATFORMS_PENDING[] = {"(pending)", NULL};
 drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, void *ctx,
                             int64_t now_ms, size_t *bound, drv_error_t *err)
 {
-    cJSON *nodes = NULL, *pods = NULL;
+    cJSON *nodes = NULL, *own = NULL;
+    const cJSON *pods = NULL;
     drv_sched_cache_t cache;
     drv_sched_cache_init(&cache);
     size_t nbound = 0, npending = 0;
     const cJSON **pending = NULL;
-    drv_err_t r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+    /* The round's shared listing (parsed once for every controller); a pod is copied when it
+     * is bound. The volume rule reads the pods bound earlier in the pass from the list
+     * itself, so with claims about the pass works on a list of its own, bound in place. */
+    drv_err_t r = drv_hstore_list_shared(s, DRV_KIND_POD, &pods, err);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
+    {
+        const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
+        if ((!nn || !*nn) && drv_sched_pod_uses_claims(p)) {
+            r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &own, NULL, err);
+            pods = own;
+            break;
+        }
+    }
     if (r == DRV_OK) {
         pending = calloc((size_t)cJSON_GetArraySize(pods) + 1, sizeof(*pending));
         if (!pending)
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "scheduling");
     }
-    const cJSON *p;
     cJSON_ArrayForEach(p, (r == DRV_OK ? pods : NULL))
     {
         const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
@@ -534,7 +547,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
             r = drv_hstore_list(s, DRV_KIND_STORAGECLASS, NULL, NULL, &classes, NULL, err);
     vctx.pvcs = pvcs, vctx.pvs = pvs, vctx.classes = classes;
     for (size_t i = 0; r == DRV_OK && i < npending; i++) {
-        cJSON *pod = (cJSON *)pending[i];
+        const cJSON *pod = pending[i];
         char node[256], why[DRV_SCHED_REASON_MAX];
         const char *image = drv_json_str(
             cJSON_GetArrayItem(drv_json_get(drv_json_get(pod, "spec"), "containers"), 0), "image");
@@ -594,11 +607,28 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
             r = mark_unschedulable(s, pod, drv_error_msg(&e), now_ms, err);
             continue;
         }
-        if (!ctrl_set((cJSON *)drv_json_get(pod, "spec"), "nodeName", cJSON_CreateString(node))) {
+        /* own: bound in place (the volume rule reads it); else a copy of the shared pod. */
+        cJSON *bind = own ? (cJSON *)pod : cJSON_Duplicate(pod, true);
+        if (!bind ||
+            !ctrl_set((cJSON *)drv_json_get(bind, "spec"), "nodeName", cJSON_CreateString(node))) {
+            if (bind != pod)
+                cJSON_Delete(bind);
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "binding");
             break;
         }
-        pr = drv_hstore_update(s, DRV_KIND_POD, pod, &e);
+        pr = drv_hstore_update(s, DRV_KIND_POD, bind, &e);
+        if (pr == DRV_OK)
+            r = drv_sched_cache_add_pod(&cache, bind, err);
+        if (pr == DRV_OK) {
+            char msg[600];
+            drv_fmt_cut(msg, sizeof(msg), "Successfully assigned %s/%s to %s",
+                        ctrl_meta(bind, "namespace"), ctrl_meta(bind, "name"), node);
+            ctrl_event(s, bind, DRV_KIND_POD, "Normal", "Scheduled", msg, "drover-scheduler",
+                       now_ms);
+            nbound++;
+        }
+        if (bind != pod)
+            cJSON_Delete(bind);
         if (pr == DRV_ERR_NOTFOUND || pr == DRV_ERR_CONFLICT)
             continue; /* deleted or changed since listed: the next round sees it */
         if (pr != DRV_OK) {
@@ -606,12 +636,6 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
                               node, drv_error_msg(&e));
             break;
         }
-        r = drv_sched_cache_add_pod(&cache, pod, err);
-        char msg[600];
-        drv_fmt_cut(msg, sizeof(msg), "Successfully assigned %s/%s to %s",
-                    ctrl_meta(pod, "namespace"), ctrl_meta(pod, "name"), node);
-        ctrl_event(s, pod, DRV_KIND_POD, "Normal", "Scheduled", msg, "drover-scheduler", now_ms);
-        nbound++;
     }
     free(pending);
     cJSON_Delete(pvcs);
@@ -619,7 +643,7 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
     cJSON_Delete(classes);
     drv_sched_cache_free(&cache);
     cJSON_Delete(nodes);
-    cJSON_Delete(pods);
+    cJSON_Delete(own);
     if (r == DRV_OK && bound)
         *bound = nbound;
     return r;

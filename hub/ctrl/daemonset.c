@@ -284,7 +284,8 @@ drv_err_t drv_ctrl_daemonset_reconcile(drv_hstore_t *s, const char *ns, const ch
 
 drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
-    _cleanup_cjson_ cJSON *all = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *all = NULL;
+    const cJSON *pods = NULL; /* the round's shared listing */
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DAEMONSET, NULL, NULL, &all, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -301,7 +302,7 @@ drv_err_t drv_ctrl_daemonsets_reconcile(drv_hstore_t *s, int64_t now_ms, drv_err
     }
     r = ctrl_dsrev_collect(s, NULL, all, err);
     if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+        r = drv_hstore_list_shared(s, DRV_KIND_POD, &pods, err);
     if (r != DRV_OK)
         return r;
     const cJSON *p;

@@ -763,12 +763,19 @@ drv_err_t drv_ctrl_deployments_reconcile(drv_hstore_t *s, int64_t now_ms, drv_er
 {
     /* One listing of the pods and ReplicaSets for every Deployment, indexed by their
      * controller's uid, so that a round costs O(n log n), not O(deployments x pods). */
-    _cleanup_cjson_ cJSON *deps = NULL, *pods = NULL, *rsets = NULL;
+    _cleanup_cjson_ cJSON *deps = NULL, *rsets = NULL;
+    const cJSON *pods = NULL; /* the round's shared listing, read only */
     _cleanup_free_ struct owned *pidx = NULL, *ridx = NULL;
     size_t np = 0, nr = 0;
     drv_err_t r = drv_hstore_list(s, DRV_KIND_DEPLOYMENT, NULL, NULL, &deps, NULL, err);
     if (r == DRV_OK)
-        r = load_owned(s, NULL, &pods, &rsets, &pidx, &np, &ridx, &nr, err);
+        r = drv_hstore_list_shared(s, DRV_KIND_POD, &pods, err);
+    if (r == DRV_OK)
+        r = drv_hstore_list(s, DRV_KIND_REPLICASET, NULL, NULL, &rsets, NULL, err);
+    if (r == DRV_OK)
+        r = index_owned(pods, POD_OWNERS, &pidx, &np, err);
+    if (r == DRV_OK)
+        r = index_owned(rsets, RS_OWNERS, &ridx, &nr, err);
     if (r != DRV_OK)
         return r;
     size_t nd = (size_t)cJSON_GetArraySize(deps);

@@ -793,10 +793,10 @@ static drv_err_t collect_orphans(drv_hstore_t *s, const cJSON *jobs, const cJSON
 drv_err_t drv_ctrl_jobs_reconcile(drv_hstore_t *s, int64_t now_ms, drv_error_t *err)
 {
     _cleanup_cjson_ cJSON *jobs = NULL;
-    _cleanup_cjson_ cJSON *pods = NULL;
+    const cJSON *pods = NULL; /* the round's shared listing */
     drv_err_t r = drv_hstore_list(s, DRV_KIND_JOB, NULL, NULL, &jobs, NULL, err);
     if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+        r = drv_hstore_list_shared(s, DRV_KIND_POD, &pods, err);
     if (r != DRV_OK)
         return r;
     drv_err_t first = DRV_OK;

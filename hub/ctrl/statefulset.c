@@ -542,8 +542,8 @@ static drv_err_t collect(drv_hstore_t *s, const cJSON *sets, drv_error_t *err)
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (kinds[i] == DRV_KIND_UNKNOWN)
             continue;
-        _cleanup_cjson_ cJSON *all = NULL;
-        drv_err_t r = drv_hstore_list(s, kinds[i], NULL, NULL, &all, NULL, err);
+        const cJSON *all = NULL; /* the round's shared listing */
+        drv_err_t r = drv_hstore_list_shared(s, kinds[i], &all, err);
         if (r != DRV_OK)
             return r;
         const cJSON *o;

@@ -150,6 +150,14 @@ struct drv_hstore {
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
+    /* drv_hstore_list_shared: one listing per kind and the state it was read in. Every write
+     * that commits moves rv; epoch moves on whatever else may change rows (a rollback, a
+     * batch's end, keys, resealing), so (rv, epoch) unchanged means the rows are. */
+    uint64_t epoch;
+    struct shared_list {
+        cJSON *items;
+        uint64_t rv, epoch;
+    } shared[DRV_KIND__COUNT];
 };
 
 /* A stored row, loaded by load_row(). */
@@ -224,6 +232,16 @@ static sqlite3_stmt *stmt(drv_hstore_t *s, enum stmt_id id, drv_error_t *err)
     return s->st[id];
 }
 
+/* The shared listings are freed (batch end, close) or only marked stale (anything else). */
+static void shared_drop(drv_hstore_t *s, bool free_them)
+{
+    s->epoch++;
+    for (size_t k = 0; free_them && k < DRV_KIND__COUNT; k++) {
+        cJSON_Delete(s->shared[k].items);
+        s->shared[k].items = NULL;
+    }
+}
+
 static drv_err_t begin(drv_hstore_t *s, drv_error_t *err)
 {
     if (sqlite3_exec(s->db, s->batch ? "SAVEPOINT w" : "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
@@ -251,6 +269,7 @@ static drv_err_t commit(drv_hstore_t *s, drv_error_t *err)
 
 static void rollback(drv_hstore_t *s)
 {
+    shared_drop(s, false);
     if (s->batch)
         (void)sqlite3_exec(s->db, "ROLLBACK TO w; RELEASE w", NULL, NULL, NULL);
     else if (!sqlite3_get_autocommit(s->db))
@@ -271,6 +290,7 @@ drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err)
 
 drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err)
 {
+    shared_drop(s, true); /* a round's listings are not kept between rounds: memory */
     if (!s->batch)
         return DRV_OK;
     s->batch = false;
@@ -284,6 +304,7 @@ drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err)
 
 void drv_hstore_batch_abort(drv_hstore_t *s)
 {
+    shared_drop(s, true);
     if (!s->batch)
         return;
     s->batch = false;
@@ -846,6 +867,7 @@ void drv_hstore_close(drv_hstore_t *s)
 {
     if (!s)
         return;
+    shared_drop(s, true);
     for (size_t i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -947,6 +969,7 @@ drv_err_t drv_hstore_set_keys(drv_hstore_t *s, const drv_hstore_key_t *keys, siz
     if (n > DRV_HSTORE_KEYS_MAX || (n && !keys))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "secret keys: at most %d",
                              DRV_HSTORE_KEYS_MAX);
+    shared_drop(s, false);
     for (size_t i = 0; i < n; i++) {
         size_t len = strnlen(keys[i].id, sizeof(keys[i].id));
         if (len == 0 || len == sizeof(keys[i].id))
@@ -1056,6 +1079,7 @@ static drv_err_t reseal_collect(drv_hstore_t *s, const char *sql, bool log, drv_
 drv_err_t drv_hstore_reseal(drv_hstore_t *s, bool strict, drv_hstore_reseal_t *stats,
                             drv_error_t *err)
 {
+    shared_drop(s, false);
     drv_hstore_reseal_t local;
     if (!stats)
         stats = &local;
@@ -1396,6 +1420,28 @@ drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
     *items = arr;
     if (rv)
         *rv = s->rv;
+    return DRV_OK;
+}
+
+drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind, const cJSON **items,
+                                 drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !items)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "list: unknown kind");
+    if (kind == DRV_KIND_SECRET)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "list: Secrets are not shared");
+    struct shared_list *c = &s->shared[kind];
+    if (c->items && c->rv == s->rv && c->epoch == s->epoch) {
+        *items = c->items;
+        return DRV_OK;
+    }
+    cJSON *fresh = NULL;
+    drv_err_t r = drv_hstore_list(s, kind, NULL, NULL, &fresh, NULL, err);
+    if (r != DRV_OK)
+        return r;
+    cJSON_Delete(c->items);
+    *c = (struct shared_list){.items = fresh, .rv = s->rv, .epoch = s->epoch};
+    *items = fresh;
     return DRV_OK;
 }
 

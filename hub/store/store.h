@@ -79,6 +79,17 @@ DRV_NODISCARD drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const 
                                         const drv_selector_t *sel, cJSON **items, uint64_t *rv,
                                         drv_error_t *err);
 
+/* Every object of kind in all namespaces, as drv_hstore_list gives them, but parsed once and
+ * shared: the store keeps the listing and hands the same array to every caller until a write
+ * changes the store, so that the controllers of one round (which each read every pod) parse
+ * the pods once instead of once each. *items belongs to the store and must not be modified;
+ * it stays valid until the next drv_hstore_list_shared of the same kind, the end (or abort) of
+ * the batch, or drv_hstore_close, whichever comes first; writes in between do not free it (a
+ * caller may delete what it iterates over) but make the next call list afresh. Secrets are
+ * refused (DRV_ERR_INVALID): their clear text is not kept. */
+DRV_NODISCARD drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind,
+                                               const cJSON **items, drv_error_t *err);
+
 /* Replaces an object's metadata (labels, annotations, ownerReferences) and spec/data from obj,
  * keeping uid, creationTimestamp and status; obj is updated in place to what is stored.
  * DRV_ERR_NOTFOUND, DRV_ERR_CONFLICT (stale resourceVersion). Storing what is already there

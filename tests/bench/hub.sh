@@ -1,47 +1,81 @@
 #!/usr/bin/env bash
-# Hub at scale: prints figures, asserts nothing. Run by hand after a build (not in CI):
-#   DROVER_BUILD_DIR=build tests/bench/hub.sh [NODES:PODS ...]      (default 1000:5000 10000:20000)
-# Environment: BENCH_CLUSTER_NET (the hub's pod range options; default a /10 in /26 blocks, so
-# that every node has one), SIM_RATE (node connections per second, default 200), SIM_HEARTBEAT_MS (default
-# 2000), BENCH_BROKER=external (the hub uses a Mosquitto this script starts with no in-flight
-# or queue limits, instead of its own).
-# For each size, a fresh drover-hub with its own Mosquitto; tests/bench/fleetsim connects NODES
-# simulated nodes (sim-00000...), and the script measures:
+# Hub at scale (issue 19): placements/s, time to all pods Running, hub CPU and memory per pod and
+# the API's latency during the burst, for the hub of this build and, side by side in the same run,
+# for a baseline build's hub. Run by hand after a build:
+#   DROVER_BUILD_DIR=build [BASELINE_BUILD=/work/base/build] tests/bench/hub.sh [NODES:PODS ...]
+# (default sizes 1000:5000 10000:50000; 10,000 nodes need `ulimit -Hn` >= 20000). CI runs it once
+# with BENCH_SHORT=1 (one size, 200:1000): the run then fails when a figure is missing or zero,
+# the API prober got no answer, or a hub died; it never checks the figures' values.
+# Environment: BASELINE_BUILD (a build directory whose drover-hub and fleetsim run each size
+# too; its failure fails the run), BENCH_CLUSTER_NET (the hub's pod range options; default a /10
+# in /26 blocks, so that every node has one), SIM_RATE (node connections per second, default
+# 200), SIM_HEARTBEAT_MS (default 2000), BENCH_BROKER=external (the hub uses a Mosquitto this
+# script starts with no in-flight or queue limits, instead of its own), HUB_WRAP (a command put
+# before drover-hub, e.g. "valgrind --tool=callgrind --instr-atstart=no
+# --callgrind-out-file=/tmp/cg.%p"; with callgrind, instrumentation is switched on for the
+# apply -> all Running window only and dumped at its end), BENCH_PROBE=0 (no API
+# prober: for profiles of the hub's own work), BENCH_BURST_MAX (seconds the apply -> all Running
+# window may last, default 120 + PODS / 100), BENCH_MALLOC_STATS=1 (glibc's malloc_stats of the
+# hub with the pods, through gdb), BENCH_PERF=FILE (perf record -g of the hub over
+# that window into FILE.LABEL.NODES).
+# For each size and hub, a fresh drover-hub with its own Mosquitto; fleetsim (of the same build
+# as the hub) connects NODES simulated nodes (sim-00000...), and the script measures:
 #   1. time until every node is Ready in the API, then hub and Mosquitto memory (VmRSS and
-#      Private_Clean + Private_Dirty) and CPU with the fleet heartbeating every 2 s;
-#   2. Deployments totalling PODS replicas applied at once: time until every pod has
-#      spec.nodeName (placements/s, beside the Kubernetes scalability threshold of 100 pods/s)
-#      and until every pod is Running and Ready as the simulated nodes report it, read from a
-#      watch on the API; hub CPU time used, and memory afterwards.
-# Everything listens on 127.0.0.1. Needs jq, curl, python3 and 20000 file descriptors
-# (ulimit -Hn) for 10,000 nodes.
+#      Private_Clean + Private_Dirty) and CPU with the fleet heartbeating;
+#   2. ten Deployments totalling PODS replicas applied at once: time until every pod has
+#      spec.nodeName (placements/s) and until every pod is Running and Ready as the simulated
+#      nodes report it (and its ratio to the placement time), read from a watch on the API;
+#   3. during that window, an API prober: GET /healthz and GET a 500-pod page of the pod list,
+#      one request after another each, p50/p99/max latency;
+#   4. hub CPU ms per pod (apply -> all Running), hub private memory per pod (with the pods
+#      minus idle), the hub's warnings "fell behind the change log" and "broker connection lost".
+# It runs in a network namespace of its own (unshare -n, loopback only) when it can.
+# Needs jq, curl, python3.
 set -uo pipefail
+if [ -z "${BENCH_NETNS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+  unshare -n true 2>/dev/null; then
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  exec unshare -n -- env BENCH_NETNS=1 bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
 BUILD="$(cd "${DROVER_BUILD_DIR:-build}" && pwd)" || exit 1
-HUB_BIN="$BUILD/hub/drover-hub"
-SIM="$BUILD/tests/bench/fleetsim"
+BASE=
+if [ -n "${BASELINE_BUILD:-}" ]; then
+  BASE="$(cd "$BASELINE_BUILD" && pwd)" || exit 1
+fi
 for t in jq curl python3; do command -v $t >/dev/null || { echo "hub.sh: $t missing" >&2; exit 1; }; done
-[ -x "$HUB_BIN" ] && [ -x "$SIM" ] || { echo "hub.sh: build drover-hub and fleetsim first" >&2; exit 1; }
+for b in "$BUILD" ${BASE:+"$BASE"}; do
+  [ -x "$b/hub/drover-hub" ] && [ -x "$b/tests/bench/fleetsim" ] ||
+    { echo "hub.sh: build drover-hub and fleetsim first in $b" >&2; exit 1; }
+done
+SHORT="${BENCH_SHORT:-}"
+[ "$SHORT" = 0 ] && SHORT=
 SIZES=("$@")
-[ ${#SIZES[@]} -gt 0 ] || SIZES=(1000:5000 10000:20000)
+if [ ${#SIZES[@]} -eq 0 ]; then
+  if [ -n "$SHORT" ]; then SIZES=(200:1000); else SIZES=(1000:5000 10000:50000); fi
+fi
 ulimit -n "$(ulimit -Hn)" # Mosquitto (the hub's child) needs a descriptor per node
 TICK=$(getconf CLK_TCK)
 SIM_RATE="${SIM_RATE:-200}"
 SIM_HEARTBEAT_MS="${SIM_HEARTBEAT_MS:-2000}"
 BENCH_BROKER="${BENCH_BROKER:-own}"
+read -r -a HUB_WRAP_ARGS <<<"${HUB_WRAP:-}"
+HZ_TIMEOUT=10 # /healthz while the nodes connect; a hub under valgrind is 50x slower
+[ -n "${HUB_WRAP:-}" ] && HZ_TIMEOUT=120
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # the hub hands its broker directory to user mosquitto
-hubpid= simpid= watchpid= extpid=
+hubpid= simpid= watchpid= probepid= extpid=
 stop_all() {
   [ -n "$watchpid" ] && kill "$watchpid" 2>/dev/null
+  [ -n "$probepid" ] && kill "$probepid" 2>/dev/null
   [ -n "$simpid" ] && kill "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
   if [ -n "$hubpid" ]; then
     kill "$hubpid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$hubpid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 300); do kill -0 "$hubpid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$hubpid" 2>/dev/null
     wait "$hubpid" 2>/dev/null
   fi
   [ -n "$extpid" ] && kill "$extpid" 2>/dev/null && wait "$extpid" 2>/dev/null
-  hubpid= simpid= watchpid= extpid=
+  hubpid= simpid= watchpid= probepid= extpid=
 }
 # The hub's threads' stacks (gdb), when its API stops answering.
 hub_stacks() {
@@ -67,6 +101,40 @@ ready_nodes() {
   c=$(api /api/v1/nodes | jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length' 2>/dev/null)
   echo "${c:-0}"
 }
+
+# API prober: GET /healthz and GET a page of the pod list, each in its own thread, one request
+# after another (20 ms apart), until the file STOP exists; one line "ok ms" per request in
+# OUT.healthz and OUT.list. A request that fails or times out (10 s) is "0 ms".
+cat >"$tmp/probe.py" <<'PY'
+import os, sys, threading, time, urllib.request
+hub, out, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+def loop(name, path):
+    with open("%s.%s" % (out, name), "w", buffering=1) as f:
+        while not os.path.exists(stop):
+            t = time.monotonic()
+            try:
+                with urllib.request.urlopen(hub + path, timeout=10) as r:
+                    r.read()
+                ok = 1
+            except Exception:
+                ok = 0
+            f.write("%d %.2f\n" % (ok, (time.monotonic() - t) * 1000))
+            time.sleep(0.02)
+th = [threading.Thread(target=loop, args=a) for a in
+      (("healthz", "/healthz"), ("list", "/api/v1/namespaces/default/pods?limit=500"))]
+for t in th:
+    t.start()
+for t in th:
+    t.join()
+PY
+# "n=N failed=F p50=X p99=Y max=Z" (ms) of a prober file; n=0 when it has no answer.
+probe_stats() {
+  [ -s "$1" ] || { echo "n=0 failed=0 p50=- p99=- max=-"; return; }
+  sort -k2,2g "$1" | awk '{ms[NR] = $2; if (!$1) f++}
+    END {i50 = int(NR * 0.50 + 0.999); i99 = int(NR * 0.99 + 0.999); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
+         printf "n=%d failed=%d p50=%.1f p99=%.1f max=%.1f\n", NR - f, f + 0, ms[i50], ms[i99], ms[NR]}'
+}
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 
 # Pod watcher: follows /api/v1/namespaces/default/pods?watch=1 from a resourceVersion and
 # writes "bound T" and "running T" (wall-clock seconds) when every one of the expected pods is
@@ -140,8 +208,10 @@ while "running" not in done and time.time() < deadline:
     if "running" not in done and time.time() < deadline:
         try:
             rv = relist()
-        except Exception as e:  # the hub itself does not answer: stop here, the driver says why
-            out.write("# hub not answering: %s\n" % e); break
+        except Exception as e:  # the hub does not answer (busy or gone): try again until the deadline
+            out.write("# hub not answering: %s\n" % e)
+            time.sleep(1)
+            continue
         check()
 b, r = check()
 out.write("final %.3f created=%d bound=%d running=%d\n" % (time.time(), len(state), b, r))
@@ -157,16 +227,13 @@ deployment_json() { # NAME REPLICAS
 JSON
 }
 
-controllers_flag=
-if "$HUB_BIN" --help 2>&1 | grep -q -- '--no-controllers'; then controllers_flag=
-elif "$HUB_BIN" --help 2>&1 | grep -q -- '--controllers'; then controllers_flag=--controllers
-fi
-
-SUMMARY=()
-run_size() { # NODES PODS
-  local nodes=$1 pods=$2 d="$tmp/run-$1" deps=10
+declare -A R # "LABEL SIZE FIGURE" -> value; "-" or missing = not measured
+FAILED=()    # what a short run fails on
+run_size() { # LABEL BUILD NODES PODS
+  local label=$1 bdir=$2 nodes=$3 pods=$4 d="$tmp/run-$1-$3" deps=10 key="$1 $3:$4"
+  local hub_bin="$bdir/hub/drover-hub" sim="$bdir/tests/bench/fleetsim"
   mkdir -p "$d"
-  echo "== $nodes simulated nodes, $pods pods =="
+  echo "== $label hub ($bdir): $nodes simulated nodes, $pods pods =="
   local broker_args=()
   if [ "$BENCH_BROKER" = external ]; then
     local port
@@ -183,11 +250,11 @@ run_size() { # NODES PODS
   local net_args=() net="--cluster-cidr 10.64.0.0/10 --node-cidr-mask-size 26"
   # shellcheck disable=SC2206 # options, blank-separated
   net_args=(${BENCH_CLUSTER_NET-$net})
-  "$HUB_BIN" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls --log-level warn $controllers_flag "${broker_args[@]}" "${net_args[@]}" \
-    >"$d/hub.out" 2>"$d/hub.err" &
+  "${HUB_WRAP_ARGS[@]}" "$hub_bin" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls \
+    --log-level warn "${broker_args[@]}" "${net_args[@]}" >"$d/hub.out" 2>"$d/hub.err" &
   hubpid=$!
   HUB= BROKER=
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     HUB=$(sed -n 's/^drover-hub: serving \(http:[^ ]*\)$/\1/p' "$d/hub.out")
     BROKER=$(sed -n 's/^drover-hub: broker \(tcp:[^ ]*\)$/\1/p' "$d/hub.out")
     [ "$BENCH_BROKER" = external ] && BROKER="${broker_args[1]}"
@@ -195,30 +262,31 @@ run_size() { # NODES PODS
     sleep 0.05
   done
   if [ -z "$HUB" ] || [ -z "$BROKER" ]; then
-    echo "hub did not start:"; tail -5 "$d/hub.err"; stop_all; return 1
+    echo "  hub did not start:"; tail -5 "$d/hub.err"; stop_all
+    FAILED+=("$key: hub did not start"); return 1
   fi
   local mospid
   mospid=$(pgrep -P "$hubpid" -x mosquitto | head -1)
   [ -n "$extpid" ] && mospid=$extpid
-  echo "hub $HUB (pid $hubpid), broker $BROKER (mosquitto pid ${mospid:-?})"
+  echo "  hub $HUB (pid $hubpid), broker $BROKER (mosquitto pid ${mospid:-?})"
 
   local t0 tj tready=-1 n=0
   t0=$(now)
-  "$SIM" --broker "$BROKER" --nodes "$nodes" --connect-rate "$SIM_RATE" --inflight 500 \
+  "$sim" --broker "$BROKER" --nodes "$nodes" --connect-rate "$SIM_RATE" --inflight 500 \
     --heartbeat-ms "$SIM_HEARTBEAT_MS" --stats-ms 5000 \
     >"$d/sim.out" 2>"$d/sim.err" &
   simpid=$!
   local limit=$((60 + nodes / 50))
   local stuck=0
   while [ "$(since "$t0" | cut -d. -f1)" -lt "$limit" ]; do
-    if ! curl -sf --max-time 10 "$HUB/healthz" >/dev/null; then
+    if ! curl -sf --max-time "$HZ_TIMEOUT" "$HUB/healthz" >/dev/null; then
       stuck=$((stuck + 1))
-      if [ "$stuck" -ge 3 ]; then
-        echo "  hub API not answering (3 x 10 s) after $(since "$t0") s: the hub is stuck"
+      if [ "$stuck" -ge 3 ] || ! kill -0 "$hubpid" 2>/dev/null; then
+        echo "  hub API not answering (3 x $HZ_TIMEOUT s) after $(since "$t0") s: the hub is stuck or gone"
         hub_stacks "$hubpid"
         tail -3 "$d/sim.err" | sed 's/^/  /'
         stop_all
-        SUMMARY+=("$(printf '%-8s %-8s %s' "$nodes" "$pods" "hub stuck while nodes connected")")
+        FAILED+=("$key: hub stuck or gone while the nodes connected")
         return 1
       fi
       continue
@@ -229,50 +297,78 @@ run_size() { # NODES PODS
     sleep 1
   done
   tj=$(sed -n 's/^fleetsim: all [0-9]* nodes connected in \([0-9.]*\)s$/\1/p' "$d/sim.err")
-  printf '  %-44s %s s\n' "all nodes connected to the broker" "${tj:-not all}"
+  printf '  %-46s %s s\n' "all nodes connected to the broker" "${tj:-not all}"
   if [ "$tready" = -1 ]; then
-    printf '  %-44s %s\n' "nodes Ready in the API" "only $n of $nodes after ${limit} s"
+    printf '  %-46s %s\n' "nodes Ready in the API" "only $n of $nodes after ${limit} s"
+    FAILED+=("$key: only $n of $nodes nodes Ready")
   else
-    printf '  %-44s %s s\n' "all nodes Ready in the API" "$tready"
+    printf '  %-46s %s s\n' "all nodes Ready in the API" "$tready"
+    R[$key ready_s]=$tready
   fi
-  sleep 5
+  local settle=5 window=10
+  [ -n "$SHORT" ] && settle=1 window=3
+  sleep "$settle"
   local h0 m0 h1 m1
   h0=$(cpu_ticks "$hubpid"); m0=$(cpu_ticks "${mospid:-0}")
-  sleep 10
+  sleep "$window"
   h1=$(cpu_ticks "$hubpid"); m1=$(cpu_ticks "${mospid:-0}")
   local idle_hub_rss idle_hub_priv idle_mq_rss idle_mq_priv idle_hub_cpu idle_mq_cpu
   idle_hub_rss=$(rss_kib "$hubpid"); idle_hub_priv=$(private_kib "$hubpid")
   idle_mq_rss=$(rss_kib "${mospid:-0}"); idle_mq_priv=$(private_kib "${mospid:-0}")
-  idle_hub_cpu=$(awk -v t=$((h1 - h0)) -v k="$TICK" 'BEGIN {printf "%.1f", 100 * t / k / 10}')
-  idle_mq_cpu=$(awk -v t=$((m1 - m0)) -v k="$TICK" 'BEGIN {printf "%.1f", 100 * t / k / 10}')
-  printf '  %-44s RSS %s, private %s\n' "hub memory, fleet idle" "$(mib "$idle_hub_rss")" "$(mib "$idle_hub_priv")"
-  printf '  %-44s RSS %s, private %s\n' "mosquitto memory, fleet idle" "$(mib "$idle_mq_rss")" "$(mib "$idle_mq_priv")"
-  printf '  %-44s hub %s %%, mosquitto %s %% of one core\n' "CPU with $((nodes / 2)) heartbeats/s" "$idle_hub_cpu" "$idle_mq_cpu"
+  idle_hub_cpu=$(awk -v t=$((h1 - h0)) -v k="$TICK" -v w="$window" 'BEGIN {printf "%.1f", 100 * t / k / w}')
+  idle_mq_cpu=$(awk -v t=$((m1 - m0)) -v k="$TICK" -v w="$window" 'BEGIN {printf "%.1f", 100 * t / k / w}')
+  printf '  %-46s RSS %s, private %s\n' "hub memory, fleet idle" "$(mib "$idle_hub_rss")" "$(mib "$idle_hub_priv")"
+  printf '  %-46s RSS %s, private %s\n' "mosquitto memory, fleet idle" "$(mib "$idle_mq_rss")" "$(mib "$idle_mq_priv")"
+  printf '  %-46s hub %s %%, mosquitto %s %% of one core\n' "CPU with $((nodes * 1000 / SIM_HEARTBEAT_MS)) heartbeats/s" "$idle_hub_cpu" "$idle_mq_cpu"
+  R[$key idle_priv]=$(mib "$idle_hub_priv")
 
-  # Deployments totalling $pods replicas, applied at once, followed by a watch.
+  # Deployments totalling $pods replicas, applied at once, followed by a watch and the prober.
   local rv per=$((pods / deps)) i
   rv=$(api /api/v1/namespaces/default/pods | jq -r .metadata.resourceVersion)
-  python3 "$tmp/watch.py" "$HUB" "$pods" "$d/watch.out" "$(awk -v t="$(now)" -v p="$pods" 'BEGIN {printf "%d", t + 120 + p / 100}')" "$rv" \
+  local burst_max=${BENCH_BURST_MAX:-$((120 + pods / 100))}
+  python3 "$tmp/watch.py" "$HUB" "$pods" "$d/watch.out" "$(awk -v t="$(now)" -v m="$burst_max" 'BEGIN {printf "%d", t + m}')" "$rv" \
     2>"$d/watch.err" &
   watchpid=$!
+  rm -f "$d/probe.stop"
+  if [ "${BENCH_PROBE:-1}" != 0 ]; then
+    python3 "$tmp/probe.py" "$HUB" "$d/probe" "$d/probe.stop" 2>"$d/probe.err" &
+    probepid=$!
+  fi
+  case "${HUB_WRAP:-}" in *callgrind*) callgrind_control -i on "$hubpid" >/dev/null 2>&1 ;; esac
+  local perfpid=
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 499 --call-graph dwarf,16384 -o "$BENCH_PERF.$label.$nodes" -p "$hubpid" >/dev/null 2>&1 &
+    perfpid=$!
+  fi
   h0=$(cpu_ticks "$hubpid"); m0=$(cpu_ticks "${mospid:-0}")
   local ta
   ta=$(now)
   for i in $(seq 1 $deps); do # all at once, as parallel requests
     local r=$per
     [ "$i" -eq "$deps" ] && r=$((pods - per * (deps - 1)))
-    { deployment_json "bench-$i" "$r" | curl -sf -X POST -H 'Content-Type: application/json' \
+    { deployment_json "bench-$i" "$r" | curl -sf --max-time "$burst_max" -X POST -H 'Content-Type: application/json' \
       --data-binary @- "$HUB/apis/apps/v1/namespaces/default/deployments" >/dev/null ||
       echo "  apply bench-$i failed"; } &
   done
-  wait $(jobs -p | grep -v -x -e "$watchpid" -e "$simpid" -e "$hubpid")
+  wait $(jobs -p | grep -v -x -e "$watchpid" -e "$simpid" -e "$hubpid" -e "$probepid" ${extpid:+-e "$extpid"} ${perfpid:+-e "$perfpid"})
   local tapplied
   tapplied=$(since "$ta")
   wait "$watchpid"; watchpid=
   h1=$(cpu_ticks "$hubpid"); m1=$(cpu_ticks "${mospid:-0}")
-  if ! curl -sf --max-time 10 "$HUB/healthz" >/dev/null; then
+  case "${HUB_WRAP:-}" in *callgrind*) callgrind_control -d -i off "$hubpid" >/dev/null 2>&1 ;; esac
+  [ -n "$perfpid" ] && kill -INT "$perfpid" && wait "$perfpid"
+  touch "$d/probe.stop"
+  [ -n "$probepid" ] && wait "$probepid"
+  probepid=
+  local alive=1
+  if ! kill -0 "$hubpid" 2>/dev/null; then
+    alive=0
+    echo "  the hub died:"; tail -5 "$d/hub.err" | sed 's/^/    /'
+    FAILED+=("$key: the hub died")
+  elif ! curl -sf --max-time "$HZ_TIMEOUT" "$HUB/healthz" >/dev/null; then
     echo "  hub API not answering after the Deployments: the hub is stuck"
     hub_stacks "$hubpid"
+    FAILED+=("$key: hub API not answering after the burst")
   fi
   local tb tr fin tf tc
   tf=$(awk '$1 == "first" {print $2}' "$d/watch.out")
@@ -280,32 +376,53 @@ run_size() { # NODES PODS
   tb=$(awk '$1 == "bound" {print $2}' "$d/watch.out")
   tr=$(awk '$1 == "running" {print $2}' "$d/watch.out")
   fin=$(awk '$1 == "final" {$1 = ""; $2 = ""; print}' "$d/watch.out")
-  printf '  %-44s %s s\n' "$deps Deployments applied (parallel API calls)" "$tapplied"
-  [ -n "$tf" ] && printf '  %-44s %s s\n' "first pod seen on the watch" "$(awk -v a="$ta" -v b="$tf" 'BEGIN {printf "%.2f", b - a}')"
-  [ -n "$tc" ] && printf '  %-44s %s s\n' "all $pods pods created (Deployment controller)" "$(awk -v a="$ta" -v b="$tc" 'BEGIN {printf "%.2f", b - a}')"
-  local bound_s=- bound_rate=- run_s=- run_rate=-
+  printf '  %-46s %s s\n' "$deps Deployments applied (parallel API calls)" "$tapplied"
+  [ -n "$tf" ] && printf '  %-46s %s s\n' "first pod seen on the watch" "$(awk -v a="$ta" -v b="$tf" 'BEGIN {printf "%.2f", b - a}')"
+  [ -n "$tc" ] && printf '  %-46s %s s\n' "all $pods pods created (Deployment controller)" "$(awk -v a="$ta" -v b="$tc" 'BEGIN {printf "%.2f", b - a}')"
+  local bound_s= run_s=
   if [ -n "$tb" ]; then
     bound_s=$(awk -v a="$ta" -v b="$tb" 'BEGIN {printf "%.2f", b - a}')
-    bound_rate=$(awk -v s="$bound_s" -v p="$pods" 'BEGIN {printf "%.0f", p / s}')
-    printf '  %-44s %s s -> %s placements/s (Kubernetes threshold 100 pods/s, target 1000)\n' \
-      "all $pods pods bound (spec.nodeName)" "$bound_s" "$bound_rate"
+    R[$key bound_s]=$bound_s
+    R[$key placements]=$(awk -v s="$bound_s" -v p="$pods" 'BEGIN {if (s > 0) printf "%.0f", p / s}')
+    printf '  %-46s %s s -> %s placements/s (target 5000; Kubernetes threshold 100)\n' \
+      "all $pods pods bound (spec.nodeName)" "$bound_s" "${R[$key placements]}"
   else
-    printf '  %-44s not reached (%s)\n' "all $pods pods bound" "$fin"
+    printf '  %-46s not reached (%s)\n' "all $pods pods bound" "$fin"
+    FAILED+=("$key: not all pods bound")
   fi
   if [ -n "$tr" ]; then
     run_s=$(awk -v a="$ta" -v b="$tr" 'BEGIN {printf "%.2f", b - a}')
-    run_rate=$(awk -v s="$run_s" -v p="$pods" 'BEGIN {printf "%.0f", p / s}')
-    printf '  %-44s %s s -> %s pods/s\n' "all $pods pods Running and Ready" "$run_s" "$run_rate"
+    R[$key running_s]=$run_s
+    [ -n "$bound_s" ] && R[$key ratio]=$(awk -v r="$run_s" -v b="$bound_s" 'BEGIN {if (b > 0) printf "%.2f", r / b}')
+    printf '  %-46s %s s, %sx the placement time (target <= 2x)\n' "all $pods pods Running and Ready" "$run_s" "${R[$key ratio]:--}"
   else
-    printf '  %-44s not reached (%s)\n' "all $pods pods Running" "$fin"
+    printf '  %-46s not reached (%s)\n' "all $pods pods Running" "$fin"
+    FAILED+=("$key: not all pods Running")
   fi
-  printf '  %-44s hub %s s, mosquitto %s s\n' "CPU time used, apply -> all Running" \
-    "$(secs $((h1 - h0)))" "$(secs $((m1 - m0)))"
+  local cpu_t=$((h1 - h0))
+  R[$key cpu_ms_pod]=$(awk -v t="$cpu_t" -v k="$TICK" -v p="$pods" 'BEGIN {if (t > 0) printf "%.3f", t * 1000 / k / p}')
+  printf '  %-46s hub %s s (%s ms per pod), mosquitto %s s\n' "CPU time used, apply -> all Running" \
+    "$(secs "$cpu_t")" "${R[$key cpu_ms_pod]:-0}" "$(secs $((m1 - m0)))"
   local hub_rss hub_priv mq_rss mq_priv
   hub_rss=$(rss_kib "$hubpid"); hub_priv=$(private_kib "$hubpid")
   mq_rss=$(rss_kib "${mospid:-0}"); mq_priv=$(private_kib "${mospid:-0}")
-  printf '  %-44s RSS %s, private %s\n' "hub memory with $pods pods" "$(mib "$hub_rss")" "$(mib "$hub_priv")"
-  printf '  %-44s RSS %s, private %s\n' "mosquitto memory with $pods pods" "$(mib "$mq_rss")" "$(mib "$mq_priv")"
+  R[$key priv]=$(mib "$hub_priv")
+  R[$key kib_pod]=$(awk -v a="$idle_hub_priv" -v b="$hub_priv" -v p="$pods" 'BEGIN {if (b > a) printf "%.1f", (b - a) / p}')
+  printf '  %-46s RSS %s, private %s: %s KiB per pod over idle\n' "hub memory with $pods pods" \
+    "$(mib "$hub_rss")" "$(mib "$hub_priv")" "${R[$key kib_pod]:--}"
+  printf '  %-46s RSS %s, private %s\n' "mosquitto memory with $pods pods" "$(mib "$mq_rss")" "$(mib "$mq_priv")"
+  local what s
+  for what in healthz list; do
+    s=$(probe_stats "$d/probe.$what")
+    R[$key $what]=$s
+    printf '  %-46s %s (ms)\n' "API during the burst: GET ${what/list/pods?limit=500}" "$s"
+    [ "${BENCH_PROBE:-1}" = 0 ] || [ "$(field "$s" n)" -gt 0 ] || FAILED+=("$key: the API prober got no answer to $what")
+  done
+  local behind lost
+  behind=$(grep -c 'fell behind the change log' "$d/hub.err")
+  lost=$(grep -c 'broker connection lost' "$d/hub.err")
+  R[$key behind]=$behind R[$key lost]=$lost
+  printf '  %-46s "fell behind the change log" %s, "broker connection lost" %s\n' "hub warnings" "$behind" "$lost"
   local errs
   errs=$(grep -c . "$d/hub.err")
   if [ "$errs" -gt 0 ]; then
@@ -313,17 +430,52 @@ run_size() { # NODES PODS
     tail -5 "$d/hub.err" | cut -c1-300 | sed 's/^/    /'
   fi
   grep -q 'drops=0 ' "$d/sim.err" || tail -2 "$d/sim.err" | sed 's/^/  fleetsim: /'
-  SUMMARY+=("$(printf '%-8s %-8s %-10s %-14s %-14s %-22s %-22s' "$nodes" "$pods" "${tready}" \
-    "$bound_rate" "$run_rate" "$(mib "$idle_hub_rss")/$(mib "$hub_rss")" "$(mib "$idle_mq_rss")/$(mib "$mq_rss")")")
+  for f in placements running_s cpu_ms_pod; do
+    [ -n "${R[$key $f]:-}" ] && [ "${R[$key $f]}" != 0 ] || FAILED+=("$key: figure $f missing or zero")
+  done
+  [ "$alive" = 1 ] || R[$key died]=1
+  if [ -n "${BENCH_MALLOC_STATS:-}" ] && [ "$alive" = 1 ] && command -v gdb >/dev/null; then
+    # What of the hub's memory malloc holds in use and what it keeps free (glibc's malloc_stats,
+    # written to the hub's stderr).
+    local n0
+    n0=$(wc -l <"$d/hub.err")
+    timeout 60 gdb -p "$hubpid" -batch -ex 'call (void)malloc_stats()' >/dev/null 2>&1
+    tail -n +"$((n0 + 1))" "$d/hub.err" | grep -A3 '^Total' | sed 's/^/  malloc: /'
+  fi
   stop_all
   tail -1 "$d/sim.out" | sed 's/^/  /'
+  case "${HUB_WRAP:-}" in *callgrind*) echo "  callgrind output: see HUB_WRAP's --callgrind-out-file" ;; esac
 }
 
+LABELS=(new)
+[ -n "$BASE" ] && LABELS=(baseline new)
 for sz in "${SIZES[@]}"; do
-  run_size "${sz%%:*}" "${sz##*:}"
+  for l in "${LABELS[@]}"; do
+    b=$BUILD
+    [ "$l" = baseline ] && b=$BASE
+    run_size "$l" "$b" "${sz%%:*}" "${sz##*:}"
+  done
 done
 echo
-echo "== summary (Kubernetes scalability threshold: 100 pods/s; target: 10,000 nodes, 1,000 placements/s) =="
-printf '%-8s %-8s %-10s %-14s %-14s %-22s %-22s\n' nodes pods ready_s placements/s running/s \
-  "hub RSS idle/pods" "mosquitto RSS idle/pods"
-for l in "${SUMMARY[@]}"; do echo "$l"; done
+echo "== summary (targets: >= 5000 placements/s, all Running within 2x the placement time, API p99 < 100 ms) =="
+printf '%-12s %-9s %-8s %-12s %-9s %-7s %-10s %-12s %-10s %-24s %-24s %-6s %-5s\n' size hub ready_s placements/s \
+  running_s ratio cpu_ms/pod private_MiB KiB/pod "healthz p50/p99/max ms" "list p50/p99/max ms" behind lost
+for sz in "${SIZES[@]}"; do
+  for l in "${LABELS[@]}"; do
+    k="$l $sz"
+    hz=${R[$k healthz]:-} ls=${R[$k list]:-}
+    printf '%-12s %-9s %-8s %-12s %-9s %-7s %-10s %-12s %-10s %-24s %-24s %-6s %-5s\n' "$sz" "$l" \
+      "${R[$k ready_s]:--}" "${R[$k placements]:--}" "${R[$k running_s]:--}" "${R[$k ratio]:--}" \
+      "${R[$k cpu_ms_pod]:--}" "${R[$k priv]:--}" "${R[$k kib_pod]:--}" \
+      "$(field "$hz" p50)/$(field "$hz" p99)/$(field "$hz" max)" \
+      "$(field "$ls" p50)/$(field "$ls" p99)/$(field "$ls" max)" "${R[$k behind]:--}" "${R[$k lost]:--}"
+  done
+done
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo
+  echo "== problems =="
+  printf '  %s\n' "${FAILED[@]}"
+  # A short run (CI) checks that the figures exist; a full run reports and exits 1 as well.
+  exit 1
+fi
+exit 0

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "drover/json.h"
 #include "drover/log.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -719,6 +720,42 @@ static void test_delete(void **state)
     cJSON_Delete(again);
     cJSON_Delete(gone);
     cJSON_Delete(p);
+}
+
+/* drv_hstore_list_shared: one parse while nothing is written, a fresh listing after a write
+ * (status included), a rolled-back batch or its end; Secrets are not shared. */
+static void test_list_shared(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    cJSON *a = pod(NULL, "a", NULL, "nginx"), *b = pod(NULL, "b", NULL, "nginx");
+    create_ok(f->s, DRV_KIND_POD, a);
+    const cJSON *l1 = NULL, *l2 = NULL;
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l1, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(l1), 1);
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l2, &err), DRV_OK);
+    assert_ptr_equal(l1, l2); /* nothing written: the same listing */
+    create_ok(f->s, DRV_KIND_POD, b);
+    assert_int_equal(cJSON_GetArraySize(l1), 1); /* still valid after a write ... */
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l2, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(l2), 2); /* ... which the next call sees */
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, NULL, "a",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK);
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l1, &err), DRV_OK);
+    assert_string_equal(drv_json_str(drv_json_get(cJSON_GetArrayItem(l1, 0), "status"), "phase"),
+                        "Running");
+    /* A batch rolled back: the listing made inside it is not served afterwards. */
+    assert_int_equal(drv_hstore_batch_begin(f->s, &err), DRV_OK);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, NULL, "b", NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l1, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(l1), 1);
+    drv_hstore_batch_abort(f->s);
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_POD, &l1, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(l1), 2);
+    assert_int_equal(drv_hstore_list_shared(f->s, DRV_KIND_SECRET, &l1, &err), DRV_ERR_INVALID);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
 }
 
 static void test_changes(void **state)
@@ -1806,6 +1843,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_scoped_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_with_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
