@@ -714,9 +714,13 @@ static void on_online(drv_bridge_t *b, const char *node, const drv_mqtt_event_t 
     bn->online = false;
     /* Whatever marks it now is the hub's word, not the agent's: its next beat asks again. */
     mark_stale(bn, BSTALE_OVERRIDDEN);
-    if ((int64_t)drv_wall_ms() - b->connected_ms < b->grace_ms) {
-        drv_log_info("bridge: node offline (Will delivered as the hub connected; the grace "
-                     "period decides)",
+    /* A retained Will is the broker's memory of a loss that may be long over (the node may
+     * be back on a connection the hub has not heard from yet): the grace period decides. A
+     * Will that arrives live is a loss now, whenever the hub connected (MQTT clears the
+     * retain flag on messages delivered to an established subscription). */
+    if (ev->retained && (int64_t)drv_wall_ms() - b->connected_ms < b->grace_ms) {
+        drv_log_info("bridge: node offline (retained Will delivered as the hub connected; the "
+                     "grace period decides)",
                      "node=%s", node);
         return;
     }
