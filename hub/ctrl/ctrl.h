@@ -27,7 +27,7 @@
 #include "store/store.h"
 
 #define DRV_CTRL_NODE_GRACE_MS_DEFAULT 10000
-#define DRV_CTRL_TOLERATION_MS_DEFAULT 10000
+#define DRV_CTRL_TOLERATION_MS_DEFAULT 3000
 
 /* Annotations kept on a Deployment: the current revision number, and the kept revisions as a
  * JSON array of {"revision": n, "hash": "...", "template": {...}}, oldest first. The same array

@@ -128,6 +128,7 @@ struct bad_node {
     const char *name;
     bool not_ready; /* Ready False (else Unknown: unreachable) */
     int64_t since;
+    int64_t hb; /* last heartbeat, -1 if unknown */
 };
 
 static int bad_cmp(const void *a, const void *b)
@@ -298,6 +299,9 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         bad[nbad].name = ctrl_meta(node, "name");
         bad[nbad].not_ready = !strcmp(st, "False");
         bad[nbad].since = since < 0 ? now_ms : since;
+        bad[nbad].hb = o && o->heartbeat ? o->heartbeat(o->ctx, ctrl_meta(node, "name")) : -1;
+        if (bad[nbad].hb < 0)
+            bad[nbad].hb = drv_ctrl_time_parse(drv_json_str(ready, "lastHeartbeatTime"));
         if (bad[nbad].name)
             nbad++;
     }
@@ -330,7 +334,15 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         if (disrupted || !evictable(p))
             continue;
         int64_t tol = toleration_ms(p, key, deftol);
-        if (tol < 0 || now_ms < b->since + tol)
+        /* The toleration runs from the NotReady mark, but never from before the node has been
+         * silent for the grace period: a Will marks the node at once (its pods stop counting
+         * as ready), yet a link that drops and comes back within grace + toleration keeps its
+         * pods, and a silent loss and a Will are both moved grace + toleration after the last
+         * heartbeat. */
+        int64_t start = b->since;
+        if (b->hb >= 0 && b->hb + grace > start)
+            start = b->hb + grace;
+        if (tol < 0 || now_ms < start + tol)
             continue;
         char msg[400];
         drv_fmt_cut(msg, sizeof(msg),

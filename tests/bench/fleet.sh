@@ -12,7 +12,7 @@
 #    NoExecute eviction), scheduling (-> its replacement bound to a node) and pull/start (-> all
 #    3 Running and Ready as reported), p50 and max per phase over LOSS-RUNS (default 5). The API
 #    is polled every ~40 ms (curl + jq), so each phase is known to within that.
-#    Done twice in the same run: with the defaults (hub --node-grace 10 s, toleration 10 s,
+#    Done twice in the same run: with the defaults (hub --node-grace 10 s, toleration 3 s,
 #    agent heartbeat 2 s, keep-alive 10 s), then with the fast failover settings (hub
 #    --node-grace 2, the pods' own tolerationSeconds 1 for node.kubernetes.io/unreachable and
 #    not-ready, agent heartbeatSeconds 1, keepaliveSeconds 2).
@@ -269,7 +269,7 @@ stats "apply -> 3 replicas Running (image cached)" "${apply_ms[@]}"
 need "apply -> Running" "${apply_ms[@]}"
 echo
 echo "Node loss -> replacement Running, by phase (p50 and max over the runs):"
-echo "  defaults: hub --node-grace 10, toleration 10 s (no tolerationSeconds of the pod's own),"
+echo "  defaults: hub --node-grace 10, toleration 3 s (no tolerationSeconds of the pod's own),"
 echo "            agent heartbeatSeconds 2, keepaliveSeconds 10"
 echo "  fast:     hub --node-grace $FAST_GRACE, the pod's tolerationSeconds $FAST_TOL (unreachable, not-ready),"
 echo "            agent heartbeatSeconds $FAST_HB, keepaliveSeconds $FAST_KA"

@@ -30,8 +30,8 @@ fleet_start 3 || { fleet_dump; exit 1; }
 echo "# fleet up: hub $FLEET_HUB, broker port $FLEET_BROKER_PORT"
 
 CUT_S=5
-# The hub's defaults (hub/ctrl/ctrl.h): node grace 10 s, toleration 10 s. A pod would be
-# replaced by then; 5 s more for the replacement to show.
+# The hub's defaults (hub/ctrl/ctrl.h): node grace 10 s, then toleration 3 s. A pod would be
+# replaced 13 s after the cut; 12 s more for the replacement to show.
 WATCH_S=25
 
 cat >"$FLEET_TMP/web.yaml" <<YAML

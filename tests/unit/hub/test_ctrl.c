@@ -1395,23 +1395,23 @@ static void test_node_lost_pods_replaced_after_toleration(void **state)
     h.at[0] = h.at[2] = T0 + 11000;
     all_round(f->s, &o, T0 + 11000);
     assert_string_equal(ready_status(f->s, "n2", st), "Unknown");
-    assert_int_equal(pods_on(f->s, "n2"), 1); /* tolerated for 10 s more */
+    assert_int_equal(pods_on(f->s, "n2"), 1); /* tolerated 3 s from the mark */
     /* ...but no longer counted as ready: its agent cannot report. */
     size_t total, img, ready;
     count(f->s, NULL, &total, &img, &ready);
     assert_int_equal(ready, 2);
     assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "readyReplicas"), 2);
-    h.at[0] = h.at[2] = T0 + 20000;
-    all_round(f->s, &o, T0 + 20000);
+    h.at[0] = h.at[2] = T0 + 13999;
+    all_round(f->s, &o, T0 + 13999);
     assert_int_equal(pods_on(f->s, "n2"), 1);
-    h.at[0] = h.at[2] = T0 + 21000;
+    h.at[0] = h.at[2] = T0 + 14000;
     size_t evicted = 0;
     drv_error_t err = DRV_ERROR_INIT;
-    assert_int_equal(drv_ctrl_nodes_reconcile(f->s, &o, T0 + 21000, &evicted, &err), DRV_OK);
+    assert_int_equal(drv_ctrl_nodes_reconcile(f->s, &o, T0 + 14000, &evicted, &err), DRV_OK);
     assert_int_equal(evicted, 1);
     assert_int_equal(events(f->s, "NodeNotReady", "heartbeats"), 1);
     assert_int_equal(events(f->s, "TaintManagerEviction", "Node n2 is unreachable"), 1);
-    all_round(f->s, &o, T0 + 21000);
+    all_round(f->s, &o, T0 + 14000);
     /* Replaced elsewhere: 3 pods, none on n2. */
     count(f->s, NULL, &total, &img, &ready);
     assert_int_equal(total, 3);
@@ -1611,10 +1611,15 @@ static void test_toleration_seconds_zero_never_moves(void **state)
     h.at[1] = T0 + 30000;
     all_round(f->s, &o, T0 + 30000);
     assert_int_equal(pods_on(f->s, "n1"), 2);
+    /* The Will came 1 s after n1's last beat: "slow"'s 60 s run from the end of the 10 s
+     * grace, not from the Will. */
     h.at[1] = T0 + 62000;
     all_round(f->s, &o, T0 + 62000);
-    all_round(f->s, &o, T0 + 62000);
-    assert_int_equal(pods_on(f->s, "n1"), 1); /* "slow" moved after 60 s */
+    assert_int_equal(pods_on(f->s, "n1"), 2);
+    h.at[1] = T0 + 70000;
+    all_round(f->s, &o, T0 + 70000);
+    all_round(f->s, &o, T0 + 70000);
+    assert_int_equal(pods_on(f->s, "n1"), 1); /* "slow" moved after 10 + 60 s */
     assert_int_equal(pods_on(f->s, "n2"), 1);
     h.at[1] = T0 + 3600000;
     all_round(f->s, &o, T0 + 3600000);
