@@ -72,6 +72,9 @@ static void test_device_kinds(void **state)
         "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":\"pv1\"},"
         "\"spec\":{\"capacity\":{\"storage\":\"1Gi\"},\"accessModes\":[\"ReadWriteOnce\"],"
         "\"hostPath\":{\"path\":\"/x\"}}}",
+        /* The network section's policies: netstate.c normalises each on the device. */
+        "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"
+        "{\"name\":\"p\",\"namespace\":\"default\"},\"spec\":{\"podSelector\":{}}}",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         cJSON *o;
