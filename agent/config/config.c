@@ -16,6 +16,7 @@
 #include "drover/file.h"
 #include "drover/fmt.h"
 #include "drover/json.h"
+#include "drover/namelist.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 
@@ -169,13 +170,11 @@ static void get_bytes(struct cctx *c, const cJSON *o, const char *key, uint64_t 
     *out = (uint64_t)v;
 }
 
-static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const char *const *known)
+/* Reports every key of o not in known, a name list (drover/namelist.h). */
+static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const char *known)
 {
     for (const cJSON *m = o->child; m; m = m->next) {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = !strcmp(*k, m->string);
-        if (!ok) {
+        if (!drv_namelist_has(known, m->string)) {
             char key[300];
             drv_fmt_cut(key, sizeof(key), "%s%s", prefix, m->string);
             problem(c, key, "unknown key");
@@ -186,7 +185,8 @@ static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const
 /* registries.mirrors.REGISTRY: {endpoint: [URL...], rewrite: {PATTERN: REPLACEMENT}}. */
 static void parse_mirror(struct cctx *c, const cJSON *m, const char *key, drv_mirror_conf_t *mc)
 {
-    static const char *const known[] = {"endpoint", "rewrite", NULL};
+    static const char known[] = "endpoint\0"
+                                "rewrite\0";
     char name[DRV_REF_DOMAIN_MAX + 8], why[512];
     drv_mirror_endpoint_t probe;
     memset(mc, 0, sizeof(*mc));
@@ -256,8 +256,10 @@ static void parse_mirror(struct cctx *c, const cJSON *m, const char *key, drv_mi
 static void parse_registry_config(struct cctx *c, const cJSON *h, const char *key,
                                   drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"auth", "tls", NULL}; /* tls: refused below */
-    static const char *const auth_known[] = {"username", "password", NULL};
+    static const char known[] = "auth\0"
+                                "tls\0"; /* tls: refused below */
+    static const char auth_known[] = "username\0"
+                                     "password\0";
     char prefix[320], name[340];
     drv_fmt_cut(prefix, sizeof(prefix), "%s.", key);
     if (!cJSON_IsObject(h)) {
@@ -305,7 +307,8 @@ static void parse_registry_config(struct cctx *c, const cJSON *h, const char *ke
  * An http:// endpoint is spoken to in plain HTTP, as containerd does. */
 static void parse_registries_k3s(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"mirrors", "configs", NULL};
+    static const char known[] = "mirrors\0"
+                                "configs\0";
     check_keys(c, regs, "registries.", known);
     const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(regs, "mirrors");
     if (mirrors && !cJSON_IsObject(mirrors))
@@ -337,7 +340,10 @@ static void parse_registries_k3s(struct cctx *c, const cJSON *regs, drv_agent_co
 
 static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"host", "insecure", "username", "password", NULL};
+    static const char known[] = "host\0"
+                                "insecure\0"
+                                "username\0"
+                                "password\0";
     if (cJSON_IsObject(regs)) {
         parse_registries_k3s(c, regs, cfg);
         return;
@@ -405,10 +411,13 @@ static bool host_port_ok(const char *hp, bool port_optional)
  * with the node's certificate (agent/enroll/). */
 static bool broker_uri_ok(const char *uri)
 {
-    static const char *const schemes[] = {"tcp://", "mqtt://", "ssl://", "mqtts://"};
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if (!strncmp(uri, schemes[i], strlen(schemes[i])))
-            return host_port_ok(uri + strlen(schemes[i]), false);
+    static const char schemes[] = "tcp://\0"
+                                  "mqtt://\0"
+                                  "ssl://\0"
+                                  "mqtts://\0";
+    for (const char *s = schemes; s; s = drv_namelist_next(s))
+        if (!strncmp(uri, s, strlen(s)))
+            return host_port_ok(uri + strlen(s), false);
     return false;
 }
 
@@ -470,10 +479,13 @@ static void parse_hub_identity(struct cctx *c, const cJSON *hub, drv_agent_confi
 
 static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"broker",           "heartbeatSeconds",
-                                        "keepaliveSeconds", "url",
-                                        "caFingerprint",    "token",
-                                        "tokenFile",        NULL};
+    static const char known[] = "broker\0"
+                                "heartbeatSeconds\0"
+                                "keepaliveSeconds\0"
+                                "url\0"
+                                "caFingerprint\0"
+                                "token\0"
+                                "tokenFile\0";
     if (!cJSON_IsObject(hub)) {
         problem(c, "hub",
                 "must be a mapping of broker, heartbeatSeconds, keepaliveSeconds, url, "
@@ -517,7 +529,8 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
 /* metrics: {intervalSeconds, keepaliveSeconds}: usage pushed to the hub (docs/PROTOCOL.md). */
 static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"intervalSeconds", "keepaliveSeconds", NULL};
+    static const char known[] = "intervalSeconds\0"
+                                "keepaliveSeconds\0";
     if (!cJSON_IsObject(m)) {
         problem(c, "metrics", "must be a mapping of intervalSeconds, keepaliveSeconds");
         return;
@@ -541,7 +554,7 @@ static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cf
 /* storage: {dir}: where the directories of PersistentVolumeClaims live (agent/pod/pvc.h). */
 static void parse_storage(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"dir", NULL};
+    static const char known[] = "dir\0";
     if (!cJSON_IsObject(n)) {
         problem(c, "storage", "must be a mapping of dir");
         return;
@@ -552,7 +565,9 @@ static void parse_storage(struct cctx *c, const cJSON *n, drv_agent_config_t *cf
 
 static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"mode", "wireguardInterface", "toolDir", NULL};
+    static const char known[] = "mode\0"
+                                "wireguardInterface\0"
+                                "toolDir\0";
     if (!cJSON_IsObject(n)) {
         problem(c, "network", "must be a mapping of mode, wireguardInterface, toolDir");
         return;
@@ -619,32 +634,31 @@ static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t
 drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t len,
                                  drv_agent_config_t *cfg, drv_error_t *err)
 {
-    static const char *const known[] = {"nodeName",
-                                        "stateDir",
-                                        "runDir",
-                                        "manifestDir",
-                                        "platform",
-                                        "logLevel",
-                                        "cgroups",
-                                        "allowNoCgroups",
-                                        "crun",
-                                        "seccompProfile",
-                                        "podSubnet",
-                                        "bridge",
-                                        "cniPluginDir",
-                                        "containerLogMaxBytes",
-                                        "containerLogMaxFiles",
-                                        "maxLayerBytes",
-                                        "imageGCHighPercent",
-                                        "imageGCLowPercent",
-                                        "pidsLimit",
-                                        "registries",
-                                        "hub",
-                                        "labels",
-                                        "metrics",
-                                        "network",
-                                        "storage",
-                                        NULL};
+    static const char known[] = "nodeName\0"
+                                "stateDir\0"
+                                "runDir\0"
+                                "manifestDir\0"
+                                "platform\0"
+                                "logLevel\0"
+                                "cgroups\0"
+                                "allowNoCgroups\0"
+                                "crun\0"
+                                "seccompProfile\0"
+                                "podSubnet\0"
+                                "bridge\0"
+                                "cniPluginDir\0"
+                                "containerLogMaxBytes\0"
+                                "containerLogMaxFiles\0"
+                                "maxLayerBytes\0"
+                                "imageGCHighPercent\0"
+                                "imageGCLowPercent\0"
+                                "pidsLimit\0"
+                                "registries\0"
+                                "hub\0"
+                                "labels\0"
+                                "metrics\0"
+                                "network\0"
+                                "storage\0";
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
     if (drv_doc_parse(text, len, NULL, &docs, &perr) != DRV_OK)

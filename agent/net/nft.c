@@ -387,7 +387,7 @@ static void render_service_maps(nft_ctx_t *c)
     if (c->els.len > 1)
         qsort(c->els.data, c->els.len, sizeof(nft_el_t), el_cmp);
     static const struct {
-        const char *kw, *name, *type;
+        char kw[4], name[16], type[48]; /* in place: no pointers to relocate (issue 19) */
         nft_el_kind_t kind;
     } maps[] = {
         {"map", "svc_ports", "ipv4_addr . inet_proto . inet_service : verdict", EL_SVC},
