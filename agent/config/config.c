@@ -1,6 +1,7 @@
 /* The agent's configuration file: defaults, then the file's keys, each checked. */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,29 @@
         memcpy((field), (lit), sizeof(lit));                                                       \
     } while (0)
 
+/* Zeroes [from, to) of cfg. */
+#define ZERO_SPAN(cfg, from, to)                                                                   \
+    memset((char *)(cfg) + offsetof(drv_agent_config_t, from), 0,                                  \
+           offsetof(drv_agent_config_t, to) - offsetof(drv_agent_config_t, from))
+
 void drv_agent_config_defaults(drv_agent_config_t *cfg)
 {
-    memset(cfg, 0, sizeof(*cfg));
+    /* Everything but the registry, mirror and label tables (about 54 KB), whose entries past
+     * n_registries, n_mirrors and n_labels are never read: the long-running agent's
+     * configuration is a mapping of its own (agent/cmd/run.c), and its unused entries then
+     * stay pages never written (issue 19: the idle footprint). */
+    _Static_assert(
+        offsetof(drv_agent_config_t, registries) < offsetof(drv_agent_config_t, n_registries) &&
+            offsetof(drv_agent_config_t, n_registries) < offsetof(drv_agent_config_t, mirrors) &&
+            offsetof(drv_agent_config_t, mirrors) < offsetof(drv_agent_config_t, n_mirrors) &&
+            offsetof(drv_agent_config_t, n_mirrors) < offsetof(drv_agent_config_t, labels) &&
+            offsetof(drv_agent_config_t, labels) < offsetof(drv_agent_config_t, n_labels),
+        "the tables' order in drv_agent_config_t");
+    memset(cfg, 0, offsetof(drv_agent_config_t, registries));
+    ZERO_SPAN(cfg, n_registries, mirrors);
+    ZERO_SPAN(cfg, n_mirrors, labels);
+    memset((char *)cfg + offsetof(drv_agent_config_t, n_labels), 0,
+           sizeof(*cfg) - offsetof(drv_agent_config_t, n_labels));
     if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1) != 0 || !cfg->node_name[0])
         SET_LITERAL(cfg->node_name, "localhost");
     /* Node names follow DNS rules: lower-case what the host calls itself. */
@@ -668,100 +689,101 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must hold one mapping of settings",
                              source);
     }
-    /* The settings are parsed into a copy, so that cfg is untouched on error; the copy is on
-     * the heap and freed before the agent runs: about 60 KB that would otherwise stay dirty
-     * on the long-running agent's stack (issue 19). */
-    _cleanup_free_ drv_agent_config_t *tmp = malloc(sizeof(*tmp));
-    if (!tmp) {
+    /* Parsed in place, over a copy kept to put cfg back as it was on error. Not into a copy
+     * assigned to cfg at the end: that would write every page of cfg, the unused table entries
+     * too, which on the long-running agent are pages never written (drv_agent_config_defaults).
+     * The copy is on the heap and freed before the agent runs (issue 19). */
+    _cleanup_free_ drv_agent_config_t *saved = malloc(sizeof(*saved));
+    if (!saved) {
         drv_doc_list_free(&docs);
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", source);
     }
-    *tmp = *cfg;
+    *saved = *cfg;
     struct cctx c = {.problems = DRV_BUF_INIT(16 * 1024), .source = source};
     const cJSON *o = docs.count ? docs.docs[0].root : NULL;
     if (o) {
         check_keys(&c, o, "", known);
-        get_string(&c, o, "nodeName", tmp->node_name, sizeof(tmp->node_name));
+        get_string(&c, o, "nodeName", cfg->node_name, sizeof(cfg->node_name));
         char why[512];
-        if (drv_name_node_is_pattern(tmp->node_name)) {
+        if (drv_name_node_is_pattern(cfg->node_name)) {
             /* Filled from the device at the first start (config/nodename.h). */
-            if (!drv_name_node_pattern(tmp->node_name, why, sizeof(why)))
+            if (!drv_name_node_pattern(cfg->node_name, why, sizeof(why)))
                 problem(&c, "nodeName", "\"%s\" is not a valid node name pattern: %s",
-                        tmp->node_name, why);
-            if (drv_fmt(tmp->node_name_pattern, sizeof(tmp->node_name_pattern), "%s",
-                        tmp->node_name) != DRV_OK)
+                        cfg->node_name, why);
+            if (drv_fmt(cfg->node_name_pattern, sizeof(cfg->node_name_pattern), "%s",
+                        cfg->node_name) != DRV_OK)
                 problem(&c, "nodeName", "too long (at most %zu characters)",
-                        sizeof(tmp->node_name_pattern) - 1);
-            tmp->node_name[0] = '\0';
+                        sizeof(cfg->node_name_pattern) - 1);
+            cfg->node_name[0] = '\0';
         } else {
-            tmp->node_name_pattern[0] = '\0';
-            if (!drv_name_dns_subdomain(tmp->node_name, why, sizeof(why)) ||
-                strlen(tmp->node_name) > DRV_NAME_NODE_MAX)
-                problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", tmp->node_name,
-                        strlen(tmp->node_name) > DRV_NAME_NODE_MAX ? "at most 63 characters" : why);
+            cfg->node_name_pattern[0] = '\0';
+            if (!drv_name_dns_subdomain(cfg->node_name, why, sizeof(why)) ||
+                strlen(cfg->node_name) > DRV_NAME_NODE_MAX)
+                problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", cfg->node_name,
+                        strlen(cfg->node_name) > DRV_NAME_NODE_MAX ? "at most 63 characters" : why);
         }
-        get_path(&c, o, "stateDir", tmp->state_dir, sizeof(tmp->state_dir));
-        get_path(&c, o, "runDir", tmp->run_dir, sizeof(tmp->run_dir));
-        get_path(&c, o, "manifestDir", tmp->manifest_dir, sizeof(tmp->manifest_dir));
-        get_string(&c, o, "platform", tmp->platform, sizeof(tmp->platform));
-        get_string(&c, o, "logLevel", tmp->log_level, sizeof(tmp->log_level));
-        if (strcmp(tmp->log_level, "debug") && strcmp(tmp->log_level, "info") &&
-            strcmp(tmp->log_level, "warn") && strcmp(tmp->log_level, "error"))
+        get_path(&c, o, "stateDir", cfg->state_dir, sizeof(cfg->state_dir));
+        get_path(&c, o, "runDir", cfg->run_dir, sizeof(cfg->run_dir));
+        get_path(&c, o, "manifestDir", cfg->manifest_dir, sizeof(cfg->manifest_dir));
+        get_string(&c, o, "platform", cfg->platform, sizeof(cfg->platform));
+        get_string(&c, o, "logLevel", cfg->log_level, sizeof(cfg->log_level));
+        if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+            strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
             problem(&c, "logLevel", "must be debug, info, warn or error");
         char cg[16] = "";
         get_string(&c, o, "cgroups", cg, sizeof(cg));
         if (!strcmp(cg, "auto"))
-            tmp->cgroups = DRV_CGROUPS_AUTO;
+            cfg->cgroups = DRV_CGROUPS_AUTO;
         else if (!strcmp(cg, "required"))
-            tmp->cgroups = DRV_CGROUPS_REQUIRED;
+            cfg->cgroups = DRV_CGROUPS_REQUIRED;
         else if (!strcmp(cg, "disabled"))
-            tmp->cgroups = DRV_CGROUPS_DISABLED;
+            cfg->cgroups = DRV_CGROUPS_DISABLED;
         else if (cg[0])
             problem(&c, "cgroups", "must be auto, required or disabled");
-        get_bool(&c, o, "allowNoCgroups", &tmp->allow_no_cgroups);
-        get_string(&c, o, "crun", tmp->crun_path, sizeof(tmp->crun_path));
-        get_path(&c, o, "seccompProfile", tmp->seccomp_profile, sizeof(tmp->seccomp_profile));
-        get_string(&c, o, "podSubnet", tmp->pod_subnet, sizeof(tmp->pod_subnet));
-        get_string(&c, o, "bridge", tmp->bridge, sizeof(tmp->bridge));
-        get_path(&c, o, "cniPluginDir", tmp->cni_plugin_dir, sizeof(tmp->cni_plugin_dir));
-        get_bytes(&c, o, "containerLogMaxBytes", &tmp->log_max_bytes);
-        get_uint(&c, o, "containerLogMaxFiles", 0, 100, &tmp->log_max_files);
-        get_bytes(&c, o, "maxLayerBytes", &tmp->max_layer_bytes);
-        get_uint(&c, o, "imageGCHighPercent", 1, 100, &tmp->gc_high_percent);
-        get_uint(&c, o, "imageGCLowPercent", 1, 100, &tmp->gc_low_percent);
-        if (tmp->gc_low_percent > tmp->gc_high_percent)
+        get_bool(&c, o, "allowNoCgroups", &cfg->allow_no_cgroups);
+        get_string(&c, o, "crun", cfg->crun_path, sizeof(cfg->crun_path));
+        get_path(&c, o, "seccompProfile", cfg->seccomp_profile, sizeof(cfg->seccomp_profile));
+        get_string(&c, o, "podSubnet", cfg->pod_subnet, sizeof(cfg->pod_subnet));
+        get_string(&c, o, "bridge", cfg->bridge, sizeof(cfg->bridge));
+        get_path(&c, o, "cniPluginDir", cfg->cni_plugin_dir, sizeof(cfg->cni_plugin_dir));
+        get_bytes(&c, o, "containerLogMaxBytes", &cfg->log_max_bytes);
+        get_uint(&c, o, "containerLogMaxFiles", 0, 100, &cfg->log_max_files);
+        get_bytes(&c, o, "maxLayerBytes", &cfg->max_layer_bytes);
+        get_uint(&c, o, "imageGCHighPercent", 1, 100, &cfg->gc_high_percent);
+        get_uint(&c, o, "imageGCLowPercent", 1, 100, &cfg->gc_low_percent);
+        if (cfg->gc_low_percent > cfg->gc_high_percent)
             problem(&c, "imageGCLowPercent", "must not be above imageGCHighPercent");
-        get_uint(&c, o, "pidsLimit", 16, 4194304, &tmp->default_pids_limit);
+        get_uint(&c, o, "pidsLimit", 16, 4194304, &cfg->default_pids_limit);
         const cJSON *regs = cJSON_GetObjectItemCaseSensitive(o, "registries");
         if (regs) {
-            tmp->n_registries = 0;
-            tmp->n_mirrors = 0;
-            parse_registries(&c, regs, tmp);
+            cfg->n_registries = 0;
+            cfg->n_mirrors = 0;
+            parse_registries(&c, regs, cfg);
         }
         const cJSON *hub = cJSON_GetObjectItemCaseSensitive(o, "hub");
         if (hub)
-            parse_hub(&c, hub, tmp);
+            parse_hub(&c, hub, cfg);
         const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
         if (labels)
-            parse_labels(&c, labels, tmp);
+            parse_labels(&c, labels, cfg);
         const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
         if (metrics)
-            parse_metrics(&c, metrics, tmp);
+            parse_metrics(&c, metrics, cfg);
         const cJSON *network = cJSON_GetObjectItemCaseSensitive(o, "network");
         if (network)
-            parse_network(&c, network, tmp);
+            parse_network(&c, network, cfg);
         const cJSON *storage = cJSON_GetObjectItemCaseSensitive(o, "storage");
         if (storage)
-            parse_storage(&c, storage, tmp);
+            parse_storage(&c, storage, cfg);
     }
     drv_doc_list_free(&docs);
     if (c.count) {
+        *cfg = *saved;
         drv_error_set(err, DRV_ERR_INVALID, 0, "%s", drv_buf_str(&c.problems));
         drv_buf_free(&c.problems);
         return DRV_ERR_INVALID;
     }
     drv_buf_free(&c.problems);
-    *cfg = *tmp;
     return DRV_OK;
 }
 
