@@ -991,13 +991,14 @@ static drv_err_t nft_run(const char *const *args, const char *script, size_t len
 
 drv_err_t drv_nft_apply(const char *script, size_t len, drv_error_t *err)
 {
-    static const char *const args[] = {"nft", "-f", "-", NULL};
+    /* On the stack, not static: a static table of pointers is relocated at each start. */
+    const char *const args[] = {"nft", "-f", "-", NULL};
     return nft_run(args, script, len, err);
 }
 
 drv_err_t drv_nft_check(const char *script, size_t len, drv_error_t *err)
 {
-    static const char *const args[] = {"nft", "-c", "-f", "-", NULL};
+    const char *const args[] = {"nft", "-c", "-f", "-", NULL};
     return nft_run(args, script, len, err);
 }
 
