@@ -4,11 +4,13 @@
 #   DROVER_BUILD_DIR=build tests/bench/footprint.sh
 # 1. the stripped drover-agent of the device build (MinSizeRel, cmake/DroverDevice.cmake) for
 #    x86_64, arm64 and armhf beside the target (< 512 KiB; system libraries excluded): the file
-#    and what its loadable segments hold. The build directories come from FOOTPRINT_X86_64_DIR,
-#    FOOTPRINT_ARM64_DIR and FOOTPRINT_ARMHF_DIR (default build-min, build-arm64 and
-#    build-armhf at the top of the tree; without build-min, DROVER_BUILD_DIR/footprint-minsizerel);
-#    a missing one is configured and built (the agent only), except the cross ones in short
-#    mode, which are then skipped and said so.
+#    and what its loadable segments hold, and how far the code and RELRO data end below the
+#    boundary past which the file grows by a whole segment alignment step (the margin). The
+#    build directories come from FOOTPRINT_X86_64_DIR, FOOTPRINT_ARM64_DIR and
+#    FOOTPRINT_ARMHF_DIR (default build-min, build-arm64 and build-armhf at the top of the tree;
+#    without build-min, DROVER_BUILD_DIR/footprint-minsizerel); a missing one is configured and
+#    built (the agent only), except the cross ones in short mode, which are then skipped and
+#    said so.
 # 2. the agent's private memory (Private_Clean + Private_Dirty of /proc/PID/smaps), idle,
 #    enrolled and connected to a hub over TLS (the hub's secure default: TLS broker, a device
 #    enrolled with a bootstrap token; tests/integration/lib/fleet.sh, FLEET_SECURE=1), split by
@@ -51,19 +53,34 @@ build_agent() {
 }
 # size_of ARCH DIR TRIPLET-PREFIX: prints the stripped size and the segments.
 size_of() {
-  local arch="$1" dir="$2" pre="$3" tmp file loaded=0 sz verdict
+  local arch="$1" dir="$2" pre="$3" tmp file loaded=0 sz verdict code relro align
   tmp="$(mktemp)"
   "${pre}strip" -o "$tmp" "$dir/agent/drover-agent" || { rm -f "$tmp"; return 1; }
   file="$(stat -c %s "$tmp")"
   for sz in $("${pre}readelf" -lW "$tmp" | awk '$1 == "LOAD" { print $5 }'); do
     loaded=$((loaded + sz))
   done
+  # The margin: the file ends about where the RELRO data ends, rounded up to the segment
+  # alignment (4 KiB on x86_64 and armhf, 16 KiB on arm64), plus the little data after it; the
+  # code (first LOAD) and the RELRO data growing past that boundary add a whole step to the
+  # file at once (issue 19: arm64 sat 4 bytes below its step).
+  read -r code relro align < <("${pre}readelf" -lW "$tmp" | awk '
+    $1 == "LOAD" && !code { code = $5; align = $NF }
+    $1 == "GNU_RELRO" { relro = $6 }
+    END { print (code ? code : 0), (relro ? relro : 0), (align ? align : 0) }')
+  code=$((code)) relro=$((relro)) align=$((align)) # readelf prints them in hex (0x...)
   rm -f "$tmp"
   [ "$file" -gt 0 ] || return 1
   verdict="yes"
   [ "$file" -lt "$target" ] || verdict="NO (over by $(kib $((file - target))) KiB)"
   printf '%-7s stripped %7d B (%5s KiB), in its segments %7d B (%5s KiB); target < 512 KiB: %s\n' \
     "$arch" "$file" "$(kib "$file")" "$loaded" "$(kib "$loaded")" "$verdict"
+  if [ "$code" -gt 0 ] && [ "$align" -gt 0 ]; then
+    local end=$((code + relro)) step
+    step=$(((end + align - 1) / align * align))
+    printf '        code + RELRO end at %d B; the file grows by %d KiB past %d B: %d B (%s KiB) of margin\n' \
+      "$end" $((align / 1024)) "$step" $((step - end)) "$(kib $((step - end)))"
+  fi
   echo "        (${pre}strip -o /tmp/a $dir/agent/drover-agent && stat -c %s /tmp/a)"
 }
 echo "== drover-agent, device build (MinSizeRel), stripped; system libraries excluded"
