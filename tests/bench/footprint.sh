@@ -19,6 +19,8 @@
 #    other anonymous memory. The device runs the native MinSizeRel agent of 1.; beside it, in
 #    the same run, the baseline: the agent of FOOTPRINT_BASE_BUILD (default /work/base/build,
 #    main before issue 19, if it is there) enrolled the same way.
+# 3. per pod: what each agent's private memory grows by with 10 pods Running on its device
+#    (3 in short mode; one busybox image from fleet.sh's registry, CNI network).
 # BENCH_SHORT=1 (CI): the same, the idle wait shortened; exits non-zero when a figure is
 # missing or zero (tests/bench/CMakeLists.txt registers it as bench_footprint).
 set -uo pipefail
@@ -155,8 +157,10 @@ classify() {
 }
 # measure NAME K BIN: starts device NAME with BIN, enrolled over TLS, waits until its Node is
 # Ready and the agent idles, prints the split.
+measured_pid=""
 measure() {
   local name="$1" k="$2" bin="$3" pid out total
+  measured_pid=""
   # shellcheck disable=SC2034 # read by device.sh when the device starts
   DROVER_AGENT_BIN="$bin"
   fleet_device_start "$name" "$k" || { fleet_dump; return 1; }
@@ -171,16 +175,57 @@ measure() {
   echo "$bin, enrolled, connected over TLS (ssl://), no pods, idle:"
   grep -v '^TOTAL' <<<"$out"
   total="$(awk '/^TOTAL/ {print $2}' <<<"$out")"
-  echo "  command: awk '/^Private_(Clean|Dirty):/ {s += \$2} END {print s}' /proc/$pid/smaps_rollup -> $(awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$pid/smaps_rollup") KiB"
+  echo "  command: awk '/^Private_(Clean|Dirty):/ {s += \$2} END {print s}' /proc/$pid/smaps_rollup -> $(private_kib "$pid") KiB"
+  measured_pid="$pid"
   [ "${total:-0}" -gt 0 ]
 }
+private_kib() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+# per_pod K PID: N pods pinned to device dK (the image of fleet.sh, cached after the first),
+# Running and Ready; prints what the agent's private memory grew by per pod, over TLS.
+per_pod() {
+  local k="$1" pid="$2" before after i
+  before="$(private_kib "$pid")"
+  : >"$FLEET_TMP/pods$k.yaml"
+  for i in $(seq 1 "$npods"); do
+    cat >>"$FLEET_TMP/pods$k.yaml" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fp$k-$i, labels: {app: fp$k}}
+spec:
+  nodeSelector: {device: d$k}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: $FLEET_IMG1, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 5; done"]}
+YAML
+  done
+  fleet_apply "$FLEET_TMP/pods$k.yaml" >/dev/null || return 1
+  fleet_running "app=fp$k" "$npods" 120 || return 1
+  sleep "$([ -n "$short" ] && echo 3 || echo 15)"
+  after="$(private_kib "$pid")"
+  [ -n "$before" ] && [ -n "$after" ] || return 1
+  echo "  $npods pods Running: private $after KiB (idle $before KiB): $(((after - before) / npods)) KiB per pod (target < 64 KiB)"
+}
 echo "== drover-agent private memory, idle, enrolled, over TLS (target < 2 MiB = 2048 KiB)"
+npods="$([ -n "$short" ] && echo 3 || echo 10)"
 measure dev1 1 "$agent_min" || miss "memory of the MinSizeRel agent"
+pid1="$measured_pid"
+pid2=""
 if [ -x "$base_build/agent/drover-agent" ]; then
   echo "-- baseline, same run:"
   measure dev2 2 "$base_build/agent/drover-agent" || miss "memory of the baseline agent"
+  pid2="$measured_pid"
 else
   echo "-- baseline: no $base_build/agent/drover-agent (FOOTPRINT_BASE_BUILD)"
+fi
+echo "== per pod, over TLS: $npods busybox pods (sh and sleep, CNI network) on each device"
+if [ -n "$pid1" ]; then
+  echo "$agent_min:"
+  per_pod 1 "$pid1" || { fleet_dump; miss "memory per pod of the MinSizeRel agent"; }
+fi
+if [ -n "$pid2" ]; then
+  echo "-- baseline, same run: $base_build/agent/drover-agent:"
+  per_pod 2 "$pid2" || { fleet_dump; miss "memory per pod of the baseline agent"; }
 fi
 if [ "$missing" -gt 0 ]; then
   echo "footprint: $missing figure(s) missing" >&2
