@@ -1,6 +1,7 @@
 /* The agent's configuration file: defaults, then the file's keys, each checked. */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "drover/file.h"
 #include "drover/fmt.h"
 #include "drover/json.h"
+#include "drover/namelist.h"
 #include "drover/names.h"
 #include "drover/quantity.h"
 
@@ -28,9 +30,29 @@
         memcpy((field), (lit), sizeof(lit));                                                       \
     } while (0)
 
+/* Zeroes [from, to) of cfg. */
+#define ZERO_SPAN(cfg, from, to)                                                                   \
+    memset((char *)(cfg) + offsetof(drv_agent_config_t, from), 0,                                  \
+           offsetof(drv_agent_config_t, to) - offsetof(drv_agent_config_t, from))
+
 void drv_agent_config_defaults(drv_agent_config_t *cfg)
 {
-    memset(cfg, 0, sizeof(*cfg));
+    /* Everything but the registry, mirror and label tables (about 54 KB), whose entries past
+     * n_registries, n_mirrors and n_labels are never read: the long-running agent's
+     * configuration is a mapping of its own (agent/cmd/run.c), and its unused entries then
+     * stay pages never written (issue 19: the idle footprint). */
+    _Static_assert(
+        offsetof(drv_agent_config_t, registries) < offsetof(drv_agent_config_t, n_registries) &&
+            offsetof(drv_agent_config_t, n_registries) < offsetof(drv_agent_config_t, mirrors) &&
+            offsetof(drv_agent_config_t, mirrors) < offsetof(drv_agent_config_t, n_mirrors) &&
+            offsetof(drv_agent_config_t, n_mirrors) < offsetof(drv_agent_config_t, labels) &&
+            offsetof(drv_agent_config_t, labels) < offsetof(drv_agent_config_t, n_labels),
+        "the tables' order in drv_agent_config_t");
+    memset(cfg, 0, offsetof(drv_agent_config_t, registries));
+    ZERO_SPAN(cfg, n_registries, mirrors);
+    ZERO_SPAN(cfg, n_mirrors, labels);
+    memset((char *)cfg + offsetof(drv_agent_config_t, n_labels), 0,
+           sizeof(*cfg) - offsetof(drv_agent_config_t, n_labels));
     if (gethostname(cfg->node_name, sizeof(cfg->node_name) - 1) != 0 || !cfg->node_name[0])
         SET_LITERAL(cfg->node_name, "localhost");
     /* Node names follow DNS rules: lower-case what the host calls itself. */
@@ -169,13 +191,11 @@ static void get_bytes(struct cctx *c, const cJSON *o, const char *key, uint64_t 
     *out = (uint64_t)v;
 }
 
-static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const char *const *known)
+/* Reports every key of o not in known, a name list (drover/namelist.h). */
+static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const char *known)
 {
     for (const cJSON *m = o->child; m; m = m->next) {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = !strcmp(*k, m->string);
-        if (!ok) {
+        if (!drv_namelist_has(known, m->string)) {
             char key[300];
             drv_fmt_cut(key, sizeof(key), "%s%s", prefix, m->string);
             problem(c, key, "unknown key");
@@ -186,7 +206,8 @@ static void check_keys(struct cctx *c, const cJSON *o, const char *prefix, const
 /* registries.mirrors.REGISTRY: {endpoint: [URL...], rewrite: {PATTERN: REPLACEMENT}}. */
 static void parse_mirror(struct cctx *c, const cJSON *m, const char *key, drv_mirror_conf_t *mc)
 {
-    static const char *const known[] = {"endpoint", "rewrite", NULL};
+    static const char known[] = "endpoint\0"
+                                "rewrite\0";
     char name[DRV_REF_DOMAIN_MAX + 8], why[512];
     drv_mirror_endpoint_t probe;
     memset(mc, 0, sizeof(*mc));
@@ -256,8 +277,10 @@ static void parse_mirror(struct cctx *c, const cJSON *m, const char *key, drv_mi
 static void parse_registry_config(struct cctx *c, const cJSON *h, const char *key,
                                   drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"auth", "tls", NULL}; /* tls: refused below */
-    static const char *const auth_known[] = {"username", "password", NULL};
+    static const char known[] = "auth\0"
+                                "tls\0"; /* tls: refused below */
+    static const char auth_known[] = "username\0"
+                                     "password\0";
     char prefix[320], name[340];
     drv_fmt_cut(prefix, sizeof(prefix), "%s.", key);
     if (!cJSON_IsObject(h)) {
@@ -305,7 +328,8 @@ static void parse_registry_config(struct cctx *c, const cJSON *h, const char *ke
  * An http:// endpoint is spoken to in plain HTTP, as containerd does. */
 static void parse_registries_k3s(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"mirrors", "configs", NULL};
+    static const char known[] = "mirrors\0"
+                                "configs\0";
     check_keys(c, regs, "registries.", known);
     const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(regs, "mirrors");
     if (mirrors && !cJSON_IsObject(mirrors))
@@ -337,7 +361,10 @@ static void parse_registries_k3s(struct cctx *c, const cJSON *regs, drv_agent_co
 
 static void parse_registries(struct cctx *c, const cJSON *regs, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"host", "insecure", "username", "password", NULL};
+    static const char known[] = "host\0"
+                                "insecure\0"
+                                "username\0"
+                                "password\0";
     if (cJSON_IsObject(regs)) {
         parse_registries_k3s(c, regs, cfg);
         return;
@@ -405,10 +432,13 @@ static bool host_port_ok(const char *hp, bool port_optional)
  * with the node's certificate (agent/enroll/). */
 static bool broker_uri_ok(const char *uri)
 {
-    static const char *const schemes[] = {"tcp://", "mqtt://", "ssl://", "mqtts://"};
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if (!strncmp(uri, schemes[i], strlen(schemes[i])))
-            return host_port_ok(uri + strlen(schemes[i]), false);
+    static const char schemes[] = "tcp://\0"
+                                  "mqtt://\0"
+                                  "ssl://\0"
+                                  "mqtts://\0";
+    for (const char *s = schemes; s; s = drv_namelist_next(s))
+        if (!strncmp(uri, s, strlen(s)))
+            return host_port_ok(uri + strlen(s), false);
     return false;
 }
 
@@ -470,10 +500,13 @@ static void parse_hub_identity(struct cctx *c, const cJSON *hub, drv_agent_confi
 
 static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"broker",           "heartbeatSeconds",
-                                        "keepaliveSeconds", "url",
-                                        "caFingerprint",    "token",
-                                        "tokenFile",        NULL};
+    static const char known[] = "broker\0"
+                                "heartbeatSeconds\0"
+                                "keepaliveSeconds\0"
+                                "url\0"
+                                "caFingerprint\0"
+                                "token\0"
+                                "tokenFile\0";
     if (!cJSON_IsObject(hub)) {
         problem(c, "hub",
                 "must be a mapping of broker, heartbeatSeconds, keepaliveSeconds, url, "
@@ -517,7 +550,8 @@ static void parse_hub(struct cctx *c, const cJSON *hub, drv_agent_config_t *cfg)
 /* metrics: {intervalSeconds, keepaliveSeconds}: usage pushed to the hub (docs/PROTOCOL.md). */
 static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"intervalSeconds", "keepaliveSeconds", NULL};
+    static const char known[] = "intervalSeconds\0"
+                                "keepaliveSeconds\0";
     if (!cJSON_IsObject(m)) {
         problem(c, "metrics", "must be a mapping of intervalSeconds, keepaliveSeconds");
         return;
@@ -541,7 +575,7 @@ static void parse_metrics(struct cctx *c, const cJSON *m, drv_agent_config_t *cf
 /* storage: {dir}: where the directories of PersistentVolumeClaims live (agent/pod/pvc.h). */
 static void parse_storage(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"dir", NULL};
+    static const char known[] = "dir\0";
     if (!cJSON_IsObject(n)) {
         problem(c, "storage", "must be a mapping of dir");
         return;
@@ -552,7 +586,9 @@ static void parse_storage(struct cctx *c, const cJSON *n, drv_agent_config_t *cf
 
 static void parse_network(struct cctx *c, const cJSON *n, drv_agent_config_t *cfg)
 {
-    static const char *const known[] = {"mode", "wireguardInterface", "toolDir", NULL};
+    static const char known[] = "mode\0"
+                                "wireguardInterface\0"
+                                "toolDir\0";
     if (!cJSON_IsObject(n)) {
         problem(c, "network", "must be a mapping of mode, wireguardInterface, toolDir");
         return;
@@ -619,32 +655,31 @@ static void parse_labels(struct cctx *c, const cJSON *labels, drv_agent_config_t
 drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t len,
                                  drv_agent_config_t *cfg, drv_error_t *err)
 {
-    static const char *const known[] = {"nodeName",
-                                        "stateDir",
-                                        "runDir",
-                                        "manifestDir",
-                                        "platform",
-                                        "logLevel",
-                                        "cgroups",
-                                        "allowNoCgroups",
-                                        "crun",
-                                        "seccompProfile",
-                                        "podSubnet",
-                                        "bridge",
-                                        "cniPluginDir",
-                                        "containerLogMaxBytes",
-                                        "containerLogMaxFiles",
-                                        "maxLayerBytes",
-                                        "imageGCHighPercent",
-                                        "imageGCLowPercent",
-                                        "pidsLimit",
-                                        "registries",
-                                        "hub",
-                                        "labels",
-                                        "metrics",
-                                        "network",
-                                        "storage",
-                                        NULL};
+    static const char known[] = "nodeName\0"
+                                "stateDir\0"
+                                "runDir\0"
+                                "manifestDir\0"
+                                "platform\0"
+                                "logLevel\0"
+                                "cgroups\0"
+                                "allowNoCgroups\0"
+                                "crun\0"
+                                "seccompProfile\0"
+                                "podSubnet\0"
+                                "bridge\0"
+                                "cniPluginDir\0"
+                                "containerLogMaxBytes\0"
+                                "containerLogMaxFiles\0"
+                                "maxLayerBytes\0"
+                                "imageGCHighPercent\0"
+                                "imageGCLowPercent\0"
+                                "pidsLimit\0"
+                                "registries\0"
+                                "hub\0"
+                                "labels\0"
+                                "metrics\0"
+                                "network\0"
+                                "storage\0";
     drv_doc_list_t docs = {0};
     drv_error_t perr = DRV_ERROR_INIT;
     if (drv_doc_parse(text, len, NULL, &docs, &perr) != DRV_OK)
@@ -654,92 +689,101 @@ drv_err_t drv_agent_config_parse(const char *source, const char *text, size_t le
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must hold one mapping of settings",
                              source);
     }
-    drv_agent_config_t tmp = *cfg;
+    /* Parsed in place, over a copy kept to put cfg back as it was on error. Not into a copy
+     * assigned to cfg at the end: that would write every page of cfg, the unused table entries
+     * too, which on the long-running agent are pages never written (drv_agent_config_defaults).
+     * The copy is on the heap and freed before the agent runs (issue 19). */
+    _cleanup_free_ drv_agent_config_t *saved = malloc(sizeof(*saved));
+    if (!saved) {
+        drv_doc_list_free(&docs);
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s: out of memory", source);
+    }
+    *saved = *cfg;
     struct cctx c = {.problems = DRV_BUF_INIT(16 * 1024), .source = source};
     const cJSON *o = docs.count ? docs.docs[0].root : NULL;
     if (o) {
         check_keys(&c, o, "", known);
-        get_string(&c, o, "nodeName", tmp.node_name, sizeof(tmp.node_name));
+        get_string(&c, o, "nodeName", cfg->node_name, sizeof(cfg->node_name));
         char why[512];
-        if (drv_name_node_is_pattern(tmp.node_name)) {
+        if (drv_name_node_is_pattern(cfg->node_name)) {
             /* Filled from the device at the first start (config/nodename.h). */
-            if (!drv_name_node_pattern(tmp.node_name, why, sizeof(why)))
+            if (!drv_name_node_pattern(cfg->node_name, why, sizeof(why)))
                 problem(&c, "nodeName", "\"%s\" is not a valid node name pattern: %s",
-                        tmp.node_name, why);
-            if (drv_fmt(tmp.node_name_pattern, sizeof(tmp.node_name_pattern), "%s",
-                        tmp.node_name) != DRV_OK)
+                        cfg->node_name, why);
+            if (drv_fmt(cfg->node_name_pattern, sizeof(cfg->node_name_pattern), "%s",
+                        cfg->node_name) != DRV_OK)
                 problem(&c, "nodeName", "too long (at most %zu characters)",
-                        sizeof(tmp.node_name_pattern) - 1);
-            tmp.node_name[0] = '\0';
+                        sizeof(cfg->node_name_pattern) - 1);
+            cfg->node_name[0] = '\0';
         } else {
-            tmp.node_name_pattern[0] = '\0';
-            if (!drv_name_dns_subdomain(tmp.node_name, why, sizeof(why)) ||
-                strlen(tmp.node_name) > DRV_NAME_NODE_MAX)
-                problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", tmp.node_name,
-                        strlen(tmp.node_name) > DRV_NAME_NODE_MAX ? "at most 63 characters" : why);
+            cfg->node_name_pattern[0] = '\0';
+            if (!drv_name_dns_subdomain(cfg->node_name, why, sizeof(why)) ||
+                strlen(cfg->node_name) > DRV_NAME_NODE_MAX)
+                problem(&c, "nodeName", "\"%s\" is not a valid node name: %s", cfg->node_name,
+                        strlen(cfg->node_name) > DRV_NAME_NODE_MAX ? "at most 63 characters" : why);
         }
-        get_path(&c, o, "stateDir", tmp.state_dir, sizeof(tmp.state_dir));
-        get_path(&c, o, "runDir", tmp.run_dir, sizeof(tmp.run_dir));
-        get_path(&c, o, "manifestDir", tmp.manifest_dir, sizeof(tmp.manifest_dir));
-        get_string(&c, o, "platform", tmp.platform, sizeof(tmp.platform));
-        get_string(&c, o, "logLevel", tmp.log_level, sizeof(tmp.log_level));
-        if (strcmp(tmp.log_level, "debug") && strcmp(tmp.log_level, "info") &&
-            strcmp(tmp.log_level, "warn") && strcmp(tmp.log_level, "error"))
+        get_path(&c, o, "stateDir", cfg->state_dir, sizeof(cfg->state_dir));
+        get_path(&c, o, "runDir", cfg->run_dir, sizeof(cfg->run_dir));
+        get_path(&c, o, "manifestDir", cfg->manifest_dir, sizeof(cfg->manifest_dir));
+        get_string(&c, o, "platform", cfg->platform, sizeof(cfg->platform));
+        get_string(&c, o, "logLevel", cfg->log_level, sizeof(cfg->log_level));
+        if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+            strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error"))
             problem(&c, "logLevel", "must be debug, info, warn or error");
         char cg[16] = "";
         get_string(&c, o, "cgroups", cg, sizeof(cg));
         if (!strcmp(cg, "auto"))
-            tmp.cgroups = DRV_CGROUPS_AUTO;
+            cfg->cgroups = DRV_CGROUPS_AUTO;
         else if (!strcmp(cg, "required"))
-            tmp.cgroups = DRV_CGROUPS_REQUIRED;
+            cfg->cgroups = DRV_CGROUPS_REQUIRED;
         else if (!strcmp(cg, "disabled"))
-            tmp.cgroups = DRV_CGROUPS_DISABLED;
+            cfg->cgroups = DRV_CGROUPS_DISABLED;
         else if (cg[0])
             problem(&c, "cgroups", "must be auto, required or disabled");
-        get_bool(&c, o, "allowNoCgroups", &tmp.allow_no_cgroups);
-        get_string(&c, o, "crun", tmp.crun_path, sizeof(tmp.crun_path));
-        get_path(&c, o, "seccompProfile", tmp.seccomp_profile, sizeof(tmp.seccomp_profile));
-        get_string(&c, o, "podSubnet", tmp.pod_subnet, sizeof(tmp.pod_subnet));
-        get_string(&c, o, "bridge", tmp.bridge, sizeof(tmp.bridge));
-        get_path(&c, o, "cniPluginDir", tmp.cni_plugin_dir, sizeof(tmp.cni_plugin_dir));
-        get_bytes(&c, o, "containerLogMaxBytes", &tmp.log_max_bytes);
-        get_uint(&c, o, "containerLogMaxFiles", 0, 100, &tmp.log_max_files);
-        get_bytes(&c, o, "maxLayerBytes", &tmp.max_layer_bytes);
-        get_uint(&c, o, "imageGCHighPercent", 1, 100, &tmp.gc_high_percent);
-        get_uint(&c, o, "imageGCLowPercent", 1, 100, &tmp.gc_low_percent);
-        if (tmp.gc_low_percent > tmp.gc_high_percent)
+        get_bool(&c, o, "allowNoCgroups", &cfg->allow_no_cgroups);
+        get_string(&c, o, "crun", cfg->crun_path, sizeof(cfg->crun_path));
+        get_path(&c, o, "seccompProfile", cfg->seccomp_profile, sizeof(cfg->seccomp_profile));
+        get_string(&c, o, "podSubnet", cfg->pod_subnet, sizeof(cfg->pod_subnet));
+        get_string(&c, o, "bridge", cfg->bridge, sizeof(cfg->bridge));
+        get_path(&c, o, "cniPluginDir", cfg->cni_plugin_dir, sizeof(cfg->cni_plugin_dir));
+        get_bytes(&c, o, "containerLogMaxBytes", &cfg->log_max_bytes);
+        get_uint(&c, o, "containerLogMaxFiles", 0, 100, &cfg->log_max_files);
+        get_bytes(&c, o, "maxLayerBytes", &cfg->max_layer_bytes);
+        get_uint(&c, o, "imageGCHighPercent", 1, 100, &cfg->gc_high_percent);
+        get_uint(&c, o, "imageGCLowPercent", 1, 100, &cfg->gc_low_percent);
+        if (cfg->gc_low_percent > cfg->gc_high_percent)
             problem(&c, "imageGCLowPercent", "must not be above imageGCHighPercent");
-        get_uint(&c, o, "pidsLimit", 16, 4194304, &tmp.default_pids_limit);
+        get_uint(&c, o, "pidsLimit", 16, 4194304, &cfg->default_pids_limit);
         const cJSON *regs = cJSON_GetObjectItemCaseSensitive(o, "registries");
         if (regs) {
-            tmp.n_registries = 0;
-            tmp.n_mirrors = 0;
-            parse_registries(&c, regs, &tmp);
+            cfg->n_registries = 0;
+            cfg->n_mirrors = 0;
+            parse_registries(&c, regs, cfg);
         }
         const cJSON *hub = cJSON_GetObjectItemCaseSensitive(o, "hub");
         if (hub)
-            parse_hub(&c, hub, &tmp);
+            parse_hub(&c, hub, cfg);
         const cJSON *labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
         if (labels)
-            parse_labels(&c, labels, &tmp);
+            parse_labels(&c, labels, cfg);
         const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
         if (metrics)
-            parse_metrics(&c, metrics, &tmp);
+            parse_metrics(&c, metrics, cfg);
         const cJSON *network = cJSON_GetObjectItemCaseSensitive(o, "network");
         if (network)
-            parse_network(&c, network, &tmp);
+            parse_network(&c, network, cfg);
         const cJSON *storage = cJSON_GetObjectItemCaseSensitive(o, "storage");
         if (storage)
-            parse_storage(&c, storage, &tmp);
+            parse_storage(&c, storage, cfg);
     }
     drv_doc_list_free(&docs);
     if (c.count) {
+        *cfg = *saved;
         drv_error_set(err, DRV_ERR_INVALID, 0, "%s", drv_buf_str(&c.problems));
         drv_buf_free(&c.problems);
         return DRV_ERR_INVALID;
     }
     drv_buf_free(&c.problems);
-    *cfg = tmp;
     return DRV_OK;
 }
 

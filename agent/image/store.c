@@ -68,7 +68,7 @@ drv_err_t drv_store_open(const char *dir, drv_store_t **out, drv_error_t *err)
     drv_err_t rc = drv_file_mkdir_p(st->dir, 0700, err);
     if (rc != DRV_OK)
         return drv_error_wrap(err, "store %s", st->dir);
-    static const char *const subs[] = {"blobs/sha256", "layers/sha256", "refs"};
+    static const char subs[][14] = {"blobs/sha256", "layers/sha256", "refs"};
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         char p[PATH_MAX];
         if (subpath(st, p, sizeof(p), "%s", subs[i]) != DRV_OK)
@@ -714,7 +714,7 @@ static drv_err_t gc_sweep(gc_state_t *g, drv_error_t *err)
     }
     qsort(marks, m, sizeof(*marks), digest_cmp);
 
-    static const char *const dirs[] = {"blobs/sha256", "layers/sha256"};
+    static const char dirs[][14] = {"blobs/sha256", "layers/sha256"};
     for (size_t di = 0; di < 2; di++) {
         char path[PATH_MAX];
         if (subpath(g->st, path, sizeof(path), "%s", dirs[di]) != DRV_OK)

@@ -200,7 +200,7 @@ void drv_link_desired_free(drv_link_desired_t *d)
 
 cJSON *drv_link_merge(const cJSON *static_desired, const cJSON *hub_desired)
 {
-    static const char *const keys[] = {"pods", "configMaps", "secrets"};
+    static const char keys[][11] = {"pods", "configMaps", "secrets"};
     cJSON *out = cJSON_CreateObject();
     if (!out)
         return NULL;
@@ -353,7 +353,7 @@ cJSON *drv_link_status_report(const drv_agent_config_t *cfg, const cJSON *sv_sta
             cJSON_Delete(o);
             break;
         }
-        static const char *const keys[] = {"name", "namespace", "uid"};
+        static const char keys[][10] = {"name", "namespace", "uid"};
         for (size_t k = 0; ok && k < 3; k++) {
             const char *v = drv_json_str(meta, keys[k]);
             ok = cJSON_AddStringToObject(m, keys[k], v ? v : "") != NULL;

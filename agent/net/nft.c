@@ -387,7 +387,7 @@ static void render_service_maps(nft_ctx_t *c)
     if (c->els.len > 1)
         qsort(c->els.data, c->els.len, sizeof(nft_el_t), el_cmp);
     static const struct {
-        const char *kw, *name, *type;
+        char kw[4], name[16], type[48]; /* in place: no pointers to relocate (issue 19) */
         nft_el_kind_t kind;
     } maps[] = {
         {"map", "svc_ports", "ipv4_addr . inet_proto . inet_service : verdict", EL_SVC},
@@ -991,13 +991,14 @@ static drv_err_t nft_run(const char *const *args, const char *script, size_t len
 
 drv_err_t drv_nft_apply(const char *script, size_t len, drv_error_t *err)
 {
-    static const char *const args[] = {"nft", "-f", "-", NULL};
+    /* On the stack, not static: a static table of pointers is relocated at each start. */
+    const char *const args[] = {"nft", "-f", "-", NULL};
     return nft_run(args, script, len, err);
 }
 
 drv_err_t drv_nft_check(const char *script, size_t len, drv_error_t *err)
 {
-    static const char *const args[] = {"nft", "-c", "-f", "-", NULL};
+    const char *const args[] = {"nft", "-c", "-f", "-", NULL};
     return nft_run(args, script, len, err);
 }
 

@@ -8,9 +8,10 @@
 #include "drover/fmt.h"
 #include "drover/json.h"
 
-static const char *const kind_names[DRV_PROBE_KINDS] = {"liveness", "readiness", "startup"};
-static const char *const kind_keys[DRV_PROBE_KINDS] = {"livenessProbe", "readinessProbe",
-                                                       "startupProbe"};
+/* Names in place, not pointers: no relocation per entry (issue 19: the agent's size). */
+static const char kind_names[DRV_PROBE_KINDS][10] = {"liveness", "readiness", "startup"};
+static const char kind_keys[DRV_PROBE_KINDS][16] = {"livenessProbe", "readinessProbe",
+                                                    "startupProbe"};
 
 const char *drv_probe_kind_name(drv_probe_kind_t kind)
 {
@@ -227,7 +228,7 @@ bool drv_probe_state_restart_needed(const drv_probe_state_t *st, drv_probe_kind_
 
 const char *drv_grpc_status_name(uint64_t status, char *buf, size_t bufsz)
 {
-    static const char *const names[] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
+    static const char names[][16] = {"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"};
     if (status < 4)
         return names[status];
     drv_fmt_cut(buf, bufsz, "status %llu", (unsigned long long)status);
@@ -236,7 +237,7 @@ const char *drv_grpc_status_name(uint64_t status, char *buf, size_t bufsz)
 
 const char *drv_grpc_code_name(long code, char *buf, size_t bufsz)
 {
-    static const char *const names[] = {
+    static const char names[][19] = {
         "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
         "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
         "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",

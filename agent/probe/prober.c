@@ -667,8 +667,8 @@ static drv_err_t start_transfer(drv_prober_t *pr, slot_t *s, const action_t *a, 
         SETOPT(CURLOPT_WRITEDATA, (void *)s);
         SETOPT(CURLOPT_HEADERFUNCTION, on_grpc_header);
         SETOPT(CURLOPT_HEADERDATA, (void *)s);
-        static const char *const hdrs[] = {"Content-Type: application/grpc", "TE: trailers",
-                                           "Expect:"};
+        static const char hdrs[][31] = {"Content-Type: application/grpc", "TE: trailers",
+                                        "Expect:"};
         for (size_t i = 0; i < 3; i++) {
             struct curl_slist *l = curl_slist_append(s->headers, hdrs[i]);
             if (!l) {

@@ -306,7 +306,7 @@ bool drv_name_node_is_pattern(const char *s)
 
 bool drv_name_node_pattern(const char *s, char *why, size_t whysz)
 {
-    static const char *const placeholders[] = {"{serial}", "{hostname}", "{mac}"};
+    static const char placeholders[][11] = {"{serial}", "{hostname}", "{mac}"};
     why_t w;
     why_init(&w, why, whysz);
     if (s == NULL)

@@ -589,7 +589,7 @@ static drv_err_t parse_service(const cJSON *obj, const char *path, const drv_net
     s->affinity_client_ip = affinity != NULL && strcmp(affinity, "ClientIP") == 0;
     s->affinity_timeout_s = (uint32_t)timeout;
     const char *const pol[2] = {itp, etp};
-    static const char *const pol_key[2] = {"internalTrafficPolicy", "externalTrafficPolicy"};
+    static const char pol_key[2][22] = {"internalTrafficPolicy", "externalTrafficPolicy"};
     for (int i = 0; i < 2; i++)
         if (pol[i] != NULL && strcmp(pol[i], "Cluster") != 0 && strcmp(pol[i], "Local") != 0)
             return bad(err, path, pol_key[i], "\"%.40s\": must be Cluster or Local", pol[i]);

@@ -11,6 +11,7 @@
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
 #include "drover/json.h"
+#include "drover/namelist.h"
 
 #define MAX_SAFE_SIZE 9007199254740991.0 /* 2^53 - 1: exact in a double */
 #define CONFIG_MAX_STRINGS 4096          /* Env/Cmd/Entrypoint entries */
@@ -306,20 +307,16 @@ static drv_err_t parse_descriptor(const cJSON *obj, const char *path, bool want_
 
 static bool is_layer_type(const char *mt)
 {
-    static const char *const ok[] = {
-        "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    };
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-        if (!strcmp(mt, ok[i]))
-            return true;
-    return false;
+    /* A name list (drover/namelist.h): no pointer to relocate per type. */
+    static const char ok[] = "application/vnd.oci.image.layer.v1.tar\0"
+                             "application/vnd.oci.image.layer.v1.tar+gzip\0"
+                             "application/vnd.oci.image.layer.v1.tar+zstd\0"
+                             "application/vnd.oci.image.layer.nondistributable.v1.tar\0"
+                             "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip\0"
+                             "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd\0"
+                             "application/vnd.docker.image.rootfs.diff.tar.gzip\0"
+                             "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip\0";
+    return drv_namelist_has(ok, mt);
 }
 
 /* Media type without parameters ("application/json; charset=utf-8" -> "application/json"). */

@@ -29,8 +29,9 @@ typedef struct {
     bool negative;
 } qty_num_t;
 
+/* The names in place, not pointers: no relocation per entry (issue 19: the agent's size). */
 typedef struct {
-    const char *name;
+    char name[3];
     int exp10;
     unsigned exp2;
 } qty_suffix_t;
@@ -280,8 +281,8 @@ drv_err_t drv_qty_format_cpu(int64_t millicores, char *out, size_t outsz)
 
 drv_err_t drv_qty_format_memory(int64_t bytes, drv_qty_format_t fmt, char *out, size_t outsz)
 {
-    static const char *const bin[] = {"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"};
-    static const char *const dec[] = {"E", "P", "T", "G", "M", "k"};
+    static const char bin[][3] = {"Ei", "Pi", "Ti", "Gi", "Mi", "Ki"};
+    static const char dec[][2] = {"E", "P", "T", "G", "M", "k"};
 
     if (bytes != 0 && fmt == DRV_QTY_BINARY) {
         for (int i = 0; i < 6; i++) {

@@ -24,6 +24,7 @@ static void test_strerror_every_code(void **state)
     }
     assert_string_equal(drv_strerror(DRV_ERR_INVALID), "invalid input");
     assert_string_equal(drv_strerror(DRV_ERR_TOOBIG), "too big");
+    assert_string_equal(drv_strerror(DRV_ERR_INTEGRITY), "integrity check failed");
     assert_string_equal(drv_strerror(DRV_ERR__COUNT), "unknown error");
     assert_string_equal(drv_strerror((drv_err_t)-1), "unknown error");
     assert_string_equal(drv_strerror((drv_err_t)9999), "unknown error");
