@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "drover/namelist.h"
 #include "drover/cleanup.h"
 #include "drover/file.h"
 #include "drover/fmt.h"
@@ -24,23 +25,25 @@ struct drv_seccomp_profile {
 #define MAX_NAMES 4096
 #define MAX_ARGS 6
 
-static const char *const actions[] = {"SCMP_ACT_KILL",        "SCMP_ACT_KILL_PROCESS",
-                                      "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-                                      "SCMP_ACT_ERRNO",       "SCMP_ACT_TRACE",
-                                      "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
-                                      "SCMP_ACT_NOTIFY",      NULL};
-static const char *const ops[] = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",        "SCMP_CMP_EQ",
-                                  "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ", NULL};
+/* Name lists (drover/namelist.h): no relocations in the agent's binary. */
+static const char actions[] = "SCMP_ACT_KILL\0"
+                              "SCMP_ACT_KILL_PROCESS\0"
+                              "SCMP_ACT_KILL_THREAD\0"
+                              "SCMP_ACT_TRAP\0"
+                              "SCMP_ACT_ERRNO\0"
+                              "SCMP_ACT_TRACE\0"
+                              "SCMP_ACT_ALLOW\0"
+                              "SCMP_ACT_LOG\0"
+                              "SCMP_ACT_NOTIFY\0";
+static const char ops[] = "SCMP_CMP_NE\0"
+                          "SCMP_CMP_LT\0"
+                          "SCMP_CMP_LE\0"
+                          "SCMP_CMP_EQ\0"
+                          "SCMP_CMP_GE\0"
+                          "SCMP_CMP_GT\0"
+                          "SCMP_CMP_MASKED_EQ\0";
 
 /* ---- validation ---- */
-
-static bool in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (!strcmp(s, *list))
-            return true;
-    return false;
-}
 
 static bool name_ok(const char *s)
 {
@@ -150,7 +153,7 @@ static drv_err_t check_rule(const cJSON *r, int i, const char *what, drv_error_t
         return bad(err, what, p, "needs \"names\" (or \"name\")");
     }
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(r, "action");
-    if (!cJSON_IsString(act) || !in_list(act->valuestring, actions)) {
+    if (!cJSON_IsString(act) || !drv_namelist_has(actions, act->valuestring)) {
         drv_fmt_cut(p, sizeof(p), "syscalls[%d].action", i);
         return bad(err, what, p, "must be a SCMP_ACT_* action");
     }
@@ -177,7 +180,7 @@ static drv_err_t check_rule(const cJSON *r, int i, const char *what, drv_error_t
             const cJSON *v2 = cJSON_GetObjectItemCaseSensitive(a, "valueTwo");
             if (v2 && !uint_ok(v2, 9007199254740992.0))
                 return bad(err, what, p, "valueTwo: must be a whole number 0..2^53");
-            if (!cJSON_IsString(op) || !in_list(op->valuestring, ops))
+            if (!cJSON_IsString(op) || !drv_namelist_has(ops, op->valuestring))
                 return bad(err, what, p, "op: must be a SCMP_CMP_* operator");
         }
     }
@@ -192,7 +195,7 @@ static drv_err_t check_profile(const cJSON *root, const char *what, drv_error_t 
     if (!cJSON_IsObject(root))
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: must be a JSON object", what);
     const cJSON *da = cJSON_GetObjectItemCaseSensitive(root, "defaultAction");
-    if (!cJSON_IsString(da) || !in_list(da->valuestring, actions))
+    if (!cJSON_IsString(da) || !drv_namelist_has(actions, da->valuestring))
         return bad(err, what, "defaultAction", "must be a SCMP_ACT_* action");
     drv_err_t rc = check_errno(root, "defaultErrnoRet", what, "", err);
     if (rc != DRV_OK)
@@ -272,15 +275,15 @@ void drv_seccomp_free(drv_seccomp_profile_t *p)
 /* ---- building ---- */
 
 struct arch_info {
-    const char *names[5]; /* accepted spellings */
-    const char *go;       /* the arch name the profile's includes/excludes use */
-    const char *scmp;
+    char names[40]; /* accepted spellings: a name list (drover/namelist.h) */
+    char go[8];     /* the arch name the profile's includes/excludes use */
+    char scmp[24];
 };
 
 static const struct arch_info arch_table[] = {
-    {{"x86_64", "amd64", NULL}, "amd64", "SCMP_ARCH_X86_64"},
-    {{"aarch64", "arm64", "armv8l", NULL}, "arm64", "SCMP_ARCH_AARCH64"},
-    {{"arm", "armv7l", "armv6l", "armhf", "armel"}, "arm", "SCMP_ARCH_ARM"},
+    {"x86_64\0amd64\0", "amd64", "SCMP_ARCH_X86_64"},
+    {"aarch64\0arm64\0armv8l\0", "arm64", "SCMP_ARCH_AARCH64"},
+    {"arm\0armv7l\0armv6l\0armhf\0armel\0", "arm", "SCMP_ARCH_ARM"},
 };
 
 static const struct arch_info *arch_lookup(const char *arch, char *buf, size_t bufsz)
@@ -294,9 +297,8 @@ static const struct arch_info *arch_lookup(const char *arch, char *buf, size_t b
         arch = buf;
     }
     for (size_t i = 0; i < sizeof(arch_table) / sizeof(arch_table[0]); i++)
-        for (size_t j = 0; j < 5 && arch_table[i].names[j]; j++)
-            if (!strcmp(arch, arch_table[i].names[j]))
-                return &arch_table[i];
+        if (drv_namelist_has(arch_table[i].names, arch))
+            return &arch_table[i];
     return NULL;
 }
 

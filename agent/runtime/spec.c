@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "drover/namelist.h"
 #include "drover/base64.h"
 #include "drover/buf.h"
 #include "drover/cleanup.h"
@@ -796,48 +797,49 @@ static drv_err_t resolve_user(ctx_t *c, sec_t *s)
 
 /* ---- capabilities ---- */
 
-static const char *const cap_names[] = {"CAP_CHOWN",
-                                        "CAP_DAC_OVERRIDE",
-                                        "CAP_DAC_READ_SEARCH",
-                                        "CAP_FOWNER",
-                                        "CAP_FSETID",
-                                        "CAP_KILL",
-                                        "CAP_SETGID",
-                                        "CAP_SETUID",
-                                        "CAP_SETPCAP",
-                                        "CAP_LINUX_IMMUTABLE",
-                                        "CAP_NET_BIND_SERVICE",
-                                        "CAP_NET_BROADCAST",
-                                        "CAP_NET_ADMIN",
-                                        "CAP_NET_RAW",
-                                        "CAP_IPC_LOCK",
-                                        "CAP_IPC_OWNER",
-                                        "CAP_SYS_MODULE",
-                                        "CAP_SYS_RAWIO",
-                                        "CAP_SYS_CHROOT",
-                                        "CAP_SYS_PTRACE",
-                                        "CAP_SYS_PACCT",
-                                        "CAP_SYS_ADMIN",
-                                        "CAP_SYS_BOOT",
-                                        "CAP_SYS_NICE",
-                                        "CAP_SYS_RESOURCE",
-                                        "CAP_SYS_TIME",
-                                        "CAP_SYS_TTY_CONFIG",
-                                        "CAP_MKNOD",
-                                        "CAP_LEASE",
-                                        "CAP_AUDIT_WRITE",
-                                        "CAP_AUDIT_CONTROL",
-                                        "CAP_SETFCAP",
-                                        "CAP_MAC_OVERRIDE",
-                                        "CAP_MAC_ADMIN",
-                                        "CAP_SYSLOG",
-                                        "CAP_WAKE_ALARM",
-                                        "CAP_BLOCK_SUSPEND",
-                                        "CAP_AUDIT_READ",
-                                        "CAP_PERFMON",
-                                        "CAP_BPF",
-                                        "CAP_CHECKPOINT_RESTORE"};
-#define N_CAPS ((int)(sizeof(cap_names) / sizeof(cap_names[0])))
+/* A name list (drover/namelist.h): the capability numbered k is its k-th name. */
+static const char cap_names[] = "CAP_CHOWN\0"
+                                "CAP_DAC_OVERRIDE\0"
+                                "CAP_DAC_READ_SEARCH\0"
+                                "CAP_FOWNER\0"
+                                "CAP_FSETID\0"
+                                "CAP_KILL\0"
+                                "CAP_SETGID\0"
+                                "CAP_SETUID\0"
+                                "CAP_SETPCAP\0"
+                                "CAP_LINUX_IMMUTABLE\0"
+                                "CAP_NET_BIND_SERVICE\0"
+                                "CAP_NET_BROADCAST\0"
+                                "CAP_NET_ADMIN\0"
+                                "CAP_NET_RAW\0"
+                                "CAP_IPC_LOCK\0"
+                                "CAP_IPC_OWNER\0"
+                                "CAP_SYS_MODULE\0"
+                                "CAP_SYS_RAWIO\0"
+                                "CAP_SYS_CHROOT\0"
+                                "CAP_SYS_PTRACE\0"
+                                "CAP_SYS_PACCT\0"
+                                "CAP_SYS_ADMIN\0"
+                                "CAP_SYS_BOOT\0"
+                                "CAP_SYS_NICE\0"
+                                "CAP_SYS_RESOURCE\0"
+                                "CAP_SYS_TIME\0"
+                                "CAP_SYS_TTY_CONFIG\0"
+                                "CAP_MKNOD\0"
+                                "CAP_LEASE\0"
+                                "CAP_AUDIT_WRITE\0"
+                                "CAP_AUDIT_CONTROL\0"
+                                "CAP_SETFCAP\0"
+                                "CAP_MAC_OVERRIDE\0"
+                                "CAP_MAC_ADMIN\0"
+                                "CAP_SYSLOG\0"
+                                "CAP_WAKE_ALARM\0"
+                                "CAP_BLOCK_SUSPEND\0"
+                                "CAP_AUDIT_READ\0"
+                                "CAP_PERFMON\0"
+                                "CAP_BPF\0"
+                                "CAP_CHECKPOINT_RESTORE\0";
+#define N_CAPS 41 /* the names in cap_names */
 
 /* containerd's default set. */
 static const int default_caps[] = {0 /* CHOWN */,
@@ -894,10 +896,7 @@ static int cap_lookup(const char *s)
     for (; p[i]; i++)
         up[4 + i] = (p[i] >= 'a' && p[i] <= 'z') ? (char)(p[i] - 'a' + 'A') : p[i];
     up[4 + i] = '\0';
-    for (int k = 0; k < N_CAPS; k++)
-        if (!strcmp(up, cap_names[k]))
-            return k;
-    return -1;
+    return drv_namelist_index(cap_names, up);
 }
 
 static bool list_has_all(const cJSON *a)
@@ -952,9 +951,10 @@ static cJSON *caps_array(ctx_t *c, uint64_t caps)
         c->nomem = true;
         return NULL;
     }
-    for (int k = 0; k < N_CAPS; k++)
+    int k = 0;
+    for (const char *n = cap_names; n; n = drv_namelist_next(n), k++)
         if (caps & ((uint64_t)1 << k))
-            push_str(c, a, cap_names[k]);
+            push_str(c, a, n);
     return a;
 }
 
@@ -1552,9 +1552,10 @@ static drv_err_t build_seccomp(ctx_t *c, cJSON *lnx, const sec_t *s)
     }
     const char *names[64];
     size_t n = 0;
-    for (int k = 0; k < N_CAPS; k++)
+    int k = 0;
+    for (const char *nm = cap_names; nm; nm = drv_namelist_next(nm), k++)
         if (s->caps & ((uint64_t)1 << k))
-            names[n++] = cap_names[k];
+            names[n++] = nm;
     drv_seccomp_target_t t = {c->in->arch, names, n, c->in->kernel_release};
     cJSON *sc = NULL;
     drv_err_t rc = drv_seccomp_build(prof, &t, &sc, &e2);
