@@ -42,6 +42,10 @@ enum stmt_id {
     ST_LOG_FLOOR,
     ST_LIST_ALL,
     ST_LIST_NS,
+    ST_PAGE_ALL,
+    ST_PAGE_NS,
+    ST_COUNT_ALL,
+    ST_COUNT_NS,
     ST_CHANGES_ALL,
     ST_CHANGES_KIND,
     ST_TOKEN_COUNT,
@@ -78,6 +82,14 @@ static const char *const stmt_sql[ST__COUNT] = {
                     "ORDER BY namespace, name",
     [ST_LIST_NS] = "SELECT namespace, name, body, status FROM objects WHERE kind = ?1 AND "
                    "namespace = ?2 ORDER BY name",
+    /* Pages (drv_hstore_list_page): a key range of the primary key's index, in its order. */
+    [ST_PAGE_ALL] = "SELECT namespace, name, labels, body, status FROM objects WHERE kind = ?1 "
+                    "AND (namespace, name) > (?2, ?3) ORDER BY namespace, name",
+    [ST_PAGE_NS] = "SELECT namespace, name, labels, body, status FROM objects WHERE kind = ?1 "
+                   "AND namespace = ?2 AND name > ?3 ORDER BY name",
+    [ST_COUNT_ALL] =
+        "SELECT COUNT(*) FROM objects WHERE kind = ?1 AND (namespace, name) > (?2, ?3)",
+    [ST_COUNT_NS] = "SELECT COUNT(*) FROM objects WHERE kind = ?1 AND namespace = ?2 AND name > ?3",
     [ST_CHANGES_ALL] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
                        "ORDER BY rv LIMIT ?2",
     [ST_CHANGES_KIND] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
@@ -1418,6 +1430,143 @@ drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
         return r;
     }
     *items = arr;
+    if (rv)
+        *rv = s->rv;
+    return DRV_OK;
+}
+
+/* Whether a row's labels column (JSON text, "{}" or NULL when none) matches sel. */
+static bool row_labels_match(const drv_selector_t *sel, const char *text)
+{
+    if (!sel || sel->nreqs == 0)
+        return true;
+    cJSON *l = text ? cJSON_Parse(text) : NULL;
+    bool m = drv_selector_matches(sel, cJSON_IsObject(l) ? l : NULL);
+    cJSON_Delete(l);
+    return m;
+}
+
+/* The rows after the key that no selector drops, counted from the index alone. */
+static drv_err_t count_after(drv_hstore_t *s, drv_kind_t kind, bool all, const char *ns,
+                             const char *after_ns, const char *after_name, size_t *n,
+                             drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, all ? ST_COUNT_ALL : ST_COUNT_NS, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, all ? after_ns : ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after_name, -1, SQLITE_STATIC);
+    drv_err_t r = DRV_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(st, 0);
+    else
+        r = db_error(s, err, "count");
+    sqlite3_reset(st);
+    return r;
+}
+
+drv_err_t drv_hstore_list_page(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                               const drv_selector_t *sel, drv_hstore_filter_fn keep, void *ctx,
+                               const char *after_ns, const char *after_name, size_t limit,
+                               cJSON **items, size_t *remaining, uint64_t *rv, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !items || !remaining)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "list: unknown kind");
+    bool all = !ns || !*ns || cluster_scoped(kind);
+    after_ns = after_ns ? after_ns : "";
+    after_name = after_name ? after_name : "";
+    /* Listing one namespace after a key from another: the rows after the key are the whole
+     * namespace (key before it) or none (key after it), as the store's order has them. */
+    if (!all) {
+        int c = strcmp(after_ns, ns);
+        if (c < 0)
+            after_name = "";
+        else if (c > 0) {
+            cJSON *none = cJSON_CreateArray();
+            if (!none)
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "list");
+            *items = none;
+            *remaining = 0;
+            if (rv)
+                *rv = s->rv;
+            return DRV_OK;
+        }
+    }
+    sqlite3_stmt *st = stmt(s, all ? ST_PAGE_ALL : ST_PAGE_NS, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "list");
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, all ? after_ns : ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after_name, -1, SQLITE_STATIC);
+    bool labels_only = !keep; /* after the page, a row is counted from its labels alone */
+    size_t got = 0, more = 0;
+    drv_err_t r = DRV_OK;
+    int rc;
+    /* Without any selector the count after the page comes from the index (count_after). */
+    bool counted = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rns = (const char *)sqlite3_column_text(st, 0);
+        const char *rname = (const char *)sqlite3_column_text(st, 1);
+        rns = rns ? rns : "";
+        rname = rname ? rname : "";
+        if (!row_labels_match(sel, (const char *)sqlite3_column_text(st, 2)))
+            continue;
+        bool full = limit && got >= limit;
+        if (full && labels_only) {
+            if (!sel || sel->nreqs == 0) {
+                /* The last row of the page is the key of the rest. */
+                const cJSON *last = cJSON_GetArrayItem(arr, (int)got - 1);
+                const cJSON *meta = cJSON_GetObjectItemCaseSensitive(last, "metadata");
+                sqlite3_reset(st);
+                r = count_after(s, kind, all, ns, all ? drv_json_str_or(meta, "namespace", "") : ns,
+                                drv_json_str_or(meta, "name", ""), &more, err);
+                counted = true;
+                break;
+            }
+            more++;
+            continue;
+        }
+        cJSON *o = NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        char *plain = NULL;
+        const char *body = (const char *)sqlite3_column_text(st, 3);
+        drv_err_t ar = open_text(s, kind, rns, rname, body, &plain, &e);
+        if (ar == DRV_OK)
+            ar = assemble(kind, rns, rname, plain ? plain : body,
+                          (const char *)sqlite3_column_text(st, 4), &o, &e);
+        wipe_free_str(plain);
+        if (ar != DRV_OK) {
+            drv_log_error("hub store: skipping a corrupt row", "path=%s error=\"%s\"", s->path,
+                          drv_error_msg(&e));
+            continue;
+        }
+        if (keep && !keep(o, ctx)) {
+            cJSON_Delete(o);
+            continue;
+        }
+        if (full) {
+            cJSON_Delete(o);
+            more++;
+            continue;
+        }
+        cJSON_AddItemToArray(arr, o);
+        got++;
+    }
+    if (!counted) {
+        if (rc != SQLITE_DONE)
+            r = db_error(s, err, "list");
+        sqlite3_reset(st);
+    }
+    if (r != DRV_OK) {
+        cJSON_Delete(arr);
+        return r;
+    }
+    *items = arr;
+    *remaining = more;
     if (rv)
         *rv = s->rv;
     return DRV_OK;
