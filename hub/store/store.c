@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1642,9 +1643,6 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
                           drv_kind_plural(kind), name);
         goto out;
     }
-    r = assemble(kind, ns, name, row.body, NULL, &stored, err);
-    if (r != DRV_OK)
-        goto out;
     if (row.status) {
         status = cJSON_Parse(row.status);
         if (!status) {
@@ -1660,30 +1658,78 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     }
     cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    old_spec = spec_text(stored);
-    new_spec = spec_text(o);
-    if (!old_spec || !new_spec) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
-        goto out;
-    }
-    int64_t gen = row.generation + (strcmp(old_spec, new_spec) != 0);
     bool ok = true;
     if (cluster_scoped(kind))
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
     else
         ok = set_str(meta, "namespace", ns);
     ok = ok && set_str(meta, "uid", row.uid) && set_str(meta, "creationTimestamp", row.created) &&
-         set_item(meta, "generation", cJSON_CreateNumber((double)gen)) && set_rv(meta, row.rv);
+         set_item(meta, "generation", cJSON_CreateNumber((double)row.generation)) &&
+         set_rv(meta, row.rv);
     if (!ok || !(body = drv_model_to_json(o, false))) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
         goto out;
     }
-    if (strcmp(body, row.body) != 0) {
+    /* What generation tracks is the text outside metadata (bodies hold no status): cut from
+     * the two canonical texts, or printed from the trees when a text cannot be walked. */
+    old_spec = hstore_canon_without(row.body, "metadata");
+    new_spec = old_spec ? hstore_canon_without(body, "metadata") : NULL;
+    if (!old_spec || !new_spec) {
+        free(old_spec);
+        free(new_spec);
+        r = assemble(kind, ns, name, row.body, NULL, &stored, err);
+        if (r != DRV_OK)
+            goto out;
+        old_spec = spec_text(stored);
+        new_spec = spec_text(o);
+        if (!old_spec || !new_spec) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+    }
+    int64_t gen = row.generation + (strcmp(old_spec, new_spec) != 0);
+    if (gen != row.generation) {
+        /* The new generation in the tree and in the text (cJSON prints a whole number that
+         * fits an int as "%d"), or the tree printed again. */
+        char num[32], *b = NULL;
+        if (!set_item(meta, "generation", cJSON_CreateNumber((double)gen))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        if (gen <= INT_MAX && drv_fmt(num, sizeof(num), "%" PRId64, gen) == DRV_OK)
+            b = hstore_canon_set_meta(body, "generation", num);
+        if (!b && !(b = drv_model_to_json(o, false))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
         free(body);
-        body = NULL;
+        body = b;
+    }
+    if (strcmp(body, row.body) != 0) {
         uint64_t rv = s->rv + 1;
-        if (!set_rv(meta, rv) || !(body = drv_model_to_json(o, false)) ||
-            !(labels = labels_text(o)) || (status && !(full = full_text(o, status)))) {
+        char rvq[32], *b = NULL;
+        if (!set_rv(meta, rv)) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        if (drv_fmt(rvq, sizeof(rvq), "\"%" PRIu64 "\"", rv) == DRV_OK)
+            b = hstore_canon_set_meta(body, "resourceVersion", rvq);
+        if (!b && !(b = drv_model_to_json(o, false))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        free(body);
+        body = b;
+        /* The labels column and the change log's object, from the text as well. */
+        if ((labels = hstore_canon_meta_member(body, "labels")) && labels[0] != '{') {
+            free(labels);
+            labels = strdup("{}");
+        } else if (!labels) {
+            labels = labels_text(o);
+        }
+        if (status && !(full = hstore_canon_with(body, "status", row.status)))
+            full = full_text(o, status);
+        if (!labels || (status && !full)) {
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
             goto out;
         }
@@ -1725,6 +1771,8 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         drv_json_sort_keys(o);
     } else {
         /* Nothing changed: hand back what is stored. */
+        if (!stored && (r = assemble(kind, ns, name, row.body, NULL, &stored, err)) != DRV_OK)
+            goto out;
         cJSON_Delete(o);
         o = TAKE_PTR(stored);
     }
@@ -1776,22 +1824,37 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
             *rv_out = row.rv;
         goto out;
     }
-    r = assemble(kind, ns, name, row.body, NULL, &o, err);
-    if (r != DRV_OK)
-        goto out;
     uint64_t rv = s->rv + 1;
-    if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
-        !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status))) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
-        goto out;
+    /* The stored body's text with the new resourceVersion, and the status put in, edited as
+     * text: what printing the parsed body would give, without parsing and printing it. */
+    char rvq[32];
+    if (drv_fmt(rvq, sizeof(rvq), "\"%" PRIu64 "\"", rv) == DRV_OK &&
+        (body = hstore_canon_set_meta(row.body, "resourceVersion", rvq)) &&
+        (full = hstore_canon_with(body, "status", st_text)) &&
+        (labels = hstore_canon_meta_member(body, "labels")) && labels[0] != '{') {
+        free(labels); /* none, or not an object: as labels_text */
+        labels = strdup("{}");
+    }
+    if (!body || !full || !labels) {
+        free(body);
+        free(full);
+        free(labels);
+        body = full = labels = NULL;
+        r = assemble(kind, ns, name, row.body, NULL, &o, err);
+        if (r != DRV_OK)
+            goto out;
+        if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
+            !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status)) ||
+            !(labels = labels_text(o))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
+            goto out;
+        }
     }
     r = check_size(kind, name, strlen(body), strlen(st_text), err);
     if (r == DRV_OK)
         r = begin(s, err);
     if (r != DRV_OK)
         goto out;
-    /* The labels column is unchanged: rewrite it from the body, which is cheap. */
-    labels = labels_text(o);
     sqlite3_stmt *st = labels ? stmt(s, ST_UPDATE, err) : NULL;
     if (!labels) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");

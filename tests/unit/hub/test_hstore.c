@@ -807,6 +807,85 @@ static void test_list_page(void **state)
     assert_string_equal(n, "");
 }
 
+/* The canonical-text edits (store/canon.c) give exactly what printing the edited tree gives,
+ * and refuse what is not strict compact JSON (the store then edits the tree). */
+static void test_canon_edits(void **state)
+{
+    (void)state;
+    static const char *const objs[] = {
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"generation\":3,\"labels\":"
+        "{\"a\":\"x\\\"y\"},\"name\":\"p\",\"resourceVersion\":\"7\"},\"spec\":{\"c\":[1,-2.5,"
+        "true,null,{\"k\":\"\\\\\"}]}}",
+        "{\"metadata\":{\"generation\":1,\"resourceVersion\":\"1\"}}",
+        "{\"data\":{},\"kind\":\"Secret\",\"metadata\":{\"generation\":1,\"labels\":null,"
+        "\"resourceVersion\":\"12\"},\"type\":\"Opaque\",\"zz\":[]}",
+        "{\"a\":\"status\",\"metadata\":{\"generation\":1,\"resourceVersion\":\"2\"},\"t\":1}",
+    };
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+        cJSON *o = json(objs[i]);
+        char *canon = drv_model_to_json(o, false);
+        assert_string_equal(canon, objs[i]); /* the inputs are canonical */
+        cJSON *m = cJSON_GetObjectItem(o, "metadata");
+
+        cJSON_ReplaceItemInObject(m, "resourceVersion", cJSON_CreateString("4242"));
+        char *want = drv_model_to_json(o, false);
+        char *got = hstore_canon_set_meta(objs[i], "resourceVersion", "\"4242\"");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+
+        cJSON *l = cJSON_GetObjectItem(m, "labels");
+        char *lt = l ? drv_model_to_json(l, false) : strdup("");
+        got = hstore_canon_meta_member(objs[i], "labels");
+        assert_non_null(got);
+        assert_string_equal(got, lt);
+        free(got);
+        free(lt);
+
+        free(canon);
+        canon = drv_model_to_json(o, false); /* with the new resourceVersion */
+        cJSON *st = json("{\"phase\":\"Running\",\"x\":[{}]}");
+        cJSON_AddItemToObject(o, "status", st);
+        want = drv_model_to_json(o, false);
+        got = hstore_canon_with(canon, "status", "{\"phase\":\"Running\",\"x\":[{}]}");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        cJSON_DeleteItemFromObject(o, "status");
+
+        cJSON_DeleteItemFromObject(o, "metadata");
+        want = drv_model_to_json(o, false);
+        got = hstore_canon_without(canon, "metadata");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        free(canon);
+        cJSON_Delete(o);
+    }
+    char *got = hstore_canon_with("{}", "status", "{}");
+    assert_string_equal(got, "{\"status\":{}}");
+    free(got);
+    static const char *const bad[] = {
+        "{\"oops",
+        "{\"metadata\":{\"resourceVersion\":x}}",
+        "{\"metadata\":{\"resourceVersion\":\"1\",}}",
+        "{\"metadata\" :{\"resourceVersion\":\"1\"}}",
+        "{\"metadata\":{\"resourceVersion\":\"1\"}} ",
+        "{\"metadata\":{\"resourceVersion\":\"1\"},\"a\":[1 2]}",
+        "{\"metadata\":{\"resourceVersion\":\"\\x\"}}",
+        "{\"metadata\":{}}",
+        "[]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(hstore_canon_set_meta(bad[i], "resourceVersion", "\"2\""));
+    /* A member already there is not added twice. */
+    assert_null(hstore_canon_with("{\"status\":{}}", "status", "{}"));
+}
+
 static void test_list_shared(void **state)
 {
     struct fx *f = *state;
@@ -1927,6 +2006,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_with_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
+        cmocka_unit_test(test_canon_edits),
         cmocka_unit_test_setup_teardown(test_list_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
