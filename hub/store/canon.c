@@ -30,10 +30,13 @@ static size_t skip_string(const char *t, size_t len, size_t i, bool *esc)
         *esc = true;
         if (++i >= len || !strchr("\"\\/bfnrtu", t[i]))
             return 0;
+        /* cJSON prints only control characters as \u00XX (the rest as UTF-8): anything else,
+         * a surrogate above all, is left to cJSON. */
         if (t[i] == 'u') {
-            for (int k = 0; k < 4; k++)
-                if (++i >= len || !isxdigit((unsigned char)t[i]))
-                    return 0;
+            if (len - i < 5 || t[i + 1] != '0' || t[i + 2] != '0' ||
+                !isxdigit((unsigned char)t[i + 3]) || !isxdigit((unsigned char)t[i + 4]))
+                return 0;
+            i += 4;
         }
     }
     return 0;

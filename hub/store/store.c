@@ -36,6 +36,7 @@ enum stmt_id {
     ST_GET,
     ST_INSERT,
     ST_UPDATE,
+    ST_UPDATE_STATUS,
     ST_DELETE,
     ST_SET_RV,
     ST_LOG,
@@ -73,6 +74,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_UPDATE] =
         "UPDATE objects SET rv = ?4, generation = ?5, body = ?6, status = ?7, labels = ?8 "
         "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+    /* A status write leaves the labels column (made from the body, which it keeps) alone. */
+    [ST_UPDATE_STATUS] = "UPDATE objects SET rv = ?4, generation = ?5, body = ?6, status = ?7 "
+                         "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     [ST_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     [ST_SET_RV] = "UPDATE meta SET value = ?1 WHERE key = 'rv'",
     [ST_LOG] = "INSERT INTO changes (rv, kind, namespace, name, type, body) "
@@ -1814,7 +1818,7 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         return r;
     }
     cJSON *o = NULL;
-    char *st_text = drv_model_to_json(status, false), *body = NULL, *full = NULL, *labels = NULL;
+    char *st_text = drv_model_to_json(status, false), *body = NULL, *full = NULL;
     if (!st_text) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
         goto out;
@@ -1829,23 +1833,17 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
      * text: what printing the parsed body would give, without parsing and printing it. */
     char rvq[32];
     if (drv_fmt(rvq, sizeof(rvq), "\"%" PRIu64 "\"", rv) == DRV_OK &&
-        (body = hstore_canon_set_meta(row.body, "resourceVersion", rvq)) &&
-        (full = hstore_canon_with(body, "status", st_text)) &&
-        (labels = hstore_canon_meta_member(body, "labels")) && labels[0] != '{') {
-        free(labels); /* none, or not an object: as labels_text */
-        labels = strdup("{}");
-    }
-    if (!body || !full || !labels) {
+        (body = hstore_canon_set_meta(row.body, "resourceVersion", rvq)))
+        full = hstore_canon_with(body, "status", st_text);
+    if (!body || !full) {
         free(body);
         free(full);
-        free(labels);
-        body = full = labels = NULL;
+        body = full = NULL;
         r = assemble(kind, ns, name, row.body, NULL, &o, err);
         if (r != DRV_OK)
             goto out;
         if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
-            !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status)) ||
-            !(labels = labels_text(o))) {
+            !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status))) {
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
             goto out;
         }
@@ -1855,10 +1853,8 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         r = begin(s, err);
     if (r != DRV_OK)
         goto out;
-    sqlite3_stmt *st = labels ? stmt(s, ST_UPDATE, err) : NULL;
-    if (!labels) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
-    } else if (!st) {
+    sqlite3_stmt *st = stmt(s, ST_UPDATE_STATUS, err);
+    if (!st) {
         r = err ? err->code : DRV_ERR_IO;
     } else {
         sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
@@ -1867,7 +1863,6 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
         sqlite3_bind_int64(st, 5, row.generation);
         sqlite3_bind_text(st, 7, st_text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
         r = bind_body(s, st, 6, kind, ns, name, body, err);
         if (r == DRV_OK)
             r = step_done(s, st, "update status", err);
@@ -1892,7 +1887,6 @@ out:
     free(st_text);
     free(body);
     free(full);
-    free(labels);
     row_free(&row);
     return r;
 }
