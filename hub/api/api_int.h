@@ -153,6 +153,23 @@ void drv_api_fieldsel_filter(const drv_api_fieldsel_t *fs, cJSON *items);
 bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const char *cont,
                   cJSON *meta, char *why, size_t whysz);
 
+/* page.c, a list in the store's own order (no sortBy) read a page at a time from the store
+ * (drv_hstore_list_page) instead of cut from the whole list: drv_api_page_query checks the
+ * same parameters as drv_api_page and, when paged is true, gives the page's limit (0: all)
+ * and the continue token's key (NULL: the first page; the strings point into tree). Free with
+ * drv_api_pageq_free. drv_api_page_done adds continue and remainingItemCount to meta when
+ * remaining objects follow the page's last item, with the tokens drv_api_page makes. */
+typedef struct drv_api_pageq {
+    bool paged;
+    unsigned long limit;
+    const char *after_ns, *after_name;
+    cJSON *tree;
+} drv_api_pageq_t;
+bool drv_api_page_query(const char *sort_by, const char *limit, const char *cont,
+                        drv_api_pageq_t *q, char *why, size_t whysz);
+void drv_api_pageq_free(drv_api_pageq_t *q);
+bool drv_api_page_done(cJSON *items, size_t remaining, cJSON *meta);
+
 /* table.c: server-side tables (meta.k8s.io Table), what `kubectl get` asks for with
  * Accept: application/json;as=Table;v=v1;g=meta.k8s.io. drv_api_table renders items (a JSON
  * array of objects of kind kind_name, only read: the caller keeps it) as a Table of version

@@ -141,15 +141,15 @@ static char *make_token(const row_t *last, const char *sort_by)
     return s ? drv_base64_encode(s, strlen(s)) : NULL;
 }
 
-bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const char *cont,
-                  cJSON *meta, char *why, size_t whysz)
+/* Checks sort_by and limit; *o and *lim get them. */
+static bool page_args(const char *sort_by, const char *limit, order_t *o, unsigned long *lim,
+                      char *why, size_t whysz)
 {
-    sort_by = sort_by ? sort_by : "";
-    order_t o = {.path = sort_by[0] == '-' ? sort_by + 1 : sort_by, .desc = sort_by[0] == '-'};
-    size_t plen = strlen(o.path);
-    if (plen > 128 || (sort_by[0] == '-' && !plen) || o.path[0] == '-' || o.path[0] == '.' ||
-        (plen && o.path[plen - 1] == '.') || strstr(o.path, "..") ||
-        strspn(o.path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+    *o = (order_t){.path = sort_by[0] == '-' ? sort_by + 1 : sort_by, .desc = sort_by[0] == '-'};
+    size_t plen = strlen(o->path);
+    if (plen > 128 || (sort_by[0] == '-' && !plen) || o->path[0] == '-' || o->path[0] == '.' ||
+        (plen && o->path[plen - 1] == '.') || strstr(o->path, "..") ||
+        strspn(o->path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
             plen) {
         drv_fmt_cut(why, whysz,
                     "sortBy: \"%.64s\" is not a dotted path (e.g. metadata.name, "
@@ -157,17 +157,72 @@ bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const ch
                     sort_by);
         return false;
     }
-    unsigned long lim = 0;
+    *lim = 0;
     if (limit && *limit) {
         char *end = NULL;
         errno = 0;
-        lim = strtoul(limit, &end, 10);
-        if (errno || *end || *limit < '0' || *limit > '9' || lim > PAGE_LIMIT_MAX) {
+        *lim = strtoul(limit, &end, 10);
+        if (errno || *end || *limit < '0' || *limit > '9' || *lim > PAGE_LIMIT_MAX) {
             drv_fmt_cut(why, whysz, "limit: \"%.32s\" is not a whole number from 0 to %d", limit,
                         PAGE_LIMIT_MAX);
             return false;
         }
     }
+    return true;
+}
+
+bool drv_api_page_query(const char *sort_by, const char *limit, const char *cont,
+                        drv_api_pageq_t *q, char *why, size_t whysz)
+{
+    *q = (drv_api_pageq_t){0};
+    sort_by = sort_by ? sort_by : "";
+    order_t o;
+    unsigned long lim = 0;
+    if (!page_args(sort_by, limit, &o, &lim, why, whysz))
+        return false;
+    q->paged = !*o.path && (lim || (cont && *cont));
+    if (!q->paged)
+        return true;
+    q->limit = lim;
+    row_t key;
+    if (cont && *cont && !parse_token(cont, sort_by, &key, &q->tree, why, whysz)) {
+        cJSON_Delete(q->tree);
+        q->tree = NULL;
+        return false;
+    }
+    if (q->tree) {
+        q->after_ns = key.ns;
+        q->after_name = key.name;
+    }
+    return true;
+}
+
+void drv_api_pageq_free(drv_api_pageq_t *q)
+{
+    cJSON_Delete(q->tree);
+    *q = (drv_api_pageq_t){0};
+}
+
+bool drv_api_page_done(cJSON *items, size_t remaining, cJSON *meta)
+{
+    const cJSON *last = cJSON_GetArrayItem(items, cJSON_GetArraySize(items) - 1);
+    if (!remaining || !last)
+        return true;
+    const cJSON *m = drv_json_get(last, "metadata");
+    row_t r = {.ns = drv_json_str_or(m, "namespace", ""), .name = drv_json_str_or(m, "name", "")};
+    _cleanup_free_ char *tok = make_token(&r, "");
+    return tok && cJSON_AddStringToObject(meta, "continue", tok) &&
+           cJSON_AddNumberToObject(meta, "remainingItemCount", (double)remaining);
+}
+
+bool drv_api_page(cJSON *items, const char *sort_by, const char *limit, const char *cont,
+                  cJSON *meta, char *why, size_t whysz)
+{
+    sort_by = sort_by ? sort_by : "";
+    order_t o;
+    unsigned long lim = 0;
+    if (!page_args(sort_by, limit, &o, &lim, why, whysz))
+        return false;
     bool paging = lim || (cont && *cont);
     if (!*o.path && !paging)
         return true; /* the store's order, all of it */

@@ -400,6 +400,11 @@ static const char *arg(drv_api_req_t *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static bool fieldsel_keep(const cJSON *obj, void *fs)
+{
+    return drv_api_fieldsel_matches(fs, obj);
+}
+
 static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
 {
     drv_kind_t k = m->route->kind;
@@ -425,11 +430,28 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         return drv_api_watch_start(rq, k, ns, &sel, &fs); /* takes sel */
     _cleanup_cjson_ cJSON *items = NULL;
     uint64_t rv = 0;
-    drv_err_t e = drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
+    /* Pages in the store's order are read from the store a page at a time: a page of 500
+     * out of 5,000 pods parses 500 of them, not all. */
+    drv_api_pageq_t pq;
+    char pwhy[300];
+    if (!drv_api_page_query(arg(rq, "sortBy"), arg(rq, "limit"), arg(rq, "continue"), &pq, pwhy,
+                            sizeof(pwhy))) {
+        drv_selector_free(&sel);
+        return drv_api_reply_status(rq, 400, NULL, pwhy, NULL);
+    }
+    size_t remaining = 0;
+    drv_err_t e = pq.paged
+                      ? drv_hstore_list_page(rq->api->store, k, ns, &sel,
+                                             fs.n ? fieldsel_keep : NULL, &fs, pq.after_ns,
+                                             pq.after_name, pq.limit, &items, &remaining, &rv, &err)
+                      : drv_hstore_list(rq->api->store, k, ns, &sel, &items, &rv, &err);
     drv_selector_free(&sel);
+    bool paged = pq.paged;
+    drv_api_pageq_free(&pq);
     if (e != DRV_OK)
         return store_error(rq, k, "", e, &err);
-    drv_api_fieldsel_filter(&fs, items);
+    if (!paged)
+        drv_api_fieldsel_filter(&fs, items);
     _cleanup_cjson_ cJSON *list = cJSON_CreateObject();
     char kindbuf[64], rvbuf[32];
     cJSON *meta = NULL;
@@ -441,10 +463,13 @@ static enum MHD_Result do_list(drv_api_req_t *rq, const drv_api_match_t *m)
         !(meta = cJSON_AddObjectToObject(list, "metadata")) ||
         !cJSON_AddStringToObject(meta, "resourceVersion", rvbuf))
         return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
-    char pwhy[300];
-    if (!drv_api_page(items, arg(rq, "sortBy"), arg(rq, "limit"), arg(rq, "continue"), meta, pwhy,
-                      sizeof(pwhy)))
+    if (paged) {
+        if (!drv_api_page_done(items, remaining, meta))
+            return drv_api_reply_status(rq, 500, NULL, "out of memory", NULL);
+    } else if (!drv_api_page(items, arg(rq, "sortBy"), arg(rq, "limit"), arg(rq, "continue"), meta,
+                             pwhy, sizeof(pwhy))) {
         return drv_api_reply_status(rq, strstr(pwhy, "memory") ? 500 : 400, NULL, pwhy, NULL);
+    }
     if (k == DRV_KIND_NODE)
         for (cJSON *it = items->child; it; it = it->next)
             drv_api_show_node(rq->api, it);

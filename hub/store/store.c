@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ enum stmt_id {
     ST_GET,
     ST_INSERT,
     ST_UPDATE,
+    ST_UPDATE_STATUS,
     ST_DELETE,
     ST_SET_RV,
     ST_LOG,
@@ -42,6 +44,10 @@ enum stmt_id {
     ST_LOG_FLOOR,
     ST_LIST_ALL,
     ST_LIST_NS,
+    ST_PAGE_ALL,
+    ST_PAGE_NS,
+    ST_COUNT_ALL,
+    ST_COUNT_NS,
     ST_CHANGES_ALL,
     ST_CHANGES_KIND,
     ST_TOKEN_COUNT,
@@ -68,6 +74,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_UPDATE] =
         "UPDATE objects SET rv = ?4, generation = ?5, body = ?6, status = ?7, labels = ?8 "
         "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+    /* A status write leaves the labels column (made from the body, which it keeps) alone. */
+    [ST_UPDATE_STATUS] = "UPDATE objects SET rv = ?4, generation = ?5, body = ?6, status = ?7 "
+                         "WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     [ST_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     [ST_SET_RV] = "UPDATE meta SET value = ?1 WHERE key = 'rv'",
     [ST_LOG] = "INSERT INTO changes (rv, kind, namespace, name, type, body) "
@@ -78,6 +87,14 @@ static const char *const stmt_sql[ST__COUNT] = {
                     "ORDER BY namespace, name",
     [ST_LIST_NS] = "SELECT namespace, name, body, status FROM objects WHERE kind = ?1 AND "
                    "namespace = ?2 ORDER BY name",
+    /* Pages (drv_hstore_list_page): a key range of the primary key's index, in its order. */
+    [ST_PAGE_ALL] = "SELECT namespace, name, labels, body, status FROM objects WHERE kind = ?1 "
+                    "AND (namespace, name) > (?2, ?3) ORDER BY namespace, name",
+    [ST_PAGE_NS] = "SELECT namespace, name, labels, body, status FROM objects WHERE kind = ?1 "
+                   "AND namespace = ?2 AND name > ?3 ORDER BY name",
+    [ST_COUNT_ALL] =
+        "SELECT COUNT(*) FROM objects WHERE kind = ?1 AND (namespace, name) > (?2, ?3)",
+    [ST_COUNT_NS] = "SELECT COUNT(*) FROM objects WHERE kind = ?1 AND namespace = ?2 AND name > ?3",
     [ST_CHANGES_ALL] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
                        "ORDER BY rv LIMIT ?2",
     [ST_CHANGES_KIND] = "SELECT rv, kind, namespace, name, type, body FROM changes WHERE rv > ?1 "
@@ -1423,6 +1440,143 @@ drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const char *ns,
     return DRV_OK;
 }
 
+/* Whether a row's labels column (JSON text, "{}" or NULL when none) matches sel. */
+static bool row_labels_match(const drv_selector_t *sel, const char *text)
+{
+    if (!sel || sel->nreqs == 0)
+        return true;
+    cJSON *l = text ? cJSON_Parse(text) : NULL;
+    bool m = drv_selector_matches(sel, cJSON_IsObject(l) ? l : NULL);
+    cJSON_Delete(l);
+    return m;
+}
+
+/* The rows after the key that no selector drops, counted from the index alone. */
+static drv_err_t count_after(drv_hstore_t *s, drv_kind_t kind, bool all, const char *ns,
+                             const char *after_ns, const char *after_name, size_t *n,
+                             drv_error_t *err)
+{
+    sqlite3_stmt *st = stmt(s, all ? ST_COUNT_ALL : ST_COUNT_NS, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, all ? after_ns : ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after_name, -1, SQLITE_STATIC);
+    drv_err_t r = DRV_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(st, 0);
+    else
+        r = db_error(s, err, "count");
+    sqlite3_reset(st);
+    return r;
+}
+
+drv_err_t drv_hstore_list_page(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                               const drv_selector_t *sel, drv_hstore_filter_fn keep, void *ctx,
+                               const char *after_ns, const char *after_name, size_t limit,
+                               cJSON **items, size_t *remaining, uint64_t *rv, drv_error_t *err)
+{
+    if (kind <= DRV_KIND_UNKNOWN || kind >= DRV_KIND__COUNT || !items || !remaining)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "list: unknown kind");
+    bool all = !ns || !*ns || cluster_scoped(kind);
+    after_ns = after_ns ? after_ns : "";
+    after_name = after_name ? after_name : "";
+    /* Listing one namespace after a key from another: the rows after the key are the whole
+     * namespace (key before it) or none (key after it), as the store's order has them. */
+    if (!all) {
+        int c = strcmp(after_ns, ns);
+        if (c < 0)
+            after_name = "";
+        else if (c > 0) {
+            cJSON *none = cJSON_CreateArray();
+            if (!none)
+                return drv_error_set(err, DRV_ERR_NOMEM, 0, "list");
+            *items = none;
+            *remaining = 0;
+            if (rv)
+                *rv = s->rv;
+            return DRV_OK;
+        }
+    }
+    sqlite3_stmt *st = stmt(s, all ? ST_PAGE_ALL : ST_PAGE_NS, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return drv_error_set(err, DRV_ERR_NOMEM, 0, "list");
+    sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, all ? after_ns : ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, after_name, -1, SQLITE_STATIC);
+    bool labels_only = !keep; /* after the page, a row is counted from its labels alone */
+    size_t got = 0, more = 0;
+    drv_err_t r = DRV_OK;
+    int rc;
+    /* Without any selector the count after the page comes from the index (count_after). */
+    bool counted = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rns = (const char *)sqlite3_column_text(st, 0);
+        const char *rname = (const char *)sqlite3_column_text(st, 1);
+        rns = rns ? rns : "";
+        rname = rname ? rname : "";
+        if (!row_labels_match(sel, (const char *)sqlite3_column_text(st, 2)))
+            continue;
+        bool full = limit && got >= limit;
+        if (full && labels_only) {
+            if (!sel || sel->nreqs == 0) {
+                /* The last row of the page is the key of the rest. */
+                const cJSON *last = cJSON_GetArrayItem(arr, (int)got - 1);
+                const cJSON *meta = cJSON_GetObjectItemCaseSensitive(last, "metadata");
+                sqlite3_reset(st);
+                r = count_after(s, kind, all, ns, all ? drv_json_str_or(meta, "namespace", "") : ns,
+                                drv_json_str_or(meta, "name", ""), &more, err);
+                counted = true;
+                break;
+            }
+            more++;
+            continue;
+        }
+        cJSON *o = NULL;
+        drv_error_t e = DRV_ERROR_INIT;
+        char *plain = NULL;
+        const char *body = (const char *)sqlite3_column_text(st, 3);
+        drv_err_t ar = open_text(s, kind, rns, rname, body, &plain, &e);
+        if (ar == DRV_OK)
+            ar = assemble(kind, rns, rname, plain ? plain : body,
+                          (const char *)sqlite3_column_text(st, 4), &o, &e);
+        wipe_free_str(plain);
+        if (ar != DRV_OK) {
+            drv_log_error("hub store: skipping a corrupt row", "path=%s error=\"%s\"", s->path,
+                          drv_error_msg(&e));
+            continue;
+        }
+        if (keep && !keep(o, ctx)) {
+            cJSON_Delete(o);
+            continue;
+        }
+        if (full) {
+            cJSON_Delete(o);
+            more++;
+            continue;
+        }
+        cJSON_AddItemToArray(arr, o);
+        got++;
+    }
+    if (!counted) {
+        if (rc != SQLITE_DONE)
+            r = db_error(s, err, "list");
+        sqlite3_reset(st);
+    }
+    if (r != DRV_OK) {
+        cJSON_Delete(arr);
+        return r;
+    }
+    *items = arr;
+    *remaining = more;
+    if (rv)
+        *rv = s->rv;
+    return DRV_OK;
+}
+
 drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind, const cJSON **items,
                                  drv_error_t *err)
 {
@@ -1493,9 +1647,6 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
                           drv_kind_plural(kind), name);
         goto out;
     }
-    r = assemble(kind, ns, name, row.body, NULL, &stored, err);
-    if (r != DRV_OK)
-        goto out;
     if (row.status) {
         status = cJSON_Parse(row.status);
         if (!status) {
@@ -1511,30 +1662,78 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
     }
     cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    old_spec = spec_text(stored);
-    new_spec = spec_text(o);
-    if (!old_spec || !new_spec) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
-        goto out;
-    }
-    int64_t gen = row.generation + (strcmp(old_spec, new_spec) != 0);
     bool ok = true;
     if (cluster_scoped(kind))
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
     else
         ok = set_str(meta, "namespace", ns);
     ok = ok && set_str(meta, "uid", row.uid) && set_str(meta, "creationTimestamp", row.created) &&
-         set_item(meta, "generation", cJSON_CreateNumber((double)gen)) && set_rv(meta, row.rv);
+         set_item(meta, "generation", cJSON_CreateNumber((double)row.generation)) &&
+         set_rv(meta, row.rv);
     if (!ok || !(body = drv_model_to_json(o, false))) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
         goto out;
     }
-    if (strcmp(body, row.body) != 0) {
+    /* What generation tracks is the text outside metadata (bodies hold no status): cut from
+     * the two canonical texts, or printed from the trees when a text cannot be walked. */
+    old_spec = hstore_canon_without(row.body, "metadata");
+    new_spec = old_spec ? hstore_canon_without(body, "metadata") : NULL;
+    if (!old_spec || !new_spec) {
+        free(old_spec);
+        free(new_spec);
+        r = assemble(kind, ns, name, row.body, NULL, &stored, err);
+        if (r != DRV_OK)
+            goto out;
+        old_spec = spec_text(stored);
+        new_spec = spec_text(o);
+        if (!old_spec || !new_spec) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+    }
+    int64_t gen = row.generation + (strcmp(old_spec, new_spec) != 0);
+    if (gen != row.generation) {
+        /* The new generation in the tree and in the text (cJSON prints a whole number that
+         * fits an int as "%d"), or the tree printed again. */
+        char num[32], *b = NULL;
+        if (!set_item(meta, "generation", cJSON_CreateNumber((double)gen))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        if (gen <= INT_MAX && drv_fmt(num, sizeof(num), "%" PRId64, gen) == DRV_OK)
+            b = hstore_canon_set_meta(body, "generation", num);
+        if (!b && !(b = drv_model_to_json(o, false))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
         free(body);
-        body = NULL;
+        body = b;
+    }
+    if (strcmp(body, row.body) != 0) {
         uint64_t rv = s->rv + 1;
-        if (!set_rv(meta, rv) || !(body = drv_model_to_json(o, false)) ||
-            !(labels = labels_text(o)) || (status && !(full = full_text(o, status)))) {
+        char rvq[32], *b = NULL;
+        if (!set_rv(meta, rv)) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        if (drv_fmt(rvq, sizeof(rvq), "\"%" PRIu64 "\"", rv) == DRV_OK)
+            b = hstore_canon_set_meta(body, "resourceVersion", rvq);
+        if (!b && !(b = drv_model_to_json(o, false))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
+            goto out;
+        }
+        free(body);
+        body = b;
+        /* The labels column and the change log's object, from the text as well. */
+        if ((labels = hstore_canon_meta_member(body, "labels")) && labels[0] != '{') {
+            free(labels);
+            labels = strdup("{}");
+        } else if (!labels) {
+            labels = labels_text(o);
+        }
+        if (status && !(full = hstore_canon_with(body, "status", row.status)))
+            full = full_text(o, status);
+        if (!labels || (status && !full)) {
             r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update");
             goto out;
         }
@@ -1576,6 +1775,8 @@ drv_err_t drv_hstore_update(drv_hstore_t *s, drv_kind_t kind, cJSON *obj, drv_er
         drv_json_sort_keys(o);
     } else {
         /* Nothing changed: hand back what is stored. */
+        if (!stored && (r = assemble(kind, ns, name, row.body, NULL, &stored, err)) != DRV_OK)
+            goto out;
         cJSON_Delete(o);
         o = TAKE_PTR(stored);
     }
@@ -1617,7 +1818,7 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         return r;
     }
     cJSON *o = NULL;
-    char *st_text = drv_model_to_json(status, false), *body = NULL, *full = NULL, *labels = NULL;
+    char *st_text = drv_model_to_json(status, false), *body = NULL, *full = NULL;
     if (!st_text) {
         r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
         goto out;
@@ -1627,26 +1828,33 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
             *rv_out = row.rv;
         goto out;
     }
-    r = assemble(kind, ns, name, row.body, NULL, &o, err);
-    if (r != DRV_OK)
-        goto out;
     uint64_t rv = s->rv + 1;
-    if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
-        !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status))) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
-        goto out;
+    /* The stored body's text with the new resourceVersion, and the status put in, edited as
+     * text: what printing the parsed body would give, without parsing and printing it. */
+    char rvq[32];
+    if (drv_fmt(rvq, sizeof(rvq), "\"%" PRIu64 "\"", rv) == DRV_OK &&
+        (body = hstore_canon_set_meta(row.body, "resourceVersion", rvq)))
+        full = hstore_canon_with(body, "status", st_text);
+    if (!body || !full) {
+        free(body);
+        free(full);
+        body = full = NULL;
+        r = assemble(kind, ns, name, row.body, NULL, &o, err);
+        if (r != DRV_OK)
+            goto out;
+        if (!set_rv(cJSON_GetObjectItemCaseSensitive(o, "metadata"), rv) ||
+            !(body = drv_model_to_json(o, false)) || !(full = full_text(o, status))) {
+            r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
+            goto out;
+        }
     }
     r = check_size(kind, name, strlen(body), strlen(st_text), err);
     if (r == DRV_OK)
         r = begin(s, err);
     if (r != DRV_OK)
         goto out;
-    /* The labels column is unchanged: rewrite it from the body, which is cheap. */
-    labels = labels_text(o);
-    sqlite3_stmt *st = labels ? stmt(s, ST_UPDATE, err) : NULL;
-    if (!labels) {
-        r = drv_error_set(err, DRV_ERR_NOMEM, 0, "update status");
-    } else if (!st) {
+    sqlite3_stmt *st = stmt(s, ST_UPDATE_STATUS, err);
+    if (!st) {
         r = err ? err->code : DRV_ERR_IO;
     } else {
         sqlite3_bind_text(st, 1, drv_kind_name(kind), -1, SQLITE_STATIC);
@@ -1655,7 +1863,6 @@ drv_err_t drv_hstore_update_status(drv_hstore_t *s, drv_kind_t kind, const char 
         sqlite3_bind_int64(st, 4, (sqlite3_int64)rv);
         sqlite3_bind_int64(st, 5, row.generation);
         sqlite3_bind_text(st, 7, st_text, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, labels, -1, SQLITE_STATIC);
         r = bind_body(s, st, 6, kind, ns, name, body, err);
         if (r == DRV_OK)
             r = step_done(s, st, "update status", err);
@@ -1680,7 +1887,6 @@ out:
     free(st_text);
     free(body);
     free(full);
-    free(labels);
     row_free(&row);
     return r;
 }

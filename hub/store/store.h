@@ -79,6 +79,21 @@ DRV_NODISCARD drv_err_t drv_hstore_list(drv_hstore_t *s, drv_kind_t kind, const 
                                         const drv_selector_t *sel, cJSON **items, uint64_t *rv,
                                         drv_error_t *err);
 
+/* Keeps an object of a listing (true) or drops it; obj is only read. */
+typedef bool (*drv_hstore_filter_fn)(const cJSON *obj, void *ctx);
+
+/* One page of drv_hstore_list, in its order (namespace, name), read from the index as a key
+ * range: the objects after (after_ns, after_name) (NULL, NULL: from the first) that sel and
+ * keep (may be NULL) keep, at most limit (0: all). *remaining gets how many more such objects
+ * follow the page: from the index alone without sel and keep, from the labels column with
+ * sel only; with keep every later row is parsed to count it. The key need not be an object
+ * that exists (a continue token's object may have been deleted since). */
+DRV_NODISCARD drv_err_t drv_hstore_list_page(drv_hstore_t *s, drv_kind_t kind, const char *ns,
+                                             const drv_selector_t *sel, drv_hstore_filter_fn keep,
+                                             void *ctx, const char *after_ns,
+                                             const char *after_name, size_t limit, cJSON **items,
+                                             size_t *remaining, uint64_t *rv, drv_error_t *err);
+
 /* Every object of kind in all namespaces, as drv_hstore_list gives them, but parsed once and
  * shared: the store keeps the listing and hands the same array to every caller until a write
  * changes the store, so that the controllers of one round (which each read every pod) parse

@@ -282,6 +282,18 @@ static void test_paging(void **state)
 
     walk(f, "", 2, names, sizeof(names), NULL);
     assert_string_equal(names, "p1,p2,p3,p4,p5,");
+    /* The store's order with selectors (read a page at a time from the store). */
+    walk(f, "&labelSelector=app%3Da", 2, names, sizeof(names), NULL);
+    assert_string_equal(names, "p1,p2,p3,p4,p5,");
+    walk(f, "&fieldSelector=metadata.namespace%3Ddefault", 3, names, sizeof(names), NULL);
+    assert_string_equal(names, "p1,p2,p3,p4,p5,");
+    assert_int_equal(call(f, f->admin, "GET", PODS "?limit=1&fieldSelector=status.phase%3DRunning",
+                          NULL, NULL, &o),
+                     200);
+    assert_string_equal(
+        str_at(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "items"), 0), "metadata.name"), "p3");
+    assert_int_equal((int)drv_json_at(o, "metadata.remainingItemCount")->valuedouble, 1);
+    cJSON_Delete(o);
     walk(f, "&sortBy=metadata.name", 2, names, sizeof(names), NULL);
     assert_string_equal(names, "p1,p2,p3,p4,p5,");
     walk(f, "&sortBy=-metadata.name", 2, names, sizeof(names), NULL);

@@ -724,6 +724,168 @@ static void test_delete(void **state)
 
 /* drv_hstore_list_shared: one parse while nothing is written, a fresh listing after a write
  * (status included), a rolled-back batch or its end; Secrets are not shared. */
+/* One page of a listing into names, with its remaining count. */
+static size_t page_names(drv_hstore_t *s, const char *ns, const char *selq,
+                         drv_hstore_filter_fn keep, const char *after_ns, const char *after_name,
+                         size_t limit, char *names, size_t namesz)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    drv_selector_t sel = {0};
+    if (selq)
+        assert_int_equal(drv_selector_parse(selq, &sel, &err), DRV_OK);
+    cJSON *items = NULL;
+    size_t rest = 99;
+    uint64_t rv = 0;
+    assert_int_equal(drv_hstore_list_page(s, DRV_KIND_POD, ns, selq ? &sel : NULL, keep, NULL,
+                                          after_ns, after_name, limit, &items, &rest, &rv, &err),
+                     DRV_OK);
+    assert_int_equal(rv, drv_hstore_rv(s));
+    names_of(items, names, namesz);
+    cJSON_Delete(items);
+    drv_selector_free(&sel);
+    return rest;
+}
+
+static bool not_db(const cJSON *obj, void *ctx)
+{
+    (void)ctx;
+    return strncmp(meta(obj, "name"), "db", 2) != 0;
+}
+
+/* Pages read from the index: the same objects in the same order as drv_hstore_list, after a
+ * key that need not exist, with what follows counted with and without selectors. */
+static void test_list_page(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *ns, *name, *labels;
+    } pods[] = {
+        {"b", "web-1", "{\"app\":\"web\"}"}, {"a", "web-2", "{\"app\":\"web\"}"},
+        {"a", "db-1", "{\"app\":\"db\"}"},   {"a", "bare", NULL},
+        {"c", "db-2", "{\"app\":\"db\"}"},   {"c", "web-3", "{\"app\":\"web\"}"},
+    };
+    for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+        cJSON *p = pod(pods[i].ns, pods[i].name, pods[i].labels, "nginx");
+        create_ok(f->s, DRV_KIND_POD, p);
+        cJSON_Delete(p);
+    }
+    char n[512];
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, NULL, NULL, 0, n, sizeof(n)), 0);
+    assert_string_equal(n, "a/bare a/db-1 a/web-2 b/web-1 c/db-2 c/web-3");
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, NULL, NULL, 2, n, sizeof(n)), 4);
+    assert_string_equal(n, "a/bare a/db-1");
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, "a", "db-1", 2, n, sizeof(n)), 2);
+    assert_string_equal(n, "a/web-2 b/web-1");
+    /* A key that is no object (deleted since): the page starts after where it was. */
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, "b", "a", 2, n, sizeof(n)), 1);
+    assert_string_equal(n, "b/web-1 c/db-2");
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, "c", "web-3", 2, n, sizeof(n)), 0);
+    assert_string_equal(n, "");
+    /* Exactly the rest: no more follow. */
+    assert_int_equal(page_names(f->s, NULL, NULL, NULL, "b", "web-1", 2, n, sizeof(n)), 0);
+    assert_string_equal(n, "c/db-2 c/web-3");
+    /* A label selector: the page filled with matches, the rest counted from the labels. */
+    assert_int_equal(page_names(f->s, NULL, "app=web", NULL, NULL, NULL, 2, n, sizeof(n)), 1);
+    assert_string_equal(n, "a/web-2 b/web-1");
+    assert_int_equal(page_names(f->s, NULL, "app=web", NULL, "b", "web-1", 2, n, sizeof(n)), 0);
+    assert_string_equal(n, "c/web-3");
+    assert_int_equal(page_names(f->s, NULL, "!app", NULL, NULL, NULL, 1, n, sizeof(n)), 0);
+    assert_string_equal(n, "a/bare");
+    /* A filter on the objects (the API's field selectors), with and without labels. */
+    assert_int_equal(page_names(f->s, NULL, NULL, not_db, NULL, NULL, 2, n, sizeof(n)), 2);
+    assert_string_equal(n, "a/bare a/web-2");
+    assert_int_equal(page_names(f->s, NULL, "app", not_db, NULL, NULL, 1, n, sizeof(n)), 2);
+    assert_string_equal(n, "a/web-2");
+    /* One namespace; a key from another one places the page by the store's order. */
+    assert_int_equal(page_names(f->s, "a", NULL, NULL, NULL, NULL, 2, n, sizeof(n)), 1);
+    assert_string_equal(n, "a/bare a/db-1");
+    assert_int_equal(page_names(f->s, "a", NULL, NULL, "a", "db-1", 2, n, sizeof(n)), 0);
+    assert_string_equal(n, "a/web-2");
+    assert_int_equal(page_names(f->s, "c", NULL, NULL, "a", "zzz", 1, n, sizeof(n)), 1);
+    assert_string_equal(n, "c/db-2");
+    assert_int_equal(page_names(f->s, "a", NULL, NULL, "b", "", 1, n, sizeof(n)), 0);
+    assert_string_equal(n, "");
+}
+
+/* The canonical-text edits (store/canon.c) give exactly what printing the edited tree gives,
+ * and refuse what is not strict compact JSON (the store then edits the tree). */
+static void test_canon_edits(void **state)
+{
+    (void)state;
+    static const char *const objs[] = {
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"generation\":3,\"labels\":"
+        "{\"a\":\"x\\\"y\"},\"name\":\"p\",\"resourceVersion\":\"7\"},\"spec\":{\"c\":[1,-2.5,"
+        "true,null,{\"k\":\"\\\\\"}]}}",
+        "{\"metadata\":{\"generation\":1,\"resourceVersion\":\"1\"}}",
+        "{\"data\":{},\"kind\":\"Secret\",\"metadata\":{\"generation\":1,\"labels\":null,"
+        "\"resourceVersion\":\"12\"},\"type\":\"Opaque\",\"zz\":[]}",
+        "{\"a\":\"status\",\"metadata\":{\"generation\":1,\"resourceVersion\":\"2\"},\"t\":1}",
+    };
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+        cJSON *o = json(objs[i]);
+        char *canon = drv_model_to_json(o, false);
+        assert_string_equal(canon, objs[i]); /* the inputs are canonical */
+        cJSON *m = cJSON_GetObjectItem(o, "metadata");
+
+        cJSON_ReplaceItemInObject(m, "resourceVersion", cJSON_CreateString("4242"));
+        char *want = drv_model_to_json(o, false);
+        char *got = hstore_canon_set_meta(objs[i], "resourceVersion", "\"4242\"");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+
+        cJSON *l = cJSON_GetObjectItem(m, "labels");
+        char *lt = l ? drv_model_to_json(l, false) : strdup("");
+        got = hstore_canon_meta_member(objs[i], "labels");
+        assert_non_null(got);
+        assert_string_equal(got, lt);
+        free(got);
+        free(lt);
+
+        free(canon);
+        canon = drv_model_to_json(o, false); /* with the new resourceVersion */
+        cJSON *st = json("{\"phase\":\"Running\",\"x\":[{}]}");
+        cJSON_AddItemToObject(o, "status", st);
+        want = drv_model_to_json(o, false);
+        got = hstore_canon_with(canon, "status", "{\"phase\":\"Running\",\"x\":[{}]}");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        cJSON_DeleteItemFromObject(o, "status");
+
+        cJSON_DeleteItemFromObject(o, "metadata");
+        want = drv_model_to_json(o, false);
+        got = hstore_canon_without(canon, "metadata");
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        free(canon);
+        cJSON_Delete(o);
+    }
+    char *got = hstore_canon_with("{}", "status", "{}");
+    assert_string_equal(got, "{\"status\":{}}");
+    free(got);
+    static const char *const bad[] = {
+        "{\"oops",
+        "{\"metadata\":{\"resourceVersion\":x}}",
+        "{\"metadata\":{\"resourceVersion\":\"1\",}}",
+        "{\"metadata\" :{\"resourceVersion\":\"1\"}}",
+        "{\"metadata\":{\"resourceVersion\":\"1\"}} ",
+        "{\"metadata\":{\"resourceVersion\":\"1\"},\"a\":[1 2]}",
+        "{\"metadata\":{\"resourceVersion\":\"\\x\"}}",
+        "{\"metadata\":{}}",
+        "[]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(hstore_canon_set_meta(bad[i], "resourceVersion", "\"2\""));
+    /* A member already there is not added twice. */
+    assert_null(hstore_canon_with("{\"status\":{}}", "status", "{}"));
+}
+
 static void test_list_shared(void **state)
 {
     struct fx *f = *state;
@@ -1843,6 +2005,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cluster_scoped_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_with_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
+        cmocka_unit_test(test_canon_edits),
         cmocka_unit_test_setup_teardown(test_list_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
