@@ -358,7 +358,7 @@ echo "the CNI path: sandbox step $(p50 "${P_SANDBOX[@]}") ms on the pod network 
 echo "disk writes, one hostNetwork pod start (state partition, until Running + 1 s):"
 echo "  $DW_REQ write requests, $DW_KIB KiB written, $DW_FSYNC fsync calls by the agent and its children (target < 50 writes)"
 btype="$(grep -m1 '^CMAKE_BUILD_TYPE:' "$DROVER_BUILD_DIR/CMakeCache.txt" | cut -d= -f2)"
-echo "binary, stripped:    $((size_b / 1024)) KiB, $btype build, libarchive's reader linked in (target < 512 KiB; a device build is MinSizeRel)"
+echo "binary, stripped:    $((size_b / 1024)) KiB, $btype build (target < 512 KiB for the device build, MinSizeRel: tests/bench/footprint.sh)"
 
 # Figures that must be there (their values are not judged here).
 for f in idle_priv idle_rss pods_priv pods_rss b h p size_b DW_REQ DW_KIB cpu_ms; do
