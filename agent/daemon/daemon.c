@@ -144,6 +144,7 @@ struct daemon {
     char *last_manifests;
     char *last_status;
     long long last_status_at;
+    bool trim_due; /* pods changed since the heap was last given back */
 };
 
 /* What runs: the static manifests and the hub's desired state, together. */
@@ -196,6 +197,15 @@ static void write_status(struct daemon *d, long long now)
     if (!dirty && now - d->last_status_at < STATUS_PERIOD_MS)
         return;
     d->last_status_at = now;
+    /* Starting and stopping pods (specs, bundles, CNI results, parsed documents) leaves holes
+     * in the heap that stay dirty for as long as the pods then run quietly: the first quiet
+     * status after a change hands them back once (issue 19: memory per pod). */
+    if (dirty)
+        d->trim_due = true;
+    else if (d->trim_due) {
+        d->trim_due = false;
+        malloc_trim(0);
+    }
     cJSON *st = drv_supervisor_status(d->sv);
     if (!st)
         return;
