@@ -236,7 +236,8 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     int64_t grace = o && o->grace_ms > 0 ? o->grace_ms : DRV_CTRL_NODE_GRACE_MS_DEFAULT;
     int64_t deftol = o && o->default_toleration_ms > 0 ? o->default_toleration_ms
                                                        : DRV_CTRL_TOLERATION_MS_DEFAULT;
-    _cleanup_cjson_ cJSON *nodes = NULL, *pods = NULL;
+    _cleanup_cjson_ cJSON *nodes = NULL;
+    const cJSON *pods = NULL; /* the round's shared listing (read only, the store's) */
     drv_err_t r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     if (r != DRV_OK)
         return r;
@@ -281,7 +282,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
         r = drv_hstore_list(s, DRV_KIND_NODE, NULL, NULL, &nodes, NULL, err);
     }
     if (r == DRV_OK)
-        r = drv_hstore_list(s, DRV_KIND_POD, NULL, NULL, &pods, NULL, err);
+        r = drv_hstore_list_shared(s, DRV_KIND_POD, &pods, err);
     if (r != DRV_OK)
         return r;
     /* The NotReady nodes, sorted by name, so that one pass over the pods finds theirs. */
@@ -313,7 +314,7 @@ drv_err_t drv_ctrl_nodes_reconcile(drv_hstore_t *s, const drv_ctrl_nodes_opts_t 
     if (disrupted && nbad)
         drv_log_warn("node lifecycle: most nodes are NotReady; not evicting their pods",
                      "not_ready=%zu nodes=%zu", nbad, nnodes);
-    cJSON *p;
+    const cJSON *p;
     cJSON_ArrayForEach(p, (nbad ? pods : NULL))
     {
         const char *nn = drv_json_str(drv_json_get(p, "spec"), "nodeName");
