@@ -82,6 +82,7 @@ void drv_sched_cache_init(drv_sched_cache_t *c)
 {
     c->nodes = NULL;
     c->n = 0;
+    c->next_start = 0;
 }
 
 static void node_free(drv_sched_node_t *n)
@@ -1185,7 +1186,17 @@ static int64_t free_milli(int64_t alloc, int64_t used, int64_t req)
     return left >= INT64_MAX / 1000 ? (left / (alloc / 1000 + 1)) : left * 1000 / alloc;
 }
 
-drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
+size_t drv_sched_nodes_to_find(size_t n)
+{
+    /* kube-scheduler's numFeasibleNodesToFind with percentageOfNodesToScore unset. */
+    if (n < 100)
+        return n;
+    size_t pct = n / 125 >= 45 ? 5 : 50 - n / 125;
+    size_t k = n * pct / 100;
+    return k < 100 ? 100 : k;
+}
+
+drv_err_t drv_sched_place_cached(drv_sched_cache_t *c, const cJSON *pod,
                                  const char *const *platforms, char *node, size_t nodesz,
                                  char *reason, size_t reasonsz, drv_error_t *err)
 {
@@ -1215,7 +1226,12 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
     size_t nf = 0;
     uint32_t max_count = 0;
     bool any_node = node_rules_none(pi.spec), no_prefs = node_prefs_none(pi.spec);
-    for (size_t i = 0; i < c->n; i++) {
+    /* A big fleet is searched from where the last placement stopped, until enough feasible
+     * nodes are found; every node searched goes through every filter. */
+    size_t want = drv_sched_nodes_to_find(c->n);
+    size_t start = want < c->n && c->next_start < c->n ? c->next_start : 0, seen = 0;
+    for (; seen < c->n && nf < want; seen++) {
+        size_t i = start + seen < c->n ? start + seen : start + seen - c->n;
         const drv_sched_node_t *n = &c->nodes[i];
         if (!n->ready) {
             reason_add(&rs, "node(s) were not ready");
@@ -1282,6 +1298,8 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
         if (ou && ou->count > max_count)
             max_count = ou->count;
     }
+    if (want < c->n)
+        c->next_start = (start + seen) % c->n;
     interpod_free(ip);
     spreads_free(sp);
     if (!nf) {
@@ -1314,8 +1332,9 @@ drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
             score += 2 * ((ipw[k] - ip_min) * 1000 / (ip_max - ip_min));
         if (ts_max > ts_min)
             score += 2 * ((tsw[k] - ts_min) * 1000 / (ts_max - ts_min));
-        /* Nodes are sorted by name: the first of equal scores has the smaller name. */
-        if (score > best_score) {
+        /* Nodes are sorted by name: of equal scores the smaller name (index) wins, also when
+         * the search began in the middle. */
+        if (score > best_score || (score == best_score && feasible[k] < best)) {
             best_score = score;
             best = feasible[k];
         }

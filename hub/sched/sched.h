@@ -33,7 +33,15 @@ typedef struct drv_sched_node drv_sched_node_t; /* private */
 typedef struct drv_sched_cache {
     drv_sched_node_t *nodes; /* sorted by name; private */
     size_t n;
+    size_t next_start; /* where the next sampled search begins (see drv_sched_nodes_to_find) */
 } drv_sched_cache_t;
+
+/* How many feasible nodes a placement looks for among n before it stops searching, as
+ * kube-scheduler's default percentageOfNodesToScore: all of them under 100 nodes; else 50 %
+ * less one percentage point per 125 nodes, at least 5 %, and at least 100 nodes. Each
+ * placement of a cache begins where the previous one stopped (round robin), so that every node
+ * is looked at in turn and a pod costs O(sample), not O(nodes), on a big fleet. */
+size_t drv_sched_nodes_to_find(size_t n);
 
 /* An empty cache (equivalent to zero-initialising it). */
 void drv_sched_cache_init(drv_sched_cache_t *c);
@@ -60,9 +68,10 @@ size_t drv_sched_cache_pods_on(const drv_sched_cache_t *c, const char *name);
  * On DRV_OK the node's name is written to node (nodesz bytes, DRV_ERR_TOOBIG if short).
  * When no node fits, returns DRV_ERR_NOTFOUND and writes a kube-scheduler style reason
  * ("0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.") to reason
- * (may be NULL). The cache is not changed: add the pod once it is bound. A pod whose
+ * (may be NULL). The cache's usage is not changed (only where the next search begins): add
+ * the pod once it is bound. A pod whose
  * requests cannot be read is DRV_ERR_INVALID with err naming the field. */
-DRV_NODISCARD drv_err_t drv_sched_place_cached(const drv_sched_cache_t *c, const cJSON *pod,
+DRV_NODISCARD drv_err_t drv_sched_place_cached(drv_sched_cache_t *c, const cJSON *pod,
                                                const char *const *platforms, char *node,
                                                size_t nodesz, char *reason, size_t reasonsz,
                                                drv_error_t *err);

@@ -804,9 +804,76 @@ static void test_throughput_10k_pods_1k_nodes(void **state)
     cJSON_Delete(nodes);
 }
 
+/* kube-scheduler's default percentageOfNodesToScore: every node under 100, then 50 % less a
+ * point per 125 nodes, at least 5 % and at least 100 nodes. */
+static void test_nodes_to_find_like_kube_scheduler(void **state)
+{
+    (void)state;
+    assert_int_equal(drv_sched_nodes_to_find(0), 0);
+    assert_int_equal(drv_sched_nodes_to_find(3), 3);
+    assert_int_equal(drv_sched_nodes_to_find(99), 99);
+    assert_int_equal(drv_sched_nodes_to_find(100), 100);
+    assert_int_equal(drv_sched_nodes_to_find(150), 100);   /* 49 % is 73: at least 100 */
+    assert_int_equal(drv_sched_nodes_to_find(300), 144);   /* 48 % */
+    assert_int_equal(drv_sched_nodes_to_find(1000), 420);  /* 42 % */
+    assert_int_equal(drv_sched_nodes_to_find(5000), 500);  /* 10 % */
+    assert_int_equal(drv_sched_nodes_to_find(10000), 500); /* 5 % */
+    assert_int_equal(drv_sched_nodes_to_find(50000), 2500);
+}
+
+/* On 300 nodes a placement stops after 144 feasible ones and the next begins where it stopped;
+ * the nodes it looks at still go through every filter, and one feasible node anywhere (past
+ * the end: the search wraps) is found. */
+static void test_sampled_search_rotates_and_filters(void **state)
+{
+    (void)state;
+    cJSON *nodes = cJSON_CreateArray();
+    for (int i = 0; i < 300; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%03d", i);
+        cJSON_AddItemToArray(
+            nodes, node(name, "4", "8Gi", "amd64", true, i == 10 ? "\"disk\":\"ssd\"" : "", ""));
+    }
+    drv_sched_cache_t c;
+    drv_sched_cache_init(&c);
+    drv_error_t err = DRV_ERROR_INIT;
+    assert_int_equal(drv_sched_cache_set_nodes(&c, nodes, &err), DRV_OK);
+    char chosen[64], reason[DRV_SCHED_REASON_MAX];
+    cJSON *p = pod("p", "100m", "64Mi", "", NULL);
+    assert_int_equal(
+        drv_sched_place_cached(&c, p, NULL, chosen, sizeof(chosen), reason, sizeof(reason), &err),
+        DRV_OK);
+    assert_string_equal(chosen, "n000"); /* nodes 0-143 looked at, all equal: the first */
+    assert_int_equal(c.next_start, 144);
+    assert_int_equal(
+        drv_sched_place_cached(&c, p, NULL, chosen, sizeof(chosen), reason, sizeof(reason), &err),
+        DRV_OK);
+    assert_string_equal(chosen, "n144");
+    assert_int_equal(c.next_start, 288);
+    /* Only n010 has the label: the search from 288 wraps round to it. */
+    cJSON *sel = pod("s", "100m", "64Mi", "\"nodeSelector\":{\"disk\":\"ssd\"}", NULL);
+    assert_int_equal(
+        drv_sched_place_cached(&c, sel, NULL, chosen, sizeof(chosen), reason, sizeof(reason), &err),
+        DRV_OK);
+    assert_string_equal(chosen, "n010");
+    /* Nowhere: every node looked at, and the reason counts them all. */
+    cJSON *none = pod("x", "100m", "64Mi", "\"nodeSelector\":{\"disk\":\"nvme\"}", NULL);
+    assert_int_equal(drv_sched_place_cached(&c, none, NULL, chosen, sizeof(chosen), reason,
+                                            sizeof(reason), &err),
+                     DRV_ERR_NOTFOUND);
+    assert_non_null(strstr(reason, "0/300 nodes are available: 300 node(s) didn't match"));
+    cJSON_Delete(p);
+    cJSON_Delete(sel);
+    cJSON_Delete(none);
+    drv_sched_cache_free(&c);
+    cJSON_Delete(nodes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nodes_to_find_like_kube_scheduler),
+        cmocka_unit_test(test_sampled_search_rotates_and_filters),
         cmocka_unit_test(test_each_filter_reason),
         cmocka_unit_test(test_filters_pass_when_satisfied),
         cmocka_unit_test(test_toleration_rules),
