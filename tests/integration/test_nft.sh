@@ -162,7 +162,10 @@ touch "$work/loop.run"
 (
   end=$((SECONDS + 30))
   while [ -e "$work/loop.run" ] && [ $SECONDS -lt $end ]; do
-    if reaches a http://10.43.0.12:80/; then echo x >>"$loop_ok"; else echo x >>"$loop_fail"; fi
+    body="$(get a http://10.43.0.12:80/)"
+    rc=$?
+    # A failure says how (curl's status: 7 refused, 28 timed out, 56 reset) and when.
+    if [ "$body" = "hello from web" ]; then echo x >>"$loop_ok"; else echo "$(date +%T.%N) curl=$rc body=${body:0:40}" >>"$loop_fail"; fi
   done
 ) &
 loop=$!
@@ -177,7 +180,7 @@ rm -f "$work/loop.run"
 wait "$loop"
 check "20 table replacements applied" [ "$applied" -eq 20 ]
 check "requests ran across the replacements ($(wc -l <"$loop_ok") succeeded)" [ -s "$loop_ok" ]
-check "no request failed across the replacements ($(wc -l <"$loop_fail") failures)" \
+check "no request failed across the replacements ($(wc -l <"$loop_fail") failures: $(tr '\n' ';' <"$loop_fail"))" \
   [ ! -s "$loop_fail" ]
 
 check "drv_nft_remove deletes the table" "$DRIVER" remove
