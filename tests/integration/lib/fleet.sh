@@ -131,7 +131,8 @@ fleet_cleanup() {
 _fleet_free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range: see _registry_free_port (lib/registry.sh).
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0

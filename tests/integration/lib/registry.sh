@@ -75,7 +75,10 @@ file_is_static() {
 _registry_free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
+    # Below the kernel's ephemeral range (32768-60999 by default): a port there may be the
+    # local end of one of this namespace's own connections, which a probe cannot see and which
+    # makes the listener's bind fail (Mosquitto once: "Address already in use").
+    port=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
