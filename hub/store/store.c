@@ -160,10 +160,11 @@ struct drv_hstore {
     char *path;
     uint64_t rv;
     uint64_t log_keep;
-    bool batch;      /* inside drv_hstore_batch_begin: each write is a savepoint */
-    bool dry;        /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
-    bool namespaces; /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
-    bool priorities; /* drv_hstore_priority_classes_enable: hstore_priority_admit for Pods */
+    bool batch;         /* inside drv_hstore_batch_begin: each write is a savepoint */
+    uint64_t batch_rv0; /* rv when the batch began */
+    bool dry;           /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
+    bool namespaces;    /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
+    bool priorities;    /* drv_hstore_priority_classes_enable: hstore_priority_admit for Pods */
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
@@ -294,6 +295,7 @@ static void rollback(drv_hstore_t *s)
 }
 
 static drv_err_t load_rv(drv_hstore_t *s, drv_error_t *err);
+static drv_err_t set_rv_prune(drv_hstore_t *s, uint64_t rv, drv_error_t *err);
 
 drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err)
 {
@@ -302,18 +304,24 @@ drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err)
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_error(s, err, "begin batch");
     s->batch = true;
+    s->batch_rv0 = s->rv;
     return DRV_OK;
 }
 
 drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err)
 {
-    shared_drop(s, true); /* a round's listings are not kept between rounds: memory */
+    /* The shared listings stay: the next round brings them up to date from the change log
+     * (shared_catch_up) instead of parsing every row again. */
     if (!s->batch)
         return DRV_OK;
     s->batch = false;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    /* The counter and the log's pruning, once for the batch's writes (log_change). */
+    drv_err_t r = s->rv != s->batch_rv0 && !s->dry ? set_rv_prune(s, s->rv, err) : DRV_OK;
+    if (r == DRV_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return DRV_OK;
-    drv_err_t r = db_error(s, err, "commit batch");
+    if (r == DRV_OK)
+        r = db_error(s, err, "commit batch");
+    shared_drop(s, true);
     (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     (void)load_rv(s, NULL); /* the counter as the database has it */
     return r;
@@ -703,18 +711,44 @@ static drv_err_t step_done(drv_hstore_t *s, sqlite3_stmt *st, const char *what, 
 }
 
 /* Inside a transaction: sets the counter to rv, logs the change and prunes the log. */
-static drv_err_t log_change(drv_hstore_t *s, uint64_t rv, drv_kind_t kind, const char *ns,
-                            const char *name, drv_hstore_change_t type, const char *body,
-                            drv_error_t *err)
+/* The stored resourceVersion counter. */
+static drv_err_t set_rv_only(drv_hstore_t *s, uint64_t rv, drv_error_t *err)
 {
     sqlite3_stmt *st = stmt(s, ST_SET_RV, err);
     if (!st)
         return err ? err->code : DRV_ERR_IO;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)rv);
-    drv_err_t r = step_done(s, st, "bump resourceVersion", err);
-    if (r != DRV_OK)
-        return r;
-    st = stmt(s, ST_LOG, err);
+    return step_done(s, st, "bump resourceVersion", err);
+}
+
+/* The change log keeps the last log_keep changes up to rv. */
+static drv_err_t prune_log(drv_hstore_t *s, uint64_t rv, drv_error_t *err)
+{
+    if (rv <= s->log_keep)
+        return DRV_OK;
+    sqlite3_stmt *st = stmt(s, ST_PRUNE, err);
+    if (!st)
+        return err ? err->code : DRV_ERR_IO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(rv - s->log_keep));
+    return step_done(s, st, "prune change log", err);
+}
+
+static drv_err_t set_rv_prune(drv_hstore_t *s, uint64_t rv, drv_error_t *err)
+{
+    drv_err_t r = set_rv_only(s, rv, err);
+    return r == DRV_OK ? prune_log(s, rv, err) : r;
+}
+
+static drv_err_t log_change(drv_hstore_t *s, uint64_t rv, drv_kind_t kind, const char *ns,
+                            const char *name, drv_hstore_change_t type, const char *body,
+                            drv_error_t *err)
+{
+    if (!s->batch) {
+        drv_err_t r = set_rv_only(s, rv, err);
+        if (r != DRV_OK)
+            return r;
+    }
+    sqlite3_stmt *st = stmt(s, ST_LOG, err);
     if (!st)
         return err ? err->code : DRV_ERR_IO;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)rv);
@@ -722,20 +756,16 @@ static drv_err_t log_change(drv_hstore_t *s, uint64_t rv, drv_kind_t kind, const
     sqlite3_bind_text(st, 3, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, drv_hstore_change_name(type), -1, SQLITE_STATIC);
-    r = bind_body(s, st, 6, kind, ns, name, body, err);
+    drv_err_t r = bind_body(s, st, 6, kind, ns, name, body, err);
     if (r != DRV_OK) {
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         return r;
     }
     r = step_done(s, st, "write change log", err);
-    if (r != DRV_OK || rv <= s->log_keep)
+    if (r != DRV_OK || s->batch) /* a batch sets the counter and prunes once, at its end */
         return r;
-    st = stmt(s, ST_PRUNE, err);
-    if (!st)
-        return err ? err->code : DRV_ERR_IO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(rv - s->log_keep));
-    return step_done(s, st, "prune change log", err);
+    return set_rv_prune(s, rv, err);
 }
 
 static drv_err_t check_size(drv_kind_t kind, const char *name, size_t body, size_t status,
@@ -1577,6 +1607,136 @@ drv_err_t drv_hstore_list_page(drv_hstore_t *s, drv_kind_t kind, const char *ns,
     return DRV_OK;
 }
 
+/* A listed object's key, as the listing is ordered: (namespace as stored, name). */
+struct skey {
+    const char *ns, *name;
+    cJSON *item; /* NULL: deleted by the catch-up */
+};
+
+static int skey_cmp(const struct skey *a, const struct skey *b)
+{
+    int c = strcmp(a->ns, b->ns);
+    return c ? c : strcmp(a->name, b->name);
+}
+
+static int skey_qcmp(const void *a, const void *b)
+{
+    return skey_cmp(a, b);
+}
+
+static struct skey skey_of(drv_kind_t kind, cJSON *o)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const char *name = drv_json_str(m, "name");
+    return (struct skey){
+        .ns = row_ns(kind, drv_json_str(m, "namespace")), .name = name ? name : "", .item = o};
+}
+
+/* One change to apply: the last of its object's (the events are in rv order). */
+struct schange {
+    struct skey k;
+    size_t at; /* its place in the log, for a stable order */
+    drv_hstore_event_t *ev;
+};
+
+static int schange_cmp(const void *a, const void *b)
+{
+    const struct schange *x = a, *y = b;
+    int c = skey_cmp(&x->k, &y->k);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* Brings the shared listing c of kind from c->rv up to the store's rv with the change log's
+ * entries for that kind: only the objects that changed are parsed, not every row again. The
+ * listing keeps the rows' order (namespace, name). false: the log does not reach back that far,
+ * or the changes are as many as the rows, or memory ran out; the caller lists again. */
+static bool shared_catch_up(drv_hstore_t *s, drv_kind_t kind, struct shared_list *c)
+{
+    size_t n = (size_t)cJSON_GetArraySize(c->items), most = n + 64;
+    drv_hstore_event_t *ev = NULL;
+    size_t nev = 0;
+    if (drv_hstore_changes(s, c->rv, kind, most, &ev, &nev, NULL) != DRV_OK)
+        return false;
+    if (nev >= most) { /* as many changes as rows: a listing costs no more */
+        drv_hstore_events_free(ev, nev);
+        return false;
+    }
+    struct skey *keys = calloc(n + 1, sizeof(*keys));
+    struct schange *ch = calloc(nev + 1, sizeof(*ch));
+    bool ok = keys && ch;
+    size_t i = 0;
+    cJSON *o;
+    cJSON_ArrayForEach(o, (ok ? c->items : NULL))
+    {
+        keys[i] = skey_of(kind, o);
+        /* The rows' order is the listing's; a listing out of order is not searched. */
+        ok = ok && (i == 0 || skey_cmp(&keys[i - 1], &keys[i]) < 0);
+        i++;
+    }
+    for (size_t j = 0; ok && j < nev; j++)
+        ch[j] = (struct schange){.k = skey_of(kind, ev[j].obj), .at = j, .ev = &ev[j]};
+    if (ok && nev > 1)
+        qsort(ch, nev, sizeof(*ch), schange_cmp);
+    /* The new objects, in key order (the changes are), merged into the listing at the end. */
+    cJSON **added = ok ? calloc(nev + 1, sizeof(*added)) : NULL;
+    ok = ok && added;
+    size_t nadded = 0, ndeleted = 0;
+    for (size_t j = 0; ok && j < nev; j++) {
+        if (j + 1 < nev && skey_cmp(&ch[j].k, &ch[j + 1].k) == 0)
+            continue; /* a later change of the same object follows */
+        drv_hstore_event_t *e = ch[j].ev;
+        struct skey *at = bsearch(&ch[j].k, keys, n, sizeof(*keys), skey_qcmp);
+        if (at && e->type == DRV_HSTORE_DELETED) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(c->items, at->item));
+            at->item = NULL;
+            ndeleted++;
+        } else if (at) {
+            cJSON *fresh = e->obj;
+            e->obj = NULL;
+            ok = cJSON_ReplaceItemViaPointer(c->items, at->item, fresh);
+            *at = skey_of(kind, fresh);
+        } else if (e->type != DRV_HSTORE_DELETED) {
+            added[nadded++] = e->obj;
+            e->obj = NULL;
+        }
+    }
+    if (ok && nadded) {
+        /* Merge the listing and the new objects, both in key order, into one array. */
+        cJSON *merged = cJSON_CreateArray();
+        ok = merged != NULL;
+        size_t a = 0, b = 0;
+        while (ok && (a < n || b < nadded)) {
+            if (a < n && !keys[a].item) {
+                a++;
+                continue;
+            }
+            struct skey kb = b < nadded ? skey_of(kind, added[b]) : (struct skey){0};
+            cJSON *next;
+            if (b >= nadded || (a < n && skey_cmp(&keys[a], &kb) < 0))
+                next = cJSON_DetachItemViaPointer(c->items, keys[a++].item);
+            else
+                next = added[b++];
+            cJSON_AddItemToArray(merged, next);
+        }
+        if (ok) {
+            cJSON_Delete(c->items); /* empty now */
+            c->items = merged;
+            nadded = 0;
+        } else {
+            cJSON_Delete(merged);
+        }
+    }
+    for (size_t j = 0; j < nadded; j++)
+        cJSON_Delete(added[j]);
+    free(added);
+    free(keys);
+    free(ch);
+    drv_hstore_events_free(ev, nev);
+    if (ok)
+        c->rv = s->rv;
+    return ok;
+}
+
 drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind, const cJSON **items,
                                  drv_error_t *err)
 {
@@ -1585,7 +1745,7 @@ drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind, const cJSON *
     if (kind == DRV_KIND_SECRET)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "list: Secrets are not shared");
     struct shared_list *c = &s->shared[kind];
-    if (c->items && c->rv == s->rv && c->epoch == s->epoch) {
+    if (c->items && c->epoch == s->epoch && (c->rv == s->rv || shared_catch_up(s, kind, c))) {
         *items = c->items;
         return DRV_OK;
     }

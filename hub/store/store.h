@@ -94,14 +94,17 @@ DRV_NODISCARD drv_err_t drv_hstore_list_page(drv_hstore_t *s, drv_kind_t kind, c
                                              const char *after_name, size_t limit, cJSON **items,
                                              size_t *remaining, uint64_t *rv, drv_error_t *err);
 
-/* Every object of kind in all namespaces, as drv_hstore_list gives them, but parsed once and
- * shared: the store keeps the listing and hands the same array to every caller until a write
- * changes the store, so that the controllers of one round (which each read every pod) parse
- * the pods once instead of once each. *items belongs to the store and must not be modified;
- * it stays valid until the next drv_hstore_list_shared of the same kind, the end (or abort) of
- * the batch, or drv_hstore_close, whichever comes first; writes in between do not free it (a
- * caller may delete what it iterates over) but make the next call list afresh. Secrets are
- * refused (DRV_ERR_INVALID): their clear text is not kept. */
+/* Every object of kind in all namespaces, as drv_hstore_list gives them (in (namespace, name)
+ * order), but parsed once and shared: the store keeps the listing and hands the same array to
+ * every caller; after writes, the next call brings it up to date from the change log, parsing
+ * only the objects that changed (every row again only when the log does not reach back far
+ * enough, or after a rollback). So the controllers of a round, and of the rounds after it, do
+ * not parse every pod once each. *items belongs to the store and must not be modified; it stays
+ * valid until the next drv_hstore_list_shared of the same kind, a failed or aborted batch, or
+ * drv_hstore_close, whichever comes first; writes in between do not change it (a caller may
+ * delete what it iterates over). The listings are kept between batches: their memory is the
+ * hub's parsed copy of those objects, like a Kubernetes informer's cache. Secrets are refused
+ * (DRV_ERR_INVALID): their clear text is not kept. */
 DRV_NODISCARD drv_err_t drv_hstore_list_shared(drv_hstore_t *s, drv_kind_t kind,
                                                const cJSON **items, drv_error_t *err);
 

@@ -886,6 +886,83 @@ static void test_canon_edits(void **state)
     assert_null(hstore_canon_with("{\"status\":{}}", "status", "{}"));
 }
 
+/* The shared listing equals a fresh drv_hstore_list, printed. */
+static void shared_is_fresh(drv_hstore_t *s, drv_kind_t kind)
+{
+    drv_error_t err = DRV_ERROR_INIT;
+    const cJSON *shared = NULL;
+    cJSON *fresh = NULL;
+    assert_int_equal(drv_hstore_list_shared(s, kind, &shared, &err), DRV_OK);
+    assert_int_equal(drv_hstore_list(s, kind, NULL, NULL, &fresh, NULL, &err), DRV_OK);
+    char *a = cJSON_PrintUnformatted(shared), *b = cJSON_PrintUnformatted(fresh);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    cJSON_Delete(fresh);
+}
+
+static void put_pod(drv_hstore_t *s, const char *ns, const char *name, const char *image)
+{
+    cJSON *p = pod(ns, name, "{\"app\":\"x\"}", image);
+    create_ok(s, DRV_KIND_POD, p);
+    cJSON_Delete(p);
+}
+
+/* A shared listing kept across writes and batches is brought up to date from the change log:
+ * creates before, between and after the listed objects, in other namespaces, updates of spec
+ * and status, deletes of the first and last, an object made and deleted, several writes to one
+ * object, other kinds' writes between, and more changes than rows (listed afresh). */
+static void test_list_shared_catch_up(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    const char *names[] = {"m", "c", "x", "f", "q"};
+    for (size_t i = 0; i < 5; i++) {
+        put_pod(f->s, "b", names[i], "nginx");
+        put_pod(f->s, "d", names[i], "nginx");
+    }
+    shared_is_fresh(f->s, DRV_KIND_POD);
+    assert_int_equal(drv_hstore_batch_begin(f->s, &err), DRV_OK);
+    put_pod(f->s, "b", "a", "nginx");  /* before the first */
+    put_pod(f->s, "b", "g", "nginx");  /* between */
+    put_pod(f->s, "e", "a", "nginx");  /* after the last */
+    put_pod(f->s, "a", "zz", "nginx"); /* a namespace before every other */
+    put_pod(f->s, "c", "t", "nginx");  /* made, then deleted */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "c", "t", NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "d", "x", NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, "b", "m",
+                                              json("{\"phase\":\"Running\"}"), NULL, &err),
+                     DRV_OK);
+    assert_int_equal(drv_hstore_update_status(f->s, DRV_KIND_POD, "b", "m",
+                                              json("{\"phase\":\"Failed\"}"), NULL, &err),
+                     DRV_OK);
+    cJSON *cm = configmap("cfg", "v");
+    create_ok(f->s, DRV_KIND_CONFIGMAP, cm);
+    cJSON_Delete(cm);
+    cJSON *got = NULL;
+    assert_int_equal(drv_hstore_get(f->s, DRV_KIND_POD, "d", "f", &got, &err), DRV_OK);
+    cJSON_ReplaceItemInObjectCaseSensitive(
+        cJSON_GetArrayItem(drv_json_get(drv_json_get(got, "spec"), "containers"), 0), "image",
+        cJSON_CreateString("nginx:2"));
+    update_ok(f->s, DRV_KIND_POD, got);
+    cJSON_Delete(got);
+    shared_is_fresh(f->s, DRV_KIND_POD); /* inside the batch */
+    assert_int_equal(drv_hstore_batch_end(f->s, &err), DRV_OK);
+    shared_is_fresh(f->s, DRV_KIND_POD); /* kept after it */
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "a", "zz", NULL, &err), DRV_OK);
+    assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "e", "a", NULL, &err), DRV_OK);
+    shared_is_fresh(f->s, DRV_KIND_POD); /* the first and the last deleted */
+    char name[16];
+    for (int i = 0; i < 120; i++) { /* more changes than rows */
+        snprintf(name, sizeof(name), "n%03d", i);
+        put_pod(f->s, i % 2 ? "b" : "z", name, "nginx");
+    }
+    shared_is_fresh(f->s, DRV_KIND_POD);
+    shared_is_fresh(f->s, DRV_KIND_CONFIGMAP);
+}
+
 static void test_list_shared(void **state)
 {
     struct fx *f = *state;
@@ -2008,6 +2085,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
         cmocka_unit_test(test_canon_edits),
         cmocka_unit_test_setup_teardown(test_list_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_shared_catch_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
