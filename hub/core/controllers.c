@@ -11,6 +11,7 @@
 #include "bridge/bridge.h"
 #include "ctrl/ctrl.h"
 #include "drover/fmt.h"
+#include "drover/json.h"
 #include "drover/proc.h"
 #include "drover/log.h"
 #include "hub.h"
@@ -145,6 +146,9 @@ static int64_t tick(void *ctx)
         r->last_error[0] = '\0';
     }
     r->took = drv_now_ms() - now;
+    if (r->took >= 10)
+        drv_log_debug("controller round", "ms=%lld writes=%llu", (long long)r->took,
+                      (unsigned long long)(drv_hstore_rv(store) - before));
 #ifdef __GLIBC__
     /* A round parses every pod a few times over (tens of MiB at 10,000s of pods), freed at its
      * end; glibc keeps such freed memory in its arenas for good, so that the hub's memory
@@ -159,11 +163,38 @@ static int64_t tick(void *ctx)
     return CTRL_PERIOD_MS;
 }
 
+/* The pod spec an object of a pod-making kind carries (NULL for other kinds). */
+static const cJSON *pod_spec_of(drv_kind_t kind, const cJSON *obj)
+{
+    const cJSON *spec = drv_json_get(obj, "spec");
+    switch (kind) {
+    case DRV_KIND_POD:
+        return spec;
+    case DRV_KIND_CRONJOB:
+        spec = drv_json_get(drv_json_get(spec, "jobTemplate"), "spec");
+        /* fall through */
+    case DRV_KIND_DEPLOYMENT:
+    case DRV_KIND_REPLICASET:
+    case DRV_KIND_DAEMONSET:
+    case DRV_KIND_STATEFULSET:
+    case DRV_KIND_JOB:
+        return drv_json_get(drv_json_get(spec, "template"), "spec");
+    default:
+        return NULL;
+    }
+}
+
 /* The API's admission: addresses for Services, then a new pod's ServiceAccount must exist. */
 static drv_err_t admit(void *ctx, drv_kind_t kind, bool create, cJSON *obj, char *field,
                        size_t fieldsz, drv_error_t *err)
 {
     ctrl_runner_t *r = ctx;
+    /* The scheduler places a pod by its image's platforms: the lookup starts now, while the
+     * object is written and its pods are made, not when the first of them is to be placed. */
+    const char *image = drv_json_str(
+        cJSON_GetArrayItem(drv_json_get(pod_spec_of(kind, obj), "containers"), 0), "image");
+    if (image && drv_hub_images(r->hub))
+        (void)drv_images_platforms(drv_hub_images(r->hub), image);
     drv_err_t e = drv_ctrl_netalloc_admit(r->netalloc, kind, create, obj, field, fieldsz, err);
     if (e == DRV_OK)
         e = drv_ctrl_serviceaccount_admit(drv_hub_store(r->hub), kind, create, obj, field, fieldsz,

@@ -12,6 +12,7 @@
 #include "drover/cleanup.h"
 #include "drover/fmt.h"
 #include "drover/log.h"
+#include "drover/proc.h"
 
 const char *ctrl_meta(const cJSON *o, const char *key)
 {
@@ -657,16 +658,36 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
     drv_error_t e[8] = {DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT,
                         DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT, DRV_ERROR_INIT};
     drv_err_t r[8];
+    int64_t t[9];
+    size_t bound = 0;
+    t[0] = drv_now_ms();
     r[0] = drv_ctrl_namespaces_reconcile(s, &e[0]);
+    t[1] = drv_now_ms();
     r[1] = drv_ctrl_nodes_reconcile(s, o, now_ms, NULL, &e[1]);
+    t[2] = drv_now_ms();
     r[2] = drv_ctrl_deployments_reconcile(s, now_ms, &e[2]);
+    t[3] = drv_now_ms();
     r[3] = drv_ctrl_daemonsets_reconcile(s, now_ms, &e[3]);
+    t[4] = drv_now_ms();
     r[4] = drv_ctrl_statefulsets_reconcile(s, now_ms, &e[4]);
-    r[5] = drv_ctrl_schedule(s, platforms, ctx, now_ms, NULL, &e[5]);
+    t[5] = drv_now_ms();
+    r[5] = drv_ctrl_schedule(s, platforms, ctx, now_ms, &bound, &e[5]);
+    t[6] = drv_now_ms();
     /* After the pods changed: the Services' endpoints follow them in the same round. */
     r[6] = drv_ctrl_endpoints_reconcile(s, now_ms, &e[6]);
+    t[7] = drv_now_ms();
     /* Claims' and volumes' phases, after the scheduler bound some. */
     r[7] = drv_ctrl_pvcs_reconcile(s, now_ms, &e[7]);
+    t[8] = drv_now_ms();
+    if (t[8] - t[0] >= 10) /* where a long round went, for profiles (--log-level debug) */
+        drv_log_debug("controllers",
+                      "ms=%lld namespaces=%lld nodes=%lld deployments=%lld "
+                      "daemonsets=%lld statefulsets=%lld schedule=%lld bound=%zu endpoints=%lld "
+                      "pvcs=%lld",
+                      (long long)(t[8] - t[0]), (long long)(t[1] - t[0]), (long long)(t[2] - t[1]),
+                      (long long)(t[3] - t[2]), (long long)(t[4] - t[3]), (long long)(t[5] - t[4]),
+                      (long long)(t[6] - t[5]), bound, (long long)(t[7] - t[6]),
+                      (long long)(t[8] - t[7]));
     for (int i = 0; i < 8; i++)
         if (r[i] != DRV_OK)
             return drv_error_set(err, r[i], e[i].sys_errno, "%s", drv_error_msg(&e[i]));

@@ -17,7 +17,8 @@
 # prober: for profiles of the hub's own work), BENCH_BURST_MAX (seconds the apply -> all Running
 # window may last, default 120 + PODS / 100), BENCH_MALLOC_STATS=1 (glibc's malloc_stats of the
 # hub with the pods, through gdb), BENCH_PERF=FILE (perf record -g of the hub over
-# that window into FILE.LABEL.NODES).
+# that window into FILE.LABEL.NODES), HUB_LOG_LEVEL (default warn; debug logs each long
+# controller round's parts), BENCH_KEEP=DIR (the hub's log of each run is copied there).
 # For each size and hub, a fresh drover-hub with its own Mosquitto; fleetsim (of the same build
 # as the hub) connects NODES simulated nodes (sim-00000...), and the script measures:
 #   1. time until every node is Ready in the API, then hub and Mosquitto memory (VmRSS and
@@ -251,7 +252,7 @@ run_size() { # LABEL BUILD NODES PODS
   # shellcheck disable=SC2206 # options, blank-separated
   net_args=(${BENCH_CLUSTER_NET-$net})
   "${HUB_WRAP_ARGS[@]}" "$hub_bin" --data "$d/data" --listen 127.0.0.1:0 --no-auth --no-tls --no-broker-tls \
-    --log-level warn "${broker_args[@]}" "${net_args[@]}" >"$d/hub.out" 2>"$d/hub.err" &
+    --log-level "${HUB_LOG_LEVEL:-warn}" "${broker_args[@]}" "${net_args[@]}" >"$d/hub.out" 2>"$d/hub.err" &
   hubpid=$!
   HUB= BROKER=
   for _ in $(seq 1 600); do
@@ -424,10 +425,14 @@ run_size() { # LABEL BUILD NODES PODS
   R[$key behind]=$behind R[$key lost]=$lost
   printf '  %-46s "fell behind the change log" %s, "broker connection lost" %s\n' "hub warnings" "$behind" "$lost"
   local errs
-  errs=$(grep -c . "$d/hub.err")
+  errs=$(grep -vc 'level=debug\|level=info' "$d/hub.err")
   if [ "$errs" -gt 0 ]; then
     echo "  hub log (warnings and errors): $errs lines, the last ones:"
-    tail -5 "$d/hub.err" | cut -c1-300 | sed 's/^/    /'
+    grep -v 'level=debug\|level=info' "$d/hub.err" | tail -5 | cut -c1-300 | sed 's/^/    /'
+  fi
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    mkdir -p "$BENCH_KEEP" && cp "$d/hub.err" "$BENCH_KEEP/hub.$key.err" &&
+      echo "  hub log kept in $BENCH_KEEP/hub.$key.err"
   fi
   grep -q 'drops=0 ' "$d/sim.err" || tail -2 "$d/sim.err" | sed 's/^/  fleetsim: /'
   for f in placements running_s cpu_ms_pod; do
