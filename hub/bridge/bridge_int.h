@@ -12,6 +12,7 @@
 #include "drover/map.h"
 #include "drover/netstate.h"
 #include "drover/protocol.h"
+#include "sign/sign.h"
 
 typedef struct bpod bpod_t;
 
@@ -127,6 +128,8 @@ typedef struct bdesired {
      * unsigned, only in unit tests), a node's public key for sealing its Secrets, and whether
      * a node without one gets them in clear. */
     const char *signing_key;
+    struct drv_hsign *sign; /* made from signing_key when first needed (hub/sign) */
+    const char *sign_for;   /* the signing_key sign was made from */
     drv_bridge_node_key_fn node_key;
     void *node_key_ctx;
     bool clear_secrets;
@@ -155,12 +158,12 @@ char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum,
                      bool *unchanged, drv_error_t *err);
 /* bdesired_build in two steps, so that the second can run off the hub's loop: the document
  * as a new tree (Secrets and tokens already sealed, not yet encoded nor signed; NULL with
- * *unchanged or err as bdesired_build), then its payload: encoded and signed with signing_key
- * (NULL: unsigned), malloc'd, or NULL with err set (over the size cap: DRV_ERR_TOOBIG).
- * bdesired_finish touches nothing of the cache: any thread may call it. */
+ * *unchanged or err as bdesired_build), then its payload: encoded and signed with sign (NULL:
+ * unsigned; drv_hsign_sign, safe from any thread), malloc'd, or NULL with err set (over the size
+ * cap: DRV_ERR_TOOBIG). bdesired_finish touches nothing of the cache: any thread may call it. */
 cJSON *bdesired_prepare(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, bool *unchanged,
                         drv_error_t *err);
-char *bdesired_finish(const char *signing_key, const char *node, const cJSON *doc, size_t *len,
+char *bdesired_finish(struct drv_hsign *sign, const char *node, const cJSON *doc, size_t *len,
                       drv_error_t *err);
 void bdesired_free(bdesired_t *d);
 /* At now (Unix s): marks the nodes with a pod's token due for renewal. */

@@ -877,7 +877,7 @@ void bdesired_tokens_due(bdesired_t *d, int64_t now)
     d->token_refresh_at = next;
 }
 
-char *bdesired_finish(const char *signing_key, const char *node, const cJSON *doc, size_t *len,
+char *bdesired_finish(struct drv_hsign *sign, const char *node, const cJSON *doc, size_t *len,
                       drv_error_t *err)
 {
     char *text = NULL;
@@ -886,12 +886,15 @@ char *bdesired_finish(const char *signing_key, const char *node, const cJSON *do
         drv_error_wrap(err, "desired state of %s", node);
         return NULL;
     }
-    if (!signing_key) {
+    if (!sign) {
         *len = tlen;
         return text;
     }
-    char *env = NULL;
-    drv_err_t e = drv_proto_desired_sign(text, tlen, signing_key, &env, len, err);
+    char *env = NULL, *sig = NULL;
+    drv_err_t e = drv_hsign_sign(sign, text, tlen, &sig, err);
+    if (e == DRV_OK)
+        e = drv_proto_desired_envelope(text, tlen, sig, &env, len, err);
+    free(sig);
     free(text);
     if (e != DRV_OK) {
         drv_error_wrap(err, "desired state of %s", node);
@@ -903,10 +906,19 @@ char *bdesired_finish(const char *signing_key, const char *node, const cJSON *do
 char *bdesired_build(bdesired_t *d, bnode_t *n, uint64_t gen, drv_digest_t *sum, size_t *len,
                      bool *unchanged, drv_error_t *err)
 {
+    if (d->sign && d->sign_for != d->signing_key) { /* the key was changed (tests) */
+        drv_hsign_free(d->sign);
+        d->sign = NULL;
+    }
+    if (!d->sign && d->signing_key) {
+        if (drv_hsign_new(d->signing_key, &d->sign, err) != DRV_OK)
+            return NULL;
+        d->sign_for = d->signing_key;
+    }
     cJSON *doc = bdesired_prepare(d, n, gen, sum, unchanged, err);
     if (!doc)
         return NULL;
-    char *out = bdesired_finish(d->signing_key, n->name, doc, len, err);
+    char *out = bdesired_finish(d->signing_key ? d->sign : NULL, n->name, doc, len, err);
     cJSON_Delete(doc);
     return out;
 }
@@ -1065,4 +1077,6 @@ void bdesired_free(bdesired_t *d)
     }
     drv_map_free(&d->nodes);
     bnet_free(d);
+    drv_hsign_free(d->sign);
+    d->sign = NULL;
 }

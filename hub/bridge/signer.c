@@ -34,8 +34,8 @@ struct bsigner {
     pthread_cond_t cv; /* work queued, or stop */
     pthread_t thr;
     bool started, stop;
-    const char *signing_key; /* borrowed: the bridge's, outlives us */
-    struct drv_mqtt *mqtt;   /* borrowed */
+    drv_hsign_t *sign;     /* NULL: unsigned */
+    struct drv_mqtt *mqtt; /* borrowed */
     size_t max_waiting;
     bsign_job_t *head, *tail; /* waiting, oldest first */
     size_t nwaiting;
@@ -60,7 +60,7 @@ static void run_job(bsigner_t *s, bsign_job_t *j)
 {
     drv_error_t err = DRV_ERROR_INIT;
     size_t len = 0;
-    char *payload = bdesired_finish(s->signing_key, j->name, j->doc, &len, &err);
+    char *payload = bdesired_finish(s->sign, j->name, j->doc, &len, &err);
     cJSON_Delete(j->doc);
     j->doc = NULL;
     char topic[DRV_PROTO_TOPIC_MAX];
@@ -130,7 +130,10 @@ drv_err_t bsigner_new(const char *signing_key, struct drv_mqtt *mqtt, size_t max
     bsigner_t *s = calloc(1, sizeof(*s));
     if (!s)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "bridge: signer");
-    s->signing_key = signing_key;
+    if (signing_key && drv_hsign_new(signing_key, &s->sign, err) != DRV_OK) {
+        free(s);
+        return err ? err->code : DRV_ERR_INVALID;
+    }
     s->mqtt = mqtt;
     s->max_waiting = max_waiting ? max_waiting : 1;
     pthread_mutex_init(&s->mu, NULL);
@@ -139,6 +142,7 @@ drv_err_t bsigner_new(const char *signing_key, struct drv_mqtt *mqtt, size_t max
         if (pthread_create(&s->thr, NULL, signer_main, s) != 0) {
             pthread_cond_destroy(&s->cv);
             pthread_mutex_destroy(&s->mu);
+            drv_hsign_free(s->sign);
             free(s);
             return drv_error_set(err, DRV_ERR_IO, 0, "bridge: signer thread");
         }
@@ -282,5 +286,6 @@ void bsigner_free(bsigner_t *s)
     }
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    drv_hsign_free(s->sign);
     free(s);
 }

@@ -606,10 +606,9 @@ drv_err_t drv_proto_satoken_open(const cJSON *entry, const char *node, const cha
 #define SIGNED_KIND "SignedNodeDesiredState"
 #define SIGNED_ALG "ES256"
 
-drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pem, char **out,
-                                 size_t *outlen, drv_error_t *err)
+static drv_err_t desired_payload_check(const char *doc, size_t len, const char *what,
+                                       drv_error_t *err)
 {
-    const char *what = "signed desired state";
     if (doc == NULL || len == 0 || memchr(doc, '\0', len) != NULL)
         return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: payload: must be a non-empty text",
                              what);
@@ -617,10 +616,32 @@ drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pe
         return drv_error_set(err, DRV_ERR_TOOBIG, 0,
                              "%s: payload of %zu bytes exceeds the %u-byte limit", what, len,
                              DRV_PROTO_DESIRED_MAX);
+    return DRV_OK;
+}
+
+drv_err_t drv_proto_desired_sign(const char *doc, size_t len, const char *key_pem, char **out,
+                                 size_t *outlen, drv_error_t *err)
+{
+    const char *what = "signed desired state";
+    drv_err_t rc = desired_payload_check(doc, len, what, err);
+    if (rc != DRV_OK)
+        return rc;
     _cleanup_free_ char *sig = NULL;
-    drv_err_t rc = drv_pki_sign(key_pem, doc, len, &sig, err);
+    rc = drv_pki_sign(key_pem, doc, len, &sig, err);
     if (rc != DRV_OK)
         return drv_error_wrap(err, "%s", what);
+    return drv_proto_desired_envelope(doc, len, sig, out, outlen, err);
+}
+
+drv_err_t drv_proto_desired_envelope(const char *doc, size_t len, const char *sig, char **out,
+                                     size_t *outlen, drv_error_t *err)
+{
+    const char *what = "signed desired state";
+    drv_err_t rc = desired_payload_check(doc, len, what, err);
+    if (rc != DRV_OK)
+        return rc;
+    if (!sig || !*sig)
+        return drv_error_set(err, DRV_ERR_INVALID, 0, "%s: no signature", what);
     _cleanup_free_ char *text = malloc(len + 1);
     if (text == NULL)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "%s", what);

@@ -129,6 +129,11 @@ DRV_API void drv_proto_desired_free(drv_proto_desired_t *d);
 DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_sign(const char *doc, size_t len,
                                                        const char *key_pem, char **out,
                                                        size_t *outlen, drv_error_t *err);
+/* The same envelope around doc with sig, an ES256 signature of its len bytes made elsewhere
+ * (base64 DER, as drv_pki_sign gives; the hub signs with OpenSSL, hub/sign). */
+DRV_API DRV_NODISCARD drv_err_t drv_proto_desired_envelope(const char *doc, size_t len,
+                                                           const char *sig, char **out,
+                                                           size_t *outlen, drv_error_t *err);
 /* Checks a desired-topic payload against pub_pem and gives the signed bytes: *doc (malloc'd,
  * NUL-terminated, caller frees; *doclen) for drv_proto_desired_parse. An unsigned
  * NodeDesiredState is DRV_ERR_PERM ("desired state: not signed"); a signature that does not
