@@ -90,6 +90,11 @@ DRV_NODISCARD drv_err_t drv_hub_add_fd(drv_hub_t *hub, int fd, short events, drv
 typedef int64_t (*drv_hub_tick_fn)(void *ctx);
 DRV_NODISCARD drv_err_t drv_hub_add_tick(drv_hub_t *hub, drv_hub_tick_fn cb, void *ctx,
                                          drv_error_t *err);
+/* For a hook in the middle of long work (a controller round making thousands of pods): one pass
+ * of the loop that does not wait, serving what is ready (fds, the API, watchers) and the ticks
+ * other than the ones running now, so that they do not wait for the work's end. Whatever
+ * store transaction the caller had must be committed first (drv_hstore_batch_point does). */
+void drv_hub_serve_pending(drv_hub_t *hub);
 /* Called after every write the API made to the store (see drv_api_opts_t.on_change). */
 DRV_NODISCARD drv_err_t drv_hub_on_change(drv_hub_t *hub, void (*cb)(void *ctx), void *ctx,
                                           drv_error_t *err);

@@ -62,7 +62,10 @@ struct drv_hub {
     struct {
         drv_hub_tick_fn cb;
         void *ctx;
+        bool running; /* in its call: drv_hub_serve_pending does not call it again */
     } ticks[DRV_HUB_MAX_HOOKS];
+    int sfd;      /* the loop's signalfd, while drv_hub_run runs */
+    bool serving; /* inside drv_hub_serve_pending */
     size_t nticks;
     struct {
         void (*cb)(void *ctx);
@@ -477,6 +480,7 @@ drv_err_t drv_hub_new(const drv_hub_opts_t *opts, drv_hub_t **out, drv_error_t *
     drv_hub_t *hub = calloc(1, sizeof(*hub));
     if (!hub)
         return drv_error_set(err, DRV_ERR_NOMEM, 0, "out of memory");
+    hub->sfd = -1;
     if (drv_fmt(hub->addr, sizeof(hub->addr), "%s", addr) != DRV_OK) {
         free(hub);
         return drv_error_set(err, DRV_ERR_INVALID, 0, "listen address too long");
@@ -683,6 +687,60 @@ struct drv_identity *drv_hub_identity(drv_hub_t *hub)
     return hub->identity;
 }
 
+/* One pass of the loop: waits up to *tick_wait ms (-1: the API's timeout) for something to do,
+ * serves it, then calls the ticks that are not running, *tick_wait getting the soonest they
+ * ask for. A stop signal sets hub->stop. */
+static drv_err_t loop_pass(drv_hub_t *hub, int64_t *tick_wait, drv_error_t *err)
+{
+    struct pollfd pfd[2 + DRV_HUB_MAX_HOOKS];
+    pfd[0] = (struct pollfd){.fd = drv_api_fd(hub->api), .events = POLLIN};
+    pfd[1] = (struct pollfd){.fd = hub->sfd, .events = POLLIN};
+    for (size_t i = 0; i < hub->nfds; i++)
+        pfd[2 + i] = (struct pollfd){.fd = hub->fds[i].fd, .events = hub->fds[i].events};
+    int64_t wait = drv_api_timeout_ms(hub->api);
+    if (*tick_wait >= 0 && (wait < 0 || *tick_wait < wait))
+        wait = *tick_wait;
+    int r = poll(pfd, 2 + hub->nfds, wait > INT_MAX ? INT_MAX : (int)wait);
+    if (r < 0 && errno != EINTR)
+        return drv_error_set(err, DRV_ERR_IO, errno, "poll");
+    if (r > 0 && (pfd[1].revents & POLLIN)) {
+        struct signalfd_siginfo si;
+        if (read(hub->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            drv_log_info("hub stopping", "signal=%u", si.ssi_signo);
+            hub->stop = true;
+            return DRV_OK;
+        }
+    }
+    for (size_t i = 0; r > 0 && i < hub->nfds; i++)
+        if (pfd[2 + i].revents)
+            hub->fds[i].cb(hub->fds[i].ctx, hub->fds[i].fd, pfd[2 + i].revents);
+    drv_api_run(hub->api);
+    *tick_wait = -1;
+    for (size_t i = 0; i < hub->nticks && !hub->stop; i++) {
+        if (hub->ticks[i].running)
+            continue;
+        hub->ticks[i].running = true;
+        int64_t t = hub->ticks[i].cb(hub->ticks[i].ctx);
+        hub->ticks[i].running = false;
+        if (t >= 0 && (*tick_wait < 0 || t < *tick_wait))
+            *tick_wait = t;
+    }
+    return DRV_OK;
+}
+
+void drv_hub_serve_pending(drv_hub_t *hub)
+{
+    if (!hub || hub->serving || hub->sfd < 0 || hub->stop)
+        return; /* not inside drv_hub_run, or already serving */
+    hub->serving = true;
+    int64_t no_wait = 0;
+    drv_error_t err = DRV_ERROR_INIT;
+    if (loop_pass(hub, &no_wait, &err) != DRV_OK)
+        drv_log_warn("hub: serving during a long round failed", "error=\"%s\"",
+                     drv_error_msg(&err));
+    hub->serving = false;
+}
+
 drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
 {
     sigset_t mask, old;
@@ -716,38 +774,10 @@ drv_err_t drv_hub_run(drv_hub_t *hub, drv_error_t *err)
     drv_err_t ret = DRV_OK;
     int64_t tick_wait = 0;
     hub->stop = false;
-    while (!hub->stop) {
-        struct pollfd pfd[2 + DRV_HUB_MAX_HOOKS];
-        pfd[0] = (struct pollfd){.fd = drv_api_fd(hub->api), .events = POLLIN};
-        pfd[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        for (size_t i = 0; i < hub->nfds; i++)
-            pfd[2 + i] = (struct pollfd){.fd = hub->fds[i].fd, .events = hub->fds[i].events};
-        int64_t wait = drv_api_timeout_ms(hub->api);
-        if (tick_wait >= 0 && (wait < 0 || tick_wait < wait))
-            wait = tick_wait;
-        int r = poll(pfd, 2 + hub->nfds, wait > INT_MAX ? INT_MAX : (int)wait);
-        if (r < 0 && errno != EINTR) {
-            ret = drv_error_set(err, DRV_ERR_IO, errno, "poll");
-            break;
-        }
-        if (r > 0 && (pfd[1].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                drv_log_info("hub stopping", "signal=%u", si.ssi_signo);
-                break;
-            }
-        }
-        for (size_t i = 0; r > 0 && i < hub->nfds; i++)
-            if (pfd[2 + i].revents)
-                hub->fds[i].cb(hub->fds[i].ctx, hub->fds[i].fd, pfd[2 + i].revents);
-        drv_api_run(hub->api);
-        tick_wait = -1;
-        for (size_t i = 0; i < hub->nticks; i++) {
-            int64_t t = hub->ticks[i].cb(hub->ticks[i].ctx);
-            if (t >= 0 && (tick_wait < 0 || t < tick_wait))
-                tick_wait = t;
-        }
-    }
+    hub->sfd = sfd;
+    while (!hub->stop && ret == DRV_OK)
+        ret = loop_pass(hub, &tick_wait, err);
+    hub->sfd = -1;
     sigprocmask(SIG_SETMASK, &old, NULL);
     return ret;
 }

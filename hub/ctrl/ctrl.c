@@ -548,6 +548,11 @@ drv_err_t drv_ctrl_schedule(drv_hstore_t *s, drv_ctrl_platforms_fn platforms, vo
             r = drv_hstore_list(s, DRV_KIND_STORAGECLASS, NULL, NULL, &classes, NULL, err);
     vctx.pvcs = pvcs, vctx.pvs = pvs, vctx.classes = classes;
     for (size_t i = 0; r == DRV_OK && i < npending; i++) {
+        /* Thousands to place: the hub's loop serves the API between two (the listing and the
+         * node cache stay this pass's; a pod changed meanwhile fails its bind's version check
+         * and waits for the next round). */
+        if (i > 0 && (r = drv_hstore_batch_point(s, err)) != DRV_OK)
+            break;
         const cJSON *pod = pending[i];
         char node[256], why[DRV_SCHED_REASON_MAX];
         const char *image = drv_json_str(

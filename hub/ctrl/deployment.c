@@ -261,6 +261,10 @@ static drv_err_t create_pods(drv_hstore_t *s, const cJSON *dep, cJSON *rsets, co
             return drv_error_set(err, r, e.sys_errno, "%s", drv_error_msg(&e));
     }
     for (int64_t i = 0; i < n; i++) {
+        /* A burst of pods: the hub's loop serves the API between two (drv_hstore_batch_point). */
+        drv_err_t yr = drv_hstore_batch_point(s, err);
+        if (yr != DRV_OK)
+            return yr;
         drv_error_t e = DRV_ERROR_INIT;
         drv_err_t r = ctrl_create_pod(s, rs, DRV_KIND_REPLICASET, tpl, DRV_CTRL_LABEL_HASH, hash,
                                       prefix, NULL, &e);

@@ -24,6 +24,7 @@
 #include "drover/log.h"
 #include "drover/json.h"
 #include "drover/pki.h"
+#include "drover/proc.h"
 #include "drover/vec.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -162,9 +163,14 @@ struct drv_hstore {
     uint64_t log_keep;
     bool batch;         /* inside drv_hstore_batch_begin: each write is a savepoint */
     uint64_t batch_rv0; /* rv when the batch began */
-    bool dry;           /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
-    bool namespaces;    /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
-    bool priorities;    /* drv_hstore_priority_classes_enable: hstore_priority_admit for Pods */
+    struct {
+        long long period, next; /* ms (drv_now_ms) */
+        drv_hstore_yield_fn fn; /* NULL: none (drv_hstore_batch_set_yield) */
+        void *ctx;
+    } yield;
+    bool dry;        /* drv_hstore_set_dry_run: writes are rolled back instead of committed */
+    bool namespaces; /* drv_hstore_namespaces_enable: creates admitted by hstore_ns_admit */
+    bool priorities; /* drv_hstore_priority_classes_enable: hstore_priority_admit for Pods */
     drv_hstore_key_t keys[DRV_HSTORE_KEYS_MAX]; /* keys[0] seals; every one opens */
     size_t nkeys;                               /* 0: Secrets are stored as plain JSON */
     sqlite3_stmt *st[ST__COUNT];
@@ -305,6 +311,35 @@ drv_err_t drv_hstore_batch_begin(drv_hstore_t *s, drv_error_t *err)
         return db_error(s, err, "begin batch");
     s->batch = true;
     s->batch_rv0 = s->rv;
+    s->yield.fn = NULL;
+    return DRV_OK;
+}
+
+void drv_hstore_batch_set_yield(drv_hstore_t *s, long long period_ms, drv_hstore_yield_fn fn,
+                                void *ctx)
+{
+    if (!s->batch)
+        return;
+    s->yield.period = period_ms > 0 ? period_ms : 1;
+    s->yield.next = drv_now_ms() + s->yield.period;
+    s->yield.fn = fn;
+    s->yield.ctx = ctx;
+}
+
+drv_err_t drv_hstore_batch_point(drv_hstore_t *s, drv_error_t *err)
+{
+    if (!s->batch || !s->yield.fn || drv_now_ms() < s->yield.next)
+        return DRV_OK;
+    /* fn may open and end batches of its own (the bridge's): ours is restored after it. */
+    long long period = s->yield.period;
+    drv_hstore_yield_fn fn = s->yield.fn;
+    void *ctx = s->yield.ctx;
+    drv_err_t r = drv_hstore_batch_end(s, err);
+    if (r != DRV_OK)
+        return r;
+    fn(ctx);
+    if (!s->batch && drv_hstore_batch_begin(s, NULL) == DRV_OK)
+        drv_hstore_batch_set_yield(s, period, fn, ctx);
     return DRV_OK;
 }
 

@@ -55,6 +55,20 @@ DRV_NODISCARD drv_err_t drv_hstore_batch_end(drv_hstore_t *s, drv_error_t *err);
  * or none). Watches are not told of dropped writes: use only for writes nobody watches yet
  * (tokens, identities). No batch: a no-op. */
 void drv_hstore_batch_abort(drv_hstore_t *s);
+/* Lets the open batch give way, so that a batch of thousands of writes (a controller round
+ * making and binding a burst of pods) does not hold the hub's loop for seconds: from then on,
+ * drv_hstore_batch_point, at most every period_ms, commits the batch's writes so far, calls
+ * fn(ctx) (the hub's loop serves what waits: API requests, MQTT messages, watchers, which may
+ * write in their own transactions) and opens a new batch with the same settings. Writers that
+ * make many objects call drv_hstore_batch_point between two of them; objects they hold may
+ * have changed meanwhile (their updates check resourceVersions). Ended with the batch. */
+typedef void (*drv_hstore_yield_fn)(void *ctx);
+void drv_hstore_batch_set_yield(drv_hstore_t *s, long long period_ms, drv_hstore_yield_fn fn,
+                                void *ctx);
+/* DRV_OK at once outside a batch, without a yield or before its time. A failed commit returns
+ * its error as drv_hstore_batch_end would (that part's writes are lost) and leaves no batch
+ * open: the writes after it commit one by one. */
+DRV_NODISCARD drv_err_t drv_hstore_batch_point(drv_hstore_t *s, drv_error_t *err);
 
 /* The current resourceVersion (0 for an empty store). */
 uint64_t drv_hstore_rv(const drv_hstore_t *s);
