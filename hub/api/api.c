@@ -942,11 +942,23 @@ int drv_api_timeout_ms(const drv_api_t *api)
     return (int)best;
 }
 
+#define API_STREAM_RUNS 64 /* MHD runs per loop pass while watch streams move */
+#define API_STREAM_MS 5    /* and for at most this long */
+
 void drv_api_run(drv_api_t *api)
 {
     drv_api_watch_tick(api);
     drv_api_log_tick(api);
-    MHD_run(api->mhd);
+    /* MHD takes one buffer (tens of KiB) of a stream per run: while watch streams take what
+     * they are given, run again, so that a watcher behind a burst of thousands of changes
+     * catches up in a few loop passes, not in thousands of them. */
+    long long until = drv_now_ms() + API_STREAM_MS;
+    for (int i = 0; i < API_STREAM_RUNS; i++) {
+        uint64_t before = api->streamed;
+        MHD_run(api->mhd);
+        if (api->streamed == before || drv_now_ms() >= until)
+            break;
+    }
 }
 
 static bool metric_name_ok(const char *s, size_t n)

@@ -37,6 +37,7 @@ struct drv_api {
     size_t inflight; /* request body bytes held now */
     unsigned max_watches;
     unsigned nwatches;
+    uint64_t streamed; /* bytes handed to MHD by watch streams, ever (drv_api_run) */
     bool stopping;
     void (*on_change)(void *ctx);
     void *on_change_ctx;

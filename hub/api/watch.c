@@ -289,6 +289,7 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
     memcpy(buf, w->out.data + w->off, n);
     w->off += n;
     w->last_send = drv_now_ms();
+    w->api->streamed += n;
     return (ssize_t)n;
 }
 

@@ -24,6 +24,8 @@
  * built now goes out soon, and a burst stays marked (and coalesced) in the cache meanwhile. */
 #define SIGN_QUEUE_MAX 1024
 #define POLL_BATCH 1000         /* MQTT messages taken per pass of the loop (one transaction) */
+#define POLL_STEP 32            /* taken this many at a time, */
+#define POLL_MS 10              /* until this long has passed: a pass stays short */
 #define EVENTS_PER_NODE_PER_S 1 /* on average, after a burst of EVENTS_BURST */
 #define EVENTS_BURST 20
 #define LOGS_IDLE_TIMEOUT_MS 60000 /* a follow with no chunk for this long is over */
@@ -1138,7 +1140,10 @@ void drv_bridge_poll(drv_bridge_t *b)
      * loop serves the API between two, and the writes of one (a report writes each of its
      * pods) stay well within the store's change log, which is read right after. */
     bool batch = drv_hstore_batch_begin(b->store, NULL) == DRV_OK;
-    drv_mqtt_poll_max(b->mqtt, POLL_BATCH, on_mqtt, b);
+    long long until = drv_now_ms() + POLL_MS;
+    for (size_t taken = 0, n = POLL_STEP;
+         taken < POLL_BATCH && n == POLL_STEP && (taken == 0 || drv_now_ms() < until); taken += n)
+        n = drv_mqtt_poll_max(b->mqtt, POLL_STEP, on_mqtt, b);
     drv_error_t err = DRV_ERROR_INIT;
     if (batch && drv_hstore_batch_end(b->store, &err) != DRV_OK)
         drv_log_error("bridge: cannot store what agents reported", "error=\"%s\"",
