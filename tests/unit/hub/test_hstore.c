@@ -963,6 +963,70 @@ static void test_list_shared_catch_up(void **state)
     shared_is_fresh(f->s, DRV_KIND_CONFIGMAP);
 }
 
+struct yield_probe {
+    drv_hstore_t *s;
+    int calls;
+    size_t pods_seen; /* the pods committed when the loop was served */
+};
+
+/* What the hub's loop does when a round gives way: its own batch (the bridge's), a write. */
+static void on_yield(void *ctx)
+{
+    struct yield_probe *y = ctx;
+    drv_error_t err = DRV_ERROR_INIT;
+    y->calls++;
+    assert_int_equal(drv_hstore_batch_begin(y->s, &err), DRV_OK); /* none open: committed */
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(y->s, DRV_KIND_POD, NULL, NULL, &items, NULL, &err), DRV_OK);
+    y->pods_seen = (size_t)cJSON_GetArraySize(items);
+    cJSON_Delete(items);
+    char name[32];
+    snprintf(name, sizeof(name), "api-%d", y->calls);
+    cJSON *cm = configmap(name, "v");
+    create_ok(y->s, DRV_KIND_CONFIGMAP, cm);
+    cJSON_Delete(cm);
+    assert_int_equal(drv_hstore_batch_end(y->s, &err), DRV_OK);
+}
+
+/* drv_hstore_batch_point: nothing outside a batch or before its time; when due, the writes so
+ * far are committed, the callback may open its own batch and write, and the round's batch goes
+ * on after it (its writes and the callback's all kept). */
+static void test_batch_yield(void **state)
+{
+    struct fx *f = *state;
+    drv_error_t err = DRV_ERROR_INIT;
+    struct yield_probe y = {.s = f->s};
+    assert_int_equal(drv_hstore_batch_point(f->s, &err), DRV_OK); /* no batch: nothing */
+    assert_int_equal(drv_hstore_batch_begin(f->s, &err), DRV_OK);
+    drv_hstore_batch_set_yield(f->s, 60000, on_yield, &y);
+    put_pod(f->s, "default", "p0", "nginx");
+    assert_int_equal(drv_hstore_batch_point(f->s, &err), DRV_OK);
+    assert_int_equal(y.calls, 0); /* not yet due */
+    drv_hstore_batch_set_yield(f->s, 1, on_yield, &y);
+    char name[16];
+    for (int i = 1; i <= 5; i++) {
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+        assert_int_equal(drv_hstore_batch_point(f->s, &err), DRV_OK);
+        assert_int_equal(y.calls, i);
+        assert_int_equal(y.pods_seen, (size_t)i);
+        snprintf(name, sizeof(name), "p%d", i);
+        put_pod(f->s, "default", name, "nginx");
+    }
+    assert_int_equal(drv_hstore_batch_end(f->s, &err), DRV_OK);
+    assert_int_equal(drv_hstore_batch_point(f->s, &err), DRV_OK); /* ended: no more */
+    assert_int_equal(y.calls, 5);
+    cJSON *items = NULL;
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_POD, NULL, NULL, &items, NULL, &err), DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 6);
+    cJSON_Delete(items);
+    assert_int_equal(drv_hstore_list(f->s, DRV_KIND_CONFIGMAP, NULL, NULL, &items, NULL, &err),
+                     DRV_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 5);
+    cJSON_Delete(items);
+    shared_is_fresh(f->s, DRV_KIND_POD);
+}
+
 static void test_list_shared(void **state)
 {
     struct fx *f = *state;
@@ -2086,6 +2150,7 @@ int main(void)
         cmocka_unit_test(test_canon_edits),
         cmocka_unit_test_setup_teardown(test_list_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_shared_catch_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_yield, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
