@@ -80,6 +80,7 @@ static void run_job(bsigner_t *s, bsign_job_t *j)
         if (stop)
             break;
         drv_error_clear(&err);
+        e = DRV_OK; /* try again after the wait (without this, the loop gave up after one) */
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
