@@ -665,18 +665,26 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
     drv_err_t r[8];
     int64_t t[9];
     size_t bound = 0;
+    /* Between two controllers, the loop may be served (drv_hstore_batch_point): on a big
+     * fleet each of them reads every pod, and the API should not wait for all of them. */
+    drv_error_t ye = DRV_ERROR_INIT;
+    drv_err_t yr = DRV_OK; /* a failed commit there: the round's error (its writes are lost) */
     t[0] = drv_now_ms();
     r[0] = drv_ctrl_namespaces_reconcile(s, &e[0]);
     t[1] = drv_now_ms();
     r[1] = drv_ctrl_nodes_reconcile(s, o, now_ms, NULL, &e[1]);
+    yr = drv_hstore_batch_point(s, &ye); /* failed: the writes after it commit singly */
     t[2] = drv_now_ms();
     r[2] = drv_ctrl_deployments_reconcile(s, now_ms, &e[2]);
+    yr = yr == DRV_OK ? drv_hstore_batch_point(s, &ye) : yr;
     t[3] = drv_now_ms();
     r[3] = drv_ctrl_daemonsets_reconcile(s, now_ms, &e[3]);
     t[4] = drv_now_ms();
     r[4] = drv_ctrl_statefulsets_reconcile(s, now_ms, &e[4]);
+    yr = yr == DRV_OK ? drv_hstore_batch_point(s, &ye) : yr;
     t[5] = drv_now_ms();
     r[5] = drv_ctrl_schedule(s, platforms, ctx, now_ms, &bound, &e[5]);
+    yr = yr == DRV_OK ? drv_hstore_batch_point(s, &ye) : yr;
     t[6] = drv_now_ms();
     /* After the pods changed: the Services' endpoints follow them in the same round. */
     r[6] = drv_ctrl_endpoints_reconcile(s, now_ms, &e[6]);
@@ -696,5 +704,7 @@ drv_err_t drv_ctrl_reconcile_all(drv_hstore_t *s, const drv_ctrl_nodes_opts_t *o
     for (int i = 0; i < 8; i++)
         if (r[i] != DRV_OK)
             return drv_error_set(err, r[i], e[i].sys_errno, "%s", drv_error_msg(&e[i]));
+    if (yr != DRV_OK)
+        return drv_error_set(err, yr, ye.sys_errno, "%s", drv_error_msg(&ye));
     return DRV_OK;
 }
