@@ -1714,17 +1714,19 @@ static bool shared_catch_up(drv_hstore_t *s, drv_kind_t kind, struct shared_list
         qsort(ch, nev, sizeof(*ch), schange_cmp);
     /* The new objects, in key order (the changes are), merged into the listing at the end. */
     cJSON **added = ok ? calloc(nev + 1, sizeof(*added)) : NULL;
-    ok = ok && added;
-    size_t nadded = 0, ndeleted = 0;
+    cJSON **gone = ok ? calloc(nev + 1, sizeof(*gone)) : NULL;
+    ok = ok && added && gone;
+    size_t nadded = 0, ngone = 0;
     for (size_t j = 0; ok && j < nev; j++) {
         if (j + 1 < nev && skey_cmp(&ch[j].k, &ch[j + 1].k) == 0)
             continue; /* a later change of the same object follows */
         drv_hstore_event_t *e = ch[j].ev;
         struct skey *at = bsearch(&ch[j].k, keys, n, sizeof(*keys), skey_qcmp);
         if (at && e->type == DRV_HSTORE_DELETED) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(c->items, at->item));
+            /* Freed only at the end: at->ns and at->name point into it, and the searches
+             * after this one still compare with them. */
+            gone[ngone++] = cJSON_DetachItemViaPointer(c->items, at->item);
             at->item = NULL;
-            ndeleted++;
         } else if (at) {
             cJSON *fresh = e->obj;
             e->obj = NULL;
@@ -1763,7 +1765,10 @@ static bool shared_catch_up(drv_hstore_t *s, drv_kind_t kind, struct shared_list
     }
     for (size_t j = 0; j < nadded; j++)
         cJSON_Delete(added[j]);
+    for (size_t j = 0; j < ngone; j++)
+        cJSON_Delete(gone[j]);
     free(added);
+    free(gone);
     free(keys);
     free(ch);
     drv_hstore_events_free(ev, nev);

@@ -359,6 +359,15 @@ static void test_deployment_scales_up_and_down(void **state)
     count(f->s, NULL, &total, &img, &ready);
     assert_int_equal(total, 1);
     assert_int_equal(status_int(f->s, DRV_KIND_DEPLOYMENT, "web", "replicas"), 1);
+    /* And up again: the deleted pods are gone from what the controller reads. */
+    set_spec(f->s, "web", "replicas", "3");
+    reconcile(f->s, "web", T0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 3);
+    set_spec(f->s, "web", "replicas", "1");
+    reconcile(f->s, "web", T0);
+    count(f->s, NULL, &total, &img, &ready);
+    assert_int_equal(total, 1);
     /* A pod its agent reports Failed is replaced. */
     cJSON *all = pods(f->s);
     const char *victim = meta(cJSON_GetArrayItem(all, 0), "name");

@@ -954,6 +954,12 @@ static void test_list_shared_catch_up(void **state)
     assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "a", "zz", NULL, &err), DRV_OK);
     assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "e", "a", NULL, &err), DRV_OK);
     shared_is_fresh(f->s, DRV_KIND_POD); /* the first and the last deleted */
+    /* Several neighbours deleted at once (a Deployment scaled down): each search after the
+     * first compares with the ones already taken out. */
+    static const char *const gone[] = {"c", "f", "g", "m", "q"};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(drv_hstore_delete(f->s, DRV_KIND_POD, "b", gone[i], NULL, &err), DRV_OK);
+    shared_is_fresh(f->s, DRV_KIND_POD);
     char name[16];
     for (int i = 0; i < 120; i++) { /* more changes than rows */
         snprintf(name, sizeof(name), "n%03d", i);
